@@ -1,0 +1,19 @@
+/// The OpenCL C sources of `Kernels/*.cl`, embedded in the binary at build time by SwiftPM
+/// (see `kernelFiles` in Package.swift), keyed by file stem ("convolution", "pooling", …).
+public enum KernelSources {
+    public static let all: [String: String] = [
+        "activation": text(PackageResources.activation_cl),
+        "batchnorm": text(PackageResources.batchnorm_cl),
+        "convolution": text(PackageResources.convolution_cl),
+        "dropout": text(PackageResources.dropout_cl),
+        "elementwise": text(PackageResources.elementwise_cl),
+        "loss": text(PackageResources.loss_cl),
+        "lrn": text(PackageResources.lrn_cl),
+        "optimizer": text(PackageResources.optimizer_cl),
+        "pooling": text(PackageResources.pooling_cl),
+        "reduction": text(PackageResources.reduction_cl),
+        "softmax": text(PackageResources.softmax_cl),
+    ]
+
+    private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+}

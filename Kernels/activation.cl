@@ -1,0 +1,1 @@
+// activation.cl: (kernels to be written)

@@ -1,0 +1,1 @@
+// batchnorm.cl: (kernels to be written)

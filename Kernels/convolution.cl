@@ -1,0 +1,1 @@
+// convolution.cl: (kernels to be written)

@@ -1,0 +1,1 @@
+// dropout.cl: (kernels to be written)

@@ -1,0 +1,1 @@
+// elementwise.cl: (kernels to be written)

@@ -1,0 +1,1 @@
+// loss.cl: (kernels to be written)

@@ -1,0 +1,1 @@
+// lrn.cl: (kernels to be written)

@@ -1,0 +1,1 @@
+// optimizer.cl: (kernels to be written)

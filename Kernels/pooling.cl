@@ -1,0 +1,1 @@
+// pooling.cl: (kernels to be written)

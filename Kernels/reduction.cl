@@ -1,0 +1,1 @@
+// reduction.cl: (kernels to be written)

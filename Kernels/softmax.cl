@@ -1,0 +1,1 @@
+// softmax.cl: (kernels to be written)

@@ -1,0 +1,198 @@
+/// What a user needs to know to choose a device.
+public struct DeviceInfo: Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable { case cpu, gpu, accelerator, other }
+
+    /// "OpenCL" or "CPU".
+    public var backend: String
+    public var name: String
+    public var vendor: String
+    public var kind: Kind
+    public var computeUnits: Int
+    public var globalMemoryBytes: Int
+    /// The largest single buffer the device accepts.
+    public var maxBufferBytes: Int
+    public var platform: String
+    public var driverVersion: String
+    /// Theoretical FP32 peak when it can be derived; nil otherwise.
+    public var peakGFLOPS: Double?
+
+    public var description: String {
+        "\(name) (\(backend), \(vendor), \(kind.rawValue), \(computeUnits) compute units)"
+    }
+}
+
+/// The op-level interface every device implements, in the spirit of cuDNN: memory, then the
+/// ops of a CNN, forward and backward. Everything above it (graph, planner, training) is
+/// device-agnostic.
+///
+/// Conventions:
+/// - Tensors are NCHW Float32; labels and pooling indices are Int32 buffers.
+/// - Ops are asynchronous: they are queued on the device in call order, and only
+///   `download` and `synchronize` wait. Outputs are overwritten unless a parameter says
+///   otherwise (`axpy` and optimizer updates work in place).
+/// - Buffers may be larger than an op needs (the planner reuses them); too small, of the wrong
+///   element type, or from another backend is a `CNNError.invalidBuffer`.
+///
+/// ```swift
+/// let backend = try CPUBackend()
+/// let x = try backend.allocate(6, dtype: .float32)
+/// try backend.upload([1, -2, 3, -4, 5, -6], to: x)
+/// try backend.activationForward(.relu, count: 6, x: x, y: x)
+/// print(try backend.download(x))   // [1, 0, 3, 0, 5, 0]
+/// ```
+public protocol Backend: BackendMemory, GEMMOps, ConvolutionOps, PoolingOps, ActivationOps,
+    NormalizationOps, ElementwiseOps, LossOps, OptimizerOps {}
+
+/// Memory and synchronization: the part of a backend every op family builds on.
+public protocol BackendMemory: AnyObject {
+    var info: DeviceInfo { get }
+
+    func allocate(_ count: Int, dtype: DType) throws -> any DeviceBuffer
+    func upload(_ values: UnsafeRawBufferPointer, to buffer: any DeviceBuffer, elementOffset: Int) throws
+    func download(_ buffer: any DeviceBuffer, elementOffset: Int, into values: UnsafeMutableRawBufferPointer) throws
+    /// Copies `rows` runs of `rowLength` elements; run `r` starts at `srcOffset + r·srcStride`
+    /// in `src` and `dstOffset + r·dstStride` in `dst`. A plain copy is one row; channel
+    /// concatenation and split are strided copies.
+    func copyStrided(rows: Int, rowLength: Int, src: any DeviceBuffer, srcOffset: Int, srcStride: Int,
+                     dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws
+    func fill(_ buffer: any DeviceBuffer, value: Float, offset: Int, count: Int) throws
+    /// Waits until every queued op has finished.
+    func synchronize() throws
+
+}
+
+/// GEMM (row-major): C = alpha · op(A) · op(B) + beta · C, op(A) is m×k, op(B) is k×n.
+public protocol GEMMOps: BackendMemory {
+
+    func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+              a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef) throws
+    /// `batchCount` independent GEMMs; matrix `i` of each operand starts `i·stride` after its offset.
+    func gemmStridedBatched(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                            a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef, batchCount: Int) throws
+
+}
+
+/// 2-D convolution, weights OIHW. Transposed convolution is built on these (see Backend+Conveniences).
+public protocol ConvolutionOps: BackendMemory {
+
+    func convolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
+                            bias: (any DeviceBuffer)?, y: any DeviceBuffer) throws
+    /// dx = conv_backward_data(dy, w).
+    func convolutionBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
+                                 dx: any DeviceBuffer) throws
+    /// dw = conv_backward_filter(x, dy).
+    func convolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
+                                   dw: any DeviceBuffer) throws
+
+}
+
+public protocol PoolingOps: BackendMemory {
+
+    /// Max pooling writes the flat input index (within its N·C plane) of each maximum into
+    /// `indices` (Int32, one per output) when given; the backward pass needs it.
+    func poolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
+                        indices: (any DeviceBuffer)?) throws
+    func poolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
+                         dx: any DeviceBuffer) throws
+    /// y[n, c] = mean over the `spatial` pixels of x[n, c].
+    func globalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws
+    func globalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws
+
+}
+
+public protocol ActivationOps: BackendMemory {
+
+    func activationForward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws
+    /// Needs the forward input `x` and output `y` (each function reads the one it needs).
+    func activationBackward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer,
+                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws
+    /// Softmax (or log-softmax) along `shape.axis`.
+    func softmaxForward(_ shape: AxisShape, log: Bool, x: any DeviceBuffer, y: any DeviceBuffer) throws
+    func softmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
+                         dx: any DeviceBuffer) throws
+    /// Maxout over groups of `groupSize` consecutive channels: `[N, C, S] → [N, C/groupSize, S]`.
+    func maxoutForward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
+                       x: any DeviceBuffer, y: any DeviceBuffer) throws
+    func maxoutBackward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
+                        x: any DeviceBuffer, dy: any DeviceBuffer, dx: any DeviceBuffer) throws
+
+}
+
+public protocol NormalizationOps: BackendMemory {
+
+    /// Batch statistics over N and the spatial axes of `shape` (outer = N, axis = C,
+    /// inner = H·W). Updates the running statistics with `momentum` (PyTorch's convention:
+    /// running = (1 - momentum)·running + momentum·batch, unbiased variance) and saves the
+    /// batch mean and 1/sqrt(var + epsilon) for the backward pass.
+    func batchNormForwardTraining(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
+                                  beta: any DeviceBuffer, y: any DeviceBuffer,
+                                  runningMean: any DeviceBuffer, runningVar: any DeviceBuffer,
+                                  momentum: Float, epsilon: Float,
+                                  savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer) throws
+    func batchNormForwardInference(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
+                                   beta: any DeviceBuffer, runningMean: any DeviceBuffer,
+                                   runningVar: any DeviceBuffer, epsilon: Float, y: any DeviceBuffer) throws
+    func batchNormBackward(_ shape: AxisShape, x: any DeviceBuffer, dy: any DeviceBuffer,
+                           gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
+                           savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
+                           dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws
+    /// Cross-channel LRN on `[N, C, S]`; `scale` (same size as x) keeps
+    /// `k + alpha/size · Σ x²` for the backward pass.
+    func lrnForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
+                    x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer) throws
+    func lrnBackward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
+                     x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
+                     dy: any DeviceBuffer, dx: any DeviceBuffer) throws
+
+}
+
+/// Dropout, element-wise arithmetic and reductions.
+public protocol ElementwiseOps: BackendMemory {
+
+    /// Writes `mask` (0 or 1/(1-p)) from a counter-based generator: the same `seed` gives the
+    /// same mask on every backend. y = x · mask. The backward pass is `multiply(dy, mask)`.
+    func dropoutForward(count: Int, probability: Float, seed: UInt64, x: any DeviceBuffer,
+                        y: any DeviceBuffer, mask: any DeviceBuffer) throws
+
+    /// out = a + b.
+    func add(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer) throws
+    /// out = a ⊙ b.
+    func multiply(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer) throws
+    /// out = alpha · x.
+    func scale(count: Int, alpha: Float, x: any DeviceBuffer, out: any DeviceBuffer) throws
+    /// y += alpha · x.
+    func axpy(count: Int, alpha: Float, x: any DeviceBuffer, y: any DeviceBuffer) throws
+    /// y[o, a, i] += bias[a], in place.
+    func addBias(_ shape: AxisShape, bias: any DeviceBuffer, y: any DeviceBuffer) throws
+    /// out[a] = Σ over outer and inner of x[o, a, i] (bias gradients).
+    func reduceSum(_ shape: AxisShape, x: any DeviceBuffer, out: any DeviceBuffer) throws
+
+}
+
+public protocol LossOps: BackendMemory {
+
+    /// Mean softmax cross-entropy of `logits` `[rows, cols]` against Int32 `labels`; writes the
+    /// mean into `loss[0]` and d(loss)/d(logits) into `gradient`. A label outside `0..<cols`
+    /// makes the loss NaN (the trainer's NaN check names it), since the device cannot throw.
+    func softmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
+                             loss: any DeviceBuffer, gradient: any DeviceBuffer) throws
+    /// loss[0] = mean((prediction - target)²); gradient = 2·(prediction - target)/count.
+    func meanSquaredError(count: Int, prediction: any DeviceBuffer, target: any DeviceBuffer,
+                          loss: any DeviceBuffer, gradient: any DeviceBuffer) throws
+    /// out[0] = number of rows whose label is among the `k` largest scores (a label tied with
+    /// the k-th score counts as correct), as a Float.
+    func topKCorrect(rows: Int, cols: Int, k: Int, scores: any DeviceBuffer, labels: any DeviceBuffer,
+                     out: any DeviceBuffer) throws
+    /// Int32 index of each row's largest score (the first one on ties).
+    func argmax(rows: Int, cols: Int, x: any DeviceBuffer, out: any DeviceBuffer) throws
+
+}
+
+/// Optimizer updates, in place.
+public protocol OptimizerOps: BackendMemory {
+
+    func sgdUpdate(_ p: SGDParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
+                   velocity: (any DeviceBuffer)?) throws
+    func adamUpdate(_ p: AdamParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
+                    m: any DeviceBuffer, v: any DeviceBuffer) throws
+}

@@ -1,0 +1,108 @@
+import CBLAS
+import Foundation
+
+/// The native CPU backend: the fallback for users without a usable OpenCL device. Ops run
+/// synchronously on the calling thread, spread over all cores; GEMM-shaped work goes to
+/// OpenBLAS.
+public final class CPUBackend: BackendMemory {
+    public let info: DeviceInfo
+    /// Worker threads used by the element-wise and reduction loops.
+    public let threads: Int
+    lazy var validate = OpValidation(owner: ObjectIdentifier(self))
+
+    public init(threads: Int? = nil) {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        self.threads = max(1, threads ?? cores)
+        openblas_set_num_threads(Int32(self.threads))
+        let memory = Int(ProcessInfo.processInfo.physicalMemory)
+        let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
+        self.info = DeviceInfo(backend: "CPU", name: CPUBackend.processorName(), vendor: "host",
+                               kind: .cpu, computeUnits: self.threads, globalMemoryBytes: memory,
+                               maxBufferBytes: memory, platform: "native (OpenBLAS \(core) kernels)",
+                               driverVersion: "", peakGFLOPS: nil)
+    }
+
+    // MARK: Memory
+
+    public func allocate(_ count: Int, dtype: DType) throws -> any DeviceBuffer {
+        guard count > 0 else {
+            throw CNNError.invalidShape(op: "allocate", detail: "element count must be positive, got \(count)")
+        }
+        let bytes = count * dtype.byteSize
+        guard bytes <= info.globalMemoryBytes else {
+            throw CNNError.outOfMemory(requestedBytes: bytes, detail: "more than this machine's \(info.globalMemoryBytes >> 30) GiB")
+        }
+        return CPUBuffer(count: count, dtype: dtype, backendID: ObjectIdentifier(self))
+    }
+
+    public func upload(_ values: UnsafeRawBufferPointer, to buffer: any DeviceBuffer, elementOffset: Int) throws {
+        let e = buffer.dtype.byteSize
+        let b = try host(buffer, "upload", "buffer", count: values.count / e, offset: elementOffset, dtype: buffer.dtype)
+        guard let base = values.baseAddress else { return }
+        (b.raw + elementOffset * e).copyMemory(from: base, byteCount: values.count)
+    }
+
+    public func download(_ buffer: any DeviceBuffer, elementOffset: Int, into values: UnsafeMutableRawBufferPointer) throws {
+        let e = buffer.dtype.byteSize
+        let b = try host(buffer, "download", "buffer", count: values.count / e, offset: elementOffset, dtype: buffer.dtype)
+        guard let base = values.baseAddress else { return }
+        base.copyMemory(from: b.raw + elementOffset * e, byteCount: values.count)
+    }
+
+    public func copyStrided(rows: Int, rowLength: Int, src: any DeviceBuffer, srcOffset: Int, srcStride: Int,
+                            dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws {
+        try checkPositive("copy", ["rows": rows, "rowLength": rowLength])
+        let s = try host(src, "copy", "src", count: (rows - 1) * srcStride + rowLength, offset: srcOffset, dtype: src.dtype)
+        let d = try host(dst, "copy", "dst", count: (rows - 1) * dstStride + rowLength, offset: dstOffset, dtype: src.dtype)
+        let e = src.dtype.byteSize
+        parallelFor(rows, grain: max(1, 16_384 / rowLength)) { r in
+            for row in r {
+                (d.raw + (dstOffset + row * dstStride) * e)
+                    .copyMemory(from: s.raw + (srcOffset + row * srcStride) * e, byteCount: rowLength * e)
+            }
+        }
+    }
+
+    public func fill(_ buffer: any DeviceBuffer, value: Float, offset: Int, count: Int) throws {
+        let b = try host(buffer, "fill", "buffer", count: count, offset: offset)
+        (b.floats + offset).update(repeating: value, count: count)
+    }
+
+    /// Ops run synchronously, so there is nothing to wait for.
+    public func synchronize() throws {}
+
+    // MARK: Helpers for the op families
+
+    /// Validates a buffer argument and returns it as host memory.
+    func host(_ buffer: any DeviceBuffer, _ op: String, _ name: String, count: Int, offset: Int = 0,
+              dtype: DType = .float32) throws -> CPUBuffer {
+        try checkBuffer(buffer, owner: ObjectIdentifier(self), op: op, name: name, count: count,
+                        offset: offset, dtype: dtype)
+        return buffer as! CPUBuffer
+    }
+
+    /// Float pointer of a buffer that `validate` has already checked.
+    func ptr(_ buffer: any DeviceBuffer) -> UnsafeMutablePointer<Float> { (buffer as! CPUBuffer).floats }
+    /// Int32 pointer of a buffer that `validate` has already checked.
+    func intPtr(_ buffer: any DeviceBuffer) -> UnsafeMutablePointer<Int32> { (buffer as! CPUBuffer).ints }
+
+    /// Runs `body` over `0..<count` split into chunks of at least `grain` items, one chunk per
+    /// worker at most, so small loops stay on the calling thread.
+    func parallelFor(_ count: Int, grain: Int = 4096, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let chunks = min(threads, max(1, count / max(grain, 1)))
+        if chunks == 1 { body(0..<count); return }
+        let size = (count + chunks - 1) / chunks
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = c * size, hi = min(count, lo + size)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    private static func processorName() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+              let name = line.split(separator: ":", maxSplits: 1).last else { return "host CPU" }
+        return name.trimmingCharacters(in: .whitespaces)
+    }
+}

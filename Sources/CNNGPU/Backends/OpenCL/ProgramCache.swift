@@ -1,0 +1,74 @@
+import COpenCL
+import CNNKernels
+import Foundation
+
+/// Builds each program in `Kernels/` once per backend (device) on first use and keeps its
+/// kernels. A failed build throws with the device compiler's log.
+final class ProgramCache {
+    private let context: cl_context
+    private let device: cl_device_id
+    private let deviceName: String
+    private var programs: [String: cl_program] = [:]
+    private var kernels: [String: cl_kernel] = [:]
+    private let lock = NSLock()
+
+    init(context: cl_context, device: cl_device_id, deviceName: String) {
+        self.context = context; self.device = device; self.deviceName = deviceName
+    }
+
+    deinit {
+        for k in kernels.values { clReleaseKernel(k) }
+        for p in programs.values { clReleaseProgram(p) }
+    }
+
+    /// The kernel `name` from `Kernels/<program>.cl`. Callers hold the returned kernel only
+    /// under `withKernel`, since setting arguments on a `cl_kernel` is not thread-safe.
+    func withKernel<R>(_ program: String, _ name: String, _ body: (cl_kernel) throws -> R) throws -> R {
+        lock.lock(); defer { lock.unlock() }
+        let key = program + "/" + name
+        if let k = kernels[key] { return try body(k) }
+        let p = try build(program)
+        var status: cl_int = 0
+        guard let k = clCreateKernel(p, name, &status), status == CL_SUCCESS else {
+            throw CNNError.openCL(call: "clCreateKernel(\(name))", code: status)
+        }
+        kernels[key] = k
+        return try body(k)
+    }
+
+    /// Builds every program now (for tests and warm-up); normally programs build lazily.
+    func buildAll() throws {
+        lock.lock(); defer { lock.unlock() }
+        for name in KernelSources.all.keys.sorted() { _ = try build(name) }
+    }
+
+    private func build(_ name: String) throws -> cl_program {
+        if let p = programs[name] { return p }
+        guard let source = KernelSources.all[name] else {
+            throw CNNError.invalidArgument("no kernel program '\(name)' in Kernels/")
+        }
+        var status: cl_int = 0
+        let program: cl_program? = source.withCString { cstr in
+            var ptr: UnsafePointer<CChar>? = cstr
+            var length = strlen(cstr)
+            return clCreateProgramWithSource(context, 1, &ptr, &length, &status)
+        }
+        guard let program, status == CL_SUCCESS else {
+            throw CNNError.openCL(call: "clCreateProgramWithSource(\(name))", code: status)
+        }
+        var dev: cl_device_id? = device
+        let buildStatus = clBuildProgram(program, 1, &dev, "-cl-std=CL1.2", nil, nil)
+        if buildStatus != CL_SUCCESS {
+            let log = (try? queryString("clGetProgramBuildInfo") {
+                clGetProgramBuildInfo(program, device, cl_program_build_info(CL_PROGRAM_BUILD_LOG), $0, $1, $2)
+            }) ?? "(no log)"
+            clReleaseProgram(program)
+            if buildStatus == CL_BUILD_PROGRAM_FAILURE {
+                throw CNNError.kernelBuildFailed(program: name + ".cl", device: deviceName, log: log)
+            }
+            throw CNNError.openCL(call: "clBuildProgram(\(name))", code: buildStatus)
+        }
+        programs[name] = program
+        return program
+    }
+}
