@@ -84,7 +84,7 @@ extension BackendMemory {
 
 }
 
-extension ConvolutionOps where Self: ElementwiseOps {
+extension ConvolutionOps where Self: BiasOps {
     /// db[c] = Σ_{n, h, w} dy[n, c, h, w].
     public func convolutionBackwardBias(_ d: Conv2DDescriptor, dy: any DeviceBuffer, db: any DeviceBuffer) throws {
         try reduceSum(AxisShape(outer: d.batch, axis: d.outChannels, inner: d.outH * d.outW), x: dy, out: db)

@@ -40,7 +40,7 @@ public struct DeviceInfo: Sendable, CustomStringConvertible {
 /// try backend.activationForward(.relu, count: 6, x: x, y: x)
 /// print(try backend.download(x))   // [1, 0, 3, 0, 5, 0]
 /// ```
-public protocol Backend: BackendMemory, GEMMOps, ConvolutionOps, PoolingOps, ActivationOps,
+public protocol Backend: BackendMemory, GEMMOps, ConvolutionOps, BiasOps, PoolingOps, ActivationOps,
     NormalizationOps, ElementwiseOps, LossOps, OptimizerOps {}
 
 /// Memory and synchronization: the part of a backend every op family builds on.
@@ -84,6 +84,14 @@ public protocol ConvolutionOps: BackendMemory {
     func convolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
                                    dw: any DeviceBuffer) throws
 
+}
+
+/// Per-channel bias and its gradient, for convolution and dense layers.
+public protocol BiasOps: BackendMemory {
+    /// y[o, a, i] += bias[a], in place.
+    func addBias(_ shape: AxisShape, bias: any DeviceBuffer, y: any DeviceBuffer) throws
+    /// out[a] = Σ over outer and inner of x[o, a, i] (bias gradients).
+    func reduceSum(_ shape: AxisShape, x: any DeviceBuffer, out: any DeviceBuffer) throws
 }
 
 public protocol PoolingOps: BackendMemory {
@@ -162,10 +170,6 @@ public protocol ElementwiseOps: BackendMemory {
     func scale(count: Int, alpha: Float, x: any DeviceBuffer, out: any DeviceBuffer) throws
     /// y += alpha · x.
     func axpy(count: Int, alpha: Float, x: any DeviceBuffer, y: any DeviceBuffer) throws
-    /// y[o, a, i] += bias[a], in place.
-    func addBias(_ shape: AxisShape, bias: any DeviceBuffer, y: any DeviceBuffer) throws
-    /// out[a] = Σ over outer and inner of x[o, a, i] (bias gradients).
-    func reduceSum(_ shape: AxisShape, x: any DeviceBuffer, out: any DeviceBuffer) throws
 
 }
 
