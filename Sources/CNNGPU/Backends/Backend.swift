@@ -8,6 +8,8 @@ public struct DeviceInfo: Sendable, CustomStringConvertible {
     public var vendor: String
     public var kind: Kind
     public var computeUnits: Int
+    /// Maximum clock in MHz (0 when unknown).
+    public var clockMHz: Int
     public var globalMemoryBytes: Int
     /// The largest single buffer the device accepts.
     public var maxBufferBytes: Int

@@ -16,10 +16,11 @@ public final class CPUBackend: BackendMemory {
         openblas_set_num_threads(Int32(self.threads))
         let memory = Int(ProcessInfo.processInfo.physicalMemory)
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
-        self.info = DeviceInfo(backend: "CPU", name: CPUBackend.processorName(), vendor: "host",
-                               kind: .cpu, computeUnits: self.threads, globalMemoryBytes: memory,
-                               maxBufferBytes: memory, platform: "native (OpenBLAS \(core) kernels)",
-                               driverVersion: "", peakGFLOPS: nil)
+        let cpu = HostCPU.current
+        self.info = DeviceInfo(backend: "CPU", name: cpu.name, vendor: "host", kind: .cpu,
+                               computeUnits: self.threads, clockMHz: cpu.clockMHz, globalMemoryBytes: memory,
+                               maxBufferBytes: memory, platform: "native, OpenBLAS \(core) kernels",
+                               driverVersion: "", peakGFLOPS: cpu.peakGFLOPS)
     }
 
     // MARK: Memory
@@ -97,12 +98,5 @@ public final class CPUBackend: BackendMemory {
             let lo = c * size, hi = min(count, lo + size)
             if lo < hi { body(lo..<hi) }
         }
-    }
-
-    private static func processorName() -> String {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-              let name = line.split(separator: ":", maxSplits: 1).last else { return "host CPU" }
-        return name.trimmingCharacters(in: .whitespaces)
     }
 }

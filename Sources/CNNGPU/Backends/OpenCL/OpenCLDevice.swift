@@ -44,15 +44,18 @@ public struct OpenCLDevice: @unchecked Sendable {
         else if type & cl_device_type(CL_DEVICE_TYPE_ACCELERATOR) != 0 { kind = .accelerator }
         else { kind = .other }
         let units: cl_uint = try deviceValue(device, CL_DEVICE_MAX_COMPUTE_UNITS)
+        let clock: cl_uint = try deviceValue(device, CL_DEVICE_MAX_CLOCK_FREQUENCY)
         let memory: cl_ulong = try deviceValue(device, CL_DEVICE_GLOBAL_MEM_SIZE)
         let maxAlloc: cl_ulong = try deviceValue(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE)
         return DeviceInfo(
             backend: "OpenCL",
             name: try deviceString(device, CL_DEVICE_NAME),
             vendor: try deviceString(device, CL_DEVICE_VENDOR),
-            kind: kind, computeUnits: Int(units), globalMemoryBytes: Int(memory),
+            kind: kind, computeUnits: Int(units), clockMHz: Int(clock), globalMemoryBytes: Int(memory),
             maxBufferBytes: Int(maxAlloc), platform: platformName,
-            driverVersion: try deviceString(device, CL_DRIVER_VERSION), peakGFLOPS: nil)
+            driverVersion: try deviceString(device, CL_DRIVER_VERSION),
+            // A CPU OpenCL device (PoCL) runs on the host cores, whose peak we can estimate.
+            peakGFLOPS: kind == .cpu && Int(units) == HostCPU.current.cores ? HostCPU.current.peakGFLOPS : nil)
     }
 }
 

@@ -36,6 +36,12 @@ final class ProgramCache {
         return try body(k)
     }
 
+    /// "program/kernel" of every kernel created so far (the kernel checker's coverage test reads it).
+    var createdKernels: Set<String> {
+        lock.lock(); defer { lock.unlock() }
+        return Set(kernels.keys)
+    }
+
     /// Builds every program now (for tests and warm-up); normally programs build lazily.
     func buildAll() throws {
         lock.lock(); defer { lock.unlock() }

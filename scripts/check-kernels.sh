@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every OpenCL kernel of Kernels/*.cl under oclgrind (a simulator that reports
+# out-of-bounds accesses, data races and uninitialized reads) through the `KernelCheck*` test
+# classes, then checks that no kernel was left out. oclgrind exits 0 even when it reports
+# errors, so this script reads its log. CLBlast stays out of these runs: its kernels can abort
+# inside LLVM at exit under oclgrind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v oclgrind >/dev/null || { echo "check-kernels: oclgrind is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
+swift build --build-tests >/dev/null
+bin="$(swift build --show-bin-path)/cnn-gpuPackageTests.xctest"
+
+classes=$(grep -rhoE 'class KernelCheck[A-Za-z0-9]*Tests' Tests/CNNGPUTests/KernelCheck | awk '{print "CNNGPUTests."$2}' | sort -u)
+[ -n "$classes" ] || { echo "check-kernels: no KernelCheck test classes found" >&2; exit 1; }
+filter="$(echo $classes | tr ' ' ','),CNNGPUTests.KernelCoverageTests"
+
+log=$(mktemp)
+out=$(mktemp)
+trap 'rm -f "$log" "$out"' EXIT
+echo "check-kernels: running $(echo $classes | wc -w) classes under oclgrind --data-races --uninitialized"
+status=0
+CNNGPU_KERNEL_COVERAGE=1 CNNGPU_REQUIRE_OPENCL=1 \
+    oclgrind --data-races --uninitialized --check-api --log "$log" "$bin" "$filter" >"$out" 2>&1 || status=$?
+
+if [ "$status" -ne 0 ] || grep -qE "error|failed" <(grep -E "Executed|error:" "$out"); then
+    cat "$out"
+    echo "check-kernels: the kernel tests failed under oclgrind (exit $status)" >&2
+    exit 1
+fi
+if [ -s "$log" ]; then
+    head -c 20000 "$log"
+    echo "check-kernels: oclgrind reported problems (above)" >&2
+    exit 1
+fi
+grep -E "Executed .* tests" "$out" | tail -1
+echo "check-kernels: clean — no out-of-bounds access, race or uninitialized read"

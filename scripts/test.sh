@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: every kernel under oclgrind (out-of-bounds, races, uninitialized
+# reads), then `swift test` (every op on the CPU and OpenCL backends against a reference).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PoCL compiles kernels at first launch (seconds each when cold); keep its cache between runs.
+export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$HOME/.cache/cnn-gpu/pocl}"
+mkdir -p "$POCL_CACHE_DIR"
+# PoCL is installed by setup.sh, so a missing OpenCL device is a failure, not a skip.
+export CNNGPU_REQUIRE_OPENCL=1
+
+scripts/check-kernels.sh
+swift test 2>&1
