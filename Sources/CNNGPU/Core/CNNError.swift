@@ -17,6 +17,8 @@ public enum CNNError: Error, CustomStringConvertible, Equatable {
     case outOfMemory(requestedBytes: Int, detail: String)
     /// A command-line or API argument that does not parse.
     case invalidArgument(String)
+    /// A model that cannot be built: names the layer, what it expects, and what it gets from where.
+    case invalidModel(String)
 
     public var description: String {
         switch self {
@@ -39,7 +41,7 @@ public enum CNNError: Error, CustomStringConvertible, Equatable {
             let mib = Double(bytes) / 1_048_576
             return "out of memory allocating \(String(format: "%.1f", mib)) MiB: \(detail). "
                 + "Try a smaller batch size."
-        case let .invalidArgument(message):
+        case let .invalidArgument(message), let .invalidModel(message):
             return message
         }
     }

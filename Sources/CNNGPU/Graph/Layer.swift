@@ -1,0 +1,109 @@
+/// A parameter a layer owns: its PyTorch-style name ("weight", "bias", "running_mean"), shape,
+/// how it starts, and whether the optimizer updates it.
+public struct ParameterSpec: Equatable, Sendable {
+    public var name: String
+    public var shape: [Int]
+    public var initializer: Initializer
+    public var trainable: Bool
+
+    public init(_ name: String, _ shape: [Int], _ initializer: Initializer, trainable: Bool = true) {
+        self.name = name; self.shape = shape; self.initializer = initializer; self.trainable = trainable
+    }
+
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// A buffer a layer saves in its forward pass for its backward pass (pooling indices, batch
+/// statistics, dropout masks), sized for the whole batch.
+public struct StateSpec: Equatable, Sendable {
+    public var name: String
+    public var count: Int
+    public var dtype: DType
+
+    public init(_ name: String, count: Int, dtype: DType = .float32) {
+        self.name = name; self.count = count; self.dtype = dtype
+    }
+}
+
+/// What a layer's backward pass reads from its forward pass, so the planner knows how long to
+/// keep each activation alive.
+public struct BackwardReads: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public static let input = BackwardReads(rawValue: 1)
+    public static let output = BackwardReads(rawValue: 2)
+}
+
+/// The buffers of one layer invocation, laid out by the planner.
+public struct LayerContext {
+    public let backend: any Backend
+    public let batch: Int
+    public let inputShapes: [TensorShape]
+    public let outputShape: TensorShape
+    public let inputs: [any DeviceBuffer]
+    public let output: any DeviceBuffer
+    /// In the order of `parameters(for:)`.
+    public let parameters: [any DeviceBuffer]
+    /// In the order of `state(for:batch:)`.
+    public let state: [any DeviceBuffer]
+    public let training: Bool
+    /// A fresh seed for each step (dropout masks), derived from the run's seed.
+    public let seed: UInt64
+
+    public var inputCount: Int { batch * inputShapes[0].count }
+    public var outputCount: Int { batch * outputShape.count }
+}
+
+/// The gradient buffers of one backward invocation. A nil input gradient means nothing upstream
+/// needs it (the model's input); a nil parameter gradient means the parameter is frozen or not
+/// trainable.
+public struct GradientContext {
+    public let outputGradient: any DeviceBuffer
+    public let inputGradients: [(any DeviceBuffer)?]
+    public let parameterGradients: [(any DeviceBuffer)?]
+}
+
+/// A shape a layer cannot accept; the graph adds the layer's name and the producer's.
+public struct ShapeError: Error {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+}
+
+/// One node type of a network: shape inference, parameters, and explicit forward and backward
+/// passes issued to a backend (no compiler autodiff).
+public protocol Layer {
+    /// The layer type as shown in summaries ("Conv2D").
+    var kind: String { get }
+    /// Prefix of automatic names ("conv" → conv1, conv2, …).
+    var namePrefix: String { get }
+    /// Number of inputs the layer takes (1 for most; Add and Concat take several).
+    var arity: ClosedRange<Int> { get }
+
+    func outputShape(for inputs: [TensorShape]) throws -> TensorShape
+    func parameters(for inputs: [TensorShape]) -> [ParameterSpec]
+    func state(for inputs: [TensorShape], batch: Int) -> [StateSpec]
+
+    /// Whether the output may share its input's buffer (element-wise ops whose backward needs
+    /// only the output, reshapes).
+    var canRunInPlace: Bool { get }
+    var backwardReads: BackwardReads { get }
+
+    func forward(_ c: LayerContext) throws
+    func backward(_ c: LayerContext, _ g: GradientContext) throws
+}
+
+extension Layer {
+    public var arity: ClosedRange<Int> { 1...1 }
+    public func parameters(for inputs: [TensorShape]) -> [ParameterSpec] { [] }
+    public func state(for inputs: [TensorShape], batch: Int) -> [StateSpec] { [] }
+    public var canRunInPlace: Bool { false }
+    public var backwardReads: BackwardReads { [.input] }
+}
+
+extension TensorShape {
+    /// The `[C, H, W]` of an image-shaped input, or a `ShapeError` naming what `layer` needs.
+    func requireImage(_ layer: String) throws -> (c: Int, h: Int, w: Int) {
+        guard let chw else { throw ShapeError("expects a C×H×W input, gets \(self)") }
+        return chw
+    }
+}

@@ -1,0 +1,98 @@
+/// How a window layer pads its input.
+public enum PaddingMode: Hashable, Sendable {
+    /// No padding.
+    case valid
+    /// TensorFlow's "same": output size = ceil(input / stride).
+    case same
+    case explicit(Padding2D)
+
+    func resolve(inH: Int, inW: Int, kernelH: Int, kernelW: Int, strideH: Int, strideW: Int,
+                 dilationH: Int = 1, dilationW: Int = 1) -> Padding2D {
+        switch self {
+        case .valid: return .zero
+        case .explicit(let p): return p
+        case .same:
+            return .same(inputH: inH, inputW: inW, kernelH: kernelH, kernelW: kernelW, strideH: strideH,
+                         strideW: strideW, dilationH: dilationH, dilationW: dilationW)
+        }
+    }
+}
+
+/// 2-D convolution, weights `[out, in/groups, kH, kW]` (PyTorch names `weight`, `bias`).
+///
+/// ```swift
+/// Conv2D(32, kernel: 3, padding: .same)      // 32 filters, 3×3
+/// ```
+public struct Conv2D: Layer {
+    public var filters: Int
+    public var kernelH: Int, kernelW: Int
+    public var strideH: Int, strideW: Int
+    public var padding: PaddingMode
+    public var dilation: Int
+    public var groups: Int
+    public var useBias: Bool
+    public var weightInitializer: Initializer
+
+    public init(_ filters: Int, kernel: Int, stride: Int = 1, padding: PaddingMode = .valid,
+                dilation: Int = 1, groups: Int = 1, bias: Bool = true,
+                weightInitializer: Initializer = .heNormal) {
+        self.init(filters, kernelH: kernel, kernelW: kernel, strideH: stride, strideW: stride, padding: padding,
+                  dilation: dilation, groups: groups, bias: bias, weightInitializer: weightInitializer)
+    }
+
+    public init(_ filters: Int, kernelH: Int, kernelW: Int, strideH: Int = 1, strideW: Int = 1,
+                padding: PaddingMode = .valid, dilation: Int = 1, groups: Int = 1, bias: Bool = true,
+                weightInitializer: Initializer = .heNormal) {
+        self.filters = filters; self.kernelH = kernelH; self.kernelW = kernelW
+        self.strideH = strideH; self.strideW = strideW; self.padding = padding
+        self.dilation = dilation; self.groups = groups; self.useBias = bias
+        self.weightInitializer = weightInitializer
+    }
+
+    public var kind: String { "Conv2D" }
+    public var namePrefix: String { "conv" }
+
+    func descriptor(_ input: TensorShape, batch: Int) throws -> Conv2DDescriptor {
+        let (c, h, w) = try input.requireImage(kind)
+        let pad = padding.resolve(inH: h, inW: w, kernelH: kernelH, kernelW: kernelW, strideH: strideH,
+                                  strideW: strideW, dilationH: dilation, dilationW: dilation)
+        do {
+            return try Conv2DDescriptor(batch: batch, inChannels: c, inH: h, inW: w, outChannels: filters,
+                                        kernelH: kernelH, kernelW: kernelW, strideH: strideH, strideW: strideW,
+                                        padding: pad, dilationH: dilation, dilationW: dilation, groups: groups)
+        } catch let CNNError.invalidShape(_, detail) {
+            throw ShapeError(detail + " (input \(input))")
+        }
+    }
+
+    public func outputShape(for inputs: [TensorShape]) throws -> TensorShape {
+        let d = try descriptor(inputs[0], batch: 1)
+        return [filters, d.outH, d.outW]
+    }
+
+    public func parameters(for inputs: [TensorShape]) -> [ParameterSpec] {
+        let c = inputs[0].dims[0]
+        var specs = [ParameterSpec("weight", [filters, c / groups, kernelH, kernelW], weightInitializer)]
+        if useBias { specs.append(ParameterSpec("bias", [filters], .zeros)) }
+        return specs
+    }
+
+    public func forward(_ c: LayerContext) throws {
+        let d = try descriptor(c.inputShapes[0], batch: c.batch)
+        try c.backend.convolutionForward(d, x: c.inputs[0], weight: c.parameters[0],
+                                         bias: useBias ? c.parameters[1] : nil, y: c.output)
+    }
+
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
+        let d = try descriptor(c.inputShapes[0], batch: c.batch)
+        if let dw = g.parameterGradients[0] {
+            try c.backend.convolutionBackwardFilter(d, x: c.inputs[0], dy: g.outputGradient, dw: dw)
+        }
+        if useBias, let db = g.parameterGradients[1] {
+            try c.backend.convolutionBackwardBias(d, dy: g.outputGradient, db: db)
+        }
+        if let dx = g.inputGradients[0] {
+            try c.backend.convolutionBackwardData(d, dy: g.outputGradient, weight: c.parameters[0], dx: dx)
+        }
+    }
+}

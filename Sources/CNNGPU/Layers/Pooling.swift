@@ -1,0 +1,85 @@
+/// Max or average pooling over windows of each channel.
+public struct Pool2D: Layer {
+    public var mode: PoolingMode
+    public var windowH: Int, windowW: Int
+    public var strideH: Int, strideW: Int
+    public var padding: PaddingMode
+
+    public init(mode: PoolingMode, windowH: Int, windowW: Int, strideH: Int, strideW: Int, padding: PaddingMode) {
+        self.mode = mode; self.windowH = windowH; self.windowW = windowW
+        self.strideH = strideH; self.strideW = strideW; self.padding = padding
+    }
+
+    public var kind: String { mode == .max ? "MaxPool2D" : "AvgPool2D" }
+    public var namePrefix: String { mode == .max ? "pool" : "avgpool" }
+    public var backwardReads: BackwardReads { [] }
+
+    func descriptor(_ input: TensorShape, batch: Int) throws -> Pool2DDescriptor {
+        let (c, h, w) = try input.requireImage(kind)
+        let pad = padding.resolve(inH: h, inW: w, kernelH: windowH, kernelW: windowW, strideH: strideH, strideW: strideW)
+        do {
+            return try Pool2DDescriptor(batch: batch, channels: c, inH: h, inW: w, windowH: windowH, windowW: windowW,
+                                        strideH: strideH, strideW: strideW, padding: pad, mode: mode)
+        } catch let CNNError.invalidShape(_, detail) {
+            throw ShapeError(detail + " (input \(input))")
+        }
+    }
+
+    public func outputShape(for inputs: [TensorShape]) throws -> TensorShape {
+        let d = try descriptor(inputs[0], batch: 1)
+        return [d.channels, d.outH, d.outW]
+    }
+
+    public func state(for inputs: [TensorShape], batch: Int) -> [StateSpec] {
+        guard mode == .max, let d = try? descriptor(inputs[0], batch: batch) else { return [] }
+        return [StateSpec("indices", count: d.outputCount, dtype: .int32)]
+    }
+
+    public func forward(_ c: LayerContext) throws {
+        let d = try descriptor(c.inputShapes[0], batch: c.batch)
+        try c.backend.poolingForward(d, x: c.inputs[0], y: c.output, indices: mode == .max ? c.state[0] : nil)
+    }
+
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
+        guard let dx = g.inputGradients[0] else { return }
+        let d = try descriptor(c.inputShapes[0], batch: c.batch)
+        try c.backend.poolingBackward(d, dy: g.outputGradient, indices: mode == .max ? c.state[0] : nil, dx: dx)
+    }
+}
+
+/// Max pooling; the stride defaults to the window (PyTorch and Keras).
+public func MaxPool2D(_ window: Int, stride: Int? = nil, padding: PaddingMode = .valid) -> Pool2D {
+    Pool2D(mode: .max, windowH: window, windowW: window, strideH: stride ?? window, strideW: stride ?? window,
+           padding: padding)
+}
+
+/// Average pooling (padded zeros count, as PyTorch's default); the stride defaults to the window.
+public func AvgPool2D(_ window: Int, stride: Int? = nil, padding: PaddingMode = .valid,
+                      countIncludesPadding: Bool = true) -> Pool2D {
+    Pool2D(mode: countIncludesPadding ? .averageIncludingPadding : .averageExcludingPadding,
+           windowH: window, windowW: window, strideH: stride ?? window, strideW: stride ?? window, padding: padding)
+}
+
+/// Mean over each channel's pixels: `[C, H, W] → [C]`.
+public struct GlobalAvgPool: Layer {
+    public init() {}
+    public var kind: String { "GlobalAvgPool" }
+    public var namePrefix: String { "gap" }
+    public var backwardReads: BackwardReads { [] }
+
+    public func outputShape(for inputs: [TensorShape]) throws -> TensorShape {
+        let (c, _, _) = try inputs[0].requireImage(kind)
+        return [c]
+    }
+
+    public func forward(_ c: LayerContext) throws {
+        let (ch, h, w) = try c.inputShapes[0].requireImage(kind)
+        try c.backend.globalAveragePoolForward(planes: c.batch * ch, spatial: h * w, x: c.inputs[0], y: c.output)
+    }
+
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
+        guard let dx = g.inputGradients[0] else { return }
+        let (ch, h, w) = try c.inputShapes[0].requireImage(kind)
+        try c.backend.globalAveragePoolBackward(planes: c.batch * ch, spatial: h * w, dy: g.outputGradient, dx: dx)
+    }
+}
