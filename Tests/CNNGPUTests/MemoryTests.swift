@@ -30,6 +30,21 @@ final class MemoryTests: XCTestCase {
         }
     }
 
+    func testViewsAliasTheirParent() throws {
+        for b in TestBackends.all {
+            let a = b.viewAlignment
+            let flat = try b.allocate(3 * a, dtype: .float32)
+            try b.fill(flat, value: 0)
+            let second = try b.view(of: flat, offset: a, count: a)
+            try b.fill(second, value: 2)
+            let values = try b.download(flat)
+            XCTAssertEqual(values[0], 0, b.testName); XCTAssertEqual(values[a], 2, b.testName)
+            XCTAssertEqual(values[2 * a - 1], 2, b.testName); XCTAssertEqual(values[2 * a], 0, b.testName)
+            XCTAssertEqual(try b.download(second), [Float](repeating: 2, count: a), b.testName)
+            assertThrowsCNNError({ _ = try b.view(of: flat, offset: 2 * a, count: a + 1) }, b.testName)
+        }
+    }
+
     func testBadBuffersAreTypedErrors() throws {
         for b in TestBackends.all {
             assertThrowsCNNError({ _ = try b.allocate(0, dtype: .float32) }, b.testName)

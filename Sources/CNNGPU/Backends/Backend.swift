@@ -58,6 +58,12 @@ public protocol BackendMemory: AnyObject {
     func copyStrided(rows: Int, rowLength: Int, src: any DeviceBuffer, srcOffset: Int, srcStride: Int,
                      dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws
     func fill(_ buffer: any DeviceBuffer, value: Float, offset: Int, count: Int) throws
+    /// A buffer that aliases `count` elements of `buffer` from `offset`, usable wherever a buffer
+    /// is: one flat allocation can hold every parameter (one optimizer launch, one allreduce)
+    /// while each layer sees its own. `offset` must be a multiple of `viewAlignment`.
+    func view(of buffer: any DeviceBuffer, offset: Int, count: Int) throws -> any DeviceBuffer
+    /// Element alignment required of view offsets on this device.
+    var viewAlignment: Int { get }
     /// Waits until every queued op has finished.
     func synchronize() throws
 

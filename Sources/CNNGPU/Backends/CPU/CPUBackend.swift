@@ -69,6 +69,15 @@ public final class CPUBackend: BackendMemory {
         (b.floats + offset).update(repeating: value, count: count)
     }
 
+    public func view(of buffer: any DeviceBuffer, offset: Int, count: Int) throws -> any DeviceBuffer {
+        try checkPositive("view", ["count": count])
+        let b = try host(buffer, "view", "buffer", count: count, offset: offset, dtype: buffer.dtype)
+        return CPUBuffer(viewOf: b, offset: offset, count: count)
+    }
+
+    /// 16 floats: views start on a cache line, as every allocation does.
+    public var viewAlignment: Int { 16 }
+
     /// Ops run synchronously, so there is nothing to wait for.
     public func synchronize() throws {}
 

@@ -114,6 +114,29 @@ public final class OpenCLBackend: BackendMemory {
                     "clEnqueueFillBuffer")
     }
 
+    public func view(of buffer: any DeviceBuffer, offset: Int, count: Int) throws -> any DeviceBuffer {
+        try checkPositive("view", ["count": count])
+        let base = try cl(buffer, "view", "buffer", count: count, offset: offset, dtype: buffer.dtype)
+        let parent = buffer as! OpenCLBuffer
+        guard parent.parent == nil else {
+            throw CNNError.invalidArgument("view: OpenCL cannot make a view of a view; view the parent buffer")
+        }
+        guard offset % viewAlignment == 0 else {
+            throw CNNError.invalidArgument("view: offset \(offset) is not a multiple of \(viewAlignment) elements")
+        }
+        var region = cl_buffer_region(origin: offset * buffer.dtype.byteSize, size: count * buffer.dtype.byteSize)
+        var status: cl_int = 0
+        guard let mem = clCreateSubBuffer(base, cl_mem_flags(CL_MEM_READ_WRITE),
+                                          cl_buffer_create_type(CL_BUFFER_CREATE_TYPE_REGION), &region, &status),
+              status == CL_SUCCESS else {
+            throw CNNError.openCL(call: "clCreateSubBuffer", code: status)
+        }
+        return OpenCLBuffer(mem: mem, count: count, dtype: buffer.dtype, backendID: ObjectIdentifier(self), parent: parent)
+    }
+
+    /// CL_DEVICE_MEM_BASE_ADDR_ALIGN (bits) in 4-byte elements.
+    public var viewAlignment: Int { max(1, device.baseAddressAlignBits / 32) }
+
     public func synchronize() throws {
         try clCheck(clFinish(queue), "clFinish")
     }

@@ -6,9 +6,11 @@ final class OpenCLBuffer: DeviceBuffer {
     let count: Int
     let dtype: DType
     let backendID: ObjectIdentifier
+    /// For a sub-buffer, the buffer it aliases (kept alive as long as the view is).
+    let parent: OpenCLBuffer?
 
-    init(mem: cl_mem, count: Int, dtype: DType, backendID: ObjectIdentifier) {
-        self.mem = mem; self.count = count; self.dtype = dtype; self.backendID = backendID
+    init(mem: cl_mem, count: Int, dtype: DType, backendID: ObjectIdentifier, parent: OpenCLBuffer? = nil) {
+        self.mem = mem; self.count = count; self.dtype = dtype; self.backendID = backendID; self.parent = parent
     }
 
     deinit { clReleaseMemObject(mem) }

@@ -8,6 +8,8 @@ public struct OpenCLDevice: @unchecked Sendable {
     public let info: DeviceInfo
     let platformID: cl_platform_id
     let deviceID: cl_device_id
+    /// CL_DEVICE_MEM_BASE_ADDR_ALIGN: sub-buffer origins must be multiples of it (in bits).
+    let baseAddressAlignBits: Int
 
     /// Every OpenCL device of every platform, in platform order. Throws `CNNError.openCL`
     /// with `CL_PLATFORM_NOT_FOUND_KHR` when no OpenCL platform is installed.
@@ -30,7 +32,9 @@ public struct OpenCLDevice: @unchecked Sendable {
             let platformName = try platformString(platform, cl_platform_info(CL_PLATFORM_NAME))
             for case let device? in devices {
                 let info = try describe(device, platformName: platformName)
-                result.append(OpenCLDevice(index: result.count, info: info, platformID: platform, deviceID: device))
+                let align: cl_uint = try deviceValue(device, CL_DEVICE_MEM_BASE_ADDR_ALIGN)
+                result.append(OpenCLDevice(index: result.count, info: info, platformID: platform, deviceID: device,
+                                           baseAddressAlignBits: Int(align)))
             }
         }
         return result
