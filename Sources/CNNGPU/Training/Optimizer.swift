@@ -1,0 +1,71 @@
+/// Which optimizer to train with, and its settings (the learning rate comes from the schedule).
+public enum OptimizerConfig: Sendable, Equatable {
+    case sgd(momentum: Float = 0.9, nesterov: Bool = false, weightDecay: Float = 0)
+    case adam(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0,
+              decoupled: Bool = false)
+
+    public var name: String {
+        switch self {
+        case .sgd(let m, let n, _): return n ? "SGD (Nesterov, momentum \(m))" : "SGD (momentum \(m))"
+        case .adam(_, _, _, _, let decoupled): return decoupled ? "AdamW" : "Adam"
+        }
+    }
+}
+
+/// Updates every trainable parameter of a `ParameterStore` in one device launch per step: the
+/// weights, gradients and optimizer state share one flat layout.
+public final class Optimizer {
+    public let config: OptimizerConfig
+    public let parameters: ParameterStore
+    /// SGD: [velocity]; Adam: [m, v]. Same layout as the weights.
+    public let state: [any DeviceBuffer]
+    /// Steps taken so far (Adam's bias correction uses it; checkpoints keep it).
+    public internal(set) var step = 0
+
+    public init(_ config: OptimizerConfig, parameters: ParameterStore) throws {
+        self.config = config
+        self.parameters = parameters
+        let backend = parameters.backend
+        let count: Int
+        switch config {
+        case .sgd(let momentum, _, _): count = momentum > 0 ? 1 : 0
+        case .adam: count = 2
+        }
+        state = try (0..<count).map { _ in
+            let b = try backend.allocate(parameters.trainableSpan, dtype: .float32)
+            try backend.fill(b, value: 0)
+            return b
+        }
+    }
+
+    /// Queues one update with `learningRate` from the gradients in `parameters.gradients`.
+    public func update(learningRate: Float) throws {
+        step += 1
+        let p = parameters
+        switch config {
+        case let .sgd(momentum, nesterov, weightDecay):
+            try p.backend.sgdUpdate(SGDParameters(learningRate: learningRate, momentum: momentum,
+                                                  weightDecay: weightDecay, nesterov: nesterov),
+                                    count: p.trainableSpan, weights: p.weights, gradients: p.gradients,
+                                    velocity: state.first)
+        case let .adam(beta1, beta2, epsilon, weightDecay, decoupled):
+            try p.backend.adamUpdate(AdamParameters(learningRate: learningRate, beta1: beta1, beta2: beta2,
+                                                    epsilon: epsilon, weightDecay: weightDecay,
+                                                    decoupledWeightDecay: decoupled, step: step),
+                                     count: p.trainableSpan, weights: p.weights, gradients: p.gradients,
+                                     m: state[0], v: state[1])
+        }
+    }
+
+    /// The optimizer state for a checkpoint (waits for the device).
+    public func read() throws -> [[Float]] { try state.map { try parameters.backend.download($0) } }
+
+    /// Restores state saved by `read()` at `step`.
+    public func restore(_ values: [[Float]], step: Int) throws {
+        guard values.count == state.count, zip(values, state).allSatisfy({ $0.count == $1.count }) else {
+            throw CNNError.invalidArgument("the checkpoint's optimizer state does not match this model and optimizer")
+        }
+        for (v, b) in zip(values, state) { try parameters.backend.upload(v, to: b) }
+        self.step = step
+    }
+}
