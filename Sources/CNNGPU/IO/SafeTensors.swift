@@ -1,0 +1,145 @@
+import Foundation
+
+/// The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header
+/// `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {…}}`, then the raw
+/// little-endian data. Reading validates everything a corrupt or hostile file could get wrong.
+public struct SafeTensors {
+    public struct Tensor: Equatable {
+        public var shape: [Int]
+        public var values: [Float]
+        public init(shape: [Int], values: [Float]) { self.shape = shape; self.values = values }
+    }
+
+    public var tensors: [String: Tensor]
+    public var metadata: [String: String]
+
+    public init(tensors: [String: Tensor] = [:], metadata: [String: String] = [:]) {
+        self.tensors = tensors; self.metadata = metadata
+    }
+
+    // MARK: Writing
+
+    /// The file's bytes; tensors in name order.
+    public func encoded() throws -> Data {
+        var header: [String: Any] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        let names = tensors.keys.sorted()
+        for name in names {
+            let t = tensors[name]!
+            guard t.shape.reduce(1, *) == t.values.count else {
+                throw CNNError.invalidArgument("tensor '\(name)': shape \(t.shape) does not hold \(t.values.count) values")
+            }
+            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + t.values.count * 4]]
+            offset += t.values.count * 4
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        // Pad the header with spaces so the data starts 8-byte aligned, as the reference writer does.
+        while (8 + json.count) % 8 != 0 { json.append(0x20) }
+        var data = Data(capacity: 8 + json.count + offset)
+        var length = UInt64(json.count).littleEndian
+        withUnsafeBytes(of: &length) { data.append(contentsOf: $0) }
+        data.append(json)
+        for name in names {
+            tensors[name]!.values.withUnsafeBytes { data.append(contentsOf: $0) }   // x86/ARM: little-endian
+        }
+        return data
+    }
+
+    /// Writes atomically: a temporary file in the same folder, flushed, then renamed over `url`,
+    /// so a crash never leaves a half-written file behind.
+    public func write(to url: URL) throws {
+        try AtomicFile.write(try encoded(), to: url)
+    }
+
+    // MARK: Reading
+
+    public static func read(from url: URL) throws -> SafeTensors {
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw CNNError.invalidArgument("cannot read '\(url.path)': \(error.localizedDescription)")
+        }
+        return try decode(data, source: url.lastPathComponent)
+    }
+
+    public static func decode(_ data: Data, source: String = "safetensors data") throws -> SafeTensors {
+        func fail(_ why: String) -> CNNError { .invalidArgument("\(source) is not a valid safetensors file: \(why)") }
+        guard data.count >= 8 else { throw fail("it is \(data.count) bytes long, shorter than its 8-byte header length") }
+        let length = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard length <= UInt64(data.count - 8), length <= 100_000_000 else {
+            throw fail("the header claims \(length) bytes but the file has \(data.count - 8) after the length (truncated?)")
+        }
+        let headerEnd = 8 + Int(length)
+        guard let header = try? JSONSerialization.jsonObject(with: data[8..<headerEnd]) as? [String: Any] else {
+            throw fail("the header is not a JSON object")
+        }
+        let dataSize = data.count - headerEnd
+        var result = SafeTensors()
+        if let meta = header["__metadata__"] {
+            guard let m = meta as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
+            result.metadata = m
+        }
+        var ranges: [(Int, Int, String)] = []
+        for (name, value) in header where name != "__metadata__" {
+            guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
+                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int],
+                  offsets.count == 2 else {
+                throw fail("tensor '\(name)' lacks dtype, shape or data_offsets")
+            }
+            guard dtype == "F32" else {
+                throw fail("tensor '\(name)' is \(dtype); only F32 is supported (convert with torch: tensor.float())")
+            }
+            guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor '\(name)' has a negative dimension") }
+            let (begin, end) = (offsets[0], offsets[1])
+            let count = shape.reduce(1, *)
+            guard begin >= 0, end >= begin, end <= dataSize else {
+                throw fail("tensor '\(name)' lies at bytes \(begin)..<\(end), outside the \(dataSize) data bytes (truncated?)")
+            }
+            guard end - begin == count * 4 else {
+                throw fail("tensor '\(name)' has shape \(shape) (\(count * 4) bytes) but \(end - begin) bytes of data")
+            }
+            ranges.append((begin, end, name))
+            let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                data.withUnsafeBytes { raw in
+                    let src = UnsafeRawBufferPointer(rebasing: raw[(headerEnd + begin)..<(headerEnd + end)])
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: src)
+                }
+                initialized = count
+            }
+            result.tensors[name] = Tensor(shape: shape, values: values)
+        }
+        ranges.sort { $0.0 < $1.0 }
+        for (a, b) in zip(ranges, ranges.dropFirst()) where b.0 < a.1 {
+            throw fail("tensors '\(a.2)' and '\(b.2)' overlap")
+        }
+        return result
+    }
+}
+
+/// Whole-file writes that never leave a partial file: write a temporary sibling, flush it to
+/// disk, rename it over the target (atomic on POSIX file systems), then flush the folder.
+public enum AtomicFile {
+    public static func write(_ data: Data, to url: URL) throws {
+        let folder = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let temp = folder.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        guard FileManager.default.createFile(atPath: temp.path, contents: nil) else {
+            throw CNNError.invalidArgument("cannot create '\(temp.path)': is the folder writable?")
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: temp)
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+            try handle.close()
+            guard rename(temp.path, url.path) == 0 else {
+                throw CNNError.invalidArgument("cannot move '\(temp.path)' to '\(url.path)': \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temp)
+            if let e = error as? CNNError { throw e }
+            throw CNNError.invalidArgument("cannot write '\(url.path)': \(error.localizedDescription)")
+        }
+        let dir = open(folder.path, O_RDONLY)
+        if dir >= 0 { fsync(dir); close(dir) }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// Everything needed to continue a run exactly: weights and running statistics, optimizer state,
+/// the epoch and step reached, and the run's seed. Every random choice of training (data order,
+/// augmentation, dropout masks) is derived from (seed, epoch, step), so these few numbers are
+/// the whole random state. Stored as one safetensors file, written atomically.
+public struct Checkpoint {
+    public static let format = "cnn-gpu-checkpoint-1"
+
+    public var model: String
+    public var epochsCompleted: Int
+    public var step: Int
+    public var seed: UInt64
+    public var optimizerStep: Int
+    public var parameters: [String: [Float]]
+    public var parameterShapes: [String: [Int]]
+    public var optimizerState: [[Float]]
+    /// Per-epoch metrics so far (JSON lines), so curves survive a resume.
+    public var history: [String]
+
+    public init(model: String, epochsCompleted: Int, step: Int, seed: UInt64, optimizerStep: Int,
+                parameters: [String: [Float]], parameterShapes: [String: [Int]], optimizerState: [[Float]],
+                history: [String]) {
+        self.model = model; self.epochsCompleted = epochsCompleted; self.step = step; self.seed = seed
+        self.optimizerStep = optimizerStep; self.parameters = parameters; self.parameterShapes = parameterShapes
+        self.optimizerState = optimizerState; self.history = history
+    }
+
+    public func write(to url: URL) throws {
+        var file = SafeTensors(metadata: [
+            "format": Checkpoint.format, "model": model, "epochs_completed": "\(epochsCompleted)",
+            "step": "\(step)", "seed": "\(seed)", "optimizer_step": "\(optimizerStep)",
+            "history": history.joined(separator: "\n"),
+        ])
+        for (name, values) in parameters {
+            file.tensors["model." + name] = .init(shape: parameterShapes[name] ?? [values.count], values: values)
+        }
+        for (k, values) in optimizerState.enumerated() {
+            file.tensors["optimizer.state\(k)"] = .init(shape: [values.count], values: values)
+        }
+        try file.write(to: url)
+    }
+
+    public static func read(from url: URL) throws -> Checkpoint {
+        let file = try SafeTensors.read(from: url)
+        let m = file.metadata
+        guard m["format"] == format, let model = m["model"], let epochs = m["epochs_completed"].flatMap(Int.init),
+              let step = m["step"].flatMap(Int.init), let seed = m["seed"].flatMap(UInt64.init),
+              let optimizerStep = m["optimizer_step"].flatMap(Int.init) else {
+            throw CNNError.invalidArgument("'\(url.path)' is not a cnn-gpu checkpoint (its metadata lacks the training state)")
+        }
+        var parameters: [String: [Float]] = [:], shapes: [String: [Int]] = [:], state: [(Int, [Float])] = []
+        for (name, t) in file.tensors {
+            if name.hasPrefix("model.") {
+                let key = String(name.dropFirst(6))
+                parameters[key] = t.values; shapes[key] = t.shape
+            } else if name.hasPrefix("optimizer.state"), let k = Int(name.dropFirst("optimizer.state".count)) {
+                state.append((k, t.values))
+            }
+        }
+        let history = (m["history"] ?? "").split(separator: "\n").map(String.init)
+        return Checkpoint(model: model, epochsCompleted: epochs, step: step, seed: seed, optimizerStep: optimizerStep,
+                          parameters: parameters, parameterShapes: shapes,
+                          optimizerState: state.sorted { $0.0 < $1.0 }.map(\.1), history: history)
+    }
+}
