@@ -1,0 +1,225 @@
+import Foundation
+
+/// A batch of samples on the host, ready to upload.
+public struct TrainingBatch {
+    /// `count × sample` Float32 values (NCHW); may hold padding past `count`.
+    public var images: [Float]
+    public var labels: [Int32]
+    /// Real samples in the batch (the last batch of an epoch may be short).
+    public var count: Int
+
+    public init(images: [Float], labels: [Int32], count: Int) {
+        self.images = images; self.labels = labels; self.count = count
+    }
+}
+
+/// Anything that yields an epoch's batches in a reproducible order.
+public protocol BatchSource {
+    var sampleCount: Int { get }
+    var batchSize: Int { get }
+    /// The batches of `epoch` after skipping its first `skipping` (to resume mid-epoch).
+    func batches(epoch: Int, skipping: Int) -> AnyIterator<TrainingBatch>
+}
+
+public struct TrainingConfig {
+    public var epochs: Int = 5
+    public var batchSize: Int = 64
+    public var optimizer: OptimizerConfig = .sgd(momentum: 0.9)
+    public var schedule = LearningRateSchedule(base: 0.01)
+    public var seed: UInt64 = 1
+    /// Where checkpoints, the metrics log and the curves go; nil keeps nothing on disk.
+    public var checkpointDirectory: URL?
+    public var resume = false
+    public var modelName = "model"
+    public init() {}
+}
+
+/// Why training stopped early.
+public enum TrainingStop: Error, CustomStringConvertible {
+    case nonFiniteLoss(step: Int, epoch: Int, loss: Float, checkpoint: URL?)
+    case interrupted(checkpoint: URL?)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(step, epoch, loss, checkpoint):
+            return "training stopped: the loss became \(loss) at step \(step) (epoch \(epoch)). "
+                + "Lower the learning rate (--lr) or check the data for invalid labels."
+                + (checkpoint.map { " The last good checkpoint is kept at \($0.path)." } ?? "")
+        case let .interrupted(checkpoint):
+            return "interrupted" + (checkpoint.map { "; checkpoint saved to \($0.path). Continue with --resume." } ?? ".")
+        }
+    }
+}
+
+/// Trains a graph on one backend: compiled plans, one optimizer launch per step, progress,
+/// per-epoch validation, metrics log, curves, atomic checkpoints, exact resume.
+public final class Trainer {
+    public let graph: Graph
+    public let config: TrainingConfig
+    public let parameters: ParameterStore
+    public let optimizer: Optimizer
+    public let plan: Plan
+    public private(set) var history: [EpochMetrics] = []
+    private var globalStep = 0
+    private var epochsCompleted = 0
+    private let reporter: ProgressReporter
+    private var evaluationPlans: [Int: Plan] = [:]
+    /// Set from a signal handler (Ctrl-C); checked between steps.
+    public static let interruptFlag = InterruptFlag()
+
+    public init(graph: Graph, backend: any Backend, config: TrainingConfig,
+                reporter: ProgressReporter = ProgressReporter()) throws {
+        self.graph = graph; self.config = config; self.reporter = reporter
+        parameters = try ParameterStore(graph: graph, backend: backend, seed: config.seed)
+        optimizer = try Optimizer(config.optimizer, parameters: parameters)
+        plan = try Plan(graph: graph, parameters: parameters, batch: config.batchSize, training: true)
+        if config.resume { try resume() }
+    }
+
+    public var checkpointURL: URL? { config.checkpointDirectory?.appendingPathComponent("checkpoint.safetensors") }
+
+    // MARK: Training
+
+    /// Trains until `config.epochs` epochs are complete; returns every epoch's metrics.
+    @discardableResult
+    public func fit(train: BatchSource, validation: BatchSource?) throws -> [EpochMetrics] {
+        guard train.batchSize == config.batchSize else {
+            throw CNNError.invalidArgument("the training batches hold \(train.batchSize) samples, the plan \(config.batchSize)")
+        }
+        let stepsPerEpoch = train.sampleCount / config.batchSize
+        guard stepsPerEpoch > 0 else {
+            throw CNNError.invalidArgument("the training set has \(train.sampleCount) samples, fewer than one batch of \(config.batchSize)")
+        }
+        let executor = Executor(plan: plan)
+        let backend = parameters.backend
+        while epochsCompleted < config.epochs {
+            let epoch = epochsCompleted + 1
+            let skip = globalStep - epochsCompleted * stepsPerEpoch
+            let start = Date()
+            var lossSum = 0.0, correct = 0, seen = 0, step = skip
+            var learningRate: Float = 0
+            for batch in train.batches(epoch: epoch, skipping: skip) where batch.count == config.batchSize {
+                if Trainer.interruptFlag.isSet {
+                    let url = try saveCheckpoint()
+                    reporter.message("")
+                    throw TrainingStop.interrupted(checkpoint: url)
+                }
+                try backend.upload(batch.images, to: plan.input)
+                try backend.uploadInt32(batch.labels, to: plan.targets!)
+                try executor.forward(training: true, seed: config.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(globalStep))
+                try executor.lossAndMetrics()
+                try executor.backward()
+                learningRate = config.schedule.rate(at: globalStep)
+                try optimizer.update(learningRate: learningRate)
+                let (loss, right) = try executor.readLossAndCorrect()
+                globalStep += 1
+                step += 1
+                guard loss.isFinite else {
+                    throw TrainingStop.nonFiniteLoss(step: globalStep, epoch: epoch, loss: loss,
+                                                     checkpoint: checkpointURL.flatMap { FileManager.default.fileExists(atPath: $0.path) ? $0 : nil })
+                }
+                lossSum += Double(loss) * Double(batch.count); correct += right; seen += batch.count
+                let elapsed = Date().timeIntervalSince(start)
+                reporter.update(.init(epoch: epoch, epochs: config.epochs, done: step, total: stepsPerEpoch,
+                                      loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
+                                      imagesPerSecond: Double(seen) / max(elapsed, 1e-9), elapsed: elapsed))
+            }
+            let seconds = Date().timeIntervalSince(start)
+            let (valLoss, valAccuracy) = try validation.map { try evaluate($0) } ?? (.nan, .nan)
+            let metrics = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
+                                       trainAccuracy: Double(correct) / Double(max(seen, 1)),
+                                       validationLoss: valLoss, validationAccuracy: valAccuracy, seconds: seconds,
+                                       imagesPerSecond: Double(seen) / max(seconds, 1e-9),
+                                       learningRate: Double(learningRate))
+            history.append(metrics)
+            epochsCompleted = epoch
+            reporter.finishEpoch(String(format: "epoch %d/%d  loss %.4f  acc %.2f%%  val_loss %.4f  val_acc %.2f%%  %.1f s  %@ img/s",
+                                        epoch, config.epochs, metrics.trainLoss, metrics.trainAccuracy * 100,
+                                        valLoss, valAccuracy * 100, seconds, grouped(Int(metrics.imagesPerSecond)) as NSString))
+            try saveCheckpoint()
+            try writeLogs()
+        }
+        return history
+    }
+
+    /// Mean loss and accuracy over every sample of `data`, in inference mode (BN running
+    /// statistics, no dropout). A short last batch runs on a plan of its own size.
+    public func evaluate(_ data: BatchSource) throws -> (loss: Double, accuracy: Double) {
+        var lossSum = 0.0, correct = 0, seen = 0
+        for batch in data.batches(epoch: 0, skipping: 0) {
+            let p = batch.count == plan.batch ? plan : try evaluationPlan(batch: batch.count)
+            let executor = Executor(plan: p)
+            let n = batch.count * graph.inputShape.count
+            try parameters.backend.upload(Array(batch.images.prefix(n)), to: p.input)
+            try parameters.backend.uploadInt32(Array(batch.labels.prefix(batch.count)), to: p.targets!)
+            try executor.forward(training: false)
+            try executor.lossAndMetrics()
+            let (loss, right) = try executor.readLossAndCorrect()
+            lossSum += Double(loss) * Double(batch.count); correct += right; seen += batch.count
+        }
+        return seen > 0 ? (lossSum / Double(seen), Double(correct) / Double(seen)) : (.nan, .nan)
+    }
+
+    private func evaluationPlan(batch: Int) throws -> Plan {
+        if let p = evaluationPlans[batch] { return p }
+        let p = try Plan(graph: graph, parameters: parameters, batch: batch, training: true)
+        evaluationPlans[batch] = p
+        return p
+    }
+
+    // MARK: Checkpoints and logs
+
+    @discardableResult
+    public func saveCheckpoint() throws -> URL? {
+        guard let url = checkpointURL else { return nil }
+        let shapes = Dictionary(uniqueKeysWithValues: parameters.entries.map { ($0.name, $0.spec.shape) })
+        try Checkpoint(model: config.modelName, epochsCompleted: epochsCompleted, step: globalStep, seed: config.seed,
+                       optimizerStep: optimizer.step, parameters: try parameters.read(), parameterShapes: shapes,
+                       optimizerState: try optimizer.read(), history: history.map { $0.jsonLine() }).write(to: url)
+        return url
+    }
+
+    private func resume() throws {
+        guard let url = checkpointURL else {
+            throw CNNError.invalidArgument("--resume needs a checkpoint directory (--checkpoint DIR)")
+        }
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw CNNError.invalidArgument("--resume: no checkpoint at \(url.path); train without --resume first")
+        }
+        let c = try Checkpoint.read(from: url)
+        guard c.model == config.modelName else {
+            throw CNNError.invalidArgument("--resume: the checkpoint at \(url.path) is for model '\(c.model)', not '\(config.modelName)'")
+        }
+        guard c.seed == config.seed else {
+            throw CNNError.invalidArgument("--resume: the checkpoint was trained with seed \(c.seed); pass --seed \(c.seed) to continue it exactly")
+        }
+        let expected = Set(parameters.entries.map(\.name))
+        guard Set(c.parameters.keys) == expected else {
+            let missing = expected.subtracting(c.parameters.keys).sorted().prefix(3)
+            throw CNNError.invalidArgument("--resume: the checkpoint does not match the model (missing \(missing.joined(separator: ", ")))")
+        }
+        try parameters.write(c.parameters)
+        try optimizer.restore(c.optimizerState, step: c.optimizerStep)
+        globalStep = c.step
+        epochsCompleted = c.epochsCompleted
+        history = c.history.compactMap(EpochMetrics.parse)
+        reporter.message("resumed from \(url.path): \(c.epochsCompleted) epochs, step \(c.step)")
+    }
+
+    private func writeLogs() throws {
+        guard let dir = config.checkpointDirectory else { return }
+        let lines = history.map { $0.jsonLine() }.joined(separator: "\n") + "\n"
+        try AtomicFile.write(Data(lines.utf8), to: dir.appendingPathComponent("metrics.jsonl"))
+        let svg = TrainingCurves.svg(history, title: "\(config.modelName) on \(parameters.backend.info.name)")
+        try AtomicFile.write(Data(svg.utf8), to: dir.appendingPathComponent("curves.svg"))
+    }
+}
+
+/// A flag a signal handler may set (a plain atomic store) and the training loop reads.
+public final class InterruptFlag: @unchecked Sendable {
+    private let value = UnsafeMutablePointer<sig_atomic_t>.allocate(capacity: 1)
+    init() { value.pointee = 0 }
+    public var isSet: Bool { value.pointee != 0 }
+    public func set() { value.pointee = 1 }
+    public func clear() { value.pointee = 0 }
+}
