@@ -16,14 +16,22 @@ struct SummaryCommand: ParsableCommand {
     @Option(help: "Input shape C×H×W, e.g. 3x32x32 (default: the model's own).")
     var inputShape: String?
 
+    @Option(help: "Batch size for the planned memory of one training step.")
+    var batchSize: Int = 64
+
     func run() throws {
-        do {
-            let input = try inputShape.map(parseShape)
-            let graph = try ModelZoo.build(model, input: input, classes: numClasses)
-            print(graph.summary(title: "Model: \(model.lowercased())"))
-        } catch let error as CNNError {
-            throw ValidationError(error.description)
-        }
+        let input = try inputShape.map(parseShape)
+        let graph = try ModelZoo.build(model, input: input, classes: numClasses)
+        print(graph.summary(title: "Model: \(model.lowercased())"))
+        guard batchSize > 0 else { throw CNNError.invalidArgument("--batch-size must be positive, got \(batchSize)") }
+        let activations = try Plan.estimateActivationBytes(graph: graph, batch: batchSize, training: true)
+        let inference = try Plan.estimateActivationBytes(graph: graph, batch: batchSize, training: false)
+        // Weights, their gradients and (SGD with momentum) one optimizer state buffer.
+        let parameters = (3 * graph.parameterCount + graph.bufferCount) * 4
+        print(String(format: "Planned device memory at batch %d: training step %.1f MiB (activations and gradients %.1f MiB, "
+                     + "parameters with gradients and momentum %.1f MiB); inference %.1f MiB",
+                     batchSize, Double(activations + parameters) / 1_048_576, Double(activations) / 1_048_576,
+                     Double(parameters) / 1_048_576, Double(inference + graph.parameterCount * 4) / 1_048_576))
     }
 }
 
