@@ -4,6 +4,9 @@ import Foundation
 /// writing its own partial result; the partials are then summed in order, so the result does
 /// not depend on the number of threads.
 extension CPUBackend: LossOps {
+    /// Numerically stable (log-sum-exp with the row maximum subtracted: logits of ±1000 work).
+    /// A label outside `0..<cols` makes `loss[0]` NaN and that row's gradient NaN. `gradient`
+    /// may be `logits` itself (computed in place).
     public func softmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
                                     loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         try validate.softmaxCrossEntropy(rows: rows, cols: cols, logits: logits, labels: labels,
@@ -66,6 +69,8 @@ extension CPUBackend: LossOps {
         ptr(loss)[0] = Float(partial.reduce(0, +) / Double(count))
     }
 
+    /// Ties with the label's score count as correct (fewer than `k` scores strictly greater);
+    /// a label outside `0..<cols`, or whose score is NaN, is not correct. `k` must be in `1...cols`.
     public func topKCorrect(rows: Int, cols: Int, k: Int, scores: any DeviceBuffer, labels: any DeviceBuffer,
                             out: any DeviceBuffer) throws {
         try validate.topKCorrect(rows: rows, cols: cols, k: k, scores: scores, labels: labels, out: out)
@@ -87,6 +92,7 @@ extension CPUBackend: LossOps {
         ptr(out)[0] = Float(correct.reduce(0, +))
     }
 
+    /// A NaN counts as larger than any number (as in PyTorch); the first maximum or NaN wins.
     public func argmax(rows: Int, cols: Int, x: any DeviceBuffer, out: any DeviceBuffer) throws {
         try validate.argmax(rows: rows, cols: cols, x: x, out: out)
         let x = ptr(x), o = intPtr(out)

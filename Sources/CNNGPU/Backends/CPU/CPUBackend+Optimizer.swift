@@ -1,5 +1,10 @@
 /// Optimizer updates on the host, in place, over contiguous chunks of the parameters.
 extension CPUBackend: OptimizerOps {
+    /// PyTorch's SGD (see `SGDParameters`), with one difference: the momentum buffer starts as
+    /// the caller allocated it, zero-filled, not at the first gradient, so the first step is
+    /// `v = (1 - dampening)·g` — PyTorch's `v = g` when dampening is 0. Momentum 0 is plain SGD
+    /// (`velocity` may be nil, and is ignored otherwise); momentum > 0 without `velocity`, or
+    /// Nesterov without momentum or with dampening, is a `CNNError.invalidArgument`.
     public func sgdUpdate(_ p: SGDParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
                           velocity: (any DeviceBuffer)?) throws {
         try validate.sgdUpdate(p, count: count, weights: weights, gradients: gradients, velocity: velocity)
@@ -22,6 +27,8 @@ extension CPUBackend: OptimizerOps {
         }
     }
 
+    /// `p.step` counts updates from 1, this one included (`CNNError.invalidArgument` otherwise);
+    /// the bias corrections are computed on the host in Double. `m` and `v` start zero-filled.
     public func adamUpdate(_ p: AdamParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
                            m: any DeviceBuffer, v: any DeviceBuffer) throws {
         try validate.adamUpdate(p, count: count, weights: weights, gradients: gradients, m: m, v: v)

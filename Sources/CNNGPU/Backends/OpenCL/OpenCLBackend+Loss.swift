@@ -8,6 +8,9 @@ import COpenCL
 /// released buffer alive until the commands that use it have finished, and one small
 /// allocation per training step costs nothing next to the step itself.
 extension OpenCLBackend: LossOps {
+    /// Numerically stable (log-sum-exp with the row maximum subtracted: logits of ±1000 work).
+    /// A label outside `0..<cols` makes `loss[0]` NaN and that row's gradient NaN. `gradient`
+    /// may be `logits` itself (computed in place).
     public func softmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
                                     loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         try validate.softmaxCrossEntropy(rows: rows, cols: cols, logits: logits, labels: labels,
@@ -35,6 +38,8 @@ extension OpenCLBackend: LossOps {
         try sumTreeReduce(count: count, scale: 1 / Float(count), values: squared, out: loss)
     }
 
+    /// Ties with the label's score count as correct (fewer than `k` scores strictly greater);
+    /// a label outside `0..<cols`, or whose score is NaN, is not correct. `k` must be in `1...cols`.
     public func topKCorrect(rows: Int, cols: Int, k: Int, scores: any DeviceBuffer, labels: any DeviceBuffer,
                             out: any DeviceBuffer) throws {
         try validate.topKCorrect(rows: rows, cols: cols, k: k, scores: scores, labels: labels, out: out)
@@ -45,6 +50,7 @@ extension OpenCLBackend: LossOps {
         try sumTreeReduce(count: rows, scale: 1, values: correct, out: out)
     }
 
+    /// A NaN counts as larger than any number (as in PyTorch); the first maximum or NaN wins.
     public func argmax(rows: Int, cols: Int, x: any DeviceBuffer, out: any DeviceBuffer) throws {
         try validate.argmax(rows: rows, cols: cols, x: x, out: out)
         try validate.int32Indexable("argmax", ["rows·cols": rows * cols])
