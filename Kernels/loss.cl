@@ -11,19 +11,22 @@
 //                           trainer's NaN check.
 //   cross_entropy_gradient  per element, 2-D range [cols, rows]: (softmax - onehot) / rows from
 //                           the saved log-sum-exp; NaN for every element of a row with a bad label.
-//   squared_error_gradient  per element: squared[i] = (p - t)^2, gradient[i] = scale * (p - t).
+//   squared_error_partial_sums  per element, work-groups of a power-of-two size: gradient[i] =
+//                           gradientScale * (p - t), and each group's tree sum of (p - t)^2,
+//                           times sumScale, into partials[group].
 //   topk_correct_rows       per row: 1 when fewer than k scores are strictly greater than the
 //                           label's score (ties count as correct), else 0; a bad label or a NaN
 //                           label score is not correct.
 //   argmax_rows             per row: the index of the largest score, the first one on ties; a NaN
 //                           counts as larger than any number (as in PyTorch), the first NaN wins.
-//   sum_tree_reduce         ONE work-group (local size a power of two, chosen by the host, local
-//                           memory passed as an argument): out[0] = scale * sum(values[0..n)).
-//                           Each work-item sums a strided slice (coalesced on GPUs) with Kahan
-//                           compensation, then a barrier-separated tree combines the slices, so
-//                           the result is the same on every run.
+//   sum_tree_reduce         per element, work-groups of a power-of-two size: out[group] = scale *
+//                           (tree sum of the group's values). The host repeats it on the partial
+//                           sums until one value is left: a fixed pairwise order (the same bits on
+//                           every run, and accurate), no loops, no atomics.
 //
-// Tunable parameters: none at compile time; the reduction's work-group size is a host choice.
+// The two tree-sum kernels must not return early: every work-item of a group reaches the
+// barriers, and those past the end contribute 0. Their local memory (one float per work-item)
+// is a host argument, as is the group size: no compile-time tunables in this file.
 
 __kernel void cross_entropy_rows(const int rows, const int cols,
                                  __global const float* logits, __global const int* labels,
@@ -57,14 +60,33 @@ __kernel void cross_entropy_gradient(const int rows, const int cols, const float
     gradient[i] = (j == label ? p - 1.0f : p) * invRows;
 }
 
-__kernel void squared_error_gradient(const int count, const float gradientScale,
-                                     __global const float* prediction, __global const float* target,
-                                     __global float* squared, __global float* gradient) {
+// The sum of `value` over the work-group, by a barrier-separated tree in `partial` (one float
+// per work-item, group size a power of two). Every work-item must call it; the result is valid
+// in work-item 0.
+inline float work_group_tree_sum(__local float* partial, const float value) {
+    const int lid = get_local_id(0);
+    partial[lid] = value;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = get_local_size(0) / 2; width > 0; width /= 2) {
+        if (lid < width) partial[lid] += partial[lid + width];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return partial[0];
+}
+
+__kernel void squared_error_partial_sums(const int count, const float gradientScale,
+                                         const float sumScale, __global const float* prediction,
+                                         __global const float* target, __global float* gradient,
+                                         __global float* partials, __local float* partial) {
     const int i = get_global_id(0);
-    if (i >= count) return;
-    const float d = prediction[i] - target[i];
-    squared[i] = d * d;
-    gradient[i] = gradientScale * d;
+    float squared = 0.0f;
+    if (i < count) {
+        const float d = prediction[i] - target[i];
+        gradient[i] = gradientScale * d;
+        squared = d * d;
+    }
+    const float sum = work_group_tree_sum(partial, squared);
+    if (get_local_id(0) == 0) partials[get_group_id(0)] = sum * sumScale;
 }
 
 __kernel void topk_correct_rows(const int rows, const int cols, const int k,
@@ -103,19 +125,7 @@ __kernel void argmax_rows(const int rows, const int cols, __global const float* 
 
 __kernel void sum_tree_reduce(const int n, const float scale, __global const float* values,
                               __global float* out, __local float* partial) {
-    const int lid = get_local_id(0), size = get_local_size(0);
-    float sum = 0.0f, compensation = 0.0f;
-    for (int i = lid; i < n; i += size) {
-        const float y = values[i] - compensation;
-        const float t = sum + y;
-        compensation = (t - sum) - y;
-        sum = t;
-    }
-    partial[lid] = sum;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = size / 2; width > 0; width /= 2) {
-        if (lid < width) partial[lid] += partial[lid + width];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0) out[0] = partial[0] * scale;
+    const int i = get_global_id(0);
+    const float sum = work_group_tree_sum(partial, i < n ? values[i] : 0.0f);
+    if (get_local_id(0) == 0) out[get_group_id(0)] = sum * scale;
 }
