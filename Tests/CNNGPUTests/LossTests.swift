@@ -210,6 +210,22 @@ final class LossTests: XCTestCase {
                        "argmax " + what)
     }
 
+    /// The tree reductions have a fixed order: the same inputs give the same bits every time.
+    func testOpenCLReductionsAreDeterministic() throws {
+        guard let cl = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        let p = rng.floats(70_001), t = rng.floats(70_001)
+        let first = try meanSquaredError(cl, prediction: p, target: t).loss
+        for _ in 0..<3 {
+            XCTAssertEqual(try meanSquaredError(cl, prediction: p, target: t).loss.bitPattern, first.bitPattern, "seed \(rng.seed)")
+        }
+        let (rows, cols) = (300, 10)
+        let logits = rng.floats(rows * cols), labels = rng.ints(rows, below: cols)
+        let ce = try crossEntropy(cl, rows: rows, cols: cols, logits: logits, labels: labels).loss
+        XCTAssertEqual(try crossEntropy(cl, rows: rows, cols: cols, logits: logits, labels: labels).loss.bitPattern,
+                       ce.bitPattern, "seed \(rng.seed)")
+    }
+
     // MARK: Bad input
 
     func testBadInputIsTypedError() throws {
@@ -234,6 +250,8 @@ final class LossTests: XCTestCase {
             assertThrowsCNNError({ try b.softmaxCrossEntropy(rows: rows, cols: cols, logits: x, labels: labels, loss: loss, gradient: short) }, name)
             assertThrowsCNNError({ try b.softmaxCrossEntropy(rows: rows, cols: cols, logits: foreign, labels: labels, loss: loss, gradient: g) }, name)
 
+            assertThrowsCNNError({ try b.softmaxCrossEntropy(rows: Int.max / 2, cols: 3, logits: x, labels: labels, loss: loss, gradient: g) }, name + " overflow")
+
             // Mean squared error.
             assertThrowsCNNError({ try b.meanSquaredError(count: 0, prediction: x, target: x, loss: loss, gradient: g) }, name)
             assertThrowsCNNError({ try b.meanSquaredError(count: rows * cols, prediction: x, target: short, loss: loss, gradient: g) }, name)
@@ -245,12 +263,14 @@ final class LossTests: XCTestCase {
                 assertThrowsCNNError({ try b.topKCorrect(rows: rows, cols: cols, k: k, scores: x, labels: labels, out: loss) }, "\(name) k \(k)")
             }
             assertThrowsCNNError({ try b.topKCorrect(rows: rows, cols: cols, k: 1, scores: short, labels: labels, out: loss) }, name)
+            assertThrowsCNNError({ try b.topKCorrect(rows: Int.max / 2, cols: 3, k: 1, scores: x, labels: labels, out: loss) }, name + " overflow")
             assertThrowsCNNError({ try b.topKCorrect(rows: rows, cols: cols, k: 1, scores: x, labels: floatLabels, out: loss) }, name)
             assertThrowsCNNError({ try b.topKCorrect(rows: rows, cols: cols, k: 1, scores: x, labels: shortLabels, out: loss) }, name)
             assertThrowsCNNError({ try b.topKCorrect(rows: rows, cols: cols, k: 1, scores: x, labels: labels, out: intOut) }, name)
 
             // Argmax.
             assertThrowsCNNError({ try b.argmax(rows: 0, cols: cols, x: x, out: intOut) }, name)
+            assertThrowsCNNError({ try b.argmax(rows: 3, cols: Int.max / 2, x: x, out: intOut) }, name + " overflow")
             assertThrowsCNNError({ try b.argmax(rows: rows, cols: cols, x: short, out: intOut) }, name)
             assertThrowsCNNError({ try b.argmax(rows: rows, cols: cols, x: x, out: floatOut) }, name)
             assertThrowsCNNError({ try b.argmax(rows: rows + 1, cols: cols - 2, x: x, out: intOut) }, name)
