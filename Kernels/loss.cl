@@ -40,7 +40,7 @@ __kernel void cross_entropy_rows(const int rows, const int cols,
     for (int j = 0; j < cols; ++j) s += exp(x[j] - m);
     const float logSum = log(s);
     const int label = labels[r];
-    // log(s) + (m - x[label]) keeps the large terms apart: exact for logits of ±1000.
+    // log(s) + (m - x[label]) keeps the large terms apart, accurate for logits of ±1000.
     stats[r] = (label >= 0 && label < cols) ? logSum + (m - x[label]) : NAN;
     stats[rows + r] = m + logSum;
 }
