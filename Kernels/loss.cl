@@ -1,1 +1,131 @@
-// loss.cl: (kernels to be written)
+// loss.cl: losses and classification metrics for LossOps (launched by OpenCLBackend+Loss.swift).
+//
+// Layout: scores/logits are row-major [rows, cols] Float32 (one row per sample), labels are
+// Int32 [rows]. Sizes are passed as int (the host refuses larger problems).
+//
+// Kernels (one work-item per row or per element, no atomics, deterministic):
+//   cross_entropy_rows      per row: numerically stable log-sum-exp (the row maximum is
+//                           subtracted before exp), writes the row's loss to stats[r] and its
+//                           log-sum-exp to stats[rows + r]. A label outside [0, cols) makes the
+//                           row's loss NaN: the device cannot throw, and NaN reaches the
+//                           trainer's NaN check.
+//   cross_entropy_gradient  per element, 2-D range [cols, rows]: (softmax - onehot) / rows from
+//                           the saved log-sum-exp; NaN for every element of a row with a bad label.
+//   squared_error_partial_sums  per element, work-groups of a power-of-two size: gradient[i] =
+//                           gradientScale * (p - t), and each group's tree sum of (p - t)^2,
+//                           times sumScale, into partials[group].
+//   topk_correct_rows       per row: 1 when fewer than k scores are strictly greater than the
+//                           label's score (ties count as correct), else 0; a bad label or a NaN
+//                           label score is not correct.
+//   argmax_rows             per row: the index of the largest score, the first one on ties; a NaN
+//                           counts as larger than any number (as in PyTorch), the first NaN wins.
+//   sum_tree_reduce         per element, work-groups of a power-of-two size: out[group] = scale *
+//                           (tree sum of the group's values). The host repeats it on the partial
+//                           sums until one value is left: a fixed pairwise order (the same bits on
+//                           every run, and accurate), no loops, no atomics.
+//
+// The two tree-sum kernels must not return early: every work-item of a group reaches the
+// barriers, and those past the end contribute 0. Their local memory (one float per work-item)
+// is a host argument, as is the group size: no compile-time tunables in this file.
+
+__kernel void cross_entropy_rows(const int rows, const int cols,
+                                 __global const float* logits, __global const int* labels,
+                                 __global float* stats) {
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    __global const float* x = logits + (size_t)r * cols;
+    float m = x[0];
+    for (int j = 1; j < cols; ++j) m = fmax(m, x[j]);
+    float s = 0.0f;
+    for (int j = 0; j < cols; ++j) s += exp(x[j] - m);
+    const float logSum = log(s);
+    const int label = labels[r];
+    // log(s) + (m - x[label]) keeps the large terms apart, accurate for logits of ±1000.
+    stats[r] = (label >= 0 && label < cols) ? logSum + (m - x[label]) : NAN;
+    stats[rows + r] = m + logSum;
+}
+
+__kernel void cross_entropy_gradient(const int rows, const int cols, const float invRows,
+                                     __global const float* logits, __global const int* labels,
+                                     __global const float* stats, __global float* gradient) {
+    const int j = get_global_id(0), r = get_global_id(1);
+    if (j >= cols || r >= rows) return;
+    const size_t i = (size_t)r * cols + j;
+    const int label = labels[r];
+    if (label < 0 || label >= cols) {
+        gradient[i] = NAN;
+        return;
+    }
+    const float p = exp(logits[i] - stats[rows + r]);
+    gradient[i] = (j == label ? p - 1.0f : p) * invRows;
+}
+
+// The sum of `value` over the work-group, by a barrier-separated tree in `partial` (one float
+// per work-item, group size a power of two). Every work-item must call it; the result is valid
+// in work-item 0.
+inline float work_group_tree_sum(__local float* partial, const float value) {
+    const int lid = get_local_id(0);
+    partial[lid] = value;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = get_local_size(0) / 2; width > 0; width /= 2) {
+        if (lid < width) partial[lid] += partial[lid + width];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return partial[0];
+}
+
+__kernel void squared_error_partial_sums(const int count, const float gradientScale,
+                                         const float sumScale, __global const float* prediction,
+                                         __global const float* target, __global float* gradient,
+                                         __global float* partials, __local float* partial) {
+    const int i = get_global_id(0);
+    float squared = 0.0f;
+    if (i < count) {
+        const float d = prediction[i] - target[i];
+        gradient[i] = gradientScale * d;
+        squared = d * d;
+    }
+    const float sum = work_group_tree_sum(partial, squared);
+    if (get_local_id(0) == 0) partials[get_group_id(0)] = sum * sumScale;
+}
+
+__kernel void topk_correct_rows(const int rows, const int cols, const int k,
+                                __global const float* scores, __global const int* labels,
+                                __global float* correct) {
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    const int label = labels[r];
+    if (label < 0 || label >= cols) {
+        correct[r] = 0.0f;
+        return;
+    }
+    __global const float* x = scores + (size_t)r * cols;
+    const float target = x[label];
+    int greater = 0;
+    for (int j = 0; j < cols; ++j) greater += x[j] > target ? 1 : 0;
+    correct[r] = (greater < k && !isnan(target)) ? 1.0f : 0.0f;
+}
+
+__kernel void argmax_rows(const int rows, const int cols, __global const float* x,
+                          __global int* out) {
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    __global const float* row = x + (size_t)r * cols;
+    int best = 0;
+    float bestValue = row[0];
+    for (int j = 1; j < cols; ++j) {
+        const float v = row[j];
+        if (v > bestValue || (isnan(v) && !isnan(bestValue))) {
+            best = j;
+            bestValue = v;
+        }
+    }
+    out[r] = best;
+}
+
+__kernel void sum_tree_reduce(const int n, const float scale, __global const float* values,
+                              __global float* out, __local float* partial) {
+    const int i = get_global_id(0);
+    const float sum = work_group_tree_sum(partial, i < n ? values[i] : 0.0f);
+    if (get_local_id(0) == 0) out[get_group_id(0)] = sum * scale;
+}

@@ -1,0 +1,34 @@
+@testable import CNNGPU
+import XCTest
+
+/// Runs every kernel of Kernels/loss.cl once on tiny shapes, for scripts/check-kernels.sh
+/// (oclgrind). Values are checked loosely here; LossTests checks them properly.
+final class KernelCheckLossTests: XCTestCase {
+    func testEveryLossKernel() throws {
+        guard let b = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        let (rows, cols) = (5, 7)
+        let logits = rng.floats(rows * cols), labels: [Int32] = [0, 6, 3, -1, 2]
+        let x = try b.makeBuffer(logits), y = try b.makeInt32Buffer(labels)
+        let loss = try b.allocate(1, dtype: .float32), gradient = try b.allocate(rows * cols, dtype: .float32)
+
+        // cross_entropy_rows, cross_entropy_gradient, sum_tree_reduce (a bad label on row 3).
+        try b.softmaxCrossEntropy(rows: rows, cols: cols, logits: x, labels: y, loss: loss, gradient: gradient)
+        XCTAssertTrue(try b.download(loss)[0].isNaN)
+        XCTAssertTrue(try b.download(gradient)[0..<cols].allSatisfy(\.isFinite))
+
+        // squared_error_gradient, then sum_tree_reduce with more values than work-items.
+        let count = 300
+        let p = try b.makeBuffer(rng.floats(count)), t = try b.makeBuffer(rng.floats(count))
+        let g = try b.allocate(count, dtype: .float32)
+        try b.meanSquaredError(count: count, prediction: p, target: t, loss: loss, gradient: g)
+        XCTAssertTrue(try b.download(loss)[0].isFinite)
+
+        // topk_correct_rows, argmax_rows.
+        try b.topKCorrect(rows: rows, cols: cols, k: 2, scores: x, labels: y, out: loss)
+        XCTAssertLessThanOrEqual(try b.download(loss)[0], Float(rows - 1))
+        let indices = try b.allocate(rows, dtype: .int32)
+        try b.argmax(rows: rows, cols: cols, x: x, out: indices)
+        XCTAssertEqual(try b.downloadInt32(indices), LossReference.argmax(rows: rows, cols: cols, x: logits))
+    }
+}

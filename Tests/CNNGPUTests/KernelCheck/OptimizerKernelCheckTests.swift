@@ -1,0 +1,29 @@
+@testable import CNNGPU
+import XCTest
+
+/// Runs every kernel of Kernels/optimizer.cl once on tiny shapes, for scripts/check-kernels.sh
+/// (oclgrind). OptimizerTests checks the values.
+final class KernelCheckOptimizerTests: XCTestCase {
+    func testEveryOptimizerKernel() throws {
+        guard let b = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        let count = 203
+        let w = try b.makeBuffer(rng.floats(count)), g = try b.makeBuffer(rng.floats(count))
+        let zeros = [Float](repeating: 0, count: count)
+        let v = try b.makeBuffer(zeros), m = try b.makeBuffer(zeros), s = try b.makeBuffer(zeros)
+
+        // sgd_update
+        try b.sgdUpdate(SGDParameters(learningRate: 0.1, weightDecay: 0.01), count: count, weights: w,
+                        gradients: g, velocity: nil)
+        // sgd_momentum_update, plain and Nesterov
+        try b.sgdUpdate(SGDParameters(learningRate: 0.1, momentum: 0.9, dampening: 0.1), count: count,
+                        weights: w, gradients: g, velocity: v)
+        try b.sgdUpdate(SGDParameters(learningRate: 0.1, momentum: 0.9, nesterov: true), count: count,
+                        weights: w, gradients: g, velocity: v)
+        // adam_update, Adam and AdamW
+        try b.adamUpdate(AdamParameters(weightDecay: 0.01, step: 1), count: count, weights: w, gradients: g, m: m, v: s)
+        try b.adamUpdate(AdamParameters(weightDecay: 0.01, decoupledWeightDecay: true, step: 2), count: count,
+                         weights: w, gradients: g, m: m, v: s)
+        XCTAssertTrue(try b.download(w).allSatisfy(\.isFinite))
+    }
+}
