@@ -1,0 +1,73 @@
+/// Activations, softmax and maxout: Kernels/activation.cl and Kernels/softmax.cl.
+extension OpenCLBackend: ActivationOps {
+    public func activationForward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
+        try validate.elementwise("activation", count: count, ["x": x, "y": y])
+        try launch("activation", "activation_forward", global: [count],
+                   [.int(count), .int(f.kernelCode), .float(f.alpha), .buffer(x), .buffer(y)])
+    }
+
+    public func activationBackward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer,
+                                   dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+        try validate.elementwise("activation_backward", count: count, ["x": x, "y": y, "dy": dy, "dx": dx])
+        try launch("activation", "activation_backward", global: [count],
+                   [.int(count), .int(f.kernelCode), .float(f.alpha), .buffer(x), .buffer(y),
+                    .buffer(dy), .buffer(dx)])
+    }
+
+    public func softmaxForward(_ shape: AxisShape, log: Bool, x: any DeviceBuffer, y: any DeviceBuffer) throws {
+        try validate.axis(log ? "log_softmax" : "softmax", shape, full: ["x": x, "y": y])
+        let rows = shape.outer * shape.inner
+        try launch("softmax", "softmax_forward_rowwise", global: [rows],
+                   [.int(rows), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0), .buffer(x), .buffer(y)])
+    }
+
+    public func softmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
+                                dx: any DeviceBuffer) throws {
+        try validate.axis(log ? "log_softmax_backward" : "softmax_backward", shape,
+                          full: ["y": y, "dy": dy, "dx": dx])
+        let rows = shape.outer * shape.inner
+        try launch("softmax", "softmax_backward_rowwise", global: [rows],
+                   [.int(rows), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0),
+                    .buffer(y), .buffer(dy), .buffer(dx)])
+    }
+
+    public func maxoutForward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
+                              x: any DeviceBuffer, y: any DeviceBuffer) throws {
+        try validate.maxout(batch: batch, channels: channels, groupSize: groupSize, spatial: spatial,
+                            x: x, y: y, "maxout")
+        let outputs = batch * channels / groupSize * spatial
+        try launch("activation", "maxout_forward", global: [outputs],
+                   [.int(outputs), .int(groupSize), .int(spatial), .buffer(x), .buffer(y)])
+    }
+
+    public func maxoutBackward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
+                               x: any DeviceBuffer, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+        try validate.maxout(batch: batch, channels: channels, groupSize: groupSize, spatial: spatial,
+                            x: x, y: dy, "maxout_backward")
+        try validate.buffer(dx, "maxout_backward", "dx", count: batch * channels * spatial)
+        let outputs = batch * channels / groupSize * spatial
+        try launch("activation", "maxout_backward", global: [outputs],
+                   [.int(outputs), .int(groupSize), .int(spatial), .buffer(x), .buffer(dy), .buffer(dx)])
+    }
+}
+
+extension Activation {
+    /// The function's code in Kernels/activation.cl (its header lists them).
+    var kernelCode: Int {
+        switch self {
+        case .relu: return 0
+        case .leakyReLU: return 1
+        case .elu: return 2
+        case .sigmoid: return 3
+        case .tanh: return 4
+        }
+    }
+
+    /// The function's parameter, 0 for those without one.
+    var alpha: Float {
+        switch self {
+        case .leakyReLU(let a), .elu(let a): return a
+        case .relu, .sigmoid, .tanh: return 0
+        }
+    }
+}
