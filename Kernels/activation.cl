@@ -58,13 +58,13 @@ __kernel void activation_backward(const int n, const int code, const float alpha
     dx[i] = r;
 }
 
-// One work-item per output element (n, k, s): `outputs` = N·(C/G)·S.
-__kernel void maxout_forward(const int outputs, const int groupSize,
+// One work-item per output element (n, k, s), on a 2-D range [S, N·(C/G)].
+__kernel void maxout_forward(const int planes, const int groupSize,
                              const int spatial, __global const float* x, __global float* y) {
-    const int o = get_global_id(0);
-    if (o >= outputs) return;
-    const int s = o % spatial;
-    const int nk = o / spatial;                 // n·groups + k
+    const int s = get_global_id(0);
+    const int nk = get_global_id(1);            // n·(C/G) + k
+    if (s >= spatial || nk >= planes) return;
+    const int o = nk * spatial + s;
     // x[n, k·G + j, s] = x[(nk·G + j)·S + s]
     const int base = nk * groupSize * spatial + s;
     float best = x[base];
@@ -75,14 +75,14 @@ __kernel void maxout_forward(const int outputs, const int groupSize,
     y[o] = best;
 }
 
-// One work-item per group: writes all G elements of dx that the group covers.
-__kernel void maxout_backward(const int outputs, const int groupSize,
+// One work-item per group, on the same range: writes all G elements of dx the group covers.
+__kernel void maxout_backward(const int planes, const int groupSize,
                               const int spatial, __global const float* x, __global const float* dy,
                               __global float* dx) {
-    const int o = get_global_id(0);
-    if (o >= outputs) return;
-    const int s = o % spatial;
-    const int nk = o / spatial;
+    const int s = get_global_id(0);
+    const int nk = get_global_id(1);
+    if (s >= spatial || nk >= planes) return;
+    const int o = nk * spatial + s;
     const int base = nk * groupSize * spatial + s;
     int arg = 0;
     float best = x[base];

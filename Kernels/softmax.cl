@@ -1,8 +1,9 @@
 // softmax.cl: softmax and log-softmax along one axis, forward and backward.
 //
 // Layout: a tensor seen as [outer, axis, inner] (AxisShape); element (o, a, i) is at
-// (o·axis + a)·inner + i. One work-item per row (o, i), i.e. outer·inner work-items, each
-// walking its `axis` elements with stride `inner`. This suits classifier heads and channel
+// (o·axis + a)·inner + i. One work-item per row (o, i) on a 2-D range [inner, outer], each
+// walking its `axis` elements with stride `inner`; neighbouring work-items read neighbouring
+// addresses when inner > 1. This suits classifier heads and channel
 // softmax on CPU-like devices (PoCL), where rows outnumber cores; a work-group reduction per
 // row would only pay off for very long axes with few rows.
 //
@@ -15,11 +16,10 @@
 //
 // No tunable parameters.
 
-__kernel void softmax_forward_rowwise(const int rows, const int axis, const int inner, const int logMode,
+__kernel void softmax_forward_rowwise(const int outer, const int axis, const int inner, const int logMode,
                                       __global const float* x, __global float* y) {
-    const int r = get_global_id(0);
-    if (r >= rows) return;
-    const int o = r / inner, i = r % inner;
+    const int i = get_global_id(0), o = get_global_id(1);
+    if (i >= inner || o >= outer) return;
     const int base = o * axis * inner + i;
     float m = x[base];
     for (int a = 1; a < axis; ++a) m = fmax(m, x[base + a * inner]);
@@ -34,12 +34,11 @@ __kernel void softmax_forward_rowwise(const int rows, const int axis, const int 
     }
 }
 
-__kernel void softmax_backward_rowwise(const int rows, const int axis, const int inner, const int logMode,
+__kernel void softmax_backward_rowwise(const int outer, const int axis, const int inner, const int logMode,
                                        __global const float* y, __global const float* dy,
                                        __global float* dx) {
-    const int r = get_global_id(0);
-    if (r >= rows) return;
-    const int o = r / inner, i = r % inner;
+    const int i = get_global_id(0), o = get_global_id(1);
+    if (i >= inner || o >= outer) return;
     const int base = o * axis * inner + i;
     float s = 0.0f;
     if (logMode) {

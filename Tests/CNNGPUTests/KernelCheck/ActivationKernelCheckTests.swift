@@ -8,8 +8,9 @@ final class KernelCheckActivationTests: XCTestCase {
         guard let b = TestBackends.openCL else { return }
         var rng = SeededGenerator.fresh()
         let n = 210
-        let x = try b.makeBuffer(rng.floats(n)), y = try b.allocate(n, dtype: .float32)
-        let dy = try b.makeBuffer(rng.floats(n)), dx = try b.allocate(n, dtype: .float32)
+        // Outputs are uploaded rather than just allocated (see KernelCheckElementwiseTests).
+        let x = try b.makeBuffer(rng.floats(n)), y = try b.makeBuffer(rng.floats(n))
+        let dy = try b.makeBuffer(rng.floats(n)), dx = try b.makeBuffer(rng.floats(n))
         for f: Activation in [.relu, .leakyReLU(alpha: 0.1), .elu(alpha: 1), .sigmoid, .tanh] {
             try b.activationForward(f, count: n, x: x, y: y)
             try b.activationBackward(f, count: n, x: x, y: y, dy: dy, dx: dx)

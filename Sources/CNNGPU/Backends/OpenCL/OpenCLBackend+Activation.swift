@@ -16,18 +16,16 @@ extension OpenCLBackend: ActivationOps {
 
     public func softmaxForward(_ shape: AxisShape, log: Bool, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try validate.axis(log ? "log_softmax" : "softmax", shape, full: ["x": x, "y": y])
-        let rows = shape.outer * shape.inner
-        try launch("softmax", "softmax_forward_rowwise", global: [rows],
-                   [.int(rows), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0), .buffer(x), .buffer(y)])
+        try launch("softmax", "softmax_forward_rowwise", global: [shape.inner, shape.outer],
+                   [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0), .buffer(x), .buffer(y)])
     }
 
     public func softmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
                                 dx: any DeviceBuffer) throws {
         try validate.axis(log ? "log_softmax_backward" : "softmax_backward", shape,
                           full: ["y": y, "dy": dy, "dx": dx])
-        let rows = shape.outer * shape.inner
-        try launch("softmax", "softmax_backward_rowwise", global: [rows],
-                   [.int(rows), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0),
+        try launch("softmax", "softmax_backward_rowwise", global: [shape.inner, shape.outer],
+                   [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0),
                     .buffer(y), .buffer(dy), .buffer(dx)])
     }
 
@@ -35,9 +33,9 @@ extension OpenCLBackend: ActivationOps {
                               x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try validate.maxout(batch: batch, channels: channels, groupSize: groupSize, spatial: spatial,
                             x: x, y: y, "maxout")
-        let outputs = batch * channels / groupSize * spatial
-        try launch("activation", "maxout_forward", global: [outputs],
-                   [.int(outputs), .int(groupSize), .int(spatial), .buffer(x), .buffer(y)])
+        let planes = batch * channels / groupSize
+        try launch("activation", "maxout_forward", global: [spatial, planes],
+                   [.int(planes), .int(groupSize), .int(spatial), .buffer(x), .buffer(y)])
     }
 
     public func maxoutBackward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
@@ -45,9 +43,9 @@ extension OpenCLBackend: ActivationOps {
         try validate.maxout(batch: batch, channels: channels, groupSize: groupSize, spatial: spatial,
                             x: x, y: dy, "maxout_backward")
         try validate.buffer(dx, "maxout_backward", "dx", count: batch * channels * spatial)
-        let outputs = batch * channels / groupSize * spatial
-        try launch("activation", "maxout_backward", global: [outputs],
-                   [.int(outputs), .int(groupSize), .int(spatial), .buffer(x), .buffer(dy), .buffer(dx)])
+        let planes = batch * channels / groupSize
+        try launch("activation", "maxout_backward", global: [spatial, planes],
+                   [.int(planes), .int(groupSize), .int(spatial), .buffer(x), .buffer(dy), .buffer(dx)])
     }
 }
 
