@@ -7,7 +7,7 @@ final class KernelCheckActivationTests: XCTestCase {
     func testEveryActivationAndSoftmaxKernel() throws {
         guard let b = TestBackends.openCL else { return }
         var rng = SeededGenerator.fresh()
-        let n = 210
+        let n = 420
         // Outputs are uploaded rather than just allocated (see KernelCheckElementwiseTests).
         let x = try b.makeBuffer(rng.floats(n)), y = try b.makeBuffer(rng.floats(n))
         let dy = try b.makeBuffer(rng.floats(n)), dx = try b.makeBuffer(rng.floats(n))
@@ -15,10 +15,12 @@ final class KernelCheckActivationTests: XCTestCase {
             try b.activationForward(f, count: n, x: x, y: y)
             try b.activationBackward(f, count: n, x: x, y: y, dy: dy, dx: dx)
         }
-        let shape = AxisShape(outer: 3, axis: 7, inner: 10)
-        for log in [false, true] {
-            try b.softmaxForward(shape, log: log, x: x, y: y)
-            try b.softmaxBackward(shape, log: log, y: y, dy: dy, dx: dx)
+        // Contiguous rows, and strided rows whose launch is rounded up past `inner` (70 → 128).
+        for shape in [AxisShape(outer: 3, axis: 7, inner: 1), AxisShape(outer: 2, axis: 3, inner: 70)] {
+            for log in [false, true] {
+                try b.softmaxForward(shape, log: log, x: x, y: y)
+                try b.softmaxBackward(shape, log: log, y: y, dy: dy, dx: dx)
+            }
         }
         // [N=3, C=14, S=5] in groups of 7.
         try b.maxoutForward(batch: 3, channels: 14, groupSize: 7, spatial: 5, x: x, y: y)

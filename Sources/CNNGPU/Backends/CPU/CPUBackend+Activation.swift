@@ -28,14 +28,16 @@ extension CPUBackend: ActivationOps {
         try validate.elementwise("activation_backward", count: count, ["x": x, "y": y, "dy": dy, "dx": dx])
         let xp = ptr(x), yp = ptr(y), g = ptr(dy), out = ptr(dx)
         parallelFor(count, grain: 16_384) { r in
+            // Every operand is loaded unconditionally: a load inside `? :` keeps LLVM from
+            // vectorizing (measured 9× slower for relu).
             switch f {
             case .relu:
-                for i in r { out[i] = xp[i] > 0 ? g[i] : 0 }
+                for i in r { let d = g[i]; out[i] = xp[i] > 0 ? d : 0 }
             case .leakyReLU(let alpha):
-                for i in r { out[i] = xp[i] > 0 ? g[i] : alpha * g[i] }
+                for i in r { let d = g[i]; out[i] = xp[i] > 0 ? d : alpha * d }
             case .elu(let alpha):
                 // For x ≤ 0, d/dx alpha·(e^x − 1) = alpha·e^x = y + alpha.
-                for i in r { out[i] = xp[i] > 0 ? g[i] : g[i] * (yp[i] + alpha) }
+                for i in r { let d = g[i], e = d * (yp[i] + alpha); out[i] = xp[i] > 0 ? d : e }
             case .sigmoid:
                 for i in r { let s = yp[i]; out[i] = g[i] * s * (1 - s) }
             case .tanh:
@@ -48,6 +50,7 @@ extension CPUBackend: ActivationOps {
         try validate.axis(log ? "log_softmax" : "softmax", shape, full: ["x": x, "y": y])
         let xp = ptr(x), yp = ptr(y)
         let axis = shape.axis, inner = shape.inner
+        if inner == 1 { return softmaxRowsForward(rows: shape.outer, axis: axis, log: log, xp, yp) }
         forEachRowSegment(shape) { o, i0, w, m, s in
             let base = o * axis * inner + i0
             for j in 0..<w { m[j] = xp[base + j]; s[j] = 0 }
@@ -86,6 +89,7 @@ extension CPUBackend: ActivationOps {
                           full: ["y": y, "dy": dy, "dx": dx])
         let yp = ptr(y), g = ptr(dy), out = ptr(dx)
         let axis = shape.axis, inner = shape.inner
+        if inner == 1 { return softmaxRowsBackward(rows: shape.outer, axis: axis, log: log, yp, g, out) }
         forEachRowSegment(shape) { o, i0, w, s, _ in
             let base = o * axis * inner + i0
             for j in 0..<w { s[j] = 0 }
@@ -106,6 +110,45 @@ extension CPUBackend: ActivationOps {
                 for a in 0..<axis {
                     let p = base + a * inner
                     for j in 0..<w { out[p + j] = yp[p + j] * (g[p + j] - s[j]) }
+                }
+            }
+        }
+    }
+
+    /// Softmax over contiguous rows (inner = 1: classifier outputs), one row at a time.
+    private func softmaxRowsForward(rows: Int, axis: Int, log: Bool, _ xp: UnsafeMutablePointer<Float>,
+                                    _ yp: UnsafeMutablePointer<Float>) {
+        parallelFor(rows, grain: max(1, 16_384 / axis)) { r in
+            for row in r {
+                let x = xp + row * axis, y = yp + row * axis
+                var m = x[0]
+                for a in 1..<max(axis, 1) where x[a] > m { m = x[a] }
+                var s: Float = 0
+                if log {
+                    for a in 0..<axis { s += exp(x[a] - m) }
+                    let shift = m + Foundation.log(s)
+                    for a in 0..<axis { y[a] = x[a] - shift }
+                } else {
+                    for a in 0..<axis { let e = exp(x[a] - m); y[a] = e; s += e }
+                    let inv = 1 / s
+                    for a in 0..<axis { y[a] *= inv }
+                }
+            }
+        }
+    }
+
+    private func softmaxRowsBackward(rows: Int, axis: Int, log: Bool, _ yp: UnsafeMutablePointer<Float>,
+                                     _ gp: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+        parallelFor(rows, grain: max(1, 16_384 / axis)) { r in
+            for row in r {
+                let y = yp + row * axis, g = gp + row * axis, dx = out + row * axis
+                var s: Float = 0
+                if log {
+                    for a in 0..<axis { s += g[a] }
+                    for a in 0..<axis { dx[a] = g[a] - exp(y[a]) * s }
+                } else {
+                    for a in 0..<axis { s += g[a] * y[a] }
+                    for a in 0..<axis { dx[a] = y[a] * (g[a] - s) }
                 }
             }
         }
