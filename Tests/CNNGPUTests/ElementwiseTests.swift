@@ -187,3 +187,13 @@ final class ElementwiseTests: XCTestCase {
         }
     }
 }
+
+final class OpenCLIndexRangeTests: XCTestCase {
+    /// Tensors past 32-bit indexing cannot be allocated on PoCL (1 GiB buffers), so the check
+    /// the OpenCL ops run is tested directly.
+    func testTensorsPastInt32IndexingAreRefused() {
+        guard let cl = TestBackends.openCL else { return }
+        XCTAssertNoThrow(try cl.validate.int32Indexable("add", elements: Int(Int32.max)))
+        assertThrowsCNNError({ try cl.validate.int32Indexable("add", elements: Int(Int32.max) + 1) })
+    }
+}

@@ -2,6 +2,7 @@
 extension OpenCLBackend: ActivationOps {
     public func activationForward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try validate.elementwise("activation", count: count, ["x": x, "y": y])
+        try validate.int32Indexable("activation", elements: count)
         try launch("activation", "activation_forward", global: [count],
                    [.int(count), .int(f.kernelCode), .float(f.alpha), .buffer(x), .buffer(y)])
     }
@@ -9,6 +10,7 @@ extension OpenCLBackend: ActivationOps {
     public func activationBackward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer,
                                    dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         try validate.elementwise("activation_backward", count: count, ["x": x, "y": y, "dy": dy, "dx": dx])
+        try validate.int32Indexable("activation_backward", elements: count)
         try launch("activation", "activation_backward", global: [count],
                    [.int(count), .int(f.kernelCode), .float(f.alpha), .buffer(x), .buffer(y),
                     .buffer(dy), .buffer(dx)])
@@ -16,6 +18,7 @@ extension OpenCLBackend: ActivationOps {
 
     public func softmaxForward(_ shape: AxisShape, log: Bool, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try validate.axis(log ? "log_softmax" : "softmax", shape, full: ["x": x, "y": y])
+        try validate.int32Indexable("softmax", elements: shape.count)
         try launch("softmax", "softmax_forward_rowwise", global: [shape.inner, shape.outer],
                    local: softmaxLocalSize(shape), [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0), .buffer(x), .buffer(y)])
     }
@@ -24,6 +27,7 @@ extension OpenCLBackend: ActivationOps {
                                 dx: any DeviceBuffer) throws {
         try validate.axis(log ? "log_softmax_backward" : "softmax_backward", shape,
                           full: ["y": y, "dy": dy, "dx": dx])
+        try validate.int32Indexable("softmax_backward", elements: shape.count)
         try launch("softmax", "softmax_backward_rowwise", global: [shape.inner, shape.outer],
                    local: softmaxLocalSize(shape), [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0),
                     .buffer(y), .buffer(dy), .buffer(dx)])
@@ -39,6 +43,7 @@ extension OpenCLBackend: ActivationOps {
                               x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try validate.maxout(batch: batch, channels: channels, groupSize: groupSize, spatial: spatial,
                             x: x, y: y, "maxout")
+        try validate.int32Indexable("maxout", elements: batch * channels * spatial)
         let planes = batch * channels / groupSize
         try launch("activation", "maxout_forward", global: [spatial, planes],
                    [.int(planes), .int(groupSize), .int(spatial), .buffer(x), .buffer(y)])
@@ -49,6 +54,7 @@ extension OpenCLBackend: ActivationOps {
         try validate.maxout(batch: batch, channels: channels, groupSize: groupSize, spatial: spatial,
                             x: x, y: dy, "maxout_backward")
         try validate.buffer(dx, "maxout_backward", "dx", count: batch * channels * spatial)
+        try validate.int32Indexable("maxout_backward", elements: batch * channels * spatial)
         let planes = batch * channels / groupSize
         try launch("activation", "maxout_backward", global: [spatial, planes],
                    [.int(planes), .int(groupSize), .int(spatial), .buffer(x), .buffer(dy), .buffer(dx)])
