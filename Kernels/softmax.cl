@@ -2,11 +2,12 @@
 //
 // Layout: a tensor seen as [outer, axis, inner] (AxisShape); element (o, a, i) is at
 // (o·axis + a)·inner + i. One work-item per row (o, i) on a 2-D range [inner, outer], each
-// walking its `axis` elements with stride `inner`; neighbouring work-items read neighbouring
-// addresses when inner > 1 (the host then asks for work-groups of up to 64 along inner:
-// 1.7× faster than PoCL's own choice on [64, 16, 16384]). This suits classifier heads and channel
-// softmax on CPU-like devices (PoCL), where rows outnumber cores; a work-group reduction per
-// row would only pay off for very long axes with few rows.
+// walking its `axis` elements with stride `inner`, so neighbouring work-items read
+// neighbouring addresses when inner > 1. For that case the host asks for work-groups of up
+// to 64 along inner (1.7× faster than PoCL's own choice on [64, 16, 16384]).
+// This suits classifier heads and channel softmax on CPU-like devices (PoCL), where rows
+// outnumber cores. A work-group reduction per row would only pay off for very long axes with
+// few rows (e.g. on a GPU); it is not written yet.
 //
 // Forward (numerically stable): m = max x; s = Σ e^(x − m);
 //   softmax y = e^(x − m) / s;  log-softmax y = x − m − log s.

@@ -20,7 +20,9 @@ extension OpenCLBackend: ActivationOps {
         try validate.axis(log ? "log_softmax" : "softmax", shape, full: ["x": x, "y": y])
         try validate.int32Indexable("softmax", elements: shape.count)
         try launch("softmax", "softmax_forward_rowwise", global: [shape.inner, shape.outer],
-                   local: softmaxLocalSize(shape), [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0), .buffer(x), .buffer(y)])
+                   local: softmaxLocalSize(shape),
+                   [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0),
+                    .buffer(x), .buffer(y)])
     }
 
     public func softmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
@@ -29,7 +31,8 @@ extension OpenCLBackend: ActivationOps {
                           full: ["y": y, "dy": dy, "dx": dx])
         try validate.int32Indexable("softmax_backward", elements: shape.count)
         try launch("softmax", "softmax_backward_rowwise", global: [shape.inner, shape.outer],
-                   local: softmaxLocalSize(shape), [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0),
+                   local: softmaxLocalSize(shape),
+                   [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0),
                     .buffer(y), .buffer(dy), .buffer(dx)])
     }
 
