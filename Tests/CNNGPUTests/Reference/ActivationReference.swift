@@ -31,17 +31,19 @@ enum ActivationReference {
     /// Index of element (o, a, i) in an [outer, axis, inner] tensor.
     static func index(_ s: AxisShape, _ o: Int, _ a: Int, _ i: Int) -> Int { (o * s.axis + a) * s.inner + i }
 
-    /// Softmax (or log-softmax) along the axis, straight from the definition (no max shift:
-    /// Double has the range for test inputs).
+    /// Softmax (or log-softmax) along the axis, from the definition with the row maximum
+    /// subtracted (exact zeros for a one-element axis, no overflow for large logits).
     static func softmax(_ s: AxisShape, log: Bool, _ x: [Double]) -> [Double] {
         var y = [Double](repeating: 0, count: x.count)
         for o in 0..<s.outer {
             for i in 0..<s.inner {
+                var m = -Double.infinity
+                for a in 0..<s.axis { m = max(m, x[index(s, o, a, i)]) }
                 var sum = 0.0
-                for a in 0..<s.axis { sum += Foundation.exp(x[index(s, o, a, i)]) }
+                for a in 0..<s.axis { sum += Foundation.exp(x[index(s, o, a, i)] - m) }
                 for a in 0..<s.axis {
                     let k = index(s, o, a, i)
-                    y[k] = log ? x[k] - Foundation.log(sum) : Foundation.exp(x[k]) / sum
+                    y[k] = log ? (x[k] - m) - Foundation.log(sum) : Foundation.exp(x[k] - m) / sum
                 }
             }
         }
