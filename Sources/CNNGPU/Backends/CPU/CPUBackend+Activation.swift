@@ -115,7 +115,9 @@ extension CPUBackend: ActivationOps {
         }
     }
 
-    /// Softmax over contiguous rows (inner = 1: classifier outputs), one row at a time.
+    /// Softmax over contiguous rows (inner = 1: classifier outputs), one row at a time:
+    /// 2–5× faster than `forEachRowSegment`'s one-row segments (measured on [65536, 10],
+    /// [256, 1000] and [16384, 1000]), which is why the general path is not used here.
     private func softmaxRowsForward(rows: Int, axis: Int, log: Bool, _ xp: UnsafeMutablePointer<Float>,
                                     _ yp: UnsafeMutablePointer<Float>) {
         parallelFor(rows, grain: max(1, 16_384 / axis)) { r in
