@@ -10,7 +10,9 @@
 //   2 elu         y = x > 0 ? x : alpha·(e^x − 1)   dx = x > 0 ? dy : dy·(y + alpha)
 //   3 sigmoid     y = 1 / (1 + e^−x)                dx = dy·y·(1 − y)
 //   4 tanh        y = tanh(x)                       dx = dy·(1 − y²)
-// x and y may be the same buffer in the forward pass (in-place activation).
+// x and y may be the same buffer in the forward pass (in-place activation). For relu, and
+// for leaky relu and elu with alpha > 0, y > 0 exactly where x > 0, so after an in-place
+// forward pass the backward pass gives the same dx with y passed as x.
 //
 // Maxout: x is [N, C, S], y is [N, C/G, S]; y[n, k, s] = max over j < G of x[n, k·G + j, s].
 // The backward pass gives each output element's dy to the first maximum of its group

@@ -56,6 +56,23 @@ final class ActivationTests: XCTestCase {
         }
     }
 
+    /// With alpha > 0, y > 0 exactly where x > 0, so after an in-place forward pass (x
+    /// overwritten by y) the backward pass still works when given y for x.
+    func testBackwardAfterInPlaceForward() throws {
+        var rng = SeededGenerator.fresh()
+        let count = 301
+        for b in TestBackends.conforming((any ActivationOps).self) {
+            for f in Self.functions {
+                let x = inputs(count, &rng), dy = rng.floats(count)
+                let X = try b.makeBuffer(x), DY = try b.makeBuffer(dy), DX = try b.allocate(count, dtype: .float32)
+                try b.activationForward(f, count: count, x: X, y: X)
+                try b.activationBackward(f, count: count, x: X, y: X, dy: DY, dx: DX)
+                assertClose(try b.download(DX), ActivationReference.backward(f, x: x.doubles, dy: dy.doubles),
+                            "\(b.testName) \(f) seed \(rng.seed)")
+            }
+        }
+    }
+
     func testActivationSpecialValues() throws {
         for b in TestBackends.conforming((any ActivationOps).self) {
             let x: [Float] = [-100, -1, 0, 1, 100]
