@@ -1,4 +1,4 @@
-import CNNGPU
+@testable import CNNGPU
 import XCTest
 
 final class ActivationTests: XCTestCase {
@@ -159,6 +159,32 @@ final class ActivationTests: XCTestCase {
                     try b.softmaxBackward(shape, log: log, y: Y, dy: DY, dx: DY)
                     XCTAssertEqual(try b.download(DY), dx, "dx aliasing dy: " + message)
                 }
+            }
+        }
+    }
+
+    /// The work-group-per-row kernels, which the OpenCL backend picks only on GPUs, run here
+    /// directly: rows shorter than, equal to and longer than a work-group.
+    func testOpenCLWorkGroupSoftmaxMatchesReference() throws {
+        guard let cl = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        let wg = OpenCLBackend.softmaxWorkGroupSize
+        for shape in [AxisShape(outer: 4, axis: 10, inner: 1), AxisShape(outer: 1, axis: 1, inner: 1),
+                      AxisShape(outer: 3, axis: wg, inner: 1), AxisShape(outer: 2, axis: 1000, inner: 1)] {
+            for log in [false, true] {
+                let x = rng.floats(shape.count, in: -5...5), dy = rng.floats(shape.count)
+                let X = try cl.makeBuffer(x), Y = try cl.allocate(shape.count, dtype: .float32)
+                let DY = try cl.makeBuffer(dy), DX = try cl.allocate(shape.count, dtype: .float32)
+                let message = "\(shape) log=\(log) seed \(rng.seed)"
+                try cl.softmaxForward(shape, log: log, x: X, y: Y, algorithm: .workgroup)
+                assertClose(try cl.download(Y), ActivationReference.softmax(shape, log: log, x.doubles), message)
+                try cl.softmaxBackward(shape, log: log, y: Y, dy: DY, dx: DX, algorithm: .workgroup)
+                assertClose(try cl.download(DX),
+                            ActivationReference.softmaxBackward(shape, log: log, x: x.doubles, dy: dy.doubles),
+                            tolerance: shape.axis == 1 ? 1 : 1e-4, message)
+                try cl.softmaxForward(shape, log: log, x: X, y: X, algorithm: .workgroup)
+                assertClose(try cl.download(X), ActivationReference.softmax(shape, log: log, x.doubles),
+                            "in place: " + message)
             }
         }
     }

@@ -22,6 +22,11 @@ final class KernelCheckActivationTests: XCTestCase {
                 try b.softmaxBackward(shape, log: log, y: y, dy: dy, dx: dx)
             }
         }
+        // The work-group kernels: one row shorter and one longer than a work-group.
+        for shape in [AxisShape(outer: 2, axis: 70, inner: 1), AxisShape(outer: 1, axis: 300, inner: 1)] {
+            try b.softmaxForward(shape, log: false, x: x, y: y, algorithm: .workgroup)
+            try b.softmaxBackward(shape, log: true, y: y, dy: dy, dx: dx, algorithm: .workgroup)
+        }
         // [N=3, C=14, S=5] in groups of 7.
         try b.maxoutForward(batch: 3, channels: 14, groupSize: 7, spatial: 5, x: x, y: y)
         try b.maxoutBackward(batch: 3, channels: 14, groupSize: 7, spatial: 5, x: x, dy: dy, dx: dx)

@@ -17,28 +17,61 @@ extension OpenCLBackend: ActivationOps {
     }
 
     public func softmaxForward(_ shape: AxisShape, log: Bool, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try validate.axis(log ? "log_softmax" : "softmax", shape, full: ["x": x, "y": y])
-        try validate.int32Indexable("softmax", elements: shape.count)
-        try launch("softmax", "softmax_forward_rowwise", global: [shape.inner, shape.outer],
-                   local: softmaxLocalSize(shape),
-                   [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0),
-                    .buffer(x), .buffer(y)])
+        try softmaxForward(shape, log: log, x: x, y: y, algorithm: softmaxAlgorithm(for: shape))
     }
 
     public func softmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
                                 dx: any DeviceBuffer) throws {
+        try softmaxBackward(shape, log: log, y: y, dy: dy, dx: dx, algorithm: softmaxAlgorithm(for: shape))
+    }
+
+    /// The kernels of Kernels/softmax.cl: a work-item per row, or a work-group per row.
+    enum SoftmaxAlgorithm { case rowwise, workgroup }
+
+    /// SOFTMAX_WG in Kernels/softmax.cl.
+    static let softmaxWorkGroupSize = 128
+
+    /// A work-group per row only for long contiguous rows on devices that are not CPUs (on
+    /// PoCL a work-group runs on one core and its strided loops are slow). The 512 threshold
+    /// is a guess, not yet measured on a GPU.
+    func softmaxAlgorithm(for shape: AxisShape) -> SoftmaxAlgorithm {
+        shape.inner == 1 && shape.axis >= 512 && info.kind != .cpu ? .workgroup : .rowwise
+    }
+
+    func softmaxForward(_ shape: AxisShape, log: Bool, x: any DeviceBuffer, y: any DeviceBuffer,
+                        algorithm: SoftmaxAlgorithm) throws {
+        try validate.axis(log ? "log_softmax" : "softmax", shape, full: ["x": x, "y": y])
+        try validate.int32Indexable("softmax", elements: shape.count)
+        if algorithm == .workgroup, shape.inner == 1 {
+            let wg = Self.softmaxWorkGroupSize
+            return try launch("softmax", "softmax_forward_workgroup", global: [shape.outer * wg], local: [wg],
+                              [.int(shape.axis), .int(log ? 1 : 0), .buffer(x), .buffer(y)])
+        }
+        try launch("softmax", "softmax_forward_rowwise", global: [shape.inner, shape.outer],
+                   local: rowwiseLocalSize(shape),
+                   [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0),
+                    .buffer(x), .buffer(y)])
+    }
+
+    func softmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
+                         dx: any DeviceBuffer, algorithm: SoftmaxAlgorithm) throws {
         try validate.axis(log ? "log_softmax_backward" : "softmax_backward", shape,
                           full: ["y": y, "dy": dy, "dx": dx])
         try validate.int32Indexable("softmax_backward", elements: shape.count)
+        if algorithm == .workgroup, shape.inner == 1 {
+            let wg = Self.softmaxWorkGroupSize
+            return try launch("softmax", "softmax_backward_workgroup", global: [shape.outer * wg], local: [wg],
+                              [.int(shape.axis), .int(log ? 1 : 0), .buffer(y), .buffer(dy), .buffer(dx)])
+        }
         try launch("softmax", "softmax_backward_rowwise", global: [shape.inner, shape.outer],
-                   local: softmaxLocalSize(shape),
+                   local: rowwiseLocalSize(shape),
                    [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(log ? 1 : 0),
                     .buffer(y), .buffer(dy), .buffer(dx)])
     }
 
     /// Work-groups along `inner` when rows are strided (measured faster on PoCL than its own
     /// choice); for contiguous rows (inner = 1) the runtime's choice was faster.
-    private func softmaxLocalSize(_ shape: AxisShape) -> [Int]? {
+    private func rowwiseLocalSize(_ shape: AxisShape) -> [Int]? {
         shape.inner == 1 ? nil : [min(shape.inner, 64), 1]
     }
 
