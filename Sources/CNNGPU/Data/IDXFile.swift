@@ -15,6 +15,16 @@ public struct IDXFile: Sendable {
     /// Magic number of a 1-D unsigned-byte file (labels).
     public static let labelsMagic: UInt32 = 0x0000_0801
 
+    /// An unsigned-byte IDX array, e.g. to write a dataset with `encoded(magic:)`.
+    /// - Throws: `CNNError.invalidArgument` unless `bytes` holds exactly `dims`' product values.
+    public init(dims: [Int], bytes: [UInt8]) throws {
+        guard !dims.isEmpty, dims.allSatisfy({ $0 >= 0 && $0 <= Int(UInt32.max) }), dims.reduce(1, *) == bytes.count else {
+            throw CNNError.invalidArgument("IDX sizes \(dims) do not fit \(bytes.count) values")
+        }
+        self.dims = dims
+        self.bytes = bytes
+    }
+
     /// Reads and checks an IDX file (plain or gzipped) whose magic number must be `magic`.
     /// - Throws: `CNNError.invalidArgument` for an unreadable file, corrupt gzip, wrong magic
     ///   number, or a size that disagrees with the header (truncated or trailing data).
