@@ -17,7 +17,7 @@ final class DataLoaderTests: XCTestCase {
         (0..<batch.count).map { Int((batch.images[$0 * 6] * Float(count)).rounded()) }
     }
 
-    func testSampleOrderIsASeededPermutationPerEpoch() {
+    func testSampleOrderIsASeededPermutationPerEpoch() throws {
         let seed = SeededGenerator.fresh().seed
         let a = BatchLoader.sampleOrder(count: 1000, shuffle: true, seed: seed, epoch: 3)
         XCTAssertEqual(a.sorted(), Array(0..<1000), "a permutation, seed \(seed)")
@@ -27,9 +27,12 @@ final class DataLoaderTests: XCTestCase {
         XCTAssertNotEqual(a, Array(0..<1000))
         XCTAssertEqual(BatchLoader.sampleOrder(count: 5, shuffle: false, seed: seed, epoch: 3), [0, 1, 2, 3, 4])
         XCTAssertEqual(BatchLoader.sampleOrder(count: 1, shuffle: true, seed: seed, epoch: 0), [0])
-        // Pinned: a change to the shuffle would silently change every resumed run.
-        XCTAssertEqual(BatchLoader.sampleOrder(count: 8, shuffle: true, seed: 42, epoch: 0),
-                       BatchLoader.sampleOrder(count: 8, shuffle: true, seed: 42, epoch: 0))
+        // Pinned: a change to the shuffle or the draws would silently change every resumed run.
+        XCTAssertEqual(BatchLoader.sampleOrder(count: 8, shuffle: true, seed: 42, epoch: 0), [6, 1, 4, 5, 3, 0, 7, 2])
+        XCTAssertEqual(BatchLoader.sampleOrder(count: 8, shuffle: true, seed: 42, epoch: 1), [7, 0, 1, 3, 4, 6, 2, 5])
+        let augmented = try Augmentation(horizontalFlip: true, shift: 1, brightness: 0.5)
+            .apply(to: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], shape: [1, 2, 3], seed: 42)
+        assertClose(augmented, [0.34419066, 0.44419068, 0, 0, 0, 0], tolerance: 1e-6, "pinned augmentation draw")
     }
 
     func testEveryEpochDeliversEverySampleExactlyOnce() throws {

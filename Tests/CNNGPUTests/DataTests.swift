@@ -198,10 +198,11 @@ final class DataTests: XCTestCase {
     func testSubsetKeepsSamplesTogether() throws {
         let d = try Dataset(name: "d", sampleShape: [1, 1, 2], classes: 3,
                             images: [0, 0.1, 0.2, 0.3, 0.4, 0.5], labels: [0, 1, 2])
-        let s = d.subset(1..<3)
+        let s = try d.subset(1..<3)
         XCTAssertEqual(s.images, [0.2, 0.3, 0.4, 0.5])
         XCTAssertEqual(s.labels, [1, 2])
         XCTAssertEqual(s.count, 2)
+        assertThrowsCNNError({ _ = try d.subset(2..<4) })
     }
 
     // MARK: CIFAR-10

@@ -193,31 +193,46 @@ public struct ImageTransform: Sendable, Equatable {
         // centre (u' = cos·u - sin·v, v' = sin·u + cos·v, divided by scale), then the flip.
         let flip: Float = horizontalFlip ? -1 : 1
         let flipOffset: Float = horizontalFlip ? Float(width - 1) : 0
+        let plane = height * width
+        // Along a row the source point moves by a constant step, so it is affine in x.
+        let stepX = flip * cosT, stepY = sinT
         for y in 0..<height {
             let v = Float(y - shiftY) - cy
+            let u0 = Float(-shiftX) - cx
+            let rowX = flipOffset + flip * (cx + cosT * u0 - sinT * v)
+            let rowY = cy + sinT * u0 + cosT * v
             for x in 0..<width {
-                let u = Float(x - shiftX) - cx
-                let sx = flipOffset + flip * (cx + cosT * u - sinT * v)
-                let sy = cy + sinT * u + cosT * v
+                let sx = rowX + Float(x) * stepX, sy = rowY + Float(x) * stepY
                 let fx = sx.rounded(.down), fy = sy.rounded(.down)
                 let ax = sx - fx, ay = sy - fy
-                // Out-of-range Floats (huge zoom-outs) are clamped before converting.
+                let w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay
+                let out = dst + y * width + x
+                if fx >= 0 && fx < Float(width - 1) && fy >= 0 && fy < Float(height - 1) {
+                    // All four neighbours inside: the common case, no per-tap checks.
+                    let i = Int(fy) * width + Int(fx)
+                    for c in 0..<channels {
+                        let p = src + c * plane + i
+                        out[c * plane] = w00 * p[0] + w01 * p[1] + w10 * p[width] + w11 * p[width + 1]
+                    }
+                    continue
+                }
+                // Near or past the border: taps outside the image count as 0. Far-away Floats
+                // (strong zoom-out) are clamped before converting so Int() cannot trap.
                 let ix = Int(max(min(fx, Float(width + 1)), -2)), iy = Int(max(min(fy, Float(height + 1)), -2))
                 let inX0 = ix >= 0 && ix < width, inX1 = ix + 1 >= 0 && ix + 1 < width
                 let inY0 = iy >= 0 && iy < height, inY1 = iy + 1 >= 0 && iy + 1 < height
-                let w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay
                 for c in 0..<channels {
-                    let plane = src + c * height * width
+                    let p = src + c * plane
                     var value: Float = 0
                     if inY0 {
-                        if inX0 { value += w00 * plane[iy * width + ix] }
-                        if inX1 { value += w01 * plane[iy * width + ix + 1] }
+                        if inX0 { value += w00 * p[iy * width + ix] }
+                        if inX1 { value += w01 * p[iy * width + ix + 1] }
                     }
                     if inY1 {
-                        if inX0 { value += w10 * plane[(iy + 1) * width + ix] }
-                        if inX1 { value += w11 * plane[(iy + 1) * width + ix + 1] }
+                        if inX0 { value += w10 * p[(iy + 1) * width + ix] }
+                        if inX1 { value += w11 * p[(iy + 1) * width + ix + 1] }
                     }
-                    dst[c * height * width + y * width + x] = value
+                    out[c * plane] = value
                 }
             }
         }

@@ -134,14 +134,19 @@ public final class BatchLoader {
                     let sample = order[start + j]
                     let src = source.baseAddress! + sample * size
                     let dst = out.baseAddress! + j * size
+                    // Float is trivial, so writing the uninitialized output directly is allowed;
+                    // every path below writes all `size` values.
                     if plain {
-                        dst.initialize(from: src, count: size)
+                        if let normalization {
+                            normalization.apply(from: src, to: dst, channels: channels, plane: height * width)
+                        } else {
+                            dst.initialize(from: src, count: size)
+                        }
                     } else {
                         var rng = SplitMix64(seed: seed, epochBits, UInt64(start + j))
-                        dst.initialize(repeating: 0, count: size)
                         augmentation.draw(&rng).apply(from: src, to: dst, channels: channels, height: height, width: width)
+                        normalization?.apply(dst, channels: channels, plane: height * width)
                     }
-                    normalization?.apply(dst, channels: channels, plane: height * width)
                     labels[j] = dataset.labels[sample]
                 }
             }
@@ -189,8 +194,6 @@ public final class BatchLoader {
             }
             return state.take()
         }
-
-        public var underestimatedCount: Int { batchCount }
     }
 }
 

@@ -59,8 +59,11 @@ public struct Dataset: Sendable {
     }
 
     /// The samples in `range`, e.g. to hold out a validation set: `train.subset(50_000..<60_000)`.
-    public func subset(_ range: Range<Int>) -> Dataset {
-        precondition(range.lowerBound >= 0 && range.upperBound <= count, "subset \(range) outside 0..<\(count)")
+    /// - Throws: `CNNError.invalidArgument` if `range` is not inside `0..<count`.
+    public func subset(_ range: Range<Int>) throws -> Dataset {
+        guard range.lowerBound >= 0 && range.upperBound <= count else {
+            throw CNNError.invalidArgument("\(name): subset \(range.lowerBound)..<\(range.upperBound) is outside 0..<\(count)")
+        }
         var copy = self
         let size = sampleShape.count
         copy.name = "\(name) [\(range.lowerBound)..<\(range.upperBound)]"
