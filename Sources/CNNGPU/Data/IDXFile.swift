@@ -58,7 +58,8 @@ public struct IDXFile: Sendable {
         }
         let body = raw.count - headerSize
         guard body >= total else {
-            throw bad("the header promises \(dims.map(String.init).joined(separator: "×")) = \(total) values, "
+            let promise = rank > 1 ? "\(dims.map(String.init).joined(separator: "×")) = \(total)" : "\(total)"
+            throw bad("the header promises \(promise) values, "
                 + "but only \(body) follow: the file is truncated")
         }
         guard body == total else {
@@ -98,17 +99,24 @@ func normalizedPixels(_ bytes: [UInt8]) -> [Float] {
     bytes.map { Float($0) / 255 }
 }
 
-/// Finds the first existing file among `names` (each tried gzipped and plain) in `directory`.
-/// - Throws: `CNNError.invalidArgument` listing every path tried and how to get the data.
-func locateDatasetFile(_ names: [String], in directory: URL, dataset: String, fix: String) throws -> URL {
+/// Finds, for each list of `names`, the first existing file (each name tried gzipped, then
+/// plain) in `directory`.
+/// - Throws: `CNNError.invalidArgument` listing every path tried for every missing file, and
+///   `fix`: how to get the data.
+func locateDatasetFiles(_ files: [[String]], in directory: URL, dataset: String, fix: String) throws -> [URL] {
+    var found = [URL]()
     var tried = [String]()
-    for name in names {
-        for candidate in [name + ".gz", name] {
-            let url = directory.appendingPathComponent(candidate)
-            if FileManager.default.isReadableFile(atPath: url.path) { return url }
-            tried.append(url.path)
+    for names in files {
+        let candidates = names.flatMap { [directory.appendingPathComponent($0 + ".gz"), directory.appendingPathComponent($0)] }
+        if let url = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0.path) }) {
+            found.append(url)
+        } else {
+            tried += candidates.map(\.path)
         }
     }
-    throw CNNError.invalidArgument("\(dataset): file not found. Looked for:\n"
-        + tried.map { "  \($0)" }.joined(separator: "\n") + "\n\(fix)")
+    guard tried.isEmpty else {
+        throw CNNError.invalidArgument("\(dataset): file not found. Looked for:\n"
+            + tried.map { "  \($0)" }.joined(separator: "\n") + "\n\(fix)")
+    }
+    return found
 }

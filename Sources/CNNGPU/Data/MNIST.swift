@@ -58,8 +58,8 @@ enum IDXDataset {
     static func load(name: String, split: DatasetSplit, directory: URL, classNames: [String], fix: String) throws -> Dataset {
         let names = fileNames(split)
         let title = "\(name) \(split.rawValue)"
-        let imageURL = try locateDatasetFile(names.images, in: directory, dataset: title, fix: fix)
-        let labelURL = try locateDatasetFile(names.labels, in: directory, dataset: title, fix: fix)
+        let urls = try locateDatasetFiles([names.images, names.labels], in: directory, dataset: title, fix: fix)
+        let (imageURL, labelURL) = (urls[0], urls[1])
         let images = try IDXFile(contentsOf: imageURL, magic: IDXFile.imagesMagic)
         let labels = try IDXFile(contentsOf: labelURL, magic: IDXFile.labelsMagic)
         let (count, rows, cols) = (images.dims[0], images.dims[1], images.dims[2])
