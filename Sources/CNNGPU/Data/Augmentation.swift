@@ -203,22 +203,23 @@ public struct ImageTransform: Sendable, Equatable {
             let rowY = cy + sinT * u0 + cosT * v
             for x in 0..<width {
                 let sx = rowX + Float(x) * stepX, sy = rowY + Float(x) * stepY
-                let fx = sx.rounded(.down), fy = sy.rounded(.down)
-                let ax = sx - fx, ay = sy - fy
+                // floor by truncation after clamping to ≥ -2 (cheaper than floorf); a clamped
+                // point lies wholly outside, where the weights no longer matter.
+                let ix = Int(max(min(sx, Float(width + 1)), -2) + 2) - 2
+                let iy = Int(max(min(sy, Float(height + 1)), -2) + 2) - 2
+                let ax = sx - Float(ix), ay = sy - Float(iy)
                 let w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay
                 let out = dst + y * width + x
-                if fx >= 0 && fx < Float(width - 1) && fy >= 0 && fy < Float(height - 1) {
+                if ix >= 0 && ix < width - 1 && iy >= 0 && iy < height - 1 {
                     // All four neighbours inside: the common case, no per-tap checks.
-                    let i = Int(fy) * width + Int(fx)
+                    let i = iy * width + ix
                     for c in 0..<channels {
                         let p = src + c * plane + i
                         out[c * plane] = w00 * p[0] + w01 * p[1] + w10 * p[width] + w11 * p[width + 1]
                     }
                     continue
                 }
-                // Near or past the border: taps outside the image count as 0. Far-away Floats
-                // (strong zoom-out) are clamped before converting so Int() cannot trap.
-                let ix = Int(max(min(fx, Float(width + 1)), -2)), iy = Int(max(min(fy, Float(height + 1)), -2))
+                // Near or past the border: taps outside the image count as 0.
                 let inX0 = ix >= 0 && ix < width, inX1 = ix + 1 >= 0 && ix + 1 < width
                 let inY0 = iy >= 0 && iy < height, inY1 = iy + 1 >= 0 && iy + 1 < height
                 for c in 0..<channels {
