@@ -22,9 +22,10 @@ let package = Package(
                        providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
         .systemLibrary(name: "CCLBlast", pkgConfig: "clblast", providers: [.apt(["libclblast-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CNNKernels", path: "Kernels",
                 resources: kernelFiles.map { .embedInCode($0) }),
-        .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CBLAS", "CNNKernels"]),
+        .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CBLAS", "CZlib", "CNNKernels"]),
         .executableTarget(name: "CNNGPUCLI", dependencies: [
             "CNNGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

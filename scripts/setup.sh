@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # OpenCL ICD loader + headers, CLBlast (GEMM on OpenCL), PoCL (OpenCL on CPUs), OpenBLAS (CPU
-# backend), oclgrind (kernel checker), the Fashion-MNIST package (training data), clinfo.
+# backend), oclgrind (kernel checker), the Fashion-MNIST package (training data), zlib
+# (reads the gzipped datasets), clinfo.
 PACKAGES=(pkg-config ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd
-          libopenblas-dev oclgrind dataset-fashion-mnist clinfo)
+          libopenblas-dev oclgrind dataset-fashion-mnist zlib1g-dev clinfo)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
