@@ -23,15 +23,19 @@ __kernel void im2col(const int images, const int channels, const int height, con
     const int rows = channels * kernel_h * kernel_w;
     const int i = get_global_id(0);
     if (i >= images * rows * pixels) return;
-    const int p = i % pixels;
+    // Quotients and remainders as q = a / b, r = a - q·b: LLVM turns a / and % pair into a
+    // `freeze` that oclgrind's uninitialized-value checker cannot interpret.
     const int t = i / pixels;
-    const int r = t % rows;
+    const int p = i - t * pixels;
     const int n = t / rows;
-    const int kw = r % kernel_w;
-    const int kh = (r / kernel_w) % kernel_h;
-    const int c = r / (kernel_w * kernel_h);
-    const int ih = (p / out_w) * stride_h - pad_top + kh * dil_h;
-    const int iw = (p % out_w) * stride_w - pad_left + kw * dil_w;
+    const int r = t - n * rows;
+    const int q = r / kernel_w;
+    const int kw = r - q * kernel_w;
+    const int c = q / kernel_h;
+    const int kh = q - c * kernel_h;
+    const int oh = p / out_w;
+    const int ih = oh * stride_h - pad_top + kh * dil_h;
+    const int iw = (p - oh * out_w) * stride_w - pad_left + kw * dil_w;
     float v = 0.0f;
     if (ih >= 0 && ih < height && iw >= 0 && iw < width) {
         v = x[x_offset + ((n * channels + c) * height + ih) * width + iw];
@@ -49,26 +53,25 @@ __kernel void col2im_gather(const int images, const int channels, const int heig
                             __global const float* col, __global float* dx, const int dx_offset) {
     const int i = get_global_id(0);
     if (i >= images * channels * height * width) return;
-    const int w = i % width;
-    const int h = (i / width) % height;
-    const int nc = i / (width * height);          // n·channels + c
-    const int c = nc % channels;
+    const int t = i / width;                      // quotient/remainder pairs as in im2col
+    const int w = i - t * width;
+    const int nc = t / height;                    // n·channels + c
+    const int h = t - nc * height;
     const int n = nc / channels;
+    const int c = nc - n * channels;
     const int pixels = out_h * out_w;
     __global const float* image_col = col + (n * channels + c) * kernel_h * kernel_w * pixels;
     float sum = 0.0f;
     for (int kh = 0; kh < kernel_h; ++kh) {
         const int hp = h + pad_top - kh * dil_h;  // = oh·stride_h when (h, kh) is used
         if (hp < 0) break;                        // hp only decreases with kh
-        if (hp % stride_h != 0) continue;
         const int oh = hp / stride_h;
-        if (oh >= out_h) continue;
+        if (oh * stride_h != hp || oh >= out_h) continue;
         for (int kw = 0; kw < kernel_w; ++kw) {
             const int wp = w + pad_left - kw * dil_w;
             if (wp < 0) break;
-            if (wp % stride_w != 0) continue;
             const int ow = wp / stride_w;
-            if (ow >= out_w) continue;
+            if (ow * stride_w != wp || ow >= out_w) continue;
             sum += image_col[(kh * kernel_w + kw) * pixels + oh * out_w + ow];
         }
     }

@@ -15,7 +15,8 @@ __kernel void add_bias(const int outer, const int axis, const int inner,
                        __global const float* bias, __global float* y) {
     const int j = get_global_id(0);
     if (j >= outer * axis * inner) return;
-    y[j] += bias[(j / inner) % axis];
+    const int row = j / inner;                    // o·axis + a
+    y[j] += bias[row - (row / axis) * axis];
 }
 
 // out[a] = Σ over o and i of x[o][a][i]. One work-group of REDUCE_LOCAL work-items per axis
