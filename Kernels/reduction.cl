@@ -10,27 +10,32 @@
 #define REDUCE_LOCAL 64
 #endif
 
-// y[o][a][i] += bias[a], in place. One work-item per element of y.
+// y[o][a][i] += bias[a], in place. Range: [inner, axis, outer], so no division is needed.
 __kernel void add_bias(const int outer, const int axis, const int inner,
                        __global const float* bias, __global float* y) {
-    const int j = get_global_id(0);
-    if (j >= outer * axis * inner) return;
-    const int row = j / inner;                    // o·axis + a
-    y[j] += bias[row - (row / axis) * axis];
+    const int i = get_global_id(0), a = get_global_id(1), o = get_global_id(2);
+    if (i >= inner || a >= axis || o >= outer) return;
+    y[(o * axis + a) * inner + i] += bias[a];
 }
 
 // out[a] = Σ over o and i of x[o][a][i]. One work-group of REDUCE_LOCAL work-items per axis
-// entry: each work-item sums a fixed, strided subset, then a tree reduction in local memory
-// adds the partial sums in a fixed order, so the result is deterministic.
+// entry: each work-item sums a fixed, strided subset of the outer·inner elements, then a tree
+// reduction in local memory adds the partial sums in a fixed order, so the result is
+// deterministic. The (o, i) position advances by REDUCE_LOCAL elements without dividing.
 __kernel void reduce_sum_axis(const int outer, const int axis, const int inner,
                               __global const float* x, __global float* out, __local float* partial) {
     const int a = get_group_id(0);
     const int lid = get_local_id(0);
-    const int span = outer * inner;
+    const int step_o = REDUCE_LOCAL / inner;
+    const int step_i = REDUCE_LOCAL - step_o * inner;
+    int o = lid / inner;
+    int i = lid - o * inner;
     float sum = 0.0f;
-    for (int j = lid; j < span; j += REDUCE_LOCAL) {
-        const int o = j / inner;
-        sum += x[(o * axis + a) * inner + (j - o * inner)];
+    while (o < outer) {
+        sum += x[(o * axis + a) * inner + i];
+        o += step_o;
+        i += step_i;
+        if (i >= inner) { i -= inner; o += 1; }
     }
     partial[lid] = sum;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -38,5 +43,5 @@ __kernel void reduce_sum_axis(const int outer, const int axis, const int inner,
         if (lid < width) partial[lid] += partial[lid + width];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (lid == 0 && a < axis) out[a] = partial[0];
+    if (lid == 0) out[a] = partial[0];
 }

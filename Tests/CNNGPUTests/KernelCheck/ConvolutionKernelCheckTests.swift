@@ -1,7 +1,7 @@
 @testable import CNNGPU
 import XCTest
 
-/// Runs every kernel of convolution.cl and reduction.cl once on tiny shapes, without CLBlast,
+/// Runs every kernel of convolution.cl and reduction.cl on tiny shapes, without CLBlast,
 /// so the oclgrind script can check them for out-of-bounds accesses and races. Results are
 /// compared with the CPU backend, which shares no code with these kernels.
 final class KernelCheckConvolutionTests: XCTestCase {
@@ -30,15 +30,38 @@ final class KernelCheckConvolutionTests: XCTestCase {
                        "col2im_gather wrote outside its images")
     }
 
+    func testPackAndUnpackImages() throws {
+        guard let cl = TestBackends.openCL else { return }
+        let (rows, length, images) = (3, 7, 2)
+        // Images 1 and 2 of a batch of 3 go to offset 5 of the packed buffer and back.
+        let x = (0..<(3 * rows * length)).map(Float.init)
+        let X = try cl.makeBuffer(x)
+        let packed = try cl.makeBuffer([Float](repeating: -1, count: 5 + rows * images * length))
+        try cl.packImages(rows: rows, length: length, src: X, firstImage: 1, images: images, dst: packed, dstOffset: 5)
+        var expected = [Float](repeating: -1, count: 5 + rows * images * length)
+        for n in 0..<images {
+            for r in 0..<rows {
+                for i in 0..<length { expected[5 + (r * images + n) * length + i] = x[((1 + n) * rows + r) * length + i] }
+            }
+        }
+        XCTAssertEqual(try cl.download(packed), expected)
+        let back = try cl.makeBuffer([Float](repeating: -1, count: x.count))
+        try cl.unpackImages(rows: rows, length: length, src: packed, srcOffset: 5, images: images, dst: back, firstImage: 1)
+        XCTAssertEqual(try cl.download(back), [Float](repeating: -1, count: rows * length) + x[(rows * length)...])
+    }
+
     func testAddBiasAndReduceSumAxis() throws {
         guard let cl = TestBackends.openCL else { return }
         var rng = SeededGenerator.fresh()
-        let s = AxisShape(outer: 3, axis: 4, inner: 37)   // 111 elements per entry: several per work-item
-        let y = rng.floats(s.count), bias = rng.floats(s.axis)
-        let Y = try cl.makeBuffer(y), B = try cl.makeBuffer(bias), out = try cl.allocate(s.axis, dtype: .float32)
-        try cl.reduceSum(s, x: Y, out: out)
-        try cl.addBias(s, bias: B, y: Y)
-        assertClose(try cl.download(out), BiasReference.reduceSum(s, x: y.doubles), "seed \(rng.seed)")
-        assertClose(try cl.download(Y), BiasReference.addBias(s, bias: bias.doubles, y: y.doubles), "seed \(rng.seed)")
+        // Several elements per work-item, and inner sizes below, at and above the work-group size.
+        for s in [AxisShape(outer: 3, axis: 4, inner: 37), AxisShape(outer: 70, axis: 3, inner: 1),
+                  AxisShape(outer: 2, axis: 2, inner: 64), AxisShape(outer: 2, axis: 1, inner: 100)] {
+            let y = rng.floats(s.count), bias = rng.floats(s.axis)
+            let Y = try cl.makeBuffer(y), B = try cl.makeBuffer(bias), out = try cl.allocate(s.axis, dtype: .float32)
+            try cl.reduceSum(s, x: Y, out: out)
+            try cl.addBias(s, bias: B, y: Y)
+            assertClose(try cl.download(out), BiasReference.reduceSum(s, x: y.doubles), "seed \(rng.seed)")
+            assertClose(try cl.download(Y), BiasReference.addBias(s, bias: bias.doubles, y: y.doubles), "seed \(rng.seed)")
+        }
     }
 }

@@ -27,8 +27,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         let rows = c * kh * kw
         let xp = ptr(x) + firstImage * c * h * w, cp = ptr(col)
         parallelFor(images * rows, grain: max(1, 16_384 / p)) { range in
-            for t in range {
-                let (n, row) = t.quotientAndRemainder(dividingBy: rows)
+            for t in range {   // t = row·images + n: column block n of row `row`
+                let (row, n) = t.quotientAndRemainder(dividingBy: images)
                 let (ch, k) = row.quotientAndRemainder(dividingBy: kh * kw)
                 let (i, j) = k.quotientAndRemainder(dividingBy: kw)
                 let plane = xp + (n * c + ch) * h * w
@@ -62,10 +62,11 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         parallelFor(images * c, grain: max(1, 4096 / (kh * kw * p))) { range in
             for t in range {
                 let plane = dxp + t * h * w
+                let (n, ch) = t.quotientAndRemainder(dividingBy: c)
                 plane.update(repeating: 0, count: h * w)
                 for i in 0..<kh {
                     for j in 0..<kw {
-                        let src = cp + (t * kh * kw + i * kw + j) * p   // t = n·C + c
+                        let src = cp + ((ch * kh + i) * kw + j) * images * p + n * p
                         let cols = d.validColumns(kernelColumn: j)
                         let offW = j * d.dilationW - d.padding.left
                         for oh in 0..<outH {
@@ -76,6 +77,30 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+extension CPUBackend {
+    func packImages(rows: Int, length: Int, src: any DeviceBuffer, firstImage: Int, images: Int,
+                    dst: any DeviceBuffer, dstOffset: Int) throws {
+        let s = ptr(src) + firstImage * rows * length, d = ptr(dst) + dstOffset
+        parallelFor(images * rows, grain: max(1, 16_384 / length)) { range in
+            for t in range {   // t = n·rows + r
+                let (n, r) = t.quotientAndRemainder(dividingBy: rows)
+                (d + (r * images + n) * length).update(from: s + t * length, count: length)
+            }
+        }
+    }
+
+    func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
+                      dst: any DeviceBuffer, firstImage: Int) throws {
+        let s = ptr(src) + srcOffset, d = ptr(dst) + firstImage * rows * length
+        parallelFor(images * rows, grain: max(1, 16_384 / length)) { range in
+            for t in range {
+                let (n, r) = t.quotientAndRemainder(dividingBy: rows)
+                (d + t * length).update(from: s + (r * images + n) * length, count: length)
             }
         }
     }

@@ -6,7 +6,7 @@ extension OpenCLBackend: BiasOps {
     public func addBias(_ shape: AxisShape, bias: any DeviceBuffer, y: any DeviceBuffer) throws {
         try validate.axis("add_bias", shape, full: ["y": y], perAxis: ["bias": bias])
         try validate.int32Indexable("add_bias", ["y": shape.count])
-        try launch("reduction", "add_bias", global: [shape.count],
+        try launch("reduction", "add_bias", global: [shape.inner, shape.axis, shape.outer],
                    [.int(shape.outer), .int(shape.axis), .int(shape.inner), .buffer(bias), .buffer(y)])
     }
 

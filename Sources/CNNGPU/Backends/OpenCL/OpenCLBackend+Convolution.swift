@@ -25,25 +25,32 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
 
     func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
                 col: any DeviceBuffer) throws {
-        let count = images * d.columnsPerImage
-        try validate.int32Indexable("im2col", ["column buffer": count])
-        try launch("convolution", "im2col", global: [count],
-                   geometryArguments(d, images: images) + [
-                       .buffer(x), .int(firstImage * d.inChannels * d.inH * d.inW), .buffer(col),
-                   ])
+        try validate.int32Indexable("im2col", ["column buffer": images * d.columnsPerImage])
+        try launch("convolution", "im2col", global: [d.outW, d.outH, d.inChannels * d.kernelH * d.kernelW * images],
+                   geometryArguments(d, images: images, firstImage: firstImage) + [.buffer(x), .buffer(col)])
     }
 
     func col2im(_ d: Conv2DDescriptor, col: any DeviceBuffer, images: Int, dx: any DeviceBuffer,
                 firstImage: Int) throws {
-        try launch("convolution", "col2im_gather", global: [images * d.inChannels * d.inH * d.inW],
-                   geometryArguments(d, images: images) + [
-                       .buffer(col), .buffer(dx), .int(firstImage * d.inChannels * d.inH * d.inW),
-                   ])
+        try launch("convolution", "col2im_gather", global: [d.inW, d.inH, images * d.inChannels],
+                   geometryArguments(d, images: images, firstImage: firstImage) + [.buffer(col), .buffer(dx)])
+    }
+
+    func packImages(rows: Int, length: Int, src: any DeviceBuffer, firstImage: Int, images: Int,
+                    dst: any DeviceBuffer, dstOffset: Int) throws {
+        try launch("convolution", "pack_images", global: [length, rows, images],
+                   [.int(rows), .int(length), .int(images), .int(firstImage), .buffer(src), .buffer(dst), .int(dstOffset)])
+    }
+
+    func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
+                      dst: any DeviceBuffer, firstImage: Int) throws {
+        try launch("convolution", "unpack_images", global: [length, rows, images],
+                   [.int(rows), .int(length), .int(images), .int(firstImage), .buffer(src), .int(srcOffset), .buffer(dst)])
     }
 
     /// The leading arguments shared by `im2col` and `col2im_gather`.
-    private func geometryArguments(_ d: Conv2DDescriptor, images: Int) -> [KernelArgument] {
+    private func geometryArguments(_ d: Conv2DDescriptor, images: Int, firstImage: Int) -> [KernelArgument] {
         [images, d.inChannels, d.inH, d.inW, d.kernelH, d.kernelW, d.strideH, d.strideW,
-         d.padding.top, d.padding.left, d.dilationH, d.dilationW, d.outH, d.outW].map { .int($0) }
+         d.padding.top, d.padding.left, d.dilationH, d.dilationW, d.outH, d.outW, firstImage].map { .int($0) }
     }
 }
