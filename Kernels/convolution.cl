@@ -10,39 +10,45 @@
 // Padding is explicit per side (pad_top, pad_left; the bottom and right padding only show up
 // in out_h and out_w), so asymmetric and "same" padding need nothing special here.
 //
-// No tunable parameters. All kernels use a 3-D range whose first two dimensions index
-// contiguous memory, so work-items need no integer division there (slow on CPUs, where
-// PoCL hoists the third dimension's divisions out of its work-item loops).
+// No tunable parameters. All kernels use a 3-D range whose first two dimensions are the
+// contiguous (width, height) axes, and keep integer division (slow: PoCL runs work-items
+// as vector lanes of a CPU) to one or a few per work-item.
 
 // col[r][n·P + oh·outW + ow] = x[n][c][oh·stride_h - pad_top + kh·dil_h][ow·stride_w - pad_left + kw·dil_w],
-// or 0 in the padding. Range: [out_w, out_h, rows·images], third index r·images + n.
+// or 0 in the padding. Each work-item writes the kH·kW rows of one channel c at one output
+// pixel. Range: [out_w, out_h, channels·images], third index c·images + n.
 __kernel void im2col(const int images, const int channels, const int height, const int width,
                      const int kernel_h, const int kernel_w, const int stride_h, const int stride_w,
                      const int pad_top, const int pad_left, const int dil_h, const int dil_w,
                      const int out_h, const int out_w, const int first_image,
                      __global const float* x, __global float* col) {
     const int ow = get_global_id(0), oh = get_global_id(1), z = get_global_id(2);
-    if (ow >= out_w || oh >= out_h || z >= channels * kernel_h * kernel_w * images) return;
-    // Quotients and remainders as q = a / b, r = a - q·b: LLVM turns a / and % pair into a
+    if (ow >= out_w || oh >= out_h || z >= channels * images) return;
+    // Quotient and remainder as q = a / b, r = a - q·b: LLVM turns a / and % pair into a
     // `freeze` that oclgrind's uninitialized-value checker cannot interpret.
-    const int r = z / images;
-    const int n = z - r * images;
-    const int q = r / kernel_w;
-    const int kw = r - q * kernel_w;
-    const int c = q / kernel_h;
-    const int kh = q - c * kernel_h;
-    const int ih = oh * stride_h - pad_top + kh * dil_h;
-    const int iw = ow * stride_w - pad_left + kw * dil_w;
-    float v = 0.0f;
-    if (ih >= 0 && ih < height && iw >= 0 && iw < width) {
-        v = x[(((first_image + n) * channels + c) * height + ih) * width + iw];
+    const int c = z / images;
+    const int n = z - c * images;
+    __global const float* plane = x + ((first_image + n) * channels + c) * height * width;
+    const int row_length = images * out_h * out_w;    // one row of the column matrix
+    __global float* out = col + c * kernel_h * kernel_w * row_length + (n * out_h + oh) * out_w + ow;
+    const int ih0 = oh * stride_h - pad_top, iw0 = ow * stride_w - pad_left;
+    for (int kh = 0; kh < kernel_h; ++kh) {
+        const int ih = ih0 + kh * dil_h;
+        const bool row_inside = ih >= 0 && ih < height;
+        for (int kw = 0; kw < kernel_w; ++kw) {
+            const int iw = iw0 + kw * dil_w;
+            out[(kh * kernel_w + kw) * row_length] =
+                row_inside && iw >= 0 && iw < width ? plane[ih * width + iw] : 0.0f;
+        }
     }
-    col[(z * out_h + oh) * out_w + ow] = v;
 }
 
 // The adjoint of im2col, as a gather: dx[first_image + n][c][h][w] = the sum of every column
 // entry that im2col copied from (h, w). No atomics, so the sum order is fixed and results are
 // deterministic. Overwrites dx. Range: [width, height, images·channels], third index n·C + c.
+//
+// Input row h is read by (kh, oh) with h + pad_top = oh·stride_h + kh·dil_h. Walking kh up,
+// oh and the remainder are updated by subtraction, so the loops divide nothing.
 __kernel void col2im_gather(const int images, const int channels, const int height, const int width,
                             const int kernel_h, const int kernel_w, const int stride_h, const int stride_w,
                             const int pad_top, const int pad_left, const int dil_h, const int dil_w,
@@ -52,22 +58,29 @@ __kernel void col2im_gather(const int images, const int channels, const int heig
     if (w >= width || h >= height || nc >= images * channels) return;
     const int n = nc / channels;
     const int c = nc - n * channels;
-    const int pixels = out_h * out_w;
-    const int row_length = images * pixels;
-    __global const float* image_col = col + c * kernel_h * kernel_w * row_length + n * pixels;
+    const int row_length = images * out_h * out_w;
+    __global const float* image_col = col + c * kernel_h * kernel_w * row_length + n * out_h * out_w;
+    const int dq_h = dil_h / stride_h, dr_h = dil_h - dq_h * stride_h;
+    const int dq_w = dil_w / stride_w, dr_w = dil_w - dq_w * stride_w;
+    const int oh0 = (h + pad_top) / stride_h, rem_h0 = h + pad_top - oh0 * stride_h;
+    const int ow0 = (w + pad_left) / stride_w, rem_w0 = w + pad_left - ow0 * stride_w;
     float sum = 0.0f;
-    for (int kh = 0; kh < kernel_h; ++kh) {
-        const int hp = h + pad_top - kh * dil_h;  // = oh·stride_h when (h, kh) is used
-        if (hp < 0) break;                        // hp only decreases with kh
-        const int oh = hp / stride_h;
-        if (oh * stride_h != hp || oh >= out_h) continue;
-        for (int kw = 0; kw < kernel_w; ++kw) {
-            const int wp = w + pad_left - kw * dil_w;
-            if (wp < 0) break;
-            const int ow = wp / stride_w;
-            if (ow * stride_w != wp || ow >= out_w) continue;
-            sum += image_col[(kh * kernel_w + kw) * row_length + oh * out_w + ow];
+    int oh = oh0, rem_h = rem_h0;
+    for (int kh = 0; kh < kernel_h && oh >= 0; ++kh) {
+        if (rem_h == 0 && oh < out_h) {
+            int ow = ow0, rem_w = rem_w0;
+            for (int kw = 0; kw < kernel_w && ow >= 0; ++kw) {
+                if (rem_w == 0 && ow < out_w) {
+                    sum += image_col[(kh * kernel_w + kw) * row_length + oh * out_w + ow];
+                }
+                ow -= dq_w;
+                rem_w -= dr_w;
+                if (rem_w < 0) { rem_w += stride_w; ow -= 1; }
+            }
         }
+        oh -= dq_h;
+        rem_h -= dr_h;
+        if (rem_h < 0) { rem_h += stride_h; oh -= 1; }
     }
     dx[(((first_image + n) * channels + c) * height + h) * width + w] = sum;
 }

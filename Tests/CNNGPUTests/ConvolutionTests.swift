@@ -29,6 +29,8 @@ final class ConvolutionTests: XCTestCase {
             try c("3x3 no padding"),
             try c("stride 2 pad 1", stride: (2, 2), padding: Padding2D(1)),
             try c("dilation 2", batch: 2, outC: 2, padding: Padding2D(2), dilation: (2, 2)),
+            try c("stride 2 dilation 3", batch: 2, outC: 2, stride: (2, 2), padding: Padding2D(3), dilation: (3, 3)),
+            try c("stride 3 dilation 2", batch: 2, h: 9, outC: 2, stride: (3, 3), padding: Padding2D(h: 2, w: 1), dilation: (2, 2)),
             try c("groups 3", inC: 6, outC: 9, stride: (2, 1), padding: Padding2D(1), groups: 3),
             try c("depthwise", outC: 3, padding: Padding2D(1), groups: 3),
             try c("depthwise multiplier 2 stride 2", outC: 6, stride: (2, 2), padding: Padding2D(1), groups: 3),

@@ -26,7 +26,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
                 col: any DeviceBuffer) throws {
         try validate.int32Indexable("im2col", ["column buffer": images * d.columnsPerImage])
-        try launch("convolution", "im2col", global: [d.outW, d.outH, d.inChannels * d.kernelH * d.kernelW * images],
+        try launch("convolution", "im2col", global: [d.outW, d.outH, d.inChannels * images],
                    geometryArguments(d, images: images, firstImage: firstImage) + [.buffer(x), .buffer(col)])
     }
 
