@@ -43,6 +43,7 @@ final class ConvolutionTests: XCTestCase {
                   dilation: (2, 2)),
             try c("1x1 pointwise", outC: 5, k: (1, 1)),
             try c("1x1 pointwise groups 3", inC: 6, outC: 3, k: (1, 1), groups: 3),
+            try c("1x1 pointwise, more groups than images", batch: 2, inC: 6, outC: 6, k: (1, 1), groups: 6),
             try c("1x1 stride 2", k: (1, 1), stride: (2, 2)),
             try c("1x1 padded", batch: 2, outC: 2, k: (1, 1), padding: Padding2D(1)),
             try c("3x1 stride (1,2) dilation (2,1)", outC: 2, k: (3, 1), stride: (1, 2), padding: Padding2D(h: 1, w: 0),
