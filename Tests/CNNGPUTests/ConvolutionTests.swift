@@ -104,6 +104,30 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// The default test runs each problem through the algorithm OpenCL picks for it; this one
+    /// runs every problem through each algorithm.
+    func testEveryOpenCLAlgorithmOnEveryCase() throws {
+        guard let cl = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        defer { OpenCLBackend.forcedAlgorithm = nil }
+        for c in try Self.cases() {
+            let d = c.d
+            let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
+            let dy = rng.floats(d.outputCount)
+            let y = ConvolutionReference.forward(d, x: x.doubles, w: w.doubles, bias: bias.doubles)
+            let dx = ConvolutionReference.backwardData(d, dy: dy.doubles, w: w.doubles)
+            let dw = ConvolutionReference.backwardFilter(d, x: x.doubles, dy: dy.doubles)
+            for algorithm in [OpenCLBackend.ConvolutionAlgorithm.im2colGEMM, .direct] {
+                OpenCLBackend.forcedAlgorithm = algorithm
+                let r = try Self.run(cl, d, x: x, w: w, bias: bias, dy: dy)
+                let m = "\(algorithm) \(c.name) seed \(rng.seed)"
+                assertClose(r.y, y, "forward \(m)")
+                assertClose(r.dx, dx, "backward data \(m)")
+                assertClose(r.dw, dw, "backward filter \(m)")
+            }
+        }
+    }
+
     func testSamePaddingKeepsCeilOfInputOverStride() throws {
         for (h, w, k, s, dil) in [(7, 5, 3, 2, 1), (8, 6, 4, 3, 1), (7, 5, 2, 1, 2), (1, 1, 3, 1, 1)] {
             let p = Padding2D.same(inputH: h, inputW: w, kernelH: k, kernelW: k, strideH: s, strideW: s,

@@ -30,6 +30,31 @@ final class KernelCheckConvolutionTests: XCTestCase {
                        "col2im_gather wrote outside its images")
     }
 
+    func testDirectConvolutionKernels() throws {
+        guard let cl = TestBackends.openCL else { return }
+        let cpu = TestBackends.cpu
+        var rng = SeededGenerator.fresh()
+        OpenCLBackend.forcedAlgorithm = .direct
+        defer { OpenCLBackend.forcedAlgorithm = nil }
+        let d = try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 5, inW: 4, outChannels: 2, kernelH: 3, kernelW: 2,
+                                     strideH: 2, strideW: 1, padding: Padding2D(top: 1, bottom: 2, left: 0, right: 1),
+                                     dilationH: 1, dilationW: 2, groups: 2)
+        let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
+        var outputs: [[[Float]]] = []
+        for b in [cl, cpu] as [any ConvolutionOps] {
+            let X = try b.makeBuffer(x), W = try b.makeBuffer(w), DY = try b.makeBuffer(dy)
+            let Y = try b.allocate(d.outputCount, dtype: .float32), DX = try b.allocate(d.inputCount, dtype: .float32)
+            let DW = try b.allocate(d.weightCount, dtype: .float32)
+            try b.convolutionForward(d, x: X, weight: W, bias: nil, y: Y)
+            try b.convolutionBackwardData(d, dy: DY, weight: W, dx: DX)
+            try b.convolutionBackwardFilter(d, x: X, dy: DY, dw: DW)
+            outputs.append([try b.download(Y), try b.download(DX), try b.download(DW)])
+        }
+        for (i, name) in ["conv_direct_forward", "conv_direct_backward_data", "conv_direct_backward_filter"].enumerated() {
+            assertClose(outputs[0][i], outputs[1][i], tolerance: 1e-5, "\(name) seed \(rng.seed)")
+        }
+    }
+
     func testPackAndUnpackImages() throws {
         guard let cl = TestBackends.openCL else { return }
         let (rows, length, images) = (3, 7, 2)
