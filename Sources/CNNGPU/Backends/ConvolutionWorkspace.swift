@@ -31,7 +31,7 @@ enum ConvolutionWorkspace {
         let old = entries[key].flatMap { $0.owner === backend ? $0.buffer.count : nil } ?? 0
         // Free the outgrown buffer (and those of backends that are gone) before allocating.
         entries = entries.filter { $0.value.owner != nil && $0.key != key }
-        let grown = max(count, min(old + old / 2, limitBytes / 4))
+        let grown = max(count, min(old + old / 2, min(limitBytes, backend.info.maxBufferBytes) / 4))
         let buffer = try backend.allocate(grown, dtype: .float32)
         entries[key] = Entry(owner: backend, buffer: buffer)
         return buffer
