@@ -1,6 +1,6 @@
 import Foundation
 
-/// The column buffer of im2col convolution, one per backend, grown on demand and reused by
+/// The workspace of im2col convolution, one buffer per backend, grown on demand and reused by
 /// every convolution call on that backend (kept outside the backend classes so they need no
 /// stored property for it).
 ///
@@ -8,8 +8,8 @@ import Foundation
 /// synchronous), so one buffer per backend is safe as long as a backend is not driven from
 /// two threads at once, which no backend supports anyway.
 enum ConvolutionWorkspace {
-    /// The most bytes of column buffer one call uses; bigger batches run in chunks of images.
-    /// Tests lower it to exercise chunking.
+    /// The most bytes of workspace (column matrix and packed output) one call uses; bigger
+    /// batches run in chunks of images. Tests lower it to exercise chunking.
     static var limitBytes = 256 << 20
 
     private final class Entry {

@@ -10,13 +10,15 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
 
     public func convolutionBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
                                         dx: any DeviceBuffer) throws {
-        try validate.convolution(d, x: dx, w: weight, y: dy, "conv2d_backward_data")
+        try validate.convolutionBackward(d, "conv2d_backward_data", input: ("dx", dx), weight: ("weight", weight),
+                                         output: ("dy", dy))
         try im2colBackwardData(d, dy: dy, weight: weight, dx: dx)
     }
 
     public func convolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
                                           dw: any DeviceBuffer) throws {
-        try validate.convolution(d, x: x, w: dw, y: dy, "conv2d_backward_filter")
+        try validate.convolutionBackward(d, "conv2d_backward_filter", input: ("x", x), weight: ("dw", dw),
+                                         output: ("dy", dy))
         try im2colBackwardFilter(d, x: x, dy: dy, dw: dw)
     }
 
