@@ -8,7 +8,7 @@
 // the channel in float, then a tree in local memory adds the shares in a fixed order, so
 // results are deterministic. The variance takes two passes (mean, then Σ(x − mean)²), which
 // stays accurate where E[x²] − E[x]² would cancel. The element-wise kernels run one work-item
-// per element.
+// per element on a 2-D range (i, n·C + c), so the channel is one modulo per row.
 //
 // Tunable: BN_GROUP_SIZE (default 256, a power of two). The host launches the reductions with
 // this local size (`OpenCLBackend.batchNormGroupSize`): change both together.
@@ -22,6 +22,21 @@ inline int channel_element(int i, int c, int channels, int inner) {
     const int n = i / inner;
     return (n * channels + c) * inner + (i - n * inner);
 }
+
+// Visits this work-item's share of channel c's elements as `e`: row by row when rows are
+// long (no division per element), element by element over the flattened channel when they
+// are shorter than the work-group (dense layers, inner = 1). `m` is outer·inner.
+#define FOR_CHANNEL_SHARE(e, body)                                                      \
+    if (inner >= BN_GROUP_SIZE) {                                                       \
+        for (int n = 0; n < outer; ++n) {                                               \
+            const int row = (n * channels + c) * inner;                                 \
+            for (int j = lid; j < inner; j += BN_GROUP_SIZE) { const int e = row + j; body } \
+        }                                                                               \
+    } else {                                                                            \
+        for (int i = lid; i < m; i += BN_GROUP_SIZE) {                                  \
+            const int e = channel_element(i, c, channels, inner); body                  \
+        }                                                                               \
+    }
 
 // The sum of `value` over the work-group, returned to every work-item. Called in uniform
 // control flow; `scratch` is free again when it returns.
@@ -49,13 +64,10 @@ void batchnorm_statistics(const int outer, const int channels, const int inner,
     __local float scratch[BN_GROUP_SIZE];
     const int c = get_group_id(0), lid = get_local_id(0), m = outer * inner;
     float sum = 0.0f;
-    for (int i = lid; i < m; i += BN_GROUP_SIZE) sum += x[channel_element(i, c, channels, inner)];
+    FOR_CHANNEL_SHARE(e, { sum += x[e]; })
     const float mean = group_sum(sum, scratch) / (float)m;
     float squares = 0.0f;
-    for (int i = lid; i < m; i += BN_GROUP_SIZE) {
-        const float d = x[channel_element(i, c, channels, inner)] - mean;
-        squares += d * d;
-    }
+    FOR_CHANNEL_SHARE(e, { const float d = x[e] - mean; squares += d * d; })
     const float var = group_sum(squares, scratch) / (float)m;
     if (lid == 0) {
         savedMean[c] = mean;
@@ -67,25 +79,25 @@ void batchnorm_statistics(const int outer, const int channels, const int inner,
 }
 
 // y = (x − mean[c])·invStd[c]·gamma[c] + beta[c] with the statistics just saved.
-__kernel void batchnorm_normalize(const int count, const int channels, const int inner,
+__kernel void batchnorm_normalize(const int rows, const int channels, const int inner,
                                   __global const float* x, __global const float* mean,
                                   __global const float* invStd, __global const float* gamma,
                                   __global const float* beta, __global float* y) {
-    const int i = get_global_id(0);
-    if (i >= count) return;
-    const int c = (i / inner) % channels;
+    const int j = get_global_id(0), row = get_global_id(1);
+    if (j >= inner || row >= rows) return;
+    const int c = row % channels, i = row * inner + j;
     y[i] = (x[i] - mean[c]) * invStd[c] * gamma[c] + beta[c];
 }
 
 // y = (x − runningMean[c]) / sqrt(runningVar[c] + epsilon)·gamma[c] + beta[c].
-__kernel void batchnorm_inference(const int count, const int channels, const int inner,
+__kernel void batchnorm_inference(const int rows, const int channels, const int inner,
                                   const float epsilon, __global const float* x,
                                   __global const float* runningMean, __global const float* runningVar,
                                   __global const float* gamma, __global const float* beta,
                                   __global float* y) {
-    const int i = get_global_id(0);
-    if (i >= count) return;
-    const int c = (i / inner) % channels;
+    const int j = get_global_id(0), row = get_global_id(1);
+    if (j >= inner || row >= rows) return;
+    const int c = row % channels, i = row * inner + j;
     const float invStd = 1.0f / sqrt(runningVar[c] + epsilon);
     y[i] = (x[i] - runningMean[c]) * invStd * gamma[c] + beta[c];
 }
@@ -101,11 +113,7 @@ void batchnorm_backward_reduce(const int outer, const int channels, const int in
     const int c = get_group_id(0), lid = get_local_id(0), m = outer * inner;
     const float mean = savedMean[c];
     float sumDy = 0.0f, sumDyCentered = 0.0f;
-    for (int i = lid; i < m; i += BN_GROUP_SIZE) {
-        const int e = channel_element(i, c, channels, inner);
-        sumDy += dy[e];
-        sumDyCentered += dy[e] * (x[e] - mean);
-    }
+    FOR_CHANNEL_SHARE(e, { sumDy += dy[e]; sumDyCentered += dy[e] * (x[e] - mean); })
     const float totalDy = group_sum(sumDy, scratch);
     const float totalDyCentered = group_sum(sumDyCentered, scratch);
     if (lid == 0) {
@@ -116,15 +124,15 @@ void batchnorm_backward_reduce(const int outer, const int channels, const int in
 
 // dx = gamma·invStd/M · (M·dy − dBeta − xhat·dGamma): the gradient through the batch
 // statistics, with dGamma and dBeta from batchnorm_backward_reduce.
-__kernel void batchnorm_backward_data(const int count, const int channels, const int inner,
+__kernel void batchnorm_backward_data(const int rows, const int channels, const int inner,
                                       const int m, __global const float* x, __global const float* dy,
                                       __global const float* savedMean,
                                       __global const float* savedInvStd, __global const float* gamma,
                                       __global const float* dGamma, __global const float* dBeta,
                                       __global float* dx) {
-    const int i = get_global_id(0);
-    if (i >= count) return;
-    const int c = (i / inner) % channels;
+    const int j = get_global_id(0), row = get_global_id(1);
+    if (j >= inner || row >= rows) return;
+    const int c = row % channels, i = row * inner + j;
     const float invStd = savedInvStd[c];
     const float xhat = (x[i] - savedMean[c]) * invStd;
     dx[i] = gamma[c] * invStd / (float)m * ((float)m * dy[i] - dBeta[c] - xhat * dGamma[c]);

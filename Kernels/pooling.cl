@@ -19,14 +19,17 @@
     const int windowH, const int windowW, const int strideH, const int strideW, \
     const int padTop, const int padLeft, const int padBottom, const int padRight
 
-// The range of outputs along one axis whose window covers input position `i`.
-inline int first_covering_output(int i, int pad, int window, int stride) {
-    const int lowest = i + pad - window + 1;  // window start must be ≥ i − window + 1
-    return lowest <= 0 ? 0 : (lowest + stride - 1) / stride;
-}
-
+// The outputs along one axis whose window covers input position `i`: first..last, with one
+// division (divisions are slow where work-items are vectorized, as on PoCL). Output o covers i
+// when o·stride − pad ≤ i < o·stride − pad + window.
 inline int last_covering_output(int i, int pad, int stride, int outSize) {
     return min((i + pad) / stride, outSize - 1);
+}
+
+inline int first_covering_output(int i, int pad, int window, int stride, int last) {
+    int first = max(last - (window - 1) / stride, 0);
+    while (first <= last && first * stride - pad + window <= i) ++first;
+    return first;
 }
 
 // Maximum of one window; returns the flat index of the winner within the plane.
@@ -86,10 +89,10 @@ __kernel void max_pool_backward_gather(POOL_GEOMETRY_ARGS, __global const float*
     const int iw = get_global_id(0), ih = get_global_id(1), p = get_global_id(2);
     if (iw >= inW || ih >= inH || p >= planes) return;
     const int self = ih * inW + iw;
-    const int oh0 = first_covering_output(ih, padTop, windowH, strideH);
     const int oh1 = last_covering_output(ih, padTop, strideH, outH);
-    const int ow0 = first_covering_output(iw, padLeft, windowW, strideW);
+    const int oh0 = first_covering_output(ih, padTop, windowH, strideH, oh1);
     const int ow1 = last_covering_output(iw, padLeft, strideW, outW);
+    const int ow0 = first_covering_output(iw, padLeft, windowW, strideW, ow1);
     const size_t base = (size_t)p * outH * outW;
     float sum = 0.0f;
     for (int oh = oh0; oh <= oh1; ++oh) {
@@ -121,10 +124,10 @@ __kernel void avg_pool_backward_gather(POOL_GEOMETRY_ARGS, const int includePadd
                                        __global const float* dy, __global float* dx) {
     const int iw = get_global_id(0), ih = get_global_id(1), p = get_global_id(2);
     if (iw >= inW || ih >= inH || p >= planes) return;
-    const int oh0 = first_covering_output(ih, padTop, windowH, strideH);
     const int oh1 = last_covering_output(ih, padTop, strideH, outH);
-    const int ow0 = first_covering_output(iw, padLeft, windowW, strideW);
+    const int oh0 = first_covering_output(ih, padTop, windowH, strideH, oh1);
     const int ow1 = last_covering_output(iw, padLeft, strideW, outW);
+    const int ow0 = first_covering_output(iw, padLeft, windowW, strideW, ow1);
     const size_t base = (size_t)p * outH * outW;
     float sum = 0.0f;
     for (int oh = oh0; oh <= oh1; ++oh) {

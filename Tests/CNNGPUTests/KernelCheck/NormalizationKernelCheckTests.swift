@@ -7,9 +7,14 @@ import XCTest
 final class KernelCheckNormalizationTests: XCTestCase {
     func testEveryBatchNormKernel() throws {
         guard let cl = TestBackends.openCL else { return }
+        // Rows shorter and longer than a work-group (the two ways a work-item walks a channel).
+        for s in [AxisShape(outer: 3, axis: 2, inner: 97), AxisShape(outer: 2, axis: 2, inner: 263)] {
+            try checkBatchNorm(cl, s)
+        }
+    }
+
+    func checkBatchNorm(_ cl: OpenCLBackend, _ s: AxisShape) throws {
         var rng = SeededGenerator.fresh()
-        // More values per channel than work-items in a group, and not a multiple of it.
-        let s = AxisShape(outer: 3, axis: 2, inner: 97)
         let x = rng.floats(s.count), dy = rng.floats(s.count)
         let gamma = rng.floats(s.axis), beta = rng.floats(s.axis), rv = rng.floats(s.axis, in: 0.5...2)
         var results: [[Float]] = []
@@ -30,13 +35,19 @@ final class KernelCheckNormalizationTests: XCTestCase {
             results.append(try [y, yInference, mean, invStd, runningMean, runningVar, dx, dGamma, dBeta]
                 .flatMap { try b.download($0) })
         }
-        assertClose(results[1], results[0], tolerance: 1e-5, "seed \(rng.seed)")
+        assertClose(results[1], results[0], tolerance: 1e-5, "\(s) seed \(rng.seed)")
     }
 
     func testEveryLRNKernel() throws {
         guard let cl = TestBackends.openCL else { return }
+        // beta 0.75 (AlexNet) and another beta take different paths to scale^−beta.
+        for p in [LRNParameters(size: 3, alpha: 0.5, beta: 0.75, k: 1), LRNParameters(size: 4, alpha: 0.5, beta: 0.6, k: 1)] {
+            try checkLRN(cl, p)
+        }
+    }
+
+    func checkLRN(_ cl: OpenCLBackend, _ p: LRNParameters) throws {
         var rng = SeededGenerator.fresh()
-        let p = LRNParameters(size: 3, alpha: 0.5, beta: 0.75, k: 1)
         let (batch, channels, spatial) = (2, 5, 6)
         let count = batch * channels * spatial
         let x = rng.floats(count), dy = rng.floats(count)
@@ -50,7 +61,7 @@ final class KernelCheckNormalizationTests: XCTestCase {
                               dy: dyb, dx: dx)
             results.append(try [y, scale, dx].flatMap { try b.download($0) })
         }
-        assertClose(results[1], results[0], tolerance: 1e-5, "seed \(rng.seed)")
+        assertClose(results[1], results[0], tolerance: 1e-5, "\(p) seed \(rng.seed)")
     }
 }
 

@@ -17,12 +17,15 @@ extension CPUBackend: PoolingOps {
                         let (w0, w1) = g.columns(ow)
                         let o = p * g.outPlane + oh * g.outW + ow
                         if d.mode == .max {
-                            // NaN wins and the first maximum is kept, as in PyTorch.
+                            // NaN wins and the first maximum is kept, as in PyTorch. Selects
+                            // rather than branches: random data mispredicts a branch per window.
                             var best = -Float.infinity, index = h0 * g.inW + w0
                             for ih in h0..<h1 {
                                 for iw in w0..<w1 {
                                     let v = plane[ih * g.inW + iw]
-                                    if v > best || v.isNaN { best = v; index = ih * g.inW + iw }
+                                    let wins = v > best || v != v
+                                    best = wins ? v : best
+                                    index = wins ? ih * g.inW + iw : index
                                 }
                             }
                             yp[o] = best

@@ -19,8 +19,8 @@ extension OpenCLBackend: NormalizationOps {
                    [.int(shape.outer), .int(shape.axis), .int(shape.inner), .float(momentum),
                     .float(epsilon), .buffer(x), .buffer(savedMean), .buffer(savedInvStd),
                     .buffer(runningMean), .buffer(runningVar)])
-        try launch("batchnorm", "batchnorm_normalize", global: [shape.count],
-                   [.int(shape.count), .int(shape.axis), .int(shape.inner), .buffer(x),
+        try launch("batchnorm", "batchnorm_normalize", global: [shape.inner, shape.outer * shape.axis],
+                   [.int(shape.outer * shape.axis), .int(shape.axis), .int(shape.inner), .buffer(x),
                     .buffer(savedMean), .buffer(savedInvStd), .buffer(gamma), .buffer(beta), .buffer(y)])
     }
 
@@ -32,8 +32,8 @@ extension OpenCLBackend: NormalizationOps {
                                             "runningVar": runningVar],
                                epsilon: epsilon)
         try validate.kernelIndexRange("batchnorm_inference", shape.count)
-        try launch("batchnorm", "batchnorm_inference", global: [shape.count],
-                   [.int(shape.count), .int(shape.axis), .int(shape.inner), .float(epsilon), .buffer(x),
+        try launch("batchnorm", "batchnorm_inference", global: [shape.inner, shape.outer * shape.axis],
+                   [.int(shape.outer * shape.axis), .int(shape.axis), .int(shape.inner), .float(epsilon), .buffer(x),
                     .buffer(runningMean), .buffer(runningVar), .buffer(gamma), .buffer(beta), .buffer(y)])
     }
 
@@ -49,8 +49,8 @@ extension OpenCLBackend: NormalizationOps {
         try launch("batchnorm", "batchnorm_backward_reduce", global: [shape.axis * g], local: [g],
                    [.int(shape.outer), .int(shape.axis), .int(shape.inner), .buffer(x), .buffer(dy),
                     .buffer(savedMean), .buffer(savedInvStd), .buffer(dGamma), .buffer(dBeta)])
-        try launch("batchnorm", "batchnorm_backward_data", global: [shape.count],
-                   [.int(shape.count), .int(shape.axis), .int(shape.inner), .int(shape.outer * shape.inner),
+        try launch("batchnorm", "batchnorm_backward_data", global: [shape.inner, shape.outer * shape.axis],
+                   [.int(shape.outer * shape.axis), .int(shape.axis), .int(shape.inner), .int(shape.outer * shape.inner),
                     .buffer(x), .buffer(dy), .buffer(savedMean), .buffer(savedInvStd), .buffer(gamma),
                     .buffer(dGamma), .buffer(dBeta), .buffer(dx)])
     }
@@ -61,9 +61,8 @@ extension OpenCLBackend: NormalizationOps {
                          ["x": x, "y": y, "scale": scale], "lrn")
         try validate.lrnParameters(p, "lrn")
         try validate.kernelIndexRange("lrn", batch * channels * spatial)
-        let count = batch * channels * spatial
-        try launch("lrn", "lrn_forward", global: [count],
-                   [.int(count), .int(channels), .int(spatial), .int(p.size), .float(p.alpha),
+        try launch("lrn", "lrn_forward", global: [spatial, batch * channels],
+                   [.int(batch * channels), .int(channels), .int(spatial), .int(p.size), .float(p.alpha),
                     .float(p.beta), .float(p.k), .buffer(x), .buffer(y), .buffer(scale)])
     }
 
@@ -74,9 +73,8 @@ extension OpenCLBackend: NormalizationOps {
                          ["x": x, "y": y, "scale": scale, "dy": dy, "dx": dx], "lrn_backward")
         try validate.lrnParameters(p, "lrn_backward")
         try validate.kernelIndexRange("lrn_backward", batch * channels * spatial)
-        let count = batch * channels * spatial
-        try launch("lrn", "lrn_backward_gather", global: [count],
-                   [.int(count), .int(channels), .int(spatial), .int(p.size), .float(p.alpha),
+        try launch("lrn", "lrn_backward_gather", global: [spatial, batch * channels],
+                   [.int(batch * channels), .int(channels), .int(spatial), .int(p.size), .float(p.alpha),
                     .float(p.beta), .buffer(x), .buffer(y), .buffer(scale), .buffer(dy), .buffer(dx)])
     }
 }
