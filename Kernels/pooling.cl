@@ -19,17 +19,14 @@
     const int windowH, const int windowW, const int strideH, const int strideW, \
     const int padTop, const int padLeft, const int padBottom, const int padRight
 
-// The outputs along one axis whose window covers input position `i`: first..last, with one
-// division (divisions are slow where work-items are vectorized, as on PoCL). Output o covers i
-// when o·stride − pad ≤ i < o·stride − pad + window.
-inline int last_covering_output(int i, int pad, int stride, int outSize) {
-    return min((i + pad) / stride, outSize - 1);
-}
+// The backward gathers visit, along each axis, the `span` = ceil(window / stride) outputs
+// last − span + 1 … last, where last = (i + pad) / stride is the last output whose window
+// starts at or before i; those outside the output or whose window ends before i are skipped.
+// The trip count is the same for every work-item (no divergence, no division per output).
+inline int covering_span(int window, int stride) { return (window - 1) / stride + 1; }
 
-inline int first_covering_output(int i, int pad, int window, int stride, int last) {
-    int first = max(last - (window - 1) / stride, 0);
-    while (first <= last && first * stride - pad + window <= i) ++first;
-    return first;
+inline bool covers(int o, int i, int pad, int window, int stride, int outSize) {
+    return o >= 0 && o < outSize && o * stride - pad + window > i;
 }
 
 // Maximum of one window; returns the flat index of the winner within the plane.
@@ -89,14 +86,16 @@ __kernel void max_pool_backward_gather(POOL_GEOMETRY_ARGS, __global const float*
     const int iw = get_global_id(0), ih = get_global_id(1), p = get_global_id(2);
     if (iw >= inW || ih >= inH || p >= planes) return;
     const int self = ih * inW + iw;
-    const int oh1 = last_covering_output(ih, padTop, strideH, outH);
-    const int oh0 = first_covering_output(ih, padTop, windowH, strideH, oh1);
-    const int ow1 = last_covering_output(iw, padLeft, strideW, outW);
-    const int ow0 = first_covering_output(iw, padLeft, windowW, strideW, ow1);
+    const int ohLast = (ih + padTop) / strideH, owLast = (iw + padLeft) / strideW;
+    const int spanH = covering_span(windowH, strideH), spanW = covering_span(windowW, strideW);
     const size_t base = (size_t)p * outH * outW;
     float sum = 0.0f;
-    for (int oh = oh0; oh <= oh1; ++oh) {
-        for (int ow = ow0; ow <= ow1; ++ow) {
+    for (int a = spanH - 1; a >= 0; --a) {
+        const int oh = ohLast - a;
+        if (!covers(oh, ih, padTop, windowH, strideH, outH)) continue;
+        for (int b = spanW - 1; b >= 0; --b) {
+            const int ow = owLast - b;
+            if (!covers(ow, iw, padLeft, windowW, strideW, outW)) continue;
             const size_t o = base + oh * outW + ow;
             if (indices[o] == self) sum += dy[o];
         }
@@ -124,14 +123,16 @@ __kernel void avg_pool_backward_gather(POOL_GEOMETRY_ARGS, const int includePadd
                                        __global const float* dy, __global float* dx) {
     const int iw = get_global_id(0), ih = get_global_id(1), p = get_global_id(2);
     if (iw >= inW || ih >= inH || p >= planes) return;
-    const int oh1 = last_covering_output(ih, padTop, strideH, outH);
-    const int oh0 = first_covering_output(ih, padTop, windowH, strideH, oh1);
-    const int ow1 = last_covering_output(iw, padLeft, strideW, outW);
-    const int ow0 = first_covering_output(iw, padLeft, windowW, strideW, ow1);
+    const int ohLast = (ih + padTop) / strideH, owLast = (iw + padLeft) / strideW;
+    const int spanH = covering_span(windowH, strideH), spanW = covering_span(windowW, strideW);
     const size_t base = (size_t)p * outH * outW;
     float sum = 0.0f;
-    for (int oh = oh0; oh <= oh1; ++oh) {
-        for (int ow = ow0; ow <= ow1; ++ow) {
+    for (int a = spanH - 1; a >= 0; --a) {
+        const int oh = ohLast - a;
+        if (!covers(oh, ih, padTop, windowH, strideH, outH)) continue;
+        for (int b = spanW - 1; b >= 0; --b) {
+            const int ow = owLast - b;
+            if (!covers(ow, iw, padLeft, windowW, strideW, outW)) continue;
             sum += dy[base + oh * outW + ow]
                  / window_divisor(oh, ow, inH, inW, windowH, windowW, strideH, strideW, padTop,
                                   padLeft, padBottom, padRight, includePadding);
