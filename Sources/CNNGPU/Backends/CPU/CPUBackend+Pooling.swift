@@ -8,36 +8,14 @@ extension CPUBackend: PoolingOps {
         try validate.pooling(d, x: x, y: y, indices: indices, backward: false)
         let g = PoolGeometry(d)
         let xp = ptr(x), yp = ptr(y), ip = indices.map(intPtr)
+        let mode = d.mode
         parallelFor(d.batch * d.channels, grain: g.planeGrain) { planes in
             for p in planes {
-                let plane = xp + p * g.inPlane
-                for oh in 0..<g.outH {
-                    let (h0, h1) = g.rows(oh)
-                    for ow in 0..<g.outW {
-                        let (w0, w1) = g.columns(ow)
-                        let o = p * g.outPlane + oh * g.outW + ow
-                        if d.mode == .max {
-                            // NaN wins and the first maximum is kept, as in PyTorch. Selects
-                            // rather than branches: random data mispredicts a branch per window.
-                            var best = -Float.infinity, index = h0 * g.inW + w0
-                            for ih in h0..<h1 {
-                                for iw in w0..<w1 {
-                                    let v = plane[ih * g.inW + iw]
-                                    let wins = v > best || v != v
-                                    best = wins ? v : best
-                                    index = wins ? ih * g.inW + iw : index
-                                }
-                            }
-                            yp[o] = best
-                            ip?[o] = Int32(index)
-                        } else {
-                            var sum: Float = 0
-                            for ih in h0..<h1 {
-                                for iw in w0..<w1 { sum += plane[ih * g.inW + iw] }
-                            }
-                            yp[o] = sum / g.divisor(oh, ow, includePadding: d.mode == .averageIncludingPadding)
-                        }
-                    }
+                let x = xp + p * g.inPlane, y = yp + p * g.outPlane
+                if mode == .max {
+                    maxPoolPlane(g, x, y, ip.map { $0 + p * g.outPlane })
+                } else {
+                    averagePoolPlane(g, x, y, includePadding: mode == .averageIncludingPadding)
                 }
             }
         }
@@ -72,6 +50,52 @@ extension CPUBackend: PoolingOps {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Max pooling of one plane; NaN wins and the first maximum is kept, as in PyTorch. The
+    /// update is a select rather than a branch (random data mispredicts one per window), and
+    /// index arithmetic wraps: sizes were validated, so overflow checks would only cost time.
+    private func maxPoolPlane(_ g: PoolGeometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                              _ indices: UnsafeMutablePointer<Int32>?) {
+        let inW = g.inW
+        for oh in 0..<g.outH {
+            let (h0, h1) = g.rows(oh)
+            for ow in 0..<g.outW {
+                let (w0, w1) = g.columns(ow)
+                var best = -Float.infinity, index = h0 &* inW &+ w0
+                var row = h0 &* inW
+                for _ in h0..<h1 {
+                    for iw in w0..<w1 {
+                        let v = x[row &+ iw]
+                        let wins = v > best || v.isNaN
+                        best = wins ? v : best
+                        index = wins ? row &+ iw : index
+                    }
+                    row &+= inW
+                }
+                let o = oh &* g.outW &+ ow
+                y[o] = best
+                indices?[o] = Int32(truncatingIfNeeded: index)
+            }
+        }
+    }
+
+    private func averagePoolPlane(_ g: PoolGeometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                  includePadding: Bool) {
+        let inW = g.inW
+        for oh in 0..<g.outH {
+            let (h0, h1) = g.rows(oh)
+            for ow in 0..<g.outW {
+                let (w0, w1) = g.columns(ow)
+                var sum: Float = 0
+                var row = h0 &* inW
+                for _ in h0..<h1 {
+                    for iw in w0..<w1 { sum += x[row &+ iw] }
+                    row &+= inW
+                }
+                y[oh &* g.outW &+ ow] = sum / g.divisor(oh, ow, includePadding: includePadding)
             }
         }
     }
