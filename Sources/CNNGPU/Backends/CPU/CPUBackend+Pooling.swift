@@ -10,10 +10,13 @@ extension CPUBackend: PoolingOps {
         let xp = ptr(x), yp = ptr(y), ip = indices.map(intPtr)
         let mode = d.mode
         parallelFor(d.batch * d.channels, grain: g.planeGrain) { planes in
+            // Where the caller wants no indices, the max kernel still tracks them in a row.
+            let scratch = UnsafeMutablePointer<Int32>.allocate(capacity: g.outW)
+            defer { scratch.deallocate() }
             for p in planes {
                 let x = xp + p * g.inPlane, y = yp + p * g.outPlane
                 if mode == .max {
-                    maxPoolPlane(g, x, y, ip.map { $0 + p * g.outPlane })
+                    maxPoolPlane(g, x, y, ip.map { $0 + p * g.outPlane }, scratch: scratch)
                 } else {
                     averagePoolPlane(g, x, y, includePadding: mode == .averageIncludingPadding)
                 }
@@ -54,15 +57,20 @@ extension CPUBackend: PoolingOps {
         }
     }
 
-    /// Max pooling of one plane; NaN wins and the first maximum is kept, as in PyTorch. The
-    /// update is a select rather than a branch (random data mispredicts one per window), and
-    /// index arithmetic wraps: sizes were validated, so overflow checks would only cost time.
+    /// Max pooling of one plane; NaN wins and the first maximum is kept, as in PyTorch. Outputs
+    /// whose window lies inside the row are done a row at a time with the window offset
+    /// outermost, so consecutive outputs are independent (no compare-select chain per window)
+    /// and the inner loop is a plain strided sweep; the few clipped edge windows go one by one.
+    /// Both visit a window in row-major order, so ties resolve the same way. Index arithmetic
+    /// wraps: sizes were validated, and overflow checks would only cost time.
     private func maxPoolPlane(_ g: PoolGeometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                              _ indices: UnsafeMutablePointer<Int32>?) {
-        let inW = g.inW
+                              _ indices: UnsafeMutablePointer<Int32>?, scratch: UnsafeMutablePointer<Int32>) {
+        let inW = g.inW, outW = g.outW, strideW = g.strideW
+        let (lo, hi) = g.interiorColumns
         for oh in 0..<g.outH {
             let (h0, h1) = g.rows(oh)
-            for ow in 0..<g.outW {
+            let yRow = y + oh * outW, iRow = indices.map { $0 + oh * outW } ?? scratch
+            for ow in 0..<outW where ow < lo || ow >= hi {
                 let (w0, w1) = g.columns(ow)
                 var best = -Float.infinity, index = h0 &* inW &+ w0
                 var row = h0 &* inW
@@ -75,9 +83,27 @@ extension CPUBackend: PoolingOps {
                     }
                     row &+= inW
                 }
-                let o = oh &* g.outW &+ ow
-                y[o] = best
-                indices?[o] = Int32(truncatingIfNeeded: index)
+                yRow[ow] = best
+                iRow[ow] = Int32(truncatingIfNeeded: index)
+            }
+            guard lo < hi else { continue }
+            for ow in lo..<hi {
+                yRow[ow] = -.infinity
+                iRow[ow] = Int32(truncatingIfNeeded: h0 &* inW &+ ow &* strideW &- g.left)
+            }
+            var row = h0 &* inW
+            for _ in h0..<h1 {
+                for kw in 0..<g.windowW {
+                    let start = row &- g.left &+ kw  // element of output 0 at this window offset
+                    for ow in lo..<hi {
+                        let e = start &+ ow &* strideW
+                        let v = x[e]
+                        let wins = v > yRow[ow] || v.isNaN
+                        yRow[ow] = wins ? v : yRow[ow]
+                        iRow[ow] = wins ? Int32(truncatingIfNeeded: e) : iRow[ow]
+                    }
+                }
+                row &+= inW
             }
         }
     }
@@ -137,6 +163,13 @@ private struct PoolGeometry {
     var outPlane: Int { outH * outW }
     /// Planes per parallel chunk: enough work per chunk to amortize the thread hand-off.
     var planeGrain: Int { max(1, 16_384 / max(1, outPlane * windowH * windowW + inPlane)) }
+
+    /// The outputs `lo..<hi` along a row whose window needs no clipping to the image.
+    var interiorColumns: (Int, Int) {
+        let lo = (left + strideW - 1) / strideW
+        let hi = inW + left >= windowW ? min(outW, (inW + left - windowW) / strideW + 1) : 0
+        return (min(lo, outW), max(hi, 0))
+    }
 
     /// The input rows of output row `oh`, clipped to the image: `h0..<h1`.
     func rows(_ oh: Int) -> (Int, Int) {
