@@ -1,1 +1,47 @@
-// reduction.cl: (kernels to be written)
+// reduction.cl: per-axis bias add and its gradient, the per-axis sum.
+//
+// Layout: a tensor seen as [outer, axis, inner] (NCHW bias: outer = N, axis = C,
+// inner = H·W; dense bias: outer = N, axis = features, inner = 1), contiguous.
+//
+// Tunable: REDUCE_LOCAL, the work-group size of reduce_sum_axis (a power of two; the host
+// launches with this size and passes REDUCE_LOCAL floats of local memory).
+
+#ifndef REDUCE_LOCAL
+#define REDUCE_LOCAL 64
+#endif
+
+// y[o][a][i] += bias[a], in place. Range: [inner, axis, outer], so no division is needed.
+__kernel void add_bias(const int outer, const int axis, const int inner,
+                       __global const float* bias, __global float* y) {
+    const int i = get_global_id(0), a = get_global_id(1), o = get_global_id(2);
+    if (i >= inner || a >= axis || o >= outer) return;
+    y[(o * axis + a) * inner + i] += bias[a];
+}
+
+// out[a] = Σ over o and i of x[o][a][i]. One work-group of REDUCE_LOCAL work-items per axis
+// entry: each work-item sums a fixed, strided subset of the outer·inner elements, then a tree
+// reduction in local memory adds the partial sums in a fixed order, so the result is
+// deterministic. The (o, i) position advances by REDUCE_LOCAL elements without dividing.
+__kernel void reduce_sum_axis(const int outer, const int axis, const int inner,
+                              __global const float* x, __global float* out, __local float* partial) {
+    const int a = get_group_id(0);
+    const int lid = get_local_id(0);
+    const int step_o = REDUCE_LOCAL / inner;
+    const int step_i = REDUCE_LOCAL - step_o * inner;
+    int o = lid / inner;
+    int i = lid - o * inner;
+    float sum = 0.0f;
+    while (o < outer) {
+        sum += x[(o * axis + a) * inner + i];
+        o += step_o;
+        i += step_i;
+        if (i >= inner) { i -= inner; o += 1; }
+    }
+    partial[lid] = sum;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = REDUCE_LOCAL / 2; width > 0; width >>= 1) {
+        if (lid < width) partial[lid] += partial[lid + width];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) out[a] = partial[0];
+}

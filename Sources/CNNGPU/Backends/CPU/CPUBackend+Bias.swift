@@ -1,0 +1,43 @@
+/// Bias add and the per-axis sum of its gradient.
+extension CPUBackend: BiasOps {
+    public func addBias(_ shape: AxisShape, bias: any DeviceBuffer, y: any DeviceBuffer) throws {
+        try validate.axis("add_bias", shape, full: ["y": y], perAxis: ["bias": bias])
+        let (axis, inner) = (shape.axis, shape.inner)
+        let yp = ptr(y), bp = ptr(bias)
+        parallelFor(shape.outer * axis, grain: max(1, 16_384 / inner)) { rows in
+            for row in rows {
+                let b = bp[row % axis], p = yp + row * inner
+                for i in 0..<inner { p[i] += b }
+            }
+        }
+    }
+
+    /// Sums each contiguous run of `inner` in Float with vector accumulators, and the runs in
+    /// Double, so long reductions keep their precision.
+    public func reduceSum(_ shape: AxisShape, x: any DeviceBuffer, out: any DeviceBuffer) throws {
+        try validate.axis("reduce_sum", shape, full: ["x": x], perAxis: ["out": out])
+        let (outer, axis, inner) = (shape.outer, shape.axis, shape.inner)
+        let xp = ptr(x), op = ptr(out)
+        parallelFor(axis, grain: max(1, 32_768 / (outer * inner))) { entries in
+            for a in entries {
+                var total = 0.0
+                for o in 0..<outer { total += Double(contiguousSum(xp + (o * axis + a) * inner, inner)) }
+                op[a] = Float(total)
+            }
+        }
+    }
+}
+
+/// Σ p[0..<n], eight lanes at a time.
+private func contiguousSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>(repeating: 0)
+    var i = 0
+    let raw = UnsafeRawPointer(p)
+    while i + 8 <= n {
+        acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += p[i]; i += 1 }
+    return s
+}

@@ -1,0 +1,121 @@
+/// Convolution as im2col + OpenBLAS SGEMM; see `Im2ColConvolution`. im2col and col2im run in
+/// parallel over (image, row) and (image, channel); the GEMMs run one at a time on the
+/// calling thread because OpenBLAS threads each one itself.
+extension CPUBackend: ConvolutionOps, Im2ColConvolution {
+    public func convolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
+                                   bias: (any DeviceBuffer)?, y: any DeviceBuffer) throws {
+        try validate.convolution(d, x: x, w: weight, y: y, bias: bias, "conv2d")
+        try im2colForward(d, x: x, weight: weight, bias: bias, y: y)
+    }
+
+    public func convolutionBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
+                                        dx: any DeviceBuffer) throws {
+        try validate.convolutionBackward(d, "conv2d_backward_data", input: ("dx", dx), weight: ("weight", weight),
+                                         output: ("dy", dy))
+        try im2colBackwardData(d, dy: dy, weight: weight, dx: dx)
+    }
+
+    public func convolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
+                                          dw: any DeviceBuffer) throws {
+        try validate.convolutionBackward(d, "conv2d_backward_filter", input: ("x", x), weight: ("dw", dw),
+                                         output: ("dy", dy))
+        try im2colBackwardFilter(d, x: x, dy: dy, dw: dw)
+    }
+
+    func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
+                col: any DeviceBuffer) throws {
+        let (c, h, w) = (d.inChannels, d.inH, d.inW)
+        let (kh, kw, outH, outW, p) = (d.kernelH, d.kernelW, d.outH, d.outW, d.outPixels)
+        let rows = c * kh * kw
+        let xp = ptr(x) + firstImage * c * h * w, cp = ptr(col)
+        parallelFor(images * rows, grain: max(1, 16_384 / p)) { range in
+            for t in range {   // t = row·images + n: column block n of row `row`
+                let (row, n) = t.quotientAndRemainder(dividingBy: images)
+                let (ch, k) = row.quotientAndRemainder(dividingBy: kh * kw)
+                let (i, j) = k.quotientAndRemainder(dividingBy: kw)
+                let plane = xp + (n * c + ch) * h * w
+                let out = cp + t * p
+                let cols = d.validColumns(kernelColumn: j)
+                let offW = j * d.dilationW - d.padding.left
+                for oh in 0..<outH {
+                    let ih = oh * d.strideH - d.padding.top + i * d.dilationH
+                    let o = out + oh * outW
+                    guard ih >= 0, ih < h else { o.update(repeating: 0, count: outW); continue }
+                    let src = plane + ih * w
+                    o.update(repeating: 0, count: cols.lowerBound)
+                    if d.strideW == 1 {
+                        (o + cols.lowerBound).update(from: src + (cols.lowerBound + offW), count: cols.count)
+                    } else {
+                        for ow in cols { o[ow] = src[ow * d.strideW + offW] }
+                    }
+                    (o + cols.upperBound).update(repeating: 0, count: outW - cols.upperBound)
+                }
+            }
+        }
+    }
+
+    /// Each worker owns whole (image, channel) planes of dx, so the scatter-add below is
+    /// race-free and its order fixed.
+    func col2im(_ d: Conv2DDescriptor, col: any DeviceBuffer, images: Int, dx: any DeviceBuffer,
+                firstImage: Int) throws {
+        let (c, h, w) = (d.inChannels, d.inH, d.inW)
+        let (kh, kw, outH, outW, p) = (d.kernelH, d.kernelW, d.outH, d.outW, d.outPixels)
+        let dxp = ptr(dx) + firstImage * c * h * w, cp = ptr(col)
+        parallelFor(images * c, grain: max(1, 4096 / (kh * kw * p))) { range in
+            for t in range {
+                let plane = dxp + t * h * w
+                let (n, ch) = t.quotientAndRemainder(dividingBy: c)
+                plane.update(repeating: 0, count: h * w)
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        let src = cp + ((ch * kh + i) * kw + j) * images * p + n * p
+                        let cols = d.validColumns(kernelColumn: j)
+                        let offW = j * d.dilationW - d.padding.left
+                        for oh in 0..<outH {
+                            let ih = oh * d.strideH - d.padding.top + i * d.dilationH
+                            guard ih >= 0, ih < h else { continue }
+                            let dst = plane + ih * w, s = src + oh * outW
+                            for ow in cols { dst[ow * d.strideW + offW] += s[ow] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension CPUBackend {
+    func packImages(rows: Int, length: Int, src: any DeviceBuffer, firstImage: Int, images: Int,
+                    dst: any DeviceBuffer, dstOffset: Int) throws {
+        let s = ptr(src) + firstImage * rows * length, d = ptr(dst) + dstOffset
+        parallelFor(images * rows, grain: max(1, 16_384 / length)) { range in
+            for t in range {   // t = n·rows + r
+                let (n, r) = t.quotientAndRemainder(dividingBy: rows)
+                (d + (r * images + n) * length).update(from: s + t * length, count: length)
+            }
+        }
+    }
+
+    func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
+                      dst: any DeviceBuffer, firstImage: Int) throws {
+        let s = ptr(src) + srcOffset, d = ptr(dst) + firstImage * rows * length
+        parallelFor(images * rows, grain: max(1, 16_384 / length)) { range in
+            for t in range {
+                let (n, r) = t.quotientAndRemainder(dividingBy: rows)
+                (d + t * length).update(from: s + (r * images + n) * length, count: length)
+            }
+        }
+    }
+}
+
+extension Conv2DDescriptor {
+    /// The output columns `ow` whose input column `ow·strideW - padLeft + kw·dilationW` lies
+    /// inside the image, for kernel column `kw`.
+    func validColumns(kernelColumn kw: Int) -> Range<Int> {
+        let off = kw * dilationW - padding.left
+        let lo = off >= 0 ? 0 : (-off + strideW - 1) / strideW
+        let last = inW - 1 - off
+        let hi = last < 0 ? 0 : min(outW, last / strideW + 1)
+        return lo..<max(lo, hi)
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+
+/// Batch normalization (parallel over channels) and LRN (parallel over (n, c) rows) on the host.
+/// Inner loops run over the contiguous spatial axis.
+extension CPUBackend: NormalizationOps {
+    public func batchNormForwardTraining(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
+                                         beta: any DeviceBuffer, y: any DeviceBuffer,
+                                         runningMean: any DeviceBuffer, runningVar: any DeviceBuffer,
+                                         momentum: Float, epsilon: Float,
+                                         savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer) throws {
+        try validate.batchNorm("batchnorm_training", shape, full: ["x": x, "y": y],
+                               perChannel: ["gamma": gamma, "beta": beta, "runningMean": runningMean,
+                                            "runningVar": runningVar, "savedMean": savedMean,
+                                            "savedInvStd": savedInvStd],
+                               epsilon: epsilon, momentum: momentum)
+        let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
+        let m = outer * inner
+        let xp = ptr(x), yp = ptr(y), gp = ptr(gamma), bp = ptr(beta)
+        let rm = ptr(runningMean), rv = ptr(runningVar), sm = ptr(savedMean), si = ptr(savedInvStd)
+        parallelFor(channels, grain: max(1, 16_384 / m)) { range in
+            for c in range {
+                // Two passes: the mean, then Σ(x − mean)², which does not cancel like E[x²] − E[x]².
+                var sum = 0.0
+                for n in 0..<outer { sum += RowReduction.sum(xp + (n * channels + c) * inner, inner) }
+                let mean = Float(sum / Double(m))
+                var squares = 0.0
+                for n in 0..<outer {
+                    squares += RowReduction.squaredDeviations(xp + (n * channels + c) * inner, inner, mean: mean)
+                }
+                let variance = squares / Double(m)
+                let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
+                sm[c] = mean
+                si[c] = invStd
+                rm[c] = (1 - momentum) * rm[c] + momentum * mean
+                rv[c] = (1 - momentum) * rv[c] + momentum * Float(variance * Double(m) / Double(m - 1))
+                // (x − mean)·a + beta rather than x·a + (beta − mean·a): no cancellation when
+                // |mean| ≫ std.
+                let a = gp[c] * invStd, b = bp[c]
+                for n in 0..<outer {
+                    let o = (n * channels + c) * inner
+                    for i in o..<(o + inner) { yp[i] = (xp[i] - mean) * a + b }
+                }
+            }
+        }
+    }
+
+    public func batchNormForwardInference(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
+                                          beta: any DeviceBuffer, runningMean: any DeviceBuffer,
+                                          runningVar: any DeviceBuffer, epsilon: Float, y: any DeviceBuffer) throws {
+        try validate.batchNorm("batchnorm_inference", shape, full: ["x": x, "y": y],
+                               perChannel: ["gamma": gamma, "beta": beta, "runningMean": runningMean,
+                                            "runningVar": runningVar],
+                               epsilon: epsilon)
+        let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
+        let xp = ptr(x), yp = ptr(y), gp = ptr(gamma), bp = ptr(beta), rm = ptr(runningMean), rv = ptr(runningVar)
+        // Rows of `inner` elements share one channel's affine map: parallel over (n, c) rows.
+        parallelFor(outer * channels, grain: max(1, 16_384 / inner)) { rows in
+            for r in rows {
+                let c = r % channels
+                let a = gp[c] / (rv[c] + epsilon).squareRoot(), b = bp[c], mean = rm[c]
+                let o = r * inner
+                for i in o..<(o + inner) { yp[i] = (xp[i] - mean) * a + b }
+            }
+        }
+    }
+
+    public func batchNormBackward(_ shape: AxisShape, x: any DeviceBuffer, dy: any DeviceBuffer,
+                                  gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
+                                  savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
+                                  dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
+        try validate.batchNorm("batchnorm_backward", shape, full: ["x": x, "dy": dy, "dx": dx],
+                               perChannel: ["gamma": gamma, "savedMean": savedMean,
+                                            "savedInvStd": savedInvStd, "dGamma": dGamma, "dBeta": dBeta])
+        let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
+        let m = Float(outer * inner)
+        let xp = ptr(x), dyp = ptr(dy), dxp = ptr(dx), gp = ptr(gamma), sm = ptr(savedMean), si = ptr(savedInvStd)
+        let dgp = ptr(dGamma), dbp = ptr(dBeta)
+        parallelFor(channels, grain: max(1, 16_384 / (outer * inner))) { range in
+            for c in range {
+                let mean = sm[c], invStd = si[c]
+                var sumDy = 0.0, sumDyCentered = 0.0
+                for n in 0..<outer {
+                    let o = (n * channels + c) * inner
+                    sumDy += RowReduction.sum(dyp + o, inner)
+                    sumDyCentered += RowReduction.productWithDeviations(dyp + o, xp + o, inner, mean: mean)
+                }
+                let db = Float(sumDy), dg = Float(sumDyCentered) * invStd
+                dbp[c] = db
+                dgp[c] = dg
+                // dx = gamma·invStd/M · (M·dy − dBeta − xhat·dGamma) = a·dy + b·(x − mean) + k.
+                let scale = gp[c] * invStd / m
+                let a = gp[c] * invStd, b = -scale * dg * invStd, k = -scale * db
+                for n in 0..<outer {
+                    let o = (n * channels + c) * inner
+                    for i in o..<(o + inner) { dxp[i] = a * dyp[i] + b * (xp[i] - mean) + k }
+                }
+            }
+        }
+    }
+
+    public func lrnForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
+                           x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer) throws {
+        try validate.lrn(p, batch: batch, channels: channels, spatial: spatial,
+                         ["x": x, "y": y, "scale": scale], "lrn")
+        try validate.lrnParameters(p, "lrn")
+        let xp = ptr(x), yp = ptr(y), sp = ptr(scale)
+        let coefficient = p.alpha / Float(p.size)
+        parallelFor(batch * channels, grain: max(1, 16_384 / (spatial * p.size))) { rows in
+            for r in rows {
+                let c = r % channels, plane = r - c  // row (n, 0)
+                let lo = max(c - p.size / 2, 0), hi = min(c + (p.size - 1) / 2, channels - 1)
+                let out = sp + r * spatial
+                out.update(repeating: 0, count: spatial)
+                for j in lo...hi {
+                    let xj = xp + (plane + j) * spatial
+                    for s in 0..<spatial { out[s] += xj[s] * xj[s] }
+                }
+                let xr = xp + r * spatial, yr = yp + r * spatial
+                for s in 0..<spatial {
+                    let sc = p.k + coefficient * out[s]
+                    out[s] = sc
+                    yr[s] = xr[s] * lrnPower(sc, p.beta)
+                }
+            }
+        }
+    }
+
+    public func lrnBackward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
+                            x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
+                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+        try validate.lrn(p, batch: batch, channels: channels, spatial: spatial,
+                         ["x": x, "y": y, "scale": scale, "dy": dy, "dx": dx], "lrn_backward")
+        try validate.lrnParameters(p, "lrn_backward")
+        let xp = ptr(x), yp = ptr(y), sp = ptr(scale), dyp = ptr(dy), dxp = ptr(dx)
+        let coefficient = 2 * p.alpha * p.beta / Float(p.size)
+        parallelFor(batch * channels, grain: max(1, 16_384 / (spatial * p.size))) { rows in
+            // Σ_j dy_j·y_j/scale_j for one row, reused across the rows of this chunk.
+            let acc = UnsafeMutablePointer<Float>.allocate(capacity: spatial)
+            defer { acc.deallocate() }
+            for r in rows {
+                let c = r % channels, plane = r - c
+                let lo = max(c - (p.size - 1) / 2, 0), hi = min(c + p.size / 2, channels - 1)
+                acc.update(repeating: 0, count: spatial)
+                for j in lo...hi {
+                    let o = (plane + j) * spatial
+                    for s in 0..<spatial { acc[s] += dyp[o + s] * yp[o + s] / sp[o + s] }
+                }
+                let o = r * spatial
+                for s in 0..<spatial {
+                    dxp[o + s] = dyp[o + s] * lrnPower(sp[o + s], p.beta) - coefficient * xp[o + s] * acc[s]
+                }
+            }
+        }
+    }
+}
+
+/// scale^−beta, with AlexNet's beta = 0.75 as square roots (several times faster than `powf`).
+@inline(__always)
+private func lrnPower(_ scale: Float, _ beta: Float) -> Float {
+    if beta == 0.75 {
+        let root = scale.squareRoot()
+        return 1 / (root * root.squareRoot())
+    }
+    return powf(scale, -beta)
+}

@@ -1,0 +1,193 @@
+/// Pooling on the host, parallel over the N·C planes. Within a plane the backward passes add
+/// each output's gradient into its window in ascending output order: the same order in which
+/// the OpenCL gathers sum, and deterministic.
+extension CPUBackend: PoolingOps {
+    public func poolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
+                               indices: (any DeviceBuffer)?) throws {
+        try validate.poolDescriptor(d)
+        try validate.pooling(d, x: x, y: y, indices: indices, backward: false)
+        let g = PoolGeometry(d)
+        let xp = ptr(x), yp = ptr(y), ip = indices.map(intPtr)
+        let mode = d.mode
+        parallelFor(d.batch * d.channels, grain: g.planeGrain) { planes in
+            // Where the caller wants no indices, the max kernel still tracks them in a row.
+            let scratch = UnsafeMutablePointer<Int32>.allocate(capacity: g.outW)
+            defer { scratch.deallocate() }
+            for p in planes {
+                let x = xp + p * g.inPlane, y = yp + p * g.outPlane
+                if mode == .max {
+                    maxPoolPlane(g, x, y, ip.map { $0 + p * g.outPlane }, scratch: scratch)
+                } else {
+                    averagePoolPlane(g, x, y, includePadding: mode == .averageIncludingPadding)
+                }
+            }
+        }
+    }
+
+    public func poolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
+                                dx: any DeviceBuffer) throws {
+        try validate.poolDescriptor(d)
+        try validate.pooling(d, x: dx, y: dy, indices: indices, backward: true)
+        let g = PoolGeometry(d)
+        let dyp = ptr(dy), dxp = ptr(dx)
+        // Average pooling ignores indices a caller may pass anyway.
+        let ip = d.mode == .max ? indices.map(intPtr) : nil
+        parallelFor(d.batch * d.channels, grain: g.planeGrain) { planes in
+            for p in planes {
+                let plane = dxp + p * g.inPlane
+                plane.update(repeating: 0, count: g.inPlane)
+                for oh in 0..<g.outH {
+                    let (h0, h1) = g.rows(oh)
+                    for ow in 0..<g.outW {
+                        let o = p * g.outPlane + oh * g.outW + ow
+                        if let ip {
+                            // A corrupt index must not write outside the plane.
+                            let i = Int(ip[o])
+                            if i >= 0 && i < g.inPlane { plane[i] += dyp[o] }
+                        } else {
+                            let (w0, w1) = g.columns(ow)
+                            let share = dyp[o] / g.divisor(oh, ow, includePadding: d.mode == .averageIncludingPadding)
+                            for ih in h0..<h1 {
+                                for iw in w0..<w1 { plane[ih * g.inW + iw] += share }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Max pooling of one plane; NaN wins and the first maximum is kept, as in PyTorch. Outputs
+    /// whose window lies inside the row are done a row at a time with the window offset
+    /// outermost, so consecutive outputs are independent (no compare-select chain per window)
+    /// and the inner loop is a plain strided sweep; the few clipped edge windows go one by one.
+    /// Both visit a window in row-major order, so ties resolve the same way. Index arithmetic
+    /// wraps: sizes were validated, and overflow checks would only cost time.
+    private func maxPoolPlane(_ g: PoolGeometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                              _ indices: UnsafeMutablePointer<Int32>?, scratch: UnsafeMutablePointer<Int32>) {
+        let inW = g.inW, outW = g.outW, strideW = g.strideW
+        let (lo, hi) = g.interiorColumns
+        for oh in 0..<g.outH {
+            let (h0, h1) = g.rows(oh)
+            let yRow = y + oh * outW, iRow = indices.map { $0 + oh * outW } ?? scratch
+            for ow in 0..<outW where ow < lo || ow >= hi {
+                let (w0, w1) = g.columns(ow)
+                var best = -Float.infinity, index = h0 &* inW &+ w0
+                var row = h0 &* inW
+                for _ in h0..<h1 {
+                    for iw in w0..<w1 {
+                        let v = x[row &+ iw]
+                        let wins = v > best || v.isNaN
+                        best = wins ? v : best
+                        index = wins ? row &+ iw : index
+                    }
+                    row &+= inW
+                }
+                yRow[ow] = best
+                iRow[ow] = Int32(truncatingIfNeeded: index)
+            }
+            guard lo < hi else { continue }
+            for ow in lo..<hi {
+                yRow[ow] = -.infinity
+                iRow[ow] = Int32(truncatingIfNeeded: h0 &* inW &+ ow &* strideW &- g.left)
+            }
+            var row = h0 &* inW
+            for _ in h0..<h1 {
+                for kw in 0..<g.windowW {
+                    let start = row &- g.left &+ kw  // element of output 0 at this window offset
+                    for ow in lo..<hi {
+                        let e = start &+ ow &* strideW
+                        let v = x[e]
+                        let wins = v > yRow[ow] || v.isNaN
+                        yRow[ow] = wins ? v : yRow[ow]
+                        iRow[ow] = wins ? Int32(truncatingIfNeeded: e) : iRow[ow]
+                    }
+                }
+                row &+= inW
+            }
+        }
+    }
+
+    private func averagePoolPlane(_ g: PoolGeometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                  includePadding: Bool) {
+        let inW = g.inW
+        for oh in 0..<g.outH {
+            let (h0, h1) = g.rows(oh)
+            for ow in 0..<g.outW {
+                let (w0, w1) = g.columns(ow)
+                var sum: Float = 0
+                var row = h0 &* inW
+                for _ in h0..<h1 {
+                    for iw in w0..<w1 { sum += x[row &+ iw] }
+                    row &+= inW
+                }
+                y[oh &* g.outW &+ ow] = sum / g.divisor(oh, ow, includePadding: includePadding)
+            }
+        }
+    }
+
+    public func globalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
+        try validate.globalAveragePool(planes: planes, spatial: spatial, x: x, y: y, backward: false)
+        let xp = ptr(x), yp = ptr(y)
+        parallelFor(planes, grain: max(1, 16_384 / spatial)) { range in
+            for p in range {
+                yp[p] = Float(RowReduction.sum(xp + p * spatial, spatial) / Double(spatial))
+            }
+        }
+    }
+
+    public func globalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+        try validate.globalAveragePool(planes: planes, spatial: spatial, x: dx, y: dy, backward: true)
+        let dyp = ptr(dy), dxp = ptr(dx)
+        parallelFor(planes, grain: max(1, 16_384 / spatial)) { range in
+            for p in range {
+                (dxp + p * spatial).update(repeating: dyp[p] / Float(spatial), count: spatial)
+            }
+        }
+    }
+}
+
+/// A pooling descriptor's sizes as plain integers, with each window clipped to the input.
+private struct PoolGeometry {
+    let inH: Int, inW: Int, outH: Int, outW: Int
+    let windowH: Int, windowW: Int, strideH: Int, strideW: Int
+    let top: Int, left: Int, bottom: Int, right: Int
+
+    init(_ d: Pool2DDescriptor) {
+        inH = d.inH; inW = d.inW; outH = d.outH; outW = d.outW
+        windowH = d.windowH; windowW = d.windowW; strideH = d.strideH; strideW = d.strideW
+        top = d.padding.top; left = d.padding.left; bottom = d.padding.bottom; right = d.padding.right
+    }
+
+    var inPlane: Int { inH * inW }
+    var outPlane: Int { outH * outW }
+    /// Planes per parallel chunk: enough work per chunk to amortize the thread hand-off.
+    var planeGrain: Int { max(1, 16_384 / max(1, outPlane * windowH * windowW + inPlane)) }
+
+    /// The outputs `lo..<hi` along a row whose window needs no clipping to the image.
+    var interiorColumns: (Int, Int) {
+        let lo = (left + strideW - 1) / strideW
+        let hi = inW + left >= windowW ? min(outW, (inW + left - windowW) / strideW + 1) : 0
+        return (min(lo, outW), max(hi, 0))
+    }
+
+    /// The input rows of output row `oh`, clipped to the image: `h0..<h1`.
+    func rows(_ oh: Int) -> (Int, Int) {
+        (max(oh * strideH - top, 0), min(oh * strideH - top + windowH, inH))
+    }
+
+    func columns(_ ow: Int) -> (Int, Int) {
+        (max(ow * strideW - left, 0), min(ow * strideW - left + windowW, inW))
+    }
+
+    /// PyTorch's divisor: the window clipped to the padded input, or to the image when padding
+    /// is excluded.
+    func divisor(_ oh: Int, _ ow: Int, includePadding: Bool) -> Float {
+        if includePadding {
+            let h0 = oh * strideH - top, w0 = ow * strideW - left
+            return Float((min(h0 + windowH, inH + bottom) - h0) * (min(w0 + windowW, inW + right) - w0))
+        }
+        let (h0, h1) = rows(oh), (w0, w1) = columns(ow)
+        return Float((h1 - h0) * (w1 - w0))
+    }
+}

@@ -1,0 +1,53 @@
+@testable import CNNGPU
+import XCTest
+
+/// Runs every kernel of Kernels/pooling.cl once on tiny shapes, for scripts/check-kernels.sh
+/// (oclgrind: out-of-bounds, races, uninitialized reads). Results are checked against the CPU
+/// backend so a run also shows the kernels did their work.
+final class KernelCheckPoolingTests: XCTestCase {
+    func testEveryPoolingKernel() throws {
+        guard let cl = TestBackends.openCL else { return }
+        let cpu = TestBackends.cpu
+        var rng = SeededGenerator.fresh()
+        let padding = Padding2D(top: 1, bottom: 0, left: 1, right: 1)
+        for mode in [PoolingMode.max, .averageIncludingPadding, .averageExcludingPadding] {
+            let d = try Pool2DDescriptor(batch: 2, channels: 3, inH: 7, inW: 5, windowH: 3, windowW: 2,
+                                         strideH: 2, strideW: 1, padding: padding, mode: mode)
+            let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
+            var results: [[Float]] = []
+            for b in [cpu as any PoolingOps, cl as any PoolingOps] {
+                let xb = try b.makeBuffer(x), y = try b.hostInitialized(d.outputCount, dtype: .float32)
+                let indices = try b.hostInitialized(d.outputCount, dtype: .int32)
+                let dx = try b.hostInitialized(d.inputCount, dtype: .float32)
+                if mode == .max { try b.poolingForward(d, x: xb, y: y, indices: nil) }  // max_pool_forward
+                try b.poolingForward(d, x: xb, y: y, indices: mode == .max ? indices : nil)
+                try b.poolingBackward(d, dy: try b.makeBuffer(dy), indices: mode == .max ? indices : nil, dx: dx)
+                results.append(try b.download(y) + b.download(dx))
+            }
+            assertClose(results[1], results[0], tolerance: 1e-5, "\(mode) seed \(rng.seed)")
+        }
+        let (planes, spatial) = (5, 9)
+        let x = rng.floats(planes * spatial), dy = rng.floats(planes)
+        var results: [[Float]] = []
+        for b in [cpu as any PoolingOps, cl as any PoolingOps] {
+            let y = try b.hostInitialized(planes, dtype: .float32), dx = try b.hostInitialized(planes * spatial, dtype: .float32)
+            try b.globalAveragePoolForward(planes: planes, spatial: spatial, x: try b.makeBuffer(x), y: y)
+            try b.globalAveragePoolBackward(planes: planes, spatial: spatial, dy: try b.makeBuffer(dy), dx: dx)
+            results.append(try b.download(y) + b.download(dx))
+        }
+        assertClose(results[1], results[0], tolerance: 1e-5, "global average seed \(rng.seed)")
+    }
+}
+
+/// oclgrind 21.10 keeps the uninitialized-memory shadow of a released buffer and hands it to
+/// the next buffer that reuses its id: a smaller old shadow makes kernel-written elements past
+/// its end read as "uninitialized". A host write refreshes the shadow, so every buffer these
+/// checks allocate is filled from the host first.
+fileprivate extension BackendMemory {
+    func hostInitialized(_ count: Int, dtype: DType = .float32) throws -> any DeviceBuffer {
+        let b = try allocate(count, dtype: dtype)
+        if dtype == .int32 { try uploadInt32([Int32](repeating: 0, count: count), to: b) }
+        else { try upload([Float](repeating: 0, count: count), to: b) }
+        return b
+    }
+}
