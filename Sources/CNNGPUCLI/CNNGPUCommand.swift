@@ -10,7 +10,7 @@ struct CNNGPUCommand: ParsableCommand {
         discussion: """
             Devices: `cnn-gpu devices` lists them; every command takes --device auto|cpu|opencl[:N].
             """,
-        subcommands: [DevicesCommand.self, SummaryCommand.self])
+        subcommands: [DevicesCommand.self, SummaryCommand.self, TrainCommand.self])
 
     static func main() {
         OpenBLASTuning.reexecWithAVX512KernelsIfNeeded()

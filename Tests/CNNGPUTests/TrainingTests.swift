@@ -5,9 +5,11 @@ import XCTest
 final class TrainingTests: XCTestCase {
     var backends: [any Backend] { TestBackends.all.compactMap { $0 as? any Backend } }
 
-    func tinyModel(dropout: Bool = true) throws -> Graph {
+    func tinyModel(dropout: Bool = true, batchNorm: Bool = true) throws -> Graph {
         try Sequential(input: [1, 8, 8]) {
-            Conv2D(4, kernel: 3, padding: .same); BatchNorm(); ReLU(); MaxPool2D(2)
+            Conv2D(4, kernel: 3, padding: .same)
+            if batchNorm { BatchNorm() }
+            ReLU(); MaxPool2D(2)
             Flatten()
             if dropout { Dropout(0.2) }
             Dense(3)
@@ -72,8 +74,9 @@ final class TrainingTests: XCTestCase {
     }
 
     func testNonFiniteLossStopsAndKeepsTheLastCheckpoint() throws {
-        var data = ArrayBatchSource.synthetic(count: 16, shape: [1, 8, 8], classes: 3, batchSize: 8, seed: 9)
+        let good = ArrayBatchSource.synthetic(count: 16, shape: [1, 8, 8], classes: 3, batchSize: 8, seed: 9)
         for backend in backends {
+            var data = good
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-nan-\(UUID())")
             defer { try? FileManager.default.removeItem(at: dir) }
             let trainer = try Trainer(graph: tinyModel(), backend: backend, config: config(epochs: 1, dir: dir), reporter: quietReporter())
@@ -101,7 +104,9 @@ final class TrainingTests: XCTestCase {
         let data = ArrayBatchSource.synthetic(count: 32, shape: [1, 8, 8], classes: 3, batchSize: 8, seed: 11)
         var weights: [[String: [Float]]] = []
         for backend in backends {
-            let trainer = try Trainer(graph: tinyModel(), backend: backend, config: config(epochs: 1), reporter: quietReporter())
+            // Without batch norm: the bias before it gets a gradient of rounding noise only.
+            let trainer = try Trainer(graph: tinyModel(batchNorm: false), backend: backend, config: config(epochs: 1),
+                                      reporter: quietReporter())
             try trainer.fit(train: data, validation: nil)
             weights.append(try trainer.parameters.read())
         }

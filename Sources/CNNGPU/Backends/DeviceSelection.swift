@@ -32,7 +32,7 @@ public enum DeviceSelection: Equatable, Sendable, CustomStringConvertible {
 
 /// The backend a selection resolved to, and why, so the user is told what runs where.
 public struct SelectedBackend {
-    public let backend: any BackendMemory  // MERGE: any Backend
+    public let backend: any Backend
     public let reason: String
 }
 

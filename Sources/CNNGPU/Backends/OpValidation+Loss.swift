@@ -42,12 +42,4 @@ extension OpValidation {
             throw CNNError.invalidShape(op: op, detail: "\(rows) rows × \(cols) columns overflows")
         }
     }
-
-    /// OpenCL kernels index with `int`: an op over more elements than that must be split by the
-    /// caller (no single PoCL buffer comes close: its limit is 1 GiB).
-    func int32Indexable(_ op: String, _ sizes: KeyValuePairs<String, Int>) throws {
-        for (name, v) in sizes where v > Int(Int32.max) {
-            throw CNNError.invalidShape(op: op, detail: "\(name) = \(v) exceeds the \(Int32.max) elements an OpenCL kernel indexes; split the work")
-        }
-    }
 }

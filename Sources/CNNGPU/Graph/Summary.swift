@@ -30,8 +30,8 @@ extension Graph {
     }
 }
 
-/// 61706 → "61,706".
-func grouped(_ n: Int) -> String {
+/// 61706 → "61,706": thousands separated, for counts people read.
+public func grouped(_ n: Int) -> String {
     let digits = String(n)
     var out = ""
     for (i, ch) in digits.enumerated() {

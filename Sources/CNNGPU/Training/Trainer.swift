@@ -42,7 +42,7 @@ public enum TrainingStop: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .nonFiniteLoss(step, epoch, loss, checkpoint):
-            return "training stopped: the loss became \(loss) at step \(step) (epoch \(epoch)). "
+            return "training stopped: the loss became \(loss.isNaN ? "NaN" : "\(loss)") at step \(step) (epoch \(epoch)). "
                 + "Lower the learning rate (--lr) or check the data for invalid labels."
                 + (checkpoint.map { " The last good checkpoint is kept at \($0.path)." } ?? "")
         case let .interrupted(checkpoint):
@@ -125,17 +125,18 @@ public final class Trainer {
                                       imagesPerSecond: Double(seen) / max(elapsed, 1e-9), elapsed: elapsed))
             }
             let seconds = Date().timeIntervalSince(start)
-            let (valLoss, valAccuracy) = try validation.map { try evaluate($0) } ?? (.nan, .nan)
+            let validated = try validation.map { try evaluate($0) }
             let metrics = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
                                        trainAccuracy: Double(correct) / Double(max(seen, 1)),
-                                       validationLoss: valLoss, validationAccuracy: valAccuracy, seconds: seconds,
+                                       validationLoss: validated?.loss, validationAccuracy: validated?.accuracy, seconds: seconds,
                                        imagesPerSecond: Double(seen) / max(seconds, 1e-9),
                                        learningRate: Double(learningRate))
             history.append(metrics)
             epochsCompleted = epoch
-            reporter.finishEpoch(String(format: "epoch %d/%d  loss %.4f  acc %.2f%%  val_loss %.4f  val_acc %.2f%%  %.1f s  %@ img/s",
+            let val = validated.map { String(format: "  val_loss %.4f  val_acc %.2f%%", $0.loss, $0.accuracy * 100) } ?? ""
+            reporter.finishEpoch(String(format: "epoch %d/%d  loss %.4f  acc %.2f%%%@  %.1f s  %@ img/s",
                                         epoch, config.epochs, metrics.trainLoss, metrics.trainAccuracy * 100,
-                                        valLoss, valAccuracy * 100, seconds, grouped(Int(metrics.imagesPerSecond)) as NSString))
+                                        val as NSString, seconds, grouped(Int(metrics.imagesPerSecond)) as NSString))
             try saveCheckpoint()
             try writeLogs()
         }

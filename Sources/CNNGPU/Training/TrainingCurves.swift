@@ -5,8 +5,9 @@ public struct EpochMetrics: Codable, Equatable, Sendable {
     public var epoch: Int
     public var trainLoss: Double
     public var trainAccuracy: Double
-    public var validationLoss: Double
-    public var validationAccuracy: Double
+    /// nil when the run has no validation data.
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
     public var seconds: Double
     public var imagesPerSecond: Double
     public var learningRate: Double
@@ -14,11 +15,14 @@ public struct EpochMetrics: Codable, Equatable, Sendable {
     public func jsonLine() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try! encoder.encode(self), as: UTF8.self)
     }
 
     public static func parse(_ line: String) -> EpochMetrics? {
-        try? JSONDecoder().decode(EpochMetrics.self, from: Data(line.utf8))
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try? decoder.decode(EpochMetrics.self, from: Data(line.utf8))
     }
 }
 
@@ -35,8 +39,8 @@ public enum TrainingCurves {
         """
         let epochs = history.map { Double($0.epoch) }
         let panels: [(String, [Double], [Double], Bool)] = [
-            ("loss", history.map(\.trainLoss), history.map(\.validationLoss), false),
-            ("accuracy (%)", history.map { $0.trainAccuracy * 100 }, history.map { $0.validationAccuracy * 100 }, true),
+            ("loss", history.map(\.trainLoss), history.map { $0.validationLoss ?? .nan }, false),
+            ("accuracy (%)", history.map { $0.trainAccuracy * 100 }, history.map { ($0.validationAccuracy ?? .nan) * 100 }, true),
         ]
         for (p, (label, train, val, isAccuracy)) in panels.enumerated() {
             let x0 = margin + Double(p) * (panelW + margin), y0 = margin + 10

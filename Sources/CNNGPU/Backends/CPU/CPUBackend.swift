@@ -109,3 +109,5 @@ public final class CPUBackend: BackendMemory {
         }
     }
 }
+
+extension CPUBackend: Backend {}

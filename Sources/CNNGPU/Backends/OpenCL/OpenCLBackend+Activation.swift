@@ -2,7 +2,7 @@
 extension OpenCLBackend: ActivationOps {
     public func activationForward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try validate.elementwise("activation", count: count, ["x": x, "y": y])
-        try validate.int32Indexable("activation", elements: count)
+        try validate.int32Indexable("activation", ["elements": count])
         try launch("activation", "activation_forward", global: [count],
                    [.int(count), .int(f.kernelCode), .float(f.alpha), .buffer(x), .buffer(y)])
     }
@@ -10,7 +10,7 @@ extension OpenCLBackend: ActivationOps {
     public func activationBackward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer,
                                    dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         try validate.elementwise("activation_backward", count: count, ["x": x, "y": y, "dy": dy, "dx": dx])
-        try validate.int32Indexable("activation_backward", elements: count)
+        try validate.int32Indexable("activation_backward", ["elements": count])
         try launch("activation", "activation_backward", global: [count],
                    [.int(count), .int(f.kernelCode), .float(f.alpha), .buffer(x), .buffer(y),
                     .buffer(dy), .buffer(dx)])
@@ -41,7 +41,7 @@ extension OpenCLBackend: ActivationOps {
     func softmaxForward(_ shape: AxisShape, log: Bool, x: any DeviceBuffer, y: any DeviceBuffer,
                         algorithm: SoftmaxAlgorithm) throws {
         try validate.axis(log ? "log_softmax" : "softmax", shape, full: ["x": x, "y": y])
-        try validate.int32Indexable("softmax", elements: shape.count)
+        try validate.int32Indexable("softmax", ["elements": shape.count])
         if algorithm == .workgroup, shape.inner == 1 {
             let wg = Self.softmaxWorkGroupSize
             return try launch("softmax", "softmax_forward_workgroup", global: [shape.outer * wg], local: [wg],
@@ -57,7 +57,7 @@ extension OpenCLBackend: ActivationOps {
                          dx: any DeviceBuffer, algorithm: SoftmaxAlgorithm) throws {
         try validate.axis(log ? "log_softmax_backward" : "softmax_backward", shape,
                           full: ["y": y, "dy": dy, "dx": dx])
-        try validate.int32Indexable("softmax_backward", elements: shape.count)
+        try validate.int32Indexable("softmax_backward", ["elements": shape.count])
         if algorithm == .workgroup, shape.inner == 1 {
             let wg = Self.softmaxWorkGroupSize
             return try launch("softmax", "softmax_backward_workgroup", global: [shape.outer * wg], local: [wg],
@@ -79,7 +79,7 @@ extension OpenCLBackend: ActivationOps {
                               x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try validate.maxout(batch: batch, channels: channels, groupSize: groupSize, spatial: spatial,
                             x: x, y: y, "maxout")
-        try validate.int32Indexable("maxout", elements: batch * channels * spatial)
+        try validate.int32Indexable("maxout", ["elements": batch * channels * spatial])
         let planes = batch * channels / groupSize
         try launch("activation", "maxout_forward", global: [spatial, planes],
                    [.int(planes), .int(groupSize), .int(spatial), .buffer(x), .buffer(y)])
@@ -90,7 +90,7 @@ extension OpenCLBackend: ActivationOps {
         try validate.maxout(batch: batch, channels: channels, groupSize: groupSize, spatial: spatial,
                             x: x, y: dy, "maxout_backward")
         try validate.buffer(dx, "maxout_backward", "dx", count: batch * channels * spatial)
-        try validate.int32Indexable("maxout_backward", elements: batch * channels * spatial)
+        try validate.int32Indexable("maxout_backward", ["elements": batch * channels * spatial])
         let planes = batch * channels / groupSize
         try launch("activation", "maxout_backward", global: [spatial, planes],
                    [.int(planes), .int(groupSize), .int(spatial), .buffer(x), .buffer(dy), .buffer(dx)])

@@ -206,3 +206,5 @@ enum KernelArgument {
         }
     }
 }
+
+extension OpenCLBackend: Backend {}

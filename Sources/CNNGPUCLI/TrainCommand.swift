@@ -1,0 +1,133 @@
+import ArgumentParser
+import CNNGPU
+import Foundation
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model; with no options, LeNet-5-style models train on Fashion-MNIST.",
+        discussion: """
+            Data: Fashion-MNIST from the Debian package dataset-fashion-mnist by default; --data DIR \
+            reads Fashion-MNIST/MNIST IDX files or CIFAR-10 binary batches from DIR.
+            Checkpoints, the metrics log (metrics.jsonl) and the curves (curves.svg) go to \
+            --checkpoint DIR (default runs/MODEL); --resume continues exactly where a run stopped.
+            Ctrl-C saves a checkpoint and exits.
+            """)
+
+    @Argument(help: "Model name: \(ModelZoo.names.joined(separator: ", ")).")
+    var model: String
+
+    @OptionGroup var device: DeviceOptions
+
+    @Option(help: "Dataset folder (IDX files of MNIST/Fashion-MNIST, or CIFAR-10 .bin batches).")
+    var data: String?
+
+    @Option(help: "Dataset kind: fashion-mnist, mnist or cifar10 (default: detected from --data).")
+    var dataset: String?
+
+    @Option(help: "Number of epochs.") var epochs: Int = 5
+    @Option(help: "Samples per step.") var batchSize: Int = 64
+    @Option(help: "Learning rate (peak rate with a schedule).") var lr: Float?
+    @Option(help: "sgd or adam.") var optimizer: String = "sgd"
+    @Option(help: "SGD momentum.") var momentum: Float = 0.9
+    @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
+    @Option(help: "L2 weight decay.") var weightDecay: Float = 0
+    @Option(help: "Learning-rate schedule: constant, cosine or step (×0.1 every third of the run).")
+    var schedule: String = "cosine"
+    @Option(help: "Linear warm-up steps.") var warmupSteps: Int = 0
+    @Option(help: "Seed for initialization, data order, augmentation and dropout.") var seed: UInt64 = 1
+    @Option(help: "Folder for checkpoints, metrics and curves (default runs/MODEL).") var checkpoint: String?
+    @Flag(help: "Continue from the checkpoint in the checkpoint folder.") var resume = false
+    @Flag(help: "Augment training images (random flip and shift).") var augment = false
+
+    func run() throws {
+        let (trainSet, testSet, source) = try loadData()
+        let entry = try ModelZoo.entry(model)
+        let graph = try ModelZoo.build(entry.name, input: trainSet.sampleShape, classes: trainSet.classes)
+        let selected = try device.selection().open()
+        let backend = selected.backend
+
+        var config = TrainingConfig()
+        config.epochs = epochs; config.batchSize = batchSize; config.seed = seed; config.resume = resume
+        config.modelName = entry.name
+        guard epochs > 0, batchSize > 0 else { throw CNNError.invalidArgument("--epochs and --batch-size must be positive") }
+        let steps = epochs * (trainSet.count / batchSize)
+        switch optimizer.lowercased() {
+        case "sgd": config.optimizer = .sgd(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
+        case "adam": config.optimizer = .adam(weightDecay: weightDecay)
+        default: throw CNNError.invalidArgument("unknown optimizer '\(optimizer)': use sgd or adam")
+        }
+        let rate = lr ?? (optimizer.lowercased() == "adam" ? 1e-3 : 0.05)
+        switch schedule.lowercased() {
+        case "constant": config.schedule = LearningRateSchedule(base: rate, warmupSteps: warmupSteps)
+        case "cosine": config.schedule = LearningRateSchedule(base: rate, shape: .cosine(totalSteps: steps, minimum: 0), warmupSteps: warmupSteps)
+        case "step": config.schedule = LearningRateSchedule(base: rate, shape: .step(everySteps: max(1, steps / 3), gamma: 0.1), warmupSteps: warmupSteps)
+        default: throw CNNError.invalidArgument("unknown schedule '\(schedule)': use constant, cosine or step")
+        }
+        let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
+        config.checkpointDirectory = dir
+
+        let normalization = try ChannelNormalization(fittedTo: trainSet)
+        let augmentation = augment ? Augmentation(horizontalFlip: true, shift: 2) : Augmentation()
+        let train = try BatchLoader(dataset: trainSet, batchSize: batchSize, shuffle: true, seed: seed,
+                                augmentation: augmentation, normalization: normalization, dropLast: true)
+        let test = try BatchLoader(dataset: testSet, batchSize: batchSize, shuffle: false, seed: seed,
+                               normalization: normalization, dropLast: false)
+
+        print("model     \(entry.name): \(grouped(graph.parameterCount)) parameters, input \(graph.inputShape)")
+        print("device    \(backend.info.name) (\(backend.info.backend)) — \(selected.reason)")
+        print("data      \(source): \(trainSet.count) training, \(testSet.count) test images, \(trainSet.classes) classes")
+        print("training  \(epochs) epochs × \(trainSet.count / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
+              + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
+        let trainer = try Trainer(graph: graph, backend: backend, config: config)
+        print("memory    \(String(format: "%.1f", Double(trainer.plan.plannedBytes) / 1_048_576)) MiB planned for one step "
+              + "(\(String(format: "%.1f", Double(trainer.plan.unsharedActivationBytes) / 1_048_576)) MiB of activations unshared)")
+        print("output    \(dir.path)/ (checkpoint.safetensors, metrics.jsonl, curves.svg)")
+
+        InterruptHandling.install()
+        let history = try trainer.fit(train: train, validation: test)
+        if let last = history.last, let accuracy = last.validationAccuracy {
+            print(String(format: "done: test accuracy %.2f%% after %d epochs; curves in %@/curves.svg",
+                         accuracy * 100, last.epoch, dir.path))
+        }
+    }
+
+    private func loadData() throws -> (Dataset, Dataset, String) {
+        let kind = dataset?.lowercased() ?? data.map { DatasetKind.detect(in: URL(fileURLWithPath: $0)) } ?? "fashion-mnist"
+        switch kind {
+        case "fashion-mnist", "fashion_mnist", "fashionmnist":
+            let dir = data.map { URL(fileURLWithPath: $0) } ?? FashionMNIST.defaultDirectory
+            return (try FashionMNIST.load(split: .train, directory: dir), try FashionMNIST.load(split: .test, directory: dir),
+                    "Fashion-MNIST (\(dir.path))")
+        case "mnist":
+            let dir = data.map { URL(fileURLWithPath: $0) } ?? MNIST.defaultDirectory
+            return (try MNIST.load(split: .train, directory: dir), try MNIST.load(split: .test, directory: dir), "MNIST (\(dir.path))")
+        case "cifar10", "cifar-10":
+            let dir = data.map { URL(fileURLWithPath: $0) } ?? CIFAR10.defaultDirectory
+            return (try CIFAR10.load(split: .train, directory: dir), try CIFAR10.load(split: .test, directory: dir), "CIFAR-10 (\(dir.path))")
+        default:
+            throw CNNError.invalidArgument("unknown dataset '\(kind)': use fashion-mnist, mnist or cifar10")
+        }
+    }
+}
+
+/// Guesses the dataset kind of a folder from its file names.
+enum DatasetKind {
+    static func detect(in dir: URL) -> String {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        if names.contains(where: { $0.hasPrefix("data_batch") || $0 == "test_batch.bin" }) { return "cifar10" }
+        return "fashion-mnist"
+    }
+}
+
+/// Ctrl-C asks the trainer to save a checkpoint and stop at the next step; a second Ctrl-C
+/// ends the process at once.
+enum InterruptHandling {
+    static func install() {
+        _ = Trainer.interruptFlag.isSet   // initialize before the handler can run
+        signal(SIGINT) { _ in
+            Trainer.interruptFlag.set()
+            signal(SIGINT, SIG_DFL)
+        }
+    }
+}
