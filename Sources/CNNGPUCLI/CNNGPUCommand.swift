@@ -10,10 +10,12 @@ struct CNNGPUCommand: ParsableCommand {
         discussion: """
             Devices: `cnn-gpu devices` lists them; every command takes --device auto|cpu|opencl[:N].
             """,
-        subcommands: [DevicesCommand.self, SummaryCommand.self, TrainCommand.self])
+        subcommands: [TrainCommand.self, SummaryCommand.self, DevicesCommand.self])
 
     static func main() {
         OpenBLASTuning.reexecWithAVX512KernelsIfNeeded()
+        // Line-buffered, so `print` and the progress bar (written unbuffered) stay in order.
+        setvbuf(stdout, nil, _IOLBF, 0)
         main(nil)
     }
 }
