@@ -169,7 +169,12 @@ final class ConvolutionTests: XCTestCase {
     func testChunkedBatchMatchesReference() throws {
         var rng = SeededGenerator.fresh()
         let saved = ConvolutionWorkspace.limitBytes
-        defer { ConvolutionWorkspace.limitBytes = saved }
+        // Chunking belongs to im2col + GEMM, which OpenCL on a CPU device does not pick itself.
+        OpenCLBackend.forcedAlgorithm = .im2colGEMM
+        defer {
+            ConvolutionWorkspace.limitBytes = saved
+            OpenCLBackend.forcedAlgorithm = nil
+        }
         for groups in [1, 2] {
             let d = try Conv2DDescriptor(batch: 5, inChannels: 4, inH: 6, inW: 7, outChannels: 6, kernelH: 3, kernelW: 3,
                                          strideH: 2, strideW: 1, padding: Padding2D(1), groups: groups)
