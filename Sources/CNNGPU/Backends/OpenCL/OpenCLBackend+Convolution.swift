@@ -16,16 +16,12 @@
 /// access does not coalesce, and GEMM wins except where a group has so few output channels
 /// that GEMM tiles (32–64 rows) are mostly padding, e.g. depthwise convolution.
 extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
-    enum ConvolutionAlgorithm { case im2colGEMM, direct }
-
-    /// Tests set this to run every problem through one algorithm.
-    nonisolated(unsafe) static var forcedAlgorithm: ConvolutionAlgorithm?
-
-    /// On a GPU, the most output channels per group that still run direct.
+    /// On a GPU, the most output channels per group that still run direct: below CLBlast's
+    /// 32–64-row tiles, most of a GEMM tile is padding.
     static let directMaxGroupOutChannels = 8
 
     func algorithm(for d: Conv2DDescriptor) -> ConvolutionAlgorithm {
-        if let forced = Self.forcedAlgorithm { return forced }
+        if let forced = ConvolutionAlgorithm.forced { return forced }
         if info.kind == .cpu || d.groupOutChannels <= Self.directMaxGroupOutChannels { return .direct }
         return .im2colGEMM
     }
