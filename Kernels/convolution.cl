@@ -1,8 +1,8 @@
 // convolution.cl: 2-D convolution, two algorithms (OpenCLBackend+Convolution.swift picks one):
 // - im2col + GEMM: the data-rearranging halves are here (im2col, col2im_gather, pack_images,
 //   unpack_images); the GEMMs run in CLBlast (see Im2ColConvolution.swift);
-// - direct (conv_direct_*): one work-item per output, input gradient or weight gradient
-//   element, for layers whose GEMM would be badly shaped.
+// - direct (conv_direct_*): one work-item per output row, input-gradient row or weight, with
+//   inner loops along contiguous rows (which a CPU device vectorizes).
 //
 // Layout: x is NCHW; a chunk of `images` images starts at image `first_image`. The column
 // matrix of a chunk is [C·kH·kW, images·outH·outW]: row r = (c·kH + kh)·kW + kw, column
@@ -13,9 +13,9 @@
 // Padding is explicit per side (pad_top, pad_left; the bottom and right padding only show up
 // in out_h and out_w), so asymmetric and "same" padding need nothing special here.
 //
-// No tunable parameters. All kernels use a 3-D range whose first two dimensions are
-// (width, height) axes, and keep integer division (slow: PoCL runs work-items as vector
-// lanes of a CPU) to a few per work-item.
+// No tunable parameters. Every kernel uses a 3-D range over the natural axes of what it
+// writes, so integer division (slow: PoCL runs work-items as vector lanes of a CPU) stays at
+// a few per work-item.
 
 // col[r][n·P + oh·outW + ow] = x[n][c][oh·stride_h - pad_top + kh·dil_h][ow·stride_w - pad_left + kw·dil_w],
 // or 0 in the padding. Each work-item writes the kH·kW rows of one channel c at one output
