@@ -19,25 +19,25 @@ __kernel void add_bias(const int outer, const int axis, const int inner,
 }
 
 // out[a] = Σ over o and i of x[o][a][i]. One work-group of REDUCE_LOCAL work-items per axis
-// entry: each work-item sums a fixed, strided subset of the outer·inner elements, then a tree
-// reduction in local memory adds the partial sums in a fixed order, so the result is
-// deterministic. The (o, i) position advances by REDUCE_LOCAL elements without dividing.
+// entry: along each contiguous run of `inner` elements, work-item l sums the float8 blocks
+// l, l + REDUCE_LOCAL, … (vector loads a CPU device runs as vector instructions) and then the
+// tail elements; a tree reduction in local memory adds the partial sums. Every order is
+// fixed, so the result is deterministic.
 __kernel void reduce_sum_axis(const int outer, const int axis, const int inner,
                               __global const float* x, __global float* out, __local float* partial) {
     const int a = get_group_id(0);
     const int lid = get_local_id(0);
-    const int step_o = REDUCE_LOCAL / inner;
-    const int step_i = REDUCE_LOCAL - step_o * inner;
-    int o = lid / inner;
-    int i = lid - o * inner;
+    const int blocks = inner / 8;
+    float8 sum8 = (float8)(0.0f);
     float sum = 0.0f;
-    while (o < outer) {
-        sum += x[(o * axis + a) * inner + i];
-        o += step_o;
-        i += step_i;
-        if (i >= inner) { i -= inner; o += 1; }
+    for (int o = 0; o < outer; ++o) {
+        __global const float* run = x + (o * axis + a) * inner;
+        for (int b = lid; b < blocks; b += REDUCE_LOCAL) sum8 += vload8(b, run);
+        for (int i = blocks * 8 + lid; i < inner; i += REDUCE_LOCAL) sum += run[i];
     }
-    partial[lid] = sum;
+    const float4 s4 = sum8.lo + sum8.hi;
+    const float2 s2 = s4.lo + s4.hi;
+    partial[lid] = sum + s2.x + s2.y;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int width = REDUCE_LOCAL / 2; width > 0; width >>= 1) {
         if (lid < width) partial[lid] += partial[lid + width];

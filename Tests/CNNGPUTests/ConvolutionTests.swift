@@ -104,12 +104,11 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
-    /// The default test runs each problem through the algorithm OpenCL picks for it; this one
-    /// runs every problem through each algorithm.
-    func testEveryOpenCLAlgorithmOnEveryCase() throws {
-        guard let cl = TestBackends.openCL else { return }
+    /// The default test runs each problem through the algorithm each backend picks for it;
+    /// this one runs every problem through each algorithm on each backend.
+    func testEveryAlgorithmOnEveryCase() throws {
         var rng = SeededGenerator.fresh()
-        defer { OpenCLBackend.forcedAlgorithm = nil }
+        defer { ConvolutionAlgorithm.forced = nil }
         for c in try Self.cases() {
             let d = c.d
             let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
@@ -117,13 +116,15 @@ final class ConvolutionTests: XCTestCase {
             let y = ConvolutionReference.forward(d, x: x.doubles, w: w.doubles, bias: bias.doubles)
             let dx = ConvolutionReference.backwardData(d, dy: dy.doubles, w: w.doubles)
             let dw = ConvolutionReference.backwardFilter(d, x: x.doubles, dy: dy.doubles)
-            for algorithm in [OpenCLBackend.ConvolutionAlgorithm.im2colGEMM, .direct] {
-                OpenCLBackend.forcedAlgorithm = algorithm
-                let r = try Self.run(cl, d, x: x, w: w, bias: bias, dy: dy)
-                let m = "\(algorithm) \(c.name) seed \(rng.seed)"
-                assertClose(r.y, y, "forward \(m)")
-                assertClose(r.dx, dx, "backward data \(m)")
-                assertClose(r.dw, dw, "backward filter \(m)")
+            for b in TestBackends.conforming((any ConvolutionOps & BiasOps).self) {
+                for algorithm in [ConvolutionAlgorithm.im2colGEMM, .direct] {
+                    ConvolutionAlgorithm.forced = algorithm
+                    let r = try Self.run(b, d, x: x, w: w, bias: bias, dy: dy)
+                    let m = "\(b.testName) \(algorithm) \(c.name) seed \(rng.seed)"
+                    assertClose(r.y, y, "forward \(m)")
+                    assertClose(r.dx, dx, "backward data \(m)")
+                    assertClose(r.dw, dw, "backward filter \(m)")
+                }
             }
         }
     }
@@ -169,7 +170,12 @@ final class ConvolutionTests: XCTestCase {
     func testChunkedBatchMatchesReference() throws {
         var rng = SeededGenerator.fresh()
         let saved = ConvolutionWorkspace.limitBytes
-        defer { ConvolutionWorkspace.limitBytes = saved }
+        // Chunking belongs to im2col + GEMM, which OpenCL on a CPU device does not pick itself.
+        ConvolutionAlgorithm.forced = .im2colGEMM
+        defer {
+            ConvolutionWorkspace.limitBytes = saved
+            ConvolutionAlgorithm.forced = nil
+        }
         for groups in [1, 2] {
             let d = try Conv2DDescriptor(batch: 5, inChannels: 4, inH: 6, inW: 7, outChannels: 6, kernelH: 3, kernelW: 3,
                                          strideH: 2, strideW: 1, padding: Padding2D(1), groups: groups)

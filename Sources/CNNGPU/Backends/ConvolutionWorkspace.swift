@@ -10,7 +10,7 @@ import Foundation
 enum ConvolutionWorkspace {
     /// The most bytes of workspace (column matrix and packed output) one call uses; bigger
     /// batches run in chunks of images. Tests lower it to exercise chunking.
-    static var limitBytes = 256 << 20
+    nonisolated(unsafe) static var limitBytes = 256 << 20
 
     private final class Entry {
         weak var owner: (any BackendMemory)?
@@ -18,7 +18,7 @@ enum ConvolutionWorkspace {
         init(owner: any BackendMemory, buffer: any DeviceBuffer) { self.owner = owner; self.buffer = buffer }
     }
 
-    private static var entries: [ObjectIdentifier: Entry] = [:]
+    nonisolated(unsafe) private static var entries: [ObjectIdentifier: Entry] = [:]   // guarded by `lock`
     private static let lock = NSLock()
 
     /// A Float32 buffer of at least `count` elements owned by `backend`.

@@ -34,8 +34,8 @@ final class KernelCheckConvolutionTests: XCTestCase {
         guard let cl = TestBackends.openCL else { return }
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
-        OpenCLBackend.forcedAlgorithm = .direct
-        defer { OpenCLBackend.forcedAlgorithm = nil }
+        ConvolutionAlgorithm.forced = .direct
+        defer { ConvolutionAlgorithm.forced = nil }
         let d = try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 5, inW: 4, outChannels: 2, kernelH: 3, kernelW: 2,
                                      strideH: 2, strideW: 1, padding: Padding2D(top: 1, bottom: 2, left: 0, right: 1),
                                      dilationH: 1, dilationW: 2, groups: 2)
