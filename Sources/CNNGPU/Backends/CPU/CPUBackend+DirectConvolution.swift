@@ -29,7 +29,7 @@ extension CPUBackend {
                             let src = image + (ci * h + ih) * w + (cols.lowerBound * sw + off)
                             let dst = out + cols.lowerBound
                             if sw == 1 {
-                                axpy(wv, src, dst, cols.count)
+                                axpyRow(wv, src, dst, cols.count)
                             } else {
                                 for k in 0..<cols.count { dst[k] += wv * src[k * sw] }
                             }
@@ -66,7 +66,7 @@ extension CPUBackend {
                             let wv = weight[((oc * cg + ci) * kh + i) * kw + j]
                             let grad = dy + ((n * o + oc) * outH + oh) * outW + cols.lowerBound
                             if sw == 1 {
-                                axpy(wv, grad, dst, cols.count)
+                                axpyRow(wv, grad, dst, cols.count)
                             } else {
                                 for q in 0..<cols.count { dst[q * sw] += wv * grad[q] }
                             }
@@ -111,7 +111,7 @@ extension CPUBackend {
 
 /// y[i] += a·x[i], eight lanes at a time: the compiler does not vectorize this loop itself,
 /// since it cannot rule out that x and y overlap.
-private func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+private func axpyRow(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
     let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
     while i + 8 <= n {
