@@ -1,26 +1,74 @@
 import CBLAS
 
-/// GEMM through OpenBLAS (row-major CBLAS).
+/// GEMM through OpenBLAS (row-major CBLAS), run single-threaded inside our own workers.
+///
+/// Why not OpenBLAS's threads: between calls they spin in `sched_yield`, fighting the backend's
+/// own workers (im2col, pooling, element-wise loops) for the same few cores; on LeNet-sized
+/// layers a fifth of the CPU time went to that spinning. So OpenBLAS runs with one thread and
+/// the backend splits each GEMM's output into one slice per worker (columns, or rows when the
+/// matrix is tall), or hands whole matrices of a batch to the workers.
 extension CPUBackend: GEMMOps {
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                      a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef) throws {
         try validate.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, b: b, c: c)
-        sgemm(transA, transB, m, n, k, alpha, ptr(a.buffer) + a.offset, a.ld, ptr(b.buffer) + b.offset, b.ld,
-              beta, ptr(c.buffer) + c.offset, c.ld)
+        parallelGEMM(transA, transB, m, n, k, alpha, ptr(a.buffer) + a.offset, a.ld, ptr(b.buffer) + b.offset, b.ld,
+                     beta, ptr(c.buffer) + c.offset, c.ld)
     }
 
     public func gemmStridedBatched(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                                    a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef, batchCount: Int) throws {
         try validate.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, b: b, c: c, batch: batchCount)
-        for i in 0..<batchCount {
-            sgemm(transA, transB, m, n, k, alpha, ptr(a.buffer) + a.offset + i * a.stride, a.ld,
-                  ptr(b.buffer) + b.offset + i * b.stride, b.ld, beta, ptr(c.buffer) + c.offset + i * c.stride, c.ld)
+        let (pa, pb, pc) = (ptr(a.buffer) + a.offset, ptr(b.buffer) + b.offset, ptr(c.buffer) + c.offset)
+        if batchCount >= threads {
+            parallelFor(batchCount, grain: 1) { range in
+                for i in range {
+                    sgemm(transA, transB, m, n, k, alpha, pa + i * a.stride, a.ld, pb + i * b.stride, b.ld,
+                          beta, pc + i * c.stride, c.ld)
+                }
+            }
+        } else {
+            for i in 0..<batchCount {
+                parallelGEMM(transA, transB, m, n, k, alpha, pa + i * a.stride, a.ld, pb + i * b.stride, b.ld,
+                             beta, pc + i * c.stride, c.ld)
+            }
+        }
+    }
+
+    /// One GEMM split across the workers by output columns (or rows when there are few columns).
+    func parallelGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                      _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                      _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        // Below ~1 MFLOP a split costs more in hand-off than it saves.
+        let work = m * n * k
+        let slices = min(threads, work < 1 << 19 ? 1 : max(m, n) / 16)
+        guard slices > 1 else { return sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+        if n >= m {
+            let step = (n / slices + 15) / 16 * 16
+            parallelFor(slices, grain: 1) { range in
+                for s in range {
+                    let lo = s * step, hi = min(n, lo + step)
+                    guard lo < hi else { continue }
+                    // Columns lo..<hi of op(B): columns of B, or rows of B when transposed.
+                    sgemm(transA, transB, m, hi - lo, k, alpha, a, lda, b + (transB ? lo * ldb : lo), ldb,
+                          beta, c + lo, ldc)
+                }
+            }
+        } else {
+            let step = (m + slices - 1) / slices
+            parallelFor(slices, grain: 1) { range in
+                for s in range {
+                    let lo = s * step, hi = min(m, lo + step)
+                    guard lo < hi else { continue }
+                    // Rows lo..<hi of op(A): rows of A, or columns of A when transposed.
+                    sgemm(transA, transB, hi - lo, n, k, alpha, a + (transA ? lo : lo * lda), lda, b, ldb,
+                          beta, c + lo * ldc, ldc)
+                }
+            }
         }
     }
 }
 
-/// Row-major SGEMM on raw pointers, for ops (convolution) that build GEMMs from their own
-/// workspaces.
+/// Row-major single-threaded SGEMM on raw pointers.
 func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
            _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {

@@ -13,7 +13,8 @@ public final class CPUBackend: BackendMemory {
     public init(threads: Int? = nil) {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         self.threads = max(1, threads ?? cores)
-        openblas_set_num_threads(Int32(self.threads))
+        // GEMMs are split across our own workers (see CPUBackend+GEMM.swift).
+        openblas_set_num_threads(1)
         let memory = Int(ProcessInfo.processInfo.physicalMemory)
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
         let cpu = HostCPU.current
