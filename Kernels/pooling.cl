@@ -10,8 +10,8 @@
 // one work-item per input pixel sums the gradients of the outputs whose window covers it, in
 // ascending output order, so results are deterministic and need no atomics.
 //
-// Forward and backward pooling kernels run on a 3-D range (width, height, planes); the global
-// ones on a 1-D range. No tunable parameters.
+// Forward and backward pooling kernels run on a 3-D range (width, height, planes); global
+// average pooling on (planes) forward and (pixel, plane) backward. No tunable parameters.
 
 // The window geometry shared by every pooling kernel, in argument order.
 #define POOL_GEOMETRY_ARGS \
@@ -152,10 +152,10 @@ __kernel void global_avg_pool_forward(const int planes, const int spatial,
     y[p] = sum / (float)spatial;
 }
 
-// dx[p, i] = dy[p] / spatial; one work-item per input pixel.
+// dx[p, i] = dy[p] / spatial; one work-item per input pixel on a 2-D range (i, p).
 __kernel void global_avg_pool_backward(const int planes, const int spatial,
                                        __global const float* dy, __global float* dx) {
-    const size_t i = get_global_id(0);
-    if (i >= (size_t)planes * spatial) return;
-    dx[i] = dy[i / spatial] / (float)spatial;
+    const int i = get_global_id(0), p = get_global_id(1);
+    if (i >= spatial || p >= planes) return;
+    dx[(size_t)p * spatial + i] = dy[p] / (float)spatial;
 }

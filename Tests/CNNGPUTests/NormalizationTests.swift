@@ -1,6 +1,25 @@
 import CNNGPU
 import XCTest
 
+/// Compares values that are sums whose terms can cancel (per-channel gradients, means of
+/// signed data). A float sum's rounding error scales with Σ|terms|, not with the result, so
+/// each value must be within `tolerance · magnitudes[i]` of the expected one.
+func assertSumsClose(_ actual: [Float], _ expected: [Double], magnitudes: [Double], tolerance: Double = 1e-5,
+                     _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
+    guard actual.count == expected.count, expected.count == magnitudes.count else {
+        XCTFail("\(message()): \(actual.count) values, expected \(expected.count)", file: file, line: line)
+        return
+    }
+    for i in expected.indices {
+        let error = abs(Double(actual[i]) - expected[i])
+        if !(error <= tolerance * magnitudes[i]) {
+            XCTFail("\(message()): [\(i)] got \(actual[i]), expected \(expected[i]); error \(error) > \(tolerance) × "
+                + "Σ|terms| \(magnitudes[i])", file: file, line: line)
+            return
+        }
+    }
+}
+
 final class BatchNormalizationTests: XCTestCase {
     /// Batch 3 × 3 channels × 7×5, a dense layer (inner 1), a single channel, and a batch of 2
     /// with ResNet-like spatial size.
@@ -114,9 +133,11 @@ final class BatchNormalizationTests: XCTestCase {
                 let got = try backward(b, s, v, dy: dy)
                 let expected = NormalizationReference.batchNormBackward(s, x: v.x.doubles, dy: dy.doubles,
                                                                         gamma: v.gamma.doubles, epsilon: 1e-5)
+                let magnitudes = NormalizationReference.batchNormGradientMagnitudes(s, x: v.x.doubles, dy: dy.doubles,
+                                                                                    epsilon: 1e-5)
                 assertClose(got[0], expected.dx, label + " dx")
-                assertClose(got[1], expected.dGamma, label + " dGamma")
-                assertClose(got[2], expected.dBeta, label + " dBeta")
+                assertSumsClose(got[1], expected.dGamma, magnitudes: magnitudes.dGamma, label + " dGamma")
+                assertSumsClose(got[2], expected.dBeta, magnitudes: magnitudes.dBeta, label + " dBeta")
 
                 func y(x: [Double], gamma: [Double], beta: [Double]) -> [Double] {
                     NormalizationReference.batchNormTraining(s, x: x, gamma: gamma, beta: beta,
@@ -127,10 +148,10 @@ final class BatchNormalizationTests: XCTestCase {
                 let (x, gamma, beta) = (v.x.doubles, v.gamma.doubles, v.beta.doubles)
                 assertClose(got[0], finiteDifferenceGradient(at: x, weights: dy.doubles) { y(x: $0, gamma: gamma, beta: beta) },
                             label + " dx vs finite differences")
-                assertClose(got[1], finiteDifferenceGradient(at: gamma, weights: dy.doubles) { y(x: x, gamma: $0, beta: beta) },
-                            label + " dGamma vs finite differences")
-                assertClose(got[2], finiteDifferenceGradient(at: beta, weights: dy.doubles) { y(x: x, gamma: gamma, beta: $0) },
-                            label + " dBeta vs finite differences")
+                assertSumsClose(got[1], finiteDifferenceGradient(at: gamma, weights: dy.doubles) { y(x: x, gamma: $0, beta: beta) },
+                                magnitudes: magnitudes.dGamma, label + " dGamma vs finite differences")
+                assertSumsClose(got[2], finiteDifferenceGradient(at: beta, weights: dy.doubles) { y(x: x, gamma: gamma, beta: $0) },
+                                magnitudes: magnitudes.dBeta, label + " dBeta vs finite differences")
             }
         }
     }
@@ -164,9 +185,11 @@ final class BatchNormalizationTests: XCTestCase {
                 assertClose(o, c, tolerance: 1e-5, "\(label) \(name)")
             }
             let cpuBackward = try backward(TestBackends.cpu, s, v, dy: dy), clBackward = try backward(cl, s, v, dy: dy)
-            for (name, (c, o)) in zip(["dx", "dGamma", "dBeta"], zip(cpuBackward, clBackward)) {
-                assertClose(o, c, tolerance: 1e-5, "\(label) \(name)")
-            }
+            let magnitudes = NormalizationReference.batchNormGradientMagnitudes(s, x: v.x.doubles, dy: dy.doubles,
+                                                                                epsilon: 1e-5)
+            assertClose(clBackward[0], cpuBackward[0], tolerance: 1e-5, "\(label) dx")
+            assertSumsClose(clBackward[1], cpuBackward[1].doubles, magnitudes: magnitudes.dGamma, "\(label) dGamma")
+            assertSumsClose(clBackward[2], cpuBackward[2].doubles, magnitudes: magnitudes.dBeta, "\(label) dBeta")
         }
     }
 

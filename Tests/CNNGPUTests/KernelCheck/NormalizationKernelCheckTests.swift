@@ -35,7 +35,7 @@ final class KernelCheckNormalizationTests: XCTestCase {
             results.append(try [y, yInference, mean, invStd, runningMean, runningVar, dx, dGamma, dBeta]
                 .flatMap { try b.download($0) })
         }
-        assertClose(results[1], results[0], tolerance: 1e-5, "\(s) seed \(rng.seed)")
+        assertClose(results[1], results[0], tolerance: 1e-4, "\(s) seed \(rng.seed)")
     }
 
     func testEveryLRNKernel() throws {
@@ -61,7 +61,7 @@ final class KernelCheckNormalizationTests: XCTestCase {
                               dy: dyb, dx: dx)
             results.append(try [y, scale, dx].flatMap { try b.download($0) })
         }
-        assertClose(results[1], results[0], tolerance: 1e-5, "\(p) seed \(rng.seed)")
+        assertClose(results[1], results[0], tolerance: 1e-4, "\(p) seed \(rng.seed)")
     }
 }
 

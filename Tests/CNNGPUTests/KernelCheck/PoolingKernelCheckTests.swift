@@ -24,7 +24,7 @@ final class KernelCheckPoolingTests: XCTestCase {
                 try b.poolingBackward(d, dy: try b.makeBuffer(dy), indices: mode == .max ? indices : nil, dx: dx)
                 results.append(try b.download(y) + b.download(dx))
             }
-            assertClose(results[1], results[0], tolerance: 1e-5, "\(mode) seed \(rng.seed)")
+            assertClose(results[1], results[0], tolerance: 1e-4, "\(mode) seed \(rng.seed)")
         }
         let (planes, spatial) = (5, 9)
         let x = rng.floats(planes * spatial), dy = rng.floats(planes)
@@ -35,7 +35,7 @@ final class KernelCheckPoolingTests: XCTestCase {
             try b.globalAveragePoolBackward(planes: planes, spatial: spatial, dy: try b.makeBuffer(dy), dx: dx)
             results.append(try b.download(y) + b.download(dx))
         }
-        assertClose(results[1], results[0], tolerance: 1e-5, "global average seed \(rng.seed)")
+        assertClose(results[1], results[0], tolerance: 1e-4, "global average seed \(rng.seed)")
     }
 }
 

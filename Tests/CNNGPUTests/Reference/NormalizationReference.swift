@@ -78,6 +78,27 @@ enum NormalizationReference {
         return (dx, dGamma, dBeta)
     }
 
+    /// Σ|dy·xhat| and Σ|dy| per channel: the scale of the rounding error of dGamma and dBeta,
+    /// which are sums that can cancel to nearly zero.
+    static func batchNormGradientMagnitudes(_ s: AxisShape, x: [Double], dy: [Double],
+                                            epsilon: Double) -> (dGamma: [Double], dBeta: [Double]) {
+        let stats = batchNormTraining(s, x: x, gamma: [Double](repeating: 1, count: s.axis),
+                                      beta: [Double](repeating: 0, count: s.axis),
+                                      runningMean: [Double](repeating: 0, count: s.axis),
+                                      runningVar: [Double](repeating: 1, count: s.axis), momentum: 0, epsilon: epsilon)
+        var dGamma = [Double](repeating: 0, count: s.axis), dBeta = dGamma
+        for n in 0..<s.outer {
+            for c in 0..<s.axis {
+                for i in 0..<s.inner {
+                    let e = index(s, n, c, i)
+                    dGamma[c] += abs(dy[e] * (x[e] - stats.mean[c]) * stats.invStd[c])
+                    dBeta[c] += abs(dy[e])
+                }
+            }
+        }
+        return (dGamma, dBeta)
+    }
+
     /// Channels whose squares enter the scale of channel c.
     static func lrnWindow(_ p: LRNParameters, _ c: Int, channels: Int) -> ClosedRange<Int> {
         max(c - p.size / 2, 0)...min(c + (p.size - 1) / 2, channels - 1)

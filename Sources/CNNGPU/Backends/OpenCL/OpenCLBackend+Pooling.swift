@@ -51,7 +51,7 @@ extension OpenCLBackend: PoolingOps {
     public func globalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         try validate.globalAveragePool(planes: planes, spatial: spatial, x: dx, y: dy, backward: true)
         try validate.kernelIndexRange("global_avg_pool_backward", planes * spatial)
-        try launch("pooling", "global_avg_pool_backward", global: [planes * spatial],
+        try launch("pooling", "global_avg_pool_backward", global: [spatial, planes],
                    [.int(planes), .int(spatial), .buffer(dy), .buffer(dx)])
     }
 
