@@ -16,14 +16,3 @@ extension OpValidation {
         try buffer(y, op, backward ? "dy" : "y", count: planes)
     }
 }
-
-extension OpValidation {
-    /// OpenCL kernels index elements with `int`: a tensor past 2³¹ − 1 elements is refused
-    /// rather than wrapped.
-    func kernelIndexRange(_ op: String, _ count: Int) throws {
-        guard count <= Int(Int32.max) else {
-            throw CNNError.invalidShape(op: op, detail: "\(count) elements exceed the OpenCL kernels' "
-                + "32-bit index range; split the batch")
-        }
-    }
-}

@@ -64,16 +64,3 @@ final class KernelCheckNormalizationTests: XCTestCase {
         assertClose(results[1], results[0], tolerance: 1e-4, "\(p) seed \(rng.seed)")
     }
 }
-
-/// oclgrind 21.10 keeps the uninitialized-memory shadow of a released buffer and hands it to
-/// the next buffer that reuses its id: a smaller old shadow makes kernel-written elements past
-/// its end read as "uninitialized". A host write refreshes the shadow, so every buffer these
-/// checks allocate is filled from the host first.
-fileprivate extension BackendMemory {
-    func hostInitialized(_ count: Int, dtype: DType = .float32) throws -> any DeviceBuffer {
-        let b = try allocate(count, dtype: dtype)
-        if dtype == .int32 { try uploadInt32([Int32](repeating: 0, count: count), to: b) }
-        else { try upload([Float](repeating: 0, count: count), to: b) }
-        return b
-    }
-}

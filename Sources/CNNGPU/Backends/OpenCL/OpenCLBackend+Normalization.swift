@@ -13,7 +13,7 @@ extension OpenCLBackend: NormalizationOps {
                                             "runningVar": runningVar, "savedMean": savedMean,
                                             "savedInvStd": savedInvStd],
                                epsilon: epsilon, momentum: momentum)
-        try validate.kernelIndexRange("batchnorm_training", shape.count)
+        try validate.int32Indexable("batchnorm_training", ["elements": shape.count])
         let g = Self.batchNormGroupSize
         try launch("batchnorm", "batchnorm_statistics", global: [shape.axis * g], local: [g],
                    [.int(shape.outer), .int(shape.axis), .int(shape.inner), .float(momentum),
@@ -31,7 +31,7 @@ extension OpenCLBackend: NormalizationOps {
                                perChannel: ["gamma": gamma, "beta": beta, "runningMean": runningMean,
                                             "runningVar": runningVar],
                                epsilon: epsilon)
-        try validate.kernelIndexRange("batchnorm_inference", shape.count)
+        try validate.int32Indexable("batchnorm_inference", ["elements": shape.count])
         try launch("batchnorm", "batchnorm_inference", global: [shape.inner, shape.outer * shape.axis],
                    [.int(shape.outer * shape.axis), .int(shape.axis), .int(shape.inner), .float(epsilon), .buffer(x),
                     .buffer(runningMean), .buffer(runningVar), .buffer(gamma), .buffer(beta), .buffer(y)])
@@ -44,7 +44,7 @@ extension OpenCLBackend: NormalizationOps {
         try validate.batchNorm("batchnorm_backward", shape, full: ["x": x, "dy": dy, "dx": dx],
                                perChannel: ["gamma": gamma, "savedMean": savedMean,
                                             "savedInvStd": savedInvStd, "dGamma": dGamma, "dBeta": dBeta])
-        try validate.kernelIndexRange("batchnorm_backward", shape.count)
+        try validate.int32Indexable("batchnorm_backward", ["elements": shape.count])
         let g = Self.batchNormGroupSize
         try launch("batchnorm", "batchnorm_backward_reduce", global: [shape.axis * g], local: [g],
                    [.int(shape.outer), .int(shape.axis), .int(shape.inner), .buffer(x), .buffer(dy),
@@ -60,7 +60,7 @@ extension OpenCLBackend: NormalizationOps {
         try validate.lrn(p, batch: batch, channels: channels, spatial: spatial,
                          ["x": x, "y": y, "scale": scale], "lrn")
         try validate.lrnParameters(p, "lrn")
-        try validate.kernelIndexRange("lrn", batch * channels * spatial)
+        try validate.int32Indexable("lrn", ["elements": batch * channels * spatial])
         try launch("lrn", "lrn_forward", global: [spatial, batch * channels],
                    [.int(batch * channels), .int(channels), .int(spatial), .int(p.size), .float(p.alpha),
                     .float(p.beta), .float(p.k), .buffer(x), .buffer(y), .buffer(scale)])
@@ -72,7 +72,7 @@ extension OpenCLBackend: NormalizationOps {
         try validate.lrn(p, batch: batch, channels: channels, spatial: spatial,
                          ["x": x, "y": y, "scale": scale, "dy": dy, "dx": dx], "lrn_backward")
         try validate.lrnParameters(p, "lrn_backward")
-        try validate.kernelIndexRange("lrn_backward", batch * channels * spatial)
+        try validate.int32Indexable("lrn_backward", ["elements": batch * channels * spatial])
         try launch("lrn", "lrn_backward_gather", global: [spatial, batch * channels],
                    [.int(batch * channels), .int(channels), .int(spatial), .int(p.size), .float(p.alpha),
                     .float(p.beta), .buffer(x), .buffer(y), .buffer(scale), .buffer(dy), .buffer(dx)])

@@ -5,7 +5,7 @@ extension OpenCLBackend: PoolingOps {
                                indices: (any DeviceBuffer)?) throws {
         try validate.poolDescriptor(d)
         try validate.pooling(d, x: x, y: y, indices: indices, backward: false)
-        try validate.kernelIndexRange("pool2d", max(d.inputCount, d.outputCount))
+        try validate.int32Indexable("pool2d", ["elements": max(d.inputCount, d.outputCount)])
         let global = [d.outW, d.outH, d.batch * d.channels]
         switch d.mode {
         case .max:
@@ -27,7 +27,7 @@ extension OpenCLBackend: PoolingOps {
                                 dx: any DeviceBuffer) throws {
         try validate.poolDescriptor(d)
         try validate.pooling(d, x: dx, y: dy, indices: indices, backward: true)
-        try validate.kernelIndexRange("pool2d_backward", max(d.inputCount, d.outputCount))
+        try validate.int32Indexable("pool2d_backward", ["elements": max(d.inputCount, d.outputCount)])
         let global = [d.inW, d.inH, d.batch * d.channels]
         switch d.mode {
         case .max:
@@ -43,14 +43,14 @@ extension OpenCLBackend: PoolingOps {
 
     public func globalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try validate.globalAveragePool(planes: planes, spatial: spatial, x: x, y: y, backward: false)
-        try validate.kernelIndexRange("global_avg_pool", planes * spatial)
+        try validate.int32Indexable("global_avg_pool", ["elements": planes * spatial])
         try launch("pooling", "global_avg_pool_forward", global: [planes],
                    [.int(planes), .int(spatial), .buffer(x), .buffer(y)])
     }
 
     public func globalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         try validate.globalAveragePool(planes: planes, spatial: spatial, x: dx, y: dy, backward: true)
-        try validate.kernelIndexRange("global_avg_pool_backward", planes * spatial)
+        try validate.int32Indexable("global_avg_pool_backward", ["elements": planes * spatial])
         try launch("pooling", "global_avg_pool_backward", global: [spatial, planes],
                    [.int(planes), .int(spatial), .buffer(dy), .buffer(dx)])
     }
