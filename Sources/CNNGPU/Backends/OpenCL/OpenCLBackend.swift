@@ -193,7 +193,9 @@ enum KernelArgument {
             var mem: cl_mem? = (b as! OpenCLBuffer).mem
             return clSetKernelArg(kernel, index, MemoryLayout<cl_mem>.size, &mem)
         case .int(let v):
-            var x = cl_int(v)
+            // Ops check sizes against the 32-bit range first (OpValidation.int32Indexable); a
+            // value that still does not fit is reported, not trapped.
+            guard var x = cl_int(exactly: v) else { return CL_INVALID_ARG_VALUE }
             return clSetKernelArg(kernel, index, 4, &x)
         case .float(let v):
             var x = v
