@@ -8,12 +8,16 @@ final class ProgramCache {
     private let context: cl_context
     private let device: cl_device_id
     private let deviceName: String
+    private let sources: [String: String]
     private var programs: [String: cl_program] = [:]
     private var kernels: [String: cl_kernel] = [:]
     private let lock = NSLock()
 
-    init(context: cl_context, device: cl_device_id, deviceName: String) {
-        self.context = context; self.device = device; self.deviceName = deviceName
+    /// `sources` maps program names to OpenCL C; the embedded `Kernels/*.cl` unless a test
+    /// supplies its own.
+    init(context: cl_context, device: cl_device_id, deviceName: String,
+         sources: [String: String] = KernelSources.all) {
+        self.context = context; self.device = device; self.deviceName = deviceName; self.sources = sources
     }
 
     deinit {
@@ -45,12 +49,12 @@ final class ProgramCache {
     /// Builds every program now (for tests and warm-up); normally programs build lazily.
     func buildAll() throws {
         lock.lock(); defer { lock.unlock() }
-        for name in KernelSources.all.keys.sorted() { _ = try build(name) }
+        for name in sources.keys.sorted() { _ = try build(name) }
     }
 
     private func build(_ name: String) throws -> cl_program {
         if let p = programs[name] { return p }
-        guard let source = KernelSources.all[name] else {
+        guard let source = sources[name] else {
             throw CNNError.invalidArgument("no kernel program '\(name)' in Kernels/")
         }
         var status: cl_int = 0

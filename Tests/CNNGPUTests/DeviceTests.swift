@@ -1,0 +1,58 @@
+@testable import CNNGPU
+import XCTest
+
+final class DeviceTests: XCTestCase {
+    func testDeviceSelectionParsing() throws {
+        XCTAssertEqual(try DeviceSelection(parsing: "auto"), .auto)
+        XCTAssertEqual(try DeviceSelection(parsing: "CPU"), .cpu)
+        XCTAssertEqual(try DeviceSelection(parsing: "opencl"), .openCL(index: 0))
+        XCTAssertEqual(try DeviceSelection(parsing: "opencl:2"), .openCL(index: 2))
+        for bad in ["gpu:1", "opencl:-1", "opencl:x", "cuda", ""] {
+            XCTAssertNotNil(assertThrowsCNNError({ _ = try DeviceSelection(parsing: bad) }, bad))
+        }
+    }
+
+    func testUnknownDeviceIndexNamesTheAvailableOnes() throws {
+        guard TestBackends.openCL != nil else { throw XCTSkip("no OpenCL platform") }
+        let message = assertThrowsCNNError({ _ = try OpenCLBackend(deviceIndex: 99) }) ?? ""
+        XCTAssertTrue(message.contains("opencl:99") && message.contains("opencl:0"), message)
+    }
+
+    func testAutoSelectionExplainsItsChoice() throws {
+        let selected = try DeviceSelection.auto.open()
+        XCTAssertFalse(selected.reason.isEmpty)
+        if let cl = TestBackends.openCL, cl.info.kind == .cpu {
+            // PoCL alone: the native CPU backend is chosen, and the reason says why.
+            XCTAssertEqual(selected.backend.info.backend, "CPU")
+            XCTAssertTrue(selected.reason.contains("CPU"), selected.reason)
+        }
+    }
+
+    func testBrokenKernelReportsTheCompilerLog() throws {
+        guard let cl = TestBackends.openCL else { throw XCTSkip("no OpenCL device") }
+        let cache = ProgramCache(context: cl.context, device: cl.device.deviceID, deviceName: cl.info.name,
+                                 sources: ["broken": "__kernel void k(__global float* x) { x[0] = undefined_name; }"])
+        XCTAssertThrowsError(try cache.withKernel("broken", "k") { _ in }) { error in
+            guard case let CNNError.kernelBuildFailed(program, _, log) = error else {
+                return XCTFail("expected kernelBuildFailed, got \(error)")
+            }
+            XCTAssertEqual(program, "broken.cl")
+            XCTAssertTrue(log.contains("undefined_name"), log)
+        }
+        XCTAssertNotNil(assertThrowsCNNError({ try cl.programs.withKernel("pooling", "no_such_kernel") { _ in } }))
+    }
+
+    func testOpenCLErrorsCarryTheirNames() {
+        XCTAssertEqual(CNNError.openCL(call: "clCreateBuffer", code: -5).description,
+                       "OpenCL call clCreateBuffer failed with CL_OUT_OF_RESOURCES (-5). The device ran out of memory "
+                       + "or resources: try a smaller batch size.")
+        XCTAssertTrue(CNNError.openCL(call: "clGetPlatformIDs", code: -1001).description.contains("pocl-opencl-icd"))
+    }
+
+    func testCPUBackendDescribesTheHost() {
+        let info = TestBackends.cpu.info
+        XCTAssertEqual(info.backend, "CPU")
+        XCTAssertGreaterThan(info.computeUnits, 0)
+        XCTAssertGreaterThan(info.globalMemoryBytes, 0)
+    }
+}
