@@ -85,7 +85,15 @@ struct TrainCommand: ParsableCommand {
         print("output    \(dir.path)/ (checkpoint.safetensors, metrics.jsonl, curves.svg)")
 
         InterruptHandling.install()
-        let history = try trainer.fit(train: train, validation: test)
+        let history: [EpochMetrics]
+        do {
+            history = try trainer.fit(train: train, validation: test)
+        } catch let stop as TrainingStop {
+            FileHandle.standardError.write(Data((stop.description + "\n").utf8))
+            // 130 is the shell's code for "ended by Ctrl-C"; a diverged run is a plain failure.
+            if case .interrupted = stop { throw ExitCode(130) }
+            throw ExitCode.failure
+        }
         if let last = history.last, let accuracy = last.validationAccuracy {
             print(String(format: "done: test accuracy %.2f%% after %d epochs; curves in %@/curves.svg",
                          accuracy * 100, last.epoch, dir.path))
