@@ -17,20 +17,24 @@ public struct Checkpoint {
     public var optimizerState: [[Float]]
     /// Per-epoch metrics so far (JSON lines), so curves survive a resume.
     public var history: [String]
+    /// The run's batch size and settings, so a resume with different ones is caught.
+    public var batchSize: Int
+    public var settings: String
 
     public init(model: String, epochsCompleted: Int, step: Int, seed: UInt64, optimizerStep: Int,
                 parameters: [String: [Float]], parameterShapes: [String: [Int]], optimizerState: [[Float]],
-                history: [String]) {
+                history: [String], batchSize: Int, settings: String) {
         self.model = model; self.epochsCompleted = epochsCompleted; self.step = step; self.seed = seed
         self.optimizerStep = optimizerStep; self.parameters = parameters; self.parameterShapes = parameterShapes
         self.optimizerState = optimizerState; self.history = history
+        self.batchSize = batchSize; self.settings = settings
     }
 
     public func write(to url: URL) throws {
         var file = SafeTensors(metadata: [
             "format": Checkpoint.format, "model": model, "epochs_completed": "\(epochsCompleted)",
             "step": "\(step)", "seed": "\(seed)", "optimizer_step": "\(optimizerStep)",
-            "history": history.joined(separator: "\n"),
+            "history": history.joined(separator: "\n"), "batch_size": "\(batchSize)", "settings": settings,
         ])
         for (name, values) in parameters {
             file.tensors["model." + name] = .init(shape: parameterShapes[name] ?? [values.count], values: values)
@@ -46,7 +50,8 @@ public struct Checkpoint {
         let m = file.metadata
         guard m["format"] == format, let model = m["model"], let epochs = m["epochs_completed"].flatMap(Int.init),
               let step = m["step"].flatMap(Int.init), let seed = m["seed"].flatMap(UInt64.init),
-              let optimizerStep = m["optimizer_step"].flatMap(Int.init) else {
+              let optimizerStep = m["optimizer_step"].flatMap(Int.init),
+              let batchSize = m["batch_size"].flatMap(Int.init) else {
             throw CNNError.invalidArgument("'\(url.path)' is not a cnn-gpu checkpoint (its metadata lacks the training state)")
         }
         var parameters: [String: [Float]] = [:], shapes: [String: [Int]] = [:], state: [(Int, [Float])] = []
@@ -61,6 +66,7 @@ public struct Checkpoint {
         let history = (m["history"] ?? "").split(separator: "\n").map(String.init)
         return Checkpoint(model: model, epochsCompleted: epochs, step: step, seed: seed, optimizerStep: optimizerStep,
                           parameters: parameters, parameterShapes: shapes,
-                          optimizerState: state.sorted { $0.0 < $1.0 }.map(\.1), history: history)
+                          optimizerState: state.sorted { $0.0 < $1.0 }.map(\.1), history: history,
+                          batchSize: batchSize, settings: m["settings"] ?? "")
     }
 }

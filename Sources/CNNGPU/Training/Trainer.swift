@@ -32,6 +32,11 @@ public struct TrainingConfig {
     public var resume = false
     public var modelName = "model"
     public init() {}
+
+    /// The settings that shape the rest of a run, as recorded in checkpoints.
+    public var settings: String {
+        "\(optimizer.name), lr \(schedule.base) (\(schedule.shape), warm-up \(schedule.warmupSteps)), \(epochs) epochs"
+    }
 }
 
 /// Why training stopped early.
@@ -176,7 +181,8 @@ public final class Trainer {
         let shapes = Dictionary(uniqueKeysWithValues: parameters.entries.map { ($0.name, $0.spec.shape) })
         try Checkpoint(model: config.modelName, epochsCompleted: epochsCompleted, step: globalStep, seed: config.seed,
                        optimizerStep: optimizer.step, parameters: try parameters.read(), parameterShapes: shapes,
-                       optimizerState: try optimizer.read(), history: history.map { $0.jsonLine() }).write(to: url)
+                       optimizerState: try optimizer.read(), history: history.map { $0.jsonLine() },
+                       batchSize: config.batchSize, settings: config.settings).write(to: url)
         return url
     }
 
@@ -193,6 +199,13 @@ public final class Trainer {
         }
         guard c.seed == config.seed else {
             throw CNNError.invalidArgument("--resume: the checkpoint was trained with seed \(c.seed); pass --seed \(c.seed) to continue it exactly")
+        }
+        guard c.batchSize == config.batchSize else {
+            throw CNNError.invalidArgument("--resume: the checkpoint was trained with batch size \(c.batchSize); "
+                + "pass --batch-size \(c.batchSize) to continue it")
+        }
+        if c.settings != config.settings {
+            reporter.message("note: the checkpoint was trained with \(c.settings); continuing with \(config.settings)")
         }
         let expected = Set(parameters.entries.map(\.name))
         guard Set(c.parameters.keys) == expected else {
