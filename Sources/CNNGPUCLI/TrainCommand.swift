@@ -40,6 +40,20 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from the checkpoint in the checkpoint folder.") var resume = false
     @Flag(help: "Augment training images (random flip and shift).") var augment = false
 
+    /// Checks the options before any data is read, so a typo fails at once.
+    func validate() throws {
+        guard epochs > 0 else { throw ValidationError("--epochs must be positive, got \(epochs)") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        guard ["sgd", "adam"].contains(optimizer.lowercased()) else {
+            throw ValidationError("unknown optimizer '\(optimizer)': use sgd or adam")
+        }
+        guard ["constant", "cosine", "step"].contains(schedule.lowercased()) else {
+            throw ValidationError("unknown schedule '\(schedule)': use constant, cosine or step")
+        }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        _ = try device.selection()
+    }
+
     func run() throws {
         let (trainSet, testSet, source) = try loadData()
         let entry = try ModelZoo.entry(model)
@@ -50,19 +64,16 @@ struct TrainCommand: ParsableCommand {
         var config = TrainingConfig()
         config.epochs = epochs; config.batchSize = batchSize; config.seed = seed; config.resume = resume
         config.modelName = entry.name
-        guard epochs > 0, batchSize > 0 else { throw CNNError.invalidArgument("--epochs and --batch-size must be positive") }
         let steps = epochs * (trainSet.count / batchSize)
         switch optimizer.lowercased() {
         case "sgd": config.optimizer = .sgd(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
-        case "adam": config.optimizer = .adam(weightDecay: weightDecay)
-        default: throw CNNError.invalidArgument("unknown optimizer '\(optimizer)': use sgd or adam")
+        default: config.optimizer = .adam(weightDecay: weightDecay)
         }
         let rate = lr ?? (optimizer.lowercased() == "adam" ? 1e-3 : 0.05)
         switch schedule.lowercased() {
         case "constant": config.schedule = LearningRateSchedule(base: rate, warmupSteps: warmupSteps)
         case "cosine": config.schedule = LearningRateSchedule(base: rate, shape: .cosine(totalSteps: steps, minimum: 0), warmupSteps: warmupSteps)
-        case "step": config.schedule = LearningRateSchedule(base: rate, shape: .step(everySteps: max(1, steps / 3), gamma: 0.1), warmupSteps: warmupSteps)
-        default: throw CNNError.invalidArgument("unknown schedule '\(schedule)': use constant, cosine or step")
+        default: config.schedule = LearningRateSchedule(base: rate, shape: .step(everySteps: max(1, steps / 3), gamma: 0.1), warmupSteps: warmupSteps)
         }
         let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
         config.checkpointDirectory = dir

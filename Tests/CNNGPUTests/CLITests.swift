@@ -1,0 +1,110 @@
+@testable import CNNGPU
+import Foundation
+import XCTest
+
+/// The `cnn-gpu` command as a user runs it: exit codes, messages, and the files a run leaves.
+final class CLITests: XCTestCase {
+    var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cnn-gpu")
+    }
+
+    func run(_ arguments: [String], in dir: URL? = nil) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        if let dir { process.currentDirectoryURL = dir }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// A tiny Fashion-MNIST-shaped dataset (plain IDX files) whose classes a model can tell apart.
+    func makeDataset(in dir: URL, train: Int = 256, test: Int = 64) throws {
+        var g = SplitMix64(seed: 3)
+        for (prefix, count) in [("train", train), ("t10k", test)] {
+            var pixels = [UInt8](), labels = [UInt8]()
+            for _ in 0..<count {
+                let label = UInt8(g.next() % 10)
+                labels.append(label)
+                for row in 0..<28 {
+                    for _ in 0..<28 { pixels.append(row / 3 == Int(label) ? 200 : UInt8(g.next() % 60)) }
+                }
+            }
+            try Data(try IDXFile(dims: [count, 28, 28], bytes: pixels).encoded(magic: IDXFile.imagesMagic))
+                .write(to: dir.appendingPathComponent("\(prefix)-images-idx3-ubyte"))
+            try Data(try IDXFile(dims: [count], bytes: labels).encoded(magic: IDXFile.labelsMagic))
+                .write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
+        }
+    }
+
+    func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-cli-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    func testTrainWritesCheckpointMetricsAndCurvesOnEveryDevice() throws {
+        let dir = try temporaryDirectory()
+        try makeDataset(in: dir)
+        for device in ["cpu"] + (TestBackends.openCL != nil ? ["opencl"] : []) {
+            let out = dir.appendingPathComponent("run-\(device)")
+            let (status, output) = try run(["train", "lenet5", "--data", dir.path, "--epochs", "1", "--batch-size", "32",
+                                            "--device", device, "--checkpoint", out.path])
+            XCTAssertEqual(status, 0, output)
+            XCTAssertTrue(output.contains("epoch 1/1"), output)
+            for file in ["checkpoint.safetensors", "metrics.jsonl", "curves.svg"] {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "\(device): \(file)")
+            }
+            let resumed = try run(["train", "lenet5", "--data", dir.path, "--epochs", "2", "--batch-size", "32",
+                                   "--device", device, "--checkpoint", out.path, "--resume"])
+            XCTAssertEqual(resumed.status, 0, resumed.output)
+            XCTAssertTrue(resumed.output.contains("resumed from") && resumed.output.contains("epoch 2/2"), resumed.output)
+        }
+    }
+
+    func testUserErrorsExitNonZeroWithTheCauseAndTheFix() throws {
+        let dir = try temporaryDirectory()
+        let cases: [([String], String)] = [
+            (["train", "resnet9000"], "Known models: lenet5"),
+            (["train", "lenet5", "--data", dir.path], dir.path),
+            (["train", "lenet5", "--device", "opencl:42"], "opencl:42"),
+            (["train", "lenet5", "--device", "tpu"], "unknown device 'tpu'"),
+            (["train", "lenet5", "--optimizer", "rmsprop", "--data", dir.path], "unknown optimizer 'rmsprop'"),
+            (["train", "lenet5", "--epochs", "0"], "--epochs must be positive"),
+            (["summary", "lenet5", "--input-shape", "1x4x4"], "larger than the padded input"),
+            (["train", "lenet5", "--checkpoint", dir.appendingPathComponent("none").path, "--resume"], "--resume"),
+        ]
+        for (arguments, expected) in cases {
+            let (status, output) = try run(arguments)
+            XCTAssertNotEqual(status, 0, "\(arguments): \(output)")
+            XCTAssertTrue(output.contains(expected), "\(arguments) should mention '\(expected)': \(output)")
+            XCTAssertFalse(output.contains("Fatal error"), "\(arguments) crashed: \(output)")
+        }
+    }
+
+    func testCorruptDatasetIsAClearError() throws {
+        let dir = try temporaryDirectory()
+        try makeDataset(in: dir)
+        let images = dir.appendingPathComponent("train-images-idx3-ubyte")
+        let data = try Data(contentsOf: images)
+        try data.prefix(data.count / 2).write(to: images)
+        let (status, output) = try run(["train", "lenet5", "--data", dir.path, "--device", "cpu"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(output.contains("train-images-idx3-ubyte"), output)
+        XCTAssertTrue(output.lowercased().contains("truncated"), output)
+    }
+
+    func testDevicesAndSummary() throws {
+        let devices = try run(["devices"])
+        XCTAssertEqual(devices.status, 0, devices.output)
+        XCTAssertTrue(devices.output.contains("cpu") && devices.output.contains("--device auto selects"), devices.output)
+        let summary = try run(["summary", "lenet5"])
+        XCTAssertEqual(summary.status, 0)
+        XCTAssertTrue(summary.output.contains("Total params: 61,706"), summary.output)
+    }
+}
