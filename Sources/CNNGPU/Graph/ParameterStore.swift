@@ -67,6 +67,17 @@ public final class ParameterStore {
     /// Bytes held on the device: weights, gradients and buffers.
     public var bytes: Int { (weights.count + gradients.count + (buffers?.count ?? 0)) * 4 }
 
+    /// The end of node `node`'s trainable parameters in the flat layout: freezing up to here
+    /// freezes that node and every node before it.
+    public func trainableOffset(through node: Int) -> Int {
+        let align = backend.viewAlignment
+        return entries.filter { $0.spec.trainable && $0.node <= node }
+            .map { $0.offset + ($0.spec.count + align - 1) / align * align }.max() ?? 0
+    }
+
+    /// The last node that has trainable parameters (the classifier head of a zoo model).
+    public var headNode: Int? { entries.last(where: \.spec.trainable)?.node }
+
     func views(node: Int) -> [any DeviceBuffer] { nodeViews[node] ?? [] }
     func gradientViews(node: Int) -> [(any DeviceBuffer)?] { nodeGradientViews[node] ?? [] }
 

@@ -10,11 +10,15 @@ public struct SafeTensors {
         public init(shape: [Int], values: [Float]) { self.shape = shape; self.values = values }
     }
 
+    /// Floating-point tensors (F32, and F16/BF16/F64 converted to Float32).
     public var tensors: [String: Tensor]
+    /// The dtype of every tensor in the file as stored ("F32", "I64", …), integer ones included.
+    public var dtypes: [String: String] = [:]
     public var metadata: [String: String]
 
     public init(tensors: [String: Tensor] = [:], metadata: [String: String] = [:]) {
         self.tensors = tensors; self.metadata = metadata
+        for name in tensors.keys { dtypes[name] = "F32" }
     }
 
     // MARK: Writing
@@ -86,8 +90,8 @@ public struct SafeTensors {
                   offsets.count == 2 else {
                 throw fail("tensor '\(name)' lacks dtype, shape or data_offsets")
             }
-            guard dtype == "F32" else {
-                throw fail("tensor '\(name)' is \(dtype); only F32 is supported (convert with torch: tensor.float())")
+            guard let width = elementSizes[dtype] else {
+                throw fail("tensor '\(name)' has the unknown dtype '\(dtype)'")
             }
             guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor '\(name)' has a negative dimension") }
             let (begin, end) = (offsets[0], offsets[1])
@@ -95,17 +99,14 @@ public struct SafeTensors {
             guard begin >= 0, end >= begin, end <= dataSize else {
                 throw fail("tensor '\(name)' lies at bytes \(begin)..<\(end), outside the \(dataSize) data bytes (truncated?)")
             }
-            guard end - begin == count * 4 else {
-                throw fail("tensor '\(name)' has shape \(shape) (\(count * 4) bytes) but \(end - begin) bytes of data")
+            guard end - begin == count * width else {
+                throw fail("tensor '\(name)' has shape \(shape) (\(count * width) bytes of \(dtype)) but \(end - begin) bytes of data")
             }
             ranges.append((begin, end, name))
-            let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                data.withUnsafeBytes { raw in
-                    let src = UnsafeRawBufferPointer(rebasing: raw[(headerEnd + begin)..<(headerEnd + end)])
-                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: src)
-                }
-                initialized = count
-            }
+            result.dtypes[name] = dtype
+            guard let values = data.withUnsafeBytes({ raw in
+                floats(UnsafeRawBufferPointer(rebasing: raw[(headerEnd + begin)..<(headerEnd + end)]), dtype: dtype, count: count)
+            }) else { continue }   // integer tensors (e.g. batch norm's num_batches_tracked) stay out of `tensors`
             result.tensors[name] = Tensor(shape: shape, values: values)
         }
         ranges.sort { $0.0 < $1.0 }
@@ -113,6 +114,29 @@ public struct SafeTensors {
             throw fail("tensors '\(a.2)' and '\(b.2)' overlap")
         }
         return result
+    }
+}
+
+/// Bytes per element of the safetensors dtypes.
+private let elementSizes: [String: Int] = [
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+]
+
+/// Little-endian floating-point data as Float32; nil for integer dtypes.
+private func floats(_ raw: UnsafeRawBufferPointer, dtype: String, count: Int) -> [Float]? {
+    switch dtype {
+    case "F32":
+        return [Float](unsafeUninitializedCapacity: count) { out, n in
+            UnsafeMutableRawBufferPointer(out).copyMemory(from: raw); n = count
+        }
+    case "F64":
+        return (0..<count).map { Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self))) }
+    case "F16":
+        return (0..<count).map { Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
+    case "BF16":
+        return (0..<count).map { Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) << 16) }
+    default:
+        return nil
     }
 }
 

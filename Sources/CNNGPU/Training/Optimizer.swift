@@ -21,10 +21,17 @@ public final class Optimizer {
     public let state: [any DeviceBuffer]
     /// Steps taken so far (Adam's bias correction uses it; checkpoints keep it).
     public internal(set) var step = 0
+    /// Leading elements of the flat weights that are frozen (never updated).
+    public let frozenElements: Int
+    /// Views of weights, gradients and state past the frozen prefix: what one update touches.
+    private let updated: (weights: any DeviceBuffer, gradients: any DeviceBuffer, state: [any DeviceBuffer], count: Int)?
 
-    public init(_ config: OptimizerConfig, parameters: ParameterStore) throws {
+    /// `frozenElements` (a layer boundary from `ParameterStore.trainableOffset(through:)`)
+    /// freezes the parameters laid out before it: the backbone in transfer learning.
+    public init(_ config: OptimizerConfig, parameters: ParameterStore, frozenElements: Int = 0) throws {
         self.config = config
         self.parameters = parameters
+        self.frozenElements = frozenElements
         let backend = parameters.backend
         let count: Int
         switch config {
@@ -36,24 +43,37 @@ public final class Optimizer {
             try backend.fill(b, value: 0)
             return b
         }
+        let rest = parameters.trainableSpan - frozenElements
+        guard frozenElements >= 0, rest >= 0, frozenElements % backend.viewAlignment == 0 else {
+            throw CNNError.invalidArgument("the frozen prefix must end on a parameter boundary")
+        }
+        if rest == 0 {
+            updated = nil
+        } else if frozenElements == 0 {
+            updated = (parameters.weights, parameters.gradients, state, rest)
+        } else {
+            func tail(_ b: any DeviceBuffer) throws -> any DeviceBuffer {
+                try backend.view(of: b, offset: frozenElements, count: rest)
+            }
+            updated = (try tail(parameters.weights), try tail(parameters.gradients), try state.map(tail), rest)
+        }
     }
 
     /// Queues one update with `learningRate` from the gradients in `parameters.gradients`.
     public func update(learningRate: Float) throws {
         step += 1
-        let p = parameters
+        guard let u = updated else { return }   // everything frozen
+        let backend = parameters.backend
         switch config {
         case let .sgd(momentum, nesterov, weightDecay):
-            try p.backend.sgdUpdate(SGDParameters(learningRate: learningRate, momentum: momentum,
-                                                  weightDecay: weightDecay, nesterov: nesterov),
-                                    count: p.trainableSpan, weights: p.weights, gradients: p.gradients,
-                                    velocity: state.first)
+            try backend.sgdUpdate(SGDParameters(learningRate: learningRate, momentum: momentum,
+                                                weightDecay: weightDecay, nesterov: nesterov),
+                                  count: u.count, weights: u.weights, gradients: u.gradients, velocity: u.state.first)
         case let .adam(beta1, beta2, epsilon, weightDecay, decoupled):
-            try p.backend.adamUpdate(AdamParameters(learningRate: learningRate, beta1: beta1, beta2: beta2,
-                                                    epsilon: epsilon, weightDecay: weightDecay,
-                                                    decoupledWeightDecay: decoupled, step: step),
-                                     count: p.trainableSpan, weights: p.weights, gradients: p.gradients,
-                                     m: state[0], v: state[1])
+            try backend.adamUpdate(AdamParameters(learningRate: learningRate, beta1: beta1, beta2: beta2,
+                                                  epsilon: epsilon, weightDecay: weightDecay,
+                                                  decoupledWeightDecay: decoupled, step: step),
+                                   count: u.count, weights: u.weights, gradients: u.gradients, m: u.state[0], v: u.state[1])
         }
     }
 

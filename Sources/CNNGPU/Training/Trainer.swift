@@ -31,6 +31,14 @@ public struct TrainingConfig {
     public var checkpointDirectory: URL?
     public var resume = false
     public var modelName = "model"
+    /// Weights to start from (safetensors, parameter names as the model's).
+    public var initialWeights: URL?
+    /// With `initialWeights`: the classifier head may differ in shape (another number of
+    /// classes) and then starts fresh.
+    public var replaceHead = false
+    /// Freeze every layer up to and including this one (a layer name, or a block prefix such
+    /// as "layer3"); "backbone" freezes all but the classifier head.
+    public var freezeThrough: String?
     public init() {}
 
     /// The settings that shape the rest of a run, as recorded in checkpoints.
@@ -75,8 +83,21 @@ public final class Trainer {
     public init(graph: Graph, backend: any Backend, config: TrainingConfig,
                 reporter: ProgressReporter = ProgressReporter()) throws {
         self.graph = graph; self.config = config; self.reporter = reporter
-        parameters = try ParameterStore(graph: graph, backend: backend, seed: config.seed)
-        optimizer = try Optimizer(config.optimizer, parameters: parameters)
+        let store = try ParameterStore(graph: graph, backend: backend, seed: config.seed)
+        parameters = store
+        if let url = config.initialWeights {
+            let head = store.headNode
+            let replaceHead = config.replaceHead
+            let report = try ModelWeights.load(url, into: store) { name in
+                replaceHead && store.entries.first { $0.name == name }?.node == head
+            }
+            reporter.message("weights   \(report.loaded.count) tensors from \(url.path)"
+                + (report.reinitialized.isEmpty ? "" : "; new head: \(report.reinitialized.joined(separator: ", "))")
+                + (report.unused.isEmpty ? "" : "; unused in the file: \(report.unused.prefix(4).joined(separator: ", "))"
+                    + (report.unused.count > 4 ? ", …" : "")))
+        }
+        let frozen = try config.freezeThrough.map { try Trainer.frozenElements(graph: graph, parameters: store, through: $0) } ?? 0
+        optimizer = try Optimizer(config.optimizer, parameters: store, frozenElements: frozen)
         plan = try Plan(graph: graph, parameters: parameters, batch: config.batchSize, training: true)
         if config.resume { try resume() }
     }
@@ -171,6 +192,23 @@ public final class Trainer {
         let p = try Plan(graph: graph, parameters: parameters, batch: batch, training: true)
         evaluationPlans[batch] = p
         return p
+    }
+
+    /// The flat-parameter prefix that `--freeze name` freezes.
+    static func frozenElements(graph: Graph, parameters: ParameterStore, through name: String) throws -> Int {
+        let node: Int
+        if name == "backbone" {
+            guard let head = parameters.headNode else { return 0 }
+            node = head - 1
+        } else {
+            guard let last = graph.nodes.lastIndex(where: { $0.name == name || $0.name.hasPrefix(name + ".") }) else {
+                let names = graph.nodes.dropFirst().filter { !$0.parameters.isEmpty }.map(\.name)
+                throw CNNError.invalidArgument("--freeze: the model has no layer '\(name)'. Layers with parameters: "
+                    + names.prefix(12).joined(separator: ", ") + (names.count > 12 ? ", …" : "") + ", or 'backbone'")
+            }
+            node = last
+        }
+        return parameters.trainableOffset(through: node)
     }
 
     // MARK: Checkpoints and logs
