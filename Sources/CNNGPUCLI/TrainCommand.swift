@@ -39,6 +39,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Folder for checkpoints, metrics and curves (default runs/MODEL).") var checkpoint: String?
     @Flag(help: "Continue from the checkpoint in the checkpoint folder.") var resume = false
     @Flag(help: "Augment training images (random flip and shift).") var augment = false
+    @Option(help: "Start from these weights (safetensors with the model's parameter names, e.g. a converted torchvision state_dict); a classifier head of another size is replaced.")
+    var weights: String?
+    @Option(help: "Freeze layers up to and including this one (e.g. layer3), or 'backbone' for all but the head.")
+    var freeze: String?
 
     /// Checks the options before any data is read, so a typo fails at once.
     func validate() throws {
@@ -77,6 +81,9 @@ struct TrainCommand: ParsableCommand {
         }
         let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
         config.checkpointDirectory = dir
+        config.initialWeights = weights.map { URL(fileURLWithPath: $0) }
+        config.replaceHead = true
+        config.freezeThrough = freeze
 
         let normalization = try ChannelNormalization(fittedTo: trainSet)
         let augmentation = augment ? Augmentation(horizontalFlip: true, shift: 2) : Augmentation()

@@ -65,6 +65,14 @@ final class CLITests: XCTestCase {
             XCTAssertEqual(resumed.status, 0, resumed.output)
             XCTAssertTrue(resumed.output.contains("resumed from") && resumed.output.contains("epoch 2/2"), resumed.output)
         }
+        // Export the CPU run's weights and fine-tune from them with the backbone frozen.
+        let weights = dir.appendingPathComponent("lenet5.safetensors")
+        let exported = try run(["export", dir.appendingPathComponent("run-cpu").path, "-o", weights.path])
+        XCTAssertEqual(exported.status, 0, exported.output)
+        let tuned = try run(["train", "lenet5", "--data", dir.path, "--epochs", "1", "--batch-size", "32", "--device", "cpu",
+                             "--weights", weights.path, "--freeze", "backbone", "--checkpoint", dir.appendingPathComponent("tuned").path])
+        XCTAssertEqual(tuned.status, 0, tuned.output)
+        XCTAssertTrue(tuned.output.contains("10 tensors from"), tuned.output)
     }
 
     func testUserErrorsExitNonZeroWithTheCauseAndTheFix() throws {
