@@ -27,7 +27,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Number of epochs.") var epochs: Int = 5
     @Option(help: "Samples per step.") var batchSize: Int = 64
-    @Option(help: "Learning rate (peak rate with a schedule).") var lr: Float?
+    @Option(help: "Learning rate, the peak of the schedule (default 0.02 for SGD, 0.001 for Adam).") var lr: Float?
     @Option(help: "sgd or adam.") var optimizer: String = "sgd"
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
     @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
@@ -73,7 +73,7 @@ struct TrainCommand: ParsableCommand {
         case "sgd": config.optimizer = .sgd(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
         default: config.optimizer = .adam(weightDecay: weightDecay)
         }
-        let rate = lr ?? (optimizer.lowercased() == "adam" ? 1e-3 : 0.05)
+        let rate = lr ?? (optimizer.lowercased() == "adam" ? 1e-3 : 0.02)
         switch schedule.lowercased() {
         case "constant": config.schedule = LearningRateSchedule(base: rate, warmupSteps: warmupSteps)
         case "cosine": config.schedule = LearningRateSchedule(base: rate, shape: .cosine(totalSteps: steps, minimum: 0), warmupSteps: warmupSteps)
