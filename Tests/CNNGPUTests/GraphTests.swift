@@ -62,3 +62,22 @@ final class GraphTests: XCTestCase {
         XCTAssertTrue(u.allSatisfy { abs(Double($0)) <= (6.0 / 150).squareRoot() })
     }
 }
+
+final class DatasetResizeTests: XCTestCase {
+    func testResizeKeepsConstantsAndRepeatsChannels() throws {
+        let image: [Float] = (0..<16).map { Float($0 % 4) / 3 }   // columns 0, 1/3, 2/3, 1
+        let d = try Dataset(name: "t", sampleShape: [1, 4, 4], classes: 2, images: image + [Float](repeating: 0.5, count: 16),
+                            labels: [0, 1])
+        let r = try d.resized(to: 8, channels: 3)
+        XCTAssertEqual(r.sampleShape, [3, 8, 8])
+        XCTAssertEqual(r.labels, [0, 1])
+        let second = Array(r.images[(3 * 64)...])
+        XCTAssertTrue(second.allSatisfy { abs($0 - 0.5) < 1e-6 })
+        let first = Array(r.images[0..<64])
+        XCTAssertEqual(Array(r.images[64..<128]), first, "channels repeat")
+        XCTAssertEqual(first[0], 0, accuracy: 1e-6)
+        XCTAssertEqual(first[7], 1, accuracy: 1e-6)
+        XCTAssertTrue(zip(first.dropFirst(), first).prefix(7).allSatisfy { $0 >= $1 }, "a ramp stays monotonic")
+        XCTAssertNotNil(assertThrowsCNNError({ _ = try d.resized(to: 0, channels: 3) }))
+    }
+}
