@@ -1,0 +1,23 @@
+import CNNGPU
+
+/// What `train MODEL` uses when an ImageNet-sized zoo model gets no --data: Fashion-MNIST,
+/// resized and repeated to three channels, cut to a few hundred steps, so that the run is real,
+/// visibly learns, and ends in minutes on two cores. It says so, and how to train on images.
+enum DemoData {
+    static let trainImages = 9_600
+    static let testImages = 2_000
+    static let defaultSize = 32
+
+    static func load(for model: String, imageSize: Int?, batchSize: Int) throws -> (train: Dataset, test: Dataset, note: String) {
+        let size = imageSize ?? defaultSize
+        let train = try FashionMNIST.load(split: .train).subset(0..<trainImages).resized(to: size, channels: 3)
+        let test = try FashionMNIST.load(split: .test).subset(0..<testImages).resized(to: size, channels: 3)
+        let note = """
+            No --data given: \(model) trains on \(trainImages) Fashion-MNIST images resized to 3×\(size)×\(size) \
+            (\(trainImages / batchSize) steps per epoch) and is tested on \(testImages), to show it learning in minutes.
+            To train on your own images: cnn-gpu train \(model) --data DIR --image-size 224, with DIR/<class>/<image>.jpg \
+            (or DIR/train/… and DIR/val/…).
+            """
+        return (train, test, note)
+    }
+}
