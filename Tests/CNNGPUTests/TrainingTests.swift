@@ -50,6 +50,37 @@ final class TrainingTests: XCTestCase {
         }
     }
 
+    func testMeanSquaredErrorPlanFitsARegression() throws {
+        // y = 2·x0 − x1 + 0.5 from four features: a Dense layer trained on MSE must find it.
+        var g = SplitMix64(seed: 21)
+        let x = (0..<32 * 4).map { _ in Float(g.uniform(-1, 1)) }
+        let y: [Float] = (0..<32).map { i -> Float in
+            let a: Float = 2 * x[i * 4], b: Float = x[i * 4 + 1]
+            return a - b + 0.5
+        }
+        for backend in backends {
+            let graph = try Sequential(input: [4]) { Dense(1) }
+            let store = try ParameterStore(graph: graph, backend: backend, seed: 3)
+            let plan = try Plan(graph: graph, parameters: store, batch: 32, training: true, loss: .meanSquaredError)
+            let optimizer = try Optimizer(.sgd(momentum: 0.9), parameters: store)
+            let executor = Executor(plan: plan)
+            try backend.upload(x, to: plan.input)
+            try backend.upload(y, to: plan.targets!)
+            var loss: Float = .infinity
+            for _ in 0..<200 {
+                try executor.forward(training: true)
+                try executor.lossAndMetrics()
+                try executor.backward()
+                try optimizer.update(learningRate: 0.05)
+                loss = try executor.readLossAndCorrect().loss
+            }
+            XCTAssertLessThan(loss, 1e-4, backend.info.backend)
+            let w = try store.read()
+            assertClose(w["dense1.weight"]!, [2.0, -1.0, 0.0, 0.0] as [Double], tolerance: 1e-2, backend.info.backend)
+            XCTAssertEqual(Double(w["dense1.bias"]![0]), 0.5, accuracy: 1e-2)
+        }
+    }
+
     func testResumeIsExact() throws {
         let data = ArrayBatchSource.synthetic(count: 40, shape: [1, 8, 8], classes: 3, batchSize: 8, seed: 5)
         for backend in backends {
