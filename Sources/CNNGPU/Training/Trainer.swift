@@ -262,7 +262,8 @@ public final class Trainer {
         guard let dir = config.checkpointDirectory else { return }
         let lines = history.map { $0.jsonLine() }.joined(separator: "\n") + "\n"
         try AtomicFile.write(Data(lines.utf8), to: dir.appendingPathComponent("metrics.jsonl"))
-        let svg = TrainingCurves.svg(history, title: "\(config.modelName) on \(parameters.backend.info.name)")
+        let info = parameters.backend.info
+        let svg = TrainingCurves.svg(history, title: "\(config.modelName) on \(info.name) (\(info.backend) backend)")
         try AtomicFile.write(Data(svg.utf8), to: dir.appendingPathComponent("curves.svg"))
     }
 }
