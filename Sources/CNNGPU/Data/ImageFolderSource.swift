@@ -137,7 +137,7 @@ public final class ImageFolderSource: BatchSource, @unchecked Sendable {
                 firstError = firstError ?? error
                 let path = folder.files[sample].path
                 let isNew = lock.withLock { skipped.insert(path).inserted }
-                if isNew { FileHandle.standardError.write(Data("warning: skipping \(error)\n".utf8)) }
+                if isNew { FileHandle.standardError.write(Data("warning: skipping an unreadable image (skipCorrupt): \(error)\n".utf8)) }
             }
         }
         throw CNNError.invalidArgument("no file in \(folder.root.path) could be decoded; the first failure: \(firstError!)")
