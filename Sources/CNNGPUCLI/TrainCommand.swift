@@ -8,7 +8,11 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a model; with no options, LeNet-5-style models train on Fashion-MNIST.",
         discussion: """
             Data: Fashion-MNIST from the Debian package dataset-fashion-mnist by default; --data DIR \
-            reads Fashion-MNIST/MNIST IDX files or CIFAR-10 binary batches from DIR.
+            reads Fashion-MNIST/MNIST IDX files or CIFAR-10 binary batches from DIR, or JPEG/PNG images \
+            laid out as DIR/<class>/<image> (or DIR/train/<class>/… and DIR/val/<class>/…; without them \
+            10% of each class is held out for validation), trained with torchvision's ImageNet \
+            transforms at --image-size. --synthetic trains on random ImageNet-shaped batches to \
+            measure throughput.
             Checkpoints, the metrics log (metrics.jsonl) and the curves (curves.svg) go to \
             --checkpoint DIR (default runs/MODEL); --resume continues exactly where a run stopped.
             Ctrl-C saves a checkpoint and exits.
@@ -19,11 +23,20 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var device: DeviceOptions
 
-    @Option(help: "Dataset folder (IDX files of MNIST/Fashion-MNIST, or CIFAR-10 .bin batches).")
+    @Option(help: "Dataset folder (IDX files of MNIST/Fashion-MNIST, CIFAR-10 .bin batches, or an image folder DIR/<class>/<image>).")
     var data: String?
 
-    @Option(help: "Dataset kind: fashion-mnist, mnist or cifar10 (default: detected from --data).")
+    @Option(help: "Dataset kind: fashion-mnist, mnist, cifar10 or imagefolder (default: detected from --data).")
     var dataset: String?
+
+    @Option(help: "Image side for image folders and --synthetic (random-resized crops when training, center crops for validation).")
+    var imageSize: Int = 224
+
+    @Flag(help: "Image folders: skip undecodable files (reported on stderr) instead of stopping.")
+    var skipCorrupt = false
+
+    @Flag(help: "Train on synthetic random ImageNet-shaped batches (1000 classes, 20 steps per epoch) to measure throughput.")
+    var synthetic = false
 
     @Option(help: "Number of epochs.") var epochs: Int = 5
     @Option(help: "Samples per step.") var batchSize: Int = 64
@@ -41,17 +54,17 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Augment training images (random flip and shift).") var augment = false
 
     func run() throws {
-        let (trainSet, testSet, source) = try loadData()
+        guard epochs > 0, batchSize > 0 else { throw CNNError.invalidArgument("--epochs and --batch-size must be positive") }
+        let data = try loadData()
         let entry = try ModelZoo.entry(model)
-        let graph = try ModelZoo.build(entry.name, input: trainSet.sampleShape, classes: trainSet.classes)
+        let graph = try ModelZoo.build(entry.name, input: data.sampleShape, classes: data.classes)
         let selected = try device.selection().open()
         let backend = selected.backend
 
         var config = TrainingConfig()
         config.epochs = epochs; config.batchSize = batchSize; config.seed = seed; config.resume = resume
         config.modelName = entry.name
-        guard epochs > 0, batchSize > 0 else { throw CNNError.invalidArgument("--epochs and --batch-size must be positive") }
-        let steps = epochs * (trainSet.count / batchSize)
+        let steps = epochs * (data.train.sampleCount / batchSize)
         switch optimizer.lowercased() {
         case "sgd": config.optimizer = .sgd(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
         case "adam": config.optimizer = .adam(weightDecay: weightDecay)
@@ -67,17 +80,11 @@ struct TrainCommand: ParsableCommand {
         let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
         config.checkpointDirectory = dir
 
-        let normalization = try ChannelNormalization(fittedTo: trainSet)
-        let augmentation = augment ? Augmentation(horizontalFlip: true, shift: 2) : Augmentation()
-        let train = try BatchLoader(dataset: trainSet, batchSize: batchSize, shuffle: true, seed: seed,
-                                augmentation: augmentation, normalization: normalization, dropLast: true)
-        let test = try BatchLoader(dataset: testSet, batchSize: batchSize, shuffle: false, seed: seed,
-                               normalization: normalization, dropLast: false)
 
         print("model     \(entry.name): \(grouped(graph.parameterCount)) parameters, input \(graph.inputShape)")
         print("device    \(backend.info.name) (\(backend.info.backend)) — \(selected.reason)")
-        print("data      \(source): \(trainSet.count) training, \(testSet.count) test images, \(trainSet.classes) classes")
-        print("training  \(epochs) epochs × \(trainSet.count / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
+        print("data      \(data.description)")
+        print("training  \(epochs) epochs × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
               + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
         let trainer = try Trainer(graph: graph, backend: backend, config: config)
         print("memory    \(String(format: "%.1f", Double(trainer.plan.plannedBytes) / 1_048_576)) MiB planned for one step "
@@ -85,15 +92,65 @@ struct TrainCommand: ParsableCommand {
         print("output    \(dir.path)/ (checkpoint.safetensors, metrics.jsonl, curves.svg)")
 
         InterruptHandling.install()
-        let history = try trainer.fit(train: train, validation: test)
-        if let last = history.last, let accuracy = last.validationAccuracy {
+        let history = try trainer.fit(train: data.train, validation: data.test)
+        if synthetic {
+            let rate = history.map(\.imagesPerSecond).max() ?? 0
+            print("done: \(grouped(Int(rate))) images/s on synthetic data (best epoch; the accuracy means nothing)")
+        } else if let last = history.last, let accuracy = last.validationAccuracy {
             print(String(format: "done: test accuracy %.2f%% after %d epochs; curves in %@/curves.svg",
                          accuracy * 100, last.epoch, dir.path))
         }
+        if let skipped = (data.train as? ImageFolderSource)?.skippedFiles, !skipped.isEmpty {
+            print("skipped   \(skipped.count) unreadable training images (listed on stderr)")
+        }
     }
 
-    private func loadData() throws -> (Dataset, Dataset, String) {
+    /// What `run` trains on: the batch sources and what the model must accept.
+    private struct TrainingData {
+        var sampleShape: TensorShape
+        var classes: Int
+        var train: BatchSource
+        var test: BatchSource?
+        var description: String
+    }
+
+    private func loadData() throws -> TrainingData {
+        if synthetic {
+            let train = try SyntheticSource(sampleCount: 20 * batchSize, batchSize: batchSize, imageSize: imageSize,
+                                            classes: 1000, seed: seed)
+            return TrainingData(sampleShape: train.sampleShape, classes: train.classes, train: train, test: nil,
+                                description: "SYNTHETIC random batches of \(train.sampleShape), 1000 classes (throughput only)")
+        }
         let kind = dataset?.lowercased() ?? data.map { DatasetKind.detect(in: URL(fileURLWithPath: $0)) } ?? "fashion-mnist"
+        if kind == "imagefolder" {
+            guard let data else { throw CNNError.invalidArgument("--dataset imagefolder needs --data DIR") }
+            return try imageFolderData(URL(fileURLWithPath: data))
+        }
+        let (trainSet, testSet, source) = try loadDataset(kind)
+        let normalization = try ChannelNormalization(fittedTo: trainSet)
+        let augmentation = augment ? Augmentation(horizontalFlip: true, shift: 2) : Augmentation()
+        let train = try BatchLoader(dataset: trainSet, batchSize: batchSize, shuffle: true, seed: seed,
+                                    augmentation: augmentation, normalization: normalization, dropLast: true)
+        let test = try BatchLoader(dataset: testSet, batchSize: batchSize, shuffle: false, seed: seed,
+                                   normalization: normalization, dropLast: false)
+        return TrainingData(sampleShape: trainSet.sampleShape, classes: trainSet.classes, train: train, test: test,
+                            description: "\(source): \(trainSet.count) training, \(testSet.count) test images, \(trainSet.classes) classes")
+    }
+
+    private func imageFolderData(_ directory: URL) throws -> TrainingData {
+        let (trainFolder, validationFolder) = try ImageFolder.splits(at: directory, validationFraction: 0.1, seed: seed)
+        let train = try ImageFolderSource(folder: trainFolder, transform: .training(size: imageSize), batchSize: batchSize,
+                                          shuffle: true, seed: seed, dropLast: true, skipCorrupt: skipCorrupt)
+        let test = try validationFolder.count == 0 ? nil
+            : ImageFolderSource(folder: validationFolder, transform: .evaluation(size: imageSize), batchSize: batchSize,
+                                shuffle: false, seed: seed, skipCorrupt: skipCorrupt)
+        let split = trainFolder.root == validationFolder.root ? "10% of each class held out" : "train/ and val/ folders"
+        return TrainingData(sampleShape: [3, imageSize, imageSize], classes: trainFolder.classes.count, train: train, test: test,
+                            description: "image folder \(directory.path): \(trainFolder.count) training, \(validationFolder.count) "
+                                + "validation images (\(split)), \(trainFolder.classes.count) classes, \(imageSize)×\(imageSize) crops")
+    }
+
+    private func loadDataset(_ kind: String) throws -> (Dataset, Dataset, String) {
         switch kind {
         case "fashion-mnist", "fashion_mnist", "fashionmnist":
             let dir = data.map { URL(fileURLWithPath: $0) } ?? FashionMNIST.defaultDirectory
@@ -106,7 +163,7 @@ struct TrainCommand: ParsableCommand {
             let dir = data.map { URL(fileURLWithPath: $0) } ?? CIFAR10.defaultDirectory
             return (try CIFAR10.load(split: .train, directory: dir), try CIFAR10.load(split: .test, directory: dir), "CIFAR-10 (\(dir.path))")
         default:
-            throw CNNError.invalidArgument("unknown dataset '\(kind)': use fashion-mnist, mnist or cifar10")
+            throw CNNError.invalidArgument("unknown dataset '\(kind)': use fashion-mnist, mnist, cifar10 or imagefolder")
         }
     }
 }
@@ -116,6 +173,7 @@ enum DatasetKind {
     static func detect(in dir: URL) -> String {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         if names.contains(where: { $0.hasPrefix("data_batch") || $0 == "test_batch.bin" }) { return "cifar10" }
+        if !names.contains(where: { $0.contains("-ubyte") }), ImageFolder.isImageFolder(dir) { return "imagefolder" }
         return "fashion-mnist"
     }
 }
