@@ -22,13 +22,16 @@ final class ImageFolderTests: XCTestCase {
         let root = try ImageFiles.temporaryFolder(self)
         try makeFolder(root, classes: ["zebra": 2, "Apple": 1, "mango": 3], &rng)
         try ImageFiles.write(Data("ignored".utf8), to: "mango/.DS_Store", in: root)
-        try ImageFiles.write(ImageFiles.png([1, 2, 3], width: 1, height: 1), to: "mango/nested/9.png", in: root)
+        let elsewhere = try ImageFiles.write(ImageFiles.png([1, 2, 3], width: 1, height: 1), to: "outside/9.png",
+                                             in: ImageFiles.temporaryFolder(self))
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("mango/nested"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("mango/nested/9.png"), withDestinationURL: elsewhere)
         let folder = try ImageFolder(directory: root)
         XCTAssertEqual(folder.classes, ["Apple", "mango", "zebra"], "code-point order, as Python sorts")
         XCTAssertEqual(folder.labels, [0, 1, 1, 1, 1, 2, 2])
         XCTAssertEqual(folder.files.map { $0.path.replacingOccurrences(of: root.path + "/", with: "") },
                        ["Apple/0.jpg", "mango/0.jpg", "mango/1.png", "mango/2.jpg", "mango/nested/9.png", "zebra/0.jpg", "zebra/1.png"])
-        XCTAssertEqual(try folder.image(4).pixels, [1, 2, 3])
+        XCTAssertEqual(try folder.image(4).pixels, [1, 2, 3], "links to files are followed")
     }
 
     func testMissingOrEmptyFoldersAreClearErrors() throws {

@@ -117,14 +117,19 @@ public struct ImageFolder: Sendable {
     }
 
     private static func files(below directory: URL) throws -> [URL] {
-        guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.isRegularFileKey],
+        let keys: Set<URLResourceKey> = [.isRegularFileKey, .isSymbolicLinkKey]
+        guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: Array(keys),
                                                           options: [.skipsHiddenFiles]) else {
             throw CNNError.invalidArgument("cannot list class folder \(directory.path)")
         }
         var found: [(relative: String, url: URL)] = []
         let prefix = directory.standardizedFileURL.path.count + 1
-        for case let url as URL in walker where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-            found.append((String(url.standardizedFileURL.path.dropFirst(prefix)), url))
+        for case let url as URL in walker {
+            guard let values = try? url.resourceValues(forKeys: keys) else { continue }
+            // Datasets are often assembled from links to files kept elsewhere; follow them.
+            let isFile = values.isRegularFile == true
+                || (values.isSymbolicLink == true && (try? url.resolvingSymlinksInPath().resourceValues(forKeys: keys).isRegularFile) == true)
+            if isFile { found.append((String(url.standardizedFileURL.path.dropFirst(prefix)), url)) }
         }
         return found.sorted { precedes($0.relative, $1.relative) }.map(\.url)
     }
