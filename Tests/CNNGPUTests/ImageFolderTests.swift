@@ -116,6 +116,22 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertNil(source.iterationError, "a new iteration starts without the old error")
     }
 
+    func testTrainingStopsWithTheUnreadableFilesPath() throws {
+        var rng = SeededGenerator.fresh()
+        let root = try ImageFiles.temporaryFolder(self)
+        try makeFolder(root, classes: ["a": 4, "b": 4], &rng)
+        let bad = try ImageFiles.write(Data([0xFF, 0xD8, 0xFF, 0xE0, 0x00]), to: "b/cut.jpg", in: root)
+        let source = try ImageFolderSource(folder: ImageFolder(directory: root), transform: .training(size: 8), batchSize: 3,
+                                           seed: 2, dropLast: true, workers: 1)
+        let graph = try Sequential(input: [3, 8, 8]) { Conv2D(2, kernel: 3, padding: .same); ReLU(); Flatten(); Dense(2) }
+        var config = TrainingConfig()
+        config.epochs = 1; config.batchSize = 3
+        let trainer = try Trainer(graph: graph, backend: TestBackends.cpu, config: config,
+                                  reporter: ProgressReporter(isTerminal: false, output: { _ in }))
+        let message = assertThrowsCNNError { _ = try trainer.fit(train: source, validation: nil) } ?? ""
+        XCTAssertTrue(message.contains(bad.path), message)
+    }
+
     func testSkipCorruptReplacesAndReportsTheFile() throws {
         var rng = SeededGenerator.fresh()
         let root = try ImageFiles.temporaryFolder(self)
