@@ -16,6 +16,35 @@ void cnn_image_free(void *pixels) { free(pixels); }
 
 /* ---- JPEG ---- */
 
+/* Whether the JPEG has an Adobe APP14 segment before its first scan: Photoshop, which wrote
+ * nearly every CMYK JPEG in circulation, stores CMYK inverted and marks it so. */
+static int has_adobe_marker(const unsigned char *data, size_t size) {
+    size_t at = 2;
+    while (at + 4 <= size && data[at] == 0xFF) {
+        unsigned char marker = data[at + 1];
+        size_t length = ((size_t)data[at + 2] << 8) | data[at + 3];
+        if (marker == 0xDA) break;  /* start of scan: no more header segments */
+        if (marker == 0xEE && length >= 7 && at + 9 <= size && memcmp(data + at + 4, "Adobe", 5) == 0) return 1;
+        at += 2 + length;
+    }
+    return 0;
+}
+
+/* In place, 4 bytes per pixel to 3, as Pillow converts CMYK to RGB (which torchvision's
+ * loader uses): R = (255 - K) - round(C · (255 - K) / 255), likewise G from M and B from Y,
+ * after undoing Adobe's inversion. */
+static void cmyk_to_rgb(unsigned char *pixels, size_t count, int inverted) {
+    for (size_t i = 0; i < count; i++) {
+        int ink[4];
+        for (int c = 0; c < 4; c++) ink[c] = inverted ? 255 - pixels[i * 4 + c] : pixels[i * 4 + c];
+        int white = 255 - ink[3];
+        for (int c = 0; c < 3; c++) {
+            int product = ink[c] * white + 128;
+            pixels[i * 3 + c] = (unsigned char)(white - (((product >> 8) + product) >> 8));
+        }
+    }
+}
+
 int cnn_decode_jpeg(const unsigned char *data, size_t size, cnn_rgb_image *out, char *error, size_t error_size) {
     out->pixels = NULL; out->width = 0; out->height = 0;
     tjhandle handle = tjInitDecompress();
@@ -26,16 +55,13 @@ int cnn_decode_jpeg(const unsigned char *data, size_t size, cnn_rgb_image *out, 
         tjDestroy(handle);
         return -1;
     }
-    if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
-        tjDestroy(handle);
-        return fail(error, error_size, "CMYK/YCCK JPEG is not supported: convert it to RGB");
-    }
-    unsigned char *pixels = malloc((size_t)width * (size_t)height * 3);
+    int cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
+    unsigned char *pixels = malloc((size_t)width * (size_t)height * (cmyk ? 4 : 3));
     if (!pixels) {
         tjDestroy(handle);
         return fail(error, error_size, "out of memory for the decoded image");
     }
-    if (tjDecompress2(handle, data, (unsigned long)size, pixels, width, 0, height, TJPF_RGB, 0) != 0) {
+    if (tjDecompress2(handle, data, (unsigned long)size, pixels, width, 0, height, cmyk ? TJPF_CMYK : TJPF_RGB, 0) != 0) {
         const char *message = tjGetErrorStr2(handle);
         int fatal = tjGetErrorCode(handle) == TJERR_FATAL || strstr(message, "Premature end") != NULL;
         if (fatal) {
@@ -46,6 +72,7 @@ int cnn_decode_jpeg(const unsigned char *data, size_t size, cnn_rgb_image *out, 
         }
     }
     tjDestroy(handle);
+    if (cmyk) cmyk_to_rgb(pixels, (size_t)width * (size_t)height, has_adobe_marker(data, size));
     out->pixels = pixels; out->width = width; out->height = height;
     return 0;
 }
@@ -53,13 +80,14 @@ int cnn_decode_jpeg(const unsigned char *data, size_t size, cnn_rgb_image *out, 
 int cnn_encode_jpeg(const unsigned char *pixels, int width, int height, int channels, int quality,
                     unsigned char **out, size_t *out_size, char *error, size_t error_size) {
     *out = NULL; *out_size = 0;
-    if (channels != 1 && channels != 3) return fail(error, error_size, "JPEG needs 1 or 3 channels");
+    if (channels != 1 && channels != 3 && channels != 4) return fail(error, error_size, "JPEG needs 1, 3 or 4 channels");
     tjhandle handle = tjInitCompress();
     if (!handle) return fail(error, error_size, tjGetErrorStr2(NULL));
     unsigned char *jpeg = NULL;
     unsigned long jpeg_size = 0;
-    int status = tjCompress2(handle, pixels, width, 0, height, channels == 1 ? TJPF_GRAY : TJPF_RGB, &jpeg, &jpeg_size,
-                             channels == 1 ? TJSAMP_GRAY : TJSAMP_420, quality, 0);
+    int format = channels == 1 ? TJPF_GRAY : channels == 3 ? TJPF_RGB : TJPF_CMYK;
+    int sampling = channels == 1 ? TJSAMP_GRAY : channels == 3 ? TJSAMP_420 : TJSAMP_444;
+    int status = tjCompress2(handle, pixels, width, 0, height, format, &jpeg, &jpeg_size, sampling, quality, 0);
     if (status != 0) {
         fail(error, error_size, tjGetErrorStr2(handle));
         tjFree(jpeg);

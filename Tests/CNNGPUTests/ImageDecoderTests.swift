@@ -53,6 +53,19 @@ final class ImageDecoderTests: XCTestCase {
         XCTAssertTrue(image.pixels.allSatisfy { abs(Int($0) - 90) <= 1 })
     }
 
+    func testCMYKJPEGIsConvertedAsPillowDoes() throws {
+        // Stored Adobe-inverted: 255 is no ink. Pixels: white, magenta (full M), half K, cyan at half K.
+        let stored: [[UInt8]] = [[255, 255, 255, 255], [255, 0, 255, 255], [255, 255, 255, 127], [0, 255, 255, 127]]
+        let expected: [[Int]] = [[255, 255, 255], [255, 0, 255], [127, 127, 127], [0, 127, 127]]
+        for (ink, rgb) in zip(stored, expected) {
+            let pixels = Array([[UInt8]](repeating: ink, count: 16 * 16).joined())
+            let image = try decode(ImageFiles.jpeg(pixels, width: 16, height: 16, channels: 4, quality: 100))
+            for c in 0..<3 {
+                XCTAssertLessThanOrEqual(abs(Int(image.pixels[c]) - rgb[c]), 2, "ink \(ink): got \(image.pixels[0..<3])")
+            }
+        }
+    }
+
     func testFormatComesFromTheBytesNotTheName() throws {
         let png = try ImageFiles.png([1, 2, 3], width: 1, height: 1)
         let folder = try ImageFiles.temporaryFolder(self)

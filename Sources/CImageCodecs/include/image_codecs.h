@@ -8,7 +8,8 @@
  *
  * Decoders always produce 8-bit RGB, 3 bytes per pixel, rows packed, as torchvision's
  * `Image.convert("RGB")` does: grayscale is replicated into R, G and B, palettes expanded,
- * alpha dropped (not composited), 16-bit samples scaled to 8 bits (v * 255 / 65535, rounded).
+ * alpha dropped (not composited), 16-bit samples scaled to 8 bits (v * 255 / 65535, rounded),
+ * CMYK JPEGs converted by Pillow's formula (no colour management).
  * Free the pixels with cnn_image_free.
  *
  * Encoders exist for tests and tools that need real files (8-bit JPEG; 8- or 16-bit PNG);
@@ -35,7 +36,8 @@ int cnn_decode_png(const unsigned char *data, size_t size, cnn_rgb_image *out, c
 
 void cnn_image_free(void *pixels);
 
-/* `pixels`: width * height * channels bytes; channels 1 (gray) or 3 (RGB); quality 1...100. */
+/* `pixels`: width * height * channels bytes; channels 1 (gray), 3 (RGB) or 4 (CMYK, stored as
+ * given in a YCCK JPEG with an Adobe marker, so decoders read it as inverted CMYK); quality 1...100. */
 int cnn_encode_jpeg(const unsigned char *pixels, int width, int height, int channels, int quality,
                     unsigned char **out, size_t *out_size, char *error, size_t error_size);
 

@@ -19,7 +19,8 @@ public struct RGBImage: Sendable, Equatable {
 
 /// Decodes JPEG (libjpeg-turbo) and PNG (libpng) files to `RGBImage`, choosing the format by
 /// the file's first bytes, not its name. Conversions follow torchvision's `convert("RGB")`:
-/// grayscale is replicated, palettes expanded, alpha dropped, 16-bit samples scaled to 8 bits.
+/// grayscale is replicated, palettes expanded, alpha dropped, 16-bit samples scaled to 8 bits,
+/// CMYK JPEGs converted by Pillow's formula. EXIF orientation is ignored, as torchvision does.
 ///
 /// ```swift
 /// let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: "cat.jpg"))

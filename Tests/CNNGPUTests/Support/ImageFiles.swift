@@ -4,7 +4,7 @@ import XCTest
 
 /// Real JPEG and PNG files for image-folder tests, encoded with the same libraries the decoder uses.
 enum ImageFiles {
-    /// `pixels`: height · width · channels bytes; channels 1 or 3.
+    /// `pixels`: height · width · channels bytes; channels 1 (gray), 3 (RGB) or 4 (Adobe-inverted CMYK).
     static func jpeg(_ pixels: [UInt8], width: Int, height: Int, channels: Int = 3, quality: Int = 95) throws -> Data {
         try encoded { out, size, error, errorSize in
             cnn_encode_jpeg(pixels, Int32(width), Int32(height), Int32(channels), Int32(quality), out, size, error, errorSize)
