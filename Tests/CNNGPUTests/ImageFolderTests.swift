@@ -54,6 +54,11 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(validation.classes, ["a", "b", "c"], "validation is labelled with the training classes")
         XCTAssertEqual(validation.labels, [1, 2, 2])
         XCTAssertTrue(ImageFolder.isImageFolder(root))
+        try FileManager.default.moveItem(at: root.appendingPathComponent("val"), to: root.appendingPathComponent("elsewhere"))
+        let (heldOutTrain, heldOut) = try ImageFolder.splits(at: root, validationFraction: 0.5, seed: 1)
+        XCTAssertEqual(heldOutTrain.classes, ["a", "b", "c"], "without val/, the split is held out from train/")
+        XCTAssertEqual(heldOut.count, 4, "round(1.5) + round(1) + round(1)")
+        try FileManager.default.moveItem(at: root.appendingPathComponent("elsewhere"), to: root.appendingPathComponent("val"))
         try makeFolder(root.appendingPathComponent("val"), classes: ["d": 1], &rng)
         let message = assertThrowsCNNError { _ = try ImageFolder.splits(at: root) } ?? ""
         XCTAssertTrue(message.contains("val/d"), message)

@@ -51,17 +51,19 @@ public struct ImageFolder: Sendable {
         self.root = root; self.classes = classes; self.files = files; self.labels = labels
     }
 
-    /// Training and validation folders: `directory/train` and `directory/val` when both exist,
-    /// else `validationFraction` of every class of `directory` held out, chosen by `seed`.
+    /// Training and validation folders: `directory/train` and `directory/val` when `train/`
+    /// holds class folders and `val/` exists; else `validationFraction` of every class of
+    /// `directory/train` (when it holds class folders) or of `directory` held out, chosen by `seed`.
     public static func splits(at directory: URL, validationFraction: Double = 0.1,
                               seed: UInt64 = 0) throws -> (train: ImageFolder, validation: ImageFolder) {
         let train = directory.appendingPathComponent("train", isDirectory: true)
         let validation = directory.appendingPathComponent("val", isDirectory: true)
-        if isDirectory(train), isDirectory(validation) {
-            let training = try ImageFolder(directory: train)
-            return (training, try ImageFolder(directory: validation, classes: training.classes))
+        guard hasClassFolders(train) else {
+            return try ImageFolder(directory: directory).heldOut(fraction: validationFraction, seed: seed)
         }
-        return try ImageFolder(directory: directory).heldOut(fraction: validationFraction, seed: seed)
+        let training = try ImageFolder(directory: train)
+        guard isDirectory(validation) else { return try training.heldOut(fraction: validationFraction, seed: seed) }
+        return (training, try ImageFolder(directory: validation, classes: training.classes))
     }
 
     /// Splits each class, holding out round(`fraction` · its size) files (at most all but one)
@@ -93,10 +95,10 @@ public struct ImageFolder: Sendable {
     public func image(_ index: Int) throws -> RGBImage { try ImageDecoder.decode(contentsOf: files[index]) }
 
     /// Whether `directory` looks like an image folder: class subfolders, or `train/` with them.
-    public static func isImageFolder(_ directory: URL) -> Bool {
-        let train = directory.appendingPathComponent("train", isDirectory: true)
-        if isDirectory(train), let inner = try? subfolders(of: train), !inner.isEmpty { return true }
-        return ((try? subfolders(of: directory)) ?? []).isEmpty == false
+    public static func isImageFolder(_ directory: URL) -> Bool { hasClassFolders(directory) }
+
+    private static func hasClassFolders(_ directory: URL) -> Bool {
+        isDirectory(directory) && ((try? subfolders(of: directory)) ?? []).isEmpty == false
     }
 
     private static func isDirectory(_ url: URL) -> Bool {
