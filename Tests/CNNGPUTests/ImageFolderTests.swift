@@ -112,8 +112,10 @@ final class ImageFolderTests: XCTestCase {
         let bad = try ImageFiles.write(Data("not an image".utf8), to: "b/readme.txt", in: root)
         let folder = try ImageFolder(directory: root)
         let source = try ImageFolderSource(folder: folder, transform: .evaluation(size: 8), batchSize: 2, shuffle: false, workers: 2)
-        let delivered = Array(source.batches(epoch: 0, skipping: 0))
+        let iterator = source.batches(epoch: 0, skipping: 0)
+        let delivered = Array(IteratorSequence(iterator))
         XCTAssertLessThan(delivered.count, source.batchesPerEpoch)
+        XCTAssertNil(iterator.next(), "asking again after the error ends at once")
         let message = (source.iterationError as? CNNError)?.description ?? ""
         XCTAssertTrue(message.contains(bad.path) && message.contains("not a JPEG or PNG"), message)
         XCTAssertTrue((assertThrowsCNNError { _ = try source.batch(3, epoch: 0) } ?? "").contains(bad.path))

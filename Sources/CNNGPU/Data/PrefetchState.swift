@@ -50,12 +50,14 @@ final class PrefetchState<Item>: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The next batch in order, waiting for a worker to finish it; nil after the last.
+    /// The next batch in order, waiting for a worker to finish it; nil after the last, and
+    /// after `cancel` (a source that stopped on an error must not wait for workers that quit).
     func take() -> Item? {
         condition.lock()
         defer { condition.unlock() }
         guard nextToTake < end else { return nil }
-        while ready[nextToTake] == nil { condition.wait() }
+        while !cancelled && ready[nextToTake] == nil { condition.wait() }
+        guard !cancelled else { return nil }
         let batch = ready.removeValue(forKey: nextToTake)
         nextToTake += 1
         condition.broadcast()

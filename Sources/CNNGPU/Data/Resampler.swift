@@ -40,24 +40,33 @@ enum Resampler {
         let outWidth = horizontal.first.count, outHeight = vertical.first.count
         let rowLow = vertical.first.min()!
         let rowHigh = zip(vertical.first, vertical.count).map { $0 + $1 }.max()!
+        let columnLow = horizontal.first.min()!
+        let columnHigh = zip(horizontal.first, horizontal.count).map { $0 + $1 }.max()!
         let rowValues = outWidth * 3
         var rows = [Float](repeating: 0, count: (rowHigh - rowLow) * rowValues)
+        // One input row as Float, so each byte is converted once rather than once per tap.
+        var line = [Float](repeating: 0, count: (columnHigh - columnLow) * 3)
         var accumulator = [Float](repeating: 0, count: rowValues)
         let plane = outWidth * outHeight
         image.pixels.withUnsafeBufferPointer { pixels in
         rows.withUnsafeMutableBufferPointer { rows in
+        line.withUnsafeMutableBufferPointer { line in
         accumulator.withUnsafeMutableBufferPointer { accumulator in
         horizontal.weights.withUnsafeBufferPointer { hWeights in
+        horizontal.first.withUnsafeBufferPointer { hFirst in
+        horizontal.count.withUnsafeBufferPointer { hCount in
         vertical.weights.withUnsafeBufferPointer { vWeights in
+            let line = line.baseAddress!
             for y in rowLow..<rowHigh {
-                let source = pixels.baseAddress! + y * image.width * 3
+                let source = pixels.baseAddress! + (y * image.width + columnLow) * 3
+                for i in 0..<(columnHigh - columnLow) * 3 { line[i] = Float(source[i]) }
                 let target = rows.baseAddress! + (y - rowLow) * rowValues
                 for x in 0..<outWidth {
                     let w = hWeights.baseAddress! + x * horizontal.taps
-                    var p = source + horizontal.first[x] * 3
+                    var p = line + (hFirst[x] - columnLow) * 3
                     var r: Float = 0, g: Float = 0, b: Float = 0
-                    for k in 0..<horizontal.count[x] {
-                        r += w[k] * Float(p[0]); g += w[k] * Float(p[1]); b += w[k] * Float(p[2])
+                    for k in 0..<hCount[x] {
+                        r += w[k] * p[0]; g += w[k] * p[1]; b += w[k] * p[2]
                         p += 3
                     }
                     target[x * 3] = r; target[x * 3 + 1] = g; target[x * 3 + 2] = b
@@ -80,6 +89,6 @@ enum Resampler {
                     }
                 }
             }
-        }}}}}
+        }}}}}}}}
     }
 }
