@@ -10,7 +10,7 @@ struct TrainCommand: ParsableCommand {
             Data: Fashion-MNIST from the Debian package dataset-fashion-mnist by default; --data DIR \
             reads Fashion-MNIST/MNIST IDX files or CIFAR-10 binary batches from DIR, or JPEG/PNG images \
             laid out as DIR/<class>/<image> (or DIR/train/<class>/… and DIR/val/<class>/…; without them \
-            10% of each class is held out for validation), trained with torchvision's ImageNet \
+            10% of each class, the same files whatever --seed, is held out for validation), trained with torchvision's ImageNet \
             transforms at --image-size. --synthetic trains on random ImageNet-shaped batches to \
             measure throughput.
             Checkpoints, the metrics log (metrics.jsonl) and the curves (curves.svg) go to \
@@ -80,7 +80,6 @@ struct TrainCommand: ParsableCommand {
         let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
         config.checkpointDirectory = dir
 
-
         print("model     \(entry.name): \(grouped(graph.parameterCount)) parameters, input \(graph.inputShape)")
         print("device    \(backend.info.name) (\(backend.info.backend)) — \(selected.reason)")
         print("data      \(data.description)")
@@ -138,7 +137,8 @@ struct TrainCommand: ParsableCommand {
     }
 
     private func imageFolderData(_ directory: URL) throws -> TrainingData {
-        let (trainFolder, validationFolder) = try ImageFolder.splits(at: directory, validationFraction: 0.1, seed: seed)
+        // The held-out files do not follow --seed, so runs with different seeds validate on the same images.
+        let (trainFolder, validationFolder) = try ImageFolder.splits(at: directory, validationFraction: 0.1, seed: 0)
         let train = try ImageFolderSource(folder: trainFolder, transform: .training(size: imageSize), batchSize: batchSize,
                                           shuffle: true, seed: seed, dropLast: true, skipCorrupt: skipCorrupt)
         let test = try validationFolder.count == 0 ? nil
