@@ -118,21 +118,38 @@ public struct ImageFolder: Sendable {
             .sorted(by: precedes)
     }
 
+    /// Every non-hidden regular file (or link to one) below `directory`, sorted by relative path.
+    /// POSIX `readdir` rather than `FileManager`'s enumerator: an ImageNet class folder list
+    /// (1.28 M files) takes seconds this way and minutes that way. Links to folders inside a
+    /// class folder are not followed, so a link loop cannot trap the walk.
     private static func files(below directory: URL) throws -> [URL] {
-        let keys: Set<URLResourceKey> = [.isRegularFileKey, .isSymbolicLinkKey]
-        guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: Array(keys),
-                                                          options: [.skipsHiddenFiles]) else {
-            throw CNNError.invalidArgument("cannot list class folder \(directory.path)")
+        var found: [String] = []
+        var pending = [""]
+        while let relative = pending.popLast() {
+            let path = relative.isEmpty ? directory.path : directory.path + "/" + relative
+            guard let stream = opendir(path) else {
+                throw CNNError.invalidArgument("cannot list \(path): \(String(cString: strerror(errno)))")
+            }
+            defer { closedir(stream) }
+            while let entry = readdir(stream) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+                if name.hasPrefix(".") { continue }
+                let child = relative.isEmpty ? name : relative + "/" + name
+                switch Int32(entry.pointee.d_type) {
+                case Int32(DT_DIR): pending.append(child)
+                case Int32(DT_REG): found.append(child)
+                case Int32(DT_LNK), Int32(DT_UNKNOWN):
+                    // Datasets are often assembled from links to files kept elsewhere: follow those.
+                    var info = stat()
+                    guard stat(path + "/" + name, &info) == 0 else { continue }
+                    if info.st_mode & S_IFMT == S_IFREG { found.append(child) }
+                    if info.st_mode & S_IFMT == S_IFDIR, entry.pointee.d_type == DT_UNKNOWN { pending.append(child) }
+                default: continue
+                }
+            }
         }
-        var found: [(relative: String, url: URL)] = []
-        let prefix = directory.standardizedFileURL.path.count + 1
-        for case let url as URL in walker {
-            guard let values = try? url.resourceValues(forKeys: keys) else { continue }
-            // Datasets are often assembled from links to files kept elsewhere; follow them.
-            let isFile = values.isRegularFile == true
-                || (values.isSymbolicLink == true && (try? url.resolvingSymlinksInPath().resourceValues(forKeys: keys).isRegularFile) == true)
-            if isFile { found.append((String(url.standardizedFileURL.path.dropFirst(prefix)), url)) }
-        }
-        return found.sorted { precedes($0.relative, $1.relative) }.map(\.url)
+        // UTF-8 byte order is code-point order, Python's.
+        return found.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            .map { directory.appendingPathComponent($0, isDirectory: false) }
     }
 }
