@@ -74,6 +74,21 @@ final class ImageNetTransformTests: XCTestCase {
         }
     }
 
+    func testEvaluationMatchesPillow() throws {
+        // Pillow 13: Image.fromarray(a).resize((5, 4), BILINEAR).crop((0, 0, 4, 4)) — torchvision's
+        // Resize(4 · 256/224 = 4) + CenterCrop(4) — for the 9×7 image below, as CHW bytes.
+        let pillow: [Float] = [68, 117, 158, 118, 129, 88, 120, 137, 118, 138, 96, 120, 122, 98, 137, 111,
+                               116, 167, 152, 104, 125, 116, 146, 154, 149, 140, 117, 137, 127, 127, 156, 122,
+                               155, 131, 148, 112, 108, 128, 132, 160, 167, 126, 116, 133, 125, 174, 138, 100]
+        var pixels = [UInt8]()
+        for y in 0..<7 { for x in 0..<9 { for c in 0..<3 { pixels.append(UInt8((x * 37 + y * 91 + c * 53) % 256)) } } }
+        let out = try ImageNetTransform.evaluation(size: 4, normalization: nil)
+            .apply(RGBImage(width: 9, height: 7, pixels: pixels), seed: 0, epoch: 0, index: 0)
+        // Pillow rounds to 8 bits after each of its two passes; we round nowhere.
+        let worst = zip(out, pillow).map { abs($0 * 255 - $1) }.max()!
+        XCTAssertLessThanOrEqual(worst, 1, "\(out.map { $0 * 255 })")
+    }
+
     func testBilinearWeightsFollowPIL() {
         // Halving 4 pixels: output 0 is centred at 1.0 with a triangle of half-width 2, so it takes
         // pixels 0, 1, 2 with weights 0.75, 0.75, 0.25 (÷ 1.75); output 1 takes pixels 1, 2, 3.
