@@ -23,13 +23,17 @@ let package = Package(
         .systemLibrary(name: "CCLBlast", pkgConfig: "clblast", providers: [.apt(["libclblast-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // libpng reports errors by longjmp, which must not cross Swift frames: the codecs are C.
+        .target(name: "CImageCodecs", dependencies: ["CTurboJPEG", "CPNG"]),
         .target(name: "CNNKernels", path: "Kernels",
                 resources: kernelFiles.map { .embedInCode($0) }),
-        .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CBLAS", "CZlib", "CNNKernels"]),
+        .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CBLAS", "CZlib", "CImageCodecs", "CNNKernels"]),
         .executableTarget(name: "CNNGPUCLI", dependencies: [
             "CNNGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "CNNGPUTests", dependencies: ["CNNGPU"]),
+        .testTarget(name: "CNNGPUTests", dependencies: ["CNNGPU", "CImageCodecs"]),
     ],
     // Swift 5 mode: the CPU kernels share raw pointers across worker threads by design
     // (disjoint ranges), which Swift 6's Sendable checking cannot express without noise.

@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 
 # OpenCL ICD loader + headers, CLBlast (GEMM on OpenCL), PoCL (OpenCL on CPUs), OpenBLAS (CPU
 # backend), oclgrind (kernel checker), the Fashion-MNIST package (training data), zlib
-# (reads the gzipped datasets), clinfo.
+# (reads the gzipped datasets), libjpeg-turbo and libpng (image folders), clinfo.
 PACKAGES=(pkg-config ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd
-          libopenblas-dev oclgrind dataset-fashion-mnist zlib1g-dev clinfo)
+          libopenblas-dev oclgrind dataset-fashion-mnist zlib1g-dev libturbojpeg0-dev libpng-dev clinfo)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -8,7 +8,11 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a model; with no options, LeNet-5-style models train on Fashion-MNIST.",
         discussion: """
             Data: Fashion-MNIST from the Debian package dataset-fashion-mnist by default; --data DIR \
-            reads Fashion-MNIST/MNIST IDX files or CIFAR-10 binary batches from DIR.
+            reads Fashion-MNIST/MNIST IDX files or CIFAR-10 binary batches from DIR, or JPEG/PNG images \
+            laid out as DIR/<class>/<image> (or DIR/train/<class>/… and DIR/val/<class>/…; without them \
+            10% of each class, the same files whatever --seed, is held out for validation), trained with torchvision's ImageNet \
+            transforms at --image-size. --synthetic trains on random ImageNet-shaped batches to \
+            measure throughput.
             Checkpoints, the metrics log (metrics.jsonl) and the curves (curves.svg) go to \
             --checkpoint DIR (default runs/MODEL); --resume continues exactly where a run stopped.
             Ctrl-C saves a checkpoint and exits.
@@ -19,11 +23,23 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var device: DeviceOptions
 
-    @Option(help: "Dataset folder (IDX files of MNIST/Fashion-MNIST, or CIFAR-10 .bin batches).")
+    @Option(help: "Dataset folder (IDX files of MNIST/Fashion-MNIST, CIFAR-10 .bin batches, or an image folder DIR/<class>/<image>).")
     var data: String?
 
-    @Option(help: "Dataset kind: fashion-mnist, mnist or cifar10 (default: detected from --data).")
+    @Option(help: "Dataset kind: fashion-mnist, mnist, cifar10 or imagefolder (default: detected from --data).")
     var dataset: String?
+
+    @Option(help: "Image side for image folders and --synthetic (random-resized crops when training, center crops for validation; default 224), and for the Fashion-MNIST stand-in of ImageNet models without --data (default 32).")
+    var imageSize: Int?
+
+    /// The side of ImageNet-style inputs.
+    private var side: Int { imageSize ?? 224 }
+
+    @Flag(help: "Image folders: skip undecodable files (reported on stderr) instead of stopping.")
+    var skipCorrupt = false
+
+    @Flag(help: "Train on synthetic random ImageNet-shaped batches (1000 classes, 20 steps per epoch) to measure throughput.")
+    var synthetic = false
 
     @Option(help: "Number of epochs.") var epochs: Int = 5
     @Option(help: "Samples per step.") var batchSize: Int = 64
@@ -48,6 +64,7 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         guard epochs > 0 else { throw ValidationError("--epochs must be positive, got \(epochs)") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be at least 8, got \(imageSize)") }
         guard ["sgd", "adam"].contains(optimizer.lowercased()) else {
             throw ValidationError("unknown optimizer '\(optimizer)': use sgd or adam")
         }
@@ -59,16 +76,16 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (trainSet, testSet, source) = try loadData()
+        let data = try loadData()
         let entry = try ModelZoo.entry(model)
-        let graph = try ModelZoo.build(entry.name, input: trainSet.sampleShape, classes: trainSet.classes)
+        let graph = try ModelZoo.build(entry.name, input: data.sampleShape, classes: data.classes)
         let selected = try device.selection().open()
         let backend = selected.backend
 
         var config = TrainingConfig()
         config.epochs = epochs; config.batchSize = batchSize; config.seed = seed; config.resume = resume
         config.modelName = entry.name
-        let steps = epochs * (trainSet.count / batchSize)
+        let steps = epochs * (data.train.sampleCount / batchSize)
         switch optimizer.lowercased() {
         case "sgd": config.optimizer = .sgd(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
         default: config.optimizer = .adam(weightDecay: weightDecay)
@@ -85,17 +102,10 @@ struct TrainCommand: ParsableCommand {
         config.replaceHead = true
         config.freezeThrough = freeze
 
-        let normalization = try ChannelNormalization(fittedTo: trainSet)
-        let augmentation = augment ? Augmentation(horizontalFlip: true, shift: 2) : Augmentation()
-        let train = try BatchLoader(dataset: trainSet, batchSize: batchSize, shuffle: true, seed: seed,
-                                augmentation: augmentation, normalization: normalization, dropLast: true)
-        let test = try BatchLoader(dataset: testSet, batchSize: batchSize, shuffle: false, seed: seed,
-                               normalization: normalization, dropLast: false)
-
         print("model     \(entry.name): \(grouped(graph.parameterCount)) parameters, input \(graph.inputShape)")
         print("device    \(backend.info.name) (\(backend.info.backend)) — \(selected.reason)")
-        print("data      \(source): \(trainSet.count) training, \(testSet.count) test images, \(trainSet.classes) classes")
-        print("training  \(epochs) epochs × \(trainSet.count / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
+        print("data      \(data.description)")
+        print("training  \(epochs) epochs × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
               + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
         let trainer = try Trainer(graph: graph, backend: backend, config: config)
         print("memory    \(String(format: "%.1f", Double(trainer.plan.plannedBytes) / 1_048_576)) MiB planned for one step "
@@ -105,21 +115,82 @@ struct TrainCommand: ParsableCommand {
         InterruptHandling.install()
         let history: [EpochMetrics]
         do {
-            history = try trainer.fit(train: train, validation: test)
+            history = try trainer.fit(train: data.train, validation: data.test)
         } catch let stop as TrainingStop {
             FileHandle.standardError.write(Data((stop.description + "\n").utf8))
             // 130 is the shell's code for "ended by Ctrl-C"; a diverged run is a plain failure.
             if case .interrupted = stop { throw ExitCode(130) }
             throw ExitCode.failure
         }
-        if let last = history.last, let accuracy = last.validationAccuracy {
+        if synthetic {
+            let rate = history.map(\.imagesPerSecond).max() ?? 0
+            print("done: \(grouped(Int(rate))) images/s on synthetic data (best epoch; the accuracy means nothing)")
+        } else if let last = history.last, let accuracy = last.validationAccuracy {
             print(String(format: "done: test accuracy %.2f%% after %d epochs; curves in %@/curves.svg",
                          accuracy * 100, last.epoch, dir.path))
         }
+        if let skipped = (data.train as? ImageFolderSource)?.skippedFiles, !skipped.isEmpty {
+            print("skipped   \(skipped.count) unreadable training images (listed on stderr)")
+        }
     }
 
-    private func loadData() throws -> (Dataset, Dataset, String) {
+    /// What `run` trains on: the batch sources and what the model must accept.
+    private struct TrainingData {
+        var sampleShape: TensorShape
+        var classes: Int
+        var train: BatchSource
+        var test: BatchSource?
+        var description: String
+    }
+
+    private func loadData() throws -> TrainingData {
+        if synthetic {
+            let train = try SyntheticSource(sampleCount: 20 * batchSize, batchSize: batchSize, imageSize: side,
+                                            classes: 1000, seed: seed)
+            return TrainingData(sampleShape: train.sampleShape, classes: train.classes, train: train, test: nil,
+                                description: "SYNTHETIC random batches of \(train.sampleShape), 1000 classes (throughput only)")
+        }
+        if data == nil, dataset == nil, try ModelZoo.entry(model).defaultInput.dims.first == 3 {
+            let demo = try DemoData.load(for: model.lowercased(), imageSize: imageSize, batchSize: batchSize)
+            print(demo.note)
+            return try inMemoryData(demo.train, demo.test, source: "Fashion-MNIST stand-in")
+        }
         let kind = dataset?.lowercased() ?? data.map { DatasetKind.detect(in: URL(fileURLWithPath: $0)) } ?? "fashion-mnist"
+        if kind == "imagefolder" {
+            guard let data else { throw CNNError.invalidArgument("--dataset imagefolder needs --data DIR") }
+            return try imageFolderData(URL(fileURLWithPath: data))
+        }
+        let (trainSet, testSet, source) = try loadDataset(kind)
+        return try inMemoryData(trainSet, testSet, source: source)
+    }
+
+    /// Batches of a dataset held in memory, normalized with the training set's statistics.
+    private func inMemoryData(_ trainSet: Dataset, _ testSet: Dataset, source: String) throws -> TrainingData {
+        let normalization = try ChannelNormalization(fittedTo: trainSet)
+        let augmentation = augment ? Augmentation(horizontalFlip: true, shift: 2) : Augmentation()
+        let train = try BatchLoader(dataset: trainSet, batchSize: batchSize, shuffle: true, seed: seed,
+                                    augmentation: augmentation, normalization: normalization, dropLast: true)
+        let test = try BatchLoader(dataset: testSet, batchSize: batchSize, shuffle: false, seed: seed,
+                                   normalization: normalization, dropLast: false)
+        return TrainingData(sampleShape: trainSet.sampleShape, classes: trainSet.classes, train: train, test: test,
+                            description: "\(source): \(trainSet.count) training, \(testSet.count) test images, \(trainSet.classes) classes")
+    }
+
+    private func imageFolderData(_ directory: URL) throws -> TrainingData {
+        // The held-out files do not follow --seed, so runs with different seeds validate on the same images.
+        let (trainFolder, validationFolder) = try ImageFolder.splits(at: directory, validationFraction: 0.1, seed: 0)
+        let train = try ImageFolderSource(folder: trainFolder, transform: .training(size: side), batchSize: batchSize,
+                                          shuffle: true, seed: seed, dropLast: true, skipCorrupt: skipCorrupt)
+        let test = try validationFolder.count == 0 ? nil
+            : ImageFolderSource(folder: validationFolder, transform: .evaluation(size: side), batchSize: batchSize,
+                                shuffle: false, seed: seed, skipCorrupt: skipCorrupt)
+        let split = trainFolder.root == validationFolder.root ? "10% of each class held out" : "train/ and val/ folders"
+        return TrainingData(sampleShape: [3, side, side], classes: trainFolder.classes.count, train: train, test: test,
+                            description: "image folder \(directory.path): \(trainFolder.count) training, \(validationFolder.count) "
+                                + "validation images (\(split)), \(trainFolder.classes.count) classes, \(side)×\(side) crops")
+    }
+
+    private func loadDataset(_ kind: String) throws -> (Dataset, Dataset, String) {
         switch kind {
         case "fashion-mnist", "fashion_mnist", "fashionmnist":
             let dir = data.map { URL(fileURLWithPath: $0) } ?? FashionMNIST.defaultDirectory
@@ -132,7 +203,7 @@ struct TrainCommand: ParsableCommand {
             let dir = data.map { URL(fileURLWithPath: $0) } ?? CIFAR10.defaultDirectory
             return (try CIFAR10.load(split: .train, directory: dir), try CIFAR10.load(split: .test, directory: dir), "CIFAR-10 (\(dir.path))")
         default:
-            throw CNNError.invalidArgument("unknown dataset '\(kind)': use fashion-mnist, mnist or cifar10")
+            throw CNNError.invalidArgument("unknown dataset '\(kind)': use fashion-mnist, mnist, cifar10 or imagefolder")
         }
     }
 }
@@ -142,6 +213,7 @@ enum DatasetKind {
     static func detect(in dir: URL) -> String {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         if names.contains(where: { $0.hasPrefix("data_batch") || $0 == "test_batch.bin" }) { return "cifar10" }
+        if !names.contains(where: { $0.contains("-ubyte") }), ImageFolder.isImageFolder(dir) { return "imagefolder" }
         return "fashion-mnist"
     }
 }

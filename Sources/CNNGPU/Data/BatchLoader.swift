@@ -163,7 +163,7 @@ public final class BatchLoader {
         /// Batches this iteration delivers in all.
         public let batchCount: Int
         private let loader: BatchLoader
-        private let state: PrefetchState
+        private let state: PrefetchState<Batch>
         private let order: [Int]
 
         init(loader: BatchLoader, epoch: Int, first: Int) {
@@ -172,16 +172,7 @@ public final class BatchLoader {
             self.order = loader.order(for: epoch)
             self.batchCount = loader.batchesPerEpoch - first
             self.state = PrefetchState(first: first, end: loader.batchesPerEpoch, capacity: loader.prefetch)
-            for w in 0..<Swift.min(loader.workers, batchCount) {
-                let thread = Thread { [state, order] in
-                    while let index = state.claim() {
-                        state.deliver(loader.makeBatch(index, epoch: epoch, order: order), at: index)
-                    }
-                }
-                thread.name = "cnn-gpu data \(w)"
-                thread.qualityOfService = .userInitiated
-                thread.start()
-            }
+            state.startWorkers(loader.workers) { [order] in loader.makeBatch($0, epoch: epoch, order: order) }
         }
 
         deinit { state.cancel() }
@@ -194,68 +185,5 @@ public final class BatchLoader {
             }
             return state.take()
         }
-    }
-}
-
-/// The shared state of one epoch's prefetching, guarded by one condition variable.
-final class PrefetchState: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var ready: [Int: BatchLoader.Batch] = [:]
-    private var nextToClaim: Int
-    private var nextToTake: Int
-    private let end: Int
-    private let capacity: Int
-    private var cancelled = false
-
-    init(first: Int, end: Int, capacity: Int) {
-        nextToClaim = first
-        nextToTake = first
-        self.end = end
-        self.capacity = capacity
-    }
-
-    /// The next batch index to build, waiting while `capacity` batches are already ahead of
-    /// the consumer; nil when the epoch is done or abandoned.
-    func claim() -> Int? {
-        condition.lock()
-        defer { condition.unlock() }
-        while !cancelled && nextToClaim < end && nextToClaim >= nextToTake + capacity { condition.wait() }
-        guard !cancelled, nextToClaim < end else { return nil }
-        nextToClaim += 1
-        return nextToClaim - 1
-    }
-
-    func deliver(_ batch: BatchLoader.Batch, at index: Int) {
-        condition.lock()
-        ready[index] = batch
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// The next batch in order, waiting for a worker to finish it; nil after the last.
-    func take() -> BatchLoader.Batch? {
-        condition.lock()
-        defer { condition.unlock() }
-        guard nextToTake < end else { return nil }
-        while ready[nextToTake] == nil { condition.wait() }
-        let batch = ready.removeValue(forKey: nextToTake)
-        nextToTake += 1
-        condition.broadcast()
-        return batch
-    }
-
-    /// Marks `index` consumed when the consumer builds batches itself.
-    func consumed(_ index: Int) {
-        condition.lock()
-        nextToTake = index + 1
-        condition.unlock()
-    }
-
-    func cancel() {
-        condition.lock()
-        cancelled = true
-        ready.removeAll()
-        condition.broadcast()
-        condition.unlock()
     }
 }

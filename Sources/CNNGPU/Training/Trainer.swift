@@ -19,6 +19,14 @@ public protocol BatchSource {
     var batchSize: Int { get }
     /// The batches of `epoch` after skipping its first `skipping` (to resume mid-epoch).
     func batches(epoch: Int, skipping: Int) -> AnyIterator<TrainingBatch>
+    /// Why the latest `batches` iteration ended early (e.g. an unreadable image file), or nil;
+    /// the trainer throws it once the iteration stops.
+    var iterationError: Error? { get }
+}
+
+extension BatchSource {
+    /// Sources whose batches cannot fail never end early.
+    public var iterationError: Error? { nil }
 }
 
 public struct TrainingConfig {
@@ -150,6 +158,7 @@ public final class Trainer {
                                       loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
                                       imagesPerSecond: Double(seen) / max(elapsed, 1e-9), elapsed: elapsed))
             }
+            if let error = train.iterationError { throw error }
             let seconds = Date().timeIntervalSince(start)
             let validated = try validation.map { try evaluate($0) }
             let metrics = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
@@ -184,6 +193,7 @@ public final class Trainer {
             let (loss, right) = try executor.readLossAndCorrect()
             lossSum += Double(loss) * Double(batch.count); correct += right; seen += batch.count
         }
+        if let error = data.iterationError { throw error }
         return seen > 0 ? (lossSum / Double(seen), Double(correct) / Double(seen)) : (.nan, .nan)
     }
 
