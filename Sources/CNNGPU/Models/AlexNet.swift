@@ -1,6 +1,7 @@
 /// AlexNet as torchvision builds it (the "one weird trick" variant, no LRN): 64c11/4 p2 → max
 /// pool 3/2 → 192c5 p2 → pool → 384c3 → 256c3 → 256c3 → pool → adaptive average pool to 6×6 →
 /// dropout → 4096 → dropout → 4096 → classes, ReLU after every convolution and hidden layer.
+/// `hiddenUnits` narrows the two hidden layers (torchvision's 4096 by default).
 ///
 /// Nodes are named as torchvision's modules (`features.0` … `features.12`, `avgpool`,
 /// `classifier.0` … `classifier.6`), so parameters carry its `state_dict` keys.
@@ -12,7 +13,7 @@
 /// ```swift
 /// let alexnet = try AlexNet(input: [3, 224, 224], classes: 1000)
 /// ```
-public func AlexNet(input: TensorShape = [3, 224, 224], classes: Int = 1000) throws -> Graph {
+public func AlexNet(input: TensorShape = [3, 224, 224], classes: Int = 1000, hiddenUnits: Int = 4096) throws -> Graph {
     let features: [any Layer] = [
         Conv2D(64, kernel: 11, stride: 4, padding: .explicit(Padding2D(2))), ReLU(), MaxPool2D(3, stride: 2),
         Conv2D(192, kernel: 5, padding: .explicit(Padding2D(2))), ReLU(), MaxPool2D(3, stride: 2),
@@ -21,7 +22,7 @@ public func AlexNet(input: TensorShape = [3, 224, 224], classes: Int = 1000) thr
         Conv2D(256, kernel: 3, padding: .explicit(Padding2D(1))), ReLU(), MaxPool2D(3, stride: 2),
     ]
     let classifier: [any Layer] = [
-        Dropout(0.5), Dense(4096), ReLU(), Dropout(0.5), Dense(4096), ReLU(), Dense(classes),
+        Dropout(0.5), Dense(hiddenUnits), ReLU(), Dropout(0.5), Dense(hiddenUnits), ReLU(), Dense(classes),
     ]
     let b = GraphBuilder(input: input)
     var x = b.input

@@ -1,6 +1,8 @@
 /// VGG (Simonyan & Zisserman 2014) as torchvision builds it: 3×3 convolutions (padding 1, with
 /// bias) and 2×2 max pools per `configuration`, optionally batch norm after each convolution,
 /// adaptive average pool to 7×7, then 25088 → 4096 → 4096 → classes with ReLU and dropout 0.5.
+/// `hiddenUnits` narrows the two hidden layers (torchvision's 4096 by default), for small
+/// variants whose classifier would otherwise dwarf the features.
 ///
 /// Nodes are named as torchvision's modules (`features.0`, `features.1`, …, `avgpool`,
 /// `classifier.0` … `classifier.6`), so parameters carry its `state_dict` keys.
@@ -13,7 +15,7 @@
 /// let vgg16 = try VGG(.vgg16, batchNorm: false, input: [3, 224, 224], classes: 1000)
 /// ```
 public func VGG(_ configuration: VGGConfiguration, batchNorm: Bool, input: TensorShape = [3, 224, 224],
-                classes: Int = 1000) throws -> Graph {
+                classes: Int = 1000, hiddenUnits: Int = 4096) throws -> Graph {
     let b = GraphBuilder(input: input)
     var x = b.input, index = 0
     func features(_ layer: any Layer) {
@@ -31,7 +33,7 @@ public func VGG(_ configuration: VGGConfiguration, batchNorm: Bool, input: Tenso
     }
     x = b.add(Flatten(), b.add(AdaptiveAvgPool2D(7, 7), x, name: "avgpool"))
     let classifier: [any Layer] = [
-        Dense(4096), ReLU(), Dropout(0.5), Dense(4096), ReLU(), Dropout(0.5), Dense(classes),
+        Dense(hiddenUnits), ReLU(), Dropout(0.5), Dense(hiddenUnits), ReLU(), Dropout(0.5), Dense(classes),
     ]
     for (i, layer) in classifier.enumerated() { x = b.add(layer, x, name: "classifier.\(i)") }
     return try withInputSizeHint("VGG takes images of 224 to 255 pixels a side, or 448 to 479, … "
