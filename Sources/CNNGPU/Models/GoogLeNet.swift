@@ -49,5 +49,8 @@ public func GoogLeNet(input: TensorShape = [3, 224, 224], classes: Int = 1000) t
     x = inception(x, "inception5a", 256, 160, 320, 32, 128, 128)
     x = inception(x, "inception5b", 384, 192, 384, 48, 128, 128)
     x = b.add(Dropout(0.2), b.add(GlobalAvgPool(), x, name: "avgpool"), name: "dropout")
-    return try b.build(output: b.add(Dense(classes), x, name: "fc"))
+    let output = b.add(Dense(classes), x, name: "fc")
+    return try withInputSizeHint("GoogLeNet takes images of 15 pixels a side or more (e.g. --image-size 32)") {
+        try b.build(output: output)
+    }
 }
