@@ -16,11 +16,19 @@ struct SummaryCommand: ParsableCommand {
     @Option(help: "Input shape C×H×W, e.g. 3x32x32 (default: the model's own).")
     var inputShape: String?
 
+    @Option(help: "Square input side in pixels, keeping the model's channels (e.g. 64 for resnet18 on 64×64).")
+    var imageSize: Int?
+
     @Option(help: "Batch size for the planned memory of one training step.")
     var batchSize: Int = 64
 
     func run() throws {
-        let input = try inputShape.map(parseShape)
+        var input = try inputShape.map(parseShape)
+        if let imageSize {
+            guard input == nil else { throw CNNError.invalidArgument("give --input-shape or --image-size, not both") }
+            guard imageSize > 0 else { throw CNNError.invalidArgument("--image-size must be positive, got \(imageSize)") }
+            input = [try ModelZoo.entry(model).defaultInput.dims[0], imageSize, imageSize]
+        }
         let graph = try ModelZoo.build(model, input: input, classes: numClasses)
         print(graph.summary(title: "Model: \(model.lowercased())"))
         guard batchSize > 0 else { throw CNNError.invalidArgument("--batch-size must be positive, got \(batchSize)") }

@@ -13,7 +13,35 @@ public enum ModelZoo {
               defaultInput: [1, 28, 28], build: { try LeNet5(input: $0, classes: $1) }),
         Entry(name: "lenet5_keras", summary: "Keras' LeNet-inspired MNIST CNN (32c3-64c3-pool-128), 1,199,882 parameters",
               defaultInput: [1, 28, 28], build: { try LeNet5Keras(input: $0, classes: $1) }),
+        Entry(name: "alexnet", summary: "AlexNet (torchvision), 61,100,840 parameters at 1000 classes; images 223-254 or 415-446",
+              defaultInput: [3, 224, 224], build: { try AlexNet(input: $0, classes: $1) }),
+    ] + vggEntries + [
+        Entry(name: "googlenet", summary: "GoogLeNet / Inception v1 (torchvision, no auxiliary heads), 6,624,904 parameters at 1000 classes; images 15 or more",
+              defaultInput: [3, 224, 224], build: { try GoogLeNet(input: $0, classes: $1) }),
+    ] + resNetEntries + [
+        Entry(name: "densenet121", summary: "DenseNet-121 (torchvision), 7,978,856 parameters at 1000 classes; images 29 or more",
+              defaultInput: [3, 224, 224], build: { try DenseNet(input: $0, classes: $1) }),
     ]
+
+    private static let vggEntries: [Entry] = [
+        ("vgg11", VGGConfiguration.vgg11, "132,863,336", "132,868,840"), ("vgg13", .vgg13, "133,047,848", "133,053,736"),
+        ("vgg16", .vgg16, "138,357,544", "138,365,992"), ("vgg19", .vgg19, "143,667,240", "143,678,248"),
+    ].flatMap { name, configuration, plain, normalized in
+        [false, true].map { batchNorm in
+            Entry(name: name + (batchNorm ? "_bn" : ""),
+                  summary: "\(name.uppercased())\(batchNorm ? " with batch norm" : "") (torchvision), "
+                      + "\(batchNorm ? normalized : plain) parameters at 1000 classes; images 224-255 or 448-479",
+                  defaultInput: [3, 224, 224],
+                  build: { try VGG(configuration, batchNorm: batchNorm, input: $0, classes: $1) })
+        }
+    }
+
+    private static let resNetEntries: [Entry] = [
+        (18, "11,689,512"), (34, "21,797,672"), (50, "25,557,032"), (101, "44,549,160"), (152, "60,192,808"),
+    ].map { depth, count in
+        Entry(name: "resnet\(depth)", summary: "ResNet-\(depth) (torchvision, v1.5), \(count) parameters at 1000 classes; any image size",
+              defaultInput: [3, 224, 224], build: { try ResNet(depth: depth, input: $0, classes: $1) })
+    }
 
     public static var names: [String] { entries.map(\.name) }
 

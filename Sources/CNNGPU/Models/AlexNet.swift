@@ -1,0 +1,34 @@
+/// AlexNet as torchvision builds it (the "one weird trick" variant, no LRN): 64c11/4 p2 → max
+/// pool 3/2 → 192c5 p2 → pool → 384c3 → 256c3 → 256c3 → pool → adaptive average pool to 6×6 →
+/// dropout → 4096 → dropout → 4096 → classes, ReLU after every convolution and hidden layer.
+/// `hiddenUnits` narrows the two hidden layers (torchvision's 4096 by default).
+///
+/// Nodes are named as torchvision's modules (`features.0` … `features.12`, `avgpool`,
+/// `classifier.0` … `classifier.6`), so parameters carry its `state_dict` keys.
+///
+/// Input sizes: the features must end at 6×6 (images of 223 to 254 pixels a side, where the
+/// adaptive pool is the identity) or 12×12 (415 to 446, pooled 2×2); other sizes are refused at
+/// build time (uneven adaptive windows are not implemented).
+///
+/// ```swift
+/// let alexnet = try AlexNet(input: [3, 224, 224], classes: 1000)
+/// ```
+public func AlexNet(input: TensorShape = [3, 224, 224], classes: Int = 1000, hiddenUnits: Int = 4096) throws -> Graph {
+    let features: [any Layer] = [
+        Conv2D(64, kernel: 11, stride: 4, padding: .explicit(Padding2D(2))), ReLU(), MaxPool2D(3, stride: 2),
+        Conv2D(192, kernel: 5, padding: .explicit(Padding2D(2))), ReLU(), MaxPool2D(3, stride: 2),
+        Conv2D(384, kernel: 3, padding: .explicit(Padding2D(1))), ReLU(),
+        Conv2D(256, kernel: 3, padding: .explicit(Padding2D(1))), ReLU(),
+        Conv2D(256, kernel: 3, padding: .explicit(Padding2D(1))), ReLU(), MaxPool2D(3, stride: 2),
+    ]
+    let classifier: [any Layer] = [
+        Dropout(0.5), Dense(hiddenUnits), ReLU(), Dropout(0.5), Dense(hiddenUnits), ReLU(), Dense(classes),
+    ]
+    let b = GraphBuilder(input: input)
+    var x = b.input
+    for (i, layer) in features.enumerated() { x = b.add(layer, x, name: "features.\(i)") }
+    x = b.add(Flatten(), b.add(AdaptiveAvgPool2D(6, 6), x, name: "avgpool"))
+    for (i, layer) in classifier.enumerated() { x = b.add(layer, x, name: "classifier.\(i)") }
+    return try withInputSizeHint("AlexNet takes images of 223 to 254 pixels a side, or 415 to 446 "
+                                 + "(e.g. --image-size 224)") { try b.build(output: x) }
+}
