@@ -41,7 +41,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Train on synthetic random ImageNet-shaped batches (1000 classes, 20 steps per epoch) to measure throughput.")
     var synthetic = false
 
-    @Option(help: "Number of epochs.") var epochs: Int = 5
+    @Option(help: "Number of epochs (default 5; 1 for the Fashion-MNIST stand-in of ImageNet models).") var epochs: Int?
     @Option(help: "Samples per step.") var batchSize: Int = 64
     @Option(help: "Learning rate, the peak of the schedule (default 0.02 for SGD, 0.001 for Adam).") var lr: Float?
     @Option(help: "sgd or adam.") var optimizer: String = "sgd"
@@ -62,7 +62,7 @@ struct TrainCommand: ParsableCommand {
 
     /// Checks the options before any data is read, so a typo fails at once.
     func validate() throws {
-        guard epochs > 0 else { throw ValidationError("--epochs must be positive, got \(epochs)") }
+        if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be at least 8, got \(imageSize)") }
         guard ["sgd", "adam"].contains(optimizer.lowercased()) else {
@@ -83,6 +83,7 @@ struct TrainCommand: ParsableCommand {
         let backend = selected.backend
 
         var config = TrainingConfig()
+        let epochs = self.epochs ?? data.defaultEpochs
         config.epochs = epochs; config.batchSize = batchSize; config.seed = seed; config.resume = resume
         config.modelName = entry.name
         let steps = epochs * (data.train.sampleCount / batchSize)
@@ -108,8 +109,11 @@ struct TrainCommand: ParsableCommand {
         print("training  \(epochs) epochs × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
               + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
         let trainer = try Trainer(graph: graph, backend: backend, config: config)
-        print("memory    \(String(format: "%.1f", Double(trainer.plan.plannedBytes) / 1_048_576)) MiB planned for one step "
-              + "(\(String(format: "%.1f", Double(trainer.plan.unsharedActivationBytes) / 1_048_576)) MiB of activations unshared)")
+        let plan = trainer.plan
+        print(String(format: "memory    %.1f MiB planned for one step: activations and gradients %.1f MiB (%.1f MiB without "
+                     + "buffer sharing), parameters with gradients %.1f MiB", Double(plan.plannedBytes) / 1_048_576,
+                     Double(plan.plannedActivationBytes) / 1_048_576, Double(plan.unsharedActivationBytes) / 1_048_576,
+                     Double(trainer.parameters.bytes) / 1_048_576))
         print("output    \(dir.path)/ (checkpoint.safetensors, metrics.jsonl, curves.svg)")
 
         InterruptHandling.install()
@@ -141,6 +145,8 @@ struct TrainCommand: ParsableCommand {
         var train: BatchSource
         var test: BatchSource?
         var description: String
+        /// Epochs when --epochs is not given.
+        var defaultEpochs = 5
     }
 
     private func loadData() throws -> TrainingData {
@@ -153,7 +159,9 @@ struct TrainCommand: ParsableCommand {
         if data == nil, dataset == nil, try ModelZoo.entry(model).defaultInput.dims.first == 3 {
             let demo = try DemoData.load(for: model.lowercased(), imageSize: imageSize, batchSize: batchSize)
             print(demo.note)
-            return try inMemoryData(demo.train, demo.test, source: "Fashion-MNIST stand-in")
+            var data = try inMemoryData(demo.train, demo.test, source: "Fashion-MNIST stand-in")
+            data.defaultEpochs = 1
+            return data
         }
         let kind = dataset?.lowercased() ?? data.map { DatasetKind.detect(in: URL(fileURLWithPath: $0)) } ?? "fashion-mnist"
         if kind == "imagefolder" {
