@@ -12,10 +12,13 @@
 /// 2.7 — a wash, so it stays on GEMM; wider layers are 5–10× faster on GEMM.
 extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     static let directMaxGroupOutChannels = 2
+    static let blockedMaxChannels = 16
 
     func algorithm(for d: Conv2DDescriptor) -> ConvolutionAlgorithm {
         if let forced = ConvolutionAlgorithm.forced { return forced }
-        return d.groupOutChannels <= Self.directMaxGroupOutChannels ? .direct : .im2colGEMM
+        if d.groupOutChannels <= Self.directMaxGroupOutChannels { return .direct }
+        return Self.blockedConvolutionApplies(d) && d.outChannels <= Self.blockedMaxChannels
+            && d.inChannels <= Self.blockedMaxChannels ? .direct : .im2colGEMM
     }
 
     public func convolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
@@ -24,7 +27,11 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         guard algorithm(for: d) == .direct else {
             return try im2colForward(d, x: x, weight: weight, bias: bias, y: y)
         }
-        directForward(d, x: ptr(x), weight: ptr(weight), y: ptr(y))
+        if Self.blockedConvolutionApplies(d) {
+            blockedForward(d, x: ptr(x), weight: ptr(weight), y: ptr(y))
+        } else {
+            directForward(d, x: ptr(x), weight: ptr(weight), y: ptr(y))
+        }
         if let bias {
             try addBias(AxisShape(outer: d.batch, axis: d.outChannels, inner: d.outPixels), bias: bias, y: y)
         }
@@ -35,7 +42,11 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         try validate.convolutionBackward(d, "conv2d_backward_data", input: ("dx", dx), weight: ("weight", weight),
                                          output: ("dy", dy))
         guard algorithm(for: d) == .direct else { return try im2colBackwardData(d, dy: dy, weight: weight, dx: dx) }
-        directBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
+        if Self.blockedConvolutionApplies(d) {
+            blockedBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
+        } else {
+            directBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
+        }
     }
 
     public func convolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
@@ -43,7 +54,11 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         try validate.convolutionBackward(d, "conv2d_backward_filter", input: ("x", x), weight: ("dw", dw),
                                          output: ("dy", dy))
         guard algorithm(for: d) == .direct else { return try im2colBackwardFilter(d, x: x, dy: dy, dw: dw) }
-        directBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
+        if Self.blockedConvolutionApplies(d) {
+            blockedBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
+        } else {
+            directBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
+        }
     }
 
     func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
