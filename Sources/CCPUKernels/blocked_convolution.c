@@ -89,7 +89,8 @@ INLINE void forward_tile1(const float *x, const long *offsets, long taps, const 
 }
 
 INLINE void forward_body(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                         long outC, long kh, long kw, long outH, long outW, float *y, long *offsets) {
+                         long outC, long kh, long kw, long outH, long outW, const float *bias, float *y,
+                         long *offsets) {
     long taps = inC * kh * kw, plane = paddedH * paddedW, outPlane = outH * outW;
     long *o = offsets;
     for (long ci = 0; ci < inC; ci++)
@@ -108,7 +109,10 @@ INLINE void forward_body(const float *xp, long inC, long paddedH, long paddedW, 
                 else forward_tile1(x, offsets, taps, wb, acc);
                 long lanes = outW - ow < 8 ? outW - ow : 8;
                 for (int r = 0; r < rows; r++)
-                    for (long k = 0; k < count; k++) store_lanes(yb + k * outPlane + (oh + r) * outW + ow, acc[r][k], lanes);
+                    for (long k = 0; k < count; k++) {
+                        v8f b = splat(bias ? bias[ob * OB + k] : 0);
+                        store_lanes(yb + k * outPlane + (oh + r) * outW + ow, acc[r][k] + b, lanes);
+                    }
             }
         }
     }
@@ -162,13 +166,15 @@ INLINE void backward_filter_body(const float *xp, long inC, long paddedH, long p
 }
 
 __attribute__((target("avx2,fma"))) static void forward_avx2(const float *xp, long inC, long paddedH,
-    long paddedW, const float *packed, long outC, long kh, long kw, long outH, long outW, float *y, long *offsets) {
-    forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, y, offsets);
+    long paddedW, const float *packed, long outC, long kh, long kw, long outH, long outW, const float *bias, float *y,
+    long *offsets) {
+    forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, y, offsets);
 }
 
 static void forward_baseline(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                             long outC, long kh, long kw, long outH, long outW, float *y, long *offsets) {
-    forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, y, offsets);
+                             long outC, long kh, long kw, long outH, long outW, const float *bias, float *y,
+                             long *offsets) {
+    forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, y, offsets);
 }
 
 __attribute__((target("avx2,fma"))) static void backward_filter_avx2(const float *xp, long inC, long paddedH,
@@ -195,9 +201,10 @@ static int hasAVX2FMA(void) {
 }
 
 void cnn_blocked_conv_forward(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                              long outC, long kh, long kw, long outH, long outW, float *y, long *offsets) {
-    (hasAVX2FMA() ? forward_avx2 : forward_baseline)(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, y,
-                                                     offsets);
+                              long outC, long kh, long kw, long outH, long outW, const float *bias, float *y,
+                              long *offsets) {
+    (hasAVX2FMA() ? forward_avx2 : forward_baseline)(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias,
+                                                     y, offsets);
 }
 
 void cnn_blocked_conv_backward_filter(const float *xp, long inC, long paddedH, long paddedW, const float *dyp,

@@ -28,10 +28,9 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
             return try im2colForward(d, x: x, weight: weight, bias: bias, y: y)
         }
         if Self.blockedConvolutionApplies(d) {
-            blockedForward(d, x: ptr(x), weight: ptr(weight), y: ptr(y))
-        } else {
-            directForward(d, x: ptr(x), weight: ptr(weight), y: ptr(y))
+            return blockedForward(d, x: ptr(x), weight: ptr(weight), bias: bias.map { UnsafePointer(ptr($0)) }, y: ptr(y))
         }
+        directForward(d, x: ptr(x), weight: ptr(weight), y: ptr(y))
         if let bias {
             try addBias(AxisShape(outer: d.batch, axis: d.outChannels, inner: d.outPixels), bias: bias, y: y)
         }
