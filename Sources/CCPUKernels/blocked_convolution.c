@@ -9,6 +9,13 @@ typedef float v8f __attribute__((vector_size(32)));
 
 #define INLINE static inline __attribute__((always_inline))
 
+// Off x86 the "AVX2" builds are plain second copies that hasAVX2FMA never picks.
+#if defined(__x86_64__) || defined(__i386__)
+#define AVX2_FMA __attribute__((target("avx2,fma")))
+#else
+#define AVX2_FMA
+#endif
+
 // The helpers below pass v8f by value, which clang flags as an ABI change without AVX; they
 // are always inlined, so no call with that ABI exists.
 #pragma clang diagnostic ignored "-Wpsabi"
@@ -165,7 +172,7 @@ INLINE void backward_filter_body(const float *xp, long inC, long paddedH, long p
     }
 }
 
-__attribute__((target("avx2,fma"))) static void forward_avx2(const float *xp, long inC, long paddedH,
+AVX2_FMA static void forward_avx2(const float *xp, long inC, long paddedH,
     long paddedW, const float *packed, long outC, long kh, long kw, long outH, long outW, const float *bias, float *y,
     long *offsets) {
     forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, y, offsets);
@@ -177,7 +184,7 @@ static void forward_baseline(const float *xp, long inC, long paddedH, long padde
     forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, y, offsets);
 }
 
-__attribute__((target("avx2,fma"))) static void backward_filter_avx2(const float *xp, long inC, long paddedH,
+AVX2_FMA static void backward_filter_avx2(const float *xp, long inC, long paddedH,
     long paddedW, const float *dyp, long outC, long kh, long kw, long outH, long outW, long images, float *dw) {
     backward_filter_body(xp, inC, paddedH, paddedW, dyp, outC, kh, kw, outH, outW, images, dw);
 }
@@ -187,14 +194,10 @@ static void backward_filter_baseline(const float *xp, long inC, long paddedH, lo
     backward_filter_body(xp, inC, paddedH, paddedW, dyp, outC, kh, kw, outH, outW, images, dw);
 }
 
+// The CPU's features are read once, by the runtime's constructor, before any of this runs.
 static int hasAVX2FMA(void) {
 #if defined(__x86_64__) || defined(__i386__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return 0;
 #endif

@@ -1,10 +1,11 @@
 import CCPUKernels
 
-/// Register-blocked direct convolution for stride-1, undilated, ungrouped layers with few
-/// channels (LeNet's): the C kernels in Sources/CCPUKernels keep 8 output channels × 8 output
-/// columns in AVX2 registers, so nothing like im2col's 25× column matrix ever reaches memory.
-/// Each worker takes whole images and zero-pads them into its own scratch first, so the inner
-/// loops have no bounds checks and always run 8 lanes wide.
+/// Register-blocked direct convolution for stride-1, undilated, ungrouped layers of up to
+/// `blockedMaxChannels` channels (LeNet's, among others): the C kernels in
+/// Sources/CCPUKernels/blocked_convolution.c keep 6 output channels × 2 rows × 8 columns in
+/// AVX2 registers, so nothing like im2col's 25× column matrix ever reaches memory. Each worker
+/// takes whole images and zero-pads them into its own scratch first, so the inner loops have
+/// no bounds checks and always run 8 lanes wide.
 ///
 /// backward-data is the same forward kernel run on dy, with the weights flipped and their
 /// channel axes swapped, and the padding that turns a `kh×kw` correlation into its adjoint.
