@@ -29,7 +29,11 @@ let package = Package(
         .target(name: "CImageCodecs", dependencies: ["CTurboJPEG", "CPNG"]),
         .target(name: "CNNKernels", path: "Kernels",
                 resources: kernelFiles.map { .embedInCode($0) }),
-        .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CBLAS", "CZlib", "CImageCodecs", "CNNKernels"]),
+        // Hand-blocked CPU convolution loops, compiled for AVX2+FMA and baseline x86-64 and
+        // picked at run time (Swift has no per-function target features).
+        .target(name: "CCPUKernels"),
+        .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CBLAS", "CZlib", "CImageCodecs", "CNNKernels",
+                                               "CCPUKernels"]),
         .executableTarget(name: "CNNGPUCLI", dependencies: [
             "CNNGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

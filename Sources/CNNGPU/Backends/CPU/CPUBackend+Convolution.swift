@@ -1,21 +1,43 @@
-/// Convolution on the CPU, by one of two algorithms:
-/// - im2col + OpenBLAS SGEMM (see `Im2ColConvolution`): im2col and col2im run in parallel over
-///   (row, image) and (image, channel); the GEMMs run one at a time on the calling thread
-///   because OpenBLAS threads each one itself;
+/// Convolution on the CPU, by one of three kernels:
+/// - register-blocked direct convolution (CPUBackend+BlockedConvolution.swift, AVX2 C loops)
+///   for stride-1, undilated, ungrouped layers of at most `blockedMaxChannels` channels;
 /// - direct loops along rows (CPUBackend+DirectConvolution.swift) for depthwise convolution
 ///   (at most `directMaxGroupOutChannels` output channels per group), where each GEMM is a
-///   sliver that OpenBLAS pads to its micro-kernel.
+///   sliver that OpenBLAS pads to its micro-kernel, and for the `.direct` problems the blocked
+///   kernels cannot take (strides, dilation, groups);
+/// - im2col + OpenBLAS SGEMM (see `Im2ColConvolution`) for the rest: im2col and col2im run in
+///   parallel over (row, image) and (image, channel), each GEMM split across the workers.
 ///
-/// Measured (2 cores, loaded machine; forward / backward-data / backward-filter in ms):
-/// depthwise 3×3, 64 channels, 56², batch 8: direct 6.0 / 10.2 / 3.8, im2col + GEMM
-/// 19 / 39 / 26. LeNet's 1→6 5×5 layer, batch 64: direct 1.4 / 1.2 / 1.2, GEMM 1.2 / 1.4 /
-/// 2.7 — a wash, so it stays on GEMM; wider layers are 5–10× faster on GEMM.
+/// Measured (2 cores, loaded machine; batch 64; forward / backward-data / backward-filter in
+/// ms, best of 15; blocked vs im2col + GEMM):
+/// LeNet 1→6 5×5 on 28² pad 2: 0.31 / 1.12 / 0.30 vs 1.1 / 1.8 / 1.4;
+/// LeNet 6→16 5×5 on 14²: 0.47–0.72 / 0.59–0.85 / 0.55–0.88 vs 1.4–1.5 / 1.3–1.8 / 1.0–1.6;
+/// 16→32 3×3 on 14² pad 1: 1.8 / 1.7 / 2.3 vs 3.5 / 4.2 / 3.5;
+/// 32→64 3×3 on 26²: 20–26 / 35–49 / 30–36 vs 29–50 / 52–64 / 36–45;
+/// 1→32 3×3 on 28²: 0.5–0.9 / 1.9–2.5 / 0.8 vs 1.4–2.0 / 1.2–1.6 / 0.9–1.8 — so
+/// backward-data stays on GEMM below `blockedMinAdjointChannels` input channels.
+/// Depthwise 3×3, 64 channels, 56², batch 8: row-direct 6.0 / 10.2 / 3.8, GEMM 19 / 39 / 26.
 extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     static let directMaxGroupOutChannels = 2
+    /// The widest layer measured faster blocked than on GEMM (32→64); wider ones are untested.
+    static let blockedMaxChannels = 64
+    /// Backward-data's blocked kernel computes the forward's input channels in register blocks
+    /// of 6, so with fewer than this many most of its lanes idle.
+    static let blockedMinAdjointChannels = 4
 
     func algorithm(for d: Conv2DDescriptor) -> ConvolutionAlgorithm {
         if let forced = ConvolutionAlgorithm.forced { return forced }
-        return d.groupOutChannels <= Self.directMaxGroupOutChannels ? .direct : .im2colGEMM
+        if d.groupOutChannels <= Self.directMaxGroupOutChannels { return .direct }
+        return Self.blockedConvolutionApplies(d) && d.outChannels <= Self.blockedMaxChannels
+            && d.inChannels <= Self.blockedMaxChannels ? .direct : .im2colGEMM
+    }
+
+    /// `algorithm(for:)`, except that blocked layers with few input channels take GEMM.
+    func backwardDataAlgorithm(for d: Conv2DDescriptor) -> ConvolutionAlgorithm {
+        let picked = algorithm(for: d)
+        guard ConvolutionAlgorithm.forced == nil, picked == .direct, Self.blockedConvolutionApplies(d),
+              d.groupOutChannels > Self.directMaxGroupOutChannels else { return picked }
+        return d.inChannels < Self.blockedMinAdjointChannels ? .im2colGEMM : .direct
     }
 
     public func convolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
@@ -23,6 +45,9 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         try validate.convolution(d, x: x, w: weight, y: y, bias: bias, "conv2d")
         guard algorithm(for: d) == .direct else {
             return try im2colForward(d, x: x, weight: weight, bias: bias, y: y)
+        }
+        if Self.blockedConvolutionApplies(d) {
+            return blockedForward(d, x: ptr(x), weight: ptr(weight), bias: bias.map { UnsafePointer(ptr($0)) }, y: ptr(y))
         }
         directForward(d, x: ptr(x), weight: ptr(weight), y: ptr(y))
         if let bias {
@@ -34,8 +59,14 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
                                         dx: any DeviceBuffer) throws {
         try validate.convolutionBackward(d, "conv2d_backward_data", input: ("dx", dx), weight: ("weight", weight),
                                          output: ("dy", dy))
-        guard algorithm(for: d) == .direct else { return try im2colBackwardData(d, dy: dy, weight: weight, dx: dx) }
-        directBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
+        guard backwardDataAlgorithm(for: d) == .direct else {
+            return try im2colBackwardData(d, dy: dy, weight: weight, dx: dx)
+        }
+        if Self.blockedConvolutionApplies(d) {
+            blockedBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
+        } else {
+            directBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
+        }
     }
 
     public func convolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
@@ -43,7 +74,11 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         try validate.convolutionBackward(d, "conv2d_backward_filter", input: ("x", x), weight: ("dw", dw),
                                          output: ("dy", dy))
         guard algorithm(for: d) == .direct else { return try im2colBackwardFilter(d, x: x, dy: dy, dw: dw) }
-        directBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
+        if Self.blockedConvolutionApplies(d) {
+            blockedBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
+        } else {
+            directBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
+        }
     }
 
     func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,

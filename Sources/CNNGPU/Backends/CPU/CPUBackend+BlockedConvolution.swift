@@ -1,0 +1,134 @@
+import CCPUKernels
+
+/// Register-blocked direct convolution for stride-1, undilated, ungrouped layers of up to
+/// `blockedMaxChannels` channels (LeNet's, among others): the C kernels in
+/// Sources/CCPUKernels/blocked_convolution.c keep 6 output channels × 2 rows × 8 columns in
+/// AVX2 registers, so nothing like im2col's 25× column matrix ever reaches memory. Each worker
+/// takes whole images and zero-pads them into its own scratch first, so the inner loops have
+/// no bounds checks and always run 8 lanes wide.
+///
+/// backward-data is the same forward kernel run on dy, with the weights flipped and their
+/// channel axes swapped, and the padding that turns a `kh×kw` correlation into its adjoint.
+extension CPUBackend {
+    /// Whether the blocked kernels can compute `d`.
+    static func blockedConvolutionApplies(_ d: Conv2DDescriptor) -> Bool {
+        d.strideH == 1 && d.strideW == 1 && d.dilationH == 1 && d.dilationW == 1 && d.groups == 1
+    }
+
+    /// Adds `bias` (per output channel) as it stores y, saving a pass over y.
+    func blockedForward(_ d: Conv2DDescriptor, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+        let packed = packedWeights(d, weight, adjoint: false)
+        defer { packed.deallocate() }
+        convolveImages(batch: d.batch, input: x, channels: d.inChannels, h: d.inH, w: d.inW,
+                       padTop: d.padding.top, padLeft: d.padding.left, packed: packed, outChannels: d.outChannels,
+                       kh: d.kernelH, kw: d.kernelW, outH: d.outH, outW: d.outW, bias: bias, output: y)
+    }
+
+    func blockedBackwardData(_ d: Conv2DDescriptor, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                             dx: UnsafeMutablePointer<Float>) {
+        let packed = packedWeights(d, weight, adjoint: true)
+        defer { packed.deallocate() }
+        // dx[ih] = Σ_i w[kh-1-i] · dy[ih + i - (kh-1-padTop)]: a forward pass over dy padded by
+        // kh-1-padTop (negative when the padding exceeds the kernel: rows are cropped instead).
+        convolveImages(batch: d.batch, input: dy, channels: d.outChannels, h: d.outH, w: d.outW,
+                       padTop: d.kernelH - 1 - d.padding.top, padLeft: d.kernelW - 1 - d.padding.left,
+                       packed: packed, outChannels: d.inChannels, kh: d.kernelH, kw: d.kernelW,
+                       outH: d.inH, outW: d.inW, bias: nil, output: dx)
+    }
+
+    /// Each worker sums its images' contributions into its own partial dw; the partials are
+    /// added in worker order afterwards, so the result does not depend on timing.
+    func blockedBackwardFilter(_ d: Conv2DDescriptor, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                               dw: UnsafeMutablePointer<Float>) {
+        let (c, o, kh, kw, outH, outW) = (d.inChannels, d.outChannels, d.kernelH, d.kernelW, d.outH, d.outW)
+        let (ph, pw) = Self.paddedSize(outH: outH, outW: outW, kh: kh, kw: kw)
+        let rowW = (outW + 7) / 8 * 8
+        let xImage = c * ph * pw, dyImage = cnn_padded_gradient_channels(o) * outH * rowW, count = d.weightCount
+        let workers = min(threads, d.batch), perWorker = (d.batch + workers - 1) / workers
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: workers * count)
+        defer { partials.deallocate() }
+        partials.initialize(repeating: 0, count: workers * count)
+        // Images per kernel call: enough to amortize the per-tap reductions, few enough that
+        // the padded x and dy of a group stay in L2.
+        let group = max(1, min(perWorker, 262_144 / ((xImage + dyImage) * 4)))
+        parallelFor(workers, grain: 1) { range in
+            let xp = UnsafeMutablePointer<Float>.allocate(capacity: group * xImage)
+            let dyp = UnsafeMutablePointer<Float>.allocate(capacity: group * dyImage)
+            defer { xp.deallocate(); dyp.deallocate() }
+            // The gradient channels past o (up to a whole register block) stay zero.
+            dyp.initialize(repeating: 0, count: group * dyImage)
+            for worker in range {
+                var n = worker * perWorker
+                let end = min(d.batch, n + perWorker)
+                while n < end {
+                    let nb = min(group, end - n)
+                    for i in 0..<nb {
+                        padPlanes(x + (n + i) * c * d.inH * d.inW, channels: c, h: d.inH, w: d.inW,
+                                  into: xp + i * xImage, paddedH: ph, paddedW: pw,
+                                  top: d.padding.top, left: d.padding.left)
+                        padPlanes(dy + (n + i) * o * outH * outW, channels: o, h: outH, w: outW,
+                                  into: dyp + i * dyImage, paddedH: outH, paddedW: rowW, top: 0, left: 0)
+                    }
+                    cnn_blocked_conv_backward_filter(xp, c, ph, pw, dyp, o, kh, kw, outH, outW, nb,
+                                                     partials + worker * count)
+                    n += nb
+                }
+            }
+        }
+        dw.update(from: partials, count: count)
+        for worker in 1..<max(1, workers) {
+            let p = partials + worker * count
+            for i in 0..<count { dw[i] += p[i] }
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Padded plane size for an `outH × outW` output of a `kh × kw` kernel: the kernels read
+    /// whole 8-wide column blocks and pairs of rows, the last ones running past the output.
+    static func paddedSize(outH: Int, outW: Int, kh: Int, kw: Int) -> (h: Int, w: Int) {
+        ((outH + 1) / 2 * 2 + kh - 1, (outW + 7) / 8 * 8 + kw - 1)
+    }
+
+    private func packedWeights(_ d: Conv2DDescriptor, _ weight: UnsafePointer<Float>, adjoint: Bool) -> UnsafeMutablePointer<Float> {
+        let outC = adjoint ? d.inChannels : d.outChannels, inC = adjoint ? d.outChannels : d.inChannels
+        let packed = UnsafeMutablePointer<Float>.allocate(
+            capacity: cnn_packed_weight_count(outC, inC * d.kernelH * d.kernelW))
+        cnn_pack_weights(weight, d.outChannels, d.inChannels, d.kernelH, d.kernelW, adjoint ? 1 : 0, packed)
+        return packed
+    }
+
+    /// The forward kernel over a batch, one image at a time per worker.
+    private func convolveImages(batch: Int, input: UnsafePointer<Float>, channels: Int, h: Int, w: Int,
+                                padTop: Int, padLeft: Int, packed: UnsafePointer<Float>, outChannels: Int,
+                                kh: Int, kw: Int, outH: Int, outW: Int, bias: UnsafePointer<Float>?,
+                                output: UnsafeMutablePointer<Float>) {
+        let (ph, pw) = Self.paddedSize(outH: outH, outW: outW, kh: kh, kw: kw)
+        parallelFor(batch, grain: 1) { images in
+            let xp = UnsafeMutablePointer<Float>.allocate(capacity: channels * ph * pw)
+            let offsets = UnsafeMutablePointer<Int>.allocate(capacity: channels * kh * kw)
+            defer { xp.deallocate(); offsets.deallocate() }
+            for n in images {
+                padPlanes(input + n * channels * h * w, channels: channels, h: h, w: w, into: xp,
+                          paddedH: ph, paddedW: pw, top: padTop, left: padLeft)
+                cnn_blocked_conv_forward(xp, channels, ph, pw, packed, outChannels, kh, kw, outH, outW, bias,
+                                         output + n * outChannels * outH * outW, offsets)
+            }
+        }
+    }
+}
+
+/// Copies `channels` planes of `h × w` into zeroed `paddedH × paddedW` planes at row `top`,
+/// column `left` (either may be negative: what falls outside is dropped).
+private func padPlanes(_ src: UnsafePointer<Float>, channels: Int, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>,
+                       paddedH: Int, paddedW: Int, top: Int, left: Int) {
+    dst.update(repeating: 0, count: channels * paddedH * paddedW)
+    let c0 = max(0, -left), c1 = min(w, paddedW - left)
+    guard c0 < c1 else { return }
+    for ch in 0..<channels {
+        for r in max(0, -top)..<max(max(0, -top), min(h, paddedH - top)) {
+            (dst + (ch * paddedH + r + top) * paddedW + left + c0).update(from: src + (ch * h + r) * w + c0, count: c1 - c0)
+        }
+    }
+}

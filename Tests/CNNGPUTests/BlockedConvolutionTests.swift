@@ -1,0 +1,55 @@
+@testable import CNNGPU
+import XCTest
+
+/// The CPU backend's register-blocked convolution (CPUBackend+BlockedConvolution.swift) on
+/// shapes the shared cases do not reach: LeNet's layers, channel counts that fill one, two and
+/// a partial register block of 6, widths past one 8-wide column block, odd output heights,
+/// and worker counts that split a batch unevenly.
+final class BlockedConvolutionTests: XCTestCase {
+    static func cases() throws -> [ConvCase] {
+        func c(_ name: String, batch: Int, inC: Int, h: Int, w: Int, outC: Int, k: (Int, Int),
+               padding: Padding2D) throws -> ConvCase {
+            ConvCase(name: name, d: try Conv2DDescriptor(
+                batch: batch, inChannels: inC, inH: h, inW: w, outChannels: outC, kernelH: k.0, kernelW: k.1,
+                strideH: 1, strideW: 1, padding: padding))
+        }
+        return [
+            try c("LeNet conv1", batch: 5, inC: 1, h: 28, w: 28, outC: 6, k: (5, 5), padding: Padding2D(2)),
+            try c("LeNet conv2", batch: 3, inC: 6, h: 14, w: 14, outC: 16, k: (5, 5), padding: .zero),
+            try c("13 channels, odd height, 17 wide, asymmetric padding", batch: 3, inC: 3, h: 9, w: 17, outC: 13,
+                  k: (3, 4), padding: Padding2D(top: 2, bottom: 0, left: 1, right: 3)),
+            try c("one output row", batch: 2, inC: 2, h: 5, w: 9, outC: 7, k: (5, 3), padding: .zero),
+        ]
+    }
+
+    func testBlockedKernelsMatchReference() throws {
+        var rng = SeededGenerator.fresh()
+        ConvolutionAlgorithm.forced = .direct
+        defer { ConvolutionAlgorithm.forced = nil }
+        for c in try Self.cases() {
+            let d = c.d
+            XCTAssertTrue(CPUBackend.blockedConvolutionApplies(d), c.name)
+            let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
+            let dy = rng.floats(d.outputCount)
+            let y = ConvolutionReference.forward(d, x: x.doubles, w: w.doubles, bias: bias.doubles)
+            let dx = ConvolutionReference.backwardData(d, dy: dy.doubles, w: w.doubles)
+            let dw = ConvolutionReference.backwardFilter(d, x: x.doubles, dy: dy.doubles)
+            for threads in [1, 2, 3] {
+                let r = try ConvolutionTests.run(CPUBackend(threads: threads), d, x: x, w: w, bias: bias, dy: dy)
+                let m = "\(c.name), \(threads) threads, seed \(rng.seed)"
+                assertClose(r.y, y, "forward \(m)")
+                assertClose(r.dx, dx, "backward data \(m)")
+                assertClose(r.dw, dw, "backward filter \(m)")
+            }
+        }
+    }
+
+    func testLeNetLayersPickTheBlockedKernels() throws {
+        let (conv1, conv2) = (try Self.cases()[0].d, try Self.cases()[1].d)
+        XCTAssertEqual(TestBackends.cpu.algorithm(for: conv1), .direct)
+        XCTAssertEqual(TestBackends.cpu.algorithm(for: conv2), .direct)
+        XCTAssertEqual(TestBackends.cpu.backwardDataAlgorithm(for: conv2), .direct)
+        // One input channel would leave 5 of the adjoint's 6 register lanes idle.
+        XCTAssertEqual(TestBackends.cpu.backwardDataAlgorithm(for: conv1), .im2colGEMM)
+    }
+}
