@@ -4,23 +4,7 @@ import XCTest
 
 /// The `cnn-gpu` command as a user runs it: exit codes, messages, and the files a run leaves.
 final class CLITests: XCTestCase {
-    var binary: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cnn-gpu")
-    }
-
-    func run(_ arguments: [String], in dir: URL? = nil) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        if let dir { process.currentDirectoryURL = dir }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String) { try runCLI(arguments) }
 
     /// A tiny Fashion-MNIST-shaped dataset (plain IDX files) whose classes a model can tell apart.
     func makeDataset(in dir: URL, train: Int = 256, test: Int = 64) throws {
@@ -114,5 +98,41 @@ final class CLITests: XCTestCase {
         let summary = try run(["summary", "lenet5"])
         XCTAssertEqual(summary.status, 0)
         XCTAssertTrue(summary.output.contains("Total params: 61,706"), summary.output)
+    }
+}
+
+final class PredictCLITests: XCTestCase {
+    func testPredictPrintsTopClassesAndJSON() throws {
+        let dir = try ImageFiles.temporaryFolder(self)
+        // A resnet18 with 4 classes, exported as its weights file.
+        let graph = try ModelZoo.build("resnet18", input: [3, 32, 32], classes: 4)
+        let store = try ParameterStore(graph: graph, backend: TestBackends.cpu, seed: 9)
+        let weights = dir.appendingPathComponent("r18.safetensors")
+        try ModelWeights.export(store, to: weights)
+        var rng = SeededGenerator.fresh()
+        let jpeg = try ImageFiles.write(ImageFiles.jpeg(ImageFiles.noise(40 * 30 * 3, &rng), width: 40, height: 30),
+                                        to: "a.jpg", in: dir)
+        let png = try ImageFiles.write(ImageFiles.png(ImageFiles.noise(50 * 50 * 3, &rng), width: 50, height: 50),
+                                       to: "b.png", in: dir)
+        let labels = dir.appendingPathComponent("labels.txt")
+        try "cat\ndog\nbird\nfish\n".write(to: labels, atomically: true, encoding: .utf8)
+        let text = try runCLI(["predict", "resnet18", "--weights", weights.path, "--image-size", "32", "--labels",
+                                labels.path, "--top", "3", "--device", "cpu", jpeg.path, png.path])
+        XCTAssertEqual(text.status, 0, text.output)
+        XCTAssertEqual(text.output.components(separatedBy: "%").count - 1, 6, text.output)
+        let json = try runCLI(["predict", "resnet18", "--weights", weights.path, "--image-size", "32", "--json",
+                                "--device", "cpu", jpeg.path])
+        XCTAssertEqual(json.status, 0, json.output)
+        let parsed = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]])
+        let probabilities = try XCTUnwrap(parsed.first?["probabilities"] as? [Double])
+        XCTAssertEqual(probabilities.count, 4)
+        XCTAssertEqual(probabilities.reduce(0, +), 1, accuracy: 1e-4)
+        XCTAssertEqual((parsed.first?["top"] as? [Any])?.count, 4)
+        // Bad input: a non-image, and weights of another model.
+        let bogus = try ImageFiles.write(Data("not an image".utf8), to: "c.jpg", in: dir)
+        let bad = try runCLI(["predict", "resnet18", "--weights", weights.path, "--device", "cpu", bogus.path])
+        XCTAssertNotEqual(bad.status, 0); XCTAssertTrue(bad.output.contains("c.jpg"), bad.output)
+        let wrong = try runCLI(["predict", "googlenet", "--weights", weights.path, "--device", "cpu", jpeg.path])
+        XCTAssertNotEqual(wrong.status, 0); XCTAssertTrue(wrong.output.contains("fc.weight") || wrong.output.contains("lacks"), wrong.output)
     }
 }
