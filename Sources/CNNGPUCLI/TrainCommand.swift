@@ -76,11 +76,12 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let data = try loadData()
+        // The model name and the device are checked before any data is read.
         let entry = try ModelZoo.entry(model)
-        let graph = try ModelZoo.build(entry.name, input: data.sampleShape, classes: data.classes)
         let selected = try device.selection().open()
         let backend = selected.backend
+        let data = try loadData()
+        let graph = try ModelZoo.build(entry.name, input: data.sampleShape, classes: data.classes)
 
         var config = TrainingConfig()
         let epochs = self.epochs ?? data.defaultEpochs
