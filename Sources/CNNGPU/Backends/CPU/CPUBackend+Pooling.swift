@@ -65,6 +65,7 @@ extension CPUBackend: PoolingOps {
     /// wraps: sizes were validated, and overflow checks would only cost time.
     private func maxPoolPlane(_ g: PoolGeometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                               _ indices: UnsafeMutablePointer<Int32>?, scratch: UnsafeMutablePointer<Int32>) {
+        if g.isUnpadded2x2 { return maxPool2x2Plane(g, x, y, indices ?? scratch, rowIndices: indices != nil) }
         let inW = g.inW, outW = g.outW, strideW = g.strideW
         let (lo, hi) = g.interiorColumns
         for oh in 0..<g.outH {
@@ -104,6 +105,31 @@ extension CPUBackend: PoolingOps {
                     }
                 }
                 row &+= inW
+            }
+        }
+    }
+
+    /// The 2×2, stride-2, unpadded window of LeNet and VGG: four loads and compares per output
+    /// in one pass, instead of a read-modify-write of the output row per window offset. Same
+    /// rule as the general loop: scan in row-major order, a larger value or a NaN takes over.
+    private func maxPool2x2Plane(_ g: PoolGeometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                 _ indices: UnsafeMutablePointer<Int32>, rowIndices: Bool) {
+        let inW = g.inW, outW = g.outW
+        for oh in 0..<g.outH {
+            let top = 2 &* oh &* inW
+            let iRow = rowIndices ? indices + oh &* outW : indices
+            for ow in 0..<outW {
+                let e0 = top &+ 2 &* ow
+                var best = x[e0], index = e0
+                @inline(__always) func consider(_ e: Int) {
+                    let v = x[e]
+                    let wins = v > best || v.isNaN
+                    best = wins ? v : best
+                    index = wins ? e : index
+                }
+                consider(e0 &+ 1); consider(e0 &+ inW); consider(e0 &+ inW &+ 1)
+                y[oh &* outW &+ ow] = best
+                iRow[ow] = Int32(truncatingIfNeeded: index)
             }
         }
     }
@@ -160,6 +186,9 @@ private struct PoolGeometry {
     }
 
     var inPlane: Int { inH * inW }
+    var isUnpadded2x2: Bool {
+        windowH == 2 && windowW == 2 && strideH == 2 && strideW == 2 && top == 0 && left == 0 && bottom == 0 && right == 0
+    }
     var outPlane: Int { outH * outW }
     /// Planes per parallel chunk: enough work per chunk to amortize the thread hand-off.
     var planeGrain: Int { max(1, 16_384 / max(1, outPlane * windowH * windowW + inPlane)) }
