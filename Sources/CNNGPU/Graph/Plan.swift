@@ -101,7 +101,7 @@ public final class Plan {
                est + parameterBytes <= info.globalMemoryBytes, est <= info.maxBufferBytes * 8 { fits = b }
             b /= 2
         }
-        let suggestion = fits > 0 ? " A batch size of \(fits) fits." : " Even a batch of 1 does not fit: try a smaller input size."
+        let suggestion = fits > 0 ? " A batch size of \(fits) fits (--batch-size \(fits))." : " Even a batch of 1 does not fit: try a smaller input size."
         return .outOfMemory(requestedBytes: bytes + parameterBytes,
                             detail: "a \(training ? "training" : "inference") step at batch \(batch) needs "
                                 + "\(bytes >> 20) MiB of activations plus \(parameterBytes >> 20) MiB of parameters, "
