@@ -10,7 +10,7 @@ struct CNNGPUCommand: ParsableCommand {
         discussion: """
             Devices: `cnn-gpu devices` lists them; every command takes --device auto|cpu|opencl[:N].
             """,
-        subcommands: [TrainCommand.self, SummaryCommand.self, DevicesCommand.self])
+        subcommands: [TrainCommand.self, SummaryCommand.self, DevicesCommand.self, BenchCommand.self])
 
     static func main() {
         OpenBLASTuning.reexecWithAVX512KernelsIfNeeded()
