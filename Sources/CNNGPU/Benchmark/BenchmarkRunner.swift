@@ -112,7 +112,7 @@ struct ModelBenchmarkRun {
         let store = try ParameterStore(graph: graph, backend: backend, seed: 1)
         // Each plan is released before the next is made, so the two never share the device's memory.
         let inference = try measureInference(graph, store)
-        return [inference, try measureTraining(graph, store)]
+        return model.training ? [inference, try measureTraining(graph, store)] : [inference]
     }
 
     private func measureInference(_ graph: Graph, _ store: ParameterStore) throws -> ModelResult {
