@@ -7,6 +7,9 @@ struct BenchmarkClock {
     let backend: any Backend
     /// Repeated samples per measurement.
     let repeats: Int
+    /// A benchmark whose warm-up run is long gets fewer samples (but at least two), so that
+    /// its samples take about this long in all.
+    let budgetSeconds: Double
     /// A sample repeats the work until it lasts at least this long, so that short ops are not
     /// dominated by the cost of synchronizing.
     let minimumSampleSeconds: Double
@@ -14,12 +17,14 @@ struct BenchmarkClock {
     struct Sample { var wall: [Double] = [], device: [Double] = [] }
 
     /// Runs `work` once untimed (program builds, first touch of memory, CLBlast's kernel
-    /// compilation), then `repeats` timed samples; returns seconds per run of `work`.
+    /// compilation), then `repeats` timed samples (fewer for slow work, see `budgetSeconds`);
+    /// returns seconds per run of `work`.
     func measure(_ work: () throws -> Void) throws -> Sample {
         let warm = try time(iterations: 1, work)
         let iterations = max(1, min(64, Int((minimumSampleSeconds / max(warm.wall, 1e-6)).rounded(.up))))
+        let samples = max(2, min(repeats, Int(budgetSeconds / max(warm.wall, 1e-6))))
         var sample = Sample()
-        for _ in 0..<repeats {
+        for _ in 0..<samples {
             let t = try time(iterations: iterations, work)
             sample.wall.append(t.wall / Double(iterations))
             sample.device.append(t.device / Double(iterations))

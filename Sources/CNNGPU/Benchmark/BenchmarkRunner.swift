@@ -35,7 +35,7 @@ public struct BenchmarkRunner {
         let backend = try device.open()
         if let openCL = backend as? OpenCLBackend { try openCL.buildAllPrograms() }
         let setup = Double(DispatchTime.now().uptimeNanoseconds - setupStart) / 1e9
-        let clock = BenchmarkClock(backend: backend, repeats: suite.repeats,
+        let clock = BenchmarkClock(backend: backend, repeats: suite.repeats, budgetSeconds: suite.budgetSeconds,
                                    minimumSampleSeconds: suite.minimumSampleSeconds)
         let info = backend.info
         var results = DeviceResults(
