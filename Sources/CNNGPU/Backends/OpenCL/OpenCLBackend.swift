@@ -15,8 +15,8 @@ public final class OpenCLBackend: BackendMemory {
     lazy var validate = OpValidation(owner: ObjectIdentifier(self))
 
     /// Opens the device `index` of `OpenCLDevice.all()` (`--device opencl:N`). With
-    /// `profiling`, the queue records when each command ran on the device (`cnn-gpu bench`);
-    /// it costs a little per command, so training leaves it off.
+    /// `profiling`, the queue records when each command ran on the device (`cnn-gpu bench`
+    /// reads it); off by default, since nothing else does.
     public convenience init(deviceIndex: Int = 0, profiling: Bool = false) throws {
         let devices = try OpenCLDevice.all()
         guard devices.indices.contains(deviceIndex) else {
@@ -35,8 +35,9 @@ public final class OpenCLBackend: BackendMemory {
         guard let context = clCreateContext(nil, 1, &deviceID, nil, nil, &status), status == CL_SUCCESS else {
             throw CNNError.openCL(call: "clCreateContext", code: status)
         }
-        guard let queue = clCreateCommandQueue(
-            context, device.deviceID, profiling ? cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE) : 0, &status), status == CL_SUCCESS else {
+        let properties = profiling ? cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE) : 0
+        guard let queue = clCreateCommandQueue(context, device.deviceID, properties, &status),
+              status == CL_SUCCESS else {
             clReleaseContext(context)
             throw CNNError.openCL(call: "clCreateCommandQueue", code: status)
         }
