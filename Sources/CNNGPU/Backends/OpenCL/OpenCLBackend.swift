@@ -10,27 +10,34 @@ public final class OpenCLBackend: BackendMemory {
     let context: cl_context
     let queue: cl_command_queue
     let programs: ProgramCache
+    /// Whether the queue records device timestamps (see OpenCLBackend+Profiling.swift).
+    public let profiling: Bool
     lazy var validate = OpValidation(owner: ObjectIdentifier(self))
 
-    /// Opens the device `index` of `OpenCLDevice.all()` (`--device opencl:N`).
-    public convenience init(deviceIndex: Int = 0) throws {
+    /// Opens the device `index` of `OpenCLDevice.all()` (`--device opencl:N`). With
+    /// `profiling`, the queue records when each command ran on the device (`cnn-gpu bench`
+    /// reads it); off by default, since nothing else does.
+    public convenience init(deviceIndex: Int = 0, profiling: Bool = false) throws {
         let devices = try OpenCLDevice.all()
         guard devices.indices.contains(deviceIndex) else {
             throw CNNError.deviceNotFound(requested: "opencl:\(deviceIndex)",
                                           available: devices.map { "opencl:\($0.index) (\($0.info.name))" })
         }
-        try self.init(device: devices[deviceIndex])
+        try self.init(device: devices[deviceIndex], profiling: profiling)
     }
 
-    public init(device: OpenCLDevice) throws {
+    public init(device: OpenCLDevice, profiling: Bool = false) throws {
         self.device = device
+        self.profiling = profiling
         self.info = device.info
         var status: cl_int = 0
         var deviceID: cl_device_id? = device.deviceID
         guard let context = clCreateContext(nil, 1, &deviceID, nil, nil, &status), status == CL_SUCCESS else {
             throw CNNError.openCL(call: "clCreateContext", code: status)
         }
-        guard let queue = clCreateCommandQueue(context, device.deviceID, 0, &status), status == CL_SUCCESS else {
+        let properties = profiling ? cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE) : 0
+        guard let queue = clCreateCommandQueue(context, device.deviceID, properties, &status),
+              status == CL_SUCCESS else {
             clReleaseContext(context)
             throw CNNError.openCL(call: "clCreateCommandQueue", code: status)
         }

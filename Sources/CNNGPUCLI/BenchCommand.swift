@@ -1,0 +1,81 @@
+import ArgumentParser
+import CNNGPU
+import Foundation
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark ops and models on several devices and compare them.",
+        discussion: """
+            Each device is first calibrated: the GFLOP/s of a large SGEMM and the GB/s of a large copy. \
+            Every op is then reported with its time, its GFLOP/s (GB/s for memory-bound ops), that rate as \
+            a share of the calibrated one, and the algorithm or kernel the backend chose; every model with \
+            its inference and training images/s and its planned memory. Times are medians of repeated \
+            runs after a warm-up run (program builds and first touch are not timed); OpenCL devices also \
+            report device time from profiling events. Benchmarks/README.md explains how to read the results.
+
+            Examples:
+              cnn-gpu bench --quick
+              cnn-gpu bench --devices cpu,opencl:0 --suite ops --json ops.json --report report.md
+            """)
+
+    @Option(help: ArgumentHelp("Devices to compare: all (the CPU backend and every OpenCL device), or a "
+        + "comma-separated list of cpu and opencl:N (see `cnn-gpu devices`).", valueName: "devices"))
+    var devices: String = "all"
+
+    @Option(help: "What to run: ops, models or all.")
+    var suite: BenchmarkSuite.Part = .all
+
+    @Flag(help: "Smaller problems and fewer repeats: under two minutes for two devices on a 2-core machine.")
+    var quick = false
+
+    @Option(help: ArgumentHelp("Also write the results as JSON to this file.", valueName: "file"))
+    var json: String?
+
+    @Option(help: ArgumentHelp("Also write a Markdown report to this file, with an SVG chart beside it "
+        + "(same name, .svg).", valueName: "file"))
+    var report: String?
+
+    mutating func validate() throws {
+        do { _ = try BenchmarkDevice.parse(devices) } catch let error as CNNError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func run() throws {
+        let progress = ProgressLine()
+        let runner = BenchmarkRunner(suite: try .standard(suite, quick: quick), progress: progress.show)
+        let results = try runner.run(on: try BenchmarkDevice.parse(devices))
+        progress.clear()
+        print(BenchmarkTable.text(results))
+        if let json {
+            try results.jsonData().write(to: URL(fileURLWithPath: json))
+            print("JSON written to \(json)")
+        }
+        if let report {
+            let reportURL = URL(fileURLWithPath: report)
+            let chartURL = reportURL.deletingPathExtension().appendingPathExtension("svg")
+            try Data(BenchmarkChart.svg(results).utf8).write(to: chartURL)
+            try Data(BenchmarkReport.markdown(results, chartFile: chartURL.lastPathComponent).utf8).write(to: reportURL)
+            print("Report written to \(report), chart to \(chartURL.path)")
+        }
+    }
+}
+
+extension BenchmarkSuite.Part: ExpressibleByArgument {}
+
+/// One line on stderr that each benchmark overwrites as it starts (on a terminal), so stdout
+/// holds only the results; without a terminal, one line per benchmark.
+private final class ProgressLine {
+    private let isTerminal = isatty(STDERR_FILENO) != 0
+    private let start = Date()
+
+    func show(_ text: String) {
+        let line = String(format: "%4.0f s  ", Date().timeIntervalSince(start)) + text
+        write(isTerminal ? "\r\u{1B}[K" + line : line + "\n")
+    }
+
+    func clear() { if isTerminal { write("\r\u{1B}[K") } }
+
+    private func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+}
