@@ -33,7 +33,10 @@ let package = Package(
         // picked at run time (Swift has no per-function target features).
         .target(name: "CCPUKernels"),
         .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CBLAS", "CZlib", "CImageCodecs", "CNNKernels",
-                                               "CCPUKernels"]),
+                                               "CCPUKernels"],
+                // The CPU backend's loops are 10–50× slower unoptimized: optimize them in debug
+                // builds too, so `swift test` exercises full-size models in reasonable time.
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "CNNGPUCLI", dependencies: [
             "CNNGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

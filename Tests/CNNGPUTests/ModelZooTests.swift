@@ -303,6 +303,15 @@ final class ModelZooTests: XCTestCase {
         }
     }
 
+    /// ResNet-50 and AlexNet at full width (the headline model, and the one with 61M
+    /// parameters). VGG's full forms take tens of seconds per step on PoCL here, so they are
+    /// covered by the narrow VGG above and by their counts and shapes.
+    func testResNet50AndAlexNetRunAtFullWidth() throws {
+        // 64² and batch 4: the last stage's batch norms see 16 values per channel, enough to be well conditioned.
+        try checkForwardAndStep("resnet50", try ModelZoo.build("resnet50", input: [3, 64, 64], classes: 10), batch: 4)
+        try checkForwardAndStep("alexnet", try ModelZoo.build("alexnet", input: [3, 224, 224], classes: 10), batch: 2)
+    }
+
     /// Runs an inference forward pass and one SGD step of `graph` on `batch` random images on
     /// every test backend from the same weights, and checks that the backends agree on the
     /// outputs and the loss (relative 1e-3) and the classifier's gradient (5e-3), and that every
