@@ -55,14 +55,8 @@ public final class BatchLoader {
     public init(dataset: Dataset, batchSize: Int, shuffle: Bool = true, seed: UInt64 = 0,
                 augmentation: Augmentation = Augmentation(), normalization: ChannelNormalization? = nil,
                 dropLast: Bool = false, prefetch: Int = 4, workers: Int = BatchLoader.defaultWorkers) throws {
-        guard batchSize >= 1 else { throw CNNError.invalidArgument("batch size must be at least 1, got \(batchSize)") }
-        guard prefetch >= 1 else { throw CNNError.invalidArgument("prefetch must be at least 1 batch, got \(prefetch)") }
-        guard workers >= 0 else { throw CNNError.invalidArgument("data loader workers must be ≥ 0, got \(workers)") }
-        guard dataset.count > 0 else { throw CNNError.invalidArgument("\(dataset.name) is empty: nothing to load") }
-        guard !dropLast || dataset.count >= batchSize else {
-            throw CNNError.invalidArgument("\(dataset.name) has \(dataset.count) samples, fewer than one batch of "
-                + "\(batchSize), so dropping the last partial batch leaves nothing: use a smaller batch size")
-        }
+        try checkLoaderSettings(source: dataset.name, samples: dataset.count, batchSize: batchSize, prefetch: prefetch,
+                                workers: workers, dropLast: dropLast)
         try augmentation.validate(for: dataset.sampleShape)
         if let normalization, normalization.mean.count != dataset.sampleShape.dims[0] {
             throw CNNError.invalidArgument("normalization has \(normalization.mean.count) channels but "

@@ -40,14 +40,8 @@ public final class ImageFolderSource: BatchSource, @unchecked Sendable {
     public init(folder: ImageFolder, transform: ImageNetTransform, batchSize: Int, shuffle: Bool = true, seed: UInt64 = 0,
                 dropLast: Bool = false, prefetch: Int = 4, workers: Int = BatchLoader.defaultWorkers,
                 skipCorrupt: Bool = false) throws {
-        guard batchSize >= 1 else { throw CNNError.invalidArgument("batch size must be at least 1, got \(batchSize)") }
-        guard prefetch >= 1 else { throw CNNError.invalidArgument("prefetch must be at least 1 batch, got \(prefetch)") }
-        guard workers >= 0 else { throw CNNError.invalidArgument("data loader workers must be ≥ 0, got \(workers)") }
-        guard folder.count > 0 else { throw CNNError.invalidArgument("image folder \(folder.root.path) holds no files") }
-        guard !dropLast || folder.count >= batchSize else {
-            throw CNNError.invalidArgument("image folder \(folder.root.path) has \(folder.count) files, fewer than one batch of "
-                + "\(batchSize): use a smaller batch size")
-        }
+        try checkLoaderSettings(source: "image folder \(folder.root.path)", samples: folder.count, batchSize: batchSize,
+                                prefetch: prefetch, workers: workers, dropLast: dropLast)
         self.folder = folder; self.transform = transform; self.batchSize = batchSize; self.shuffle = shuffle
         self.seed = seed; self.dropLast = dropLast; self.prefetch = prefetch; self.workers = workers
         self.skipCorrupt = skipCorrupt

@@ -86,3 +86,16 @@ final class PrefetchCancellation<Item> {
     init(_ state: PrefetchState<Item>) { self.state = state }
     deinit { state.cancel() }
 }
+
+/// The settings every prefetching batch source checks before it starts.
+func checkLoaderSettings(source: String, samples: Int, batchSize: Int, prefetch: Int, workers: Int,
+                         dropLast: Bool) throws {
+    guard batchSize >= 1 else { throw CNNError.invalidArgument("batch size must be at least 1, got \(batchSize)") }
+    guard prefetch >= 1 else { throw CNNError.invalidArgument("prefetch must be at least 1 batch, got \(prefetch)") }
+    guard workers >= 0 else { throw CNNError.invalidArgument("data loader workers must be ≥ 0, got \(workers)") }
+    guard samples > 0 else { throw CNNError.invalidArgument("\(source) is empty: nothing to load") }
+    guard !dropLast || samples >= batchSize else {
+        throw CNNError.invalidArgument("\(source) has \(samples) samples, fewer than one batch of \(batchSize), "
+            + "so dropping the last partial batch leaves nothing: use a smaller batch size")
+    }
+}
