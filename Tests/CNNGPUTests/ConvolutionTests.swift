@@ -71,6 +71,15 @@ final class ConvolutionTests: XCTestCase {
         return ConvResults(y: try b.download(Y), dx: try b.download(DX), dw: try b.download(DW), db: try b.download(DB))
     }
 
+    /// Forward (with bias) and the three backward passes of `d` in Double.
+    static func reference(_ d: Conv2DDescriptor, x: [Float], w: [Float], bias: [Float], dy: [Float])
+        -> (y: [Double], dx: [Double], dw: [Double], db: [Double]) {
+        (ConvolutionReference.forward(d, x: x.doubles, w: w.doubles, bias: bias.doubles),
+         ConvolutionReference.backwardData(d, dy: dy.doubles, w: w.doubles),
+         ConvolutionReference.backwardFilter(d, x: x.doubles, dy: dy.doubles),
+         ConvolutionReference.backwardBias(batch: d.batch, channels: d.outChannels, spatial: d.outH * d.outW, dy: dy.doubles))
+    }
+
     func testEveryCaseAgainstReferenceOnEveryBackend() throws {
         var rng = SeededGenerator.fresh()
         let backends = TestBackends.conforming((any ConvolutionOps & BiasOps).self)
@@ -78,11 +87,7 @@ final class ConvolutionTests: XCTestCase {
             let d = c.d
             let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
             let dy = rng.floats(d.outputCount)
-            let y = ConvolutionReference.forward(d, x: x.doubles, w: w.doubles, bias: bias.doubles)
-            let dx = ConvolutionReference.backwardData(d, dy: dy.doubles, w: w.doubles)
-            let dw = ConvolutionReference.backwardFilter(d, x: x.doubles, dy: dy.doubles)
-            let db = ConvolutionReference.backwardBias(batch: d.batch, channels: d.outChannels,
-                                                       spatial: d.outH * d.outW, dy: dy.doubles)
+            let (y, dx, dw, db) = Self.reference(d, x: x, w: w, bias: bias, dy: dy)
             var results: [ConvResults] = []
             for b in backends {
                 let r = try Self.run(b, d, x: x, w: w, bias: bias, dy: dy)
@@ -113,9 +118,7 @@ final class ConvolutionTests: XCTestCase {
             let d = c.d
             let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
             let dy = rng.floats(d.outputCount)
-            let y = ConvolutionReference.forward(d, x: x.doubles, w: w.doubles, bias: bias.doubles)
-            let dx = ConvolutionReference.backwardData(d, dy: dy.doubles, w: w.doubles)
-            let dw = ConvolutionReference.backwardFilter(d, x: x.doubles, dy: dy.doubles)
+            let (y, dx, dw, _) = Self.reference(d, x: x, w: w, bias: bias, dy: dy)
             for b in TestBackends.conforming((any ConvolutionOps & BiasOps).self) {
                 for algorithm in [ConvolutionAlgorithm.im2colGEMM, .direct] {
                     ConvolutionAlgorithm.forced = algorithm

@@ -69,19 +69,21 @@ extension BackendMemory {
         }
     }
 
-    /// The backward of `concatChannels`: splits `[N, ΣC_i, spatial]` into its parts.
+    /// The backward of `concatChannels`: splits `[N, ΣC_i, spatial]` into its parts; a part
+    /// without a buffer (an input that needs no gradient) is skipped.
     public func splitChannels(batch: Int, spatial: Int, input: any DeviceBuffer,
-                              outputs: [(buffer: any DeviceBuffer, channels: Int)]) throws {
+                              outputs: [(buffer: (any DeviceBuffer)?, channels: Int)]) throws {
         let total = outputs.reduce(0) { $0 + $1.channels }
         var offset = 0
         for (buffer, channels) in outputs {
-            try copyStrided(rows: batch, rowLength: channels * spatial, src: input,
-                            srcOffset: offset * spatial, srcStride: total * spatial, dst: buffer,
-                            dstOffset: 0, dstStride: channels * spatial)
+            if let buffer {
+                try copyStrided(rows: batch, rowLength: channels * spatial, src: input,
+                                srcOffset: offset * spatial, srcStride: total * spatial, dst: buffer,
+                                dstOffset: 0, dstStride: channels * spatial)
+            }
             offset += channels
         }
     }
-
 }
 
 extension ConvolutionOps where Self: BiasOps {

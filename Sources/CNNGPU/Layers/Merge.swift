@@ -52,17 +52,7 @@ public struct Concat: Layer {
     }
 
     public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        // Split into every input's gradient; inputs that need none get a throwaway-free skip by
-        // copying only the parts that have a destination.
-        var offset = 0
-        let total = c.outputShape.dims[0], s = spatial(c)
-        for (dx, shape) in zip(g.inputGradients, c.inputShapes) {
-            let ch = shape.dims[0]
-            if let dx {
-                try c.backend.copyStrided(rows: c.batch, rowLength: ch * s, src: g.outputGradient, srcOffset: offset * s,
-                                          srcStride: total * s, dst: dx, dstOffset: 0, dstStride: ch * s)
-            }
-            offset += ch
-        }
+        try c.backend.splitChannels(batch: c.batch, spatial: spatial(c), input: g.outputGradient,
+                                    outputs: zip(g.inputGradients, c.inputShapes).map { ($0, $1.dims[0]) })
     }
 }
