@@ -40,7 +40,10 @@ let package = Package(
         .executableTarget(name: "CNNGPUCLI", dependencies: [
             "CNNGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "CNNGPUTests", dependencies: ["CNNGPU", "CImageCodecs"]),
+        // Fixtures (reference outputs recorded with PyTorch) are read from the source tree. The
+        // tests' Double references and generated weights run over millions of values: optimize.
+        .testTarget(name: "CNNGPUTests", dependencies: ["CNNGPU", "CImageCodecs"], exclude: ["Fixtures"],
+                    swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
     ],
     // Swift 5 mode: the CPU kernels share raw pointers across worker threads by design
     // (disjoint ranges), which Swift 6's Sendable checking cannot express without noise.

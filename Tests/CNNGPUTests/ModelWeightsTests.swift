@@ -127,4 +127,36 @@ final class ModelWeightsTests: XCTestCase {
             })?.contains("features.0") ?? false)
         }
     }
+
+    /// Files written by the `safetensors` library itself from a torchvision BasicBlock's
+    /// state_dict (scripts/torchvision-reference.py), in float32 and bfloat16: integer
+    /// `num_batches_tracked` scalars included, every value as the formula made it.
+    func testReadsFilesWrittenByPyTorch() throws {
+        let b = GraphBuilder(input: [8, 6, 6])
+        var x = b.input
+        for i in 1...2 {
+            x = b.add(Conv2D(8, kernel: 3, padding: .explicit(Padding2D(1)), bias: false), x, name: "conv\(i)")
+            x = b.add(ReLU(), b.add(BatchNorm(), x, name: "bn\(i)"))
+        }
+        let graph = try b.build(output: x)
+        for (file, precision) in [("basicblock-f32", Float(0)), ("basicblock-bf16", 0x1p-8)] {
+            let url = TorchvisionReferenceTests.fixtures.appendingPathComponent(file + ".safetensors")
+            let read = try SafeTensors.read(from: url)
+            XCTAssertEqual(read.metadata, ["format": "pt"])
+            XCTAssertEqual(read.dtypes["bn1.num_batches_tracked"], "I64")
+            XCTAssertEqual(read.dtypes["conv1.weight"], precision == 0 ? "F32" : "BF16")
+
+            let store = try ParameterStore(graph: graph, backend: TestBackends.cpu, seed: 1)
+            let report = try ModelWeights.load(url, into: store)
+            XCTAssertEqual(report.loaded.count, 10, file)
+            XCTAssertEqual(report.unused, [], file)
+            for (name, values) in try store.read() {
+                let shape = store.entries.first { $0.name == name }!.spec.shape
+                let expected = FormulaWeights.values(name, shape: shape)
+                for (v, e) in zip(values, expected) {
+                    XCTAssertEqual(v, e, accuracy: precision * abs(e), "\(file): \(name)")
+                }
+            }
+        }
+    }
 }

@@ -22,15 +22,22 @@ public final class Classifier {
     /// Class probabilities of each sample (each `graph.inputShape.count` values, preprocessed
     /// as the model was trained).
     public func probabilities(of samples: [[Float]]) throws -> [[Float]] {
+        try logits(of: samples).map { row in
+            let row = row.map(Double.init)
+            let top = row.max() ?? 0
+            let exps = row.map { exp($0 - top) }
+            let sum = exps.reduce(0, +)
+            return exps.map { Float($0 / sum) }
+        }
+    }
+
+    /// The raw outputs (logits) of each sample, before the softmax.
+    public func logits(of samples: [[Float]]) throws -> [[Float]] {
         guard !samples.isEmpty else { return [] }
         let n = graph.inputShape.count
         if let bad = samples.firstIndex(where: { $0.count != n }) {
             throw CNNError.invalidArgument("sample \(bad) has \(samples[bad].count) values; the model takes \(graph.inputShape) = \(n)")
         }
-        return try run(samples)
-    }
-
-    private func run(_ samples: [[Float]]) throws -> [[Float]] {
         let batch = samples.count
         let plan = try plans[batch] ?? Plan(graph: graph, parameters: parameters, batch: batch, training: false)
         plans[batch] = plan
@@ -39,12 +46,6 @@ public final class Classifier {
         try Executor(plan: plan).forward(training: false)
         let classes = graph.outputShape.count
         let logits = try backend.download(plan.output, count: batch * classes)
-        return (0..<batch).map { i in
-            let row = logits[(i * classes)..<((i + 1) * classes)].map(Double.init)
-            let top = row.max() ?? 0
-            let exps = row.map { exp($0 - top) }
-            let sum = exps.reduce(0, +)
-            return exps.map { Float($0 / sum) }
-        }
+        return (0..<batch).map { i in Array(logits[(i * classes)..<((i + 1) * classes)]) }
     }
 }
