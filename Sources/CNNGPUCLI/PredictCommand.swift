@@ -16,6 +16,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Weights (safetensors, e.g. from `cnn-gpu export` or a converted torchvision state_dict).") var weights: String
     @Argument(help: "JPEG or PNG images.") var images: [String]
     @OptionGroup var device: DeviceOptions
+    @OptionGroup var normalization: NormalizationOptions
     @Option(help: "Text file with one class name per line.") var labels: String?
     @Option(help: "How many classes to show per image.") var top: Int = 5
     @Option(help: "Input side.") var imageSize: Int = 224
@@ -40,7 +41,7 @@ struct PredictCommand: ParsableCommand {
         if let names, names.count != classes {
             throw CNNError.invalidArgument("--labels has \(names.count) names, the model \(classes) classes")
         }
-        let transform = try ImageNetTransform.evaluation(size: imageSize)
+        let transform = try ImageNetTransform.evaluation(size: imageSize, normalization: normalization.normalization())
         let samples = try images.map { transform.apply(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: $0)), seed: 0, epoch: 0, index: 0) }
         let probabilities = try classifier.probabilities(of: samples)
         var results: [[String: Any]] = []

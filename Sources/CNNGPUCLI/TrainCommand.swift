@@ -22,6 +22,7 @@ struct TrainCommand: ParsableCommand {
     var model: String
 
     @OptionGroup var device: DeviceOptions
+    @OptionGroup var normalization: NormalizationOptions
 
     @Option(help: "Dataset folder (IDX files of MNIST/Fashion-MNIST, CIFAR-10 .bin batches, or an image folder DIR/<class>/<image>).")
     var data: String?
@@ -158,6 +159,7 @@ struct TrainCommand: ParsableCommand {
                                 description: "SYNTHETIC random batches of \(train.sampleShape), 1000 classes (throughput only)")
         }
         if data == nil, dataset == nil, try ModelZoo.entry(model).defaultInput.dims.first == 3 {
+            try refuseNormalization(for: "the Fashion-MNIST stand-in")
             let demo = try DemoData.load(for: model.lowercased(), imageSize: imageSize, batchSize: batchSize)
             print(demo.note)
             var data = try inMemoryData(demo.train, demo.test, source: "Fashion-MNIST stand-in")
@@ -169,8 +171,16 @@ struct TrainCommand: ParsableCommand {
             guard let data else { throw CNNError.invalidArgument("--dataset imagefolder needs --data DIR") }
             return try imageFolderData(URL(fileURLWithPath: data))
         }
+        try refuseNormalization(for: kind)
         let (trainSet, testSet, source) = try loadDataset(kind)
         return try inMemoryData(trainSet, testSet, source: source)
+    }
+
+    /// In-memory datasets are normalized with their own statistics, so --mean and --std would be ignored.
+    private func refuseNormalization(for data: String) throws {
+        guard normalization.isSet else { return }
+        throw CNNError.invalidArgument("--mean and --std apply to image folders; \(data) images are normalized "
+                                       + "with their training set's statistics: drop the flags")
     }
 
     /// Batches of a dataset held in memory, normalized with the training set's statistics.
@@ -188,10 +198,10 @@ struct TrainCommand: ParsableCommand {
     private func imageFolderData(_ directory: URL) throws -> TrainingData {
         // The held-out files do not follow --seed, so runs with different seeds validate on the same images.
         let (trainFolder, validationFolder) = try ImageFolder.splits(at: directory, validationFraction: 0.1, seed: 0)
-        let train = try ImageFolderSource(folder: trainFolder, transform: .training(size: side), batchSize: batchSize,
+        let train = try ImageFolderSource(folder: trainFolder, transform: .training(size: side, normalization: normalization.normalization()), batchSize: batchSize,
                                           shuffle: true, seed: seed, dropLast: true, skipCorrupt: skipCorrupt)
         let test = try validationFolder.count == 0 ? nil
-            : ImageFolderSource(folder: validationFolder, transform: .evaluation(size: side), batchSize: batchSize,
+            : ImageFolderSource(folder: validationFolder, transform: .evaluation(size: side, normalization: normalization.normalization()), batchSize: batchSize,
                                 shuffle: false, seed: seed, skipCorrupt: skipCorrupt)
         let split = trainFolder.root == validationFolder.root ? "10% of each class held out" : "train/ and val/ folders"
         return TrainingData(sampleShape: [3, side, side], classes: trainFolder.classes.count, train: train, test: test,

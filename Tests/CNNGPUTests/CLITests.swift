@@ -135,4 +135,40 @@ final class PredictCLITests: XCTestCase {
         let wrong = try runCLI(["predict", "googlenet", "--weights", weights.path, "--device", "cpu", jpeg.path])
         XCTAssertNotEqual(wrong.status, 0); XCTAssertTrue(wrong.output.contains("fc.weight") || wrong.output.contains("lacks"), wrong.output)
     }
+
+    /// `--mean`/`--std` change what predict feeds the model (torchvision's pretrained GoogLeNet
+    /// needs 0.5/0.5); malformed values, and the flags on data that brings its own statistics,
+    /// are refused.
+    func testNormalizationFlags() throws {
+        let dir = try ImageFiles.temporaryFolder(self)
+        let graph = try ModelZoo.build("resnet18", input: [3, 32, 32], classes: 3)
+        let weights = dir.appendingPathComponent("r18.safetensors")
+        try ModelWeights.export(try ParameterStore(graph: graph, backend: TestBackends.cpu, seed: 4), to: weights)
+        var rng = SeededGenerator.fresh()
+        let png = try ImageFiles.write(ImageFiles.png(ImageFiles.noise(40 * 40 * 3, &rng), width: 40, height: 40),
+                                       to: "a.png", in: dir)
+        func probabilities(_ extra: [String]) throws -> [Double] {
+            let r = try runCLI(["predict", "resnet18", "--weights", weights.path, "--image-size", "32", "--json",
+                                "--device", "cpu", png.path] + extra)
+            XCTAssertEqual(r.status, 0, r.output)
+            let parsed = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [[String: Any]])
+            return try XCTUnwrap(parsed.first?["probabilities"] as? [Double])
+        }
+        let imageNet = try probabilities([])
+        XCTAssertEqual(try probabilities(["--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225"]), imageNet)
+        XCTAssertNotEqual(try probabilities(["--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5"]), imageNet)
+
+        let cases: [([String], String)] = [
+            (["predict", "resnet18", "--weights", weights.path, png.path, "--std", "1,2"], "three comma-separated"),
+            (["predict", "resnet18", "--weights", weights.path, png.path, "--std", "1,0,1"], "must be positive"),
+            (["predict", "resnet18", "--weights", weights.path, png.path, "--mean", "a,b,c"], "--mean"),
+            (["train", "lenet5", "--mean", "0.5,0.5,0.5"], "apply to image folders"),
+            (["train", "resnet18", "--std", "0.5,0.5,0.5"], "apply to image folders"),
+        ]
+        for (arguments, expected) in cases {
+            let r = try runCLI(arguments)
+            XCTAssertNotEqual(r.status, 0, "\(arguments): \(r.output)")
+            XCTAssertTrue(r.output.contains(expected), "\(arguments) should mention '\(expected)': \(r.output)")
+        }
+    }
 }
