@@ -1,7 +1,7 @@
 /// Pooling on the host, parallel over the N·C planes. Within a plane the backward passes add
 /// each output's gradient into its window in ascending output order: the same order in which
-/// the OpenCL gathers sum, and deterministic. Adaptive pooling's backward is itself a gather,
-/// written as its OpenCL kernel is.
+/// the OpenCL gathers sum, and deterministic. Adaptive pooling's backward is a gather, as its
+/// OpenCL kernel is, and adds the same dy / window-size terms in the same order.
 extension CPUBackend: PoolingOps {
     public func poolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
                                indices: (any DeviceBuffer)?) throws {
@@ -204,16 +204,23 @@ extension CPUBackend: PoolingOps {
         let rows = AdaptiveAxis(input: inH, output: outH), columns = AdaptiveAxis(input: inW, output: outW)
         let dyp = ptr(dy), dxp = ptr(dx)
         parallelFor(planes, grain: AdaptiveAxis.planeGrain(rows, columns)) { range in
+            // Each output's share of its gradient, dy / window size, computed once per plane.
+            let shares = UnsafeMutablePointer<Float>.allocate(capacity: outH * outW)
+            defer { shares.deallocate() }
             for p in range {
                 let dy = dyp + p * outH * outW, dx = dxp + p * inH * inW
+                for oh in 0..<outH {
+                    for ow in 0..<outW {
+                        shares[oh * outW + ow] = dy[oh * outW + ow] / Float(rows.windows[oh].count * columns.windows[ow].count)
+                    }
+                }
                 for ih in 0..<inH {
+                    let coveringRows = rows.covering[ih]
                     for iw in 0..<inW {
+                        let coveringColumns = columns.covering[iw]
                         var sum: Float = 0
-                        for oh in rows.covering[ih] {
-                            let windowRows = rows.windows[oh].count
-                            for ow in columns.covering[iw] {
-                                sum += dy[oh * outW + ow] / Float(windowRows * columns.windows[ow].count)
-                            }
+                        for oh in coveringRows {
+                            for ow in coveringColumns { sum += shares[oh * outW + ow] }
                         }
                         dx[ih * inW + iw] = sum
                     }
