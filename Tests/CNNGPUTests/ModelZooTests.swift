@@ -307,6 +307,39 @@ final class ModelZooTests: XCTestCase {
         try checkForwardAndStep("vgg16", try ModelZoo.build("vgg16", input: [3, 224, 224], classes: 10), batch: 1)
     }
 
+    /// VGG-11 and AlexNet at full width on images at their smallest sizes, where the last
+    /// features are 1×1 and the adaptive pool spreads them over 7×7 and 6×6 for the 25088- and
+    /// 9216-wide classifiers: a forward pass on every test backend from the same weights, whose
+    /// outputs agree (relative 1e-3, as in `checkForwardAndStep`).
+    func testVGG11AndAlexNetRunAtFullWidthOnSmallImages() throws {
+        let batch = 2
+        for (model, side) in [("vgg11", 32), ("alexnet", 64)] {
+            let graph = try ModelZoo.build(model, input: [3, side, side], classes: 10)
+            var rng = SeededGenerator.fresh()
+            let x = rng.floats(batch * graph.inputShape.count)
+            var outputs: [(backend: String, output: [Float])] = []
+            for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+                let store = try ParameterStore(graph: graph, backend: backend, seed: rng.seed)
+                let output = try inferenceOutput(graph, store, x: x, batch: batch)
+                XCTAssertTrue(output.allSatisfy(\.isFinite), "\(model) \(side)² on \(backend.info.backend): output")
+                outputs.append((backend.info.backend, output))
+            }
+            for other in outputs.dropFirst() {
+                assertClose(other.output, outputs[0].output, tolerance: 1e-3,
+                            "\(model) \(side)²: \(other.backend) against \(outputs[0].backend), seed \(rng.seed)")
+            }
+        }
+    }
+
+    /// `graph`'s inference output for the `batch` images `x`, from the weights in `store`.
+    private func inferenceOutput(_ graph: Graph, _ store: ParameterStore, x: [Float], batch: Int) throws -> [Float] {
+        let backend = store.backend
+        let plan = try Plan(graph: graph, parameters: store, batch: batch, training: false)
+        try backend.upload(x, to: plan.input)
+        try Executor(plan: plan).forward(training: false)
+        return try backend.download(plan.output, count: batch * graph.outputShape.count)
+    }
+
     /// Runs an inference forward pass and one SGD step of `graph` on `batch` random images on
     /// every test backend from the same weights, and checks that the backends agree on the
     /// outputs and the loss (relative 1e-3) and the classifier's gradient (5e-3), and that every
@@ -328,10 +361,7 @@ final class ModelZooTests: XCTestCase {
         for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
             let start = Date()
             let store = try ParameterStore(graph: graph, backend: backend, seed: rng.seed)
-            let inference = try Plan(graph: graph, parameters: store, batch: batch, training: false)
-            try backend.upload(x, to: inference.input)
-            try Executor(plan: inference).forward(training: false)
-            let output = try backend.download(inference.output, count: batch * classes)
+            let output = try inferenceOutput(graph, store, x: x, batch: batch)
 
             let plan = try Plan(graph: graph, parameters: store, batch: batch, training: true)
             let executor = Executor(plan: plan)
