@@ -1,4 +1,5 @@
-// pooling.cl: 2-D max and average pooling, forward and backward, and global average pooling.
+// pooling.cl: 2-D max and average pooling, forward and backward, adaptive average pooling, and
+// global average pooling.
 //
 // Layout: NCHW Float32. Every (n, c) pair is an independent "plane" of inH×inW input pixels
 // and outH×outW outputs; kernels index planes as p = n·C + c. Output (oh, ow) covers input rows
@@ -10,8 +11,9 @@
 // one work-item per input pixel sums the gradients of the outputs whose window covers it, in
 // ascending output order, so results are deterministic and need no atomics.
 //
-// Forward and backward pooling kernels run on a 3-D range (width, height, planes); global
-// average pooling on (planes) forward and (pixel, plane) backward. No tunable parameters.
+// Forward and backward pooling kernels, adaptive ones included, run on a 3-D range (width,
+// height, planes); global average pooling on (planes) forward and (pixel, plane) backward. No
+// tunable parameters.
 
 // The window geometry shared by every pooling kernel, in argument order.
 #define POOL_GEOMETRY_ARGS \
@@ -139,6 +141,53 @@ __kernel void avg_pool_backward_gather(POOL_GEOMETRY_ARGS, const int includePadd
         }
     }
     dx[(size_t)p * inH * inW + ih * inW + iw] = sum;
+}
+
+// Adaptive average pooling, as PyTorch's AdaptiveAvgPool2d: along an axis of inSize pixels
+// pooled to outSize cells, cell o averages pixels adaptive_start(o, inSize, outSize) …
+// adaptive_end(o, inSize, outSize) − 1, that is ⌊o·inSize/outSize⌋ … ⌈(o+1)·inSize/outSize⌉ − 1.
+// Windows overlap and differ in size where outSize does not divide inSize, and outSize > inSize
+// is allowed. Pixel i lies in the windows of cells ⌊i·outSize/inSize⌋ … ⌈(i+1)·outSize/inSize⌉ − 1
+// (the same bounds with the sizes swapped), which the backward gather walks. The products are
+// 64-bit: o·inSize can pass INT_MAX where every tensor is indexable with int.
+inline int adaptive_start(int o, int inSize, int outSize) { return (int)((long)o * inSize / outSize); }
+inline int adaptive_end(int o, int inSize, int outSize) {
+    return (int)(((long)(o + 1) * inSize + outSize - 1) / outSize);
+}
+
+__kernel void adaptive_avg_pool_forward(const int planes, const int inH, const int inW,
+                                        const int outH, const int outW,
+                                        __global const float* x, __global float* y) {
+    const int ow = get_global_id(0), oh = get_global_id(1), p = get_global_id(2);
+    if (ow >= outW || oh >= outH || p >= planes) return;
+    __global const float* plane = x + (size_t)p * inH * inW;
+    const int h0 = adaptive_start(oh, inH, outH), h1 = adaptive_end(oh, inH, outH);
+    const int w0 = adaptive_start(ow, inW, outW), w1 = adaptive_end(ow, inW, outW);
+    float sum = 0.0f;
+    for (int ih = h0; ih < h1; ++ih)
+        for (int iw = w0; iw < w1; ++iw) sum += plane[ih * inW + iw];
+    y[((size_t)p * outH + oh) * outW + ow] = sum / (float)((h1 - h0) * (w1 - w0));
+}
+
+// dx[p, ih, iw] = Σ dy[p, oh, ow] / (size of (oh, ow)'s window) over the cells whose window
+// holds (ih, iw), in ascending order.
+__kernel void adaptive_avg_pool_backward_gather(const int planes, const int inH, const int inW,
+                                                const int outH, const int outW,
+                                                __global const float* dy, __global float* dx) {
+    const int iw = get_global_id(0), ih = get_global_id(1), p = get_global_id(2);
+    if (iw >= inW || ih >= inH || p >= planes) return;
+    const int oh0 = adaptive_start(ih, outH, inH), oh1 = adaptive_end(ih, outH, inH);
+    const int ow0 = adaptive_start(iw, outW, inW), ow1 = adaptive_end(iw, outW, inW);
+    __global const float* grad = dy + (size_t)p * outH * outW;
+    float sum = 0.0f;
+    for (int oh = oh0; oh < oh1; ++oh) {
+        const int rows = adaptive_end(oh, inH, outH) - adaptive_start(oh, inH, outH);
+        for (int ow = ow0; ow < ow1; ++ow) {
+            const int columns = adaptive_end(ow, inW, outW) - adaptive_start(ow, inW, outW);
+            sum += grad[oh * outW + ow] / (float)(rows * columns);
+        }
+    }
+    dx[((size_t)p * inH + ih) * inW + iw] = sum;
 }
 
 // y[p] = mean of the `spatial` pixels of plane p; one work-item per plane.

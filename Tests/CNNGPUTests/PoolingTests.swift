@@ -125,6 +125,54 @@ final class PoolingTests: XCTestCase {
         }
     }
 
+    /// Adaptive pooling: uneven overlapping windows (7→3, 13×10→6×4), an output larger than the
+    /// input (5→7, and 1×1 → 6×6 as AlexNet's head sees at its smallest image), one axis up and
+    /// the other down, equal sizes, a divisible case, and a 1×1 output.
+    static let adaptiveProblems: [AdaptiveShape] = [
+        AdaptiveShape(planes: 6, inH: 7, inW: 7, outH: 3, outW: 3),
+        AdaptiveShape(planes: 4, inH: 5, inW: 5, outH: 7, outW: 7),
+        AdaptiveShape(planes: 6, inH: 13, inW: 10, outH: 6, outW: 4),
+        AdaptiveShape(planes: 2, inH: 1, inW: 1, outH: 6, outW: 6),
+        AdaptiveShape(planes: 3, inH: 3, inW: 11, outH: 5, outW: 4),
+        AdaptiveShape(planes: 2, inH: 5, inW: 6, outH: 5, outW: 6),
+        AdaptiveShape(planes: 3, inH: 14, inW: 14, outH: 7, outW: 7),
+        AdaptiveShape(planes: 5, inH: 9, inW: 7, outH: 1, outW: 1),
+    ]
+
+    func testAdaptiveAveragePoolMatchesReferenceAndFiniteDifferences() throws {
+        var rng = SeededGenerator.fresh()
+        for b in TestBackends.conforming((any PoolingOps).self) {
+            for s in Self.adaptiveProblems {
+                let x = rng.floats(s.inputCount), dy = rng.floats(s.outputCount)
+                let label = "\(b.testName) \(s) seed \(rng.seed)"
+                let y = try b.allocate(s.outputCount, dtype: .float32), dx = try b.allocate(s.inputCount, dtype: .float32)
+                try b.fill(y, value: .nan)  // every element must be written
+                try b.fill(dx, value: .nan)
+                try b.adaptiveAveragePoolForward(s, x: try b.makeBuffer(x), y: y)
+                try b.adaptiveAveragePoolBackward(s, dy: try b.makeBuffer(dy), dx: dx)
+                assertClose(try b.download(y), PoolingReference.adaptiveAverageForward(s, x.doubles), label)
+                let got = try b.download(dx)
+                assertClose(got, PoolingReference.adaptiveAverageBackward(s, dy: dy.doubles), label)
+                let numeric = finiteDifferenceGradient(at: x.doubles, weights: dy.doubles) {
+                    PoolingReference.adaptiveAverageForward(s, $0)
+                }
+                assertClose(got, numeric, label + " vs finite differences")
+            }
+        }
+    }
+
+    /// Windows as PyTorch computes them for sizes that do not divide: 7 → 3 gives [0, 3), [2, 5),
+    /// [4, 7), and 2 → 3 gives [0, 1), [0, 2), [1, 2).
+    func testAdaptiveAveragePoolWindows() throws {
+        for b in TestBackends.conforming((any PoolingOps).self) {
+            let s = AdaptiveShape(planes: 1, inH: 2, inW: 7, outH: 3, outW: 3)
+            let y = try b.allocate(s.outputCount, dtype: .float32)
+            try b.adaptiveAveragePoolForward(s, x: try b.makeBuffer((0..<14).map(Float.init)), y: y)
+            // Rows 0…6 and 7…13: output row 0 averages the first, row 1 both, row 2 the second.
+            assertClose(try b.download(y), [1, 3, 5, 4.5, 6.5, 8.5, 8, 10, 12], tolerance: 1e-6, b.testName)
+        }
+    }
+
     func testOpenCLAndCPUAgree() throws {
         guard let cl = TestBackends.openCL else { return }
         let cpu = TestBackends.cpu
@@ -162,6 +210,17 @@ final class PoolingTests: XCTestCase {
                         magnitudes: PoolingReference.globalAverageForward(planes: 7, spatial: 35, x.doubles.map(abs)),
                         "global average seed \(rng.seed)")
         assertClose(spread[1], spread[0], tolerance: 1e-6, "global average seed \(rng.seed)")
+        for s in Self.adaptiveProblems {
+            let x = rng.floats(s.inputCount), dy = rng.floats(s.outputCount)
+            var results: [[Float]] = []
+            for b in [cpu as any PoolingOps, cl as any PoolingOps] {
+                let y = try b.allocate(s.outputCount, dtype: .float32), dx = try b.allocate(s.inputCount, dtype: .float32)
+                try b.adaptiveAveragePoolForward(s, x: try b.makeBuffer(x), y: y)
+                try b.adaptiveAveragePoolBackward(s, dy: try b.makeBuffer(dy), dx: dx)
+                results.append(try b.download(y) + b.download(dx))
+            }
+            assertClose(results[1], results[0], tolerance: 1e-6, "adaptive average \(s) seed \(rng.seed)")
+        }
     }
 
     func testBadInputIsTypedError() throws {
@@ -212,6 +271,32 @@ final class PoolingTests: XCTestCase {
             assertThrowsCNNError({ try b.globalAveragePoolForward(planes: d.inputCount, spatial: 2, x: x, y: y) }, "\(name): short x")
             assertThrowsCNNError({ try b.globalAveragePoolBackward(planes: 6, spatial: 35, dy: y, dx: short) }, "\(name): short dx")
             assertThrowsCNNError({ try b.globalAveragePoolBackward(planes: 6, spatial: 35, dy: foreign, dx: x) }, "\(name): foreign dy")
+            // Adaptive average pooling (x holds 2·3·7·5 = 6·35 elements, y 2·3·4·3 = 6·12).
+            let adaptive = AdaptiveShape(planes: 6, inH: 7, inW: 5, outH: 4, outW: 3)
+            var noOutput = adaptive
+            noOutput.outW = 0
+            assertThrowsCNNError({ try b.adaptiveAveragePoolForward(noOutput, x: x, y: y) }, "\(name): zero output width")
+            var noInput = adaptive
+            noInput.inH = -2
+            assertThrowsCNNError({ try b.adaptiveAveragePoolBackward(noInput, dy: y, dx: x) }, "\(name): negative input height")
+            assertThrowsCNNError({ try b.adaptiveAveragePoolForward(adaptive, x: short, y: y) }, "\(name): short x")
+            var larger = adaptive
+            larger.outH = 5
+            assertThrowsCNNError({ try b.adaptiveAveragePoolForward(larger, x: x, y: y) }, "\(name): short y")
+            assertThrowsCNNError({ try b.adaptiveAveragePoolBackward(adaptive, dy: y, dx: short) }, "\(name): short dx")
+            assertThrowsCNNError({ try b.adaptiveAveragePoolBackward(adaptive, dy: foreign, dx: x) }, "\(name): foreign dy")
+            assertThrowsCNNError({ try b.adaptiveAveragePoolForward(adaptive, x: x, y: indices) }, "\(name): Int32 y")
         }
+    }
+}
+
+extension PoolingOps {
+    func adaptiveAveragePoolForward(_ s: AdaptiveShape, x: any DeviceBuffer, y: any DeviceBuffer) throws {
+        try adaptiveAveragePoolForward(planes: s.planes, inH: s.inH, inW: s.inW, outH: s.outH, outW: s.outW, x: x, y: y)
+    }
+
+    func adaptiveAveragePoolBackward(_ s: AdaptiveShape, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+        try adaptiveAveragePoolBackward(planes: s.planes, inH: s.inH, inW: s.inW, outH: s.outH, outW: s.outW,
+                                        dy: dy, dx: dx)
     }
 }

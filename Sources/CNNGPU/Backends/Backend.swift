@@ -113,6 +113,15 @@ public protocol PoolingOps: BackendMemory {
     /// y[n, c] = mean over the `spatial` pixels of x[n, c].
     func globalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws
     func globalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws
+    /// PyTorch's adaptive average pooling of `planes` inH×inW planes to outH×outW: output
+    /// (i, j) is the mean of input rows ⌊i·inH/outH⌋ ..< ⌈(i+1)·inH/outH⌉ and columns
+    /// ⌊j·inW/outW⌋ ..< ⌈(j+1)·inW/outW⌉. Windows may overlap and differ in size, and an output
+    /// larger than the input is allowed (each window then holds one or more input pixels).
+    func adaptiveAveragePoolForward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
+                                    x: any DeviceBuffer, y: any DeviceBuffer) throws
+    /// dx[i] = Σ dy[o] / (size of o's window) over the outputs o whose window covers input i.
+    func adaptiveAveragePoolBackward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
+                                     dy: any DeviceBuffer, dx: any DeviceBuffer) throws
 
 }
 

@@ -15,4 +15,12 @@ extension OpValidation {
         try buffer(x, op, backward ? "dx" : "x", count: planes * spatial)
         try buffer(y, op, backward ? "dy" : "y", count: planes)
     }
+
+    func adaptiveAveragePool(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int, x: any DeviceBuffer,
+                             y: any DeviceBuffer, backward: Bool) throws {
+        let op = backward ? "adaptive_avg_pool_backward" : "adaptive_avg_pool"
+        try checkPositive(op, ["planes": planes, "inH": inH, "inW": inW, "outH": outH, "outW": outW])
+        try buffer(x, op, backward ? "dx" : "x", count: planes * inH * inW)
+        try buffer(y, op, backward ? "dy" : "y", count: planes * outH * outW)
+    }
 }

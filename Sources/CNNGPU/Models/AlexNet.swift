@@ -6,9 +6,10 @@
 /// Nodes are named as torchvision's modules (`features.0` … `features.12`, `avgpool`,
 /// `classifier.0` … `classifier.6`), so parameters carry its `state_dict` keys.
 ///
-/// Input sizes: the features must end at 6×6 (images of 223 to 254 pixels a side, where the
-/// adaptive pool is the identity) or 12×12 (415 to 446, pooled 2×2); other sizes are refused at
-/// build time (uneven adaptive windows are not implemented).
+/// Input sizes: any image of 63 pixels a side or more, as in torchvision. The last max pool needs
+/// a 3×3 input, and the 11×11 stride-4 convolution and the two pools before it leave one from 63
+/// pixels up (63 → 15 → 7 → 3 → 1); the adaptive pool then takes the features to 6×6 (the
+/// identity for 223–254, overlapping windows above, each feature spread over several cells below).
 ///
 /// ```swift
 /// let alexnet = try AlexNet(input: [3, 224, 224], classes: 1000)
@@ -29,6 +30,7 @@ public func AlexNet(input: TensorShape = [3, 224, 224], classes: Int = 1000, hid
     for (i, layer) in features.enumerated() { x = b.add(layer, x, name: "features.\(i)") }
     x = b.add(Flatten(), b.add(AdaptiveAvgPool2D(6, 6), x, name: "avgpool"))
     for (i, layer) in classifier.enumerated() { x = b.add(layer, x, name: "classifier.\(i)") }
-    return try withInputSizeHint("AlexNet takes images of 223 to 254 pixels a side, or 415 to 446 "
-                                 + "(e.g. --image-size 224)") { try b.build(output: x) }
+    return try withInputSizeHint("AlexNet takes images of 63 pixels a side or more (e.g. --image-size 224)") {
+        try b.build(output: x)
+    }
 }

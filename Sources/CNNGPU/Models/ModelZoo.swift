@@ -13,7 +13,7 @@ public enum ModelZoo {
               defaultInput: [1, 28, 28], build: { try LeNet5(input: $0, classes: $1) }),
         Entry(name: "lenet5_keras", summary: "Keras' LeNet-inspired MNIST CNN (32c3-64c3-pool-128), 1,199,882 parameters",
               defaultInput: [1, 28, 28], build: { try LeNet5Keras(input: $0, classes: $1) }),
-        Entry(name: "alexnet", summary: "AlexNet (torchvision), 61,100,840 parameters at 1000 classes; images 223-254 or 415-446",
+        Entry(name: "alexnet", summary: "AlexNet (torchvision), 61,100,840 parameters at 1000 classes; images 63 or more",
               defaultInput: [3, 224, 224], build: { try AlexNet(input: $0, classes: $1) }),
     ] + vggEntries + [
         Entry(name: "googlenet", summary: "GoogLeNet / Inception v1 (torchvision, no auxiliary heads), 6,624,904 parameters at 1000 classes; images 15 or more",
@@ -30,7 +30,7 @@ public enum ModelZoo {
         [false, true].map { batchNorm in
             Entry(name: name + (batchNorm ? "_bn" : ""),
                   summary: "\(name.uppercased())\(batchNorm ? " with batch norm" : "") (torchvision), "
-                      + "\(batchNorm ? normalized : plain) parameters at 1000 classes; images 224-255 or 448-479",
+                      + "\(batchNorm ? normalized : plain) parameters at 1000 classes; images 32 or more",
                   defaultInput: [3, 224, 224],
                   build: { try VGG(configuration, batchNorm: batchNorm, input: $0, classes: $1) })
         }

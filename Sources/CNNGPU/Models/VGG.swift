@@ -7,9 +7,9 @@
 /// Nodes are named as torchvision's modules (`features.0`, `features.1`, …, `avgpool`,
 /// `classifier.0` … `classifier.6`), so parameters carry its `state_dict` keys.
 ///
-/// Input sizes: the five pools leave side / 32 (rounded down), which the 7×7 pool must divide:
-/// 224–255 (7×7, the identity) or 448–479 (14×14, pooled 2×2), and so on. Other sizes are refused
-/// at build time (uneven adaptive windows are not implemented).
+/// Input sizes: any image of 32 pixels a side or more, as in torchvision. The five 2×2 pools
+/// leave side / 32 (rounded down), which the adaptive pool takes to 7×7 (the identity for
+/// 224–255, windows that may overlap above, each feature spread over several cells below).
 ///
 /// ```swift
 /// let vgg16 = try VGG(.vgg16, batchNorm: false, input: [3, 224, 224], classes: 1000)
@@ -36,8 +36,9 @@ public func VGG(_ configuration: VGGConfiguration, batchNorm: Bool, input: Tenso
         Dense(hiddenUnits), ReLU(), Dropout(0.5), Dense(hiddenUnits), ReLU(), Dropout(0.5), Dense(classes),
     ]
     for (i, layer) in classifier.enumerated() { x = b.add(layer, x, name: "classifier.\(i)") }
-    return try withInputSizeHint("VGG takes images of 224 to 255 pixels a side, or 448 to 479, … "
-                                 + "(e.g. --image-size 224)") { try b.build(output: x) }
+    return try withInputSizeHint("VGG takes images of 32 pixels a side or more (e.g. --image-size 224)") {
+        try b.build(output: x)
+    }
 }
 
 /// The layer lists of torchvision's VGG variants: a number is a 3×3 convolution with that many

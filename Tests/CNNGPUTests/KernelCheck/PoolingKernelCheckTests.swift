@@ -36,5 +36,18 @@ final class KernelCheckPoolingTests: XCTestCase {
             results.append(try b.download(y) + b.download(dx))
         }
         assertClose(results[1], results[0], tolerance: 1e-4, "global average seed \(rng.seed)")
+        // Adaptive pooling, down with overlapping windows on one axis and up on the other.
+        for s in [AdaptiveShape(planes: 3, inH: 7, inW: 3, outH: 3, outW: 5),
+                  AdaptiveShape(planes: 2, inH: 13, inW: 10, outH: 6, outW: 4)] {
+            let x = rng.floats(s.inputCount), dy = rng.floats(s.outputCount)
+            var results: [[Float]] = []
+            for b in [cpu as any PoolingOps, cl as any PoolingOps] {
+                let y = try b.hostInitialized(s.outputCount, dtype: .float32), dx = try b.hostInitialized(s.inputCount, dtype: .float32)
+                try b.adaptiveAveragePoolForward(s, x: try b.makeBuffer(x), y: y)
+                try b.adaptiveAveragePoolBackward(s, dy: try b.makeBuffer(dy), dx: dx)
+                results.append(try b.download(y) + b.download(dx))
+            }
+            assertClose(results[1], results[0], tolerance: 1e-4, "adaptive average \(s) seed \(rng.seed)")
+        }
     }
 }

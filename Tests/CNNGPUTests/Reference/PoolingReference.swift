@@ -72,4 +72,57 @@ enum PoolingReference {
     static func globalAverageBackward(planes: Int, spatial: Int, _ dy: [Double]) -> [Double] {
         (0..<(planes * spatial)).map { i in dy[i / spatial] / Double(spatial) }
     }
+
+    /// The input pixels of adaptive cell `o` along an axis, as PyTorch defines them:
+    /// floor(o·input/output) ..< ceil((o+1)·input/output).
+    static func adaptiveWindow(_ o: Int, input: Int, output: Int) -> Range<Int> {
+        let start = (Double(o * input) / Double(output)).rounded(.down)
+        let end = (Double((o + 1) * input) / Double(output)).rounded(.up)
+        return Int(start)..<Int(end)
+    }
+
+    static func adaptiveAverageForward(_ s: AdaptiveShape, _ x: [Double]) -> [Double] {
+        var y: [Double] = []
+        for p in 0..<s.planes {
+            for oh in 0..<s.outH {
+                for ow in 0..<s.outW {
+                    let rows = adaptiveWindow(oh, input: s.inH, output: s.outH)
+                    let columns = adaptiveWindow(ow, input: s.inW, output: s.outW)
+                    var sum = 0.0
+                    for ih in rows {
+                        for iw in columns { sum += x[(p * s.inH + ih) * s.inW + iw] }
+                    }
+                    y.append(sum / Double(rows.count * columns.count))
+                }
+            }
+        }
+        return y
+    }
+
+    /// dx: each output's gradient shared evenly over its window (scatter).
+    static func adaptiveAverageBackward(_ s: AdaptiveShape, dy: [Double]) -> [Double] {
+        var dx = [Double](repeating: 0, count: s.inputCount)
+        for p in 0..<s.planes {
+            for oh in 0..<s.outH {
+                for ow in 0..<s.outW {
+                    let rows = adaptiveWindow(oh, input: s.inH, output: s.outH)
+                    let columns = adaptiveWindow(ow, input: s.inW, output: s.outW)
+                    let share = dy[(p * s.outH + oh) * s.outW + ow] / Double(rows.count * columns.count)
+                    for ih in rows {
+                        for iw in columns { dx[(p * s.inH + ih) * s.inW + iw] += share }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+}
+
+/// The sizes of one adaptive average pooling problem.
+struct AdaptiveShape: CustomStringConvertible {
+    var planes: Int, inH: Int, inW: Int, outH: Int, outW: Int
+
+    var inputCount: Int { planes * inH * inW }
+    var outputCount: Int { planes * outH * outW }
+    var description: String { "\(planes)×\(inH)×\(inW) → \(outH)×\(outW)" }
 }

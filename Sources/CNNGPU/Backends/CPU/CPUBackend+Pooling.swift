@@ -1,6 +1,7 @@
 /// Pooling on the host, parallel over the N·C planes. Within a plane the backward passes add
 /// each output's gradient into its window in ascending output order: the same order in which
-/// the OpenCL gathers sum, and deterministic.
+/// the OpenCL gathers sum, and deterministic. Adaptive pooling's backward is a gather, as its
+/// OpenCL kernel is, and adds the same dy / window-size terms in the same order.
 extension CPUBackend: PoolingOps {
     public func poolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
                                indices: (any DeviceBuffer)?) throws {
@@ -170,6 +171,91 @@ extension CPUBackend: PoolingOps {
                 (dxp + p * spatial).update(repeating: dyp[p] / Float(spatial), count: spatial)
             }
         }
+    }
+
+    public func adaptiveAveragePoolForward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
+                                           x: any DeviceBuffer, y: any DeviceBuffer) throws {
+        try validate.adaptiveAveragePool(planes: planes, inH: inH, inW: inW, outH: outH, outW: outW,
+                                         x: x, y: y, backward: false)
+        let rows = AdaptiveAxis(input: inH, output: outH), columns = AdaptiveAxis(input: inW, output: outW)
+        let xp = ptr(x), yp = ptr(y)
+        parallelFor(planes, grain: AdaptiveAxis.planeGrain(rows, columns)) { range in
+            for p in range {
+                let x = xp + p * inH * inW, y = yp + p * outH * outW
+                for oh in 0..<outH {
+                    let windowRows = rows.windows[oh]
+                    for ow in 0..<outW {
+                        let windowColumns = columns.windows[ow]
+                        var sum: Float = 0
+                        for ih in windowRows {
+                            for iw in windowColumns { sum += x[ih * inW + iw] }
+                        }
+                        y[oh * outW + ow] = sum / Float(windowRows.count * windowColumns.count)
+                    }
+                }
+            }
+        }
+    }
+
+    public func adaptiveAveragePoolBackward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
+                                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+        try validate.adaptiveAveragePool(planes: planes, inH: inH, inW: inW, outH: outH, outW: outW,
+                                         x: dx, y: dy, backward: true)
+        let rows = AdaptiveAxis(input: inH, output: outH), columns = AdaptiveAxis(input: inW, output: outW)
+        let dyp = ptr(dy), dxp = ptr(dx)
+        parallelFor(planes, grain: AdaptiveAxis.planeGrain(rows, columns)) { range in
+            // Each output's share of its gradient, dy / window size, computed once per plane.
+            let shares = UnsafeMutablePointer<Float>.allocate(capacity: outH * outW)
+            defer { shares.deallocate() }
+            for p in range {
+                let dy = dyp + p * outH * outW, dx = dxp + p * inH * inW
+                for oh in 0..<outH {
+                    for ow in 0..<outW {
+                        shares[oh * outW + ow] = dy[oh * outW + ow] / Float(rows.windows[oh].count * columns.windows[ow].count)
+                    }
+                }
+                for ih in 0..<inH {
+                    let coveringRows = rows.covering[ih]
+                    for iw in 0..<inW {
+                        let coveringColumns = columns.covering[iw]
+                        var sum: Float = 0
+                        for oh in coveringRows {
+                            for ow in coveringColumns { sum += shares[oh * outW + ow] }
+                        }
+                        dx[ih * inW + iw] = sum
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adaptive pooling along one axis of `input` pixels pooled to `output` cells, as PyTorch
+/// defines it: cell o averages pixels ⌊o·input/output⌋ ..< ⌈(o+1)·input/output⌉. Pixel i lies in
+/// the windows of cells ⌊i·output/input⌋ ..< ⌈(i+1)·output/input⌉, the same bounds with the two
+/// sizes swapped (o's window starts at or before i iff o·input < (i+1)·output, and ends after
+/// i iff (o+1)·input > i·output), which is what the backward gather walks.
+private struct AdaptiveAxis {
+    /// The input pixels of each output cell.
+    let windows: [Range<Int>]
+    /// The output cells whose window holds each input pixel.
+    let covering: [Range<Int>]
+
+    init(input: Int, output: Int) {
+        windows = (0..<output).map { Self.span($0, scale: input, over: output) }
+        covering = (0..<input).map { Self.span($0, scale: output, over: input) }
+    }
+
+    /// ⌊k·scale/over⌋ ..< ⌈(k+1)·scale/over⌉.
+    private static func span(_ k: Int, scale: Int, over: Int) -> Range<Int> {
+        (k * scale / over)..<(((k + 1) * scale + over - 1) / over)
+    }
+
+    /// Planes per parallel chunk. A plane costs one step per (input pixel, covering output)
+    /// pair, forward and backward alike: the product of both axes' pair counts.
+    static func planeGrain(_ rows: AdaptiveAxis, _ columns: AdaptiveAxis) -> Int {
+        let pairs = rows.windows.reduce(0) { $0 + $1.count } * columns.windows.reduce(0) { $0 + $1.count }
+        return max(1, 16_384 / pairs)
     }
 }
 

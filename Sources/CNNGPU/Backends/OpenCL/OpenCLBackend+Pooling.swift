@@ -55,6 +55,24 @@ extension OpenCLBackend: PoolingOps {
                    [.int(planes), .int(spatial), .buffer(dy), .buffer(dx)])
     }
 
+    public func adaptiveAveragePoolForward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
+                                           x: any DeviceBuffer, y: any DeviceBuffer) throws {
+        try validate.adaptiveAveragePool(planes: planes, inH: inH, inW: inW, outH: outH, outW: outW,
+                                         x: x, y: y, backward: false)
+        try validate.int32Indexable("adaptive_avg_pool", ["x": planes * inH * inW, "y": planes * outH * outW])
+        try launch("pooling", "adaptive_avg_pool_forward", global: [outW, outH, planes],
+                   [.int(planes), .int(inH), .int(inW), .int(outH), .int(outW), .buffer(x), .buffer(y)])
+    }
+
+    public func adaptiveAveragePoolBackward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
+                                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+        try validate.adaptiveAveragePool(planes: planes, inH: inH, inW: inW, outH: outH, outW: outW,
+                                         x: dx, y: dy, backward: true)
+        try validate.int32Indexable("adaptive_avg_pool_backward", ["dx": planes * inH * inW, "dy": planes * outH * outW])
+        try launch("pooling", "adaptive_avg_pool_backward_gather", global: [inW, inH, planes],
+                   [.int(planes), .int(inH), .int(inW), .int(outH), .int(outW), .buffer(dy), .buffer(dx)])
+    }
+
     /// The `POOL_GEOMETRY_ARGS` of pooling.cl, in its order.
     private func poolGeometry(_ d: Pool2DDescriptor) -> [KernelArgument] {
         [.int(d.batch * d.channels), .int(d.inH), .int(d.inW), .int(d.outH), .int(d.outW),
