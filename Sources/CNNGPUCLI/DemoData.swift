@@ -8,8 +8,13 @@ enum DemoData {
     static let testImages = 2_000
     static let defaultSize = 32
 
-    static func load(for model: String, imageSize: Int?, batchSize: Int) throws -> (train: Dataset, test: Dataset, note: String) {
-        let size = imageSize ?? defaultSize
+    /// 32 pixels, or the model's smallest input rounded up to a multiple of 16 (AlexNet: 64).
+    static func size(for entry: ModelZoo.Entry) -> Int {
+        max(defaultSize, (entry.minimumSide + 15) / 16 * 16)
+    }
+
+    static func load(for entry: ModelZoo.Entry, imageSize: Int?, batchSize: Int) throws -> (train: Dataset, test: Dataset, note: String) {
+        let (model, size) = (entry.name, imageSize ?? Self.size(for: entry))
         let train = try FashionMNIST.load(split: .train).subset(0..<trainImages).resized(to: size, channels: 3)
         let test = try FashionMNIST.load(split: .test).subset(0..<testImages).resized(to: size, channels: 3)
         let note = """

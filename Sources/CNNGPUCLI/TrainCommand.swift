@@ -30,7 +30,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Dataset kind: fashion-mnist, mnist, cifar10 or imagefolder (default: detected from --data).")
     var dataset: String?
 
-    @Option(help: "Image side for image folders and --synthetic (random-resized crops when training, center crops for validation; default 224), and for the Fashion-MNIST stand-in of ImageNet models without --data (default 32).")
+    @Option(help: "Image side for image folders and --synthetic (random-resized crops when training, center crops for validation; default 224), and for the Fashion-MNIST stand-in of ImageNet models without --data (default 32, AlexNet 64).")
     var imageSize: Int?
 
     /// The side of ImageNet-style inputs.
@@ -160,7 +160,7 @@ struct TrainCommand: ParsableCommand {
         }
         if data == nil, dataset == nil, try ModelZoo.entry(model).defaultInput.dims.first == 3 {
             try refuseNormalization(for: "the Fashion-MNIST stand-in")
-            let demo = try DemoData.load(for: model.lowercased(), imageSize: imageSize, batchSize: batchSize)
+            let demo = try DemoData.load(for: try ModelZoo.entry(model), imageSize: imageSize, batchSize: batchSize)
             print(demo.note)
             var data = try inMemoryData(demo.train, demo.test, source: "Fashion-MNIST stand-in")
             data.defaultEpochs = 1

@@ -189,11 +189,16 @@ final class ModelZooTests: XCTestCase {
         for side in [1, 8, 15] {
             XCTAssertNoThrow(try ModelZoo.build("resnet18", input: [3, side, side]), "resnet18 \(side)")
         }
-        // The smallest sizes: every pool must still have an input at least as large as its window.
-        for (model, smallest) in [("googlenet", 15), ("densenet121", 29), ("vgg11", 32), ("vgg16_bn", 32), ("alexnet", 63)] {
-            XCTAssertNoThrow(try ModelZoo.build(model, input: [3, smallest, smallest]), model)
-            let message = assertThrowsCNNError({ _ = try ModelZoo.build(model, input: [3, smallest - 1, smallest - 1]) }, model)
-            XCTAssertTrue(message?.contains("\(smallest) pixels a side or more") ?? false, message ?? "")
+        // The smallest sizes the zoo states: every pool must still have an input at least as large as its window.
+        for entry in ModelZoo.entries {
+            let (channels, smallest) = (entry.defaultInput.dims[0], entry.minimumSide)
+            XCTAssertNoThrow(try ModelZoo.build(entry.name, input: [channels, smallest, smallest]), entry.name)
+            guard smallest > 1 else { continue }
+            let message = assertThrowsCNNError({ _ = try ModelZoo.build(entry.name, input: [channels, smallest - 1, smallest - 1]) },
+                                               entry.name)
+            if ["googlenet", "densenet121", "alexnet"].contains(entry.name) || entry.name.hasPrefix("vgg") {
+                XCTAssertTrue(message?.contains("\(smallest) pixels a side or more") ?? false, message ?? "")
+            }
         }
         XCTAssertNoThrow(try DenseNet(blocks: [2, 2, 2], input: [3, 13, 13]))
         XCTAssertNotNil(assertThrowsCNNError({ _ = try DenseNet(blocks: [2, 2, 2], input: [3, 12, 12]) }))

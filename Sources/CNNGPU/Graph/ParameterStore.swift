@@ -26,7 +26,9 @@ public final class ParameterStore {
     private(set) var nodeGradientViews: [Int: [(any DeviceBuffer)?]] = [:]
 
     /// Lays out and initializes the parameters of `graph`; random initializers draw from `seed`.
-    public init(graph: Graph, backend: any Backend, seed: UInt64) throws {
+    /// `initialize: false` leaves the values undefined, for a caller that writes every
+    /// parameter next (loading weights), and saves drawing VGG's 138M random numbers.
+    public init(graph: Graph, backend: any Backend, seed: UInt64, initialize: Bool = true) throws {
         self.backend = backend
         let align = backend.viewAlignment
         func aligned(_ n: Int) -> Int { (n + align - 1) / align * align }
@@ -55,7 +57,9 @@ public final class ParameterStore {
         for e in entries {
             let flat = e.spec.trainable ? weights : buffers!
             let view = try backend.view(of: flat, offset: e.offset, count: e.spec.count)
-            try backend.upload(e.spec.initializer.values(shape: e.spec.shape, generator: &generator), to: view)
+            if initialize {
+                try backend.upload(e.spec.initializer.values(shape: e.spec.shape, generator: &generator), to: view)
+            }
             nodeViews[e.node, default: []].append(view)
             nodeGradientViews[e.node, default: []].append(
                 e.spec.trainable ? try backend.view(of: gradients, offset: e.offset, count: e.spec.count) : nil)

@@ -15,7 +15,7 @@ public final class Classifier {
 
     public init(graph: Graph, weights: URL, backend: any Backend) throws {
         self.graph = graph
-        parameters = try ParameterStore(graph: graph, backend: backend, seed: 0)
+        parameters = try ParameterStore(graph: graph, backend: backend, seed: 0, initialize: false)
         try ModelWeights.load(weights, into: parameters)
     }
 

@@ -5,22 +5,30 @@ public enum ModelZoo {
         public let summary: String
         /// The input it is designed for (used when the user gives none).
         public let defaultInput: TensorShape
+        /// The smallest image side it takes (its pools need inputs at least as large as their windows).
+        public let minimumSide: Int
         public let build: (_ input: TensorShape, _ classes: Int) throws -> Graph
+
+        init(name: String, summary: String, defaultInput: TensorShape, minimumSide: Int,
+             build: @escaping (_ input: TensorShape, _ classes: Int) throws -> Graph) {
+            self.name = name; self.defaultInput = defaultInput; self.minimumSide = minimumSide; self.build = build
+            self.summary = summary + (minimumSide > 1 ? "; images \(minimumSide) or more" : "; any image size")
+        }
     }
 
     public static let entries: [Entry] = [
         Entry(name: "lenet5", summary: "LeNet-5 (6c5-pool-16c5-pool-120-84-10), 61,706 parameters",
-              defaultInput: [1, 28, 28], build: { try LeNet5(input: $0, classes: $1) }),
+              defaultInput: [1, 28, 28], minimumSide: 16, build: { try LeNet5(input: $0, classes: $1) }),
         Entry(name: "lenet5_keras", summary: "Keras' LeNet-inspired MNIST CNN (32c3-64c3-pool-128), 1,199,882 parameters",
-              defaultInput: [1, 28, 28], build: { try LeNet5Keras(input: $0, classes: $1) }),
-        Entry(name: "alexnet", summary: "AlexNet (torchvision), 61,100,840 parameters at 1000 classes; images 63 or more",
-              defaultInput: [3, 224, 224], build: { try AlexNet(input: $0, classes: $1) }),
+              defaultInput: [1, 28, 28], minimumSide: 6, build: { try LeNet5Keras(input: $0, classes: $1) }),
+        Entry(name: "alexnet", summary: "AlexNet (torchvision), 61,100,840 parameters at 1000 classes",
+              defaultInput: [3, 224, 224], minimumSide: 63, build: { try AlexNet(input: $0, classes: $1) }),
     ] + vggEntries + [
-        Entry(name: "googlenet", summary: "GoogLeNet / Inception v1 (torchvision, no auxiliary heads), 6,624,904 parameters at 1000 classes; images 15 or more",
-              defaultInput: [3, 224, 224], build: { try GoogLeNet(input: $0, classes: $1) }),
+        Entry(name: "googlenet", summary: "GoogLeNet / Inception v1 (torchvision, no auxiliary heads), 6,624,904 parameters at 1000 classes",
+              defaultInput: [3, 224, 224], minimumSide: 15, build: { try GoogLeNet(input: $0, classes: $1) }),
     ] + resNetEntries + [
-        Entry(name: "densenet121", summary: "DenseNet-121 (torchvision), 7,978,856 parameters at 1000 classes; images 29 or more",
-              defaultInput: [3, 224, 224], build: { try DenseNet(input: $0, classes: $1) }),
+        Entry(name: "densenet121", summary: "DenseNet-121 (torchvision), 7,978,856 parameters at 1000 classes",
+              defaultInput: [3, 224, 224], minimumSide: 29, build: { try DenseNet(input: $0, classes: $1) }),
     ]
 
     private static let vggEntries: [Entry] = [
@@ -30,8 +38,8 @@ public enum ModelZoo {
         [false, true].map { batchNorm in
             Entry(name: name + (batchNorm ? "_bn" : ""),
                   summary: "\(name.uppercased())\(batchNorm ? " with batch norm" : "") (torchvision), "
-                      + "\(batchNorm ? normalized : plain) parameters at 1000 classes; images 32 or more",
-                  defaultInput: [3, 224, 224],
+                      + "\(batchNorm ? normalized : plain) parameters at 1000 classes",
+                  defaultInput: [3, 224, 224], minimumSide: 32,
                   build: { try VGG(configuration, batchNorm: batchNorm, input: $0, classes: $1) })
         }
     }
@@ -39,8 +47,8 @@ public enum ModelZoo {
     private static let resNetEntries: [Entry] = [
         (18, "11,689,512"), (34, "21,797,672"), (50, "25,557,032"), (101, "44,549,160"), (152, "60,192,808"),
     ].map { depth, count in
-        Entry(name: "resnet\(depth)", summary: "ResNet-\(depth) (torchvision, v1.5), \(count) parameters at 1000 classes; any image size",
-              defaultInput: [3, 224, 224], build: { try ResNet(depth: depth, input: $0, classes: $1) })
+        Entry(name: "resnet\(depth)", summary: "ResNet-\(depth) (torchvision, v1.5), \(count) parameters at 1000 classes",
+              defaultInput: [3, 224, 224], minimumSide: 1, build: { try ResNet(depth: depth, input: $0, classes: $1) })
     }
 
     public static var names: [String] { entries.map(\.name) }
