@@ -99,7 +99,7 @@ final class CLITests: XCTestCase {
 
         try makeDataset(in: dir)
         for (arguments, expected) in [
-            (["--data", dir.path, "--num-classes", "5"], ["--num-classes 5 does not match", "10 classes", "Drop --num-classes",
+            (["--data", dir.path, "--num-classes", "5"], ["--num-classes 5 does not match", "which has 10 classes", "Drop --num-classes",
                                                           "--data"]),
             (["--num-classes", "0"], ["--num-classes must be positive, got 0"]),
             (["--synthetic", "--num-classes=-3"], ["--num-classes must be positive, got -3"]),
