@@ -10,7 +10,7 @@ struct SummaryCommand: ParsableCommand {
     @Argument(help: "A model name (see below).")
     var model: String
 
-    @Option(help: "Number of output classes.")
+    @Option(help: "Number of output classes (the classifier head's size).")
     var numClasses: Int = 10
 
     @Option(help: "Input shape C×H×W, e.g. 3x32x32 (default: the model's own).")

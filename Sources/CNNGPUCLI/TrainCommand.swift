@@ -39,8 +39,11 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Image folders: skip undecodable files (reported on stderr) instead of stopping.")
     var skipCorrupt = false
 
-    @Flag(help: "Train on synthetic random ImageNet-shaped batches (1000 classes, 20 steps per epoch) to measure throughput.")
+    @Flag(help: "Train on synthetic random ImageNet-shaped batches (1000 classes unless --num-classes, 20 steps per epoch) to measure throughput.")
     var synthetic = false
+
+    @Option(help: "Number of output classes (the classifier head's size): with --synthetic, the number of random labels (default 1000); with real data it comes from the data, and if given must match it.")
+    var numClasses: Int?
 
     @Option(help: "Number of epochs (default 5; 1 for the Fashion-MNIST stand-in of ImageNet models).") var epochs: Int?
     @Option(help: "Samples per step.") var batchSize: Int = 64
@@ -64,6 +67,7 @@ struct TrainCommand: ParsableCommand {
     /// Checks the options before any data is read, so a typo fails at once.
     func validate() throws {
         if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
+        if let numClasses, numClasses <= 0 { throw ValidationError("--num-classes must be positive, got \(numClasses)") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be at least 8, got \(imageSize)") }
         guard ["sgd", "adam"].contains(optimizer.lowercased()) else {
@@ -82,6 +86,11 @@ struct TrainCommand: ParsableCommand {
         let selected = try device.selection().open()
         let backend = selected.backend
         let data = try loadData()
+        if let numClasses, numClasses != data.classes {
+            throw CNNError.invalidArgument("--num-classes \(numClasses) does not match the data, which has \(data.classes) "
+                + "classes (\(data.description)). Drop --num-classes to take the count from the data, or point --data at "
+                + "a dataset of \(numClasses) classes.")
+        }
         let graph = try ModelZoo.build(entry.name, input: data.sampleShape, classes: data.classes)
 
         var config = TrainingConfig()
@@ -154,9 +163,9 @@ struct TrainCommand: ParsableCommand {
     private func loadData() throws -> TrainingData {
         if synthetic {
             let train = try SyntheticSource(sampleCount: 20 * batchSize, batchSize: batchSize, imageSize: side,
-                                            classes: 1000, seed: seed)
+                                            classes: numClasses ?? 1000, seed: seed)
             return TrainingData(sampleShape: train.sampleShape, classes: train.classes, train: train, test: nil,
-                                description: "SYNTHETIC random batches of \(train.sampleShape), 1000 classes (throughput only)")
+                                description: "SYNTHETIC random batches of \(train.sampleShape), \(train.classes) classes (throughput only)")
         }
         if data == nil, dataset == nil, try ModelZoo.entry(model).defaultInput.dims.first == 3 {
             try refuseNormalization(for: "the Fashion-MNIST stand-in")

@@ -80,6 +80,38 @@ final class CLITests: XCTestCase {
         }
     }
 
+    func testNumClassesSizesTheSyntheticDataAndMustMatchRealData() throws {
+        let dir = try temporaryDirectory()
+        // resnet18 at 32×32 keeps a synthetic epoch (20 steps of 4) to seconds.
+        let synthetic = ["train", "resnet18", "--synthetic", "--num-classes", "10", "--image-size", "32", "--batch-size", "4",
+                         "--epochs", "1", "--device", "cpu"]
+        let plain = try run(synthetic + ["--checkpoint", dir.appendingPathComponent("plain").path])
+        XCTAssertEqual(plain.status, 0, plain.output)
+        XCTAssertTrue(plain.output.contains("11,181,642 parameters"), "a 10-class head: \(plain.output)")
+        XCTAssertTrue(plain.output.contains("10 classes (throughput only)"), plain.output)
+
+        // Weights whose head has 4 classes: the backbone loads, the 10-class head starts fresh.
+        let graph = try ModelZoo.build("resnet18", input: [3, 32, 32], classes: 4)
+        let weights = dir.appendingPathComponent("r18-4.safetensors")
+        try ModelWeights.export(try ParameterStore(graph: graph, backend: TestBackends.cpu, seed: 2), to: weights)
+        let tuned = try run(synthetic + ["--weights", weights.path, "--checkpoint", dir.appendingPathComponent("tuned").path])
+        XCTAssertEqual(tuned.status, 0, tuned.output)
+        XCTAssertTrue(tuned.output.contains("new head: fc.weight, fc.bias"), tuned.output)
+
+        try makeDataset(in: dir)
+        for (arguments, expected) in [
+            (["--data", dir.path, "--num-classes", "5"], ["--num-classes 5 does not match", "which has 10 classes", "Drop --num-classes",
+                                                          "--data"]),
+            (["--num-classes", "0"], ["--num-classes must be positive, got 0"]),
+            (["--synthetic", "--num-classes=-3"], ["--num-classes must be positive, got -3"]),
+        ] {
+            let (status, output) = try run(["train", "lenet5", "--device", "cpu", "--checkpoint",
+                                            dir.appendingPathComponent("bad").path] + arguments)
+            XCTAssertNotEqual(status, 0, "\(arguments): \(output)")
+            for text in expected { XCTAssertTrue(output.contains(text), "\(arguments) should mention '\(text)': \(output)") }
+        }
+    }
+
     func testCorruptDatasetIsAClearError() throws {
         let dir = try temporaryDirectory()
         try makeDataset(in: dir)

@@ -61,6 +61,39 @@ final class GraphTests: XCTestCase {
         let u = Initializer.glorotUniform.values(shape: [100, 50], generator: &g4)
         XCTAssertTrue(u.allSatisfy { abs(Double($0)) <= (6.0 / 150).squareRoot() })
     }
+
+    /// The schemes torchvision's models use, on large draws.
+    func testTorchvisionInitializers() {
+        var g = SplitMix64(seed: 5)
+        // [32, 64, 3, 3]: fan-in 576, fan-out 288.
+        let fanOut = Initializer.heNormalFanOut.values(shape: [32, 64, 3, 3], generator: &g)
+        assertZeroMeanDeviation(fanOut, (2.0 / 288).squareRoot(), "He normal by fan-out")
+        assertZeroMeanDeviation(Initializer.normal(std: 0.01).values(shape: [200, 100], generator: &g), 0.01, "normal")
+
+        // The limit is absolute: std 1 and limit 1 keep N(0, 1) within ±1, whose variance is
+        // 1 − 2φ(1) / (Φ(1) − Φ(−1)) = 0.29112.
+        let truncated = Initializer.truncatedNormal(std: 1, limit: 1).values(shape: [20_000], generator: &g)
+        XCTAssertTrue(truncated.allSatisfy { abs($0) <= 1 })
+        assertZeroMeanDeviation(truncated, 0.29112.squareRoot(), "truncated at one deviation")
+        // GoogLeNet's std 0.01 with limit 2 is a limit 200 deviations away: a plain N(0, 0.01²).
+        let googLeNet = Initializer.truncatedNormal(std: 0.01, limit: 2).values(shape: [20_000], generator: &g)
+        assertZeroMeanDeviation(googLeNet, 0.01, "GoogLeNet's truncated normal")
+
+        // PyTorch's default: U(±1/√fan-in) for a weight [64, 25, 2, 2] (fan-in 100), and for a bias
+        // given that weight's shape (its own length would give ±1/√64).
+        assertUniform(Initializer.pytorchDefault.values(shape: [64, 25, 2, 2], generator: &g), bound: 0.1, "weight")
+        let bias = Initializer.pytorchDefault.values(shape: [64], fanShape: [64, 25, 2, 2], generator: &g)
+        assertUniform(bias, bound: 0.1, "bias")
+        assertUniform(Initializer.pytorchDefault.values(shape: [5000], fanShape: [5000, 100], generator: &g),
+                      bound: 0.1, "many biases")
+
+        // Seeded like every initializer: the same seed, the same values.
+        for initializer in [Initializer.heNormalFanOut, .normal(std: 0.5), .truncatedNormal(std: 1, limit: 1), .pytorchDefault] {
+            var a = SplitMix64(seed: 9), b = SplitMix64(seed: 9)
+            XCTAssertEqual(initializer.values(shape: [8, 4, 3, 3], generator: &a),
+                           initializer.values(shape: [8, 4, 3, 3], generator: &b), "\(initializer)")
+        }
+    }
 }
 
 final class DatasetResizeTests: XCTestCase {

@@ -180,6 +180,56 @@ final class ModelZooTests: XCTestCase {
         XCTAssertEqual(r18.parameterCount, 11_689_512 - 990 * 513)
     }
 
+    /// Each zoo model starts as torchvision builds it from scratch (its `_initialize_weights`, or
+    /// PyTorch's defaults where it sets none), checked on the values a parameter store draws.
+    func testZooModelsStartAsTorchvisionInitializesThem() throws {
+        func he(fan: Int) -> Double { (2.0 / Double(fan)).squareRoot() }
+        func pytorchBound(fanIn: Int) -> Double { 1 / Double(fanIn).squareRoot() }
+
+        // ResNet: convolutions N(0, 2/fan-out); fc weight and bias PyTorch's default.
+        let resnet = try initialValuesCheckingBatchNorms(ModelZoo.build("resnet18", input: [3, 32, 32], classes: 10))
+        assertZeroMeanDeviation(resnet["conv1.weight"]!, he(fan: 64 * 49), "resnet18 conv1")
+        assertZeroMeanDeviation(resnet["layer3.0.downsample.0.weight"]!, he(fan: 256), "resnet18 downsample")
+        assertUniform(resnet["fc.weight"]!, bound: pytorchBound(fanIn: 512), "resnet18 fc.weight")
+        assertUniform(resnet["fc.bias"]!, bound: pytorchBound(fanIn: 512), "resnet18 fc.bias")
+
+        // VGG: convolutions N(0, 2/fan-out) with bias 0; linear layers N(0, 0.01²) with bias 0.
+        let vgg = try initialValuesCheckingBatchNorms(VGG(.vgg11, batchNorm: true, classes: 10, hiddenUnits: 64))
+        assertZeroMeanDeviation(vgg["features.4.weight"]!, he(fan: 128 * 9), "vgg11_bn features.4")
+        XCTAssertTrue(vgg["features.4.bias"]!.allSatisfy { $0 == 0 })
+        assertZeroMeanDeviation(vgg["classifier.0.weight"]!, 0.01, "vgg11_bn classifier.0")
+        XCTAssertTrue(vgg["classifier.6.bias"]!.allSatisfy { $0 == 0 })
+
+        // AlexNet: PyTorch's defaults, U(±1/√fan-in) for every weight and bias.
+        let alexnet = try initialValuesCheckingBatchNorms(AlexNet(classes: 10, hiddenUnits: 64))
+        assertUniform(alexnet["features.0.weight"]!, bound: pytorchBound(fanIn: 3 * 121), "alexnet features.0.weight")
+        assertUniform(alexnet["features.0.bias"]!, bound: pytorchBound(fanIn: 3 * 121), "alexnet features.0.bias")
+        assertUniform(alexnet["classifier.1.weight"]!, bound: pytorchBound(fanIn: 9216), "alexnet classifier.1.weight")
+        assertUniform(alexnet["classifier.6.bias"]!, bound: pytorchBound(fanIn: 64), "alexnet classifier.6.bias")
+
+        // GoogLeNet: convolutions and fc weight N(0, 0.01²) (truncated at ±2, i.e. never); fc bias PyTorch's.
+        let googlenet = try initialValuesCheckingBatchNorms(ModelZoo.build("googlenet", input: [3, 32, 32], classes: 10))
+        assertZeroMeanDeviation(googlenet["conv1.conv.weight"]!, 0.01, "googlenet conv1")
+        assertZeroMeanDeviation(googlenet["inception5b.branch1.conv.weight"]!, 0.01, "googlenet inception5b")
+        assertZeroMeanDeviation(googlenet["fc.weight"]!, 0.01, "googlenet fc.weight")
+        assertUniform(googlenet["fc.bias"]!, bound: pytorchBound(fanIn: 1024), "googlenet fc.bias")
+
+        // DenseNet: convolutions N(0, 2/fan-in); classifier weight PyTorch's default, bias 0.
+        let densenet = try initialValuesCheckingBatchNorms(ModelZoo.build("densenet121", input: [3, 32, 32], classes: 10))
+        assertZeroMeanDeviation(densenet["features.conv0.weight"]!, he(fan: 3 * 49), "densenet121 conv0")
+        assertZeroMeanDeviation(densenet["features.denseblock4.denselayer16.conv2.weight"]!, he(fan: 128 * 9),
+                                "densenet121 denselayer16.conv2")
+        assertUniform(densenet["classifier.weight"]!, bound: pytorchBound(fanIn: 1024), "densenet121 classifier.weight")
+        XCTAssertTrue(densenet["classifier.bias"]!.allSatisfy { $0 == 0 })
+
+        // LeNet-5 keeps the layers' own defaults (its recorded accuracies start from them): He
+        // normal convolutions, Glorot uniform dense layers, zero biases.
+        let lenet = try initialValuesCheckingBatchNorms(ModelZoo.build("lenet5"))
+        assertZeroMeanDeviation(lenet["conv2.weight"]!, he(fan: 6 * 25), "lenet5 conv2")
+        assertUniform(lenet["dense1.weight"]!, bound: (6.0 / (400 + 120)).squareRoot(), "lenet5 dense1")
+        XCTAssertTrue(lenet["conv1.bias"]!.allSatisfy { $0 == 0 } && lenet["dense1.bias"]!.allSatisfy { $0 == 0 })
+    }
+
     func testInputSizesEachModelAccepts() throws {
         for model in ["resnet18", "resnet50", "googlenet", "densenet121"] {
             for side in [32, 64, 96, 128, 227] {
@@ -376,6 +426,18 @@ final class ModelZooTests: XCTestCase {
             assertClose(other.headGradients, reference.headGradients, tolerance: 5e-3, "\(context) classifier gradient",
                         file: file, line: line)
         }
+    }
+
+    /// The values a parameter store draws for `graph`, by name, after checking that every batch
+    /// norm starts as torchvision's do: γ 1, β 0.
+    private func initialValuesCheckingBatchNorms(_ graph: Graph, file: StaticString = #filePath,
+                                                 line: UInt = #line) throws -> [String: [Float]] {
+        let values = try ParameterStore(graph: graph, backend: TestBackends.cpu, seed: 1).read()
+        for node in graph.nodes where node.layer is BatchNorm {
+            XCTAssertTrue(values["\(node.name).weight"]!.allSatisfy { $0 == 1 }, node.name, file: file, line: line)
+            XCTAssertTrue(values["\(node.name).bias"]!.allSatisfy { $0 == 0 }, node.name, file: file, line: line)
+        }
+        return values
     }
 
     private func trainableParameters(_ graph: Graph) -> [(String, [Int])] {

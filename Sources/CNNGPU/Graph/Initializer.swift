@@ -17,14 +17,29 @@ public enum Initializer: Hashable, Sendable {
     case heTruncatedNormal
     /// He/Kaiming uniform: U(−a, a), a = sqrt(6 / fanIn).
     case heUniform
+    /// He/Kaiming normal scaled by fan-out: N(0, 2 / fanOut), PyTorch's
+    /// `kaiming_normal_(mode="fan_out", nonlinearity="relu")` (torchvision's ResNet and VGG).
+    case heNormalFanOut
+    /// N(0, std²), whatever the fans (torchvision's VGG classifier: std 0.01).
+    case normal(std: Float)
+    /// N(0, std²) with values outside [−limit, limit] redrawn. The limit is absolute, not in
+    /// standard deviations, as in PyTorch's `trunc_normal_(std=, a=−limit, b=limit)`
+    /// (torchvision's GoogLeNet: std 0.01, limit 2). `limit` must be positive.
+    case truncatedNormal(std: Float, limit: Float)
+    /// PyTorch's default for `Conv2d` and `Linear`, weights and biases alike: U(−b, b),
+    /// b = 1 / sqrt(fanIn). For the weight this is `kaiming_uniform_(a=√5)`; a bias takes the
+    /// fan-in of its layer's weight, which its `ParameterSpec.fanShape` gives.
+    case pytorchDefault
 
-    /// Values for a parameter of `shape`; fan-in and fan-out follow PyTorch: for weights
-    /// `[out, in, k…]`, fanIn = in·k…, fanOut = out·k….
-    public func values(shape: [Int], generator: inout SplitMix64) -> [Float] {
+    /// Values for a parameter of `shape`. Fan-in and fan-out come from `fanShape` (the
+    /// parameter's own shape when nil) and follow PyTorch: for weights `[out, in, k…]`,
+    /// fanIn = in·k…, fanOut = out·k…; for a vector, both are its length.
+    public func values(shape: [Int], fanShape: [Int]? = nil, generator: inout SplitMix64) -> [Float] {
         let count = shape.reduce(1, *)
-        let receptive = shape.dropFirst(2).reduce(1, *)
-        let fanIn = shape.count >= 2 ? shape[1] * receptive : count
-        let fanOut = shape.count >= 2 ? shape[0] * receptive : count
+        let fans = fanShape ?? shape
+        let receptive = fans.dropFirst(2).reduce(1, *)
+        let fanIn = fans.count >= 2 ? fans[1] * receptive : fans.reduce(1, *)
+        let fanOut = fans.count >= 2 ? fans[0] * receptive : fans.reduce(1, *)
         switch self {
         case .zeros: return [Float](repeating: 0, count: count)
         case .ones: return [Float](repeating: 1, count: count)
@@ -48,6 +63,21 @@ public enum Initializer: Hashable, Sendable {
                 while abs(z) > 2 { z = generator.normal() }
                 return Float(z * s)
             }
+        case .heNormalFanOut:
+            let s = (2.0 / Double(fanOut)).squareRoot()
+            return (0..<count).map { _ in Float(generator.normal() * s) }
+        case .normal(let std):
+            return (0..<count).map { _ in Float(generator.normal() * Double(std)) }
+        case .truncatedNormal(let std, let limit):
+            precondition(limit > 0, "a truncated normal needs a positive limit, got \(limit)")
+            return (0..<count).map { _ in
+                var x = generator.normal() * Double(std)
+                while abs(x) > Double(limit) { x = generator.normal() * Double(std) }
+                return Float(x)
+            }
+        case .pytorchDefault:
+            let b = 1 / Double(fanIn).squareRoot()
+            return (0..<count).map { _ in Float(generator.uniform(-b, b)) }
         }
     }
 }

@@ -5,9 +5,14 @@ public struct ParameterSpec: Equatable, Sendable {
     public var shape: [Int]
     public var initializer: Initializer
     public var trainable: Bool
+    /// The shape whose fan-in and fan-out the initializer uses: the parameter's own, or for a
+    /// bias its layer's weight, as PyTorch's default bias initialization takes the weight's fan-in.
+    public var fanShape: [Int]
 
-    public init(_ name: String, _ shape: [Int], _ initializer: Initializer, trainable: Bool = true) {
+    public init(_ name: String, _ shape: [Int], _ initializer: Initializer, trainable: Bool = true,
+                fanShape: [Int]? = nil) {
         self.name = name; self.shape = shape; self.initializer = initializer; self.trainable = trainable
+        self.fanShape = fanShape ?? shape
     }
 
     public var count: Int { shape.reduce(1, *) }

@@ -58,7 +58,8 @@ public final class ParameterStore {
             let flat = e.spec.trainable ? weights : buffers!
             let view = try backend.view(of: flat, offset: e.offset, count: e.spec.count)
             if initialize {
-                try backend.upload(e.spec.initializer.values(shape: e.spec.shape, generator: &generator), to: view)
+                try backend.upload(e.spec.initializer.values(shape: e.spec.shape, fanShape: e.spec.fanShape, generator: &generator),
+                                   to: view)
             }
             nodeViews[e.node, default: []].append(view)
             nodeGradientViews[e.node, default: []].append(

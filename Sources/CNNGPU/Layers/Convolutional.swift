@@ -32,21 +32,25 @@ public struct Conv2D: Layer {
     public var groups: Int
     public var useBias: Bool
     public var weightInitializer: Initializer
+    /// How the bias starts (zeros unless given). Initializers that scale by fan-in take the
+    /// weight's, so `.pytorchDefault` gives PyTorch's default bias.
+    public var biasInitializer: Initializer
 
     public init(_ filters: Int, kernel: Int, stride: Int = 1, padding: PaddingMode = .valid,
                 dilation: Int = 1, groups: Int = 1, bias: Bool = true,
-                weightInitializer: Initializer = .heNormal) {
+                weightInitializer: Initializer = .heNormal, biasInitializer: Initializer = .zeros) {
         self.init(filters, kernelH: kernel, kernelW: kernel, strideH: stride, strideW: stride, padding: padding,
-                  dilation: dilation, groups: groups, bias: bias, weightInitializer: weightInitializer)
+                  dilation: dilation, groups: groups, bias: bias, weightInitializer: weightInitializer,
+                  biasInitializer: biasInitializer)
     }
 
     public init(_ filters: Int, kernelH: Int, kernelW: Int, strideH: Int = 1, strideW: Int = 1,
                 padding: PaddingMode = .valid, dilation: Int = 1, groups: Int = 1, bias: Bool = true,
-                weightInitializer: Initializer = .heNormal) {
+                weightInitializer: Initializer = .heNormal, biasInitializer: Initializer = .zeros) {
         self.filters = filters; self.kernelH = kernelH; self.kernelW = kernelW
         self.strideH = strideH; self.strideW = strideW; self.padding = padding
         self.dilation = dilation; self.groups = groups; self.useBias = bias
-        self.weightInitializer = weightInitializer
+        self.weightInitializer = weightInitializer; self.biasInitializer = biasInitializer
     }
 
     public var kind: String { "Conv2D" }
@@ -72,8 +76,9 @@ public struct Conv2D: Layer {
 
     public func parameters(for inputs: [TensorShape]) -> [ParameterSpec] {
         let c = inputs[0].dims[0]
-        var specs = [ParameterSpec("weight", [filters, c / groups, kernelH, kernelW], weightInitializer)]
-        if useBias { specs.append(ParameterSpec("bias", [filters], .zeros)) }
+        let weight = [filters, c / groups, kernelH, kernelW]
+        var specs = [ParameterSpec("weight", weight, weightInitializer)]
+        if useBias { specs.append(ParameterSpec("bias", [filters], biasInitializer, fanShape: weight)) }
         return specs
     }
 

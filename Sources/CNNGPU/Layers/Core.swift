@@ -6,11 +6,14 @@ public struct Dense: Layer {
     public var inputFeatures: Int?
     public var useBias: Bool
     public var weightInitializer: Initializer
+    /// How the bias starts (zeros unless given). Initializers that scale by fan-in take the
+    /// weight's, so `.pytorchDefault` gives PyTorch's default bias.
+    public var biasInitializer: Initializer
 
     public init(_ units: Int, inputFeatures: Int? = nil, bias: Bool = true,
-                weightInitializer: Initializer = .glorotUniform) {
+                weightInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros) {
         self.units = units; self.inputFeatures = inputFeatures; self.useBias = bias
-        self.weightInitializer = weightInitializer
+        self.weightInitializer = weightInitializer; self.biasInitializer = biasInitializer
     }
 
     public var kind: String { "Dense" }
@@ -25,8 +28,9 @@ public struct Dense: Layer {
     }
 
     public func parameters(for inputs: [TensorShape]) -> [ParameterSpec] {
-        var specs = [ParameterSpec("weight", [units, inputs[0].count], weightInitializer)]
-        if useBias { specs.append(ParameterSpec("bias", [units], .zeros)) }
+        let weight = [units, inputs[0].count]
+        var specs = [ParameterSpec("weight", weight, weightInitializer)]
+        if useBias { specs.append(ParameterSpec("bias", [units], biasInitializer, fanShape: weight)) }
         return specs
     }
 

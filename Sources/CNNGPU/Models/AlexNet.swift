@@ -15,15 +15,21 @@
 /// let alexnet = try AlexNet(input: [3, 224, 224], classes: 1000)
 /// ```
 public func AlexNet(input: TensorShape = [3, 224, 224], classes: Int = 1000, hiddenUnits: Int = 4096) throws -> Graph {
+    // torchvision's AlexNet keeps PyTorch's default initialization: weights and biases U(±1/√fan-in).
+    func conv(_ filters: Int, kernel: Int, stride: Int = 1, padding: Int) -> Conv2D {
+        Conv2D(filters, kernel: kernel, stride: stride, padding: .explicit(Padding2D(padding)),
+               weightInitializer: .pytorchDefault, biasInitializer: .pytorchDefault)
+    }
+    func linear(_ units: Int) -> Dense { Dense(units, weightInitializer: .pytorchDefault, biasInitializer: .pytorchDefault) }
     let features: [any Layer] = [
-        Conv2D(64, kernel: 11, stride: 4, padding: .explicit(Padding2D(2))), ReLU(), MaxPool2D(3, stride: 2),
-        Conv2D(192, kernel: 5, padding: .explicit(Padding2D(2))), ReLU(), MaxPool2D(3, stride: 2),
-        Conv2D(384, kernel: 3, padding: .explicit(Padding2D(1))), ReLU(),
-        Conv2D(256, kernel: 3, padding: .explicit(Padding2D(1))), ReLU(),
-        Conv2D(256, kernel: 3, padding: .explicit(Padding2D(1))), ReLU(), MaxPool2D(3, stride: 2),
+        conv(64, kernel: 11, stride: 4, padding: 2), ReLU(), MaxPool2D(3, stride: 2),
+        conv(192, kernel: 5, padding: 2), ReLU(), MaxPool2D(3, stride: 2),
+        conv(384, kernel: 3, padding: 1), ReLU(),
+        conv(256, kernel: 3, padding: 1), ReLU(),
+        conv(256, kernel: 3, padding: 1), ReLU(), MaxPool2D(3, stride: 2),
     ]
     let classifier: [any Layer] = [
-        Dropout(0.5), Dense(hiddenUnits), ReLU(), Dropout(0.5), Dense(hiddenUnits), ReLU(), Dense(classes),
+        Dropout(0.5), linear(hiddenUnits), ReLU(), Dropout(0.5), linear(hiddenUnits), ReLU(), linear(classes),
     ]
     let b = GraphBuilder(input: input)
     var x = b.input

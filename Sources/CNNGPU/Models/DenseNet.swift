@@ -9,6 +9,9 @@
 /// `features.denseblock1.denselayer1.norm1`, `features.transition1.conv`, `features.norm5`,
 /// `classifier`), so parameters carry its `state_dict` keys.
 ///
+/// Initialization is torchvision's: convolutions N(0, 2 / fan-in) (`kaiming_normal_`), batch
+/// norms γ 1 and β 0, the classifier's weight PyTorch's default U(±1/√fan-in) and its bias 0.
+///
 /// Input sizes: any image of 29×29 or more with four blocks (the last transition needs at least
 /// 2×2 to pool).
 ///
@@ -26,11 +29,11 @@ public func DenseNet(growthRate: Int = 32, blocks: [Int] = [6, 12, 24, 16], init
                       _ index: String) -> NodeID {
         let n = b.add(BatchNorm(), x, name: "\(prefix).norm\(index)")
         let r = b.add(ReLU(), n, name: "\(prefix).relu\(index)")
-        return b.add(Conv2D(filters, kernel: kernel, padding: .explicit(Padding2D(padding)), bias: false), r,
-                     name: "\(prefix).conv\(index)")
+        return b.add(Conv2D(filters, kernel: kernel, padding: .explicit(Padding2D(padding)), bias: false,
+                            weightInitializer: .heNormal), r, name: "\(prefix).conv\(index)")
     }
-    var x = b.add(Conv2D(initialFeatures, kernel: 7, stride: 2, padding: .explicit(Padding2D(3)), bias: false),
-                  b.input, name: "features.conv0")
+    var x = b.add(Conv2D(initialFeatures, kernel: 7, stride: 2, padding: .explicit(Padding2D(3)), bias: false,
+                         weightInitializer: .heNormal), b.input, name: "features.conv0")
     x = b.add(ReLU(), b.add(BatchNorm(), x, name: "features.norm0"), name: "features.relu0")
     x = b.add(MaxPool2D(3, stride: 2, padding: .explicit(Padding2D(1))), x, name: "features.pool0")
     var channels = initialFeatures
@@ -53,7 +56,7 @@ public func DenseNet(growthRate: Int = 32, blocks: [Int] = [6, 12, 24, 16], init
     }
     x = b.add(ReLU(), b.add(BatchNorm(), x, name: "features.norm5"))
     x = b.add(GlobalAvgPool(), x)
-    let output = b.add(Dense(classes), x, name: "classifier")
+    let output = b.add(Dense(classes, weightInitializer: .pytorchDefault), x, name: "classifier")
     // The stem halves twice and each transition once more; every pool needs at least 2×2.
     let smallest = (4 << (blocks.count - 1)) - 3
     return try withInputSizeHint("This DenseNet takes images of \(smallest) pixels a side or more") {

@@ -8,6 +8,10 @@
 /// `inception3a.branch2.1.conv`, `inception4e.branch4.1.bn`, `fc`), so parameters carry its
 /// `state_dict` keys.
 ///
+/// Initialization is torchvision's: every convolution and the `fc` weight N(0, 0.01²), truncated
+/// at ±2 (absolute, so in effect never), batch norms γ 1 and β 0, and the `fc` bias PyTorch's
+/// default U(±1/√1024).
+///
 /// Input sizes: any image of 15×15 or more; at 32×32 the last blocks see 1×1.
 ///
 /// ```swift
@@ -15,10 +19,11 @@
 /// ```
 public func GoogLeNet(input: TensorShape = [3, 224, 224], classes: Int = 1000) throws -> Graph {
     let b = GraphBuilder(input: input)
+    let weights: Initializer = .truncatedNormal(std: 0.01, limit: 2)
     func basicConv(_ x: NodeID, _ filters: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                    _ name: String) -> NodeID {
         b.add(ReLU(), b.convBatchNorm(x, filters, kernel: kernel, stride: stride, padding: padding, epsilon: 1e-3,
-                                      conv: "\(name).conv", bn: "\(name).bn"))
+                                      weights: weights, conv: "\(name).conv", bn: "\(name).bn"))
     }
     // Inception(in, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj) in torchvision's order.
     func inception(_ x: NodeID, _ name: String, _ c1: Int, _ c3r: Int, _ c3: Int, _ c5r: Int, _ c5: Int,
@@ -49,7 +54,7 @@ public func GoogLeNet(input: TensorShape = [3, 224, 224], classes: Int = 1000) t
     x = inception(x, "inception5a", 256, 160, 320, 32, 128, 128)
     x = inception(x, "inception5b", 384, 192, 384, 48, 128, 128)
     x = b.add(Dropout(0.2), b.add(GlobalAvgPool(), x, name: "avgpool"), name: "dropout")
-    let output = b.add(Dense(classes), x, name: "fc")
+    let output = b.add(Dense(classes, weightInitializer: weights, biasInitializer: .pytorchDefault), x, name: "fc")
     return try withInputSizeHint("GoogLeNet takes images of 15 pixels a side or more (e.g. --image-size 32)") {
         try b.build(output: output)
     }

@@ -16,6 +16,10 @@ public enum ResNetBlock: Sendable {
 /// Nodes carry torchvision's module names, so parameters are named as in its `state_dict`:
 /// `conv1.weight`, `bn1.running_mean`, `layer2.0.downsample.0.weight`, `fc.bias`, ….
 ///
+/// Initialization is torchvision's: convolutions N(0, 2 / fan-out) (`kaiming_normal_` with
+/// `mode="fan_out"`), batch norms γ 1 and β 0 (no zero-initialized residual), and `fc` PyTorch's
+/// default, weight and bias U(±1/√fan-in).
+///
 /// Input sizes: any (padded convolutions and pools never shrink a side below 1, and global
 /// average pooling takes whatever the last stage leaves: 7×7 at 224, 1×1 at 32). Published
 /// parameter counts are at 1000 classes.
@@ -29,7 +33,9 @@ public func ResNet(block: ResNetBlock, layers: [Int], input: TensorShape = [3, 2
         throw CNNError.invalidArgument("a ResNet has four stages of at least one block each, got \(layers)")
     }
     let b = GraphBuilder(input: input)
-    var x = b.add(ReLU(), b.convBatchNorm(b.input, 64, kernel: 7, stride: 2, padding: 3, conv: "conv1", bn: "bn1"))
+    let he: Initializer = .heNormalFanOut
+    var x = b.add(ReLU(), b.convBatchNorm(b.input, 64, kernel: 7, stride: 2, padding: 3, weights: he,
+                                          conv: "conv1", bn: "bn1"))
     x = b.add(MaxPool2D(3, stride: 2, padding: .explicit(Padding2D(1))), x, name: "maxpool")
     var channels = 64
     for (stage, (planes, blocks)) in zip([64, 128, 256, 512], layers).enumerated() {
@@ -40,17 +46,19 @@ public func ResNet(block: ResNetBlock, layers: [Int], input: TensorShape = [3, 2
             var y: NodeID
             switch block {
             case .basic:
-                y = b.add(ReLU(), b.convBatchNorm(x, planes, kernel: 3, stride: stride, padding: 1,
+                y = b.add(ReLU(), b.convBatchNorm(x, planes, kernel: 3, stride: stride, padding: 1, weights: he,
                                                   conv: "\(name).conv1", bn: "\(name).bn1"))
-                y = b.convBatchNorm(y, planes, kernel: 3, padding: 1, conv: "\(name).conv2", bn: "\(name).bn2")
+                y = b.convBatchNorm(y, planes, kernel: 3, padding: 1, weights: he,
+                                    conv: "\(name).conv2", bn: "\(name).bn2")
             case .bottleneck:
-                y = b.add(ReLU(), b.convBatchNorm(x, planes, kernel: 1, conv: "\(name).conv1", bn: "\(name).bn1"))
-                y = b.add(ReLU(), b.convBatchNorm(y, planes, kernel: 3, stride: stride, padding: 1,
+                y = b.add(ReLU(), b.convBatchNorm(x, planes, kernel: 1, weights: he,
+                                                  conv: "\(name).conv1", bn: "\(name).bn1"))
+                y = b.add(ReLU(), b.convBatchNorm(y, planes, kernel: 3, stride: stride, padding: 1, weights: he,
                                                   conv: "\(name).conv2", bn: "\(name).bn2"))
-                y = b.convBatchNorm(y, out, kernel: 1, conv: "\(name).conv3", bn: "\(name).bn3")
+                y = b.convBatchNorm(y, out, kernel: 1, weights: he, conv: "\(name).conv3", bn: "\(name).bn3")
             }
             let shortcut = stride != 1 || channels != out
-                ? b.convBatchNorm(x, out, kernel: 1, stride: stride,
+                ? b.convBatchNorm(x, out, kernel: 1, stride: stride, weights: he,
                                   conv: "\(name).downsample.0", bn: "\(name).downsample.1")
                 : x
             x = b.add(ReLU(), b.add(Add(), y, shortcut))
@@ -58,7 +66,8 @@ public func ResNet(block: ResNetBlock, layers: [Int], input: TensorShape = [3, 2
         }
     }
     let pooled = b.add(GlobalAvgPool(), x, name: "avgpool")
-    return try b.build(output: b.add(Dense(classes), pooled, name: "fc"))
+    let fc = Dense(classes, weightInitializer: .pytorchDefault, biasInitializer: .pytorchDefault)
+    return try b.build(output: b.add(fc, pooled, name: "fc"))
 }
 
 /// torchvision's `resnet18`, `resnet34`, `resnet50`, `resnet101` or `resnet152` by depth.

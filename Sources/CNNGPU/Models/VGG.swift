@@ -24,7 +24,8 @@ public func VGG(_ configuration: VGGConfiguration, batchNorm: Bool, input: Tenso
     }
     for item in configuration.layers {
         if let filters = item {
-            features(Conv2D(filters, kernel: 3, padding: .explicit(Padding2D(1))))
+            // torchvision: N(0, 2 / fan-out) weights, zero bias; batch norms γ 1, β 0.
+            features(Conv2D(filters, kernel: 3, padding: .explicit(Padding2D(1)), weightInitializer: .heNormalFanOut))
             if batchNorm { features(BatchNorm()) }
             features(ReLU())
         } else {
@@ -32,8 +33,11 @@ public func VGG(_ configuration: VGGConfiguration, batchNorm: Bool, input: Tenso
         }
     }
     x = b.add(Flatten(), b.add(AdaptiveAvgPool2D(7, 7), x, name: "avgpool"))
+    // torchvision: N(0, 0.01²) weights, zero biases.
     let classifier: [any Layer] = [
-        Dense(hiddenUnits), ReLU(), Dropout(0.5), Dense(hiddenUnits), ReLU(), Dropout(0.5), Dense(classes),
+        Dense(hiddenUnits, weightInitializer: .normal(std: 0.01)), ReLU(), Dropout(0.5),
+        Dense(hiddenUnits, weightInitializer: .normal(std: 0.01)), ReLU(), Dropout(0.5),
+        Dense(classes, weightInitializer: .normal(std: 0.01)),
     ]
     for (i, layer) in classifier.enumerated() { x = b.add(layer, x, name: "classifier.\(i)") }
     return try withInputSizeHint("VGG takes images of 32 pixels a side or more (e.g. --image-size 224)") {

@@ -1,11 +1,12 @@
 /// Building blocks the zoo's DAG models share, named as torchvision names its modules so a
 /// model's parameters come out as torchvision's `state_dict` keys.
 extension GraphBuilder {
-    /// A bias-free convolution and its batch norm, nodes named `conv` and `bn`.
+    /// A bias-free convolution whose weight starts as `weights`, and its batch norm (γ 1, β 0),
+    /// nodes named `conv` and `bn`.
     func convBatchNorm(_ x: NodeID, _ filters: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                       epsilon: Float = 1e-5, conv: String, bn: String) -> NodeID {
-        let c = add(Conv2D(filters, kernel: kernel, stride: stride, padding: .explicit(Padding2D(padding)), bias: false),
-                    x, name: conv)
+                       epsilon: Float = 1e-5, weights: Initializer, conv: String, bn: String) -> NodeID {
+        let c = add(Conv2D(filters, kernel: kernel, stride: stride, padding: .explicit(Padding2D(padding)), bias: false,
+                           weightInitializer: weights), x, name: conv)
         return add(BatchNorm(epsilon: epsilon), c, name: bn)
     }
 }

@@ -48,3 +48,27 @@ func assertThrowsCNNError(_ body: () throws -> Void, _ message: String = "",
         return nil
     }
 }
+
+/// Fails unless `values` look drawn with mean 0 and standard deviation `std`: the mean within
+/// four standard errors of 0, the deviation within `tolerance` of `std` (relative).
+func assertZeroMeanDeviation(_ values: [Float], _ std: Double, tolerance: Double = 0.05,
+                             _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
+    let n = Double(values.count)
+    let mean = values.reduce(0.0) { $0 + Double($1) } / n
+    let deviation = (values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / n).squareRoot()
+    XCTAssertLessThan(abs(mean), 4 * std / n.squareRoot(), "\(message()): mean", file: file, line: line)
+    XCTAssertEqual(deviation, std, accuracy: tolerance * std, "\(message()): standard deviation", file: file, line: line)
+}
+
+/// Fails unless `values` lie in [−bound, bound] and fill it as U(−bound, bound) does: with many
+/// values, a deviation of bound/√3; with a few, at least one beyond half the bound.
+func assertUniform(_ values: [Float], bound: Double, _ message: @autoclosure () -> String = "",
+                   file: StaticString = #filePath, line: UInt = #line) {
+    let largest = values.map(abs).max() ?? 0
+    XCTAssertLessThanOrEqual(largest, Float(bound), "\(message()): beyond the bound", file: file, line: line)
+    if values.count >= 1000 {
+        assertZeroMeanDeviation(values, bound / 3.0.squareRoot(), message(), file: file, line: line)
+    } else {
+        XCTAssertGreaterThan(largest, Float(bound / 2), "\(message()): too narrow", file: file, line: line)
+    }
+}
