@@ -45,9 +45,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Number of output classes (the classifier head's size): with --synthetic, the number of random labels (default 1000); with real data it comes from the data, and if given must match it.")
     var numClasses: Int?
 
-    @Option(help: "Number of epochs (default 5; 1 for the Fashion-MNIST stand-in of ImageNet models).") var epochs: Int?
+    @Option(help: "Number of epochs (default 5; 1 for the Fashion-MNIST stand-in of ImageNet models, 3 for AlexNet's).") var epochs: Int?
     @Option(help: "Samples per step.") var batchSize: Int = 64
-    @Option(help: "Learning rate, the peak of the schedule (default 0.02 for SGD, 0.001 for Adam).") var lr: Float?
+    @Option(help: "Learning rate, the peak of the schedule (default 0.02 for SGD — 0.01 for most ImageNet models' Fashion-MNIST stand-in — and 0.001 for Adam).") var lr: Float?
     @Option(help: "sgd or adam.") var optimizer: String = "sgd"
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
     @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
@@ -102,7 +102,7 @@ struct TrainCommand: ParsableCommand {
         case "sgd": config.optimizer = .sgd(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
         default: config.optimizer = .adam(weightDecay: weightDecay)
         }
-        let rate = lr ?? (optimizer.lowercased() == "adam" ? 1e-3 : 0.02)
+        let rate = lr ?? (optimizer.lowercased() == "adam" ? 1e-3 : data.defaultSGDRate)
         switch schedule.lowercased() {
         case "constant": config.schedule = LearningRateSchedule(base: rate, warmupSteps: warmupSteps)
         case "cosine": config.schedule = LearningRateSchedule(base: rate, shape: .cosine(totalSteps: steps, minimum: 0), warmupSteps: warmupSteps)
@@ -158,6 +158,8 @@ struct TrainCommand: ParsableCommand {
         var description: String
         /// Epochs when --epochs is not given.
         var defaultEpochs = 5
+        /// SGD's learning rate when --lr is not given.
+        var defaultSGDRate: Float = 0.02
     }
 
     private func loadData() throws -> TrainingData {
@@ -172,7 +174,7 @@ struct TrainCommand: ParsableCommand {
             let demo = try DemoData.load(for: try ModelZoo.entry(model), imageSize: imageSize, batchSize: batchSize)
             print(demo.note)
             var data = try inMemoryData(demo.train, demo.test, source: "Fashion-MNIST stand-in")
-            data.defaultEpochs = 1
+            (data.defaultEpochs, data.defaultSGDRate) = DemoData.schedule(for: try ModelZoo.entry(model))
             return data
         }
         let kind = dataset?.lowercased() ?? data.map { DatasetKind.detect(in: URL(fileURLWithPath: $0)) } ?? "fashion-mnist"

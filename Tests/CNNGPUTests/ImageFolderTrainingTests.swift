@@ -25,7 +25,8 @@ final class ImageFolderTrainingTests: XCTestCase {
                                            shuffle: true, seed: 1, dropLast: true)
         var config = TrainingConfig()
         config.epochs = 6; config.batchSize = 8; config.modelName = "resnet50"
-        config.schedule = LearningRateSchedule(base: 0.01)
+        // 0.01 made the 12 steps of batch 8 swing (2-class losses of 7 after 0.0) and failed ~15% of seeds.
+        config.schedule = LearningRateSchedule(base: 0.002)
         let graph = try ModelZoo.build("resnet50", input: [3, 32, 32], classes: 2)
         let trainer = try Trainer(graph: graph, backend: TestBackends.cpu, config: config,
                                   reporter: ProgressReporter(isTerminal: false, output: { _ in }))
