@@ -196,12 +196,13 @@ struct TrainCommand: ParsableCommand {
 
     /// Batches of a dataset held in memory, normalized with the training set's statistics.
     private func inMemoryData(_ trainSet: Dataset, _ testSet: Dataset, source: String) throws -> TrainingData {
-        let normalization = try ChannelNormalization(fittedTo: trainSet)
+        // The training set's own statistics (the --mean/--std options are for image folders).
+        let statistics = try ChannelNormalization(fittedTo: trainSet)
         let augmentation = augment ? Augmentation(horizontalFlip: true, shift: 2) : Augmentation()
         let train = try BatchLoader(dataset: trainSet, batchSize: batchSize, shuffle: true, seed: seed,
-                                    augmentation: augmentation, normalization: normalization, dropLast: true)
+                                    augmentation: augmentation, normalization: statistics, dropLast: true)
         let test = try BatchLoader(dataset: testSet, batchSize: batchSize, shuffle: false, seed: seed,
-                                   normalization: normalization, dropLast: false)
+                                   normalization: statistics, dropLast: false)
         return TrainingData(sampleShape: trainSet.sampleShape, classes: trainSet.classes, train: train, test: test,
                             description: "\(source): \(trainSet.count) training, \(testSet.count) test images, \(trainSet.classes) classes")
     }
@@ -209,10 +210,11 @@ struct TrainCommand: ParsableCommand {
     private func imageFolderData(_ directory: URL) throws -> TrainingData {
         // The held-out files do not follow --seed, so runs with different seeds validate on the same images.
         let (trainFolder, validationFolder) = try ImageFolder.splits(at: directory, validationFraction: 0.1, seed: 0)
-        let train = try ImageFolderSource(folder: trainFolder, transform: .training(size: side, normalization: normalization.normalization()), batchSize: batchSize,
+        let imageStatistics = try normalization.normalization()
+        let train = try ImageFolderSource(folder: trainFolder, transform: .training(size: side, normalization: imageStatistics), batchSize: batchSize,
                                           shuffle: true, seed: seed, dropLast: true, skipCorrupt: skipCorrupt)
         let test = try validationFolder.count == 0 ? nil
-            : ImageFolderSource(folder: validationFolder, transform: .evaluation(size: side, normalization: normalization.normalization()), batchSize: batchSize,
+            : ImageFolderSource(folder: validationFolder, transform: .evaluation(size: side, normalization: imageStatistics), batchSize: batchSize,
                                 shuffle: false, seed: seed, skipCorrupt: skipCorrupt)
         let split = trainFolder.root == validationFolder.root ? "10% of each class held out" : "train/ and val/ folders"
         return TrainingData(sampleShape: [3, side, side], classes: trainFolder.classes.count, train: train, test: test,
