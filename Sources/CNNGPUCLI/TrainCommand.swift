@@ -61,6 +61,12 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Augment training images (random flip and shift).") var augment = false
     @Option(help: "Start from these weights (safetensors with the model's parameter names, e.g. a converted torchvision state_dict); a classifier head of another size is replaced.")
     var weights: String?
+    @Flag(help: "Time every compiled op over 5 steps after 2 warm-up steps: print the ops taking the most time and write a Chrome trace (profile.json in the run folder, or --profile-file) that Perfetto and chrome://tracing open.")
+    var profile = false
+    @Option(help: ArgumentHelp("Where --profile writes its trace-event JSON.", valueName: "file"))
+    var profileFile: String?
+    @Flag(help: "Compile without fusing activations into the ops before them (to compare).")
+    var noFusion = false
     @Option(help: "Freeze layers up to and including this one (e.g. layer3), or 'backbone' for all but the head.")
     var freeze: String?
 
@@ -83,7 +89,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         // The model name and the device are checked before any data is read.
         let entry = try ModelZoo.entry(model)
-        let selected = try device.selection().open()
+        let selected = try device.selection().open(profiling: profile)
         let backend = selected.backend
         let data = try loadData()
         if let numClasses, numClasses != data.classes {
@@ -113,6 +119,7 @@ struct TrainCommand: ParsableCommand {
         config.initialWeights = weights.map { URL(fileURLWithPath: $0) }
         config.replaceHead = true
         config.freezeThrough = freeze
+        config.planOptions = PlanOptions(fusion: !noFusion)
 
         print("model     \(entry.name): \(grouped(graph.parameterCount)) parameters, input \(graph.inputShape)")
         print("device    \(backend.info.name) (\(backend.info.backend)) — \(selected.reason)")
@@ -120,6 +127,20 @@ struct TrainCommand: ParsableCommand {
         print("training  \(epochs) epochs × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
               + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
         let trainer = try Trainer(graph: graph, backend: backend, config: config)
+        if profile || profileFile != nil {
+            let traceURL = URL(fileURLWithPath: profileFile ?? dir.appendingPathComponent("profile.json").path)
+            trainer.profiling = (try OpProfiler(backend: backend), 2, 5, { profiler in
+                print("profile   \(profiler.steps) steps after 2 warm-up steps, \(backend.info.name) (\(backend.info.backend)):")
+                print(profiler.table())
+                do {
+                    try FileManager.default.createDirectory(at: traceURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try profiler.chromeTrace().write(to: traceURL, options: .atomic)
+                    print("profile   trace written to \(traceURL.path) (open it in https://ui.perfetto.dev or chrome://tracing)")
+                } catch {
+                    FileHandle.standardError.write(Data("warning: could not write the profile trace to \(traceURL.path): \(error)\n".utf8))
+                }
+            })
+        }
         let plan = trainer.plan
         print(String(format: "memory    %.1f MiB planned for one step: activations and gradients %.1f MiB (%.1f MiB without "
                      + "buffer sharing), parameters with gradients %.1f MiB", Double(plan.plannedBytes) / 1_048_576,

@@ -28,16 +28,28 @@ public struct ActivationLayer: Layer {
 
     public func outputShape(for inputs: [TensorShape]) throws -> TensorShape { inputs[0] }
 
-    public func forward(_ c: LayerContext) throws {
-        try c.backend.activationForward(function, count: c.outputCount, x: c.inputs[0], y: c.output)
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
+        let backend = c.backend, f = function, count = c.outputCount, x = c.inputs[0], y = c.output
+        try backend.checks.activationForward(f, count: count, x: x, y: y)
+        return [CompiledOp(name: c.name, kind: f.opName, phase: .forward, shape: c.shapeText, bytes: Double(count * 8),
+                           node: c.node) { _ in
+            try backend.encodeActivationForward(f, count: count, x: x, y: y)
+        }]
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        guard let dx = g.inputGradients[0] else { return }
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        guard let dx = g.inputGradients[0] else { return [] }
         // In place, the input buffer holds the output; the functions allowed in place read only
         // what that buffer still tells them.
-        try c.backend.activationBackward(function, count: c.inputCount, x: c.inputs[0], y: c.output,
-                                         dy: g.outputGradient, dx: dx)
+        let backend = c.backend, f = function, count = c.inputCount, x = c.inputs[0], y = c.output, dy = g.outputGradient
+        try backend.checks.activationBackward(f, count: count, x: x, y: y, dy: dy, dx: dx)
+        return [CompiledOp(name: c.name, kind: f.opName + " backward", phase: .backward, shape: c.shapeText,
+                           bytes: Double(count * 12), node: c.node) { _ in
+            try backend.encodeActivationBackward(f, count: count, x: x, y: y, dy: dy, dx: dx)
+        }]
     }
 }
 

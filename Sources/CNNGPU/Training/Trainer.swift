@@ -47,6 +47,8 @@ public struct TrainingConfig {
     /// Freeze every layer up to and including this one (a layer name, or a block prefix such
     /// as "layer3"); "backbone" freezes all but the classifier head.
     public var freezeThrough: String?
+    /// Compile-time choices (fusion on by default).
+    public var planOptions = PlanOptions()
     public init() {}
 
     /// The settings that shape the rest of a run, as recorded in checkpoints.
@@ -85,6 +87,12 @@ public final class Trainer {
     private var epochsCompleted = 0
     private let reporter: ProgressReporter
     private var evaluationPlans: [Int: Plan] = [:]
+    /// Called between the backward pass and the update with the flat gradients (data-parallel
+    /// averaging); set before `fit`.
+    public var gradientHook: ((any DeviceBuffer) throws -> Void)?
+    /// When set before `fit`, times every op of a few steps after warm-up (`--profile`), then
+    /// hands the profiler to `onProfiled` and trains on unprofiled.
+    public var profiling: (profiler: OpProfiler, warmupSteps: Int, steps: Int, onProfiled: (OpProfiler) -> Void)?
     /// Set from a signal handler (Ctrl-C); checked between steps.
     public static let interruptFlag = InterruptFlag()
 
@@ -106,7 +114,7 @@ public final class Trainer {
         }
         let frozen = try config.freezeThrough.map { try Trainer.frozenElements(graph: graph, parameters: store, through: $0) } ?? 0
         optimizer = try Optimizer(config.optimizer, parameters: store, frozenElements: frozen)
-        plan = try Plan(graph: graph, parameters: parameters, batch: config.batchSize, training: true)
+        plan = try Plan(graph: graph, parameters: parameters, batch: config.batchSize, mode: .training, options: config.planOptions)
         if config.resume { try resume() }
     }
 
@@ -124,8 +132,9 @@ public final class Trainer {
         guard stepsPerEpoch > 0 else {
             throw CNNError.invalidArgument("the training set has \(train.sampleCount) samples, fewer than one batch of \(config.batchSize)")
         }
-        let executor = Executor(plan: plan)
-        let backend = parameters.backend
+        let trainingStep = try TrainingStep(plan: plan, optimizer: optimizer)
+        trainingStep.gradientHook = gradientHook
+        var stepsThisRun = 0
         while epochsCompleted < config.epochs {
             let epoch = epochsCompleted + 1
             let skip = globalStep - epochsCompleted * stepsPerEpoch
@@ -138,16 +147,19 @@ public final class Trainer {
                     reporter.message("")
                     throw TrainingStop.interrupted(checkpoint: url)
                 }
-                try backend.upload(batch.images, to: plan.input)
-                try backend.uploadInt32(batch.labels, to: plan.targets!)
-                try executor.forward(training: true, seed: config.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(globalStep))
-                try executor.lossAndMetrics()
-                try executor.backward()
+                if let p = profiling {
+                    trainingStep.profiler = stepsThisRun >= p.warmupSteps && stepsThisRun < p.warmupSteps + p.steps ? p.profiler : nil
+                }
                 learningRate = config.schedule.rate(at: globalStep)
-                try optimizer.update(learningRate: learningRate)
-                let (loss, right) = try executor.readLossAndCorrect()
+                let (loss, right) = try trainingStep.run(images: batch.images, labels: batch.labels, learningRate: learningRate,
+                                                 seed: config.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(globalStep))
                 globalStep += 1
                 step += 1
+                stepsThisRun += 1
+                if let p = profiling, stepsThisRun == p.warmupSteps + p.steps {
+                    reporter.message("")
+                    p.onProfiled(p.profiler)
+                }
                 guard loss.isFinite else {
                     throw TrainingStop.nonFiniteLoss(step: globalStep, epoch: epoch, loss: loss,
                                                      checkpoint: checkpointURL.flatMap { FileManager.default.fileExists(atPath: $0.path) ? $0 : nil })
@@ -183,7 +195,7 @@ public final class Trainer {
     public func evaluate(_ data: BatchSource) throws -> (loss: Double, accuracy: Double) {
         var lossSum = 0.0, correct = 0, seen = 0
         for batch in data.batches(epoch: 0, skipping: 0) {
-            let p = batch.count == plan.batch ? plan : try evaluationPlan(batch: batch.count)
+            let p = try evaluationPlan(batch: batch.count)
             let executor = Executor(plan: p)
             let n = batch.count * graph.inputShape.count
             try parameters.backend.upload(Array(batch.images.prefix(n)), to: p.input)
@@ -199,7 +211,7 @@ public final class Trainer {
 
     private func evaluationPlan(batch: Int) throws -> Plan {
         if let p = evaluationPlans[batch] { return p }
-        let p = try Plan(graph: graph, parameters: parameters, batch: batch, training: true)
+        let p = try Plan(graph: graph, parameters: parameters, batch: batch, mode: .evaluation, options: plan.options)
         evaluationPlans[batch] = p
         return p
     }
