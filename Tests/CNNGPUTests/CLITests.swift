@@ -209,3 +209,24 @@ final class PredictCLITests: XCTestCase {
         }
     }
 }
+
+/// `--profile` as a user runs it.
+final class ProfileCLITests: XCTestCase {
+    func testBenchProfilePrintsTopOpsAndWritesATrace() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-profile-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("trace.json")
+        let (status, output) = try runCLI(["bench", "--profile", "resnet18", "--devices", "cpu", "--batch-size", "2",
+                                           "--image-size", "32", "--profile-file", trace.path])
+        XCTAssertEqual(status, 0, output)
+        XCTAssert(output.contains("conv2d+relu") || output.contains("conv2d+bias+relu"), output)
+        XCTAssert(output.contains("batchnorm+relu"), output)
+        XCTAssert(output.contains("per step:"), output)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: trace)) as? [String: Any]
+        XCTAssertNotNil(json?["traceEvents"] as? [[String: Any]])
+        let bad = try runCLI(["bench", "--profile", "resnet999", "--devices", "cpu"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssert(bad.output.contains("resnet18"), bad.output)
+    }
+}
