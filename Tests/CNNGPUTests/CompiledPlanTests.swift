@@ -78,6 +78,40 @@ final class CompiledPlanTests: XCTestCase {
         }
     }
 
+    func testInferencePlanFoldsBatchNormIntoConvolution() throws {
+        let graph = try fusableGraph()
+        var rng = SeededGenerator.fresh()
+        let batch = 2
+        let x = rng.floats(batch * 300)
+        for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+            let store = try ParameterStore(graph: graph, backend: backend, seed: 2)
+            // Running statistics and affine parameters away from their initial 0/1.
+            try store.write(["bn1.running_mean": rng.floats(6), "bn1.running_var": rng.floats(6, in: 0.5...2),
+                             "bn1.weight": rng.floats(6, in: 0.5...1.5), "bn1.bias": rng.floats(6)])
+            var outputs: [[Float]] = []
+            for fusion in [true, false] {
+                let plan = try Plan(graph: graph, parameters: store, batch: batch, mode: .inference, options: PlanOptions(fusion: fusion))
+                XCTAssertEqual(plan.ops.contains { $0.kind == "fold batchnorm into conv2d" }, fusion)
+                XCTAssertEqual(plan.ops.contains { $0.kind == "conv2d+batchnorm(folded)+relu" }, fusion, "\(plan.ops.map(\.kind))")
+                try backend.upload(x, to: plan.input)
+                try Executor(plan: plan).forward(training: false)
+                outputs.append(try backend.download(plan.output, count: batch * 5))
+            }
+            assertClose(outputs[0], outputs[1], tolerance: 1e-5, "\(backend.testName), seed \(rng.seed)")
+            // The folded weights follow the parameters: change them and run the same plan again.
+            let plan = try Plan(graph: graph, parameters: store, batch: batch, mode: .inference)
+            let reference = try Plan(graph: graph, parameters: store, batch: batch, mode: .inference, options: PlanOptions(fusion: false))
+            try store.write(["bn1.running_var": rng.floats(6, in: 0.5...2)])
+            var again: [[Float]] = []
+            for p in [plan, reference] {
+                try backend.upload(x, to: p.input)
+                try Executor(plan: p).forward(training: false)
+                again.append(try backend.download(p.output, count: batch * 5))
+            }
+            assertClose(again[0], again[1], tolerance: 1e-5, "after a parameter change, \(backend.testName)")
+        }
+    }
+
     func testConvolutionOpsCarryTheirAlgorithmAndCost() throws {
         let graph = try fusableGraph()
         let backend = TestBackends.cpu

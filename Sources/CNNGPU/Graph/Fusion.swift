@@ -12,6 +12,9 @@ struct FusionDecisions {
     var absorbedBackward: Set<Int> = []
     /// Activation node → its producer, for naming the fused op in profiles.
     var producer: [Int: Int] = [:]
+    /// Inference: batch-norm node → the convolution whose weights and bias it is folded into.
+    /// The convolution then writes the batch norm's output (and applies its fused activation).
+    var foldedInto: [Int: Int] = [:]
 
     init() {}
 
@@ -30,6 +33,20 @@ struct FusionDecisions {
             }
             epilogue[i] = act.function
             self.producer[j] = i
+        }
+    }
+}
+
+extension FusionDecisions {
+    /// In inference, a batch norm right after a convolution (its only reader) is an affine map
+    /// per output channel, so it folds into the convolution's weights and bias:
+    /// w' = w·γ/√(var+ε), b' = (b − mean)·γ/√(var+ε) + β.
+    mutating func foldBatchNorms(nodes: [Graph.Node], consumers: [Int: [Int]]) {
+        for j in nodes.indices where nodes[j].layer is BatchNorm {
+            let i = nodes[j].inputs[0]
+            guard i > 0, nodes[i].layer is Conv2D, consumers[i] == [j], epilogue[i] == nil else { continue }
+            foldedInto[j] = i
+            absorbedForward.insert(j)
         }
     }
 }

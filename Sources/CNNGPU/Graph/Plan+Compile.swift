@@ -10,9 +10,58 @@ extension Plan {
     }
 
     func compileForward(training: Bool) throws -> [CompiledOp] {
-        var ops: [CompiledOp] = []
+        var ops = training ? [] : try compileFolding()
+        let foldedBatchNorm = Dictionary(uniqueKeysWithValues: fusion.foldedInto.map { ($1, $0) })
         for i in graph.nodes.indices.dropFirst() where !fusion.absorbedForward.contains(i) {
-            ops += try graph.nodes[i].layer!.compileForward(context(i, training: training, workspace: forwardWorkspaces[i]))
+            let c = context(i, training: training, workspace: forwardWorkspaces[i])
+            if !training, let j = foldedBatchNorm[i], let f = folded[j], var conv = graph.nodes[i].layer as? Conv2D {
+                // The convolution runs with the folded weights and a bias, writes the batch norm's
+                // output and applies the batch norm's fused activation.
+                conv.useBias = true
+                let foldedContext = LayerContext(backend: c.backend, batch: batch, inputShapes: c.inputShapes,
+                                                 outputShape: c.outputShape, inputs: c.inputs, output: activations[j],
+                                                 parameters: [f.weight, f.bias], state: [], training: false, seed: 0,
+                                                 name: c.name + "+" + graph.nodes[j].name, node: i,
+                                                 epilogue: fusion.epilogue[j], workspace: c.workspace)
+                ops += try conv.compileForward(foldedContext).map { op in
+                    CompiledOp(name: op.name, kind: op.kind.replacingOccurrences(of: "+bias", with: "+batchnorm(folded)"),
+                               phase: op.phase, shape: op.shape, algorithm: op.algorithm, flops: op.flops, bytes: op.bytes,
+                               node: op.node, run: op.run)
+                }
+                continue
+            }
+            ops += try graph.nodes[i].layer!.compileForward(c)
+        }
+        return ops
+    }
+
+    /// The folding of each batch norm into its convolution, as two batch-norm inference ops
+    /// on the device: over the weights seen as [1, out, in·kh·kw] with zero mean and shift,
+    /// w·γ/√(var+ε); over the bias seen as [1, out, 1], (b − mean)·γ/√(var+ε) + β.
+    private func compileFolding() throws -> [CompiledOp] {
+        guard let zeros = foldZeros else { return [] }
+        let backend = parameters.backend
+        var ops: [CompiledOp] = []
+        for (j, i) in fusion.foldedInto.sorted(by: { $0.key < $1.key }) {
+            guard let f = folded[j], let bn = graph.nodes[j].layer as? BatchNorm, let conv = graph.nodes[i].layer as? Conv2D else { continue }
+            let p = parameters.views(node: j), w = parameters.views(node: i)
+            let channels = graph.nodes[j].shape.dims[0]
+            let weights = AxisShape(outer: 1, axis: channels, inner: graph.nodes[i].parameters[0].count / channels)
+            let bias = AxisShape(outer: 1, axis: channels, inner: 1)
+            let convBias = conv.useBias ? w[1] : zeros
+            let epsilon = bn.epsilon
+            try backend.checks.batchNormForwardInference(weights, x: w[0], gamma: p[0], beta: zeros, runningMean: zeros,
+                                                         runningVar: p[3], epsilon: epsilon, y: f.weight)
+            try backend.checks.batchNormForwardInference(bias, x: convBias, gamma: p[0], beta: p[1], runningMean: p[2],
+                                                         runningVar: p[3], epsilon: epsilon, y: f.bias)
+            ops.append(CompiledOp(name: graph.nodes[i].name + "+" + graph.nodes[j].name, kind: "fold batchnorm into conv2d",
+                                  phase: .forward, shape: shapeText([channels, weights.inner]),
+                                  bytes: Double(weights.count * 8), node: i) { _ in
+                try backend.encodeBatchNormForwardInference(weights, x: w[0], gamma: p[0], beta: zeros, runningMean: zeros,
+                                                            runningVar: p[3], epsilon: epsilon, y: f.weight, relu: false)
+                try backend.encodeBatchNormForwardInference(bias, x: convBias, gamma: p[0], beta: p[1], runningMean: p[2],
+                                                            runningVar: p[3], epsilon: epsilon, y: f.bias, relu: false)
+            })
         }
         return ops
     }

@@ -47,6 +47,11 @@ public final class Plan {
     let firstGradientWriter: [Int: Edge]
     /// Which activations were fused into their producers.
     let fusion: FusionDecisions
+    /// Inference: per folded batch-norm node, the convolution weights and bias with it folded in
+    /// (recomputed on the device at the start of every forward pass, so they follow training).
+    let folded: [Int: (weight: any DeviceBuffer, bias: any DeviceBuffer)]
+    /// Zeros for the folding ops (a convolution without bias, a zero mean).
+    let foldZeros: (any DeviceBuffer)?
 
     /// Labels (Int32) or targets (Float32) for the loss; nil for inference plans.
     public let targets: (any DeviceBuffer)?
@@ -108,7 +113,21 @@ public final class Plan {
         scratchGradients = layout.scratch.mapValues(buffer)
         firstGradientWriter = layout.firstWriter
         fusion = layout.fusion
-        plannedActivationBytes = assignment.bytes
+        var folded: [Int: (weight: any DeviceBuffer, bias: any DeviceBuffer)] = [:]
+        var foldedBytes = 0
+        for (j, i) in layout.fusion.foldedInto {
+            let weights = graph.nodes[i].parameters[0].count, channels = graph.nodes[j].shape.dims[0]
+            folded[j] = (try backend.allocate(weights, dtype: .float32), try backend.allocate(channels, dtype: .float32))
+            foldedBytes += (weights + channels) * DType.float32.byteSize
+        }
+        let widest = layout.fusion.foldedInto.keys.map { graph.nodes[$0].shape.dims[0] }.max()
+        foldZeros = try widest.map { n in
+            let b = try backend.allocate(n, dtype: .float32)
+            try backend.fill(b, value: 0)
+            return b
+        }
+        self.folded = folded
+        plannedActivationBytes = assignment.bytes + foldedBytes
         unsharedActivationBytes = layout.unsharedBytes
         workspaceBytes = layout.workspaceBytes
 
@@ -213,7 +232,10 @@ struct PlanLayout {
             if training, let producer = nodes[i].layer, producer.backwardReads.contains(.output) { continue }
             alias[j] = i
         }
-        if options.fusion { fusion = FusionDecisions(nodes: nodes, alias: alias) }
+        if options.fusion {
+            fusion = FusionDecisions(nodes: nodes, alias: alias)
+            if !training { fusion.foldBatchNorms(nodes: nodes, consumers: consumers.mapValues { $0.map(\.consumer) }) }
+        }
 
         var spans: [Int: (first: Int, last: Int)] = [:]
         func touch(_ key: Int, _ step: Int) {
