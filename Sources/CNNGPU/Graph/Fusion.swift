@@ -41,10 +41,11 @@ extension FusionDecisions {
     /// In inference, a batch norm right after a convolution (its only reader) is an affine map
     /// per output channel, so it folds into the convolution's weights and bias:
     /// w' = w·γ/√(var+ε), b' = (b − mean)·γ/√(var+ε) + β.
-    mutating func foldBatchNorms(nodes: [Graph.Node], consumers: [Int: [Int]]) {
+    mutating func foldBatchNorms(nodes: [Graph.Node], consumers: [Int: [Int]], retained: Set<String>) {
         for j in nodes.indices where nodes[j].layer is BatchNorm {
             let i = nodes[j].inputs[0]
-            guard i > 0, nodes[i].layer is Conv2D, consumers[i] == [j], epilogue[i] == nil else { continue }
+            guard i > 0, nodes[i].layer is Conv2D, consumers[i] == [j], epilogue[i] == nil,
+                  !retained.contains(nodes[i].name), !retained.contains(nodes[j].name) else { continue }
             foldedInto[j] = i
             absorbedForward.insert(j)
         }

@@ -113,7 +113,7 @@ extension Plan {
         for i in nodes.indices.dropFirst().reversed() {
             guard let dy = gradients[i], !fusion.absorbedBackward.contains(i) else { continue }
             let inputGrads: [(any DeviceBuffer)?] = nodes[i].inputs.enumerated().map { slot, j in
-                guard j > 0 else { return nil }
+                guard j > 0 || options.inputGradient else { return nil }
                 let edge = Edge(consumer: i, slot: slot)
                 return firstGradientWriter[j] == edge ? gradients[j] : scratchGradients[edge]
             }
@@ -128,7 +128,7 @@ extension Plan {
                 }
             }
             ops += nodeOps
-            for (slot, j) in nodes[i].inputs.enumerated() where j > 0 {
+            for (slot, j) in nodes[i].inputs.enumerated() where j > 0 || options.inputGradient {
                 let edge = Edge(consumer: i, slot: slot)
                 guard let scratch = scratchGradients[edge], let target = gradients[j] else { continue }
                 let count = batch * nodes[j].shape.count

@@ -11,7 +11,17 @@ public struct PlanOptions: Sendable, Equatable {
     /// Fuse each activation into the op that produces its input (convolution + bias +
     /// activation, batch norm + ReLU, residual add + ReLU) when it can run in place.
     public var fusion: Bool
-    public init(fusion: Bool = true) { self.fusion = fusion }
+    /// Training plans: also compute d(loss)/d(input) (`Plan.inputGradient`), for saliency maps
+    /// and adversarial examples.
+    public var inputGradient: Bool
+    /// Nodes (by name) whose output and gradient stay readable after a step (`Plan.activation(of:)`,
+    /// `Plan.gradient(of:)`), for feature maps and Grad-CAM. Their buffers are not shared, and
+    /// an activation fused into one of them is not fused.
+    public var retained: Set<String>
+
+    public init(fusion: Bool = true, inputGradient: Bool = false, retained: Set<String> = []) {
+        self.fusion = fusion; self.inputGradient = inputGradient; self.retained = retained
+    }
 }
 
 /// A graph compiled for one backend, one batch size and one mode: every activation, gradient,
@@ -147,6 +157,36 @@ public final class Plan {
         backwardOps = try compileBackward()
     }
 
+    /// d(loss)/d(input) after `backward()`, when compiled with `inputGradient`.
+    public var inputGradient: (any DeviceBuffer)? { gradients.first ?? nil }
+    /// d(loss)/d(output): written by the loss op; a caller may write its own (a one-hot class
+    /// score for saliency) and run `Executor.backward()` without the loss.
+    public var outputGradient: (any DeviceBuffer)? { training ? gradients.last ?? nil : nil }
+
+    /// The output buffer of the node named `name` (valid after the forward pass when retained).
+    public func activation(of name: String) throws -> any DeviceBuffer {
+        activations[try retainedNode(name)]
+    }
+
+    /// The output gradient of the node named `name` (valid after the backward pass when retained).
+    public func gradient(of name: String) throws -> any DeviceBuffer {
+        guard let g = gradients[try retainedNode(name)] else {
+            throw CNNError.invalidArgument("\(name) has no gradient in a \(mode.rawValue) plan")
+        }
+        return g
+    }
+
+    private func retainedNode(_ name: String) throws -> Int {
+        guard let i = graph.nodes.firstIndex(where: { $0.name == name }) else {
+            throw CNNError.invalidArgument("the model has no layer '\(name)'; its layers: "
+                + graph.nodes.dropFirst().map(\.name).joined(separator: ", "))
+        }
+        guard options.retained.contains(name) else {
+            throw CNNError.invalidArgument("layer '\(name)' was not retained: compile the plan with PlanOptions(retained: [\"\(name)\"])")
+        }
+        return i
+    }
+
     /// The model's input buffer (`batch × input shape`).
     public var input: any DeviceBuffer { activations[0] }
     /// The model's output buffer (`batch × output shape`): logits for classifiers.
@@ -230,11 +270,14 @@ struct PlanLayout {
             let i = nodes[j].inputs[0]
             guard i != 0, consumers[i]?.count == 1 else { continue }
             if training, let producer = nodes[i].layer, producer.backwardReads.contains(.output) { continue }
+            // A retained tensor keeps its own buffer.
+            if options.retained.contains(nodes[i].name) || options.retained.contains(nodes[j].name) { continue }
             alias[j] = i
         }
         if options.fusion {
             fusion = FusionDecisions(nodes: nodes, alias: alias)
-            if !training { fusion.foldBatchNorms(nodes: nodes, consumers: consumers.mapValues { $0.map(\.consumer) }) }
+            if !training { fusion.foldBatchNorms(nodes: nodes, consumers: consumers.mapValues { $0.map(\.consumer) },
+                                                 retained: options.retained) }
         }
 
         var spans: [Int: (first: Int, last: Int)] = [:]
@@ -252,6 +295,8 @@ struct PlanLayout {
             if training, i > 0, nodes[i].layer!.backwardReads.contains(.output) { touch(root(i), backwardStep(i)) }
         }
         touch(root(n), lossStep)
+        let end = backwardStep(0) + 1
+        for i in nodes.indices where options.retained.contains(nodes[i].name) { touch(root(i), end) }
         var tensorOfKey: [String: Int] = [:]
         func request(_ key: String, count: Int, dtype: DType, _ span: (first: Int, last: Int)) -> Int {
             if let t = tensorOfKey[key] {
@@ -307,16 +352,18 @@ struct PlanLayout {
         var gradAlias = Array(nodes.indices)
         for j in nodes.indices where alias[j] != j { gradAlias[nodes[j].inputs[0]] = j }
         func gradRoot(_ i: Int) -> Int { gradAlias[i] == i ? i : gradRoot(gradAlias[i]) }
+        let wantsInputGradient = options.inputGradient
         gradient = nodes.indices.map { i -> Int? in
-            guard i > 0 else { return nil }
+            guard i > 0 || wantsInputGradient else { return nil }
             let writer = i == n ? nil : (consumers[i] ?? []).max { ($0.consumer, -$0.slot) < ($1.consumer, -$1.slot) }
             if let writer { firstWriter[i] = writer }
             let first = writer.map { backwardStep($0.consumer) } ?? lossStep
             let r = gradRoot(i)
             if r == i { unsharedBytes += batch * nodes[i].shape.count * 4 }
-            return request("g\(r)", count: batch * nodes[r].shape.count, dtype: .float32, (first, backwardStep(i)))
+            let last = options.retained.contains(nodes[i].name) || i == 0 ? end : backwardStep(i)
+            return request("g\(r)", count: batch * nodes[r].shape.count, dtype: .float32, (first, last))
         }
-        for (i, list) in consumers where i > 0 {
+        for (i, list) in consumers where i > 0 || wantsInputGradient {
             for e in list where e != firstWriter[i] {
                 let step = backwardStep(e.consumer)
                 scratch[e] = request("x\(e.consumer).\(e.slot)", count: batch * nodes[i].shape.count, dtype: .float32, (step, step))
