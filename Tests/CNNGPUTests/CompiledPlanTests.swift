@@ -112,6 +112,47 @@ final class CompiledPlanTests: XCTestCase {
         }
     }
 
+    func testInputGradientMatchesFiniteDifferencesAndRetainedLayersStayReadable() throws {
+        let graph = try fusableGraph()
+        var rng = SeededGenerator.fresh()
+        let batch = 2
+        let x = rng.floats(batch * 300), labels = rng.ints(batch, below: 5)
+        for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+            let store = try ParameterStore(graph: graph, backend: backend, seed: 4)
+            let options = PlanOptions(inputGradient: true, retained: ["conv1", "relu1"])
+            let plan = try Plan(graph: graph, parameters: store, batch: batch, mode: .training, options: options)
+            let executor = Executor(plan: plan)
+            func loss(_ input: [Float]) throws -> Double {
+                try backend.upload(input, to: plan.input)
+                try backend.uploadInt32(labels, to: plan.targets!)
+                try executor.forward(training: false)
+                try executor.lossAndMetrics()
+                return Double(try executor.readLossAndCorrect().loss)
+            }
+            _ = try loss(x)
+            try executor.backward()
+            let dx = try backend.download(XCTUnwrap(plan.inputGradient), count: x.count)
+            let conv = try backend.download(plan.activation(of: "conv1"), count: batch * 600)
+            let relu = try backend.download(plan.activation(of: "relu1"), count: batch * 600)
+            XCTAssertEqual(relu, conv.map { max($0, 0) }, "retained conv1 and relu1 keep their own values, \(backend.testName)")
+            XCTAssertThrowsError(try plan.activation(of: "conv2"))
+            XCTAssertThrowsError(try plan.activation(of: "nope"))
+            // Inference mode (no dropout or batch statistics) makes the loss a plain function of x.
+            for _ in 0..<4 {
+                let k = Int.random(in: 0..<x.count, using: &rng)
+                let h: Float = 1e-2
+                var plus = x, minus = x
+                plus[k] += h; minus[k] -= h
+                let numeric = (try loss(plus) - loss(minus)) / Double(2 * h)
+                _ = try loss(x)
+                try executor.backward()
+                let analytic = Double(try backend.download(XCTUnwrap(plan.inputGradient), count: x.count)[k])
+                XCTAssertEqual(analytic, numeric, accuracy: 2e-3 + 0.05 * abs(numeric), "dx[\(k)], \(backend.testName), seed \(rng.seed)")
+            }
+            XCTAssertEqual(dx.count, x.count)
+        }
+    }
+
     func testConvolutionOpsCarryTheirAlgorithmAndCost() throws {
         let graph = try fusableGraph()
         let backend = TestBackends.cpu
