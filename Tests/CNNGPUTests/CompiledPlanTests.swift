@@ -125,7 +125,7 @@ final class CompiledPlanTests: XCTestCase {
             func loss(_ input: [Float]) throws -> Double {
                 try backend.upload(input, to: plan.input)
                 try backend.uploadInt32(labels, to: plan.targets!)
-                try executor.forward(training: false)
+                try executor.forward(training: true)
                 try executor.lossAndMetrics()
                 return Double(try executor.readLossAndCorrect().loss)
             }
@@ -137,7 +137,7 @@ final class CompiledPlanTests: XCTestCase {
             XCTAssertEqual(relu, conv.map { max($0, 0) }, "retained conv1 and relu1 keep their own values, \(backend.testName)")
             XCTAssertThrowsError(try plan.activation(of: "conv2"))
             XCTAssertThrowsError(try plan.activation(of: "nope"))
-            // Inference mode (no dropout or batch statistics) makes the loss a plain function of x.
+            // No dropout: the training-mode loss is a deterministic function of x.
             for _ in 0..<4 {
                 let k = Int.random(in: 0..<x.count, using: &rng)
                 let h: Float = 1e-2
