@@ -30,3 +30,13 @@ public struct CompiledOp {
 
 /// Shape text for op descriptions: "8×64×56×56".
 func shapeText(_ dims: [Int]) -> String { dims.map(String.init).joined(separator: "×") }
+
+extension LayerContext {
+    /// One op of this layer: `check` (the shared argument validation) runs now, at compile
+    /// time; `encode` runs every step with the step's seed.
+    func op(_ kind: String, _ phase: CompiledOp.Phase, bytes: Double = 0, check: () throws -> Void,
+            encode: @escaping (_ seed: UInt64) throws -> Void) throws -> CompiledOp {
+        try check()
+        return CompiledOp(name: name, kind: kind, phase: phase, shape: shapeText, bytes: bytes, node: node, run: encode)
+    }
+}

@@ -68,13 +68,37 @@ public struct Concat: Layer {
 
     private func spatial(_ c: LayerContext) -> Int { c.outputShape.dims.dropFirst().reduce(1, *) }
 
-    public func forward(_ c: LayerContext) throws {
-        try c.backend.concatChannels(batch: c.batch, spatial: spatial(c),
-                                     inputs: zip(c.inputs, c.inputShapes).map { ($0, $1.dims[0]) }, output: c.output)
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    /// One strided copy per input, into (or, backward, out of) its channel range.
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
+        try copies(c, parts: zip(c.inputs, c.inputShapes).map { ($0, $1.dims[0]) }, whole: c.output, into: true)
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        try c.backend.splitChannels(batch: c.batch, spatial: spatial(c), input: g.outputGradient,
-                                    outputs: zip(g.inputGradients, c.inputShapes).map { ($0, $1.dims[0]) })
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        try copies(c, parts: zip(g.inputGradients, c.inputShapes).map { ($0, $1.dims[0]) }, whole: g.outputGradient, into: false)
+    }
+
+    private func copies(_ c: LayerContext, parts: [(buffer: (any DeviceBuffer)?, channels: Int)], whole: any DeviceBuffer,
+                        into: Bool) throws -> [CompiledOp] {
+        let spatial = spatial(c), n = c.batch, b = c.backend
+        let total = parts.reduce(0) { $0 + $1.channels }
+        var offset = 0, ops: [CompiledOp] = []
+        for (part, channels) in parts {
+            defer { offset += channels }
+            guard let part else { continue }
+            let row = channels * spatial
+            let (src, srcOffset, srcStride) = into ? (part, 0, row) : (whole, offset * spatial, total * spatial)
+            let (dst, dstOffset, dstStride) = into ? (whole, offset * spatial, total * spatial) : (part, 0, row)
+            ops.append(try c.op(into ? "concat (copy)" : "concat backward (copy)", into ? .forward : .backward,
+                                bytes: Double(n * row * 8),
+                                check: { try b.checks.copyStrided(rows: n, rowLength: row, src: src, srcOffset: srcOffset, srcStride: srcStride,
+                                                                  dst: dst, dstOffset: dstOffset, dstStride: dstStride) }) { _ in
+                try b.encodeCopyStrided(rows: n, rowLength: row, src: src, srcOffset: srcOffset, srcStride: srcStride,
+                                        dst: dst, dstOffset: dstOffset, dstStride: dstStride)
+            })
+        }
+        return ops
     }
 }

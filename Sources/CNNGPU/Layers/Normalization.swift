@@ -109,16 +109,26 @@ public struct LRN: Layer {
         [StateSpec("scale", count: batch * inputs[0].count)]
     }
 
-    public func forward(_ c: LayerContext) throws {
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
         let (ch, h, w) = try c.inputShapes[0].requireImage(kind)
-        try c.backend.lrnForward(parameters, batch: c.batch, channels: ch, spatial: h * w, x: c.inputs[0],
-                                 y: c.output, scale: c.state[0])
+        let p = parameters, n = c.batch, b = c.backend, x = c.inputs[0], y = c.output, scale = c.state[0]
+        return [try c.op("lrn", .forward, bytes: Double(c.outputCount * 12),
+                         check: { try b.checks.lrnForward(p, batch: n, channels: ch, spatial: h * w, x: x, y: y, scale: scale) }) { _ in
+            try b.encodeLRNForward(p, batch: n, channels: ch, spatial: h * w, x: x, y: y, scale: scale)
+        }]
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        guard let dx = g.inputGradients[0] else { return }
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        guard let dx = g.inputGradients[0] else { return [] }
         let (ch, h, w) = try c.inputShapes[0].requireImage(kind)
-        try c.backend.lrnBackward(parameters, batch: c.batch, channels: ch, spatial: h * w, x: c.inputs[0],
-                                  y: c.output, scale: c.state[0], dy: g.outputGradient, dx: dx)
+        let p = parameters, n = c.batch, b = c.backend, x = c.inputs[0], y = c.output, scale = c.state[0], dy = g.outputGradient
+        return [try c.op("lrn backward", .backward, bytes: Double(c.outputCount * 20),
+                         check: { try b.checks.lrnBackward(p, batch: n, channels: ch, spatial: h * w, x: x, y: y, scale: scale,
+                                                           dy: dy, dx: dx) }) { _ in
+            try b.encodeLRNBackward(p, batch: n, channels: ch, spatial: h * w, x: x, y: y, scale: scale, dy: dy, dx: dx)
+        }]
     }
 }
