@@ -309,9 +309,9 @@ struct PlanLayout {
             return requests.count - 1
         }
         activation = nodes.indices.map { i in
-            request("a\(root(i))", count: batch * nodes[root(i)].shape.count, dtype: .float32, spans[root(i)]!)
+            request("a\(root(i))", count: batch * nodes[root(i)].shape.count, dtype: nodes[root(i)].shape.dtype, spans[root(i)]!)
         }
-        for i in nodes.indices where root(i) == i { unsharedBytes += batch * nodes[i].shape.count * 4 }
+        for i in nodes.indices where root(i) == i { unsharedBytes += batch * nodes[i].shape.byteCount }
 
         // Saved state: written in the forward pass, read in the backward pass.
         state = nodes.indices.map { i in
@@ -359,14 +359,14 @@ struct PlanLayout {
             if let writer { firstWriter[i] = writer }
             let first = writer.map { backwardStep($0.consumer) } ?? lossStep
             let r = gradRoot(i)
-            if r == i { unsharedBytes += batch * nodes[i].shape.count * 4 }
+            if r == i { unsharedBytes += batch * nodes[i].shape.byteCount }
             let last = options.retained.contains(nodes[i].name) || i == 0 ? end : backwardStep(i)
-            return request("g\(r)", count: batch * nodes[r].shape.count, dtype: .float32, (first, last))
+            return request("g\(r)", count: batch * nodes[r].shape.count, dtype: nodes[r].shape.dtype, (first, last))
         }
         for (i, list) in consumers where i > 0 || wantsInputGradient {
             for e in list where e != firstWriter[i] {
                 let step = backwardStep(e.consumer)
-                scratch[e] = request("x\(e.consumer).\(e.slot)", count: batch * nodes[i].shape.count, dtype: .float32, (step, step))
+                scratch[e] = request("x\(e.consumer).\(e.slot)", count: batch * nodes[i].shape.count, dtype: nodes[i].shape.dtype, (step, step))
             }
         }
     }
