@@ -52,7 +52,7 @@ public final class Plan {
 
         let assignment = MemoryPlanner.assign(layout.requests)
         let budget = backend.info.globalMemoryBytes - parameters.bytes
-        if assignment.bytes > budget || assignment.buffers.contains(where: { $0.count * 4 > backend.info.maxBufferBytes }) {
+        if assignment.bytes > budget || assignment.buffers.contains(where: { $0.count * $0.dtype.byteSize > backend.info.maxBufferBytes }) {
             throw Plan.doesNotFit(graph: graph, batch: batch, training: training, bytes: assignment.bytes,
                                   info: backend.info, parameterBytes: parameters.bytes)
         }
@@ -170,7 +170,7 @@ struct PlanLayout {
         activation = nodes.indices.map { i in
             request("a\(root(i))", count: batch * nodes[root(i)].shape.count, dtype: .float32, spans[root(i)]!)
         }
-        for i in nodes.indices where root(i) == i { unsharedBytes += batch * nodes[i].shape.count * 4 }
+        for i in nodes.indices where root(i) == i { unsharedBytes += batch * nodes[i].shape.count * DType.float32.byteSize }
 
         // Saved state: written in the forward pass, read in the backward pass.
         state = nodes.indices.map { i in
@@ -196,7 +196,7 @@ struct PlanLayout {
             if let writer { firstWriter[i] = writer }
             let first = writer.map { backwardStep($0.consumer) } ?? lossStep
             let r = gradRoot(i)
-            if r == i { unsharedBytes += batch * nodes[i].shape.count * 4 }
+            if r == i { unsharedBytes += batch * nodes[i].shape.count * DType.float32.byteSize }
             return request("g\(r)", count: batch * nodes[r].shape.count, dtype: .float32, (first, backwardStep(i)))
         }
         for (i, list) in consumers where i > 0 {
