@@ -53,7 +53,9 @@ public struct DeviceInfo: Sendable, CustomStringConvertible {
 public protocol Backend: BackendMemory, GEMMOps, ConvolutionOps, BiasOps, PoolingOps, ActivationOps,
     NormalizationOps, ElementwiseOps, LossOps, OptimizerOps {}
 
-/// Memory and synchronization: the part of a backend every op family builds on.
+/// Memory and synchronization: the part of a backend every op family builds on. Each `encode*`
+/// requirement: arguments already checked by the shared validation; queues the op (uploads and
+/// downloads block).
 public protocol BackendMemory: AnyObject {
     var info: DeviceInfo { get }
 
@@ -64,7 +66,7 @@ public protocol BackendMemory: AnyObject {
     /// in `src` and `dstOffset + r·dstStride` in `dst`. A plain copy is one row; channel
     /// concatenation and split are strided copies.
     func encodeCopyStrided(rows: Int, rowLength: Int, src: any DeviceBuffer, srcOffset: Int, srcStride: Int,
-                     dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws
+                           dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws
     func encodeFill(_ buffer: any DeviceBuffer, value: Float, offset: Int, count: Int) throws
     /// A buffer that aliases `count` elements of `buffer` from `offset`, usable wherever a buffer
     /// is: one flat allocation can hold every parameter (one optimizer launch, one allreduce)
@@ -78,13 +80,14 @@ public protocol BackendMemory: AnyObject {
 }
 
 /// GEMM (row-major): C = alpha · op(A) · op(B) + beta · C, op(A) is m×k, op(B) is k×n.
+/// Each `encode*` requirement: arguments already checked by the shared validation; queues the op.
 public protocol GEMMOps: BackendMemory {
 
     func encodeGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-              a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef) throws
+                    a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef) throws
     /// `batchCount` independent GEMMs; matrix `i` of each operand starts `i·stride` after its offset.
     func encodeGEMMStridedBatched(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                            a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef, batchCount: Int) throws
+                                  a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef, batchCount: Int) throws
 
 }
 
@@ -118,6 +121,7 @@ public protocol ConvolutionOps: BackendMemory {
 }
 
 /// Per-channel bias and its gradient, for convolution and dense layers.
+/// Each `encode*` requirement: arguments already checked by the shared validation; queues the op.
 public protocol BiasOps: BackendMemory {
     /// y[o, a, i] += bias[a], in place.
     func encodeAddBias(_ shape: AxisShape, bias: any DeviceBuffer, y: any DeviceBuffer) throws
@@ -125,14 +129,15 @@ public protocol BiasOps: BackendMemory {
     func encodeReduceSum(_ shape: AxisShape, x: any DeviceBuffer, out: any DeviceBuffer) throws
 }
 
+/// Each `encode*` requirement: arguments already checked by the shared validation; queues the op.
 public protocol PoolingOps: BackendMemory {
 
     /// Max pooling writes the flat input index (within its N·C plane) of each maximum into
     /// `indices` (Int32, one per output) when given; the backward pass needs it.
     func encodePoolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
-                        indices: (any DeviceBuffer)?) throws
+                              indices: (any DeviceBuffer)?) throws
     func encodePoolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
-                         dx: any DeviceBuffer) throws
+                               dx: any DeviceBuffer) throws
     /// y[n, c] = mean over the `spatial` pixels of x[n, c].
     func encodeGlobalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws
     func encodeGlobalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws
@@ -141,31 +146,33 @@ public protocol PoolingOps: BackendMemory {
     /// ⌊j·inW/outW⌋ ..< ⌈(j+1)·inW/outW⌉. Windows may overlap and differ in size, and an output
     /// larger than the input is allowed (each window then holds one or more input pixels).
     func encodeAdaptiveAveragePoolForward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
-                                    x: any DeviceBuffer, y: any DeviceBuffer) throws
+                                          x: any DeviceBuffer, y: any DeviceBuffer) throws
     /// dx[i] = Σ dy[o] / (size of o's window) over the outputs o whose window covers input i.
     func encodeAdaptiveAveragePoolBackward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
-                                     dy: any DeviceBuffer, dx: any DeviceBuffer) throws
+                                           dy: any DeviceBuffer, dx: any DeviceBuffer) throws
 
 }
 
+/// Each `encode*` requirement: arguments already checked by the shared validation; queues the op.
 public protocol ActivationOps: BackendMemory {
 
     func encodeActivationForward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws
     /// Needs the forward input `x` and output `y` (each function reads the one it needs).
     func encodeActivationBackward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer,
-                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws
+                                  dy: any DeviceBuffer, dx: any DeviceBuffer) throws
     /// Softmax (or log-softmax) along `shape.axis`.
     func encodeSoftmaxForward(_ shape: AxisShape, log: Bool, x: any DeviceBuffer, y: any DeviceBuffer) throws
     func encodeSoftmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
-                         dx: any DeviceBuffer) throws
+                               dx: any DeviceBuffer) throws
     /// Maxout over groups of `groupSize` consecutive channels: `[N, C, S] → [N, C/groupSize, S]`.
     func encodeMaxoutForward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
-                       x: any DeviceBuffer, y: any DeviceBuffer) throws
+                             x: any DeviceBuffer, y: any DeviceBuffer) throws
     func encodeMaxoutBackward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
-                        x: any DeviceBuffer, dy: any DeviceBuffer, dx: any DeviceBuffer) throws
+                              x: any DeviceBuffer, dy: any DeviceBuffer, dx: any DeviceBuffer) throws
 
 }
 
+/// Each `encode*` requirement: arguments already checked by the shared validation; queues the op.
 public protocol NormalizationOps: BackendMemory {
 
     /// Batch statistics over N and the spatial axes of `shape` (outer = N, axis = C,
@@ -196,20 +203,21 @@ public protocol NormalizationOps: BackendMemory {
     /// Cross-channel LRN on `[N, C, S]`; `scale` (same size as x) keeps
     /// `k + alpha/size · Σ x²` for the backward pass.
     func encodeLRNForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
-                    x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer) throws
+                          x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer) throws
     func encodeLRNBackward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
-                     x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
-                     dy: any DeviceBuffer, dx: any DeviceBuffer) throws
+                           x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
+                           dy: any DeviceBuffer, dx: any DeviceBuffer) throws
 
 }
 
 /// Dropout, element-wise arithmetic and reductions.
+/// Each `encode*` requirement: arguments already checked by the shared validation; queues the op.
 public protocol ElementwiseOps: BackendMemory {
 
     /// Writes `mask` (0 or 1/(1-p)) from a counter-based generator: the same `seed` gives the
     /// same mask on every backend. y = x · mask. The backward pass is `multiply(dy, mask)`.
     func encodeDropoutForward(count: Int, probability: Float, seed: UInt64, x: any DeviceBuffer,
-                        y: any DeviceBuffer, mask: any DeviceBuffer) throws
+                              y: any DeviceBuffer, mask: any DeviceBuffer) throws
 
     /// out = activation(a + b) (residual add + ReLU); `out` may alias `a` or `b`.
     func encodeAdd(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer,
@@ -223,30 +231,32 @@ public protocol ElementwiseOps: BackendMemory {
 
 }
 
+/// Each `encode*` requirement: arguments already checked by the shared validation; queues the op.
 public protocol LossOps: BackendMemory {
 
     /// Mean softmax cross-entropy of `logits` `[rows, cols]` against Int32 `labels`; writes the
     /// mean into `loss[0]` and d(loss)/d(logits) into `gradient`. A label outside `0..<cols`
     /// makes the loss NaN (the trainer's NaN check names it), since the device cannot throw.
     func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
-                             loss: any DeviceBuffer, gradient: any DeviceBuffer) throws
+                                   loss: any DeviceBuffer, gradient: any DeviceBuffer) throws
     /// loss[0] = mean((prediction - target)²); gradient = 2·(prediction - target)/count.
     func encodeMeanSquaredError(count: Int, prediction: any DeviceBuffer, target: any DeviceBuffer,
-                          loss: any DeviceBuffer, gradient: any DeviceBuffer) throws
+                                loss: any DeviceBuffer, gradient: any DeviceBuffer) throws
     /// out[0] = number of rows whose label is among the `k` largest scores (a label tied with
     /// the k-th score counts as correct), as a Float.
     func encodeTopKCorrect(rows: Int, cols: Int, k: Int, scores: any DeviceBuffer, labels: any DeviceBuffer,
-                     out: any DeviceBuffer) throws
+                           out: any DeviceBuffer) throws
     /// Int32 index of each row's largest score (the first one on ties).
     func encodeArgmax(rows: Int, cols: Int, x: any DeviceBuffer, out: any DeviceBuffer) throws
 
 }
 
 /// Optimizer updates, in place.
+/// Each `encode*` requirement: arguments already checked by the shared validation; queues the op.
 public protocol OptimizerOps: BackendMemory {
 
     func encodeSGDUpdate(_ p: SGDParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
-                   velocity: (any DeviceBuffer)?) throws
+                         velocity: (any DeviceBuffer)?) throws
     func encodeAdamUpdate(_ p: AdamParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
-                    m: any DeviceBuffer, v: any DeviceBuffer) throws
+                          m: any DeviceBuffer, v: any DeviceBuffer) throws
 }

@@ -10,7 +10,7 @@ extension CPUBackend: ActivationOps {
     }
 
     public func encodeActivationBackward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer,
-                                   dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+                                         dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y), g = ptr(dy), out = ptr(dx)
         parallelFor(count, grain: 16_384) { r in
             // Every operand is loaded unconditionally: a load inside `? :` keeps LLVM from
@@ -68,7 +68,7 @@ extension CPUBackend: ActivationOps {
     }
 
     public func encodeSoftmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
-                                dx: any DeviceBuffer) throws {
+                                      dx: any DeviceBuffer) throws {
         let yp = ptr(y), g = ptr(dy), out = ptr(dx)
         let axis = shape.axis, inner = shape.inner
         if inner == 1 { return softmaxRowsBackward(rows: shape.outer, axis: axis, log: log, yp, g, out) }
@@ -160,7 +160,7 @@ extension CPUBackend: ActivationOps {
     }
 
     public func encodeMaxoutForward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
-                              x: any DeviceBuffer, y: any DeviceBuffer) throws {
+                                    x: any DeviceBuffer, y: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y)
         let planes = batch * channels / groupSize   // (n, k) pairs
         parallelFor(planes, grain: max(1, 16_384 / (groupSize * spatial))) { r in
@@ -176,7 +176,7 @@ extension CPUBackend: ActivationOps {
     }
 
     public func encodeMaxoutBackward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
-                               x: any DeviceBuffer, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+                                     x: any DeviceBuffer, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         let xp = ptr(x), g = ptr(dy), out = ptr(dx)
         let planes = batch * channels / groupSize
         parallelFor(planes, grain: max(1, 16_384 / (groupSize * spatial))) { r in

@@ -3,7 +3,7 @@
 /// before it is written).
 extension CPUBackend: ElementwiseOps {
     public func encodeDropoutForward(count: Int, probability: Float, seed: UInt64, x: any DeviceBuffer,
-                               y: any DeviceBuffer, mask: any DeviceBuffer) throws {
+                                     y: any DeviceBuffer, mask: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y), mp = ptr(mask)
         // Same Float expression as the OpenCL host code, so the kept values match bit for bit.
         let keep: Float = 1 / (1 - probability)

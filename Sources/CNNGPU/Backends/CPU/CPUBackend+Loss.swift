@@ -8,7 +8,7 @@ extension CPUBackend: LossOps {
     /// A label outside `0..<cols` makes `loss[0]` NaN and that row's gradient NaN. `gradient`
     /// may be `logits` itself (computed in place).
     public func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
-                                    loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
+                                          loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         let x = ptr(logits), y = intPtr(labels), g = ptr(gradient)
         let invRows = 1 / Float(rows)
         var rowLoss = [Double](repeating: 0, count: rows)
@@ -44,7 +44,7 @@ extension CPUBackend: LossOps {
     }
 
     public func encodeMeanSquaredError(count: Int, prediction: any DeviceBuffer, target: any DeviceBuffer,
-                                 loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
+                                       loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         let p = ptr(prediction), t = ptr(target), g = ptr(gradient)
         let scale = 2 / Float(count)
         let block = 4096
@@ -68,7 +68,7 @@ extension CPUBackend: LossOps {
     /// Ties with the label's score count as correct (fewer than `k` scores strictly greater);
     /// a label outside `0..<cols`, or whose score is NaN, is not correct. `k` must be in `1...cols`.
     public func encodeTopKCorrect(rows: Int, cols: Int, k: Int, scores: any DeviceBuffer, labels: any DeviceBuffer,
-                            out: any DeviceBuffer) throws {
+                                  out: any DeviceBuffer) throws {
         let x = ptr(scores), y = intPtr(labels)
         var correct = [Int](repeating: 0, count: rows)
         correct.withUnsafeMutableBufferPointer { correct in

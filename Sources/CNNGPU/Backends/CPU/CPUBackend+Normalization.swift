@@ -4,11 +4,11 @@ import Foundation
 /// Inner loops run over the contiguous spatial axis.
 extension CPUBackend: NormalizationOps {
     public func encodeBatchNormForwardTraining(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
-                                         beta: any DeviceBuffer, y: any DeviceBuffer,
-                                         runningMean: any DeviceBuffer, runningVar: any DeviceBuffer,
-                                         momentum: Float, epsilon: Float,
-                                         savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
-                                         relu: Bool) throws {
+                                               beta: any DeviceBuffer, y: any DeviceBuffer,
+                                               runningMean: any DeviceBuffer, runningVar: any DeviceBuffer,
+                                               momentum: Float, epsilon: Float,
+                                               savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
+                                               relu: Bool) throws {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
         let m = outer * inner
         let xp = ptr(x), yp = ptr(y), gp = ptr(gamma), bp = ptr(beta)
@@ -42,9 +42,9 @@ extension CPUBackend: NormalizationOps {
     }
 
     public func encodeBatchNormForwardInference(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
-                                          beta: any DeviceBuffer, runningMean: any DeviceBuffer,
-                                          runningVar: any DeviceBuffer, epsilon: Float, y: any DeviceBuffer,
-                                          relu: Bool) throws {
+                                                beta: any DeviceBuffer, runningMean: any DeviceBuffer,
+                                                runningVar: any DeviceBuffer, epsilon: Float, y: any DeviceBuffer,
+                                                relu: Bool) throws {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
         let xp = ptr(x), yp = ptr(y), gp = ptr(gamma), bp = ptr(beta), rm = ptr(runningMean), rv = ptr(runningVar)
         // Rows of `inner` elements share one channel's affine map: parallel over (n, c) rows.
@@ -119,7 +119,7 @@ extension CPUBackend: NormalizationOps {
     }
 
     public func encodeLRNForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
-                           x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer) throws {
+                                 x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y), sp = ptr(scale)
         let coefficient = p.alpha / Float(p.size)
         parallelFor(batch * channels, grain: max(1, 16_384 / (spatial * p.size))) { rows in
@@ -143,8 +143,8 @@ extension CPUBackend: NormalizationOps {
     }
 
     public func encodeLRNBackward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
-                            x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
-                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+                                  x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
+                                  dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y), sp = ptr(scale), dyp = ptr(dy), dxp = ptr(dx)
         let coefficient = 2 * p.alpha * p.beta / Float(p.size)
         parallelFor(batch * channels, grain: max(1, 16_384 / (spatial * p.size))) { rows in

@@ -6,7 +6,7 @@ extension CPUBackend: OptimizerOps {
     /// (`velocity` may be nil, and is ignored otherwise); momentum > 0 without `velocity`, or
     /// Nesterov without momentum or with dampening, is a `CNNError.invalidArgument`.
     public func encodeSGDUpdate(_ p: SGDParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
-                          velocity: (any DeviceBuffer)?) throws {
+                                velocity: (any DeviceBuffer)?) throws {
         let w = ptr(weights), g = ptr(gradients)
         let lr = p.learningRate, wd = p.weightDecay
         guard p.momentum > 0, let velocity else {
@@ -29,7 +29,7 @@ extension CPUBackend: OptimizerOps {
     /// `p.step` counts updates from 1, this one included (`CNNError.invalidArgument` otherwise);
     /// the bias corrections are computed on the host in Double. `m` and `v` start zero-filled.
     public func encodeAdamUpdate(_ p: AdamParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
-                           m: any DeviceBuffer, v: any DeviceBuffer) throws {
+                                 m: any DeviceBuffer, v: any DeviceBuffer) throws {
         let w = ptr(weights), g = ptr(gradients), mp = ptr(m), vp = ptr(v)
         let step = AdamLanes(p)
         // Eight lanes at a time: the square root and division make Adam compute-bound, and

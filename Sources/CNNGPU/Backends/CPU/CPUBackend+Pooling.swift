@@ -4,7 +4,7 @@
 /// OpenCL kernel is, and adds the same dy / window-size terms in the same order.
 extension CPUBackend: PoolingOps {
     public func encodePoolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
-                               indices: (any DeviceBuffer)?) throws {
+                                     indices: (any DeviceBuffer)?) throws {
         let g = PoolGeometry(d)
         let xp = ptr(x), yp = ptr(y), ip = indices.map(intPtr)
         let mode = d.mode
@@ -24,7 +24,7 @@ extension CPUBackend: PoolingOps {
     }
 
     public func encodePoolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
-                                dx: any DeviceBuffer) throws {
+                                      dx: any DeviceBuffer) throws {
         let g = PoolGeometry(d)
         let dyp = ptr(dy), dxp = ptr(dx)
         // Average pooling ignores indices a caller may pass anyway.
@@ -168,7 +168,7 @@ extension CPUBackend: PoolingOps {
     }
 
     public func encodeAdaptiveAveragePoolForward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
-                                           x: any DeviceBuffer, y: any DeviceBuffer) throws {
+                                                 x: any DeviceBuffer, y: any DeviceBuffer) throws {
         let rows = AdaptiveAxis(input: inH, output: outH), columns = AdaptiveAxis(input: inW, output: outW)
         let xp = ptr(x), yp = ptr(y)
         parallelFor(planes, grain: AdaptiveAxis.planeGrain(rows, columns)) { range in
@@ -190,7 +190,7 @@ extension CPUBackend: PoolingOps {
     }
 
     public func encodeAdaptiveAveragePoolBackward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
-                                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+                                                  dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         let rows = AdaptiveAxis(input: inH, output: outH), columns = AdaptiveAxis(input: inW, output: outW)
         let dyp = ptr(dy), dxp = ptr(dx)
         parallelFor(planes, grain: AdaptiveAxis.planeGrain(rows, columns)) { range in

@@ -49,7 +49,7 @@ public final class CPUBackend: BackendMemory {
     }
 
     public func encodeCopyStrided(rows: Int, rowLength: Int, src: any DeviceBuffer, srcOffset: Int, srcStride: Int,
-                            dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws {
+                                  dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws {
         let s = src as! CPUBuffer, d = dst as! CPUBuffer
         let e = src.dtype.byteSize
         parallelFor(rows, grain: max(1, 16_384 / rowLength)) { r in

@@ -6,7 +6,7 @@ extension OpenCLBackend: ActivationOps {
     }
 
     public func encodeActivationBackward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer,
-                                   dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+                                         dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         try launch("activation", "activation_backward", global: [count],
                    [.int(count), .int(f.kernelCode), .float(f.alpha), .buffer(x), .buffer(y),
                     .buffer(dy), .buffer(dx)])
@@ -17,7 +17,7 @@ extension OpenCLBackend: ActivationOps {
     }
 
     public func encodeSoftmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
-                                dx: any DeviceBuffer) throws {
+                                      dx: any DeviceBuffer) throws {
         try encodeSoftmaxBackward(shape, log: log, y: y, dy: dy, dx: dx, algorithm: softmaxAlgorithm(for: shape))
     }
 
@@ -80,14 +80,14 @@ extension OpenCLBackend: ActivationOps {
     }
 
     public func encodeMaxoutForward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
-                              x: any DeviceBuffer, y: any DeviceBuffer) throws {
+                                    x: any DeviceBuffer, y: any DeviceBuffer) throws {
         let planes = batch * channels / groupSize
         try launch("activation", "maxout_forward", global: [spatial, planes],
                    [.int(planes), .int(groupSize), .int(spatial), .buffer(x), .buffer(y)])
     }
 
     public func encodeMaxoutBackward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
-                               x: any DeviceBuffer, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+                                     x: any DeviceBuffer, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         let planes = batch * channels / groupSize
         try launch("activation", "maxout_backward", global: [spatial, planes],
                    [.int(planes), .int(groupSize), .int(spatial), .buffer(x), .buffer(dy), .buffer(dx)])

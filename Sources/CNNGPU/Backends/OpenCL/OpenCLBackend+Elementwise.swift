@@ -1,7 +1,7 @@
 /// Dropout (Kernels/dropout.cl) and element-wise arithmetic (Kernels/elementwise.cl).
 extension OpenCLBackend: ElementwiseOps {
     public func encodeDropoutForward(count: Int, probability: Float, seed: UInt64, x: any DeviceBuffer,
-                               y: any DeviceBuffer, mask: any DeviceBuffer) throws {
+                                     y: any DeviceBuffer, mask: any DeviceBuffer) throws {
         // The scale is computed here, once, so both backends multiply by the same Float.
         try launch("dropout", "dropout_forward_counter", global: [count],
                    [.int(count), .ulong(seed), .float(probability), .float(1 / (1 - probability)),

@@ -11,7 +11,7 @@ extension OpenCLBackend: LossOps {
     /// A label outside `0..<cols` makes `loss[0]` NaN and that row's gradient NaN. `gradient`
     /// may be `logits` itself (computed in place).
     public func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
-                                    loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
+                                          loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         try OpenCLScratch.using(self) { scratch in
             // [row losses | row log-sum-exps]
             let stats = try scratch.buffer("values", count: 2 * rows)
@@ -25,7 +25,7 @@ extension OpenCLBackend: LossOps {
     }
 
     public func encodeMeanSquaredError(count: Int, prediction: any DeviceBuffer, target: any DeviceBuffer,
-                                 loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
+                                       loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         // The first level of the sum is fused with the gradient; one group finishes it alone.
         let local = try treeSumGroupSize("squared_error_partial_sums", count: count)
         let groups = (count + local - 1) / local
@@ -42,7 +42,7 @@ extension OpenCLBackend: LossOps {
     /// Ties with the label's score count as correct (fewer than `k` scores strictly greater);
     /// a label outside `0..<cols`, or whose score is NaN, is not correct. `k` must be in `1...cols`.
     public func encodeTopKCorrect(rows: Int, cols: Int, k: Int, scores: any DeviceBuffer, labels: any DeviceBuffer,
-                            out: any DeviceBuffer) throws {
+                                  out: any DeviceBuffer) throws {
         try OpenCLScratch.using(self) { scratch in
             let correct = try scratch.buffer("values", count: rows)
             try launch("loss", "topk_correct_rows", global: [rows],

@@ -4,11 +4,11 @@ extension OpenCLBackend: NormalizationOps {
     static let batchNormGroupSize = 256
 
     public func encodeBatchNormForwardTraining(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
-                                         beta: any DeviceBuffer, y: any DeviceBuffer,
-                                         runningMean: any DeviceBuffer, runningVar: any DeviceBuffer,
-                                         momentum: Float, epsilon: Float,
-                                         savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
-                                         relu: Bool) throws {
+                                               beta: any DeviceBuffer, y: any DeviceBuffer,
+                                               runningMean: any DeviceBuffer, runningVar: any DeviceBuffer,
+                                               momentum: Float, epsilon: Float,
+                                               savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
+                                               relu: Bool) throws {
         let g = Self.batchNormGroupSize
         try launch("batchnorm", "batchnorm_statistics", global: [shape.axis * g], local: [g],
                    [.int(shape.outer), .int(shape.axis), .int(shape.inner), .float(momentum),
@@ -21,9 +21,9 @@ extension OpenCLBackend: NormalizationOps {
     }
 
     public func encodeBatchNormForwardInference(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
-                                          beta: any DeviceBuffer, runningMean: any DeviceBuffer,
-                                          runningVar: any DeviceBuffer, epsilon: Float, y: any DeviceBuffer,
-                                          relu: Bool) throws {
+                                                beta: any DeviceBuffer, runningMean: any DeviceBuffer,
+                                                runningVar: any DeviceBuffer, epsilon: Float, y: any DeviceBuffer,
+                                                relu: Bool) throws {
         try launch("batchnorm", "batchnorm_inference", global: [shape.inner, shape.outer * shape.axis],
                    [.int(shape.outer * shape.axis), .int(shape.axis), .int(shape.inner), .float(epsilon), .buffer(x),
                     .buffer(runningMean), .buffer(runningVar), .buffer(gamma), .buffer(beta), .buffer(y),
@@ -64,15 +64,15 @@ extension OpenCLBackend: NormalizationOps {
     }
 
     public func encodeLRNForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
-                           x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer) throws {
+                                 x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer) throws {
         try launch("lrn", "lrn_forward", global: [spatial, batch * channels],
                    [.int(batch * channels), .int(channels), .int(spatial), .int(p.size), .float(p.alpha),
                     .float(p.beta), .float(p.k), .buffer(x), .buffer(y), .buffer(scale)])
     }
 
     public func encodeLRNBackward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
-                            x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
-                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+                                  x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
+                                  dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         try launch("lrn", "lrn_backward_gather", global: [spatial, batch * channels],
                    [.int(batch * channels), .int(channels), .int(spatial), .int(p.size), .float(p.alpha),
                     .float(p.beta), .buffer(x), .buffer(y), .buffer(scale), .buffer(dy), .buffer(dx)])

@@ -2,7 +2,7 @@
 /// pixel), so they are deterministic and need no atomics.
 extension OpenCLBackend: PoolingOps {
     public func encodePoolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
-                               indices: (any DeviceBuffer)?) throws {
+                                     indices: (any DeviceBuffer)?) throws {
         let global = [d.outW, d.outH, d.batch * d.channels]
         switch d.mode {
         case .max:
@@ -21,7 +21,7 @@ extension OpenCLBackend: PoolingOps {
     }
 
     public func encodePoolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
-                                dx: any DeviceBuffer) throws {
+                                      dx: any DeviceBuffer) throws {
         let global = [d.inW, d.inH, d.batch * d.channels]
         switch d.mode {
         case .max:
@@ -46,13 +46,13 @@ extension OpenCLBackend: PoolingOps {
     }
 
     public func encodeAdaptiveAveragePoolForward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
-                                           x: any DeviceBuffer, y: any DeviceBuffer) throws {
+                                                 x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try launch("pooling", "adaptive_avg_pool_forward", global: [outW, outH, planes],
                    [.int(planes), .int(inH), .int(inW), .int(outH), .int(outW), .buffer(x), .buffer(y)])
     }
 
     public func encodeAdaptiveAveragePoolBackward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
-                                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+                                                  dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         try launch("pooling", "adaptive_avg_pool_backward_gather", global: [inW, inH, planes],
                    [.int(planes), .int(inH), .int(inW), .int(outH), .int(outW), .buffer(dy), .buffer(dx)])
     }

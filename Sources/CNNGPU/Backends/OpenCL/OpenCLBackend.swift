@@ -92,7 +92,7 @@ public final class OpenCLBackend: BackendMemory {
     }
 
     public func encodeCopyStrided(rows: Int, rowLength: Int, src: any DeviceBuffer, srcOffset: Int, srcStride: Int,
-                            dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws {
+                                  dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws {
         let s = mem(src), d = mem(dst)
         let e = src.dtype.byteSize
         if rows == 1 {
