@@ -3,6 +3,7 @@
 public enum KernelSources {
     public static let all: [String: String] = [
         "activation": text(PackageResources.activation_cl),
+        "activation_function": text(PackageResources.activation_function_cl),
         "batchnorm": text(PackageResources.batchnorm_cl),
         "convolution": text(PackageResources.convolution_cl),
         "dropout": text(PackageResources.dropout_cl),

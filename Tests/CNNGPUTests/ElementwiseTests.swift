@@ -193,7 +193,8 @@ final class OpenCLIndexRangeTests: XCTestCase {
     /// the OpenCL ops run is tested directly.
     func testTensorsPastInt32IndexingAreRefused() {
         guard let cl = TestBackends.openCL else { return }
-        XCTAssertNoThrow(try cl.validate.int32Indexable("add", ["x": Int(Int32.max)]))
-        assertThrowsCNNError({ try cl.validate.int32Indexable("add", ["x": Int(Int32.max) + 1]) })
+        XCTAssertEqual(cl.info.maxIndexableElements, Int(Int32.max))
+        XCTAssertNoThrow(try cl.checks.indexable("add", ["x": Int(Int32.max)]))
+        assertThrowsCNNError({ try cl.checks.indexable("add", ["x": Int(Int32.max) + 1]) })
     }
 }

@@ -132,13 +132,13 @@ private func kernelName(_ backend: any Backend, openCL kernel: String) -> String
     backend is OpenCLBackend ? kernel : "native loops"
 }
 
-/// The algorithm the backend chooses for `d` (see each backend's `+Convolution` file).
+/// The algorithm the backend's heuristic puts first for `d` in `direction` ("forward",
+/// "backward-data", "backward-filter"; see each backend's `+Convolution` file).
 func convolutionAlgorithmName(_ backend: any Backend, _ d: Conv2DDescriptor, _ direction: String) -> String {
-    let algorithm: ConvolutionAlgorithm
-    if let b = backend as? OpenCLBackend { algorithm = b.algorithm(for: d) }
-    else if let b = backend as? CPUBackend { algorithm = b.algorithm(for: d) }
-    else { return "unknown" }
-    switch algorithm {
+    let pass: ConvolutionDirection = direction == "forward" ? .forward
+        : direction == "backward-data" ? .backwardData : .backwardFilter
+    guard let solution = backend.convolutionSolutions(for: d, direction: pass).first else { return "unknown" }
+    switch solution.algorithm {
     case .im2colGEMM: return "im2col + " + gemmName(backend)
     case .direct:
         return backend is OpenCLBackend ? "conv_direct_" + direction.replacingOccurrences(of: "-", with: "_") : "direct loops"

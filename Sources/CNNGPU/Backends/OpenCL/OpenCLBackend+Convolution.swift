@@ -12,7 +12,7 @@
 /// | depthwise 3×3, 64 ch, 56², batch 8     | 2.8 / 2.8 / 3.2 | 226 / 172 / 327   |
 /// | LeNet 5×5, 1→6, 28², batch 64          | 2.1 / 1.6 / 1.5 | 17 / 11 / 26      |
 /// | LeNet 5×5, 6→16, 14², batch 64         | 3.7 / 8.0 / 6.2 | 7.8 / 9.2 / 8.9   |
-/// So a CPU device runs everything direct. On a GPU the direct kernels' row-per-work-item
+/// So a CPU device runs everything direct (`convolutionSolutions` lists direct first). On a GPU the direct kernels' row-per-work-item
 /// access does not coalesce, and GEMM wins except where a group has so few output channels
 /// that GEMM tiles (32–64 rows) are mostly padding, e.g. depthwise convolution.
 extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
@@ -20,50 +20,50 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     /// 32–64-row tiles, most of a GEMM tile is padding.
     static let directMaxGroupOutChannels = 8
 
-    func algorithm(for d: Conv2DDescriptor) -> ConvolutionAlgorithm {
-        if let forced = ConvolutionAlgorithm.forced { return forced }
-        if info.kind == .cpu || d.groupOutChannels <= Self.directMaxGroupOutChannels { return .direct }
-        return .im2colGEMM
+    /// Both algorithms apply to every problem; the heuristic above puts the faster first.
+    public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
+        let direct = info.kind == .cpu || d.groupOutChannels <= Self.directMaxGroupOutChannels
+        return (direct ? [.direct, .im2colGEMM] : [.im2colGEMM, .direct]).map { ConvolutionSolution($0) }
     }
 
-    public func convolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
-                                   bias: (any DeviceBuffer)?, y: any DeviceBuffer) throws {
-        try validate.convolution(d, x: x, w: weight, y: y, bias: bias, "conv2d")
-        try validate.int32Indexable("conv2d", ["x": d.inputCount, "y": d.outputCount])
-        switch algorithm(for: d) {
+    public func convolutionWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
+                                          solution: ConvolutionSolution) -> Int {
+        guard solution.algorithm == .im2colGEMM else { return 0 }
+        return ConvolutionWorkspace.count(d, limitBytes: ConvolutionWorkspace.limitBytes,
+                                          maxBufferBytes: info.maxBufferBytes)
+    }
+
+    public func encodeConvolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
+                                         bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
+                                         solution: ConvolutionSolution, workspace: (any DeviceBuffer)?) throws {
+        switch solution.algorithm {
         case .im2colGEMM:
-            try im2colForward(d, x: x, weight: weight, bias: bias, y: y)
+            try im2colForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
         case .direct:
             try launch("convolution", "conv_direct_forward", global: [d.outH, d.outChannels, d.batch],
-                       directArguments(d) + [.buffer(x), .buffer(weight), .buffer(y)])
-            if let bias {
-                try addBias(AxisShape(outer: d.batch, axis: d.outChannels, inner: d.outPixels), bias: bias, y: y)
-            }
+                       directArguments(d) + [.buffer(x), .buffer(weight), .buffer(y)]
+                           + epilogueArguments(bias: bias, activation: activation, y: y))
         }
     }
 
-    public func convolutionBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
-                                        dx: any DeviceBuffer) throws {
-        try validate.convolutionBackward(d, "conv2d_backward_data", input: ("dx", dx), weight: ("weight", weight),
-                                         output: ("dy", dy))
-        try validate.int32Indexable("conv2d_backward_data", ["dx": d.inputCount, "dy": d.outputCount])
-        switch algorithm(for: d) {
+    public func encodeConvolutionBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
+                                              dx: any DeviceBuffer, solution: ConvolutionSolution,
+                                              workspace: (any DeviceBuffer)?) throws {
+        switch solution.algorithm {
         case .im2colGEMM:
-            try im2colBackwardData(d, dy: dy, weight: weight, dx: dx)
+            try im2colBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
         case .direct:
             try launch("convolution", "conv_direct_backward_data", global: [d.inH, d.inChannels, d.batch],
                        directArguments(d) + [.buffer(dy), .buffer(weight), .buffer(dx)])
         }
     }
 
-    public func convolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
-                                          dw: any DeviceBuffer) throws {
-        try validate.convolutionBackward(d, "conv2d_backward_filter", input: ("x", x), weight: ("dw", dw),
-                                         output: ("dy", dy))
-        try validate.int32Indexable("conv2d_backward_filter", ["x": d.inputCount, "dy": d.outputCount])
-        switch algorithm(for: d) {
+    public func encodeConvolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
+                                                dw: any DeviceBuffer, solution: ConvolutionSolution,
+                                                workspace: (any DeviceBuffer)?) throws {
+        switch solution.algorithm {
         case .im2colGEMM:
-            try im2colBackwardFilter(d, x: x, dy: dy, dw: dw)
+            try im2colBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace)
         case .direct:
             try launch("convolution", "conv_direct_backward_filter",
                        global: [d.kernelW, d.kernelH, d.outChannels * d.groupInChannels],
@@ -71,11 +71,24 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         }
     }
 
+    /// y = activation(y + bias) on images `firstImage ..< firstImage + images`, one kernel.
+    func convolutionEpilogue(_ d: Conv2DDescriptor, bias: (any DeviceBuffer)?, activation: Activation?,
+                             y: any DeviceBuffer, firstImage: Int, images: Int) throws {
+        try launch("convolution", "bias_activation", global: [d.outPixels, d.outChannels, images],
+                   [.int(d.outChannels), .int(d.outPixels), .int(images), .int(firstImage)]
+                       + epilogueArguments(bias: bias, activation: activation, y: y) + [.buffer(y)])
+    }
+
+    /// has_bias, bias, code, alpha: without a bias, `y` stands in for the unread bias buffer.
+    private func epilogueArguments(bias: (any DeviceBuffer)?, activation: Activation?,
+                                   y: any DeviceBuffer) -> [KernelArgument] {
+        [.int(bias == nil ? 0 : 1), .buffer(bias ?? y), .int(activation.kernelCode), .float(activation?.alpha ?? 0)]
+    }
+
     // MARK: im2col kernels (also called directly by the kernel checks)
 
     func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
                 col: any DeviceBuffer) throws {
-        try validate.int32Indexable("im2col", ["column buffer": images * d.columnsPerImage])
         try launch("convolution", "im2col", global: [d.outW, d.outH, d.inChannels * images],
                    geometryArguments(d, images: images) + [.int(firstImage), .buffer(x), .buffer(col)])
     }

@@ -52,9 +52,24 @@ final class ProgramCache {
         for name in sources.keys.sorted() { _ = try build(name) }
     }
 
+    /// Pastes the embedded file in place of each `#include "<stem>.cl"` line: the sources live
+    /// in the binary, so the device compiler has no include path. One level deep, which is all
+    /// Kernels/ uses (activation_function.cl).
+    private func resolvingIncludes(_ source: String) throws -> String {
+        guard source.contains("#include") else { return source }
+        return try source.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard line.hasPrefix("#include \""), line.hasSuffix(".cl\"") else { return String(line) }
+            let stem = String(line.dropFirst("#include \"".count).dropLast(".cl\"".count))
+            guard let included = sources[stem] else {
+                throw CNNError.invalidArgument("kernel source includes '\(stem).cl', which is not in Kernels/")
+            }
+            return included
+        }.joined(separator: "\n")
+    }
+
     private func build(_ name: String) throws -> cl_program {
         if let p = programs[name] { return p }
-        guard let source = sources[name] else {
+        guard let source = try sources[name].map(resolvingIncludes) else {
             throw CNNError.invalidArgument("no kernel program '\(name)' in Kernels/")
         }
         var status: cl_int = 0
