@@ -32,8 +32,8 @@ struct SummaryCommand: ParsableCommand {
         let graph = try ModelZoo.build(model, input: input, classes: numClasses)
         print(graph.summary(title: "Model: \(model.lowercased())"))
         guard batchSize > 0 else { throw CNNError.invalidArgument("--batch-size must be positive, got \(batchSize)") }
-        let activations = try Plan.estimateActivationBytes(graph: graph, batch: batchSize, training: true)
-        let inference = try Plan.estimateActivationBytes(graph: graph, batch: batchSize, training: false)
+        let activations = try Plan.estimateActivationBytes(graph: graph, batch: batchSize, training: true, backend: CPUBackend())
+        let inference = try Plan.estimateActivationBytes(graph: graph, batch: batchSize, training: false, backend: CPUBackend())
         // Weights, their gradients and (SGD with momentum) one optimizer state buffer.
         let parameters = (3 * graph.parameterCount + graph.bufferCount) * 4
         print(String(format: "Planned device memory at batch %d: training step %.1f MiB (activations and gradients %.1f MiB, "

@@ -25,10 +25,11 @@ final class CompiledPlanTests: XCTestCase {
         try backend.uploadInt32(labels, to: plan.targets!)
         try executor.forward(training: true, seed: 3)
         try executor.lossAndMetrics()
+        // The output's buffer is free for gradients once the loss has read it.
+        let output = try backend.download(plan.output, count: batch * 5)
         try executor.backward()
         let loss = try executor.readLossAndCorrect().loss
-        return (loss, try backend.download(store.gradients), try backend.download(plan.output, count: batch * 5),
-                plan.ops.map(\.kind))
+        return (loss, try backend.download(store.gradients), output, plan.ops.map(\.kind))
     }
 
     func testFusedPlanMatchesUnfusedOnEveryBackend() throws {
@@ -138,17 +139,22 @@ final class CompiledPlanTests: XCTestCase {
             XCTAssertThrowsError(try plan.activation(of: "conv2"))
             XCTAssertThrowsError(try plan.activation(of: "nope"))
             // No dropout: the training-mode loss is a deterministic function of x.
-            for _ in 0..<4 {
+            var checked = 0
+            for _ in 0..<12 where checked < 4 {
                 let k = Int.random(in: 0..<x.count, using: &rng)
-                let h: Float = 1e-2
-                var plus = x, minus = x
-                plus[k] += h; minus[k] -= h
-                let numeric = (try loss(plus) - loss(minus)) / Double(2 * h)
-                _ = try loss(x)
-                try executor.backward()
-                let analytic = Double(try backend.download(XCTUnwrap(plan.inputGradient), count: x.count)[k])
-                XCTAssertEqual(analytic, numeric, accuracy: 2e-3 + 0.05 * abs(numeric), "dx[\(k)], \(backend.testName), seed \(rng.seed)")
+                func numeric(_ h: Float) throws -> Double {
+                    var plus = x, minus = x
+                    plus[k] += h; minus[k] -= h
+                    return (try loss(plus) - loss(minus)) / Double(2 * h)
+                }
+                // A ReLU or max-pool switch inside ±h makes the difference quotient meaningless:
+                // two step sizes that disagree say so, and the coordinate is skipped.
+                let (coarse, fine) = (try numeric(1e-2), try numeric(5e-3))
+                guard abs(coarse - fine) <= 0.02 * max(abs(fine), 1e-2) else { continue }
+                checked += 1
+                XCTAssertEqual(Double(dx[k]), fine, accuracy: 2e-3 + 0.05 * abs(fine), "dx[\(k)], \(backend.testName), seed \(rng.seed)")
             }
+            XCTAssertGreaterThan(checked, 0, "every sampled coordinate sat on a kink, \(backend.testName)")
             XCTAssertEqual(dx.count, x.count)
         }
     }
@@ -159,7 +165,7 @@ final class CompiledPlanTests: XCTestCase {
         let store = try ParameterStore(graph: graph, backend: backend, seed: 1)
         let plan = try Plan(graph: graph, parameters: store, batch: 2, mode: .training)
         let convs = plan.ops.filter { $0.kind.hasPrefix("conv2d") }
-        XCTAssertEqual(convs.count, 3 + 3 * 3 - 1)   // forward ×3, backward (filter, data) ×3, minus the stem's data pass
+        XCTAssertEqual(convs.count, 3 + 3 * 2 - 1)   // forward ×3, backward (filter, data) ×3, minus the stem's data pass
         for op in convs {
             XCTAssertNotEqual(op.algorithm, "—", op.kind)
             XCTAssertGreaterThan(op.flops, 0, op.kind)

@@ -52,15 +52,7 @@ extension ConvolutionOps {
     /// run: OpenCL keeps a buffer alive while enqueued commands use it.
     private func eagerSolution(_ d: Conv2DDescriptor,
                                _ direction: ConvolutionDirection) throws -> (ConvolutionSolution, (any DeviceBuffer)?) {
-        let offered = convolutionSolutions(for: d, direction: direction)
-        var solution = offered.first ?? ConvolutionSolution(.direct)
-        if let forced = ConvolutionAlgorithm.forced {
-            guard let match = offered.first(where: { $0.algorithm == forced }) else {
-                throw CNNError.invalidArgument("conv2d_\(direction.rawValue): the forced algorithm \(forced) "
-                    + "does not apply here; this backend offers \(offered.map(\.description))")
-            }
-            solution = match
-        }
+        let solution = try ConvolutionChoice.solution(for: d, direction: direction, backend: self)
         let count = convolutionWorkspaceCount(d, direction: direction, solution: solution)
         guard count > 0 else { return (solution, nil) }
         let bytes = count * DType.float32.byteSize

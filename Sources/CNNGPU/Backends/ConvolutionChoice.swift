@@ -2,9 +2,14 @@
 /// algorithm, else the backend's heuristic best (the first of `convolutionSolutions`).
 /// Tuned choices from the tuning database come first once a device has them.
 enum ConvolutionChoice {
-    static func solution(for d: Conv2DDescriptor, direction: ConvolutionDirection, backend: any Backend) -> ConvolutionSolution {
+    static func solution(for d: Conv2DDescriptor, direction: ConvolutionDirection,
+                         backend: any ConvolutionOps) throws -> ConvolutionSolution {
         let offered = backend.convolutionSolutions(for: d, direction: direction)
-        if let forced = ConvolutionAlgorithm.forced, let match = offered.first(where: { $0.algorithm == forced }) {
+        if let forced = ConvolutionAlgorithm.forced {
+            guard let match = offered.first(where: { $0.algorithm == forced }) else {
+                throw CNNError.invalidArgument("conv2d_\(direction.rawValue): the forced algorithm \(forced) "
+                    + "does not apply here; this backend offers \(offered.map(\.description))")
+            }
             return match
         }
         return offered.first ?? ConvolutionSolution(.direct)
@@ -13,7 +18,7 @@ enum ConvolutionChoice {
     /// The chosen solution, checked against the workspace the planner gave it.
     static func checked(_ d: Conv2DDescriptor, direction: ConvolutionDirection, backend: any Backend,
                         workspace: (any DeviceBuffer)?) throws -> ConvolutionSolution {
-        let s = solution(for: d, direction: direction, backend: backend)
+        let s = try solution(for: d, direction: direction, backend: backend)
         try backend.checks.convolutionSolution(d, direction: direction, solution: s,
                                                offered: backend.convolutionSolutions(for: d, direction: direction),
                                                workspace: workspace,

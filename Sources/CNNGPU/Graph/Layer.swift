@@ -62,6 +62,16 @@ public struct LayerContext {
     /// Planned scratch memory for this pass of the layer (`workspaceCount`), or nil.
     public let workspace: (any DeviceBuffer)?
 
+    init(backend: any Backend, batch: Int, inputShapes: [TensorShape], outputShape: TensorShape,
+         inputs: [any DeviceBuffer], output: any DeviceBuffer, parameters: [any DeviceBuffer], state: [any DeviceBuffer],
+         training: Bool, seed: UInt64, name: String = "layer", node: Int = -1, epilogue: Activation? = nil,
+         workspace: (any DeviceBuffer)? = nil) {
+        self.backend = backend; self.batch = batch; self.inputShapes = inputShapes; self.outputShape = outputShape
+        self.inputs = inputs; self.output = output; self.parameters = parameters; self.state = state
+        self.training = training; self.seed = seed; self.name = name; self.node = node; self.epilogue = epilogue
+        self.workspace = workspace
+    }
+
     func with(seed: UInt64) -> LayerContext {
         var c = self
         c.seed = seed

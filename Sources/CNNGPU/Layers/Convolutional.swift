@@ -86,8 +86,20 @@ public struct Conv2D: Layer {
 
     public func workspaceCount(for inputs: [TensorShape], batch: Int, backend: any Backend, training: Bool) throws -> Int {
         let d = try descriptor(inputs[0], batch: batch)
+        return try workspaceCount(d, backend: backend, training: training)
+    }
+
+    private func workspaceCount(_ d: Conv2DDescriptor, backend: any Backend, training: Bool) throws -> Int {
         let directions: [ConvolutionDirection] = training ? ConvolutionDirection.allCases : [.forward]
-        return directions.map { backend.convolutionWorkspaceCount(d, direction: $0, solution: ConvolutionChoice.solution(for: d, direction: $0, backend: backend)) }.max() ?? 0
+        return try directions.map {
+            backend.convolutionWorkspaceCount(d, direction: $0, solution: try ConvolutionChoice.solution(for: d, direction: $0, backend: backend))
+        }.max() ?? 0
+    }
+
+    /// A layer run outside a plan (no planned workspace) allocates its own.
+    private func ownWorkspace(_ d: Conv2DDescriptor, backend: any Backend, training: Bool) throws -> (any DeviceBuffer)? {
+        let count = try workspaceCount(d, backend: backend, training: training)
+        return count > 0 ? try backend.allocate(count, dtype: .float32) : nil
     }
 
     public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
@@ -96,7 +108,8 @@ public struct Conv2D: Layer {
     public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
         let d = try descriptor(c.inputShapes[0], batch: c.batch)
         let backend = c.backend, x = c.inputs[0], w = c.parameters[0], y = c.output
-        let bias = useBias ? c.parameters[1] : nil, activation = c.epilogue, workspace = c.workspace
+        let bias = useBias ? c.parameters[1] : nil, activation = c.epilogue
+        let workspace = try c.workspace ?? ownWorkspace(d, backend: backend, training: false)
         let solution = try ConvolutionChoice.checked(d, direction: .forward, backend: backend, workspace: workspace)
         try backend.checks.convolutionForward(d, x: x, weight: w, bias: bias, activation: activation, y: y)
         let kind = "conv2d" + (bias == nil ? "" : "+bias") + (activation.map { "+" + $0.opName } ?? "")
@@ -109,7 +122,8 @@ public struct Conv2D: Layer {
 
     public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
         let d = try descriptor(c.inputShapes[0], batch: c.batch)
-        let backend = c.backend, x = c.inputs[0], w = c.parameters[0], dy = g.outputGradient, workspace = c.workspace
+        let backend = c.backend, x = c.inputs[0], w = c.parameters[0], dy = g.outputGradient
+        let workspace = try c.workspace ?? ownWorkspace(d, backend: backend, training: true)
         var ops: [CompiledOp] = []
         if let dw = g.parameterGradients[0] {
             let solution = try ConvolutionChoice.checked(d, direction: .backwardFilter, backend: backend, workspace: workspace)
