@@ -22,7 +22,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
 
     func algorithm(for d: Conv2DDescriptor) -> ConvolutionAlgorithm {
         if let forced = ConvolutionAlgorithm.forced { return forced }
-        if info.kind == .cpu || d.groupOutChannels <= Self.directMaxGroupOutChannels { return .direct }
+        if policy == .cpu || d.groupOutChannels <= Self.directMaxGroupOutChannels { return .direct }
         return .im2colGEMM
     }
 
