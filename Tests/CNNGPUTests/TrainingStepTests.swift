@@ -20,7 +20,7 @@ final class TrainingStepTests: XCTestCase {
         let labels = rng.ints(batch, below: classes)
         let lr: Float = 0.1
 
-        for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+        for backend in TestBackends.all {
             let store = try ParameterStore(graph: graph, backend: backend, seed: rng.seed)
             let p = try store.read().mapValues { $0.doubles }
             let plan = try Plan(graph: graph, parameters: store, batch: batch, training: true)
