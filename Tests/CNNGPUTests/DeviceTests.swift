@@ -28,6 +28,25 @@ final class DeviceTests: XCTestCase {
         }
     }
 
+    /// The policy follows the device type unless given; under `.gpu` the OpenCL backend picks
+    /// the GPU algorithms on any device (the test backend "OpenCL (GPU policy)" rests on this).
+    func testDevicePolicyDecidesTheAlgorithms() throws {
+        let plain = try TestBackends.requireOpenCL()
+        let gpu = try XCTUnwrap(TestBackends.openCLGPUPolicy)
+        XCTAssertEqual(plain.policy, plain.info.kind == .cpu ? .cpu : .gpu)
+        XCTAssertEqual(gpu.policy, .gpu)
+        let wide = try Conv2DDescriptor(batch: 2, inChannels: 16, inH: 8, inW: 8, outChannels: 32, kernelH: 3, kernelW: 3)
+        let depthwise = try Conv2DDescriptor(batch: 2, inChannels: 16, inH: 8, inW: 8, outChannels: 16, kernelH: 3,
+                                             kernelW: 3, groups: 16)
+        XCTAssertEqual(gpu.algorithm(for: wide), .im2colGEMM)
+        XCTAssertEqual(gpu.algorithm(for: depthwise), .direct)
+        XCTAssertEqual(gpu.softmaxAlgorithm(for: AxisShape(outer: 2, axis: 1000, inner: 1)), .workgroup)
+        if plain.info.kind == .cpu {
+            XCTAssertEqual(plain.algorithm(for: wide), .direct)
+            XCTAssertEqual(plain.softmaxAlgorithm(for: AxisShape(outer: 2, axis: 1000, inner: 1)), .rowwise)
+        }
+    }
+
     func testBrokenKernelReportsTheCompilerLog() throws {
         let cl = try TestBackends.requireOpenCL()
         let cache = ProgramCache(context: cl.context, device: cl.device.deviceID, deviceName: cl.info.name,
