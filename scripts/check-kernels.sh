@@ -52,5 +52,6 @@ if ! grep -qE "^kernel-check device: .*; platform: Oclgrind" "$out"; then
     echo "check-kernels: the kernel tests did not run on oclgrind's platform, so nothing was checked" >&2
     exit 1
 fi
+grep -E "^kernel-check (device|coverage):" "$out"
 echo "$summary"
 echo "check-kernels: clean — no out-of-bounds access, race or uninitialized read"
