@@ -1,4 +1,4 @@
-import CNNGPU
+@testable import CNNGPU
 import XCTest
 
 /// Whole-graph checks of the engine (planning, shared and in-place buffers, gradient
@@ -67,18 +67,52 @@ final class GraphGradientTests: XCTestCase {
         try check(graph, batch: 3, dropoutProbe: (try b.build(output: dropped), rate: 0.4), seed: 0x5EED_D0)
     }
 
+    /// (f) The GPU policy's algorithms through a whole graph: im2col + GEMM convolutions run
+    /// one image per chunk (the workspace limit lowered), so the filter gradient accumulates
+    /// over chunks, and a log-softmax over 525 features runs a work-group per row. The other
+    /// backends run their own algorithms on the same graph. Finite differences are taken at 24
+    /// sampled coordinates per parameter, since the graph is larger.
+    func testGPUPolicyAlgorithmsWithChunking() throws {
+        let saved = ConvolutionWorkspace.limitBytes
+        ConvolutionWorkspace.limitBytes = 1   // one image per chunk
+        defer { ConvolutionWorkspace.limitBytes = saved }
+        let b = GraphBuilder(input: [2, 5, 5])
+        let r = b.add(ReLU(), b.add(Conv2D(9, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
+        let wide = b.add(Conv2D(21, kernel: 3, padding: .same, weightInitializer: .glorotUniform), r)
+        let features = b.add(Softmax(log: true), b.add(Flatten(), wide))
+        let graph = try b.build(output: b.add(Dense(3), features))
+        if let gpu = TestBackends.openCLGPUPolicy {
+            // What this test is for: the choices it claims to exercise are the ones made.
+            let conv = try XCTUnwrap(graph.nodes[3].layer as? Conv2D).descriptor([9, 5, 5], batch: 3)
+            XCTAssertEqual(gpu.algorithm(for: conv), .im2colGEMM)
+            XCTAssertEqual(gpu.softmaxAlgorithm(for: AxisShape(outer: 3, axis: 525, inner: 1)), .workgroup)
+        }
+        try check(graph, batch: 3, sampledCoordinates: 24)
+    }
+
     // MARK: The check
 
     /// One forward, loss and backward pass of `graph` on every test backend, against the Double
     /// reference: the loss to 1e-4 relative, each parameter's gradient to 1e-3 (norm-wise) of
     /// central differences of the reference loss.
     private func check(_ graph: Graph, batch: Int, dropoutProbe: (graph: Graph, rate: Float)? = nil,
-                       seed: UInt64 = 0, file: StaticString = #filePath, line: UInt = #line) throws {
+                       seed: UInt64 = 0, sampledCoordinates: Int? = nil,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
         // Keyed by the calling test's line: a replay of one test draws the same values.
         var rng = SeededGenerator.fresh(line: Int(line))
         let x = rng.floats(batch * graph.inputShape.count)
         let labels = rng.ints(batch, below: graph.outputShape.count)
         var computed: (scales: [Int: [Double]], loss: Double, gradients: [String: [Double]])?
+        // The coordinates of each parameter whose gradient is checked: all, or a sample.
+        var coordinates: [String: [Int]] = [:]
+        for node in graph.nodes {
+            for spec in node.parameters where spec.trainable {
+                let all = Array(0..<spec.count)
+                coordinates["\(node.name).\(spec.name)"] = sampledCoordinates.map { n in
+                    spec.count <= n ? all : Array(all.shuffled(using: &rng).prefix(n)).sorted()
+                } ?? all
+            }
+        }
 
         for backend in TestBackends.withGPUPolicy {
             let context = "\(backend.testName), seed \(rng.seed)"
@@ -107,9 +141,10 @@ final class GraphGradientTests: XCTestCase {
                 let input = x.doubles
                 var gradients: [String: [Double]] = [:]
                 for entry in store.entries where entry.spec.trainable {
-                    gradients[entry.name] = finiteDifferenceGradient(at: parameters[entry.name]!, weights: [1]) { p in
+                    let at = coordinates[entry.name]!, base = parameters[entry.name]!
+                    gradients[entry.name] = finiteDifferenceGradient(at: at.map { base[$0] }, weights: [1]) { sample in
                         var changed = parameters
-                        changed[entry.name] = p
+                        for (i, v) in zip(at, sample) { changed[entry.name]![i] = v }
                         return [reference.loss(input, parameters: changed, labels: labels)]
                     }
                 }
@@ -119,7 +154,7 @@ final class GraphGradientTests: XCTestCase {
             XCTAssertEqual(Double(loss), expected.loss, accuracy: 1e-4 * max(1, expected.loss),
                            "loss, \(context)", file: file, line: line)
             for entry in store.entries where entry.spec.trainable {
-                let gradient = Array(flat[entry.offset..<(entry.offset + entry.spec.count)])
+                let gradient = coordinates[entry.name]!.map { flat[entry.offset + $0] }
                 assertClose(gradient, expected.gradients[entry.name]!, tolerance: 1e-3,
                             "gradient of \(entry.name) against finite differences, \(context)", file: file, line: line)
             }

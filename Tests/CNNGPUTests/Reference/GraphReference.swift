@@ -7,7 +7,7 @@ import Foundation
 ///
 /// Covers the layers the whole-graph checks use: Conv2D (groups 1, dilation 1), the
 /// element-wise activations, Add, Concat, Flatten, Dropout, BatchNorm (training or inference),
-/// Dense and GlobalAvgPool. Any other layer stops the test with its name.
+/// Dense, GlobalAvgPool and (log-)softmax. Any other layer stops the test with its name.
 struct GraphReference {
     let graph: Graph
     let batch: Int
@@ -71,6 +71,8 @@ struct GraphReference {
             return batchNorm(bn, x[0], shape: shapes[0], parameter)
         case let dense as Dense:
             return denseLayer(dense, x[0], features: shapes[0].reduce(1, *), parameter)
+        case let softmax as Softmax:
+            return softmaxAlongChannels(x[0], shape: shapes[0], log: softmax.log)
         case is GlobalAvgPool:
             let (c, spatial) = (shapes[0][0], shapes[0].dropFirst().reduce(1, *))
             return (0..<batch * c).map { plane in
@@ -129,6 +131,22 @@ struct GraphReference {
                         y[((n * k + o) * oh + oy) * ow + ox] = sum
                     }
                 }
+            }
+        }
+        return y
+    }
+
+    /// Softmax over the first axis of each sample (features, or channels at each pixel), with
+    /// the maximum subtracted.
+    private func softmaxAlongChannels(_ x: [Double], shape: [Int], log: Bool) -> [Double] {
+        let (c, inner) = (shape[0], shape.dropFirst().reduce(1, *))
+        var y = x
+        for n in 0..<batch {
+            for p in 0..<inner {
+                let indices = (0..<c).map { (n * c + $0) * inner + p }
+                let m = indices.map { x[$0] }.max()!
+                let logSum = m + Foundation.log(indices.reduce(0) { $0 + exp(x[$1] - m) })
+                for e in indices { y[e] = log ? x[e] - logSum : exp(x[e] - logSum) }
             }
         }
         return y
