@@ -57,6 +57,7 @@ final class CLITests: XCTestCase {
                              "--weights", weights.path, "--freeze", "backbone", "--checkpoint", dir.appendingPathComponent("tuned").path])
         XCTAssertEqual(tuned.status, 0, tuned.output)
         XCTAssertTrue(tuned.output.contains("10 tensors from"), tuned.output)
+        try TestBackends.skipUnlessCrossChecked("training through the CLI on OpenCL")
     }
 
     func testUserErrorsExitNonZeroWithTheCauseAndTheFix() throws {

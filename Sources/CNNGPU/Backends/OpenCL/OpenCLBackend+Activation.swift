@@ -31,7 +31,7 @@ extension OpenCLBackend: ActivationOps {
     /// PoCL a work-group runs on one core and its strided loops are slow). The 512 threshold
     /// is a guess, not yet measured on a GPU.
     func softmaxAlgorithm(for shape: AxisShape) -> SoftmaxAlgorithm {
-        shape.inner == 1 && shape.axis >= 512 && info.kind != .cpu ? .workgroup : .rowwise
+        shape.inner == 1 && shape.axis >= 512 && policy == .gpu ? .workgroup : .rowwise
     }
 
     /// The checked softmax with a chosen kernel (the kernel checks run both).

@@ -22,7 +22,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
 
     /// Both algorithms apply to every problem; the heuristic above puts the faster first.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
-        let direct = info.kind == .cpu || d.groupOutChannels <= Self.directMaxGroupOutChannels
+        let direct = policy == .cpu || d.groupOutChannels <= Self.directMaxGroupOutChannels
         return (direct ? [.direct, .im2colGEMM] : [.im2colGEMM, .direct]).map { ConvolutionSolution($0) }
     }
 

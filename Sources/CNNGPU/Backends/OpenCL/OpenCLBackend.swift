@@ -12,22 +12,26 @@ public final class OpenCLBackend: BackendMemory {
     let programs: ProgramCache
     /// Whether the queue records device timestamps (see OpenCLBackend+Profiling.swift).
     public let profiling: Bool
+    /// Which device type's algorithm choices this backend makes (see `DevicePolicy`).
+    public let policy: DevicePolicy
 
     /// Opens the device `index` of `OpenCLDevice.all()` (`--device opencl:N`). With
     /// `profiling`, the queue records when each command ran on the device (`cnn-gpu bench`
-    /// reads it); off by default, since nothing else does.
-    public convenience init(deviceIndex: Int = 0, profiling: Bool = false) throws {
+    /// reads it); off by default, since nothing else does. `policy` overrides the algorithm
+    /// choices the device type implies (nil: from the device type).
+    public convenience init(deviceIndex: Int = 0, profiling: Bool = false, policy: DevicePolicy? = nil) throws {
         let devices = try OpenCLDevice.all()
         guard devices.indices.contains(deviceIndex) else {
             throw CNNError.deviceNotFound(requested: "opencl:\(deviceIndex)",
                                           available: devices.map { "opencl:\($0.index) (\($0.info.name))" })
         }
-        try self.init(device: devices[deviceIndex], profiling: profiling)
+        try self.init(device: devices[deviceIndex], profiling: profiling, policy: policy)
     }
 
-    public init(device: OpenCLDevice, profiling: Bool = false) throws {
+    public init(device: OpenCLDevice, profiling: Bool = false, policy: DevicePolicy? = nil) throws {
         self.device = device
         self.profiling = profiling
+        self.policy = policy ?? (device.info.kind == .cpu ? .cpu : .gpu)
         self.info = device.info
         var status: cl_int = 0
         var deviceID: cl_device_id? = device.deviceID

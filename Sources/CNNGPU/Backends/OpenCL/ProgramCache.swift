@@ -46,6 +46,24 @@ final class ProgramCache {
         return Set(kernels.keys)
     }
 
+    /// "program/kernel" of every kernel the device compiler found in every program (builds them
+    /// all). The kernel checker's coverage test compares it with `createdKernels`; asking the
+    /// built program, not parsing the source, catches kernels declared with attributes.
+    func declaredKernels() throws -> Set<String> {
+        lock.lock(); defer { lock.unlock() }
+        var names: Set<String> = []
+        for program in sources.keys.sorted() {
+            let p = try build(program)
+            let list = try queryString("clGetProgramInfo") {
+                clGetProgramInfo(p, cl_program_info(CL_PROGRAM_KERNEL_NAMES), $0, $1, $2)
+            }
+            for kernel in list.split(separator: ";") where !kernel.isEmpty {
+                names.insert(program + "/" + kernel.trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return names
+    }
+
     /// Builds every program now (for tests and warm-up); normally programs build lazily.
     func buildAll() throws {
         lock.lock(); defer { lock.unlock() }
