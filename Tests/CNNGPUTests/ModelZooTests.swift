@@ -399,9 +399,9 @@ final class ModelZooTests: XCTestCase {
             // The gradients as the hook between backward and update sees them: the flat buffer,
             // read whole (VGG's holds 138M values); its padding differs between backends, so
             // comparisons go through each entry's range.
-            var headGradients: [Float] = []
+            var headGradients: [Float] = [], gradients: [Float] = []
             step.gradientHook = { flat in
-                let gradients = try backend.download(flat)
+                gradients = try backend.download(flat)
                 headGradients = trainable.filter { $0.node == head }.flatMap { gradients[$0.offset..<($0.offset + $0.spec.count)] }
             }
             let loss = try step.run(images: x, labels: labels, learningRate: 0.01, seed: 7).loss
