@@ -15,7 +15,7 @@
 /// pointwise (1×1,
 /// stride 1, unpadded) convolution skips im2col: its input already is its column matrix, so
 /// it runs as one GEMM per image and group directly on x, y and their gradients.
-protocol Im2ColConvolution: GEMMOps, BiasOps {
+protocol Im2ColConvolution: GEMMOps {
     /// `col[r][n·P + p]` for images `firstImage ..< firstImage + images` of x.
     func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
                 col: any DeviceBuffer) throws
