@@ -106,9 +106,11 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     }
 
     func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
-                      dst: any DeviceBuffer, firstImage: Int) throws {
+                      dst: any DeviceBuffer, firstImage: Int, bias: (any DeviceBuffer)?,
+                      activation: Activation?) throws {
         try launch("convolution", "unpack_images", global: [length, rows, images],
-                   [.int(rows), .int(length), .int(images), .int(firstImage), .buffer(src), .int(srcOffset), .buffer(dst)])
+                   [.int(rows), .int(length), .int(images), .int(firstImage), .buffer(src), .int(srcOffset), .buffer(dst)]
+                       + epilogueArguments(bias: bias, activation: activation, y: dst))
     }
 
     /// The leading geometry arguments every kernel of convolution.cl but the packing ones takes.
