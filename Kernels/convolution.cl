@@ -15,8 +15,8 @@
 //
 // The forward passes end in a fused epilogue, y = activation(conv + bias): the direct kernel
 // applies it to the row it has just accumulated, and the im2col path applies it in
-// unpack_images (or, where nothing is unpacked, in bias_activation right after the GEMM). `has_bias` 0 means no bias (the bias argument is
-// then any buffer, unread); activation codes are activation_function.cl's (ACT_NONE for none).
+// unpack_images (or, where nothing is unpacked, in bias_activation right after the GEMM).
+// `has_bias` 0 means no bias (the bias argument is then any buffer, unread); activation codes are activation_function.cl's (ACT_NONE for none).
 //
 // No tunable parameters. Every kernel uses a 3-D range over the natural axes of what it
 // writes, so integer division (slow: PoCL runs work-items as vector lanes of a CPU) stays at

@@ -68,7 +68,8 @@ extension OpenCLBackend: LossOps {
             let groups = (n + local - 1) / local
             let target = groups == 1 ? out : try scratch.buffer("partials.\(level % 2)", count: groups)
             try launch("loss", "sum_tree_reduce", global: [n], local: [local],
-                       [.int(n), .float(groups == 1 ? scale : 1), .buffer(source), .buffer(target), .local(local * MemoryLayout<Float>.stride)])
+                       [.int(n), .float(groups == 1 ? scale : 1), .buffer(source), .buffer(target),
+                        .local(local * MemoryLayout<Float>.stride)])
             if groups == 1 { return }
             n = groups
             source = target
