@@ -127,7 +127,11 @@ void batchnorm_backward_reduce(const int outer, const int channels, const int in
     const int c = get_group_id(0), lid = get_local_id(0), m = outer * inner;
     const float mean = savedMean[c];
     float sumDy = 0.0f, sumDyCentered = 0.0f;
-    FOR_CHANNEL_SHARE(e, { const float g = bn_gradient(relu, dy, y, e); sumDy += g; sumDyCentered += g * (x[e] - mean); })
+    FOR_CHANNEL_SHARE(e, {
+        const float g = bn_gradient(relu, dy, y, e);
+        sumDy += g;
+        sumDyCentered += g * (x[e] - mean);
+    })
     const float totalDy = group_sum(sumDy, scratch);
     const float totalDyCentered = group_sum(sumDyCentered, scratch);
     if (lid == 0) {

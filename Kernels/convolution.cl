@@ -14,9 +14,9 @@
 // in out_h and out_w), so asymmetric and "same" padding need nothing special here.
 //
 // The forward passes end in a fused epilogue, y = activation(conv + bias): the direct kernel
-// applies it to the row it has just accumulated, and the im2col path runs bias_activation on
-// each chunk's output right after its GEMM. `has_bias` 0 means no bias (the bias argument is
-// then any buffer, unread); activation codes are activation_function.cl's (ACT_NONE for none).
+// applies it to the row it has just accumulated, and the im2col path applies it in
+// unpack_images (or, where nothing is unpacked, in bias_activation right after the GEMM).
+// `has_bias` 0 means no bias (the bias argument is then any buffer, unread); activation codes are activation_function.cl's (ACT_NONE for none).
 //
 // No tunable parameters. Every kernel uses a 3-D range over the natural axes of what it
 // writes, so integer division (slow: PoCL runs work-items as vector lanes of a CPU) stays at
@@ -104,15 +104,19 @@ __kernel void pack_images(const int rows, const int length, const int images, co
 
 #include "activation_function.cl"
 
-// The inverse of pack_images. Range: [length, rows, images].
+// The inverse of pack_images, with the forward pass's epilogue on the way (row r is output
+// channel r): dst = activation(packed + bias[r]). Range: [length, rows, images].
 __kernel void unpack_images(const int rows, const int length, const int images, const int first_image,
-                            __global const float* packed, const int src_offset, __global float* dst) {
+                            __global const float* packed, const int src_offset, __global float* dst,
+                            const int has_bias, __global const float* bias, const int code, const float alpha) {
     const int i = get_global_id(0), r = get_global_id(1), n = get_global_id(2);
     if (i >= length || r >= rows || n >= images) return;
-    dst[((first_image + n) * rows + r) * length + i] = packed[src_offset + (r * images + n) * length + i];
+    const float v = packed[src_offset + (r * images + n) * length + i] + (has_bias ? bias[r] : 0.0f);
+    dst[((first_image + n) * rows + r) * length + i] = activate(code, alpha, v);
 }
 
-// The im2col path's epilogue, in place on images first_image ..< first_image + images of y
+// The im2col path's epilogue where no unpacking runs (a chunk of one image, a pointwise
+// convolution), in place on images first_image ..< first_image + images of y
 // ([N, channels, length]): y = activation(y + bias[c]). Range: [length, channels, images].
 __kernel void bias_activation(const int channels, const int length, const int images, const int first_image,
                               const int has_bias, __global const float* bias, const int code, const float alpha,

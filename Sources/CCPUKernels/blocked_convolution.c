@@ -112,8 +112,8 @@ INLINE void activate_lanes(float *p, long lanes, int code, float alpha) {
 }
 
 INLINE void forward_body(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                         long outC, long kh, long kw, long outH, long outW, const float *bias, int activation, float alpha, float *y,
-                         long *offsets) {
+                         long outC, long kh, long kw, long outH, long outW, const float *bias, int activation,
+                         float alpha, float *y, long *offsets) {
     long taps = inC * kh * kw, plane = paddedH * paddedW, outPlane = outH * outW;
     long *o = offsets;
     for (long ci = 0; ci < inC; ci++)
@@ -191,14 +191,14 @@ INLINE void backward_filter_body(const float *xp, long inC, long paddedH, long p
 }
 
 AVX2_FMA static void forward_avx2(const float *xp, long inC, long paddedH,
-    long paddedW, const float *packed, long outC, long kh, long kw, long outH, long outW, const float *bias, int activation, float alpha, float *y,
-    long *offsets) {
+    long paddedW, const float *packed, long outC, long kh, long kw, long outH, long outW, const float *bias,
+    int activation, float alpha, float *y, long *offsets) {
     forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, activation, alpha, y, offsets);
 }
 
 static void forward_baseline(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                             long outC, long kh, long kw, long outH, long outW, const float *bias, int activation, float alpha, float *y,
-                             long *offsets) {
+                             long outC, long kh, long kw, long outH, long outW, const float *bias, int activation,
+                             float alpha, float *y, long *offsets) {
     forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, activation, alpha, y, offsets);
 }
 
@@ -222,8 +222,8 @@ static int hasAVX2FMA(void) {
 }
 
 void cnn_blocked_conv_forward(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                              long outC, long kh, long kw, long outH, long outW, const float *bias, int activation, float alpha, float *y,
-                              long *offsets) {
+                              long outC, long kh, long kw, long outH, long outW, const float *bias, int activation,
+                              float alpha, float *y, long *offsets) {
     (hasAVX2FMA() ? forward_avx2 : forward_baseline)(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias,
                                                      activation, alpha, y, offsets);
 }

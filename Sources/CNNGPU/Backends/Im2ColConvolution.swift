@@ -11,11 +11,12 @@
 ///
 /// The caller's workspace sets the chunk size (`ConvolutionWorkspace`): as many images as it
 /// holds, at least one (the shared validation checks that). The forward pass's bias and
-/// activation run on each chunk's output right after its GEMM, while it is still in cache. A
+/// activation run as each chunk's output is unpacked (or right after its GEMM where nothing is
+/// unpacked), while it is still in cache. A
 /// pointwise (1×1,
 /// stride 1, unpadded) convolution skips im2col: its input already is its column matrix, so
 /// it runs as one GEMM per image and group directly on x, y and their gradients.
-protocol Im2ColConvolution: GEMMOps, BiasOps {
+protocol Im2ColConvolution: GEMMOps {
     /// `col[r][n·P + p]` for images `firstImage ..< firstImage + images` of x.
     func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
                 col: any DeviceBuffer) throws
@@ -26,10 +27,13 @@ protocol Im2ColConvolution: GEMMOps, BiasOps {
     /// image-major `[images][rows][length]` to row-major `[rows][images·length]`.
     func packImages(rows: Int, length: Int, src: any DeviceBuffer, firstImage: Int, images: Int,
                     dst: any DeviceBuffer, dstOffset: Int) throws
-    /// The inverse of `packImages`.
+    /// The inverse of `packImages`, applying the forward epilogue on the way when given:
+    /// row `r` gets `activation(value + bias[r])`.
     func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
-                      dst: any DeviceBuffer, firstImage: Int) throws
-    /// y = activation(y + bias) in place on images `firstImage ..< firstImage + images` of y.
+                      dst: any DeviceBuffer, firstImage: Int, bias: (any DeviceBuffer)?,
+                      activation: Activation?) throws
+    /// y = activation(y + bias) in place on images `firstImage ..< firstImage + images` of y,
+    /// for the outputs that are not unpacked.
     func convolutionEpilogue(_ d: Conv2DDescriptor, bias: (any DeviceBuffer)?, activation: Activation?,
                              y: any DeviceBuffer, firstImage: Int, images: Int) throws
 }
@@ -46,6 +50,13 @@ struct ConvOperand {
 }
 
 extension Im2ColConvolution {
+    /// `unpackImages` without an epilogue.
+    func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
+                      dst: any DeviceBuffer, firstImage: Int) throws {
+        try unpackImages(rows: rows, length: length, src: src, srcOffset: srcOffset, images: images, dst: dst,
+                         firstImage: firstImage, bias: nil, activation: nil)
+    }
+
     func im2colForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
                        bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
                        workspace: (any DeviceBuffer)?) throws {
@@ -68,9 +79,8 @@ extension Im2ColConvolution {
                               c: MatrixRef(out, offset: outOffset, ld: nb * p, stride: og * nb * p))
                 if nb > 1 {
                     try unpackImages(rows: d.outChannels, length: p, src: ws, srcOffset: packed, images: nb,
-                                     dst: y, firstImage: n0)
-                }
-                if epilogue {
+                                     dst: y, firstImage: n0, bias: bias, activation: activation)
+                } else if epilogue {
                     try convolutionEpilogue(d, bias: bias, activation: activation, y: y, firstImage: n0, images: nb)
                 }
             }

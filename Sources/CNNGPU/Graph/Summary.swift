@@ -38,7 +38,7 @@ extension Graph {
         }
         out.append("Total params: \(grouped(parameterCount))")
         if bufferCount > 0 { out.append("Non-trainable buffers (running statistics): \(grouped(bufferCount))") }
-        out.append("Parameter memory: \(String(format: "%.2f", Double(parameterCount + bufferCount) * 4 / 1_048_576)) MiB (Float32)")
+        out.append("Parameter memory: \(String(format: "%.2f", Double((parameterCount + bufferCount) * DType.float32.byteSize) / 1_048_576)) MiB (Float32)")
         return out.joined(separator: "\n")
     }
 }

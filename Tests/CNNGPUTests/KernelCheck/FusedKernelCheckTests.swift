@@ -12,7 +12,7 @@ final class KernelCheckFusedTests: XCTestCase {
         let d = try Conv2DDescriptor(batch: 3, inChannels: 2, inH: 5, inW: 4, outChannels: 3, kernelH: 3, kernelW: 2,
                                      strideH: 2, padding: Padding2D(top: 1, bottom: 0, left: 1, right: 0))
         let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
-        let y0 = rng.floats(d.outputCount)
+        let y0 = rng.floats(d.outputCount), packedChunk = rng.floats(2 * d.outChannels * d.outPixels)
         var outputs: [[[Float]]] = []
         for b in [cl, cpu] as [any Backend & Im2ColConvolution] {
             let X = try b.makeBuffer(x), W = try b.makeBuffer(w), B = try b.makeBuffer(bias)
@@ -22,10 +22,15 @@ final class KernelCheckFusedTests: XCTestCase {
             // The im2col path's epilogue kernel alone, on images 1 and 2 (CLBlast stays out).
             let E = try b.makeBuffer(y0)
             try b.convolutionEpilogue(d, bias: B, activation: .elu(alpha: 0.5), y: E, firstImage: 1, images: 2)
-            outputs.append([try b.download(Y), try b.download(E)])
+            // unpack_images with the epilogue: images 1 and 2 from a packed [C, 2·P] chunk.
+            let packed = try b.makeBuffer(packedChunk), U = try b.makeBuffer(y0)
+            try b.unpackImages(rows: d.outChannels, length: d.outPixels, src: packed, srcOffset: 0, images: 2,
+                               dst: U, firstImage: 1, bias: B, activation: .tanh)
+            outputs.append([try b.download(Y), try b.download(E), try b.download(U)])
         }
         assertClose(outputs[0][0], outputs[1][0], tolerance: 1e-5, "conv_direct_forward epilogue seed \(rng.seed)")
         assertClose(outputs[0][1], outputs[1][1], tolerance: 1e-6, "bias_activation seed \(rng.seed)")
+        assertClose(outputs[0][2], outputs[1][2], tolerance: 1e-6, "unpack_images epilogue seed \(rng.seed)")
         let firstImage = d.outputCount / d.batch
         XCTAssertEqual(Array(outputs[0][1][0..<firstImage]), Array(y0[0..<firstImage]), "bias_activation wrote outside its images")
     }

@@ -52,7 +52,7 @@ extension CPUBackend {
         partials.initialize(repeating: 0, count: workers * count)
         // Images per kernel call: enough to amortize the per-tap reductions, few enough that
         // the padded x and dy of a group stay in L2.
-        let group = max(1, min(perWorker, 262_144 / ((xImage + dyImage) * 4)))
+        let group = max(1, min(perWorker, 262_144 / ((xImage + dyImage) * MemoryLayout<Float>.stride)))
         parallelFor(workers, grain: 1) { range in
             let xp = UnsafeMutablePointer<Float>.allocate(capacity: group * xImage)
             let dyp = UnsafeMutablePointer<Float>.allocate(capacity: group * dyImage)

@@ -172,13 +172,17 @@ extension CPUBackend {
         }
     }
 
+    /// The epilogue runs on each row right after it is copied, while it is in cache.
     func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
-                      dst: any DeviceBuffer, firstImage: Int) throws {
-        let s = ptr(src) + srcOffset, d = ptr(dst) + firstImage * rows * length
+                      dst: any DeviceBuffer, firstImage: Int, bias: (any DeviceBuffer)?,
+                      activation: Activation?) throws {
+        let s = ptr(src) + srcOffset, d = ptr(dst) + firstImage * rows * length, bp = bias.map(ptr)
+        let epilogue = bias != nil || activation != nil
         parallelFor(images * rows, grain: max(1, 16_384 / length)) { range in
             for t in range {
                 let (n, r) = t.quotientAndRemainder(dividingBy: rows)
                 (d + t * length).update(from: s + (r * images + n) * length, count: length)
+                if epilogue { convolutionEpilogueRow(d + t * length, length, bias: bp?[r], activation: activation) }
             }
         }
     }

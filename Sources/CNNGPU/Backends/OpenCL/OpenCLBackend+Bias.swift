@@ -12,6 +12,6 @@ extension OpenCLBackend: BiasOps {
         let local = Self.reduceLocalSize
         try launch("reduction", "reduce_sum_axis", global: [shape.axis * local], local: [local],
                    [.int(shape.outer), .int(shape.axis), .int(shape.inner), .buffer(x), .buffer(out),
-                    .local(local * 4)])
+                    .local(local * MemoryLayout<Float>.stride)])
     }
 }

@@ -12,9 +12,10 @@
 /// | depthwise 3×3, 64 ch, 56², batch 8     | 2.8 / 2.8 / 3.2 | 226 / 172 / 327   |
 /// | LeNet 5×5, 1→6, 28², batch 64          | 2.1 / 1.6 / 1.5 | 17 / 11 / 26      |
 /// | LeNet 5×5, 6→16, 14², batch 64         | 3.7 / 8.0 / 6.2 | 7.8 / 9.2 / 8.9   |
-/// So a CPU device runs everything direct (`convolutionSolutions` lists direct first). On a GPU the direct kernels' row-per-work-item
-/// access does not coalesce, and GEMM wins except where a group has so few output channels
-/// that GEMM tiles (32–64 rows) are mostly padding, e.g. depthwise convolution.
+/// So on a CPU device `convolutionSolutions` lists direct first for everything. On a GPU the
+/// direct kernels' row-per-work-item access does not coalesce, and GEMM comes first except
+/// where a group has so few output channels that GEMM tiles (32–64 rows) are mostly padding,
+/// e.g. depthwise convolution.
 extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     /// On a GPU, the most output channels per group that still run direct: below CLBlast's
     /// 32–64-row tiles, most of a GEMM tile is padding.
@@ -106,9 +107,11 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     }
 
     func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
-                      dst: any DeviceBuffer, firstImage: Int) throws {
+                      dst: any DeviceBuffer, firstImage: Int, bias: (any DeviceBuffer)?,
+                      activation: Activation?) throws {
         try launch("convolution", "unpack_images", global: [length, rows, images],
-                   [.int(rows), .int(length), .int(images), .int(firstImage), .buffer(src), .int(srcOffset), .buffer(dst)])
+                   [.int(rows), .int(length), .int(images), .int(firstImage), .buffer(src), .int(srcOffset), .buffer(dst)]
+                       + epilogueArguments(bias: bias, activation: activation, y: dst))
     }
 
     /// The leading geometry arguments every kernel of convolution.cl but the packing ones takes.

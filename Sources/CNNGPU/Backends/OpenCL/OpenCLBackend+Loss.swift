@@ -34,7 +34,7 @@ extension OpenCLBackend: LossOps {
             try launch("loss", "squared_error_partial_sums", global: [count], local: [local],
                        [.int(count), .float(2 / Float(count)), .float(groups == 1 ? 1 / Float(count) : 1),
                         .buffer(prediction), .buffer(target), .buffer(gradient), .buffer(partials),
-                        .local(local * 4)])
+                        .local(local * MemoryLayout<Float>.stride)])
             if groups > 1 { try sumTreeReduce(count: groups, scale: 1 / Float(count), values: partials, out: loss, scratch) }
         }
     }
@@ -68,7 +68,8 @@ extension OpenCLBackend: LossOps {
             let groups = (n + local - 1) / local
             let target = groups == 1 ? out : try scratch.buffer("partials.\(level % 2)", count: groups)
             try launch("loss", "sum_tree_reduce", global: [n], local: [local],
-                       [.int(n), .float(groups == 1 ? scale : 1), .buffer(source), .buffer(target), .local(local * 4)])
+                       [.int(n), .float(groups == 1 ? scale : 1), .buffer(source), .buffer(target),
+                        .local(local * MemoryLayout<Float>.stride)])
             if groups == 1 { return }
             n = groups
             source = target

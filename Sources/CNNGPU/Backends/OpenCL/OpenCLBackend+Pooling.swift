@@ -25,7 +25,7 @@ extension OpenCLBackend: PoolingOps {
         let global = [d.inW, d.inH, d.batch * d.channels]
         switch d.mode {
         case .max:
-            // `validate.pooling` has thrown if max pooling came without indices.
+            // `checks.poolingBackward` has thrown if max pooling came without indices.
             try launch("pooling", "max_pool_backward_gather", global: global,
                        poolGeometry(d) + [.buffer(dy), .buffer(indices!), .buffer(dx)])
         case .averageIncludingPadding, .averageExcludingPadding:
