@@ -295,6 +295,9 @@ struct PlanLayout {
             if training, i > 0, nodes[i].layer!.backwardReads.contains(.output) { touch(root(i), backwardStep(i)) }
         }
         touch(root(n), lossStep)
+        // A convolution with a batch norm folded into it writes the batch norm's output, at
+        // its own step.
+        for (j, i) in fusion.foldedInto { touch(root(j), i) }
         let end = backwardStep(0) + 1
         for i in nodes.indices where options.retained.contains(nodes[i].name) { touch(root(i), end) }
         var tensorOfKey: [String: Int] = [:]

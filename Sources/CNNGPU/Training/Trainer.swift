@@ -141,7 +141,15 @@ public final class Trainer {
             let start = Date()
             var lossSum = 0.0, correct = 0, seen = 0, step = skip
             var learningRate: Float = 0
-            for batch in train.batches(epoch: epoch, skipping: skip) where batch.count == config.batchSize {
+            // One batch of look-ahead, so the step can upload it while it computes.
+            let batches = train.batches(epoch: epoch, skipping: skip)
+            func nextFull() -> TrainingBatch? {
+                while let b = batches.next() { if b.count == config.batchSize { return b } }
+                return nil
+            }
+            var upcoming = nextFull()
+            while let batch = upcoming {
+                upcoming = nextFull()
                 if Trainer.interruptFlag.isSet {
                     let url = try saveCheckpoint()
                     reporter.message("")
@@ -152,7 +160,8 @@ public final class Trainer {
                 }
                 learningRate = config.schedule.rate(at: globalStep)
                 let (loss, right) = try trainingStep.run(images: batch.images, labels: batch.labels, learningRate: learningRate,
-                                                 seed: config.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(globalStep))
+                                                         seed: config.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(globalStep),
+                                                         next: upcoming.map { ($0.images, $0.labels) })
                 globalStep += 1
                 step += 1
                 stepsThisRun += 1

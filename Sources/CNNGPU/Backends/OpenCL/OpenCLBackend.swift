@@ -9,6 +9,8 @@ public final class OpenCLBackend: BackendMemory {
     let device: OpenCLDevice
     let context: cl_context
     let queue: cl_command_queue
+    /// A second in-order queue for uploads that overlap the ops on `queue` (OverlappedUploads).
+    let transferQueue: cl_command_queue
     let programs: ProgramCache
     /// Whether the queue records device timestamps (see OpenCLBackend+Profiling.swift).
     public let profiling: Bool
@@ -44,13 +46,21 @@ public final class OpenCLBackend: BackendMemory {
             clReleaseContext(context)
             throw CNNError.openCL(call: "clCreateCommandQueue", code: status)
         }
+        guard let transferQueue = clCreateCommandQueue(context, device.deviceID, 0, &status), status == CL_SUCCESS else {
+            clReleaseCommandQueue(queue)
+            clReleaseContext(context)
+            throw CNNError.openCL(call: "clCreateCommandQueue", code: status)
+        }
         self.context = context
         self.queue = queue
+        self.transferQueue = transferQueue
         self.programs = ProgramCache(context: context, device: device.deviceID, deviceName: device.info.name)
     }
 
     deinit {
+        clFinish(transferQueue)
         clFinish(queue)
+        clReleaseCommandQueue(transferQueue)
         clReleaseCommandQueue(queue)
         clReleaseContext(context)
     }
