@@ -199,6 +199,35 @@ final class CompiledPlanTests: XCTestCase {
         }
     }
 
+    /// With the next batch announced, OpenCL uploads it during the step (double buffering);
+    /// the steps must be those of plain uploads, and a broken promise must not train on the
+    /// announced batch.
+    func testDoubleBufferedStepsMatchPlainUploads() throws {
+        let graph = try fusableGraph()
+        var rng = SeededGenerator.fresh()
+        let batch = 2
+        let batches = (0..<4).map { _ in (rng.floats(batch * 300), rng.ints(batch, below: 5)) }
+        for backend in TestBackends.all {
+            var losses: [[Float]] = []
+            for mode in 0..<3 {
+                let store = try ParameterStore(graph: graph, backend: backend, seed: 8)
+                let plan = try Plan(graph: graph, parameters: store, batch: batch, mode: .training)
+                let step = try TrainingStep(plan: plan, optimizer: try Optimizer(.sgd(momentum: 0.9), parameters: store))
+                var run: [Float] = []
+                for (k, b) in batches.enumerated() {
+                    // mode 0: no look-ahead; 1: the true next batch; 2: a wrong announcement.
+                    let next = mode == 0 || k + 1 == batches.count ? nil
+                        : mode == 1 ? batches[k + 1] : batches[(k + 2) % batches.count]
+                    run.append(try step.run(images: b.0, labels: b.1, learningRate: 0.05, seed: UInt64(k),
+                                            next: next.map { ($0.0, $0.1) }).loss)
+                }
+                losses.append(run)
+            }
+            XCTAssertEqual(losses[1], losses[0], "\(backend.testName), seed \(rng.seed)")
+            XCTAssertEqual(losses[2], losses[0], "\(backend.testName), seed \(rng.seed)")
+        }
+    }
+
     func testProfilerRefusesAnOpenCLQueueWithoutProfiling() throws {
         guard let cl = TestBackends.openCL else { throw XCTSkip("no OpenCL device") }
         XCTAssertThrowsError(try OpProfiler(backend: cl))
