@@ -15,7 +15,9 @@ struct TrainCommand: ParsableCommand {
             measure throughput.
             Checkpoints, the metrics log (metrics.jsonl) and the curves (curves.svg) go to \
             --checkpoint DIR (default runs/MODEL); --resume continues exactly where a run stopped.
-            Ctrl-C saves a checkpoint and exits.
+            A checkpoint folder is locked while a run uses it; a folder that already holds a run is \
+            continued with --resume or replaced with --overwrite, never silently. \
+            Ctrl-C, SIGTERM and SIGHUP save a checkpoint and exit.
             """)
 
     @Argument(help: "Model name: \(ModelZoo.names.joined(separator: ", ")).")
@@ -23,6 +25,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var device: DeviceOptions
     @OptionGroup var normalization: NormalizationOptions
+    @OptionGroup var imageLimits: ImageLimitOptions
 
     @Option(help: "Dataset folder (IDX files of MNIST/Fashion-MNIST, CIFAR-10 .bin batches, or an image folder DIR/<class>/<image>).")
     var data: String?
@@ -58,6 +61,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed for initialization, data order, augmentation and dropout.") var seed: UInt64 = 1
     @Option(help: "Folder for checkpoints, metrics and curves (default runs/MODEL).") var checkpoint: String?
     @Flag(help: "Continue from the checkpoint in the checkpoint folder.") var resume = false
+    @Flag(help: "Discard the run already in the checkpoint folder and start afresh.") var overwrite = false
     @Flag(help: "Augment training images (random flip and shift).") var augment = false
     @Option(help: "Start from these weights (safetensors with the model's parameter names, e.g. a converted torchvision state_dict); a classifier head of another size is replaced.")
     var weights: String?
@@ -70,6 +74,18 @@ struct TrainCommand: ParsableCommand {
         if let numClasses, numClasses <= 0 { throw ValidationError("--num-classes must be positive, got \(numClasses)") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be at least 8, got \(imageSize)") }
+        do {
+            if let epochs { try CheckedSize.inRange(epochs, 1...InputLimits.maxEpochs, "--epochs") }
+            if let numClasses { try CheckedSize.inRange(numClasses, 1...InputLimits.maxClasses, "--num-classes") }
+            try InputLimits.checkBatchSize(batchSize)
+            if let imageSize { try InputLimits.checkSampleShape([3, imageSize, imageSize], flag: "--image-size") }
+            try CheckedSize.inRange(warmupSteps, 0...Int(Int32.max), "--warmup-steps")
+        } catch let error as CNNError {
+            throw ValidationError(error.description)
+        }
+        guard !(resume && overwrite) else {
+            throw ValidationError("--resume continues the run in the checkpoint folder, --overwrite discards it: give one of them")
+        }
         guard ["sgd", "adam"].contains(optimizer.lowercased()) else {
             throw ValidationError("unknown optimizer '\(optimizer)': use sgd or adam")
         }
@@ -85,6 +101,11 @@ struct TrainCommand: ParsableCommand {
         let entry = try ModelZoo.entry(model)
         let selected = try device.selection().open()
         let backend = selected.backend
+        imageLimits.apply()
+        // Locked before any data is read, so a second run on this folder stops at once.
+        let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
+        let runFolder = try RunFolder.open(dir, resume: resume, overwrite: overwrite)
+        defer { withExtendedLifetime(runFolder) {} }
         let data = try loadData()
         if let numClasses, numClasses != data.classes {
             throw CNNError.invalidArgument("--num-classes \(numClasses) does not match the data, which has \(data.classes) "
@@ -97,7 +118,7 @@ struct TrainCommand: ParsableCommand {
         let epochs = self.epochs ?? data.defaultEpochs
         config.epochs = epochs; config.batchSize = batchSize; config.seed = seed; config.resume = resume
         config.modelName = entry.name
-        let steps = epochs * (data.train.sampleCount / batchSize)
+        let steps = try CheckedSize.product([epochs, data.train.sampleCount / batchSize], what: "--epochs × steps per epoch")
         switch optimizer.lowercased() {
         case "sgd": config.optimizer = .sgd(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
         default: config.optimizer = .adam(weightDecay: weightDecay)
@@ -108,7 +129,6 @@ struct TrainCommand: ParsableCommand {
         case "cosine": config.schedule = LearningRateSchedule(base: rate, shape: .cosine(totalSteps: steps, minimum: 0), warmupSteps: warmupSteps)
         default: config.schedule = LearningRateSchedule(base: rate, shape: .step(everySteps: max(1, steps / 3), gamma: 0.1), warmupSteps: warmupSteps)
         }
-        let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
         config.checkpointDirectory = dir
         config.initialWeights = weights.map { URL(fileURLWithPath: $0) }
         config.replaceHead = true
@@ -119,6 +139,8 @@ struct TrainCommand: ParsableCommand {
         print("data      \(data.description)")
         print("training  \(epochs) epochs × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
               + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
+        try MemoryBudget.check(graph: graph, batch: batchSize, training: true, device: backend.info,
+                               optimizerStates: optimizer.lowercased() == "adam" ? 2 : 1)
         let trainer = try Trainer(graph: graph, backend: backend, config: config)
         let plan = trainer.plan
         print(String(format: "memory    %.1f MiB planned for one step: activations and gradients %.1f MiB (%.1f MiB without "
@@ -133,8 +155,12 @@ struct TrainCommand: ParsableCommand {
             history = try trainer.fit(train: data.train, validation: data.test)
         } catch let stop as TrainingStop {
             FileHandle.standardError.write(Data((stop.description + "\n").utf8))
-            // 130 is the shell's code for "ended by Ctrl-C"; a diverged run is a plain failure.
-            if case .interrupted = stop { throw ExitCode(130) }
+            // 128 + the signal is the shell's code for "ended by that signal" (130 for Ctrl-C);
+            // a diverged run is a plain failure.
+            if case .interrupted = stop { throw ExitCode(128 + InterruptHandling.receivedSignal) }
+            throw ExitCode.failure
+        } catch let diverged as TrainingDiverged {
+            FileHandle.standardError.write(Data((diverged.description + "\n").utf8))
             throw ExitCode.failure
         }
         if synthetic {
@@ -196,6 +222,12 @@ struct TrainCommand: ParsableCommand {
 
     /// Batches of a dataset held in memory, normalized with the training set's statistics.
     private func inMemoryData(_ trainSet: Dataset, _ testSet: Dataset, source: String) throws -> TrainingData {
+        // Test images of another size would be reinterpreted (28×28 read as rows of 32×24).
+        guard testSet.sampleShape == trainSet.sampleShape, testSet.classes == trainSet.classes else {
+            throw CNNError.invalidArgument("\(source): the test images are \(testSet.sampleShape) in \(testSet.classes) classes, "
+                + "the training images \(trainSet.sampleShape) in \(trainSet.classes) classes; both splits must match. "
+                + "Check that the test files belong to the same dataset")
+        }
         // The training set's own statistics (the --mean/--std options are for image folders).
         let statistics = try ChannelNormalization(fittedTo: trainSet)
         let augmentation = augment ? Augmentation(horizontalFlip: true, shift: 2) : Augmentation()
@@ -250,14 +282,28 @@ enum DatasetKind {
     }
 }
 
-/// Ctrl-C asks the trainer to save a checkpoint and stop at the next step; a second Ctrl-C
-/// ends the process at once.
+/// Ctrl-C, SIGTERM (what `kill`, systemd and job schedulers send) and SIGHUP (a closed
+/// terminal) ask the trainer to save a checkpoint and stop at the next step; a second signal of
+/// the same kind ends the process at once.
 enum InterruptHandling {
+    /// The signal received, stored by the handler (a plain atomic store, safe in a handler).
+    private static let signalNumber: UnsafeMutablePointer<sig_atomic_t> = {
+        let p = UnsafeMutablePointer<sig_atomic_t>.allocate(capacity: 1)
+        p.pointee = SIGINT
+        return p
+    }()
+
+    static var receivedSignal: Int32 { Int32(signalNumber.pointee) }
+
     static func install() {
         _ = Trainer.interruptFlag.isSet   // initialize before the handler can run
-        signal(SIGINT) { _ in
-            Trainer.interruptFlag.set()
-            signal(SIGINT, SIG_DFL)
+        _ = signalNumber
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig) { received in
+                InterruptHandling.signalNumber.pointee = sig_atomic_t(received)
+                Trainer.interruptFlag.set()
+                signal(received, SIG_DFL)
+            }
         }
     }
 }

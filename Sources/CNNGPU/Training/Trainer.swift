@@ -85,6 +85,9 @@ public final class Trainer {
     private var epochsCompleted = 0
     private let reporter: ProgressReporter
     private var evaluationPlans: [Int: Plan] = [:]
+    private var divergence = DivergenceMonitor()
+    /// The checkpoint this run last wrote (checked finite when written); nil before the first.
+    public private(set) var lastSavedCheckpoint: URL?
     /// Set from a signal handler (Ctrl-C); checked between steps.
     public static let interruptFlag = InterruptFlag()
 
@@ -124,6 +127,10 @@ public final class Trainer {
         guard stepsPerEpoch > 0 else {
             throw CNNError.invalidArgument("the training set has \(train.sampleCount) samples, fewer than one batch of \(config.batchSize)")
         }
+        if config.resume {
+            try Checkpoint.validateCounters(epochsCompleted: epochsCompleted, step: globalStep, stepsPerEpoch: stepsPerEpoch,
+                                            source: checkpointURL)
+        }
         let executor = Executor(plan: plan)
         let backend = parameters.backend
         while epochsCompleted < config.epochs {
@@ -149,9 +156,9 @@ public final class Trainer {
                 globalStep += 1
                 step += 1
                 guard loss.isFinite else {
-                    throw TrainingStop.nonFiniteLoss(step: globalStep, epoch: epoch, loss: loss,
-                                                     checkpoint: checkpointURL.flatMap { FileManager.default.fileExists(atPath: $0.path) ? $0 : nil })
+                    throw TrainingStop.nonFiniteLoss(step: globalStep, epoch: epoch, loss: loss, checkpoint: lastSavedCheckpoint)
                 }
+                try divergence.check(loss: loss, step: globalStep, epoch: epoch, lastGoodCheckpoint: lastSavedCheckpoint)
                 lossSum += Double(loss) * Double(batch.count); correct += right; seen += batch.count
                 let elapsed = Date().timeIntervalSince(start)
                 reporter.update(.init(epoch: epoch, epochs: config.epochs, done: step, total: stepsPerEpoch,
@@ -231,6 +238,7 @@ public final class Trainer {
                        optimizerStep: optimizer.step, parameters: try parameters.read(), parameterShapes: shapes,
                        optimizerState: try optimizer.read(), history: history.map { $0.jsonLine() },
                        batchSize: config.batchSize, settings: config.settings).write(to: url)
+        lastSavedCheckpoint = url
         return url
     }
 
