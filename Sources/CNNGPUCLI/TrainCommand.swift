@@ -102,11 +102,12 @@ struct TrainCommand: ParsableCommand {
         let selected = try device.selection().open()
         let backend = selected.backend
         imageLimits.apply()
-        // Locked before any data is read, so a second run on this folder stops at once.
+        let data = try loadData()
+        // Locked once the data is known good (so a typo leaves no folder behind) and before the
+        // model is built or anything trained: a second run on this folder stops here.
         let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
         let runFolder = try RunFolder.open(dir, resume: resume, overwrite: overwrite)
         defer { withExtendedLifetime(runFolder) {} }
-        let data = try loadData()
         if let numClasses, numClasses != data.classes {
             throw CNNError.invalidArgument("--num-classes \(numClasses) does not match the data, which has \(data.classes) "
                 + "classes (\(data.description)). Drop --num-classes to take the count from the data, or point --data at "
