@@ -24,7 +24,7 @@ public struct DivergenceMonitor {
     }
 }
 
-/// Training stopped because the loss diverged; `checkpoint` is one this run wrote with finite values.
+/// Training stopped because the loss diverged; `checkpoint` is one known finite (written or resumed by this run).
 public struct TrainingDiverged: Error, CustomStringConvertible {
     public var loss: Float
     public var limit: Float
@@ -36,6 +36,6 @@ public struct TrainingDiverged: Error, CustomStringConvertible {
         String(format: "training stopped: the loss diverged to %g at step %d (epoch %d), above %g (100× the first step's). ",
                loss, step, epoch, limit)
             + "Lower the learning rate (--lr)."
-            + (checkpoint.map { " The last good checkpoint (written by this run) is kept at \($0.path)." } ?? " No checkpoint was saved.")
+            + (checkpoint.map { " The last good checkpoint is kept at \($0.path)." } ?? " No checkpoint was saved.")
     }
 }

@@ -86,8 +86,9 @@ public final class Trainer {
     private let reporter: ProgressReporter
     private var evaluationPlans: [Int: Plan] = [:]
     private var divergence = DivergenceMonitor()
-    /// The checkpoint this run last wrote (checked finite when written); nil before the first.
-    public private(set) var lastSavedCheckpoint: URL?
+    /// A checkpoint known to be good: the last this run wrote, or the one it resumed from (both
+    /// checked finite); nil otherwise, so an older file of unknown origin is never called good.
+    public private(set) var lastGoodCheckpoint: URL?
     /// Set from a signal handler (Ctrl-C); checked between steps.
     public static let interruptFlag = InterruptFlag()
 
@@ -156,9 +157,9 @@ public final class Trainer {
                 globalStep += 1
                 step += 1
                 guard loss.isFinite else {
-                    throw TrainingStop.nonFiniteLoss(step: globalStep, epoch: epoch, loss: loss, checkpoint: lastSavedCheckpoint)
+                    throw TrainingStop.nonFiniteLoss(step: globalStep, epoch: epoch, loss: loss, checkpoint: lastGoodCheckpoint)
                 }
-                try divergence.check(loss: loss, step: globalStep, epoch: epoch, lastGoodCheckpoint: lastSavedCheckpoint)
+                try divergence.check(loss: loss, step: globalStep, epoch: epoch, lastGoodCheckpoint: lastGoodCheckpoint)
                 lossSum += Double(loss) * Double(batch.count); correct += right; seen += batch.count
                 let elapsed = Date().timeIntervalSince(start)
                 reporter.update(.init(epoch: epoch, epochs: config.epochs, done: step, total: stepsPerEpoch,
@@ -238,7 +239,7 @@ public final class Trainer {
                        optimizerStep: optimizer.step, parameters: try parameters.read(), parameterShapes: shapes,
                        optimizerState: try optimizer.read(), history: history.map { $0.jsonLine() },
                        batchSize: config.batchSize, settings: config.settings).write(to: url)
-        lastSavedCheckpoint = url
+        lastGoodCheckpoint = url
         return url
     }
 
@@ -273,6 +274,7 @@ public final class Trainer {
         globalStep = c.step
         epochsCompleted = c.epochsCompleted
         history = c.history.compactMap(EpochMetrics.parse)
+        lastGoodCheckpoint = url
         reporter.message("resumed from \(url.path): \(c.epochsCompleted) epochs, step \(c.step)")
     }
 
