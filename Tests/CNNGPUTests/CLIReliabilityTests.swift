@@ -156,30 +156,34 @@ final class CLIReliabilityTests: XCTestCase {
         }
     }
 
-    func testSIGTERMSavesTheEpochInProgress() throws {
+    func testSIGTERMAndSIGHUPSaveTheEpochInProgress() throws {
         let dir = try temporaryDirectory()
         try makeDataset(in: dir, train: 2048)
-        let run = dir.appendingPathComponent("run")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cnn-gpu")
-        process.arguments = ["train", "lenet5", "--data", dir.path, "--device", "cpu", "--batch-size", "8", "--epochs", "50",
-                             "--checkpoint", run.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let output = OutputCollector()
-        pipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
-        try process.run()
-        // Wait until training has started (the first progress line), then ask it to stop.
-        let deadline = Date().addingTimeInterval(120)
-        while !output.text.contains("epoch 1/50") && Date() < deadline && process.isRunning { usleep(50_000) }
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        pipe.fileHandleForReading.readabilityHandler = nil
-        XCTAssertEqual(process.terminationStatus, 128 + SIGTERM, output.text)
-        XCTAssertTrue(output.text.contains("checkpoint saved"), output.text)
-        let saved = try Checkpoint.read(from: run.appendingPathComponent("checkpoint.safetensors"))
-        XCTAssertGreaterThan(saved.step, 0)
+        for sig in [SIGTERM, SIGHUP] {
+            let run = dir.appendingPathComponent("run-\(sig)")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                .appendingPathComponent("cnn-gpu")
+            process.arguments = ["train", "lenet5", "--data", dir.path, "--device", "cpu", "--batch-size", "8", "--epochs", "50",
+                                 "--checkpoint", run.path]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            let output = OutputCollector()
+            pipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
+            try process.run()
+            // Wait until training has started (the first progress line), then ask it to stop.
+            let deadline = Date().addingTimeInterval(120)
+            while !output.text.contains("epoch 1/50") && Date() < deadline && process.isRunning { usleep(50_000) }
+            kill(process.processIdentifier, sig)
+            process.waitUntilExit()
+            pipe.fileHandleForReading.readabilityHandler = nil
+            XCTAssertEqual(process.terminationStatus, 128 + sig, output.text)
+            XCTAssertTrue(output.text.contains("checkpoint saved"), output.text)
+            let saved = try Checkpoint.read(from: run.appendingPathComponent("checkpoint.safetensors"))
+            XCTAssertGreaterThan(saved.step, 0)
+            XCTAssertEqual(saved.epochsCompleted, 0, "stopped within the first epoch, which is saved mid-way")
+        }
     }
 }
 

@@ -31,7 +31,7 @@ public final class RunFolder {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
-            throw CNNError.invalidArgument("cannot create the checkpoint folder \(path): \(reason(errno, error)). "
+            throw CNNError.invalidArgument("cannot create the checkpoint folder \(path): \(error.localizedDescription). "
                 + "Choose a writable folder with --checkpoint DIR")
         }
         let fd = Foundation.open(url.appendingPathComponent(".lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -93,9 +93,5 @@ public final class RunFolder {
     private static func notWritable(_ path: String, _ code: Int32) -> CNNError {
         .invalidArgument("the checkpoint folder \(path) is not writable (\(String(cString: strerror(code)))): "
             + "checkpoints could not be saved. Fix its permissions or choose another folder with --checkpoint DIR")
-    }
-
-    private static func reason(_ code: Int32, _ error: Error) -> String {
-        (error as NSError).localizedFailureReason ?? error.localizedDescription
     }
 }
