@@ -124,6 +124,20 @@ final class HostileInputTests: XCTestCase {
         assertRefused(["fuzz.idx"]) { _ = try IDXFile(parsing: header, magic: IDXFile.imagesMagic, source: "fuzz.idx") }
     }
 
+    func testGzipBombsStopAtTheLimit() throws {
+        let bomb = try Gzip.compress([UInt8](repeating: 0, count: 4 << 20))
+        XCTAssertLessThan(bomb.count, 16_384)
+        assertRefused(["bomb.gz", "more than 1048576 bytes"]) { _ = try Gzip.decompress(bomb, source: "bomb.gz", limit: 1 << 20) }
+        XCTAssertEqual(try Gzip.decompress(bomb, source: "bomb.gz", limit: 4 << 20).count, 4 << 20)
+    }
+
+    func testResizingBeyondMemoryIsRefusedBeforeAllocating() throws {
+        let small = try Dataset(name: "tiny", sampleShape: [1, 2, 2], classes: 2, images: [Float](repeating: 0.5, count: 8),
+                                labels: [0, 1])
+        assertRefused(["tiny", "use a smaller --image-size"]) { _ = try small.resized(to: 60_000, channels: 3) }
+        XCTAssertEqual(try small.resized(to: 4, channels: 3).sampleShape, [3, 4, 4])
+    }
+
     func testCheckedSizesAndLimits() {
         XCTAssertNil(CheckedSize.product([1 << 32, 1 << 32]))
         XCTAssertNil(CheckedSize.product([-1, 2]))
