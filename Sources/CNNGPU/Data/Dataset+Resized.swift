@@ -22,7 +22,7 @@ extension Dataset {
         guard bytes <= HostMemory.availableBytes else {
             throw CNNError.outOfMemory(requestedBytes: bytes, detail: "\(count) images of \(channels)×\(size)×\(size) "
                 + "(\(name)) need more than the \(HostMemory.availableBytes >> 20) MiB this process may use: "
-                + "use a smaller --image-size")
+                + "use a smaller --image-size.")
         }
         var out = [Float](repeating: 0, count: count * outSample)
         out.withUnsafeMutableBufferPointer { dst in

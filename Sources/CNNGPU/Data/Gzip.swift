@@ -53,8 +53,8 @@ enum Gzip {
                 // before it takes the machine's memory.
                 guard output.count <= outputLimit else {
                     throw CNNError.outOfMemory(requestedBytes: output.count, detail: "\(source) decompresses to more than "
-                        + "\(outputLimit) bytes, half the memory this process may use: a corrupt or hostile file, "
-                        + "or too little memory for this dataset")
+                        + "\(outputLimit) bytes, half the memory this process may use: a corrupt or hostile file "
+                        + "(a \"gzip bomb\"), or a dataset too large for this machine's memory.")
                 }
                 switch status {
                 case Z_OK:

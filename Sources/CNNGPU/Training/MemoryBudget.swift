@@ -26,7 +26,7 @@ public enum MemoryBudget {
             throw CNNError.outOfMemory(requestedBytes: needed, detail: "a \(training ? "training" : "inference") step at batch "
                 + "\(batch) with input \(graph.inputShape) needs \(needed >> 20) MiB, but this process may use "
                 + "\(available >> 20) MiB (the least of free memory, the cgroup limit \(HostMemory.cgroupLimitBytes().map { "\($0 >> 20) MiB" } ?? "(none)"), "
-                + "ulimit -v and physical memory). Use a smaller batch size or input size")
+                + "ulimit -v and physical memory). Use a smaller batch size or input size.")
         }
     }
 }
