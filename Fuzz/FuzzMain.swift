@@ -11,7 +11,7 @@ import Foundation
 enum FuzzTargets {
     static let names = ["idx", "gzip", "cifar10", "safetensors", "checkpoint", "jpeg", "png"]
 
-    /// A per-process folder for parsers that read files (CIFAR-10, checkpoints).
+    /// A per-process folder for writing the checkpoint seed.
     static let scratch: URL = {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-gpu-fuzz-\(getpid())")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -26,15 +26,12 @@ enum FuzzTargets {
                 _ = try IDXFile(parsing: bytes, magic: bytes.count > 3 && bytes[3] == 1 ? IDXFile.labelsMagic : IDXFile.imagesMagic,
                                 source: "fuzz")
             case "cifar10":
-                try Data(bytes).write(to: scratch.appendingPathComponent("test_batch.bin"))
-                _ = try CIFAR10.load(split: .test, directory: scratch)
+                _ = try CIFAR10.decode(bytes, source: "fuzz")
             case "safetensors":
                 _ = try SafeTensors.decode(Data(bytes), source: "fuzz")
             case "checkpoint":
-                let url = scratch.appendingPathComponent("checkpoint.safetensors")
-                try Data(bytes).write(to: url)
-                let c = try Checkpoint.read(from: url)
-                try Checkpoint.validateCounters(epochsCompleted: c.epochsCompleted, step: c.step, stepsPerEpoch: 4, source: url)
+                let c = try Checkpoint.decode(Data(bytes), source: "fuzz")
+                try Checkpoint.validateCounters(epochsCompleted: c.epochsCompleted, step: c.step, stepsPerEpoch: 4, source: nil)
             case "jpeg", "png":
                 _ = try ImageDecoder.decode(Data(bytes), name: "fuzz.\(target)")
             default:

@@ -7,9 +7,9 @@ import XCTest
 /// parsing or throwing; a trap ends the test process, and the target and iteration printed
 /// last replay it. `scripts/fuzz.sh` runs the same parsers under libFuzzer for longer searches.
 final class FuzzTests: XCTestCase {
-    /// Per target; about 15 s for all seven in a debug build. Longer local runs:
+    /// Per target; a few seconds for all seven. Longer local runs:
     /// `scripts/fuzz.sh` (libFuzzer), or raise this number.
-    static let iterations = 1000
+    static let iterations = 10_000
 
     func testEveryParserSurvivesMutatedInputs() throws {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-fuzz-\(UUID())")

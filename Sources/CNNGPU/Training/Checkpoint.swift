@@ -48,24 +48,32 @@ public struct Checkpoint {
     }
 
     public static func read(from url: URL) throws -> Checkpoint {
-        let file = try SafeTensors.read(from: url)
+        try decode(try SafeTensors.read(from: url), source: url.path)
+    }
+
+    /// The checkpoint held by a safetensors file's contents; `source` names it in errors.
+    public static func decode(_ data: Data, source: String) throws -> Checkpoint {
+        try decode(try SafeTensors.decode(data, source: source), source: source)
+    }
+
+    private static func decode(_ file: SafeTensors, source: String) throws -> Checkpoint {
         let m = file.metadata
         guard m["format"] == format, let model = m["model"], let epochs = m["epochs_completed"].flatMap(Int.init),
               let step = m["step"].flatMap(Int.init), let seed = m["seed"].flatMap(UInt64.init),
               let optimizerStep = m["optimizer_step"].flatMap(Int.init),
               let batchSize = m["batch_size"].flatMap(Int.init) else {
-            throw CNNError.invalidArgument("'\(url.path)' is not a cnn-gpu checkpoint (its metadata lacks the training state)")
+            throw CNNError.invalidArgument("'\(source)' is not a cnn-gpu checkpoint (its metadata lacks the training state)")
         }
         // Counters from a file are checked before they are used: a negative step would trap
         // where it becomes a seed, a negative epoch count would replay epochs.
         for (key, value) in [("epochs_completed", epochs), ("step", step), ("optimizer_step", optimizerStep)] where value < 0 {
-            throw CNNError.invalidArgument("'\(url.path)': its \(key) is \(value), which cannot be negative: the checkpoint is corrupt")
+            throw CNNError.invalidArgument("'\(source)': its \(key) is \(value), which cannot be negative: the checkpoint is corrupt")
         }
         guard batchSize > 0 else {
-            throw CNNError.invalidArgument("'\(url.path)': its batch_size is \(batchSize), which must be positive: the checkpoint is corrupt")
+            throw CNNError.invalidArgument("'\(source)': its batch_size is \(batchSize), which must be positive: the checkpoint is corrupt")
         }
         if let bad = file.firstNonFinite() {
-            throw CNNError.invalidArgument("'\(url.path)': tensor '\(bad.name)' holds \(bad.value) at index \(bad.index); "
+            throw CNNError.invalidArgument("'\(source)': tensor '\(bad.name)' holds \(bad.value) at index \(bad.index); "
                 + "a checkpoint must hold finite numbers. It was saved after training diverged or is corrupt")
         }
         var parameters: [String: [Float]] = [:], shapes: [String: [Int]] = [:], state: [(Int, [Float])] = []

@@ -27,9 +27,6 @@ struct FuzzTarget {
         let gradient = (0..<(12 * 10 * 3)).map { UInt8($0 % 251) }
         let jpeg = try ImageFiles.jpeg(gradient, width: 12, height: 10)
         let png = try ImageFiles.png(gradient, width: 12, height: 10)
-        let cifarDir = scratch.appendingPathComponent("cifar")
-        try FileManager.default.createDirectory(at: cifarDir, withIntermediateDirectories: true)
-        let mutatedCheckpoint = scratch.appendingPathComponent("mutated.safetensors")
         return [
             FuzzTarget(name: "idx", seeds: [images, labels, try Gzip.compress(images)]) { bytes in
                 _ = try IDXFile(parsing: bytes, magic: bytes.count > 3 && bytes[3] == 1 ? IDXFile.labelsMagic : IDXFile.imagesMagic,
@@ -38,16 +35,12 @@ struct FuzzTarget {
             FuzzTarget(name: "gzip", seeds: [try Gzip.compress(images), try Gzip.compress(Array(repeating: 0, count: 4096))]) { bytes in
                 _ = try Gzip.decompress(bytes, source: "fuzz")
             },
-            FuzzTarget(name: "cifar10", seeds: [cifar]) { bytes in
-                try Data(bytes).write(to: cifarDir.appendingPathComponent("test_batch.bin"))
-                _ = try CIFAR10.load(split: .test, directory: cifarDir)
-            },
+            FuzzTarget(name: "cifar10", seeds: [cifar]) { bytes in _ = try CIFAR10.decode(bytes, source: "fuzz") },
             FuzzTarget(name: "safetensors", seeds: [[UInt8](weights)]) { bytes in
                 _ = try SafeTensors.decode(Data(bytes), source: "fuzz")
             },
             FuzzTarget(name: "checkpoint", seeds: [[UInt8](try Data(contentsOf: checkpointURL))]) { bytes in
-                try Data(bytes).write(to: mutatedCheckpoint)
-                let c = try Checkpoint.read(from: mutatedCheckpoint)
+                let c = try Checkpoint.decode(Data(bytes), source: "fuzz")
                 try Checkpoint.validateCounters(epochsCompleted: c.epochsCompleted, step: c.step, stepsPerEpoch: 4, source: nil)
             },
             FuzzTarget(name: "jpeg", seeds: [[UInt8](jpeg)]) { bytes in _ = try ImageDecoder.decode(Data(bytes), name: "fuzz.jpg") },
