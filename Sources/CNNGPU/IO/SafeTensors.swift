@@ -99,7 +99,7 @@ public struct SafeTensors {
             guard let m = meta as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
             result.metadata = m
         }
-        var ranges: [(begin: Int, end: Int, name: String)] = []
+        var ranges: [(begin: Int, end: Int, name: String, shape: [Int])] = []
         for (name, value) in header where name != "__metadata__" {
             guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
                   let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int],
@@ -120,7 +120,7 @@ public struct SafeTensors {
             guard end - begin == bytes else {
                 throw fail("tensor '\(name)' has shape \(shape) (\(bytes) bytes of \(dtype)) but \(end - begin) bytes of data")
             }
-            ranges.append((begin, end, name))
+            ranges.append((begin, end, name, shape))
             result.dtypes[name] = dtype
         }
         // The tensors must tile the data section: bytes no tensor claims are a sign of a corrupt
@@ -146,7 +146,7 @@ public struct SafeTensors {
             guard let values = data.withUnsafeBytes({ raw in
                 floats(UnsafeRawBufferPointer(rebasing: raw[(headerEnd + r.begin)..<(headerEnd + r.end)]), dtype: dtype, count: count)
             }) else { continue }   // integer tensors (e.g. batch norm's num_batches_tracked) stay out of `tensors`
-            result.tensors[r.name] = Tensor(shape: (header[r.name] as! [String: Any])["shape"] as! [Int], values: values)
+            result.tensors[r.name] = Tensor(shape: r.shape, values: values)
         }
         return result
     }
