@@ -74,12 +74,37 @@ final class CLIReliabilityTests: XCTestCase {
         try assertFails(["predict", "resnet18", "--weights", nan.path, "--image-size", "32", "--device", "cpu", image.path],
                         mentioning: ["'layer1.0.conv1.weight'", "nan", "index 7"])
 
+        // Sizes that overflow, duplicate keys and over-long headers: refused naming the file.
+        let hostile: [(String, Data, [String])] = [
+            ("overflow", HostileInputs.safetensors(
+                header: #"{"fc.weight":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}"#), ["overflows"]),
+            ("twice", HostileInputs.safetensors(
+                header: #"{"fc.weight":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"fc.weight":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}"#),
+             ["'fc.weight' twice"]),
+            ("long", Data(withUnsafeBytes(of: UInt64(1 << 40).littleEndian) { Array($0) }) + Data(repeating: 0x20, count: 64),
+             ["the limit is 100000000 bytes"]),
+        ]
+        for (name, bytes, expected) in hostile {
+            let url = dir.appendingPathComponent("\(name).safetensors")
+            try bytes.write(to: url)
+            try assertFails(["predict", "resnet18", "--weights", url.path, "--image-size", "32", "--device", "cpu", image.path],
+                            mentioning: ["\(name).safetensors"] + expected)
+        }
+
         let bomb = dir.appendingPathComponent("bomb.png")
         try HostileInputs.png(try Data(contentsOf: image), claimingWidth: 34000, height: 34000).write(to: bomb)
         let good = dir.appendingPathComponent("good.safetensors")
         try ModelWeights.export(try ParameterStore(graph: graph, backend: TestBackends.cpu, seed: 1), to: good)
         try assertFails(["predict", "resnet18", "--weights", good.path, "--image-size", "32", "--device", "cpu", bomb.path],
                         mentioning: [bomb.path, "more than the limit", "--max-image-pixels"])
+        let raised = try runCLI(["predict", "resnet18", "--weights", good.path, "--image-size", "32", "--device", "cpu",
+                                 "--max-image-pixels", "100", image.path])
+        XCTAssertNotEqual(raised.status, 0, "a 16×16 image is over a 100-pixel limit: \(raised.output)")
+        XCTAssertTrue(raised.output.contains("16×16 = 256 pixels"), raised.output)
+        let cut = dir.appendingPathComponent("cut.jpg")
+        try ImageFiles.jpeg([UInt8](repeating: 100, count: 16 * 16 * 3), width: 16, height: 16).prefix(20).write(to: cut)
+        try assertFails(["predict", "resnet18", "--weights", good.path, "--image-size", "32", "--device", "cpu", cut.path],
+                        mentioning: [cut.path])
     }
 
     func testTestImagesOfAnotherSizeAreAnError() throws {
