@@ -54,6 +54,27 @@ final class CLIReliabilityTests: XCTestCase {
                         mentioning: ["out of memory", "this process may use", "cgroup"])
     }
 
+    func testAPlanBeyondTheProcessLimitButWithinRAMIsRefused() throws {
+        let dir = try temporaryDirectory()
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cnn-gpu")
+        // VGG-16 at 224², batch 64, plans about 6.3 GiB: more than a 5.7 GiB address-space limit.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -v 6000000 && exec \"$0\" \"$@\"", binary.path, "train", "vgg16", "--synthetic",
+                             "--batch-size", "64", "--device", "cpu", "--checkpoint", dir.appendingPathComponent("run").path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 1, output)
+        XCTAssertTrue(output.contains("out of memory") && output.contains("this process may use"), output)
+        // The budget is the 5,859 MiB limit, or less when less memory is free, never physical RAM.
+        let budget = output.components(separatedBy: "this process may use ").last.flatMap { Int($0.prefix { $0.isNumber }) }
+        XCTAssertLessThanOrEqual(budget ?? .max, 5859, output)
+    }
+
     func testHostileWeightsAreRefusedBeforeBuildingAModel() throws {
         let dir = try temporaryDirectory()
         let image = dir.appendingPathComponent("x.png")
