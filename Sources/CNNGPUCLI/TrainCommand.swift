@@ -103,11 +103,7 @@ struct TrainCommand: ParsableCommand {
         let backend = selected.backend
         imageLimits.apply()
         let data = try loadData()
-        // Locked once the data is known good (so a typo leaves no folder behind) and before the
-        // model is built or anything trained: a second run on this folder stops here.
         let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
-        let runFolder = try RunFolder.open(dir, resume: resume, overwrite: overwrite)
-        defer { withExtendedLifetime(runFolder) {} }
         if let numClasses, numClasses != data.classes {
             throw CNNError.invalidArgument("--num-classes \(numClasses) does not match the data, which has \(data.classes) "
                 + "classes (\(data.description)). Drop --num-classes to take the count from the data, or point --data at "
@@ -142,6 +138,10 @@ struct TrainCommand: ParsableCommand {
               + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
         try MemoryBudget.check(graph: graph, batch: batchSize, training: true, device: backend.info,
                                optimizerStates: optimizer.lowercased() == "adam" ? 2 : 1)
+        // Locked once the data, model and memory are checked (so a typo leaves no folder behind)
+        // and before a resume reads the checkpoint (so no other run can change it meanwhile).
+        let runFolder = try RunFolder.open(dir, resume: resume, overwrite: overwrite)
+        defer { withExtendedLifetime(runFolder) {} }
         let trainer = try Trainer(graph: graph, backend: backend, config: config)
         let plan = trainer.plan
         print(String(format: "memory    %.1f MiB planned for one step: activations and gradients %.1f MiB (%.1f MiB without "
@@ -150,6 +150,7 @@ struct TrainCommand: ParsableCommand {
                      Double(trainer.parameters.bytes) / 1_048_576))
         print("output    \(dir.path)/ (checkpoint.safetensors, metrics.jsonl, curves.svg)")
 
+        try runFolder.discardPreviousRun()   // with --overwrite, now that the run can start
         InterruptHandling.install()
         let history: [EpochMetrics]
         do {

@@ -157,6 +157,11 @@ final class CLIReliabilityTests: XCTestCase {
             withExtendedLifetime(held) {}
         }
 
+        // --overwrite discards the old run only once the new one can start.
+        try assertFails(train + ["--epochs", "1", "--overwrite", "--weights", dir.appendingPathComponent("none.safetensors").path],
+                        mentioning: ["none.safetensors"])
+        XCTAssertEqual(try Data(contentsOf: checkpoint), before)
+
         // Stale temporaries of a killed writer are removed; --overwrite starts afresh.
         let stale = run.appendingPathComponent(".checkpoint.safetensors.tmp-999999")
         try Data([1, 2, 3]).write(to: stale)

@@ -10,13 +10,15 @@ import Foundation
 ///
 /// ```swift
 /// let folder = try RunFolder.open(URL(fileURLWithPath: "runs/lenet5"), resume: false, overwrite: false)
+/// // … build the trainer (a resume reads the checkpoint under the lock), then:
+/// try folder.discardPreviousRun()   // only does something with overwrite: true
 /// // … train; keep `folder` alive until the run ends.
 /// ```
 public final class RunFolder {
     public let url: URL
     private let lockDescriptor: Int32
 
-    /// The files a run writes; `--overwrite` removes them before starting afresh.
+    /// The files a run writes; `discardPreviousRun` removes them before starting afresh.
     public static let runFiles = ["checkpoint.safetensors", "metrics.jsonl", "curves.svg"]
 
     private init(url: URL, lockDescriptor: Int32) { self.url = url; self.lockDescriptor = lockDescriptor }
@@ -65,12 +67,23 @@ public final class RunFolder {
                 throw CNNError.invalidArgument("\(path) already holds a run (\(checkpoint.lastPathComponent)). "
                     + "Continue it with --resume, replace it with --overwrite, or choose another folder with --checkpoint DIR")
             }
-            for name in runFiles {
-                let file = url.appendingPathComponent(name)
-                if FileManager.default.fileExists(atPath: file.path) { try FileManager.default.removeItem(at: file) }
-            }
+            folder.replacesPreviousRun = true
         }
         return folder
+    }
+
+    /// Whether the folder held a run that `--overwrite` replaces.
+    public private(set) var replacesPreviousRun = false
+
+    /// With `overwrite`, removes the previous run's files. Call it once everything else has been
+    /// checked, just before training, so a run that fails to start discards nothing.
+    public func discardPreviousRun() throws {
+        guard replacesPreviousRun else { return }
+        for name in RunFolder.runFiles {
+            let file = url.appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: file.path) { try FileManager.default.removeItem(at: file) }
+        }
+        replacesPreviousRun = false
     }
 
     /// `.NAME.tmp-PID` files of `AtomicFile` whose writer died before renaming them.
