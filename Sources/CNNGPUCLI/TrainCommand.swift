@@ -93,6 +93,10 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("unknown schedule '\(schedule)': use constant, cosine or step")
         }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        guard weightDecay >= 0, weightDecay.isFinite else {
+            throw ValidationError("--weight-decay must be a non-negative number, got \(weightDecay)")
+        }
         _ = try device.selection()
     }
 

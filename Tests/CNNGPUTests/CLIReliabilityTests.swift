@@ -49,6 +49,8 @@ final class CLIReliabilityTests: XCTestCase {
                         mentioning: ["--epochs must be between 1 and 1000000"])
         try assertFails(["predict", "resnet18", "--weights", "w.safetensors", "--image-size", "100000", "x.jpg"],
                         mentioning: ["--image-size"])
+        try assertFails(["train", "lenet5", "--momentum", "nan", "--checkpoint", run], mentioning: ["--momentum must be in [0, 1)"])
+        try assertFails(["train", "lenet5", "--weight-decay", "inf", "--checkpoint", run], mentioning: ["--weight-decay"])
         // Within the limits but beyond this process's memory: refused before allocating.
         try assertFails(["train", "vgg16", "--synthetic", "--image-size", "4096", "--device", "cpu", "--checkpoint", run],
                         mentioning: ["out of memory", "this process may use", "cgroup"])
