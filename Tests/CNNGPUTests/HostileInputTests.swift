@@ -146,6 +146,7 @@ final class HostileInputTests: XCTestCase {
         assertRefused(["--image-size"]) { try InputLimits.checkSampleShape([3, 2_000_000_000, 2_000_000_000], flag: "--image-size") }
         assertRefused(["values per sample"]) { try InputLimits.checkSampleShape([65536, 65536, 65536], flag: "--input-shape") }
         XCTAssertGreaterThan(HostMemory.limitBytes, 0)
+        XCTAssertGreaterThan(HostMemory.residentBytes(), 1 << 20, "VmRSS is read (its line has a tab)")
         XCTAssertLessThanOrEqual(HostMemory.availableBytes, HostMemory.limitBytes)
     }
 }

@@ -54,7 +54,7 @@ public enum HostMemory {
         meminfoField("/proc/meminfo", "MemAvailable:")
     }
 
-    private static func residentBytes() -> Int {
+    static func residentBytes() -> Int {
         meminfoField("/proc/self/status", "VmRSS:") ?? 0
     }
 
@@ -62,7 +62,7 @@ public enum HostMemory {
     private static func meminfoField(_ path: String, _ name: String) -> Int? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name) }),
-              let kib = Int(line.dropFirst(name.count).split(separator: " ").first ?? "") else { return nil }
+              let kib = Int(line.dropFirst(name.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") else { return nil }
         return kib.multipliedReportingOverflow(by: 1024).overflow ? nil : kib * 1024
     }
 }
