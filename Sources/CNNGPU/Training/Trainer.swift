@@ -93,6 +93,10 @@ public final class Trainer {
     /// When set before `fit`, times every op of a few steps after warm-up (`--profile`), then
     /// hands the profiler to `onProfiled` and trains on unprofiled.
     public var profiling: (profiler: OpProfiler, warmupSteps: Int, steps: Int, onProfiled: (OpProfiler) -> Void)?
+    private var divergence = DivergenceMonitor()
+    /// A checkpoint known to be good: the last this run wrote, or the one it resumed from (both
+    /// checked finite); nil otherwise, so an older file of unknown origin is never called good.
+    public private(set) var lastGoodCheckpoint: URL?
     /// Set from a signal handler (Ctrl-C); checked between steps.
     public static let interruptFlag = InterruptFlag()
 
@@ -132,6 +136,10 @@ public final class Trainer {
         guard stepsPerEpoch > 0 else {
             throw CNNError.invalidArgument("the training set has \(train.sampleCount) samples, fewer than one batch of \(config.batchSize)")
         }
+        if config.resume {
+            try Checkpoint.validateCounters(epochsCompleted: epochsCompleted, step: globalStep, stepsPerEpoch: stepsPerEpoch,
+                                            source: checkpointURL)
+        }
         let trainingStep = try TrainingStep(plan: plan, optimizer: optimizer)
         trainingStep.gradientHook = gradientHook
         var stepsThisRun = 0
@@ -170,9 +178,9 @@ public final class Trainer {
                     p.onProfiled(p.profiler)
                 }
                 guard loss.isFinite else {
-                    throw TrainingStop.nonFiniteLoss(step: globalStep, epoch: epoch, loss: loss,
-                                                     checkpoint: checkpointURL.flatMap { FileManager.default.fileExists(atPath: $0.path) ? $0 : nil })
+                    throw TrainingStop.nonFiniteLoss(step: globalStep, epoch: epoch, loss: loss, checkpoint: lastGoodCheckpoint)
                 }
+                try divergence.check(loss: loss, step: globalStep, epoch: epoch, lastGoodCheckpoint: lastGoodCheckpoint)
                 lossSum += Double(loss) * Double(batch.count); correct += right; seen += batch.count
                 let elapsed = Date().timeIntervalSince(start)
                 reporter.update(.init(epoch: epoch, epochs: config.epochs, done: step, total: stepsPerEpoch,
@@ -252,6 +260,7 @@ public final class Trainer {
                        optimizerStep: optimizer.step, parameters: try parameters.read(), parameterShapes: shapes,
                        optimizerState: try optimizer.read(), history: history.map { $0.jsonLine() },
                        batchSize: config.batchSize, settings: config.settings).write(to: url)
+        lastGoodCheckpoint = url
         return url
     }
 
@@ -286,6 +295,7 @@ public final class Trainer {
         globalStep = c.step
         epochsCompleted = c.epochsCompleted
         history = c.history.compactMap(EpochMetrics.parse)
+        lastGoodCheckpoint = url
         reporter.message("resumed from \(url.path): \(c.epochsCompleted) epochs, step \(c.step)")
     }
 

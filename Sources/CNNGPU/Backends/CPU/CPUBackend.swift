@@ -14,7 +14,8 @@ public final class CPUBackend: BackendMemory {
         self.threads = max(1, threads ?? cores)
         // GEMMs are split across our own workers (see CPUBackend+GEMM.swift).
         openblas_set_num_threads(1)
-        let memory = Int(ProcessInfo.processInfo.physicalMemory)
+        // What this process may use (cgroup, ulimit), not the machine's RAM: see HostMemory.
+        let memory = HostMemory.limitBytes
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
         let cpu = HostCPU.current
         self.info = DeviceInfo(backend: "CPU", name: cpu.name, vendor: "host", kind: .cpu,
