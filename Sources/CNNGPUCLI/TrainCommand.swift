@@ -109,7 +109,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         // The model name and the device are checked before any data is read.
         let entry = try ModelZoo.entry(model)
-        let selected = try device.selection().open(profiling: profile)
+        let selected = try device.selection().open(profiling: profile || profileFile != nil)
         let backend = selected.backend
         imageLimits.apply()
         let data = try loadData()
