@@ -112,16 +112,22 @@ public final class OpProfiler {
         }
         let t = perStep
         let sorted = order.map { rows[$0]! }.sorted { $0.seconds > $1.seconds }
-        var lines = [String(format: "%-24@ %-30@ %-34@ %-12@ %9@ %12@ %6@", "op" as NSString, "kind" as NSString,
-                            "shape" as NSString, "algorithm" as NSString, "ms" as NSString, "rate" as NSString, "share" as NSString)]
+        var rows: [[String]] = [["op", "kind", "shape", "algorithm", "ms", "rate", "share"]]
         for r in sorted.prefix(top) {
             let rate: String
             if r.flops > 0 { rate = String(format: "%.1f GFLOP/s", r.flops / r.seconds / 1e9) }
             else if r.bytes > 0 { rate = String(format: "%.2f GB/s", r.bytes / r.seconds / 1e9) }
             else { rate = "—" }
-            lines.append(String(format: "%-24@ %-30@ %-34@ %-12@ %9.3f %12@ %5.1f%%", clip(r.name, 24) as NSString,
-                                clip(r.kind, 30) as NSString, clip(r.shape, 34) as NSString, clip(r.algorithm, 12) as NSString,
-                                r.seconds * 1e3, rate as NSString, 100 * r.seconds / max(t.ops, 1e-12)))
+            rows.append([clip(r.name, 24), clip(r.kind, 30), clip(r.shape, 44), clip(r.algorithm, 16),
+                         String(format: "%.3f", r.seconds * 1e3), rate, String(format: "%.1f%%", 100 * r.seconds / max(t.ops, 1e-12))])
+        }
+        // Text columns left-aligned, numbers right-aligned.
+        let widths = (0..<7).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        var lines = rows.map { row in
+            row.enumerated().map { c, cell in
+                let pad = String(repeating: " ", count: widths[c] - cell.count)
+                return c >= 4 ? pad + cell : cell + pad
+            }.joined(separator: "  ")
         }
         if sorted.count > top { lines.append("… \(sorted.count - top) more ops") }
         lines.append(String(format: "per step: %.2f ms in %d ops, %.2f ms device idle between ops (waiting for the host), %.2f ms wall",
