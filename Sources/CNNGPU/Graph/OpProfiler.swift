@@ -100,18 +100,18 @@ public final class OpProfiler {
     public func table(top: Int = 25) -> String {
         guard steps > 0 else { return "no profiled steps" }
         struct Row { var name: String, kind: String, shape: String, algorithm: String, flops: Double, bytes: Double, seconds: Double }
-        var rows: [String: Row] = [:]
+        var byOp: [String: Row] = [:]
         var order: [String] = []
         for r in records {
             let key = "\(r.name)|\(r.kind)|\(r.phase.rawValue)|\(r.shape)"
-            if rows[key] == nil {
+            if byOp[key] == nil {
                 order.append(key)
-                rows[key] = Row(name: r.name, kind: r.kind, shape: r.shape, algorithm: r.algorithm, flops: r.flops, bytes: r.bytes, seconds: 0)
+                byOp[key] = Row(name: r.name, kind: r.kind, shape: r.shape, algorithm: r.algorithm, flops: r.flops, bytes: r.bytes, seconds: 0)
             }
-            rows[key]!.seconds += r.seconds / Double(steps)
+            byOp[key]!.seconds += r.seconds / Double(steps)
         }
         let t = perStep
-        let sorted = order.map { rows[$0]! }.sorted { $0.seconds > $1.seconds }
+        let sorted = order.map { byOp[$0]! }.sorted { $0.seconds > $1.seconds }
         var rows: [[String]] = [["op", "kind", "shape", "algorithm", "ms", "rate", "share"]]
         for r in sorted.prefix(top) {
             let rate: String
