@@ -4,6 +4,7 @@ public enum KernelSources {
     public static let all: [String: String] = [
         "activation": text(PackageResources.activation_cl),
         "batchnorm": text(PackageResources.batchnorm_cl),
+        "conv_implicit_gemm": text(PackageResources.conv_implicit_gemm_cl),
         "convolution": text(PackageResources.convolution_cl),
         "dropout": text(PackageResources.dropout_cl),
         "elementwise": text(PackageResources.elementwise_cl),
