@@ -157,3 +157,33 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4], limits: limits), "missing WPT_N")
     }
 }
+
+/// The CLBlast 1×1 solver against the Double reference, with bias and activation.
+final class Conv1x1CLBlastSolverTests: XCTestCase {
+    func testAllDirectionsMatchReference() throws {
+        guard let cl = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        for d in [try Conv2DDescriptor(batch: 3, inChannels: 67, inH: 5, inW: 3, outChannels: 70, kernelH: 1, kernelW: 1),
+                  try Conv2DDescriptor(batch: 1, inChannels: 5, inH: 9, inW: 11, outChannels: 3, kernelH: 1, kernelW: 1)] {
+            XCTAssertTrue(OpenCLBackend.conv1x1CLBlastApplies(d, direction: .forward))
+            let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), b = rng.floats(d.outChannels)
+            let dy = rng.floats(d.outputCount)
+            let X = try cl.makeBuffer(x), W = try cl.makeBuffer(w), B = try cl.makeBuffer(b), DY = try cl.makeBuffer(dy)
+            let Y = try cl.allocate(d.outputCount, dtype: .float32), DX = try cl.allocate(d.inputCount, dtype: .float32)
+            let DW = try cl.makeBuffer([Float](repeating: .nan, count: d.weightCount))
+            try cl.conv1x1CLBlastForward(d, x: X, weight: W, bias: B, activation: .relu, y: Y)
+            try cl.conv1x1CLBlastBackwardData(d, dy: DY, weight: W, dx: DX)
+            try cl.conv1x1CLBlastBackwardFilter(d, x: X, dy: DY, dw: DW)
+            let (xd, wd, dyd) = (x.map(Double.init), w.map(Double.init), dy.map(Double.init))
+            assertClose(try cl.download(Y), ActivationReference.forward(.relu, ConvolutionReference.forward(
+                d, x: xd, w: wd, bias: b.map(Double.init))), tolerance: 1e-5, "1×1 forward \(d) seed \(rng.seed)")
+            assertClose(try cl.download(DX), ConvolutionReference.backwardData(d, dy: dyd, w: wd), tolerance: 1e-5,
+                        "1×1 backward data \(d) seed \(rng.seed)")
+            assertClose(try cl.download(DW), ConvolutionReference.backwardFilter(d, x: xd, dy: dyd), tolerance: 1e-5,
+                        "1×1 backward filter \(d) seed \(rng.seed)")
+        }
+        let strided = try Conv2DDescriptor(batch: 1, inChannels: 4, inH: 6, inW: 6, outChannels: 4, kernelH: 1, kernelW: 1,
+                                           strideH: 2, strideW: 2)
+        XCTAssertFalse(OpenCLBackend.conv1x1CLBlastApplies(strided, direction: .forward))
+    }
+}
