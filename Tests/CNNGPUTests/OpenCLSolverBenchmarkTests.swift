@@ -73,7 +73,8 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                                     name, direction.rawValue, direct[i] * 1e3, gflop / direct[i], choice.solver,
                                     t * 1e3, gflop / t, params.isEmpty ? "defaults" : params))
             }
-            lines.forEach { print($0) }
+            // Unbuffered, so a long run shows progress when its output goes to a file.
+            lines.forEach { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         }
     }
 }

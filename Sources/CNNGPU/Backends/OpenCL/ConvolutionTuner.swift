@@ -23,6 +23,7 @@ struct ConvolutionOperands {
 enum OpenCLConvolutionSolver: String, CaseIterable {
     case implicitGEMM
     case conv1x1CLBlast
+    case winogradF2x3
 }
 
 extension OpenCLBackend {
@@ -34,6 +35,7 @@ extension OpenCLBackend {
             result += implicitGEMMCandidates(d, direction: direction).map { (.implicitGEMM, $0) }
         }
         if Self.conv1x1CLBlastApplies(d, direction: direction) { result.append((.conv1x1CLBlast, [:])) }
+        if Self.winogradF2x3Applies(d, direction: direction) { result.append((.winogradF2x3, [:])) }
         return result
     }
 
@@ -42,6 +44,7 @@ extension OpenCLBackend {
         switch solver {
         case .implicitGEMM: return implicitGEMMWorkspaceCount(d, direction: direction, parameters: parameters)
         case .conv1x1CLBlast: return 0
+        case .winogradF2x3: return winogradF2x3WorkspaceCount(d, direction: direction)
         }
     }
 
@@ -61,6 +64,12 @@ extension OpenCLBackend {
             try conv1x1CLBlastBackwardData(d, dy: o.dy, weight: o.weight, dx: o.dx)
         case (.conv1x1CLBlast, .backwardFilter):
             try conv1x1CLBlastBackwardFilter(d, x: o.x, dy: o.dy, dw: o.dw)
+        case (.winogradF2x3, .forward):
+            try winogradF2x3Forward(d, x: o.x, weight: o.weight, bias: nil, activation: nil, y: o.y, workspace: workspace)
+        case (.winogradF2x3, .backwardData):
+            try winogradF2x3BackwardData(d, dy: o.dy, weight: o.weight, dx: o.dx, workspace: workspace)
+        case (.winogradF2x3, .backwardFilter):
+            throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass; use implicit GEMM")
         }
     }
 

@@ -3,9 +3,11 @@ import Foundation
 
 /// Compiled OpenCL programs on disk (CL_PROGRAM_BINARIES), so a second run skips the device
 /// compiler. An entry is keyed by device, driver version, source hash and build options; the
-/// file stores that full key ahead of the binary, and a load whose key differs, whose file is
-/// truncated, or whose binary the driver rejects is treated as absent (the caller rebuilds from
-/// source and overwrites it) — a cached binary is never trusted on its name alone.
+/// file stores that full key and the binary's length and checksum ahead of the binary. A load
+/// whose key differs, whose binary is truncated or altered (checked here: drivers such as PoCL
+/// crash on a damaged binary rather than reject it), or whose binary the driver rejects is
+/// treated as absent — the caller rebuilds from source and overwrites it. A cached binary is
+/// never trusted on its name alone.
 struct ProgramBinaryCache {
     let directory: URL
     let device: cl_device_id
@@ -22,6 +24,10 @@ struct ProgramBinaryCache {
             + "source: \(CacheDirectory.stableHash(source)) \(source.utf8.count)\n"
     }
 
+    static func checksumLine(_ binary: [UInt8]) -> String {
+        "binary: \(binary.count) bytes, fnv1a \(CacheDirectory.stableHash(bytes: binary))"
+    }
+
     func url(for key: String) -> URL {
         directory.appendingPathComponent(CacheDirectory.stableHash(key) + ".clbin")
     }
@@ -32,8 +38,10 @@ struct ProgramBinaryCache {
         let k = key(source: source, options: options)
         guard let data = try? Data(contentsOf: url(for: k)) else { return nil }
         let header = Data(k.utf8)
-        guard data.count > header.count, data.prefix(header.count) == header else { return nil }
-        let binary = [UInt8](data.dropFirst(header.count))
+        guard data.count > header.count, data.prefix(header.count) == header,
+              let newline = data[header.count...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        let binary = [UInt8](data[(newline + 1)...])
+        guard String(decoding: data[header.count..<newline], as: UTF8.self) == Self.checksumLine(binary) else { return nil }
         var status: cl_int = 0, binaryStatus: cl_int = 0
         var dev: cl_device_id? = device
         var length = binary.count
@@ -66,7 +74,8 @@ struct ProgramBinaryCache {
         guard status == CL_SUCCESS else { return }
         let k = key(source: source, options: options)
         do {
-            try CacheDirectory.writeAtomically(Data(k.utf8) + Data(binary), to: url(for: k))
+            try CacheDirectory.writeAtomically(Data((k + Self.checksumLine(binary) + "\n").utf8) + Data(binary),
+                                               to: url(for: k))
         } catch {
             FileHandle.standardError.write(Data("warning: could not cache a compiled OpenCL program in \(directory.path): \(error)\n".utf8))
         }

@@ -14,9 +14,11 @@ enum CacheDirectory {
 
     /// FNV-1a, 64 bits, as 16 hex digits: a stable file-name hash (Swift's `hashValue` is
     /// seeded per process). Not a security hash: entries store their full key and are checked.
-    static func stableHash(_ text: String) -> String {
+    static func stableHash(_ text: String) -> String { stableHash(bytes: text.utf8) }
+
+    static func stableHash<S: Sequence>(bytes: S) -> String where S.Element == UInt8 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        for byte in bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
         let hex = String(h, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
