@@ -95,7 +95,12 @@ extension OpenCLBackend {
                 let workspace = count > 0 ? try allocate(count, dtype: .float32) : nil
                 let run = { try self.runConvolution(d, direction: direction, solver: solver, parameters: parameters,
                                                     operands, workspace: workspace) }
+                let warmStart = DispatchTime.now().uptimeNanoseconds
                 try run(); try synchronize()
+                // The warm-up also builds the program (seconds at most on a CPU device), so only
+                // a warm-up far beyond that and the best so far marks a hopeless candidate.
+                let warm = Double(DispatchTime.now().uptimeNanoseconds - warmStart) / 1e6
+                if let best, warm > max(10 * best.milliseconds, best.milliseconds + 5000) { continue }
                 var seconds = Double.infinity
                 for _ in 0..<max(1, runs) {
                     let start = DispatchTime.now().uptimeNanoseconds
