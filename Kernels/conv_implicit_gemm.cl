@@ -69,6 +69,19 @@
 #define ACT_SIGMOID 3
 #define ACT_TANH 4
 
+// q = a / b and r = a − q·b for a ≥ 0, b > 0, by a float quotient corrected in integers.
+// Not an integer division: LLVM rewrites an integer division and remainder of the same
+// operands with a `freeze`, which oclgrind's uninitialized-value checker cannot interpret
+// (scripts/check-kernels.sh), and integer division is slow on GPUs and does not vectorize on
+// CPUs. The float quotient is within one of the truth below 2^24 (a few steps above), and the
+// loops make the result exact for every int.
+#define DIVMOD(a, b, q, r) do {                     \
+        q = (int)((float)(a) / (float)(b));         \
+        r = (a) - q * (b);                          \
+        while (r < 0) { q--; r += (b); }            \
+        while (r >= (b)) { q++; r -= (b); }         \
+    } while (0)
+
 // A row offset that no tap can bring back inside the image: marks padding columns.
 #define OUTSIDE (-(1 << 28))
 
@@ -107,7 +120,10 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
     const int M = Kg, OHW = OH * OW, NN = batch * OHW, KK = Cg * RS, HW = H * W;
     const int g = get_group_id(2);
     const int m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
-    const int tx = get_local_id(0), ty = get_local_id(1), lid = ty * RTN + tx;
+    const int tx = get_local_id(0), ty = get_local_id(1);
+    // Unsigned, so lid / TK and lid % TK (powers of two) become a shift and a mask, not a
+    // division/remainder pair (see DIVMOD).
+    const uint lid = ty * RTN + tx;
 
     __local float As[TK][TM];
     __local float Bs[TK][TN];
@@ -119,11 +135,13 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
     // decode its (image, output pixel) once.
     const int nn = lid % TN, n = n0 + nn;
     const bool n_valid = n < NN;
-    const int img = n_valid ? n / OHW : 0, p = n_valid ? n - img * OHW : 0;
+    int img = 0, p = 0;
+    if (n_valid) DIVMOD(n, OHW, img, p);
 #ifdef KERNEL_1X1
     const int x_col = (img * C + g * Cg) * HW + p;
 #else
-    const int oh = p / OW, ow = p - (p / OW) * OW;
+    int oh, ow;
+    DIVMOD(p, OW, oh, ow);
     const int ih0 = n_valid ? oh * stride_h - pad_top : OUTSIDE, iw0 = ow * stride_w - pad_left;
     // Only dereferenced with a tap that lands inside the image, so negative parts are fine.
     const int x_col = n_valid ? (img * C + g * Cg) * HW + ih0 * W + iw0 : 0;
@@ -140,7 +158,9 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
 #ifndef KERNEL_1X1
         if (lid < TK) {
             const int k = k0 + lid;
-            const int c = k / RS, rs = k - (k / RS) * RS, r = rs / S, s = rs - (rs / S) * S;
+            int c, rs, r, s;
+            DIVMOD(k, RS, c, rs);
+            DIVMOD(rs, S, r, s);
             tap_off[lid] = c * HW + r * dil_h * W + s * dil_w;
             tap_r[lid] = k < KK ? r * dil_h : OUTSIDE;
             tap_s[lid] = s * dil_w;
@@ -173,7 +193,8 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
         for (int j = 0; j < WPT_N; j++) {
             const int nj = n0 + tx + j * RTN;
             if (nj >= NN) continue;
-            const int im = nj / OHW, pj = nj - im * OHW;
+            int im, pj;
+            DIVMOD(nj, OHW, im, pj);
             y[((size_t)im * K + o) * OHW + pj] = activate(acc[i][j] + b, act, alpha);
         }
     }
@@ -187,7 +208,10 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
     const int M = Cg, HW = H * W, OHW = OH * OW, NN = batch * HW, KK = Kg * RS;
     const int g = get_group_id(2);
     const int m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
-    const int tx = get_local_id(0), ty = get_local_id(1), lid = ty * RTN + tx;
+    const int tx = get_local_id(0), ty = get_local_id(1);
+    // Unsigned, so lid / TK and lid % TK (powers of two) become a shift and a mask, not a
+    // division/remainder pair (see DIVMOD).
+    const uint lid = ty * RTN + tx;
 
     __local float As[TK][TM];
     __local float Bs[TK][TN];
@@ -195,10 +219,12 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
 
     const int nn = lid % TN, n = n0 + nn;
     const bool n_valid = n < NN;
-    const int img = n_valid ? n / HW : 0, q = n_valid ? n - img * HW : 0;
+    int img = 0, q = 0, ih = 0, iw = 0;
+    if (n_valid) DIVMOD(n, HW, img, q);
+    DIVMOD(q, W, ih, iw);
     // ih + pad_top: an output row oh reads this input row through tap r when
     // oh·stride_h + r·dil_h == ih + pad_top.
-    const int th0 = n_valid ? q / W + pad_top : OUTSIDE, tw0 = q - (q / W) * W + pad_left;
+    const int th0 = n_valid ? ih + pad_top : OUTSIDE, tw0 = iw + pad_left;
     const int dy_img = (img * K + g * Kg) * OHW;
     const int a_kk = lid % TK;
     __global const float* wg = w + (size_t)g * Kg * Cg * RS;
@@ -210,7 +236,9 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
     for (int k0 = 0; k0 < KK; k0 += TK) {
         if (lid < TK) {
             const int k = k0 + lid;
-            const int o = k / RS, rs = k - (k / RS) * RS, r = rs / S, s = rs - (rs / S) * S;
+            int o, rs, r, s;
+            DIVMOD(k, RS, o, rs);
+            DIVMOD(rs, S, r, s);
             tap_w[lid] = o * Cg * RS + rs;
             tap_dy[lid] = o * OHW;
             tap_r[lid] = k < KK ? r * dil_h : -OUTSIDE;
@@ -225,9 +253,10 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
             const int th = th0 - tap_r[kk], tw = tw0 - tap_s[kk];
             float v = 0.0f;
             if (th >= 0 && tw >= 0) {
-                const int oh = stride_h == 1 ? th : th / stride_h;
-                const int ow = stride_w == 1 ? tw : tw / stride_w;
-                if (oh * stride_h == th && ow * stride_w == tw && oh < OH && ow < OW)
+                int oh = th, ow = tw, rh = 0, rw = 0;
+                if (stride_h != 1) DIVMOD(th, stride_h, oh, rh);
+                if (stride_w != 1) DIVMOD(tw, stride_w, ow, rw);
+                if (rh == 0 && rw == 0 && oh < OH && ow < OW)
                     v = dy[dy_img + tap_dy[kk] + oh * OW + ow];
             }
             Bs[kk][nn] = v;
@@ -243,7 +272,8 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
         for (int j = 0; j < WPT_N; j++) {
             const int nj = n0 + tx + j * RTN;
             if (nj >= NN) continue;
-            const int im = nj / HW, qj = nj - im * HW;
+            int im, qj;
+            DIVMOD(nj, HW, im, qj);
             dx[((size_t)im * C + g * Cg + m) * HW + qj] = acc[i][j];
         }
     }
@@ -258,9 +288,13 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
                                 __global float* out) {
     const int Cg = C / groups, Kg = K / groups, RS = R * S;
     const int M = Kg, NN = Cg * RS, HW = H * W, OHW = OH * OW, KK = batch * OHW;
-    const int g = get_group_id(2) / splits, split = get_group_id(2) - g * splits;
+    int g, split;
+    DIVMOD((int)get_group_id(2), splits, g, split);
     const int m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
-    const int tx = get_local_id(0), ty = get_local_id(1), lid = ty * RTN + tx;
+    const int tx = get_local_id(0), ty = get_local_id(1);
+    // Unsigned, so lid / TK and lid % TK (powers of two) become a shift and a mask, not a
+    // division/remainder pair (see DIVMOD).
+    const uint lid = ty * RTN + tx;
     const int k_begin = split * k_per_split, k_end = min(KK, k_begin + k_per_split);
 
     __local float As[TK][TM];
@@ -272,7 +306,9 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
 
     for (int nn = lid; nn < TN; nn += WG) {
         const int n = n0 + nn;
-        const int c = n / RS, rs = n - (n / RS) * RS, r = rs / S, s = rs - (rs / S) * S;
+        int c, rs, r, s;
+        DIVMOD(n, RS, c, rs);
+        DIVMOD(rs, S, r, s);
         col_x[nn] = c * HW + r * dil_h * W + s * dil_w;
         col_r[nn] = n < NN ? r * dil_h : OUTSIDE;
         col_s[nn] = s * dil_w;
@@ -287,7 +323,9 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
     for (int k0 = k_begin; k0 < k_end; k0 += TK) {
         if (lid < TK) {
             const int k = k0 + lid;
-            const int img = k / OHW, p = k - (k / OHW) * OHW, oh = p / OW, ow = p - (p / OW) * OW;
+            int img, p, oh, ow;
+            DIVMOD(k, OHW, img, p);
+            DIVMOD(p, OW, oh, ow);
             const int ih = oh * stride_h - pad_top, iw = ow * stride_w - pad_left;
             tap_dy[lid] = (img * K + g * Kg) * OHW + p;
             tap_x[lid] = (img * C + g * Cg) * HW + ih * W + iw;

@@ -14,9 +14,6 @@ struct ProgramBinaryCache {
     let deviceName: String
     let driverVersion: String
 
-    /// Tests turn the disk cache off (or point `XDG_CACHE_HOME` elsewhere).
-    nonisolated(unsafe) static var enabled = true
-
     private static let magic = "cnn-gpu program binary v1\n"
 
     func key(source: String, options: String) -> String {
@@ -34,7 +31,6 @@ struct ProgramBinaryCache {
 
     /// A built program from the cache, or nil when there is no valid entry.
     func load(context: cl_context, source: String, options: String, buildOptions: String) -> cl_program? {
-        guard Self.enabled else { return nil }
         let k = key(source: source, options: options)
         guard let data = try? Data(contentsOf: url(for: k)) else { return nil }
         let header = Data(k.utf8)
@@ -61,7 +57,6 @@ struct ProgramBinaryCache {
     /// Stores a built program's binary; failures only cost the next run a compile, so they
     /// are reported as a warning, not thrown.
     func store(_ program: cl_program, source: String, options: String) {
-        guard Self.enabled else { return }
         var size = 0
         guard clGetProgramInfo(program, cl_program_info(CL_PROGRAM_BINARY_SIZES), MemoryLayout<Int>.size, &size, nil)
                 == CL_SUCCESS, size > 0 else { return }
