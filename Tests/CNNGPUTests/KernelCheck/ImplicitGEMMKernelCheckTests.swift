@@ -5,7 +5,11 @@ import XCTest
 /// axis, so scripts/check-kernels.sh checks them under oclgrind for out-of-bounds accesses,
 /// races on the __local tiles and uninitialized reads. Results are compared with the CPU
 /// backend, which shares no code with these kernels.
-final class KernelCheckImplicitGEMMTests: XCTestCase {
+/// Named to run after the older KernelCheck classes: oclgrind 21.10 hands a released buffer's
+/// uninitialized-memory shadow to the next buffer with its id (see hostInitialized), and this
+/// class's buffers, released before KernelCheckLossTests' internal scratch buffers are made,
+/// made that class report uninitialized reads of values its kernels had written.
+final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
     /// Small tiles keep oclgrind fast; 16×64 with 2×4 per item still has 128 work-items.
     let tiles: TunableParameters = ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4]
 
