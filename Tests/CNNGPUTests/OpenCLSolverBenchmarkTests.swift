@@ -59,19 +59,32 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
             var operands = try ConvolutionOperands(d, on: cl)
             (operands.x, operands.weight, operands.y, operands.dy, operands.dx, operands.dw) = (X, W, Y, DY, DX, DW)
             for (i, direction) in ConvolutionDirection.allCases.enumerated() {
-                var choice = TunedChoice(solver: OpenCLConvolutionSolver.implicitGEMM.rawValue, parameters: [:], milliseconds: 0)
-                if tune { choice = try cl.tuneConvolution(d, direction: direction, database: database) }
-                let solver = try XCTUnwrap(OpenCLConvolutionSolver(rawValue: choice.solver))
-                let ws = cl.convolutionWorkspaceCount(d, direction: direction, solver: solver, parameters: choice.parameters)
-                let WS = ws > 0 ? try cl.allocate(ws, dtype: .float32) : nil
-                let t = try Self.bestTime(cl) {
-                    try cl.runConvolution(d, direction: direction, solver: solver, parameters: choice.parameters,
-                                          operands, workspace: WS)
+                // Each solver at its default parameters, or (tuning) the tuner's pick.
+                var choices: [TunedChoice] = []
+                if tune {
+                    choices = [try cl.tuneConvolution(d, direction: direction, database: database)]
+                } else {
+                    var seen = Set<OpenCLConvolutionSolver>()
+                    for c in cl.convolutionCandidates(d, direction: direction) where seen.insert(c.solver).inserted {
+                        choices.append(TunedChoice(solver: c.solver.rawValue, parameters: c.parameters, milliseconds: 0))
+                    }
                 }
-                let params = choice.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-                lines.append(String(format: "%@ | %@ | direct %.1f ms, %.1f GFLOP/s | %@ %.1f ms, %.1f GFLOP/s | %@",
-                                    name, direction.rawValue, direct[i] * 1e3, gflop / direct[i], choice.solver,
-                                    t * 1e3, gflop / t, params.isEmpty ? "defaults" : params))
+                var line = String(format: "%@ | %@ | direct %.1f ms, %.1f GFLOP/s", name, direction.rawValue,
+                                  direct[i] * 1e3, gflop / direct[i])
+                for choice in choices {
+                    let solver = try XCTUnwrap(OpenCLConvolutionSolver(rawValue: choice.solver))
+                    let ws = cl.convolutionWorkspaceCount(d, direction: direction, solver: solver, parameters: choice.parameters)
+                    let WS = ws > 0 ? try cl.allocate(ws, dtype: .float32) : nil
+                    let t = try Self.bestTime(cl) {
+                        try cl.runConvolution(d, direction: direction, solver: solver, parameters: choice.parameters,
+                                              operands, workspace: WS)
+                    }
+                    let params = choice.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                        .joined(separator: ",")
+                    line += String(format: " | %@%@ %.1f ms, %.1f GFLOP/s", choice.solver,
+                                   params.isEmpty ? "" : "(" + params + ")", t * 1e3, gflop / t)
+                }
+                lines.append(line)
             }
             // Unbuffered, so a long run shows progress when its output goes to a file.
             lines.forEach { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
