@@ -1,5 +1,5 @@
 /// Which pass of a convolution a solution computes.
-public enum ConvolutionDirection: String, Sendable, CaseIterable {
+public enum ConvolutionDirection: String, Sendable, CaseIterable, Codable {
     case forward, backwardData, backwardFilter
 }
 
