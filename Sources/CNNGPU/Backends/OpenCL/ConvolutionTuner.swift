@@ -19,18 +19,14 @@ struct ConvolutionOperands {
     }
 }
 
-/// The OpenCL convolution solvers a tuner chooses among, by name.
-enum OpenCLConvolutionSolver: String, CaseIterable {
-    case implicitGEMM
-    case conv1x1CLBlast
-    case winogradF2x3
-}
+/// The OpenCL convolution solvers a tuner chooses among (the algorithms beside direct and im2col).
+typealias OpenCLConvolutionSolver = ConvolutionAlgorithm
 
 extension OpenCLBackend {
     /// Every (solver, parameter set) that applies to `d` in `direction`, heuristic default first.
     func convolutionCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection)
         -> [(solver: OpenCLConvolutionSolver, parameters: TunableParameters)] {
-        var result: [(OpenCLConvolutionSolver, TunableParameters)] = []
+        var result: [(OpenCLConvolutionSolver, TunableParameters)] = [(.direct, [:]), (.im2colGEMM, [:])]
         if Self.implicitGEMMApplies(d, direction: direction) {
             result += implicitGEMMCandidates(d, direction: direction).map { (.implicitGEMM, $0) }
         }
@@ -43,8 +39,10 @@ extension OpenCLBackend {
                                    solver: OpenCLConvolutionSolver, parameters: TunableParameters) -> Int {
         switch solver {
         case .implicitGEMM: return implicitGEMMWorkspaceCount(d, direction: direction, parameters: parameters)
-        case .conv1x1CLBlast: return 0
+        case .conv1x1CLBlast, .direct: return 0
         case .winogradF2x3: return winogradF2x3WorkspaceCount(d, direction: direction)
+        case .im2colGEMM:
+            return ConvolutionWorkspace.count(d, limitBytes: ConvolutionWorkspace.limitBytes, maxBufferBytes: info.maxBufferBytes)
         }
     }
 
@@ -70,6 +68,17 @@ extension OpenCLBackend {
             try winogradF2x3BackwardData(d, dy: o.dy, weight: o.weight, dx: o.dx, workspace: workspace)
         case (.winogradF2x3, .backwardFilter):
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass; use implicit GEMM")
+        case (.direct, _), (.im2colGEMM, _):
+            let solution = ConvolutionSolution(solver, parameters: parameters)
+            switch direction {
+            case .forward:
+                try encodeConvolutionForward(d, x: o.x, weight: o.weight, bias: nil, activation: nil, y: o.y,
+                                             solution: solution, workspace: workspace)
+            case .backwardData:
+                try encodeConvolutionBackwardData(d, dy: o.dy, weight: o.weight, dx: o.dx, solution: solution, workspace: workspace)
+            case .backwardFilter:
+                try encodeConvolutionBackwardFilter(d, x: o.x, dy: o.dy, dw: o.dw, solution: solution, workspace: workspace)
+            }
         }
     }
 
@@ -77,9 +86,10 @@ extension OpenCLBackend {
     /// when this device and driver have seen the problem, else by timing every candidate
     /// (wall clock around a synchronized run, best of `runs` after a warm-up that also builds
     /// the program) and storing the winner. A candidate that fails to build or run is skipped.
+    /// `exhaustive: false` times each solver at its default parameters only (`--tune fast`).
     public func tuneConvolution(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                 database: TuningDatabase = .shared, retune: Bool = false,
-                                runs: Int = 2) throws -> TunedChoice {
+                                runs: Int = 2, exhaustive: Bool = true) throws -> TunedChoice {
         let key = ConvolutionProblemKey(d, direction: direction)
         if !retune, let known = database.choice(device: info, problem: key),
            let solver = OpenCLConvolutionSolver(rawValue: known.solver),
@@ -89,7 +99,9 @@ extension OpenCLBackend {
         let operands = try ConvolutionOperands(d, on: self)
         var best: TunedChoice?
         var failures: [String] = []
-        for (solver, parameters) in convolutionCandidates(d, direction: direction) {
+        var seen = Set<OpenCLConvolutionSolver>()
+        for (solver, parameters) in convolutionCandidates(d, direction: direction)
+            where exhaustive || seen.insert(solver).inserted {
             do {
                 let count = convolutionWorkspaceCount(d, direction: direction, solver: solver, parameters: parameters)
                 let workspace = count > 0 ? try allocate(count, dtype: .float32) : nil
