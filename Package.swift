@@ -5,7 +5,7 @@ import PackageDescription
 /// copied elsewhere (or an app linking the library) still has its device code.
 let kernelFiles = [
     "activation.cl", "activation_function.cl", "batchnorm.cl", "convolution.cl", "dropout.cl", "elementwise.cl",
-    "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "reduction.cl", "softmax.cl",
+    "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "reduction.cl", "softmax.cl", "vector_io.cl",
 ]
 
 let package = Package(
