@@ -63,18 +63,28 @@ inline float group_sum(float value, __local float* scratch) {
     return total;
 }
 
-// Σ over the lanes of v that lie before n (v holds p[e …]).
-inline float lane_sum(const floatV v, const size_t e, const size_t n) {
+// The sum of v's lanes.
+inline float lanes_total(const floatV v) {
+#if VEC == 1
+    return v;
+#elif VEC == 2
+    return v.s0 + v.s1;
+#elif VEC == 4
+    return (v.s0 + v.s1) + (v.s2 + v.s3);
+#else
+    return ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7));
+#endif
+}
+
+// Σ (lane − mean)² over the lanes of v (holding p[e …]) that lie before n: the padded lanes of
+// a row's last vector read 0, which would count as (0 − mean)².
+inline float squared_deviations(const floatV v, const float mean, const size_t e, const size_t n) {
+    if (e + VEC <= n) { const floatV d = v - mean; return lanes_total(d * d); }
     const float* lanes = (const float*)&v;
     float s = 0.0f;
     for (int k = 0; k < VEC; ++k)
-        if (e + k < n) s += lanes[k];
+        if (e + k < n) s += (lanes[k] - mean) * (lanes[k] - mean);
     return s;
-}
-
-// Σ of the lanes of a·b that lie before n.
-inline float lane_dot(const floatV a, const floatV b, const size_t e, const size_t n) {
-    return lane_sum(a * b, e, n);
 }
 
 // The number of elements of tile t of a row of `inner`.
@@ -98,14 +108,12 @@ void batchnorm_partial_statistics(const int inner, __global const float* x,
     __local float scratch[BN_WG];
     const int t = get_group_id(0), row = get_group_id(1), tiles = get_num_groups(0);
     __global const float* r = x + (size_t)row * inner;
-    float sum = 0.0f;
-    FOR_EACH_VECTOR(e, t, inner, { sum += lane_sum(load_v(r, e, inner), e, inner); })
-    const float mean = group_sum(sum, scratch) / (float)tile_count(t, inner);
+    // Vector accumulators, summed across lanes once; padded lanes read 0, so add nothing.
+    floatV sum = 0.0f;
+    FOR_EACH_VECTOR(e, t, inner, { sum += load_v(r, e, inner); })
+    const float mean = group_sum(lanes_total(sum), scratch) / (float)tile_count(t, inner);
     float squares = 0.0f;
-    FOR_EACH_VECTOR(e, t, inner, {
-        const floatV d = load_v(r, e, inner) - mean;
-        squares += lane_dot(d, d, e, inner);
-    })
+    FOR_EACH_VECTOR(e, t, inner, { squares += squared_deviations(load_v(r, e, inner), mean, e, inner); })
     const float m2 = group_sum(squares, scratch);
     if (get_local_id(0) == 0) {
         partialMean[(size_t)row * tiles + t] = mean;
@@ -201,14 +209,15 @@ void batchnorm_backward_partial(const int channels, const int inner,
     __global const float* xr = x + base;
     __global const float* dyr = dy + base;
     __global const float* yr = y + base;
-    float sumDy = 0.0f, sumDyCentered = 0.0f;
+    // Padded lanes of dy read 0, so they add nothing to either sum.
+    floatV sumDy = 0.0f, sumDyCentered = 0.0f;
     FOR_EACH_VECTOR(e, t, inner, {
         const floatV g = bn_gradient(relu, dyr, yr, e, inner);
-        sumDy += lane_sum(g, e, inner);
-        sumDyCentered += lane_dot(g, load_v(xr, e, inner) - mu, e, inner);
+        sumDy += g;
+        sumDyCentered += g * (load_v(xr, e, inner) - mu);
     })
-    const float totalDy = group_sum(sumDy, scratch);
-    const float totalDyCentered = group_sum(sumDyCentered, scratch);
+    const float totalDy = group_sum(lanes_total(sumDy), scratch);
+    const float totalDyCentered = group_sum(lanes_total(sumDyCentered), scratch);
     if (get_local_id(0) == 0) {
         partialDy[(size_t)row * tiles + t] = totalDy;
         partialDyCentered[(size_t)row * tiles + t] = totalDyCentered;

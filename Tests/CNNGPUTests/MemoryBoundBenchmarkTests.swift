@@ -20,6 +20,8 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
         }
         let b = try TestBackends.requireOpenCL()
         let only = ProcessInfo.processInfo.environment["CNNGPU_BENCH_ONLY"]
+        try forceTunables(b, ProcessInfo.processInfo.environment["CNNGPU_BENCH_TUNABLES"])
+        defer { for family in Self.families { try? b.memoryBound.set(family, nil) } }
         var report = "op                               MB     ms   GB/s  copy GB/s  ratio\n"
         for c in try cases(b) where only.map({ c.name.contains($0) }) ?? true {
             let seconds = try bestSeconds(b, c.run)
@@ -30,6 +32,24 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
                          gbps, copy, gbps / copy)
         }
         print(report)
+    }
+
+    private static let families = [MemoryBoundTunables.streaming, MemoryBoundTunables.batchNorm,
+                                   MemoryBoundTunables.pooling]
+
+    /// "POOL_WG=256,BN_VEC=8": values that replace the defaults of the families naming them, to
+    /// compare candidates when choosing the defaults.
+    private func forceTunables(_ b: OpenCLBackend, _ text: String?) throws {
+        guard let text, !text.isEmpty else { return }
+        let pairs = text.split(separator: ",").map { $0.split(separator: "=") }
+        for family in Self.families {
+            var values = b.memoryBound.values(family)
+            for pair in pairs where pair.count == 2 && family.names.contains(String(pair[0])) {
+                values[String(pair[0])] = Int(pair[1])
+            }
+            try b.memoryBound.set(family, values)
+            print("tunables: \(family.options(values))")
+        }
     }
 
     /// Best of 3 rounds; a round enqueues the op `repeats` times (enough for ~0.2 s) and waits once.
