@@ -1,0 +1,179 @@
+@testable import CNNGPU
+import Foundation
+import XCTest
+
+/// Data-parallel training as a user starts it: `mpirun --oversubscribe -np 2 cnn-gpu train …`
+/// on this machine, compared with one process at the same global batch and seed.
+///
+/// Tolerance: the two runs differ only in float32 summation order (each rank sums the loss
+/// gradient over 32 samples, MPI adds the two halves, then ×½, where one process sums 64 and
+/// divides by 64): about 1e-7 relative per gradient, grown over 4 SGD steps with momentum to
+/// well under 1e-4 absolute on weights of magnitude ~0.1. A wrong shard, a missing bucket or a
+/// wrong scale moves weights by 1e-3 and more.
+final class DistributedTrainingTests: XCTestCase {
+    static let tolerance: Float = 1e-4
+
+    var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cnn-gpu")
+    }
+
+    func mpirun() throws -> String {
+        for path in ["/usr/bin/mpirun.openmpi", "/usr/bin/mpirun"] where FileManager.default.isExecutableFile(atPath: path) {
+            return path
+        }
+        throw XCTSkip("Open MPI's mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev, or scripts/setup.sh)")
+    }
+
+    func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-mpi-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    /// 256 training and 64 test images, Fashion-MNIST-shaped, whose class shows in the pixels.
+    func makeDataset(in dir: URL) throws {
+        var g = SplitMix64(seed: 11)
+        for (prefix, count) in [("train", 256), ("t10k", 64)] {
+            let labels = (0..<count).map { _ in UInt8(g.next() % 10) }
+            let pixels = labels.flatMap { label in (0..<784).map { $0 / 28 / 3 == Int(label) ? UInt8(200) : UInt8(g.next() % 60) } }
+            try Data(try IDXFile(dims: [count, 28, 28], bytes: pixels).encoded(magic: IDXFile.imagesMagic))
+                .write(to: dir.appendingPathComponent("\(prefix)-images-idx3-ubyte"))
+            try Data(try IDXFile(dims: [count], bytes: labels).encoded(magic: IDXFile.labelsMagic))
+                .write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
+        }
+    }
+
+    /// Runs `command` (the first element an executable); a run still going after `timeout`
+    /// seconds is killed and reported as a hang (exit status -1).
+    func run(_ command: [String], timeout: TimeInterval = 300) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        environment["POCL_CACHE_DIR"] = environment["POCL_CACHE_DIR"] ?? NSHomeDirectory() + "/.cache/cnn-gpu/pocl"
+        process.environment = environment
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-mpi-out-\(UUID())")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle; process.standardError = handle
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(100_000) }
+        let hung = process.isRunning
+        if hung { process.terminate(); usleep(500_000); kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        return (hung ? -1 : process.terminationStatus, hung ? "HUNG after \(Int(timeout)) s\n" + text : text)
+    }
+
+    func ranks(_ n: Int, _ arguments: [String]) throws -> [String] {
+        [try mpirun(), "--oversubscribe", "-np", "\(n)", binary.path] + arguments
+    }
+
+    /// The weights of the checkpoint in `run`.
+    func weights(_ run: URL) throws -> [String: [Float]] {
+        try Checkpoint.read(from: run.appendingPathComponent("checkpoint.safetensors")).parameters
+    }
+
+    func maxDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> Float {
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        return a.keys.map { name in zip(a[name]!, b[name] ?? []).map { abs($0 - $1) }.max() ?? 0 }.max() ?? .infinity
+    }
+
+    func trainingArguments(data: URL, run: URL, device: String, extra: [String] = []) -> [String] {
+        ["train", "lenet5", "--data", data.path, "--epochs", "1", "--batch-size", "64", "--lr", "0.05", "--seed", "3",
+         "--device", device, "--checkpoint", run.path] + extra
+    }
+
+    /// 2 ranks × 32 end the epoch with the weights of 1 process × 64.
+    func assertTwoRanksMatchOneProcess(device: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let dir = try temporaryDirectory()
+        try makeDataset(in: dir)
+        let single = dir.appendingPathComponent("single"), parallel = dir.appendingPathComponent("parallel")
+        let one = try run([binary.path] + trainingArguments(data: dir, run: single, device: device))
+        XCTAssertEqual(one.status, 0, one.output, file: file, line: line)
+        let two = try run(try ranks(2, trainingArguments(data: dir, run: parallel, device: device)))
+        XCTAssertEqual(two.status, 0, two.output, file: file, line: line)
+        XCTAssertTrue(two.output.contains("ranks     2"), two.output, file: file, line: line)
+        // One copy of each line: rank 1 is silent.
+        XCTAssertEqual(two.output.components(separatedBy: "model     lenet5").count, 2, two.output, file: file, line: line)
+        XCTAssertTrue(two.output.contains("allreduce"), two.output, file: file, line: line)
+        let difference = maxDifference(try weights(single), try weights(parallel))
+        XCTAssertLessThan(difference, Self.tolerance, "weights differ by \(difference)", file: file, line: line)
+        // Before the comparison means anything, the weights must have moved.
+        let start = try ParameterStore(graph: try ModelZoo.build("lenet5", input: [1, 28, 28], classes: 10),
+                                       backend: TestBackends.cpu, seed: 3).read()
+        XCTAssertGreaterThan(maxDifference(start, try weights(single)), 1e-3, file: file, line: line)
+        // Sharded evaluation sums to the same accuracy.
+        let metrics = { (url: URL) -> EpochMetrics? in
+            let text = try? String(contentsOf: url.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            return text?.split(separator: "\n").last.flatMap { EpochMetrics.parse(String($0)) }
+        }
+        let (m1, m2) = (metrics(single), metrics(parallel))
+        XCTAssertNotNil(m2, file: file, line: line)
+        XCTAssertEqual(m1?.validationAccuracy, m2?.validationAccuracy, file: file, line: line)
+        XCTAssertEqual(m1?.trainAccuracy, m2?.trainAccuracy, file: file, line: line)
+        XCTAssertEqual(m1?.trainLoss ?? 0, m2?.trainLoss ?? 1, accuracy: 1e-4, file: file, line: line)
+    }
+
+    func testTwoRanksMatchOneProcessOnTheCPUBackend() throws {
+        try assertTwoRanksMatchOneProcess(device: "cpu")
+    }
+
+    func testTwoRanksMatchOneProcessOnOpenCL() throws {
+        guard (try? OpenCLDevice.all())?.isEmpty == false else {
+            if ProcessInfo.processInfo.environment["CNNGPU_REQUIRE_OPENCL"] == "1" { XCTFail("no OpenCL device") }
+            throw XCTSkip("no OpenCL device")
+        }
+        try assertTwoRanksMatchOneProcess(device: "opencl")
+    }
+
+    func testAGlobalBatchThatDoesNotSplitIsRefusedNamingTheFix() throws {
+        let dir = try temporaryDirectory()
+        try makeDataset(in: dir)
+        var arguments = trainingArguments(data: dir, run: dir.appendingPathComponent("run"), device: "cpu")
+        arguments[arguments.firstIndex(of: "64")!] = "63"
+        let result = try run(try ranks(2, arguments), timeout: 120)
+        XCTAssertNotEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("does not split evenly over 2 ranks"), result.output)
+        XCTAssertTrue(result.output.contains("--batch-size 62 or 64"), result.output)
+    }
+
+    func testRanksThatDisagreeOnTheSeedStopTogether() throws {
+        let dir = try temporaryDirectory()
+        try makeDataset(in: dir)
+        let arguments = trainingArguments(data: dir, run: dir.appendingPathComponent("run"), device: "cpu")
+        var other = arguments
+        other[other.firstIndex(of: "--seed")! + 1] = "4"
+        // MPMD: rank 0 and rank 1 get different command lines.
+        let result = try run([try mpirun(), "--oversubscribe", "-np", "1", binary.path] + arguments
+                             + [":", "-np", "1", binary.path] + other, timeout: 120)
+        XCTAssertNotEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("the ranks disagree on the seed: rank 0 has 3, rank 1 has 4"), result.output)
+    }
+
+    func testARankThatFailsStopsEveryRankAndKeepsTheCheckpoint() throws {
+        let dir = try temporaryDirectory()
+        try makeDataset(in: dir)
+        let runFolder = dir.appendingPathComponent("run")
+        let arguments = trainingArguments(data: dir, run: runFolder, device: "cpu")
+        let first = try run(try ranks(2, arguments))
+        XCTAssertEqual(first.status, 0, first.output)
+        let saved = try Data(contentsOf: runFolder.appendingPathComponent("checkpoint.safetensors"))
+        // Rank 1 resumes from a folder it cannot read (another machine without the shared
+        // folder): it fails alone, and must not leave rank 0 waiting.
+        var resumed = arguments + ["--resume", "--epochs", "2"]
+        resumed.remove(at: resumed.firstIndex(of: "--epochs")!); resumed.remove(at: resumed.firstIndex(of: "1")!)
+        var broken = resumed
+        broken[broken.firstIndex(of: runFolder.path)!] = dir.appendingPathComponent("elsewhere").path
+        let result = try run([try mpirun(), "--oversubscribe", "-np", "1", binary.path] + resumed
+                             + [":", "-np", "1", binary.path] + broken, timeout: 120)
+        XCTAssertNotEqual(result.status, -1, "the ranks hung: \(result.output)")
+        XCTAssertNotEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("rank 1 of 2") && result.output.contains("no checkpoint at"), result.output)
+        XCTAssertEqual(try Data(contentsOf: runFolder.appendingPathComponent("checkpoint.safetensors")), saved)
+    }
+}
