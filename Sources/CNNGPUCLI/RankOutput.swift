@@ -26,9 +26,13 @@ enum DistributedFailure {
         }
     }
 
-    /// The rank that differs from rank 0 says so itself (rank 0 only learns that one did).
-    static func isOwnDisagreement(_ error: Error) -> Bool {
-        if case .ranksDisagree = error as? DistributedError { return true }
-        return false
+    /// Whether this rank says it: rank 0 for what all ranks met, and the rank that differs from
+    /// rank 0 for a disagreement (rank 0 only learns that one did, so it stays quiet).
+    static func isReported(_ error: Error, byRoot isRoot: Bool) -> Bool {
+        switch error as? DistributedError {
+        case .ranksDisagree: return true
+        case .peerFailed: return false
+        default: return isRoot
+        }
     }
 }

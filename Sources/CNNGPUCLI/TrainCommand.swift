@@ -79,6 +79,10 @@ struct TrainCommand: ParsableCommand {
     var freeze: String?
     @Flag(help: "Start MPI even when not launched by mpirun (one rank alone; mpirun starts it by itself).")
     var distributed = false
+    @Flag(help: "Under mpirun: batch norm with the statistics of the whole global batch, summed across ranks (by default each rank uses its own share's, as PyTorch's DistributedDataParallel does).")
+    var syncBatchnorm = false
+    @Option(help: ArgumentHelp("Under mpirun: average gradients in buckets of this many MiB, each started as the backward pass completes it (0: one allreduce after the backward pass).", valueName: "MiB"))
+    var bucketMib: Double = 4
 
     /// Checks the options before any data is read, so a typo fails at once.
     func validate() throws {
@@ -106,6 +110,9 @@ struct TrainCommand: ParsableCommand {
         }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        guard bucketMib >= 0, bucketMib.isFinite, bucketMib <= 1_048_576 else {
+            throw ValidationError("--bucket-mib must be between 0 and 1048576, got \(bucketMib)")
+        }
         guard weightDecay >= 0, weightDecay.isFinite else {
             throw ValidationError("--weight-decay must be a non-negative number, got \(weightDecay)")
         }
@@ -125,7 +132,7 @@ struct TrainCommand: ParsableCommand {
             // waiting in a collective, so it ends them all.
             if DistributedFailure.isShared(error) {
                 world.finish()
-                if world.isRoot || DistributedFailure.isOwnDisagreement(error) { throw error }
+                if DistributedFailure.isReported(error, byRoot: world.isRoot) { throw error }
                 throw ExitCode.failure
             }
             FileHandle.standardError.write(Data("cnn-gpu rank \(world.rank) of \(world.size): \(error)\n".utf8))
@@ -171,6 +178,8 @@ struct TrainCommand: ParsableCommand {
         config.replaceHead = true
         config.freezeThrough = freeze
         config.planOptions = PlanOptions(fusion: !noFusion)
+        config.synchronizedBatchNorm = syncBatchnorm
+        config.gradientBucketBytes = bucketMib > 0 ? Int(bucketMib * 1_048_576) : .max
         if let world, batchSize % world.size != 0 { throw DistributedError.unevenBatch(batch: batchSize, ranks: world.size) }
         let say = RankOutput.say
 

@@ -18,9 +18,13 @@ public struct PlanOptions: Sendable, Equatable {
     /// `Plan.gradient(of:)`), for feature maps and Grad-CAM. Their buffers are not shared, and
     /// an activation fused into one of them is not fused.
     public var retained: Set<String>
+    /// Training plans: batch norm with the statistics of the global batch of a data-parallel
+    /// run, summed over the ranks with this (`--sync-batchnorm`); nil for per-rank statistics.
+    public var batchNormSync: CrossRankSum?
 
-    public init(fusion: Bool = true, inputGradient: Bool = false, retained: Set<String> = []) {
+    public init(fusion: Bool = true, inputGradient: Bool = false, retained: Set<String> = [], batchNormSync: CrossRankSum? = nil) {
         self.fusion = fusion; self.inputGradient = inputGradient; self.retained = retained
+        self.batchNormSync = batchNormSync
     }
 }
 

@@ -49,6 +49,12 @@ public struct TrainingConfig {
     public var freezeThrough: String?
     /// Compile-time choices (fusion on by default).
     public var planOptions = PlanOptions()
+    /// Data-parallel runs: batch norm over the global batch's statistics (summed across ranks)
+    /// instead of each rank's own (the default, as PyTorch's DistributedDataParallel).
+    public var synchronizedBatchNorm = false
+    /// Data-parallel runs: gradients are averaged in buckets of about this many bytes, started
+    /// as the backward pass completes them; `.max` averages them in one call after it.
+    public var gradientBucketBytes = 4 << 20
     public init() {}
 
     /// The settings that shape the rest of a run, as recorded in checkpoints.
@@ -125,7 +131,8 @@ public final class Trainer {
             try world.requireAgreement(on: "model", "\(config.modelName) with input \(graph.inputShape), \(graph.parameterCount) parameters")
             try world.requireAgreement(on: "seed", "\(config.seed)")
             try world.requireAgreement(on: "global batch size", "\(config.batchSize)")
-            try world.requireAgreement(on: "training settings", config.settings)
+            try world.requireAgreement(on: "training settings", config.settings
+                + (config.synchronizedBatchNorm ? ", synchronized batch norm" : ", per-rank batch norm"))
         }
         let store = try ParameterStore(graph: graph, backend: backend, seed: config.seed)
         parameters = store
@@ -142,10 +149,12 @@ public final class Trainer {
         }
         let frozen = try config.freezeThrough.map { try Trainer.frozenElements(graph: graph, parameters: store, through: $0) } ?? 0
         optimizer = try Optimizer(config.optimizer, parameters: store, frozenElements: frozen)
+        var options = config.planOptions
+        if let world, config.synchronizedBatchNorm { options.batchNormSync = CrossRankSum(world: world) }
         plan = try Plan(graph: graph, parameters: parameters, batch: config.batchSize / (world?.size ?? 1), mode: .training,
-                        options: config.planOptions)
+                        options: options)
         if let world {
-            averager = try GradientAverager(plan: plan, world: world)
+            averager = try GradientAverager(plan: plan, world: world, bucketBytes: config.gradientBucketBytes)
             // Every rank starts from the same weights whatever happened locally (a weights file
             // that differs between machines would otherwise split the ranks silently).
             try world.requireAgreement(on: "initial weights", Self.fingerprint(try parameters.read()))
