@@ -198,3 +198,68 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: runFolder.appendingPathComponent("checkpoint.safetensors")), saved)
     }
 }
+
+/// The multi-machine path, on one machine: two network namespaces joined by a veth pair stand
+/// for two hosts, mpirun reads a hostfile naming their addresses, and its remote launcher (ssh
+/// on a cluster) is a script that enters the other namespace. The ranks then meet only over
+/// TCP between the two addresses, as on two machines. Needs root and `ip netns`.
+extension DistributedTrainingTests {
+    func testTwoRanksOnTwoNetworkNamespacesTrainFromAHostfile() throws {
+        let helper = self
+        let mpirun = try helper.mpirun()
+        guard getuid() == 0 else { throw XCTSkip("network namespaces need root (this runs as uid \(getuid()))") }
+        let ip = "/usr/sbin/ip"
+        guard FileManager.default.isExecutableFile(atPath: ip) else { throw XCTSkip("iproute2's ip is not installed") }
+        let tag = String(getpid() % 100_000)
+        let (a, b) = ("cnnmpiA\(tag)", "cnnmpiB\(tag)")
+        let subnet = 10 + Int(getpid() % 200)
+        let (addressA, addressB) = ("10.77.\(subnet).1", "10.77.\(subnet).2")
+        let setup = [
+            ["netns", "add", a], ["netns", "add", b],
+            ["link", "add", "va\(tag)", "type", "veth", "peer", "name", "vb\(tag)"],
+            ["link", "set", "va\(tag)", "netns", a], ["link", "set", "vb\(tag)", "netns", b],
+            ["-n", a, "addr", "add", "\(addressA)/24", "dev", "va\(tag)"], ["-n", b, "addr", "add", "\(addressB)/24", "dev", "vb\(tag)"],
+            ["-n", a, "link", "set", "va\(tag)", "up"], ["-n", b, "link", "set", "vb\(tag)", "up"],
+            ["-n", a, "link", "set", "lo", "up"], ["-n", b, "link", "set", "lo", "up"],
+        ]
+        addTeardownBlock {
+            _ = try? helper.run([ip, "netns", "del", a], timeout: 20)
+            _ = try? helper.run([ip, "netns", "del", b], timeout: 20)
+        }
+        for (i, arguments) in setup.enumerated() {
+            let result = try helper.run([ip] + arguments, timeout: 20)
+            guard result.status == 0 else {
+                if i == 0 { throw XCTSkip("cannot create a network namespace here: \(result.output)") }
+                return XCTFail("ip \(arguments.joined(separator: " ")): \(result.output)")
+            }
+        }
+        let dir = try helper.temporaryDirectory()
+        try helper.makeDataset(in: dir)
+        let agent = dir.appendingPathComponent("netns-agent")
+        try """
+            #!/bin/sh
+            # mpirun's remote launcher for hosts that are network namespaces of this machine.
+            host=$1; shift
+            case "$host" in
+              \(addressA)) ns=\(a) ;;
+              \(addressB)) ns=\(b) ;;
+              *) echo "netns-agent: unknown host $host" >&2; exit 1 ;;
+            esac
+            exec \(ip) netns exec "$ns" sh -c "$*"
+
+            """.write(to: agent, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: agent.path)
+        let hostfile = dir.appendingPathComponent("hostfile")
+        try "\(addressA) slots=1\n\(addressB) slots=1\n".write(to: hostfile, atomically: true, encoding: .utf8)
+        let network = "10.77.\(subnet).0/24"
+        let launch = [ip, "netns", "exec", a, mpirun, "--hostfile", hostfile.path, "-np", "2",
+                      "--mca", "plm_rsh_agent", agent.path, "--mca", "oob_tcp_if_include", network,
+                      "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", network, helper.binary.path]
+        let runFolder = dir.appendingPathComponent("run")
+        let result = try helper.run(launch + helper.trainingArguments(data: dir, run: runFolder, device: "cpu"), timeout: 300)
+        XCTAssertEqual(result.status, 0, result.output)
+        // Each "machine" holds one rank: the ranks met over the veth pair.
+        XCTAssertTrue(result.output.contains("ranks     2 (1 on this machine)"), result.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: runFolder.appendingPathComponent("checkpoint.safetensors").path))
+    }
+}
