@@ -84,28 +84,36 @@ public final class GradientAverager {
 
     private func start(_ b: Int) throws {
         let range = buckets[b].range
+        let copying = DispatchTime.now()
         let values = try plan.parameters.backend.download(plan.parameters.gradients, offset: range.lowerBound, count: range.count)
         let slice = UnsafeMutableBufferPointer(rebasing: staging[range])
         _ = slice.update(from: values)
-        inFlight.append((b, try world.startAllreduceSum(slice), .now(), nil))
+        let started = DispatchTime.now()
+        statistics.stagingSeconds += seconds(from: copying, to: started)
+        inFlight.append((b, try world.startAllreduceSum(slice), started, nil))
+        statistics.blockedSeconds += seconds(from: started, to: .now())
     }
 
+    /// Time in MPI_Test counts as blocked: the host is not queueing backward ops meanwhile.
     private func progress() throws {
+        let entered = DispatchTime.now()
         for i in inFlight.indices where inFlight[i].done == nil {
             if try inFlight[i].request.test() { inFlight[i].done = .now() }
         }
+        statistics.blockedSeconds += seconds(from: entered, to: .now())
     }
 
     /// The gradient hook: starts what is left, waits for every bucket, and writes the mean
     /// gradients back into `gradients` (the plan's flat buffer).
     public func finish(_ gradients: any DeviceBuffer) throws {
         while nextBucket < buckets.count { try start(nextBucket); nextBucket += 1 }
-        let waitStart = DispatchTime.now()
+        let waitStart = DispatchTime.now()   // blocked from here until every bucket is done
         for i in inFlight.indices where inFlight[i].done == nil {
             try inFlight[i].request.wait()
             inFlight[i].done = .now()
         }
-        let waited = seconds(from: waitStart, to: .now())
+        let copying = DispatchTime.now()
+        statistics.blockedSeconds += seconds(from: waitStart, to: copying)
         let scale = 1 / Float(world.size)
         for (b, _, _, _) in inFlight {
             let range = buckets[b].range
@@ -115,7 +123,7 @@ public final class GradientAverager {
         // The span from the first start to the last completion: communication time of the step.
         let first = inFlight.map(\.started.uptimeNanoseconds).min()!, last = inFlight.map { $0.done!.uptimeNanoseconds }.max()!
         statistics.allreduceSeconds += Double(last - first) / 1e9
-        statistics.waitSeconds += waited
+        statistics.stagingSeconds += seconds(from: copying, to: .now())
         statistics.steps += 1
         statistics.bytes += plan.parameters.trainableSpan * 4
         inFlight = []; nextBucket = 0
@@ -131,18 +139,23 @@ public struct AllreduceStatistics: Sendable {
     public var steps = 0
     /// From each step's first allreduce start to its last completion.
     public var allreduceSeconds = 0.0
-    /// Time the step stood waiting for allreduces after the backward pass (not overlapped).
-    public var waitSeconds = 0.0
+    /// Time the host spent inside MPI calls (starting, progressing, waiting for the
+    /// allreduces) instead of running the backward pass: the part not overlapped.
+    public var blockedSeconds = 0.0
+    /// Copies between the device and the host staging buffer, and the 1/ranks scaling.
+    public var stagingSeconds = 0.0
     /// Bytes of gradients each rank contributed.
     public var bytes = 0
 
     /// The share of allreduce time hidden behind the backward pass.
-    public var overlap: Double { allreduceSeconds > 0 ? max(0, 1 - waitSeconds / allreduceSeconds) : 0 }
+    public var overlap: Double { allreduceSeconds > 0 ? max(0, 1 - blockedSeconds / allreduceSeconds) : 0 }
 
     public var summary: String {
         guard steps > 0 else { return "no gradients averaged" }
-        return String(format: "allreduce %.2f ms/step over %.1f MiB, %.2f ms/step waited after backward (%.0f%% overlapped)",
-                      allreduceSeconds / Double(steps) * 1e3, Double(bytes / steps) / 1_048_576,
-                      waitSeconds / Double(steps) * 1e3, overlap * 100)
+        let perStep = { (seconds: Double) in seconds / Double(steps) * 1e3 }
+        return String(format: "allreduce %.2f ms/step over %.1f MiB, %.2f ms/step of it blocking the host (%.0f%% overlapped "
+                      + "with the backward pass), %.2f ms/step staging through host memory",
+                      perStep(allreduceSeconds), Double(bytes / steps) / 1_048_576, perStep(blockedSeconds), overlap * 100,
+                      perStep(stagingSeconds))
     }
 }
