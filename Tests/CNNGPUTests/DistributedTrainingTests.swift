@@ -176,6 +176,25 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertTrue(result.output.contains("the ranks disagree on the seed: rank 0 has 3, rank 1 has 4"), result.output)
     }
 
+    func testANaNLossStopsEveryRankOnceAndKeepsTheLastGoodCheckpoint() throws {
+        let dir = try temporaryDirectory()
+        try makeDataset(in: dir)
+        let runFolder = dir.appendingPathComponent("run")
+        let first = try run(try ranks(2, trainingArguments(data: dir, run: runFolder, device: "cpu")))
+        XCTAssertEqual(first.status, 0, first.output)
+        let checkpoint = runFolder.appendingPathComponent("checkpoint.safetensors")
+        let saved = try Data(contentsOf: checkpoint)
+        var diverging = trainingArguments(data: dir, run: runFolder, device: "cpu", rate: "1e9") + ["--resume"]
+        diverging[diverging.firstIndex(of: "--epochs")! + 1] = "3"
+        let result = try run(try ranks(2, diverging), timeout: 120)
+        XCTAssertNotEqual(result.status, -1, "the ranks hung: \(result.output)")
+        XCTAssertNotEqual(result.status, 0, result.output)
+        // Said once (rank 0), naming the checkpoint that is kept.
+        XCTAssertEqual(result.output.components(separatedBy: "training stopped").count, 2, result.output)
+        XCTAssertTrue(result.output.contains("The last good checkpoint is kept at \(checkpoint.path)"), result.output)
+        XCTAssertEqual(try Data(contentsOf: checkpoint), saved)
+    }
+
     func testARankThatFailsStopsEveryRankAndKeepsTheCheckpoint() throws {
         let dir = try temporaryDirectory()
         try makeDataset(in: dir)
