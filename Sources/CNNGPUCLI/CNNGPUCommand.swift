@@ -11,7 +11,7 @@ struct CNNGPUCommand: ParsableCommand {
             Devices: `cnn-gpu devices` lists them; every command takes --device auto|cpu|opencl[:N].
             """,
         subcommands: [TrainCommand.self, AllreduceBenchCommand.self, PredictCommand.self, SummaryCommand.self, ExportCommand.self,
-                      BenchCommand.self, DevicesCommand.self])
+                      BenchCommand.self, TuneCommand.self, DevicesCommand.self])
 
     static func main() {
         OpenBLASTuning.reexecWithAVX512KernelsIfNeeded()

@@ -75,6 +75,8 @@ struct TrainCommand: ParsableCommand {
     var profileFile: String?
     @Flag(help: "Compile without fusing activations into the ops before them (to compare).")
     var noFusion = false
+    @Option(help: "Time convolution solvers on an OpenCL device before training: off (remembered choices and heuristics), fast (new problems, each solver at its defaults) or full (every parameter set, again). Choices are remembered per device and driver (see `cnn-gpu tune`).")
+    var tune: TuningMode = .fast
     @Option(help: "Freeze layers up to and including this one (e.g. layer3), or 'backbone' for all but the head.")
     var freeze: String?
     @Flag(help: "Start MPI even when not launched by mpirun (one rank alone; mpirun starts it by itself).")
@@ -177,7 +179,7 @@ struct TrainCommand: ParsableCommand {
         config.initialWeights = weights.map { URL(fileURLWithPath: $0) }
         config.replaceHead = true
         config.freezeThrough = freeze
-        config.planOptions = PlanOptions(fusion: !noFusion)
+        config.planOptions = PlanOptions(fusion: !noFusion, tuning: tune)
         config.synchronizedBatchNorm = syncBatchnorm
         config.gradientBucketBytes = bucketMib > 0 ? Int(bucketMib * 1_048_576) : .max
         if let world, batchSize % world.size != 0 { throw DistributedError.unevenBatch(batch: batchSize, ranks: world.size) }

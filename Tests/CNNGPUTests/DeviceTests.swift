@@ -38,7 +38,7 @@ final class DeviceTests: XCTestCase {
         let wide = try Conv2DDescriptor(batch: 2, inChannels: 16, inH: 8, inW: 8, outChannels: 32, kernelH: 3, kernelW: 3)
         let depthwise = try Conv2DDescriptor(batch: 2, inChannels: 16, inH: 8, inW: 8, outChannels: 16, kernelH: 3,
                                              kernelW: 3, groups: 16)
-        XCTAssertEqual(gpu.convolutionSolutions(for: wide, direction: .forward).first?.algorithm, .im2colGEMM)
+        XCTAssertEqual(gpu.convolutionSolutions(for: wide, direction: .forward).first?.algorithm, .implicitGEMM)
         XCTAssertEqual(gpu.convolutionSolutions(for: depthwise, direction: .forward).first?.algorithm, .direct)
         XCTAssertEqual(gpu.softmaxAlgorithm(for: AxisShape(outer: 2, axis: 1000, inner: 1)), .workgroup)
         if plain.info.kind == .cpu {

@@ -75,7 +75,8 @@ final class GraphGradientTests: XCTestCase {
     func testGPUPolicyAlgorithmsWithChunking() throws {
         let saved = ConvolutionWorkspace.limitBytes
         ConvolutionWorkspace.limitBytes = 1   // one image per chunk
-        defer { ConvolutionWorkspace.limitBytes = saved }
+        ConvolutionAlgorithm.forced = .im2colGEMM
+        defer { ConvolutionWorkspace.limitBytes = saved; ConvolutionAlgorithm.forced = nil }
         let b = GraphBuilder(input: [2, 5, 5])
         let r = b.add(ReLU(), b.add(Conv2D(9, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
         let wide = b.add(Conv2D(21, kernel: 3, padding: .same, weightInitializer: .glorotUniform), r)
@@ -84,10 +85,27 @@ final class GraphGradientTests: XCTestCase {
         if let gpu = TestBackends.openCLGPUPolicy {
             // What this test is for: the choices it claims to exercise are the ones made.
             let conv = try XCTUnwrap(graph.nodes[3].layer as? Conv2D).descriptor([9, 5, 5], batch: 3)
-            XCTAssertEqual(gpu.convolutionSolutions(for: conv, direction: .forward).first?.algorithm, .im2colGEMM)
+            XCTAssertEqual(try ConvolutionChoice.solution(for: conv, direction: .forward, backend: gpu).algorithm, .im2colGEMM)
             XCTAssertEqual(gpu.softmaxAlgorithm(for: AxisShape(outer: 3, axis: 525, inner: 1)), .workgroup)
         }
         try check(graph, batch: 3, sampledCoordinates: 24)
+    }
+
+    /// (g) The GPU policy's own choices through a whole graph: Winograd F(2×2,3×3) for the
+    /// 32-channel 3×3 layer (forward and backward-data), split-K implicit GEMM for every
+    /// backward-filter and the 1×1 layer.
+    func testGPUPolicySolversThroughAGraph() throws {
+        let b = GraphBuilder(input: [4, 6, 6])
+        let c1 = b.add(ReLU(), b.add(Conv2D(32, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
+        let c2 = b.add(Tanh(), b.add(Conv2D(32, kernel: 3, padding: .same, weightInitializer: .glorotUniform), c1))
+        let c3 = b.add(Conv2D(6, kernel: 1, weightInitializer: .glorotUniform), c2)
+        let graph = try b.build(output: b.add(Dense(3), b.add(Flatten(), c3)))
+        if let gpu = TestBackends.openCLGPUPolicy {
+            let wide = try XCTUnwrap(graph.nodes[3].layer as? Conv2D).descriptor([32, 6, 6], batch: 2)
+            XCTAssertEqual(try ConvolutionChoice.solution(for: wide, direction: .forward, backend: gpu).algorithm, .winogradF2x3)
+            XCTAssertEqual(try ConvolutionChoice.solution(for: wide, direction: .backwardFilter, backend: gpu).algorithm, .implicitGEMM)
+        }
+        try check(graph, batch: 2, sampledCoordinates: 24)
     }
 
     // MARK: The check

@@ -1,12 +1,16 @@
 /// Which pass of a convolution a solution computes.
-public enum ConvolutionDirection: String, Sendable, CaseIterable {
+public enum ConvolutionDirection: String, Sendable, CaseIterable, Codable {
     case forward, backwardData, backwardFilter
 }
 
 /// How a backend computes a convolution: direct loops (each backend's `+Convolution` file says
 /// which kernels), or im2col + GEMM (see `Im2ColConvolution`).
-public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
+public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, Codable {
     case direct, im2colGEMM
+    /// OpenCL solvers (Backends/OpenCL/Solvers): tiled implicit GEMM (tunable tiles; split-K
+    /// backward-filter), Winograd F(2×2,3×3) (3×3 stride 1, forward and backward-data), and
+    /// 1×1 convolutions as CLBlast GEMMs on NCHW.
+    case implicitGEMM, winogradF2x3, conv1x1CLBlast
 
     /// Tests set this to run every eager convolution through one algorithm on every backend.
     nonisolated(unsafe) static var forced: ConvolutionAlgorithm?

@@ -137,10 +137,13 @@ private func kernelName(_ backend: any Backend, openCL kernel: String) -> String
 func convolutionAlgorithmName(_ backend: any Backend, _ d: Conv2DDescriptor, _ direction: String) -> String {
     let pass: ConvolutionDirection = direction == "forward" ? .forward
         : direction == "backward-data" ? .backwardData : .backwardFilter
-    guard let solution = backend.convolutionSolutions(for: d, direction: pass).first else { return "unknown" }
+    guard let solution = try? ConvolutionChoice.solution(for: d, direction: pass, backend: backend) else { return "unknown" }
+    let tuned = ConvolutionChoice.isTuned(solution, d, direction: pass, backend: backend) ? " (tuned)" : ""
     switch solution.algorithm {
-    case .im2colGEMM: return "im2col + " + gemmName(backend)
+    case .im2colGEMM: return "im2col + " + gemmName(backend) + tuned
     case .direct:
-        return backend is OpenCLBackend ? "conv_direct_" + direction.replacingOccurrences(of: "-", with: "_") : "direct loops"
+        return (backend is OpenCLBackend ? "conv_direct_" + direction.replacingOccurrences(of: "-", with: "_") : "direct loops") + tuned
+    case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
+        return solution.description + tuned
     }
 }

@@ -18,12 +18,16 @@ public struct PlanOptions: Sendable, Equatable {
     /// `Plan.gradient(of:)`), for feature maps and Grad-CAM. Their buffers are not shared, and
     /// an activation fused into one of them is not fused.
     public var retained: Set<String>
+    /// Whether compiling times convolution solvers first (`--tune`; remembered choices are
+    /// used in every mode).
+    public var tuning: TuningMode
     /// Training plans: batch norm with the statistics of the global batch of a data-parallel
     /// run, summed over the ranks with this (`--sync-batchnorm`); nil for per-rank statistics.
     public var batchNormSync: CrossRankSum?
 
-    public init(fusion: Bool = true, inputGradient: Bool = false, retained: Set<String> = [], batchNormSync: CrossRankSum? = nil) {
-        self.fusion = fusion; self.inputGradient = inputGradient; self.retained = retained
+    public init(fusion: Bool = true, inputGradient: Bool = false, retained: Set<String> = [], tuning: TuningMode = .off,
+                batchNormSync: CrossRankSum? = nil) {
+        self.fusion = fusion; self.inputGradient = inputGradient; self.retained = retained; self.tuning = tuning
         self.batchNormSync = batchNormSync
     }
 }
@@ -107,6 +111,7 @@ public final class Plan {
         self.graph = graph; self.parameters = parameters; self.batch = batch
         self.mode = mode; self.loss = loss; self.options = options
         let backend = parameters.backend
+        if options.tuning != .off { _ = try Plan.tune(graph: graph, batch: batch, training: mode == .training, backend: backend, mode: options.tuning) }
         let layout = try PlanLayout(graph: graph, batch: batch, mode: mode, options: options, backend: backend)
 
         let assignment = MemoryPlanner.assign(layout.requests)
@@ -212,6 +217,35 @@ public final class Plan {
         let ops = try compileForward(training: false)
         inferenceForwardOps = ops
         return ops
+    }
+
+    /// What tuning chose for each convolution of `graph` at `batch` (each problem once).
+    public struct TunedConvolution {
+        public let layer: String
+        public let direction: ConvolutionDirection
+        public let problem: String
+        public let choice: TunedChoice
+    }
+
+    /// Times the convolution solvers of every convolution of `graph` on `backend` as `mode`
+    /// says, remembering the winners in the tuning database (`cnn-gpu tune`).
+    @discardableResult
+    public static func tune(graph: Graph, batch: Int, training: Bool, backend: any Backend, mode: TuningMode,
+                            progress: ((String) -> Void)? = nil) throws -> [TunedConvolution] {
+        var seen = Set<String>(), results: [TunedConvolution] = []
+        for node in graph.nodes {
+            guard let conv = node.layer as? Conv2D else { continue }
+            let d = try conv.descriptor(graph.nodes[node.inputs[0]].shape, batch: batch)
+            for direction in training ? ConvolutionDirection.allCases : [.forward] {
+                let key = ConvolutionProblemKey(d, direction: direction).description
+                guard seen.insert(key).inserted else { continue }
+                progress?("\(node.name) \(direction.rawValue)")
+                if let choice = try ConvolutionChoice.tune(d, direction: direction, backend: backend, mode: mode) {
+                    results.append(TunedConvolution(layer: node.name, direction: direction, problem: d.problemText, choice: choice))
+                }
+            }
+        }
+        return results
     }
 
     /// Estimates the activation bytes of `graph` at `batch` without allocating anything;

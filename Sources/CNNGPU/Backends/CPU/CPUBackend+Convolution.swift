@@ -56,6 +56,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
             blockedForward(d, x: ptr(x), weight: ptr(weight), bias: biasPointer, activation: activation, y: ptr(y))
         case .direct:
             directForward(d, x: ptr(x), weight: ptr(weight), bias: biasPointer, activation: activation, y: ptr(y))
+        case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
+            throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
     }
 
@@ -69,6 +71,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
             blockedBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
         case .direct:
             directBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
+        case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
+            throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
     }
 
@@ -82,6 +86,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
             blockedBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
         case .direct:
             directBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
+        case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
+            throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
     }
 

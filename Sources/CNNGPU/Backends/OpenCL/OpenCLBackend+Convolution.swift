@@ -21,17 +21,51 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     /// 32–64-row tiles, most of a GEMM tile is padding.
     static let directMaxGroupOutChannels = 8
 
-    /// Both algorithms apply to every problem; the heuristic above puts the faster first.
+    /// Every solution that applies, the heuristic's best first, then every tunable parameter set
+    /// the tuner may choose. The heuristic, per device type (measured on PoCL, batch 8, ResNet-50
+    /// layers; see Benchmarks/NOTES-opencl-solvers.md):
+    /// - CPU devices: the direct kernels forward and backward-data (row loops vectorize well),
+    ///   except Winograd for 3×3 stride-1 layers of at most 14² and 64 or more input channels
+    ///   (2.8× on 512→512 at 7²); split-K
+    ///   implicit GEMM for backward-filter (2–6× the direct kernel's serial per-weight sums).
+    /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
+    ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
-        let direct = policy == .cpu || d.groupOutChannels <= Self.directMaxGroupOutChannels
-        return (direct ? [.direct, .im2colGEMM] : [.im2colGEMM, .direct]).map { ConvolutionSolution($0) }
+        let winograd = Self.winogradF2x3Applies(d, direction: direction)
+        let implicit = Self.implicitGEMMApplies(d, direction: direction)
+        let preferred: [ConvolutionAlgorithm]
+        if d.groupOutChannels <= Self.directMaxGroupOutChannels {
+            preferred = [.direct]
+        } else if policy == .cpu {
+            switch direction {
+            case .backwardFilter: preferred = implicit ? [.implicitGEMM, .direct] : [.direct]
+            default: preferred = winograd && d.outH <= 14 && d.groupInChannels >= 64 ? [.winogradF2x3, .direct] : [.direct]
+            }
+        } else {
+            preferred = (winograd && d.groupInChannels >= 32 ? [.winogradF2x3] : []) + (implicit ? [.implicitGEMM] : [])
+                + [.im2colGEMM]
+        }
+        var solutions: [ConvolutionSolution] = []
+        for a in preferred + [.direct, .im2colGEMM] where !solutions.contains(where: { $0.algorithm == a }) {
+            solutions.append(defaultSolution(a, d, direction))
+        }
+        for (solver, parameters) in convolutionCandidates(d, direction: direction) {
+            let s = ConvolutionSolution(solver, parameters: parameters)
+            if !solutions.contains(s) { solutions.append(s) }
+        }
+        return solutions
+    }
+
+    /// An algorithm at its default parameters (the first of its tuning candidates).
+    private func defaultSolution(_ a: ConvolutionAlgorithm, _ d: Conv2DDescriptor,
+                                 _ direction: ConvolutionDirection) -> ConvolutionSolution {
+        a == .implicitGEMM ? ConvolutionSolution(a, parameters: implicitGEMMCandidates(d, direction: direction).first ?? [:])
+            : ConvolutionSolution(a)
     }
 
     public func convolutionWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                           solution: ConvolutionSolution) -> Int {
-        guard solution.algorithm == .im2colGEMM else { return 0 }
-        return ConvolutionWorkspace.count(d, limitBytes: ConvolutionWorkspace.limitBytes,
-                                          maxBufferBytes: info.maxBufferBytes)
+        convolutionWorkspaceCount(d, direction: direction, solver: solution.algorithm, parameters: solution.parameters)
     }
 
     public func encodeConvolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
@@ -44,6 +78,13 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try launch("convolution", "conv_direct_forward", global: [d.outH, d.outChannels, d.batch],
                        directArguments(d) + [.buffer(x), .buffer(weight), .buffer(y)]
                            + epilogueArguments(bias: bias, activation: activation, y: y))
+        case .implicitGEMM:
+            try implicitGEMMForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
+                                    parameters: solution.parameters)
+        case .winogradF2x3:
+            try winogradF2x3Forward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
+        case .conv1x1CLBlast:
+            try conv1x1CLBlastForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y)
         }
     }
 
@@ -56,6 +97,12 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .direct:
             try launch("convolution", "conv_direct_backward_data", global: [d.inH, d.inChannels, d.batch],
                        directArguments(d) + [.buffer(dy), .buffer(weight), .buffer(dx)])
+        case .implicitGEMM:
+            try implicitGEMMBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
+        case .winogradF2x3:
+            try winogradF2x3BackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
+        case .conv1x1CLBlast:
+            try conv1x1CLBlastBackwardData(d, dy: dy, weight: weight, dx: dx)
         }
     }
 
@@ -69,6 +116,12 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try launch("convolution", "conv_direct_backward_filter",
                        global: [d.kernelW, d.kernelH, d.outChannels * d.groupInChannels],
                        directArguments(d) + [.buffer(x), .buffer(dy), .buffer(dw)])
+        case .implicitGEMM:
+            try implicitGEMMBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
+        case .conv1x1CLBlast:
+            try conv1x1CLBlastBackwardFilter(d, x: x, dy: dy, dw: dw)
+        case .winogradF2x3:
+            throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass")
         }
     }
 
