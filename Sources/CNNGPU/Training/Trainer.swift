@@ -160,21 +160,20 @@ public final class Trainer {
             try world.requireAgreement(on: "initial weights", Self.fingerprint(try parameters.read()))
         }
         if config.resume { try resume() }
-        if let world {
+        if let world, config.resume {
             try world.requireAgreement(on: "resumed checkpoint", "epoch \(epochsCompleted), step \(globalStep), weights "
                 + Self.fingerprint(try parameters.read()))
         }
     }
 
-    /// A short digest of the weights (sum and a strided sample), enough to tell ranks apart.
+    /// A digest of the weights (FNV-1a over every value's bits): equal on two ranks only when
+    /// their weights are identical.
     private static func fingerprint(_ weights: [String: [Float]]) -> String {
-        var sum = 0.0, sample: [Float] = []
+        var hash: UInt64 = 14_695_981_039_346_656_037
         for name in weights.keys.sorted() {
-            let w = weights[name]!
-            sum += w.reduce(0.0) { $0 + Double($1) }
-            sample += stride(from: 0, to: w.count, by: max(1, w.count / 4)).map { w[$0] }
+            for value in weights[name]! { hash = (hash ^ UInt64(value.bitPattern)) &* 1_099_511_628_211 }
         }
-        return "\(sum) \(sample.prefix(64).map { $0.bitPattern }.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 })"
+        return String(hash, radix: 16)
     }
 
     public var checkpointURL: URL? { config.checkpointDirectory?.appendingPathComponent("checkpoint.safetensors") }
