@@ -85,9 +85,9 @@ public final class GradientAverager {
     private func start(_ b: Int) throws {
         let range = buckets[b].range
         let copying = DispatchTime.now()
-        let values = try plan.parameters.backend.download(plan.parameters.gradients, offset: range.lowerBound, count: range.count)
         let slice = UnsafeMutableBufferPointer(rebasing: staging[range])
-        _ = slice.update(from: values)
+        try plan.parameters.backend.download(plan.parameters.gradients, elementOffset: range.lowerBound,
+                                             into: UnsafeMutableRawBufferPointer(slice))
         let started = DispatchTime.now()
         statistics.stagingSeconds += seconds(from: copying, to: started)
         inFlight.append((b, try world.startAllreduceSum(slice), started, nil))
@@ -116,9 +116,9 @@ public final class GradientAverager {
         statistics.blockedSeconds += seconds(from: waitStart, to: copying)
         let scale = 1 / Float(world.size)
         for (b, _, _, _) in inFlight {
-            let range = buckets[b].range
-            let mean = staging[range].map { $0 * scale }
-            try plan.parameters.backend.upload(mean, to: gradients, offset: range.lowerBound)
+            let slice = UnsafeMutableBufferPointer(rebasing: staging[buckets[b].range])
+            for i in slice.indices { slice[i] *= scale }
+            try plan.parameters.backend.upload(UnsafeRawBufferPointer(slice), to: gradients, elementOffset: buckets[b].range.lowerBound)
         }
         // The span from the first start to the last completion: communication time of the step.
         let first = inFlight.map(\.started.uptimeNanoseconds).min()!, last = inFlight.map { $0.done!.uptimeNanoseconds }.max()!
