@@ -176,6 +176,27 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertTrue(result.output.contains("the ranks disagree on the seed: rank 0 has 3, rank 1 has 4"), result.output)
     }
 
+    /// Two ranks resume from rank 0's checkpoint and end where one uninterrupted process ends
+    /// (a constant learning rate: the default cosine schedule spans the run's epochs).
+    func testTwoRanksResumeExactly() throws {
+        let dir = try temporaryDirectory()
+        try makeDataset(in: dir)
+        let (single, parallel) = (dir.appendingPathComponent("single"), dir.appendingPathComponent("parallel"))
+        var twoEpochs = trainingArguments(data: dir, run: single, device: "cpu", extra: ["--schedule", "constant"])
+        twoEpochs[twoEpochs.firstIndex(of: "--epochs")! + 1] = "2"
+        let one = try run([binary.path] + twoEpochs)
+        XCTAssertEqual(one.status, 0, one.output)
+        let first = try run(try ranks(2, trainingArguments(data: dir, run: parallel, device: "cpu", extra: ["--schedule", "constant"])))
+        XCTAssertEqual(first.status, 0, first.output)
+        var resumed = twoEpochs + ["--resume"]
+        resumed[resumed.firstIndex(of: single.path)!] = parallel.path
+        let second = try run(try ranks(2, resumed))
+        XCTAssertEqual(second.status, 0, second.output)
+        XCTAssertEqual(second.output.components(separatedBy: "resumed from").count, 2, second.output)
+        let difference = maxDifference(try weights(single), try weights(parallel))
+        XCTAssertLessThan(difference, Self.tolerance, "weights differ by \(difference)")
+    }
+
     func testANaNLossStopsEveryRankOnceAndKeepsTheLastGoodCheckpoint() throws {
         let dir = try temporaryDirectory()
         try makeDataset(in: dir)
