@@ -30,6 +30,31 @@ final class DistributedPartsTests: XCTestCase {
         }
     }
 
+    /// Image folders build only a rank's part (nothing of the others' is decoded), and the
+    /// parts are the global batches' slices: the same files, crops and flips.
+    func testImageFolderShardsAreTheGlobalBatchesSlices() throws {
+        var rng = SeededGenerator.fresh()
+        let root = try ImageFiles.temporaryFolder(self)
+        for (name, count) in ["cat": 7, "dog": 6] {
+            for i in 0..<count {
+                try ImageFiles.write(ImageFiles.png(ImageFiles.noise(24 * 20 * 3, &rng), width: 24, height: 20),
+                                     to: "\(name)/\(i).png", in: root)
+            }
+        }
+        let make = { try ImageFolderSource(folder: try ImageFolder(directory: root), transform: .training(size: 16), batchSize: 6,
+                                           shuffle: true, seed: 4, dropLast: true) }
+        let global = try make()
+        let shards = try (0..<3).map { try ShardedBatchSource(global: make(), sampleValues: 3 * 16 * 16, rank: $0, ranks: 3) }
+        let whole = Array(global.batches(epoch: 2, skipping: 0))
+        let parts = shards.map { Array($0.batches(epoch: 2, skipping: 0)) }
+        XCTAssertEqual(whole.count, 2)
+        for (b, batch) in whole.enumerated() {
+            XCTAssertEqual(parts.map { $0[b].count }, [2, 2, 2])
+            XCTAssertEqual(parts.flatMap { $0[b].labels }, batch.labels)
+            XCTAssertEqual(parts.flatMap { $0[b].images }, batch.images)
+        }
+    }
+
     func testAGlobalBatchThatDoesNotSplitNamesTheSizesThatDo() throws {
         XCTAssertThrowsError(try ShardedBatchSource(global: loader(batch: 10), sampleValues: 4, rank: 0, ranks: 4)) { error in
             XCTAssertEqual(error as? DistributedError, .unevenBatch(batch: 10, ranks: 4))

@@ -3,9 +3,9 @@
 /// global order (the same shuffle, the same augmentation seeds) as one process with the same
 /// seed would, so together the ranks see exactly its batches.
 ///
-/// The wrapped source still reads every sample of a global batch on every rank: simple and
-/// exact, at the price of decoding `ranks ×` the images a rank trains on (cheap for in-memory
-/// datasets; for image folders, a source that reads only its shard would be faster).
+/// A `ShardableBatchSource` (image folders) builds only the rank's part, so no rank decodes
+/// another's images; any other source builds the whole global batch on every rank and this
+/// keeps the rank's part (cheap for in-memory datasets, where a batch is a gather).
 ///
 /// ```swift
 /// let shard = try ShardedBatchSource(global: loader, sampleValues: 28 * 28, rank: world.rank, ranks: world.size)
@@ -35,6 +35,9 @@ public final class ShardedBatchSource: BatchSource {
     /// This rank's part of each full global batch; a short last batch (which training drops)
     /// gives each rank its part of what it holds, possibly nothing.
     public func batches(epoch: Int, skipping: Int) -> AnyIterator<TrainingBatch> {
+        if let shardable = global as? ShardableBatchSource {
+            return shardable.batches(epoch: epoch, skipping: skipping, part: rank, of: ranks)
+        }
         let source = global.batches(epoch: epoch, skipping: skipping)
         let share = batchSize, rank = rank, sample = sampleValues
         return AnyIterator {
@@ -44,4 +47,10 @@ public final class ShardedBatchSource: BatchSource {
                                  labels: Array(batch.labels[start ..< end]), count: end - start)
         }
     }
+}
+
+/// A source that can build one rank's part of each batch alone: part `p` of `n` is positions
+/// `p·b/n ..< (p+1)·b/n` of every batch of `b`, exactly those samples, augmented exactly so.
+public protocol ShardableBatchSource: BatchSource {
+    func batches(epoch: Int, skipping: Int, part: Int, of parts: Int) -> AnyIterator<TrainingBatch>
 }
