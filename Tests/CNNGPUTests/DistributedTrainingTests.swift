@@ -154,6 +154,33 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertGreaterThan(maxDifference(try weights(dir.appendingPathComponent("single")), try weights(perRank)), 1e-2)
     }
 
+    /// An image folder: each rank decodes only its part of every training and validation batch,
+    /// and the run still equals one process's (weights, and the summed validation accuracy).
+    func testTwoRanksOnAnImageFolderMatchOneProcess() throws {
+        var rng = SeededGenerator.fresh()
+        let dir = try temporaryDirectory()
+        let data = dir.appendingPathComponent("images")
+        for (name, count) in ["cat": 20, "dog": 20] {
+            for i in 0..<count {
+                try ImageFiles.write(ImageFiles.png(ImageFiles.noise(40 * 36 * 3, &rng), width: 40, height: 36),
+                                     to: "\(name)/\(i).png", in: data)
+            }
+        }
+        let arguments = { (run: String) in
+            ["train", "lenet5", "--data", data.path, "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--lr", "0.05",
+             "--seed", "3", "--device", "cpu", "--checkpoint", dir.appendingPathComponent(run).path]
+        }
+        let one = try run([binary.path] + arguments("single"))
+        XCTAssertEqual(one.status, 0, one.output)
+        let two = try run(try ranks(2, arguments("parallel")))
+        XCTAssertEqual(two.status, 0, two.output)
+        let difference = maxDifference(try weights(dir.appendingPathComponent("single")), try weights(dir.appendingPathComponent("parallel")))
+        XCTAssertLessThan(difference, Self.tolerance, "weights differ by \(difference)")
+        let accuracy = { (text: String) in text.components(separatedBy: "val_acc ").dropFirst().first?.prefix { $0 != "%" } }
+        XCTAssertNotNil(accuracy(one.output), one.output)
+        XCTAssertEqual(accuracy(one.output), accuracy(two.output), two.output)
+    }
+
     func testAGlobalBatchThatDoesNotSplitIsRefusedNamingTheFix() throws {
         let dir = try temporaryDirectory()
         try makeDataset(in: dir)

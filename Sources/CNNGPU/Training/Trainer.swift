@@ -283,11 +283,20 @@ public final class Trainer {
 
     /// Mean loss and accuracy over every sample of `data`, in inference mode (BN running
     /// statistics, no dropout). A short last batch runs on a plan of its own size.
-    /// In a data-parallel run each rank evaluates every `ranks`-th batch and the sums are
+    /// In a data-parallel run each rank evaluates its part of every batch (image folders, which
+    /// build only that part) or every `ranks`-th batch (other sources), and the sums are
     /// combined, so every rank returns the whole set's numbers.
     public func evaluate(_ data: BatchSource) throws -> (loss: Double, accuracy: Double) {
         var lossSum = 0.0, correct = 0, seen = 0
-        for (index, batch) in data.batches(epoch: 0, skipping: 0).enumerated() where index % ranks == (world?.rank ?? 0) {
+        let rank = world?.rank ?? 0
+        let batches: AnySequence<TrainingBatch>
+        if ranks > 1, let shardable = data as? ShardableBatchSource, data.batchSize % ranks == 0 {
+            batches = AnySequence(shardable.batches(epoch: 0, skipping: 0, part: rank, of: ranks))
+        } else {
+            batches = AnySequence(data.batches(epoch: 0, skipping: 0).enumerated().lazy
+                .filter { $0.offset % self.ranks == rank }.map(\.element))
+        }
+        for batch in batches where batch.count > 0 {
             let p = try evaluationPlan(batch: batch.count)
             let executor = Executor(plan: p)
             let n = batch.count * graph.inputShape.count
