@@ -245,6 +245,43 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: checkpoint), saved)
     }
 
+    /// Ctrl-C reaches the ranks at different steps; they agree on it, rank 0 saves once, and
+    /// the run can be resumed.
+    func testCtrlCStopsEveryRankAtTheSameStepWithACheckpoint() throws {
+        let dir = try temporaryDirectory()
+        try makeDataset(in: dir)
+        let runFolder = dir.appendingPathComponent("run")
+        var arguments = trainingArguments(data: dir, run: runFolder, device: "cpu")
+        arguments[arguments.firstIndex(of: "--epochs")! + 1] = "500"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try mpirun())
+        process.arguments = ["--oversubscribe", "-np", "2", binary.path] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        process.environment = environment
+        let log = dir.appendingPathComponent("log")
+        XCTAssertTrue(FileManager.default.createFile(atPath: log.path, contents: nil))
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle; process.standardError = handle
+        try process.run()
+        // Once an epoch has ended the handlers are installed: interrupt then.
+        let deadline = Date().addingTimeInterval(120)
+        while process.isRunning, Date() < deadline,
+              !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("epoch 2/500  loss") { usleep(50_000) }
+        kill(process.processIdentifier, SIGINT)
+        let stopBy = Date().addingTimeInterval(60)
+        while process.isRunning, Date() < stopBy { usleep(50_000) }
+        let hung = process.isRunning
+        if hung { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        XCTAssertFalse(hung, "the ranks did not stop: \(output)")
+        XCTAssertEqual(output.components(separatedBy: "interrupted; checkpoint saved").count, 2, output)
+        let checkpoint = try Checkpoint.read(from: runFolder.appendingPathComponent("checkpoint.safetensors"))
+        XCTAssertGreaterThanOrEqual(checkpoint.step, 8, output)
+        XCTAssertLessThan(checkpoint.epochsCompleted, 500)
+    }
+
     func testARankThatFailsStopsEveryRankAndKeepsTheCheckpoint() throws {
         let dir = try temporaryDirectory()
         try makeDataset(in: dir)
