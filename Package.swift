@@ -6,7 +6,7 @@ import PackageDescription
 let kernelFiles = [
     "activation.cl", "activation_function.cl", "batchnorm.cl", "conv_implicit_gemm.cl", "conv_winograd_f2x3.cl",
     "convolution.cl", "dropout.cl", "elementwise.cl",
-    "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "reduction.cl", "softmax.cl",
+    "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "reduction.cl", "softmax.cl", "vector_io.cl",
 ]
 
 let package = Package(

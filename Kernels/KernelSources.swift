@@ -16,6 +16,7 @@ public enum KernelSources {
         "pooling": text(PackageResources.pooling_cl),
         "reduction": text(PackageResources.reduction_cl),
         "softmax": text(PackageResources.softmax_cl),
+        "vector_io": text(PackageResources.vector_io_cl),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

@@ -1,46 +1,52 @@
 // batchnorm.cl: batch normalization, training and inference forward, and backward.
 //
 // Layout: a tensor seen as [outer, channels, inner] (NCHW: outer = N, inner = H·W; dense
-// layers: inner = 1); statistics are per channel over its M = outer·inner elements.
+// layers: inner = 1); statistics are per channel c over its M = outer·inner elements. A "row"
+// is the inner-long run of one (n, c), row index r = n·channels + c.
 //
-// The per-channel reductions (batchnorm_statistics, batchnorm_backward_reduce) run one
-// work-group of BN_GROUP_SIZE work-items per channel: each work-item sums a strided share of
-// the channel in float, then a tree in local memory adds the shares in a fixed order, so
-// results are deterministic. The variance takes two passes (mean, then Σ(x − mean)²), which
-// stays accurate where E[x²] − E[x]² would cancel. The element-wise kernels run one work-item
-// per element on a 2-D range (i, n·C + c), so the channel is one modulo per row.
+// Every kernel but the two combines runs on a 2-D range of work-groups (tile, row): the group
+// walks one tile of BN_WG·BN_VEC·BN_ITEMS consecutive floats of its row in streaming order
+// (vector_io.cl), so its channel is one per group and its accesses are contiguous.
+//
+// Statistics are split reductions with a deterministic second pass:
+//   batchnorm_partial_statistics  per (row, tile): the tile's mean and M2 = Σ(x − tile mean)²,
+//                                 a tree in local memory for each; two passes over the tile
+//                                 (it is in cache) rather than E[x²] − E[x]², which cancels.
+//   batchnorm_combine_statistics  per channel (one group): the partials merged in a fixed
+//                                 order by Chan et al.'s pairwise formula (strided share per
+//                                 work-item, then a tree), so results do not depend on timing;
+//                                 saves mean and 1/sqrt(var + eps), updates the running
+//                                 statistics with the unbiased variance (PyTorch). The host
+//                                 guarantees M > 1.
+//   batchnorm_backward_partial / _combine: the same shape for dBeta = Σ dy and
+//                                 dGamma = invStd·Σ dy·(x − mean).
 //
 // Batch norm + ReLU: with `relu` 1 the forward kernels store max(0, y) (NaN stays NaN), and
 // the backward kernels read dy masked by y > 0 (y being the fused forward's output), leaving
 // dy itself unmodified; with `relu` 0 the y argument is unread.
 //
-// Tunable: BN_GROUP_SIZE (default 256, a power of two). The host launches the reductions with
-// this local size (`OpenCLBackend.batchNormGroupSize`): change both together.
+// Tunables (batchNorm family of MemoryBoundTunables.swift, set by -D): BN_WG work-items per
+// group (a power of two: the trees halve it), BN_VEC floats per vector, BN_ITEMS vectors per
+// work-item.
 
-#ifndef BN_GROUP_SIZE
-#define BN_GROUP_SIZE 256
+#ifndef BN_WG
+#define BN_WG 64
 #endif
+#ifndef BN_VEC
+#define BN_VEC 4
+#endif
+#ifndef BN_ITEMS
+#define BN_ITEMS 4
+#endif
+#if (BN_WG & (BN_WG - 1)) != 0
+#error "BN_WG must be a power of two"
+#endif
+#define VEC BN_VEC
+#define TILE_WG BN_WG
+#define TILE_ITEMS BN_ITEMS
+#define BN_TILE (BN_WG * BN_VEC * BN_ITEMS)
 
-// Element `i` (0 ≤ i < outer·inner) of channel `c`.
-inline int channel_element(int i, int c, int channels, int inner) {
-    const int n = i / inner;
-    return (n * channels + c) * inner + (i - n * inner);
-}
-
-// Visits this work-item's share of channel c's elements as `e`: row by row when rows are
-// long (no division per element), element by element over the flattened channel when they
-// are shorter than the work-group (dense layers, inner = 1). `m` is outer·inner.
-#define FOR_CHANNEL_SHARE(e, body)                                                      \
-    if (inner >= BN_GROUP_SIZE) {                                                       \
-        for (int n = 0; n < outer; ++n) {                                               \
-            const int row = (n * channels + c) * inner;                                 \
-            for (int j = lid; j < inner; j += BN_GROUP_SIZE) { const int e = row + j; body } \
-        }                                                                               \
-    } else {                                                                            \
-        for (int i = lid; i < m; i += BN_GROUP_SIZE) {                                  \
-            const int e = channel_element(i, c, channels, inner); body                  \
-        }                                                                               \
-    }
+#include "vector_io.cl"
 
 // The sum of `value` over the work-group, returned to every work-item. Called in uniform
 // control flow; `scratch` is free again when it returns.
@@ -48,7 +54,7 @@ inline float group_sum(float value, __local float* scratch) {
     const int lid = get_local_id(0);
     scratch[lid] = value;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = BN_GROUP_SIZE / 2; width > 0; width >>= 1) {
+    for (int width = BN_WG / 2; width > 0; width >>= 1) {
         if (lid < width) scratch[lid] += scratch[lid + width];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
@@ -57,81 +63,183 @@ inline float group_sum(float value, __local float* scratch) {
     return total;
 }
 
-// Per channel c (one work-group each): batch mean and biased variance; saves mean and
-// 1/sqrt(var + epsilon); running = (1 − momentum)·running + momentum·batch with the unbiased
-// variance (PyTorch). The host guarantees outer·inner > 1.
-__kernel __attribute__((reqd_work_group_size(BN_GROUP_SIZE, 1, 1)))
-void batchnorm_statistics(const int outer, const int channels, const int inner,
-                          const float momentum, const float epsilon, __global const float* x,
-                          __global float* savedMean, __global float* savedInvStd,
-                          __global float* runningMean, __global float* runningVar) {
-    __local float scratch[BN_GROUP_SIZE];
-    const int c = get_group_id(0), lid = get_local_id(0), m = outer * inner;
-    float sum = 0.0f;
-    FOR_CHANNEL_SHARE(e, { sum += x[e]; })
-    const float mean = group_sum(sum, scratch) / (float)m;
+// The sum of v's lanes.
+inline float lanes_total(const floatV v) {
+#if VEC == 1
+    return v;
+#elif VEC == 2
+    return v.s0 + v.s1;
+#elif VEC == 4
+    return (v.s0 + v.s1) + (v.s2 + v.s3);
+#else
+    return ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7));
+#endif
+}
+
+// Σ (lane − mean)² over the lanes of v (holding p[e …]) that lie before n: the padded lanes of
+// a row's last vector read 0, which would count as (0 − mean)².
+inline float squared_deviations(const floatV v, const float mean, const size_t e, const size_t n) {
+    if (e + VEC <= n) { const floatV d = v - mean; return lanes_total(d * d); }
+    const float* lanes = (const float*)&v;
+    float s = 0.0f;
+    for (int k = 0; k < VEC; ++k)
+        if (e + k < n) s += (lanes[k] - mean) * (lanes[k] - mean);
+    return s;
+}
+
+// The number of elements of tile t of a row of `inner`.
+inline int tile_count(const int t, const int inner) { return min(BN_TILE, inner - t * BN_TILE); }
+
+// Chan et al.: (count, mean, M2) of a merged with b, in place in a.
+inline void merge_moments(float* count, float* mean, float* m2, const float countB, const float meanB,
+                          const float m2B) {
+    if (countB == 0.0f) return;
+    const float total = *count + countB;
+    const float delta = meanB - *mean;
+    *mean += delta * (countB / total);
+    *m2 += m2B + delta * delta * (*count * countB / total);
+    *count = total;
+}
+
+// Per (tile, row): the tile's mean and M2, at partial[row·tiles + tile].
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
+void batchnorm_partial_statistics(const int inner, __global const float* x,
+                                  __global float* partialMean, __global float* partialM2) {
+    __local float scratch[BN_WG];
+    const int t = get_group_id(0), row = get_group_id(1), tiles = get_num_groups(0);
+    __global const float* r = x + (size_t)row * inner;
+    // Vector accumulators, summed across lanes once; padded lanes read 0, so add nothing.
+    floatV sum = 0.0f;
+    FOR_EACH_VECTOR(e, t, inner, { sum += load_v(r, e, inner); })
+    const float mean = group_sum(lanes_total(sum), scratch) / (float)tile_count(t, inner);
     float squares = 0.0f;
-    FOR_CHANNEL_SHARE(e, { const float d = x[e] - mean; squares += d * d; })
-    const float var = group_sum(squares, scratch) / (float)m;
+    FOR_EACH_VECTOR(e, t, inner, { squares += squared_deviations(load_v(r, e, inner), mean, e, inner); })
+    const float m2 = group_sum(squares, scratch);
+    if (get_local_id(0) == 0) {
+        partialMean[(size_t)row * tiles + t] = mean;
+        partialM2[(size_t)row * tiles + t] = m2;
+    }
+}
+
+// Per channel (one group of BN_WG): merges the outer·tiles partials of channel c.
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
+void batchnorm_combine_statistics(const int outer, const int channels, const int inner, const int tiles,
+                                  const float momentum, const float epsilon,
+                                  __global const float* partialMean, __global const float* partialM2,
+                                  __global float* savedMean, __global float* savedInvStd,
+                                  __global float* runningMean, __global float* runningVar) {
+    __local float counts[BN_WG], means[BN_WG], m2s[BN_WG];
+    const int c = get_group_id(0), lid = get_local_id(0), parts = outer * tiles;
+    float count = 0.0f, mean = 0.0f, m2 = 0.0f;
+    for (int i = lid; i < parts; i += BN_WG) {
+        const int n = i / tiles, t = i - n * tiles;
+        const size_t p = (size_t)(n * channels + c) * tiles + t;
+        merge_moments(&count, &mean, &m2, (float)tile_count(t, inner), partialMean[p], partialM2[p]);
+    }
+    counts[lid] = count; means[lid] = mean; m2s[lid] = m2;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = BN_WG / 2; width > 0; width >>= 1) {
+        if (lid < width) {
+            float cnt = counts[lid], mu = means[lid], s = m2s[lid];
+            merge_moments(&cnt, &mu, &s, counts[lid + width], means[lid + width], m2s[lid + width]);
+            counts[lid] = cnt; means[lid] = mu; m2s[lid] = s;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
     if (lid == 0) {
-        savedMean[c] = mean;
+        const float m = counts[0], var = m2s[0] / m;
+        savedMean[c] = means[0];
         savedInvStd[c] = 1.0f / sqrt(var + epsilon);
-        const float unbiased = var * ((float)m / (float)(m - 1));
-        runningMean[c] = (1.0f - momentum) * runningMean[c] + momentum * mean;
+        const float unbiased = m2s[0] / (m - 1.0f);
+        runningMean[c] = (1.0f - momentum) * runningMean[c] + momentum * means[0];
         runningVar[c] = (1.0f - momentum) * runningVar[c] + momentum * unbiased;
     }
 }
 
 // The fused ReLU of batch norm + ReLU.
-inline float bn_relu(const int relu, const float v) { return relu && v < 0.0f ? 0.0f : v; }
+inline floatV bn_relu(const int relu, const floatV v) { return relu ? select(v, (floatV)(0.0f), v < 0.0f) : v; }
 
 // dy, masked by y > 0 in the backward pass of batch norm + ReLU.
-inline float bn_gradient(const int relu, __global const float* dy, __global const float* y, const int e) {
-    const float g = dy[e];
-    return relu && !(y[e] > 0.0f) ? 0.0f : g;
+inline floatV bn_gradient(const int relu, __global const float* dy, __global const float* y, const size_t e,
+                          const size_t n) {
+    const floatV g = load_v(dy, e, n);
+    return relu ? select((floatV)(0.0f), g, load_v(y, e, n) > 0.0f) : g;
 }
 
-// y = (x − mean[c])·invStd[c]·gamma[c] + beta[c] with the statistics just saved.
-__kernel void batchnorm_normalize(const int rows, const int channels, const int inner,
-                                  __global const float* x, __global const float* mean,
-                                  __global const float* invStd, __global const float* gamma,
-                                  __global const float* beta, __global float* y, const int relu) {
-    const int j = get_global_id(0), row = get_global_id(1);
-    if (j >= inner || row >= rows) return;
-    const int c = row % channels, i = row * inner + j;
-    y[i] = bn_relu(relu, (x[i] - mean[c]) * invStd[c] * gamma[c] + beta[c]);
+// y = (x − mean[c])·scale + beta[c] on a tile of one row, scale = invStd[c]·gamma[c].
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
+void batchnorm_normalize(const int channels, const int inner,
+                         __global const float* x, __global const float* mean,
+                         __global const float* invStd, __global const float* gamma,
+                         __global const float* beta, __global float* y, const int relu) {
+    const int row = get_group_id(1), c = row % channels;
+    const float mu = mean[c], scale = invStd[c] * gamma[c], shift = beta[c];
+    __global const float* xr = x + (size_t)row * inner;
+    __global float* yr = y + (size_t)row * inner;
+    FOR_EACH_VECTOR(e, get_group_id(0), inner, {
+        store_v(bn_relu(relu, (load_v(xr, e, inner) - mu) * scale + shift), yr, e, inner);
+    })
 }
 
 // y = (x − runningMean[c]) / sqrt(runningVar[c] + epsilon)·gamma[c] + beta[c].
-__kernel void batchnorm_inference(const int rows, const int channels, const int inner,
-                                  const float epsilon, __global const float* x,
-                                  __global const float* runningMean, __global const float* runningVar,
-                                  __global const float* gamma, __global const float* beta,
-                                  __global float* y, const int relu) {
-    const int j = get_global_id(0), row = get_global_id(1);
-    if (j >= inner || row >= rows) return;
-    const int c = row % channels, i = row * inner + j;
-    const float invStd = 1.0f / sqrt(runningVar[c] + epsilon);
-    y[i] = bn_relu(relu, (x[i] - runningMean[c]) * invStd * gamma[c] + beta[c]);
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
+void batchnorm_inference(const int channels, const int inner, const float epsilon, __global const float* x,
+                         __global const float* runningMean, __global const float* runningVar,
+                         __global const float* gamma, __global const float* beta,
+                         __global float* y, const int relu) {
+    const int row = get_group_id(1), c = row % channels;
+    const float mu = runningMean[c], scale = 1.0f / sqrt(runningVar[c] + epsilon) * gamma[c], shift = beta[c];
+    __global const float* xr = x + (size_t)row * inner;
+    __global float* yr = y + (size_t)row * inner;
+    FOR_EACH_VECTOR(e, get_group_id(0), inner, {
+        store_v(bn_relu(relu, (load_v(xr, e, inner) - mu) * scale + shift), yr, e, inner);
+    })
 }
 
-// Per channel c (one work-group each): dBeta = Σ dy, dGamma = Σ dy·xhat with
-// xhat = (x − mean)·invStd.
-__kernel __attribute__((reqd_work_group_size(BN_GROUP_SIZE, 1, 1)))
-void batchnorm_backward_reduce(const int outer, const int channels, const int inner,
-                               __global const float* x, __global const float* dy,
-                               __global const float* savedMean, __global const float* savedInvStd,
-                               __global float* dGamma, __global float* dBeta, const int relu,
-                               __global const float* y) {
-    __local float scratch[BN_GROUP_SIZE];
-    const int c = get_group_id(0), lid = get_local_id(0), m = outer * inner;
-    const float mean = savedMean[c];
-    float sumDy = 0.0f, sumDyCentered = 0.0f;
-    FOR_CHANNEL_SHARE(e, {
-        const float g = bn_gradient(relu, dy, y, e);
+// Per (tile, row): Σ dy and Σ dy·(x − mean[c]) over the tile, at partial[row·tiles + tile].
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
+void batchnorm_backward_partial(const int channels, const int inner,
+                                __global const float* x, __global const float* dy,
+                                __global const float* savedMean, const int relu, __global const float* y,
+                                __global float* partialDy, __global float* partialDyCentered) {
+    __local float scratch[BN_WG];
+    const int t = get_group_id(0), row = get_group_id(1), tiles = get_num_groups(0);
+    const float mu = savedMean[row % channels];
+    const size_t base = (size_t)row * inner;
+    __global const float* xr = x + base;
+    __global const float* dyr = dy + base;
+    __global const float* yr = y + base;
+    // Padded lanes of dy read 0, so they add nothing to either sum.
+    floatV sumDy = 0.0f, sumDyCentered = 0.0f;
+    FOR_EACH_VECTOR(e, t, inner, {
+        const floatV g = bn_gradient(relu, dyr, yr, e, inner);
         sumDy += g;
-        sumDyCentered += g * (x[e] - mean);
+        sumDyCentered += g * (load_v(xr, e, inner) - mu);
     })
+    const float totalDy = group_sum(lanes_total(sumDy), scratch);
+    const float totalDyCentered = group_sum(lanes_total(sumDyCentered), scratch);
+    if (get_local_id(0) == 0) {
+        partialDy[(size_t)row * tiles + t] = totalDy;
+        partialDyCentered[(size_t)row * tiles + t] = totalDyCentered;
+    }
+}
+
+// Per channel (one group): dBeta = Σ partialDy, dGamma = invStd·Σ partialDyCentered, summed
+// in a fixed order.
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
+void batchnorm_backward_combine(const int outer, const int channels, const int tiles,
+                                __global const float* partialDy, __global const float* partialDyCentered,
+                                __global const float* savedInvStd, __global float* dGamma,
+                                __global float* dBeta) {
+    __local float scratch[BN_WG];
+    const int c = get_group_id(0), lid = get_local_id(0), parts = outer * tiles;
+    float sumDy = 0.0f, sumDyCentered = 0.0f;
+    for (int i = lid; i < parts; i += BN_WG) {
+        const int n = i / tiles, t = i - n * tiles;
+        const size_t p = (size_t)(n * channels + c) * tiles + t;
+        sumDy += partialDy[p];
+        sumDyCentered += partialDyCentered[p];
+    }
     const float totalDy = group_sum(sumDy, scratch);
     const float totalDyCentered = group_sum(sumDyCentered, scratch);
     if (lid == 0) {
@@ -141,17 +249,24 @@ void batchnorm_backward_reduce(const int outer, const int channels, const int in
 }
 
 // dx = gamma·invStd/M · (M·dy − dBeta − xhat·dGamma): the gradient through the batch
-// statistics, with dGamma and dBeta from batchnorm_backward_reduce.
-__kernel void batchnorm_backward_data(const int rows, const int channels, const int inner,
-                                      const int m, __global const float* x, __global const float* dy,
-                                      __global const float* savedMean,
-                                      __global const float* savedInvStd, __global const float* gamma,
-                                      __global const float* dGamma, __global const float* dBeta,
-                                      __global float* dx, const int relu, __global const float* y) {
-    const int j = get_global_id(0), row = get_global_id(1);
-    if (j >= inner || row >= rows) return;
-    const int c = row % channels, i = row * inner + j;
-    const float invStd = savedInvStd[c];
-    const float xhat = (x[i] - savedMean[c]) * invStd;
-    dx[i] = gamma[c] * invStd / (float)m * ((float)m * bn_gradient(relu, dy, y, i) - dBeta[c] - xhat * dGamma[c]);
+// statistics, with dGamma and dBeta from batchnorm_backward_combine.
+__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
+void batchnorm_backward_data(const int channels, const int inner, const int m,
+                             __global const float* x, __global const float* dy,
+                             __global const float* savedMean, __global const float* savedInvStd,
+                             __global const float* gamma, __global const float* dGamma,
+                             __global const float* dBeta, __global float* dx, const int relu,
+                             __global const float* y) {
+    const int row = get_group_id(1), c = row % channels;
+    const float invStd = savedInvStd[c], mu = savedMean[c], fm = (float)m;
+    const float k = gamma[c] * invStd / fm, db = dBeta[c], dg = dGamma[c];
+    const size_t base = (size_t)row * inner;
+    __global const float* xr = x + base;
+    __global const float* dyr = dy + base;
+    __global const float* yr = y + base;
+    __global float* dxr = dx + base;
+    FOR_EACH_VECTOR(e, get_group_id(0), inner, {
+        const floatV xhat = (load_v(xr, e, inner) - mu) * invStd;
+        store_v(k * (fm * bn_gradient(relu, dyr, yr, e, inner) - db - xhat * dg), dxr, e, inner);
+    })
 }

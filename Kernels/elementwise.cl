@@ -3,39 +3,48 @@
 //   multiply  out = a · b      (also the dropout backward pass: dx = dy · mask)
 //   scale     out = alpha · x
 //   axpy      y  += alpha · x
-// One work-item per element, bounds-checked. Outputs may alias inputs: each work-item reads
-// its element before writing it. Scalar, not float4: on PoCL a float4 add was not
-// reliably faster (11–15 ms vs 12–22 ms on 2^24 elements, on a loaded machine), and the
-// scalar form needs no tail handling for odd sizes.
+// Walked in streaming tiles of vectors (vector_io.cl). Outputs may alias inputs: each
+// work-item reads its vector before writing it, and no two work-items share an element.
 //
-// No tunable parameters.
+// Tunables (streaming family of MemoryBoundTunables.swift, set by -D): STREAM_WG work-items
+// per group, STREAM_VEC floats per vector, STREAM_ITEMS vectors per work-item.
+
+#ifndef STREAM_WG
+#define STREAM_WG 64
+#endif
+#ifndef STREAM_VEC
+#define STREAM_VEC 4
+#endif
+#ifndef STREAM_ITEMS
+#define STREAM_ITEMS 4
+#endif
+#define VEC STREAM_VEC
+#define TILE_WG STREAM_WG
+#define TILE_ITEMS STREAM_ITEMS
 
 #include "activation_function.cl"
+#include "vector_io.cl"
 
-__kernel void add_elementwise(const int n, const int code, const float alpha, __global const float* a,
-                              __global const float* b, __global float* out) {
-    const int i = get_global_id(0);
-    if (i >= n) return;
-    out[i] = activate(code, alpha, a[i] + b[i]);
+__kernel __attribute__((reqd_work_group_size(STREAM_WG, 1, 1)))
+void add_elementwise(const int n, const int code, const float alpha, __global const float* a,
+                     __global const float* b, __global float* out) {
+    FOR_EACH_VECTOR(e, get_group_id(0), n, {
+        store_v(activate_v(code, alpha, load_v(a, e, n) + load_v(b, e, n)), out, e, n);
+    })
 }
 
-__kernel void multiply_elementwise(const int n, __global const float* a, __global const float* b,
-                                   __global float* out) {
-    const int i = get_global_id(0);
-    if (i >= n) return;
-    out[i] = a[i] * b[i];
+__kernel __attribute__((reqd_work_group_size(STREAM_WG, 1, 1)))
+void multiply_elementwise(const int n, __global const float* a, __global const float* b,
+                          __global float* out) {
+    FOR_EACH_VECTOR(e, get_group_id(0), n, { store_v(load_v(a, e, n) * load_v(b, e, n), out, e, n); })
 }
 
-__kernel void scale_elementwise(const int n, const float alpha, __global const float* x,
-                                __global float* out) {
-    const int i = get_global_id(0);
-    if (i >= n) return;
-    out[i] = alpha * x[i];
+__kernel __attribute__((reqd_work_group_size(STREAM_WG, 1, 1)))
+void scale_elementwise(const int n, const float alpha, __global const float* x, __global float* out) {
+    FOR_EACH_VECTOR(e, get_group_id(0), n, { store_v(alpha * load_v(x, e, n), out, e, n); })
 }
 
-__kernel void axpy_elementwise(const int n, const float alpha, __global const float* x,
-                               __global float* y) {
-    const int i = get_global_id(0);
-    if (i >= n) return;
-    y[i] += alpha * x[i];
+__kernel __attribute__((reqd_work_group_size(STREAM_WG, 1, 1)))
+void axpy_elementwise(const int n, const float alpha, __global const float* x, __global float* y) {
+    FOR_EACH_VECTOR(e, get_group_id(0), n, { store_v(load_v(y, e, n) + alpha * load_v(x, e, n), y, e, n); })
 }

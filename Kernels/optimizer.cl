@@ -1,6 +1,7 @@
 // optimizer.cl: in-place optimizer updates for OptimizerOps (launched by
-// OpenCLBackend+Optimizer.swift), PyTorch's formulas. One work-item per parameter; every
-// buffer is a flat Float32 array of `count` elements; gradients are read, never written.
+// OpenCLBackend+Optimizer.swift), PyTorch's formulas. Every buffer is a flat Float32 array of
+// `count` elements, walked in streaming tiles of vectors (vector_io.cl); gradients are read,
+// never written.
 //
 //   sgd_update           w -= lr * (g + wd*w)                                  (no momentum)
 //   sgd_momentum_update  g' = g + wd*w;  v = momentum*v + (1 - dampening)*g';
@@ -12,40 +13,59 @@
 //                        computes stepSize = lr / (1 - b1^t) and invSqrtBias2 = 1/sqrt(1 - b2^t)
 //                        in double precision.
 //
-// Tunable parameters: none.
+// Tunables (streaming family of MemoryBoundTunables.swift, set by -D): STREAM_WG work-items
+// per group, STREAM_VEC floats per vector, STREAM_ITEMS vectors per work-item.
 
-__kernel void sgd_update(const int count, const float lr, const float weightDecay,
-                         __global float* weights, __global const float* gradients) {
-    const int i = get_global_id(0);
-    if (i >= count) return;
-    const float w = weights[i];
-    weights[i] = w - lr * (gradients[i] + weightDecay * w);
+#ifndef STREAM_WG
+#define STREAM_WG 64
+#endif
+#ifndef STREAM_VEC
+#define STREAM_VEC 4
+#endif
+#ifndef STREAM_ITEMS
+#define STREAM_ITEMS 4
+#endif
+#define VEC STREAM_VEC
+#define TILE_WG STREAM_WG
+#define TILE_ITEMS STREAM_ITEMS
+
+#include "vector_io.cl"
+
+__kernel __attribute__((reqd_work_group_size(STREAM_WG, 1, 1)))
+void sgd_update(const int count, const float lr, const float weightDecay,
+                __global float* weights, __global const float* gradients) {
+    FOR_EACH_VECTOR(e, get_group_id(0), count, {
+        const floatV w = load_v(weights, e, count);
+        store_v(w - lr * (load_v(gradients, e, count) + weightDecay * w), weights, e, count);
+    })
 }
 
-__kernel void sgd_momentum_update(const int count, const float lr, const float momentum,
-                                  const float oneMinusDampening, const float weightDecay,
-                                  const int nesterov, __global float* weights,
-                                  __global const float* gradients, __global float* velocity) {
-    const int i = get_global_id(0);
-    if (i >= count) return;
-    const float w = weights[i];
-    const float g = gradients[i] + weightDecay * w;
-    const float v = momentum * velocity[i] + oneMinusDampening * g;
-    velocity[i] = v;
-    weights[i] = w - lr * (nesterov ? g + momentum * v : v);
+__kernel __attribute__((reqd_work_group_size(STREAM_WG, 1, 1)))
+void sgd_momentum_update(const int count, const float lr, const float momentum,
+                         const float oneMinusDampening, const float weightDecay,
+                         const int nesterov, __global float* weights,
+                         __global const float* gradients, __global float* velocity) {
+    FOR_EACH_VECTOR(e, get_group_id(0), count, {
+        const floatV w = load_v(weights, e, count);
+        const floatV g = load_v(gradients, e, count) + weightDecay * w;
+        const floatV v = momentum * load_v(velocity, e, count) + oneMinusDampening * g;
+        store_v(v, velocity, e, count);
+        store_v(w - lr * (nesterov ? g + momentum * v : v), weights, e, count);
+    })
 }
 
-__kernel void adam_update(const int count, const float beta1, const float beta2,
-                          const float epsilon, const float stepSize, const float invSqrtBias2,
-                          const float l2, const float shrink, __global float* weights,
-                          __global const float* gradients, __global float* m, __global float* v) {
-    const int i = get_global_id(0);
-    if (i >= count) return;
-    const float w = weights[i] * shrink;
-    const float g = gradients[i] + l2 * w;
-    const float mi = beta1 * m[i] + (1.0f - beta1) * g;
-    const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    weights[i] = w - stepSize * mi / (sqrt(vi) * invSqrtBias2 + epsilon);
+__kernel __attribute__((reqd_work_group_size(STREAM_WG, 1, 1)))
+void adam_update(const int count, const float beta1, const float beta2,
+                 const float epsilon, const float stepSize, const float invSqrtBias2,
+                 const float l2, const float shrink, __global float* weights,
+                 __global const float* gradients, __global float* m, __global float* v) {
+    FOR_EACH_VECTOR(e, get_group_id(0), count, {
+        const floatV w = load_v(weights, e, count) * shrink;
+        const floatV g = load_v(gradients, e, count) + l2 * w;
+        const floatV mi = beta1 * load_v(m, e, count) + (1.0f - beta1) * g;
+        const floatV vi = beta2 * load_v(v, e, count) + (1.0f - beta2) * g * g;
+        store_v(mi, m, e, count);
+        store_v(vi, v, e, count);
+        store_v(w - stepSize * mi / (sqrt(vi) * invSqrtBias2 + epsilon), weights, e, count);
+    })
 }

@@ -11,9 +11,30 @@
 // one work-item per input pixel sums the gradients of the outputs whose window covers it, in
 // ascending output order, so results are deterministic and need no atomics.
 //
-// Forward and backward pooling kernels, adaptive ones included, run on a 3-D range (width,
-// height, planes); global average pooling on (planes) forward and (pixel, plane) backward. No
-// tunable parameters.
+// The 2-D max and average kernels run on a 2-D range of work-groups (pixel tile, plane): the
+// POOL_WG work-items of a group take POOL_ITEMS turns over the flattened pixels (oh·outW + ow
+// forward, ih·inW + iw backward) of one plane, so at every turn consecutive work-items touch
+// consecutive outputs and neighbouring windows, which overlap, are read while in cache. Adaptive
+// pooling runs on a 3-D range (width, height, planes); global average pooling on (planes)
+// forward and (pixel, plane) backward.
+//
+// Tunables (pooling family of MemoryBoundTunables.swift, set by -D): POOL_WG work-items per
+// group, POOL_ITEMS pixels per work-item.
+
+#ifndef POOL_WG
+#define POOL_WG 64
+#endif
+#ifndef POOL_ITEMS
+#define POOL_ITEMS 1
+#endif
+
+// Runs the body (the variadic tail, so that its commas need no parentheses) with (row, col, plane) for each of this work-item's pixels of a rows×cols plane.
+#define FOR_EACH_PIXEL(row, col, p, rows, cols, ...)                                        \
+    for (int k_ = 0; k_ < POOL_ITEMS; ++k_) {                                                \
+        const int i_ = ((int)get_group_id(0) * POOL_ITEMS + k_) * POOL_WG + (int)get_local_id(0); \
+        const int p = get_group_id(1);                                                       \
+        if (i_ < (rows) * (cols)) { const int row = i_ / (cols), col = i_ - row * (cols); __VA_ARGS__ } \
+    }
 
 // The window geometry shared by every pooling kernel, in argument order.
 #define POOL_GEOMETRY_ARGS \
@@ -61,86 +82,90 @@ inline float window_divisor(int oh, int ow, int inH, int inW, int windowH, int w
     return (float)((h1 - h0) * (w1 - w0));
 }
 
-__kernel void max_pool_forward(POOL_GEOMETRY_ARGS, __global const float* x, __global float* y) {
-    const int ow = get_global_id(0), oh = get_global_id(1), p = get_global_id(2);
-    if (ow >= outW || oh >= outH || p >= planes) return;
-    float best;
-    window_argmax(x + (size_t)p * inH * inW, oh, ow, inH, inW, windowH, windowW, strideH, strideW,
-                  padTop, padLeft, &best);
-    y[((size_t)p * outH + oh) * outW + ow] = best;
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void max_pool_forward(POOL_GEOMETRY_ARGS, __global const float* x, __global float* y) {
+    FOR_EACH_PIXEL(oh, ow, p, outH, outW, {
+        float best;
+        window_argmax(x + (size_t)p * inH * inW, oh, ow, inH, inW, windowH, windowW, strideH, strideW,
+                      padTop, padLeft, &best);
+        y[((size_t)p * outH + oh) * outW + ow] = best;
+    })
 }
 
-__kernel void max_pool_forward_indexed(POOL_GEOMETRY_ARGS, __global const float* x,
-                                       __global float* y, __global int* indices) {
-    const int ow = get_global_id(0), oh = get_global_id(1), p = get_global_id(2);
-    if (ow >= outW || oh >= outH || p >= planes) return;
-    float best;
-    const int index = window_argmax(x + (size_t)p * inH * inW, oh, ow, inH, inW, windowH, windowW,
-                                    strideH, strideW, padTop, padLeft, &best);
-    const size_t o = ((size_t)p * outH + oh) * outW + ow;
-    y[o] = best;
-    indices[o] = index;
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void max_pool_forward_indexed(POOL_GEOMETRY_ARGS, __global const float* x, __global float* y,
+                              __global int* indices) {
+    FOR_EACH_PIXEL(oh, ow, p, outH, outW, {
+        float best;
+        const int index = window_argmax(x + (size_t)p * inH * inW, oh, ow, inH, inW, windowH, windowW,
+                                        strideH, strideW, padTop, padLeft, &best);
+        const size_t o = ((size_t)p * outH + oh) * outW + ow;
+        y[o] = best;
+        indices[o] = index;
+    })
 }
 
 // dx[p, ih, iw] = Σ dy[p, oh, ow] over covering outputs whose saved index is (ih, iw).
-__kernel void max_pool_backward_gather(POOL_GEOMETRY_ARGS, __global const float* dy,
-                                       __global const int* indices, __global float* dx) {
-    const int iw = get_global_id(0), ih = get_global_id(1), p = get_global_id(2);
-    if (iw >= inW || ih >= inH || p >= planes) return;
-    const int self = ih * inW + iw;
-    const int ohLast = (ih + padTop) / strideH, owLast = (iw + padLeft) / strideW;
-    const int spanH = covering_span(windowH, strideH), spanW = covering_span(windowW, strideW);
-    const size_t base = (size_t)p * outH * outW;
-    float sum = 0.0f;
-    for (int a = spanH - 1; a >= 0; --a) {
-        const int oh = ohLast - a;
-        if (!covers(oh, ih, padTop, windowH, strideH, outH)) continue;
-        for (int b = spanW - 1; b >= 0; --b) {
-            const int ow = owLast - b;
-            if (!covers(ow, iw, padLeft, windowW, strideW, outW)) continue;
-            const size_t o = base + oh * outW + ow;
-            if (indices[o] == self) sum += dy[o];
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void max_pool_backward_gather(POOL_GEOMETRY_ARGS, __global const float* dy, __global const int* indices,
+                              __global float* dx) {
+    FOR_EACH_PIXEL(ih, iw, p, inH, inW, {
+        const int self = ih * inW + iw;
+        const int ohLast = (ih + padTop) / strideH, owLast = (iw + padLeft) / strideW;
+        const int spanH = covering_span(windowH, strideH), spanW = covering_span(windowW, strideW);
+        const size_t base = (size_t)p * outH * outW;
+        float sum = 0.0f;
+        for (int a = spanH - 1; a >= 0; --a) {
+            const int oh = ohLast - a;
+            if (!covers(oh, ih, padTop, windowH, strideH, outH)) continue;
+            for (int b = spanW - 1; b >= 0; --b) {
+                const int ow = owLast - b;
+                if (!covers(ow, iw, padLeft, windowW, strideW, outW)) continue;
+                const size_t o = base + oh * outW + ow;
+                if (indices[o] == self) sum += dy[o];
+            }
         }
-    }
-    dx[(size_t)p * inH * inW + self] = sum;
+        dx[(size_t)p * inH * inW + self] = sum;
+    })
 }
 
-__kernel void avg_pool_forward(POOL_GEOMETRY_ARGS, const int includePadding,
-                               __global const float* x, __global float* y) {
-    const int ow = get_global_id(0), oh = get_global_id(1), p = get_global_id(2);
-    if (ow >= outW || oh >= outH || p >= planes) return;
-    __global const float* plane = x + (size_t)p * inH * inW;
-    const int h0 = max(oh * strideH - padTop, 0), h1 = min(oh * strideH - padTop + windowH, inH);
-    const int w0 = max(ow * strideW - padLeft, 0), w1 = min(ow * strideW - padLeft + windowW, inW);
-    float sum = 0.0f;
-    for (int ih = h0; ih < h1; ++ih)
-        for (int iw = w0; iw < w1; ++iw) sum += plane[ih * inW + iw];
-    y[((size_t)p * outH + oh) * outW + ow] =
-        sum / window_divisor(oh, ow, inH, inW, windowH, windowW, strideH, strideW, padTop, padLeft,
-                             padBottom, padRight, includePadding);
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void avg_pool_forward(POOL_GEOMETRY_ARGS, const int includePadding, __global const float* x, __global float* y) {
+    FOR_EACH_PIXEL(oh, ow, p, outH, outW, {
+        __global const float* plane = x + (size_t)p * inH * inW;
+        const int h0 = max(oh * strideH - padTop, 0), h1 = min(oh * strideH - padTop + windowH, inH);
+        const int w0 = max(ow * strideW - padLeft, 0), w1 = min(ow * strideW - padLeft + windowW, inW);
+        float sum = 0.0f;
+        for (int ih = h0; ih < h1; ++ih)
+            for (int iw = w0; iw < w1; ++iw) sum += plane[ih * inW + iw];
+        y[((size_t)p * outH + oh) * outW + ow] =
+            sum / window_divisor(oh, ow, inH, inW, windowH, windowW, strideH, strideW, padTop, padLeft,
+                                 padBottom, padRight, includePadding);
+    })
 }
 
 // dx[p, ih, iw] = Σ dy[p, oh, ow] / divisor(oh, ow) over the outputs whose window covers it.
-__kernel void avg_pool_backward_gather(POOL_GEOMETRY_ARGS, const int includePadding,
-                                       __global const float* dy, __global float* dx) {
-    const int iw = get_global_id(0), ih = get_global_id(1), p = get_global_id(2);
-    if (iw >= inW || ih >= inH || p >= planes) return;
-    const int ohLast = (ih + padTop) / strideH, owLast = (iw + padLeft) / strideW;
-    const int spanH = covering_span(windowH, strideH), spanW = covering_span(windowW, strideW);
-    const size_t base = (size_t)p * outH * outW;
-    float sum = 0.0f;
-    for (int a = spanH - 1; a >= 0; --a) {
-        const int oh = ohLast - a;
-        if (!covers(oh, ih, padTop, windowH, strideH, outH)) continue;
-        for (int b = spanW - 1; b >= 0; --b) {
-            const int ow = owLast - b;
-            if (!covers(ow, iw, padLeft, windowW, strideW, outW)) continue;
-            sum += dy[base + oh * outW + ow]
-                 / window_divisor(oh, ow, inH, inW, windowH, windowW, strideH, strideW, padTop,
-                                  padLeft, padBottom, padRight, includePadding);
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void avg_pool_backward_gather(POOL_GEOMETRY_ARGS, const int includePadding, __global const float* dy,
+                              __global float* dx) {
+    FOR_EACH_PIXEL(ih, iw, p, inH, inW, {
+        const int ohLast = (ih + padTop) / strideH, owLast = (iw + padLeft) / strideW;
+        const int spanH = covering_span(windowH, strideH), spanW = covering_span(windowW, strideW);
+        const size_t base = (size_t)p * outH * outW;
+        float sum = 0.0f;
+        for (int a = spanH - 1; a >= 0; --a) {
+            const int oh = ohLast - a;
+            if (!covers(oh, ih, padTop, windowH, strideH, outH)) continue;
+            for (int b = spanW - 1; b >= 0; --b) {
+                const int ow = owLast - b;
+                if (!covers(ow, iw, padLeft, windowW, strideW, outW)) continue;
+                sum += dy[base + oh * outW + ow]
+                     / window_divisor(oh, ow, inH, inW, windowH, windowW, strideH, strideW, padTop,
+                                      padLeft, padBottom, padRight, includePadding);
+            }
         }
-    }
-    dx[(size_t)p * inH * inW + ih * inW + iw] = sum;
+        dx[(size_t)p * inH * inW + ih * inW + iw] = sum;
+    })
 }
 
 // Adaptive average pooling, as PyTorch's AdaptiveAvgPool2d: along an axis of inSize pixels

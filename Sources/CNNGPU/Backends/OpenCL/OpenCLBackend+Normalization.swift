@@ -1,33 +1,34 @@
 /// Batch normalization (`Kernels/batchnorm.cl`) and LRN (`Kernels/lrn.cl`).
 extension OpenCLBackend: NormalizationOps {
-    /// The local size of batchnorm.cl's per-channel reductions: its `BN_GROUP_SIZE`.
-    static let batchNormGroupSize = 256
-
     public func encodeBatchNormForwardTraining(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
                                                beta: any DeviceBuffer, y: any DeviceBuffer,
                                                runningMean: any DeviceBuffer, runningVar: any DeviceBuffer,
                                                momentum: Float, epsilon: Float,
                                                savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
                                                relu: Bool) throws {
-        let g = Self.batchNormGroupSize
-        try launch("batchnorm", "batchnorm_statistics", global: [shape.axis * g], local: [g],
-                   [.int(shape.outer), .int(shape.axis), .int(shape.inner), .float(momentum),
-                    .float(epsilon), .buffer(x), .buffer(savedMean), .buffer(savedInvStd),
-                    .buffer(runningMean), .buffer(runningVar)])
-        try launch("batchnorm", "batchnorm_normalize", global: [shape.inner, shape.outer * shape.axis],
-                   [.int(shape.outer * shape.axis), .int(shape.axis), .int(shape.inner), .buffer(x),
-                    .buffer(savedMean), .buffer(savedInvStd), .buffer(gamma), .buffer(beta), .buffer(y),
-                    .int(relu ? 1 : 0)])
+        let rows = shape.outer * shape.axis, tiles = batchNormTiles(shape.inner)
+        try OpenCLScratch.using(self) { scratch in
+            let partialMean = try scratch.buffer("batchnorm.partialA", count: rows * tiles)
+            let partialM2 = try scratch.buffer("batchnorm.partialB", count: rows * tiles)
+            try launchBatchNorm("batchnorm_partial_statistics", groups: [tiles, rows],
+                                [.int(shape.inner), .buffer(x), .buffer(partialMean), .buffer(partialM2)])
+            try launchBatchNorm("batchnorm_combine_statistics", groups: [shape.axis],
+                                [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(tiles),
+                                 .float(momentum), .float(epsilon), .buffer(partialMean), .buffer(partialM2),
+                                 .buffer(savedMean), .buffer(savedInvStd), .buffer(runningMean), .buffer(runningVar)])
+        }
+        try launchBatchNorm("batchnorm_normalize", groups: [tiles, rows],
+                            [.int(shape.axis), .int(shape.inner), .buffer(x), .buffer(savedMean), .buffer(savedInvStd),
+                             .buffer(gamma), .buffer(beta), .buffer(y), .int(relu ? 1 : 0)])
     }
 
     public func encodeBatchNormForwardInference(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
                                                 beta: any DeviceBuffer, runningMean: any DeviceBuffer,
                                                 runningVar: any DeviceBuffer, epsilon: Float, y: any DeviceBuffer,
                                                 relu: Bool) throws {
-        try launch("batchnorm", "batchnorm_inference", global: [shape.inner, shape.outer * shape.axis],
-                   [.int(shape.outer * shape.axis), .int(shape.axis), .int(shape.inner), .float(epsilon), .buffer(x),
-                    .buffer(runningMean), .buffer(runningVar), .buffer(gamma), .buffer(beta), .buffer(y),
-                    .int(relu ? 1 : 0)])
+        try launchBatchNorm("batchnorm_inference", groups: [batchNormTiles(shape.inner), shape.outer * shape.axis],
+                            [.int(shape.axis), .int(shape.inner), .float(epsilon), .buffer(x), .buffer(runningMean),
+                             .buffer(runningVar), .buffer(gamma), .buffer(beta), .buffer(y), .int(relu ? 1 : 0)])
     }
 
     public func encodeBatchNormBackward(_ shape: AxisShape, x: any DeviceBuffer, dy: any DeviceBuffer,
@@ -53,14 +54,32 @@ extension OpenCLBackend: NormalizationOps {
                                    savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
                                    dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
         let relu: [KernelArgument] = [.int(reluOutput == nil ? 0 : 1), .buffer(reluOutput ?? dy)]
-        let g = Self.batchNormGroupSize
-        try launch("batchnorm", "batchnorm_backward_reduce", global: [shape.axis * g], local: [g],
-                   [.int(shape.outer), .int(shape.axis), .int(shape.inner), .buffer(x), .buffer(dy),
-                    .buffer(savedMean), .buffer(savedInvStd), .buffer(dGamma), .buffer(dBeta)] + relu)
-        try launch("batchnorm", "batchnorm_backward_data", global: [shape.inner, shape.outer * shape.axis],
-                   [.int(shape.outer * shape.axis), .int(shape.axis), .int(shape.inner), .int(shape.outer * shape.inner),
-                    .buffer(x), .buffer(dy), .buffer(savedMean), .buffer(savedInvStd), .buffer(gamma),
-                    .buffer(dGamma), .buffer(dBeta), .buffer(dx)] + relu)
+        let rows = shape.outer * shape.axis, tiles = batchNormTiles(shape.inner)
+        try OpenCLScratch.using(self) { scratch in
+            let partialDy = try scratch.buffer("batchnorm.partialA", count: rows * tiles)
+            let partialDyCentered = try scratch.buffer("batchnorm.partialB", count: rows * tiles)
+            try launchBatchNorm("batchnorm_backward_partial", groups: [tiles, rows],
+                                [.int(shape.axis), .int(shape.inner), .buffer(x), .buffer(dy), .buffer(savedMean)]
+                                    + relu + [.buffer(partialDy), .buffer(partialDyCentered)])
+            try launchBatchNorm("batchnorm_backward_combine", groups: [shape.axis],
+                                [.int(shape.outer), .int(shape.axis), .int(tiles), .buffer(partialDy),
+                                 .buffer(partialDyCentered), .buffer(savedInvStd), .buffer(dGamma), .buffer(dBeta)])
+        }
+        try launchBatchNorm("batchnorm_backward_data", groups: [tiles, rows],
+                            [.int(shape.axis), .int(shape.inner), .int(shape.outer * shape.inner), .buffer(x),
+                             .buffer(dy), .buffer(savedMean), .buffer(savedInvStd), .buffer(gamma), .buffer(dGamma),
+                             .buffer(dBeta), .buffer(dx)] + relu)
+    }
+
+    /// Tiles of batchnorm.cl's BN_WG·BN_VEC·BN_ITEMS floats along a row of `inner`.
+    private func batchNormTiles(_ inner: Int) -> Int {
+        let p = memoryBound.values(MemoryBoundTunables.batchNorm)
+        let tile = p["BN_WG"]! * p["BN_VEC"]! * p["BN_ITEMS"]!
+        return (inner + tile - 1) / tile
+    }
+
+    private func launchBatchNorm(_ kernel: String, groups: [Int], _ args: [KernelArgument]) throws {
+        try launchMemoryBound("batchnorm", kernel, MemoryBoundTunables.batchNorm, sizeName: "BN_WG", groups: groups, args)
     }
 
     public func encodeLRNForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,

@@ -1,37 +1,37 @@
 /// Pooling through `Kernels/pooling.cl`. Backward passes are gathers (one work-item per input
-/// pixel), so they are deterministic and need no atomics.
+/// pixel), so they are deterministic and need no atomics. The 2-D max and average kernels take
+/// the pooling family's tunables (MemoryBoundTunables.swift).
 extension OpenCLBackend: PoolingOps {
     public func encodePoolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
                                      indices: (any DeviceBuffer)?) throws {
-        let global = [d.outW, d.outH, d.batch * d.channels]
+        let groups = poolGroups(pixels: d.outH * d.outW, planes: d.batch * d.channels)
         switch d.mode {
         case .max:
             if let indices {
-                try launch("pooling", "max_pool_forward_indexed", global: global,
-                           poolGeometry(d) + [.buffer(x), .buffer(y), .buffer(indices)])
+                try launchPooling("max_pool_forward_indexed", groups: groups,
+                                  poolGeometry(d) + [.buffer(x), .buffer(y), .buffer(indices)])
             } else {
-                try launch("pooling", "max_pool_forward", global: global,
-                           poolGeometry(d) + [.buffer(x), .buffer(y)])
+                try launchPooling("max_pool_forward", groups: groups, poolGeometry(d) + [.buffer(x), .buffer(y)])
             }
         case .averageIncludingPadding, .averageExcludingPadding:
-            try launch("pooling", "avg_pool_forward", global: global,
-                       poolGeometry(d) + [.int(d.mode == .averageIncludingPadding ? 1 : 0),
-                                          .buffer(x), .buffer(y)])
+            try launchPooling("avg_pool_forward", groups: groups,
+                              poolGeometry(d) + [.int(d.mode == .averageIncludingPadding ? 1 : 0),
+                                                 .buffer(x), .buffer(y)])
         }
     }
 
     public func encodePoolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
                                       dx: any DeviceBuffer) throws {
-        let global = [d.inW, d.inH, d.batch * d.channels]
+        let groups = poolGroups(pixels: d.inH * d.inW, planes: d.batch * d.channels)
         switch d.mode {
         case .max:
             // `checks.poolingBackward` has thrown if max pooling came without indices.
-            try launch("pooling", "max_pool_backward_gather", global: global,
-                       poolGeometry(d) + [.buffer(dy), .buffer(indices!), .buffer(dx)])
+            try launchPooling("max_pool_backward_gather", groups: groups,
+                              poolGeometry(d) + [.buffer(dy), .buffer(indices!), .buffer(dx)])
         case .averageIncludingPadding, .averageExcludingPadding:
-            try launch("pooling", "avg_pool_backward_gather", global: global,
-                       poolGeometry(d) + [.int(d.mode == .averageIncludingPadding ? 1 : 0),
-                                          .buffer(dy), .buffer(dx)])
+            try launchPooling("avg_pool_backward_gather", groups: groups,
+                              poolGeometry(d) + [.int(d.mode == .averageIncludingPadding ? 1 : 0),
+                                                 .buffer(dy), .buffer(dx)])
         }
     }
 
@@ -55,6 +55,17 @@ extension OpenCLBackend: PoolingOps {
                                                   dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         try launch("pooling", "adaptive_avg_pool_backward_gather", global: [inW, inH, planes],
                    [.int(planes), .int(inH), .int(inW), .int(outH), .int(outW), .buffer(dy), .buffer(dx)])
+    }
+
+    /// Work-groups (pixel tiles, planes) for `pixels` per plane.
+    private func poolGroups(pixels: Int, planes: Int) -> [Int] {
+        let p = memoryBound.values(MemoryBoundTunables.pooling)
+        let tile = p["POOL_WG"]! * p["POOL_ITEMS"]!
+        return [(pixels + tile - 1) / tile, planes]
+    }
+
+    private func launchPooling(_ kernel: String, groups: [Int], _ args: [KernelArgument]) throws {
+        try launchMemoryBound("pooling", kernel, MemoryBoundTunables.pooling, sizeName: "POOL_WG", groups: groups, args)
     }
 
     /// The `POOL_GEOMETRY_ARGS` of pooling.cl, in its order.

@@ -12,6 +12,8 @@ public final class OpenCLBackend: BackendMemory {
     /// A second in-order queue for uploads that overlap the ops on `queue` (OverlappedUploads).
     let transferQueue: cl_command_queue
     let programs: ProgramCache
+    /// The memory-bound kernels' tunable values (MemoryBoundTunables.swift).
+    let memoryBound: MemoryBoundSettings
     /// Whether the queue records device timestamps (see OpenCLBackend+Profiling.swift).
     public let profiling: Bool
     /// Which device type's algorithm choices this backend makes (see `DevicePolicy`).
@@ -55,6 +57,7 @@ public final class OpenCLBackend: BackendMemory {
         self.queue = queue
         self.transferQueue = transferQueue
         self.programs = ProgramCache(context: context, device: device.deviceID, deviceName: device.info.name)
+        self.memoryBound = MemoryBoundSettings(kind: device.info.kind)
     }
 
     deinit {

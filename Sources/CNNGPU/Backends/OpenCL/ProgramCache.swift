@@ -3,7 +3,7 @@ import CNNKernels
 import Foundation
 
 /// Builds each program in `Kernels/` once per backend (device) and build options (`-D`
-/// tunables, see KernelTunables.swift) on first use and keeps its kernels; compiled programs
+/// tunables, see KernelTunables.swift and MemoryBoundTunables.swift) on first use and keeps its kernels; compiled programs
 /// are also cached on disk (ProgramBinaryCache). A failed build throws with the compiler's log.
 final class ProgramCache {
     private let context: cl_context

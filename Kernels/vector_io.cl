@@ -1,0 +1,89 @@
+// vector_io.cl: vector loads and stores with a tail, and the tile walk of the streaming
+// kernels (elementwise.cl, activation.cl, optimizer.cl, batchnorm.cl), and activate_v, the
+// vector form of activation_function.cl's activate where that file is included first. No kernels: the host
+// pastes this file in place of `#include "vector_io.cl"`, after the including file has defined
+// VEC (1, 2, 4 or 8 floats per vector), TILE_WG (work-items per group) and TILE_ITEMS
+// (vectors per work-item) from its own tunables.
+//
+// floatV is a vector of VEC floats (plain float when VEC is 1). A work-group covers a tile of
+// TILE_WG·VEC·TILE_ITEMS consecutive floats; at step k, work-item l handles the vector
+// k·TILE_WG + l of the tile, so at every step consecutive work-items touch consecutive
+// addresses (coalesced on a GPU, one contiguous sweep per step on a CPU). vloadN needs only
+// float alignment, so views at any offset work; the last vector of an array whose length is
+// not a multiple of VEC is read and written element by element.
+
+#ifndef VECTOR_IO_CL
+#define VECTOR_IO_CL
+
+// Defaults only so that the file also builds alone (the host builds every file of Kernels/).
+#ifndef VEC
+#define VEC 4
+#endif
+#ifndef TILE_WG
+#define TILE_WG 64
+#endif
+#ifndef TILE_ITEMS
+#define TILE_ITEMS 1
+#endif
+
+#if VEC == 1
+typedef float floatV;
+#define VLOAD(p) (*(p))
+#define VSTORE(v, p) (*(p) = (v))
+#elif VEC == 2
+typedef float2 floatV;
+#define VLOAD(p) vload2(0, p)
+#define VSTORE(v, p) vstore2(v, 0, p)
+#elif VEC == 4
+typedef float4 floatV;
+#define VLOAD(p) vload4(0, p)
+#define VSTORE(v, p) vstore4(v, 0, p)
+#elif VEC == 8
+typedef float8 floatV;
+#define VLOAD(p) vload8(0, p)
+#define VSTORE(v, p) vstore8(v, 0, p)
+#else
+#error "VEC must be 1, 2, 4 or 8"
+#endif
+
+// The VEC floats at p[e …], of which those at n and beyond read as 0.
+inline floatV load_v(__global const float* p, const size_t e, const size_t n) {
+    if (e + VEC <= n) return VLOAD(p + e);
+    floatV v = (floatV)(0.0f);
+    float* lanes = (float*)&v;
+    for (int k = 0; k < VEC; ++k)
+        if (e + k < n) lanes[k] = p[e + k];
+    return v;
+}
+
+// Stores v at p[e …], leaving p[n …] untouched.
+inline void store_v(const floatV v, __global float* p, const size_t e, const size_t n) {
+    if (e + VEC <= n) { VSTORE(v, p + e); return; }
+    const float* lanes = (const float*)&v;
+    for (int k = 0; k < VEC; ++k)
+        if (e + k < n) p[e + k] = lanes[k];
+}
+
+#ifdef ACT_RELU
+// activate (activation_function.cl) on a vector: the same functions, lane by lane.
+inline floatV activate_v(const int code, const float alpha, const floatV v) {
+    switch (code) {
+    case ACT_NONE: return v;
+    case ACT_RELU: return select(v, (floatV)(0.0f), v < 0.0f);
+    case ACT_LEAKY_RELU: return select(alpha * v, v, v > 0.0f);
+    case ACT_ELU: return select(alpha * expm1(v), v, v > 0.0f);
+    case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
+    default: return tanh(v);
+    }
+}
+#endif
+
+// Runs the body (the variadic tail, so that its commas need no parentheses) for each vector this work-item owns in tile `tile` of an array of `n` floats,
+// with `e` the index of the vector's first float (always < n).
+#define FOR_EACH_VECTOR(e, tile, n, ...)                                                    \
+    for (int k_ = 0; k_ < TILE_ITEMS; ++k_) {                                                \
+        const size_t e = (((size_t)(tile) * TILE_ITEMS + k_) * TILE_WG + get_local_id(0)) * VEC; \
+        if (e < (size_t)(n)) { __VA_ARGS__ }                                                        \
+    }
+
+#endif

@@ -1,0 +1,111 @@
+import COpenCL
+import Foundation
+
+/// The one table of the memory-bound kernels' tunable parameters (the `#ifndef` defaults of
+/// vector_io.cl, batchnorm.cl and pooling.cl), from which both the `-D` build options and the
+/// launch sizes come, so a source and its launch cannot disagree.
+///
+/// Three families, each with its own parameters:
+/// - `streaming` (elementwise.cl, activation.cl, optimizer.cl): STREAM_WG work-items per group,
+///   STREAM_VEC floats per vector load, STREAM_ITEMS vectors per work-item. A work-group covers
+///   WG·VEC·ITEMS consecutive floats; step k of work-item l loads vector k·WG + l, so
+///   consecutive work-items touch consecutive addresses at every step.
+/// - `batchNorm` (batchnorm.cl): the same three as BN_WG, BN_VEC, BN_ITEMS, along one row of a
+///   channel (H·W floats); the per-channel reductions use BN_WG work-items too.
+/// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane.
+///
+/// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-opencl-memory-bound.md); the GPU
+/// defaults are the usual 256-thread float4 shape until a GPU is measured.
+struct MemoryBoundKernel: Sendable, Equatable {
+    /// Parameter names in `-D` order (stable, so equal sets share one cached program).
+    let names: [String]
+    let allowed: [String: [Int]]
+    let cpuDefault: TunableValues
+    let gpuDefault: TunableValues
+
+    /// `-DNAME=value` for each parameter.
+    func options(_ p: TunableValues) -> String { names.map { "-D\($0)=\(p[$0]!)" }.joined(separator: " ") }
+
+    /// Whether `p` sets every parameter to an allowed value.
+    func isValid(_ p: TunableValues) -> Bool {
+        names.allSatisfy { allowed[$0]?.contains(p[$0] ?? -1) == true } && Set(p.keys) == Set(names)
+    }
+}
+
+/// Values of a kernel family's tunables, by the names in its `.cl` header.
+typealias TunableValues = [String: Int]
+
+enum MemoryBoundTunables {
+    static let streaming = MemoryBoundKernel(
+        names: ["STREAM_WG", "STREAM_VEC", "STREAM_ITEMS"],
+        allowed: ["STREAM_WG": [16, 32, 64, 128, 256], "STREAM_VEC": [1, 2, 4, 8], "STREAM_ITEMS": [1, 2, 4, 8]],
+        cpuDefault: ["STREAM_WG": 64, "STREAM_VEC": 4, "STREAM_ITEMS": 4],
+        gpuDefault: ["STREAM_WG": 256, "STREAM_VEC": 4, "STREAM_ITEMS": 1])
+
+    static let batchNorm = MemoryBoundKernel(
+        names: ["BN_WG", "BN_VEC", "BN_ITEMS"],
+        allowed: ["BN_WG": [16, 32, 64, 128, 256], "BN_VEC": [1, 2, 4, 8], "BN_ITEMS": [1, 2, 4, 8]],
+        cpuDefault: ["BN_WG": 64, "BN_VEC": 4, "BN_ITEMS": 4],
+        gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1])
+
+    static let pooling = MemoryBoundKernel(
+        names: ["POOL_WG", "POOL_ITEMS"],
+        allowed: ["POOL_WG": [16, 32, 64, 128, 256], "POOL_ITEMS": [1, 2, 4]],
+        cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1],
+        gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1])
+}
+
+/// The parameter sets a backend uses: the device type's defaults unless a test or a tuner
+/// has set others. Thread-safe; one per `OpenCLBackend`.
+final class MemoryBoundSettings: @unchecked Sendable {
+    private let lock = NSLock()
+    private let kind: DeviceInfo.Kind
+    private var overrides: [String: TunableValues] = [:]
+
+    init(kind: DeviceInfo.Kind) { self.kind = kind }
+
+    /// Uses `values` for `family` from now on (nil: back to the defaults). Throws when a value
+    /// is not one the `.cl` source supports.
+    func set(_ family: MemoryBoundKernel, _ values: TunableValues?) throws {
+        if let values, !family.isValid(values) {
+            throw CNNError.invalidArgument("memory-bound tunables \(values.sorted { $0.key < $1.key }) are not "
+                                           + "valid for \(family.names): allowed \(family.allowed)")
+        }
+        lock.lock(); defer { lock.unlock() }
+        overrides[family.names.joined(separator: ",")] = values
+    }
+
+    func values(_ family: MemoryBoundKernel) -> TunableValues {
+        lock.lock(); defer { lock.unlock() }
+        return overrides[family.names.joined(separator: ",")]
+            ?? (kind == .gpu ? family.gpuDefault : family.cpuDefault)
+    }
+}
+
+extension OpenCLBackend {
+    /// Enqueues a memory-bound kernel built with `family`'s current `-D` values. `groups` is the
+    /// number of work-groups along each dimension; dimension 0 has the family's work-group
+    /// size (`sizeName`), the others 1.
+    func launchMemoryBound(_ program: String, _ kernel: String, _ family: MemoryBoundKernel, sizeName: String,
+                           groups: [Int], _ args: [KernelArgument]) throws {
+        guard groups.allSatisfy({ $0 > 0 }) else { return }
+        let values = memoryBound.values(family)
+        let wg = values[sizeName]!
+        var local = [wg] + [Int](repeating: 1, count: groups.count - 1)
+        var global = [groups[0] * wg] + groups.dropFirst()
+        try programs.withKernel(program, kernel, options: family.options(values)) { k in
+            for (i, arg) in args.enumerated() {
+                try clCheck(arg.set(on: k, index: cl_uint(i)), "clSetKernelArg(\(kernel), \(i))")
+            }
+            try clCheck(clEnqueueNDRangeKernel(queue, k, cl_uint(global.count), nil, &global, &local, 0, nil, nil),
+                        "clEnqueueNDRangeKernel(\(kernel) \(family.options(values)))")
+        }
+    }
+
+    /// Work-groups of the streaming family for `count` floats.
+    func streamingGroups(_ count: Int) -> Int {
+        let p = memoryBound.values(MemoryBoundTunables.streaming)
+        let tile = p["STREAM_WG"]! * p["STREAM_VEC"]! * p["STREAM_ITEMS"]!
+        return (count + tile - 1) / tile
+    }
+}

@@ -1,0 +1,169 @@
+@testable import CNNGPU
+import Foundation
+import XCTest
+
+/// Bandwidth of the memory-bound OpenCL ops at ResNet-50 batch-8 shapes, next to a plain device
+/// copy of the same number of bytes (Benchmarks/NOTES-opencl-memory-bound.md). A measurement,
+/// not a test: skipped unless CNNGPU_BENCH=1, and it asserts nothing about speed.
+final class MemoryBoundBenchmarkTests: XCTestCase {
+    /// One op: the bytes it must move at least (each input read once, each output written
+    /// once) and how to enqueue it once.
+    private struct Case {
+        let name: String
+        let bytes: Int
+        let run: () throws -> Void
+    }
+
+    func testMemoryBoundBandwidth() throws {
+        guard ProcessInfo.processInfo.environment["CNNGPU_BENCH"] == "1" else {
+            throw XCTSkip("a benchmark: set CNNGPU_BENCH=1 to run it")
+        }
+        let b = try TestBackends.requireOpenCL()
+        let only = ProcessInfo.processInfo.environment["CNNGPU_BENCH_ONLY"]
+        try forceTunables(b, ProcessInfo.processInfo.environment["CNNGPU_BENCH_TUNABLES"])
+        defer { for family in Self.families { try? b.memoryBound.set(family, nil) } }
+        var report = "op                               MB     ms   GB/s  copy GB/s  ratio\n"
+        for c in try cases(b) where only.map({ c.name.contains($0) }) ?? true {
+            let seconds = try bestSeconds(b, c.run)
+            let copySeconds = try copyBestSeconds(b, bytes: c.bytes)
+            let gbps = Double(c.bytes) / seconds / 1e9, copy = Double(c.bytes) / copySeconds / 1e9
+            report += c.name.padding(toLength: 30, withPad: " ", startingAt: 0)
+                + String(format: " %6.1f %6.2f %6.1f %10.1f %6.2f\n", Double(c.bytes) / 1e6, seconds * 1e3,
+                         gbps, copy, gbps / copy)
+        }
+        print(report)
+    }
+
+    private static let families = [MemoryBoundTunables.streaming, MemoryBoundTunables.batchNorm,
+                                   MemoryBoundTunables.pooling]
+
+    /// "POOL_WG=256,BN_VEC=8": values that replace the defaults of the families naming them, to
+    /// compare candidates when choosing the defaults.
+    private func forceTunables(_ b: OpenCLBackend, _ text: String?) throws {
+        guard let text, !text.isEmpty else { return }
+        let pairs = text.split(separator: ",").map { $0.split(separator: "=") }
+        for family in Self.families {
+            var values = b.memoryBound.values(family)
+            for pair in pairs where pair.count == 2 && family.names.contains(String(pair[0])) {
+                values[String(pair[0])] = Int(pair[1])
+            }
+            try b.memoryBound.set(family, values)
+            print("tunables: \(family.options(values))")
+        }
+    }
+
+    /// Best of 3 rounds; a round enqueues the op `repeats` times (enough for ~0.2 s) and waits once.
+    private func bestSeconds(_ b: OpenCLBackend, _ run: () throws -> Void) throws -> Double {
+        try run(); try b.synchronize()
+        var start = Date()
+        try run(); try b.synchronize()
+        let once = max(Date().timeIntervalSince(start), 1e-5)
+        let repeats = max(1, min(50, Int(0.2 / once)))
+        var best = Double.infinity
+        for _ in 0..<3 {
+            start = Date()
+            for _ in 0..<repeats { try run() }
+            try b.synchronize()
+            best = min(best, Date().timeIntervalSince(start) / Double(repeats))
+        }
+        return best
+    }
+
+    /// A device-to-device copy that moves `bytes` (half read, half written).
+    private func copyBestSeconds(_ b: OpenCLBackend, bytes: Int) throws -> Double {
+        let count = max(1, bytes / 8)
+        let src = try b.allocate(count, dtype: .float32), dst = try b.allocate(count, dtype: .float32)
+        try b.encodeFill(src, value: 1, offset: 0, count: count)
+        return try bestSeconds(b) {
+            try b.encodeCopyStrided(rows: 1, rowLength: count, src: src, srcOffset: 0, srcStride: count,
+                                    dst: dst, dstOffset: 0, dstStride: count)
+        }
+    }
+
+    private func filled(_ b: OpenCLBackend, _ count: Int, _ value: Float = 0.5) throws -> any DeviceBuffer {
+        let buffer = try b.allocate(count, dtype: .float32)
+        var rng = SeededGenerator(seed: UInt64(count))
+        try b.upload(rng.floats(count).map { $0 + value }, to: buffer)
+        return buffer
+    }
+
+    private func cases(_ b: OpenCLBackend) throws -> [Case] {
+        var cases: [Case] = []
+        let f = 4
+        // Max pool 3×3/2, padding 1, 8×64×112² → 56² (ResNet-50's stem).
+        let pool = try Pool2DDescriptor(batch: 8, channels: 64, inH: 112, inW: 112, windowH: 3, windowW: 3,
+                                        strideH: 2, strideW: 2, padding: Padding2D(1), mode: .max)
+        let px = try filled(b, pool.inputCount), py = try filled(b, pool.outputCount)
+        let pidx = try b.allocate(pool.outputCount, dtype: .int32), pdx = try filled(b, pool.inputCount)
+        try b.encodePoolingForward(pool, x: px, y: py, indices: pidx)
+        cases.append(Case(name: "maxpool fwd 8x64x112 3x3/2", bytes: f * (pool.inputCount + 2 * pool.outputCount)) {
+            try b.encodePoolingForward(pool, x: px, y: py, indices: pidx)
+        })
+        cases.append(Case(name: "maxpool bwd 8x64x112 3x3/2", bytes: f * (pool.inputCount + 2 * pool.outputCount)) {
+            try b.encodePoolingBackward(pool, dy: py, indices: pidx, dx: pdx)
+        })
+        // Batch norm (and BN+ReLU) on ResNet-50's two largest activations.
+        for shape in [AxisShape(outer: 8, axis: 64, inner: 112 * 112), AxisShape(outer: 8, axis: 256, inner: 56 * 56)] {
+            let n = shape.count, c = shape.axis
+            let x = try filled(b, n), y = try filled(b, n), dy = try filled(b, n), dx = try filled(b, n)
+            let gamma = try filled(b, c, 1), beta = try filled(b, c), mean = try filled(b, c), invStd = try filled(b, c, 1)
+            let rm = try filled(b, c), rv = try filled(b, c, 1), dg = try filled(b, c), db = try filled(b, c)
+            let label = "8x\(c)x\(Int(Double(shape.inner).squareRoot()))"
+            cases.append(Case(name: "bn train fwd \(label)", bytes: f * 2 * n) {
+                try b.encodeBatchNormForwardTraining(shape, x: x, gamma: gamma, beta: beta, y: y, runningMean: rm,
+                                                     runningVar: rv, momentum: 0.1, epsilon: 1e-5, savedMean: mean,
+                                                     savedInvStd: invStd, relu: true)
+            })
+            cases.append(Case(name: "bn infer fwd \(label)", bytes: f * 2 * n) {
+                try b.encodeBatchNormForwardInference(shape, x: x, gamma: gamma, beta: beta, runningMean: rm,
+                                                      runningVar: rv, epsilon: 1e-5, y: y, relu: true)
+            })
+            cases.append(Case(name: "bn+relu bwd \(label)", bytes: f * 4 * n) {
+                try b.encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, savedMean: mean,
+                                                  savedInvStd: invStd, dx: dx, dGamma: dg, dBeta: db)
+            })
+        }
+        // ReLU and add+ReLU on 8×256×56².
+        let n = 8 * 256 * 56 * 56
+        let a = try filled(b, n), a2 = try filled(b, n), out = try filled(b, n), g = try filled(b, n)
+        cases.append(Case(name: "relu fwd 8x256x56", bytes: f * 2 * n) {
+            try b.encodeActivationForward(.relu, count: n, x: a, y: out)
+        })
+        cases.append(Case(name: "relu bwd 8x256x56", bytes: f * 3 * n) {
+            try b.encodeActivationBackward(.relu, count: n, x: a, y: a, dy: g, dx: out)
+        })
+        cases.append(Case(name: "add+relu 8x256x56", bytes: f * 3 * n) {
+            try b.encodeAdd(count: n, a: a, b: a2, out: out, activation: .relu)
+        })
+        // Concatenation of two 8×128×56² halves into 8×256×56² (Inception's Concat): strided copies.
+        let half = 128 * 56 * 56
+        cases.append(Case(name: "concat 2x 8x128x56", bytes: f * 2 * n) {
+            try b.encodeCopyStrided(rows: 8, rowLength: half, src: a, srcOffset: 0, srcStride: half,
+                                    dst: out, dstOffset: 0, dstStride: 2 * half)
+            try b.encodeCopyStrided(rows: 8, rowLength: half, src: a2, srcOffset: 0, srcStride: half,
+                                    dst: out, dstOffset: half, dstStride: 2 * half)
+        })
+        // Softmax over 1000 classes, batch 8.
+        let logits = AxisShape(outer: 8, axis: 1000, inner: 1)
+        let sx = try filled(b, logits.count), sy = try filled(b, logits.count), sdy = try filled(b, logits.count)
+        cases.append(Case(name: "softmax fwd 8x1000", bytes: f * 2 * logits.count) {
+            try b.encodeSoftmaxForward(logits, log: false, x: sx, y: sy)
+        })
+        cases.append(Case(name: "softmax bwd 8x1000", bytes: f * 3 * logits.count) {
+            try b.encodeSoftmaxBackward(logits, log: false, y: sy, dy: sdy, dx: sx)
+        })
+        // Optimizer updates on ResNet-50's 25.6 M parameters.
+        let params = 25_557_032
+        let w = try filled(b, params), grad = try filled(b, params, 0), m = try filled(b, params, 0)
+        let v = try filled(b, params, 1)
+        let sgd = SGDParameters(learningRate: 1e-6, momentum: 0.9)
+        cases.append(Case(name: "sgd momentum 25.6M", bytes: f * 5 * params) {
+            try b.encodeSGDUpdate(sgd, count: params, weights: w, gradients: grad, velocity: m)
+        })
+        let adam = AdamParameters(learningRate: 1e-6, step: 3)
+        cases.append(Case(name: "adam 25.6M", bytes: f * 7 * params) {
+            try b.encodeAdamUpdate(adam, count: params, weights: w, gradients: grad, m: m, v: v)
+        })
+        return cases
+    }
+}

@@ -1,0 +1,163 @@
+@testable import CNNGPU
+import XCTest
+
+/// The memory-bound OpenCL kernels under several tunable sets of MemoryBoundTunables (forced
+/// through `OpenCLBackend.memoryBound`) and at edge sizes — counts that are not multiples of
+/// the work-group or vector width, one channel, huge and tiny spatial extents — against the CPU
+/// backend, which the op tests check against plain references.
+final class MemoryBoundTunablesTests: XCTestCase {
+    /// Its own backend, so that forcing tunables never changes what other tests run.
+    private static let backend: OpenCLBackend? = try? OpenCLBackend(deviceIndex: 0)
+
+    private static let streamingSets: [TunableValues?] = [
+        nil,
+        ["STREAM_WG": 16, "STREAM_VEC": 1, "STREAM_ITEMS": 1],
+        ["STREAM_WG": 32, "STREAM_VEC": 8, "STREAM_ITEMS": 2],
+        ["STREAM_WG": 256, "STREAM_VEC": 2, "STREAM_ITEMS": 8],
+    ]
+    private static let batchNormSets: [TunableValues?] = [
+        nil,
+        ["BN_WG": 16, "BN_VEC": 1, "BN_ITEMS": 1],
+        ["BN_WG": 32, "BN_VEC": 8, "BN_ITEMS": 2],
+        ["BN_WG": 256, "BN_VEC": 2, "BN_ITEMS": 8],
+    ]
+    private static let poolingSets: [TunableValues?] = [
+        nil, ["POOL_WG": 16, "POOL_ITEMS": 4], ["POOL_WG": 256, "POOL_ITEMS": 1], ["POOL_WG": 32, "POOL_ITEMS": 2],
+    ]
+
+    private func openCL() throws -> OpenCLBackend {
+        _ = try TestBackends.requireOpenCL()
+        return try XCTUnwrap(Self.backend, "could not open a second OpenCL backend")
+    }
+
+    /// Runs `body` on the CPU backend and on OpenCL under each of `sets`, comparing outputs.
+    private func crossCheck(_ family: MemoryBoundKernel, _ sets: [TunableValues?], _ label: String,
+                            tolerance: Double = 1e-5, _ body: (any Backend) throws -> [Float]) throws {
+        let cl = try openCL()
+        let expected = try body(TestBackends.cpu)
+        defer { try? cl.memoryBound.set(family, nil) }
+        for set in sets {
+            try cl.memoryBound.set(family, set)
+            let actual = try body(cl)
+            assertClose(actual, expected, tolerance: tolerance, "\(label) with \(set.map { "\($0)" } ?? "defaults")")
+        }
+    }
+
+    func testStreamingKernelsAtEdgeCounts() throws {
+        var rng = SeededGenerator.fresh()
+        for count in [1, 3, 5, 63, 1025, 100_003] {
+            let a = rng.floats(count), b = rng.floats(count), c = rng.floats(count)
+            try crossCheck(MemoryBoundTunables.streaming, Self.streamingSets, "count \(count) seed \(rng.seed)") { be in
+                let ab = try be.makeBuffer(a), bb = try be.makeBuffer(b), cb = try be.makeBuffer(c)
+                let out = try be.allocate(count, dtype: .float32), dx = try be.allocate(count, dtype: .float32)
+                var results: [Float] = []
+                for f in [Activation.relu, .leakyReLU(alpha: 0.1), .elu(alpha: 1), .sigmoid, .tanh] {
+                    try be.activationForward(f, count: count, x: ab, y: out)
+                    results += try be.download(out)
+                    try be.activationBackward(f, count: count, x: ab, y: out, dy: bb, dx: dx)
+                    results += try be.download(dx)
+                }
+                try be.add(count: count, a: ab, b: bb, out: out, activation: .relu)
+                results += try be.download(out)
+                try be.multiply(count: count, a: ab, b: bb, out: out)
+                results += try be.download(out)
+                try be.scale(count: count, alpha: 0.5, x: ab, out: out)
+                results += try be.download(out)
+                try be.axpy(count: count, alpha: -2, x: ab, y: cb)
+                results += try be.download(cb)
+                // Optimizers update in place: fresh copies each time.
+                let w = try be.makeBuffer(c), v = try be.makeBuffer(b.map { abs($0) })
+                let m = try be.makeBuffer(a)
+                try be.sgdUpdate(SGDParameters(learningRate: 0.1, weightDecay: 0.01), count: count, weights: w,
+                                 gradients: ab, velocity: nil)
+                try be.sgdUpdate(SGDParameters(learningRate: 0.1, momentum: 0.9, nesterov: true), count: count,
+                                 weights: w, gradients: bb, velocity: m)
+                try be.adamUpdate(AdamParameters(learningRate: 0.01, weightDecay: 0.1, step: 2), count: count,
+                                  weights: w, gradients: ab, m: m, v: v)
+                results += try be.download(w) + be.download(m) + be.download(v)
+                return results
+            }
+        }
+    }
+
+    func testBatchNormAtEdgeShapes() throws {
+        var rng = SeededGenerator.fresh()
+        // One channel; tiny rows (dense, 3×1); rows not a multiple of any tile; a huge row.
+        let shapes = [AxisShape(outer: 3, axis: 1, inner: 35), AxisShape(outer: 5, axis: 7, inner: 1),
+                      AxisShape(outer: 2, axis: 3, inner: 3), AxisShape(outer: 2, axis: 5, inner: 1031),
+                      AxisShape(outer: 1, axis: 2, inner: 70_001)]
+        for shape in shapes {
+            let n = shape.count, c = shape.axis
+            let x = rng.floats(n).map { $0 * 3 + 1 }, dy = rng.floats(n)
+            let gamma = rng.floats(c), beta = rng.floats(c)
+            for relu in [false, true] {
+                try crossCheck(MemoryBoundTunables.batchNorm, Self.batchNormSets,
+                               "\(shape) relu \(relu) seed \(rng.seed)", tolerance: 1e-4) { be in
+                    let xb = try be.makeBuffer(x), dyb = try be.makeBuffer(dy), y = try be.allocate(n, dtype: .float32)
+                    let g = try be.makeBuffer(gamma), bt = try be.makeBuffer(beta)
+                    let rm = try be.makeBuffer([Float](repeating: 0.5, count: c))
+                    let rv = try be.makeBuffer([Float](repeating: 2, count: c))
+                    let mean = try be.allocate(c, dtype: .float32), invStd = try be.allocate(c, dtype: .float32)
+                    try be.batchNormForwardTraining(shape, x: xb, gamma: g, beta: bt, y: y, runningMean: rm,
+                                                    runningVar: rv, momentum: 0.1, epsilon: 1e-5, savedMean: mean,
+                                                    savedInvStd: invStd, relu: relu)
+                    var results = try be.download(y) + be.download(mean) + be.download(invStd) + be.download(rm)
+                        + be.download(rv)
+                    let dx = try be.allocate(n, dtype: .float32)
+                    let dg = try be.allocate(c, dtype: .float32), db = try be.allocate(c, dtype: .float32)
+                    if relu {
+                        try be.batchNormReLUBackward(shape, x: xb, y: y, dy: dyb, gamma: g, savedMean: mean,
+                                                     savedInvStd: invStd, dx: dx, dGamma: dg, dBeta: db)
+                    } else {
+                        try be.batchNormBackward(shape, x: xb, dy: dyb, gamma: g, savedMean: mean,
+                                                 savedInvStd: invStd, dx: dx, dGamma: dg, dBeta: db)
+                    }
+                    results += try be.download(dx) + be.download(dg) + be.download(db)
+                    try be.batchNormForwardInference(shape, x: xb, gamma: g, beta: bt, runningMean: rm, runningVar: rv,
+                                                     epsilon: 1e-5, y: y, relu: relu)
+                    return results + (try be.download(y))
+                }
+            }
+        }
+    }
+
+    func testPoolingAtEdgeShapes() throws {
+        var rng = SeededGenerator.fresh()
+        let problems = [
+            // ResNet's stem window on an odd plane; a 1×1 plane; a tall thin plane; one channel.
+            try Pool2DDescriptor(batch: 2, channels: 3, inH: 19, inW: 23, windowH: 3, windowW: 3, strideH: 2, strideW: 2,
+                                 padding: Padding2D(1), mode: .max),
+            try Pool2DDescriptor(batch: 3, channels: 2, inH: 1, inW: 1, windowH: 1, windowW: 1, strideH: 1, strideW: 1,
+                                 mode: .max),
+            try Pool2DDescriptor(batch: 1, channels: 1, inH: 301, inW: 2, windowH: 2, windowW: 2, strideH: 1, strideW: 1,
+                                 mode: .max),
+            try Pool2DDescriptor(batch: 1, channels: 1, inH: 70, inW: 90, windowH: 3, windowW: 2, strideH: 3, strideW: 2,
+                                 padding: Padding2D(top: 1, bottom: 0, left: 0, right: 1), mode: .max),
+        ]
+        for base in problems {
+            for mode in [PoolingMode.max, .averageIncludingPadding, .averageExcludingPadding] {
+                var d = base
+                d.mode = mode
+                // Distinct values, so that a max's winner is the same on both backends.
+                let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
+                let dy = rng.floats(d.outputCount)
+                try crossCheck(MemoryBoundTunables.pooling, Self.poolingSets, "\(d) seed \(rng.seed)") { be in
+                    let xb = try be.makeBuffer(x), dyb = try be.makeBuffer(dy)
+                    let y = try be.allocate(d.outputCount, dtype: .float32), dx = try be.allocate(d.inputCount, dtype: .float32)
+                    let indices = mode == .max ? try be.allocate(d.outputCount, dtype: .int32) : nil
+                    try be.poolingForward(d, x: xb, y: y, indices: indices)
+                    try be.poolingBackward(d, dy: dyb, indices: indices, dx: dx)
+                    return try be.download(y) + be.download(dx)
+                }
+            }
+        }
+    }
+
+    func testInvalidTunablesAreRejected() throws {
+        let cl = try openCL()
+        XCTAssertThrowsError(try cl.memoryBound.set(MemoryBoundTunables.streaming,
+                                                    ["STREAM_WG": 48, "STREAM_VEC": 4, "STREAM_ITEMS": 1]))
+        XCTAssertThrowsError(try cl.memoryBound.set(MemoryBoundTunables.batchNorm, ["BN_WG": 64]))
+        XCTAssertEqual(cl.memoryBound.values(MemoryBoundTunables.pooling), MemoryBoundTunables.pooling.cpuDefault)
+    }
+}
