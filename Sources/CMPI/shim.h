@@ -16,3 +16,4 @@ static inline int cnn_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; 
 static inline int cnn_mpi_success(void) { return MPI_SUCCESS; }
 static inline int cnn_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline void *cnn_mpi_in_place(void) { return MPI_IN_PLACE; }
+static inline int cnn_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }

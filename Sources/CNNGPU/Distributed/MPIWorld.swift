@@ -44,7 +44,12 @@ public final class MPIWorld: @unchecked Sendable {
         guard foreign.isEmpty else { throw DistributedError.foreignLauncher(variables: foreign) }
         var initialized: Int32 = 0
         try check(MPI_Initialized(&initialized), "MPI_Initialized")
-        if initialized == 0 { try check(MPI_Init(nil, nil), "MPI_Init") }
+        if initialized == 0 {
+            // Funneled: the data loader and the CPU backend run worker threads, but only the
+            // training loop's thread calls MPI.
+            var provided: Int32 = 0
+            try check(MPI_Init_thread(nil, nil, cnn_mpi_thread_funneled(), &provided), "MPI_Init_thread")
+        }
         let world = cnn_mpi_comm_world()
         var rank: Int32 = 0, size: Int32 = 0
         try check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank")
@@ -158,7 +163,9 @@ public final class MPIWorld: @unchecked Sendable {
         exit(code)
     }
 
-    /// Finalizes MPI; call once at the end of a run on every rank.
+    /// Finalizes MPI; call once at the end of a run on every rank. (Deliberately not at exit:
+    /// a rank that exits without it makes mpirun end the whole job, where a finalize that
+    /// waits for ranks stuck in a collective would hang.)
     public func finish() {
         var finalized: Int32 = 0
         MPI_Finalized(&finalized)

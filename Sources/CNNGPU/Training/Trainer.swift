@@ -87,7 +87,8 @@ public enum TrainingStop: Error, CustomStringConvertible {
 /// of every global batch (`config.batchSize` stays the global batch), the gradients are
 /// averaged across ranks before the identical update, evaluation is sharded and summed, and
 /// only rank 0 prints, writes checkpoints and logs. A rank whose step throws leaves the others
-/// waiting in a collective: a caller should end the run with `world.abort()` (the CLI does).
+/// waiting in a collective: a caller should end the run with `world.abort()` (the CLI does),
+/// and call `world.finish()` when training is done.
 public final class Trainer {
     public let graph: Graph
     public let config: TrainingConfig
