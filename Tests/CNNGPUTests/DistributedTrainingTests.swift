@@ -154,6 +154,18 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertGreaterThan(maxDifference(try weights(dir.appendingPathComponent("single")), try weights(perRank)), 1e-2)
     }
 
+    /// The same on OpenCL, over one step (PoCL is slow at ResNet-18): the synchronized batch
+    /// norm stages OpenCL buffers through the host; one rank's step equals one process's to
+    /// 3e-6 relative (measured), and the second step would multiply that by about ten.
+    func testTwoRanksWithSynchronizedBatchNormMatchOneProcessOnOpenCL() throws {
+        guard (try? OpenCLDevice.all())?.isEmpty == false else {
+            if ProcessInfo.processInfo.environment["CNNGPU_REQUIRE_OPENCL"] == "1" { XCTFail("no OpenCL device") }
+            throw XCTSkip("no OpenCL device")
+        }
+        try assertTwoRanksMatchOneProcess(device: "opencl", model: "resnet18", trainingImages: 32, batch: 32, rate: "0.005",
+                                          extra: ["--sync-batchnorm"])
+    }
+
     /// An image folder: each rank decodes only its part of every training and validation batch,
     /// and the run still equals one process's (weights, and the summed validation accuracy).
     func testTwoRanksOnAnImageFolderMatchOneProcess() throws {
