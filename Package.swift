@@ -26,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // Data-parallel training under mpirun (Open MPI's C API; the handles come through shim.h).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // libpng reports errors by longjmp, which must not cross Swift frames: the codecs are C.
         .target(name: "CImageCodecs", dependencies: ["CTurboJPEG", "CPNG"]),
         .target(name: "CNNKernels", path: "Kernels",
@@ -34,7 +36,7 @@ let package = Package(
         // picked at run time (Swift has no per-function target features).
         .target(name: "CCPUKernels"),
         .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CBLAS", "CZlib", "CImageCodecs", "CNNKernels",
-                                               "CCPUKernels"],
+                                               "CCPUKernels", "CMPI"],
                 // The CPU backend's loops are 10–50× slower unoptimized: optimize them in debug
                 // builds too, so `swift test` exercises full-size models in reasonable time.
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),

@@ -10,7 +10,7 @@ struct CNNGPUCommand: ParsableCommand {
         discussion: """
             Devices: `cnn-gpu devices` lists them; every command takes --device auto|cpu|opencl[:N].
             """,
-        subcommands: [TrainCommand.self, PredictCommand.self, SummaryCommand.self, ExportCommand.self,
+        subcommands: [TrainCommand.self, AllreduceBenchCommand.self, PredictCommand.self, SummaryCommand.self, ExportCommand.self,
                       BenchCommand.self, TuneCommand.self, DevicesCommand.self])
 
     static func main() {

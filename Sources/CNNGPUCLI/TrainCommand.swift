@@ -18,6 +18,10 @@ struct TrainCommand: ParsableCommand {
             A checkpoint folder is locked while a run uses it; a folder that already holds a run is \
             continued with --resume or replaced with --overwrite, never silently. \
             Ctrl-C, SIGTERM and SIGHUP save a checkpoint and exit.
+            Data-parallel: started by Open MPI's mpirun (mpirun -np 4 cnn-gpu train resnet50 …, \
+            or across machines with --hostfile), every rank trains on its share of each global \
+            --batch-size, the gradients are averaged with MPI_Allreduce, and rank 0 alone prints and \
+            writes the run folder (which every rank must be able to read to --resume).
             """)
 
     @Argument(help: "Model name: \(ModelZoo.names.joined(separator: ", ")).")
@@ -75,6 +79,12 @@ struct TrainCommand: ParsableCommand {
     var tune: TuningMode = .fast
     @Option(help: "Freeze layers up to and including this one (e.g. layer3), or 'backbone' for all but the head.")
     var freeze: String?
+    @Flag(help: "Start MPI even when not launched by mpirun (one rank alone; mpirun starts it by itself).")
+    var distributed = false
+    @Flag(help: "Under mpirun: batch norm with the statistics of the whole global batch, summed across ranks (by default each rank uses its own share's, as PyTorch's DistributedDataParallel does).")
+    var syncBatchnorm = false
+    @Option(help: ArgumentHelp("Under mpirun: average gradients in buckets of this many MiB, each started as the backward pass completes it (0: one allreduce after the backward pass).", valueName: "MiB"))
+    var bucketMib: Double = 4
 
     /// Checks the options before any data is read, so a typo fails at once.
     func validate() throws {
@@ -102,6 +112,9 @@ struct TrainCommand: ParsableCommand {
         }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        guard bucketMib >= 0, bucketMib.isFinite, bucketMib <= 1_048_576 else {
+            throw ValidationError("--bucket-mib must be between 0 and 1048576, got \(bucketMib)")
+        }
         guard weightDecay >= 0, weightDecay.isFinite else {
             throw ValidationError("--weight-decay must be a non-negative number, got \(weightDecay)")
         }
@@ -109,9 +122,33 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        let world = try distributed || MPIWorld.launchedByMPIRun() ? MPIWorld.start() : nil
+        guard let world else { return try train(world: nil) }
+        RankOutput.quiet = !world.isRoot
+        do {
+            try train(world: world)
+            world.finish()
+        } catch {
+            // Errors every rank meets at the same point (a diverged loss, a bad batch size, ranks
+            // that disagree) end each rank normally, said once; any other leaves the other ranks
+            // waiting in a collective, so it ends them all.
+            if DistributedFailure.isShared(error) {
+                world.finish()
+                if DistributedFailure.isReported(error, byRoot: world.isRoot) { throw error }
+                throw ExitCode.failure
+            }
+            FileHandle.standardError.write(Data("cnn-gpu rank \(world.rank) of \(world.size): \(error)\n".utf8))
+            world.abort()
+        }
+    }
+
+    private func train(world: MPIWorld?) throws {
         // The model name and the device are checked before any data is read.
         let entry = try ModelZoo.entry(model)
-        let selected = try device.selection().open(profiling: profile || profileFile != nil)
+        let profiling = profile || profileFile != nil
+        let selected = try world.map { try device.selection(localRank: $0.localRank).open(localRank: $0.localRank, localSize: $0.localSize,
+                                                                                           profiling: profiling) }
+            ?? device.selection().open(profiling: profiling)
         let backend = selected.backend
         imageLimits.apply()
         let data = try loadData()
@@ -143,64 +180,76 @@ struct TrainCommand: ParsableCommand {
         config.replaceHead = true
         config.freezeThrough = freeze
         config.planOptions = PlanOptions(fusion: !noFusion, tuning: tune)
+        config.synchronizedBatchNorm = syncBatchnorm
+        config.gradientBucketBytes = bucketMib > 0 ? Int(bucketMib * 1_048_576) : .max
+        if let world, batchSize % world.size != 0 { throw DistributedError.unevenBatch(batch: batchSize, ranks: world.size) }
+        let say = RankOutput.say
 
-        print("model     \(entry.name): \(grouped(graph.parameterCount)) parameters, input \(graph.inputShape)")
-        print("device    \(backend.info.name) (\(backend.info.backend)) — \(selected.reason)")
-        print("data      \(data.description)")
-        print("training  \(epochs) epochs × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
+        say("model     \(entry.name): \(grouped(graph.parameterCount)) parameters, input \(graph.inputShape)")
+        say("device    \(backend.info.name) (\(backend.info.backend)) — \(selected.reason)")
+        if let world {
+            say("ranks     \(world.size) (\(world.localSize) on this machine): \(batchSize / world.size) samples of each batch of "
+                + "\(batchSize) per rank; gradients averaged with MPI_Allreduce, staged through host memory")
+        }
+        say("data      \(data.description)")
+        say("training  \(epochs) epochs × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
               + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
         try MemoryBudget.check(graph: graph, batch: batchSize, training: true, device: backend.info,
                                optimizerStates: optimizer.lowercased() == "adam" ? 2 : 1)
         // Locked once the data, model and memory are checked (so a typo leaves no folder behind)
         // and before a resume reads the checkpoint (so no other run can change it meanwhile).
-        let runFolder = try RunFolder.open(dir, resume: resume, overwrite: overwrite)
+        // Rank 0 alone owns the run folder; the other ranks only read its checkpoint to resume.
+        let runFolder = try world.map { $0.isRoot } ?? true ? RunFolder.open(dir, resume: resume, overwrite: overwrite) : nil
         defer { withExtendedLifetime(runFolder) {} }
         let trainer = try Trainer(graph: graph, backend: backend, config: config)
         if profile || profileFile != nil {
             let traceURL = URL(fileURLWithPath: profileFile ?? dir.appendingPathComponent("profile.json").path)
             trainer.profiling = (try OpProfiler(backend: backend), 2, 5, { profiler in
-                print("profile   \(profiler.steps) steps after 2 warm-up steps, \(backend.info.name) (\(backend.info.backend)):")
-                print(profiler.table())
+                say("profile   \(profiler.steps) steps after 2 warm-up steps, \(backend.info.name) (\(backend.info.backend)):")
+                say(profiler.table())
                 do {
                     try FileManager.default.createDirectory(at: traceURL.deletingLastPathComponent(), withIntermediateDirectories: true)
                     try profiler.chromeTrace().write(to: traceURL, options: .atomic)
-                    print("profile   trace written to \(traceURL.path) (open it in https://ui.perfetto.dev or chrome://tracing)")
+                    say("profile   trace written to \(traceURL.path) (open it in https://ui.perfetto.dev or chrome://tracing)")
                 } catch {
                     FileHandle.standardError.write(Data("warning: could not write the profile trace to \(traceURL.path): \(error)\n".utf8))
                 }
             })
         }
         let plan = trainer.plan
-        print(String(format: "memory    %.1f MiB planned for one step: activations and gradients %.1f MiB (%.1f MiB without "
+        say(String(format: "memory    %.1f MiB planned for one step: activations and gradients %.1f MiB (%.1f MiB without "
                      + "buffer sharing), parameters with gradients %.1f MiB", Double(plan.plannedBytes) / 1_048_576,
                      Double(plan.plannedActivationBytes) / 1_048_576, Double(plan.unsharedActivationBytes) / 1_048_576,
                      Double(trainer.parameters.bytes) / 1_048_576))
-        print("output    \(dir.path)/ (checkpoint.safetensors, metrics.jsonl, curves.svg)")
+        say("output    \(dir.path)/ (checkpoint.safetensors, metrics.jsonl, curves.svg)")
 
-        try runFolder.discardPreviousRun()   // with --overwrite, now that the run can start
+        try runFolder?.discardPreviousRun()   // with --overwrite, now that the run can start
         InterruptHandling.install()
         let history: [EpochMetrics]
         do {
             history = try trainer.fit(train: data.train, validation: data.test)
         } catch let stop as TrainingStop {
-            FileHandle.standardError.write(Data((stop.description + "\n").utf8))
+            if !RankOutput.quiet { FileHandle.standardError.write(Data((stop.description + "\n").utf8)) }
             // 128 + the signal is the shell's code for "ended by that signal" (130 for Ctrl-C);
             // a diverged run is a plain failure.
             if case .interrupted = stop { throw ExitCode(128 + InterruptHandling.receivedSignal) }
             throw ExitCode.failure
         } catch let diverged as TrainingDiverged {
-            FileHandle.standardError.write(Data((diverged.description + "\n").utf8))
+            if !RankOutput.quiet { FileHandle.standardError.write(Data((diverged.description + "\n").utf8)) }
             throw ExitCode.failure
+        }
+        if let statistics = trainer.averager?.statistics {
+            say("mpi       \(statistics.summary), \(trainer.averager!.bucketCount) buckets")
         }
         if synthetic {
             let rate = history.map(\.imagesPerSecond).max() ?? 0
-            print("done: \(grouped(Int(rate))) images/s on synthetic data (best epoch; the accuracy means nothing)")
+            say("done: \(grouped(Int(rate))) images/s on synthetic data (best epoch; the accuracy means nothing)")
         } else if let last = history.last, let accuracy = last.validationAccuracy {
-            print(String(format: "done: test accuracy %.2f%% after %d epochs; curves in %@/curves.svg",
+            say(String(format: "done: test accuracy %.2f%% after %d epochs; curves in %@/curves.svg",
                          accuracy * 100, last.epoch, dir.path))
         }
         if let skipped = (data.train as? ImageFolderSource)?.skippedFiles, !skipped.isEmpty {
-            print("skipped   \(skipped.count) unreadable training images (listed on stderr)")
+            say("skipped   \(skipped.count) unreadable training images (listed on stderr)")
         }
     }
 
@@ -227,7 +276,7 @@ struct TrainCommand: ParsableCommand {
         if data == nil, dataset == nil, try ModelZoo.entry(model).defaultInput.dims.first == 3 {
             try refuseNormalization(for: "the Fashion-MNIST stand-in")
             let demo = try DemoData.load(for: try ModelZoo.entry(model), imageSize: imageSize, batchSize: batchSize)
-            print(demo.note)
+            RankOutput.say(demo.note)
             var data = try inMemoryData(demo.train, demo.test, source: "Fashion-MNIST stand-in")
             (data.defaultEpochs, data.defaultSGDRate) = DemoData.schedule(for: try ModelZoo.entry(model))
             return data

@@ -66,18 +66,24 @@ public final class ImageFolderSource: BatchSource, @unchecked Sendable {
     }
 
     public func batches(epoch: Int, skipping: Int) -> AnyIterator<TrainingBatch> {
+        batches(epoch: epoch, skipping: skipping, part: 0..<batchSize)
+    }
+
+    /// Only `part` of each batch (positions within it), for one rank of a data-parallel run:
+    /// the other ranks' images are never decoded. Short batches hold what is left of `part`.
+    func batches(epoch: Int, skipping: Int, part: Range<Int>) -> AnyIterator<TrainingBatch> {
         lock.withLock { lastError = nil }
         let order = order(for: epoch)
         let state = PrefetchState<Result<TrainingBatch, Error>>(first: min(max(skipping, 0), batchesPerEpoch),
                                                                  end: batchesPerEpoch, capacity: prefetch)
-        state.startWorkers(workers) { [self] in makeBatch($0, epoch: epoch, order: order) }
+        state.startWorkers(workers) { [self] in makeBatch($0, epoch: epoch, order: order, part: part) }
         let cancelOnRelease = PrefetchCancellation(state)
         return AnyIterator { [self] in
             let result: Result<TrainingBatch, Error>?
             if workers == 0 {
                 result = state.claim().map { index in
                     state.consumed(index)
-                    return makeBatch(index, epoch: epoch, order: order)
+                    return makeBatch(index, epoch: epoch, order: order, part: part)
                 }
             } else {
                 result = state.take()
@@ -97,13 +103,14 @@ public final class ImageFolderSource: BatchSource, @unchecked Sendable {
         BatchLoader.sampleOrder(count: folder.count, shuffle: shuffle, seed: seed, epoch: epoch)
     }
 
-    /// Decodes and transforms one batch straight into its output array.
-    private func makeBatch(_ index: Int, epoch: Int, order: [Int]) -> Result<TrainingBatch, Error> {
+    /// Decodes and transforms one batch (its positions `part`) straight into its output array.
+    private func makeBatch(_ index: Int, epoch: Int, order: [Int], part: Range<Int>? = nil) -> Result<TrainingBatch, Error> {
+        let part = part ?? 0..<batchSize
         let size = transform.sampleCount
-        let start = index * batchSize
-        let count = min(batchSize, folder.count - start)
-        var labels = [Int32](repeating: 0, count: batchSize)
-        var images = [Float](repeating: 0, count: batchSize * size)
+        let start = index * batchSize + part.lowerBound
+        let count = max(0, min(part.count, folder.count - start))
+        var labels = [Int32](repeating: 0, count: part.count)
+        var images = [Float](repeating: 0, count: part.count * size)
         do {
             try images.withUnsafeMutableBufferPointer { out in
                 for j in 0..<count {
@@ -135,5 +142,13 @@ public final class ImageFolderSource: BatchSource, @unchecked Sendable {
             }
         }
         throw CNNError.invalidArgument("no file in \(folder.root.path) could be decoded; the first failure: \(firstError!)")
+    }
+}
+
+/// A rank decodes only its own part of each global batch.
+extension ImageFolderSource: ShardableBatchSource {
+    public func batches(epoch: Int, skipping: Int, part: Int, of parts: Int) -> AnyIterator<TrainingBatch> {
+        let share = batchSize / parts
+        return batches(epoch: epoch, skipping: skipping, part: (part * share)..<((part + 1) * share))
     }
 }

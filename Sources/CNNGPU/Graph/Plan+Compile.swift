@@ -30,6 +30,10 @@ extension Plan {
                 }
                 continue
             }
+            if training, let sync = options.batchNormSync, let bn = graph.nodes[i].layer as? BatchNorm {
+                ops += try bn.compileSynchronizedForward(c, ranks: sync)
+                continue
+            }
             ops += try graph.nodes[i].layer!.compileForward(c)
         }
         return ops
@@ -119,7 +123,10 @@ extension Plan {
             }
             let g = GradientContext(outputGradient: dy, inputGradients: inputGrads,
                                     parameterGradients: parameters.gradientViews(node: i))
-            var nodeOps = try nodes[i].layer!.compileBackward(context(i, training: true, workspace: backwardWorkspaces[i]), g)
+            let c = context(i, training: true, workspace: backwardWorkspaces[i])
+            var nodeOps = try options.batchNormSync.flatMap { sync in
+                try (nodes[i].layer as? BatchNorm).map { try $0.compileSynchronizedBackward(c, g, ranks: sync) }
+            } ?? nodes[i].layer!.compileBackward(c, g)
             if let producer = fusion.producer[i] {
                 // The activation's backward of a fused pair: name it after the pair.
                 nodeOps = nodeOps.map { op in

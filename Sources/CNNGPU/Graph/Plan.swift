@@ -21,9 +21,14 @@ public struct PlanOptions: Sendable, Equatable {
     /// Whether compiling times convolution solvers first (`--tune`; remembered choices are
     /// used in every mode).
     public var tuning: TuningMode
+    /// Training plans: batch norm with the statistics of the global batch of a data-parallel
+    /// run, summed over the ranks with this (`--sync-batchnorm`); nil for per-rank statistics.
+    public var batchNormSync: CrossRankSum?
 
-    public init(fusion: Bool = true, inputGradient: Bool = false, retained: Set<String> = [], tuning: TuningMode = .off) {
+    public init(fusion: Bool = true, inputGradient: Bool = false, retained: Set<String> = [], tuning: TuningMode = .off,
+                batchNormSync: CrossRankSum? = nil) {
         self.fusion = fusion; self.inputGradient = inputGradient; self.retained = retained; self.tuning = tuning
+        self.batchNormSync = batchNormSync
     }
 }
 

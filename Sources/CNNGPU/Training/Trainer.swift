@@ -49,6 +49,12 @@ public struct TrainingConfig {
     public var freezeThrough: String?
     /// Compile-time choices (fusion on by default).
     public var planOptions = PlanOptions()
+    /// Data-parallel runs: batch norm over the global batch's statistics (summed across ranks)
+    /// instead of each rank's own (the default, as PyTorch's DistributedDataParallel).
+    public var synchronizedBatchNorm = false
+    /// Data-parallel runs: gradients are averaged in buckets of about this many bytes, started
+    /// as the backward pass completes them; `.max` averages them in one call after it.
+    public var gradientBucketBytes = 4 << 20
     public init() {}
 
     /// The settings that shape the rest of a run, as recorded in checkpoints.
@@ -76,6 +82,13 @@ public enum TrainingStop: Error, CustomStringConvertible {
 
 /// Trains a graph on one backend: compiled plans, one optimizer launch per step, progress,
 /// per-epoch validation, metrics log, curves, atomic checkpoints, exact resume.
+///
+/// Data-parallel under Open MPI's `mpirun` (or given a `world`): each rank trains on its share
+/// of every global batch (`config.batchSize` stays the global batch), the gradients are
+/// averaged across ranks before the identical update, evaluation is sharded and summed, and
+/// only rank 0 prints, writes checkpoints and logs. A rank whose step throws leaves the others
+/// waiting in a collective: a caller should end the run with `world.abort()` (the CLI does),
+/// and call `world.finish()` when training is done.
 public final class Trainer {
     public let graph: Graph
     public let config: TrainingConfig
@@ -99,10 +112,29 @@ public final class Trainer {
     public private(set) var lastGoodCheckpoint: URL?
     /// Set from a signal handler (Ctrl-C); checked between steps.
     public static let interruptFlag = InterruptFlag()
+    /// The ranks of a data-parallel run; nil for one process.
+    public let world: MPIWorld?
+    /// The gradient averaging of a data-parallel run (its timing: `averager?.statistics`).
+    public private(set) var averager: GradientAverager?
+    private var ranks: Int { world?.size ?? 1 }
+    private var isRoot: Bool { world?.isRoot ?? true }
 
+    /// `world` defaults to the MPI ranks when `mpirun` started this process, else none.
     public init(graph: Graph, backend: any Backend, config: TrainingConfig,
-                reporter: ProgressReporter = ProgressReporter()) throws {
-        self.graph = graph; self.config = config; self.reporter = reporter
+                reporter: ProgressReporter = ProgressReporter(), world: MPIWorld? = nil) throws {
+        let world = try world ?? (MPIWorld.launchedByMPIRun() ? MPIWorld.start() : nil)
+        self.world = world
+        self.graph = graph; self.config = config
+        // Other ranks train silently: one progress display, from rank 0.
+        self.reporter = world.map { $0.isRoot } ?? true ? reporter : ProgressReporter(isTerminal: false, output: { _ in })
+        if let world {
+            guard config.batchSize % world.size == 0 else { throw DistributedError.unevenBatch(batch: config.batchSize, ranks: world.size) }
+            try world.requireAgreement(on: "model", "\(config.modelName) with input \(graph.inputShape), \(graph.parameterCount) parameters")
+            try world.requireAgreement(on: "seed", "\(config.seed)")
+            try world.requireAgreement(on: "global batch size", "\(config.batchSize)")
+            try world.requireAgreement(on: "training settings", config.settings
+                + (config.synchronizedBatchNorm ? ", synchronized batch norm" : ", per-rank batch norm"))
+        }
         let store = try ParameterStore(graph: graph, backend: backend, seed: config.seed)
         parameters = store
         if let url = config.initialWeights {
@@ -118,8 +150,31 @@ public final class Trainer {
         }
         let frozen = try config.freezeThrough.map { try Trainer.frozenElements(graph: graph, parameters: store, through: $0) } ?? 0
         optimizer = try Optimizer(config.optimizer, parameters: store, frozenElements: frozen)
-        plan = try Plan(graph: graph, parameters: parameters, batch: config.batchSize, mode: .training, options: config.planOptions)
+        var options = config.planOptions
+        if let world, config.synchronizedBatchNorm { options.batchNormSync = CrossRankSum(world: world) }
+        plan = try Plan(graph: graph, parameters: parameters, batch: config.batchSize / (world?.size ?? 1), mode: .training,
+                        options: options)
+        if let world {
+            averager = try GradientAverager(plan: plan, world: world, bucketBytes: config.gradientBucketBytes)
+            // Every rank starts from the same weights whatever happened locally (a weights file
+            // that differs between machines would otherwise split the ranks silently).
+            try world.requireAgreement(on: "initial weights", Self.fingerprint(try parameters.read()))
+        }
         if config.resume { try resume() }
+        if let world, config.resume {
+            try world.requireAgreement(on: "resumed checkpoint", "epoch \(epochsCompleted), step \(globalStep), weights "
+                + Self.fingerprint(try parameters.read()))
+        }
+    }
+
+    /// A digest of the weights (FNV-1a over every value's bits): equal on two ranks only when
+    /// their weights are identical.
+    private static func fingerprint(_ weights: [String: [Float]]) -> String {
+        var hash: UInt64 = 14_695_981_039_346_656_037
+        for name in weights.keys.sorted() {
+            for value in weights[name]! { hash = (hash ^ UInt64(value.bitPattern)) &* 1_099_511_628_211 }
+        }
+        return String(hash, radix: 16)
     }
 
     public var checkpointURL: URL? { config.checkpointDirectory?.appendingPathComponent("checkpoint.safetensors") }
@@ -142,6 +197,20 @@ public final class Trainer {
         }
         let trainingStep = try TrainingStep(plan: plan, optimizer: optimizer)
         trainingStep.gradientHook = gradientHook
+        var train = train
+        if let world, let averager {
+            try world.requireAgreement(on: "training data", "\(train.sampleCount) samples")
+            train = try ShardedBatchSource(global: train, sampleValues: graph.inputShape.count, rank: world.rank, ranks: world.size)
+            trainingStep.backwardObserver = averager.backwardOpFinished
+            let hook = gradientHook
+            trainingStep.gradientHook = { gradients in
+                try averager.finish(gradients)
+                try hook?(gradients)
+            }
+        }
+        let localBatch = train.batchSize
+        // Ctrl-C reaches the ranks at different moments: they agree on it once per step.
+        var stopRequested = false
         var stepsThisRun = 0
         while epochsCompleted < config.epochs {
             let epoch = epochsCompleted + 1
@@ -152,13 +221,13 @@ public final class Trainer {
             // One batch of look-ahead, so the step can upload it while it computes.
             let batches = train.batches(epoch: epoch, skipping: skip)
             func nextFull() -> TrainingBatch? {
-                while let b = batches.next() { if b.count == config.batchSize { return b } }
+                while let b = batches.next() { if b.count == localBatch { return b } }
                 return nil
             }
             var upcoming = nextFull()
             while let batch = upcoming {
                 upcoming = nextFull()
-                if Trainer.interruptFlag.isSet {
+                if world == nil ? Trainer.interruptFlag.isSet : stopRequested {
                     let url = try saveCheckpoint()
                     reporter.message("")
                     throw TrainingStop.interrupted(checkpoint: url)
@@ -167,9 +236,15 @@ public final class Trainer {
                     trainingStep.profiler = stepsThisRun >= p.warmupSteps && stepsThisRun < p.warmupSteps + p.steps ? p.profiler : nil
                 }
                 learningRate = config.schedule.rate(at: globalStep)
-                let (loss, right) = try trainingStep.run(images: batch.images, labels: batch.labels, learningRate: learningRate,
+                var (loss, right) = try trainingStep.run(images: batch.images, labels: batch.labels, learningRate: learningRate,
                                                          seed: config.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(globalStep),
                                                          next: upcoming.map { ($0.images, $0.labels) })
+                if let world {
+                    // The global batch's mean loss (equal shards), its correct count, and any Ctrl-C.
+                    var totals = [Double(loss), Double(right), Trainer.interruptFlag.isSet ? 1 : 0]
+                    try world.allreduceSum(&totals)
+                    (loss, right, stopRequested) = (Float(totals[0] / Double(world.size)), Int(totals[1]), totals[2] > 0)
+                }
                 globalStep += 1
                 step += 1
                 stepsThisRun += 1
@@ -181,7 +256,7 @@ public final class Trainer {
                     throw TrainingStop.nonFiniteLoss(step: globalStep, epoch: epoch, loss: loss, checkpoint: lastGoodCheckpoint)
                 }
                 try divergence.check(loss: loss, step: globalStep, epoch: epoch, lastGoodCheckpoint: lastGoodCheckpoint)
-                lossSum += Double(loss) * Double(batch.count); correct += right; seen += batch.count
+                lossSum += Double(loss) * Double(batch.count * ranks); correct += right; seen += batch.count * ranks
                 let elapsed = Date().timeIntervalSince(start)
                 reporter.update(.init(epoch: epoch, epochs: config.epochs, done: step, total: stepsPerEpoch,
                                       loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
@@ -209,9 +284,20 @@ public final class Trainer {
 
     /// Mean loss and accuracy over every sample of `data`, in inference mode (BN running
     /// statistics, no dropout). A short last batch runs on a plan of its own size.
+    /// In a data-parallel run each rank evaluates its part of every batch (image folders, which
+    /// build only that part) or every `ranks`-th batch (other sources), and the sums are
+    /// combined, so every rank returns the whole set's numbers.
     public func evaluate(_ data: BatchSource) throws -> (loss: Double, accuracy: Double) {
         var lossSum = 0.0, correct = 0, seen = 0
-        for batch in data.batches(epoch: 0, skipping: 0) {
+        let rank = world?.rank ?? 0
+        let batches: AnySequence<TrainingBatch>
+        if ranks > 1, let shardable = data as? ShardableBatchSource, data.batchSize % ranks == 0 {
+            batches = AnySequence(shardable.batches(epoch: 0, skipping: 0, part: rank, of: ranks))
+        } else {
+            batches = AnySequence(data.batches(epoch: 0, skipping: 0).enumerated().lazy
+                .filter { $0.offset % self.ranks == rank }.map(\.element))
+        }
+        for batch in batches where batch.count > 0 {
             let p = try evaluationPlan(batch: batch.count)
             let executor = Executor(plan: p)
             let n = batch.count * graph.inputShape.count
@@ -223,6 +309,11 @@ public final class Trainer {
             lossSum += Double(loss) * Double(batch.count); correct += right; seen += batch.count
         }
         if let error = data.iterationError { throw error }
+        if let world {
+            var totals = [lossSum, Double(correct), Double(seen)]
+            try world.allreduceSum(&totals)
+            (lossSum, correct, seen) = (totals[0], Int(totals[1]), Int(totals[2]))
+        }
         return seen > 0 ? (lossSum / Double(seen), Double(correct) / Double(seen)) : (.nan, .nan)
     }
 
@@ -252,9 +343,24 @@ public final class Trainer {
 
     // MARK: Checkpoints and logs
 
+    /// Rank 0 writes; the ranks then agree that it worked (a full disk stops them all).
     @discardableResult
     public func saveCheckpoint() throws -> URL? {
         guard let url = checkpointURL else { return nil }
+        guard let world else { return try writeCheckpoint(url) }
+        var failure: Error?
+        if world.isRoot {
+            do { try writeCheckpoint(url) } catch { failure = error }
+        }
+        if try world.any(failure != nil) {
+            throw failure ?? DistributedError.peerFailed("rank 0 could not write the checkpoint to \(url.path); stopping with it")
+        }
+        lastGoodCheckpoint = url
+        return url
+    }
+
+    @discardableResult
+    private func writeCheckpoint(_ url: URL) throws -> URL {
         let shapes = Dictionary(uniqueKeysWithValues: parameters.entries.map { ($0.name, $0.spec.shape) })
         try Checkpoint(model: config.modelName, epochsCompleted: epochsCompleted, step: globalStep, seed: config.seed,
                        optimizerStep: optimizer.step, parameters: try parameters.read(), parameterShapes: shapes,
@@ -300,7 +406,7 @@ public final class Trainer {
     }
 
     private func writeLogs() throws {
-        guard let dir = config.checkpointDirectory else { return }
+        guard let dir = config.checkpointDirectory, isRoot else { return }
         let lines = history.map { $0.jsonLine() }.joined(separator: "\n") + "\n"
         try AtomicFile.write(Data(lines.utf8), to: dir.appendingPathComponent("metrics.jsonl"))
         let info = parameters.backend.info

@@ -20,6 +20,9 @@ public final class TrainingStep {
     /// Called after the backward pass and before the update, with the flat gradient buffer
     /// (`plan.parameters.gradients`): where gradients are averaged across processes.
     public var gradientHook: ((any DeviceBuffer) throws -> Void)?
+    /// Called after each backward op is queued, with its index in `plan.backwardOps`: where
+    /// bucketed averaging starts on the gradients already complete (`GradientAverager`).
+    public var backwardObserver: ((Int) throws -> Void)?
     /// When set, every op of the next steps is timed into it.
     public var profiler: OpProfiler?
 
@@ -107,7 +110,14 @@ public final class TrainingStep {
         let executor = Executor(plan: plan)
         try executor.run(plan.forwardOps, seed: seed, profiler: profiler)
         try executor.run(plan.lossOps, profiler: profiler)
-        try executor.run(plan.backwardOps, profiler: profiler)
+        if let observer = backwardObserver {
+            for (i, op) in plan.backwardOps.enumerated() {
+                try executor.run([op], profiler: profiler)
+                try observer(i)
+            }
+        } else {
+            try executor.run(plan.backwardOps, profiler: profiler)
+        }
         if let hook = gradientHook {
             let op = CompiledOp(name: "gradients", kind: "gradient hook", phase: .hook) { _ in try hook(self.plan.parameters.gradients) }
             try executor.run([op], profiler: profiler)
