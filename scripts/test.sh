@@ -11,8 +11,9 @@ mkdir -p "$POCL_CACHE_DIR"
 export CNNGPU_REQUIRE_OPENCL=1
 
 scripts/check-kernels.sh
-# XCTest only: the suite has no Swift Testing tests, and its empty summary would close the log.
-swift test --disable-swift-testing 2>&1
 # Every parser under libFuzzer for a bounded time (20 s each unless FUZZ_SECONDS says otherwise);
-# the seeded mutator in FuzzTests has already run above.
+# the seeded mutator in FuzzTests runs with the suite below.
 scripts/fuzz.sh all "${FUZZ_SECONDS:-20}"
+# XCTest only: the suite has no Swift Testing tests, and its empty summary would close the log.
+# Last, so its summary closes the log.
+swift test --disable-swift-testing 2>&1
