@@ -10,7 +10,8 @@ struct CNNGPUCommand: ParsableCommand {
         discussion: """
             Devices: `cnn-gpu devices` lists them; every command takes --device auto|cpu|opencl[:N].
             """,
-        subcommands: [TrainCommand.self, PredictCommand.self, SummaryCommand.self, ExportCommand.self,
+        subcommands: [TrainCommand.self, PredictCommand.self, FiltersCommand.self,
+                      SummaryCommand.self, ExportCommand.self,
                       BenchCommand.self, DevicesCommand.self])
 
     static func main() {
