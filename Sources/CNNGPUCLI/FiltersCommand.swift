@@ -12,9 +12,9 @@ struct FiltersCommand: ParsableCommand {
             backend's convolution op, as a CNN layer computes it (cross-correlation, no kernel flip). \
             Writes one PNG per filter and contact-sheet.png to --output, and prints each output's size \
             with the arithmetic (n + 2p - f)/s + 1. The image is converted to grey (luma) unless --color, \
-            which filters R, G and B separately. Values are scaled for display as printed: smoothing \
-            kernels clamp to [0, 1]; signed responses map -m..+m to black..white (0 is mid-grey); the \
-            gradient magnitude maps 0..max to black..white.
+            which filters R, G and B separately. Values are scaled for display as printed: kernels \
+            whose weights sum to 1 (blurs, sharpen, emboss) clamp to [0, 1]; signed responses map -m..+m \
+            to black..white (0 is mid-grey); the gradient magnitude maps 0..max to black..white.
             """)
 
     @Argument(help: "A JPEG or PNG image.") var image: String
@@ -68,7 +68,7 @@ struct FiltersCommand: ParsableCommand {
         }
         let sheet = ImageGrid(title: "Classic filters on \(URL(fileURLWithPath: image).lastPathComponent)",
                               notes: ["stride \(stride), padding \(padding); out = (n + 2p - f)/s + 1",
-                                      "smoothing: clamp [0,1]; edges: -m..+m -> black..white; magnitude: 0..max"],
+                                      "kernels summing to 1: clamp [0,1]; edges: -m..+m -> black..white; magnitude: 0..max"],
                               columns: 4).render(tiles)
         let sheetURL = dir.appendingPathComponent("contact-sheet.png")
         try sheet.writePNG(to: sheetURL)

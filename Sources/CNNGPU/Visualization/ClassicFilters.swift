@@ -8,7 +8,8 @@ import Foundation
 public struct ClassicKernel: Sendable, Equatable {
     /// How the output's values become grey levels (the caption and the console say which).
     public enum Display: Sendable, Equatable {
-        /// Smoothing kernels (weights summing to 1): output values clamped to [0, 1], like the input.
+        /// Kernels whose weights sum to 1 (blurs, sharpen, emboss): flat regions keep their
+        /// brightness, so output values are clamped to [0, 1], like the input.
         case clamp
         /// Signed responses (edges): −m → black, 0 → mid-grey, +m → white, m = max |value|.
         case symmetric
@@ -31,7 +32,7 @@ public struct ClassicKernel: Sendable, Equatable {
             throw CNNError.invalidArgument("kernel '\(name)' has a weight that is not a finite number")
         }
         self.name = name; self.rows = rows; self.columns = columns; self.weights = weights
-        self.display = display ?? (abs(weights.reduce(0, +) - 1) < 1e-4 && weights.allSatisfy { $0 >= 0 } ? .clamp : .symmetric)
+        self.display = display ?? (abs(weights.reduce(0, +) - 1) < 1e-4 ? .clamp : .symmetric)
     }
 
     /// Parses rows separated by ";" and weights by "," ("0,-1,0;-1,5,-1;0,-1,0").
