@@ -10,7 +10,7 @@ struct CNNGPUCommand: ParsableCommand {
         discussion: """
             Devices: `cnn-gpu devices` lists them; every command takes --device auto|cpu|opencl[:N].
             """,
-        subcommands: [TrainCommand.self, PredictCommand.self, EvaluateCommand.self, FiltersCommand.self,
+        subcommands: [TrainCommand.self, PredictCommand.self, EvaluateCommand.self, VisualizeCommand.self, FiltersCommand.self,
                       SummaryCommand.self, ExportCommand.self,
                       BenchCommand.self, DevicesCommand.self])
 

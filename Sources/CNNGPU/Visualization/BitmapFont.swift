@@ -113,14 +113,21 @@ enum BitmapFont {
 
     /// Width in pixels of `text` drawn at `scale`.
     static func width(of text: String, scale: Int = 1) -> Int {
-        max(text.count * advance - 1, 0) * scale
+        max(ascii(text).count * advance - 1, 0) * scale
+    }
+
+    /// The few non-ASCII symbols the library's own captions use, spelled in ASCII.
+    static func ascii(_ text: String) -> String {
+        guard !text.allSatisfy(\.isASCII) else { return text }
+        let spelled: [Character: String] = ["×": "x", "→": "->", "−": "-", "…": "...", "λ": "L", "‖": "|", "²": "^2", "·": "*"]
+        return text.map { spelled[$0] ?? String($0) }.joined()
     }
 }
 
 extension Canvas {
     /// Draws `text` with its top-left corner at (x, y); each font pixel is a `scale`×`scale` block.
     public mutating func draw(text: String, x: Int, y: Int, color: Color = .black, scale: Int = 1) {
-        for (k, character) in text.enumerated() {
+        for (k, character) in BitmapFont.ascii(text).enumerated() {
             for row in 0..<BitmapFont.glyphHeight {
                 for column in 0..<BitmapFont.glyphWidth where BitmapFont.ink(character, column: column, row: row) {
                     fill(x: x + (k * BitmapFont.advance + column) * scale, y: y + row * scale,
