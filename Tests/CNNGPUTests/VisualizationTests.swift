@@ -278,3 +278,31 @@ final class VisualizationTests: XCTestCase {
         XCTAssert(canvas.pixels.contains(220), "the text was drawn")
     }
 }
+
+/// ResNet-18 (random weights, batch norm frozen on its running statistics): the CPU and OpenCL
+/// backends draw the same saliency, guided-backprop and Grad-CAM maps.
+final class ResNetVisualizationTests: XCTestCase {
+    func testBackendsAgreeOnResNet18() throws {
+        guard let openCL = TestBackends.openCL else { throw XCTSkip("no OpenCL device") }
+        var rng = SeededGenerator.fresh()
+        let graph = try ModelZoo.build("resnet18", input: [3, 64, 64], classes: 10)
+        let x = rng.floats(graph.inputShape.count)
+        let weights = try ParameterStore(graph: graph, backend: TestBackends.cpu, seed: rng.next()).read()
+        var results: [(saliency: [Float], guided: [Float], cam: [Float], layer: String)] = []
+        for backend in [TestBackends.cpu, openCL] as [any Backend] {
+            let store = try ParameterStore(graph: graph, backend: backend, seed: 0, initialize: false)
+            try store.write(weights)
+            let probe = try ModelProbe(graph: graph, parameters: store)
+            let layer = try GradCAM.defaultLayer(of: probe.graph)
+            let s = try Saliency.compute(probe, image: x, classIndex: 2)
+            let g = try Saliency.compute(ModelProbe(graph: graph, parameters: store, guided: true), image: x, classIndex: 2)
+            let cam = try GradCAM.compute(probe, image: x, layer: layer, classIndex: 2)
+            results.append((s.gradient, g.gradient, cam.raw, layer))
+            XCTAssertEqual(cam.layerWidth, 2, "the last block of ResNet-18 at 64² is 2×2")
+        }
+        XCTAssertEqual(results[0].layer, results[1].layer)
+        assertClose(results[1].saliency, results[0].saliency.map(Double.init), tolerance: 1e-3)
+        assertClose(results[1].guided, results[0].guided.map(Double.init), tolerance: 1e-3)
+        assertClose(results[1].cam, results[0].cam.map(Double.init), tolerance: 1e-3)
+    }
+}
