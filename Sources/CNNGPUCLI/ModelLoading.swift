@@ -19,8 +19,19 @@ struct ModelSource {
     /// Parameter values by name ("conv1.weight").
     let values: [String: SafeTensors.Tensor]
     let origin: String
+    /// Freshly initialized weights (seeded) instead of trained ones, with this many classes.
+    let untrained: (classes: Int, seed: UInt64)?
+
+    /// A zoo model with its initial weights: what an untrained network sees.
+    init(untrained model: String, classes: Int?, seed: UInt64) throws {
+        entry = try ModelZoo.entry(model)
+        values = [:]
+        untrained = (classes ?? (entry.defaultInput.dims.first == 3 ? 1000 : 10), seed)
+        origin = "initial weights (untrained, seed \(seed))"
+    }
 
     init(model: String, weights: String?) throws {
+        untrained = nil
         var isDirectory: ObjCBool = false
         let url: URL
         if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -57,6 +68,7 @@ struct ModelSource {
 
     /// The number of classes: the rows of the classifier head's weight.
     func classes() throws -> Int {
+        if let untrained { return untrained.classes }
         let probe = try ModelZoo.build(entry.name, input: entry.defaultInput, classes: 10)
         guard let head = probe.nodes.last(where: { $0.parameters.contains { $0.trainable } }) else { return 10 }
         let key = "\(head.name).weight"
@@ -70,6 +82,10 @@ struct ModelSource {
     /// - Throws: naming the parameter when one is missing or has another shape.
     func load(input: TensorShape, backend: any Backend) throws -> LoadedModel {
         let graph = try ModelZoo.build(entry.name, input: input, classes: try classes())
+        if let untrained {
+            let store = try ParameterStore(graph: graph, backend: backend, seed: untrained.seed)
+            return LoadedModel(name: entry.name, graph: graph, parameters: store, origin: origin)
+        }
         let store = try ParameterStore(graph: graph, backend: backend, seed: 0, initialize: false)
         var chosen: [String: [Float]] = [:]
         for e in store.entries {

@@ -21,6 +21,10 @@ struct VisualizeCommand: ParsableCommand {
     @Argument(help: "A run folder, or a model name with --weights.") var model: String
     @Argument(help: "JPEG or PNG images.") var images: [String] = []
     @Option(help: "Weights (safetensors: exported, converted from torchvision, or a checkpoint).") var weights: String?
+    @Flag(help: "Use the model's initial weights (seeded by --seed) instead of trained ones: what an untrained network sees.")
+    var untrained = false
+    @Option(help: "With --untrained: the number of classes (default 1000 for RGB models, else 10).") var numClasses: Int?
+    @Option(help: "With --untrained: the initialization seed.") var seed: UInt64 = 1
     @OptionGroup var device: DeviceOptions
     @OptionGroup var normalization: NormalizationOptions
 
@@ -52,12 +56,15 @@ struct VisualizeCommand: ParsableCommand {
         }
         let perImage = saliency || guidedBackprop || gradCam != nil || featureMaps != nil
         if perImage && images.isEmpty { throw ValidationError("--saliency, --guided-backprop, --grad-cam and --feature-maps need an image") }
+        if untrained && weights != nil { throw ValidationError("--untrained and --weights exclude each other") }
+        if let numClasses, numClasses < 1 { throw ValidationError("--num-classes must be positive, got \(numClasses)") }
         guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
         if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be at least 8, got \(imageSize)") }
     }
 
     func run() throws {
-        let source = try ModelSource(model: model, weights: weights)
+        let source = untrained ? try ModelSource(untrained: model, classes: numClasses, seed: seed)
+            : try ModelSource(model: model, weights: weights)
         let selected = try device.selection().open()
         let defaultInput = source.entry.defaultInput.dims
         let channels = defaultInput[0], side = imageSize ?? defaultInput[1]
@@ -104,7 +111,7 @@ struct VisualizeCommand: ParsableCommand {
             print(path)
             for c in ranked { print(String(format: "  %6.2f%%  %d %@", probabilities[c] * 100, c, names[c] as NSString)) }
             let target = classIndex ?? ranked.first!
-            let about = String(format: "class %d %@ (p = %.1f%%)", target, names[target], probabilities[target] * 100)
+            let about = String(format: "%@ (p = %.1f%%)", label(target, names), probabilities[target] * 100)
             let input = picture(sample)
             var record: [String: Any] = ["image": path, "class": target,
                                          "top": ranked.map { ["class": $0, "name": names[$0], "probability": Double(probabilities[$0])] }]
@@ -149,13 +156,13 @@ struct VisualizeCommand: ParsableCommand {
             try save(LayerFilters.grid(graph: graph, parameters: loaded.parameters, layer: layer), "filters-\(layer).png")
         }
         if let classModel {
-            print("class model for \(classModel) \(names[classModel]): \(steps) steps of gradient ascent, lr \(lr), λ \(l2)")
+            print("class model for \(label(classModel, names)): \(steps) steps of gradient ascent, lr \(lr), λ \(l2)")
             let result = try ClassModel.optimize(probe, classIndex: classModel, steps: steps, learningRate: lr, l2: l2)
             let image = statistics.denormalized(result.image, channels: channels)
             let scaling = DisplayScaling(fitting: image)
             let p = softmax(try probe.forward(result.image))[classModel]
             print(String(format: "  score %.3f → %.3f, p = %.1f%%", result.scores.first!, result.scores.last!, p * 100))
-            try save(panel("Class model: \(classModel) \(names[classModel])",
+            try save(panel("Class model: \(label(classModel, names))",
                            notes: [String(format: "%d steps, lr %g, L2 %g; score %.2f, p = %.1f%%", steps, lr, l2, result.scores.last!, p * 100),
                                    "pixels: \(scaling) (min-max of the image)"],
                            [(Canvas(chw: image, channels: channels, width: side, height: side, scaling: scaling), "")], scale: scale),
@@ -167,6 +174,11 @@ struct VisualizeCommand: ParsableCommand {
             try data.write(to: URL(fileURLWithPath: json))
             print("json → \(json)")
         }
+    }
+
+    /// "class 9 Ankle boot", or "class 9" when the class has no name.
+    private func label(_ c: Int, _ names: [String]) -> String {
+        names[c] == "class \(c)" ? names[c] : "class \(c) \(names[c])"
     }
 
     private func checked(_ layer: String, in graph: Graph) throws -> String {
