@@ -14,11 +14,11 @@ def write_png(path, rgb):
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
                 + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
 
-def scene(w=320, h=240, seed=7):
+def scene(w=256, h=192, seed=7):
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w].astype(float)
+    y, x = np.mgrid[0:h, 0:w].astype(float) * (320.0 / w)
     img = np.zeros((h, w, 3))
-    t = y / h
+    t = y / 240.0
     img[:] = np.stack([0.45 + 0.3 * t, 0.65 + 0.2 * t, 0.95 - 0.1 * t], -1)          # sky
     sun = (x - 250) ** 2 + (y - 50) ** 2
     img[sun < 22 ** 2] = [1.0, 0.9, 0.5]
@@ -37,8 +37,8 @@ def scene(w=320, h=240, seed=7):
     img[(x > 197) & (x < 205) & (y > 140) & (y < 195)] = [0.35, 0.22, 0.1]             # trunk
     crown = (x - 201) ** 2 / 1.2 + (y - 128) ** 2
     img[crown < 24 ** 2] = [0.15, 0.4, 0.15]
-    img *= (1.05 - 0.25 * (x / w))[..., None]                                            # light from the left
-    img += rng.normal(0, 0.02, img.shape)                                                # sensor noise
+    img *= (1.05 - 0.25 * (x / 320.0))[..., None]                                            # light from the left
+    img += rng.normal(0, 0.01, img.shape)                                                # sensor noise
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 if __name__ == "__main__":

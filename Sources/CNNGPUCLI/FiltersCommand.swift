@@ -55,7 +55,7 @@ struct FiltersCommand: ParsableCommand {
             }
         }
         let original = Canvas(chw: input, channels: channels, width: w, height: h)
-        var tiles = [ImageGrid.Tile(original.fitting(side: 192), caption: "input \(w)x\(h)")]
+        var tiles = [ImageGrid.Tile(original.fitting(side: 160), caption: "input \(w)x\(h)")]
         for r in responses {
             let k = r.kernel
             let file = dir.appendingPathComponent("\(k.name).png")
@@ -64,7 +64,7 @@ struct FiltersCommand: ParsableCommand {
             print("\(k.name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(k.rows)x\(k.columns) kernel  "
                   + "height \(geometry.arithmetic(input: h, kernel: k.rows)), width \(geometry.arithmetic(input: w, kernel: k.columns))  "
                   + "display \(describe(k.display, scaling))  → \(file.path)")
-            tiles.append(ImageGrid.Tile(ClassicFilters.picture(of: r).fitting(side: 192), caption: "\(k.name)\n\(r.width)x\(r.height)"))
+            tiles.append(ImageGrid.Tile(ClassicFilters.picture(of: r).fitting(side: 160), caption: "\(k.name)\n\(r.width)x\(r.height)"))
         }
         let sheet = ImageGrid(title: "Classic filters on \(URL(fileURLWithPath: image).lastPathComponent)",
                               notes: ["stride \(stride), padding \(padding); out = (n + 2p - f)/s + 1",
