@@ -18,6 +18,7 @@ struct EvaluateCommand: ParsableCommand {
 
     @Argument(help: "A run folder, or a model name with --weights.") var model: String
     @Option(help: "Weights (safetensors: exported, converted from torchvision, or a checkpoint).") var weights: String?
+    @Flag(help: "Evaluate the model's initial weights (seed 1): the chance-level baseline.") var untrained = false
     @OptionGroup var device: DeviceOptions
     @OptionGroup var normalization: NormalizationOptions
     @Option(help: "Dataset folder, as for `train`.") var data: String?
@@ -32,14 +33,18 @@ struct EvaluateCommand: ParsableCommand {
     func validate() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         guard mistakes >= 0 else { throw ValidationError("--mistakes must be zero or positive, got \(mistakes)") }
+        if untrained && weights != nil { throw ValidationError("--untrained and --weights exclude each other") }
         if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be at least 8, got \(imageSize)") }
     }
 
     func run() throws {
-        let source = try ModelSource(model: model, weights: weights)
+        let entry = untrained ? try ModelZoo.entry(model) : try ModelSource(model: model, weights: weights).entry
         let selected = try device.selection().open()
-        let data = try EvaluationData.load(entry: source.entry, data: data, dataset: dataset, imageSize: imageSize,
+        let data = try EvaluationData.load(entry: entry, data: data, dataset: dataset, imageSize: imageSize,
                                            batchSize: batchSize, normalization: normalization)
+        let classCount = data.classNames.isEmpty ? nil : data.classNames.count
+        let source = untrained ? try ModelSource(untrained: model, classes: classCount ?? 10, seed: 1)
+            : try ModelSource(model: model, weights: weights)
         let loaded = try source.load(input: data.sampleShape, backend: selected.backend)
         let classes = loaded.graph.outputShape.count
         var names = try labels.map { try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n").map(String.init) }

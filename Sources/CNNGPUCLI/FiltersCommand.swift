@@ -27,6 +27,8 @@ struct FiltersCommand: ParsableCommand {
     @Option(help: "Zero padding on each side.") var padding: Int = 0
     @Flag(help: "Filter R, G and B separately instead of the grey-scale image.") var color = false
     @Option(help: "Folder for the PNGs.") var output: String = "filters"
+    @Option(help: "Write each filter's kernel, output size, arithmetic, display scaling and file as JSON to this file.")
+    var json: String?
 
     func run() throws {
         let geometry = try FilterGeometry(stride: stride, padding: padding)
@@ -56,6 +58,7 @@ struct FiltersCommand: ParsableCommand {
         }
         let original = Canvas(chw: input, channels: channels, width: w, height: h)
         var tiles = [ImageGrid.Tile(original.fitting(side: 160), caption: "input \(w)x\(h)")]
+        var records: [[String: Any]] = []
         for r in responses {
             let k = r.kernel
             let file = dir.appendingPathComponent("\(k.name).png")
@@ -65,6 +68,12 @@ struct FiltersCommand: ParsableCommand {
                   + "height \(geometry.arithmetic(input: h, kernel: k.rows)), width \(geometry.arithmetic(input: w, kernel: k.columns))  "
                   + "display \(describe(k.display, scaling))  → \(file.path)")
             tiles.append(ImageGrid.Tile(ClassicFilters.picture(of: r).fitting(side: 160), caption: "\(k.name)\n\(r.width)x\(r.height)"))
+            records.append(["name": k.name, "kernel": (0..<k.rows).map { Array(k.weights[($0 * k.columns)..<(($0 + 1) * k.columns)]) },
+                            "output_width": r.width, "output_height": r.height, "channels": r.channels,
+                            "height_arithmetic": geometry.arithmetic(input: h, kernel: k.rows),
+                            "width_arithmetic": geometry.arithmetic(input: w, kernel: k.columns),
+                            "display": describe(k.display, scaling), "display_low": Double(scaling.low),
+                            "display_high": Double(scaling.high), "file": file.path])
         }
         let sheet = ImageGrid(title: "Classic filters on \(URL(fileURLWithPath: image).lastPathComponent)",
                               notes: ["stride \(stride), padding \(padding); out = (n + 2p - f)/s + 1",
@@ -73,6 +82,12 @@ struct FiltersCommand: ParsableCommand {
         let sheetURL = dir.appendingPathComponent("contact-sheet.png")
         try sheet.writePNG(to: sheetURL)
         print("contact sheet → \(sheetURL.path)")
+        if let json {
+            let object: [String: Any] = ["image": image, "width": w, "height": h, "stride": stride, "padding": padding,
+                                         "color": color, "device": backend.info.name, "filters": records, "contact_sheet": sheetURL.path]
+            try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
+            print("json → \(json)")
+        }
     }
 
     private func describe(_ display: ClassicKernel.Display, _ s: DisplayScaling) -> String {

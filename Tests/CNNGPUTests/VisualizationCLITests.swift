@@ -27,8 +27,9 @@ final class VisualizationCLITests: XCTestCase {
         let f = try fixtures()
         let out = f.dir.appendingPathComponent("filters")
         for (image, device) in [(f.jpeg, "cpu"), (f.png, "opencl")] where device == "cpu" || TestBackends.openCL != nil {
+            let json = f.dir.appendingPathComponent("filters.json")
             let r = try runCLI(["filters", image, "--device", device, "--stride", "2", "--padding", "1", "--kernel", "1,0;0,-1",
-                                "--output", out.path])
+                                "--output", out.path, "--json", json.path] + (device == "opencl" ? ["--color"] : []))
             XCTAssertEqual(r.status, 0, r.output)
             XCTAssert(r.output.contains("height floor((36 + 2*1 - 3)/2) + 1 = 18, width floor((40 + 2*1 - 3)/2) + 1 = 20"), r.output)
             XCTAssert(r.output.contains("height (36 + 2*1 - 2)/2 + 1 = 19"), r.output)
@@ -37,6 +38,10 @@ final class VisualizationCLITests: XCTestCase {
                 assertPNG(out.appendingPathComponent("\(name).png"))
             }
             XCTAssertEqual(try ImageDecoder.decode(contentsOf: out.appendingPathComponent("sobel-x.png")).width, 20)
+            let report = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [String: Any]
+            let custom = (report["filters"] as! [[String: Any]]).first { $0["name"] as? String == "custom" }!
+            XCTAssertEqual(custom["output_width"] as? Int, 21)
+            XCTAssertEqual(custom["channels"] as? Int, device == "opencl" ? 3 : 1)
         }
     }
 
