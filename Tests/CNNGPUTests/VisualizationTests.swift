@@ -153,6 +153,13 @@ final class VisualizationTests: XCTestCase {
         }
     }
 
+    func testGradCAMDefaultsToTheLastConvolutionalBlock() throws {
+        XCTAssertEqual(try GradCAM.defaultLayer(of: ModelZoo.build("resnet18", input: [3, 64, 64])), "relu17")
+        // VGG's adaptive pooling only resizes the last block's maps for the head: skipped.
+        XCTAssertEqual(try GradCAM.defaultLayer(of: ModelZoo.build("vgg11", input: [3, 64, 64])), "features.20")
+        XCTAssertEqual(try GradCAM.defaultLayer(of: ModelZoo.build("lenet5")), "pool2")
+    }
+
     func testBadLayersAndClassesAreNamed() throws {
         let graph = try tinyModel()
         let probe = try ModelProbe(graph: graph, parameters: ParameterStore(graph: graph, backend: TestBackends.cpu, seed: 1))

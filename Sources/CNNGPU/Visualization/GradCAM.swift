@@ -17,9 +17,12 @@ public struct GradCAMMap: Sendable {
 
 public enum GradCAM {
     /// The default layer: the last one whose output is still a C×H×W map larger than 1×1 (the
-    /// last convolutional block, before global pooling and the classifier).
+    /// last convolutional block, before global pooling and the classifier), not counting the
+    /// adaptive pooling of AlexNet and VGG, which only resizes that block's maps for the head.
     public static func defaultLayer(of graph: Graph) throws -> String {
-        guard let node = graph.nodes.dropFirst().last(where: { ($0.shape.chw.map { $0.h * $0.w } ?? 0) > 1 }) else {
+        guard let node = graph.nodes.dropFirst().last(where: {
+            !($0.layer is AdaptiveAvgPool2D) && ($0.shape.chw.map { $0.h * $0.w } ?? 0) > 1
+        }) else {
             throw CNNError.invalidArgument("the model has no layer with spatial feature maps for Grad-CAM")
         }
         return node.name
