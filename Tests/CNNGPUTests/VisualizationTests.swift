@@ -153,6 +153,15 @@ final class VisualizationTests: XCTestCase {
         }
     }
 
+    func testProbeKeepsNamesAndParametersAndFreezesBatchNorm() throws {
+        let graph = try ModelZoo.build("resnet18", input: [3, 32, 32])
+        let probe = try ModelProbe(graph: graph, parameters: ParameterStore(graph: graph, backend: TestBackends.cpu, seed: 1), guided: true)
+        XCTAssertEqual(probe.graph.nodes.map(\.name), graph.nodes.map(\.name))
+        XCTAssertEqual(probe.graph.nodes.map(\.parameters), graph.nodes.map(\.parameters))
+        XCTAssertEqual(probe.graph.nodes.compactMap { $0.layer?.kind }.filter { $0 == "BatchNorm" }.count, 0)
+        XCTAssertEqual(probe.graph.nodes.compactMap { $0.layer?.kind }.filter { $0 == "ReLU (guided)" }.count, 17)
+    }
+
     func testGradCAMDefaultsToTheLastConvolutionalBlock() throws {
         XCTAssertEqual(try GradCAM.defaultLayer(of: ModelZoo.build("resnet18", input: [3, 64, 64])), "relu17")
         // VGG's adaptive pooling only resizes the last block's maps for the head: skipped.
