@@ -4,7 +4,8 @@ import PackageDescription
 /// Every `.cl` file in `Kernels/` is embedded into the binary at build time, so a `cnn-gpu`
 /// copied elsewhere (or an app linking the library) still has its device code.
 let kernelFiles = [
-    "activation.cl", "batchnorm.cl", "convolution.cl", "dropout.cl", "elementwise.cl",
+    "activation.cl", "activation_function.cl", "batchnorm.cl", "conv_implicit_gemm.cl", "conv_winograd_f2x3.cl",
+    "convolution.cl", "dropout.cl", "elementwise.cl",
     "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "reduction.cl", "softmax.cl",
 ]
 
@@ -40,6 +41,8 @@ let package = Package(
         .executableTarget(name: "CNNGPUCLI", dependencies: [
             "CNNGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // libFuzzer targets for the parsers (scripts/fuzz.sh); a normal build replays inputs.
+        .executableTarget(name: "cnn-gpu-fuzz", dependencies: ["CNNGPU", "CImageCodecs"], path: "Fuzz"),
         // Fixtures (reference outputs recorded with PyTorch) are read from the source tree. The
         // tests stay unoptimized: with -O, buffers are released before queued kernels run, and
         // oclgrind (unlike real drivers) frees them under those kernels, so check-kernels.sh

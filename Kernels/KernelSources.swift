@@ -3,7 +3,10 @@
 public enum KernelSources {
     public static let all: [String: String] = [
         "activation": text(PackageResources.activation_cl),
+        "activation_function": text(PackageResources.activation_function_cl),
         "batchnorm": text(PackageResources.batchnorm_cl),
+        "conv_implicit_gemm": text(PackageResources.conv_implicit_gemm_cl),
+        "conv_winograd_f2x3": text(PackageResources.conv_winograd_f2x3_cl),
         "convolution": text(PackageResources.convolution_cl),
         "dropout": text(PackageResources.dropout_cl),
         "elementwise": text(PackageResources.elementwise_cl),

@@ -4,7 +4,7 @@
 // time by an int code (one kernel with a switch rather than one kernel per function: the code
 // is uniform across the launch, so the branch costs nothing next to the memory traffic, and
 // the host needs one launch path). Codes, matching `Activation.kernelCode` in
-// OpenCLBackend+Activation.swift:
+// OpenCLBackend+Activation.swift (the forward functions live in activation_function.cl):
 //   0 relu        y = x < 0 ? 0 : x                 dx = x > 0 ? dy : 0
 //   1 leaky relu  y = x > 0 ? x : alpha·x           dx = x > 0 ? dy : alpha·dy
 //   2 elu         y = x > 0 ? x : alpha·(e^x − 1)   dx = x > 0 ? dy : dy·(y + alpha)
@@ -21,26 +21,13 @@
 //
 // No tunable parameters.
 
-#define ACT_RELU 0
-#define ACT_LEAKY_RELU 1
-#define ACT_ELU 2
-#define ACT_SIGMOID 3
-#define ACT_TANH 4
+#include "activation_function.cl"
 
 __kernel void activation_forward(const int n, const int code, const float alpha,
                                  __global const float* x, __global float* y) {
     const int i = get_global_id(0);
     if (i >= n) return;
-    const float v = x[i];
-    float r;
-    switch (code) {
-    case ACT_RELU: r = v < 0.0f ? 0.0f : v; break;   // NaN stays NaN, as in PyTorch
-    case ACT_LEAKY_RELU: r = v > 0.0f ? v : alpha * v; break;
-    case ACT_ELU: r = v > 0.0f ? v : alpha * expm1(v); break;
-    case ACT_SIGMOID: r = 1.0f / (1.0f + exp(-v)); break;
-    default: r = tanh(v); break;
-    }
-    y[i] = r;
+    y[i] = activate(code, alpha, x[i]);
 }
 
 __kernel void activation_backward(const int n, const int code, const float alpha,

@@ -10,6 +10,10 @@
 // stays accurate where E[x²] − E[x]² would cancel. The element-wise kernels run one work-item
 // per element on a 2-D range (i, n·C + c), so the channel is one modulo per row.
 //
+// Batch norm + ReLU: with `relu` 1 the forward kernels store max(0, y) (NaN stays NaN), and
+// the backward kernels read dy masked by y > 0 (y being the fused forward's output), leaving
+// dy itself unmodified; with `relu` 0 the y argument is unread.
+//
 // Tunable: BN_GROUP_SIZE (default 256, a power of two). The host launches the reductions with
 // this local size (`OpenCLBackend.batchNormGroupSize`): change both together.
 
@@ -78,15 +82,24 @@ void batchnorm_statistics(const int outer, const int channels, const int inner,
     }
 }
 
+// The fused ReLU of batch norm + ReLU.
+inline float bn_relu(const int relu, const float v) { return relu && v < 0.0f ? 0.0f : v; }
+
+// dy, masked by y > 0 in the backward pass of batch norm + ReLU.
+inline float bn_gradient(const int relu, __global const float* dy, __global const float* y, const int e) {
+    const float g = dy[e];
+    return relu && !(y[e] > 0.0f) ? 0.0f : g;
+}
+
 // y = (x − mean[c])·invStd[c]·gamma[c] + beta[c] with the statistics just saved.
 __kernel void batchnorm_normalize(const int rows, const int channels, const int inner,
                                   __global const float* x, __global const float* mean,
                                   __global const float* invStd, __global const float* gamma,
-                                  __global const float* beta, __global float* y) {
+                                  __global const float* beta, __global float* y, const int relu) {
     const int j = get_global_id(0), row = get_global_id(1);
     if (j >= inner || row >= rows) return;
     const int c = row % channels, i = row * inner + j;
-    y[i] = (x[i] - mean[c]) * invStd[c] * gamma[c] + beta[c];
+    y[i] = bn_relu(relu, (x[i] - mean[c]) * invStd[c] * gamma[c] + beta[c]);
 }
 
 // y = (x − runningMean[c]) / sqrt(runningVar[c] + epsilon)·gamma[c] + beta[c].
@@ -94,12 +107,12 @@ __kernel void batchnorm_inference(const int rows, const int channels, const int 
                                   const float epsilon, __global const float* x,
                                   __global const float* runningMean, __global const float* runningVar,
                                   __global const float* gamma, __global const float* beta,
-                                  __global float* y) {
+                                  __global float* y, const int relu) {
     const int j = get_global_id(0), row = get_global_id(1);
     if (j >= inner || row >= rows) return;
     const int c = row % channels, i = row * inner + j;
     const float invStd = 1.0f / sqrt(runningVar[c] + epsilon);
-    y[i] = (x[i] - runningMean[c]) * invStd * gamma[c] + beta[c];
+    y[i] = bn_relu(relu, (x[i] - runningMean[c]) * invStd * gamma[c] + beta[c]);
 }
 
 // Per channel c (one work-group each): dBeta = Σ dy, dGamma = Σ dy·xhat with
@@ -108,12 +121,17 @@ __kernel __attribute__((reqd_work_group_size(BN_GROUP_SIZE, 1, 1)))
 void batchnorm_backward_reduce(const int outer, const int channels, const int inner,
                                __global const float* x, __global const float* dy,
                                __global const float* savedMean, __global const float* savedInvStd,
-                               __global float* dGamma, __global float* dBeta) {
+                               __global float* dGamma, __global float* dBeta, const int relu,
+                               __global const float* y) {
     __local float scratch[BN_GROUP_SIZE];
     const int c = get_group_id(0), lid = get_local_id(0), m = outer * inner;
     const float mean = savedMean[c];
     float sumDy = 0.0f, sumDyCentered = 0.0f;
-    FOR_CHANNEL_SHARE(e, { sumDy += dy[e]; sumDyCentered += dy[e] * (x[e] - mean); })
+    FOR_CHANNEL_SHARE(e, {
+        const float g = bn_gradient(relu, dy, y, e);
+        sumDy += g;
+        sumDyCentered += g * (x[e] - mean);
+    })
     const float totalDy = group_sum(sumDy, scratch);
     const float totalDyCentered = group_sum(sumDyCentered, scratch);
     if (lid == 0) {
@@ -129,11 +147,11 @@ __kernel void batchnorm_backward_data(const int rows, const int channels, const 
                                       __global const float* savedMean,
                                       __global const float* savedInvStd, __global const float* gamma,
                                       __global const float* dGamma, __global const float* dBeta,
-                                      __global float* dx) {
+                                      __global float* dx, const int relu, __global const float* y) {
     const int j = get_global_id(0), row = get_global_id(1);
     if (j >= inner || row >= rows) return;
     const int c = row % channels, i = row * inner + j;
     const float invStd = savedInvStd[c];
     const float xhat = (x[i] - savedMean[c]) * invStd;
-    dx[i] = gamma[c] * invStd / (float)m * ((float)m * dy[i] - dBeta[c] - xhat * dGamma[c]);
+    dx[i] = gamma[c] * invStd / (float)m * ((float)m * bn_gradient(relu, dy, y, i) - dBeta[c] - xhat * dGamma[c]);
 }

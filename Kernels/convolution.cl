@@ -13,6 +13,11 @@
 // Padding is explicit per side (pad_top, pad_left; the bottom and right padding only show up
 // in out_h and out_w), so asymmetric and "same" padding need nothing special here.
 //
+// The forward passes end in a fused epilogue, y = activation(conv + bias): the direct kernel
+// applies it to the row it has just accumulated, and the im2col path applies it in
+// unpack_images (or, where nothing is unpacked, in bias_activation right after the GEMM).
+// `has_bias` 0 means no bias (the bias argument is then any buffer, unread); activation codes are activation_function.cl's (ACT_NONE for none).
+//
 // No tunable parameters. Every kernel uses a 3-D range over the natural axes of what it
 // writes, so integer division (slow: PoCL runs work-items as vector lanes of a CPU) stays at
 // a few per work-item.
@@ -97,12 +102,29 @@ __kernel void pack_images(const int rows, const int length, const int images, co
     packed[dst_offset + (r * images + n) * length + i] = src[((first_image + n) * rows + r) * length + i];
 }
 
-// The inverse of pack_images. Range: [length, rows, images].
+#include "activation_function.cl"
+
+// The inverse of pack_images, with the forward pass's epilogue on the way (row r is output
+// channel r): dst = activation(packed + bias[r]). Range: [length, rows, images].
 __kernel void unpack_images(const int rows, const int length, const int images, const int first_image,
-                            __global const float* packed, const int src_offset, __global float* dst) {
+                            __global const float* packed, const int src_offset, __global float* dst,
+                            const int has_bias, __global const float* bias, const int code, const float alpha) {
     const int i = get_global_id(0), r = get_global_id(1), n = get_global_id(2);
     if (i >= length || r >= rows || n >= images) return;
-    dst[((first_image + n) * rows + r) * length + i] = packed[src_offset + (r * images + n) * length + i];
+    const float v = packed[src_offset + (r * images + n) * length + i] + (has_bias ? bias[r] : 0.0f);
+    dst[((first_image + n) * rows + r) * length + i] = activate(code, alpha, v);
+}
+
+// The im2col path's epilogue where no unpacking runs (a chunk of one image, a pointwise
+// convolution), in place on images first_image ..< first_image + images of y
+// ([N, channels, length]): y = activation(y + bias[c]). Range: [length, channels, images].
+__kernel void bias_activation(const int channels, const int length, const int images, const int first_image,
+                              const int has_bias, __global const float* bias, const int code, const float alpha,
+                              __global float* y) {
+    const int i = get_global_id(0), c = get_global_id(1), n = get_global_id(2);
+    if (i >= length || c >= channels || n >= images) return;
+    const int e = ((first_image + n) * channels + c) * length + i;
+    y[e] = activate(code, alpha, y[e] + (has_bias ? bias[c] : 0.0f));
 }
 
 // ---- Direct convolution: for layers whose GEMM would be badly shaped (few output channels
@@ -110,7 +132,7 @@ __kernel void unpack_images(const int rows, const int length, const int images, 
 // matrices to its tile size and wastes most of its work. Same layouts as above; weights OIHW
 // with C/groups input channels each.
 
-// y[n][o][oh][ow] = Σ_{ci, kh, kw} x[n][g·cg + ci][ih][iw] · w[o][ci][kh][kw] (no bias).
+// y[n][o][oh][ow] = activation(Σ_{ci, kh, kw} x[n][g·cg + ci][ih][iw] · w[o][ci][kh][kw] + bias[o]).
 // One work-item per output row: its inner loop runs along the row over contiguous memory
 // with no reduction, which a CPU compiler vectorizes (a per-pixel dot product it cannot,
 // without reassociating the float sum). Range: [out_h, out_channels, batch].
@@ -119,7 +141,8 @@ __kernel void conv_direct_forward(const int batch, const int channels, const int
                                   const int pad_top, const int pad_left, const int dil_h, const int dil_w,
                                   const int out_h, const int out_w, const int out_channels, const int groups,
                                   __global const float* restrict x, __global const float* restrict weight,
-                                  __global float* restrict y) {
+                                  __global float* restrict y, const int has_bias, __global const float* bias,
+                                  const int code, const float alpha) {
     const int oh = get_global_id(0), o = get_global_id(1), n = get_global_id(2);
     if (oh >= out_h || o >= out_channels || n >= batch) return;
     const int cg = channels / groups;
@@ -143,6 +166,9 @@ __kernel void conv_direct_forward(const int batch, const int channels, const int
             }
         }
     }
+    // The epilogue, while the row is still in cache.
+    const float b = has_bias ? bias[o] : 0.0f;
+    for (int ow = 0; ow < out_w; ++ow) out[ow] = activate(code, alpha, out[ow] + b);
 }
 
 // dx[n][c][h][w] = Σ over the output pixels (oh, ow) and channels o of c's group that read

@@ -1,5 +1,5 @@
 // elementwise.cl: element-wise arithmetic on flat float arrays of `n` elements.
-//   add       out = a + b
+//   add       out = activation(a + b)   (code ACT_NONE for a plain add; ReLU after a residual add)
 //   multiply  out = a · b      (also the dropout backward pass: dx = dy · mask)
 //   scale     out = alpha · x
 //   axpy      y  += alpha · x
@@ -10,11 +10,13 @@
 //
 // No tunable parameters.
 
-__kernel void add_elementwise(const int n, __global const float* a, __global const float* b,
-                              __global float* out) {
+#include "activation_function.cl"
+
+__kernel void add_elementwise(const int n, const int code, const float alpha, __global const float* a,
+                              __global const float* b, __global float* out) {
     const int i = get_global_id(0);
     if (i >= n) return;
-    out[i] = a[i] + b[i];
+    out[i] = activate(code, alpha, a[i] + b[i]);
 }
 
 __kernel void multiply_elementwise(const int n, __global const float* a, __global const float* b,

@@ -33,5 +33,25 @@ if [ -s "$log" ]; then
     echo "check-kernels: oclgrind reported problems (above)" >&2
     exit 1
 fi
-grep -E "Executed .* tests" "$out" | tail -1
+summary=$(grep -E "Executed [0-9]+ tests?" "$out" | tail -1)
+executed=$(echo "$summary" | sed -nE 's/.*Executed ([0-9]+) tests?.*/\1/p')
+if [ -z "$executed" ] || [ "$executed" -eq 0 ]; then
+    cat "$out"
+    echo "check-kernels: no test ran under oclgrind (is the filter right?), so nothing was checked" >&2
+    exit 1
+fi
+if echo "$summary" | grep -qE "[1-9][0-9]* tests? skipped"; then
+    grep -E "Skipped|skipped" "$out" | head -20
+    echo "check-kernels: tests were skipped under oclgrind ($summary), so their kernels went unchecked" >&2
+    exit 1
+fi
+# The coverage test prints the device it ran on: without oclgrind's platform the run went to
+# another OpenCL implementation (PoCL) and the checker saw nothing.
+if ! grep -qE "^kernel-check device: .*; platform: Oclgrind" "$out"; then
+    grep -E "^kernel-check device:" "$out" || echo "(the coverage test printed no device)"
+    echo "check-kernels: the kernel tests did not run on oclgrind's platform, so nothing was checked" >&2
+    exit 1
+fi
+grep -E "^kernel-check (device|coverage):" "$out"
+echo "$summary"
 echo "check-kernels: clean — no out-of-bounds access, race or uninitialized read"

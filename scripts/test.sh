@@ -13,3 +13,6 @@ export CNNGPU_REQUIRE_OPENCL=1
 scripts/check-kernels.sh
 # XCTest only: the suite has no Swift Testing tests, and its empty summary would close the log.
 swift test --disable-swift-testing 2>&1
+# Every parser under libFuzzer for a bounded time (20 s each unless FUZZ_SECONDS says otherwise);
+# the seeded mutator in FuzzTests has already run above.
+scripts/fuzz.sh all "${FUZZ_SECONDS:-20}"

@@ -1,4 +1,5 @@
 #include "blocked_convolution.h"
+#include <math.h>
 
 #include <string.h>
 
@@ -95,9 +96,24 @@ INLINE void forward_tile1(const float *x, const long *offsets, long taps, const 
     out[0][0] = a0; out[0][1] = a1; out[0][2] = a2; out[0][3] = a3; out[0][4] = a4; out[0][5] = a5;
 }
 
+// The fused activation, on the `lanes` values just stored (still in L1); the same formulas as
+// the CPU backend's activationForward, so a fused and an unfused pass agree.
+INLINE void activate_lanes(float *p, long lanes, int code, float alpha) {
+    for (long l = 0; l < lanes; l++) {
+        float v = p[l];
+        switch (code) {
+        case 0: p[l] = v < 0 ? 0 : v; break;
+        case 1: p[l] = v > 0 ? v : alpha * v; break;
+        case 2: p[l] = v > 0 ? v : alpha * expm1f(v); break;
+        case 3: p[l] = 1 / (1 + expf(-v)); break;
+        default: p[l] = tanhf(v); break;
+        }
+    }
+}
+
 INLINE void forward_body(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                         long outC, long kh, long kw, long outH, long outW, const float *bias, float *y,
-                         long *offsets) {
+                         long outC, long kh, long kw, long outH, long outW, const float *bias, int activation,
+                         float alpha, float *y, long *offsets) {
     long taps = inC * kh * kw, plane = paddedH * paddedW, outPlane = outH * outW;
     long *o = offsets;
     for (long ci = 0; ci < inC; ci++)
@@ -118,7 +134,9 @@ INLINE void forward_body(const float *xp, long inC, long paddedH, long paddedW, 
                 for (int r = 0; r < rows; r++)
                     for (long k = 0; k < count; k++) {
                         v8f b = splat(bias ? bias[ob * OB + k] : 0);
-                        store_lanes(yb + k * outPlane + (oh + r) * outW + ow, acc[r][k] + b, lanes);
+                        float *p = yb + k * outPlane + (oh + r) * outW + ow;
+                        store_lanes(p, acc[r][k] + b, lanes);
+                        if (activation >= 0) activate_lanes(p, lanes, activation, alpha);
                     }
             }
         }
@@ -173,15 +191,15 @@ INLINE void backward_filter_body(const float *xp, long inC, long paddedH, long p
 }
 
 AVX2_FMA static void forward_avx2(const float *xp, long inC, long paddedH,
-    long paddedW, const float *packed, long outC, long kh, long kw, long outH, long outW, const float *bias, float *y,
-    long *offsets) {
-    forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, y, offsets);
+    long paddedW, const float *packed, long outC, long kh, long kw, long outH, long outW, const float *bias,
+    int activation, float alpha, float *y, long *offsets) {
+    forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, activation, alpha, y, offsets);
 }
 
 static void forward_baseline(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                             long outC, long kh, long kw, long outH, long outW, const float *bias, float *y,
-                             long *offsets) {
-    forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, y, offsets);
+                             long outC, long kh, long kw, long outH, long outW, const float *bias, int activation,
+                             float alpha, float *y, long *offsets) {
+    forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, activation, alpha, y, offsets);
 }
 
 AVX2_FMA static void backward_filter_avx2(const float *xp, long inC, long paddedH,
@@ -204,10 +222,10 @@ static int hasAVX2FMA(void) {
 }
 
 void cnn_blocked_conv_forward(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                              long outC, long kh, long kw, long outH, long outW, const float *bias, float *y,
-                              long *offsets) {
+                              long outC, long kh, long kw, long outH, long outW, const float *bias, int activation,
+                              float alpha, float *y, long *offsets) {
     (hasAVX2FMA() ? forward_avx2 : forward_baseline)(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias,
-                                                     y, offsets);
+                                                     activation, alpha, y, offsets);
 }
 
 void cnn_blocked_conv_backward_filter(const float *xp, long inC, long paddedH, long paddedW, const float *dyp,

@@ -14,6 +14,23 @@ static int fail(char *error, size_t error_size, const char *message) {
 
 void cnn_image_free(void *pixels) { free(pixels); }
 
+/* Checks a size read from a header against the caller's pixel budget. */
+static int check_size(long long width, long long height, uint64_t max_pixels, char *error, size_t error_size) {
+    if (width <= 0 || height <= 0) {
+        char message[128];
+        snprintf(message, sizeof message, "the header gives no valid size (%lld×%lld)", width, height);
+        return fail(error, error_size, message);
+    }
+    if ((uint64_t)width * (uint64_t)height > max_pixels) {
+        char message[256];
+        snprintf(message, sizeof message,
+                 "the image is %lld×%lld = %llu pixels, more than the limit of %llu (a decompression bomb?)",
+                 width, height, (unsigned long long)width * (unsigned long long)height, (unsigned long long)max_pixels);
+        return fail(error, error_size, message);
+    }
+    return 0;
+}
+
 /* ---- JPEG ---- */
 
 /* Whether the JPEG has an Adobe APP14 segment before its first scan: Photoshop, which wrote
@@ -45,13 +62,19 @@ static void cmyk_to_rgb(unsigned char *pixels, size_t count, int inverted) {
     }
 }
 
-int cnn_decode_jpeg(const unsigned char *data, size_t size, cnn_rgb_image *out, char *error, size_t error_size) {
+int cnn_decode_jpeg(const unsigned char *data, size_t size, uint64_t max_pixels, cnn_rgb_image *out, char *error,
+                    size_t error_size) {
     out->pixels = NULL; out->width = 0; out->height = 0;
     tjhandle handle = tjInitDecompress();
     if (!handle) return fail(error, error_size, tjGetErrorStr2(NULL));
-    int width, height, subsampling, colorspace;
+    /* A truncated header can return success without setting these: start from "no size". */
+    int width = 0, height = 0, subsampling = -1, colorspace = -1;
     if (tjDecompressHeader3(handle, data, (unsigned long)size, &width, &height, &subsampling, &colorspace) != 0) {
         fail(error, error_size, tjGetErrorStr2(handle));
+        tjDestroy(handle);
+        return -1;
+    }
+    if (check_size(width, height, max_pixels, error, error_size) != 0) {
         tjDestroy(handle);
         return -1;
     }
@@ -132,7 +155,8 @@ static void png_read_memory(png_structp png, png_bytep out, png_size_t count) {
     context->position += count;
 }
 
-int cnn_decode_png(const unsigned char *data, size_t size, cnn_rgb_image *out, char *error, size_t error_size) {
+int cnn_decode_png(const unsigned char *data, size_t size, uint64_t max_pixels, cnn_rgb_image *out, char *error,
+                   size_t error_size) {
     out->pixels = NULL; out->width = 0; out->height = 0;
     png_context context = {.error = error, .error_size = error_size, .data = data, .size = size};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &context, png_fail, png_ignore_warning);
@@ -150,6 +174,8 @@ int cnn_decode_png(const unsigned char *data, size_t size, cnn_rgb_image *out, c
     }
     png_set_read_fn(png, &context, png_read_memory);
     png_read_info(png, info);
+    if (check_size(png_get_image_width(png, info), png_get_image_height(png, info), max_pixels, error, error_size) != 0)
+        longjmp(context.jump, 1);
     png_set_expand(png);          /* palette → RGB, gray < 8 bits → 8 bits, tRNS → alpha */
     png_set_scale_16(png);        /* 16 → 8 bits, rounded (not truncated) */
     png_set_strip_alpha(png);

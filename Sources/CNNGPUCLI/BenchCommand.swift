@@ -36,13 +36,33 @@ struct BenchCommand: ParsableCommand {
         + "(same name, .svg).", valueName: "file"))
     var report: String?
 
+    @Option(help: ArgumentHelp("Instead of the suite: time every compiled op of a few training steps of this zoo "
+        + "model (synthetic data), print the ops taking the most time and write a Chrome trace.", valueName: "model"))
+    var profile: String?
+
+    @Option(help: ArgumentHelp("With --profile: the batch size.", valueName: "n"))
+    var batchSize: Int = 8
+
+    @Option(help: ArgumentHelp("With --profile: the image side (default: the model's, 224 for ImageNet models).", valueName: "pixels"))
+    var imageSize: Int?
+
+    @Option(help: ArgumentHelp("With --profile: where to write the trace-event JSON (default profile-MODEL-DEVICE.json).",
+                               valueName: "file"))
+    var profileFile: String?
+
+    @Flag(help: "With --profile: compile without fusing activations into the ops before them (to compare).")
+    var noFusion = false
+
     mutating func validate() throws {
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+        if let imageSize, imageSize < 1 { throw ValidationError("--image-size must be positive, got \(imageSize)") }
         do { _ = try BenchmarkDevice.parse(devices) } catch let error as CNNError {
             throw ValidationError(error.description)
         }
     }
 
     func run() throws {
+        if let model = profile { return try runProfile(model) }
         let progress = ProgressLine()
         let runner = BenchmarkRunner(suite: try .standard(suite, quick: quick), progress: progress.show)
         let results = try runner.run(on: try BenchmarkDevice.parse(devices))
@@ -60,6 +80,28 @@ struct BenchCommand: ParsableCommand {
             print("Report written to \(report), chart to \(chartURL.path)")
         }
     }
+
+    private func runProfile(_ model: String) throws {
+        let entry = try ModelZoo.entry(model)
+        var job = ModelProfile(model: entry.name, batch: batchSize)
+        if let imageSize {
+            job.input = TensorShape([entry.defaultInput.dims[0], imageSize, imageSize])
+        }
+        job.options = PlanOptions(fusion: !noFusion)
+        for device in try BenchmarkDevice.parse(devices) {
+            let (profiler, backend) = try job.run(on: device)
+            let input = job.input ?? entry.defaultInput
+            print("\(entry.name) training step, batch \(batchSize), input \(input), on \(backend.info.name) (\(device.id)), "
+                  + "\(profiler.steps) steps after \(job.warmupSteps) warm-up steps\(noFusion ? ", fusion off" : ""):")
+            print(profiler.table())
+            let file = profileFile.map { devicesCount > 1 ? $0.replacingOccurrences(of: ".json", with: "-\(device.id.replacingOccurrences(of: ":", with: ""))".appending(".json")) : $0 }
+                ?? "profile-\(entry.name)-\(device.id.replacingOccurrences(of: ":", with: "")).json"
+            try profiler.chromeTrace().write(to: URL(fileURLWithPath: file), options: .atomic)
+            print("trace written to \(file)\n")
+        }
+    }
+
+    private var devicesCount: Int { (try? BenchmarkDevice.parse(devices).count) ?? 1 }
 }
 
 extension BenchmarkSuite.Part: ExpressibleByArgument {}

@@ -11,8 +11,7 @@ struct CNNGPUCommand: ParsableCommand {
             Devices: `cnn-gpu devices` lists them; every command takes --device auto|cpu|opencl[:N].
             """,
         subcommands: [TrainCommand.self, PredictCommand.self, EvaluateCommand.self, VisualizeCommand.self, FiltersCommand.self,
-                      SummaryCommand.self, ExportCommand.self,
-                      BenchCommand.self, DevicesCommand.self])
+                      SummaryCommand.self, ExportCommand.self, BenchCommand.self, TuneCommand.self, DevicesCommand.self])
 
     static func main() {
         OpenBLASTuning.reexecWithAVX512KernelsIfNeeded()

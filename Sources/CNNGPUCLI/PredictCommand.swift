@@ -17,6 +17,7 @@ struct PredictCommand: ParsableCommand {
     @Argument(help: "JPEG or PNG images.") var images: [String]
     @OptionGroup var device: DeviceOptions
     @OptionGroup var normalization: NormalizationOptions
+    @OptionGroup var imageLimits: ImageLimitOptions
     @Option(help: "Text file with one class name per line.") var labels: String?
     @Option(help: "How many classes to show per image.") var top: Int = 5
     @Option(help: "Input side.") var imageSize: Int = 224
@@ -26,6 +27,9 @@ struct PredictCommand: ParsableCommand {
         guard !images.isEmpty else { throw ValidationError("give at least one image") }
         guard top > 0 else { throw ValidationError("--top must be positive") }
         guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
+        do { try InputLimits.checkSampleShape([3, imageSize, imageSize], flag: "--image-size") } catch let error as CNNError {
+            throw ValidationError(error.description)
+        }
     }
 
     func run() throws {
@@ -33,10 +37,13 @@ struct PredictCommand: ParsableCommand {
         guard entry.defaultInput.dims.first == 3 else {
             throw CNNError.invalidArgument("predict classifies RGB images; \(entry.name) takes \(entry.defaultInput) inputs")
         }
+        imageLimits.apply()
         let weightsURL = URL(fileURLWithPath: weights)
         let classes = try headClasses(entry: entry, weights: weightsURL)
         let graph = try ModelZoo.build(entry.name, input: [3, imageSize, imageSize], classes: classes)
-        let classifier = try Classifier(graph: graph, weights: weightsURL, backend: try device.selection().open().backend)
+        let backend = try device.selection().open().backend
+        try MemoryBudget.check(graph: graph, batch: images.count, training: false, device: backend.info)
+        let classifier = try Classifier(graph: graph, weights: weightsURL, backend: backend)
         let names = try labels.map { try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n").map(String.init) }
         if let names, names.count != classes {
             throw CNNError.invalidArgument("--labels has \(names.count) names, the model \(classes) classes")
@@ -61,7 +68,9 @@ struct PredictCommand: ParsableCommand {
         }
     }
 
-    /// The class count of the weights' classifier head (the last trainable parameter's rows).
+    /// The class count of the weights' classifier head (the last trainable parameter's rows),
+    /// checked against the model's head before a model of that many classes is built: a file
+    /// claiming a [3000000, 0] head must not make us allocate a three-million-class model.
     private func headClasses(entry: ModelZoo.Entry, weights: URL) throws -> Int {
         let probe = try ModelZoo.build(entry.name, input: entry.defaultInput, classes: 1000)
         guard let head = probe.nodes.last(where: { $0.parameters.contains { $0.trainable } }),
@@ -69,6 +78,12 @@ struct PredictCommand: ParsableCommand {
         let key = "\(head.name).\(weight.name)"
         guard let shape = try SafeTensors.read(from: weights).tensors[key]?.shape, let rows = shape.first else {
             throw CNNError.invalidArgument("\(weights.lastPathComponent) has no '\(key)': is it a \(entry.name) model?")
+        }
+        let expected = weight.shape.dropFirst()
+        guard Array(shape.dropFirst()) == Array(expected), (1...InputLimits.maxClasses).contains(rows) else {
+            throw CNNError.invalidArgument("\(weights.lastPathComponent): '\(key)' has shape \(shape.map(String.init).joined(separator: "×")); "
+                + "\(entry.name)'s head needs N×\(expected.map(String.init).joined(separator: "×")) with 1 ≤ N ≤ \(InputLimits.maxClasses) "
+                + "classes. Is it a \(entry.name) model?")
         }
         return rows
     }

@@ -24,18 +24,21 @@ struct SummaryCommand: ParsableCommand {
 
     func run() throws {
         var input = try inputShape.map(parseShape)
+        if let input { try InputLimits.checkSampleShape(input.dims, flag: "--input-shape") }
         if let imageSize {
             guard input == nil else { throw CNNError.invalidArgument("give --input-shape or --image-size, not both") }
             guard imageSize > 0 else { throw CNNError.invalidArgument("--image-size must be positive, got \(imageSize)") }
             input = [try ModelZoo.entry(model).defaultInput.dims[0], imageSize, imageSize]
+            try InputLimits.checkSampleShape(input!.dims, flag: "--image-size")
         }
+        try CheckedSize.inRange(numClasses, 1...InputLimits.maxClasses, "--num-classes")
+        try InputLimits.checkBatchSize(batchSize)
         let graph = try ModelZoo.build(model, input: input, classes: numClasses)
         print(graph.summary(title: "Model: \(model.lowercased())"))
-        guard batchSize > 0 else { throw CNNError.invalidArgument("--batch-size must be positive, got \(batchSize)") }
-        let activations = try Plan.estimateActivationBytes(graph: graph, batch: batchSize, training: true)
-        let inference = try Plan.estimateActivationBytes(graph: graph, batch: batchSize, training: false)
+        let activations = try Plan.estimateActivationBytes(graph: graph, batch: batchSize, training: true, backend: CPUBackend())
+        let inference = try Plan.estimateActivationBytes(graph: graph, batch: batchSize, training: false, backend: CPUBackend())
         // Weights, their gradients and (SGD with momentum) one optimizer state buffer.
-        let parameters = (3 * graph.parameterCount + graph.bufferCount) * 4
+        let parameters = try CheckedSize.product([3 * graph.parameterCount + graph.bufferCount, 4], what: "parameter memory")
         print(String(format: "Planned device memory at batch %d: training step %.1f MiB (activations and gradients %.1f MiB, "
                      + "parameters with gradients and momentum %.1f MiB); inference %.1f MiB",
                      batchSize, Double(activations + parameters) / 1_048_576, Double(activations) / 1_048_576,

@@ -15,7 +15,9 @@ struct TrainCommand: ParsableCommand {
             measure throughput.
             Checkpoints, the metrics log (metrics.jsonl) and the curves (curves.svg) go to \
             --checkpoint DIR (default runs/MODEL); --resume continues exactly where a run stopped.
-            Ctrl-C saves a checkpoint and exits.
+            A checkpoint folder is locked while a run uses it; a folder that already holds a run is \
+            continued with --resume or replaced with --overwrite, never silently. \
+            Ctrl-C, SIGTERM and SIGHUP save a checkpoint and exit.
             """)
 
     @Argument(help: "Model name: \(ModelZoo.names.joined(separator: ", ")).")
@@ -23,6 +25,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var device: DeviceOptions
     @OptionGroup var normalization: NormalizationOptions
+    @OptionGroup var imageLimits: ImageLimitOptions
 
     @Option(help: "Dataset folder (IDX files of MNIST/Fashion-MNIST, CIFAR-10 .bin batches, or an image folder DIR/<class>/<image>).")
     var data: String?
@@ -58,9 +61,18 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed for initialization, data order, augmentation and dropout.") var seed: UInt64 = 1
     @Option(help: "Folder for checkpoints, metrics and curves (default runs/MODEL).") var checkpoint: String?
     @Flag(help: "Continue from the checkpoint in the checkpoint folder.") var resume = false
+    @Flag(help: "Discard the run already in the checkpoint folder and start afresh.") var overwrite = false
     @Flag(help: "Augment training images (random flip and shift).") var augment = false
     @Option(help: "Start from these weights (safetensors with the model's parameter names, e.g. a converted torchvision state_dict); a classifier head of another size is replaced.")
     var weights: String?
+    @Flag(help: "Time every compiled op over 5 steps after 2 warm-up steps: print the ops taking the most time and write a Chrome trace (profile.json in the run folder, or --profile-file) that Perfetto and chrome://tracing open.")
+    var profile = false
+    @Option(help: ArgumentHelp("Where --profile writes its trace-event JSON.", valueName: "file"))
+    var profileFile: String?
+    @Flag(help: "Compile without fusing activations into the ops before them (to compare).")
+    var noFusion = false
+    @Option(help: "Time convolution solvers on an OpenCL device before training: off (remembered choices and heuristics), fast (new problems, each solver at its defaults) or full (every parameter set, again). Choices are remembered per device and driver (see `cnn-gpu tune`).")
+    var tune: TuningMode = .fast
     @Option(help: "Freeze layers up to and including this one (e.g. layer3), or 'backbone' for all but the head.")
     var freeze: String?
 
@@ -70,6 +82,18 @@ struct TrainCommand: ParsableCommand {
         if let numClasses, numClasses <= 0 { throw ValidationError("--num-classes must be positive, got \(numClasses)") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
         if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be at least 8, got \(imageSize)") }
+        do {
+            if let epochs { try CheckedSize.inRange(epochs, 1...InputLimits.maxEpochs, "--epochs") }
+            if let numClasses { try CheckedSize.inRange(numClasses, 1...InputLimits.maxClasses, "--num-classes") }
+            try InputLimits.checkBatchSize(batchSize)
+            if let imageSize { try InputLimits.checkSampleShape([3, imageSize, imageSize], flag: "--image-size") }
+            try CheckedSize.inRange(warmupSteps, 0...Int(Int32.max), "--warmup-steps")
+        } catch let error as CNNError {
+            throw ValidationError(error.description)
+        }
+        guard !(resume && overwrite) else {
+            throw ValidationError("--resume continues the run in the checkpoint folder, --overwrite discards it: give one of them")
+        }
         guard ["sgd", "adam"].contains(optimizer.lowercased()) else {
             throw ValidationError("unknown optimizer '\(optimizer)': use sgd or adam")
         }
@@ -77,15 +101,21 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("unknown schedule '\(schedule)': use constant, cosine or step")
         }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        guard weightDecay >= 0, weightDecay.isFinite else {
+            throw ValidationError("--weight-decay must be a non-negative number, got \(weightDecay)")
+        }
         _ = try device.selection()
     }
 
     func run() throws {
         // The model name and the device are checked before any data is read.
         let entry = try ModelZoo.entry(model)
-        let selected = try device.selection().open()
+        let selected = try device.selection().open(profiling: profile || profileFile != nil)
         let backend = selected.backend
+        imageLimits.apply()
         let data = try loadData()
+        let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
         if let numClasses, numClasses != data.classes {
             throw CNNError.invalidArgument("--num-classes \(numClasses) does not match the data, which has \(data.classes) "
                 + "classes (\(data.description)). Drop --num-classes to take the count from the data, or point --data at "
@@ -97,7 +127,7 @@ struct TrainCommand: ParsableCommand {
         let epochs = self.epochs ?? data.defaultEpochs
         config.epochs = epochs; config.batchSize = batchSize; config.seed = seed; config.resume = resume
         config.modelName = entry.name
-        let steps = epochs * (data.train.sampleCount / batchSize)
+        let steps = try CheckedSize.product([epochs, data.train.sampleCount / batchSize], what: "--epochs × steps per epoch")
         switch optimizer.lowercased() {
         case "sgd": config.optimizer = .sgd(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
         default: config.optimizer = .adam(weightDecay: weightDecay)
@@ -108,18 +138,38 @@ struct TrainCommand: ParsableCommand {
         case "cosine": config.schedule = LearningRateSchedule(base: rate, shape: .cosine(totalSteps: steps, minimum: 0), warmupSteps: warmupSteps)
         default: config.schedule = LearningRateSchedule(base: rate, shape: .step(everySteps: max(1, steps / 3), gamma: 0.1), warmupSteps: warmupSteps)
         }
-        let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
         config.checkpointDirectory = dir
         config.initialWeights = weights.map { URL(fileURLWithPath: $0) }
         config.replaceHead = true
         config.freezeThrough = freeze
+        config.planOptions = PlanOptions(fusion: !noFusion, tuning: tune)
 
         print("model     \(entry.name): \(grouped(graph.parameterCount)) parameters, input \(graph.inputShape)")
         print("device    \(backend.info.name) (\(backend.info.backend)) — \(selected.reason)")
         print("data      \(data.description)")
         print("training  \(epochs) epochs × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
               + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
+        try MemoryBudget.check(graph: graph, batch: batchSize, training: true, device: backend.info,
+                               optimizerStates: optimizer.lowercased() == "adam" ? 2 : 1)
+        // Locked once the data, model and memory are checked (so a typo leaves no folder behind)
+        // and before a resume reads the checkpoint (so no other run can change it meanwhile).
+        let runFolder = try RunFolder.open(dir, resume: resume, overwrite: overwrite)
+        defer { withExtendedLifetime(runFolder) {} }
         let trainer = try Trainer(graph: graph, backend: backend, config: config)
+        if profile || profileFile != nil {
+            let traceURL = URL(fileURLWithPath: profileFile ?? dir.appendingPathComponent("profile.json").path)
+            trainer.profiling = (try OpProfiler(backend: backend), 2, 5, { profiler in
+                print("profile   \(profiler.steps) steps after 2 warm-up steps, \(backend.info.name) (\(backend.info.backend)):")
+                print(profiler.table())
+                do {
+                    try FileManager.default.createDirectory(at: traceURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try profiler.chromeTrace().write(to: traceURL, options: .atomic)
+                    print("profile   trace written to \(traceURL.path) (open it in https://ui.perfetto.dev or chrome://tracing)")
+                } catch {
+                    FileHandle.standardError.write(Data("warning: could not write the profile trace to \(traceURL.path): \(error)\n".utf8))
+                }
+            })
+        }
         let plan = trainer.plan
         print(String(format: "memory    %.1f MiB planned for one step: activations and gradients %.1f MiB (%.1f MiB without "
                      + "buffer sharing), parameters with gradients %.1f MiB", Double(plan.plannedBytes) / 1_048_576,
@@ -127,14 +177,19 @@ struct TrainCommand: ParsableCommand {
                      Double(trainer.parameters.bytes) / 1_048_576))
         print("output    \(dir.path)/ (checkpoint.safetensors, metrics.jsonl, curves.svg)")
 
+        try runFolder.discardPreviousRun()   // with --overwrite, now that the run can start
         InterruptHandling.install()
         let history: [EpochMetrics]
         do {
             history = try trainer.fit(train: data.train, validation: data.test)
         } catch let stop as TrainingStop {
             FileHandle.standardError.write(Data((stop.description + "\n").utf8))
-            // 130 is the shell's code for "ended by Ctrl-C"; a diverged run is a plain failure.
-            if case .interrupted = stop { throw ExitCode(130) }
+            // 128 + the signal is the shell's code for "ended by that signal" (130 for Ctrl-C);
+            // a diverged run is a plain failure.
+            if case .interrupted = stop { throw ExitCode(128 + InterruptHandling.receivedSignal) }
+            throw ExitCode.failure
+        } catch let diverged as TrainingDiverged {
+            FileHandle.standardError.write(Data((diverged.description + "\n").utf8))
             throw ExitCode.failure
         }
         if synthetic {
@@ -196,6 +251,12 @@ struct TrainCommand: ParsableCommand {
 
     /// Batches of a dataset held in memory, normalized with the training set's statistics.
     private func inMemoryData(_ trainSet: Dataset, _ testSet: Dataset, source: String) throws -> TrainingData {
+        // Test images of another size would be reinterpreted (28×28 read as rows of 32×24).
+        guard testSet.sampleShape == trainSet.sampleShape, testSet.classes == trainSet.classes else {
+            throw CNNError.invalidArgument("\(source): the test images are \(testSet.sampleShape) in \(testSet.classes) classes, "
+                + "the training images \(trainSet.sampleShape) in \(trainSet.classes) classes; both splits must match. "
+                + "Check that the test files belong to the same dataset")
+        }
         // The training set's own statistics (the --mean/--std options are for image folders).
         let statistics = try ChannelNormalization(fittedTo: trainSet)
         let augmentation = augment ? Augmentation(horizontalFlip: true, shift: 2) : Augmentation()
@@ -250,14 +311,28 @@ enum DatasetKind {
     }
 }
 
-/// Ctrl-C asks the trainer to save a checkpoint and stop at the next step; a second Ctrl-C
-/// ends the process at once.
+/// Ctrl-C, SIGTERM (what `kill`, systemd and job schedulers send) and SIGHUP (a closed
+/// terminal) ask the trainer to save a checkpoint and stop at the next step; a second signal of
+/// the same kind ends the process at once.
 enum InterruptHandling {
+    /// The signal received, stored by the handler (a plain atomic store, safe in a handler).
+    private static let signalNumber: UnsafeMutablePointer<sig_atomic_t> = {
+        let p = UnsafeMutablePointer<sig_atomic_t>.allocate(capacity: 1)
+        p.pointee = SIGINT
+        return p
+    }()
+
+    static var receivedSignal: Int32 { Int32(signalNumber.pointee) }
+
     static func install() {
         _ = Trainer.interruptFlag.isSet   // initialize before the handler can run
-        signal(SIGINT) { _ in
-            Trainer.interruptFlag.set()
-            signal(SIGINT, SIG_DFL)
+        _ = signalNumber
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig) { received in
+                InterruptHandling.signalNumber.pointee = sig_atomic_t(received)
+                Trainer.interruptFlag.set()
+                signal(received, SIG_DFL)
+            }
         }
     }
 }

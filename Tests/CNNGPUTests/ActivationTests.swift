@@ -166,7 +166,7 @@ final class ActivationTests: XCTestCase {
     /// The work-group-per-row kernels, which the OpenCL backend picks only on GPUs, run here
     /// directly: rows shorter than, equal to and longer than a work-group.
     func testOpenCLWorkGroupSoftmaxMatchesReference() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         let wg = OpenCLBackend.softmaxWorkGroupSize
         for shape in [AxisShape(outer: 4, axis: 10, inner: 1), AxisShape(outer: 1, axis: 1, inner: 1),
@@ -241,7 +241,7 @@ final class ActivationTests: XCTestCase {
     // MARK: Backends agree
 
     func testOpenCLAndCPUAgree() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         func both(_ values: [Float]) throws -> (any DeviceBuffer, any DeviceBuffer) {

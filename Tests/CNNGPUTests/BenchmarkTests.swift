@@ -92,7 +92,7 @@ final class BenchmarkTests: XCTestCase {
     }
 
     func testDeviceTimestampsNeedAProfilingQueue() throws {
-        guard let plain = TestBackends.openCL else { throw XCTSkip("no OpenCL device") }
+        let plain = try TestBackends.requireOpenCL()
         XCTAssertTrue(assertThrowsCNNError { _ = try plain.timestamp() }?.contains("profiling: true") ?? false)
         let profiled = try OpenCLBackend(deviceIndex: 0, profiling: true)
         let x = try profiled.allocate(1 << 20, dtype: .float32)

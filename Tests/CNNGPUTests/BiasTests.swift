@@ -33,6 +33,7 @@ final class BiasTests: XCTestCase {
                 assertClose(results[1].1, results[0].1, tolerance: 1e-5, "reduce_sum OpenCL vs CPU \(s) seed \(rng.seed)")
             }
         }
+        try TestBackends.skipUnlessCrossChecked()
     }
 
     /// Buffers bigger than the shape are fine: only the first `count` elements are touched.

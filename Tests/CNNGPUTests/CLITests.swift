@@ -57,6 +57,7 @@ final class CLITests: XCTestCase {
                              "--weights", weights.path, "--freeze", "backbone", "--checkpoint", dir.appendingPathComponent("tuned").path])
         XCTAssertEqual(tuned.status, 0, tuned.output)
         XCTAssertTrue(tuned.output.contains("10 tensors from"), tuned.output)
+        try TestBackends.skipUnlessCrossChecked("training through the CLI on OpenCL")
     }
 
     func testUserErrorsExitNonZeroWithTheCauseAndTheFix() throws {
@@ -207,5 +208,28 @@ final class PredictCLITests: XCTestCase {
             XCTAssertNotEqual(r.status, 0, "\(arguments): \(r.output)")
             XCTAssertTrue(r.output.contains(expected), "\(arguments) should mention '\(expected)': \(r.output)")
         }
+    }
+}
+
+/// `--profile` as a user runs it.
+final class ProfileCLITests: XCTestCase {
+    func testBenchProfilePrintsTopOpsAndWritesATrace() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-profile-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("trace.json")
+        let (status, output) = try runCLI(["bench", "--profile", "resnet18", "--devices", "cpu", "--batch-size", "2",
+                                           "--image-size", "32", "--profile-file", trace.path])
+        XCTAssertEqual(status, 0, output)
+        XCTAssert(output.contains("conv2d"), output)
+        XCTAssert(output.contains("per step:"), output)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: trace)) as? [String: Any]
+        let names = (json?["traceEvents"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        for kind in ["conv2d", "batchnorm+relu", "batchnorm+relu backward", "add+relu"] {
+            XCTAssert(names.contains { $0.hasSuffix(" " + kind) }, "\(kind) is not in the trace")
+        }
+        let bad = try runCLI(["bench", "--profile", "resnet999", "--devices", "cpu"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssert(bad.output.contains("resnet18"), bad.output)
     }
 }

@@ -107,6 +107,7 @@ final class ConvolutionTests: XCTestCase {
                 assertClose(cl.db, cpu.db, tolerance: 1e-5, m)
             }
         }
+        try TestBackends.skipUnlessCrossChecked()
     }
 
     /// The default test runs each problem through the algorithm each backend picks for it;
@@ -217,6 +218,7 @@ final class ConvolutionTests: XCTestCase {
             assertClose(results[1].dx, results[0].dx, tolerance: 1e-5, "OpenCL vs CPU seed \(rng.seed)")
             assertClose(results[1].dw, results[0].dw, tolerance: 1e-5, "OpenCL vs CPU seed \(rng.seed)")
         }
+        try TestBackends.skipUnlessCrossChecked()
     }
 
     func testBadDescriptorsAreTypedErrors() throws {

@@ -87,6 +87,7 @@ final class ConvolutionTransposeTests: XCTestCase {
                 }
             }
         }
+        try TestBackends.skipUnlessCrossChecked()
     }
 
     func testBadDescriptorsAreTypedErrors() throws {

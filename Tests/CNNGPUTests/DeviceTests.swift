@@ -28,8 +28,27 @@ final class DeviceTests: XCTestCase {
         }
     }
 
+    /// The policy follows the device type unless given; under `.gpu` the OpenCL backend picks
+    /// the GPU algorithms on any device (the test backend "OpenCL (GPU policy)" rests on this).
+    func testDevicePolicyDecidesTheAlgorithms() throws {
+        let plain = try TestBackends.requireOpenCL()
+        let gpu = try XCTUnwrap(TestBackends.openCLGPUPolicy)
+        XCTAssertEqual(plain.policy, plain.info.kind == .cpu ? .cpu : .gpu)
+        XCTAssertEqual(gpu.policy, .gpu)
+        let wide = try Conv2DDescriptor(batch: 2, inChannels: 16, inH: 8, inW: 8, outChannels: 32, kernelH: 3, kernelW: 3)
+        let depthwise = try Conv2DDescriptor(batch: 2, inChannels: 16, inH: 8, inW: 8, outChannels: 16, kernelH: 3,
+                                             kernelW: 3, groups: 16)
+        XCTAssertEqual(gpu.convolutionSolutions(for: wide, direction: .forward).first?.algorithm, .implicitGEMM)
+        XCTAssertEqual(gpu.convolutionSolutions(for: depthwise, direction: .forward).first?.algorithm, .direct)
+        XCTAssertEqual(gpu.softmaxAlgorithm(for: AxisShape(outer: 2, axis: 1000, inner: 1)), .workgroup)
+        if plain.info.kind == .cpu {
+            XCTAssertEqual(plain.convolutionSolutions(for: wide, direction: .forward).first?.algorithm, .direct)
+            XCTAssertEqual(plain.softmaxAlgorithm(for: AxisShape(outer: 2, axis: 1000, inner: 1)), .rowwise)
+        }
+    }
+
     func testBrokenKernelReportsTheCompilerLog() throws {
-        guard let cl = TestBackends.openCL else { throw XCTSkip("no OpenCL device") }
+        let cl = try TestBackends.requireOpenCL()
         let cache = ProgramCache(context: cl.context, device: cl.device.deviceID, deviceName: cl.info.name,
                                  sources: ["broken": "__kernel void k(__global float* x) { x[0] = undefined_name; }"])
         XCTAssertThrowsError(try cache.withKernel("broken", "k") { _ in }) { error in

@@ -118,7 +118,7 @@ final class ElementwiseTests: XCTestCase {
     }
 
     func testDropoutMaskIsBitIdenticalOnOpenCLAndCPU() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         let n = 100_003
@@ -138,7 +138,7 @@ final class ElementwiseTests: XCTestCase {
     }
 
     func testOpenCLAndCPUAgree() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         let n = 65_537
@@ -191,9 +191,10 @@ final class ElementwiseTests: XCTestCase {
 final class OpenCLIndexRangeTests: XCTestCase {
     /// Tensors past 32-bit indexing cannot be allocated on PoCL (1 GiB buffers), so the check
     /// the OpenCL ops run is tested directly.
-    func testTensorsPastInt32IndexingAreRefused() {
-        guard let cl = TestBackends.openCL else { return }
-        XCTAssertNoThrow(try cl.validate.int32Indexable("add", ["x": Int(Int32.max)]))
-        assertThrowsCNNError({ try cl.validate.int32Indexable("add", ["x": Int(Int32.max) + 1]) })
+    func testTensorsPastInt32IndexingAreRefused() throws {
+        let cl = try TestBackends.requireOpenCL()
+        XCTAssertEqual(cl.info.maxIndexableElements, Int(Int32.max))
+        XCTAssertNoThrow(try cl.checks.indexable("add", ["x": Int(Int32.max)]))
+        assertThrowsCNNError({ try cl.checks.indexable("add", ["x": Int(Int32.max) + 1]) })
     }
 }

@@ -186,7 +186,7 @@ final class LossTests: XCTestCase {
     // MARK: Backends agree
 
     func testOpenCLAndCPUAgree() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         let (rows, cols) = (3, 1000)
@@ -212,7 +212,7 @@ final class LossTests: XCTestCase {
 
     /// The tree reductions have a fixed order: the same inputs give the same bits every time.
     func testOpenCLReductionsAreDeterministic() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         let p = rng.floats(70_001), t = rng.floats(70_001)
         let first = try meanSquaredError(cl, prediction: p, target: t).loss

@@ -39,7 +39,7 @@ final class ModelWeightsTests: XCTestCase {
         let names = Set(try SafeTensors.read(from: url).tensors.keys)
         XCTAssertEqual(names, ["features.0.weight", "features.0.bias", "features.1.weight", "features.1.bias",
                                "features.1.running_mean", "features.1.running_var", "fc.weight", "fc.bias"])
-        for b in TestBackends.all.compactMap({ $0 as? any Backend }) {
+        for b in TestBackends.all {
             let other = try ParameterStore(graph: model(), backend: b, seed: 2)
             let report = try ModelWeights.load(url, into: other)
             XCTAssertEqual(report.loaded.count, 8)
@@ -95,7 +95,7 @@ final class ModelWeightsTests: XCTestCase {
     }
 
     func testNewHeadAndFrozenBackbone() throws {
-        for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+        for backend in TestBackends.all {
             let pretrained = try ParameterStore(graph: model(classes: 5), backend: backend, seed: 1)
             let url = temporaryFile("pre.safetensors")
             try ModelWeights.export(pretrained, to: url)

@@ -283,7 +283,7 @@ final class ModelZooTests: XCTestCase {
             let graph = try Sequential(input: [channels, h, w]) { AdaptiveAvgPool2D(2, 3); Flatten() }
             let shape = AdaptiveShape(planes: batch * channels, inH: h, inW: w, outH: 2, outW: 3)
             let x = rng.floats(shape.inputCount), dy = rng.floats(shape.outputCount)
-            for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+            for backend in TestBackends.all {
                 let label = "\(backend.info.backend) \(h)×\(w) seed \(rng.seed)"
                 let store = try ParameterStore(graph: graph, backend: backend, seed: 0)
                 let plan = try Plan(graph: graph, parameters: store, batch: batch, training: false)
@@ -318,7 +318,9 @@ final class ModelZooTests: XCTestCase {
 
     // Every zoo model at full width, on small images so that a step takes seconds on PoCL.
     func testResNetsRunOnBothBackends() throws {
-        try checkForwardAndStep("resnet18", try ModelZoo.build("resnet18", input: [3, 32, 32], classes: 10))
+        // ResNet-18 also under the GPU policy: im2col + CLBlast convolutions through a whole model.
+        try checkForwardAndStep("resnet18", try ModelZoo.build("resnet18", input: [3, 32, 32], classes: 10),
+                                backends: TestBackends.withGPUPolicy)
         // 64² and batch 4: the last stage's batch norms see 16 values per channel, enough to be
         // well conditioned (at 32² and batch 2 they see 2, and rounding decides the backward pass).
         for depth in [34, 50, 101, 152] {
@@ -327,7 +329,8 @@ final class ModelZooTests: XCTestCase {
     }
 
     func testGoogLeNetRunsOnBothBackends() throws {
-        try checkForwardAndStep("googlenet", try ModelZoo.build("googlenet", input: [3, 32, 32], classes: 10))
+        try checkForwardAndStep("googlenet", try ModelZoo.build("googlenet", input: [3, 32, 32], classes: 10),
+                                backends: TestBackends.withGPUPolicy)
     }
 
     func testDenseNet121RunsOnBothBackends() throws {
@@ -377,37 +380,36 @@ final class ModelZooTests: XCTestCase {
     /// 8×3×64×64 differs by 2% in inception4c between the CPU backend's own two convolution
     /// algorithms, by as much as between the backends, while the head agrees to 5e-5.)
     private func checkForwardAndStep(_ model: String, _ graph: Graph, batch: Int = 4,
+                                     backends: [any Backend] = TestBackends.all,
                                      file: StaticString = #filePath, line: UInt = #line) throws {
         let classes = graph.outputShape.count
-        var rng = SeededGenerator.fresh()
+        var rng = SeededGenerator.fresh(line: Int(line))
         let x = rng.floats(batch * graph.inputShape.count)
         let labels = rng.ints(batch, below: classes)
         let head = graph.nodes.count - 1
         var results: [(backend: String, output: [Float], loss: Float, headGradients: [Float])] = []
-        for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+        for backend in backends {
             let start = Date()
             let store = try ParameterStore(graph: graph, backend: backend, seed: rng.seed)
             let output = try inferenceOutput(graph, store, x: x, batch: batch)
 
             let plan = try Plan(graph: graph, parameters: store, batch: batch, training: true)
-            let executor = Executor(plan: plan)
-            try backend.upload(x, to: plan.input)
-            try backend.uploadInt32(labels, to: plan.targets!)
-            try executor.forward(training: true, seed: 7)
-            try executor.lossAndMetrics()
-            try executor.backward()
+            let step = try TrainingStep(plan: plan, optimizer: try Optimizer(.sgd(momentum: 0.9), parameters: store))
             let trainable = store.entries.filter(\.spec.trainable)
-            // The flat buffers, read whole (VGG's hold 138M values); their padding differs
-            // between backends, so comparisons go through each entry's range.
-            let gradients = try backend.download(store.gradients)
-            let headGradients = trainable.filter { $0.node == head }.flatMap { gradients[$0.offset..<($0.offset + $0.spec.count)] }
-            try Optimizer(.sgd(momentum: 0.9), parameters: store).update(learningRate: 0.01)
-            let loss = try executor.readLossAndCorrect().loss
+            // The gradients as the hook between backward and update sees them: the flat buffer,
+            // read whole (VGG's holds 138M values); its padding differs between backends, so
+            // comparisons go through each entry's range.
+            var headGradients: [Float] = [], gradients: [Float] = []
+            step.gradientHook = { flat in
+                gradients = try backend.download(flat)
+                headGradients = trainable.filter { $0.node == head }.flatMap { gradients[$0.offset..<($0.offset + $0.spec.count)] }
+            }
+            let loss = try step.run(images: x, labels: labels, learningRate: 0.01, seed: 7).loss
             let weights = try backend.download(store.weights)
-            print(String(format: "%@ on %@: forward and training step at %d×%@ in %.2f s", model, backend.info.backend,
+            print(String(format: "%@ on %@: forward and training step at %d×%@ in %.2f s", model, backend.testName,
                          batch, graph.inputShape.description, Date().timeIntervalSince(start)))
 
-            let name = "\(model) on \(backend.info.backend)"
+            let name = "\(model) on \(backend.testName)"
             XCTAssertTrue(output.allSatisfy(\.isFinite), "\(name): output", file: file, line: line)
             XCTAssertTrue(loss.isFinite && loss > 0, "\(name): loss \(loss)", file: file, line: line)
             XCTAssertTrue(scan(weights, 0..<weights.count).finite, "\(name): weights", file: file, line: line)
@@ -417,7 +419,7 @@ final class ModelZooTests: XCTestCase {
                     XCTFail("\(name): the gradient of \(entry.name) is not finite or all zero", file: file, line: line)
                 }
             }
-            results.append((backend.info.backend, output, loss, headGradients))
+            results.append((backend.testName, output, loss, headGradients))
         }
         for other in results.dropFirst() {
             let reference = results[0]

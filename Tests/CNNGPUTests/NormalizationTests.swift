@@ -174,7 +174,7 @@ final class BatchNormalizationTests: XCTestCase {
     }
 
     func testOpenCLAndCPUAgree() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         for s in Self.shapes {
             let v = Inputs(s, &rng), dy = rng.floats(s.count)
@@ -298,7 +298,7 @@ final class LocalResponseNormalizationTests: XCTestCase {
     }
 
     func testOpenCLAndCPUAgree() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         for c in Self.cases {
             let count = c.batch * c.channels * c.spatial

@@ -112,7 +112,7 @@ final class OptimizerTests: XCTestCase {
     // MARK: Backends agree
 
     func testOpenCLAndCPUAgree() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let backends: [any OptimizerOps] = [cl, TestBackends.cpu]
         var rng = SeededGenerator.fresh()
         let initial = rng.floats(count), grads = (0..<steps).map { _ in rng.floats(count) }

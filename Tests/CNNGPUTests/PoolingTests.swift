@@ -174,7 +174,7 @@ final class PoolingTests: XCTestCase {
     }
 
     func testOpenCLAndCPUAgree() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         for mode in Self.allModes {

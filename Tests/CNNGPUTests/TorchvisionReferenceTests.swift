@@ -78,7 +78,7 @@ final class TorchvisionReferenceTests: XCTestCase {
     /// The OpenCL backend, on one model of each family (the CPU and OpenCL backends are checked
     /// against each other op by op and model by model elsewhere).
     func testOpenCLComputesWhatTorchvisionComputes() throws {
-        guard let openCL = TestBackends.openCL else { throw XCTSkip("no OpenCL device") }
+        let openCL = try TestBackends.requireOpenCL()
         for name in ["resnet18", "googlenet", "densenet121", "alexnet"] { try check(name, on: openCL) }
     }
 
@@ -101,9 +101,14 @@ final class TorchvisionReferenceTests: XCTestCase {
             let logits = try classifier.logits(of: FormulaWeights.input(batch: run.batch, sampleCount: input.count))
             let largest = run.logits.joined().map(abs).max()!
             let tolerance = max(20 * run.float32_max_abs_diff, 1e-5 * largest)
-            var worst = 0.0
-            for (ours, theirs) in zip(logits.joined(), run.logits.joined()) {
-                worst = max(worst, abs(Double(ours) - theirs))
+            let (ours, theirs) = (Array(logits.joined()), Array(run.logits.joined()))
+            // `zip` stops at the shorter side: missing logits must fail, not shorten the check.
+            XCTAssertEqual(ours.count, theirs.count, "\(model) at \(run.image_size)×\(run.image_size): logit count")
+            var worst = ours.count == theirs.count ? 0.0 : .infinity
+            for (a, b) in zip(ours, theirs) {
+                // `max(x, .nan)` is `x`: a NaN logit must make the comparison fail.
+                let d = abs(Double(a) - b)
+                worst = d.isNaN ? .infinity : max(worst, d)
             }
             XCTAssertLessThanOrEqual(worst, tolerance,
                                      "\(model) at \(run.image_size)×\(run.image_size) on \(backend.info.backend): "

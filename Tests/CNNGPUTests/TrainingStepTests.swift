@@ -20,18 +20,12 @@ final class TrainingStepTests: XCTestCase {
         let labels = rng.ints(batch, below: classes)
         let lr: Float = 0.1
 
-        for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+        for backend in TestBackends.all {
             let store = try ParameterStore(graph: graph, backend: backend, seed: rng.seed)
             let p = try store.read().mapValues { $0.doubles }
             let plan = try Plan(graph: graph, parameters: store, batch: batch, training: true)
-            let executor = Executor(plan: plan)
-            try backend.upload(x, to: plan.input)
-            try backend.uploadInt32(labels, to: plan.targets!)
-            try executor.forward(training: true)
-            try executor.lossAndMetrics()
-            try executor.backward()
-            try Optimizer(.sgd(momentum: 0), parameters: store).update(learningRate: lr)
-            let loss = try executor.readLossAndCorrect().loss
+            let step = try TrainingStep(plan: plan, optimizer: try Optimizer(.sgd(momentum: 0), parameters: store))
+            let loss = try step.run(images: x, labels: labels, learningRate: lr, seed: 0).loss
             let updated = try store.read()
 
             // The same step by hand.

@@ -18,12 +18,14 @@ void cnn_pack_weights(const float *w, long forwardOutC, long forwardInC, long kh
                       float *packed);
 
 /// `y[oc][oh][ow] = Σ_{ci,i,j} w[oc][ci][i][j] · xp[ci][oh+i][ow+j]` for one image, with
-/// weights packed by `cnn_pack_weights`, plus `bias[oc]` unless bias is NULL; y is
-/// `[outC][outH][outW]`, overwritten. `offsets` is scratch for `inC·kh·kw` longs. paddedH must
-/// cover an even number of output rows: `paddedH >= round2(outH) + kh - 1`.
+/// weights packed by `cnn_pack_weights`, plus `bias[oc]` unless bias is NULL, then the
+/// activation `activation` (the codes of Kernels/activation_function.cl: -1 none, 0 relu,
+/// 1 leaky relu, 2 elu, 3 sigmoid, 4 tanh; `alpha` is leaky relu's and elu's parameter) as each
+/// tile is stored; y is `[outC][outH][outW]`, overwritten. `offsets` is scratch for `inC·kh·kw`
+/// longs. paddedH must cover an even number of output rows: `paddedH >= round2(outH) + kh - 1`.
 void cnn_blocked_conv_forward(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                              long outC, long kh, long kw, long outH, long outW, const float *bias, float *y,
-                              long *offsets);
+                              long outC, long kh, long kw, long outH, long outW, const float *bias,
+                              int activation, float alpha, float *y, long *offsets);
 
 /// Channels per image of the padded gradient `cnn_blocked_conv_backward_filter` reads: outC
 /// rounded up to whole register blocks.

@@ -27,12 +27,19 @@ typedef struct {
     int height;
 } cnn_rgb_image;
 
+/* Both decoders refuse an image of more than `max_pixels` pixels (width × height) once its
+ * header is read, before any pixel memory is allocated: a few kilobytes of compressed data can
+ * claim a 34000×34000 image (a "decompression bomb"). A header that leaves the size unset or
+ * zero is an error too. */
+
 /* A JPEG warning that the data ended early ("Premature end of JPEG file") is an error: the
  * bottom of the image would be grey filler. Other libjpeg warnings (e.g. extraneous bytes
  * before a marker, common in real photo collections) still yield the whole image and pass. */
-int cnn_decode_jpeg(const unsigned char *data, size_t size, cnn_rgb_image *out, char *error, size_t error_size);
+int cnn_decode_jpeg(const unsigned char *data, size_t size, uint64_t max_pixels, cnn_rgb_image *out, char *error,
+                    size_t error_size);
 
-int cnn_decode_png(const unsigned char *data, size_t size, cnn_rgb_image *out, char *error, size_t error_size);
+int cnn_decode_png(const unsigned char *data, size_t size, uint64_t max_pixels, cnn_rgb_image *out, char *error,
+                   size_t error_size);
 
 void cnn_image_free(void *pixels);
 

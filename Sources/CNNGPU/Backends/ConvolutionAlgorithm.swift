@@ -1,8 +1,36 @@
-/// How a backend computes a convolution: im2col + GEMM (see `Im2ColConvolution`), or direct
-/// loops along rows (each backend's `+Convolution` file says when it picks which).
-enum ConvolutionAlgorithm {
-    case im2colGEMM, direct
+/// Which pass of a convolution a solution computes.
+public enum ConvolutionDirection: String, Sendable, CaseIterable, Codable {
+    case forward, backwardData, backwardFilter
+}
 
-    /// Tests set this to run every problem through one algorithm on every backend.
+/// How a backend computes a convolution: direct loops (each backend's `+Convolution` file says
+/// which kernels), or im2col + GEMM (see `Im2ColConvolution`).
+public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, Codable {
+    case direct, im2colGEMM
+    /// OpenCL solvers (Backends/OpenCL/Solvers): tiled implicit GEMM (tunable tiles; split-K
+    /// backward-filter), Winograd F(2×2,3×3) (3×3 stride 1, forward and backward-data), and
+    /// 1×1 convolutions as CLBlast GEMMs on NCHW.
+    case implicitGEMM, winogradF2x3, conv1x1CLBlast
+
+    /// Tests set this to run every eager convolution through one algorithm on every backend.
     nonisolated(unsafe) static var forced: ConvolutionAlgorithm?
+}
+
+/// One way to run one convolution problem: an algorithm and its tunable parameters (empty for
+/// the defaults). Chosen once (by a compiled plan, or the eager API's first pick), then passed
+/// to every `encodeConvolution*` call.
+public struct ConvolutionSolution: Hashable, Sendable, CustomStringConvertible {
+    public var algorithm: ConvolutionAlgorithm
+    public var parameters: [String: Int]
+
+    public init(_ algorithm: ConvolutionAlgorithm, parameters: [String: Int] = [:]) {
+        self.algorithm = algorithm
+        self.parameters = parameters
+    }
+
+    public var description: String {
+        parameters.isEmpty ? algorithm.rawValue
+            : algorithm.rawValue + "(" + parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                .joined(separator: ", ") + ")"
+    }
 }

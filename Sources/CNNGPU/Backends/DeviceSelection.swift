@@ -39,13 +39,14 @@ public struct SelectedBackend {
 extension DeviceSelection {
     /// Opens the selected device. `.auto` takes the most capable OpenCL GPU or accelerator; when
     /// the only OpenCL devices are CPUs (PoCL), the native CPU backend runs on the same cores
-    /// with tuned BLAS and is faster, so it is chosen instead.
-    public func open() throws -> SelectedBackend {
+    /// with tuned BLAS and is faster, so it is chosen instead. `profiling` opens OpenCL queues
+    /// that record device times (for `--profile`).
+    public func open(profiling: Bool = false) throws -> SelectedBackend {
         switch self {
         case .cpu:
             return SelectedBackend(backend: CPUBackend(), reason: "requested with --device cpu")
         case .openCL(let index):
-            let backend = try OpenCLBackend(deviceIndex: index)
+            let backend = try OpenCLBackend(deviceIndex: index, profiling: profiling)
             return SelectedBackend(backend: backend, reason: "requested with --device \(self)")
         case .auto:
             let devices: [OpenCLDevice]
@@ -60,7 +61,7 @@ extension DeviceSelection {
                     : "the only OpenCL devices (\(names)) run on the CPU, where the native backend is faster")
             }
             do {
-                let backend = try OpenCLBackend(device: best)
+                let backend = try OpenCLBackend(device: best, profiling: profiling)
                 return SelectedBackend(backend: backend, reason: "the most capable OpenCL GPU/accelerator "
                     + "(opencl:\(best.index), \(best.info.computeUnits) compute units)")
             } catch {

@@ -9,10 +9,14 @@
 /// - backward-data:   pack dY, `col_g = W_gᵀ · dY_g`, then `dx = col2im(col)`
 /// - backward-filter: pack dY, `dW_g (+)= dY_g · col_gᵀ` (beta = 1 after the first chunk)
 ///
-/// Chunks keep the workspace within `ConvolutionWorkspace.limitBytes`. A pointwise (1×1,
+/// The caller's workspace sets the chunk size (`ConvolutionWorkspace`): as many images as it
+/// holds, at least one (the shared validation checks that). The forward pass's bias and
+/// activation run as each chunk's output is unpacked (or right after its GEMM where nothing is
+/// unpacked), while it is still in cache. A
+/// pointwise (1×1,
 /// stride 1, unpadded) convolution skips im2col: its input already is its column matrix, so
 /// it runs as one GEMM per image and group directly on x, y and their gradients.
-protocol Im2ColConvolution: GEMMOps, BiasOps {
+protocol Im2ColConvolution: GEMMOps {
     /// `col[r][n·P + p]` for images `firstImage ..< firstImage + images` of x.
     func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
                 col: any DeviceBuffer) throws
@@ -23,9 +27,15 @@ protocol Im2ColConvolution: GEMMOps, BiasOps {
     /// image-major `[images][rows][length]` to row-major `[rows][images·length]`.
     func packImages(rows: Int, length: Int, src: any DeviceBuffer, firstImage: Int, images: Int,
                     dst: any DeviceBuffer, dstOffset: Int) throws
-    /// The inverse of `packImages`.
+    /// The inverse of `packImages`, applying the forward epilogue on the way when given:
+    /// row `r` gets `activation(value + bias[r])`.
     func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
-                      dst: any DeviceBuffer, firstImage: Int) throws
+                      dst: any DeviceBuffer, firstImage: Int, bias: (any DeviceBuffer)?,
+                      activation: Activation?) throws
+    /// y = activation(y + bias) in place on images `firstImage ..< firstImage + images` of y,
+    /// for the outputs that are not unpacked.
+    func convolutionEpilogue(_ d: Conv2DDescriptor, bias: (any DeviceBuffer)?, activation: Activation?,
+                             y: any DeviceBuffer, firstImage: Int, images: Int) throws
 }
 
 /// One GEMM operand of a grouped pointwise convolution: matrix (n, g) starts at
@@ -40,14 +50,26 @@ struct ConvOperand {
 }
 
 extension Im2ColConvolution {
+    /// `unpackImages` without an epilogue.
+    func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
+                      dst: any DeviceBuffer, firstImage: Int) throws {
+        try unpackImages(rows: rows, length: length, src: src, srcOffset: srcOffset, images: images, dst: dst,
+                         firstImage: firstImage, bias: nil, activation: nil)
+    }
+
     func im2colForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
-                       bias: (any DeviceBuffer)?, y: any DeviceBuffer) throws {
+                       bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
+                       workspace: (any DeviceBuffer)?) throws {
         let (og, k, p) = (d.groupOutChannels, d.groupColumnRows, d.outPixels)
+        let epilogue = bias != nil || activation != nil
         if d.isPointwise {
             try pointwiseGEMM(images: d.batch, groups: d.groups, transA: false, transB: false, m: og, n: p, k: k,
                               a: weightOperand(d, weight), b: inputOperand(d, x), c: outputOperand(d, y), beta: 0)
+            if epilogue {
+                try convolutionEpilogue(d, bias: bias, activation: activation, y: y, firstImage: 0, images: d.batch)
+            }
         } else {
-            try forEachChunk(d, "conv2d") { n0, nb, ws, packed in
+            try forEachChunk(d, workspace) { n0, nb, ws, packed in
                 try im2col(d, x: x, firstImage: n0, images: nb, col: ws)
                 // One image needs no packing: its output already is [outC, P].
                 let (out, outOffset) = nb == 1 ? (y, n0 * d.outChannels * p) : (ws, packed)
@@ -57,24 +79,23 @@ extension Im2ColConvolution {
                               c: MatrixRef(out, offset: outOffset, ld: nb * p, stride: og * nb * p))
                 if nb > 1 {
                     try unpackImages(rows: d.outChannels, length: p, src: ws, srcOffset: packed, images: nb,
-                                     dst: y, firstImage: n0)
+                                     dst: y, firstImage: n0, bias: bias, activation: activation)
+                } else if epilogue {
+                    try convolutionEpilogue(d, bias: bias, activation: activation, y: y, firstImage: n0, images: nb)
                 }
             }
-        }
-        if let bias {
-            try addBias(AxisShape(outer: d.batch, axis: d.outChannels, inner: p), bias: bias, y: y)
         }
     }
 
     func im2colBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
-                            dx: any DeviceBuffer) throws {
+                            dx: any DeviceBuffer, workspace: (any DeviceBuffer)?) throws {
         let (og, k, p) = (d.groupOutChannels, d.groupColumnRows, d.outPixels)
         if d.isPointwise {
             try pointwiseGEMM(images: d.batch, groups: d.groups, transA: true, transB: false, m: k, n: p, k: og,
                               a: weightOperand(d, weight), b: outputOperand(d, dy), c: inputOperand(d, dx), beta: 0)
             return
         }
-        try forEachChunk(d, "conv2d_backward_data") { n0, nb, ws, packed in
+        try forEachChunk(d, workspace) { n0, nb, ws, packed in
             let g = try packedGradient(d, dy: dy, firstImage: n0, images: nb, workspace: ws, at: packed)
             try groupGEMM(d, transA: true, transB: false, m: k, n: nb * p, k: og,
                           a: MatrixRef(weight, ld: k, stride: og * k), b: g, beta: 0,
@@ -84,7 +105,7 @@ extension Im2ColConvolution {
     }
 
     func im2colBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
-                              dw: any DeviceBuffer) throws {
+                              dw: any DeviceBuffer, workspace: (any DeviceBuffer)?) throws {
         let (og, k, p) = (d.groupOutChannels, d.groupColumnRows, d.outPixels)
         if d.isPointwise {
             // dW accumulates over images, so images are sequential GEMMs (groups batched).
@@ -98,7 +119,7 @@ extension Im2ColConvolution {
             }
             return
         }
-        try forEachChunk(d, "conv2d_backward_filter") { n0, nb, ws, packed in
+        try forEachChunk(d, workspace) { n0, nb, ws, packed in
             try im2col(d, x: x, firstImage: n0, images: nb, col: ws)
             let g = try packedGradient(d, dy: dy, firstImage: n0, images: nb, workspace: ws, at: packed)
             try groupGEMM(d, transA: false, transB: true, m: og, n: k, k: nb * p, a: g,
@@ -169,12 +190,12 @@ extension Im2ColConvolution {
 
     /// Runs `body(firstImage, images, workspace, packedOffset)` over the batch in chunks that
     /// fit the workspace: the column matrix at 0, the packed output (gradient) at `packedOffset`.
-    private func forEachChunk(_ d: Conv2DDescriptor, _ op: String,
+    private func forEachChunk(_ d: Conv2DDescriptor, _ workspace: (any DeviceBuffer)?,
                               _ body: (Int, Int, any DeviceBuffer, Int) throws -> Void) throws {
-        let perImage = d.columnsPerImage + d.outChannels * d.outPixels
-        let chunk = try ConvolutionWorkspace.imagesPerChunk(batch: d.batch, perImage: perImage,
-                                                            maxBufferBytes: info.maxBufferBytes, op: op)
-        let workspace = try ConvolutionWorkspace.buffer(for: self, count: chunk * perImage)
+        // The shared validation (`checkConvolutionSolution`, or the eager API's allocation)
+        // guarantees a workspace of at least one image here.
+        let workspace = workspace!
+        let chunk = ConvolutionWorkspace.imagesPerChunk(d, workspaceCount: workspace.count)
         var n0 = 0
         while n0 < d.batch {
             let nb = min(chunk, d.batch - n0)

@@ -36,6 +36,13 @@ extension OpValidation {
         try buffer(out, op, "out", count: rows, dtype: .int32)
     }
 
+    private func classification(_ op: String, rows: Int, cols: Int, scores: any DeviceBuffer,
+                                labels: (any DeviceBuffer)?) throws {
+        try checkPositive(op, ["rows": rows, "cols": cols])
+        try buffer(scores, op, "scores", count: rows * cols)
+        if let labels { try buffer(labels, op, "labels", count: rows, dtype: .int32) }
+    }
+
     /// Checks that `rows·cols` does not overflow, so that absurd sizes are an error, not a trap.
     private func elementCount(_ op: String, rows: Int, cols: Int) throws {
         guard !rows.multipliedReportingOverflow(by: cols).overflow else {

@@ -1,6 +1,57 @@
-/// Checks for batch normalization and LRN beyond the shared ones.
+/// Argument checks of batch normalization and LRN (`NormalizationOps`), shared by every backend.
 extension OpValidation {
-    func batchNorm(_ op: String, _ s: AxisShape, full: KeyValuePairs<String, any DeviceBuffer>,
+    func batchNormForwardTraining(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
+                                  beta: any DeviceBuffer, y: any DeviceBuffer,
+                                  runningMean: any DeviceBuffer, runningVar: any DeviceBuffer,
+                                  momentum: Float, epsilon: Float,
+                                  savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer) throws {
+        try batchNorm("batchnorm_training", shape, full: ["x": x, "y": y],
+                      perChannel: ["gamma": gamma, "beta": beta, "runningMean": runningMean,
+                                   "runningVar": runningVar, "savedMean": savedMean, "savedInvStd": savedInvStd],
+                      epsilon: epsilon, momentum: momentum)
+    }
+
+    func batchNormForwardInference(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
+                                   beta: any DeviceBuffer, runningMean: any DeviceBuffer,
+                                   runningVar: any DeviceBuffer, epsilon: Float, y: any DeviceBuffer) throws {
+        try batchNorm("batchnorm_inference", shape, full: ["x": x, "y": y],
+                      perChannel: ["gamma": gamma, "beta": beta, "runningMean": runningMean, "runningVar": runningVar],
+                      epsilon: epsilon)
+    }
+
+    func batchNormBackward(_ shape: AxisShape, x: any DeviceBuffer, dy: any DeviceBuffer,
+                           gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
+                           savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
+                           dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
+        try batchNorm("batchnorm_backward", shape, full: ["x": x, "dy": dy, "dx": dx],
+                      perChannel: ["gamma": gamma, "savedMean": savedMean, "savedInvStd": savedInvStd,
+                                   "dGamma": dGamma, "dBeta": dBeta])
+    }
+
+    func batchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
+                               dy: any DeviceBuffer, gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
+                               savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
+                               dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
+        try batchNorm("batchnorm_relu_backward", shape, full: ["x": x, "y": y, "dy": dy, "dx": dx],
+                      perChannel: ["gamma": gamma, "savedMean": savedMean, "savedInvStd": savedInvStd,
+                                   "dGamma": dGamma, "dBeta": dBeta])
+    }
+
+    func lrnForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
+                    x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer) throws {
+        try lrn(p, batch: batch, channels: channels, spatial: spatial, ["x": x, "y": y, "scale": scale], "lrn")
+        try lrnParameters(p, "lrn")
+    }
+
+    func lrnBackward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
+                     x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
+                     dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+        try lrn(p, batch: batch, channels: channels, spatial: spatial,
+                ["x": x, "y": y, "scale": scale, "dy": dy, "dx": dx], "lrn_backward")
+        try lrnParameters(p, "lrn_backward")
+    }
+
+    private func batchNorm(_ op: String, _ s: AxisShape, full: KeyValuePairs<String, any DeviceBuffer>,
                    perChannel: KeyValuePairs<String, any DeviceBuffer>, epsilon: Float? = nil,
                    momentum: Float? = nil) throws {
         try axis(op, s, full: full, perAxis: perChannel)
@@ -20,7 +71,13 @@ extension OpValidation {
         }
     }
 
-    func lrnParameters(_ p: LRNParameters, _ op: String) throws {
+    private func lrn(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
+                     _ buffers: KeyValuePairs<String, any DeviceBuffer>, _ op: String) throws {
+        try checkPositive(op, ["batch": batch, "channels": channels, "spatial": spatial, "size": p.size])
+        for (name, b) in buffers { try buffer(b, op, name, count: batch * channels * spatial) }
+    }
+
+    private func lrnParameters(_ p: LRNParameters, _ op: String) throws {
         guard p.alpha.isFinite, p.beta.isFinite, p.k.isFinite else {
             throw CNNError.invalidArgument("\(op): alpha, beta and k must be finite, got \(p)")
         }

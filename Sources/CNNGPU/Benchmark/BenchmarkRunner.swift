@@ -128,14 +128,9 @@ struct ModelBenchmarkRun {
         try backend.fill(plan.input, value: 0.5)
         if let targets = plan.targets { try backend.uploadInt32([Int32](repeating: 0, count: batch), to: targets) }
         let optimizer = try Optimizer(.sgd(momentum: 0.9), parameters: store)
-        let executor = Executor(plan: plan)
-        let sample = try clock.measure {
-            try executor.forward(training: true)
-            try executor.lossAndMetrics()
-            try executor.backward()
-            // A zero rate keeps the weights (and so every step's work) the same; the update runs in full.
-            try optimizer.update(learningRate: 0)
-        }
+        let step = try TrainingStep(plan: plan, optimizer: optimizer)
+        // A zero rate keeps the weights (and so every step's work) the same; the update runs in full.
+        let sample = try clock.measure { try step.runOnUploaded(learningRate: 0, seed: 1) }
         let optimizerBytes = optimizer.state.reduce(0) { $0 + $1.byteCount }
         return result("training", sample, plannedBytes: plan.plannedBytes + optimizerBytes)
     }

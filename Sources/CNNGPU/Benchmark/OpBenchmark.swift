@@ -132,15 +132,18 @@ private func kernelName(_ backend: any Backend, openCL kernel: String) -> String
     backend is OpenCLBackend ? kernel : "native loops"
 }
 
-/// The algorithm the backend chooses for `d` (see each backend's `+Convolution` file).
+/// The algorithm the backend's heuristic puts first for `d` in `direction` ("forward",
+/// "backward-data", "backward-filter"; see each backend's `+Convolution` file).
 func convolutionAlgorithmName(_ backend: any Backend, _ d: Conv2DDescriptor, _ direction: String) -> String {
-    let algorithm: ConvolutionAlgorithm
-    if let b = backend as? OpenCLBackend { algorithm = b.algorithm(for: d) }
-    else if let b = backend as? CPUBackend { algorithm = b.algorithm(for: d) }
-    else { return "unknown" }
-    switch algorithm {
-    case .im2colGEMM: return "im2col + " + gemmName(backend)
+    let pass: ConvolutionDirection = direction == "forward" ? .forward
+        : direction == "backward-data" ? .backwardData : .backwardFilter
+    guard let solution = try? ConvolutionChoice.solution(for: d, direction: pass, backend: backend) else { return "unknown" }
+    let tuned = ConvolutionChoice.isTuned(solution, d, direction: pass, backend: backend) ? " (tuned)" : ""
+    switch solution.algorithm {
+    case .im2colGEMM: return "im2col + " + gemmName(backend) + tuned
     case .direct:
-        return backend is OpenCLBackend ? "conv_direct_" + direction.replacingOccurrences(of: "-", with: "_") : "direct loops"
+        return (backend is OpenCLBackend ? "conv_direct_" + direction.replacingOccurrences(of: "-", with: "_") : "direct loops") + tuned
+    case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
+        return solution.description + tuned
     }
 }

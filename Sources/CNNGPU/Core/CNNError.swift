@@ -39,7 +39,8 @@ public enum CNNError: Error, CustomStringConvertible, Equatable {
             return "no device '\(requested)'. Available: \(list). Run `cnn-gpu devices` to list them."
         case let .outOfMemory(bytes, detail):
             let mib = Double(bytes) / 1_048_576
-            let advice = detail.contains("batch size") ? "" : " Try a smaller batch size."
+            // A detail that already gives its own advice ("use a smaller …") keeps it alone.
+            let advice = detail.contains("batch size") || detail.contains("smaller") ? "" : " Try a smaller batch size."
             return "out of memory allocating \(String(format: "%.1f", mib)) MiB: \(detail)" + advice
         case let .invalidArgument(message), let .invalidModel(message):
             return message

@@ -53,33 +53,42 @@ public enum CIFAR10 {
                 + missing.map { "  \($0)" }.joined(separator: "\n") + "\n\(fix)")
         }
 
-        let pixelsPerImage = recordSize - 1
-        let total = records.reduce(0) { $0 + $1.1.count / recordSize }
-        var images = [Float](repeating: 0, count: total * pixelsPerImage)
-        var labels = [Int32]()
-        labels.reserveCapacity(total)
+        var images = [Float](), labels = [Int32]()
         for (url, bytes) in records {
-            guard !bytes.isEmpty, bytes.count % recordSize == 0 else {
-                throw CNNError.invalidArgument("\(title): \(url.path) is \(bytes.count) bytes, not a whole number of "
-                    + "\(recordSize)-byte records (1 label + 3072 pixels): the file is truncated or not a CIFAR-10 "
-                    + "binary batch (CIFAR-100 and the Python version use other formats). \(fix)")
-            }
-            try images.withUnsafeMutableBufferPointer { out in
-                try bytes.withUnsafeBufferPointer { raw in
-                    for r in 0..<bytes.count / recordSize {
-                        let record = raw.baseAddress! + r * recordSize
-                        guard record[0] < classNames.count else {
-                            throw CNNError.invalidArgument("\(title): \(url.path): record \(r) has label \(record[0]), "
-                                + "not a class 0...9: the file is corrupt or not a CIFAR-10 batch")
-                        }
-                        let dst = out.baseAddress! + labels.count * pixelsPerImage
-                        for p in 0..<pixelsPerImage { dst[p] = Float(record[1 + p]) / 255 }
-                        labels.append(Int32(record[0]))
-                    }
-                }
-            }
+            let batch = try decode(bytes, source: "\(title): \(url.path)", fix: fix)
+            images += batch.images; labels += batch.labels
         }
         return try Dataset(name: title, sampleShape: [3, 32, 32], classes: classNames.count,
                            classNames: classNames, images: images, labels: labels)
+    }
+
+    /// One binary batch file's records: pixels scaled to [0, 1] (CHW per image) and labels.
+    /// - Throws: `CNNError.invalidArgument` naming `source` unless `bytes` is a whole number of
+    ///   records whose labels are classes 0...9.
+    public static func decode(_ bytes: [UInt8], source: String, fix: String = "") throws -> (images: [Float], labels: [Int32]) {
+        guard !bytes.isEmpty, bytes.count % recordSize == 0 else {
+            throw CNNError.invalidArgument("\(source) is \(bytes.count) bytes, not a whole number of "
+                + "\(recordSize)-byte records (1 label + 3072 pixels): the file is truncated or not a CIFAR-10 "
+                + "binary batch (CIFAR-100 and the Python version use other formats). \(fix)")
+        }
+        let count = bytes.count / recordSize, pixelsPerImage = recordSize - 1
+        var images = [Float](repeating: 0, count: count * pixelsPerImage)
+        var labels = [Int32]()
+        labels.reserveCapacity(count)
+        try images.withUnsafeMutableBufferPointer { out in
+            try bytes.withUnsafeBufferPointer { raw in
+                for r in 0..<count {
+                    let record = raw.baseAddress! + r * recordSize
+                    guard record[0] < classNames.count else {
+                        throw CNNError.invalidArgument("\(source): record \(r) has label \(record[0]), "
+                            + "not a class 0...9: the file is corrupt or not a CIFAR-10 batch")
+                    }
+                    let dst = out.baseAddress! + r * pixelsPerImage
+                    for p in 0..<pixelsPerImage { dst[p] = Float(record[1 + p]) / 255 }
+                    labels.append(Int32(record[0]))
+                }
+            }
+        }
+        return (images, labels)
     }
 }

@@ -16,6 +16,14 @@ extension Dataset {
         }
         let rows = taps(h), cols = taps(w)
         let plane = size * size, outSample = channels * plane
+        // Refused before allocating: a large --image-size times every image can exceed memory.
+        let bytes = try CheckedSize.product([count, channels, size, size, MemoryLayout<Float>.size],
+                                            what: "\(name) resized to \(channels)×\(size)×\(size)")
+        guard bytes <= HostMemory.availableBytes else {
+            throw CNNError.outOfMemory(requestedBytes: bytes, detail: "\(count) images of \(channels)×\(size)×\(size) "
+                + "(\(name)) need more than the \(HostMemory.availableBytes >> 20) MiB this process may use: "
+                + "use a smaller --image-size.")
+        }
         var out = [Float](repeating: 0, count: count * outSample)
         out.withUnsafeMutableBufferPointer { dst in
             images.withUnsafeBufferPointer { src in

@@ -10,7 +10,9 @@ enum Gzip {
     /// `gzip` itself produces when files are appended, are decompressed one after another.
     /// - Parameter source: names the file in error messages.
     /// - Throws: `CNNError.invalidArgument` if the stream is corrupt or ends early.
-    static func decompress(_ input: [UInt8], source: String) throws -> [UInt8] {
+    /// - Parameter limit: the most bytes the output may reach (default: half the memory this
+    ///   process may use, at least 64 MiB).
+    static func decompress(_ input: [UInt8], source: String, limit: Int? = nil) throws -> [UInt8] {
         func corrupt(_ why: String) -> CNNError {
             .invalidArgument("\(source): corrupt gzip data (\(why)). The file is damaged or was cut short; "
                 + "reinstall or re-download it, or decompress it yourself with `gunzip` to see the problem.")
@@ -27,6 +29,7 @@ enum Gzip {
         defer { inflateEnd(&stream) }
 
         let chunk = 1 << 18
+        let outputLimit = limit ?? max(HostMemory.availableBytes / 2, 1 << 26)
         var buffer = [UInt8](repeating: 0, count: chunk)
         try input.withUnsafeBufferPointer { inBuf in
             let base = UnsafeMutablePointer(mutating: inBuf.baseAddress!)
@@ -46,6 +49,13 @@ enum Gzip {
                     return chunk - Int(stream.avail_out)
                 }
                 output.append(contentsOf: buffer[0..<produced])
+                // A few megabytes of deflate can expand a thousandfold: stop a "gzip bomb"
+                // before it takes the machine's memory.
+                guard output.count <= outputLimit else {
+                    throw CNNError.outOfMemory(requestedBytes: output.count, detail: "\(source) decompresses to more than "
+                        + "\(outputLimit) bytes, half the memory this process may use: a corrupt or hostile file "
+                        + "(a \"gzip bomb\"), or a dataset too large for this machine's memory.")
+                }
                 switch status {
                 case Z_OK:
                     continue

@@ -28,6 +28,12 @@ public struct RGBImage: Sendable, Equatable {
 public enum ImageDecoder {
     public enum Format: String, Sendable { case jpeg = "JPEG", png = "PNG" }
 
+    /// The most pixels (width × height) a decoded image may have: Pillow's decompression-bomb
+    /// limit (2 × 89,478,485, about 179 megapixels, 537 MB as RGB). A larger image is refused from
+    /// its header, before any memory is taken. Raise it (`--max-image-pixels`) for real huge scans.
+    public static let defaultMaxPixels = 178_956_970
+    nonisolated(unsafe) public static var maxPixels = defaultMaxPixels
+
     /// The format announced by the first bytes (JPEG: FF D8 FF; PNG: its 8-byte signature).
     public static func format(of bytes: UnsafeRawBufferPointer) -> Format? {
         if bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF { return .jpeg }
@@ -59,17 +65,23 @@ public enum ImageDecoder {
             var message = [CChar](repeating: 0, count: 256)
             let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
             let status = format == .jpeg
-                ? cnn_decode_jpeg(base, bytes.count, &image, &message, message.count)
-                : cnn_decode_png(base, bytes.count, &image, &message, message.count)
+                ? cnn_decode_jpeg(base, bytes.count, UInt64(max(maxPixels, 0)), &image, &message, message.count)
+                : cnn_decode_png(base, bytes.count, UInt64(max(maxPixels, 0)), &image, &message, message.count)
             guard status == 0 else {
                 let reason = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                throw CNNError.invalidArgument("cannot decode \(format.rawValue) image \(name): \(reason). "
-                    + "The file is corrupt or truncated: replace or remove it")
+                let fix = reason.contains("more than the limit")
+                    ? "Shrink the image, or raise the limit with --max-image-pixels if it is genuine"
+                    : "The file is corrupt or truncated: replace or remove it"
+                throw CNNError.invalidArgument("cannot decode \(format.rawValue) image \(name): \(reason). \(fix)")
             }
             defer { cnn_image_free(image.pixels) }
             let count = Int(image.width) * Int(image.height) * 3
-            return try RGBImage(width: Int(image.width), height: Int(image.height),
-                                pixels: Array(UnsafeBufferPointer(start: image.pixels, count: count)))
+            do {
+                return try RGBImage(width: Int(image.width), height: Int(image.height),
+                                    pixels: Array(UnsafeBufferPointer(start: image.pixels, count: count)))
+            } catch {
+                throw CNNError.invalidArgument("cannot decode \(format.rawValue) image \(name): \(error)")
+            }
         }
     }
 }

@@ -53,7 +53,30 @@ public struct LayerContext {
     public let state: [any DeviceBuffer]
     public let training: Bool
     /// A fresh seed for each step (dropout masks), derived from the run's seed.
-    public let seed: UInt64
+    public internal(set) var seed: UInt64
+    /// The node's name and index in the graph (compiled ops carry them).
+    public let name: String
+    public let node: Int
+    /// The activation the plan fused into this layer's output write (see `epilogueFusion`).
+    public let epilogue: Activation?
+    /// Planned scratch memory for this pass of the layer (`workspaceCount`), or nil.
+    public let workspace: (any DeviceBuffer)?
+
+    init(backend: any Backend, batch: Int, inputShapes: [TensorShape], outputShape: TensorShape,
+         inputs: [any DeviceBuffer], output: any DeviceBuffer, parameters: [any DeviceBuffer], state: [any DeviceBuffer],
+         training: Bool, seed: UInt64, name: String = "layer", node: Int = -1, epilogue: Activation? = nil,
+         workspace: (any DeviceBuffer)? = nil) {
+        self.backend = backend; self.batch = batch; self.inputShapes = inputShapes; self.outputShape = outputShape
+        self.inputs = inputs; self.output = output; self.parameters = parameters; self.state = state
+        self.training = training; self.seed = seed; self.name = name; self.node = node; self.epilogue = epilogue
+        self.workspace = workspace
+    }
+
+    func with(seed: UInt64) -> LayerContext {
+        var c = self
+        c.seed = seed
+        return c
+    }
 
     public var inputCount: Int { batch * inputShapes[0].count }
     public var outputCount: Int { batch * outputShape.count }
@@ -95,6 +118,28 @@ public protocol Layer {
 
     func forward(_ c: LayerContext) throws
     func backward(_ c: LayerContext, _ g: GradientContext) throws
+
+    /// The forward pass as compiled ops: built-in layers build their descriptors, check their
+    /// arguments and choose their algorithms here, once per plan. The default runs `forward`
+    /// each step (a custom layer works without compiling anything).
+    func compileForward(_ c: LayerContext) throws -> [CompiledOp]
+    /// The backward pass as compiled ops (default: `backward` each step).
+    func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp]
+    /// Float32 scratch elements one pass (forward or backward) of the layer needs on `backend`;
+    /// the planner gives it a buffer alive only during that pass.
+    func workspaceCount(for inputs: [TensorShape], batch: Int, backend: any Backend, training: Bool) throws -> Int
+    /// Whether the layer can apply activation `f` where it writes its output, so that an
+    /// activation layer right after it (running in place) costs no pass of its own.
+    func epilogueFusion(_ f: Activation) -> EpilogueFusion
+}
+
+/// How a producer absorbs the activation that follows it.
+public enum EpilogueFusion: Sendable {
+    case none
+    /// The forward pass applies it; the activation's backward pass still runs (in place).
+    case forward
+    /// The forward and the backward pass both apply it (batch norm + ReLU).
+    case forwardAndBackward
 }
 
 extension Layer {
@@ -103,6 +148,28 @@ extension Layer {
     public func state(for inputs: [TensorShape], batch: Int) -> [StateSpec] { [] }
     public var canRunInPlace: Bool { false }
     public var backwardReads: BackwardReads { [.input] }
+    public func workspaceCount(for inputs: [TensorShape], batch: Int, backend: any Backend, training: Bool) throws -> Int { 0 }
+    public func epilogueFusion(_ f: Activation) -> EpilogueFusion { .none }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
+        [CompiledOp(name: c.name, kind: kind, phase: .forward, shape: c.shapeText, node: c.node) { seed in
+            try self.forward(c.with(seed: seed))
+        }]
+    }
+
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        [CompiledOp(name: c.name, kind: kind + " backward", phase: .backward, shape: c.shapeText, node: c.node) { _ in
+            try self.backward(c, g)
+        }]
+    }
+}
+
+extension LayerContext {
+    /// "8×64×56×56 → 8×64×28×28".
+    var shapeText: String {
+        inputShapes.map { CNNGPU.shapeText([batch] + $0.dims) }.joined(separator: ", ") + " → "
+            + CNNGPU.shapeText([batch] + outputShape.dims)
+    }
 }
 
 extension TensorShape {

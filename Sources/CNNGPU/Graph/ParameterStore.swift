@@ -70,7 +70,7 @@ public final class ParameterStore {
     public var parameterCount: Int { entries.filter(\.spec.trainable).reduce(0) { $0 + $1.spec.count } }
 
     /// Bytes held on the device: weights, gradients and buffers.
-    public var bytes: Int { (weights.count + gradients.count + (buffers?.count ?? 0)) * 4 }
+    public var bytes: Int { weights.byteCount + gradients.byteCount + (buffers?.byteCount ?? 0) }
 
     /// The end of node `node`'s trainable parameters in the flat layout: freezing up to here
     /// freezes that node and every node before it.

@@ -6,16 +6,44 @@ public enum LossFunction: String, Sendable {
     case meanSquaredError
 }
 
-/// A graph compiled for one backend, one batch size and one mode: every activation, gradient
-/// and saved state has a place in a small set of shared device buffers (chosen by liveness,
-/// in place where legal), and every step of forward, loss and backward is fixed in order.
-/// Compile once, run many steps (see `Executor`).
+/// Compile-time choices a caller may switch off, to compare or to debug.
+public struct PlanOptions: Sendable, Equatable {
+    /// Fuse each activation into the op that produces its input (convolution + bias +
+    /// activation, batch norm + ReLU, residual add + ReLU) when it can run in place.
+    public var fusion: Bool
+    /// Training plans: also compute d(loss)/d(input) (`Plan.inputGradient`), for saliency maps
+    /// and adversarial examples.
+    public var inputGradient: Bool
+    /// Nodes (by name) whose output and gradient stay readable after a step (`Plan.activation(of:)`,
+    /// `Plan.gradient(of:)`), for feature maps and Grad-CAM. Their buffers are not shared, and
+    /// an activation fused into one of them is not fused.
+    public var retained: Set<String>
+    /// Whether compiling times convolution solvers first (`--tune`; remembered choices are
+    /// used in every mode).
+    public var tuning: TuningMode
+
+    public init(fusion: Bool = true, inputGradient: Bool = false, retained: Set<String> = [], tuning: TuningMode = .off) {
+        self.fusion = fusion; self.inputGradient = inputGradient; self.retained = retained; self.tuning = tuning
+    }
+}
+
+/// A graph compiled for one backend, one batch size and one mode: every activation, gradient,
+/// saved state and workspace has a place in a small set of shared device buffers (chosen by
+/// liveness, in place where legal), and every step is a fixed list of compiled ops — forward,
+/// loss, backward — whose descriptors were built and checked, and whose algorithms were
+/// chosen, once, here. Compile once, run many steps (see `Executor` and `TrainingStep`).
 public final class Plan {
+    /// Inference: forward only. Evaluation: forward, loss and metrics, no gradients.
+    /// Training: forward in training mode, loss, metrics and backward.
+    public enum Mode: String, Sendable { case inference, evaluation, training }
+
     public let graph: Graph
     public let parameters: ParameterStore
     public let batch: Int
-    public let training: Bool
+    public let mode: Mode
     public let loss: LossFunction
+    public let options: PlanOptions
+    public var training: Bool { mode == .training }
 
     /// Where each node's output lives.
     let activations: [any DeviceBuffer]
@@ -23,37 +51,69 @@ public final class Plan {
     let gradients: [(any DeviceBuffer)?]
     /// Per node, the saved state of its layer.
     let states: [[any DeviceBuffer]]
+    /// Per node, the planned workspace of its forward and backward passes.
+    let forwardWorkspaces: [(any DeviceBuffer)?]
+    let backwardWorkspaces: [(any DeviceBuffer)?]
     /// Per (consumer node, input slot) whose gradient is added into an already-written one.
     let scratchGradients: [Edge: any DeviceBuffer]
     /// The consumer that writes each node's gradient first in the backward pass.
     let firstGradientWriter: [Int: Edge]
+    /// Which activations were fused into their producers.
+    let fusion: FusionDecisions
+    /// Inference: per folded batch-norm node, the convolution weights and bias with it folded in
+    /// (recomputed on the device at the start of every forward pass, so they follow training).
+    let folded: [Int: (weight: any DeviceBuffer, bias: any DeviceBuffer)]
+    /// Zeros for the folding ops (a convolution without bias, a zero mean).
+    let foldZeros: (any DeviceBuffer)?
 
     /// Labels (Int32) or targets (Float32) for the loss; nil for inference plans.
     public let targets: (any DeviceBuffer)?
     let lossValue: (any DeviceBuffer)?
     let correctCount: (any DeviceBuffer)?
+    /// Where the loss writes d(loss)/d(output): the output's gradient when training, a
+    /// planned scratch buffer when evaluating.
+    let lossGradient: (any DeviceBuffer)?
 
-    /// Device memory of the activations, gradients and saved state: what the planner allocated.
+    /// The compiled steps, in queue order.
+    public private(set) var forwardOps: [CompiledOp] = []
+    public private(set) var lossOps: [CompiledOp] = []
+    public private(set) var backwardOps: [CompiledOp] = []
+    /// A training plan's forward pass in inference mode (batch-norm running statistics, no
+    /// dropout), compiled on first use.
+    private var inferenceForwardOps: [CompiledOp]?
+
+    /// Device memory of the activations, gradients, saved state and workspaces: what the
+    /// planner allocated.
     public let plannedActivationBytes: Int
     /// What the same tensors would take without sharing buffers (to show what planning saves).
     public let unsharedActivationBytes: Int
+    /// The planned workspace bytes (part of `plannedActivationBytes` when shared).
+    public let workspaceBytes: Int
 
     struct Edge: Hashable { let consumer: Int, slot: Int }
 
     /// Compiles `graph` for `batch` samples. `parameters` are shared between plans of one model
     /// (a training plan and an evaluation plan of another batch size, say).
-    public init(graph: Graph, parameters: ParameterStore, batch: Int, training: Bool,
-                loss: LossFunction = .softmaxCrossEntropy) throws {
+    public convenience init(graph: Graph, parameters: ParameterStore, batch: Int, training: Bool,
+                            loss: LossFunction = .softmaxCrossEntropy, options: PlanOptions = PlanOptions()) throws {
+        try self.init(graph: graph, parameters: parameters, batch: batch, mode: training ? .training : .inference,
+                      loss: loss, options: options)
+    }
+
+    public init(graph: Graph, parameters: ParameterStore, batch: Int, mode: Mode,
+                loss: LossFunction = .softmaxCrossEntropy, options: PlanOptions = PlanOptions()) throws {
         guard batch > 0 else { throw CNNError.invalidArgument("the batch size must be positive, got \(batch)") }
         self.graph = graph; self.parameters = parameters; self.batch = batch
-        self.training = training; self.loss = loss
+        self.mode = mode; self.loss = loss; self.options = options
         let backend = parameters.backend
-        let layout = try PlanLayout(graph: graph, batch: batch, training: training)
+        if options.tuning != .off { _ = try Plan.tune(graph: graph, batch: batch, training: mode == .training, backend: backend, mode: options.tuning) }
+        let layout = try PlanLayout(graph: graph, batch: batch, mode: mode, options: options, backend: backend)
 
         let assignment = MemoryPlanner.assign(layout.requests)
         let budget = backend.info.globalMemoryBytes - parameters.bytes
-        if assignment.bytes > budget || assignment.buffers.contains(where: { $0.count * 4 > backend.info.maxBufferBytes }) {
-            throw Plan.doesNotFit(graph: graph, batch: batch, training: training, bytes: assignment.bytes,
+        if assignment.bytes > budget
+            || assignment.buffers.contains(where: { $0.count * $0.dtype.byteSize > backend.info.maxBufferBytes }) {
+            throw Plan.doesNotFit(graph: graph, batch: batch, mode: mode, bytes: assignment.bytes,
                                   info: backend.info, parameterBytes: parameters.bytes)
         }
         let buffers = try assignment.buffers.map { try backend.allocate($0.count, dtype: $0.dtype) }
@@ -62,21 +122,73 @@ public final class Plan {
         activations = layout.activation.map(buffer)
         gradients = layout.gradient.map { $0.map(buffer) }
         states = layout.state.map { $0.map(buffer) }
+        forwardWorkspaces = layout.forwardWorkspace.map { $0.map(buffer) }
+        backwardWorkspaces = layout.backwardWorkspace.map { $0.map(buffer) }
         scratchGradients = layout.scratch.mapValues(buffer)
         firstGradientWriter = layout.firstWriter
-        plannedActivationBytes = assignment.bytes
+        fusion = layout.fusion
+        var folded: [Int: (weight: any DeviceBuffer, bias: any DeviceBuffer)] = [:]
+        var foldedBytes = 0
+        for (j, i) in layout.fusion.foldedInto {
+            let weights = graph.nodes[i].parameters[0].count, channels = graph.nodes[j].shape.dims[0]
+            folded[j] = (try backend.allocate(weights, dtype: .float32), try backend.allocate(channels, dtype: .float32))
+            foldedBytes += (weights + channels) * DType.float32.byteSize
+        }
+        let widest = layout.fusion.foldedInto.keys.map { graph.nodes[$0].shape.dims[0] }.max()
+        foldZeros = try widest.map { n in
+            let b = try backend.allocate(n, dtype: .float32)
+            try backend.fill(b, value: 0)
+            return b
+        }
+        self.folded = folded
+        plannedActivationBytes = assignment.bytes + foldedBytes
         unsharedActivationBytes = layout.unsharedBytes
+        workspaceBytes = layout.workspaceBytes
 
-        if training {
+        if mode != .inference {
             let classes = graph.outputShape.count
             targets = loss == .softmaxCrossEntropy
                 ? try backend.allocate(batch, dtype: .int32)
                 : try backend.allocate(batch * classes, dtype: .float32)
             lossValue = try backend.allocate(1, dtype: .float32)
             correctCount = try backend.allocate(1, dtype: .float32)
+            lossGradient = mode == .training ? gradients.last! : layout.lossGradient.map(buffer)
         } else {
-            targets = nil; lossValue = nil; correctCount = nil
+            targets = nil; lossValue = nil; correctCount = nil; lossGradient = nil
         }
+        forwardOps = try compileForward(training: mode == .training)
+        lossOps = try compileLoss()
+        backwardOps = try compileBackward()
+    }
+
+    /// d(loss)/d(input) after `backward()`, when compiled with `inputGradient`.
+    public var inputGradient: (any DeviceBuffer)? { gradients.first ?? nil }
+    /// d(loss)/d(output): written by the loss op; a caller may write its own (a one-hot class
+    /// score for saliency) and run `Executor.backward()` without the loss.
+    public var outputGradient: (any DeviceBuffer)? { training ? gradients.last ?? nil : nil }
+
+    /// The output buffer of the node named `name` (valid after the forward pass when retained).
+    public func activation(of name: String) throws -> any DeviceBuffer {
+        activations[try retainedNode(name)]
+    }
+
+    /// The output gradient of the node named `name` (valid after the backward pass when retained).
+    public func gradient(of name: String) throws -> any DeviceBuffer {
+        guard let g = gradients[try retainedNode(name)] else {
+            throw CNNError.invalidArgument("\(name) has no gradient in a \(mode.rawValue) plan")
+        }
+        return g
+    }
+
+    private func retainedNode(_ name: String) throws -> Int {
+        guard let i = graph.nodes.firstIndex(where: { $0.name == name }) else {
+            throw CNNError.invalidArgument("the model has no layer '\(name)'; its layers: "
+                + graph.nodes.dropFirst().map(\.name).joined(separator: ", "))
+        }
+        guard options.retained.contains(name) else {
+            throw CNNError.invalidArgument("layer '\(name)' was not retained: compile the plan with PlanOptions(retained: [\"\(name)\"])")
+        }
+        return i
     }
 
     /// The model's input buffer (`batch × input shape`).
@@ -87,23 +199,70 @@ public final class Plan {
     /// Planned device bytes of one step: parameters (with gradients) plus activations.
     public var plannedBytes: Int { plannedActivationBytes + parameters.bytes }
 
-    /// Estimates the activation bytes of `graph` at `batch` without allocating anything.
-    public static func estimateActivationBytes(graph: Graph, batch: Int, training: Bool) throws -> Int {
-        MemoryPlanner.assign(try PlanLayout(graph: graph, batch: batch, training: training).requests).bytes
+    /// Every op of one step in queue order (a training plan's: forward, loss, backward).
+    public var ops: [CompiledOp] { forwardOps + lossOps + backwardOps }
+
+    /// The forward ops for `training` (a training plan may run in inference mode to evaluate).
+    func forwardOps(training: Bool) throws -> [CompiledOp] {
+        if training == (mode == .training) { return forwardOps }
+        guard !training else {
+            throw CNNError.invalidArgument("this plan was compiled for \(mode.rawValue); compile one with mode: .training")
+        }
+        if let ops = inferenceForwardOps { return ops }
+        let ops = try compileForward(training: false)
+        inferenceForwardOps = ops
+        return ops
     }
 
-    private static func doesNotFit(graph: Graph, batch: Int, training: Bool, bytes: Int, info: DeviceInfo,
+    /// What tuning chose for each convolution of `graph` at `batch` (each problem once).
+    public struct TunedConvolution {
+        public let layer: String
+        public let direction: ConvolutionDirection
+        public let problem: String
+        public let choice: TunedChoice
+    }
+
+    /// Times the convolution solvers of every convolution of `graph` on `backend` as `mode`
+    /// says, remembering the winners in the tuning database (`cnn-gpu tune`).
+    @discardableResult
+    public static func tune(graph: Graph, batch: Int, training: Bool, backend: any Backend, mode: TuningMode,
+                            progress: ((String) -> Void)? = nil) throws -> [TunedConvolution] {
+        var seen = Set<String>(), results: [TunedConvolution] = []
+        for node in graph.nodes {
+            guard let conv = node.layer as? Conv2D else { continue }
+            let d = try conv.descriptor(graph.nodes[node.inputs[0]].shape, batch: batch)
+            for direction in training ? ConvolutionDirection.allCases : [.forward] {
+                let key = ConvolutionProblemKey(d, direction: direction).description
+                guard seen.insert(key).inserted else { continue }
+                progress?("\(node.name) \(direction.rawValue)")
+                if let choice = try ConvolutionChoice.tune(d, direction: direction, backend: backend, mode: mode) {
+                    results.append(TunedConvolution(layer: node.name, direction: direction, problem: d.problemText, choice: choice))
+                }
+            }
+        }
+        return results
+    }
+
+    /// Estimates the activation bytes of `graph` at `batch` without allocating anything;
+    /// with a backend, workspaces are included.
+    public static func estimateActivationBytes(graph: Graph, batch: Int, training: Bool,
+                                               backend: (any Backend)? = nil) throws -> Int {
+        MemoryPlanner.assign(try PlanLayout(graph: graph, batch: batch, mode: training ? .training : .inference,
+                                            options: PlanOptions(), backend: backend).requests).bytes
+    }
+
+    private static func doesNotFit(graph: Graph, batch: Int, mode: Mode, bytes: Int, info: DeviceInfo,
                                    parameterBytes: Int) -> CNNError {
         var fits = 0
         var b = batch / 2
         while b >= 1 && fits == 0 {
-            if let est = try? estimateActivationBytes(graph: graph, batch: b, training: training),
+            if let est = try? estimateActivationBytes(graph: graph, batch: b, training: mode == .training),
                est + parameterBytes <= info.globalMemoryBytes, est <= info.maxBufferBytes * 8 { fits = b }
             b /= 2
         }
         let suggestion = fits > 0 ? " A batch size of \(fits) fits (--batch-size \(fits))." : " Even a batch of 1 does not fit: try a smaller input size."
         return .outOfMemory(requestedBytes: bytes + parameterBytes,
-                            detail: "a \(training ? "training" : "inference") step at batch \(batch) needs "
+                            detail: "a\(mode == .inference ? "n" : "") \(mode.rawValue) step at batch \(batch) needs "
                                 + "\(bytes >> 20) MiB of activations plus \(parameterBytes >> 20) MiB of parameters, "
                                 + "but \(info.name) has \(info.globalMemoryBytes >> 20) MiB (at most "
                                 + "\(info.maxBufferBytes >> 20) MiB per buffer).\(suggestion)")
@@ -116,11 +275,17 @@ struct PlanLayout {
     var activation: [Int] = []
     var gradient: [Int?] = []
     var state: [[Int]] = []
+    var forwardWorkspace: [Int?] = []
+    var backwardWorkspace: [Int?] = []
+    var lossGradient: Int?
     var scratch: [Plan.Edge: Int] = [:]
     var firstWriter: [Int: Plan.Edge] = [:]
+    var fusion = FusionDecisions()
     var unsharedBytes = 0
+    var workspaceBytes = 0
 
-    init(graph: Graph, batch: Int, training: Bool) throws {
+    init(graph: Graph, batch: Int, mode: Plan.Mode, options: PlanOptions, backend: (any Backend)?) throws {
+        let training = mode == .training
         let nodes = graph.nodes
         let n = nodes.count - 1
         // Steps: 0 input upload, i forward of node i, n+1 loss, 2n+2-i backward of node i.
@@ -138,7 +303,14 @@ struct PlanLayout {
             let i = nodes[j].inputs[0]
             guard i != 0, consumers[i]?.count == 1 else { continue }
             if training, let producer = nodes[i].layer, producer.backwardReads.contains(.output) { continue }
+            // A retained tensor keeps its own buffer.
+            if options.retained.contains(nodes[i].name) || options.retained.contains(nodes[j].name) { continue }
             alias[j] = i
+        }
+        if options.fusion {
+            fusion = FusionDecisions(nodes: nodes, alias: alias)
+            if !training { fusion.foldBatchNorms(nodes: nodes, consumers: consumers.mapValues { $0.map(\.consumer) },
+                                                 retained: options.retained) }
         }
 
         var spans: [Int: (first: Int, last: Int)] = [:]
@@ -156,6 +328,11 @@ struct PlanLayout {
             if training, i > 0, nodes[i].layer!.backwardReads.contains(.output) { touch(root(i), backwardStep(i)) }
         }
         touch(root(n), lossStep)
+        // A convolution with a batch norm folded into it writes the batch norm's output, at
+        // its own step.
+        for (j, i) in fusion.foldedInto { touch(root(j), i) }
+        let end = backwardStep(0) + 1
+        for i in nodes.indices where options.retained.contains(nodes[i].name) { touch(root(i), end) }
         var tensorOfKey: [String: Int] = [:]
         func request(_ key: String, count: Int, dtype: DType, _ span: (first: Int, last: Int)) -> Int {
             if let t = tensorOfKey[key] {
@@ -168,9 +345,9 @@ struct PlanLayout {
             return requests.count - 1
         }
         activation = nodes.indices.map { i in
-            request("a\(root(i))", count: batch * nodes[root(i)].shape.count, dtype: .float32, spans[root(i)]!)
+            request("a\(root(i))", count: batch * nodes[root(i)].shape.count, dtype: nodes[root(i)].shape.dtype, spans[root(i)]!)
         }
-        for i in nodes.indices where root(i) == i { unsharedBytes += batch * nodes[i].shape.count * 4 }
+        for i in nodes.indices where root(i) == i { unsharedBytes += batch * nodes[i].shape.byteCount }
 
         // Saved state: written in the forward pass, read in the backward pass.
         state = nodes.indices.map { i in
@@ -182,6 +359,27 @@ struct PlanLayout {
             }
         }
 
+        // Workspaces: alive only during the pass that uses them, so they share memory with
+        // activations that are dead by then.
+        let workspaceCounts = try nodes.indices.map { i -> Int in
+            guard let layer = nodes[i].layer, let backend else { return 0 }
+            return try layer.workspaceCount(for: nodes[i].inputs.map { nodes[$0].shape }, batch: batch,
+                                            backend: backend, training: training)
+        }
+        workspaceBytes = workspaceCounts.reduce(0, +) * DType.float32.byteSize * (training ? 2 : 1)
+        forwardWorkspace = nodes.indices.map { i in
+            workspaceCounts[i] > 0 ? request("wf\(i)", count: workspaceCounts[i], dtype: .float32, (i, i)) : nil
+        }
+        backwardWorkspace = nodes.indices.map { i in
+            guard training, workspaceCounts[i] > 0 else { return nil }
+            return request("wb\(i)", count: workspaceCounts[i], dtype: .float32, (backwardStep(i), backwardStep(i)))
+        }
+        unsharedBytes += workspaceBytes
+
+        if mode == .evaluation {
+            // The loss op writes its gradient somewhere even when nobody reads it.
+            lossGradient = request("lossgrad", count: batch * graph.outputShape.count, dtype: .float32, (lossStep, lossStep))
+        }
         guard training else { gradient = nodes.map { _ in nil }; return }
 
         // Gradients: node i's is written first by its last consumer's backward (or the loss for
@@ -190,19 +388,21 @@ struct PlanLayout {
         var gradAlias = Array(nodes.indices)
         for j in nodes.indices where alias[j] != j { gradAlias[nodes[j].inputs[0]] = j }
         func gradRoot(_ i: Int) -> Int { gradAlias[i] == i ? i : gradRoot(gradAlias[i]) }
+        let wantsInputGradient = options.inputGradient
         gradient = nodes.indices.map { i -> Int? in
-            guard i > 0 else { return nil }
+            guard i > 0 || wantsInputGradient else { return nil }
             let writer = i == n ? nil : (consumers[i] ?? []).max { ($0.consumer, -$0.slot) < ($1.consumer, -$1.slot) }
             if let writer { firstWriter[i] = writer }
             let first = writer.map { backwardStep($0.consumer) } ?? lossStep
             let r = gradRoot(i)
-            if r == i { unsharedBytes += batch * nodes[i].shape.count * 4 }
-            return request("g\(r)", count: batch * nodes[r].shape.count, dtype: .float32, (first, backwardStep(i)))
+            if r == i { unsharedBytes += batch * nodes[i].shape.byteCount }
+            let last = options.retained.contains(nodes[i].name) || i == 0 ? end : backwardStep(i)
+            return request("g\(r)", count: batch * nodes[r].shape.count, dtype: nodes[r].shape.dtype, (first, last))
         }
-        for (i, list) in consumers where i > 0 {
+        for (i, list) in consumers where i > 0 || wantsInputGradient {
             for e in list where e != firstWriter[i] {
                 let step = backwardStep(e.consumer)
-                scratch[e] = request("x\(e.consumer).\(e.slot)", count: batch * nodes[i].shape.count, dtype: .float32, (step, step))
+                scratch[e] = request("x\(e.consumer).\(e.slot)", count: batch * nodes[i].shape.count, dtype: nodes[i].shape.dtype, (step, step))
             }
         }
     }

@@ -2,30 +2,43 @@ import Foundation
 
 extension Graph {
     /// A Keras-style table: layer (type), output shape, parameters, inputs; then the totals.
-    public func summary(title: String? = nil) -> String {
-        var rows: [[String]] = [["Layer (type)", "Output shape", "Param #", "Connected to"]]
-        for node in nodes {
+    /// The last column says how the compiled training plan runs each layer after fusion
+    /// (`PlanOptions.fusion`): "+relu" where a layer applies the activation after it, "in conv1"
+    /// where an activation runs inside the layer before it.
+    public func summary(title: String? = nil, options: PlanOptions = PlanOptions()) -> String {
+        let fusion = (try? PlanLayout(graph: self, batch: 1, mode: .training, options: options, backend: nil))?.fusion
+            ?? FusionDecisions()
+        var rows: [[String]] = [["Layer (type)", "Output shape", "Param #", "Connected to", "Compiled as"]]
+        for (i, node) in nodes.enumerated() {
             let params = node.parameters.filter(\.trainable).reduce(0) { $0 + $1.count }
+            var compiled = ""
+            if let f = fusion.epilogue[i] { compiled = "fused +" + f.opName }
+            if let p = fusion.producer[i] { compiled = "in " + nodes[p].name }
             rows.append(["\(node.name) (\(node.layer?.kind ?? "Input"))", node.shape.description,
-                         grouped(params), node.inputs.map { nodes[$0].name }.joined(separator: ", ")])
+                         grouped(params), node.inputs.map { nodes[$0].name }.joined(separator: ", "), compiled])
         }
-        let widths = (0..<4).map { c in rows.map { $0[c].count }.max()! }
+        let widths = (0..<5).map { c in rows.map { $0[c].count }.max()! }
         func line(_ r: [String]) -> String {
             [r[0].padding(toLength: widths[0], withPad: " ", startingAt: 0),
              r[1].padding(toLength: widths[1], withPad: " ", startingAt: 0),
              String(repeating: " ", count: widths[2] - r[2].count) + r[2],
-             r[3]].joined(separator: "   ").trimmingCharacters(in: .whitespaces)
+             r[3].padding(toLength: widths[3], withPad: " ", startingAt: 0),
+             r[4]].joined(separator: "   ").trimmingCharacters(in: .whitespaces)
         }
-        let rule = String(repeating: "─", count: widths.reduce(9, +))
+        let rule = String(repeating: "─", count: widths.reduce(12, +))
         var out: [String] = []
         if let title { out.append(title) }
         out.append(line(rows[0]))
         out.append(rule)
         out += rows.dropFirst().map(line)
         out.append(rule)
+        if !fusion.producer.isEmpty {
+            out.append("Compiled: \(fusion.producer.count) activations fused into the op before them "
+                + "(\(nodes.count - 1 - fusion.absorbedForward.count) of \(nodes.count - 1) layers run forward ops of their own)")
+        }
         out.append("Total params: \(grouped(parameterCount))")
         if bufferCount > 0 { out.append("Non-trainable buffers (running statistics): \(grouped(bufferCount))") }
-        out.append("Parameter memory: \(String(format: "%.2f", Double(parameterCount + bufferCount) * 4 / 1_048_576)) MiB (Float32)")
+        out.append("Parameter memory: \(String(format: "%.2f", Double((parameterCount + bufferCount) * DType.float32.byteSize) / 1_048_576)) MiB (Float32)")
         return out.joined(separator: "\n")
     }
 }

@@ -48,6 +48,10 @@ public enum ModelWeights {
                     + "the model needs \(entry.spec.shape.map(String.init).joined(separator: "×"))"
                     + " (a different --num-classes or --image-size?)")
             }
+            if let bad = tensor.values.firstIndex(where: { !$0.isFinite }) {
+                throw CNNError.invalidArgument("\(source): '\(name)' holds \(tensor.values[bad]) at index \(bad); "
+                    + "weights must be finite numbers. The file comes from a diverged run or is corrupt")
+            }
             values[name] = tensor.values
             report.loaded.append(name)
         }

@@ -66,15 +66,31 @@ public struct SafeTensors {
         return try decode(data, source: url.lastPathComponent)
     }
 
+    /// The longest header accepted, as in the reference implementation (100 MB).
+    public static let maxHeaderBytes = 100_000_000
+    /// The most entries (tensors) a header may list. Real checkpoints hold thousands; a header
+    /// of a million entries is an attack that would take gigabytes to parse, so it is refused
+    /// while scanning, before any JSON object is built.
+    public static let maxEntries = 100_000
+
+    /// Parses and validates a whole file as strictly as the reference implementation: the header
+    /// is a JSON object with unique keys, every size is computed with overflow checks, and the
+    /// tensors tile the data section exactly (no overlaps, no gaps, no trailing bytes).
     public static func decode(_ data: Data, source: String = "safetensors data") throws -> SafeTensors {
         func fail(_ why: String) -> CNNError { .invalidArgument("\(source) is not a valid safetensors file: \(why)") }
         guard data.count >= 8 else { throw fail("it is \(data.count) bytes long, shorter than its 8-byte header length") }
         let length = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard length <= UInt64(data.count - 8), length <= 100_000_000 else {
+        guard length <= UInt64(maxHeaderBytes) else {
+            throw fail("the header claims \(length) bytes; the limit is \(maxHeaderBytes) bytes (100 MB, as in the reference implementation)")
+        }
+        guard length <= UInt64(data.count - 8) else {
             throw fail("the header claims \(length) bytes but the file has \(data.count - 8) after the length (truncated?)")
         }
         let headerEnd = 8 + Int(length)
-        guard let header = try? JSONSerialization.jsonObject(with: data[8..<headerEnd]) as? [String: Any] else {
+        let headerBytes = data[data.startIndex + 8 ..< data.startIndex + headerEnd]
+        guard headerBytes.first == UInt8(ascii: "{") else { throw fail("the header does not start with '{'") }
+        try HeaderScan.checkKeys(headerBytes, maxEntries: maxEntries, fail: fail)
+        guard let header = try? JSONSerialization.jsonObject(with: headerBytes) as? [String: Any] else {
             throw fail("the header is not a JSON object")
         }
         let dataSize = data.count - headerEnd
@@ -83,7 +99,7 @@ public struct SafeTensors {
             guard let m = meta as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
             result.metadata = m
         }
-        var ranges: [(Int, Int, String)] = []
+        var ranges: [(begin: Int, end: Int, name: String, shape: [Int])] = []
         for (name, value) in header where name != "__metadata__" {
             guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
                   let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int],
@@ -94,26 +110,53 @@ public struct SafeTensors {
                 throw fail("tensor '\(name)' has the unknown dtype '\(dtype)'")
             }
             guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor '\(name)' has a negative dimension") }
+            guard let count = CheckedSize.product(shape), let bytes = CheckedSize.product([count, width]) else {
+                throw fail("tensor '\(name)' has shape \(shape), whose size overflows 64-bit integers")
+            }
             let (begin, end) = (offsets[0], offsets[1])
-            let count = shape.reduce(1, *)
             guard begin >= 0, end >= begin, end <= dataSize else {
                 throw fail("tensor '\(name)' lies at bytes \(begin)..<\(end), outside the \(dataSize) data bytes (truncated?)")
             }
-            guard end - begin == count * width else {
-                throw fail("tensor '\(name)' has shape \(shape) (\(count * width) bytes of \(dtype)) but \(end - begin) bytes of data")
+            guard end - begin == bytes else {
+                throw fail("tensor '\(name)' has shape \(shape) (\(bytes) bytes of \(dtype)) but \(end - begin) bytes of data")
             }
-            ranges.append((begin, end, name))
+            ranges.append((begin, end, name, shape))
             result.dtypes[name] = dtype
-            guard let values = data.withUnsafeBytes({ raw in
-                floats(UnsafeRawBufferPointer(rebasing: raw[(headerEnd + begin)..<(headerEnd + end)]), dtype: dtype, count: count)
-            }) else { continue }   // integer tensors (e.g. batch norm's num_batches_tracked) stay out of `tensors`
-            result.tensors[name] = Tensor(shape: shape, values: values)
         }
-        ranges.sort { $0.0 < $1.0 }
-        for (a, b) in zip(ranges, ranges.dropFirst()) where b.0 < a.1 {
-            throw fail("tensors '\(a.2)' and '\(b.2)' overlap")
+        // The tensors must tile the data section: bytes no tensor claims are a sign of a corrupt
+        // or doctored file (the reference rejects them as an incomplete buffer).
+        ranges.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        var covered = 0
+        for r in ranges {
+            guard r.begin <= covered || r.begin == r.end else {
+                throw fail("data bytes \(covered)..<\(r.begin) (before tensor '\(r.name)') belong to no tensor")
+            }
+            guard r.begin >= covered || r.begin == r.end else {
+                let other = ranges.first { $0.name != r.name && $0.begin < r.end && r.begin < $0.end }?.name ?? "another tensor"
+                throw fail("tensors '\(other)' and '\(r.name)' overlap")
+            }
+            covered = max(covered, r.end)
+        }
+        guard covered == dataSize else {
+            throw fail("data bytes \(covered)..<\(dataSize) at the end of the file belong to no tensor")
+        }
+        for r in ranges {
+            let dtype = result.dtypes[r.name]!
+            let count = (r.end - r.begin) / elementSizes[dtype]!
+            guard let values = data.withUnsafeBytes({ raw in
+                floats(UnsafeRawBufferPointer(rebasing: raw[(headerEnd + r.begin)..<(headerEnd + r.end)]), dtype: dtype, count: count)
+            }) else { continue }   // integer tensors (e.g. batch norm's num_batches_tracked) stay out of `tensors`
+            result.tensors[r.name] = Tensor(shape: r.shape, values: values)
         }
         return result
+    }
+
+    /// The name and index of the first NaN or infinite value, if any, for errors that name it.
+    public func firstNonFinite() -> (name: String, index: Int, value: Float)? {
+        for name in tensors.keys.sorted() {
+            if let i = tensors[name]!.values.firstIndex(where: { !$0.isFinite }) { return (name, i, tensors[name]!.values[i]) }
+        }
+        return nil
     }
 }
 

@@ -28,16 +28,28 @@ public struct ActivationLayer: Layer {
 
     public func outputShape(for inputs: [TensorShape]) throws -> TensorShape { inputs[0] }
 
-    public func forward(_ c: LayerContext) throws {
-        try c.backend.activationForward(function, count: c.outputCount, x: c.inputs[0], y: c.output)
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
+        let backend = c.backend, f = function, count = c.outputCount, x = c.inputs[0], y = c.output
+        try backend.checks.activationForward(f, count: count, x: x, y: y)
+        return [CompiledOp(name: c.name, kind: f.opName, phase: .forward, shape: c.shapeText, bytes: Double(count * 8),
+                           node: c.node) { _ in
+            try backend.encodeActivationForward(f, count: count, x: x, y: y)
+        }]
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        guard let dx = g.inputGradients[0] else { return }
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        guard let dx = g.inputGradients[0] else { return [] }
         // In place, the input buffer holds the output; the functions allowed in place read only
         // what that buffer still tells them.
-        try c.backend.activationBackward(function, count: c.inputCount, x: c.inputs[0], y: c.output,
-                                         dy: g.outputGradient, dx: dx)
+        let backend = c.backend, f = function, count = c.inputCount, x = c.inputs[0], y = c.output, dy = g.outputGradient
+        try backend.checks.activationBackward(f, count: count, x: x, y: y, dy: dy, dx: dx)
+        return [CompiledOp(name: c.name, kind: f.opName + " backward", phase: .backward, shape: c.shapeText,
+                           bytes: Double(count * 12), node: c.node) { _ in
+            try backend.encodeActivationBackward(f, count: count, x: x, y: y, dy: dy, dx: dx)
+        }]
     }
 }
 
@@ -61,14 +73,24 @@ public struct Softmax: Layer {
         AxisShape(outer: batch, axis: shape.dims[0], inner: shape.dims.dropFirst().reduce(1, *))
     }
 
-    public func forward(_ c: LayerContext) throws {
-        try c.backend.softmaxForward(axisShape(c.inputShapes[0], batch: c.batch), log: log, x: c.inputs[0], y: c.output)
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
+        let s = axisShape(c.inputShapes[0], batch: c.batch), b = c.backend, x = c.inputs[0], y = c.output, log = log
+        return [try c.op(kind.lowercased(), .forward, bytes: Double(s.count * 8),
+                         check: { try b.checks.softmaxForward(s, log: log, x: x, y: y) }) { _ in
+            try b.encodeSoftmaxForward(s, log: log, x: x, y: y)
+        }]
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        guard let dx = g.inputGradients[0] else { return }
-        try c.backend.softmaxBackward(axisShape(c.inputShapes[0], batch: c.batch), log: log, y: c.output,
-                                      dy: g.outputGradient, dx: dx)
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        guard let dx = g.inputGradients[0] else { return [] }
+        let s = axisShape(c.inputShapes[0], batch: c.batch), b = c.backend, y = c.output, dy = g.outputGradient, log = log
+        return [try c.op(kind.lowercased() + " backward", .backward, bytes: Double(s.count * 12),
+                         check: { try b.checks.softmaxBackward(s, log: log, y: y, dy: dy, dx: dx) }) { _ in
+            try b.encodeSoftmaxBackward(s, log: log, y: y, dy: dy, dx: dx)
+        }]
     }
 }
 
@@ -87,16 +109,26 @@ public struct Maxout: Layer {
         return TensorShape([dims[0] / groupSize] + dims.dropFirst())
     }
 
-    public func forward(_ c: LayerContext) throws {
-        let dims = c.inputShapes[0].dims
-        try c.backend.maxoutForward(batch: c.batch, channels: dims[0], groupSize: groupSize,
-                                    spatial: dims.dropFirst().reduce(1, *), x: c.inputs[0], y: c.output)
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
+        let dims = c.inputShapes[0].dims, n = c.batch, channels = dims[0], group = groupSize
+        let spatial = dims.dropFirst().reduce(1, *), b = c.backend, x = c.inputs[0], y = c.output
+        return [try c.op("maxout", .forward, bytes: Double(c.inputCount * 4 + c.outputCount * 4),
+                         check: { try b.checks.maxoutForward(batch: n, channels: channels, groupSize: group, spatial: spatial, x: x, y: y) }) { _ in
+            try b.encodeMaxoutForward(batch: n, channels: channels, groupSize: group, spatial: spatial, x: x, y: y)
+        }]
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        guard let dx = g.inputGradients[0] else { return }
-        let dims = c.inputShapes[0].dims
-        try c.backend.maxoutBackward(batch: c.batch, channels: dims[0], groupSize: groupSize,
-                                     spatial: dims.dropFirst().reduce(1, *), x: c.inputs[0], dy: g.outputGradient, dx: dx)
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        guard let dx = g.inputGradients[0] else { return [] }
+        let dims = c.inputShapes[0].dims, n = c.batch, channels = dims[0], group = groupSize
+        let spatial = dims.dropFirst().reduce(1, *), b = c.backend, x = c.inputs[0], dy = g.outputGradient
+        return [try c.op("maxout backward", .backward, bytes: Double(c.inputCount * 8 + c.outputCount * 4),
+                         check: { try b.checks.maxoutBackward(batch: n, channels: channels, groupSize: group, spatial: spatial,
+                                                              x: x, dy: dy, dx: dx) }) { _ in
+            try b.encodeMaxoutBackward(batch: n, channels: channels, groupSize: group, spatial: spatial, x: x, dy: dy, dx: dx)
+        }]
     }
 }

@@ -22,24 +22,27 @@ public struct AdaptiveAvgPool2D: Layer {
         return [c, outH, outW]
     }
 
-    public func forward(_ c: LayerContext) throws {
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
         let (channels, h, w) = try c.inputShapes[0].requireImage(kind)
-        if h == outH && w == outW {
-            try c.backend.copy(from: c.inputs[0], to: c.output, count: c.outputCount)
-        } else {
-            try c.backend.adaptiveAveragePoolForward(planes: c.batch * channels, inH: h, inW: w, outH: outH, outW: outW,
-                                                     x: c.inputs[0], y: c.output)
-        }
+        if h == outH && w == outW { return try copyOp(c, from: c.inputs[0], to: c.output, count: c.outputCount, phase: .forward) }
+        let planes = c.batch * channels, oh = outH, ow = outW, b = c.backend, x = c.inputs[0], y = c.output
+        return [try c.op("adaptive avgpool", .forward, bytes: Double(c.inputCount * 4 + c.outputCount * 4),
+                         check: { try b.checks.adaptiveAveragePoolForward(planes: planes, inH: h, inW: w, outH: oh, outW: ow, x: x, y: y) }) { _ in
+            try b.encodeAdaptiveAveragePoolForward(planes: planes, inH: h, inW: w, outH: oh, outW: ow, x: x, y: y)
+        }]
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        guard let dx = g.inputGradients[0] else { return }
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        guard let dx = g.inputGradients[0] else { return [] }
         let (channels, h, w) = try c.inputShapes[0].requireImage(kind)
-        if h == outH && w == outW {
-            try c.backend.copy(from: g.outputGradient, to: dx, count: c.inputCount)
-        } else {
-            try c.backend.adaptiveAveragePoolBackward(planes: c.batch * channels, inH: h, inW: w, outH: outH,
-                                                      outW: outW, dy: g.outputGradient, dx: dx)
-        }
+        if h == outH && w == outW { return try copyOp(c, from: g.outputGradient, to: dx, count: c.inputCount, phase: .backward) }
+        let planes = c.batch * channels, oh = outH, ow = outW, b = c.backend, dy = g.outputGradient
+        return [try c.op("adaptive avgpool backward", .backward, bytes: Double(c.inputCount * 4 + c.outputCount * 4),
+                         check: { try b.checks.adaptiveAveragePoolBackward(planes: planes, inH: h, inW: w, outH: oh, outW: ow, dy: dy, dx: dx) }) { _ in
+            try b.encodeAdaptiveAveragePoolBackward(planes: planes, inH: h, inW: w, outH: oh, outW: ow, dy: dy, dx: dx)
+        }]
     }
 }

@@ -49,9 +49,12 @@ public struct CeilModeMaxPool2D: Layer {
         return pool.state(for: inputs, batch: batch)
     }
 
-    public func forward(_ c: LayerContext) throws { try pooling(for: c.inputShapes[0]).forward(c) }
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        try pooling(for: c.inputShapes[0]).backward(c, g)
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] { try pooling(for: c.inputShapes[0]).compileForward(c) }
+
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        try pooling(for: c.inputShapes[0]).compileBackward(c, g)
     }
 }

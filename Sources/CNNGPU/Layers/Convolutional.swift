@@ -82,22 +82,73 @@ public struct Conv2D: Layer {
         return specs
     }
 
-    public func forward(_ c: LayerContext) throws {
-        let d = try descriptor(c.inputShapes[0], batch: c.batch)
-        try c.backend.convolutionForward(d, x: c.inputs[0], weight: c.parameters[0],
-                                         bias: useBias ? c.parameters[1] : nil, y: c.output)
+    public func epilogueFusion(_ f: Activation) -> EpilogueFusion { .forward }
+
+    public func workspaceCount(for inputs: [TensorShape], batch: Int, backend: any Backend, training: Bool) throws -> Int {
+        let d = try descriptor(inputs[0], batch: batch)
+        return try workspaceCount(d, backend: backend, training: training)
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
+    private func workspaceCount(_ d: Conv2DDescriptor, backend: any Backend, training: Bool) throws -> Int {
+        let directions: [ConvolutionDirection] = training ? ConvolutionDirection.allCases : [.forward]
+        return try directions.map {
+            backend.convolutionWorkspaceCount(d, direction: $0, solution: try ConvolutionChoice.solution(for: d, direction: $0, backend: backend))
+        }.max() ?? 0
+    }
+
+    /// A layer run outside a plan (no planned workspace) allocates its own.
+    private func ownWorkspace(_ d: Conv2DDescriptor, backend: any Backend, training: Bool) throws -> (any DeviceBuffer)? {
+        let count = try workspaceCount(d, backend: backend, training: training)
+        return count > 0 ? try backend.allocate(count, dtype: .float32) : nil
+    }
+
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
         let d = try descriptor(c.inputShapes[0], batch: c.batch)
+        let backend = c.backend, x = c.inputs[0], w = c.parameters[0], y = c.output
+        let bias = useBias ? c.parameters[1] : nil, activation = c.epilogue
+        let workspace = try c.workspace ?? ownWorkspace(d, backend: backend, training: false)
+        let solution = try ConvolutionChoice.checked(d, direction: .forward, backend: backend, workspace: workspace)
+        try backend.checks.convolutionForward(d, x: x, weight: w, bias: bias, activation: activation, y: y)
+        let kind = "conv2d" + (bias == nil ? "" : "+bias") + (activation.map { "+" + $0.opName } ?? "")
+        return [CompiledOp(name: c.name, kind: kind, phase: .forward, shape: d.problemText, algorithm: solution.description,
+                           flops: d.flops, bytes: d.trafficBytes, node: c.node) { _ in
+            try backend.encodeConvolutionForward(d, x: x, weight: w, bias: bias, activation: activation, y: y,
+                                                 solution: solution, workspace: workspace)
+        }]
+    }
+
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        let d = try descriptor(c.inputShapes[0], batch: c.batch)
+        let backend = c.backend, x = c.inputs[0], w = c.parameters[0], dy = g.outputGradient
+        let workspace = try c.workspace ?? ownWorkspace(d, backend: backend, training: true)
+        var ops: [CompiledOp] = []
         if let dw = g.parameterGradients[0] {
-            try c.backend.convolutionBackwardFilter(d, x: c.inputs[0], dy: g.outputGradient, dw: dw)
+            let solution = try ConvolutionChoice.checked(d, direction: .backwardFilter, backend: backend, workspace: workspace)
+            try backend.checks.convolutionBackwardFilter(d, x: x, dy: dy, dw: dw)
+            ops.append(CompiledOp(name: c.name, kind: "conv2d backward-filter", phase: .backward, shape: d.problemText,
+                                  algorithm: solution.description, flops: d.flops, bytes: d.trafficBytes, node: c.node) { _ in
+                try backend.encodeConvolutionBackwardFilter(d, x: x, dy: dy, dw: dw, solution: solution, workspace: workspace)
+            })
         }
         if useBias, let db = g.parameterGradients[1] {
-            try c.backend.convolutionBackwardBias(d, dy: g.outputGradient, db: db)
+            let shape = AxisShape(outer: d.batch, axis: d.outChannels, inner: d.outH * d.outW)
+            try backend.checks.reduceSum(shape, x: dy, out: db)
+            ops.append(CompiledOp(name: c.name, kind: "bias backward", phase: .backward, shape: shapeText([shape.outer, shape.axis, shape.inner]),
+                                  bytes: Double(shape.count * 4), node: c.node) { _ in
+                try backend.encodeReduceSum(shape, x: dy, out: db)
+            })
         }
         if let dx = g.inputGradients[0] {
-            try c.backend.convolutionBackwardData(d, dy: g.outputGradient, weight: c.parameters[0], dx: dx)
+            let solution = try ConvolutionChoice.checked(d, direction: .backwardData, backend: backend, workspace: workspace)
+            try backend.checks.convolutionBackwardData(d, dy: dy, weight: w, dx: dx)
+            ops.append(CompiledOp(name: c.name, kind: "conv2d backward-data", phase: .backward, shape: d.problemText,
+                                  algorithm: solution.description, flops: d.flops, bytes: d.trafficBytes, node: c.node) { _ in
+                try backend.encodeConvolutionBackwardData(d, dy: dy, weight: w, dx: dx, solution: solution, workspace: workspace)
+            })
         }
+        return ops
     }
 }

@@ -34,31 +34,58 @@ public struct Dense: Layer {
         return specs
     }
 
-    public func forward(_ c: LayerContext) throws {
-        let n = c.inputShapes[0].count
-        try c.backend.gemm(transA: false, transB: true, m: c.batch, n: units, k: n, alpha: 1,
-                           a: MatrixRef(c.inputs[0], ld: n), b: MatrixRef(c.parameters[0], ld: n),
-                           beta: 0, c: MatrixRef(c.output, ld: units))
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
+        let n = c.inputShapes[0].count, m = c.batch, units = units
+        let backend = c.backend, x = c.inputs[0], w = c.parameters[0], y = c.output
+        let a = MatrixRef(x, ld: n), b = MatrixRef(w, ld: n), out = MatrixRef(y, ld: units)
+        try backend.checks.gemm(transA: false, transB: true, m: m, n: units, k: n, alpha: 1, a: a, b: b, beta: 0, c: out)
+        var ops = [CompiledOp(name: c.name, kind: "dense (gemm)", phase: .forward, shape: c.shapeText,
+                              flops: 2 * Double(m * units * n), bytes: Double((m * n + units * n + m * units) * 4), node: c.node) { _ in
+            try backend.encodeGEMM(transA: false, transB: true, m: m, n: units, k: n, alpha: 1, a: a, b: b, beta: 0, c: out)
+        }]
         if useBias {
-            try c.backend.addBias(AxisShape(outer: c.batch, axis: units, inner: 1), bias: c.parameters[1], y: c.output)
+            let shape = AxisShape(outer: m, axis: units, inner: 1), bias = c.parameters[1]
+            try backend.checks.addBias(shape, bias: bias, y: y)
+            ops.append(CompiledOp(name: c.name, kind: "bias", phase: .forward, shape: shapeText([m, units]),
+                                  bytes: Double(m * units * 8), node: c.node) { _ in
+                try backend.encodeAddBias(shape, bias: bias, y: y)
+            })
         }
+        return ops
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        let n = c.inputShapes[0].count
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        let n = c.inputShapes[0].count, m = c.batch, units = units
+        let backend = c.backend, x = c.inputs[0], w = c.parameters[0], dy = g.outputGradient
+        var ops: [CompiledOp] = []
         if let dw = g.parameterGradients[0] {
-            try c.backend.gemm(transA: true, transB: false, m: units, n: n, k: c.batch, alpha: 1,
-                               a: MatrixRef(g.outputGradient, ld: units), b: MatrixRef(c.inputs[0], ld: n),
-                               beta: 0, c: MatrixRef(dw, ld: n))
+            let a = MatrixRef(dy, ld: units), b = MatrixRef(x, ld: n), out = MatrixRef(dw, ld: n)
+            try backend.checks.gemm(transA: true, transB: false, m: units, n: n, k: m, alpha: 1, a: a, b: b, beta: 0, c: out)
+            ops.append(CompiledOp(name: c.name, kind: "dense backward-weight (gemm)", phase: .backward, shape: c.shapeText,
+                                  flops: 2 * Double(m * units * n), node: c.node) { _ in
+                try backend.encodeGEMM(transA: true, transB: false, m: units, n: n, k: m, alpha: 1, a: a, b: b, beta: 0, c: out)
+            })
         }
         if useBias, let db = g.parameterGradients[1] {
-            try c.backend.reduceSum(AxisShape(outer: c.batch, axis: units, inner: 1), x: g.outputGradient, out: db)
+            let shape = AxisShape(outer: m, axis: units, inner: 1)
+            try backend.checks.reduceSum(shape, x: dy, out: db)
+            ops.append(CompiledOp(name: c.name, kind: "bias backward", phase: .backward, shape: shapeText([m, units]),
+                                  bytes: Double(m * units * 4), node: c.node) { _ in
+                try backend.encodeReduceSum(shape, x: dy, out: db)
+            })
         }
         if let dx = g.inputGradients[0] {
-            try c.backend.gemm(transA: false, transB: false, m: c.batch, n: n, k: units, alpha: 1,
-                               a: MatrixRef(g.outputGradient, ld: units), b: MatrixRef(c.parameters[0], ld: n),
-                               beta: 0, c: MatrixRef(dx, ld: n))
+            let a = MatrixRef(dy, ld: units), b = MatrixRef(w, ld: n), out = MatrixRef(dx, ld: n)
+            try backend.checks.gemm(transA: false, transB: false, m: m, n: n, k: units, alpha: 1, a: a, b: b, beta: 0, c: out)
+            ops.append(CompiledOp(name: c.name, kind: "dense backward-data (gemm)", phase: .backward, shape: c.shapeText,
+                                  flops: 2 * Double(m * units * n), node: c.node) { _ in
+                try backend.encodeGEMM(transA: false, transB: false, m: m, n: n, k: units, alpha: 1, a: a, b: b, beta: 0, c: out)
+            })
         }
+        return ops
     }
 }
 
@@ -73,15 +100,32 @@ public struct Flatten: Layer {
 
     public func outputShape(for inputs: [TensorShape]) throws -> TensorShape { [inputs[0].count] }
 
-    public func forward(_ c: LayerContext) throws {
-        if c.output !== c.inputs[0] { try c.backend.copy(from: c.inputs[0], to: c.output, count: c.outputCount) }
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    /// Nothing to do in place (the planner's usual choice); a copy otherwise.
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
+        try copyOp(c, from: c.inputs[0], to: c.output, count: c.outputCount, phase: .forward)
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        if let dx = g.inputGradients[0], dx !== g.outputGradient {
-            try c.backend.copy(from: g.outputGradient, to: dx, count: c.inputCount)
-        }
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        guard let dx = g.inputGradients[0] else { return [] }
+        return try copyOp(c, from: g.outputGradient, to: dx, count: c.inputCount, phase: .backward)
     }
+}
+
+/// A copy op of `count` elements, or none when source and destination are one buffer.
+func copyOp(_ c: LayerContext, from src: any DeviceBuffer, to dst: any DeviceBuffer, count: Int,
+            phase: CompiledOp.Phase) throws -> [CompiledOp] {
+    guard src !== dst else { return [] }
+    let backend = c.backend
+    try backend.checks.copyStrided(rows: 1, rowLength: count, src: src, srcOffset: 0, srcStride: count,
+                                   dst: dst, dstOffset: 0, dstStride: count)
+    return [CompiledOp(name: c.name, kind: "copy", phase: phase, shape: shapeText([count]), bytes: Double(count * 8),
+                       node: c.node) { _ in
+        try backend.encodeCopyStrided(rows: 1, rowLength: count, src: src, srcOffset: 0, srcStride: count,
+                                      dst: dst, dstOffset: 0, dstStride: count)
+    }]
 }
 
 /// Dropout: zeroes each element with probability `rate` during training and scales the rest
@@ -102,21 +146,28 @@ public struct Dropout: Layer {
         [StateSpec("mask", count: batch * inputs[0].count)]
     }
 
-    public func forward(_ c: LayerContext) throws {
-        if c.training && rate > 0 {
-            try c.backend.dropoutForward(count: c.outputCount, probability: rate, seed: c.seed,
-                                         x: c.inputs[0], y: c.output, mask: c.state[0])
-        } else if c.output !== c.inputs[0] {
-            try c.backend.copy(from: c.inputs[0], to: c.output, count: c.outputCount)
-        }
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
+        guard c.training && rate > 0 else { return try copyOp(c, from: c.inputs[0], to: c.output, count: c.outputCount, phase: .forward) }
+        let backend = c.backend, count = c.outputCount, p = rate, x = c.inputs[0], y = c.output, mask = c.state[0]
+        try backend.checks.dropoutForward(count: count, probability: p, seed: 0, x: x, y: y, mask: mask)
+        // The seed is the step's: each step draws a new mask.
+        return [CompiledOp(name: c.name, kind: "dropout", phase: .forward, shape: c.shapeText, bytes: Double(count * 12),
+                           node: c.node) { seed in
+            try backend.encodeDropoutForward(count: count, probability: p, seed: seed, x: x, y: y, mask: mask)
+        }]
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        guard let dx = g.inputGradients[0] else { return }
-        if rate > 0 {
-            try c.backend.dropoutBackward(count: c.inputCount, dy: g.outputGradient, mask: c.state[0], dx: dx)
-        } else if dx !== g.outputGradient {
-            try c.backend.copy(from: g.outputGradient, to: dx, count: c.inputCount)
-        }
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        guard let dx = g.inputGradients[0] else { return [] }
+        guard rate > 0 else { return try copyOp(c, from: g.outputGradient, to: dx, count: c.inputCount, phase: .backward) }
+        let backend = c.backend, count = c.inputCount, dy = g.outputGradient, mask = c.state[0]
+        try backend.checks.multiply(count: count, a: dy, b: mask, out: dx)
+        return [CompiledOp(name: c.name, kind: "dropout backward", phase: .backward, shape: c.shapeText,
+                           bytes: Double(count * 12), node: c.node) { _ in
+            try backend.encodeMultiply(count: count, a: dy, b: mask, out: dx)
+        }]
     }
 }

@@ -29,27 +29,63 @@ public struct BatchNorm: Layer {
         return [StateSpec("saved_mean", count: c), StateSpec("saved_invstd", count: c)]
     }
 
-    public func forward(_ c: LayerContext) throws {
+    /// ReLU after batch norm runs inside it, forward and backward.
+    public func epilogueFusion(_ f: Activation) -> EpilogueFusion { f == .relu ? .forwardAndBackward : .none }
+
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
         let s = axisShape(c.inputShapes[0], batch: c.batch)
-        let p = c.parameters
+        let backend = c.backend, p = c.parameters, x = c.inputs[0], y = c.output
+        let relu = c.epilogue == .relu
+        let momentum = momentum, epsilon = epsilon
+        let kind = "batchnorm" + (relu ? "+relu" : "")
+        let bytes = Double(s.count * 4 * (c.training ? 3 : 2))
         if c.training {
-            try c.backend.batchNormForwardTraining(s, x: c.inputs[0], gamma: p[0], beta: p[1], y: c.output,
-                                                   runningMean: p[2], runningVar: p[3], momentum: momentum,
-                                                   epsilon: epsilon, savedMean: c.state[0], savedInvStd: c.state[1])
-        } else {
-            try c.backend.batchNormForwardInference(s, x: c.inputs[0], gamma: p[0], beta: p[1], runningMean: p[2],
-                                                    runningVar: p[3], epsilon: epsilon, y: c.output)
+            let mean = c.state[0], invStd = c.state[1]
+            try backend.checks.batchNormForwardTraining(s, x: x, gamma: p[0], beta: p[1], y: y, runningMean: p[2],
+                                                        runningVar: p[3], momentum: momentum, epsilon: epsilon,
+                                                        savedMean: mean, savedInvStd: invStd)
+            return [CompiledOp(name: c.name, kind: kind, phase: .forward, shape: c.shapeText, bytes: bytes, node: c.node) { _ in
+                try backend.encodeBatchNormForwardTraining(s, x: x, gamma: p[0], beta: p[1], y: y, runningMean: p[2],
+                                                           runningVar: p[3], momentum: momentum, epsilon: epsilon,
+                                                           savedMean: mean, savedInvStd: invStd, relu: relu)
+            }]
         }
+        try backend.checks.batchNormForwardInference(s, x: x, gamma: p[0], beta: p[1], runningMean: p[2],
+                                                     runningVar: p[3], epsilon: epsilon, y: y)
+        return [CompiledOp(name: c.name, kind: kind + " (inference)", phase: .forward, shape: c.shapeText, bytes: bytes, node: c.node) { _ in
+            try backend.encodeBatchNormForwardInference(s, x: x, gamma: p[0], beta: p[1], runningMean: p[2],
+                                                        runningVar: p[3], epsilon: epsilon, y: y, relu: relu)
+        }]
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
         guard let dx = g.inputGradients[0], let dGamma = g.parameterGradients[0],
               let dBeta = g.parameterGradients[1] else {
             throw CNNError.invalidArgument("BatchNorm backward needs input and parameter gradient buffers")
         }
-        try c.backend.batchNormBackward(axisShape(c.inputShapes[0], batch: c.batch), x: c.inputs[0],
-                                        dy: g.outputGradient, gamma: c.parameters[0], savedMean: c.state[0],
-                                        savedInvStd: c.state[1], dx: dx, dGamma: dGamma, dBeta: dBeta)
+        let s = axisShape(c.inputShapes[0], batch: c.batch)
+        let backend = c.backend, x = c.inputs[0], y = c.output, dy = g.outputGradient, gamma = c.parameters[0]
+        let mean = c.state[0], invStd = c.state[1]
+        let bytes = Double(s.count * 4 * 4)
+        if c.epilogue == .relu {
+            try backend.checks.batchNormReLUBackward(s, x: x, y: y, dy: dy, gamma: gamma, savedMean: mean,
+                                                     savedInvStd: invStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
+            return [CompiledOp(name: c.name, kind: "batchnorm+relu backward", phase: .backward, shape: c.shapeText,
+                               bytes: bytes, node: c.node) { _ in
+                try backend.encodeBatchNormReLUBackward(s, x: x, y: y, dy: dy, gamma: gamma, savedMean: mean,
+                                                        savedInvStd: invStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
+            }]
+        }
+        try backend.checks.batchNormBackward(s, x: x, dy: dy, gamma: gamma, savedMean: mean, savedInvStd: invStd,
+                                             dx: dx, dGamma: dGamma, dBeta: dBeta)
+        return [CompiledOp(name: c.name, kind: "batchnorm backward", phase: .backward, shape: c.shapeText,
+                           bytes: bytes, node: c.node) { _ in
+            try backend.encodeBatchNormBackward(s, x: x, dy: dy, gamma: gamma, savedMean: mean, savedInvStd: invStd,
+                                                dx: dx, dGamma: dGamma, dBeta: dBeta)
+        }]
     }
 }
 
@@ -73,16 +109,26 @@ public struct LRN: Layer {
         [StateSpec("scale", count: batch * inputs[0].count)]
     }
 
-    public func forward(_ c: LayerContext) throws {
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
         let (ch, h, w) = try c.inputShapes[0].requireImage(kind)
-        try c.backend.lrnForward(parameters, batch: c.batch, channels: ch, spatial: h * w, x: c.inputs[0],
-                                 y: c.output, scale: c.state[0])
+        let p = parameters, n = c.batch, b = c.backend, x = c.inputs[0], y = c.output, scale = c.state[0]
+        return [try c.op("lrn", .forward, bytes: Double(c.outputCount * 12),
+                         check: { try b.checks.lrnForward(p, batch: n, channels: ch, spatial: h * w, x: x, y: y, scale: scale) }) { _ in
+            try b.encodeLRNForward(p, batch: n, channels: ch, spatial: h * w, x: x, y: y, scale: scale)
+        }]
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        guard let dx = g.inputGradients[0] else { return }
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        guard let dx = g.inputGradients[0] else { return [] }
         let (ch, h, w) = try c.inputShapes[0].requireImage(kind)
-        try c.backend.lrnBackward(parameters, batch: c.batch, channels: ch, spatial: h * w, x: c.inputs[0],
-                                  y: c.output, scale: c.state[0], dy: g.outputGradient, dx: dx)
+        let p = parameters, n = c.batch, b = c.backend, x = c.inputs[0], y = c.output, scale = c.state[0], dy = g.outputGradient
+        return [try c.op("lrn backward", .backward, bytes: Double(c.outputCount * 20),
+                         check: { try b.checks.lrnBackward(p, batch: n, channels: ch, spatial: h * w, x: x, y: y, scale: scale,
+                                                           dy: dy, dx: dx) }) { _ in
+            try b.encodeLRNBackward(p, batch: n, channels: ch, spatial: h * w, x: x, y: y, scale: scale, dy: dy, dx: dx)
+        }]
     }
 }

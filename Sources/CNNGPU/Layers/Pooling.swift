@@ -35,15 +35,29 @@ public struct Pool2D: Layer {
         return [StateSpec("indices", count: d.outputCount, dtype: .int32)]
     }
 
-    public func forward(_ c: LayerContext) throws {
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
         let d = try descriptor(c.inputShapes[0], batch: c.batch)
-        try c.backend.poolingForward(d, x: c.inputs[0], y: c.output, indices: mode == .max ? c.state[0] : nil)
+        let backend = c.backend, x = c.inputs[0], y = c.output, indices = mode == .max ? c.state[0] : nil
+        try backend.checks.poolingForward(d, x: x, y: y, indices: indices)
+        return [CompiledOp(name: c.name, kind: mode == .max ? "maxpool" : "avgpool", phase: .forward, shape: c.shapeText,
+                           bytes: Double((d.inputCount + d.outputCount * (indices == nil ? 1 : 2)) * 4), node: c.node) { _ in
+            try backend.encodePoolingForward(d, x: x, y: y, indices: indices)
+        }]
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        guard let dx = g.inputGradients[0] else { return }
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        guard let dx = g.inputGradients[0] else { return [] }
         let d = try descriptor(c.inputShapes[0], batch: c.batch)
-        try c.backend.poolingBackward(d, dy: g.outputGradient, indices: mode == .max ? c.state[0] : nil, dx: dx)
+        let backend = c.backend, dy = g.outputGradient, indices = mode == .max ? c.state[0] : nil
+        try backend.checks.poolingBackward(d, dy: dy, indices: indices, dx: dx)
+        return [CompiledOp(name: c.name, kind: (mode == .max ? "maxpool" : "avgpool") + " backward", phase: .backward,
+                           shape: c.shapeText, bytes: Double((d.inputCount + d.outputCount * (indices == nil ? 1 : 2)) * 4),
+                           node: c.node) { _ in
+            try backend.encodePoolingBackward(d, dy: dy, indices: indices, dx: dx)
+        }]
     }
 }
 
@@ -72,14 +86,27 @@ public struct GlobalAvgPool: Layer {
         return [c]
     }
 
-    public func forward(_ c: LayerContext) throws {
+    public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
+    public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
+
+    public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
         let (ch, h, w) = try c.inputShapes[0].requireImage(kind)
-        try c.backend.globalAveragePoolForward(planes: c.batch * ch, spatial: h * w, x: c.inputs[0], y: c.output)
+        let backend = c.backend, planes = c.batch * ch, spatial = h * w, x = c.inputs[0], y = c.output
+        try backend.checks.globalAveragePoolForward(planes: planes, spatial: spatial, x: x, y: y)
+        return [CompiledOp(name: c.name, kind: "global avgpool", phase: .forward, shape: c.shapeText,
+                           bytes: Double(planes * (spatial + 1) * 4), node: c.node) { _ in
+            try backend.encodeGlobalAveragePoolForward(planes: planes, spatial: spatial, x: x, y: y)
+        }]
     }
 
-    public func backward(_ c: LayerContext, _ g: GradientContext) throws {
-        guard let dx = g.inputGradients[0] else { return }
+    public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        guard let dx = g.inputGradients[0] else { return [] }
         let (ch, h, w) = try c.inputShapes[0].requireImage(kind)
-        try c.backend.globalAveragePoolBackward(planes: c.batch * ch, spatial: h * w, dy: g.outputGradient, dx: dx)
+        let backend = c.backend, planes = c.batch * ch, spatial = h * w, dy = g.outputGradient
+        try backend.checks.globalAveragePoolBackward(planes: planes, spatial: spatial, dy: dy, dx: dx)
+        return [CompiledOp(name: c.name, kind: "global avgpool backward", phase: .backward, shape: c.shapeText,
+                           bytes: Double(planes * (spatial + 1) * 4), node: c.node) { _ in
+            try backend.encodeGlobalAveragePoolBackward(planes: planes, spatial: spatial, dy: dy, dx: dx)
+        }]
     }
 }

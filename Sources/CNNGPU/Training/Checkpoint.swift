@@ -31,6 +31,8 @@ public struct Checkpoint {
     }
 
     public func write(to url: URL) throws {
+        for name in parameters.keys.sorted() { try Checkpoint.checkFinite(parameters[name]!, name: "model." + name, step: step) }
+        for (k, values) in optimizerState.enumerated() { try Checkpoint.checkFinite(values, name: "optimizer.state\(k)", step: step) }
         var file = SafeTensors(metadata: [
             "format": Checkpoint.format, "model": model, "epochs_completed": "\(epochsCompleted)",
             "step": "\(step)", "seed": "\(seed)", "optimizer_step": "\(optimizerStep)",
@@ -46,13 +48,33 @@ public struct Checkpoint {
     }
 
     public static func read(from url: URL) throws -> Checkpoint {
-        let file = try SafeTensors.read(from: url)
+        try decode(try SafeTensors.read(from: url), source: url.path)
+    }
+
+    /// The checkpoint held by a safetensors file's contents; `source` names it in errors.
+    public static func decode(_ data: Data, source: String) throws -> Checkpoint {
+        try decode(try SafeTensors.decode(data, source: source), source: source)
+    }
+
+    private static func decode(_ file: SafeTensors, source: String) throws -> Checkpoint {
         let m = file.metadata
         guard m["format"] == format, let model = m["model"], let epochs = m["epochs_completed"].flatMap(Int.init),
               let step = m["step"].flatMap(Int.init), let seed = m["seed"].flatMap(UInt64.init),
               let optimizerStep = m["optimizer_step"].flatMap(Int.init),
               let batchSize = m["batch_size"].flatMap(Int.init) else {
-            throw CNNError.invalidArgument("'\(url.path)' is not a cnn-gpu checkpoint (its metadata lacks the training state)")
+            throw CNNError.invalidArgument("'\(source)' is not a cnn-gpu checkpoint (its metadata lacks the training state)")
+        }
+        // Counters from a file are checked before they are used: a negative step would trap
+        // where it becomes a seed, a negative epoch count would replay epochs.
+        for (key, value) in [("epochs_completed", epochs), ("step", step), ("optimizer_step", optimizerStep)] where value < 0 {
+            throw CNNError.invalidArgument("'\(source)': its \(key) is \(value), which cannot be negative: the checkpoint is corrupt")
+        }
+        guard batchSize > 0 else {
+            throw CNNError.invalidArgument("'\(source)': its batch_size is \(batchSize), which must be positive: the checkpoint is corrupt")
+        }
+        if let bad = file.firstNonFinite() {
+            throw CNNError.invalidArgument("'\(source)': tensor '\(bad.name)' holds \(bad.value) at index \(bad.index); "
+                + "a checkpoint must hold finite numbers. It was saved after training diverged or is corrupt")
         }
         var parameters: [String: [Float]] = [:], shapes: [String: [Int]] = [:], state: [(Int, [Float])] = []
         for (name, t) in file.tensors {
@@ -68,5 +90,26 @@ public struct Checkpoint {
                           parameters: parameters, parameterShapes: shapes,
                           optimizerState: state.sorted { $0.0 < $1.0 }.map(\.1), history: history,
                           batchSize: batchSize, settings: m["settings"] ?? "")
+    }
+
+    /// Checks a resumed run's counters against its data: `stepsPerEpoch` full batches per
+    /// epoch. The step must lie within the epoch after the completed ones, or the resumed run
+    /// would skip or replay batches while logging them as trained.
+    public static func validateCounters(epochsCompleted: Int, step: Int, stepsPerEpoch: Int, source: URL?) throws {
+        let (done, overflow) = epochsCompleted.multipliedReportingOverflow(by: stepsPerEpoch)
+        guard epochsCompleted >= 0, !overflow, step >= done, step - done < stepsPerEpoch else {
+            let range = overflow ? "" : ", but with \(stepsPerEpoch) steps per epoch it must lie in \(done)..<\(done + stepsPerEpoch)"
+            throw CNNError.invalidArgument("--resume: \(source.map { "'\($0.path)'" } ?? "the checkpoint") says \(epochsCompleted) "
+                + "epochs are complete at step \(step)\(range). The checkpoint is corrupt or from another dataset or batch size: "
+                + "start afresh with --overwrite")
+        }
+    }
+
+    /// Refuses to save NaN or infinite values: such a checkpoint could never be resumed
+    /// usefully, and writing it would replace the last good one.
+    static func checkFinite(_ values: [Float], name: String, step: Int) throws {
+        guard let bad = values.firstIndex(where: { !$0.isFinite }) else { return }
+        throw CNNError.invalidArgument("training diverged: '\(name)' holds \(values[bad]) at index \(bad) after step \(step), "
+            + "so no checkpoint was saved (the one on disk, if any, is left as it was). Lower the learning rate (--lr)")
     }
 }

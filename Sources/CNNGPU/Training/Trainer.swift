@@ -47,6 +47,8 @@ public struct TrainingConfig {
     /// Freeze every layer up to and including this one (a layer name, or a block prefix such
     /// as "layer3"); "backbone" freezes all but the classifier head.
     public var freezeThrough: String?
+    /// Compile-time choices (fusion on by default).
+    public var planOptions = PlanOptions()
     public init() {}
 
     /// The settings that shape the rest of a run, as recorded in checkpoints.
@@ -85,6 +87,16 @@ public final class Trainer {
     private var epochsCompleted = 0
     private let reporter: ProgressReporter
     private var evaluationPlans: [Int: Plan] = [:]
+    /// Called between the backward pass and the update with the flat gradients (data-parallel
+    /// averaging); set before `fit`.
+    public var gradientHook: ((any DeviceBuffer) throws -> Void)?
+    /// When set before `fit`, times every op of a few steps after warm-up (`--profile`), then
+    /// hands the profiler to `onProfiled` and trains on unprofiled.
+    public var profiling: (profiler: OpProfiler, warmupSteps: Int, steps: Int, onProfiled: (OpProfiler) -> Void)?
+    private var divergence = DivergenceMonitor()
+    /// A checkpoint known to be good: the last this run wrote, or the one it resumed from (both
+    /// checked finite); nil otherwise, so an older file of unknown origin is never called good.
+    public private(set) var lastGoodCheckpoint: URL?
     /// Set from a signal handler (Ctrl-C); checked between steps.
     public static let interruptFlag = InterruptFlag()
 
@@ -106,7 +118,7 @@ public final class Trainer {
         }
         let frozen = try config.freezeThrough.map { try Trainer.frozenElements(graph: graph, parameters: store, through: $0) } ?? 0
         optimizer = try Optimizer(config.optimizer, parameters: store, frozenElements: frozen)
-        plan = try Plan(graph: graph, parameters: parameters, batch: config.batchSize, training: true)
+        plan = try Plan(graph: graph, parameters: parameters, batch: config.batchSize, mode: .training, options: config.planOptions)
         if config.resume { try resume() }
     }
 
@@ -124,34 +136,51 @@ public final class Trainer {
         guard stepsPerEpoch > 0 else {
             throw CNNError.invalidArgument("the training set has \(train.sampleCount) samples, fewer than one batch of \(config.batchSize)")
         }
-        let executor = Executor(plan: plan)
-        let backend = parameters.backend
+        if config.resume {
+            try Checkpoint.validateCounters(epochsCompleted: epochsCompleted, step: globalStep, stepsPerEpoch: stepsPerEpoch,
+                                            source: checkpointURL)
+        }
+        let trainingStep = try TrainingStep(plan: plan, optimizer: optimizer)
+        trainingStep.gradientHook = gradientHook
+        var stepsThisRun = 0
         while epochsCompleted < config.epochs {
             let epoch = epochsCompleted + 1
             let skip = globalStep - epochsCompleted * stepsPerEpoch
             let start = Date()
             var lossSum = 0.0, correct = 0, seen = 0, step = skip
             var learningRate: Float = 0
-            for batch in train.batches(epoch: epoch, skipping: skip) where batch.count == config.batchSize {
+            // One batch of look-ahead, so the step can upload it while it computes.
+            let batches = train.batches(epoch: epoch, skipping: skip)
+            func nextFull() -> TrainingBatch? {
+                while let b = batches.next() { if b.count == config.batchSize { return b } }
+                return nil
+            }
+            var upcoming = nextFull()
+            while let batch = upcoming {
+                upcoming = nextFull()
                 if Trainer.interruptFlag.isSet {
                     let url = try saveCheckpoint()
                     reporter.message("")
                     throw TrainingStop.interrupted(checkpoint: url)
                 }
-                try backend.upload(batch.images, to: plan.input)
-                try backend.uploadInt32(batch.labels, to: plan.targets!)
-                try executor.forward(training: true, seed: config.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(globalStep))
-                try executor.lossAndMetrics()
-                try executor.backward()
+                if let p = profiling {
+                    trainingStep.profiler = stepsThisRun >= p.warmupSteps && stepsThisRun < p.warmupSteps + p.steps ? p.profiler : nil
+                }
                 learningRate = config.schedule.rate(at: globalStep)
-                try optimizer.update(learningRate: learningRate)
-                let (loss, right) = try executor.readLossAndCorrect()
+                let (loss, right) = try trainingStep.run(images: batch.images, labels: batch.labels, learningRate: learningRate,
+                                                         seed: config.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(globalStep),
+                                                         next: upcoming.map { ($0.images, $0.labels) })
                 globalStep += 1
                 step += 1
-                guard loss.isFinite else {
-                    throw TrainingStop.nonFiniteLoss(step: globalStep, epoch: epoch, loss: loss,
-                                                     checkpoint: checkpointURL.flatMap { FileManager.default.fileExists(atPath: $0.path) ? $0 : nil })
+                stepsThisRun += 1
+                if let p = profiling, stepsThisRun == p.warmupSteps + p.steps {
+                    reporter.message("")
+                    p.onProfiled(p.profiler)
                 }
+                guard loss.isFinite else {
+                    throw TrainingStop.nonFiniteLoss(step: globalStep, epoch: epoch, loss: loss, checkpoint: lastGoodCheckpoint)
+                }
+                try divergence.check(loss: loss, step: globalStep, epoch: epoch, lastGoodCheckpoint: lastGoodCheckpoint)
                 lossSum += Double(loss) * Double(batch.count); correct += right; seen += batch.count
                 let elapsed = Date().timeIntervalSince(start)
                 reporter.update(.init(epoch: epoch, epochs: config.epochs, done: step, total: stepsPerEpoch,
@@ -183,7 +212,7 @@ public final class Trainer {
     public func evaluate(_ data: BatchSource) throws -> (loss: Double, accuracy: Double) {
         var lossSum = 0.0, correct = 0, seen = 0
         for batch in data.batches(epoch: 0, skipping: 0) {
-            let p = batch.count == plan.batch ? plan : try evaluationPlan(batch: batch.count)
+            let p = try evaluationPlan(batch: batch.count)
             let executor = Executor(plan: p)
             let n = batch.count * graph.inputShape.count
             try parameters.backend.upload(Array(batch.images.prefix(n)), to: p.input)
@@ -199,7 +228,7 @@ public final class Trainer {
 
     private func evaluationPlan(batch: Int) throws -> Plan {
         if let p = evaluationPlans[batch] { return p }
-        let p = try Plan(graph: graph, parameters: parameters, batch: batch, training: true)
+        let p = try Plan(graph: graph, parameters: parameters, batch: batch, mode: .evaluation, options: plan.options)
         evaluationPlans[batch] = p
         return p
     }
@@ -231,6 +260,7 @@ public final class Trainer {
                        optimizerStep: optimizer.step, parameters: try parameters.read(), parameterShapes: shapes,
                        optimizerState: try optimizer.read(), history: history.map { $0.jsonLine() },
                        batchSize: config.batchSize, settings: config.settings).write(to: url)
+        lastGoodCheckpoint = url
         return url
     }
 
@@ -265,6 +295,7 @@ public final class Trainer {
         globalStep = c.step
         epochsCompleted = c.epochsCompleted
         history = c.history.compactMap(EpochMetrics.parse)
+        lastGoodCheckpoint = url
         reporter.message("resumed from \(url.path): \(c.epochsCompleted) epochs, step \(c.step)")
     }
 

@@ -5,7 +5,7 @@ import XCTest
 /// the oclgrind script (out-of-bounds and race checks). Correctness is ActivationTests' job.
 final class KernelCheckActivationTests: XCTestCase {
     func testEveryActivationAndSoftmaxKernel() throws {
-        guard let b = TestBackends.openCL else { return }
+        let b = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         let n = 420
         // Outputs are uploaded rather than just allocated (see KernelCheckElementwiseTests).

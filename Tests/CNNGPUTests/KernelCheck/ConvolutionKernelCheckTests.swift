@@ -6,7 +6,7 @@ import XCTest
 /// compared with the CPU backend, which shares no code with these kernels.
 final class KernelCheckConvolutionTests: XCTestCase {
     func testIm2colAndCol2imGather() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         // Batch 3 as a chunk of 2 images starting at image 1: offsets are exercised too.
@@ -31,7 +31,7 @@ final class KernelCheckConvolutionTests: XCTestCase {
     }
 
     func testDirectConvolutionKernels() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         ConvolutionAlgorithm.forced = .direct
@@ -56,7 +56,7 @@ final class KernelCheckConvolutionTests: XCTestCase {
     }
 
     func testPackAndUnpackImages() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let (rows, length, images) = (3, 7, 2)
         // Images 1 and 2 of a batch of 3 go to offset 5 of the packed buffer and back.
         let x = (0..<(3 * rows * length)).map(Float.init)
@@ -76,7 +76,7 @@ final class KernelCheckConvolutionTests: XCTestCase {
     }
 
     func testAddBiasAndReduceSumAxis() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         // Several elements per work-item, and inner sizes below, at and above the work-group size.
         for s in [AxisShape(outer: 3, axis: 4, inner: 37), AxisShape(outer: 70, axis: 3, inner: 1),

@@ -5,7 +5,7 @@ import XCTest
 /// the oclgrind script (out-of-bounds and race checks). Correctness is ElementwiseTests' job.
 final class KernelCheckElementwiseTests: XCTestCase {
     func testEveryElementwiseAndDropoutKernel() throws {
-        guard let b = TestBackends.openCL else { return }
+        let b = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         let n = 257
         let a = try b.makeBuffer(rng.floats(n)), c = try b.makeBuffer(rng.floats(n))

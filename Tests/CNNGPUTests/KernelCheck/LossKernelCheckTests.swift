@@ -5,7 +5,7 @@ import XCTest
 /// (oclgrind). Values are checked loosely here; LossTests checks them properly.
 final class KernelCheckLossTests: XCTestCase {
     func testEveryLossKernel() throws {
-        guard let b = TestBackends.openCL else { return }
+        let b = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         let (rows, cols) = (5, 7)
         let logits = rng.floats(rows * cols), labels: [Int32] = [0, 6, 3, -1, 2]

@@ -6,7 +6,7 @@ import XCTest
 /// uninitialized reads). Results are checked against the CPU backend.
 final class KernelCheckNormalizationTests: XCTestCase {
     func testEveryBatchNormKernel() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         // Rows shorter and longer than a work-group (the two ways a work-item walks a channel).
         for s in [AxisShape(outer: 3, axis: 2, inner: 97), AxisShape(outer: 2, axis: 2, inner: 263)] {
             try checkBatchNorm(cl, s)
@@ -39,7 +39,7 @@ final class KernelCheckNormalizationTests: XCTestCase {
     }
 
     func testEveryLRNKernel() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         // beta 0.75 (AlexNet) and another beta take different paths to scale^−beta.
         for p in [LRNParameters(size: 3, alpha: 0.5, beta: 0.75, k: 1), LRNParameters(size: 4, alpha: 0.5, beta: 0.6, k: 1)] {
             try checkLRN(cl, p)

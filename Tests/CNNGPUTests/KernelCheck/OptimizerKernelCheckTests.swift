@@ -5,7 +5,7 @@ import XCTest
 /// (oclgrind). OptimizerTests checks the values.
 final class KernelCheckOptimizerTests: XCTestCase {
     func testEveryOptimizerKernel() throws {
-        guard let b = TestBackends.openCL else { return }
+        let b = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         let count = 203
         let w = try b.makeBuffer(rng.floats(count)), g = try b.makeBuffer(rng.floats(count))

@@ -6,7 +6,7 @@ import XCTest
 /// backend so a run also shows the kernels did their work.
 final class KernelCheckPoolingTests: XCTestCase {
     func testEveryPoolingKernel() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         let padding = Padding2D(top: 1, bottom: 0, left: 1, right: 1)

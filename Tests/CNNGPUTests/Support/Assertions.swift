@@ -2,29 +2,52 @@ import XCTest
 import CNNGPU
 
 /// Relative error of `actual` against `expected`: the largest absolute difference divided by
-/// the largest magnitude in `expected` (a norm-wise measure, robust where sums cancel).
+/// the largest magnitude in `expected` (a norm-wise measure, robust where sums cancel). Any
+/// NaN on either side makes it NaN, so no comparison against it passes.
 func relativeError(_ actual: [Float], _ expected: [Double]) -> Double {
     precondition(actual.count == expected.count, "size mismatch: \(actual.count) vs \(expected.count)")
     var diff = 0.0, scale = 0.0
     for (a, e) in zip(actual, expected) {
-        diff = max(diff, abs(Double(a) - e))
+        let d = abs(Double(a) - e)
+        // `max(x, .nan)` is `x`: NaN must be carried explicitly or it vanishes.
+        if d.isNaN { return .nan }
+        diff = max(diff, d)
         scale = max(scale, abs(e))
     }
     return diff / max(scale, 1e-12)
 }
 
-/// Fails unless `actual` matches `expected` to `tolerance` relative error (see `relativeError`).
+/// Why `actual` does not match `expected` to `tolerance` relative error (see `relativeError`),
+/// or nil when it does. A count mismatch, a NaN anywhere, or an infinity that is not matched
+/// exactly is a mismatch. The seed of the shared test generator goes into the message so the
+/// failure can be replayed (`CNNGPU_TEST_SEED`).
+func closenessFailure(_ actual: [Float], _ expected: [Double], tolerance: Double) -> String? {
+    let seed = "(test seed \(SeededGenerator.sessionSeed))"
+    guard actual.count == expected.count else {
+        return "\(actual.count) values, expected \(expected.count) \(seed)"
+    }
+    if let i = actual.indices.first(where: { actual[$0].isNaN || expected[$0].isNaN }) {
+        return "NaN at [\(i)]: got \(actual[i]), expected \(expected[i]) \(seed)"
+    }
+    if let i = actual.indices.first(where: {
+        (actual[$0].isInfinite || expected[$0].isInfinite) && Double(actual[$0]) != expected[$0]
+    }) {
+        return "infinity at [\(i)]: got \(actual[i]), expected \(expected[i]) \(seed)"
+    }
+    let finite = zip(actual, expected).filter { !$0.1.isInfinite }
+    let err = relativeError(finite.map(\.0), finite.map(\.1))
+    guard err > tolerance else { return nil }
+    let worst = finite.enumerated().max { abs(Double($0.1.0) - $0.1.1) < abs(Double($1.1.0) - $1.1.1) }!
+    return "relative error \(err) > \(tolerance); worst at [\(worst.offset)]: "
+        + "got \(worst.element.0), expected \(worst.element.1) \(seed)"
+}
+
+/// Fails unless `actual` matches `expected` to `tolerance` relative error (see
+/// `closenessFailure`: NaNs and count mismatches fail).
 func assertClose(_ actual: [Float], _ expected: [Double], tolerance: Double = 1e-4,
                  _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
-    guard actual.count == expected.count else {
-        XCTFail("\(message()): \(actual.count) values, expected \(expected.count)", file: file, line: line)
-        return
-    }
-    let err = relativeError(actual, expected)
-    if !(err <= tolerance) {
-        let worst = zip(actual, expected).enumerated().max { abs(Double($0.1.0) - $0.1.1) < abs(Double($1.1.0) - $1.1.1) }!
-        XCTFail("\(message()): relative error \(err) > \(tolerance); worst at [\(worst.offset)]: "
-            + "got \(worst.element.0), expected \(worst.element.1)", file: file, line: line)
+    if let failure = closenessFailure(actual, expected, tolerance: tolerance) {
+        XCTFail("\(message()): \(failure)", file: file, line: line)
     }
 }
 

@@ -4,28 +4,13 @@ import Foundation
 /// memory split across the workers; the function is chosen outside the loop so that each
 /// inner loop is branch-free enough to vectorize.
 extension CPUBackend: ActivationOps {
-    public func activationForward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try validate.elementwise("activation", count: count, ["x": x, "y": y])
+    public func encodeActivationForward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y)
-        parallelFor(count, grain: 16_384) { r in
-            switch f {
-            case .relu:
-                for i in r { let v = xp[i]; yp[i] = v < 0 ? 0 : v }   // NaN stays NaN, as in PyTorch
-            case .leakyReLU(let alpha):
-                for i in r { let v = xp[i]; yp[i] = v > 0 ? v : alpha * v }
-            case .elu(let alpha):
-                for i in r { let v = xp[i]; yp[i] = v > 0 ? v : alpha * expm1(v) }
-            case .sigmoid:
-                for i in r { yp[i] = 1 / (1 + exp(-xp[i])) }
-            case .tanh:
-                for i in r { yp[i] = Foundation.tanh(xp[i]) }
-            }
-        }
+        parallelFor(count, grain: 16_384) { r in f.apply(xp + r.lowerBound, yp + r.lowerBound, r.count) }
     }
 
-    public func activationBackward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer,
-                                   dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
-        try validate.elementwise("activation_backward", count: count, ["x": x, "y": y, "dy": dy, "dx": dx])
+    public func encodeActivationBackward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer,
+                                         dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y), g = ptr(dy), out = ptr(dx)
         parallelFor(count, grain: 16_384) { r in
             // Every operand is loaded unconditionally: a load inside `? :` keeps LLVM from
@@ -46,8 +31,7 @@ extension CPUBackend: ActivationOps {
         }
     }
 
-    public func softmaxForward(_ shape: AxisShape, log: Bool, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try validate.axis(log ? "log_softmax" : "softmax", shape, full: ["x": x, "y": y])
+    public func encodeSoftmaxForward(_ shape: AxisShape, log: Bool, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y)
         let axis = shape.axis, inner = shape.inner
         if inner == 1 { return softmaxRowsForward(rows: shape.outer, axis: axis, log: log, xp, yp) }
@@ -83,10 +67,8 @@ extension CPUBackend: ActivationOps {
         }
     }
 
-    public func softmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
-                                dx: any DeviceBuffer) throws {
-        try validate.axis(log ? "log_softmax_backward" : "softmax_backward", shape,
-                          full: ["y": y, "dy": dy, "dx": dx])
+    public func encodeSoftmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
+                                      dx: any DeviceBuffer) throws {
         let yp = ptr(y), g = ptr(dy), out = ptr(dx)
         let axis = shape.axis, inner = shape.inner
         if inner == 1 { return softmaxRowsBackward(rows: shape.outer, axis: axis, log: log, yp, g, out) }
@@ -177,10 +159,8 @@ extension CPUBackend: ActivationOps {
         }
     }
 
-    public func maxoutForward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
-                              x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try validate.maxout(batch: batch, channels: channels, groupSize: groupSize, spatial: spatial,
-                            x: x, y: y, "maxout")
+    public func encodeMaxoutForward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
+                                    x: any DeviceBuffer, y: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y)
         let planes = batch * channels / groupSize   // (n, k) pairs
         parallelFor(planes, grain: max(1, 16_384 / (groupSize * spatial))) { r in
@@ -195,11 +175,8 @@ extension CPUBackend: ActivationOps {
         }
     }
 
-    public func maxoutBackward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
-                               x: any DeviceBuffer, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
-        try validate.maxout(batch: batch, channels: channels, groupSize: groupSize, spatial: spatial,
-                            x: x, y: dy, "maxout_backward")
-        try validate.buffer(dx, "maxout_backward", "dx", count: batch * channels * spatial)
+    public func encodeMaxoutBackward(batch: Int, channels: Int, groupSize: Int, spatial: Int,
+                                     x: any DeviceBuffer, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         let xp = ptr(x), g = ptr(dy), out = ptr(dx)
         let planes = batch * channels / groupSize
         parallelFor(planes, grain: max(1, 16_384 / (groupSize * spatial))) { r in
@@ -216,4 +193,31 @@ extension CPUBackend: ActivationOps {
             }
         }
     }
+}
+
+extension Activation {
+    /// dst[i] = f(src[i]) for i < n (dst may be src). The function is chosen outside the loop,
+    /// so each loop is one vectorizable sweep; Kernels/activation_function.cl and the blocked C
+    /// kernel's epilogue use the same formulas.
+    func apply(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        switch self {
+        case .relu:
+            for i in 0..<n { let v = src[i]; dst[i] = v < 0 ? 0 : v }   // NaN stays NaN, as in PyTorch
+        case .leakyReLU(let alpha):
+            for i in 0..<n { let v = src[i]; dst[i] = v > 0 ? v : alpha * v }
+        case .elu(let alpha):
+            for i in 0..<n { let v = src[i]; dst[i] = v > 0 ? v : alpha * expm1(v) }
+        case .sigmoid:
+            for i in 0..<n { dst[i] = 1 / (1 + exp(-src[i])) }
+        case .tanh:
+            for i in 0..<n { dst[i] = Foundation.tanh(src[i]) }
+        }
+    }
+}
+
+/// A fused convolution epilogue on one output row that was just written (still in cache):
+/// row = activation(row + bias).
+func convolutionEpilogueRow(_ row: UnsafeMutablePointer<Float>, _ n: Int, bias: Float?, activation: Activation?) {
+    if let bias { for i in 0..<n { row[i] += bias } }
+    activation?.apply(row, row, n)
 }

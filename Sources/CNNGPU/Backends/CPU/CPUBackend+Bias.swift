@@ -1,7 +1,6 @@
 /// Bias add and the per-axis sum of its gradient.
 extension CPUBackend: BiasOps {
-    public func addBias(_ shape: AxisShape, bias: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try validate.axis("add_bias", shape, full: ["y": y], perAxis: ["bias": bias])
+    public func encodeAddBias(_ shape: AxisShape, bias: any DeviceBuffer, y: any DeviceBuffer) throws {
         let (axis, inner) = (shape.axis, shape.inner)
         let yp = ptr(y), bp = ptr(bias)
         parallelFor(shape.outer * axis, grain: max(1, 16_384 / inner)) { rows in
@@ -14,8 +13,7 @@ extension CPUBackend: BiasOps {
 
     /// Sums each contiguous run of `inner` in Float with vector accumulators, and the runs in
     /// Double, so long reductions keep their precision.
-    public func reduceSum(_ shape: AxisShape, x: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try validate.axis("reduce_sum", shape, full: ["x": x], perAxis: ["out": out])
+    public func encodeReduceSum(_ shape: AxisShape, x: any DeviceBuffer, out: any DeviceBuffer) throws {
         let (outer, axis, inner) = (shape.outer, shape.axis, shape.inner)
         let xp = ptr(x), op = ptr(out)
         parallelFor(axis, grain: max(1, 32_768 / (outer * inner))) { entries in

@@ -15,14 +15,15 @@ extension CPUBackend {
         d.strideH == 1 && d.strideW == 1 && d.dilationH == 1 && d.dilationW == 1 && d.groups == 1
     }
 
-    /// Adds `bias` (per output channel) as it stores y, saving a pass over y.
+    /// Adds `bias` (per output channel) and applies `activation` as it stores y, saving passes over y.
     func blockedForward(_ d: Conv2DDescriptor, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, activation: Activation?, y: UnsafeMutablePointer<Float>) {
         let packed = packedWeights(d, weight, adjoint: false)
         defer { packed.deallocate() }
         convolveImages(batch: d.batch, input: x, channels: d.inChannels, h: d.inH, w: d.inW,
                        padTop: d.padding.top, padLeft: d.padding.left, packed: packed, outChannels: d.outChannels,
-                       kh: d.kernelH, kw: d.kernelW, outH: d.outH, outW: d.outW, bias: bias, output: y)
+                       kh: d.kernelH, kw: d.kernelW, outH: d.outH, outW: d.outW, bias: bias, activation: activation,
+                       output: y)
     }
 
     func blockedBackwardData(_ d: Conv2DDescriptor, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
@@ -34,7 +35,7 @@ extension CPUBackend {
         convolveImages(batch: d.batch, input: dy, channels: d.outChannels, h: d.outH, w: d.outW,
                        padTop: d.kernelH - 1 - d.padding.top, padLeft: d.kernelW - 1 - d.padding.left,
                        packed: packed, outChannels: d.inChannels, kh: d.kernelH, kw: d.kernelW,
-                       outH: d.inH, outW: d.inW, bias: nil, output: dx)
+                       outH: d.inH, outW: d.inW, bias: nil, activation: nil, output: dx)
     }
 
     /// Each worker sums its images' contributions into its own partial dw; the partials are
@@ -51,7 +52,7 @@ extension CPUBackend {
         partials.initialize(repeating: 0, count: workers * count)
         // Images per kernel call: enough to amortize the per-tap reductions, few enough that
         // the padded x and dy of a group stay in L2.
-        let group = max(1, min(perWorker, 262_144 / ((xImage + dyImage) * 4)))
+        let group = max(1, min(perWorker, 262_144 / ((xImage + dyImage) * MemoryLayout<Float>.stride)))
         parallelFor(workers, grain: 1) { range in
             let xp = UnsafeMutablePointer<Float>.allocate(capacity: group * xImage)
             let dyp = UnsafeMutablePointer<Float>.allocate(capacity: group * dyImage)
@@ -103,7 +104,8 @@ extension CPUBackend {
     private func convolveImages(batch: Int, input: UnsafePointer<Float>, channels: Int, h: Int, w: Int,
                                 padTop: Int, padLeft: Int, packed: UnsafePointer<Float>, outChannels: Int,
                                 kh: Int, kw: Int, outH: Int, outW: Int, bias: UnsafePointer<Float>?,
-                                output: UnsafeMutablePointer<Float>) {
+                                activation: Activation?, output: UnsafeMutablePointer<Float>) {
+        let code = Int32(activation.kernelCode), alpha = activation?.alpha ?? 0
         let (ph, pw) = Self.paddedSize(outH: outH, outW: outW, kh: kh, kw: kw)
         parallelFor(batch, grain: 1) { images in
             let xp = UnsafeMutablePointer<Float>.allocate(capacity: channels * ph * pw)
@@ -113,7 +115,7 @@ extension CPUBackend {
                 padPlanes(input + n * channels * h * w, channels: channels, h: h, w: w, into: xp,
                           paddedH: ph, paddedW: pw, top: padTop, left: padLeft)
                 cnn_blocked_conv_forward(xp, channels, ph, pw, packed, outChannels, kh, kw, outH, outW, bias,
-                                         output + n * outChannels * outH * outW, offsets)
+                                         code, alpha, output + n * outChannels * outH * outW, offsets)
             }
         }
     }

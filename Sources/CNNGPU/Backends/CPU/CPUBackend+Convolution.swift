@@ -25,59 +25,82 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     /// of 6, so with fewer than this many most of its lanes idle.
     static let blockedMinAdjointChannels = 4
 
-    func algorithm(for d: Conv2DDescriptor) -> ConvolutionAlgorithm {
-        if let forced = ConvolutionAlgorithm.forced { return forced }
-        if d.groupOutChannels <= Self.directMaxGroupOutChannels { return .direct }
-        return Self.blockedConvolutionApplies(d) && d.outChannels <= Self.blockedMaxChannels
-            && d.inChannels <= Self.blockedMaxChannels ? .direct : .im2colGEMM
+    /// Both algorithms apply to every problem; the measurements above put the faster first.
+    public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
+        let blocked = Self.blockedConvolutionApplies(d)
+        var direct = d.groupOutChannels <= Self.directMaxGroupOutChannels
+            || blocked && d.outChannels <= Self.blockedMaxChannels && d.inChannels <= Self.blockedMaxChannels
+        // Backward-data's blocked kernel idles most of its lanes with few input channels.
+        if direction == .backwardData, direct, blocked, d.groupOutChannels > Self.directMaxGroupOutChannels,
+           d.inChannels < Self.blockedMinAdjointChannels {
+            direct = false
+        }
+        return (direct ? [.direct, .im2colGEMM] : [.im2colGEMM, .direct]).map { ConvolutionSolution($0) }
     }
 
-    /// `algorithm(for:)`, except that blocked layers with few input channels take GEMM.
-    func backwardDataAlgorithm(for d: Conv2DDescriptor) -> ConvolutionAlgorithm {
-        let picked = algorithm(for: d)
-        guard ConvolutionAlgorithm.forced == nil, picked == .direct, Self.blockedConvolutionApplies(d),
-              d.groupOutChannels > Self.directMaxGroupOutChannels else { return picked }
-        return d.inChannels < Self.blockedMinAdjointChannels ? .im2colGEMM : .direct
+    public func convolutionWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
+                                          solution: ConvolutionSolution) -> Int {
+        guard solution.algorithm == .im2colGEMM else { return 0 }
+        return ConvolutionWorkspace.count(d, limitBytes: ConvolutionWorkspace.limitBytes,
+                                          maxBufferBytes: info.maxBufferBytes)
     }
 
-    public func convolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
-                                   bias: (any DeviceBuffer)?, y: any DeviceBuffer) throws {
-        try validate.convolution(d, x: x, w: weight, y: y, bias: bias, "conv2d")
-        guard algorithm(for: d) == .direct else {
-            return try im2colForward(d, x: x, weight: weight, bias: bias, y: y)
-        }
-        if Self.blockedConvolutionApplies(d) {
-            return blockedForward(d, x: ptr(x), weight: ptr(weight), bias: bias.map { UnsafePointer(ptr($0)) }, y: ptr(y))
-        }
-        directForward(d, x: ptr(x), weight: ptr(weight), y: ptr(y))
-        if let bias {
-            try addBias(AxisShape(outer: d.batch, axis: d.outChannels, inner: d.outPixels), bias: bias, y: y)
+    public func encodeConvolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
+                                         bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
+                                         solution: ConvolutionSolution, workspace: (any DeviceBuffer)?) throws {
+        let biasPointer = bias.map { UnsafePointer(ptr($0)) }
+        switch solution.algorithm {
+        case .im2colGEMM:
+            try im2colForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
+        case .direct where Self.blockedConvolutionApplies(d):
+            blockedForward(d, x: ptr(x), weight: ptr(weight), bias: biasPointer, activation: activation, y: ptr(y))
+        case .direct:
+            directForward(d, x: ptr(x), weight: ptr(weight), bias: biasPointer, activation: activation, y: ptr(y))
+        case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
+            throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
     }
 
-    public func convolutionBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
-                                        dx: any DeviceBuffer) throws {
-        try validate.convolutionBackward(d, "conv2d_backward_data", input: ("dx", dx), weight: ("weight", weight),
-                                         output: ("dy", dy))
-        guard backwardDataAlgorithm(for: d) == .direct else {
-            return try im2colBackwardData(d, dy: dy, weight: weight, dx: dx)
-        }
-        if Self.blockedConvolutionApplies(d) {
+    public func encodeConvolutionBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
+                                              dx: any DeviceBuffer, solution: ConvolutionSolution,
+                                              workspace: (any DeviceBuffer)?) throws {
+        switch solution.algorithm {
+        case .im2colGEMM:
+            try im2colBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
+        case .direct where Self.blockedConvolutionApplies(d):
             blockedBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
-        } else {
+        case .direct:
             directBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
+        case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
+            throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
     }
 
-    public func convolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
-                                          dw: any DeviceBuffer) throws {
-        try validate.convolutionBackward(d, "conv2d_backward_filter", input: ("x", x), weight: ("dw", dw),
-                                         output: ("dy", dy))
-        guard algorithm(for: d) == .direct else { return try im2colBackwardFilter(d, x: x, dy: dy, dw: dw) }
-        if Self.blockedConvolutionApplies(d) {
+    public func encodeConvolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
+                                                dw: any DeviceBuffer, solution: ConvolutionSolution,
+                                                workspace: (any DeviceBuffer)?) throws {
+        switch solution.algorithm {
+        case .im2colGEMM:
+            try im2colBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace)
+        case .direct where Self.blockedConvolutionApplies(d):
             blockedBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
-        } else {
+        case .direct:
             directBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
+        case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
+            throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
+        }
+    }
+
+    /// The im2col path's epilogue on one chunk, right after its GEMM: each worker takes whole
+    /// (image, channel) planes.
+    func convolutionEpilogue(_ d: Conv2DDescriptor, bias: (any DeviceBuffer)?, activation: Activation?,
+                             y: any DeviceBuffer, firstImage: Int, images: Int) throws {
+        let (o, p) = (d.outChannels, d.outPixels)
+        let yp = ptr(y) + firstImage * o * p, bp = bias.map(ptr)
+        parallelFor(images * o, grain: max(1, 16_384 / p)) { planes in
+            for plane in planes {
+                convolutionEpilogueRow(yp + plane * p, p, bias: bp?[plane % o], activation: activation)
+            }
         }
     }
 
@@ -155,13 +178,17 @@ extension CPUBackend {
         }
     }
 
+    /// The epilogue runs on each row right after it is copied, while it is in cache.
     func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
-                      dst: any DeviceBuffer, firstImage: Int) throws {
-        let s = ptr(src) + srcOffset, d = ptr(dst) + firstImage * rows * length
+                      dst: any DeviceBuffer, firstImage: Int, bias: (any DeviceBuffer)?,
+                      activation: Activation?) throws {
+        let s = ptr(src) + srcOffset, d = ptr(dst) + firstImage * rows * length, bp = bias.map(ptr)
+        let epilogue = bias != nil || activation != nil
         parallelFor(images * rows, grain: max(1, 16_384 / length)) { range in
             for t in range {
                 let (n, r) = t.quotientAndRemainder(dividingBy: rows)
                 (d + t * length).update(from: s + (r * images + n) * length, count: length)
+                if epilogue { convolutionEpilogueRow(d + t * length, length, bias: bp?[r], activation: activation) }
             }
         }
     }

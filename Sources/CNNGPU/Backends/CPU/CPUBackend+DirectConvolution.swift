@@ -2,8 +2,9 @@
 /// each task owns one output row (input row, weight), and the inner loops run along
 /// contiguous memory so the compiler vectorizes them. No workspace, no atomics, fixed order.
 extension CPUBackend {
+    /// y = activation(conv + bias), the epilogue applied to each row as soon as it is complete.
     func directForward(_ d: Conv2DDescriptor, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                       y: UnsafeMutablePointer<Float>) {
+                       bias: UnsafePointer<Float>?, activation: Activation?, y: UnsafeMutablePointer<Float>) {
         let (c, h, w, o, outH, outW) = (d.inChannels, d.inH, d.inW, d.outChannels, d.outH, d.outW)
         let (kh, kw, cg, og) = (d.kernelH, d.kernelW, d.groupInChannels, d.groupOutChannels)
         let (sh, sw) = (d.strideH, d.strideW)
@@ -35,6 +36,9 @@ extension CPUBackend {
                             }
                         }
                     }
+                }
+                if bias != nil || activation != nil {
+                    convolutionEpilogueRow(out, outW, bias: bias?[oc], activation: activation)
                 }
             }
         }

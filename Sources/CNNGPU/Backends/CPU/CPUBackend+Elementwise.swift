@@ -2,9 +2,8 @@
 /// contiguous chunks across the workers. Outputs may alias inputs (each element is read
 /// before it is written).
 extension CPUBackend: ElementwiseOps {
-    public func dropoutForward(count: Int, probability: Float, seed: UInt64, x: any DeviceBuffer,
-                               y: any DeviceBuffer, mask: any DeviceBuffer) throws {
-        try validate.dropout(count: count, probability: probability, ["x": x, "y": y, "mask": mask])
+    public func encodeDropoutForward(count: Int, probability: Float, seed: UInt64, x: any DeviceBuffer,
+                                     y: any DeviceBuffer, mask: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y), mp = ptr(mask)
         // Same Float expression as the OpenCL host code, so the kept values match bit for bit.
         let keep: Float = 1 / (1 - probability)
@@ -17,26 +16,32 @@ extension CPUBackend: ElementwiseOps {
         }
     }
 
-    public func add(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try validate.elementwise("add", count: count, ["a": a, "b": b, "out": out])
+    /// The activation runs on each chunk right after its sum, while the chunk is in cache.
+    public func encodeAdd(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer,
+                          activation: Activation?) throws {
         let ap = ptr(a), bp = ptr(b), op = ptr(out)
-        parallelFor(count, grain: 32_768) { r in for i in r { op[i] = ap[i] + bp[i] } }
+        parallelFor(count, grain: 32_768) { r in
+            var lo = r.lowerBound
+            while lo < r.upperBound {
+                let hi = min(r.upperBound, lo + 4096)
+                for i in lo..<hi { op[i] = ap[i] + bp[i] }
+                activation?.apply(op + lo, op + lo, hi - lo)
+                lo = hi
+            }
+        }
     }
 
-    public func multiply(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try validate.elementwise("multiply", count: count, ["a": a, "b": b, "out": out])
+    public func encodeMultiply(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer) throws {
         let ap = ptr(a), bp = ptr(b), op = ptr(out)
         parallelFor(count, grain: 32_768) { r in for i in r { op[i] = ap[i] * bp[i] } }
     }
 
-    public func scale(count: Int, alpha: Float, x: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try validate.elementwise("scale", count: count, ["x": x, "out": out])
+    public func encodeScale(count: Int, alpha: Float, x: any DeviceBuffer, out: any DeviceBuffer) throws {
         let xp = ptr(x), op = ptr(out)
         parallelFor(count, grain: 32_768) { r in for i in r { op[i] = alpha * xp[i] } }
     }
 
-    public func axpy(count: Int, alpha: Float, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try validate.elementwise("axpy", count: count, ["x": x, "y": y])
+    public func encodeAxpy(count: Int, alpha: Float, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y)
         parallelFor(count, grain: 32_768) { r in for i in r { yp[i] += alpha * xp[i] } }
     }

@@ -8,16 +8,14 @@ import CBLAS
 /// the backend splits each GEMM's output into one slice per worker (columns, or rows when the
 /// matrix is tall), or hands whole matrices of a batch to the workers.
 extension CPUBackend: GEMMOps {
-    public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                     a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef) throws {
-        try validate.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, b: b, c: c)
+    public func encodeGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                           a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef) throws {
         parallelGEMM(transA, transB, m, n, k, alpha, ptr(a.buffer) + a.offset, a.ld, ptr(b.buffer) + b.offset, b.ld,
                      beta, ptr(c.buffer) + c.offset, c.ld)
     }
 
-    public func gemmStridedBatched(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                                   a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef, batchCount: Int) throws {
-        try validate.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, b: b, c: c, batch: batchCount)
+    public func encodeGEMMStridedBatched(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                         a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef, batchCount: Int) throws {
         let (pa, pb, pc) = (ptr(a.buffer) + a.offset, ptr(b.buffer) + b.offset, ptr(c.buffer) + c.offset)
         if batchCount >= threads {
             parallelFor(batchCount, grain: 1) { range in

@@ -7,10 +7,8 @@ extension CPUBackend: LossOps {
     /// Numerically stable (log-sum-exp with the row maximum subtracted: logits of ±1000 work).
     /// A label outside `0..<cols` makes `loss[0]` NaN and that row's gradient NaN. `gradient`
     /// may be `logits` itself (computed in place).
-    public func softmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
-                                    loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
-        try validate.softmaxCrossEntropy(rows: rows, cols: cols, logits: logits, labels: labels,
-                                         loss: loss, gradient: gradient)
+    public func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
+                                          loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         let x = ptr(logits), y = intPtr(labels), g = ptr(gradient)
         let invRows = 1 / Float(rows)
         var rowLoss = [Double](repeating: 0, count: rows)
@@ -45,10 +43,8 @@ extension CPUBackend: LossOps {
         ptr(loss)[0] = Float(rowLoss.reduce(0, +) / Double(rows))
     }
 
-    public func meanSquaredError(count: Int, prediction: any DeviceBuffer, target: any DeviceBuffer,
-                                 loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
-        try validate.meanSquaredError(count: count, prediction: prediction, target: target,
-                                      loss: loss, gradient: gradient)
+    public func encodeMeanSquaredError(count: Int, prediction: any DeviceBuffer, target: any DeviceBuffer,
+                                       loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         let p = ptr(prediction), t = ptr(target), g = ptr(gradient)
         let scale = 2 / Float(count)
         let block = 4096
@@ -71,9 +67,8 @@ extension CPUBackend: LossOps {
 
     /// Ties with the label's score count as correct (fewer than `k` scores strictly greater);
     /// a label outside `0..<cols`, or whose score is NaN, is not correct. `k` must be in `1...cols`.
-    public func topKCorrect(rows: Int, cols: Int, k: Int, scores: any DeviceBuffer, labels: any DeviceBuffer,
-                            out: any DeviceBuffer) throws {
-        try validate.topKCorrect(rows: rows, cols: cols, k: k, scores: scores, labels: labels, out: out)
+    public func encodeTopKCorrect(rows: Int, cols: Int, k: Int, scores: any DeviceBuffer, labels: any DeviceBuffer,
+                                  out: any DeviceBuffer) throws {
         let x = ptr(scores), y = intPtr(labels)
         var correct = [Int](repeating: 0, count: rows)
         correct.withUnsafeMutableBufferPointer { correct in
@@ -93,8 +88,7 @@ extension CPUBackend: LossOps {
     }
 
     /// A NaN counts as larger than any number (as in PyTorch); the first maximum or NaN wins.
-    public func argmax(rows: Int, cols: Int, x: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try validate.argmax(rows: rows, cols: cols, x: x, out: out)
+    public func encodeArgmax(rows: Int, cols: Int, x: any DeviceBuffer, out: any DeviceBuffer) throws {
         let x = ptr(x), o = intPtr(out)
         parallelFor(rows, grain: max(1, 8192 / cols)) { range in
             for r in range {

@@ -3,16 +3,12 @@ import Foundation
 /// Batch normalization (parallel over channels) and LRN (parallel over (n, c) rows) on the host.
 /// Inner loops run over the contiguous spatial axis.
 extension CPUBackend: NormalizationOps {
-    public func batchNormForwardTraining(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
-                                         beta: any DeviceBuffer, y: any DeviceBuffer,
-                                         runningMean: any DeviceBuffer, runningVar: any DeviceBuffer,
-                                         momentum: Float, epsilon: Float,
-                                         savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer) throws {
-        try validate.batchNorm("batchnorm_training", shape, full: ["x": x, "y": y],
-                               perChannel: ["gamma": gamma, "beta": beta, "runningMean": runningMean,
-                                            "runningVar": runningVar, "savedMean": savedMean,
-                                            "savedInvStd": savedInvStd],
-                               epsilon: epsilon, momentum: momentum)
+    public func encodeBatchNormForwardTraining(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
+                                               beta: any DeviceBuffer, y: any DeviceBuffer,
+                                               runningMean: any DeviceBuffer, runningVar: any DeviceBuffer,
+                                               momentum: Float, epsilon: Float,
+                                               savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
+                                               relu: Bool) throws {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
         let m = outer * inner
         let xp = ptr(x), yp = ptr(y), gp = ptr(gamma), bp = ptr(beta)
@@ -39,18 +35,16 @@ extension CPUBackend: NormalizationOps {
                 for n in 0..<outer {
                     let o = (n * channels + c) * inner
                     for i in o..<(o + inner) { yp[i] = (xp[i] - mean) * a + b }
+                    if relu { Activation.relu.apply(yp + o, yp + o, inner) }
                 }
             }
         }
     }
 
-    public func batchNormForwardInference(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
-                                          beta: any DeviceBuffer, runningMean: any DeviceBuffer,
-                                          runningVar: any DeviceBuffer, epsilon: Float, y: any DeviceBuffer) throws {
-        try validate.batchNorm("batchnorm_inference", shape, full: ["x": x, "y": y],
-                               perChannel: ["gamma": gamma, "beta": beta, "runningMean": runningMean,
-                                            "runningVar": runningVar],
-                               epsilon: epsilon)
+    public func encodeBatchNormForwardInference(_ shape: AxisShape, x: any DeviceBuffer, gamma: any DeviceBuffer,
+                                                beta: any DeviceBuffer, runningMean: any DeviceBuffer,
+                                                runningVar: any DeviceBuffer, epsilon: Float, y: any DeviceBuffer,
+                                                relu: Bool) throws {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
         let xp = ptr(x), yp = ptr(y), gp = ptr(gamma), bp = ptr(beta), rm = ptr(runningMean), rv = ptr(runningVar)
         // Rows of `inner` elements share one channel's affine map: parallel over (n, c) rows.
@@ -60,29 +54,54 @@ extension CPUBackend: NormalizationOps {
                 let a = gp[c] / (rv[c] + epsilon).squareRoot(), b = bp[c], mean = rm[c]
                 let o = r * inner
                 for i in o..<(o + inner) { yp[i] = (xp[i] - mean) * a + b }
+                if relu { Activation.relu.apply(yp + o, yp + o, inner) }
             }
         }
     }
 
-    public func batchNormBackward(_ shape: AxisShape, x: any DeviceBuffer, dy: any DeviceBuffer,
-                                  gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
-                                  savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
-                                  dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
-        try validate.batchNorm("batchnorm_backward", shape, full: ["x": x, "dy": dy, "dx": dx],
-                               perChannel: ["gamma": gamma, "savedMean": savedMean,
-                                            "savedInvStd": savedInvStd, "dGamma": dGamma, "dBeta": dBeta])
+    public func encodeBatchNormBackward(_ shape: AxisShape, x: any DeviceBuffer, dy: any DeviceBuffer,
+                                        gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
+                                        savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
+                                        dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
+        batchNormBackward(shape, x: ptr(x), dy: ptr(dy), reluOutput: nil, gamma: ptr(gamma), savedMean: ptr(savedMean),
+                          savedInvStd: ptr(savedInvStd), dx: ptr(dx), dGamma: ptr(dGamma), dBeta: ptr(dBeta))
+    }
+
+    public func encodeBatchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
+                                            dy: any DeviceBuffer, gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
+                                            savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
+                                            dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
+        batchNormBackward(shape, x: ptr(x), dy: ptr(dy), reluOutput: ptr(y), gamma: ptr(gamma),
+                          savedMean: ptr(savedMean), savedInvStd: ptr(savedInvStd), dx: ptr(dx),
+                          dGamma: ptr(dGamma), dBeta: ptr(dBeta))
+    }
+
+    /// Batch-norm backward of dy, masked by `reluOutput > 0` when given (batch norm + ReLU).
+    /// The masked rows go through a per-worker scratch row, so dy itself is never written.
+    private func batchNormBackward(_ shape: AxisShape, x xp: UnsafePointer<Float>, dy dyp: UnsafePointer<Float>,
+                                   reluOutput yp: UnsafePointer<Float>?, gamma gp: UnsafePointer<Float>,
+                                   savedMean sm: UnsafePointer<Float>, savedInvStd si: UnsafePointer<Float>,
+                                   dx dxp: UnsafeMutablePointer<Float>, dGamma dgp: UnsafeMutablePointer<Float>,
+                                   dBeta dbp: UnsafeMutablePointer<Float>) {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
         let m = Float(outer * inner)
-        let xp = ptr(x), dyp = ptr(dy), dxp = ptr(dx), gp = ptr(gamma), sm = ptr(savedMean), si = ptr(savedInvStd)
-        let dgp = ptr(dGamma), dbp = ptr(dBeta)
         parallelFor(channels, grain: max(1, 16_384 / (outer * inner))) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: yp == nil ? 0 : inner)
+            defer { scratch.deallocate() }
+            /// Row `o` of the gradient to use: dy, or dy masked by y > 0 in `scratch`.
+            func gradientRow(_ o: Int) -> UnsafePointer<Float> {
+                guard let yp else { return dyp + o }
+                for i in 0..<inner { let g = dyp[o + i]; scratch[i] = yp[o + i] > 0 ? g : 0 }
+                return UnsafePointer(scratch)
+            }
             for c in range {
                 let mean = sm[c], invStd = si[c]
                 var sumDy = 0.0, sumDyCentered = 0.0
                 for n in 0..<outer {
                     let o = (n * channels + c) * inner
-                    sumDy += RowReduction.sum(dyp + o, inner)
-                    sumDyCentered += RowReduction.productWithDeviations(dyp + o, xp + o, inner, mean: mean)
+                    let g = gradientRow(o)
+                    sumDy += RowReduction.sum(g, inner)
+                    sumDyCentered += RowReduction.productWithDeviations(g, xp + o, inner, mean: mean)
                 }
                 let db = Float(sumDy), dg = Float(sumDyCentered) * invStd
                 dbp[c] = db
@@ -92,17 +111,15 @@ extension CPUBackend: NormalizationOps {
                 let a = gp[c] * invStd, b = -scale * dg * invStd, k = -scale * db
                 for n in 0..<outer {
                     let o = (n * channels + c) * inner
-                    for i in o..<(o + inner) { dxp[i] = a * dyp[i] + b * (xp[i] - mean) + k }
+                    let g = gradientRow(o), x = xp + o, out = dxp + o
+                    for i in 0..<inner { out[i] = a * g[i] + b * (x[i] - mean) + k }
                 }
             }
         }
     }
 
-    public func lrnForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
-                           x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer) throws {
-        try validate.lrn(p, batch: batch, channels: channels, spatial: spatial,
-                         ["x": x, "y": y, "scale": scale], "lrn")
-        try validate.lrnParameters(p, "lrn")
+    public func encodeLRNForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
+                                 x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y), sp = ptr(scale)
         let coefficient = p.alpha / Float(p.size)
         parallelFor(batch * channels, grain: max(1, 16_384 / (spatial * p.size))) { rows in
@@ -125,12 +142,9 @@ extension CPUBackend: NormalizationOps {
         }
     }
 
-    public func lrnBackward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
-                            x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
-                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
-        try validate.lrn(p, batch: batch, channels: channels, spatial: spatial,
-                         ["x": x, "y": y, "scale": scale, "dy": dy, "dx": dx], "lrn_backward")
-        try validate.lrnParameters(p, "lrn_backward")
+    public func encodeLRNBackward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
+                                  x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
+                                  dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y), sp = ptr(scale), dyp = ptr(dy), dxp = ptr(dx)
         let coefficient = 2 * p.alpha * p.beta / Float(p.size)
         parallelFor(batch * channels, grain: max(1, 16_384 / (spatial * p.size))) { rows in

@@ -5,9 +5,8 @@ extension CPUBackend: OptimizerOps {
     /// `v = (1 - dampening)·g` — PyTorch's `v = g` when dampening is 0. Momentum 0 is plain SGD
     /// (`velocity` may be nil, and is ignored otherwise); momentum > 0 without `velocity`, or
     /// Nesterov without momentum or with dampening, is a `CNNError.invalidArgument`.
-    public func sgdUpdate(_ p: SGDParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
-                          velocity: (any DeviceBuffer)?) throws {
-        try validate.sgdUpdate(p, count: count, weights: weights, gradients: gradients, velocity: velocity)
+    public func encodeSGDUpdate(_ p: SGDParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
+                                velocity: (any DeviceBuffer)?) throws {
         let w = ptr(weights), g = ptr(gradients)
         let lr = p.learningRate, wd = p.weightDecay
         guard p.momentum > 0, let velocity else {
@@ -29,9 +28,8 @@ extension CPUBackend: OptimizerOps {
 
     /// `p.step` counts updates from 1, this one included (`CNNError.invalidArgument` otherwise);
     /// the bias corrections are computed on the host in Double. `m` and `v` start zero-filled.
-    public func adamUpdate(_ p: AdamParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
-                           m: any DeviceBuffer, v: any DeviceBuffer) throws {
-        try validate.adamUpdate(p, count: count, weights: weights, gradients: gradients, m: m, v: v)
+    public func encodeAdamUpdate(_ p: AdamParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
+                                 m: any DeviceBuffer, v: any DeviceBuffer) throws {
         let w = ptr(weights), g = ptr(gradients), mp = ptr(m), vp = ptr(v)
         let step = AdamLanes(p)
         // Eight lanes at a time: the square root and division make Adam compute-bound, and

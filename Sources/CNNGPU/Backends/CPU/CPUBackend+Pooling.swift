@@ -3,10 +3,8 @@
 /// the OpenCL gathers sum, and deterministic. Adaptive pooling's backward is a gather, as its
 /// OpenCL kernel is, and adds the same dy / window-size terms in the same order.
 extension CPUBackend: PoolingOps {
-    public func poolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
-                               indices: (any DeviceBuffer)?) throws {
-        try validate.poolDescriptor(d)
-        try validate.pooling(d, x: x, y: y, indices: indices, backward: false)
+    public func encodePoolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
+                                     indices: (any DeviceBuffer)?) throws {
         let g = PoolGeometry(d)
         let xp = ptr(x), yp = ptr(y), ip = indices.map(intPtr)
         let mode = d.mode
@@ -25,10 +23,8 @@ extension CPUBackend: PoolingOps {
         }
     }
 
-    public func poolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
-                                dx: any DeviceBuffer) throws {
-        try validate.poolDescriptor(d)
-        try validate.pooling(d, x: dx, y: dy, indices: indices, backward: true)
+    public func encodePoolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
+                                      dx: any DeviceBuffer) throws {
         let g = PoolGeometry(d)
         let dyp = ptr(dy), dxp = ptr(dx)
         // Average pooling ignores indices a caller may pass anyway.
@@ -153,8 +149,7 @@ extension CPUBackend: PoolingOps {
         }
     }
 
-    public func globalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try validate.globalAveragePool(planes: planes, spatial: spatial, x: x, y: y, backward: false)
+    public func encodeGlobalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y)
         parallelFor(planes, grain: max(1, 16_384 / spatial)) { range in
             for p in range {
@@ -163,8 +158,7 @@ extension CPUBackend: PoolingOps {
         }
     }
 
-    public func globalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
-        try validate.globalAveragePool(planes: planes, spatial: spatial, x: dx, y: dy, backward: true)
+    public func encodeGlobalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         let dyp = ptr(dy), dxp = ptr(dx)
         parallelFor(planes, grain: max(1, 16_384 / spatial)) { range in
             for p in range {
@@ -173,10 +167,8 @@ extension CPUBackend: PoolingOps {
         }
     }
 
-    public func adaptiveAveragePoolForward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
-                                           x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try validate.adaptiveAveragePool(planes: planes, inH: inH, inW: inW, outH: outH, outW: outW,
-                                         x: x, y: y, backward: false)
+    public func encodeAdaptiveAveragePoolForward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
+                                                 x: any DeviceBuffer, y: any DeviceBuffer) throws {
         let rows = AdaptiveAxis(input: inH, output: outH), columns = AdaptiveAxis(input: inW, output: outW)
         let xp = ptr(x), yp = ptr(y)
         parallelFor(planes, grain: AdaptiveAxis.planeGrain(rows, columns)) { range in
@@ -197,10 +189,8 @@ extension CPUBackend: PoolingOps {
         }
     }
 
-    public func adaptiveAveragePoolBackward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
-                                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
-        try validate.adaptiveAveragePool(planes: planes, inH: inH, inW: inW, outH: outH, outW: outW,
-                                         x: dx, y: dy, backward: true)
+    public func encodeAdaptiveAveragePoolBackward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
+                                                  dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         let rows = AdaptiveAxis(input: inH, output: outH), columns = AdaptiveAxis(input: inW, output: outW)
         let dyp = ptr(dy), dxp = ptr(dx)
         parallelFor(planes, grain: AdaptiveAxis.planeGrain(rows, columns)) { range in

@@ -8,19 +8,19 @@ public final class CPUBackend: BackendMemory {
     public let info: DeviceInfo
     /// Worker threads used by the element-wise and reduction loops.
     public let threads: Int
-    lazy var validate = OpValidation(owner: ObjectIdentifier(self))
 
     public init(threads: Int? = nil) {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         self.threads = max(1, threads ?? cores)
         // GEMMs are split across our own workers (see CPUBackend+GEMM.swift).
         openblas_set_num_threads(1)
-        let memory = Int(ProcessInfo.processInfo.physicalMemory)
+        // What this process may use (cgroup, ulimit), not the machine's RAM: see HostMemory.
+        let memory = HostMemory.limitBytes
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
         let cpu = HostCPU.current
         self.info = DeviceInfo(backend: "CPU", name: cpu.name, vendor: "host", kind: .cpu,
                                computeUnits: self.threads, clockMHz: cpu.clockMHz, globalMemoryBytes: memory,
-                               maxBufferBytes: memory, platform: "native, OpenBLAS \(core) kernels",
+                               maxBufferBytes: memory, maxIndexableElements: Int.max, platform: "native, OpenBLAS \(core) kernels",
                                driverVersion: "", peakGFLOPS: cpu.peakGFLOPS)
     }
 
@@ -37,25 +37,21 @@ public final class CPUBackend: BackendMemory {
         return CPUBuffer(count: count, dtype: dtype, backendID: ObjectIdentifier(self))
     }
 
-    public func upload(_ values: UnsafeRawBufferPointer, to buffer: any DeviceBuffer, elementOffset: Int) throws {
-        let e = buffer.dtype.byteSize
-        let b = try host(buffer, "upload", "buffer", count: values.count / e, offset: elementOffset, dtype: buffer.dtype)
+    public func encodeUpload(_ values: UnsafeRawBufferPointer, to buffer: any DeviceBuffer, elementOffset: Int) throws {
+        let e = buffer.dtype.byteSize, b = buffer as! CPUBuffer
         guard let base = values.baseAddress else { return }
         (b.raw + elementOffset * e).copyMemory(from: base, byteCount: values.count)
     }
 
-    public func download(_ buffer: any DeviceBuffer, elementOffset: Int, into values: UnsafeMutableRawBufferPointer) throws {
-        let e = buffer.dtype.byteSize
-        let b = try host(buffer, "download", "buffer", count: values.count / e, offset: elementOffset, dtype: buffer.dtype)
+    public func encodeDownload(_ buffer: any DeviceBuffer, elementOffset: Int, into values: UnsafeMutableRawBufferPointer) throws {
+        let e = buffer.dtype.byteSize, b = buffer as! CPUBuffer
         guard let base = values.baseAddress else { return }
         base.copyMemory(from: b.raw + elementOffset * e, byteCount: values.count)
     }
 
-    public func copyStrided(rows: Int, rowLength: Int, src: any DeviceBuffer, srcOffset: Int, srcStride: Int,
-                            dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws {
-        try checkPositive("copy", ["rows": rows, "rowLength": rowLength])
-        let s = try host(src, "copy", "src", count: (rows - 1) * srcStride + rowLength, offset: srcOffset, dtype: src.dtype)
-        let d = try host(dst, "copy", "dst", count: (rows - 1) * dstStride + rowLength, offset: dstOffset, dtype: src.dtype)
+    public func encodeCopyStrided(rows: Int, rowLength: Int, src: any DeviceBuffer, srcOffset: Int, srcStride: Int,
+                                  dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws {
+        let s = src as! CPUBuffer, d = dst as! CPUBuffer
         let e = src.dtype.byteSize
         parallelFor(rows, grain: max(1, 16_384 / rowLength)) { r in
             for row in r {
@@ -65,15 +61,12 @@ public final class CPUBackend: BackendMemory {
         }
     }
 
-    public func fill(_ buffer: any DeviceBuffer, value: Float, offset: Int, count: Int) throws {
-        let b = try host(buffer, "fill", "buffer", count: count, offset: offset)
-        (b.floats + offset).update(repeating: value, count: count)
+    public func encodeFill(_ buffer: any DeviceBuffer, value: Float, offset: Int, count: Int) throws {
+        (ptr(buffer) + offset).update(repeating: value, count: count)
     }
 
-    public func view(of buffer: any DeviceBuffer, offset: Int, count: Int) throws -> any DeviceBuffer {
-        try checkPositive("view", ["count": count])
-        let b = try host(buffer, "view", "buffer", count: count, offset: offset, dtype: buffer.dtype)
-        return CPUBuffer(viewOf: b, offset: offset, count: count)
+    public func encodeView(of buffer: any DeviceBuffer, offset: Int, count: Int) throws -> any DeviceBuffer {
+        CPUBuffer(viewOf: buffer as! CPUBuffer, offset: offset, count: count)
     }
 
     /// 16 floats: views start on a cache line, as every allocation does.
@@ -84,17 +77,9 @@ public final class CPUBackend: BackendMemory {
 
     // MARK: Helpers for the op families
 
-    /// Validates a buffer argument and returns it as host memory.
-    func host(_ buffer: any DeviceBuffer, _ op: String, _ name: String, count: Int, offset: Int = 0,
-              dtype: DType = .float32) throws -> CPUBuffer {
-        try checkBuffer(buffer, owner: ObjectIdentifier(self), op: op, name: name, count: count,
-                        offset: offset, dtype: dtype)
-        return buffer as! CPUBuffer
-    }
-
-    /// Float pointer of a buffer that `validate` has already checked.
+    /// Float pointer of a buffer that the shared validation has already checked.
     func ptr(_ buffer: any DeviceBuffer) -> UnsafeMutablePointer<Float> { (buffer as! CPUBuffer).floats }
-    /// Int32 pointer of a buffer that `validate` has already checked.
+    /// Int32 pointer of a buffer that the shared validation has already checked.
     func intPtr(_ buffer: any DeviceBuffer) -> UnsafeMutablePointer<Int32> { (buffer as! CPUBuffer).ints }
 
     /// Runs `body` over `0..<count` split into chunks of at least `grain` items, one chunk per

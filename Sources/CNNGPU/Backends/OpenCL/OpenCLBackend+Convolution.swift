@@ -12,70 +12,137 @@
 /// | depthwise 3×3, 64 ch, 56², batch 8     | 2.8 / 2.8 / 3.2 | 226 / 172 / 327   |
 /// | LeNet 5×5, 1→6, 28², batch 64          | 2.1 / 1.6 / 1.5 | 17 / 11 / 26      |
 /// | LeNet 5×5, 6→16, 14², batch 64         | 3.7 / 8.0 / 6.2 | 7.8 / 9.2 / 8.9   |
-/// So a CPU device runs everything direct. On a GPU the direct kernels' row-per-work-item
-/// access does not coalesce, and GEMM wins except where a group has so few output channels
-/// that GEMM tiles (32–64 rows) are mostly padding, e.g. depthwise convolution.
+/// So on a CPU device `convolutionSolutions` lists direct first for everything. On a GPU the
+/// direct kernels' row-per-work-item access does not coalesce, and GEMM comes first except
+/// where a group has so few output channels that GEMM tiles (32–64 rows) are mostly padding,
+/// e.g. depthwise convolution.
 extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     /// On a GPU, the most output channels per group that still run direct: below CLBlast's
     /// 32–64-row tiles, most of a GEMM tile is padding.
     static let directMaxGroupOutChannels = 8
 
-    func algorithm(for d: Conv2DDescriptor) -> ConvolutionAlgorithm {
-        if let forced = ConvolutionAlgorithm.forced { return forced }
-        if info.kind == .cpu || d.groupOutChannels <= Self.directMaxGroupOutChannels { return .direct }
-        return .im2colGEMM
+    /// Every solution that applies, the heuristic's best first, then every tunable parameter set
+    /// the tuner may choose. The heuristic, per device type (measured on PoCL, batch 8, ResNet-50
+    /// layers; see Benchmarks/NOTES-opencl-solvers.md):
+    /// - CPU devices: the direct kernels forward and backward-data (row loops vectorize well),
+    ///   except Winograd for 3×3 stride-1 layers of at most 14² and 64 or more input channels
+    ///   (2.8× on 512→512 at 7²); split-K
+    ///   implicit GEMM for backward-filter (2–6× the direct kernel's serial per-weight sums).
+    /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
+    ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
+    public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
+        let winograd = Self.winogradF2x3Applies(d, direction: direction)
+        let implicit = Self.implicitGEMMApplies(d, direction: direction)
+        let preferred: [ConvolutionAlgorithm]
+        if d.groupOutChannels <= Self.directMaxGroupOutChannels {
+            preferred = [.direct]
+        } else if policy == .cpu {
+            switch direction {
+            case .backwardFilter: preferred = implicit ? [.implicitGEMM, .direct] : [.direct]
+            default: preferred = winograd && d.outH <= 14 && d.groupInChannels >= 64 ? [.winogradF2x3, .direct] : [.direct]
+            }
+        } else {
+            preferred = (winograd && d.groupInChannels >= 32 ? [.winogradF2x3] : []) + (implicit ? [.implicitGEMM] : [])
+                + [.im2colGEMM]
+        }
+        var solutions: [ConvolutionSolution] = []
+        for a in preferred + [.direct, .im2colGEMM] where !solutions.contains(where: { $0.algorithm == a }) {
+            solutions.append(defaultSolution(a, d, direction))
+        }
+        for (solver, parameters) in convolutionCandidates(d, direction: direction) {
+            let s = ConvolutionSolution(solver, parameters: parameters)
+            if !solutions.contains(s) { solutions.append(s) }
+        }
+        return solutions
     }
 
-    public func convolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
-                                   bias: (any DeviceBuffer)?, y: any DeviceBuffer) throws {
-        try validate.convolution(d, x: x, w: weight, y: y, bias: bias, "conv2d")
-        try validate.int32Indexable("conv2d", ["x": d.inputCount, "y": d.outputCount])
-        switch algorithm(for: d) {
+    /// An algorithm at its default parameters (the first of its tuning candidates).
+    private func defaultSolution(_ a: ConvolutionAlgorithm, _ d: Conv2DDescriptor,
+                                 _ direction: ConvolutionDirection) -> ConvolutionSolution {
+        a == .implicitGEMM ? ConvolutionSolution(a, parameters: implicitGEMMCandidates(d, direction: direction).first ?? [:])
+            : ConvolutionSolution(a)
+    }
+
+    public func convolutionWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
+                                          solution: ConvolutionSolution) -> Int {
+        convolutionWorkspaceCount(d, direction: direction, solver: solution.algorithm, parameters: solution.parameters)
+    }
+
+    public func encodeConvolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
+                                         bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
+                                         solution: ConvolutionSolution, workspace: (any DeviceBuffer)?) throws {
+        switch solution.algorithm {
         case .im2colGEMM:
-            try im2colForward(d, x: x, weight: weight, bias: bias, y: y)
+            try im2colForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
         case .direct:
             try launch("convolution", "conv_direct_forward", global: [d.outH, d.outChannels, d.batch],
-                       directArguments(d) + [.buffer(x), .buffer(weight), .buffer(y)])
-            if let bias {
-                try addBias(AxisShape(outer: d.batch, axis: d.outChannels, inner: d.outPixels), bias: bias, y: y)
-            }
+                       directArguments(d) + [.buffer(x), .buffer(weight), .buffer(y)]
+                           + epilogueArguments(bias: bias, activation: activation, y: y))
+        case .implicitGEMM:
+            try implicitGEMMForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
+                                    parameters: solution.parameters)
+        case .winogradF2x3:
+            try winogradF2x3Forward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
+        case .conv1x1CLBlast:
+            try conv1x1CLBlastForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y)
         }
     }
 
-    public func convolutionBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
-                                        dx: any DeviceBuffer) throws {
-        try validate.convolutionBackward(d, "conv2d_backward_data", input: ("dx", dx), weight: ("weight", weight),
-                                         output: ("dy", dy))
-        try validate.int32Indexable("conv2d_backward_data", ["dx": d.inputCount, "dy": d.outputCount])
-        switch algorithm(for: d) {
+    public func encodeConvolutionBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
+                                              dx: any DeviceBuffer, solution: ConvolutionSolution,
+                                              workspace: (any DeviceBuffer)?) throws {
+        switch solution.algorithm {
         case .im2colGEMM:
-            try im2colBackwardData(d, dy: dy, weight: weight, dx: dx)
+            try im2colBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
         case .direct:
             try launch("convolution", "conv_direct_backward_data", global: [d.inH, d.inChannels, d.batch],
                        directArguments(d) + [.buffer(dy), .buffer(weight), .buffer(dx)])
+        case .implicitGEMM:
+            try implicitGEMMBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
+        case .winogradF2x3:
+            try winogradF2x3BackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
+        case .conv1x1CLBlast:
+            try conv1x1CLBlastBackwardData(d, dy: dy, weight: weight, dx: dx)
         }
     }
 
-    public func convolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
-                                          dw: any DeviceBuffer) throws {
-        try validate.convolutionBackward(d, "conv2d_backward_filter", input: ("x", x), weight: ("dw", dw),
-                                         output: ("dy", dy))
-        try validate.int32Indexable("conv2d_backward_filter", ["x": d.inputCount, "dy": d.outputCount])
-        switch algorithm(for: d) {
+    public func encodeConvolutionBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
+                                                dw: any DeviceBuffer, solution: ConvolutionSolution,
+                                                workspace: (any DeviceBuffer)?) throws {
+        switch solution.algorithm {
         case .im2colGEMM:
-            try im2colBackwardFilter(d, x: x, dy: dy, dw: dw)
+            try im2colBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace)
         case .direct:
             try launch("convolution", "conv_direct_backward_filter",
                        global: [d.kernelW, d.kernelH, d.outChannels * d.groupInChannels],
                        directArguments(d) + [.buffer(x), .buffer(dy), .buffer(dw)])
+        case .implicitGEMM:
+            try implicitGEMMBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
+        case .conv1x1CLBlast:
+            try conv1x1CLBlastBackwardFilter(d, x: x, dy: dy, dw: dw)
+        case .winogradF2x3:
+            throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass")
         }
+    }
+
+    /// y = activation(y + bias) on images `firstImage ..< firstImage + images`, one kernel.
+    func convolutionEpilogue(_ d: Conv2DDescriptor, bias: (any DeviceBuffer)?, activation: Activation?,
+                             y: any DeviceBuffer, firstImage: Int, images: Int) throws {
+        try launch("convolution", "bias_activation", global: [d.outPixels, d.outChannels, images],
+                   [.int(d.outChannels), .int(d.outPixels), .int(images), .int(firstImage)]
+                       + epilogueArguments(bias: bias, activation: activation, y: y) + [.buffer(y)])
+    }
+
+    /// has_bias, bias, code, alpha: without a bias, `y` stands in for the unread bias buffer.
+    private func epilogueArguments(bias: (any DeviceBuffer)?, activation: Activation?,
+                                   y: any DeviceBuffer) -> [KernelArgument] {
+        [.int(bias == nil ? 0 : 1), .buffer(bias ?? y), .int(activation.kernelCode), .float(activation?.alpha ?? 0)]
     }
 
     // MARK: im2col kernels (also called directly by the kernel checks)
 
     func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
                 col: any DeviceBuffer) throws {
-        try validate.int32Indexable("im2col", ["column buffer": images * d.columnsPerImage])
         try launch("convolution", "im2col", global: [d.outW, d.outH, d.inChannels * images],
                    geometryArguments(d, images: images) + [.int(firstImage), .buffer(x), .buffer(col)])
     }
@@ -93,9 +160,11 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     }
 
     func unpackImages(rows: Int, length: Int, src: any DeviceBuffer, srcOffset: Int, images: Int,
-                      dst: any DeviceBuffer, firstImage: Int) throws {
+                      dst: any DeviceBuffer, firstImage: Int, bias: (any DeviceBuffer)?,
+                      activation: Activation?) throws {
         try launch("convolution", "unpack_images", global: [length, rows, images],
-                   [.int(rows), .int(length), .int(images), .int(firstImage), .buffer(src), .int(srcOffset), .buffer(dst)])
+                   [.int(rows), .int(length), .int(images), .int(firstImage), .buffer(src), .int(srcOffset), .buffer(dst)]
+                       + epilogueArguments(bias: bias, activation: activation, y: dst))
     }
 
     /// The leading geometry arguments every kernel of convolution.cl but the packing ones takes.

@@ -1,39 +1,31 @@
 /// Dropout (Kernels/dropout.cl) and element-wise arithmetic (Kernels/elementwise.cl).
 extension OpenCLBackend: ElementwiseOps {
-    public func dropoutForward(count: Int, probability: Float, seed: UInt64, x: any DeviceBuffer,
-                               y: any DeviceBuffer, mask: any DeviceBuffer) throws {
-        try validate.dropout(count: count, probability: probability, ["x": x, "y": y, "mask": mask])
-        try validate.int32Indexable("dropout", ["elements": count])
+    public func encodeDropoutForward(count: Int, probability: Float, seed: UInt64, x: any DeviceBuffer,
+                                     y: any DeviceBuffer, mask: any DeviceBuffer) throws {
         // The scale is computed here, once, so both backends multiply by the same Float.
         try launch("dropout", "dropout_forward_counter", global: [count],
                    [.int(count), .ulong(seed), .float(probability), .float(1 / (1 - probability)),
                     .buffer(x), .buffer(y), .buffer(mask)])
     }
 
-    public func add(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try validate.elementwise("add", count: count, ["a": a, "b": b, "out": out])
-        try validate.int32Indexable("add", ["elements": count])
+    public func encodeAdd(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer,
+                          activation: Activation?) throws {
         try launch("elementwise", "add_elementwise", global: [count],
-                   [.int(count), .buffer(a), .buffer(b), .buffer(out)])
+                   [.int(count), .int(activation.kernelCode), .float(activation?.alpha ?? 0), .buffer(a), .buffer(b),
+                    .buffer(out)])
     }
 
-    public func multiply(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try validate.elementwise("multiply", count: count, ["a": a, "b": b, "out": out])
-        try validate.int32Indexable("multiply", ["elements": count])
+    public func encodeMultiply(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer) throws {
         try launch("elementwise", "multiply_elementwise", global: [count],
                    [.int(count), .buffer(a), .buffer(b), .buffer(out)])
     }
 
-    public func scale(count: Int, alpha: Float, x: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try validate.elementwise("scale", count: count, ["x": x, "out": out])
-        try validate.int32Indexable("scale", ["elements": count])
+    public func encodeScale(count: Int, alpha: Float, x: any DeviceBuffer, out: any DeviceBuffer) throws {
         try launch("elementwise", "scale_elementwise", global: [count],
                    [.int(count), .float(alpha), .buffer(x), .buffer(out)])
     }
 
-    public func axpy(count: Int, alpha: Float, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try validate.elementwise("axpy", count: count, ["x": x, "y": y])
-        try validate.int32Indexable("axpy", ["elements": count])
+    public func encodeAxpy(count: Int, alpha: Float, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try launch("elementwise", "axpy_elementwise", global: [count],
                    [.int(count), .float(alpha), .buffer(x), .buffer(y)])
     }

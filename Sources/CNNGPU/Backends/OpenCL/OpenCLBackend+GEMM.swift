@@ -3,9 +3,8 @@ import COpenCL
 
 /// GEMM through CLBlast, row-major, on the backend's queue (no host synchronization).
 extension OpenCLBackend: GEMMOps {
-    public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                     a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef) throws {
-        try validate.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, b: b, c: c)
+    public func encodeGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                           a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef) throws {
         var q: cl_command_queue? = queue
         let status = CLBlastSgemm(CLBlastLayoutRowMajor, clblastTranspose(transA), clblastTranspose(transB),
                                   m, n, k, alpha, mem(a.buffer), a.offset, a.ld, mem(b.buffer), b.offset, b.ld,
@@ -13,9 +12,8 @@ extension OpenCLBackend: GEMMOps {
         try clblastCheck(status, "SGEMM")
     }
 
-    public func gemmStridedBatched(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                                   a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef, batchCount: Int) throws {
-        try validate.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, b: b, c: c, batch: batchCount)
+    public func encodeGEMMStridedBatched(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                         a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef, batchCount: Int) throws {
         if batchCount == 1 {
             return try gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: c)
         }

@@ -10,11 +10,8 @@ extension OpenCLBackend: LossOps {
     /// Numerically stable (log-sum-exp with the row maximum subtracted: logits of ±1000 work).
     /// A label outside `0..<cols` makes `loss[0]` NaN and that row's gradient NaN. `gradient`
     /// may be `logits` itself (computed in place).
-    public func softmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
-                                    loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
-        try validate.softmaxCrossEntropy(rows: rows, cols: cols, logits: logits, labels: labels,
-                                         loss: loss, gradient: gradient)
-        try validate.int32Indexable("softmax_cross_entropy", ["rows·cols": rows * cols])
+    public func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
+                                          loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         try OpenCLScratch.using(self) { scratch in
             // [row losses | row log-sum-exps]
             let stats = try scratch.buffer("values", count: 2 * rows)
@@ -27,11 +24,8 @@ extension OpenCLBackend: LossOps {
         }
     }
 
-    public func meanSquaredError(count: Int, prediction: any DeviceBuffer, target: any DeviceBuffer,
-                                 loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
-        try validate.meanSquaredError(count: count, prediction: prediction, target: target,
-                                      loss: loss, gradient: gradient)
-        try validate.int32Indexable("mean_squared_error", ["count": count])
+    public func encodeMeanSquaredError(count: Int, prediction: any DeviceBuffer, target: any DeviceBuffer,
+                                       loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         // The first level of the sum is fused with the gradient; one group finishes it alone.
         let local = try treeSumGroupSize("squared_error_partial_sums", count: count)
         let groups = (count + local - 1) / local
@@ -40,17 +34,15 @@ extension OpenCLBackend: LossOps {
             try launch("loss", "squared_error_partial_sums", global: [count], local: [local],
                        [.int(count), .float(2 / Float(count)), .float(groups == 1 ? 1 / Float(count) : 1),
                         .buffer(prediction), .buffer(target), .buffer(gradient), .buffer(partials),
-                        .local(local * 4)])
+                        .local(local * MemoryLayout<Float>.stride)])
             if groups > 1 { try sumTreeReduce(count: groups, scale: 1 / Float(count), values: partials, out: loss, scratch) }
         }
     }
 
     /// Ties with the label's score count as correct (fewer than `k` scores strictly greater);
     /// a label outside `0..<cols`, or whose score is NaN, is not correct. `k` must be in `1...cols`.
-    public func topKCorrect(rows: Int, cols: Int, k: Int, scores: any DeviceBuffer, labels: any DeviceBuffer,
-                            out: any DeviceBuffer) throws {
-        try validate.topKCorrect(rows: rows, cols: cols, k: k, scores: scores, labels: labels, out: out)
-        try validate.int32Indexable("top_k_correct", ["rows·cols": rows * cols])
+    public func encodeTopKCorrect(rows: Int, cols: Int, k: Int, scores: any DeviceBuffer, labels: any DeviceBuffer,
+                                  out: any DeviceBuffer) throws {
         try OpenCLScratch.using(self) { scratch in
             let correct = try scratch.buffer("values", count: rows)
             try launch("loss", "topk_correct_rows", global: [rows],
@@ -60,9 +52,7 @@ extension OpenCLBackend: LossOps {
     }
 
     /// A NaN counts as larger than any number (as in PyTorch); the first maximum or NaN wins.
-    public func argmax(rows: Int, cols: Int, x: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try validate.argmax(rows: rows, cols: cols, x: x, out: out)
-        try validate.int32Indexable("argmax", ["rows·cols": rows * cols])
+    public func encodeArgmax(rows: Int, cols: Int, x: any DeviceBuffer, out: any DeviceBuffer) throws {
         try launch("loss", "argmax_rows", global: [rows], [.int(rows), .int(cols), .buffer(x), .buffer(out)])
     }
 
@@ -78,7 +68,8 @@ extension OpenCLBackend: LossOps {
             let groups = (n + local - 1) / local
             let target = groups == 1 ? out : try scratch.buffer("partials.\(level % 2)", count: groups)
             try launch("loss", "sum_tree_reduce", global: [n], local: [local],
-                       [.int(n), .float(groups == 1 ? scale : 1), .buffer(source), .buffer(target), .local(local * 4)])
+                       [.int(n), .float(groups == 1 ? scale : 1), .buffer(source), .buffer(target),
+                        .local(local * MemoryLayout<Float>.stride)])
             if groups == 1 { return }
             n = groups
             source = target

@@ -7,10 +7,8 @@ extension OpenCLBackend: OptimizerOps {
     /// `v = (1 - dampening)·g` — PyTorch's `v = g` when dampening is 0. Momentum 0 is plain SGD
     /// (`velocity` may be nil, and is ignored otherwise); momentum > 0 without `velocity`, or
     /// Nesterov without momentum or with dampening, is a `CNNError.invalidArgument`.
-    public func sgdUpdate(_ p: SGDParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
-                          velocity: (any DeviceBuffer)?) throws {
-        try validate.sgdUpdate(p, count: count, weights: weights, gradients: gradients, velocity: velocity)
-        try validate.int32Indexable("sgd_update", ["count": count])
+    public func encodeSGDUpdate(_ p: SGDParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
+                                velocity: (any DeviceBuffer)?) throws {
         if p.momentum > 0, let velocity {
             try launch("optimizer", "sgd_momentum_update", global: [count],
                        [.int(count), .float(p.learningRate), .float(p.momentum), .float(1 - p.dampening),
@@ -25,10 +23,8 @@ extension OpenCLBackend: OptimizerOps {
 
     /// `p.step` counts updates from 1, this one included (`CNNError.invalidArgument` otherwise);
     /// the bias corrections are computed on the host in Double. `m` and `v` start zero-filled.
-    public func adamUpdate(_ p: AdamParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
-                           m: any DeviceBuffer, v: any DeviceBuffer) throws {
-        try validate.adamUpdate(p, count: count, weights: weights, gradients: gradients, m: m, v: v)
-        try validate.int32Indexable("adam_update", ["count": count])
+    public func encodeAdamUpdate(_ p: AdamParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
+                                 m: any DeviceBuffer, v: any DeviceBuffer) throws {
         let c = AdamCoefficients(p)
         try launch("optimizer", "adam_update", global: [count],
                    [.int(count), .float(p.beta1), .float(p.beta2), .float(p.epsilon), .float(c.stepSize),

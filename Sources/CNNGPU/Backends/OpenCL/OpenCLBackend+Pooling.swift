@@ -1,11 +1,8 @@
 /// Pooling through `Kernels/pooling.cl`. Backward passes are gathers (one work-item per input
 /// pixel), so they are deterministic and need no atomics.
 extension OpenCLBackend: PoolingOps {
-    public func poolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
-                               indices: (any DeviceBuffer)?) throws {
-        try validate.poolDescriptor(d)
-        try validate.pooling(d, x: x, y: y, indices: indices, backward: false)
-        try validate.int32Indexable("pool2d", ["elements": max(d.inputCount, d.outputCount)])
+    public func encodePoolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
+                                     indices: (any DeviceBuffer)?) throws {
         let global = [d.outW, d.outH, d.batch * d.channels]
         switch d.mode {
         case .max:
@@ -23,15 +20,12 @@ extension OpenCLBackend: PoolingOps {
         }
     }
 
-    public func poolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
-                                dx: any DeviceBuffer) throws {
-        try validate.poolDescriptor(d)
-        try validate.pooling(d, x: dx, y: dy, indices: indices, backward: true)
-        try validate.int32Indexable("pool2d_backward", ["elements": max(d.inputCount, d.outputCount)])
+    public func encodePoolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
+                                      dx: any DeviceBuffer) throws {
         let global = [d.inW, d.inH, d.batch * d.channels]
         switch d.mode {
         case .max:
-            // `validate.pooling` has thrown if max pooling came without indices.
+            // `checks.poolingBackward` has thrown if max pooling came without indices.
             try launch("pooling", "max_pool_backward_gather", global: global,
                        poolGeometry(d) + [.buffer(dy), .buffer(indices!), .buffer(dx)])
         case .averageIncludingPadding, .averageExcludingPadding:
@@ -41,34 +35,24 @@ extension OpenCLBackend: PoolingOps {
         }
     }
 
-    public func globalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try validate.globalAveragePool(planes: planes, spatial: spatial, x: x, y: y, backward: false)
-        try validate.int32Indexable("global_avg_pool", ["elements": planes * spatial])
+    public func encodeGlobalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try launch("pooling", "global_avg_pool_forward", global: [planes],
                    [.int(planes), .int(spatial), .buffer(x), .buffer(y)])
     }
 
-    public func globalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
-        try validate.globalAveragePool(planes: planes, spatial: spatial, x: dx, y: dy, backward: true)
-        try validate.int32Indexable("global_avg_pool_backward", ["elements": planes * spatial])
+    public func encodeGlobalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         try launch("pooling", "global_avg_pool_backward", global: [spatial, planes],
                    [.int(planes), .int(spatial), .buffer(dy), .buffer(dx)])
     }
 
-    public func adaptiveAveragePoolForward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
-                                           x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try validate.adaptiveAveragePool(planes: planes, inH: inH, inW: inW, outH: outH, outW: outW,
-                                         x: x, y: y, backward: false)
-        try validate.int32Indexable("adaptive_avg_pool", ["x": planes * inH * inW, "y": planes * outH * outW])
+    public func encodeAdaptiveAveragePoolForward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
+                                                 x: any DeviceBuffer, y: any DeviceBuffer) throws {
         try launch("pooling", "adaptive_avg_pool_forward", global: [outW, outH, planes],
                    [.int(planes), .int(inH), .int(inW), .int(outH), .int(outW), .buffer(x), .buffer(y)])
     }
 
-    public func adaptiveAveragePoolBackward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
-                                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
-        try validate.adaptiveAveragePool(planes: planes, inH: inH, inW: inW, outH: outH, outW: outW,
-                                         x: dx, y: dy, backward: true)
-        try validate.int32Indexable("adaptive_avg_pool_backward", ["dx": planes * inH * inW, "dy": planes * outH * outW])
+    public func encodeAdaptiveAveragePoolBackward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
+                                                  dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
         try launch("pooling", "adaptive_avg_pool_backward_gather", global: [inW, inH, planes],
                    [.int(planes), .int(inH), .int(inW), .int(outH), .int(outW), .buffer(dy), .buffer(dx)])
     }

@@ -9,26 +9,31 @@ public final class OpenCLBackend: BackendMemory {
     let device: OpenCLDevice
     let context: cl_context
     let queue: cl_command_queue
+    /// A second in-order queue for uploads that overlap the ops on `queue` (OverlappedUploads).
+    let transferQueue: cl_command_queue
     let programs: ProgramCache
     /// Whether the queue records device timestamps (see OpenCLBackend+Profiling.swift).
     public let profiling: Bool
-    lazy var validate = OpValidation(owner: ObjectIdentifier(self))
+    /// Which device type's algorithm choices this backend makes (see `DevicePolicy`).
+    public let policy: DevicePolicy
 
     /// Opens the device `index` of `OpenCLDevice.all()` (`--device opencl:N`). With
     /// `profiling`, the queue records when each command ran on the device (`cnn-gpu bench`
-    /// reads it); off by default, since nothing else does.
-    public convenience init(deviceIndex: Int = 0, profiling: Bool = false) throws {
+    /// reads it); off by default, since nothing else does. `policy` overrides the algorithm
+    /// choices the device type implies (nil: from the device type).
+    public convenience init(deviceIndex: Int = 0, profiling: Bool = false, policy: DevicePolicy? = nil) throws {
         let devices = try OpenCLDevice.all()
         guard devices.indices.contains(deviceIndex) else {
             throw CNNError.deviceNotFound(requested: "opencl:\(deviceIndex)",
                                           available: devices.map { "opencl:\($0.index) (\($0.info.name))" })
         }
-        try self.init(device: devices[deviceIndex], profiling: profiling)
+        try self.init(device: devices[deviceIndex], profiling: profiling, policy: policy)
     }
 
-    public init(device: OpenCLDevice, profiling: Bool = false) throws {
+    public init(device: OpenCLDevice, profiling: Bool = false, policy: DevicePolicy? = nil) throws {
         self.device = device
         self.profiling = profiling
+        self.policy = policy ?? (device.info.kind == .cpu ? .cpu : .gpu)
         self.info = device.info
         var status: cl_int = 0
         var deviceID: cl_device_id? = device.deviceID
@@ -41,13 +46,21 @@ public final class OpenCLBackend: BackendMemory {
             clReleaseContext(context)
             throw CNNError.openCL(call: "clCreateCommandQueue", code: status)
         }
+        guard let transferQueue = clCreateCommandQueue(context, device.deviceID, 0, &status), status == CL_SUCCESS else {
+            clReleaseCommandQueue(queue)
+            clReleaseContext(context)
+            throw CNNError.openCL(call: "clCreateCommandQueue", code: status)
+        }
         self.context = context
         self.queue = queue
+        self.transferQueue = transferQueue
         self.programs = ProgramCache(context: context, device: device.deviceID, deviceName: device.info.name)
     }
 
     deinit {
+        clFinish(transferQueue)
         clFinish(queue)
+        clReleaseCommandQueue(transferQueue)
         clReleaseCommandQueue(queue)
         clReleaseContext(context)
     }
@@ -78,30 +91,23 @@ public final class OpenCLBackend: BackendMemory {
         return OpenCLBuffer(mem: mem, count: count, dtype: dtype, backendID: ObjectIdentifier(self))
     }
 
-    public func upload(_ values: UnsafeRawBufferPointer, to buffer: any DeviceBuffer, elementOffset: Int) throws {
-        let count = values.count / buffer.dtype.byteSize
-        let b = try cl(buffer, "upload", "buffer", count: count, offset: elementOffset, dtype: buffer.dtype)
-        guard count > 0, let base = values.baseAddress else { return }
+    public func encodeUpload(_ values: UnsafeRawBufferPointer, to buffer: any DeviceBuffer, elementOffset: Int) throws {
+        let b = mem(buffer)
+        guard values.count > 0, let base = values.baseAddress else { return }
         try clCheck(clEnqueueWriteBuffer(queue, b, cl_bool(CL_TRUE), elementOffset * buffer.dtype.byteSize,
                                          values.count, base, 0, nil, nil), "clEnqueueWriteBuffer")
     }
 
-    public func download(_ buffer: any DeviceBuffer, elementOffset: Int, into values: UnsafeMutableRawBufferPointer) throws {
-        let count = values.count / buffer.dtype.byteSize
-        let b = try cl(buffer, "download", "buffer", count: count, offset: elementOffset, dtype: buffer.dtype)
-        guard count > 0, let base = values.baseAddress else { return }
+    public func encodeDownload(_ buffer: any DeviceBuffer, elementOffset: Int, into values: UnsafeMutableRawBufferPointer) throws {
+        let b = mem(buffer)
+        guard values.count > 0, let base = values.baseAddress else { return }
         try clCheck(clEnqueueReadBuffer(queue, b, cl_bool(CL_TRUE), elementOffset * buffer.dtype.byteSize,
                                         values.count, base, 0, nil, nil), "clEnqueueReadBuffer")
     }
 
-    public func copyStrided(rows: Int, rowLength: Int, src: any DeviceBuffer, srcOffset: Int, srcStride: Int,
-                            dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws {
-        try checkPositive("copy", ["rows": rows, "rowLength": rowLength])
-        guard srcStride >= rowLength || rows == 1, dstStride >= rowLength || rows == 1 else {
-            throw CNNError.invalidShape(op: "copy", detail: "strides must be at least the row length")
-        }
-        let s = try cl(src, "copy", "src", count: (rows - 1) * srcStride + rowLength, offset: srcOffset, dtype: src.dtype)
-        let d = try cl(dst, "copy", "dst", count: (rows - 1) * dstStride + rowLength, offset: dstOffset, dtype: src.dtype)
+    public func encodeCopyStrided(rows: Int, rowLength: Int, src: any DeviceBuffer, srcOffset: Int, srcStride: Int,
+                                  dst: any DeviceBuffer, dstOffset: Int, dstStride: Int) throws {
+        let s = mem(src), d = mem(dst)
         let e = src.dtype.byteSize
         if rows == 1 {
             try clCheck(clEnqueueCopyBuffer(queue, s, d, srcOffset * e, dstOffset * e, rowLength * e, 0, nil, nil),
@@ -113,23 +119,19 @@ public final class OpenCLBackend: BackendMemory {
                                             dstStride * e, 0, 0, nil, nil), "clEnqueueCopyBufferRect")
     }
 
-    public func fill(_ buffer: any DeviceBuffer, value: Float, offset: Int, count: Int) throws {
-        let b = try cl(buffer, "fill", "buffer", count: count, offset: offset)
+    public func encodeFill(_ buffer: any DeviceBuffer, value: Float, offset: Int, count: Int) throws {
         guard count > 0 else { return }
         var pattern = value
-        try clCheck(clEnqueueFillBuffer(queue, b, &pattern, 4, offset * 4, count * 4, 0, nil, nil),
+        let e = MemoryLayout<Float>.size
+        try clCheck(clEnqueueFillBuffer(queue, mem(buffer), &pattern, e, offset * e, count * e, 0, nil, nil),
                     "clEnqueueFillBuffer")
     }
 
-    public func view(of buffer: any DeviceBuffer, offset: Int, count: Int) throws -> any DeviceBuffer {
-        try checkPositive("view", ["count": count])
-        let base = try cl(buffer, "view", "buffer", count: count, offset: offset, dtype: buffer.dtype)
-        let parent = buffer as! OpenCLBuffer
+    public func encodeView(of buffer: any DeviceBuffer, offset: Int, count: Int) throws -> any DeviceBuffer {
+        let parent = buffer as! OpenCLBuffer, base = parent.mem
+        // A device limit, not an argument check: OpenCL has no sub-buffers of sub-buffers.
         guard parent.parent == nil else {
             throw CNNError.invalidArgument("view: OpenCL cannot make a view of a view; view the parent buffer")
-        }
-        guard offset % viewAlignment == 0 else {
-            throw CNNError.invalidArgument("view: offset \(offset) is not a multiple of \(viewAlignment) elements")
         }
         var region = cl_buffer_region(origin: offset * buffer.dtype.byteSize, size: count * buffer.dtype.byteSize)
         var status: cl_int = 0
@@ -141,8 +143,8 @@ public final class OpenCLBackend: BackendMemory {
         return OpenCLBuffer(mem: mem, count: count, dtype: buffer.dtype, backendID: ObjectIdentifier(self), parent: parent)
     }
 
-    /// CL_DEVICE_MEM_BASE_ADDR_ALIGN (bits) in 4-byte elements.
-    public var viewAlignment: Int { max(1, device.baseAddressAlignBits / 32) }
+    /// CL_DEVICE_MEM_BASE_ADDR_ALIGN (bits) in Float32 elements (every dtype is 4 bytes today).
+    public var viewAlignment: Int { max(1, device.baseAddressAlignBits / (8 * DType.float32.byteSize)) }
 
     public func synchronize() throws {
         try clCheck(clFinish(queue), "clFinish")
@@ -150,15 +152,7 @@ public final class OpenCLBackend: BackendMemory {
 
     // MARK: Helpers for the op families
 
-    /// Validates a buffer argument and returns its `cl_mem`.
-    func cl(_ buffer: any DeviceBuffer, _ op: String, _ name: String, count: Int, offset: Int = 0,
-            dtype: DType = .float32) throws -> cl_mem {
-        try checkBuffer(buffer, owner: ObjectIdentifier(self), op: op, name: name, count: count,
-                        offset: offset, dtype: dtype)
-        return (buffer as! OpenCLBuffer).mem
-    }
-
-    /// The `cl_mem` of a buffer that `validate` has already checked.
+    /// The `cl_mem` of a buffer that the shared validation has already checked.
     func mem(_ buffer: any DeviceBuffer) -> cl_mem { (buffer as! OpenCLBuffer).mem }
 
     /// Enqueues `Kernels/<program>.cl`'s `kernel` over `global` work-items (1 to 3 dimensions).
@@ -200,7 +194,7 @@ enum KernelArgument {
             var mem: cl_mem? = (b as! OpenCLBuffer).mem
             return clSetKernelArg(kernel, index, MemoryLayout<cl_mem>.size, &mem)
         case .int(let v):
-            // Ops check sizes against the 32-bit range first (OpValidation.int32Indexable); a
+            // The shared validation keeps extents within `info.maxIndexableElements`; a
             // value that still does not fit is reported, not trapped.
             guard var x = cl_int(exactly: v) else { return CL_INVALID_ARG_VALUE }
             return clSetKernelArg(kernel, index, 4, &x)

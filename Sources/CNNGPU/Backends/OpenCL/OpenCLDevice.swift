@@ -56,7 +56,7 @@ public struct OpenCLDevice: @unchecked Sendable {
             name: try deviceString(device, CL_DEVICE_NAME),
             vendor: try deviceString(device, CL_DEVICE_VENDOR),
             kind: kind, computeUnits: Int(units), clockMHz: Int(clock), globalMemoryBytes: Int(memory),
-            maxBufferBytes: Int(maxAlloc), platform: platformName,
+            maxBufferBytes: Int(maxAlloc), maxIndexableElements: Int(Int32.max), platform: platformName,
             driverVersion: try deviceString(device, CL_DRIVER_VERSION),
             // A CPU OpenCL device (PoCL) runs on the host cores, whose peak we can estimate.
             peakGFLOPS: kind == .cpu && Int(units) == HostCPU.current.cores ? HostCPU.current.peakGFLOPS : nil)

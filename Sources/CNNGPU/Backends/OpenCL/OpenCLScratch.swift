@@ -31,6 +31,10 @@ final class OpenCLScratch {
         if let b = slots[slot], b.count >= count { return b }
         let previous = slots[slot]
         let b = try backend.allocate(max(count, 2 * (previous?.count ?? 0), 64), dtype: .float32)
+        // Written once from the host: oclgrind keeps the uninitialized-memory shadow of a released
+        // buffer for the next one with its id, and only a host write refreshes it, so without
+        // this the kernel checks' verdict on a slot depends on what earlier tests allocated.
+        try backend.upload([Float](repeating: 0, count: b.count), to: b)
         if let previous { outgrown.append(previous) }
         slots[slot] = b
         return b

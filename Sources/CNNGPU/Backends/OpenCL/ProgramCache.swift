@@ -2,8 +2,9 @@ import COpenCL
 import CNNKernels
 import Foundation
 
-/// Builds each program in `Kernels/` once per backend (device) on first use and keeps its
-/// kernels. A failed build throws with the device compiler's log.
+/// Builds each program in `Kernels/` once per backend (device) and build options (`-D`
+/// tunables, see KernelTunables.swift) on first use and keeps its kernels; compiled programs
+/// are also cached on disk (ProgramBinaryCache). A failed build throws with the compiler's log.
 final class ProgramCache {
     private let context: cl_context
     private let device: cl_device_id
@@ -12,12 +13,16 @@ final class ProgramCache {
     private var programs: [String: cl_program] = [:]
     private var kernels: [String: cl_kernel] = [:]
     private let lock = NSLock()
+    private let binaries: ProgramBinaryCache
 
     /// `sources` maps program names to OpenCL C; the embedded `Kernels/*.cl` unless a test
     /// supplies its own.
     init(context: cl_context, device: cl_device_id, deviceName: String,
          sources: [String: String] = KernelSources.all) {
         self.context = context; self.device = device; self.deviceName = deviceName; self.sources = sources
+        binaries = ProgramBinaryCache(directory: CacheDirectory.root.appendingPathComponent("programs"), device: device,
+                                      deviceName: deviceName,
+                                      driverVersion: (try? deviceString(device, CL_DRIVER_VERSION)) ?? "unknown")
     }
 
     deinit {
@@ -27,11 +32,12 @@ final class ProgramCache {
 
     /// The kernel `name` from `Kernels/<program>.cl`. Callers hold the returned kernel only
     /// under `withKernel`, since setting arguments on a `cl_kernel` is not thread-safe.
-    func withKernel<R>(_ program: String, _ name: String, _ body: (cl_kernel) throws -> R) throws -> R {
+    func withKernel<R>(_ program: String, _ name: String, options: String = "",
+                       _ body: (cl_kernel) throws -> R) throws -> R {
         lock.lock(); defer { lock.unlock() }
-        let key = program + "/" + name
+        let key = program + "/" + name + (options.isEmpty ? "" : "|" + options)
         if let k = kernels[key] { return try body(k) }
-        let p = try build(program)
+        let p = try build(program, options: options)
         var status: cl_int = 0
         guard let k = clCreateKernel(p, name, &status), status == CL_SUCCESS else {
             throw CNNError.openCL(call: "clCreateKernel(\(name))", code: status)
@@ -43,7 +49,25 @@ final class ProgramCache {
     /// "program/kernel" of every kernel created so far (the kernel checker's coverage test reads it).
     var createdKernels: Set<String> {
         lock.lock(); defer { lock.unlock() }
-        return Set(kernels.keys)
+        return Set(kernels.keys.map { String($0.prefix { $0 != "|" }) })
+    }
+
+    /// "program/kernel" of every kernel the device compiler found in every program (builds them
+    /// all). The kernel checker's coverage test compares it with `createdKernels`; asking the
+    /// built program, not parsing the source, catches kernels declared with attributes.
+    func declaredKernels() throws -> Set<String> {
+        lock.lock(); defer { lock.unlock() }
+        var names: Set<String> = []
+        for program in sources.keys.sorted() {
+            let p = try build(program)
+            let list = try queryString("clGetProgramInfo") {
+                clGetProgramInfo(p, cl_program_info(CL_PROGRAM_KERNEL_NAMES), $0, $1, $2)
+            }
+            for kernel in list.split(separator: ";") where !kernel.isEmpty {
+                names.insert(program + "/" + kernel.trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return names
     }
 
     /// Builds every program now (for tests and warm-up); normally programs build lazily.
@@ -52,10 +76,31 @@ final class ProgramCache {
         for name in sources.keys.sorted() { _ = try build(name) }
     }
 
-    private func build(_ name: String) throws -> cl_program {
-        if let p = programs[name] { return p }
-        guard let source = sources[name] else {
+    /// Pastes the embedded file in place of each `#include "<stem>.cl"` line: the sources live
+    /// in the binary, so the device compiler has no include path. One level deep, which is all
+    /// Kernels/ uses (activation_function.cl).
+    private func resolvingIncludes(_ source: String) throws -> String {
+        guard source.contains("#include") else { return source }
+        return try source.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard line.hasPrefix("#include \""), line.hasSuffix(".cl\"") else { return String(line) }
+            let stem = String(line.dropFirst("#include \"".count).dropLast(".cl\"".count))
+            guard let included = sources[stem] else {
+                throw CNNError.invalidArgument("kernel source includes '\(stem).cl', which is not in Kernels/")
+            }
+            return included
+        }.joined(separator: "\n")
+    }
+
+    private func build(_ name: String, options: String = "") throws -> cl_program {
+        let programKey = name + "|" + options
+        if let p = programs[programKey] { return p }
+        guard let source = try sources[name].map(resolvingIncludes) else {
             throw CNNError.invalidArgument("no kernel program '\(name)' in Kernels/")
+        }
+        let buildOptions = "-cl-std=CL1.2" + (options.isEmpty ? "" : " " + options)
+        if let cached = binaries.load(context: context, source: source, options: options, buildOptions: buildOptions) {
+            programs[programKey] = cached
+            return cached
         }
         var status: cl_int = 0
         let program: cl_program? = source.withCString { cstr in
@@ -67,18 +112,20 @@ final class ProgramCache {
             throw CNNError.openCL(call: "clCreateProgramWithSource(\(name))", code: status)
         }
         var dev: cl_device_id? = device
-        let buildStatus = clBuildProgram(program, 1, &dev, "-cl-std=CL1.2", nil, nil)
+        let buildStatus = clBuildProgram(program, 1, &dev, buildOptions, nil, nil)
         if buildStatus != CL_SUCCESS {
             let log = (try? queryString("clGetProgramBuildInfo") {
                 clGetProgramBuildInfo(program, device, cl_program_build_info(CL_PROGRAM_BUILD_LOG), $0, $1, $2)
             }) ?? "(no log)"
             clReleaseProgram(program)
             if buildStatus == CL_BUILD_PROGRAM_FAILURE {
-                throw CNNError.kernelBuildFailed(program: name + ".cl", device: deviceName, log: log)
+                throw CNNError.kernelBuildFailed(program: name + ".cl" + (options.isEmpty ? "" : " (\(options))"),
+                                                 device: deviceName, log: log)
             }
             throw CNNError.openCL(call: "clBuildProgram(\(name))", code: buildStatus)
         }
-        programs[name] = program
+        binaries.store(program, source: source, options: options)
+        programs[programKey] = program
         return program
     }
 }

@@ -1,0 +1,120 @@
+import COpenCL
+
+/// One set of values for a kernel's tunable parameters (names as in the `.cl` file's header).
+public typealias TunableParameters = [String: Int]
+
+/// The one table of a tunable kernel: its parameters and allowed values, the defaults per
+/// device type, the bounded candidate sets a tuner times, and — from the same values — the
+/// `-D` options and the work-group size, so the source and the launch cannot disagree.
+struct TunableKernel: Sendable {
+    /// The `Kernels/<program>.cl` stem.
+    let program: String
+    /// Parameter names in the order they appear in the `-D` string (stable, so equal parameter
+    /// sets give equal options and share one cached program).
+    let names: [String]
+    let allowed: [String: [Int]]
+    let cpuDefault: TunableParameters
+    let gpuDefault: TunableParameters
+    /// Candidates a tuner times, before `isValid` filtering for the device.
+    let candidates: [TunableParameters]
+    /// Work-items per work-group along the launch's dimensions 0 and 1.
+    let localSize: @Sendable (TunableParameters) -> [Int]
+    /// Bytes of `__local` memory a work-group uses.
+    let localBytes: @Sendable (TunableParameters) -> Int
+    /// Extra constraints of the source beyond `allowed` (its `#error` checks).
+    let consistent: @Sendable (TunableParameters) -> Bool
+
+    func defaults(for kind: DeviceInfo.Kind) -> TunableParameters { kind == .gpu ? gpuDefault : cpuDefault }
+
+    /// `parameters` with any missing tunable taken from the device type's default.
+    func completed(_ parameters: TunableParameters, for kind: DeviceInfo.Kind) -> TunableParameters {
+        parameters.merging(defaults(for: kind).filter { !parameters.keys.contains($0.key) }) { a, _ in a }
+    }
+
+    /// Whether `p` names every tunable with an allowed value, satisfies the source's
+    /// constraints, and fits the device's work-group and local-memory limits.
+    func isValid(_ p: TunableParameters, limits: DeviceLimits) -> Bool {
+        for name in names {
+            guard let v = p[name], allowed[name]?.contains(v) == true else { return false }
+        }
+        return consistent(p) && localSize(p).reduce(1, *) <= limits.maxWorkGroupSize
+            && localBytes(p) <= limits.localMemoryBytes
+    }
+
+    /// The build options: `-DNAME=value` for each tunable, plus `extra` flags (specializations).
+    func options(_ p: TunableParameters, extra: [String] = []) -> String {
+        (names.map { "-D\($0)=\(p[$0]!)" } + extra.map { "-D\($0)" }).joined(separator: " ")
+    }
+
+    /// The launch of a tiled kernel whose work-groups each cover `tile` elements along
+    /// dimensions 0 and 1: global sizes are whole work-groups.
+    func launch(_ p: TunableParameters, extent: [Int], tile: [Int], extra: [String] = []) -> KernelLaunch {
+        let local = localSize(p)
+        var global = zip(zip(extent, tile), local).map { et, l in (et.0 + et.1 - 1) / et.1 * l }
+        var fullLocal = local
+        if extent.count > local.count {
+            global += extent[local.count...]
+            fullLocal += [Int](repeating: 1, count: extent.count - local.count)
+        }
+        return KernelLaunch(options: options(p, extra: extra), global: global, local: fullLocal)
+    }
+}
+
+/// What one enqueue needs from the tunables table.
+struct KernelLaunch: Equatable {
+    let options: String
+    let global: [Int]
+    let local: [Int]
+}
+
+/// The device limits a parameter set must respect.
+struct DeviceLimits: Sendable {
+    var maxWorkGroupSize: Int
+    var localMemoryBytes: Int
+}
+
+enum KernelTunables {
+    /// Kernels/conv_implicit_gemm.cl: TM × TN work-group tile, TK k step, WPT_M × WPT_N per
+    /// work-item. CPU default: PoCL runs a work-group as a loop over work-items vectorized along
+    /// dimension 0; on PoCL 3.1 (AVX-512, 2 cores) 64×128 with 8×8 per work-item (16 × 8
+    /// work-items) measured 21 GFLOP/s on ResNet's 3×3 64→64 layer where every other candidate
+    /// gave 3–11. GPU default: 256 work-items of 4×4 on a 64×64 tile, CLBlast's common SGEMM
+    /// shape, until tuning finds better.
+    static let implicitGEMM = TunableKernel(
+        program: "conv_implicit_gemm",
+        names: ["TM", "TN", "TK", "WPT_M", "WPT_N"],
+        allowed: ["TM": [16, 32, 64, 128], "TN": [16, 32, 64, 128], "TK": [4, 8, 16, 32],
+                  "WPT_M": [1, 2, 4, 8], "WPT_N": [1, 2, 4, 8]],
+        cpuDefault: ["TM": 64, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8],
+        gpuDefault: ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4],
+        candidates: [
+            ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4],
+            ["TM": 32, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4],
+            ["TM": 64, "TN": 32, "TK": 16, "WPT_M": 4, "WPT_N": 4],
+            ["TM": 32, "TN": 32, "TK": 8, "WPT_M": 2, "WPT_N": 2],
+            ["TM": 64, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 4],
+            ["TM": 128, "TN": 64, "TK": 16, "WPT_M": 8, "WPT_N": 4],
+            ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8],
+            ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4],
+            ["TM": 64, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8],
+            ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 8, "WPT_N": 8],
+        ],
+        localSize: { p in [p["TN"]! / p["WPT_N"]!, p["TM"]! / p["WPT_M"]!] },
+        // As and Bs tiles plus at most seven int tables of TK or TN entries.
+        localBytes: { p in 4 * (p["TK"]! * (p["TM"]! + p["TN"]!) + 4 * p["TK"]! + 3 * p["TN"]!) },
+        consistent: { p in
+            let (tm, tn, tk, wm, wn) = (p["TM"]!, p["TN"]!, p["TK"]!, p["WPT_M"]!, p["WPT_N"]!)
+            guard tm % wm == 0, tn % wn == 0 else { return false }
+            let wg = (tm / wm) * (tn / wn)
+            return wg % tn == 0 && wg % tk == 0 && (tk * tn) % wg == 0 && (tm * tk) % wg == 0
+        })
+}
+
+extension OpenCLBackend {
+    /// The limits `TunableKernel.isValid` checks, queried from the device.
+    var deviceLimits: DeviceLimits {
+        let wg: Int = (try? deviceValue(device.deviceID, CL_DEVICE_MAX_WORK_GROUP_SIZE) as Int) ?? 64
+        let local: cl_ulong = (try? deviceValue(device.deviceID, CL_DEVICE_LOCAL_MEM_SIZE)) ?? 16_384
+        return DeviceLimits(maxWorkGroupSize: wg, localMemoryBytes: Int(local))
+    }
+}

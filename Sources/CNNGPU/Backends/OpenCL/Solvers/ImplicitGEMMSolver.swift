@@ -1,0 +1,151 @@
+/// Tiled implicit-GEMM convolution (Kernels/conv_implicit_gemm.cl): each direction is one GEMM
+/// per group whose operands are gathered from the NCHW tensors tile by tile into `__local`
+/// memory, so no column matrix is materialized and any stride, padding, dilation and group
+/// count works. The backward-filter reduction (over N·OH·OW) is split into `KSPLIT` slices
+/// written to a workspace and summed by a second, deterministic kernel.
+///
+/// Parameters: the `KernelTunables.implicitGEMM` tile parameters, plus `KSPLIT` (backward
+/// filter only; absent = `implicitGEMMDefaultSplits`).
+extension OpenCLBackend {
+    static let implicitGEMMKernel = KernelTunables.implicitGEMM
+
+    /// Every float32 NCHW convolution whose tensors a 32-bit kernel index reaches.
+    static func implicitGEMMApplies(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
+        let limit = Int(Int32.max)
+        // The backward-filter workspace holds KSPLIT copies of dw; bound by the largest split.
+        return d.inputCount <= limit && d.outputCount <= limit && d.weightCount * maxSplits <= limit
+    }
+
+    /// The most backward-filter slices: past this the second pass costs more than it saves.
+    static let maxSplits = 64
+
+    /// Tile parameter sets worth timing on this device for `d` (the default first), each
+    /// valid for the device; backward filter adds split counts around the default.
+    func implicitGEMMCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> [TunableParameters] {
+        let table = Self.implicitGEMMKernel
+        let limits = deviceLimits
+        var tiles = [table.defaults(for: info.kind)]
+        // A GEMM with few rows (M = channels per group of the written tensor) wastes most of a
+        // 64-row tile: put the shortest tile first. It only helps so much: each gathered input
+        // element then serves ≤ 16 rows, so the gather dominates (the ResNet stem's input
+        // gradient, M = 3, stride 2: 40 s on 64-row tiles, 31 s on 16 on PoCL, vs 0.7 s for
+        // the direct kernel, which a solver list must therefore keep for such layers).
+        let rows = direction == .backwardData ? d.groupInChannels : d.groupOutChannels
+        if rows <= 16, let short = table.candidates.filter({ $0["TM"] == 16 }).first { tiles.insert(short, at: 0) }
+        for c in table.candidates where !tiles.contains(c) { tiles.append(c) }
+        tiles = tiles.filter { table.isValid($0, limits: limits) }
+        guard direction == .backwardFilter else { return tiles }
+        return tiles.flatMap { t -> [TunableParameters] in
+            let base = implicitGEMMDefaultSplits(d, parameters: t)
+            let splits = Set([base, max(1, base / 4), min(Self.maxSplits, base * 4)]).sorted()
+            return splits.map { t.merging(["KSPLIT": $0]) { $1 } }
+        }
+    }
+
+    /// Enough slices that the filter-gradient launch has about four work-groups per compute
+    /// unit, while each slice still covers at least 8 k steps.
+    func implicitGEMMDefaultSplits(_ d: Conv2DDescriptor, parameters p: TunableParameters) -> Int {
+        let tm = p["TM"] ?? 64, tn = p["TN"] ?? 64, tk = p["TK"] ?? 16
+        let tiles = d.groups * ceilDiv(d.groupOutChannels, tm) * ceilDiv(d.groupInChannels * d.kernelH * d.kernelW, tn)
+        let wanted = ceilDiv(4 * max(1, info.computeUnits), tiles)
+        let kSteps = ceilDiv(d.batch * d.outH * d.outW, tk)
+        return max(1, min(Self.maxSplits, wanted, kSteps / 8))
+    }
+
+    /// Float32 elements of workspace: KSPLIT partial copies of dw for backward filter, else 0.
+    func implicitGEMMWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
+                                    parameters: TunableParameters) -> Int {
+        guard direction == .backwardFilter else { return 0 }
+        let splits = resolvedSplits(d, parameters)
+        return splits > 1 ? splits * d.weightCount : 0
+    }
+
+    /// y = activation(conv(x, w) + bias). `parameters` may be partial (missing tunables take
+    /// the device type's defaults); an invalid set throws.
+    func implicitGEMMForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
+                             bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
+                             parameters: TunableParameters) throws {
+        let p = try resolvedTiles(parameters)
+        let oneByOne = Self.isPlainOneByOne(d)
+        let l = Self.implicitGEMMKernel.launch(p, extent: [d.batch * d.outH * d.outW, d.groupOutChannels, d.groups],
+                                               tile: [p["TN"]!, p["TM"]!], extra: oneByOne ? ["KERNEL_1X1"] : [])
+        try launch("conv_implicit_gemm", "conv_igemm_forward", l, geometry(d) + [
+            .buffer(x), .buffer(weight), .buffer(bias ?? weight), .int(bias == nil ? 0 : 1),
+            .int(activation?.kernelCode ?? -1), .float(activation?.alpha ?? 0), .buffer(y),
+        ])
+    }
+
+    /// dx = conv_backward_data(dy, w), overwriting dx.
+    func implicitGEMMBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
+                                  dx: any DeviceBuffer, parameters: TunableParameters) throws {
+        let p = try resolvedTiles(parameters)
+        let l = Self.implicitGEMMKernel.launch(p, extent: [d.batch * d.inH * d.inW, d.groupInChannels, d.groups],
+                                               tile: [p["TN"]!, p["TM"]!])
+        try launch("conv_implicit_gemm", "conv_igemm_backward_data", l,
+                   geometry(d) + [.buffer(dy), .buffer(weight), .buffer(dx)])
+    }
+
+    /// dw = conv_backward_filter(x, dy), overwriting dw. With KSPLIT > 1, `workspace` must hold
+    /// `implicitGEMMWorkspaceCount` elements.
+    func implicitGEMMBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
+                                    dw: any DeviceBuffer, workspace: (any DeviceBuffer)?,
+                                    parameters: TunableParameters) throws {
+        let p = try resolvedTiles(parameters)
+        let splits = resolvedSplits(d, parameters)
+        let kTotal = d.batch * d.outH * d.outW, tk = p["TK"]!
+        // Whole k steps per slice, so only the last slice has a ragged end.
+        let kPerSplit = ceilDiv(ceilDiv(kTotal, splits), tk) * tk
+        let needed = splits > 1 ? splits * d.weightCount : 0
+        let out: any DeviceBuffer
+        if splits > 1 {
+            guard let workspace, workspace.count >= needed else {
+                throw CNNError.invalidArgument("implicit-GEMM backward filter with KSPLIT=\(splits) needs a workspace of "
+                    + "\(needed) floats, got \(workspace?.count ?? 0); size it with implicitGEMMWorkspaceCount")
+            }
+            out = workspace
+        } else {
+            out = dw
+        }
+        let l = Self.implicitGEMMKernel.launch(
+            p, extent: [d.groupInChannels * d.kernelH * d.kernelW, d.groupOutChannels, d.groups * splits],
+            tile: [p["TN"]!, p["TM"]!])
+        try launch("conv_implicit_gemm", "conv_igemm_backward_filter", l,
+                   geometry(d) + [.int(splits), .int(kPerSplit), .buffer(x), .buffer(dy), .buffer(out)])
+        if splits > 1 {
+            try launch("conv_implicit_gemm", "conv_igemm_reduce_splits", global: [d.weightCount], local: nil,
+                       [.int(d.weightCount), .int(splits), .buffer(out), .buffer(dw)])
+        }
+    }
+
+    // MARK: Helpers
+
+    /// 1×1, stride 1, no padding: the input is the GEMM operand itself (KERNEL_1X1).
+    static func isPlainOneByOne(_ d: Conv2DDescriptor) -> Bool {
+        d.kernelH == 1 && d.kernelW == 1 && d.strideH == 1 && d.strideW == 1 && d.padding == .zero
+    }
+
+    private func resolvedTiles(_ parameters: TunableParameters) throws -> TunableParameters {
+        let table = Self.implicitGEMMKernel
+        let p = table.completed(parameters, for: info.kind).filter { table.names.contains($0.key) }
+        guard table.isValid(p, limits: deviceLimits) else {
+            throw CNNError.invalidArgument("implicit-GEMM parameters \(p.sorted { $0.key < $1.key }) are not valid on "
+                + "\(info.name): see KernelTunables.implicitGEMM for the allowed values and constraints")
+        }
+        return p
+    }
+
+    private func resolvedSplits(_ d: Conv2DDescriptor, _ parameters: TunableParameters) -> Int {
+        let p = Self.implicitGEMMKernel.completed(parameters, for: info.kind)
+        let requested = p["KSPLIT"] ?? implicitGEMMDefaultSplits(d, parameters: p)
+        // More slices than k steps would leave slices empty.
+        return max(1, min(Self.maxSplits, requested, ceilDiv(d.batch * d.outH * d.outW, p["TK"]!)))
+    }
+
+    /// The GEOMETRY arguments of conv_implicit_gemm.cl.
+    private func geometry(_ d: Conv2DDescriptor) -> [KernelArgument] {
+        [d.batch, d.inChannels, d.inH, d.inW, d.outChannels, d.kernelH, d.kernelW, d.strideH, d.strideW,
+         d.padding.top, d.padding.left, d.dilationH, d.dilationW, d.outH, d.outW, d.groups].map { .int($0) }
+    }
+}
+
+func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }

@@ -1,0 +1,103 @@
+import Foundation
+
+/// The problem a tuning choice is for: MIOpen's key, direction and every size that changes
+/// which kernel is fastest (N-C-H-W-K-R-S, padding, stride, dilation, groups, element type).
+public struct ConvolutionProblemKey: Hashable, Sendable, CustomStringConvertible {
+    public var direction: ConvolutionDirection
+    public var descriptor: Conv2DDescriptor
+    public var dtype: DType
+
+    public init(_ descriptor: Conv2DDescriptor, direction: ConvolutionDirection, dtype: DType = .float32) {
+        self.descriptor = descriptor; self.direction = direction; self.dtype = dtype
+    }
+
+    /// e.g. `forward n8-c64-h56-w56-k64-r3-s3 pad1,1,1,1 stride1x1 dil1x1 g1 float32`.
+    public var description: String {
+        let d = descriptor, p = d.padding
+        return "\(direction.rawValue) n\(d.batch)-c\(d.inChannels)-h\(d.inH)-w\(d.inW)-k\(d.outChannels)-r\(d.kernelH)-s\(d.kernelW)"
+            + " pad\(p.top),\(p.bottom),\(p.left),\(p.right) stride\(d.strideH)x\(d.strideW)"
+            + " dil\(d.dilationH)x\(d.dilationW) g\(d.groups) \(dtype.rawValue)"
+    }
+}
+
+/// What tuning found fastest for one problem on one device: a solver and its parameters.
+public struct TunedChoice: Codable, Equatable, Sendable {
+    public var solver: String
+    public var parameters: [String: Int]
+    /// The measured time, for reports (not used to choose later).
+    public var milliseconds: Double
+
+    public init(solver: String, parameters: [String: Int], milliseconds: Double) {
+        self.solver = solver; self.parameters = parameters; self.milliseconds = milliseconds
+    }
+}
+
+/// Tuning choices remembered across runs, as JSON in `<cache>/cnn-gpu/tuning.json` (see
+/// `CacheDirectory`), keyed by device (name and driver version: a new driver can change which
+/// kernel wins) and problem. Writes are atomic and merge with what other processes stored
+/// meanwhile; a file that does not parse is ignored with a warning and rewritten on the next
+/// store, since every entry can be measured again.
+///
+/// ```swift
+/// let db = TuningDatabase()
+/// if let choice = db.choice(device: backend.info, problem: key) { ... }
+/// ```
+public final class TuningDatabase: @unchecked Sendable {
+    public let url: URL
+    private var devices: [String: [String: TunedChoice]]
+    private let lock = NSLock()
+
+    /// The database for this user, shared by every backend of the process.
+    public static let shared = TuningDatabase()
+
+    private struct File: Codable {
+        var version: Int
+        var devices: [String: [String: TunedChoice]]
+    }
+    private static let version = 1
+
+    /// The database at `url`; nil means `<cache>/cnn-gpu/tuning.json`.
+    public init(url: URL? = nil) {
+        let url = url ?? CacheDirectory.root.appendingPathComponent("tuning.json")
+        self.url = url
+        devices = Self.read(url) ?? [:]
+    }
+
+    /// The device part of a key: name and driver version.
+    public static func deviceKey(_ info: DeviceInfo) -> String { "\(info.name) | driver \(info.driverVersion)" }
+
+    public func choice(device: DeviceInfo, problem: ConvolutionProblemKey) -> TunedChoice? {
+        lock.lock(); defer { lock.unlock() }
+        return devices[Self.deviceKey(device)]?[problem.description]
+    }
+
+    /// Remembers `choice` and writes the file (merged with its current contents).
+    public func record(_ choice: TunedChoice, device: DeviceInfo, problem: ConvolutionProblemKey) throws {
+        lock.lock(); defer { lock.unlock() }
+        var merged = Self.read(url, warn: false) ?? [:]
+        for (dev, problems) in devices { merged[dev, default: [:]].merge(problems) { _, mine in mine } }
+        merged[Self.deviceKey(device), default: [:]][problem.description] = choice
+        devices = merged
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do {
+            try CacheDirectory.writeAtomically(try encoder.encode(File(version: Self.version, devices: merged)), to: url)
+        } catch {
+            throw CNNError.invalidArgument("could not write the tuning database \(url.path): \(error.localizedDescription); "
+                + "check that the directory is writable or set XDG_CACHE_HOME to one that is")
+        }
+    }
+
+    /// The stored entries, nil when the file is missing or unusable (then with a warning).
+    private static func read(_ url: URL, warn: Bool = true) -> [String: [String: TunedChoice]]? {
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        guard let file = try? JSONDecoder().decode(File.self, from: data), file.version == version else {
+            if warn {
+                FileHandle.standardError.write(Data(("warning: ignoring the tuning database \(url.path): it is not a "
+                    + "version-\(version) cnn-gpu tuning file; it will be rewritten when a problem is tuned\n").utf8))
+            }
+            return nil
+        }
+        return file.devices
+    }
+}

@@ -1,0 +1,66 @@
+/// Which activation layers a plan folds into the op before them. An activation is fused when
+/// it runs in place on its producer's output (its only consumer, and the producer's backward
+/// pass does not need its pre-activation output) and the producer can apply it where it writes
+/// (`Layer.epilogueFusion`): convolution + bias + activation, batch norm + ReLU, add + ReLU.
+/// The fused activation's own forward op disappears; its backward op too when the producer's
+/// backward applies it (batch norm + ReLU).
+struct FusionDecisions {
+    /// Producer node → the activation it applies on its output.
+    var epilogue: [Int: Activation] = [:]
+    /// Activation nodes whose forward (and backward) pass their producer runs.
+    var absorbedForward: Set<Int> = []
+    var absorbedBackward: Set<Int> = []
+    /// Activation node → its producer, for naming the fused op in profiles.
+    var producer: [Int: Int] = [:]
+    /// Inference: batch-norm node → the convolution whose weights and bias it is folded into.
+    /// The convolution then writes the batch norm's output (and applies its fused activation).
+    var foldedInto: [Int: Int] = [:]
+
+    init() {}
+
+    init(nodes: [Graph.Node], alias: [Int]) {
+        for j in nodes.indices where alias[j] != j {
+            guard let act = nodes[j].layer as? ActivationLayer else { continue }
+            let i = alias[j]
+            guard i > 0, alias[i] == i, epilogue[i] == nil, let producer = nodes[i].layer else { continue }
+            switch producer.epilogueFusion(act.function) {
+            case .none: continue
+            case .forward:
+                absorbedForward.insert(j)
+            case .forwardAndBackward:
+                absorbedForward.insert(j)
+                absorbedBackward.insert(j)
+            }
+            epilogue[i] = act.function
+            self.producer[j] = i
+        }
+    }
+}
+
+extension FusionDecisions {
+    /// In inference, a batch norm right after a convolution (its only reader) is an affine map
+    /// per output channel, so it folds into the convolution's weights and bias:
+    /// w' = w·γ/√(var+ε), b' = (b − mean)·γ/√(var+ε) + β.
+    mutating func foldBatchNorms(nodes: [Graph.Node], consumers: [Int: [Int]], retained: Set<String>) {
+        for j in nodes.indices where nodes[j].layer is BatchNorm {
+            let i = nodes[j].inputs[0]
+            guard i > 0, nodes[i].layer is Conv2D, consumers[i] == [j], epilogue[i] == nil,
+                  !retained.contains(nodes[i].name), !retained.contains(nodes[j].name) else { continue }
+            foldedInto[j] = i
+            absorbedForward.insert(j)
+        }
+    }
+}
+
+extension Activation {
+    /// The lower-case name used in fused op kinds ("conv2d+bias+relu").
+    var opName: String {
+        switch self {
+        case .relu: return "relu"
+        case .leakyReLU: return "leakyrelu"
+        case .elu: return "elu"
+        case .sigmoid: return "sigmoid"
+        case .tanh: return "tanh"
+        }
+    }
+}

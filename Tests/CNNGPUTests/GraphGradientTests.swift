@@ -1,0 +1,207 @@
+@testable import CNNGPU
+import XCTest
+
+/// Whole-graph checks of the engine (planning, shared and in-place buffers, gradient
+/// accumulation, the backward pass of every layer) against `GraphReference`, a plain Double
+/// forward pass: the engine's loss must equal the reference's, and every parameter gradient
+/// the engine computes must equal central finite differences of the reference's loss. Each
+/// DAG isolates one thing the engine could get wrong, and runs on every test backend
+/// (including OpenCL under the GPU policy, so im2col + CLBlast runs through a whole graph).
+///
+/// The gradient of the model's input is not checked: a plan does not compute it.
+final class GraphGradientTests: XCTestCase {
+    /// (a) One tensor read by three layers (two convolutions and the join): its gradient is
+    /// the sum of three paths, written by the first consumer and added to by the others.
+    func testGradientsAccumulateOverThreeConsumers() throws {
+        let b = GraphBuilder(input: [2, 5, 5])
+        let r = b.add(ReLU(), b.add(Conv2D(3, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
+        let left = b.add(Conv2D(3, kernel: 3, padding: .same, weightInitializer: .glorotUniform), r)
+        let right = b.add(Conv2D(3, kernel: 1, weightInitializer: .glorotUniform), r)
+        let sum = b.add(Add(), left, r, right)
+        try check(b.build(output: b.add(Dense(4), b.add(Flatten(), sum))), batch: 3)
+    }
+
+    /// (b) Concat's backward splits the gradient by channel blocks, here into three inputs, one
+    /// of which (the ReLU) also feeds both convolutions.
+    func testConcatBackward() throws {
+        let b = GraphBuilder(input: [2, 4, 5])
+        let r = b.add(ReLU(), b.add(Conv2D(4, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
+        let narrow = b.add(Conv2D(2, kernel: 1, weightInitializer: .glorotUniform), r)
+        let wide = b.add(Conv2D(3, kernel: 3, padding: .same, weightInitializer: .glorotUniform), r)
+        let joined = b.add(Concat(), narrow, r, wide)
+        let mixed = b.add(Conv2D(2, kernel: 1, weightInitializer: .glorotUniform), joined)
+        try check(b.build(output: b.add(Dense(3), b.add(Flatten(), mixed))), batch: 2)
+    }
+
+    /// (c) Layers the planner may run in place (ReLU and Flatten over their input's buffer) next
+    /// to ones it must not: `c2` feeds both the tanh and the Add, so an in-place tanh would
+    /// hand the Add its own output.
+    func testInPlaceLayersAndTheirLimits() throws {
+        let b = GraphBuilder(input: [2, 5, 4])
+        let r1 = b.add(ReLU(), b.add(Conv2D(3, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
+        let c2 = b.add(Conv2D(3, kernel: 3, padding: .same, weightInitializer: .glorotUniform), r1)
+        let joined = b.add(Add(), c2, b.add(ActivationLayer(.tanh), c2))
+        let hidden = b.add(LeakyReLU(0.1), b.add(Dense(6), b.add(Flatten(), joined)))
+        try check(b.build(output: b.add(Dense(3), hidden)), batch: 3)
+    }
+
+    /// (d) Training-mode batch norm: batch statistics in the forward pass, and a backward pass
+    /// through them (the mean and variance depend on every input), twice in a row.
+    func testTrainingModeBatchNorm() throws {
+        let b = GraphBuilder(input: [2, 5, 5])
+        var t = b.add(ReLU(), b.add(BatchNorm(), b.add(Conv2D(4, kernel: 3, padding: .same, bias: false,
+                                                                 weightInitializer: .glorotUniform), b.input)))
+        // No bias before a batch norm: its true gradient is 0, and the engine's is rounding noise.
+        t = b.add(ReLU(), b.add(BatchNorm(), b.add(Conv2D(3, kernel: 3, padding: .same, bias: false,
+                                                          weightInitializer: .glorotUniform), t)))
+        try check(b.build(output: b.add(Dense(3), b.add(Flatten(), t))), batch: 4)
+    }
+
+    /// (e) Dropout with a fixed seed: the reference multiplies by the engine's own mask, read
+    /// from a run of the graph cut at the dropout (see `dropoutScales`).
+    func testDropoutWithAFixedSeed() throws {
+        let b = GraphBuilder(input: [2, 5, 5])
+        let r = b.add(ReLU(), b.add(Conv2D(4, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
+        let dropped = b.add(Dropout(0.4), r)
+        let graph = try b.build(output: b.add(Dense(3), b.add(Flatten(), dropped)))
+        try check(graph, batch: 3, dropoutProbe: (try b.build(output: dropped), rate: 0.4), seed: 0x5EED_D0)
+    }
+
+    /// (f) The GPU policy's algorithms through a whole graph: im2col + GEMM convolutions run
+    /// one image per chunk (the workspace limit lowered), so the filter gradient accumulates
+    /// over chunks, and a log-softmax over 525 features runs a work-group per row. The other
+    /// backends run their own algorithms on the same graph. Finite differences are taken at 24
+    /// sampled coordinates per parameter, since the graph is larger.
+    func testGPUPolicyAlgorithmsWithChunking() throws {
+        let saved = ConvolutionWorkspace.limitBytes
+        ConvolutionWorkspace.limitBytes = 1   // one image per chunk
+        ConvolutionAlgorithm.forced = .im2colGEMM
+        defer { ConvolutionWorkspace.limitBytes = saved; ConvolutionAlgorithm.forced = nil }
+        let b = GraphBuilder(input: [2, 5, 5])
+        let r = b.add(ReLU(), b.add(Conv2D(9, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
+        let wide = b.add(Conv2D(21, kernel: 3, padding: .same, weightInitializer: .glorotUniform), r)
+        let features = b.add(Softmax(log: true), b.add(Flatten(), wide))
+        let graph = try b.build(output: b.add(Dense(3), features))
+        if let gpu = TestBackends.openCLGPUPolicy {
+            // What this test is for: the choices it claims to exercise are the ones made.
+            let conv = try XCTUnwrap(graph.nodes[3].layer as? Conv2D).descriptor([9, 5, 5], batch: 3)
+            XCTAssertEqual(try ConvolutionChoice.solution(for: conv, direction: .forward, backend: gpu).algorithm, .im2colGEMM)
+            XCTAssertEqual(gpu.softmaxAlgorithm(for: AxisShape(outer: 3, axis: 525, inner: 1)), .workgroup)
+        }
+        try check(graph, batch: 3, sampledCoordinates: 24)
+    }
+
+    /// (g) The GPU policy's own choices through a whole graph: Winograd F(2×2,3×3) for the
+    /// 32-channel 3×3 layer (forward and backward-data), split-K implicit GEMM for every
+    /// backward-filter and the 1×1 layer.
+    func testGPUPolicySolversThroughAGraph() throws {
+        let b = GraphBuilder(input: [4, 6, 6])
+        let c1 = b.add(ReLU(), b.add(Conv2D(32, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
+        let c2 = b.add(Tanh(), b.add(Conv2D(32, kernel: 3, padding: .same, weightInitializer: .glorotUniform), c1))
+        let c3 = b.add(Conv2D(6, kernel: 1, weightInitializer: .glorotUniform), c2)
+        let graph = try b.build(output: b.add(Dense(3), b.add(Flatten(), c3)))
+        if let gpu = TestBackends.openCLGPUPolicy {
+            let wide = try XCTUnwrap(graph.nodes[3].layer as? Conv2D).descriptor([32, 6, 6], batch: 2)
+            XCTAssertEqual(try ConvolutionChoice.solution(for: wide, direction: .forward, backend: gpu).algorithm, .winogradF2x3)
+            XCTAssertEqual(try ConvolutionChoice.solution(for: wide, direction: .backwardFilter, backend: gpu).algorithm, .implicitGEMM)
+        }
+        try check(graph, batch: 2, sampledCoordinates: 24)
+    }
+
+    // MARK: The check
+
+    /// One forward, loss and backward pass of `graph` on every test backend, against the Double
+    /// reference: the loss to 1e-4 relative, each parameter's gradient to 1e-3 (norm-wise) of
+    /// central differences of the reference loss.
+    private func check(_ graph: Graph, batch: Int, dropoutProbe: (graph: Graph, rate: Float)? = nil,
+                       seed: UInt64 = 0, sampledCoordinates: Int? = nil,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        // Keyed by the calling test's line: a replay of one test draws the same values.
+        var rng = SeededGenerator.fresh(line: Int(line))
+        let x = rng.floats(batch * graph.inputShape.count)
+        let labels = rng.ints(batch, below: graph.outputShape.count)
+        var computed: (scales: [Int: [Double]], loss: Double, gradients: [String: [Double]])?
+        // The coordinates of each parameter whose gradient is checked: all, or a sample.
+        var coordinates: [String: [Int]] = [:]
+        for node in graph.nodes {
+            for spec in node.parameters where spec.trainable {
+                let all = Array(0..<spec.count)
+                coordinates["\(node.name).\(spec.name)"] = sampledCoordinates.map { n in
+                    spec.count <= n ? all : Array(all.shuffled(using: &rng).prefix(n)).sorted()
+                } ?? all
+            }
+        }
+
+        for backend in TestBackends.withGPUPolicy {
+            let context = "\(backend.testName), seed \(rng.seed)"
+            let store = try ParameterStore(graph: graph, backend: backend, seed: rng.seed)
+            let parameters = try store.read().mapValues { $0.doubles }
+            let plan = try Plan(graph: graph, parameters: store, batch: batch, training: true)
+            let executor = Executor(plan: plan)
+            try backend.upload(x, to: plan.input)
+            try backend.uploadInt32(labels, to: plan.targets!)
+            try executor.forward(training: true, seed: seed)
+            try executor.lossAndMetrics()
+            try executor.backward()
+            let loss = try executor.readLossAndCorrect().loss
+            let flat = try backend.download(store.gradients)
+
+            var scales: [Int: [Double]] = [:]
+            if let probe = dropoutProbe {
+                let node = probe.graph.nodes.count - 1
+                scales[node] = try dropoutScales(probe.graph, rate: probe.rate, backend: backend, batch: batch, seed: seed)
+            }
+            // The reference's loss and finite differences, computed once unless a backend drew
+            // another dropout mask (they must not: the mask is a function of the seed).
+            if computed == nil || computed!.scales != scales {
+                var reference = GraphReference(graph: graph, batch: batch, training: true)
+                reference.dropoutScales = scales
+                let input = x.doubles
+                var gradients: [String: [Double]] = [:]
+                for entry in store.entries where entry.spec.trainable {
+                    let at = coordinates[entry.name]!, base = parameters[entry.name]!
+                    gradients[entry.name] = finiteDifferenceGradient(at: at.map { base[$0] }, weights: [1]) { sample in
+                        var changed = parameters
+                        for (i, v) in zip(at, sample) { changed[entry.name]![i] = v }
+                        return [reference.loss(input, parameters: changed, labels: labels)]
+                    }
+                }
+                computed = (scales, reference.loss(input, parameters: parameters, labels: labels), gradients)
+            }
+            let expected = computed!
+            XCTAssertEqual(Double(loss), expected.loss, accuracy: 1e-4 * max(1, expected.loss),
+                           "loss, \(context)", file: file, line: line)
+            for entry in store.entries where entry.spec.trainable {
+                let gradient = coordinates[entry.name]!.map { flat[entry.offset + $0] }
+                assertClose(gradient, expected.gradients[entry.name]!, tolerance: 1e-3,
+                            "gradient of \(entry.name) against finite differences, \(context)", file: file, line: line)
+            }
+        }
+        try TestBackends.skipUnlessCrossChecked("this graph on OpenCL")
+    }
+
+    /// What the engine's dropout multiplies each element by, for a graph whose last node is the
+    /// dropout and whose only parameters are one convolution before a ReLU: with the
+    /// convolution's weights 0 and bias 1 the dropout's input is all ones, so its output is the
+    /// scale itself. The node keeps its index (and so its seed) from the full graph.
+    private func dropoutScales(_ probe: Graph, rate: Float, backend: any Backend, batch: Int,
+                               seed: UInt64) throws -> [Double] {
+        let store = try ParameterStore(graph: probe, backend: backend, seed: 0)
+        var values: [String: [Float]] = [:]
+        for entry in store.entries {
+            values[entry.name] = [Float](repeating: entry.spec.name == "bias" ? 1 : 0, count: entry.spec.count)
+        }
+        try store.write(values)
+        let plan = try Plan(graph: probe, parameters: store, batch: batch, training: true)
+        // A finite input: 0 × NaN from uninitialized memory would be NaN, not 0.
+        try backend.fill(plan.input, value: 0)
+        try Executor(plan: plan).forward(training: true, seed: seed)
+        let scales = try backend.download(plan.output, count: batch * probe.outputShape.count)
+        let kept = 1 / (1 - Double(rate))
+        // Anything but 0 or 1/(1 − rate) means the probe did not isolate the mask.
+        XCTAssertTrue(scales.allSatisfy { $0 == 0 || abs(Double($0) - kept) < 1e-5 },
+                      "dropout probe on \(backend.testName): \(scales)")
+        XCTAssertTrue(scales.contains(0) && scales.contains { $0 != 0 }, "dropout kept all or nothing")
+        return scales.map { $0 == 0 ? 0 : kept }
+    }
+}

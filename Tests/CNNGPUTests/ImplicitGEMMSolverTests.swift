@@ -1,0 +1,189 @@
+@testable import CNNGPU
+import XCTest
+
+/// The implicit-GEMM solver, in every direction and with several tile shapes, against the
+/// Double reference (ConvolutionReference) and the CPU backend, on shapes that leave partial
+/// tiles along every GEMM axis: odd sizes, stride 2, asymmetric padding, dilation, groups,
+/// batch 1 and 3.
+final class ImplicitGEMMSolverTests: XCTestCase {
+    /// Geometries covering the kernel's index paths (the 1×1 ones take KERNEL_1X1 forward).
+    static func problems() throws -> [Conv2DDescriptor] {
+        [
+            try Conv2DDescriptor(batch: 3, inChannels: 5, inH: 9, inW: 7, outChannels: 7, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(1)),
+            try Conv2DDescriptor(batch: 1, inChannels: 6, inH: 11, inW: 10, outChannels: 10, kernelH: 3, kernelW: 2,
+                                 strideH: 2, strideW: 2, padding: Padding2D(top: 1, bottom: 2, left: 0, right: 1)),
+            try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 9, inW: 9, outChannels: 6, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(2), dilationH: 2, dilationW: 2, groups: 2),
+            try Conv2DDescriptor(batch: 3, inChannels: 67, inH: 5, inW: 3, outChannels: 70, kernelH: 1, kernelW: 1),
+            try Conv2DDescriptor(batch: 2, inChannels: 8, inH: 7, inW: 7, outChannels: 12, kernelH: 1, kernelW: 1,
+                                 strideH: 2, strideW: 2),
+            try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 15, inW: 13, outChannels: 9, kernelH: 7, kernelW: 7,
+                                 strideH: 2, strideW: 2, padding: Padding2D(3)),
+            // Depthwise: one channel per group.
+            try Conv2DDescriptor(batch: 3, inChannels: 6, inH: 6, inW: 5, outChannels: 6, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(1), groups: 6),
+        ]
+    }
+
+    /// Tile shapes: the default, a narrow one, a small-k one and the largest.
+    static let tileSets: [TunableParameters] = [
+        [:],
+        ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4],
+        ["TM": 32, "TN": 32, "TK": 8, "WPT_M": 2, "WPT_N": 2],
+        ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8],
+    ]
+
+    func testForwardMatchesReferenceWithBiasAndActivation() throws {
+        guard let cl = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        let activations: [Activation?] = [nil, .relu, .leakyReLU(alpha: 0.1), .elu(alpha: 1), .sigmoid, .tanh]
+        for (i, d) in try Self.problems().enumerated() {
+            let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), b = rng.floats(d.outChannels)
+            let X = try cl.makeBuffer(x), W = try cl.makeBuffer(w), B = try cl.makeBuffer(b)
+            let linear = ConvolutionReference.forward(d, x: x.map(Double.init), w: w.map(Double.init),
+                                                      bias: b.map(Double.init))
+            for (j, p) in Self.tileSets.enumerated() {
+                let act = activations[(i + j) % activations.count]
+                let Y = try cl.makeBuffer([Float](repeating: .nan, count: d.outputCount))
+                try cl.implicitGEMMForward(d, x: X, weight: W, bias: B, activation: act, y: Y, parameters: p)
+                let expected = act.map { ActivationReference.forward($0, linear) } ?? linear
+                assertClose(try cl.download(Y), expected, tolerance: 1e-5,
+                            "forward \(d) tiles \(p) activation \(String(describing: act)) seed \(rng.seed)")
+            }
+            // Without bias, against the CPU backend's own convolution.
+            let Y = try cl.makeBuffer([Float](repeating: .nan, count: d.outputCount))
+            try cl.implicitGEMMForward(d, x: X, weight: W, bias: nil, activation: nil, y: Y, parameters: [:])
+            let cpu = TestBackends.cpu
+            let CY = try cpu.allocate(d.outputCount, dtype: .float32)
+            try cpu.convolutionForward(d, x: try cpu.makeBuffer(x), weight: try cpu.makeBuffer(w), bias: nil, y: CY)
+            assertClose(try cl.download(Y), try cpu.download(CY), tolerance: 1e-5, "forward vs CPU \(d) seed \(rng.seed)")
+        }
+    }
+
+    func testBackwardDataMatchesReference() throws {
+        guard let cl = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        for d in try Self.problems() {
+            let dy = rng.floats(d.outputCount), w = rng.floats(d.weightCount)
+            let DY = try cl.makeBuffer(dy), W = try cl.makeBuffer(w)
+            let expected = ConvolutionReference.backwardData(d, dy: dy.map(Double.init), w: w.map(Double.init))
+            for p in Self.tileSets {
+                let DX = try cl.makeBuffer([Float](repeating: .nan, count: d.inputCount))
+                try cl.implicitGEMMBackwardData(d, dy: DY, weight: W, dx: DX, parameters: p)
+                assertClose(try cl.download(DX), expected, tolerance: 1e-5, "backward data \(d) tiles \(p) seed \(rng.seed)")
+            }
+            let cpu = TestBackends.cpu
+            let CDX = try cpu.allocate(d.inputCount, dtype: .float32)
+            try cpu.convolutionBackwardData(d, dy: try cpu.makeBuffer(dy), weight: try cpu.makeBuffer(w), dx: CDX)
+            assertClose(try cpu.download(CDX), expected, tolerance: 1e-5, "CPU backward data \(d)")
+        }
+    }
+
+    func testBackwardFilterMatchesReferenceForEverySplit() throws {
+        guard let cl = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        for d in try Self.problems() {
+            let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
+            let X = try cl.makeBuffer(x), DY = try cl.makeBuffer(dy)
+            let expected = ConvolutionReference.backwardFilter(d, x: x.map(Double.init), dy: dy.map(Double.init))
+            for p in Self.tileSets {
+                // 1 writes dw directly; 3 leaves a ragged last slice; 1000 is clamped to the k steps.
+                for splits in [1, 3, 1000] {
+                    let q = p.merging(["KSPLIT": splits]) { $1 }
+                    let count = cl.implicitGEMMWorkspaceCount(d, direction: .backwardFilter, parameters: q)
+                    let workspace = count > 0 ? try cl.makeBuffer([Float](repeating: .nan, count: count)) : nil
+                    let DW = try cl.makeBuffer([Float](repeating: .nan, count: d.weightCount))
+                    try cl.implicitGEMMBackwardFilter(d, x: X, dy: DY, dw: DW, workspace: workspace, parameters: q)
+                    assertClose(try cl.download(DW), expected, tolerance: 1e-5,
+                                "backward filter \(d) tiles \(q) seed \(rng.seed)")
+                }
+            }
+            let cpu = TestBackends.cpu
+            let CDW = try cpu.allocate(d.weightCount, dtype: .float32)
+            try cpu.convolutionBackwardFilter(d, x: try cpu.makeBuffer(x), dy: try cpu.makeBuffer(dy), dw: CDW)
+            assertClose(try cpu.download(CDW), expected, tolerance: 1e-5, "CPU backward filter \(d)")
+        }
+    }
+
+    func testSplitFilterGradientIsDeterministic() throws {
+        guard let cl = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        let d = try Conv2DDescriptor(batch: 4, inChannels: 8, inH: 12, inW: 12, outChannels: 8, kernelH: 3, kernelW: 3,
+                                     padding: Padding2D(1))
+        let X = try cl.makeBuffer(rng.floats(d.inputCount)), DY = try cl.makeBuffer(rng.floats(d.outputCount))
+        let q: TunableParameters = ["KSPLIT": 7]
+        let WS = try cl.allocate(cl.implicitGEMMWorkspaceCount(d, direction: .backwardFilter, parameters: q), dtype: .float32)
+        var results: [[Float]] = []
+        for _ in 0..<2 {
+            let DW = try cl.allocate(d.weightCount, dtype: .float32)
+            try cl.implicitGEMMBackwardFilter(d, x: X, dy: DY, dw: DW, workspace: WS, parameters: q)
+            results.append(try cl.download(DW))
+        }
+        XCTAssertEqual(results[0], results[1], "split-K filter gradient must be bitwise reproducible")
+    }
+
+    func testBadParametersAndMissingWorkspaceAreClearErrors() throws {
+        guard let cl = TestBackends.openCL else { return }
+        let d = try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 8, inW: 8, outChannels: 4, kernelH: 3, kernelW: 3)
+        let X = try cl.allocate(d.inputCount, dtype: .float32), W = try cl.allocate(d.weightCount, dtype: .float32)
+        let Y = try cl.allocate(d.outputCount, dtype: .float32)
+        let message = assertThrowsCNNError {
+            try cl.implicitGEMMForward(d, x: X, weight: W, bias: nil, activation: nil, y: Y,
+                                       parameters: ["TM": 48])
+        }
+        XCTAssertTrue(message?.contains("KernelTunables.implicitGEMM") == true, message ?? "")
+        let missing = assertThrowsCNNError {
+            try cl.implicitGEMMBackwardFilter(d, x: X, dy: Y, dw: W, workspace: nil, parameters: ["KSPLIT": 4])
+        }
+        XCTAssertTrue(missing?.contains("workspace") == true, missing ?? "")
+    }
+
+    func testTunableTableIsConsistent() throws {
+        let table = KernelTunables.implicitGEMM
+        let limits = DeviceLimits(maxWorkGroupSize: 256, localMemoryBytes: 32_768)
+        for p in table.candidates + [table.cpuDefault, table.gpuDefault] {
+            XCTAssertTrue(table.isValid(p, limits: limits), "candidate \(p) breaks the kernel's constraints")
+            let l = table.launch(p, extent: [100, 70, 3], tile: [p["TN"]!, p["TM"]!])
+            XCTAssertEqual(l.local, [p["TN"]! / p["WPT_N"]!, p["TM"]! / p["WPT_M"]!, 1])
+            XCTAssertEqual(l.global[0] % l.local[0], 0)
+            XCTAssertEqual(l.global[1] % l.local[1], 0)
+            XCTAssertEqual(l.global[0] / l.local[0], (100 + p["TN"]! - 1) / p["TN"]!)
+            XCTAssertEqual(l.global[2], 3)
+            XCTAssertTrue(l.options.contains("-DTM=\(p["TM"]!)") && l.options.contains("-DWPT_N=\(p["WPT_N"]!)"))
+        }
+        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 1, "WPT_N": 1], limits: limits),
+                       "4096 work-items exceed the limit")
+        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4], limits: limits), "missing WPT_N")
+    }
+}
+
+/// The CLBlast 1×1 solver against the Double reference, with bias and activation.
+final class Conv1x1CLBlastSolverTests: XCTestCase {
+    func testAllDirectionsMatchReference() throws {
+        guard let cl = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        for d in [try Conv2DDescriptor(batch: 3, inChannels: 67, inH: 5, inW: 3, outChannels: 70, kernelH: 1, kernelW: 1),
+                  try Conv2DDescriptor(batch: 1, inChannels: 5, inH: 9, inW: 11, outChannels: 3, kernelH: 1, kernelW: 1)] {
+            XCTAssertTrue(OpenCLBackend.conv1x1CLBlastApplies(d, direction: .forward))
+            let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), b = rng.floats(d.outChannels)
+            let dy = rng.floats(d.outputCount)
+            let X = try cl.makeBuffer(x), W = try cl.makeBuffer(w), B = try cl.makeBuffer(b), DY = try cl.makeBuffer(dy)
+            let Y = try cl.allocate(d.outputCount, dtype: .float32), DX = try cl.allocate(d.inputCount, dtype: .float32)
+            let DW = try cl.makeBuffer([Float](repeating: .nan, count: d.weightCount))
+            try cl.conv1x1CLBlastForward(d, x: X, weight: W, bias: B, activation: .relu, y: Y)
+            try cl.conv1x1CLBlastBackwardData(d, dy: DY, weight: W, dx: DX)
+            try cl.conv1x1CLBlastBackwardFilter(d, x: X, dy: DY, dw: DW)
+            let (xd, wd, dyd) = (x.map(Double.init), w.map(Double.init), dy.map(Double.init))
+            assertClose(try cl.download(Y), ActivationReference.forward(.relu, ConvolutionReference.forward(
+                d, x: xd, w: wd, bias: b.map(Double.init))), tolerance: 1e-5, "1×1 forward \(d) seed \(rng.seed)")
+            assertClose(try cl.download(DX), ConvolutionReference.backwardData(d, dy: dyd, w: wd), tolerance: 1e-5,
+                        "1×1 backward data \(d) seed \(rng.seed)")
+            assertClose(try cl.download(DW), ConvolutionReference.backwardFilter(d, x: xd, dy: dyd), tolerance: 1e-5,
+                        "1×1 backward filter \(d) seed \(rng.seed)")
+        }
+        let strided = try Conv2DDescriptor(batch: 1, inChannels: 4, inH: 6, inW: 6, outChannels: 4, kernelH: 1, kernelW: 1,
+                                           strideH: 2, strideW: 2)
+        XCTAssertFalse(OpenCLBackend.conv1x1CLBlastApplies(strided, direction: .forward))
+    }
+}

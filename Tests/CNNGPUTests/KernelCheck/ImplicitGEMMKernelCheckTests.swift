@@ -1,0 +1,98 @@
+@testable import CNNGPU
+import XCTest
+
+/// Runs every kernel of conv_implicit_gemm.cl on tiny shapes with partial tiles along every
+/// axis, so scripts/check-kernels.sh checks them under oclgrind for out-of-bounds accesses,
+/// races on the __local tiles and uninitialized reads. Results are compared with the CPU
+/// backend, which shares no code with these kernels.
+/// Named to run after the older KernelCheck classes: oclgrind 21.10 hands a released buffer's
+/// uninitialized-memory shadow to the next buffer with its id (see hostInitialized), and this
+/// class's buffers, released before KernelCheckLossTests' internal scratch buffers are made,
+/// made that class report uninitialized reads of values its kernels had written.
+final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
+    /// Small tiles keep oclgrind fast; 16×64 with 2×4 per item still has 128 work-items.
+    let tiles: TunableParameters = ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4]
+
+    func testImplicitGEMMKernels() throws {
+        guard let cl = TestBackends.openCL else { return }
+        let cpu = TestBackends.cpu
+        var rng = SeededGenerator.fresh()
+        let problems = [
+            try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 5, inW: 4, outChannels: 6, kernelH: 3, kernelW: 2,
+                                 strideH: 2, strideW: 1, padding: Padding2D(top: 1, bottom: 2, left: 0, right: 1),
+                                 dilationH: 1, dilationW: 2, groups: 2),
+            // 1×1 takes the KERNEL_1X1 build of the forward kernel.
+            try Conv2DDescriptor(batch: 3, inChannels: 5, inH: 3, inW: 5, outChannels: 3, kernelH: 1, kernelW: 1),
+        ]
+        for d in problems {
+            let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
+            let b = rng.floats(d.outChannels)
+            let X = try cl.makeBuffer(x), W = try cl.makeBuffer(w), DY = try cl.makeBuffer(dy), B = try cl.makeBuffer(b)
+            let Y = try cl.hostInitialized(d.outputCount), DX = try cl.hostInitialized(d.inputCount)
+            let DW = try cl.hostInitialized(d.weightCount)
+            try cl.implicitGEMMForward(d, x: X, weight: W, bias: B, activation: .leakyReLU(alpha: 0.2), y: Y,
+                                       parameters: tiles)
+            try cl.implicitGEMMBackwardData(d, dy: DY, weight: W, dx: DX, parameters: tiles)
+            let split = tiles.merging(["KSPLIT": 2]) { $1 }
+            let WS = try cl.hostInitialized(cl.implicitGEMMWorkspaceCount(d, direction: .backwardFilter, parameters: split))
+            try cl.implicitGEMMBackwardFilter(d, x: X, dy: DY, dw: DW, workspace: WS, parameters: split)
+
+            let CX = try cpu.makeBuffer(x), CW = try cpu.makeBuffer(w), CDY = try cpu.makeBuffer(dy)
+            let CY = try cpu.allocate(d.outputCount, dtype: .float32), CDX = try cpu.allocate(d.inputCount, dtype: .float32)
+            let CDW = try cpu.allocate(d.weightCount, dtype: .float32)
+            try cpu.convolutionForward(d, x: CX, weight: CW, bias: try cpu.makeBuffer(b), y: CY)
+            try cpu.activationForward(.leakyReLU(alpha: 0.2), count: d.outputCount, x: CY, y: CY)
+            try cpu.convolutionBackwardData(d, dy: CDY, weight: CW, dx: CDX)
+            try cpu.convolutionBackwardFilter(d, x: CX, dy: CDY, dw: CDW)
+            assertClose(try cl.download(Y), try cpu.download(CY), tolerance: 1e-5, "conv_igemm_forward \(d) seed \(rng.seed)")
+            assertClose(try cl.download(DX), try cpu.download(CDX), tolerance: 1e-5,
+                        "conv_igemm_backward_data \(d) seed \(rng.seed)")
+            assertClose(try cl.download(DW), try cpu.download(CDW), tolerance: 1e-5,
+                        "conv_igemm_backward_filter + reduce_splits \(d) seed \(rng.seed)")
+        }
+    }
+}
+
+/// Runs the transforms of conv_winograd_f2x3.cl under the checker. The GEMM between them is
+/// CLBlast's, which check-kernels.sh keeps out of oclgrind, so the test composes the pipeline
+/// from the transform kernels and a host GEMM on the downloaded V.
+final class KernelCheckWinogradTests: XCTestCase {
+    func testWinogradTransforms() throws {
+        guard let cl = TestBackends.openCL else { return }
+        var rng = SeededGenerator.fresh()
+        let d = try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 5, inW: 6, outChannels: 2, kernelH: 3, kernelW: 3,
+                                     padding: Padding2D(top: 1, bottom: 0, left: 1, right: 1))
+        let (th, tw) = ((d.outH + 1) / 2, (d.outW + 1) / 2)
+        let tiles = d.batch * th * tw
+        let (k, c) = (d.outChannels, d.inChannels)
+        let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), b = rng.floats(k)
+        let X = try cl.makeBuffer(x), W = try cl.makeBuffer(w), B = try cl.makeBuffer(b)
+        let U = try cl.hostInitialized(16 * k * c), V = try cl.hostInitialized(3 + 16 * c * tiles)
+        try cl.launch("conv_winograd_f2x3", "winograd_weight_transform", global: [k * c], local: nil,
+                      [.int(k), .int(c), .int(0), .buffer(W), .buffer(U)])
+        try cl.launch("conv_winograd_f2x3", "winograd_input_transform", global: [tiles, c], local: nil,
+                      [.int(d.batch), .int(c), .int(d.inH), .int(d.inW), .int(1), .int(1), .int(th), .int(tw),
+                       .buffer(X), .buffer(V), .int(3)])
+        let u = try cl.download(U), v = try cl.download(V)
+        var m = [Float](repeating: 0, count: 5 + 16 * k * tiles)
+        for xi in 0..<16 {
+            for o in 0..<k {
+                for p in 0..<tiles {
+                    var s: Float = 0
+                    for i in 0..<c { s += u[(xi * k + o) * c + i] * v[3 + (xi * c + i) * tiles + p] }
+                    m[5 + (xi * k + o) * tiles + p] = s
+                }
+            }
+        }
+        let M = try cl.makeBuffer(m), Y = try cl.hostInitialized(d.outputCount)
+        try cl.launch("conv_winograd_f2x3", "winograd_output_transform", global: [tiles, k], local: nil,
+                      [.int(d.batch), .int(k), .int(d.outH), .int(d.outW), .int(th), .int(tw), .buffer(M), .int(5),
+                       .buffer(B), .int(1), .int(-1), .float(0), .buffer(Y)])
+        let expected = ConvolutionReference.forward(d, x: x.map(Double.init), w: w.map(Double.init), bias: b.map(Double.init))
+        assertClose(try cl.download(Y), expected, tolerance: 2e-5, "Winograd transforms seed \(rng.seed)")
+        // The flipped weight transform (backward data) on the same kernel.
+        try cl.launch("conv_winograd_f2x3", "winograd_weight_transform", global: [k * c], local: nil,
+                      [.int(c), .int(k), .int(1), .buffer(W), .buffer(U)])
+        XCTAssertEqual(try cl.download(U).count, 16 * k * c)
+    }
+}

@@ -1,0 +1,93 @@
+@testable import CNNGPU
+import Foundation
+import XCTest
+
+/// Times ResNet-50's characteristic convolutions at batch 8 on the OpenCL device, old direct
+/// kernels vs the implicit-GEMM solver (default and tuned parameters), and prints GFLOP/s.
+/// Skipped unless CNNGPU_BENCH=1: speed is measured, never asserted.
+final class OpenCLSolverBenchmarkTests: XCTestCase {
+    static func layers() throws -> [(String, Conv2DDescriptor)] {
+        [
+            ("3x3 64->64 56^2", try Conv2DDescriptor(batch: 8, inChannels: 64, inH: 56, inW: 56, outChannels: 64,
+                                                     kernelH: 3, kernelW: 3, padding: Padding2D(1))),
+            ("1x1 256->64 56^2", try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 56, inW: 56, outChannels: 64,
+                                                      kernelH: 1, kernelW: 1)),
+            ("3x3 512->512 7^2", try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
+                                                      kernelH: 3, kernelW: 3, padding: Padding2D(1))),
+            ("7x7/2 3->64 224^2", try Conv2DDescriptor(batch: 8, inChannels: 3, inH: 224, inW: 224, outChannels: 64,
+                                                       kernelH: 7, kernelW: 7, strideH: 2, strideW: 2,
+                                                       padding: Padding2D(3))),
+        ]
+    }
+
+    /// Best of `runs` wall-clock times of `body` (after one warm-up run), synchronized.
+    static func bestTime(_ cl: OpenCLBackend, runs: Int = 3, _ body: () throws -> Void) throws -> Double {
+        try body(); try cl.synchronize()
+        var best = Double.infinity
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body(); try cl.synchronize()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return best
+    }
+
+    func testBenchmarkSolvers() throws {
+        guard ProcessInfo.processInfo.environment["CNNGPU_BENCH"] == "1" else {
+            throw XCTSkip("set CNNGPU_BENCH=1 to run the OpenCL solver benchmark")
+        }
+        let cl = try XCTUnwrap(TestBackends.openCL)
+        // With CNNGPU_BENCH_TUNE=1, each problem is tuned first (into a throw-away database).
+        let tune = ProcessInfo.processInfo.environment["CNNGPU_BENCH_TUNE"] == "1"
+        let database = TuningDatabase(url: FileManager.default.temporaryDirectory
+            .appendingPathComponent("cnn-gpu-bench-tuning-\(UUID().uuidString).json"))
+        var rng = SeededGenerator(seed: 1)
+        print("device: \(cl.info.name) (\(cl.info.driverVersion)); GFLOP/s, best of 3")
+        for (name, d) in try Self.layers() {
+            let X = try cl.makeBuffer(rng.floats(d.inputCount)), W = try cl.makeBuffer(rng.floats(d.weightCount))
+            let Y = try cl.allocate(d.outputCount, dtype: .float32), DY = try cl.makeBuffer(rng.floats(d.outputCount))
+            let DX = try cl.allocate(d.inputCount, dtype: .float32), DW = try cl.allocate(d.weightCount, dtype: .float32)
+            let gflop = d.flops / 1e9
+            ConvolutionAlgorithm.forced = .direct
+            let direct = [
+                try Self.bestTime(cl) { try cl.convolutionForward(d, x: X, weight: W, bias: nil, y: Y) },
+                try Self.bestTime(cl) { try cl.convolutionBackwardData(d, dy: DY, weight: W, dx: DX) },
+                try Self.bestTime(cl) { try cl.convolutionBackwardFilter(d, x: X, dy: DY, dw: DW) },
+            ]
+            ConvolutionAlgorithm.forced = nil
+            var lines: [String] = []
+            var operands = try ConvolutionOperands(d, on: cl)
+            (operands.x, operands.weight, operands.y, operands.dy, operands.dx, operands.dw) = (X, W, Y, DY, DX, DW)
+            for (i, direction) in ConvolutionDirection.allCases.enumerated() {
+                // Each solver at its default parameters, or (tuning) the tuner's pick.
+                var choices: [TunedChoice] = []
+                if tune {
+                    choices = [try cl.tuneConvolution(d, direction: direction, database: database)]
+                } else {
+                    var seen = Set<OpenCLConvolutionSolver>()
+                    for c in cl.convolutionCandidates(d, direction: direction) where seen.insert(c.solver).inserted {
+                        choices.append(TunedChoice(solver: c.solver.rawValue, parameters: c.parameters, milliseconds: 0))
+                    }
+                }
+                var line = String(format: "%@ | %@ | direct %.1f ms, %.1f GFLOP/s", name, direction.rawValue,
+                                  direct[i] * 1e3, gflop / direct[i])
+                for choice in choices {
+                    let solver = try XCTUnwrap(OpenCLConvolutionSolver(rawValue: choice.solver))
+                    let ws = cl.convolutionWorkspaceCount(d, direction: direction, solver: solver, parameters: choice.parameters)
+                    let WS = ws > 0 ? try cl.allocate(ws, dtype: .float32) : nil
+                    let t = try Self.bestTime(cl) {
+                        try cl.runConvolution(d, direction: direction, solver: solver, parameters: choice.parameters,
+                                              operands, workspace: WS)
+                    }
+                    let params = choice.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                        .joined(separator: ",")
+                    line += String(format: " | %@%@ %.1f ms, %.1f GFLOP/s", choice.solver,
+                                   params.isEmpty ? "" : "(" + params + ")", t * 1e3, gflop / t)
+                }
+                lines.append(line)
+            }
+            // Unbuffered, so a long run shows progress when its output goes to a file.
+            lines.forEach { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        }
+    }
+}

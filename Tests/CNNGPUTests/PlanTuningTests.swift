@@ -1,0 +1,75 @@
+@testable import CNNGPU
+import Foundation
+import XCTest
+
+/// `--tune`: compiling a plan times the solvers, remembers the winners, and the compiled ops
+/// use them; results stay within the usual tolerance of the untuned plan.
+final class PlanTuningTests: XCTestCase {
+    var folder: URL!
+    var saved: TuningDatabase!
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-tune-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        saved = ConvolutionChoice.database
+        ConvolutionChoice.database = TuningDatabase(url: folder.appendingPathComponent("tuning.json"))
+    }
+
+    override func tearDownWithError() throws {
+        ConvolutionChoice.database = saved
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    func testTunedPlanUsesRememberedChoicesAndComputesTheSame() throws {
+        let cl = try TestBackends.requireOpenCL()
+        let graph = try Sequential(input: [3, 12, 12]) {
+            Conv2D(16, kernel: 3, padding: .same); ReLU(); Conv2D(16, kernel: 1); ReLU(); Flatten(); Dense(4)
+        }
+        var rng = SeededGenerator.fresh()
+        let batch = 2
+        let x = rng.floats(batch * 432), labels = rng.ints(batch, below: 4)
+        var results: [(Float, [Float])] = []
+        for tuning in [TuningMode.off, .fast] {
+            let store = try ParameterStore(graph: graph, backend: cl, seed: 3)
+            let plan = try Plan(graph: graph, parameters: store, batch: batch, mode: .training, options: PlanOptions(tuning: tuning))
+            if tuning == .fast {
+                // Every convolution problem of the step is now remembered, and the ops run the remembered solver.
+                for op in plan.ops where op.kind.hasPrefix("conv2d") {
+                    XCTAssertFalse(op.algorithm.isEmpty)
+                }
+                let d = try Conv2DDescriptor(batch: batch, inChannels: 3, inH: 12, inW: 12, outChannels: 16, kernelH: 3, kernelW: 3,
+                                             padding: Padding2D(1))
+                for direction in ConvolutionDirection.allCases {
+                    let choice = try XCTUnwrap(ConvolutionChoice.database.choice(device: cl.info, problem: ConvolutionProblemKey(d, direction: direction)))
+                    let used = try ConvolutionChoice.solution(for: d, direction: direction, backend: cl)
+                    XCTAssertEqual(used.algorithm.rawValue, choice.solver, "\(direction)")
+                    XCTAssertTrue(ConvolutionChoice.isTuned(used, d, direction: direction, backend: cl))
+                }
+            }
+            let step = try TrainingStep(plan: plan, optimizer: try Optimizer(.sgd(), parameters: store))
+            let loss = try step.run(images: x, labels: labels, learningRate: 0.1, seed: 0).loss
+            results.append((loss, try cl.download(store.weights)))
+        }
+        XCTAssertEqual(results[0].0, results[1].0, accuracy: 1e-4, "seed \(rng.seed)")
+        assertClose(results[1].1, results[0].1, tolerance: 1e-4, "weights after a tuned step, seed \(rng.seed)")
+    }
+
+    func testTuneCommandPrintsItsChoicesAndRefusesBadInput() throws {
+        _ = try TestBackends.requireOpenCL()
+        setenv("XDG_CACHE_HOME", folder.path, 1)
+        defer { unsetenv("XDG_CACHE_HOME") }
+        let (status, output) = try runCLI(["tune", "lenet5", "--device", "opencl", "--batch-size", "4"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssert(output.contains("conv1") && output.contains("backwardFilter"), output)
+        XCTAssert(output.contains(folder.appendingPathComponent("cnn-gpu/tuning.json").path), output)
+        XCTAssert(FileManager.default.fileExists(atPath: folder.appendingPathComponent("cnn-gpu/tuning.json").path))
+        let cpu = try runCLI(["tune", "lenet5", "--device", "cpu"])
+        XCTAssertEqual(cpu.status, 0, cpu.output)
+        XCTAssert(cpu.output.contains("nothing to tune"), cpu.output)
+        for bad in [["tune", "lenet5", "--mode", "off"], ["tune", "nonet"], ["tune", "lenet5", "--batch-size", "0"]] {
+            let r = try runCLI(bad)
+            XCTAssertNotEqual(r.status, 0, "\(bad): \(r.output)")
+            XCTAssertFalse(r.output.isEmpty)
+        }
+    }
+}
