@@ -10,8 +10,9 @@ struct CNNGPUCommand: ParsableCommand {
         discussion: """
             Devices: `cnn-gpu devices` lists them; every command takes --device auto|cpu|opencl[:N].
             """,
-        subcommands: [TrainCommand.self, AllreduceBenchCommand.self, PredictCommand.self, SummaryCommand.self, ExportCommand.self,
-                      BenchCommand.self, TuneCommand.self, DevicesCommand.self])
+        subcommands: [TrainCommand.self, PredictCommand.self, EvaluateCommand.self, VisualizeCommand.self, FiltersCommand.self,
+                      SummaryCommand.self, ExportCommand.self, BenchCommand.self, TuneCommand.self, AllreduceBenchCommand.self,
+                      DevicesCommand.self])
 
     static func main() {
         OpenBLASTuning.reexecWithAVX512KernelsIfNeeded()
