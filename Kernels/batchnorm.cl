@@ -76,29 +76,32 @@ inline float lanes_total(const floatV v) {
 #endif
 }
 
+#if VEC == 1
+#define LANE_IDS 0
+#elif VEC == 2
+#define LANE_IDS ((int2)(0, 1))
+#elif VEC == 4
+#define LANE_IDS ((int4)(0, 1, 2, 3))
+#else
+#define LANE_IDS ((int8)(0, 1, 2, 3, 4, 5, 6, 7))
+#endif
+
 // Σ (lane − mean)² over the lanes of v (holding p[e …]) that lie before n: the padded lanes of
-// a row's last vector read 0, which would count as (0 − mean)².
+// a row's last vector read 0, which would count as (0 − mean)², so they are masked out.
 inline float squared_deviations(const floatV v, const float mean, const size_t e, const size_t n) {
-    if (e + VEC <= n) { const floatV d = v - mean; return lanes_total(d * d); }
-    const float* lanes = (const float*)&v;
-    float s = 0.0f;
-    for (int k = 0; k < VEC; ++k)
-        if (e + k < n) s += (lanes[k] - mean) * (lanes[k] - mean);
-    return s;
+    const int left = (int)min((size_t)VEC, n - e);
+    const floatV d = select((floatV)(0.0f), v - mean, LANE_IDS < left);
+    return lanes_total(d * d);
 }
 
 // The number of elements of tile t of a row of `inner`.
 inline int tile_count(const int t, const int inner) { return min(BN_TILE, inner - t * BN_TILE); }
 
-// Chan et al.: (count, mean, M2) of a merged with b, in place in a.
-inline void merge_moments(float* count, float* mean, float* m2, const float countB, const float meanB,
-                          const float m2B) {
-    if (countB == 0.0f) return;
-    const float total = *count + countB;
-    const float delta = meanB - *mean;
-    *mean += delta * (countB / total);
-    *m2 += m2B + delta * delta * (*count * countB / total);
-    *count = total;
+// Chan et al.: moments (count, mean, M2) of the union of two disjoint sets, from theirs.
+inline float3 merge_moments(const float3 a, const float3 b) {
+    if (b.x == 0.0f) return a;
+    const float total = a.x + b.x, delta = b.y - a.y;
+    return (float3)(total, a.y + delta * (b.x / total), a.z + b.z + delta * delta * (a.x * b.x / total));
 }
 
 // Per (tile, row): the tile's mean and M2, at partial[row·tiles + tile].
@@ -130,19 +133,19 @@ void batchnorm_combine_statistics(const int outer, const int channels, const int
                                   __global float* runningMean, __global float* runningVar) {
     __local float counts[BN_WG], means[BN_WG], m2s[BN_WG];
     const int c = get_group_id(0), lid = get_local_id(0), parts = outer * tiles;
-    float count = 0.0f, mean = 0.0f, m2 = 0.0f;
+    float3 moments = (float3)(0.0f);
     for (int i = lid; i < parts; i += BN_WG) {
         const int n = i / tiles, t = i - n * tiles;
         const size_t p = (size_t)(n * channels + c) * tiles + t;
-        merge_moments(&count, &mean, &m2, (float)tile_count(t, inner), partialMean[p], partialM2[p]);
+        moments = merge_moments(moments, (float3)((float)tile_count(t, inner), partialMean[p], partialM2[p]));
     }
-    counts[lid] = count; means[lid] = mean; m2s[lid] = m2;
+    counts[lid] = moments.x; means[lid] = moments.y; m2s[lid] = moments.z;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int width = BN_WG / 2; width > 0; width >>= 1) {
         if (lid < width) {
-            float cnt = counts[lid], mu = means[lid], s = m2s[lid];
-            merge_moments(&cnt, &mu, &s, counts[lid + width], means[lid + width], m2s[lid + width]);
-            counts[lid] = cnt; means[lid] = mu; m2s[lid] = s;
+            const float3 merged = merge_moments((float3)(counts[lid], means[lid], m2s[lid]),
+                                                (float3)(counts[lid + width], means[lid + width], m2s[lid + width]));
+            counts[lid] = merged.x; means[lid] = merged.y; m2s[lid] = merged.z;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
