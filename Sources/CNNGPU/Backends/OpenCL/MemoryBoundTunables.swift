@@ -109,10 +109,12 @@ extension OpenCLBackend {
         }
     }
 
-    /// Work-groups of the streaming family for `count` floats.
-    func streamingGroups(_ count: Int) -> Int {
+    /// Enqueues a streaming-family kernel over `count` floats: one work-group per tile of
+    /// STREAM_WG·STREAM_VEC·STREAM_ITEMS of them.
+    func launchStreaming(_ program: String, _ kernel: String, count: Int, _ args: [KernelArgument]) throws {
         let p = memoryBound.values(MemoryBoundTunables.streaming)
         let tile = p["STREAM_WG"]! * p["STREAM_VEC"]! * p["STREAM_ITEMS"]!
-        return (count + tile - 1) / tile
+        try launchMemoryBound(program, kernel, MemoryBoundTunables.streaming, sizeName: "STREAM_WG",
+                              groups: [(count + tile - 1) / tile], args)
     }
 }
