@@ -5,7 +5,7 @@
 // is the inner-long run of one (n, c), row index r = n·channels + c.
 //
 // Every kernel but the two combines runs on a 2-D range of work-groups (tile, row): the group
-// walks one tile of BN_WG·BN_VEC·BN_ITEMS consecutive floats of its row in streaming order
+// walks one tile of consecutive floats of its row in streaming order
 // (vector_io.cl), so its channel is one per group and its accesses are contiguous.
 //
 // Statistics are split reductions with a deterministic second pass:
@@ -25,26 +25,36 @@
 // the backward kernels read dy masked by y > 0 (y being the fused forward's output), leaving
 // dy itself unmodified; with `relu` 0 the y argument is unread.
 //
-// Tunables (batchNorm family of MemoryBoundTunables.swift, set by -D): BN_WG work-items per
-// group (a power of two: the trees halve it), BN_VEC floats per vector, BN_ITEMS vectors per
-// work-item.
+// Tunables (batchNorm family of MemoryBoundTunables.swift, set by -D): BN_VEC floats per
+// vector; BN_WG work-items per group and BN_ITEMS vectors per work-item of the element-wise
+// kernels (normalize, inference, backward data); BN_REDUCE_WG (a power of two: the trees halve
+// it) and BN_REDUCE_ITEMS of the reductions. They differ because PoCL runs a group's trees
+// and barriers best with small groups that each sum several vectors, and a plain streaming
+// kernel best with large groups of one vector per work-item.
 
 #ifndef BN_WG
-#define BN_WG 64
+#define BN_WG 256
 #endif
 #ifndef BN_VEC
 #define BN_VEC 4
 #endif
 #ifndef BN_ITEMS
-#define BN_ITEMS 4
+#define BN_ITEMS 1
 #endif
-#if (BN_WG & (BN_WG - 1)) != 0
-#error "BN_WG must be a power of two"
+#ifndef BN_REDUCE_WG
+#define BN_REDUCE_WG 64
+#endif
+#ifndef BN_REDUCE_ITEMS
+#define BN_REDUCE_ITEMS 4
+#endif
+#if (BN_REDUCE_WG & (BN_REDUCE_WG - 1)) != 0
+#error "BN_REDUCE_WG must be a power of two"
 #endif
 #define VEC BN_VEC
-#define TILE_WG BN_WG
-#define TILE_ITEMS BN_ITEMS
-#define BN_TILE (BN_WG * BN_VEC * BN_ITEMS)
+// The reductions' tile first; the element-wise kernels at the end of the file switch to theirs.
+#define TILE_WG BN_REDUCE_WG
+#define TILE_ITEMS BN_REDUCE_ITEMS
+#define BN_TILE (BN_REDUCE_WG * BN_VEC * BN_REDUCE_ITEMS)
 
 #include "vector_io.cl"
 
@@ -54,7 +64,7 @@ inline float group_sum(float value, __local float* scratch) {
     const int lid = get_local_id(0);
     scratch[lid] = value;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = BN_WG / 2; width > 0; width >>= 1) {
+    for (int width = BN_REDUCE_WG / 2; width > 0; width >>= 1) {
         if (lid < width) scratch[lid] += scratch[lid + width];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
@@ -76,36 +86,39 @@ inline float lanes_total(const floatV v) {
 #endif
 }
 
+#if VEC == 1
+#define LANE_IDS 0
+#elif VEC == 2
+#define LANE_IDS ((int2)(0, 1))
+#elif VEC == 4
+#define LANE_IDS ((int4)(0, 1, 2, 3))
+#else
+#define LANE_IDS ((int8)(0, 1, 2, 3, 4, 5, 6, 7))
+#endif
+
 // Σ (lane − mean)² over the lanes of v (holding p[e …]) that lie before n: the padded lanes of
-// a row's last vector read 0, which would count as (0 − mean)².
+// a row's last vector read 0, which would count as (0 − mean)², so they are masked out.
 inline float squared_deviations(const floatV v, const float mean, const size_t e, const size_t n) {
-    if (e + VEC <= n) { const floatV d = v - mean; return lanes_total(d * d); }
-    const float* lanes = (const float*)&v;
-    float s = 0.0f;
-    for (int k = 0; k < VEC; ++k)
-        if (e + k < n) s += (lanes[k] - mean) * (lanes[k] - mean);
-    return s;
+    const int left = (int)min((size_t)VEC, n - e);
+    const floatV d = select((floatV)(0.0f), v - mean, LANE_IDS < left);
+    return lanes_total(d * d);
 }
 
 // The number of elements of tile t of a row of `inner`.
 inline int tile_count(const int t, const int inner) { return min(BN_TILE, inner - t * BN_TILE); }
 
-// Chan et al.: (count, mean, M2) of a merged with b, in place in a.
-inline void merge_moments(float* count, float* mean, float* m2, const float countB, const float meanB,
-                          const float m2B) {
-    if (countB == 0.0f) return;
-    const float total = *count + countB;
-    const float delta = meanB - *mean;
-    *mean += delta * (countB / total);
-    *m2 += m2B + delta * delta * (*count * countB / total);
-    *count = total;
+// Chan et al.: moments (count, mean, M2) of the union of two disjoint sets, from theirs.
+inline float3 merge_moments(const float3 a, const float3 b) {
+    if (b.x == 0.0f) return a;
+    const float total = a.x + b.x, delta = b.y - a.y;
+    return (float3)(total, a.y + delta * (b.x / total), a.z + b.z + delta * delta * (a.x * b.x / total));
 }
 
 // Per (tile, row): the tile's mean and M2, at partial[row·tiles + tile].
-__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
+__kernel __attribute__((reqd_work_group_size(BN_REDUCE_WG, 1, 1)))
 void batchnorm_partial_statistics(const int inner, __global const float* x,
                                   __global float* partialMean, __global float* partialM2) {
-    __local float scratch[BN_WG];
+    __local float scratch[BN_REDUCE_WG];
     const int t = get_group_id(0), row = get_group_id(1), tiles = get_num_groups(0);
     __global const float* r = x + (size_t)row * inner;
     // Vector accumulators, summed across lanes once; padded lanes read 0, so add nothing.
@@ -121,28 +134,28 @@ void batchnorm_partial_statistics(const int inner, __global const float* x,
     }
 }
 
-// Per channel (one group of BN_WG): merges the outer·tiles partials of channel c.
-__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
+// Per channel (one group of BN_REDUCE_WG): merges the outer·tiles partials of channel c.
+__kernel __attribute__((reqd_work_group_size(BN_REDUCE_WG, 1, 1)))
 void batchnorm_combine_statistics(const int outer, const int channels, const int inner, const int tiles,
                                   const float momentum, const float epsilon,
                                   __global const float* partialMean, __global const float* partialM2,
                                   __global float* savedMean, __global float* savedInvStd,
                                   __global float* runningMean, __global float* runningVar) {
-    __local float counts[BN_WG], means[BN_WG], m2s[BN_WG];
+    __local float counts[BN_REDUCE_WG], means[BN_REDUCE_WG], m2s[BN_REDUCE_WG];
     const int c = get_group_id(0), lid = get_local_id(0), parts = outer * tiles;
-    float count = 0.0f, mean = 0.0f, m2 = 0.0f;
-    for (int i = lid; i < parts; i += BN_WG) {
+    float3 moments = (float3)(0.0f);
+    for (int i = lid; i < parts; i += BN_REDUCE_WG) {
         const int n = i / tiles, t = i - n * tiles;
         const size_t p = (size_t)(n * channels + c) * tiles + t;
-        merge_moments(&count, &mean, &m2, (float)tile_count(t, inner), partialMean[p], partialM2[p]);
+        moments = merge_moments(moments, (float3)((float)tile_count(t, inner), partialMean[p], partialM2[p]));
     }
-    counts[lid] = count; means[lid] = mean; m2s[lid] = m2;
+    counts[lid] = moments.x; means[lid] = moments.y; m2s[lid] = moments.z;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = BN_WG / 2; width > 0; width >>= 1) {
+    for (int width = BN_REDUCE_WG / 2; width > 0; width >>= 1) {
         if (lid < width) {
-            float cnt = counts[lid], mu = means[lid], s = m2s[lid];
-            merge_moments(&cnt, &mu, &s, counts[lid + width], means[lid + width], m2s[lid + width]);
-            counts[lid] = cnt; means[lid] = mu; m2s[lid] = s;
+            const float3 merged = merge_moments((float3)(counts[lid], means[lid], m2s[lid]),
+                                                (float3)(counts[lid + width], means[lid + width], m2s[lid + width]));
+            counts[lid] = merged.x; means[lid] = merged.y; m2s[lid] = merged.z;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
@@ -165,6 +178,64 @@ inline floatV bn_gradient(const int relu, __global const float* dy, __global con
     const floatV g = load_v(dy, e, n);
     return relu ? select((floatV)(0.0f), g, load_v(y, e, n) > 0.0f) : g;
 }
+
+// Per (tile, row): Σ dy and Σ dy·(x − mean[c]) over the tile, at partial[row·tiles + tile].
+__kernel __attribute__((reqd_work_group_size(BN_REDUCE_WG, 1, 1)))
+void batchnorm_backward_partial(const int channels, const int inner,
+                                __global const float* x, __global const float* dy,
+                                __global const float* savedMean, const int relu, __global const float* y,
+                                __global float* partialDy, __global float* partialDyCentered) {
+    __local float scratch[BN_REDUCE_WG];
+    const int t = get_group_id(0), row = get_group_id(1), tiles = get_num_groups(0);
+    const float mu = savedMean[row % channels];
+    const size_t base = (size_t)row * inner;
+    __global const float* xr = x + base;
+    __global const float* dyr = dy + base;
+    __global const float* yr = y + base;
+    // Padded lanes of dy read 0, so they add nothing to either sum.
+    floatV sumDy = 0.0f, sumDyCentered = 0.0f;
+    FOR_EACH_VECTOR(e, t, inner, {
+        const floatV g = bn_gradient(relu, dyr, yr, e, inner);
+        sumDy += g;
+        sumDyCentered += g * (load_v(xr, e, inner) - mu);
+    })
+    const float totalDy = group_sum(lanes_total(sumDy), scratch);
+    const float totalDyCentered = group_sum(lanes_total(sumDyCentered), scratch);
+    if (get_local_id(0) == 0) {
+        partialDy[(size_t)row * tiles + t] = totalDy;
+        partialDyCentered[(size_t)row * tiles + t] = totalDyCentered;
+    }
+}
+
+// Per channel (one group): dBeta = Σ partialDy, dGamma = invStd·Σ partialDyCentered, summed
+// in a fixed order.
+__kernel __attribute__((reqd_work_group_size(BN_REDUCE_WG, 1, 1)))
+void batchnorm_backward_combine(const int outer, const int channels, const int tiles,
+                                __global const float* partialDy, __global const float* partialDyCentered,
+                                __global const float* savedInvStd, __global float* dGamma,
+                                __global float* dBeta) {
+    __local float scratch[BN_REDUCE_WG];
+    const int c = get_group_id(0), lid = get_local_id(0), parts = outer * tiles;
+    float sumDy = 0.0f, sumDyCentered = 0.0f;
+    for (int i = lid; i < parts; i += BN_REDUCE_WG) {
+        const int n = i / tiles, t = i - n * tiles;
+        const size_t p = (size_t)(n * channels + c) * tiles + t;
+        sumDy += partialDy[p];
+        sumDyCentered += partialDyCentered[p];
+    }
+    const float totalDy = group_sum(sumDy, scratch);
+    const float totalDyCentered = group_sum(sumDyCentered, scratch);
+    if (lid == 0) {
+        dBeta[c] = totalDy;
+        dGamma[c] = totalDyCentered * savedInvStd[c];
+    }
+}
+
+// The element-wise kernels walk tiles of BN_WG·BN_VEC·BN_ITEMS floats.
+#undef TILE_WG
+#undef TILE_ITEMS
+#define TILE_WG BN_WG
+#define TILE_ITEMS BN_ITEMS
 
 // y = (x − mean[c])·scale + beta[c] on a tile of one row, scale = invStd[c]·gamma[c].
 __kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
@@ -194,58 +265,6 @@ void batchnorm_inference(const int channels, const int inner, const float epsilo
     FOR_EACH_VECTOR(e, get_group_id(0), inner, {
         store_v(bn_relu(relu, (load_v(xr, e, inner) - mu) * scale + shift), yr, e, inner);
     })
-}
-
-// Per (tile, row): Σ dy and Σ dy·(x − mean[c]) over the tile, at partial[row·tiles + tile].
-__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
-void batchnorm_backward_partial(const int channels, const int inner,
-                                __global const float* x, __global const float* dy,
-                                __global const float* savedMean, const int relu, __global const float* y,
-                                __global float* partialDy, __global float* partialDyCentered) {
-    __local float scratch[BN_WG];
-    const int t = get_group_id(0), row = get_group_id(1), tiles = get_num_groups(0);
-    const float mu = savedMean[row % channels];
-    const size_t base = (size_t)row * inner;
-    __global const float* xr = x + base;
-    __global const float* dyr = dy + base;
-    __global const float* yr = y + base;
-    // Padded lanes of dy read 0, so they add nothing to either sum.
-    floatV sumDy = 0.0f, sumDyCentered = 0.0f;
-    FOR_EACH_VECTOR(e, t, inner, {
-        const floatV g = bn_gradient(relu, dyr, yr, e, inner);
-        sumDy += g;
-        sumDyCentered += g * (load_v(xr, e, inner) - mu);
-    })
-    const float totalDy = group_sum(lanes_total(sumDy), scratch);
-    const float totalDyCentered = group_sum(lanes_total(sumDyCentered), scratch);
-    if (get_local_id(0) == 0) {
-        partialDy[(size_t)row * tiles + t] = totalDy;
-        partialDyCentered[(size_t)row * tiles + t] = totalDyCentered;
-    }
-}
-
-// Per channel (one group): dBeta = Σ partialDy, dGamma = invStd·Σ partialDyCentered, summed
-// in a fixed order.
-__kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))
-void batchnorm_backward_combine(const int outer, const int channels, const int tiles,
-                                __global const float* partialDy, __global const float* partialDyCentered,
-                                __global const float* savedInvStd, __global float* dGamma,
-                                __global float* dBeta) {
-    __local float scratch[BN_WG];
-    const int c = get_group_id(0), lid = get_local_id(0), parts = outer * tiles;
-    float sumDy = 0.0f, sumDyCentered = 0.0f;
-    for (int i = lid; i < parts; i += BN_WG) {
-        const int n = i / tiles, t = i - n * tiles;
-        const size_t p = (size_t)(n * channels + c) * tiles + t;
-        sumDy += partialDy[p];
-        sumDyCentered += partialDyCentered[p];
-    }
-    const float totalDy = group_sum(sumDy, scratch);
-    const float totalDyCentered = group_sum(sumDyCentered, scratch);
-    if (lid == 0) {
-        dBeta[c] = totalDy;
-        dGamma[c] = totalDyCentered * savedInvStd[c];
-    }
 }
 
 // dx = gamma·invStd/M · (M·dy − dBeta − xhat·dGamma): the gradient through the batch

@@ -46,22 +46,39 @@ typedef float8 floatV;
 #error "VEC must be 1, 2, 4 or 8"
 #endif
 
-// The VEC floats at p[e …], of which those at n and beyond read as 0.
+// Lane k of the vector at p[e …] when it lies before n, else 0 (the tail of an array).
+#define TAIL_LANE(p, e, n, k) ((e) + (k) < (n) ? (p)[(e) + (k)] : 0.0f)
+// Stores lane `lane` of v at p[e + k] when that lies before n.
+#define TAIL_STORE(v, lane, p, e, n, k) if ((e) + (k) < (n)) (p)[(e) + (k)] = (v).lane
+
+// The VEC floats at p[e …], of which those at n and beyond read as 0. Lanes are named, not
+// reached through a float pointer into the vector, which oclgrind's checker cannot follow.
 inline floatV load_v(__global const float* p, const size_t e, const size_t n) {
     if (e + VEC <= n) return VLOAD(p + e);
-    floatV v = (floatV)(0.0f);
-    float* lanes = (float*)&v;
-    for (int k = 0; k < VEC; ++k)
-        if (e + k < n) lanes[k] = p[e + k];
-    return v;
+#if VEC == 1
+    return 0.0f;
+#elif VEC == 2
+    return (float2)(TAIL_LANE(p, e, n, 0), 0.0f);
+#elif VEC == 4
+    return (float4)(TAIL_LANE(p, e, n, 0), TAIL_LANE(p, e, n, 1), TAIL_LANE(p, e, n, 2), 0.0f);
+#else
+    return (float8)(TAIL_LANE(p, e, n, 0), TAIL_LANE(p, e, n, 1), TAIL_LANE(p, e, n, 2), TAIL_LANE(p, e, n, 3),
+                    TAIL_LANE(p, e, n, 4), TAIL_LANE(p, e, n, 5), TAIL_LANE(p, e, n, 6), 0.0f);
+#endif
 }
 
 // Stores v at p[e …], leaving p[n …] untouched.
 inline void store_v(const floatV v, __global float* p, const size_t e, const size_t n) {
     if (e + VEC <= n) { VSTORE(v, p + e); return; }
-    const float* lanes = (const float*)&v;
-    for (int k = 0; k < VEC; ++k)
-        if (e + k < n) p[e + k] = lanes[k];
+#if VEC == 2
+    TAIL_STORE(v, s0, p, e, n, 0);
+#elif VEC == 4
+    TAIL_STORE(v, s0, p, e, n, 0); TAIL_STORE(v, s1, p, e, n, 1); TAIL_STORE(v, s2, p, e, n, 2);
+#elif VEC == 8
+    TAIL_STORE(v, s0, p, e, n, 0); TAIL_STORE(v, s1, p, e, n, 1); TAIL_STORE(v, s2, p, e, n, 2);
+    TAIL_STORE(v, s3, p, e, n, 3); TAIL_STORE(v, s4, p, e, n, 4); TAIL_STORE(v, s5, p, e, n, 5);
+    TAIL_STORE(v, s6, p, e, n, 6);
+#endif
 }
 
 #ifdef ACT_RELU

@@ -79,7 +79,7 @@ extension OpBenchmark {
         }
         return [
             // Statistics read x once, normalizing reads it again and writes y.
-            op("forward-training", 3 * n, "batchnorm_statistics + batchnorm_normalize") { b, v in
+            op("forward-training", 3 * n, "batchnorm_partial_statistics + batchnorm_combine_statistics + batchnorm_normalize") { b, v in
                 try b.batchNormForwardTraining(s, x: v[0], gamma: v[4], beta: v[5], y: v[1], runningMean: v[6],
                                                runningVar: v[7], momentum: 0.1, epsilon: 1e-5,
                                                savedMean: v[8], savedInvStd: v[9])
@@ -89,7 +89,7 @@ extension OpBenchmark {
                                                 runningVar: v[7], epsilon: 1e-5, y: v[1])
             },
             // The reduction reads x and dy; the data pass reads them again and writes dx.
-            op("backward", 5 * n, "batchnorm_backward_reduce + batchnorm_backward_data") { b, v in
+            op("backward", 5 * n, "batchnorm_backward_partial + batchnorm_backward_combine + batchnorm_backward_data") { b, v in
                 try b.batchNormBackward(s, x: v[0], dy: v[2], gamma: v[4], savedMean: v[8], savedInvStd: v[9],
                                         dx: v[3], dGamma: v[10], dBeta: v[11])
             },

@@ -10,8 +10,9 @@ import Foundation
 ///   STREAM_VEC floats per vector load, STREAM_ITEMS vectors per work-item. A work-group covers
 ///   WG·VEC·ITEMS consecutive floats; step k of work-item l loads vector k·WG + l, so
 ///   consecutive work-items touch consecutive addresses at every step.
-/// - `batchNorm` (batchnorm.cl): the same three as BN_WG, BN_VEC, BN_ITEMS, along one row of a
-///   channel (H·W floats); the per-channel reductions use BN_WG work-items too.
+/// - `batchNorm` (batchnorm.cl): the same three as BN_WG, BN_VEC, BN_ITEMS for the element-wise
+///   kernels, along one row of a channel (H·W floats), and BN_REDUCE_WG, BN_REDUCE_ITEMS for
+///   the split reductions and their per-channel merges.
 /// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane.
 ///
 /// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-opencl-memory-bound.md); the GPU
@@ -39,14 +40,20 @@ enum MemoryBoundTunables {
     static let streaming = MemoryBoundKernel(
         names: ["STREAM_WG", "STREAM_VEC", "STREAM_ITEMS"],
         allowed: ["STREAM_WG": [16, 32, 64, 128, 256], "STREAM_VEC": [1, 2, 4, 8], "STREAM_ITEMS": [1, 2, 4, 8]],
-        cpuDefault: ["STREAM_WG": 64, "STREAM_VEC": 4, "STREAM_ITEMS": 4],
+        // PoCL 3.1, AVX-512, 2 cores: one vector per work-item in large groups was 2–5× faster than
+        // 4 vectors in groups of 64 (the per-work-item loop stops PoCL vectorizing across
+        // work-items); 8 floats edged out 4.
+        cpuDefault: ["STREAM_WG": 256, "STREAM_VEC": 8, "STREAM_ITEMS": 1],
         gpuDefault: ["STREAM_WG": 256, "STREAM_VEC": 4, "STREAM_ITEMS": 1])
 
     static let batchNorm = MemoryBoundKernel(
-        names: ["BN_WG", "BN_VEC", "BN_ITEMS"],
-        allowed: ["BN_WG": [16, 32, 64, 128, 256], "BN_VEC": [1, 2, 4, 8], "BN_ITEMS": [1, 2, 4, 8]],
-        cpuDefault: ["BN_WG": 64, "BN_VEC": 4, "BN_ITEMS": 4],
-        gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1])
+        names: ["BN_WG", "BN_VEC", "BN_ITEMS", "BN_REDUCE_WG", "BN_REDUCE_ITEMS"],
+        allowed: ["BN_WG": [16, 32, 64, 128, 256], "BN_VEC": [1, 2, 4, 8], "BN_ITEMS": [1, 2, 4, 8],
+                  "BN_REDUCE_WG": [16, 32, 64, 128, 256], "BN_REDUCE_ITEMS": [1, 2, 4, 8]],
+        // PoCL: the element-wise kernels like the streaming ones; the reductions ran 2× faster in
+        // groups of 64 summing 4 vectors each than in groups of 256 with one.
+        cpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 64, "BN_REDUCE_ITEMS": 4],
+        gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1])
 
     static let pooling = MemoryBoundKernel(
         names: ["POOL_WG", "POOL_ITEMS"],
@@ -102,10 +109,12 @@ extension OpenCLBackend {
         }
     }
 
-    /// Work-groups of the streaming family for `count` floats.
-    func streamingGroups(_ count: Int) -> Int {
+    /// Enqueues a streaming-family kernel over `count` floats: one work-group per tile of
+    /// STREAM_WG·STREAM_VEC·STREAM_ITEMS of them.
+    func launchStreaming(_ program: String, _ kernel: String, count: Int, _ args: [KernelArgument]) throws {
         let p = memoryBound.values(MemoryBoundTunables.streaming)
         let tile = p["STREAM_WG"]! * p["STREAM_VEC"]! * p["STREAM_ITEMS"]!
-        return (count + tile - 1) / tile
+        try launchMemoryBound(program, kernel, MemoryBoundTunables.streaming, sizeName: "STREAM_WG",
+                              groups: [(count + tile - 1) / tile], args)
     }
 }

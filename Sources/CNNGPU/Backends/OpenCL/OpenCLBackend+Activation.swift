@@ -1,14 +1,14 @@
 /// Activations, softmax and maxout: Kernels/activation.cl and Kernels/softmax.cl.
 extension OpenCLBackend: ActivationOps {
     public func encodeActivationForward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try launchMemoryBound("activation", "activation_forward", MemoryBoundTunables.streaming, sizeName: "STREAM_WG",
-                   groups: [streamingGroups(count)], [.int(count), .int(f.kernelCode), .float(f.alpha), .buffer(x), .buffer(y)])
+        try launchStreaming("activation", "activation_forward", count: count,
+                   [.int(count), .int(f.kernelCode), .float(f.alpha), .buffer(x), .buffer(y)])
     }
 
     public func encodeActivationBackward(_ f: Activation, count: Int, x: any DeviceBuffer, y: any DeviceBuffer,
                                          dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
-        try launchMemoryBound("activation", "activation_backward", MemoryBoundTunables.streaming, sizeName: "STREAM_WG",
-                   groups: [streamingGroups(count)], [.int(count), .int(f.kernelCode), .float(f.alpha), .buffer(x), .buffer(y),
+        try launchStreaming("activation", "activation_backward", count: count,
+                   [.int(count), .int(f.kernelCode), .float(f.alpha), .buffer(x), .buffer(y),
                     .buffer(dy), .buffer(dx)])
     }
 

@@ -10,23 +10,23 @@ extension OpenCLBackend: ElementwiseOps {
 
     public func encodeAdd(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer,
                           activation: Activation?) throws {
-        try launchMemoryBound("elementwise", "add_elementwise", MemoryBoundTunables.streaming, sizeName: "STREAM_WG",
-                   groups: [streamingGroups(count)], [.int(count), .int(activation.kernelCode), .float(activation?.alpha ?? 0), .buffer(a), .buffer(b),
+        try launchStreaming("elementwise", "add_elementwise", count: count,
+                   [.int(count), .int(activation.kernelCode), .float(activation?.alpha ?? 0), .buffer(a), .buffer(b),
                     .buffer(out)])
     }
 
     public func encodeMultiply(count: Int, a: any DeviceBuffer, b: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try launchMemoryBound("elementwise", "multiply_elementwise", MemoryBoundTunables.streaming, sizeName: "STREAM_WG",
-                   groups: [streamingGroups(count)], [.int(count), .buffer(a), .buffer(b), .buffer(out)])
+        try launchStreaming("elementwise", "multiply_elementwise", count: count,
+                   [.int(count), .buffer(a), .buffer(b), .buffer(out)])
     }
 
     public func encodeScale(count: Int, alpha: Float, x: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try launchMemoryBound("elementwise", "scale_elementwise", MemoryBoundTunables.streaming, sizeName: "STREAM_WG",
-                   groups: [streamingGroups(count)], [.int(count), .float(alpha), .buffer(x), .buffer(out)])
+        try launchStreaming("elementwise", "scale_elementwise", count: count,
+                   [.int(count), .float(alpha), .buffer(x), .buffer(out)])
     }
 
     public func encodeAxpy(count: Int, alpha: Float, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try launchMemoryBound("elementwise", "axpy_elementwise", MemoryBoundTunables.streaming, sizeName: "STREAM_WG",
-                   groups: [streamingGroups(count)], [.int(count), .float(alpha), .buffer(x), .buffer(y)])
+        try launchStreaming("elementwise", "axpy_elementwise", count: count,
+                   [.int(count), .float(alpha), .buffer(x), .buffer(y)])
     }
 }

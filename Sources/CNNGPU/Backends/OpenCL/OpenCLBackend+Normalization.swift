@@ -6,18 +6,18 @@ extension OpenCLBackend: NormalizationOps {
                                                momentum: Float, epsilon: Float,
                                                savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
                                                relu: Bool) throws {
-        let rows = shape.outer * shape.axis, tiles = batchNormTiles(shape.inner)
+        let rows = shape.outer * shape.axis, tiles = batchNormTiles(shape.inner, reduction: true)
         try OpenCLScratch.using(self) { scratch in
             let partialMean = try scratch.buffer("batchnorm.partialA", count: rows * tiles)
             let partialM2 = try scratch.buffer("batchnorm.partialB", count: rows * tiles)
-            try launchBatchNorm("batchnorm_partial_statistics", groups: [tiles, rows],
+            try launchBatchNorm("batchnorm_partial_statistics", reduction: true, groups: [tiles, rows],
                                 [.int(shape.inner), .buffer(x), .buffer(partialMean), .buffer(partialM2)])
-            try launchBatchNorm("batchnorm_combine_statistics", groups: [shape.axis],
+            try launchBatchNorm("batchnorm_combine_statistics", reduction: true, groups: [shape.axis],
                                 [.int(shape.outer), .int(shape.axis), .int(shape.inner), .int(tiles),
                                  .float(momentum), .float(epsilon), .buffer(partialMean), .buffer(partialM2),
                                  .buffer(savedMean), .buffer(savedInvStd), .buffer(runningMean), .buffer(runningVar)])
         }
-        try launchBatchNorm("batchnorm_normalize", groups: [tiles, rows],
+        try launchBatchNorm("batchnorm_normalize", groups: [batchNormTiles(shape.inner), rows],
                             [.int(shape.axis), .int(shape.inner), .buffer(x), .buffer(savedMean), .buffer(savedInvStd),
                              .buffer(gamma), .buffer(beta), .buffer(y), .int(relu ? 1 : 0)])
     }
@@ -54,32 +54,36 @@ extension OpenCLBackend: NormalizationOps {
                                    savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
                                    dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
         let relu: [KernelArgument] = [.int(reluOutput == nil ? 0 : 1), .buffer(reluOutput ?? dy)]
-        let rows = shape.outer * shape.axis, tiles = batchNormTiles(shape.inner)
+        let rows = shape.outer * shape.axis, tiles = batchNormTiles(shape.inner, reduction: true)
         try OpenCLScratch.using(self) { scratch in
             let partialDy = try scratch.buffer("batchnorm.partialA", count: rows * tiles)
             let partialDyCentered = try scratch.buffer("batchnorm.partialB", count: rows * tiles)
-            try launchBatchNorm("batchnorm_backward_partial", groups: [tiles, rows],
+            try launchBatchNorm("batchnorm_backward_partial", reduction: true, groups: [tiles, rows],
                                 [.int(shape.axis), .int(shape.inner), .buffer(x), .buffer(dy), .buffer(savedMean)]
                                     + relu + [.buffer(partialDy), .buffer(partialDyCentered)])
-            try launchBatchNorm("batchnorm_backward_combine", groups: [shape.axis],
+            try launchBatchNorm("batchnorm_backward_combine", reduction: true, groups: [shape.axis],
                                 [.int(shape.outer), .int(shape.axis), .int(tiles), .buffer(partialDy),
                                  .buffer(partialDyCentered), .buffer(savedInvStd), .buffer(dGamma), .buffer(dBeta)])
         }
-        try launchBatchNorm("batchnorm_backward_data", groups: [tiles, rows],
+        try launchBatchNorm("batchnorm_backward_data", groups: [batchNormTiles(shape.inner), rows],
                             [.int(shape.axis), .int(shape.inner), .int(shape.outer * shape.inner), .buffer(x),
                              .buffer(dy), .buffer(savedMean), .buffer(savedInvStd), .buffer(gamma), .buffer(dGamma),
                              .buffer(dBeta), .buffer(dx)] + relu)
     }
 
-    /// Tiles of batchnorm.cl's BN_WG·BN_VEC·BN_ITEMS floats along a row of `inner`.
-    private func batchNormTiles(_ inner: Int) -> Int {
+    /// Tiles along a row of `inner` floats: batchnorm.cl's BN_WG·BN_VEC·BN_ITEMS floats, or
+    /// BN_REDUCE_WG·BN_VEC·BN_REDUCE_ITEMS for the reductions.
+    private func batchNormTiles(_ inner: Int, reduction: Bool = false) -> Int {
         let p = memoryBound.values(MemoryBoundTunables.batchNorm)
-        let tile = p["BN_WG"]! * p["BN_VEC"]! * p["BN_ITEMS"]!
+        let tile = reduction ? p["BN_REDUCE_WG"]! * p["BN_VEC"]! * p["BN_REDUCE_ITEMS"]!
+                             : p["BN_WG"]! * p["BN_VEC"]! * p["BN_ITEMS"]!
         return (inner + tile - 1) / tile
     }
 
-    private func launchBatchNorm(_ kernel: String, groups: [Int], _ args: [KernelArgument]) throws {
-        try launchMemoryBound("batchnorm", kernel, MemoryBoundTunables.batchNorm, sizeName: "BN_WG", groups: groups, args)
+    private func launchBatchNorm(_ kernel: String, reduction: Bool = false, groups: [Int],
+                                 _ args: [KernelArgument]) throws {
+        try launchMemoryBound("batchnorm", kernel, MemoryBoundTunables.batchNorm,
+                              sizeName: reduction ? "BN_REDUCE_WG" : "BN_WG", groups: groups, args)
     }
 
     public func encodeLRNForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,

@@ -10,13 +10,13 @@ extension OpenCLBackend: OptimizerOps {
     public func encodeSGDUpdate(_ p: SGDParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
                                 velocity: (any DeviceBuffer)?) throws {
         if p.momentum > 0, let velocity {
-            try launchMemoryBound("optimizer", "sgd_momentum_update", MemoryBoundTunables.streaming, sizeName: "STREAM_WG",
-                       groups: [streamingGroups(count)], [.int(count), .float(p.learningRate), .float(p.momentum), .float(1 - p.dampening),
+            try launchStreaming("optimizer", "sgd_momentum_update", count: count,
+                       [.int(count), .float(p.learningRate), .float(p.momentum), .float(1 - p.dampening),
                         .float(p.weightDecay), .int(p.nesterov ? 1 : 0), .buffer(weights), .buffer(gradients),
                         .buffer(velocity)])
         } else {
-            try launchMemoryBound("optimizer", "sgd_update", MemoryBoundTunables.streaming, sizeName: "STREAM_WG",
-                       groups: [streamingGroups(count)], [.int(count), .float(p.learningRate), .float(p.weightDecay), .buffer(weights),
+            try launchStreaming("optimizer", "sgd_update", count: count,
+                       [.int(count), .float(p.learningRate), .float(p.weightDecay), .buffer(weights),
                         .buffer(gradients)])
         }
     }
@@ -26,8 +26,8 @@ extension OpenCLBackend: OptimizerOps {
     public func encodeAdamUpdate(_ p: AdamParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
                                  m: any DeviceBuffer, v: any DeviceBuffer) throws {
         let c = AdamCoefficients(p)
-        try launchMemoryBound("optimizer", "adam_update", MemoryBoundTunables.streaming, sizeName: "STREAM_WG",
-                   groups: [streamingGroups(count)], [.int(count), .float(p.beta1), .float(p.beta2), .float(p.epsilon), .float(c.stepSize),
+        try launchStreaming("optimizer", "adam_update", count: count,
+                   [.int(count), .float(p.beta1), .float(p.beta2), .float(p.epsilon), .float(c.stepSize),
                     .float(c.invSqrtBias2), .float(c.l2), .float(c.shrink), .buffer(weights), .buffer(gradients),
                     .buffer(m), .buffer(v)])
     }
