@@ -44,7 +44,7 @@ let package = Package(
             "CNNGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer targets for the parsers (scripts/fuzz.sh); a normal build replays inputs.
-        .executableTarget(name: "cnn-gpu-fuzz", dependencies: ["CNNGPU", "CImageCodecs"], path: "Fuzz"),
+        .executableTarget(name: "cnn-gpu-fuzz", dependencies: ["CNNGPU", "CImageCodecs"], path: "Sources/CNNGPUFuzz"),
         // Fixtures (reference outputs recorded with PyTorch) are read from the source tree. The
         // tests stay unoptimized: with -O, buffers are released before queued kernels run, and
         // oclgrind (unlike real drivers) frees them under those kernels, so check-kernels.sh
