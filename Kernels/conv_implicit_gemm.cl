@@ -61,13 +61,8 @@
 #error "the work-group size RTM*RTN must be a multiple of TN and TK and divide the tiles"
 #endif
 
-// Activation codes, as in activation.cl (Activation.kernelCode); -1 is none.
-#define ACT_NONE -1
-#define ACT_RELU 0
-#define ACT_LEAKY_RELU 1
-#define ACT_ELU 2
-#define ACT_SIGMOID 3
-#define ACT_TANH 4
+// The fused epilogue's activation (codes: Activation.kernelCode; -1 is none).
+#include "activation_function.cl"
 
 // q = a / b and r = a − q·b for a ≥ 0, b > 0, by a float quotient corrected in integers.
 // Not an integer division: LLVM rewrites an integer division and remainder of the same
@@ -88,17 +83,6 @@
 #define GEOMETRY const int batch, const int C, const int H, const int W, const int K, \
     const int R, const int S, const int stride_h, const int stride_w, const int pad_top, \
     const int pad_left, const int dil_h, const int dil_w, const int OH, const int OW, const int groups
-
-static inline float activate(float v, const int act, const float alpha) {
-    switch (act) {
-    case ACT_RELU: return v < 0.0f ? 0.0f : v;
-    case ACT_LEAKY_RELU: return v > 0.0f ? v : alpha * v;
-    case ACT_ELU: return v > 0.0f ? v : alpha * expm1(v);
-    case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
-    case ACT_TANH: return tanh(v);
-    default: return v;
-    }
-}
 
 // The multiply-accumulate of one staged k step, shared by the three kernels.
 #define ACCUMULATE_TILE(As, Bs, acc, tx, ty)                                   \
@@ -195,7 +179,7 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
             if (nj >= NN) continue;
             int im, pj;
             DIVMOD(nj, OHW, im, pj);
-            y[((size_t)im * K + o) * OHW + pj] = activate(acc[i][j] + b, act, alpha);
+            y[((size_t)im * K + o) * OHW + pj] = activate(act, alpha, acc[i][j] + b);
         }
     }
 }

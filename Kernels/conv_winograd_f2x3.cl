@@ -18,22 +18,7 @@
 // reads a 4×4 patch of x, which neighbouring tiles overlap, through the cache.
 // No tunable parameters (the GEMMs are CLBlast's, tuned per device by CLBlast).
 
-#define ACT_RELU 0
-#define ACT_LEAKY_RELU 1
-#define ACT_ELU 2
-#define ACT_SIGMOID 3
-#define ACT_TANH 4
-
-static inline float winograd_activate(float v, const int act, const float alpha) {
-    switch (act) {
-    case ACT_RELU: return v < 0.0f ? 0.0f : v;
-    case ACT_LEAKY_RELU: return v > 0.0f ? v : alpha * v;
-    case ACT_ELU: return v > 0.0f ? v : alpha * expm1(v);
-    case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
-    case ACT_TANH: return tanh(v);
-    default: return v;
-    }
-}
+#include "activation_function.cl"
 
 // U = G g Gᵀ with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]. Without flip, g = w[k][c]; with flip
 // (backward data: the convolution from dy's K channels to dx's C channels), the k-th output
@@ -125,7 +110,7 @@ __kernel void winograd_output_transform(const int batch, const int channels, con
         const float r0 = t2[i][0] + t2[i][1] + t2[i][2], r1 = t2[i][1] - t2[i][2] - t2[i][3];
         const int oh = 2 * th + i, ow = 2 * tw;
         if (oh >= out_h) continue;
-        plane[oh * out_w + ow] = winograd_activate(r0 + b, act, alpha);
-        if (ow + 1 < out_w) plane[oh * out_w + ow + 1] = winograd_activate(r1 + b, act, alpha);
+        plane[oh * out_w + ow] = activate(act, alpha, r0 + b);
+        if (ow + 1 < out_w) plane[oh * out_w + ow + 1] = activate(act, alpha, r1 + b);
     }
 }
