@@ -317,8 +317,12 @@ final class ResNetVisualizationTests: XCTestCase {
             XCTAssertEqual(cam.layerWidth, 2, "the last block of ResNet-18 at 64² is 2×2")
         }
         XCTAssertEqual(results[0].layer, results[1].layer)
-        assertClose(results[1].saliency, results[0].saliency.map(Double.init), tolerance: 1e-3)
-        assertClose(results[1].guided, results[0].guided.map(Double.init), tolerance: 1e-3)
+        // Input gradients pass a ReLU only where its input (and, guided, its gradient) is
+        // positive: a value within float rounding of zero (the backends' convolution solvers sum
+        // in different orders) can pass on one backend and not on the other, so the maps agree
+        // to 2% of their largest value rather than 0.1% (seen: 1.1% on one seed).
+        assertClose(results[1].saliency, results[0].saliency.map(Double.init), tolerance: 2e-2)
+        assertClose(results[1].guided, results[0].guided.map(Double.init), tolerance: 2e-2)
         assertClose(results[1].cam, results[0].cam.map(Double.init), tolerance: 1e-3)
     }
 }
