@@ -333,8 +333,10 @@ final class ModelZooTests: XCTestCase {
                                 backends: TestBackends.withGPUPolicy)
     }
 
+    /// At 64², as the deeper ResNets: at 32² the last dense block is 1×1, its batch norms see 4
+    /// values per channel, and float rounding decides the backward pass (seen on CI: 1.3% apart).
     func testDenseNet121RunsOnBothBackends() throws {
-        try checkForwardAndStep("densenet121", try ModelZoo.build("densenet121", input: [3, 32, 32], classes: 10))
+        try checkForwardAndStep("densenet121", try ModelZoo.build("densenet121", input: [3, 64, 64], classes: 10))
     }
 
     /// AlexNet at 224 (the adaptive pool is the identity) and at 64 (it spreads 1×1 features
