@@ -7,10 +7,12 @@ struct EvaluateCommand: ParsableCommand {
         commandName: "evaluate",
         abstract: "Score a trained classifier: loss, top-1/top-5, per-class precision/recall/F1, confusion matrix.",
         discussion: """
-            MODEL is a run folder of `cnn-gpu train` (runs/lenet5) or a model name with --weights FILE. \
-            Data as `train` takes it (--data, --dataset); without --data, the test split of the default data \
-            `train` uses: Fashion-MNIST (normalized with its training set's statistics, as `train` does), or \
-            for RGB ImageNet models its Fashion-MNIST stand-in at --image-size. Image folders are evaluated \
+            MODEL is a run folder of `cnn-gpu train` (runs/lenet5), one of its checkpoints \
+            (runs/lenet5/best.safetensors), or a model name with --weights FILE. A run is evaluated on \
+            the data it trained with, at its input size and normalization, with its class names, unless \
+            --data or --dataset say otherwise. Data as `train` takes it (--data, --dataset); otherwise the \
+            test split of the default data `train` uses: Fashion-MNIST (normalized with its training set's \
+            statistics, as `train` does), or for RGB ImageNet models its Fashion-MNIST stand-in at --image-size. Image folders are evaluated \
             on their validation images (DIR/val/, or the 10% `train` holds out). Writes confusion.png (a \
             heat map labelled with class names), mistakes.png (the most confidently misclassified images \
             with their true and predicted labels) and, with --json, everything for scripts.
@@ -38,17 +40,35 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let entry = untrained ? try ModelZoo.entry(model) : try ModelSource(model: model, weights: weights).entry
+        let trained = untrained ? nil : try ModelSource(model: model, weights: weights)
+        let entry = try trained?.entry ?? ModelZoo.entry(model)
+        let run = trained?.run
+        if trained?.lacksRunInfo == true { FileHandle.standardError.write(Data((RunInfo.unknownNote(source: trained!.origin) + "\n").utf8)) }
         let selected = try device.selection().open()
-        let data = try EvaluationData.load(entry: entry, data: data, dataset: dataset, imageSize: imageSize,
-                                           batchSize: batchSize, normalization: normalization)
+        // Without --data/--dataset a run is evaluated on what it trained with.
+        var (dataPath, datasetKind) = (data, dataset)
+        if data == nil, dataset == nil, let run {
+            switch run.data.kind {
+            case "synthetic":
+                throw CNNError.invalidArgument("\(model) trained on synthetic data, which has nothing to evaluate: give --data DIR")
+            case "fashion-mnist-stand-in": break   // what the defaults load
+            default: (dataPath, datasetKind) = (run.data.path, run.data.kind)
+            }
+        }
+        if let imageSize, let run, imageSize != run.inputShape[2] {
+            let text = "warning: \(model) was trained on \(run.inputShape[2])×\(run.inputShape[2]) inputs; "
+                + "--image-size \(imageSize) evaluates it at another size, which usually lowers its accuracy\n"
+            FileHandle.standardError.write(Data(text.utf8))
+        }
+        let recordedNormalization = normalization.isSet ? nil : run.flatMap { try? $0.normalization }
+        let data = try EvaluationData.load(entry: entry, data: dataPath, dataset: datasetKind, imageSize: imageSize ?? run?.inputShape[2],
+                                           batchSize: batchSize, normalization: normalization, recorded: recordedNormalization)
         let classCount = data.classNames.isEmpty ? nil : data.classNames.count
-        let source = untrained ? try ModelSource(untrained: model, classes: classCount ?? 10, seed: 1)
-            : try ModelSource(model: model, weights: weights)
+        let source = try trained ?? ModelSource(untrained: model, classes: classCount ?? 10, seed: 1)
         let loaded = try source.load(input: data.sampleShape, backend: selected.backend)
         let classes = loaded.graph.outputShape.count
         var names = try labels.map { try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n").map(String.init) }
-            ?? data.classNames
+            ?? run?.classNames ?? data.classNames
         if names.count != classes {
             guard labels == nil else { throw CNNError.invalidArgument("--labels has \(names.count) names, the model \(classes) classes") }
             names = (0..<classes).map { "class \($0)" }
@@ -60,9 +80,10 @@ struct EvaluateCommand: ParsableCommand {
                                                        classNames: names, keepMistakes: mistakes)
         print(report.text)
 
-        let isRun = FileManager.default.fileExists(atPath: URL(fileURLWithPath: model).appendingPathComponent("checkpoint.safetensors").path)
-        let dir = URL(fileURLWithPath: output ?? (isRun ? URL(fileURLWithPath: model).appendingPathComponent("evaluation").path
-                                                         : "evaluation/\(loaded.name)"))
+        // Pictures of a run go into its folder (the checkpoint's folder when a file was given).
+        let runFolder = trained.flatMap { $0.run != nil || $0.lacksRunInfo ? URL(fileURLWithPath: $0.origin).deletingLastPathComponent() : nil }
+        let dir = URL(fileURLWithPath: output ?? (weights == nil ? runFolder?.appendingPathComponent("evaluation").path : nil)
+                                       ?? "evaluation/\(loaded.name)")
         let confusionURL = dir.appendingPathComponent("confusion.png")
         try report.confusion.heatmap(names: names, title: String(format: "%@ on %@: top-1 %.2f%%", loaded.name, data.shortName,
                                                                  report.top1 * 100)).writePNG(to: confusionURL)
@@ -94,23 +115,25 @@ struct EvaluationData {
     var description: String
     var shortName: String
 
+    /// `recorded`: the statistics a run's image folder was normalized with, used unless --mean/--std are given.
     static func load(entry: ModelZoo.Entry, data: String?, dataset: String?, imageSize: Int?, batchSize: Int,
-                     normalization options: NormalizationOptions) throws -> EvaluationData {
+                     normalization options: NormalizationOptions, recorded: ChannelNormalization? = nil) throws -> EvaluationData {
         if data == nil, dataset == nil, entry.defaultInput.dims.first == 3 {
             let demo = try DemoData.load(for: entry, imageSize: imageSize, batchSize: batchSize)
             return try inMemory(train: demo.train, test: demo.test, batchSize: batchSize,
                                 name: "Fashion-MNIST stand-in (the test images `train \(entry.name)` uses without --data)",
                                 shortName: "Fashion-MNIST")
         }
-        let kind = dataset?.lowercased() ?? data.map { DatasetKind.detect(in: URL(fileURLWithPath: $0)) } ?? "fashion-mnist"
-        let dir = data.map { URL(fileURLWithPath: $0) }
+        let dir = try data.map(UserPath.dataFolder)
+        let kind = try dataset?.lowercased() ?? data.map { try DatasetKind.detect(in: dir!, shown: $0, rgbModel: entry.defaultInput.dims.first == 3) }
+            ?? "fashion-mnist"
         switch kind {
         case "imagefolder":
             guard let dir else { throw CNNError.invalidArgument("--dataset imagefolder needs --data DIR") }
             let side = imageSize ?? 224
             let (_, validation) = try ImageFolder.splits(at: dir, validationFraction: 0.1, seed: 0)
             guard validation.count > 0 else { throw CNNError.invalidArgument("\(dir.path) has no validation images to evaluate") }
-            let statistics = try options.normalization()
+            let statistics = try recorded ?? options.normalization()
             let source = try ImageFolderSource(folder: validation, transform: .evaluation(size: side, normalization: statistics),
                                                batchSize: batchSize, shuffle: false, seed: 0)
             return EvaluationData(sampleShape: [3, side, side], classNames: validation.classes, source: source,

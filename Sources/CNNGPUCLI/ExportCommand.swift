@@ -6,23 +6,28 @@ struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Write a trained model's weights as safetensors (torchvision parameter names for zoo models).",
-        discussion: "Reads the checkpoint of a `train` run and writes its weights alone, for `train --weights` or PyTorch.")
+        discussion: """
+            Reads the checkpoint of a `train` run and writes its weights alone, for `train --weights` or PyTorch. \
+            The run's class names, input size and normalization go along in the file's metadata (key "run", JSON), \
+            so `predict MODEL --weights FILE` labels its answers.
+            """)
 
-    @Argument(help: "The checkpoint folder of a run (runs/MODEL) or its checkpoint.safetensors.")
+    @Argument(help: "The checkpoint folder of a run (runs/MODEL), or one of its checkpoints (checkpoint.safetensors, best.safetensors).")
     var checkpoint: String
 
     @Option(name: .shortAndLong, help: "Output file.")
     var output: String
 
     func run() throws {
-        var url = URL(fileURLWithPath: checkpoint)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-            url.appendPathComponent("checkpoint.safetensors")
-        }
+        let url = try UserPath.checkpoint(checkpoint, latestOnly: true)
         let c = try Checkpoint.read(from: url)
         var file = SafeTensors(metadata: ["format": "pt", "model": c.model,
                                           "trained": "\(c.epochsCompleted) epochs, \(c.step) steps"])
+        if let run = c.run {
+            file.metadata[RunInfo.metadataKey] = run.json()
+        } else {
+            FileHandle.standardError.write(Data((RunInfo.unknownNote(source: url.path) + "\n").utf8))
+        }
         for (name, values) in c.parameters {
             file.tensors[name] = .init(shape: c.parameterShapes[name] ?? [values.count], values: values)
         }

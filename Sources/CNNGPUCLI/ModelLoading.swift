@@ -11,14 +11,20 @@ struct LoadedModel {
     let origin: String
 }
 
-/// What `evaluate` and `visualize` accept as MODEL: a run folder (`runs/lenet5`, with the
-/// `checkpoint.safetensors` that `train` writes) or a zoo name with `--weights FILE` (exported
-/// weights, a converted torchvision state_dict, or a checkpoint).
+/// What `predict`, `evaluate` and `visualize` accept as MODEL: a run folder (`runs/lenet5`,
+/// with the `checkpoint.safetensors` that `train` writes), a checkpoint or exported file, or a
+/// zoo name with `--weights FILE` (exported weights, a converted torchvision state_dict, or a
+/// checkpoint).
 struct ModelSource {
     let entry: ModelZoo.Entry
     /// Parameter values by name ("conv1.weight").
     let values: [String: SafeTensors.Tensor]
     let origin: String
+    /// Class names, input and preprocessing recorded by `train` (nil for imported weights and
+    /// for checkpoints written before they were recorded).
+    let run: RunInfo?
+    /// A cnn-gpu checkpoint or export without run information: its user should be told what is unknown.
+    let lacksRunInfo: Bool
     /// Freshly initialized weights (seeded) instead of trained ones, with this many classes.
     let untrained: (classes: Int, seed: UInt64)?
 
@@ -28,39 +34,46 @@ struct ModelSource {
         values = [:]
         untrained = (classes ?? (entry.defaultInput.dims.first == 3 ? 1000 : 10), seed)
         origin = "initial weights (untrained, seed \(seed))"
+        run = nil
+        lacksRunInfo = false
     }
 
     init(model: String, weights: String?) throws {
         untrained = nil
-        var isDirectory: ObjCBool = false
         let url: URL
-        if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue {
+        let isPath = UserPath.looksLikePath(model)
+        if isPath {
             guard weights == nil else {
-                throw CNNError.invalidArgument("give either a run folder (\(model)) or a model name with --weights, not both")
+                throw CNNError.invalidArgument("give either a run folder or checkpoint (\(model)) or a model name with --weights, not both")
             }
-            url = URL(fileURLWithPath: model).appendingPathComponent("checkpoint.safetensors")
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                throw CNNError.invalidArgument("\(model) has no checkpoint.safetensors: is it a run folder of `cnn-gpu train`? "
-                    + "Or give a model name and --weights FILE")
-            }
+            url = try UserPath.checkpoint(model)
         } else {
             guard let weights else {
                 _ = try ModelZoo.entry(model)
                 throw CNNError.invalidArgument("\(model) is a model name: give its weights with --weights FILE, or a run folder instead")
             }
-            url = URL(fileURLWithPath: weights)
+            url = try UserPath.existingFile(weights, flag: "--weights")
         }
         let file = try SafeTensors.read(from: url)
-        if file.metadata["format"] == Checkpoint.format {
-            guard let name = file.metadata["model"] else {
-                throw CNNError.invalidArgument("\(url.path) is a checkpoint without a model name")
+        let isCheckpoint = file.metadata["format"] == Checkpoint.format
+        run = try RunInfo.from(metadata: file.metadata, source: url.path)
+        // A file this tool wrote (checkpoint or export) names its model; imported files do not.
+        let recorded = file.metadata["model"].flatMap { try? ModelZoo.entry($0) }
+        lacksRunInfo = run == nil && (isCheckpoint || recorded != nil)
+        if isPath {
+            guard let recorded else {
+                throw CNNError.invalidArgument("\(url.path) does not say which model it holds (it was not written by `cnn-gpu train` "
+                    + "or `export`): give the model name and the file with --weights, e.g. `resnet18 --weights \(model)`")
             }
-            entry = try ModelZoo.entry(FileManager.default.fileExists(atPath: model) ? name : model)
+            entry = recorded
+        } else {
+            entry = try ModelZoo.entry(model)
+        }
+        if isCheckpoint {
             var values: [String: SafeTensors.Tensor] = [:]
             for (key, t) in file.tensors where key.hasPrefix("model.") { values[String(key.dropFirst(6))] = t }
             self.values = values
         } else {
-            entry = try ModelZoo.entry(model)
             values = file.tensors
         }
         origin = url.path

@@ -14,7 +14,10 @@ struct TrainCommand: ParsableCommand {
             transforms at --image-size. --synthetic trains on random ImageNet-shaped batches to \
             measure throughput.
             Checkpoints, the metrics log (metrics.jsonl) and the curves (curves.svg) go to \
-            --checkpoint DIR (default runs/MODEL); --resume continues exactly where a run stopped.
+            --checkpoint DIR (default runs/MODEL), with best.safetensors (the epoch of best validation \
+            accuracy) beside the latest checkpoint; each records the model, class names, input size and \
+            normalization, so `predict RUN`, `evaluate RUN` and `export RUN` need nothing else. \
+            --resume continues exactly where a run stopped (--resume RUN continues another run folder).
             A checkpoint folder is locked while a run uses it; a folder that already holds a run is \
             continued with --resume or replaced with --overwrite, never silently. \
             Ctrl-C, SIGTERM and SIGHUP save a checkpoint and exit.
@@ -64,7 +67,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Linear warm-up steps.") var warmupSteps: Int = 0
     @Option(help: "Seed for initialization, data order, augmentation and dropout.") var seed: UInt64 = 1
     @Option(help: "Folder for checkpoints, metrics and curves (default runs/MODEL).") var checkpoint: String?
-    @Flag(help: "Continue from the checkpoint in the checkpoint folder.") var resume = false
+    @Option(name: .long, defaultAsFlag: "", parsing: .next,
+            help: ArgumentHelp("Continue a run where it stopped: with no value the run in the checkpoint folder (--checkpoint, default runs/MODEL); or the run folder (or its checkpoint.safetensors) given.",
+                               valueName: "run"))
+    var resume: String? = nil
+    @Option(help: ArgumentHelp("Stop when validation accuracy has not improved for this many epochs (the best epoch's weights are in best.safetensors).",
+                               valueName: "patience"))
+    var earlyStopping: Int?
     @Flag(help: "Discard the run already in the checkpoint folder and start afresh.") var overwrite = false
     @Flag(help: "Augment training images (random flip and shift).") var augment = false
     @Option(help: "Start from these weights (safetensors with the model's parameter names, e.g. a converted torchvision state_dict); a classifier head of another size is replaced.")
@@ -86,6 +95,31 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Under mpirun: average gradients in buckets of this many MiB, each started as the backward pass completes it (0: one allreduce after the backward pass).", valueName: "MiB"))
     var bucketMib: Double = 4
 
+    /// The run folder: the one `--resume RUN` names, else --checkpoint, else runs/MODEL.
+    private func runDirectory(model: String) throws -> URL {
+        let chosen = URL(fileURLWithPath: UserPath.expanded(checkpoint ?? "runs/\(model)"))
+        guard let resume, !resume.isEmpty else { return chosen }
+        let file = try UserPath.checkpoint(resume, latestOnly: true)
+        guard file.lastPathComponent == "checkpoint.safetensors" else {
+            throw CNNError.invalidArgument("--resume continues a run from its latest checkpoint.safetensors; \(resume) is another file. "
+                + "To start a new run from its weights, use --weights \(resume)")
+        }
+        let folder = file.deletingLastPathComponent()
+        if let checkpoint, chosen.standardizedFileURL.path != folder.standardizedFileURL.path {
+            throw CNNError.invalidArgument("--resume \(resume) continues the run in \(folder.path), but --checkpoint \(checkpoint) "
+                + "names another folder: give one of them")
+        }
+        return folder
+    }
+
+    /// The run's settings by flag, recorded in its checkpoints.
+    private func recordedSettings(epochs: Int, rate: Float) -> [String: String] {
+        ["epochs": "\(epochs)", "batch-size": "\(batchSize)", "optimizer": optimizer.lowercased(), "lr": "\(rate)",
+         "momentum": "\(momentum)", "nesterov": "\(nesterov)", "weight-decay": "\(weightDecay)", "schedule": schedule.lowercased(),
+         "warmup-steps": "\(warmupSteps)", "seed": "\(seed)", "augment": "\(augment)", "freeze": freeze ?? "",
+         "weights": weights ?? ""]
+    }
+
     /// Checks the options before any data is read, so a typo fails at once.
     func validate() throws {
         if let epochs, epochs <= 0 { throw ValidationError("--epochs must be positive, got \(epochs)") }
@@ -101,7 +135,8 @@ struct TrainCommand: ParsableCommand {
         } catch let error as CNNError {
             throw ValidationError(error.description)
         }
-        guard !(resume && overwrite) else {
+        if let earlyStopping, earlyStopping <= 0 { throw ValidationError("--early-stopping must be a positive number of epochs, got \(earlyStopping)") }
+        guard !(resume != nil && overwrite) else {
             throw ValidationError("--resume continues the run in the checkpoint folder, --overwrite discards it: give one of them")
         }
         guard ["sgd", "adam"].contains(optimizer.lowercased()) else {
@@ -152,7 +187,7 @@ struct TrainCommand: ParsableCommand {
         let backend = selected.backend
         imageLimits.apply()
         let data = try loadData()
-        let dir = URL(fileURLWithPath: checkpoint ?? "runs/\(entry.name)")
+        let dir = try runDirectory(model: entry.name)
         if let numClasses, numClasses != data.classes {
             throw CNNError.invalidArgument("--num-classes \(numClasses) does not match the data, which has \(data.classes) "
                 + "classes (\(data.description)). Drop --num-classes to take the count from the data, or point --data at "
@@ -162,7 +197,7 @@ struct TrainCommand: ParsableCommand {
 
         var config = TrainingConfig()
         let epochs = self.epochs ?? data.defaultEpochs
-        config.epochs = epochs; config.batchSize = batchSize; config.seed = seed; config.resume = resume
+        config.epochs = epochs; config.batchSize = batchSize; config.seed = seed; config.resume = resume != nil
         config.modelName = entry.name
         let steps = try CheckedSize.product([epochs, data.train.sampleCount / batchSize], what: "--epochs × steps per epoch")
         switch optimizer.lowercased() {
@@ -182,6 +217,16 @@ struct TrainCommand: ParsableCommand {
         config.planOptions = PlanOptions(fusion: !noFusion, tuning: tune)
         config.synchronizedBatchNorm = syncBatchnorm
         config.gradientBucketBytes = bucketMib > 0 ? Int(bucketMib * 1_048_576) : .max
+        config.run = RunInfo(model: entry.name, classNames: data.classNames, inputShape: data.sampleShape.dims,
+                             normalization: data.normalization, preprocessing: data.preprocessing, data: data.source,
+                             settings: recordedSettings(epochs: epochs, rate: rate))
+        if let earlyStopping {
+            guard data.test != nil else {
+                throw CNNError.invalidArgument("--early-stopping watches validation accuracy, and \(data.description) has no validation "
+                    + "images: drop --early-stopping or train on data with a validation or test split")
+            }
+            config.earlyStoppingPatience = earlyStopping
+        }
         if let world, batchSize % world.size != 0 { throw DistributedError.unevenBatch(batch: batchSize, ranks: world.size) }
         let say = RankOutput.say
 
@@ -192,14 +237,15 @@ struct TrainCommand: ParsableCommand {
                 + "\(batchSize) per rank; gradients averaged with MPI_Allreduce, staged through host memory")
         }
         say("data      \(data.description)")
-        say("training  \(epochs) epochs × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
+        if resume == "" { say("resume    the run in \(dir.path) (no path given after --resume)") }
+        say("training  \(epochs) epoch\(epochs == 1 ? "" : "s") × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
               + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
         try MemoryBudget.check(graph: graph, batch: batchSize, training: true, device: backend.info,
                                optimizerStates: optimizer.lowercased() == "adam" ? 2 : 1)
         // Locked once the data, model and memory are checked (so a typo leaves no folder behind)
         // and before a resume reads the checkpoint (so no other run can change it meanwhile).
         // Rank 0 alone owns the run folder; the other ranks only read its checkpoint to resume.
-        let runFolder = try world.map { $0.isRoot } ?? true ? RunFolder.open(dir, resume: resume, overwrite: overwrite) : nil
+        let runFolder = try world.map { $0.isRoot } ?? true ? RunFolder.open(dir, resume: resume != nil, overwrite: overwrite) : nil
         defer { withExtendedLifetime(runFolder) {} }
         let trainer = try Trainer(graph: graph, backend: backend, config: config)
         if profile || profileFile != nil {
@@ -221,7 +267,7 @@ struct TrainCommand: ParsableCommand {
                      + "buffer sharing), parameters with gradients %.1f MiB", Double(plan.plannedBytes) / 1_048_576,
                      Double(plan.plannedActivationBytes) / 1_048_576, Double(plan.unsharedActivationBytes) / 1_048_576,
                      Double(trainer.parameters.bytes) / 1_048_576))
-        say("output    \(dir.path)/ (checkpoint.safetensors, metrics.jsonl, curves.svg)")
+        say("output    \(dir.path)/ (checkpoint.safetensors\(data.test == nil ? "" : ", best.safetensors"), metrics.jsonl, curves.svg)")
 
         try runFolder?.discardPreviousRun()   // with --overwrite, now that the run can start
         InterruptHandling.install()
@@ -245,8 +291,17 @@ struct TrainCommand: ParsableCommand {
             let rate = history.map(\.imagesPerSecond).max() ?? 0
             say("done: \(grouped(Int(rate))) images/s on synthetic data (best epoch; the accuracy means nothing)")
         } else if let last = history.last, let accuracy = last.validationAccuracy {
-            say(String(format: "done: test accuracy %.2f%% after %d epochs; curves in %@/curves.svg",
-                         accuracy * 100, last.epoch, dir.path))
+            let word = data.source.validation.word
+            if let stop = trainer.stoppedEarly, let best = trainer.bestEpoch {
+                say(String(format: "early stop: %@ accuracy has not improved for %d epoch%@ since epoch %d (%.2f%%)",
+                           word, stop.patience, stop.patience == 1 ? "" : "s", best.epoch, (best.validationAccuracy ?? 0) * 100))
+            }
+            say(String(format: "done: %@ accuracy %.2f%% after %d epoch%@; curves in %@/curves.svg", word,
+                       accuracy * 100, last.epoch, last.epoch == 1 ? "" : "s", dir.path))
+            if let best = trainer.bestEpoch, let bestURL = trainer.bestCheckpointURL {
+                say(String(format: "best: epoch %d, %@ accuracy %.2f%%, in %@", best.epoch, word,
+                           (best.validationAccuracy ?? 0) * 100, bestURL.path))
+            }
         }
         if let skipped = (data.train as? ImageFolderSource)?.skippedFiles, !skipped.isEmpty {
             say("skipped   \(skipped.count) unreadable training images (listed on stderr)")
@@ -260,6 +315,11 @@ struct TrainCommand: ParsableCommand {
         var train: BatchSource
         var test: BatchSource?
         var description: String
+        /// What the run records so it can be used alone (see `RunInfo`).
+        var classNames: [String]
+        var normalization: ChannelNormalization
+        var preprocessing: RunInfo.Preprocessing
+        var source: RunInfo.DataSource
         /// Epochs when --epochs is not given.
         var defaultEpochs = 5
         /// SGD's learning rate when --lr is not given.
@@ -271,24 +331,28 @@ struct TrainCommand: ParsableCommand {
             let train = try SyntheticSource(sampleCount: 20 * batchSize, batchSize: batchSize, imageSize: side,
                                             classes: numClasses ?? 1000, seed: seed)
             return TrainingData(sampleShape: train.sampleShape, classes: train.classes, train: train, test: nil,
-                                description: "SYNTHETIC random batches of \(train.sampleShape), \(train.classes) classes (throughput only)")
+                                description: "SYNTHETIC random batches of \(train.sampleShape), \(train.classes) classes (throughput only)",
+                                classNames: RunInfo.numberedClasses(train.classes), normalization: try normalization.normalization(),
+                                preprocessing: .imageNetEvaluation, source: .init(kind: "synthetic", path: nil, validation: .none))
         }
         if data == nil, dataset == nil, try ModelZoo.entry(model).defaultInput.dims.first == 3 {
             try refuseNormalization(for: "the Fashion-MNIST stand-in")
             let demo = try DemoData.load(for: try ModelZoo.entry(model), imageSize: imageSize, batchSize: batchSize)
             RankOutput.say(demo.note)
-            var data = try inMemoryData(demo.train, demo.test, source: "Fashion-MNIST stand-in")
+            var data = try inMemoryData(demo.train, demo.test, source: "Fashion-MNIST stand-in", kind: "fashion-mnist-stand-in")
             (data.defaultEpochs, data.defaultSGDRate) = DemoData.schedule(for: try ModelZoo.entry(model))
             return data
         }
-        let kind = dataset?.lowercased() ?? data.map { DatasetKind.detect(in: URL(fileURLWithPath: $0)) } ?? "fashion-mnist"
+        let folder = try data.map(UserPath.dataFolder)
+        let rgb = try ModelZoo.entry(model).defaultInput.dims.first == 3
+        let kind = try dataset?.lowercased() ?? data.map { try DatasetKind.detect(in: folder!, shown: $0, rgbModel: rgb) } ?? "fashion-mnist"
         if kind == "imagefolder" {
-            guard let data else { throw CNNError.invalidArgument("--dataset imagefolder needs --data DIR") }
-            return try imageFolderData(URL(fileURLWithPath: data))
+            guard let folder else { throw CNNError.invalidArgument("--dataset imagefolder needs --data DIR") }
+            return try imageFolderData(folder)
         }
         try refuseNormalization(for: kind)
         let (trainSet, testSet, source) = try loadDataset(kind)
-        return try inMemoryData(trainSet, testSet, source: source)
+        return try inMemoryData(trainSet, testSet, source: source, kind: kind)
     }
 
     /// In-memory datasets are normalized with their own statistics, so --mean and --std would be ignored.
@@ -299,7 +363,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// Batches of a dataset held in memory, normalized with the training set's statistics.
-    private func inMemoryData(_ trainSet: Dataset, _ testSet: Dataset, source: String) throws -> TrainingData {
+    private func inMemoryData(_ trainSet: Dataset, _ testSet: Dataset, source: String, kind: String) throws -> TrainingData {
         // Test images of another size would be reinterpreted (28×28 read as rows of 32×24).
         guard testSet.sampleShape == trainSet.sampleShape, testSet.classes == trainSet.classes else {
             throw CNNError.invalidArgument("\(source): the test images are \(testSet.sampleShape) in \(testSet.classes) classes, "
@@ -314,7 +378,10 @@ struct TrainCommand: ParsableCommand {
         let test = try BatchLoader(dataset: testSet, batchSize: batchSize, shuffle: false, seed: seed,
                                    normalization: statistics, dropLast: false)
         return TrainingData(sampleShape: trainSet.sampleShape, classes: trainSet.classes, train: train, test: test,
-                            description: "\(source): \(trainSet.count) training, \(testSet.count) test images, \(trainSet.classes) classes")
+                            description: "\(source): \(trainSet.count) training, \(testSet.count) test images, \(trainSet.classes) classes",
+                            classNames: trainSet.classNames.count == trainSet.classes ? trainSet.classNames : RunInfo.numberedClasses(trainSet.classes),
+                            normalization: statistics, preprocessing: .resize,
+                            source: .init(kind: kind, path: data.map { UserPath.expanded($0) }, validation: .testSet))
     }
 
     private func imageFolderData(_ directory: URL) throws -> TrainingData {
@@ -329,20 +396,22 @@ struct TrainCommand: ParsableCommand {
         let split = trainFolder.root == validationFolder.root ? "10% of each class held out" : "train/ and val/ folders"
         return TrainingData(sampleShape: [3, side, side], classes: trainFolder.classes.count, train: train, test: test,
                             description: "image folder \(directory.path): \(trainFolder.count) training, \(validationFolder.count) "
-                                + "validation images (\(split)), \(trainFolder.classes.count) classes, \(side)×\(side) crops")
+                                + "validation images (\(split)), \(trainFolder.classes.count) classes, \(side)×\(side) crops",
+                            classNames: trainFolder.classes, normalization: imageStatistics, preprocessing: .imageNetEvaluation,
+                            source: .init(kind: "imagefolder", path: directory.path, validation: .heldOut))
     }
 
     private func loadDataset(_ kind: String) throws -> (Dataset, Dataset, String) {
         switch kind {
         case "fashion-mnist", "fashion_mnist", "fashionmnist":
-            let dir = data.map { URL(fileURLWithPath: $0) } ?? FashionMNIST.defaultDirectory
+            let dir = data.map { URL(fileURLWithPath: UserPath.expanded($0)) } ?? FashionMNIST.defaultDirectory
             return (try FashionMNIST.load(split: .train, directory: dir), try FashionMNIST.load(split: .test, directory: dir),
                     "Fashion-MNIST (\(dir.path))")
         case "mnist":
-            let dir = data.map { URL(fileURLWithPath: $0) } ?? MNIST.defaultDirectory
+            let dir = data.map { URL(fileURLWithPath: UserPath.expanded($0)) } ?? MNIST.defaultDirectory
             return (try MNIST.load(split: .train, directory: dir), try MNIST.load(split: .test, directory: dir), "MNIST (\(dir.path))")
         case "cifar10", "cifar-10":
-            let dir = data.map { URL(fileURLWithPath: $0) } ?? CIFAR10.defaultDirectory
+            let dir = data.map { URL(fileURLWithPath: UserPath.expanded($0)) } ?? CIFAR10.defaultDirectory
             return (try CIFAR10.load(split: .train, directory: dir), try CIFAR10.load(split: .test, directory: dir), "CIFAR-10 (\(dir.path))")
         default:
             throw CNNError.invalidArgument("unknown dataset '\(kind)': use fashion-mnist, mnist, cifar10 or imagefolder")
@@ -352,11 +421,20 @@ struct TrainCommand: ParsableCommand {
 
 /// Guesses the dataset kind of a folder from its file names.
 enum DatasetKind {
-    static func detect(in dir: URL) -> String {
+    /// - Throws: when the folder holds none of the layouts, saying what was looked for in the
+    ///   folder the user named (`shown`, as typed), in the terms of the model's kind of input.
+    static func detect(in dir: URL, shown: String, rgbModel: Bool) throws -> String {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         if names.contains(where: { $0.hasPrefix("data_batch") || $0 == "test_batch.bin" }) { return "cifar10" }
-        if !names.contains(where: { $0.contains("-ubyte") }), ImageFolder.isImageFolder(dir) { return "imagefolder" }
-        return "fashion-mnist"
+        let hasIDX = names.contains(where: { $0.contains("-ubyte") })
+        if !hasIDX, ImageFolder.isImageFolder(dir) { return "imagefolder" }
+        if hasIDX { return "fashion-mnist" }
+        if rgbModel {
+            throw CNNError.invalidArgument("no class subfolders in \(shown): an image folder is laid out as \(shown)/<class>/<image>.jpg "
+                + "(or \(shown)/train/<class>/… and \(shown)/val/<class>/…), one subfolder per class")
+        }
+        throw CNNError.invalidArgument("\(shown) holds no dataset: no IDX files (train-images-idx3-ubyte[.gz] and the others of "
+            + "Fashion-MNIST or MNIST), no CIFAR-10 batches (data_batch_1.bin …) and no class subfolders (\(shown)/<class>/<image>.jpg)")
     }
 }
 

@@ -19,6 +19,12 @@ public final class Classifier {
         try ModelWeights.load(weights, into: parameters)
     }
 
+    /// A classifier over weights already loaded (a run's checkpoint read by the caller).
+    public init(graph: Graph, parameters: ParameterStore) {
+        self.graph = graph
+        self.parameters = parameters
+    }
+
     /// Class probabilities of each sample (each `graph.inputShape.count` values, preprocessed
     /// as the model was trained).
     public func probabilities(of samples: [[Float]]) throws -> [[Float]] {

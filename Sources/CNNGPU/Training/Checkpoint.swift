@@ -20,14 +20,17 @@ public struct Checkpoint {
     /// The run's batch size and settings, so a resume with different ones is caught.
     public var batchSize: Int
     public var settings: String
+    /// Class names, input and preprocessing of the run; nil in checkpoints written before
+    /// they were recorded.
+    public var run: RunInfo?
 
     public init(model: String, epochsCompleted: Int, step: Int, seed: UInt64, optimizerStep: Int,
                 parameters: [String: [Float]], parameterShapes: [String: [Int]], optimizerState: [[Float]],
-                history: [String], batchSize: Int, settings: String) {
+                history: [String], batchSize: Int, settings: String, run: RunInfo? = nil) {
         self.model = model; self.epochsCompleted = epochsCompleted; self.step = step; self.seed = seed
         self.optimizerStep = optimizerStep; self.parameters = parameters; self.parameterShapes = parameterShapes
         self.optimizerState = optimizerState; self.history = history
-        self.batchSize = batchSize; self.settings = settings
+        self.batchSize = batchSize; self.settings = settings; self.run = run
     }
 
     public func write(to url: URL) throws {
@@ -38,6 +41,7 @@ public struct Checkpoint {
             "step": "\(step)", "seed": "\(seed)", "optimizer_step": "\(optimizerStep)",
             "history": history.joined(separator: "\n"), "batch_size": "\(batchSize)", "settings": settings,
         ])
+        if let run { file.metadata[RunInfo.metadataKey] = run.json() }
         for (name, values) in parameters {
             file.tensors["model." + name] = .init(shape: parameterShapes[name] ?? [values.count], values: values)
         }
@@ -89,7 +93,8 @@ public struct Checkpoint {
         return Checkpoint(model: model, epochsCompleted: epochs, step: step, seed: seed, optimizerStep: optimizerStep,
                           parameters: parameters, parameterShapes: shapes,
                           optimizerState: state.sorted { $0.0 < $1.0 }.map(\.1), history: history,
-                          batchSize: batchSize, settings: m["settings"] ?? "")
+                          batchSize: batchSize, settings: m["settings"] ?? "",
+                          run: try RunInfo.from(metadata: m, source: source))
     }
 
     /// Checks a resumed run's counters against its data: `stepsPerEpoch` full batches per

@@ -19,7 +19,7 @@ public final class RunFolder {
     private let lockDescriptor: Int32
 
     /// The files a run writes; `discardPreviousRun` removes them before starting afresh.
-    public static let runFiles = ["checkpoint.safetensors", "metrics.jsonl", "curves.svg"]
+    public static let runFiles = ["checkpoint.safetensors", "best.safetensors", "metrics.jsonl", "curves.svg"]
 
     private init(url: URL, lockDescriptor: Int32) { self.url = url; self.lockDescriptor = lockDescriptor }
 

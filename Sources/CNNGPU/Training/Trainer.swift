@@ -55,6 +55,11 @@ public struct TrainingConfig {
     /// Data-parallel runs: gradients are averaged in buckets of about this many bytes, started
     /// as the backward pass completes them; `.max` averages them in one call after it.
     public var gradientBucketBytes = 4 << 20
+    /// Class names, input and preprocessing, recorded in every checkpoint so the run folder
+    /// alone is enough to use the model.
+    public var run: RunInfo?
+    /// Stop once validation accuracy has not improved for this many epochs (needs validation data).
+    public var earlyStoppingPatience: Int?
     public init() {}
 
     /// The settings that shape the rest of a run, as recorded in checkpoints.
@@ -96,6 +101,8 @@ public final class Trainer {
     public let optimizer: Optimizer
     public let plan: Plan
     public private(set) var history: [EpochMetrics] = []
+    /// Set when `fit` stopped before `config.epochs` because validation stopped improving.
+    public private(set) var stoppedEarly: (bestEpoch: Int, patience: Int)?
     private var globalStep = 0
     private var epochsCompleted = 0
     private let reporter: ProgressReporter
@@ -178,6 +185,17 @@ public final class Trainer {
     }
 
     public var checkpointURL: URL? { config.checkpointDirectory?.appendingPathComponent("checkpoint.safetensors") }
+    /// The checkpoint of the epoch with the best validation accuracy so far, beside the latest.
+    public var bestCheckpointURL: URL? { config.checkpointDirectory?.appendingPathComponent("best.safetensors") }
+
+    /// The epoch with the highest validation accuracy (the earliest of equals), nil without validation.
+    public var bestEpoch: EpochMetrics? {
+        var best: EpochMetrics?
+        for metrics in history {
+            if let accuracy = metrics.validationAccuracy, accuracy > best?.validationAccuracy ?? -1 { best = metrics }
+        }
+        return best
+    }
 
     // MARK: Training
 
@@ -212,6 +230,7 @@ public final class Trainer {
         // Ctrl-C reaches the ranks at different moments: they agree on it once per step.
         var stopRequested = false
         var stepsThisRun = 0
+        stoppedEarly = nil
         while epochsCompleted < config.epochs {
             let epoch = epochsCompleted + 1
             let skip = globalStep - epochsCompleted * stepsPerEpoch
@@ -270,14 +289,21 @@ public final class Trainer {
                                        validationLoss: validated?.loss, validationAccuracy: validated?.accuracy, seconds: seconds,
                                        imagesPerSecond: Double(seen) / max(seconds, 1e-9),
                                        learningRate: Double(learningRate))
+            let previousBest = bestEpoch?.validationAccuracy
             history.append(metrics)
             epochsCompleted = epoch
             let val = validated.map { String(format: "  val_loss %.4f  val_acc %.2f%%", $0.loss, $0.accuracy * 100) } ?? ""
             reporter.finishEpoch(String(format: "epoch %d/%d  loss %.4f  acc %.2f%%%@  %.1f s  %@ img/s",
                                         epoch, config.epochs, metrics.trainLoss, metrics.trainAccuracy * 100,
                                         val as NSString, seconds, grouped(Int(metrics.imagesPerSecond)) as NSString))
-            try saveCheckpoint()
+            let improved = metrics.validationAccuracy.map { accuracy in previousBest.map { accuracy > $0 } ?? true } ?? false
+            try saveCheckpoint(best: improved)
             try writeLogs()
+            if let patience = config.earlyStoppingPatience, let best = bestEpoch, epoch - best.epoch >= patience,
+               epochsCompleted < config.epochs {
+                stoppedEarly = (best.epoch, patience)
+                break
+            }
         }
         return history
     }
@@ -344,13 +370,14 @@ public final class Trainer {
     // MARK: Checkpoints and logs
 
     /// Rank 0 writes; the ranks then agree that it worked (a full disk stops them all).
+    /// With `best`, the same checkpoint also replaces `best.safetensors`.
     @discardableResult
-    public func saveCheckpoint() throws -> URL? {
+    public func saveCheckpoint(best: Bool = false) throws -> URL? {
         guard let url = checkpointURL else { return nil }
-        guard let world else { return try writeCheckpoint(url) }
+        guard let world else { return try writeCheckpoint(url, best: best) }
         var failure: Error?
         if world.isRoot {
-            do { try writeCheckpoint(url) } catch { failure = error }
+            do { try writeCheckpoint(url, best: best) } catch { failure = error }
         }
         if try world.any(failure != nil) {
             throw failure ?? DistributedError.peerFailed("rank 0 could not write the checkpoint to \(url.path); stopping with it")
@@ -360,12 +387,16 @@ public final class Trainer {
     }
 
     @discardableResult
-    private func writeCheckpoint(_ url: URL) throws -> URL {
+    private func writeCheckpoint(_ url: URL, best: Bool = false) throws -> URL {
         let shapes = Dictionary(uniqueKeysWithValues: parameters.entries.map { ($0.name, $0.spec.shape) })
-        try Checkpoint(model: config.modelName, epochsCompleted: epochsCompleted, step: globalStep, seed: config.seed,
-                       optimizerStep: optimizer.step, parameters: try parameters.read(), parameterShapes: shapes,
-                       optimizerState: try optimizer.read(), history: history.map { $0.jsonLine() },
-                       batchSize: config.batchSize, settings: config.settings).write(to: url)
+        let checkpoint = Checkpoint(model: config.modelName, epochsCompleted: epochsCompleted, step: globalStep, seed: config.seed,
+                                    optimizerStep: optimizer.step, parameters: try parameters.read(), parameterShapes: shapes,
+                                    optimizerState: try optimizer.read(), history: history.map { $0.jsonLine() },
+                                    batchSize: config.batchSize, settings: config.settings, run: config.run)
+        try checkpoint.write(to: url)
+        // A full checkpoint (not weights alone), so `predict`, `evaluate` and `export` read it
+        // as they read the latest one; written atomically too, so a crash keeps the previous best.
+        if best, let bestURL = bestCheckpointURL { try checkpoint.write(to: bestURL) }
         lastGoodCheckpoint = url
         return url
     }
@@ -395,6 +426,13 @@ public final class Trainer {
         guard Set(c.parameters.keys) == expected else {
             let missing = expected.subtracting(c.parameters.keys).sorted().prefix(3)
             throw CNNError.invalidArgument("--resume: the checkpoint does not match the model (missing \(missing.joined(separator: ", ")))")
+        }
+        for entry in parameters.entries where c.parameterShapes[entry.name] != entry.spec.shape {
+            let stored = (c.parameterShapes[entry.name] ?? []).map(String.init).joined(separator: "×")
+            let trained = c.run.map { " It was trained on \($0.classNames.count) classes at input \($0.inputShape.map(String.init).joined(separator: "×"))." } ?? ""
+            throw CNNError.invalidArgument("--resume: \(url.path) holds '\(entry.name)' as \(stored), but this run's \(config.modelName) "
+                + "(input \(graph.inputShape), \(graph.outputShape.count) classes) needs \(entry.spec.shape.map(String.init).joined(separator: "×")).\(trained) "
+                + "Resume with the same data and --image-size, or start afresh with --overwrite")
         }
         try parameters.write(c.parameters)
         try optimizer.restore(c.optimizerState, step: c.optimizerStep)
