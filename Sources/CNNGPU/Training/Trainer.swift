@@ -64,7 +64,7 @@ public struct TrainingConfig {
 
     /// The settings that shape the rest of a run, as recorded in checkpoints.
     public var settings: String {
-        "\(optimizer.name), lr \(schedule.base) (\(schedule.shape), warm-up \(schedule.warmupSteps)), \(epochs) epochs"
+        "\(optimizer.name), lr \(schedule.base) (\(schedule.shape), warm-up \(schedule.warmupSteps)), \(epochs) epoch\(epochs == 1 ? "" : "s")"
     }
 }
 
@@ -440,7 +440,7 @@ public final class Trainer {
         epochsCompleted = c.epochsCompleted
         history = c.history.compactMap(EpochMetrics.parse)
         lastGoodCheckpoint = url
-        reporter.message("resumed from \(url.path): \(c.epochsCompleted) epochs, step \(c.step)")
+        reporter.message("resumed from \(url.path): \(c.epochsCompleted) epoch\(c.epochsCompleted == 1 ? "" : "s") done, step \(c.step)")
     }
 
     private func writeLogs() throws {
