@@ -412,6 +412,19 @@ public final class Trainer {
         guard c.model == config.modelName else {
             throw CNNError.invalidArgument("--resume: the checkpoint at \(url.path) is for model '\(c.model)', not '\(config.modelName)'")
         }
+        if let trained = c.run, let now = config.run {
+            guard trained.inputShape == now.inputShape else {
+                throw CNNError.invalidArgument("--resume: \(url.path) was trained on \(trained.inputShape.map(String.init).joined(separator: "×")) "
+                    + "inputs, this run's are \(now.inputShape.map(String.init).joined(separator: "×")). Resume with the same data and "
+                    + "--image-size, or start afresh with --overwrite")
+            }
+            guard trained.classNames == now.classNames else {
+                throw CNNError.invalidArgument("--resume: \(url.path) was trained on \(trained.classNames.count) classes ("
+                    + trained.classNames.prefix(3).joined(separator: ", ") + (trained.classNames.count > 3 ? ", …" : "")
+                    + "), this run's data has \(now.classNames.count) (" + now.classNames.prefix(3).joined(separator: ", ")
+                    + (now.classNames.count > 3 ? ", …" : "") + "). Resume with the same data, or start afresh with --overwrite")
+            }
+        }
         guard c.seed == config.seed else {
             throw CNNError.invalidArgument("--resume: the checkpoint was trained with seed \(c.seed); pass --seed \(c.seed) to continue it exactly")
         }
