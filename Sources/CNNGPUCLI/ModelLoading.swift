@@ -79,14 +79,23 @@ struct ModelSource {
         origin = url.path
     }
 
-    /// The number of classes: the rows of the classifier head's weight.
+    /// The number of classes: the rows of the classifier head's weight, checked against the
+    /// model's head before a model of that many classes is built (a file claiming a
+    /// [3000000, 0] head must not make us allocate a three-million-class model).
     func classes() throws -> Int {
         if let untrained { return untrained.classes }
         let probe = try ModelZoo.build(entry.name, input: entry.defaultInput, classes: 10)
-        guard let head = probe.nodes.last(where: { $0.parameters.contains { $0.trainable } }) else { return 10 }
+        guard let head = probe.nodes.last(where: { $0.parameters.contains { $0.trainable } }),
+              let weight = head.parameters.first(where: { $0.name == "weight" }) else { return 10 }
         let key = "\(head.name).weight"
-        guard let rows = values[key]?.shape.first else {
+        guard let shape = values[key]?.shape, let rows = shape.first else {
             throw CNNError.invalidArgument("\(origin) has no '\(key)': is it a \(entry.name) model?")
+        }
+        let expected = Array(weight.shape.dropFirst())
+        guard Array(shape.dropFirst()) == expected, (1...InputLimits.maxClasses).contains(rows) else {
+            throw CNNError.invalidArgument("\(origin): '\(key)' has shape \(shape.map(String.init).joined(separator: "×")); "
+                + "\(entry.name)'s head needs N×\(expected.map(String.init).joined(separator: "×")) with 1 ≤ N ≤ \(InputLimits.maxClasses) "
+                + "classes. Is it a \(entry.name) model?")
         }
         return rows
     }
@@ -109,6 +118,10 @@ struct ModelSource {
                 throw CNNError.invalidArgument("\(origin): '\(e.name)' has shape \(t.shape.map(String.init).joined(separator: "×")); "
                     + "\(entry.name) at input \(input) needs \(e.spec.shape.map(String.init).joined(separator: "×")) "
                     + "(another --image-size?)")
+            }
+            if let bad = t.values.firstIndex(where: { !$0.isFinite }) {
+                throw CNNError.invalidArgument("\(origin): '\(e.name)' holds \(t.values[bad]) at index \(bad); "
+                    + "weights must be finite numbers. The file comes from a diverged run or is corrupt")
             }
             chosen[e.name] = t.values
         }
