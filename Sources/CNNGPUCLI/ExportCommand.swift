@@ -21,8 +21,9 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         let url = try UserPath.checkpoint(checkpoint, latestOnly: true)
         let c = try Checkpoint.read(from: url)
+        let trained = "\(c.epochsCompleted) epoch\(c.epochsCompleted == 1 ? "" : "s")"
         var file = SafeTensors(metadata: ["format": "pt", "model": c.model,
-                                          "trained": "\(c.epochsCompleted) epochs, \(c.step) steps"])
+                                          "trained": "\(trained), \(c.step) steps"])
         if let run = c.run {
             file.metadata[RunInfo.metadataKey] = run.json()
         } else {
@@ -32,6 +33,6 @@ struct ExportCommand: ParsableCommand {
             file.tensors[name] = .init(shape: c.parameterShapes[name] ?? [values.count], values: values)
         }
         try file.write(to: URL(fileURLWithPath: output))
-        print("wrote \(c.parameters.count) tensors of \(c.model) (\(c.epochsCompleted) epochs) to \(output)")
+        print("wrote \(c.parameters.count) tensors of \(c.model) (\(trained)) to \(output)")
     }
 }
