@@ -68,7 +68,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed for initialization, data order, augmentation and dropout.") var seed: UInt64 = 1
     @Option(help: "Folder for checkpoints, metrics and curves (default runs/MODEL).") var checkpoint: String?
     @Option(name: .long, defaultAsFlag: "", parsing: .next,
-            help: ArgumentHelp("Continue a run where it stopped: with no value the run in the checkpoint folder (--checkpoint, default runs/MODEL); or the run folder (or its checkpoint.safetensors) given.",
+            help: ArgumentHelp("Continue a run where it stopped: with no value the run in --checkpoint DIR, or else the latest run of MODEL under runs/; or the run folder (or its checkpoint.safetensors) given.",
                                valueName: "run"))
     var resume: String? = nil
     @Option(help: ArgumentHelp("Stop when validation accuracy has not improved for this many epochs (the best epoch's weights are in best.safetensors).",
@@ -95,10 +95,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Under mpirun: average gradients in buckets of this many MiB, each started as the backward pass completes it (0: one allreduce after the backward pass).", valueName: "MiB"))
     var bucketMib: Double = 4
 
-    /// The run folder: the one `--resume RUN` names, else --checkpoint, else runs/MODEL.
+    /// The run folder: the one `--resume RUN` names, else --checkpoint, else with a bare
+    /// --resume the latest run of the model under runs/, else runs/MODEL.
     private func runDirectory(model: String) throws -> URL {
         let chosen = URL(fileURLWithPath: UserPath.expanded(checkpoint ?? "runs/\(model)"))
-        guard let resume, !resume.isEmpty else { return chosen }
+        guard let resume, !resume.isEmpty else {
+            guard resume != nil, checkpoint == nil else { return chosen }
+            return RunFolder.latest(of: model, in: URL(fileURLWithPath: "runs")) ?? chosen
+        }
         let file = try UserPath.checkpoint(resume, latestOnly: true)
         guard file.lastPathComponent == "checkpoint.safetensors" else {
             throw CNNError.invalidArgument("--resume continues a run from its latest checkpoint.safetensors; \(resume) is another file. "
@@ -237,7 +241,9 @@ struct TrainCommand: ParsableCommand {
                 + "\(batchSize) per rank; gradients averaged with MPI_Allreduce, staged through host memory")
         }
         say("data      \(data.description)")
-        if resume == "" { say("resume    the run in \(dir.path) (no path given after --resume)") }
+        if resume == "" {
+            say("resume    \(checkpoint == nil ? "the latest run of \(entry.name)" : "the run"): \(dir.path) (no path given after --resume)")
+        }
         say("training  \(epochs) epoch\(epochs == 1 ? "" : "s") × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
               + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
         try MemoryBudget.check(graph: graph, batch: batchSize, training: true, device: backend.info,

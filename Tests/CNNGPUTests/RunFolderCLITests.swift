@@ -135,14 +135,17 @@ final class RunFolderCLITests: XCTestCase {
         XCTAssertEqual(try Checkpoint.read(from: stalled.appendingPathComponent("best.safetensors")).epochsCompleted, 1)
         XCTAssertEqual(try Checkpoint.read(from: stalled.appendingPathComponent("checkpoint.safetensors")).epochsCompleted, 3)
 
-        // --resume with no value: the run in the default folder (runs/lenet5), said.
+        // --resume with no value: the latest run of the model under runs/, said.
         let cwd = dir.appendingPathComponent("work")
         try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
         let first = try train(data, nil, ["--epochs", "1"], in: cwd)
         XCTAssertTrue(first.contains("after 1 epoch;"), first)
+        _ = try train(data, nil, ["--epochs", "1", "--checkpoint", "runs/second"], in: cwd)
         let resumed = try train(data, nil, ["--epochs", "2", "--resume"], in: cwd)
-        XCTAssertTrue(resumed.contains("resume    the run in") && resumed.contains("runs/lenet5"), resumed)
+        XCTAssertTrue(resumed.contains("resume    the latest run of lenet5: ") && resumed.contains("runs/second"), resumed)
         XCTAssertTrue(resumed.contains("resumed from") && resumed.contains("epoch 2/2") && !resumed.contains("epoch 1/2"), resumed)
+        XCTAssertEqual(try Checkpoint.read(from: cwd.appendingPathComponent("runs/second/checkpoint.safetensors")).epochsCompleted, 2)
+        XCTAssertEqual(try Checkpoint.read(from: cwd.appendingPathComponent("runs/lenet5/checkpoint.safetensors")).epochsCompleted, 1)
 
         // --resume RUN: another run folder, continued in place; its optimizer step goes on.
         let other = cwd.appendingPathComponent("runs/lenet5")
@@ -246,6 +249,14 @@ final class RunFolderCLITests: XCTestCase {
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
         try oldCheckpoint().write(to: run.appendingPathComponent("checkpoint.safetensors"))
         XCTAssertNil(try Checkpoint.read(from: run.appendingPathComponent("checkpoint.safetensors")).run)
+        // The header alone tells which model a checkpoint holds (how a bare --resume picks a run).
+        let file = run.appendingPathComponent("checkpoint.safetensors")
+        XCTAssertEqual(try SafeTensors.metadata(of: file)["model"], "lenet5")
+        let cut = dir.appendingPathComponent("cut.safetensors")
+        try Data(try Data(contentsOf: file).prefix(40)).write(to: cut)
+        XCTAssertThrowsError(try SafeTensors.metadata(of: cut)) { XCTAssertTrue("\($0)".contains("cut.safetensors"), "\($0)") }
+        XCTAssertEqual(RunFolder.latest(of: "lenet5", in: dir)?.standardizedFileURL.path, run.standardizedFileURL.path)
+        XCTAssertNil(RunFolder.latest(of: "resnet18", in: dir))
         let image = try ImageFiles.write(ImageFiles.png(try testImage(0), width: 28, height: 28, channels: 1), to: "a.png", in: dir)
         let predicted = try runCLI(["predict", run.path, image.path, "--top", "1", "--device", "cpu"])
         XCTAssertEqual(predicted.status, 0, predicted.output)

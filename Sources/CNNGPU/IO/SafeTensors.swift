@@ -66,6 +66,30 @@ public struct SafeTensors {
         return try decode(data, source: url.lastPathComponent)
     }
 
+    /// The metadata of a file, reading its header alone (to pick among checkpoints without
+    /// loading their tensors). The tensors are not checked: `read` the file to use it.
+    public static func metadata(of url: URL) throws -> [String: String] {
+        func fail(_ why: String) -> CNNError { .invalidArgument("\(url.lastPathComponent) is not a valid safetensors file: \(why)") }
+        let handle: FileHandle
+        do { handle = try FileHandle(forReadingFrom: url) } catch {
+            throw CNNError.invalidArgument("cannot read '\(url.path)': \(error.localizedDescription)")
+        }
+        defer { try? handle.close() }
+        let prefix = try handle.read(upToCount: 8) ?? Data()
+        guard prefix.count == 8 else { throw fail("it is shorter than its 8-byte header length") }
+        let length = prefix.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard length <= UInt64(maxHeaderBytes) else { throw fail("the header claims \(length) bytes; the limit is \(maxHeaderBytes)") }
+        let headerBytes = try handle.read(upToCount: Int(length)) ?? Data()
+        guard headerBytes.count == Int(length), headerBytes.first == UInt8(ascii: "{") else { throw fail("its header is truncated") }
+        try HeaderScan.checkKeys(headerBytes, maxEntries: maxEntries, fail: fail)
+        guard let header = try? JSONSerialization.jsonObject(with: headerBytes) as? [String: Any] else {
+            throw fail("the header is not a JSON object")
+        }
+        guard let meta = header["__metadata__"] else { return [:] }
+        guard let m = meta as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
+        return m
+    }
+
     /// The longest header accepted, as in the reference implementation (100 MB).
     public static let maxHeaderBytes = 100_000_000
     /// The most entries (tensors) a header may list. Real checkpoints hold thousands; a header

@@ -72,6 +72,24 @@ public final class RunFolder {
         return folder
     }
 
+    /// The folder under `root` (one level down) whose `checkpoint.safetensors` is a checkpoint
+    /// of `model` written most recently: what `--resume` without a path continues. Unreadable
+    /// or foreign files are passed over.
+    public static func latest(of model: String, in root: URL) -> URL? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        var best: (url: URL, date: Date)?
+        for name in names where !name.hasPrefix(".") {
+            let folder = root.appendingPathComponent(name)
+            let file = folder.appendingPathComponent("checkpoint.safetensors")
+            guard let date = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date,
+                  date > best?.date ?? .distantPast,
+                  let metadata = try? SafeTensors.metadata(of: file),
+                  metadata["format"] == Checkpoint.format, metadata["model"] == model else { continue }
+            best = (folder, date)
+        }
+        return best?.url
+    }
+
     /// Whether the folder held a run that `--overwrite` replaces.
     public private(set) var replacesPreviousRun = false
 
