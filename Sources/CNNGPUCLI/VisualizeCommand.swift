@@ -8,9 +8,10 @@ struct VisualizeCommand: ParsableCommand {
         abstract: "Look inside a trained model: saliency, guided backprop, Grad-CAM, feature maps, filters, class models.",
         discussion: """
             MODEL is a run folder of `cnn-gpu train` (runs/lenet5) or a model name with --weights FILE. \
-            Images (JPEG or PNG) are resized and center-cropped to the model's input (--image-size; \
-            grey-scale for one-channel models such as LeNet-5, normalized with Fashion-MNIST's statistics; \
-            RGB models with --mean/--std, ImageNet's by default). Layers are named as `cnn-gpu summary` \
+            Images (JPEG or PNG) are resized and center-cropped to the model's input (a run's own input \
+            size, statistics and class names; otherwise --image-size, grey-scale for one-channel models \
+            such as LeNet-5, normalized with Fashion-MNIST's statistics; RGB models with --mean/--std, \
+            ImageNet's by default). Layers are named as `cnn-gpu summary` \
             names them. Gradients come from the layers' own backward ops on the chosen device, with the \
             model evaluated as at inference (batch norm on running statistics, no dropout). \
             Pictures go to --output: per image NAME-saliency.png, NAME-guided-backprop.png, \
@@ -66,13 +67,17 @@ struct VisualizeCommand: ParsableCommand {
         let source = untrained ? try ModelSource(untrained: model, classes: numClasses, seed: seed)
             : try ModelSource(model: model, weights: weights)
         let selected = try device.selection().open()
-        let defaultInput = source.entry.defaultInput.dims
+        // A run brings its input size, statistics and class names; other weights get the model's defaults.
+        let run = source.run
+        if source.lacksRunInfo { FileHandle.standardError.write(Data((RunInfo.unknownNote(source: source.origin) + "\n").utf8)) }
+        let defaultInput = run?.inputShape ?? source.entry.defaultInput.dims
         let channels = defaultInput[0], side = imageSize ?? defaultInput[1]
         let loaded = try source.load(input: [channels, side, side], backend: selected.backend)
         let graph = loaded.graph
         let classes = graph.outputShape.count
-        let names = try classNames(classes)
-        let statistics = channels == 1 ? ChannelNormalization.fashionMNIST : try normalization.normalization()
+        let names = try labels == nil && run?.classNames.count == classes ? run!.classNames : classNames(classes)
+        let statistics = try normalization.isSet || run == nil
+            ? (channels == 1 ? ChannelNormalization.fashionMNIST : normalization.normalization()) : run!.normalization
         let dir = URL(fileURLWithPath: output)
         print("model     \(loaded.name) from \(loaded.origin), input \(graph.inputShape), \(classes) classes")
         print("device    \(selected.backend.info.name) (\(selected.backend.info.backend)) — \(selected.reason)")

@@ -201,6 +201,11 @@ final class RunFolderCLITests: XCTestCase {
         XCTAssertTrue(predicted.output.contains("%  dogs") && predicted.output.contains("9.png"), predicted.output)
         // Image folders train on crops of any size: no size warning.
         XCTAssertFalse(predicted.output.contains("differ in size"), predicted.output)
+        // visualize reads the run too: its input size and class names.
+        let shown = try runCLI(["visualize", run.path, dir.appendingPathComponent("photos/cats/0.png").path, "--saliency",
+                                "--device", "cpu", "--output", dir.appendingPathComponent("pictures").path])
+        XCTAssertEqual(shown.status, 0, shown.output)
+        XCTAssertTrue(shown.output.contains("input 3×32×32, 2 classes") && shown.output.contains("cats"), shown.output)
     }
 
     func testPathErrorsNameThePathGiven() throws {

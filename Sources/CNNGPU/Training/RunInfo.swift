@@ -125,12 +125,7 @@ public struct RunInfo: Codable, Equatable, Sendable {
         let rgb = transform.apply(image, seed: 0, epoch: 0, index: 0)
         let plane = side * side
         let statistics = try normalization
-        if channels == 3 {
-            return rgb.enumerated().map { i, v in (v - statistics.mean[i / plane]) / statistics.std[i / plane] }
-        }
-        return (0..<plane).map { i in
-            let gray = 0.299 * rgb[i] + 0.587 * rgb[plane + i] + 0.114 * rgb[2 * plane + i]
-            return (gray - statistics.mean[0]) / statistics.std[0]
-        }
+        let unit = channels == 3 ? rgb : ClassicFilters.grayscale(rgb, width: side, height: side)
+        return unit.enumerated().map { i, v in (v - statistics.mean[i / plane]) / statistics.std[i / plane] }
     }
 }
