@@ -54,6 +54,9 @@ struct EvaluateCommand: ParsableCommand {
             case "fashion-mnist-stand-in": break   // what the defaults load
             default: (dataPath, datasetKind) = (run.data.path, run.data.kind)
             }
+            if let recorded = run.data.path, !FileManager.default.fileExists(atPath: recorded) {
+                throw CNNError.invalidArgument("\(model) was trained on \(recorded), which no longer exists: give the data with --data DIR")
+            }
         }
         if let imageSize, let run, imageSize != run.inputShape[2] {
             let text = "warning: \(model) was trained on \(run.inputShape[2])×\(run.inputShape[2]) inputs; "

@@ -387,7 +387,8 @@ struct TrainCommand: ParsableCommand {
                             description: "\(source): \(trainSet.count) training, \(testSet.count) test images, \(trainSet.classes) classes",
                             classNames: trainSet.classNames.count == trainSet.classes ? trainSet.classNames : RunInfo.numberedClasses(trainSet.classes),
                             normalization: statistics, preprocessing: .resize,
-                            source: .init(kind: kind, path: data.map { UserPath.expanded($0) }, validation: .testSet))
+                            source: .init(kind: kind, path: data.map { URL(fileURLWithPath: UserPath.expanded($0)).standardizedFileURL.path },
+                                          validation: .testSet))
     }
 
     private func imageFolderData(_ directory: URL) throws -> TrainingData {

@@ -108,6 +108,14 @@ final class RunFolderCLITests: XCTestCase {
             XCTAssertTrue(evaluated.output.contains("96 images") && evaluated.output.contains("Ankle boot"), evaluated.output)
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("evaluation/confusion.png").path))
+        // Data moved away since training: said, with the fix; --data points evaluate elsewhere.
+        let moved = dir.appendingPathComponent("moved")
+        try FileManager.default.moveItem(at: data, to: moved)
+        let gone = try runCLI(["evaluate", run.path, "--device", "cpu"])
+        XCTAssertNotEqual(gone.status, 0, gone.output)
+        XCTAssertTrue(gone.output.contains("\(data.path), which no longer exists: give the data with --data DIR"), gone.output)
+        let elsewhere = try runCLI(["evaluate", run.path, "--data", moved.path, "--device", "cpu"])
+        XCTAssertEqual(elsewhere.status, 0, elsewhere.output)
 
         // export RUN keeps the run information, so imported-style use still names classes.
         let exported = dir.appendingPathComponent("lenet5.safetensors")
