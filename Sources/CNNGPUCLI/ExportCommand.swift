@@ -19,7 +19,7 @@ struct ExportCommand: ParsableCommand {
     var output: String
 
     func run() throws {
-        let url = try UserPath.checkpoint(checkpoint, latestOnly: true)
+        let url = try UserPath.checkpoint(checkpoint, weightsAllowed: false)
         let c = try Checkpoint.read(from: url)
         let trained = "\(c.epochsCompleted) epoch\(c.epochsCompleted == 1 ? "" : "s")"
         var file = SafeTensors(metadata: ["format": "pt", "model": c.model,

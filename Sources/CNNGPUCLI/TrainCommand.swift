@@ -103,7 +103,7 @@ struct TrainCommand: ParsableCommand {
             guard resume != nil, checkpoint == nil else { return chosen }
             return RunFolder.latest(of: model, in: URL(fileURLWithPath: "runs")) ?? chosen
         }
-        let file = try UserPath.checkpoint(resume, latestOnly: true)
+        let file = try UserPath.checkpoint(resume, weightsAllowed: false)
         guard file.lastPathComponent == "checkpoint.safetensors" else {
             throw CNNError.invalidArgument("--resume continues a run from its latest checkpoint.safetensors; \(resume) is another file. "
                 + "To start a new run from its weights, use --weights \(resume)")

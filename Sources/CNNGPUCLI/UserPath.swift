@@ -24,8 +24,9 @@ enum UserPath {
     }
 
     /// The checkpoint of a run: `path` is a run folder (its `checkpoint.safetensors`) or a
-    /// checkpoint or exported weights file.
-    static func checkpoint(_ path: String, latestOnly: Bool = false) throws -> URL {
+    /// checkpoint or exported weights file. `weightsAllowed`: whether the command also takes a
+    /// model name with --weights (said in the error).
+    static func checkpoint(_ path: String, weightsAllowed: Bool = true) throws -> URL {
         let (url, isFolder) = try kind(path, what: "")
         guard isFolder else {
             guard FileManager.default.isReadableFile(atPath: url.path) else {
@@ -36,7 +37,7 @@ enum UserPath {
         let checkpoint = url.appendingPathComponent("checkpoint.safetensors")
         guard FileManager.default.fileExists(atPath: checkpoint.path) else {
             throw CNNError.invalidArgument("\(path) has no checkpoint.safetensors: is it a run folder of `cnn-gpu train`? "
-                + (latestOnly ? "Give the run's folder or its checkpoint file" : "Give a run folder, a checkpoint file, or a model name with --weights FILE"))
+                + (weightsAllowed ? "Give a run folder, a checkpoint file, or a model name with --weights FILE" : "Give the run's folder or its checkpoint file"))
         }
         return checkpoint
     }
