@@ -294,6 +294,9 @@ final class RunFolderCLITests: XCTestCase {
         XCTAssertThrowsError(try RunInfo.from(metadata: [RunInfo.metadataKey: inconsistent.json()], source: "g")) {
             XCTAssertTrue("\($0)".contains("inconsistent"), "\($0)")
         }
+        var nonFinite = info
+        nonFinite.std = [1, .nan, 1]
+        XCTAssertThrowsError(try RunInfo.from(metadata: [RunInfo.metadataKey: nonFinite.json()], source: "h"))
         XCTAssertEqual(RunInfo.ValidationSplit.testSet.word, "test")
         XCTAssertEqual(RunInfo.ValidationSplit.heldOut.word, "validation")
     }

@@ -82,7 +82,9 @@ public struct RunInfo: Codable, Equatable, Sendable {
     public func json() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        // Encoding plain strings, numbers and arrays cannot fail.
+        // A non-finite statistic (set through the public fields) is written as a string, which
+        // `from(metadata:)` then refuses by name; plain strings, numbers and arrays cannot fail.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try! encoder.encode(self), as: UTF8.self)
     }
 

@@ -86,7 +86,8 @@ public enum TrainingStop: Error, CustomStringConvertible {
 }
 
 /// Trains a graph on one backend: compiled plans, one optimizer launch per step, progress,
-/// per-epoch validation, metrics log, curves, atomic checkpoints, exact resume.
+/// per-epoch validation, metrics log, curves, atomic checkpoints (the latest, and the best by
+/// validation accuracy in `best.safetensors`), early stopping, exact resume.
 ///
 /// Data-parallel under Open MPI's `mpirun` (or given a `world`): each rank trains on its share
 /// of every global batch (`config.batchSize` stays the global batch), the gradients are
