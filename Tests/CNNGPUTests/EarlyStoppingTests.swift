@@ -26,6 +26,10 @@ final class EarlyStoppingTests: XCTestCase {
         XCTAssertEqual(best.epochsCompleted, 1)
         XCTAssertEqual(latest.epochsCompleted, 3)
         XCTAssertEqual(best.optimizerStep, 4)
+        // A later save (as Ctrl-C makes mid-epoch) leaves the best epoch's file as it was.
+        let bestBytes = try Data(contentsOf: XCTUnwrap(trainer.bestCheckpointURL))
+        try trainer.saveCheckpoint()
+        XCTAssertEqual(try Data(contentsOf: XCTUnwrap(trainer.bestCheckpointURL)), bestBytes)
 
         // Without patience the run goes on to its last epoch; without validation there is no best.
         config.earlyStoppingPatience = nil

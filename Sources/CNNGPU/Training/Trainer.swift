@@ -64,7 +64,7 @@ public struct TrainingConfig {
 
     /// The settings that shape the rest of a run, as recorded in checkpoints.
     public var settings: String {
-        "\(optimizer.name), lr \(schedule.base) (\(schedule.shape), warm-up \(schedule.warmupSteps)), \(epochs) epoch\(epochs == 1 ? "" : "s")"
+        "\(optimizer.name), lr \(schedule.base) (\(schedule.shape), warm-up \(schedule.warmupSteps)), \(epochs) epochs"
     }
 }
 
@@ -102,6 +102,8 @@ public final class Trainer {
     public let optimizer: Optimizer
     public let plan: Plan
     public private(set) var history: [EpochMetrics] = []
+    /// The epoch whose end `best.safetensors` holds (a resumed run's is already on disk).
+    private var bestWrittenEpoch: Int?
     /// Set when `fit` stopped before `config.epochs` because validation stopped improving.
     public private(set) var stoppedEarly: (bestEpoch: Int, patience: Int)?
     private var globalStep = 0
@@ -290,15 +292,13 @@ public final class Trainer {
                                        validationLoss: validated?.loss, validationAccuracy: validated?.accuracy, seconds: seconds,
                                        imagesPerSecond: Double(seen) / max(seconds, 1e-9),
                                        learningRate: Double(learningRate))
-            let previousBest = bestEpoch?.validationAccuracy
             history.append(metrics)
             epochsCompleted = epoch
             let val = validated.map { String(format: "  val_loss %.4f  val_acc %.2f%%", $0.loss, $0.accuracy * 100) } ?? ""
             reporter.finishEpoch(String(format: "epoch %d/%d  loss %.4f  acc %.2f%%%@  %.1f s  %@ img/s",
                                         epoch, config.epochs, metrics.trainLoss, metrics.trainAccuracy * 100,
                                         val as NSString, seconds, grouped(Int(metrics.imagesPerSecond)) as NSString))
-            let improved = metrics.validationAccuracy.map { accuracy in previousBest.map { accuracy > $0 } ?? true } ?? false
-            try saveCheckpoint(best: improved)
+            try saveCheckpoint()
             try writeLogs()
             if let patience = config.earlyStoppingPatience, let best = bestEpoch, epoch - best.epoch >= patience,
                epochsCompleted < config.epochs {
@@ -371,14 +371,15 @@ public final class Trainer {
     // MARK: Checkpoints and logs
 
     /// Rank 0 writes; the ranks then agree that it worked (a full disk stops them all).
-    /// With `best`, the same checkpoint also replaces `best.safetensors`.
+    /// At the end of the epoch with the best validation accuracy so far, the same checkpoint
+    /// also replaces `best.safetensors`.
     @discardableResult
-    public func saveCheckpoint(best: Bool = false) throws -> URL? {
+    public func saveCheckpoint() throws -> URL? {
         guard let url = checkpointURL else { return nil }
-        guard let world else { return try writeCheckpoint(url, best: best) }
+        guard let world else { return try writeCheckpoint(url) }
         var failure: Error?
         if world.isRoot {
-            do { try writeCheckpoint(url, best: best) } catch { failure = error }
+            do { try writeCheckpoint(url) } catch { failure = error }
         }
         if try world.any(failure != nil) {
             throw failure ?? DistributedError.peerFailed("rank 0 could not write the checkpoint to \(url.path); stopping with it")
@@ -388,16 +389,20 @@ public final class Trainer {
     }
 
     @discardableResult
-    private func writeCheckpoint(_ url: URL, best: Bool = false) throws -> URL {
+    private func writeCheckpoint(_ url: URL) throws -> URL {
         let shapes = Dictionary(uniqueKeysWithValues: parameters.entries.map { ($0.name, $0.spec.shape) })
         let checkpoint = Checkpoint(model: config.modelName, epochsCompleted: epochsCompleted, step: globalStep, seed: config.seed,
                                     optimizerStep: optimizer.step, parameters: try parameters.read(), parameterShapes: shapes,
                                     optimizerState: try optimizer.read(), history: history.map { $0.jsonLine() },
                                     batchSize: config.batchSize, settings: config.settings, run: config.run)
         try checkpoint.write(to: url)
-        // A full checkpoint (not weights alone), so `predict`, `evaluate` and `export` read it
-        // as they read the latest one; written atomically too, so a crash keeps the previous best.
-        if best, let bestURL = bestCheckpointURL { try checkpoint.write(to: bestURL) }
+        // Once per best epoch, at its end: a save later in the next epoch (Ctrl-C) holds other
+        // weights. A full checkpoint (not weights alone), so `predict`, `evaluate` and `export`
+        // read it as they read the latest one; atomic too, so a crash keeps the previous best.
+        if let best = bestEpoch?.epoch, best == epochsCompleted, best != bestWrittenEpoch, let bestURL = bestCheckpointURL {
+            try checkpoint.write(to: bestURL)
+            bestWrittenEpoch = best
+        }
         lastGoodCheckpoint = url
         return url
     }
@@ -453,6 +458,7 @@ public final class Trainer {
         globalStep = c.step
         epochsCompleted = c.epochsCompleted
         history = c.history.compactMap(EpochMetrics.parse)
+        bestWrittenEpoch = bestEpoch?.epoch
         lastGoodCheckpoint = url
         reporter.message("resumed from \(url.path): \(c.epochsCompleted) epoch\(c.epochsCompleted == 1 ? "" : "s") done, step \(c.step)")
     }
