@@ -241,10 +241,7 @@ struct TrainCommand: ParsableCommand {
                 + "\(batchSize) per rank; gradients averaged with MPI_Allreduce, staged through host memory")
         }
         say("data      \(data.description)")
-        if resume == "" {
-            say("resume    \(checkpoint == nil ? "the latest run of \(entry.name)" : "the run"): \(dir.path) (no path given after --resume)")
-        }
-        say("training  \(epochs) epoch\(epochs == 1 ? "" : "s") × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
+        say("training  \(epochs) epochs × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
               + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
         try MemoryBudget.check(graph: graph, batch: batchSize, training: true, device: backend.info,
                                optimizerStates: optimizer.lowercased() == "adam" ? 2 : 1)
@@ -274,6 +271,9 @@ struct TrainCommand: ParsableCommand {
                      Double(plan.plannedActivationBytes) / 1_048_576, Double(plan.unsharedActivationBytes) / 1_048_576,
                      Double(trainer.parameters.bytes) / 1_048_576))
         say("output    \(dir.path)/ (checkpoint.safetensors\(data.test == nil ? "" : ", best.safetensors"), metrics.jsonl, curves.svg)")
+        if resume == "" {
+            say("resume    \(checkpoint == nil ? "the latest run of \(entry.name)" : "the run"): \(dir.path) (no path given after --resume)")
+        }
 
         try runFolder?.discardPreviousRun()   // with --overwrite, now that the run can start
         InterruptHandling.install()
