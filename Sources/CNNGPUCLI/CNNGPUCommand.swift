@@ -8,8 +8,10 @@ struct CNNGPUCommand: ParsableCommand {
         commandName: "cnn-gpu",
         abstract: "Train and benchmark convolutional networks on any OpenCL device, or the CPU.",
         discussion: """
-            Devices: `cnn-gpu devices` lists them; every command takes --device auto|cpu|opencl[:N].
+            Devices: `cnn-gpu devices` lists them; every command takes --device auto|cpu|opencl[:N]|gpu \
+            (gpu: an OpenCL GPU or accelerator, and an error when there is none).
             """,
+        version: CNNGPUVersion.string,
         subcommands: [TrainCommand.self, PredictCommand.self, EvaluateCommand.self, VisualizeCommand.self, FiltersCommand.self,
                       SummaryCommand.self, ExportCommand.self, BenchCommand.self, TuneCommand.self, AllreduceBenchCommand.self,
                       DevicesCommand.self])
