@@ -101,7 +101,8 @@ public final class ProgressReporter {
         let fraction = fraction(s)
         let fields = [
             LineField("epoch \(s.epoch)/\(s.epochs)", short: "\(s.epoch)/\(s.epochs)", priority: 0),
-            LineField("\(s.done)/\(s.total)", short: String(format: "%.0f%%", fraction * 100), priority: 1),
+            // Padded to the total's width, so the bar keeps its length as the count grows.
+            LineField(String(repeating: " ", count: max(0, String(s.total).count - String(s.done).count)) + "\(s.done)/\(s.total)", short: String(format: "%.0f%%", fraction * 100), priority: 1),
             LineField(String(format: "loss %.4f", s.loss), short: String(format: "l %.3f", s.loss), priority: 0),
             LineField(String(format: "acc %5.1f%%", s.accuracy * 100), short: String(format: "a %.0f%%", s.accuracy * 100),
                       priority: 2),
