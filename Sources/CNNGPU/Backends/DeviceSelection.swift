@@ -52,9 +52,8 @@ public struct SelectedBackend {
     /// auto → cpu: <why>", or "… — requested with --device cpu" when nothing was chosen for them.
     public func headline(requested: String) -> String {
         let device = "\(backend.info.name) (\(backend.info.backend))"
-        if requested.lowercased() == resolved || (requested.lowercased() == "opencl" && resolved == "opencl:0") {
-            return "\(device) — requested with --device \(requested)"
-        }
+        if requested.lowercased() == resolved { return "\(device) — requested with --device \(requested)" }
+        if requested.lowercased() == "opencl" { return "\(device) — requested with --device opencl (\(resolved))" }
         return "\(device) — --device \(requested) → \(resolved): \(reason)"
     }
 }

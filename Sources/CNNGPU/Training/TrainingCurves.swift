@@ -153,7 +153,12 @@ public enum TrainingCurves {
     }
 
     private static func draw(_ panel: Panel, x0: Double, xAxis: ChartAxis, best: Int?, history: [EpochMetrics]) -> String {
-        let values = panel.series.flatMap { $0.points.map(\.1) }.filter(\.isFinite)
+        // As TensorBoard's "ignore outliers in chart scaling": the first steps' loss (often 5×
+        // the rest) must not flatten the curve, so per-step values count up to their 98th
+        // percentile, per-epoch points fully; what lies outside is clipped at the frame.
+        let perStep = panel.series.filter { !$0.dots }.flatMap { $0.points.map(\.1) }.filter(\.isFinite).sorted()
+        let perEpoch = panel.series.filter(\.dots).flatMap { $0.points.map(\.1) }.filter(\.isFinite)
+        let values = perEpoch + (perStep.count >= 50 ? Array(perStep.prefix(Int(Double(perStep.count) * 0.98))) : perStep)
         var lo = values.min() ?? 0, hi = values.max() ?? 1
         if panel.id == "accuracy" { lo = max(0, lo - 1); hi = min(100, hi + 1) }
         if panel.id == "learning-rate" { lo = min(lo, 0) }
@@ -162,6 +167,7 @@ public enum TrainingCurves {
         func py(_ y: Double) -> Double { top + panelH - (y - yAxis.lo) / (yAxis.hi - yAxis.lo) * panelH }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         var out = "<g class=\"panel\" id=\"\(panel.id)\">\n"
+        out += "<clipPath id=\"frame-\(panel.id)\"><rect x=\"\(f(x0))\" y=\"\(f(top))\" width=\"\(panelW)\" height=\"\(panelH)\"/></clipPath>\n"
         out += "<rect x=\"\(f(x0))\" y=\"\(f(top))\" width=\"\(panelW)\" height=\"\(panelH)\" fill=\"none\" stroke=\"#888\"/>\n"
         for v in yAxis.ticks {
             out += "<line x1=\"\(f(x0))\" x2=\"\(f(x0 + panelW))\" y1=\"\(f(py(v)))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
@@ -184,7 +190,7 @@ public enum TrainingCurves {
             let points = series.points.filter { $0.1.isFinite }.map { "\(f(px($0.0))),\(f(py($0.1)))" }
             guard !points.isEmpty else { continue }
             if series.opacity > 0 {
-                out += "<polyline class=\"\(series.name)\" fill=\"none\" stroke=\"\(series.color)\" stroke-opacity=\"\(series.opacity)\" "
+                out += "<polyline class=\"\(series.name)\" clip-path=\"url(#frame-\(panel.id))\" fill=\"none\" stroke=\"\(series.color)\" stroke-opacity=\"\(series.opacity)\" "
                     + "stroke-width=\"\(series.dots ? 2 : 1.5)\" points=\"\(points.joined(separator: " "))\"/>\n"
             }
             if series.dots {
@@ -196,7 +202,10 @@ public enum TrainingCurves {
                 out += "\n"
             }
             if let legend = series.legend {
-                out += "<text class=\"legend\" x=\"\(f(x0 + panelW - 8))\" y=\"\(f(top + 16 + 15 * Double(legendRow)))\" "
+                // Accuracy rises toward the top right: its legend sits at the bottom.
+                let legendY = panel.id == "accuracy" ? top + panelH - 10 - 15 * Double(panel.series.count - 1 - legendRow)
+                    : top + 16 + 15 * Double(legendRow)
+                out += "<text class=\"legend\" x=\"\(f(x0 + panelW - 8))\" y=\"\(f(legendY))\" "
                     + "text-anchor=\"end\" fill=\"\(series.color)\">\(legend)</text>\n"
                 legendRow += 1
             }
