@@ -122,4 +122,28 @@ final class CLIConventionsTests: XCTestCase {
             XCTAssertTrue(run.output.contains(mentioning), "\(arguments): \(run.output)")
         }
     }
+
+    /// `--workers` sets the image-decoding threads; how many never changes what is trained
+    /// (batches are built in order whatever thread decodes them).
+    func testWorkersDecodeImageFoldersWithTheSameResult() throws {
+        let root = try ImageFiles.temporaryFolder(self)
+        var rng = SeededGenerator.fresh()
+        for label in ["cat", "dog"] {
+            for i in 0..<10 {
+                try ImageFiles.write(try ImageFiles.png(ImageFiles.noise(20 * 20 * 3, &rng), width: 20, height: 20),
+                                     to: "\(label)/\(i).png", in: root)
+            }
+        }
+        var losses: [Double] = []
+        let runs = try temporaryDirectory()   // outside the image folder, whose subfolders are classes
+        for workers in ["0", "3"] {
+            let out = runs.appendingPathComponent("run-\(workers)")
+            let run = try runCLI(["train", "resnet18", "--data", root.path, "--image-size", "16", "--epochs", "1", "-b", "4",
+                                  "--device", "cpu", "--workers", workers, "--checkpoint", out.path])
+            XCTAssertEqual(run.status, 0, run.output)
+            let log = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            losses.append(try XCTUnwrap(EpochMetrics.parse(String(log.split(separator: "\n")[0]))).trainLoss)
+        }
+        XCTAssertEqual(losses[0], losses[1], "--workers 0 and 3 trained differently")
+    }
 }
