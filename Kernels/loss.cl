@@ -8,9 +8,11 @@
 //                           subtracted before exp), writes the row's loss to stats[r] and its
 //                           log-sum-exp to stats[rows + r]. A label outside [0, cols) makes the
 //                           row's loss NaN: the device cannot throw, and NaN reaches the
-//                           trainer's NaN check.
-//   cross_entropy_gradient  per element, 2-D range [cols, rows]: (softmax - onehot) / rows from
-//                           the saved log-sum-exp; NaN for every element of a row with a bad label.
+//                           trainer's NaN check. Label smoothing eps (PyTorch's): the target is
+//                           (1 - eps)*onehot + eps/cols, so loss = lse - (1-eps)*x[label] - eps*mean(x).
+//   cross_entropy_gradient  per element, 2-D range [cols, rows]: (softmax - (1-eps)*onehot -
+//                           eps/cols) / rows from the saved log-sum-exp; NaN for every element of
+//                           a row with a bad label.
 //   squared_error_partial_sums  per element, work-groups of a power-of-two size: gradient[i] =
 //                           gradientScale * (p - t), and each group's tree sum of (p - t)^2,
 //                           times sumScale, into partials[group].
@@ -28,7 +30,7 @@
 // barriers, and those past the end contribute 0. Their local memory (one float per work-item)
 // is a host argument, as is the group size: no compile-time tunables in this file.
 
-__kernel void cross_entropy_rows(const int rows, const int cols,
+__kernel void cross_entropy_rows(const int rows, const int cols, const float smoothing,
                                  __global const float* logits, __global const int* labels,
                                  __global float* stats) {
     const int r = get_global_id(0);
@@ -36,16 +38,22 @@ __kernel void cross_entropy_rows(const int rows, const int cols,
     __global const float* x = logits + (size_t)r * cols;
     float m = x[0];
     for (int j = 1; j < cols; ++j) m = fmax(m, x[j]);
-    float s = 0.0f;
-    for (int j = 0; j < cols; ++j) s += exp(x[j] - m);
+    float s = 0.0f, belowMax = 0.0f;
+    for (int j = 0; j < cols; ++j) {
+        s += exp(x[j] - m);
+        belowMax += m - x[j];
+    }
     const float logSum = log(s);
     const int label = labels[r];
-    // log(s) + (m - x[label]) keeps the large terms apart, accurate for logits of ±1000.
-    stats[r] = (label >= 0 && label < cols) ? logSum + (m - x[label]) : NAN;
+    // log(s) + (m - x[label]) keeps the large terms apart, accurate for logits of ±1000; so does
+    // the smoothing term, the mean of (m - x[j]).
+    stats[r] = (label >= 0 && label < cols)
+        ? logSum + (1.0f - smoothing) * (m - x[label]) + smoothing * belowMax / cols : NAN;
     stats[rows + r] = m + logSum;
 }
 
 __kernel void cross_entropy_gradient(const int rows, const int cols, const float invRows,
+                                     const float smoothing,
                                      __global const float* logits, __global const int* labels,
                                      __global const float* stats, __global float* gradient) {
     const int j = get_global_id(0), r = get_global_id(1);
@@ -57,7 +65,7 @@ __kernel void cross_entropy_gradient(const int rows, const int cols, const float
         return;
     }
     const float p = exp(logits[i] - stats[rows + r]);
-    gradient[i] = (j == label ? p - 1.0f : p) * invRows;
+    gradient[i] = (p - smoothing / cols - (j == label ? 1.0f - smoothing : 0.0f)) * invRows;
 }
 
 // The sum of `value` over the work-group, by a barrier-separated tree in `partial` (one float

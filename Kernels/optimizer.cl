@@ -12,6 +12,9 @@
 //                        w -= stepSize * m / (sqrt(v) * invSqrtBias2 + eps), where the host
 //                        computes stepSize = lr / (1 - b1^t) and invSqrtBias2 = 1/sqrt(1 - b2^t)
 //                        in double precision.
+//   rmsprop_update       RMSprop (not centered): g' = g + wd*w;  s = alpha*s + (1-alpha)*g'^2;
+//                        w -= lr * g' / (sqrt(s) + eps)
+//   rmsprop_momentum_update  the same, then b = momentum*b + g'/(sqrt(s) + eps);  w -= lr*b
 //
 // Tunables (streaming family of MemoryBoundTunables.swift, set by -D): STREAM_WG work-items
 // per group, STREAM_VEC floats per vector, STREAM_ITEMS vectors per work-item.
@@ -67,5 +70,34 @@ void adam_update(const int count, const float beta1, const float beta2,
         store_v(mi, m, e, count);
         store_v(vi, v, e, count);
         store_v(w - stepSize * mi / (sqrt(vi) * invSqrtBias2 + epsilon), weights, e, count);
+    })
+}
+
+__kernel __attribute__((reqd_work_group_size(STREAM_WG, 1, 1)))
+void rmsprop_update(const int count, const float lr, const float alpha, const float epsilon,
+                    const float weightDecay, __global float* weights,
+                    __global const float* gradients, __global float* square) {
+    FOR_EACH_VECTOR(e, get_group_id(0), count, {
+        const floatV w = load_v(weights, e, count);
+        const floatV g = load_v(gradients, e, count) + weightDecay * w;
+        const floatV s = alpha * load_v(square, e, count) + (1.0f - alpha) * g * g;
+        store_v(s, square, e, count);
+        store_v(w - lr * g / (sqrt(s) + epsilon), weights, e, count);
+    })
+}
+
+__kernel __attribute__((reqd_work_group_size(STREAM_WG, 1, 1)))
+void rmsprop_momentum_update(const int count, const float lr, const float alpha,
+                             const float epsilon, const float momentum, const float weightDecay,
+                             __global float* weights, __global const float* gradients,
+                             __global float* square, __global float* buffer) {
+    FOR_EACH_VECTOR(e, get_group_id(0), count, {
+        const floatV w = load_v(weights, e, count);
+        const floatV g = load_v(gradients, e, count) + weightDecay * w;
+        const floatV s = alpha * load_v(square, e, count) + (1.0f - alpha) * g * g;
+        const floatV b = momentum * load_v(buffer, e, count) + g / (sqrt(s) + epsilon);
+        store_v(s, square, e, count);
+        store_v(b, buffer, e, count);
+        store_v(w - lr * b, weights, e, count);
     })
 }

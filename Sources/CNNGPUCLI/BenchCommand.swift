@@ -61,12 +61,27 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    @Option(help: ArgumentHelp("Instead of running: read results saved with --json and print their table (and "
+        + "--report), e.g. to redraw a chart.", valueName: "file"))
+    var from: String?
+
     func run() throws {
         if let model = profile { return try runProfile(model) }
-        let progress = ProgressLine()
-        let runner = BenchmarkRunner(suite: try .standard(suite, quick: quick), progress: progress.show)
-        let results = try runner.run(on: try BenchmarkDevice.parse(devices))
-        progress.clear()
+        let results: BenchmarkResults
+        if let from {
+            let url = URL(fileURLWithPath: (from as NSString).expandingTildeInPath)
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw CNNError.invalidArgument("--from \(from): no such file (give the JSON that --json wrote)")
+            }
+            do { results = try BenchmarkResults.decode(data) } catch {
+                throw CNNError.invalidArgument("--from \(from) is not the JSON of `cnn-gpu bench --json` (\(error))")
+            }
+        } else {
+            let progress = ProgressLine()
+            let runner = BenchmarkRunner(suite: try .standard(suite, quick: quick), progress: progress.show)
+            results = try runner.run(on: try BenchmarkDevice.parse(devices))
+            progress.clear()
+        }
         print(BenchmarkTable.text(results))
         if let json {
             try results.jsonData().write(to: URL(fileURLWithPath: json))

@@ -4,7 +4,7 @@ import CNNGPU
 /// `--device`, shared by every command that runs ops.
 struct DeviceOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Where to run: auto (the best OpenCL GPU, else the CPU backend), cpu, opencl, or opencl:N. Under mpirun, auto gives each rank on a machine its own GPU (opencl:<local rank>) when there are enough, else the CPU backend; a comma-separated list gives one device per local rank.",
+        "Where to run: auto (the best OpenCL GPU, else the CPU backend), cpu (the native CPU backend), gpu (the best OpenCL GPU or accelerator, an error when there is none; PoCL is a CPU device), opencl (the first OpenCL device, whatever its kind), or opencl:N (see `cnn-gpu devices`). Under mpirun, auto gives each rank on a machine its own GPU (opencl:<local rank>) when there are enough, else the CPU backend; a comma-separated list gives one device per local rank.",
         valueName: "device"))
     var device: String = "auto"
 

@@ -28,6 +28,9 @@ struct DevicesCommand: ParsableCommand {
             if let openCLProblem { print("\n" + openCLProblem) }
             let auto = (try? DeviceSelection.auto.open())
             if let auto { print("\n--device auto selects \(auto.backend.info.name): \(auto.reason).") }
+            let gpus = rows.filter { $0.info.backend == "OpenCL" && ($0.info.kind == .gpu || $0.info.kind == .accelerator) }
+            print("--device gpu " + (gpus.isEmpty ? "fails here: no OpenCL GPU or accelerator (PoCL's device is a CPU)."
+                                                   : "selects the most capable of \(gpus.map(\.id).joined(separator: ", "))."))
         }
     }
 

@@ -6,8 +6,10 @@ import CNNGPU
 enum RankOutput {
     nonisolated(unsafe) static var quiet = false
 
+    /// On a terminal, a line wider than the window is wrapped under its value column.
     static func say(_ line: String) {
-        if !quiet { print(line) }
+        guard !quiet else { return }
+        print(TerminalText.standardOutputWidth.map { TerminalText.wrap(line, width: $0) } ?? line)
     }
 }
 

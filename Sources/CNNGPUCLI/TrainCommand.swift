@@ -56,15 +56,25 @@ struct TrainCommand: ParsableCommand {
     var numClasses: Int?
 
     @Option(help: "Number of epochs (default 5; 1 for the Fashion-MNIST stand-in of ImageNet models, 3 for AlexNet's).") var epochs: Int?
-    @Option(help: "Samples per step.") var batchSize: Int = 64
-    @Option(help: "Learning rate, the peak of the schedule (default 0.02 for SGD — 0.01 for most ImageNet models' Fashion-MNIST stand-in — and 0.001 for Adam).") var lr: Float?
-    @Option(help: "sgd or adam.") var optimizer: String = "sgd"
-    @Option(help: "SGD momentum.") var momentum: Float = 0.9
+    @Option(name: [.customShort("b"), .long], help: "Samples per step.") var batchSize: Int = 64
+    @Option(help: ArgumentHelp("Host threads that decode, augment and batch images ahead of the device (default: one per spare core, at most 4; 0 decodes between steps).", valueName: "n"))
+    var workers: Int?
+    @Option(help: "Learning rate, the peak of the schedule (default 0.02 for SGD — 0.01 for most ImageNet models' Fashion-MNIST stand-in — and 0.001 for Adam, AdamW and RMSprop).") var lr: Float?
+    @Option(help: "sgd, adam, adamw (decoupled weight decay) or rmsprop (PyTorch's: alpha 0.99, eps 1e-8).") var optimizer: String = "sgd"
+    @Option(help: "Momentum: SGD's (default 0.9) or RMSprop's (default 0).") var momentum: Float?
     @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
-    @Option(help: "L2 weight decay.") var weightDecay: Float = 0
-    @Option(help: "Learning-rate schedule: constant, cosine or step (×0.1 every third of the run).")
-    var schedule: String = "cosine"
-    @Option(help: "Linear warm-up steps.") var warmupSteps: Int = 0
+    @Option(help: "Weight decay: L2 added to the gradient (SGD, Adam, RMSprop) or decoupled (AdamW, default 0.01 as PyTorch's; 0 for the others).") var weightDecay: Float?
+    @Option(help: ArgumentHelp("Label smoothing ε of the cross-entropy loss (PyTorch's label_smoothing; torchvision's recipes use 0.1).", valueName: "eps"))
+    var labelSmoothing: Float = 0
+    @Option(help: "Learning-rate schedule: constant, cosine, or step (×--lr-gamma every --lr-step-size epochs; without them ×0.1 every third of the run). Default cosine, or step when --lr-step-size is given.")
+    var schedule: String?
+    @Option(help: ArgumentHelp("Step schedule: epochs between learning-rate drops (torchvision's --lr-step-size).", valueName: "epochs"))
+    var lrStepSize: Int?
+    @Option(help: ArgumentHelp("Step schedule: the factor of each drop (default 0.1).", valueName: "factor"))
+    var lrGamma: Float?
+    @Option(help: "Linear warm-up steps, before the schedule.") var warmupSteps: Int = 0
+    @Option(help: ArgumentHelp("Linear warm-up epochs before the schedule (instead of --warmup-steps).", valueName: "epochs"))
+    var warmupEpochs: Int?
     @Option(help: "Seed for initialization, data order, augmentation and dropout.") var seed: UInt64 = 1
     @Option(help: "Folder for checkpoints, metrics and curves (default runs/MODEL).") var checkpoint: String?
     @Option(name: .long, defaultAsFlag: "", parsing: .next,
@@ -136,6 +146,9 @@ struct TrainCommand: ParsableCommand {
             try InputLimits.checkBatchSize(batchSize)
             if let imageSize { try InputLimits.checkSampleShape([3, imageSize, imageSize], flag: "--image-size") }
             try CheckedSize.inRange(warmupSteps, 0...Int(Int32.max), "--warmup-steps")
+            if let warmupEpochs { try CheckedSize.inRange(warmupEpochs, 0...InputLimits.maxEpochs, "--warmup-epochs") }
+            if let lrStepSize { try CheckedSize.inRange(lrStepSize, 1...InputLimits.maxEpochs, "--lr-step-size") }
+            if let workers { try CheckedSize.inRange(workers, 0...64, "--workers") }
         } catch let error as CNNError {
             throw ValidationError(error.description)
         }
@@ -143,18 +156,35 @@ struct TrainCommand: ParsableCommand {
         guard !(resume != nil && overwrite) else {
             throw ValidationError("--resume continues the run in the checkpoint folder, --overwrite discards it: give one of them")
         }
-        guard ["sgd", "adam"].contains(optimizer.lowercased()) else {
-            throw ValidationError("unknown optimizer '\(optimizer)': use sgd or adam")
+        guard ["sgd", "adam", "adamw", "rmsprop"].contains(optimizer.lowercased()) else {
+            throw ValidationError("unknown optimizer '\(optimizer)': use sgd, adam, adamw or rmsprop")
         }
-        guard ["constant", "cosine", "step"].contains(schedule.lowercased()) else {
+        if let schedule, !["constant", "cosine", "step"].contains(schedule.lowercased()) {
             throw ValidationError("unknown schedule '\(schedule)': use constant, cosine or step")
         }
+        if lrStepSize != nil || lrGamma != nil, scheduleName != "step" {
+            throw ValidationError("--lr-step-size and --lr-gamma shape the step schedule, not --schedule \(scheduleName): "
+                + "drop them or use --schedule step")
+        }
+        if let lrGamma, !(lrGamma > 0 && lrGamma <= 1) { throw ValidationError("--lr-gamma must be in (0, 1], got \(lrGamma)") }
+        if warmupEpochs != nil, warmupSteps > 0 {
+            throw ValidationError("give --warmup-epochs or --warmup-steps, not both")
+        }
+        if let warmupEpochs, let epochs, warmupEpochs >= epochs {
+            throw ValidationError("--warmup-epochs \(warmupEpochs) leaves no epoch of the \(epochs) for the schedule: use fewer")
+        }
+        guard labelSmoothing >= 0, labelSmoothing < 1 else {
+            throw ValidationError("--label-smoothing must be in [0, 1), got \(labelSmoothing)")
+        }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
-        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        if let momentum, !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        if momentum != nil, optimizer.lowercased().hasPrefix("adam") {
+            throw ValidationError("--momentum applies to sgd and rmsprop; Adam's moments are fixed (beta1 0.9, beta2 0.999)")
+        }
         guard bucketMib >= 0, bucketMib.isFinite, bucketMib <= 1_048_576 else {
             throw ValidationError("--bucket-mib must be between 0 and 1048576, got \(bucketMib)")
         }
-        guard weightDecay >= 0, weightDecay.isFinite else {
+        if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) {
             throw ValidationError("--weight-decay must be a non-negative number, got \(weightDecay)")
         }
         _ = try device.selection()
@@ -203,22 +233,28 @@ struct TrainCommand: ParsableCommand {
         let epochs = self.epochs ?? data.defaultEpochs
         config.epochs = epochs; config.batchSize = batchSize; config.seed = seed; config.resume = resume != nil
         config.modelName = entry.name
-        let steps = try CheckedSize.product([epochs, data.train.sampleCount / batchSize], what: "--epochs × steps per epoch")
-        switch optimizer.lowercased() {
-        case "sgd": config.optimizer = .sgd(momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
-        default: config.optimizer = .adam(weightDecay: weightDecay)
+        let stepsPerEpoch = data.train.sampleCount / batchSize
+        let steps = try CheckedSize.product([epochs, stepsPerEpoch], what: "--epochs × steps per epoch")
+        if let warmupEpochs, warmupEpochs >= epochs {
+            throw CNNError.invalidArgument("--warmup-epochs \(warmupEpochs) leaves no epoch of the \(epochs) for the schedule: use fewer")
         }
-        let rate = lr ?? (optimizer.lowercased() == "adam" ? 1e-3 : data.defaultSGDRate)
-        switch schedule.lowercased() {
-        case "constant": config.schedule = LearningRateSchedule(base: rate, warmupSteps: warmupSteps)
-        case "cosine": config.schedule = LearningRateSchedule(base: rate, shape: .cosine(totalSteps: steps, minimum: 0), warmupSteps: warmupSteps)
-        default: config.schedule = LearningRateSchedule(base: rate, shape: .step(everySteps: max(1, steps / 3), gamma: 0.1), warmupSteps: warmupSteps)
+        let warmup = warmupEpochs.map { $0 * stepsPerEpoch } ?? warmupSteps
+        config.optimizer = optimizerConfig
+        config.planOptions.labelSmoothing = labelSmoothing
+        let rate = lr ?? (optimizer.lowercased() == "sgd" ? data.defaultSGDRate : 1e-3)
+        switch scheduleName {
+        case "constant": config.schedule = LearningRateSchedule(base: rate, warmupSteps: warmup)
+        case "cosine": config.schedule = LearningRateSchedule(base: rate, shape: .cosine(totalSteps: steps, minimum: 0), warmupSteps: warmup)
+        default:
+            let every = lrStepSize.map { $0 * stepsPerEpoch } ?? max(1, (steps - warmup) / 3)
+            config.schedule = LearningRateSchedule(base: rate, shape: .step(everySteps: every, gamma: lrGamma ?? 0.1), warmupSteps: warmup)
         }
         config.checkpointDirectory = dir
         config.initialWeights = weights.map { URL(fileURLWithPath: $0) }
         config.replaceHead = true
         config.freezeThrough = freeze
-        config.planOptions = PlanOptions(fusion: !noFusion, tuning: tune)
+        config.planOptions.fusion = !noFusion
+        config.planOptions.tuning = tune
         config.synchronizedBatchNorm = syncBatchnorm
         config.gradientBucketBytes = bucketMib > 0 ? Int(bucketMib * 1_048_576) : .max
         config.run = RunInfo(model: entry.name, classNames: data.classNames, inputShape: data.sampleShape.dims,
@@ -235,16 +271,19 @@ struct TrainCommand: ParsableCommand {
         let say = RankOutput.say
 
         say("model     \(entry.name): \(grouped(graph.parameterCount)) parameters, input \(graph.inputShape)")
-        say("device    \(backend.info.name) (\(backend.info.backend)) — \(selected.reason)")
+        say("device    \(selected.headline(requested: device.device))")
         if let world {
             say("ranks     \(world.size) (\(world.localSize) on this machine): \(batchSize / world.size) samples of each batch of "
                 + "\(batchSize) per rank; gradients averaged with MPI_Allreduce, staged through host memory")
         }
         say("data      \(data.description)")
-        say("training  \(epochs) epochs × \(data.train.sampleCount / batchSize) steps, batch \(batchSize), \(config.optimizer.name), "
-              + "lr \(rate) (\(schedule)), seed \(seed)\(augment ? ", augmented" : "")")
+        say("training  \(epochs) epoch\(epochs == 1 ? "" : "s") × \(stepsPerEpoch) step\(stepsPerEpoch == 1 ? "" : "s"), batch \(batchSize), \(config.optimizer.name)"
+              + (config.optimizer.weightDecay > 0 ? ", weight decay \(config.optimizer.weightDecay)" : "")
+              + ", lr \(rate) (\(scheduleDescription(stepsPerEpoch: stepsPerEpoch, warmup: warmup)))"
+              + (labelSmoothing > 0 ? ", label smoothing \(labelSmoothing)" : "")
+              + ", seed \(seed)\(augment ? ", augmented" : "")")
         try MemoryBudget.check(graph: graph, batch: batchSize, training: true, device: backend.info,
-                               optimizerStates: optimizer.lowercased() == "adam" ? 2 : 1)
+                               optimizerStates: config.optimizer.stateBuffers)
         // Locked once the data, model and memory are checked (so a typo leaves no folder behind)
         // and before a resume reads the checkpoint (so no other run can change it meanwhile).
         // Rank 0 alone owns the run folder; the other ranks only read its checkpoint to resume.
@@ -278,6 +317,7 @@ struct TrainCommand: ParsableCommand {
         try runFolder?.discardPreviousRun()   // with --overwrite, now that the run can start
         InterruptHandling.install()
         let history: [EpochMetrics]
+        let started = Date()
         do {
             history = try trainer.fit(train: data.train, validation: data.test)
         } catch let stop as TrainingStop {
@@ -293,25 +333,60 @@ struct TrainCommand: ParsableCommand {
         if let statistics = trainer.averager?.statistics {
             say("mpi       \(statistics.summary), \(trainer.averager!.bucketCount) buckets")
         }
+        let took = Date().timeIntervalSince(started)
         if synthetic {
             let rate = history.map(\.imagesPerSecond).max() ?? 0
-            say("done: \(grouped(Int(rate))) images/s on synthetic data (best epoch; the accuracy means nothing)")
+            say("done: \(grouped(Int(rate))) images/s on synthetic data (best epoch; the accuracy means nothing), "
+                + ProgressReporter.runSummary([], seconds: took))
         } else if let last = history.last, let accuracy = last.validationAccuracy {
             let word = data.source.validation.word
             if let stop = trainer.stoppedEarly, let best = trainer.bestEpoch {
                 say(String(format: "early stop: %@ accuracy has not improved for %d epoch%@ since epoch %d (%.2f%%)",
                            word, stop.patience, stop.patience == 1 ? "" : "s", best.epoch, (best.validationAccuracy ?? 0) * 100))
             }
-            say(String(format: "done: %@ accuracy %.2f%% after %d epoch%@; curves in %@/curves.svg", word,
-                       accuracy * 100, last.epoch, last.epoch == 1 ? "" : "s", dir.path))
+            say(String(format: "done: %@ accuracy %.2f%% after %d epoch%@ ", word, accuracy * 100, last.epoch,
+                       last.epoch == 1 ? "" : "s")
+                + ProgressReporter.runSummary(history, seconds: took) + "; curves in \(dir.path)/curves.svg")
             if let best = trainer.bestEpoch, let bestURL = trainer.bestCheckpointURL {
                 say(String(format: "best: epoch %d, %@ accuracy %.2f%%, in %@", best.epoch, word,
                            (best.validationAccuracy ?? 0) * 100, bestURL.path))
             }
+        } else {
+            say("done: \(history.count) epoch\(history.count == 1 ? "" : "s") " + ProgressReporter.runSummary(history, seconds: took)
+                + "; curves in \(dir.path)/curves.svg")
         }
         if let skipped = (data.train as? ImageFolderSource)?.skippedFiles, !skipped.isEmpty {
             say("skipped   \(skipped.count) unreadable training images (listed on stderr)")
         }
+    }
+
+    /// --schedule, or step when only --lr-step-size / --lr-gamma say how to step.
+    private var scheduleName: String {
+        schedule?.lowercased() ?? (lrStepSize != nil || lrGamma != nil ? "step" : "cosine")
+    }
+
+    /// The optimizer and its settings, with each optimizer's own defaults (PyTorch's).
+    private var optimizerConfig: OptimizerConfig {
+        switch optimizer.lowercased() {
+        case "sgd": return .sgd(momentum: momentum ?? 0.9, nesterov: nesterov, weightDecay: weightDecay ?? 0)
+        case "adam": return .adam(weightDecay: weightDecay ?? 0)
+        case "adamw": return .adam(weightDecay: weightDecay ?? 0.01, decoupled: true)
+        default: return .rmsprop(momentum: momentum ?? 0, weightDecay: weightDecay ?? 0)
+        }
+    }
+
+    /// "cosine, 2 warm-up epochs", "step ×0.5 every 3 epochs": what the header shows.
+    private func scheduleDescription(stepsPerEpoch: Int, warmup: Int) -> String {
+        var text = scheduleName
+        if scheduleName == "step" {
+            text += " ×\(lrGamma ?? 0.1) every " + (lrStepSize.map { "\($0) epoch" + ($0 == 1 ? "" : "s") } ?? "third of the run")
+        }
+        if let warmupEpochs, warmupEpochs > 0 {
+            text += ", \(warmupEpochs) warm-up epoch" + (warmupEpochs == 1 ? "" : "s")
+        } else if warmup > 0 {
+            text += ", \(warmup) warm-up steps"
+        }
+        return text
     }
 
     /// What `run` trains on: the batch sources and what the model must accept.
@@ -379,10 +454,11 @@ struct TrainCommand: ParsableCommand {
         // The training set's own statistics (the --mean/--std options are for image folders).
         let statistics = try ChannelNormalization(fittedTo: trainSet)
         let augmentation = augment ? Augmentation(horizontalFlip: true, shift: 2) : Augmentation()
+        let threads = workers ?? BatchLoader.defaultWorkers
         let train = try BatchLoader(dataset: trainSet, batchSize: batchSize, shuffle: true, seed: seed,
-                                    augmentation: augmentation, normalization: statistics, dropLast: true)
+                                    augmentation: augmentation, normalization: statistics, dropLast: true, workers: threads)
         let test = try BatchLoader(dataset: testSet, batchSize: batchSize, shuffle: false, seed: seed,
-                                   normalization: statistics, dropLast: false)
+                                   normalization: statistics, dropLast: false, workers: threads)
         return TrainingData(sampleShape: trainSet.sampleShape, classes: trainSet.classes, train: train, test: test,
                             description: "\(source): \(trainSet.count) training, \(testSet.count) test images, \(trainSet.classes) classes",
                             classNames: trainSet.classNames.count == trainSet.classes ? trainSet.classNames : RunInfo.numberedClasses(trainSet.classes),
@@ -395,11 +471,12 @@ struct TrainCommand: ParsableCommand {
         // The held-out files do not follow --seed, so runs with different seeds validate on the same images.
         let (trainFolder, validationFolder) = try ImageFolder.splits(at: directory, validationFraction: 0.1, seed: 0)
         let imageStatistics = try normalization.normalization()
+        let threads = workers ?? BatchLoader.defaultWorkers
         let train = try ImageFolderSource(folder: trainFolder, transform: .training(size: side, normalization: imageStatistics), batchSize: batchSize,
-                                          shuffle: true, seed: seed, dropLast: true, skipCorrupt: skipCorrupt)
+                                          shuffle: true, seed: seed, dropLast: true, workers: threads, skipCorrupt: skipCorrupt)
         let test = try validationFolder.count == 0 ? nil
             : ImageFolderSource(folder: validationFolder, transform: .evaluation(size: side, normalization: imageStatistics), batchSize: batchSize,
-                                shuffle: false, seed: seed, skipCorrupt: skipCorrupt)
+                                shuffle: false, seed: seed, workers: threads, skipCorrupt: skipCorrupt)
         let split = trainFolder.root == validationFolder.root ? "10% of each class held out" : "train/ and val/ folders"
         return TrainingData(sampleShape: [3, side, side], classes: trainFolder.classes.count, train: train, test: test,
                             description: "image folder \(directory.path): \(trainFolder.count) training, \(validationFolder.count) "

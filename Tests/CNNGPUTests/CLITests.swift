@@ -67,7 +67,7 @@ final class CLITests: XCTestCase {
             (["train", "lenet5", "--data", dir.path], dir.path),
             (["train", "lenet5", "--device", "opencl:42"], "opencl:42"),
             (["train", "lenet5", "--device", "tpu"], "unknown device 'tpu'"),
-            (["train", "lenet5", "--optimizer", "rmsprop", "--data", dir.path], "unknown optimizer 'rmsprop'"),
+            (["train", "lenet5", "--optimizer", "lamb", "--data", dir.path], "unknown optimizer 'lamb'"),
             (["train", "lenet5", "--epochs", "0"], "--epochs must be positive"),
             (["summary", "lenet5", "--input-shape", "1x4x4"], "larger than the padded input"),
             (["summary", "vgg16", "--image-size", "31"], "VGG takes images of 32 pixels a side or more"),
@@ -133,7 +133,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(summary.status, 0)
         XCTAssertTrue(summary.output.contains("Total params: 61,706"), summary.output)
         // VGG below 224 pixels: the adaptive pool spreads its 2×2 features over 7×7.
-        let vgg = try run(["summary", "vgg16", "--image-size", "64"])
+        let vgg = try run(["summary", "vgg16", "--image-size", "64", "--num-classes", "10"])
         XCTAssertEqual(vgg.status, 0, vgg.output)
         XCTAssertTrue(vgg.output.contains("Total params: 134,301,514"), vgg.output)
     }

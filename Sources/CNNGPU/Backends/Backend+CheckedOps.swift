@@ -267,12 +267,14 @@ extension LossOps {
     /// Mean softmax cross-entropy of `logits` `[rows, cols]` against Int32 `labels`; writes the
     /// mean into `loss[0]` and d(loss)/d(logits) into `gradient`. A label outside `0..<cols`
     /// makes the loss NaN (the trainer's NaN check names it), since the device cannot throw.
-    public func softmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
-                                    loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
-        try checks.softmaxCrossEntropy(rows: rows, cols: cols, logits: logits, labels: labels, loss: loss,
-                                       gradient: gradient)
-        try encodeSoftmaxCrossEntropy(rows: rows, cols: cols, logits: logits, labels: labels, loss: loss,
-                                      gradient: gradient)
+    /// `labelSmoothing` ε in [0, 1) mixes ε/cols of every class into the target (PyTorch's
+    /// `label_smoothing`).
+    public func softmaxCrossEntropy(rows: Int, cols: Int, labelSmoothing: Float = 0, logits: any DeviceBuffer,
+                                    labels: any DeviceBuffer, loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
+        try checks.softmaxCrossEntropy(rows: rows, cols: cols, labelSmoothing: labelSmoothing, logits: logits, labels: labels,
+                                       loss: loss, gradient: gradient)
+        try encodeSoftmaxCrossEntropy(rows: rows, cols: cols, labelSmoothing: labelSmoothing, logits: logits, labels: labels,
+                                      loss: loss, gradient: gradient)
     }
 
     /// loss[0] = mean((prediction - target)²); gradient = 2·(prediction - target)/count.
@@ -308,5 +310,14 @@ extension OptimizerOps {
                            m: any DeviceBuffer, v: any DeviceBuffer) throws {
         try checks.adamUpdate(p, count: count, weights: weights, gradients: gradients, m: m, v: v)
         try encodeAdamUpdate(p, count: count, weights: weights, gradients: gradients, m: m, v: v)
+    }
+
+    /// RMSprop as PyTorch's `torch.optim.RMSprop` (see `RMSpropParameters`); `square` and
+    /// `momentum` (required when `p.momentum` > 0) start zero-filled.
+    public func rmspropUpdate(_ p: RMSpropParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
+                              square: any DeviceBuffer, momentum: (any DeviceBuffer)?) throws {
+        try checks.rmspropUpdate(p, count: count, weights: weights, gradients: gradients, square: square, momentum: momentum)
+        try encodeRMSpropUpdate(p, count: count, weights: weights, gradients: gradients, square: square,
+                                momentum: p.momentum > 0 ? momentum : nil)
     }
 }

@@ -237,8 +237,11 @@ public protocol LossOps: BackendMemory {
     /// Mean softmax cross-entropy of `logits` `[rows, cols]` against Int32 `labels`; writes the
     /// mean into `loss[0]` and d(loss)/d(logits) into `gradient`. A label outside `0..<cols`
     /// makes the loss NaN (the trainer's NaN check names it), since the device cannot throw.
-    func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
-                                   loss: any DeviceBuffer, gradient: any DeviceBuffer) throws
+    /// `labelSmoothing` ε in [0, 1) is PyTorch's `CrossEntropyLoss(label_smoothing=ε)`: the
+    /// target is (1 - ε)·onehot + ε/cols, so row loss = lse - (1 - ε)·x[label] - ε·mean(x) and
+    /// gradient = softmax - (1 - ε)·onehot - ε/cols, over rows.
+    func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, labelSmoothing: Float, logits: any DeviceBuffer,
+                                   labels: any DeviceBuffer, loss: any DeviceBuffer, gradient: any DeviceBuffer) throws
     /// loss[0] = mean((prediction - target)²); gradient = 2·(prediction - target)/count.
     func encodeMeanSquaredError(count: Int, prediction: any DeviceBuffer, target: any DeviceBuffer,
                                 loss: any DeviceBuffer, gradient: any DeviceBuffer) throws
@@ -259,4 +262,8 @@ public protocol OptimizerOps: BackendMemory {
                          velocity: (any DeviceBuffer)?) throws
     func encodeAdamUpdate(_ p: AdamParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
                           m: any DeviceBuffer, v: any DeviceBuffer) throws
+    /// `square` holds the running mean of squared gradients; `momentum` the momentum buffer,
+    /// nil exactly when `p.momentum` is 0. Both start zero-filled.
+    func encodeRMSpropUpdate(_ p: RMSpropParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
+                             square: any DeviceBuffer, momentum: (any DeviceBuffer)?) throws
 }

@@ -1,8 +1,12 @@
 /// Argument checks of the loss and metric ops (`LossOps`), shared by every backend.
 extension OpValidation {
-    func softmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
-                             loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
+    func softmaxCrossEntropy(rows: Int, cols: Int, labelSmoothing: Float = 0, logits: any DeviceBuffer,
+                             labels: any DeviceBuffer, loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         let op = "softmax_cross_entropy"
+        // PyTorch's range: ε = 1 would ignore the labels entirely.
+        guard labelSmoothing >= 0, labelSmoothing < 1 else {
+            throw CNNError.invalidArgument("\(op): label smoothing must be in [0, 1), got \(labelSmoothing)")
+        }
         try checkPositive(op, ["rows": rows, "cols": cols])
         try elementCount(op, rows: rows, cols: cols)
         try buffer(logits, op, "logits", count: rows * cols)

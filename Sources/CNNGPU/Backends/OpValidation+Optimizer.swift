@@ -34,6 +34,21 @@ extension OpValidation {
         try elementwise(op, count: count, ["weights": weights, "gradients": gradients, "m": m, "v": v])
     }
 
+    func rmspropUpdate(_ p: RMSpropParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
+                       square: any DeviceBuffer, momentum: (any DeviceBuffer)?) throws {
+        let op = "rmsprop_update"
+        try nonNegative(op, ["learningRate": p.learningRate, "alpha": p.alpha, "epsilon": p.epsilon,
+                             "momentum": p.momentum, "weightDecay": p.weightDecay])
+        guard p.alpha <= 1 else { throw CNNError.invalidArgument("\(op): alpha must be in [0, 1], got \(p.alpha)") }
+        try elementwise(op, count: count, ["weights": weights, "gradients": gradients, "square": square])
+        if let momentum {
+            try buffer(momentum, op, "momentum", count: count)
+        } else if p.momentum > 0 {
+            throw CNNError.invalidArgument("\(op): momentum \(p.momentum) needs a momentum buffer of \(count) "
+                + "elements (allocate it once per parameter, zero-filled, and pass it on every step)")
+        }
+    }
+
     private func nonNegative(_ op: String, _ values: KeyValuePairs<String, Float>) throws {
         for (name, x) in values where !(x >= 0 && x.isFinite) {
             throw CNNError.invalidArgument("\(op): \(name) must be a finite number ≥ 0, got \(x)")

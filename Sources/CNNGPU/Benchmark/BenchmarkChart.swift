@@ -1,23 +1,35 @@
 import Foundation
 
-/// An SVG bar chart comparing devices: achieved GFLOP/s of every compute-bound op, then
-/// images/s of every model configuration, one bar per device, each section on its own scale.
+/// An SVG bar chart comparing devices: achieved GFLOP/s of every compute-bound op, GB/s of every
+/// memory-bound op (pooling, batch norm, activations, optimizer updates), then images/s of every
+/// model configuration, one bar per device. Each section has its own axis: logarithmic when its
+/// values span more than `logScaleSpan` (a 2 images/s VGG beside a 4,000 images/s LeNet), else
+/// linear, with round tick values either way.
 public enum BenchmarkChart {
     static let palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948"]
+    /// Largest over smallest value above which a section is drawn on a log scale.
+    public static let logScaleSpan = 30.0
+
+    struct Section {
+        var title: String, unit: String
+        var rows: [(label: String, values: [Double?])]
+    }
 
     public static func svg(_ r: BenchmarkResults) -> String {
         let devices = r.devices
         // Rows are matched across devices by their label, so a benchmark one device skipped leaves a gap.
-        var sections: [(title: String, rows: [(label: String, values: [Double?])])] = []
-        let opKeys = orderedKeys(devices.flatMap { $0.ops.filter { $0.bound == .compute }.map(opLabel) })
-        if !opKeys.isEmpty {
-            sections.append(("Compute-bound ops: GFLOP/s (device time)", opKeys.map { key in
-                (key, devices.map { d in d.ops.first { opLabel($0) == key }?.rate })
+        var sections: [Section] = []
+        for (bound, title, unit) in [(OpResult.Bound.compute, "Compute-bound ops", "GFLOP/s"),
+                                     (.memory, "Memory-bound ops", "GB/s")] {
+            let keys = orderedKeys(devices.flatMap { $0.ops.filter { $0.bound == bound }.map(opLabel) })
+            guard !keys.isEmpty else { continue }
+            sections.append(Section(title: title, unit: unit, rows: keys.map { key in
+                (key, devices.map { d in d.ops.first { $0.bound == bound && opLabel($0) == key }?.rate })
             }))
         }
         let modelKeys = orderedKeys(devices.flatMap { $0.models.map(modelLabel) })
         if !modelKeys.isEmpty {
-            sections.append(("Models: images/s", modelKeys.map { key in
+            sections.append(Section(title: "Models", unit: "images/s", rows: modelKeys.map { key in
                 (key, devices.map { d in d.models.first { modelLabel($0) == key }?.imagesPerSecond })
             }))
         }
@@ -33,21 +45,45 @@ public enum BenchmarkChart {
                 + "<text x=\"28\" y=\"\(ly)\">\(escape("\(d.id): \(d.name) (\(d.backend))"))</text>\n"
         }
         for section in sections {
+            let values = section.rows.flatMap { $0.values.compactMap { $0 } }.filter { $0 > 0 && $0.isFinite }
+            let lo = values.min() ?? 1, hi = values.max() ?? 1
+            let logScale = hi / lo > logScaleSpan
+            // position(v) in 0...1 along the bar, and the round values to mark.
+            let position: (Double) -> Double, ticks: [(Double, String)]
+            if logScale {
+                let axis = LogChartAxis(lo: lo, hi: hi)
+                position = axis.position
+                ticks = axis.ticks.map { ($0, axis.label($0)) }
+            } else {
+                let axis = ChartAxis(lo: 0, hi: hi, integer: false)
+                position = { $0 / axis.hi }
+                ticks = axis.ticks.map { ($0, axis.label($0)) }
+            }
             y += 24
-            body += "<text x=\"10\" y=\"\(y)\" font-weight=\"bold\">\(escape(section.title))</text>\n"
-            y += 10
-            let maxValue = section.rows.flatMap { $0.values.compactMap { $0 } }.max() ?? 1
+            let scale = logScale ? "log scale" : "linear scale"
+            body += "<text class=\"section\" x=\"10\" y=\"\(y)\" font-weight=\"bold\">"
+                + "\(escape("\(section.title): \(section.unit) (\(scale))"))</text>\n"
+            y += 16
+            let sectionTop = y
+            y += 4
             for row in section.rows {
-                body += "<text x=\"\(labelWidth - 6)\" y=\"\(y + rowHeight / 2 + 1)\" text-anchor=\"end\">\(escape(row.label))</text>\n"
+                body += "<text x=\"\(labelWidth - 6)\" y=\"\(fmt(y + rowHeight / 2 + 1))\" text-anchor=\"end\">\(escape(row.label))</text>\n"
                 for (i, value) in row.values.enumerated() {
-                    guard let value else { continue }
-                    let w = max(1, barWidth * value / maxValue), by = y + Double(i) * bar
-                    body += "<rect x=\"\(labelWidth)\" y=\"\(by)\" width=\"\(fmt(w))\" height=\"\(bar - 1)\" "
+                    guard let value, value > 0, value.isFinite else { continue }
+                    let w = max(1, barWidth * min(1, max(0, position(value)))), by = y + Double(i) * bar
+                    body += "<rect class=\"bar\" x=\"\(labelWidth)\" y=\"\(fmt(by))\" width=\"\(fmt(w))\" height=\"\(bar - 1)\" "
                         + "fill=\"\(palette[i % palette.count])\"/>"
-                        + "<text x=\"\(fmt(labelWidth + w + 4))\" y=\"\(by + bar - 1.5)\" font-size=\"8\">"
-                        + "\(value >= 100 ? String(format: "%.0f", value) : String(format: "%.1f", value))</text>\n"
+                        + "<text x=\"\(fmt(labelWidth + w + 4))\" y=\"\(fmt(by + bar - 1.5))\" font-size=\"8\">"
+                        + "\(value >= 100 ? String(format: "%.0f", value) : value >= 1 ? String(format: "%.1f", value) : String(format: "%.2g", value))</text>\n"
                 }
                 y += rowHeight
+            }
+            // Grid lines at the round values, labelled above the section's first row.
+            for (value, label) in ticks {
+                let x = labelWidth + barWidth * position(value)
+                body += "<line class=\"grid\" x1=\"\(fmt(x))\" x2=\"\(fmt(x))\" y1=\"\(fmt(sectionTop))\" y2=\"\(fmt(y))\" "
+                    + "stroke=\"#000\" stroke-opacity=\"0.12\"/>"
+                    + "<text class=\"tick\" x=\"\(fmt(x))\" y=\"\(fmt(sectionTop - 2))\" text-anchor=\"middle\" font-size=\"8\">\(label)</text>\n"
             }
         }
         let height = y + 20

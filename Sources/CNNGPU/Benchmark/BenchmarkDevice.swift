@@ -8,6 +8,7 @@ public struct BenchmarkDevice: Sendable {
     func open() throws -> any Backend {
         switch selection {
         case .openCL(let index): return try OpenCLBackend(deviceIndex: index, profiling: true)
+        case .gpu: return try selection.open(profiling: true).backend
         case .cpu, .auto: return CPUBackend()
         }
     }

@@ -60,6 +60,18 @@ public struct AdamParameters: Hashable, Sendable {
     }
 }
 
+/// RMSprop with PyTorch's semantics (not centered): `g' = g + wd·w`; `s = alpha·s + (1 - alpha)·g'²`;
+/// with momentum `b = momentum·b + g'/(sqrt(s) + eps)` and `w -= lr·b`, else `w -= lr·g'/(sqrt(s) + eps)`.
+/// PyTorch's defaults: alpha 0.99, eps 1e-8, momentum 0.
+public struct RMSpropParameters: Hashable, Sendable {
+    public var learningRate: Float, alpha: Float, epsilon: Float, momentum: Float, weightDecay: Float
+    public init(learningRate: Float = 1e-2, alpha: Float = 0.99, epsilon: Float = 1e-8, momentum: Float = 0,
+                weightDecay: Float = 0) {
+        self.learningRate = learningRate; self.alpha = alpha; self.epsilon = epsilon; self.momentum = momentum
+        self.weightDecay = weightDecay
+    }
+}
+
 /// A row-major matrix inside a buffer: element (i, j) is at `offset + i·ld + j`; `stride` is
 /// the distance between consecutive matrices of a batched GEMM.
 public struct MatrixRef {

@@ -131,6 +131,10 @@ public protocol Layer {
     /// Whether the layer can apply activation `f` where it writes its output, so that an
     /// activation layer right after it (running in place) costs no pass of its own.
     func epilogueFusion(_ f: Activation) -> EpilogueFusion
+    /// Multiply-adds of the forward pass for one sample, as torchvision's model tables and
+    /// fvcore count them: convolutions and fully connected layers only (the rest is a few
+    /// percent). Default 0.
+    func multiplyAdds(for inputs: [TensorShape], output: TensorShape) -> Int
 }
 
 /// How a producer absorbs the activation that follows it.
@@ -150,6 +154,7 @@ extension Layer {
     public var backwardReads: BackwardReads { [.input] }
     public func workspaceCount(for inputs: [TensorShape], batch: Int, backend: any Backend, training: Bool) throws -> Int { 0 }
     public func epilogueFusion(_ f: Activation) -> EpilogueFusion { .none }
+    public func multiplyAdds(for inputs: [TensorShape], output: TensorShape) -> Int { 0 }
 
     public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
         [CompiledOp(name: c.name, kind: kind, phase: .forward, shape: c.shapeText, node: c.node) { seed in

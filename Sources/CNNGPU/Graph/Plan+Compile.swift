@@ -78,14 +78,15 @@ extension Plan {
         let shape = shapeText([rows, classes])
         switch loss {
         case .softmaxCrossEntropy:
-            try backend.checks.softmaxCrossEntropy(rows: rows, cols: classes, logits: output, labels: targets,
-                                                   loss: lossValue, gradient: outGrad)
+            let smoothing = options.labelSmoothing
+            try backend.checks.softmaxCrossEntropy(rows: rows, cols: classes, labelSmoothing: smoothing, logits: output,
+                                                   labels: targets, loss: lossValue, gradient: outGrad)
             try backend.checks.topKCorrect(rows: rows, cols: classes, k: 1, scores: output, labels: targets, out: correct)
             return [
                 CompiledOp(name: "loss", kind: "softmax cross-entropy", phase: .loss, shape: shape,
                            bytes: Double(rows * classes * 8)) { _ in
-                    try backend.encodeSoftmaxCrossEntropy(rows: rows, cols: classes, logits: output, labels: targets,
-                                                          loss: lossValue, gradient: outGrad)
+                    try backend.encodeSoftmaxCrossEntropy(rows: rows, cols: classes, labelSmoothing: smoothing, logits: output,
+                                                          labels: targets, loss: lossValue, gradient: outGrad)
                 },
                 CompiledOp(name: "loss", kind: "top-1 correct", phase: .loss, shape: shape,
                            bytes: Double(rows * classes * 4)) { _ in

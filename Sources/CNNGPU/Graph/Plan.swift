@@ -18,6 +18,8 @@ public struct PlanOptions: Sendable, Equatable {
     /// `Plan.gradient(of:)`), for feature maps and Grad-CAM. Their buffers are not shared, and
     /// an activation fused into one of them is not fused.
     public var retained: Set<String>
+    /// Softmax cross-entropy plans: PyTorch's `label_smoothing` ε in [0, 1) (0: plain labels).
+    public var labelSmoothing: Float = 0
     /// Whether compiling times convolution solvers first (`--tune`; remembered choices are
     /// used in every mode).
     public var tuning: TuningMode

@@ -36,11 +36,29 @@ extension Graph {
             out.append("Compiled: \(fusion.producer.count) activations fused into the op before them "
                 + "(\(nodes.count - 1 - fusion.absorbedForward.count) of \(nodes.count - 1) layers run forward ops of their own)")
         }
+        // Parameters as PyTorch counts them: every parameter of a zoo model is trainable until
+        // a run freezes some (`--freeze`), so the non-trainable count is 0 here. Batch-norm running
+        // statistics are buffers (PyTorch's `register_buffer`), saved with the weights but not
+        // parameters, so they are listed apart (Keras counts them as non-trainable parameters).
         out.append("Total params: \(grouped(parameterCount))")
-        if bufferCount > 0 { out.append("Non-trainable buffers (running statistics): \(grouped(bufferCount))") }
+        out.append("Trainable params: \(grouped(parameterCount))")
+        out.append("Non-trainable params: 0")
+        if bufferCount > 0 {
+            out.append("Buffers (batch-norm running statistics, saved with the weights): \(grouped(bufferCount))")
+        }
+        out.append("Multiply-adds per image: \(scaledCount(multiplyAdds)) (convolutions and fully connected layers)")
         out.append("Parameter memory: \(String(format: "%.2f", Double((parameterCount + bufferCount) * DType.float32.byteSize) / 1_048_576)) MiB (Float32)")
         return out.joined(separator: "\n")
     }
+}
+
+/// 4_089_184_256 → "4.09 G", 429_128 → "429.13 K": large counts at a glance.
+func scaledCount(_ n: Int) -> String {
+    let x = Double(n)
+    for (scale, suffix) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")] where x >= scale {
+        return String(format: "%.2f %@", x / scale, suffix)
+    }
+    return String(n)
 }
 
 /// 61706 → "61,706": thousands separated, for counts people read.

@@ -54,6 +54,11 @@ public struct Conv2D: Layer {
     }
 
     public var kind: String { "Conv2D" }
+
+    /// Each output value sums (input channels / groups) × kernel products.
+    public func multiplyAdds(for inputs: [TensorShape], output: TensorShape) -> Int {
+        output.count * (inputs[0].dims[0] / max(groups, 1)) * kernelH * kernelW
+    }
     public var namePrefix: String { "conv" }
 
     func descriptor(_ input: TensorShape, batch: Int) throws -> Conv2DDescriptor {

@@ -17,6 +17,8 @@ public struct Dense: Layer {
     }
 
     public var kind: String { "Dense" }
+
+    public func multiplyAdds(for inputs: [TensorShape], output: TensorShape) -> Int { inputs[0].count * units }
     public var namePrefix: String { "dense" }
 
     public func outputShape(for inputs: [TensorShape]) throws -> TensorShape {

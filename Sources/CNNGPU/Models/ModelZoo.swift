@@ -8,6 +8,9 @@ public enum ModelZoo {
         /// The smallest image side it takes (its pools need inputs at least as large as their windows).
         public let minimumSide: Int
         public let build: (_ input: TensorShape, _ classes: Int) throws -> Graph
+        /// The classes of the published model: ImageNet's 1000 for the 3-channel models
+        /// (torchvision's weights), 10 for LeNet-5 (digits).
+        public var publishedClasses: Int { defaultInput.dims[0] == 3 ? 1000 : 10 }
 
         init(name: String, summary: String, defaultInput: TensorShape, minimumSide: Int,
              build: @escaping (_ input: TensorShape, _ classes: Int) throws -> Graph) {

@@ -3,11 +3,30 @@ public enum OptimizerConfig: Sendable, Equatable {
     case sgd(momentum: Float = 0.9, nesterov: Bool = false, weightDecay: Float = 0)
     case adam(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0,
               decoupled: Bool = false)
+    /// PyTorch's `RMSprop` defaults (Keras': alpha is its `rho`).
+    case rmsprop(alpha: Float = 0.99, epsilon: Float = 1e-8, momentum: Float = 0, weightDecay: Float = 0)
 
     public var name: String {
         switch self {
         case .sgd(let m, let n, _): return n ? "SGD (Nesterov, momentum \(m))" : "SGD (momentum \(m))"
         case .adam(_, _, _, _, let decoupled): return decoupled ? "AdamW" : "Adam"
+        case .rmsprop(let alpha, _, let momentum, _):
+            return "RMSprop (alpha \(alpha)" + (momentum > 0 ? ", momentum \(momentum))" : ")")
+        }
+    }
+
+    public var weightDecay: Float {
+        switch self {
+        case .sgd(_, _, let wd), .adam(_, _, _, let wd, _), .rmsprop(_, _, _, let wd): return wd
+        }
+    }
+
+    /// Buffers of optimizer state, each the size of the weights.
+    public var stateBuffers: Int {
+        switch self {
+        case .sgd(let momentum, _, _): return momentum > 0 ? 1 : 0
+        case .adam: return 2
+        case .rmsprop(_, _, let momentum, _): return momentum > 0 ? 2 : 1
         }
     }
 }
@@ -17,7 +36,8 @@ public enum OptimizerConfig: Sendable, Equatable {
 public final class Optimizer {
     public let config: OptimizerConfig
     public let parameters: ParameterStore
-    /// SGD: [velocity]; Adam: [m, v]. Same layout as the weights.
+    /// SGD: [velocity]; Adam: [m, v]; RMSprop: [square average, momentum buffer if any]. Same
+    /// layout as the weights.
     public let state: [any DeviceBuffer]
     /// Steps taken so far (Adam's bias correction uses it; checkpoints keep it).
     public internal(set) var step = 0
@@ -33,12 +53,7 @@ public final class Optimizer {
         self.parameters = parameters
         self.frozenElements = frozenElements
         let backend = parameters.backend
-        let count: Int
-        switch config {
-        case .sgd(let momentum, _, _): count = momentum > 0 ? 1 : 0
-        case .adam: count = 2
-        }
-        state = try (0..<count).map { _ in
+        state = try (0..<config.stateBuffers).map { _ in
             let b = try backend.allocate(parameters.trainableSpan, dtype: .float32)
             try backend.fill(b, value: 0)
             return b
@@ -74,6 +89,11 @@ public final class Optimizer {
                                                   epsilon: epsilon, weightDecay: weightDecay,
                                                   decoupledWeightDecay: decoupled, step: step),
                                    count: u.count, weights: u.weights, gradients: u.gradients, m: u.state[0], v: u.state[1])
+        case let .rmsprop(alpha, epsilon, momentum, weightDecay):
+            try backend.rmspropUpdate(RMSpropParameters(learningRate: learningRate, alpha: alpha, epsilon: epsilon,
+                                                        momentum: momentum, weightDecay: weightDecay),
+                                      count: u.count, weights: u.weights, gradients: u.gradients, square: u.state[0],
+                                      momentum: u.state.count > 1 ? u.state[1] : nil)
         }
     }
 

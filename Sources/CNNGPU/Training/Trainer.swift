@@ -65,6 +65,7 @@ public struct TrainingConfig {
     /// The settings that shape the rest of a run, as recorded in checkpoints.
     public var settings: String {
         "\(optimizer.name), lr \(schedule.base) (\(schedule.shape), warm-up \(schedule.warmupSteps)), \(epochs) epochs"
+            + (planOptions.labelSmoothing > 0 ? ", label smoothing \(planOptions.labelSmoothing)" : "")
     }
 }
 
@@ -240,6 +241,8 @@ public final class Trainer {
             let start = Date()
             var lossSum = 0.0, correct = 0, seen = 0, step = skip
             var learningRate: Float = 0
+            // Every step's loss and rate this epoch, kept (averaged down) for the curves.
+            var stepLosses: [Double] = [], stepRates: [Double] = []
             // One batch of look-ahead, so the step can upload it while it computes.
             let batches = train.batches(epoch: epoch, skipping: skip)
             func nextFull() -> TrainingBatch? {
@@ -279,6 +282,7 @@ public final class Trainer {
                 }
                 try divergence.check(loss: loss, step: globalStep, epoch: epoch, lastGoodCheckpoint: lastGoodCheckpoint)
                 lossSum += Double(loss) * Double(batch.count * ranks); correct += right; seen += batch.count * ranks
+                stepLosses.append(Double(loss)); stepRates.append(Double(learningRate))
                 let elapsed = Date().timeIntervalSince(start)
                 reporter.update(.init(epoch: epoch, epochs: config.epochs, done: step, total: stepsPerEpoch,
                                       loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
@@ -291,13 +295,11 @@ public final class Trainer {
                                        trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                        validationLoss: validated?.loss, validationAccuracy: validated?.accuracy, seconds: seconds,
                                        imagesPerSecond: Double(seen) / max(seconds, 1e-9),
-                                       learningRate: Double(learningRate))
+                                       learningRate: Double(learningRate),
+                                       stepLosses: EpochMetrics.averaged(stepLosses), stepLearningRates: EpochMetrics.averaged(stepRates))
             history.append(metrics)
             epochsCompleted = epoch
-            let val = validated.map { String(format: "  val_loss %.4f  val_acc %.2f%%", $0.loss, $0.accuracy * 100) } ?? ""
-            reporter.finishEpoch(String(format: "epoch %d/%d  loss %.4f  acc %.2f%%%@  %.1f s  %@ img/s",
-                                        epoch, config.epochs, metrics.trainLoss, metrics.trainAccuracy * 100,
-                                        val as NSString, seconds, grouped(Int(metrics.imagesPerSecond)) as NSString))
+            reporter.finishEpoch(metrics, of: config.epochs)
             try saveCheckpoint()
             try writeLogs()
             if let patience = config.earlyStoppingPatience, let best = bestEpoch, epoch - best.epoch >= patience,
@@ -346,7 +348,10 @@ public final class Trainer {
 
     private func evaluationPlan(batch: Int) throws -> Plan {
         if let p = evaluationPlans[batch] { return p }
-        let p = try Plan(graph: graph, parameters: parameters, batch: batch, mode: .evaluation, options: plan.options)
+        // Validation reports the plain cross-entropy, comparable across runs whatever their smoothing.
+        var options = plan.options
+        options.labelSmoothing = 0
+        let p = try Plan(graph: graph, parameters: parameters, batch: batch, mode: .evaluation, options: options)
         evaluationPlans[batch] = p
         return p
     }

@@ -16,6 +16,9 @@ final class KernelCheckLossTests: XCTestCase {
         try b.softmaxCrossEntropy(rows: rows, cols: cols, logits: x, labels: y, loss: loss, gradient: gradient)
         XCTAssertTrue(try b.download(loss)[0].isNaN)
         XCTAssertTrue(try b.download(gradient)[0..<cols].allSatisfy(\.isFinite))
+        // The same kernels with label smoothing.
+        try b.softmaxCrossEntropy(rows: rows, cols: cols, labelSmoothing: 0.1, logits: x, labels: y, loss: loss, gradient: gradient)
+        XCTAssertTrue(try b.download(gradient)[0..<cols].allSatisfy(\.isFinite))
 
         // squared_error_gradient, then sum_tree_reduce with more values than work-items.
         let count = 300

@@ -24,6 +24,12 @@ final class KernelCheckOptimizerTests: XCTestCase {
         try b.adamUpdate(AdamParameters(weightDecay: 0.01, step: 1), count: count, weights: w, gradients: g, m: m, v: s)
         try b.adamUpdate(AdamParameters(weightDecay: 0.01, decoupledWeightDecay: true, step: 2), count: count,
                          weights: w, gradients: g, m: m, v: s)
+        // rmsprop_update, rmsprop_momentum_update (the square average must start ≥ 0: fresh buffers)
+        let square = try b.makeBuffer(zeros), buffer = try b.makeBuffer(zeros)
+        try b.rmspropUpdate(RMSpropParameters(learningRate: 0.01, weightDecay: 0.01), count: count, weights: w, gradients: g,
+                            square: square, momentum: nil)
+        try b.rmspropUpdate(RMSpropParameters(learningRate: 0.01, momentum: 0.9), count: count, weights: w, gradients: g,
+                            square: square, momentum: buffer)
         XCTAssertTrue(try b.download(w).allSatisfy(\.isFinite))
     }
 }

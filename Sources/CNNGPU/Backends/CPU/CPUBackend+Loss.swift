@@ -6,11 +6,12 @@ import Foundation
 extension CPUBackend: LossOps {
     /// Numerically stable (log-sum-exp with the row maximum subtracted: logits of ±1000 work).
     /// A label outside `0..<cols` makes `loss[0]` NaN and that row's gradient NaN. `gradient`
-    /// may be `logits` itself (computed in place).
-    public func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
-                                          loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
+    /// may be `logits` itself (computed in place). `labelSmoothing` as in `LossOps`.
+    public func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, labelSmoothing: Float, logits: any DeviceBuffer,
+                                          labels: any DeviceBuffer, loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         let x = ptr(logits), y = intPtr(labels), g = ptr(gradient)
         let invRows = 1 / Float(rows)
+        let eps = labelSmoothing, uniform = labelSmoothing / Float(cols) * invRows
         var rowLoss = [Double](repeating: 0, count: rows)
         rowLoss.withUnsafeMutableBufferPointer { rowLoss in
             parallelFor(rows, grain: max(1, 8192 / cols)) { range in
@@ -26,17 +27,21 @@ extension CPUBackend: LossOps {
                     for j in 1..<cols { m = max(m, xr[j]) }
                     // Read before the loop below: `gradient` may be `logits` (in-place).
                     let labelLogit = xr[label]
-                    // exp(x - max) goes into the gradient row first, then is normalized there.
-                    var s: Float = 0
+                    // exp(x - max) goes into the gradient row first, then is normalized there;
+                    // the mean of (max - x) is the smoothing term, read before too.
+                    var s: Float = 0, belowMax: Double = 0
                     for j in 0..<cols {
                         let e = expf(xr[j] - m)
+                        belowMax += Double(m - xr[j])
                         gr[j] = e
                         s += e
                     }
-                    rowLoss[r] = Double(logf(s)) + Double(m - labelLogit)
+                    // lse - (1-ε)·x[label] - ε·mean(x), with lse = log s + m kept apart from m.
+                    rowLoss[r] = Double(logf(s)) + Double(1 - eps) * Double(m - labelLogit)
+                        + Double(eps) * belowMax / Double(cols)
                     let scale = invRows / s
-                    for j in 0..<cols { gr[j] *= scale }
-                    gr[label] -= invRows
+                    for j in 0..<cols { gr[j] = gr[j] * scale - uniform }
+                    gr[label] -= (1 - eps) * invRows
                 }
             }
         }

@@ -45,6 +45,29 @@ extension CPUBackend: OptimizerOps {
     }
 }
 
+extension CPUBackend {
+    /// PyTorch's RMSprop (see `RMSpropParameters`); `square` and `momentum` start zero-filled.
+    public func encodeRMSpropUpdate(_ p: RMSpropParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
+                                    square: any DeviceBuffer, momentum: (any DeviceBuffer)?) throws {
+        let w = ptr(weights), g = ptr(gradients), s = ptr(square), b = momentum.map(ptr)
+        let lr = p.learningRate, alpha = p.alpha, eps = p.epsilon, mu = p.momentum, wd = p.weightDecay
+        parallelFor(count, grain: 16_384) { range in
+            for i in range {
+                let gi = g[i] + wd * w[i]
+                let si = alpha * s[i] + (1 - alpha) * gi * gi
+                s[i] = si
+                let step = gi / (si.squareRoot() + eps)
+                if let b {
+                    b[i] = mu * b[i] + step
+                    w[i] -= lr * b[i]
+                } else {
+                    w[i] -= lr * step
+                }
+            }
+        }
+    }
+}
+
 /// One Adam update of up to eight parameters, in SIMD registers.
 private struct AdamLanes {
     let c: AdamCoefficients

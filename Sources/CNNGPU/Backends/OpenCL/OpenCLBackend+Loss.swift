@@ -9,17 +9,17 @@ import COpenCL
 extension OpenCLBackend: LossOps {
     /// Numerically stable (log-sum-exp with the row maximum subtracted: logits of ±1000 work).
     /// A label outside `0..<cols` makes `loss[0]` NaN and that row's gradient NaN. `gradient`
-    /// may be `logits` itself (computed in place).
-    public func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, logits: any DeviceBuffer, labels: any DeviceBuffer,
-                                          loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
+    /// may be `logits` itself (computed in place). `labelSmoothing` as in `LossOps`.
+    public func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, labelSmoothing: Float, logits: any DeviceBuffer,
+                                          labels: any DeviceBuffer, loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         try OpenCLScratch.using(self) { scratch in
             // [row losses | row log-sum-exps]
             let stats = try scratch.buffer("values", count: 2 * rows)
             try launch("loss", "cross_entropy_rows", global: [rows],
-                       [.int(rows), .int(cols), .buffer(logits), .buffer(labels), .buffer(stats)])
+                       [.int(rows), .int(cols), .float(labelSmoothing), .buffer(logits), .buffer(labels), .buffer(stats)])
             try launch("loss", "cross_entropy_gradient", global: [cols, rows],
-                       [.int(rows), .int(cols), .float(1 / Float(rows)), .buffer(logits), .buffer(labels),
-                        .buffer(stats), .buffer(gradient)])
+                       [.int(rows), .int(cols), .float(1 / Float(rows)), .float(labelSmoothing), .buffer(logits),
+                        .buffer(labels), .buffer(stats), .buffer(gradient)])
             try sumTreeReduce(count: rows, scale: 1 / Float(rows), values: stats, out: loss, scratch)
         }
     }

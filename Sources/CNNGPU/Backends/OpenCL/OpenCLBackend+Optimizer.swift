@@ -31,4 +31,18 @@ extension OpenCLBackend: OptimizerOps {
                     .float(c.invSqrtBias2), .float(c.l2), .float(c.shrink), .buffer(weights), .buffer(gradients),
                     .buffer(m), .buffer(v)])
     }
+
+    /// PyTorch's RMSprop (see `RMSpropParameters`); `square` and `momentum` start zero-filled.
+    public func encodeRMSpropUpdate(_ p: RMSpropParameters, count: Int, weights: any DeviceBuffer, gradients: any DeviceBuffer,
+                                    square: any DeviceBuffer, momentum: (any DeviceBuffer)?) throws {
+        if let momentum {
+            try launchStreaming("optimizer", "rmsprop_momentum_update", count: count,
+                       [.int(count), .float(p.learningRate), .float(p.alpha), .float(p.epsilon), .float(p.momentum),
+                        .float(p.weightDecay), .buffer(weights), .buffer(gradients), .buffer(square), .buffer(momentum)])
+        } else {
+            try launchStreaming("optimizer", "rmsprop_update", count: count,
+                       [.int(count), .float(p.learningRate), .float(p.alpha), .float(p.epsilon), .float(p.weightDecay),
+                        .buffer(weights), .buffer(gradients), .buffer(square)])
+        }
+    }
 }
