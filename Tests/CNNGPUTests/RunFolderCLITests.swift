@@ -197,7 +197,7 @@ final class RunFolderCLITests: XCTestCase {
         }
         let run = dir.appendingPathComponent("run")
         let output = try train(dir.appendingPathComponent("photos"), run, ["--epochs", "1", "--batch-size", "8", "--image-size", "32"])
-        XCTAssertTrue(output.contains("done: validation accuracy") && output.contains("after 1 epoch;"), output)
+        XCTAssertTrue(output.contains("done: validation accuracy") && output.contains("after 1 epoch in "), output)
         let info = try XCTUnwrap(try Checkpoint.read(from: run.appendingPathComponent("checkpoint.safetensors")).run)
         XCTAssertEqual(info.classNames, ["cats", "dogs"])
         XCTAssertEqual(info.inputShape, [3, 32, 32])
