@@ -9,6 +9,9 @@ export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$HOME/.cache/cnn-gpu/pocl}"
 mkdir -p "$POCL_CACHE_DIR"
 # PoCL is installed by setup.sh, so a missing OpenCL device is a failure, not a skip.
 export CNNGPU_REQUIRE_OPENCL=1
+# Optimize the library in debug builds (Package.swift says why it is opt-in); every build below
+# shares these flags, so the library is compiled once.
+export CNNGPU_OPTIMIZE_DEBUG=1
 
 scripts/check-kernels.sh
 # Every parser under libFuzzer for a bounded time (20 s each unless FUZZ_SECONDS says otherwise);
