@@ -9,6 +9,19 @@ let kernelFiles = [
     "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "reduction.cl", "softmax.cl", "vector_io.cl",
 ]
 
+/// The CPU backend's loops are 10–50× slower unoptimized, so the test suite, which trains
+/// full-size models, optimizes the library in debug builds too. `-O` is an unsafe flag, and
+/// SwiftPM refuses a package whose products contain one when another package depends on it by
+/// version, so the flag is opt-in: scripts/test.sh, check-kernels.sh and fuzz.sh set
+/// CNNGPU_OPTIMIZE_DEBUG=1 (developers export it too); a package that depends on this one never
+/// sets it and gets the plain build. Chosen over the alternatives:
+/// - testing in release (`-c release`, testable): the tests would be optimized, which
+///   check-kernels.sh must avoid (see the test target), so CI would build everything twice;
+/// - moving the hot loops into the C target: a rewrite of the CPU backend for a build setting.
+/// The variable changes only how fast the library runs in debug builds, never what it computes.
+let optimizedDebugSettings: [SwiftSetting] = Context.environment["CNNGPU_OPTIMIZE_DEBUG"] == "1"
+    ? [.unsafeFlags(["-O"], .when(configuration: .debug))] : []
+
 let package = Package(
     name: "cnn-gpu",
     products: [
@@ -37,9 +50,7 @@ let package = Package(
         .target(name: "CCPUKernels"),
         .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CBLAS", "CZlib", "CImageCodecs", "CNNKernels",
                                                "CCPUKernels", "CMPI"],
-                // The CPU backend's loops are 10–50× slower unoptimized: optimize them in debug
-                // builds too, so `swift test` exercises full-size models in reasonable time.
-                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+                swiftSettings: optimizedDebugSettings),
         .executableTarget(name: "CNNGPUCLI", dependencies: [
             "CNNGPU", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

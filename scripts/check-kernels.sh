@@ -13,6 +13,8 @@
 # inside LLVM at exit under oclgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The same library flags as scripts/test.sh, so the builds are shared (Package.swift says why).
+export CNNGPU_OPTIMIZE_DEBUG="${CNNGPU_OPTIMIZE_DEBUG:-1}"
 
 command -v oclgrind >/dev/null || { echo "check-kernels: oclgrind is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
 swift build --build-tests >/dev/null

@@ -9,6 +9,8 @@
 # normal build: swift build --product cnn-gpu-fuzz && .build/debug/cnn-gpu-fuzz TARGET FILE
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The same library flags as scripts/test.sh, so the builds are shared (Package.swift says why).
+export CNNGPU_OPTIMIZE_DEBUG="${CNNGPU_OPTIMIZE_DEBUG:-1}"
 target=${1:?usage: scripts/fuzz.sh TARGET SECONDS}
 seconds=${2:-60}
 scratch=.build/fuzz

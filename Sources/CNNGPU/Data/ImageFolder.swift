@@ -20,8 +20,10 @@ public struct ImageFolder: Sendable {
     public var count: Int { files.count }
 
     /// Lists `directory/<class>/…`.
-    /// - Parameter classes: the class list to label with (a validation folder takes its
-    ///   training folder's classes); nil uses this folder's own subfolders.
+    /// - Parameters:
+    ///   - directory: the folder whose subfolders are the classes.
+    ///   - classes: the class list to label with (a validation folder takes its training
+    ///     folder's classes); nil uses this folder's own subfolders.
     /// - Throws: `CNNError.invalidArgument` when the folder is missing, has no class
     ///   subfolders, a class folder holds no files, or (with `classes`) holds a class not in it.
     public init(directory: URL, classes: [String]? = nil) throws {

@@ -27,7 +27,12 @@ public struct ClassificationReport: Sendable {
 
     /// Runs `data` through the model on an inference plan of its backend (the same plans and ops
     /// as training), computing every statistic from the logits on the host in Double.
-    /// - Parameter keepMistakes: how many of the most confident misclassifications to keep.
+    /// - Parameters:
+    ///   - graph: the model as built.
+    ///   - parameters: its trained weights, on the backend that runs the evaluation.
+    ///   - data: the labelled samples, preprocessed as in training.
+    ///   - classNames: a name for each of the model's classes, in label order.
+    ///   - keepMistakes: how many of the most confident misclassifications to keep.
     public static func evaluate(graph: Graph, parameters: ParameterStore, data: BatchSource, classNames: [String],
                                 keepMistakes: Int = 16) throws -> ClassificationReport {
         let classes = graph.outputShape.count

@@ -25,6 +25,8 @@ public final class ModelProbe {
 
     /// - Parameters:
     ///   - graph: the model as built (its parameters are `parameters`).
+    ///   - parameters: the model's weights, on the backend the probe runs on.
+    ///   - batch: how many images each call takes.
     ///   - guided: ReLUs pass gradients only where input and gradient are both positive.
     public init(graph: Graph, parameters: ParameterStore, batch: Int = 1, guided: Bool = false) throws {
         guard batch > 0 else { throw CNNError.invalidArgument("a probe needs at least one image, got batch \(batch)") }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the Examples package, which depends on this repository by path as a user's package
+# would, and runs its example: a residual network defined in user code, trained for one epoch
+# on Fashion-MNIST on the CPU backend, then asked to predict test images. It exits non-zero if
+# the network did not learn (test accuracy under 70%).
+#
+#   scripts/run-example.sh [--device cpu|auto|opencl[:N]] [--train-images N] [--predict N]
+#
+# By default it trains on the first 20,000 of the 60,000 training images, to keep CI's run
+# short on 2 cores; --train-images 60000 trains the whole epoch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# The same library flags as scripts/test.sh, and the repository's build folder: the library's
+# objects compiled for the tests are reused as they are (the compile commands are the same), so
+# the example costs a link instead of a second compile of the library (minutes on 2 cores).
+export CNNGPU_OPTIMIZE_DEBUG="${CNNGPU_OPTIMIZE_DEBUG:-1}"
+build=(--package-path Examples --scratch-path .build)
+
+swift build "${build[@]}" --product ResidualFashionMNIST 2>&1 | tail -3
+# Bounded: a hang must not use up CI's time.
+timeout 600 "$(swift build "${build[@]}" --show-bin-path)/ResidualFashionMNIST" --train-images 20000 "$@"
