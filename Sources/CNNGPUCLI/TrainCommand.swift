@@ -128,10 +128,14 @@ struct TrainCommand: ParsableCommand {
 
     /// The run's settings by flag, recorded in its checkpoints.
     private func recordedSettings(epochs: Int, rate: Float) -> [String: String] {
+        // Optional flags are recorded as given ("" when left to the optimizer's default).
         ["epochs": "\(epochs)", "batch-size": "\(batchSize)", "optimizer": optimizer.lowercased(), "lr": "\(rate)",
-         "momentum": "\(momentum)", "nesterov": "\(nesterov)", "weight-decay": "\(weightDecay)", "schedule": schedule.lowercased(),
-         "warmup-steps": "\(warmupSteps)", "seed": "\(seed)", "augment": "\(augment)", "freeze": freeze ?? "",
-         "weights": weights ?? ""]
+         "momentum": momentum.map { "\($0)" } ?? "", "nesterov": "\(nesterov)",
+         "weight-decay": weightDecay.map { "\($0)" } ?? "", "schedule": scheduleName,
+         "lr-step-size": lrStepSize.map { "\($0)" } ?? "", "lr-gamma": lrGamma.map { "\($0)" } ?? "",
+         "label-smoothing": "\(labelSmoothing)", "warmup-steps": "\(warmupSteps)",
+         "warmup-epochs": warmupEpochs.map { "\($0)" } ?? "", "seed": "\(seed)", "augment": "\(augment)",
+         "freeze": freeze ?? "", "weights": weights ?? ""]
     }
 
     /// Checks the options before any data is read, so a typo fails at once.
