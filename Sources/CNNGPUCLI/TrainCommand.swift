@@ -350,7 +350,7 @@ struct TrainCommand: ParsableCommand {
             }
             say(String(format: "done: %@ accuracy %.2f%% after %d epoch%@ ", word, accuracy * 100, last.epoch,
                        last.epoch == 1 ? "" : "s")
-                + ProgressReporter.runSummary(history, seconds: took) + "; curves in \(dir.path)/curves.svg")
+                + ProgressReporter.runSummary(history, seconds: took, accuracy: word) + "; curves in \(dir.path)/curves.svg")
             if let best = trainer.bestEpoch, let bestURL = trainer.bestCheckpointURL {
                 say(String(format: "best: epoch %d, %@ accuracy %.2f%%, in %@", best.epoch, word,
                            (best.validationAccuracy ?? 0) * 100, bestURL.path))

@@ -147,7 +147,7 @@ final class RunFolderCLITests: XCTestCase {
         let cwd = dir.appendingPathComponent("work")
         try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
         let first = try train(data, nil, ["--epochs", "1"], in: cwd)
-        XCTAssertTrue(first.contains("after 1 epoch;"), first)
+        XCTAssertTrue(first.contains("after 1 epoch in "), first)
         _ = try train(data, nil, ["--epochs", "1", "--checkpoint", "runs/second"], in: cwd)
         let resumed = try train(data, nil, ["--epochs", "2", "--resume"], in: cwd)
         XCTAssertTrue(resumed.contains("resume    the latest run of lenet5: ") && resumed.contains("runs/second"), resumed)

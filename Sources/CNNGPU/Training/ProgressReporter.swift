@@ -78,11 +78,12 @@ public final class ProgressReporter {
 
     /// "in 1:23; best epoch 4 (validation accuracy 89.12%)": how long a run took and its best
     /// epoch (`TrainingCurves.bestEpoch`), for the line that ends it.
-    public static func runSummary(_ history: [EpochMetrics], seconds: TimeInterval) -> String {
+    /// `accuracy` names the held-out data: "validation", or "test" for a dataset's test split.
+    public static func runSummary(_ history: [EpochMetrics], seconds: TimeInterval, accuracy: String = "validation") -> String {
         var text = "in \(clock(seconds))"
         if let best = TrainingCurves.bestEpoch(history), let m = history.first(where: { $0.epoch == best }) {
             text += "; best epoch \(best) "
-                + (m.validationAccuracy.map { String(format: "(validation accuracy %.2f%%)", $0 * 100) }
+                + (m.validationAccuracy.map { String(format: "(%@ accuracy %.2f%%)", accuracy, $0 * 100) }
                     ?? String(format: "(training loss %.4f)", m.trainLoss))
         }
         return text
