@@ -6,7 +6,8 @@
 #   scripts/docs.sh    then: python3 -m http.server -d .build/docs/CNNGPU.doccarchive
 #                      and open http://localhost:8000/documentation/cnngpu
 #
-# Writes .build/docs/CNNGPU.doccarchive, a static site (also opened by Xcode). Fails if DocC reports a warning (a broken symbol link, say).
+# Writes .build/docs/CNNGPU.doccarchive, a static site (also opened by Xcode). Fails if DocC
+# reports a warning (a broken symbol link, say).
 # No package plugin: the symbol graphs come from SwiftPM and the pages from `docc`, both part
 # of the toolchain, so the package gains no dependency.
 set -euo pipefail

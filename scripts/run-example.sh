@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 export CNNGPU_OPTIMIZE_DEBUG="${CNNGPU_OPTIMIZE_DEBUG:-1}"
 build=(--package-path Examples --scratch-path .build)
 
-swift build "${build[@]}" --product ResidualFashionMNIST 2>&1 | tail -3
+log=$(swift build "${build[@]}" --product ResidualFashionMNIST 2>&1) || { echo "$log" >&2; exit 1; }
+echo "$log" | tail -n 1
 # Bounded: a hang must not use up CI's time.
 timeout 600 "$(swift build "${build[@]}" --show-bin-path)/ResidualFashionMNIST" --train-images 20000 "$@"

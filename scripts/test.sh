@@ -13,6 +13,14 @@ export CNNGPU_REQUIRE_OPENCL=1
 # shares these flags, so the library is compiled once.
 export CNNGPU_OPTIMIZE_DEBUG=1
 
+# Packages depend on this one by version only if its manifest, as they evaluate it (without
+# CNNGPU_OPTIMIZE_DEBUG), gives no target unsafe flags: SwiftPM refuses those in a dependency.
+manifest=$(env -u CNNGPU_OPTIMIZE_DEBUG swift package dump-package)
+if grep -q '"unsafeFlags"' <<<"$manifest"; then
+    echo "test: Package.swift gives a target unsafe flags without CNNGPU_OPTIMIZE_DEBUG set, so other" \
+         "packages could not depend on this one by version; make them opt-in as -O is" >&2
+    exit 1
+fi
 scripts/check-kernels.sh
 # Every parser under libFuzzer for a bounded time (20 s each unless FUZZ_SECONDS says otherwise);
 # the seeded mutator in FuzzTests runs with the suite below.
