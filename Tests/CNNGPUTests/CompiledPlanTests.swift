@@ -147,10 +147,14 @@ final class CompiledPlanTests: XCTestCase {
                     plus[k] += h; minus[k] -= h
                     return (try loss(plus) - loss(minus)) / Double(2 * h)
                 }
-                // A ReLU or max-pool switch inside ±h makes the difference quotient meaningless:
-                // two step sizes that disagree say so, and the coordinate is skipped.
-                let (coarse, fine) = (try numeric(1e-2), try numeric(5e-3))
-                guard abs(coarse - fine) <= 0.02 * max(abs(fine), 1e-2) else { continue }
+                // A ReLU or max-pool switch inside ±h makes the difference quotient meaningless.
+                // On a smooth function the quotient's error shrinks 4× each time h halves; with a
+                // switch at distance d < h it grows like d/h instead (seen: 0.0030, 0.0031, 0.0033
+                // for h = 1e-2, 5e-3, 2.5e-3 against 0.0064 at the point), and the coordinate is
+                // skipped. 1e-4 allows for the float loss's rounding at the finest step.
+                let (coarse, middle, fine) = (try numeric(1e-2), try numeric(5e-3), try numeric(2.5e-3))
+                guard abs(coarse - middle) <= 0.02 * max(abs(fine), 1e-2),
+                      abs(middle - fine) <= 0.5 * abs(coarse - middle) + 1e-4 else { continue }
                 checked += 1
                 XCTAssertEqual(Double(dx[k]), fine, accuracy: 2e-3 + 0.05 * abs(fine), "dx[\(k)], \(backend.testName), seed \(rng.seed)")
             }
