@@ -5,9 +5,9 @@
 ///   for stride-1, undilated, ungrouped layers of at most `blockedMaxChannels` channels;
 /// - direct loops along rows (CPUBackend+DirectConvolution.swift) for depthwise convolution
 ///   (at most `directMaxGroupOutChannels` output channels per group), where each GEMM is a
-///   sliver that OpenBLAS pads to its micro-kernel, and for the `.direct` problems the blocked
+///   sliver that a GEMM pads to its micro-kernel, and for the `.direct` problems the blocked
 ///   kernels cannot take (strides, dilation, groups);
-/// - im2col + OpenBLAS SGEMM (see `Im2ColConvolution`) for the rest: im2col and col2im run in
+/// - im2col + oneDNN's SGEMM (see `Im2ColConvolution`) for the rest: im2col and col2im run in
 ///   parallel over (row, image) and (image, channel), each GEMM split across the workers.
 ///
 /// Measured (2 cores, loaded machine; batch 64; forward / backward-data / backward-filter in
