@@ -2,7 +2,7 @@
 
 Run with a venv outside the repository (PyTorch is never a dependency):
     python3 -m venv /work/venv-torch && /work/venv-torch/bin/pip install torch torchvision
-    /work/venv-torch/bin/python Benchmarks/pytorch/cpu_reference.py convs
+    /work/venv-torch/bin/python Benchmarks/pytorch/cpu_reference.py convs [threads]
     /work/venv-torch/bin/python Benchmarks/pytorch/cpu_reference.py train 8 224 20
     /work/venv-torch/bin/python Benchmarks/pytorch/cpu_reference.py infer 8 224 20
 Two threads, as the machine has; synthetic data; ResNet-50 as torchvision builds it (or the
@@ -14,17 +14,20 @@ import time
 import torch
 import torch.nn as nn
 
-torch.set_num_threads(2)
+# Two threads, as the machine has; `convs 1` measures one thread (CPU time per core).
+torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[1] == "convs" else 2)
 
 
 def best_ms(fn, reps=10):
+    """Best wall ms and best process-CPU ms of `reps` runs (the CPU figure is the steadier one
+    on a shared machine: with 1 thread it is the pass's cost on one core)."""
     fn()
-    best = float("inf")
+    wall = cpu = float("inf")
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        best = min(best, time.perf_counter() - t)
-    return best * 1e3
+        wall, cpu = min(wall, time.perf_counter() - t), min(cpu, time.process_time() - c)
+    return wall * 1e3, cpu * 1e3
 
 
 def convs():
@@ -37,15 +40,14 @@ def convs():
         y = conv(x)
         dy = torch.randn_like(y)
         flop = 2 * y.numel() * c * r * r
-        fwd = best_ms(lambda: conv(x))
-        with torch.no_grad():
-            fwd_nograd = best_ms(lambda: conv(x))
         w = conv.weight
+        with torch.no_grad():
+            fwd = best_ms(lambda: conv(x))
         bwd_data = best_ms(lambda: torch.nn.grad.conv2d_input(x.shape, w, dy, stride=s, padding=r // 2))
         bwd_filter = best_ms(lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, stride=s, padding=r // 2))
-        print(f"{name:16s} fwd {fwd_nograd:7.2f} ms ({flop / fwd_nograd / 1e6:4.0f} GF/s)  "
-              f"bwd-data {bwd_data:7.2f} ms ({flop / bwd_data / 1e6:4.0f})  "
-              f"bwd-filter {bwd_filter:7.2f} ms ({flop / bwd_filter / 1e6:4.0f})", flush=True)
+        print(f"{name:16s} " + "  ".join(f"{label} wall {t[0]:7.2f} cpu {t[1]:7.2f} ms ({flop / t[1] / 1e6:4.0f} GF/s cpu)"
+                                         for label, t in [("fwd", fwd), ("bwd-data", bwd_data), ("bwd-filter", bwd_filter)]),
+              flush=True)
 
 
 def resnet50():
