@@ -4,12 +4,12 @@ import Foundation
 /// JIT AVX-512/AVX2 kernels, with NCHW tensors at the op boundary.
 ///
 /// Why oneDNN and which layout (Benchmarks/NOTES-cpu-convolution.md has the figures): on the
-/// ResNet-50 batch-8 shapes its blocked-layout kernels (nChw16c) run the 3×3 layers at
-/// 230–260 GFLOP/s per Zen 5 core in all three passes, 1.3–2.5× its own NCHW path (an im2col +
-/// JIT SGEMM) even after reordering inputs and outputs around every call, and ahead of our
-/// register-blocked AVX2 loops. For 1×1 layers the reorders cost more than the blocked kernel
-/// saves, so they run on NCHW in place. Keeping the blocked layout between ops would save the
-/// reorders too, but every other op here reads NCHW; that is left for later.
+/// ResNet-50 batch-8 shapes its blocked-layout kernels (nChw16c) run the 3×3 layers at about
+/// 230 GFLOP/s per Zen 5 core in all three passes, 1.2–2.3× its own NCHW path (an im2col + JIT
+/// SGEMM) and 1.1–2.4× our im2col + GEMM, even after reordering inputs and outputs around
+/// every call. For 1×1 layers the reorders cost more than the blocked kernel saves, so they run
+/// on NCHW in place. Keeping the blocked layout between ops would save the reorders too, but
+/// every other op here reads NCHW; that is left for later.
 ///
 /// Each of the backend's workers runs one primitive on its slice of the batch (see
 /// `oneDNNSlices`). Primitives are built once per problem, pass, epilogue and thread count and
