@@ -95,7 +95,8 @@ final class OneDNNConvolutionTests: XCTestCase {
         XCTAssertTrue(message?.contains("convolutionWorkspaceCount") ?? false, message ?? "")
     }
 
-    /// ResNet-50's wide layers go to oneDNN; LeNet's narrow ones stay on the blocked loops.
+    /// ResNet-50's wide layers go to oneDNN, but for its 7² stage and LeNet's narrow layers our
+    /// own kernels stay first.
     func testHeuristicPicksOneDNNForWideLayers() throws {
         let resnet3x3 = try Conv2DDescriptor(batch: 8, inChannels: 64, inH: 56, inW: 56, outChannels: 64,
                                              kernelH: 3, kernelW: 3, padding: Padding2D(1))
@@ -106,6 +107,10 @@ final class OneDNNConvolutionTests: XCTestCase {
                            CPUBackend.oneDNNBlocked, "\(direction)")
             XCTAssertEqual(TestBackends.cpu.convolutionSolutions(for: resnet1x1, direction: direction).first,
                            CPUBackend.oneDNNPlain, "\(direction)")
+            let stage5 = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
+                                              kernelH: 3, kernelW: 3, padding: Padding2D(1))
+            XCTAssertEqual(TestBackends.cpu.convolutionSolutions(for: stage5, direction: direction).first?.algorithm,
+                           .im2colGEMM, "\(direction)")
             XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: try BlockedConvolutionTests.cases()[1].d,
                                                                     direction: direction).first?.algorithm, .oneDNN)
         }

@@ -24,11 +24,17 @@ extension CPUBackend {
     /// oneDNN's blocked backward-data kernel for few input channels (the 3-channel stem) runs at
     /// a fifth of its NCHW path's speed.
     static let oneDNNBlockedMinAdjointChannels = 16
+    /// Below 14² output pixels (ResNet's 7² stage) each worker's slice gives the blocked
+    /// kernels too little to block, and the reordered weights (2.4 M floats at 512→512) weigh
+    /// more: im2col + GEMM was 7–22% faster there.
+    static let oneDNNMinOutPixels = 14 * 14
 
     /// The oneDNN layout the measurements favour for `d`, or nil where our own kernels are the
     /// better first choice.
     static func preferredOneDNN(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> ConvolutionSolution? {
-        guard d.groups == 1, d.outChannels >= oneDNNMinOutChannels else { return nil }
+        guard d.groups == 1, d.outChannels >= oneDNNMinOutChannels, d.outH * d.outW >= oneDNNMinOutPixels else {
+            return nil
+        }
         if d.kernelH * d.kernelW == 1 { return oneDNNPlain }
         if direction == .backwardData, d.inChannels < oneDNNBlockedMinAdjointChannels { return oneDNNPlain }
         return oneDNNBlocked
