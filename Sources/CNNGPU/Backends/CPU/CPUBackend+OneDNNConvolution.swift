@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Why oneDNN and which layout (Benchmarks/NOTES-cpu-convolution.md has the figures): on the
 /// ResNet-50 batch-8 shapes its blocked-layout kernels (nChw16c) run the 3×3 layers at about
-/// 230 GFLOP/s per Zen 5 core in all three passes, 1.2–2.3× its own NCHW path (an im2col + JIT
+/// 230 GFLOP/s per Zen 5 core in all three passes, 1.15–2.2× its own NCHW path (an im2col + JIT
 /// SGEMM) and 1.1–2.4× our im2col + GEMM, even after reordering inputs and outputs around
 /// every call. For 1×1 layers the reorders cost more than the blocked kernel saves, so they run
 /// on NCHW in place. Keeping the blocked layout between ops would save the reorders too, but
@@ -13,8 +13,8 @@ import Foundation
 ///
 /// Each of the backend's workers runs one primitive on its slice of the batch (see
 /// `oneDNNSlices`). Primitives are built once per problem, pass, epilogue and thread count and
-/// cached (JIT compilation takes milliseconds). The reordered copies and oneDNN's scratchpad live in the
-/// workspace the planner allocates, so its memory figures include them.
+/// cached (JIT compilation takes milliseconds). The reordered copies and oneDNN's scratchpad
+/// live in the workspace the planner allocates, so its memory figures include them.
 extension CPUBackend {
     static let oneDNNBlocked = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1])
     static let oneDNNPlain = ConvolutionSolution(.oneDNN, parameters: ["blocked": 0])
