@@ -107,6 +107,10 @@ final class OneDNNConvolutionTests: XCTestCase {
                            CPUBackend.oneDNNBlocked, "\(direction)")
             XCTAssertEqual(TestBackends.cpu.convolutionSolutions(for: resnet1x1, direction: direction).first,
                            CPUBackend.oneDNNPlain, "\(direction)")
+            var single = resnet3x3
+            single.batch = 1
+            if TestBackends.cpu.threads > 1 { XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: single, direction: direction).first?.algorithm,
+                              .oneDNN, "batch 1 would run on OpenMP's threads") }
             let stage5 = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
                                               kernelH: 3, kernelW: 3, padding: Padding2D(1))
             XCTAssertEqual(TestBackends.cpu.convolutionSolutions(for: stage5, direction: direction).first?.algorithm,

@@ -31,7 +31,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     /// CPUBackend+OneDNNConvolution.swift put the faster first.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
         let ours = ownSolutions(for: d, direction: direction)
-        switch Self.preferredOneDNN(d, direction: direction) {
+        switch preferredOneDNN(d, direction: direction) {
         case Self.oneDNNBlocked?: return [Self.oneDNNBlocked, Self.oneDNNPlain] + ours
         case let preferred?: return [preferred, Self.oneDNNBlocked] + ours
         case nil: return ours + [Self.oneDNNBlocked, Self.oneDNNPlain]

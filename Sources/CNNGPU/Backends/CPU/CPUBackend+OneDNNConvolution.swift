@@ -30,14 +30,17 @@ extension CPUBackend {
     static let oneDNNMinOutPixels = 14 * 14
 
     /// The oneDNN layout the measurements favour for `d`, or nil where our own kernels are the
-    /// better first choice.
-    static func preferredOneDNN(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> ConvolutionSolution? {
-        guard d.groups == 1, d.outChannels >= oneDNNMinOutChannels, d.outH * d.outW >= oneDNNMinOutPixels else {
+    /// better first choice. A batch smaller than the worker count would run on oneDNN's OpenMP
+    /// threads (see `oneDNNSlices`): ResNet-50 inference at batch 1 took 13× the time per image
+    /// of batch 8 that way on the shared machine, so such batches keep our kernels.
+    func preferredOneDNN(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> ConvolutionSolution? {
+        guard d.groups == 1, d.outChannels >= Self.oneDNNMinOutChannels, d.outH * d.outW >= Self.oneDNNMinOutPixels,
+              d.batch >= threads else {
             return nil
         }
-        if d.kernelH * d.kernelW == 1 { return oneDNNPlain }
-        if direction == .backwardData, d.inChannels < oneDNNBlockedMinAdjointChannels { return oneDNNPlain }
-        return oneDNNBlocked
+        if d.kernelH * d.kernelW == 1 { return Self.oneDNNPlain }
+        if direction == .backwardData, d.inChannels < Self.oneDNNBlockedMinAdjointChannels { return Self.oneDNNPlain }
+        return Self.oneDNNBlocked
     }
 
     /// The batch split the backend's workers take, one slice each: oneDNN then runs on one
