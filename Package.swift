@@ -36,7 +36,8 @@ let package = Package(
         .systemLibrary(name: "COpenCL", pkgConfig: "OpenCL",
                        providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
         .systemLibrary(name: "CCLBlast", pkgConfig: "clblast", providers: [.apt(["libclblast-dev"])]),
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // oneDNN: the CPU backend's SGEMM (JIT, ISA chosen at run time) and convolution solver.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
@@ -49,7 +50,7 @@ let package = Package(
         // Hand-blocked CPU convolution loops, compiled for AVX2+FMA and baseline x86-64 and
         // picked at run time (Swift has no per-function target features).
         .target(name: "CCPUKernels"),
-        .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CBLAS", "CZlib", "CImageCodecs", "CNNKernels",
+        .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CDNNL", "CZlib", "CImageCodecs", "CNNKernels",
                                                "CCPUKernels", "CMPI"],
                 swiftSettings: optimizedDebugSettings),
         .executableTarget(name: "CNNGPUCLI", dependencies: [

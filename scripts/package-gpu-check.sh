@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packages cnn-gpu for a Linux machine with a GPU and no Swift: the CLI and the test bundle
 # built with the Swift runtime linked in (--static-swift-stdlib), every shared library they load
-# that a bare machine may lack (libOpenCL.so.1, libclblast.so.1, OpenBLAS, image codecs, XCTest),
+# that a bare machine may lack (libOpenCL.so.1, libclblast.so.1, oneDNN and libgomp, image codecs, XCTest),
 # Fashion-MNIST, and run.sh, which there lists the devices, runs the op and engine tests on the
 # OpenCL GPU, tunes ResNet-50, runs `cnn-gpu bench` and a LeNet-5 epoch, and writes everything
 # to $OUT (or ./results).

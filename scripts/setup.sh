@@ -4,12 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# OpenCL ICD loader + headers, CLBlast (GEMM on OpenCL), PoCL (OpenCL on CPUs), OpenBLAS (CPU
-# backend), oclgrind (kernel checker), the Fashion-MNIST package (training data), zlib
+# OpenCL ICD loader + headers, CLBlast (GEMM on OpenCL), PoCL (OpenCL on CPUs), oneDNN (CPU
+# backend's GEMM and convolutions), oclgrind (kernel checker), the Fashion-MNIST package (training data), zlib
 # (reads the gzipped datasets), libjpeg-turbo and libpng (image folders), clinfo, Open MPI
 # (data-parallel training under mpirun) and iproute2 (the two-namespace MPI test).
 PACKAGES=(pkg-config ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd
-          libopenblas-dev oclgrind dataset-fashion-mnist zlib1g-dev libturbojpeg0-dev libpng-dev clinfo
+          libdnnl-dev oclgrind dataset-fashion-mnist zlib1g-dev libturbojpeg0-dev libpng-dev clinfo
           libopenmpi-dev openmpi-bin iproute2)
 
 missing=()

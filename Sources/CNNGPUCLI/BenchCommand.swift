@@ -29,6 +29,10 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Smaller problems and fewer repeats: under two minutes for two devices on a 2-core machine.")
     var quick = false
 
+    @Option(help: ArgumentHelp("Run only the ops and models whose name contains this text, e.g. \"batch 8\" "
+        + "for ResNet-50's batch-8 convolutions.", valueName: "text"))
+    var only: String?
+
     @Option(help: ArgumentHelp("Also write the results as JSON to this file.", valueName: "file"))
     var json: String?
 
@@ -78,7 +82,9 @@ struct BenchCommand: ParsableCommand {
             }
         } else {
             let progress = ProgressLine()
-            let runner = BenchmarkRunner(suite: try .standard(suite, quick: quick), progress: progress.show)
+            var chosen = try BenchmarkSuite.standard(suite, quick: quick)
+            if let only { chosen = chosen.only(only) }
+            let runner = BenchmarkRunner(suite: chosen, progress: progress.show)
             results = try runner.run(on: try BenchmarkDevice.parse(devices))
             progress.clear()
         }

@@ -36,6 +36,14 @@ public struct BenchmarkSuite {
                        models: part == .ops ? [] : standardModels(quick: quick))
     }
 
+    /// The ops and models whose name contains `text` (`bench --only`).
+    public func only(_ text: String) -> BenchmarkSuite {
+        var s = self
+        s.ops = ops.filter { $0.name.contains(text) }
+        s.models = models.filter { $0.model.contains(text) }
+        return s
+    }
+
     /// A suite of a few small problems and LeNet-5, which runs in seconds (the tests use it).
     public static func tiny() throws -> BenchmarkSuite {
         let conv = try Conv2DDescriptor(batch: 2, inChannels: 8, inH: 12, inW: 12, outChannels: 8,
@@ -61,6 +69,20 @@ public struct BenchmarkSuite {
         }
         var ops = (quick ? [256, 512, 1024] : [256, 512, 1024, 2048]).map { OpBenchmark.gemm(m: $0, n: $0, k: $0) }
         ops += try conv("resnet50 stem 7×7/2", 3, 64, 224, kernel: 7, stride: 2)
+        // The batch-8 layers the CPU convolution notes compare against oneDNN and PyTorch
+        // (Benchmarks/NOTES-cpu-convolution.md); the quick suite keeps batch 1.
+        func conv8(_ name: String, _ c: Int, _ k: Int, _ size: Int, kernel: Int, stride: Int = 1) throws -> [OpBenchmark] {
+            OpBenchmark.convolution(name + " batch 8", try Conv2DDescriptor(
+                batch: 8, inChannels: c, inH: size, inW: size, outChannels: k, kernelH: kernel, kernelW: kernel,
+                strideH: stride, strideW: stride, padding: Padding2D(kernel / 2)))
+        }
+        if !quick {
+            ops += try conv8("resnet50 3×3 64→64 56²", 64, 64, 56, kernel: 3)
+            ops += try conv8("resnet50 1×1 256→64 56²", 256, 64, 56, kernel: 1)
+            ops += try conv8("resnet50 3×3 256→256 14²", 256, 256, 14, kernel: 3)
+            ops += try conv8("resnet50 3×3 512→512 7²", 512, 512, 7, kernel: 3)
+            ops += try conv8("resnet50 stem 7×7/2 3→64 224²", 3, 64, 224, kernel: 7, stride: 2)
+        }
         for (stage, (width, size)) in [(64, 56), (128, 28), (256, 14), (512, 7)].enumerated() {
             let res = "resnet50 res\(stage + 2)"
             ops += try conv("\(res) 1×1 reduce", width * 4, width, size, kernel: 1)

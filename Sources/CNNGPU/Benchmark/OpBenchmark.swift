@@ -124,7 +124,7 @@ private func operand(_ backend: any Backend, _ count: Int, _ value: Float = 0.5)
 }
 
 private func gemmName(_ backend: any Backend) -> String {
-    backend is OpenCLBackend ? "CLBlast SGEMM" : "OpenBLAS SGEMM"
+    backend is OpenCLBackend ? "CLBlast SGEMM" : "oneDNN SGEMM"
 }
 
 /// The OpenCL kernel an op launches; the CPU backend runs its own loops for these ops.
@@ -143,6 +143,8 @@ func convolutionAlgorithmName(_ backend: any Backend, _ d: Conv2DDescriptor, _ d
     case .im2colGEMM: return "im2col + " + gemmName(backend) + tuned
     case .direct:
         return (backend is OpenCLBackend ? "conv_direct_" + direction.replacingOccurrences(of: "-", with: "_") : "direct loops") + tuned
+    case .oneDNN:
+        return (solution.parameters["blocked"] == 1 ? "oneDNN blocked + reorders" : "oneDNN NCHW") + tuned
     case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
         return solution.description + tuned
     }

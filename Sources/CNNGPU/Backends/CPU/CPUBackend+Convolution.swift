@@ -1,11 +1,13 @@
-/// Convolution on the CPU, by one of three kernels:
+/// Convolution on the CPU, by one of four kernels:
+/// - oneDNN's JIT kernels (CPUBackend+OneDNNConvolution.swift) for ungrouped layers of at least
+///   `oneDNNMinOutChannels` outputs: ResNet's and VGG's layers and the 7×7 stem;
 /// - register-blocked direct convolution (CPUBackend+BlockedConvolution.swift, AVX2 C loops)
 ///   for stride-1, undilated, ungrouped layers of at most `blockedMaxChannels` channels;
 /// - direct loops along rows (CPUBackend+DirectConvolution.swift) for depthwise convolution
 ///   (at most `directMaxGroupOutChannels` output channels per group), where each GEMM is a
-///   sliver that OpenBLAS pads to its micro-kernel, and for the `.direct` problems the blocked
+///   sliver that a GEMM pads to its micro-kernel, and for the `.direct` problems the blocked
 ///   kernels cannot take (strides, dilation, groups);
-/// - im2col + OpenBLAS SGEMM (see `Im2ColConvolution`) for the rest: im2col and col2im run in
+/// - im2col + oneDNN's SGEMM (see `Im2ColConvolution`) for the rest: im2col and col2im run in
 ///   parallel over (row, image) and (image, channel), each GEMM split across the workers.
 ///
 /// Measured (2 cores, loaded machine; batch 64; forward / backward-data / backward-filter in
@@ -25,8 +27,19 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     /// of 6, so with fewer than this many most of its lanes idle.
     static let blockedMinAdjointChannels = 4
 
-    /// Both algorithms apply to every problem; the measurements above put the faster first.
+    /// Every algorithm applies to every problem; the measurements above and in
+    /// CPUBackend+OneDNNConvolution.swift put the faster first.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
+        let ours = ownSolutions(for: d, direction: direction)
+        switch preferredOneDNN(d, direction: direction) {
+        case Self.oneDNNBlocked?: return [Self.oneDNNBlocked, Self.oneDNNPlain] + ours
+        case let preferred?: return [preferred, Self.oneDNNBlocked] + ours
+        case nil: return ours + [Self.oneDNNBlocked, Self.oneDNNPlain]
+        }
+    }
+
+    /// The register-blocked and row-direct loops, and im2col + GEMM, in the order measured best.
+    func ownSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
         let blocked = Self.blockedConvolutionApplies(d)
         var direct = d.groupOutChannels <= Self.directMaxGroupOutChannels
             || blocked && d.outChannels <= Self.blockedMaxChannels && d.inChannels <= Self.blockedMaxChannels
@@ -40,6 +53,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
 
     public func convolutionWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                           solution: ConvolutionSolution) -> Int {
+        if solution.algorithm == .oneDNN { return oneDNNWorkspaceCount(d, direction: direction, solution: solution) }
         guard solution.algorithm == .im2colGEMM else { return 0 }
         return ConvolutionWorkspace.count(d, limitBytes: ConvolutionWorkspace.limitBytes,
                                           maxBufferBytes: info.maxBufferBytes)
@@ -56,6 +70,9 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
             blockedForward(d, x: ptr(x), weight: ptr(weight), bias: biasPointer, activation: activation, y: ptr(y))
         case .direct:
             directForward(d, x: ptr(x), weight: ptr(weight), bias: biasPointer, activation: activation, y: ptr(y))
+        case .oneDNN:
+            try oneDNNConvolution(d, .forward, solution, tensors: [x, weight, y], bias: bias, activation: activation,
+                                  workspace: workspace)
         case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
             throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
@@ -71,6 +88,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
             blockedBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
         case .direct:
             directBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
+        case .oneDNN:
+            try oneDNNConvolution(d, .backwardData, solution, tensors: [dy, weight, dx], workspace: workspace)
         case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
             throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
@@ -86,6 +105,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
             blockedBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
         case .direct:
             directBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
+        case .oneDNN:
+            try oneDNNConvolution(d, .backwardFilter, solution, tensors: [x, dy, dw], workspace: workspace)
         case .implicitGEMM, .winogradF2x3, .conv1x1CLBlast:
             throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }

@@ -1,12 +1,11 @@
-import CBLAS
-
-/// GEMM through OpenBLAS (row-major CBLAS), run single-threaded inside our own workers.
+/// GEMM through oneDNN's SGEMM (`sgemm` in OneDNN.swift), run single-threaded inside our own
+/// workers.
 ///
-/// Why not OpenBLAS's threads: between calls they spin in `sched_yield`, fighting the backend's
-/// own workers (im2col, pooling, element-wise loops) for the same few cores; on LeNet-sized
-/// layers a fifth of the CPU time went to that spinning. So OpenBLAS runs with one thread and
-/// the backend splits each GEMM's output into one slice per worker (columns, or rows when the
-/// matrix is tall), or hands whole matrices of a batch to the workers.
+/// Why not the library's threads: OpenBLAS's spun in `sched_yield` between calls, fighting the
+/// backend's own workers (im2col, pooling, element-wise loops) for the same few cores; on
+/// LeNet-sized layers a fifth of the CPU time went to that spinning. So the GEMM runs on one
+/// thread per call and the backend splits each GEMM's output into one slice per worker
+/// (columns, or rows when the matrix is tall), or hands whole matrices of a batch to them.
 extension CPUBackend: GEMMOps {
     public func encodeGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                            a: MatrixRef, b: MatrixRef, beta: Float, c: MatrixRef) throws {
@@ -64,12 +63,4 @@ extension CPUBackend: GEMMOps {
             }
         }
     }
-}
-
-/// Row-major single-threaded SGEMM on raw pointers.
-func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-           _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-           _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }

@@ -1,9 +1,8 @@
-import CBLAS
 import Foundation
 
 /// The native CPU backend: the fallback for users without a usable OpenCL device. Ops run
-/// synchronously on the calling thread, spread over all cores; GEMM-shaped work goes to
-/// OpenBLAS.
+/// synchronously on the calling thread, spread over all cores; GEMM-shaped work and the wide
+/// convolutions go to oneDNN.
 public final class CPUBackend: BackendMemory {
     public let info: DeviceInfo
     /// Worker threads used by the element-wise and reduction loops.
@@ -12,15 +11,12 @@ public final class CPUBackend: BackendMemory {
     public init(threads: Int? = nil) {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         self.threads = max(1, threads ?? cores)
-        // GEMMs are split across our own workers (see CPUBackend+GEMM.swift).
-        openblas_set_num_threads(1)
         // What this process may use (cgroup, ulimit), not the machine's RAM: see HostMemory.
         let memory = HostMemory.limitBytes
-        let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
         let cpu = HostCPU.current
         self.info = DeviceInfo(backend: "CPU", name: cpu.name, vendor: "host", kind: .cpu,
                                computeUnits: self.threads, clockMHz: cpu.clockMHz, globalMemoryBytes: memory,
-                               maxBufferBytes: memory, maxIndexableElements: Int.max, platform: "native, OpenBLAS \(core) kernels",
+                               maxBufferBytes: memory, maxIndexableElements: Int.max, platform: "native, oneDNN \(OneDNN.isa) kernels",
                                driverVersion: "", peakGFLOPS: cpu.peakGFLOPS)
     }
 

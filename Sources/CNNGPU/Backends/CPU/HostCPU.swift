@@ -37,10 +37,4 @@ public struct HostCPU: Sendable {
     public var peakGFLOPS: Double? {
         clockMHz > 0 ? Double(cores * flopsPerCycle * clockMHz) / 1000 : nil
     }
-
-    /// Whether OpenBLAS's SkylakeX (AVX-512) kernels can run here. OpenBLAS 0.3.21 picks its
-    /// AVX2 kernels on AVX-512 AMD Zen 4/5 unless told otherwise, at half the speed.
-    public var supportsOpenBLASSkylakeX: Bool {
-        ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].allSatisfy(flags.contains)
-    }
 }

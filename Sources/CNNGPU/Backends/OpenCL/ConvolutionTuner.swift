@@ -39,7 +39,7 @@ extension OpenCLBackend {
                                    solver: OpenCLConvolutionSolver, parameters: TunableParameters) -> Int {
         switch solver {
         case .implicitGEMM: return implicitGEMMWorkspaceCount(d, direction: direction, parameters: parameters)
-        case .conv1x1CLBlast, .direct: return 0
+        case .conv1x1CLBlast, .direct, .oneDNN: return 0
         case .winogradF2x3: return winogradF2x3WorkspaceCount(d, direction: direction)
         case .im2colGEMM:
             return ConvolutionWorkspace.count(d, limitBytes: ConvolutionWorkspace.limitBytes, maxBufferBytes: info.maxBufferBytes)
@@ -68,6 +68,8 @@ extension OpenCLBackend {
             try winogradF2x3BackwardData(d, dy: o.dy, weight: o.weight, dx: o.dx, workspace: workspace)
         case (.winogradF2x3, .backwardFilter):
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass; use implicit GEMM")
+        case (.oneDNN, _):
+            throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         case (.direct, _), (.im2colGEMM, _):
             let solution = ConvolutionSolution(solver, parameters: parameters)
             switch direction {

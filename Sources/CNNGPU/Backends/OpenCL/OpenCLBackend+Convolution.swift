@@ -85,6 +85,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try winogradF2x3Forward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
         case .conv1x1CLBlast:
             try conv1x1CLBlastForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y)
+        case .oneDNN:
+            throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
     }
 
@@ -103,6 +105,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try winogradF2x3BackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
         case .conv1x1CLBlast:
             try conv1x1CLBlastBackwardData(d, dy: dy, weight: weight, dx: dx)
+        case .oneDNN:
+            throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
     }
 
@@ -122,6 +126,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try conv1x1CLBlastBackwardFilter(d, x: x, dy: dy, dw: dw)
         case .winogradF2x3:
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass")
+        case .oneDNN:
+            throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
     }
 

@@ -1,0 +1,155 @@
+// Times oneDNN 2.6 convolutions for ResNet-50's batch-8 shapes in plain NCHW and in oneDNN's
+// own blocked layout (format_tag any), the latter with and without the reorders a model in
+// NCHW would need around it; and SGEMM through dnnl_sgemm and OpenBLAS.
+// Build: cc -O2 conv_layouts.c -ldnnl -lopenblas -o /tmp/conv_layouts
+// Run: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /tmp/conv_layouts (figures are one core's)
+#include <dnnl.h>
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define CHECK(x) do { dnnl_status_t s_ = (x); if (s_ != dnnl_success) { \
+    fprintf(stderr, "%s failed: %d\n", #x, s_); exit(1); } } while (0)
+
+static dnnl_engine_t eng;
+static dnnl_stream_t st;
+
+// Process CPU time, not wall time: the shared 2-core machine is loaded by other work, and with
+// OMP_NUM_THREADS=1 the CPU time of one pass is its cost on one core (wall time with the
+// second core idle would be this halved at perfect scaling).
+static double now(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+
+typedef struct { int n, c, h, w, k, r, s, stride, pad; const char *name; } shape_t;
+
+static dnnl_memory_t mem(const dnnl_memory_desc_t *md) {
+    dnnl_memory_t m; CHECK(dnnl_memory_create(&m, md, eng, DNNL_MEMORY_ALLOCATE));
+    float *p; CHECK(dnnl_memory_get_data_handle(m, (void **)&p));
+    size_t n = dnnl_memory_desc_get_size(md) / 4;
+    for (size_t i = 0; i < n; i++) p[i] = (float)((i * 7919) % 13) / 13.0f - 0.5f;
+    return m;
+}
+
+// A reorder from `from` to `to` (NULL when they are equal).
+static dnnl_primitive_t reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to) {
+    if (dnnl_memory_desc_equal(from, to)) return NULL;
+    dnnl_primitive_desc_t pd; dnnl_primitive_t p;
+    CHECK(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, NULL));
+    CHECK(dnnl_primitive_create(&p, pd));
+    dnnl_primitive_desc_destroy(pd);
+    return p;
+}
+
+static void run_reorder(dnnl_primitive_t p, dnnl_memory_t a, dnnl_memory_t b) {
+    if (!p) return;
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}};
+    CHECK(dnnl_primitive_execute(p, st, 2, args));
+}
+
+// Best-of-`reps` milliseconds of one direction; blocked: tag any, with reorders timed separately.
+static void bench(const shape_t *sh, int dir, int blocked, double *conv_ms, double *total_ms, const char **impl) {
+    int oh = (sh->h + 2 * sh->pad - sh->r) / sh->stride + 1, ow = (sh->w + 2 * sh->pad - sh->s) / sh->stride + 1;
+    dnnl_dims_t sd = {sh->n, sh->c, sh->h, sh->w}, wd = {sh->k, sh->c, sh->r, sh->s}, dd = {sh->n, sh->k, oh, ow};
+    dnnl_dims_t strides = {sh->stride, sh->stride}, dil = {0, 0}, pad = {sh->pad, sh->pad};
+    dnnl_memory_desc_t s_plain, w_plain, d_plain, s_any, w_any, d_any;
+    CHECK(dnnl_memory_desc_init_by_tag(&s_plain, 4, sd, dnnl_f32, dnnl_nchw));
+    CHECK(dnnl_memory_desc_init_by_tag(&w_plain, 4, wd, dnnl_f32, dnnl_oihw));
+    CHECK(dnnl_memory_desc_init_by_tag(&d_plain, 4, dd, dnnl_f32, dnnl_nchw));
+    dnnl_format_tag_t t = blocked ? dnnl_format_tag_any : dnnl_nchw, tw = blocked ? dnnl_format_tag_any : dnnl_oihw;
+    CHECK(dnnl_memory_desc_init_by_tag(&s_any, 4, sd, dnnl_f32, t));
+    CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, tw));
+    CHECK(dnnl_memory_desc_init_by_tag(&d_any, 4, dd, dnnl_f32, t));
+    dnnl_convolution_desc_t fd, bd;
+    CHECK(dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+        &s_any, &w_any, NULL, &d_any, strides, dil, pad, pad));
+    dnnl_primitive_desc_t fpd, pd;
+    CHECK(dnnl_primitive_desc_create(&fpd, &fd, NULL, eng, NULL));
+    if (dir == 0) pd = fpd;
+    else if (dir == 1) {
+        CHECK(dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &s_any, &w_any, &d_any,
+            strides, dil, pad, pad));
+        CHECK(dnnl_primitive_desc_create(&pd, &bd, NULL, eng, fpd));
+    } else {
+        CHECK(dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &s_any, &w_any, NULL,
+            &d_any, strides, dil, pad, pad));
+        CHECK(dnnl_primitive_desc_create(&pd, &bd, NULL, eng, fpd));
+    }
+    CHECK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, impl));
+    const dnnl_memory_desc_t *s_md = dnnl_primitive_desc_query_md(pd, dir == 1 ? dnnl_query_diff_src_md : dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dir == 2 ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *d_md = dnnl_primitive_desc_query_md(pd, dir == 0 ? dnnl_query_dst_md : dnnl_query_diff_dst_md, 0);
+    dnnl_memory_t sp = mem(&s_plain), wp = mem(&w_plain), dp = mem(&d_plain), sb = mem(s_md), wb = mem(w_md), db = mem(d_md);
+    // Inputs are reordered in, outputs out: fwd in s,w out d; bwd-data in d,w out s; bwd-weights in s,d out w.
+    dnnl_primitive_t rs = dir == 1 ? reorder(s_md, &s_plain) : reorder(&s_plain, s_md);
+    dnnl_primitive_t rw = dir == 2 ? reorder(w_md, &w_plain) : reorder(&w_plain, w_md);
+    dnnl_primitive_t rd = dir == 0 ? reorder(d_md, &d_plain) : reorder(&d_plain, d_md);
+    dnnl_primitive_t conv; CHECK(dnnl_primitive_create(&conv, pd));
+    int sarg = dir == 1 ? DNNL_ARG_DIFF_SRC : DNNL_ARG_SRC, warg = dir == 2 ? DNNL_ARG_DIFF_WEIGHTS : DNNL_ARG_WEIGHTS;
+    int darg = dir == 0 ? DNNL_ARG_DST : DNNL_ARG_DIFF_DST;
+    dnnl_exec_arg_t args[3] = {{sarg, sb}, {warg, wb}, {darg, db}};
+    double best = 1e9, bestTotal = 1e9;
+    for (int rep = 0; rep < 12; rep++) {
+        double t0 = now();
+        if (dir == 0) { run_reorder(rs, sp, sb); run_reorder(rw, wp, wb); }
+        if (dir == 1) { run_reorder(rd, dp, db); run_reorder(rw, wp, wb); }
+        if (dir == 2) { run_reorder(rs, sp, sb); run_reorder(rd, dp, db); }
+        CHECK(dnnl_stream_wait(st));
+        double t1 = now();
+        CHECK(dnnl_primitive_execute(conv, st, 3, args));
+        CHECK(dnnl_stream_wait(st));
+        double t2 = now();
+        if (dir == 0) run_reorder(rd, db, dp);
+        if (dir == 1) run_reorder(rs, sb, sp);
+        if (dir == 2) run_reorder(rw, wb, wp);
+        CHECK(dnnl_stream_wait(st));
+        double t3 = now();
+        if (t2 - t1 < best) best = t2 - t1;
+        if (t3 - t0 < bestTotal) bestTotal = t3 - t0;
+    }
+    *conv_ms = best * 1e3; *total_ms = bestTotal * 1e3;
+}
+
+int main(void) {
+    CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
+    CHECK(dnnl_stream_create(&st, eng, dnnl_stream_default_flags));
+    shape_t shapes[] = {
+        {8, 64, 56, 56, 64, 3, 3, 1, 1, "3x3 64->64 56"},
+        {8, 256, 56, 56, 64, 1, 1, 1, 0, "1x1 256->64 56"},
+        {8, 256, 14, 14, 256, 3, 3, 1, 1, "3x3 256->256 14"},
+        {8, 512, 7, 7, 512, 3, 3, 1, 1, "3x3 512->512 7"},
+        {8, 3, 224, 224, 64, 7, 7, 2, 3, "7x7/2 3->64 224"},
+    };
+    const char *dirs[] = {"fwd", "bwd-data", "bwd-filter"};
+    for (int i = 0; i < 5; i++) {
+        const shape_t *s = &shapes[i];
+        int oh = (s->h + 2 * s->pad - s->r) / s->stride + 1;
+        double gflop = 2.0 * s->n * s->k * oh * oh * s->c * s->r * s->s * 1e-9;
+        for (int d = 0; d < 3; d++) {
+            double pc, pt, bc, bt; const char *pi, *bi;
+            bench(s, d, 0, &pc, &pt, &pi);
+            bench(s, d, 1, &bc, &bt, &bi);
+            printf("%-16s %-10s plain %6.2f ms (%3.0f GF/s, %s) | blocked %6.2f ms (%3.0f GF/s, %s), with reorders %6.2f ms\n",
+                   s->name, dirs[d], pc, gflop / pc * 1e3, pi, bc, gflop / bc * 1e3, bi, bt);
+        }
+    }
+    int sizes[] = {1024, 2048};
+    for (int i = 0; i < 2; i++) {
+        int n = sizes[i];
+        float *a = calloc((size_t)n * n, 4), *b = calloc((size_t)n * n, 4), *c = calloc((size_t)n * n, 4);
+        for (size_t j = 0; j < (size_t)n * n; j++) { a[j] = (j % 7) * 0.1f; b[j] = (j % 5) * 0.1f; }
+        double bd = 1e9, bo = 1e9;
+        for (int rep = 0; rep < 6; rep++) {
+            double t0 = now();
+            dnnl_sgemm('N', 'N', n, n, n, 1, a, n, b, n, 0, c, n);
+            double t1 = now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+            double t2 = now();
+            if (t1 - t0 < bd) bd = t1 - t0;
+            if (t2 - t1 < bo) bo = t2 - t1;
+        }
+        double gf = 2.0 * n * n * n * 1e-9;
+        printf("sgemm %d^3: dnnl_sgemm %.1f GF/s, OpenBLAS %.1f GF/s\n", n, gf / bd, gf / bo);
+        free(a); free(b); free(c);
+    }
+    return 0;
+}

@@ -1,0 +1,167 @@
+import Foundation
+
+/// The oneDNN convolution solver of the CPU backend (`ConvolutionAlgorithm.oneDNN`): oneDNN's
+/// JIT AVX-512/AVX2 kernels, with NCHW tensors at the op boundary.
+///
+/// Why oneDNN and which layout (Benchmarks/NOTES-cpu-convolution.md has the figures): on the
+/// ResNet-50 batch-8 shapes its blocked-layout kernels (nChw16c) run the 3×3 layers at about
+/// 230 GFLOP/s per Zen 5 core in all three passes, 1.15–2.2× its own NCHW path (an im2col + JIT
+/// SGEMM) and 1.1–2.4× our im2col + GEMM, even after reordering inputs and outputs around
+/// every call. For 1×1 layers the reorders cost more than the blocked kernel saves, so they run
+/// on NCHW in place. Keeping the blocked layout between ops would save the reorders too, but
+/// every other op here reads NCHW; that is left for later.
+///
+/// Each of the backend's workers runs one primitive on its slice of the batch (see
+/// `oneDNNSlices`). Primitives are built once per problem, pass, epilogue and thread count and
+/// cached (JIT compilation takes milliseconds). The reordered copies and oneDNN's scratchpad
+/// live in the workspace the planner allocates, so its memory figures include them.
+extension CPUBackend {
+    static let oneDNNBlocked = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1])
+    static let oneDNNPlain = ConvolutionSolution(.oneDNN, parameters: ["blocked": 0])
+    /// Narrower layers (LeNet's 6 and 16 channels) stay on the register-blocked loops, which
+    /// were measured faster there (CPUBackend+Convolution.swift).
+    static let oneDNNMinOutChannels = 32
+    /// oneDNN's blocked backward-data kernel for few input channels (the 3-channel stem) runs at
+    /// a fifth of its NCHW path's speed.
+    static let oneDNNBlockedMinAdjointChannels = 16
+    /// Below 14² output pixels (ResNet's 7² stage) each worker's slice gives the blocked
+    /// kernels too little to block, and the reordered weights (2.4 M floats at 512→512) weigh
+    /// more: im2col + GEMM was 7–22% faster there.
+    static let oneDNNMinOutPixels = 14 * 14
+
+    /// The oneDNN layout the measurements favour for `d`, or nil where our own kernels are the
+    /// better first choice. A batch smaller than the worker count would run on oneDNN's OpenMP
+    /// threads (see `oneDNNSlices`): ResNet-50 inference at batch 1 took 13× the time per image
+    /// of batch 8 that way on the shared machine, so such batches keep our kernels.
+    func preferredOneDNN(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> ConvolutionSolution? {
+        guard d.groups == 1, d.outChannels >= Self.oneDNNMinOutChannels, d.outH * d.outW >= Self.oneDNNMinOutPixels,
+              d.batch >= threads else {
+            return nil
+        }
+        if d.kernelH * d.kernelW == 1 { return Self.oneDNNPlain }
+        if direction == .backwardData, d.inChannels < Self.oneDNNBlockedMinAdjointChannels { return Self.oneDNNPlain }
+        return Self.oneDNNBlocked
+    }
+
+    /// The batch split the backend's workers take, one slice each: oneDNN then runs on one
+    /// thread per slice. Its own OpenMP threads spin at every barrier while waiting for a
+    /// descheduled partner, which on a shared 2-core machine tripled the CPU time of a pass
+    /// (Benchmarks/NOTES-cpu-convolution.md); our workers sleep instead. A batch smaller than
+    /// the worker count runs whole, on oneDNN's threads.
+    func oneDNNSlices(_ d: Conv2DDescriptor) -> (slices: [Range<Int>], ompThreads: Int) {
+        let k = d.batch >= threads ? threads : 1
+        let base = d.batch / k, extra = d.batch % k
+        var lo = 0
+        let slices = (0..<k).map { i in
+            let n = base + (i < extra ? 1 : 0)
+            defer { lo += n }
+            return lo..<(lo + n)
+        }
+        return (slices, k == 1 ? threads : 1)
+    }
+
+    func oneDNNKey(_ d: Conv2DDescriptor, batch: Int, ompThreads: Int, _ direction: ConvolutionDirection,
+                   _ solution: ConvolutionSolution, bias: Bool, activation: Activation?) -> OneDNNConvolution.Key {
+        var slice = d
+        slice.batch = batch
+        return OneDNNConvolution.Key(d: slice, direction: direction, blocked: solution.parameters["blocked"] == 1,
+                                     bias: bias && direction == .forward,
+                                     postOp: direction == .forward ? OneDNNConvolution.postOp(activation) : nil,
+                                     threads: ompThreads)
+    }
+
+    /// Where each slice's workspace starts (floats), and the total: every slice's reordered
+    /// operands and scratchpad, then for backward-filter one partial weight gradient per slice
+    /// after the first (summed into dw at the end).
+    private func oneDNNLayout(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ solution: ConvolutionSolution,
+                              bias: Bool, activation: Activation?) throws
+        -> (primitives: [OneDNNConvolution], offsets: [Int], partials: Int, total: Int) {
+        let (slices, omp) = oneDNNSlices(d)
+        var offsets: [Int] = [], primitives: [OneDNNConvolution] = [], total = 0
+        for r in slices {
+            let p = try OneDNNConvolution.cached(oneDNNKey(d, batch: r.count, ompThreads: omp, direction, solution,
+                                                           bias: bias, activation: activation))
+            primitives.append(p)
+            offsets.append(total)
+            total += (p.workspaceCount + 15) / 16 * 16
+        }
+        let partials = total
+        if direction == .backwardFilter { total += (slices.count - 1) * (d.weightCount + 15) / 16 * 16 }
+        return (primitives, offsets, partials, total)
+    }
+
+    /// Floats of workspace a oneDNN pass needs. A forward pass may run with or without a fused
+    /// bias and ReLU; both are asked, and the larger is the answer.
+    func oneDNNWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection, solution: ConvolutionSolution) -> Int {
+        let variants: [(Bool, Activation?)] = direction == .forward ? [(false, nil), (true, .relu)] : [(false, nil)]
+        // A problem oneDNN cannot build fails again, with its message, when it is run.
+        return variants.map { (bias, activation) in
+            (try? oneDNNLayout(d, direction, solution, bias: bias, activation: activation).total) ?? 0
+        }.max() ?? 0
+    }
+
+    /// Runs one pass; `tensors` as `OneDNNConvolution.execute` takes them (forward: x, w, y;
+    /// backward data: dy, w, dx; backward filter: x, dy, dw), each worker on its batch slice.
+    func oneDNNConvolution(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ solution: ConvolutionSolution,
+                           tensors: [any DeviceBuffer], bias: (any DeviceBuffer)? = nil, activation: Activation? = nil,
+                           workspace: (any DeviceBuffer)?) throws {
+        let layout = try oneDNNLayout(d, direction, solution, bias: bias != nil, activation: activation)
+        let capacity = workspace?.count ?? 0
+        guard capacity >= layout.total else {
+            throw CNNError.invalidBuffer(op: "conv2d_\(direction.rawValue) (oneDNN)", detail:
+                "the workspace holds \(capacity) floats but this pass needs \(layout.total); "
+                + "size it with convolutionWorkspaceCount for this solution")
+        }
+        let (slices, _) = oneDNNSlices(d)
+        let ws = workspace.map(ptr), biasPointer = bias.map(ptr)
+        let pointers = tensors.map(ptr)
+        // Per-image element counts of each operand; the weights (and dw of slice 0) are shared.
+        let (input, output) = (d.inChannels * d.inH * d.inW, d.outChannels * d.outH * d.outW)
+        let perImage: [Int] = switch direction {
+        case .forward: [input, 0, output]
+        case .backwardData: [output, 0, input]
+        case .backwardFilter: [input, output, 0]
+        }
+        let partialStride = (d.weightCount + 15) / 16 * 16
+        let failure = FirstError()
+        parallelFor(slices.count, grain: 1) { range in
+            for i in range {
+                var sliceTensors = zip(pointers, perImage).map { $0 + slices[i].lowerBound * $1 }
+                if direction == .backwardFilter, i > 0, let ws {
+                    sliceTensors[2] = ws + layout.partials + (i - 1) * partialStride
+                }
+                let p = layout.primitives[i]
+                failure.record {
+                    try p.execute(sliceTensors, bias: biasPointer, workspace: ws.map { $0 + layout.offsets[i] },
+                                  workspaceCapacity: p.workspaceCount)
+                }
+            }
+        }
+        try failure.rethrow()
+        if direction == .backwardFilter, slices.count > 1, let ws {
+            let dw = pointers[2], partials = ws + layout.partials
+            parallelFor(d.weightCount, grain: 16_384) { range in
+                for s in 0..<(slices.count - 1) {
+                    let part = partials + s * partialStride
+                    for j in range { dw[j] += part[j] }
+                }
+            }
+        }
+        // Activations oneDNN would approximate differently run as our own epilogue.
+        if let activation, OneDNNConvolution.postOp(activation) == nil {
+            try convolutionEpilogue(d, bias: nil, activation: activation, y: tensors[2], firstImage: 0, images: d.batch)
+        }
+    }
+}
+
+/// The first error thrown by any of the workers of one pass.
+final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+
+    func record(_ body: () throws -> Void) {
+        do { try body() } catch { lock.withLock { if self.error == nil { self.error = error } } }
+    }
+
+    func rethrow() throws { if let error { throw error } }
+}

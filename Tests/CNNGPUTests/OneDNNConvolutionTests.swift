@@ -1,0 +1,122 @@
+@testable import CNNGPU
+import XCTest
+
+/// The CPU backend's oneDNN solver (CPUBackend+OneDNNConvolution.swift) in both layouts: every
+/// shared case (strides, padding, dilation, groups, depthwise, 1×1, odd sizes) and random
+/// problems against the Double reference, with 1–3 threads; the fused epilogue against the
+/// unfused sequence; and the workspace it reports is what it needs.
+final class OneDNNConvolutionTests: XCTestCase {
+    static let layouts = [CPUBackend.oneDNNBlocked, CPUBackend.oneDNNPlain]
+
+    /// Forward with bias and both backward passes of `d` through `solution`, each with exactly
+    /// the workspace the backend asks for; outputs start as garbage.
+    static func run(_ b: CPUBackend, _ d: Conv2DDescriptor, _ solution: ConvolutionSolution, x: [Float], w: [Float],
+                    bias: [Float], dy: [Float], activation: Activation? = nil) throws -> (y: [Float], dx: [Float], dw: [Float]) {
+        func workspace(_ direction: ConvolutionDirection) throws -> (any DeviceBuffer)? {
+            let n = b.convolutionWorkspaceCount(d, direction: direction, solution: solution)
+            return n > 0 ? try b.allocate(n, dtype: .float32) : nil
+        }
+        let X = try b.makeBuffer(x), W = try b.makeBuffer(w), B = try b.makeBuffer(bias), DY = try b.makeBuffer(dy)
+        let Y = try b.makeBuffer([Float](repeating: 3, count: d.outputCount))
+        let DX = try b.makeBuffer([Float](repeating: 3, count: d.inputCount))
+        let DW = try b.makeBuffer([Float](repeating: 3, count: d.weightCount))
+        try b.encodeConvolutionForward(d, x: X, weight: W, bias: B, activation: activation, y: Y, solution: solution,
+                                       workspace: try workspace(.forward))
+        try b.encodeConvolutionBackwardData(d, dy: DY, weight: W, dx: DX, solution: solution,
+                                            workspace: try workspace(.backwardData))
+        try b.encodeConvolutionBackwardFilter(d, x: X, dy: DY, dw: DW, solution: solution,
+                                              workspace: try workspace(.backwardFilter))
+        return (try b.download(Y), try b.download(DX), try b.download(DW))
+    }
+
+    /// A ResNet-like problem: widths past one 16-channel block with a partial last block.
+    static func wideProblems() throws -> [Conv2DDescriptor] {
+        [try Conv2DDescriptor(batch: 2, inChannels: 35, inH: 9, inW: 11, outChannels: 40, kernelH: 3, kernelW: 3,
+                              padding: Padding2D(1)),
+         try Conv2DDescriptor(batch: 3, inChannels: 48, inH: 7, inW: 6, outChannels: 33, kernelH: 1, kernelW: 1),
+         try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 23, inW: 21, outChannels: 32, kernelH: 7, kernelW: 7,
+                              strideH: 2, strideW: 2, padding: Padding2D(3)),
+         try Conv2DDescriptor(batch: 2, inChannels: 32, inH: 10, inW: 10, outChannels: 64, kernelH: 3, kernelW: 3,
+                              strideH: 2, strideW: 2, padding: Padding2D(1))]
+    }
+
+    func testEveryCaseInBothLayoutsMatchesReference() throws {
+        var rng = SeededGenerator.fresh()
+        var problems = try ConvolutionTests.cases().map { ($0.name, $0.d) }
+        problems += try Self.wideProblems().map { ("wide \($0.problemText)", $0) }
+        problems += try (0..<6).map { _ in let d = try FusedConvolutionTests.randomProblem(&rng); return ("random \(d)", d) }
+        for (name, d) in problems {
+            let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
+            let dy = rng.floats(d.outputCount)
+            let (y, dx, dw, _) = ConvolutionTests.reference(d, x: x, w: w, bias: bias, dy: dy)
+            for threads in [1, 2, 3] {
+                let b = CPUBackend(threads: threads)
+                for solution in Self.layouts {
+                    let r = try Self.run(b, d, solution, x: x, w: w, bias: bias, dy: dy)
+                    let m = "\(solution) \(name), \(threads) threads, seed \(rng.seed)"
+                    assertClose(r.y, y, "forward \(m)")
+                    assertClose(r.dx, dx, "backward data \(m)")
+                    assertClose(r.dw, dw, "backward filter \(m)")
+                }
+            }
+        }
+    }
+
+    /// Post-op ReLUs and our own epilogue for the rest agree with convolution then activation.
+    func testFusedEpilogueMatchesUnfused() throws {
+        var rng = SeededGenerator.fresh()
+        let b = TestBackends.cpu
+        for d in try Self.wideProblems() + [FusedConvolutionTests.randomProblem(&rng)] {
+            let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
+            let dy = rng.floats(d.outputCount)
+            for solution in Self.layouts {
+                let plain = try Self.run(b, d, solution, x: x, w: w, bias: bias, dy: dy)
+                for activation in FusedConvolutionTests.activations {
+                    let fused = try Self.run(b, d, solution, x: x, w: w, bias: bias, dy: dy, activation: activation)
+                    let Y = try b.makeBuffer(plain.y)
+                    try b.activationForward(activation, count: d.outputCount, x: Y, y: Y)
+                    assertClose(fused.y, try b.download(Y), tolerance: 1e-6, "\(solution) \(activation) \(d) seed \(rng.seed)")
+                }
+            }
+        }
+    }
+
+    /// Too small a workspace is refused with a message naming the fix, not written past.
+    func testTooSmallWorkspaceIsRefused() throws {
+        let b = TestBackends.cpu, d = try Self.wideProblems()[0]
+        let needed = b.convolutionWorkspaceCount(d, direction: .forward, solution: CPUBackend.oneDNNBlocked)
+        XCTAssertGreaterThan(needed, d.inputCount, "the blocked layout needs reordered copies in the workspace")
+        let x = try b.allocate(d.inputCount, dtype: .float32), w = try b.allocate(d.weightCount, dtype: .float32)
+        let y = try b.allocate(d.outputCount, dtype: .float32), small = try b.allocate(d.inputCount / 2, dtype: .float32)
+        let message = assertThrowsCNNError {
+            try b.encodeConvolutionForward(d, x: x, weight: w, bias: nil, activation: nil, y: y,
+                                           solution: CPUBackend.oneDNNBlocked, workspace: small)
+        }
+        XCTAssertTrue(message?.contains("convolutionWorkspaceCount") ?? false, message ?? "")
+    }
+
+    /// ResNet-50's wide layers go to oneDNN, but for its 7² stage and LeNet's narrow layers our
+    /// own kernels stay first.
+    func testHeuristicPicksOneDNNForWideLayers() throws {
+        let resnet3x3 = try Conv2DDescriptor(batch: 8, inChannels: 64, inH: 56, inW: 56, outChannels: 64,
+                                             kernelH: 3, kernelW: 3, padding: Padding2D(1))
+        let resnet1x1 = try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 56, inW: 56, outChannels: 64,
+                                             kernelH: 1, kernelW: 1)
+        for direction in ConvolutionDirection.allCases {
+            XCTAssertEqual(TestBackends.cpu.convolutionSolutions(for: resnet3x3, direction: direction).first,
+                           CPUBackend.oneDNNBlocked, "\(direction)")
+            XCTAssertEqual(TestBackends.cpu.convolutionSolutions(for: resnet1x1, direction: direction).first,
+                           CPUBackend.oneDNNPlain, "\(direction)")
+            var single = resnet3x3
+            single.batch = 1
+            if TestBackends.cpu.threads > 1 { XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: single, direction: direction).first?.algorithm,
+                              .oneDNN, "batch 1 would run on OpenMP's threads") }
+            let stage5 = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
+                                              kernelH: 3, kernelW: 3, padding: Padding2D(1))
+            XCTAssertEqual(TestBackends.cpu.convolutionSolutions(for: stage5, direction: direction).first?.algorithm,
+                           .im2colGEMM, "\(direction)")
+            XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: try BlockedConvolutionTests.cases()[1].d,
+                                                                    direction: direction).first?.algorithm, .oneDNN)
+        }
+    }
+}
