@@ -26,12 +26,15 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         ]
     }
 
-    /// Tile shapes: the default, a narrow one, a small-k one and the largest.
+    /// Tile shapes: the device default, the GPU default, a narrow one, a small-k scalar one,
+    /// the largest, and a CPU-style one whose two work-items each fill several k rows.
     static let tileSets: [TunableParameters] = [
         [:],
+        ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
         ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4],
-        ["TM": 32, "TN": 32, "TK": 8, "WPT_M": 2, "WPT_N": 2],
-        ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8],
+        ["TM": 32, "TN": 32, "TK": 8, "WPT_M": 2, "WPT_N": 2, "VW": 1],
+        ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8, "VW": 2],
+        ["TM": 16, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 64, "VW": 16],
     ]
 
     func testForwardMatchesReferenceWithBiasAndActivation() throws {
@@ -152,9 +155,11 @@ final class ImplicitGEMMSolverTests: XCTestCase {
             XCTAssertEqual(l.global[2], 3)
             XCTAssertTrue(l.options.contains("-DTM=\(p["TM"]!)") && l.options.contains("-DWPT_N=\(p["WPT_N"]!)"))
         }
-        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 1, "WPT_N": 1], limits: limits),
+        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 1, "WPT_N": 1, "VW": 1], limits: limits),
                        "4096 work-items exceed the limit")
-        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4], limits: limits), "missing WPT_N")
+        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "VW": 4], limits: limits), "missing WPT_N")
+        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 8], limits: limits),
+                       "a float8 vector does not fit a 4-column register tile")
     }
 }
 

@@ -10,8 +10,9 @@ import XCTest
 /// class's buffers, released before KernelCheckLossTests' internal scratch buffers are made,
 /// made that class report uninitialized reads of values its kernels had written.
 final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
-    /// Small tiles keep oclgrind fast; 16×64 with 2×4 per item still has 128 work-items.
-    let tiles: TunableParameters = ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4]
+    /// Small tiles keep oclgrind fast; 16×64 with 2×4 per item (float4 columns) still has 128
+    /// work-items.
+    let tiles: TunableParameters = ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4, "VW": 4]
 
     func testImplicitGEMMKernels() throws {
         guard let cl = TestBackends.openCL else { return }

@@ -30,8 +30,15 @@ extension OpenCLBackend {
         // element then serves ≤ 16 rows, so the gather dominates (the ResNet stem's input
         // gradient, M = 3, stride 2: 40 s on 64-row tiles, 31 s on 16 on PoCL, vs 0.7 s for
         // the direct kernel, which a solver list must therefore keep for such layers).
+        // Of the 16-row tiles, the one whose work-group size is closest to the default's (many
+        // small work-items on a GPU, few SIMD-wide ones on a CPU).
         let rows = direction == .backwardData ? d.groupInChannels : d.groupOutChannels
-        if rows <= 16, let short = table.candidates.filter({ $0["TM"] == 16 }).first { tiles.insert(short, at: 0) }
+        let size = { (p: TunableParameters) in table.localSize(p).reduce(1, *) }
+        let defaultSize = size(tiles[0])
+        if rows <= 16, let short = table.candidates.filter({ $0["TM"] == 16 })
+            .min(by: { abs(size($0) - defaultSize) < abs(size($1) - defaultSize) }) {
+            tiles.insert(short, at: 0)
+        }
         for c in table.candidates where !tiles.contains(c) { tiles.append(c) }
         tiles = tiles.filter { table.isValid($0, limits: limits) }
         guard direction == .backwardFilter else { return tiles }
@@ -126,7 +133,13 @@ extension OpenCLBackend {
 
     private func resolvedTiles(_ parameters: TunableParameters) throws -> TunableParameters {
         let table = Self.implicitGEMMKernel
-        let p = table.completed(parameters, for: info.kind).filter { table.names.contains($0.key) }
+        var p = table.completed(parameters, for: info.kind).filter { table.names.contains($0.key) }
+        // A set that names its register tile but not its vector width gets the default width
+        // narrowed to one that divides WPT_N (a 4-column tile cannot hold float16 vectors).
+        if parameters["VW"] == nil, let wn = p["WPT_N"], var vw = p["VW"] {
+            while vw > 1 && wn % vw != 0 { vw /= 2 }
+            p["VW"] = vw
+        }
         guard table.isValid(p, limits: deviceLimits) else {
             throw CNNError.invalidArgument("implicit-GEMM parameters \(p.sorted { $0.key < $1.key }) are not valid on "
                 + "\(info.name): see KernelTunables.implicitGEMM for the allowed values and constraints")
