@@ -161,9 +161,22 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
     // Per column of the tile (image, output pixel): x offset of the window's corner (of the
     // pixel for 1×1) and the corner's row (OUTSIDE past the end) and column.
     __local int col_x[TN], col_ih[TN], col_iw[TN];
+    // Per VW-column chunk: whether its pixels are consecutive in x (one output row, stride 1;
+    // one image for 1×1), so that a tap inside the image loads the chunk as one vector.
+    __local int chunk_run[TN / VW];
 #ifndef KERNEL_1X1
     __local int tap_off[TK], tap_r[TK], tap_s[TK];
 #endif
+    for (uint ch = lid; ch < TN / VW; ch += WG) {
+        const int n = n0 + ch * VW;
+        int img = 0, p = 0;
+        if (n < NN) DIVMOD(n, OHW, img, p);
+#ifdef KERNEL_1X1
+        chunk_run[ch] = n + VW <= NN && p + VW <= OHW;
+#else
+        chunk_run[ch] = n + VW <= NN && stride_w == 1 && p % OW + VW <= OW;
+#endif
+    }
     for (uint nn = lid; nn < TN; nn += WG) {
         const int n = n0 + nn;
         int img = 0, p = 0, oh, ow;
@@ -197,15 +210,28 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
             const int mm = idx / TK, kk = idx % TK, m = m0 + mm, k = k0 + kk;
             As[kk][mm] = (m < M && k < KK) ? wg[(size_t)m * KK + k] : 0.0f;
         }
-        // n fastest: consecutive work-items read consecutive pixels.
-        for (uint idx = lid; idx < TK * TN; idx += WG) {
-            const int kk = idx / TN, nn = idx % TN;
+        // n fastest, VW columns per work-item: consecutive work-items read consecutive pixels,
+        // as one vector where the chunk is contiguous and inside the image.
+        for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
+            const int kk = idx / (TN / VW), ch = idx % (TN / VW), c = ch * VW;
 #ifdef KERNEL_1X1
             const int k = k0 + kk;
-            Bs[kk][nn] = (col_ih[nn] != OUTSIDE && k < KK) ? x[col_x[nn] + k * HW] : 0.0f;
+            if (chunk_run[ch] && k < KK) {
+                VSTORE_VW(VLOAD_VW(x + col_x[c] + k * HW), &Bs[kk][c]);
+                continue;
+            }
+            for (int l = c; l < c + VW; l++)
+                Bs[kk][l] = (col_ih[l] != OUTSIDE && k < KK) ? x[col_x[l] + k * HW] : 0.0f;
 #else
-            const int ih = col_ih[nn] + tap_r[kk], iw = col_iw[nn] + tap_s[kk];
-            Bs[kk][nn] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[col_x[nn] + tap_off[kk]] : 0.0f;
+            const int ih = col_ih[c] + tap_r[kk], iw = col_iw[c] + tap_s[kk];
+            if (chunk_run[ch] && ih >= 0 && ih < H && iw >= 0 && iw + VW <= W) {
+                VSTORE_VW(VLOAD_VW(x + col_x[c] + tap_off[kk]), &Bs[kk][c]);
+                continue;
+            }
+            for (int l = c; l < c + VW; l++) {
+                const int ihl = col_ih[l] + tap_r[kk], iwl = col_iw[l] + tap_s[kk];
+                Bs[kk][l] = (ihl >= 0 && ihl < H && iwl >= 0 && iwl < W) ? x[col_x[l] + tap_off[kk]] : 0.0f;
+            }
 #endif
         }
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -248,6 +274,15 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
     // (an output row oh reads input row ih through tap r when oh·stride_h + r·dil_h equals
     // ih + pad_top; OUTSIDE past the end).
     __local int col_dy[TN], col_th[TN], col_tw[TN];
+    // Per VW-column chunk: whether its pixels are consecutive in one input row with stride 1,
+    // so that a tap whose output row is inside dy loads the chunk as one vector.
+    __local int chunk_run[TN / VW];
+    for (uint ch = lid; ch < TN / VW; ch += WG) {
+        const int n = n0 + ch * VW;
+        int img = 0, q = 0;
+        if (n < NN) DIVMOD(n, HW, img, q);
+        chunk_run[ch] = n + VW <= NN && stride_h == 1 && stride_w == 1 && q % W + VW <= W;
+    }
     for (uint nn = lid; nn < TN; nn += WG) {
         const int n = n0 + nn;
         int img = 0, q = 0, ih, iw;
@@ -277,18 +312,25 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
             const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
             As[kk][mm] = (m < M && k0 + kk < KK) ? wg[tap_w[kk] + m * RS] : 0.0f;
         }
-        for (uint idx = lid; idx < TK * TN; idx += WG) {
-            const int kk = idx / TN, nn = idx % TN;
-            const int th = col_th[nn] - tap_r[kk], tw = col_tw[nn] - tap_s[kk];
-            float v = 0.0f;
-            if (th >= 0 && tw >= 0) {
-                int oh = th, ow = tw, rh = 0, rw = 0;
-                if (stride_h != 1) DIVMOD(th, stride_h, oh, rh);
-                if (stride_w != 1) DIVMOD(tw, stride_w, ow, rw);
-                if (rh == 0 && rw == 0 && oh < OH && ow < OW)
-                    v = dy[col_dy[nn] + tap_dy[kk] + oh * OW + ow];
+        for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
+            const int kk = idx / (TN / VW), ch = idx % (TN / VW), c = ch * VW;
+            const int th0 = col_th[c] - tap_r[kk], tw0 = col_tw[c] - tap_s[kk];
+            if (chunk_run[ch] && th0 >= 0 && th0 < OH && tw0 >= 0 && tw0 + VW <= OW) {
+                VSTORE_VW(VLOAD_VW(dy + col_dy[c] + tap_dy[kk] + th0 * OW + tw0), &Bs[kk][c]);
+                continue;
             }
-            Bs[kk][nn] = v;
+            for (int l = c; l < c + VW; l++) {
+                const int th = col_th[l] - tap_r[kk], tw = col_tw[l] - tap_s[kk];
+                float v = 0.0f;
+                if (th >= 0 && tw >= 0) {
+                    int oh = th, ow = tw, rh = 0, rw = 0;
+                    if (stride_h != 1) DIVMOD(th, stride_h, oh, rh);
+                    if (stride_w != 1) DIVMOD(tw, stride_w, ow, rw);
+                    if (rh == 0 && rw == 0 && oh < OH && ow < OW)
+                        v = dy[col_dy[l] + tap_dy[kk] + oh * OW + ow];
+                }
+                Bs[kk][l] = v;
+            }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         ACCUMULATE_TILE(As, Bs, acc, tx, ty)
