@@ -20,6 +20,11 @@ final class ImplicitGEMMSolverTests: XCTestCase {
                                  strideH: 2, strideW: 2),
             try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 15, inW: 13, outChannels: 9, kernelH: 7, kernelW: 7,
                                  strideH: 2, strideW: 2, padding: Padding2D(3)),
+            // Rows wider than a float16 chunk, asymmetric padding: the staging's vector path
+            // (contiguous chunks inside the image) beside its per-element path at the edges.
+            try Conv2DDescriptor(batch: 2, inChannels: 5, inH: 5, inW: 37, outChannels: 6, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(top: 1, bottom: 0, left: 2, right: 1)),
+            try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 4, inW: 19, outChannels: 5, kernelH: 1, kernelW: 1),
             // Depthwise: one channel per group.
             try Conv2DDescriptor(batch: 3, inChannels: 6, inH: 6, inW: 5, outChannels: 6, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(1), groups: 6),
