@@ -238,19 +238,30 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
         ACCUMULATE_TILE(As, Bs, acc, tx, ty)
     }
 
+    // Each VW-column vector goes out as one store where its pixels are consecutive in y (one
+    // image), else element by element.
     for (int jv = 0; jv < NV; jv++) {
-        for (int v = 0; v < VW; v++) {
-            const int nj = n0 + TILE_COL(tx, jv) + v;
-            if (nj >= NN) break;
-            int im, pj;
-            DIVMOD(nj, OHW, im, pj);
-            for (int i = 0; i < WPT_M; i++) {
-                const int m = m0 + ty + i * RTM;
-                if (m >= M) break;
-                const int o = g * Kg + m;
-                float out[VW];
-                VSTORE_VW(acc[i][jv], out);
-                y[((size_t)im * K + o) * OHW + pj] = activate(act, alpha, out[v] + (has_bias ? bias[o] : 0.0f));
+        const int nj = n0 + TILE_COL(tx, jv);
+        if (nj >= NN) break;
+        int im, pj;
+        DIVMOD(nj, OHW, im, pj);
+        const bool whole = nj + VW <= NN && pj + VW <= OHW;
+        for (int i = 0; i < WPT_M; i++) {
+            const int m = m0 + ty + i * RTM;
+            if (m >= M) break;
+            const int o = g * Kg + m;
+            const float b = has_bias ? bias[o] : 0.0f;
+            float out[VW];
+            VSTORE_VW(acc[i][jv], out);
+            for (int v = 0; v < VW; v++) out[v] = activate(act, alpha, out[v] + b);
+            if (whole) {
+                VSTORE_VW(VLOAD_VW(out), y + ((size_t)im * K + o) * OHW + pj);
+                continue;
+            }
+            for (int v = 0; v < VW && nj + v < NN; v++) {
+                int imv, pv;
+                DIVMOD(nj + v, OHW, imv, pv);
+                y[((size_t)imv * K + o) * OHW + pv] = out[v];
             }
         }
     }
@@ -337,17 +348,25 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
     }
 
     for (int jv = 0; jv < NV; jv++) {
-        for (int v = 0; v < VW; v++) {
-            const int nj = n0 + TILE_COL(tx, jv) + v;
-            if (nj >= NN) break;
-            int im, qj;
-            DIVMOD(nj, HW, im, qj);
-            for (int i = 0; i < WPT_M; i++) {
-                const int m = m0 + ty + i * RTM;
-                if (m >= M) break;
-                float out[VW];
-                VSTORE_VW(acc[i][jv], out);
-                dx[((size_t)im * C + g * Cg + m) * HW + qj] = out[v];
+        const int nj = n0 + TILE_COL(tx, jv);
+        if (nj >= NN) break;
+        int im, qj;
+        DIVMOD(nj, HW, im, qj);
+        const bool whole = nj + VW <= NN && qj + VW <= HW;
+        for (int i = 0; i < WPT_M; i++) {
+            const int m = m0 + ty + i * RTM;
+            if (m >= M) break;
+            __global float* row = dx + (size_t)(g * Cg + m) * HW;
+            if (whole) {
+                VSTORE_VW(acc[i][jv], row + (size_t)im * C * HW + qj);
+                continue;
+            }
+            float out[VW];
+            VSTORE_VW(acc[i][jv], out);
+            for (int v = 0; v < VW && nj + v < NN; v++) {
+                int imv, qv;
+                DIVMOD(nj + v, HW, imv, qv);
+                row[(size_t)imv * C * HW + qv] = out[v];
             }
         }
     }
@@ -417,16 +436,19 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
 
     __global float* slice = out + (size_t)split * K * NN;
     for (int jv = 0; jv < NV; jv++) {
-        for (int v = 0; v < VW; v++) {
-            const int nj = n0 + TILE_COL(tx, jv) + v;
-            if (nj >= NN) break;
-            for (int i = 0; i < WPT_M; i++) {
-                const int m = m0 + ty + i * RTM;
-                if (m >= M) break;
-                float o[VW];
-                VSTORE_VW(acc[i][jv], o);
-                slice[(size_t)(g * Kg + m) * NN + nj] = o[v];
+        const int nj = n0 + TILE_COL(tx, jv);
+        if (nj >= NN) break;
+        for (int i = 0; i < WPT_M; i++) {
+            const int m = m0 + ty + i * RTM;
+            if (m >= M) break;
+            __global float* row = slice + (size_t)(g * Kg + m) * NN;
+            if (nj + VW <= NN) {
+                VSTORE_VW(acc[i][jv], row + nj);
+                continue;
             }
+            float o[VW];
+            VSTORE_VW(acc[i][jv], o);
+            for (int v = 0; nj + v < NN; v++) row[nj + v] = o[v];
         }
     }
 }
