@@ -78,16 +78,18 @@ enum KernelTunables {
     /// work-item with the columns in vectors of VW. CPU default: PoCL runs a work-group's
     /// work-items one after another, so the register tile must carry the SIMD width itself:
     /// 8 rows × two float16 vectors is AVX-512's 16 accumulators (the 8×32 outer product of
-    /// OpenBLAS-style micro-kernels); on PoCL 3.1 (Zen 5, 2 cores) it ran ResNet's 3×3 64→64
-    /// layer at 1.6–2× tinygrad 0.14 where the former 8×8 scalar tile ran at 0.5–0.7×
+    /// OpenBLAS-style micro-kernels), and a k step of 32, which halves the barrier regions
+    /// PoCL loops over per FMA (1.2–2.2× TK=16 on ResNet's layers; 64 is as fast forward but
+    /// slower for filter gradients). On PoCL 3.1 (Zen 5, 2 cores) this ran ResNet's layers at
+    /// 1.5–4× tinygrad 0.14 where the former 8×8 scalar tile ran at 0.5–0.7×
     /// (Benchmarks/NOTES-opencl-solvers.md). GPU default: 256 work-items of 4×4 with float4
     /// loads on a 64×64 tile, CLBlast's common SGEMM shape, until tuning finds better.
     static let implicitGEMM = TunableKernel(
         program: "conv_implicit_gemm",
         names: ["TM", "TN", "TK", "WPT_M", "WPT_N", "VW"],
-        allowed: ["TM": [16, 32, 64, 128], "TN": [16, 32, 64, 128], "TK": [4, 8, 16, 32],
+        allowed: ["TM": [16, 32, 64, 128], "TN": [16, 32, 64, 128], "TK": [4, 8, 16, 32, 64],
                   "WPT_M": [1, 2, 4, 8], "WPT_N": [1, 2, 4, 8, 16, 32, 64], "VW": [1, 2, 4, 8, 16]],
-        cpuDefault: ["TM": 64, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+        cpuDefault: ["TM": 64, "TN": 128, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
         gpuDefault: ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
         candidates: [
             // GPU shapes: many work-items, small register tiles.
@@ -98,13 +100,14 @@ enum KernelTunables {
             ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8, "VW": 4],
             ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4, "VW": 4],
             // CPU shapes: few work-items, each a SIMD-wide register tile.
-            ["TM": 64, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 32, "VW": 16],
-            ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 8, "WPT_N": 32, "VW": 16],
-            ["TM": 32, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 32, "VW": 16],
-            ["TM": 16, "TN": 128, "TK": 16, "WPT_M": 4, "WPT_N": 64, "VW": 16],
             ["TM": 64, "TN": 128, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
-            ["TM": 128, "TN": 64, "TK": 16, "WPT_M": 8, "WPT_N": 32, "VW": 16],
-            ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 16, "VW": 8],
+            ["TM": 64, "TN": 128, "TK": 64, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 64, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 32, "TN": 128, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 16, "TN": 128, "TK": 32, "WPT_M": 4, "WPT_N": 64, "VW": 16],
+            ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 4, "WPT_N": 16, "VW": 8],
         ],
         localSize: { p in [p["TN"]! / p["WPT_N"]!, p["TM"]! / p["WPT_M"]!] },
         // As and Bs tiles plus at most four int tables of TK entries and three of TN.
