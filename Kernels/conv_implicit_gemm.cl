@@ -25,9 +25,12 @@
 // (floatVW, vloadVW): PoCL vectorizes a work-group only across work-items of a loop-free
 // region, and the k loop is a loop, so without them a CPU device runs the tile one float at a
 // time (5–20 GFLOP/s on AVX-512); a GPU gets the wide __local loads CLBlast's VWN gives it.
-// Staging is written as "element idx = lid + j·WG of the tile", which any work-group size
-// fills; the index arithmetic of a k step (integer divisions by R·S, S, OH·OW, OW) is done
-// once per work-group into small __local tables, not once per element.
+// Staging is written as "element (or VW-column chunk) idx = lid + j·WG of the tile", which any
+// work-group size fills; a chunk whose pixels are contiguous in memory and inside the image
+// is one vector load, and a register-tile vector whose outputs are contiguous is one vector
+// store (elsewhere, element by element). The index arithmetic of a k step (integer divisions
+// by R·S, S, OH·OW, OW) is done once per work-group into small __local tables, not once per
+// element.
 //
 // Tunables (-D, defaults below; the Swift table keeps them consistent with the launch size,
 // local = [RTN, RTM]):
