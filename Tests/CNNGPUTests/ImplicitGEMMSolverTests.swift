@@ -147,6 +147,25 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         XCTAssertTrue(missing?.contains("workspace") == true, missing ?? "")
     }
 
+    /// The tuner's bounded search on this device: the device type's default first, then only
+    /// shapes of its type (few work-items on a CPU device), each valid for the device.
+    func testCandidatesFollowTheDeviceType() throws {
+        guard let cl = TestBackends.openCL else { return }
+        let table = KernelTunables.implicitGEMM
+        let d = try Conv2DDescriptor(batch: 2, inChannels: 32, inH: 9, inW: 9, outChannels: 64, kernelH: 3, kernelW: 3)
+        let candidates = cl.implicitGEMMCandidates(d, direction: .forward)
+        XCTAssertEqual(candidates.first, table.defaults(for: cl.info.kind))
+        XCTAssertGreaterThan(candidates.count, 3)
+        for p in candidates {
+            let size = table.localSize(p).reduce(1, *)
+            XCTAssertTrue(cl.info.kind == .gpu ? size >= 64 : size <= 64, "\(p) is not a \(cl.info.kind) shape")
+            XCTAssertTrue(table.isValid(p, limits: cl.deviceLimits), "\(p)")
+        }
+        let filter = cl.implicitGEMMCandidates(d, direction: .backwardFilter)
+        XCTAssertEqual(filter.first?["KSPLIT"], cl.implicitGEMMDefaultSplits(d, parameters: table.defaults(for: cl.info.kind)),
+                       "the heuristic's split count comes first: --tune fast and untuned runs use it")
+    }
+
     func testTunableTableIsConsistent() throws {
         let table = KernelTunables.implicitGEMM
         // A GPU's largest common limits; a device with less local memory skips the TK=64 set.

@@ -43,7 +43,12 @@ extension OpenCLBackend {
             .min(by: { abs(size($0) - defaultSize) < abs(size($1) - defaultSize) }) {
             tiles.insert(short, at: 0)
         }
-        for c in table.candidates where !tiles.contains(c) { tiles.append(c) }
+        // The bounded search keeps the shapes of this device type: a CPU device runs a
+        // work-group's items one after another, so few SIMD-wide items win there (the GPU
+        // shapes ran at 3–11 GFLOP/s on PoCL); a GPU needs many items per group to hide latency.
+        let gpu = info.kind == .gpu
+        let fitsKind = { (p: TunableParameters) in gpu ? size(p) >= 64 : size(p) <= 64 }
+        for c in table.candidates where !tiles.contains(c) && fitsKind(c) { tiles.append(c) }
         tiles = tiles.filter { table.isValid($0, limits: limits) }
         guard direction == .backwardFilter else { return tiles }
         return tiles.flatMap { t -> [TunableParameters] in
