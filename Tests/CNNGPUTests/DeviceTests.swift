@@ -48,6 +48,10 @@ final class DeviceTests: XCTestCase {
                                             kernelW: 7, strideH: 2, strideW: 2, padding: Padding2D(3))
             XCTAssertEqual(plain.convolutionSolutions(for: stem, direction: .backwardData).first?.algorithm, .direct,
                            "a 3-row GEMM is mostly padding: the direct kernel stays first")
+            let downsample = try Conv2DDescriptor(batch: 2, inChannels: 32, inH: 8, inW: 8, outChannels: 64, kernelH: 1,
+                                                  kernelW: 1, strideH: 2, strideW: 2)
+            XCTAssertEqual(plain.convolutionSolutions(for: downsample, direction: .backwardData).first?.algorithm,
+                           .im2colGEMM, "a strided input gradient: implicit GEMM would compute the skipped pixels")
             XCTAssertEqual(plain.softmaxAlgorithm(for: AxisShape(outer: 2, axis: 1000, inner: 1)), .rowwise)
         }
     }

@@ -16,6 +16,13 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                                                        kernelH: 3, kernelW: 3, padding: Padding2D(1))),
             ("3x3 512->512 7^2", try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
                                                       kernelH: 3, kernelW: 3, padding: Padding2D(1))),
+            // The strided layers of ResNet-50's first blocks of stages 2–4 (3×3 conv2 and the
+            // 1×1 downsample): their input gradients scatter into every other pixel.
+            ("3x3/2 128->128 56^2", try Conv2DDescriptor(batch: 8, inChannels: 128, inH: 56, inW: 56, outChannels: 128,
+                                                         kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+                                                         padding: Padding2D(1))),
+            ("1x1/2 256->512 56^2", try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 56, inW: 56, outChannels: 512,
+                                                         kernelH: 1, kernelW: 1, strideH: 2, strideW: 2)),
             ("7x7/2 3->64 224^2", try Conv2DDescriptor(batch: 8, inChannels: 3, inH: 224, inW: 224, outChannels: 64,
                                                        kernelH: 7, kernelW: 7, strideH: 2, strideW: 2,
                                                        padding: Padding2D(3))),
