@@ -25,7 +25,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     /// the tuner may choose. The heuristic, per device type (measured on PoCL, batch 8, ResNet-50
     /// layers; see Benchmarks/NOTES-opencl-solvers.md):
     /// - CPU devices: implicit GEMM in every direction (with SIMD-wide register tiles it ran
-    ///   2–10× the direct kernels and 1.5–4× Winograd + untuned CLBlast on every ResNet layer),
+    ///   2–20× the direct kernels and 2–5× Winograd + untuned CLBlast on every ResNet layer),
     ///   except backward data into at most 16 channels per group (the stem's input gradient:
     ///   a GEMM of 3 rows), where the direct kernel stays first, and backward data of strided
     ///   layers, where implicit GEMM computes every input pixel although 3/4 receive nothing
