@@ -81,8 +81,8 @@ enum KernelTunables {
     /// OpenBLAS-style micro-kernels), and a k step of 32, which halves the barrier regions
     /// PoCL loops over per FMA (1.2–2.2× TK=16 on ResNet's layers; 64 is as fast forward but
     /// slower for filter gradients). On PoCL 3.1 (Zen 5, 2 cores) this ran ResNet's layers at
-    /// 2–6× tinygrad 0.14 (medians, interleaved runs) where the former 8×8 scalar tile ran at 0.5–0.7×
-    /// (Benchmarks/NOTES-opencl-solvers.md). GPU default: 256 work-items of 4×4 with float4
+    /// 2–6× tinygrad 0.14 (medians of interleaved runs); the former 8×8 scalar tile was
+    /// 2.5–6.7× slower than its first version (Benchmarks/NOTES-opencl-solvers.md). GPU default: 256 work-items of 4×4 with float4
     /// loads on a 64×64 tile, CLBlast's common SGEMM shape, until tuning finds better.
     static let implicitGEMM = TunableKernel(
         program: "conv_implicit_gemm",
