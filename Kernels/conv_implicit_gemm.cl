@@ -18,21 +18,29 @@
 //
 // Tiling: a work-group computes a TM × TN tile of the output GEMM, stepping through k by TK.
 // Each step stages a TM × TK tile of the left operand and a TK × TN tile of the right one in
-// __local memory; each work-item then accumulates a WPT_M × WPT_N register tile whose rows are
-// RTM = TM/WPT_M apart and columns RTN = TN/WPT_N apart, so consecutive work-items (dimension
-// 0 runs along n) read consecutive __local words and write consecutive output addresses.
-// The index arithmetic of a k step (integer divisions by R·S, S, OH·OW, OW) is done once per
-// work-group into small __local tables, not once per element.
+// __local memory; each work-item then accumulates a WPT_M × WPT_N register tile: rows RTM =
+// TM/WPT_M apart, and columns in WPT_N/VW vectors of VW consecutive columns, the vectors RTN·VW
+// apart (RTN = TN/WPT_N), so consecutive work-items (dimension 0 runs along n) read
+// consecutive __local vectors and write consecutive output addresses. The vectors are explicit
+// (floatVW, vloadVW): PoCL vectorizes a work-group only across work-items of a loop-free
+// region, and the k loop is a loop, so without them a CPU device runs the tile one float at a
+// time (5–20 GFLOP/s on AVX-512); a GPU gets the wide __local loads CLBlast's VWN gives it.
+// Staging is written as "element (or VW-column chunk) idx = lid + j·WG of the tile", which any
+// work-group size fills; a chunk whose pixels are contiguous in memory and inside the image
+// is one vector load, and a register-tile vector whose outputs are contiguous is one vector
+// store (elsewhere, element by element). The index arithmetic of a k step (integer divisions
+// by R·S, S, OH·OW, OW) is done once per work-group into small __local tables, not once per
+// element.
 //
 // Tunables (-D, defaults below; the Swift table keeps them consistent with the launch size,
 // local = [RTN, RTM]):
-//   TM, TN        work-group tile (rows of the output GEMM, columns)
-//   TK            k step staged through __local memory
+//   TM, TN        work-group tile (rows of the output GEMM, columns), powers of two
+//   TK            k step staged through __local memory, a power of two
 //   WPT_M, WPT_N  register tile per work-item
+//   VW            vector width of the register tile's columns (1, 2, 4, 8, 16)
 //   KERNEL_1X1    defined for 1×1, stride 1, no padding, no dilation: the forward right
 //                 operand is the input itself (X[n] is a C × H·W matrix), no tap table
-// Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, the work-group size
-// WG = RTM·RTN is a multiple of TN and of TK, and TK divides TM·TK and TK·TN evenly by WG.
+// Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0.
 
 #ifndef TM
 #define TM 64
@@ -49,16 +57,41 @@
 #ifndef WPT_N
 #define WPT_N 4
 #endif
+#ifndef VW
+#define VW 4
+#endif
 
 #define RTM (TM / WPT_M)
 #define RTN (TN / WPT_N)
 #define WG (RTM * RTN)
+#define NV (WPT_N / VW)
 
-#if TM % WPT_M != 0 || TN % WPT_N != 0
-#error "TM and TN must be multiples of WPT_M and WPT_N"
+#if TM % WPT_M != 0 || TN % WPT_N != 0 || WPT_N % VW != 0
+#error "TM and TN must be multiples of WPT_M and WPT_N, and WPT_N a multiple of VW"
 #endif
-#if WG % TN != 0 || WG % TK != 0 || (TK * TN) % WG != 0 || (TM * TK) % WG != 0
-#error "the work-group size RTM*RTN must be a multiple of TN and TK and divide the tiles"
+
+#if VW == 1
+typedef float floatVW;
+#define VLOAD_VW(p) (*(p))
+#define VSTORE_VW(v, p) (*(p) = (v))
+#elif VW == 2
+typedef float2 floatVW;
+#define VLOAD_VW(p) vload2(0, p)
+#define VSTORE_VW(v, p) vstore2(v, 0, p)
+#elif VW == 4
+typedef float4 floatVW;
+#define VLOAD_VW(p) vload4(0, p)
+#define VSTORE_VW(v, p) vstore4(v, 0, p)
+#elif VW == 8
+typedef float8 floatVW;
+#define VLOAD_VW(p) vload8(0, p)
+#define VSTORE_VW(v, p) vstore8(v, 0, p)
+#elif VW == 16
+typedef float16 floatVW;
+#define VLOAD_VW(p) vload16(0, p)
+#define VSTORE_VW(v, p) vstore16(v, 0, p)
+#else
+#error "VW must be 1, 2, 4, 8 or 16"
 #endif
 
 // The fused epilogue's activation (codes: Activation.kernelCode; -1 is none).
@@ -84,16 +117,33 @@
     const int R, const int S, const int stride_h, const int stride_w, const int pad_top, \
     const int pad_left, const int dil_h, const int dil_w, const int OH, const int OW, const int groups
 
-// The multiply-accumulate of one staged k step, shared by the three kernels.
-#define ACCUMULATE_TILE(As, Bs, acc, tx, ty)                                   \
-    for (int kk = 0; kk < TK; kk++) {                                          \
-        float a_reg[WPT_M], b_reg[WPT_N];                                      \
-        for (int i = 0; i < WPT_M; i++) a_reg[i] = As[kk][ty + i * RTM];       \
-        for (int j = 0; j < WPT_N; j++) b_reg[j] = Bs[kk][tx + j * RTN];       \
-        for (int i = 0; i < WPT_M; i++)                                        \
-            for (int j = 0; j < WPT_N; j++)                                    \
-                acc[i][j] = fma(a_reg[i], b_reg[j], acc[i][j]);                \
+// Column (within the tile) of the register tile's vector jv, element v: (jv·RTN + tx)·VW + v.
+#define TILE_COL(tx, jv) (((jv) * RTN + (tx)) * VW)
+
+// The multiply-accumulate of one staged k step, shared by the three kernels: per k, NV vector
+// loads of the B row and WPT_M broadcasts of the A column feed WPT_M·NV vector FMAs, the
+// register tile fully unrolled so that it stays in registers. The k loop starts at lid >> 20,
+// which is always 0 (no work-group has 2^20 work-items) but depends on the work-item: a loop
+// PoCL sees as uniform gets an implicit barrier inside it (to vectorize across work-items),
+// which moves the register tile to memory at every k (measured on PoCL 3.1: 10 GFLOP/s
+// instead of 19 on ResNet's 3×3 64→64 layer under the same load). GPUs compile it unchanged.
+#define ACCUMULATE_TILE(As, Bs, acc, tx, ty)                                        \
+    for (int kk = (int)(lid >> 20); kk < TK; kk++) {                                \
+        floatVW b_reg[NV];                                                          \
+        _Pragma("unroll")                                                           \
+        for (int jv = 0; jv < NV; jv++) b_reg[jv] = VLOAD_VW(&Bs[kk][TILE_COL(tx, jv)]); \
+        _Pragma("unroll")                                                           \
+        for (int i = 0; i < WPT_M; i++) {                                           \
+            const floatVW a = (floatVW)(As[kk][ty + i * RTM]);                      \
+            _Pragma("unroll")                                                       \
+            for (int jv = 0; jv < NV; jv++) acc[i][jv] = fma(a, b_reg[jv], acc[i][jv]); \
+        }                                                                           \
     }
+
+#define ZERO_TILE(acc)                                                              \
+    floatVW acc[WPT_M][NV];                                                         \
+    for (int i = 0; i < WPT_M; i++)                                                 \
+        for (int jv = 0; jv < NV; jv++) acc[i][jv] = (floatVW)(0.0f);
 
 // Forward: y = act(conv(x, w) + bias). Range [ceil(N·OH·OW / TN)·RTN, ceil(Kg / TM)·RTM, G].
 __kernel __attribute__((reqd_work_group_size(RTN, RTM, 1)))
@@ -105,81 +155,117 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
     const int g = get_group_id(2);
     const int m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
     const int tx = get_local_id(0), ty = get_local_id(1);
-    // Unsigned, so lid / TK and lid % TK (powers of two) become a shift and a mask, not a
-    // division/remainder pair (see DIVMOD).
+    // Unsigned, so / and % by the power-of-two tile sizes become shifts and masks, not
+    // division/remainder pairs (see DIVMOD).
     const uint lid = ty * RTN + tx;
 
     __local float As[TK][TM];
     __local float Bs[TK][TN];
+    // Per column of the tile (image, output pixel): x offset of the window's corner (of the
+    // pixel for 1×1) and the corner's row (OUTSIDE past the end) and column.
+    __local int col_x[TN], col_ih[TN], col_iw[TN];
+    // Per VW-column chunk: whether its pixels are consecutive in x (one output row, stride 1;
+    // one image for 1×1), so that a tap inside the image loads the chunk as one vector.
+    __local int chunk_run[TN / VW];
 #ifndef KERNEL_1X1
     __local int tap_off[TK], tap_r[TK], tap_s[TK];
 #endif
-
-    // This work-item always loads the same column nn of the X tile (WG is a multiple of TN):
-    // decode its (image, output pixel) once.
-    const int nn = lid % TN, n = n0 + nn;
-    const bool n_valid = n < NN;
-    int img = 0, p = 0;
-    if (n_valid) DIVMOD(n, OHW, img, p);
+    for (uint ch = lid; ch < TN / VW; ch += WG) {
+        const int n = n0 + ch * VW;
+        int img = 0, p = 0;
+        if (n < NN) DIVMOD(n, OHW, img, p);
 #ifdef KERNEL_1X1
-    const int x_col = (img * C + g * Cg) * HW + p;
+        chunk_run[ch] = n + VW <= NN && p + VW <= OHW;
 #else
-    int oh, ow;
-    DIVMOD(p, OW, oh, ow);
-    const int ih0 = n_valid ? oh * stride_h - pad_top : OUTSIDE, iw0 = ow * stride_w - pad_left;
-    // Only dereferenced with a tap that lands inside the image, so negative parts are fine.
-    const int x_col = n_valid ? (img * C + g * Cg) * HW + ih0 * W + iw0 : 0;
+        chunk_run[ch] = n + VW <= NN && stride_w == 1 && p % OW + VW <= OW;
 #endif
-    // And the same k column of the W tile (WG is a multiple of TK).
-    const int a_kk = lid % TK;
+    }
+    for (uint nn = lid; nn < TN; nn += WG) {
+        const int n = n0 + nn;
+        int img = 0, p = 0, oh, ow;
+        if (n < NN) DIVMOD(n, OHW, img, p);
+        DIVMOD(p, OW, oh, ow);
+        const int ih0 = oh * stride_h - pad_top, iw0 = ow * stride_w - pad_left;
+        // Only dereferenced with a tap that lands inside the image, so negative parts are fine.
+        col_x[nn] = n < NN ? (img * C + g * Cg) * HW + ih0 * W + iw0 : 0;
+        col_ih[nn] = n < NN ? ih0 : OUTSIDE;
+        col_iw[nn] = iw0;
+    }
     __global const float* wg = w + (size_t)g * Kg * KK;
 
-    float acc[WPT_M][WPT_N];
-    for (int i = 0; i < WPT_M; i++)
-        for (int j = 0; j < WPT_N; j++) acc[i][j] = 0.0f;
+    ZERO_TILE(acc)
 
     for (int k0 = 0; k0 < KK; k0 += TK) {
 #ifndef KERNEL_1X1
-        if (lid < TK) {
-            const int k = k0 + lid;
+        for (uint t = lid; t < TK; t += WG) {
+            const int k = k0 + t;
             int c, rs, r, s;
             DIVMOD(k, RS, c, rs);
             DIVMOD(rs, S, r, s);
-            tap_off[lid] = c * HW + r * dil_h * W + s * dil_w;
-            tap_r[lid] = k < KK ? r * dil_h : OUTSIDE;
-            tap_s[lid] = s * dil_w;
+            tap_off[t] = c * HW + r * dil_h * W + s * dil_w;
+            tap_r[t] = k < KK ? r * dil_h : OUTSIDE;
+            tap_s[t] = s * dil_w;
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
 #endif
-        for (int mm = lid / TK; mm < TM; mm += WG / TK) {
-            const int m = m0 + mm, k = k0 + a_kk;
-            As[a_kk][mm] = (m < M && k < KK) ? wg[(size_t)m * KK + k] : 0.0f;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        // k fastest: consecutive work-items read consecutive weights.
+        for (uint idx = lid; idx < TM * TK; idx += WG) {
+            const int mm = idx / TK, kk = idx % TK, m = m0 + mm, k = k0 + kk;
+            As[kk][mm] = (m < M && k < KK) ? wg[(size_t)m * KK + k] : 0.0f;
         }
-        for (int kk = lid / TN; kk < TK; kk += WG / TN) {
+        // n fastest, VW columns per work-item: consecutive work-items read consecutive pixels,
+        // as one vector where the chunk is contiguous and inside the image.
+        for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
+            const int kk = idx / (TN / VW), ch = idx % (TN / VW), c = ch * VW;
 #ifdef KERNEL_1X1
             const int k = k0 + kk;
-            Bs[kk][nn] = (n_valid && k < KK) ? x[x_col + k * HW] : 0.0f;
+            if (chunk_run[ch] && k < KK) {
+                VSTORE_VW(VLOAD_VW(x + col_x[c] + k * HW), &Bs[kk][c]);
+                continue;
+            }
+            for (int l = c; l < c + VW; l++)
+                Bs[kk][l] = (col_ih[l] != OUTSIDE && k < KK) ? x[col_x[l] + k * HW] : 0.0f;
 #else
-            const int ih = ih0 + tap_r[kk], iw = iw0 + tap_s[kk];
-            Bs[kk][nn] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[x_col + tap_off[kk]] : 0.0f;
+            const int ih = col_ih[c] + tap_r[kk], iw = col_iw[c] + tap_s[kk];
+            if (chunk_run[ch] && ih >= 0 && ih < H && iw >= 0 && iw + VW <= W) {
+                VSTORE_VW(VLOAD_VW(x + col_x[c] + tap_off[kk]), &Bs[kk][c]);
+                continue;
+            }
+            for (int l = c; l < c + VW; l++) {
+                const int ihl = col_ih[l] + tap_r[kk], iwl = col_iw[l] + tap_s[kk];
+                Bs[kk][l] = (ihl >= 0 && ihl < H && iwl >= 0 && iwl < W) ? x[col_x[l] + tap_off[kk]] : 0.0f;
+            }
 #endif
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         ACCUMULATE_TILE(As, Bs, acc, tx, ty)
-        barrier(CLK_LOCAL_MEM_FENCE);
     }
 
-    for (int i = 0; i < WPT_M; i++) {
-        const int m = m0 + ty + i * RTM;
-        if (m >= M) continue;
-        const int o = g * Kg + m;
-        const float b = has_bias ? bias[o] : 0.0f;
-        for (int j = 0; j < WPT_N; j++) {
-            const int nj = n0 + tx + j * RTN;
-            if (nj >= NN) continue;
-            int im, pj;
-            DIVMOD(nj, OHW, im, pj);
-            y[((size_t)im * K + o) * OHW + pj] = activate(act, alpha, acc[i][j] + b);
+    // Each VW-column vector goes out as one store where its pixels are consecutive in y (one
+    // image), else element by element.
+    for (int jv = 0; jv < NV; jv++) {
+        const int nj = n0 + TILE_COL(tx, jv);
+        if (nj >= NN) break;
+        int im, pj;
+        DIVMOD(nj, OHW, im, pj);
+        const bool whole = nj + VW <= NN && pj + VW <= OHW;
+        for (int i = 0; i < WPT_M; i++) {
+            const int m = m0 + ty + i * RTM;
+            if (m >= M) break;
+            const int o = g * Kg + m;
+            const float b = has_bias ? bias[o] : 0.0f;
+            float out[VW];
+            VSTORE_VW(acc[i][jv], out);
+            for (int v = 0; v < VW; v++) out[v] = activate(act, alpha, out[v] + b);
+            if (whole) {
+                VSTORE_VW(VLOAD_VW(out), y + ((size_t)im * K + o) * OHW + pj);
+                continue;
+            }
+            for (int v = 0; v < VW && nj + v < NN; v++) {
+                int imv, pv;
+                DIVMOD(nj + v, OHW, imv, pv);
+                y[((size_t)imv * K + o) * OHW + pv] = out[v];
+            }
         }
     }
 }
@@ -193,72 +279,98 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
     const int g = get_group_id(2);
     const int m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
     const int tx = get_local_id(0), ty = get_local_id(1);
-    // Unsigned, so lid / TK and lid % TK (powers of two) become a shift and a mask, not a
-    // division/remainder pair (see DIVMOD).
     const uint lid = ty * RTN + tx;
 
     __local float As[TK][TM];
     __local float Bs[TK][TN];
     __local int tap_w[TK], tap_dy[TK], tap_r[TK], tap_s[TK];
-
-    const int nn = lid % TN, n = n0 + nn;
-    const bool n_valid = n < NN;
-    int img = 0, q = 0, ih = 0, iw = 0;
-    if (n_valid) DIVMOD(n, HW, img, q);
-    DIVMOD(q, W, ih, iw);
-    // ih + pad_top: an output row oh reads this input row through tap r when
-    // oh·stride_h + r·dil_h == ih + pad_top.
-    const int th0 = n_valid ? ih + pad_top : OUTSIDE, tw0 = iw + pad_left;
-    const int dy_img = (img * K + g * Kg) * OHW;
-    const int a_kk = lid % TK;
+    // Per column (image, input pixel): dy offset of the image, and ih + pad_top, iw + pad_left
+    // (an output row oh reads input row ih through tap r when oh·stride_h + r·dil_h equals
+    // ih + pad_top; OUTSIDE past the end).
+    __local int col_dy[TN], col_th[TN], col_tw[TN];
+    // Per VW-column chunk: whether its pixels are consecutive in one input row with stride 1,
+    // so that a tap whose output row is inside dy loads the chunk as one vector.
+    __local int chunk_run[TN / VW];
+    for (uint ch = lid; ch < TN / VW; ch += WG) {
+        const int n = n0 + ch * VW;
+        int img = 0, q = 0;
+        if (n < NN) DIVMOD(n, HW, img, q);
+        chunk_run[ch] = n + VW <= NN && stride_h == 1 && stride_w == 1 && q % W + VW <= W;
+    }
+    for (uint nn = lid; nn < TN; nn += WG) {
+        const int n = n0 + nn;
+        int img = 0, q = 0, ih, iw;
+        if (n < NN) DIVMOD(n, HW, img, q);
+        DIVMOD(q, W, ih, iw);
+        col_dy[nn] = (img * K + g * Kg) * OHW;
+        col_th[nn] = n < NN ? ih + pad_top : OUTSIDE;
+        col_tw[nn] = iw + pad_left;
+    }
     __global const float* wg = w + (size_t)g * Kg * Cg * RS;
 
-    float acc[WPT_M][WPT_N];
-    for (int i = 0; i < WPT_M; i++)
-        for (int j = 0; j < WPT_N; j++) acc[i][j] = 0.0f;
+    ZERO_TILE(acc)
 
     for (int k0 = 0; k0 < KK; k0 += TK) {
-        if (lid < TK) {
-            const int k = k0 + lid;
+        for (uint t = lid; t < TK; t += WG) {
+            const int k = k0 + t;
             int o, rs, r, s;
             DIVMOD(k, RS, o, rs);
             DIVMOD(rs, S, r, s);
-            tap_w[lid] = o * Cg * RS + rs;
-            tap_dy[lid] = o * OHW;
-            tap_r[lid] = k < KK ? r * dil_h : -OUTSIDE;
-            tap_s[lid] = s * dil_w;
+            tap_w[t] = o * Cg * RS + rs;
+            tap_dy[t] = o * OHW;
+            tap_r[t] = k < KK ? r * dil_h : -OUTSIDE;
+            tap_s[t] = s * dil_w;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int mm = lid / TK; mm < TM; mm += WG / TK) {
-            const int m = m0 + mm, k = k0 + a_kk;
-            As[a_kk][mm] = (m < M && k < KK) ? wg[tap_w[a_kk] + m * RS] : 0.0f;
+        for (uint idx = lid; idx < TM * TK; idx += WG) {
+            const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
+            As[kk][mm] = (m < M && k0 + kk < KK) ? wg[tap_w[kk] + m * RS] : 0.0f;
         }
-        for (int kk = lid / TN; kk < TK; kk += WG / TN) {
-            const int th = th0 - tap_r[kk], tw = tw0 - tap_s[kk];
-            float v = 0.0f;
-            if (th >= 0 && tw >= 0) {
-                int oh = th, ow = tw, rh = 0, rw = 0;
-                if (stride_h != 1) DIVMOD(th, stride_h, oh, rh);
-                if (stride_w != 1) DIVMOD(tw, stride_w, ow, rw);
-                if (rh == 0 && rw == 0 && oh < OH && ow < OW)
-                    v = dy[dy_img + tap_dy[kk] + oh * OW + ow];
+        for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
+            const int kk = idx / (TN / VW), ch = idx % (TN / VW), c = ch * VW;
+            const int th0 = col_th[c] - tap_r[kk], tw0 = col_tw[c] - tap_s[kk];
+            if (chunk_run[ch] && th0 >= 0 && th0 < OH && tw0 >= 0 && tw0 + VW <= OW) {
+                VSTORE_VW(VLOAD_VW(dy + col_dy[c] + tap_dy[kk] + th0 * OW + tw0), &Bs[kk][c]);
+                continue;
             }
-            Bs[kk][nn] = v;
+            for (int l = c; l < c + VW; l++) {
+                const int th = col_th[l] - tap_r[kk], tw = col_tw[l] - tap_s[kk];
+                float v = 0.0f;
+                if (th >= 0 && tw >= 0) {
+                    int oh = th, ow = tw, rh = 0, rw = 0;
+                    if (stride_h != 1) DIVMOD(th, stride_h, oh, rh);
+                    if (stride_w != 1) DIVMOD(tw, stride_w, ow, rw);
+                    if (rh == 0 && rw == 0 && oh < OH && ow < OW)
+                        v = dy[col_dy[l] + tap_dy[kk] + oh * OW + ow];
+                }
+                Bs[kk][l] = v;
+            }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         ACCUMULATE_TILE(As, Bs, acc, tx, ty)
-        barrier(CLK_LOCAL_MEM_FENCE);
     }
 
-    for (int i = 0; i < WPT_M; i++) {
-        const int m = m0 + ty + i * RTM;
-        if (m >= M) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            const int nj = n0 + tx + j * RTN;
-            if (nj >= NN) continue;
-            int im, qj;
-            DIVMOD(nj, HW, im, qj);
-            dx[((size_t)im * C + g * Cg + m) * HW + qj] = acc[i][j];
+    for (int jv = 0; jv < NV; jv++) {
+        const int nj = n0 + TILE_COL(tx, jv);
+        if (nj >= NN) break;
+        int im, qj;
+        DIVMOD(nj, HW, im, qj);
+        const bool whole = nj + VW <= NN && qj + VW <= HW;
+        for (int i = 0; i < WPT_M; i++) {
+            const int m = m0 + ty + i * RTM;
+            if (m >= M) break;
+            __global float* row = dx + (size_t)(g * Cg + m) * HW;
+            if (whole) {
+                VSTORE_VW(acc[i][jv], row + (size_t)im * C * HW + qj);
+                continue;
+            }
+            float out[VW];
+            VSTORE_VW(acc[i][jv], out);
+            for (int v = 0; v < VW && nj + v < NN; v++) {
+                int imv, qv;
+                DIVMOD(nj + v, HW, imv, qv);
+                row[(size_t)imv * C * HW + qv] = out[v];
+            }
         }
     }
 }
@@ -276,8 +388,6 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
     DIVMOD((int)get_group_id(2), splits, g, split);
     const int m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
     const int tx = get_local_id(0), ty = get_local_id(1);
-    // Unsigned, so lid / TK and lid % TK (powers of two) become a shift and a mask, not a
-    // division/remainder pair (see DIVMOD).
     const uint lid = ty * RTN + tx;
     const int k_begin = split * k_per_split, k_end = min(KK, k_begin + k_per_split);
 
@@ -288,7 +398,7 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
     // Per column n = (c, r, s) of this tile: x offset and the tap's row/col shift.
     __local int col_x[TN], col_r[TN], col_s[TN];
 
-    for (int nn = lid; nn < TN; nn += WG) {
+    for (uint nn = lid; nn < TN; nn += WG) {
         const int n = n0 + nn;
         int c, rs, r, s;
         DIVMOD(n, RS, c, rs);
@@ -297,47 +407,51 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
         col_r[nn] = n < NN ? r * dil_h : OUTSIDE;
         col_s[nn] = s * dil_w;
     }
-    // Both operands are loaded k-fastest: consecutive work-items read consecutive pixels.
-    const int kk_own = lid % TK;
 
-    float acc[WPT_M][WPT_N];
-    for (int i = 0; i < WPT_M; i++)
-        for (int j = 0; j < WPT_N; j++) acc[i][j] = 0.0f;
+    ZERO_TILE(acc)
 
     for (int k0 = k_begin; k0 < k_end; k0 += TK) {
-        if (lid < TK) {
-            const int k = k0 + lid;
+        for (uint t = lid; t < TK; t += WG) {
+            const int k = k0 + t;
             int img, p, oh, ow;
             DIVMOD(k, OHW, img, p);
             DIVMOD(p, OW, oh, ow);
             const int ih = oh * stride_h - pad_top, iw = ow * stride_w - pad_left;
-            tap_dy[lid] = (img * K + g * Kg) * OHW + p;
-            tap_x[lid] = (img * C + g * Cg) * HW + ih * W + iw;
-            tap_ih[lid] = k < k_end ? ih : OUTSIDE;
-            tap_iw[lid] = iw;
+            tap_dy[t] = (img * K + g * Kg) * OHW + p;
+            tap_x[t] = (img * C + g * Cg) * HW + ih * W + iw;
+            tap_ih[t] = k < k_end ? ih : OUTSIDE;
+            tap_iw[t] = iw;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        const bool k_valid = k0 + kk_own < k_end;
-        for (int mm = lid / TK; mm < TM; mm += WG / TK) {
-            const int m = m0 + mm;
-            As[kk_own][mm] = (m < M && k_valid) ? dy[tap_dy[kk_own] + m * OHW] : 0.0f;
+        // Both operands are loaded k-fastest: consecutive work-items read consecutive pixels.
+        for (uint idx = lid; idx < TM * TK; idx += WG) {
+            const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
+            As[kk][mm] = (m < M && tap_ih[kk] != OUTSIDE) ? dy[tap_dy[kk] + m * OHW] : 0.0f;
         }
-        for (int nn = lid / TK; nn < TN; nn += WG / TK) {
-            const int ih = tap_ih[kk_own] + col_r[nn], iw = tap_iw[kk_own] + col_s[nn];
-            Bs[kk_own][nn] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[tap_x[kk_own] + col_x[nn]] : 0.0f;
+        for (uint idx = lid; idx < TK * TN; idx += WG) {
+            const int nn = idx / TK, kk = idx % TK;
+            const int ih = tap_ih[kk] + col_r[nn], iw = tap_iw[kk] + col_s[nn];
+            Bs[kk][nn] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[tap_x[kk] + col_x[nn]] : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         ACCUMULATE_TILE(As, Bs, acc, tx, ty)
-        barrier(CLK_LOCAL_MEM_FENCE);
     }
 
     __global float* slice = out + (size_t)split * K * NN;
-    for (int i = 0; i < WPT_M; i++) {
-        const int m = m0 + ty + i * RTM;
-        if (m >= M) continue;
-        for (int j = 0; j < WPT_N; j++) {
-            const int nj = n0 + tx + j * RTN;
-            if (nj < NN) slice[(size_t)(g * Kg + m) * NN + nj] = acc[i][j];
+    for (int jv = 0; jv < NV; jv++) {
+        const int nj = n0 + TILE_COL(tx, jv);
+        if (nj >= NN) break;
+        for (int i = 0; i < WPT_M; i++) {
+            const int m = m0 + ty + i * RTM;
+            if (m >= M) break;
+            __global float* row = slice + (size_t)(g * Kg + m) * NN;
+            if (nj + VW <= NN) {
+                VSTORE_VW(acc[i][jv], row + nj);
+                continue;
+            }
+            float o[VW];
+            VSTORE_VW(acc[i][jv], o);
+            for (int v = 0; nj + v < NN; v++) row[nj + v] = o[v];
         }
     }
 }

@@ -42,7 +42,16 @@ final class DeviceTests: XCTestCase {
         XCTAssertEqual(gpu.convolutionSolutions(for: depthwise, direction: .forward).first?.algorithm, .direct)
         XCTAssertEqual(gpu.softmaxAlgorithm(for: AxisShape(outer: 2, axis: 1000, inner: 1)), .workgroup)
         if plain.info.kind == .cpu {
-            XCTAssertEqual(plain.convolutionSolutions(for: wide, direction: .forward).first?.algorithm, .direct)
+            XCTAssertEqual(plain.convolutionSolutions(for: wide, direction: .forward).first?.algorithm, .implicitGEMM)
+            XCTAssertEqual(plain.convolutionSolutions(for: depthwise, direction: .forward).first?.algorithm, .direct)
+            let stem = try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 16, inW: 16, outChannels: 64, kernelH: 7,
+                                            kernelW: 7, strideH: 2, strideW: 2, padding: Padding2D(3))
+            XCTAssertEqual(plain.convolutionSolutions(for: stem, direction: .backwardData).first?.algorithm, .direct,
+                           "a 3-row GEMM is mostly padding: the direct kernel stays first")
+            let downsample = try Conv2DDescriptor(batch: 2, inChannels: 32, inH: 8, inW: 8, outChannels: 64, kernelH: 1,
+                                                  kernelW: 1, strideH: 2, strideW: 2)
+            XCTAssertEqual(plain.convolutionSolutions(for: downsample, direction: .backwardData).first?.algorithm,
+                           .im2colGEMM, "a strided input gradient: implicit GEMM would compute the skipped pixels")
             XCTAssertEqual(plain.softmaxAlgorithm(for: AxisShape(outer: 2, axis: 1000, inner: 1)), .rowwise)
         }
     }

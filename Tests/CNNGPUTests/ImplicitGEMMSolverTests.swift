@@ -20,18 +20,26 @@ final class ImplicitGEMMSolverTests: XCTestCase {
                                  strideH: 2, strideW: 2),
             try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 15, inW: 13, outChannels: 9, kernelH: 7, kernelW: 7,
                                  strideH: 2, strideW: 2, padding: Padding2D(3)),
+            // Rows wider than a float16 chunk, asymmetric padding: the staging's vector path
+            // (contiguous chunks inside the image) beside its per-element path at the edges.
+            try Conv2DDescriptor(batch: 2, inChannels: 5, inH: 5, inW: 37, outChannels: 6, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(top: 1, bottom: 0, left: 2, right: 1)),
+            try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 4, inW: 19, outChannels: 5, kernelH: 1, kernelW: 1),
             // Depthwise: one channel per group.
             try Conv2DDescriptor(batch: 3, inChannels: 6, inH: 6, inW: 5, outChannels: 6, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(1), groups: 6),
         ]
     }
 
-    /// Tile shapes: the default, a narrow one, a small-k one and the largest.
+    /// Tile shapes: the device default, the GPU default, a narrow one, a small-k scalar one,
+    /// the largest, and a CPU-style one whose two work-items each fill several k rows.
     static let tileSets: [TunableParameters] = [
         [:],
+        ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
         ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4],
-        ["TM": 32, "TN": 32, "TK": 8, "WPT_M": 2, "WPT_N": 2],
-        ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8],
+        ["TM": 32, "TN": 32, "TK": 8, "WPT_M": 2, "WPT_N": 2, "VW": 1],
+        ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8, "VW": 2],
+        ["TM": 16, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 64, "VW": 16],
     ]
 
     func testForwardMatchesReferenceWithBiasAndActivation() throws {
@@ -139,9 +147,29 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         XCTAssertTrue(missing?.contains("workspace") == true, missing ?? "")
     }
 
+    /// The tuner's bounded search on this device: the device type's default first, then only
+    /// shapes of its type (few work-items on a CPU device), each valid for the device.
+    func testCandidatesFollowTheDeviceType() throws {
+        guard let cl = TestBackends.openCL else { return }
+        let table = KernelTunables.implicitGEMM
+        let d = try Conv2DDescriptor(batch: 2, inChannels: 32, inH: 9, inW: 9, outChannels: 64, kernelH: 3, kernelW: 3)
+        let candidates = cl.implicitGEMMCandidates(d, direction: .forward)
+        XCTAssertEqual(candidates.first, table.defaults(for: cl.info.kind))
+        XCTAssertGreaterThan(candidates.count, 3)
+        for p in candidates {
+            let size = table.localSize(p).reduce(1, *)
+            XCTAssertTrue(cl.info.kind == .gpu ? size >= 64 : size <= 64, "\(p) is not a \(cl.info.kind) shape")
+            XCTAssertTrue(table.isValid(p, limits: cl.deviceLimits), "\(p)")
+        }
+        let filter = cl.implicitGEMMCandidates(d, direction: .backwardFilter)
+        XCTAssertEqual(filter.first?["KSPLIT"], cl.implicitGEMMDefaultSplits(d, parameters: table.defaults(for: cl.info.kind)),
+                       "the heuristic's split count comes first: --tune fast and untuned runs use it")
+    }
+
     func testTunableTableIsConsistent() throws {
         let table = KernelTunables.implicitGEMM
-        let limits = DeviceLimits(maxWorkGroupSize: 256, localMemoryBytes: 32_768)
+        // A GPU's largest common limits; a device with less local memory skips the TK=64 set.
+        let limits = DeviceLimits(maxWorkGroupSize: 256, localMemoryBytes: 65_536)
         for p in table.candidates + [table.cpuDefault, table.gpuDefault] {
             XCTAssertTrue(table.isValid(p, limits: limits), "candidate \(p) breaks the kernel's constraints")
             let l = table.launch(p, extent: [100, 70, 3], tile: [p["TN"]!, p["TM"]!])
@@ -152,9 +180,11 @@ final class ImplicitGEMMSolverTests: XCTestCase {
             XCTAssertEqual(l.global[2], 3)
             XCTAssertTrue(l.options.contains("-DTM=\(p["TM"]!)") && l.options.contains("-DWPT_N=\(p["WPT_N"]!)"))
         }
-        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 1, "WPT_N": 1], limits: limits),
+        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 1, "WPT_N": 1, "VW": 1], limits: limits),
                        "4096 work-items exceed the limit")
-        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4], limits: limits), "missing WPT_N")
+        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "VW": 4], limits: limits), "missing WPT_N")
+        XCTAssertFalse(table.isValid(["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 8], limits: limits),
+                       "a float8 vector does not fit a 4-column register tile")
     }
 }
 

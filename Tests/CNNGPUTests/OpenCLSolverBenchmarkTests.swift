@@ -12,8 +12,17 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                                                      kernelH: 3, kernelW: 3, padding: Padding2D(1))),
             ("1x1 256->64 56^2", try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 56, inW: 56, outChannels: 64,
                                                       kernelH: 1, kernelW: 1)),
+            ("3x3 256->256 14^2", try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 14, inW: 14, outChannels: 256,
+                                                       kernelH: 3, kernelW: 3, padding: Padding2D(1))),
             ("3x3 512->512 7^2", try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
                                                       kernelH: 3, kernelW: 3, padding: Padding2D(1))),
+            // The strided layers of ResNet-50's first blocks of stages 2–4 (3×3 conv2 and the
+            // 1×1 downsample): their input gradients scatter into every other pixel.
+            ("3x3/2 128->128 56^2", try Conv2DDescriptor(batch: 8, inChannels: 128, inH: 56, inW: 56, outChannels: 128,
+                                                         kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+                                                         padding: Padding2D(1))),
+            ("1x1/2 256->512 56^2", try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 56, inW: 56, outChannels: 512,
+                                                         kernelH: 1, kernelW: 1, strideH: 2, strideW: 2)),
             ("7x7/2 3->64 224^2", try Conv2DDescriptor(batch: 8, inChannels: 3, inH: 224, inW: 224, outChannels: 64,
                                                        kernelH: 7, kernelW: 7, strideH: 2, strideW: 2,
                                                        padding: Padding2D(3))),
@@ -43,7 +52,9 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
             .appendingPathComponent("cnn-gpu-bench-tuning-\(UUID().uuidString).json"))
         var rng = SeededGenerator(seed: 1)
         print("device: \(cl.info.name) (\(cl.info.driverVersion)); GFLOP/s, best of 3")
-        for (name, d) in try Self.layers() {
+        // CNNGPU_BENCH_LAYERS=a,b keeps only the layers whose names start with one of them.
+        let only = ProcessInfo.processInfo.environment["CNNGPU_BENCH_LAYERS"]?.split(separator: ",").map(String.init)
+        for (name, d) in try Self.layers() where only?.contains(where: { name.hasPrefix($0) }) ?? true {
             let X = try cl.makeBuffer(rng.floats(d.inputCount)), W = try cl.makeBuffer(rng.floats(d.weightCount))
             let Y = try cl.allocate(d.outputCount, dtype: .float32), DY = try cl.makeBuffer(rng.floats(d.outputCount))
             let DX = try cl.allocate(d.inputCount, dtype: .float32), DW = try cl.allocate(d.weightCount, dtype: .float32)

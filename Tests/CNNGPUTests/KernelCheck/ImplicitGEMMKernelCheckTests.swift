@@ -10,8 +10,13 @@ import XCTest
 /// class's buffers, released before KernelCheckLossTests' internal scratch buffers are made,
 /// made that class report uninitialized reads of values its kernels had written.
 final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
-    /// Small tiles keep oclgrind fast; 16×64 with 2×4 per item still has 128 work-items.
-    let tiles: TunableParameters = ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4]
+    /// Small tiles keep oclgrind fast. 16×64 with 2×4 per item (float4 columns) still has 128
+    /// work-items; the CPU-style set has 4 work-items of 8×16 (float8), fewer than the k step,
+    /// so each fills several rows of the staged tiles.
+    let tileSets: [TunableParameters] = [
+        ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4, "VW": 4],
+        ["TM": 16, "TN": 32, "TK": 16, "WPT_M": 8, "WPT_N": 16, "VW": 8],
+    ]
 
     func testImplicitGEMMKernels() throws {
         guard let cl = TestBackends.openCL else { return }
@@ -23,8 +28,11 @@ final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
                                  dilationH: 1, dilationW: 2, groups: 2),
             // 1×1 takes the KERNEL_1X1 build of the forward kernel.
             try Conv2DDescriptor(batch: 3, inChannels: 5, inH: 3, inW: 5, outChannels: 3, kernelH: 1, kernelW: 1),
+            // Rows of 10: whole float4 and float8 chunks take the vector loads and stores.
+            try Conv2DDescriptor(batch: 1, inChannels: 2, inH: 3, inW: 10, outChannels: 3, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(1)),
         ]
-        for d in problems {
+        for (d, tiles) in problems.flatMap({ d in tileSets.map { (d, $0) } }) {
             let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
             let b = rng.floats(d.outChannels)
             let X = try cl.makeBuffer(x), W = try cl.makeBuffer(w), DY = try cl.makeBuffer(dy), B = try cl.makeBuffer(b)
@@ -48,7 +56,7 @@ final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
             assertClose(try cl.download(DX), try cpu.download(CDX), tolerance: 1e-5,
                         "conv_igemm_backward_data \(d) seed \(rng.seed)")
             assertClose(try cl.download(DW), try cpu.download(CDW), tolerance: 1e-5,
-                        "conv_igemm_backward_filter + reduce_splits \(d) seed \(rng.seed)")
+                        "conv_igemm_backward_filter + reduce_splits \(d) tiles \(tiles) seed \(rng.seed)")
         }
     }
 }

@@ -75,38 +75,46 @@ struct DeviceLimits: Sendable {
 
 enum KernelTunables {
     /// Kernels/conv_implicit_gemm.cl: TM × TN work-group tile, TK k step, WPT_M × WPT_N per
-    /// work-item. CPU default: PoCL runs a work-group as a loop over work-items vectorized along
-    /// dimension 0; on PoCL 3.1 (AVX-512, 2 cores) 64×128 with 8×8 per work-item (16 × 8
-    /// work-items) measured 21 GFLOP/s on ResNet's 3×3 64→64 layer where every other candidate
-    /// gave 3–11. GPU default: 256 work-items of 4×4 on a 64×64 tile, CLBlast's common SGEMM
-    /// shape, until tuning finds better.
+    /// work-item with the columns in vectors of VW. CPU default: PoCL runs a work-group's
+    /// work-items one after another, so the register tile must carry the SIMD width itself:
+    /// 8 rows × two float16 vectors is AVX-512's 16 accumulators (the 8×32 outer product of
+    /// OpenBLAS-style micro-kernels), and a k step of 32, which halves the barrier regions
+    /// PoCL loops over per FMA (1.2–2.2× TK=16 on ResNet's layers; 64 is as fast forward but
+    /// slower for filter gradients). On PoCL 3.1 (Zen 5, 2 cores) this ran ResNet's layers at
+    /// 2–6× tinygrad 0.14 (medians of interleaved runs); the former 8×8 scalar tile was
+    /// 2.5–6.7× slower than its first version (Benchmarks/NOTES-opencl-solvers.md). GPU default: 256 work-items of 4×4 with float4
+    /// loads on a 64×64 tile, CLBlast's common SGEMM shape, until tuning finds better.
     static let implicitGEMM = TunableKernel(
         program: "conv_implicit_gemm",
-        names: ["TM", "TN", "TK", "WPT_M", "WPT_N"],
-        allowed: ["TM": [16, 32, 64, 128], "TN": [16, 32, 64, 128], "TK": [4, 8, 16, 32],
-                  "WPT_M": [1, 2, 4, 8], "WPT_N": [1, 2, 4, 8]],
-        cpuDefault: ["TM": 64, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8],
-        gpuDefault: ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4],
+        names: ["TM", "TN", "TK", "WPT_M", "WPT_N", "VW"],
+        allowed: ["TM": [16, 32, 64, 128], "TN": [16, 32, 64, 128], "TK": [4, 8, 16, 32, 64],
+                  "WPT_M": [1, 2, 4, 8], "WPT_N": [1, 2, 4, 8, 16, 32, 64], "VW": [1, 2, 4, 8, 16]],
+        cpuDefault: ["TM": 64, "TN": 128, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+        gpuDefault: ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
         candidates: [
-            ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4],
-            ["TM": 32, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4],
-            ["TM": 64, "TN": 32, "TK": 16, "WPT_M": 4, "WPT_N": 4],
-            ["TM": 32, "TN": 32, "TK": 8, "WPT_M": 2, "WPT_N": 2],
-            ["TM": 64, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 4],
-            ["TM": 128, "TN": 64, "TK": 16, "WPT_M": 8, "WPT_N": 4],
-            ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8],
-            ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4],
-            ["TM": 64, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8],
-            ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 8, "WPT_N": 8],
+            // GPU shapes: many work-items, small register tiles.
+            ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
+            ["TM": 32, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
+            ["TM": 64, "TN": 32, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 2],
+            ["TM": 32, "TN": 32, "TK": 8, "WPT_M": 2, "WPT_N": 2, "VW": 2],
+            ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8, "VW": 4],
+            ["TM": 16, "TN": 64, "TK": 16, "WPT_M": 2, "WPT_N": 4, "VW": 4],
+            // CPU shapes: few work-items, each a SIMD-wide register tile.
+            ["TM": 64, "TN": 128, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 64, "TN": 128, "TK": 64, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 64, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 32, "TN": 128, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 16, "TN": 128, "TK": 32, "WPT_M": 4, "WPT_N": 64, "VW": 16],
+            ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 4, "WPT_N": 16, "VW": 8],
         ],
         localSize: { p in [p["TN"]! / p["WPT_N"]!, p["TM"]! / p["WPT_M"]!] },
-        // As and Bs tiles plus at most seven int tables of TK or TN entries.
+        // As and Bs tiles plus at most four int tables of TK entries and three of TN.
         localBytes: { p in 4 * (p["TK"]! * (p["TM"]! + p["TN"]!) + 4 * p["TK"]! + 3 * p["TN"]!) },
         consistent: { p in
-            let (tm, tn, tk, wm, wn) = (p["TM"]!, p["TN"]!, p["TK"]!, p["WPT_M"]!, p["WPT_N"]!)
-            guard tm % wm == 0, tn % wn == 0 else { return false }
-            let wg = (tm / wm) * (tn / wn)
-            return wg % tn == 0 && wg % tk == 0 && (tk * tn) % wg == 0 && (tm * tk) % wg == 0
+            let (tm, tn, wm, wn, vw) = (p["TM"]!, p["TN"]!, p["WPT_M"]!, p["WPT_N"]!, p["VW"]!)
+            return tm % wm == 0 && tn % wn == 0 && wn % vw == 0
         })
 }
 

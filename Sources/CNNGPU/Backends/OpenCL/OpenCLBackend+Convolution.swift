@@ -24,10 +24,13 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     /// Every solution that applies, the heuristic's best first, then every tunable parameter set
     /// the tuner may choose. The heuristic, per device type (measured on PoCL, batch 8, ResNet-50
     /// layers; see Benchmarks/NOTES-opencl-solvers.md):
-    /// - CPU devices: the direct kernels forward and backward-data (row loops vectorize well),
-    ///   except Winograd for 3×3 stride-1 layers of at most 14² and 64 or more input channels
-    ///   (2.8× on 512→512 at 7²); split-K
-    ///   implicit GEMM for backward-filter (2–6× the direct kernel's serial per-weight sums).
+    /// - CPU devices: implicit GEMM in every direction (with SIMD-wide register tiles it ran
+    ///   2–20× the direct kernels and 2–5× Winograd + untuned CLBlast on every ResNet layer),
+    ///   except backward data into at most 16 channels per group (the stem's input gradient:
+    ///   a GEMM of 3 rows), where the direct kernel stays first, and backward data of strided
+    ///   layers, where implicit GEMM computes every input pixel although 3/4 receive nothing
+    ///   (stride 2) and im2col + col2im measured 1.3–1.5× faster (ResNet's 3×3/2 128→128 56²:
+    ///   639 vs 806 ms; 1×1/2 256→512 56²: 510 vs 756 ms).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
@@ -37,10 +40,10 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         if d.groupOutChannels <= Self.directMaxGroupOutChannels {
             preferred = [.direct]
         } else if policy == .cpu {
-            switch direction {
-            case .backwardFilter: preferred = implicit ? [.implicitGEMM, .direct] : [.direct]
-            default: preferred = winograd && d.outH <= 14 && d.groupInChannels >= 64 ? [.winogradF2x3, .direct] : [.direct]
-            }
+            let fewRows = direction == .backwardData && d.groupInChannels <= 16
+            let strided = direction == .backwardData && (d.strideH > 1 || d.strideW > 1)
+            preferred = strided && !fewRows ? [.im2colGEMM, .implicitGEMM, .direct]
+                : implicit && !fewRows ? [.implicitGEMM, .direct] : [.direct]
         } else {
             preferred = (winograd && d.groupInChannels >= 32 ? [.winogradF2x3] : []) + (implicit ? [.implicitGEMM] : [])
                 + [.im2colGEMM]

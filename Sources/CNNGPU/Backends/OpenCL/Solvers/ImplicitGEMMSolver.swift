@@ -9,8 +9,12 @@
 extension OpenCLBackend {
     static let implicitGEMMKernel = KernelTunables.implicitGEMM
 
-    /// Every float32 NCHW convolution whose tensors a 32-bit kernel index reaches.
+    /// Every float32 NCHW convolution whose tensors a 32-bit kernel index reaches, except the
+    /// input gradient of a strided layer with fewer than 8 input channels per group (an image
+    /// stem): a GEMM of that few rows, most of whose gathered taps are zero, took 6 s on PoCL
+    /// for ResNet's stem where the direct kernel takes 0.8 s, and a tuner would pay that once.
     static func implicitGEMMApplies(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
+        if direction == .backwardData && d.groupInChannels < 8 && (d.strideH > 1 || d.strideW > 1) { return false }
         let limit = Int(Int32.max)
         // The backward-filter workspace holds KSPLIT copies of dw; bound by the largest split.
         return d.inputCount <= limit && d.outputCount <= limit && d.weightCount * maxSplits <= limit
@@ -30,24 +34,41 @@ extension OpenCLBackend {
         // element then serves ≤ 16 rows, so the gather dominates (the ResNet stem's input
         // gradient, M = 3, stride 2: 40 s on 64-row tiles, 31 s on 16 on PoCL, vs 0.7 s for
         // the direct kernel, which a solver list must therefore keep for such layers).
+        // Of the 16-row tiles, the one whose work-group size is closest to the default's (many
+        // small work-items on a GPU, few SIMD-wide ones on a CPU).
         let rows = direction == .backwardData ? d.groupInChannels : d.groupOutChannels
-        if rows <= 16, let short = table.candidates.filter({ $0["TM"] == 16 }).first { tiles.insert(short, at: 0) }
-        for c in table.candidates where !tiles.contains(c) { tiles.append(c) }
+        let size = { (p: TunableParameters) in table.localSize(p).reduce(1, *) }
+        let defaultSize = size(tiles[0])
+        if rows <= 16, let short = table.candidates.filter({ $0["TM"] == 16 })
+            .min(by: { abs(size($0) - defaultSize) < abs(size($1) - defaultSize) }) {
+            tiles.insert(short, at: 0)
+        }
+        // The bounded search keeps the shapes of this device type: a CPU device runs a
+        // work-group's items one after another, so few SIMD-wide items win there (the GPU
+        // shapes ran at 3–11 GFLOP/s on PoCL); a GPU needs many items per group to hide latency.
+        let gpu = info.kind == .gpu
+        let fitsKind = { (p: TunableParameters) in gpu ? size(p) >= 64 : size(p) <= 64 }
+        for c in table.candidates where !tiles.contains(c) && fitsKind(c) { tiles.append(c) }
         tiles = tiles.filter { table.isValid($0, limits: limits) }
         guard direction == .backwardFilter else { return tiles }
         return tiles.flatMap { t -> [TunableParameters] in
             let base = implicitGEMMDefaultSplits(d, parameters: t)
-            let splits = Set([base, max(1, base / 4), min(Self.maxSplits, base * 4)]).sorted()
-            return splits.map { t.merging(["KSPLIT": $0]) { $1 } }
+            // The heuristic's count first: it is what `--tune fast` and untuned runs use.
+            let others = Set([max(1, base / 4), min(Self.maxSplits, base * 4)]).subtracting([base]).sorted()
+            return ([base] + others).map { t.merging(["KSPLIT": $0]) { $1 } }
         }
     }
 
     /// Enough slices that the filter-gradient launch has about four work-groups per compute
-    /// unit, while each slice still covers at least 8 k steps.
+    /// unit on a GPU (to hide latency) and one per compute unit on a CPU, while each slice
+    /// still covers at least 8 k steps. On PoCL (2 units) every split of ResNet's filter
+    /// gradients measured slower than none: the slices' partial sums cost more memory traffic
+    /// than the better balance saves (3×3 64→64 56²: 36 ms unsplit, 42 and 56 ms with 2 and 4).
     func implicitGEMMDefaultSplits(_ d: Conv2DDescriptor, parameters p: TunableParameters) -> Int {
         let tm = p["TM"] ?? 64, tn = p["TN"] ?? 64, tk = p["TK"] ?? 16
         let tiles = d.groups * ceilDiv(d.groupOutChannels, tm) * ceilDiv(d.groupInChannels * d.kernelH * d.kernelW, tn)
-        let wanted = ceilDiv(4 * max(1, info.computeUnits), tiles)
+        let perUnit = info.kind == .gpu ? 4 : 1
+        let wanted = ceilDiv(perUnit * max(1, info.computeUnits), tiles)
         let kSteps = ceilDiv(d.batch * d.outH * d.outW, tk)
         return max(1, min(Self.maxSplits, wanted, kSteps / 8))
     }
@@ -126,7 +147,13 @@ extension OpenCLBackend {
 
     private func resolvedTiles(_ parameters: TunableParameters) throws -> TunableParameters {
         let table = Self.implicitGEMMKernel
-        let p = table.completed(parameters, for: info.kind).filter { table.names.contains($0.key) }
+        var p = table.completed(parameters, for: info.kind).filter { table.names.contains($0.key) }
+        // A set that names its register tile but not its vector width gets the default width
+        // narrowed to one that divides WPT_N (a 4-column tile cannot hold float16 vectors).
+        if parameters["VW"] == nil, let wn = p["WPT_N"], var vw = p["VW"] {
+            while vw > 1 && wn % vw != 0 { vw /= 2 }
+            p["VW"] = vw
+        }
         guard table.isValid(p, limits: deviceLimits) else {
             throw CNNError.invalidArgument("implicit-GEMM parameters \(p.sorted { $0.key < $1.key }) are not valid on "
                 + "\(info.name): see KernelTunables.implicitGEMM for the allowed values and constraints")
