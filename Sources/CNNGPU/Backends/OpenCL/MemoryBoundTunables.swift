@@ -92,20 +92,22 @@ final class MemoryBoundSettings: @unchecked Sendable {
 extension OpenCLBackend {
     /// Enqueues a memory-bound kernel built with `family`'s current `-D` values. `groups` is the
     /// number of work-groups along each dimension; dimension 0 has the family's work-group
-    /// size (`sizeName`), the others 1.
+    /// size (`sizeName`), the others 1. `specialization` holds further `-D` options that fix a
+    /// problem's sizes at build time (pooling's geometry); they are part of the program's key.
     func launchMemoryBound(_ program: String, _ kernel: String, _ family: MemoryBoundKernel, sizeName: String,
-                           groups: [Int], _ args: [KernelArgument]) throws {
+                           groups: [Int], specialization: String = "", _ args: [KernelArgument]) throws {
         guard groups.allSatisfy({ $0 > 0 }) else { return }
         let values = memoryBound.values(family)
+        let options = specialization.isEmpty ? family.options(values) : family.options(values) + " " + specialization
         let wg = values[sizeName]!
         var local = [wg] + [Int](repeating: 1, count: groups.count - 1)
         var global = [groups[0] * wg] + groups.dropFirst()
-        try programs.withKernel(program, kernel, options: family.options(values)) { k in
+        try programs.withKernel(program, kernel, options: options) { k in
             for (i, arg) in args.enumerated() {
                 try clCheck(arg.set(on: k, index: cl_uint(i)), "clSetKernelArg(\(kernel), \(i))")
             }
             try clCheck(clEnqueueNDRangeKernel(queue, k, cl_uint(global.count), nil, &global, &local, 0, nil, nil),
-                        "clEnqueueNDRangeKernel(\(kernel) \(family.options(values)))")
+                        "clEnqueueNDRangeKernel(\(kernel) \(options))")
         }
     }
 
