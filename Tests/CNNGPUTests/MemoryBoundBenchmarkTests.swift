@@ -42,7 +42,7 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
     private func measure(_ b: any Backend, only: String?) throws {
         var report = "\(b.info.backend) \(b.info.name), \(b.info.computeUnits) compute units\n"
         report += "op                               MB     ms   GB/s  copy GB/s  ratio\n"
-        for c in try cases(b) where only.map({ c.name.contains($0) }) ?? true {
+        for c in try cases(b, only: only) where only.map({ c.name.contains($0) }) ?? true {
             let seconds = try bestSeconds(b, c.run)
             let copySeconds = try copyBestSeconds(b, bytes: c.bytes)
             let gbps = Double(c.bytes) / seconds / 1e9, copy = Double(c.bytes) / copySeconds / 1e9
@@ -109,8 +109,11 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
         return buffer
     }
 
-    private func cases(_ b: any Backend) throws -> [Case] {
+    /// The cases whose name contains `only` (all when nil). Buffers are made only for the groups
+    /// asked for: filling ResNet-50's parameters alone takes a minute in an unoptimized test.
+    private func cases(_ b: any Backend, only: String?) throws -> [Case] {
         var cases: [Case] = []
+        func wanted(_ names: String...) -> Bool { only.map { o in names.contains { $0.contains(o) } } ?? true }
         let f = 4
         // Max pool 3×3/2, padding 1, 8×64×112² → 56² (ResNet-50's stem) and 2×2/2 on 8×128×112²
         // (VGG-16's second pool); average pool 2×2/2 on 8×128×56² (DenseNet's transitions) and
@@ -125,7 +128,7 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
             ("avgpool", "8x192x28 3x3/1", try Pool2DDescriptor(batch: 8, channels: 192, inH: 28, inW: 28, windowH: 3,
                                                                 windowW: 3, strideH: 1, strideW: 1, padding: Padding2D(1), mode: .averageIncludingPadding)),
         ]
-        for (kind, label, pool) in pools {
+        for (kind, label, pool) in pools where wanted("\(kind) fwd \(label)", "\(kind) bwd \(label)") {
             let px = try filled(b, pool.inputCount), py = try filled(b, pool.outputCount)
             let pidx = pool.mode == .max ? try b.allocate(pool.outputCount, dtype: .int32) : nil
             let pdx = try filled(b, pool.inputCount)
@@ -141,11 +144,12 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
         }
         // Batch norm (and BN+ReLU) on ResNet-50's two largest activations.
         for shape in [AxisShape(outer: 8, axis: 64, inner: 112 * 112), AxisShape(outer: 8, axis: 256, inner: 56 * 56)] {
+            let label = "8x\(shape.axis)x\(Int(Double(shape.inner).squareRoot()))"
+            guard wanted("bn train fwd \(label)", "bn infer fwd \(label)", "bn+relu bwd \(label)") else { continue }
             let n = shape.count, c = shape.axis
             let x = try filled(b, n), y = try filled(b, n), dy = try filled(b, n), dx = try filled(b, n)
             let gamma = try filled(b, c, 1), beta = try filled(b, c), mean = try filled(b, c), invStd = try filled(b, c, 1)
             let rm = try filled(b, c), rv = try filled(b, c, 1), dg = try filled(b, c), db = try filled(b, c)
-            let label = "8x\(c)x\(Int(Double(shape.inner).squareRoot()))"
             cases.append(Case(name: "bn train fwd \(label)", bytes: f * 2 * n) {
                 try b.encodeBatchNormForwardTraining(shape, x: x, gamma: gamma, beta: beta, y: y, runningMean: rm,
                                                      runningVar: rv, momentum: 0.1, epsilon: 1e-5, savedMean: mean,
@@ -160,28 +164,30 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
                                                   savedInvStd: invStd, dx: dx, dGamma: dg, dBeta: db)
             })
         }
-        // ReLU and add+ReLU on 8×256×56².
+        // ReLU, add+ReLU and concatenation on 8×256×56².
         let n = 8 * 256 * 56 * 56
-        let a = try filled(b, n), a2 = try filled(b, n), out = try filled(b, n), g = try filled(b, n)
-        cases.append(Case(name: "relu fwd 8x256x56", bytes: f * 2 * n) {
-            try b.encodeActivationForward(.relu, count: n, x: a, y: out)
-        })
-        cases.append(Case(name: "relu bwd 8x256x56", bytes: f * 3 * n) {
-            try b.encodeActivationBackward(.relu, count: n, x: a, y: a, dy: g, dx: out)
-        })
-        cases.append(Case(name: "add+relu 8x256x56", bytes: f * 3 * n) {
-            try b.encodeAdd(count: n, a: a, b: a2, out: out, activation: .relu)
-        })
-        // Concatenation of two 8×128×56² halves into 8×256×56² (Inception's Concat): strided copies.
-        let half = 128 * 56 * 56
-        cases.append(Case(name: "concat 2x 8x128x56", bytes: f * 2 * n) {
-            try b.encodeCopyStrided(rows: 8, rowLength: half, src: a, srcOffset: 0, srcStride: half,
-                                    dst: out, dstOffset: 0, dstStride: 2 * half)
-            try b.encodeCopyStrided(rows: 8, rowLength: half, src: a2, srcOffset: 0, srcStride: half,
-                                    dst: out, dstOffset: half, dstStride: 2 * half)
-        })
+        if wanted("relu fwd 8x256x56", "relu bwd 8x256x56", "add+relu 8x256x56", "concat 2x 8x128x56") {
+            let a = try filled(b, n), a2 = try filled(b, n), out = try filled(b, n), g = try filled(b, n)
+            cases.append(Case(name: "relu fwd 8x256x56", bytes: f * 2 * n) {
+                try b.encodeActivationForward(.relu, count: n, x: a, y: out)
+            })
+            cases.append(Case(name: "relu bwd 8x256x56", bytes: f * 3 * n) {
+                try b.encodeActivationBackward(.relu, count: n, x: a, y: a, dy: g, dx: out)
+            })
+            cases.append(Case(name: "add+relu 8x256x56", bytes: f * 3 * n) {
+                try b.encodeAdd(count: n, a: a, b: a2, out: out, activation: .relu)
+            })
+            // Concatenation of two 8×128×56² halves into 8×256×56² (Inception's Concat): strided copies.
+            let half = 128 * 56 * 56
+            cases.append(Case(name: "concat 2x 8x128x56", bytes: f * 2 * n) {
+                try b.encodeCopyStrided(rows: 8, rowLength: half, src: a, srcOffset: 0, srcStride: half,
+                                        dst: out, dstOffset: 0, dstStride: 2 * half)
+                try b.encodeCopyStrided(rows: 8, rowLength: half, src: a2, srcOffset: 0, srcStride: half,
+                                        dst: out, dstOffset: half, dstStride: 2 * half)
+            })
+        }
         // Softmax over 1000 classes at batch 8 (32 KB: launch cost) and batch 512 (2 MB: bandwidth).
-        for rows in [8, 512] {
+        for rows in [8, 512] where wanted("softmax fwd \(rows)x1000", "softmax bwd \(rows)x1000") {
             let logits = AxisShape(outer: rows, axis: 1000, inner: 1)
             let sx = try filled(b, logits.count), sy = try filled(b, logits.count), sdy = try filled(b, logits.count)
             cases.append(Case(name: "softmax fwd \(rows)x1000", bytes: f * 2 * logits.count) {
@@ -192,6 +198,7 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
             })
         }
         // Optimizer updates on ResNet-50's 25.6 M parameters.
+        guard wanted("sgd momentum 25.6M", "adam 25.6M") else { return cases }
         let params = 25_557_032
         let w = try filled(b, params), grad = try filled(b, params, 0), m = try filled(b, params, 0)
         let v = try filled(b, params, 1)
