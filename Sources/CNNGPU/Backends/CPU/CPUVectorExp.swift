@@ -1,12 +1,19 @@
 /// exp on 16 floats at once, for the CPU backend's softmax: Swift's `exp` is a scalar libm
 /// call per element, which kept a 512×1000 softmax at 1.2 GB/s. Cephes' expf: e^x = 2^n·e^r
 /// with n = round(x·log2 e) and |r| ≤ ln 2 / 2, e^r from a degree-7 polynomial (within 2 ulp of
-/// libm over the float range). Inputs below −87.3 (where e^x leaves the normal floats) give 0,
-/// above 88.7 +∞, and NaN stays NaN.
+/// libm over the normal floats). Inputs below −87.3 (where e^x leaves the normal floats) give 0,
+/// above 88.3 +∞ (e^x itself overflows from 88.72; softmax only passes x ≤ 0), and NaN stays NaN.
 enum VectorExp {
     static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        let clamped = x.clamped(lowerBound: SIMD16(repeating: -87.3), upperBound: SIMD16(repeating: 88.7))
-        let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
+        var clamped = x
+        clamped.replace(with: -87.3, where: x .< -87.3)
+        clamped.replace(with: 88.3, where: x .> 88.3)
+        // Round to nearest by adding and removing 1.5·2²³ (SSE2 has no rounding instruction, and
+        // SIMD's `rounded` became a call per lane): the sum's low mantissa bits hold the integer.
+        let magic = SIMD16<Float>(repeating: 12_582_912)
+        let shifted = clamped * 1.442_695_04 + magic
+        let n = shifted - magic
+        let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- unsafeBitCast(magic, to: SIMD16<Int32>.self)
         // ln 2 split in two so that n·ln 2 is subtracted without rounding away r's low bits.
         var r = clamped - n * 0.693_359_375
         r = r + n * 2.121_944_40e-4
@@ -17,11 +24,11 @@ enum VectorExp {
         p = p * r + 1.666_666_55e-1
         p = p * r + 5.000_000_12e-1
         p = p * (r * r) + r + 1
-        // 2^n built from its exponent bits; n ∈ [−126, 128) after the clamp.
-        let scale = unsafeBitCast((SIMD16<Int32>(n) &+ 127) &<< 23, to: SIMD16<Float>.self)
+        // 2^n built from its exponent bits; n ∈ [−126, 127] after the clamp.
+        let scale = unsafeBitCast((integer &+ 127) &<< 23, to: SIMD16<Float>.self)
         var result = p * scale
         result.replace(with: 0, where: x .< -87.3)
-        result.replace(with: Float.infinity, where: x .> 88.7)
+        result.replace(with: Float.infinity, where: x .> 88.3)
         result.replace(with: x, where: x .!= x)
         return result
     }
