@@ -68,8 +68,11 @@ extension CPUBackend: PoolingOps {
             let v = scratch.values, i = scratch.indices
             for ih in (h0 &+ 1)..<h1 {
                 rowMaxima(g, x, row: ih, v, i)
+                // The last vector overlaps the one before rather than leaving a scalar tail,
+                // whose data-dependent branches cost more than the repeat (a merge is idempotent).
                 var ow = 0
-                while ow &+ 16 <= outW {
+                while ow < outW && outW >= 16 {
+                    ow = min(ow, outW &- 16)
                     let row = Lanes.load(v + ow, stride: 1)
                     var best = Lanes.load(yRow + ow, stride: 1), winners = Lanes.loadIndices(iRow + ow)
                     let wins = (row .> best) .| (row .!= row)
@@ -79,6 +82,7 @@ extension CPUBackend: PoolingOps {
                     Lanes.storeIndices(winners, iRow + ow)
                     ow &+= 16
                 }
+                if outW >= 16 { continue }
                 while ow < outW {
                     if v[ow] > yRow[ow] || v[ow].isNaN { yRow[ow] = v[ow]; iRow[ow] = i[ow] }
                     ow &+= 1
@@ -111,13 +115,15 @@ extension CPUBackend: PoolingOps {
         }
         guard lo < hi else { return }
         // 16 outputs at a time in vector lanes (compares and selects, no branches: the data
-        // decides a scalar loop's branches, and it mispredicted about half of them), then the
-        // remainder one by one.
+        // decides a scalar loop's branches, and it mispredicted about half of them). The last
+        // vector overlaps the one before (recomputing outputs is harmless); rows with fewer
+        // than 16 interior outputs go one by one.
         @inline(__always) func interior(stride: Int) {
             let start = rowStart &- g.left
             let offsets = Lanes.offsets &* Int32(truncatingIfNeeded: stride)
             var ow = lo
-            while ow &+ 16 <= hi {
+            while ow < hi && hi &- lo >= 16 {
+                ow = min(ow, hi &- 16)
                 let e = start &+ ow &* stride
                 var best = Lanes.load(x + e, stride: stride)
                 var winners = SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: e)) &+ offsets
@@ -131,6 +137,7 @@ extension CPUBackend: PoolingOps {
                 Lanes.storeIndices(winners, index + ow)
                 ow &+= 16
             }
+            if hi &- lo >= 16 { return }
             while ow < hi {
                 let e = start &+ ow &* stride
                 var best = x[e], winner = e
@@ -415,14 +422,22 @@ private struct PoolScratch {
     }
 }
 
-/// Loads and stores of 16 lanes for the pooling loops. A strided load is 16 scalar loads into
-/// the lanes, which the compiler emits without a loop once the stride is a constant.
+/// Loads and stores of 16 lanes for the pooling loops. A stride-2 load is two vector loads
+/// and shuffles; other strides are 16 scalar loads into the lanes, which the compiler emits
+/// without a loop once the stride is a constant.
 private enum Lanes {
     static let offsets = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
     @inline(__always)
     static func load(_ p: UnsafePointer<Float>, stride: Int) -> SIMD16<Float> {
         if stride == 1 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+        if stride == 2 {
+            // Lanes 0–7: the even floats of p[0 ..< 16]; lanes 8–15: the odd lanes of p[15 ..< 31],
+            // that is p[16], p[18] … p[30]. Two vector loads and shuffles, nothing read past p[30].
+            let low = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+            let high = UnsafeRawPointer(p + 15).loadUnaligned(as: SIMD16<Float>.self)
+            return SIMD16(lowHalf: low.evenHalf, highHalf: high.oddHalf)
+        }
         var v = SIMD16<Float>()
         for k in 0..<16 { v[k] = p[k &* stride] }
         return v
