@@ -63,12 +63,14 @@
 // Runs the body (the variadic tail, so that its commas need no parentheses) with (flat, row,
 // col, plane) for each of this work-item's pixels of a rows×cols plane (compile-time sizes),
 // flat = row·cols + col. Stores go through `flat`: addressed through (row, col), the compiler
-// cannot see that consecutive work-items store consecutively, and PoCL emitted scatters.
+// cannot see that consecutive work-items store consecutively, and PoCL emitted scatters. The
+// column is flat − row·cols, not flat % cols: clang turns a division and remainder pair into
+// a `freeze` instruction, which oclgrind's --uninitialized checker cannot run.
 #define FOR_EACH_PIXEL(flat, row, col, p, rows, cols, ...)                                  \
     for (int k_ = 0; k_ < POOL_ITEMS; ++k_) {                                                \
         const int flat = ((int)get_group_id(0) * POOL_ITEMS + k_) * POOL_WG + (int)get_local_id(0); \
         const size_t p = get_group_id(1);                                                    \
-        if (flat < (rows) * (cols)) { const int row = flat / (cols), col = flat % (cols); __VA_ARGS__ } \
+        if (flat < (rows) * (cols)) { const int row = flat / (cols), col = flat - row * (cols); __VA_ARGS__ } \
     }
 
 // Helpers are always inlined: a call left in the kernel body (PoCL's inliner declined
