@@ -15,7 +15,7 @@ import Foundation
 ///   the split reductions and their per-channel merges.
 /// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane.
 ///
-/// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-opencl-memory-bound.md); the GPU
+/// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-memory-bound.md); the GPU
 /// defaults are the usual 256-thread float4 shape until a GPU is measured.
 struct MemoryBoundKernel: Sendable, Equatable {
     /// Parameter names in `-D` order (stable, so equal sets share one cached program).
