@@ -51,8 +51,10 @@ enum MemoryBoundTunables {
         allowed: ["BN_WG": [16, 32, 64, 128, 256], "BN_VEC": [1, 2, 4, 8], "BN_ITEMS": [1, 2, 4, 8],
                   "BN_REDUCE_WG": [16, 32, 64, 128, 256], "BN_REDUCE_ITEMS": [1, 2, 4, 8]],
         // PoCL: the element-wise kernels like the streaming ones; the reductions ran 2× faster in
-        // groups of 64 summing 4 vectors each than in groups of 256 with one.
-        cpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 64, "BN_REDUCE_ITEMS": 4],
+        // groups of 64 summing 4 vectors each than in groups of 256 with one, and training
+        // forward another 1.2–2.4× with 8 vectors each (backward within noise; two A B A B
+        // rounds, Benchmarks/NOTES-memory-bound.md).
+        cpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 64, "BN_REDUCE_ITEMS": 8],
         gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1])
 
     static let pooling = MemoryBoundKernel(
