@@ -22,7 +22,7 @@
 // (oh·OUT_W + ow forward, ih·IN_W + iw backward) of one plane, so at every turn consecutive
 // work-items touch consecutive outputs and neighbouring windows, which overlap, are read while
 // in cache. Adaptive pooling runs on a 3-D range (width, height, planes); global average
-// pooling on (planes) forward and (pixel, plane) backward.
+// pooling on one POOL_WG work-group per plane forward and (pixel, plane) backward.
 //
 // Tunables (pooling family of MemoryBoundTunables.swift, set by -D): POOL_WG work-items per
 // group, POOL_ITEMS pixels per work-item. Geometry (from the descriptor, OpenCLBackend+Pooling):
@@ -280,15 +280,27 @@ __kernel void adaptive_avg_pool_backward_gather(const int planes, const int inH,
     dx[((size_t)p * inH + ih) * inW + iw] = sum;
 }
 
-// y[p] = mean of the `spatial` pixels of plane p; one work-item per plane.
-__kernel void global_avg_pool_forward(const int planes, const int spatial,
-                                      __global const float* x, __global float* y) {
-    const int p = get_global_id(0);
-    if (p >= planes) return;
+// y[p] = mean of the `spatial` pixels of plane p; one work-group of POOL_WG per plane: work-item
+// l sums pixels l, l + POOL_WG, … (consecutive work-items read consecutive pixels), then a
+// tree in local memory adds the POOL_WG partial sums in a fixed order.
+#if (POOL_WG & (POOL_WG - 1)) != 0
+#error "POOL_WG must be a power of two (global_avg_pool_forward's tree halves it)"
+#endif
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void global_avg_pool_forward(const int planes, const int spatial,
+                             __global const float* x, __global float* y) {
+    __local float partial[POOL_WG];
+    const int p = get_group_id(0), lid = get_local_id(0);
     __global const float* plane = x + (size_t)p * spatial;
     float sum = 0.0f;
-    for (int i = 0; i < spatial; ++i) sum += plane[i];
-    y[p] = sum / (float)spatial;
+    for (int i = lid; i < spatial; i += POOL_WG) sum += plane[i];
+    partial[lid] = sum;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = POOL_WG / 2; width > 0; width >>= 1) {
+        if (lid < width) partial[lid] += partial[lid + width];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) y[p] = partial[0] / (float)spatial;
 }
 
 // dx[p, i] = dy[p] / spatial; one work-item per input pixel on a 2-D range (i, p).

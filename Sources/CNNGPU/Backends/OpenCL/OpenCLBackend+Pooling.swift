@@ -31,8 +31,9 @@ extension OpenCLBackend: PoolingOps {
     }
 
     public func encodeGlobalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try launch("pooling", "global_avg_pool_forward", global: [planes],
-                   [.int(planes), .int(spatial), .buffer(x), .buffer(y)])
+        // One work-group per plane reduces it (no work-item walks a plane alone).
+        try launchMemoryBound("pooling", "global_avg_pool_forward", MemoryBoundTunables.pooling, sizeName: "POOL_WG",
+                              groups: [planes], [.int(planes), .int(spatial), .buffer(x), .buffer(y)])
     }
 
     public func encodeGlobalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
