@@ -19,18 +19,8 @@
 // Tunables (streaming family of MemoryBoundTunables.swift, set by -D): STREAM_WG work-items
 // per group, STREAM_VEC floats per vector, STREAM_ITEMS vectors per work-item.
 
-#ifndef STREAM_WG
-#define STREAM_WG 64
-#endif
-#ifndef STREAM_VEC
-#define STREAM_VEC 4
-#endif
-#ifndef STREAM_ITEMS
-#define STREAM_ITEMS 4
-#endif
-#define VEC STREAM_VEC
-#define TILE_WG STREAM_WG
-#define TILE_ITEMS STREAM_ITEMS
+// The streaming family's tunable defaults and tile shape are vector_io.cl's (STREAMING).
+#define STREAMING
 
 #include "vector_io.cl"
 

@@ -1,25 +1,34 @@
 // pooling.cl: 2-D max and average pooling, forward and backward, adaptive average pooling, and
 // global average pooling.
 //
-// Layout: NCHW Float32. Every (n, c) pair is an independent "plane" of inH×inW input pixels
-// and outH×outW outputs; kernels index planes as p = n·C + c. Output (oh, ow) covers input rows
-// oh·strideH − padTop … + windowH − 1 and columns ow·strideW − padLeft … + windowW − 1; padded
-// positions never take part in a maximum and count as zeros in an average.
+// Layout: NCHW Float32. Every (n, c) pair is an independent "plane" of IN_H×IN_W input pixels
+// and OUT_H×OUT_W outputs; kernels index planes as p = n·C + c. Output (oh, ow) covers input rows
+// oh·STRIDE_H − PAD_TOP … + WINDOW_H − 1 and columns ow·STRIDE_W − PAD_LEFT … + WINDOW_W − 1;
+// padded positions never take part in a maximum and count as zeros in an average.
 //
-// Max pooling saves, per output, the flat index ih·inW + iw (within its plane) of the first
+// Max pooling saves, per output, the flat index ih·IN_W + iw (within its plane) of the first
 // maximum in row-major window order; NaN wins, as in PyTorch. The backward passes are gathers:
 // one work-item per input pixel sums the gradients of the outputs whose window covers it, in
 // ascending output order, so results are deterministic and need no atomics.
 //
-// The 2-D max and average kernels run on a 2-D range of work-groups (pixel tile, plane): the
-// POOL_WG work-items of a group take POOL_ITEMS turns over the flattened pixels (oh·outW + ow
-// forward, ih·inW + iw backward) of one plane, so at every turn consecutive work-items touch
-// consecutive outputs and neighbouring windows, which overlap, are read while in cache. Adaptive
-// pooling runs on a 3-D range (width, height, planes); global average pooling on (planes)
-// forward and (pixel, plane) backward.
+// The 2-D max and average kernels are built for one pooling geometry: the POOL_* sizes below
+// are set by -D from the descriptor (one program per geometry, as MIOpen builds its pooling),
+// so every window loop has a constant trip count and unrolls, positions outside the image are
+// masked instead of skipped, and plane offsets and the pixel → (row, column) split are
+// divisions by constants. The kernel body is then straight-line code, which a GPU runs without
+// divergence and PoCL vectorizes across work-items (a loop whose trip count varies per
+// work-item kept it scalar: 1 GB/s before). They run on a 2-D range of work-groups (pixel tile,
+// plane): the POOL_WG work-items of a group take POOL_ITEMS turns over the flattened pixels
+// (oh·OUT_W + ow forward, ih·IN_W + iw backward) of one plane, so at every turn consecutive
+// work-items touch consecutive outputs and neighbouring windows, which overlap, are read while
+// in cache. Adaptive pooling runs on a 3-D range (width, height, planes); global average
+// pooling on one POOL_WG work-group per plane forward and (pixel, plane) backward.
 //
 // Tunables (pooling family of MemoryBoundTunables.swift, set by -D): POOL_WG work-items per
-// group, POOL_ITEMS pixels per work-item.
+// group, POOL_ITEMS pixels per work-item. Geometry (from the descriptor, OpenCLBackend+Pooling):
+// POOL_IN_H, POOL_IN_W, POOL_OUT_H, POOL_OUT_W, POOL_WINDOW_H, POOL_WINDOW_W, POOL_STRIDE_H,
+// POOL_STRIDE_W, POOL_PAD_TOP, POOL_PAD_LEFT, POOL_PAD_BOTTOM, POOL_PAD_RIGHT; POOL_DIVISOR is
+// 1 where an average counts padded positions, 0 where it counts only the image's.
 
 #ifndef POOL_WG
 #define POOL_WG 64
@@ -27,43 +36,73 @@
 #ifndef POOL_ITEMS
 #define POOL_ITEMS 1
 #endif
+// Defaults only so that the file also builds alone (the host builds every file of Kernels/);
+// the host always sets every one of them.
+#ifndef POOL_IN_H
+#define POOL_IN_H 4
+#define POOL_IN_W 4
+#define POOL_OUT_H 2
+#define POOL_OUT_W 2
+#define POOL_WINDOW_H 2
+#define POOL_WINDOW_W 2
+#define POOL_STRIDE_H 2
+#define POOL_STRIDE_W 2
+#define POOL_PAD_TOP 0
+#define POOL_PAD_LEFT 0
+#define POOL_PAD_BOTTOM 0
+#define POOL_PAD_RIGHT 0
+#define POOL_DIVISOR 1
+#endif
 
-// Runs the body (the variadic tail, so that its commas need no parentheses) with (row, col, plane) for each of this work-item's pixels of a rows×cols plane.
-#define FOR_EACH_PIXEL(row, col, p, rows, cols, ...)                                        \
+#define IN_PLANE (POOL_IN_H * POOL_IN_W)
+#define OUT_PLANE (POOL_OUT_H * POOL_OUT_W)
+// Outputs covering one input pixel along an axis: ceil(window / stride).
+#define SPAN_H ((POOL_WINDOW_H - 1) / POOL_STRIDE_H + 1)
+#define SPAN_W ((POOL_WINDOW_W - 1) / POOL_STRIDE_W + 1)
+
+// Runs the body (the variadic tail, so that its commas need no parentheses) with (flat, row,
+// col, plane) for each of this work-item's pixels of a rows×cols plane (compile-time sizes),
+// flat = row·cols + col. Stores go through `flat`: addressed through (row, col), the compiler
+// cannot see that consecutive work-items store consecutively, and PoCL emitted scatters. The
+// column is flat − row·cols, not flat % cols: clang turns a division and remainder pair into
+// a `freeze` instruction, which oclgrind's --uninitialized checker cannot run.
+#define FOR_EACH_PIXEL(flat, row, col, p, rows, cols, ...)                                  \
     for (int k_ = 0; k_ < POOL_ITEMS; ++k_) {                                                \
-        const int i_ = ((int)get_group_id(0) * POOL_ITEMS + k_) * POOL_WG + (int)get_local_id(0); \
-        const int p = get_group_id(1);                                                       \
-        if (i_ < (rows) * (cols)) { const int row = i_ / (cols), col = i_ - row * (cols); __VA_ARGS__ } \
+        const int flat = ((int)get_group_id(0) * POOL_ITEMS + k_) * POOL_WG + (int)get_local_id(0); \
+        const size_t p = get_group_id(1);                                                    \
+        if (flat < (rows) * (cols)) { const int row = flat / (cols), col = flat - row * (cols); __VA_ARGS__ } \
     }
 
-// The window geometry shared by every pooling kernel, in argument order.
-#define POOL_GEOMETRY_ARGS \
-    const int planes, const int inH, const int inW, const int outH, const int outW, \
-    const int windowH, const int windowW, const int strideH, const int strideW, \
-    const int padTop, const int padLeft, const int padBottom, const int padRight
+// Helpers are always inlined: a call left in the kernel body (PoCL's inliner declined
+// window_argmax by a hair) stops PoCL vectorizing across work-items.
+#define POOL_INLINE inline __attribute__((always_inline))
 
-// The backward gathers visit, along each axis, the `span` = ceil(window / stride) outputs
-// last − span + 1 … last, where last = (i + pad) / stride is the last output whose window
-// starts at or before i; those outside the output or whose window ends before i are skipped.
-// The trip count is the same for every work-item (no divergence, no division per output).
-inline int covering_span(int window, int stride) { return (window - 1) / stride + 1; }
+// The first input row and column of output (oh, ow)'s window, before clipping to the image.
+POOL_INLINE int window_top(int oh) { return oh * POOL_STRIDE_H - POOL_PAD_TOP; }
+POOL_INLINE int window_left(int ow) { return ow * POOL_STRIDE_W - POOL_PAD_LEFT; }
 
-inline bool covers(int o, int i, int pad, int window, int stride, int outSize) {
-    return o >= 0 && o < outSize && o * stride - pad + window > i;
-}
-
-// Maximum of one window; returns the flat index of the winner within the plane.
-inline int window_argmax(__global const float* plane, int oh, int ow, int inH, int inW,
-                         int windowH, int windowW, int strideH, int strideW, int padTop,
-                         int padLeft, float* best) {
-    const int h0 = max(oh * strideH - padTop, 0), h1 = min(oh * strideH - padTop + windowH, inH);
-    const int w0 = max(ow * strideW - padLeft, 0), w1 = min(ow * strideW - padLeft + windowW, inW);
-    int index = h0 * inW + w0;
+// Maximum of output (oh, ow)'s window; returns the flat index of the winner within the plane.
+// Every tap is loaded from an address clamped into the image and masked when it lies outside,
+// so the loops have the same trip count everywhere. The index starts at the window's first
+// pixel inside the image, which keeps it when every value is −∞.
+POOL_INLINE int window_argmax(__global const float* plane, int oh, int ow, float* best) {
+    const int h = window_top(oh), w = window_left(ow);
+    int index = max(h, 0) * POOL_IN_W + max(w, 0);
     float m = -INFINITY;
-    for (int ih = h0; ih < h1; ++ih) {
-        for (int iw = w0; iw < w1; ++iw) {
-            const float v = plane[ih * inW + iw];
-            if (v > m || isnan(v)) { m = v; index = ih * inW + iw; }
+#pragma unroll
+    for (int a = 0; a < POOL_WINDOW_H; ++a) {
+        const int ih = h + a;
+        const bool rowInside = ih >= 0 && ih < POOL_IN_H;
+        const int rowStart = clamp(ih, 0, POOL_IN_H - 1) * POOL_IN_W;
+#pragma unroll
+        for (int b = 0; b < POOL_WINDOW_W; ++b) {
+            const int iw = w + b;
+            const bool inside = rowInside && iw >= 0 && iw < POOL_IN_W;
+            const int e = rowStart + clamp(iw, 0, POOL_IN_W - 1);
+            const float v = plane[e];
+            const bool wins = inside && (v > m || isnan(v));
+            m = wins ? v : m;
+            index = wins ? e : index;
         }
     }
     *best = m;
@@ -72,99 +111,125 @@ inline int window_argmax(__global const float* plane, int oh, int ow, int inH, i
 
 // The divisor of one average window: the window clipped to the padded input (as PyTorch
 // does), or only its real pixels when padding is excluded.
-inline float window_divisor(int oh, int ow, int inH, int inW, int windowH, int windowW,
-                            int strideH, int strideW, int padTop, int padLeft, int padBottom,
-                            int padRight, int includePadding) {
-    int h0 = oh * strideH - padTop, h1 = min(h0 + windowH, inH + padBottom);
-    int w0 = ow * strideW - padLeft, w1 = min(w0 + windowW, inW + padRight);
-    if (includePadding) return (float)((h1 - h0) * (w1 - w0));
-    h0 = max(h0, 0); w0 = max(w0, 0); h1 = min(h1, inH); w1 = min(w1, inW);
+POOL_INLINE float window_divisor(int oh, int ow) {
+    int h0 = window_top(oh), h1 = min(h0 + POOL_WINDOW_H, POOL_IN_H + POOL_PAD_BOTTOM);
+    int w0 = window_left(ow), w1 = min(w0 + POOL_WINDOW_W, POOL_IN_W + POOL_PAD_RIGHT);
+#if !POOL_DIVISOR
+    h0 = max(h0, 0); w0 = max(w0, 0); h1 = min(h1, POOL_IN_H); w1 = min(w1, POOL_IN_W);
+#endif
     return (float)((h1 - h0) * (w1 - w0));
 }
 
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
-void max_pool_forward(POOL_GEOMETRY_ARGS, __global const float* x, __global float* y) {
-    FOR_EACH_PIXEL(oh, ow, p, outH, outW, {
+void max_pool_forward(__global const float* x, __global float* y) {
+    FOR_EACH_PIXEL(o, oh, ow, p, POOL_OUT_H, POOL_OUT_W, {
         float best;
-        window_argmax(x + (size_t)p * inH * inW, oh, ow, inH, inW, windowH, windowW, strideH, strideW,
-                      padTop, padLeft, &best);
-        y[((size_t)p * outH + oh) * outW + ow] = best;
+        window_argmax(x + p * IN_PLANE, oh, ow, &best);
+        y[p * OUT_PLANE + o] = best;
     })
 }
 
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
-void max_pool_forward_indexed(POOL_GEOMETRY_ARGS, __global const float* x, __global float* y,
-                              __global int* indices) {
-    FOR_EACH_PIXEL(oh, ow, p, outH, outW, {
+void max_pool_forward_indexed(__global const float* x, __global float* y, __global int* indices) {
+    FOR_EACH_PIXEL(o, oh, ow, p, POOL_OUT_H, POOL_OUT_W, {
         float best;
-        const int index = window_argmax(x + (size_t)p * inH * inW, oh, ow, inH, inW, windowH, windowW,
-                                        strideH, strideW, padTop, padLeft, &best);
-        const size_t o = ((size_t)p * outH + oh) * outW + ow;
-        y[o] = best;
-        indices[o] = index;
+        const int index = window_argmax(x + p * IN_PLANE, oh, ow, &best);
+        y[p * OUT_PLANE + o] = best;
+        indices[p * OUT_PLANE + o] = index;
     })
+}
+
+// The backward gathers visit, along each axis, the SPAN outputs last − SPAN + 1 … last, where
+// last = (i + pad) / stride is the last output whose window starts at or before i, in
+// ascending order; those outside the output or whose window ends before i are masked. Masked
+// candidates read a clamped, valid address and add 0.
+POOL_INLINE bool covers_row(int oh, int ih) {
+    return oh >= 0 && oh < POOL_OUT_H && window_top(oh) + POOL_WINDOW_H > ih;
+}
+POOL_INLINE bool covers_column(int ow, int iw) {
+    return ow >= 0 && ow < POOL_OUT_W && window_left(ow) + POOL_WINDOW_W > iw;
+}
+
+// Σ grad[oh, ow] over the outputs covering (ih, iw) whose saved index is that pixel.
+POOL_INLINE float max_gradient(__global const float* grad, __global const int* winners, int ih, int iw) {
+    const int self = ih * POOL_IN_W + iw;
+    const int ohLast = (ih + POOL_PAD_TOP) / POOL_STRIDE_H, owLast = (iw + POOL_PAD_LEFT) / POOL_STRIDE_W;
+    float sum = 0.0f;
+#pragma unroll
+    for (int a = SPAN_H - 1; a >= 0; --a) {
+        const int oh = ohLast - a;
+        const bool rowCovers = covers_row(oh, ih);
+        const int rowStart = clamp(oh, 0, POOL_OUT_H - 1) * POOL_OUT_W;
+#pragma unroll
+        for (int b = SPAN_W - 1; b >= 0; --b) {
+            const int ow = owLast - b;
+            const int o = rowStart + clamp(ow, 0, POOL_OUT_W - 1);
+            const bool won = rowCovers && covers_column(ow, iw) && winners[o] == self;
+            sum += won ? grad[o] : 0.0f;
+        }
+    }
+    return sum;
 }
 
 // dx[p, ih, iw] = Σ dy[p, oh, ow] over covering outputs whose saved index is (ih, iw).
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
-void max_pool_backward_gather(POOL_GEOMETRY_ARGS, __global const float* dy, __global const int* indices,
-                              __global float* dx) {
-    FOR_EACH_PIXEL(ih, iw, p, inH, inW, {
-        const int self = ih * inW + iw;
-        const int ohLast = (ih + padTop) / strideH, owLast = (iw + padLeft) / strideW;
-        const int spanH = covering_span(windowH, strideH), spanW = covering_span(windowW, strideW);
-        const size_t base = (size_t)p * outH * outW;
-        float sum = 0.0f;
-        for (int a = spanH - 1; a >= 0; --a) {
-            const int oh = ohLast - a;
-            if (!covers(oh, ih, padTop, windowH, strideH, outH)) continue;
-            for (int b = spanW - 1; b >= 0; --b) {
-                const int ow = owLast - b;
-                if (!covers(ow, iw, padLeft, windowW, strideW, outW)) continue;
-                const size_t o = base + oh * outW + ow;
-                if (indices[o] == self) sum += dy[o];
-            }
-        }
-        dx[(size_t)p * inH * inW + self] = sum;
+void max_pool_backward_gather(__global const float* dy, __global const int* indices, __global float* dx) {
+    FOR_EACH_PIXEL(i, ih, iw, p, POOL_IN_H, POOL_IN_W, {
+        dx[p * IN_PLANE + i] = max_gradient(dy + p * OUT_PLANE, indices + p * OUT_PLANE, ih, iw);
     })
 }
 
+// Σ of output (oh, ow)'s window, padded positions masked to 0 (row-major order).
+POOL_INLINE float window_sum(__global const float* plane, int oh, int ow) {
+    const int h = window_top(oh), w = window_left(ow);
+    float sum = 0.0f;
+#pragma unroll
+    for (int a = 0; a < POOL_WINDOW_H; ++a) {
+        const int ih = h + a;
+        const bool rowInside = ih >= 0 && ih < POOL_IN_H;
+        const int rowStart = clamp(ih, 0, POOL_IN_H - 1) * POOL_IN_W;
+#pragma unroll
+        for (int b = 0; b < POOL_WINDOW_W; ++b) {
+            const int iw = w + b;
+            const float v = plane[rowStart + clamp(iw, 0, POOL_IN_W - 1)];
+            sum += rowInside && iw >= 0 && iw < POOL_IN_W ? v : 0.0f;
+        }
+    }
+    return sum;
+}
+
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
-void avg_pool_forward(POOL_GEOMETRY_ARGS, const int includePadding, __global const float* x, __global float* y) {
-    FOR_EACH_PIXEL(oh, ow, p, outH, outW, {
-        __global const float* plane = x + (size_t)p * inH * inW;
-        const int h0 = max(oh * strideH - padTop, 0), h1 = min(oh * strideH - padTop + windowH, inH);
-        const int w0 = max(ow * strideW - padLeft, 0), w1 = min(ow * strideW - padLeft + windowW, inW);
-        float sum = 0.0f;
-        for (int ih = h0; ih < h1; ++ih)
-            for (int iw = w0; iw < w1; ++iw) sum += plane[ih * inW + iw];
-        y[((size_t)p * outH + oh) * outW + ow] =
-            sum / window_divisor(oh, ow, inH, inW, windowH, windowW, strideH, strideW, padTop, padLeft,
-                                 padBottom, padRight, includePadding);
+void avg_pool_forward(__global const float* x, __global float* y) {
+    FOR_EACH_PIXEL(o, oh, ow, p, POOL_OUT_H, POOL_OUT_W, {
+        y[p * OUT_PLANE + o] = window_sum(x + p * IN_PLANE, oh, ow) / window_divisor(oh, ow);
     })
+}
+
+// Σ grad[oh, ow] / divisor(oh, ow) over the outputs whose window covers (ih, iw).
+POOL_INLINE float average_gradient(__global const float* grad, int ih, int iw) {
+    const int ohLast = (ih + POOL_PAD_TOP) / POOL_STRIDE_H, owLast = (iw + POOL_PAD_LEFT) / POOL_STRIDE_W;
+    float sum = 0.0f;
+#pragma unroll
+    for (int a = SPAN_H - 1; a >= 0; --a) {
+        const int oh = ohLast - a;
+        const bool rowCovers = covers_row(oh, ih);
+        const int ohc = clamp(oh, 0, POOL_OUT_H - 1);
+#pragma unroll
+        for (int b = SPAN_W - 1; b >= 0; --b) {
+            const int ow = owLast - b;
+            const int owc = clamp(ow, 0, POOL_OUT_W - 1);
+            const float share = grad[ohc * POOL_OUT_W + owc] / window_divisor(ohc, owc);
+            sum += rowCovers && covers_column(ow, iw) ? share : 0.0f;
+        }
+    }
+    return sum;
 }
 
 // dx[p, ih, iw] = Σ dy[p, oh, ow] / divisor(oh, ow) over the outputs whose window covers it.
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
-void avg_pool_backward_gather(POOL_GEOMETRY_ARGS, const int includePadding, __global const float* dy,
-                              __global float* dx) {
-    FOR_EACH_PIXEL(ih, iw, p, inH, inW, {
-        const int ohLast = (ih + padTop) / strideH, owLast = (iw + padLeft) / strideW;
-        const int spanH = covering_span(windowH, strideH), spanW = covering_span(windowW, strideW);
-        const size_t base = (size_t)p * outH * outW;
-        float sum = 0.0f;
-        for (int a = spanH - 1; a >= 0; --a) {
-            const int oh = ohLast - a;
-            if (!covers(oh, ih, padTop, windowH, strideH, outH)) continue;
-            for (int b = spanW - 1; b >= 0; --b) {
-                const int ow = owLast - b;
-                if (!covers(ow, iw, padLeft, windowW, strideW, outW)) continue;
-                sum += dy[base + oh * outW + ow]
-                     / window_divisor(oh, ow, inH, inW, windowH, windowW, strideH, strideW, padTop,
-                                      padLeft, padBottom, padRight, includePadding);
-            }
-        }
-        dx[(size_t)p * inH * inW + ih * inW + iw] = sum;
+void avg_pool_backward_gather(__global const float* dy, __global float* dx) {
+    FOR_EACH_PIXEL(i, ih, iw, p, POOL_IN_H, POOL_IN_W, {
+        dx[p * IN_PLANE + i] = average_gradient(dy + p * OUT_PLANE, ih, iw);
     })
 }
 
@@ -215,15 +280,27 @@ __kernel void adaptive_avg_pool_backward_gather(const int planes, const int inH,
     dx[((size_t)p * inH + ih) * inW + iw] = sum;
 }
 
-// y[p] = mean of the `spatial` pixels of plane p; one work-item per plane.
-__kernel void global_avg_pool_forward(const int planes, const int spatial,
-                                      __global const float* x, __global float* y) {
-    const int p = get_global_id(0);
-    if (p >= planes) return;
+// y[p] = mean of the `spatial` pixels of plane p; one work-group of POOL_WG per plane: work-item
+// l sums pixels l, l + POOL_WG, … (consecutive work-items read consecutive pixels), then a
+// tree in local memory adds the POOL_WG partial sums in a fixed order.
+#if (POOL_WG & (POOL_WG - 1)) != 0
+#error "POOL_WG must be a power of two (global_avg_pool_forward's tree halves it)"
+#endif
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void global_avg_pool_forward(const int planes, const int spatial,
+                             __global const float* x, __global float* y) {
+    __local float partial[POOL_WG];
+    const int p = get_group_id(0), lid = get_local_id(0);
     __global const float* plane = x + (size_t)p * spatial;
     float sum = 0.0f;
-    for (int i = 0; i < spatial; ++i) sum += plane[i];
-    y[p] = sum / (float)spatial;
+    for (int i = lid; i < spatial; i += POOL_WG) sum += plane[i];
+    partial[lid] = sum;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = POOL_WG / 2; width > 0; width >>= 1) {
+        if (lid < width) partial[lid] += partial[lid + width];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) y[p] = partial[0] / (float)spatial;
 }
 
 // dx[p, i] = dy[p] / spatial; one work-item per input pixel on a 2-D range (i, p).

@@ -1,9 +1,10 @@
-// vector_io.cl: vector loads and stores with a tail, and the tile walk of the streaming
-// kernels (elementwise.cl, activation.cl, optimizer.cl, batchnorm.cl), and activate_v, the
+// vector_io.cl: vector loads and stores with a tail, the tile walk of the streaming kernels
+// (elementwise.cl, activation.cl, optimizer.cl, batchnorm.cl) and the streaming family's
+// tunables, and activate_v, the
 // vector form of activation_function.cl's activate where that file is included first. No kernels: the host
 // pastes this file in place of `#include "vector_io.cl"`, after the including file has defined
-// VEC (1, 2, 4 or 8 floats per vector), TILE_WG (work-items per group) and TILE_ITEMS
-// (vectors per work-item) from its own tunables.
+// STREAMING (below), or else VEC (1, 2, 4 or 8 floats per vector), TILE_WG (work-items per
+// group) and TILE_ITEMS (vectors per work-item) from its own tunables (batchnorm.cl).
 //
 // floatV is a vector of VEC floats (plain float when VEC is 1). A work-group covers a tile of
 // TILE_WG·VEC·TILE_ITEMS consecutive floats; at step k, work-item l handles the vector
@@ -14,6 +15,25 @@
 
 #ifndef VECTOR_IO_CL
 #define VECTOR_IO_CL
+
+// The streaming kernels (elementwise.cl, activation.cl, optimizer.cl) define STREAMING before
+// including this file: their tunables (streaming family of MemoryBoundTunables.swift, set by
+// -D) are STREAM_WG work-items per group, STREAM_VEC floats per vector and STREAM_ITEMS
+// vectors per work-item, and they are the tile shape below. Their defaults live here once.
+#ifdef STREAMING
+#ifndef STREAM_WG
+#define STREAM_WG 64
+#endif
+#ifndef STREAM_VEC
+#define STREAM_VEC 4
+#endif
+#ifndef STREAM_ITEMS
+#define STREAM_ITEMS 4
+#endif
+#define VEC STREAM_VEC
+#define TILE_WG STREAM_WG
+#define TILE_ITEMS STREAM_ITEMS
+#endif
 
 // Defaults only so that the file also builds alone (the host builds every file of Kernels/).
 #ifndef VEC

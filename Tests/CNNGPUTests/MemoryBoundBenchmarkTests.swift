@@ -2,9 +2,10 @@
 import Foundation
 import XCTest
 
-/// Bandwidth of the memory-bound OpenCL ops at ResNet-50 batch-8 shapes, next to a plain device
-/// copy of the same number of bytes (Benchmarks/NOTES-opencl-memory-bound.md). A measurement,
-/// not a test: skipped unless CNNGPU_BENCH=1, and it asserts nothing about speed.
+/// Bandwidth of the memory-bound ops at ResNet-50 batch-8 shapes, on the OpenCL device and on the
+/// CPU backend, next to a plain copy of the same number of bytes on the same backend
+/// (Benchmarks/NOTES-memory-bound.md). A measurement, not a test: skipped unless CNNGPU_BENCH=1,
+/// and it asserts nothing about speed. CNNGPU_BENCH_BACKEND=cpu|opencl runs one backend only.
 final class MemoryBoundBenchmarkTests: XCTestCase {
     /// One op: the bytes it must move at least (each input read once, each output written
     /// once) and how to enqueue it once.
@@ -14,16 +15,34 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
         let run: () throws -> Void
     }
 
-    func testMemoryBoundBandwidth() throws {
-        guard ProcessInfo.processInfo.environment["CNNGPU_BENCH"] == "1" else {
+    func testMemoryBoundBandwidthOpenCL() throws {
+        let environment = try benchmarkEnvironment(backend: "opencl")
+        let b = try TestBackends.requireOpenCL()
+        try forceTunables(b, environment["CNNGPU_BENCH_TUNABLES"])
+        defer { for family in Self.families { try? b.memoryBound.set(family, nil) } }
+        try measure(b, only: environment["CNNGPU_BENCH_ONLY"])
+    }
+
+    func testMemoryBoundBandwidthCPU() throws {
+        let environment = try benchmarkEnvironment(backend: "cpu")
+        try measure(CPUBackend(), only: environment["CNNGPU_BENCH_ONLY"])
+    }
+
+    private func benchmarkEnvironment(backend: String) throws -> [String: String] {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["CNNGPU_BENCH"] == "1" else {
             throw XCTSkip("a benchmark: set CNNGPU_BENCH=1 to run it")
         }
-        let b = try TestBackends.requireOpenCL()
-        let only = ProcessInfo.processInfo.environment["CNNGPU_BENCH_ONLY"]
-        try forceTunables(b, ProcessInfo.processInfo.environment["CNNGPU_BENCH_TUNABLES"])
-        defer { for family in Self.families { try? b.memoryBound.set(family, nil) } }
-        var report = "op                               MB     ms   GB/s  copy GB/s  ratio\n"
-        for c in try cases(b) where only.map({ c.name.contains($0) }) ?? true {
+        if let only = environment["CNNGPU_BENCH_BACKEND"], only != backend {
+            throw XCTSkip("CNNGPU_BENCH_BACKEND=\(only)")
+        }
+        return environment
+    }
+
+    private func measure(_ b: any Backend, only: String?) throws {
+        var report = "\(b.info.backend) \(b.info.name), \(b.info.computeUnits) compute units\n"
+        report += "op                               MB     ms   GB/s  copy GB/s  ratio\n"
+        for c in try cases(b, only: only) where only.map({ c.name.contains($0) }) ?? true {
             let seconds = try bestSeconds(b, c.run)
             let copySeconds = try copyBestSeconds(b, bytes: c.bytes)
             let gbps = Double(c.bytes) / seconds / 1e9, copy = Double(c.bytes) / copySeconds / 1e9
@@ -53,7 +72,7 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
     }
 
     /// Best of 3 rounds; a round enqueues the op `repeats` times (enough for ~0.2 s) and waits once.
-    private func bestSeconds(_ b: OpenCLBackend, _ run: () throws -> Void) throws -> Double {
+    private func bestSeconds(_ b: any Backend, _ run: () throws -> Void) throws -> Double {
         try run(); try b.synchronize()
         var start = Date()
         try run(); try b.synchronize()
@@ -69,46 +88,68 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
         return best
     }
 
-    /// A device-to-device copy that moves `bytes` (half read, half written).
-    private func copyBestSeconds(_ b: OpenCLBackend, bytes: Int) throws -> Double {
-        let count = max(1, bytes / 8)
+    /// A device-to-device copy that moves `bytes` (half read, half written). On the CPU backend
+    /// it is split into rows so that every core copies, as the ops run on every core; on OpenCL
+    /// it is one `clEnqueueCopyBuffer`.
+    private func copyBestSeconds(_ b: any Backend, bytes: Int) throws -> Double {
+        let rows = b is CPUBackend ? 64 : 1
+        let length = max(1, bytes / 8 / rows), count = rows * length
         let src = try b.allocate(count, dtype: .float32), dst = try b.allocate(count, dtype: .float32)
         try b.encodeFill(src, value: 1, offset: 0, count: count)
         return try bestSeconds(b) {
-            try b.encodeCopyStrided(rows: 1, rowLength: count, src: src, srcOffset: 0, srcStride: count,
-                                    dst: dst, dstOffset: 0, dstStride: count)
+            try b.encodeCopyStrided(rows: rows, rowLength: length, src: src, srcOffset: 0, srcStride: length,
+                                    dst: dst, dstOffset: 0, dstStride: length)
         }
     }
 
-    private func filled(_ b: OpenCLBackend, _ count: Int, _ value: Float = 0.5) throws -> any DeviceBuffer {
+    private func filled(_ b: any Backend, _ count: Int, _ value: Float = 0.5) throws -> any DeviceBuffer {
         let buffer = try b.allocate(count, dtype: .float32)
         var rng = SeededGenerator(seed: UInt64(count))
         try b.upload(rng.floats(count).map { $0 + value }, to: buffer)
         return buffer
     }
 
-    private func cases(_ b: OpenCLBackend) throws -> [Case] {
+    /// The cases whose name contains `only` (all when nil). Buffers are made only for the groups
+    /// asked for: filling ResNet-50's parameters alone takes a minute in an unoptimized test.
+    private func cases(_ b: any Backend, only: String?) throws -> [Case] {
         var cases: [Case] = []
+        func wanted(_ names: String...) -> Bool { only.map { o in names.contains { $0.contains(o) } } ?? true }
         let f = 4
-        // Max pool 3×3/2, padding 1, 8×64×112² → 56² (ResNet-50's stem).
-        let pool = try Pool2DDescriptor(batch: 8, channels: 64, inH: 112, inW: 112, windowH: 3, windowW: 3,
-                                        strideH: 2, strideW: 2, padding: Padding2D(1), mode: .max)
-        let px = try filled(b, pool.inputCount), py = try filled(b, pool.outputCount)
-        let pidx = try b.allocate(pool.outputCount, dtype: .int32), pdx = try filled(b, pool.inputCount)
-        try b.encodePoolingForward(pool, x: px, y: py, indices: pidx)
-        cases.append(Case(name: "maxpool fwd 8x64x112 3x3/2", bytes: f * (pool.inputCount + 2 * pool.outputCount)) {
+        // Max pool 3×3/2, padding 1, 8×64×112² → 56² (ResNet-50's stem) and 2×2/2 on 8×128×112²
+        // (VGG-16's second pool); average pool 2×2/2 on 8×128×56² (DenseNet's transitions) and
+        // 3×3/1 padding 1 on 8×192×28² (GoogLeNet's pool branches).
+        let pools = [
+            ("maxpool", "8x64x112 3x3/2", try Pool2DDescriptor(batch: 8, channels: 64, inH: 112, inW: 112, windowH: 3,
+                                                                windowW: 3, strideH: 2, strideW: 2, padding: Padding2D(1), mode: .max)),
+            ("maxpool", "8x128x112 2x2/2", try Pool2DDescriptor(batch: 8, channels: 128, inH: 112, inW: 112, windowH: 2,
+                                                                 windowW: 2, strideH: 2, strideW: 2, padding: Padding2D(0), mode: .max)),
+            ("avgpool", "8x128x56 2x2/2", try Pool2DDescriptor(batch: 8, channels: 128, inH: 56, inW: 56, windowH: 2,
+                                                                windowW: 2, strideH: 2, strideW: 2, padding: Padding2D(0), mode: .averageIncludingPadding)),
+            ("avgpool", "8x192x28 3x3/1", try Pool2DDescriptor(batch: 8, channels: 192, inH: 28, inW: 28, windowH: 3,
+                                                                windowW: 3, strideH: 1, strideW: 1, padding: Padding2D(1), mode: .averageIncludingPadding)),
+        ]
+        for (kind, label, pool) in pools where wanted("\(kind) fwd \(label)", "\(kind) bwd \(label)") {
+            let px = try filled(b, pool.inputCount), py = try filled(b, pool.outputCount)
+            let pidx = pool.mode == .max ? try b.allocate(pool.outputCount, dtype: .int32) : nil
+            let pdx = try filled(b, pool.inputCount)
+            // Max pooling also writes (forward) and reads (backward) one index per output.
+            let outputs = pool.mode == .max ? 2 * pool.outputCount : pool.outputCount
             try b.encodePoolingForward(pool, x: px, y: py, indices: pidx)
-        })
-        cases.append(Case(name: "maxpool bwd 8x64x112 3x3/2", bytes: f * (pool.inputCount + 2 * pool.outputCount)) {
-            try b.encodePoolingBackward(pool, dy: py, indices: pidx, dx: pdx)
-        })
+            cases.append(Case(name: "\(kind) fwd \(label)", bytes: f * (pool.inputCount + outputs)) {
+                try b.encodePoolingForward(pool, x: px, y: py, indices: pidx)
+            })
+            cases.append(Case(name: "\(kind) bwd \(label)", bytes: f * (pool.inputCount + outputs)) {
+                try b.encodePoolingBackward(pool, dy: py, indices: pidx, dx: pdx)
+            })
+        }
         // Batch norm (and BN+ReLU) on ResNet-50's two largest activations.
         for shape in [AxisShape(outer: 8, axis: 64, inner: 112 * 112), AxisShape(outer: 8, axis: 256, inner: 56 * 56)] {
+            let label = "8x\(shape.axis)x\(Int(Double(shape.inner).squareRoot()))"
+            guard wanted("bn train fwd \(label)", "bn infer fwd \(label)", "bn+relu bwd \(label)") else { continue }
             let n = shape.count, c = shape.axis
             let x = try filled(b, n), y = try filled(b, n), dy = try filled(b, n), dx = try filled(b, n)
             let gamma = try filled(b, c, 1), beta = try filled(b, c), mean = try filled(b, c), invStd = try filled(b, c, 1)
             let rm = try filled(b, c), rv = try filled(b, c, 1), dg = try filled(b, c), db = try filled(b, c)
-            let label = "8x\(c)x\(Int(Double(shape.inner).squareRoot()))"
             cases.append(Case(name: "bn train fwd \(label)", bytes: f * 2 * n) {
                 try b.encodeBatchNormForwardTraining(shape, x: x, gamma: gamma, beta: beta, y: y, runningMean: rm,
                                                      runningVar: rv, momentum: 0.1, epsilon: 1e-5, savedMean: mean,
@@ -123,36 +164,41 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
                                                   savedInvStd: invStd, dx: dx, dGamma: dg, dBeta: db)
             })
         }
-        // ReLU and add+ReLU on 8×256×56².
+        // ReLU, add+ReLU and concatenation on 8×256×56².
         let n = 8 * 256 * 56 * 56
-        let a = try filled(b, n), a2 = try filled(b, n), out = try filled(b, n), g = try filled(b, n)
-        cases.append(Case(name: "relu fwd 8x256x56", bytes: f * 2 * n) {
-            try b.encodeActivationForward(.relu, count: n, x: a, y: out)
-        })
-        cases.append(Case(name: "relu bwd 8x256x56", bytes: f * 3 * n) {
-            try b.encodeActivationBackward(.relu, count: n, x: a, y: a, dy: g, dx: out)
-        })
-        cases.append(Case(name: "add+relu 8x256x56", bytes: f * 3 * n) {
-            try b.encodeAdd(count: n, a: a, b: a2, out: out, activation: .relu)
-        })
-        // Concatenation of two 8×128×56² halves into 8×256×56² (Inception's Concat): strided copies.
-        let half = 128 * 56 * 56
-        cases.append(Case(name: "concat 2x 8x128x56", bytes: f * 2 * n) {
-            try b.encodeCopyStrided(rows: 8, rowLength: half, src: a, srcOffset: 0, srcStride: half,
-                                    dst: out, dstOffset: 0, dstStride: 2 * half)
-            try b.encodeCopyStrided(rows: 8, rowLength: half, src: a2, srcOffset: 0, srcStride: half,
-                                    dst: out, dstOffset: half, dstStride: 2 * half)
-        })
-        // Softmax over 1000 classes, batch 8.
-        let logits = AxisShape(outer: 8, axis: 1000, inner: 1)
-        let sx = try filled(b, logits.count), sy = try filled(b, logits.count), sdy = try filled(b, logits.count)
-        cases.append(Case(name: "softmax fwd 8x1000", bytes: f * 2 * logits.count) {
-            try b.encodeSoftmaxForward(logits, log: false, x: sx, y: sy)
-        })
-        cases.append(Case(name: "softmax bwd 8x1000", bytes: f * 3 * logits.count) {
-            try b.encodeSoftmaxBackward(logits, log: false, y: sy, dy: sdy, dx: sx)
-        })
+        if wanted("relu fwd 8x256x56", "relu bwd 8x256x56", "add+relu 8x256x56", "concat 2x 8x128x56") {
+            let a = try filled(b, n), a2 = try filled(b, n), out = try filled(b, n), g = try filled(b, n)
+            cases.append(Case(name: "relu fwd 8x256x56", bytes: f * 2 * n) {
+                try b.encodeActivationForward(.relu, count: n, x: a, y: out)
+            })
+            cases.append(Case(name: "relu bwd 8x256x56", bytes: f * 3 * n) {
+                try b.encodeActivationBackward(.relu, count: n, x: a, y: a, dy: g, dx: out)
+            })
+            cases.append(Case(name: "add+relu 8x256x56", bytes: f * 3 * n) {
+                try b.encodeAdd(count: n, a: a, b: a2, out: out, activation: .relu)
+            })
+            // Concatenation of two 8×128×56² halves into 8×256×56² (Inception's Concat): strided copies.
+            let half = 128 * 56 * 56
+            cases.append(Case(name: "concat 2x 8x128x56", bytes: f * 2 * n) {
+                try b.encodeCopyStrided(rows: 8, rowLength: half, src: a, srcOffset: 0, srcStride: half,
+                                        dst: out, dstOffset: 0, dstStride: 2 * half)
+                try b.encodeCopyStrided(rows: 8, rowLength: half, src: a2, srcOffset: 0, srcStride: half,
+                                        dst: out, dstOffset: half, dstStride: 2 * half)
+            })
+        }
+        // Softmax over 1000 classes at batch 8 (32 KB: launch cost) and batch 512 (2 MB: bandwidth).
+        for rows in [8, 512] where wanted("softmax fwd \(rows)x1000", "softmax bwd \(rows)x1000") {
+            let logits = AxisShape(outer: rows, axis: 1000, inner: 1)
+            let sx = try filled(b, logits.count), sy = try filled(b, logits.count), sdy = try filled(b, logits.count)
+            cases.append(Case(name: "softmax fwd \(rows)x1000", bytes: f * 2 * logits.count) {
+                try b.encodeSoftmaxForward(logits, log: false, x: sx, y: sy)
+            })
+            cases.append(Case(name: "softmax bwd \(rows)x1000", bytes: f * 3 * logits.count) {
+                try b.encodeSoftmaxBackward(logits, log: false, y: sy, dy: sdy, dx: sx)
+            })
+        }
         // Optimizer updates on ResNet-50's 25.6 M parameters.
+        guard wanted("sgd momentum 25.6M", "adam 25.6M") else { return cases }
         let params = 25_557_032
         let w = try filled(b, params), grad = try filled(b, params, 0), m = try filled(b, params, 0)
         let v = try filled(b, params, 1)

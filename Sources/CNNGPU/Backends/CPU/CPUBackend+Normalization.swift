@@ -15,27 +15,39 @@ extension CPUBackend: NormalizationOps {
         let rm = ptr(runningMean), rv = ptr(runningVar), sm = ptr(savedMean), si = ptr(savedInvStd)
         parallelFor(channels, grain: max(1, 16_384 / m)) { range in
             for c in range {
-                // Two passes: the mean, then Σ(x − mean)², which does not cancel like E[x²] − E[x]².
-                var sum = 0.0
-                for n in 0..<outer { sum += RowReduction.sum(xp + (n * channels + c) * inner, inner) }
-                let mean = Float(sum / Double(m))
-                var squares = 0.0
+                // Per row: its mean, then Σ(x − row mean)² while the row is still in cache (no
+                // cancellation, unlike E[x²] − E[x]²); rows merged by Chan et al.'s formula in
+                // Double. One pass over memory for the statistics instead of two.
+                var count = 0.0, mean = 0.0, m2 = 0.0
                 for n in 0..<outer {
-                    squares += RowReduction.squaredDeviations(xp + (n * channels + c) * inner, inner, mean: mean)
+                    let row = xp + (n * channels + c) * inner
+                    let rowMean = RowReduction.sum(row, inner) / Double(inner)
+                    let rowM2 = RowReduction.squaredDeviations(row, inner, mean: Float(rowMean))
+                    // Σ(x − m)² about the float-rounded mean used above, moved to the exact one.
+                    let shift = rowMean - Double(Float(rowMean))
+                    let rowSquares = rowM2 - Double(inner) * shift * shift
+                    let total = count + Double(inner), delta = rowMean - mean
+                    mean += delta * Double(inner) / total
+                    m2 += rowSquares + delta * delta * count * Double(inner) / total
+                    count = total
                 }
-                let variance = squares / Double(m)
+                let variance = m2 / Double(m)
                 let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
-                sm[c] = mean
+                let meanF = Float(mean)
+                sm[c] = meanF
                 si[c] = invStd
-                rm[c] = (1 - momentum) * rm[c] + momentum * mean
+                rm[c] = (1 - momentum) * rm[c] + momentum * meanF
                 rv[c] = (1 - momentum) * rv[c] + momentum * Float(variance * Double(m) / Double(m - 1))
                 // (x − mean)·a + beta rather than x·a + (beta − mean·a): no cancellation when
-                // |mean| ≫ std.
+                // |mean| ≫ std. ReLU in the same sweep: y is written once.
                 let a = gp[c] * invStd, b = bp[c]
                 for n in 0..<outer {
                     let o = (n * channels + c) * inner
-                    for i in o..<(o + inner) { yp[i] = (xp[i] - mean) * a + b }
-                    if relu { Activation.relu.apply(yp + o, yp + o, inner) }
+                    if relu {
+                        for i in o..<(o + inner) { let v = (xp[i] - meanF) * a + b; yp[i] = v < 0 ? 0 : v }
+                    } else {
+                        for i in o..<(o + inner) { yp[i] = (xp[i] - meanF) * a + b }
+                    }
                 }
             }
         }

@@ -15,7 +15,7 @@ import Foundation
 ///   the split reductions and their per-channel merges.
 /// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane.
 ///
-/// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-opencl-memory-bound.md); the GPU
+/// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-memory-bound.md); the GPU
 /// defaults are the usual 256-thread float4 shape until a GPU is measured.
 struct MemoryBoundKernel: Sendable, Equatable {
     /// Parameter names in `-D` order (stable, so equal sets share one cached program).
@@ -51,8 +51,10 @@ enum MemoryBoundTunables {
         allowed: ["BN_WG": [16, 32, 64, 128, 256], "BN_VEC": [1, 2, 4, 8], "BN_ITEMS": [1, 2, 4, 8],
                   "BN_REDUCE_WG": [16, 32, 64, 128, 256], "BN_REDUCE_ITEMS": [1, 2, 4, 8]],
         // PoCL: the element-wise kernels like the streaming ones; the reductions ran 2× faster in
-        // groups of 64 summing 4 vectors each than in groups of 256 with one.
-        cpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 64, "BN_REDUCE_ITEMS": 4],
+        // groups of 64 summing 4 vectors each than in groups of 256 with one, and training
+        // forward another 1.2–2.4× with 8 vectors each (backward within noise; two A B A B
+        // rounds, Benchmarks/NOTES-memory-bound.md).
+        cpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 64, "BN_REDUCE_ITEMS": 8],
         gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1])
 
     static let pooling = MemoryBoundKernel(
@@ -92,20 +94,22 @@ final class MemoryBoundSettings: @unchecked Sendable {
 extension OpenCLBackend {
     /// Enqueues a memory-bound kernel built with `family`'s current `-D` values. `groups` is the
     /// number of work-groups along each dimension; dimension 0 has the family's work-group
-    /// size (`sizeName`), the others 1.
+    /// size (`sizeName`), the others 1. `specialization` holds further `-D` options that fix a
+    /// problem's sizes at build time (pooling's geometry); they are part of the program's key.
     func launchMemoryBound(_ program: String, _ kernel: String, _ family: MemoryBoundKernel, sizeName: String,
-                           groups: [Int], _ args: [KernelArgument]) throws {
+                           groups: [Int], specialization: String = "", _ args: [KernelArgument]) throws {
         guard groups.allSatisfy({ $0 > 0 }) else { return }
         let values = memoryBound.values(family)
+        let options = specialization.isEmpty ? family.options(values) : family.options(values) + " " + specialization
         let wg = values[sizeName]!
         var local = [wg] + [Int](repeating: 1, count: groups.count - 1)
         var global = [groups[0] * wg] + groups.dropFirst()
-        try programs.withKernel(program, kernel, options: family.options(values)) { k in
+        try programs.withKernel(program, kernel, options: options) { k in
             for (i, arg) in args.enumerated() {
                 try clCheck(arg.set(on: k, index: cl_uint(i)), "clSetKernelArg(\(kernel), \(i))")
             }
             try clCheck(clEnqueueNDRangeKernel(queue, k, cl_uint(global.count), nil, &global, &local, 0, nil, nil),
-                        "clEnqueueNDRangeKernel(\(kernel) \(family.options(values)))")
+                        "clEnqueueNDRangeKernel(\(kernel) \(options))")
         }
     }
 

@@ -1,6 +1,7 @@
 /// Pooling through `Kernels/pooling.cl`. Backward passes are gathers (one work-item per input
 /// pixel), so they are deterministic and need no atomics. The 2-D max and average kernels take
-/// the pooling family's tunables (MemoryBoundTunables.swift).
+/// the pooling family's tunables (MemoryBoundTunables.swift) and are built per geometry: the
+/// descriptor's sizes become `-D` constants (`poolSpecialization`), so their window loops unroll.
 extension OpenCLBackend: PoolingOps {
     public func encodePoolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
                                      indices: (any DeviceBuffer)?) throws {
@@ -8,15 +9,12 @@ extension OpenCLBackend: PoolingOps {
         switch d.mode {
         case .max:
             if let indices {
-                try launchPooling("max_pool_forward_indexed", groups: groups,
-                                  poolGeometry(d) + [.buffer(x), .buffer(y), .buffer(indices)])
+                try launchPooling("max_pool_forward_indexed", d, groups: groups, [.buffer(x), .buffer(y), .buffer(indices)])
             } else {
-                try launchPooling("max_pool_forward", groups: groups, poolGeometry(d) + [.buffer(x), .buffer(y)])
+                try launchPooling("max_pool_forward", d, groups: groups, [.buffer(x), .buffer(y)])
             }
         case .averageIncludingPadding, .averageExcludingPadding:
-            try launchPooling("avg_pool_forward", groups: groups,
-                              poolGeometry(d) + [.int(d.mode == .averageIncludingPadding ? 1 : 0),
-                                                 .buffer(x), .buffer(y)])
+            try launchPooling("avg_pool_forward", d, groups: groups, [.buffer(x), .buffer(y)])
         }
     }
 
@@ -26,18 +24,16 @@ extension OpenCLBackend: PoolingOps {
         switch d.mode {
         case .max:
             // `checks.poolingBackward` has thrown if max pooling came without indices.
-            try launchPooling("max_pool_backward_gather", groups: groups,
-                              poolGeometry(d) + [.buffer(dy), .buffer(indices!), .buffer(dx)])
+            try launchPooling("max_pool_backward_gather", d, groups: groups, [.buffer(dy), .buffer(indices!), .buffer(dx)])
         case .averageIncludingPadding, .averageExcludingPadding:
-            try launchPooling("avg_pool_backward_gather", groups: groups,
-                              poolGeometry(d) + [.int(d.mode == .averageIncludingPadding ? 1 : 0),
-                                                 .buffer(dy), .buffer(dx)])
+            try launchPooling("avg_pool_backward_gather", d, groups: groups, [.buffer(dy), .buffer(dx)])
         }
     }
 
     public func encodeGlobalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        try launch("pooling", "global_avg_pool_forward", global: [planes],
-                   [.int(planes), .int(spatial), .buffer(x), .buffer(y)])
+        // One work-group per plane reduces it (no work-item walks a plane alone).
+        try launchMemoryBound("pooling", "global_avg_pool_forward", MemoryBoundTunables.pooling, sizeName: "POOL_WG",
+                              groups: [planes], [.int(planes), .int(spatial), .buffer(x), .buffer(y)])
     }
 
     public func encodeGlobalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
@@ -64,14 +60,18 @@ extension OpenCLBackend: PoolingOps {
         return [(pixels + tile - 1) / tile, planes]
     }
 
-    private func launchPooling(_ kernel: String, groups: [Int], _ args: [KernelArgument]) throws {
-        try launchMemoryBound("pooling", kernel, MemoryBoundTunables.pooling, sizeName: "POOL_WG", groups: groups, args)
+    private func launchPooling(_ kernel: String, _ d: Pool2DDescriptor, groups: [Int], _ args: [KernelArgument]) throws {
+        try launchMemoryBound("pooling", kernel, MemoryBoundTunables.pooling, sizeName: "POOL_WG", groups: groups,
+                              specialization: poolSpecialization(d), args)
     }
 
-    /// The `POOL_GEOMETRY_ARGS` of pooling.cl, in its order.
-    private func poolGeometry(_ d: Pool2DDescriptor) -> [KernelArgument] {
-        [.int(d.batch * d.channels), .int(d.inH), .int(d.inW), .int(d.outH), .int(d.outW),
-         .int(d.windowH), .int(d.windowW), .int(d.strideH), .int(d.strideW),
-         .int(d.padding.top), .int(d.padding.left), .int(d.padding.bottom), .int(d.padding.right)]
+    /// The geometry `-D` constants of pooling.cl. The batch is not among them: planes are the
+    /// range's second dimension, so one program serves every batch size.
+    private func poolSpecialization(_ d: Pool2DDescriptor) -> String {
+        let values = [("IN_H", d.inH), ("IN_W", d.inW), ("OUT_H", d.outH), ("OUT_W", d.outW),
+                      ("WINDOW_H", d.windowH), ("WINDOW_W", d.windowW), ("STRIDE_H", d.strideH), ("STRIDE_W", d.strideW),
+                      ("PAD_TOP", d.padding.top), ("PAD_LEFT", d.padding.left), ("PAD_BOTTOM", d.padding.bottom),
+                      ("PAD_RIGHT", d.padding.right), ("DIVISOR", d.mode == .averageExcludingPadding ? 0 : 1)]
+        return values.map { "-DPOOL_\($0.0)=\($0.1)" }.joined(separator: " ")
     }
 }
