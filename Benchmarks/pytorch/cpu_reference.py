@@ -5,6 +5,7 @@ Run with a venv outside the repository (PyTorch is never a dependency):
     /work/venv-torch/bin/python Benchmarks/pytorch/cpu_reference.py convs [threads]
     /work/venv-torch/bin/python Benchmarks/pytorch/cpu_reference.py train 8 224 20
     /work/venv-torch/bin/python Benchmarks/pytorch/cpu_reference.py infer 8 224 20
+    /work/venv-torch/bin/python Benchmarks/pytorch/cpu_reference.py lenet
 Two threads, as the machine has; synthetic data; ResNet-50 as torchvision builds it (or the
 same layers written out below when torchvision is absent).
 """
@@ -88,9 +89,46 @@ def infer(batch, size, steps):
     print(f"infer resnet50 batch {batch} {size}²: {batch * steps / elapsed:.2f} images/s", flush=True)
 
 
+def lenet():
+    """One LeNet-5 epoch on Fashion-MNIST as `cnn-gpu train lenet5 --epochs 1` runs it: the same
+    layers (6c5 pad 2, pool, 16c5, pool, 120, 84, 10, ReLU), batch 64 shuffled, SGD momentum 0.9
+    lr 0.02, normalized by the training set's statistics, then the test set evaluated."""
+    import gzip
+    import numpy as np
+    folder = "/usr/share/datasets/fashion-mnist/"
+
+    def idx(name, offset):
+        return np.frombuffer(gzip.open(folder + name).read(), np.uint8, offset=offset)
+    x = torch.tensor(idx("train-images-idx3-ubyte.gz", 16), dtype=torch.float32).view(-1, 1, 28, 28) / 255
+    t = torch.tensor(idx("train-labels-idx1-ubyte.gz", 8), dtype=torch.int64)
+    xt = torch.tensor(idx("t10k-images-idx3-ubyte.gz", 16), dtype=torch.float32).view(-1, 1, 28, 28) / 255
+    tt = torch.tensor(idx("t10k-labels-idx1-ubyte.gz", 8), dtype=torch.int64)
+    mean, std = x.mean(), x.std()
+    x, xt = (x - mean) / std, (xt - mean) / std
+    model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                          nn.Linear(84, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    order = torch.randperm(len(x))
+    for i in range(0, len(x) - 63, 64):
+        batch = order[i:i + 64]
+        opt.zero_grad()
+        loss_fn(model(x[batch]), t[batch]).backward()
+        opt.step()
+    trained = time.perf_counter()
+    with torch.no_grad():
+        accuracy = (model(xt).argmax(1) == tt).float().mean().item()
+    print(f"lenet5 epoch: {trained - start:.2f} s training, {time.perf_counter() - trained:.2f} s test; "
+          f"test accuracy {accuracy * 100:.2f}%", flush=True)
+
+
 if __name__ == "__main__":
     what = sys.argv[1]
     if what == "convs":
         convs()
+    elif what == "lenet":
+        lenet()
     else:
         {"train": train, "infer": infer}[what](*map(int, sys.argv[2:5]))
