@@ -73,6 +73,18 @@ struct GraphReference {
             return denseLayer(dense, x[0], features: shapes[0].reduce(1, *), parameter)
         case let softmax as Softmax:
             return softmaxAlongChannels(x[0], shape: shapes[0], log: softmax.log)
+        case let pool as Pool2D:
+            // Max or average, as PoolingReference computes them (first maximum wins ties).
+            let padding: Padding2D
+            switch pool.padding {
+            case .valid: padding = .zero
+            case .explicit(let p): padding = p
+            case .same: preconditionFailure("GraphReference pools with valid or explicit padding")
+            }
+            let d = try! Pool2DDescriptor(batch: batch, channels: shapes[0][0], inH: shapes[0][1], inW: shapes[0][2],
+                                          windowH: pool.windowH, windowW: pool.windowW, strideH: pool.strideH,
+                                          strideW: pool.strideW, padding: padding, mode: pool.mode)
+            return PoolingReference.forward(d, x[0]).y
         case is GlobalAvgPool:
             let (c, spatial) = (shapes[0][0], shapes[0].dropFirst().reduce(1, *))
             return (0..<batch * c).map { plane in
