@@ -43,7 +43,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     ]
 
     func testForwardMatchesReferenceWithBiasAndActivation() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         let activations: [Activation?] = [nil, .relu, .leakyReLU(alpha: 0.1), .elu(alpha: 1), .sigmoid, .tanh]
         for (i, d) in try Self.problems().enumerated() {
@@ -70,7 +70,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     }
 
     func testBackwardDataMatchesReference() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         for d in try Self.problems() {
             let dy = rng.floats(d.outputCount), w = rng.floats(d.weightCount)
@@ -89,7 +89,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     }
 
     func testBackwardFilterMatchesReferenceForEverySplit() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         for d in try Self.problems() {
             let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
@@ -115,7 +115,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     }
 
     func testSplitFilterGradientIsDeterministic() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         let d = try Conv2DDescriptor(batch: 4, inChannels: 8, inH: 12, inW: 12, outChannels: 8, kernelH: 3, kernelW: 3,
                                      padding: Padding2D(1))
@@ -132,7 +132,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     }
 
     func testBadParametersAndMissingWorkspaceAreClearErrors() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let d = try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 8, inW: 8, outChannels: 4, kernelH: 3, kernelW: 3)
         let X = try cl.allocate(d.inputCount, dtype: .float32), W = try cl.allocate(d.weightCount, dtype: .float32)
         let Y = try cl.allocate(d.outputCount, dtype: .float32)
@@ -150,7 +150,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     /// The tuner's bounded search on this device: the device type's default first, then only
     /// shapes of its type (few work-items on a CPU device), each valid for the device.
     func testCandidatesFollowTheDeviceType() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let table = KernelTunables.implicitGEMM
         let d = try Conv2DDescriptor(batch: 2, inChannels: 32, inH: 9, inW: 9, outChannels: 64, kernelH: 3, kernelW: 3)
         let candidates = cl.implicitGEMMCandidates(d, direction: .forward)
@@ -191,7 +191,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
 /// The CLBlast 1×1 solver against the Double reference, with bias and activation.
 final class Conv1x1CLBlastSolverTests: XCTestCase {
     func testAllDirectionsMatchReference() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         for d in [try Conv2DDescriptor(batch: 3, inChannels: 67, inH: 5, inW: 3, outChannels: 70, kernelH: 1, kernelW: 1),
                   try Conv2DDescriptor(batch: 1, inChannels: 5, inH: 9, inW: 11, outChannels: 3, kernelH: 1, kernelW: 1)] {

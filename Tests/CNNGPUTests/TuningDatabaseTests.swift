@@ -76,7 +76,7 @@ final class TuningDatabaseTests: XCTestCase {
     }
 
     func testTunerStoresItsChoiceAndReusesIt() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let db = TuningDatabase(url: folder.appendingPathComponent("tuning.json"))
         let d = try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 8, inW: 8, outChannels: 5, kernelH: 3, kernelW: 3,
                                      padding: Padding2D(1))
@@ -91,7 +91,7 @@ final class TuningDatabaseTests: XCTestCase {
     }
 
     func testProgramBinaryCacheRejectsStaleAndCorruptEntries() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cache = ProgramBinaryCache(directory: folder, device: cl.device.deviceID, deviceName: cl.info.name,
                                        driverVersion: cl.info.driverVersion)
         let source = "__kernel void k(__global float* x) { x[get_global_id(0)] = VALUE; }"

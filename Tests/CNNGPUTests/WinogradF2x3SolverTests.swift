@@ -16,7 +16,7 @@ final class WinogradF2x3SolverTests: XCTestCase {
     }
 
     func testForwardAndBackwardDataMatchReference() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         for d in try Self.problems() {
             XCTAssertTrue(OpenCLBackend.winogradF2x3Applies(d, direction: .forward))
@@ -44,7 +44,7 @@ final class WinogradF2x3SolverTests: XCTestCase {
     }
 
     func testInapplicableProblemsAreRefusedClearly() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let strided = try Conv2DDescriptor(batch: 1, inChannels: 2, inH: 8, inW: 8, outChannels: 2, kernelH: 3, kernelW: 3,
                                            strideH: 2, strideW: 2, padding: Padding2D(1))
         let widePad = try Conv2DDescriptor(batch: 1, inChannels: 2, inH: 8, inW: 8, outChannels: 2, kernelH: 3, kernelW: 3,

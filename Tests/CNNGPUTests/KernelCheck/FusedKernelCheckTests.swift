@@ -6,7 +6,7 @@ import XCTest
 /// backend, which shares no code with these kernels. Outputs are `hostInitialized` (see there why).
 final class KernelCheckFusedTests: XCTestCase {
     func testConvolutionEpilogues() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         let d = try Conv2DDescriptor(batch: 3, inChannels: 2, inH: 5, inW: 4, outChannels: 3, kernelH: 3, kernelW: 2,
@@ -36,7 +36,7 @@ final class KernelCheckFusedTests: XCTestCase {
     }
 
     func testBatchNormReLUAndAddActivation() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         let shape = AxisShape(outer: 2, axis: 3, inner: 5)

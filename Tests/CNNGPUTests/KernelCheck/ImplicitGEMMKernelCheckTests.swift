@@ -19,7 +19,7 @@ final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
     ]
 
     func testImplicitGEMMKernels() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         let problems = [
@@ -66,7 +66,7 @@ final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
 /// from the transform kernels and a host GEMM on the downloaded V.
 final class KernelCheckWinogradTests: XCTestCase {
     func testWinogradTransforms() throws {
-        guard let cl = TestBackends.openCL else { return }
+        let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
         let d = try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 5, inW: 6, outChannels: 2, kernelH: 3, kernelW: 3,
                                      padding: Padding2D(top: 1, bottom: 0, left: 1, right: 1))
