@@ -109,23 +109,8 @@ struct ModelSource {
             return LoadedModel(name: entry.name, graph: graph, parameters: store, origin: origin)
         }
         let store = try ParameterStore(graph: graph, backend: backend, seed: 0, initialize: false)
-        var chosen: [String: [Float]] = [:]
-        for e in store.entries {
-            guard let t = values[e.name] else {
-                throw CNNError.invalidArgument("\(origin) lacks '\(e.name)' of \(entry.name): is it another model's weights?")
-            }
-            guard t.values.count == e.spec.count else {
-                throw CNNError.invalidArgument("\(origin): '\(e.name)' has shape \(t.shape.map(String.init).joined(separator: "×")); "
-                    + "\(entry.name) at input \(input) needs \(e.spec.shape.map(String.init).joined(separator: "×")) "
-                    + "(another --image-size?)")
-            }
-            if let bad = t.values.firstIndex(where: { !$0.isFinite }) {
-                throw CNNError.invalidArgument("\(origin): '\(e.name)' holds \(t.values[bad]) at index \(bad); "
-                    + "weights must be finite numbers. The file comes from a diverged run or is corrupt")
-            }
-            chosen[e.name] = t.values
-        }
-        try store.write(chosen)
+        try ModelWeights.load(values, source: origin, into: store,
+                              shapeHint: "\(entry.name) at input \(input); another --image-size?")
         return LoadedModel(name: entry.name, graph: graph, parameters: store, origin: origin)
     }
 }

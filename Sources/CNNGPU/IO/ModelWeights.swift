@@ -32,21 +32,35 @@ public enum ModelWeights {
     public static func load(_ url: URL, into store: ParameterStore,
                             mayDiffer: (String) -> Bool = { _ in false }) throws -> LoadReport {
         let file = try SafeTensors.read(from: url)
-        let source = url.lastPathComponent
+        return try load(file.tensors, dtypes: file.dtypes, source: url.lastPathComponent, into: store, mayDiffer: mayDiffer)
+    }
+
+    /// Loads named tensors already read from `source` (a checkpoint's model part, an imported
+    /// state_dict) into `store`, with the same checks as a file: every parameter present, in
+    /// floating point, of the model's shape and finite. `dtypes` names the tensors stored in a
+    /// type that was not read as floats; `shapeHint` is what a wrong shape most likely means to
+    /// this caller ("another --image-size?").
+    @discardableResult
+    public static func load(_ tensors: [String: SafeTensors.Tensor], dtypes: [String: String] = [:], source: String,
+                            into store: ParameterStore,
+                            shapeHint: String = "a different --num-classes or --image-size?",
+                            mayDiffer: (String) -> Bool = { _ in false }) throws -> LoadReport {
         var report = LoadReport()
         var values: [String: [Float]] = [:]
         var missing: [String] = []
         for entry in store.entries {
             let name = entry.name
-            guard let dtype = file.dtypes[name] else { missing.append(name); continue }
-            guard let tensor = file.tensors[name] else {
-                throw CNNError.invalidArgument("\(source): '\(name)' is stored as \(dtype); the model needs floating-point values")
+            guard let tensor = tensors[name] else {
+                if let dtype = dtypes[name] {
+                    throw CNNError.invalidArgument("\(source): '\(name)' is stored as \(dtype); the model needs floating-point values")
+                }
+                missing.append(name)
+                continue
             }
             guard tensor.shape == entry.spec.shape else {
                 if mayDiffer(name) { report.reinitialized.append(name); continue }
                 throw CNNError.invalidArgument("\(source): '\(name)' has shape \(tensor.shape.map(String.init).joined(separator: "×")), "
-                    + "the model needs \(entry.spec.shape.map(String.init).joined(separator: "×"))"
-                    + " (a different --num-classes or --image-size?)")
+                    + "the model needs \(entry.spec.shape.map(String.init).joined(separator: "×")) (\(shapeHint))")
             }
             if let bad = tensor.values.firstIndex(where: { !$0.isFinite }) {
                 throw CNNError.invalidArgument("\(source): '\(name)' holds \(tensor.values[bad]) at index \(bad); "
@@ -60,7 +74,8 @@ public enum ModelWeights {
             throw CNNError.invalidArgument("\(source) lacks parameters of this model: \(shown). Is it a checkpoint of another model?")
         }
         let known = Set(store.entries.map(\.name))
-        report.unused = file.dtypes.keys.filter { !known.contains($0) && !$0.hasSuffix("num_batches_tracked") }.sorted()
+        report.unused = Set(tensors.keys).union(dtypes.keys)
+            .filter { !known.contains($0) && !$0.hasSuffix("num_batches_tracked") }.sorted()
         try store.write(values)
         return report
     }
