@@ -1,3 +1,4 @@
+import CCPUKernels
 import Foundation
 
 /// Batch normalization (parallel over channels) and LRN (parallel over (n, c) rows) on the host.
@@ -15,22 +16,11 @@ extension CPUBackend: NormalizationOps {
         let rm = ptr(runningMean), rv = ptr(runningVar), sm = ptr(savedMean), si = ptr(savedInvStd)
         parallelFor(channels, grain: max(1, 16_384 / m)) { range in
             for c in range {
-                // Per row: its mean, then Σ(x − row mean)² while the row is still in cache (no
-                // cancellation, unlike E[x²] − E[x]²); rows merged by Chan et al.'s formula in
-                // Double. One pass over memory for the statistics instead of two.
-                var count = 0.0, mean = 0.0, m2 = 0.0
-                for n in 0..<outer {
-                    let row = xp + (n * channels + c) * inner
-                    let rowMean = RowReduction.sum(row, inner) / Double(inner)
-                    let rowM2 = RowReduction.squaredDeviations(row, inner, mean: Float(rowMean))
-                    // Σ(x − m)² about the float-rounded mean used above, moved to the exact one.
-                    let shift = rowMean - Double(Float(rowMean))
-                    let rowSquares = rowM2 - Double(inner) * shift * shift
-                    let total = count + Double(inner), delta = rowMean - mean
-                    mean += delta * Double(inner) / total
-                    m2 += rowSquares + delta * delta * count * Double(inner) / total
-                    count = total
-                }
+                // Statistics in one pass over memory (cnn_bn_moments), then the normalize sweep,
+                // ReLU included so y is written once: the channel's rows are often still in L2.
+                let x = xp + c * inner
+                var mean = 0.0, m2 = 0.0
+                cnn_bn_moments(x, outer, channels * inner, inner, &mean, &m2)
                 let variance = m2 / Double(m)
                 let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
                 let meanF = Float(mean)
@@ -38,17 +28,8 @@ extension CPUBackend: NormalizationOps {
                 si[c] = invStd
                 rm[c] = (1 - momentum) * rm[c] + momentum * meanF
                 rv[c] = (1 - momentum) * rv[c] + momentum * Float(variance * Double(m) / Double(m - 1))
-                // (x − mean)·a + beta rather than x·a + (beta − mean·a): no cancellation when
-                // |mean| ≫ std. ReLU in the same sweep: y is written once.
-                let a = gp[c] * invStd, b = bp[c]
-                for n in 0..<outer {
-                    let o = (n * channels + c) * inner
-                    if relu {
-                        for i in o..<(o + inner) { let v = (xp[i] - meanF) * a + b; yp[i] = v < 0 ? 0 : v }
-                    } else {
-                        for i in o..<(o + inner) { yp[i] = (xp[i] - meanF) * a + b }
-                    }
-                }
+                cnn_bn_normalize(x, yp + c * inner, outer, channels * inner, inner, meanF, gp[c] * invStd, bp[c],
+                                 relu ? 1 : 0)
             }
         }
     }
@@ -63,10 +44,8 @@ extension CPUBackend: NormalizationOps {
         parallelFor(outer * channels, grain: max(1, 16_384 / inner)) { rows in
             for r in rows {
                 let c = r % channels
-                let a = gp[c] / (rv[c] + epsilon).squareRoot(), b = bp[c], mean = rm[c]
-                let o = r * inner
-                for i in o..<(o + inner) { yp[i] = (xp[i] - mean) * a + b }
-                if relu { Activation.relu.apply(yp + o, yp + o, inner) }
+                let a = gp[c] / (rv[c] + epsilon).squareRoot()
+                cnn_bn_normalize(xp + r * inner, yp + r * inner, 1, inner, inner, rm[c], a, bp[c], relu ? 1 : 0)
             }
         }
     }
@@ -88,44 +67,29 @@ extension CPUBackend: NormalizationOps {
                           dGamma: ptr(dGamma), dBeta: ptr(dBeta))
     }
 
-    /// Batch-norm backward of dy, masked by `reluOutput > 0` when given (batch norm + ReLU).
-    /// The masked rows go through a per-worker scratch row, so dy itself is never written.
+    /// Batch-norm backward of dy, masked by `reluOutput > 0` when given (batch norm + ReLU): two
+    /// passes per channel in Sources/CCPUKernels/batch_norm.c, the sums, then dx; the mask is
+    /// applied on the fly, so dy itself is never written.
     private func batchNormBackward(_ shape: AxisShape, x xp: UnsafePointer<Float>, dy dyp: UnsafePointer<Float>,
                                    reluOutput yp: UnsafePointer<Float>?, gamma gp: UnsafePointer<Float>,
                                    savedMean sm: UnsafePointer<Float>, savedInvStd si: UnsafePointer<Float>,
                                    dx dxp: UnsafeMutablePointer<Float>, dGamma dgp: UnsafeMutablePointer<Float>,
                                    dBeta dbp: UnsafeMutablePointer<Float>) {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
-        let m = Float(outer * inner)
+        let m = Float(outer * inner), stride = channels * inner
         parallelFor(channels, grain: max(1, 16_384 / (outer * inner))) { range in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: yp == nil ? 0 : inner)
-            defer { scratch.deallocate() }
-            /// Row `o` of the gradient to use: dy, or dy masked by y > 0 in `scratch`.
-            func gradientRow(_ o: Int) -> UnsafePointer<Float> {
-                guard let yp else { return dyp + o }
-                for i in 0..<inner { let g = dyp[o + i]; scratch[i] = yp[o + i] > 0 ? g : 0 }
-                return UnsafePointer(scratch)
-            }
             for c in range {
-                let mean = sm[c], invStd = si[c]
+                let mean = sm[c], invStd = si[c], o = c * inner
                 var sumDy = 0.0, sumDyCentered = 0.0
-                for n in 0..<outer {
-                    let o = (n * channels + c) * inner
-                    let g = gradientRow(o)
-                    sumDy += RowReduction.sum(g, inner)
-                    sumDyCentered += RowReduction.productWithDeviations(g, xp + o, inner, mean: mean)
-                }
+                cnn_bn_backward_sums(xp + o, yp.map { $0 + o }, dyp + o, outer, stride, inner, mean, &sumDy,
+                                     &sumDyCentered)
                 let db = Float(sumDy), dg = Float(sumDyCentered) * invStd
                 dbp[c] = db
                 dgp[c] = dg
                 // dx = gamma·invStd/M · (M·dy − dBeta − xhat·dGamma) = a·dy + b·(x − mean) + k.
                 let scale = gp[c] * invStd / m
                 let a = gp[c] * invStd, b = -scale * dg * invStd, k = -scale * db
-                for n in 0..<outer {
-                    let o = (n * channels + c) * inner
-                    let g = gradientRow(o), x = xp + o, out = dxp + o
-                    for i in 0..<inner { out[i] = a * g[i] + b * (x[i] - mean) + k }
-                }
+                cnn_bn_backward_data(xp + o, yp.map { $0 + o }, dyp + o, dxp + o, outer, stride, inner, mean, a, b, k)
             }
         }
     }
