@@ -87,10 +87,13 @@ final class CPUKernelISATests: XCTestCase {
     func testBatchNormInEveryInstructionSet() throws {
         var rng = SeededGenerator.fresh()
         let b = CPUBackend()
-        // inner: 1 (dense), 15, 16, 17 (vector edges), 4099 (past a 4096-value block).
+        // Runs of channels (inner below 64): 1 (dense), 15, 16, 17 (vector edges), with more
+        // channels than one run holds; one channel at a time: 100, 4099 (past a 4096-value
+        // block), and a channel of 90 003 values (more than L2: per-row statistics).
         let shapes = [AxisShape(outer: 5, axis: 3, inner: 1), AxisShape(outer: 3, axis: 2, inner: 15),
                       AxisShape(outer: 2, axis: 3, inner: 16), AxisShape(outer: 3, axis: 2, inner: 17),
-                      AxisShape(outer: 2, axis: 2, inner: 4099)]
+                      AxisShape(outer: 300, axis: 7, inner: 33), AxisShape(outer: 3, axis: 2, inner: 100),
+                      AxisShape(outer: 2, axis: 2, inner: 4099), AxisShape(outer: 3, axis: 1, inner: 30_001)]
         for isa in variants {
             try CPUKernelISA.limited(to: isa) {
                 for s in shapes {

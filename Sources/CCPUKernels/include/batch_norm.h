@@ -25,4 +25,25 @@ void cnn_bn_backward_sums(const float *x, const float *y, const float *dy, long 
 void cnn_bn_backward_data(const float *x, const float *y, const float *dy, float *dx, long rows, long stride,
                           long inner, float mean, float a, float b, float k);
 
+/// The same four steps for `count` consecutive channels at once, vectorized along the
+/// `count·inner` values the channels hold in each of the `rows` rows: for short rows (ResNet-50's
+/// later stages at 64² input have 4 or 16 values per row), where per-channel loops are all
+/// loop overhead. `x`, `y`, `dy`, `dx` point at the first channel's first value; per-channel
+/// arrays have `count` entries. Sums are added in float over at most 256 rows, then in double.
+/// `scratch` holds `cnn_bn_across_scratch_floats(count, inner)` floats.
+long cnn_bn_across_scratch_floats(long count, long inner);
+
+void cnn_bn_moments_across(const float *x, long rows, long stride, long inner, long count, double *mean, double *m2,
+                           float *scratch);
+
+void cnn_bn_normalize_across(const float *x, float *y, long rows, long stride, long inner, long count,
+                             const float *mean, const float *a, const float *b, int relu, float *scratch);
+
+void cnn_bn_backward_sums_across(const float *x, const float *y, const float *dy, long rows, long stride, long inner,
+                                 long count, const float *mean, double *sumG, double *sumGCentered, float *scratch);
+
+void cnn_bn_backward_data_across(const float *x, const float *y, const float *dy, float *dx, long rows, long stride,
+                                 long inner, long count, const float *mean, const float *a, const float *b,
+                                 const float *k, float *scratch);
+
 #endif

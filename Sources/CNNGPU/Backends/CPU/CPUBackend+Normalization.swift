@@ -11,25 +11,44 @@ extension CPUBackend: NormalizationOps {
                                                savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
                                                relu: Bool) throws {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
-        let m = outer * inner
+        let m = outer * inner, stride = channels * inner
         let xp = ptr(x), yp = ptr(y), gp = ptr(gamma), bp = ptr(beta)
         let rm = ptr(runningMean), rv = ptr(runningVar), sm = ptr(savedMean), si = ptr(savedInvStd)
+        /// Saves channel c's statistics, updates its running ones, returns (mean, γ·invStd).
+        func finish(_ c: Int, mean: Double, m2: Double) -> (Float, Float) {
+            let variance = m2 / Double(m)
+            let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
+            let meanF = Float(mean)
+            sm[c] = meanF
+            si[c] = invStd
+            rm[c] = (1 - momentum) * rm[c] + momentum * meanF
+            rv[c] = (1 - momentum) * rv[c] + momentum * Float(variance * Double(m) / Double(m - 1))
+            return (meanF, gp[c] * invStd)
+        }
+        if BatchNormChannelRuns.applies(inner: inner) {
+            let runs = BatchNormChannelRuns(outer: outer, channels: channels, inner: inner, workers: threads)
+            parallelFor(runs.count, grain: 1) { range in
+                let s = BatchNormRunScratch(channels: runs.length, inner: inner)
+                defer { s.deallocate() }
+                for run in range {
+                    let cs = runs.channels(ofRun: run), c0 = cs.lowerBound, x = xp + c0 * inner
+                    cnn_bn_moments_across(x, outer, stride, inner, cs.count, s.sums, s.squares, s.kernel)
+                    for j in 0..<cs.count { (s.mean[j], s.a[j]) = finish(c0 + j, mean: s.sums[j], m2: s.squares[j]) }
+                    cnn_bn_normalize_across(x, yp + c0 * inner, outer, stride, inner, cs.count, s.mean, s.a, bp + c0,
+                                            relu ? 1 : 0, s.kernel)
+                }
+            }
+            return
+        }
         parallelFor(channels, grain: max(1, 16_384 / m)) { range in
             for c in range {
                 // Statistics in one pass over memory (cnn_bn_moments), then the normalize sweep,
                 // ReLU included so y is written once: the channel's rows are often still in L2.
                 let x = xp + c * inner
                 var mean = 0.0, m2 = 0.0
-                cnn_bn_moments(x, outer, channels * inner, inner, &mean, &m2)
-                let variance = m2 / Double(m)
-                let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
-                let meanF = Float(mean)
-                sm[c] = meanF
-                si[c] = invStd
-                rm[c] = (1 - momentum) * rm[c] + momentum * meanF
-                rv[c] = (1 - momentum) * rv[c] + momentum * Float(variance * Double(m) / Double(m - 1))
-                cnn_bn_normalize(x, yp + c * inner, outer, channels * inner, inner, meanF, gp[c] * invStd, bp[c],
-                                 relu ? 1 : 0)
+                cnn_bn_moments(x, outer, stride, inner, &mean, &m2)
+                let (meanF, a) = finish(c, mean: mean, m2: m2)
+                cnn_bn_normalize(x, yp + c * inner, outer, stride, inner, meanF, a, bp[c], relu ? 1 : 0)
             }
         }
     }
@@ -40,6 +59,20 @@ extension CPUBackend: NormalizationOps {
                                                 relu: Bool) throws {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
         let xp = ptr(x), yp = ptr(y), gp = ptr(gamma), bp = ptr(beta), rm = ptr(runningMean), rv = ptr(runningVar)
+        if BatchNormChannelRuns.applies(inner: inner) {
+            let runs = BatchNormChannelRuns(outer: outer, channels: channels, inner: inner, workers: threads)
+            parallelFor(runs.count, grain: 1) { range in
+                let s = BatchNormRunScratch(channels: runs.length, inner: inner)
+                defer { s.deallocate() }
+                for run in range {
+                    let cs = runs.channels(ofRun: run), c0 = cs.lowerBound
+                    for j in 0..<cs.count { s.a[j] = gp[c0 + j] / (rv[c0 + j] + epsilon).squareRoot() }
+                    cnn_bn_normalize_across(xp + c0 * inner, yp + c0 * inner, outer, channels * inner, inner, cs.count,
+                                            rm + c0, s.a, bp + c0, relu ? 1 : 0, s.kernel)
+                }
+            }
+            return
+        }
         // Rows of `inner` elements share one channel's affine map: parallel over (n, c) rows.
         parallelFor(outer * channels, grain: max(1, 16_384 / inner)) { rows in
             for r in rows {
@@ -68,8 +101,8 @@ extension CPUBackend: NormalizationOps {
     }
 
     /// Batch-norm backward of dy, masked by `reluOutput > 0` when given (batch norm + ReLU): two
-    /// passes per channel in Sources/CCPUKernels/batch_norm.c, the sums, then dx; the mask is
-    /// applied on the fly, so dy itself is never written.
+    /// passes per channel (or run of channels, for short rows) in Sources/CCPUKernels, the sums,
+    /// then dx; the mask is applied on the fly, so dy itself is never written.
     private func batchNormBackward(_ shape: AxisShape, x xp: UnsafePointer<Float>, dy dyp: UnsafePointer<Float>,
                                    reluOutput yp: UnsafePointer<Float>?, gamma gp: UnsafePointer<Float>,
                                    savedMean sm: UnsafePointer<Float>, savedInvStd si: UnsafePointer<Float>,
@@ -77,18 +110,41 @@ extension CPUBackend: NormalizationOps {
                                    dBeta dbp: UnsafeMutablePointer<Float>) {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
         let m = Float(outer * inner), stride = channels * inner
+        /// Saves channel c's dBeta and dGamma; returns the coefficients of
+        /// dx = gamma·invStd/M · (M·dy − dBeta − xhat·dGamma) = a·dy + b·(x − mean) + k.
+        func coefficients(_ c: Int, sumDy: Double, sumDyCentered: Double) -> (Float, Float, Float) {
+            let invStd = si[c]
+            let db = Float(sumDy), dg = Float(sumDyCentered) * invStd
+            dbp[c] = db
+            dgp[c] = dg
+            let scale = gp[c] * invStd / m
+            return (gp[c] * invStd, -scale * dg * invStd, -scale * db)
+        }
+        if BatchNormChannelRuns.applies(inner: inner) {
+            let runs = BatchNormChannelRuns(outer: outer, channels: channels, inner: inner, workers: threads)
+            parallelFor(runs.count, grain: 1) { range in
+                let s = BatchNormRunScratch(channels: runs.length, inner: inner)
+                defer { s.deallocate() }
+                for run in range {
+                    let cs = runs.channels(ofRun: run), c0 = cs.lowerBound, o = c0 * inner
+                    cnn_bn_backward_sums_across(xp + o, yp.map { $0 + o }, dyp + o, outer, stride, inner, cs.count,
+                                                sm + c0, s.sums, s.squares, s.kernel)
+                    for j in 0..<cs.count {
+                        (s.a[j], s.b[j], s.k[j]) = coefficients(c0 + j, sumDy: s.sums[j], sumDyCentered: s.squares[j])
+                    }
+                    cnn_bn_backward_data_across(xp + o, yp.map { $0 + o }, dyp + o, dxp + o, outer, stride, inner,
+                                                cs.count, sm + c0, s.a, s.b, s.k, s.kernel)
+                }
+            }
+            return
+        }
         parallelFor(channels, grain: max(1, 16_384 / (outer * inner))) { range in
             for c in range {
-                let mean = sm[c], invStd = si[c], o = c * inner
+                let mean = sm[c], o = c * inner
                 var sumDy = 0.0, sumDyCentered = 0.0
                 cnn_bn_backward_sums(xp + o, yp.map { $0 + o }, dyp + o, outer, stride, inner, mean, &sumDy,
                                      &sumDyCentered)
-                let db = Float(sumDy), dg = Float(sumDyCentered) * invStd
-                dbp[c] = db
-                dgp[c] = dg
-                // dx = gamma·invStd/M · (M·dy − dBeta − xhat·dGamma) = a·dy + b·(x − mean) + k.
-                let scale = gp[c] * invStd / m
-                let a = gp[c] * invStd, b = -scale * dg * invStd, k = -scale * db
+                let (a, b, k) = coefficients(c, sumDy: sumDy, sumDyCentered: sumDyCentered)
                 cnn_bn_backward_data(xp + o, yp.map { $0 + o }, dyp + o, dxp + o, outer, stride, inner, mean, a, b, k)
             }
         }
