@@ -22,6 +22,9 @@ let kernelFiles = [
 /// The variable changes only how fast the library runs in debug builds, never what it computes.
 let optimizedDebugSettings: [SwiftSetting] = Context.environment["CNNGPU_OPTIMIZE_DEBUG"] == "1"
     ? [.unsafeFlags(["-O"], .when(configuration: .debug))] : []
+/// The same for the C loops of the CPU backend, which SwiftPM compiles with -O0 in debug builds.
+let optimizedDebugCSettings: [CSetting] = Context.environment["CNNGPU_OPTIMIZE_DEBUG"] == "1"
+    ? [.unsafeFlags(["-O2"], .when(configuration: .debug))] : []
 
 let package = Package(
     name: "cnn-gpu",
@@ -47,9 +50,10 @@ let package = Package(
         .target(name: "CImageCodecs", dependencies: ["CTurboJPEG", "CPNG"]),
         .target(name: "CNNKernels", path: "Kernels",
                 resources: kernelFiles.map { .embedInCode($0) }),
-        // Hand-blocked CPU convolution loops, compiled for AVX2+FMA and baseline x86-64 and
-        // picked at run time (Swift has no per-function target features).
-        .target(name: "CCPUKernels"),
+        // Hand-blocked CPU convolution loops and the memory-bound loops (pooling, batch norm,
+        // optimizers), compiled for AVX-512, AVX2+FMA and baseline x86-64 and picked at run time
+        // (Swift has no per-function target features).
+        .target(name: "CCPUKernels", cSettings: optimizedDebugCSettings),
         .target(name: "CNNGPU", dependencies: ["COpenCL", "CCLBlast", "CDNNL", "CZlib", "CImageCodecs", "CNNKernels",
                                                "CCPUKernels", "CMPI"],
                 swiftSettings: optimizedDebugSettings),

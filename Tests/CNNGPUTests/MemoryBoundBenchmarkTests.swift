@@ -121,6 +121,9 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
         let pools = [
             ("maxpool", "8x64x112 3x3/2", try Pool2DDescriptor(batch: 8, channels: 64, inH: 112, inW: 112, windowH: 3,
                                                                 windowW: 3, strideH: 2, strideW: 2, padding: Padding2D(1), mode: .max)),
+            // ResNet-50's stem pool at batch 32, 64² input: rows of 32 in, 16 out.
+            ("maxpool", "32x64x32 3x3/2", try Pool2DDescriptor(batch: 32, channels: 64, inH: 32, inW: 32, windowH: 3,
+                                                                windowW: 3, strideH: 2, strideW: 2, padding: Padding2D(1), mode: .max)),
             ("maxpool", "8x128x112 2x2/2", try Pool2DDescriptor(batch: 8, channels: 128, inH: 112, inW: 112, windowH: 2,
                                                                  windowW: 2, strideH: 2, strideW: 2, padding: Padding2D(0), mode: .max)),
             ("avgpool", "8x128x56 2x2/2", try Pool2DDescriptor(batch: 8, channels: 128, inH: 56, inW: 56, windowH: 2,
@@ -198,7 +201,7 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
             })
         }
         // Optimizer updates on ResNet-50's 25.6 M parameters.
-        guard wanted("sgd momentum 25.6M", "adam 25.6M") else { return cases }
+        guard wanted("sgd momentum 25.6M", "adam 25.6M", "adamw 25.6M", "rmsprop 25.6M") else { return cases }
         let params = 25_557_032
         let w = try filled(b, params), grad = try filled(b, params, 0), m = try filled(b, params, 0)
         let v = try filled(b, params, 1)
@@ -209,6 +212,15 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
         let adam = AdamParameters(learningRate: 1e-6, step: 3)
         cases.append(Case(name: "adam 25.6M", bytes: f * 7 * params) {
             try b.encodeAdamUpdate(adam, count: params, weights: w, gradients: grad, m: m, v: v)
+        })
+        let adamW = AdamParameters(learningRate: 1e-6, weightDecay: 1e-2, decoupledWeightDecay: true, step: 3)
+        cases.append(Case(name: "adamw 25.6M", bytes: f * 7 * params) {
+            try b.encodeAdamUpdate(adamW, count: params, weights: w, gradients: grad, m: m, v: v)
+        })
+        // RMSprop with momentum: weights, square average and momentum read and written, gradients read.
+        let rmsprop = RMSpropParameters(learningRate: 1e-6, momentum: 0.9)
+        cases.append(Case(name: "rmsprop 25.6M", bytes: f * 7 * params) {
+            try b.encodeRMSpropUpdate(rmsprop, count: params, weights: w, gradients: grad, square: v, momentum: m)
         })
         return cases
     }

@@ -1,3 +1,4 @@
+import CCPUKernels
 import Foundation
 
 /// Batch normalization (parallel over channels) and LRN (parallel over (n, c) rows) on the host.
@@ -10,45 +11,44 @@ extension CPUBackend: NormalizationOps {
                                                savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
                                                relu: Bool) throws {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
-        let m = outer * inner
+        let m = outer * inner, stride = channels * inner
         let xp = ptr(x), yp = ptr(y), gp = ptr(gamma), bp = ptr(beta)
         let rm = ptr(runningMean), rv = ptr(runningVar), sm = ptr(savedMean), si = ptr(savedInvStd)
+        /// Saves channel c's statistics, updates its running ones, returns (mean, γ·invStd).
+        func finish(_ c: Int, mean: Double, m2: Double) -> (Float, Float) {
+            let variance = m2 / Double(m)
+            let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
+            let meanF = Float(mean)
+            sm[c] = meanF
+            si[c] = invStd
+            rm[c] = (1 - momentum) * rm[c] + momentum * meanF
+            rv[c] = (1 - momentum) * rv[c] + momentum * Float(variance * Double(m) / Double(m - 1))
+            return (meanF, gp[c] * invStd)
+        }
+        if BatchNormChannelRuns.applies(inner: inner) {
+            let runs = BatchNormChannelRuns(outer: outer, channels: channels, inner: inner, workers: threads)
+            parallelFor(runs.count, grain: 1) { range in
+                let s = BatchNormRunScratch(channels: runs.length, inner: inner)
+                defer { s.deallocate() }
+                for run in range {
+                    let cs = runs.channels(ofRun: run), c0 = cs.lowerBound, x = xp + c0 * inner
+                    cnn_bn_moments_across(x, outer, stride, inner, cs.count, s.sums, s.squares, s.kernel)
+                    for j in 0..<cs.count { (s.mean[j], s.a[j]) = finish(c0 + j, mean: s.sums[j], m2: s.squares[j]) }
+                    cnn_bn_normalize_across(x, yp + c0 * inner, outer, stride, inner, cs.count, s.mean, s.a, bp + c0,
+                                            relu ? 1 : 0, s.kernel)
+                }
+            }
+            return
+        }
         parallelFor(channels, grain: max(1, 16_384 / m)) { range in
             for c in range {
-                // Per row: its mean, then Σ(x − row mean)² while the row is still in cache (no
-                // cancellation, unlike E[x²] − E[x]²); rows merged by Chan et al.'s formula in
-                // Double. One pass over memory for the statistics instead of two.
-                var count = 0.0, mean = 0.0, m2 = 0.0
-                for n in 0..<outer {
-                    let row = xp + (n * channels + c) * inner
-                    let rowMean = RowReduction.sum(row, inner) / Double(inner)
-                    let rowM2 = RowReduction.squaredDeviations(row, inner, mean: Float(rowMean))
-                    // Σ(x − m)² about the float-rounded mean used above, moved to the exact one.
-                    let shift = rowMean - Double(Float(rowMean))
-                    let rowSquares = rowM2 - Double(inner) * shift * shift
-                    let total = count + Double(inner), delta = rowMean - mean
-                    mean += delta * Double(inner) / total
-                    m2 += rowSquares + delta * delta * count * Double(inner) / total
-                    count = total
-                }
-                let variance = m2 / Double(m)
-                let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
-                let meanF = Float(mean)
-                sm[c] = meanF
-                si[c] = invStd
-                rm[c] = (1 - momentum) * rm[c] + momentum * meanF
-                rv[c] = (1 - momentum) * rv[c] + momentum * Float(variance * Double(m) / Double(m - 1))
-                // (x − mean)·a + beta rather than x·a + (beta − mean·a): no cancellation when
-                // |mean| ≫ std. ReLU in the same sweep: y is written once.
-                let a = gp[c] * invStd, b = bp[c]
-                for n in 0..<outer {
-                    let o = (n * channels + c) * inner
-                    if relu {
-                        for i in o..<(o + inner) { let v = (xp[i] - meanF) * a + b; yp[i] = v < 0 ? 0 : v }
-                    } else {
-                        for i in o..<(o + inner) { yp[i] = (xp[i] - meanF) * a + b }
-                    }
-                }
+                // Statistics in one pass over memory (cnn_bn_moments), then the normalize sweep,
+                // ReLU included so y is written once: the channel's rows are often still in L2.
+                let x = xp + c * inner
+                var mean = 0.0, m2 = 0.0
+                cnn_bn_moments(x, outer, stride, inner, &mean, &m2)
+                let (meanF, a) = finish(c, mean: mean, m2: m2)
+                cnn_bn_normalize(x, yp + c * inner, outer, stride, inner, meanF, a, bp[c], relu ? 1 : 0)
             }
         }
     }
@@ -59,14 +59,26 @@ extension CPUBackend: NormalizationOps {
                                                 relu: Bool) throws {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
         let xp = ptr(x), yp = ptr(y), gp = ptr(gamma), bp = ptr(beta), rm = ptr(runningMean), rv = ptr(runningVar)
+        if BatchNormChannelRuns.applies(inner: inner) {
+            let runs = BatchNormChannelRuns(outer: outer, channels: channels, inner: inner, workers: threads)
+            parallelFor(runs.count, grain: 1) { range in
+                let s = BatchNormRunScratch(channels: runs.length, inner: inner)
+                defer { s.deallocate() }
+                for run in range {
+                    let cs = runs.channels(ofRun: run), c0 = cs.lowerBound
+                    for j in 0..<cs.count { s.a[j] = gp[c0 + j] / (rv[c0 + j] + epsilon).squareRoot() }
+                    cnn_bn_normalize_across(xp + c0 * inner, yp + c0 * inner, outer, channels * inner, inner, cs.count,
+                                            rm + c0, s.a, bp + c0, relu ? 1 : 0, s.kernel)
+                }
+            }
+            return
+        }
         // Rows of `inner` elements share one channel's affine map: parallel over (n, c) rows.
         parallelFor(outer * channels, grain: max(1, 16_384 / inner)) { rows in
             for r in rows {
                 let c = r % channels
-                let a = gp[c] / (rv[c] + epsilon).squareRoot(), b = bp[c], mean = rm[c]
-                let o = r * inner
-                for i in o..<(o + inner) { yp[i] = (xp[i] - mean) * a + b }
-                if relu { Activation.relu.apply(yp + o, yp + o, inner) }
+                let a = gp[c] / (rv[c] + epsilon).squareRoot()
+                cnn_bn_normalize(xp + r * inner, yp + r * inner, 1, inner, inner, rm[c], a, bp[c], relu ? 1 : 0)
             }
         }
     }
@@ -88,44 +100,52 @@ extension CPUBackend: NormalizationOps {
                           dGamma: ptr(dGamma), dBeta: ptr(dBeta))
     }
 
-    /// Batch-norm backward of dy, masked by `reluOutput > 0` when given (batch norm + ReLU).
-    /// The masked rows go through a per-worker scratch row, so dy itself is never written.
+    /// Batch-norm backward of dy, masked by `reluOutput > 0` when given (batch norm + ReLU): two
+    /// passes per channel (or run of channels, for short rows) in Sources/CCPUKernels, the sums,
+    /// then dx; the mask is applied on the fly, so dy itself is never written.
     private func batchNormBackward(_ shape: AxisShape, x xp: UnsafePointer<Float>, dy dyp: UnsafePointer<Float>,
                                    reluOutput yp: UnsafePointer<Float>?, gamma gp: UnsafePointer<Float>,
                                    savedMean sm: UnsafePointer<Float>, savedInvStd si: UnsafePointer<Float>,
                                    dx dxp: UnsafeMutablePointer<Float>, dGamma dgp: UnsafeMutablePointer<Float>,
                                    dBeta dbp: UnsafeMutablePointer<Float>) {
         let (outer, channels, inner) = (shape.outer, shape.axis, shape.inner)
-        let m = Float(outer * inner)
-        parallelFor(channels, grain: max(1, 16_384 / (outer * inner))) { range in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: yp == nil ? 0 : inner)
-            defer { scratch.deallocate() }
-            /// Row `o` of the gradient to use: dy, or dy masked by y > 0 in `scratch`.
-            func gradientRow(_ o: Int) -> UnsafePointer<Float> {
-                guard let yp else { return dyp + o }
-                for i in 0..<inner { let g = dyp[o + i]; scratch[i] = yp[o + i] > 0 ? g : 0 }
-                return UnsafePointer(scratch)
+        let m = Float(outer * inner), stride = channels * inner
+        /// Saves channel c's dBeta and dGamma; returns the coefficients of
+        /// dx = gamma·invStd/M · (M·dy − dBeta − xhat·dGamma) = a·dy + b·(x − mean) + k.
+        func coefficients(_ c: Int, sumDy: Double, sumDyCentered: Double) -> (Float, Float, Float) {
+            let invStd = si[c]
+            let db = Float(sumDy), dg = Float(sumDyCentered) * invStd
+            dbp[c] = db
+            dgp[c] = dg
+            let scale = gp[c] * invStd / m
+            return (gp[c] * invStd, -scale * dg * invStd, -scale * db)
+        }
+        if BatchNormChannelRuns.applies(inner: inner) {
+            let runs = BatchNormChannelRuns(outer: outer, channels: channels, inner: inner, workers: threads)
+            parallelFor(runs.count, grain: 1) { range in
+                let s = BatchNormRunScratch(channels: runs.length, inner: inner)
+                defer { s.deallocate() }
+                for run in range {
+                    let cs = runs.channels(ofRun: run), c0 = cs.lowerBound, o = c0 * inner
+                    cnn_bn_backward_sums_across(xp + o, yp.map { $0 + o }, dyp + o, outer, stride, inner, cs.count,
+                                                sm + c0, s.sums, s.squares, s.kernel)
+                    for j in 0..<cs.count {
+                        (s.a[j], s.b[j], s.k[j]) = coefficients(c0 + j, sumDy: s.sums[j], sumDyCentered: s.squares[j])
+                    }
+                    cnn_bn_backward_data_across(xp + o, yp.map { $0 + o }, dyp + o, dxp + o, outer, stride, inner,
+                                                cs.count, sm + c0, s.a, s.b, s.k, s.kernel)
+                }
             }
+            return
+        }
+        parallelFor(channels, grain: max(1, 16_384 / (outer * inner))) { range in
             for c in range {
-                let mean = sm[c], invStd = si[c]
+                let mean = sm[c], o = c * inner
                 var sumDy = 0.0, sumDyCentered = 0.0
-                for n in 0..<outer {
-                    let o = (n * channels + c) * inner
-                    let g = gradientRow(o)
-                    sumDy += RowReduction.sum(g, inner)
-                    sumDyCentered += RowReduction.productWithDeviations(g, xp + o, inner, mean: mean)
-                }
-                let db = Float(sumDy), dg = Float(sumDyCentered) * invStd
-                dbp[c] = db
-                dgp[c] = dg
-                // dx = gamma·invStd/M · (M·dy − dBeta − xhat·dGamma) = a·dy + b·(x − mean) + k.
-                let scale = gp[c] * invStd / m
-                let a = gp[c] * invStd, b = -scale * dg * invStd, k = -scale * db
-                for n in 0..<outer {
-                    let o = (n * channels + c) * inner
-                    let g = gradientRow(o), x = xp + o, out = dxp + o
-                    for i in 0..<inner { out[i] = a * g[i] + b * (x[i] - mean) + k }
-                }
+                cnn_bn_backward_sums(xp + o, yp.map { $0 + o }, dyp + o, outer, stride, inner, mean, &sumDy,
+                                     &sumDyCentered)
+                let (a, b, k) = coefficients(c, sumDy: sumDy, sumDyCentered: sumDyCentered)
+                cnn_bn_backward_data(xp + o, yp.map { $0 + o }, dyp + o, dxp + o, outer, stride, inner, mean, a, b, k)
             }
         }
     }

@@ -1,4 +1,4 @@
-/// Sums over contiguous rows for the CPU backend's reductions (pooling, batch norm). Each
+/// Sums over contiguous rows for the CPU backend's reductions (global pooling, softmax). Each
 /// block of `blockLength` elements is summed in 16 Float lanes (so the loop vectorizes) and
 /// blocks are added in Double, which keeps the error of long rows (large H·W) small.
 enum RowReduction {
@@ -7,14 +7,6 @@ enum RowReduction {
     /// Σ p[i].
     static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
         reduce(n) { i in load(p, i) } tail: { i in p[i] }
-    }
-
-    /// Σ (p[i] − mean)², the second pass of a two-pass variance.
-    static func squaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, mean: Float) -> Double {
-        let m = SIMD16<Float>(repeating: mean)
-        return reduce(n) { i in let d = load(p, i) - m; return d * d } tail: { i in
-            let d = p[i] - mean; return d * d
-        }
     }
 
     /// Σ a[i] · (b[i] − mean).

@@ -1,0 +1,36 @@
+#ifndef CNN_POOLING_H
+#define CNN_POOLING_H
+
+#include <stdint.h>
+
+/// 2-D pooling of float planes for the CPU backend (layout `[planes][inH][inW]` in,
+/// `[planes][outH][outW]` out), 16 outputs of a row at a time in vector lanes, with AVX-512,
+/// AVX2 and baseline builds picked at run time (cpu_isa.h). The caller has validated the
+/// geometry: positive sizes, padding at most half the window, so every window sees a pixel.
+typedef struct {
+    long inH, inW, outH, outW;
+    long windowH, windowW, strideH, strideW;
+    long top, left, bottom, right;
+} cnn_pool_geometry;
+
+/// Floats of scratch one call of the pooling functions below needs.
+long cnn_pool_scratch_floats(const cnn_pool_geometry *g);
+
+/// Max pooling of `planes` planes. NaN wins and otherwise the first maximum in row-major window
+/// order is kept, as in PyTorch; `indices` (NULL: not written) receives each winner's flat
+/// position in its input plane.
+void cnn_max_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes,
+                          float *scratch);
+
+/// Average pooling of `planes` planes: window sums in row-major order divided by PyTorch's
+/// divisor, the window clipped to the padded input (`includePadding`) or to the image.
+void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int includePadding,
+                              long planes, float *scratch);
+
+/// Max pooling's backward pass over `planes` planes: each dx plane is zeroed, then every
+/// output's gradient is added at its winner's position in ascending output order; indices
+/// outside the plane are skipped.
+void cnn_max_pool_backward(long inPlane, long outPlane, const float *dy, const int32_t *indices, float *dx,
+                           long planes);
+
+#endif

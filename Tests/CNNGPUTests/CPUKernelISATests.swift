@@ -1,0 +1,203 @@
+@testable import CNNGPU
+import XCTest
+
+/// The CPU backend's C loops (Sources/CCPUKernels: pooling and batch norm) in every instruction
+/// set this machine can run (baseline, AVX2, AVX-512), forced one at a time, against the Double
+/// references. Sizes straddle the 16-lane vectors and the 4096-value summation blocks; rows
+/// shorter than 32 floats take the staged path, longer ones the direct one.
+final class CPUKernelISATests: XCTestCase {
+    private var variants: [CPUKernelISA] { CPUKernelISA.allCases.filter { $0 <= CPUKernelISA.supported } }
+
+    func testTheWidestInstructionSetIsUsed() {
+        XCTAssertEqual(CPUKernelISA.active, CPUKernelISA.supported)
+        CPUKernelISA.limited(to: .baseline) { XCTAssertEqual(CPUKernelISA.active, .baseline) }
+        XCTAssertEqual(CPUKernelISA.active, CPUKernelISA.supported)
+    }
+
+    func testPoolingInEveryInstructionSet() throws {
+        var rng = SeededGenerator.fresh()
+        let b = CPUBackend()
+        // (h, w, window, stride, padding): ResNet-50's stem pool at 64² input (32 → 16), rows of
+        // fewer than 16 outputs, exactly 16, 17, stride 3, and asymmetric padding.
+        let shapes: [(h: Int, w: Int, window: Int, stride: Int, pad: Padding2D)] = [
+            (32, 32, 3, 2, Padding2D(1)), (7, 9, 2, 2, Padding2D(0)), (5, 16, 3, 1, Padding2D(1)),
+            (4, 17, 2, 1, Padding2D(0)), (6, 50, 3, 3, Padding2D(1)), (5, 35, 3, 2, Padding2D(top: 0, bottom: 1, left: 1, right: 0)),
+            (3, 100, 1, 1, Padding2D(0)),
+        ]
+        for isa in variants {
+            try CPUKernelISA.limited(to: isa) {
+                for s in shapes {
+                    for mode in [PoolingMode.max, .averageIncludingPadding, .averageExcludingPadding] {
+                        let d = try Pool2DDescriptor(batch: 2, channels: 3, inH: s.h, inW: s.w, windowH: s.window,
+                                                     windowW: s.window, strideH: s.stride, strideW: s.stride,
+                                                     padding: s.pad, mode: mode)
+                        // Few distinct values: ties, where the first maximum in row-major order wins.
+                        let x = (0..<d.inputCount).map { _ in Float(Int.random(in: -2...2, using: &rng)) }
+                        let dy = rng.floats(d.outputCount)
+                        let (expected, expectedIndices) = PoolingReference.forward(d, x.doubles)
+                        let expectedDx = PoolingReference.backward(d, dy: dy.doubles, indices: expectedIndices)
+                        let label = "\(isa) \(s) \(mode) seed \(rng.seed)"
+                        let y = try b.allocate(d.outputCount, dtype: .float32), y2 = try b.allocate(d.outputCount, dtype: .float32)
+                        let idx = try b.allocate(d.outputCount, dtype: .int32), dx = try b.allocate(d.inputCount, dtype: .float32)
+                        let xb = try b.makeBuffer(x)
+                        try b.poolingForward(d, x: xb, y: y, indices: mode == .max ? idx : nil)
+                        try b.poolingBackward(d, dy: try b.makeBuffer(dy), indices: mode == .max ? idx : nil, dx: dx)
+                        if mode == .max {
+                            XCTAssertEqual(try b.download(y), expected.map(Float.init), label)
+                            XCTAssertEqual(try b.downloadInt32(idx), expectedIndices, "indices \(label)")
+                            // Without indices (inference) the kernel skips tracking them.
+                            try b.poolingForward(d, x: xb, y: y2, indices: nil)
+                            XCTAssertEqual(try b.download(y2), expected.map(Float.init), "no indices \(label)")
+                        } else {
+                            assertClose(try b.download(y), expected, tolerance: 1e-5, label)
+                        }
+                        assertClose(try b.download(dx), expectedDx, tolerance: 1e-5, "dx \(label)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testMaxPoolingNaNAndInfinityInEveryInstructionSet() throws {
+        let b = CPUBackend()
+        // One row of 40: a NaN wins its windows (the last NaN of a window), −∞ everywhere else
+        // keeps each window's first pixel; padding never wins.
+        let d = try Pool2DDescriptor(batch: 1, channels: 1, inH: 1, inW: 40, windowH: 1, windowW: 3, strideH: 1,
+                                     strideW: 2, padding: Padding2D(top: 0, bottom: 0, left: 1, right: 1), mode: .max)
+        var x = [Float](repeating: -.infinity, count: 40)
+        x[5] = .nan; x[6] = .nan; x[20] = 1
+        for isa in variants {
+            try CPUKernelISA.limited(to: isa) {
+                let y = try b.allocate(d.outputCount, dtype: .float32), idx = try b.allocate(d.outputCount, dtype: .int32)
+                try b.poolingForward(d, x: try b.makeBuffer(x), y: y, indices: idx)
+                let got = try b.download(y), indices = try b.downloadInt32(idx)
+                for ow in 0..<d.outputCount {
+                    let w0 = max(ow * 2 - 1, 0), w1 = min(ow * 2 + 2, 40)
+                    let window = Array(w0..<w1)
+                    let nan = window.last { x[$0].isNaN }, finite = window.first { x[$0] == 1 }
+                    let winner = nan ?? finite ?? w0
+                    XCTAssertEqual(Int(indices[ow]), winner, "\(isa) output \(ow)")
+                    XCTAssertEqual(got[ow].isNaN, x[winner].isNaN, "\(isa) output \(ow)")
+                    if !x[winner].isNaN { XCTAssertEqual(got[ow], x[winner], "\(isa) output \(ow)") }
+                }
+            }
+        }
+    }
+
+    func testBatchNormInEveryInstructionSet() throws {
+        var rng = SeededGenerator.fresh()
+        let b = CPUBackend()
+        // Runs of channels (inner below 64): 1 (dense), 15, 16, 17 (vector edges), with more
+        // channels than one run holds; one channel at a time: 100, 4099 (past a 4096-value
+        // block), and a channel of 90 003 values (more than L2: per-row statistics).
+        let shapes = [AxisShape(outer: 5, axis: 3, inner: 1), AxisShape(outer: 3, axis: 2, inner: 15),
+                      AxisShape(outer: 2, axis: 3, inner: 16), AxisShape(outer: 3, axis: 2, inner: 17),
+                      AxisShape(outer: 300, axis: 7, inner: 33), AxisShape(outer: 3, axis: 2, inner: 100),
+                      AxisShape(outer: 2, axis: 2, inner: 4099), AxisShape(outer: 3, axis: 1, inner: 30_001)]
+        for isa in variants {
+            try CPUKernelISA.limited(to: isa) {
+                for s in shapes {
+                    let label = "\(isa) \(s) seed \(rng.seed)"
+                    // An offset mean checks that the variance does not cancel.
+                    let xv = rng.floats(s.count).map { 3 + 2 * $0 }, dyv = rng.floats(s.count)
+                    let gv = rng.floats(s.axis, in: 0.5...1.5), bv = rng.floats(s.axis)
+                    let x = try b.makeBuffer(xv), gamma = try b.makeBuffer(gv), beta = try b.makeBuffer(bv)
+                    let rm = try b.makeBuffer([Float](repeating: 0, count: s.axis))
+                    let rv = try b.makeBuffer([Float](repeating: 1, count: s.axis))
+                    let y = try b.allocate(s.count, dtype: .float32), yRelu = try b.allocate(s.count, dtype: .float32)
+                    let mean = try b.allocate(s.axis, dtype: .float32), invStd = try b.allocate(s.axis, dtype: .float32)
+                    try b.batchNormForwardTraining(s, x: x, gamma: gamma, beta: beta, y: y, runningMean: rm, runningVar: rv,
+                                                   momentum: 1, epsilon: 1e-5, savedMean: mean, savedInvStd: invStd)
+                    try b.batchNormForwardTraining(s, x: x, gamma: gamma, beta: beta, y: yRelu, runningMean: rm,
+                                                   runningVar: rv, momentum: 1, epsilon: 1e-5, savedMean: mean,
+                                                   savedInvStd: invStd, relu: true)
+                    let expected = NormalizationReference.batchNormTraining(
+                        s, x: xv.doubles, gamma: gv.doubles, beta: bv.doubles, runningMean: [Double](repeating: 0, count: s.axis),
+                        runningVar: [Double](repeating: 1, count: s.axis), momentum: 1, epsilon: 1e-5)
+                    assertClose(try b.download(y), expected.y, label + " y")
+                    assertClose(try b.download(yRelu), expected.y.map { max($0, 0) }, label + " y relu")
+                    assertClose(try b.download(mean), expected.mean, label + " mean")
+                    assertClose(try b.download(invStd), expected.invStd, label + " invStd")
+                    assertClose(try b.download(rv), expected.runningVar, label + " runningVar")
+
+                    // Inference with the running statistics just set (momentum 1), with ReLU.
+                    let yInfer = try b.allocate(s.count, dtype: .float32)
+                    try b.batchNormForwardInference(s, x: x, gamma: gamma, beta: beta, runningMean: rm, runningVar: rv,
+                                                    epsilon: 1e-5, y: yInfer, relu: true)
+                    let expectedInfer = NormalizationReference.batchNormInference(
+                        s, x: xv.doubles, gamma: gv.doubles, beta: bv.doubles, runningMean: expected.runningMean,
+                        runningVar: expected.runningVar, epsilon: 1e-5)
+                    assertClose(try b.download(yInfer), expectedInfer.map { max($0, 0) }, label + " inference")
+
+                    // Backward, plain and through the ReLU (dy masked where the output is not positive).
+                    let dy = try b.makeBuffer(dyv)
+                    let dx = try b.allocate(s.count, dtype: .float32)
+                    let dGamma = try b.allocate(s.axis, dtype: .float32), dBeta = try b.allocate(s.axis, dtype: .float32)
+                    let reluOutput = try b.download(yRelu)
+                    for relu in [false, true] {
+                        if relu {
+                            try b.batchNormReLUBackward(s, x: x, y: yRelu, dy: dy, gamma: gamma, savedMean: mean,
+                                                        savedInvStd: invStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
+                        } else {
+                            try b.batchNormBackward(s, x: x, dy: dy, gamma: gamma, savedMean: mean, savedInvStd: invStd,
+                                                    dx: dx, dGamma: dGamma, dBeta: dBeta)
+                        }
+                        let g = relu ? zip(dyv, reluOutput).map { $1 > 0 ? $0 : 0 } : dyv
+                        let e = NormalizationReference.batchNormBackward(s, x: xv.doubles, dy: g.doubles, gamma: gv.doubles,
+                                                                         epsilon: 1e-5)
+                        let magnitudes = NormalizationReference.batchNormGradientMagnitudes(s, x: xv.doubles, dy: g.doubles,
+                                                                                            epsilon: 1e-5)
+                        assertClose(try b.download(dx), e.dx, "\(label) relu \(relu) dx")
+                        assertSumsClose(try b.download(dGamma), e.dGamma, magnitudes: magnitudes.dGamma, "\(label) relu \(relu) dGamma")
+                        assertSumsClose(try b.download(dBeta), e.dBeta, magnitudes: magnitudes.dBeta, "\(label) relu \(relu) dBeta")
+                    }
+                }
+            }
+        }
+    }
+
+    /// One step of every optimizer variant on 37 parameters (two vectors and a tail of 5).
+    func testOptimizersInEveryInstructionSet() throws {
+        var rng = SeededGenerator.fresh()
+        let b = CPUBackend(), count = 37
+        let sgd = [SGDParameters(learningRate: 0.1, weightDecay: 0.01), SGDParameters(learningRate: 0.05, momentum: 0.9, dampening: 0.3),
+                   SGDParameters(learningRate: 0.05, momentum: 0.8, weightDecay: 5e-4, nesterov: true)]
+        let adam = [AdamParameters(learningRate: 1e-2, beta1: 0.8, beta2: 0.99, weightDecay: 0.1, step: 2),
+                    AdamParameters(learningRate: 1e-2, weightDecay: 0.1, decoupledWeightDecay: true, step: 3)]
+        let rmsprop = [RMSpropParameters(learningRate: 1e-2, alpha: 0.9, weightDecay: 0.05),
+                       RMSpropParameters(learningRate: 5e-3, alpha: 0.95, epsilon: 1e-4, momentum: 0.5, weightDecay: 0.01)]
+        for isa in variants {
+            try CPUKernelISA.limited(to: isa) {
+                let w0 = rng.floats(count), g = rng.floats(count), state = rng.floats(count, in: 0...1)
+                let label = "\(isa) seed \(rng.seed)"
+                for p in sgd {
+                    var w = w0.doubles, v = state.doubles
+                    let weights = try b.makeBuffer(w0), velocity = try b.makeBuffer(state)
+                    try b.sgdUpdate(p, count: count, weights: weights, gradients: try b.makeBuffer(g), velocity: velocity)
+                    OptimizerReference.sgdStep(p, weights: &w, gradients: g.doubles, velocity: &v)
+                    assertClose(try b.download(weights), w, "SGD \(p) \(label)")
+                    assertClose(try b.download(velocity), v, "SGD velocity \(p) \(label)")
+                }
+                for p in adam {
+                    var w = w0.doubles, m = state.doubles, v = state.doubles
+                    let weights = try b.makeBuffer(w0), mb = try b.makeBuffer(state), vb = try b.makeBuffer(state)
+                    try b.adamUpdate(p, count: count, weights: weights, gradients: try b.makeBuffer(g), m: mb, v: vb)
+                    OptimizerReference.adamStep(p, weights: &w, gradients: g.doubles, m: &m, v: &v)
+                    assertClose(try b.download(weights), w, "Adam \(p) \(label)")
+                    assertClose(try b.download(mb), m, "Adam m \(p) \(label)")
+                    assertClose(try b.download(vb), v, "Adam v \(p) \(label)")
+                }
+                for p in rmsprop {
+                    var w = w0.doubles, sq = state.doubles, buffer = [Double](repeating: 0, count: count)
+                    let weights = try b.makeBuffer(w0), square = try b.makeBuffer(state)
+                    let momentum = p.momentum > 0 ? try b.makeBuffer([Float](repeating: 0, count: count)) : nil
+                    try b.rmspropUpdate(p, count: count, weights: weights, gradients: try b.makeBuffer(g),
+                                        square: square, momentum: momentum)
+                    RMSpropTests.referenceStep(p, weights: &w, gradients: g.doubles, square: &sq, buffer: &buffer)
+                    assertClose(try b.download(weights), w, "RMSprop \(p) \(label)")
+                    assertClose(try b.download(square), sq, "RMSprop square \(p) \(label)")
+                }
+            }
+        }
+    }
+}
