@@ -8,7 +8,9 @@
 ///   sliver that a GEMM pads to its micro-kernel, and for the `.direct` problems the blocked
 ///   kernels cannot take (strides, dilation, groups);
 /// - im2col + oneDNN's SGEMM (see `Im2ColConvolution`) for the rest: im2col and col2im run in
-///   parallel over (row, image) and (image, channel), each GEMM split across the workers.
+///   parallel over (row, image) and (image, channel), each GEMM split across the workers;
+///   1×1 layers below `packedMaxPointwisePixels` output pixels with their images packed side by
+///   side (`im2colPacked`), so that ResNet's 4² and 2² stages run one wide GEMM per pass.
 ///
 /// Measured (2 cores, loaded machine; batch 64; forward / backward-data / backward-filter in
 /// ms, best of 15; blocked vs im2col + GEMM):
@@ -26,6 +28,12 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     /// Backward-data's blocked kernel computes the forward's input channels in register blocks
     /// of 6, so with fewer than this many most of its lanes idle.
     static let blockedMinAdjointChannels = 4
+    /// im2col + GEMM with a 1×1 layer's images packed side by side (see `Im2ColConvolution`).
+    static let im2colPacked = ConvolutionSolution(.im2colGEMM, parameters: ["packed": 1])
+    /// A 1×1 layer with fewer output pixels than this runs packed: at batch 32 the layers at 4²
+    /// and 2² took 1.1–7× less CPU packed than as per-image GEMMs of 16 or 4 columns, those at
+    /// 8² 1.1–1.3× more (Benchmarks/NOTES-cpu-convolution.md).
+    static let packedMaxPointwisePixels = 8 * 8
 
     /// Every algorithm applies to every problem; the measurements above and in
     /// CPUBackend+OneDNNConvolution.swift put the faster first.
@@ -38,7 +46,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         }
     }
 
-    /// The register-blocked and row-direct loops, and im2col + GEMM, in the order measured best.
+    /// The register-blocked and row-direct loops, and im2col + GEMM (for 1×1 layers both per
+    /// image and packed), in the order measured best.
     func ownSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
         let blocked = Self.blockedConvolutionApplies(d)
         var direct = d.groupOutChannels <= Self.directMaxGroupOutChannels
@@ -48,7 +57,12 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
            d.inChannels < Self.blockedMinAdjointChannels {
             direct = false
         }
-        return (direct ? [.direct, .im2colGEMM] : [.im2colGEMM, .direct]).map { ConvolutionSolution($0) }
+        let order: [ConvolutionAlgorithm] = direct ? [.direct, .im2colGEMM] : [.im2colGEMM, .direct]
+        return order.flatMap { a -> [ConvolutionSolution] in
+            guard a == .im2colGEMM, d.isPointwise else { return [ConvolutionSolution(a)] }
+            let perImage = ConvolutionSolution(.im2colGEMM)
+            return d.outPixels < Self.packedMaxPointwisePixels ? [Self.im2colPacked, perImage] : [perImage, Self.im2colPacked]
+        }
     }
 
     public func convolutionWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
@@ -56,7 +70,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         if solution.algorithm == .oneDNN { return oneDNNWorkspaceCount(d, direction: direction, solution: solution) }
         guard solution.algorithm == .im2colGEMM else { return 0 }
         return ConvolutionWorkspace.count(d, limitBytes: ConvolutionWorkspace.limitBytes,
-                                          maxBufferBytes: info.maxBufferBytes)
+                                          maxBufferBytes: info.maxBufferBytes, packed: solution.isPacked)
     }
 
     public func encodeConvolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
@@ -65,7 +79,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         let biasPointer = bias.map { UnsafePointer(ptr($0)) }
         switch solution.algorithm {
         case .im2colGEMM:
-            try im2colForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
+            try im2colForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace,
+                              packed: solution.isPacked)
         case .direct where Self.blockedConvolutionApplies(d):
             blockedForward(d, x: ptr(x), weight: ptr(weight), bias: biasPointer, activation: activation, y: ptr(y))
         case .direct:
@@ -83,7 +98,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
                                               workspace: (any DeviceBuffer)?) throws {
         switch solution.algorithm {
         case .im2colGEMM:
-            try im2colBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
+            try im2colBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace, packed: solution.isPacked)
         case .direct where Self.blockedConvolutionApplies(d):
             blockedBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
         case .direct:
@@ -100,7 +115,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
                                                 workspace: (any DeviceBuffer)?) throws {
         switch solution.algorithm {
         case .im2colGEMM:
-            try im2colBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace)
+            try im2colBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, packed: solution.isPacked)
         case .direct where Self.blockedConvolutionApplies(d):
             blockedBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
         case .direct:
@@ -213,6 +228,11 @@ extension CPUBackend {
             }
         }
     }
+}
+
+extension ConvolutionSolution {
+    /// im2col + GEMM with a 1×1 layer's images packed (`CPUBackend.im2colPacked`).
+    var isPacked: Bool { algorithm == .im2colGEMM && parameters["packed"] == 1 }
 }
 
 extension Conv2DDescriptor {
