@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// Every solver the CPU backend offers on the small-spatial convolutions of ResNet-50 training
-/// at 64² (stages at 8², 4² and 2²) and of its last stage at 224², each pass timed, to choose `CPUBackend`'s rules
+/// at 64² (stages at 16², 8², 4² and 2²) and of its last stage at 224², each pass timed, to choose `CPUBackend`'s rules
 /// (Benchmarks/NOTES-cpu-convolution.md). A measurement, not a test: skipped unless
 /// CNNGPU_BENCH=1, and it asserts nothing about speed. CNNGPU_BENCH_ONLY=text keeps the layers
 /// whose name contains it; CNNGPU_BENCH_BATCH=n sets the batch (default 32).
@@ -61,7 +61,8 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
                                          padding: Padding2D(r / 2))
             return ("\(r)x\(r)\(stride > 1 ? "/\(stride)" : "") \(c)->\(k) \(size)", d)
         }
-        return [try conv(256, 128, 16, 1), try conv(128, 128, 16, 3, stride: 2), try conv(256, 512, 16, 1, stride: 2),
+        return [try conv(64, 64, 16, 1), try conv(64, 64, 16, 3), try conv(64, 256, 16, 1), try conv(256, 64, 16, 1)]
+            .map { ("16: " + $0.0, $0.1) } + [try conv(256, 128, 16, 1), try conv(128, 128, 16, 3, stride: 2), try conv(256, 512, 16, 1, stride: 2),
                 try conv(512, 128, 8, 1), try conv(128, 128, 8, 3), try conv(128, 512, 8, 1),
                 try conv(512, 256, 8, 1), try conv(256, 256, 8, 3, stride: 2), try conv(512, 1024, 8, 1, stride: 2),
                 try conv(1024, 256, 4, 1), try conv(256, 256, 4, 3), try conv(256, 1024, 4, 1),
