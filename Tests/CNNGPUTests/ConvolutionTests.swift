@@ -170,6 +170,29 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// The CPU im2col and col2im on rows narrower than 8 outputs (a scalar loop) and wider
+    /// (copy calls), with strides, padding and dilation, split over 3 workers at odd boundaries.
+    func testCPUIm2colOnNarrowAndWideRows() throws {
+        var rng = SeededGenerator.fresh()
+        let b = CPUBackend(threads: 3)
+        func problem(_ size: Int, stride: Int = 1, padding: Int = 1, dilation: Int = 1) throws -> Conv2DDescriptor {
+            try Conv2DDescriptor(batch: 5, inChannels: 7, inH: size, inW: size + 1, outChannels: 6, kernelH: 3, kernelW: 3,
+                                 strideH: stride, strideW: stride, padding: Padding2D(padding),
+                                 dilationH: dilation, dilationW: dilation)
+        }
+        for d in [try problem(2), try problem(4, stride: 2), try problem(1), try problem(9, stride: 2, padding: 2),
+                  try problem(19, dilation: 2), try problem(17, stride: 3, padding: 0)] {
+            let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
+            let dy = rng.floats(d.outputCount)
+            let (y, dx, dw, _) = Self.reference(d, x: x, w: w, bias: bias, dy: dy)
+            let r = try OneDNNConvolutionTests.run(b, d, ConvolutionSolution(.im2colGEMM), x: x, w: w, bias: bias, dy: dy)
+            let m = "\(d.problemText) seed \(rng.seed)"
+            assertClose(r.y, y, "forward \(m)")
+            assertClose(r.dx, dx, "backward data \(m)")
+            assertClose(r.dw, dw, "backward filter \(m)")
+        }
+    }
+
     /// A batch bigger than the workspace runs in chunks (with a short last chunk) and gives
     /// the same answer as the reference.
     func testChunkedBatchMatchesReference() throws {

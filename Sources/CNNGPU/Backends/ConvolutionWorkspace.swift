@@ -10,9 +10,9 @@ enum ConvolutionWorkspace {
 
     /// The workspace of an im2col convolution of `d`: as many images as fit in `limitBytes`
     /// and the device's largest buffer, at least one, at most the batch; 0 for a pointwise
-    /// convolution, which needs none.
-    static func count(_ d: Conv2DDescriptor, limitBytes: Int, maxBufferBytes: Int) -> Int {
-        if d.isPointwise { return 0 }
+    /// convolution, which needs none unless its images are `packed` (see `Im2ColConvolution`).
+    static func count(_ d: Conv2DDescriptor, limitBytes: Int, maxBufferBytes: Int, packed: Bool = false) -> Int {
+        if d.isPointwise && !packed { return 0 }
         let perImage = perImage(d)
         let images = max(1, min(d.batch, min(limitBytes, maxBufferBytes) / max(perImage * DType.float32.byteSize, 1)))
         return images * perImage

@@ -12,10 +12,12 @@
 /// The caller's workspace sets the chunk size (`ConvolutionWorkspace`): as many images as it
 /// holds, at least one (the shared validation checks that). The forward pass's bias and
 /// activation run as each chunk's output is unpacked (or right after its GEMM where nothing is
-/// unpacked), while it is still in cache. A
-/// pointwise (1×1,
-/// stride 1, unpadded) convolution skips im2col: its input already is its column matrix, so
-/// it runs as one GEMM per image and group directly on x, y and their gradients.
+/// unpacked), while it is still in cache. A pointwise (1×1, stride 1, unpadded) convolution
+/// skips im2col: its input already is its column matrix, so it runs as one GEMM per image and
+/// group directly on x, y and their gradients; unless `packed` is asked, when it takes the
+/// chunked path above like any other layer (its im2col is a copy). Packing pays where images
+/// are small: at 2×2 pixels a GEMM per image has N = 4 columns (backward-filter K = 4, with dW
+/// read and written once per image), where the packed chunk has N (K) = images·4.
 protocol Im2ColConvolution: GEMMOps {
     /// `col[r][n·P + p]` for images `firstImage ..< firstImage + images` of x.
     func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
@@ -59,10 +61,10 @@ extension Im2ColConvolution {
 
     func im2colForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
                        bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
-                       workspace: (any DeviceBuffer)?) throws {
+                       workspace: (any DeviceBuffer)?, packed: Bool = false) throws {
         let (og, k, p) = (d.groupOutChannels, d.groupColumnRows, d.outPixels)
         let epilogue = bias != nil || activation != nil
-        if d.isPointwise {
+        if d.isPointwise && !packed {
             try pointwiseGEMM(images: d.batch, groups: d.groups, transA: false, transB: false, m: og, n: p, k: k,
                               a: weightOperand(d, weight), b: inputOperand(d, x), c: outputOperand(d, y), beta: 0)
             if epilogue {
@@ -70,7 +72,7 @@ extension Im2ColConvolution {
             }
         } else {
             try forEachChunk(d, workspace) { n0, nb, ws, packed in
-                try im2col(d, x: x, firstImage: n0, images: nb, col: ws)
+                try columns(d, x: x, firstImage: n0, images: nb, col: ws)
                 // One image needs no packing: its output already is [outC, P].
                 let (out, outOffset) = nb == 1 ? (y, n0 * d.outChannels * p) : (ws, packed)
                 try groupGEMM(d, transA: false, transB: false, m: og, n: nb * p, k: k,
@@ -88,9 +90,9 @@ extension Im2ColConvolution {
     }
 
     func im2colBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
-                            dx: any DeviceBuffer, workspace: (any DeviceBuffer)?) throws {
+                            dx: any DeviceBuffer, workspace: (any DeviceBuffer)?, packed: Bool = false) throws {
         let (og, k, p) = (d.groupOutChannels, d.groupColumnRows, d.outPixels)
-        if d.isPointwise {
+        if d.isPointwise && !packed {
             try pointwiseGEMM(images: d.batch, groups: d.groups, transA: true, transB: false, m: k, n: p, k: og,
                               a: weightOperand(d, weight), b: outputOperand(d, dy), c: inputOperand(d, dx), beta: 0)
             return
@@ -100,14 +102,18 @@ extension Im2ColConvolution {
             try groupGEMM(d, transA: true, transB: false, m: k, n: nb * p, k: og,
                           a: MatrixRef(weight, ld: k, stride: og * k), b: g, beta: 0,
                           c: MatrixRef(ws, ld: nb * p, stride: k * nb * p))
-            try col2im(d, col: ws, images: nb, dx: dx, firstImage: n0)
+            if d.isPointwise {
+                try unpackImages(rows: d.inChannels, length: p, src: ws, srcOffset: 0, images: nb, dst: dx, firstImage: n0)
+            } else {
+                try col2im(d, col: ws, images: nb, dx: dx, firstImage: n0)
+            }
         }
     }
 
     func im2colBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
-                              dw: any DeviceBuffer, workspace: (any DeviceBuffer)?) throws {
+                              dw: any DeviceBuffer, workspace: (any DeviceBuffer)?, packed: Bool = false) throws {
         let (og, k, p) = (d.groupOutChannels, d.groupColumnRows, d.outPixels)
-        if d.isPointwise {
+        if d.isPointwise && !packed {
             // dW accumulates over images, so images are sequential GEMMs (groups batched).
             let (g, input, w) = (outputOperand(d, dy), inputOperand(d, x), weightOperand(d, dw))
             for n in 0..<d.batch {
@@ -120,7 +126,7 @@ extension Im2ColConvolution {
             return
         }
         try forEachChunk(d, workspace) { n0, nb, ws, packed in
-            try im2col(d, x: x, firstImage: n0, images: nb, col: ws)
+            try columns(d, x: x, firstImage: n0, images: nb, col: ws)
             let g = try packedGradient(d, dy: dy, firstImage: n0, images: nb, workspace: ws, at: packed)
             try groupGEMM(d, transA: false, transB: true, m: og, n: k, k: nb * p, a: g,
                           b: MatrixRef(ws, ld: nb * p, stride: k * nb * p), beta: n0 == 0 ? 0 : 1,
@@ -129,6 +135,18 @@ extension Im2ColConvolution {
     }
 
     // MARK: Helpers
+
+    /// The column matrix of a chunk: a packed 1×1 layer's is its input planes side by side, a
+    /// plain copy of whole planes.
+    private func columns(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
+                         col: any DeviceBuffer) throws {
+        if d.isPointwise {
+            try packImages(rows: d.inChannels, length: d.outPixels, src: x, firstImage: firstImage, images: images,
+                           dst: col, dstOffset: 0)
+        } else {
+            try im2col(d, x: x, firstImage: firstImage, images: images, col: col)
+        }
+    }
 
     /// dy of a chunk as `[outC, nb·P]` (packed into the workspace unless the chunk is one image),
     /// with group stride.

@@ -8,7 +8,9 @@
 ///   sliver that a GEMM pads to its micro-kernel, and for the `.direct` problems the blocked
 ///   kernels cannot take (strides, dilation, groups);
 /// - im2col + oneDNN's SGEMM (see `Im2ColConvolution`) for the rest: im2col and col2im run in
-///   parallel over (row, image) and (image, channel), each GEMM split across the workers.
+///   parallel over (row, image) and (image, channel), each GEMM split across the workers;
+///   1×1 layers below `packedMaxPointwisePixels` output pixels with their images packed side by
+///   side (`im2colPacked`), so that ResNet's 4² and 2² stages run one wide GEMM per pass.
 ///
 /// Measured (2 cores, loaded machine; batch 64; forward / backward-data / backward-filter in
 /// ms, best of 15; blocked vs im2col + GEMM):
@@ -26,6 +28,12 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     /// Backward-data's blocked kernel computes the forward's input channels in register blocks
     /// of 6, so with fewer than this many most of its lanes idle.
     static let blockedMinAdjointChannels = 4
+    /// im2col + GEMM with a 1×1 layer's images packed side by side (see `Im2ColConvolution`).
+    static let im2colPacked = ConvolutionSolution(.im2colGEMM, parameters: ["packed": 1])
+    /// A 1×1 layer with fewer output pixels than this runs packed: at batch 32 the layers at 4²
+    /// and 2² took 1.1–7× less CPU packed than as per-image GEMMs of 16 or 4 columns, those at
+    /// 8² 1.1–1.3× more (Benchmarks/NOTES-cpu-convolution.md).
+    static let packedMaxPointwisePixels = 8 * 8
 
     /// Every algorithm applies to every problem; the measurements above and in
     /// CPUBackend+OneDNNConvolution.swift put the faster first.
@@ -38,7 +46,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         }
     }
 
-    /// The register-blocked and row-direct loops, and im2col + GEMM, in the order measured best.
+    /// The register-blocked and row-direct loops, and im2col + GEMM (for 1×1 layers both per
+    /// image and packed), in the order measured best.
     func ownSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
         let blocked = Self.blockedConvolutionApplies(d)
         var direct = d.groupOutChannels <= Self.directMaxGroupOutChannels
@@ -48,7 +57,12 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
            d.inChannels < Self.blockedMinAdjointChannels {
             direct = false
         }
-        return (direct ? [.direct, .im2colGEMM] : [.im2colGEMM, .direct]).map { ConvolutionSolution($0) }
+        let order: [ConvolutionAlgorithm] = direct ? [.direct, .im2colGEMM] : [.im2colGEMM, .direct]
+        return order.flatMap { a -> [ConvolutionSolution] in
+            guard a == .im2colGEMM, d.isPointwise else { return [ConvolutionSolution(a)] }
+            let perImage = ConvolutionSolution(.im2colGEMM)
+            return d.outPixels < Self.packedMaxPointwisePixels ? [Self.im2colPacked, perImage] : [perImage, Self.im2colPacked]
+        }
     }
 
     public func convolutionWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
@@ -56,7 +70,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         if solution.algorithm == .oneDNN { return oneDNNWorkspaceCount(d, direction: direction, solution: solution) }
         guard solution.algorithm == .im2colGEMM else { return 0 }
         return ConvolutionWorkspace.count(d, limitBytes: ConvolutionWorkspace.limitBytes,
-                                          maxBufferBytes: info.maxBufferBytes)
+                                          maxBufferBytes: info.maxBufferBytes, packed: solution.isPacked)
     }
 
     public func encodeConvolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
@@ -65,7 +79,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         let biasPointer = bias.map { UnsafePointer(ptr($0)) }
         switch solution.algorithm {
         case .im2colGEMM:
-            try im2colForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
+            try im2colForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace,
+                              packed: solution.isPacked)
         case .direct where Self.blockedConvolutionApplies(d):
             blockedForward(d, x: ptr(x), weight: ptr(weight), bias: biasPointer, activation: activation, y: ptr(y))
         case .direct:
@@ -83,7 +98,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
                                               workspace: (any DeviceBuffer)?) throws {
         switch solution.algorithm {
         case .im2colGEMM:
-            try im2colBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
+            try im2colBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace, packed: solution.isPacked)
         case .direct where Self.blockedConvolutionApplies(d):
             blockedBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
         case .direct:
@@ -100,7 +115,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
                                                 workspace: (any DeviceBuffer)?) throws {
         switch solution.algorithm {
         case .im2colGEMM:
-            try im2colBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace)
+            try im2colBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, packed: solution.isPacked)
         case .direct where Self.blockedConvolutionApplies(d):
             blockedBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
         case .direct:
@@ -125,34 +140,51 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         }
     }
 
+    /// Each worker takes a run of (row, image) pairs, row-major, so a row's kernel tap and
+    /// valid columns are worked out once for all its images: at ResNet's 2×2 outputs a row of
+    /// one image is 4 floats, and per-pair divisions and copy calls made im2col half the cost
+    /// of the whole 3×3 forward pass.
     func im2col(_ d: Conv2DDescriptor, x: any DeviceBuffer, firstImage: Int, images: Int,
                 col: any DeviceBuffer) throws {
         let (c, h, w) = (d.inChannels, d.inH, d.inW)
         let (kh, kw, outH, outW, p) = (d.kernelH, d.kernelW, d.outH, d.outW, d.outPixels)
         let rows = c * kh * kw
-        let xp = ptr(x) + firstImage * c * h * w, cp = ptr(col)
+        let xp = UnsafePointer(ptr(x) + firstImage * c * h * w), cp = ptr(col)
+        // Below this row width a scalar loop beats three copy calls per output row.
+        let narrow = outW < 8
         parallelFor(images * rows, grain: max(1, 16_384 / p)) { range in
-            for t in range {   // t = row·images + n: column block n of row `row`
-                let (row, n) = t.quotientAndRemainder(dividingBy: images)
+            var (row, n) = range.lowerBound.quotientAndRemainder(dividingBy: images)
+            var t = range.lowerBound
+            while t < range.upperBound {   // t = row·images + n: column block n of row `row`
                 let (ch, k) = row.quotientAndRemainder(dividingBy: kh * kw)
                 let (i, j) = k.quotientAndRemainder(dividingBy: kw)
-                let plane = xp + (n * c + ch) * h * w
-                let out = cp + t * p
                 let cols = d.validColumns(kernelColumn: j)
                 let offW = j * d.dilationW - d.padding.left
-                for oh in 0..<outH {
-                    let ih = oh * d.strideH - d.padding.top + i * d.dilationH
-                    let o = out + oh * outW
-                    guard ih >= 0, ih < h else { o.update(repeating: 0, count: outW); continue }
-                    let src = plane + ih * w
-                    o.update(repeating: 0, count: cols.lowerBound)
-                    if d.strideW == 1 {
-                        (o + cols.lowerBound).update(from: src + (cols.lowerBound + offW), count: cols.count)
-                    } else {
-                        for ow in cols { o[ow] = src[ow * d.strideW + offW] }
+                let last = min(images, n + range.upperBound - t)
+                for image in n..<last {
+                    let plane = xp + (image * c + ch) * h * w
+                    let out = cp + (row * images + image) * p
+                    for oh in 0..<outH {
+                        let ih = oh * d.strideH - d.padding.top + i * d.dilationH
+                        let o = out + oh * outW
+                        guard ih >= 0, ih < h else { o.update(repeating: 0, count: outW); continue }
+                        let src = plane + ih * w
+                        if narrow {
+                            for ow in 0..<outW { o[ow] = cols.contains(ow) ? src[ow * d.strideW + offW] : 0 }
+                            continue
+                        }
+                        o.update(repeating: 0, count: cols.lowerBound)
+                        if d.strideW == 1 {
+                            (o + cols.lowerBound).update(from: src + (cols.lowerBound + offW), count: cols.count)
+                        } else {
+                            for ow in cols { o[ow] = src[ow * d.strideW + offW] }
+                        }
+                        (o + cols.upperBound).update(repeating: 0, count: outW - cols.upperBound)
                     }
-                    (o + cols.upperBound).update(repeating: 0, count: outW - cols.upperBound)
                 }
+                t += last - n
+                n = 0
+                row += 1
             }
         }
     }
@@ -163,16 +195,19 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
                 firstImage: Int) throws {
         let (c, h, w) = (d.inChannels, d.inH, d.inW)
         let (kh, kw, outH, outW, p) = (d.kernelH, d.kernelW, d.outH, d.outW, d.outPixels)
-        let dxp = ptr(dx) + firstImage * c * h * w, cp = ptr(col)
+        let dxp = ptr(dx) + firstImage * c * h * w, cp = UnsafePointer(ptr(col))
+        // Worked out once, not per plane: at 2×2 outputs the divisions cost as much as the adds.
+        let validColumns = (0..<kw).map { d.validColumns(kernelColumn: $0) }
         parallelFor(images * c, grain: max(1, 4096 / (kh * kw * p))) { range in
+            var (n, ch) = range.lowerBound.quotientAndRemainder(dividingBy: c)
             for t in range {
+                defer { ch += 1; if ch == c { ch = 0; n += 1 } }
                 let plane = dxp + t * h * w
-                let (n, ch) = t.quotientAndRemainder(dividingBy: c)
                 plane.update(repeating: 0, count: h * w)
                 for i in 0..<kh {
                     for j in 0..<kw {
                         let src = cp + ((ch * kh + i) * kw + j) * images * p + n * p
-                        let cols = d.validColumns(kernelColumn: j)
+                        let cols = validColumns[j]
                         let offW = j * d.dilationW - d.padding.left
                         for oh in 0..<outH {
                             let ih = oh * d.strideH - d.padding.top + i * d.dilationH
@@ -213,6 +248,11 @@ extension CPUBackend {
             }
         }
     }
+}
+
+extension ConvolutionSolution {
+    /// im2col + GEMM with a 1×1 layer's images packed (`CPUBackend.im2colPacked`).
+    var isPacked: Bool { algorithm == .im2colGEMM && parameters["packed"] == 1 }
 }
 
 extension Conv2DDescriptor {

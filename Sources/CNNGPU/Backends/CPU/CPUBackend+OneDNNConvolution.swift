@@ -24,21 +24,25 @@ extension CPUBackend {
     /// oneDNN's blocked backward-data kernel for few input channels (the 3-channel stem) runs at
     /// a fifth of its NCHW path's speed.
     static let oneDNNBlockedMinAdjointChannels = 16
-    /// Below 14² output pixels (ResNet's 7² stage) each worker's slice gives the blocked
-    /// kernels too little to block, and the reordered weights (2.4 M floats at 512→512) weigh
-    /// more: im2col + GEMM was 7–22% faster there.
+    /// 1×1 layers run on NCHW from 14² output pixels; below, our packed or per-image GEMMs tie
+    /// or win (Benchmarks/NOTES-cpu-convolution.md).
     static let oneDNNMinOutPixels = 14 * 14
+    /// The blocked layout pays for reordering the weights once per call and worker, so what
+    /// counts is the output pixels of one worker's slice of the batch, not of one image: the
+    /// weight reorder costs 1/slice-pixels of the convolution's arithmetic. Measured on ResNet-50:
+    /// at batch 8 the 7² stage (4 images × 49 = 196 per worker) ran 7–22% faster on im2col +
+    /// GEMM; at batch 32, 64² input, the 3×3 layers at 8² and 4² (1024 and 256 per worker) ran
+    /// 1.3–1.9× faster blocked, those at 2² (64) 1.1–1.6× slower.
+    static let oneDNNBlockedMinSlicePixels = 256
 
     /// The oneDNN layout the measurements favour for `d`, or nil where our own kernels are the
     /// better first choice. A batch smaller than the worker count would run on oneDNN's OpenMP
     /// threads (see `oneDNNSlices`): ResNet-50 inference at batch 1 took 13× the time per image
     /// of batch 8 that way on the shared machine, so such batches keep our kernels.
     func preferredOneDNN(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> ConvolutionSolution? {
-        guard d.groups == 1, d.outChannels >= Self.oneDNNMinOutChannels, d.outH * d.outW >= Self.oneDNNMinOutPixels,
-              d.batch >= threads else {
-            return nil
-        }
-        if d.kernelH * d.kernelW == 1 { return Self.oneDNNPlain }
+        guard d.groups == 1, d.outChannels >= Self.oneDNNMinOutChannels, d.batch >= threads else { return nil }
+        if d.kernelH * d.kernelW == 1 { return d.outPixels >= Self.oneDNNMinOutPixels ? Self.oneDNNPlain : nil }
+        guard d.outPixels * (d.batch / threads) >= Self.oneDNNBlockedMinSlicePixels else { return nil }
         if direction == .backwardData, d.inChannels < Self.oneDNNBlockedMinAdjointChannels { return Self.oneDNNPlain }
         return Self.oneDNNBlocked
     }

@@ -1,0 +1,101 @@
+@testable import CNNGPU
+import Foundation
+import XCTest
+
+/// Every solver the CPU backend offers on the small-spatial convolutions of ResNet-50 training
+/// at 64² (stages at 16², 8², 4² and 2²) and of its last stage at 224², each pass timed, to choose `CPUBackend`'s rules
+/// (Benchmarks/NOTES-cpu-convolution.md). A measurement, not a test: skipped unless
+/// CNNGPU_BENCH=1, and it asserts nothing about speed. CNNGPU_BENCH_ONLY=text keeps the layers
+/// whose name contains it; CNNGPU_BENCH_BATCH=n sets the batch (default 32).
+final class CPUConvolutionBenchmarkTests: XCTestCase {
+    func testResNet50SmallSpatialSolvers() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["CNNGPU_BENCH"] == "1" else { throw XCTSkip("a benchmark: set CNNGPU_BENCH=1 to run it") }
+        let batch = environment["CNNGPU_BENCH_BATCH"].flatMap(Int.init) ?? 32
+        let only = environment["CNNGPU_BENCH_ONLY"]
+        let b = CPUBackend()
+        var report = "CPU backend, \(b.threads) workers, batch \(batch); best of 3 rounds, ms per pass "
+            + "(wall / process CPU)\n"
+        for (name, d) in try Self.layers(batch: batch) where only.map({ name.contains($0) }) ?? true {
+            let x = try filled(b, d.inputCount), w = try filled(b, d.weightCount), y = try filled(b, d.outputCount)
+            let dx = try filled(b, d.inputCount), dw = try filled(b, d.weightCount)
+            for direction in ConvolutionDirection.allCases {
+                let offered = b.convolutionSolutions(for: d, direction: direction)
+                var line = "\(name) \(direction.rawValue) [first: \(offered[0])]:"
+                for solution in Self.candidates(d) {
+                    let n = b.convolutionWorkspaceCount(d, direction: direction, solution: solution)
+                    let ws = n > 0 ? try b.allocate(n, dtype: .float32) : nil
+                    let (wall, cpu) = try bestMilliseconds {
+                        switch direction {
+                        case .forward:
+                            try b.encodeConvolutionForward(d, x: x, weight: w, bias: nil, activation: nil, y: y,
+                                                           solution: solution, workspace: ws)
+                        case .backwardData:
+                            try b.encodeConvolutionBackwardData(d, dy: y, weight: w, dx: dx, solution: solution,
+                                                                workspace: ws)
+                        case .backwardFilter:
+                            try b.encodeConvolutionBackwardFilter(d, x: x, dy: y, dw: dw, solution: solution,
+                                                                  workspace: ws)
+                        }
+                    }
+                    line += String(format: "  %@ %.2f/%.2f", solution.description, wall, cpu)
+                }
+                report += line + "\n"
+            }
+        }
+        print(report)
+    }
+
+    /// The solvers compared: oneDNN in both layouts, im2col + GEMM, and for 1×1 layers the
+    /// packed variant.
+    static func candidates(_ d: Conv2DDescriptor) -> [ConvolutionSolution] {
+        [CPUBackend.oneDNNBlocked, CPUBackend.oneDNNPlain, ConvolutionSolution(.im2colGEMM)]
+            + (d.isPointwise ? [CPUBackend.im2colPacked] : [])
+    }
+
+    /// ResNet-50's convolutions at 64² input below its 16² stage, one of each shape.
+    static func layers(batch: Int) throws -> [(String, Conv2DDescriptor)] {
+        func conv(_ c: Int, _ k: Int, _ size: Int, _ r: Int, stride: Int = 1) throws -> (String, Conv2DDescriptor) {
+            let d = try Conv2DDescriptor(batch: batch, inChannels: c, inH: size, inW: size, outChannels: k,
+                                         kernelH: r, kernelW: r, strideH: stride, strideW: stride,
+                                         padding: Padding2D(r / 2))
+            return ("\(r)x\(r)\(stride > 1 ? "/\(stride)" : "") \(c)->\(k) \(size)", d)
+        }
+        return [try conv(64, 64, 16, 1), try conv(64, 64, 16, 3), try conv(64, 256, 16, 1), try conv(256, 64, 16, 1)]
+            .map { ("16: " + $0.0, $0.1) } + [try conv(256, 128, 16, 1), try conv(128, 128, 16, 3, stride: 2), try conv(256, 512, 16, 1, stride: 2),
+                try conv(512, 128, 8, 1), try conv(128, 128, 8, 3), try conv(128, 512, 8, 1),
+                try conv(512, 256, 8, 1), try conv(256, 256, 8, 3, stride: 2), try conv(512, 1024, 8, 1, stride: 2),
+                try conv(1024, 256, 4, 1), try conv(256, 256, 4, 3), try conv(256, 1024, 4, 1),
+                try conv(1024, 512, 4, 1), try conv(512, 512, 4, 3, stride: 2), try conv(1024, 2048, 4, 1, stride: 2),
+                try conv(2048, 512, 2, 1), try conv(512, 512, 2, 3), try conv(512, 2048, 2, 1)]
+            // The last stage at 224² (run with CNNGPU_BENCH_BATCH=8 CNNGPU_BENCH_ONLY=224:).
+            + [try conv(1024, 512, 14, 1), try conv(512, 512, 14, 3, stride: 2), try conv(1024, 2048, 14, 1, stride: 2),
+               try conv(2048, 512, 7, 1), try conv(512, 512, 7, 3), try conv(512, 2048, 7, 1)].map { ("224: " + $0.0, $0.1) }
+    }
+
+    private func filled(_ b: CPUBackend, _ count: Int) throws -> any DeviceBuffer {
+        var rng = SeededGenerator(seed: UInt64(count))
+        return try b.makeBuffer(rng.floats(count))
+    }
+
+    /// Best wall and best process-CPU milliseconds of 3 rounds of enough runs for ~0.2 s each.
+    private func bestMilliseconds(_ run: () throws -> Void) throws -> (Double, Double) {
+        func now() -> (Double, Double) {
+            var t = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+            return (Date().timeIntervalSince1970, Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9)
+        }
+        try run()
+        let start = now()
+        try run()
+        let repeats = max(1, min(30, Int(0.2 / max(now().0 - start.0, 1e-5))))
+        var best = (Double.infinity, Double.infinity)
+        for _ in 0..<3 {
+            let t0 = now()
+            for _ in 0..<repeats { try run() }
+            let t1 = now()
+            best = (min(best.0, (t1.0 - t0.0) / Double(repeats) * 1e3), min(best.1, (t1.1 - t0.1) / Double(repeats) * 1e3))
+        }
+        return best
+    }
+}
