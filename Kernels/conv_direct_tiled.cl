@@ -11,12 +11,10 @@
 //
 // Layout: NCHW tensors, OIHW weights. A work-group stages what it reads in local memory once:
 // TILE_ROWS output rows' worth of input rows, zero-padded so the inner loops have no bounds
-// checks, and its weights transposed so that the VW output channels of one tap are one vector.
-// Work-item l then owns the tile's pixels l, l + DT_WG, l + 2·DT_WG, … (consecutive work-items
-// read and write consecutive pixels) and accumulates VW output channels of each in a vector
-// (AVX-512 lanes on a CPU device; the weights are reused across its pixels from registers).
-// Backward-filter turns it around: a work-item owns taps (c, kh, kw), its vector the VW output
-// channels, and walks the staged pixels of its images.
+// checks, and its weights. Forward: work-item l owns the tile's pixel vector l (DT_VP
+// consecutive pixels: consecutive work-items read and write consecutive addresses) for OB
+// output channels, each weight a broadcast multiply-add. Backward filter: a work-item owns
+// taps (c, kh, kw) and a vector of VW output channels, and walks the staged pixels of its images.
 //
 // Geometry, set by the host with -D (built once per problem, so every loop has a constant trip
 // count and the local arrays a constant size; DirectTiledSolver.swift):
@@ -26,8 +24,12 @@
 //   VW                 output channels per work-item: 1, 2, 4, 8 or 16
 //   TILE_ROWS          output rows per work-group (the launch's dimension 1 covers the rest)
 //   ADJOINT            1 for backward-data
+//   OB                 forward: output channels per work-item
 // Tunable parameters (one Swift table, `KernelTunables.directTiled`, gives these and the launch):
-//   DT_WG              work-items per work-group
+//   DT_VP              forward: pixels per vector (4, 8 or 16)
+//   DT_VECTORS         forward: at most this many vectors (work-items) per work-group; the host
+//                      picks TILE_ROWS so a tile's vectors fit and passes their count as FWD_ITEMS
+//   DT_WG              backward-filter: work-items per work-group
 //   DT_IMAGES          backward-filter: images per work-group
 
 #include "activation_function.cl"
@@ -38,6 +40,9 @@
 #ifndef DT_IMAGES
 #define DT_IMAGES 4
 #endif
+#ifndef DT_VP
+#define DT_VP 16
+#endif
 #ifndef ADJOINT
 #define ADJOINT 0
 #endif
@@ -46,9 +51,7 @@
 #define TILE_IN_ROWS (TILE_ROWS + KH - 1)
 #define TILE_W (OUT_W + KW - 1)
 #define TILE_PIXELS (TILE_ROWS * OUT_W)
-#define PX ((TILE_PIXELS + DT_WG - 1) / DT_WG)
 #define TPX ((TAPS + DT_WG - 1) / DT_WG)
-#define OBLOCKS ((COUT + VW - 1) / VW)
 
 #if VW == 1
 typedef float vec_t;
@@ -85,67 +88,97 @@ inline void stage_rows(__global const float* in, const int oh0, __local float* x
     }
 }
 
-// Range: [DT_WG, ⌈OUT_H / TILE_ROWS⌉ · OBLOCKS, batch], work-groups [DT_WG, 1, 1]; group
-// (t·OBLOCKS + b, n) writes rows t·TILE_ROWS… of output channels b·VW… of image n.
+// The forward pass runs along pixel vectors: the staged rows form one flat array of row stride
+// TILE_W, so output pixel f = r·TILE_W + col reads, at tap (c, kh, kw), input position
+// f + kh·TILE_W + kw — for DT_VP consecutive f one contiguous vector load (the KW - 1 columns
+// past OUT_W of each row are computed too and never stored). A work-item owns one such vector
+// for OB output channels: per tap one load of x and OB multiply-adds with a broadcast weight.
+// Work-groups hold FWD_ITEMS work-items (the tile's vectors, at most DT_WG), so no work-item
+// of a CPU device's group loop idles.
+// Range: [FWD_ITEMS, ⌈OUT_H / TILE_ROWS⌉ · ⌈COUT / OB⌉, batch], work-groups [FWD_ITEMS, 1, 1];
+// group (t·⌈COUT / OB⌉ + b, n) writes rows t·TILE_ROWS… of output channels b·OB… of image n.
 // `has_bias` 0: no bias (the argument is then any buffer, unread); activation codes are
 // activation_function.cl's. Backward-data passes has_bias 0 and ACT_NONE.
-__kernel __attribute__((reqd_work_group_size(DT_WG, 1, 1)))
+#ifdef FWD_ITEMS
+#if DT_VP == 4
+typedef float4 pix_t;
+#define PLOAD(p) vload4(0, p)
+#define PSPILL(v, a) vstore4(v, 0, a)
+#elif DT_VP == 8
+typedef float8 pix_t;
+#define PLOAD(p) vload8(0, p)
+#define PSPILL(v, a) vstore8(v, 0, a)
+#elif DT_VP == 16
+typedef float16 pix_t;
+#define PLOAD(p) vload16(0, p)
+#define PSPILL(v, a) vstore16(v, 0, a)
+#else
+#error "DT_VP must be 4, 8 or 16"
+#endif
+#define FWD_BLOCKS ((COUT + OB - 1) / OB)
+// The last vector of the last channel reads up to KW - 1 + DT_VP past the rows: zeros.
+#define XS_COUNT (CIN * TILE_IN_ROWS * TILE_W + KW + DT_VP)
+
+__kernel __attribute__((reqd_work_group_size(FWD_ITEMS, 1, 1)))
 void conv_direct_tiled_forward(__global const float* restrict x, __global const float* restrict weight,
                                __global float* restrict y, const int has_bias, __global const float* bias,
                                const int code, const float alpha) {
-    __local float xs[CIN * TILE_IN_ROWS * TILE_W];
-    __local float ws[TAPS * VW];
+    __local float xs[XS_COUNT];
+    __local float ws[TAPS * OB];
     const int lid = get_local_id(0);
-    const int b = get_group_id(1) % OBLOCKS, oh0 = get_group_id(1) / OBLOCKS * TILE_ROWS;
-    const int n = get_group_id(2), o0 = b * VW;
-    stage_rows(x + (size_t)n * CIN * IN_H * IN_W, oh0, xs);
-    // ws[tap][v] = the weight of output channel o0 + v at tap (c, kh, kw), 0 past COUT.
-    for (int i = lid; i < VW * TAPS; i += DT_WG) {
-        const int tap = i % TAPS, v = i / TAPS, o = o0 + v;
+    const int b = get_group_id(1) % FWD_BLOCKS, oh0 = get_group_id(1) / FWD_BLOCKS * TILE_ROWS;
+    const int n = get_group_id(2), o0 = b * OB;
+    // Staging with FWD_ITEMS work-items: stage_rows strides by DT_WG, so cover it here.
+    for (int i = lid; i < CIN * TILE_IN_ROWS * TILE_W; i += FWD_ITEMS) {
+        const int col = i % TILE_W, rc = i / TILE_W;
+        const int r = rc % TILE_IN_ROWS, c = rc / TILE_IN_ROWS;
+        const int ih = oh0 + r - PAD_T, iw = col - PAD_L;
+        xs[i] = ih >= 0 && ih < IN_H && iw >= 0 && iw < IN_W ? x[((size_t)n * CIN + c) * IN_H * IN_W + ih * IN_W + iw] : 0.0f;
+    }
+    for (int i = CIN * TILE_IN_ROWS * TILE_W + lid; i < XS_COUNT; i += FWD_ITEMS) xs[i] = 0.0f;
+    // ws[tap][k] = the weight of output channel o0 + k at tap (c, kh, kw), 0 past COUT.
+    for (int i = lid; i < OB * TAPS; i += FWD_ITEMS) {
+        const int tap = i % TAPS, k = i / TAPS, o = o0 + k;
         float w = 0.0f;
         if (o < COUT) {
 #if ADJOINT
             // The forward weight of (its output c, its input o) at the flipped tap.
-            const int c = tap / (KH * KW), k = tap % (KH * KW);
-            w = weight[(c * COUT + o) * KH * KW + KH * KW - 1 - k];
+            const int c = tap / (KH * KW), t = tap % (KH * KW);
+            w = weight[(c * COUT + o) * KH * KW + KH * KW - 1 - t];
 #else
             w = weight[o * TAPS + tap];
 #endif
         }
-        ws[tap * VW + v] = w;
+        ws[tap * OB + k] = w;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 
-    vec_t acc[PX];
-    int at[PX];
-    for (int j = 0; j < PX; j++) {
-        acc[j] = (vec_t)(0.0f);
-        // The tile's last work-items past its end compute a copy of its last pixel, not stored:
-        // the loops below stay the same for every work-item.
-        const int q = min(lid + j * DT_WG, TILE_PIXELS - 1);
-        at[j] = q / OUT_W * TILE_W + q % OUT_W;
-    }
+    pix_t acc[OB];
+    for (int k = 0; k < OB; k++) acc[k] = (pix_t)(0.0f);
+    const int f0 = lid * DT_VP;
     for (int c = 0; c < CIN; c++) {
         for (int kh = 0; kh < KH; kh++) {
             for (int kw = 0; kw < KW; kw++) {
-                const vec_t w = VLOAD((c * KH + kh) * KW + kw, ws);
-                __local const float* row = xs + (c * TILE_IN_ROWS + kh) * TILE_W + kw;
-                for (int j = 0; j < PX; j++) acc[j] += row[at[j]] * w;
+                const pix_t v = PLOAD(xs + (c * TILE_IN_ROWS + kh) * TILE_W + kw + f0);
+                __local const float* w = ws + ((c * KH + kh) * KW + kw) * OB;
+                for (int k = 0; k < OB; k++) acc[k] += v * w[k];
             }
         }
     }
 
-    for (int j = 0; j < PX; j++) {
-        const int q = lid + j * DT_WG, oh = oh0 + q / OUT_W, ow = q % OUT_W;
-        if (q >= TILE_PIXELS || oh >= OUT_H) break;
-        float v[VW];
-        VSPILL(acc[j], v);
-        for (int k = 0; k < VW && o0 + k < COUT; k++) {
-            const int o = o0 + k;
-            y[(((size_t)n * COUT + o) * OUT_H + oh) * OUT_W + ow] = activate(code, alpha, v[k] + (has_bias ? bias[o] : 0.0f));
+    for (int k = 0; k < OB && o0 + k < COUT; k++) {
+        const int o = o0 + k;
+        const float bk = has_bias ? bias[o] : 0.0f;
+        float out[DT_VP];
+        PSPILL(acc[k], out);
+        __global float* plane = y + ((size_t)n * COUT + o) * OUT_H * OUT_W;
+        for (int l = 0; l < DT_VP; l++) {
+            const int r = (f0 + l) / TILE_W, col = (f0 + l) % TILE_W;
+            if (col < OUT_W && r < TILE_ROWS && oh0 + r < OUT_H) plane[(oh0 + r) * OUT_W + col] = activate(code, alpha, out[l] + bk);
         }
     }
 }
+#endif
 
 // out[split][o][tap] = Σ over images split·DT_IMAGES… and every output pixel of
 // x[n][c][oh + kh - PAD_T][ow + kw - PAD_L] · dy[n][o][oh][ow], tap = (c·KH + kh)·KW + kw.

@@ -23,8 +23,10 @@ final class DirectTiledSolverTests: XCTestCase {
     /// The device default, then work-groups smaller and larger than a tile's pixels (several
     /// pixels per work-item, idle work-items), and every image split the table allows.
     static let parameterSets: [TunableParameters] = [
-        [:], ["DT_WG": 8, "DT_IMAGES": 1], ["DT_WG": 64, "DT_IMAGES": 2], ["DT_WG": 256, "DT_IMAGES": 16],
-        ["DT_WG": 16, "DT_IMAGES": 8],
+        [:], ["DT_WG": 8, "DT_IMAGES": 1, "DT_VP": 4, "DT_VECTORS": 8],
+        ["DT_WG": 64, "DT_IMAGES": 2, "DT_VP": 8, "DT_VECTORS": 16],
+        ["DT_WG": 256, "DT_IMAGES": 16, "DT_VP": 16, "DT_VECTORS": 256],
+        ["DT_WG": 16, "DT_IMAGES": 8, "DT_VP": 4, "DT_VECTORS": 64],
     ]
 
     func testApplicability() throws {

@@ -12,9 +12,11 @@ extension OpenCLBackend {
     /// The local memory a work-group may use: OpenCL 1.2's guaranteed minimum, so every device
     /// can run what applies.
     static let directTiledLocalBytes = 32 * 1024
-    /// Vector accumulators a forward work-item keeps (pixels × one vector of output channels):
-    /// with its weight vector, within AVX-512's 32 registers.
-    static let directTiledPixelsPerItem = 8
+    /// Forward work-groups stay within the smallest maximum work-group size devices report.
+    static let directTiledMaxItems = 256
+    /// Output channels a forward work-item accumulates (one pixel vector each): with the input
+    /// vector, within AVX-512's 32 registers.
+    static let directTiledMaxOutputBlock = 16
 
     /// The convolution one launch computes: the forward problem, or for backward data its
     /// adjoint (dy in, dx out, padding k-1-pad).
@@ -34,33 +36,43 @@ extension OpenCLBackend {
             self.adjoint = adjoint
         }
 
-        /// Output channels per work-item: the written channels rounded up to a vector width, at most 16.
+        /// Backward filter: output channels per work-item, the written channels rounded up to
+        /// a vector width, at most 16.
         var vw: Int { [1, 2, 4, 8, 16].first { $0 >= cOut } ?? 16 }
+        /// Forward: output channels per work-item.
+        var ob: Int { min(cOut, OpenCLBackend.directTiledMaxOutputBlock) }
         var taps: Int { cIn * kh * kw }
         var outputBlocks: Int { ceilDiv(cOut, vw) }
+        var tileW: Int { outW + kw - 1 }
 
         /// Bytes of local memory at `rows` output rows per work-group.
-        func localBytes(rows: Int, backwardFilter: Bool) -> Int {
-            let xs = cIn * (rows + kh - 1) * (outW + kw - 1)
-            return 4 * (xs + (backwardFilter ? rows * outW * vw : taps * vw))
+        func localBytes(rows: Int, backwardFilter: Bool, vp: Int) -> Int {
+            let xs = cIn * (rows + kh - 1) * tileW
+            return 4 * (backwardFilter ? xs + rows * outW * vw : xs + kw + vp + taps * ob)
         }
 
-        /// Output rows per work-group: forward about `directTiledPixelsPerItem` pixels per
-        /// work-item, backward filter whole planes; fewer where local memory runs out, nil
+        /// Forward: the pixel vectors of a tile of `rows` rows (the work-items of its group).
+        func items(rows: Int, vp: Int) -> Int { ceilDiv((rows - 1) * tileW + outW, vp) }
+
+        /// Output rows per work-group: forward as many as `maxItems` work-items of `vp`-pixel
+        /// vectors cover, backward filter whole planes; fewer where local memory runs out, nil
         /// when not even one row fits.
-        func tileRows(workGroup: Int, backwardFilter: Bool) -> Int? {
-            var rows = backwardFilter ? outH
-                : max(1, min(outH, workGroup * OpenCLBackend.directTiledPixelsPerItem / outW))
-            while rows > 1 && localBytes(rows: rows, backwardFilter: backwardFilter) > OpenCLBackend.directTiledLocalBytes {
-                rows -= 1
+        func tileRows(maxItems: Int, vp: Int, backwardFilter: Bool) -> Int? {
+            var rows = outH
+            func fits(_ r: Int) -> Bool {
+                localBytes(rows: r, backwardFilter: backwardFilter, vp: vp) <= OpenCLBackend.directTiledLocalBytes
+                    && (backwardFilter || items(rows: r, vp: vp) <= maxItems)
             }
-            return localBytes(rows: rows, backwardFilter: backwardFilter) <= OpenCLBackend.directTiledLocalBytes ? rows : nil
+            while rows > 1 && !fits(rows) { rows -= 1 }
+            guard localBytes(rows: rows, backwardFilter: backwardFilter, vp: vp) <= OpenCLBackend.directTiledLocalBytes,
+                  backwardFilter || items(rows: rows, vp: vp) <= OpenCLBackend.directTiledMaxItems else { return nil }
+            return rows
         }
 
         func defines(rows: Int) -> [String] {
             ["CIN=\(cIn)", "COUT=\(cOut)", "IN_H=\(inH)", "IN_W=\(inW)", "OUT_H=\(outH)", "OUT_W=\(outW)",
-             "KH=\(kh)", "KW=\(kw)", "PAD_T=\(padTop)", "PAD_L=\(padLeft)", "VW=\(vw)", "TILE_ROWS=\(rows)",
-             "ADJOINT=\(adjoint ? 1 : 0)"]
+             "KH=\(kh)", "KW=\(kw)", "PAD_T=\(padTop)", "PAD_L=\(padLeft)", "VW=\(vw)", "OB=\(ob)",
+             "TILE_ROWS=\(rows)", "ADJOINT=\(adjoint ? 1 : 0)"]
         }
     }
 
@@ -69,9 +81,10 @@ extension OpenCLBackend {
         // The adjoint's padding k-1-pad must not be negative.
         if direction == .backwardData, d.padding.top >= d.kernelH || d.padding.left >= d.kernelW { return false }
         let g = DirectTiledGeometry(d, adjoint: direction == .backwardData)
-        let smallest = KernelTunables.directTiled.allowed["DT_WG"]!.min()!
+        let allowed = KernelTunables.directTiled.allowed
         // Indices stay in Int32 inside the kernel except the image offsets, which use size_t.
-        return g.tileRows(workGroup: smallest, backwardFilter: direction == .backwardFilter) != nil
+        return g.tileRows(maxItems: allowed["DT_VECTORS"]!.min()!, vp: allowed["DT_VP"]!.max()!,
+                          backwardFilter: direction == .backwardFilter) != nil
             && d.inputCount <= Int(Int32.max) && d.outputCount <= Int(Int32.max)
             && d.weightCount * d.batch <= Int(Int32.max)
     }
@@ -81,8 +94,10 @@ extension OpenCLBackend {
         let table = KernelTunables.directTiled
         var result = [table.defaults(for: info.kind)]
         for p in table.candidates where !result.contains(p) && table.isValid(p, limits: deviceLimits) {
-            // Backward filter alone reads DT_IMAGES; forward sets differing only there are one.
-            if direction != .backwardFilter, result.contains(where: { $0["DT_WG"] == p["DT_WG"] }) { continue }
+            // Forward and backward data read DT_VP and DT_VECTORS, backward filter DT_WG and
+            // DT_IMAGES: sets that differ only in the others are the same launch.
+            let read = direction == .backwardFilter ? ["DT_WG", "DT_IMAGES"] : ["DT_VP", "DT_VECTORS"]
+            if result.contains(where: { q in read.allSatisfy { q[$0] == p[$0] } }) { continue }
             result.append(p)
         }
         return result
@@ -146,10 +161,11 @@ extension OpenCLBackend {
                                  weight: any DeviceBuffer, output: any DeviceBuffer, epilogue: [KernelArgument],
                                  parameters: TunableParameters) throws {
         let (g, p, rows) = try directTiledSetup(d, direction, parameters)
-        let wg = p["DT_WG"]!
+        let items = g.items(rows: rows, vp: p["DT_VP"]!)
         try launch("conv_direct_tiled", "conv_direct_tiled_forward",
-                   KernelLaunch(options: KernelTunables.directTiled.options(p, extra: g.defines(rows: rows)),
-                                global: [wg, ceilDiv(g.outH, rows) * g.outputBlocks, d.batch], local: [wg, 1, 1]),
+                   KernelLaunch(options: KernelTunables.directTiled.options(p, extra: g.defines(rows: rows) + ["FWD_ITEMS=\(items)"]),
+                                global: [items, ceilDiv(g.outH, rows) * ceilDiv(g.cOut, g.ob), d.batch],
+                                local: [items, 1, 1]),
                    [.buffer(input), .buffer(weight), .buffer(output)] + epilogue)
     }
 
@@ -166,7 +182,7 @@ extension OpenCLBackend {
                 + "valid on this device (allowed: \(KernelTunables.directTiled.allowed))")
         }
         let g = DirectTiledGeometry(d, adjoint: direction == .backwardData)
-        let rows = g.tileRows(workGroup: p["DT_WG"]!, backwardFilter: direction == .backwardFilter)!
+        let rows = g.tileRows(maxItems: p["DT_VECTORS"]!, vp: p["DT_VP"]!, backwardFilter: direction == .backwardFilter)!
         return (g, p, rows)
     }
 
@@ -176,21 +192,29 @@ extension OpenCLBackend {
 }
 
 extension KernelTunables {
-    /// Kernels/conv_direct_tiled.cl: DT_WG work-items per group, DT_IMAGES images per
-    /// backward-filter work-group. Local memory depends on the problem, not on these, so
-    /// `directTiledApplies` checks it. CPU default measured on PoCL (Benchmarks/NOTES-lenet.md);
-    /// GPU default: 64 work-items (two warps / one wavefront), one image per backward-filter
-    /// group so the batch fills the device, until a GPU is measured.
+    /// Kernels/conv_direct_tiled.cl. Forward and backward data: DT_VP pixels per vector,
+    /// DT_VECTORS at most per work-group (one per work-item). Backward filter: DT_WG work-items
+    /// per group, DT_IMAGES images per group. Local memory depends on the problem, not on
+    /// these, so `directTiledApplies` checks it. CPU defaults measured on PoCL, LeNet's layers
+    /// (Benchmarks/NOTES-lenet.md): AVX-512-wide pixel vectors, whole 10² and 14² planes and half
+    /// of a 28² one per forward group, 8 work-items per backward-filter group. GPU defaults, until a GPU is
+    /// measured: 4-pixel vectors (16 channels × 4 pixels of accumulators per work-item), 64
+    /// work-items, one image per backward-filter group so the batch fills the device.
     static let directTiled = TunableKernel(
         program: "conv_direct_tiled",
-        names: ["DT_WG", "DT_IMAGES"],
-        allowed: ["DT_WG": [8, 16, 32, 64, 128, 256], "DT_IMAGES": [1, 2, 4, 8, 16]],
-        cpuDefault: ["DT_WG": 16, "DT_IMAGES": 4],
-        gpuDefault: ["DT_WG": 64, "DT_IMAGES": 1],
+        names: ["DT_WG", "DT_IMAGES", "DT_VP", "DT_VECTORS"],
+        allowed: ["DT_WG": [8, 16, 32, 64, 128, 256], "DT_IMAGES": [1, 2, 4, 8, 16], "DT_VP": [4, 8, 16],
+                  "DT_VECTORS": [8, 16, 32, 64, 128, 256]],
+        cpuDefault: ["DT_WG": 8, "DT_IMAGES": 4, "DT_VP": 16, "DT_VECTORS": 64],
+        gpuDefault: ["DT_WG": 64, "DT_IMAGES": 1, "DT_VP": 4, "DT_VECTORS": 64],
         candidates: [
-            ["DT_WG": 16, "DT_IMAGES": 4], ["DT_WG": 32, "DT_IMAGES": 4], ["DT_WG": 64, "DT_IMAGES": 1],
-            ["DT_WG": 16, "DT_IMAGES": 8], ["DT_WG": 8, "DT_IMAGES": 4], ["DT_WG": 128, "DT_IMAGES": 1],
-            ["DT_WG": 32, "DT_IMAGES": 2],
+            ["DT_WG": 8, "DT_IMAGES": 4, "DT_VP": 16, "DT_VECTORS": 64],
+            ["DT_WG": 8, "DT_IMAGES": 4, "DT_VP": 16, "DT_VECTORS": 32],
+            ["DT_WG": 16, "DT_IMAGES": 4, "DT_VP": 8, "DT_VECTORS": 16],
+            ["DT_WG": 64, "DT_IMAGES": 1, "DT_VP": 4, "DT_VECTORS": 64],
+            ["DT_WG": 8, "DT_IMAGES": 8, "DT_VP": 16, "DT_VECTORS": 8],
+            ["DT_WG": 32, "DT_IMAGES": 2, "DT_VP": 16, "DT_VECTORS": 64],
+            ["DT_WG": 128, "DT_IMAGES": 1, "DT_VP": 8, "DT_VECTORS": 128],
         ],
         localSize: { p in [p["DT_WG"]!] },
         localBytes: { _ in 0 },
