@@ -121,8 +121,11 @@ final class ConvolutionTests: XCTestCase {
             let dy = rng.floats(d.outputCount)
             let (y, dx, dw, _) = Self.reference(d, x: x, w: w, bias: bias, dy: dy)
             for b in TestBackends.conforming((any ConvolutionOps & BiasOps).self) {
-                let offered = Set(b.convolutionSolutions(for: d, direction: .forward).map(\.algorithm))
-                for algorithm in [ConvolutionAlgorithm.im2colGEMM, .direct, .oneDNN] where offered.contains(algorithm) {
+                // Offered in every direction (the tiled direct kernels have no adjoint for padding ≥ the kernel).
+                let offered = ConvolutionDirection.allCases.map { direction in
+                    Set(b.convolutionSolutions(for: d, direction: direction).map(\.algorithm))
+                }.reduce(Set(ConvolutionAlgorithm.allCases)) { $0.intersection($1) }
+                for algorithm in [ConvolutionAlgorithm.im2colGEMM, .direct, .oneDNN, .directTiled] where offered.contains(algorithm) {
                     ConvolutionAlgorithm.forced = algorithm
                     let r = try Self.run(b, d, x: x, w: w, bias: bias, dy: dy)
                     let m = "\(b.testName) \(algorithm) \(c.name) seed \(rng.seed)"

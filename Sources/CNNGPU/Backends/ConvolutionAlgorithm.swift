@@ -11,6 +11,9 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, Codable {
     /// backward-filter), Winograd F(2×2,3×3) (3×3 stride 1, forward and backward-data), and
     /// 1×1 convolutions as CLBlast GEMMs on NCHW.
     case implicitGEMM, winogradF2x3, conv1x1CLBlast
+    /// OpenCL: direct convolution of narrow stride-1 layers through local-memory tiles
+    /// (Backends/OpenCL/Solvers/DirectTiledSolver.swift).
+    case directTiled
     /// The CPU backend's oneDNN primitives (Backends/CPU/OneDNNConvolution.swift); parameter
     /// `blocked` = 1 runs them in oneDNN's blocked layout with reorders, 0 on NCHW in place.
     case oneDNN

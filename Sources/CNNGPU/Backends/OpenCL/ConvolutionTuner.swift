@@ -32,6 +32,9 @@ extension OpenCLBackend {
         }
         if Self.conv1x1CLBlastApplies(d, direction: direction) { result.append((.conv1x1CLBlast, [:])) }
         if Self.winogradF2x3Applies(d, direction: direction) { result.append((.winogradF2x3, [:])) }
+        if Self.directTiledApplies(d, direction: direction) {
+            result += directTiledCandidates(d, direction: direction).map { (.directTiled, $0) }
+        }
         return result
     }
 
@@ -39,6 +42,7 @@ extension OpenCLBackend {
                                    solver: OpenCLConvolutionSolver, parameters: TunableParameters) -> Int {
         switch solver {
         case .implicitGEMM: return implicitGEMMWorkspaceCount(d, direction: direction, parameters: parameters)
+        case .directTiled: return directTiledWorkspaceCount(d, direction: direction, parameters: parameters)
         case .conv1x1CLBlast, .direct, .oneDNN: return 0
         case .winogradF2x3: return winogradF2x3WorkspaceCount(d, direction: direction)
         case .im2colGEMM:
@@ -70,7 +74,7 @@ extension OpenCLBackend {
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass; use implicit GEMM")
         case (.oneDNN, _):
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
-        case (.direct, _), (.im2colGEMM, _):
+        case (.direct, _), (.im2colGEMM, _), (.directTiled, _):
             let solution = ConvolutionSolution(solver, parameters: parameters)
             switch direction {
             case .forward:

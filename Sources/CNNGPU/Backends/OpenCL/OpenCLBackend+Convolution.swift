@@ -20,6 +20,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     /// On a GPU, the most output channels per group that still run direct: below CLBlast's
     /// 32–64-row tiles, most of a GEMM tile is padding.
     static let directMaxGroupOutChannels = 8
+    /// The widest layers the tiled direct kernels come first for, on any device: LeNet's
+    /// (measured, Benchmarks/NOTES-lenet.md); wider ones are left to implicit GEMM and tuning.
+    static let directTiledMaxChannels = 16
 
     /// Every solution that applies, the heuristic's best first, then every tunable parameter set
     /// the tuner may choose. The heuristic, per device type (measured on PoCL, batch 8, ResNet-50
@@ -37,7 +40,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         let winograd = Self.winogradF2x3Applies(d, direction: direction)
         let implicit = Self.implicitGEMMApplies(d, direction: direction)
         let preferred: [ConvolutionAlgorithm]
-        if d.groupOutChannels <= Self.directMaxGroupOutChannels {
+        if Self.directTiledApplies(d, direction: direction) && max(d.inChannels, d.outChannels) <= Self.directTiledMaxChannels {
+            preferred = [.directTiled]
+        } else if d.groupOutChannels <= Self.directMaxGroupOutChannels {
             preferred = [.direct]
         } else if policy == .cpu {
             let fewRows = direction == .backwardData && d.groupInChannels <= 16
@@ -62,8 +67,11 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     /// An algorithm at its default parameters (the first of its tuning candidates).
     private func defaultSolution(_ a: ConvolutionAlgorithm, _ d: Conv2DDescriptor,
                                  _ direction: ConvolutionDirection) -> ConvolutionSolution {
-        a == .implicitGEMM ? ConvolutionSolution(a, parameters: implicitGEMMCandidates(d, direction: direction).first ?? [:])
-            : ConvolutionSolution(a)
+        switch a {
+        case .implicitGEMM: ConvolutionSolution(a, parameters: implicitGEMMCandidates(d, direction: direction).first ?? [:])
+        case .directTiled: ConvolutionSolution(a, parameters: directTiledCandidates(d, direction: direction).first ?? [:])
+        default: ConvolutionSolution(a)
+        }
     }
 
     public func convolutionWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
@@ -88,6 +96,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try winogradF2x3Forward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
         case .conv1x1CLBlast:
             try conv1x1CLBlastForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y)
+        case .directTiled:
+            try directTiledForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
+                                   parameters: solution.parameters)
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
@@ -108,6 +119,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try winogradF2x3BackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
         case .conv1x1CLBlast:
             try conv1x1CLBlastBackwardData(d, dy: dy, weight: weight, dx: dx)
+        case .directTiled:
+            try directTiledBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
@@ -127,6 +140,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try implicitGEMMBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .conv1x1CLBlast:
             try conv1x1CLBlastBackwardFilter(d, x: x, dy: dy, dw: dw)
+        case .directTiled:
+            try directTiledBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .winogradF2x3:
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass")
         case .oneDNN:
