@@ -75,27 +75,41 @@
 
 #if VW == 1
 typedef float floatVW;
+typedef int intVW;
 #define VLOAD_VW(p) (*(p))
 #define VSTORE_VW(v, p) (*(p) = (v))
 #elif VW == 2
 typedef float2 floatVW;
+typedef int2 intVW;
 #define VLOAD_VW(p) vload2(0, p)
 #define VSTORE_VW(v, p) vstore2(v, 0, p)
 #elif VW == 4
 typedef float4 floatVW;
+typedef int4 intVW;
 #define VLOAD_VW(p) vload4(0, p)
 #define VSTORE_VW(v, p) vstore4(v, 0, p)
 #elif VW == 8
 typedef float8 floatVW;
+typedef int8 intVW;
 #define VLOAD_VW(p) vload8(0, p)
 #define VSTORE_VW(v, p) vstore8(v, 0, p)
 #elif VW == 16
 typedef float16 floatVW;
+typedef int16 intVW;
 #define VLOAD_VW(p) vload16(0, p)
 #define VSTORE_VW(v, p) vstore16(v, 0, p)
 #else
 #error "VW must be 1, 2, 4, 8 or 16"
 #endif
+
+// A chunk of VW columns in one image of a stride-1 layer whose rows are as wide as the other
+// tensor's (OW == W, "same" padding: every ResNet 3×3 layer) is contiguous in the other tensor
+// across row ends, so it loads as one vector with the lanes outside the image (a row's wrap,
+// padding) masked to zero: at 14² and 7² no 16-wide chunk fits in one row, and the
+// per-element path cost 4 bounds checks per element. row_v, col_v: the lanes' row and column
+// in the loaded tensor; rows, cols: its size.
+#define MASKED_CHUNK(v, row_v, col_v, rows, cols) \
+    select((floatVW)(0.0f), v, (row_v) >= 0 && (row_v) < (rows) && (col_v) >= 0 && (col_v) < (cols))
 
 // The fused epilogue's activation (codes: Activation.kernelCode; -1 is none).
 #include "activation_function.cl"
@@ -180,7 +194,10 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
 #ifdef KERNEL_1X1
         chunk_run[ch] = n + VW <= NN && p + VW <= OHW;
 #else
-        chunk_run[ch] = n + VW <= NN && stride_w == 1 && p % OW + VW <= OW;
+        // 1: inside one output row (stride 1): a tap inside the image is one plain vector load.
+        // 2: inside one image whose rows continue in x (see MASKED_CHUNK).
+        chunk_run[ch] = (n + VW <= NN && stride_w == 1 && p % OW + VW <= OW)
+            | (n + VW <= NN && p + VW <= OHW && stride_h == 1 && stride_w == 1 && OW == W) << 1;
 #endif
     }
     for (uint nn = lid; nn < TN; nn += WG) {
@@ -230,10 +247,18 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
                 Bs[kk][l] = (col_ih[l] != OUTSIDE && k < KK) ? x[col_x[l] + k * HW] : 0.0f;
 #else
             const int ih = col_ih[c] + tap_r[kk], iw = col_iw[c] + tap_s[kk];
-            if (chunk_run[ch] && ih >= 0 && ih < H && iw >= 0 && iw + VW <= W) {
+            if ((chunk_run[ch] & 1) && ih >= 0 && ih < H && iw >= 0 && iw + VW <= W) {
                 VSTORE_VW(VLOAD_VW(x + col_x[c] + tap_off[kk]), &Bs[kk][c]);
                 continue;
             }
+#if VW > 1
+            // ih·W + iw: the first lane's index in its x plane; the span must stay inside it.
+            if ((chunk_run[ch] & 2) && k0 + kk < KK && ih * W + iw >= 0 && ih * W + iw + VW <= HW) {
+                const intVW ihv = VLOAD_VW(col_ih + c) + tap_r[kk], iwv = VLOAD_VW(col_iw + c) + tap_s[kk];
+                VSTORE_VW(MASKED_CHUNK(VLOAD_VW(x + col_x[c] + tap_off[kk]), ihv, iwv, H, W), &Bs[kk][c]);
+                continue;
+            }
+#endif
             for (int l = c; l < c + VW; l++) {
                 const int ihl = col_ih[l] + tap_r[kk], iwl = col_iw[l] + tap_s[kk];
                 Bs[kk][l] = (ihl >= 0 && ihl < H && iwl >= 0 && iwl < W) ? x[col_x[l] + tap_off[kk]] : 0.0f;
@@ -303,7 +328,9 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
         // (at 14² and 7² no 16-wide chunk fits in a row).
         chunk_run[ch] = n + VW <= NN && q + VW <= HW;
 #else
-        chunk_run[ch] = n + VW <= NN && stride_h == 1 && stride_w == 1 && q % W + VW <= W;
+        // 1: inside one input row (stride 1); 2: inside one image whose rows continue in dy.
+        chunk_run[ch] = (n + VW <= NN && stride_h == 1 && stride_w == 1 && q % W + VW <= W)
+            | (n + VW <= NN && q + VW <= HW && stride_h == 1 && stride_w == 1 && OW == W) << 1;
 #endif
     }
     for (uint nn = lid; nn < TN; nn += WG) {
@@ -342,11 +369,19 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
             // The only tap is inside dy for every k < KK (th0 is far negative past the end).
             if (chunk_run[ch] && th0 >= 0) {
 #else
-            if (chunk_run[ch] && th0 >= 0 && th0 < OH && tw0 >= 0 && tw0 + VW <= OW) {
+            if ((chunk_run[ch] & 1) && th0 >= 0 && th0 < OH && tw0 >= 0 && tw0 + VW <= OW) {
 #endif
                 VSTORE_VW(VLOAD_VW(dy + col_dy[c] + tap_dy[kk] + th0 * OW + tw0), &Bs[kk][c]);
                 continue;
             }
+#if VW > 1 && !defined(KERNEL_1X1)
+            if ((chunk_run[ch] & 2) && k0 + kk < KK && th0 * OW + tw0 >= 0 && th0 * OW + tw0 + VW <= OHW) {
+                const intVW thv = VLOAD_VW(col_th + c) - tap_r[kk], twv = VLOAD_VW(col_tw + c) - tap_s[kk];
+                VSTORE_VW(MASKED_CHUNK(VLOAD_VW(dy + col_dy[c] + tap_dy[kk] + th0 * OW + tw0), thv, twv, OH, OW),
+                          &Bs[kk][c]);
+                continue;
+            }
+#endif
             for (int l = c; l < c + VW; l++) {
                 const int th = col_th[l] - tap_r[kk], tw = col_tw[l] - tap_s[kk];
                 float v = 0.0f;
