@@ -12,6 +12,8 @@
 //                                                         pixel) (N·H·W), k = (o, r, s) (Kg·R·S)
 //   backward filter  dW[m, n] = Σ_k dY[m, k] · X[k, n]   m = output channel (Kg), n = (c, r, s)
 //                                                         (Cg·R·S), k = (image, out pixel) (N·OH·OW)
+// Backward data of a strided layer runs conv_igemm_backward_data_phase once per stride phase
+// instead: a dense GEMM over that phase's pixels and the taps that reach them (see there).
 // The backward-filter reduction is long (N·OH·OW), so it is split into KSPLIT slices (runtime
 // argument `splits`), each writing its partial sums to a workspace; conv_igemm_reduce_splits
 // then adds the slices in a fixed order: deterministic, no atomics.
@@ -39,8 +41,10 @@
 //   WPT_M, WPT_N  register tile per work-item
 //   VW            vector width of the register tile's columns (1, 2, 4, 8, 16)
 //   KERNEL_1X1    defined for 1×1, stride 1, no padding, no dilation: the forward right
-//                 operand is the input itself (X[n] is a C × H·W matrix), no tap table
-// Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0.
+//                 operand is the input itself (X[n] is a C × H·W matrix), no tap table; in
+//                 backward data, dy's chunks load as vectors across row ends
+// Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0, TK % VW == 0
+// (the filter gradient stages k in chunks of VW).
 
 #ifndef TM
 #define TM 64
@@ -66,33 +70,47 @@
 #define WG (RTM * RTN)
 #define NV (WPT_N / VW)
 
-#if TM % WPT_M != 0 || TN % WPT_N != 0 || WPT_N % VW != 0
-#error "TM and TN must be multiples of WPT_M and WPT_N, and WPT_N a multiple of VW"
+#if TM % WPT_M != 0 || TN % WPT_N != 0 || WPT_N % VW != 0 || TK % VW != 0
+#error "TM and TN must be multiples of WPT_M and WPT_N, WPT_N and TK multiples of VW"
 #endif
 
 #if VW == 1
 typedef float floatVW;
+typedef int intVW;
 #define VLOAD_VW(p) (*(p))
 #define VSTORE_VW(v, p) (*(p) = (v))
 #elif VW == 2
 typedef float2 floatVW;
+typedef int2 intVW;
 #define VLOAD_VW(p) vload2(0, p)
 #define VSTORE_VW(v, p) vstore2(v, 0, p)
 #elif VW == 4
 typedef float4 floatVW;
+typedef int4 intVW;
 #define VLOAD_VW(p) vload4(0, p)
 #define VSTORE_VW(v, p) vstore4(v, 0, p)
 #elif VW == 8
 typedef float8 floatVW;
+typedef int8 intVW;
 #define VLOAD_VW(p) vload8(0, p)
 #define VSTORE_VW(v, p) vstore8(v, 0, p)
 #elif VW == 16
 typedef float16 floatVW;
+typedef int16 intVW;
 #define VLOAD_VW(p) vload16(0, p)
 #define VSTORE_VW(v, p) vstore16(v, 0, p)
 #else
 #error "VW must be 1, 2, 4, 8 or 16"
 #endif
+
+// A chunk of VW columns in one image of a stride-1 layer whose rows are as wide as the other
+// tensor's (OW == W, "same" padding: every ResNet 3×3 layer) is contiguous in the other tensor
+// across row ends, so it loads as one vector with the lanes outside the image (a row's wrap,
+// padding) masked to zero: at 14² and 7² no 16-wide chunk fits in one row, and the
+// per-element path cost 4 bounds checks per element. row_v, col_v: the lanes' row and column
+// in the loaded tensor; rows, cols: its size.
+#define MASKED_CHUNK(v, row_v, col_v, rows, cols) \
+    select((floatVW)(0.0f), v, (row_v) >= 0 && (row_v) < (rows) && (col_v) >= 0 && (col_v) < (cols))
 
 // The fused epilogue's activation (codes: Activation.kernelCode; -1 is none).
 #include "activation_function.cl"
@@ -177,7 +195,10 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
 #ifdef KERNEL_1X1
         chunk_run[ch] = n + VW <= NN && p + VW <= OHW;
 #else
-        chunk_run[ch] = n + VW <= NN && stride_w == 1 && p % OW + VW <= OW;
+        // 1: inside one output row (stride 1): a tap inside the image is one plain vector load.
+        // 2: inside one image whose rows continue in x (see MASKED_CHUNK).
+        chunk_run[ch] = (n + VW <= NN && stride_w == 1 && p % OW + VW <= OW)
+            | (n + VW <= NN && p + VW <= OHW && stride_h == 1 && stride_w == 1 && OW == W) << 1;
 #endif
     }
     for (uint nn = lid; nn < TN; nn += WG) {
@@ -227,10 +248,18 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
                 Bs[kk][l] = (col_ih[l] != OUTSIDE && k < KK) ? x[col_x[l] + k * HW] : 0.0f;
 #else
             const int ih = col_ih[c] + tap_r[kk], iw = col_iw[c] + tap_s[kk];
-            if (chunk_run[ch] && ih >= 0 && ih < H && iw >= 0 && iw + VW <= W) {
+            if ((chunk_run[ch] & 1) && ih >= 0 && ih < H && iw >= 0 && iw + VW <= W) {
                 VSTORE_VW(VLOAD_VW(x + col_x[c] + tap_off[kk]), &Bs[kk][c]);
                 continue;
             }
+#if VW > 1
+            // ih·W + iw: the first lane's index in its x plane; the span must stay inside it.
+            if ((chunk_run[ch] & 2) && k0 + kk < KK && ih * W + iw >= 0 && ih * W + iw + VW <= HW) {
+                const intVW ihv = VLOAD_VW(col_ih + c) + tap_r[kk], iwv = VLOAD_VW(col_iw + c) + tap_s[kk];
+                VSTORE_VW(MASKED_CHUNK(VLOAD_VW(x + col_x[c] + tap_off[kk]), ihv, iwv, H, W), &Bs[kk][c]);
+                continue;
+            }
+#endif
             for (int l = c; l < c + VW; l++) {
                 const int ihl = col_ih[l] + tap_r[kk], iwl = col_iw[l] + tap_s[kk];
                 Bs[kk][l] = (ihl >= 0 && ihl < H && iwl >= 0 && iwl < W) ? x[col_x[l] + tap_off[kk]] : 0.0f;
@@ -295,7 +324,15 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
         const int n = n0 + ch * VW;
         int img = 0, q = 0;
         if (n < NN) DIVMOD(n, HW, img, q);
-        chunk_run[ch] = n + VW <= NN && stride_h == 1 && stride_w == 1 && q % W + VW <= W;
+#ifdef KERNEL_1X1
+        // dy has x's pixel grid: a chunk inside one image is contiguous in dy across rows too
+        // (at 14² and 7² no 16-wide chunk fits in a row).
+        chunk_run[ch] = n + VW <= NN && q + VW <= HW;
+#else
+        // 1: inside one input row (stride 1); 2: inside one image whose rows continue in dy.
+        chunk_run[ch] = (n + VW <= NN && stride_h == 1 && stride_w == 1 && q % W + VW <= W)
+            | (n + VW <= NN && q + VW <= HW && stride_h == 1 && stride_w == 1 && OW == W) << 1;
+#endif
     }
     for (uint nn = lid; nn < TN; nn += WG) {
         const int n = n0 + nn;
@@ -329,10 +366,23 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
         for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
             const int kk = idx / (TN / VW), ch = idx % (TN / VW), c = ch * VW;
             const int th0 = col_th[c] - tap_r[kk], tw0 = col_tw[c] - tap_s[kk];
-            if (chunk_run[ch] && th0 >= 0 && th0 < OH && tw0 >= 0 && tw0 + VW <= OW) {
+#ifdef KERNEL_1X1
+            // The only tap is inside dy for every k < KK (th0 is far negative past the end).
+            if (chunk_run[ch] && th0 >= 0) {
+#else
+            if ((chunk_run[ch] & 1) && th0 >= 0 && th0 < OH && tw0 >= 0 && tw0 + VW <= OW) {
+#endif
                 VSTORE_VW(VLOAD_VW(dy + col_dy[c] + tap_dy[kk] + th0 * OW + tw0), &Bs[kk][c]);
                 continue;
             }
+#if VW > 1 && !defined(KERNEL_1X1)
+            if ((chunk_run[ch] & 2) && k0 + kk < KK && th0 * OW + tw0 >= 0 && th0 * OW + tw0 + VW <= OHW) {
+                const intVW thv = VLOAD_VW(col_th + c) - tap_r[kk], twv = VLOAD_VW(col_tw + c) - tap_s[kk];
+                VSTORE_VW(MASKED_CHUNK(VLOAD_VW(dy + col_dy[c] + tap_dy[kk] + th0 * OW + tw0), thv, twv, OH, OW),
+                          &Bs[kk][c]);
+                continue;
+            }
+#endif
             for (int l = c; l < c + VW; l++) {
                 const int th = col_th[l] - tap_r[kk], tw = col_tw[l] - tap_s[kk];
                 float v = 0.0f;
@@ -375,6 +425,114 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
     }
 }
 
+// Backward data of a strided layer, one stride phase per launch (ImplicitGEMMSolver launches
+// the stride_h·stride_w phases in turn). With stride 2 an input pixel receives taps only from
+// the kernel rows r with (ih + pad_top − r·dil_h) divisible by 2, so the plain kernel above
+// gathers mostly zeros and takes the per-element path (a division per element). Phase
+// (ph, pw) holds the pixels ih = ph + stride_h·a, iw = pw + stride_w·b (a < Hp, b < Wp), and
+// all of them receive exactly the same taps: r_j = r0 + j·r_step (j < Rp, the solutions of
+// r·dil_h ≡ ph + pad_top mod stride_h), likewise s. Per tap the output row is a + oh_off(r_j)
+// with oh_off = (ph + pad_top − r_j·dil_h) / stride_h exact, so the phase is a dense stride-1
+// correlation of dy with a sub-sampled kernel: consecutive b read consecutive dy pixels, and
+// a chunk of VW of them loads as one vector. A phase with no tap (Rp or Sp 0: e.g. a 1×1
+// stride-2 layer's odd pixels) runs no k step and writes its zeros.
+// Per group: dX_phase[m, n] = Σ_k W'[m, k] · dY[k, n], m = input channel (Cg), n = (image, a,
+// b) (N·Hp·Wp), k = (o, j, i) (Kg·Rp·Sp). Range [ceil(N·Hp·Wp / TN)·RTN, ceil(Cg / TM)·RTM, G].
+__kernel __attribute__((reqd_work_group_size(RTN, RTM, 1)))
+void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const int Hp, const int Wp,
+                                    const int r0, const int r_step, const int Rp,
+                                    const int s0, const int s_step, const int Sp,
+                                    __global const float* dy, __global const float* w,
+                                    __global float* dx) {
+    const int Cg = C / groups, Kg = K / groups, RS = R * S, RSp = Rp * Sp;
+    const int M = Cg, HW = H * W, OHW = OH * OW, HWp = Hp * Wp, NN = batch * HWp, KK = Kg * RSp;
+    const int g = get_group_id(2);
+    const int m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
+    const int tx = get_local_id(0), ty = get_local_id(1);
+    const uint lid = ty * RTN + tx;
+
+    __local float As[TK][TM];
+    __local float Bs[TK][TN];
+    // Per k (o, j, i): weight offset, dy offset of the tap's (oh_off, ow_off) shift, and the
+    // shift itself (a row shift no column can bring inside dy past the end of k).
+    __local int tap_w[TK], tap_dy[TK], tap_oh[TK], tap_ow[TK];
+    // Per column (image, a, b): dy offset of (image, channel g·Kg, a, b), a (OUTSIDE past the
+    // end), b, and the dx offset of (image, channel g·Cg, ih, iw).
+    __local int col_dy[TN], col_a[TN], col_b[TN], col_dx[TN];
+    // Per VW-column chunk: whether its columns are consecutive b of one phase row, so that a
+    // tap whose output row is inside dy loads them as one vector.
+    __local int chunk_run[TN / VW];
+    for (uint ch = lid; ch < TN / VW; ch += WG) {
+        const int n = n0 + ch * VW;
+        int img = 0, q = 0;
+        if (n < NN) DIVMOD(n, HWp, img, q);
+        chunk_run[ch] = n + VW <= NN && q % Wp + VW <= Wp;
+    }
+    for (uint nn = lid; nn < TN; nn += WG) {
+        const int n = n0 + nn;
+        int img = 0, q = 0, a, b;
+        if (n < NN) DIVMOD(n, HWp, img, q);
+        DIVMOD(q, Wp, a, b);
+        col_dy[nn] = (img * K + g * Kg) * OHW + a * OW + b;
+        col_a[nn] = n < NN ? a : OUTSIDE;
+        col_b[nn] = b;
+        col_dx[nn] = (img * C + g * Cg) * HW + (ph + a * stride_h) * W + pw + b * stride_w;
+    }
+    __global const float* wg = w + (size_t)g * Kg * Cg * RS;
+
+    ZERO_TILE(acc)
+
+    for (int k0 = 0; k0 < KK; k0 += TK) {
+        for (uint t = lid; t < TK; t += WG) {
+            const int k = k0 + t;
+            int o, ji, j, i;
+            DIVMOD(k, RSp, o, ji);
+            DIVMOD(ji, Sp, j, i);
+            const int r = r0 + j * r_step, s = s0 + i * s_step;
+            const int oh_off = (ph + pad_top - r * dil_h) / stride_h;
+            const int ow_off = (pw + pad_left - s * dil_w) / stride_w;
+            tap_w[t] = o * Cg * RS + r * S + s;
+            tap_dy[t] = o * OHW + oh_off * OW + ow_off;
+            tap_oh[t] = k < KK ? oh_off : OUTSIDE;
+            tap_ow[t] = ow_off;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint idx = lid; idx < TM * TK; idx += WG) {
+            const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
+            As[kk][mm] = (m < M && k0 + kk < KK) ? wg[tap_w[kk] + m * RS] : 0.0f;
+        }
+        for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
+            const int kk = idx / (TN / VW), ch = idx % (TN / VW), c = ch * VW;
+            const int oh = col_a[c] + tap_oh[kk], ow = col_b[c] + tap_ow[kk];
+            if (chunk_run[ch] && oh >= 0 && oh < OH && ow >= 0 && ow + VW <= OW) {
+                VSTORE_VW(VLOAD_VW(dy + col_dy[c] + tap_dy[kk]), &Bs[kk][c]);
+                continue;
+            }
+            for (int l = c; l < c + VW; l++) {
+                const int ohl = col_a[l] + tap_oh[kk], owl = col_b[l] + tap_ow[kk];
+                Bs[kk][l] = (ohl >= 0 && ohl < OH && owl >= 0 && owl < OW) ? dy[col_dy[l] + tap_dy[kk]] : 0.0f;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        ACCUMULATE_TILE(As, Bs, acc, tx, ty)
+    }
+
+    // The phase's pixels are stride_w apart in dx: element stores, through col_dx, which other
+    // work-items wrote (a phase without taps has no k step whose barrier would order that).
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int jv = 0; jv < NV; jv++) {
+        const int c = TILE_COL(tx, jv);
+        if (n0 + c >= NN) break;
+        for (int i = 0; i < WPT_M; i++) {
+            const int m = m0 + ty + i * RTM;
+            if (m >= M) break;
+            float out[VW];
+            VSTORE_VW(acc[i][jv], out);
+            for (int v = 0; v < VW && n0 + c + v < NN; v++) dx[col_dx[c + v] + (size_t)m * HW] = out[v];
+        }
+    }
+}
+
 // Backward filter, one k slice per work-group: partial[split][o][c][r][s] (or dw itself when
 // `splits` is 1; `out` then is dw). Slice `split` covers k in [split·k_per_split, +k_per_split).
 // Range [ceil(Cg·R·S / TN)·RTN, ceil(Kg / TM)·RTM, G·splits], third index g·splits + split.
@@ -397,6 +555,11 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
     __local int tap_dy[TK], tap_x[TK], tap_ih[TK], tap_iw[TK];
     // Per column n = (c, r, s) of this tile: x offset and the tap's row/col shift.
     __local int col_x[TN], col_r[TN], col_s[TN];
+    // Per chunk of VW consecutive k: bit 0 when they are consecutive pixels of one image (one
+    // vector of dy per row of A), bit 1 when also consecutive in x for every tap (stride 1, one
+    // output row or rows as wide as x's: a masked vector, see MASKED_CHUNK). A chunk's vector
+    // is scattered down a column of the k-major __local tile.
+    __local int tap_run[TK / VW];
 
     for (uint nn = lid; nn < TN; nn += WG) {
         const int n = n0 + nn;
@@ -422,16 +585,45 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
             tap_ih[t] = k < k_end ? ih : OUTSIDE;
             tap_iw[t] = iw;
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        // Both operands are loaded k-fastest: consecutive work-items read consecutive pixels.
-        for (uint idx = lid; idx < TM * TK; idx += WG) {
-            const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
-            As[kk][mm] = (m < M && tap_ih[kk] != OUTSIDE) ? dy[tap_dy[kk] + m * OHW] : 0.0f;
+        for (uint t = lid; t < TK / VW; t += WG) {
+            const int k = k0 + t * VW;
+            int img, p;
+            DIVMOD(k, OHW, img, p);
+            const int one_image = k + VW <= k_end && p + VW <= OHW;
+            tap_run[t] = one_image
+                | (one_image && stride_h == 1 && stride_w == 1 && (p % OW + VW <= OW || OW == W)) << 1;
         }
-        for (uint idx = lid; idx < TK * TN; idx += WG) {
-            const int nn = idx / TK, kk = idx % TK;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        // Both operands are loaded k-fastest, a chunk of VW k per step: consecutive work-items
+        // read consecutive pixels.
+        for (uint idx = lid; idx < TM * (TK / VW); idx += WG) {
+            const int mm = idx / (TK / VW), kc = idx % (TK / VW), kk = kc * VW, m = m0 + mm;
+            if (m < M && (tap_run[kc] & 1)) {
+                float v[VW];
+                VSTORE_VW(VLOAD_VW(dy + tap_dy[kk] + m * OHW), v);
+                for (int l = 0; l < VW; l++) As[kk + l][mm] = v[l];
+                continue;
+            }
+            for (int l = kk; l < kk + VW; l++)
+                As[l][mm] = (m < M && tap_ih[l] != OUTSIDE) ? dy[tap_dy[l] + m * OHW] : 0.0f;
+        }
+        for (uint idx = lid; idx < TN * (TK / VW); idx += WG) {
+            const int nn = idx / (TK / VW), kc = idx % (TK / VW), kk = kc * VW;
+#if VW > 1
             const int ih = tap_ih[kk] + col_r[nn], iw = tap_iw[kk] + col_s[nn];
-            Bs[kk][nn] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[tap_x[kk] + col_x[nn]] : 0.0f;
+            // ih·W + iw: the first lane's index in its x plane; the span must stay inside it.
+            if ((tap_run[kc] & 2) && col_r[nn] != OUTSIDE && ih * W + iw >= 0 && ih * W + iw + VW <= HW) {
+                const intVW ihv = VLOAD_VW(tap_ih + kk) + col_r[nn], iwv = VLOAD_VW(tap_iw + kk) + col_s[nn];
+                float v[VW];
+                VSTORE_VW(MASKED_CHUNK(VLOAD_VW(x + tap_x[kk] + col_x[nn]), ihv, iwv, H, W), v);
+                for (int l = 0; l < VW; l++) Bs[kk + l][nn] = v[l];
+                continue;
+            }
+#endif
+            for (int l = kk; l < kk + VW; l++) {
+                const int ihl = tap_ih[l] + col_r[nn], iwl = tap_iw[l] + col_s[nn];
+                Bs[l][nn] = (ihl >= 0 && ihl < H && iwl >= 0 && iwl < W) ? x[tap_x[l] + col_x[nn]] : 0.0f;
+            }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         ACCUMULATE_TILE(As, Bs, acc, tx, ty)

@@ -25,6 +25,18 @@ final class ImplicitGEMMSolverTests: XCTestCase {
             try Conv2DDescriptor(batch: 2, inChannels: 5, inH: 5, inW: 37, outChannels: 6, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(top: 1, bottom: 0, left: 2, right: 1)),
             try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 4, inW: 19, outChannels: 5, kernelH: 1, kernelW: 1),
+            // Strided input gradients run one GEMM per stride phase: stride 3 with a 5×5 kernel
+            // (phases with 2 and 1 taps per axis, of unequal pixel counts), stride 2 with
+            // dilation 2 (only one phase per axis has taps; the others must be written as zeros),
+            // unequal strides on an input smaller than one stride, and more channels than a tile.
+            try Conv2DDescriptor(batch: 2, inChannels: 9, inH: 13, inW: 11, outChannels: 20, kernelH: 5, kernelW: 5,
+                                 strideH: 3, strideW: 3, padding: Padding2D(2)),
+            try Conv2DDescriptor(batch: 1, inChannels: 10, inH: 12, inW: 9, outChannels: 6, kernelH: 3, kernelW: 3,
+                                 strideH: 2, strideW: 2, padding: Padding2D(2), dilationH: 2, dilationW: 2),
+            try Conv2DDescriptor(batch: 3, inChannels: 8, inH: 2, inW: 7, outChannels: 5, kernelH: 1, kernelW: 2,
+                                 strideH: 3, strideW: 2, padding: Padding2D(top: 0, bottom: 1, left: 1, right: 0)),
+            try Conv2DDescriptor(batch: 2, inChannels: 40, inH: 12, inW: 12, outChannels: 33, kernelH: 3, kernelW: 3,
+                                 strideH: 2, strideW: 2, padding: Padding2D(1), groups: 1),
             // Depthwise: one channel per group.
             try Conv2DDescriptor(batch: 3, inChannels: 6, inH: 6, inW: 5, outChannels: 6, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(1), groups: 6),

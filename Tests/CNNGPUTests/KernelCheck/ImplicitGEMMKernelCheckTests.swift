@@ -28,6 +28,10 @@ final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
                                  dilationH: 1, dilationW: 2, groups: 2),
             // 1×1 takes the KERNEL_1X1 build of the forward kernel.
             try Conv2DDescriptor(batch: 3, inChannels: 5, inH: 3, inW: 5, outChannels: 3, kernelH: 1, kernelW: 1),
+            // Stride 2, 1×1: the input gradient's stride phases (conv_igemm_backward_data_phase),
+            // three of them without taps (written as zeros), phase rows of 5 holding a float4 chunk.
+            try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 5, inW: 9, outChannels: 4, kernelH: 1, kernelW: 1,
+                                 strideH: 2, strideW: 2),
             // Rows of 10: whole float4 and float8 chunks take the vector loads and stores.
             try Conv2DDescriptor(batch: 1, inChannels: 2, inH: 3, inW: 10, outChannels: 3, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(1)),

@@ -30,10 +30,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     /// - CPU devices: implicit GEMM in every direction (with SIMD-wide register tiles it ran
     ///   2–20× the direct kernels and 2–5× Winograd + untuned CLBlast on every ResNet layer),
     ///   except backward data into at most 16 channels per group (the stem's input gradient:
-    ///   a GEMM of 3 rows), where the direct kernel stays first, and backward data of strided
-    ///   layers, where implicit GEMM computes every input pixel although 3/4 receive nothing
-    ///   (stride 2) and im2col + col2im measured 1.3–1.5× faster (ResNet's 3×3/2 128→128 56²:
-    ///   639 vs 806 ms; 1×1/2 256→512 56²: 510 vs 756 ms).
+    ///   a GEMM of 3 rows), where the direct kernel stays first. Strided layers' input
+    ///   gradients run one dense GEMM per stride phase, 3.8–8× im2col + col2im (ResNet's
+    ///   3×3/2 128→128 56²: 33 vs 268 ms; 1×1/2 256→512 56²: 20 vs 75 ms).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
@@ -46,9 +45,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             preferred = [.direct]
         } else if policy == .cpu {
             let fewRows = direction == .backwardData && d.groupInChannels <= 16
-            let strided = direction == .backwardData && (d.strideH > 1 || d.strideW > 1)
-            preferred = strided && !fewRows ? [.im2colGEMM, .implicitGEMM, .direct]
-                : implicit && !fewRows ? [.implicitGEMM, .direct] : [.direct]
+            preferred = implicit && !fewRows ? [.implicitGEMM, .direct] : [.direct]
         } else {
             preferred = (winograd && d.groupInChannels >= 32 ? [.winogradF2x3] : []) + (implicit ? [.implicitGEMM] : [])
                 + [.im2colGEMM]

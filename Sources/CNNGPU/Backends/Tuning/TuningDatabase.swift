@@ -54,7 +54,9 @@ public final class TuningDatabase: @unchecked Sendable {
         var version: Int
         var devices: [String: [String: TunedChoice]]
     }
-    private static let version = 1
+    /// Raised whenever a stored choice would mean something else (its timing is then stale):
+    /// 2 — implicit GEMM's input gradient of strided layers became one GEMM per stride phase.
+    private static let version = 2
 
     /// The database at `url`; nil means `<cache>/cnn-gpu/tuning.json`.
     public init(url: URL? = nil) {

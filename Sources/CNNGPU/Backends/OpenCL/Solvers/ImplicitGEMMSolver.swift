@@ -100,10 +100,45 @@ extension OpenCLBackend {
     func implicitGEMMBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
                                   dx: any DeviceBuffer, parameters: TunableParameters) throws {
         let p = try resolvedTiles(parameters)
-        let l = Self.implicitGEMMKernel.launch(p, extent: [d.batch * d.inH * d.inW, d.groupInChannels, d.groups],
-                                               tile: [p["TN"]!, p["TM"]!])
-        try launch("conv_implicit_gemm", "conv_igemm_backward_data", l,
-                   geometry(d) + [.buffer(dy), .buffer(weight), .buffer(dx)])
+        guard d.strideH > 1 || d.strideW > 1 else {
+            let l = Self.implicitGEMMKernel.launch(p, extent: [d.batch * d.inH * d.inW, d.groupInChannels, d.groups],
+                                                   tile: [p["TN"]!, p["TM"]!],
+                                                   extra: Self.isPlainOneByOne(d) ? ["KERNEL_1X1"] : [])
+            try launch("conv_implicit_gemm", "conv_igemm_backward_data", l,
+                       geometry(d) + [.buffer(dy), .buffer(weight), .buffer(dx)])
+            return
+        }
+        // Strided: one dense GEMM per stride phase (conv_igemm_backward_data_phase), each with
+        // the taps that reach its pixels; together the phases write every pixel of dx once.
+        for ph in 0..<min(d.strideH, d.inH) {
+            let rows = Self.phaseTaps(phase: ph, pad: d.padding.top, stride: d.strideH, dilation: d.dilationH,
+                                      kernel: d.kernelH, extent: d.inH)
+            for pw in 0..<min(d.strideW, d.inW) {
+                let cols = Self.phaseTaps(phase: pw, pad: d.padding.left, stride: d.strideW, dilation: d.dilationW,
+                                          kernel: d.kernelW, extent: d.inW)
+                let l = Self.implicitGEMMKernel.launch(
+                    p, extent: [d.batch * rows.pixels * cols.pixels, d.groupInChannels, d.groups], tile: [p["TN"]!, p["TM"]!])
+                try launch("conv_implicit_gemm", "conv_igemm_backward_data_phase", l, geometry(d) + [
+                    .int(ph), .int(pw), .int(rows.pixels), .int(cols.pixels),
+                    .int(rows.first), .int(rows.step), .int(rows.count),
+                    .int(cols.first), .int(cols.step), .int(cols.count),
+                    .buffer(dy), .buffer(weight), .buffer(dx),
+                ])
+            }
+        }
+    }
+
+    /// Along one axis of a strided layer's input gradient, the stride phase `phase` (input
+    /// positions phase + stride·a): how many positions it has, and the kernel taps t that reach
+    /// them — those with t·dilation ≡ phase + pad (mod stride), an arithmetic progression of
+    /// step stride / gcd(stride, dilation) (count 0 when none does).
+    static func phaseTaps(phase: Int, pad: Int, stride: Int, dilation: Int, kernel: Int, extent: Int)
+        -> (pixels: Int, first: Int, step: Int, count: Int) {
+        let pixels = ceilDiv(extent - phase, stride)
+        let taps = (0..<kernel).filter { t in ((phase + pad - t * dilation) % stride + stride) % stride == 0 }
+        guard let first = taps.first else { return (pixels, 0, 1, 0) }
+        let step = taps.count > 1 ? taps[1] - taps[0] : 1
+        return (pixels, first, step, taps.count)
     }
 
     /// dw = conv_backward_filter(x, dy), overwriting dw. With KSPLIT > 1, `workspace` must hold
@@ -149,9 +184,10 @@ extension OpenCLBackend {
         let table = Self.implicitGEMMKernel
         var p = table.completed(parameters, for: info.kind).filter { table.names.contains($0.key) }
         // A set that names its register tile but not its vector width gets the default width
-        // narrowed to one that divides WPT_N (a 4-column tile cannot hold float16 vectors).
-        if parameters["VW"] == nil, let wn = p["WPT_N"], var vw = p["VW"] {
-            while vw > 1 && wn % vw != 0 { vw /= 2 }
+        // narrowed to one that divides WPT_N and TK (a 4-column tile cannot hold float16
+        // vectors; an 8-deep k step cannot hold a 16-wide k chunk).
+        if parameters["VW"] == nil, let wn = p["WPT_N"], let tk = p["TK"], var vw = p["VW"] {
+            while vw > 1 && (wn % vw != 0 || tk % vw != 0) { vw /= 2 }
             p["VW"] = vw
         }
         guard table.isValid(p, limits: deviceLimits) else {
