@@ -11,8 +11,9 @@ import Foundation
 ///   WG·VEC·ITEMS consecutive floats; step k of work-item l loads vector k·WG + l, so
 ///   consecutive work-items touch consecutive addresses at every step.
 /// - `batchNorm` (batchnorm.cl): the same three as BN_WG, BN_VEC, BN_ITEMS for the element-wise
-///   kernels, along one row of a channel (H·W floats), and BN_REDUCE_WG, BN_REDUCE_ITEMS for
-///   the split reductions and their per-channel merges.
+///   kernels, along one row of a channel (H·W floats), and BN_REDUCE_WG, BN_REDUCE_ITEMS,
+///   BN_REDUCE_CONTIGUOUS for the split reductions (one partial per work-item) and their
+///   per-channel merges.
 /// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane.
 ///
 /// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-memory-bound.md); the GPU
@@ -47,15 +48,19 @@ enum MemoryBoundTunables {
         gpuDefault: ["STREAM_WG": 256, "STREAM_VEC": 4, "STREAM_ITEMS": 1])
 
     static let batchNorm = MemoryBoundKernel(
-        names: ["BN_WG", "BN_VEC", "BN_ITEMS", "BN_REDUCE_WG", "BN_REDUCE_ITEMS"],
+        names: ["BN_WG", "BN_VEC", "BN_ITEMS", "BN_REDUCE_WG", "BN_REDUCE_ITEMS", "BN_REDUCE_CONTIGUOUS"],
         allowed: ["BN_WG": [16, 32, 64, 128, 256], "BN_VEC": [1, 2, 4, 8], "BN_ITEMS": [1, 2, 4, 8],
-                  "BN_REDUCE_WG": [16, 32, 64, 128, 256], "BN_REDUCE_ITEMS": [1, 2, 4, 8]],
-        // PoCL: the element-wise kernels like the streaming ones; the reductions ran 2× faster in
-        // groups of 64 summing 4 vectors each than in groups of 256 with one, and training
-        // forward another 1.2–2.4× with 8 vectors each (backward within noise; two A B A B
-        // rounds, Benchmarks/NOTES-memory-bound.md).
-        cpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 64, "BN_REDUCE_ITEMS": 8],
-        gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1])
+                  "BN_REDUCE_WG": [16, 32, 64, 128, 256], "BN_REDUCE_ITEMS": [1, 2, 4, 8],
+                  "BN_REDUCE_CONTIGUOUS": [0, 1]],
+        // PoCL runs a group's work-items one after another on one core, so the reductions' first
+        // passes read a contiguous run per work-item (BN_REDUCE_CONTIGUOUS 1): 4–5× faster than
+        // the coalesced order a GPU wants, with 8 vectors of 8 floats each in groups of 16
+        // (Benchmarks/NOTES-memory-bound.md). The element-wise kernels like the streaming ones,
+        // one float8 per work-item in large groups.
+        cpuDefault: ["BN_WG": 256, "BN_VEC": 8, "BN_ITEMS": 1, "BN_REDUCE_WG": 16, "BN_REDUCE_ITEMS": 8,
+                     "BN_REDUCE_CONTIGUOUS": 1],
+        gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1,
+                     "BN_REDUCE_CONTIGUOUS": 0])
 
     static let pooling = MemoryBoundKernel(
         names: ["POOL_WG", "POOL_ITEMS"],
