@@ -14,7 +14,9 @@ import Foundation
 ///   kernels, along one row of a channel (H·W floats), and BN_REDUCE_WG, BN_REDUCE_ITEMS,
 ///   BN_REDUCE_CONTIGUOUS for the split reductions (one partial per work-item) and their
 ///   per-channel merges.
-/// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane.
+/// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane,
+///   POOL_ITEMS pixels per work-item, and POOL_VEC consecutive outputs per work-item of the max
+///   forward kernels (1: the per-pixel form).
 ///
 /// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-memory-bound.md); the GPU
 /// defaults are the usual 256-thread float4 shape until a GPU is measured.
@@ -63,10 +65,14 @@ enum MemoryBoundTunables {
                      "BN_REDUCE_CONTIGUOUS": 0])
 
     static let pooling = MemoryBoundKernel(
-        names: ["POOL_WG", "POOL_ITEMS"],
-        allowed: ["POOL_WG": [16, 32, 64, 128, 256], "POOL_ITEMS": [1, 2, 4]],
-        cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1],
-        gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1])
+        names: ["POOL_WG", "POOL_ITEMS", "POOL_VEC"],
+        allowed: ["POOL_WG": [16, 32, 64, 128, 256], "POOL_ITEMS": [1, 2, 4], "POOL_VEC": [1, 4, 8]],
+        // PoCL: the max forward kernels computing 8 consecutive outputs per work-item (window
+        // taps as vector loads) were 4× faster than one output per work-item, whose taps PoCL
+        // vectorized across work-items as gathers (Benchmarks/NOTES-memory-bound.md). GPUs keep
+        // one output per work-item until one is measured.
+        cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 8],
+        gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1])
 }
 
 /// The parameter sets a backend uses: the device type's defaults unless a test or a tuner
