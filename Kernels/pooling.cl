@@ -124,7 +124,7 @@ POOL_INLINE float window_divisor(int oh, int ow) {
 }
 
 #if POOL_VEC > 1
-// The vector form of the max forward kernels: each work-item computes POOL_VEC consecutive
+// The vector form of the max and average forward kernels: each work-item computes POOL_VEC consecutive
 // outputs of one output row (consecutive work-items the next POOL_VEC, as the streaming kernels
 // take one vector each). A window tap is then one vector load where its columns are
 // consecutive (stride 1) or every other one (stride 2: a load twice as wide, even lanes) and
@@ -139,6 +139,7 @@ typedef int4 poolI;
 #define POOL_VLOAD(p) vload4(0, p)
 #define POOL_VLOAD_WIDE(p) vload8(0, p)
 #define POOL_VSTORE(v, p) vstore4(v, 0, p)
+#define CONVERT_POOL_F(v) convert_float4(v)
 #define POOL_GATHER(p, c) ((float4)((p)[(c).s0], (p)[(c).s1], (p)[(c).s2], (p)[(c).s3]))
 #define POOL_TAIL_STORE(v, p, left)                                                          \
     { (p)[0] = (v).s0; if ((left) > 1) (p)[1] = (v).s1; if ((left) > 2) (p)[2] = (v).s2; }
@@ -149,6 +150,7 @@ typedef int8 poolI;
 #define POOL_VLOAD(p) vload8(0, p)
 #define POOL_VLOAD_WIDE(p) vload16(0, p)
 #define POOL_VSTORE(v, p) vstore8(v, 0, p)
+#define CONVERT_POOL_F(v) convert_float8(v)
 #define POOL_GATHER(p, c)                                                                    \
     ((float8)((p)[(c).s0], (p)[(c).s1], (p)[(c).s2], (p)[(c).s3], (p)[(c).s4], (p)[(c).s5], (p)[(c).s6], (p)[(c).s7]))
 #define POOL_TAIL_STORE(v, p, left)                                                          \
@@ -158,6 +160,18 @@ typedef int8 poolI;
 #else
 #error "POOL_VEC must be 1, 4 or 8"
 #endif
+
+// Row `row`'s values at columns iw (one per lane, `first` = lane 0's): one vector load where
+// they are consecutive or every other one and all inside the row, else a gather from clamped
+// columns (the caller masks those outside).
+POOL_INLINE poolF row_taps(__global const float* row, int first, poolI iw) {
+#if POOL_STRIDE_W == 1
+    if (first >= 0 && first + POOL_VEC <= POOL_IN_W) return POOL_VLOAD(row + first);
+#elif POOL_STRIDE_W == 2
+    if (first >= 0 && first + 2 * POOL_VEC <= POOL_IN_W) return POOL_VLOAD_WIDE(row + first).even;
+#endif
+    return POOL_GATHER(row, clamp(iw, 0, POOL_IN_W - 1));
+}
 
 // window_argmax for outputs (oh, ow0 … ow0 + POOL_VEC − 1): the same taps in the same order,
 // lane by lane, so ties and NaN resolve as in the scalar form.
@@ -175,16 +189,7 @@ POOL_INLINE poolI window_argmax_v(__global const float* plane, int oh, int ow0, 
 #pragma unroll
         for (int b = 0; b < POOL_WINDOW_W; ++b) {
             const poolI iw = w + b;
-            const int first = window_left(ow0) + b;
-            poolF v;
-#if POOL_STRIDE_W == 1
-            if (first >= 0 && first + POOL_VEC <= POOL_IN_W) v = POOL_VLOAD(row + first);
-            else
-#elif POOL_STRIDE_W == 2
-            if (first >= 0 && first + 2 * POOL_VEC <= POOL_IN_W) v = POOL_VLOAD_WIDE(row + first).even;
-            else
-#endif
-            v = POOL_GATHER(row, clamp(iw, 0, POOL_IN_W - 1));
+            const poolF v = row_taps(row, window_left(ow0) + b, iw);
             const poolI wins = rowInside & (iw >= 0) & (iw < POOL_IN_W) & ((v > m) | isnan(v));
             m = select(m, v, wins);
             index = select(index, rowStart + iw, wins);
@@ -310,12 +315,50 @@ POOL_INLINE float window_sum(__global const float* plane, int oh, int ow) {
     return sum;
 }
 
+#if POOL_VEC > 1
+// The averages of outputs (oh, ow0 … ow0 + POOL_VEC − 1): window_sum and window_divisor lane by
+// lane, the taps added in the same row-major order.
+POOL_INLINE poolF window_average_v(__global const float* plane, int oh, int ow0) {
+    const int h = window_top(oh);
+    const poolI w = (ow0 + POOL_LANES) * POOL_STRIDE_W - POOL_PAD_LEFT;
+    poolF sum = 0.0f;
+#pragma unroll
+    for (int a = 0; a < POOL_WINDOW_H; ++a) {
+        const int ih = h + a;
+        const poolI rowInside = (poolI)(ih >= 0 && ih < POOL_IN_H ? -1 : 0);
+        __global const float* row = plane + clamp(ih, 0, POOL_IN_H - 1) * POOL_IN_W;
+#pragma unroll
+        for (int b = 0; b < POOL_WINDOW_W; ++b) {
+            const poolI iw = w + b;
+            const poolF v = row_taps(row, window_left(ow0) + b, iw);
+            sum += select((poolF)(0.0f), v, rowInside & (iw >= 0) & (iw < POOL_IN_W));
+        }
+    }
+    int h0 = h, h1 = min(h + POOL_WINDOW_H, POOL_IN_H + POOL_PAD_BOTTOM);
+    poolI w0 = w, w1 = min(w + POOL_WINDOW_W, POOL_IN_W + POOL_PAD_RIGHT);
+#if !POOL_DIVISOR
+    h0 = max(h0, 0); w0 = max(w0, 0); h1 = min(h1, POOL_IN_H); w1 = min(w1, POOL_IN_W);
+#endif
+    return sum / CONVERT_POOL_F((h1 - h0) * (w1 - w0));
+}
+
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void avg_pool_forward(__global const float* x, __global float* y) {
+    FOR_EACH_OUTPUT_VECTOR(oh, ow0, p, o, left, {
+        const poolF average = window_average_v(x + p * IN_PLANE, oh, ow0);
+        __global float* out = y + p * OUT_PLANE + o;
+        if (left >= POOL_VEC) POOL_VSTORE(average, out);
+        else POOL_TAIL_STORE(average, out, left)
+    })
+}
+#else
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void avg_pool_forward(__global const float* x, __global float* y) {
     FOR_EACH_PIXEL(o, oh, ow, p, POOL_OUT_H, POOL_OUT_W, {
         y[p * OUT_PLANE + o] = window_sum(x + p * IN_PLANE, oh, ow) / window_divisor(oh, ow);
     })
 }
+#endif
 
 // Σ grad[oh, ow] / divisor(oh, ow) over the outputs whose window covers (ih, iw).
 POOL_INLINE float average_gradient(__global const float* grad, int ih, int iw) {

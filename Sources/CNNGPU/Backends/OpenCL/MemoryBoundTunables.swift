@@ -16,7 +16,7 @@ import Foundation
 ///   per-channel merges.
 /// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane,
 ///   POOL_ITEMS pixels per work-item, and POOL_VEC consecutive outputs per work-item of the max
-///   forward kernels (1: the per-pixel form).
+///   and average forward kernels (1: the per-pixel form).
 ///
 /// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-memory-bound.md); the GPU
 /// defaults are the usual 256-thread float4 shape until a GPU is measured.
@@ -67,7 +67,7 @@ enum MemoryBoundTunables {
     static let pooling = MemoryBoundKernel(
         names: ["POOL_WG", "POOL_ITEMS", "POOL_VEC"],
         allowed: ["POOL_WG": [16, 32, 64, 128, 256], "POOL_ITEMS": [1, 2, 4], "POOL_VEC": [1, 4, 8]],
-        // PoCL: the max forward kernels computing 8 consecutive outputs per work-item (window
+        // PoCL: the max and average forward kernels computing 8 consecutive outputs per work-item (window
         // taps as vector loads) were 4× faster than one output per work-item, whose taps PoCL
         // vectorized across work-items as gathers (Benchmarks/NOTES-memory-bound.md). GPUs keep
         // one output per work-item until one is measured.
