@@ -5,13 +5,13 @@
 // is the inner-long run of one (n, c), row index r = n·channels + c.
 //
 // Every kernel but the two combines runs on a 2-D range of work-groups (tile, row): the group
-// walks one tile of consecutive floats of its row in streaming order
-// (vector_io.cl), so its channel is one per group and its accesses are contiguous.
+// walks one tile of consecutive floats of its row in streaming order (vector_io.cl), so its
+// channel is one per group and its accesses are contiguous.
 //
 // Statistics are split reductions with a deterministic second pass:
-//   batchnorm_partial_statistics  per (row, tile): the tile's mean and M2 = Σ(x − tile mean)²,
-//                                 a tree in local memory for each; two passes over the tile
-//                                 (it is in cache) rather than E[x²] − E[x]², which cancels.
+//   batchnorm_partial_statistics  per work-item, no barrier: the mean and M2 = Σ(x − mean)² of
+//                                 its chunk of BN_REDUCE_ITEMS vectors (two passes over the
+//                                 chunk in registers rather than E[x²] − E[x]², which cancels).
 //   batchnorm_combine_statistics  per channel (one group): the partials merged in a fixed
 //                                 order by Chan et al.'s pairwise formula (strided share per
 //                                 work-item, then a tree), so results do not depend on timing;
@@ -27,10 +27,10 @@
 //
 // Tunables (batchNorm family of MemoryBoundTunables.swift, set by -D): BN_VEC floats per
 // vector; BN_WG work-items per group and BN_ITEMS vectors per work-item of the element-wise
-// kernels (normalize, inference, backward data); BN_REDUCE_WG (a power of two: the trees halve
-// it) and BN_REDUCE_ITEMS of the reductions. They differ because PoCL runs a group's trees
-// and barriers best with small groups that each sum several vectors, and a plain streaming
-// kernel best with large groups of one vector per work-item.
+// kernels (normalize, inference, backward data); BN_REDUCE_WG (a power of two: the merges'
+// trees halve it) and BN_REDUCE_ITEMS, the work-group size and vectors per work-item of the
+// first passes of the reductions, whose work-items each write one partial: more vectors per
+// work-item write fewer partials for the merge to read.
 
 #ifndef BN_WG
 #define BN_WG 256
@@ -47,14 +47,16 @@
 #ifndef BN_REDUCE_ITEMS
 #define BN_REDUCE_ITEMS 4
 #endif
+#ifndef BN_REDUCE_CONTIGUOUS
+#define BN_REDUCE_CONTIGUOUS 0
+#endif
 #if (BN_REDUCE_WG & (BN_REDUCE_WG - 1)) != 0
 #error "BN_REDUCE_WG must be a power of two"
 #endif
 #define VEC BN_VEC
-// The reductions' tile first; the element-wise kernels at the end of the file switch to theirs.
-#define TILE_WG BN_REDUCE_WG
-#define TILE_ITEMS BN_REDUCE_ITEMS
-#define BN_TILE (BN_REDUCE_WG * BN_VEC * BN_REDUCE_ITEMS)
+// FOR_EACH_VECTOR's tile: the element-wise kernels'.
+#define TILE_WG BN_WG
+#define TILE_ITEMS BN_ITEMS
 
 #include "vector_io.cl"
 
@@ -96,17 +98,6 @@ inline float lanes_total(const floatV v) {
 #define LANE_IDS ((int8)(0, 1, 2, 3, 4, 5, 6, 7))
 #endif
 
-// Σ (lane − mean)² over the lanes of v (holding p[e …]) that lie before n: the padded lanes of
-// a row's last vector read 0, which would count as (0 − mean)², so they are masked out.
-inline float squared_deviations(const floatV v, const float mean, const size_t e, const size_t n) {
-    const int left = (int)min((size_t)VEC, n - e);
-    const floatV d = select((floatV)(0.0f), v - mean, LANE_IDS < left);
-    return lanes_total(d * d);
-}
-
-// The number of elements of tile t of a row of `inner`.
-inline int tile_count(const int t, const int inner) { return min(BN_TILE, inner - t * BN_TILE); }
-
 // Chan et al.: moments (count, mean, M2) of the union of two disjoint sets, from theirs.
 inline float3 merge_moments(const float3 a, const float3 b) {
     if (b.x == 0.0f) return a;
@@ -114,27 +105,92 @@ inline float3 merge_moments(const float3 a, const float3 b) {
     return (float3)(total, a.y + delta * (b.x / total), a.z + b.z + delta * delta * (a.x * b.x / total));
 }
 
-// Per (tile, row): the tile's mean and M2, at partial[row·tiles + tile].
+// The first passes of the statistics are per work-item, with no barrier and no local memory:
+// PoCL vectorizes such a kernel across work-items, while the trees of a group reduction split
+// it into barrier regions that it ran scalar (0.07–0.13 of copy bandwidth). Work-item l of
+// tile t owns the chunk of vectors FOR_EACH_VECTOR gives it, k = 0 … BN_REDUCE_ITEMS − 1:
+// consecutive work-items read consecutive vectors at every step. Its partial goes to slot
+// (row·tiles + t)·BN_REDUCE_WG + l, and the per-channel merges read the slots in a fixed order.
+
+// The index of the first float of vector k of work-item l's chunk of tile t. Both orders
+// split the tile into the same WG·ITEMS vectors; BN_REDUCE_CONTIGUOUS picks who owns which.
+// 0 (GPUs): vector k·WG + l, so at every step k consecutive work-items read consecutive
+// vectors (coalesced). 1 (CPU devices such as PoCL, which run a group's work-items one after
+// another on one core): vectors l·ITEMS + k, a contiguous run per work-item; the strided order
+// read at 0.1–0.2 of copy bandwidth there, the contiguous one at 0.8–0.9.
+inline size_t chunk_element(const int t, const int l, const int k) {
+#if BN_REDUCE_CONTIGUOUS
+    return (((size_t)t * BN_REDUCE_WG + l) * BN_REDUCE_ITEMS + k) * VEC;
+#else
+    return (((size_t)t * BN_REDUCE_ITEMS + k) * BN_REDUCE_WG + l) * VEC;
+#endif
+}
+
+// How many floats of vector k of that chunk lie inside a row of `inner` (0 … VEC).
+inline int chunk_left(const int t, const int l, const int k, const int inner) {
+    const size_t e = chunk_element(t, l, k);
+    return e < (size_t)inner ? (int)min((size_t)VEC, (size_t)inner - e) : 0;
+}
+
+// The number of floats of work-item l's chunk of tile t inside the row: recomputed by the merge
+// rather than stored.
+inline int chunk_count(const int t, const int l, const int inner) {
+    int count = 0;
+    for (int k = 0; k < BN_REDUCE_ITEMS; ++k) count += chunk_left(t, l, k, inner);
+    return count;
+}
+
+// Whether the whole chunk of work-item l of tile t lies inside a row of `inner`: true for all
+// but the last tile's, which then read without a tail check per vector.
+inline bool chunk_is_full(const int t, const int l, const int inner) {
+    return chunk_element(t, l, BN_REDUCE_ITEMS - 1) + VEC <= (size_t)inner;
+}
+
+// Per work-item: the mean and M2 = Σ(x − chunk mean)² of its chunk of row `row`, in two passes
+// rather than E[x²] − E[x]², which cancels around a large mean. The second pass reloads the
+// chunk (in cache by then) instead of keeping it in a private array: PoCL keeps such an array
+// for every work-item of the group on the stack. A chunk past the row's end writes (0, 0).
 __kernel __attribute__((reqd_work_group_size(BN_REDUCE_WG, 1, 1)))
 void batchnorm_partial_statistics(const int inner, __global const float* x,
                                   __global float* partialMean, __global float* partialM2) {
-    __local float scratch[BN_REDUCE_WG];
-    const int t = get_group_id(0), row = get_group_id(1), tiles = get_num_groups(0);
+    const int t = get_group_id(0), row = get_group_id(1), tiles = get_num_groups(0), l = get_local_id(0);
     __global const float* r = x + (size_t)row * inner;
-    // Vector accumulators, summed across lanes once; padded lanes read 0, so add nothing.
-    floatV sum = 0.0f;
-    FOR_EACH_VECTOR(e, t, inner, { sum += load_v(r, e, inner); })
-    const float mean = group_sum(lanes_total(sum), scratch) / (float)tile_count(t, inner);
-    float squares = 0.0f;
-    FOR_EACH_VECTOR(e, t, inner, { squares += squared_deviations(load_v(r, e, inner), mean, e, inner); })
-    const float m2 = group_sum(squares, scratch);
-    if (get_local_id(0) == 0) {
-        partialMean[(size_t)row * tiles + t] = mean;
-        partialM2[(size_t)row * tiles + t] = m2;
+    const size_t slot = ((size_t)row * tiles + t) * BN_REDUCE_WG + l;
+    if (chunk_is_full(t, l, inner)) {
+        floatV sum = 0.0f, squares = 0.0f;
+        for (int k = 0; k < BN_REDUCE_ITEMS; ++k) sum += VLOAD(r + chunk_element(t, l, k));
+        const float mean = lanes_total(sum) / (float)(BN_REDUCE_ITEMS * VEC);
+        for (int k = 0; k < BN_REDUCE_ITEMS; ++k) {
+            const floatV d = VLOAD(r + chunk_element(t, l, k)) - mean;
+            squares += d * d;
+        }
+        partialMean[slot] = mean;
+        partialM2[slot] = lanes_total(squares);
+        return;
     }
+    // The last tile of a row: vectors past its end are skipped, a partial one reads 0 in its
+    // padded lanes, which add nothing to the sum and are masked out of the squares.
+    floatV sum = 0.0f, squares = 0.0f;
+    int count = 0;
+    for (int k = 0; k < BN_REDUCE_ITEMS; ++k) {
+        const int left = chunk_left(t, l, k, inner);
+        if (left > 0) sum += load_v(r, chunk_element(t, l, k), inner);
+        count += left;
+    }
+    const float mean = count > 0 ? lanes_total(sum) / (float)count : 0.0f;
+    for (int k = 0; k < BN_REDUCE_ITEMS; ++k) {
+        const int left = chunk_left(t, l, k, inner);
+        if (left > 0) {
+            const floatV d = select((floatV)(0.0f), load_v(r, chunk_element(t, l, k), inner) - mean, LANE_IDS < left);
+            squares += d * d;
+        }
+    }
+    partialMean[slot] = mean;
+    partialM2[slot] = lanes_total(squares);
 }
 
-// Per channel (one group of BN_REDUCE_WG): merges the outer·tiles partials of channel c.
+// Per channel (one group of BN_REDUCE_WG): merges the outer·tiles·BN_REDUCE_WG partials of
+// channel c (strided share per work-item, then a tree, both in a fixed order).
 __kernel __attribute__((reqd_work_group_size(BN_REDUCE_WG, 1, 1)))
 void batchnorm_combine_statistics(const int outer, const int channels, const int inner, const int tiles,
                                   const float momentum, const float epsilon,
@@ -142,12 +198,13 @@ void batchnorm_combine_statistics(const int outer, const int channels, const int
                                   __global float* savedMean, __global float* savedInvStd,
                                   __global float* runningMean, __global float* runningVar) {
     __local float counts[BN_REDUCE_WG], means[BN_REDUCE_WG], m2s[BN_REDUCE_WG];
-    const int c = get_group_id(0), lid = get_local_id(0), parts = outer * tiles;
+    const int c = get_group_id(0), lid = get_local_id(0), slots = tiles * BN_REDUCE_WG, parts = outer * slots;
     float3 moments = (float3)(0.0f);
     for (int i = lid; i < parts; i += BN_REDUCE_WG) {
-        const int n = i / tiles, t = i - n * tiles;
-        const size_t p = (size_t)(n * channels + c) * tiles + t;
-        moments = merge_moments(moments, (float3)((float)tile_count(t, inner), partialMean[p], partialM2[p]));
+        const int n = i / slots, s = i - n * slots, t = s / BN_REDUCE_WG;
+        const size_t p = (size_t)(n * channels + c) * slots + s;
+        const int count = chunk_count(t, s - t * BN_REDUCE_WG, inner);
+        moments = merge_moments(moments, (float3)((float)count, partialMean[p], partialM2[p]));
     }
     counts[lid] = moments.x; means[lid] = moments.y; m2s[lid] = moments.z;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -179,47 +236,57 @@ inline floatV bn_gradient(const int relu, __global const float* dy, __global con
     return relu ? select((floatV)(0.0f), g, load_v(y, e, n) > 0.0f) : g;
 }
 
-// Per (tile, row): Σ dy and Σ dy·(x − mean[c]) over the tile, at partial[row·tiles + tile].
+// Per work-item: Σ dy and Σ dy·(x − mean[c]) over its chunk of row `row` (as
+// batchnorm_partial_statistics: no barrier, one slot per work-item).
 __kernel __attribute__((reqd_work_group_size(BN_REDUCE_WG, 1, 1)))
 void batchnorm_backward_partial(const int channels, const int inner,
                                 __global const float* x, __global const float* dy,
                                 __global const float* savedMean, const int relu, __global const float* y,
                                 __global float* partialDy, __global float* partialDyCentered) {
-    __local float scratch[BN_REDUCE_WG];
-    const int t = get_group_id(0), row = get_group_id(1), tiles = get_num_groups(0);
+    const int t = get_group_id(0), row = get_group_id(1), tiles = get_num_groups(0), l = get_local_id(0);
     const float mu = savedMean[row % channels];
     const size_t base = (size_t)row * inner;
     __global const float* xr = x + base;
     __global const float* dyr = dy + base;
     __global const float* yr = y + base;
-    // Padded lanes of dy read 0, so they add nothing to either sum.
     floatV sumDy = 0.0f, sumDyCentered = 0.0f;
-    FOR_EACH_VECTOR(e, t, inner, {
-        const floatV g = bn_gradient(relu, dyr, yr, e, inner);
-        sumDy += g;
-        sumDyCentered += g * (load_v(xr, e, inner) - mu);
-    })
-    const float totalDy = group_sum(lanes_total(sumDy), scratch);
-    const float totalDyCentered = group_sum(lanes_total(sumDyCentered), scratch);
-    if (get_local_id(0) == 0) {
-        partialDy[(size_t)row * tiles + t] = totalDy;
-        partialDyCentered[(size_t)row * tiles + t] = totalDyCentered;
+    if (chunk_is_full(t, l, inner)) {
+        for (int k = 0; k < BN_REDUCE_ITEMS; ++k) {
+            const size_t e = chunk_element(t, l, k);
+            const floatV g0 = VLOAD(dyr + e);
+            const floatV g = relu ? select((floatV)(0.0f), g0, VLOAD(yr + e) > 0.0f) : g0;
+            sumDy += g;
+            sumDyCentered += g * (VLOAD(xr + e) - mu);
+        }
+    } else {
+        // Padded lanes of dy read 0, so they add nothing to either sum.
+        for (int k = 0; k < BN_REDUCE_ITEMS; ++k) {
+            const size_t e = chunk_element(t, l, k);
+            if (e < (size_t)inner) {
+                const floatV g = bn_gradient(relu, dyr, yr, e, inner);
+                sumDy += g;
+                sumDyCentered += g * (load_v(xr, e, inner) - mu);
+            }
+        }
     }
+    const size_t slot = ((size_t)row * tiles + t) * BN_REDUCE_WG + l;
+    partialDy[slot] = lanes_total(sumDy);
+    partialDyCentered[slot] = lanes_total(sumDyCentered);
 }
 
-// Per channel (one group): dBeta = Σ partialDy, dGamma = invStd·Σ partialDyCentered, summed
-// in a fixed order.
+// Per channel (one group): dBeta = Σ partialDy, dGamma = invStd·Σ partialDyCentered over the
+// outer·tiles·BN_REDUCE_WG slots of channel c, summed in a fixed order.
 __kernel __attribute__((reqd_work_group_size(BN_REDUCE_WG, 1, 1)))
 void batchnorm_backward_combine(const int outer, const int channels, const int tiles,
                                 __global const float* partialDy, __global const float* partialDyCentered,
                                 __global const float* savedInvStd, __global float* dGamma,
                                 __global float* dBeta) {
     __local float scratch[BN_REDUCE_WG];
-    const int c = get_group_id(0), lid = get_local_id(0), parts = outer * tiles;
+    const int c = get_group_id(0), lid = get_local_id(0), slots = tiles * BN_REDUCE_WG, parts = outer * slots;
     float sumDy = 0.0f, sumDyCentered = 0.0f;
     for (int i = lid; i < parts; i += BN_REDUCE_WG) {
-        const int n = i / tiles, t = i - n * tiles;
-        const size_t p = (size_t)(n * channels + c) * tiles + t;
+        const int n = i / slots, s = i - n * slots;
+        const size_t p = (size_t)(n * channels + c) * slots + s;
         sumDy += partialDy[p];
         sumDyCentered += partialDyCentered[p];
     }
@@ -230,12 +297,6 @@ void batchnorm_backward_combine(const int outer, const int channels, const int t
         dGamma[c] = totalDyCentered * savedInvStd[c];
     }
 }
-
-// The element-wise kernels walk tiles of BN_WG·BN_VEC·BN_ITEMS floats.
-#undef TILE_WG
-#undef TILE_ITEMS
-#define TILE_WG BN_WG
-#define TILE_ITEMS BN_ITEMS
 
 // y = (x − mean[c])·scale + beta[c] on a tile of one row, scale = invStd[c]·gamma[c].
 __kernel __attribute__((reqd_work_group_size(BN_WG, 1, 1)))

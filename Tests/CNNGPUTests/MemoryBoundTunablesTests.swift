@@ -17,12 +17,16 @@ final class MemoryBoundTunablesTests: XCTestCase {
     ]
     private static let batchNormSets: [TunableValues?] = [
         nil,
-        ["BN_WG": 16, "BN_VEC": 1, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1],
-        ["BN_WG": 32, "BN_VEC": 8, "BN_ITEMS": 2, "BN_REDUCE_WG": 16, "BN_REDUCE_ITEMS": 2],
-        ["BN_WG": 256, "BN_VEC": 2, "BN_ITEMS": 8, "BN_REDUCE_WG": 32, "BN_REDUCE_ITEMS": 8],
+        ["BN_WG": 16, "BN_VEC": 1, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1, "BN_REDUCE_CONTIGUOUS": 0],
+        ["BN_WG": 32, "BN_VEC": 8, "BN_ITEMS": 2, "BN_REDUCE_WG": 16, "BN_REDUCE_ITEMS": 2, "BN_REDUCE_CONTIGUOUS": 1],
+        ["BN_WG": 256, "BN_VEC": 2, "BN_ITEMS": 8, "BN_REDUCE_WG": 32, "BN_REDUCE_ITEMS": 8, "BN_REDUCE_CONTIGUOUS": 0],
+        ["BN_WG": 64, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 64, "BN_REDUCE_ITEMS": 4, "BN_REDUCE_CONTIGUOUS": 1],
+        // The GPU defaults (coalesced first passes).
+        MemoryBoundTunables.batchNorm.gpuDefault,
     ]
     private static let poolingSets: [TunableValues?] = [
-        nil, ["POOL_WG": 16, "POOL_ITEMS": 4], ["POOL_WG": 256, "POOL_ITEMS": 1], ["POOL_WG": 32, "POOL_ITEMS": 2],
+        nil, ["POOL_WG": 16, "POOL_ITEMS": 4, "POOL_VEC": 1], ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 4],
+        ["POOL_WG": 32, "POOL_ITEMS": 2, "POOL_VEC": 8], ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 1],
     ]
 
     private func openCL() throws -> OpenCLBackend {
@@ -133,6 +137,12 @@ final class MemoryBoundTunablesTests: XCTestCase {
                                  mode: .max),
             try Pool2DDescriptor(batch: 1, channels: 1, inH: 70, inW: 90, windowH: 3, windowW: 2, strideH: 3, strideW: 2,
                                  padding: Padding2D(top: 1, bottom: 0, left: 0, right: 1), mode: .max),
+            // Rows wide enough for the vector taps of POOL_VEC > 1: stride 1 with padding, and
+            // stride 2 with a partial last vector.
+            try Pool2DDescriptor(batch: 2, channels: 2, inH: 9, inW: 29, windowH: 3, windowW: 3, strideH: 1, strideW: 1,
+                                 padding: Padding2D(1), mode: .max),
+            try Pool2DDescriptor(batch: 1, channels: 3, inH: 20, inW: 36, windowH: 2, windowW: 2, strideH: 2, strideW: 2,
+                                 mode: .max),
         ]
         for base in problems {
             for mode in [PoolingMode.max, .averageIncludingPadding, .averageExcludingPadding] {

@@ -11,9 +11,12 @@ import Foundation
 ///   WG·VEC·ITEMS consecutive floats; step k of work-item l loads vector k·WG + l, so
 ///   consecutive work-items touch consecutive addresses at every step.
 /// - `batchNorm` (batchnorm.cl): the same three as BN_WG, BN_VEC, BN_ITEMS for the element-wise
-///   kernels, along one row of a channel (H·W floats), and BN_REDUCE_WG, BN_REDUCE_ITEMS for
-///   the split reductions and their per-channel merges.
-/// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane.
+///   kernels, along one row of a channel (H·W floats), and BN_REDUCE_WG, BN_REDUCE_ITEMS,
+///   BN_REDUCE_CONTIGUOUS for the split reductions (one partial per work-item) and their
+///   per-channel merges.
+/// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane,
+///   POOL_ITEMS pixels per work-item, and POOL_VEC consecutive outputs per work-item of the max
+///   and average forward kernels (1: the per-pixel form).
 ///
 /// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-memory-bound.md); the GPU
 /// defaults are the usual 256-thread float4 shape until a GPU is measured.
@@ -47,21 +50,29 @@ enum MemoryBoundTunables {
         gpuDefault: ["STREAM_WG": 256, "STREAM_VEC": 4, "STREAM_ITEMS": 1])
 
     static let batchNorm = MemoryBoundKernel(
-        names: ["BN_WG", "BN_VEC", "BN_ITEMS", "BN_REDUCE_WG", "BN_REDUCE_ITEMS"],
+        names: ["BN_WG", "BN_VEC", "BN_ITEMS", "BN_REDUCE_WG", "BN_REDUCE_ITEMS", "BN_REDUCE_CONTIGUOUS"],
         allowed: ["BN_WG": [16, 32, 64, 128, 256], "BN_VEC": [1, 2, 4, 8], "BN_ITEMS": [1, 2, 4, 8],
-                  "BN_REDUCE_WG": [16, 32, 64, 128, 256], "BN_REDUCE_ITEMS": [1, 2, 4, 8]],
-        // PoCL: the element-wise kernels like the streaming ones; the reductions ran 2× faster in
-        // groups of 64 summing 4 vectors each than in groups of 256 with one, and training
-        // forward another 1.2–2.4× with 8 vectors each (backward within noise; two A B A B
-        // rounds, Benchmarks/NOTES-memory-bound.md).
-        cpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 64, "BN_REDUCE_ITEMS": 8],
-        gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1])
+                  "BN_REDUCE_WG": [16, 32, 64, 128, 256], "BN_REDUCE_ITEMS": [1, 2, 4, 8],
+                  "BN_REDUCE_CONTIGUOUS": [0, 1]],
+        // PoCL runs a group's work-items one after another on one core, so the reductions' first
+        // passes read a contiguous run per work-item (BN_REDUCE_CONTIGUOUS 1): 4–5× faster than
+        // the coalesced order a GPU wants, with 8 vectors of 8 floats each in groups of 16
+        // (Benchmarks/NOTES-memory-bound.md). The element-wise kernels like the streaming ones,
+        // one float8 per work-item in large groups.
+        cpuDefault: ["BN_WG": 256, "BN_VEC": 8, "BN_ITEMS": 1, "BN_REDUCE_WG": 16, "BN_REDUCE_ITEMS": 8,
+                     "BN_REDUCE_CONTIGUOUS": 1],
+        gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1,
+                     "BN_REDUCE_CONTIGUOUS": 0])
 
     static let pooling = MemoryBoundKernel(
-        names: ["POOL_WG", "POOL_ITEMS"],
-        allowed: ["POOL_WG": [16, 32, 64, 128, 256], "POOL_ITEMS": [1, 2, 4]],
-        cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1],
-        gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1])
+        names: ["POOL_WG", "POOL_ITEMS", "POOL_VEC"],
+        allowed: ["POOL_WG": [16, 32, 64, 128, 256], "POOL_ITEMS": [1, 2, 4], "POOL_VEC": [1, 4, 8]],
+        // PoCL: the max and average forward kernels computing 8 consecutive outputs per work-item (window
+        // taps as vector loads) were 4× faster than one output per work-item, whose taps PoCL
+        // vectorized across work-items as gathers (Benchmarks/NOTES-memory-bound.md). GPUs keep
+        // one output per work-item until one is measured.
+        cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 8],
+        gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1])
 }
 
 /// The parameter sets a backend uses: the device type's defaults unless a test or a tuner

@@ -7,9 +7,10 @@ extension OpenCLBackend: NormalizationOps {
                                                savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
                                                relu: Bool) throws {
         let rows = shape.outer * shape.axis, tiles = batchNormTiles(shape.inner, reduction: true)
+        let slots = rows * tiles * batchNormReductionGroup
         try OpenCLScratch.using(self) { scratch in
-            let partialMean = try scratch.buffer("batchnorm.partialA", count: rows * tiles)
-            let partialM2 = try scratch.buffer("batchnorm.partialB", count: rows * tiles)
+            let partialMean = try scratch.buffer("batchnorm.partialA", count: slots)
+            let partialM2 = try scratch.buffer("batchnorm.partialB", count: slots)
             try launchBatchNorm("batchnorm_partial_statistics", reduction: true, groups: [tiles, rows],
                                 [.int(shape.inner), .buffer(x), .buffer(partialMean), .buffer(partialM2)])
             try launchBatchNorm("batchnorm_combine_statistics", reduction: true, groups: [shape.axis],
@@ -55,9 +56,10 @@ extension OpenCLBackend: NormalizationOps {
                                    dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
         let relu: [KernelArgument] = [.int(reluOutput == nil ? 0 : 1), .buffer(reluOutput ?? dy)]
         let rows = shape.outer * shape.axis, tiles = batchNormTiles(shape.inner, reduction: true)
+        let slots = rows * tiles * batchNormReductionGroup
         try OpenCLScratch.using(self) { scratch in
-            let partialDy = try scratch.buffer("batchnorm.partialA", count: rows * tiles)
-            let partialDyCentered = try scratch.buffer("batchnorm.partialB", count: rows * tiles)
+            let partialDy = try scratch.buffer("batchnorm.partialA", count: slots)
+            let partialDyCentered = try scratch.buffer("batchnorm.partialB", count: slots)
             try launchBatchNorm("batchnorm_backward_partial", reduction: true, groups: [tiles, rows],
                                 [.int(shape.axis), .int(shape.inner), .buffer(x), .buffer(dy), .buffer(savedMean)]
                                     + relu + [.buffer(partialDy), .buffer(partialDyCentered)])
@@ -79,6 +81,9 @@ extension OpenCLBackend: NormalizationOps {
                              : p["BN_WG"]! * p["BN_VEC"]! * p["BN_ITEMS"]!
         return (inner + tile - 1) / tile
     }
+
+    /// BN_REDUCE_WG: the reductions' first passes write one partial per work-item.
+    private var batchNormReductionGroup: Int { memoryBound.values(MemoryBoundTunables.batchNorm)["BN_REDUCE_WG"]! }
 
     private func launchBatchNorm(_ kernel: String, reduction: Bool = false, groups: [Int],
                                  _ args: [KernelArgument]) throws {

@@ -5,7 +5,9 @@
 extension OpenCLBackend: PoolingOps {
     public func encodePoolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
                                      indices: (any DeviceBuffer)?) throws {
-        let groups = poolGroups(pixels: d.outH * d.outW, planes: d.batch * d.channels)
+        // POOL_VEC consecutive outputs of a row per work-item.
+        let vector = memoryBound.values(MemoryBoundTunables.pooling)["POOL_VEC"]!
+        let groups = poolGroups(pixels: d.outH * ((d.outW + vector - 1) / vector), planes: d.batch * d.channels)
         switch d.mode {
         case .max:
             if let indices {
