@@ -31,8 +31,8 @@ extension CPUBackend {
     /// counts is the output pixels of one worker's slice of the batch, not of one image: the
     /// weight reorder costs 1/slice-pixels of the convolution's arithmetic. Measured on ResNet-50:
     /// at batch 8 the 7² stage (4 images × 49 = 196 per worker) ran 7–22% faster on im2col +
-    /// GEMM; at batch 32, 64² input, the 3×3 layers at 8² and 4² (1024 and 256 per worker) ran
-    /// 1.3–1.9× faster blocked, those at 2² (64) 1.1–1.6× slower.
+    /// GEMM; at batch 32, 64² input, the 3×3 layers at 8² (1024 per worker) took 1.6–1.9× less
+    /// CPU blocked and those at 4² (256) up to 2× less, those at 2² (64) 1.2–2.5× more.
     static let oneDNNBlockedMinSlicePixels = 256
 
     /// The oneDNN layout the measurements favour for `d`, or nil where our own kernels are the
