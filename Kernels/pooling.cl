@@ -25,7 +25,9 @@
 // pooling on one POOL_WG work-group per plane forward and (pixel, plane) backward.
 //
 // Tunables (pooling family of MemoryBoundTunables.swift, set by -D): POOL_WG work-items per
-// group, POOL_ITEMS pixels per work-item. Geometry (from the descriptor, OpenCLBackend+Pooling):
+// group, POOL_ITEMS pixels per work-item, POOL_VEC (1, 4 or 8) consecutive outputs of a row
+// per work-item in the max and average forward kernels (1: one output each; see their vector
+// form below). Geometry (from the descriptor, OpenCLBackend+Pooling):
 // POOL_IN_H, POOL_IN_W, POOL_OUT_H, POOL_OUT_W, POOL_WINDOW_H, POOL_WINDOW_W, POOL_STRIDE_H,
 // POOL_STRIDE_W, POOL_PAD_TOP, POOL_PAD_LEFT, POOL_PAD_BOTTOM, POOL_PAD_RIGHT; POOL_DIVISOR is
 // 1 where an average counts padded positions, 0 where it counts only the image's.
