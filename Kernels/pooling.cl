@@ -25,7 +25,9 @@
 // pooling on one POOL_WG work-group per plane forward and (pixel, plane) backward.
 //
 // Tunables (pooling family of MemoryBoundTunables.swift, set by -D): POOL_WG work-items per
-// group, POOL_ITEMS pixels per work-item. Geometry (from the descriptor, OpenCLBackend+Pooling):
+// group, POOL_ITEMS pixels per work-item, POOL_VEC (1, 4 or 8) consecutive outputs of a row
+// per work-item in the max and average forward kernels (1: one output each; see their vector
+// form below). Geometry (from the descriptor, OpenCLBackend+Pooling):
 // POOL_IN_H, POOL_IN_W, POOL_OUT_H, POOL_OUT_W, POOL_WINDOW_H, POOL_WINDOW_W, POOL_STRIDE_H,
 // POOL_STRIDE_W, POOL_PAD_TOP, POOL_PAD_LEFT, POOL_PAD_BOTTOM, POOL_PAD_RIGHT; POOL_DIVISOR is
 // 1 where an average counts padded positions, 0 where it counts only the image's.
@@ -163,14 +165,15 @@ typedef int8 poolI;
 
 // Row `row`'s values at columns iw (one per lane, `first` = lane 0's): one vector load where
 // they are consecutive or every other one and all inside the row, else a gather from clamped
-// columns (the caller masks those outside).
+// columns (the caller masks those outside). Vector min, max and clamp take vector bounds here:
+// oclgrind 21.10 evaluated clamp(int8, int, int) without clamping.
 POOL_INLINE poolF row_taps(__global const float* row, int first, poolI iw) {
 #if POOL_STRIDE_W == 1
     if (first >= 0 && first + POOL_VEC <= POOL_IN_W) return POOL_VLOAD(row + first);
 #elif POOL_STRIDE_W == 2
     if (first >= 0 && first + 2 * POOL_VEC <= POOL_IN_W) return POOL_VLOAD_WIDE(row + first).even;
 #endif
-    return POOL_GATHER(row, clamp(iw, 0, POOL_IN_W - 1));
+    return POOL_GATHER(row, clamp(iw, (poolI)(0), (poolI)(POOL_IN_W - 1)));
 }
 
 // window_argmax for outputs (oh, ow0 … ow0 + POOL_VEC − 1): the same taps in the same order,
@@ -178,7 +181,7 @@ POOL_INLINE poolF row_taps(__global const float* row, int first, poolI iw) {
 POOL_INLINE poolI window_argmax_v(__global const float* plane, int oh, int ow0, poolF* best) {
     const int h = window_top(oh);
     const poolI w = (ow0 + POOL_LANES) * POOL_STRIDE_W - POOL_PAD_LEFT;
-    poolI index = max(h, 0) * POOL_IN_W + max(w, 0);
+    poolI index = max(h, 0) * POOL_IN_W + max(w, (poolI)(0));
     poolF m = (poolF)(-INFINITY);
 #pragma unroll
     for (int a = 0; a < POOL_WINDOW_H; ++a) {
@@ -335,9 +338,9 @@ POOL_INLINE poolF window_average_v(__global const float* plane, int oh, int ow0)
         }
     }
     int h0 = h, h1 = min(h + POOL_WINDOW_H, POOL_IN_H + POOL_PAD_BOTTOM);
-    poolI w0 = w, w1 = min(w + POOL_WINDOW_W, POOL_IN_W + POOL_PAD_RIGHT);
+    poolI w0 = w, w1 = min(w + POOL_WINDOW_W, (poolI)(POOL_IN_W + POOL_PAD_RIGHT));
 #if !POOL_DIVISOR
-    h0 = max(h0, 0); w0 = max(w0, 0); h1 = min(h1, POOL_IN_H); w1 = min(w1, POOL_IN_W);
+    h0 = max(h0, 0); w0 = max(w0, (poolI)(0)); h1 = min(h1, POOL_IN_H); w1 = min(w1, (poolI)(POOL_IN_W));
 #endif
     return sum / CONVERT_POOL_F((h1 - h0) * (w1 - w0));
 }

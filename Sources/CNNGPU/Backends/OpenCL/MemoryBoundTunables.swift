@@ -58,10 +58,12 @@ enum MemoryBoundTunables {
         // passes read a contiguous run per work-item (BN_REDUCE_CONTIGUOUS 1): 4–5× faster than
         // the coalesced order a GPU wants, with 8 vectors of 8 floats each in groups of 16
         // (Benchmarks/NOTES-memory-bound.md). The element-wise kernels like the streaming ones,
-        // one float8 per work-item in large groups.
+        // one float8 per work-item in large groups. GPUs (not measured yet): 4 vectors per
+        // work-item, so that the partials, two floats per work-item, add an eighth to the
+        // input read rather than half of it with one vector each.
         cpuDefault: ["BN_WG": 256, "BN_VEC": 8, "BN_ITEMS": 1, "BN_REDUCE_WG": 16, "BN_REDUCE_ITEMS": 8,
                      "BN_REDUCE_CONTIGUOUS": 1],
-        gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1,
+        gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 4,
                      "BN_REDUCE_CONTIGUOUS": 0])
 
     static let pooling = MemoryBoundKernel(
