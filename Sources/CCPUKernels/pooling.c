@@ -207,9 +207,24 @@ void cnn_max_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, 
 
 /// Each window row's taps are summed left to right and the row sums added top to bottom, the
 /// order of the scalar loop this replaced, so results did not change by a bit.
+/// PyTorch's divisor rows: the window clipped to the padded input, or to the image (h0 ..< h1).
+INLINE long average_rows_counted(const cnn_pool_geometry *g, long r0, long imageRows, int includePadding) {
+    if (!includePadding) return imageRows;
+    return r0 + g->windowH < g->inH + g->bottom ? g->windowH : g->inH + g->bottom - r0;
+}
+
+/// The divisors of a block whose lane 0 window starts at column c0, the same clipping in columns.
+INLINE vf16 average_divisor(const cnn_pool_geometry *g, long c0, long rowsCounted, int includePadding,
+                            vi16 laneColumns) {
+    vi16 w0 = splat16i((int)c0) + laneColumns, w1 = w0 + (int)g->windowW;
+    vi16 end = splat16i((int)(includePadding ? g->inW + g->right : g->inW));
+    vi16 columnsCounted = select16i(w1 < end, w1, end) - (includePadding ? w0 : select16i(w0 > 0, w0, splat16i(0)));
+    return __builtin_convertvector(columnsCounted * (int)rowsCounted, vf16);
+}
+
 INLINE void average_pool_plane(const cnn_pool_geometry *g, const float *x, float *y, int includePadding, long s,
                                float *scratch) {
-    const long inW = g->inW, outW = g->outW;
+    const long outW = g->outW;
     const vi16 laneColumns = lane_columns(s);
     row_ring ring;
     ring_init(&ring, g, scratch, 0);
@@ -217,8 +232,7 @@ INLINE void average_pool_plane(const cnn_pool_geometry *g, const float *x, float
     for (long oh = 0; oh < g->outH; oh++) {
         long h0, h1, r0 = oh * g->strideH - g->top;
         (void)window_rows(&ring, g, x, oh, &h0, &h1, rows);
-        long rowsCounted = includePadding ? (r0 + g->windowH < g->inH + g->bottom ? g->windowH : g->inH + g->bottom - r0)
-                                          : h1 - h0;
+        long rowsCounted = average_rows_counted(g, r0, h1 - h0, includePadding);
         for (long ow = 0; ow < outW; ow += LANES) {
             long o = block_start(ow, outW), c0 = o * s - g->left;
             vf16 sum = splat16(0);
@@ -228,11 +242,7 @@ INLINE void average_pool_plane(const cnn_pool_geometry *g, const float *x, float
                 for (long kw = 1; kw < g->windowW; kw++) row += load_strided(p + kw, s);
                 sum += row;
             }
-            // PyTorch's divisor: the window clipped to the padded input, or to the image.
-            vi16 w0 = splat16i((int)c0) + laneColumns, w1 = w0 + (int)g->windowW;
-            vi16 end = splat16i((int)(includePadding ? inW + g->right : inW));
-            vi16 columnsCounted = select16i(w1 < end, w1, end) - (includePadding ? w0 : select16i(w0 > 0, w0, splat16i(0)));
-            vf16 divisor = __builtin_convertvector(columnsCounted * (int)rowsCounted, vf16);
+            vf16 divisor = average_divisor(g, c0, rowsCounted, includePadding, laneColumns);
             long lanes = outW - o < LANES ? outW - o : LANES;
             store_lanes(y + oh * outW + o, sum / divisor, lanes);
         }
@@ -260,6 +270,78 @@ ISA_VARIANTS(average_pool_forward, average_pool_forward_body,
 void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int includePadding, long planes,
                               float *scratch) {
     average_pool_forward_dispatch(g, x, y, includePadding, planes, scratch);
+}
+
+/// Average pooling's backward pass as a scatter into horizontally padded rows: output row by
+/// output row (ascending), each block's shares dy / divisor are added to the window rows'
+/// padded accumulators one window column at a time, the last column first, so every input
+/// pixel receives its outputs' shares in ascending output order (the order of the OpenCL
+/// gather). Stride 2 adds the shares interleaved with zeros: two vector adds per column.
+/// The padded rows' image part is then copied to dx.
+INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
+                                        long s, float *rows) {
+    const long outW = g->outW, width = padded_width(g);
+    const vi16 laneColumns = lane_columns(s), lane = lane_columns(1);
+    for (long j = 0; j < g->inH * width; j += LANES) store16(rows + j, splat16(0));
+    for (long oh = 0; oh < g->outH; oh++) {
+        long r0 = oh * g->strideH - g->top;
+        long h0 = r0 > 0 ? r0 : 0, h1 = r0 + g->windowH < g->inH ? r0 + g->windowH : g->inH;
+        long rowsCounted = average_rows_counted(g, r0, h1 - h0, includePadding);
+        for (long ow = 0; ow < outW; ow += LANES) {
+            long o = block_start(ow, outW), c0 = o * s - g->left;
+            // Lanes before `ow` were added by the previous (overlapped) block; lanes past the
+            // row's end do not exist: both add zero.
+            vf16 shares = splat16(0);
+            memcpy(&shares, dy + oh * outW + o, (size_t)(outW - o < LANES ? outW - o : LANES) * sizeof(float));
+            vi16 live = (lane >= (int)(ow - o)) & (lane < (int)(outW - o));
+            shares = select16(live, shares / average_divisor(g, c0, rowsCounted, includePadding, laneColumns), splat16(0));
+            vf16 spread0 = shares, spread1 = shares;
+            if (s == 2) {
+                vf16 zero = splat16(0);
+                spread0 = __builtin_shufflevector(shares, zero, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+                spread1 = __builtin_shufflevector(shares, zero, 8, 16, 9, 17, 10, 18, 11, 19, 12, 20, 13, 21, 14, 22, 15, 23);
+            }
+            for (long ih = h0; ih < h1; ih++) {
+                float *p = rows + ih * width + o * s;
+                for (long kw = g->windowW - 1; kw >= 0; kw--) {
+                    if (s == 1) {
+                        store16(p + kw, load16(p + kw) + shares);
+                    } else if (s == 2) {
+                        store16(p + kw, load16(p + kw) + spread0);
+                        store16(p + kw + 16, load16(p + kw + 16) + spread1);
+                    } else {
+                        for (int k = 0; k < LANES; k++) p[kw + k * s] += shares[k];
+                    }
+                }
+            }
+        }
+    }
+    for (long ih = 0; ih < g->inH; ih++) copy_floats(dx + ih * g->inW, rows + ih * width + g->left, g->inW);
+}
+
+INLINE void average_pool_backward_body(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
+                                       long planes, float *rows) {
+    long inPlane = g->inH * g->inW, outPlane = g->outH * g->outW;
+    for (long p = 0; p < planes; p++) {
+        switch (g->strideW) {
+        case 1: average_pool_backward_plane(g, dy + p * outPlane, dx + p * inPlane, includePadding, 1, rows); break;
+        case 2: average_pool_backward_plane(g, dy + p * outPlane, dx + p * inPlane, includePadding, 2, rows); break;
+        default:
+            average_pool_backward_plane(g, dy + p * outPlane, dx + p * inPlane, includePadding, g->strideW, rows);
+            break;
+        }
+    }
+}
+
+ISA_VARIANTS(average_pool_backward, average_pool_backward_body,
+             (const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding, long planes, float *rows),
+             (g, dy, dx, includePadding, planes, rows))
+
+long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g) { return g->inH * padded_width(g); }
+
+void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
+                               long planes, float *scratch) {
+    average_pool_backward_dispatch(g, dy, dx, includePadding, planes, scratch);
 }
 
 /// A scatter: consecutive outputs' winners may coincide (overlapping windows), so the adds

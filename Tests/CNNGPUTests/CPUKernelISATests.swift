@@ -1,7 +1,8 @@
 @testable import CNNGPU
+import Foundation
 import XCTest
 
-/// The CPU backend's C loops (Sources/CCPUKernels: pooling and batch norm) in every instruction
+/// The CPU backend's C loops (Sources/CCPUKernels: pooling, batch norm, optimizers, softmax) in every instruction
 /// set this machine can run (baseline, AVX2, AVX-512), forced one at a time, against the Double
 /// references. Sizes straddle the 16-lane vectors and the 4096-value summation blocks; rows
 /// shorter than 32 floats take the staged path, longer ones the direct one.
@@ -196,6 +197,38 @@ final class CPUKernelISATests: XCTestCase {
                     RMSpropTests.referenceStep(p, weights: &w, gradients: g.doubles, square: &sq, buffer: &buffer)
                     assertClose(try b.download(weights), w, "RMSprop \(p) \(label)")
                     assertClose(try b.download(square), sq, "RMSprop square \(p) \(label)")
+                }
+            }
+        }
+    }
+
+    /// Softmax and log-softmax over rows of 1, 15, 17 (vector tails) and 1000 classes, with
+    /// large negative inputs (exponentials that underflow to 0) and a NaN row.
+    func testSoftmaxInEveryInstructionSet() throws {
+        var rng = SeededGenerator.fresh()
+        let b = CPUBackend()
+        for isa in variants {
+            try CPUKernelISA.limited(to: isa) {
+                for axis in [1, 15, 17, 1000] {
+                    let shape = AxisShape(outer: 3, axis: axis, inner: 1)
+                    var x = rng.floats(shape.count).map { 40 * $0 }
+                    x[0] = -200
+                    for log in [false, true] {
+                        let y = try b.allocate(shape.count, dtype: .float32)
+                        try b.softmaxForward(shape, log: log, x: try b.makeBuffer(x), y: y)
+                        var expected = [Double]()
+                        for row in 0..<3 {
+                            let values = x[(row * axis)..<((row + 1) * axis)].map(Double.init)
+                            let m = values.max()!, sum = values.reduce(0) { $0 + Foundation.exp($1 - m) }
+                            expected += values.map { log ? $0 - m - Foundation.log(sum) : Foundation.exp($0 - m) / sum }
+                        }
+                        assertClose(try b.download(y), expected, tolerance: 1e-5, "\(isa) axis \(axis) log \(log) seed \(rng.seed)")
+                    }
+                    x[axis] = .nan
+                    let y = try b.allocate(shape.count, dtype: .float32)
+                    try b.softmaxForward(shape, log: false, x: try b.makeBuffer(x), y: y)
+                    let nanRow = try b.download(y)[axis..<(2 * axis)]
+                    XCTAssertTrue(nanRow.allSatisfy { $0.isNaN }, "\(isa) axis \(axis): a NaN makes its row NaN")
                 }
             }
         }

@@ -1,9 +1,9 @@
 #ifndef CNN_CPU_ISA_H
 #define CNN_CPU_ISA_H
 
-/// The instruction sets the memory-bound kernels (pooling, batch norm) are compiled for; each
-/// call runs the widest one this processor has, read once from CPUID. AMD Zen 2 machines have
-/// AVX2 only, Zen 4 and Zen 5 have AVX-512.
+/// The instruction sets the memory-bound kernels (pooling, batch norm, optimizers, softmax) are
+/// compiled for; each call runs the widest one this processor has, as CPUID reports it. AMD
+/// Zen 2 machines have AVX2 only, Zen 4 and Zen 5 have AVX-512.
 enum {
     CNN_ISA_BASELINE = 0,  ///< x86-64 SSE2, or the generic build off x86
     CNN_ISA_AVX2 = 1,      ///< AVX2 + FMA

@@ -27,6 +27,14 @@ void cnn_max_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, 
 void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int includePadding,
                               long planes, float *scratch);
 
+/// Floats of scratch one call of `cnn_average_pool_backward` needs.
+long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g);
+
+/// Average pooling's backward pass over `planes` planes, dx overwritten: each input pixel sums
+/// dy / divisor of the outputs whose window holds it, in ascending output order.
+void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
+                               long planes, float *scratch);
+
 /// Max pooling's backward pass over `planes` planes: each dx plane is zeroed, then every
 /// output's gradient is added at its winner's position in ascending output order; indices
 /// outside the plane are skipped.

@@ -1,8 +1,8 @@
 import CCPUKernels
 
-/// Pooling on the host, parallel over the N·C planes. Within a plane the backward passes add
-/// each output's gradient into its window in ascending output order: the same order in which
-/// the OpenCL gathers sum, and deterministic. Adaptive pooling's backward is a gather, as its
+/// Pooling on the host, parallel over the N·C planes, the 2-D windows in Sources/CCPUKernels/
+/// pooling.c. Within a plane the backward passes add each output's gradient into its window in
+/// ascending output order: the same order in which the OpenCL gathers sum, and deterministic. Adaptive pooling's backward is a gather, as its
 /// OpenCL kernel is, and adds the same dy / window-size terms in the same order.
 extension CPUBackend: PoolingOps {
     /// Max and average pooling forward run in Sources/CCPUKernels/pooling.c (16 outputs in vector
@@ -34,61 +34,17 @@ extension CPUBackend: PoolingOps {
         let dyp = ptr(dy), dxp = ptr(dx)
         // Average pooling ignores indices a caller may pass anyway.
         let ip = d.mode == .max ? indices.map(intPtr) : nil
-        let includePadding = d.mode == .averageIncludingPadding
+        let includePadding: Int32 = d.mode == .averageIncludingPadding ? 1 : 0, geometry = g.kernelGeometry
+        let scratchCount = withUnsafePointer(to: geometry) { cnn_average_pool_backward_scratch_floats($0) }
         parallelFor(d.batch * d.channels, grain: g.planeGrain) { planes in
-            let first = planes.lowerBound
+            let first = planes.lowerBound, dy = dyp + first * g.outPlane, dx = dxp + first * g.inPlane
             if let ip {
-                cnn_max_pool_backward(g.inPlane, g.outPlane, dyp + first * g.outPlane, ip + first * g.outPlane,
-                                      dxp + first * g.inPlane, planes.count)
+                cnn_max_pool_backward(g.inPlane, g.outPlane, dy, ip + first * g.outPlane, dx, planes.count)
                 return
             }
-            let shares = UnsafeMutablePointer<Float>.allocate(capacity: g.outW)
-            defer { shares.deallocate() }
-            for p in planes {
-                let plane = dxp + p * g.inPlane
-                plane.update(repeating: 0, count: g.inPlane)
-                averagePoolBackwardPlane(g, dyp + p * g.outPlane, plane, includePadding: includePadding, shares: shares)
-            }
-        }
-    }
-
-    /// Average pooling's backward pass on one plane (zeroed by the caller): each output row's
-    /// shares dy / divisor are added to its window, a window row and a window column at a time,
-    /// so the inner loop is a strided sweep. Columns go from the window's last offset to its
-    /// first, so every input pixel receives its outputs' shares in ascending output order, as
-    /// the OpenCL gather adds them.
-    private func averagePoolBackwardPlane(_ g: PoolGeometry, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                          includePadding: Bool, shares: UnsafeMutablePointer<Float>) {
-        let outW = g.outW
-        let (lo, hi) = g.interiorColumns
-        for oh in 0..<g.outH {
-            let (h0, h1) = g.rows(oh)
-            for ow in 0..<outW { shares[ow] = dy[oh &* outW &+ ow] / g.divisor(oh, ow, includePadding: includePadding) }
-            for ih in h0..<h1 {
-                let rowStart = ih &* g.inW
-                @inline(__always) func interior(stride: Int) {
-                    let start = rowStart &- g.left
-                    for kw in (0..<g.windowW).reversed() {
-                        for ow in lo..<hi { dx[start &+ kw &+ ow &* stride] += shares[ow] }
-                    }
-                }
-                // Edge outputs before the interior ones and after: ascending output order.
-                for ow in g.edgeColumns where ow < lo {
-                    let (w0, w1) = g.columns(ow)
-                    for iw in w0..<w1 { dx[rowStart &+ iw] += shares[ow] }
-                }
-                if lo < hi {
-                    switch g.strideW {
-                    case 1: interior(stride: 1)
-                    case 2: interior(stride: 2)
-                    default: interior(stride: g.strideW)
-                    }
-                }
-                for ow in g.edgeColumns where ow >= hi {
-                    let (w0, w1) = g.columns(ow)
-                    for iw in w0..<w1 { dx[rowStart &+ iw] += shares[ow] }
-                }
-            }
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+            defer { scratch.deallocate() }
+            withUnsafePointer(to: geometry) { cnn_average_pool_backward($0, dy, dx, includePadding, planes.count, scratch) }
         }
     }
 
@@ -192,7 +148,7 @@ private struct AdaptiveAxis {
     }
 }
 
-/// A pooling descriptor's sizes as plain integers, with each window clipped to the input.
+/// A pooling descriptor's sizes as plain integers.
 private struct PoolGeometry {
     let inH: Int, inW: Int, outH: Int, outW: Int
     let windowH: Int, windowW: Int, strideH: Int, strideW: Int
@@ -202,17 +158,7 @@ private struct PoolGeometry {
         inH = d.inH; inW = d.inW; outH = d.outH; outW = d.outW
         windowH = d.windowH; windowW = d.windowW; strideH = d.strideH; strideW = d.strideW
         top = d.padding.top; left = d.padding.left; bottom = d.padding.bottom; right = d.padding.right
-        let lo = min((left + strideW - 1) / strideW, outW)
-        let hi = max(inW + left >= windowW ? min(outW, (inW + left - windowW) / strideW + 1) : 0, 0)
-        interiorColumns = (lo, hi)
-        edgeColumns = Array(0..<lo) + Array(max(hi, lo)..<outW)
     }
-
-    /// The outputs `lo..<hi` along a row whose window needs no clipping to the image.
-    let interiorColumns: (Int, Int)
-    /// The outputs along a row whose window the image edge clips: those before and after
-    /// `interiorColumns`, in ascending order (every output when there is no interior).
-    let edgeColumns: [Int]
 
     var inPlane: Int { inH * inW }
     var outPlane: Int { outH * outW }
@@ -222,26 +168,7 @@ private struct PoolGeometry {
         cnn_pool_geometry(inH: inH, inW: inW, outH: outH, outW: outW, windowH: windowH, windowW: windowW,
                           strideH: strideH, strideW: strideW, top: top, left: left, bottom: bottom, right: right)
     }
+
     /// Planes per parallel chunk: enough work per chunk to amortize the thread hand-off.
     var planeGrain: Int { max(1, 16_384 / max(1, outPlane * windowH * windowW + inPlane)) }
-
-    /// The input rows of output row `oh`, clipped to the image: `h0..<h1`.
-    func rows(_ oh: Int) -> (Int, Int) {
-        (max(oh * strideH - top, 0), min(oh * strideH - top + windowH, inH))
-    }
-
-    func columns(_ ow: Int) -> (Int, Int) {
-        (max(ow * strideW - left, 0), min(ow * strideW - left + windowW, inW))
-    }
-
-    /// PyTorch's divisor: the window clipped to the padded input, or to the image when padding
-    /// is excluded.
-    func divisor(_ oh: Int, _ ow: Int, includePadding: Bool) -> Float {
-        if includePadding {
-            let h0 = oh * strideH - top, w0 = ow * strideW - left
-            return Float((min(h0 + windowH, inH + bottom) - h0) * (min(w0 + windowW, inW + right) - w0))
-        }
-        let (h0, h1) = rows(oh), (w0, w1) = columns(ow)
-        return Float((h1 - h0) * (w1 - w0))
-    }
 }

@@ -1,8 +1,9 @@
 import CCPUKernels
 
 /// The instruction set that the C loops of the CPU backend (Sources/CCPUKernels: pooling, batch
-/// norm) run with: each call takes the widest one this processor has (Zen 2: AVX2; Zen 4 and 5:
-/// AVX-512), so a program linking the library gets it with no build flag or variable set.
+/// norm, optimizers, softmax) run with: each call takes the widest one this processor has (Zen 2:
+/// AVX2; Zen 4 and 5: AVX-512), so a program linking the library gets it with no build flag or
+/// variable set.
 enum CPUKernelISA: Int32, CaseIterable, Comparable, Sendable {
     case baseline = 0, avx2 = 1, avx512 = 2
 

@@ -1,0 +1,93 @@
+#include "softmax.h"
+#include "isa_variants.h"
+#include <math.h>
+
+/// e^x on 16 lanes: 2^n·e^r with n = round(x·log2 e), |r| ≤ ln 2 / 2, e^r from Cephes'
+/// degree-7 polynomial; n is rounded by adding and removing 1.5·2²³ (no rounding instruction
+/// on the baseline target), and 2^n is built from its exponent bits.
+INLINE vf16 exp16(vf16 x) {
+    vf16 lo = splat16(-87.3f), hi = splat16(88.3f);
+    vf16 c = select16(x < lo, lo, select16(x > hi, hi, x));
+    vf16 magic = splat16(12582912.0f);
+    vf16 shifted = c * splat16(1.44269504f) + magic;
+    vf16 n = shifted - magic;
+    vi16 integer = (vi16)shifted - (vi16)magic;
+    // ln 2 split in two so that n·ln 2 is subtracted without rounding away r's low bits.
+    vf16 r = c - n * splat16(0.693359375f);
+    r = r + n * splat16(2.12194440e-4f);
+    vf16 p = splat16(1.9875691500e-4f);
+    p = p * r + splat16(1.3981999507e-3f);
+    p = p * r + splat16(8.3334519073e-3f);
+    p = p * r + splat16(4.1665795894e-2f);
+    p = p * r + splat16(1.6666665459e-1f);
+    p = p * r + splat16(5.0000001201e-1f);
+    p = p * (r * r) + r + splat16(1);
+    vf16 result = p * (vf16)((integer + 127) << 23);
+    result = select16(x < lo, splat16(0), result);
+    result = select16(x > hi, splat16(INFINITY), result);
+    return select16(x != x, x, result);
+}
+
+/// The largest of n ≥ 1 floats (NaNs ignored unless x[0] is one, as a scalar scan).
+INLINE float maximum(const float *x, long n) {
+    float m = x[0];
+    long i = 1;
+    if (n >= 17) {
+        vf16 lanes = load16(x + 1);
+        for (i = 17; i + 16 <= n; i += 16) {
+            vf16 v = load16(x + i);
+            lanes = select16(v > lanes, v, lanes);
+        }
+        for (int k = 0; k < 16; k++)
+            if (lanes[k] > m) m = lanes[k];
+    }
+    for (; i < n; i++)
+        if (x[i] > m) m = x[i];
+    return m;
+}
+
+/// Σ e^(x[i] − shift), storing each term in y unless y is NULL; the tail goes through one
+/// vector padded with −∞, so it gets the same formula as the rest.
+INLINE float sum_of_exponentials(const float *x, long n, float shift, float *y) {
+    vf16 acc = splat16(0), s = splat16(shift);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        vf16 e = exp16(load16(x + i) - s);
+        if (y) store16(y + i, e);
+        acc += e;
+    }
+    if (i < n) {
+        vf16 v = splat16(-INFINITY);
+        for (long k = 0; k < n - i; k++) v[k] = x[i + k] - shift;
+        vf16 e = exp16(v);
+        if (y)
+            for (long k = 0; k < n - i; k++) y[i + k] = e[k];
+        acc += e;
+    }
+    return sum16(acc);
+}
+
+INLINE void softmax_rows_body(const float *x, float *y, long rows, long axis, int log) {
+    for (long row = 0; row < rows; row++) {
+        const float *xr = x + row * axis;
+        float *yr = y + row * axis;
+        float m = maximum(xr, axis);
+        long i = 0;
+        if (log) {
+            vf16 shift = splat16(m + logf(sum_of_exponentials(xr, axis, m, 0)));
+            for (; i + 16 <= axis; i += 16) store16(yr + i, load16(xr + i) - shift);
+            for (; i < axis; i++) yr[i] = xr[i] - shift[0];
+        } else {
+            vf16 inverse = splat16(1 / sum_of_exponentials(xr, axis, m, yr));
+            for (; i + 16 <= axis; i += 16) store16(yr + i, load16(yr + i) * inverse);
+            for (; i < axis; i++) yr[i] *= inverse[0];
+        }
+    }
+}
+
+ISA_VARIANTS(softmax_rows, softmax_rows_body, (const float *x, float *y, long rows, long axis, int log),
+             (x, y, rows, axis, log))
+
+void cnn_softmax_rows(const float *x, float *y, long rows, long axis, int log) {
+    softmax_rows_dispatch(x, y, rows, axis, log);
+}
