@@ -32,6 +32,10 @@
 //   DT_WG              backward-filter: work-items per work-group
 //   DT_IMAGES          backward-filter: images per work-group
 
+// Remainders are written as i - (i / d)·d: where a division and a remainder of the same
+// operands meet, LLVM pairs them through a `freeze`, an instruction oclgrind's
+// uninitialized-value checker cannot run (scripts/check-kernels.sh).
+
 #include "activation_function.cl"
 
 #ifndef DT_WG
@@ -45,6 +49,26 @@
 #endif
 #ifndef ADJOINT
 #define ADJOINT 0
+#endif
+// Defaults only so that the file also builds alone (the host builds every file of Kernels/ to
+// list their kernels); every launch sets all of them.
+#ifndef CIN
+#define CIN 1
+#define COUT 1
+#define IN_H 4
+#define IN_W 4
+#define OUT_H 4
+#define OUT_W 4
+#define KH 1
+#define KW 1
+#define PAD_T 0
+#define PAD_L 0
+#define VW 1
+#define OB 1
+#define TILE_ROWS 4
+#endif
+#ifndef FWD_ITEMS
+#define FWD_ITEMS 1
 #endif
 
 #define TAPS (CIN * KH * KW)
@@ -81,8 +105,8 @@ typedef float16 vec_t;
 // that output rows oh0 ..< oh0 + TILE_ROWS read. Consecutive work-items copy consecutive columns.
 inline void stage_rows(__global const float* in, const int oh0, __local float* xs) {
     for (int i = get_local_id(0); i < CIN * TILE_IN_ROWS * TILE_W; i += DT_WG) {
-        const int col = i % TILE_W, rc = i / TILE_W;
-        const int r = rc % TILE_IN_ROWS, c = rc / TILE_IN_ROWS;
+        const int rc = i / TILE_W, col = i - rc * TILE_W;
+        const int c = rc / TILE_IN_ROWS, r = rc - c * TILE_IN_ROWS;
         const int ih = oh0 + r - PAD_T, iw = col - PAD_L;
         xs[i] = ih >= 0 && ih < IN_H && iw >= 0 && iw < IN_W ? in[(c * IN_H + ih) * IN_W + iw] : 0.0f;
     }
@@ -99,7 +123,6 @@ inline void stage_rows(__global const float* in, const int oh0, __local float* x
 // group (t·⌈COUT / OB⌉ + b, n) writes rows t·TILE_ROWS… of output channels b·OB… of image n.
 // `has_bias` 0: no bias (the argument is then any buffer, unread); activation codes are
 // activation_function.cl's. Backward-data passes has_bias 0 and ACT_NONE.
-#ifdef FWD_ITEMS
 #if DT_VP == 4
 typedef float4 pix_t;
 #define PLOAD(p) vload4(0, p)
@@ -126,25 +149,25 @@ void conv_direct_tiled_forward(__global const float* restrict x, __global const 
     __local float xs[XS_COUNT];
     __local float ws[TAPS * OB];
     const int lid = get_local_id(0);
-    const int b = get_group_id(1) % FWD_BLOCKS, oh0 = get_group_id(1) / FWD_BLOCKS * TILE_ROWS;
+    const int t = get_group_id(1) / FWD_BLOCKS, b = get_group_id(1) - t * FWD_BLOCKS, oh0 = t * TILE_ROWS;
     const int n = get_group_id(2), o0 = b * OB;
     // Staging with FWD_ITEMS work-items: stage_rows strides by DT_WG, so cover it here.
     for (int i = lid; i < CIN * TILE_IN_ROWS * TILE_W; i += FWD_ITEMS) {
-        const int col = i % TILE_W, rc = i / TILE_W;
-        const int r = rc % TILE_IN_ROWS, c = rc / TILE_IN_ROWS;
+        const int rc = i / TILE_W, col = i - rc * TILE_W;
+        const int c = rc / TILE_IN_ROWS, r = rc - c * TILE_IN_ROWS;
         const int ih = oh0 + r - PAD_T, iw = col - PAD_L;
         xs[i] = ih >= 0 && ih < IN_H && iw >= 0 && iw < IN_W ? x[((size_t)n * CIN + c) * IN_H * IN_W + ih * IN_W + iw] : 0.0f;
     }
     for (int i = CIN * TILE_IN_ROWS * TILE_W + lid; i < XS_COUNT; i += FWD_ITEMS) xs[i] = 0.0f;
     // ws[tap][k] = the weight of output channel o0 + k at tap (c, kh, kw), 0 past COUT.
     for (int i = lid; i < OB * TAPS; i += FWD_ITEMS) {
-        const int tap = i % TAPS, k = i / TAPS, o = o0 + k;
+        const int k = i / TAPS, tap = i - k * TAPS, o = o0 + k;
         float w = 0.0f;
         if (o < COUT) {
 #if ADJOINT
             // The forward weight of (its output c, its input o) at the flipped tap.
-            const int c = tap / (KH * KW), t = tap % (KH * KW);
-            w = weight[(c * COUT + o) * KH * KW + KH * KW - 1 - t];
+            const int c = tap / (KH * KW), u = tap - c * KH * KW;
+            w = weight[(c * COUT + o) * KH * KW + KH * KW - 1 - u];
 #else
             w = weight[o * TAPS + tap];
 #endif
@@ -173,12 +196,11 @@ void conv_direct_tiled_forward(__global const float* restrict x, __global const 
         PSPILL(acc[k], out);
         __global float* plane = y + ((size_t)n * COUT + o) * OUT_H * OUT_W;
         for (int l = 0; l < DT_VP; l++) {
-            const int r = (f0 + l) / TILE_W, col = (f0 + l) % TILE_W;
+            const int r = (f0 + l) / TILE_W, col = f0 + l - r * TILE_W;
             if (col < OUT_W && r < TILE_ROWS && oh0 + r < OUT_H) plane[(oh0 + r) * OUT_W + col] = activate(code, alpha, out[l] + bk);
         }
     }
 }
-#endif
 
 // out[split][o][tap] = Σ over images split·DT_IMAGES… and every output pixel of
 // x[n][c][oh + kh - PAD_T][ow + kw - PAD_L] · dy[n][o][oh][ow], tap = (c·KH + kh)·KW + kw.
@@ -197,8 +219,8 @@ void conv_direct_tiled_backward_filter(const int batch, __global const float* re
     for (int j = 0; j < TPX; j++) {
         acc[j] = (vec_t)(0.0f);
         const int tap = min(lid + j * DT_WG, TAPS - 1);   // past the end: a copy, not stored
-        const int c = tap / (KH * KW), k = tap % (KH * KW);
-        at[j] = (c * TILE_IN_ROWS + k / KW) * TILE_W + k % KW;
+        const int c = tap / (KH * KW), k = tap - c * KH * KW, kh = k / KW;
+        at[j] = (c * TILE_IN_ROWS + kh) * TILE_W + k - kh * KW;
     }
     const int last = min(batch, (split + 1) * DT_IMAGES);
     for (int n = split * DT_IMAGES; n < last; n++) {
@@ -207,7 +229,7 @@ void conv_direct_tiled_backward_filter(const int batch, __global const float* re
             stage_rows(x + (size_t)n * CIN * IN_H * IN_W, oh0, xs);
             // ds[q][v] = dy of output channel o0 + v at the tile's pixel q (0 past COUT or OUT_H).
             for (int i = lid; i < VW * TILE_PIXELS; i += DT_WG) {
-                const int q = i % TILE_PIXELS, v = i / TILE_PIXELS, o = o0 + v;
+                const int v = i / TILE_PIXELS, q = i - v * TILE_PIXELS, o = o0 + v;
                 ds[q * VW + v] = o < COUT && oh0 + q / OUT_W < OUT_H
                     ? dy[(((size_t)n * COUT + o) * OUT_H + oh0) * OUT_W + q] : 0.0f;
             }

@@ -23,6 +23,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     /// The widest layers the tiled direct kernels come first for, on any device: LeNet's
     /// (measured, Benchmarks/NOTES-lenet.md); wider ones are left to implicit GEMM and tuning.
     static let directTiledMaxChannels = 16
+    /// Backward filter with fewer taps per output channel than this stays on the per-weight
+    /// direct kernel: LeNet's 1→6 5×5 (25 taps) measured 0.9 ms there, 1.1–3.7 ms tiled.
+    static let directTiledMinFilterTaps = 64
 
     /// Every solution that applies, the heuristic's best first, then every tunable parameter set
     /// the tuner may choose. The heuristic, per device type (measured on PoCL, batch 8, ResNet-50
@@ -39,7 +42,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         let winograd = Self.winogradF2x3Applies(d, direction: direction)
         let implicit = Self.implicitGEMMApplies(d, direction: direction)
         let preferred: [ConvolutionAlgorithm]
-        if Self.directTiledApplies(d, direction: direction) && max(d.inChannels, d.outChannels) <= Self.directTiledMaxChannels {
+        if Self.directTiledApplies(d, direction: direction) && max(d.inChannels, d.outChannels) <= Self.directTiledMaxChannels
+            && (direction != .backwardFilter || d.groupInChannels * d.kernelH * d.kernelW >= Self.directTiledMinFilterTaps) {
             preferred = [.directTiled]
         } else if d.groupOutChannels <= Self.directMaxGroupOutChannels {
             preferred = [.direct]
