@@ -43,8 +43,7 @@
 //   KERNEL_1X1    defined for 1×1, stride 1, no padding, no dilation: the forward right
 //                 operand is the input itself (X[n] is a C × H·W matrix), no tap table; in
 //                 backward data, dy's chunks load as vectors across row ends
-// Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0, TK % VW == 0
-// (the filter gradient stages k in chunks of VW).
+// Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0.
 
 #ifndef TM
 #define TM 64
@@ -70,8 +69,8 @@
 #define WG (RTM * RTN)
 #define NV (WPT_N / VW)
 
-#if TM % WPT_M != 0 || TN % WPT_N != 0 || WPT_N % VW != 0 || TK % VW != 0
-#error "TM and TN must be multiples of WPT_M and WPT_N, WPT_N and TK multiples of VW"
+#if TM % WPT_M != 0 || TN % WPT_N != 0 || WPT_N % VW != 0
+#error "TM and TN must be multiples of WPT_M and WPT_N, and WPT_N a multiple of VW"
 #endif
 
 #if VW == 1
@@ -555,11 +554,6 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
     __local int tap_dy[TK], tap_x[TK], tap_ih[TK], tap_iw[TK];
     // Per column n = (c, r, s) of this tile: x offset and the tap's row/col shift.
     __local int col_x[TN], col_r[TN], col_s[TN];
-    // Per chunk of VW consecutive k: bit 0 when they are consecutive pixels of one image (one
-    // vector of dy per row of A), bit 1 when also consecutive in x for every tap (stride 1, one
-    // output row or rows as wide as x's: a masked vector, see MASKED_CHUNK). A chunk's vector
-    // is scattered down a column of the k-major __local tile.
-    __local int tap_run[TK / VW];
 
     for (uint nn = lid; nn < TN; nn += WG) {
         const int n = n0 + nn;
@@ -585,45 +579,16 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
             tap_ih[t] = k < k_end ? ih : OUTSIDE;
             tap_iw[t] = iw;
         }
-        for (uint t = lid; t < TK / VW; t += WG) {
-            const int k = k0 + t * VW;
-            int img, p;
-            DIVMOD(k, OHW, img, p);
-            const int one_image = k + VW <= k_end && p + VW <= OHW;
-            tap_run[t] = one_image
-                | (one_image && stride_h == 1 && stride_w == 1 && (p % OW + VW <= OW || OW == W)) << 1;
-        }
         barrier(CLK_LOCAL_MEM_FENCE);
-        // Both operands are loaded k-fastest, a chunk of VW k per step: consecutive work-items
-        // read consecutive pixels.
-        for (uint idx = lid; idx < TM * (TK / VW); idx += WG) {
-            const int mm = idx / (TK / VW), kc = idx % (TK / VW), kk = kc * VW, m = m0 + mm;
-            if (m < M && (tap_run[kc] & 1)) {
-                float v[VW];
-                VSTORE_VW(VLOAD_VW(dy + tap_dy[kk] + m * OHW), v);
-                for (int l = 0; l < VW; l++) As[kk + l][mm] = v[l];
-                continue;
-            }
-            for (int l = kk; l < kk + VW; l++)
-                As[l][mm] = (m < M && tap_ih[l] != OUTSIDE) ? dy[tap_dy[l] + m * OHW] : 0.0f;
+        // Both operands are loaded k-fastest: consecutive work-items read consecutive pixels.
+        for (uint idx = lid; idx < TM * TK; idx += WG) {
+            const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
+            As[kk][mm] = (m < M && tap_ih[kk] != OUTSIDE) ? dy[tap_dy[kk] + m * OHW] : 0.0f;
         }
-        for (uint idx = lid; idx < TN * (TK / VW); idx += WG) {
-            const int nn = idx / (TK / VW), kc = idx % (TK / VW), kk = kc * VW;
-#if VW > 1
+        for (uint idx = lid; idx < TK * TN; idx += WG) {
+            const int nn = idx / TK, kk = idx % TK;
             const int ih = tap_ih[kk] + col_r[nn], iw = tap_iw[kk] + col_s[nn];
-            // ih·W + iw: the first lane's index in its x plane; the span must stay inside it.
-            if ((tap_run[kc] & 2) && col_r[nn] != OUTSIDE && ih * W + iw >= 0 && ih * W + iw + VW <= HW) {
-                const intVW ihv = VLOAD_VW(tap_ih + kk) + col_r[nn], iwv = VLOAD_VW(tap_iw + kk) + col_s[nn];
-                float v[VW];
-                VSTORE_VW(MASKED_CHUNK(VLOAD_VW(x + tap_x[kk] + col_x[nn]), ihv, iwv, H, W), v);
-                for (int l = 0; l < VW; l++) Bs[kk + l][nn] = v[l];
-                continue;
-            }
-#endif
-            for (int l = kk; l < kk + VW; l++) {
-                const int ihl = tap_ih[l] + col_r[nn], iwl = tap_iw[l] + col_s[nn];
-                Bs[l][nn] = (ihl >= 0 && ihl < H && iwl >= 0 && iwl < W) ? x[tap_x[l] + col_x[nn]] : 0.0f;
-            }
+            Bs[kk][nn] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[tap_x[kk] + col_x[nn]] : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         ACCUMULATE_TILE(As, Bs, acc, tx, ty)
