@@ -298,7 +298,8 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
     }
 }
 
-// Backward data: dx = conv_transpose(dy, w). Range [ceil(N·H·W / TN)·RTN, ceil(Cg / TM)·RTM, G].
+// Backward data of a stride-1 layer (strided ones run conv_igemm_backward_data_phase):
+// dx = conv_transpose(dy, w). Range [ceil(N·H·W / TN)·RTN, ceil(Cg / TM)·RTM, G].
 __kernel __attribute__((reqd_work_group_size(RTN, RTM, 1)))
 void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const float* w,
                               __global float* dx) {
@@ -313,11 +314,11 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
     __local float Bs[TK][TN];
     __local int tap_w[TK], tap_dy[TK], tap_r[TK], tap_s[TK];
     // Per column (image, input pixel): dy offset of the image, and ih + pad_top, iw + pad_left
-    // (an output row oh reads input row ih through tap r when oh·stride_h + r·dil_h equals
-    // ih + pad_top; OUTSIDE past the end).
+    // (an output row oh reads input row ih through tap r when oh + r·dil_h equals ih + pad_top;
+    // OUTSIDE past the end).
     __local int col_dy[TN], col_th[TN], col_tw[TN];
-    // Per VW-column chunk: whether its pixels are consecutive in one input row with stride 1,
-    // so that a tap whose output row is inside dy loads the chunk as one vector.
+    // Per VW-column chunk: whether its pixels are consecutive in dy, so that a tap whose output
+    // row is inside dy loads the chunk as one vector.
     __local int chunk_run[TN / VW];
     for (uint ch = lid; ch < TN / VW; ch += WG) {
         const int n = n0 + ch * VW;
@@ -329,8 +330,7 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
         chunk_run[ch] = n + VW <= NN && q + VW <= HW;
 #else
         // 1: inside one input row (stride 1); 2: inside one image whose rows continue in dy.
-        chunk_run[ch] = (n + VW <= NN && stride_h == 1 && stride_w == 1 && q % W + VW <= W)
-            | (n + VW <= NN && q + VW <= HW && stride_h == 1 && stride_w == 1 && OW == W) << 1;
+        chunk_run[ch] = (n + VW <= NN && q % W + VW <= W) | (n + VW <= NN && q + VW <= HW && OW == W) << 1;
 #endif
     }
     for (uint nn = lid; nn < TN; nn += WG) {
@@ -384,15 +384,7 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
 #endif
             for (int l = c; l < c + VW; l++) {
                 const int th = col_th[l] - tap_r[kk], tw = col_tw[l] - tap_s[kk];
-                float v = 0.0f;
-                if (th >= 0 && tw >= 0) {
-                    int oh = th, ow = tw, rh = 0, rw = 0;
-                    if (stride_h != 1) DIVMOD(th, stride_h, oh, rh);
-                    if (stride_w != 1) DIVMOD(tw, stride_w, ow, rw);
-                    if (rh == 0 && rw == 0 && oh < OH && ow < OW)
-                        v = dy[col_dy[l] + tap_dy[kk] + oh * OW + ow];
-                }
-                Bs[kk][l] = v;
+                Bs[kk][l] = (th >= 0 && th < OH && tw >= 0 && tw < OW) ? dy[col_dy[l] + tap_dy[kk] + th * OW + tw] : 0.0f;
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
