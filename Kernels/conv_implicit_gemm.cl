@@ -43,8 +43,7 @@
 //   KERNEL_1X1    defined for 1×1, stride 1, no padding, no dilation: the forward right
 //                 operand is the input itself (X[n] is a C × H·W matrix), no tap table; in
 //                 backward data, dy's chunks load as vectors across row ends
-// Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0, TK % VW == 0
-// (the filter gradient stages k in chunks of VW).
+// Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0.
 
 #ifndef TM
 #define TM 64
@@ -70,8 +69,8 @@
 #define WG (RTM * RTN)
 #define NV (WPT_N / VW)
 
-#if TM % WPT_M != 0 || TN % WPT_N != 0 || WPT_N % VW != 0 || TK % VW != 0
-#error "TM and TN must be multiples of WPT_M and WPT_N, WPT_N and TK multiples of VW"
+#if TM % WPT_M != 0 || TN % WPT_N != 0 || WPT_N % VW != 0
+#error "TM and TN must be multiples of WPT_M and WPT_N, and WPT_N a multiple of VW"
 #endif
 
 #if VW == 1
@@ -299,7 +298,8 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
     }
 }
 
-// Backward data: dx = conv_transpose(dy, w). Range [ceil(N·H·W / TN)·RTN, ceil(Cg / TM)·RTM, G].
+// Backward data of a stride-1 layer (strided ones run conv_igemm_backward_data_phase):
+// dx = conv_transpose(dy, w). Range [ceil(N·H·W / TN)·RTN, ceil(Cg / TM)·RTM, G].
 __kernel __attribute__((reqd_work_group_size(RTN, RTM, 1)))
 void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const float* w,
                               __global float* dx) {
@@ -314,11 +314,11 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
     __local float Bs[TK][TN];
     __local int tap_w[TK], tap_dy[TK], tap_r[TK], tap_s[TK];
     // Per column (image, input pixel): dy offset of the image, and ih + pad_top, iw + pad_left
-    // (an output row oh reads input row ih through tap r when oh·stride_h + r·dil_h equals
-    // ih + pad_top; OUTSIDE past the end).
+    // (an output row oh reads input row ih through tap r when oh + r·dil_h equals ih + pad_top;
+    // OUTSIDE past the end).
     __local int col_dy[TN], col_th[TN], col_tw[TN];
-    // Per VW-column chunk: whether its pixels are consecutive in one input row with stride 1,
-    // so that a tap whose output row is inside dy loads the chunk as one vector.
+    // Per VW-column chunk: whether its pixels are consecutive in dy, so that a tap whose output
+    // row is inside dy loads the chunk as one vector.
     __local int chunk_run[TN / VW];
     for (uint ch = lid; ch < TN / VW; ch += WG) {
         const int n = n0 + ch * VW;
@@ -330,8 +330,7 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
         chunk_run[ch] = n + VW <= NN && q + VW <= HW;
 #else
         // 1: inside one input row (stride 1); 2: inside one image whose rows continue in dy.
-        chunk_run[ch] = (n + VW <= NN && stride_h == 1 && stride_w == 1 && q % W + VW <= W)
-            | (n + VW <= NN && q + VW <= HW && stride_h == 1 && stride_w == 1 && OW == W) << 1;
+        chunk_run[ch] = (n + VW <= NN && q % W + VW <= W) | (n + VW <= NN && q + VW <= HW && OW == W) << 1;
 #endif
     }
     for (uint nn = lid; nn < TN; nn += WG) {
@@ -385,15 +384,7 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
 #endif
             for (int l = c; l < c + VW; l++) {
                 const int th = col_th[l] - tap_r[kk], tw = col_tw[l] - tap_s[kk];
-                float v = 0.0f;
-                if (th >= 0 && tw >= 0) {
-                    int oh = th, ow = tw, rh = 0, rw = 0;
-                    if (stride_h != 1) DIVMOD(th, stride_h, oh, rh);
-                    if (stride_w != 1) DIVMOD(tw, stride_w, ow, rw);
-                    if (rh == 0 && rw == 0 && oh < OH && ow < OW)
-                        v = dy[col_dy[l] + tap_dy[kk] + oh * OW + ow];
-                }
-                Bs[kk][l] = v;
+                Bs[kk][l] = (th >= 0 && th < OH && tw >= 0 && tw < OW) ? dy[col_dy[l] + tap_dy[kk] + th * OW + tw] : 0.0f;
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -555,11 +546,6 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
     __local int tap_dy[TK], tap_x[TK], tap_ih[TK], tap_iw[TK];
     // Per column n = (c, r, s) of this tile: x offset and the tap's row/col shift.
     __local int col_x[TN], col_r[TN], col_s[TN];
-    // Per chunk of VW consecutive k: bit 0 when they are consecutive pixels of one image (one
-    // vector of dy per row of A), bit 1 when also consecutive in x for every tap (stride 1, one
-    // output row or rows as wide as x's: a masked vector, see MASKED_CHUNK). A chunk's vector
-    // is scattered down a column of the k-major __local tile.
-    __local int tap_run[TK / VW];
 
     for (uint nn = lid; nn < TN; nn += WG) {
         const int n = n0 + nn;
@@ -585,45 +571,16 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
             tap_ih[t] = k < k_end ? ih : OUTSIDE;
             tap_iw[t] = iw;
         }
-        for (uint t = lid; t < TK / VW; t += WG) {
-            const int k = k0 + t * VW;
-            int img, p;
-            DIVMOD(k, OHW, img, p);
-            const int one_image = k + VW <= k_end && p + VW <= OHW;
-            tap_run[t] = one_image
-                | (one_image && stride_h == 1 && stride_w == 1 && (p % OW + VW <= OW || OW == W)) << 1;
-        }
         barrier(CLK_LOCAL_MEM_FENCE);
-        // Both operands are loaded k-fastest, a chunk of VW k per step: consecutive work-items
-        // read consecutive pixels.
-        for (uint idx = lid; idx < TM * (TK / VW); idx += WG) {
-            const int mm = idx / (TK / VW), kc = idx % (TK / VW), kk = kc * VW, m = m0 + mm;
-            if (m < M && (tap_run[kc] & 1)) {
-                float v[VW];
-                VSTORE_VW(VLOAD_VW(dy + tap_dy[kk] + m * OHW), v);
-                for (int l = 0; l < VW; l++) As[kk + l][mm] = v[l];
-                continue;
-            }
-            for (int l = kk; l < kk + VW; l++)
-                As[l][mm] = (m < M && tap_ih[l] != OUTSIDE) ? dy[tap_dy[l] + m * OHW] : 0.0f;
+        // Both operands are loaded k-fastest: consecutive work-items read consecutive pixels.
+        for (uint idx = lid; idx < TM * TK; idx += WG) {
+            const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
+            As[kk][mm] = (m < M && tap_ih[kk] != OUTSIDE) ? dy[tap_dy[kk] + m * OHW] : 0.0f;
         }
-        for (uint idx = lid; idx < TN * (TK / VW); idx += WG) {
-            const int nn = idx / (TK / VW), kc = idx % (TK / VW), kk = kc * VW;
-#if VW > 1
+        for (uint idx = lid; idx < TK * TN; idx += WG) {
+            const int nn = idx / TK, kk = idx % TK;
             const int ih = tap_ih[kk] + col_r[nn], iw = tap_iw[kk] + col_s[nn];
-            // ih·W + iw: the first lane's index in its x plane; the span must stay inside it.
-            if ((tap_run[kc] & 2) && col_r[nn] != OUTSIDE && ih * W + iw >= 0 && ih * W + iw + VW <= HW) {
-                const intVW ihv = VLOAD_VW(tap_ih + kk) + col_r[nn], iwv = VLOAD_VW(tap_iw + kk) + col_s[nn];
-                float v[VW];
-                VSTORE_VW(MASKED_CHUNK(VLOAD_VW(x + tap_x[kk] + col_x[nn]), ihv, iwv, H, W), v);
-                for (int l = 0; l < VW; l++) Bs[kk + l][nn] = v[l];
-                continue;
-            }
-#endif
-            for (int l = kk; l < kk + VW; l++) {
-                const int ihl = tap_ih[l] + col_r[nn], iwl = tap_iw[l] + col_s[nn];
-                Bs[l][nn] = (ihl >= 0 && ihl < H && iwl >= 0 && iwl < W) ? x[tap_x[l] + col_x[nn]] : 0.0f;
-            }
+            Bs[kk][nn] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[tap_x[kk] + col_x[nn]] : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         ACCUMULATE_TILE(As, Bs, acc, tx, ty)

@@ -110,13 +110,12 @@ enum KernelTunables {
             ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 4, "WPT_N": 16, "VW": 8],
         ],
         localSize: { p in [p["TN"]! / p["WPT_N"]!, p["TM"]! / p["WPT_M"]!] },
-        // As and Bs tiles plus at most five int tables of TK entries (the filter gradient's four
-        // and its chunk flags) and five of TN (the strided backward data's four column tables
-        // and its chunk flags).
-        localBytes: { p in 4 * (p["TK"]! * (p["TM"]! + p["TN"]!) + 5 * p["TK"]! + 5 * p["TN"]!) },
+        // As and Bs tiles plus at most four int tables of TK entries and five of TN (the strided
+        // backward data's four column tables and its chunk flags).
+        localBytes: { p in 4 * (p["TK"]! * (p["TM"]! + p["TN"]!) + 4 * p["TK"]! + 5 * p["TN"]!) },
         consistent: { p in
-            let (tm, tn, tk, wm, wn, vw) = (p["TM"]!, p["TN"]!, p["TK"]!, p["WPT_M"]!, p["WPT_N"]!, p["VW"]!)
-            return tm % wm == 0 && tn % wn == 0 && wn % vw == 0 && tk % vw == 0
+            let (tm, tn, wm, wn, vw) = (p["TM"]!, p["TN"]!, p["WPT_M"]!, p["WPT_N"]!, p["VW"]!)
+            return tm % wm == 0 && tn % wn == 0 && wn % vw == 0
         })
 }
 

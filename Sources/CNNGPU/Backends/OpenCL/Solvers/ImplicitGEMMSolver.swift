@@ -184,10 +184,9 @@ extension OpenCLBackend {
         let table = Self.implicitGEMMKernel
         var p = table.completed(parameters, for: info.kind).filter { table.names.contains($0.key) }
         // A set that names its register tile but not its vector width gets the default width
-        // narrowed to one that divides WPT_N and TK (a 4-column tile cannot hold float16
-        // vectors; an 8-deep k step cannot hold a 16-wide k chunk).
-        if parameters["VW"] == nil, let wn = p["WPT_N"], let tk = p["TK"], var vw = p["VW"] {
-            while vw > 1 && (wn % vw != 0 || tk % vw != 0) { vw /= 2 }
+        // narrowed to one that divides WPT_N (a 4-column tile cannot hold float16 vectors).
+        if parameters["VW"] == nil, let wn = p["WPT_N"], var vw = p["VW"] {
+            while vw > 1 && wn % vw != 0 { vw /= 2 }
             p["VW"] = vw
         }
         guard table.isValid(p, limits: deviceLimits) else {
