@@ -54,7 +54,9 @@ public final class TuningDatabase: @unchecked Sendable {
         var version: Int
         var devices: [String: [String: TunedChoice]]
     }
-    private static let version = 1
+    /// Raised when a solver joins the candidates, so problems timed without it are timed again
+    /// (`--tune fast` never retimes a remembered problem). 2: the tiled direct convolution.
+    private static let version = 2
 
     /// The database at `url`; nil means `<cache>/cnn-gpu/tuning.json`.
     public init(url: URL? = nil) {
