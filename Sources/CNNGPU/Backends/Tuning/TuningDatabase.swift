@@ -54,8 +54,10 @@ public final class TuningDatabase: @unchecked Sendable {
         var version: Int
         var devices: [String: [String: TunedChoice]]
     }
-    /// Raised whenever a stored choice would mean something else (its timing is then stale):
-    /// 2 — implicit GEMM's input gradient of strided layers became one GEMM per stride phase.
+    /// Raised whenever a stored choice would mean something else or a solver joins the
+    /// candidates (`--tune fast` never retimes a remembered problem), so old choices are timed
+    /// again. 2: implicit GEMM's input gradient of strided layers became one GEMM per stride
+    /// phase, and the tiled direct convolution joined.
     private static let version = 2
 
     /// The database at `url`; nil means `<cache>/cnn-gpu/tuning.json`.
