@@ -276,8 +276,8 @@ void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float 
 /// output row (ascending), each block's shares dy / divisor are added to the window rows'
 /// padded accumulators one window column at a time, the last column first, so every input
 /// pixel receives its outputs' shares in ascending output order (the order of the OpenCL
-/// gather). Stride 2 adds the shares interleaved with zeros: two vector adds per column.
-/// The padded rows' image part is then copied to dx.
+/// gather). Stride 2 adds the shares interleaved with zeros. The padded rows' image part is
+/// then copied to dx.
 INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                         long s, float *rows) {
     const long outW = g->outW, width = padded_width(g);
@@ -295,24 +295,38 @@ INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float 
             memcpy(&shares, dy + oh * outW + o, (size_t)(outW - o < LANES ? outW - o : LANES) * sizeof(float));
             vi16 live = (lane >= (int)(ow - o)) & (lane < (int)(outW - o));
             shares = select16(live, shares / average_divisor(g, c0, rowsCounted, includePadding, laneColumns), splat16(0));
-            vf16 spread0 = shares, spread1 = shares;
-            if (s == 2) {
-                vf16 zero = splat16(0);
-                spread0 = __builtin_shufflevector(shares, zero, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-                spread1 = __builtin_shufflevector(shares, zero, 8, 16, 9, 17, 10, 18, 11, 19, 12, 20, 13, 21, 14, 22, 15, 23);
+            // Strides 1 and 2 with windows up to 16 wide: the block's shares (interleaved with
+            // zeros for stride 2) sit between 16 zeros on each side in `spread`, so column kw's
+            // contribution to accumulator vector i is one load at 16 + 16·i − kw. Each row is
+            // then read and written once per block; a read-modify-write per column made each
+            // load wait for the overlapping store before it.
+            if ((s == 1 || s == 2) && g->windowW <= LANES) {
+                float spread[LANES * 4];
+                store16(spread, splat16(0));
+                store16(spread + LANES * (s + 1), splat16(0));
+                if (s == 1) {
+                    store16(spread + LANES, shares);
+                } else {
+                    vf16 zero = splat16(0);
+                    store16(spread + LANES, __builtin_shufflevector(shares, zero, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
+                                                                    6, 22, 7, 23));
+                    store16(spread + 2 * LANES, __builtin_shufflevector(shares, zero, 8, 16, 9, 17, 10, 18, 11, 19, 12,
+                                                                        20, 13, 21, 14, 22, 15, 23));
+                }
+                for (long ih = h0; ih < h1; ih++) {
+                    float *p = rows + ih * width + o * s;
+                    vf16 acc[3];
+                    for (long i = 0; i <= s; i++) acc[i] = load16(p + i * LANES);
+                    for (long kw = g->windowW - 1; kw >= 0; kw--)
+                        for (long i = 0; i <= s; i++) acc[i] += load16(spread + LANES + i * LANES - kw);
+                    for (long i = 0; i <= s; i++) store16(p + i * LANES, acc[i]);
+                }
+                continue;
             }
             for (long ih = h0; ih < h1; ih++) {
                 float *p = rows + ih * width + o * s;
-                for (long kw = g->windowW - 1; kw >= 0; kw--) {
-                    if (s == 1) {
-                        store16(p + kw, load16(p + kw) + shares);
-                    } else if (s == 2) {
-                        store16(p + kw, load16(p + kw) + spread0);
-                        store16(p + kw + 16, load16(p + kw + 16) + spread1);
-                    } else {
-                        for (int k = 0; k < LANES; k++) p[kw + k * s] += shares[k];
-                    }
-                }
+                for (long kw = g->windowW - 1; kw >= 0; kw--)
+                    for (int k = 0; k < LANES; k++) p[kw + k * s] += shares[k];
             }
         }
     }
