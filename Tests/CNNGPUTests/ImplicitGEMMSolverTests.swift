@@ -126,6 +126,22 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         }
     }
 
+    /// The stride phases' taps against brute force: every tap that reaches a position of the
+    /// phase is listed, and no other (with dilation, some phases get none).
+    func testPhaseTapsAreExactlyTheTapsReachingEachPhase() {
+        for stride in 2...4 { for dilation in 1...3 { for pad in 0...3 { for kernel in 1...7 {
+            for phase in 0..<stride {
+                let t = OpenCLBackend.phaseTaps(phase: phase, pad: pad, stride: stride, dilation: dilation,
+                                                kernel: kernel, extent: 11)
+                let listed = (0..<t.count).map { t.first + $0 * t.step }
+                // Tap r reaches input position i from output o when o·stride + r·dilation − pad = i.
+                let reaching = (0..<kernel).filter { (phase + pad - $0 * dilation).isMultiple(of: stride) }
+                XCTAssertEqual(listed, reaching, "stride \(stride) dilation \(dilation) pad \(pad) kernel \(kernel) phase \(phase)")
+                XCTAssertEqual(t.pixels, (phase..<11).filter { ($0 - phase) % stride == 0 }.count)
+            }
+        } } } }
+    }
+
     func testSplitFilterGradientIsDeterministic() throws {
         let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()

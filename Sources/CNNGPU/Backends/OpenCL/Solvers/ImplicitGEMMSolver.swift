@@ -1,7 +1,8 @@
 /// Tiled implicit-GEMM convolution (Kernels/conv_implicit_gemm.cl): each direction is one GEMM
 /// per group whose operands are gathered from the NCHW tensors tile by tile into `__local`
 /// memory, so no column matrix is materialized and any stride, padding, dilation and group
-/// count works. The backward-filter reduction (over N·OH·OW) is split into `KSPLIT` slices
+/// count works; the input gradient of a strided layer runs one such GEMM per stride phase. The
+/// backward-filter reduction (over N·OH·OW) is split into `KSPLIT` slices
 /// written to a workspace and summed by a second, deterministic kernel.
 ///
 /// Parameters: the `KernelTunables.implicitGEMM` tile parameters, plus `KSPLIT` (backward
