@@ -54,62 +54,23 @@ final class DirectTiledSolverTests: XCTestCase {
 
     func testForwardMatchesReferenceWithBiasAndActivation() throws {
         let cl = try TestBackends.requireOpenCL()
-        var rng = SeededGenerator.fresh()
-        let activations: [Activation?] = [nil, .relu, .leakyReLU(alpha: 0.1), .elu(alpha: 1), .sigmoid, .tanh]
-        for (i, d) in try Self.problems().enumerated() {
-            let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), b = rng.floats(d.outChannels)
-            let X = try cl.makeBuffer(x), W = try cl.makeBuffer(w), B = try cl.makeBuffer(b)
-            let linear = ConvolutionReference.forward(d, x: x.map(Double.init), w: w.map(Double.init),
-                                                      bias: b.map(Double.init))
-            for (j, p) in Self.parameterSets.enumerated() {
-                let act = activations[(i + j) % activations.count]
-                let Y = try cl.makeBuffer([Float](repeating: .nan, count: d.outputCount))
-                try cl.directTiledForward(d, x: X, weight: W, bias: B, activation: act, y: Y, parameters: p)
-                let expected = act.map { ActivationReference.forward($0, linear) } ?? linear
-                assertClose(try cl.download(Y), expected, tolerance: 1e-5,
-                            "forward \(d) parameters \(p) activation \(String(describing: act)) seed \(rng.seed)")
-            }
-            // Without bias, against the CPU backend's own convolution.
-            let Y = try cl.makeBuffer([Float](repeating: .nan, count: d.outputCount))
-            try cl.directTiledForward(d, x: X, weight: W, bias: nil, activation: nil, y: Y, parameters: [:])
-            let cpu = TestBackends.cpu
-            let CY = try cpu.allocate(d.outputCount, dtype: .float32)
-            try cpu.convolutionForward(d, x: try cpu.makeBuffer(x), weight: try cpu.makeBuffer(w), bias: nil, y: CY)
-            assertClose(try cl.download(Y), try cpu.download(CY), tolerance: 1e-5, "forward vs CPU \(d) seed \(rng.seed)")
+        try SolverParity.forward(cl, problems: try Self.problems(), parameterSets: Self.parameterSets) {
+            try cl.directTiledForward($0, x: $1, weight: $2, bias: $3, activation: $4, y: $5, parameters: $6)
         }
     }
 
     func testBackwardDataMatchesReference() throws {
         let cl = try TestBackends.requireOpenCL()
-        var rng = SeededGenerator.fresh()
-        for d in try Self.problems() {
-            let dy = rng.floats(d.outputCount), w = rng.floats(d.weightCount)
-            let DY = try cl.makeBuffer(dy), W = try cl.makeBuffer(w)
-            let expected = ConvolutionReference.backwardData(d, dy: dy.map(Double.init), w: w.map(Double.init))
-            for p in Self.parameterSets {
-                let DX = try cl.makeBuffer([Float](repeating: .nan, count: d.inputCount))
-                try cl.directTiledBackwardData(d, dy: DY, weight: W, dx: DX, parameters: p)
-                assertClose(try cl.download(DX), expected, tolerance: 1e-5,
-                            "backward data \(d) parameters \(p) seed \(rng.seed)")
-            }
+        try SolverParity.backwardData(cl, problems: try Self.problems(), parameterSets: Self.parameterSets) {
+            try cl.directTiledBackwardData($0, dy: $1, weight: $2, dx: $3, parameters: $4)
         }
     }
 
     func testBackwardFilterMatchesReferenceForEverySplit() throws {
         let cl = try TestBackends.requireOpenCL()
-        var rng = SeededGenerator.fresh()
-        for d in try Self.problems() {
-            let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
-            let X = try cl.makeBuffer(x), DY = try cl.makeBuffer(dy)
-            let expected = ConvolutionReference.backwardFilter(d, x: x.map(Double.init), dy: dy.map(Double.init))
-            for p in Self.parameterSets {
-                let count = cl.directTiledWorkspaceCount(d, direction: .backwardFilter, parameters: p)
-                let workspace = count > 0 ? try cl.makeBuffer([Float](repeating: .nan, count: count)) : nil
-                let DW = try cl.makeBuffer([Float](repeating: .nan, count: d.weightCount))
-                try cl.directTiledBackwardFilter(d, x: X, dy: DY, dw: DW, workspace: workspace, parameters: p)
-                assertClose(try cl.download(DW), expected, tolerance: 1e-5,
-                            "backward filter \(d) parameters \(p) seed \(rng.seed)")
-            }
+        try SolverParity.backwardFilter(cl, problems: try Self.problems(), parameterSets: Self.parameterSets,
+                                        workspaceCount: { d, p in cl.directTiledWorkspaceCount(d, direction: .backwardFilter, parameters: p) }) {
+            try cl.directTiledBackwardFilter($0, x: $1, dy: $2, dw: $3, workspace: $4, parameters: $5)
         }
     }
 

@@ -56,73 +56,25 @@ final class ImplicitGEMMSolverTests: XCTestCase {
 
     func testForwardMatchesReferenceWithBiasAndActivation() throws {
         let cl = try TestBackends.requireOpenCL()
-        var rng = SeededGenerator.fresh()
-        let activations: [Activation?] = [nil, .relu, .leakyReLU(alpha: 0.1), .elu(alpha: 1), .sigmoid, .tanh]
-        for (i, d) in try Self.problems().enumerated() {
-            let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), b = rng.floats(d.outChannels)
-            let X = try cl.makeBuffer(x), W = try cl.makeBuffer(w), B = try cl.makeBuffer(b)
-            let linear = ConvolutionReference.forward(d, x: x.map(Double.init), w: w.map(Double.init),
-                                                      bias: b.map(Double.init))
-            for (j, p) in Self.tileSets.enumerated() {
-                let act = activations[(i + j) % activations.count]
-                let Y = try cl.makeBuffer([Float](repeating: .nan, count: d.outputCount))
-                try cl.implicitGEMMForward(d, x: X, weight: W, bias: B, activation: act, y: Y, parameters: p)
-                let expected = act.map { ActivationReference.forward($0, linear) } ?? linear
-                assertClose(try cl.download(Y), expected, tolerance: 1e-5,
-                            "forward \(d) tiles \(p) activation \(String(describing: act)) seed \(rng.seed)")
-            }
-            // Without bias, against the CPU backend's own convolution.
-            let Y = try cl.makeBuffer([Float](repeating: .nan, count: d.outputCount))
-            try cl.implicitGEMMForward(d, x: X, weight: W, bias: nil, activation: nil, y: Y, parameters: [:])
-            let cpu = TestBackends.cpu
-            let CY = try cpu.allocate(d.outputCount, dtype: .float32)
-            try cpu.convolutionForward(d, x: try cpu.makeBuffer(x), weight: try cpu.makeBuffer(w), bias: nil, y: CY)
-            assertClose(try cl.download(Y), try cpu.download(CY), tolerance: 1e-5, "forward vs CPU \(d) seed \(rng.seed)")
+        try SolverParity.forward(cl, problems: try Self.problems(), parameterSets: Self.tileSets) {
+            try cl.implicitGEMMForward($0, x: $1, weight: $2, bias: $3, activation: $4, y: $5, parameters: $6)
         }
     }
 
     func testBackwardDataMatchesReference() throws {
         let cl = try TestBackends.requireOpenCL()
-        var rng = SeededGenerator.fresh()
-        for d in try Self.problems() {
-            let dy = rng.floats(d.outputCount), w = rng.floats(d.weightCount)
-            let DY = try cl.makeBuffer(dy), W = try cl.makeBuffer(w)
-            let expected = ConvolutionReference.backwardData(d, dy: dy.map(Double.init), w: w.map(Double.init))
-            for p in Self.tileSets {
-                let DX = try cl.makeBuffer([Float](repeating: .nan, count: d.inputCount))
-                try cl.implicitGEMMBackwardData(d, dy: DY, weight: W, dx: DX, parameters: p)
-                assertClose(try cl.download(DX), expected, tolerance: 1e-5, "backward data \(d) tiles \(p) seed \(rng.seed)")
-            }
-            let cpu = TestBackends.cpu
-            let CDX = try cpu.allocate(d.inputCount, dtype: .float32)
-            try cpu.convolutionBackwardData(d, dy: try cpu.makeBuffer(dy), weight: try cpu.makeBuffer(w), dx: CDX)
-            assertClose(try cpu.download(CDX), expected, tolerance: 1e-5, "CPU backward data \(d)")
+        try SolverParity.backwardData(cl, problems: try Self.problems(), parameterSets: Self.tileSets) {
+            try cl.implicitGEMMBackwardData($0, dy: $1, weight: $2, dx: $3, parameters: $4)
         }
     }
 
     func testBackwardFilterMatchesReferenceForEverySplit() throws {
         let cl = try TestBackends.requireOpenCL()
-        var rng = SeededGenerator.fresh()
-        for d in try Self.problems() {
-            let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
-            let X = try cl.makeBuffer(x), DY = try cl.makeBuffer(dy)
-            let expected = ConvolutionReference.backwardFilter(d, x: x.map(Double.init), dy: dy.map(Double.init))
-            for p in Self.tileSets {
-                // 1 writes dw directly; 3 leaves a ragged last slice; 1000 is clamped to the k steps.
-                for splits in [1, 3, 1000] {
-                    let q = p.merging(["KSPLIT": splits]) { $1 }
-                    let count = cl.implicitGEMMWorkspaceCount(d, direction: .backwardFilter, parameters: q)
-                    let workspace = count > 0 ? try cl.makeBuffer([Float](repeating: .nan, count: count)) : nil
-                    let DW = try cl.makeBuffer([Float](repeating: .nan, count: d.weightCount))
-                    try cl.implicitGEMMBackwardFilter(d, x: X, dy: DY, dw: DW, workspace: workspace, parameters: q)
-                    assertClose(try cl.download(DW), expected, tolerance: 1e-5,
-                                "backward filter \(d) tiles \(q) seed \(rng.seed)")
-                }
-            }
-            let cpu = TestBackends.cpu
-            let CDW = try cpu.allocate(d.weightCount, dtype: .float32)
-            try cpu.convolutionBackwardFilter(d, x: try cpu.makeBuffer(x), dy: try cpu.makeBuffer(dy), dw: CDW)
-            assertClose(try cpu.download(CDW), expected, tolerance: 1e-5, "CPU backward filter \(d)")
+        // KSPLIT 1 writes dw directly; 3 leaves a ragged last slice; 1000 is clamped to the k steps.
+        let sets = Self.tileSets.flatMap { p in [1, 3, 1000].map { p.merging(["KSPLIT": $0]) { $1 } } }
+        try SolverParity.backwardFilter(cl, problems: try Self.problems(), parameterSets: sets,
+                                        workspaceCount: { cl.implicitGEMMWorkspaceCount($0, direction: .backwardFilter, parameters: $1) }) {
+            try cl.implicitGEMMBackwardFilter($0, x: $1, dy: $2, dw: $3, workspace: $4, parameters: $5)
         }
     }
 
