@@ -25,8 +25,9 @@ struct TuneCommand: ParsableCommand {
 
     @OptionGroup var device: DeviceOptions
 
-    @Option(name: [.customShort("b"), .long], help: "Batch size the problems are tuned for.")
-    var batchSize: Int = 8
+    // train's default, so that `tune MODEL` then `train MODEL` finds its problems remembered.
+    @Option(name: [.customShort("b"), .long], help: "Batch size the problems are tuned for (train's default).")
+    var batchSize: Int = 64
 
     @Option(help: "Square input side in pixels (default: the model's own).")
     var imageSize: Int?

@@ -66,6 +66,8 @@ final class PlanTuningTests: XCTestCase {
         let cpu = try runCLI(["tune", "lenet5", "--device", "cpu"])
         XCTAssertEqual(cpu.status, 0, cpu.output)
         XCTAssert(cpu.output.contains("nothing to tune"), cpu.output)
+        // Without -b it tunes train's default batch, so a following `train lenet5` reuses the choices.
+        XCTAssert(cpu.output.contains("batch 64"), cpu.output)
         for bad in [["tune", "lenet5", "--mode", "off"], ["tune", "nonet"], ["tune", "lenet5", "--batch-size", "0"]] {
             let r = try runCLI(bad)
             XCTAssertNotEqual(r.status, 0, "\(bad): \(r.output)")
