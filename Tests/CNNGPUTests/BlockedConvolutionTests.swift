@@ -4,7 +4,8 @@ import XCTest
 /// The CPU backend's register-blocked convolution (CPUBackend+BlockedConvolution.swift) on
 /// shapes the shared cases do not reach: LeNet's layers, channel counts that fill one, two and
 /// a partial register block of 6, widths past one 8-wide column block, odd output heights,
-/// and worker counts that split a batch unevenly.
+/// and worker counts that split a batch unevenly, under every instruction set this processor has
+/// (AVX-512 runs 16-wide column blocks, then 8-wide ones past the last whole 16).
 final class BlockedConvolutionTests: XCTestCase {
     static func cases() throws -> [ConvCase] {
         func c(_ name: String, batch: Int, inC: Int, h: Int, w: Int, outC: Int, k: (Int, Int),
@@ -19,6 +20,8 @@ final class BlockedConvolutionTests: XCTestCase {
             try c("13 channels, odd height, 17 wide, asymmetric padding", batch: 3, inC: 3, h: 9, w: 17, outC: 13,
                   k: (3, 4), padding: Padding2D(top: 2, bottom: 0, left: 1, right: 3)),
             try c("one output row", batch: 2, inC: 2, h: 5, w: 9, outC: 7, k: (5, 3), padding: .zero),
+            try c("41 wide: two 16-wide blocks and a partial 8", batch: 2, inC: 4, h: 7, w: 43, outC: 8, k: (3, 3),
+                  padding: .zero),
         ]
     }
 
@@ -34,12 +37,16 @@ final class BlockedConvolutionTests: XCTestCase {
             let y = ConvolutionReference.forward(d, x: x.doubles, w: w.doubles, bias: bias.doubles)
             let dx = ConvolutionReference.backwardData(d, dy: dy.doubles, w: w.doubles)
             let dw = ConvolutionReference.backwardFilter(d, x: x.doubles, dy: dy.doubles)
-            for threads in [1, 2, 3] {
-                let r = try ConvolutionTests.run(CPUBackend(threads: threads), d, x: x, w: w, bias: bias, dy: dy)
-                let m = "\(c.name), \(threads) threads, seed \(rng.seed)"
-                assertClose(r.y, y, "forward \(m)")
-                assertClose(r.dx, dx, "backward data \(m)")
-                assertClose(r.dw, dw, "backward filter \(m)")
+            for isa in CPUKernelISA.allCases where isa <= .supported {
+                for threads in [1, 2, 3] {
+                    let r = try CPUKernelISA.limited(to: isa) {
+                        try ConvolutionTests.run(CPUBackend(threads: threads), d, x: x, w: w, bias: bias, dy: dy)
+                    }
+                    let m = "\(c.name), \(isa), \(threads) threads, seed \(rng.seed)"
+                    assertClose(r.y, y, "forward \(m)")
+                    assertClose(r.dx, dx, "backward data \(m)")
+                    assertClose(r.dw, dw, "backward filter \(m)")
+                }
             }
         }
     }

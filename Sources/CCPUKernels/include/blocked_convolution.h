@@ -2,8 +2,9 @@
 #define CNN_BLOCKED_CONVOLUTION_H
 
 /// Register-blocked direct convolution (stride 1, no dilation, one group) on zero-padded
-/// planes, for the CPU backend. Each call picks an AVX2+FMA build of its loops when the CPU
-/// has them (checked once at run time) and a baseline x86-64 / generic build otherwise.
+/// planes, for the CPU backend. Each call picks the build of its loops for the instruction set
+/// `cnn_cpu_isa_active` names: AVX-512 (16-wide column blocks), AVX2+FMA, or baseline x86-64 /
+/// generic.
 ///
 /// Shapes: a padded input is `[inC][paddedH][paddedW]` with `paddedH >= outH + kh - 1` and
 /// `paddedW >= round8(outW) + kw - 1`, where round8 rounds up to a multiple of 8.

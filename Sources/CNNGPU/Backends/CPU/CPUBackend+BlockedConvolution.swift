@@ -3,7 +3,7 @@ import CCPUKernels
 /// Register-blocked direct convolution for stride-1, undilated, ungrouped layers of up to
 /// `blockedMaxChannels` channels (LeNet's, among others): the C kernels in
 /// Sources/CCPUKernels/blocked_convolution.c keep 6 output channels × 2 rows × 8 columns in
-/// AVX2 registers, so nothing like im2col's 25× column matrix ever reaches memory. Each worker
+/// AVX2 registers (16 columns with AVX-512), so nothing like im2col's 25× column matrix ever reaches memory. Each worker
 /// takes whole images and zero-pads them into its own scratch first, so the inner loops have
 /// no bounds checks and always run 8 lanes wide.
 ///
