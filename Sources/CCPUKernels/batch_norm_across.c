@@ -19,6 +19,15 @@ INLINE void spread(float *row, const float *values, long count, long inner) {
         for (long i = 0; i < inner; i++) row[c * inner + i] = values[c];
 }
 
+/// Sums each channel's `inner` row positions of `total`: out[c] = Σ_i total[c·inner + i].
+INLINE void fold_channels(const double *total, long count, long inner, double *out) {
+    for (long c = 0; c < count; c++) {
+        double s = 0;
+        for (long i = 0; i < inner; i++) s += total[c * inner + i];
+        out[c] = s;
+    }
+}
+
 /// Adds the float accumulators into the double ones and clears them.
 INLINE void flush(float *acc, double *total, long width) {
     for (long j = 0; j < width; j++) {
@@ -51,10 +60,9 @@ INLINE void moments_across_body(const float *x, long rows, long stride, long inn
     ACROSS_SUM(total, acc, rows, stride, width, V, S);
 #undef V
 #undef S
+    fold_channels(total, count, inner, mean);
     for (long c = 0; c < count; c++) {
-        double s = 0;
-        for (long i = 0; i < inner; i++) s += total[c * inner + i];
-        mean[c] = s / n;
+        mean[c] /= n;
         for (long i = 0; i < inner; i++) meanRow[c * inner + i] = (float)mean[c];
     }
 #define V(o, j) ((load16(x + (o) + (j)) - load16(meanRow + (j))) * (load16(x + (o) + (j)) - load16(meanRow + (j))))
@@ -133,21 +141,13 @@ INLINE void backward_sums_across_rows(const float *x, const float *y, const floa
     ACROSS_SUM(total, acc, rows, stride, width, V, S);
 #undef V
 #undef S
-    for (long c = 0; c < count; c++) {
-        double s = 0;
-        for (long i = 0; i < inner; i++) s += total[c * inner + i];
-        sumG[c] = s;
-    }
+    fold_channels(total, count, inner, sumG);
 #define V(o, j) (masked16(y, dy, (o) + (j)) * (load16(x + (o) + (j)) - load16(m + (j))))
 #define S(o, j) (masked1(y, dy, (o) + (j)) * (x[(o) + (j)] - m[j]))
     ACROSS_SUM(total, acc, rows, stride, width, V, S);
 #undef V
 #undef S
-    for (long c = 0; c < count; c++) {
-        double s = 0;
-        for (long i = 0; i < inner; i++) s += total[c * inner + i];
-        sumGCentered[c] = s;
-    }
+    fold_channels(total, count, inner, sumGCentered);
 }
 
 INLINE void backward_sums_across_body(const float *x, const float *y, const float *dy, long rows, long stride,
