@@ -15,15 +15,7 @@ final class CLIReliabilityTests: XCTestCase {
     /// Fashion-MNIST-shaped IDX files: `train` images of `side`, `test` images of `testSide`.
     func makeDataset(in dir: URL, train: Int = 128, test: Int = 32, side: (Int, Int) = (28, 28),
                      testSide: (Int, Int)? = nil) throws {
-        var g = SplitMix64(seed: 5)
-        for (prefix, count, (h, w)) in [("train", train, side), ("t10k", test, testSide ?? side)] {
-            let labels = (0..<count).map { _ in UInt8(g.next() % 10) }
-            let pixels = labels.flatMap { label in (0..<h * w).map { $0 / w / 3 == Int(label) ? UInt8(200) : UInt8(g.next() % 60) } }
-            try Data(try IDXFile(dims: [count, h, w], bytes: pixels).encoded(magic: IDXFile.imagesMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-images-idx3-ubyte"))
-            try Data(try IDXFile(dims: [count], bytes: labels).encoded(magic: IDXFile.labelsMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
-        }
+        try TinyFashionMNIST.write(in: dir, train: train, test: test, side: side, testSide: testSide, seed: 5)
     }
 
     func assertFails(_ arguments: [String], mentioning expected: [String], file: StaticString = #filePath, line: UInt = #line) throws {

@@ -8,21 +8,7 @@ final class CLITests: XCTestCase {
 
     /// A tiny Fashion-MNIST-shaped dataset (plain IDX files) whose classes a model can tell apart.
     func makeDataset(in dir: URL, train: Int = 256, test: Int = 64) throws {
-        var g = SplitMix64(seed: 3)
-        for (prefix, count) in [("train", train), ("t10k", test)] {
-            var pixels = [UInt8](), labels = [UInt8]()
-            for _ in 0..<count {
-                let label = UInt8(g.next() % 10)
-                labels.append(label)
-                for row in 0..<28 {
-                    for _ in 0..<28 { pixels.append(row / 3 == Int(label) ? 200 : UInt8(g.next() % 60)) }
-                }
-            }
-            try Data(try IDXFile(dims: [count, 28, 28], bytes: pixels).encoded(magic: IDXFile.imagesMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-images-idx3-ubyte"))
-            try Data(try IDXFile(dims: [count], bytes: labels).encoded(magic: IDXFile.labelsMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
-        }
+        try TinyFashionMNIST.write(in: dir, train: train, test: test, seed: 3)
     }
 
     func temporaryDirectory() throws -> URL {

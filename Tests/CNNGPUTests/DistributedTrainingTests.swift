@@ -33,15 +33,7 @@ final class DistributedTrainingTests: XCTestCase {
 
     /// `train` training and 64 test images, Fashion-MNIST-shaped, whose class shows in the pixels.
     func makeDataset(in dir: URL, train: Int = 256) throws {
-        var g = SplitMix64(seed: 11)
-        for (prefix, count) in [("train", train), ("t10k", 64)] {
-            let labels = (0..<count).map { _ in UInt8(g.next() % 10) }
-            let pixels = labels.flatMap { label in (0..<784).map { $0 / 28 / 3 == Int(label) ? UInt8(200) : UInt8(g.next() % 60) } }
-            try Data(try IDXFile(dims: [count, 28, 28], bytes: pixels).encoded(magic: IDXFile.imagesMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-images-idx3-ubyte"))
-            try Data(try IDXFile(dims: [count], bytes: labels).encoded(magic: IDXFile.labelsMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
-        }
+        try TinyFashionMNIST.write(in: dir, train: train, test: 64, seed: 11)
     }
 
     /// Runs `command` (the first element an executable); a run still going after `timeout`

@@ -20,10 +20,8 @@ final class RunFolderCLITests: XCTestCase {
             for i in 0..<count {
                 for y in 0..<side { for x in 0..<side { pixels.append(images.bytes[i * 784 + (y % 28) * 28 + x % 28]) } }
             }
-            try Data(try IDXFile(dims: [count, side, side], bytes: pixels).encoded(magic: IDXFile.imagesMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-images-idx3-ubyte"))
-            try Data(try IDXFile(dims: [count], bytes: Array(labels.bytes.prefix(count))).encoded(magic: IDXFile.labelsMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
+            try TinyFashionMNIST.writeIDX(in: dir, prefix: prefix, images: pixels, height: side, width: side,
+                                          labels: Array(labels.bytes.prefix(count)))
         }
     }
 

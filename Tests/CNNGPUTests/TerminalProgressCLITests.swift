@@ -43,15 +43,7 @@ final class TerminalProgressCLITests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
         // Fashion-MNIST-shaped IDX files: 2,048 training images make 64 steps, enough updates.
-        var g = SplitMix64(seed: 11)
-        for (prefix, count) in [("train", 2048), ("t10k", 128)] {
-            let labels = (0..<count).map { _ in UInt8(g.next() % 10) }
-            let pixels = (0..<count * 784).map { _ in UInt8(g.next() % 256) }
-            try Data(try IDXFile(dims: [count, 28, 28], bytes: pixels).encoded(magic: IDXFile.imagesMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-images-idx3-ubyte"))
-            try Data(try IDXFile(dims: [count], bytes: labels).encoded(magic: IDXFile.labelsMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
-        }
+        try TinyFashionMNIST.write(in: dir, train: 2048, test: 128, pattern: .noise, seed: 11)
         let (status, output) = try runInTerminal(["train", "lenet5", "--data", dir.path, "--epochs", "2", "-b", "32",
                                                   "--device", "cpu", "--checkpoint", dir.appendingPathComponent("run").path],
                                                  columns: 80)
@@ -74,15 +66,7 @@ final class TerminalProgressCLITests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-plain-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-        var g = SplitMix64(seed: 12)
-        for (prefix, count) in [("train", 256), ("t10k", 64)] {
-            let labels = (0..<count).map { _ in UInt8(g.next() % 10) }
-            let pixels = (0..<count * 784).map { _ in UInt8(g.next() % 256) }
-            try Data(try IDXFile(dims: [count, 28, 28], bytes: pixels).encoded(magic: IDXFile.imagesMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-images-idx3-ubyte"))
-            try Data(try IDXFile(dims: [count], bytes: labels).encoded(magic: IDXFile.labelsMagic))
-                .write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
-        }
+        try TinyFashionMNIST.write(in: dir, train: 256, test: 64, pattern: .noise, seed: 12)
         let run = try runCLI(["train", "lenet5", "--data", dir.path, "--epochs", "1", "-b", "32", "--device", "cpu",
                               "--checkpoint", dir.appendingPathComponent("run").path])
         XCTAssertEqual(run.status, 0, run.output)
