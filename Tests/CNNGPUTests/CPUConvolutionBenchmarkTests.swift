@@ -6,7 +6,7 @@ import XCTest
 /// small-spatial ones of training at 64²: stages at 16², 8², 4² and 2²), each pass timed, to
 /// choose `CPUBackend`'s rules (Benchmarks/NOTES-cpu-convolution.md). A measurement, not a test:
 /// skipped unless CNNGPU_BENCH=1, and it asserts nothing about speed. CNNGPU_BENCH_ONLY=text keeps
-/// the layers whose name contains it; CNNGPU_BENCH_BATCH=n sets the batch.
+/// the layers whose name contains it (texts separated by `|`: any of them); CNNGPU_BENCH_BATCH=n sets the batch.
 final class CPUConvolutionBenchmarkTests: XCTestCase {
     func testResNet50SmallSpatialSolvers() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -32,7 +32,8 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
         let b = CPUBackend()
         var report = "CPU backend, \(b.threads) workers, batch \(batch); best of 3 rounds, ms per pass "
             + "(wall / process CPU)\n"
-        for (name, d) in layers where only.map({ name.contains($0) }) ?? true {
+        let wanted = only?.split(separator: "|").map(String.init)
+        for (name, d) in layers where wanted.map({ $0.contains(where: name.contains) }) ?? true {
             let x = try filled(b, d.inputCount), w = try filled(b, d.weightCount), y = try filled(b, d.outputCount)
             let dx = try filled(b, d.inputCount), dw = try filled(b, d.weightCount)
             for direction in ConvolutionDirection.allCases {

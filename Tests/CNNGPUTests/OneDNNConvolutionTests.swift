@@ -62,6 +62,36 @@ final class OneDNNConvolutionTests: XCTestCase {
         }
     }
 
+    /// The workers reorder the weights once into one shared copy, and sum their weight-gradient
+    /// copies in the blocked layout before one reorder back, wherever oneDNN picks the same weight
+    /// layout for every slice; even and uneven slices, all three passes against the reference.
+    func testSlicesShareOneWeightCopy() throws {
+        var rng = SeededGenerator.fresh()
+        for problem in try Self.wideProblems() {
+            for (batch, threads) in [(4, 2), (5, 2), (5, 3)] {
+                var d = problem
+                d.batch = batch
+                let b = CPUBackend(threads: threads), blocked = CPUBackend.oneDNNBlocked
+                let forward = try b.oneDNNLayout(d, .forward, blocked, bias: true, activation: nil)
+                let filter = try b.oneDNNLayout(d, .backwardFilter, blocked, bias: false, activation: nil)
+                let m = "\(d.problemText), \(threads) threads, seed \(rng.seed)"
+                if batch % threads == 0 {
+                    XCTAssertTrue(forward.sharedLayout, "equal slices share one weight layout: \(m)")
+                    XCTAssertEqual(Set(forward.weightCopies).count, 1, m)
+                    XCTAssertTrue(filter.sharedLayout, m)
+                    XCTAssertEqual(Set(filter.weightCopies).count, threads, "one gradient copy per slice: \(m)")
+                }
+                let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
+                let dy = rng.floats(d.outputCount)
+                let (y, dx, dw, _) = ConvolutionTests.reference(d, x: x, w: w, bias: bias, dy: dy)
+                let r = try Self.run(b, d, blocked, x: x, w: w, bias: bias, dy: dy)
+                assertClose(r.y, y, "forward \(m)")
+                assertClose(r.dx, dx, "backward data \(m)")
+                assertClose(r.dw, dw, "backward filter \(m)")
+            }
+        }
+    }
+
     /// Post-op ReLUs and our own epilogue for the rest agree with convolution then activation.
     func testFusedEpilogueMatchesUnfused() throws {
         var rng = SeededGenerator.fresh()

@@ -74,24 +74,50 @@ extension CPUBackend {
                                      threads: ompThreads)
     }
 
-    /// Where each slice's workspace starts (floats), and the total: every slice's reordered
-    /// operands and scratchpad, then for backward-filter one partial weight gradient per slice
-    /// after the first (summed into dw at the end).
-    private func oneDNNLayout(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ solution: ConvolutionSolution,
-                              bias: Bool, activation: Activation?) throws
-        -> (primitives: [OneDNNConvolution], offsets: [Int], partials: Int, total: Int) {
+    /// How one pass uses its workspace (offsets in floats).
+    struct OneDNNLayout {
+        var primitives: [OneDNNConvolution]
+        /// Each slice's reordered activations and scratchpad.
+        var offsets: [Int]
+        /// Each slice's weight copy (the same offset for all when they share one).
+        var weightCopies: [Int]
+        /// One blocked copy of the weights serves every slice: reordered once for the data passes;
+        /// for backward filter, the slices' gradient copies are summed in that layout and
+        /// reordered once.
+        var sharedLayout: Bool
+        /// Backward filter without a shared layout: NCHW partial gradients of the slices after
+        /// the first (summed into dw at the end).
+        var partials: Int
+        var total: Int
+    }
+
+    /// The workspace of one pass: the weight copies, then every slice's region, then any
+    /// partial weight gradients.
+    func oneDNNLayout(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ solution: ConvolutionSolution,
+                              bias: Bool, activation: Activation?) throws -> OneDNNLayout {
+        func aligned(_ n: Int) -> Int { (n + 15) / 16 * 16 }
         let (slices, omp) = oneDNNSlices(d)
-        var offsets: [Int] = [], primitives: [OneDNNConvolution] = [], total = 0
-        for r in slices {
-            let p = try OneDNNConvolution.cached(oneDNNKey(d, batch: r.count, ompThreads: omp, direction, solution,
-                                                           bias: bias, activation: activation))
-            primitives.append(p)
-            offsets.append(total)
-            total += (p.workspaceCount + 15) / 16 * 16
+        let primitives = try slices.map { r in
+            try OneDNNConvolution.cached(oneDNNKey(d, batch: r.count, ompThreads: omp, direction, solution,
+                                                   bias: bias, activation: activation))
         }
+        let copies = primitives[0].weightCopyCount > 0
+        let shared = copies && primitives.allSatisfy { $0.sharesWeightLayout(with: primitives[0]) }
+        var total = 0, weightCopies: [Int] = []
+        for p in primitives {
+            // The data passes read one shared copy; backward filter writes one per slice.
+            if shared, direction != .backwardFilter, let first = weightCopies.first {
+                weightCopies.append(first)
+            } else {
+                weightCopies.append(total)
+                total += aligned(p.weightCopyCount)
+            }
+        }
+        let offsets = primitives.map { p in defer { total += aligned(p.workspaceCount) }; return total }
         let partials = total
-        if direction == .backwardFilter { total += (slices.count - 1) * (d.weightCount + 15) / 16 * 16 }
-        return (primitives, offsets, partials, total)
+        if direction == .backwardFilter, !shared { total += (slices.count - 1) * aligned(d.weightCount) }
+        return OneDNNLayout(primitives: primitives, offsets: offsets, weightCopies: weightCopies, sharedLayout: shared,
+                            partials: partials, total: total)
     }
 
     /// Floats of workspace a oneDNN pass needs. A forward pass may run with or without a fused
@@ -105,7 +131,8 @@ extension CPUBackend {
     }
 
     /// Runs one pass; `tensors` as `OneDNNConvolution.execute` takes them (forward: x, w, y;
-    /// backward data: dy, w, dx; backward filter: x, dy, dw), each worker on its batch slice.
+    /// backward data: dy, w, dx; backward filter: x, dy, dw), each worker on its batch slice,
+    /// the weights reordered once for all slices where their layouts agree.
     func oneDNNConvolution(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ solution: ConvolutionSolution,
                            tensors: [any DeviceBuffer], bias: (any DeviceBuffer)? = nil, activation: Activation? = nil,
                            workspace: (any DeviceBuffer)?) throws {
@@ -127,27 +154,58 @@ extension CPUBackend {
         case .backwardFilter: [input, output, 0]
         }
         let partialStride = (d.weightCount + 15) / 16 * 16
-        let failure = FirstError()
-        parallelFor(slices.count, grain: 1) { range in
-            for i in range {
-                var sliceTensors = zip(pointers, perImage).map { $0 + slices[i].lowerBound * $1 }
-                if direction == .backwardFilter, i > 0, let ws {
-                    sliceTensors[2] = ws + layout.partials + (i - 1) * partialStride
-                }
-                let p = layout.primitives[i]
-                failure.record {
-                    try p.execute(sliceTensors, bias: biasPointer, workspace: ws.map { $0 + layout.offsets[i] },
-                                  workspaceCapacity: p.workspaceCount)
+        let gradientCopies = direction == .backwardFilter && layout.sharedLayout
+        func sliceTensors(_ i: Int) -> [UnsafeMutablePointer<Float>] {
+            var t = zip(pointers, perImage).map { $0 + slices[i].lowerBound * $1 }
+            if direction == .backwardFilter, i > 0, !layout.sharedLayout, let ws {
+                t[2] = ws + layout.partials + (i - 1) * partialStride
+            }
+            return t
+        }
+        /// Runs `stages` of every slice on the workers, one slice each.
+        func eachSlice(_ stages: (Int) -> OneDNNConvolution.Stages) throws {
+            let failure = FirstError()
+            parallelFor(slices.count, grain: 1) { range in
+                for i in range {
+                    let p = layout.primitives[i]
+                    failure.record {
+                        try p.execute(sliceTensors(i), bias: biasPointer, workspace: ws.map { $0 + layout.offsets[i] },
+                                      workspaceCapacity: p.workspaceCount, weightCopy: ws.map { $0 + layout.weightCopies[i] },
+                                      stages: stages(i))
+                    }
                 }
             }
+            try failure.rethrow()
         }
-        try failure.rethrow()
-        if direction == .backwardFilter, slices.count > 1, let ws {
-            let dw = pointers[2], partials = ws + layout.partials
-            parallelFor(d.weightCount, grain: 16_384) { range in
-                for s in 0..<(slices.count - 1) {
-                    let part = partials + s * partialStride
-                    for j in range { dw[j] += part[j] }
+        if layout.sharedLayout, direction != .backwardFilter, slices.count > 1 {
+            // One worker reorders the shared weights while the others reorder their inputs.
+            try eachSlice { $0 == 0 ? [.weightsIn, .activationsIn] : .activationsIn }
+            try eachSlice { _ in .compute }
+        } else if gradientCopies, slices.count > 1 {
+            // Each slice's gradient in the blocked layout, summed there, then one reorder to dw.
+            try eachSlice { _ in [.activationsIn, .compute] }
+            let p = layout.primitives[0], count = p.weightCopyCount
+            if let ws {
+                let first = ws + layout.weightCopies[0]
+                parallelFor(count, grain: 16_384) { range in
+                    for s in 1..<slices.count {
+                        let part = ws + layout.weightCopies[s]
+                        for j in range { first[j] += part[j] }
+                    }
+                }
+            }
+            try p.execute(sliceTensors(0), bias: nil, workspace: ws.map { $0 + layout.offsets[0] },
+                          workspaceCapacity: p.workspaceCount, weightCopy: ws.map { $0 + layout.weightCopies[0] },
+                          stages: .weightsOut)
+        } else {
+            try eachSlice { _ in .all }
+            if direction == .backwardFilter, slices.count > 1, let ws {
+                let dw = pointers[2], partials = ws + layout.partials
+                parallelFor(d.weightCount, grain: 16_384) { range in
+                    for s in 0..<(slices.count - 1) {
+                        let part = partials + s * partialStride
+                        for j in range { dw[j] += part[j] }
+                    }
                 }
             }
         }
