@@ -143,11 +143,36 @@ final class OneDNNConvolutionTests: XCTestCase {
                               .oneDNN, "batch 1 would run on OpenMP's threads") }
             let stage5 = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
                                               kernelH: 3, kernelW: 3, padding: Padding2D(1))
-            // Two workers, as measured: the rule counts the pixels of each worker's slice.
-            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: stage5, direction: direction).first?.algorithm,
-                           .im2colGEMM, "\(direction)")
+            // Two workers, as measured: the rule counts the pixels of each worker's slice, and
+            // backward-data pays from smaller slices.
+            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: stage5, direction: direction).first,
+                           direction == .backwardData ? CPUBackend.oneDNNBlocked : ConvolutionSolution(.im2colGEMM),
+                           "\(direction)")
             XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: try BlockedConvolutionTests.cases()[1].d,
                                                                     direction: direction).first?.algorithm, .oneDNN)
         }
+    }
+
+    /// ResNet-50's 1×1 layers by shape: a strided forward runs im2col (a subsampling copy and a
+    /// GEMM per image), backward-data at 14² with more input than output channels runs blocked,
+    /// the rest of the wide ones on oneDNN's NCHW path.
+    func testHeuristicPlacesPointwiseLayersByShape() throws {
+        let b = CPUBackend(threads: 2)
+        func first(_ c: Int, _ k: Int, _ size: Int, stride: Int = 1, _ direction: ConvolutionDirection) throws
+            -> ConvolutionSolution? {
+            let d = try Conv2DDescriptor(batch: 8, inChannels: c, inH: size, inW: size, outChannels: k, kernelH: 1,
+                                         kernelW: 1, strideH: stride, strideW: stride)
+            return b.convolutionSolutions(for: d, direction: direction).first
+        }
+        let im2col = ConvolutionSolution(.im2colGEMM)
+        XCTAssertEqual(try first(256, 512, 56, stride: 2, .forward), im2col)
+        XCTAssertEqual(try first(512, 1024, 28, stride: 2, .forward), im2col)
+        XCTAssertEqual(try first(256, 512, 56, stride: 2, .backwardData), CPUBackend.oneDNNPlain)
+        XCTAssertEqual(try first(256, 512, 56, stride: 2, .backwardFilter), CPUBackend.oneDNNPlain)
+        XCTAssertEqual(try first(1024, 256, 14, .backwardData), CPUBackend.oneDNNBlocked)
+        XCTAssertEqual(try first(1024, 512, 14, .backwardData), CPUBackend.oneDNNBlocked)
+        XCTAssertEqual(try first(256, 1024, 14, .backwardData), CPUBackend.oneDNNPlain)
+        XCTAssertEqual(try first(1024, 256, 14, .forward), CPUBackend.oneDNNPlain)
+        XCTAssertEqual(try first(512, 128, 28, .backwardData), CPUBackend.oneDNNPlain)
     }
 }

@@ -34,6 +34,16 @@ extension CPUBackend {
     /// GEMM; at batch 32, 64² input, the 3×3 layers at 8² (1024 per worker) took 1.6–1.9× less
     /// CPU blocked and those at 4² (256) up to 2× less, those at 2² (64) 1.2–2.5× more.
     static let oneDNNBlockedMinSlicePixels = 256
+    /// Backward-data of a stride-1 layer reads the weights' shared copy once per pass and writes
+    /// only its reordered dx, so it pays from smaller slices: at batch 8 the 3×3 512→512 layers at
+    /// 7² (196 pixels per worker) took 9.6–9.8 CPU ms blocked against 11.3–11.4 on im2col + GEMM
+    /// in three runs; at stride 2 (14²→7²) im2col stayed ahead (12.4–12.8 against 13.3–13.6).
+    static let oneDNNBlockedMinSliceAdjointPixels = 196
+    /// 1×1 backward-data with at most this many output pixels and more input than output
+    /// channels runs blocked: at 14² the per-image GEMM of NCHW is 196 columns wide, and the
+    /// blocked kernel took 4.1 against 4.6–4.8 CPU ms (1024→256) and 7.9 against 9.7 (1024→512),
+    /// where the narrower 256→1024 stayed faster on NCHW (3.8–3.9 against 4.2–4.6).
+    static let oneDNNBlockedMaxPointwiseAdjointPixels = 14 * 14
 
     /// The oneDNN layout the measurements favour for `d`, or nil where our own kernels are the
     /// better first choice. A batch smaller than the worker count would run on oneDNN's OpenMP
@@ -41,8 +51,22 @@ extension CPUBackend {
     /// of batch 8 that way on the shared machine, so such batches keep our kernels.
     func preferredOneDNN(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> ConvolutionSolution? {
         guard d.groups == 1, d.outChannels >= Self.oneDNNMinOutChannels, d.batch >= threads else { return nil }
-        if d.kernelH * d.kernelW == 1 { return d.outPixels >= Self.oneDNNMinOutPixels ? Self.oneDNNPlain : nil }
-        guard d.outPixels * (d.batch / threads) >= Self.oneDNNBlockedMinSlicePixels else { return nil }
+        let strided = d.strideH > 1 || d.strideW > 1
+        if d.kernelH * d.kernelW == 1 {
+            guard d.outPixels >= Self.oneDNNMinOutPixels else { return nil }
+            // A strided 1×1 forward is a subsampling copy and one GEMM per image in our im2col
+            // path; oneDNN's NCHW path took 1.3× its CPU time (10.8 against 8.4 ms at 28²→14²,
+            // 13.1 against 9.9 at 56²→28²) and its blocked one pays for reordering the whole input.
+            if direction == .forward, strided { return nil }
+            if direction == .backwardData, d.outPixels <= Self.oneDNNBlockedMaxPointwiseAdjointPixels,
+               d.inChannels > d.outChannels {
+                return Self.oneDNNBlocked
+            }
+            return Self.oneDNNPlain
+        }
+        let minimum = direction == .backwardData && !strided
+            ? Self.oneDNNBlockedMinSliceAdjointPixels : Self.oneDNNBlockedMinSlicePixels
+        guard d.outPixels * (d.batch / threads) >= minimum else { return nil }
         if direction == .backwardData, d.inChannels < Self.oneDNNBlockedMinAdjointChannels { return Self.oneDNNPlain }
         return Self.oneDNNBlocked
     }
