@@ -39,7 +39,7 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
             for direction in ConvolutionDirection.allCases {
                 let offered = b.convolutionSolutions(for: d, direction: direction)
                 var line = "\(name) \(direction.rawValue) [first: \(offered[0])]:"
-                for solution in Self.candidates(d) {
+                for solution in Self.candidates(d, direction) {
                     let n = b.convolutionWorkspaceCount(d, direction: direction, solution: solution)
                     let ws = n > 0 ? try b.allocate(n, dtype: .float32) : nil
                     let (wall, cpu) = try bestMilliseconds {
@@ -64,10 +64,12 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
     }
 
     /// The solvers compared: oneDNN in both layouts, im2col + GEMM, and for 1×1 layers the
-    /// packed variant.
-    static func candidates(_ d: Conv2DDescriptor) -> [ConvolutionSolution] {
+    /// packed variant and (backward-filter) the transposed per-worker GEMMs.
+    static func candidates(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection) -> [ConvolutionSolution] {
         [CPUBackend.oneDNNBlocked, CPUBackend.oneDNNPlain, ConvolutionSolution(.im2colGEMM)]
             + (d.isPointwise ? [CPUBackend.im2colPacked] : [])
+            + (direction == .backwardFilter && CPUBackend.pointwiseFilterTransposedApplies(d)
+                ? [CPUBackend.pointwiseFilterTransposed] : [])
     }
 
     /// ResNet-50's convolutions at 64² input below its 16² stage, one of each shape.
