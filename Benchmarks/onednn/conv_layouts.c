@@ -1,12 +1,16 @@
-// Times oneDNN 2.6 convolutions for ResNet-50's batch-8 shapes in plain NCHW and in oneDNN's
-// own blocked layout (format_tag any), the latter with and without the reorders a model in
-// NCHW would need around it; and SGEMM through dnnl_sgemm and OpenBLAS.
+// Times oneDNN 2.6 convolutions for every distinct convolution of ResNet-50 in plain NCHW and in
+// oneDNN's own blocked layout (format_tag any), the latter with and without the reorders a model
+// in NCHW would need around it (activations and weights apart); one core's FMA-loop figure to
+// compare with; and SGEMM through dnnl_sgemm and OpenBLAS.
 // Build: cc -O2 conv_layouts.c -ldnnl -lopenblas -o /tmp/conv_layouts
-// Run: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /tmp/conv_layouts (figures are one core's)
+// Run: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /tmp/conv_layouts [BATCH [LAYER-TEXT]]
+// (figures are one core's; BATCH defaults to 8; LAYER-TEXT keeps the layers whose name has it
+// and skips the SGEMM lines)
 #include <dnnl.h>
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define CHECK(x) do { dnnl_status_t s_ = (x); if (s_ != dnnl_success) { \
@@ -46,8 +50,11 @@ static void run_reorder(dnnl_primitive_t p, dnnl_memory_t a, dnnl_memory_t b) {
     CHECK(dnnl_primitive_execute(p, st, 2, args));
 }
 
-// Best-of-`reps` milliseconds of one direction; blocked: tag any, with reorders timed separately.
-static void bench(const shape_t *sh, int dir, int blocked, double *conv_ms, double *total_ms, const char **impl) {
+// Best-of-12 CPU milliseconds of one direction. blocked: format tag any, with the conversions an
+// NCHW model needs timed apart: `act_ms` the activations' reorders (in and out), `wts_ms` the
+// weights' (in for the data passes, out for backward-filter); total_ms is all of it in one go.
+static void bench(const shape_t *sh, int dir, int blocked, double *conv_ms, double *act_ms, double *wts_ms,
+                  double *total_ms, const char **impl) {
     int oh = (sh->h + 2 * sh->pad - sh->r) / sh->stride + 1, ow = (sh->w + 2 * sh->pad - sh->s) / sh->stride + 1;
     dnnl_dims_t sd = {sh->n, sh->c, sh->h, sh->w}, wd = {sh->k, sh->c, sh->r, sh->s}, dd = {sh->n, sh->k, oh, ow};
     dnnl_dims_t strides = {sh->stride, sh->stride}, dil = {0, 0}, pad = {sh->pad, sh->pad};
@@ -87,51 +94,104 @@ static void bench(const shape_t *sh, int dir, int blocked, double *conv_ms, doub
     int sarg = dir == 1 ? DNNL_ARG_DIFF_SRC : DNNL_ARG_SRC, warg = dir == 2 ? DNNL_ARG_DIFF_WEIGHTS : DNNL_ARG_WEIGHTS;
     int darg = dir == 0 ? DNNL_ARG_DST : DNNL_ARG_DIFF_DST;
     dnnl_exec_arg_t args[3] = {{sarg, sb}, {warg, wb}, {darg, db}};
-    double best = 1e9, bestTotal = 1e9;
+    double best = 1e9, bestTotal = 1e9, bestAct = 1e9, bestWts = 1e9;
     for (int rep = 0; rep < 12; rep++) {
         double t0 = now();
-        if (dir == 0) { run_reorder(rs, sp, sb); run_reorder(rw, wp, wb); }
-        if (dir == 1) { run_reorder(rd, dp, db); run_reorder(rw, wp, wb); }
-        if (dir == 2) { run_reorder(rs, sp, sb); run_reorder(rd, dp, db); }
+        if (dir == 0) run_reorder(rs, sp, sb);
+        if (dir != 0) run_reorder(rd, dp, db);
+        if (dir == 2) run_reorder(rs, sp, sb);
         CHECK(dnnl_stream_wait(st));
         double t1 = now();
-        CHECK(dnnl_primitive_execute(conv, st, 3, args));
+        if (dir != 2) run_reorder(rw, wp, wb);
         CHECK(dnnl_stream_wait(st));
         double t2 = now();
-        if (dir == 0) run_reorder(rd, db, dp);
-        if (dir == 1) run_reorder(rs, sb, sp);
-        if (dir == 2) run_reorder(rw, wb, wp);
+        CHECK(dnnl_primitive_execute(conv, st, 3, args));
         CHECK(dnnl_stream_wait(st));
         double t3 = now();
-        if (t2 - t1 < best) best = t2 - t1;
-        if (t3 - t0 < bestTotal) bestTotal = t3 - t0;
+        if (dir == 0) run_reorder(rd, db, dp);
+        if (dir == 1) run_reorder(rs, sb, sp);
+        CHECK(dnnl_stream_wait(st));
+        double t4 = now();
+        if (dir == 2) run_reorder(rw, wb, wp);
+        CHECK(dnnl_stream_wait(st));
+        double t5 = now();
+        if (t3 - t2 < best) best = t3 - t2;
+        if ((t1 - t0) + (t4 - t3) < bestAct) bestAct = (t1 - t0) + (t4 - t3);
+        if ((t2 - t1) + (t5 - t4) < bestWts) bestWts = (t2 - t1) + (t5 - t4);
+        if (t5 - t0 < bestTotal) bestTotal = t5 - t0;
     }
-    *conv_ms = best * 1e3; *total_ms = bestTotal * 1e3;
+    *conv_ms = best * 1e3; *act_ms = bestAct * 1e3; *wts_ms = bestWts * 1e3; *total_ms = bestTotal * 1e3;
+    dnnl_primitive_t prims[] = {rs, rw, rd, conv};
+    for (int i = 0; i < 4; i++) if (prims[i]) dnnl_primitive_destroy(prims[i]);
+    dnnl_memory_t mems[] = {sp, wp, dp, sb, wb, db};
+    for (int i = 0; i < 6; i++) dnnl_memory_destroy(mems[i]);
+    if (pd != fpd) dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_desc_destroy(fpd);
 }
 
-int main(void) {
+// ResNet-50's distinct convolutions (torchvision, 224² input) and how many of each one model
+// has (53 in all); `pad` is r / 2.
+static const struct { int c, k, size, r, stride, count; } resnet50[] = {
+    {3, 64, 224, 7, 2, 1},
+    {64, 64, 56, 1, 1, 1}, {64, 64, 56, 3, 1, 3}, {64, 256, 56, 1, 1, 4}, {256, 64, 56, 1, 1, 2},
+    {256, 128, 56, 1, 1, 1}, {128, 128, 56, 3, 2, 1}, {256, 512, 56, 1, 2, 1}, {128, 512, 28, 1, 1, 4},
+    {512, 128, 28, 1, 1, 3}, {128, 128, 28, 3, 1, 3},
+    {512, 256, 28, 1, 1, 1}, {256, 256, 28, 3, 2, 1}, {512, 1024, 28, 1, 2, 1}, {256, 1024, 14, 1, 1, 6},
+    {1024, 256, 14, 1, 1, 5}, {256, 256, 14, 3, 1, 5},
+    {1024, 512, 14, 1, 1, 1}, {512, 512, 14, 3, 2, 1}, {1024, 2048, 14, 1, 2, 1}, {512, 2048, 7, 1, 1, 3},
+    {2048, 512, 7, 1, 1, 2}, {512, 512, 7, 3, 1, 2},
+};
+
+// One core's FMA-loop GFLOP/s: twelve independent accumulators in registers, so that only the
+// FMA units limit it (the empty asm keeps the compiler from folding the loop).
+typedef float v16 __attribute__((vector_size(64)));
+__attribute__((target("avx512f"))) static double fma_loop_avx512(long iters) {
+    v16 a, b, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11;
+    for (int i = 0; i < 16; i++) { a[i] = 1.0f + 1e-7f * i; b[i] = 1e-7f; }
+    x0 = x1 = x2 = x3 = x4 = x5 = x6 = x7 = x8 = x9 = x10 = x11 = b;
+    double t0 = now();
+    for (long n = 0; n < iters; n++) {
+#define F(x) x = x * a + b;
+        F(x0) F(x1) F(x2) F(x3) F(x4) F(x5) F(x6) F(x7) F(x8) F(x9) F(x10) F(x11)
+#undef F
+        __asm__("" : "+v"(x0), "+v"(x1), "+v"(x2), "+v"(x3), "+v"(x4), "+v"(x5), "+v"(x6), "+v"(x7), "+v"(x8),
+                "+v"(x9), "+v"(x10), "+v"(x11));
+    }
+    double t = now() - t0;
+    v16 sum = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11;
+    if (sum[0] == 12345.0f) printf("%f\n", sum[0]);
+    return 12.0 * 16 * 2 * iters / t * 1e-9;
+}
+
+int main(int argc, char **argv) {
+    int batch = argc > 1 ? atoi(argv[1]) : 8;
+    const char *only = argc > 2 ? argv[2] : NULL;
     CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
     CHECK(dnnl_stream_create(&st, eng, dnnl_stream_default_flags));
-    shape_t shapes[] = {
-        {8, 64, 56, 56, 64, 3, 3, 1, 1, "3x3 64->64 56"},
-        {8, 256, 56, 56, 64, 1, 1, 1, 0, "1x1 256->64 56"},
-        {8, 256, 14, 14, 256, 3, 3, 1, 1, "3x3 256->256 14"},
-        {8, 512, 7, 7, 512, 3, 3, 1, 1, "3x3 512->512 7"},
-        {8, 3, 224, 224, 64, 7, 7, 2, 3, "7x7/2 3->64 224"},
-    };
+    double peak = __builtin_cpu_supports("avx512f") ? fma_loop_avx512(200000000) : 0;
+    printf("one core: FMA loop %.0f GFLOP/s (AVX-512; 0 = not measured); batch %d; CPU ms per pass, best of 12\n",
+           peak, batch);
+    printf("layer | count | pass | NCHW ms | blocked ms | act. reorders ms | weight reorders ms | blocked + reorders ms "
+           "| blocked GFLOP/s | %% of FMA loop | blocked impl\n");
     const char *dirs[] = {"fwd", "bwd-data", "bwd-filter"};
-    for (int i = 0; i < 5; i++) {
-        const shape_t *s = &shapes[i];
-        int oh = (s->h + 2 * s->pad - s->r) / s->stride + 1;
-        double gflop = 2.0 * s->n * s->k * oh * oh * s->c * s->r * s->s * 1e-9;
+    for (size_t i = 0; i < sizeof resnet50 / sizeof resnet50[0]; i++) {
+        shape_t s = {batch, resnet50[i].c, resnet50[i].size, resnet50[i].size, resnet50[i].k, resnet50[i].r,
+                     resnet50[i].r, resnet50[i].stride, resnet50[i].r / 2, NULL};
+        char name[64];
+        snprintf(name, sizeof name, "%dx%d%s %d->%d %d", s.r, s.s, s.stride > 1 ? "/2" : "", s.c, s.k, s.h);
+        if (only && !strstr(name, only)) continue;
+        int oh = (s.h + 2 * s.pad - s.r) / s.stride + 1;
+        double gflop = 2.0 * s.n * s.k * oh * oh * s.c * s.r * s.s * 1e-9;
         for (int d = 0; d < 3; d++) {
-            double pc, pt, bc, bt; const char *pi, *bi;
-            bench(s, d, 0, &pc, &pt, &pi);
-            bench(s, d, 1, &bc, &bt, &bi);
-            printf("%-16s %-10s plain %6.2f ms (%3.0f GF/s, %s) | blocked %6.2f ms (%3.0f GF/s, %s), with reorders %6.2f ms\n",
-                   s->name, dirs[d], pc, gflop / pc * 1e3, pi, bc, gflop / bc * 1e3, bi, bt);
+            double pc, pa, pw, pt, bc, ba, bw, bt; const char *pi, *bi;
+            bench(&s, d, 0, &pc, &pa, &pw, &pt, &pi);
+            bench(&s, d, 1, &bc, &ba, &bw, &bt, &bi);
+            printf("%s | %d | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %s\n", name, resnet50[i].count,
+                   dirs[d], pc, bc, ba, bw, bt, gflop / bc * 1e3, peak > 0 ? gflop / bc * 1e3 / peak * 100 : 0, bi);
+            fflush(stdout);
         }
     }
+    if (only) return 0;
     int sizes[] = {1024, 2048};
     for (int i = 0; i < 2; i++) {
         int n = sizes[i];

@@ -2,27 +2,44 @@
 import Foundation
 import XCTest
 
-/// Every solver the CPU backend offers on the small-spatial convolutions of ResNet-50 training
-/// at 64² (stages at 16², 8², 4² and 2²) and of its last stage at 224², each pass timed, to choose `CPUBackend`'s rules
-/// (Benchmarks/NOTES-cpu-convolution.md). A measurement, not a test: skipped unless
-/// CNNGPU_BENCH=1, and it asserts nothing about speed. CNNGPU_BENCH_ONLY=text keeps the layers
-/// whose name contains it; CNNGPU_BENCH_BATCH=n sets the batch (default 32).
+/// Every solver the CPU backend offers on ResNet-50's convolutions (all of them at 224², and the
+/// small-spatial ones of training at 64²: stages at 16², 8², 4² and 2²), each pass timed, to
+/// choose `CPUBackend`'s rules (Benchmarks/NOTES-cpu-convolution.md). A measurement, not a test:
+/// skipped unless CNNGPU_BENCH=1, and it asserts nothing about speed. CNNGPU_BENCH_ONLY=text keeps
+/// the layers whose name contains it (texts separated by `|`: any of them); CNNGPU_BENCH_BATCH=n sets the batch.
 final class CPUConvolutionBenchmarkTests: XCTestCase {
     func testResNet50SmallSpatialSolvers() throws {
         let environment = ProcessInfo.processInfo.environment
         guard environment["CNNGPU_BENCH"] == "1" else { throw XCTSkip("a benchmark: set CNNGPU_BENCH=1 to run it") }
         let batch = environment["CNNGPU_BENCH_BATCH"].flatMap(Int.init) ?? 32
-        let only = environment["CNNGPU_BENCH_ONLY"]
+        try report(try Self.layers(batch: batch), batch: batch, only: environment["CNNGPU_BENCH_ONLY"])
+    }
+
+    /// Every distinct convolution of ResNet-50 at 224² (batch 8 unless CNNGPU_BENCH_BATCH says
+    /// otherwise), the table of Benchmarks/NOTES-cpu-convolution.md §6; its oneDNN-alone columns
+    /// come from Benchmarks/onednn/conv_layouts.c, which lists the same layers by the same names.
+    func testResNet50AllShapes() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["CNNGPU_BENCH"] == "1" else { throw XCTSkip("a benchmark: set CNNGPU_BENCH=1 to run it") }
+        let batch = environment["CNNGPU_BENCH_BATCH"].flatMap(Int.init) ?? 8
+        try report(try Self.resNet50Layers(batch: batch), batch: batch, only: environment["CNNGPU_BENCH_ONLY"])
+    }
+
+    /// Times each pass of each layer with every candidate solver, through the backend's public
+    /// ops (so oneDNN's reorders and the workers' batch split are in the figures), and prints one
+    /// line per pass; `[first: …]` is what the backend picks.
+    private func report(_ layers: [(String, Conv2DDescriptor)], batch: Int, only: String?) throws {
         let b = CPUBackend()
         var report = "CPU backend, \(b.threads) workers, batch \(batch); best of 3 rounds, ms per pass "
             + "(wall / process CPU)\n"
-        for (name, d) in try Self.layers(batch: batch) where only.map({ name.contains($0) }) ?? true {
+        let wanted = only?.split(separator: "|").map(String.init)
+        for (name, d) in layers where wanted.map({ $0.contains(where: name.contains) }) ?? true {
             let x = try filled(b, d.inputCount), w = try filled(b, d.weightCount), y = try filled(b, d.outputCount)
             let dx = try filled(b, d.inputCount), dw = try filled(b, d.weightCount)
             for direction in ConvolutionDirection.allCases {
                 let offered = b.convolutionSolutions(for: d, direction: direction)
                 var line = "\(name) \(direction.rawValue) [first: \(offered[0])]:"
-                for solution in Self.candidates(d) {
+                for solution in Self.candidates(d, direction) {
                     let n = b.convolutionWorkspaceCount(d, direction: direction, solution: solution)
                     let ws = n > 0 ? try b.allocate(n, dtype: .float32) : nil
                     let (wall, cpu) = try bestMilliseconds {
@@ -47,10 +64,12 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
     }
 
     /// The solvers compared: oneDNN in both layouts, im2col + GEMM, and for 1×1 layers the
-    /// packed variant.
-    static func candidates(_ d: Conv2DDescriptor) -> [ConvolutionSolution] {
+    /// packed variant and (backward-filter) the transposed per-worker GEMMs.
+    static func candidates(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection) -> [ConvolutionSolution] {
         [CPUBackend.oneDNNBlocked, CPUBackend.oneDNNPlain, ConvolutionSolution(.im2colGEMM)]
             + (d.isPointwise ? [CPUBackend.im2colPacked] : [])
+            + (direction == .backwardFilter && CPUBackend.pointwiseFilterTransposedApplies(d)
+                ? [CPUBackend.pointwiseFilterTransposed] : [])
     }
 
     /// ResNet-50's convolutions at 64² input below its 16² stage, one of each shape.
@@ -71,6 +90,27 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
             // The last stage at 224² (run with CNNGPU_BENCH_BATCH=8 CNNGPU_BENCH_ONLY=224:).
             + [try conv(1024, 512, 14, 1), try conv(512, 512, 14, 3, stride: 2), try conv(1024, 2048, 14, 1, stride: 2),
                try conv(2048, 512, 7, 1), try conv(512, 512, 7, 3), try conv(512, 2048, 7, 1)].map { ("224: " + $0.0, $0.1) }
+    }
+
+    /// ResNet-50's 23 distinct convolutions at 224² input (torchvision's: the stride sits in the
+    /// 3×3 layer of a stage's first block), named as conv_layouts.c names them.
+    static func resNet50Layers(batch: Int) throws -> [(String, Conv2DDescriptor)] {
+        let shapes: [(c: Int, k: Int, size: Int, r: Int, stride: Int)] = [
+            (3, 64, 224, 7, 2),
+            (64, 64, 56, 1, 1), (64, 64, 56, 3, 1), (64, 256, 56, 1, 1), (256, 64, 56, 1, 1),
+            (256, 128, 56, 1, 1), (128, 128, 56, 3, 2), (256, 512, 56, 1, 2), (128, 512, 28, 1, 1),
+            (512, 128, 28, 1, 1), (128, 128, 28, 3, 1),
+            (512, 256, 28, 1, 1), (256, 256, 28, 3, 2), (512, 1024, 28, 1, 2), (256, 1024, 14, 1, 1),
+            (1024, 256, 14, 1, 1), (256, 256, 14, 3, 1),
+            (1024, 512, 14, 1, 1), (512, 512, 14, 3, 2), (1024, 2048, 14, 1, 2), (512, 2048, 7, 1, 1),
+            (2048, 512, 7, 1, 1), (512, 512, 7, 3, 1),
+        ]
+        return try shapes.map { s in
+            let d = try Conv2DDescriptor(batch: batch, inChannels: s.c, inH: s.size, inW: s.size, outChannels: s.k,
+                                         kernelH: s.r, kernelW: s.r, strideH: s.stride, strideW: s.stride,
+                                         padding: Padding2D(s.r / 2))
+            return ("\(s.r)x\(s.r)\(s.stride > 1 ? "/\(s.stride)" : "") \(s.c)->\(s.k) \(s.size)", d)
+        }
     }
 
     private func filled(_ b: CPUBackend, _ count: Int) throws -> any DeviceBuffer {

@@ -62,6 +62,36 @@ final class OneDNNConvolutionTests: XCTestCase {
         }
     }
 
+    /// The workers reorder the weights once into one shared copy, and sum their weight-gradient
+    /// copies in the blocked layout before one reorder back, wherever oneDNN picks the same weight
+    /// layout for every slice; even and uneven slices, all three passes against the reference.
+    func testSlicesShareOneWeightCopy() throws {
+        var rng = SeededGenerator.fresh()
+        for problem in try Self.wideProblems() {
+            for (batch, threads) in [(4, 2), (5, 2), (5, 3)] {
+                var d = problem
+                d.batch = batch
+                let b = CPUBackend(threads: threads), blocked = CPUBackend.oneDNNBlocked
+                let forward = try b.oneDNNLayout(d, .forward, blocked, bias: true, activation: nil)
+                let filter = try b.oneDNNLayout(d, .backwardFilter, blocked, bias: false, activation: nil)
+                let m = "\(d.problemText), \(threads) threads, seed \(rng.seed)"
+                if batch % threads == 0 {
+                    XCTAssertTrue(forward.sharedLayout, "equal slices share one weight layout: \(m)")
+                    XCTAssertEqual(Set(forward.weightCopies).count, 1, m)
+                    XCTAssertTrue(filter.sharedLayout, m)
+                    XCTAssertEqual(Set(filter.weightCopies).count, threads, "one gradient copy per slice: \(m)")
+                }
+                let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
+                let dy = rng.floats(d.outputCount)
+                let (y, dx, dw, _) = ConvolutionTests.reference(d, x: x, w: w, bias: bias, dy: dy)
+                let r = try Self.run(b, d, blocked, x: x, w: w, bias: bias, dy: dy)
+                assertClose(r.y, y, "forward \(m)")
+                assertClose(r.dx, dx, "backward data \(m)")
+                assertClose(r.dw, dw, "backward filter \(m)")
+            }
+        }
+    }
+
     /// Post-op ReLUs and our own epilogue for the rest agree with convolution then activation.
     func testFusedEpilogueMatchesUnfused() throws {
         var rng = SeededGenerator.fresh()
@@ -105,19 +135,46 @@ final class OneDNNConvolutionTests: XCTestCase {
         for direction in ConvolutionDirection.allCases {
             XCTAssertEqual(TestBackends.cpu.convolutionSolutions(for: resnet3x3, direction: direction).first,
                            CPUBackend.oneDNNBlocked, "\(direction)")
+            // Its filter gradient runs as transposed GEMMs (PointwiseFilterGradientTests).
             XCTAssertEqual(TestBackends.cpu.convolutionSolutions(for: resnet1x1, direction: direction).first,
-                           CPUBackend.oneDNNPlain, "\(direction)")
+                           direction == .backwardFilter ? CPUBackend.pointwiseFilterTransposed : CPUBackend.oneDNNPlain,
+                           "\(direction)")
             var single = resnet3x3
             single.batch = 1
             if TestBackends.cpu.threads > 1 { XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: single, direction: direction).first?.algorithm,
                               .oneDNN, "batch 1 would run on OpenMP's threads") }
             let stage5 = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
                                               kernelH: 3, kernelW: 3, padding: Padding2D(1))
-            // Two workers, as measured: the rule counts the pixels of each worker's slice.
-            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: stage5, direction: direction).first?.algorithm,
-                           .im2colGEMM, "\(direction)")
+            // Two workers, as measured: the rule counts the pixels of each worker's slice, and
+            // backward-data pays from smaller slices.
+            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: stage5, direction: direction).first,
+                           direction == .backwardData ? CPUBackend.oneDNNBlocked : ConvolutionSolution(.im2colGEMM),
+                           "\(direction)")
             XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: try BlockedConvolutionTests.cases()[1].d,
                                                                     direction: direction).first?.algorithm, .oneDNN)
         }
+    }
+
+    /// ResNet-50's 1×1 layers by shape: a strided forward runs im2col (a subsampling copy and a
+    /// GEMM per image), backward-data at 14² with more input than output channels runs blocked,
+    /// the rest of the wide ones on oneDNN's NCHW path.
+    func testHeuristicPlacesPointwiseLayersByShape() throws {
+        let b = CPUBackend(threads: 2)
+        func first(_ c: Int, _ k: Int, _ size: Int, stride: Int = 1, _ direction: ConvolutionDirection) throws
+            -> ConvolutionSolution? {
+            let d = try Conv2DDescriptor(batch: 8, inChannels: c, inH: size, inW: size, outChannels: k, kernelH: 1,
+                                         kernelW: 1, strideH: stride, strideW: stride)
+            return b.convolutionSolutions(for: d, direction: direction).first
+        }
+        let im2col = ConvolutionSolution(.im2colGEMM)
+        XCTAssertEqual(try first(256, 512, 56, stride: 2, .forward), im2col)
+        XCTAssertEqual(try first(512, 1024, 28, stride: 2, .forward), im2col)
+        XCTAssertEqual(try first(256, 512, 56, stride: 2, .backwardData), CPUBackend.oneDNNPlain)
+        XCTAssertEqual(try first(256, 512, 56, stride: 2, .backwardFilter), CPUBackend.oneDNNPlain)
+        XCTAssertEqual(try first(1024, 256, 14, .backwardData), CPUBackend.oneDNNBlocked)
+        XCTAssertEqual(try first(1024, 512, 14, .backwardData), CPUBackend.oneDNNBlocked)
+        XCTAssertEqual(try first(256, 1024, 14, .backwardData), CPUBackend.oneDNNPlain)
+        XCTAssertEqual(try first(1024, 256, 14, .forward), CPUBackend.oneDNNPlain)
+        XCTAssertEqual(try first(512, 128, 28, .backwardData), CPUBackend.oneDNNPlain)
     }
 }

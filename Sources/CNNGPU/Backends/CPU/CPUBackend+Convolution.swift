@@ -10,7 +10,9 @@
 /// - im2col + oneDNN's SGEMM (see `Im2ColConvolution`) for the rest: im2col and col2im run in
 ///   parallel over (row, image) and (image, channel), each GEMM split across the workers;
 ///   1×1 layers below `packedMaxPointwisePixels` output pixels with their images packed side by
-///   side (`im2colPacked`), so that ResNet's 4² and 2² stages run one wide GEMM per pass.
+///   side (`im2colPacked`), so that ResNet's 4² and 2² stages run one wide GEMM per pass;
+///   1×1 backward-filter with more input than output channels as transposed GEMMs per worker
+///   (`pointwiseFilterTransposed`, CPUBackend+PointwiseFilterGradient.swift).
 ///
 /// Measured (2 cores, loaded machine; batch 64; forward / backward-data / backward-filter in
 /// ms, best of 15; blocked vs im2col + GEMM):
@@ -39,11 +41,14 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     /// CPUBackend+OneDNNConvolution.swift put the faster first.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
         let ours = ownSolutions(for: d, direction: direction)
-        switch preferredOneDNN(d, direction: direction) {
-        case Self.oneDNNBlocked?: return [Self.oneDNNBlocked, Self.oneDNNPlain] + ours
-        case let preferred?: return [preferred, Self.oneDNNBlocked] + ours
-        case nil: return ours + [Self.oneDNNBlocked, Self.oneDNNPlain]
+        let offered: [ConvolutionSolution] = switch preferredOneDNN(d, direction: direction) {
+        case Self.oneDNNBlocked?: [Self.oneDNNBlocked, Self.oneDNNPlain] + ours
+        case let preferred?: [preferred, Self.oneDNNBlocked] + ours
+        case nil: ours + [Self.oneDNNBlocked, Self.oneDNNPlain]
         }
+        guard direction == .backwardFilter, Self.pointwiseFilterTransposedApplies(d) else { return offered }
+        return prefersPointwiseFilterTransposed(d) ? [Self.pointwiseFilterTransposed] + offered
+            : offered + [Self.pointwiseFilterTransposed]
     }
 
     /// The register-blocked and row-direct loops, and im2col + GEMM (for 1×1 layers both per
@@ -68,6 +73,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     public func convolutionWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                           solution: ConvolutionSolution) -> Int {
         if solution.algorithm == .oneDNN { return oneDNNWorkspaceCount(d, direction: direction, solution: solution) }
+        if solution == Self.pointwiseFilterTransposed { return pointwiseFilterTransposedWorkspaceCount(d) }
         guard solution.algorithm == .im2colGEMM else { return 0 }
         return ConvolutionWorkspace.count(d, limitBytes: ConvolutionWorkspace.limitBytes,
                                           maxBufferBytes: info.maxBufferBytes, packed: solution.isPacked)
@@ -114,6 +120,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
                                                 dw: any DeviceBuffer, solution: ConvolutionSolution,
                                                 workspace: (any DeviceBuffer)?) throws {
         switch solution.algorithm {
+        case .im2colGEMM where solution == Self.pointwiseFilterTransposed:
+            try pointwiseFilterGradientTransposed(d, x: x, dy: dy, dw: dw, workspace: workspace)
         case .im2colGEMM:
             try im2colBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, packed: solution.isPacked)
         case .direct where Self.blockedConvolutionApplies(d):

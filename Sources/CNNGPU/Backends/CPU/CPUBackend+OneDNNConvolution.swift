@@ -34,6 +34,16 @@ extension CPUBackend {
     /// GEMM; at batch 32, 64² input, the 3×3 layers at 8² (1024 per worker) took 1.6–1.9× less
     /// CPU blocked and those at 4² (256) up to 2× less, those at 2² (64) 1.2–2.5× more.
     static let oneDNNBlockedMinSlicePixels = 256
+    /// Backward-data of a stride-1 layer reads the weights' shared copy once per pass and writes
+    /// only its reordered dx, so it pays from smaller slices: at batch 8 the 3×3 512→512 layers at
+    /// 7² (196 pixels per worker) took 9.6–9.8 CPU ms blocked against 11.3–11.4 on im2col + GEMM
+    /// in three runs; at stride 2 (14²→7²) im2col stayed ahead (12.4–12.8 against 13.3–13.6).
+    static let oneDNNBlockedMinSliceAdjointPixels = 196
+    /// 1×1 backward-data with at most this many output pixels and more input than output
+    /// channels runs blocked: at 14² the per-image GEMM of NCHW is 196 columns wide, and the
+    /// blocked kernel took 4.1 against 4.6–4.8 CPU ms (1024→256) and 7.9 against 9.7 (1024→512),
+    /// where the narrower 256→1024 stayed faster on NCHW (3.8–3.9 against 4.2–4.6).
+    static let oneDNNBlockedMaxPointwiseAdjointPixels = 14 * 14
 
     /// The oneDNN layout the measurements favour for `d`, or nil where our own kernels are the
     /// better first choice. A batch smaller than the worker count would run on oneDNN's OpenMP
@@ -41,8 +51,22 @@ extension CPUBackend {
     /// of batch 8 that way on the shared machine, so such batches keep our kernels.
     func preferredOneDNN(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> ConvolutionSolution? {
         guard d.groups == 1, d.outChannels >= Self.oneDNNMinOutChannels, d.batch >= threads else { return nil }
-        if d.kernelH * d.kernelW == 1 { return d.outPixels >= Self.oneDNNMinOutPixels ? Self.oneDNNPlain : nil }
-        guard d.outPixels * (d.batch / threads) >= Self.oneDNNBlockedMinSlicePixels else { return nil }
+        let strided = d.strideH > 1 || d.strideW > 1
+        if d.kernelH * d.kernelW == 1 {
+            guard d.outPixels >= Self.oneDNNMinOutPixels else { return nil }
+            // A strided 1×1 forward is a subsampling copy and one GEMM per image in our im2col
+            // path; oneDNN's NCHW path took 1.3× its CPU time (10.8 against 8.4 ms at 28²→14²,
+            // 13.1 against 9.9 at 56²→28²) and its blocked one pays for reordering the whole input.
+            if direction == .forward, strided { return nil }
+            if direction == .backwardData, d.outPixels <= Self.oneDNNBlockedMaxPointwiseAdjointPixels,
+               d.inChannels > d.outChannels {
+                return Self.oneDNNBlocked
+            }
+            return Self.oneDNNPlain
+        }
+        let minimum = direction == .backwardData && !strided
+            ? Self.oneDNNBlockedMinSliceAdjointPixels : Self.oneDNNBlockedMinSlicePixels
+        guard d.outPixels * (d.batch / threads) >= minimum else { return nil }
         if direction == .backwardData, d.inChannels < Self.oneDNNBlockedMinAdjointChannels { return Self.oneDNNPlain }
         return Self.oneDNNBlocked
     }
@@ -74,24 +98,50 @@ extension CPUBackend {
                                      threads: ompThreads)
     }
 
-    /// Where each slice's workspace starts (floats), and the total: every slice's reordered
-    /// operands and scratchpad, then for backward-filter one partial weight gradient per slice
-    /// after the first (summed into dw at the end).
-    private func oneDNNLayout(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ solution: ConvolutionSolution,
-                              bias: Bool, activation: Activation?) throws
-        -> (primitives: [OneDNNConvolution], offsets: [Int], partials: Int, total: Int) {
+    /// How one pass uses its workspace (offsets in floats).
+    struct OneDNNLayout {
+        var primitives: [OneDNNConvolution]
+        /// Each slice's reordered activations and scratchpad.
+        var offsets: [Int]
+        /// Each slice's weight copy (the same offset for all when they share one).
+        var weightCopies: [Int]
+        /// One blocked copy of the weights serves every slice: reordered once for the data passes;
+        /// for backward filter, the slices' gradient copies are summed in that layout and
+        /// reordered once.
+        var sharedLayout: Bool
+        /// Backward filter without a shared layout: NCHW partial gradients of the slices after
+        /// the first (summed into dw at the end).
+        var partials: Int
+        var total: Int
+    }
+
+    /// The workspace of one pass: the weight copies, then every slice's region, then any
+    /// partial weight gradients.
+    func oneDNNLayout(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ solution: ConvolutionSolution,
+                              bias: Bool, activation: Activation?) throws -> OneDNNLayout {
+        func aligned(_ n: Int) -> Int { (n + 15) / 16 * 16 }
         let (slices, omp) = oneDNNSlices(d)
-        var offsets: [Int] = [], primitives: [OneDNNConvolution] = [], total = 0
-        for r in slices {
-            let p = try OneDNNConvolution.cached(oneDNNKey(d, batch: r.count, ompThreads: omp, direction, solution,
-                                                           bias: bias, activation: activation))
-            primitives.append(p)
-            offsets.append(total)
-            total += (p.workspaceCount + 15) / 16 * 16
+        let primitives = try slices.map { r in
+            try OneDNNConvolution.cached(oneDNNKey(d, batch: r.count, ompThreads: omp, direction, solution,
+                                                   bias: bias, activation: activation))
         }
+        let copies = primitives[0].weightCopyCount > 0
+        let shared = copies && primitives.allSatisfy { $0.sharesWeightLayout(with: primitives[0]) }
+        var total = 0, weightCopies: [Int] = []
+        for p in primitives {
+            // The data passes read one shared copy; backward filter writes one per slice.
+            if shared, direction != .backwardFilter, let first = weightCopies.first {
+                weightCopies.append(first)
+            } else {
+                weightCopies.append(total)
+                total += aligned(p.weightCopyCount)
+            }
+        }
+        let offsets = primitives.map { p in defer { total += aligned(p.workspaceCount) }; return total }
         let partials = total
-        if direction == .backwardFilter { total += (slices.count - 1) * (d.weightCount + 15) / 16 * 16 }
-        return (primitives, offsets, partials, total)
+        if direction == .backwardFilter, !shared { total += (slices.count - 1) * aligned(d.weightCount) }
+        return OneDNNLayout(primitives: primitives, offsets: offsets, weightCopies: weightCopies, sharedLayout: shared,
+                            partials: partials, total: total)
     }
 
     /// Floats of workspace a oneDNN pass needs. A forward pass may run with or without a fused
@@ -105,7 +155,8 @@ extension CPUBackend {
     }
 
     /// Runs one pass; `tensors` as `OneDNNConvolution.execute` takes them (forward: x, w, y;
-    /// backward data: dy, w, dx; backward filter: x, dy, dw), each worker on its batch slice.
+    /// backward data: dy, w, dx; backward filter: x, dy, dw), each worker on its batch slice,
+    /// the weights reordered once for all slices where their layouts agree.
     func oneDNNConvolution(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ solution: ConvolutionSolution,
                            tensors: [any DeviceBuffer], bias: (any DeviceBuffer)? = nil, activation: Activation? = nil,
                            workspace: (any DeviceBuffer)?) throws {
@@ -127,27 +178,58 @@ extension CPUBackend {
         case .backwardFilter: [input, output, 0]
         }
         let partialStride = (d.weightCount + 15) / 16 * 16
-        let failure = FirstError()
-        parallelFor(slices.count, grain: 1) { range in
-            for i in range {
-                var sliceTensors = zip(pointers, perImage).map { $0 + slices[i].lowerBound * $1 }
-                if direction == .backwardFilter, i > 0, let ws {
-                    sliceTensors[2] = ws + layout.partials + (i - 1) * partialStride
-                }
-                let p = layout.primitives[i]
-                failure.record {
-                    try p.execute(sliceTensors, bias: biasPointer, workspace: ws.map { $0 + layout.offsets[i] },
-                                  workspaceCapacity: p.workspaceCount)
+        let gradientCopies = direction == .backwardFilter && layout.sharedLayout
+        func sliceTensors(_ i: Int) -> [UnsafeMutablePointer<Float>] {
+            var t = zip(pointers, perImage).map { $0 + slices[i].lowerBound * $1 }
+            if direction == .backwardFilter, i > 0, !layout.sharedLayout, let ws {
+                t[2] = ws + layout.partials + (i - 1) * partialStride
+            }
+            return t
+        }
+        /// Runs `stages` of every slice on the workers, one slice each.
+        func eachSlice(_ stages: (Int) -> OneDNNConvolution.Stages) throws {
+            let failure = FirstError()
+            parallelFor(slices.count, grain: 1) { range in
+                for i in range {
+                    let p = layout.primitives[i]
+                    failure.record {
+                        try p.execute(sliceTensors(i), bias: biasPointer, workspace: ws.map { $0 + layout.offsets[i] },
+                                      workspaceCapacity: p.workspaceCount, weightCopy: ws.map { $0 + layout.weightCopies[i] },
+                                      stages: stages(i))
+                    }
                 }
             }
+            try failure.rethrow()
         }
-        try failure.rethrow()
-        if direction == .backwardFilter, slices.count > 1, let ws {
-            let dw = pointers[2], partials = ws + layout.partials
-            parallelFor(d.weightCount, grain: 16_384) { range in
-                for s in 0..<(slices.count - 1) {
-                    let part = partials + s * partialStride
-                    for j in range { dw[j] += part[j] }
+        if layout.sharedLayout, direction != .backwardFilter, slices.count > 1 {
+            // One worker reorders the shared weights while the others reorder their inputs.
+            try eachSlice { $0 == 0 ? [.weightsIn, .activationsIn] : .activationsIn }
+            try eachSlice { _ in .compute }
+        } else if gradientCopies, slices.count > 1 {
+            // Each slice's gradient in the blocked layout, summed there, then one reorder to dw.
+            try eachSlice { _ in [.activationsIn, .compute] }
+            let p = layout.primitives[0], count = p.weightCopyCount
+            if let ws {
+                let first = ws + layout.weightCopies[0]
+                parallelFor(count, grain: 16_384) { range in
+                    for s in 1..<slices.count {
+                        let part = ws + layout.weightCopies[s]
+                        for j in range { first[j] += part[j] }
+                    }
+                }
+            }
+            try p.execute(sliceTensors(0), bias: nil, workspace: ws.map { $0 + layout.offsets[0] },
+                          workspaceCapacity: p.workspaceCount, weightCopy: ws.map { $0 + layout.weightCopies[0] },
+                          stages: .weightsOut)
+        } else {
+            try eachSlice { _ in .all }
+            if direction == .backwardFilter, slices.count > 1, let ws {
+                let dw = pointers[2], partials = ws + layout.partials
+                parallelFor(d.weightCount, grain: 16_384) { range in
+                    for s in 0..<(slices.count - 1) {
+                        let part = partials + s * partialStride
+                        for j in range { dw[j] += part[j] }
+                    }
                 }
             }
         }

@@ -9,6 +9,9 @@ import Foundation
 /// `blocked` lets oneDNN pick its own layouts (nChw16c and blocked weights on AVX-512); the
 /// operands are reordered into the workspace before the pass and the result back after it, so
 /// tensors stay NCHW at the op boundary and every byte this uses is in the planner's figures.
+/// The weights' copy lives apart from the per-call workspace (`weightCopyCount`), so that the
+/// workers running one primitive each on their slice of the batch share one reordered copy of
+/// the weights (reordering 512→512 3×3 weights costs as much as 10% of that layer's pass).
 /// Without `blocked` the primitive works on NCHW in place (oneDNN's `gemm:jit`, an im2col +
 /// JIT SGEMM). The scratchpad is the caller's too (user scratchpad mode), which also makes a
 /// primitive safe to run from several threads at once.
@@ -41,8 +44,21 @@ final class OneDNNConvolution: @unchecked Sendable {
     private var biasDesc: dnnl_memory_desc_t?
     private var scratchpad: dnnl_memory_desc_t
     private var scratchpadOffset = 0
-    /// Floats of workspace one pass needs: the reordered operands and the scratchpad.
+    /// Floats of workspace one pass needs: the reordered activations and the scratchpad.
     private(set) var workspaceCount = 0
+    /// Floats of the weights' (or weight gradient's) reordered copy, which the caller places
+    /// (see `weightCopy` in `execute`); 0 when the primitive takes NCHW weights as they are.
+    private(set) var weightCopyCount = 0
+    /// Where the weights (forward, backward data) or their gradient (backward filter) are in
+    /// `operands` and in the tensors `execute` takes.
+    var weightIndex: Int { key.direction == .backwardFilter ? 2 : 1 }
+
+    /// Whether `other` wants the weights in the same layout, so one copy serves both (oneDNN may
+    /// choose differently for two slice sizes of one problem).
+    func sharesWeightLayout(with other: OneDNNConvolution) -> Bool {
+        var a = operands[weightIndex].chosen, b = other.operands[weightIndex].chosen
+        return dnnl_memory_desc_equal(&a, &b) != 0
+    }
 
     /// Operand and workspace regions start on a 64-byte line, as oneDNN's kernels prefer.
     private static func aligned(_ bytes: Int) -> Int { (bytes / 4 + 15) / 16 * 16 }
@@ -145,13 +161,19 @@ final class OneDNNConvolution: @unchecked Sendable {
             ]
         }
         var offset = 0
+        let weightIndex = key.direction == .backwardFilter ? 2 : 1
         for i in operands.indices {
             var o = operands[i]
             guard dnnl_memory_desc_equal(&o.plain, &o.chosen) == 0 else { continue }
             operands[i].reorder = o.isOutput ? try OneDNN.reorder(&o.chosen, &o.plain, engine)
                 : try OneDNN.reorder(&o.plain, &o.chosen, engine)
-            operands[i].workspaceOffset = offset
-            offset += Self.aligned(dnnl_memory_desc_get_size(&o.chosen))
+            let bytes = dnnl_memory_desc_get_size(&o.chosen)
+            if i == weightIndex {
+                weightCopyCount = Self.aligned(bytes)
+            } else {
+                operands[i].workspaceOffset = offset
+                offset += Self.aligned(bytes)
+            }
         }
         scratchpadOffset = offset
         workspaceCount = offset + Self.aligned(dnnl_memory_desc_get_size(&scratchpad))
@@ -165,14 +187,33 @@ final class OneDNNConvolution: @unchecked Sendable {
         for o in operands { if let r = o.reorder { dnnl_primitive_destroy(r) } }
     }
 
-    /// Runs the pass. `tensors` are the NCHW operands in `operands` order (forward: x, w, y;
-    /// backward data: dy, w, dx; backward filter: x, dy, dw).
+    /// What one call of `execute` does. A pass is `weightsIn` (once, by one worker), then
+    /// `activationsIn` and `compute` on every worker's slice, then `weightsOut` (once, after the
+    /// slices' weight-gradient copies were summed into the first): `all` on a lone slice.
+    struct Stages: OptionSet {
+        let rawValue: Int
+        /// Reorders NCHW weights into `weightCopy` (forward, backward data).
+        static let weightsIn = Stages(rawValue: 1)
+        /// Reorders the slice's NCHW activation inputs into the workspace.
+        static let activationsIn = Stages(rawValue: 2)
+        /// Runs the convolution, then reorders its activation output back to NCHW.
+        static let compute = Stages(rawValue: 4)
+        /// Reorders the weight gradient from `weightCopy` to NCHW (backward filter).
+        static let weightsOut = Stages(rawValue: 8)
+        static let all: Stages = [.weightsIn, .activationsIn, .compute, .weightsOut]
+    }
+
+    /// Runs `stages` of the pass. `tensors` are the NCHW operands in `operands` order (forward: x,
+    /// w, y; backward data: dy, w, dx; backward filter: x, dy, dw); `workspace` holds
+    /// `workspaceCount` floats for this slice, `weightCopy` `weightCopyCount` (ignored when 0).
     func execute(_ tensors: [UnsafeMutablePointer<Float>], bias: UnsafeMutablePointer<Float>?,
-                 workspace: UnsafeMutablePointer<Float>?, workspaceCapacity: Int) throws {
-        guard workspaceCapacity >= workspaceCount, workspaceCount == 0 || workspace != nil else {
+                 workspace: UnsafeMutablePointer<Float>?, workspaceCapacity: Int,
+                 weightCopy: UnsafeMutablePointer<Float>?, stages: Stages = .all) throws {
+        guard workspaceCapacity >= workspaceCount, workspaceCount == 0 || workspace != nil,
+              weightCopyCount == 0 || weightCopy != nil else {
             throw CNNError.invalidBuffer(op: "conv2d_\(key.direction.rawValue) (oneDNN)", detail:
-                "the workspace holds \(workspaceCapacity) floats but this pass needs \(workspaceCount); "
-                + "size it with convolutionWorkspaceCount for this solution")
+                "the workspace holds \(workspaceCapacity) floats but this pass needs \(workspaceCount) "
+                + "and \(weightCopyCount) for the weights; size it with convolutionWorkspaceCount for this solution")
         }
         omp_set_num_threads(Int32(key.threads))
         let engine = try OneDNN.engine()
@@ -187,30 +228,49 @@ final class OneDNNConvolution: @unchecked Sendable {
             memories.append(m)
             return m
         }
-        var arguments: [dnnl_exec_arg_t] = []
-        var outputReorders: [(dnnl_primitive_t, dnnl_memory_t?, dnnl_memory_t?)] = []
-        for (o, pointer) in zip(operands, tensors) {
-            let user = try memory(o.plain, pointer)
-            guard let reorder = o.reorder, let workspace else {
-                arguments.append(dnnl_exec_arg_t(arg: o.argument, memory: user))
-                continue
-            }
-            let mine = try memory(o.chosen, workspace + o.workspaceOffset)
-            arguments.append(dnnl_exec_arg_t(arg: o.argument, memory: mine))
-            if o.isOutput {
-                outputReorders.append((reorder, mine, user))
-            } else {
-                try OneDNN.run(reorder, from: user, to: mine, stream)
+        /// The operand's NCHW memory and, when it is reordered, its copy's.
+        func operandMemories(_ i: Int) throws -> (user: dnnl_memory_t?, mine: dnnl_memory_t?) {
+            let o = operands[i], user = try memory(o.plain, tensors[i])
+            guard o.reorder != nil else { return (user, nil) }
+            let copy = i == weightIndex ? weightCopy : workspace.map { $0 + o.workspaceOffset }
+            return (user, try memory(o.chosen, copy!))
+        }
+        let weights = operands[weightIndex]
+        if stages.contains(.weightsIn), !weights.isOutput, let reorder = weights.reorder {
+            let (user, mine) = try operandMemories(weightIndex)
+            try OneDNN.run(reorder, from: user, to: mine, stream)
+        }
+        if stages.contains(.activationsIn) {
+            for i in operands.indices where i != weightIndex && !operands[i].isOutput {
+                let (user, mine) = try operandMemories(i)
+                if let reorder = operands[i].reorder { try OneDNN.run(reorder, from: user, to: mine, stream) }
             }
         }
-        if let biasDesc, let bias { arguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: try memory(biasDesc, bias))) }
-        if workspaceCount > scratchpadOffset, let workspace {
-            arguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD,
-                                             memory: try memory(scratchpad, workspace + scratchpadOffset)))
+        if stages.contains(.compute) {
+            var arguments: [dnnl_exec_arg_t] = []
+            var outputReorder: (dnnl_primitive_t, dnnl_memory_t?, dnnl_memory_t?)?
+            for i in operands.indices {
+                let (user, mine) = try operandMemories(i)
+                arguments.append(dnnl_exec_arg_t(arg: operands[i].argument, memory: mine ?? user))
+                if let reorder = operands[i].reorder, operands[i].isOutput, i != weightIndex {
+                    outputReorder = (reorder, mine, user)
+                }
+            }
+            if let biasDesc, let bias {
+                arguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: try memory(biasDesc, bias)))
+            }
+            if workspaceCount > scratchpadOffset, let workspace {
+                arguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD,
+                                                 memory: try memory(scratchpad, workspace + scratchpadOffset)))
+            }
+            try OneDNN.check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments),
+                             "dnnl_primitive_execute")
+            if let (reorder, from, to) = outputReorder { try OneDNN.run(reorder, from: from, to: to, stream) }
         }
-        try OneDNN.check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments),
-                         "dnnl_primitive_execute")
-        for (reorder, from, to) in outputReorders { try OneDNN.run(reorder, from: from, to: to, stream) }
+        if stages.contains(.weightsOut), weights.isOutput, let reorder = weights.reorder {
+            let (user, mine) = try operandMemories(weightIndex)
+            try OneDNN.run(reorder, from: mine, to: user, stream)
+        }
         try OneDNN.check(dnnl_stream_wait(stream), "dnnl_stream_wait")
     }
 
