@@ -23,19 +23,32 @@ INLINE long padded_width(const cnn_pool_geometry *g) {
     return round16(outputs * g->strideW + g->windowW + LANES);
 }
 
-long cnn_pool_scratch_floats(const cnn_pool_geometry *g) { return g->windowH * padded_width(g); }
+/// Ring slots: windowH rounded up to a power of two, so a row's slot is a mask, not an integer
+/// division (one per window row per output row cost as much as the row's compares).
+INLINE long ring_slots(const cnn_pool_geometry *g) {
+    long slots = 1;
+    while (slots < g->windowH) slots *= 2;
+    return slots;
+}
 
+long cnn_pool_scratch_floats(const cnn_pool_geometry *g) { return ring_slots(g) * padded_width(g); }
+
+/// Padded rows of stride-2 pools are kept split: the even columns in the first half of the
+/// slot, the odd ones in the second, so window column kw of 16 consecutive outputs is one plain
+/// load (half kw mod 2, offset kw / 2) instead of two loads and a shuffle per tap. The split
+/// is done once per input row (a row serves about 1.5 output rows of a 3×3/2 pool, 3 taps each).
 typedef struct {
     float *rows;
     long width, slots, held[RING_MEMORY];
-    int hasNaN[RING_MEMORY];
+    int hasNaN[RING_MEMORY], split;
 } row_ring;
 
 /// Fills every slot with `fill`; copies write only the image part, so the padding stays.
 INLINE void ring_init(row_ring *r, const cnn_pool_geometry *g, float *scratch, float fill) {
     r->rows = scratch;
     r->width = padded_width(g);
-    r->slots = g->windowH;
+    r->slots = ring_slots(g);
+    r->split = g->strideW == 2;
     for (long j = 0; j < r->slots * r->width; j += LANES) store16(scratch + j, splat16(fill));
     for (long k = 0; k < RING_MEMORY; k++) r->held[k] = -1;
 }
@@ -63,16 +76,58 @@ INLINE int copy_floats(float *dst, const float *src, long n) {
     return any != 0;
 }
 
+/// Copies input row `src` (n floats) into a split padded row: padded column j = i + left goes
+/// to `even`[j / 2] or `odd`[j / 2]. 32 floats at a time (an even start, the last chunk
+/// overlapping), each chunk's even and odd elements by one shuffle each; short rows one by one.
+/// Returns whether any of them is NaN.
+INLINE int copy_split(float *even, float *odd, const float *src, long n, long left) {
+    float *halves[2] = {even, odd};
+    if (n < 2 * LANES) {
+        int nan = 0;
+        for (long i = 0; i < n; i++) {
+            halves[(i + left) & 1][(i + left) >> 1] = src[i];
+            nan |= src[i] != src[i];
+        }
+        return nan;
+    }
+    // x[c + 2m] lands in the half of padded column c + left's parity, x[c + 2m + 1] in the other.
+    float *first = halves[left & 1], *second = halves[(left + 1) & 1];
+    vi16 nan = splat16i(0);
+    for (long i = 0; i < n; i += 2 * LANES) {
+        long c = i + 2 * LANES <= n ? i : (n - 2 * LANES) & ~1L;
+        vf16 a = load16(src + c), b = load16(src + c + LANES);
+        nan |= (a != a) | (b != b);
+        store16(first + (c + left) / 2, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                                               28, 30));
+        store16(second + (c + left + 1) / 2, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23,
+                                                                    25, 27, 29, 31));
+    }
+    // An odd n leaves its last element out of the even-start chunks.
+    if (n & 1) {
+        halves[(n - 1 + left) & 1][(n - 1 + left) >> 1] = src[n - 1];
+        nan |= splat16i(src[n - 1] != src[n - 1] ? -1 : 0);
+    }
+    int any = 0;
+    for (int k = 0; k < LANES; k++) any |= nan[k];
+    return any != 0;
+}
+
+/// Copies input row `src` into padded ring row `row`, split for stride 2.
+INLINE int copy_row(const row_ring *r, const cnn_pool_geometry *g, float *row, const float *src) {
+    if (r->split) return copy_split(row, row + r->width / 2, src, g->inW, g->left);
+    return copy_floats(row + g->left, src, g->inW);
+}
+
 /// Input row `ih` of `plane`, padded: element 0 is the padding's first column. `nan` is set
 /// when the row holds a NaN.
 INLINE const float *ring_row(row_ring *r, const cnn_pool_geometry *g, const float *plane, long ih, int *nan) {
-    long slot = ih % r->slots;
+    long slot = ih & (r->slots - 1);
     float *row = r->rows + slot * r->width;
     if (slot >= RING_MEMORY) {
-        *nan |= copy_floats(row + g->left, plane + ih * g->inW, g->inW);
+        *nan |= copy_row(r, g, row, plane + ih * g->inW);
     } else {
         if (r->held[slot] != ih) {
-            r->hasNaN[slot] = copy_floats(row + g->left, plane + ih * g->inW, g->inW);
+            r->hasNaN[slot] = copy_row(r, g, row, plane + ih * g->inW);
             r->held[slot] = ih;
         }
         *nan |= r->hasNaN[slot];
@@ -90,6 +145,13 @@ INLINE vf16 load_strided(const float *p, long s) {
     vf16 v;
     for (int k = 0; k < LANES; k++) v[k] = p[k * s];
     return v;
+}
+
+/// Window column kw of the 16 outputs o ..< o + 16 in padded ring row `row` (`width` floats;
+/// split when s is 2).
+INLINE vf16 row_tap(const float *row, long width, long o, long kw, long s) {
+    if (s == 2) return load16(row + (kw & 1) * (width / 2) + o + kw / 2);
+    return load_strided(row + o * s + kw, s);
 }
 
 INLINE vi16 lane_columns(long s) {
@@ -125,26 +187,51 @@ INLINE int window_rows(row_ring *ring, const cnn_pool_geometry *g, const float *
     return nan;
 }
 
-/// One block of 16 outputs starting at output `o`, of window rows h0 ..< h1. Without NaN in
-/// the rows (`nanRule` 0) a tap wins when strictly larger: one compare per tap, where the NaN
-/// test made AVX-512 chain two dependent mask compares.
-INLINE void max_block(const float **rows, long h0, long h1, long o, long c0, long inW, long s, long kwN, int track,
-                      int nanRule, vi16 laneColumns, vf16 *bestOut, vi16 *winnersOut) {
+/// `candidate` replaces `best` when strictly larger; with `nanRule` also when it is NaN. Without
+/// NaN in the rows one compare suffices (the NaN test made AVX-512 chain two mask compares).
+INLINE vi16 max_wins(vf16 candidate, vf16 best, int nanRule) {
+    return nanRule ? (candidate > best) | (candidate != candidate) : candidate > best;
+}
+
+/// One block of 16 outputs starting at output `o`, of window rows h0 ..< h1: each row's taps
+/// reduced left to right, then the rows top to bottom. "The later one wins when strictly
+/// larger (or NaN)" is associative, so this two-level order picks the same winner as one
+/// row-major scan (the first maximum, or the last NaN), while each output's chain of dependent
+/// compares is kwN − 1 + rows − 1 long instead of kwN·rows. The winner's column within the
+/// window and its row are tracked as small vectors and made into a flat index once.
+INLINE void max_block(const float **rows, long width, long h0, long h1, long o, long c0, long inW, long s, long kwN,
+                      int track, int nanRule, vi16 laneColumns, vf16 *bestOut, vi16 *winnersOut) {
     vf16 best = splat16(-INFINITY);
-    // Before any tap wins, each output's index is its window's first pixel in the image.
-    vi16 columns = splat16i((int)c0) + laneColumns;
-    vi16 winners = select16i(columns > 0, columns, splat16i(0)) + (int)(h0 * inW);
+    vi16 bestTap = splat16i(0), bestRow = splat16i((int)(h0 * inW));
     for (long ih = h0; ih < h1; ih++) {
-        const float *p = rows[ih - h0] + o * s;
-        for (long kw = 0; kw < kwN; kw++) {
-            vf16 v = load_strided(p + kw, s);
-            vi16 wins = nanRule ? (v > best) | (v != v) : v > best;
-            best = select16(wins, v, best);
-            if (track) winners = select16i(wins, splat16i((int)(ih * inW + c0 + kw)) + laneColumns, winners);
+        const float *row = rows[ih - h0];
+        vf16 rowBest = row_tap(row, width, o, 0, s);
+        vi16 rowTap = splat16i(0);
+        for (long kw = 1; kw < kwN; kw++) {
+            vf16 v = row_tap(row, width, o, kw, s);
+            vi16 wins = max_wins(v, rowBest, nanRule);
+            rowBest = select16(wins, v, rowBest);
+            if (track) rowTap = select16i(wins, splat16i((int)kw), rowTap);
+        }
+        if (ih == h0) {
+            best = rowBest;
+            bestTap = rowTap;
+            continue;
+        }
+        vi16 wins = max_wins(rowBest, best, nanRule);
+        best = select16(wins, rowBest, best);
+        if (track) {
+            bestTap = select16i(wins, rowTap, bestTap);
+            bestRow = select16i(wins, splat16i((int)(ih * inW)), bestRow);
         }
     }
     *bestOut = best;
-    *winnersOut = winners;
+    if (!track) return;
+    // Nothing above −∞ (and no NaN): the scan keeps the window's first pixel in the image,
+    // where the two-level order may have kept a padding column.
+    vi16 columns = splat16i((int)c0) + laneColumns;
+    vi16 first = select16i(columns > 0, columns, splat16i(0)) + (int)(h0 * inW);
+    *winnersOut = select16i(best == splat16(-INFINITY), first, bestRow + columns + bestTap);
 }
 
 INLINE void max_pool_plane(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, int track, long s,
@@ -161,8 +248,8 @@ INLINE void max_pool_plane(const cnn_pool_geometry *g, const float *x, float *y,
             long o = block_start(ow, outW), c0 = o * s - g->left;
             vf16 best;
             vi16 winners;
-            if (nan) max_block(rows, h0, h1, o, c0, inW, s, kwN, track, 1, laneColumns, &best, &winners);
-            else max_block(rows, h0, h1, o, c0, inW, s, kwN, track, 0, laneColumns, &best, &winners);
+            if (nan) max_block(rows, ring.width, h0, h1, o, c0, inW, s, kwN, track, 1, laneColumns, &best, &winners);
+            else max_block(rows, ring.width, h0, h1, o, c0, inW, s, kwN, track, 0, laneColumns, &best, &winners);
             long lanes = outW - o < LANES ? outW - o : LANES;
             store_lanes(y + oh * outW + o, best, lanes);
             if (track) store_lanes_i(indices + oh * outW + o, winners, lanes);
@@ -237,9 +324,8 @@ INLINE void average_pool_plane(const cnn_pool_geometry *g, const float *x, float
             long o = block_start(ow, outW), c0 = o * s - g->left;
             vf16 sum = splat16(0);
             for (long ih = h0; ih < h1; ih++) {
-                const float *p = rows[ih - h0] + o * s;
-                vf16 row = load_strided(p, s);
-                for (long kw = 1; kw < g->windowW; kw++) row += load_strided(p + kw, s);
+                vf16 row = row_tap(rows[ih - h0], ring.width, o, 0, s);
+                for (long kw = 1; kw < g->windowW; kw++) row += row_tap(rows[ih - h0], ring.width, o, kw, s);
                 sum += row;
             }
             vf16 divisor = average_divisor(g, c0, rowsCounted, includePadding, laneColumns);
@@ -272,78 +358,113 @@ void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float 
     average_pool_forward_dispatch(g, x, y, includePadding, planes, scratch);
 }
 
-/// Average pooling's backward pass as a scatter into horizontally padded rows: output row by
-/// output row (ascending), each block's shares dy / divisor are added to the window rows'
-/// padded accumulators one window column at a time, the last column first, so every input
-/// pixel receives its outputs' shares in ascending output order (the order of the OpenCL
-/// gather). Stride 2 adds the shares interleaved with zeros. The padded rows' image part is
-/// then copied to dx.
-INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
-                                        long s, float *rows) {
-    const long outW = g->outW, width = padded_width(g);
-    const vi16 laneColumns = lane_columns(s), lane = lane_columns(1);
-    for (long j = 0; j < g->inH * width; j += LANES) store16(rows + j, splat16(0));
-    for (long oh = 0; oh < g->outH; oh++) {
-        long r0 = oh * g->strideH - g->top;
-        long h0 = r0 > 0 ? r0 : 0, h1 = r0 + g->windowH < g->inH ? r0 + g->windowH : g->inH;
-        long rowsCounted = average_rows_counted(g, r0, h1 - h0, includePadding);
-        for (long ow = 0; ow < outW; ow += LANES) {
-            long o = block_start(ow, outW), c0 = o * s - g->left;
-            // Lanes before `ow` were added by the previous (overlapped) block; lanes past the
-            // row's end do not exist: both add zero.
-            vf16 shares = splat16(0);
-            memcpy(&shares, dy + oh * outW + o, (size_t)(outW - o < LANES ? outW - o : LANES) * sizeof(float));
-            vi16 live = (lane >= (int)(ow - o)) & (lane < (int)(outW - o));
-            shares = select16(live, shares / average_divisor(g, c0, rowsCounted, includePadding, laneColumns), splat16(0));
-            // Strides 1 and 2 with windows up to 16 wide: the block's shares (interleaved with
-            // zeros for stride 2) sit between 16 zeros on each side in `spread`, so column kw's
-            // contribution to accumulator vector i is one load at 16 + 16·i − kw. Each row is
-            // then read and written once per block; a read-modify-write per column made each
-            // load wait for the overlapping store before it.
-            if ((s == 1 || s == 2) && g->windowW <= LANES) {
-                float spread[LANES * 4];
-                store16(spread, splat16(0));
-                store16(spread + LANES * (s + 1), splat16(0));
-                if (s == 1) {
-                    store16(spread + LANES, shares);
-                } else {
-                    vf16 zero = splat16(0);
-                    store16(spread + LANES, __builtin_shufflevector(shares, zero, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
-                                                                    6, 22, 7, 23));
-                    store16(spread + 2 * LANES, __builtin_shufflevector(shares, zero, 8, 16, 9, 17, 10, 18, 11, 19, 12,
-                                                                        20, 13, 21, 14, 22, 15, 23));
-                }
-                for (long ih = h0; ih < h1; ih++) {
-                    float *p = rows + ih * width + o * s;
-                    vf16 acc[3];
-                    for (long i = 0; i <= s; i++) acc[i] = load16(p + i * LANES);
-                    for (long kw = g->windowW - 1; kw >= 0; kw--)
-                        for (long i = 0; i <= s; i++) acc[i] += load16(spread + LANES + i * LANES - kw);
-                    for (long i = 0; i <= s; i++) store16(p + i * LANES, acc[i]);
-                }
-                continue;
-            }
-            for (long ih = h0; ih < h1; ih++) {
-                float *p = rows + ih * width + o * s;
-                for (long kw = g->windowW - 1; kw >= 0; kw--)
-                    for (int k = 0; k < LANES; k++) p[kw + k * s] += shares[k];
-            }
-        }
-    }
-    for (long ih = 0; ih < g->inH; ih++) copy_floats(dx + ih * g->inW, rows + ih * width + g->left, g->inW);
+/// Average pooling's backward pass as a gather. Each output row's shares dy / divisor are
+/// written once, dilated by the stride (share ow at position ow·s, zeros between), into a row
+/// with `lead` zeros in front. Input pixel p (padded column) then sums, over its output rows in
+/// ascending order, the dilated row at p − kw for kw from the last window column to the first:
+/// exactly the shares of the outputs whose window holds it, in ascending output order, the
+/// other terms being zeros, which add exactly. So each dx vector is one sum in registers and
+/// one store: no zeroing pass, no read-modify-write of dx, no copy out of a padded plane.
+INLINE long share_lead(const cnn_pool_geometry *g) { return round16(g->windowW); }
+
+INLINE long share_width(const cnn_pool_geometry *g) {
+    long covered = g->outW * g->strideW + g->windowW, image = (g->inW > LANES ? g->inW : LANES) + g->left;
+    return share_lead(g) + round16((covered > image ? covered : image) + 2 * LANES);
 }
 
-INLINE void average_pool_backward_body(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
-                                       long planes, float *rows) {
-    long inPlane = g->inH * g->inW, outPlane = g->outH * g->outW;
-    for (long p = 0; p < planes; p++) {
-        switch (g->strideW) {
-        case 1: average_pool_backward_plane(g, dy + p * outPlane, dx + p * inPlane, includePadding, 1, rows); break;
-        case 2: average_pool_backward_plane(g, dy + p * outPlane, dx + p * inPlane, includePadding, 2, rows); break;
-        default:
-            average_pool_backward_plane(g, dy + p * outPlane, dx + p * inPlane, includePadding, g->strideW, rows);
-            break;
+/// Stores the first `lanes` lanes of v at positions (o + k)·s of a dilated row. Stride 2
+/// interleaves them with `fill` (what the positions between hold) and writes 32 floats, so
+/// lanes past `lanes` become `fill` too. Integer rows go through as float bit patterns.
+INLINE void dilated_store(float *row, long o, long s, vf16 v, long lanes, vf16 fill) {
+    float *dst = row + o * s;
+    if (s == 1) {
+        store_lanes(dst, v, lanes);
+    } else if (s == 2) {
+        v = (vf16)select16i(lane_columns(1) < (int)lanes, (vi16)v, (vi16)fill);
+        store16(dst, __builtin_shufflevector(v, fill, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+        store16(dst + LANES, __builtin_shufflevector(v, fill, 8, 16, 9, 17, 10, 18, 11, 19, 12, 20, 13, 21, 14, 22, 15, 23));
+    } else {
+        for (long k = 0; k < lanes; k++) dst[k * s] = v[k];
+    }
+}
+
+/// Writes output row oh's shares into its dilated row; positions between them stay zero from
+/// the zeroing at the start of the call.
+INLINE void average_shares_row(const cnn_pool_geometry *g, const float *dy, long oh, int includePadding, long s,
+                               vi16 laneColumns, float *row) {
+    const long outW = g->outW;
+    long r0 = oh * g->strideH - g->top;
+    long h0 = r0 > 0 ? r0 : 0, h1 = r0 + g->windowH < g->inH ? r0 + g->windowH : g->inH;
+    long rowsCounted = average_rows_counted(g, r0, h1 - h0, includePadding);
+    for (long ow = 0; ow < outW; ow += LANES) {
+        long o = block_start(ow, outW), c0 = o * s - g->left, lanes = outW - o < LANES ? outW - o : LANES;
+        vf16 shares = splat16(0);
+        if (lanes == LANES) shares = load16(dy + oh * outW + o);
+        else memcpy(&shares, dy + oh * outW + o, (size_t)lanes * sizeof(float));
+        dilated_store(row, o, s, shares / average_divisor(g, c0, rowsCounted, includePadding, laneColumns), lanes,
+                      splat16(0));
+    }
+}
+
+/// The output rows whose window holds input row ih (padded row r: oh·sH ≤ r ≤ oh·sH + kH − 1),
+/// first and last, for every ih: the same for every plane, and integer divisions per row
+/// cost as much as the row's adds.
+INLINE void covering_rows(const cnn_pool_geometry *g, int32_t *first, int32_t *last) {
+    for (long ih = 0; ih < g->inH; ih++) {
+        long r = ih + g->top, lo = r - g->windowH + 1;
+        long ohLo = lo > 0 ? (lo + g->strideH - 1) / g->strideH : 0, ohHi = r / g->strideH;
+        first[ih] = (int32_t)ohLo;
+        last[ih] = (int32_t)(ohHi < g->outH - 1 ? ohHi : g->outH - 1);
+    }
+}
+
+/// Σ over `count` dilated rows (ascending) of the window columns kW − 1 … 0 at pixels
+/// iw ..< iw + 16.
+INLINE vf16 gathered_shares(const float *rows, long count, long width, long iw, long kW) {
+    vf16 acc = splat16(0);
+    for (long j = 0; j < count; j++)
+        for (long kw = kW - 1; kw >= 0; kw--) acc += load16(rows + j * width + iw - kw);
+    return acc;
+}
+
+INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
+                                        long s, long kW, float *shareRows, const int32_t *first, const int32_t *last) {
+    const long inW = g->inW, width = share_width(g), lead = share_lead(g);
+    const vi16 laneColumns = lane_columns(s);
+    for (long oh = 0; oh < g->outH; oh++)
+        average_shares_row(g, dy, oh, includePadding, s, laneColumns, shareRows + oh * width + lead);
+    for (long ih = 0; ih < g->inH; ih++) {
+        const float *rows = shareRows + first[ih] * width + lead + g->left;
+        long count = last[ih] - first[ih] + 1;
+        float *out = dx + ih * inW;
+        long iw = 0;
+        for (; iw + LANES <= inW; iw += LANES) store16(out + iw, gathered_shares(rows, count, width, iw, kW));
+        // The row's last vector overlaps the one before it (or is a short row's only one).
+        if (iw < inW) {
+            long w0 = inW >= LANES ? inW - LANES : 0;
+            store_lanes(out + w0, gathered_shares(rows, count, width, w0, kW), inW - w0);
         }
+    }
+}
+
+/// Scratch: the dilated share rows, then the covering rows' bounds. The common windows (2×2/2,
+/// 3×3/1, 3×3/2) get a constant stride and width, so the tap loop unrolls.
+INLINE void average_pool_backward_body(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
+                                       long planes, float *shareRows) {
+    long inPlane = g->inH * g->inW, outPlane = g->outH * g->outW, width = share_width(g), s = g->strideW;
+    long k = g->windowW;
+    int32_t *first = (int32_t *)(shareRows + g->outH * width), *last = first + g->inH;
+    covering_rows(g, first, last);
+    for (long j = 0; j < g->outH * width; j += LANES) store16(shareRows + j, splat16(0));
+    for (long p = 0; p < planes; p++) {
+        const float *d = dy + p * outPlane;
+        float *x = dx + p * inPlane;
+        if (s == 2 && k == 2) average_pool_backward_plane(g, d, x, includePadding, 2, 2, shareRows, first, last);
+        else if (s == 1 && k == 3) average_pool_backward_plane(g, d, x, includePadding, 1, 3, shareRows, first, last);
+        else if (s == 2 && k == 3) average_pool_backward_plane(g, d, x, includePadding, 2, 3, shareRows, first, last);
+        else if (s == 1) average_pool_backward_plane(g, d, x, includePadding, 1, k, shareRows, first, last);
+        else if (s == 2) average_pool_backward_plane(g, d, x, includePadding, 2, k, shareRows, first, last);
+        else average_pool_backward_plane(g, d, x, includePadding, s, k, shareRows, first, last);
     }
 }
 
@@ -351,7 +472,9 @@ ISA_VARIANTS(average_pool_backward, average_pool_backward_body,
              (const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding, long planes, float *rows),
              (g, dy, dx, includePadding, planes, rows))
 
-long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g) { return g->inH * padded_width(g); }
+long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g) {
+    return g->outH * share_width(g) + 2 * g->inH;
+}
 
 void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                long planes, float *scratch) {

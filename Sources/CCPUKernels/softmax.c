@@ -2,18 +2,19 @@
 #include "isa_variants.h"
 #include <math.h>
 
-/// e^x on 16 lanes: 2^n·e^r with n = round(x·log2 e), |r| ≤ ln 2 / 2, e^r from Cephes'
-/// degree-7 polynomial; n is rounded by adding and removing 1.5·2²³ (no rounding instruction
-/// on the baseline target), and 2^n is built from its exponent bits.
-INLINE vf16 exp16(vf16 x) {
-    vf16 lo = splat16(-87.3f), hi = splat16(88.3f);
-    vf16 c = select16(x < lo, lo, select16(x > hi, hi, x));
+/// e^x on 16 lanes for x ≤ 0 (or NaN): 2^n·e^r with n = round(x·log2 e), |r| ≤ ln 2 / 2, e^r
+/// from Cephes' degree-7 polynomial; n is rounded by adding and removing 1.5·2²³ (no rounding
+/// instruction on the baseline target), and 2^n is built from its exponent bits. Softmax only
+/// takes e^(x − max), so there is no overflow to clamp; below −87.3 the result is 0 (the lanes'
+/// arithmetic there is garbage and replaced), and NaN propagates through the arithmetic. Two
+/// clamps and a NaN select fewer than a general e^x: this is the loop's whole cost.
+INLINE vf16 exp16_nonpositive(vf16 x) {
     vf16 magic = splat16(12582912.0f);
-    vf16 shifted = c * splat16(1.44269504f) + magic;
+    vf16 shifted = x * splat16(1.44269504f) + magic;
     vf16 n = shifted - magic;
     vi16 integer = (vi16)shifted - (vi16)magic;
     // ln 2 split in two so that n·ln 2 is subtracted without rounding away r's low bits.
-    vf16 r = c - n * splat16(0.693359375f);
+    vf16 r = x - n * splat16(0.693359375f);
     r = r + n * splat16(2.12194440e-4f);
     vf16 p = splat16(1.9875691500e-4f);
     p = p * r + splat16(1.3981999507e-3f);
@@ -23,21 +24,30 @@ INLINE vf16 exp16(vf16 x) {
     p = p * r + splat16(5.0000001201e-1f);
     p = p * (r * r) + r + splat16(1);
     vf16 result = p * (vf16)((integer + 127) << 23);
-    result = select16(x < lo, splat16(0), result);
-    result = select16(x > hi, splat16(INFINITY), result);
-    return select16(x != x, x, result);
+    return select16(x < splat16(-87.3f), splat16(0), result);
 }
 
-/// The largest of n ≥ 1 floats (NaNs ignored unless x[0] is one, as a scalar scan).
+/// The largest of n ≥ 1 floats (NaNs ignored unless x[0] is one, as a scalar scan), with four
+/// running maxima so that each compare-and-select does not wait for the previous one.
 INLINE float maximum(const float *x, long n) {
     float m = x[0];
     long i = 1;
     if (n >= 17) {
-        vf16 lanes = load16(x + 1);
-        for (i = 17; i + 16 <= n; i += 16) {
+        vf16 lanes = load16(x + 1), l1 = lanes, l2 = lanes, l3 = lanes;
+        for (i = 17; i + 64 <= n; i += 64) {
+            vf16 a = load16(x + i), b = load16(x + i + 16), c = load16(x + i + 32), d = load16(x + i + 48);
+            lanes = select16(a > lanes, a, lanes);
+            l1 = select16(b > l1, b, l1);
+            l2 = select16(c > l2, c, l2);
+            l3 = select16(d > l3, d, l3);
+        }
+        for (; i + 16 <= n; i += 16) {
             vf16 v = load16(x + i);
             lanes = select16(v > lanes, v, lanes);
         }
+        lanes = select16(l1 > lanes, l1, lanes);
+        lanes = select16(l2 > lanes, l2, lanes);
+        lanes = select16(l3 > lanes, l3, lanes);
         for (int k = 0; k < 16; k++)
             if (lanes[k] > m) m = lanes[k];
     }
@@ -52,14 +62,14 @@ INLINE float sum_of_exponentials(const float *x, long n, float shift, float *y) 
     vf16 acc = splat16(0), s = splat16(shift);
     long i = 0;
     for (; i + 16 <= n; i += 16) {
-        vf16 e = exp16(load16(x + i) - s);
+        vf16 e = exp16_nonpositive(load16(x + i) - s);
         if (y) store16(y + i, e);
         acc += e;
     }
     if (i < n) {
         vf16 v = splat16(-INFINITY);
         for (long k = 0; k < n - i; k++) v[k] = x[i + k] - shift;
-        vf16 e = exp16(v);
+        vf16 e = exp16_nonpositive(v);
         if (y)
             for (long k = 0; k < n - i; k++) y[i + k] = e[k];
         acc += e;

@@ -24,6 +24,8 @@ final class CPUKernelISATests: XCTestCase {
             (32, 32, 3, 2, Padding2D(1)), (7, 9, 2, 2, Padding2D(0)), (5, 16, 3, 1, Padding2D(1)),
             (4, 17, 2, 1, Padding2D(0)), (6, 50, 3, 3, Padding2D(1)), (5, 35, 3, 2, Padding2D(top: 0, bottom: 1, left: 1, right: 0)),
             (3, 100, 1, 1, Padding2D(0)),
+            // Wider windows than the specialized ones: 5×5/2 and 7×7/3 (the backward gathers' generic paths).
+            (13, 40, 5, 2, Padding2D(2)), (20, 37, 7, 3, Padding2D(3)),
         ]
         for isa in variants {
             try CPUKernelISA.limited(to: isa) {
@@ -152,6 +154,47 @@ final class CPUKernelISATests: XCTestCase {
                         assertSumsClose(try b.download(dGamma), e.dGamma, magnitudes: magnitudes.dGamma, "\(label) relu \(relu) dGamma")
                         assertSumsClose(try b.download(dBeta), e.dBeta, magnitudes: magnitudes.dBeta, "\(label) relu \(relu) dBeta")
                     }
+                }
+            }
+        }
+    }
+
+    /// A tensor of 16 MiB or more takes the training forward's non-temporal stores: an odd
+    /// inner size puts every row after the first at another 64-byte alignment, so each row has
+    /// an ordinary-store head, a streamed middle and a tail.
+    func testBatchNormStreamingStoresInEveryInstructionSet() throws {
+        var rng = SeededGenerator.fresh()
+        let b = CPUBackend()
+        let s = AxisShape(outer: 2, axis: 2, inner: 1_050_001)
+        XCTAssertGreaterThanOrEqual(s.count * 4, 16 << 20, "the shape must reach the streaming size")
+        let xv = rng.floats(s.count).map { 3 + 2 * $0 }, gv = rng.floats(s.axis, in: 0.5...1.5), bv = rng.floats(s.axis)
+        let expected = NormalizationReference.batchNormTraining(
+            s, x: xv.doubles, gamma: gv.doubles, beta: bv.doubles, runningMean: [0, 0], runningVar: [1, 1], momentum: 1,
+            epsilon: 1e-5)
+        let x = try b.makeBuffer(xv), gamma = try b.makeBuffer(gv), beta = try b.makeBuffer(bv)
+        // Every row's first and last 80 values (heads and tails) and every 61st value between: a
+        // full comparison of 4 M values takes most of a minute in the unoptimized test build.
+        var checked = Set(stride(from: 0, to: s.count, by: 61))
+        for row in 0..<(s.outer * s.axis) {
+            let start = row * s.inner
+            checked.formUnion(start..<(start + 80))
+            checked.formUnion((start + s.inner - 80)..<(start + s.inner))
+        }
+        let positions = checked.sorted()
+        for isa in variants {
+            try CPUKernelISA.limited(to: isa) {
+                for relu in [false, true] {
+                    let y = try b.allocate(s.count, dtype: .float32)
+                    let mean = try b.allocate(s.axis, dtype: .float32), invStd = try b.allocate(s.axis, dtype: .float32)
+                    try b.batchNormForwardTraining(s, x: x, gamma: gamma, beta: beta, y: y,
+                                                   runningMean: try b.makeBuffer([Float](repeating: 0, count: 2)),
+                                                   runningVar: try b.makeBuffer([Float](repeating: 1, count: 2)),
+                                                   momentum: 1, epsilon: 1e-5, savedMean: mean, savedInvStd: invStd,
+                                                   relu: relu)
+                    let got = try b.download(y)
+                    assertClose(positions.map { got[$0] }, positions.map { relu ? max(expected.y[$0], 0) : expected.y[$0] },
+                                "\(isa) relu \(relu) seed \(rng.seed)")
+                    assertClose(try b.download(mean), expected.mean, "\(isa) mean seed \(rng.seed)")
                 }
             }
         }
