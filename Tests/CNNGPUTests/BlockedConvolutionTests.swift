@@ -5,7 +5,8 @@ import XCTest
 /// shapes the shared cases do not reach: LeNet's layers, channel counts that fill one, two and
 /// a partial register block of 6, widths past one 8-wide column block, odd output heights,
 /// and worker counts that split a batch unevenly, under every instruction set this processor has
-/// (AVX-512 runs 16-wide column blocks, then 8-wide ones past the last whole 16).
+/// (AVX-512 runs 16-wide column blocks of 4 rows or 4 filter taps, then 8-wide ones past the
+/// last whole 16).
 final class BlockedConvolutionTests: XCTestCase {
     static func cases() throws -> [ConvCase] {
         func c(_ name: String, batch: Int, inC: Int, h: Int, w: Int, outC: Int, k: (Int, Int),
@@ -22,6 +23,9 @@ final class BlockedConvolutionTests: XCTestCase {
             try c("one output row", batch: 2, inC: 2, h: 5, w: 9, outC: 7, k: (5, 3), padding: .zero),
             try c("41 wide: two 16-wide blocks and a partial 8", batch: 2, inC: 4, h: 7, w: 43, outC: 8, k: (3, 3),
                   padding: .zero),
+            // AVX-512 tiles: 7 output rows run as 4 + 2 + 1, 27 taps as 4-tap passes + 2 + 1, and a
+            // 24-wide gradient row as a 16-wide pass plus an 8-wide one.
+            try c("27 taps, 7 rows, 24 wide", batch: 3, inC: 3, h: 9, w: 26, outC: 11, k: (3, 3), padding: .zero),
         ]
     }
 
