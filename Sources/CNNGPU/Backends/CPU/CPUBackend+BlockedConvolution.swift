@@ -39,32 +39,48 @@ extension CPUBackend {
                        outH: d.inH, outW: d.inW, bias: nil, activation: nil, output: dx)
     }
 
+    /// Whether the filter gradient runs with output channels along the vector lanes
+    /// (channel_vector_convolution.h): AVX-512, channels in whole vectors of 16, and rows of at
+    /// most 16 columns, where the pixel vectors of the blocked kernel waste lanes (LeNet's conv2:
+    /// 10 of 16 columns, 16 of 18 channels; its filter gradient ran 1.8× faster on the Zen 5
+    /// machine; 16 → 32 channels at 16² 1.2×). Wider rows fill the pixel vectors and were not
+    /// measured faster.
+    static func channelVectorFilterGradientApplies(_ d: Conv2DDescriptor) -> Bool {
+        CPUKernelISA.active == .avx512 && d.outChannels % 16 == 0 && d.outW <= 16
+    }
+
     /// Each worker sums its images' contributions into its own partial dw; the partials are
     /// added in worker order afterwards, so the result does not depend on timing.
     func blockedBackwardFilter(_ d: Conv2DDescriptor, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                dw: UnsafeMutablePointer<Float>) {
         let (c, o, kh, kw, outH, outW) = (d.inChannels, d.outChannels, d.kernelH, d.kernelW, d.outH, d.outW)
         let (ph, pw) = Self.paddedSize(outH: outH, outW: outW, kh: kh, kw: kw)
-        let rowW = (outW + 7) / 8 * 8
-        let xImage = c * ph * pw, dyImage = cnn_padded_gradient_channels(o) * outH * rowW, count = d.weightCount
+        let rowW = (outW + 7) / 8 * 8, pixels = outH * outW
+        let channelVectors = Self.channelVectorFilterGradientApplies(d)
+        let xImage = c * ph * pw, count = d.weightCount
+        let dyImage = channelVectors ? cnn_channel_vector_gradient_count(o, pixels)
+            : cnn_padded_gradient_channels(o) * outH * rowW
         let workers = min(threads, d.batch), perWorker = (d.batch + workers - 1) / workers
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: workers * count)
         defer { partials.deallocate() }
         partials.initialize(repeating: 0, count: workers * count)
         // Images per kernel call: enough to amortize the per-tap reductions, few enough that
-        // what one pass of the kernel streams (a register block of gradient planes and an input
-        // plane per image) stays in L1. On the Zen 5 machine conv2 of LeNet (18 KB per image)
-        // ran its filter gradient 20% faster in groups of 8 than of 14 (the 256 KB rule before).
-        let passBytes = (cnn_padded_gradient_channels(1) * outH * rowW + ph * pw) * MemoryLayout<Float>.stride
-        let group = max(1, min(perWorker, 40_960 / passBytes))
+        // what one pass of the kernel streams stays in cache. The blocked kernel streams a
+        // register block of gradient planes and an input plane per image, kept in L1: on the
+        // Zen 5 machine LeNet's conv2 (18 KB per image) ran its filter gradient 20% faster in
+        // groups of 8 than of 14 (a 256 KB rule). The channel-vector kernel streams all of an
+        // image's gradient and input per pass and was fastest with groups of 16-32 (L2).
+        let passBytes = channelVectors ? (xImage + dyImage) * MemoryLayout<Float>.stride
+            : (cnn_padded_gradient_channels(1) * outH * rowW + ph * pw) * MemoryLayout<Float>.stride
+        let group = max(1, min(perWorker, (channelVectors ? 262_144 : 40_960) / passBytes))
         parallelFor(workers, grain: 1) { range in
-            // 64-byte aligned: the gradient rows are whole multiples of 8 floats, so with AVX-512
-            // every gradient load is then one cache line (14% faster on LeNet's conv2).
+            // 64-byte aligned: gradient rows are whole multiples of 8 or 16 floats, so with
+            // AVX-512 every gradient load is then one cache line (14% faster on LeNet's conv2).
             let xp = Self.allocateAligned(group * xImage)
             let dyp = Self.allocateAligned(group * dyImage)
             defer { xp.deallocate(); dyp.deallocate() }
             // The gradient channels past o (up to a whole register block) stay zero.
-            dyp.initialize(repeating: 0, count: group * dyImage)
+            if !channelVectors { dyp.initialize(repeating: 0, count: group * dyImage) }
             for worker in range {
                 var n = worker * perWorker
                 let end = min(d.batch, n + perWorker)
@@ -74,11 +90,20 @@ extension CPUBackend {
                         padPlanes(x + (n + i) * c * d.inH * d.inW, channels: c, h: d.inH, w: d.inW,
                                   into: xp + i * xImage, paddedH: ph, paddedW: pw,
                                   top: d.padding.top, left: d.padding.left)
-                        padPlanes(dy + (n + i) * o * outH * outW, channels: o, h: outH, w: outW,
-                                  into: dyp + i * dyImage, paddedH: outH, paddedW: rowW, top: 0, left: 0)
+                        if channelVectors {
+                            cnn_channel_vector_gradient(dy + (n + i) * o * pixels, o, pixels, dyp + i * dyImage)
+                        } else {
+                            padPlanes(dy + (n + i) * o * pixels, channels: o, h: outH, w: outW,
+                                      into: dyp + i * dyImage, paddedH: outH, paddedW: rowW, top: 0, left: 0)
+                        }
                     }
-                    cnn_blocked_conv_backward_filter(xp, c, ph, pw, dyp, o, kh, kw, outH, outW, nb,
-                                                     partials + worker * count)
+                    if channelVectors {
+                        cnn_channel_vector_conv_backward_filter(xp, c, ph, pw, dyp, o, kh, kw, outH, outW, nb,
+                                                                partials + worker * count)
+                    } else {
+                        cnn_blocked_conv_backward_filter(xp, c, ph, pw, dyp, o, kh, kw, outH, outW, nb,
+                                                         partials + worker * count)
+                    }
                     n += nb
                 }
             }
