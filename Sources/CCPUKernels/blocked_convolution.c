@@ -1,6 +1,6 @@
 #include "blocked_convolution.h"
+#include "activation_epilogue.h"
 #include "cpu_isa.h"
-#include <math.h>
 
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -161,21 +161,6 @@ INLINE void forward_tile16(const float *x, long paddedW, const long *offsets, lo
     }
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < OB; k++) out[r][k] = a[r][k];
-}
-
-// The fused activation, on the `lanes` values just stored (still in L1); the same formulas as
-// the CPU backend's activationForward, so a fused and an unfused pass agree.
-INLINE void activate_lanes(float *p, long lanes, int code, float alpha) {
-    for (long l = 0; l < lanes; l++) {
-        float v = p[l];
-        switch (code) {
-        case 0: p[l] = v < 0 ? 0 : v; break;
-        case 1: p[l] = v > 0 ? v : alpha * v; break;
-        case 2: p[l] = v > 0 ? v : alpha * expm1f(v); break;
-        case 3: p[l] = 1 / (1 + expf(-v)); break;
-        default: p[l] = tanhf(v); break;
-        }
-    }
 }
 
 // Adds the bias, applies the activation (ReLU in the register, the others on the stored

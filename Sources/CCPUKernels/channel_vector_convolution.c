@@ -1,7 +1,8 @@
 #include "channel_vector_convolution.h"
+#include "activation_epilogue.h"
 #include <string.h>
 
-// Register blocks of up to 4 kernel rows × 6 kernel columns: 24 accumulators of 16 output
+// Filter gradient: register blocks of up to 4 kernel rows × 6 kernel columns: 24 accumulators of 16 output
 // channels, one gradient vector and the broadcast input: 26 of AVX-512's 32 registers. Per
 // output pixel that is one gradient load and R·C FMAs whose input operand is a broadcast load
 // folded into the FMA ({1to16}), so every lane of every FMA is useful work. The R kernel rows
@@ -12,7 +13,7 @@
 #define COLS 6
 
 typedef float v16f __attribute__((vector_size(64)));
-#define INLINE static inline __attribute__((always_inline))
+typedef int v16i __attribute__((vector_size(64)));
 #pragma clang diagnostic ignored "-Wpsabi"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -20,6 +21,9 @@ typedef float v16f __attribute__((vector_size(64)));
 #else
 #define AVX512
 #endif
+// Every helper is AVX-512 code too: clang refuses a 16-float vector passed between functions
+// whose targets differ.
+#define INLINE static inline __attribute__((always_inline)) AVX512
 
 INLINE v16f load16(const float *p) { v16f v; memcpy(&v, p, sizeof v); return v; }
 INLINE v16f splat16(float s) { return (v16f){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
@@ -97,6 +101,81 @@ AVX512 void cnn_channel_vector_conv_backward_filter(const float *xp, long inC, l
                     BLOCK_CASES(1) BLOCK_CASES(2) BLOCK_CASES(3) BLOCK_CASES(4)
                 }
             }
+        }
+    }
+}
+
+long cnn_channel_vector_weight_count(long outC, long taps) { return (outC + 15) / 16 * taps * 16; }
+
+void cnn_channel_vector_pack_weights(const float *w, long outC, long taps, float *packed) {
+    memset(packed, 0, (size_t)cnn_channel_vector_weight_count(outC, taps) * sizeof(float));
+    for (long oc = 0; oc < outC; oc++)
+        for (long t = 0; t < taps; t++) packed[(oc / 16 * taps + t) * 16 + oc % 16] = w[oc * taps + t];
+}
+
+// Forward: register blocks of up to 4 output rows × 6 output columns of 16 output channels,
+// the filter gradient's shape with pixels in place of taps. Per tap: one weight vector and
+// R·C FMAs with a broadcast input operand. The sums (plus the bias, ReLU applied) go to `yv`,
+// `[pixels][16]` for this channel block.
+INLINE void forward_block(const float *x, long paddedW, const long *offsets, long taps, const float *wt, int rows,
+                          int cols, v16f bias, int relu, float *yv, long outW) {
+    v16f a[ROWS][COLS];
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < COLS; c++) a[r][c] = splat16(0);
+    for (long t = 0; t < taps; t++) {
+        v16f wv = load16(wt + t * 16);
+        const float *p = x + offsets[t];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) a[r][c] += splat16(p[r * paddedW + c]) * wv;
+    }
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            v16f v = a[r][c] + bias;
+            if (relu) v = (v16f)((v16i)v & ~(v < splat16(0))); // v < 0 ? 0 : v, NaN kept
+            memcpy(yv + (r * outW + c) * 16, &v, sizeof v);
+        }
+}
+
+#define FORWARD_CASE(R, C)                                                                                  \
+    case (R - 1) * COLS + C - 1:                                                                            \
+        forward_block(x, paddedW, offsets, taps, wt, R, C, bv, activation == 0, yv, outW);                  \
+        break;
+#define FORWARD_CASES(R) FORWARD_CASE(R, 1) FORWARD_CASE(R, 2) FORWARD_CASE(R, 3) FORWARD_CASE(R, 4)         \
+    FORWARD_CASE(R, 5) FORWARD_CASE(R, 6)
+
+AVX512 void cnn_channel_vector_conv_forward(const float *xp, long inC, long paddedH, long paddedW,
+                                            const float *packed, long outC, long kh, long kw, long outH,
+                                            long outW, const float *bias, int activation, float alpha, float *y,
+                                            long *offsets, float *scratch) {
+    long taps = inC * kh * kw, plane = paddedH * paddedW, pixels = outH * outW;
+    long *o = offsets;
+    for (long ci = 0; ci < inC; ci++)
+        for (long i = 0; i < kh; i++)
+            for (long j = 0; j < kw; j++) *o++ = ci * plane + i * paddedW + j;
+    // Column chunks as even as 6-wide blocks allow (10 → 5 + 5, 14 → 5 + 5 + 4), rows by 4.
+    long chunks = (outW + COLS - 1) / COLS, chunkW = (outW + chunks - 1) / chunks;
+    for (long b = 0; b < (outC + 15) / 16; b++) {
+        const float *wt = packed + b * taps * 16;
+        long count = outC - b * 16 < 16 ? outC - b * 16 : 16;
+        float lanes[16] = {0};
+        for (long k = 0; k < count; k++) lanes[k] = bias ? bias[b * 16 + k] : 0;
+        v16f bv = load16(lanes);
+        for (long oh = 0; oh < outH; oh += ROWS) {
+            int rows = outH - oh < ROWS ? (int)(outH - oh) : ROWS;
+            for (long ow = 0; ow < outW; ow += chunkW) {
+                int cols = outW - ow < chunkW ? (int)(outW - ow) : (int)chunkW;
+                const float *x = xp + oh * paddedW + ow;
+                float *yv = scratch + (oh * outW + ow) * 16;
+                switch ((rows - 1) * COLS + cols - 1) {
+                    FORWARD_CASES(1) FORWARD_CASES(2) FORWARD_CASES(3) FORWARD_CASES(4)
+                }
+            }
+        }
+        // Back to channel planes: one contiguous output row per channel.
+        for (long k = 0; k < count; k++) {
+            float *dst = y + (b * 16 + k) * pixels;
+            for (long p = 0; p < pixels; p++) dst[p] = scratch[p * 16 + k];
+            if (activation > 0) activate_lanes(dst, pixels, activation, alpha);
         }
     }
 }

@@ -16,15 +16,50 @@ extension CPUBackend {
         d.strideH == 1 && d.strideW == 1 && d.dilationH == 1 && d.dilationW == 1 && d.groups == 1
     }
 
+    /// Whether the forward pass runs with output channels along the vector lanes
+    /// (channel_vector_convolution.h): AVX-512, channels in whole vectors of 16, rows narrower
+    /// than one 16-wide pixel vector. Measured on the Zen 5 machine against the blocked kernel:
+    /// LeNet's conv2 (10 wide) 1.4× faster, 16 channels at 14² 1.06×, 32 channels at 16² 0.83×.
+    static func channelVectorForwardApplies(_ d: Conv2DDescriptor) -> Bool {
+        CPUKernelISA.active == .avx512 && d.outChannels % 16 == 0 && d.outW < 16
+    }
+
     /// Adds `bias` (per output channel) and applies `activation` as it stores y, saving passes over y.
     func blockedForward(_ d: Conv2DDescriptor, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, activation: Activation?, y: UnsafeMutablePointer<Float>) {
+        if Self.channelVectorForwardApplies(d) {
+            return channelVectorForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y)
+        }
         let packed = packedWeights(d, weight, adjoint: false)
         defer { packed.deallocate() }
         convolveImages(batch: d.batch, input: x, channels: d.inChannels, h: d.inH, w: d.inW,
                        padTop: d.padding.top, padLeft: d.padding.left, packed: packed, outChannels: d.outChannels,
                        kh: d.kernelH, kw: d.kernelW, outH: d.outH, outW: d.outW, bias: bias, activation: activation,
                        output: y)
+    }
+
+    private func channelVectorForward(_ d: Conv2DDescriptor, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                      bias: UnsafePointer<Float>?, activation: Activation?,
+                                      y: UnsafeMutablePointer<Float>) {
+        let (c, o, kh, kw, outH, outW) = (d.inChannels, d.outChannels, d.kernelH, d.kernelW, d.outH, d.outW)
+        let taps = c * kh * kw
+        let packed = Self.allocateAligned(cnn_channel_vector_weight_count(o, taps))
+        defer { packed.deallocate() }
+        cnn_channel_vector_pack_weights(weight, o, taps, packed)
+        let code = Int32(activation.kernelCode), alpha = activation?.alpha ?? 0
+        let (ph, pw) = Self.paddedSize(outH: outH, outW: outW, kh: kh, kw: kw)
+        parallelFor(d.batch, grain: 1) { images in
+            let xp = UnsafeMutablePointer<Float>.allocate(capacity: c * ph * pw)
+            let offsets = UnsafeMutablePointer<Int>.allocate(capacity: taps)
+            let scratch = Self.allocateAligned(16 * outH * outW)
+            defer { xp.deallocate(); offsets.deallocate(); scratch.deallocate() }
+            for n in images {
+                padPlanes(x + n * c * d.inH * d.inW, channels: c, h: d.inH, w: d.inW, into: xp,
+                          paddedH: ph, paddedW: pw, top: d.padding.top, left: d.padding.left)
+                cnn_channel_vector_conv_forward(xp, c, ph, pw, packed, o, kh, kw, outH, outW, bias, code, alpha,
+                                                y + n * o * outH * outW, offsets, scratch)
+            }
+        }
     }
 
     func blockedBackwardData(_ d: Conv2DDescriptor, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
