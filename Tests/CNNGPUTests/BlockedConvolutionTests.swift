@@ -5,7 +5,8 @@ import XCTest
 /// shapes the shared cases do not reach: LeNet's layers, channel counts that fill one, two and
 /// a partial register block of 6, widths past one 8-wide column block, odd output heights,
 /// and worker counts that split a batch unevenly, under every instruction set this processor has
-/// (AVX-512 runs 16-wide column blocks, then 8-wide ones past the last whole 16).
+/// (AVX-512 runs 16-wide column blocks of 4 rows or 4 filter taps, then 8-wide ones past the
+/// last whole 16).
 final class BlockedConvolutionTests: XCTestCase {
     static func cases() throws -> [ConvCase] {
         func c(_ name: String, batch: Int, inC: Int, h: Int, w: Int, outC: Int, k: (Int, Int),
@@ -21,6 +22,17 @@ final class BlockedConvolutionTests: XCTestCase {
                   k: (3, 4), padding: Padding2D(top: 2, bottom: 0, left: 1, right: 3)),
             try c("one output row", batch: 2, inC: 2, h: 5, w: 9, outC: 7, k: (5, 3), padding: .zero),
             try c("41 wide: two 16-wide blocks and a partial 8", batch: 2, inC: 4, h: 7, w: 43, outC: 8, k: (3, 3),
+                  padding: .zero),
+            // AVX-512 tiles: 7 output rows run as 4 + 2 + 1, 27 taps as 4-tap passes + 2 + 1, and a
+            // 24-wide gradient row as a 16-wide pass plus an 8-wide one.
+            try c("27 taps, 7 rows, 24 wide", batch: 3, inC: 3, h: 9, w: 26, outC: 11, k: (3, 3), padding: .zero),
+            // Channels in whole vectors of 16 on narrow rows: with AVX-512 the forward pass and the
+            // filter gradient run with channels along the lanes; 14 kernel rows (2 channels × 7)
+            // as blocks of 4 + 4 + 4 + 2 and 7 columns as 6 + 1 (filter gradient), 10 output
+            // columns as 5 + 5 and 7 rows as 4 + 3 (forward).
+            try c("32 channels, 7×7 kernel, 10 wide", batch: 3, inC: 2, h: 10, w: 13, outC: 32, k: (7, 7),
+                  padding: Padding2D(top: 1, bottom: 2, left: 1, right: 2)),
+            try c("16 channels, 1 row, 13 wide", batch: 2, inC: 3, h: 3, w: 15, outC: 16, k: (3, 3),
                   padding: .zero),
         ]
     }
@@ -60,6 +72,10 @@ final class BlockedConvolutionTests: XCTestCase {
         XCTAssertEqual(first(conv2, .forward), .direct)
         XCTAssertEqual(first(conv2, .backwardFilter), .direct)
         XCTAssertEqual(first(conv2, .backwardData), .direct)
+        XCTAssertEqual(CPUBackend.channelVectorFilterGradientApplies(conv2), CPUKernelISA.active == .avx512)
+        XCTAssertFalse(CPUBackend.channelVectorFilterGradientApplies(conv1))
+        XCTAssertEqual(CPUBackend.channelVectorForwardApplies(conv2), CPUKernelISA.active == .avx512)
+        XCTAssertFalse(CPUBackend.channelVectorForwardApplies(conv1))
         // One input channel would leave 5 of the adjoint's 6 register lanes idle.
         XCTAssertEqual(first(conv1, .backwardData), .im2colGEMM)
     }
