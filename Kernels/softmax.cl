@@ -143,18 +143,23 @@ void softmax_forward_workgroup(const int axis, const int logMode, __global const
         mv = fmax(mv, select((floatV)(-INFINITY), load_v(xr, e, axis), e + ROW_LANES < axis));
     })
     const float m = workgroup_max(scratch, lid, LANES_MAX(mv));
+    // Softmax keeps e^(x − m) in y for the last pass, which then scales it instead of taking
+    // every exponential a second time (the exponentials are most of this kernel's time on
+    // PoCL). Each work-item writes only the vectors it read, and reads x no more once it has
+    // written them: x may alias y.
     floatV sv = 0.0f;
     FOR_EACH_ROW_VECTOR(e, axis, {
-        sv += select((floatV)(0.0f), exp(load_v(xr, e, axis) - m), e + ROW_LANES < axis);
+        const floatV ev = exp(load_v(xr, e, axis) - m);
+        sv += select((floatV)(0.0f), ev, e + ROW_LANES < axis);
+        if (!logMode) store_v(ev, yr, e, axis);
     })
     const float s = workgroup_sum(scratch, lid, LANES_SUM(sv));
-    // Each work-item writes only the vectors it read, after both reductions: x may alias y.
     if (logMode) {
         const float shift = m + log(s);
         FOR_EACH_ROW_VECTOR(e, axis, { store_v(load_v(xr, e, axis) - shift, yr, e, axis); })
     } else {
         const float inv = 1.0f / s;
-        FOR_EACH_ROW_VECTOR(e, axis, { store_v(exp(load_v(xr, e, axis) - m) * inv, yr, e, axis); })
+        FOR_EACH_ROW_VECTOR(e, axis, { store_v(load_v(yr, e, axis) * inv, yr, e, axis); })
     }
 }
 
