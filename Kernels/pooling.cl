@@ -25,9 +25,9 @@
 // pooling on one POOL_WG work-group per plane forward and (pixel, plane) backward.
 //
 // Tunables (pooling family of MemoryBoundTunables.swift, set by -D): POOL_WG work-items per
-// group, POOL_ITEMS pixels per work-item, POOL_VEC (1, 4 or 8) consecutive outputs of a row
-// per work-item in the max and average forward kernels (1: one output each; see their vector
-// form below). Geometry (from the descriptor, OpenCLBackend+Pooling):
+// group, POOL_ITEMS pixels per work-item, POOL_VEC (1, 4 or 8) consecutive pixels of a row
+// per work-item in the max and average kernels, outputs forward and inputs backward (1: one
+// pixel each; see their vector forms below). Geometry (from the descriptor, OpenCLBackend+Pooling):
 // POOL_IN_H, POOL_IN_W, POOL_OUT_H, POOL_OUT_W, POOL_WINDOW_H, POOL_WINDOW_W, POOL_STRIDE_H,
 // POOL_STRIDE_W, POOL_PAD_TOP, POOL_PAD_LEFT, POOL_PAD_BOTTOM, POOL_PAD_RIGHT; POOL_DIVISOR is
 // 1 where an average counts padded positions, 0 where it counts only the image's.
@@ -291,6 +291,90 @@ POOL_INLINE float max_gradient(__global const float* grad, __global const int* w
     return sum;
 }
 
+#if POOL_VEC > 1
+// The vector form of the backward gathers: each work-item computes POOL_VEC consecutive input
+// pixels of one row (consecutive work-items the next POOL_VEC). Along the row, those pixels
+// are covered by at most CANDIDATES_W consecutive output columns (first_candidate …), and
+// each candidate is loaded once as a scalar and added to the lanes it covers with a vector
+// compare and select. On PoCL, which runs a group's work-items one after another, this
+// replaces per-pixel gathers (SPAN_H·SPAN_W scattered loads per pixel, 0.01–0.09 of copy)
+// by a few loads of consecutive outputs per vector. Each lane still adds its outputs in
+// ascending (oh, ow) order, adding 0 for the others, so results equal the scalar form's.
+#define IN_VECTORS ((POOL_IN_W + POOL_VEC - 1) / POOL_VEC)
+#define CANDIDATES_W ((POOL_VEC - 1 + POOL_STRIDE_W - 1) / POOL_STRIDE_W + SPAN_W)
+
+POOL_INLINE int first_candidate(int iw0) { return (iw0 + POOL_PAD_LEFT) / POOL_STRIDE_W - SPAN_W + 1; }
+
+// Runs the body with (ih, iw0, p, i, left) for this work-item's input vector: the row, its
+// first column, the plane, the flat index of its first pixel and how many of its lanes lie
+// inside the row.
+#define FOR_EACH_INPUT_VECTOR(ih, iw0, p, i, left, ...)                                      \
+    FOR_EACH_PIXEL(f_, ih, v_, p, POOL_IN_H, IN_VECTORS, {                                   \
+        const int iw0 = v_ * POOL_VEC, i = ih * POOL_IN_W + iw0, left = POOL_IN_W - iw0;      \
+        __VA_ARGS__                                                                          \
+    })
+
+#if POOL_VEC % POOL_STRIDE_W == 0
+// When the stride divides POOL_VEC, every vector starts at the same phase of the stride, so
+// lane j's b-th candidate (b = 0 the last, b = SPAN_W − 1 the first) sits at a compile-time
+// position of the candidate row: each (row, b) step is a constant lane shuffle of the loaded
+// candidates, SPAN_W steps a row instead of CANDIDATES_W.
+#define LANE_CANDIDATE(j, b) ((POOL_PAD_LEFT % POOL_STRIDE_W + (j)) / POOL_STRIDE_W + SPAN_W - 1 - (b))
+#if POOL_VEC == 4
+#define PICK_CANDIDATES(T, c, b)                                                             \
+    ((T)(c[LANE_CANDIDATE(0, b)], c[LANE_CANDIDATE(1, b)], c[LANE_CANDIDATE(2, b)], c[LANE_CANDIDATE(3, b)]))
+#else
+#define PICK_CANDIDATES(T, c, b)                                                             \
+    ((T)(c[LANE_CANDIDATE(0, b)], c[LANE_CANDIDATE(1, b)], c[LANE_CANDIDATE(2, b)], c[LANE_CANDIDATE(3, b)], \
+         c[LANE_CANDIDATE(4, b)], c[LANE_CANDIDATE(5, b)], c[LANE_CANDIDATE(6, b)], c[LANE_CANDIDATE(7, b)]))
+#endif
+#endif
+
+// max_gradient for pixels (ih, iw0 … iw0 + POOL_VEC − 1). A candidate inside the output adds
+// its gradient to the lane whose pixel is its saved winner (a winner lies in its window, so
+// no other coverage test is needed); candidates outside get winner −1. The small arrays are
+// indexed by constants only once unrolled, so they stay in registers.
+POOL_INLINE poolF max_gradient_v(__global const float* grad, __global const int* winners, int ih, int iw0) {
+    const poolI self = ih * POOL_IN_W + iw0 + POOL_LANES;
+    const int ohLast = (ih + POOL_PAD_TOP) / POOL_STRIDE_H, ow0 = first_candidate(iw0);
+    poolF sum = 0.0f;
+#pragma unroll
+    for (int a = SPAN_H - 1; a >= 0; --a) {
+        const int oh = ohLast - a;
+        const bool rowInside = oh >= 0 && oh < POOL_OUT_H;
+        const int rowStart = clamp(oh, 0, POOL_OUT_H - 1) * POOL_OUT_W;
+        float g[CANDIDATES_W];
+        int w[CANDIDATES_W];
+#pragma unroll
+        for (int c = 0; c < CANDIDATES_W; ++c) {
+            const int ow = ow0 + c;
+            const int o = rowStart + clamp(ow, 0, POOL_OUT_W - 1);
+            const int winner = winners[o];
+            g[c] = grad[o];
+            w[c] = rowInside && ow >= 0 && ow < POOL_OUT_W ? winner : -1;
+        }
+#if POOL_VEC % POOL_STRIDE_W == 0
+#pragma unroll
+        for (int b = SPAN_W - 1; b >= 0; --b)
+            sum += select((poolF)(0.0f), PICK_CANDIDATES(poolF, g, b), self == PICK_CANDIDATES(poolI, w, b));
+#else
+#pragma unroll
+        for (int c = 0; c < CANDIDATES_W; ++c) sum += select((poolF)(0.0f), (poolF)(g[c]), self == w[c]);
+#endif
+    }
+    return sum;
+}
+
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void max_pool_backward_gather(__global const float* dy, __global const int* indices, __global float* dx) {
+    FOR_EACH_INPUT_VECTOR(ih, iw0, p, i, left, {
+        const poolF g = max_gradient_v(dy + p * OUT_PLANE, indices + p * OUT_PLANE, ih, iw0);
+        __global float* out = dx + p * IN_PLANE + i;
+        if (left >= POOL_VEC) POOL_VSTORE(g, out);
+        else POOL_TAIL_STORE(g, out, left)
+    })
+}
+#else
 // dx[p, ih, iw] = Σ dy[p, oh, ow] over covering outputs whose saved index is (ih, iw).
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void max_pool_backward_gather(__global const float* dy, __global const int* indices, __global float* dx) {
@@ -298,6 +382,7 @@ void max_pool_backward_gather(__global const float* dy, __global const int* indi
         dx[p * IN_PLANE + i] = max_gradient(dy + p * OUT_PLANE, indices + p * OUT_PLANE, ih, iw);
     })
 }
+#endif
 
 // Σ of output (oh, ow)'s window, padded positions masked to 0 (row-major order).
 POOL_INLINE float window_sum(__global const float* plane, int oh, int ow) {
@@ -383,6 +468,58 @@ POOL_INLINE float average_gradient(__global const float* grad, int ih, int iw) {
     return sum;
 }
 
+#if POOL_VEC > 1
+// average_gradient for pixels (ih, iw0 … iw0 + POOL_VEC − 1): each candidate's share is
+// computed once and added to the lanes its window covers.
+POOL_INLINE poolF average_gradient_v(__global const float* grad, int ih, int iw0) {
+    const poolI iw = iw0 + POOL_LANES;
+    const int ohLast = (ih + POOL_PAD_TOP) / POOL_STRIDE_H, ow0 = first_candidate(iw0);
+    poolF sum = 0.0f;
+#pragma unroll
+    for (int a = SPAN_H - 1; a >= 0; --a) {
+        const int oh = ohLast - a;
+        const poolI rowCovers = (poolI)(covers_row(oh, ih) ? -1 : 0);
+        const int ohc = clamp(oh, 0, POOL_OUT_H - 1);
+        float share[CANDIDATES_W];
+        int column[CANDIDATES_W];
+#pragma unroll
+        for (int c = 0; c < CANDIDATES_W; ++c) {
+            const int owc = clamp(ow0 + c, 0, POOL_OUT_W - 1);
+            share[c] = grad[ohc * POOL_OUT_W + owc] / window_divisor(ohc, owc);
+            column[c] = ow0 + c;
+        }
+#if POOL_VEC % POOL_STRIDE_W == 0
+#pragma unroll
+        for (int b = SPAN_W - 1; b >= 0; --b) {
+            // Lane j's candidate starts at or before its pixel by construction.
+            const poolI ow = PICK_CANDIDATES(poolI, column, b);
+            const poolI covers = rowCovers & (ow >= 0) & (ow < POOL_OUT_W)
+                & (ow * POOL_STRIDE_W - POOL_PAD_LEFT + POOL_WINDOW_W > iw);
+            sum += select((poolF)(0.0f), PICK_CANDIDATES(poolF, share, b), covers);
+        }
+#else
+#pragma unroll
+        for (int c = 0; c < CANDIDATES_W; ++c) {
+            const int ow = column[c], left = window_left(ow);
+            const poolI covers = rowCovers & (poolI)(ow >= 0 && ow < POOL_OUT_W ? -1 : 0) & (iw >= left)
+                & (iw < left + POOL_WINDOW_W);
+            sum += select((poolF)(0.0f), (poolF)(share[c]), covers);
+        }
+#endif
+    }
+    return sum;
+}
+
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void avg_pool_backward_gather(__global const float* dy, __global float* dx) {
+    FOR_EACH_INPUT_VECTOR(ih, iw0, p, i, left, {
+        const poolF g = average_gradient_v(dy + p * OUT_PLANE, ih, iw0);
+        __global float* out = dx + p * IN_PLANE + i;
+        if (left >= POOL_VEC) POOL_VSTORE(g, out);
+        else POOL_TAIL_STORE(g, out, left)
+    })
+}
+#else
 // dx[p, ih, iw] = Σ dy[p, oh, ow] / divisor(oh, ow) over the outputs whose window covers it.
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void avg_pool_backward_gather(__global const float* dy, __global float* dx) {
@@ -390,6 +527,7 @@ void avg_pool_backward_gather(__global const float* dy, __global float* dx) {
         dx[p * IN_PLANE + i] = average_gradient(dy + p * OUT_PLANE, ih, iw);
     })
 }
+#endif
 
 // Adaptive average pooling, as PyTorch's AdaptiveAvgPool2d: along an axis of inSize pixels
 // pooled to outSize cells, cell o averages pixels adaptive_start(o, inSize, outSize) …

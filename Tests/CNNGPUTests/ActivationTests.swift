@@ -163,28 +163,37 @@ final class ActivationTests: XCTestCase {
         }
     }
 
-    /// The work-group-per-row kernels, which the OpenCL backend picks only on GPUs, run here
-    /// directly: rows shorter than, equal to and longer than a work-group.
+    /// The work-group-per-row kernels, which the OpenCL backend picks for rows of 512 and more,
+    /// run here directly under several softmax tunable sets: rows shorter than a vector, than a
+    /// work-group's vectors, one float past them, and long rows with a partial last vector.
     func testOpenCLWorkGroupSoftmaxMatchesReference() throws {
         let cl = try TestBackends.requireOpenCL()
+        defer { try? cl.memoryBound.set(MemoryBoundTunables.softmax, nil) }
         var rng = SeededGenerator.fresh()
-        let wg = OpenCLBackend.softmaxWorkGroupSize
-        for shape in [AxisShape(outer: 4, axis: 10, inner: 1), AxisShape(outer: 1, axis: 1, inner: 1),
-                      AxisShape(outer: 3, axis: wg, inner: 1), AxisShape(outer: 2, axis: 1000, inner: 1)] {
-            for log in [false, true] {
-                let x = rng.floats(shape.count, in: -5...5), dy = rng.floats(shape.count)
-                let X = try cl.makeBuffer(x), Y = try cl.allocate(shape.count, dtype: .float32)
-                let DY = try cl.makeBuffer(dy), DX = try cl.allocate(shape.count, dtype: .float32)
-                let message = "\(shape) log=\(log) seed \(rng.seed)"
-                try cl.softmaxForward(shape, log: log, x: X, y: Y, algorithm: .workgroup)
-                assertClose(try cl.download(Y), ActivationReference.softmax(shape, log: log, x.doubles), message)
-                try cl.softmaxBackward(shape, log: log, y: Y, dy: DY, dx: DX, algorithm: .workgroup)
-                assertClose(try cl.download(DX),
-                            ActivationReference.softmaxBackward(shape, log: log, x: x.doubles, dy: dy.doubles),
-                            tolerance: shape.axis == 1 ? 1 : 1e-4, message)
-                try cl.softmaxForward(shape, log: log, x: X, y: X, algorithm: .workgroup)
-                assertClose(try cl.download(X), ActivationReference.softmax(shape, log: log, x.doubles),
-                            "in place: " + message)
+        let sets: [TunableValues?] = [nil, ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 8], ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4],
+                                      ["SOFTMAX_WG": 32, "SOFTMAX_VEC": 1], ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 2]]
+        for set in sets {
+            try cl.memoryBound.set(MemoryBoundTunables.softmax, set)
+            let values = cl.memoryBound.values(MemoryBoundTunables.softmax)
+            let span = values["SOFTMAX_WG"]! * values["SOFTMAX_VEC"]!
+            for shape in [AxisShape(outer: 4, axis: 10, inner: 1), AxisShape(outer: 1, axis: 1, inner: 1),
+                          AxisShape(outer: 3, axis: span + 1, inner: 1), AxisShape(outer: 2, axis: 1000, inner: 1),
+                          AxisShape(outer: 2, axis: 1003, inner: 1)] {
+                for log in [false, true] {
+                    let x = rng.floats(shape.count, in: -5...5), dy = rng.floats(shape.count)
+                    let X = try cl.makeBuffer(x), Y = try cl.allocate(shape.count, dtype: .float32)
+                    let DY = try cl.makeBuffer(dy), DX = try cl.allocate(shape.count, dtype: .float32)
+                    let message = "\(shape) log=\(log) \(values) seed \(rng.seed)"
+                    try cl.softmaxForward(shape, log: log, x: X, y: Y, algorithm: .workgroup)
+                    assertClose(try cl.download(Y), ActivationReference.softmax(shape, log: log, x.doubles), message)
+                    try cl.softmaxBackward(shape, log: log, y: Y, dy: DY, dx: DX, algorithm: .workgroup)
+                    assertClose(try cl.download(DX),
+                                ActivationReference.softmaxBackward(shape, log: log, x: x.doubles, dy: dy.doubles),
+                                tolerance: shape.axis == 1 ? 1 : 1e-4, message)
+                    try cl.softmaxForward(shape, log: log, x: X, y: X, algorithm: .workgroup)
+                    assertClose(try cl.download(X), ActivationReference.softmax(shape, log: log, x.doubles),
+                                "in place: " + message)
+                }
             }
         }
     }

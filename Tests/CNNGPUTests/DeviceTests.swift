@@ -52,7 +52,8 @@ final class DeviceTests: XCTestCase {
                                                   kernelW: 1, strideH: 2, strideW: 2)
             XCTAssertEqual(plain.convolutionSolutions(for: downsample, direction: .backwardData).first?.algorithm,
                            .implicitGEMM, "a strided input gradient: one dense GEMM per stride phase")
-            XCTAssertEqual(plain.softmaxAlgorithm(for: AxisShape(outer: 2, axis: 1000, inner: 1)), .rowwise)
+            XCTAssertEqual(plain.softmaxAlgorithm(for: AxisShape(outer: 2, axis: 1000, inner: 1)), .workgroup)
+            XCTAssertEqual(plain.softmaxAlgorithm(for: AxisShape(outer: 64, axis: 10, inner: 1)), .rowwise)
         }
     }
 

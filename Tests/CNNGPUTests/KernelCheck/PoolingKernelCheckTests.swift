@@ -5,10 +5,10 @@ import XCTest
 /// (oclgrind: out-of-bounds, races, uninitialized reads). Results are checked against the CPU
 /// backend so a run also shows the kernels did their work.
 final class KernelCheckPoolingTests: XCTestCase {
-    /// The max and average forward kernels in each POOL_VEC form, on rows wide enough for their
-    /// vector taps (stride 1 and 2, borders gathered, a partial last vector), whichever kind
-    /// the checking device is.
-    func testForwardVectorForms() throws {
+    /// The max and average kernels, forward and backward, in each POOL_VEC form, on rows wide
+    /// enough for their vector taps (stride 1 and 2, borders gathered, a partial last vector),
+    /// whichever kind the checking device is.
+    func testVectorForms() throws {
         let cl = try TestBackends.requireOpenCL()
         defer { try? cl.memoryBound.set(MemoryBoundTunables.pooling, nil) }
         var rng = SeededGenerator.fresh()
@@ -18,6 +18,10 @@ final class KernelCheckPoolingTests: XCTestCase {
                                                  strideH: 2, strideW: 2, padding: Padding2D(1), mode: mode))
             problems.append(try Pool2DDescriptor(batch: 1, channels: 2, inH: 4, inW: 21, windowH: 3, windowW: 3,
                                                  strideH: 1, strideW: 1, padding: Padding2D(1), mode: mode))
+            // Stride 3: a vector's candidate outputs start at a different lane in every vector.
+            problems.append(try Pool2DDescriptor(batch: 1, channels: 1, inH: 6, inW: 26, windowH: 2, windowW: 4,
+                                                 strideH: 2, strideW: 3, padding: Padding2D(top: 1, bottom: 0, left: 1, right: 2),
+                                                 mode: mode))
         }
         for vector in [1, 4, 8] {
             var values = MemoryBoundTunables.pooling.cpuDefault
@@ -25,21 +29,26 @@ final class KernelCheckPoolingTests: XCTestCase {
             try cl.memoryBound.set(MemoryBoundTunables.pooling, values)
             for d in problems {
                 let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
+                let dy = rng.floats(d.outputCount)
                 var results: [[Float]] = []
                 for b in [TestBackends.cpu as any PoolingOps, cl as any PoolingOps] {
                     let xb = try b.makeBuffer(x), y = try b.hostInitialized(d.outputCount, dtype: .float32)
+                    let dx = try b.hostInitialized(d.inputCount, dtype: .float32)
                     guard d.mode == .max else {
                         try b.poolingForward(d, x: xb, y: y, indices: nil)
-                        results.append(try b.download(y))
+                        try b.poolingBackward(d, dy: try b.makeBuffer(dy), indices: nil, dx: dx)
+                        results.append(try b.download(y) + b.download(dx))
                         continue
                     }
                     let plain = try b.hostInitialized(d.outputCount, dtype: .float32)
                     let indices = try b.hostInitialized(d.outputCount, dtype: .int32)
                     try b.poolingForward(d, x: xb, y: plain, indices: nil)
                     try b.poolingForward(d, x: xb, y: y, indices: indices)
-                    results.append(try b.download(plain) + b.download(y) + b.downloadInt32(indices).map { Float($0) })
+                    try b.poolingBackward(d, dy: try b.makeBuffer(dy), indices: indices, dx: dx)
+                    results.append(try b.download(plain) + b.download(y) + b.downloadInt32(indices).map { Float($0) }
+                        + b.download(dx))
                 }
-                assertClose(results[1], results[0], tolerance: d.mode == .max ? 0 : 1e-6,
+                assertClose(results[1], results[0], tolerance: 1e-6,
                             "POOL_VEC \(vector) \(d) seed \(rng.seed)")
             }
         }

@@ -2,10 +2,10 @@ import COpenCL
 import Foundation
 
 /// The one table of the memory-bound kernels' tunable parameters (the `#ifndef` defaults of
-/// vector_io.cl, batchnorm.cl and pooling.cl), from which both the `-D` build options and the
+/// vector_io.cl, batchnorm.cl, pooling.cl and softmax.cl), from which both the `-D` build options and the
 /// launch sizes come, so a source and its launch cannot disagree.
 ///
-/// Three families, each with its own parameters:
+/// Four families, each with its own parameters:
 /// - `streaming` (elementwise.cl, activation.cl, optimizer.cl): STREAM_WG work-items per group,
 ///   STREAM_VEC floats per vector load, STREAM_ITEMS vectors per work-item. A work-group covers
 ///   WG·VEC·ITEMS consecutive floats; step k of work-item l loads vector k·WG + l, so
@@ -15,8 +15,8 @@ import Foundation
 ///   BN_REDUCE_CONTIGUOUS for the split reductions (one partial per work-item) and their
 ///   per-channel merges.
 /// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane,
-///   POOL_ITEMS pixels per work-item, and POOL_VEC consecutive outputs per work-item of the max
-///   and average forward kernels (1: the per-pixel form).
+///   POOL_ITEMS pixels per work-item, and POOL_VEC consecutive pixels of a row per work-item of
+///   the max and average kernels, outputs forward and inputs backward (1: the per-pixel form).
 ///
 /// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-memory-bound.md); the GPU
 /// defaults are the usual 256-thread float4 shape until a GPU is measured.
@@ -75,6 +75,15 @@ enum MemoryBoundTunables {
         // one output per work-item until one is measured.
         cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 8],
         gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1])
+
+    static let softmax = MemoryBoundKernel(
+        names: ["SOFTMAX_WG", "SOFTMAX_VEC"],
+        allowed: ["SOFTMAX_WG": [16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8]],
+        // PoCL: a row of 1000 is 125 float8 vectors, about 8 per work-item in groups of 16, so
+        // the exponentials run 8 wide (Benchmarks/NOTES-memory-bound.md). GPUs: the usual
+        // float4 shape over 128 threads, not measured yet.
+        cpuDefault: ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 8],
+        gpuDefault: ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4])
 }
 
 /// The parameter sets a backend uses: the device type's defaults unless a test or a tuner

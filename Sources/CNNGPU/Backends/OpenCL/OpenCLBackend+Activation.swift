@@ -24,14 +24,12 @@ extension OpenCLBackend: ActivationOps {
     /// The kernels of Kernels/softmax.cl: a work-item per row, or a work-group per row.
     enum SoftmaxAlgorithm { case rowwise, workgroup }
 
-    /// SOFTMAX_WG in Kernels/softmax.cl.
-    static let softmaxWorkGroupSize = 128
-
-    /// A work-group per row only for long contiguous rows on devices that are not CPUs (on
-    /// PoCL a work-group runs on one core and its strided loops are slow). The 512 threshold
-    /// is a guess, not yet measured on a GPU.
+    /// A work-group per row for long contiguous rows, on every device type: on PoCL its vector
+    /// form (softmax family of MemoryBoundTunables) was many times faster than a work-item per
+    /// row at 512×1000 (Benchmarks/NOTES-memory-bound.md). Short rows (classifier heads of 10)
+    /// keep a work-item each. The 512 threshold is not yet measured on a GPU.
     func softmaxAlgorithm(for shape: AxisShape) -> SoftmaxAlgorithm {
-        shape.inner == 1 && shape.axis >= 512 && policy == .gpu ? .workgroup : .rowwise
+        shape.inner == 1 && shape.axis >= 512 ? .workgroup : .rowwise
     }
 
     /// The checked softmax with a chosen kernel (the kernel checks run both).
@@ -50,9 +48,9 @@ extension OpenCLBackend: ActivationOps {
     private func encodeSoftmaxForward(_ shape: AxisShape, log: Bool, x: any DeviceBuffer, y: any DeviceBuffer,
                                       algorithm: SoftmaxAlgorithm) throws {
         if algorithm == .workgroup, shape.inner == 1 {
-            let wg = Self.softmaxWorkGroupSize
-            return try launch("softmax", "softmax_forward_workgroup", global: [shape.outer * wg], local: [wg],
-                              [.int(shape.axis), .int(log ? 1 : 0), .buffer(x), .buffer(y)])
+            return try launchMemoryBound("softmax", "softmax_forward_workgroup", MemoryBoundTunables.softmax,
+                                         sizeName: "SOFTMAX_WG", groups: [shape.outer],
+                                         [.int(shape.axis), .int(log ? 1 : 0), .buffer(x), .buffer(y)])
         }
         try launch("softmax", "softmax_forward_rowwise", global: [shape.inner, shape.outer],
                    local: rowwiseLocalSize(shape),
@@ -63,9 +61,9 @@ extension OpenCLBackend: ActivationOps {
     private func encodeSoftmaxBackward(_ shape: AxisShape, log: Bool, y: any DeviceBuffer, dy: any DeviceBuffer,
                                        dx: any DeviceBuffer, algorithm: SoftmaxAlgorithm) throws {
         if algorithm == .workgroup, shape.inner == 1 {
-            let wg = Self.softmaxWorkGroupSize
-            return try launch("softmax", "softmax_backward_workgroup", global: [shape.outer * wg], local: [wg],
-                              [.int(shape.axis), .int(log ? 1 : 0), .buffer(y), .buffer(dy), .buffer(dx)])
+            return try launchMemoryBound("softmax", "softmax_backward_workgroup", MemoryBoundTunables.softmax,
+                                         sizeName: "SOFTMAX_WG", groups: [shape.outer],
+                                         [.int(shape.axis), .int(log ? 1 : 0), .buffer(y), .buffer(dy), .buffer(dx)])
         }
         try launch("softmax", "softmax_backward_rowwise", global: [shape.inner, shape.outer],
                    local: rowwiseLocalSize(shape),

@@ -1,5 +1,5 @@
-/// Pooling through `Kernels/pooling.cl`. Backward passes are gathers (one work-item per input
-/// pixel), so they are deterministic and need no atomics. The 2-D max and average kernels take
+/// Pooling through `Kernels/pooling.cl`. Backward passes are gathers (each work-item sums the
+/// outputs covering its own POOL_VEC input pixels), so they are deterministic and need no atomics. The 2-D max and average kernels take
 /// the pooling family's tunables (MemoryBoundTunables.swift) and are built per geometry: the
 /// descriptor's sizes become `-D` constants (`poolSpecialization`), so their window loops unroll.
 extension OpenCLBackend: PoolingOps {
@@ -22,7 +22,9 @@ extension OpenCLBackend: PoolingOps {
 
     public func encodePoolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
                                       dx: any DeviceBuffer) throws {
-        let groups = poolGroups(pixels: d.inH * d.inW, planes: d.batch * d.channels)
+        // POOL_VEC consecutive input pixels of a row per work-item, as forward.
+        let vector = memoryBound.values(MemoryBoundTunables.pooling)["POOL_VEC"]!
+        let groups = poolGroups(pixels: d.inH * ((d.inW + vector - 1) / vector), planes: d.batch * d.channels)
         switch d.mode {
         case .max:
             // `checks.poolingBackward` has thrown if max pooling came without indices.
