@@ -113,7 +113,7 @@ extension OpenCLBackend {
                              bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
                              parameters: TunableParameters) throws {
         let p = try resolvedTiles(parameters)
-        let oneByOne = Self.isPlainOneByOne(d)
+        let oneByOne = Self.isUnpaddedOneByOne(d)
         let l = Self.implicitGEMMKernel.launch(p, extent: [d.batch * d.outH * d.outW, d.groupOutChannels, d.groups],
                                                tile: [p["TN"]!, p["TM"]!], extra: oneByOne ? ["KERNEL_1X1"] : [])
         try launch("conv_implicit_gemm", "conv_igemm_forward", l, geometry(d) + [
@@ -200,6 +200,12 @@ extension OpenCLBackend {
     }
 
     // MARK: Helpers
+
+    /// 1×1 with no padding, any stride: the forward pass reads the input as its GEMM operand
+    /// without bounds checks (KERNEL_1X1).
+    static func isUnpaddedOneByOne(_ d: Conv2DDescriptor) -> Bool {
+        d.kernelH == 1 && d.kernelW == 1 && d.padding == .zero
+    }
 
     /// 1×1, stride 1, no padding: the input is the GEMM operand itself (KERNEL_1X1).
     static func isPlainOneByOne(_ d: Conv2DDescriptor) -> Bool {
