@@ -71,7 +71,12 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     func testBackwardFilterMatchesReferenceForEverySplit() throws {
         let cl = try TestBackends.requireOpenCL()
         // KSPLIT 1 writes dw directly; 3 leaves a ragged last slice; 1000 is clamped to the k steps.
-        let sets = Self.tileSets.flatMap { p in [1, 3, 1000].map { p.merging(["KSPLIT": $0]) { $1 } } }
+        // Plus the other two CPU filter tiles cpuFilterTile picks from.
+        let cpuFilterTiles: [TunableParameters] = [
+            ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+        ]
+        let sets = (Self.tileSets + cpuFilterTiles).flatMap { p in [1, 3, 1000].map { p.merging(["KSPLIT": $0]) { $1 } } }
         try SolverParity.backwardFilter(cl, problems: try Self.problems(), parameterSets: sets,
                                         workspaceCount: { cl.implicitGEMMWorkspaceCount($0, direction: .backwardFilter, parameters: $1) }) {
             try cl.implicitGEMMBackwardFilter($0, x: $1, dy: $2, dw: $3, workspace: $4, parameters: $5)
@@ -144,6 +149,24 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         let filter = cl.implicitGEMMCandidates(d, direction: .backwardFilter)
         XCTAssertEqual(filter.first?["KSPLIT"], cl.implicitGEMMDefaultSplits(d, parameters: table.defaults(for: cl.info.kind)),
                        "the heuristic's split count comes first: --tune fast and untuned runs use it")
+    }
+
+    /// The CPU filter-gradient tile: 128 × 64 unless it pads a third more than the tightest
+    /// shape. Pure table logic, so it runs without a device.
+    func testCPUFilterTileAvoidsPadding() throws {
+        let tiles = KernelTunables.implicitGEMM.candidates
+        func tile(_ rows: Int, _ columns: Int) -> [Int?] {
+            let p = OpenCLBackend.cpuFilterTile(rows: rows, columns: columns, among: tiles)
+            return [p?["TM"], p?["TN"]]
+        }
+        XCTAssertEqual(tile(256, 64), [128, 64], "1×1 64→256: no padding at 128 × 64")
+        XCTAssertEqual(tile(64, 64), [64, 64], "1×1 64→64: both 128-wide tiles pad half the GEMM")
+        XCTAssertEqual(tile(64, 256), [64, 128], "1×1 256→64: 128 rows would pad half")
+        XCTAssertEqual(tile(64, 576), [64, 128], "3×3 64→64")
+        XCTAssertEqual(tile(64, 147), [64, 128], "7×7 stem: 64 × 128 pads within a third of 64 × 64")
+        XCTAssertEqual(tile(512, 4608), [128, 64], "no padding anywhere: the cheaper staging")
+        XCTAssertEqual(tile(40, 600), [64, 128], "40 output channels: 128 rows would pad 3×")
+        XCTAssertNil(OpenCLBackend.cpuFilterTile(rows: 64, columns: 64, among: [KernelTunables.implicitGEMM.gpuDefault]))
     }
 
     func testTunableTableIsConsistent() throws {

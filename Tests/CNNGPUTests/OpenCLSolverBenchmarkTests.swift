@@ -14,6 +14,11 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                                                       kernelH: 1, kernelW: 1)),
             ("3x3 256->256 14^2", try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 14, inW: 14, outChannels: 256,
                                                        kernelH: 3, kernelW: 3, padding: Padding2D(1))),
+            // Stage 3 and 4 bottleneck 1×1 layers: rows shorter than a float16 chunk.
+            ("1x1 1024->256 14^2", try Conv2DDescriptor(batch: 8, inChannels: 1024, inH: 14, inW: 14, outChannels: 256,
+                                                        kernelH: 1, kernelW: 1)),
+            ("1x1 64->256 56^2", try Conv2DDescriptor(batch: 8, inChannels: 64, inH: 56, inW: 56, outChannels: 256,
+                                                      kernelH: 1, kernelW: 1)),
             ("3x3 512->512 7^2", try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
                                                       kernelH: 3, kernelW: 3, padding: Padding2D(1))),
             // The strided layers of ResNet-50's first blocks of stages 2–4 (3×3 conv2 and the

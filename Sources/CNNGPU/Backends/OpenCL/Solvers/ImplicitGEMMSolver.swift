@@ -52,12 +52,37 @@ extension OpenCLBackend {
         for c in table.candidates where !tiles.contains(c) && fitsKind(c) { tiles.append(c) }
         tiles = tiles.filter { table.isValid($0, limits: limits) }
         guard direction == .backwardFilter else { return tiles }
+        // (A GEMM of ≤ 16 rows keeps the 16-row tile put first above.)
+        if !gpu, rows > 16, let best = Self.cpuFilterTile(rows: d.groupOutChannels, columns: d.groupInChannels * d.kernelH * d.kernelW,
+                                               among: tiles) {
+            tiles.removeAll { $0 == best }
+            tiles.insert(best, at: 0)
+        }
         return tiles.flatMap { t -> [TunableParameters] in
             let base = implicitGEMMDefaultSplits(d, parameters: t)
             // The heuristic's count first: it is what `--tune fast` and untuned runs use.
             let others = Set([max(1, base / 4), min(Self.maxSplits, base * 4)]).subtracting([base]).sorted()
             return ([base] + others).map { t.merging(["KSPLIT": $0]) { $1 } }
         }
+    }
+
+    /// The CPU-device tile for a filter gradient of `rows` output channels × `columns` taps
+    /// (Cg·R·S) per group, from the 8×32-per-item shapes in `tiles`: 128 × 64 where it pads
+    /// the GEMM no more than a third beyond the tightest of 128 × 64, 64 × 128 and 64 × 64,
+    /// else 64 × 128, else 64 × 64. 128 × 64 stages half the input (the gathered, bounds-checked
+    /// operand) per FMA of 64 × 128; a tile wider than the GEMM computes padding. Measured on
+    /// PoCL (Zen 5, 2 cores; Benchmarks/NOTES-opencl-solvers.md): 1×1 64→256 56² 2× faster at
+    /// 128 × 64, 1×1 64→64 56² 3× at 64 × 64, the 1×1/2 and 7² layers 1.1–1.5×; 1×1 256→64 56²
+    /// and the 7×7 stem stay at 64 × 128 (2× and 1.5× slower at 128 × 64). Nil when `tiles`
+    /// lacks those shapes.
+    static func cpuFilterTile(rows: Int, columns: Int, among tiles: [TunableParameters]) -> TunableParameters? {
+        let shape = { (tm: Int, tn: Int) in
+            tiles.first { $0["TM"] == tm && $0["TN"] == tn && $0["WPT_M"] == 8 && $0["WPT_N"] == 32 }
+        }
+        let preferred = [(128, 64), (64, 128), (64, 64)].compactMap { tm, tn in shape(tm, tn).map { (tm, tn, $0) } }
+        let padded = { (tm: Int, tn: Int) in ceilDiv(rows, tm) * tm * ceilDiv(columns, tn) * tn }
+        guard let least = preferred.map({ padded($0.0, $0.1) }).min() else { return nil }
+        return preferred.first { 3 * padded($0.0, $0.1) <= 4 * least }?.2
     }
 
     /// Enough slices that the filter-gradient launch has about four work-groups per compute
@@ -88,7 +113,7 @@ extension OpenCLBackend {
                              bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
                              parameters: TunableParameters) throws {
         let p = try resolvedTiles(parameters)
-        let oneByOne = Self.isPlainOneByOne(d)
+        let oneByOne = Self.isUnpaddedOneByOne(d)
         let l = Self.implicitGEMMKernel.launch(p, extent: [d.batch * d.outH * d.outW, d.groupOutChannels, d.groups],
                                                tile: [p["TN"]!, p["TM"]!], extra: oneByOne ? ["KERNEL_1X1"] : [])
         try launch("conv_implicit_gemm", "conv_igemm_forward", l, geometry(d) + [
@@ -175,6 +200,12 @@ extension OpenCLBackend {
     }
 
     // MARK: Helpers
+
+    /// 1×1 with no padding, any stride: the forward pass reads the input as its GEMM operand
+    /// without bounds checks (KERNEL_1X1).
+    static func isUnpaddedOneByOne(_ d: Conv2DDescriptor) -> Bool {
+        d.kernelH == 1 && d.kernelW == 1 && d.padding == .zero
+    }
 
     /// 1×1, stride 1, no padding: the input is the GEMM operand itself (KERNEL_1X1).
     static func isPlainOneByOne(_ d: Conv2DDescriptor) -> Bool {
