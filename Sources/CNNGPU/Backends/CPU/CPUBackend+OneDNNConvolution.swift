@@ -7,9 +7,10 @@ import Foundation
 /// ResNet-50 batch-8 shapes its blocked-layout kernels (nChw16c) run the 3×3 layers at about
 /// 230 GFLOP/s per Zen 5 core in all three passes, 1.15–2.2× its own NCHW path (an im2col + JIT
 /// SGEMM) and 1.1–2.4× our im2col + GEMM, even after reordering inputs and outputs around
-/// every call. For 1×1 layers the reorders cost more than the blocked kernel saves, so they run
-/// on NCHW in place. Keeping the blocked layout between ops would save the reorders too, but
-/// every other op here reads NCHW; that is left for later.
+/// every call. For most 1×1 layers the reorders cost more than the blocked kernel saves, so they
+/// run on NCHW in place (the exceptions are in `preferredOneDNN`). Keeping the blocked layout
+/// between ops would save the reorders too (they are the gap left to oneDNN's blocked layout
+/// alone, NOTES-cpu-convolution.md §6), but every other op here reads NCHW.
 ///
 /// Each of the backend's workers runs one primitive on its slice of the batch (see
 /// `oneDNNSlices`). Primitives are built once per problem, pass, epilogue and thread count and
@@ -58,6 +59,10 @@ extension CPUBackend {
             // path; oneDNN's NCHW path took 1.3× its CPU time (10.8 against 8.4 ms at 28²→14²,
             // 13.1 against 9.9 at 56²→28²) and its blocked one pays for reordering the whole input.
             if direction == .forward, strided { return nil }
+            // The filter gradient at 14² is faster as packed GEMMs (`packedPointwiseFilterPixels`).
+            if direction == .backwardFilter, Self.packedPointwiseFilterPixels.contains(d.outPixels), !strided {
+                return nil
+            }
             if direction == .backwardData, d.outPixels <= Self.oneDNNBlockedMaxPointwiseAdjointPixels,
                d.inChannels > d.outChannels {
                 return Self.oneDNNBlocked
