@@ -2,13 +2,15 @@
 #include "isa_variants.h"
 #include <math.h>
 
-// Outputs of a row are pooled 16 at a time, one output per lane, the window taps in row-major
-// order as a scalar scan would take them, so ties and NaN resolve as PyTorch's loop does. Each
-// input row is first copied into a padded row (padding filled with a value that never counts:
-// −∞ for max, 0 for sums), kept in a ring of windowH rows while the output rows that need it
-// are pooled, so every block reads its taps with plain vector loads, also in rows shorter than
-// a vector (ResNet-50's pool at 64² input: 32 → 16). The last block of a row overlaps the one
-// before it rather than leaving a scalar tail.
+// Outputs of a row are pooled 16 at a time, one output per lane, with the winner a row-major
+// scan would pick, so ties and NaN resolve as PyTorch's loop does. Each input row is first
+// copied into a padded row (padding filled with a value that never counts: −∞ for max, 0 for
+// sums; split into even and odd columns for stride 2), kept in a ring of at least windowH rows
+// while the output rows that need it are pooled, so every block reads its taps with plain
+// vector loads, also in rows shorter than a vector (ResNet-50's pool at 64² input: 32 → 16).
+// The last block of a row overlaps the one before it rather than leaving a scalar tail. The
+// backward passes of average pooling gather (each dx vector summed once in registers); max
+// pooling's scatters (its gathers measured slower, NOTES-memory-bound.md).
 
 #define LANES 16
 /// Ring slots whose input row is remembered; taller windows copy rows again.
