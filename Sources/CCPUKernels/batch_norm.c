@@ -249,16 +249,28 @@ void cnn_bn_backward_sums(const float *x, const float *y, const float *dy, long 
     backward_sums_dispatch(x, y, dy, rows, stride, inner, mean, sumG, sumGCentered);
 }
 
+/// dx for tensors of STREAMING_BYTES and more goes out with non-temporal stores, as the
+/// training forward's y does (the sums pass has just read x, y and dy; dx is new).
 INLINE void backward_data_rows(const float *x, const float *y, const float *dy, float *dx, long rows, long stride,
                                long inner, float mean, float a, float b, float k) {
     vf16 m = splat16(mean), va = splat16(a), vb = splat16(b), vk = splat16(k);
+    int streaming = rows * stride * (long)sizeof(float) >= STREAMING_BYTES;
     for (long n = 0; n < rows; n++) {
         const float *xr = x + n * stride, *yr = y ? y + n * stride : 0, *gr = dy + n * stride;
         float *out = dx + n * stride;
         long i = 0;
+        if (streaming) {
+            for (; i < inner && ((uintptr_t)(out + i) & 63) != 0; i++)
+                out[i] = a * gradient1(yr, gr, i) + b * (xr[i] - mean) + k;
+            for (; i + 16 <= inner; i += 16)
+                __builtin_nontemporal_store(va * gradient16(yr, gr, i) + vb * (load16(xr + i) - m) + vk, (vf16 *)(out + i));
+        }
         for (; i + 16 <= inner; i += 16) store16(out + i, va * gradient16(yr, gr, i) + vb * (load16(xr + i) - m) + vk);
         for (; i < inner; i++) out[i] = a * gradient1(yr, gr, i) + b * (xr[i] - mean) + k;
     }
+#if defined(__x86_64__) || defined(__i386__)
+    if (streaming) __builtin_ia32_sfence();
+#endif
 }
 
 INLINE void backward_data_body(const float *x, const float *y, const float *dy, float *dx, long rows, long stride,

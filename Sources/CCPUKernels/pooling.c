@@ -2,13 +2,15 @@
 #include "isa_variants.h"
 #include <math.h>
 
-// Outputs of a row are pooled 16 at a time, one output per lane, the window taps in row-major
-// order as a scalar scan would take them, so ties and NaN resolve as PyTorch's loop does. Each
-// input row is first copied into a padded row (padding filled with a value that never counts:
-// −∞ for max, 0 for sums), kept in a ring of windowH rows while the output rows that need it
-// are pooled, so every block reads its taps with plain vector loads, also in rows shorter than
-// a vector (ResNet-50's pool at 64² input: 32 → 16). The last block of a row overlaps the one
-// before it rather than leaving a scalar tail.
+// Outputs of a row are pooled 16 at a time, one output per lane, with the winner a row-major
+// scan would pick, so ties and NaN resolve as PyTorch's loop does. Each input row is first
+// copied into a padded row (padding filled with a value that never counts: −∞ for max, 0 for
+// sums; split into even and odd columns for stride 2), kept in a ring of at least windowH rows
+// while the output rows that need it are pooled, so every block reads its taps with plain
+// vector loads, also in rows shorter than a vector (ResNet-50's pool at 64² input: 32 → 16).
+// The last block of a row overlaps the one before it rather than leaving a scalar tail. The
+// backward passes of average pooling gather (each dx vector summed once in registers); max
+// pooling's scatters (its gathers measured slower, NOTES-memory-bound.md).
 
 #define LANES 16
 /// Ring slots whose input row is remembered; taller windows copy rows again.
@@ -427,6 +429,17 @@ INLINE vf16 gathered_shares(const float *rows, long count, long width, long iw, 
     return acc;
 }
 
+/// One dx row of `inW` pixels, 16 at a time, the last vector overlapping the one before it (or
+/// a short row's only one).
+INLINE void gather_row(const float *rows, long count, long width, long kW, long inW, float *out) {
+    long iw = 0;
+    for (; iw + LANES <= inW; iw += LANES) store16(out + iw, gathered_shares(rows, count, width, iw, kW));
+    if (iw < inW) {
+        long w0 = inW >= LANES ? inW - LANES : 0;
+        store_lanes(out + w0, gathered_shares(rows, count, width, w0, kW), inW - w0);
+    }
+}
+
 INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                         long s, long kW, float *shareRows, const int32_t *first, const int32_t *last) {
     const long inW = g->inW, width = share_width(g), lead = share_lead(g);
@@ -437,12 +450,14 @@ INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float 
         const float *rows = shareRows + first[ih] * width + lead + g->left;
         long count = last[ih] - first[ih] + 1;
         float *out = dx + ih * inW;
-        long iw = 0;
-        for (; iw + LANES <= inW; iw += LANES) store16(out + iw, gathered_shares(rows, count, width, iw, kW));
-        // The row's last vector overlaps the one before it (or is a short row's only one).
-        if (iw < inW) {
-            long w0 = inW >= LANES ? inW - LANES : 0;
-            store_lanes(out + w0, gathered_shares(rows, count, width, w0, kW), inW - w0);
+        // A constant row count per copy (1 and 2 cover every row of the 2×2/2, 3×3/1 and
+        // 3×3/2 pools but 3×3/1's) lets the sum unroll: with a run-time count, loop control
+        // and spilled counters were most of the row's instructions.
+        switch (count) {
+        case 1: gather_row(rows, 1, width, kW, inW, out); break;
+        case 2: gather_row(rows, 2, width, kW, inW, out); break;
+        case 3: gather_row(rows, 3, width, kW, inW, out); break;
+        default: gather_row(rows, count, width, kW, inW, out); break;
         }
     }
 }

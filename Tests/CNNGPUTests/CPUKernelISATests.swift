@@ -159,9 +159,9 @@ final class CPUKernelISATests: XCTestCase {
         }
     }
 
-    /// A tensor of 16 MiB or more takes the training forward's non-temporal stores: an odd
-    /// inner size puts every row after the first at another 64-byte alignment, so each row has
-    /// an ordinary-store head, a streamed middle and a tail.
+    /// A tensor of 16 MiB or more takes the non-temporal stores of the training forward (y) and
+    /// of the backward pass (dx): an odd inner size puts every row after the first at another
+    /// 64-byte alignment, so each row has an ordinary-store head, a streamed middle and a tail.
     func testBatchNormStreamingStoresInEveryInstructionSet() throws {
         var rng = SeededGenerator.fresh()
         let b = CPUBackend()
@@ -171,7 +171,10 @@ final class CPUKernelISATests: XCTestCase {
         let expected = NormalizationReference.batchNormTraining(
             s, x: xv.doubles, gamma: gv.doubles, beta: bv.doubles, runningMean: [0, 0], runningVar: [1, 1], momentum: 1,
             epsilon: 1e-5)
-        let x = try b.makeBuffer(xv), gamma = try b.makeBuffer(gv), beta = try b.makeBuffer(bv)
+        let dyv = rng.floats(s.count)
+        let expectedDx = NormalizationReference.batchNormBackward(s, x: xv.doubles, dy: dyv.doubles, gamma: gv.doubles,
+                                                                  epsilon: 1e-5).dx
+        let x = try b.makeBuffer(xv), gamma = try b.makeBuffer(gv), beta = try b.makeBuffer(bv), dy = try b.makeBuffer(dyv)
         // Every row's first and last 80 values (heads and tails) and every 61st value between: a
         // full comparison of 4 M values takes most of a minute in the unoptimized test build.
         var checked = Set(stride(from: 0, to: s.count, by: 61))
@@ -195,6 +198,13 @@ final class CPUKernelISATests: XCTestCase {
                     assertClose(positions.map { got[$0] }, positions.map { relu ? max(expected.y[$0], 0) : expected.y[$0] },
                                 "\(isa) relu \(relu) seed \(rng.seed)")
                     assertClose(try b.download(mean), expected.mean, "\(isa) mean seed \(rng.seed)")
+                    guard !relu else { continue }
+                    let dx = try b.allocate(s.count, dtype: .float32)
+                    try b.batchNormBackward(s, x: x, dy: dy, gamma: gamma, savedMean: mean, savedInvStd: invStd, dx: dx,
+                                            dGamma: try b.allocate(s.axis, dtype: .float32),
+                                            dBeta: try b.allocate(s.axis, dtype: .float32))
+                    let gotDx = try b.download(dx)
+                    assertClose(positions.map { gotDx[$0] }, positions.map { expectedDx[$0] }, "\(isa) dx seed \(rng.seed)")
                 }
             }
         }

@@ -12,7 +12,10 @@
 /// squared deviations taken while the row is in cache, rows merged by Chan et al.'s formula.
 void cnn_bn_moments(const float *x, long rows, long stride, long inner, double *mean, double *m2);
 
-/// y = (x − mean)·a + b, then ReLU when `relu` (NaN stays NaN). y may be x.
+/// y = (x − mean)·a + b, then ReLU when `relu` (NaN stays NaN). y may be x. When `rows · stride`
+/// (the whole tensor) spans 16 MiB or more, y is written with non-temporal stores (fenced
+/// before returning): it would not stay cached for the next op, and they skip reading each
+/// destination line first.
 void cnn_bn_normalize(const float *x, float *y, long rows, long stride, long inner, float mean, float a, float b,
                       int relu);
 
@@ -21,7 +24,8 @@ void cnn_bn_normalize(const float *x, float *y, long rows, long stride, long inn
 void cnn_bn_backward_sums(const float *x, const float *y, const float *dy, long rows, long stride, long inner,
                           float mean, double *sumG, double *sumGCentered);
 
-/// dx = a·g + b·(x − mean) + k, g as in `cnn_bn_backward_sums`. dx may be dy.
+/// dx = a·g + b·(x − mean) + k, g as in `cnn_bn_backward_sums`. dx may be dy. Non-temporal
+/// stores from 16 MiB up, as in `cnn_bn_normalize`.
 void cnn_bn_backward_data(const float *x, const float *y, const float *dy, float *dx, long rows, long stride,
                           long inner, float mean, float a, float b, float k);
 
