@@ -303,6 +303,13 @@ POOL_INLINE float max_gradient(__global const float* grad, __global const int* w
 #define IN_VECTORS ((POOL_IN_W + POOL_VEC - 1) / POOL_VEC)
 #define CANDIDATES_W ((POOL_VEC - 1 + POOL_STRIDE_W - 1) / POOL_STRIDE_W + SPAN_W)
 
+// The candidates' private arrays hold a whole vector where one load can fill them.
+#if CANDIDATES_W <= POOL_VEC
+#define CANDIDATE_SLOTS POOL_VEC
+#else
+#define CANDIDATE_SLOTS CANDIDATES_W
+#endif
+
 POOL_INLINE int first_candidate(int iw0) { return (iw0 + POOL_PAD_LEFT) / POOL_STRIDE_W - SPAN_W + 1; }
 
 // Runs the body with (ih, iw0, p, i, left) for this work-item's input vector: the row, its
@@ -343,15 +350,24 @@ POOL_INLINE poolF max_gradient_v(__global const float* grad, __global const int*
         const int oh = ohLast - a;
         const bool rowInside = oh >= 0 && oh < POOL_OUT_H;
         const int rowStart = clamp(oh, 0, POOL_OUT_H - 1) * POOL_OUT_W;
-        float g[CANDIDATES_W];
-        int w[CANDIDATES_W];
+        float g[CANDIDATE_SLOTS];
+        int w[CANDIDATE_SLOTS];
+#if CANDIDATES_W <= POOL_VEC
+        if (rowInside && ow0 >= 0 && ow0 + POOL_VEC <= POOL_OUT_W) {
+            // Every candidate inside the output: one vector load each of gradients and winners.
+            POOL_VSTORE(POOL_VLOAD(grad + rowStart + ow0), g);
+            POOL_VSTORE(POOL_VLOAD(winners + rowStart + ow0), w);
+        } else
+#endif
+        {
 #pragma unroll
-        for (int c = 0; c < CANDIDATES_W; ++c) {
-            const int ow = ow0 + c;
-            const int o = rowStart + clamp(ow, 0, POOL_OUT_W - 1);
-            const int winner = winners[o];
-            g[c] = grad[o];
-            w[c] = rowInside && ow >= 0 && ow < POOL_OUT_W ? winner : -1;
+            for (int c = 0; c < CANDIDATES_W; ++c) {
+                const int ow = ow0 + c;
+                const int o = rowStart + clamp(ow, 0, POOL_OUT_W - 1);
+                const int winner = winners[o];
+                g[c] = grad[o];
+                w[c] = rowInside && ow >= 0 && ow < POOL_OUT_W ? winner : -1;
+            }
         }
 #if POOL_VEC % POOL_STRIDE_W == 0
 #pragma unroll
