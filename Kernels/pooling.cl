@@ -303,6 +303,13 @@ POOL_INLINE float max_gradient(__global const float* grad, __global const int* w
 #define IN_VECTORS ((POOL_IN_W + POOL_VEC - 1) / POOL_VEC)
 #define CANDIDATES_W ((POOL_VEC - 1 + POOL_STRIDE_W - 1) / POOL_STRIDE_W + SPAN_W)
 
+// The candidates' private arrays hold a whole vector where one load can fill them.
+#if CANDIDATES_W <= POOL_VEC
+#define CANDIDATE_SLOTS POOL_VEC
+#else
+#define CANDIDATE_SLOTS CANDIDATES_W
+#endif
+
 POOL_INLINE int first_candidate(int iw0) { return (iw0 + POOL_PAD_LEFT) / POOL_STRIDE_W - SPAN_W + 1; }
 
 // Runs the body with (ih, iw0, p, i, left) for this work-item's input vector: the row, its
@@ -343,15 +350,24 @@ POOL_INLINE poolF max_gradient_v(__global const float* grad, __global const int*
         const int oh = ohLast - a;
         const bool rowInside = oh >= 0 && oh < POOL_OUT_H;
         const int rowStart = clamp(oh, 0, POOL_OUT_H - 1) * POOL_OUT_W;
-        float g[CANDIDATES_W];
-        int w[CANDIDATES_W];
+        float g[CANDIDATE_SLOTS];
+        int w[CANDIDATE_SLOTS];
+#if CANDIDATES_W <= POOL_VEC
+        if (rowInside && ow0 >= 0 && ow0 + POOL_VEC <= POOL_OUT_W) {
+            // Every candidate inside the output: one vector load each of gradients and winners.
+            POOL_VSTORE(POOL_VLOAD(grad + rowStart + ow0), g);
+            POOL_VSTORE(POOL_VLOAD(winners + rowStart + ow0), w);
+        } else
+#endif
+        {
 #pragma unroll
-        for (int c = 0; c < CANDIDATES_W; ++c) {
-            const int ow = ow0 + c;
-            const int o = rowStart + clamp(ow, 0, POOL_OUT_W - 1);
-            const int winner = winners[o];
-            g[c] = grad[o];
-            w[c] = rowInside && ow >= 0 && ow < POOL_OUT_W ? winner : -1;
+            for (int c = 0; c < CANDIDATES_W; ++c) {
+                const int ow = ow0 + c;
+                const int o = rowStart + clamp(ow, 0, POOL_OUT_W - 1);
+                const int winner = winners[o];
+                g[c] = grad[o];
+                w[c] = rowInside && ow >= 0 && ow < POOL_OUT_W ? winner : -1;
+            }
         }
 #if POOL_VEC % POOL_STRIDE_W == 0
 #pragma unroll
@@ -469,6 +485,16 @@ POOL_INLINE float average_gradient(__global const float* grad, int ih, int iw) {
 }
 
 #if POOL_VEC > 1
+// window_divisor for outputs (oh, ow), one per lane.
+POOL_INLINE poolF window_divisor_v(int oh, poolI ow) {
+    int h0 = window_top(oh), h1 = min(h0 + POOL_WINDOW_H, POOL_IN_H + POOL_PAD_BOTTOM);
+    poolI w0 = ow * POOL_STRIDE_W - POOL_PAD_LEFT, w1 = min(w0 + POOL_WINDOW_W, (poolI)(POOL_IN_W + POOL_PAD_RIGHT));
+#if !POOL_DIVISOR
+    h0 = max(h0, 0); w0 = max(w0, (poolI)(0)); h1 = min(h1, POOL_IN_H); w1 = min(w1, (poolI)(POOL_IN_W));
+#endif
+    return CONVERT_POOL_F((h1 - h0) * (w1 - w0));
+}
+
 // average_gradient for pixels (ih, iw0 … iw0 + POOL_VEC − 1): each candidate's share is
 // computed once and added to the lanes its window covers.
 POOL_INLINE poolF average_gradient_v(__global const float* grad, int ih, int iw0) {
@@ -480,13 +506,23 @@ POOL_INLINE poolF average_gradient_v(__global const float* grad, int ih, int iw0
         const int oh = ohLast - a;
         const poolI rowCovers = (poolI)(covers_row(oh, ih) ? -1 : 0);
         const int ohc = clamp(oh, 0, POOL_OUT_H - 1);
-        float share[CANDIDATES_W];
-        int column[CANDIDATES_W];
+        float share[CANDIDATE_SLOTS];
+        int column[CANDIDATE_SLOTS];
+#if CANDIDATES_W <= POOL_VEC
+        if (ow0 >= 0 && ow0 + POOL_VEC <= POOL_OUT_W) {
+            // Every candidate inside the output: one vector load and one vector division.
+            const poolI ow = ow0 + POOL_LANES;
+            POOL_VSTORE(POOL_VLOAD(grad + ohc * POOL_OUT_W + ow0) / window_divisor_v(ohc, ow), share);
+            POOL_VSTORE(ow, column);
+        } else
+#endif
+        {
 #pragma unroll
-        for (int c = 0; c < CANDIDATES_W; ++c) {
-            const int owc = clamp(ow0 + c, 0, POOL_OUT_W - 1);
-            share[c] = grad[ohc * POOL_OUT_W + owc] / window_divisor(ohc, owc);
-            column[c] = ow0 + c;
+            for (int c = 0; c < CANDIDATES_W; ++c) {
+                const int owc = clamp(ow0 + c, 0, POOL_OUT_W - 1);
+                share[c] = grad[ohc * POOL_OUT_W + owc] / window_divisor(ohc, owc);
+                column[c] = ow0 + c;
+            }
         }
 #if POOL_VEC % POOL_STRIDE_W == 0
 #pragma unroll

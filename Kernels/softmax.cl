@@ -147,12 +147,19 @@ void softmax_forward_workgroup(const int axis, const int logMode, __global const
     // every exponential a second time (the exponentials are most of this kernel's time on
     // PoCL). Each work-item writes only the vectors it read, and reads x no more once it has
     // written them: x may alias y.
+    // The mode is tested outside the loops, so that each loop body is straight-line code.
     floatV sv = 0.0f;
-    FOR_EACH_ROW_VECTOR(e, axis, {
-        const floatV ev = exp(load_v(xr, e, axis) - m);
-        sv += select((floatV)(0.0f), ev, e + ROW_LANES < axis);
-        if (!logMode) store_v(ev, yr, e, axis);
-    })
+    if (logMode) {
+        FOR_EACH_ROW_VECTOR(e, axis, {
+            sv += select((floatV)(0.0f), exp(load_v(xr, e, axis) - m), e + ROW_LANES < axis);
+        })
+    } else {
+        FOR_EACH_ROW_VECTOR(e, axis, {
+            const floatV ev = exp(load_v(xr, e, axis) - m);
+            sv += select((floatV)(0.0f), ev, e + ROW_LANES < axis);
+            store_v(ev, yr, e, axis);
+        })
+    }
     const float s = workgroup_sum(scratch, lid, LANES_SUM(sv));
     if (logMode) {
         const float shift = m + log(s);
@@ -180,8 +187,12 @@ void softmax_backward_workgroup(const int axis, const int logMode, __global cons
         FOR_EACH_ROW_VECTOR(e, axis, { sv += load_v(dyr, e, axis) * load_v(yr, e, axis); })
     }
     const float s = workgroup_sum(scratch, lid, LANES_SUM(sv));
-    FOR_EACH_ROW_VECTOR(e, axis, {
-        const floatV yv = load_v(yr, e, axis), g = load_v(dyr, e, axis);
-        store_v(logMode ? g - exp(yv) * s : yv * (g - s), dxr, e, axis);
-    })
+    if (logMode) {
+        FOR_EACH_ROW_VECTOR(e, axis, { store_v(load_v(dyr, e, axis) - exp(load_v(yr, e, axis)) * s, dxr, e, axis); })
+    } else {
+        FOR_EACH_ROW_VECTOR(e, axis, {
+            const floatV yv = load_v(yr, e, axis);
+            store_v(yv * (load_v(dyr, e, axis) - s), dxr, e, axis);
+        })
+    }
 }
