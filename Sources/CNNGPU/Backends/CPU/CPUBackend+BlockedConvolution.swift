@@ -179,6 +179,8 @@ extension CPUBackend {
                                 activation: Activation?, output: UnsafeMutablePointer<Float>) {
         let code = Int32(activation.kernelCode), alpha = activation?.alpha ?? 0
         let (ph, pw) = Self.paddedSize(outH: outH, outW: outW, kh: kh, kw: kw)
+        // The padded rows that hold data: the kernel skips taps that meet only zero rows.
+        let rowBegin = min(ph, max(0, padTop)), rowEnd = max(rowBegin, min(ph, padTop + h))
         parallelFor(batch, grain: 1) { images in
             let xp = UnsafeMutablePointer<Float>.allocate(capacity: channels * ph * pw)
             let offsets = UnsafeMutablePointer<Int>.allocate(capacity: channels * kh * kw)
@@ -186,8 +188,8 @@ extension CPUBackend {
             for n in images {
                 padPlanes(input + n * channels * h * w, channels: channels, h: h, w: w, into: xp,
                           paddedH: ph, paddedW: pw, top: padTop, left: padLeft)
-                cnn_blocked_conv_forward(xp, channels, ph, pw, packed, outChannels, kh, kw, outH, outW, bias,
-                                         code, alpha, output + n * outChannels * outH * outW, offsets)
+                cnn_blocked_conv_forward(xp, channels, ph, pw, rowBegin, rowEnd, packed, outChannels, kh, kw, outH,
+                                         outW, bias, code, alpha, output + n * outChannels * outH * outW, offsets)
             }
         }
     }
