@@ -8,8 +8,9 @@
 #endif
 
 // GCC/Clang vector of 8 floats, loaded and stored unaligned through memcpy. The loops are
-// written once (always-inlined bodies) and compiled twice: with AVX2+FMA, where `a += v * s`
-// becomes one vfmadd per vector, and for the baseline target, where it is two SSE halves.
+// written once (always-inlined bodies) and compiled three times: for AVX-512, with AVX2+FMA,
+// where `a += v * s` becomes one vfmadd per vector, and for the baseline target, where it is
+// two SSE halves.
 typedef float v8f __attribute__((vector_size(32)));
 
 #define INLINE static inline __attribute__((always_inline))
@@ -23,8 +24,8 @@ typedef float v8f __attribute__((vector_size(32)));
 #define AVX512
 #endif
 
-// 16 floats: one AVX-512 register. Only the AVX-512 build uses it (`wide` below); the other
-// builds inline the same bodies with `wide` 0, so those loops vanish from them.
+// 16 floats: one AVX-512 register. Only the AVX-512 build uses it (`isa` below); the other
+// builds inline the same bodies with a narrower `isa`, so those loops vanish from them.
 typedef float v16f __attribute__((vector_size(64)));
 
 // The helpers below pass v8f by value, which clang flags as an ABI change without AVX; they
@@ -132,8 +133,9 @@ INLINE tap_range taps_touching(long inC, long kh, long kw, long oh, int rows, lo
 }
 
 // Two output rows × 8 columns × OB channels. Per tap: one input vector per row, OB broadcast
-// weights, 12 FMAs. The taps run as one flat loop over precomputed input offsets: nested
-// (channel, row, column) loops made clang shuffle and spill the accumulators.
+// weights, 12 FMAs. The taps run over precomputed input offsets, one run per input channel:
+// nested (channel, row, column) loops with their index arithmetic made clang shuffle and spill
+// the accumulators.
 INLINE void forward_tile2(const float *x, long paddedW, const long *offsets, tap_range taps, const float *weights,
                           v8f out[2][OB]) {
     v8f a0 = splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
