@@ -4,9 +4,10 @@ import CCPUKernels
 /// `blockedMaxChannels` channels (LeNet's, among others): the C kernels in
 /// Sources/CCPUKernels/blocked_convolution.c keep 6 output channels × 2 rows × 8 columns in
 /// AVX2 registers (4 rows × 16 columns with AVX-512), so nothing like im2col's 25× column
-/// matrix ever reaches memory. Each worker
-/// takes whole images and zero-pads them into its own scratch first, so the inner loops have
-/// no bounds checks and always run 8 lanes wide.
+/// matrix ever reaches memory. Each worker takes whole images and zero-pads them into its own
+/// scratch first, so the inner loops have no bounds checks and always run 8 lanes wide. With
+/// AVX-512, layers whose channels fill whole 16-lane vectors but whose rows are narrow run
+/// with channels along the lanes instead (channel_vector_convolution.c).
 ///
 /// backward-data is the same forward kernel run on dy, with the weights flipped and their
 /// channel axes swapped, and the padding that turns a `kh×kw` correlation into its adjoint.
