@@ -8,8 +8,9 @@
 #endif
 
 // GCC/Clang vector of 8 floats, loaded and stored unaligned through memcpy. The loops are
-// written once (always-inlined bodies) and compiled twice: with AVX2+FMA, where `a += v * s`
-// becomes one vfmadd per vector, and for the baseline target, where it is two SSE halves.
+// written once (always-inlined bodies) and compiled three times: for AVX-512, with AVX2+FMA,
+// where `a += v * s` becomes one vfmadd per vector, and for the baseline target, where it is
+// two SSE halves.
 typedef float v8f __attribute__((vector_size(32)));
 
 #define INLINE static inline __attribute__((always_inline))
@@ -23,8 +24,8 @@ typedef float v8f __attribute__((vector_size(32)));
 #define AVX512
 #endif
 
-// 16 floats: one AVX-512 register. Only the AVX-512 build uses it (`wide` below); the other
-// builds inline the same bodies with `wide` 0, so those loops vanish from them.
+// 16 floats: one AVX-512 register. Only the AVX-512 build uses it (`isa` below); the other
+// builds inline the same bodies with a narrower `isa`, so those loops vanish from them.
 typedef float v16f __attribute__((vector_size(64)));
 
 // The helpers below pass v8f by value, which clang flags as an ABI change without AVX; they
@@ -109,14 +110,38 @@ typedef int v16i __attribute__((vector_size(64)));
 INLINE v8f relu8(v8f v) { return (v8f)((v8i)v & ~(v < splat(0))); }
 INLINE v16f relu16(v16f v) { return (v16f)((v16i)v & ~(v < splat16(0))); }
 
+// The taps a tile multiplies: for each of `inC` channels, taps [begin, end) of its `perChannel`
+// (kernel rows whose input rows hold data for some row of the tile; the others read only the
+// zero padding). Backward-data pads dy by kh - 1 - pad rows on each side, so on LeNet's conv2
+// its first and last tiles skip a fifth and three fifths of their taps.
+typedef struct {
+    long inC, perChannel, begin, end;
+} tap_range;
+
+#define FOR_TAPS(t, r)                                                                                      \
+    for (long c_ = 0; c_ < (r).inC; c_++)                                                                   \
+        for (long t = c_ * (r).perChannel + (r).begin; t < c_ * (r).perChannel + (r).end; t++)
+
+/// The kernel rows i with a data row among input rows oh + i .. oh + i + rows - 1, the input
+/// holding data only in rows [rowBegin, rowEnd).
+INLINE tap_range taps_touching(long inC, long kh, long kw, long oh, int rows, long rowBegin, long rowEnd) {
+    long i0 = rowBegin - oh - rows + 1, i1 = rowEnd - oh;
+    if (i0 < 0) i0 = 0;
+    if (i1 > kh) i1 = kh;
+    if (i1 < i0) i1 = i0;
+    return (tap_range){inC, kh * kw, i0 * kw, i1 * kw};
+}
+
 // Two output rows × 8 columns × OB channels. Per tap: one input vector per row, OB broadcast
-// weights, 12 FMAs. The taps run as one flat loop over precomputed input offsets: nested
-// (channel, row, column) loops made clang shuffle and spill the accumulators.
-INLINE void forward_tile2(const float *x, long paddedW, const long *offsets, long taps, const float *wt,
+// weights, 12 FMAs. The taps run over precomputed input offsets, one run per input channel:
+// nested (channel, row, column) loops with their index arithmetic made clang shuffle and spill
+// the accumulators.
+INLINE void forward_tile2(const float *x, long paddedW, const long *offsets, tap_range taps, const float *weights,
                           v8f out[2][OB]) {
     v8f a0 = splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
     v8f b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
-    for (long t = 0; t < taps; t++, wt += OB) {
+    FOR_TAPS(t, taps) {
+        const float *wt = weights + t * OB;
         const float *p = x + offsets[t];
         v8f u = load8(p), v = load8(p + paddedW), w;
         w = splat(wt[0]); a0 += u * w; b0 += v * w;
@@ -131,9 +156,11 @@ INLINE void forward_tile2(const float *x, long paddedW, const long *offsets, lon
 }
 
 // The last row of an odd output height.
-INLINE void forward_tile1(const float *x, const long *offsets, long taps, const float *wt, v8f out[2][OB]) {
+INLINE void forward_tile1(const float *x, const long *offsets, tap_range taps, const float *weights,
+                          v8f out[2][OB]) {
     v8f a0 = splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-    for (long t = 0; t < taps; t++, wt += OB) {
+    FOR_TAPS(t, taps) {
+        const float *wt = weights + t * OB;
         v8f u = load8(x + offsets[t]);
         a0 += u * splat(wt[0]); a1 += u * splat(wt[1]); a2 += u * splat(wt[2]);
         a3 += u * splat(wt[3]); a4 += u * splat(wt[4]); a5 += u * splat(wt[5]);
@@ -145,12 +172,13 @@ INLINE void forward_tile1(const float *x, const long *offsets, long taps, const 
 // AVX-512. Four rows take 24 accumulators, 4 input vectors and a broadcast weight: 29 of its 32
 // registers. Per tap that is 4 input loads and OB broadcasts for 24 FMAs, where two rows
 // needed 2 and OB for 12.
-INLINE void forward_tile16(const float *x, long paddedW, const long *offsets, long taps, const float *wt, int rows,
-                           v16f out[4][OB]) {
+INLINE void forward_tile16(const float *x, long paddedW, const long *offsets, tap_range taps, const float *weights,
+                           int rows, v16f out[4][OB]) {
     v16f a[4][OB];
     for (int r = 0; r < 4; r++)
         for (int k = 0; k < OB; k++) a[r][k] = splat16(0);
-    for (long t = 0; t < taps; t++, wt += OB) {
+    FOR_TAPS(t, taps) {
+        const float *wt = weights + t * OB;
         const float *p = x + offsets[t];
         v16f u[4];
         for (int r = 0; r < rows; r++) u[r] = load16(p + r * paddedW);
@@ -194,9 +222,9 @@ INLINE void store_tile8(float *y, long outPlane, long outW, v8f acc[2][OB], int 
 // padding covers: 28 → 16 + 16, 10 → 16), in tiles of 4 rows, then 2 and 1 for the last rows
 // of a height that is not a multiple of 4; the rest of a row (and every column in the other
 // builds) runs 8 wide in tiles of 2 rows.
-INLINE void forward_body(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                         long outC, long kh, long kw, long outH, long outW, const float *bias, int activation,
-                         float alpha, float *y, long *offsets, int isa) {
+INLINE void forward_body(const float *xp, long inC, long paddedH, long paddedW, long rowBegin, long rowEnd,
+                         const float *packed, long outC, long kh, long kw, long outH, long outW, const float *bias,
+                         int activation, float alpha, float *y, long *offsets, int isa) {
     long taps = inC * kh * kw, plane = paddedH * paddedW, outPlane = outH * outW;
     long *o = offsets;
     for (long ci = 0; ci < inC; ci++)
@@ -212,13 +240,15 @@ INLINE void forward_body(const float *xp, long inC, long paddedH, long paddedW, 
                 long lanes = outW - ow < 16 ? outW - ow : 16, oh = 0;
                 v16f acc[4][OB];
                 for (; oh + 4 <= outH; oh += 4) {
-                    forward_tile16(xp + oh * paddedW + ow, paddedW, offsets, taps, wb, 4, acc);
+                    tap_range r = taps_touching(inC, kh, kw, oh, 4, rowBegin, rowEnd);
+                    forward_tile16(xp + oh * paddedW + ow, paddedW, offsets, r, wb, 4, acc);
                     store_tile16(yb + oh * outW + ow, outPlane, outW, acc, 4, count, bb, lanes, activation, alpha);
                 }
                 for (; oh < outH; oh += 2) {
                     int rows = oh + 2 <= outH ? 2 : 1;
-                    if (rows == 2) forward_tile16(xp + oh * paddedW + ow, paddedW, offsets, taps, wb, 2, acc);
-                    else forward_tile16(xp + oh * paddedW + ow, paddedW, offsets, taps, wb, 1, acc);
+                    tap_range r = taps_touching(inC, kh, kw, oh, rows, rowBegin, rowEnd);
+                    if (rows == 2) forward_tile16(xp + oh * paddedW + ow, paddedW, offsets, r, wb, 2, acc);
+                    else forward_tile16(xp + oh * paddedW + ow, paddedW, offsets, r, wb, 1, acc);
                     store_tile16(yb + oh * outW + ow, outPlane, outW, acc, rows, count, bb, lanes, activation, alpha);
                 }
             }
@@ -228,8 +258,9 @@ INLINE void forward_body(const float *xp, long inC, long paddedH, long paddedW, 
                 v8f acc[2][OB];
                 const float *x = xp + oh * paddedW + ow;
                 int rows = oh + 2 <= outH ? 2 : 1;
-                if (rows == 2) forward_tile2(x, paddedW, offsets, taps, wb, acc);
-                else forward_tile1(x, offsets, taps, wb, acc);
+                tap_range r = taps_touching(inC, kh, kw, oh, rows, rowBegin, rowEnd);
+                if (rows == 2) forward_tile2(x, paddedW, offsets, r, wb, acc);
+                else forward_tile1(x, offsets, r, wb, acc);
                 store_tile8(yb + oh * outW + ow, outPlane, outW, acc, rows, count, bb, lanes, activation, alpha, isa);
             }
         }
@@ -366,25 +397,17 @@ INLINE void backward_filter_body(const float *xp, long inC, long paddedH, long p
     }
 }
 
-AVX512 static void forward_avx512(const float *xp, long inC, long paddedH,
-    long paddedW, const float *packed, long outC, long kh, long kw, long outH, long outW, const float *bias,
-    int activation, float alpha, float *y, long *offsets) {
-    forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, activation, alpha, y, offsets, ISA_AVX512);
-}
+#define FORWARD_PARAMS                                                                                      \
+    (const float *xp, long inC, long paddedH, long paddedW, long rowBegin, long rowEnd, const float *packed,   \
+     long outC, long kh, long kw, long outH, long outW, const float *bias, int activation, float alpha,       \
+     float *y, long *offsets)
+#define FORWARD_ARGS                                                                                        \
+    xp, inC, paddedH, paddedW, rowBegin, rowEnd, packed, outC, kh, kw, outH, outW, bias, activation, alpha, y, \
+        offsets
 
-AVX2_FMA static void forward_avx2(const float *xp, long inC, long paddedH,
-    long paddedW, const float *packed, long outC, long kh, long kw, long outH, long outW, const float *bias,
-    int activation, float alpha, float *y, long *offsets) {
-    forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, activation, alpha, y, offsets,
-                 ISA_AVX2);
-}
-
-static void forward_baseline(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                             long outC, long kh, long kw, long outH, long outW, const float *bias, int activation,
-                             float alpha, float *y, long *offsets) {
-    forward_body(xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, activation, alpha, y, offsets,
-                 ISA_BASELINE);
-}
+AVX512 static void forward_avx512 FORWARD_PARAMS { forward_body(FORWARD_ARGS, ISA_AVX512); }
+AVX2_FMA static void forward_avx2 FORWARD_PARAMS { forward_body(FORWARD_ARGS, ISA_AVX2); }
+static void forward_baseline FORWARD_PARAMS { forward_body(FORWARD_ARGS, ISA_BASELINE); }
 
 AVX512 static void backward_filter_avx512(const float *xp, long inC, long paddedH,
     long paddedW, const float *dyp, long outC, long kh, long kw, long outH, long outW, long images, float *dw) {
@@ -403,12 +426,9 @@ static void backward_filter_baseline(const float *xp, long inC, long paddedH, lo
 
 // cnn_cpu_isa_active: the widest instruction set of this CPU (read once, by the runtime's
 // constructor), unless a test capped it to check the narrower builds.
-void cnn_blocked_conv_forward(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                              long outC, long kh, long kw, long outH, long outW, const float *bias, int activation,
-                              float alpha, float *y, long *offsets) {
+void cnn_blocked_conv_forward FORWARD_PARAMS {
     int isa = cnn_cpu_isa_active();
-    (isa == CNN_ISA_AVX512 ? forward_avx512 : isa == CNN_ISA_AVX2 ? forward_avx2 : forward_baseline)(
-        xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, activation, alpha, y, offsets);
+    (isa == CNN_ISA_AVX512 ? forward_avx512 : isa == CNN_ISA_AVX2 ? forward_avx2 : forward_baseline)(FORWARD_ARGS);
 }
 
 void cnn_blocked_conv_backward_filter(const float *xp, long inC, long paddedH, long paddedW, const float *dyp,

@@ -24,9 +24,11 @@ void cnn_pack_weights(const float *w, long forwardOutC, long forwardInC, long kh
 /// 1 leaky relu, 2 elu, 3 sigmoid, 4 tanh; `alpha` is leaky relu's and elu's parameter) as each
 /// tile is stored; y is `[outC][outH][outW]`, overwritten. `offsets` is scratch for `inC·kh·kw`
 /// longs. paddedH must cover an even number of output rows: `paddedH >= round2(outH) + kh - 1`.
-void cnn_blocked_conv_forward(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
-                              long outC, long kh, long kw, long outH, long outW, const float *bias,
-                              int activation, float alpha, float *y, long *offsets);
+/// Only rows [rowBegin, rowEnd) of the padded planes may hold nonzero values (0 and paddedH
+/// when unknown): kernel rows that meet only zero rows for a whole tile are skipped.
+void cnn_blocked_conv_forward(const float *xp, long inC, long paddedH, long paddedW, long rowBegin, long rowEnd,
+                              const float *packed, long outC, long kh, long kw, long outH, long outW,
+                              const float *bias, int activation, float alpha, float *y, long *offsets);
 
 /// Channels per image of the padded gradient `cnn_blocked_conv_backward_filter` reads: outC
 /// rounded up to whole register blocks.

@@ -4,9 +4,10 @@ import CCPUKernels
 /// `blockedMaxChannels` channels (LeNet's, among others): the C kernels in
 /// Sources/CCPUKernels/blocked_convolution.c keep 6 output channels × 2 rows × 8 columns in
 /// AVX2 registers (4 rows × 16 columns with AVX-512), so nothing like im2col's 25× column
-/// matrix ever reaches memory. Each worker
-/// takes whole images and zero-pads them into its own scratch first, so the inner loops have
-/// no bounds checks and always run 8 lanes wide.
+/// matrix ever reaches memory. Each worker takes whole images and zero-pads them into its own
+/// scratch first, so the inner loops have no bounds checks and always run 8 lanes wide. With
+/// AVX-512, layers whose channels fill whole 16-lane vectors but whose rows are narrow run
+/// with channels along the lanes instead (channel_vector_convolution.c).
 ///
 /// backward-data is the same forward kernel run on dy, with the weights flipped and their
 /// channel axes swapped, and the padding that turns a `kh×kw` correlation into its adjoint.
@@ -179,6 +180,8 @@ extension CPUBackend {
                                 activation: Activation?, output: UnsafeMutablePointer<Float>) {
         let code = Int32(activation.kernelCode), alpha = activation?.alpha ?? 0
         let (ph, pw) = Self.paddedSize(outH: outH, outW: outW, kh: kh, kw: kw)
+        // The padded rows that hold data: the kernel skips taps that meet only zero rows.
+        let rowBegin = min(ph, max(0, padTop)), rowEnd = max(rowBegin, min(ph, padTop + h))
         parallelFor(batch, grain: 1) { images in
             let xp = UnsafeMutablePointer<Float>.allocate(capacity: channels * ph * pw)
             let offsets = UnsafeMutablePointer<Int>.allocate(capacity: channels * kh * kw)
@@ -186,8 +189,8 @@ extension CPUBackend {
             for n in images {
                 padPlanes(input + n * channels * h * w, channels: channels, h: h, w: w, into: xp,
                           paddedH: ph, paddedW: pw, top: padTop, left: padLeft)
-                cnn_blocked_conv_forward(xp, channels, ph, pw, packed, outChannels, kh, kw, outH, outW, bias,
-                                         code, alpha, output + n * outChannels * outH * outW, offsets)
+                cnn_blocked_conv_forward(xp, channels, ph, pw, rowBegin, rowEnd, packed, outChannels, kh, kw, outH,
+                                         outW, bias, code, alpha, output + n * outChannels * outH * outW, offsets)
             }
         }
     }
