@@ -151,6 +151,25 @@ final class ImplicitGEMMSolverTests: XCTestCase {
                        "the heuristic's split count comes first: --tune fast and untuned runs use it")
     }
 
+    /// On a CPU device the filter gradient is split 4 ways only where the reduction is long
+    /// (batch · OH · OW ≥ 8 · 112²) and the tiles are few: the stem and VGG's first stages, not
+    /// ResNet's 56² layers (measured slower split) nor VGG's 128-channel 112² layer.
+    func testCPUFilterGradientSplitsOnlyLongReductionsOfFewTiles() throws {
+        let cl = try TestBackends.requireOpenCL()
+        try XCTSkipUnless(cl.info.kind == .cpu && cl.info.computeUnits <= 4,
+                          "the rule is stated for a CPU device of a few cores; this is \(cl.info.kind)")
+        let p: TunableParameters = ["TM": 64, "TN": 128, "TK": 32]
+        func splits(_ c: Int, _ k: Int, _ side: Int, kernel: Int = 3, stride: Int = 1) throws -> Int {
+            let d = try Conv2DDescriptor(batch: 8, inChannels: c, inH: side, inW: side, outChannels: k, kernelH: kernel,
+                                         kernelW: kernel, strideH: stride, strideW: stride, padding: Padding2D(kernel / 2))
+            return cl.implicitGEMMDefaultSplits(d, parameters: p)
+        }
+        XCTAssertEqual(try splits(64, 64, 224), 4, "VGG-16 3×3 64→64 224²: 5 tiles over 401k pixels")
+        XCTAssertEqual(try splits(3, 64, 224, kernel: 7, stride: 2), 4, "ResNet's stem: 112² outputs")
+        XCTAssertEqual(try splits(64, 64, 56), 1, "ResNet 3×3 64→64 56²: 25k pixels stay unsplit")
+        XCTAssertEqual(try splits(512, 512, 112), 1, "many tiles keep every core busy unsplit")
+    }
+
     /// The CPU filter-gradient tile: 128 × 64 unless it pads a third more than the tightest
     /// shape. Pure table logic, so it runs without a device.
     func testCPUFilterTileAvoidsPadding() throws {

@@ -31,7 +31,16 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
             ("7x7/2 3->64 224^2", try Conv2DDescriptor(batch: 8, inChannels: 3, inH: 224, inW: 224, outChannels: 64,
                                                        kernelH: 7, kernelW: 7, strideH: 2, strideW: 2,
                                                        padding: Padding2D(3))),
-        ]
+        ] + (try vgg16Layers())
+    }
+
+    /// VGG-16's nine distinct convolutions (3×3, stride 1, padding 1), named "vgg …".
+    static func vgg16Layers() throws -> [(String, Conv2DDescriptor)] {
+        try [(3, 64, 224), (64, 64, 224), (64, 128, 112), (128, 128, 112), (128, 256, 56), (256, 256, 56),
+             (256, 512, 28), (512, 512, 28), (512, 512, 14)].map { c, k, side in
+            ("vgg 3x3 \(c)->\(k) \(side)^2", try Conv2DDescriptor(batch: 8, inChannels: c, inH: side, inW: side, outChannels: k,
+                                                             kernelH: 3, kernelW: 3, padding: Padding2D(1)))
+        }
     }
 
     /// Best of `runs` wall-clock times of `body` (after one warm-up run), synchronized.
@@ -64,6 +73,23 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
             let Y = try cl.allocate(d.outputCount, dtype: .float32), DY = try cl.makeBuffer(rng.floats(d.outputCount))
             let DX = try cl.allocate(d.inputCount, dtype: .float32), DW = try cl.allocate(d.weightCount, dtype: .float32)
             let gflop = d.flops / 1e9
+            // CNNGPU_BENCH_CHOSEN=1 times only what the backend picks untuned (`--tune off`):
+            // VGG's 224² layers take minutes on the old direct kernels.
+            if ProcessInfo.processInfo.environment["CNNGPU_BENCH_CHOSEN"] == "1" {
+                let passes: [(ConvolutionDirection, () throws -> Void)] = [
+                    (.forward, { try cl.convolutionForward(d, x: X, weight: W, bias: nil, y: Y) }),
+                    (.backwardData, { try cl.convolutionBackwardData(d, dy: DY, weight: W, dx: DX) }),
+                    (.backwardFilter, { try cl.convolutionBackwardFilter(d, x: X, dy: DY, dw: DW) }),
+                ]
+                for (direction, pass) in passes {
+                    let solution = try ConvolutionChoice.solution(for: d, direction: direction, backend: cl)
+                    let t = try Self.bestTime(cl, pass)
+                    FileHandle.standardError.write(Data(String(format: "%@ | %@ | %@ %.1f ms, %.1f GFLOP/s\n", name,
+                                                               direction.rawValue, solution.description,
+                                                               t * 1e3, gflop / t).utf8))
+                }
+                continue
+            }
             ConvolutionAlgorithm.forced = .direct
             let direct = [
                 try Self.bestTime(cl) { try cl.convolutionForward(d, x: X, weight: W, bias: nil, y: Y) },

@@ -88,16 +88,30 @@ extension OpenCLBackend {
     /// Enough slices that the filter-gradient launch has about four work-groups per compute
     /// unit on a GPU (to hide latency) and one per compute unit on a CPU, while each slice
     /// still covers at least 8 k steps. On PoCL (2 units) every split of ResNet's filter
-    /// gradients measured slower than none: the slices' partial sums cost more memory traffic
-    /// than the better balance saves (3×3 64→64 56²: 36 ms unsplit, 42 and 56 ms with 2 and 4).
+    /// gradients from 56² down measured slower than none: the slices' partial sums cost more
+    /// memory traffic than the better balance saves (3×3 64→64 56²: 36 ms unsplit, 42 and 56 ms
+    /// with 2 and 4). Reductions over `cpuSplitPixels` or more with fewer than 8 tiles per unit
+    /// are the exception: there a few long-running groups leave a core idle at the end, and 4
+    /// slices won the tuner's search on PoCL (batch 8, untuned default before → after: VGG-16's
+    /// 3×3 64→64 224² 419–425 → 344 ms, 64→128 112² 138 → 122 ms, ResNet's 7×7/2 stem 28.2 →
+    /// 25.3 ms; NOTES-opencl-solvers.md, fifth session).
     func implicitGEMMDefaultSplits(_ d: Conv2DDescriptor, parameters p: TunableParameters) -> Int {
         let tm = p["TM"] ?? 64, tn = p["TN"] ?? 64, tk = p["TK"] ?? 16
         let tiles = d.groups * ceilDiv(d.groupOutChannels, tm) * ceilDiv(d.groupInChannels * d.kernelH * d.kernelW, tn)
-        let perUnit = info.kind == .gpu ? 4 : 1
-        let wanted = ceilDiv(perUnit * max(1, info.computeUnits), tiles)
-        let kSteps = ceilDiv(d.batch * d.outH * d.outW, tk)
+        let units = max(1, info.computeUnits), pixels = d.batch * d.outH * d.outW
+        let wanted: Int
+        if info.kind == .gpu {
+            wanted = ceilDiv(4 * units, tiles)
+        } else {
+            wanted = pixels >= Self.cpuSplitPixels && tiles < 8 * units ? 4 : ceilDiv(units, tiles)
+        }
+        let kSteps = ceilDiv(pixels, tk)
         return max(1, min(Self.maxSplits, wanted, kSteps / 8))
     }
+
+    /// Output pixels (batch · OH · OW) from which a CPU device splits a filter gradient of few
+    /// tiles (`implicitGEMMDefaultSplits`): batch 8 at 112², ResNet's stem and VGG's first stages.
+    static let cpuSplitPixels = 8 * 112 * 112
 
     /// Float32 elements of workspace: KSPLIT partial copies of dw for backward filter, else 0.
     func implicitGEMMWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
