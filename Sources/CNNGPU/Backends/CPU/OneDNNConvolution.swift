@@ -51,7 +51,8 @@ final class OneDNNConvolution: @unchecked Sendable {
     private(set) var weightCopyCount = 0
     /// Where the weights (forward, backward data) or their gradient (backward filter) are in
     /// `operands` and in the tensors `execute` takes.
-    var weightIndex: Int { key.direction == .backwardFilter ? 2 : 1 }
+    var weightIndex: Int { Self.weightIndex(key.direction) }
+    private static func weightIndex(_ direction: ConvolutionDirection) -> Int { direction == .backwardFilter ? 2 : 1 }
 
     /// Whether `other` wants the weights in the same layout, so one copy serves both (oneDNN may
     /// choose differently for two slice sizes of one problem).
@@ -161,7 +162,7 @@ final class OneDNNConvolution: @unchecked Sendable {
             ]
         }
         var offset = 0
-        let weightIndex = key.direction == .backwardFilter ? 2 : 1
+        let weightIndex = Self.weightIndex(key.direction)  // `self` is not whole yet
         for i in operands.indices {
             var o = operands[i]
             guard dnnl_memory_desc_equal(&o.plain, &o.chosen) == 0 else { continue }
