@@ -420,66 +420,154 @@ INLINE void covering_rows(const cnn_pool_geometry *g, int32_t *first, int32_t *l
     }
 }
 
-/// Σ over `count` dilated rows (ascending) of the window columns kW − 1 … 0 at pixels
-/// iw ..< iw + 16.
-INLINE vf16 gathered_shares(const float *rows, long count, long width, long iw, long kW) {
-    vf16 acc = splat16(0);
-    for (long j = 0; j < count; j++)
-        for (long kw = kW - 1; kw >= 0; kw--) acc += load16(rows + j * width + iw - kw);
-    return acc;
-}
+/// Floats per row of window-row sums: whole vectors over the image row (at least one).
+INLINE long row_sums_width(const cnn_pool_geometry *g) { return round16(g->inW > LANES ? g->inW : LANES); }
 
-/// One dx row of `inW` pixels, 16 at a time, the last vector overlapping the one before it (or
-/// a short row's only one).
-INLINE void gather_row(const float *rows, long count, long width, long kW, long inW, float *out) {
-    long iw = 0;
-    for (; iw + LANES <= inW; iw += LANES) store16(out + iw, gathered_shares(rows, count, width, iw, kW));
-    if (iw < inW) {
-        long w0 = inW >= LANES ? inW - LANES : 0;
-        store_lanes(out + w0, gathered_shares(rows, count, width, w0, kW), inW - w0);
+/// The row pass: sums[iw] = Σ over window columns kW − 1 … 0 of the dilated share row at
+/// iw − kw (`row` points at the image's first column), for `width` pixels: what every input
+/// row covered by this output row receives from it.
+INLINE void window_row_sums(const float *row, long kW, long width, float *sums) {
+    for (long iw = 0; iw < width; iw += LANES) {
+        vf16 acc = load16(row + iw - (kW - 1));
+        for (long kw = kW - 2; kw >= 0; kw--) acc += load16(row + iw - kw);
+        store16(sums + iw, acc);
     }
 }
 
+INLINE vf16 column_sum(const float *sums, long count, long width, long iw) {
+    vf16 acc = load16(sums + iw);
+    for (long j = 1; j < count; j++) acc += load16(sums + j * width + iw);
+    return acc;
+}
+
+/// The column pass: one dx row of `inW` pixels, the sum of `count` ≥ 1 consecutive output rows'
+/// row sums, 16 at a time, the last vector overlapping the one before it (or a short row's
+/// only one).
+INLINE void column_sum_row(const float *sums, long count, long width, long inW, float *out) {
+    long iw = 0;
+    for (; iw + LANES <= inW; iw += LANES) store16(out + iw, column_sum(sums, count, width, iw));
+    if (iw < inW) {
+        long w0 = inW >= LANES ? inW - LANES : 0;
+        store_lanes(out + w0, column_sum(sums, count, width, w0), inW - w0);
+    }
+}
+
+/// Separable: each output row's shares are summed over the window's columns once (the row
+/// pass), and each dx row adds the row sums
+/// of the output rows that cover it (the column pass). A 3×3/1 pool's pixel costs 3 + 3 loads
+/// instead of the 9 of summing the window directly. The terms are the same, grouped by output
+/// row: within a rounding of the direct sum, not the same bits.
 INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
-                                        long s, long kW, float *shareRows, const int32_t *first, const int32_t *last) {
-    const long inW = g->inW, width = share_width(g), lead = share_lead(g);
+                                        long s, long kW, float *shareRows, const int32_t *first, const int32_t *last,
+                                        float *rowSums) {
+    const long inW = g->inW, width = share_width(g), lead = share_lead(g), sumsWidth = row_sums_width(g);
     const vi16 laneColumns = lane_columns(s);
+    // All share rows first: a row pass right after its row's stores loaded across two of
+    // them, which the store queue cannot forward (1.3× the direct sum's time).
     for (long oh = 0; oh < g->outH; oh++)
         average_shares_row(g, dy, oh, includePadding, s, laneColumns, shareRows + oh * width + lead);
+    for (long oh = 0; oh < g->outH; oh++)
+        window_row_sums(shareRows + oh * width + lead + g->left, kW, sumsWidth, rowSums + oh * sumsWidth);
     for (long ih = 0; ih < g->inH; ih++) {
-        const float *rows = shareRows + first[ih] * width + lead + g->left;
+        const float *sums = rowSums + first[ih] * sumsWidth;
         long count = last[ih] - first[ih] + 1;
         float *out = dx + ih * inW;
-        // A constant row count per copy (1 and 2 cover every row of the 2×2/2, 3×3/1 and
-        // 3×3/2 pools but 3×3/1's) lets the sum unroll: with a run-time count, loop control
-        // and spilled counters were most of the row's instructions.
+        // A constant row count per copy (1, 2 and 3 cover every row of the 2×2/2, 3×3/1 and
+        // 3×3/2 pools) lets the sum unroll: with a run-time count, loop control and spilled
+        // counters were most of the row's instructions. A row in no window (a stride longer
+        // than the window) gets zeros.
         switch (count) {
-        case 1: gather_row(rows, 1, width, kW, inW, out); break;
-        case 2: gather_row(rows, 2, width, kW, inW, out); break;
-        case 3: gather_row(rows, 3, width, kW, inW, out); break;
-        default: gather_row(rows, count, width, kW, inW, out); break;
+        case 1: column_sum_row(sums, 1, sumsWidth, inW, out); break;
+        case 2: column_sum_row(sums, 2, sumsWidth, inW, out); break;
+        case 3: column_sum_row(sums, 3, sumsWidth, inW, out); break;
+        default:
+            if (count > 0) column_sum_row(sums, count, sumsWidth, inW, out);
+            else memset(out, 0, (size_t)inW * sizeof(float));
+            break;
         }
     }
 }
 
-/// Scratch: the dilated share rows, then the covering rows' bounds. The common windows (2×2/2,
-/// 3×3/1, 3×3/2) get a constant stride and width, so the tap loop unrolls.
+/// Windows that tile the image (2×2/2 from the top-left corner, DenseNet's transitions): every
+/// input pixel lies in at most one window, so its gradient is that output's share alone, and
+/// each share is written straight to its kH × 2 pixels (one lane duplication per 16 outputs)
+/// instead of going through dilated rows and the gather's sums. Pixels in no window (the last
+/// row or column of an odd size) get zero. The gather's result is 0 + share, so the shares get
+/// + 0 too (turning −0 into +0): the same bits.
+INLINE int tiles_by_pairs(const cnn_pool_geometry *g) {
+    return g->windowW == 2 && g->strideW == 2 && g->windowH == g->strideH && g->top == 0 && g->left == 0;
+}
+
+INLINE void average_pool_backward_pairs_plane(const cnn_pool_geometry *g, const float *dy, float *dx,
+                                              int includePadding, vi16 laneColumns) {
+    const long inW = g->inW, outW = g->outW, kH = g->windowH;
+    const long covered = 2 * outW < inW ? 2 * outW : inW;
+    const int inversesExact = ((2 * kH) & (2 * kH - 1)) == 0;
+    const vf16 inverse = splat16(1.0f / (float)(2 * kH));
+    for (long oh = 0; oh < g->outH; oh++) {
+        long r0 = oh * kH, r1 = r0 + kH < g->inH ? r0 + kH : g->inH;
+        long rowsCounted = average_rows_counted(g, r0, r1 - r0, includePadding);
+        for (long ow = 0; ow < outW; ow += LANES) {
+            long o = block_start(ow, outW), lanes = outW - o < LANES ? outW - o : LANES;
+            vf16 shares = splat16(0);
+            if (lanes == LANES) shares = load16(dy + oh * outW + o);
+            else memcpy(&shares, dy + oh * outW + o, (size_t)lanes * sizeof(float));
+            // A window wholly in the image divides by 2·kH; when that is a power of two the
+            // multiplication by its inverse rounds the same exact quotient, and a division per
+            // 16 outputs (with the divisors' arithmetic) was a sixth of the time.
+            if (lanes == LANES && 2 * o + 2 * LANES <= inW && rowsCounted == kH && inversesExact)
+                shares = shares * inverse;
+            else
+                shares = shares / average_divisor(g, 2 * o, rowsCounted, includePadding, laneColumns);
+            shares += splat16(0);
+            vf16 low = __builtin_shufflevector(shares, shares, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+            vf16 high = __builtin_shufflevector(shares, shares, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+            // Lanes past the row's outputs hold junk and are not stored.
+            long n = covered - 2 * o;
+            for (long ih = r0; ih < r1; ih++) {
+                float *out = dx + ih * inW + 2 * o;
+                if (n >= 2 * LANES) {
+                    store16(out, low);
+                    store16(out + LANES, high);
+                } else {
+                    store_lanes(out, low, n < LANES ? n : LANES);
+                    if (n > LANES) store_lanes(out + LANES, high, n - LANES);
+                }
+            }
+        }
+        for (long ih = r0; ih < r1; ih++)
+            for (long iw = covered; iw < inW; iw++) dx[ih * inW + iw] = 0;
+    }
+    long coveredRows = g->outH * kH;
+    if (coveredRows < g->inH) memset(dx + coveredRows * inW, 0, (size_t)((g->inH - coveredRows) * inW) * sizeof(float));
+}
+
+/// Scratch: the dilated share rows, the covering rows' bounds, then the row sums. The common
+/// windows (2×2/2 with padding, 3×3/1, 3×3/2) get a constant stride and width, so the tap loop
+/// unrolls.
 INLINE void average_pool_backward_body(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                        long planes, float *shareRows) {
     long inPlane = g->inH * g->inW, outPlane = g->outH * g->outW, width = share_width(g), s = g->strideW;
     long k = g->windowW;
+    if (tiles_by_pairs(g)) {
+        const vi16 laneColumns = lane_columns(2);
+        for (long p = 0; p < planes; p++)
+            average_pool_backward_pairs_plane(g, dy + p * outPlane, dx + p * inPlane, includePadding, laneColumns);
+        return;
+    }
     int32_t *first = (int32_t *)(shareRows + g->outH * width), *last = first + g->inH;
+    float *sums = (float *)(last + g->inH);
     covering_rows(g, first, last);
     for (long j = 0; j < g->outH * width; j += LANES) store16(shareRows + j, splat16(0));
     for (long p = 0; p < planes; p++) {
         const float *d = dy + p * outPlane;
         float *x = dx + p * inPlane;
-        if (s == 2 && k == 2) average_pool_backward_plane(g, d, x, includePadding, 2, 2, shareRows, first, last);
-        else if (s == 1 && k == 3) average_pool_backward_plane(g, d, x, includePadding, 1, 3, shareRows, first, last);
-        else if (s == 2 && k == 3) average_pool_backward_plane(g, d, x, includePadding, 2, 3, shareRows, first, last);
-        else if (s == 1) average_pool_backward_plane(g, d, x, includePadding, 1, k, shareRows, first, last);
-        else if (s == 2) average_pool_backward_plane(g, d, x, includePadding, 2, k, shareRows, first, last);
-        else average_pool_backward_plane(g, d, x, includePadding, s, k, shareRows, first, last);
+        if (s == 2 && k == 2) average_pool_backward_plane(g, d, x, includePadding, 2, 2, shareRows, first, last, sums);
+        else if (s == 1 && k == 3) average_pool_backward_plane(g, d, x, includePadding, 1, 3, shareRows, first, last, sums);
+        else if (s == 2 && k == 3) average_pool_backward_plane(g, d, x, includePadding, 2, 3, shareRows, first, last, sums);
+        else if (s == 1) average_pool_backward_plane(g, d, x, includePadding, 1, k, shareRows, first, last, sums);
+        else if (s == 2) average_pool_backward_plane(g, d, x, includePadding, 2, k, shareRows, first, last, sums);
+        else average_pool_backward_plane(g, d, x, includePadding, s, k, shareRows, first, last, sums);
     }
 }
 
@@ -488,7 +576,7 @@ ISA_VARIANTS(average_pool_backward, average_pool_backward_body,
              (g, dy, dx, includePadding, planes, rows))
 
 long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g) {
-    return g->outH * share_width(g) + 2 * g->inH;
+    return g->outH * share_width(g) + 2 * g->inH + g->outH * row_sums_width(g);
 }
 
 void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,

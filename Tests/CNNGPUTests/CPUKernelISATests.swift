@@ -26,6 +26,9 @@ final class CPUKernelISATests: XCTestCase {
             (3, 100, 1, 1, Padding2D(0)),
             // Wider windows than the specialized ones: 5×5/2 and 7×7/3 (the backward gathers' generic paths).
             (13, 40, 5, 2, Padding2D(2)), (20, 37, 7, 3, Padding2D(3)),
+            // Windows that tile the image (average pooling's direct backward): an odd column left
+            // out after exactly 16 outputs, and windows clipped at the bottom and right of 41 columns.
+            (6, 33, 2, 2, Padding2D(0)), (9, 41, 2, 2, Padding2D(top: 0, bottom: 1, left: 0, right: 1)),
         ]
         for isa in variants {
             try CPUKernelISA.limited(to: isa) {
