@@ -9,10 +9,13 @@
 /// arithmetic there is garbage and replaced), and NaN propagates through the arithmetic. Two
 /// clamps and a NaN select fewer than a general e^x: this is the loop's whole cost.
 INLINE vf16 exp16_nonpositive(vf16 x) {
-    vf16 magic = splat16(12582912.0f);
+    // 1.5·2²³ + 127: the sum's low mantissa bits are n + 127, so shifting its bits left by 23
+    // leaves 2^n's exponent field (no integer subtract and add). The odd 127 cannot change the
+    // rounding: a tie needs x·log2 e to end in exactly .5, which no float of magnitude under
+    // 2²² times this log2 e does.
+    vf16 magic = splat16(12583039.0f);
     vf16 shifted = x * splat16(1.44269504f) + magic;
     vf16 n = shifted - magic;
-    vi16 integer = (vi16)shifted - (vi16)magic;
     // ln 2 split in two so that n·ln 2 is subtracted without rounding away r's low bits.
     vf16 r = x - n * splat16(0.693359375f);
     r = r + n * splat16(2.12194440e-4f);
@@ -23,7 +26,7 @@ INLINE vf16 exp16_nonpositive(vf16 x) {
     p = p * r + splat16(1.6666665459e-1f);
     p = p * r + splat16(5.0000001201e-1f);
     p = p * (r * r) + r + splat16(1);
-    vf16 result = p * (vf16)((integer + 127) << 23);
+    vf16 result = p * (vf16)((vi16)shifted << 23);
     return select16(x < splat16(-87.3f), splat16(0), result);
 }
 
