@@ -390,21 +390,36 @@ INLINE void dilated_store(float *row, long o, long s, vf16 v, long lanes, vf16 f
     }
 }
 
+/// Blocks of 16 outputs per output row, as the rows are walked.
+INLINE long row_blocks(const cnn_pool_geometry *g) { return (g->outW + LANES - 1) / LANES; }
+
+/// Every block's divisors, row by row: the same for every plane, and their arithmetic (about
+/// ten vector operations per block) was as much as the rest of writing the shares.
+INLINE void average_divisors(const cnn_pool_geometry *g, int includePadding, long s, float *table) {
+    const vi16 laneColumns = lane_columns(s);
+    for (long oh = 0; oh < g->outH; oh++) {
+        long r0 = oh * g->strideH - g->top;
+        long h0 = r0 > 0 ? r0 : 0, h1 = r0 + g->windowH < g->inH ? r0 + g->windowH : g->inH;
+        long rowsCounted = average_rows_counted(g, r0, h1 - h0, includePadding);
+        for (long ow = 0; ow < g->outW; ow += LANES) {
+            long o = block_start(ow, g->outW);
+            store16(table + (oh * row_blocks(g) + ow / LANES) * LANES,
+                    average_divisor(g, o * s - g->left, rowsCounted, includePadding, laneColumns));
+        }
+    }
+}
+
 /// Writes output row oh's shares into its dilated row; positions between them stay zero from
-/// the zeroing at the start of the call.
-INLINE void average_shares_row(const cnn_pool_geometry *g, const float *dy, long oh, int includePadding, long s,
-                               vi16 laneColumns, float *row) {
+/// the zeroing at the start of the call. `divisors` holds the row's blocks' divisors.
+INLINE void average_shares_row(const cnn_pool_geometry *g, const float *dy, long oh, long s, const float *divisors,
+                               float *row) {
     const long outW = g->outW;
-    long r0 = oh * g->strideH - g->top;
-    long h0 = r0 > 0 ? r0 : 0, h1 = r0 + g->windowH < g->inH ? r0 + g->windowH : g->inH;
-    long rowsCounted = average_rows_counted(g, r0, h1 - h0, includePadding);
     for (long ow = 0; ow < outW; ow += LANES) {
-        long o = block_start(ow, outW), c0 = o * s - g->left, lanes = outW - o < LANES ? outW - o : LANES;
+        long o = block_start(ow, outW), lanes = outW - o < LANES ? outW - o : LANES;
         vf16 shares = splat16(0);
         if (lanes == LANES) shares = load16(dy + oh * outW + o);
         else memcpy(&shares, dy + oh * outW + o, (size_t)lanes * sizeof(float));
-        dilated_store(row, o, s, shares / average_divisor(g, c0, rowsCounted, includePadding, laneColumns), lanes,
-                      splat16(0));
+        dilated_store(row, o, s, shares / load16(divisors + ow), lanes, splat16(0));
     }
 }
 
@@ -457,15 +472,15 @@ INLINE void column_sum_row(const float *sums, long count, long width, long inW, 
 /// of the output rows that cover it (the column pass). A 3×3/1 pool's pixel costs 3 + 3 loads
 /// instead of the 9 of summing the window directly. The terms are the same, grouped by output
 /// row: within a rounding of the direct sum, not the same bits.
-INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
-                                        long s, long kW, float *shareRows, const int32_t *first, const int32_t *last,
-                                        float *rowSums) {
+INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float *dy, float *dx, long s, long kW,
+                                        float *shareRows, const int32_t *first, const int32_t *last, float *rowSums,
+                                        const float *divisors) {
     const long inW = g->inW, width = share_width(g), lead = share_lead(g), sumsWidth = row_sums_width(g);
-    const vi16 laneColumns = lane_columns(s);
+    const long blocks = row_blocks(g);
     // All share rows first: a row pass right after its row's stores loaded across two of
     // them, which the store queue cannot forward (1.3× the direct sum's time).
     for (long oh = 0; oh < g->outH; oh++)
-        average_shares_row(g, dy, oh, includePadding, s, laneColumns, shareRows + oh * width + lead);
+        average_shares_row(g, dy, oh, s, divisors + oh * blocks * LANES, shareRows + oh * width + lead);
     for (long oh = 0; oh < g->outH; oh++)
         window_row_sums(shareRows + oh * width + lead + g->left, kW, sumsWidth, rowSums + oh * sumsWidth);
     for (long ih = 0; ih < g->inH; ih++) {
@@ -542,7 +557,8 @@ INLINE void average_pool_backward_pairs_plane(const cnn_pool_geometry *g, const 
     if (coveredRows < g->inH) memset(dx + coveredRows * inW, 0, (size_t)((g->inH - coveredRows) * inW) * sizeof(float));
 }
 
-/// Scratch: the dilated share rows, the covering rows' bounds, then the row sums. The common
+/// Scratch: the dilated share rows, the covering rows' bounds, the row sums, then the
+/// divisors. The common
 /// windows (2×2/2 with padding, 3×3/1, 3×3/2) get a constant stride and width, so the tap loop
 /// unrolls.
 INLINE void average_pool_backward_body(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
@@ -556,18 +572,19 @@ INLINE void average_pool_backward_body(const cnn_pool_geometry *g, const float *
         return;
     }
     int32_t *first = (int32_t *)(shareRows + g->outH * width), *last = first + g->inH;
-    float *sums = (float *)(last + g->inH);
+    float *sums = (float *)(last + g->inH), *divisors = sums + g->outH * row_sums_width(g);
     covering_rows(g, first, last);
+    average_divisors(g, includePadding, s, divisors);
     for (long j = 0; j < g->outH * width; j += LANES) store16(shareRows + j, splat16(0));
     for (long p = 0; p < planes; p++) {
         const float *d = dy + p * outPlane;
         float *x = dx + p * inPlane;
-        if (s == 2 && k == 2) average_pool_backward_plane(g, d, x, includePadding, 2, 2, shareRows, first, last, sums);
-        else if (s == 1 && k == 3) average_pool_backward_plane(g, d, x, includePadding, 1, 3, shareRows, first, last, sums);
-        else if (s == 2 && k == 3) average_pool_backward_plane(g, d, x, includePadding, 2, 3, shareRows, first, last, sums);
-        else if (s == 1) average_pool_backward_plane(g, d, x, includePadding, 1, k, shareRows, first, last, sums);
-        else if (s == 2) average_pool_backward_plane(g, d, x, includePadding, 2, k, shareRows, first, last, sums);
-        else average_pool_backward_plane(g, d, x, includePadding, s, k, shareRows, first, last, sums);
+        if (s == 2 && k == 2) average_pool_backward_plane(g, d, x, 2, 2, shareRows, first, last, sums, divisors);
+        else if (s == 1 && k == 3) average_pool_backward_plane(g, d, x, 1, 3, shareRows, first, last, sums, divisors);
+        else if (s == 2 && k == 3) average_pool_backward_plane(g, d, x, 2, 3, shareRows, first, last, sums, divisors);
+        else if (s == 1) average_pool_backward_plane(g, d, x, 1, k, shareRows, first, last, sums, divisors);
+        else if (s == 2) average_pool_backward_plane(g, d, x, 2, k, shareRows, first, last, sums, divisors);
+        else average_pool_backward_plane(g, d, x, s, k, shareRows, first, last, sums, divisors);
     }
 }
 
@@ -576,7 +593,7 @@ ISA_VARIANTS(average_pool_backward, average_pool_backward_body,
              (g, dy, dx, includePadding, planes, rows))
 
 long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g) {
-    return g->outH * share_width(g) + 2 * g->inH + g->outH * row_sums_width(g);
+    return g->outH * share_width(g) + 2 * g->inH + g->outH * row_sums_width(g) + g->outH * row_blocks(g) * LANES;
 }
 
 void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
