@@ -33,7 +33,10 @@ INLINE long ring_slots(const cnn_pool_geometry *g) {
     return slots;
 }
 
-long cnn_pool_scratch_floats(const cnn_pool_geometry *g) { return ring_slots(g) * padded_width(g); }
+/// The ring, then (average pooling) every block's divisors.
+long cnn_pool_scratch_floats(const cnn_pool_geometry *g) {
+    return ring_slots(g) * padded_width(g) + g->outH * ((g->outW + LANES - 1) / LANES) * LANES;
+}
 
 /// Padded rows of stride-2 pools are kept split: the even columns in the first half of the
 /// slot, the odd ones in the second, so window column kw of 16 consecutive outputs is one plain
@@ -311,42 +314,62 @@ INLINE vf16 average_divisor(const cnn_pool_geometry *g, long c0, long rowsCounte
     return __builtin_convertvector(columnsCounted * (int)rowsCounted, vf16);
 }
 
-INLINE void average_pool_plane(const cnn_pool_geometry *g, const float *x, float *y, int includePadding, long s,
-                               float *scratch) {
-    const long outW = g->outW;
+/// Blocks of 16 outputs per output row, as the rows are walked.
+INLINE long row_blocks(const cnn_pool_geometry *g) { return (g->outW + LANES - 1) / LANES; }
+
+/// Every block's divisors, row by row: the same for every plane, and their arithmetic (about
+/// ten vector operations per block) was as much as the rest of writing a backward pass's
+/// shares, or a third of a 3×3/1 forward's sums.
+INLINE void average_divisors(const cnn_pool_geometry *g, int includePadding, long s, float *table) {
     const vi16 laneColumns = lane_columns(s);
+    for (long oh = 0; oh < g->outH; oh++) {
+        long r0 = oh * g->strideH - g->top;
+        long h0 = r0 > 0 ? r0 : 0, h1 = r0 + g->windowH < g->inH ? r0 + g->windowH : g->inH;
+        long rowsCounted = average_rows_counted(g, r0, h1 - h0, includePadding);
+        for (long ow = 0; ow < g->outW; ow += LANES) {
+            long o = block_start(ow, g->outW);
+            store16(table + (oh * row_blocks(g) + ow / LANES) * LANES,
+                    average_divisor(g, o * s - g->left, rowsCounted, includePadding, laneColumns));
+        }
+    }
+}
+
+INLINE void average_pool_plane(const cnn_pool_geometry *g, const float *x, float *y, long s, const float *divisors,
+                               float *scratch) {
+    const long outW = g->outW, blocks = row_blocks(g);
     row_ring ring;
     ring_init(&ring, g, scratch, 0);
     const float *rows[g->windowH];
     for (long oh = 0; oh < g->outH; oh++) {
-        long h0, h1, r0 = oh * g->strideH - g->top;
+        long h0, h1;
         (void)window_rows(&ring, g, x, oh, &h0, &h1, rows);
-        long rowsCounted = average_rows_counted(g, r0, h1 - h0, includePadding);
         for (long ow = 0; ow < outW; ow += LANES) {
-            long o = block_start(ow, outW), c0 = o * s - g->left;
+            long o = block_start(ow, outW);
             vf16 sum = splat16(0);
             for (long ih = h0; ih < h1; ih++) {
                 vf16 row = row_tap(rows[ih - h0], ring.width, o, 0, s);
                 for (long kw = 1; kw < g->windowW; kw++) row += row_tap(rows[ih - h0], ring.width, o, kw, s);
                 sum += row;
             }
-            vf16 divisor = average_divisor(g, c0, rowsCounted, includePadding, laneColumns);
             long lanes = outW - o < LANES ? outW - o : LANES;
-            store_lanes(y + oh * outW + o, sum / divisor, lanes);
+            store_lanes(y + oh * outW + o, sum / load16(divisors + oh * blocks * LANES + ow), lanes);
         }
     }
 }
 
+/// Scratch: the ring of padded rows, then the divisors.
 INLINE void average_pool_forward_body(const cnn_pool_geometry *g, const float *x, float *y, int includePadding,
                                       long planes, float *scratch) {
     long inPlane = g->inH * g->inW, outPlane = g->outH * g->outW;
+    float *divisors = scratch + ring_slots(g) * padded_width(g);
+    average_divisors(g, includePadding, g->strideW, divisors);
     for (long p = 0; p < planes; p++) {
         const float *xp = x + p * inPlane;
         float *yp = y + p * outPlane;
         switch (g->strideW) {
-        case 1: average_pool_plane(g, xp, yp, includePadding, 1, scratch); break;
-        case 2: average_pool_plane(g, xp, yp, includePadding, 2, scratch); break;
-        default: average_pool_plane(g, xp, yp, includePadding, g->strideW, scratch); break;
+        case 1: average_pool_plane(g, xp, yp, 1, divisors, scratch); break;
+        case 2: average_pool_plane(g, xp, yp, 2, divisors, scratch); break;
+        default: average_pool_plane(g, xp, yp, g->strideW, divisors, scratch); break;
         }
     }
 }
@@ -387,25 +410,6 @@ INLINE void dilated_store(float *row, long o, long s, vf16 v, long lanes, vf16 f
         store16(dst + LANES, __builtin_shufflevector(v, fill, 8, 16, 9, 17, 10, 18, 11, 19, 12, 20, 13, 21, 14, 22, 15, 23));
     } else {
         for (long k = 0; k < lanes; k++) dst[k * s] = v[k];
-    }
-}
-
-/// Blocks of 16 outputs per output row, as the rows are walked.
-INLINE long row_blocks(const cnn_pool_geometry *g) { return (g->outW + LANES - 1) / LANES; }
-
-/// Every block's divisors, row by row: the same for every plane, and their arithmetic (about
-/// ten vector operations per block) was as much as the rest of writing the shares.
-INLINE void average_divisors(const cnn_pool_geometry *g, int includePadding, long s, float *table) {
-    const vi16 laneColumns = lane_columns(s);
-    for (long oh = 0; oh < g->outH; oh++) {
-        long r0 = oh * g->strideH - g->top;
-        long h0 = r0 > 0 ? r0 : 0, h1 = r0 + g->windowH < g->inH ? r0 + g->windowH : g->inH;
-        long rowsCounted = average_rows_counted(g, r0, h1 - h0, includePadding);
-        for (long ow = 0; ow < g->outW; ow += LANES) {
-            long o = block_start(ow, g->outW);
-            store16(table + (oh * row_blocks(g) + ow / LANES) * LANES,
-                    average_divisor(g, o * s - g->left, rowsCounted, includePadding, laneColumns));
-        }
     }
 }
 
