@@ -104,3 +104,38 @@ ISA_VARIANTS(softmax_rows, softmax_rows_body, (const float *x, float *y, long ro
 void cnn_softmax_rows(const float *x, float *y, long rows, long axis, int log) {
     softmax_rows_dispatch(x, y, rows, axis, log);
 }
+
+/// Σ a[i]·b[i] over n floats, four 16-lane accumulators (one would make each add wait for the
+/// previous one), the tail in scalars.
+INLINE float dot(const float *a, const float *b, long n) {
+    vf16 s0 = splat16(0), s1 = s0, s2 = s0, s3 = s0;
+    long i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 += load16(a + i) * load16(b + i);
+        s1 += load16(a + i + 16) * load16(b + i + 16);
+        s2 += load16(a + i + 32) * load16(b + i + 32);
+        s3 += load16(a + i + 48) * load16(b + i + 48);
+    }
+    for (; i + 16 <= n; i += 16) s0 += load16(a + i) * load16(b + i);
+    float s = sum16((s0 + s1) + (s2 + s3));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+INLINE void softmax_rows_backward_body(const float *y, const float *dy, float *dx, long rows, long axis) {
+    for (long row = 0; row < rows; row++) {
+        const float *yr = y + row * axis, *gr = dy + row * axis;
+        float *out = dx + row * axis;
+        vf16 s = splat16(dot(gr, yr, axis));
+        long i = 0;
+        for (; i + 16 <= axis; i += 16) store16(out + i, load16(yr + i) * (load16(gr + i) - s));
+        for (; i < axis; i++) out[i] = yr[i] * (gr[i] - s[0]);
+    }
+}
+
+ISA_VARIANTS(softmax_rows_backward, softmax_rows_backward_body,
+             (const float *y, const float *dy, float *dx, long rows, long axis), (y, dy, dx, rows, axis))
+
+void cnn_softmax_rows_backward(const float *y, const float *dy, float *dx, long rows, long axis) {
+    softmax_rows_backward_dispatch(y, dy, dx, rows, axis);
+}

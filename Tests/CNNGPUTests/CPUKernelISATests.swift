@@ -259,7 +259,8 @@ final class CPUKernelISATests: XCTestCase {
     }
 
     /// Softmax and log-softmax over rows of 1, 15, 17 (vector tails) and 1000 classes, with
-    /// large negative inputs (exponentials that underflow to 0) and a NaN row.
+    /// large negative inputs (exponentials that underflow to 0) and a NaN row; softmax's
+    /// backward pass on the same rows.
     func testSoftmaxInEveryInstructionSet() throws {
         var rng = SeededGenerator.fresh()
         let b = CPUBackend()
@@ -280,6 +281,17 @@ final class CPUKernelISATests: XCTestCase {
                         }
                         assertClose(try b.download(y), expected, tolerance: 1e-5, "\(isa) axis \(axis) log \(log) seed \(rng.seed)")
                     }
+                    // Backward (softmax's rows in C, log-softmax's in Swift): dx = y·(dy − Σ dy·y).
+                    let probabilities = rng.floats(shape.count).map { abs($0) }, dy = rng.floats(shape.count)
+                    let dx = try b.allocate(shape.count, dtype: .float32)
+                    try b.softmaxBackward(shape, log: false, y: try b.makeBuffer(probabilities), dy: try b.makeBuffer(dy), dx: dx)
+                    var expectedDx = [Double]()
+                    for row in 0..<3 {
+                        let r = (row * axis)..<((row + 1) * axis)
+                        let s = zip(dy[r], probabilities[r]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                        expectedDx += zip(dy[r], probabilities[r]).map { Double($0.1) * (Double($0.0) - s) }
+                    }
+                    assertClose(try b.download(dx), expectedDx, tolerance: 1e-5, "backward \(isa) axis \(axis) seed \(rng.seed)")
                     x[axis] = .nan
                     let y = try b.allocate(shape.count, dtype: .float32)
                     try b.softmaxForward(shape, log: false, x: try b.makeBuffer(x), y: y)

@@ -8,4 +8,8 @@
 /// builds are picked at run time (cpu_isa.h).
 void cnn_softmax_rows(const float *x, float *y, long rows, long axis, int log);
 
+/// Softmax's backward pass over `rows` contiguous rows of `axis` floats: dx = y·(dy − Σ dy·y)
+/// per row, the sum in 16-lane float accumulators. dx may be dy.
+void cnn_softmax_rows_backward(const float *y, const float *dy, float *dx, long rows, long axis);
+
 #endif

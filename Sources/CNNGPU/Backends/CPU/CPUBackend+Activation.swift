@@ -114,16 +114,18 @@ extension CPUBackend: ActivationOps {
     private func softmaxRowsBackward(rows: Int, axis: Int, log: Bool, _ yp: UnsafeMutablePointer<Float>,
                                      _ gp: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
         parallelFor(rows, grain: max(1, 16_384 / axis)) { r in
+            // Softmax's rows run in Sources/CCPUKernels/softmax.c (AVX-512, AVX2 or baseline
+            // vectors; Swift's loop here was compiled for SSE2).
+            if !log {
+                cnn_softmax_rows_backward(yp + r.lowerBound * axis, gp + r.lowerBound * axis,
+                                          out + r.lowerBound * axis, r.count, axis)
+                return
+            }
             for row in r {
                 let y = yp + row * axis, g = gp + row * axis, dx = out + row * axis
-                // The sums in 16 lanes (RowReduction): a scalar float sum does not vectorize.
-                if log {
-                    let s = Float(RowReduction.sum(g, axis))
-                    for a in 0..<axis { dx[a] = g[a] - exp(y[a]) * s }
-                } else {
-                    let s = Float(RowReduction.productWithDeviations(g, y, axis, mean: 0))
-                    for a in 0..<axis { dx[a] = y[a] * (g[a] - s) }
-                }
+                // The sum in 16 lanes (RowReduction): a scalar float sum does not vectorize.
+                let s = Float(RowReduction.sum(g, axis))
+                for a in 0..<axis { dx[a] = g[a] - exp(y[a]) * s }
             }
         }
     }
