@@ -9,8 +9,9 @@
 // while the output rows that need it are pooled, so every block reads its taps with plain
 // vector loads, also in rows shorter than a vector (ResNet-50's pool at 64² input: 32 → 16).
 // The last block of a row overlaps the one before it rather than leaving a scalar tail. The
-// backward passes of average pooling gather (each dx vector summed once in registers); max
-// pooling's scatters (its gathers measured slower, NOTES-memory-bound.md).
+// backward passes of average pooling gather (row sums, then column sums; windows that tile
+// the image write each share straight to its pixels); max pooling's scatters (its gathers
+// measured slower, NOTES-memory-bound.md).
 
 #define LANES 16
 /// Ring slots whose input row is remembered; taller windows copy rows again.
@@ -385,11 +386,11 @@ void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float 
 
 /// Average pooling's backward pass as a gather. Each output row's shares dy / divisor are
 /// written once, dilated by the stride (share ow at position ow·s, zeros between), into a row
-/// with `lead` zeros in front. Input pixel p (padded column) then sums, over its output rows in
-/// ascending order, the dilated row at p − kw for kw from the last window column to the first:
-/// exactly the shares of the outputs whose window holds it, in ascending output order, the
-/// other terms being zeros, which add exactly. So each dx vector is one sum in registers and
-/// one store: no zeroing pass, no read-modify-write of dx, no copy out of a padded plane.
+/// with `lead` zeros in front. That row at p − kw, summed for kw from the last window column to
+/// the first, is what padded column p receives from the output row: the shares of its windows
+/// that hold p, in ascending order, the other terms being zeros, which add exactly. Each dx
+/// vector then adds the row sums of its covering output rows in registers and is stored once:
+/// no zeroing pass, no read-modify-write of dx, no copy out of a padded plane.
 INLINE long share_lead(const cnn_pool_geometry *g) { return round16(g->windowW); }
 
 INLINE long share_width(const cnn_pool_geometry *g) {
@@ -472,10 +473,10 @@ INLINE void column_sum_row(const float *sums, long count, long width, long inW, 
 }
 
 /// Separable: each output row's shares are summed over the window's columns once (the row
-/// pass), and each dx row adds the row sums
-/// of the output rows that cover it (the column pass). A 3×3/1 pool's pixel costs 3 + 3 loads
-/// instead of the 9 of summing the window directly. The terms are the same, grouped by output
-/// row: within a rounding of the direct sum, not the same bits.
+/// pass), and each dx row adds the row sums of the output rows that cover it (the column
+/// pass). A 3×3/1 pool's pixel costs 3 + 3 loads instead of the 9 of summing the window
+/// directly. The terms are the same, grouped by output row: within a rounding of the direct
+/// sum, not the same bits.
 INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float *dy, float *dx, long s, long kW,
                                         float *shareRows, const int32_t *first, const int32_t *last, float *rowSums,
                                         const float *divisors) {
@@ -511,8 +512,8 @@ INLINE void average_pool_backward_plane(const cnn_pool_geometry *g, const float 
 /// input pixel lies in at most one window, so its gradient is that output's share alone, and
 /// each share is written straight to its kH × 2 pixels (one lane duplication per 16 outputs)
 /// instead of going through dilated rows and the gather's sums. Pixels in no window (the last
-/// row or column of an odd size) get zero. The gather's result is 0 + share, so the shares get
-/// + 0 too (turning −0 into +0): the same bits.
+/// row or column of an odd size) get zero. The direct gather this replaced returned 0 + share,
+/// so the shares get + 0 too (turning −0 into +0): the same bits.
 INLINE int tiles_by_pairs(const cnn_pool_geometry *g) {
     return g->windowW == 2 && g->strideW == 2 && g->windowH == g->strideH && g->top == 0 && g->left == 0;
 }
@@ -562,9 +563,8 @@ INLINE void average_pool_backward_pairs_plane(const cnn_pool_geometry *g, const 
 }
 
 /// Scratch: the dilated share rows, the covering rows' bounds, the row sums, then the
-/// divisors. The common
-/// windows (2×2/2 with padding, 3×3/1, 3×3/2) get a constant stride and width, so the tap loop
-/// unrolls.
+/// divisors. The common windows (2×2/2 with padding, 3×3/1, 3×3/2) get a constant stride and
+/// width, so the tap loop unrolls.
 INLINE void average_pool_backward_body(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                        long planes, float *shareRows) {
     long inPlane = g->inH * g->inW, outPlane = g->outH * g->outW, width = share_width(g), s = g->strideW;

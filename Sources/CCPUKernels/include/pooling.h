@@ -31,7 +31,8 @@ void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float 
 long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g);
 
 /// Average pooling's backward pass over `planes` planes, dx overwritten: each input pixel sums
-/// dy / divisor of the outputs whose window holds it, in ascending output order.
+/// dy / divisor of the outputs whose window holds it, output row by output row (each row's
+/// terms first summed across the window's columns).
 void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                long planes, float *scratch);
 

@@ -2,7 +2,7 @@ import CCPUKernels
 
 /// Pooling on the host, parallel over the N·C planes, the 2-D windows in Sources/CCPUKernels/
 /// pooling.c. Within a plane the backward passes add each output's gradient into its window in
-/// ascending output order: the same order in which the OpenCL gathers sum, and deterministic. Adaptive pooling's backward is a gather, as its
+/// ascending output order (average pooling's grouped by output row), and deterministically. Adaptive pooling's backward is a gather, as its
 /// OpenCL kernel is, and adds the same dy / window-size terms in the same order.
 extension CPUBackend: PoolingOps {
     /// Max and average pooling forward run in Sources/CCPUKernels/pooling.c (16 outputs in vector
