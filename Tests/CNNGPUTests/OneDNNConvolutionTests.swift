@@ -92,6 +92,59 @@ final class OneDNNConvolutionTests: XCTestCase {
         }
     }
 
+    /// The channel split (`oneDNNChannelSplit`): slices of whole 16-channel blocks and a ragged
+    /// last one, more workers than blocks, batches smaller than the workers, bias and ReLU; all
+    /// three passes against the reference with exactly the workspace the backend asks for.
+    func testChannelSplitMatchesReference() throws {
+        var rng = SeededGenerator.fresh()
+        let problems = try Self.wideProblems() + [
+            try Conv2DDescriptor(batch: 3, inChannels: 70, inH: 5, inW: 7, outChannels: 50, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(1)),
+            try Conv2DDescriptor(batch: 2, inChannels: 64, inH: 6, inW: 6, outChannels: 96, kernelH: 1, kernelW: 1),
+            try FusedConvolutionTests.randomProblem(&rng)]
+            + (0..<2).map { _ in
+                let k = [1, 3].randomElement(using: &rng)!
+                return try Conv2DDescriptor(batch: Int.random(in: 1...4, using: &rng),
+                                            inChannels: Int.random(in: 17...70, using: &rng),
+                                            inH: Int.random(in: 4...9, using: &rng), inW: Int.random(in: 4...9, using: &rng),
+                                            outChannels: Int.random(in: 17...70, using: &rng), kernelH: k, kernelW: k,
+                                            strideH: Int.random(in: 1...2, using: &rng), strideW: Int.random(in: 1...2, using: &rng),
+                                            padding: Padding2D(k / 2), dilationH: k > 1 && Bool.random(using: &rng) ? 2 : 1)
+            }
+        let split = CPUBackend.oneDNNChannelSplit
+        for problem in problems {
+            for (batch, threads) in [(problem.batch, 2), (1, 2), (4, 3)] {
+                var d = problem
+                d.batch = batch
+                let b = CPUBackend(threads: threads)
+                let m = "\(d.problemText), \(threads) threads, seed \(rng.seed)"
+                for direction in ConvolutionDirection.allCases {
+                    let channels = direction == .backwardData ? d.inChannels : d.outChannels
+                    let slices = b.oneDNNChannelSlices(d, direction)
+                    if d.groups == 1, channels > 16 {
+                        XCTAssertEqual(slices?.count, min(threads, (channels + 15) / 16), "\(direction) \(m)")
+                        XCTAssertEqual(slices?.first?.lowerBound, 0, m)
+                        XCTAssertEqual(slices?.last?.upperBound, channels, m)
+                        XCTAssertTrue(slices?.dropLast().allSatisfy { $0.count % 16 == 0 } ?? false, "whole blocks: \(m)")
+                        let layout = try b.oneDNNLayout(d, direction, split, bias: true, activation: nil)
+                        XCTAssertEqual(layout.channels, slices, "the slices agree on the shared copy's layout: \(m)")
+                    } else {
+                        XCTAssertNil(slices, "one block or groups: the batch split, \(direction) \(m)")
+                    }
+                }
+                let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
+                let dy = rng.floats(d.outputCount)
+                let (y, dx, dw, _) = ConvolutionTests.reference(d, x: x, w: w, bias: bias, dy: dy)
+                let r = try Self.run(b, d, split, x: x, w: w, bias: bias, dy: dy)
+                assertClose(r.y, y, "forward \(m)")
+                assertClose(r.dx, dx, "backward data \(m)")
+                assertClose(r.dw, dw, "backward filter \(m)")
+                let fused = try Self.run(b, d, split, x: x, w: w, bias: bias, dy: dy, activation: .relu)
+                assertClose(fused.y, y.map { max($0, 0) }, "forward with ReLU \(m)")
+            }
+        }
+    }
+
     /// Post-op ReLUs and our own epilogue for the rest agree with convolution then activation.
     func testFusedEpilogueMatchesUnfused() throws {
         var rng = SeededGenerator.fresh()

@@ -19,6 +19,9 @@ import Foundation
 extension CPUBackend {
     static let oneDNNBlocked = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1])
     static let oneDNNPlain = ConvolutionSolution(.oneDNN, parameters: ["blocked": 0])
+    /// The blocked layout with the workers splitting the channels instead of the batch (see
+    /// `oneDNNChannelSlices`).
+    static let oneDNNChannelSplit = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1, "channelSplit": 1])
     /// Narrower layers (LeNet's 6 and 16 channels) stay on the register-blocked loops, which
     /// were measured faster there (CPUBackend+Convolution.swift).
     static let oneDNNMinOutChannels = 32
@@ -83,24 +86,45 @@ extension CPUBackend {
     /// the worker count runs whole, on oneDNN's threads.
     func oneDNNSlices(_ d: Conv2DDescriptor) -> (slices: [Range<Int>], ompThreads: Int) {
         let k = d.batch >= threads ? threads : 1
-        let base = d.batch / k, extra = d.batch % k
+        return (Self.evenSplit(d.batch, into: k), k == 1 ? threads : 1)
+    }
+
+    /// The channel split of a pass (`oneDNNChannelSplit`): each worker runs one primitive over
+    /// the whole batch for a range of the output channels (forward, backward filter) or of the
+    /// input channels (backward data), in whole 16-channel blocks (oneDNN's block on AVX-512),
+    /// so that a slice's weights are whole blocks of the blocked copy and no worker sums another's
+    /// weight gradient. The first operand (x, or dy for backward data) is the whole batch for
+    /// every slice: the workers convert their share of its images into one shared copy first.
+    /// Nil where there are fewer blocks than two or groups: those run the batch split.
+    func oneDNNChannelSlices(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection) -> [Range<Int>]? {
+        guard d.groups == 1 else { return nil }
+        let channels = direction == .backwardData ? d.inChannels : d.outChannels
+        let blocks = (channels + 15) / 16, k = min(threads, blocks)
+        guard k > 1 else { return nil }
         var lo = 0
-        let slices = (0..<k).map { i in
-            let n = base + (i < extra ? 1 : 0)
+        return (0..<k).map { i in
+            let n = min(channels - lo, (blocks / k + (i < blocks % k ? 1 : 0)) * 16)
             defer { lo += n }
             return lo..<(lo + n)
         }
-        return (slices, k == 1 ? threads : 1)
+    }
+
+    /// `d` cut to `channels` of the dimension `oneDNNChannelSlices` splits.
+    static func channelSlice(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ channels: Range<Int>) -> Conv2DDescriptor {
+        var slice = d
+        if direction == .backwardData { slice.inChannels = channels.count } else { slice.outChannels = channels.count }
+        return slice
     }
 
     func oneDNNKey(_ d: Conv2DDescriptor, batch: Int, ompThreads: Int, _ direction: ConvolutionDirection,
-                   _ solution: ConvolutionSolution, bias: Bool, activation: Activation?) -> OneDNNConvolution.Key {
+                   _ solution: ConvolutionSolution, bias: Bool, activation: Activation?,
+                   whole: Conv2DDescriptor? = nil) -> OneDNNConvolution.Key {
         var slice = d
         slice.batch = batch
         return OneDNNConvolution.Key(d: slice, direction: direction, blocked: solution.parameters["blocked"] == 1,
                                      bias: bias && direction == .forward,
                                      postOp: direction == .forward ? OneDNNConvolution.postOp(activation) : nil,
-                                     threads: ompThreads)
+                                     threads: ompThreads, whole: whole)
     }
 
     /// How one pass uses its workspace (offsets in floats).
@@ -118,6 +142,8 @@ extension CPUBackend {
         /// the first (summed into dw at the end).
         var partials: Int
         var total: Int
+        /// A channel split's slices (`oneDNNChannelSlices`); nil for the batch split.
+        var channels: [Range<Int>]? = nil
     }
 
     /// The workspace of one pass: the weight copies, then every slice's region, then any
@@ -125,6 +151,22 @@ extension CPUBackend {
     func oneDNNLayout(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ solution: ConvolutionSolution,
                               bias: Bool, activation: Activation?) throws -> OneDNNLayout {
         func aligned(_ n: Int) -> Int { (n + 15) / 16 * 16 }
+        if solution.parameters["channelSplit"] == 1, let channels = oneDNNChannelSlices(d, direction) {
+            // The shared copy of the first operand, then each slice's weight copy and region.
+            let primitives = try channels.map { r in
+                try OneDNNConvolution.cached(oneDNNKey(Self.channelSlice(d, direction, r), batch: d.batch, ompThreads: 1,
+                                                       direction, solution, bias: bias, activation: activation, whole: d))
+            }
+            // oneDNN could choose another layout for a narrower last slice; then the batch split.
+            if primitives.allSatisfy({ $0.inputCopyCount == primitives[0].inputCopyCount
+                                       && $0.sharesLayout(of: 0, with: primitives[0]) }) {
+                var total = aligned(primitives[0].inputCopyCount)
+                let weightCopies = primitives.map { p in defer { total += aligned(p.weightCopyCount) }; return total }
+                let offsets = primitives.map { p in defer { total += aligned(p.workspaceCount) }; return total }
+                return OneDNNLayout(primitives: primitives, offsets: offsets, weightCopies: weightCopies,
+                                    sharedLayout: false, partials: total, total: total, channels: channels)
+            }
+        }
         let (slices, omp) = oneDNNSlices(d)
         let primitives = try slices.map { r in
             try OneDNNConvolution.cached(oneDNNKey(d, batch: r.count, ompThreads: omp, direction, solution,
@@ -172,9 +214,71 @@ extension CPUBackend {
                 "the workspace holds \(capacity) floats but this pass needs \(layout.total); "
                 + "size it with convolutionWorkspaceCount for this solution")
         }
-        let (slices, _) = oneDNNSlices(d)
         let ws = workspace.map(ptr), biasPointer = bias.map(ptr)
         let pointers = tensors.map(ptr)
+        if let channels = layout.channels {
+            try oneDNNChannelSplit(d, direction, layout, channels, pointers: pointers, bias: biasPointer, workspace: ws)
+        } else {
+            try oneDNNBatchSplit(d, direction, layout, pointers: pointers, bias: biasPointer, workspace: ws)
+        }
+        // Activations oneDNN would approximate differently run as our own epilogue.
+        if let activation, OneDNNConvolution.postOp(activation) == nil {
+            try convolutionEpilogue(d, bias: nil, activation: activation, y: tensors[2], firstImage: 0, images: d.batch)
+        }
+    }
+
+    /// A pass on `oneDNNChannelSlices`: every worker converts its share of the first operand's
+    /// images into the shared copy and its slice's weights into its own copy, then (once all are
+    /// in) runs its primitive and converts its slice of the output back.
+    private func oneDNNChannelSplit(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ layout: OneDNNLayout,
+                                    _ channels: [Range<Int>], pointers: [UnsafeMutablePointer<Float>],
+                                    bias: UnsafeMutablePointer<Float>?, workspace ws: UnsafeMutablePointer<Float>?) throws {
+        let taps = d.kernelH * d.kernelW
+        let images = Self.evenSplit(d.batch, into: channels.count)
+        /// The slice's operands: views into the whole tensors at its first channel.
+        func sliceTensors(_ i: Int) -> [UnsafeMutablePointer<Float>] {
+            let c = channels[i].lowerBound
+            return switch direction {
+            case .forward: [pointers[0], pointers[1] + c * d.inChannels * taps, pointers[2] + c * d.outH * d.outW]
+            case .backwardData: [pointers[0], pointers[1] + c * taps, pointers[2] + c * d.inH * d.inW]
+            case .backwardFilter: [pointers[0], pointers[1] + c * d.outH * d.outW, pointers[2] + c * d.inChannels * taps]
+            }
+        }
+        func eachSlice(_ stages: OneDNNConvolution.Stages) throws {
+            let failure = FirstError()
+            parallelFor(channels.count, grain: 1) { range in
+                for i in range {
+                    let p = layout.primitives[i]
+                    failure.record {
+                        try p.execute(sliceTensors(i), bias: bias.map { $0 + channels[i].lowerBound },
+                                      workspace: ws.map { $0 + layout.offsets[i] }, workspaceCapacity: p.workspaceCount,
+                                      weightCopy: ws.map { $0 + layout.weightCopies[i] }, inputCopy: ws,
+                                      images: images[i], stages: stages)
+                    }
+                }
+            }
+            try failure.rethrow()
+        }
+        try eachSlice([.weightsIn, .activationsIn])
+        try eachSlice([.compute, .weightsOut])
+    }
+
+    /// `count` split into `parts` consecutive ranges, the first ones a unit larger when uneven.
+    static func evenSplit(_ count: Int, into parts: Int) -> [Range<Int>] {
+        let base = count / parts, extra = count % parts
+        var lo = 0
+        return (0..<parts).map { i in
+            let n = base + (i < extra ? 1 : 0)
+            defer { lo += n }
+            return lo..<(lo + n)
+        }
+    }
+
+    /// A pass on `oneDNNSlices`: every worker its share of the batch.
+    private func oneDNNBatchSplit(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ layout: OneDNNLayout,
+                                  pointers: [UnsafeMutablePointer<Float>], bias biasPointer: UnsafeMutablePointer<Float>?,
+                                  workspace ws: UnsafeMutablePointer<Float>?) throws {
+        let (slices, _) = oneDNNSlices(d)
         // Per-image element counts of each operand; the weights (and dw of slice 0) are shared.
         let (input, output) = (d.inChannels * d.inH * d.inW, d.outChannels * d.outH * d.outW)
         let perImage: [Int] = switch direction {
@@ -237,10 +341,6 @@ extension CPUBackend {
                     }
                 }
             }
-        }
-        // Activations oneDNN would approximate differently run as our own epilogue.
-        if let activation, OneDNNConvolution.postOp(activation) == nil {
-            try convolutionEpilogue(d, bias: nil, activation: activation, y: tensors[2], firstImage: 0, images: d.batch)
         }
     }
 }
