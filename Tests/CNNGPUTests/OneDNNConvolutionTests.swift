@@ -178,8 +178,8 @@ final class OneDNNConvolutionTests: XCTestCase {
         XCTAssertTrue(message?.contains("convolutionWorkspaceCount") ?? false, message ?? "")
     }
 
-    /// ResNet-50's wide layers go to oneDNN, but for its 7² stage and LeNet's narrow layers our
-    /// own kernels stay first.
+    /// ResNet-50's wide layers go to oneDNN (its 3×3 layers at 7² and their filter gradients at 14²
+    /// on the channel split), but for LeNet's narrow layers our own kernels stay first.
     func testHeuristicPicksOneDNNForWideLayers() throws {
         let resnet3x3 = try Conv2DDescriptor(batch: 8, inChannels: 64, inH: 56, inW: 56, outChannels: 64,
                                              kernelH: 3, kernelW: 3, padding: Padding2D(1))
@@ -198,10 +198,13 @@ final class OneDNNConvolutionTests: XCTestCase {
                               .oneDNN, "batch 1 would run on OpenMP's threads") }
             let stage5 = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
                                               kernelH: 3, kernelW: 3, padding: Padding2D(1))
-            // Two workers, as measured: the rule counts the pixels of each worker's slice, and
-            // backward-data pays from smaller slices.
+            // Two workers, as measured.
             XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: stage5, direction: direction).first,
-                           direction == .backwardData ? CPUBackend.oneDNNBlocked : ConvolutionSolution(.im2colGEMM),
+                           CPUBackend.oneDNNChannelSplit, "\(direction)")
+            let stage4 = try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 14, inW: 14, outChannels: 256,
+                                              kernelH: 3, kernelW: 3, padding: Padding2D(1))
+            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: stage4, direction: direction).first,
+                           direction == .backwardFilter ? CPUBackend.oneDNNChannelSplit : CPUBackend.oneDNNBlocked,
                            "\(direction)")
             XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: try BlockedConvolutionTests.cases()[1].d,
                                                                     direction: direction).first?.algorithm, .oneDNN)
@@ -210,7 +213,8 @@ final class OneDNNConvolutionTests: XCTestCase {
 
     /// ResNet-50's 1×1 layers by shape: a strided forward runs im2col (a subsampling copy and a
     /// GEMM per image), backward-data at 14² with more input than output channels runs blocked,
-    /// the rest of the wide ones on oneDNN's NCHW path.
+    /// and so does it at 7² (where the rest run packed), the rest of the wide ones on oneDNN's
+    /// NCHW path.
     func testHeuristicPlacesPointwiseLayersByShape() throws {
         let b = CPUBackend(threads: 2)
         func first(_ c: Int, _ k: Int, _ size: Int, stride: Int = 1, _ direction: ConvolutionDirection) throws
@@ -229,5 +233,7 @@ final class OneDNNConvolutionTests: XCTestCase {
         XCTAssertEqual(try first(256, 1024, 14, .backwardData), CPUBackend.oneDNNPlain)
         XCTAssertEqual(try first(1024, 256, 14, .forward), CPUBackend.oneDNNPlain)
         XCTAssertEqual(try first(512, 128, 28, .backwardData), CPUBackend.oneDNNPlain)
+        XCTAssertEqual(try first(2048, 512, 7, .backwardData), CPUBackend.oneDNNBlocked)
+        XCTAssertEqual(try first(512, 2048, 7, .backwardData), CPUBackend.im2colPacked)
     }
 }

@@ -43,11 +43,26 @@ extension CPUBackend {
     /// 7² (196 pixels per worker) took 9.6–9.8 CPU ms blocked against 11.3–11.4 on im2col + GEMM
     /// in three runs; at stride 2 (14²→7²) im2col stayed ahead (12.4–12.8 against 13.3–13.6).
     static let oneDNNBlockedMinSliceAdjointPixels = 196
-    /// 1×1 backward-data with at most this many output pixels and more input than output
-    /// channels runs blocked: at 14² the per-image GEMM of NCHW is 196 columns wide, and the
-    /// blocked kernel took 4.1 against 4.6–4.8 CPU ms (1024→256) and 7.9 against 9.7 (1024→512),
-    /// where the narrower 256→1024 stayed faster on NCHW (3.8–3.9 against 4.2–4.6).
-    static let oneDNNBlockedMaxPointwiseAdjointPixels = 14 * 14
+    /// 1×1 backward-data on planes of these sizes with more input than output channels runs
+    /// blocked: at 14² the per-image GEMM of NCHW is 196 columns wide, and the blocked kernel took
+    /// 4.1 against 4.6–4.8 CPU ms (1024→256) and 7.9 against 9.7 (1024→512), where the narrower
+    /// 256→1024 stayed faster on NCHW (3.8–3.9 against 4.2–4.6); at 7² 2048→512 took 3.9–4.3
+    /// blocked against 4.3–4.5 as packed GEMMs (three runs, NOTES-cpu-convolution.md §7). The
+    /// sizes between (8² at batch 32) were not measured.
+    static let oneDNNBlockedPointwiseAdjointPixels: Set = [7 * 7, 14 * 14]
+    /// Filter gradients of stride-1 3×3 (and larger) layers on planes in this range run on the
+    /// channel split: each worker's primitive then covers the whole batch and no worker sums
+    /// another's gradient. Batch 8, three runs, CPU ms: 256→256 at 14² 7.9–8.7 against 8.7–9.1
+    /// on the batch split; 512→512 at 7² 10.0–10.3 against 10.2–10.4 on im2col + GEMM (12.1–13.0
+    /// batch-split blocked); batch 32, 512→512 at 7² 36.4 against 39.4–44.3. On larger planes
+    /// (128→128 at 28², 64→64 at 56² and 16²) the batch split stayed ahead by 2–4%.
+    static let oneDNNChannelSplitFilterPixels = (7 * 7)...(14 * 14)
+    /// Forward and backward data of stride-1 3×3 layers run on the channel split where the whole
+    /// batch has this many output pixels: ResNet-50's 512→512 at 7² and batch 8 (392) took
+    /// 8.6–8.9 CPU ms forward against 8.8–9.4 on im2col + GEMM and 8.7–9.1 backward data against
+    /// 8.9–9.5 on the batch split, three runs each. At 14² (1568) the batch split was 1–3% ahead,
+    /// and at batch 32 the 2² and 4² layers (128 and 512 pixels) tied or lost.
+    static let oneDNNChannelSplitDataBatchPixels = 392...392
 
     /// The oneDNN layout the measurements favour for `d`, or nil where our own kernels are the
     /// better first choice. A batch smaller than the worker count would run on oneDNN's OpenMP
@@ -57,6 +72,10 @@ extension CPUBackend {
         guard d.groups == 1, d.outChannels >= Self.oneDNNMinOutChannels, d.batch >= threads else { return nil }
         let strided = d.strideH > 1 || d.strideW > 1
         if d.kernelH * d.kernelW == 1 {
+            if direction == .backwardData, d.inChannels > d.outChannels,
+               Self.oneDNNBlockedPointwiseAdjointPixels.contains(d.outPixels) {
+                return Self.oneDNNBlocked
+            }
             guard d.outPixels >= Self.oneDNNMinOutPixels else { return nil }
             // A strided 1×1 forward is a subsampling copy and one GEMM per image in our im2col
             // path; oneDNN's NCHW path took 1.3× its CPU time (10.8 against 8.4 ms at 28²→14²,
@@ -66,11 +85,12 @@ extension CPUBackend {
             if direction == .backwardFilter, Self.packedPointwiseFilterPixels.contains(d.outPixels), !strided {
                 return nil
             }
-            if direction == .backwardData, d.outPixels <= Self.oneDNNBlockedMaxPointwiseAdjointPixels,
-               d.inChannels > d.outChannels {
-                return Self.oneDNNBlocked
-            }
             return Self.oneDNNPlain
+        }
+        if !strided, d.dilationH == 1, d.dilationW == 1, d.inChannels >= Self.oneDNNBlockedMinAdjointChannels {
+            let split = direction == .backwardFilter ? Self.oneDNNChannelSplitFilterPixels.contains(d.outPixels)
+                : Self.oneDNNChannelSplitDataBatchPixels.contains(d.outPixels * d.batch)
+            if split { return Self.oneDNNChannelSplit }
         }
         let minimum = direction == .backwardData && !strided
             ? Self.oneDNNBlockedMinSliceAdjointPixels : Self.oneDNNBlockedMinSlicePixels
