@@ -13,7 +13,8 @@ import Foundation
 /// alone, NOTES-cpu-convolution.md §6), but every other op here reads NCHW.
 ///
 /// Each of the backend's workers runs one primitive on its slice of the batch (see
-/// `oneDNNSlices`). Primitives are built once per problem, pass, epilogue and thread count and
+/// `oneDNNSlices`), or, for the shapes `preferredOneDNN` names, on its slice of the channels over
+/// the whole batch (`oneDNNChannelSlices`). Primitives are built once per problem, pass, epilogue and thread count and
 /// cached (JIT compilation takes milliseconds). The reordered copies and oneDNN's scratchpad
 /// live in the workspace the planner allocates, so its memory figures include them.
 extension CPUBackend {
