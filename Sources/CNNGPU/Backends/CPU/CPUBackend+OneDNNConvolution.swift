@@ -14,8 +14,8 @@ import Foundation
 ///
 /// Each of the backend's workers runs one primitive on its slice of the batch (see
 /// `oneDNNSlices`), or, for the shapes `preferredOneDNN` names, on its slice of the channels over
-/// the whole batch (`oneDNNChannelSlices`). Primitives are built once per problem, pass, epilogue and thread count and
-/// cached (JIT compilation takes milliseconds). The reordered copies and oneDNN's scratchpad
+/// the whole batch (`oneDNNChannelSlices`). Primitives are built once per problem, pass,
+/// epilogue and thread count and cached (JIT compilation takes milliseconds). The reordered copies and oneDNN's scratchpad
 /// live in the workspace the planner allocates, so its memory figures include them.
 extension CPUBackend {
     static let oneDNNBlocked = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1])
@@ -49,24 +49,23 @@ extension CPUBackend {
     /// 4.1 against 4.6–4.8 CPU ms (1024→256) and 7.9 against 9.7 (1024→512), where the narrower
     /// 256→1024 stayed faster on NCHW (3.8–3.9 against 4.2–4.6); at 7² 2048→512 took 3.9–4.6
     /// blocked against 4.3–4.6 as packed GEMMs (faster in four of five runs, mean −3%;
-    /// NOTES-cpu-convolution.md §7). The
-    /// sizes between (8² at batch 32) were not measured.
+    /// NOTES-cpu-convolution.md §7). The sizes between (8² at batch 32) were not measured.
     static let oneDNNBlockedPointwiseAdjointPixels: Set = [7 * 7, 14 * 14]
     /// Filter gradients of stride-1 3×3 (and larger) layers on planes of these sizes (ResNet-50's
     /// last two stages at 224²) run on the channel split: each worker's primitive then covers the
     /// whole batch and no worker sums another's gradient. Batch 8, five runs, CPU ms: 256→256 at
     /// 14² 7.9–8.7 against 8.3–9.1 on the batch split (four wins, one loss by 3%; mean −4%);
     /// 512→512 at 7² 10.0–10.3 against 10.2–10.5 on im2col + GEMM (12.1–13.0 batch-split
-    /// blocked); batch 32, 512→512 at 7² 36.4 against
-    /// 39.4–44.3. On larger planes (128→128 at 28², 64→64 at 56² and 16²) the batch split stayed
-    /// ahead by 2–4%; at 8² (batch 32) it tied, at 4² the split won once (3.2 against 3.6), at
-    /// 2² im2col + GEMM was 1.6× faster: only the measured sizes are on the rule.
+    /// blocked); batch 32, 512→512 at 7² 36.4 against 39.4–44.3. On larger planes (128→128 at
+    /// 28², 64→64 at 56² and 16²) the batch split stayed ahead by 2–4%; at 8² (batch 32) it tied,
+    /// at 4² the split won once (3.2 against 3.6), at 2² im2col + GEMM was 1.6× faster: only the
+    /// measured sizes are on the rule.
     static let oneDNNChannelSplitFilterPixels: Set = [7 * 7, 14 * 14]
     /// Forward and backward data of stride-1 3×3 layers run on the channel split where the whole
     /// batch has this many output pixels: ResNet-50's 512→512 at 7² and batch 8 (392) took
     /// 8.6–8.9 CPU ms forward against 8.8–9.8 on im2col + GEMM and 8.6–9.3 backward data against
-    /// 8.8–9.5 on the batch split, faster in each of five runs. At 14² (1568) the batch split was 1–3% ahead,
-    /// and at batch 32 the 2² and 4² layers (128 and 512 pixels) tied or lost.
+    /// 8.8–9.5 on the batch split, faster in each of five runs. At 14² (1568) the batch split
+    /// was 1–3% ahead, and at batch 32 the 2² and 4² layers (128 and 512 pixels) tied or lost.
     static let oneDNNChannelSplitDataBatchPixels = 392...392
 
     /// The oneDNN layout the measurements favour for `d`, or nil where our own kernels are the

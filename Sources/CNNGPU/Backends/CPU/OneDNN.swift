@@ -49,10 +49,10 @@ enum OneDNN {
         return md
     }
 
-    /// A float32 NCHW (or OIHW) view of `shape` inside a dense tensor of `whole`'s shape: a
-    /// channel slice of it when the two differ. The same as `desc(shape, dnnl_nchw)` when equal.
+    /// A float32 NCHW (or OIHW: the same order) view of the 4-D `shape` inside a dense tensor of
+    /// `whole`'s shape: a channel slice of it when the two differ, the dense tensor when equal.
     static func view(_ shape: [Int], of whole: [Int]) throws -> dnnl_memory_desc_t {
-        guard shape != whole else { return try desc(shape, shape.count == 4 ? dnnl_nchw : dnnl_abcde) }
+        guard shape != whole else { return try desc(shape, dnnl_abcd) }
         var strides = [Int](repeating: 1, count: whole.count)
         for i in stride(from: whole.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * whole[i + 1] }
         var md = dnnl_memory_desc_t()
