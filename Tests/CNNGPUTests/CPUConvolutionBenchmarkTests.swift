@@ -63,10 +63,11 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
         print(report)
     }
 
-    /// The solvers compared: oneDNN in both layouts, im2col + GEMM, and for 1×1 layers the
-    /// packed variant and (backward-filter) the transposed per-worker GEMMs.
+    /// The solvers compared: oneDNN in both layouts (blocked split over the batch and over the
+    /// channels), im2col + GEMM, and for 1×1 layers the packed variant and (backward-filter) the
+    /// transposed per-worker GEMMs.
     static func candidates(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection) -> [ConvolutionSolution] {
-        [CPUBackend.oneDNNBlocked, CPUBackend.oneDNNPlain, ConvolutionSolution(.im2colGEMM)]
+        [CPUBackend.oneDNNBlocked, CPUBackend.oneDNNChannelSplit, CPUBackend.oneDNNPlain, ConvolutionSolution(.im2colGEMM)]
             + (d.isPointwise ? [CPUBackend.im2colPacked] : [])
             + (direction == .backwardFilter && CPUBackend.pointwiseFilterTransposedApplies(d)
                 ? [CPUBackend.pointwiseFilterTransposed] : [])

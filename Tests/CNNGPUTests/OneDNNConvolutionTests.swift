@@ -92,6 +92,59 @@ final class OneDNNConvolutionTests: XCTestCase {
         }
     }
 
+    /// The channel split (`oneDNNChannelSplit`): slices of whole 16-channel blocks and a ragged
+    /// last one, more workers than blocks, batches smaller than the workers, bias and ReLU; all
+    /// three passes against the reference with exactly the workspace the backend asks for.
+    func testChannelSplitMatchesReference() throws {
+        var rng = SeededGenerator.fresh()
+        let problems = try Self.wideProblems() + [
+            try Conv2DDescriptor(batch: 3, inChannels: 70, inH: 5, inW: 7, outChannels: 50, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(1)),
+            try Conv2DDescriptor(batch: 2, inChannels: 64, inH: 6, inW: 6, outChannels: 96, kernelH: 1, kernelW: 1),
+            try FusedConvolutionTests.randomProblem(&rng)]
+            + (0..<2).map { _ in
+                let k = [1, 3].randomElement(using: &rng)!
+                return try Conv2DDescriptor(batch: Int.random(in: 1...4, using: &rng),
+                                            inChannels: Int.random(in: 17...70, using: &rng),
+                                            inH: Int.random(in: 4...9, using: &rng), inW: Int.random(in: 4...9, using: &rng),
+                                            outChannels: Int.random(in: 17...70, using: &rng), kernelH: k, kernelW: k,
+                                            strideH: Int.random(in: 1...2, using: &rng), strideW: Int.random(in: 1...2, using: &rng),
+                                            padding: Padding2D(k / 2), dilationH: k > 1 && Bool.random(using: &rng) ? 2 : 1)
+            }
+        let split = CPUBackend.oneDNNChannelSplit
+        for problem in problems {
+            for (batch, threads) in [(problem.batch, 2), (1, 2), (4, 3)] {
+                var d = problem
+                d.batch = batch
+                let b = CPUBackend(threads: threads)
+                let m = "\(d.problemText), \(threads) threads, seed \(rng.seed)"
+                for direction in ConvolutionDirection.allCases {
+                    let channels = direction == .backwardData ? d.inChannels : d.outChannels
+                    let slices = b.oneDNNChannelSlices(d, direction)
+                    if d.groups == 1, channels > 16 {
+                        XCTAssertEqual(slices?.count, min(threads, (channels + 15) / 16), "\(direction) \(m)")
+                        XCTAssertEqual(slices?.first?.lowerBound, 0, m)
+                        XCTAssertEqual(slices?.last?.upperBound, channels, m)
+                        XCTAssertTrue(slices?.dropLast().allSatisfy { $0.count % 16 == 0 } ?? false, "whole blocks: \(m)")
+                        let layout = try b.oneDNNLayout(d, direction, split, bias: true, activation: nil)
+                        XCTAssertEqual(layout.channels, slices, "the slices agree on the shared copy's layout: \(m)")
+                    } else {
+                        XCTAssertNil(slices, "one block or groups: the batch split, \(direction) \(m)")
+                    }
+                }
+                let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), bias = rng.floats(d.outChannels)
+                let dy = rng.floats(d.outputCount)
+                let (y, dx, dw, _) = ConvolutionTests.reference(d, x: x, w: w, bias: bias, dy: dy)
+                let r = try Self.run(b, d, split, x: x, w: w, bias: bias, dy: dy)
+                assertClose(r.y, y, "forward \(m)")
+                assertClose(r.dx, dx, "backward data \(m)")
+                assertClose(r.dw, dw, "backward filter \(m)")
+                let fused = try Self.run(b, d, split, x: x, w: w, bias: bias, dy: dy, activation: .relu)
+                assertClose(fused.y, y.map { max($0, 0) }, "forward with ReLU \(m)")
+            }
+        }
+    }
+
     /// Post-op ReLUs and our own epilogue for the rest agree with convolution then activation.
     func testFusedEpilogueMatchesUnfused() throws {
         var rng = SeededGenerator.fresh()
@@ -125,8 +178,8 @@ final class OneDNNConvolutionTests: XCTestCase {
         XCTAssertTrue(message?.contains("convolutionWorkspaceCount") ?? false, message ?? "")
     }
 
-    /// ResNet-50's wide layers go to oneDNN, but for its 7² stage and LeNet's narrow layers our
-    /// own kernels stay first.
+    /// ResNet-50's wide layers go to oneDNN (its 3×3 layers at 7² and their filter gradients at 14²
+    /// on the channel split), but for LeNet's narrow layers our own kernels stay first.
     func testHeuristicPicksOneDNNForWideLayers() throws {
         let resnet3x3 = try Conv2DDescriptor(batch: 8, inChannels: 64, inH: 56, inW: 56, outChannels: 64,
                                              kernelH: 3, kernelW: 3, padding: Padding2D(1))
@@ -145,10 +198,13 @@ final class OneDNNConvolutionTests: XCTestCase {
                               .oneDNN, "batch 1 would run on OpenMP's threads") }
             let stage5 = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
                                               kernelH: 3, kernelW: 3, padding: Padding2D(1))
-            // Two workers, as measured: the rule counts the pixels of each worker's slice, and
-            // backward-data pays from smaller slices.
+            // Two workers, as measured.
             XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: stage5, direction: direction).first,
-                           direction == .backwardData ? CPUBackend.oneDNNBlocked : ConvolutionSolution(.im2colGEMM),
+                           CPUBackend.oneDNNChannelSplit, "\(direction)")
+            let stage4 = try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 14, inW: 14, outChannels: 256,
+                                              kernelH: 3, kernelW: 3, padding: Padding2D(1))
+            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: stage4, direction: direction).first,
+                           direction == .backwardFilter ? CPUBackend.oneDNNChannelSplit : CPUBackend.oneDNNBlocked,
                            "\(direction)")
             XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: try BlockedConvolutionTests.cases()[1].d,
                                                                     direction: direction).first?.algorithm, .oneDNN)
@@ -157,7 +213,8 @@ final class OneDNNConvolutionTests: XCTestCase {
 
     /// ResNet-50's 1×1 layers by shape: a strided forward runs im2col (a subsampling copy and a
     /// GEMM per image), backward-data at 14² with more input than output channels runs blocked,
-    /// the rest of the wide ones on oneDNN's NCHW path.
+    /// and so does it at 7² (where the rest run packed), the rest of the wide ones on oneDNN's
+    /// NCHW path.
     func testHeuristicPlacesPointwiseLayersByShape() throws {
         let b = CPUBackend(threads: 2)
         func first(_ c: Int, _ k: Int, _ size: Int, stride: Int = 1, _ direction: ConvolutionDirection) throws
@@ -176,5 +233,7 @@ final class OneDNNConvolutionTests: XCTestCase {
         XCTAssertEqual(try first(256, 1024, 14, .backwardData), CPUBackend.oneDNNPlain)
         XCTAssertEqual(try first(1024, 256, 14, .forward), CPUBackend.oneDNNPlain)
         XCTAssertEqual(try first(512, 128, 28, .backwardData), CPUBackend.oneDNNPlain)
+        XCTAssertEqual(try first(2048, 512, 7, .backwardData), CPUBackend.oneDNNBlocked)
+        XCTAssertEqual(try first(512, 2048, 7, .backwardData), CPUBackend.im2colPacked)
     }
 }

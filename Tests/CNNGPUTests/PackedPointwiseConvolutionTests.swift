@@ -99,8 +99,8 @@ final class PackedPointwiseConvolutionTests: XCTestCase {
     /// ResNet-50 at batch 32, 64² input, on two workers: 1×1 layers pack below 8² and run on
     /// oneDNN's NCHW path from 14²; 3×3 layers run blocked while a worker's slice has at least
     /// 256 output pixels (8² and 4² here) and on im2col + GEMM below (2²), and the batch-8 7²
-    /// stage keeps im2col + GEMM (4 images × 49 pixels per worker) but for backward-data (blocked
-    /// from 196 pixels per worker at stride 1).
+    /// stage runs on oneDNN's channel split (each worker's primitive over the whole batch), its
+    /// 1×1 backward-data with more input than output channels blocked.
     func testSmallSpatialRules() throws {
         let b = CPUBackend(threads: 2)
         func first(_ batch: Int, _ c: Int, _ k: Int, _ size: Int, _ r: Int, stride: Int = 1,
@@ -112,7 +112,8 @@ final class PackedPointwiseConvolutionTests: XCTestCase {
         for direction in ConvolutionDirection.allCases {
             XCTAssertEqual(try first(32, 2048, 512, 2, 1, direction), CPUBackend.im2colPacked, "\(direction)")
             XCTAssertEqual(try first(32, 256, 1024, 4, 1, direction), CPUBackend.im2colPacked, "\(direction)")
-            XCTAssertEqual(try first(8, 2048, 512, 7, 1, direction), CPUBackend.im2colPacked, "\(direction)")
+            XCTAssertEqual(try first(8, 2048, 512, 7, 1, direction),
+                           direction == .backwardData ? CPUBackend.oneDNNBlocked : CPUBackend.im2colPacked, "\(direction)")
             XCTAssertEqual(try first(32, 512, 128, 8, 1, direction), ConvolutionSolution(.im2colGEMM), "\(direction)")
             XCTAssertEqual(try first(32, 256, 128, 16, 1, direction), CPUBackend.oneDNNPlain, "\(direction)")
             XCTAssertEqual(try first(32, 128, 128, 8, 3, direction), CPUBackend.oneDNNBlocked, "\(direction)")
@@ -121,8 +122,7 @@ final class PackedPointwiseConvolutionTests: XCTestCase {
             XCTAssertEqual(try first(32, 512, 512, 2, 3, direction), ConvolutionSolution(.im2colGEMM), "\(direction)")
             XCTAssertEqual(try first(32, 512, 512, 4, 3, stride: 2, direction), ConvolutionSolution(.im2colGEMM),
                            "\(direction)")
-            XCTAssertEqual(try first(8, 512, 512, 7, 3, direction),
-                           direction == .backwardData ? CPUBackend.oneDNNBlocked : ConvolutionSolution(.im2colGEMM),
+            XCTAssertEqual(try first(8, 512, 512, 7, 3, direction), CPUBackend.oneDNNChannelSplit,
                            "\(direction)")
             // At 14² (batch 8) the filter gradient runs packed, the other passes on oneDNN.
             XCTAssertEqual(try first(8, 1024, 256, 14, 1, direction),

@@ -13,12 +13,16 @@ import Foundation
 /// alone, NOTES-cpu-convolution.md §6), but every other op here reads NCHW.
 ///
 /// Each of the backend's workers runs one primitive on its slice of the batch (see
-/// `oneDNNSlices`). Primitives are built once per problem, pass, epilogue and thread count and
-/// cached (JIT compilation takes milliseconds). The reordered copies and oneDNN's scratchpad
+/// `oneDNNSlices`), or, for the shapes `preferredOneDNN` names, on its slice of the channels over
+/// the whole batch (`oneDNNChannelSlices`). Primitives are built once per problem, pass,
+/// epilogue and thread count and cached (JIT compilation takes milliseconds). The reordered copies and oneDNN's scratchpad
 /// live in the workspace the planner allocates, so its memory figures include them.
 extension CPUBackend {
     static let oneDNNBlocked = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1])
     static let oneDNNPlain = ConvolutionSolution(.oneDNN, parameters: ["blocked": 0])
+    /// The blocked layout with the workers splitting the channels instead of the batch (see
+    /// `oneDNNChannelSlices`).
+    static let oneDNNChannelSplit = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1, "channelSplit": 1])
     /// Narrower layers (LeNet's 6 and 16 channels) stay on the register-blocked loops, which
     /// were measured faster there (CPUBackend+Convolution.swift).
     static let oneDNNMinOutChannels = 32
@@ -40,11 +44,29 @@ extension CPUBackend {
     /// 7² (196 pixels per worker) took 9.6–9.8 CPU ms blocked against 11.3–11.4 on im2col + GEMM
     /// in three runs; at stride 2 (14²→7²) im2col stayed ahead (12.4–12.8 against 13.3–13.6).
     static let oneDNNBlockedMinSliceAdjointPixels = 196
-    /// 1×1 backward-data with at most this many output pixels and more input than output
-    /// channels runs blocked: at 14² the per-image GEMM of NCHW is 196 columns wide, and the
-    /// blocked kernel took 4.1 against 4.6–4.8 CPU ms (1024→256) and 7.9 against 9.7 (1024→512),
-    /// where the narrower 256→1024 stayed faster on NCHW (3.8–3.9 against 4.2–4.6).
-    static let oneDNNBlockedMaxPointwiseAdjointPixels = 14 * 14
+    /// 1×1 backward-data on planes of these sizes with more input than output channels runs
+    /// blocked: at 14² the per-image GEMM of NCHW is 196 columns wide, and the blocked kernel took
+    /// 4.1 against 4.6–4.8 CPU ms (1024→256) and 7.9 against 9.7 (1024→512), where the narrower
+    /// 256→1024 stayed faster on NCHW (3.8–3.9 against 4.2–4.6); at 7² 2048→512 took 3.9–4.6
+    /// blocked against 4.3–4.6 as packed GEMMs (faster in four of five runs, mean −3%;
+    /// NOTES-cpu-convolution.md §7). The sizes between (8² at batch 32) were not measured.
+    static let oneDNNBlockedPointwiseAdjointPixels: Set = [7 * 7, 14 * 14]
+    /// Filter gradients of stride-1 3×3 (and larger) layers on planes of these sizes (ResNet-50's
+    /// last two stages at 224²) run on the channel split: each worker's primitive then covers the
+    /// whole batch and no worker sums another's gradient. Batch 8, five runs, CPU ms: 256→256 at
+    /// 14² 7.9–8.7 against 8.3–9.1 on the batch split (four wins, one loss by 3%; mean −4%);
+    /// 512→512 at 7² 10.0–10.3 against 10.2–10.5 on im2col + GEMM (12.1–13.0 batch-split
+    /// blocked); batch 32, 512→512 at 7² 36.4 against 39.4–44.3. On larger planes (128→128 at
+    /// 28², 64→64 at 56² and 16²) the batch split stayed ahead by 2–4%; at 8² (batch 32) it tied,
+    /// at 4² the split won once (3.2 against 3.6), at 2² im2col + GEMM was 1.6× faster: only the
+    /// measured sizes are on the rule.
+    static let oneDNNChannelSplitFilterPixels: Set = [7 * 7, 14 * 14]
+    /// Forward and backward data of stride-1 3×3 layers run on the channel split where the whole
+    /// batch has this many output pixels: ResNet-50's 512→512 at 7² and batch 8 (392) took
+    /// 8.6–8.9 CPU ms forward against 8.8–9.8 on im2col + GEMM and 8.6–9.3 backward data against
+    /// 8.8–9.5 on the batch split, faster in each of five runs. At 14² (1568) the batch split
+    /// was 1–3% ahead, and at batch 32 the 2² and 4² layers (128 and 512 pixels) tied or lost.
+    static let oneDNNChannelSplitDataBatchPixels = 392...392
 
     /// The oneDNN layout the measurements favour for `d`, or nil where our own kernels are the
     /// better first choice. A batch smaller than the worker count would run on oneDNN's OpenMP
@@ -54,6 +76,10 @@ extension CPUBackend {
         guard d.groups == 1, d.outChannels >= Self.oneDNNMinOutChannels, d.batch >= threads else { return nil }
         let strided = d.strideH > 1 || d.strideW > 1
         if d.kernelH * d.kernelW == 1 {
+            if direction == .backwardData, d.inChannels > d.outChannels,
+               Self.oneDNNBlockedPointwiseAdjointPixels.contains(d.outPixels) {
+                return Self.oneDNNBlocked
+            }
             guard d.outPixels >= Self.oneDNNMinOutPixels else { return nil }
             // A strided 1×1 forward is a subsampling copy and one GEMM per image in our im2col
             // path; oneDNN's NCHW path took 1.3× its CPU time (10.8 against 8.4 ms at 28²→14²,
@@ -63,11 +89,12 @@ extension CPUBackend {
             if direction == .backwardFilter, Self.packedPointwiseFilterPixels.contains(d.outPixels), !strided {
                 return nil
             }
-            if direction == .backwardData, d.outPixels <= Self.oneDNNBlockedMaxPointwiseAdjointPixels,
-               d.inChannels > d.outChannels {
-                return Self.oneDNNBlocked
-            }
             return Self.oneDNNPlain
+        }
+        if !strided, d.dilationH == 1, d.dilationW == 1, d.inChannels >= Self.oneDNNBlockedMinAdjointChannels {
+            let split = direction == .backwardFilter ? Self.oneDNNChannelSplitFilterPixels.contains(d.outPixels)
+                : Self.oneDNNChannelSplitDataBatchPixels.contains(d.outPixels * d.batch)
+            if split { return Self.oneDNNChannelSplit }
         }
         let minimum = direction == .backwardData && !strided
             ? Self.oneDNNBlockedMinSliceAdjointPixels : Self.oneDNNBlockedMinSlicePixels
@@ -83,24 +110,45 @@ extension CPUBackend {
     /// the worker count runs whole, on oneDNN's threads.
     func oneDNNSlices(_ d: Conv2DDescriptor) -> (slices: [Range<Int>], ompThreads: Int) {
         let k = d.batch >= threads ? threads : 1
-        let base = d.batch / k, extra = d.batch % k
+        return (Self.evenSplit(d.batch, into: k), k == 1 ? threads : 1)
+    }
+
+    /// The channel split of a pass (`oneDNNChannelSplit`): each worker runs one primitive over
+    /// the whole batch for a range of the output channels (forward, backward filter) or of the
+    /// input channels (backward data), in whole 16-channel blocks (oneDNN's block on AVX-512),
+    /// so that a slice's weights are whole blocks of the blocked copy and no worker sums another's
+    /// weight gradient. The first operand (x, or dy for backward data) is the whole batch for
+    /// every slice: the workers convert their share of its images into one shared copy first.
+    /// Nil where there are fewer blocks than two or groups: those run the batch split.
+    func oneDNNChannelSlices(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection) -> [Range<Int>]? {
+        guard d.groups == 1 else { return nil }
+        let channels = direction == .backwardData ? d.inChannels : d.outChannels
+        let blocks = (channels + 15) / 16, k = min(threads, blocks)
+        guard k > 1 else { return nil }
         var lo = 0
-        let slices = (0..<k).map { i in
-            let n = base + (i < extra ? 1 : 0)
+        return (0..<k).map { i in
+            let n = min(channels - lo, (blocks / k + (i < blocks % k ? 1 : 0)) * 16)
             defer { lo += n }
             return lo..<(lo + n)
         }
-        return (slices, k == 1 ? threads : 1)
+    }
+
+    /// `d` cut to `channels` of the dimension `oneDNNChannelSlices` splits.
+    static func channelSlice(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ channels: Range<Int>) -> Conv2DDescriptor {
+        var slice = d
+        if direction == .backwardData { slice.inChannels = channels.count } else { slice.outChannels = channels.count }
+        return slice
     }
 
     func oneDNNKey(_ d: Conv2DDescriptor, batch: Int, ompThreads: Int, _ direction: ConvolutionDirection,
-                   _ solution: ConvolutionSolution, bias: Bool, activation: Activation?) -> OneDNNConvolution.Key {
+                   _ solution: ConvolutionSolution, bias: Bool, activation: Activation?,
+                   whole: Conv2DDescriptor? = nil) -> OneDNNConvolution.Key {
         var slice = d
         slice.batch = batch
         return OneDNNConvolution.Key(d: slice, direction: direction, blocked: solution.parameters["blocked"] == 1,
                                      bias: bias && direction == .forward,
                                      postOp: direction == .forward ? OneDNNConvolution.postOp(activation) : nil,
-                                     threads: ompThreads)
+                                     threads: ompThreads, whole: whole)
     }
 
     /// How one pass uses its workspace (offsets in floats).
@@ -118,6 +166,8 @@ extension CPUBackend {
         /// the first (summed into dw at the end).
         var partials: Int
         var total: Int
+        /// A channel split's slices (`oneDNNChannelSlices`); nil for the batch split.
+        var channels: [Range<Int>]? = nil
     }
 
     /// The workspace of one pass: the weight copies, then every slice's region, then any
@@ -125,6 +175,22 @@ extension CPUBackend {
     func oneDNNLayout(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ solution: ConvolutionSolution,
                               bias: Bool, activation: Activation?) throws -> OneDNNLayout {
         func aligned(_ n: Int) -> Int { (n + 15) / 16 * 16 }
+        if solution.parameters["channelSplit"] == 1, let channels = oneDNNChannelSlices(d, direction) {
+            // The shared copy of the first operand, then each slice's weight copy and region.
+            let primitives = try channels.map { r in
+                try OneDNNConvolution.cached(oneDNNKey(Self.channelSlice(d, direction, r), batch: d.batch, ompThreads: 1,
+                                                       direction, solution, bias: bias, activation: activation, whole: d))
+            }
+            // oneDNN could choose another layout for a narrower last slice; then the batch split.
+            if primitives.allSatisfy({ $0.inputCopyCount == primitives[0].inputCopyCount
+                                       && $0.sharesLayout(of: 0, with: primitives[0]) }) {
+                var total = aligned(primitives[0].inputCopyCount)
+                let weightCopies = primitives.map { p in defer { total += aligned(p.weightCopyCount) }; return total }
+                let offsets = primitives.map { p in defer { total += aligned(p.workspaceCount) }; return total }
+                return OneDNNLayout(primitives: primitives, offsets: offsets, weightCopies: weightCopies,
+                                    sharedLayout: false, partials: total, total: total, channels: channels)
+            }
+        }
         let (slices, omp) = oneDNNSlices(d)
         let primitives = try slices.map { r in
             try OneDNNConvolution.cached(oneDNNKey(d, batch: r.count, ompThreads: omp, direction, solution,
@@ -172,9 +238,71 @@ extension CPUBackend {
                 "the workspace holds \(capacity) floats but this pass needs \(layout.total); "
                 + "size it with convolutionWorkspaceCount for this solution")
         }
-        let (slices, _) = oneDNNSlices(d)
         let ws = workspace.map(ptr), biasPointer = bias.map(ptr)
         let pointers = tensors.map(ptr)
+        if let channels = layout.channels {
+            try oneDNNChannelSplit(d, direction, layout, channels, pointers: pointers, bias: biasPointer, workspace: ws)
+        } else {
+            try oneDNNBatchSplit(d, direction, layout, pointers: pointers, bias: biasPointer, workspace: ws)
+        }
+        // Activations oneDNN would approximate differently run as our own epilogue.
+        if let activation, OneDNNConvolution.postOp(activation) == nil {
+            try convolutionEpilogue(d, bias: nil, activation: activation, y: tensors[2], firstImage: 0, images: d.batch)
+        }
+    }
+
+    /// A pass on `oneDNNChannelSlices`: every worker converts its share of the first operand's
+    /// images into the shared copy and its slice's weights into its own copy, then (once all are
+    /// in) runs its primitive and converts its slice of the output back.
+    private func oneDNNChannelSplit(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ layout: OneDNNLayout,
+                                    _ channels: [Range<Int>], pointers: [UnsafeMutablePointer<Float>],
+                                    bias: UnsafeMutablePointer<Float>?, workspace ws: UnsafeMutablePointer<Float>?) throws {
+        let taps = d.kernelH * d.kernelW
+        let images = Self.evenSplit(d.batch, into: channels.count)
+        /// The slice's operands: views into the whole tensors at its first channel.
+        func sliceTensors(_ i: Int) -> [UnsafeMutablePointer<Float>] {
+            let c = channels[i].lowerBound
+            return switch direction {
+            case .forward: [pointers[0], pointers[1] + c * d.inChannels * taps, pointers[2] + c * d.outH * d.outW]
+            case .backwardData: [pointers[0], pointers[1] + c * taps, pointers[2] + c * d.inH * d.inW]
+            case .backwardFilter: [pointers[0], pointers[1] + c * d.outH * d.outW, pointers[2] + c * d.inChannels * taps]
+            }
+        }
+        func eachSlice(_ stages: OneDNNConvolution.Stages) throws {
+            let failure = FirstError()
+            parallelFor(channels.count, grain: 1) { range in
+                for i in range {
+                    let p = layout.primitives[i]
+                    failure.record {
+                        try p.execute(sliceTensors(i), bias: bias.map { $0 + channels[i].lowerBound },
+                                      workspace: ws.map { $0 + layout.offsets[i] }, workspaceCapacity: p.workspaceCount,
+                                      weightCopy: ws.map { $0 + layout.weightCopies[i] }, inputCopy: ws,
+                                      images: images[i], stages: stages)
+                    }
+                }
+            }
+            try failure.rethrow()
+        }
+        try eachSlice([.weightsIn, .activationsIn])
+        try eachSlice([.compute, .weightsOut])
+    }
+
+    /// `count` split into `parts` consecutive ranges, the first ones a unit larger when uneven.
+    static func evenSplit(_ count: Int, into parts: Int) -> [Range<Int>] {
+        let base = count / parts, extra = count % parts
+        var lo = 0
+        return (0..<parts).map { i in
+            let n = base + (i < extra ? 1 : 0)
+            defer { lo += n }
+            return lo..<(lo + n)
+        }
+    }
+
+    /// A pass on `oneDNNSlices`: every worker its share of the batch.
+    private func oneDNNBatchSplit(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ layout: OneDNNLayout,
+                                  pointers: [UnsafeMutablePointer<Float>], bias biasPointer: UnsafeMutablePointer<Float>?,
+                                  workspace ws: UnsafeMutablePointer<Float>?) throws {
+        let (slices, _) = oneDNNSlices(d)
         // Per-image element counts of each operand; the weights (and dw of slice 0) are shared.
         let (input, output) = (d.inChannels * d.inH * d.inW, d.outChannels * d.outH * d.outW)
         let perImage: [Int] = switch direction {
@@ -237,10 +365,6 @@ extension CPUBackend {
                     }
                 }
             }
-        }
-        // Activations oneDNN would approximate differently run as our own epilogue.
-        if let activation, OneDNNConvolution.postOp(activation) == nil {
-            try convolutionEpilogue(d, bias: nil, activation: activation, y: tensors[2], firstImage: 0, images: d.batch)
         }
     }
 }

@@ -49,6 +49,18 @@ enum OneDNN {
         return md
     }
 
+    /// A float32 NCHW (or OIHW: the same order) view of the 4-D `shape` inside a dense tensor of
+    /// `whole`'s shape: a channel slice of it when the two differ, the dense tensor when equal.
+    static func view(_ shape: [Int], of whole: [Int]) throws -> dnnl_memory_desc_t {
+        guard shape != whole else { return try desc(shape, dnnl_abcd) }
+        var strides = [Int](repeating: 1, count: whole.count)
+        for i in stride(from: whole.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * whole[i + 1] }
+        var md = dnnl_memory_desc_t()
+        try check(dnnl_memory_desc_init_by_strides(&md, Int32(shape.count), dims(shape), dnnl_f32, dims(strides)),
+                  "dnnl_memory_desc_init_by_strides")
+        return md
+    }
+
     /// `md`'s shape in layout `tag` (`dnnl_format_tag_any`: the primitive chooses).
     static func desc(_ md: dnnl_memory_desc_t, _ tag: dnnl_format_tag_t) throws -> dnnl_memory_desc_t {
         let shape = withUnsafeBytes(of: md.dims) { Array($0.bindMemory(to: Int64.self).prefix(Int(md.ndims))) }

@@ -24,6 +24,11 @@ final class OneDNNConvolution: @unchecked Sendable {
         /// The activation oneDNN applies as a post-op (ReLU and leaky ReLU; see `postOp`).
         var postOp: Activation?
         var threads: Int
+        /// Set when `d` is a channel slice of this problem (`CPUBackend.oneDNNChannelSlices`):
+        /// the slice's NCHW operands are then views into the whole problem's tensors, and its
+        /// first operand (x forward and backward filter, dy backward data) is the whole batch of
+        /// that tensor, which the slices share in one reordered copy (`inputCopyCount`).
+        var whole: Conv2DDescriptor? = nil
     }
 
     /// A tensor the primitive reads or writes, in NCHW (`plain`) and as the primitive wants it.
@@ -46,6 +51,9 @@ final class OneDNNConvolution: @unchecked Sendable {
     private var scratchpadOffset = 0
     /// Floats of workspace one pass needs: the reordered activations and the scratchpad.
     private(set) var workspaceCount = 0
+    /// Floats of the first operand's reordered copy when the slices of a channel split share it
+    /// (see `Key.whole`), which the caller places; 0 otherwise.
+    private(set) var inputCopyCount = 0
     /// Floats of the weights' (or weight gradient's) reordered copy, which the caller places
     /// (see `weightCopy` in `execute`); 0 when the primitive takes NCHW weights as they are.
     private(set) var weightCopyCount = 0
@@ -56,8 +64,11 @@ final class OneDNNConvolution: @unchecked Sendable {
 
     /// Whether `other` wants the weights in the same layout, so one copy serves both (oneDNN may
     /// choose differently for two slice sizes of one problem).
-    func sharesWeightLayout(with other: OneDNNConvolution) -> Bool {
-        var a = operands[weightIndex].chosen, b = other.operands[weightIndex].chosen
+    func sharesWeightLayout(with other: OneDNNConvolution) -> Bool { sharesLayout(of: weightIndex, with: other) }
+
+    /// Whether `other` wants operand `i` in the same layout.
+    func sharesLayout(of i: Int, with other: OneDNNConvolution) -> Bool {
+        var a = operands[i].chosen, b = other.operands[i].chosen
         return dnnl_memory_desc_equal(&a, &b) != 0
     }
 
@@ -82,9 +93,14 @@ final class OneDNNConvolution: @unchecked Sendable {
         let weightDims: [Int64] = g > 1
             ? [g, d.outChannels / g, d.inChannels / g, d.kernelH, d.kernelW].map(Int64.init)
             : [d.outChannels, d.inChannels, d.kernelH, d.kernelW].map(Int64.init)
-        let src = try OneDNN.desc([d.batch, d.inChannels, d.inH, d.inW], dnnl_nchw)
-        let dst = try OneDNN.desc([d.batch, d.outChannels, d.outH, d.outW], dnnl_nchw)
-        let wts = try OneDNN.desc(weightDims.map(Int.init), g > 1 ? dnnl_goihw : dnnl_oihw)
+        // A channel slice reads and writes views with the whole problem's strides.
+        let whole = key.whole ?? d
+        let src = try OneDNN.view([d.batch, d.inChannels, d.inH, d.inW],
+                                  of: [whole.batch, whole.inChannels, whole.inH, whole.inW])
+        let dst = try OneDNN.view([d.batch, d.outChannels, d.outH, d.outW],
+                                  of: [whole.batch, whole.outChannels, whole.outH, whole.outW])
+        let wts = g > 1 ? try OneDNN.desc(weightDims.map(Int.init), dnnl_goihw)
+            : try OneDNN.view(weightDims.map(Int.init), of: [whole.outChannels, whole.inChannels, d.kernelH, d.kernelW])
         let free: (dnnl_memory_desc_t) throws -> dnnl_memory_desc_t = { md in
             key.blocked ? try OneDNN.desc(md, dnnl_format_tag_any) : md
         }
@@ -171,6 +187,8 @@ final class OneDNNConvolution: @unchecked Sendable {
             let bytes = dnnl_memory_desc_get_size(&o.chosen)
             if i == weightIndex {
                 weightCopyCount = Self.aligned(bytes)
+            } else if i == 0, key.whole != nil {
+                inputCopyCount = Self.aligned(bytes)
             } else {
                 operands[i].workspaceOffset = offset
                 offset += Self.aligned(bytes)
@@ -186,6 +204,34 @@ final class OneDNNConvolution: @unchecked Sendable {
     deinit {
         dnnl_primitive_destroy(primitive)
         for o in operands { if let r = o.reorder { dnnl_primitive_destroy(r) } }
+        for r in imageReorders.values { dnnl_primitive_destroy(r.primitive) }
+    }
+
+    /// Reorders of some images of the first operand (a channel split's slices each convert their
+    /// share of the batch into the copy they all read), by image range, built on first use.
+    private var imageReorders: [Range<Int>: (primitive: dnnl_primitive_t, plain: dnnl_memory_desc_t,
+                                             chosen: dnnl_memory_desc_t)] = [:]
+    private let imageReordersLock = NSLock()
+
+    private func imageReorder(_ images: Range<Int>) throws -> (primitive: dnnl_primitive_t, plain: dnnl_memory_desc_t,
+                                                               chosen: dnnl_memory_desc_t) {
+        try imageReordersLock.withLock {
+            if let r = imageReorders[images] { return r }
+            let o = operands[0]
+            func part(_ md: dnnl_memory_desc_t) throws -> dnnl_memory_desc_t {
+                var md = md, sub = dnnl_memory_desc_t()
+                var dims = withUnsafeBytes(of: md.dims) { Array($0.bindMemory(to: Int64.self).prefix(Int(md.ndims))) }
+                dims[0] = Int64(images.count)
+                try OneDNN.check(dnnl_memory_desc_init_submemory(&sub, &md, OneDNN.dims(dims.map(Int.init)),
+                                                                 OneDNN.dims([images.lowerBound])),
+                                 "dnnl_memory_desc_init_submemory")
+                return sub
+            }
+            var plain = try part(o.plain), chosen = try part(o.chosen)
+            let r = (try OneDNN.reorder(&plain, &chosen, try OneDNN.engine()), plain, chosen)
+            imageReorders[images] = r
+            return r
+        }
     }
 
     /// What one call of `execute` does. A pass is `weightsIn` (once, by one worker), then
@@ -207,11 +253,14 @@ final class OneDNNConvolution: @unchecked Sendable {
     /// Runs `stages` of the pass. `tensors` are the NCHW operands in `operands` order (forward: x,
     /// w, y; backward data: dy, w, dx; backward filter: x, dy, dw); `workspace` holds
     /// `workspaceCount` floats for this slice, `weightCopy` `weightCopyCount` (ignored when 0).
+    /// A channel slice (`Key.whole`) reads the first operand from `inputCopy`
+    /// (`inputCopyCount` floats), and `activationsIn` reorders only `images` of it there.
     func execute(_ tensors: [UnsafeMutablePointer<Float>], bias: UnsafeMutablePointer<Float>?,
                  workspace: UnsafeMutablePointer<Float>?, workspaceCapacity: Int,
-                 weightCopy: UnsafeMutablePointer<Float>?, stages: Stages = .all) throws {
+                 weightCopy: UnsafeMutablePointer<Float>?, inputCopy: UnsafeMutablePointer<Float>? = nil,
+                 images: Range<Int> = 0..<0, stages: Stages = .all) throws {
         guard workspaceCapacity >= workspaceCount, workspaceCount == 0 || workspace != nil,
-              weightCopyCount == 0 || weightCopy != nil else {
+              weightCopyCount == 0 || weightCopy != nil, inputCopyCount == 0 || inputCopy != nil else {
             throw CNNError.invalidBuffer(op: "conv2d_\(key.direction.rawValue) (oneDNN)", detail:
                 "the workspace holds \(workspaceCapacity) floats but this pass needs \(workspaceCount) "
                 + "and \(weightCopyCount) for the weights; size it with convolutionWorkspaceCount for this solution")
@@ -233,7 +282,8 @@ final class OneDNNConvolution: @unchecked Sendable {
         func operandMemories(_ i: Int) throws -> (user: dnnl_memory_t?, mine: dnnl_memory_t?) {
             let o = operands[i], user = try memory(o.plain, tensors[i])
             guard o.reorder != nil else { return (user, nil) }
-            let copy = i == weightIndex ? weightCopy : workspace.map { $0 + o.workspaceOffset }
+            let copy = i == weightIndex ? weightCopy : i == 0 && inputCopyCount > 0 ? inputCopy
+                : workspace.map { $0 + o.workspaceOffset }
             return (user, try memory(o.chosen, copy!))
         }
         let weights = operands[weightIndex]
@@ -243,6 +293,13 @@ final class OneDNNConvolution: @unchecked Sendable {
         }
         if stages.contains(.activationsIn) {
             for i in operands.indices where i != weightIndex && !operands[i].isOutput {
+                if i == 0, inputCopyCount > 0 {
+                    guard !images.isEmpty else { continue }
+                    let r = try imageReorder(images)
+                    try OneDNN.run(r.primitive, from: try memory(r.plain, tensors[0]), to: try memory(r.chosen, inputCopy!),
+                                   stream)
+                    continue
+                }
                 let (user, mine) = try operandMemories(i)
                 if let reorder = operands[i].reorder { try OneDNN.run(reorder, from: user, to: mine, stream) }
             }
