@@ -22,6 +22,12 @@ long cnn_pool_scratch_floats(const cnn_pool_geometry *g);
 void cnn_max_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes,
                           float *scratch);
 
+/// `cnn_max_pool_forward` for a pool after ReLU whose backward pass the pool takes over:
+/// `indices` (required) gets −1 where the window's maximum is not positive (or is NaN), so
+/// `cnn_max_pool_backward` leaves ReLU's zero gradient there.
+void cnn_max_pool_forward_masking_non_positive(const cnn_pool_geometry *g, const float *x, float *y,
+                                               int32_t *indices, long planes, float *scratch);
+
 /// Average pooling of `planes` planes: window sums in row-major order divided by PyTorch's
 /// divisor, the window clipped to the padded input (`includePadding`) or to the image.
 void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int includePadding,
