@@ -600,6 +600,76 @@ void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, floa
     average_pool_backward_dispatch(g, dy, dx, includePadding, planes, scratch);
 }
 
+/// 2×2/2 backward on the small planes of the forward path above: windows do not overlap, so
+/// each input pixel takes the gradient of the one output whose window holds it when it is that
+/// output's winner, else 0. Each row pair is written once from registers (each output's
+/// gradient and winner duplicated into the two columns of its window, compared with the
+/// pixels' positions), with no zeroing pass and no scalar scatter, whose branch on the winner
+/// mispredicted once ReLU's mask (winner −1) made half the windows skip. Rows are stored 16
+/// lanes at a time over the next row's start, partial near the end of the call's planes.
+INLINE vi16 load_before_i(const int32_t *p, const int32_t *end, long valid) {
+    if (p + LANES <= end) return load16i(p);
+    vi16 v = splat16i(-1);
+    memcpy(&v, p, (size_t)valid * sizeof(int32_t));
+    return v;
+}
+
+/// Stores row `row` (n ≤ 32 floats) as two vectors, lanes past n spilling over what follows
+/// unless that passes `end`.
+INLINE void store_row(float *row, const float *end, vf16 a, vf16 b, long n, int wide) {
+    store_lanes(row, a, row + LANES <= end ? LANES : (n < LANES ? n : LANES));
+    if (wide) store_lanes(row + LANES, b, row + 2 * LANES <= end ? LANES : n - LANES);
+}
+
+INLINE void max_pool_backward_small_2x2(const cnn_pool_geometry *g, const float *dy, const int32_t *indices,
+                                        float *dx, long planes, int wide) {
+    const long inW = g->inW, outW = g->outW, inPlane = g->inH * inW, outPlane = g->outH * outW;
+    const float *dyEnd = dy + planes * outPlane;
+    const int32_t *indicesEnd = indices + planes * outPlane;
+    const float *dxEnd = dx + planes * inPlane;
+    const vi16 lanes = lane_columns(1);
+    // Columns past the last window (odd widths) get 0 whatever the duplicated lanes hold.
+    const vi16 inWindowLo = lanes < (int)(2 * outW), inWindowHi = lanes + LANES < (int)(2 * outW);
+    for (long p = 0; p < planes; p++) {
+        float *plane = dx + p * inPlane;
+        for (long oh = 0; oh < g->outH; oh++) {
+            const long o = p * outPlane + oh * outW;
+            vf16 d = load_before(dy + o, dyEnd, outW);
+            vi16 w = load_before_i(indices + o, indicesEnd, outW);
+            vf16 dLo = __builtin_shufflevector(d, d, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+            vi16 wLo = __builtin_shufflevector(w, w, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+            vf16 dHi = __builtin_shufflevector(d, d, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+            vi16 wHi = __builtin_shufflevector(w, w, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+            for (long r = 0; r < 2; r++) {
+                const long ih = 2 * oh + r;
+                vi16 position = lanes + (int)(ih * inW);
+                vf16 lo = (vf16)((vi16)dLo & ((wLo == position) & inWindowLo));
+                vf16 hi = (vf16)((vi16)dHi & ((wHi == position + LANES) & inWindowHi));
+                store_row(plane + ih * inW, dxEnd, lo, hi, inW, wide);
+            }
+        }
+        // An odd height's last row lies in no window.
+        if (g->inH > 2 * g->outH) memset(plane + 2 * g->outH * inW, 0, (size_t)(g->inH - 2 * g->outH) * inW * sizeof(float));
+    }
+}
+
+INLINE void max_pool_backward_small_2x2_body(const cnn_pool_geometry *g, const float *dy, const int32_t *indices,
+                                             float *dx, long planes) {
+    if (g->inW > LANES) max_pool_backward_small_2x2(g, dy, indices, dx, planes, 1);
+    else max_pool_backward_small_2x2(g, dy, indices, dx, planes, 0);
+}
+
+ISA_VARIANTS(max_pool_backward_small_2x2, max_pool_backward_small_2x2_body,
+             (const cnn_pool_geometry *g, const float *dy, const int32_t *indices, float *dx, long planes),
+             (g, dy, indices, dx, planes))
+
+int cnn_max_pool_small_2x2_applies(const cnn_pool_geometry *g) { return small_2x2_applies(g); }
+
+void cnn_max_pool_backward_small_2x2(const cnn_pool_geometry *g, const float *dy, const int32_t *indices, float *dx,
+                                     long planes) {
+    max_pool_backward_small_2x2_dispatch(g, dy, indices, dx, planes);
+}
+
 /// A scatter: consecutive outputs' winners may coincide (overlapping windows), so the adds
 /// stay scalar and in output order, which also keeps the sums deterministic. The plane is
 /// small enough to stay in L2 between the zeroing and the adds.

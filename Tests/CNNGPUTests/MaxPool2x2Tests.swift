@@ -61,6 +61,15 @@ final class MaxPool2x2Tests: XCTestCase {
                     let dx = try b.allocate(d.inputCount, dtype: .float32)
                     try b.poolingBackward(d, dy: try b.makeBuffer(dy), indices: idx, dx: dx)
                     assertClose(try b.download(dx), expectedDx, tolerance: 1e-6, "dx \(label)")
+                    // With ReLU's backward folded in: winners that are not positive pass nothing.
+                    var masked = d
+                    masked.masksNonPositiveWinners = true
+                    try b.poolingForward(masked, x: xb, y: y, indices: idx)
+                    XCTAssertEqual(try b.downloadInt32(idx), zip(expectedIndices, expected).map { $1 > 0 ? $0 : -1 },
+                                   "masked indices \(label)")
+                    try b.poolingBackward(masked, dy: try b.makeBuffer(dy), indices: idx, dx: dx)
+                    assertClose(try b.download(dx), zip(expectedDx, x).map { $1 > 0 ? $0 : 0 }, tolerance: 1e-6,
+                                "masked dx \(label)")
                 }
             }
         }

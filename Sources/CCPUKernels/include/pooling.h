@@ -47,4 +47,14 @@ void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, floa
 void cnn_max_pool_backward(long inPlane, long outPlane, const float *dy, const int32_t *indices, float *dx,
                            long planes);
 
+/// Whether `g` is a 2×2/2 pool of planes at most 32 wide with every window inside the image,
+/// which the forward functions above run on their small-plane path.
+int cnn_max_pool_small_2x2_applies(const cnn_pool_geometry *g);
+
+/// `cnn_max_pool_backward` for geometries `cnn_max_pool_small_2x2_applies` accepts: windows do
+/// not overlap, so each dx pixel is written once (its window's gradient where it is the winner,
+/// else 0), without a zeroing pass; winners −1 write 0.
+void cnn_max_pool_backward_small_2x2(const cnn_pool_geometry *g, const float *dy, const int32_t *indices, float *dx,
+                                     long planes);
+
 #endif

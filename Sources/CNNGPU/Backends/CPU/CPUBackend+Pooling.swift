@@ -38,8 +38,15 @@ extension CPUBackend: PoolingOps {
         let ip = d.mode == .max ? indices.map(intPtr) : nil
         let includePadding: Int32 = d.mode == .averageIncludingPadding ? 1 : 0, geometry = g.kernelGeometry
         let scratchCount = withUnsafePointer(to: geometry) { cnn_average_pool_backward_scratch_floats($0) }
+        let small2x2 = withUnsafePointer(to: geometry) { cnn_max_pool_small_2x2_applies($0) != 0 }
         parallelFor(d.batch * d.channels, grain: g.planeGrain) { planes in
             let first = planes.lowerBound, dy = dyp + first * g.outPlane, dx = dxp + first * g.inPlane
+            if let ip, small2x2 {
+                withUnsafePointer(to: geometry) {
+                    cnn_max_pool_backward_small_2x2($0, dy, ip + first * g.outPlane, dx, planes.count)
+                }
+                return
+            }
             if let ip {
                 cnn_max_pool_backward(g.inPlane, g.outPlane, dy, ip + first * g.outPlane, dx, planes.count)
                 return
