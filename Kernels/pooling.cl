@@ -31,6 +31,9 @@
 // POOL_IN_H, POOL_IN_W, POOL_OUT_H, POOL_OUT_W, POOL_WINDOW_H, POOL_WINDOW_W, POOL_STRIDE_H,
 // POOL_STRIDE_W, POOL_PAD_TOP, POOL_PAD_LEFT, POOL_PAD_BOTTOM, POOL_PAD_RIGHT; POOL_DIVISOR is
 // 1 where an average counts padded positions, 0 where it counts only the image's.
+// POOL_MASK_NON_POSITIVE (max pooling after a ReLU whose backward pass the pool takes over): 1
+// writes winner −1 where the window's maximum is not positive, which the backward gathers
+// never match, so they write ReLU's masked gradient.
 
 #ifndef POOL_WG
 #define POOL_WG 64
@@ -57,6 +60,10 @@
 #define POOL_PAD_BOTTOM 0
 #define POOL_PAD_RIGHT 0
 #define POOL_DIVISOR 1
+#endif
+
+#ifndef POOL_MASK_NON_POSITIVE
+#define POOL_MASK_NON_POSITIVE 0
 #endif
 
 #define IN_PLANE (POOL_IN_H * POOL_IN_W)
@@ -226,7 +233,8 @@ __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void max_pool_forward_indexed(__global const float* x, __global float* y, __global int* indices) {
     FOR_EACH_OUTPUT_VECTOR(oh, ow0, p, o, left, {
         poolF best;
-        const poolI index = window_argmax_v(x + p * IN_PLANE, oh, ow0, &best);
+        poolI index = window_argmax_v(x + p * IN_PLANE, oh, ow0, &best);
+        if (POOL_MASK_NON_POSITIVE) index = select((poolI)(-1), index, best > 0.0f);
         __global float* out = y + p * OUT_PLANE + o;
         __global int* outIndex = indices + p * OUT_PLANE + o;
         if (left >= POOL_VEC) {
@@ -254,7 +262,7 @@ void max_pool_forward_indexed(__global const float* x, __global float* y, __glob
         float best;
         const int index = window_argmax(x + p * IN_PLANE, oh, ow, &best);
         y[p * OUT_PLANE + o] = best;
-        indices[p * OUT_PLANE + o] = index;
+        indices[p * OUT_PLANE + o] = POOL_MASK_NON_POSITIVE && !(best > 0.0f) ? -1 : index;
     })
 }
 #endif

@@ -289,13 +289,117 @@ INLINE void max_pool_forward_body(const cnn_pool_geometry *g, const float *x, fl
     }
 }
 
+/// 2×2/2 max pooling of planes at most 32 wide with every window inside the image (LeNet's
+/// 28² and 10² planes): each output row is one pair of input rows, loaded straight from the
+/// plane (no ring copy) and split into even and odd columns by one shuffle per half, so a row
+/// pair of up to 16 outputs is three compare-and-selects in row-major window order (top pair,
+/// bottom pair, then the two rows: the same winner as the general path). Consecutive row pairs'
+/// outputs are contiguous across planes, so each pair stores 16 lanes and the next pair
+/// overwrites the lanes past its row; near the end of the call's outputs (another worker's
+/// rows follow) and its inputs (the tensor may end) the stores and loads are partial.
+INLINE int small_2x2_applies(const cnn_pool_geometry *g) {
+    return g->windowH == 2 && g->windowW == 2 && g->strideH == 2 && g->strideW == 2 && g->top == 0 &&
+           g->left == 0 && 2 * g->outW <= g->inW && 2 * g->outH <= g->inH && g->inW <= 2 * LANES;
+}
+
+/// 16 floats from p, of which only the first `valid` (≤ 16) are read when p + 16 would pass `end`.
+INLINE vf16 load_before(const float *p, const float *end, long valid) {
+    if (p + LANES <= end) return load16(p);
+    vf16 v = splat16(0);
+    memcpy(&v, p, (size_t)valid * sizeof(float));
+    return v;
+}
+
+/// Lanes k < 16 of the even (odd: `odd` = 1) columns 2k + odd of a row of up to 32 floats.
+INLINE vf16 row_columns(const float *row, const float *end, long inW, int wide, int odd) {
+    vf16 a = load_before(row, end, inW < LANES ? inW : LANES);
+    if (!wide) {
+        if (odd) return __builtin_shufflevector(a, a, 1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
+        return __builtin_shufflevector(a, a, 0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
+    }
+    vf16 b = load_before(row + LANES, end, inW - LANES);
+    if (odd)
+        return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+
+INLINE void max_pool_small_2x2(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes,
+                               int track, int wide, int maskNonPositive) {
+    const long inW = g->inW, outW = g->outW, inPlane = g->inH * inW;
+    const float *xEnd = x + planes * inPlane;
+    float *yEnd = y + planes * g->outH * outW;
+    const vi16 columns = lane_columns(2);
+    for (long p = 0; p < planes; p++) {
+        for (long oh = 0; oh < g->outH; oh++) {
+            const float *top = x + p * inPlane + 2 * oh * inW, *bottom = top + inW;
+            vf16 topEven = row_columns(top, xEnd, inW, wide, 0), topOdd = row_columns(top, xEnd, inW, wide, 1);
+            vf16 bottomEven = row_columns(bottom, xEnd, inW, wide, 0);
+            vf16 bottomOdd = row_columns(bottom, xEnd, inW, wide, 1);
+            vi16 topWins = max_wins(topOdd, topEven, 1), bottomWins = max_wins(bottomOdd, bottomEven, 1);
+            vf16 topBest = select16(topWins, topOdd, topEven), bottomBest = select16(bottomWins, bottomOdd, bottomEven);
+            vi16 rowWins = max_wins(bottomBest, topBest, 1);
+            vf16 best = select16(rowWins, bottomBest, topBest);
+            long lanes = y + LANES <= yEnd ? LANES : outW;
+            store_lanes(y, best, lanes);
+            if (track) {
+                // Winner: column 2k plus 1 where the odd column won, plus a row where the bottom did.
+                vi16 column = columns - select16i(rowWins, bottomWins, topWins);
+                vi16 winner = column + splat16i((int)(2 * oh * inW)) + (rowWins & splat16i((int)inW));
+                if (maskNonPositive) winner = select16i(best > splat16(0), winner, splat16i(-1));
+                store_lanes_i(indices, winner, lanes);
+                indices += outW;
+            }
+            y += outW;
+        }
+    }
+}
+
+INLINE void max_pool_small_2x2_body(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices,
+                                    long planes, int maskNonPositive) {
+    int wide = g->inW > LANES;
+    if (indices && maskNonPositive && wide) max_pool_small_2x2(g, x, y, indices, planes, 1, 1, 1);
+    else if (indices && maskNonPositive) max_pool_small_2x2(g, x, y, indices, planes, 1, 0, 1);
+    else if (indices && wide) max_pool_small_2x2(g, x, y, indices, planes, 1, 1, 0);
+    else if (indices) max_pool_small_2x2(g, x, y, indices, planes, 1, 0, 0);
+    else if (wide) max_pool_small_2x2(g, x, y, NULL, planes, 0, 1, 0);
+    else max_pool_small_2x2(g, x, y, NULL, planes, 0, 0, 0);
+}
+
+ISA_VARIANTS(max_pool_small_2x2, max_pool_small_2x2_body,
+             (const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes, int mask),
+             (g, x, y, indices, planes, mask))
+
+/// Winners of windows whose maximum is not positive (or NaN) become −1: ReLU's backward mask
+/// applied through the indices, after the general path (the small-plane path does it in place).
+INLINE void mask_non_positive_body(const float *y, int32_t *indices, long count) {
+    long i = 0;
+    for (; i + LANES <= count; i += LANES)
+        store16i(indices + i, select16i(load16(y + i) > splat16(0), load16i(indices + i), splat16i(-1)));
+    for (; i < count; i++)
+        if (!(y[i] > 0)) indices[i] = -1;
+}
+
+ISA_VARIANTS(mask_non_positive, mask_non_positive_body, (const float *y, int32_t *indices, long count),
+             (y, indices, count))
+
 ISA_VARIANTS(max_pool_forward, max_pool_forward_body,
              (const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes, float *scratch),
              (g, x, y, indices, planes, scratch))
 
 void cnn_max_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes,
                           float *scratch) {
+    if (small_2x2_applies(g)) max_pool_small_2x2_dispatch(g, x, y, indices, planes, 0);
+    else max_pool_forward_dispatch(g, x, y, indices, planes, scratch);
+}
+
+void cnn_max_pool_forward_masking_non_positive(const cnn_pool_geometry *g, const float *x, float *y,
+                                               int32_t *indices, long planes, float *scratch) {
+    if (small_2x2_applies(g)) {
+        max_pool_small_2x2_dispatch(g, x, y, indices, planes, 1);
+        return;
+    }
     max_pool_forward_dispatch(g, x, y, indices, planes, scratch);
+    mask_non_positive_dispatch(y, indices, planes * g->outH * g->outW);
 }
 
 /// Each window row's taps are summed left to right and the row sums added top to bottom, the
@@ -603,6 +707,76 @@ long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g) {
 void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                long planes, float *scratch) {
     average_pool_backward_dispatch(g, dy, dx, includePadding, planes, scratch);
+}
+
+/// 2×2/2 backward on the small planes of the forward path above: windows do not overlap, so
+/// each input pixel takes the gradient of the one output whose window holds it when it is that
+/// output's winner, else 0. Each row pair is written once from registers (each output's
+/// gradient and winner duplicated into the two columns of its window, compared with the
+/// pixels' positions), with no zeroing pass and no scalar scatter, whose branch on the winner
+/// mispredicted once ReLU's mask (winner −1) made half the windows skip. Rows are stored 16
+/// lanes at a time over the next row's start, partial near the end of the call's planes.
+INLINE vi16 load_before_i(const int32_t *p, const int32_t *end, long valid) {
+    if (p + LANES <= end) return load16i(p);
+    vi16 v = splat16i(-1);
+    memcpy(&v, p, (size_t)valid * sizeof(int32_t));
+    return v;
+}
+
+/// Stores row `row` (n ≤ 32 floats) as two vectors, lanes past n spilling over what follows
+/// unless that passes `end`.
+INLINE void store_row(float *row, const float *end, vf16 a, vf16 b, long n, int wide) {
+    store_lanes(row, a, row + LANES <= end ? LANES : (n < LANES ? n : LANES));
+    if (wide) store_lanes(row + LANES, b, row + 2 * LANES <= end ? LANES : n - LANES);
+}
+
+INLINE void max_pool_backward_small_2x2(const cnn_pool_geometry *g, const float *dy, const int32_t *indices,
+                                        float *dx, long planes, int wide) {
+    const long inW = g->inW, outW = g->outW, inPlane = g->inH * inW, outPlane = g->outH * outW;
+    const float *dyEnd = dy + planes * outPlane;
+    const int32_t *indicesEnd = indices + planes * outPlane;
+    const float *dxEnd = dx + planes * inPlane;
+    const vi16 lanes = lane_columns(1);
+    // Columns past the last window (odd widths) get 0 whatever the duplicated lanes hold.
+    const vi16 inWindowLo = lanes < (int)(2 * outW), inWindowHi = lanes + LANES < (int)(2 * outW);
+    for (long p = 0; p < planes; p++) {
+        float *plane = dx + p * inPlane;
+        for (long oh = 0; oh < g->outH; oh++) {
+            const long o = p * outPlane + oh * outW;
+            vf16 d = load_before(dy + o, dyEnd, outW);
+            vi16 w = load_before_i(indices + o, indicesEnd, outW);
+            vf16 dLo = __builtin_shufflevector(d, d, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+            vi16 wLo = __builtin_shufflevector(w, w, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+            vf16 dHi = __builtin_shufflevector(d, d, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+            vi16 wHi = __builtin_shufflevector(w, w, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+            for (long r = 0; r < 2; r++) {
+                const long ih = 2 * oh + r;
+                vi16 position = lanes + (int)(ih * inW);
+                vf16 lo = (vf16)((vi16)dLo & ((wLo == position) & inWindowLo));
+                vf16 hi = (vf16)((vi16)dHi & ((wHi == position + LANES) & inWindowHi));
+                store_row(plane + ih * inW, dxEnd, lo, hi, inW, wide);
+            }
+        }
+        // An odd height's last row lies in no window.
+        if (g->inH > 2 * g->outH) memset(plane + 2 * g->outH * inW, 0, (size_t)(g->inH - 2 * g->outH) * inW * sizeof(float));
+    }
+}
+
+INLINE void max_pool_backward_small_2x2_body(const cnn_pool_geometry *g, const float *dy, const int32_t *indices,
+                                             float *dx, long planes) {
+    if (g->inW > LANES) max_pool_backward_small_2x2(g, dy, indices, dx, planes, 1);
+    else max_pool_backward_small_2x2(g, dy, indices, dx, planes, 0);
+}
+
+ISA_VARIANTS(max_pool_backward_small_2x2, max_pool_backward_small_2x2_body,
+             (const cnn_pool_geometry *g, const float *dy, const int32_t *indices, float *dx, long planes),
+             (g, dy, indices, dx, planes))
+
+int cnn_max_pool_small_2x2_applies(const cnn_pool_geometry *g) { return small_2x2_applies(g); }
+
+void cnn_max_pool_backward_small_2x2(const cnn_pool_geometry *g, const float *dy, const int32_t *indices, float *dx,
+                                     long planes) {
+    max_pool_backward_small_2x2_dispatch(g, dy, indices, dx, planes);
 }
 
 /// A scatter: consecutive outputs' winners may coincide (overlapping windows), so the adds

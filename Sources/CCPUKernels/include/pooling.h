@@ -22,6 +22,12 @@ long cnn_pool_scratch_floats(const cnn_pool_geometry *g);
 void cnn_max_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes,
                           float *scratch);
 
+/// `cnn_max_pool_forward` for a pool after ReLU whose backward pass the pool takes over:
+/// `indices` (required) gets −1 where the window's maximum is not positive (or is NaN), so
+/// `cnn_max_pool_backward` leaves ReLU's zero gradient there.
+void cnn_max_pool_forward_masking_non_positive(const cnn_pool_geometry *g, const float *x, float *y,
+                                               int32_t *indices, long planes, float *scratch);
+
 /// Average pooling of `planes` planes: window sums in row-major order divided by PyTorch's
 /// divisor, the window clipped to the padded input (`includePadding`) or to the image.
 void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int includePadding,
@@ -41,5 +47,15 @@ void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, floa
 /// outside the plane are skipped.
 void cnn_max_pool_backward(long inPlane, long outPlane, const float *dy, const int32_t *indices, float *dx,
                            long planes);
+
+/// Whether `g` is a 2×2/2 pool of planes at most 32 wide with every window inside the image,
+/// which the forward functions above run on their small-plane path.
+int cnn_max_pool_small_2x2_applies(const cnn_pool_geometry *g);
+
+/// `cnn_max_pool_backward` for geometries `cnn_max_pool_small_2x2_applies` accepts: windows do
+/// not overlap, so each dx pixel is written once (its window's gradient where it is the winner,
+/// else 0), without a zeroing pass; winners −1 write 0.
+void cnn_max_pool_backward_small_2x2(const cnn_pool_geometry *g, const float *dy, const int32_t *indices, float *dx,
+                                     long planes);
 
 #endif

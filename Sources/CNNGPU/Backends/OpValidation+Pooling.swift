@@ -35,7 +35,8 @@ extension OpValidation {
     private func poolDescriptor(_ d: Pool2DDescriptor) throws {
         _ = try Pool2DDescriptor(batch: d.batch, channels: d.channels, inH: d.inH, inW: d.inW,
                                  windowH: d.windowH, windowW: d.windowW, strideH: d.strideH,
-                                 strideW: d.strideW, padding: d.padding, mode: d.mode)
+                                 strideW: d.strideW, padding: d.padding, mode: d.mode,
+                                 masksNonPositiveWinners: d.masksNonPositiveWinners)
     }
 
     private func pooling(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,

@@ -15,6 +15,9 @@ struct FusionDecisions {
     /// Inference: batch-norm node → the convolution whose weights and bias it is folded into.
     /// The convolution then writes the batch norm's output (and applies its fused activation).
     var foldedInto: [Int: Int] = [:]
+    /// Training: max-pool node → the in-place ReLU before it, whose backward pass the pool's
+    /// backward applies (`Pool2DDescriptor.masksNonPositiveWinners`).
+    var reluMaskingPools: [Int: Int] = [:]
 
     init() {}
 
@@ -48,6 +51,24 @@ extension FusionDecisions {
                   !retained.contains(nodes[i].name), !retained.contains(nodes[j].name) else { continue }
             foldedInto[j] = i
             absorbedForward.insert(j)
+        }
+    }
+}
+
+extension FusionDecisions {
+    /// conv → ReLU → max-pool: the pool's gradient lands only on each window's maximum, where
+    /// ReLU's mask is "maximum > 0", so the pool's backward can write ReLU's input gradient
+    /// directly and ReLU's backward op (a pass over the whole pre-pool tensor) disappears.
+    /// Applies when the ReLU runs in place (its input gradient is its output gradient's buffer)
+    /// and the pool is its only reader (no other gradient adds in before the mask).
+    mutating func foldReLUBackwardsIntoMaxPools(nodes: [Graph.Node], consumers: [Int: [Int]], alias: [Int]) {
+        for k in nodes.indices {
+            guard let pool = nodes[k].layer as? Pool2D, pool.mode == .max else { continue }
+            let j = nodes[k].inputs[0]
+            guard j > 0, alias[j] != j, consumers[j] == [k], !absorbedBackward.contains(j),
+                  let relu = nodes[j].layer as? ActivationLayer, relu.function == .relu else { continue }
+            reluMaskingPools[k] = j
+            absorbedBackward.insert(j)
         }
     }
 }

@@ -61,6 +61,9 @@ public struct LayerContext {
     public let epilogue: Activation?
     /// Planned scratch memory for this pass of the layer (`workspaceCount`), or nil.
     public let workspace: (any DeviceBuffer)?
+    /// Max pooling only: the plan dropped the backward op of the ReLU before this pool, whose
+    /// mask the pool applies (`Pool2DDescriptor.masksNonPositiveWinners`).
+    public internal(set) var foldsReLUBackward = false
 
     init(backend: any Backend, batch: Int, inputShapes: [TensorShape], outputShape: TensorShape,
          inputs: [any DeviceBuffer], output: any DeviceBuffer, parameters: [any DeviceBuffer], state: [any DeviceBuffer],

@@ -2,11 +2,13 @@
 extension Plan {
     func context(_ i: Int, training: Bool, workspace: (any DeviceBuffer)?) -> LayerContext {
         let nodes = graph.nodes
-        return LayerContext(backend: parameters.backend, batch: batch, inputShapes: nodes[i].inputs.map { nodes[$0].shape },
+        var c = LayerContext(backend: parameters.backend, batch: batch, inputShapes: nodes[i].inputs.map { nodes[$0].shape },
                             outputShape: nodes[i].shape, inputs: nodes[i].inputs.map { activations[$0] },
                             output: activations[i], parameters: parameters.views(node: i),
                             state: states[i], training: training, seed: 0, name: nodes[i].name, node: i,
                             epilogue: fusion.epilogue[i], workspace: workspace)
+        c.foldsReLUBackward = training && fusion.reluMaskingPools[i] != nil
+        return c
     }
 
     func compileForward(training: Bool) throws -> [CompiledOp] {

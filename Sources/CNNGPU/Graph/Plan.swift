@@ -316,8 +316,9 @@ struct PlanLayout {
         }
         if options.fusion {
             fusion = FusionDecisions(nodes: nodes, alias: alias)
-            if !training { fusion.foldBatchNorms(nodes: nodes, consumers: consumers.mapValues { $0.map(\.consumer) },
-                                                 retained: options.retained) }
+            let readers = consumers.mapValues { $0.map(\.consumer) }
+            if training { fusion.foldReLUBackwardsIntoMaxPools(nodes: nodes, consumers: readers, alias: alias) }
+            if !training { fusion.foldBatchNorms(nodes: nodes, consumers: readers, retained: options.retained) }
         }
 
         var spans: [Int: (first: Int, last: Int)] = [:]

@@ -14,12 +14,13 @@ public struct Pool2D: Layer {
     public var namePrefix: String { mode == .max ? "pool" : "avgpool" }
     public var backwardReads: BackwardReads { [] }
 
-    func descriptor(_ input: TensorShape, batch: Int) throws -> Pool2DDescriptor {
+    func descriptor(_ input: TensorShape, batch: Int, foldsReLUBackward: Bool = false) throws -> Pool2DDescriptor {
         let (c, h, w) = try input.requireImage(kind)
         let pad = padding.resolve(inH: h, inW: w, kernelH: windowH, kernelW: windowW, strideH: strideH, strideW: strideW)
         do {
             return try Pool2DDescriptor(batch: batch, channels: c, inH: h, inW: w, windowH: windowH, windowW: windowW,
-                                        strideH: strideH, strideW: strideW, padding: pad, mode: mode)
+                                        strideH: strideH, strideW: strideW, padding: pad, mode: mode,
+                                        masksNonPositiveWinners: foldsReLUBackward)
         } catch let CNNError.invalidShape(_, detail) {
             throw ShapeError(detail + " (input \(input))")
         }
@@ -39,10 +40,12 @@ public struct Pool2D: Layer {
     public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
 
     public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
-        let d = try descriptor(c.inputShapes[0], batch: c.batch)
+        // Inference runs (no indices) have no backward pass to mask.
+        let d = try descriptor(c.inputShapes[0], batch: c.batch, foldsReLUBackward: c.foldsReLUBackward && c.training)
         let backend = c.backend, x = c.inputs[0], y = c.output, indices = mode == .max ? c.state[0] : nil
         try backend.checks.poolingForward(d, x: x, y: y, indices: indices)
-        return [CompiledOp(name: c.name, kind: mode == .max ? "maxpool" : "avgpool", phase: .forward, shape: c.shapeText,
+        let kind = mode == .max ? (d.masksNonPositiveWinners ? "maxpool (relu mask)" : "maxpool") : "avgpool"
+        return [CompiledOp(name: c.name, kind: kind, phase: .forward, shape: c.shapeText,
                            bytes: Double((d.inputCount + d.outputCount * (indices == nil ? 1 : 2)) * 4), node: c.node) { _ in
             try backend.encodePoolingForward(d, x: x, y: y, indices: indices)
         }]
@@ -50,10 +53,11 @@ public struct Pool2D: Layer {
 
     public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
         guard let dx = g.inputGradients[0] else { return [] }
-        let d = try descriptor(c.inputShapes[0], batch: c.batch)
+        let d = try descriptor(c.inputShapes[0], batch: c.batch, foldsReLUBackward: c.foldsReLUBackward)
         let backend = c.backend, dy = g.outputGradient, indices = mode == .max ? c.state[0] : nil
         try backend.checks.poolingBackward(d, dy: dy, indices: indices, dx: dx)
-        return [CompiledOp(name: c.name, kind: (mode == .max ? "maxpool" : "avgpool") + " backward", phase: .backward,
+        let kind = mode == .max ? (d.masksNonPositiveWinners ? "maxpool+relu" : "maxpool") : "avgpool"
+        return [CompiledOp(name: c.name, kind: kind + " backward", phase: .backward,
                            shape: c.shapeText, bytes: Double((d.inputCount + d.outputCount * (indices == nil ? 1 : 2)) * 4),
                            node: c.node) { _ in
             try backend.encodePoolingBackward(d, dy: dy, indices: indices, dx: dx)

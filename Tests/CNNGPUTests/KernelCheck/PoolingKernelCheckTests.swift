@@ -23,12 +23,17 @@ final class KernelCheckPoolingTests: XCTestCase {
                                                  strideH: 2, strideW: 3, padding: Padding2D(top: 1, bottom: 0, left: 1, right: 2),
                                                  mode: mode))
         }
+        // Max pooling with ReLU's backward folded in (POOL_MASK_NON_POSITIVE): winners −1.
+        problems.append(try Pool2DDescriptor(batch: 1, channels: 2, inH: 5, inW: 37, windowH: 3, windowW: 3, strideH: 2,
+                                             strideW: 2, padding: Padding2D(1), mode: .max, masksNonPositiveWinners: true))
         for vector in [1, 4, 8] {
             var values = MemoryBoundTunables.pooling.cpuDefault
             values["POOL_VEC"] = vector
             try cl.memoryBound.set(MemoryBoundTunables.pooling, values)
             for d in problems {
-                let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
+                // Mostly non-positive where windows are masked, so many winners are.
+                let shift: Float = d.masksNonPositiveWinners ? 0.7 : 0
+                let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) - shift }.shuffled(using: &rng)
                 let dy = rng.floats(d.outputCount)
                 var results: [[Float]] = []
                 for b in [TestBackends.cpu as any PoolingOps, cl as any PoolingOps] {

@@ -3,6 +3,17 @@ extension CPUBackend: BiasOps {
     public func encodeAddBias(_ shape: AxisShape, bias: any DeviceBuffer, y: any DeviceBuffer) throws {
         let (axis, inner) = (shape.axis, shape.inner)
         let yp = ptr(y), bp = ptr(bias)
+        if inner == 1 {
+            // Dense layers: each sample's row gets the whole bias vector, a loop the compiler
+            // vectorizes; the general loop below spent an integer division per element here.
+            parallelFor(shape.outer, grain: max(1, 16_384 / axis)) { samples in
+                for o in samples {
+                    let p = yp + o * axis
+                    for a in 0..<axis { p[a] += bp[a] }
+                }
+            }
+            return
+        }
         parallelFor(shape.outer * axis, grain: max(1, 16_384 / inner)) { rows in
             for row in rows {
                 let b = bp[row % axis], p = yp + row * inner
@@ -16,6 +27,21 @@ extension CPUBackend: BiasOps {
     public func encodeReduceSum(_ shape: AxisShape, x: any DeviceBuffer, out: any DeviceBuffer) throws {
         let (outer, axis, inner) = (shape.outer, shape.axis, shape.inner)
         let xp = ptr(x), op = ptr(out)
+        if inner == 1 {
+            // Dense layers' bias gradient: rows added into Double accumulators in the same order
+            // (ascending rows) as the general loop, which made a call and a strided load per element.
+            parallelFor(axis, grain: max(1, 32_768 / outer)) { entries in
+                let totals = UnsafeMutablePointer<Double>.allocate(capacity: entries.count)
+                defer { totals.deallocate() }
+                totals.initialize(repeating: 0, count: entries.count)
+                for o in 0..<outer {
+                    let row = xp + o * axis + entries.lowerBound
+                    for k in 0..<entries.count { totals[k] += Double(row[k]) }
+                }
+                for k in 0..<entries.count { op[entries.lowerBound + k] = Float(totals[k]) }
+            }
+            return
+        }
         parallelFor(axis, grain: max(1, 32_768 / (outer * inner))) { entries in
             for a in entries {
                 var total = 0.0

@@ -11,7 +11,7 @@ extension CPUBackend: PoolingOps {
                                      indices: (any DeviceBuffer)?) throws {
         let g = PoolGeometry(d)
         let xp = ptr(x), yp = ptr(y), ip = indices.map(intPtr)
-        let mode = d.mode, geometry = g.kernelGeometry
+        let mode = d.mode, geometry = g.kernelGeometry, masks = d.masksNonPositiveWinners
         let scratchCount = withUnsafePointer(to: geometry) { cnn_pool_scratch_floats($0) }
         parallelFor(d.batch * d.channels, grain: g.planeGrain) { planes in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
@@ -19,7 +19,9 @@ extension CPUBackend: PoolingOps {
             let first = planes.lowerBound, count = planes.count
             let x = xp + first * g.inPlane, y = yp + first * g.outPlane
             withUnsafePointer(to: geometry) { geometry in
-                if mode == .max {
+                if mode == .max, masks, let ip {
+                    cnn_max_pool_forward_masking_non_positive(geometry, x, y, ip + first * g.outPlane, count, scratch)
+                } else if mode == .max {
                     cnn_max_pool_forward(geometry, x, y, ip.map { $0 + first * g.outPlane }, count, scratch)
                 } else {
                     cnn_average_pool_forward(geometry, x, y, mode == .averageIncludingPadding ? 1 : 0, count, scratch)
@@ -36,8 +38,15 @@ extension CPUBackend: PoolingOps {
         let ip = d.mode == .max ? indices.map(intPtr) : nil
         let includePadding: Int32 = d.mode == .averageIncludingPadding ? 1 : 0, geometry = g.kernelGeometry
         let scratchCount = withUnsafePointer(to: geometry) { cnn_average_pool_backward_scratch_floats($0) }
+        let small2x2 = withUnsafePointer(to: geometry) { cnn_max_pool_small_2x2_applies($0) != 0 }
         parallelFor(d.batch * d.channels, grain: g.planeGrain) { planes in
             let first = planes.lowerBound, dy = dyp + first * g.outPlane, dx = dxp + first * g.inPlane
+            if let ip, small2x2 {
+                withUnsafePointer(to: geometry) {
+                    cnn_max_pool_backward_small_2x2($0, dy, ip + first * g.outPlane, dx, planes.count)
+                }
+                return
+            }
             if let ip {
                 cnn_max_pool_backward(g.inPlane, g.outPlane, dy, ip + first * g.outPlane, dx, planes.count)
                 return

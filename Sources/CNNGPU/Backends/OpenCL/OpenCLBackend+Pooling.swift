@@ -75,7 +75,8 @@ extension OpenCLBackend: PoolingOps {
         let values = [("IN_H", d.inH), ("IN_W", d.inW), ("OUT_H", d.outH), ("OUT_W", d.outW),
                       ("WINDOW_H", d.windowH), ("WINDOW_W", d.windowW), ("STRIDE_H", d.strideH), ("STRIDE_W", d.strideW),
                       ("PAD_TOP", d.padding.top), ("PAD_LEFT", d.padding.left), ("PAD_BOTTOM", d.padding.bottom),
-                      ("PAD_RIGHT", d.padding.right), ("DIVISOR", d.mode == .averageExcludingPadding ? 0 : 1)]
+                      ("PAD_RIGHT", d.padding.right), ("DIVISOR", d.mode == .averageExcludingPadding ? 0 : 1),
+                      ("MASK_NON_POSITIVE", d.masksNonPositiveWinners ? 1 : 0)]
         return values.map { "-DPOOL_\($0.0)=\($0.1)" }.joined(separator: " ")
     }
 }
