@@ -71,6 +71,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         switch a {
         case .implicitGEMM: ConvolutionSolution(a, parameters: implicitGEMMCandidates(d, direction: direction).first ?? [:])
         case .directTiled: ConvolutionSolution(a, parameters: directTiledCandidates(d, direction: direction).first ?? [:])
+        case .fewChannels: ConvolutionSolution(a, parameters: fewChannelsCandidates(d, direction: direction).first ?? [:])
         default: ConvolutionSolution(a)
         }
     }
@@ -100,6 +101,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .directTiled:
             try directTiledForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
                                    parameters: solution.parameters)
+        case .fewChannels:
+            try fewChannelsForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
+                                   parameters: solution.parameters)
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
@@ -122,6 +126,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try conv1x1CLBlastBackwardData(d, dy: dy, weight: weight, dx: dx)
         case .directTiled:
             try directTiledBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
+        case .fewChannels:
+            throw CNNError.invalidArgument("the few-channel convolution has no backward-data pass; use the direct kernel")
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
@@ -143,6 +149,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try conv1x1CLBlastBackwardFilter(d, x: x, dy: dy, dw: dw)
         case .directTiled:
             try directTiledBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
+        case .fewChannels:
+            try fewChannelsBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .winogradF2x3:
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass")
         case .oneDNN:
