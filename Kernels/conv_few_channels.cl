@@ -75,9 +75,16 @@
 #define DW 1
 #define PAD_T 0
 #define PAD_L 0
+#endif
+// Each launch sets the tile of the kernel it runs; the other kernels' tiles keep these.
+#ifndef ROWS
 #define ROWS 1
+#endif
+#ifndef FROWS
 #define FROWS 1
-#define FCB 1
+#endif
+#ifndef FCB
+#define FCB FC_FOB
 #endif
 
 #if FC_VP == 4
