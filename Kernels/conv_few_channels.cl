@@ -33,7 +33,15 @@
 //   FC_FROWS  backward filter: output rows per work-group (upper bound; see FROWS)
 //   FC_FOB    backward filter: output channels per work-item
 //   FC_FCB    backward filter: output channels per work-group (upper bound; see FCB)
+//   FC_DYL    backward filter: 1 stages the group's dy rows in local memory (each is read by
+//             CIN·KH work-items), 0 reads them from global memory where the work-items use them:
+//             on a CPU device local memory is ordinary memory, so staging is an extra copy of dy
 
+// Loops that carry a register tile start at `z` = lid >> 20, always 0 (no work-group has 2^20
+// work-items) but dependent on the work-item: PoCL puts an implicit barrier inside a loop it
+// sees as uniform (to vectorize across work-items), which moves the tile to memory at every
+// iteration (conv_implicit_gemm.cl measured 2× slower that way). GPUs compile it unchanged.
+//
 // Remainders are written as i - (i / d)·d: where a division and a remainder of the same
 // operands meet, LLVM pairs them through a `freeze`, an instruction oclgrind's
 // uninitialized-value checker cannot run (scripts/check-kernels.sh).
@@ -57,6 +65,9 @@
 #endif
 #ifndef FC_FCB
 #define FC_FCB 64
+#endif
+#ifndef FC_DYL
+#define FC_DYL 1
 #endif
 // Defaults only so that the file also builds alone (the host builds every file of Kernels/ to
 // list their kernels); every launch sets all of them.
@@ -118,6 +129,24 @@ typedef float16 pix_t;
 // scatters them within local memory only.
 inline void stage_rows(__global const float* restrict xn, const int ih0, const int xrows, __local float* xs,
                        const int lid, const int items) {
+#if SW == 1
+    // Unstrided rows are contiguous in both places: copy them a vector at a time, element by
+    // element only where a vector crosses the padding or the row's end.
+#define XCHUNKS ((XCOLS + FC_VP - 1) / FC_VP)
+    for (int i = lid; i < CIN * xrows * XCHUNKS; i += items) {
+        const int rc = i / XCHUNKS, lc = (i - rc * XCHUNKS) * FC_VP;
+        const int c = rc / xrows, r = rc - c * xrows;
+        const int ih = ih0 + r, iw = lc - PAD_L;
+        __local float* to = xs + rc * XCOLS + lc;
+        __global const float* from = xn + (c * IN_H + ih) * IN_W + iw;
+        const bool row = ih >= 0 && ih < IN_H;
+        if (row && iw >= 0 && iw + FC_VP <= IN_W && lc + FC_VP <= XCOLS) {
+            PSTORE(PLOAD(from), to);
+        } else {
+            for (int l = 0; l < FC_VP && lc + l < XCOLS; l++) to[l] = row && iw + l >= 0 && iw + l < IN_W ? from[l] : 0.0f;
+        }
+    }
+#else
     for (int i = lid; i < CIN * xrows * XCOLS; i += items) {
         const int rc = i / XCOLS, lc = i - rc * XCOLS;
         const int c = rc / xrows, r = rc - c * xrows;
@@ -126,6 +155,7 @@ inline void stage_rows(__global const float* restrict xn, const int ih0, const i
         xs[rc * XCOLS + phase * PHASE_W + q] =
             ih >= 0 && ih < IN_H && iw >= 0 && iw < IN_W ? xn[(c * IN_H + ih) * IN_W + iw] : 0.0f;
     }
+#endif
 }
 
 inline pix_t activate_pix(const int code, const float alpha, const pix_t v) {
@@ -155,15 +185,15 @@ void conv_few_channels_forward(__global const float* restrict x, __constant floa
     stage_rows(x + (size_t)n * CIN * IN_H * IN_W, oh0 * SH - PAD_T, XROWS(ROWS), xs, lid, ROWS * NV);
     barrier(CLK_LOCAL_MEM_FENCE);
 
-    const int r = lid / NV, ow0 = (lid - r * NV) * FC_VP, oh = oh0 + r;
+    const int r = lid / NV, ow0 = (lid - r * NV) * FC_VP, oh = oh0 + r, z = (int)(lid >> 20);
     if (oh >= OUT_H) return;   // the last tile's rows past the plane (no barrier follows)
     __local const float* xr = xs + r * SH * XCOLS + ow0;
-    for (int o0 = 0; o0 < COUT; o0 += FC_OB) {
+    for (int o0 = z; o0 < COUT; o0 += FC_OB) {
         pix_t acc[FC_OB];
         for (int k = 0; k < FC_OB; k++) acc[k] = (pix_t)(0.0f);
-        for (int c = 0; c < CIN; c++) {
-            for (int kh = 0; kh < KH; kh++) {
-                for (int kw = 0; kw < KW; kw++) {
+        for (int c = z; c < CIN; c++) {
+            for (int kh = z; kh < KH; kh++) {
+                for (int kw = z; kw < KW; kw++) {
                     const pix_t v = PLOAD(xr + (c * XROWS(ROWS) + kh * DH) * XCOLS
                                           + ((kw * DW) % SW) * PHASE_W + (kw * DW) / SW);
                     const int tap = (c * KH + kh) * KW + kw;
@@ -200,29 +230,65 @@ __kernel __attribute__((reqd_work_group_size(FB_ITEMS, 1, 1)))
 void conv_few_channels_backward_filter(__global const float* restrict x, __global const float* restrict dy,
                                        __global float* restrict partial) {
     __local float xs[CIN * XROWS(FROWS) * XCOLS];
+#if FC_DYL
     __local float ds[FCB * FROWS * OWP];
+#endif
     const int lid = get_local_id(0), t = get_group_id(0), o0 = get_group_id(1) * FCB, n = get_group_id(2);
     const int oh0 = t * FROWS;
     stage_rows(x + (size_t)n * CIN * IN_H * IN_W, oh0 * SH - PAD_T, XROWS(FROWS), xs, lid, FB_ITEMS);
-    // ds[k][r][ow] = dy[n][o0 + k][oh0 + r][ow], 0 past COUT, OUT_H or OUT_W.
-    for (int i = lid; i < FCB * FROWS * OWP; i += FB_ITEMS) {
-        const int kr = i / OWP, ow = i - kr * OWP, k = kr / FROWS, r = kr - k * FROWS;
-        ds[i] = o0 + k < COUT && oh0 + r < OUT_H && ow < OUT_W
-            ? dy[(((size_t)n * COUT + o0 + k) * OUT_H + oh0 + r) * OUT_W + ow] : 0.0f;
+#if FC_DYL
+    // ds[k][r][ow] = dy[n][o0 + k][oh0 + r][ow], 0 past COUT, OUT_H or OUT_W. dy is as large
+    // as all the partial sums' inputs together, so it is copied a vector at a time (per
+    // element, with its index arithmetic, the copy took longer than the multiply-adds).
+    for (int i = lid; i < FCB * FROWS * NV; i += FB_ITEMS) {
+        const int kr = i / NV, ow = (i - kr * NV) * FC_VP, k = kr / FROWS, r = kr - k * FROWS;
+        __local float* to = ds + kr * OWP + ow;
+        if (o0 + k < COUT && oh0 + r < OUT_H) {
+            __global const float* from = dy + (((size_t)n * COUT + o0 + k) * OUT_H + oh0 + r) * OUT_W + ow;
+            if (ow + FC_VP <= OUT_W) {
+                PSTORE(PLOAD(from), to);
+            } else {
+                for (int l = 0; l < FC_VP; l++) to[l] = ow + l < OUT_W ? from[l] : 0.0f;
+            }
+        } else {
+            PSTORE((pix_t)(0.0f), to);
+        }
     }
+#endif
     barrier(CLK_LOCAL_MEM_FENCE);
 
     const int sb = lid / (CIN * KH), ckh = lid - sb * (CIN * KH);
-    const int c = ckh / KH, kh = ckh - c * KH;
+    const int c = ckh / KH, kh = ckh - c * KH, z = (int)(lid >> 20);
     pix_t acc[FC_FOB][KW];
     for (int j = 0; j < FC_FOB; j++)
         for (int kw = 0; kw < KW; kw++) acc[j][kw] = (pix_t)(0.0f);
-    for (int r = 0; r < FROWS; r++) {
+    for (int r = z; r < FROWS; r++) {
         __local const float* xr = xs + (c * XROWS(FROWS) + r * SH + kh * DH) * XCOLS;
+#if FC_DYL
         __local const float* dr = ds + (sb * FC_FOB * FROWS + r) * OWP;
-        for (int v = 0; v < NV; v++) {
+#else
+        // Straight from dy: rows past OUT_H add nothing; channels past COUT read the last
+        // one (their sums are not stored).
+        if (oh0 + r >= OUT_H) break;
+        __global const float* dr = dy + (((size_t)n * COUT + o0 + sb * FC_FOB) * OUT_H + oh0 + r) * OUT_W;
+#endif
+        for (int v = z; v < NV; v++) {
             pix_t g[FC_FOB];
+#if FC_DYL
             for (int j = 0; j < FC_FOB; j++) g[j] = PLOAD(dr + j * FROWS * OWP + v * FC_VP);
+#else
+            for (int j = 0; j < FC_FOB; j++) {
+                const int clamp = min(o0 + sb * FC_FOB + j, COUT - 1) - (o0 + sb * FC_FOB);
+                __global const float* from = dr + (size_t)clamp * OUT_H * OUT_W + v * FC_VP;
+                if (OUT_W % FC_VP == 0 || v < NV - 1) {
+                    g[j] = PLOAD(from);
+                } else {
+                    float lanes[FC_VP];
+                    for (int l = 0; l < FC_VP; l++) lanes[l] = v * FC_VP + l < OUT_W ? from[l] : 0.0f;
+                    g[j] = PLOAD(lanes);
+                }
+            }
+#endif
             for (int kw = 0; kw < KW; kw++) {
                 const pix_t xv = PLOAD(xr + ((kw * DW) % SW) * PHASE_W + (kw * DW) / SW + v * FC_VP);
                 for (int j = 0; j < FC_FOB; j++) acc[j][kw] += g[j] * xv;

@@ -26,12 +26,12 @@ final class FewChannelsSolverTests: XCTestCase {
 
     /// The device default and the table's other shapes: 4- to 16-pixel vectors, 1 to 8 rows per
     /// forward group, 1 to 8 rows and 8 to 64 channels per backward-filter group, 1 to 8
-    /// channels per backward-filter work-item.
+    /// channels per backward-filter work-item, dy staged in local memory or read in place.
     static let parameterSets: [TunableParameters] = [
         [:],
-        ["FC_VP": 4, "FC_OB": 4, "FC_ROWS": 8, "FC_FROWS": 2, "FC_FOB": 1, "FC_FCB": 8],
-        ["FC_VP": 8, "FC_OB": 16, "FC_ROWS": 2, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 32],
-        ["FC_VP": 16, "FC_OB": 8, "FC_ROWS": 1, "FC_FROWS": 1, "FC_FOB": 8, "FC_FCB": 64],
+        ["FC_VP": 4, "FC_OB": 4, "FC_ROWS": 8, "FC_FROWS": 2, "FC_FOB": 1, "FC_FCB": 8, "FC_DYL": 1],
+        ["FC_VP": 8, "FC_OB": 16, "FC_ROWS": 2, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 32, "FC_DYL": 0],
+        ["FC_VP": 16, "FC_OB": 8, "FC_ROWS": 1, "FC_FROWS": 1, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 1],
     ]
 
     func testApplicability() throws {

@@ -28,7 +28,10 @@ extension OpenCLBackend {
         func xrows(_ rows: Int) -> Int { (rows - 1) * d.strideH + (d.kernelH - 1) * d.dilationH + 1 }
 
         func forwardLocalBytes(rows: Int) -> Int { 4 * d.inChannels * xrows(rows) * xcols }
-        func filterLocalBytes(rows: Int, channels: Int) -> Int { forwardLocalBytes(rows: rows) + 4 * channels * rows * owp }
+        /// With FC_DYL = 1 the group's dy rows are staged too.
+        func filterLocalBytes(rows: Int, channels: Int, stagedDY: Bool) -> Int {
+            forwardLocalBytes(rows: rows) + (stagedDY ? 4 * channels * rows * owp : 0)
+        }
         func filterItems(channels: Int, perItem: Int) -> Int { channels / perItem * d.inChannels * d.kernelH }
 
         /// Forward: the most output rows ≤ `upTo` whose staged input fits `localBytes` with at
@@ -41,13 +44,13 @@ extension OpenCLBackend {
 
         /// Backward filter: (output rows, output channels) per work-group, the most channels
         /// first (each channel block re-stages x), then the most rows.
-        func filterTile(rows upTo: Int, channels maxChannels: Int, perItem: Int, localBytes: Int,
+        func filterTile(rows upTo: Int, channels maxChannels: Int, perItem: Int, stagedDY: Bool, localBytes: Int,
                         maxItems: Int) -> (rows: Int, channels: Int)? {
             var channels = min(maxChannels, ceilDiv(d.outChannels, perItem) * perItem)
             while channels >= perItem {
                 if filterItems(channels: channels, perItem: perItem) <= maxItems,
                    let rows = (1...max(1, min(upTo, d.outH))).reversed().first(where: {
-                       filterLocalBytes(rows: $0, channels: channels) <= localBytes }) {
+                       filterLocalBytes(rows: $0, channels: channels, stagedDY: stagedDY) <= localBytes }) {
                     return (rows, channels)
                 }
                 channels -= perItem
@@ -77,7 +80,7 @@ extension OpenCLBackend {
                 && g.vectorsPerRow <= 256
         }
         let perItem = allowed["FC_FOB"]!.min()!
-        return g.filterTile(rows: 1, channels: allowed["FC_FCB"]!.min()!, perItem: perItem,
+        return g.filterTile(rows: 1, channels: allowed["FC_FCB"]!.min()!, perItem: perItem, stagedDY: true,
                             localBytes: fewChannelsMinLocalBytes, maxItems: 256) != nil
             && partialTiles(d, rows: 1) * d.weightCount <= Int(Int32.max)
     }
@@ -94,7 +97,7 @@ extension OpenCLBackend {
         var result: [TunableParameters] = []
         for p in [first] + table.candidates where !result.contains(p) && fewChannelsFits(d, direction, p) {
             // Forward reads FC_VP, FC_OB, FC_ROWS; backward filter FC_VP and the FC_F* ones.
-            let read = direction == .forward ? ["FC_VP", "FC_OB", "FC_ROWS"] : ["FC_VP", "FC_FROWS", "FC_FOB", "FC_FCB"]
+            let read = direction == .forward ? ["FC_VP", "FC_OB", "FC_ROWS"] : ["FC_VP", "FC_FROWS", "FC_FOB", "FC_FCB", "FC_DYL"]
             if result.contains(where: { q in read.allSatisfy { q[$0] == p[$0] } }) { continue }
             result.append(p)
         }
@@ -164,7 +167,7 @@ extension OpenCLBackend {
         let limits = deviceLimits
         let g = FewChannelsGeometry(d: d, vp: p["FC_VP"]!)
         guard let tile = g.filterTile(rows: p["FC_FROWS"]!, channels: p["FC_FCB"]!, perItem: p["FC_FOB"]!,
-                                      localBytes: limits.localMemoryBytes, maxItems: limits.maxWorkGroupSize) else {
+                                      stagedDY: p["FC_DYL"]! == 1, localBytes: limits.localMemoryBytes, maxItems: limits.maxWorkGroupSize) else {
             throw CNNError.invalidArgument("few-channel convolution backward filter: no tile of \(d.problemText) with "
                 + "\(p["FC_FOB"]!) output channels per work-item fits \(info.name)'s \(limits.localMemoryBytes) bytes of "
                 + "local memory and \(limits.maxWorkGroupSize) work-items; choose a smaller FC_FOB or use implicit GEMM")
@@ -213,18 +216,19 @@ extension KernelTunables {
     /// rows per group so a group has 100–200 work-items.
     static let fewChannels = TunableKernel(
         program: "conv_few_channels",
-        names: ["FC_VP", "FC_OB", "FC_ROWS", "FC_FROWS", "FC_FOB", "FC_FCB"],
+        names: ["FC_VP", "FC_OB", "FC_ROWS", "FC_FROWS", "FC_FOB", "FC_FCB", "FC_DYL"],
         allowed: ["FC_VP": [4, 8, 16], "FC_OB": [4, 8, 16], "FC_ROWS": [1, 2, 4, 8],
-                  "FC_FROWS": [1, 2, 4, 8], "FC_FOB": [1, 2, 4, 8], "FC_FCB": [8, 16, 32, 64]],
-        cpuDefault: ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 2, "FC_FOB": 4, "FC_FCB": 64],
-        gpuDefault: ["FC_VP": 4, "FC_OB": 8, "FC_ROWS": 4, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 16],
+                  "FC_FROWS": [1, 2, 4, 8], "FC_FOB": [1, 2, 4, 8], "FC_FCB": [8, 16, 32, 64], "FC_DYL": [0, 1]],
+        cpuDefault: ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0],
+        gpuDefault: ["FC_VP": 4, "FC_OB": 8, "FC_ROWS": 4, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 16, "FC_DYL": 1],
         candidates: [
-            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 2, "FC_FOB": 4, "FC_FCB": 64],
-            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 1, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 64],
-            ["FC_VP": 16, "FC_OB": 8, "FC_ROWS": 8, "FC_FROWS": 4, "FC_FOB": 8, "FC_FCB": 64],
-            ["FC_VP": 8, "FC_OB": 16, "FC_ROWS": 2, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 32],
-            ["FC_VP": 4, "FC_OB": 8, "FC_ROWS": 4, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 16],
-            ["FC_VP": 4, "FC_OB": 4, "FC_ROWS": 8, "FC_FROWS": 2, "FC_FOB": 1, "FC_FCB": 8],
+            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0],
+            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 2, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 1],
+            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 1, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 64, "FC_DYL": 0],
+            ["FC_VP": 16, "FC_OB": 8, "FC_ROWS": 8, "FC_FROWS": 4, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 0],
+            ["FC_VP": 8, "FC_OB": 16, "FC_ROWS": 2, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 32, "FC_DYL": 1],
+            ["FC_VP": 4, "FC_OB": 8, "FC_ROWS": 4, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 16, "FC_DYL": 1],
+            ["FC_VP": 4, "FC_OB": 4, "FC_ROWS": 8, "FC_FROWS": 2, "FC_FOB": 1, "FC_FCB": 8, "FC_DYL": 0],
         ],
         localSize: { _ in [1] },
         localBytes: { _ in 0 },
