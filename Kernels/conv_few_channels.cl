@@ -37,10 +37,13 @@
 //             CIN·KH work-items), 0 reads them from global memory where the work-items use them:
 //             on a CPU device local memory is ordinary memory, so staging is an extra copy of dy
 
-// Loops that carry a register tile start at `z` = lid >> 20, always 0 (no work-group has 2^20
-// work-items) but dependent on the work-item: PoCL puts an implicit barrier inside a loop it
-// sees as uniform (to vectorize across work-items), which moves the tile to memory at every
-// iteration (conv_implicit_gemm.cl measured 2× slower that way). GPUs compile it unchanged.
+// The outer loop that carries a register tile starts at `z` = lid >> 20, always 0 (no
+// work-group has 2^20 work-items) but dependent on the work-item: PoCL puts an implicit barrier
+// inside a loop it sees as uniform (to vectorize across work-items), which moves the tile to
+// memory at every iteration (the filter gradient ran 2.5× slower that way). Only the outer one:
+// the loops inside keep constant trip counts, so they unroll into straight multiply-adds with
+// constant offsets (starting them at z too made the forward pass 2–5× slower). GPUs compile it
+// unchanged.
 //
 // Remainders are written as i - (i / d)·d: where a division and a remainder of the same
 // operands meet, LLVM pairs them through a `freeze`, an instruction oclgrind's
@@ -176,6 +179,13 @@ inline pix_t activate_pix(const int code, const float alpha, const pix_t v) {
 // read as broadcasts from constant memory: every work-item reads the same one at once.
 // Range [⌈OUT_H / ROWS⌉ · ROWS · NV, batch], work-groups [ROWS · NV, 1].
 // `has_bias` 0: no bias (the argument is then any buffer, unread).
+// Past COUT (a partial last block) any weight will do: those sums are not stored. The clamp
+// only where COUT is not a multiple of FC_OB, so the weight offsets stay constants.
+#if COUT % FC_OB == 0
+#define WROW(o0, k) ((o0) + (k))
+#else
+#define WROW(o0, k) min((o0) + (k), COUT - 1)
+#endif
 __kernel __attribute__((reqd_work_group_size(ROWS * NV, 1, 1)))
 void conv_few_channels_forward(__global const float* restrict x, __constant float* weight,
                                __global float* restrict y, const int has_bias, __global const float* bias,
@@ -191,14 +201,13 @@ void conv_few_channels_forward(__global const float* restrict x, __constant floa
     for (int o0 = z; o0 < COUT; o0 += FC_OB) {
         pix_t acc[FC_OB];
         for (int k = 0; k < FC_OB; k++) acc[k] = (pix_t)(0.0f);
-        for (int c = z; c < CIN; c++) {
-            for (int kh = z; kh < KH; kh++) {
-                for (int kw = z; kw < KW; kw++) {
+        for (int c = 0; c < CIN; c++) {
+            for (int kh = 0; kh < KH; kh++) {
+                for (int kw = 0; kw < KW; kw++) {
                     const pix_t v = PLOAD(xr + (c * XROWS(ROWS) + kh * DH) * XCOLS
                                           + ((kw * DW) % SW) * PHASE_W + (kw * DW) / SW);
                     const int tap = (c * KH + kh) * KW + kw;
-                    // Past COUT (a partial last block) any weight will do: those sums are not stored.
-                    for (int k = 0; k < FC_OB; k++) acc[k] += v * weight[min(o0 + k, COUT - 1) * TAPS + tap];
+                    for (int k = 0; k < FC_OB; k++) acc[k] += v * weight[WROW(o0, k) * TAPS + tap];
                 }
             }
         }
@@ -272,7 +281,7 @@ void conv_few_channels_backward_filter(__global const float* restrict x, __globa
         if (oh0 + r >= OUT_H) break;
         __global const float* dr = dy + (((size_t)n * COUT + o0 + sb * FC_FOB) * OUT_H + oh0 + r) * OUT_W;
 #endif
-        for (int v = z; v < NV; v++) {
+        for (int v = 0; v < NV; v++) {
             pix_t g[FC_FOB];
 #if FC_DYL
             for (int j = 0; j < FC_FOB; j++) g[j] = PLOAD(dr + j * FROWS * OWP + v * FC_VP);
