@@ -57,6 +57,20 @@ final class FewChannelsSolverTests: XCTestCase {
         XCTAssertFalse(OpenCLBackend.fewChannelsApplies(grouped, direction: .forward))
     }
 
+    /// On CPU devices the heuristic (`--tune off`) puts the solver first for image stems'
+    /// forward and filter-gradient passes (measured faster there); the input gradient stays direct.
+    func testCPUHeuristicPrefersItForStems() throws {
+        let cl = try TestBackends.requireOpenCL()
+        guard cl.policy == .cpu else { throw XCTSkip("the preference is measured on CPU devices only") }
+        let stem = try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 32, inW: 32, outChannels: 64, kernelH: 7, kernelW: 7,
+                                        strideH: 2, strideW: 2, padding: Padding2D(3))
+        for direction in [ConvolutionDirection.forward, .backwardFilter] {
+            XCTAssertEqual(cl.convolutionSolutions(for: stem, direction: direction).first?.algorithm, .fewChannels, "\(direction)")
+        }
+        XCTAssertEqual(cl.convolutionSolutions(for: stem, direction: .backwardData).first?.algorithm, .direct)
+        XCTAssertFalse(cl.convolutionSolutions(for: stem, direction: .backwardData).contains { $0.algorithm == .fewChannels })
+    }
+
     func testForwardMatchesReferenceWithBiasAndActivation() throws {
         let cl = try TestBackends.requireOpenCL()
         try SolverParity.forward(cl, problems: try Self.problems(), parameterSets: Self.parameterSets) {

@@ -85,17 +85,11 @@ extension OpenCLBackend {
             && partialTiles(d, rows: 1) * d.weightCount <= Int(Int32.max)
     }
 
-    /// Parameter sets worth timing (the heuristic's first). Backward filter: the most
-    /// channels per work-item whose FC_FOB × KW vector accumulators, dy vectors and one x
-    /// vector fit AVX-512's 32 registers on a CPU device (3×3: 4, 7×7: 2).
+    /// Parameter sets worth timing, the device type's default first.
     func fewChannelsCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> [TunableParameters] {
         let table = KernelTunables.fewChannels
-        var first = table.defaults(for: info.kind)
-        if direction == .backwardFilter && info.kind != .gpu {
-            first["FC_FOB"] = [8, 4, 2, 1].first { $0 * d.kernelW + $0 + 1 <= 32 } ?? 1
-        }
         var result: [TunableParameters] = []
-        for p in [first] + table.candidates where !result.contains(p) && fewChannelsFits(d, direction, p) {
+        for p in [table.defaults(for: info.kind)] + table.candidates where !result.contains(p) && fewChannelsFits(d, direction, p) {
             // Forward reads FC_VP, FC_OB, FC_ROWS; backward filter FC_VP and the FC_F* ones.
             let read = direction == .forward ? ["FC_VP", "FC_OB", "FC_ROWS"] : ["FC_VP", "FC_FROWS", "FC_FOB", "FC_FCB", "FC_DYL"]
             if result.contains(where: { q in read.allSatisfy { q[$0] == p[$0] } }) { continue }
@@ -209,11 +203,16 @@ extension KernelTunables {
     /// Kernels/conv_few_channels.cl. Forward: FC_VP-pixel vectors × FC_OB output channels per
     /// register tile, FC_ROWS output rows per work-group. Backward filter: FC_FROWS output rows
     /// and FC_FCB output channels per work-group, FC_FOB channels × KW taps of vectors per
-    /// work-item. Local memory and work-group size depend on the problem, so the solver sizes
-    /// the tiles to the device (`FewChannelsGeometry`). CPU defaults: AVX-512-wide vectors and
-    /// 16 accumulators (PoCL runs a group's work-items one after another, so the register tile
-    /// carries the SIMD width). GPU defaults, until a GPU is measured: 4-pixel vectors, more
-    /// rows per group so a group has 100–200 work-items.
+    /// work-item, FC_DYL whether dy is staged in local memory. Local memory and work-group size
+    /// depend on the problem, so the solver sizes the tiles to the device (`FewChannelsGeometry`).
+    /// CPU defaults, measured on PoCL (Zen 5, 2 cores, VGG's 3×3 3→64 and ResNet's 7×7/2 stem
+    /// at 224², NOTES-opencl-solvers.md, sixth session): AVX-512-wide vectors and 16
+    /// accumulators (PoCL runs a group's work-items one after another, so the register tile
+    /// carries the SIMD width; 4- and 8-pixel vectors ran 2–5× slower); 8 rows per filter group
+    /// (1 row: 2–3× slower, the lane sums and partials dominate); dy read in place (staging it,
+    /// a copy on a device whose local memory is ordinary memory, was 1.3–1.9× slower).
+    /// GPU defaults, until a GPU is measured: 4-pixel vectors, 100–200 work-items per group, dy
+    /// staged in local memory.
     static let fewChannels = TunableKernel(
         program: "conv_few_channels",
         names: ["FC_VP", "FC_OB", "FC_ROWS", "FC_FROWS", "FC_FOB", "FC_FCB", "FC_DYL"],
