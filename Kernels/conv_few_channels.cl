@@ -42,8 +42,10 @@
 // inside a loop it sees as uniform (to vectorize across work-items), which moves the tile to
 // memory at every iteration (the filter gradient ran 2.5× slower that way). Only the outer one:
 // the loops inside keep constant trip counts, so they unroll into straight multiply-adds with
-// constant offsets (starting them at z too made the forward pass 2–5× slower). GPUs compile it
-// unchanged.
+// constant offsets (starting them at z too made the forward pass 2–5× slower). The loops over
+// a register tile's entries are unrolled explicitly: left to the compiler, PoCL 3.1 kept the
+// filter gradient's FC_FOB × KW accumulators in memory behind one multiply-add in a loop.
+// GPUs compile it unchanged.
 //
 // Remainders are written as i - (i / d)·d: where a division and a remainder of the same
 // operands meet, LLVM pairs them through a `freeze`, an instruction oclgrind's
@@ -200,13 +202,16 @@ void conv_few_channels_forward(__global const float* restrict x, __constant floa
     __local const float* xr = xs + r * SH * XCOLS + ow0;
     for (int o0 = z; o0 < COUT; o0 += FC_OB) {
         pix_t acc[FC_OB];
+        _Pragma("unroll")
         for (int k = 0; k < FC_OB; k++) acc[k] = (pix_t)(0.0f);
         for (int c = 0; c < CIN; c++) {
             for (int kh = 0; kh < KH; kh++) {
+                _Pragma("unroll")
                 for (int kw = 0; kw < KW; kw++) {
                     const pix_t v = PLOAD(xr + (c * XROWS(ROWS) + kh * DH) * XCOLS
                                           + ((kw * DW) % SW) * PHASE_W + (kw * DW) / SW);
                     const int tap = (c * KH + kh) * KW + kw;
+                    _Pragma("unroll")
                     for (int k = 0; k < FC_OB; k++) acc[k] += v * weight[WROW(o0, k) * TAPS + tap];
                 }
             }
@@ -269,7 +274,9 @@ void conv_few_channels_backward_filter(__global const float* restrict x, __globa
     const int sb = lid / (CIN * KH), ckh = lid - sb * (CIN * KH);
     const int c = ckh / KH, kh = ckh - c * KH, z = (int)(lid >> 20);
     pix_t acc[FC_FOB][KW];
+    _Pragma("unroll")
     for (int j = 0; j < FC_FOB; j++)
+        _Pragma("unroll")
         for (int kw = 0; kw < KW; kw++) acc[j][kw] = (pix_t)(0.0f);
     for (int r = z; r < FROWS; r++) {
         __local const float* xr = xs + (c * XROWS(FROWS) + r * SH + kh * DH) * XCOLS;
@@ -284,8 +291,10 @@ void conv_few_channels_backward_filter(__global const float* restrict x, __globa
         for (int v = 0; v < NV; v++) {
             pix_t g[FC_FOB];
 #if FC_DYL
+            _Pragma("unroll")
             for (int j = 0; j < FC_FOB; j++) g[j] = PLOAD(dr + j * FROWS * OWP + v * FC_VP);
 #else
+            _Pragma("unroll")
             for (int j = 0; j < FC_FOB; j++) {
                 const int clamp = min(o0 + sb * FC_FOB + j, COUT - 1) - (o0 + sb * FC_FOB);
                 __global const float* from = dr + (size_t)clamp * OUT_H * OUT_W + v * FC_VP;
@@ -298,17 +307,21 @@ void conv_few_channels_backward_filter(__global const float* restrict x, __globa
                 }
             }
 #endif
+            _Pragma("unroll")
             for (int kw = 0; kw < KW; kw++) {
                 const pix_t xv = PLOAD(xr + ((kw * DW) % SW) * PHASE_W + (kw * DW) / SW + v * FC_VP);
+                _Pragma("unroll")
                 for (int j = 0; j < FC_FOB; j++) acc[j][kw] += g[j] * xv;
             }
         }
     }
 
     const size_t tile = (size_t)n * ((OUT_H + FROWS - 1) / FROWS) + t;
+    _Pragma("unroll")
     for (int j = 0; j < FC_FOB; j++) {
         const int o = o0 + sb * FC_FOB + j;
         if (o >= COUT) break;
+        _Pragma("unroll")
         for (int kw = 0; kw < KW; kw++) {
             float lanes[FC_VP];
             PSTORE(acc[j][kw], lanes);
