@@ -209,10 +209,10 @@ extension KernelTunables {
     /// at 224², NOTES-opencl-solvers.md, sixth session): AVX-512-wide vectors and 16
     /// accumulators (PoCL runs a group's work-items one after another, so the register tile
     /// carries the SIMD width; 4- and 8-pixel vectors ran 2–5× slower, 8 forward channels per
-    /// tile 1.1–1.3× slower); filter groups of 16 rows with 8 channels × KW taps per work-item
-    /// (1.3–1.6× 8 rows with 4 channels; 1 row: 2–3× slower, the lane sums and partials
-    /// dominate); dy read in place (staging it, a copy on a device whose local memory is
-    /// ordinary memory, was 1.3–1.9× slower).
+    /// tile no faster); filter groups of 16 rows with 4 channels × KW taps per work-item (8
+    /// rows 1.2–2.3× slower, 8 channels 1.3–2× slower; 1 row 4–7× slower: the lane sums and
+    /// partials dominate); dy read in place (staging it, a copy on a device whose local memory
+    /// is ordinary memory, was 1.3–5× slower).
     /// GPU defaults, until a GPU is measured: 4-pixel vectors, 100–200 work-items per group, dy
     /// staged in local memory.
     static let fewChannels = TunableKernel(
@@ -220,9 +220,10 @@ extension KernelTunables {
         names: ["FC_VP", "FC_OB", "FC_ROWS", "FC_FROWS", "FC_FOB", "FC_FCB", "FC_DYL"],
         allowed: ["FC_VP": [4, 8, 16], "FC_OB": [4, 8, 16], "FC_ROWS": [1, 2, 4, 8],
                   "FC_FROWS": [1, 2, 4, 8, 16, 32], "FC_FOB": [1, 2, 4, 8], "FC_FCB": [8, 16, 32, 64], "FC_DYL": [0, 1]],
-        cpuDefault: ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 0],
+        cpuDefault: ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0],
         gpuDefault: ["FC_VP": 4, "FC_OB": 8, "FC_ROWS": 4, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 16, "FC_DYL": 1],
         candidates: [
+            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0],
             ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 0],
             ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0],
             ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 2, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 1],
