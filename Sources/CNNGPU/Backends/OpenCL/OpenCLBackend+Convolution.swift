@@ -37,7 +37,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   gradients run one dense GEMM per stride phase, 3.8–8× im2col + col2im (ResNet's
     ///   3×3/2 128→128 56²: 33 vs 268 ms; 1×1/2 256→512 56²: 20 vs 75 ms). Forward and filter
     ///   gradient of layers with at most 4 input channels (image stems) run the few-channel
-    ///   solver: 2–3× implicit GEMM forward, 1.1–1.5× for the filter gradient (VGG's 3×3 3→64
+    ///   solver: 4–8× implicit GEMM forward, 3–7× for the filter gradient (VGG's 3×3 3→64
     ///   and ResNet's 7×7/2 stem at 224², Benchmarks/NOTES-opencl-solvers.md, sixth session).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
