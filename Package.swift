@@ -4,8 +4,8 @@ import PackageDescription
 /// Every `.cl` file in `Kernels/` is embedded into the binary at build time, so a `cnn-gpu`
 /// copied elsewhere (or an app linking the library) still has its device code.
 let kernelFiles = [
-    "activation.cl", "activation_function.cl", "batchnorm.cl", "conv_direct_tiled.cl", "conv_implicit_gemm.cl",
-    "conv_winograd_f2x3.cl",
+    "activation.cl", "activation_function.cl", "batchnorm.cl", "conv_direct_tiled.cl", "conv_few_channels.cl",
+    "conv_implicit_gemm.cl", "conv_winograd_f2x3.cl",
     "convolution.cl", "dropout.cl", "elementwise.cl",
     "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "reduction.cl", "softmax.cl", "vector_io.cl",
 ]

@@ -6,6 +6,7 @@ public enum KernelSources {
         "activation_function": text(PackageResources.activation_function_cl),
         "batchnorm": text(PackageResources.batchnorm_cl),
         "conv_direct_tiled": text(PackageResources.conv_direct_tiled_cl),
+        "conv_few_channels": text(PackageResources.conv_few_channels_cl),
         "conv_implicit_gemm": text(PackageResources.conv_implicit_gemm_cl),
         "conv_winograd_f2x3": text(PackageResources.conv_winograd_f2x3_cl),
         "convolution": text(PackageResources.convolution_cl),

@@ -14,6 +14,9 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, Codable {
     /// OpenCL: direct convolution of narrow stride-1 layers through local-memory tiles
     /// (Backends/OpenCL/Solvers/DirectTiledSolver.swift).
     case directTiled
+    /// OpenCL: layers that read at most 4 input channels (image stems), forward and backward
+    /// filter (Backends/OpenCL/Solvers/FewChannelsSolver.swift).
+    case fewChannels
     /// The CPU backend's oneDNN primitives (Backends/CPU/OneDNNConvolution.swift); parameter
     /// `blocked` = 1 runs them in oneDNN's blocked layout with reorders, 0 on NCHW in place.
     case oneDNN

@@ -35,6 +35,9 @@ extension OpenCLBackend {
         if Self.directTiledApplies(d, direction: direction) {
             result += directTiledCandidates(d, direction: direction).map { (.directTiled, $0) }
         }
+        if Self.fewChannelsApplies(d, direction: direction) {
+            result += fewChannelsCandidates(d, direction: direction).map { (.fewChannels, $0) }
+        }
         return result
     }
 
@@ -43,6 +46,7 @@ extension OpenCLBackend {
         switch solver {
         case .implicitGEMM: return implicitGEMMWorkspaceCount(d, direction: direction, parameters: parameters)
         case .directTiled: return directTiledWorkspaceCount(d, direction: direction, parameters: parameters)
+        case .fewChannels: return fewChannelsWorkspaceCount(d, direction: direction, parameters: parameters)
         case .conv1x1CLBlast, .direct, .oneDNN: return 0
         case .winogradF2x3: return winogradF2x3WorkspaceCount(d, direction: direction)
         case .im2colGEMM:
@@ -74,7 +78,7 @@ extension OpenCLBackend {
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass; use implicit GEMM")
         case (.oneDNN, _):
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
-        case (.direct, _), (.im2colGEMM, _), (.directTiled, _):
+        case (.direct, _), (.im2colGEMM, _), (.directTiled, _), (.fewChannels, _):
             let solution = ConvolutionSolution(solver, parameters: parameters)
             switch direction {
             case .forward:

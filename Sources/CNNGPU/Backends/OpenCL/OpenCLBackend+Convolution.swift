@@ -35,7 +35,10 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   except backward data into at most 16 channels per group (the stem's input gradient:
     ///   a GEMM of 3 rows), where the direct kernel stays first. Strided layers' input
     ///   gradients run one dense GEMM per stride phase, 3.8–8× im2col + col2im (ResNet's
-    ///   3×3/2 128→128 56²: 33 vs 268 ms; 1×1/2 256→512 56²: 20 vs 75 ms).
+    ///   3×3/2 128→128 56²: 33 vs 268 ms; 1×1/2 256→512 56²: 20 vs 75 ms). Forward and filter
+    ///   gradient of layers with at most 4 input channels (image stems) run the few-channel
+    ///   solver: 4–8× implicit GEMM forward, 3–7× for the filter gradient (VGG's 3×3 3→64
+    ///   and ResNet's 7×7/2 stem at 224², Benchmarks/NOTES-opencl-solvers.md, sixth session).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
@@ -47,6 +50,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             preferred = [.directTiled]
         } else if d.groupOutChannels <= Self.directMaxGroupOutChannels {
             preferred = [.direct]
+        } else if policy == .cpu && Self.fewChannelsApplies(d, direction: direction) {
+            preferred = [.fewChannels]
         } else if policy == .cpu {
             let fewRows = direction == .backwardData && d.groupInChannels <= 16
             preferred = implicit && !fewRows ? [.implicitGEMM, .direct] : [.direct]
@@ -71,6 +76,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         switch a {
         case .implicitGEMM: ConvolutionSolution(a, parameters: implicitGEMMCandidates(d, direction: direction).first ?? [:])
         case .directTiled: ConvolutionSolution(a, parameters: directTiledCandidates(d, direction: direction).first ?? [:])
+        case .fewChannels: ConvolutionSolution(a, parameters: fewChannelsCandidates(d, direction: direction).first ?? [:])
         default: ConvolutionSolution(a)
         }
     }
@@ -100,6 +106,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .directTiled:
             try directTiledForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
                                    parameters: solution.parameters)
+        case .fewChannels:
+            try fewChannelsForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
+                                   parameters: solution.parameters)
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
@@ -122,6 +131,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try conv1x1CLBlastBackwardData(d, dy: dy, weight: weight, dx: dx)
         case .directTiled:
             try directTiledBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
+        case .fewChannels:
+            throw CNNError.invalidArgument("the few-channel convolution has no backward-data pass; use the direct kernel")
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
@@ -143,6 +154,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try conv1x1CLBlastBackwardFilter(d, x: x, dy: dy, dw: dw)
         case .directTiled:
             try directTiledBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
+        case .fewChannels:
+            try fewChannelsBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .winogradF2x3:
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass")
         case .oneDNN:
