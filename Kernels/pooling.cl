@@ -22,7 +22,9 @@
 // (oh·OUT_W + ow forward, ih·IN_W + iw backward) of one plane, so at every turn consecutive
 // work-items touch consecutive outputs and neighbouring windows, which overlap, are read while
 // in cache. Adaptive pooling runs on a 3-D range (width, height, planes); global average
-// pooling on one POOL_WG work-group per plane forward and (pixel, plane) backward.
+// pooling forward on groups of small planes staged in local memory, or one POOL_WG work-group
+// per large plane, and backward on POOL_VEC consecutive floats of the flattened planes per
+// work-item (both built for one plane size, POOL_GAP_SPATIAL).
 //
 // Tunables (pooling family of MemoryBoundTunables.swift, set by -D): POOL_WG work-items per
 // group, POOL_ITEMS pixels per work-item, POOL_VEC (1, 4 or 8) consecutive pixels of a row
@@ -612,9 +614,50 @@ __kernel void adaptive_avg_pool_backward_gather(const int planes, const int inH,
     dx[((size_t)p * inH + ih) * inW + iw] = sum;
 }
 
-// y[p] = mean of the `spatial` pixels of plane p; one work-group of POOL_WG per plane: work-item
-// l sums pixels l, l + POOL_WG, … (consecutive work-items read consecutive pixels), then a
-// tree in local memory adds the POOL_WG partial sums in a fixed order.
+// Global average pooling. Planes of up to a few hundred pixels (ResNet's and GoogLeNet's 7²
+// heads: 8×2048 planes of 49) are far too small for a work-group each: on PoCL the 16 K groups'
+// start-up and barrier loops cost 6.9 ms for 3 MB. They take the staged kernel below, built for
+// one plane size (POOL_GAP_SPATIAL, with POOL_GAP_PLANES planes per group, both set by -D from
+// the launcher); larger planes keep one work-group per plane.
+#ifndef POOL_GAP_SPATIAL
+#define POOL_GAP_SPATIAL 1
+#endif
+#ifndef POOL_GAP_PLANES
+#define POOL_GAP_PLANES POOL_WG
+#endif
+#if POOL_GAP_PLANES > POOL_WG
+#error "POOL_GAP_PLANES must not exceed POOL_WG (one work-item sums each staged plane)"
+#endif
+#define GAP_TILE (POOL_GAP_PLANES * POOL_GAP_SPATIAL)
+
+// y[p] for POOL_GAP_PLANES consecutive planes per work-group: their pixels are one contiguous
+// run, which the group copies into local memory with consecutive work-items reading
+// consecutive floats; then work-item l sums plane l from local memory in pixel order. Plane
+// rows of odd length (7² = 49) put neighbouring work-items' reads in different banks.
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void global_avg_pool_forward_staged(const int planes, __global const float* x, __global float* y) {
+    __local float tile[GAP_TILE];
+    const int first = (int)get_group_id(0) * POOL_GAP_PLANES, lid = get_local_id(0);
+    const int count = min(POOL_GAP_PLANES, planes - first);
+    __global const float* src = x + (size_t)first * POOL_GAP_SPATIAL;
+#pragma unroll
+    for (int k = 0; k < (GAP_TILE + POOL_WG - 1) / POOL_WG; ++k) {
+        const int i = k * POOL_WG + lid;
+        if (i < count * POOL_GAP_SPATIAL) tile[i] = src[i];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid < count) {
+        float sum = 0.0f;
+#pragma unroll
+        for (int i = 0; i < POOL_GAP_SPATIAL; ++i) sum += tile[lid * POOL_GAP_SPATIAL + i];
+        y[first + lid] = sum / (float)POOL_GAP_SPATIAL;
+    }
+}
+
+// y[p] = mean of the `spatial` pixels of plane p, for large planes; one work-group of POOL_WG
+// per plane: work-item l sums pixels l, l + POOL_WG, … (consecutive work-items read
+// consecutive pixels), then a tree in local memory adds the POOL_WG partial sums in a fixed
+// order.
 #if (POOL_WG & (POOL_WG - 1)) != 0
 #error "POOL_WG must be a power of two (global_avg_pool_forward's tree halves it)"
 #endif
@@ -635,10 +678,21 @@ void global_avg_pool_forward(const int planes, const int spatial,
     if (lid == 0) y[p] = partial[0] / (float)spatial;
 }
 
-// dx[p, i] = dy[p] / spatial; one work-item per input pixel on a 2-D range (i, p).
-__kernel void global_avg_pool_backward(const int planes, const int spatial,
-                                       __global const float* dy, __global float* dx) {
-    const int i = get_global_id(0), p = get_global_id(1);
-    if (i >= spatial || p >= planes) return;
-    dx[(size_t)p * spatial + i] = dy[p] / (float)spatial;
+// dx[p, i] = dy[p] / POOL_GAP_SPATIAL over the flattened planes: each work-item writes POOL_VEC
+// consecutive floats (consecutive work-items the next POOL_VEC, one vector store each), whose
+// planes are lane / POOL_GAP_SPATIAL, a division by a constant. A 2-D (pixel, plane) range of
+// 49-pixel rows had made PoCL run 16 K tiny work-groups.
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void global_avg_pool_backward(const int planes, __global const float* dy, __global float* dx) {
+    const int total = planes * POOL_GAP_SPATIAL;
+    const int e = (int)get_global_id(0) * POOL_VEC;
+    if (e >= total) return;
+#if POOL_VEC > 1
+    const poolI plane = min((e + POOL_LANES) / POOL_GAP_SPATIAL, (poolI)(planes - 1));
+    const poolF v = POOL_GATHER(dy, plane) / (float)POOL_GAP_SPATIAL;
+    if (total - e >= POOL_VEC) POOL_VSTORE(v, dx + e);
+    else POOL_TAIL_STORE(v, dx + e, total - e)
+#else
+    dx[e] = dy[e / POOL_GAP_SPATIAL] / (float)POOL_GAP_SPATIAL;
+#endif
 }
