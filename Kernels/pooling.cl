@@ -630,16 +630,34 @@ __kernel void adaptive_avg_pool_backward_gather(const int planes, const int inH,
 #endif
 #define GAP_TILE (POOL_GAP_PLANES * POOL_GAP_SPATIAL)
 
-// y[p] for POOL_GAP_PLANES consecutive planes per work-group: their pixels are one contiguous
-// run, which the group copies into local memory with consecutive work-items reading
-// consecutive floats; then work-item l sums plane l from local memory in pixel order. Plane
-// rows of odd length (7² = 49) put neighbouring work-items' reads in different banks.
+// y[p] for POOL_GAP_PLANES consecutive planes per work-group, whose pixels are one contiguous
+// run. POOL_VEC 1 (GPUs): the group copies the run into local memory, consecutive work-items
+// reading consecutive floats, then work-item l sums plane l from local memory in pixel order
+// (plane rows of odd length, 7² = 49, put neighbouring work-items' reads in different banks).
+// POOL_VEC > 1 (CPU devices such as PoCL, which run a group's work-items one after another):
+// work-item l sums plane l straight from global memory, POOL_VEC-wide vector loads along its
+// contiguous run; the staged copy and its barrier cost more there than they save.
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void global_avg_pool_forward_staged(const int planes, __global const float* x, __global float* y) {
-    __local float tile[GAP_TILE];
     const int first = (int)get_group_id(0) * POOL_GAP_PLANES, lid = get_local_id(0);
     const int count = min(POOL_GAP_PLANES, planes - first);
     __global const float* src = x + (size_t)first * POOL_GAP_SPATIAL;
+#if POOL_VEC > 1
+    if (lid >= count) return;
+    __global const float* plane = src + lid * POOL_GAP_SPATIAL;
+    poolF lanes = 0.0f;
+#pragma unroll
+    for (int i = 0; i < POOL_GAP_SPATIAL / POOL_VEC; ++i) lanes += POOL_VLOAD(plane + i * POOL_VEC);
+#if POOL_VEC == 4
+    float sum = (lanes.s0 + lanes.s1) + (lanes.s2 + lanes.s3);
+#else
+    float sum = ((lanes.s0 + lanes.s1) + (lanes.s2 + lanes.s3)) + ((lanes.s4 + lanes.s5) + (lanes.s6 + lanes.s7));
+#endif
+#pragma unroll
+    for (int i = POOL_GAP_SPATIAL / POOL_VEC * POOL_VEC; i < POOL_GAP_SPATIAL; ++i) sum += plane[i];
+    y[first + lid] = sum / (float)POOL_GAP_SPATIAL;
+#else
+    __local float tile[GAP_TILE];
 #pragma unroll
     for (int k = 0; k < (GAP_TILE + POOL_WG - 1) / POOL_WG; ++k) {
         const int i = k * POOL_WG + lid;
@@ -652,6 +670,7 @@ void global_avg_pool_forward_staged(const int planes, __global const float* x, _
         for (int i = 0; i < POOL_GAP_SPATIAL; ++i) sum += tile[lid * POOL_GAP_SPATIAL + i];
         y[first + lid] = sum / (float)POOL_GAP_SPATIAL;
     }
+#endif
 }
 
 // y[p] = mean of the `spatial` pixels of plane p, for large planes; one work-group of POOL_WG
@@ -687,7 +706,14 @@ void global_avg_pool_backward(const int planes, __global const float* dy, __glob
     const int total = planes * POOL_GAP_SPATIAL;
     const int e = (int)get_global_id(0) * POOL_VEC;
     if (e >= total) return;
-#if POOL_VEC > 1
+#if POOL_VEC > 1 && POOL_GAP_SPATIAL >= POOL_VEC
+    // A vector spans at most two planes: lanes from `next` on belong to the second.
+    const int plane = e / POOL_GAP_SPATIAL, next = (plane + 1) * POOL_GAP_SPATIAL - e;
+    const float a = dy[plane] / (float)POOL_GAP_SPATIAL, b = dy[min(plane + 1, planes - 1)] / (float)POOL_GAP_SPATIAL;
+    const poolF v = select((poolF)(a), (poolF)(b), POOL_LANES >= next);
+    if (total - e >= POOL_VEC) POOL_VSTORE(v, dx + e);
+    else POOL_TAIL_STORE(v, dx + e, total - e)
+#elif POOL_VEC > 1
     const poolI plane = min((e + POOL_LANES) / POOL_GAP_SPATIAL, (poolI)(planes - 1));
     const poolF v = POOL_GATHER(dy, plane) / (float)POOL_GAP_SPATIAL;
     if (total - e >= POOL_VEC) POOL_VSTORE(v, dx + e);
@@ -696,3 +722,21 @@ void global_avg_pool_backward(const int planes, __global const float* dy, __glob
     dx[e] = dy[e / POOL_GAP_SPATIAL] / (float)POOL_GAP_SPATIAL;
 #endif
 }
+
+#if POOL_VEC > 1
+// dx[p, i] = dy[p] / POOL_GAP_SPATIAL with one plane per work-item (CPU devices, small planes):
+// POOL_VEC-wide stores of one broadcast value along the plane's contiguous run. PoCL runs a
+// group's work-items one after another, so a work-item per 8 floats spent more on its own
+// start than on its store (0.1–0.2 of copy).
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void global_avg_pool_backward_planes(const int planes, __global const float* dy, __global float* dx) {
+    const int p = get_global_id(0);
+    if (p >= planes) return;
+    const poolF v = (poolF)(dy[p] / (float)POOL_GAP_SPATIAL);
+    __global float* plane = dx + (size_t)p * POOL_GAP_SPATIAL;
+#pragma unroll
+    for (int i = 0; i < POOL_GAP_SPATIAL / POOL_VEC; ++i) POOL_VSTORE(v, plane + i * POOL_VEC);
+#pragma unroll
+    for (int i = POOL_GAP_SPATIAL / POOL_VEC * POOL_VEC; i < POOL_GAP_SPATIAL; ++i) plane[i] = v.s0;
+}
+#endif

@@ -52,12 +52,20 @@ extension OpenCLBackend: PoolingOps {
     }
 
     public func encodeGlobalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
-        // POOL_VEC consecutive floats of the flattened planes per work-item.
         let p = memoryBound.values(MemoryBoundTunables.pooling)
-        let tile = p["POOL_WG"]! * p["POOL_VEC"]!
-        try launchMemoryBound("pooling", "global_avg_pool_backward", MemoryBoundTunables.pooling, sizeName: "POOL_WG",
-                              groups: [(planes * spatial + tile - 1) / tile],
-                              specialization: "-DPOOL_GAP_SPATIAL=\(spatial)", [.int(planes), .buffer(dy), .buffer(dx)])
+        let (wg, vector) = (p["POOL_WG"]!, p["POOL_VEC"]!)
+        let args: [KernelArgument] = [.int(planes), .buffer(dy), .buffer(dx)]
+        let specialization = "-DPOOL_GAP_SPATIAL=\(spatial)"
+        if vector > 1 && spatial <= Self.stagedPlaneLimit {
+            // CPU devices, small planes: one plane per work-item, vector stores along it.
+            try launchMemoryBound("pooling", "global_avg_pool_backward_planes", MemoryBoundTunables.pooling,
+                                  sizeName: "POOL_WG", groups: [(planes + wg - 1) / wg], specialization: specialization, args)
+        } else {
+            // POOL_VEC consecutive floats of the flattened planes per work-item.
+            try launchMemoryBound("pooling", "global_avg_pool_backward", MemoryBoundTunables.pooling, sizeName: "POOL_WG",
+                                  groups: [(planes * spatial + wg * vector - 1) / (wg * vector)],
+                                  specialization: specialization, args)
+        }
     }
 
     /// Global average pooling stages groups of planes of up to this many pixels (16², above
