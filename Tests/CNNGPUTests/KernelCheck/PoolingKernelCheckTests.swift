@@ -54,35 +54,6 @@ final class KernelCheckPoolingTests: XCTestCase {
         }
     }
 
-    /// Global average pooling in each form: staged groups of small planes (local memory at
-    /// POOL_VEC 1, one plane per work-item with vector loads and stores above it; a partial
-    /// last group and planes not a multiple of the vector), and large planes (a work-group per
-    /// plane forward, flattened vectors backward with a partial last one).
-    func testGlobalAverageForms() throws {
-        let cl = try TestBackends.requireOpenCL()
-        defer { try? cl.memoryBound.set(MemoryBoundTunables.pooling, nil) }
-        var rng = SeededGenerator.fresh()
-        for vector in [1, 4, 8] {
-            var values = MemoryBoundTunables.pooling.cpuDefault
-            values["POOL_VEC"] = vector
-            values["POOL_WG"] = 16
-            try cl.memoryBound.set(MemoryBoundTunables.pooling, values)
-            for (planes, spatial) in [(19, 11), (3, 261)] {
-                let x = rng.floats(planes * spatial), dy = rng.floats(planes)
-                var results: [[Float]] = []
-                for b in [TestBackends.cpu as any PoolingOps, cl as any PoolingOps] {
-                    let y = try b.hostInitialized(planes, dtype: .float32)
-                    let dx = try b.hostInitialized(planes * spatial, dtype: .float32)
-                    try b.globalAveragePoolForward(planes: planes, spatial: spatial, x: try b.makeBuffer(x), y: y)
-                    try b.globalAveragePoolBackward(planes: planes, spatial: spatial, dy: try b.makeBuffer(dy), dx: dx)
-                    results.append(try b.download(y) + b.download(dx))
-                }
-                assertClose(results[1], results[0], tolerance: 1e-4,
-                            "POOL_VEC \(vector) \(planes)×\(spatial) seed \(rng.seed)")
-            }
-        }
-    }
-
     func testEveryPoolingKernel() throws {
         let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
