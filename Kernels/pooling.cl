@@ -178,11 +178,25 @@ POOL_INLINE poolF row_taps(__global const float* row, int first, poolI iw) {
     return POOL_GATHER(row, clamp(iw, (poolI)(0), (poolI)(POOL_IN_W - 1)));
 }
 
+// One window row's taps for window_argmax_v; `inside` masks the taps outside the image.
+#define ARGMAX_ROW_TAPS(inside)                                                              \
+    _Pragma("unroll")                                                                        \
+    for (int b = 0; b < POOL_WINDOW_W; ++b) {                                                \
+        const poolI iw = w + b;                                                              \
+        const poolF v = row_taps(row, w0 + b, iw);                                           \
+        const poolI wins = (inside) & ((v > m) | isnan(v));                                  \
+        m = select(m, v, wins);                                                              \
+        index = select(index, rowStart + iw, wins);                                          \
+    }
+
 // window_argmax for outputs (oh, ow0 … ow0 + POOL_VEC − 1): the same taps in the same order,
-// lane by lane, so ties and NaN resolve as in the scalar form.
+// lane by lane, so ties and NaN resolve as in the scalar form. Vectors whose taps all lie
+// inside the row (all but a row's ends) skip the column masks: three vector operations of
+// the dozen per tap.
 POOL_INLINE poolI window_argmax_v(__global const float* plane, int oh, int ow0, poolF* best) {
-    const int h = window_top(oh);
+    const int h = window_top(oh), w0 = window_left(ow0);
     const poolI w = (ow0 + POOL_LANES) * POOL_STRIDE_W - POOL_PAD_LEFT;
+    const bool interior = w0 >= 0 && w0 + (POOL_VEC - 1) * POOL_STRIDE_W + POOL_WINDOW_W <= POOL_IN_W;
     poolI index = max(h, 0) * POOL_IN_W + max(w, (poolI)(0));
     poolF m = (poolF)(-INFINITY);
 #pragma unroll
@@ -191,13 +205,10 @@ POOL_INLINE poolI window_argmax_v(__global const float* plane, int oh, int ow0, 
         const poolI rowInside = (poolI)(ih >= 0 && ih < POOL_IN_H ? -1 : 0);
         const int rowStart = clamp(ih, 0, POOL_IN_H - 1) * POOL_IN_W;
         __global const float* row = plane + rowStart;
-#pragma unroll
-        for (int b = 0; b < POOL_WINDOW_W; ++b) {
-            const poolI iw = w + b;
-            const poolF v = row_taps(row, window_left(ow0) + b, iw);
-            const poolI wins = rowInside & (iw >= 0) & (iw < POOL_IN_W) & ((v > m) | isnan(v));
-            m = select(m, v, wins);
-            index = select(index, rowStart + iw, wins);
+        if (interior) {
+            ARGMAX_ROW_TAPS(rowInside)
+        } else {
+            ARGMAX_ROW_TAPS(rowInside & (iw >= 0) & (iw < POOL_IN_W))
         }
     }
     *best = m;
