@@ -22,7 +22,9 @@
 // (oh·OUT_W + ow forward, ih·IN_W + iw backward) of one plane, so at every turn consecutive
 // work-items touch consecutive outputs and neighbouring windows, which overlap, are read while
 // in cache. Adaptive pooling runs on a 3-D range (width, height, planes); global average
-// pooling on one POOL_WG work-group per plane forward and (pixel, plane) backward.
+// pooling forward on groups of small planes staged in local memory, or one POOL_WG work-group
+// per large plane, and backward on POOL_VEC consecutive floats of the flattened planes per
+// work-item (both built for one plane size, POOL_GAP_SPATIAL).
 //
 // Tunables (pooling family of MemoryBoundTunables.swift, set by -D): POOL_WG work-items per
 // group, POOL_ITEMS pixels per work-item, POOL_VEC (1, 4 or 8) consecutive pixels of a row
@@ -183,11 +185,25 @@ POOL_INLINE poolF row_taps(__global const float* row, int first, poolI iw) {
     return POOL_GATHER(row, clamp(iw, (poolI)(0), (poolI)(POOL_IN_W - 1)));
 }
 
+// One window row's taps for window_argmax_v; `inside` masks the taps outside the image.
+#define ARGMAX_ROW_TAPS(inside)                                                              \
+    _Pragma("unroll")                                                                        \
+    for (int b = 0; b < POOL_WINDOW_W; ++b) {                                                \
+        const poolI iw = w + b;                                                              \
+        const poolF v = row_taps(row, w0 + b, iw);                                           \
+        const poolI wins = (inside) & ((v > m) | isnan(v));                                  \
+        m = select(m, v, wins);                                                              \
+        index = select(index, rowStart + iw, wins);                                          \
+    }
+
 // window_argmax for outputs (oh, ow0 … ow0 + POOL_VEC − 1): the same taps in the same order,
-// lane by lane, so ties and NaN resolve as in the scalar form.
+// lane by lane, so ties and NaN resolve as in the scalar form. Vectors whose taps all lie
+// inside the row (all but a row's ends) skip the column masks: three vector operations of
+// the dozen per tap.
 POOL_INLINE poolI window_argmax_v(__global const float* plane, int oh, int ow0, poolF* best) {
-    const int h = window_top(oh);
+    const int h = window_top(oh), w0 = window_left(ow0);
     const poolI w = (ow0 + POOL_LANES) * POOL_STRIDE_W - POOL_PAD_LEFT;
+    const bool interior = w0 >= 0 && w0 + (POOL_VEC - 1) * POOL_STRIDE_W + POOL_WINDOW_W <= POOL_IN_W;
     poolI index = max(h, 0) * POOL_IN_W + max(w, (poolI)(0));
     poolF m = (poolF)(-INFINITY);
 #pragma unroll
@@ -196,13 +212,10 @@ POOL_INLINE poolI window_argmax_v(__global const float* plane, int oh, int ow0, 
         const poolI rowInside = (poolI)(ih >= 0 && ih < POOL_IN_H ? -1 : 0);
         const int rowStart = clamp(ih, 0, POOL_IN_H - 1) * POOL_IN_W;
         __global const float* row = plane + rowStart;
-#pragma unroll
-        for (int b = 0; b < POOL_WINDOW_W; ++b) {
-            const poolI iw = w + b;
-            const poolF v = row_taps(row, window_left(ow0) + b, iw);
-            const poolI wins = rowInside & (iw >= 0) & (iw < POOL_IN_W) & ((v > m) | isnan(v));
-            m = select(m, v, wins);
-            index = select(index, rowStart + iw, wins);
+        if (interior) {
+            ARGMAX_ROW_TAPS(rowInside)
+        } else {
+            ARGMAX_ROW_TAPS(rowInside & (iw >= 0) & (iw < POOL_IN_W))
         }
     }
     *best = m;
@@ -620,9 +633,69 @@ __kernel void adaptive_avg_pool_backward_gather(const int planes, const int inH,
     dx[((size_t)p * inH + ih) * inW + iw] = sum;
 }
 
-// y[p] = mean of the `spatial` pixels of plane p; one work-group of POOL_WG per plane: work-item
-// l sums pixels l, l + POOL_WG, … (consecutive work-items read consecutive pixels), then a
-// tree in local memory adds the POOL_WG partial sums in a fixed order.
+// Global average pooling. Planes of up to a few hundred pixels (ResNet's and GoogLeNet's 7²
+// heads: 8×2048 planes of 49) are far too small for a work-group each: on PoCL the 16 K groups'
+// start-up and barrier loops cost 6.9 ms for 3 MB. They take the staged kernel below, built for
+// one plane size (POOL_GAP_SPATIAL, with POOL_GAP_PLANES planes per group, both set by -D from
+// the launcher); larger planes keep one work-group per plane.
+#ifndef POOL_GAP_SPATIAL
+#define POOL_GAP_SPATIAL 1
+#endif
+#ifndef POOL_GAP_PLANES
+#define POOL_GAP_PLANES POOL_WG
+#endif
+#if POOL_GAP_PLANES > POOL_WG
+#error "POOL_GAP_PLANES must not exceed POOL_WG (one work-item sums each staged plane)"
+#endif
+#define GAP_TILE (POOL_GAP_PLANES * POOL_GAP_SPATIAL)
+
+// y[p] for POOL_GAP_PLANES consecutive planes per work-group, whose pixels are one contiguous
+// run. POOL_VEC 1 (GPUs): the group copies the run into local memory, consecutive work-items
+// reading consecutive floats, then work-item l sums plane l from local memory in pixel order
+// (plane rows of odd length, 7² = 49, put neighbouring work-items' reads in different banks).
+// POOL_VEC > 1 (CPU devices such as PoCL, which run a group's work-items one after another):
+// work-item l sums plane l straight from global memory, POOL_VEC-wide vector loads along its
+// contiguous run; the staged copy and its barrier cost more there than they save.
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void global_avg_pool_forward_staged(const int planes, __global const float* x, __global float* y) {
+    const int first = (int)get_group_id(0) * POOL_GAP_PLANES, lid = get_local_id(0);
+    const int count = min(POOL_GAP_PLANES, planes - first);
+    __global const float* src = x + (size_t)first * POOL_GAP_SPATIAL;
+#if POOL_VEC > 1
+    if (lid >= count) return;
+    __global const float* plane = src + lid * POOL_GAP_SPATIAL;
+    poolF lanes = 0.0f;
+#pragma unroll
+    for (int i = 0; i < POOL_GAP_SPATIAL / POOL_VEC; ++i) lanes += POOL_VLOAD(plane + i * POOL_VEC);
+#if POOL_VEC == 4
+    float sum = (lanes.s0 + lanes.s1) + (lanes.s2 + lanes.s3);
+#else
+    float sum = ((lanes.s0 + lanes.s1) + (lanes.s2 + lanes.s3)) + ((lanes.s4 + lanes.s5) + (lanes.s6 + lanes.s7));
+#endif
+#pragma unroll
+    for (int i = POOL_GAP_SPATIAL / POOL_VEC * POOL_VEC; i < POOL_GAP_SPATIAL; ++i) sum += plane[i];
+    y[first + lid] = sum / (float)POOL_GAP_SPATIAL;
+#else
+    __local float tile[GAP_TILE];
+#pragma unroll
+    for (int k = 0; k < (GAP_TILE + POOL_WG - 1) / POOL_WG; ++k) {
+        const int i = k * POOL_WG + lid;
+        if (i < count * POOL_GAP_SPATIAL) tile[i] = src[i];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid < count) {
+        float sum = 0.0f;
+#pragma unroll
+        for (int i = 0; i < POOL_GAP_SPATIAL; ++i) sum += tile[lid * POOL_GAP_SPATIAL + i];
+        y[first + lid] = sum / (float)POOL_GAP_SPATIAL;
+    }
+#endif
+}
+
+// y[p] = mean of the `spatial` pixels of plane p, for large planes; one work-group of POOL_WG
+// per plane: work-item l sums pixels l, l + POOL_WG, … (consecutive work-items read
+// consecutive pixels), then a tree in local memory adds the POOL_WG partial sums in a fixed
+// order.
 #if (POOL_WG & (POOL_WG - 1)) != 0
 #error "POOL_WG must be a power of two (global_avg_pool_forward's tree halves it)"
 #endif
@@ -643,10 +716,46 @@ void global_avg_pool_forward(const int planes, const int spatial,
     if (lid == 0) y[p] = partial[0] / (float)spatial;
 }
 
-// dx[p, i] = dy[p] / spatial; one work-item per input pixel on a 2-D range (i, p).
-__kernel void global_avg_pool_backward(const int planes, const int spatial,
-                                       __global const float* dy, __global float* dx) {
-    const int i = get_global_id(0), p = get_global_id(1);
-    if (i >= spatial || p >= planes) return;
-    dx[(size_t)p * spatial + i] = dy[p] / (float)spatial;
+// dx[p, i] = dy[p] / POOL_GAP_SPATIAL over the flattened planes: each work-item writes POOL_VEC
+// consecutive floats (consecutive work-items the next POOL_VEC, one vector store each), whose
+// planes are lane / POOL_GAP_SPATIAL, a division by a constant. A 2-D (pixel, plane) range of
+// 49-pixel rows had made PoCL run 16 K tiny work-groups.
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void global_avg_pool_backward(const int planes, __global const float* dy, __global float* dx) {
+    const int total = planes * POOL_GAP_SPATIAL;
+    const int e = (int)get_global_id(0) * POOL_VEC;
+    if (e >= total) return;
+#if POOL_VEC > 1 && POOL_GAP_SPATIAL >= POOL_VEC
+    // A vector spans at most two planes: lanes from `next` on belong to the second.
+    const int plane = e / POOL_GAP_SPATIAL, next = (plane + 1) * POOL_GAP_SPATIAL - e;
+    const float a = dy[plane] / (float)POOL_GAP_SPATIAL, b = dy[min(plane + 1, planes - 1)] / (float)POOL_GAP_SPATIAL;
+    const poolF v = select((poolF)(a), (poolF)(b), POOL_LANES >= next);
+    if (total - e >= POOL_VEC) POOL_VSTORE(v, dx + e);
+    else POOL_TAIL_STORE(v, dx + e, total - e)
+#elif POOL_VEC > 1
+    const poolI plane = min((e + POOL_LANES) / POOL_GAP_SPATIAL, (poolI)(planes - 1));
+    const poolF v = POOL_GATHER(dy, plane) / (float)POOL_GAP_SPATIAL;
+    if (total - e >= POOL_VEC) POOL_VSTORE(v, dx + e);
+    else POOL_TAIL_STORE(v, dx + e, total - e)
+#else
+    dx[e] = dy[e / POOL_GAP_SPATIAL] / (float)POOL_GAP_SPATIAL;
+#endif
 }
+
+#if POOL_VEC > 1
+// dx[p, i] = dy[p] / POOL_GAP_SPATIAL with one plane per work-item (CPU devices, small planes):
+// POOL_VEC-wide stores of one broadcast value along the plane's contiguous run. PoCL runs a
+// group's work-items one after another, so a work-item per 8 floats spent more on its own
+// start than on its store (0.1–0.2 of copy).
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void global_avg_pool_backward_planes(const int planes, __global const float* dy, __global float* dx) {
+    const int p = get_global_id(0);
+    if (p >= planes) return;
+    const poolF v = (poolF)(dy[p] / (float)POOL_GAP_SPATIAL);
+    __global float* plane = dx + (size_t)p * POOL_GAP_SPATIAL;
+#pragma unroll
+    for (int i = 0; i < POOL_GAP_SPATIAL / POOL_VEC; ++i) POOL_VSTORE(v, plane + i * POOL_VEC);
+#pragma unroll
+    for (int i = POOL_GAP_SPATIAL / POOL_VEC * POOL_VEC; i < POOL_GAP_SPATIAL; ++i) plane[i] = v.s0;
+}
+#endif

@@ -145,6 +145,17 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
                 try b.encodePoolingBackward(pool, dy: py, indices: pidx, dx: pdx)
             })
         }
+        // Global average pooling on ResNet-50's head, 8×2048×7².
+        if wanted("gap fwd 8x2048x7", "gap bwd 8x2048x7") {
+            let planes = 8 * 2048, spatial = 49
+            let gx = try filled(b, planes * spatial), gy = try filled(b, planes), gdx = try filled(b, planes * spatial)
+            cases.append(Case(name: "gap fwd 8x2048x7", bytes: f * (planes * spatial + planes)) {
+                try b.encodeGlobalAveragePoolForward(planes: planes, spatial: spatial, x: gx, y: gy)
+            })
+            cases.append(Case(name: "gap bwd 8x2048x7", bytes: f * (planes * spatial + planes)) {
+                try b.encodeGlobalAveragePoolBackward(planes: planes, spatial: spatial, dy: gy, dx: gdx)
+            })
+        }
         // Batch norm (and BN+ReLU) on ResNet-50's two largest activations.
         for shape in [AxisShape(outer: 8, axis: 64, inner: 112 * 112), AxisShape(outer: 8, axis: 256, inner: 56 * 56)] {
             let label = "8x\(shape.axis)x\(Int(Double(shape.inner).squareRoot()))"

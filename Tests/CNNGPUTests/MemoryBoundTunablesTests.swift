@@ -163,6 +163,24 @@ final class MemoryBoundTunablesTests: XCTestCase {
         }
     }
 
+    /// Global average pooling: staged groups with a partial last group (planes not a multiple
+    /// of the group), one-pixel planes, ResNet's 7² head, the largest staged plane (16², fewer
+    /// planes per group than work-items) and the first plane size past it (one group per plane);
+    /// backward with totals that are not multiples of POOL_VEC.
+    func testGlobalAveragePoolAtEdgeShapes() throws {
+        var rng = SeededGenerator.fresh()
+        for (planes, spatial) in [(67, 49), (5, 1), (300, 3), (33, 256), (3, 257), (1, 7)] {
+            let x = rng.floats(planes * spatial), dy = rng.floats(planes)
+            try crossCheck(MemoryBoundTunables.pooling, Self.poolingSets, "\(planes)×\(spatial) seed \(rng.seed)",
+                           tolerance: 1e-4) { be in
+                let y = try be.allocate(planes, dtype: .float32), dx = try be.allocate(planes * spatial, dtype: .float32)
+                try be.globalAveragePoolForward(planes: planes, spatial: spatial, x: try be.makeBuffer(x), y: y)
+                try be.globalAveragePoolBackward(planes: planes, spatial: spatial, dy: try be.makeBuffer(dy), dx: dx)
+                return try be.download(y) + be.download(dx)
+            }
+        }
+    }
+
     func testInvalidTunablesAreRejected() throws {
         let cl = try openCL()
         XCTAssertThrowsError(try cl.memoryBound.set(MemoryBoundTunables.streaming,

@@ -10,6 +10,9 @@ final class PoolingWideRowTests: XCTestCase {
         var rng = SeededGenerator.fresh()
         let shapes: [(h: Int, w: Int, window: Int, stride: Int, pad: Int)] = [
             (9, 75, 3, 2, 1), (6, 70, 2, 2, 0), (5, 40, 3, 1, 1), (5, 33, 2, 2, 0), (4, 37, 3, 3, 1),
+            // As ResNet's stem pool (112 wide): the last output vector's last taps end on the
+            // row's last column (OpenCL: masks skipped inside the row, gathered at its end).
+            (5, 32, 3, 2, 1),
         ]
         for s in shapes {
             for mode in [PoolingMode.max, .averageIncludingPadding, .averageExcludingPadding] {

@@ -18,6 +18,9 @@ final class KernelCheckPoolingTests: XCTestCase {
                                                  strideH: 2, strideW: 2, padding: Padding2D(1), mode: mode))
             problems.append(try Pool2DDescriptor(batch: 1, channels: 2, inH: 4, inW: 21, windowH: 3, windowW: 3,
                                                  strideH: 1, strideW: 1, padding: Padding2D(1), mode: mode))
+            // A last vector whose last taps end on the row's last column.
+            problems.append(try Pool2DDescriptor(batch: 1, channels: 1, inH: 3, inW: 32, windowH: 3, windowW: 3,
+                                                 strideH: 2, strideW: 2, padding: Padding2D(1), mode: mode))
             // Stride 3: a vector's candidate outputs start at a different lane in every vector.
             problems.append(try Pool2DDescriptor(batch: 1, channels: 1, inH: 6, inW: 26, windowH: 2, windowW: 4,
                                                  strideH: 2, strideW: 3, padding: Padding2D(top: 1, bottom: 0, left: 1, right: 2),

@@ -17,6 +17,9 @@ import Foundation
 /// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane,
 ///   POOL_ITEMS pixels per work-item, and POOL_VEC consecutive pixels of a row per work-item of
 ///   the max and average kernels, outputs forward and inputs backward (1: the per-pixel form).
+///   Global average pooling of small planes follows POOL_VEC too: 1 stages groups of planes in
+///   local memory (coalesced), above 1 a work-item takes a whole plane with vector loads and
+///   stores (CPU devices, which run a group's work-items one after another).
 ///
 /// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-memory-bound.md); the GPU
 /// defaults are the usual 256-thread float4 shape until a GPU is measured.

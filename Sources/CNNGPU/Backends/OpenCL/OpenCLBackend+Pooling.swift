@@ -35,15 +35,44 @@ extension OpenCLBackend: PoolingOps {
     }
 
     public func encodeGlobalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
-        // One work-group per plane reduces it (no work-item walks a plane alone).
-        try launchMemoryBound("pooling", "global_avg_pool_forward", MemoryBoundTunables.pooling, sizeName: "POOL_WG",
-                              groups: [planes], [.int(planes), .int(spatial), .buffer(x), .buffer(y)])
+        // Small planes: groups of them staged in local memory, one work-item summing each (a
+        // work-group per 49-pixel plane spent the time starting groups). Large planes: one
+        // work-group reduces each (no work-item walks a plane alone).
+        let wg = memoryBound.values(MemoryBoundTunables.pooling)["POOL_WG"]!
+        if spatial <= Self.stagedPlaneLimit {
+            let perGroup = min(wg, Self.stagedTileFloats / spatial)
+            try launchMemoryBound("pooling", "global_avg_pool_forward_staged", MemoryBoundTunables.pooling,
+                                  sizeName: "POOL_WG", groups: [(planes + perGroup - 1) / perGroup],
+                                  specialization: "-DPOOL_GAP_SPATIAL=\(spatial) -DPOOL_GAP_PLANES=\(perGroup)",
+                                  [.int(planes), .buffer(x), .buffer(y)])
+        } else {
+            try launchMemoryBound("pooling", "global_avg_pool_forward", MemoryBoundTunables.pooling, sizeName: "POOL_WG",
+                                  groups: [planes], [.int(planes), .int(spatial), .buffer(x), .buffer(y)])
+        }
     }
 
     public func encodeGlobalAveragePoolBackward(planes: Int, spatial: Int, dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
-        try launch("pooling", "global_avg_pool_backward", global: [spatial, planes],
-                   [.int(planes), .int(spatial), .buffer(dy), .buffer(dx)])
+        let p = memoryBound.values(MemoryBoundTunables.pooling)
+        let (wg, vector) = (p["POOL_WG"]!, p["POOL_VEC"]!)
+        let args: [KernelArgument] = [.int(planes), .buffer(dy), .buffer(dx)]
+        let specialization = "-DPOOL_GAP_SPATIAL=\(spatial)"
+        if vector > 1 && spatial <= Self.stagedPlaneLimit {
+            // CPU devices, small planes: one plane per work-item, vector stores along it.
+            try launchMemoryBound("pooling", "global_avg_pool_backward_planes", MemoryBoundTunables.pooling,
+                                  sizeName: "POOL_WG", groups: [(planes + wg - 1) / wg], specialization: specialization, args)
+        } else {
+            // POOL_VEC consecutive floats of the flattened planes per work-item.
+            try launchMemoryBound("pooling", "global_avg_pool_backward", MemoryBoundTunables.pooling, sizeName: "POOL_WG",
+                                  groups: [(planes * spatial + wg * vector - 1) / (wg * vector)],
+                                  specialization: specialization, args)
+        }
     }
+
+    /// Global average pooling stages groups of planes of up to this many pixels (16², above
+    /// ResNet's and GoogLeNet's 7² heads) in local memory; larger planes fill a work-group alone.
+    static let stagedPlaneLimit = 256
+    /// Local-memory floats of one staged group: 16 KiB, within every OpenCL device's 32 KiB minimum.
+    static let stagedTileFloats = 4096
 
     public func encodeAdaptiveAveragePoolForward(planes: Int, inH: Int, inW: Int, outH: Int, outW: Int,
                                                  x: any DeviceBuffer, y: any DeviceBuffer) throws {
