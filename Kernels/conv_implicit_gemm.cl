@@ -177,10 +177,14 @@ typedef int16 intVW;
 // 1024-channel layer), which then stays in cache while the small weight tiles change; the
 // launch's own order (column tiles fastest) streams the whole input again for each row tile.
 // On PoCL 0–10% less CPU time per forward and input gradient with several row tiles.
+// DIVMOD, not / and %: see there (oclgrind --uninitialized computed wrong tiles otherwise).
 #define TILE_ORIGIN(m0, n0) do {                                                    \
         const int tile_ = get_group_id(0) + get_group_id(1) * get_num_groups(0);     \
-        m0 = tile_ % get_num_groups(1) * TM;                                        \
-        n0 = tile_ / get_num_groups(1) * TN;                                        \
+        const int rows_ = get_num_groups(1);                                        \
+        int tn_, tm_;                                                               \
+        DIVMOD(tile_, rows_, tn_, tm_);                                             \
+        m0 = tm_ * TM;                                                              \
+        n0 = tn_ * TN;                                                              \
     } while (0)
 
 #define ZERO_TILE(acc)                                                              \
