@@ -44,7 +44,9 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     }
 
     /// Tile shapes: the device default, the GPU default, a narrow one, a small-k scalar one,
-    /// the largest, and a CPU-style one whose two work-items each fill several k rows.
+    /// the largest, a CPU-style one whose two work-items each fill several k rows, and one whose
+    /// k step is narrower than its vectors (the row-major left operand then stages element by
+    /// element).
     static let tileSets: [TunableParameters] = [
         [:],
         ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
@@ -52,6 +54,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         ["TM": 32, "TN": 32, "TK": 8, "WPT_M": 2, "WPT_N": 2, "VW": 1],
         ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8, "VW": 2],
         ["TM": 16, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 64, "VW": 16],
+        ["TM": 16, "TN": 64, "TK": 8, "WPT_M": 8, "WPT_N": 64, "VW": 16],
     ]
 
     func testForwardMatchesReferenceWithBiasAndActivation() throws {

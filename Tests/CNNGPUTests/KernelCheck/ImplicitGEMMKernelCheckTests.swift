@@ -26,7 +26,7 @@ final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
             try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 5, inW: 4, outChannels: 6, kernelH: 3, kernelW: 2,
                                  strideH: 2, strideW: 1, padding: Padding2D(top: 1, bottom: 2, left: 0, right: 1),
                                  dilationH: 1, dilationW: 2, groups: 2),
-            // 1×1 takes the KERNEL_1X1 build of the forward kernel.
+            // 1×1 takes the KERNEL_1X1 builds of the forward and filter-gradient kernels.
             try Conv2DDescriptor(batch: 3, inChannels: 5, inH: 3, inW: 5, outChannels: 3, kernelH: 1, kernelW: 1),
             // Stride 2, 1×1: the input gradient's stride phases (conv_igemm_backward_data_phase),
             // three of them without taps (written as zeros), phase rows of 5 holding a float4 chunk.

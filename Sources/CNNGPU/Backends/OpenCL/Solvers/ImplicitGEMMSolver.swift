@@ -204,7 +204,7 @@ extension OpenCLBackend {
         }
         let l = Self.implicitGEMMKernel.launch(
             p, extent: [d.groupInChannels * d.kernelH * d.kernelW, d.groupOutChannels, d.groups * splits],
-            tile: [p["TN"]!, p["TM"]!])
+            tile: [p["TN"]!, p["TM"]!], extra: Self.isUnpaddedOneByOne(d) ? ["KERNEL_1X1"] : [])
         try launch("conv_implicit_gemm", "conv_igemm_backward_filter", l,
                    geometry(d) + [.int(splits), .int(kPerSplit), .buffer(x), .buffer(dy), .buffer(out)])
         if splits > 1 {
@@ -215,7 +215,7 @@ extension OpenCLBackend {
 
     // MARK: Helpers
 
-    /// 1×1 with no padding, any stride: the forward pass reads the input as its GEMM operand
+    /// 1×1 with no padding, any stride: the forward and filter-gradient passes read the input
     /// without bounds checks (KERNEL_1X1).
     static func isUnpaddedOneByOne(_ d: Conv2DDescriptor) -> Bool {
         d.kernelH == 1 && d.kernelW == 1 && d.padding == .zero
