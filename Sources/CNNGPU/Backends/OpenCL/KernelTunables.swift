@@ -41,6 +41,21 @@ struct TunableKernel: Sendable {
             && localBytes(p) <= limits.localMemoryBytes
     }
 
+    /// `p` when `isValid`; otherwise the one error every solver gives for a bad parameter set,
+    /// naming the values, the device and what it allows.
+    func validated(_ p: TunableParameters, limits: DeviceLimits, solver: String, device: String) throws
+        -> TunableParameters {
+        guard isValid(p, limits: limits) else {
+            let given = p.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let allowedText = names.map { "\($0) in \(allowed[$0] ?? [])" }.joined(separator: ", ")
+            throw CNNError.invalidArgument("\(solver) parameters \(given) are not valid on \(device): allowed "
+                + "\(allowedText), consistent with each other (Kernels/\(program).cl's #error checks), at most "
+                + "\(limits.maxWorkGroupSize) work-items and \(limits.localMemoryBytes) bytes of local memory per "
+                + "work-group")
+        }
+        return p
+    }
+
     /// The build options: `-DNAME=value` for each tunable, plus `extra` flags (specializations).
     func options(_ p: TunableParameters, extra: [String] = []) -> String {
         (names.map { "-D\($0)=\(p[$0]!)" } + extra.map { "-D\($0)" }).joined(separator: " ")

@@ -176,11 +176,8 @@ extension OpenCLBackend {
                 + "one group, padding below the kernel size and a tile that fits \(Self.directTiledLocalBytes) bytes of "
                 + "local memory; got \(d.problemText). Use implicit GEMM or the direct row kernels")
         }
-        let p = directTiledParameters(parameters)
-        guard KernelTunables.directTiled.isValid(p, limits: deviceLimits) else {
-            throw CNNError.invalidArgument("tiled direct convolution parameters \(p.sorted { $0.key < $1.key }) are not "
-                + "valid on this device (allowed: \(KernelTunables.directTiled.allowed))")
-        }
+        let p = try KernelTunables.directTiled.validated(directTiledParameters(parameters), limits: deviceLimits,
+                                                         solver: "tiled direct convolution", device: info.name)
         let g = DirectTiledGeometry(d, adjoint: direction == .backwardData)
         let rows = g.tileRows(maxItems: p["DT_VECTORS"]!, vp: p["DT_VP"]!, backwardFilter: direction == .backwardFilter)!
         return (g, p, rows)

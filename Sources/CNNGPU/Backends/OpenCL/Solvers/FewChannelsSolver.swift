@@ -186,12 +186,8 @@ extension OpenCLBackend {
                 + "(channels × kernel), weights within \(Self.fewChannelsConstantBytes) bytes and no input gradient; "
                 + "got \(d.problemText). Use implicit GEMM or the direct kernels")
         }
-        let p = fewChannelsParameters(parameters)
-        guard KernelTunables.fewChannels.isValid(p, limits: deviceLimits) else {
-            throw CNNError.invalidArgument("few-channel convolution parameters \(p.sorted { $0.key < $1.key }) are not "
-                + "valid on \(info.name) (allowed: \(KernelTunables.fewChannels.allowed))")
-        }
-        return p
+        return try KernelTunables.fewChannels.validated(fewChannelsParameters(parameters), limits: deviceLimits,
+                                                        solver: "few-channel convolution", device: info.name)
     }
 
     private func fewChannelsParameters(_ parameters: TunableParameters) -> TunableParameters {

@@ -235,11 +235,7 @@ extension OpenCLBackend {
             while vw > 1 && wn % vw != 0 { vw /= 2 }
             p["VW"] = vw
         }
-        guard table.isValid(p, limits: deviceLimits) else {
-            throw CNNError.invalidArgument("implicit-GEMM parameters \(p.sorted { $0.key < $1.key }) are not valid on "
-                + "\(info.name): see KernelTunables.implicitGEMM for the allowed values and constraints")
-        }
-        return p
+        return try table.validated(p, limits: deviceLimits, solver: "implicit-GEMM", device: info.name)
     }
 
     private func resolvedSplits(_ d: Conv2DDescriptor, _ parameters: TunableParameters) -> Int {
