@@ -6,7 +6,8 @@ import XCTest
 /// a partial register block of 6, widths past one 8-wide column block, odd output heights,
 /// and worker counts that split a batch unevenly, under every instruction set this processor has
 /// (AVX-512 runs 16-wide column blocks of 4 rows or 4 filter taps, then 8-wide ones past the
-/// last whole 16).
+/// last whole 16). Backward-data runs as GEMM + col2im (col2im_backward_data.c) except on the
+/// 130² plane, whose column matrix is past `col2imMaxScratchBytes`.
 final class BlockedConvolutionTests: XCTestCase {
     static func cases() throws -> [ConvCase] {
         func c(_ name: String, batch: Int, inC: Int, h: Int, w: Int, outC: Int, k: (Int, Int),
@@ -34,6 +35,12 @@ final class BlockedConvolutionTests: XCTestCase {
                   padding: Padding2D(top: 1, bottom: 2, left: 1, right: 2)),
             try c("16 channels, 1 row, 13 wide", batch: 2, inC: 3, h: 3, w: 15, outC: 16, k: (3, 3),
                   padding: .zero),
+            // col2im: dx channels in groups of 6 + 2 + 1, padding past the kernel on top (dx rows
+            // no dy row reaches), a 20-wide row as 16 + 4 lanes, a 2×5 kernel.
+            try c("9 channels, padding past the kernel", batch: 2, inC: 9, h: 6, w: 20, outC: 5, k: (2, 5),
+                  padding: Padding2D(top: 3, bottom: 1, left: 0, right: 4)),
+            try c("130² plane: backward-data in the padded forward form", batch: 1, inC: 2, h: 130, w: 130,
+                  outC: 3, k: (3, 3), padding: Padding2D(1)),
         ]
     }
 
@@ -72,6 +79,8 @@ final class BlockedConvolutionTests: XCTestCase {
         XCTAssertEqual(first(conv2, .forward), .direct)
         XCTAssertEqual(first(conv2, .backwardFilter), .direct)
         XCTAssertEqual(first(conv2, .backwardData), .direct)
+        XCTAssertTrue(CPUBackend.col2imBackwardDataApplies(conv2))
+        XCTAssertFalse(CPUBackend.col2imBackwardDataApplies(try Self.cases().last!.d))
         XCTAssertEqual(CPUBackend.channelVectorFilterGradientApplies(conv2), CPUKernelISA.active == .avx512)
         XCTAssertFalse(CPUBackend.channelVectorFilterGradientApplies(conv1))
         XCTAssertEqual(CPUBackend.channelVectorForwardApplies(conv2), CPUKernelISA.active == .avx512)

@@ -27,8 +27,10 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     static let directMaxGroupOutChannels = 2
     /// The widest layer measured faster blocked than on GEMM (32→64); wider ones are untested.
     static let blockedMaxChannels = 64
-    /// Backward-data's blocked kernel computes the forward's input channels in register blocks
-    /// of 6, so with fewer than this many most of its lanes idle.
+    /// Backward-data's padded forward form computes the forward's input channels in register
+    /// blocks of 6, so with fewer than this many most of its lanes idle. Measured before
+    /// backward-data ran as GEMM + col2im on small planes (whose lanes are pixels); not
+    /// re-measured since.
     static let blockedMinAdjointChannels = 4
     /// im2col + GEMM with a 1×1 layer's images packed side by side (see `Im2ColConvolution`).
     static let im2colPacked = ConvolutionSolution(.im2colGEMM, parameters: ["packed": 1])
