@@ -111,6 +111,33 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         } } } }
     }
 
+    /// The default rule transposes the weights where the GEMM has ≥ 8 column tiles (batch 2 at
+    /// 24²: 1152 pixels) and not at ResNet's 7² (392), and the planned path reports and checks
+    /// the transposed weights' workspace and runs it against the Double reference.
+    func testDefaultRuleTransposesWeightsOfWideStride1Layers() throws {
+        let cl = try TestBackends.requireOpenCL()
+        var rng = SeededGenerator.fresh()
+        let d = try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 24, inW: 24, outChannels: 6, kernelH: 3, kernelW: 3,
+                                     padding: Padding2D(1))
+        let late = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512, kernelH: 3, kernelW: 3,
+                                        padding: Padding2D(1))
+        XCTAssertEqual(cl.implicitGEMMWorkspaceCount(late, direction: .backwardData, parameters: [:]), 0)
+        let solution = try XCTUnwrap(cl.convolutionSolutions(for: d, direction: .backwardData).first { $0.algorithm == .implicitGEMM })
+        let count = cl.convolutionWorkspaceCount(d, direction: .backwardData, solution: solution)
+        XCTAssertEqual(count, d.weightCount)
+        let missing = assertThrowsCNNError {
+            try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: nil)
+        }
+        XCTAssertNotNil(missing)
+        let w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
+        let W = try cl.makeBuffer(w), DY = try cl.makeBuffer(dy), DX = try cl.allocate(d.inputCount, dtype: .float32)
+        let WS = try cl.makeBuffer([Float](repeating: .nan, count: count))
+        try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: WS)
+        try cl.encodeConvolutionBackwardData(d, dy: DY, weight: W, dx: DX, solution: solution, workspace: WS)
+        assertClose(try cl.download(DX), ConvolutionReference.backwardData(d, dy: dy.map(Double.init), w: w.map(Double.init)),
+                    tolerance: 2e-5, "transposed-weight input gradient \(d) seed \(rng.seed)")
+    }
+
     func testSplitFilterGradientIsDeterministic() throws {
         let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
