@@ -46,6 +46,8 @@
 //                 bounds checks; with stride 1 a chunk inside one image is one vector. In
 //                 backward data (stride 1 only), dy's chunks load as vectors across row ends.
 //                 In backward filter (any stride), x is gathered without bounds checks
+//   WEIGHTS_TRANSPOSED  backward data (stride 1): the weights argument is the transposed copy
+//                 from conv_igemm_transpose_weights, staged row-major as vectors (see there)
 // Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0.
 
 #ifndef TM
