@@ -46,6 +46,8 @@
 //                 bounds checks; with stride 1 a chunk inside one image is one vector. In
 //                 backward data (stride 1 only), dy's chunks load as vectors across row ends.
 //                 In backward filter (any stride), x is gathered without bounds checks
+//   WEIGHTS_TRANSPOSED  backward data (stride 1): the weights argument is the transposed copy
+//                 from conv_igemm_transpose_weights, staged row-major as vectors (see there)
 // Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0.
 
 #ifndef TM
@@ -341,8 +343,41 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
     }
 }
 
+// The input gradient's left operand W'[c][(o, r, s)] = w[o][c][r][s] is not contiguous along k
+// in w, so staging it gathered one element at a time into a k-major tile. This kernel writes it
+// once per launch as wt[g][c][o][rs] = w[g·Kg + o][c][rs], whose rows are contiguous along k,
+// so conv_igemm_backward_data stages them as vectors like the forward's weights (A_MMAJOR).
+// A work-group moves a T (o) × T (c) block with all its taps through __local memory, T·RS
+// work-items, each owning one position j of a block row: it reads T rows of w (row i: the T·RS
+// consecutive floats of output channel o0 + i from channel c0 on) and writes T rows of wt
+// (row i: the T·RS consecutive floats of input channel c0 + i from output channel o0 on), so
+// consecutive work-items touch consecutive addresses on both sides, and the one division (j by
+// RS) is per work-item, not per element (a division per element made the transpose of ResNet's
+// 512→512 3×3 weights 15 ms on PoCL, more than the GEMM it serves). T is a launch argument,
+// not a -D, so the transpose shares the backward-data kernel's compiled program
+// (ImplicitGEMMSolver.swift sets it and sizes tile: T²·RS floats of __local memory).
+// Range [ceil(Cg / T)·T·RS, ceil(Kg / T), G], work-group [T·RS, 1, 1].
+__kernel void conv_igemm_transpose_weights(const int Kg, const int Cg, const int RS, const int T,
+                                           __global const float* w, __global float* wt,
+                                           __local float* tile) {
+    const int g = get_group_id(2), c0 = get_group_id(0) * T, o0 = get_group_id(1) * T;
+    const int j = get_local_id(0), row = T * RS, CgRS = Cg * RS;
+    const int oo = j / RS, rs = j - oo * RS, col = c0 * RS + j;
+    __global const float* wg = w + (size_t)g * Kg * CgRS + col;
+    for (int i = 0; i < T; i++)
+        tile[i * row + j] = (o0 + i < Kg && col < CgRS) ? wg[(size_t)(o0 + i) * CgRS] : 0.0f;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    __global float* wtg = wt + (size_t)g * Cg * Kg * RS + (size_t)o0 * RS + j;
+    if (o0 + oo >= Kg) return;
+    for (int i = 0; i < T && c0 + i < Cg; i++) wtg[(size_t)(c0 + i) * Kg * RS] = tile[oo * row + i * RS + rs];
+}
+
 // Backward data of a stride-1 layer (strided ones run conv_igemm_backward_data_phase):
-// dx = conv_transpose(dy, w). Range [ceil(N·H·W / TN)·RTN, ceil(Cg / TM)·RTM, G].
+// dx = conv_transpose(dy, w). With WEIGHTS_TRANSPOSED defined, `w` is the transposed copy
+// (conv_igemm_transpose_weights) and its rows stage as vectors (A_MMAJOR); without, w's
+// elements are gathered into a k-major tile. The transpose pays off only where each weight is
+// staged by many column tiles (ImplicitGEMMSolver.swift decides). Range [ceil(N·H·W / TN)·RTN,
+// ceil(Cg / TM)·RTM, G].
 __kernel __attribute__((reqd_work_group_size(RTN, RTM, 1)))
 void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const float* w,
                               __global float* dx) {
@@ -354,9 +389,16 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
     const int tx = get_local_id(0), ty = get_local_id(1);
     const uint lid = ty * RTN + tx;
 
+#ifdef WEIGHTS_TRANSPOSED
+    __local float At[TM][TK];
+#define A_STAGED A_MMAJOR
+#else
     __local float As[TK][TM];
+    __local int tap_w[TK];
+#define A_STAGED A_KMAJOR
+#endif
     __local float Bs[TK][TN];
-    __local int tap_w[TK], tap_dy[TK], tap_r[TK], tap_s[TK];
+    __local int tap_dy[TK], tap_r[TK], tap_s[TK];
     // Per column (image, input pixel): dy offset of the image, and ih + pad_top, iw + pad_left
     // (an output row oh reads input row ih through tap r when oh + r·dil_h equals ih + pad_top;
     // OUTSIDE past the end).
@@ -386,7 +428,7 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
         col_th[nn] = n < NN ? ih + pad_top : OUTSIDE;
         col_tw[nn] = iw + pad_left;
     }
-    __global const float* wg = w + (size_t)g * Kg * Cg * RS;
+    __global const float* wg = w + (size_t)g * Cg * KK;
 
     ZERO_TILE(acc)
 
@@ -396,16 +438,33 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
             int o, rs, r, s;
             DIVMOD(k, RS, o, rs);
             DIVMOD(rs, S, r, s);
+#ifndef WEIGHTS_TRANSPOSED
             tap_w[t] = o * Cg * RS + rs;
+#endif
             tap_dy[t] = o * OHW;
             tap_r[t] = k < KK ? r * dil_h : -OUTSIDE;
             tap_s[t] = s * dil_w;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+#ifdef WEIGHTS_TRANSPOSED
+        // Row-major (At), as the forward: a row of the transposed weights is contiguous along k.
+        for (uint idx = lid; idx < TM * (TK / AK); idx += WG) {
+            const int mm = idx / (TK / AK), kc = idx % (TK / AK) * AK, m = m0 + mm, k = k0 + kc;
+            __global const float* row = wg + (size_t)m * KK + k;
+#if AK > 1
+            if (m < M && k + AK <= KK) {
+                VSTORE_VW(VLOAD_VW(row), &At[mm][kc]);
+                continue;
+            }
+#endif
+            for (int l = 0; l < AK; l++) At[mm][kc + l] = (m < M && k + l < KK) ? row[l] : 0.0f;
+        }
+#else
         for (uint idx = lid; idx < TM * TK; idx += WG) {
             const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
             As[kk][mm] = (m < M && k0 + kk < KK) ? wg[tap_w[kk] + m * RS] : 0.0f;
         }
+#endif
         for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
             const int kk = idx / (TN / VW), ch = idx % (TN / VW), c = ch * VW;
             const int th0 = col_th[c] - tap_r[kk], tw0 = col_tw[c] - tap_s[kk];
@@ -432,7 +491,7 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        ACCUMULATE_TILE(A_KMAJOR, Bs, acc, tx, ty)
+        ACCUMULATE_TILE(A_STAGED, Bs, acc, tx, ty)
     }
 
     for (int jv = 0; jv < NV; jv++) {

@@ -25,6 +25,9 @@ final class ImplicitGEMMSolverTests: XCTestCase {
             try Conv2DDescriptor(batch: 2, inChannels: 5, inH: 5, inW: 37, outChannels: 6, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(top: 1, bottom: 0, left: 2, right: 1)),
             try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 4, inW: 19, outChannels: 5, kernelH: 1, kernelW: 1),
+            // Channel counts no multiple of the weight transpose's 8 × 8 block, several blocks.
+            try Conv2DDescriptor(batch: 1, inChannels: 19, inH: 6, inW: 5, outChannels: 21, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(1)),
             // Strided input gradients run one GEMM per stride phase: stride 3 with a 5×5 kernel
             // (phases with 2 and 1 taps per axis, of unequal pixel counts), stride 2 with
             // dilation 2 (only one phase per axis has taps; the others must be written as zeros),
@@ -66,8 +69,14 @@ final class ImplicitGEMMSolverTests: XCTestCase {
 
     func testBackwardDataMatchesReference() throws {
         let cl = try TestBackends.requireOpenCL()
-        try SolverParity.backwardData(cl, problems: try Self.problems(), parameterSets: Self.tileSets) {
-            try cl.implicitGEMMBackwardData($0, dy: $1, weight: $2, dx: $3, parameters: $4)
+        // Both stagings of a stride-1 layer's weights: transposed (WT=1) and gathered (WT=0).
+        let sets = Self.tileSets.flatMap { p in [0, 1].map { p.merging(["WT": $0]) { $1 } } }
+        try SolverParity.backwardData(cl, problems: try Self.problems(), parameterSets: sets) {
+            // NaN-filled, so a transposed weight the transpose failed to write shows.
+            let count = cl.implicitGEMMWorkspaceCount($0, direction: .backwardData, parameters: $4)
+            XCTAssertEqual(count, $0.strideH == 1 && $0.strideW == 1 && $4["WT"] == 1 ? $0.weightCount : 0)
+            let WT = try cl.makeBuffer([Float](repeating: .nan, count: max(1, count)))
+            try cl.implicitGEMMBackwardData($0, dy: $1, weight: $2, dx: $3, workspace: WT, parameters: $4)
         }
     }
 
@@ -102,6 +111,33 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         } } } }
     }
 
+    /// The default rule transposes the weights where the GEMM has ≥ 8 column tiles (batch 2 at
+    /// 24²: 1152 pixels) and not at ResNet's 7² (392), and the planned path reports and checks
+    /// the transposed weights' workspace and runs it against the Double reference.
+    func testDefaultRuleTransposesWeightsOfWideStride1Layers() throws {
+        let cl = try TestBackends.requireOpenCL()
+        var rng = SeededGenerator.fresh()
+        let d = try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 24, inW: 24, outChannels: 6, kernelH: 3, kernelW: 3,
+                                     padding: Padding2D(1))
+        let late = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512, kernelH: 3, kernelW: 3,
+                                        padding: Padding2D(1))
+        XCTAssertEqual(cl.implicitGEMMWorkspaceCount(late, direction: .backwardData, parameters: [:]), 0)
+        let solution = try XCTUnwrap(cl.convolutionSolutions(for: d, direction: .backwardData).first { $0.algorithm == .implicitGEMM })
+        let count = cl.convolutionWorkspaceCount(d, direction: .backwardData, solution: solution)
+        XCTAssertEqual(count, d.weightCount)
+        let missing = assertThrowsCNNError {
+            try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: nil)
+        }
+        XCTAssertNotNil(missing)
+        let w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
+        let W = try cl.makeBuffer(w), DY = try cl.makeBuffer(dy), DX = try cl.allocate(d.inputCount, dtype: .float32)
+        let WS = try cl.makeBuffer([Float](repeating: .nan, count: count))
+        try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: WS)
+        try cl.encodeConvolutionBackwardData(d, dy: DY, weight: W, dx: DX, solution: solution, workspace: WS)
+        assertClose(try cl.download(DX), ConvolutionReference.backwardData(d, dy: dy.map(Double.init), w: w.map(Double.init)),
+                    tolerance: 2e-5, "transposed-weight input gradient \(d) seed \(rng.seed)")
+    }
+
     func testSplitFilterGradientIsDeterministic() throws {
         let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
@@ -133,6 +169,10 @@ final class ImplicitGEMMSolverTests: XCTestCase {
             try cl.implicitGEMMBackwardFilter(d, x: X, dy: Y, dw: W, workspace: nil, parameters: ["KSPLIT": 4])
         }
         XCTAssertTrue(missing?.contains("workspace") == true, missing ?? "")
+        let missingTranspose = assertThrowsCNNError {
+            try cl.implicitGEMMBackwardData(d, dy: Y, weight: W, dx: X, workspace: nil, parameters: ["WT": 1])
+        }
+        XCTAssertTrue(missingTranspose?.contains("transposed weights") == true, missingTranspose ?? "")
     }
 
     /// The tuner's bounded search on this device: the device type's default first, then only

@@ -38,7 +38,9 @@ final class WinogradF2x3SolverTests: XCTestCase {
             assertClose(try cl.download(DX), expected, tolerance: 2e-5, "Winograd backward data \(d) seed \(rng.seed)")
             // And against the direct-style implicit GEMM, to the same accuracy.
             let GDX = try cl.allocate(d.inputCount, dtype: .float32)
-            try cl.implicitGEMMBackwardData(d, dy: DY, weight: W, dx: GDX, parameters: [:])
+            let GWS = try cl.allocate(max(1, cl.implicitGEMMWorkspaceCount(d, direction: .backwardData, parameters: [:])),
+                                      dtype: .float32)
+            try cl.implicitGEMMBackwardData(d, dy: DY, weight: W, dx: GDX, workspace: GWS, parameters: [:])
             assertClose(try cl.download(DX), try cl.download(GDX), tolerance: 2e-5, "Winograd vs implicit GEMM \(d)")
         }
     }

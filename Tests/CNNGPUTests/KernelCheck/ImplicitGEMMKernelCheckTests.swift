@@ -44,7 +44,14 @@ final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
             let DW = try cl.hostInitialized(d.weightCount)
             try cl.implicitGEMMForward(d, x: X, weight: W, bias: B, activation: .leakyReLU(alpha: 0.2), y: Y,
                                        parameters: tiles)
-            try cl.implicitGEMMBackwardData(d, dy: DY, weight: W, dx: DX, parameters: tiles)
+            // The transposed weights (stride 1, WT=1): every element written before the GEMM
+            // reads it; the gathering path (WT=0) must give the same dx.
+            let transposed = tiles.merging(["WT": 1]) { $1 }
+            let WT = try cl.hostInitialized(max(1, cl.implicitGEMMWorkspaceCount(d, direction: .backwardData, parameters: transposed)))
+            let GDX = try cl.hostInitialized(d.inputCount)
+            try cl.implicitGEMMBackwardData(d, dy: DY, weight: W, dx: GDX, workspace: nil, parameters: tiles.merging(["WT": 0]) { $1 })
+            try cl.implicitGEMMBackwardData(d, dy: DY, weight: W, dx: DX, workspace: WT, parameters: transposed)
+            assertClose(try cl.download(GDX), try cl.download(DX), tolerance: 1e-5, "gathered vs transposed weights \(d)")
             let split = tiles.merging(["KSPLIT": 2]) { $1 }
             let WS = try cl.hostInitialized(cl.implicitGEMMWorkspaceCount(d, direction: .backwardFilter, parameters: split))
             try cl.implicitGEMMBackwardFilter(d, x: X, dy: DY, dw: DW, workspace: WS, parameters: split)

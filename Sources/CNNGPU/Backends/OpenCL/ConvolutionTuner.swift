@@ -61,7 +61,7 @@ extension OpenCLBackend {
         case (.implicitGEMM, .forward):
             try implicitGEMMForward(d, x: o.x, weight: o.weight, bias: nil, activation: nil, y: o.y, parameters: parameters)
         case (.implicitGEMM, .backwardData):
-            try implicitGEMMBackwardData(d, dy: o.dy, weight: o.weight, dx: o.dx, parameters: parameters)
+            try implicitGEMMBackwardData(d, dy: o.dy, weight: o.weight, dx: o.dx, workspace: workspace, parameters: parameters)
         case (.implicitGEMM, .backwardFilter):
             try implicitGEMMBackwardFilter(d, x: o.x, dy: o.dy, dw: o.dw, workspace: workspace, parameters: parameters)
         case (.conv1x1CLBlast, .forward):

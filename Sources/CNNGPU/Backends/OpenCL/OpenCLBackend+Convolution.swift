@@ -124,7 +124,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try launch("convolution", "conv_direct_backward_data", global: [d.inH, d.inChannels, d.batch],
                        directArguments(d) + [.buffer(dy), .buffer(weight), .buffer(dx)])
         case .implicitGEMM:
-            try implicitGEMMBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
+            try implicitGEMMBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace, parameters: solution.parameters)
         case .winogradF2x3:
             try winogradF2x3BackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
         case .conv1x1CLBlast:

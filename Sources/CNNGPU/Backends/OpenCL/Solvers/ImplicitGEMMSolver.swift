@@ -6,7 +6,8 @@
 /// written to a workspace and summed by a second, deterministic kernel.
 ///
 /// Parameters: the `KernelTunables.implicitGEMM` tile parameters, plus `KSPLIT` (backward
-/// filter only; absent = `implicitGEMMDefaultSplits`).
+/// filter only; absent = `implicitGEMMDefaultSplits`) and `WT` (stride-1 backward data only:
+/// 1 stages transposed weights, 0 gathers them; absent = `transposesWeights`' rule).
 extension OpenCLBackend {
     static let implicitGEMMKernel = KernelTunables.implicitGEMM
 
@@ -113,13 +114,37 @@ extension OpenCLBackend {
     /// tiles (`implicitGEMMDefaultSplits`): batch 8 at 112², ResNet's stem and VGG's first stages.
     static let cpuSplitPixels = 8 * 112 * 112
 
-    /// Float32 elements of workspace: KSPLIT partial copies of dw for backward filter, else 0.
+    /// Float32 elements of workspace: KSPLIT partial copies of dw for backward filter, the
+    /// transposed weights for a stride-1 layer's backward data, else 0.
     func implicitGEMMWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                     parameters: TunableParameters) -> Int {
-        guard direction == .backwardFilter else { return 0 }
-        let splits = resolvedSplits(d, parameters)
-        return splits > 1 ? splits * d.weightCount : 0
+        switch direction {
+        case .forward: return 0
+        case .backwardData: return transposesWeights(d, parameters) ? d.weightCount : 0
+        case .backwardFilter:
+            let splits = resolvedSplits(d, parameters)
+            return splits > 1 ? splits * d.weightCount : 0
+        }
     }
+
+    /// Whether a stride-1 input gradient stages its weights from a transposed copy
+    /// (wt[g][c][o][rs], conv_igemm_transpose_weights) as row-major vectors instead of gathering
+    /// them: parameter `WT` (1 or 0) where given, else when the GEMM has at least
+    /// `transposeMinColumnTiles` column tiles, since the transpose costs about as much per weight
+    /// as gathering it once, and each column tile stages every weight again. Measured on PoCL
+    /// (batch 8, transpose included; Benchmarks/NOTES-opencl-solvers.md, seventh session):
+    /// 56² layers (196 tiles) 8–15% faster, 14² about even, ResNet's 3×3 512→512 at 7² (4
+    /// tiles) 17 → 20 ms (a 3.5 ms transpose of 2.4 M weights, no faster GEMM). The stride phases
+    /// index one phase's taps, not a contiguous k run, and always gather from w.
+    func transposesWeights(_ d: Conv2DDescriptor, _ parameters: TunableParameters) -> Bool {
+        guard d.strideH == 1 && d.strideW == 1 else { return false }
+        if let wt = parameters["WT"] { return wt != 0 }
+        let tn = Self.implicitGEMMKernel.completed(parameters, for: info.kind)["TN"] ?? 64
+        return ceilDiv(d.batch * d.inH * d.inW, tn) >= Self.transposeMinColumnTiles
+    }
+
+    /// See `transposesWeights`.
+    static let transposeMinColumnTiles = 8
 
     /// y = activation(conv(x, w) + bias). `parameters` may be partial (missing tunables take
     /// the device type's defaults); an invalid set throws.
@@ -136,10 +161,34 @@ extension OpenCLBackend {
         ])
     }
 
-    /// dx = conv_backward_data(dy, w), overwriting dx.
+    /// dx = conv_backward_data(dy, w), overwriting dx. Where the weights are transposed
+    /// (`transposesWeights`), `workspace` must hold `implicitGEMMWorkspaceCount` elements.
     func implicitGEMMBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
-                                  dx: any DeviceBuffer, parameters: TunableParameters) throws {
+                                  dx: any DeviceBuffer, workspace: (any DeviceBuffer)?,
+                                  parameters: TunableParameters) throws {
         let p = try resolvedTiles(parameters)
+        if transposesWeights(d, parameters) {
+            guard let workspace, workspace.count >= d.weightCount else {
+                throw CNNError.invalidArgument("implicit-GEMM backward data of a stride-1 layer needs a workspace of "
+                    + "\(d.weightCount) floats for the transposed weights, got \(workspace?.count ?? 0); "
+                    + "size it with implicitGEMMWorkspaceCount")
+            }
+            let l = Self.implicitGEMMKernel.launch(p, extent: [d.batch * d.inH * d.inW, d.groupInChannels, d.groups],
+                                                   tile: [p["TN"]!, p["TM"]!],
+                                                   extra: (Self.isPlainOneByOne(d) ? ["KERNEL_1X1"] : []) + ["WEIGHTS_TRANSPOSED"])
+            // Same options as the GEMM: one compiled program for both kernels.
+            let rs = d.kernelH * d.kernelW, t = transposeTile(taps: rs)
+            let transpose = KernelLaunch(options: l.options,
+                                         global: [ceilDiv(d.groupInChannels, t) * t * rs, ceilDiv(d.groupOutChannels, t), d.groups],
+                                         local: [t * rs, 1, 1])
+            try launch("conv_implicit_gemm", "conv_igemm_transpose_weights", transpose, [
+                .int(d.groupOutChannels), .int(d.groupInChannels), .int(rs), .int(t),
+                .buffer(weight), .buffer(workspace), .local(4 * t * t * rs),
+            ])
+            try launch("conv_implicit_gemm", "conv_igemm_backward_data", l,
+                       geometry(d) + [.buffer(dy), .buffer(workspace), .buffer(dx)])
+            return
+        }
         guard d.strideH > 1 || d.strideW > 1 else {
             let l = Self.implicitGEMMKernel.launch(p, extent: [d.batch * d.inH * d.inW, d.groupInChannels, d.groups],
                                                    tile: [p["TN"]!, p["TM"]!],
@@ -166,6 +215,16 @@ extension OpenCLBackend {
                 ])
             }
         }
+    }
+
+    /// The weight transpose's block side T (T × T channel pairs with all their taps per
+    /// work-group of T·taps items): 32 for 1×1 (longer rows per work-item), else 16, halved
+    /// until the block's T²·taps floats fit the device's local memory and T·taps its
+    /// work-group size (1 always fits).
+    func transposeTile(taps: Int) -> Int {
+        var t = taps == 1 ? 32 : 16
+        while t > 1 && (4 * t * t * taps > deviceLimits.localMemoryBytes || t * taps > deviceLimits.maxWorkGroupSize) { t /= 2 }
+        return t
     }
 
     /// Along one axis of a strided layer's input gradient, the stride phase `phase` (input
