@@ -149,6 +149,30 @@ typedef int16 intVW;
 // Column (within the tile) of the register tile's vector jv, element v: (jv·RTN + tx)·VW + v.
 #define TILE_COL(tx, jv) (((jv) * RTN + (tx)) * VW)
 
+// Stages the TM × TK block of a left operand whose rows lie contiguous along k in global
+// memory (row m at a + m·KK) into At[TM][TK]: consecutive work-items copy consecutive AK-wide
+// chunks of a row, one vector each where the chunk is inside the matrix (scalar gathers into a
+// k-major tile took about 10% of a kernel on PoCL). Used by the forward (weights) and the
+// input gradient over transposed weights.
+#if AK > 1
+#define STAGE_A_WHOLE_CHUNK(row, mm, kc, m, k, M, KK)                               \
+            if ((m) < (M) && (k) + AK <= (KK)) {                                    \
+                VSTORE_VW(VLOAD_VW(row), &At[mm][kc]);                              \
+                continue;                                                           \
+            }
+#else
+#define STAGE_A_WHOLE_CHUNK(row, mm, kc, m, k, M, KK)
+#endif
+#define STAGE_A_MMAJOR(a, m0, k0, M, KK)                                            \
+        for (uint idx = lid; idx < TM * (TK / AK); idx += WG) {                     \
+            const int mm = idx / (TK / AK), kc = idx % (TK / AK) * AK;              \
+            const int m = (m0) + mm, k = (k0) + kc;                                 \
+            __global const float* row = (a) + (size_t)m * (KK) + k;                 \
+            STAGE_A_WHOLE_CHUNK(row, mm, kc, m, k, M, KK)                           \
+            for (int l = 0; l < AK; l++)                                            \
+                At[mm][kc + l] = (m < (M) && k + l < (KK)) ? row[l] : 0.0f;         \
+        }
+
 // The multiply-accumulate of one staged k step, shared by the three kernels: per k, NV vector
 // loads of the B row and WPT_M broadcasts of the A column feed WPT_M·NV vector FMAs, the
 // register tile fully unrolled so that it stays in registers. The k loop starts at lid >> 20,
@@ -264,20 +288,8 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
         }
 #endif
         barrier(CLK_LOCAL_MEM_FENCE);
-        // Row-major (At): a weight row's k run is contiguous in w, so consecutive work-items
-        // copy consecutive chunks of it, one vector each (scalar gathers into a k-major tile
-        // took about 10% of the kernel on PoCL).
-        for (uint idx = lid; idx < TM * (TK / AK); idx += WG) {
-            const int mm = idx / (TK / AK), kc = idx % (TK / AK) * AK, m = m0 + mm, k = k0 + kc;
-            __global const float* row = wg + (size_t)m * KK + k;
-#if AK > 1
-            if (m < M && k + AK <= KK) {
-                VSTORE_VW(VLOAD_VW(row), &At[mm][kc]);
-                continue;
-            }
-#endif
-            for (int l = 0; l < AK; l++) At[mm][kc + l] = (m < M && k + l < KK) ? row[l] : 0.0f;
-        }
+        // Row-major (At): a weight row's k run is contiguous in w.
+        STAGE_A_MMAJOR(wg, m0, k0, M, KK)
         // n fastest, VW columns per work-item: consecutive work-items read consecutive pixels,
         // as one vector where the chunk is contiguous and inside the image.
         for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
@@ -448,17 +460,7 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
         barrier(CLK_LOCAL_MEM_FENCE);
 #ifdef WEIGHTS_TRANSPOSED
         // Row-major (At), as the forward: a row of the transposed weights is contiguous along k.
-        for (uint idx = lid; idx < TM * (TK / AK); idx += WG) {
-            const int mm = idx / (TK / AK), kc = idx % (TK / AK) * AK, m = m0 + mm, k = k0 + kc;
-            __global const float* row = wg + (size_t)m * KK + k;
-#if AK > 1
-            if (m < M && k + AK <= KK) {
-                VSTORE_VW(VLOAD_VW(row), &At[mm][kc]);
-                continue;
-            }
-#endif
-            for (int l = 0; l < AK; l++) At[mm][kc + l] = (m < M && k + l < KK) ? row[l] : 0.0f;
-        }
+        STAGE_A_MMAJOR(wg, m0, k0, M, KK)
 #else
         for (uint idx = lid; idx < TM * TK; idx += WG) {
             const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
