@@ -16,8 +16,8 @@ final class CompiledPlanTests: XCTestCase {
     }
 
     /// Runs one training step and returns (loss, every parameter gradient, output).
-    func step(_ graph: Graph, on backend: any Backend, fusion: Bool, x: [Float], labels: [Int32], batch: Int)
-        throws -> (loss: Float, gradients: [Float], output: [Float], kinds: [String]) {
+    func step(_ graph: Graph, on backend: any Backend, fusion: Bool, x: [Float], labels: [Int32], batch: Int,
+              classes: Int = 5) throws -> (loss: Float, gradients: [Float], output: [Float], kinds: [String]) {
         let store = try ParameterStore(graph: graph, backend: backend, seed: 11)
         let plan = try Plan(graph: graph, parameters: store, batch: batch, mode: .training, options: PlanOptions(fusion: fusion))
         let executor = Executor(plan: plan)
@@ -26,7 +26,7 @@ final class CompiledPlanTests: XCTestCase {
         try executor.forward(training: true, seed: 3)
         try executor.lossAndMetrics()
         // The output's buffer is free for gradients once the loss has read it.
-        let output = try backend.download(plan.output, count: batch * 5)
+        let output = try backend.download(plan.output, count: batch * classes)
         try executor.backward()
         let loss = try executor.readLossAndCorrect().loss
         return (loss, try backend.download(store.gradients), output, plan.ops.map(\.kind))
@@ -37,7 +37,7 @@ final class CompiledPlanTests: XCTestCase {
         var rng = SeededGenerator.fresh()
         let batch = 3
         let x = rng.floats(batch * 300), labels = rng.ints(batch, below: 5)
-        for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+        for backend in TestBackends.all {
             let fused = try step(graph, on: backend, fusion: true, x: x, labels: labels, batch: batch)
             let plain = try step(graph, on: backend, fusion: false, x: x, labels: labels, batch: batch)
             let name = "\(backend.testName), seed \(rng.seed)"
@@ -53,12 +53,42 @@ final class CompiledPlanTests: XCTestCase {
         }
     }
 
+    /// Residual joins give their gradient buffer to inputs instead of copying dy where nothing
+    /// can tell (`GradientPassThrough`): same loss and gradients as the copying plan, and the
+    /// copies left are the ones the planner must keep. `GraphGradientTests` checks the same
+    /// graph against finite differences.
+    func testResidualJoinsCopyOnlyWhereTheyMust() throws {
+        let graph = try GraphGradientTests.residualGraph()
+        func copies(_ options: PlanOptions) throws -> [String] {
+            let store = try ParameterStore(graph: graph, backend: CPUBackend(), seed: 1)
+            let plan = try Plan(graph: graph, parameters: store, batch: 2, mode: .training, options: options)
+            return plan.ops.filter { $0.kind == "add backward (copy)" }.map(\.name).sorted()
+        }
+        // add1 and add2 (identity and projection blocks): none. add3: its branch (the shortcut
+        // is added into first). add4 = x + x: both. add5 (doubled + side): the side input.
+        XCTAssertEqual(try copies(PlanOptions()), ["add3", "add4", "add4", "add5"])
+        XCTAssertEqual(try copies(PlanOptions(fusion: false)).count, 10)
+        // A retained join keeps its own gradient buffer.
+        XCTAssertEqual(try copies(PlanOptions(retained: ["add1"])), ["add1", "add1", "add3", "add4", "add4", "add5"])
+
+        var rng = SeededGenerator.fresh()
+        let batch = 2
+        let x = rng.floats(batch * graph.inputShape.count), labels = rng.ints(batch, below: 3)
+        for backend in TestBackends.all {
+            let shared = try step(graph, on: backend, fusion: true, x: x, labels: labels, batch: batch, classes: 3)
+            let copied = try step(graph, on: backend, fusion: false, x: x, labels: labels, batch: batch, classes: 3)
+            let name = "\(backend.testName), seed \(rng.seed)"
+            XCTAssertEqual(Double(shared.loss), Double(copied.loss), accuracy: 1e-5 * max(1, Double(abs(copied.loss))), name)
+            assertClose(shared.gradients, copied.gradients, tolerance: 1e-4, "gradients, \(name)")
+        }
+    }
+
     func testEvaluationPlanMatchesTrainingPlanInInferenceMode() throws {
         let graph = try fusableGraph()
         var rng = SeededGenerator.fresh()
         let batch = 4
         let x = rng.floats(batch * 300), labels = rng.ints(batch, below: 5)
-        for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+        for backend in TestBackends.all {
             let store = try ParameterStore(graph: graph, backend: backend, seed: 5)
             let training = try Plan(graph: graph, parameters: store, batch: batch, mode: .training)
             let evaluation = try Plan(graph: graph, parameters: store, batch: batch, mode: .evaluation)
@@ -84,7 +114,7 @@ final class CompiledPlanTests: XCTestCase {
         var rng = SeededGenerator.fresh()
         let batch = 2
         let x = rng.floats(batch * 300)
-        for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+        for backend in TestBackends.all {
             let store = try ParameterStore(graph: graph, backend: backend, seed: 2)
             // Running statistics and affine parameters away from their initial 0/1.
             try store.write(["bn1.running_mean": rng.floats(6), "bn1.running_var": rng.floats(6, in: 0.5...2),
@@ -118,7 +148,7 @@ final class CompiledPlanTests: XCTestCase {
         var rng = SeededGenerator.fresh()
         let batch = 2
         let x = rng.floats(batch * 300), labels = rng.ints(batch, below: 5)
-        for backend in TestBackends.all.compactMap({ $0 as? any Backend }) {
+        for backend in TestBackends.all {
             let store = try ParameterStore(graph: graph, backend: backend, seed: 4)
             let options = PlanOptions(inputGradient: true, retained: ["conv1", "relu1"])
             let plan = try Plan(graph: graph, parameters: store, batch: batch, mode: .training, options: options)

@@ -114,6 +114,33 @@ final class GraphGradientTests: XCTestCase {
         try check(graph, batch: 2, sampledCoordinates: 24)
     }
 
+    /// (h) Residual joins whose inputs inherit the join's gradient buffer instead of copies of
+    /// it (`GradientPassThrough`), in each situation the planner tells apart: an identity block
+    /// and a projection block (both inputs inherit), a shortcut that another layer placed after
+    /// the branch also reads (it is added into before the branch reads dy: the branch gets a
+    /// copy), x + x (twice dy) and a join of a join.
+    func testResidualJoinsPassTheirGradientThrough() throws {
+        let graph = try Self.residualGraph()
+        try check(graph, batch: 2, sampledCoordinates: 24)
+    }
+
+    /// The graph of (h); `CompiledPlanTests` counts its copies.
+    static func residualGraph() throws -> Graph {
+        let b = GraphBuilder(input: [2, 6, 6])
+        func conv(_ channels: Int, _ kernel: Int, _ x: NodeID) -> NodeID {
+            b.add(Conv2D(channels, kernel: kernel, padding: .same, bias: false, weightInitializer: .glorotUniform), x)
+        }
+        let stem = b.add(ReLU(), b.add(Conv2D(3, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
+        let block1 = b.add(ReLU(), b.add(Add(), b.add(BatchNorm(), conv(3, 3, stem)), stem))
+        let block2 = b.add(ReLU(), b.add(Add(), b.add(BatchNorm(), conv(4, 3, block1)), b.add(BatchNorm(), conv(4, 1, block1))))
+        let branch3 = b.add(BatchNorm(), conv(4, 3, block2))
+        let side3 = conv(4, 1, block2)
+        let block3 = b.add(Add(), branch3, block2)
+        let doubled = b.add(Add(), block3, block3)
+        let joined = b.add(Add(), doubled, side3)
+        return try b.build(output: b.add(Dense(3), b.add(Flatten(), b.add(Tanh(), joined))))
+    }
+
     // MARK: The check
 
     /// One forward, loss and backward pass of `graph` on every test backend, against the Double

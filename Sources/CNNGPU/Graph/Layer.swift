@@ -118,6 +118,10 @@ public protocol Layer {
     /// only the output, reshapes).
     var canRunInPlace: Bool { get }
     var backwardReads: BackwardReads { get }
+    /// Whether the backward pass hands every input the output gradient unchanged (a sum). The
+    /// planner may then give an input's gradient the output gradient's own buffer, so the
+    /// backward must write nothing to an input gradient that is the output gradient.
+    var passesGradientThrough: Bool { get }
 
     func forward(_ c: LayerContext) throws
     func backward(_ c: LayerContext, _ g: GradientContext) throws
@@ -155,6 +159,7 @@ extension Layer {
     public func state(for inputs: [TensorShape], batch: Int) -> [StateSpec] { [] }
     public var canRunInPlace: Bool { false }
     public var backwardReads: BackwardReads { [.input] }
+    public var passesGradientThrough: Bool { false }
     public func workspaceCount(for inputs: [TensorShape], batch: Int, backend: any Backend, training: Bool) throws -> Int { 0 }
     public func epilogueFusion(_ f: Activation) -> EpilogueFusion { .none }
     public func multiplyAdds(for inputs: [TensorShape], output: TensorShape) -> Int { 0 }

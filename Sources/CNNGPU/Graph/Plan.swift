@@ -9,7 +9,9 @@ public enum LossFunction: String, Sendable {
 /// Compile-time choices a caller may switch off, to compare or to debug.
 public struct PlanOptions: Sendable, Equatable {
     /// Fuse each activation into the op that produces its input (convolution + bias +
-    /// activation, batch norm + ReLU, residual add + ReLU) when it can run in place.
+    /// activation, batch norm + ReLU, residual add + ReLU) when it can run in place, fold
+    /// ReLU backwards into max-pool backwards, and let a residual join's inputs inherit its
+    /// gradient buffer instead of copies (`GradientPassThrough`).
     public var fusion: Bool
     /// Training plans: also compute d(loss)/d(input) (`Plan.inputGradient`), for saliency maps
     /// and adversarial examples.
@@ -395,8 +397,15 @@ struct PlanLayout {
         // node i's own backward. In-place layers also pass gradients in place.
         var gradAlias = Array(nodes.indices)
         for j in nodes.indices where alias[j] != j { gradAlias[nodes[j].inputs[0]] = j }
-        func gradRoot(_ i: Int) -> Int { gradAlias[i] == i ? i : gradRoot(gradAlias[i]) }
         let wantsInputGradient = options.inputGradient
+        if options.fusion {
+            for (i, j) in GradientPassThrough.aliases(nodes: nodes, consumers: consumers, gradientAlias: gradAlias,
+                                                      retained: options.retained, inputGradient: wantsInputGradient,
+                                                      backwardStep: backwardStep) {
+                gradAlias[i] = j
+            }
+        }
+        func gradRoot(_ i: Int) -> Int { gradAlias[i] == i ? i : gradRoot(gradAlias[i]) }
         gradient = nodes.indices.map { i -> Int? in
             guard i > 0 || wantsInputGradient else { return nil }
             let writer = i == n ? nil : (consumers[i] ?? []).max { ($0.consumer, -$0.slot) < ($1.consumer, -$1.slot) }

@@ -5,6 +5,7 @@ public struct Add: Layer {
     public var namePrefix: String { "add" }
     public var arity: ClosedRange<Int> { 2...Int.max }
     public var backwardReads: BackwardReads { [] }
+    public var passesGradientThrough: Bool { true }
 
     public func outputShape(for inputs: [TensorShape]) throws -> TensorShape {
         guard inputs.allSatisfy({ $0 == inputs[0] }) else {
@@ -35,6 +36,8 @@ public struct Add: Layer {
         return ops
     }
 
+    /// Each input's gradient is a copy of dy, except where the planner gave the input dy's
+    /// own buffer (`GradientPassThrough`).
     public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
         let backend = c.backend, count = c.outputCount, dy = g.outputGradient
         return try g.inputGradients.compactMap { $0 }.filter { $0 !== dy }.map { dx in
