@@ -204,11 +204,17 @@ struct TrainCommand: ParsableCommand {
         } catch {
             // Errors every rank meets at the same point (a diverged loss, a bad batch size, ranks
             // that disagree) end each rank normally, said once; any other leaves the other ranks
-            // waiting in a collective, so it ends them all.
+            // waiting in a collective, so it ends them all. The message goes out before finishing:
+            // MPI_Finalize waits for every rank, and mpirun ends the job (killing a rank still
+            // about to print) as soon as one rank exits with a failure.
             if DistributedFailure.isShared(error) {
+                let reported = DistributedFailure.isReported(error, byRoot: world.isRoot)
+                if reported {
+                    let message = Self.fullMessage(for: error)
+                    if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+                }
                 world.finish()
-                if DistributedFailure.isReported(error, byRoot: world.isRoot) { throw error }
-                throw ExitCode.failure
+                throw reported ? Self.exitCode(for: error) : ExitCode.failure
             }
             FileHandle.standardError.write(Data("cnn-gpu rank \(world.rank) of \(world.size): \(error)\n".utf8))
             world.abort()
