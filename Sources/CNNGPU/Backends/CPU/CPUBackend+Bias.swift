@@ -54,7 +54,7 @@ extension CPUBackend: BiasOps {
 
 /// Σ p[0..<n] in two independent 16-lane accumulators: with one 8-lane accumulator each add
 /// waited for the previous one, so a conv1-sized plane (784) took about 3× the time its loads
-/// need (LeNet's conv1 bias gradient: 20 µs a step, the latency of the add chain).
+/// need (LeNet's conv1 bias gradient in the step: 18.1 → 13.8 µs at best, 21.0 → 16.5 median).
 private func contiguousSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     var a = SIMD16<Float>(repeating: 0), b = SIMD16<Float>(repeating: 0)
     var i = 0
