@@ -8,6 +8,8 @@ final class BiasTests: XCTestCase {
         AxisShape(outer: 1, axis: 1, inner: 1), AxisShape(outer: 1, axis: 1, inner: 1000),
         AxisShape(outer: 5, axis: 3, inner: 77), AxisShape(outer: 65, axis: 2, inner: 3),
         AxisShape(outer: 8, axis: 16, inner: 28 * 28),
+        // LeNet's conv2: planes of 100 (three 32-float blocks and a 4-float tail).
+        AxisShape(outer: 64, axis: 16, inner: 100),
         // Dense, large enough that the CPU splits it over workers (by samples, and by entries).
         AxisShape(outer: 64, axis: 1500, inner: 1),
     ]

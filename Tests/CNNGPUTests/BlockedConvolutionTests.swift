@@ -39,6 +39,10 @@ final class BlockedConvolutionTests: XCTestCase {
             // no dy row reaches), a 20-wide row as 16 + 4 lanes, a 2×5 kernel.
             try c("9 channels, padding past the kernel", batch: 2, inC: 9, h: 6, w: 20, outC: 5, k: (2, 5),
                   padding: Padding2D(top: 3, bottom: 1, left: 0, right: 4)),
+            // Narrow and wide rows in the padded planes: 3 wide (under one vector), 48 and 50 wide
+            // (three 16-wide blocks and a partial one).
+            try c("3 wide, padded", batch: 2, inC: 2, h: 6, w: 3, outC: 5, k: (3, 3), padding: Padding2D(1)),
+            try c("50 wide", batch: 2, inC: 1, h: 4, w: 50, outC: 6, k: (3, 3), padding: .zero),
             try c("130² plane: backward-data in the padded forward form", batch: 1, inC: 2, h: 130, w: 130,
                   outC: 3, k: (3, 3), padding: Padding2D(1)),
         ]

@@ -52,16 +52,23 @@ extension CPUBackend: BiasOps {
     }
 }
 
-/// Σ p[0..<n], eight lanes at a time.
+/// Σ p[0..<n] in two independent 16-lane accumulators: with one 8-lane accumulator each add
+/// waited for the previous one, so a conv1-sized plane (784) took about 3× the time its loads
+/// need (LeNet's conv1 bias gradient in the step: 18.1 → 13.8 µs at best, 21.0 → 16.5 median).
 private func contiguousSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD8<Float>(repeating: 0)
+    var a = SIMD16<Float>(repeating: 0), b = SIMD16<Float>(repeating: 0)
     var i = 0
     let raw = UnsafeRawPointer(p)
-    while i + 8 <= n {
-        acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        i += 8
+    while i + 32 <= n {
+        a += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        b += raw.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD16<Float>.self)
+        i += 32
     }
-    var s = acc.sum()
+    if i + 16 <= n {
+        a += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    var s = (a + b).sum()
     while i < n { s += p[i]; i += 1 }
     return s
 }

@@ -35,9 +35,14 @@ extension CPUBackend: GEMMOps {
     func parallelGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                       _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                       _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-        // Below ~1 MFLOP a split costs more in hand-off than it saves.
+        // Below 2^20 multiply-adds (~2 MFLOP, 5-10 µs on one core) a split costs more than it
+        // saves: waking a worker is a futex syscall on this thread, ~5 µs on the 2-vCPU VMs
+        // (perf: `sem_post` from `dispatch_apply_f` was 5% of a LeNet epoch's CPU), and the
+        // worker often starts after this thread has done most of the work. LeNet's dense2
+        // (64×120×84, 0.65M) on one thread: its backward passes 12.0 → 7.6-8.2 µs (medians of
+        // 60 profiled steps), its forward 17.2 → 15.4 µs (NOTES-lenet.md, branch lenet6).
         let work = m * n * k
-        let slices = min(threads, work < 1 << 19 ? 1 : max(m, n) / 16)
+        let slices = min(threads, work < 1 << 20 ? 1 : max(m, n) / 16)
         guard slices > 1 else { return sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
         if n >= m {
             let step = (n / slices + 15) / 16 * 16
