@@ -42,15 +42,15 @@ final class FewChannelsSolverTests: XCTestCase {
     /// The device default and the table's other shapes: 4- to 16-pixel vectors, 1 to 8 rows per
     /// forward group, 1 to 8 rows and 8 to 64 channels per backward-filter group, 1 to 8
     /// channels per backward-filter work-item, dy staged in local memory or read in place; 1 to
-    /// 8 rows, 8 to 32 output channels per block and 1 or 2 vectors per phase in backward data.
+    /// 8 rows, 8 to 32 output channels per block and 1 to 4 vectors per phase in backward data.
     static let parameterSets: [TunableParameters] = [
         [:],
         ["FC_VP": 4, "FC_OB": 4, "FC_ROWS": 8, "FC_FROWS": 2, "FC_FOB": 1, "FC_FCB": 8, "FC_DYL": 1,
-         "FC_DROWS": 8, "FC_DOB": 8, "FC_DBV": 2],
+         "FC_DROWS": 8, "FC_DOB": 8, "FC_DBV": 4],
         ["FC_VP": 8, "FC_OB": 16, "FC_ROWS": 2, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 32, "FC_DYL": 0,
-         "FC_DROWS": 2, "FC_DOB": 16, "FC_DBV": 1],
+         "FC_DROWS": 2, "FC_DOB": 16, "FC_DBV": 3],
         ["FC_VP": 16, "FC_OB": 8, "FC_ROWS": 1, "FC_FROWS": 1, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 1,
-         "FC_DROWS": 1, "FC_DOB": 32, "FC_DBV": 2],
+         "FC_DROWS": 1, "FC_DOB": 32, "FC_DBV": 1],
     ]
 
     func testApplicability() throws {

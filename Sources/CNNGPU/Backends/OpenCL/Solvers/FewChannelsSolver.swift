@@ -267,7 +267,9 @@ extension KernelTunables {
     /// Kernels/conv_few_channels.cl. Forward: FC_VP-pixel vectors × FC_OB output channels per
     /// register tile, FC_ROWS output rows per work-group. Backward filter: FC_FROWS output rows
     /// and FC_FCB output channels per work-group, FC_FOB channels × KW taps of vectors per
-    /// work-item, FC_DYL whether dy is staged in local memory. Local memory and work-group size
+    /// work-item, FC_DYL whether dy is staged in local memory. Backward data: FC_DROWS dx rows
+    /// and FC_DOB output channels staged per block, FC_DBV vectors per column phase per
+    /// work-item (its register tile: CIN × stride × FC_DBV vectors). Local memory and work-group size
     /// depend on the problem, so the solver sizes the tiles to the device (`FewChannelsGeometry`).
     /// CPU defaults, measured on PoCL (Zen 5, 2 cores, VGG's 3×3 3→64 and ResNet's 7×7/2 stem
     /// at 224², NOTES-opencl-solvers.md, sixth session): AVX-512-wide vectors and 16
@@ -276,7 +278,11 @@ extension KernelTunables {
     /// tile no faster); filter groups of 16 rows with 4 channels × KW taps per work-item (8
     /// rows 1.2–2.3× slower, 8 channels 1.3–2× slower; 1 row 4–7× slower: the lane sums and
     /// partials dominate); dy read in place (staging it, a copy on a device whose local memory
-    /// is ordinary memory, was 1.3–5× slower).
+    /// is ordinary memory, was 1.3–5× slower). Backward data (eighth session, under load 12):
+    /// 8 rows and 8 channels per block, 2 vectors per phase (6 or 12 accumulators for 3
+    /// channels: 1 vector per phase left VGG's 3 accumulators waiting on the multiply-add
+    /// latency; 3–4 were no faster), staged blocks of 35–100 KB (64-channel blocks of 150–350 KB
+    /// ran 1.3–2.7× slower: every work-item walks the whole block, so it should stay in cache).
     /// GPU defaults, until a GPU is measured: 4-pixel vectors, 100–200 work-items per group, dy
     /// staged in local memory.
     static let fewChannels = TunableKernel(
@@ -284,26 +290,26 @@ extension KernelTunables {
         names: ["FC_VP", "FC_OB", "FC_ROWS", "FC_FROWS", "FC_FOB", "FC_FCB", "FC_DYL", "FC_DROWS", "FC_DOB", "FC_DBV"],
         allowed: ["FC_VP": [4, 8, 16], "FC_OB": [4, 8, 16], "FC_ROWS": [1, 2, 4, 8],
                   "FC_FROWS": [1, 2, 4, 8, 16, 32], "FC_FOB": [1, 2, 4, 8], "FC_FCB": [8, 16, 32, 64], "FC_DYL": [0, 1],
-                  "FC_DROWS": [1, 2, 4, 8, 16], "FC_DOB": [8, 16, 32, 64], "FC_DBV": [1, 2]],
+                  "FC_DROWS": [1, 2, 4, 8, 16], "FC_DOB": [8, 16, 32, 64], "FC_DBV": [1, 2, 3, 4]],
         cpuDefault: ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0,
-                     "FC_DROWS": 4, "FC_DOB": 64, "FC_DBV": 1],
+                     "FC_DROWS": 8, "FC_DOB": 8, "FC_DBV": 2],
         gpuDefault: ["FC_VP": 4, "FC_OB": 8, "FC_ROWS": 4, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 16, "FC_DYL": 1,
                      "FC_DROWS": 4, "FC_DOB": 8, "FC_DBV": 1],
         candidates: [
             ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0,
-             "FC_DROWS": 4, "FC_DOB": 64, "FC_DBV": 1],
+             "FC_DROWS": 8, "FC_DOB": 8, "FC_DBV": 2],
             ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 0,
-             "FC_DROWS": 4, "FC_DOB": 64, "FC_DBV": 2],
+             "FC_DROWS": 16, "FC_DOB": 16, "FC_DBV": 2],
             ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0,
-             "FC_DROWS": 8, "FC_DOB": 32, "FC_DBV": 1],
+             "FC_DROWS": 4, "FC_DOB": 16, "FC_DBV": 2],
             ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 2, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 1,
-             "FC_DROWS": 2, "FC_DOB": 16, "FC_DBV": 1],
+             "FC_DROWS": 8, "FC_DOB": 16, "FC_DBV": 1],
             ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 1, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 64, "FC_DYL": 0,
-             "FC_DROWS": 1, "FC_DOB": 64, "FC_DBV": 1],
+             "FC_DROWS": 8, "FC_DOB": 16, "FC_DBV": 2],
             ["FC_VP": 16, "FC_OB": 8, "FC_ROWS": 8, "FC_FROWS": 4, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 0,
-             "FC_DROWS": 8, "FC_DOB": 64, "FC_DBV": 2],
+             "FC_DROWS": 2, "FC_DOB": 8, "FC_DBV": 2],
             ["FC_VP": 8, "FC_OB": 16, "FC_ROWS": 2, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 32, "FC_DYL": 1,
-             "FC_DROWS": 4, "FC_DOB": 32, "FC_DBV": 1],
+             "FC_DROWS": 8, "FC_DOB": 16, "FC_DBV": 2],
             ["FC_VP": 4, "FC_OB": 8, "FC_ROWS": 4, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 16, "FC_DYL": 1,
              "FC_DROWS": 4, "FC_DOB": 8, "FC_DBV": 1],
             ["FC_VP": 4, "FC_OB": 4, "FC_ROWS": 8, "FC_FROWS": 2, "FC_FOB": 1, "FC_FCB": 8, "FC_DYL": 0,
