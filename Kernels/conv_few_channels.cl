@@ -7,7 +7,10 @@
 // - conv_few_channels_forward: y = activation(conv(x, w) + bias);
 // - conv_few_channels_backward_filter: each work-group sums the weight gradient of a block of
 //   output channels over its tile of FC_FROWS output rows of one image into its own partial;
-// - conv_few_channels_reduce: dw = the partials added in tile order (deterministic, no atomics).
+// - conv_few_channels_reduce: dw = the partials added in tile order (deterministic, no atomics);
+// - conv_few_channels_backward_data: dx = the input gradient, for the few input channels, from
+//   many output channels (a non-leaf image stem's): the reduction runs over the output
+//   channels, staged a block at a time in local memory, and the taps (see there).
 //
 // Layout: NCHW tensors, OIHW weights; any stride, padding and dilation, one group.
 //
@@ -36,6 +39,11 @@
 //   FC_DYL    backward filter: 1 stages the group's dy rows in local memory (each is read by
 //             CIN·KH work-items), 0 reads them from global memory where the work-items use them:
 //             on a CPU device local memory is ordinary memory, so staging is an extra copy of dy
+//   FC_DROWS  backward data: dx rows per work-group (upper bound; see DROWS)
+//   FC_DOB    backward data: output channels staged per block (upper bound; see DOB)
+//   FC_DBV    backward data: FC_VP-pixel vectors per column phase in a work-item's tile
+// Backward-data geometry, set per launch: DROWS dx rows per work-group, DOB output channels
+// per staged block (COUT split into equal blocks of at most FC_DOB).
 
 // The outer loop that carries a register tile starts at `z` = lid >> 20, always 0 (no
 // work-group has 2^20 work-items) but dependent on the work-item: PoCL puts an implicit barrier
@@ -74,6 +82,15 @@
 #ifndef FC_DYL
 #define FC_DYL 1
 #endif
+#ifndef FC_DROWS
+#define FC_DROWS 4
+#endif
+#ifndef FC_DOB
+#define FC_DOB 16
+#endif
+#ifndef FC_DBV
+#define FC_DBV 1
+#endif
 // Defaults only so that the file also builds alone (the host builds every file of Kernels/ to
 // list their kernels); every launch sets all of them.
 #ifndef CIN
@@ -101,6 +118,12 @@
 #endif
 #ifndef FCB
 #define FCB FC_FOB
+#endif
+#ifndef DROWS
+#define DROWS 1
+#endif
+#ifndef DOB
+#define DOB 1
 #endif
 
 #if FC_VP == 4
@@ -329,6 +352,142 @@ void conv_few_channels_backward_filter(__global const float* restrict x, __globa
             for (int l = 0; l < FC_VP; l++) sum += lanes[l];
             partial[(tile * COUT + o) * TAPS + (c * KH + kh) * KW + kw] = sum;
         }
+    }
+}
+
+// dx[n][c][iy][ix] = Σ_{o, kh, kw} dy[n][o][oy][ox] · w[o][c][kh][kw] over the taps with
+// iy = oy·SH − PAD_T + kh·DH and ix = ox·SW − PAD_L + kw·DW.
+//
+// Work-item l of a group owns dx row iy0 + l / NVX and the DXT = SW·FC_DBV·FC_VP consecutive
+// columns from (l mod NVX)·DXT, for all CIN channels: a register tile of CIN × SW × FC_DBV
+// pixel vectors, one per column phase px = column mod SW (the columns ix0 + (b·FC_VP + lane)·SW
+// + px). Within a phase the taps that reach a column are fixed and the dy columns they read
+// are consecutive: tap kw reaches phase px iff SW divides PAD_L + px − kw·DW, and then reads
+// ox = ix0 / SW + b·FC_VP + lane + (PAD_L + px − kw·DW) / SW. Both loops are unrolled, so the
+// test and the offset are constants and no multiply-add is spent on a skipped tap. Rows take
+// the same test at run time, once per (row, kh). The phases are interleaved back into
+// consecutive columns only for the stores, which are vectors along the row.
+//
+// The reduction over the output channels runs in blocks of DOB: the group stages the block's
+// weights (DOB·CIN·KH·KW floats, read as broadcasts) and the dy rows its dx rows read (DYROWS
+// rows per channel, zero-padded by DYPAD_L / DYPAD_R columns and outside the plane, so the
+// inner loop has no bounds checks), then every work-item accumulates from local memory.
+// Consecutive work-items stage and store consecutive addresses.
+// Range [⌈IN_H / DROWS⌉ · DROWS · NVX, batch], work-groups [DROWS · NVX, 1].
+#define DXT (SW * FC_DBV * FC_VP)
+#define NVX ((IN_W + DXT - 1) / DXT)
+// dy columns left of 0 and right of the last vector that a phase's taps read.
+#define DYPAD_L ((KW - 1) * DW > PAD_L ? ((KW - 1) * DW - PAD_L + SW - 1) / SW : 0)
+#define DYPAD_R ((PAD_L + SW - 1) / SW)
+#define DYCOLS (DYPAD_L + NVX * FC_DBV * FC_VP + DYPAD_R)
+#define DYCHUNKS ((DYCOLS + FC_VP - 1) / FC_VP)
+// dy rows that DROWS consecutive dx rows read (at most; the first is oy_lo below).
+#define DYROWS ((DROWS - 1 + (KH - 1) * DH) / SH + 1)
+#define D_ITEMS (DROWS * NVX)
+__kernel __attribute__((reqd_work_group_size(D_ITEMS, 1, 1)))
+void conv_few_channels_backward_data(__global const float* restrict dy, __global const float* restrict weight,
+                                     __global float* restrict dx) {
+    __local float ws[DOB * TAPS];
+    __local float ds[DOB * DYROWS * DYCOLS];
+    const int lid = get_local_id(0), iy0 = get_group_id(0) * DROWS, n = get_group_id(1);
+    const int rl = lid / NVX, v = lid - rl * NVX, iy = iy0 + rl, z = (int)(lid >> 20);
+    // The first dy row any of the group's dx rows reads: ⌈(iy0 + PAD_T − (KH−1)·DH) / SH⌉.
+    const int top = iy0 + PAD_T - (KH - 1) * DH;
+    const int oy_lo = top >= 0 ? (top + SH - 1) / SH : -((-top) / SH);
+    __global const float* dyn = dy + (size_t)n * COUT * OUT_H * OUT_W;
+
+    pix_t acc[CIN][SW][FC_DBV];
+    _Pragma("unroll")
+    for (int c = 0; c < CIN; c++)
+        _Pragma("unroll")
+        for (int px = 0; px < SW; px++)
+            _Pragma("unroll")
+            for (int b = 0; b < FC_DBV; b++) acc[c][px][b] = (pix_t)(0.0f);
+
+    for (int o0 = 0; o0 < COUT; o0 += DOB) {
+        // ws[k][tap] = w[o0 + k][tap]; ds[k][j][sc] = dy[n][o0 + k][oy_lo + j][sc − DYPAD_L];
+        // 0 past COUT and outside the plane.
+        for (int i = lid; i < DOB * TAPS; i += D_ITEMS) ws[i] = o0 * TAPS + i < COUT * TAPS ? weight[o0 * TAPS + i] : 0.0f;
+        for (int i = lid; i < DOB * DYROWS * DYCHUNKS; i += D_ITEMS) {
+            const int kj = i / DYCHUNKS, sc = (i - kj * DYCHUNKS) * FC_VP;
+            const int k = kj / DYROWS, oy = oy_lo + kj - k * DYROWS, ox = sc - DYPAD_L;
+            __local float* to = ds + kj * DYCOLS + sc;
+            const bool row = o0 + k < COUT && oy >= 0 && oy < OUT_H;
+            __global const float* from = dyn + ((size_t)(o0 + k) * OUT_H + oy) * OUT_W + ox;
+            if (row && ox >= 0 && ox + FC_VP <= OUT_W && sc + FC_VP <= DYCOLS) {
+                PSTORE(PLOAD(from), to);
+            } else {
+                for (int l = 0; l < FC_VP && sc + l < DYCOLS; l++) to[l] = row && ox + l >= 0 && ox + l < OUT_W ? from[l] : 0.0f;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+
+        for (int kh = z; kh < KH; kh++) {
+            // The dy row this dx row reads at tap kh, if any (rows past IN_H read none).
+            const int t = iy + PAD_T - kh * DH, oy = t / SH;
+            if (iy >= IN_H || t < 0 || oy * SH != t || oy >= OUT_H) continue;
+            __local const float* dr = ds + (oy - oy_lo) * DYCOLS + DYPAD_L + v * FC_DBV * FC_VP;
+            __local const float* wr = ws + kh * KW;
+            for (int k = 0; k < DOB; k++) {
+                _Pragma("unroll")
+                for (int px = 0; px < SW; px++) {
+                    _Pragma("unroll")
+                    for (int kw = 0; kw < KW; kw++) {
+                        // Constants once unrolled: whether kw reaches phase px, and where.
+                        const int shift = PAD_L + px - kw * DW;
+                        if ((shift / SW) * SW != shift) continue;
+                        pix_t g[FC_DBV];
+                        _Pragma("unroll")
+                        for (int b = 0; b < FC_DBV; b++) g[b] = PLOAD(dr + k * DYROWS * DYCOLS + b * FC_VP + shift / SW);
+                        _Pragma("unroll")
+                        for (int c = 0; c < CIN; c++) {
+                            const float wv = wr[(k * CIN + c) * KH * KW + kw];
+                            _Pragma("unroll")
+                            for (int b = 0; b < FC_DBV; b++) acc[c][px][b] += g[b] * wv;
+                        }
+                    }
+                }
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);   // before the next block overwrites ws and ds
+    }
+
+    if (iy >= IN_H) return;
+    const int ix0 = v * DXT;
+    _Pragma("unroll")
+    for (int c = 0; c < CIN; c++) {
+        __global float* row = dx + (((size_t)n * CIN + c) * IN_H + iy) * IN_W + ix0;
+#if SW == 1
+        _Pragma("unroll")
+        for (int b = 0; b < FC_DBV; b++) {
+            if (ix0 + (b + 1) * FC_VP <= IN_W) {
+                PSTORE(acc[c][0][b], row + b * FC_VP);
+            } else {
+                float lanes[FC_VP];
+                PSTORE(acc[c][0][b], lanes);
+                for (int l = 0; l < FC_VP && ix0 + b * FC_VP + l < IN_W; l++) row[b * FC_VP + l] = lanes[l];
+            }
+        }
+#else
+        // Interleave the phases: column (b·FC_VP + lane)·SW + px of the tile.
+        float out[DXT];
+        _Pragma("unroll")
+        for (int px = 0; px < SW; px++)
+            _Pragma("unroll")
+            for (int b = 0; b < FC_DBV; b++) {
+                float lanes[FC_VP];
+                PSTORE(acc[c][px][b], lanes);
+                _Pragma("unroll")
+                for (int l = 0; l < FC_VP; l++) out[(b * FC_VP + l) * SW + px] = lanes[l];
+            }
+        for (int j = 0; j < SW * FC_DBV; j++) {
+            if (ix0 + (j + 1) * FC_VP <= IN_W) {
+                PSTORE(PLOAD(out + j * FC_VP), row + j * FC_VP);
+            } else {
+                for (int l = 0; l < FC_VP && ix0 + j * FC_VP + l < IN_W; l++) row[j * FC_VP + l] = out[j * FC_VP + l];
+            }
+        }
+#endif
     }
 }
 

@@ -1,8 +1,8 @@
 @testable import CNNGPU
 import XCTest
 
-/// The few-input-channel solver (Kernels/conv_few_channels.cl), forward and backward filter,
-/// with several parameter sets, against the Double reference (ConvolutionReference) and the CPU
+/// The few-input-channel solver (Kernels/conv_few_channels.cl), forward, backward filter and
+/// backward data, with several parameter sets, against the Double reference (ConvolutionReference) and the CPU
 /// backend: small versions of VGG's 3×3 3→64 and ResNet's 7×7/2 stem, and shapes that leave
 /// partial pixel vectors, partial row tiles, partial channel blocks (5, 17, 70 output channels),
 /// stride 2 and 3, dilation, asymmetric padding, 1, 2 and 4 input channels and odd batches.
@@ -24,29 +24,51 @@ final class FewChannelsSolverTests: XCTestCase {
         ]
     }
 
+    /// More input-gradient shapes: stride 2 with dilation 2 (whole phases of rows and columns no
+    /// tap reaches), stride 2 with an even kernel and odd padding, stride 3 with padding wider
+    /// than the kernel's reach, rows wider than one tile of 2·16·2 columns, and 20 or 41 output
+    /// channels (blocks of 7 or 14 with FC_DOB 8 or 16, the last partial).
+    static func dataProblems() throws -> [Conv2DDescriptor] {
+        try problems() + [
+            try Conv2DDescriptor(batch: 2, inChannels: 1, inH: 13, inW: 15, outChannels: 20, kernelH: 3, kernelW: 3,
+                                 strideH: 2, strideW: 2, padding: Padding2D(2), dilationH: 2, dilationW: 2),
+            try Conv2DDescriptor(batch: 1, inChannels: 3, inH: 10, inW: 71, outChannels: 41, kernelH: 4, kernelW: 4,
+                                 strideH: 2, strideW: 2, padding: Padding2D(top: 1, bottom: 2, left: 3, right: 0)),
+            try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 8, inW: 17, outChannels: 9, kernelH: 2, kernelW: 3,
+                                 strideH: 3, strideW: 3, padding: Padding2D(top: 3, bottom: 1, left: 4, right: 2)),
+        ]
+    }
+
     /// The device default and the table's other shapes: 4- to 16-pixel vectors, 1 to 8 rows per
     /// forward group, 1 to 8 rows and 8 to 64 channels per backward-filter group, 1 to 8
-    /// channels per backward-filter work-item, dy staged in local memory or read in place.
+    /// channels per backward-filter work-item, dy staged in local memory or read in place; 1 to
+    /// 8 rows, 8 to 32 output channels per block and 1 to 4 vectors per phase in backward data.
     static let parameterSets: [TunableParameters] = [
         [:],
-        ["FC_VP": 4, "FC_OB": 4, "FC_ROWS": 8, "FC_FROWS": 2, "FC_FOB": 1, "FC_FCB": 8, "FC_DYL": 1],
-        ["FC_VP": 8, "FC_OB": 16, "FC_ROWS": 2, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 32, "FC_DYL": 0],
-        ["FC_VP": 16, "FC_OB": 8, "FC_ROWS": 1, "FC_FROWS": 1, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 1],
+        ["FC_VP": 4, "FC_OB": 4, "FC_ROWS": 8, "FC_FROWS": 2, "FC_FOB": 1, "FC_FCB": 8, "FC_DYL": 1,
+         "FC_DROWS": 8, "FC_DOB": 8, "FC_DBV": 4],
+        ["FC_VP": 8, "FC_OB": 16, "FC_ROWS": 2, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 32, "FC_DYL": 0,
+         "FC_DROWS": 2, "FC_DOB": 16, "FC_DBV": 3],
+        ["FC_VP": 16, "FC_OB": 8, "FC_ROWS": 1, "FC_FROWS": 1, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 1,
+         "FC_DROWS": 1, "FC_DOB": 32, "FC_DBV": 1],
     ]
 
     func testApplicability() throws {
         for d in try Self.problems() {
             XCTAssertTrue(OpenCLBackend.fewChannelsApplies(d, direction: .forward), "\(d)")
             XCTAssertTrue(OpenCLBackend.fewChannelsApplies(d, direction: .backwardFilter), "\(d)")
-            XCTAssertFalse(OpenCLBackend.fewChannelsApplies(d, direction: .backwardData), "\(d)")
+        }
+        for d in try Self.dataProblems() {
+            XCTAssertTrue(OpenCLBackend.fewChannelsApplies(d, direction: .backwardData), "\(d)")
         }
         let vgg = try Conv2DDescriptor(batch: 8, inChannels: 3, inH: 224, inW: 224, outChannels: 64, kernelH: 3, kernelW: 3,
                                        padding: Padding2D(1))
         let stem = try Conv2DDescriptor(batch: 8, inChannels: 3, inH: 224, inW: 224, outChannels: 64, kernelH: 7, kernelW: 7,
                                         strideH: 2, strideW: 2, padding: Padding2D(3))
         for d in [vgg, stem] {
-            XCTAssertTrue(OpenCLBackend.fewChannelsApplies(d, direction: .forward), "\(d)")
-            XCTAssertTrue(OpenCLBackend.fewChannelsApplies(d, direction: .backwardFilter), "\(d)")
+            for direction in [ConvolutionDirection.forward, .backwardFilter, .backwardData] {
+                XCTAssertTrue(OpenCLBackend.fewChannelsApplies(d, direction: direction), "\(d) \(direction)")
+            }
         }
         let wide = try Conv2DDescriptor(batch: 1, inChannels: 8, inH: 8, inW: 8, outChannels: 4, kernelH: 3, kernelW: 3)
         XCTAssertFalse(OpenCLBackend.fewChannelsApplies(wide, direction: .forward))
@@ -57,18 +79,16 @@ final class FewChannelsSolverTests: XCTestCase {
         XCTAssertFalse(OpenCLBackend.fewChannelsApplies(grouped, direction: .forward))
     }
 
-    /// On CPU devices the heuristic (`--tune off`) puts the solver first for image stems'
-    /// forward and filter-gradient passes (measured faster there); the input gradient stays direct.
+    /// On CPU devices the heuristic (`--tune off`) puts the solver first for image stems' three
+    /// passes (measured faster there than implicit GEMM and the direct kernels).
     func testCPUHeuristicPrefersItForStems() throws {
         let cl = try TestBackends.requireOpenCL()
         guard cl.policy == .cpu else { throw XCTSkip("the preference is measured on CPU devices only") }
         let stem = try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 32, inW: 32, outChannels: 64, kernelH: 7, kernelW: 7,
                                         strideH: 2, strideW: 2, padding: Padding2D(3))
-        for direction in [ConvolutionDirection.forward, .backwardFilter] {
+        for direction in [ConvolutionDirection.forward, .backwardFilter, .backwardData] {
             XCTAssertEqual(cl.convolutionSolutions(for: stem, direction: direction).first?.algorithm, .fewChannels, "\(direction)")
         }
-        XCTAssertEqual(cl.convolutionSolutions(for: stem, direction: .backwardData).first?.algorithm, .direct)
-        XCTAssertFalse(cl.convolutionSolutions(for: stem, direction: .backwardData).contains { $0.algorithm == .fewChannels })
     }
 
     func testForwardMatchesReferenceWithBiasAndActivation() throws {
@@ -83,6 +103,13 @@ final class FewChannelsSolverTests: XCTestCase {
         try SolverParity.backwardFilter(cl, problems: try Self.problems(), parameterSets: Self.parameterSets,
                                         workspaceCount: { d, p in cl.fewChannelsWorkspaceCount(d, direction: .backwardFilter, parameters: p) }) {
             try cl.fewChannelsBackwardFilter($0, x: $1, dy: $2, dw: $3, workspace: $4, parameters: $5)
+        }
+    }
+
+    func testBackwardDataMatchesReference() throws {
+        let cl = try TestBackends.requireOpenCL()
+        try SolverParity.backwardData(cl, problems: try Self.dataProblems(), parameterSets: Self.parameterSets) {
+            try cl.fewChannelsBackwardData($0, dy: $1, weight: $2, dx: $3, parameters: $4)
         }
     }
 
@@ -108,7 +135,8 @@ final class FewChannelsSolverTests: XCTestCase {
     }
 
     /// Through the public API, with the solver chosen as a plan would (a forced algorithm), the
-    /// full-size stem's filter gradient matches the CPU backend: a tile count in the thousands.
+    /// full-size stem's filter gradient matches the CPU backend (a tile count in the thousands),
+    /// and so does its input gradient (64 output channels: one staged block on CPU devices).
     func testChosenThroughTheBackendMatchesCPU() throws {
         let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
@@ -119,13 +147,18 @@ final class FewChannelsSolverTests: XCTestCase {
         ConvolutionAlgorithm.forced = .fewChannels
         defer { ConvolutionAlgorithm.forced = nil }
         let Y = try cl.allocate(d.outputCount, dtype: .float32), DW = try cl.allocate(d.weightCount, dtype: .float32)
+        let DX = try cl.allocate(d.inputCount, dtype: .float32)
         try cl.convolutionForward(d, x: try cl.makeBuffer(x), weight: try cl.makeBuffer(w), bias: nil, y: Y)
         try cl.convolutionBackwardFilter(d, x: try cl.makeBuffer(x), dy: try cl.makeBuffer(dy), dw: DW)
+        try cl.convolutionBackwardData(d, dy: try cl.makeBuffer(dy), weight: try cl.makeBuffer(w), dx: DX)
         ConvolutionAlgorithm.forced = nil
         let CY = try cpu.allocate(d.outputCount, dtype: .float32), CDW = try cpu.allocate(d.weightCount, dtype: .float32)
+        let CDX = try cpu.allocate(d.inputCount, dtype: .float32)
         try cpu.convolutionForward(d, x: try cpu.makeBuffer(x), weight: try cpu.makeBuffer(w), bias: nil, y: CY)
         try cpu.convolutionBackwardFilter(d, x: try cpu.makeBuffer(x), dy: try cpu.makeBuffer(dy), dw: CDW)
+        try cpu.convolutionBackwardData(d, dy: try cpu.makeBuffer(dy), weight: try cpu.makeBuffer(w), dx: CDX)
         assertClose(try cl.download(Y), try cpu.download(CY), tolerance: 1e-5, "forward seed \(rng.seed)")
         assertClose(try cl.download(DW), try cpu.download(CDW), tolerance: 1e-4, "backward filter seed \(rng.seed)")
+        assertClose(try cl.download(DX), try cpu.download(CDX), tolerance: 1e-5, "backward data seed \(rng.seed)")
     }
 }

@@ -141,6 +141,22 @@ final class GraphGradientTests: XCTestCase {
         return try b.build(output: b.add(Dense(3), b.add(Flatten(), b.add(Tanh(), joined))))
     }
 
+    /// (i) An image stem that is not the first layer (a user's model with a learned input
+    /// transform): its input gradient runs, on CPU devices through the few-channel solver's
+    /// backward-data kernel (7×7, stride 2, 3→24), and reaches the first layer's parameters.
+    func testFewChannelStemInputGradientThroughAGraph() throws {
+        let b = GraphBuilder(input: [2, 9, 11])
+        let c1 = b.add(Tanh(), b.add(Conv2D(3, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
+        let stem = b.add(Sigmoid(), b.add(Conv2D(24, kernel: 7, stride: 2, padding: .explicit(Padding2D(3)),
+                                                 weightInitializer: .glorotUniform), c1))
+        let graph = try b.build(output: b.add(Dense(3), b.add(Flatten(), stem)))
+        if let cl = TestBackends.openCL, cl.policy == .cpu {
+            let conv = try XCTUnwrap(graph.nodes[3].layer as? Conv2D).descriptor([3, 9, 11], batch: 2)
+            XCTAssertEqual(try ConvolutionChoice.solution(for: conv, direction: .backwardData, backend: cl).algorithm, .fewChannels)
+        }
+        try check(graph, batch: 2, sampledCoordinates: 24)
+    }
+
     // MARK: The check
 
     /// One forward, loss and backward pass of `graph` on every test backend, against the Double

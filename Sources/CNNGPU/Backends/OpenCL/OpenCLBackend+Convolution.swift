@@ -38,7 +38,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   3×3/2 128→128 56²: 33 vs 268 ms; 1×1/2 256→512 56²: 20 vs 75 ms). Forward and filter
     ///   gradient of layers with at most 4 input channels (image stems) run the few-channel
     ///   solver: 4–8× implicit GEMM forward, 3–7× for the filter gradient (VGG's 3×3 3→64
-    ///   and ResNet's 7×7/2 stem at 224², Benchmarks/NOTES-opencl-solvers.md, sixth session).
+    ///   and ResNet's 7×7/2 stem at 224², Benchmarks/NOTES-opencl-solvers.md, sixth session),
+    ///   and so does their input gradient (eighth session: against the direct kernel).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
@@ -132,7 +133,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .directTiled:
             try directTiledBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
         case .fewChannels:
-            throw CNNError.invalidArgument("the few-channel convolution has no backward-data pass; use the direct kernel")
+            try fewChannelsBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }

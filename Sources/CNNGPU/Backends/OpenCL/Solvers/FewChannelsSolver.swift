@@ -4,8 +4,11 @@
 /// so the implicit GEMM's per-tile staging and output writes dominate it (VGG's layer ran at
 /// 38–41 GFLOP/s there). Here a work-group stages the few input rows it needs once and every
 /// work-item reuses them for all output channels; the filter gradient sums per tile of output
-/// rows into partials that a second pass adds in order. The input gradient is not offered:
-/// training never needs the first layer's, and the direct kernel already serves it.
+/// rows into partials that a second pass adds in order. The input gradient (a non-leaf stem's:
+/// training never needs an image's) reduces over the many output channels a staged block at a
+/// time, each work-item holding all the few input channels of a run of pixels, one register
+/// vector per stride phase, so a strided layer spends no multiply-add on a tap that skips a
+/// pixel (the direct kernel ran the 224² stem's at 9 GFLOP/s).
 ///
 /// The program is built per problem (`-D` geometry), so every loop has a constant trip count.
 extension OpenCLBackend {
@@ -33,6 +36,29 @@ extension OpenCLBackend {
             forwardLocalBytes(rows: rows) + (stagedDY ? 4 * channels * rows * owp : 0)
         }
         func filterItems(channels: Int, perItem: Int) -> Int { channels / perItem * d.inChannels * d.kernelH }
+
+        // Backward data (the macros of conv_few_channels_backward_data): a work-item covers
+        // `dataTileWidth` dx columns, `bv` vectors per column phase.
+        func dataTileWidth(bv: Int) -> Int { d.strideW * bv * vp }
+        func dataItemsPerRow(bv: Int) -> Int { ceilDiv(d.inW, dataTileWidth(bv: bv)) }
+        func dataCols(bv: Int) -> Int {
+            let left = (d.kernelW - 1) * d.dilationW - d.padding.left
+            return (left > 0 ? ceilDiv(left, d.strideW) : 0) + dataItemsPerRow(bv: bv) * bv * vp
+                + (d.padding.left + d.strideW - 1) / d.strideW
+        }
+        func dataRows(_ rows: Int) -> Int { (rows - 1 + (d.kernelH - 1) * d.dilationH) / d.strideH + 1 }
+        /// Output channels per staged block: COUT split into equal blocks of at most `upTo`.
+        func dataBlock(upTo: Int) -> Int { ceilDiv(d.outChannels, ceilDiv(d.outChannels, upTo)) }
+        func dataLocalBytes(rows: Int, block: Int, bv: Int) -> Int {
+            4 * block * (d.inChannels * d.kernelH * d.kernelW + dataRows(rows) * dataCols(bv: bv))
+        }
+        /// Backward data: the most dx rows ≤ `upTo` whose staged block fits `localBytes` with at
+        /// most `maxItems` work-items; nil when not even one row does.
+        func dataRows(upTo: Int, block: Int, bv: Int, localBytes: Int, maxItems: Int) -> Int? {
+            (1...max(1, min(upTo, d.inH))).reversed().first {
+                dataLocalBytes(rows: $0, block: block, bv: bv) <= localBytes && $0 * dataItemsPerRow(bv: bv) <= maxItems
+            }
+        }
 
         /// Forward: the most output rows ≤ `upTo` whose staged input fits `localBytes` with at
         /// most `maxItems` work-items; nil when not even one row does.
@@ -65,10 +91,10 @@ extension OpenCLBackend {
         }
     }
 
-    /// Forward and backward filter of ungrouped layers with at most 4 input channels and 160
-    /// taps whose weights fit constant memory and whose one-row tiles fit 32 KiB of local memory.
+    /// Every direction of ungrouped layers with at most 4 input channels and 160 taps whose
+    /// weights fit constant memory and whose one-row tiles fit 32 KiB of local memory.
     static func fewChannelsApplies(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
-        guard direction != .backwardData, d.groups == 1, d.inChannels <= fewChannelsMaxInputChannels,
+        guard d.groups == 1, d.inChannels <= fewChannelsMaxInputChannels,
               d.inChannels * d.kernelH * d.kernelW <= fewChannelsMaxTaps,
               d.weightCount * 4 <= fewChannelsConstantBytes,
               d.inputCount <= Int(Int32.max), d.outputCount <= Int(Int32.max) else { return false }
@@ -78,6 +104,11 @@ extension OpenCLBackend {
         if direction == .forward {
             return g.forwardRows(upTo: 1, localBytes: fewChannelsMinLocalBytes, maxItems: max(minItems, g.vectorsPerRow)) != nil
                 && g.vectorsPerRow <= 256
+        }
+        if direction == .backwardData {
+            let bv = allowed["FC_DBV"]!.min()!
+            return g.dataRows(upTo: 1, block: g.dataBlock(upTo: allowed["FC_DOB"]!.min()!), bv: bv,
+                              localBytes: fewChannelsMinLocalBytes, maxItems: 256) != nil
         }
         let perItem = allowed["FC_FOB"]!.min()!
         return g.filterTile(rows: 1, channels: allowed["FC_FCB"]!.min()!, perItem: perItem, stagedDY: true,
@@ -90,8 +121,13 @@ extension OpenCLBackend {
         let table = KernelTunables.fewChannels
         var result: [TunableParameters] = []
         for p in [table.defaults(for: info.kind)] + table.candidates where !result.contains(p) && fewChannelsFits(d, direction, p) {
-            // Forward reads FC_VP, FC_OB, FC_ROWS; backward filter FC_VP and the FC_F* ones.
-            let read = direction == .forward ? ["FC_VP", "FC_OB", "FC_ROWS"] : ["FC_VP", "FC_FROWS", "FC_FOB", "FC_FCB", "FC_DYL"]
+            // Forward reads FC_VP, FC_OB, FC_ROWS; backward filter FC_VP and the FC_F* ones;
+            // backward data FC_VP and the FC_D* ones.
+            let read = switch direction {
+            case .forward: ["FC_VP", "FC_OB", "FC_ROWS"]
+            case .backwardFilter: ["FC_VP", "FC_FROWS", "FC_FOB", "FC_FCB", "FC_DYL"]
+            case .backwardData: ["FC_VP", "FC_DROWS", "FC_DOB", "FC_DBV"]
+            }
             if result.contains(where: { q in read.allSatisfy { q[$0] == p[$0] } }) { continue }
             result.append(p)
         }
@@ -152,6 +188,19 @@ extension OpenCLBackend {
                    [.int(d.weightCount), .int(tiles), .buffer(workspace), .buffer(dw)])
     }
 
+    /// dx = conv_backward_data(dy, w), overwriting dx; no workspace.
+    func fewChannelsBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
+                                 dx: any DeviceBuffer, parameters: TunableParameters) throws {
+        let p = try fewChannelsChecked(d, .backwardData, parameters)
+        let tile = try fewChannelsDataTile(d, p)
+        let g = FewChannelsGeometry(d: d, vp: p["FC_VP"]!)
+        let items = tile.rows * g.dataItemsPerRow(bv: p["FC_DBV"]!)
+        let options = KernelTunables.fewChannels.options(p, extra: g.defines + ["DROWS=\(tile.rows)", "DOB=\(tile.block)"])
+        try launch("conv_few_channels", "conv_few_channels_backward_data",
+                   KernelLaunch(options: options, global: [ceilDiv(d.inH, tile.rows) * items, d.batch], local: [items, 1]),
+                   [.buffer(dy), .buffer(weight), .buffer(dx)])
+    }
+
     // MARK: Helpers
 
     /// Partial sums of the filter gradient: one per image and tile of `rows` output rows.
@@ -169,13 +218,31 @@ extension OpenCLBackend {
         return tile
     }
 
+    /// Backward data: (dx rows per work-group, output channels per staged block).
+    private func fewChannelsDataTile(_ d: Conv2DDescriptor, _ p: TunableParameters) throws -> (rows: Int, block: Int) {
+        let limits = deviceLimits
+        let g = FewChannelsGeometry(d: d, vp: p["FC_VP"]!)
+        let block = g.dataBlock(upTo: p["FC_DOB"]!)
+        guard let rows = g.dataRows(upTo: p["FC_DROWS"]!, block: block, bv: p["FC_DBV"]!, localBytes: limits.localMemoryBytes,
+                                    maxItems: limits.maxWorkGroupSize) else {
+            throw CNNError.invalidArgument("few-channel convolution backward data: one dx row of \(d.problemText) with "
+                + "blocks of \(block) output channels needs \(g.dataLocalBytes(rows: 1, block: block, bv: p["FC_DBV"]!)) "
+                + "bytes of local memory and \(g.dataItemsPerRow(bv: p["FC_DBV"]!)) work-items; \(info.name) offers "
+                + "\(limits.localMemoryBytes) and \(limits.maxWorkGroupSize). Choose a smaller FC_DOB or use the direct kernel")
+        }
+        return (rows, block)
+    }
+
     private func fewChannelsFits(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ p: TunableParameters) -> Bool {
         guard KernelTunables.fewChannels.isValid(p, limits: deviceLimits) else { return false }
         let g = FewChannelsGeometry(d: d, vp: p["FC_VP"]!)
         let limits = deviceLimits
-        return direction == .forward
-            ? g.forwardRows(upTo: p["FC_ROWS"]!, localBytes: limits.localMemoryBytes, maxItems: limits.maxWorkGroupSize) != nil
-            : (try? fewChannelsFilterTile(d, p)) != nil
+        switch direction {
+        case .forward:
+            return g.forwardRows(upTo: p["FC_ROWS"]!, localBytes: limits.localMemoryBytes, maxItems: limits.maxWorkGroupSize) != nil
+        case .backwardFilter: return (try? fewChannelsFilterTile(d, p)) != nil
+        case .backwardData: return (try? fewChannelsDataTile(d, p)) != nil
+        }
     }
 
     private func fewChannelsChecked(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection,
@@ -183,8 +250,9 @@ extension OpenCLBackend {
         guard Self.fewChannelsApplies(d, direction: direction) else {
             throw CNNError.invalidArgument("few-channel convolution (\(direction.rawValue)) needs one group, at most "
                 + "\(Self.fewChannelsMaxInputChannels) input channels, at most \(Self.fewChannelsMaxTaps) taps "
-                + "(channels × kernel), weights within \(Self.fewChannelsConstantBytes) bytes and no input gradient; "
-                + "got \(d.problemText). Use implicit GEMM or the direct kernels")
+                + "(channels × kernel), weights within \(Self.fewChannelsConstantBytes) bytes and one-row tiles "
+                + "within \(Self.fewChannelsMinLocalBytes) bytes of local memory; got \(d.problemText). Use implicit "
+                + "GEMM or the direct kernels")
         }
         return try KernelTunables.fewChannels.validated(fewChannelsParameters(parameters), limits: deviceLimits,
                                                         solver: "few-channel convolution", device: info.name)
@@ -199,7 +267,9 @@ extension KernelTunables {
     /// Kernels/conv_few_channels.cl. Forward: FC_VP-pixel vectors × FC_OB output channels per
     /// register tile, FC_ROWS output rows per work-group. Backward filter: FC_FROWS output rows
     /// and FC_FCB output channels per work-group, FC_FOB channels × KW taps of vectors per
-    /// work-item, FC_DYL whether dy is staged in local memory. Local memory and work-group size
+    /// work-item, FC_DYL whether dy is staged in local memory. Backward data: FC_DROWS dx rows
+    /// and FC_DOB output channels staged per block, FC_DBV vectors per column phase per
+    /// work-item (its register tile: CIN × stride × FC_DBV vectors). Local memory and work-group size
     /// depend on the problem, so the solver sizes the tiles to the device (`FewChannelsGeometry`).
     /// CPU defaults, measured on PoCL (Zen 5, 2 cores, VGG's 3×3 3→64 and ResNet's 7×7/2 stem
     /// at 224², NOTES-opencl-solvers.md, sixth session): AVX-512-wide vectors and 16
@@ -208,26 +278,42 @@ extension KernelTunables {
     /// tile no faster); filter groups of 16 rows with 4 channels × KW taps per work-item (8
     /// rows 1.2–2.3× slower, 8 channels 1.3–2× slower; 1 row 4–7× slower: the lane sums and
     /// partials dominate); dy read in place (staging it, a copy on a device whose local memory
-    /// is ordinary memory, was 1.3–5× slower).
+    /// is ordinary memory, was 1.3–5× slower). Backward data (eighth session, under load 12):
+    /// 8 rows and 8 channels per block, 2 vectors per phase (6 or 12 accumulators for 3
+    /// channels: 1 vector per phase left VGG's 3 accumulators waiting on the multiply-add
+    /// latency; 3–4 were no faster), staged blocks of 35–100 KB (64-channel blocks of 150–350 KB
+    /// ran 1.3–2.7× slower: every work-item walks the whole block, so it should stay in cache).
     /// GPU defaults, until a GPU is measured: 4-pixel vectors, 100–200 work-items per group, dy
     /// staged in local memory.
     static let fewChannels = TunableKernel(
         program: "conv_few_channels",
-        names: ["FC_VP", "FC_OB", "FC_ROWS", "FC_FROWS", "FC_FOB", "FC_FCB", "FC_DYL"],
+        names: ["FC_VP", "FC_OB", "FC_ROWS", "FC_FROWS", "FC_FOB", "FC_FCB", "FC_DYL", "FC_DROWS", "FC_DOB", "FC_DBV"],
         allowed: ["FC_VP": [4, 8, 16], "FC_OB": [4, 8, 16], "FC_ROWS": [1, 2, 4, 8],
-                  "FC_FROWS": [1, 2, 4, 8, 16, 32], "FC_FOB": [1, 2, 4, 8], "FC_FCB": [8, 16, 32, 64], "FC_DYL": [0, 1]],
-        cpuDefault: ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0],
-        gpuDefault: ["FC_VP": 4, "FC_OB": 8, "FC_ROWS": 4, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 16, "FC_DYL": 1],
+                  "FC_FROWS": [1, 2, 4, 8, 16, 32], "FC_FOB": [1, 2, 4, 8], "FC_FCB": [8, 16, 32, 64], "FC_DYL": [0, 1],
+                  "FC_DROWS": [1, 2, 4, 8, 16], "FC_DOB": [8, 16, 32, 64], "FC_DBV": [1, 2, 3, 4]],
+        cpuDefault: ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0,
+                     "FC_DROWS": 8, "FC_DOB": 8, "FC_DBV": 2],
+        gpuDefault: ["FC_VP": 4, "FC_OB": 8, "FC_ROWS": 4, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 16, "FC_DYL": 1,
+                     "FC_DROWS": 4, "FC_DOB": 8, "FC_DBV": 1],
         candidates: [
-            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0],
-            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 0],
-            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0],
-            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 2, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 1],
-            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 1, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 64, "FC_DYL": 0],
-            ["FC_VP": 16, "FC_OB": 8, "FC_ROWS": 8, "FC_FROWS": 4, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 0],
-            ["FC_VP": 8, "FC_OB": 16, "FC_ROWS": 2, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 32, "FC_DYL": 1],
-            ["FC_VP": 4, "FC_OB": 8, "FC_ROWS": 4, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 16, "FC_DYL": 1],
-            ["FC_VP": 4, "FC_OB": 4, "FC_ROWS": 8, "FC_FROWS": 2, "FC_FOB": 1, "FC_FCB": 8, "FC_DYL": 0],
+            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0,
+             "FC_DROWS": 8, "FC_DOB": 8, "FC_DBV": 2],
+            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 16, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 0,
+             "FC_DROWS": 16, "FC_DOB": 16, "FC_DBV": 2],
+            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 0,
+             "FC_DROWS": 4, "FC_DOB": 16, "FC_DBV": 2],
+            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 4, "FC_FROWS": 2, "FC_FOB": 4, "FC_FCB": 64, "FC_DYL": 1,
+             "FC_DROWS": 8, "FC_DOB": 16, "FC_DBV": 1],
+            ["FC_VP": 16, "FC_OB": 16, "FC_ROWS": 1, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 64, "FC_DYL": 0,
+             "FC_DROWS": 8, "FC_DOB": 16, "FC_DBV": 2],
+            ["FC_VP": 16, "FC_OB": 8, "FC_ROWS": 8, "FC_FROWS": 4, "FC_FOB": 8, "FC_FCB": 64, "FC_DYL": 0,
+             "FC_DROWS": 2, "FC_DOB": 8, "FC_DBV": 2],
+            ["FC_VP": 8, "FC_OB": 16, "FC_ROWS": 2, "FC_FROWS": 8, "FC_FOB": 4, "FC_FCB": 32, "FC_DYL": 1,
+             "FC_DROWS": 8, "FC_DOB": 16, "FC_DBV": 2],
+            ["FC_VP": 4, "FC_OB": 8, "FC_ROWS": 4, "FC_FROWS": 1, "FC_FOB": 2, "FC_FCB": 16, "FC_DYL": 1,
+             "FC_DROWS": 4, "FC_DOB": 8, "FC_DBV": 1],
+            ["FC_VP": 4, "FC_OB": 4, "FC_ROWS": 8, "FC_FROWS": 2, "FC_FOB": 1, "FC_FCB": 8, "FC_DYL": 0,
+             "FC_DROWS": 8, "FC_DOB": 16, "FC_DBV": 2],
         ],
         localSize: { _ in [1] },
         localBytes: { _ in 0 },
