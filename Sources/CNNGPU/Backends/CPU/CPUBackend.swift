@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The native CPU backend: the fallback for users without a usable OpenCL device. Ops run
 /// synchronously on the calling thread, spread over all cores; GEMM-shaped work and the wide
@@ -79,32 +78,16 @@ public final class CPUBackend: BackendMemory {
     /// Int32 pointer of a buffer that the shared validation has already checked.
     func intPtr(_ buffer: any DeviceBuffer) -> UnsafeMutablePointer<Int32> { (buffer as! CPUBuffer).ints }
 
-    /// Chunks per worker that `parallelFor` aims for. On a shared machine another process holds
-    /// a core for a while: with one chunk per worker the op waits for that core's chunk (both-core
-    /// times were slower than one core's under load, NOTES-memory-bound.md), with several the
-    /// free worker takes the held one's remaining chunks.
-    static let chunksPerWorker = 4
-
-    /// Runs `body` over `0..<count` split into chunks of at least `grain` items (up to
-    /// `chunksPerWorker` per worker, taken in order from a shared counter by whichever worker is
-    /// free), so small loops stay on the calling thread. Chunk bounds depend only on `count`,
-    /// `grain` and `threads`, never on timing: a body that writes per item gives the same result
-    /// whichever worker runs a chunk.
+    /// Runs `body` over `0..<count` split into chunks of at least `grain` items, one chunk per
+    /// worker at most, so small loops stay on the calling thread.
     func parallelFor(_ count: Int, grain: Int = 4096, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let pieces = max(1, count / max(grain, 1))
-        let workers = min(threads, pieces)
-        if workers == 1 { body(0..<count); return }
-        let chunks = min(pieces, workers * Self.chunksPerWorker)
+        let chunks = min(threads, max(1, count / max(grain, 1)))
+        if chunks == 1 { body(0..<count); return }
         let size = (count + chunks - 1) / chunks
-        let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                let lo = c * size
-                guard c < chunks, lo < count else { return }
-                body(lo..<min(count, lo + size))
-            }
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = c * size, hi = min(count, lo + size)
+            if lo < hi { body(lo..<hi) }
         }
     }
 }
