@@ -3,8 +3,9 @@ import CCPUKernels
 /// Pooling on the host, parallel over the N·C planes, the 2-D windows in Sources/CCPUKernels/
 /// pooling.c. Within a plane the backward passes add each output's gradient into its window in
 /// a fixed order (average pooling's grouped by output row, max pooling's by passes of
-/// non-overlapping windows of each output row), so the results do not change from run to run. Adaptive pooling's backward is a gather, as its
-/// OpenCL kernel is, and adds the same dy / window-size terms in the same order.
+/// non-overlapping windows of each output row), so the results do not change from run to run.
+/// Adaptive pooling's backward is a gather, as its OpenCL kernel is, and adds the same
+/// dy / window-size terms in the same order.
 extension CPUBackend: PoolingOps {
     /// Max and average pooling forward run in Sources/CCPUKernels/pooling.c (16 outputs in vector
     /// lanes, AVX-512, AVX2 or baseline code as the processor allows), whole planes per worker.
