@@ -42,10 +42,11 @@ long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g);
 void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                long planes, float *scratch);
 
-/// Max pooling's backward pass over `planes` planes: each dx plane is zeroed, then every
-/// output's gradient is added at its winner's position in ascending output order; indices
-/// outside the plane are skipped.
-void cnn_max_pool_backward(long inPlane, long outPlane, const float *dy, const int32_t *indices, float *dx,
+/// Max pooling's backward pass over `planes` planes of geometry `g`: each dx plane is zeroed,
+/// then every output's gradient is added at its winner's position, row by row, each row in
+/// passes of outputs whose windows do not overlap (the same order every run); indices outside
+/// the plane are skipped.
+void cnn_max_pool_backward(const cnn_pool_geometry *g, const float *dy, const int32_t *indices, float *dx,
                            long planes);
 
 /// Whether `g` is a 2×2/2 pool of planes at most 32 wide with every window inside the image,

@@ -3,7 +3,7 @@
 
 /// Softmax (or log-softmax when `log`) over each of `rows` contiguous rows of `axis` floats
 /// (classifier outputs), for the CPU backend: the row's maximum, then e^(x − max) 16 lanes at a
-/// time (Cephes' expf: within 2 ulp of libm over the normal floats; below −87.3 gives 0, NaN
+/// time (within 8.4·10⁻⁸ relative of e^x over the normal floats; below −87.3 gives 0, NaN
 /// stays NaN) and their sum, then one scaling sweep. y may be x. AVX-512, AVX2 and baseline
 /// builds are picked at run time (cpu_isa.h).
 void cnn_softmax_rows(const float *x, float *y, long rows, long axis, int log);

@@ -2,8 +2,10 @@ import CCPUKernels
 
 /// Pooling on the host, parallel over the N·C planes, the 2-D windows in Sources/CCPUKernels/
 /// pooling.c. Within a plane the backward passes add each output's gradient into its window in
-/// ascending output order (average pooling's grouped by output row), and deterministically. Adaptive pooling's backward is a gather, as its
-/// OpenCL kernel is, and adds the same dy / window-size terms in the same order.
+/// a fixed order (average pooling's grouped by output row, max pooling's by passes of
+/// non-overlapping windows of each output row), so the results do not change from run to run.
+/// Adaptive pooling's backward is a gather, as its OpenCL kernel is, and adds the same
+/// dy / window-size terms in the same order.
 extension CPUBackend: PoolingOps {
     /// Max and average pooling forward run in Sources/CCPUKernels/pooling.c (16 outputs in vector
     /// lanes, AVX-512, AVX2 or baseline code as the processor allows), whole planes per worker.
@@ -48,7 +50,7 @@ extension CPUBackend: PoolingOps {
                 return
             }
             if let ip {
-                cnn_max_pool_backward(g.inPlane, g.outPlane, dy, ip + first * g.outPlane, dx, planes.count)
+                withUnsafePointer(to: geometry) { cnn_max_pool_backward($0, dy, ip + first * g.outPlane, dx, planes.count) }
                 return
             }
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
