@@ -54,6 +54,58 @@ final class FusedBatchNormReLUTests: XCTestCase {
         }
     }
 
+    /// Given β, the OpenCL backward recomputes the ReLU mask from x instead of reading y: its
+    /// results must equal the y-reading form's to the bit. β is set so that in every other channel
+    /// one element's pre-activation is zero up to rounding (where the forward's rounding decides
+    /// the mask), the others have β = −0; x repeats small integers (ties), and rows have vector
+    /// tails and partial tiles.
+    func testBackwardWithBetaEqualsTheForwardOutputsMaskToTheBit() throws {
+        var rng = SeededGenerator.fresh()
+        let shapes = [AxisShape(outer: 2, axis: 3, inner: 1031), AxisShape(outer: 3, axis: 2, inner: 7),
+                      AxisShape(outer: 4, axis: 5, inner: 1), AxisShape(outer: 1, axis: 2, inner: 4099)]
+        for shape in shapes {
+            let n = shape.count, c = shape.axis
+            let x = (0..<n).map { i in i % 3 == 0 ? Float(i % 5) : Float.random(in: -2...2, using: &rng) }
+            let dy = rng.floats(n), gamma = rng.floats(c, in: 0.5...1.5)
+            for b in TestBackends.conforming((any Backend).self) {
+                let m = "\(b.testName) \(shape) seed \(rng.seed)"
+                let X = try b.makeBuffer(x), DY = try b.makeBuffer(dy), G = try b.makeBuffer(gamma)
+                let y = try b.allocate(n, dtype: .float32)
+                let mean = try b.allocate(c, dtype: .float32), invStd = try b.allocate(c, dtype: .float32)
+                func forward(_ beta: [Float]) throws -> any DeviceBuffer {
+                    let B = try b.makeBuffer(beta)
+                    try b.batchNormForwardTraining(shape, x: X, gamma: G, beta: B, y: y,
+                                                   runningMean: try b.makeBuffer([Float](repeating: 0, count: c)),
+                                                   runningVar: try b.makeBuffer([Float](repeating: 1, count: c)),
+                                                   momentum: 0.1, epsilon: 1e-5, savedMean: mean, savedInvStd: invStd,
+                                                   relu: true)
+                    return B
+                }
+                _ = try forward([Float](repeating: 0, count: c))
+                // β_c = −γ_c·(x_k − μ_c)·invStd_c for an element k of channel c (the statistics do not
+                // depend on β), so that element's pre-activation is a rounding residue of either sign.
+                let mu = try b.download(mean), s = try b.download(invStd)
+                let beta = (0..<c).map { ch -> Float in
+                    let k = ch * shape.inner + (ch * 7) % shape.inner
+                    return ch % 2 == 0 ? -((x[k] - mu[ch]) * s[ch] * gamma[ch]) : -0.0
+                }
+                let B = try forward(beta)
+                XCTAssertEqual(try b.download(DY), dy, "dy must not be modified \(m)")
+                func backward(_ beta: (any DeviceBuffer)?) throws -> [[Float]] {
+                    let dx = try b.allocate(n, dtype: .float32)
+                    let dGamma = try b.allocate(c, dtype: .float32), dBeta = try b.allocate(c, dtype: .float32)
+                    try b.batchNormReLUBackward(shape, x: X, y: y, dy: DY, gamma: G, beta: beta, savedMean: mean,
+                                                savedInvStd: invStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
+                    return [try b.download(dx), try b.download(dGamma), try b.download(dBeta)]
+                }
+                let fromY = try backward(nil), fromX = try backward(B)
+                for (i, name) in ["dx", "dGamma", "dBeta"].enumerated() {
+                    XCTAssertEqual(fromX[i].map(\.bitPattern), fromY[i].map(\.bitPattern), "\(name) \(m)")
+                }
+            }
+        }
+    }
+
     func testInferenceForwardMatchesTheUnfusedSequence() throws {
         var rng = SeededGenerator.fresh()
         let shape = AxisShape(outer: 3, axis: 4, inner: 13)
@@ -72,7 +124,7 @@ final class FusedBatchNormReLUTests: XCTestCase {
         }
     }
 
-    func testReLUBackwardNeedsAForwardOutputOfTheRightSize() throws {
+    func testReLUBackwardNeedsAForwardOutputAndBetaOfTheRightSize() throws {
         let shape = AxisShape(outer: 2, axis: 3, inner: 4)
         for b in TestBackends.conforming((any Backend).self) {
             let full = try b.allocate(shape.count, dtype: .float32), short = try b.allocate(shape.count - 1, dtype: .float32)
@@ -81,6 +133,12 @@ final class FusedBatchNormReLUTests: XCTestCase {
                 try b.batchNormReLUBackward(shape, x: full, y: short, dy: full, gamma: perChannel, savedMean: perChannel,
                                             savedInvStd: perChannel, dx: full, dGamma: perChannel, dBeta: perChannel)
             }, b.testName)
+            let shortBeta = try b.allocate(2, dtype: .float32)
+            assertThrowsCNNError({
+                try b.batchNormReLUBackward(shape, x: full, y: full, dy: full, gamma: perChannel, beta: shortBeta,
+                                            savedMean: perChannel, savedInvStd: perChannel, dx: full,
+                                            dGamma: perChannel, dBeta: perChannel)
+            }, "β of 2 for 3 channels \(b.testName)")
         }
     }
 }

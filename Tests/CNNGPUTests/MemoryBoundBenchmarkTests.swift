@@ -159,7 +159,8 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
         // Batch norm (and BN+ReLU) on ResNet-50's two largest activations.
         for shape in [AxisShape(outer: 8, axis: 64, inner: 112 * 112), AxisShape(outer: 8, axis: 256, inner: 56 * 56)] {
             let label = "8x\(shape.axis)x\(Int(Double(shape.inner).squareRoot()))"
-            guard wanted("bn train fwd \(label)", "bn infer fwd \(label)", "bn+relu bwd \(label)") else { continue }
+            guard wanted("bn train fwd \(label)", "bn infer fwd \(label)", "bn+relu bwd \(label)",
+                         "bn+relu bwd from x \(label)") else { continue }
             let n = shape.count, c = shape.axis
             let x = try filled(b, n), y = try filled(b, n), dy = try filled(b, n), dx = try filled(b, n)
             let gamma = try filled(b, c, 1), beta = try filled(b, c), mean = try filled(b, c), invStd = try filled(b, c, 1)
@@ -175,6 +176,12 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
             })
             cases.append(Case(name: "bn+relu bwd \(label)", bytes: f * 4 * n) {
                 try b.encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, savedMean: mean,
+                                                  savedInvStd: invStd, dx: dx, dGamma: dg, dBeta: db)
+            })
+            // The same with β: the mask recomputed from x where the backend can (y unread), counted
+            // with the same 4 floats per element so that the two ratios compare.
+            cases.append(Case(name: "bn+relu bwd from x \(label)", bytes: f * 4 * n) {
+                try b.encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, beta: beta, savedMean: mean,
                                                   savedInvStd: invStd, dx: dx, dGamma: dg, dBeta: db)
             })
         }

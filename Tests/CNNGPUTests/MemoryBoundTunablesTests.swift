@@ -112,6 +112,10 @@ final class MemoryBoundTunablesTests: XCTestCase {
                     if relu {
                         try be.batchNormReLUBackward(shape, x: xb, y: y, dy: dyb, gamma: g, savedMean: mean,
                                                      savedInvStd: invStd, dx: dx, dGamma: dg, dBeta: db)
+                        results += try be.download(dx) + be.download(dg) + be.download(db)
+                        // With β: the mask recomputed from x (OpenCL), y read (CPU).
+                        try be.batchNormReLUBackward(shape, x: xb, y: y, dy: dyb, gamma: g, beta: bt, savedMean: mean,
+                                                     savedInvStd: invStd, dx: dx, dGamma: dg, dBeta: db)
                     } else {
                         try be.batchNormBackward(shape, x: xb, dy: dyb, gamma: g, savedMean: mean,
                                                  savedInvStd: invStd, dx: dx, dGamma: dg, dBeta: db)

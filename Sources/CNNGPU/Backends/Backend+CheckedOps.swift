@@ -192,15 +192,27 @@ extension NormalizationOps {
     }
 
     /// The backward pass of `batchNormForwardTraining(..., relu: true)`: `y` is its output,
-    /// and `dy` (the gradient of y) is masked by y > 0 on the fly, never modified.
+    /// and `dy` (the gradient of y) is masked by y > 0 on the fly, never modified. Given the
+    /// forward's `beta` as well, a backend may recompute the mask from x rather than read `y`
+    /// (same result; `y` must then be that forward's output with these `gamma` and `beta`).
+    ///
+    ///     try backend.batchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, beta: beta,
+    ///                                       savedMean: mean, savedInvStd: invStd, dx: dx,
+    ///                                       dGamma: dGamma, dBeta: dBeta)
     public func batchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
-                                      dy: any DeviceBuffer, gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
-                                      savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
-                                      dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
-        try checks.batchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, savedMean: savedMean,
+                                      dy: any DeviceBuffer, gamma: any DeviceBuffer, beta: (any DeviceBuffer)? = nil,
+                                      savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
+                                      dx: any DeviceBuffer, dGamma: any DeviceBuffer,
+                                      dBeta: any DeviceBuffer) throws {
+        try checks.batchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, beta: beta, savedMean: savedMean,
                                          savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
-        try encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, savedMean: savedMean,
-                                        savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
+        if let beta {
+            try encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, beta: beta, savedMean: savedMean,
+                                            savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
+        } else {
+            try encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, savedMean: savedMean,
+                                            savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
+        }
     }
 
     /// Cross-channel LRN on `[N, C, S]`; `scale` (same size as x) keeps

@@ -200,6 +200,15 @@ public protocol NormalizationOps: BackendMemory {
                                      dy: any DeviceBuffer, gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
                                      savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
                                      dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws
+    /// The same, given the forward's `beta` too, so that a backend may recompute the mask from
+    /// x instead of reading `y`: it must then get y > 0 exactly where its own training forward
+    /// did, from `savedMean`, `savedInvStd`, `gamma` and `beta` (the OpenCL backend does, and
+    /// moves 5 floats per element instead of 7). `y` must be that forward's output with these
+    /// arguments. The default reads `y`, as the form without `beta`.
+    func encodeBatchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
+                                     dy: any DeviceBuffer, gamma: any DeviceBuffer, beta: any DeviceBuffer,
+                                     savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
+                                     dx: any DeviceBuffer, dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws
     /// Cross-channel LRN on `[N, C, S]`; `scale` (same size as x) keeps
     /// `k + alpha/size · Σ x²` for the backward pass.
     func encodeLRNForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,
@@ -208,6 +217,19 @@ public protocol NormalizationOps: BackendMemory {
                            x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws
 
+}
+
+extension NormalizationOps {
+    /// The default reads `y` for the mask, as the form without `beta` (the CPU backend: its
+    /// forward's rounding is not recomputed here).
+    public func encodeBatchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
+                                            dy: any DeviceBuffer, gamma: any DeviceBuffer, beta: any DeviceBuffer,
+                                            savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
+                                            dx: any DeviceBuffer, dGamma: any DeviceBuffer,
+                                            dBeta: any DeviceBuffer) throws {
+        try encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, savedMean: savedMean,
+                                        savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
+    }
 }
 
 /// Dropout, element-wise arithmetic and reductions.

@@ -29,12 +29,13 @@ extension OpValidation {
     }
 
     func batchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
-                               dy: any DeviceBuffer, gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
-                               savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
+                               dy: any DeviceBuffer, gamma: any DeviceBuffer, beta: (any DeviceBuffer)? = nil,
+                               savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
                                dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
         try batchNorm("batchnorm_relu_backward", shape, full: ["x": x, "y": y, "dy": dy, "dx": dx],
                       perChannel: ["gamma": gamma, "savedMean": savedMean, "savedInvStd": savedInvStd,
                                    "dGamma": dGamma, "dBeta": dBeta])
+        if let beta { try batchNorm("batchnorm_relu_backward", shape, full: ["x": x], perChannel: ["beta": beta]) }
     }
 
     func lrnForward(_ p: LRNParameters, batch: Int, channels: Int, spatial: Int,

@@ -67,16 +67,19 @@ public struct BatchNorm: Layer {
             throw CNNError.invalidArgument("BatchNorm backward needs input and parameter gradient buffers")
         }
         let s = axisShape(c.inputShapes[0], batch: c.batch)
-        let backend = c.backend, x = c.inputs[0], y = c.output, dy = g.outputGradient, gamma = c.parameters[0]
+        let backend = c.backend, x = c.inputs[0], y = c.output, dy = g.outputGradient
+        let gamma = c.parameters[0], beta = c.parameters[1]
         let mean = c.state[0], invStd = c.state[1]
         let bytes = Double(s.count * 4 * 4)
         if c.epilogue == .relu {
-            try backend.checks.batchNormReLUBackward(s, x: x, y: y, dy: dy, gamma: gamma, savedMean: mean,
+            // β lets a backend recompute the ReLU mask from x rather than read y.
+            try backend.checks.batchNormReLUBackward(s, x: x, y: y, dy: dy, gamma: gamma, beta: beta, savedMean: mean,
                                                      savedInvStd: invStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
             return [CompiledOp(name: c.name, kind: "batchnorm+relu backward", phase: .backward, shape: c.shapeText,
                                bytes: bytes, node: c.node) { _ in
-                try backend.encodeBatchNormReLUBackward(s, x: x, y: y, dy: dy, gamma: gamma, savedMean: mean,
-                                                        savedInvStd: invStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
+                try backend.encodeBatchNormReLUBackward(s, x: x, y: y, dy: dy, gamma: gamma, beta: beta,
+                                                        savedMean: mean, savedInvStd: invStd, dx: dx,
+                                                        dGamma: dGamma, dBeta: dBeta)
             }]
         }
         try backend.checks.batchNormBackward(s, x: x, dy: dy, gamma: gamma, savedMean: mean, savedInvStd: invStd,

@@ -56,12 +56,19 @@ final class KernelCheckFusedTests: XCTestCase {
             let DG = try b.hostInitialized(3), DB = try b.hostInitialized(3)
             try b.batchNormReLUBackward(shape, x: X, y: Y, dy: DY, gamma: G, savedMean: M, savedInvStd: S,
                                         dx: DX, dGamma: DG, dBeta: DB)
+            // With β: batchnorm.cl recomputes the mask from x (relu mode 2).
+            let DX2 = try b.hostInitialized(shape.count)
+            let DG2 = try b.hostInitialized(3), DB2 = try b.hostInitialized(3)
+            try b.batchNormReLUBackward(shape, x: X, y: Y, dy: DY, gamma: G, beta: B, savedMean: M, savedInvStd: S,
+                                        dx: DX2, dGamma: DG2, dBeta: DB2)
             let SUM = try b.hostInitialized(shape.count)
             try b.add(count: shape.count, a: X, b: DY, out: SUM, activation: .sigmoid)
             outputs.append([try b.download(Y), try b.download(YI), try b.download(DX), try b.download(DG),
-                            try b.download(DB), try b.download(SUM)])
+                            try b.download(DB), try b.download(SUM), try b.download(DX2), try b.download(DG2),
+                            try b.download(DB2)])
         }
-        for (i, name) in ["normalize", "inference", "backward dx", "dGamma", "dBeta", "add"].enumerated() {
+        for (i, name) in ["normalize", "inference", "backward dx", "dGamma", "dBeta", "add", "backward dx (β)",
+                          "dGamma (β)", "dBeta (β)"].enumerated() {
             assertClose(outputs[0][i], outputs[1][i], tolerance: 1e-5, "\(name) seed \(rng.seed)")
         }
     }
