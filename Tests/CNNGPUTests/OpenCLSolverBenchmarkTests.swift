@@ -53,6 +53,17 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
         }
     }
 
+    /// CNNGPU_BENCH_PARAMS as parameters ("WT=1,TN=64"; empty when unset).
+    static func parameterOverrides() -> TunableParameters {
+        let text = ProcessInfo.processInfo.environment["CNNGPU_BENCH_PARAMS"] ?? ""
+        var p: TunableParameters = [:]
+        for item in text.split(separator: ",") {
+            let pair = item.split(separator: "=")
+            if pair.count == 2, let value = Int(pair[1]) { p[String(pair[0])] = value }
+        }
+        return p
+    }
+
     /// Best of `runs` wall-clock times of `body` (after one warm-up run), synchronized.
     static func bestTime(_ cl: OpenCLBackend, runs: Int = 3, _ body: () throws -> Void) throws -> Double {
         try body(); try cl.synchronize()
@@ -91,8 +102,19 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                     (.backwardData, { try cl.convolutionBackwardData(d, dy: DY, weight: W, dx: DX) }),
                     (.backwardFilter, { try cl.convolutionBackwardFilter(d, x: X, dy: DY, dw: DW) }),
                 ]
-                for (direction, pass) in passes {
-                    let solution = try ConvolutionChoice.solution(for: d, direction: direction, backend: cl)
+                // CNNGPU_BENCH_PARAMS=WT=1,TN=64 overrides those parameters of an implicit-GEMM input
+                // gradient, so that two variants compare in one process.
+                let overrides = Self.parameterOverrides()
+                for (direction, chosenPass) in passes {
+                    var solution = try ConvolutionChoice.solution(for: d, direction: direction, backend: cl)
+                    var pass = chosenPass
+                    if !overrides.isEmpty && direction == .backwardData && solution.algorithm == .implicitGEMM {
+                        solution.parameters.merge(overrides) { $1 }
+                        let chosen = solution
+                        let ws = cl.convolutionWorkspaceCount(d, direction: direction, solution: chosen)
+                        let WS = ws > 0 ? try cl.allocate(ws, dtype: .float32) : nil
+                        pass = { try cl.encodeConvolutionBackwardData(d, dy: DY, weight: W, dx: DX, solution: chosen, workspace: WS) }
+                    }
                     let t = try Self.bestTime(cl, pass)
                     FileHandle.standardError.write(Data(String(format: "%@ | %@ | %@ %.1f ms, %.1f GFLOP/s\n", name,
                                                                direction.rawValue, solution.description,
