@@ -581,14 +581,18 @@ void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const 
     // Per column (image, a, b): dy offset of (image, channel g·Kg, a, b), a (OUTSIDE past the
     // end), b, and the dx offset of (image, channel g·Cg, ih, iw).
     __local int col_dy[TN], col_a[TN], col_b[TN], col_dx[TN];
-    // Per VW-column chunk: whether its columns are consecutive b of one phase row, so that a
-    // tap whose output row is inside dy loads them as one vector.
+    // Per VW-column chunk: 1 when its columns are consecutive b of one phase row, so that a
+    // tap whose output row is inside dy loads them as one vector; 2 when they lie in one image
+    // whose phase rows are as wide as dy's (Wp == OW: every ResNet strided layer), so that they
+    // are consecutive in dy across row ends too and load as one masked vector (MASKED_CHUNK:
+    // at 14² and 7² a phase row holds no 16-wide chunk, and the per-element path cost 4 bounds
+    // checks per element).
     __local int chunk_run[TN / VW];
     for (uint ch = lid; ch < TN / VW; ch += WG) {
         const int n = n0 + ch * VW;
         int img = 0, q = 0;
         if (n < NN) DIVMOD(n, HWp, img, q);
-        chunk_run[ch] = n + VW <= NN && q % Wp + VW <= Wp;
+        chunk_run[ch] = (n + VW <= NN && q % Wp + VW <= Wp) | (n + VW <= NN && q + VW <= HWp && Wp == OW) << 1;
     }
     for (uint nn = lid; nn < TN; nn += WG) {
         const int n = n0 + nn;
@@ -636,10 +640,18 @@ void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const 
         for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
             const int kk = idx / (TN / VW), ch = idx % (TN / VW), c = ch * VW;
             const int oh = col_a[c] + tap_oh[kk], ow = col_b[c] + tap_ow[kk];
-            if (chunk_run[ch] && oh >= 0 && oh < OH && ow >= 0 && ow + VW <= OW) {
+            if ((chunk_run[ch] & 1) && oh >= 0 && oh < OH && ow >= 0 && ow + VW <= OW) {
                 VSTORE_VW(VLOAD_VW(dy + col_dy[c] + tap_dy[kk]), &Bs[kk][c]);
                 continue;
             }
+#if VW > 1
+            // oh·OW + ow: the first lane's index in its dy plane; the span must stay inside it.
+            if ((chunk_run[ch] & 2) && k0 + kk < KK && oh * OW + ow >= 0 && oh * OW + ow + VW <= OHW) {
+                const intVW ohv = VLOAD_VW(col_a + c) + tap_oh[kk], owv = VLOAD_VW(col_b + c) + tap_ow[kk];
+                VSTORE_VW(MASKED_CHUNK(VLOAD_VW(dy + col_dy[c] + tap_dy[kk]), ohv, owv, OH, OW), &Bs[kk][c]);
+                continue;
+            }
+#endif
             for (int l = c; l < c + VW; l++) {
                 const int ohl = col_a[l] + tap_oh[kk], owl = col_b[l] + tap_ow[kk];
                 Bs[kk][l] = (ohl >= 0 && ohl < OH && owl >= 0 && owl < OW) ? dy[col_dy[l] + tap_dy[kk]] : 0.0f;
