@@ -546,7 +546,8 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
 // with oh_off = (ph + pad_top − r_j·dil_h) / stride_h exact, so the phase is a dense stride-1
 // correlation of dy with a sub-sampled kernel: consecutive b read consecutive dy pixels, and
 // a chunk of VW of them loads as one vector. A phase with no tap (Rp or Sp 0: e.g. a 1×1
-// stride-2 layer's odd pixels) runs no k step and writes its zeros.
+// stride-2 layer's odd pixels) would run no k step and write its zeros; the solver fills dx
+// with zeros instead and does not launch it.
 // Per group: dX_phase[m, n] = Σ_k W'[m, k] · dY[k, n], m = input channel (Cg), n = (image, a,
 // b) (N·Hp·Wp), k = (o, j, i) (Kg·Rp·Sp). With WEIGHTS_TRANSPOSED defined, `w` holds the
 // phases' transposed copies (conv_igemm_transpose_weights) and this phase's starts at

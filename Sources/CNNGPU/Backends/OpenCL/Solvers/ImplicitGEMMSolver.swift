@@ -193,18 +193,26 @@ extension OpenCLBackend {
         // Strided: one dense GEMM per stride phase (conv_igemm_backward_data_phase), each with
         // the taps that reach its pixels; together the phases write every pixel of dx once.
         // Transposed, each phase's taps get their own copy, the copies one after another.
+        // Phases that no tap reaches (three of four for a 1×1 stride-2 layer) are zeros: one fill
+        // of dx, then only the other phases run, instead of a GEMM launch per empty phase
+        // that stores its zeros one scattered element at a time.
+        let phaseRows = (0..<min(d.strideH, d.inH)).map {
+            Self.phaseTaps(phase: $0, pad: d.padding.top, stride: d.strideH, dilation: d.dilationH, kernel: d.kernelH, extent: d.inH)
+        }
+        let phaseColumns = (0..<min(d.strideW, d.inW)).map {
+            Self.phaseTaps(phase: $0, pad: d.padding.left, stride: d.strideW, dilation: d.dilationW, kernel: d.kernelW, extent: d.inW)
+        }
+        if phaseRows.contains(where: { $0.count == 0 }) || phaseColumns.contains(where: { $0.count == 0 }) {
+            try encodeFill(dx, value: 0, offset: 0, count: d.inputCount)
+        }
         var offset = 0
-        for ph in 0..<min(d.strideH, d.inH) {
-            let rows = Self.phaseTaps(phase: ph, pad: d.padding.top, stride: d.strideH, dilation: d.dilationH,
-                                      kernel: d.kernelH, extent: d.inH)
-            for pw in 0..<min(d.strideW, d.inW) {
-                let cols = Self.phaseTaps(phase: pw, pad: d.padding.left, stride: d.strideW, dilation: d.dilationW,
-                                          kernel: d.kernelW, extent: d.inW)
+        for (ph, rows) in phaseRows.enumerated() where rows.count > 0 {
+            for (pw, cols) in phaseColumns.enumerated() where cols.count > 0 {
                 let l = Self.implicitGEMMKernel.launch(
                     p, extent: [d.batch * rows.pixels * cols.pixels, d.groupInChannels, d.groups], tile: [p["TN"]!, p["TM"]!],
                     extra: weightsTransposed)
                 let taps = rows.count * cols.count
-                if let transposed, taps > 0 {
+                if let transposed {
                     try transposeWeights(d, weight, into: transposed, at: offset, options: l.options,
                                          rows: (rows.first, rows.step, rows.count), columns: (cols.first, cols.step, cols.count))
                 }
