@@ -131,17 +131,17 @@ extension OpenCLBackend {
     /// Whether an input gradient stages its weights from a transposed copy (wt[g][c][o][rs],
     /// conv_igemm_transpose_weights; a strided layer's phases each a copy of their own taps) as
     /// row-major vectors instead of gathering them: parameter `WT` (1 or 0) where given, else
-    /// when the GEMM (of a strided layer: its largest phase) has at least
-    /// `transposeMinColumnTiles` column tiles, since the transpose costs about as much per weight
-    /// as gathering it once, and each column tile stages every weight again. Measured on PoCL
-    /// (batch 8, transpose included; Benchmarks/NOTES-opencl-solvers.md, seventh session):
-    /// 56² layers (196 tiles) 8–15% faster, 14² about even, ResNet's 3×3 512→512 at 7² (4
-    /// tiles) 17 → 20 ms (a 3.5 ms transpose of 2.4 M weights, no faster GEMM).
+    /// when dx (all stride phases together) spans at least `transposeMinColumnTiles` column
+    /// tiles, since the transpose costs about as much per weight as gathering it once, and each
+    /// column tile stages every weight again. Measured on PoCL (batch 8, transpose included;
+    /// Benchmarks/NOTES-opencl-solvers.md, seventh and eighth sessions): stride-1 56² layers
+    /// (196 tiles) 8–15% faster, 14² about even, ResNet's 3×3 512→512 at 7² (4 tiles) 17 → 20 ms
+    /// wall clock (a 3.5 ms transpose of 2.4 M weights, no faster GEMM; even in CPU time); the
+    /// strided layers 0–14% less CPU time, those into 7² (4 tiles per phase, 13 in all) too.
     func transposesWeights(_ d: Conv2DDescriptor, _ parameters: TunableParameters) -> Bool {
         if let wt = parameters["WT"] { return wt != 0 }
         let tn = Self.implicitGEMMKernel.completed(parameters, for: info.kind)["TN"] ?? 64
-        let columns = d.batch * ceilDiv(d.inH, d.strideH) * ceilDiv(d.inW, d.strideW)
-        return ceilDiv(columns, tn) >= Self.transposeMinColumnTiles
+        return ceilDiv(d.batch * d.inH * d.inW, tn) >= Self.transposeMinColumnTiles
     }
 
     /// See `transposesWeights`.
