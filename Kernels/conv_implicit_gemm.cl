@@ -202,7 +202,8 @@ typedef int16 intVW;
 // share their right operand's column tile (the gathered input, KK × TN: 512 KB for a 1×1
 // 1024-channel layer), which then stays in cache while the small weight tiles change; the
 // launch's own order (column tiles fastest) streams the whole input again for each row tile.
-// On PoCL 0–10% less CPU time per forward and input gradient with several row tiles.
+// On PoCL 0–10% less CPU time per forward and input gradient with several row tiles, and
+// 0–45% for the strided input gradient's phases (the 1×1/2 layers, whose dy tiles are largest).
 // DIVMOD, not / and %: see there (oclgrind --uninitialized computed wrong tiles otherwise).
 #define TILE_ORIGIN(m0, n0) do {                                                    \
         const int tile_ = get_group_id(0) + get_group_id(1) * get_num_groups(0);     \
@@ -563,7 +564,8 @@ void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const 
     const int Cg = C / groups, Kg = K / groups, RS = R * S, RSp = Rp * Sp;
     const int M = Cg, HW = H * W, OHW = OH * OW, HWp = Hp * Wp, NN = batch * HWp, KK = Kg * RSp;
     const int g = get_group_id(2);
-    const int m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
+    int m0, n0;
+    TILE_ORIGIN(m0, n0);
     const int tx = get_local_id(0), ty = get_local_id(1);
     const uint lid = ty * RTN + tx;
 
