@@ -46,8 +46,8 @@
 //                 bounds checks; with stride 1 a chunk inside one image is one vector. In
 //                 backward data (stride 1 only), dy's chunks load as vectors across row ends.
 //                 In backward filter (any stride), x is gathered without bounds checks
-//   WEIGHTS_TRANSPOSED  backward data (stride 1): the weights argument is the transposed copy
-//                 from conv_igemm_transpose_weights, staged row-major as vectors (see there)
+//   WEIGHTS_TRANSPOSED  backward data (both kernels): the weights argument is the transposed
+//                 copy from conv_igemm_transpose_weights, staged row-major as vectors (see there)
 // Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0.
 
 #ifndef TM
@@ -202,7 +202,8 @@ typedef int16 intVW;
 // share their right operand's column tile (the gathered input, KK × TN: 512 KB for a 1×1
 // 1024-channel layer), which then stays in cache while the small weight tiles change; the
 // launch's own order (column tiles fastest) streams the whole input again for each row tile.
-// On PoCL 0–10% less CPU time per forward and input gradient with several row tiles.
+// On PoCL 0–10% less CPU time per forward and input gradient with several row tiles, and
+// 0–45% for the strided input gradient's phases (the 1×1/2 layers, whose dy tiles are largest).
 // DIVMOD, not / and %: see there (oclgrind --uninitialized computed wrong tiles otherwise).
 #define TILE_ORIGIN(m0, n0) do {                                                    \
         const int tile_ = get_group_id(0) + get_group_id(1) * get_num_groups(0);     \
@@ -359,30 +360,47 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
 // in w, so staging it gathered one element at a time into a k-major tile. This kernel writes it
 // once per launch as wt[g][c][o][rs] = w[g·Kg + o][c][rs], whose rows are contiguous along k,
 // so conv_igemm_backward_data stages them as vectors like the forward's weights (A_MMAJOR).
-// A work-group moves a T (o) × T (c) block with all its taps through __local memory, T·RS
-// work-items, each owning one position j of a block row: it reads T rows of w (row i: the T·RS
-// consecutive floats of output channel o0 + i from channel c0 on) and writes T rows of wt
-// (row i: the T·RS consecutive floats of input channel c0 + i from output channel o0 on), so
-// consecutive work-items touch consecutive addresses on both sides, and the one division (j by
-// RS) is per work-item, not per element (a division per element made the transpose of ResNet's
-// 512→512 3×3 weights 15 ms on PoCL, more than the GEMM it serves). T is a launch argument,
-// not a -D, so the transpose shares the backward-data kernel's compiled program
-// (ImplicitGEMMSolver.swift sets it and sizes tile: T²·RS floats of __local memory).
-// Range [ceil(Cg / T)·T·RS, ceil(Kg / T), G], work-group [T·RS, 1, 1].
-__kernel void conv_igemm_transpose_weights(const int Kg, const int Cg, const int RS, const int T,
-                                           __global const float* w, __global float* wt,
+// A strided layer's stride phase (conv_igemm_backward_data_phase) reads only the taps
+// (r0 + j·r_step, s0 + i·s_step), j < Rp, i < Sp, that reach its pixels, so it gets its own
+// copy wt[g][c][o][j·Sp + i] at wt + wt_offset: the phases partition the taps, so the copies of
+// all phases fit in the weight count (a stride-1 layer has one phase with every tap).
+// A work-group moves a T (o) × T (c) block with all its RSp = Rp·Sp taps through __local
+// memory, T·RSp work-items, each owning one position j of a block row: it reads T rows of w
+// (row i: the T·RSp taps of output channel o0 + i from channel c0 on, consecutive for a
+// stride-1 layer) and writes T rows of wt (row i: the T·RSp consecutive floats of input
+// channel c0 + i from output channel o0 on), so consecutive work-items touch consecutive (or
+// nearby) addresses on both sides, and the divisions (j by RSp, by Sp) are per work-item, not
+// per element (a division per element made the transpose of ResNet's 512→512 3×3 weights
+// 15 ms on PoCL, more than the GEMM it serves). T is a launch argument, not a -D, so the
+// transpose shares the backward-data kernels' compiled program (ImplicitGEMMSolver.swift sets
+// it and sizes tile: T²·RSp floats of __local memory).
+// Range [ceil(Cg / T)·T·RSp, ceil(Kg / T), G], work-group [T·RSp, 1, 1].
+__kernel void conv_igemm_transpose_weights(const int Kg, const int Cg, const int R, const int S, const int T,
+                                           const int r0, const int r_step, const int Rp,
+                                           const int s0, const int s_step, const int Sp,
+                                           __global const float* w, __global float* wt, const int wt_offset,
                                            __local float* tile) {
     const int g = get_group_id(2), c0 = get_group_id(0) * T, o0 = get_group_id(1) * T;
-    const int j = get_local_id(0), row = T * RS, CgRS = Cg * RS;
-    const int oo = j / RS, rs = j - oo * RS, col = c0 * RS + j;
+    const int RS = R * S, RSp = Rp * Sp, j = get_local_id(0), row = T * RSp, CgRS = Cg * RS;
+    // j as (channel cc of the block, phase tap jj = (jr, js)) on the read side, (output
+    // channel oo, phase tap jj) on the write side: the same division.
+    const int oo = j / RSp, jj = j - oo * RSp, jr = jj / Sp, js = jj - jr * Sp;
+    const int c = c0 + oo, col = c * RS + (r0 + jr * r_step) * S + s0 + js * s_step;
     __global const float* wg = w + (size_t)g * Kg * CgRS + col;
     for (int i = 0; i < T; i++)
-        tile[i * row + j] = (o0 + i < Kg && col < CgRS) ? wg[(size_t)(o0 + i) * CgRS] : 0.0f;
+        tile[i * row + j] = (o0 + i < Kg && c < Cg) ? wg[(size_t)(o0 + i) * CgRS] : 0.0f;
     barrier(CLK_LOCAL_MEM_FENCE);
-    __global float* wtg = wt + (size_t)g * Cg * Kg * RS + (size_t)o0 * RS + j;
+    __global float* wtg = wt + wt_offset + (size_t)g * Cg * Kg * RSp + (size_t)o0 * RSp + j;
     if (o0 + oo >= Kg) return;
-    for (int i = 0; i < T && c0 + i < Cg; i++) wtg[(size_t)(c0 + i) * Kg * RS] = tile[oo * row + i * RS + rs];
+    for (int i = 0; i < T && c0 + i < Cg; i++) wtg[(size_t)(c0 + i) * Kg * RSp] = tile[oo * row + i * RSp + jj];
 }
+
+// The staged left operand of both backward-data kernels.
+#ifdef WEIGHTS_TRANSPOSED
+#define A_STAGED A_MMAJOR
+#else
+#define A_STAGED A_KMAJOR
+#endif
 
 // Backward data of a stride-1 layer (strided ones run conv_igemm_backward_data_phase):
 // dx = conv_transpose(dy, w). With WEIGHTS_TRANSPOSED defined, `w` is the transposed copy
@@ -403,11 +421,9 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
 
 #ifdef WEIGHTS_TRANSPOSED
     __local float At[TM][TK];
-#define A_STAGED A_MMAJOR
 #else
     __local float As[TK][TM];
     __local int tap_w[TK];
-#define A_STAGED A_KMAJOR
 #endif
     __local float Bs[TK][TN];
     __local int tap_dy[TK], tap_r[TK], tap_s[TK];
@@ -531,38 +547,55 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
 // with oh_off = (ph + pad_top − r_j·dil_h) / stride_h exact, so the phase is a dense stride-1
 // correlation of dy with a sub-sampled kernel: consecutive b read consecutive dy pixels, and
 // a chunk of VW of them loads as one vector. A phase with no tap (Rp or Sp 0: e.g. a 1×1
-// stride-2 layer's odd pixels) runs no k step and writes its zeros.
+// stride-2 layer's odd pixels) would run no k step and write its zeros; the solver fills dx
+// with zeros instead and does not launch it.
 // Per group: dX_phase[m, n] = Σ_k W'[m, k] · dY[k, n], m = input channel (Cg), n = (image, a,
-// b) (N·Hp·Wp), k = (o, j, i) (Kg·Rp·Sp). Range [ceil(N·Hp·Wp / TN)·RTN, ceil(Cg / TM)·RTM, G].
+// b) (N·Hp·Wp), k = (o, j, i) (Kg·Rp·Sp). With WEIGHTS_TRANSPOSED defined, `w` holds the
+// phases' transposed copies (conv_igemm_transpose_weights) and this phase's starts at
+// w_offset: W' rows contiguous along k, staged as vectors (A_MMAJOR); without, the taps are
+// gathered from w (w_offset 0) into a k-major tile. Range [ceil(N·Hp·Wp / TN)·RTN,
+// ceil(Cg / TM)·RTM, G].
 __kernel __attribute__((reqd_work_group_size(RTN, RTM, 1)))
 void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const int Hp, const int Wp,
                                     const int r0, const int r_step, const int Rp,
                                     const int s0, const int s_step, const int Sp,
-                                    __global const float* dy, __global const float* w,
+                                    __global const float* dy, __global const float* w, const int w_offset,
                                     __global float* dx) {
     const int Cg = C / groups, Kg = K / groups, RS = R * S, RSp = Rp * Sp;
     const int M = Cg, HW = H * W, OHW = OH * OW, HWp = Hp * Wp, NN = batch * HWp, KK = Kg * RSp;
     const int g = get_group_id(2);
-    const int m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
+    int m0, n0;
+    TILE_ORIGIN(m0, n0);
     const int tx = get_local_id(0), ty = get_local_id(1);
     const uint lid = ty * RTN + tx;
 
+#ifdef WEIGHTS_TRANSPOSED
+    __local float At[TM][TK];
+#else
     __local float As[TK][TM];
+#endif
     __local float Bs[TK][TN];
     // Per k (o, j, i): weight offset, dy offset of the tap's (oh_off, ow_off) shift, and the
     // shift itself (a row shift no column can bring inside dy past the end of k).
-    __local int tap_w[TK], tap_dy[TK], tap_oh[TK], tap_ow[TK];
+    __local int tap_dy[TK], tap_oh[TK], tap_ow[TK];
+#ifndef WEIGHTS_TRANSPOSED
+    __local int tap_w[TK];
+#endif
     // Per column (image, a, b): dy offset of (image, channel g·Kg, a, b), a (OUTSIDE past the
     // end), b, and the dx offset of (image, channel g·Cg, ih, iw).
     __local int col_dy[TN], col_a[TN], col_b[TN], col_dx[TN];
-    // Per VW-column chunk: whether its columns are consecutive b of one phase row, so that a
-    // tap whose output row is inside dy loads them as one vector.
+    // Per VW-column chunk: 1 when its columns are consecutive b of one phase row, so that a
+    // tap whose output row is inside dy loads them as one vector; 2 when they lie in one image
+    // whose phase rows are as wide as dy's (Wp == OW: every ResNet strided layer), so that they
+    // are consecutive in dy across row ends too and load as one masked vector (MASKED_CHUNK:
+    // at 14² and 7² a phase row holds no 16-wide chunk, and the per-element path cost 4 bounds
+    // checks per element).
     __local int chunk_run[TN / VW];
     for (uint ch = lid; ch < TN / VW; ch += WG) {
         const int n = n0 + ch * VW;
         int img = 0, q = 0;
         if (n < NN) DIVMOD(n, HWp, img, q);
-        chunk_run[ch] = n + VW <= NN && q % Wp + VW <= Wp;
+        chunk_run[ch] = (n + VW <= NN && q % Wp + VW <= Wp) | (n + VW <= NN && q + VW <= HWp && Wp == OW) << 1;
     }
     for (uint nn = lid; nn < TN; nn += WG) {
         const int n = n0 + nn;
@@ -574,7 +607,11 @@ void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const 
         col_b[nn] = b;
         col_dx[nn] = (img * C + g * Cg) * HW + (ph + a * stride_h) * W + pw + b * stride_w;
     }
+#ifdef WEIGHTS_TRANSPOSED
+    __global const float* wg = w + w_offset + (size_t)g * Cg * KK;
+#else
     __global const float* wg = w + (size_t)g * Kg * Cg * RS;
+#endif
 
     ZERO_TILE(acc)
 
@@ -587,30 +624,44 @@ void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const 
             const int r = r0 + j * r_step, s = s0 + i * s_step;
             const int oh_off = (ph + pad_top - r * dil_h) / stride_h;
             const int ow_off = (pw + pad_left - s * dil_w) / stride_w;
+#ifndef WEIGHTS_TRANSPOSED
             tap_w[t] = o * Cg * RS + r * S + s;
+#endif
             tap_dy[t] = o * OHW + oh_off * OW + ow_off;
             tap_oh[t] = k < KK ? oh_off : OUTSIDE;
             tap_ow[t] = ow_off;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+#ifdef WEIGHTS_TRANSPOSED
+        STAGE_A_MMAJOR(wg, m0, k0, M, KK)
+#else
         for (uint idx = lid; idx < TM * TK; idx += WG) {
             const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
             As[kk][mm] = (m < M && k0 + kk < KK) ? wg[tap_w[kk] + m * RS] : 0.0f;
         }
+#endif
         for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
             const int kk = idx / (TN / VW), ch = idx % (TN / VW), c = ch * VW;
             const int oh = col_a[c] + tap_oh[kk], ow = col_b[c] + tap_ow[kk];
-            if (chunk_run[ch] && oh >= 0 && oh < OH && ow >= 0 && ow + VW <= OW) {
+            if ((chunk_run[ch] & 1) && oh >= 0 && oh < OH && ow >= 0 && ow + VW <= OW) {
                 VSTORE_VW(VLOAD_VW(dy + col_dy[c] + tap_dy[kk]), &Bs[kk][c]);
                 continue;
             }
+#if VW > 1
+            // oh·OW + ow: the first lane's index in its dy plane; the span must stay inside it.
+            if ((chunk_run[ch] & 2) && k0 + kk < KK && oh * OW + ow >= 0 && oh * OW + ow + VW <= OHW) {
+                const intVW ohv = VLOAD_VW(col_a + c) + tap_oh[kk], owv = VLOAD_VW(col_b + c) + tap_ow[kk];
+                VSTORE_VW(MASKED_CHUNK(VLOAD_VW(dy + col_dy[c] + tap_dy[kk]), ohv, owv, OH, OW), &Bs[kk][c]);
+                continue;
+            }
+#endif
             for (int l = c; l < c + VW; l++) {
                 const int ohl = col_a[l] + tap_oh[kk], owl = col_b[l] + tap_ow[kk];
                 Bs[kk][l] = (ohl >= 0 && ohl < OH && owl >= 0 && owl < OW) ? dy[col_dy[l] + tap_dy[kk]] : 0.0f;
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        ACCUMULATE_TILE(A_KMAJOR, Bs, acc, tx, ty)
+        ACCUMULATE_TILE(A_STAGED, Bs, acc, tx, ty)
     }
 
     // The phase's pixels are stride_w apart in dx: element stores, through col_dx, which other

@@ -69,12 +69,13 @@ final class ImplicitGEMMSolverTests: XCTestCase {
 
     func testBackwardDataMatchesReference() throws {
         let cl = try TestBackends.requireOpenCL()
-        // Both stagings of a stride-1 layer's weights: transposed (WT=1) and gathered (WT=0).
+        // Both stagings of the weights: transposed (WT=1; a strided layer's per stride phase)
+        // and gathered (WT=0).
         let sets = Self.tileSets.flatMap { p in [0, 1].map { p.merging(["WT": $0]) { $1 } } }
         try SolverParity.backwardData(cl, problems: try Self.problems(), parameterSets: sets) {
             // NaN-filled, so a transposed weight the transpose failed to write shows.
             let count = cl.implicitGEMMWorkspaceCount($0, direction: .backwardData, parameters: $4)
-            XCTAssertEqual(count, $0.strideH == 1 && $0.strideW == 1 && $4["WT"] == 1 ? $0.weightCount : 0)
+            XCTAssertEqual(count, $4["WT"] == 1 ? $0.weightCount : 0)
             let WT = try cl.makeBuffer([Float](repeating: .nan, count: max(1, count)))
             try cl.implicitGEMMBackwardData($0, dy: $1, weight: $2, dx: $3, workspace: WT, parameters: $4)
         }
@@ -111,31 +112,44 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         } } } }
     }
 
-    /// The default rule transposes the weights where the GEMM has ≥ 8 column tiles (batch 2 at
-    /// 24²: 1152 pixels) and not at ResNet's 7² (392), and the planned path reports and checks
+    /// The default rule transposes the weights where dx (all stride phases together) spans ≥ 8
+    /// column tiles (batch 2 at 24²: 1152 pixels, at any stride) and not at ResNet's 7² (392),
+    /// but for ResNet's stride-2 layer from 14² (1568), and the planned path reports and checks
     /// the transposed weights' workspace and runs it against the Double reference.
-    func testDefaultRuleTransposesWeightsOfWideStride1Layers() throws {
+    func testDefaultRuleTransposesWeightsOfWideLayers() throws {
         let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
-        let d = try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 24, inW: 24, outChannels: 6, kernelH: 3, kernelW: 3,
-                                     padding: Padding2D(1))
+        let wide = [
+            try Conv2DDescriptor(batch: 2, inChannels: 4, inH: 24, inW: 24, outChannels: 6, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(1)),
+            try Conv2DDescriptor(batch: 2, inChannels: 9, inH: 24, inW: 27, outChannels: 6, kernelH: 3, kernelW: 3,
+                                 strideH: 2, strideW: 2, padding: Padding2D(1)),
+            try Conv2DDescriptor(batch: 2, inChannels: 8, inH: 24, inW: 24, outChannels: 10, kernelH: 1, kernelW: 1,
+                                 strideH: 2, strideW: 2),
+        ]
         let late = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512, kernelH: 3, kernelW: 3,
                                         padding: Padding2D(1))
+        let lateStrided = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 14, inW: 14, outChannels: 512,
+                                               kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padding: Padding2D(1))
         XCTAssertEqual(cl.implicitGEMMWorkspaceCount(late, direction: .backwardData, parameters: [:]), 0)
-        let solution = try XCTUnwrap(cl.convolutionSolutions(for: d, direction: .backwardData).first { $0.algorithm == .implicitGEMM })
-        let count = cl.convolutionWorkspaceCount(d, direction: .backwardData, solution: solution)
-        XCTAssertEqual(count, d.weightCount)
-        let missing = assertThrowsCNNError {
-            try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: nil)
+        XCTAssertEqual(cl.implicitGEMMWorkspaceCount(lateStrided, direction: .backwardData, parameters: [:]),
+                       lateStrided.weightCount)
+        for d in wide {
+            let solution = try XCTUnwrap(cl.convolutionSolutions(for: d, direction: .backwardData).first { $0.algorithm == .implicitGEMM })
+            let count = cl.convolutionWorkspaceCount(d, direction: .backwardData, solution: solution)
+            XCTAssertEqual(count, d.weightCount, "\(d)")
+            let missing = assertThrowsCNNError {
+                try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: nil)
+            }
+            XCTAssertNotNil(missing)
+            let w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
+            let W = try cl.makeBuffer(w), DY = try cl.makeBuffer(dy), DX = try cl.allocate(d.inputCount, dtype: .float32)
+            let WS = try cl.makeBuffer([Float](repeating: .nan, count: count))
+            try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: WS)
+            try cl.encodeConvolutionBackwardData(d, dy: DY, weight: W, dx: DX, solution: solution, workspace: WS)
+            assertClose(try cl.download(DX), ConvolutionReference.backwardData(d, dy: dy.map(Double.init), w: w.map(Double.init)),
+                        tolerance: 2e-5, "transposed-weight input gradient \(d) seed \(rng.seed)")
         }
-        XCTAssertNotNil(missing)
-        let w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
-        let W = try cl.makeBuffer(w), DY = try cl.makeBuffer(dy), DX = try cl.allocate(d.inputCount, dtype: .float32)
-        let WS = try cl.makeBuffer([Float](repeating: .nan, count: count))
-        try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: WS)
-        try cl.encodeConvolutionBackwardData(d, dy: DY, weight: W, dx: DX, solution: solution, workspace: WS)
-        assertClose(try cl.download(DX), ConvolutionReference.backwardData(d, dy: dy.map(Double.init), w: w.map(Double.init)),
-                    tolerance: 2e-5, "transposed-weight input gradient \(d) seed \(rng.seed)")
     }
 
     func testSplitFilterGradientIsDeterministic() throws {

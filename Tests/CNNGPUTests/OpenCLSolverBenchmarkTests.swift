@@ -28,6 +28,16 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                                                          padding: Padding2D(1))),
             ("1x1/2 256->512 56^2", try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 56, inW: 56, outChannels: 512,
                                                          kernelH: 1, kernelW: 1, strideH: 2, strideW: 2)),
+            ("3x3/2 256->256 28^2", try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 28, inW: 28, outChannels: 256,
+                                                         kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+                                                         padding: Padding2D(1))),
+            ("1x1/2 512->1024 28^2", try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 28, inW: 28, outChannels: 1024,
+                                                          kernelH: 1, kernelW: 1, strideH: 2, strideW: 2)),
+            ("3x3/2 512->512 14^2", try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 14, inW: 14, outChannels: 512,
+                                                         kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+                                                         padding: Padding2D(1))),
+            ("1x1/2 1024->2048 14^2", try Conv2DDescriptor(batch: 8, inChannels: 1024, inH: 14, inW: 14, outChannels: 2048,
+                                                           kernelH: 1, kernelW: 1, strideH: 2, strideW: 2)),
             ("7x7/2 3->64 224^2", try Conv2DDescriptor(batch: 8, inChannels: 3, inH: 224, inW: 224, outChannels: 64,
                                                        kernelH: 7, kernelW: 7, strideH: 2, strideW: 2,
                                                        padding: Padding2D(3))),
@@ -41,6 +51,37 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
             ("vgg 3x3 \(c)->\(k) \(side)^2", try Conv2DDescriptor(batch: 8, inChannels: c, inH: side, inW: side, outChannels: k,
                                                              kernelH: 3, kernelW: 3, padding: Padding2D(1)))
         }
+    }
+
+    /// CNNGPU_BENCH_PARAMS as parameters ("WT=1,TN=64"; empty when unset).
+    static func parameterOverrides() -> TunableParameters {
+        let text = ProcessInfo.processInfo.environment["CNNGPU_BENCH_PARAMS"] ?? ""
+        var p: TunableParameters = [:]
+        for item in text.split(separator: ",") {
+            let pair = item.split(separator: "=")
+            if pair.count == 2, let value = Int(pair[1]) { p[String(pair[0])] = value }
+        }
+        return p
+    }
+
+    /// Best of `runs` process CPU times of `body` (after one warm-up run), synchronized: on a
+    /// CPU device whose worker threads are in-process (PoCL) it counts the work, not the wait
+    /// for a core, so it stays comparable when the machine is shared.
+    static func bestCPUTime(_ cl: OpenCLBackend, runs: Int = 3, _ body: () throws -> Void) throws -> Double {
+        try body(); try cl.synchronize()
+        var best = Double.infinity
+        for _ in 0..<runs {
+            let start = processCPUSeconds()
+            try body(); try cl.synchronize()
+            best = min(best, processCPUSeconds() - start)
+        }
+        return best
+    }
+
+    static func processCPUSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     /// Best of `runs` wall-clock times of `body` (after one warm-up run), synchronized.
@@ -81,12 +122,23 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                     (.backwardData, { try cl.convolutionBackwardData(d, dy: DY, weight: W, dx: DX) }),
                     (.backwardFilter, { try cl.convolutionBackwardFilter(d, x: X, dy: DY, dw: DW) }),
                 ]
-                for (direction, pass) in passes {
-                    let solution = try ConvolutionChoice.solution(for: d, direction: direction, backend: cl)
-                    let t = try Self.bestTime(cl, pass)
-                    FileHandle.standardError.write(Data(String(format: "%@ | %@ | %@ %.1f ms, %.1f GFLOP/s\n", name,
-                                                               direction.rawValue, solution.description,
-                                                               t * 1e3, gflop / t).utf8))
+                // CNNGPU_BENCH_PARAMS=WT=1,TN=64 overrides those parameters of an implicit-GEMM input
+                // gradient, so that two variants compare in one process.
+                let overrides = Self.parameterOverrides()
+                for (direction, chosenPass) in passes {
+                    var solution = try ConvolutionChoice.solution(for: d, direction: direction, backend: cl)
+                    var pass = chosenPass
+                    if !overrides.isEmpty && direction == .backwardData && solution.algorithm == .implicitGEMM {
+                        solution.parameters.merge(overrides) { $1 }
+                        let chosen = solution
+                        let ws = cl.convolutionWorkspaceCount(d, direction: direction, solution: chosen)
+                        let WS = ws > 0 ? try cl.allocate(ws, dtype: .float32) : nil
+                        pass = { try cl.encodeConvolutionBackwardData(d, dy: DY, weight: W, dx: DX, solution: chosen, workspace: WS) }
+                    }
+                    let t = try Self.bestTime(cl, pass), cpu = try Self.bestCPUTime(cl, pass)
+                    FileHandle.standardError.write(Data(String(format: "%@ | %@ | %@ %.1f ms, %.1f GFLOP/s, CPU time %.1f ms\n",
+                                                               name, direction.rawValue, solution.description,
+                                                               t * 1e3, gflop / t, cpu * 1e3).utf8))
                 }
                 continue
             }

@@ -44,8 +44,8 @@ final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
             let DW = try cl.hostInitialized(d.weightCount)
             try cl.implicitGEMMForward(d, x: X, weight: W, bias: B, activation: .leakyReLU(alpha: 0.2), y: Y,
                                        parameters: tiles)
-            // The transposed weights (stride 1, WT=1): every element written before the GEMM
-            // reads it; the gathering path (WT=0) must give the same dx.
+            // The transposed weights (WT=1; per stride phase for the strided layers): every element
+            // written before the GEMM reads it; the gathering path (WT=0) must give the same dx.
             let transposed = tiles.merging(["WT": 1]) { $1 }
             let WT = try cl.hostInitialized(max(1, cl.implicitGEMMWorkspaceCount(d, direction: .backwardData, parameters: transposed)))
             let GDX = try cl.hostInitialized(d.inputCount)

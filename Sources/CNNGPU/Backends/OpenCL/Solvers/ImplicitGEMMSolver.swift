@@ -6,8 +6,8 @@
 /// written to a workspace and summed by a second, deterministic kernel.
 ///
 /// Parameters: the `KernelTunables.implicitGEMM` tile parameters, plus `KSPLIT` (backward
-/// filter only; absent = `implicitGEMMDefaultSplits`) and `WT` (stride-1 backward data only:
-/// 1 stages transposed weights, 0 gathers them; absent = `transposesWeights`' rule).
+/// filter only; absent = `implicitGEMMDefaultSplits`) and `WT` (backward data only: 1 stages
+/// transposed weights, 0 gathers them; absent = `transposesWeights`' rule).
 extension OpenCLBackend {
     static let implicitGEMMKernel = KernelTunables.implicitGEMM
 
@@ -115,7 +115,8 @@ extension OpenCLBackend {
     static let cpuSplitPixels = 8 * 112 * 112
 
     /// Float32 elements of workspace: KSPLIT partial copies of dw for backward filter, the
-    /// transposed weights for a stride-1 layer's backward data, else 0.
+    /// transposed weights for backward data (a strided layer's per-phase copies partition the
+    /// taps, so they fill the same count), else 0.
     func implicitGEMMWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                     parameters: TunableParameters) -> Int {
         switch direction {
@@ -127,17 +128,17 @@ extension OpenCLBackend {
         }
     }
 
-    /// Whether a stride-1 input gradient stages its weights from a transposed copy
-    /// (wt[g][c][o][rs], conv_igemm_transpose_weights) as row-major vectors instead of gathering
-    /// them: parameter `WT` (1 or 0) where given, else when the GEMM has at least
-    /// `transposeMinColumnTiles` column tiles, since the transpose costs about as much per weight
-    /// as gathering it once, and each column tile stages every weight again. Measured on PoCL
-    /// (batch 8, transpose included; Benchmarks/NOTES-opencl-solvers.md, seventh session):
-    /// 56² layers (196 tiles) 8–15% faster, 14² about even, ResNet's 3×3 512→512 at 7² (4
-    /// tiles) 17 → 20 ms (a 3.5 ms transpose of 2.4 M weights, no faster GEMM). The stride phases
-    /// index one phase's taps, not a contiguous k run, and always gather from w.
+    /// Whether an input gradient stages its weights from a transposed copy (wt[g][c][o][rs],
+    /// conv_igemm_transpose_weights; a strided layer's phases each a copy of their own taps) as
+    /// row-major vectors instead of gathering them: parameter `WT` (1 or 0) where given, else
+    /// when dx (all stride phases together) spans at least `transposeMinColumnTiles` column
+    /// tiles, since the transpose costs about as much per weight as gathering it once, and each
+    /// column tile stages every weight again. Measured on PoCL (batch 8, transpose included;
+    /// Benchmarks/NOTES-opencl-solvers.md, seventh and eighth sessions): stride-1 56² layers
+    /// (196 tiles) 8–15% faster, 14² about even, ResNet's 3×3 512→512 at 7² (4 tiles) 17 → 20 ms
+    /// wall clock (a 3.5 ms transpose of 2.4 M weights, no faster GEMM; even in CPU time); the
+    /// strided layers 0–14% less CPU time, those into 7² (4 tiles per phase, 13 in all) too.
     func transposesWeights(_ d: Conv2DDescriptor, _ parameters: TunableParameters) -> Bool {
-        guard d.strideH == 1 && d.strideW == 1 else { return false }
         if let wt = parameters["WT"] { return wt != 0 }
         let tn = Self.implicitGEMMKernel.completed(parameters, for: info.kind)["TN"] ?? 64
         return ceilDiv(d.batch * d.inH * d.inW, tn) >= Self.transposeMinColumnTiles
@@ -167,54 +168,82 @@ extension OpenCLBackend {
                                   dx: any DeviceBuffer, workspace: (any DeviceBuffer)?,
                                   parameters: TunableParameters) throws {
         let p = try resolvedTiles(parameters)
+        var transposed: (any DeviceBuffer)?
         if transposesWeights(d, parameters) {
             guard let workspace, workspace.count >= d.weightCount else {
-                throw CNNError.invalidArgument("implicit-GEMM backward data of a stride-1 layer needs a workspace of "
+                throw CNNError.invalidArgument("implicit-GEMM backward data with WT=1 needs a workspace of "
                     + "\(d.weightCount) floats for the transposed weights, got \(workspace?.count ?? 0); "
                     + "size it with implicitGEMMWorkspaceCount")
             }
-            let l = Self.implicitGEMMKernel.launch(p, extent: [d.batch * d.inH * d.inW, d.groupInChannels, d.groups],
-                                                   tile: [p["TN"]!, p["TM"]!],
-                                                   extra: (Self.isPlainOneByOne(d) ? ["KERNEL_1X1"] : []) + ["WEIGHTS_TRANSPOSED"])
-            // Same options as the GEMM: one compiled program for both kernels.
-            let rs = d.kernelH * d.kernelW, t = transposeTile(taps: rs)
-            let transpose = KernelLaunch(options: l.options,
-                                         global: [ceilDiv(d.groupInChannels, t) * t * rs, ceilDiv(d.groupOutChannels, t), d.groups],
-                                         local: [t * rs, 1, 1])
-            try launch("conv_implicit_gemm", "conv_igemm_transpose_weights", transpose, [
-                .int(d.groupOutChannels), .int(d.groupInChannels), .int(rs), .int(t),
-                .buffer(weight), .buffer(workspace), .local(4 * t * t * rs),
-            ])
-            try launch("conv_implicit_gemm", "conv_igemm_backward_data", l,
-                       geometry(d) + [.buffer(dy), .buffer(workspace), .buffer(dx)])
-            return
+            transposed = workspace
         }
+        let weightsTransposed = transposed == nil ? [] : ["WEIGHTS_TRANSPOSED"]
         guard d.strideH > 1 || d.strideW > 1 else {
             let l = Self.implicitGEMMKernel.launch(p, extent: [d.batch * d.inH * d.inW, d.groupInChannels, d.groups],
                                                    tile: [p["TN"]!, p["TM"]!],
-                                                   extra: Self.isPlainOneByOne(d) ? ["KERNEL_1X1"] : [])
+                                                   extra: (Self.isPlainOneByOne(d) ? ["KERNEL_1X1"] : []) + weightsTransposed)
+            if let transposed {
+                try transposeWeights(d, weight, into: transposed, at: 0, options: l.options,
+                                     rows: (0, 1, d.kernelH), columns: (0, 1, d.kernelW))
+            }
             try launch("conv_implicit_gemm", "conv_igemm_backward_data", l,
-                       geometry(d) + [.buffer(dy), .buffer(weight), .buffer(dx)])
+                       geometry(d) + [.buffer(dy), .buffer(transposed ?? weight), .buffer(dx)])
             return
         }
         // Strided: one dense GEMM per stride phase (conv_igemm_backward_data_phase), each with
         // the taps that reach its pixels; together the phases write every pixel of dx once.
-        for ph in 0..<min(d.strideH, d.inH) {
-            let rows = Self.phaseTaps(phase: ph, pad: d.padding.top, stride: d.strideH, dilation: d.dilationH,
-                                      kernel: d.kernelH, extent: d.inH)
-            for pw in 0..<min(d.strideW, d.inW) {
-                let cols = Self.phaseTaps(phase: pw, pad: d.padding.left, stride: d.strideW, dilation: d.dilationW,
-                                          kernel: d.kernelW, extent: d.inW)
+        // Transposed, each phase's taps get their own copy, the copies one after another.
+        // Phases that no tap reaches (three of four for a 1×1 stride-2 layer) are zeros: one fill
+        // of dx, then only the other phases run, instead of a GEMM launch per empty phase
+        // that stores its zeros one scattered element at a time.
+        let phaseRows = (0..<min(d.strideH, d.inH)).map {
+            Self.phaseTaps(phase: $0, pad: d.padding.top, stride: d.strideH, dilation: d.dilationH, kernel: d.kernelH, extent: d.inH)
+        }
+        let phaseColumns = (0..<min(d.strideW, d.inW)).map {
+            Self.phaseTaps(phase: $0, pad: d.padding.left, stride: d.strideW, dilation: d.dilationW, kernel: d.kernelW, extent: d.inW)
+        }
+        if phaseRows.contains(where: { $0.count == 0 }) || phaseColumns.contains(where: { $0.count == 0 }) {
+            try encodeFill(dx, value: 0, offset: 0, count: d.inputCount)
+        }
+        var offset = 0
+        for (ph, rows) in phaseRows.enumerated() where rows.count > 0 {
+            for (pw, cols) in phaseColumns.enumerated() where cols.count > 0 {
                 let l = Self.implicitGEMMKernel.launch(
-                    p, extent: [d.batch * rows.pixels * cols.pixels, d.groupInChannels, d.groups], tile: [p["TN"]!, p["TM"]!])
+                    p, extent: [d.batch * rows.pixels * cols.pixels, d.groupInChannels, d.groups], tile: [p["TN"]!, p["TM"]!],
+                    extra: weightsTransposed)
+                let taps = rows.count * cols.count
+                if let transposed {
+                    try transposeWeights(d, weight, into: transposed, at: offset, options: l.options,
+                                         rows: (rows.first, rows.step, rows.count), columns: (cols.first, cols.step, cols.count))
+                }
                 try launch("conv_implicit_gemm", "conv_igemm_backward_data_phase", l, geometry(d) + [
                     .int(ph), .int(pw), .int(rows.pixels), .int(cols.pixels),
                     .int(rows.first), .int(rows.step), .int(rows.count),
                     .int(cols.first), .int(cols.step), .int(cols.count),
-                    .buffer(dy), .buffer(weight), .buffer(dx),
+                    .buffer(dy), .buffer(transposed ?? weight), .int(transposed == nil ? 0 : offset), .buffer(dx),
                 ])
+                offset += d.groups * d.groupOutChannels * d.groupInChannels * taps
             }
         }
+    }
+
+    /// Writes the input gradient's weights transposed for row-major staging,
+    /// wt[g][c][o][(j, i)] = w[g·Kg + o][c][rows.first + j·rows.step][columns.first + i·columns.step]
+    /// for the taps j < rows.count, i < columns.count (all of them for a stride-1 layer, one
+    /// stride phase's otherwise), at `offset` in `wt`. `options`: the GEMM's, so that both
+    /// kernels share one compiled program.
+    private func transposeWeights(_ d: Conv2DDescriptor, _ weight: any DeviceBuffer, into wt: any DeviceBuffer, at offset: Int,
+                                  options: String, rows: (first: Int, step: Int, count: Int),
+                                  columns: (first: Int, step: Int, count: Int)) throws {
+        let taps = rows.count * columns.count, t = transposeTile(taps: taps)
+        let l = KernelLaunch(options: options,
+                             global: [ceilDiv(d.groupInChannels, t) * t * taps, ceilDiv(d.groupOutChannels, t), d.groups],
+                             local: [t * taps, 1, 1])
+        try launch("conv_implicit_gemm", "conv_igemm_transpose_weights", l, [
+            .int(d.groupOutChannels), .int(d.groupInChannels), .int(d.kernelH), .int(d.kernelW), .int(t),
+            .int(rows.first), .int(rows.step), .int(rows.count), .int(columns.first), .int(columns.step), .int(columns.count),
+            .buffer(weight), .buffer(wt), .int(offset), .local(4 * t * t * taps),
+        ])
     }
 
     /// The weight transpose's block side T (T × T channel pairs with all their taps per
