@@ -680,6 +680,25 @@ void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const 
     }
 }
 
+// tap_run bits of the filter gradient's k chunks (see there).
+#define RUN_IMAGE 1
+#define RUN_X 2
+#define RUN_ROW 4
+
+// One element of the filter gradient's x tile, Bs[kk][nn] = x at pixel k0 + kk shifted by
+// column nn's tap, zero in the padding and past the ends of k and n.
+#ifdef KERNEL_1X1
+// Every tap of an unpadded 1×1 layer is inside x: only the ends of k and n are checked
+// (1.2–1.3× on PoCL for ResNet's 1×1 filter gradients).
+#define STAGE_X_ELEMENT(kk, nn)                                                     \
+    Bs[kk][nn] = (tap_ih[kk] != OUTSIDE && col_r[nn] != OUTSIDE) ? x[tap_x[kk] + col_x[nn]] : 0.0f
+#else
+#define STAGE_X_ELEMENT(kk, nn) do {                                                \
+        const int ih_ = tap_ih[kk] + col_r[nn], iw_ = tap_iw[kk] + col_s[nn];       \
+        Bs[kk][nn] = (ih_ >= 0 && ih_ < H && iw_ >= 0 && iw_ < W) ? x[tap_x[kk] + col_x[nn]] : 0.0f; \
+    } while (0)
+#endif
+
 // Backward filter, one k slice per work-group: partial[split][o][c][r][s] (or dw itself when
 // `splits` is 1; `out` then is dw). Slice `split` covers k in [split·k_per_split, +k_per_split).
 // Range [ceil(Cg·R·S / TN)·RTN, ceil(Kg / TM)·RTM, G·splits], third index g·splits + split.
@@ -700,8 +719,9 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
     __local float Bs[TK][TN];
     // Per k (image, output pixel): dy offset, x offset of the window's corner, corner row/col.
     __local int tap_dy[TK], tap_x[TK], tap_ih[TK], tap_iw[TK];
-    // Per AK-wide k chunk: whether its pixels are consecutive in one image (and before the
-    // slice's end), so that each dy row's chunk is one vector load.
+    // Per AK-wide k chunk (all before the slice's end), bits: RUN_IMAGE its pixels are
+    // consecutive in one image, so each dy row's chunk is one vector load; RUN_X they are also
+    // consecutive in x for every tap (a vector load of x, below); RUN_ROW: in one output row.
     __local int tap_run[TK / AK];
     // Per column n = (c, r, s) of this tile: x offset and the tap's row/col shift.
     __local int col_x[TN], col_r[TN], col_s[TN];
@@ -734,7 +754,11 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
             const int k = k0 + ch * AK;
             int img, p;
             DIVMOD(k, OHW, img, p);
-            tap_run[ch] = k + AK <= k_end && p + AK <= OHW;
+            const bool image = k + AK <= k_end && p + AK <= OHW;
+            // Stride 1 along the row; across row ends also when rows are as wide as x's.
+            const bool row = image && p % OW + AK <= OW;
+            const bool contiguous = stride_w == 1 && (row || (stride_h == 1 && OW == W));
+            tap_run[ch] = (image ? RUN_IMAGE : 0) | (image && contiguous ? RUN_X : 0) | (row ? RUN_ROW : 0);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         // Both operands are loaded k-fastest: consecutive work-items read consecutive pixels.
@@ -743,7 +767,7 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
         for (uint idx = lid; idx < TM * (TK / AK); idx += WG) {
             const int mm = idx / (TK / AK), ch = idx % (TK / AK), kc = ch * AK, m = m0 + mm;
 #if AK > 1
-            if (m < M && tap_run[ch]) {
+            if (m < M && (tap_run[ch] & RUN_IMAGE)) {
                 VSTORE_VW(VLOAD_VW(dy + tap_dy[kc] + m * OHW), &At[mm][kc]);
                 continue;
             }
@@ -751,16 +775,54 @@ void conv_igemm_backward_filter(GEOMETRY, const int splits, const int k_per_spli
             for (int l = kc; l < kc + AK; l++)
                 At[mm][l] = (m < M && tap_ih[l] != OUTSIDE) ? dy[tap_dy[l] + m * OHW] : 0.0f;
         }
+#if AK > 1
+        // x: where a stride-1 layer's chunk of AK pixels is consecutive in x (RUN_X), one vector
+        // load (masked at the padding) per column (c, r, s), transposed into the k-major tile by
+        // AK scalar stores; consecutive work-items take consecutive chunks. The element path
+        // computes four bounds checks and a gather per element. Strided layers keep the element
+        // order (consecutive work-items on consecutive k): the chunk order measured 1.2–1.4×
+        // slower there on PoCL (ResNet's 1×1/2 filter gradient).
+        if (stride_w == 1) {
+            for (uint idx = lid; idx < TN * (TK / AK); idx += WG) {
+                const int nn = idx / (TK / AK), ch = idx % (TK / AK), kc = ch * AK;
+                if (tap_run[ch] & RUN_X) {
+                    const int at = tap_x[kc] + col_x[nn];
+                    floatVW v = (floatVW)(0.0f);
+                    bool staged = true;
+#ifdef KERNEL_1X1
+                    // Every tap inside x; columns past the GEMM's end stay zero.
+                    if (col_r[nn] != OUTSIDE) v = VLOAD_VW(x + at);
+#else
+                    const int ih = tap_ih[kc] + col_r[nn], iw = tap_iw[kc] + col_s[nn];
+                    const int row = tap_run[ch] & RUN_ROW;
+                    if (col_r[nn] == OUTSIDE || (row && (ih < 0 || ih >= H))) {
+                        // A column past the GEMM's end, or a padding row: zeros.
+                    } else if (row && iw >= 0 && iw + AK <= W) {
+                        v = VLOAD_VW(x + at);
+                    } else if (ih * W + iw >= 0 && ih * W + iw + AK <= HW) {
+                        // Inside this channel's plane: lanes in the padding (or across a row end
+                        // into the padding) masked to zero.
+                        const intVW ihv = VLOAD_VW(tap_ih + kc) + col_r[nn], iwv = VLOAD_VW(tap_iw + kc) + col_s[nn];
+                        v = MASKED_CHUNK(VLOAD_VW(x + at), ihv, iwv, H, W);
+                    } else {
+                        staged = false;
+                    }
+#endif
+                    if (staged) {
+                        float lanes[AK];
+                        VSTORE_VW(v, lanes);
+                        _Pragma("unroll")
+                        for (int l = 0; l < AK; l++) Bs[kc + l][nn] = lanes[l];
+                        continue;
+                    }
+                }
+                for (int kk = kc; kk < kc + AK; kk++) STAGE_X_ELEMENT(kk, nn);
+            }
+        } else
+#endif
         for (uint idx = lid; idx < TK * TN; idx += WG) {
             const int nn = idx / TK, kk = idx % TK;
-#ifdef KERNEL_1X1
-            // Every tap of an unpadded 1×1 layer is inside x: only the ends of k and n are
-            // checked (1.2–1.3× on PoCL for ResNet's 1×1 filter gradients).
-            Bs[kk][nn] = (tap_ih[kk] != OUTSIDE && col_r[nn] != OUTSIDE) ? x[tap_x[kk] + col_x[nn]] : 0.0f;
-#else
-            const int ih = tap_ih[kk] + col_r[nn], iw = tap_iw[kk] + col_s[nn];
-            Bs[kk][nn] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[tap_x[kk] + col_x[nn]] : 0.0f;
-#endif
+            STAGE_X_ELEMENT(kk, nn);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         ACCUMULATE_TILE(A_MMAJOR, Bs, acc, tx, ty)

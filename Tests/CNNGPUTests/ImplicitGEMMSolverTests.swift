@@ -25,6 +25,13 @@ final class ImplicitGEMMSolverTests: XCTestCase {
             try Conv2DDescriptor(batch: 2, inChannels: 5, inH: 5, inW: 37, outChannels: 6, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(top: 1, bottom: 0, left: 2, right: 1)),
             try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 4, inW: 19, outChannels: 5, kernelH: 1, kernelW: 1),
+            // "Same" rows of 32 (VGG's shape in small): the filter gradient loads whole 16-pixel
+            // chunks of an output row's x as vectors, masks the chunks at the row ends and zeroes
+            // the padding rows; at 4- and 8-wide chunks too, and dilation 2 shifts every tap.
+            try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 4, inW: 32, outChannels: 5, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(1)),
+            try Conv2DDescriptor(batch: 1, inChannels: 2, inH: 5, inW: 16, outChannels: 3, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(2), dilationH: 2, dilationW: 2),
             // Channel counts no multiple of the weight transpose's 8 × 8 block, several blocks.
             try Conv2DDescriptor(batch: 1, inChannels: 19, inH: 6, inW: 5, outChannels: 21, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(1)),
@@ -84,10 +91,13 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     func testBackwardFilterMatchesReferenceForEverySplit() throws {
         let cl = try TestBackends.requireOpenCL()
         // KSPLIT 1 writes dw directly; 3 leaves a ragged last slice; 1000 is clamped to the k steps.
-        // Plus the other two CPU filter tiles cpuFilterTile picks from.
+        // Plus the other two CPU filter tiles cpuFilterTile picks from, and the 64-wide k step
+        // of long reductions on two of them.
         let cpuFilterTiles: [TunableParameters] = [
             ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
             ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 64, "TN": 128, "TK": 64, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+            ["TM": 128, "TN": 64, "TK": 64, "WPT_M": 8, "WPT_N": 32, "VW": 16],
         ]
         let sets = (Self.tileSets + cpuFilterTiles).flatMap { p in [1, 3, 1000].map { p.merging(["KSPLIT": $0]) { $1 } } }
         try SolverParity.backwardFilter(cl, problems: try Self.problems(), parameterSets: sets,
@@ -225,6 +235,23 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         XCTAssertEqual(try splits(3, 64, 224, kernel: 7, stride: 2), 4, "ResNet's stem: 112² outputs")
         XCTAssertEqual(try splits(64, 64, 56), 1, "ResNet 3×3 64→64 56²: 25k pixels stay unsplit")
         XCTAssertEqual(try splits(512, 512, 112), 1, "many tiles keep every core busy unsplit")
+    }
+
+    /// On a CPU device the filter gradient's 128-wide tiles step k by 64; the 64 × 64 tile
+    /// (not measured at 64) keeps 32.
+    func testCPUFilterGradientTilesStepKBy64() throws {
+        let cl = try TestBackends.requireOpenCL()
+        try XCTSkipUnless(cl.info.kind == .cpu, "the rule is stated for a CPU device; this is \(cl.info.kind)")
+        func first(_ c: Int, _ k: Int, _ side: Int, kernel: Int = 3) throws -> TunableParameters? {
+            let d = try Conv2DDescriptor(batch: 8, inChannels: c, inH: side, inW: side, outChannels: k, kernelH: kernel,
+                                         kernelW: kernel, padding: Padding2D(kernel / 2))
+            return cl.implicitGEMMCandidates(d, direction: .backwardFilter).first
+        }
+        XCTAssertEqual(try first(64, 64, 224)?["TK"], 64)
+        XCTAssertEqual(try first(64, 64, 224)?["TN"], 128, "cpuFilterTile's shape, with the longer step")
+        XCTAssertEqual(try first(128, 128, 112)?["TK"], 64)
+        XCTAssertEqual(try first(512, 512, 7)?["TK"], 64)
+        XCTAssertEqual(try first(64, 64, 56, kernel: 1)?["TK"], 32, "1×1 64→64 takes the 64 × 64 tile")
     }
 
     /// The CPU filter-gradient tile: 128 × 64 unless it pads a third more than the tightest

@@ -94,8 +94,8 @@ enum KernelTunables {
     /// work-items one after another, so the register tile must carry the SIMD width itself:
     /// 8 rows × two float16 vectors is AVX-512's 16 accumulators (the 8×32 outer product of
     /// OpenBLAS-style micro-kernels), and a k step of 32, which halves the barrier regions
-    /// PoCL loops over per FMA (1.2–2.2× TK=16 on ResNet's layers; 64 is as fast forward but
-    /// slower for filter gradients). On PoCL 3.1 (Zen 5, 2 cores) this ran ResNet's layers at
+    /// PoCL loops over per FMA (1.2–2.2× TK=16 on ResNet's layers; 64 is as fast forward, and
+    /// the filter gradient's 128-wide CPU tiles step by 64: see implicitGEMMCandidates). On PoCL 3.1 (Zen 5, 2 cores) this ran ResNet's layers at
     /// 2–6× tinygrad 0.14 (medians of interleaved runs); the former 8×8 scalar tile was
     /// 2.5–6.7× slower than its first version (Benchmarks/NOTES-opencl-solvers.md). GPU default: 256 work-items of 4×4 with float4
     /// loads on a 64×64 tile, CLBlast's common SGEMM shape, until tuning finds better.

@@ -56,8 +56,19 @@ extension OpenCLBackend {
         // (A GEMM of ≤ 16 rows keeps the 16-row tile put first above.)
         if !gpu, rows > 16, let best = Self.cpuFilterTile(rows: d.groupOutChannels, columns: d.groupInChannels * d.kernelH * d.kernelW,
                                                among: tiles) {
-            tiles.removeAll { $0 == best }
-            tiles.insert(best, at: 0)
+            // The 128-wide tiles step k by 64: each k step reads a short run of every dy row and
+            // x row of the tile (about a hundred rows of different planes), and twice the run per
+            // visit with half the barrier regions took 1.1–1.4× less CPU time on PoCL for VGG's
+            // 224² and 112² filter gradients and ResNet's (NOTES-opencl-solvers.md, eighth
+            // session). 64 × 64 (1×1 64→64) was not measured at 64. The 32-step tile stays a
+            // candidate.
+            var first = best
+            let longK = best.merging(["TK": 64]) { $1 }
+            if max(best["TM"] ?? 0, best["TN"] ?? 0) == 128, best["TK"] == 32, table.isValid(longK, limits: limits) {
+                first = longK
+            }
+            tiles.removeAll { $0 == first }
+            tiles.insert(first, at: 0)
         }
         return tiles.flatMap { t -> [TunableParameters] in
             let base = implicitGEMMDefaultSplits(d, parameters: t)
