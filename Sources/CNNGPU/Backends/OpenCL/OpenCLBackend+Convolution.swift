@@ -77,6 +77,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .implicitGEMM: ConvolutionSolution(a, parameters: implicitGEMMCandidates(d, direction: direction).first ?? [:])
         case .directTiled: ConvolutionSolution(a, parameters: directTiledCandidates(d, direction: direction).first ?? [:])
         case .fewChannels: ConvolutionSolution(a, parameters: fewChannelsCandidates(d, direction: direction).first ?? [:])
+        case .winogradF4x3: ConvolutionSolution(a, parameters: winogradF4x3Candidates(d, direction: direction).first ?? [:])
         default: ConvolutionSolution(a)
         }
     }
@@ -101,6 +102,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
                                     parameters: solution.parameters)
         case .winogradF2x3:
             try winogradF2x3Forward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
+        case .winogradF4x3:
+            try winogradF4x3Forward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace,
+                                    parameters: solution.parameters)
         case .conv1x1CLBlast:
             try conv1x1CLBlastForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y)
         case .directTiled:
@@ -127,6 +131,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try implicitGEMMBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace, parameters: solution.parameters)
         case .winogradF2x3:
             try winogradF2x3BackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
+        case .winogradF4x3:
+            try winogradF4x3BackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace,
+                                         parameters: solution.parameters)
         case .conv1x1CLBlast:
             try conv1x1CLBlastBackwardData(d, dy: dy, weight: weight, dx: dx)
         case .directTiled:
@@ -158,6 +165,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try fewChannelsBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .winogradF2x3:
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass")
+        case .winogradF4x3:
+            throw CNNError.invalidArgument("Winograd F(4×4,3×3) has no backward-filter pass; use implicit GEMM")
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
