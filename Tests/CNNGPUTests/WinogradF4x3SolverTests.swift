@@ -56,6 +56,22 @@ final class WinogradF4x3SolverTests: XCTestCase {
         }
     }
 
+    /// CPU devices run it first, untuned, only for wide layers on small images
+    /// (`winogradF4x3IsCPUDefault`); the filter gradient never.
+    func testCPUDefaultRule() throws {
+        let cl = try TestBackends.requireOpenCL()
+        guard cl.policy == .cpu else { throw XCTSkip("the rule is the CPU policy's") }
+        let wide = try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 14, inW: 14, outChannels: 256, kernelH: 3, kernelW: 3,
+                                        padding: Padding2D(1))
+        let early = try Conv2DDescriptor(batch: 8, inChannels: 64, inH: 56, inW: 56, outChannels: 64, kernelH: 3, kernelW: 3,
+                                         padding: Padding2D(1))
+        for direction in [ConvolutionDirection.forward, .backwardData] {
+            XCTAssertEqual(cl.convolutionSolutions(for: wide, direction: direction).first?.algorithm, .winogradF4x3)
+            XCTAssertEqual(cl.convolutionSolutions(for: early, direction: direction).first?.algorithm, .implicitGEMM)
+        }
+        XCTAssertEqual(cl.convolutionSolutions(for: wide, direction: .backwardFilter).first?.algorithm, .implicitGEMM)
+    }
+
     func testForwardMatchesReference() throws {
         let cl = try TestBackends.requireOpenCL()
         try SolverParity.forward(cl, problems: try Self.problems(), parameterSets: Self.parameterSets,

@@ -39,6 +39,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   gradient of layers with at most 4 input channels (image stems) run the few-channel
     ///   solver: 4–8× implicit GEMM forward, 3–7× for the filter gradient (VGG's 3×3 3→64
     ///   and ResNet's 7×7/2 stem at 224², Benchmarks/NOTES-opencl-solvers.md, sixth session).
+    ///   Forward and input gradient of 3×3 stride-1 layers with ≥ 128 channels on images up to
+    ///   28² run Winograd F(4×4,3×3) (`winogradF4x3IsCPUDefault`).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
@@ -52,6 +54,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             preferred = [.direct]
         } else if policy == .cpu && Self.fewChannelsApplies(d, direction: direction) {
             preferred = [.fewChannels]
+        } else if policy == .cpu && winogradF4x3IsCPUDefault(d, direction: direction) {
+            preferred = [.winogradF4x3, .implicitGEMM]
         } else if policy == .cpu {
             let fewRows = direction == .backwardData && d.groupInChannels <= 16
             preferred = implicit && !fewRows ? [.implicitGEMM, .direct] : [.direct]

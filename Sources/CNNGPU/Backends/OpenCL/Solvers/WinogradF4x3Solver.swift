@@ -38,6 +38,22 @@ extension OpenCLBackend {
         }
     }
 
+    /// Whether a CPU device runs this solver first when nothing is tuned: 3×3 stride-1 layers
+    /// with at least 128 input and output channels on images of at most 28², with a workspace
+    /// of at most `winogradF4x3DefaultMaxWorkspaceBytes`. Measured on PoCL (Zen 5, 2 cores,
+    /// batch 8, default parameters, forward and input gradient, same process;
+    /// Benchmarks/NOTES-opencl-solvers.md, eighth session): 1.4–3.4× the implicit GEMM at
+    /// 128 28², 256 14², 256 28², 512 14², 512 7²; about even at 64 56², which stays on the
+    /// implicit GEMM (as do larger images, not measured).
+    func winogradF4x3IsCPUDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
+        Self.winogradF4x3Applies(d, direction: direction) && d.inChannels >= 128 && d.outChannels >= 128
+            && max(d.inH, d.inW, d.outH, d.outW) <= 28
+            && 4 * winogradF4x3WorkspaceCount(d, direction: direction) <= Self.winogradF4x3DefaultMaxWorkspaceBytes
+    }
+
+    /// See `winogradF4x3IsCPUDefault`: VGG-16's 512→512 28² layer at batch 8 needs 97 MB.
+    static let winogradF4x3DefaultMaxWorkspaceBytes = 256 << 20
+
     func winogradF4x3WorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Int {
         let q = WinogradF4x3Plan(d, direction)
         return q.uCount + q.vCount + q.mCount
