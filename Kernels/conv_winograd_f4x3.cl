@@ -168,10 +168,10 @@ __kernel void winograd_f4_input_transform(const int batch, const int channels, c
     __global float* out = v + v_offset + (size_t)c * padded_tiles + p;
     const int n = p / (tiles_h * tiles_w), t = p - n * (tiles_h * tiles_w);
     const int th = t / tiles_w, tw = t - (t / tiles_w) * tiles_w;
-    // A padding column reads a patch far outside the image, so it transforms to zeros without
-    // a branch of its own: the kernel stays one loop-free region, which PoCL vectorizes across
-    // work-items (its loops and branches are all unrolled or selects).
-    const int h0 = p < tiles ? 4 * th - pad_top : -(1 << 20), w0 = 4 * tw - pad_left;
+    // A padding column reads a patch above the image (rows −6 … −1), so it transforms to zeros
+    // without a branch of its own: the kernel stays one loop-free region, which PoCL vectorizes
+    // across work-items (its loops and branches are all unrolled or selects).
+    const int h0 = p < tiles ? 4 * th - pad_top : -6, w0 = 4 * tw - pad_left;
     __global const float* plane = x + ((size_t)n * channels + c) * height * width;
     float d[6][6];
     _Pragma("unroll")

@@ -112,6 +112,11 @@ extension OpenCLBackend {
                                     limits: deviceLimits, solver: "Winograd F(4×4,3×3)", device: info.name)
         let q = WinogradF4x3Plan(d, direction)
         let needed = q.uCount + q.vCount + q.mCount
+        // The kernels take V's and M's offsets as int.
+        guard needed <= Int(Int32.max) else {
+            throw CNNError.invalidArgument("Winograd F(4×4,3×3) of \(d.problemText) needs a workspace of \(needed) "
+                + "floats, more than its kernels index (2³¹ − 1); use implicit GEMM or a smaller batch")
+        }
         guard let ws = workspace, ws.count >= needed else {
             throw CNNError.invalidArgument("Winograd F(4×4,3×3) needs a workspace of \(needed) floats, got "
                 + "\(workspace?.count ?? 0); size it with winogradF4x3WorkspaceCount")
