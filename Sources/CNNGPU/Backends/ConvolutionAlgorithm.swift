@@ -17,6 +17,9 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, Codable {
     /// OpenCL: layers that read at most 4 input channels (image stems), forward and backward
     /// filter (Backends/OpenCL/Solvers/FewChannelsSolver.swift).
     case fewChannels
+    /// OpenCL: Winograd F(4×4,3×3) with its own batched GEMM (3×3 stride 1, forward and
+    /// backward data; Backends/OpenCL/Solvers/WinogradF4x3Solver.swift).
+    case winogradF4x3
     /// The CPU backend's oneDNN primitives (Backends/CPU/OneDNNConvolution.swift); parameter
     /// `blocked` = 1 runs them in oneDNN's blocked layout with reorders, 0 on NCHW in place.
     case oneDNN

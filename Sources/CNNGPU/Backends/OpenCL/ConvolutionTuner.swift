@@ -32,6 +32,10 @@ extension OpenCLBackend {
         }
         if Self.conv1x1CLBlastApplies(d, direction: direction) { result.append((.conv1x1CLBlast, [:])) }
         if Self.winogradF2x3Applies(d, direction: direction) { result.append((.winogradF2x3, [:])) }
+        if Self.winogradF4x3Applies(d, direction: direction)
+            && 4 * winogradF4x3WorkspaceCount(d, direction: direction) <= info.maxBufferBytes {
+            result += winogradF4x3Candidates(d, direction: direction).map { (.winogradF4x3, $0) }
+        }
         if Self.directTiledApplies(d, direction: direction) {
             result += directTiledCandidates(d, direction: direction).map { (.directTiled, $0) }
         }
@@ -49,6 +53,7 @@ extension OpenCLBackend {
         case .fewChannels: return fewChannelsWorkspaceCount(d, direction: direction, parameters: parameters)
         case .conv1x1CLBlast, .direct, .oneDNN: return 0
         case .winogradF2x3: return winogradF2x3WorkspaceCount(d, direction: direction)
+        case .winogradF4x3: return winogradF4x3WorkspaceCount(d, direction: direction)
         case .im2colGEMM:
             return ConvolutionWorkspace.count(d, limitBytes: ConvolutionWorkspace.limitBytes, maxBufferBytes: info.maxBufferBytes)
         }
@@ -76,6 +81,13 @@ extension OpenCLBackend {
             try winogradF2x3BackwardData(d, dy: o.dy, weight: o.weight, dx: o.dx, workspace: workspace)
         case (.winogradF2x3, .backwardFilter):
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass; use implicit GEMM")
+        case (.winogradF4x3, .forward):
+            try winogradF4x3Forward(d, x: o.x, weight: o.weight, bias: nil, activation: nil, y: o.y, workspace: workspace,
+                                    parameters: parameters)
+        case (.winogradF4x3, .backwardData):
+            try winogradF4x3BackwardData(d, dy: o.dy, weight: o.weight, dx: o.dx, workspace: workspace, parameters: parameters)
+        case (.winogradF4x3, .backwardFilter):
+            throw CNNError.invalidArgument("Winograd F(4×4,3×3) has no backward-filter pass; use implicit GEMM")
         case (.oneDNN, _):
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         case (.direct, _), (.im2colGEMM, _), (.directTiled, _), (.fewChannels, _):

@@ -40,6 +40,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   solver: 4–8× implicit GEMM forward, 3–7× for the filter gradient (VGG's 3×3 3→64
     ///   and ResNet's 7×7/2 stem at 224², Benchmarks/NOTES-opencl-solvers.md, sixth session),
     ///   and so does their input gradient (eighth session: against the direct kernel).
+    ///   Forward and input gradient of 3×3 stride-1 layers with ≥ 128 channels on images up to
+    ///   28² run Winograd F(4×4,3×3) (`winogradF4x3IsCPUDefault`).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
@@ -53,6 +55,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             preferred = [.direct]
         } else if policy == .cpu && Self.fewChannelsApplies(d, direction: direction) {
             preferred = [.fewChannels]
+        } else if policy == .cpu && winogradF4x3IsCPUDefault(d, direction: direction) {
+            preferred = [.winogradF4x3, .implicitGEMM]
         } else if policy == .cpu {
             let fewRows = direction == .backwardData && d.groupInChannels <= 16
             preferred = implicit && !fewRows ? [.implicitGEMM, .direct] : [.direct]
@@ -78,6 +82,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .implicitGEMM: ConvolutionSolution(a, parameters: implicitGEMMCandidates(d, direction: direction).first ?? [:])
         case .directTiled: ConvolutionSolution(a, parameters: directTiledCandidates(d, direction: direction).first ?? [:])
         case .fewChannels: ConvolutionSolution(a, parameters: fewChannelsCandidates(d, direction: direction).first ?? [:])
+        case .winogradF4x3: ConvolutionSolution(a, parameters: winogradF4x3Candidates(d, direction: direction).first ?? [:])
         default: ConvolutionSolution(a)
         }
     }
@@ -102,6 +107,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
                                     parameters: solution.parameters)
         case .winogradF2x3:
             try winogradF2x3Forward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace)
+        case .winogradF4x3:
+            try winogradF4x3Forward(d, x: x, weight: weight, bias: bias, activation: activation, y: y, workspace: workspace,
+                                    parameters: solution.parameters)
         case .conv1x1CLBlast:
             try conv1x1CLBlastForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y)
         case .directTiled:
@@ -128,6 +136,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try implicitGEMMBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace, parameters: solution.parameters)
         case .winogradF2x3:
             try winogradF2x3BackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace)
+        case .winogradF4x3:
+            try winogradF4x3BackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace,
+                                         parameters: solution.parameters)
         case .conv1x1CLBlast:
             try conv1x1CLBlastBackwardData(d, dy: dy, weight: weight, dx: dx)
         case .directTiled:
@@ -159,6 +170,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try fewChannelsBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .winogradF2x3:
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass")
+        case .winogradF4x3:
+            throw CNNError.invalidArgument("Winograd F(4×4,3×3) has no backward-filter pass; use implicit GEMM")
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
