@@ -13,6 +13,7 @@ public enum KernelSources {
         "convolution": text(PackageResources.convolution_cl),
         "dropout": text(PackageResources.dropout_cl),
         "elementwise": text(PackageResources.elementwise_cl),
+        "gemm_tile": text(PackageResources.gemm_tile_cl),
         "loss": text(PackageResources.loss_cl),
         "lrn": text(PackageResources.lrn_cl),
         "optimizer": text(PackageResources.optimizer_cl),

@@ -35,65 +35,9 @@
 //   TK            c step staged through __local memory, a power of two
 //   WPT_M, WPT_N  register tile per work-item
 //   VW            vector width of the register tile's columns (1, 2, 4, 8, 16)
-// Constraints (checked below): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0.
+// Constraints (checked in gemm_tile.cl): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0.
 
-#ifndef TM
-#define TM 64
-#endif
-#ifndef TN
-#define TN 64
-#endif
-#ifndef TK
-#define TK 16
-#endif
-#ifndef WPT_M
-#define WPT_M 4
-#endif
-#ifndef WPT_N
-#define WPT_N 4
-#endif
-#ifndef VW
-#define VW 4
-#endif
-
-#define RTM (TM / WPT_M)
-#define RTN (TN / WPT_N)
-#define WG (RTM * RTN)
-#define NV (WPT_N / VW)
-// Chunk width of U's staging: VW where a row of TK holds whole vectors, else single elements.
-#if TK % VW == 0
-#define AK VW
-#else
-#define AK 1
-#endif
-
-#if TM % WPT_M != 0 || TN % WPT_N != 0 || WPT_N % VW != 0
-#error "TM and TN must be multiples of WPT_M and WPT_N, and WPT_N a multiple of VW"
-#endif
-
-#if VW == 1
-typedef float floatVW;
-#define VLOAD_VW(p) (*(p))
-#define VSTORE_VW(v, p) (*(p) = (v))
-#elif VW == 2
-typedef float2 floatVW;
-#define VLOAD_VW(p) vload2(0, p)
-#define VSTORE_VW(v, p) vstore2(v, 0, p)
-#elif VW == 4
-typedef float4 floatVW;
-#define VLOAD_VW(p) vload4(0, p)
-#define VSTORE_VW(v, p) vstore4(v, 0, p)
-#elif VW == 8
-typedef float8 floatVW;
-#define VLOAD_VW(p) vload8(0, p)
-#define VSTORE_VW(v, p) vstore8(v, 0, p)
-#elif VW == 16
-typedef float16 floatVW;
-#define VLOAD_VW(p) vload16(0, p)
-#define VSTORE_VW(v, p) vstore16(v, 0, p)
-#else
-#error "VW must be 1, 2, 4, 8 or 16"
-#endif
+#include "gemm_tile.cl"
 
 #include "activation_function.cl"
 
