@@ -175,7 +175,7 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
                                                       runningVar: rv, epsilon: 1e-5, y: y, relu: true)
             })
             cases.append(Case(name: "bn+relu bwd \(label)", bytes: f * 4 * n) {
-                try b.encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, savedMean: mean,
+                try b.encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, beta: nil, savedMean: mean,
                                                   savedInvStd: invStd, dx: dx, dGamma: dg, dBeta: db)
             })
             // The same with β: the mask recomputed from x where the backend can (y unread), counted

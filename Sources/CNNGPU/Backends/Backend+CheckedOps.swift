@@ -206,13 +206,8 @@ extension NormalizationOps {
                                       dBeta: any DeviceBuffer) throws {
         try checks.batchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, beta: beta, savedMean: savedMean,
                                          savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
-        if let beta {
-            try encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, beta: beta, savedMean: savedMean,
-                                            savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
-        } else {
-            try encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, savedMean: savedMean,
-                                            savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
-        }
+        try encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, beta: beta, savedMean: savedMean,
+                                        savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
     }
 
     /// Cross-channel LRN on `[N, C, S]`; `scale` (same size as x) keeps

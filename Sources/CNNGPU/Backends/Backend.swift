@@ -195,18 +195,13 @@ public protocol NormalizationOps: BackendMemory {
                                  savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
                                  dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws
     /// The backward pass of batch norm + ReLU: batch-norm backward of `dy` masked by `y > 0`,
-    /// `y` being the fused forward's output. `dy` is read, never modified.
+    /// `y` being the fused forward's output with these arguments. `dy` is read, never modified.
+    /// Given the forward's `beta`, a backend may recompute the mask from x instead of reading
+    /// `y`: it must then get y > 0 exactly where its own training forward did, from `savedMean`,
+    /// `savedInvStd`, `gamma` and `beta` (the OpenCL backend does, and moves 5 floats per element
+    /// instead of 7; the CPU backend reads `y` either way).
     func encodeBatchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
-                                     dy: any DeviceBuffer, gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
-                                     savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
-                                     dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws
-    /// The same, given the forward's `beta` too, so that a backend may recompute the mask from
-    /// x instead of reading `y`: it must then get y > 0 exactly where its own training forward
-    /// did, from `savedMean`, `savedInvStd`, `gamma` and `beta` (the OpenCL backend does, and
-    /// moves 5 floats per element instead of 7). `y` must be that forward's output with these
-    /// arguments. The default reads `y`, as the form without `beta`.
-    func encodeBatchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
-                                     dy: any DeviceBuffer, gamma: any DeviceBuffer, beta: any DeviceBuffer,
+                                     dy: any DeviceBuffer, gamma: any DeviceBuffer, beta: (any DeviceBuffer)?,
                                      savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
                                      dx: any DeviceBuffer, dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws
     /// Cross-channel LRN on `[N, C, S]`; `scale` (same size as x) keeps
@@ -217,19 +212,6 @@ public protocol NormalizationOps: BackendMemory {
                            x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws
 
-}
-
-extension NormalizationOps {
-    /// The default reads `y` for the mask, as the form without `beta` (the CPU backend: its
-    /// forward's rounding is not recomputed here).
-    public func encodeBatchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
-                                            dy: any DeviceBuffer, gamma: any DeviceBuffer, beta: any DeviceBuffer,
-                                            savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
-                                            dx: any DeviceBuffer, dGamma: any DeviceBuffer,
-                                            dBeta: any DeviceBuffer) throws {
-        try encodeBatchNormReLUBackward(shape, x: x, y: y, dy: dy, gamma: gamma, savedMean: savedMean,
-                                        savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
-    }
 }
 
 /// Dropout, element-wise arithmetic and reductions.

@@ -91,10 +91,13 @@ extension CPUBackend: NormalizationOps {
                           savedInvStd: ptr(savedInvStd), dx: ptr(dx), dGamma: ptr(dGamma), dBeta: ptr(dBeta))
     }
 
+    /// Reads `y` for the mask whether or not β is given: recomputing it would have to repeat the
+    /// forward's rounding exactly, which this backend's C loops do not promise.
     public func encodeBatchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
-                                            dy: any DeviceBuffer, gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
-                                            savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
-                                            dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
+                                            dy: any DeviceBuffer, gamma: any DeviceBuffer, beta: (any DeviceBuffer)?,
+                                            savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
+                                            dx: any DeviceBuffer, dGamma: any DeviceBuffer,
+                                            dBeta: any DeviceBuffer) throws {
         batchNormBackward(shape, x: ptr(x), dy: ptr(dy), reluOutput: ptr(y), gamma: ptr(gamma),
                           savedMean: ptr(savedMean), savedInvStd: ptr(savedInvStd), dx: ptr(dx),
                           dGamma: ptr(dGamma), dBeta: ptr(dBeta))

@@ -40,24 +40,17 @@ extension OpenCLBackend: NormalizationOps {
                                      savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
     }
 
+    /// Given β, recomputes the ReLU mask from x (batchnorm.cl's bn_affine, the forward's own
+    /// expression, so the same bits as y > 0): y is never read, 5 floats move per element
+    /// instead of 7.
     public func encodeBatchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
-                                            dy: any DeviceBuffer, gamma: any DeviceBuffer, savedMean: any DeviceBuffer,
-                                            savedInvStd: any DeviceBuffer, dx: any DeviceBuffer,
-                                            dGamma: any DeviceBuffer, dBeta: any DeviceBuffer) throws {
-        try batchNormBackwardKernels(shape, x: x, dy: dy, mask: .forwardOutput(y), gamma: gamma, savedMean: savedMean,
-                                     savedInvStd: savedInvStd, dx: dx, dGamma: dGamma, dBeta: dBeta)
-    }
-
-    /// Recomputes the ReLU mask from x (batchnorm.cl's bn_affine, the forward's own expression,
-    /// so the same bits as y > 0): y is never read, 5 floats move per element instead of 7.
-    public func encodeBatchNormReLUBackward(_ shape: AxisShape, x: any DeviceBuffer, y: any DeviceBuffer,
-                                            dy: any DeviceBuffer, gamma: any DeviceBuffer, beta: any DeviceBuffer,
+                                            dy: any DeviceBuffer, gamma: any DeviceBuffer, beta: (any DeviceBuffer)?,
                                             savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
                                             dx: any DeviceBuffer, dGamma: any DeviceBuffer,
                                             dBeta: any DeviceBuffer) throws {
-        try batchNormBackwardKernels(shape, x: x, dy: dy, mask: .recomputed(beta: beta), gamma: gamma,
-                                     savedMean: savedMean, savedInvStd: savedInvStd, dx: dx, dGamma: dGamma,
-                                     dBeta: dBeta)
+        try batchNormBackwardKernels(shape, x: x, dy: dy, mask: beta.map { .recomputed(beta: $0) } ?? .forwardOutput(y),
+                                     gamma: gamma, savedMean: savedMean, savedInvStd: savedInvStd, dx: dx,
+                                     dGamma: dGamma, dBeta: dBeta)
     }
 
     /// Where the backward's fused-ReLU mask comes from (batchnorm.cl's `relu` argument, 0, 1, 2).
