@@ -228,17 +228,18 @@ INLINE vi16 max_wins(vf16 candidate, vf16 best, int nanRule) {
 /// larger (or NaN)" is associative, so this two-level order picks the same winner as one
 /// row-major scan (the first maximum, or the last NaN), while each output's chain of dependent
 /// compares is kwN − 1 + rows − 1 long instead of kwN·rows. The winner's column within the
-/// window and its row are tracked as small vectors and made into a flat index once.
-INLINE void max_block(const float **rows, long width, long h0, long h1, long o, long c0, long inW, long s, long kwN,
-                      int track, int nanRule, vi16 laneColumns, vf16 *bestOut, vi16 *winnersOut) {
+/// window and its row are tracked as small vectors and made into a flat index once. The taps
+/// come from the padded ring rows, or (`taps` not NULL) from registers: kwN per window row.
+INLINE void max_block(const float **rows, const vf16 *taps, long width, long h0, long h1, long o, long c0, long inW,
+                      long s, long kwN, int track, int nanRule, vi16 laneColumns, vf16 *bestOut, vi16 *winnersOut) {
     vf16 best = splat16(-INFINITY);
     vi16 bestTap = splat16i(0), bestRow = splat16i((int)(h0 * inW));
     for (long ih = h0; ih < h1; ih++) {
-        const float *row = rows[ih - h0];
-        vf16 rowBest = row_tap(row, width, o, 0, s);
+        const float *row = taps ? NULL : rows[ih - h0];
+        vf16 rowBest = taps ? taps[(ih - h0) * kwN] : row_tap(row, width, o, 0, s);
         vi16 rowTap = splat16i(0);
         for (long kw = 1; kw < kwN; kw++) {
-            vf16 v = row_tap(row, width, o, kw, s);
+            vf16 v = taps ? taps[(ih - h0) * kwN + kw] : row_tap(row, width, o, kw, s);
             vi16 wins = max_wins(v, rowBest, nanRule);
             rowBest = select16(wins, v, rowBest);
             if (track) rowTap = select16i(wins, splat16i((int)kw), rowTap);
@@ -278,8 +279,8 @@ INLINE void max_pool_plane(const cnn_pool_geometry *g, const float *x, const flo
             long o = block_start(ow, outW), c0 = o * s - g->left;
             vf16 best;
             vi16 winners;
-            if (nan) max_block(rows, ring.width, h0, h1, o, c0, inW, s, kwN, track, 1, laneColumns, &best, &winners);
-            else max_block(rows, ring.width, h0, h1, o, c0, inW, s, kwN, track, 0, laneColumns, &best, &winners);
+            if (nan) max_block(rows, NULL, ring.width, h0, h1, o, c0, inW, s, kwN, track, 1, laneColumns, &best, &winners);
+            else max_block(rows, NULL, ring.width, h0, h1, o, c0, inW, s, kwN, track, 0, laneColumns, &best, &winners);
             long lanes = outW - o < LANES ? outW - o : LANES;
             store_lanes(y + oh * outW + o, best, lanes);
             if (track) store_lanes_i(indices + oh * outW + o, winners, lanes);
@@ -394,6 +395,73 @@ ISA_VARIANTS(max_pool_small_2x2, max_pool_small_2x2_body,
              (const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes, int mask),
              (g, x, y, indices, planes, mask))
 
+/// 3×3/2 max pooling of planes at most 32 wide padded by one at the top and left (ResNet-50's
+/// stem pool at 64² input: 32 → 16). A row of 16 outputs is one row of the plane, so the
+/// ring's copies, bookkeeping and reloads cost more than the compares (one core, 2048 planes
+/// of 32² in cache: copies 0.2 ms, stores and ring upkeep 0.19 ms, compares 0.26 ms). Here each
+/// window row is loaded straight from the plane as two vectors (lanes past the row's end made
+/// −∞, as the ring's padding is), split into even and odd columns by two shuffles, and window
+/// column 0 of output k, column 2k − 1, is the odd columns moved up one lane with −∞ in lane 0
+/// (the left padding). The taps then go through max_block as the ring's would, so values and
+/// indices are the same. 0.56–0.63× the ring's time with AVX-512, 0.68× with AVX2; with SSE2,
+/// where each 16-lane shuffle is several, 1.10×, so the baseline build keeps the ring.
+INLINE int small_3x3s2_applies(const cnn_pool_geometry *g) {
+    return g->windowH == 3 && g->windowW == 3 && g->strideH == 2 && g->strideW == 2 && g->top == 1 && g->left == 1 &&
+           g->inW <= 2 * LANES && g->outW <= LANES && cnn_cpu_isa_active() >= CNN_ISA_AVX2;
+}
+
+/// Window columns 0, 1 and 2 of the 16 outputs of input row `row` (inW ≤ 32 floats, nothing
+/// read at or past `end`); returns whether the row holds a NaN.
+INLINE int small_3x3s2_row_taps(const float *row, const float *end, long inW, vf16 *taps) {
+    const vf16 none = splat16(-INFINITY);
+    const vi16 lanes = lane_columns(1);
+    long left = end - row;
+    vf16 a = load_before(row, end, left < LANES ? left : LANES);
+    vf16 b = inW > LANES ? load_before(row + LANES, end, left - LANES < LANES ? left - LANES : LANES) : none;
+    a = select16(lanes < (int)inW, a, none);
+    b = select16(lanes + LANES < (int)inW, b, none);
+    vf16 odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    taps[0] = __builtin_shufflevector(odd, none, 16, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);
+    taps[1] = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    taps[2] = odd;
+    vi16 nan = (a != a) | (b != b);
+    int any = 0;
+    for (int k = 0; k < LANES; k++) any |= nan[k];
+    return any != 0;
+}
+
+INLINE void max_pool_small_3x3s2(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes,
+                                 int track) {
+    const long inW = g->inW, outW = g->outW, inPlane = g->inH * inW, outPlane = g->outH * outW;
+    const float *xEnd = x + planes * inPlane;
+    const vi16 laneColumns = lane_columns(2);
+    for (long p = 0; p < planes; p++) {
+        const float *plane = x + p * inPlane;
+        for (long oh = 0; oh < g->outH; oh++) {
+            long r0 = 2 * oh - 1, h0 = r0 > 0 ? r0 : 0, h1 = r0 + 3 < g->inH ? r0 + 3 : g->inH;
+            vf16 taps[9];
+            int nan = 0;
+            for (long ih = h0; ih < h1; ih++) nan |= small_3x3s2_row_taps(plane + ih * inW, xEnd, inW, taps + 3 * (ih - h0));
+            vf16 best;
+            vi16 winners;
+            if (nan) max_block(NULL, taps, 0, h0, h1, 0, -1, inW, 2, 3, track, 1, laneColumns, &best, &winners);
+            else max_block(NULL, taps, 0, h0, h1, 0, -1, inW, 2, 3, track, 0, laneColumns, &best, &winners);
+            store_lanes(y + p * outPlane + oh * outW, best, outW);
+            if (track) store_lanes_i(indices + p * outPlane + oh * outW, winners, outW);
+        }
+    }
+}
+
+INLINE void max_pool_small_3x3s2_body(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices,
+                                      long planes) {
+    if (indices) max_pool_small_3x3s2(g, x, y, indices, planes, 1);
+    else max_pool_small_3x3s2(g, x, y, NULL, planes, 0);
+}
+
+ISA_VARIANTS(max_pool_small_3x3s2, max_pool_small_3x3s2_body,
+             (const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes),
+             (g, x, y, indices, planes))
+
 /// Winners of windows whose maximum is not positive (or NaN) become −1: ReLU's backward mask
 /// applied through the indices, after the general path (the small-plane path does it in place).
 INLINE void mask_non_positive_body(const float *y, int32_t *indices, long count) {
@@ -414,6 +482,7 @@ ISA_VARIANTS(max_pool_forward, max_pool_forward_body,
 void cnn_max_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes,
                           float *scratch) {
     if (small_2x2_applies(g)) max_pool_small_2x2_dispatch(g, x, y, indices, planes, 0);
+    else if (small_3x3s2_applies(g)) max_pool_small_3x3s2_dispatch(g, x, y, indices, planes);
     else max_pool_forward_dispatch(g, x, y, indices, planes, scratch);
 }
 
@@ -423,7 +492,8 @@ void cnn_max_pool_forward_masking_non_positive(const cnn_pool_geometry *g, const
         max_pool_small_2x2_dispatch(g, x, y, indices, planes, 1);
         return;
     }
-    max_pool_forward_dispatch(g, x, y, indices, planes, scratch);
+    if (small_3x3s2_applies(g)) max_pool_small_3x3s2_dispatch(g, x, y, indices, planes);
+    else max_pool_forward_dispatch(g, x, y, indices, planes, scratch);
     mask_non_positive_dispatch(y, indices, planes * g->outH * g->outW);
 }
 
