@@ -7,7 +7,9 @@
 // copied into a padded row (padding filled with a value that never counts: −∞ for max, 0 for
 // sums; split into even and odd columns for stride 2), kept in a ring of at least windowH rows
 // while the output rows that need it are pooled, so every block reads its taps with plain
-// vector loads, also in rows shorter than a vector (ResNet-50's pool at 64² input: 32 → 16).
+// vector loads, also in rows shorter than a vector. Two kinds of small plane skip the ring, whose
+// per-row work outweighs their compares: 2×2/2 on planes up to 32 wide (LeNet) and 3×3/2
+// padded top-left on rows up to 32 (ResNet-50's stem pool at 64² input: 32 → 16).
 // The last block of a row overlaps the one before it rather than leaving a scalar tail. The
 // backward passes of average pooling gather (row sums, then column sums; windows that tile
 // the image write each share straight to its pixels); max pooling's scatters (its gathers
@@ -124,7 +126,7 @@ INLINE int copy_split(float *even, float *odd, const float *src, long n, long le
 /// Bytes ahead of the row being copied that are asked for early, into L2 (hint 2: the ring
 /// and the plane's outputs keep L1). The pools are compute-bound on one core, and with the
 /// hardware prefetcher alone the input's misses still stalled them: on planes of 112² this
-/// took the 3×3/2 forward with indices to 0.88–0.93× its time and the 2×2/2 forward to
+/// took the 3×3/2 forward with indices to 0.86–0.92× its time and the 2×2/2 forward to
 /// 0.69–0.81× (one core, NOTES-memory-bound.md). Rows narrower than PREFETCH_MIN_WIDTH are
 /// not prefetched: on 28-, 32- and 56-wide planes it measured 1.04–1.3× slower.
 #define PREFETCH_BYTES 6144
