@@ -29,6 +29,12 @@ final class CPUKernelISATests: XCTestCase {
             // Windows that tile the image (average pooling's direct backward): an odd column left
             // out after exactly 16 outputs, and windows clipped at the bottom and right of 41 columns.
             (6, 33, 2, 2, Padding2D(0)), (9, 41, 2, 2, Padding2D(top: 0, bottom: 1, left: 0, right: 1)),
+            // Rows of 64 floats or more, whose input (and max backward's gradients and dx) the
+            // loops prefetch ahead, up to the end of each call's planes.
+            (9, 70, 3, 2, Padding2D(1)), (4, 64, 2, 2, Padding2D(0)),
+            // 3×3/2 padded top-left on rows of at most 32 (loaded straight from the plane): an
+            // odd width under 16, 17 columns, and no padding at the bottom and right.
+            (7, 9, 3, 2, Padding2D(1)), (5, 17, 3, 2, Padding2D(1)), (8, 30, 3, 2, Padding2D(top: 1, bottom: 0, left: 1, right: 0)),
         ]
         for isa in variants {
             try CPUKernelISA.limited(to: isa) {
