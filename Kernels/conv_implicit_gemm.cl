@@ -157,6 +157,52 @@
     for (int i = 0; i < WPT_M; i++)                                                 \
         for (int jv = 0; jv < NV; jv++) acc[i][jv] = (floatVW)(0.0f);
 
+// Stores the lanes of v (output columns nj, nj + 1, … of a GEMM whose columns are (image,
+// pixel), PLANE pixels per image plane) that are inside the GEMM (fewer than `left` remain)
+// one element at a time, at plane + image·IMAGE_STRIDE + pixel: for a vector that straddles
+// an image's end (at 7², 7 of every 25 chunks of 16) or the GEMM's. The image and pixel of
+// the first lane (im, pj) step along, no division per element.
+#define STORE_LANES(v, plane, IMAGE_STRIDE, PLANE, im, pj, left) do {               \
+        float e_[VW];                                                               \
+        VSTORE_VW(v, e_);                                                           \
+        int im_ = (im), p_ = (pj);                                                  \
+        for (int l_ = 0; l_ < VW && l_ < (left); l_++) {                            \
+            (plane)[(size_t)im_ * (IMAGE_STRIDE) + p_] = e_[l_];                    \
+            if (++p_ == (PLANE)) { p_ = 0; im_++; }                                 \
+        }                                                                           \
+    } while (0)
+
+// Any activation of a vector, element by element (`activate`'s switch).
+inline floatVW activate_lanes(const int act, const float alpha, const floatVW v) {
+    float e[VW];
+    VSTORE_VW(v, e);
+    for (int l = 0; l < VW; l++) e[l] = activate(act, alpha, e[l]);
+    return VLOAD_VW(e);
+}
+
+// The forward's stores of its register tile: y = ACTIVATED, an expression of the vector
+// v = acc + bias.
+#define FORWARD_EPILOGUE(ACTIVATED)                                                 \
+    for (int jv = 0; jv < NV; jv++) {                                               \
+        const int nj = n0 + TILE_COL(tx, jv);                                       \
+        if (nj >= NN) break;                                                        \
+        int im, pj;                                                                 \
+        DIVMOD(nj, OHW, im, pj);                                                    \
+        const bool whole = nj + VW <= NN && pj + VW <= OHW;                         \
+        for (int i = 0; i < WPT_M; i++) {                                           \
+            const int m = m0 + ty + i * RTM;                                        \
+            if (m >= M) break;                                                      \
+            const int o = g * Kg + m;                                               \
+            const floatVW v = acc[i][jv] + (has_bias ? bias[o] : 0.0f);             \
+            const floatVW out = ACTIVATED;                                          \
+            if (whole) {                                                            \
+                VSTORE_VW(out, y + ((size_t)im * K + o) * OHW + pj);                \
+                continue;                                                           \
+            }                                                                       \
+            STORE_LANES(out, y + (size_t)o * OHW, K * OHW, OHW, im, pj, NN - nj);   \
+        }                                                                           \
+    }
+
 // Forward: y = act(conv(x, w) + bias). Range [ceil(N·OH·OW / TN)·RTN, ceil(Kg / TM)·RTM, G].
 __kernel __attribute__((reqd_work_group_size(RTN, RTM, 1)))
 void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float* w,
@@ -266,31 +312,16 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
     }
 
     // Each VW-column vector goes out as one store where its pixels are consecutive in y (one
-    // image), else element by element.
-    for (int jv = 0; jv < NV; jv++) {
-        const int nj = n0 + TILE_COL(tx, jv);
-        if (nj >= NN) break;
-        int im, pj;
-        DIVMOD(nj, OHW, im, pj);
-        const bool whole = nj + VW <= NN && pj + VW <= OHW;
-        for (int i = 0; i < WPT_M; i++) {
-            const int m = m0 + ty + i * RTM;
-            if (m >= M) break;
-            const int o = g * Kg + m;
-            const float b = has_bias ? bias[o] : 0.0f;
-            float out[VW];
-            VSTORE_VW(acc[i][jv], out);
-            for (int v = 0; v < VW; v++) out[v] = activate(act, alpha, out[v] + b);
-            if (whole) {
-                VSTORE_VW(VLOAD_VW(out), y + ((size_t)im * K + o) * OHW + pj);
-                continue;
-            }
-            for (int v = 0; v < VW && nj + v < NN; v++) {
-                int imv, pv;
-                DIVMOD(nj + v, OHW, imv, pv);
-                y[((size_t)imv * K + o) * OHW + pv] = out[v];
-            }
-        }
+    // image), else lane by lane (STORE_LANES). The activation is applied to whole vectors, in
+    // one copy of the loop per kind: a switch per element (`activate`) kept the epilogue scalar,
+    // and where the k loop is short it is much of the kernel (1×1 64→64: K = 64, two k steps).
+    if (act == ACT_NONE) {
+        FORWARD_EPILOGUE(v)
+    } else if (act == ACT_RELU) {
+        // v < 0 ? 0 : v, so NaN stays NaN (activate's ReLU).
+        FORWARD_EPILOGUE(select(v, (floatVW)(0.0f), v < (floatVW)(0.0f)))
+    } else {
+        FORWARD_EPILOGUE(activate_lanes(act, alpha, v))
     }
 }
 
@@ -464,13 +495,7 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
                 VSTORE_VW(acc[i][jv], row + (size_t)im * C * HW + qj);
                 continue;
             }
-            float out[VW];
-            VSTORE_VW(acc[i][jv], out);
-            for (int v = 0; v < VW && nj + v < NN; v++) {
-                int imv, qv;
-                DIVMOD(nj + v, HW, imv, qv);
-                row[(size_t)imv * C * HW + qv] = out[v];
-            }
+            STORE_LANES(acc[i][jv], row, C * HW, HW, im, qj, NN - nj);
         }
     }
 }
