@@ -65,6 +65,8 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8, "VW": 2],
         ["TM": 16, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 64, "VW": 16],
         ["TM": 16, "TN": 64, "TK": 8, "WPT_M": 8, "WPT_N": 64, "VW": 16],
+        // The CPU tile of GEMMs whose columns 128-wide tiles would pad (cpuNarrowColumnTile).
+        ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
     ]
 
     func testForwardMatchesReferenceWithBiasAndActivation() throws {
@@ -270,6 +272,42 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         XCTAssertEqual(tile(512, 4608), [128, 64], "no padding anywhere: the cheaper staging")
         XCTAssertEqual(tile(40, 600), [64, 128], "40 output channels: 128 rows would pad 3×")
         XCTAssertNil(OpenCLBackend.cpuFilterTile(rows: 64, columns: 64, among: [KernelTunables.implicitGEMM.gpuDefault]))
+    }
+
+    /// The CPU forward / input-gradient tile: 128 × 64 only where 128-wide column tiles pad the
+    /// GEMM more than an eighth beyond it. Pure table logic, so it runs without a device.
+    func testCPUNarrowColumnTileOnlyWhereWideTilesPad() throws {
+        let tiles = KernelTunables.implicitGEMM.candidates
+        func tile(_ rows: Int, _ columns: Int) -> [Int?] {
+            let p = OpenCLBackend.cpuNarrowColumnTile(rows: rows, columns: columns, among: tiles)
+            return [p?["TM"], p?["TN"]]
+        }
+        XCTAssertEqual(tile(512, 392), [128, 64], "7², batch 8: 512 columns computed at TN = 128, 448 at 64")
+        XCTAssertEqual(tile(2048, 392), [128, 64])
+        XCTAssertEqual(tile(64, 392), [nil, nil], "64 rows: 128-row tiles would pad half")
+        XCTAssertEqual(tile(256, 1568), [nil, nil], "14²: 6% padding stays on the default")
+        XCTAssertEqual(tile(64, 25088), [nil, nil], "56²: no padding")
+        XCTAssertNil(OpenCLBackend.cpuNarrowColumnTile(rows: 512, columns: 392, among: [KernelTunables.implicitGEMM.gpuDefault]))
+    }
+
+    /// On a CPU device the default rule gives ResNet-50's 7² forwards and the strided input
+    /// gradients into 7² phases the narrow tile, and the 56² layers the default.
+    func testCPUDefaultNarrowsColumnsOnlyAtSevenBySeven() throws {
+        let cl = try TestBackends.requireOpenCL()
+        try XCTSkipUnless(cl.info.kind == .cpu, "the rule is stated for a CPU device; this is \(cl.info.kind)")
+        func first(_ c: Int, _ k: Int, _ side: Int, kernel: Int, stride: Int = 1,
+                   _ direction: ConvolutionDirection) throws -> [Int?] {
+            let d = try Conv2DDescriptor(batch: 8, inChannels: c, inH: side, inW: side, outChannels: k, kernelH: kernel,
+                                         kernelW: kernel, strideH: stride, strideW: stride, padding: Padding2D(kernel / 2))
+            let p = cl.implicitGEMMCandidates(d, direction: direction).first
+            return [p?["TM"], p?["TN"]]
+        }
+        XCTAssertEqual(try first(512, 2048, 7, kernel: 1, .forward), [128, 64])
+        XCTAssertEqual(try first(512, 2048, 7, kernel: 1, .backwardData), [128, 64])
+        XCTAssertEqual(try first(1024, 2048, 14, kernel: 1, stride: 2, .backwardData), [128, 64], "phase (0, 0): 7² pixels")
+        XCTAssertEqual(try first(512, 512, 14, kernel: 3, stride: 2, .forward), [128, 64])
+        XCTAssertEqual(try first(64, 64, 56, kernel: 1, .forward), [64, 128])
+        XCTAssertEqual(try first(256, 256, 14, kernel: 3, .backwardData), [64, 128])
     }
 
     func testTunableTableIsConsistent() throws {

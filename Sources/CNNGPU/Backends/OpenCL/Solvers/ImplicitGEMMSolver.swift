@@ -52,7 +52,14 @@ extension OpenCLBackend {
         let fitsKind = { (p: TunableParameters) in gpu ? size(p) >= 64 : size(p) <= 64 }
         for c in table.candidates where !tiles.contains(c) && fitsKind(c) { tiles.append(c) }
         tiles = tiles.filter { table.isValid($0, limits: limits) }
-        guard direction == .backwardFilter else { return tiles }
+        guard direction == .backwardFilter else {
+            if !gpu, let narrow = Self.cpuNarrowColumnTile(rows: rows, columns: Self.gemmColumns(d, direction: direction),
+                                                           among: tiles) {
+                tiles.removeAll { $0 == narrow }
+                tiles.insert(narrow, at: 0)
+            }
+            return tiles
+        }
         // (A GEMM of ≤ 16 rows keeps the 16-row tile put first above.)
         if !gpu, rows > 16, let best = Self.cpuFilterTile(rows: d.groupOutChannels, columns: d.groupInChannels * d.kernelH * d.kernelW,
                                                among: tiles) {
@@ -95,6 +102,29 @@ extension OpenCLBackend {
         let padded = { (tm: Int, tn: Int) in ceilDiv(rows, tm) * tm * ceilDiv(columns, tn) * tn }
         guard let least = preferred.map({ padded($0.0, $0.1) }).min() else { return nil }
         return preferred.first { 3 * padded($0.0, $0.1) <= 4 * least }?.2
+    }
+
+    /// The CPU-device tile for a forward or input-gradient GEMM of `rows` × `columns` in place
+    /// of the default 64 × 128: 128 × 64 (same 8 × 32 register tiles, same work-group size)
+    /// where 128-column tiles pad the GEMM more than an eighth beyond it: ResNet-50's 7² layers
+    /// at batch 8 (392 pixels: 512 columns computed at TN = 128, 448 at 64) and the strided
+    /// input gradients into 7² phases. Measured on PoCL (Zen 5, 2 cores, batch 8; process CPU
+    /// time, Benchmarks/NOTES-opencl-solvers.md, ninth session): input gradients of 3×3/2
+    /// 512→512 14² and 1×1/2 1024→2048 14² 1.1–1.3× faster, the 7² forwards even to 1.2×.
+    /// Elsewhere (no padding at 56² and 28², 6% at 14²) the default stays: its larger input
+    /// tile was not measured slower, and 128 rows would pad the 64-channel layers. Nil when
+    /// `tiles` lacks the shape.
+    static func cpuNarrowColumnTile(rows: Int, columns: Int, among tiles: [TunableParameters]) -> TunableParameters? {
+        guard let narrow = tiles.first(where: { $0["TM"] == 128 && $0["TN"] == 64 && $0["WPT_M"] == 8 && $0["WPT_N"] == 32 })
+        else { return nil }
+        let padded = { (tm: Int, tn: Int) in ceilDiv(rows, tm) * tm * ceilDiv(columns, tn) * tn }
+        return 8 * padded(64, 128) > 9 * padded(128, 64) ? narrow : nil
+    }
+
+    /// Columns of the forward or input-gradient GEMM (one launch): output pixels, input pixels,
+    /// or a strided layer's first stride phase (the largest).
+    static func gemmColumns(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Int {
+        direction == .forward ? d.batch * d.outH * d.outW : d.batch * ceilDiv(d.inH, d.strideH) * ceilDiv(d.inW, d.strideW)
     }
 
     /// Enough slices that the filter-gradient launch has about four work-groups per compute
