@@ -44,8 +44,9 @@
 //   KERNEL_1X1    defined for 1×1 with no padding: the forward right operand is the input
 //                 itself (X[n] is a C × H·W matrix, sampled at the stride), no tap table and no
 //                 bounds checks; with stride 1 a chunk inside one image is one vector. In
-//                 backward data (stride 1 only), dy's chunks load as vectors across row ends.
-//                 In backward filter (any stride), x is gathered without bounds checks
+//                 backward data (any stride), dy's chunks load as vectors across row ends, and
+//                 the weights stage straight from w as vectors (STAGE_A_KMAJOR_ROWS), never
+//                 transposed. In backward filter (any stride), x is gathered without bounds checks
 //   WEIGHTS_TRANSPOSED  backward data (both kernels): the weights argument is the transposed
 //                 copy from conv_igemm_transpose_weights, staged row-major as vectors (see there)
 // Constraints (checked in gemm_tile.cl): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0.
@@ -109,6 +110,35 @@
             STAGE_A_WHOLE_CHUNK(row, mm, kc, m, k, M, KK)                           \
             for (int l = 0; l < AK; l++)                                            \
                 At[mm][kc + l] = (m < (M) && k + l < (KK)) ? row[l] : 0.0f;         \
+        }
+
+// Stages the TK × TM block of a left operand whose k rows lie contiguous along m in global
+// memory (row k at a + k·M) into the k-major As[TK][TM]: a 1×1 layer's input gradient, whose
+// W'[c][o] = w[o][c], so its weights need neither a transposed copy nor a gather per element.
+// Consecutive work-items copy consecutive AM-wide chunks of a row, one vector each inside the
+// matrix.
+#if TM % VW == 0
+#define AM VW
+#else
+#define AM 1
+#endif
+#if AM > 1
+#define STAGE_A_WHOLE_ROW_CHUNK(row, kk, mc, m, k, M, KK)                           \
+            if ((k) < (KK) && (m) + AM <= (M)) {                                    \
+                VSTORE_VW(VLOAD_VW(row), &As[kk][mc]);                              \
+                continue;                                                           \
+            }
+#else
+#define STAGE_A_WHOLE_ROW_CHUNK(row, kk, mc, m, k, M, KK)
+#endif
+#define STAGE_A_KMAJOR_ROWS(a, m0, k0, M, KK)                                       \
+        for (uint idx = lid; idx < TK * (TM / AM); idx += WG) {                     \
+            const int kk = idx / (TM / AM), mc = idx % (TM / AM) * AM;              \
+            const int m = (m0) + mc, k = (k0) + kk;                                 \
+            __global const float* row = (a) + (size_t)k * (M) + m;                  \
+            STAGE_A_WHOLE_ROW_CHUNK(row, kk, mc, m, k, M, KK)                       \
+            for (int l = 0; l < AM; l++)                                            \
+                As[kk][mc + l] = (k < (KK) && m + l < (M)) ? row[l] : 0.0f;         \
         }
 
 // The multiply-accumulate of one staged k step, shared by the three kernels: per k, NV vector
@@ -446,6 +476,8 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
 #ifdef WEIGHTS_TRANSPOSED
         // Row-major (At), as the forward: a row of the transposed weights is contiguous along k.
         STAGE_A_MMAJOR(wg, m0, k0, M, KK)
+#elif defined(KERNEL_1X1)
+        STAGE_A_KMAJOR_ROWS(wg, m0, k0, M, KK)
 #else
         for (uint idx = lid; idx < TM * TK; idx += WG) {
             const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
@@ -516,7 +548,8 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
 // b) (N·Hp·Wp), k = (o, j, i) (Kg·Rp·Sp). With WEIGHTS_TRANSPOSED defined, `w` holds the
 // phases' transposed copies (conv_igemm_transpose_weights) and this phase's starts at
 // w_offset: W' rows contiguous along k, staged as vectors (A_MMAJOR); without, the taps are
-// gathered from w (w_offset 0) into a k-major tile. Range [ceil(N·Hp·Wp / TN)·RTN,
+// gathered from w (w_offset 0) into a k-major tile, or for an unpadded 1×1 layer (KERNEL_1X1)
+// copied from w as vectors (STAGE_A_KMAJOR_ROWS). Range [ceil(N·Hp·Wp / TN)·RTN,
 // ceil(Cg / TM)·RTM, G].
 __kernel __attribute__((reqd_work_group_size(RTN, RTM, 1)))
 void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const int Hp, const int Wp,
@@ -597,6 +630,8 @@ void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const 
         barrier(CLK_LOCAL_MEM_FENCE);
 #ifdef WEIGHTS_TRANSPOSED
         STAGE_A_MMAJOR(wg, m0, k0, M, KK)
+#elif defined(KERNEL_1X1)
+        STAGE_A_KMAJOR_ROWS(wg, m0, k0, M, KK)
 #else
         for (uint idx = lid; idx < TM * TK; idx += WG) {
             const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
@@ -605,6 +640,14 @@ void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const 
 #endif
         for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
             const int kk = idx / (TN / VW), ch = idx % (TN / VW), c = ch * VW;
+#ifdef KERNEL_1X1
+            // Unpadded 1×1: the one phase with a tap is dy's own pixel grid (Hp = OH, Wp = OW)
+            // and the tap has no shift, so a chunk inside one image is one plain vector load.
+            if ((chunk_run[ch] & 2) && k0 + kk < KK) {
+                VSTORE_VW(VLOAD_VW(dy + col_dy[c] + tap_dy[kk]), &Bs[kk][c]);
+                continue;
+            }
+#endif
             const int oh = col_a[c] + tap_oh[kk], ow = col_b[c] + tap_ow[kk];
             if ((chunk_run[ch] & 1) && oh >= 0 && oh < OH && ow >= 0 && ow + VW <= OW) {
                 VSTORE_VW(VLOAD_VW(dy + col_dy[c] + tap_dy[kk]), &Bs[kk][c]);

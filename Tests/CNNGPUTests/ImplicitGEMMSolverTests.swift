@@ -84,7 +84,8 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         try SolverParity.backwardData(cl, problems: try Self.problems(), parameterSets: sets) {
             // NaN-filled, so a transposed weight the transpose failed to write shows.
             let count = cl.implicitGEMMWorkspaceCount($0, direction: .backwardData, parameters: $4)
-            XCTAssertEqual(count, $4["WT"] == 1 ? $0.weightCount : 0)
+            // Unpadded 1×1 layers copy w's rows as vectors and never transpose (KERNEL_1X1).
+            XCTAssertEqual(count, $4["WT"] == 1 && !OpenCLBackend.isUnpaddedOneByOne($0) ? $0.weightCount : 0)
             let WT = try cl.makeBuffer([Float](repeating: .nan, count: max(1, count)))
             try cl.implicitGEMMBackwardData($0, dy: $1, weight: $2, dx: $3, workspace: WT, parameters: $4)
         }
@@ -127,7 +128,8 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     /// The default rule transposes the weights where dx (all stride phases together) spans ≥ 8
     /// column tiles (batch 2 at 24²: 1152 pixels, at any stride) and not at ResNet's 7² (392),
     /// but for ResNet's stride-2 layer from 14² (1568), and the planned path reports and checks
-    /// the transposed weights' workspace and runs it against the Double reference.
+    /// the transposed weights' workspace and runs it against the Double reference (an unpadded
+    /// 1×1 layer copies w's rows as vectors instead and needs none).
     func testDefaultRuleTransposesWeightsOfWideLayers() throws {
         let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
@@ -149,14 +151,18 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         for d in wide {
             let solution = try XCTUnwrap(cl.convolutionSolutions(for: d, direction: .backwardData).first { $0.algorithm == .implicitGEMM })
             let count = cl.convolutionWorkspaceCount(d, direction: .backwardData, solution: solution)
-            XCTAssertEqual(count, d.weightCount, "\(d)")
-            let missing = assertThrowsCNNError {
-                try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: nil)
+            // The 1×1/2 layer stages w's rows as vectors instead (KERNEL_1X1): no workspace.
+            let oneByOne = OpenCLBackend.isUnpaddedOneByOne(d)
+            XCTAssertEqual(count, oneByOne ? 0 : d.weightCount, "\(d)")
+            if !oneByOne {
+                let missing = assertThrowsCNNError {
+                    try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: nil)
+                }
+                XCTAssertNotNil(missing)
             }
-            XCTAssertNotNil(missing)
             let w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
             let W = try cl.makeBuffer(w), DY = try cl.makeBuffer(dy), DX = try cl.allocate(d.inputCount, dtype: .float32)
-            let WS = try cl.makeBuffer([Float](repeating: .nan, count: count))
+            let WS = count > 0 ? try cl.makeBuffer([Float](repeating: .nan, count: count)) : nil
             try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: WS)
             try cl.encodeConvolutionBackwardData(d, dy: DY, weight: W, dx: DX, solution: solution, workspace: WS)
             assertClose(try cl.download(DX), ConvolutionReference.backwardData(d, dy: dy.map(Double.init), w: w.map(Double.init)),

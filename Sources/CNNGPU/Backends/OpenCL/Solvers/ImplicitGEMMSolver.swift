@@ -179,7 +179,11 @@ extension OpenCLBackend {
     /// (196 tiles) 8–15% faster, 14² about even, ResNet's 3×3 512→512 at 7² (4 tiles) 17 → 20 ms
     /// wall clock (a 3.5 ms transpose of 2.4 M weights, no faster GEMM; even in CPU time); the
     /// strided layers 0–14% less CPU time, those into 7² (4 tiles per phase, 13 in all) too.
+    /// An unpadded 1×1 layer (any stride) never transposes: its W'[c][o] = w[o][c] has k rows
+    /// contiguous along m in w, which the kernels copy as vectors (KERNEL_1X1), and `WT` is
+    /// ignored there.
     func transposesWeights(_ d: Conv2DDescriptor, _ parameters: TunableParameters) -> Bool {
+        if Self.isUnpaddedOneByOne(d) { return false }
         if let wt = parameters["WT"] { return wt != 0 }
         let tn = Self.implicitGEMMKernel.completed(parameters, for: info.kind)["TN"] ?? 64
         return ceilDiv(d.batch * d.inH * d.inW, tn) >= Self.transposeMinColumnTiles
@@ -251,7 +255,7 @@ extension OpenCLBackend {
             for (pw, cols) in phaseColumns.enumerated() where cols.count > 0 {
                 let l = Self.implicitGEMMKernel.launch(
                     p, extent: [d.batch * rows.pixels * cols.pixels, d.groupInChannels, d.groups], tile: [p["TN"]!, p["TM"]!],
-                    extra: weightsTransposed)
+                    extra: weightsTransposed + (Self.isUnpaddedOneByOne(d) ? ["KERNEL_1X1"] : []))
                 let taps = rows.count * cols.count
                 if let transposed {
                     try transposeWeights(d, weight, into: transposed, at: offset, options: l.options,
