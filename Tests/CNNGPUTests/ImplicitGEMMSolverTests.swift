@@ -280,12 +280,13 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         XCTAssertNil(OpenCLBackend.cpuFilterTile(rows: 64, columns: 64, among: [KernelTunables.implicitGEMM.gpuDefault]))
     }
 
-    /// The CPU forward / input-gradient tile: 128 × 64 only where 128-wide column tiles pad the
-    /// GEMM more than an eighth beyond it. Pure table logic, so it runs without a device.
-    func testCPUNarrowColumnTileOnlyWhereWideTilesPad() throws {
+    /// The CPU forward / input-gradient tile: 128 × 64 for strided layers whose rows fill 128-row
+    /// tiles, and where 128-wide column tiles pad the GEMM more than an eighth beyond it. Pure
+    /// table logic, so it runs without a device.
+    func testCPUNarrowColumnTileOnlyWhereWideTilesPadOrStrided() throws {
         let tiles = KernelTunables.implicitGEMM.candidates
-        func tile(_ rows: Int, _ columns: Int) -> [Int?] {
-            let p = OpenCLBackend.cpuNarrowColumnTile(rows: rows, columns: columns, among: tiles)
+        func tile(_ rows: Int, _ columns: Int, strided: Bool = false) -> [Int?] {
+            let p = OpenCLBackend.cpuNarrowColumnTile(rows: rows, columns: columns, strided: strided, among: tiles)
             return [p?["TM"], p?["TN"]]
         }
         XCTAssertEqual(tile(512, 392), [128, 64], "7², batch 8: 512 columns computed at TN = 128, 448 at 64")
@@ -293,12 +294,16 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         XCTAssertEqual(tile(64, 392), [nil, nil], "64 rows: 128-row tiles would pad half")
         XCTAssertEqual(tile(256, 1568), [nil, nil], "14²: 6% padding stays on the default")
         XCTAssertEqual(tile(64, 25088), [nil, nil], "56²: no padding")
-        XCTAssertNil(OpenCLBackend.cpuNarrowColumnTile(rows: 512, columns: 392, among: [KernelTunables.implicitGEMM.gpuDefault]))
+        XCTAssertEqual(tile(128, 6272, strided: true), [128, 64], "3×3/2 128→128 56²")
+        XCTAssertEqual(tile(64, 6272, strided: true), [nil, nil], "a strided 64-channel layer: 128 rows pad half")
+        XCTAssertEqual(tile(40, 1000, strided: true), [nil, nil], "40 rows: 128-row tiles pad more than 64-row ones")
+        XCTAssertNil(OpenCLBackend.cpuNarrowColumnTile(rows: 512, columns: 392, strided: true,
+                                                      among: [KernelTunables.implicitGEMM.gpuDefault]))
     }
 
-    /// On a CPU device the default rule gives ResNet-50's 7² forwards and the strided input
-    /// gradients into 7² phases the narrow tile, and the 56² layers the default.
-    func testCPUDefaultNarrowsColumnsOnlyAtSevenBySeven() throws {
+    /// On a CPU device the default rule gives ResNet-50's 7² layers and strided layers the
+    /// narrow tile, and the stride-1 layers from 14² up the default.
+    func testCPUDefaultNarrowsColumnsOnlyAtSevenBySevenAndStrided() throws {
         let cl = try TestBackends.requireOpenCL()
         try XCTSkipUnless(cl.info.kind == .cpu, "the rule is stated for a CPU device; this is \(cl.info.kind)")
         func first(_ c: Int, _ k: Int, _ side: Int, kernel: Int, stride: Int = 1,
@@ -312,6 +317,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         XCTAssertEqual(try first(512, 2048, 7, kernel: 1, .backwardData), [128, 64])
         XCTAssertEqual(try first(1024, 2048, 14, kernel: 1, stride: 2, .backwardData), [128, 64], "phase (0, 0): 7² pixels")
         XCTAssertEqual(try first(512, 512, 14, kernel: 3, stride: 2, .forward), [128, 64])
+        XCTAssertEqual(try first(256, 256, 28, kernel: 3, stride: 2, .forward), [128, 64], "strided")
         XCTAssertEqual(try first(64, 64, 56, kernel: 1, .forward), [64, 128])
         XCTAssertEqual(try first(256, 256, 14, kernel: 3, .backwardData), [64, 128])
     }

@@ -54,7 +54,7 @@ extension OpenCLBackend {
         tiles = tiles.filter { table.isValid($0, limits: limits) }
         guard direction == .backwardFilter else {
             if !gpu, let narrow = Self.cpuNarrowColumnTile(rows: rows, columns: Self.gemmColumns(d, direction: direction),
-                                                           among: tiles) {
+                                                           strided: d.strideH > 1 || d.strideW > 1, among: tiles) {
                 tiles.removeAll { $0 == narrow }
                 tiles.insert(narrow, at: 0)
             }
@@ -105,20 +105,28 @@ extension OpenCLBackend {
     }
 
     /// The CPU-device tile for a forward or input-gradient GEMM of `rows` × `columns` in place
-    /// of the default 64 × 128: 128 × 64 (same 8 × 32 register tiles, same work-group size)
-    /// where 128-column tiles pad the GEMM more than an eighth beyond it: ResNet-50's 7² layers
-    /// at batch 8 (392 pixels: 512 columns computed at TN = 128, 448 at 64) and the strided
-    /// input gradients into 7² phases. Measured on PoCL (Zen 5, 2 cores, batch 8; process CPU
-    /// time, Benchmarks/NOTES-opencl-solvers.md, ninth session): input gradients of 3×3/2
-    /// 512→512 14² and 1×1/2 1024→2048 14² 1.1–1.3× faster, the 7² forwards even to 1.2×.
-    /// Elsewhere (no padding at 56² and 28², 6% at 14²) the default stays: its larger input
-    /// tile was not measured slower, and 128 rows would pad the 64-channel layers. Nil when
-    /// `tiles` lacks the shape.
-    static func cpuNarrowColumnTile(rows: Int, columns: Int, among tiles: [TunableParameters]) -> TunableParameters? {
+    /// of the default 64 × 128: 128 × 64 (same 8 × 32 register tiles, same work-group size),
+    /// which stages half the right operand (the gathered input or dy) per FMA and twice the
+    /// weights (vector copies), where
+    /// - the layer is strided and 128-row tiles pad no more than 64-row ones: a strided
+    ///   forward gathers its input element by element (four bounds checks each) and a strided
+    ///   input gradient's phases load dy as masked chunks, so that operand is the costly one;
+    /// - or 128-wide column tiles pad the GEMM more than an eighth beyond it: ResNet-50's 7²
+    ///   layers at batch 8 (392 pixels: 512 columns computed at TN = 128, 448 at 64).
+    /// Measured on PoCL (Zen 5, 2 cores, batch 8; process CPU time, same binary, A B A B;
+    /// Benchmarks/NOTES-opencl-solvers.md, ninth session): ResNet's strided forwards 1.05–1.48×
+    /// (3×3/2 128→128 56² 1.31×, 3×3/2 256→256 28² 1.48×), their input gradients 1.01–1.39×,
+    /// 3×3/2 512→512 14² and 1×1/2 1024→2048 14² input gradients 1.1–1.3×, 1×1 512→2048 7²
+    /// forward 1.2×. Stride-1 layers from 14² up (6% padding or none) keep the default: their
+    /// input loads as whole vectors, and 128 rows would pad the 64-channel layers (2× slower).
+    /// Nil when `tiles` lacks the shape.
+    static func cpuNarrowColumnTile(rows: Int, columns: Int, strided: Bool,
+                                    among tiles: [TunableParameters]) -> TunableParameters? {
         guard let narrow = tiles.first(where: { $0["TM"] == 128 && $0["TN"] == 64 && $0["WPT_M"] == 8 && $0["WPT_N"] == 32 })
         else { return nil }
         let padded = { (tm: Int, tn: Int) in ceilDiv(rows, tm) * tm * ceilDiv(columns, tn) * tn }
-        return 8 * padded(64, 128) > 9 * padded(128, 64) ? narrow : nil
+        let wide = padded(64, 128), tall = padded(128, 64)
+        return (strided ? tall <= wide : 8 * wide > 9 * tall) ? narrow : nil
     }
 
     /// Columns of the forward or input-gradient GEMM (one launch): output pixels, input pixels,
