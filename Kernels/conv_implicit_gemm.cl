@@ -44,8 +44,9 @@
 //   KERNEL_1X1    defined for 1×1 with no padding: the forward right operand is the input
 //                 itself (X[n] is a C × H·W matrix, sampled at the stride), no tap table and no
 //                 bounds checks; with stride 1 a chunk inside one image is one vector. In
-//                 backward data (stride 1 only), dy's chunks load as vectors across row ends.
-//                 In backward filter (any stride), x is gathered without bounds checks
+//                 backward data (any stride), dy's chunks load as vectors across row ends, and
+//                 the weights stage straight from w as vectors (STAGE_A_KMAJOR_ROWS), never
+//                 transposed. In backward filter (any stride), x is gathered without bounds checks
 //   WEIGHTS_TRANSPOSED  backward data (both kernels): the weights argument is the transposed
 //                 copy from conv_igemm_transpose_weights, staged row-major as vectors (see there)
 // Constraints (checked in gemm_tile.cl): TM % WPT_M == 0, TN % WPT_N == 0, WPT_N % VW == 0.
@@ -111,6 +112,35 @@
                 At[mm][kc + l] = (m < (M) && k + l < (KK)) ? row[l] : 0.0f;         \
         }
 
+// Stages the TK × TM block of a left operand whose k rows lie contiguous along m in global
+// memory (row k at a + k·M) into the k-major As[TK][TM]: a 1×1 layer's input gradient, whose
+// W'[c][o] = w[o][c], so its weights need neither a transposed copy nor a gather per element.
+// Consecutive work-items copy consecutive AM-wide chunks of a row, one vector each inside the
+// matrix.
+#if TM % VW == 0
+#define AM VW
+#else
+#define AM 1
+#endif
+#if AM > 1
+#define STAGE_A_WHOLE_ROW_CHUNK(row, kk, mc, m, k, M, KK)                           \
+            if ((k) < (KK) && (m) + AM <= (M)) {                                    \
+                VSTORE_VW(VLOAD_VW(row), &As[kk][mc]);                              \
+                continue;                                                           \
+            }
+#else
+#define STAGE_A_WHOLE_ROW_CHUNK(row, kk, mc, m, k, M, KK)
+#endif
+#define STAGE_A_KMAJOR_ROWS(a, m0, k0, M, KK)                                       \
+        for (uint idx = lid; idx < TK * (TM / AM); idx += WG) {                     \
+            const int kk = idx / (TM / AM), mc = idx % (TM / AM) * AM;              \
+            const int m = (m0) + mc, k = (k0) + kk;                                 \
+            __global const float* row = (a) + (size_t)k * (M) + m;                  \
+            STAGE_A_WHOLE_ROW_CHUNK(row, kk, mc, m, k, M, KK)                       \
+            for (int l = 0; l < AM; l++)                                            \
+                As[kk][mc + l] = (k < (KK) && m + l < (M)) ? row[l] : 0.0f;         \
+        }
+
 // The multiply-accumulate of one staged k step, shared by the three kernels: per k, NV vector
 // loads of the B row and WPT_M broadcasts of the A column feed WPT_M·NV vector FMAs, the
 // register tile fully unrolled so that it stays in registers. The k loop starts at lid >> 20,
@@ -156,6 +186,52 @@
     floatVW acc[WPT_M][NV];                                                         \
     for (int i = 0; i < WPT_M; i++)                                                 \
         for (int jv = 0; jv < NV; jv++) acc[i][jv] = (floatVW)(0.0f);
+
+// Stores the lanes of v (output columns nj, nj + 1, … of a GEMM whose columns are (image,
+// pixel), PLANE pixels per image plane) that are inside the GEMM (fewer than `left` remain)
+// one element at a time, at plane + image·IMAGE_STRIDE + pixel: for a vector that straddles
+// an image's end (at 7², 7 of every 25 chunks of 16) or the GEMM's. The image and pixel of
+// the first lane (im, pj) step along, no division per element.
+#define STORE_LANES(v, plane, IMAGE_STRIDE, PLANE, im, pj, left) do {               \
+        float e_[VW];                                                               \
+        VSTORE_VW(v, e_);                                                           \
+        int im_ = (im), p_ = (pj);                                                  \
+        for (int l_ = 0; l_ < VW && l_ < (left); l_++) {                            \
+            (plane)[(size_t)im_ * (IMAGE_STRIDE) + p_] = e_[l_];                    \
+            if (++p_ == (PLANE)) { p_ = 0; im_++; }                                 \
+        }                                                                           \
+    } while (0)
+
+// Any activation of a vector, element by element (`activate`'s switch).
+inline floatVW activate_lanes(const int act, const float alpha, const floatVW v) {
+    float e[VW];
+    VSTORE_VW(v, e);
+    for (int l = 0; l < VW; l++) e[l] = activate(act, alpha, e[l]);
+    return VLOAD_VW(e);
+}
+
+// The forward's stores of its register tile: y = ACTIVATED, an expression of the vector
+// v = acc + bias.
+#define FORWARD_EPILOGUE(ACTIVATED)                                                 \
+    for (int jv = 0; jv < NV; jv++) {                                               \
+        const int nj = n0 + TILE_COL(tx, jv);                                       \
+        if (nj >= NN) break;                                                        \
+        int im, pj;                                                                 \
+        DIVMOD(nj, OHW, im, pj);                                                    \
+        const bool whole = nj + VW <= NN && pj + VW <= OHW;                         \
+        for (int i = 0; i < WPT_M; i++) {                                           \
+            const int m = m0 + ty + i * RTM;                                        \
+            if (m >= M) break;                                                      \
+            const int o = g * Kg + m;                                               \
+            const floatVW v = acc[i][jv] + (has_bias ? bias[o] : 0.0f);             \
+            const floatVW out = ACTIVATED;                                          \
+            if (whole) {                                                            \
+                VSTORE_VW(out, y + ((size_t)im * K + o) * OHW + pj);                \
+                continue;                                                           \
+            }                                                                       \
+            STORE_LANES(out, y + (size_t)o * OHW, K * OHW, OHW, im, pj, NN - nj);   \
+        }                                                                           \
+    }
 
 // Forward: y = act(conv(x, w) + bias). Range [ceil(N·OH·OW / TN)·RTN, ceil(Kg / TM)·RTM, G].
 __kernel __attribute__((reqd_work_group_size(RTN, RTM, 1)))
@@ -266,31 +342,16 @@ void conv_igemm_forward(GEOMETRY, __global const float* x, __global const float*
     }
 
     // Each VW-column vector goes out as one store where its pixels are consecutive in y (one
-    // image), else element by element.
-    for (int jv = 0; jv < NV; jv++) {
-        const int nj = n0 + TILE_COL(tx, jv);
-        if (nj >= NN) break;
-        int im, pj;
-        DIVMOD(nj, OHW, im, pj);
-        const bool whole = nj + VW <= NN && pj + VW <= OHW;
-        for (int i = 0; i < WPT_M; i++) {
-            const int m = m0 + ty + i * RTM;
-            if (m >= M) break;
-            const int o = g * Kg + m;
-            const float b = has_bias ? bias[o] : 0.0f;
-            float out[VW];
-            VSTORE_VW(acc[i][jv], out);
-            for (int v = 0; v < VW; v++) out[v] = activate(act, alpha, out[v] + b);
-            if (whole) {
-                VSTORE_VW(VLOAD_VW(out), y + ((size_t)im * K + o) * OHW + pj);
-                continue;
-            }
-            for (int v = 0; v < VW && nj + v < NN; v++) {
-                int imv, pv;
-                DIVMOD(nj + v, OHW, imv, pv);
-                y[((size_t)imv * K + o) * OHW + pv] = out[v];
-            }
-        }
+    // image), else lane by lane (STORE_LANES). The activation is applied to whole vectors, in
+    // one copy of the loop per kind: a switch per element (`activate`) kept the epilogue scalar,
+    // and where the k loop is short it is much of the kernel (1×1 64→64: K = 64, two k steps).
+    if (act == ACT_NONE) {
+        FORWARD_EPILOGUE(v)
+    } else if (act == ACT_RELU) {
+        // v < 0 ? 0 : v, so NaN stays NaN (activate's ReLU).
+        FORWARD_EPILOGUE(select(v, (floatVW)(0.0f), v < (floatVW)(0.0f)))
+    } else {
+        FORWARD_EPILOGUE(activate_lanes(act, alpha, v))
     }
 }
 
@@ -415,6 +476,8 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
 #ifdef WEIGHTS_TRANSPOSED
         // Row-major (At), as the forward: a row of the transposed weights is contiguous along k.
         STAGE_A_MMAJOR(wg, m0, k0, M, KK)
+#elif defined(KERNEL_1X1)
+        STAGE_A_KMAJOR_ROWS(wg, m0, k0, M, KK)
 #else
         for (uint idx = lid; idx < TM * TK; idx += WG) {
             const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
@@ -464,13 +527,7 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
                 VSTORE_VW(acc[i][jv], row + (size_t)im * C * HW + qj);
                 continue;
             }
-            float out[VW];
-            VSTORE_VW(acc[i][jv], out);
-            for (int v = 0; v < VW && nj + v < NN; v++) {
-                int imv, qv;
-                DIVMOD(nj + v, HW, imv, qv);
-                row[(size_t)imv * C * HW + qv] = out[v];
-            }
+            STORE_LANES(acc[i][jv], row, C * HW, HW, im, qj, NN - nj);
         }
     }
 }
@@ -491,7 +548,8 @@ void conv_igemm_backward_data(GEOMETRY, __global const float* dy, __global const
 // b) (N·Hp·Wp), k = (o, j, i) (Kg·Rp·Sp). With WEIGHTS_TRANSPOSED defined, `w` holds the
 // phases' transposed copies (conv_igemm_transpose_weights) and this phase's starts at
 // w_offset: W' rows contiguous along k, staged as vectors (A_MMAJOR); without, the taps are
-// gathered from w (w_offset 0) into a k-major tile. Range [ceil(N·Hp·Wp / TN)·RTN,
+// gathered from w (w_offset 0) into a k-major tile, or for an unpadded 1×1 layer (KERNEL_1X1)
+// copied from w as vectors (STAGE_A_KMAJOR_ROWS). Range [ceil(N·Hp·Wp / TN)·RTN,
 // ceil(Cg / TM)·RTM, G].
 __kernel __attribute__((reqd_work_group_size(RTN, RTM, 1)))
 void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const int Hp, const int Wp,
@@ -572,6 +630,8 @@ void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const 
         barrier(CLK_LOCAL_MEM_FENCE);
 #ifdef WEIGHTS_TRANSPOSED
         STAGE_A_MMAJOR(wg, m0, k0, M, KK)
+#elif defined(KERNEL_1X1)
+        STAGE_A_KMAJOR_ROWS(wg, m0, k0, M, KK)
 #else
         for (uint idx = lid; idx < TM * TK; idx += WG) {
             const int mm = idx / TK, kk = idx % TK, m = m0 + mm;
@@ -580,6 +640,14 @@ void conv_igemm_backward_data_phase(GEOMETRY, const int ph, const int pw, const 
 #endif
         for (uint idx = lid; idx < TK * (TN / VW); idx += WG) {
             const int kk = idx / (TN / VW), ch = idx % (TN / VW), c = ch * VW;
+#ifdef KERNEL_1X1
+            // Unpadded 1×1: the one phase with a tap is dy's own pixel grid (Hp = OH, Wp = OW)
+            // and the tap has no shift, so a chunk inside one image is one plain vector load.
+            if ((chunk_run[ch] & 2) && k0 + kk < KK) {
+                VSTORE_VW(VLOAD_VW(dy + col_dy[c] + tap_dy[kk]), &Bs[kk][c]);
+                continue;
+            }
+#endif
             const int oh = col_a[c] + tap_oh[kk], ow = col_b[c] + tap_ow[kk];
             if ((chunk_run[ch] & 1) && oh >= 0 && oh < OH && ow >= 0 && ow + VW <= OW) {
                 VSTORE_VW(VLOAD_VW(dy + col_dy[c] + tap_dy[kk]), &Bs[kk][c]);

@@ -65,6 +65,8 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8, "VW": 2],
         ["TM": 16, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 64, "VW": 16],
         ["TM": 16, "TN": 64, "TK": 8, "WPT_M": 8, "WPT_N": 64, "VW": 16],
+        // The CPU tile of GEMMs whose columns 128-wide tiles would pad (cpuNarrowColumnTile).
+        ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
     ]
 
     func testForwardMatchesReferenceWithBiasAndActivation() throws {
@@ -82,7 +84,8 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         try SolverParity.backwardData(cl, problems: try Self.problems(), parameterSets: sets) {
             // NaN-filled, so a transposed weight the transpose failed to write shows.
             let count = cl.implicitGEMMWorkspaceCount($0, direction: .backwardData, parameters: $4)
-            XCTAssertEqual(count, $4["WT"] == 1 ? $0.weightCount : 0)
+            // Unpadded 1×1 layers copy w's rows as vectors and never transpose (KERNEL_1X1).
+            XCTAssertEqual(count, $4["WT"] == 1 && !OpenCLBackend.isUnpaddedOneByOne($0) ? $0.weightCount : 0)
             let WT = try cl.makeBuffer([Float](repeating: .nan, count: max(1, count)))
             try cl.implicitGEMMBackwardData($0, dy: $1, weight: $2, dx: $3, workspace: WT, parameters: $4)
         }
@@ -125,7 +128,8 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     /// The default rule transposes the weights where dx (all stride phases together) spans ≥ 8
     /// column tiles (batch 2 at 24²: 1152 pixels, at any stride) and not at ResNet's 7² (392),
     /// but for ResNet's stride-2 layer from 14² (1568), and the planned path reports and checks
-    /// the transposed weights' workspace and runs it against the Double reference.
+    /// the transposed weights' workspace and runs it against the Double reference (an unpadded
+    /// 1×1 layer copies w's rows as vectors instead and needs none).
     func testDefaultRuleTransposesWeightsOfWideLayers() throws {
         let cl = try TestBackends.requireOpenCL()
         var rng = SeededGenerator.fresh()
@@ -147,14 +151,18 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         for d in wide {
             let solution = try XCTUnwrap(cl.convolutionSolutions(for: d, direction: .backwardData).first { $0.algorithm == .implicitGEMM })
             let count = cl.convolutionWorkspaceCount(d, direction: .backwardData, solution: solution)
-            XCTAssertEqual(count, d.weightCount, "\(d)")
-            let missing = assertThrowsCNNError {
-                try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: nil)
+            // The 1×1/2 layer stages w's rows as vectors instead (KERNEL_1X1): no workspace.
+            let oneByOne = OpenCLBackend.isUnpaddedOneByOne(d)
+            XCTAssertEqual(count, oneByOne ? 0 : d.weightCount, "\(d)")
+            if !oneByOne {
+                let missing = assertThrowsCNNError {
+                    try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: nil)
+                }
+                XCTAssertNotNil(missing)
             }
-            XCTAssertNotNil(missing)
             let w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
             let W = try cl.makeBuffer(w), DY = try cl.makeBuffer(dy), DX = try cl.allocate(d.inputCount, dtype: .float32)
-            let WS = try cl.makeBuffer([Float](repeating: .nan, count: count))
+            let WS = count > 0 ? try cl.makeBuffer([Float](repeating: .nan, count: count)) : nil
             try cl.checkConvolutionSolution(d, direction: .backwardData, solution: solution, workspace: WS)
             try cl.encodeConvolutionBackwardData(d, dy: DY, weight: W, dx: DX, solution: solution, workspace: WS)
             assertClose(try cl.download(DX), ConvolutionReference.backwardData(d, dy: dy.map(Double.init), w: w.map(Double.init)),
@@ -270,6 +278,48 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         XCTAssertEqual(tile(512, 4608), [128, 64], "no padding anywhere: the cheaper staging")
         XCTAssertEqual(tile(40, 600), [64, 128], "40 output channels: 128 rows would pad 3×")
         XCTAssertNil(OpenCLBackend.cpuFilterTile(rows: 64, columns: 64, among: [KernelTunables.implicitGEMM.gpuDefault]))
+    }
+
+    /// The CPU forward / input-gradient tile: 128 × 64 for strided layers whose rows fill 128-row
+    /// tiles, and where 128-wide column tiles pad the GEMM more than an eighth beyond it. Pure
+    /// table logic, so it runs without a device.
+    func testCPUNarrowColumnTileOnlyWhereWideTilesPadOrStrided() throws {
+        let tiles = KernelTunables.implicitGEMM.candidates
+        func tile(_ rows: Int, _ columns: Int, strided: Bool = false) -> [Int?] {
+            let p = OpenCLBackend.cpuNarrowColumnTile(rows: rows, columns: columns, strided: strided, among: tiles)
+            return [p?["TM"], p?["TN"]]
+        }
+        XCTAssertEqual(tile(512, 392), [128, 64], "7², batch 8: 512 columns computed at TN = 128, 448 at 64")
+        XCTAssertEqual(tile(2048, 392), [128, 64])
+        XCTAssertEqual(tile(64, 392), [nil, nil], "64 rows: 128-row tiles would pad half")
+        XCTAssertEqual(tile(256, 1568), [nil, nil], "14²: 6% padding stays on the default")
+        XCTAssertEqual(tile(64, 25088), [nil, nil], "56²: no padding")
+        XCTAssertEqual(tile(128, 6272, strided: true), [128, 64], "3×3/2 128→128 56²")
+        XCTAssertEqual(tile(64, 6272, strided: true), [nil, nil], "a strided 64-channel layer: 128 rows pad half")
+        XCTAssertEqual(tile(40, 1000, strided: true), [nil, nil], "40 rows: 128-row tiles pad more than 64-row ones")
+        XCTAssertNil(OpenCLBackend.cpuNarrowColumnTile(rows: 512, columns: 392, strided: true,
+                                                      among: [KernelTunables.implicitGEMM.gpuDefault]))
+    }
+
+    /// On a CPU device the default rule gives ResNet-50's 7² layers and strided layers the
+    /// narrow tile, and the stride-1 layers from 14² up the default.
+    func testCPUDefaultNarrowsColumnsOnlyAtSevenBySevenAndStrided() throws {
+        let cl = try TestBackends.requireOpenCL()
+        try XCTSkipUnless(cl.info.kind == .cpu, "the rule is stated for a CPU device; this is \(cl.info.kind)")
+        func first(_ c: Int, _ k: Int, _ side: Int, kernel: Int, stride: Int = 1,
+                   _ direction: ConvolutionDirection) throws -> [Int?] {
+            let d = try Conv2DDescriptor(batch: 8, inChannels: c, inH: side, inW: side, outChannels: k, kernelH: kernel,
+                                         kernelW: kernel, strideH: stride, strideW: stride, padding: Padding2D(kernel / 2))
+            let p = cl.implicitGEMMCandidates(d, direction: direction).first
+            return [p?["TM"], p?["TN"]]
+        }
+        XCTAssertEqual(try first(512, 2048, 7, kernel: 1, .forward), [128, 64])
+        XCTAssertEqual(try first(512, 2048, 7, kernel: 1, .backwardData), [128, 64])
+        XCTAssertEqual(try first(1024, 2048, 14, kernel: 1, stride: 2, .backwardData), [128, 64], "phase (0, 0): 7² pixels")
+        XCTAssertEqual(try first(512, 512, 14, kernel: 3, stride: 2, .forward), [128, 64])
+        XCTAssertEqual(try first(256, 256, 28, kernel: 3, stride: 2, .forward), [128, 64], "strided")
+        XCTAssertEqual(try first(64, 64, 56, kernel: 1, .forward), [64, 128])
+        XCTAssertEqual(try first(256, 256, 14, kernel: 3, .backwardData), [64, 128])
     }
 
     func testTunableTableIsConsistent() throws {

@@ -21,6 +21,12 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                                                       kernelH: 1, kernelW: 1)),
             ("3x3 512->512 7^2", try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512,
                                                       kernelH: 3, kernelW: 3, padding: Padding2D(1))),
+            // The other bottleneck 1×1 shapes at the ends of the GEMM sizes: K = 64 (the k loop is
+            // two steps, the stores dominate) and N = 392 pixels at 7² (few column tiles).
+            ("1x1 64->64 56^2", try Conv2DDescriptor(batch: 8, inChannels: 64, inH: 56, inW: 56, outChannels: 64,
+                                                     kernelH: 1, kernelW: 1)),
+            ("1x1 512->2048 7^2", try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 2048,
+                                                       kernelH: 1, kernelW: 1)),
             // The strided layers of ResNet-50's first blocks of stages 2–4 (3×3 conv2 and the
             // 1×1 downsample): their input gradients scatter into every other pixel.
             ("3x3/2 128->128 56^2", try Conv2DDescriptor(batch: 8, inChannels: 128, inH: 56, inW: 56, outChannels: 128,
@@ -122,18 +128,33 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                     (.backwardData, { try cl.convolutionBackwardData(d, dy: DY, weight: W, dx: DX) }),
                     (.backwardFilter, { try cl.convolutionBackwardFilter(d, x: X, dy: DY, dw: DW) }),
                 ]
-                // CNNGPU_BENCH_PARAMS=WT=1,TN=64 overrides those parameters of an implicit-GEMM input
-                // gradient, so that two variants compare in one process.
+                // CNNGPU_BENCH_PARAMS=WT=1,TN=64 overrides those parameters of the chosen solution
+                // where it is the implicit GEMM (WT and KSPLIT only mean something to one
+                // direction), so that two variants compare in one process; with
+                // CNNGPU_BENCH_SOLVER=implicitGEMM the implicit GEMM's default replaces the choice.
                 let overrides = Self.parameterOverrides()
+                let solver = ProcessInfo.processInfo.environment["CNNGPU_BENCH_SOLVER"].flatMap { ConvolutionAlgorithm(rawValue: $0) }
                 for (direction, chosenPass) in passes {
                     var solution = try ConvolutionChoice.solution(for: d, direction: direction, backend: cl)
+                    if let solver, let s = cl.convolutionSolutions(for: d, direction: direction)
+                        .first(where: { $0.algorithm == solver }) {
+                        solution = s
+                    }
                     var pass = chosenPass
-                    if !overrides.isEmpty && direction == .backwardData && solution.algorithm == .implicitGEMM {
-                        solution.parameters.merge(overrides) { $1 }
+                    if solution.algorithm == .implicitGEMM { solution.parameters.merge(overrides) { $1 } }
+                    if solution != (try ConvolutionChoice.solution(for: d, direction: direction, backend: cl)) {
                         let chosen = solution
                         let ws = cl.convolutionWorkspaceCount(d, direction: direction, solution: chosen)
                         let WS = ws > 0 ? try cl.allocate(ws, dtype: .float32) : nil
-                        pass = { try cl.encodeConvolutionBackwardData(d, dy: DY, weight: W, dx: DX, solution: chosen, workspace: WS) }
+                        switch direction {
+                        case .forward:
+                            pass = { try cl.encodeConvolutionForward(d, x: X, weight: W, bias: nil, activation: nil, y: Y,
+                                                                     solution: chosen, workspace: WS) }
+                        case .backwardData:
+                            pass = { try cl.encodeConvolutionBackwardData(d, dy: DY, weight: W, dx: DX, solution: chosen, workspace: WS) }
+                        case .backwardFilter:
+                            pass = { try cl.encodeConvolutionBackwardFilter(d, x: X, dy: DY, dw: DW, solution: chosen, workspace: WS) }
+                        }
                     }
                     let t = try Self.bestTime(cl, pass), cpu = try Self.bestCPUTime(cl, pass)
                     FileHandle.standardError.write(Data(String(format: "%@ | %@ | %@ %.1f ms, %.1f GFLOP/s, CPU time %.1f ms\n",

@@ -36,13 +36,16 @@ final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
             try Conv2DDescriptor(batch: 1, inChannels: 2, inH: 3, inW: 10, outChannels: 3, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(1)),
         ]
-        for (d, tiles) in problems.flatMap({ d in tileSets.map { (d, $0) } }) {
+        // The forward's epilogue has one loop per activation kind: none, ReLU, and the rest.
+        let activations: [Activation?] = [.leakyReLU(alpha: 0.2), nil, .relu]
+        for (i, (d, tiles)) in problems.flatMap({ d in tileSets.map { (d, $0) } }).enumerated() {
+            let activation = activations[i % activations.count]
             let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
             let b = rng.floats(d.outChannels)
             let X = try cl.makeBuffer(x), W = try cl.makeBuffer(w), DY = try cl.makeBuffer(dy), B = try cl.makeBuffer(b)
             let Y = try cl.hostInitialized(d.outputCount), DX = try cl.hostInitialized(d.inputCount)
             let DW = try cl.hostInitialized(d.weightCount)
-            try cl.implicitGEMMForward(d, x: X, weight: W, bias: B, activation: .leakyReLU(alpha: 0.2), y: Y,
+            try cl.implicitGEMMForward(d, x: X, weight: W, bias: B, activation: activation, y: Y,
                                        parameters: tiles)
             // The transposed weights (WT=1; per stride phase for the strided layers): every element
             // written before the GEMM reads it; the gathering path (WT=0) must give the same dx.
@@ -60,7 +63,7 @@ final class KernelCheckTiledImplicitGEMMTests: XCTestCase {
             let CY = try cpu.allocate(d.outputCount, dtype: .float32), CDX = try cpu.allocate(d.inputCount, dtype: .float32)
             let CDW = try cpu.allocate(d.weightCount, dtype: .float32)
             try cpu.convolutionForward(d, x: CX, weight: CW, bias: try cpu.makeBuffer(b), y: CY)
-            try cpu.activationForward(.leakyReLU(alpha: 0.2), count: d.outputCount, x: CY, y: CY)
+            if let activation { try cpu.activationForward(activation, count: d.outputCount, x: CY, y: CY) }
             try cpu.convolutionBackwardData(d, dy: CDY, weight: CW, dx: CDX)
             try cpu.convolutionBackwardFilter(d, x: CX, dy: CDY, dw: CDW)
             assertClose(try cl.download(Y), try cpu.download(CY), tolerance: 1e-5, "conv_igemm_forward \(d) seed \(rng.seed)")

@@ -52,7 +52,14 @@ extension OpenCLBackend {
         let fitsKind = { (p: TunableParameters) in gpu ? size(p) >= 64 : size(p) <= 64 }
         for c in table.candidates where !tiles.contains(c) && fitsKind(c) { tiles.append(c) }
         tiles = tiles.filter { table.isValid($0, limits: limits) }
-        guard direction == .backwardFilter else { return tiles }
+        guard direction == .backwardFilter else {
+            if !gpu, let narrow = Self.cpuNarrowColumnTile(rows: rows, columns: Self.gemmColumns(d, direction: direction),
+                                                           strided: d.strideH > 1 || d.strideW > 1, among: tiles) {
+                tiles.removeAll { $0 == narrow }
+                tiles.insert(narrow, at: 0)
+            }
+            return tiles
+        }
         // (A GEMM of ≤ 16 rows keeps the 16-row tile put first above.)
         if !gpu, rows > 16, let best = Self.cpuFilterTile(rows: d.groupOutChannels, columns: d.groupInChannels * d.kernelH * d.kernelW,
                                                among: tiles) {
@@ -95,6 +102,37 @@ extension OpenCLBackend {
         let padded = { (tm: Int, tn: Int) in ceilDiv(rows, tm) * tm * ceilDiv(columns, tn) * tn }
         guard let least = preferred.map({ padded($0.0, $0.1) }).min() else { return nil }
         return preferred.first { 3 * padded($0.0, $0.1) <= 4 * least }?.2
+    }
+
+    /// The CPU-device tile for a forward or input-gradient GEMM of `rows` × `columns` in place
+    /// of the default 64 × 128: 128 × 64 (same 8 × 32 register tiles, same work-group size),
+    /// which stages half the right operand (the gathered input or dy) per FMA and twice the
+    /// weights (vector copies), where
+    /// - the layer is strided and 128-row tiles pad no more than 64-row ones: a strided
+    ///   forward gathers its input element by element (four bounds checks each) and a strided
+    ///   input gradient's phases load dy as masked chunks, so that operand is the costly one;
+    /// - or 128-wide column tiles pad the GEMM more than an eighth beyond it: ResNet-50's 7²
+    ///   layers at batch 8 (392 pixels: 512 columns computed at TN = 128, 448 at 64).
+    /// Measured on PoCL (Zen 5, 2 cores, batch 8; process CPU time, same binary, A B A B;
+    /// Benchmarks/NOTES-opencl-solvers.md, ninth session): ResNet's strided forwards 1.05–1.48×
+    /// (3×3/2 128→128 56² 1.31×, 3×3/2 256→256 28² 1.48×), their input gradients 1.01–1.39×,
+    /// 3×3/2 512→512 14² and 1×1/2 1024→2048 14² input gradients 1.1–1.3×, 1×1 512→2048 7²
+    /// forward 1.2×. Stride-1 layers from 14² up (6% padding or none) keep the default: their
+    /// input loads as whole vectors, and 128 rows would pad the 64-channel layers (2× slower).
+    /// Nil when `tiles` lacks the shape.
+    static func cpuNarrowColumnTile(rows: Int, columns: Int, strided: Bool,
+                                    among tiles: [TunableParameters]) -> TunableParameters? {
+        guard let narrow = tiles.first(where: { $0["TM"] == 128 && $0["TN"] == 64 && $0["WPT_M"] == 8 && $0["WPT_N"] == 32 })
+        else { return nil }
+        let padded = { (tm: Int, tn: Int) in ceilDiv(rows, tm) * tm * ceilDiv(columns, tn) * tn }
+        let wide = padded(64, 128), tall = padded(128, 64)
+        return (strided ? tall <= wide : 8 * wide > 9 * tall) ? narrow : nil
+    }
+
+    /// Columns of the forward or input-gradient GEMM (one launch): output pixels, input pixels,
+    /// or a strided layer's first stride phase (the largest).
+    static func gemmColumns(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Int {
+        direction == .forward ? d.batch * d.outH * d.outW : d.batch * ceilDiv(d.inH, d.strideH) * ceilDiv(d.inW, d.strideW)
     }
 
     /// Enough slices that the filter-gradient launch has about four work-groups per compute
@@ -149,7 +187,11 @@ extension OpenCLBackend {
     /// (196 tiles) 8–15% faster, 14² about even, ResNet's 3×3 512→512 at 7² (4 tiles) 17 → 20 ms
     /// wall clock (a 3.5 ms transpose of 2.4 M weights, no faster GEMM; even in CPU time); the
     /// strided layers 0–14% less CPU time, those into 7² (4 tiles per phase, 13 in all) too.
+    /// An unpadded 1×1 layer (any stride) never transposes: its W'[c][o] = w[o][c] has k rows
+    /// contiguous along m in w, which the kernels copy as vectors (KERNEL_1X1), and `WT` is
+    /// ignored there.
     func transposesWeights(_ d: Conv2DDescriptor, _ parameters: TunableParameters) -> Bool {
+        if Self.isUnpaddedOneByOne(d) { return false }
         if let wt = parameters["WT"] { return wt != 0 }
         let tn = Self.implicitGEMMKernel.completed(parameters, for: info.kind)["TN"] ?? 64
         return ceilDiv(d.batch * d.inH * d.inW, tn) >= Self.transposeMinColumnTiles
@@ -221,7 +263,7 @@ extension OpenCLBackend {
             for (pw, cols) in phaseColumns.enumerated() where cols.count > 0 {
                 let l = Self.implicitGEMMKernel.launch(
                     p, extent: [d.batch * rows.pixels * cols.pixels, d.groupInChannels, d.groups], tile: [p["TN"]!, p["TM"]!],
-                    extra: weightsTransposed)
+                    extra: weightsTransposed + (Self.isUnpaddedOneByOne(d) ? ["KERNEL_1X1"] : []))
                 let taps = rows.count * cols.count
                 if let transposed {
                     try transposeWeights(d, weight, into: transposed, at: offset, options: l.options,
