@@ -83,6 +83,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .directTiled: ConvolutionSolution(a, parameters: directTiledCandidates(d, direction: direction).first ?? [:])
         case .fewChannels: ConvolutionSolution(a, parameters: fewChannelsCandidates(d, direction: direction).first ?? [:])
         case .winogradF4x3: ConvolutionSolution(a, parameters: winogradF4x3Candidates(d, direction: direction).first ?? [:])
+        case .winogradFilter: ConvolutionSolution(a, parameters: winogradFilterCandidates(d).first ?? [:])
         default: ConvolutionSolution(a)
         }
     }
@@ -118,6 +119,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .fewChannels:
             try fewChannelsForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
                                    parameters: solution.parameters)
+        case .winogradFilter:
+            throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
@@ -145,6 +148,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try directTiledBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
         case .fewChannels:
             try fewChannelsBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
+        case .winogradFilter:
+            throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
@@ -172,6 +177,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass")
         case .winogradF4x3:
             throw CNNError.invalidArgument("Winograd F(4×4,3×3) has no backward-filter pass; use implicit GEMM")
+        case .winogradFilter:
+            try winogradFilterBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
