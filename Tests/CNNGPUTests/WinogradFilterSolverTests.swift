@@ -121,6 +121,25 @@ final class WinogradFilterSolverTests: XCTestCase {
         XCTAssertEqual(cl.winogradFilterDefaultChunk(mid), 4)
     }
 
+    /// CPU devices run it first, untuned, for the filter gradients of wide layers on planes
+    /// from 14² (`winogradFilterIsCPUDefault`), never for other passes or for 7² planes.
+    func testCPUDefaultRule() throws {
+        let cl = try TestBackends.requireOpenCL()
+        guard cl.policy == .cpu else { throw XCTSkip("the rule is the CPU policy's") }
+        func layer(_ c: Int, _ k: Int, _ side: Int) throws -> Conv2DDescriptor {
+            try Conv2DDescriptor(batch: 8, inChannels: c, inH: side, inW: side, outChannels: k, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(1))
+        }
+        for d in [try layer(64, 64, 224), try layer(64, 128, 112), try layer(64, 64, 56), try layer(512, 512, 14)] {
+            XCTAssertEqual(cl.convolutionSolutions(for: d, direction: .backwardFilter).first?.algorithm, .winogradFilter, "\(d)")
+            XCTAssertNotEqual(cl.convolutionSolutions(for: d, direction: .forward).first?.algorithm, .winogradFilter, "\(d)")
+        }
+        for d in [try layer(512, 512, 7), try layer(32, 32, 56), try layer(3, 64, 224)] {
+            XCTAssertNotEqual(cl.convolutionSolutions(for: d, direction: .backwardFilter).first?.algorithm, .winogradFilter,
+                              "\(d)")
+        }
+    }
+
     func testMatchesReference() throws {
         let cl = try TestBackends.requireOpenCL()
         try SolverParity.backwardFilter(cl, problems: try Self.problems(), parameterSets: Self.parameterSets,

@@ -18,6 +18,21 @@ extension OpenCLBackend {
             && d.dilationH == 1 && d.dilationW == 1 && d.groups == 1
     }
 
+    /// Whether a CPU device runs this solver first when nothing is tuned: 3×3 stride-1 filter
+    /// gradients with at least 64 input and output channels on planes of at least 14² (4×4
+    /// tiles per image ≥ 16) and a workspace the device can hold in one buffer. Measured on
+    /// PoCL (Zen 5, 2 cores, batch 8, default parameters, process CPU time in one run;
+    /// Benchmarks/NOTES-opencl-solvers.md, ninth session): 1.5–1.7× the implicit GEMM on
+    /// 64-channel layers (VGG 224² and 112², ResNet 56²), 2–3.4× on VGG's 128–512-channel
+    /// layers from 112² to 14², 1.5× on ResNet's 256→256 14²; 0.8× on 512→512 7², where a
+    /// 7² plane fills four 4×4 tiles with 49 outputs of 64 and the 36·K·C transform products
+    /// per image are not amortized. Narrower layers were not measured and stay on the implicit GEMM.
+    func winogradFilterIsCPUDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
+        Self.winogradFilterApplies(d, direction: direction) && d.inChannels >= 64 && d.outChannels >= 64
+            && min(d.outH, d.outW) >= 14
+            && 4 * winogradFilterWorkspaceCount(d, parameters: [:]) <= info.maxBufferBytes
+    }
+
     /// The transformed x and dy of one chunk take at most this many bytes (unless one image
     /// alone needs more): VGG-16's 64→64 224² layer at batch 8 runs in chunks of 2 images
     /// (58 MB each). Larger chunks only save launches; the tensors do not fit a cache anyway.
