@@ -26,7 +26,7 @@
 // overlap and are read through the cache.
 //
 // The batched GEMM (tunables, -D, defaults in gemm_tile.cl; local size [RTN, RTM], global
-// [ceil(CP / TN)·RTN, ceil(K / TM)·RTM, 36·KSPLIT]): a work-group computes a TM × TN tile of
+// [ceil(CP / TN)·RTN, ceil(K / TM)·RTM, 36], one launch per slice): a work-group computes a TM × TN tile of
 // one M[s][ξ] (rows k, columns c) over its slice of tiles, stepping by TK. D's rows are
 // contiguous along the reduction, so its TM × TK tile is staged row-major as AK-wide vectors
 // (the broadcast operand); X's rows are too, so its TN × TK tile is read as AK-wide runs along
@@ -147,13 +147,15 @@ __kernel void winograd_filter_dy_transform(const int first_image, const int imag
 // D [36, K, PP] at dt + d_offset, X [36, C, PP] at v + v_offset, M [KSPLIT, 36, K, CP] at m.
 // PP and k_per_split are multiples of 16 ≥ AK, so a run of AK tiles lies wholly inside or
 // wholly outside a slice; CP is a multiple of 16 ≥ VW, so column vectors are whole.
-// `accumulate` adds to M (every chunk after the first). Range [CP / TN·RTN (rounded up),
-// ceil(K / TM)·RTM, 36·KSPLIT].
+// `accumulate` adds to M (every chunk after the first). One launch per slice `split` (the host
+// loops): dividing the group index into (slice, ξ) makes LLVM insert a `freeze`, which
+// oclgrind's uninitialized-value checker cannot run. Range [CP / TN·RTN (rounded up),
+// ceil(K / TM)·RTM, 36].
 __kernel __attribute__((reqd_work_group_size(RTN, RTM, 1)))
-void winograd_filter_batched_gemm(const int K, const int C, const int CP, const int PP, const int k_per_split,
-                                  const int accumulate, __global const float* dt, const int d_offset,
-                                  __global const float* v, const int v_offset, __global float* m) {
-    const int xi = get_group_id(2) % 36, split = get_group_id(2) / 36;
+void winograd_filter_batched_gemm(const int K, const int C, const int CP, const int PP, const int split,
+                                  const int k_per_split, const int accumulate, __global const float* dt,
+                                  const int d_offset, __global const float* v, const int v_offset, __global float* m) {
+    const int xi = get_group_id(2);
     const int m0 = get_group_id(1) * TM, n0 = get_group_id(0) * TN;
     const int tx = get_local_id(0), ty = get_local_id(1);
     // Unsigned, so / and % by the power-of-two tile sizes become shifts and masks.
@@ -208,7 +210,7 @@ void winograd_filter_batched_gemm(const int K, const int C, const int CP, const 
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
-    __global float* out = m + ((size_t)get_group_id(2) * K) * CP;
+    __global float* out = m + ((size_t)(split * 36 + xi) * K) * CP;
     for (int i = 0; i < WPT_M; i++) {
         const int row = m0 + ty + i * RTM;
         if (row >= K) break;

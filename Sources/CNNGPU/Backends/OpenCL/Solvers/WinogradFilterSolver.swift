@@ -165,10 +165,12 @@ extension OpenCLBackend {
                        KernelLaunch(options: options, global: [pp, k], local: [group, 1]),
                        [.int(first), .int(images), .int(k), .int(d.outH), .int(d.outW), .int(plan.tilesH),
                         .int(plan.tilesW), .int(pp), .buffer(dy), .buffer(ws), .int(dOffset)])
-            let gemm = table.launch(p, extent: [cp, k, 36 * plan.splits], tile: [p["TN"]!, p["TM"]!])
-            try launch("conv_winograd_filter", "winograd_filter_batched_gemm", gemm,
-                       [.int(k), .int(c), .int(cp), .int(pp), .int(plan.tilesPerSplit(images, tk: p["TK"]!)),
-                        .int(first == 0 ? 0 : 1), .buffer(ws), .int(dOffset), .buffer(ws), .int(xOffset), .buffer(ws)])
+            let gemm = table.launch(p, extent: [cp, k, 36], tile: [p["TN"]!, p["TM"]!])
+            for split in 0..<plan.splits {
+                try launch("conv_winograd_filter", "winograd_filter_batched_gemm", gemm,
+                           [.int(k), .int(c), .int(cp), .int(pp), .int(split), .int(plan.tilesPerSplit(images, tk: p["TK"]!)),
+                            .int(first == 0 ? 0 : 1), .buffer(ws), .int(dOffset), .buffer(ws), .int(xOffset), .buffer(ws)])
+            }
             first += images
         }
         try launch("conv_winograd_filter", "winograd_filter_output_transform",
