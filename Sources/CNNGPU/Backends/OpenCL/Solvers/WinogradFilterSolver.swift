@@ -33,9 +33,11 @@ extension OpenCLBackend {
             && 4 * winogradFilterWorkspaceCount(d, parameters: [:]) <= info.maxBufferBytes
     }
 
-    /// The transformed x and dy of one chunk take at most this many bytes (unless one image
-    /// alone needs more): VGG-16's 64→64 224² layer at batch 8 runs in chunks of 2 images
-    /// (58 MB each). Larger chunks only save launches; the tensors do not fit a cache anyway.
+    /// The transformed x and dy of one chunk take about this many bytes at most (the tile
+    /// columns are rounded up to 16; one image is the smallest chunk): VGG-16's 64→64 224² layer
+    /// at batch 8 runs in chunks of 2 images, 58 MB of X and D per image. The transforms and
+    /// GEMMs measured the same per image in chunks of 1, 2 and 8 (the tensors fit no cache), so
+    /// a larger chunk only saves launches.
     static let winogradFilterChunkBytes = 128 << 20
 
     /// The most slices the tile reduction is split into.
