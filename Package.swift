@@ -6,6 +6,7 @@ import PackageDescription
 let kernelFiles = [
     "activation.cl", "activation_function.cl", "batchnorm.cl", "conv_direct_tiled.cl", "conv_few_channels.cl",
     "conv_implicit_gemm.cl", "gemm_tile.cl", "conv_winograd_f2x3.cl", "conv_winograd_f4x3.cl",
+    "conv_winograd_filter.cl",
     "convolution.cl", "dropout.cl", "elementwise.cl",
     "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "reduction.cl", "softmax.cl", "vector_io.cl",
 ]

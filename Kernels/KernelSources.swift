@@ -10,6 +10,7 @@ public enum KernelSources {
         "conv_implicit_gemm": text(PackageResources.conv_implicit_gemm_cl),
         "conv_winograd_f2x3": text(PackageResources.conv_winograd_f2x3_cl),
         "conv_winograd_f4x3": text(PackageResources.conv_winograd_f4x3_cl),
+        "conv_winograd_filter": text(PackageResources.conv_winograd_filter_cl),
         "convolution": text(PackageResources.convolution_cl),
         "dropout": text(PackageResources.dropout_cl),
         "elementwise": text(PackageResources.elementwise_cl),

@@ -54,6 +54,11 @@ final class DeviceTests: XCTestCase {
                            .implicitGEMM, "a strided input gradient: one dense GEMM per stride phase")
             XCTAssertEqual(plain.softmaxAlgorithm(for: AxisShape(outer: 2, axis: 1000, inner: 1)), .workgroup)
             XCTAssertEqual(plain.softmaxAlgorithm(for: AxisShape(outer: 64, axis: 10, inner: 1)), .rowwise)
+            let vgg = try Conv2DDescriptor(batch: 8, inChannels: 64, inH: 112, inW: 112, outChannels: 128, kernelH: 3,
+                                           kernelW: 3, padding: Padding2D(1))
+            XCTAssertEqual(plain.convolutionSolutions(for: vgg, direction: .backwardFilter).first?.algorithm, .winogradFilter,
+                           "a wide 3×3 filter gradient on a large plane: Winograd F(3×3,4×4)")
+            XCTAssertEqual(gpu.convolutionSolutions(for: vgg, direction: .backwardFilter).first?.algorithm, .implicitGEMM)
         }
     }
 

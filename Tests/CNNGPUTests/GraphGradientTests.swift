@@ -1,4 +1,5 @@
 @testable import CNNGPU
+import Foundation
 import XCTest
 
 /// Whole-graph checks of the engine (planning, shared and in-place buffers, gradient
@@ -153,6 +154,32 @@ final class GraphGradientTests: XCTestCase {
         if let cl = TestBackends.openCL, cl.policy == .cpu {
             let conv = try XCTUnwrap(graph.nodes[3].layer as? Conv2D).descriptor([3, 9, 11], batch: 2)
             XCTAssertEqual(try ConvolutionChoice.solution(for: conv, direction: .backwardData, backend: cl).algorithm, .fewChannels)
+        }
+        try check(graph, batch: 2, sampledCoordinates: 24)
+    }
+
+    /// (j) The Winograd filter gradient F(3×3,4×4) through a whole graph: remembered as the
+    /// tuner's choice for the filter gradients of both 3×3 layers on every OpenCL backend (its
+    /// CPU default takes only wide layers on large planes), checked against finite differences.
+    func testWinogradFilterGradientThroughAGraph() throws {
+        let b = GraphBuilder(input: [3, 9, 7])
+        let c1 = b.add(Tanh(), b.add(Conv2D(8, kernel: 3, padding: .same, weightInitializer: .glorotUniform), b.input))
+        let c2 = b.add(Sigmoid(), b.add(Conv2D(5, kernel: 3, padding: .same, weightInitializer: .glorotUniform), c1))
+        let graph = try b.build(output: b.add(Dense(3), b.add(Flatten(), c2)))
+        let saved = ConvolutionChoice.database
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-winograd-filter-\(UUID()).json")
+        ConvolutionChoice.database = TuningDatabase(url: url)
+        defer { ConvolutionChoice.database = saved; try? FileManager.default.removeItem(at: url) }
+        let layers = [try XCTUnwrap(graph.nodes[1].layer as? Conv2D).descriptor([3, 9, 7], batch: 2),
+                      try XCTUnwrap(graph.nodes[3].layer as? Conv2D).descriptor([8, 9, 7], batch: 2)]
+        for cl in [TestBackends.openCL, TestBackends.openCLGPUPolicy].compactMap({ $0 }) {
+            for d in layers {
+                let parameters = try XCTUnwrap(cl.winogradFilterCandidates(d).first)
+                try ConvolutionChoice.database.record(TunedChoice(solver: "winogradFilter", parameters: parameters, milliseconds: 1),
+                                                      device: cl.info, problem: ConvolutionProblemKey(d, direction: .backwardFilter))
+                XCTAssertEqual(try ConvolutionChoice.solution(for: d, direction: .backwardFilter, backend: cl).algorithm,
+                               .winogradFilter)
+            }
         }
         try check(graph, batch: 2, sampledCoordinates: 24)
     }

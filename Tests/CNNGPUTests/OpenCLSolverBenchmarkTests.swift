@@ -205,4 +205,40 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
             lines.forEach { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         }
     }
+    /// The filter gradient of every 3×3 stride-1 layer (or those CNNGPU_BENCH_LAYERS names), the
+    /// implicit GEMM against the Winograd filter gradient, each at its default parameters (the
+    /// Winograd ones merged with CNNGPU_BENCH_PARAMS), in rounds A B A B in one process: wall and
+    /// process CPU time, best of 3 each. Run with CNNGPU_BENCH=1 CNNGPU_BENCH_FILTER=1.
+    func testBenchmarkWinogradFilterGradient() throws {
+        let env = ProcessInfo.processInfo.environment
+        guard env["CNNGPU_BENCH"] == "1", env["CNNGPU_BENCH_FILTER"] == "1" else {
+            throw XCTSkip("set CNNGPU_BENCH=1 CNNGPU_BENCH_FILTER=1 to run the filter-gradient benchmark")
+        }
+        let cl = try XCTUnwrap(TestBackends.openCL)
+        var rng = SeededGenerator(seed: 1)
+        let only = env["CNNGPU_BENCH_LAYERS"]?.split(separator: ",").map(String.init)
+        for (name, d) in try Self.layers() where OpenCLBackend.winogradFilterApplies(d, direction: .backwardFilter)
+            && only?.contains(where: { name.hasPrefix($0) }) ?? true {
+            var operands = try ConvolutionOperands(d, on: cl)
+            operands.x = try cl.makeBuffer(rng.floats(d.inputCount))
+            operands.dy = try cl.makeBuffer(rng.floats(d.outputCount))
+            let implicit = try XCTUnwrap(cl.implicitGEMMCandidates(d, direction: .backwardFilter).first)
+            let winograd = try XCTUnwrap(cl.winogradFilterCandidates(d).first).merging(Self.parameterOverrides()) { $1 }
+            let contenders: [(OpenCLConvolutionSolver, TunableParameters)] = [(.implicitGEMM, implicit), (.winogradFilter, winograd)]
+            let gflop = d.flops / 1e9
+            for round in 1...2 {
+                for (solver, p) in contenders {
+                    let count = cl.convolutionWorkspaceCount(d, direction: .backwardFilter, solver: solver, parameters: p)
+                    let WS = count > 0 ? try cl.allocate(count, dtype: .float32) : nil
+                    let pass = {
+                        try cl.runConvolution(d, direction: .backwardFilter, solver: solver, parameters: p, operands, workspace: WS)
+                    }
+                    let t = try Self.bestTime(cl, pass), cpu = try Self.bestCPUTime(cl, pass)
+                    FileHandle.standardError.write(Data(String(
+                        format: "%@ | backwardFilter | round %d | %@ %.1f ms, %.1f GFLOP/s, CPU time %.1f ms\n", name, round,
+                        ConvolutionSolution(solver, parameters: p).description, t * 1e3, gflop / t, cpu * 1e3).utf8))
+                }
+            }
+        }
+    }
 }

@@ -69,7 +69,7 @@ final class WinogradF4x3SolverTests: XCTestCase {
             XCTAssertEqual(cl.convolutionSolutions(for: wide, direction: direction).first?.algorithm, .winogradF4x3)
             XCTAssertEqual(cl.convolutionSolutions(for: early, direction: direction).first?.algorithm, .implicitGEMM)
         }
-        XCTAssertEqual(cl.convolutionSolutions(for: wide, direction: .backwardFilter).first?.algorithm, .implicitGEMM)
+        XCTAssertNotEqual(cl.convolutionSolutions(for: wide, direction: .backwardFilter).first?.algorithm, .winogradF4x3)
         // Too few tiles to amortize the weight transform: 512 channels at 2², batch 8.
         let tiny = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 2, inW: 2, outChannels: 512, kernelH: 3, kernelW: 3,
                                         padding: Padding2D(1))

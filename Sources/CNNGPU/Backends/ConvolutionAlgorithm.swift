@@ -20,6 +20,9 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, Codable {
     /// OpenCL: Winograd F(4×4,3×3) with its own batched GEMM (3×3 stride 1, forward and
     /// backward data; Backends/OpenCL/Solvers/WinogradF4x3Solver.swift).
     case winogradF4x3
+    /// OpenCL: the filter gradient of 3×3 stride-1 layers by Winograd F(3×3,4×4), 36 batched
+    /// GEMMs over tiles (Backends/OpenCL/Solvers/WinogradFilterSolver.swift).
+    case winogradFilter
     /// The CPU backend's oneDNN primitives (Backends/CPU/OneDNNConvolution.swift); parameter
     /// `blocked` = 1 runs them in oneDNN's blocked layout with reorders, 0 on NCHW in place.
     case oneDNN

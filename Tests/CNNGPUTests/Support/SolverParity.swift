@@ -69,7 +69,7 @@ enum SolverParity {
 
     /// `workspaceCount` sizes the scratch each parameter set asks for (nil buffer when none).
     static func backwardFilter(_ cl: OpenCLBackend, problems: [Conv2DDescriptor], parameterSets: [TunableParameters],
-                               workspaceCount: (Conv2DDescriptor, TunableParameters) -> Int,
+                               workspaceCount: (Conv2DDescriptor, TunableParameters) -> Int, tolerance: Double = 1e-5,
                                file: StaticString = #filePath, line: UInt = #line, run: BackwardFilter) throws {
         var rng = SeededGenerator.fresh()
         for d in problems {
@@ -81,7 +81,7 @@ enum SolverParity {
                 let workspace = count > 0 ? try cl.makeBuffer([Float](repeating: .nan, count: count)) : nil
                 let DW = try cl.makeBuffer([Float](repeating: .nan, count: d.weightCount))
                 try run(d, X, DY, DW, workspace, p)
-                assertClose(try cl.download(DW), expected, tolerance: 1e-5, "backward filter \(d) parameters \(p) seed \(rng.seed)",
+                assertClose(try cl.download(DW), expected, tolerance: tolerance, "backward filter \(d) parameters \(p) seed \(rng.seed)",
                             file: file, line: line)
             }
             let cpu = TestBackends.cpu

@@ -36,6 +36,10 @@ extension OpenCLBackend {
             && 4 * winogradF4x3WorkspaceCount(d, direction: direction) <= info.maxBufferBytes {
             result += winogradF4x3Candidates(d, direction: direction).map { (.winogradF4x3, $0) }
         }
+        if Self.winogradFilterApplies(d, direction: direction) {
+            result += winogradFilterCandidates(d).filter { 4 * winogradFilterWorkspaceCount(d, parameters: $0) <= info.maxBufferBytes }
+                .map { (.winogradFilter, $0) }
+        }
         if Self.directTiledApplies(d, direction: direction) {
             result += directTiledCandidates(d, direction: direction).map { (.directTiled, $0) }
         }
@@ -54,6 +58,8 @@ extension OpenCLBackend {
         case .conv1x1CLBlast, .direct, .oneDNN: return 0
         case .winogradF2x3: return winogradF2x3WorkspaceCount(d, direction: direction)
         case .winogradF4x3: return winogradF4x3WorkspaceCount(d, direction: direction)
+        case .winogradFilter:
+            return direction == .backwardFilter ? winogradFilterWorkspaceCount(d, parameters: parameters) : 0
         case .im2colGEMM:
             return ConvolutionWorkspace.count(d, limitBytes: ConvolutionWorkspace.limitBytes, maxBufferBytes: info.maxBufferBytes)
         }
@@ -88,6 +94,10 @@ extension OpenCLBackend {
             try winogradF4x3BackwardData(d, dy: o.dy, weight: o.weight, dx: o.dx, workspace: workspace, parameters: parameters)
         case (.winogradF4x3, .backwardFilter):
             throw CNNError.invalidArgument("Winograd F(4×4,3×3) has no backward-filter pass; use implicit GEMM")
+        case (.winogradFilter, .backwardFilter):
+            try winogradFilterBackwardFilter(d, x: o.x, dy: o.dy, dw: o.dw, workspace: workspace, parameters: parameters)
+        case (.winogradFilter, _):
+            throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case (.oneDNN, _):
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         case (.direct, _), (.im2colGEMM, _), (.directTiled, _), (.fewChannels, _):

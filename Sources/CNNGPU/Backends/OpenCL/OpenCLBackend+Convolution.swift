@@ -41,7 +41,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   and ResNet's 7×7/2 stem at 224², Benchmarks/NOTES-opencl-solvers.md, sixth session),
     ///   and so does their input gradient (eighth session: against the direct kernel).
     ///   Forward and input gradient of 3×3 stride-1 layers with ≥ 128 channels on images up to
-    ///   28² run Winograd F(4×4,3×3) (`winogradF4x3IsCPUDefault`).
+    ///   28² run Winograd F(4×4,3×3) (`winogradF4x3IsCPUDefault`); filter gradients of 3×3
+    ///   stride-1 layers with ≥ 64 channels on planes from 14² run Winograd F(3×3,4×4)
+    ///   (`winogradFilterIsCPUDefault`).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
@@ -57,6 +59,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             preferred = [.fewChannels]
         } else if policy == .cpu && winogradF4x3IsCPUDefault(d, direction: direction) {
             preferred = [.winogradF4x3, .implicitGEMM]
+        } else if policy == .cpu && winogradFilterIsCPUDefault(d, direction: direction) {
+            preferred = [.winogradFilter, .implicitGEMM]
         } else if policy == .cpu {
             let fewRows = direction == .backwardData && d.groupInChannels <= 16
             preferred = implicit && !fewRows ? [.implicitGEMM, .direct] : [.direct]
@@ -83,6 +87,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .directTiled: ConvolutionSolution(a, parameters: directTiledCandidates(d, direction: direction).first ?? [:])
         case .fewChannels: ConvolutionSolution(a, parameters: fewChannelsCandidates(d, direction: direction).first ?? [:])
         case .winogradF4x3: ConvolutionSolution(a, parameters: winogradF4x3Candidates(d, direction: direction).first ?? [:])
+        case .winogradFilter: ConvolutionSolution(a, parameters: winogradFilterCandidates(d).first ?? [:])
         default: ConvolutionSolution(a)
         }
     }
@@ -118,6 +123,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .fewChannels:
             try fewChannelsForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
                                    parameters: solution.parameters)
+        case .winogradFilter:
+            throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
@@ -145,6 +152,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try directTiledBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
         case .fewChannels:
             try fewChannelsBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
+        case .winogradFilter:
+            throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
@@ -172,6 +181,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass")
         case .winogradF4x3:
             throw CNNError.invalidArgument("Winograd F(4×4,3×3) has no backward-filter pass; use implicit GEMM")
+        case .winogradFilter:
+            try winogradFilterBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .oneDNN:
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         }
