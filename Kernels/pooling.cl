@@ -29,7 +29,9 @@
 // Tunables (pooling family of MemoryBoundTunables.swift, set by -D): POOL_WG work-items per
 // group, POOL_ITEMS pixels per work-item, POOL_VEC (1, 4 or 8) consecutive pixels of a row
 // per work-item in the max and average kernels, outputs forward and inputs backward (1: one
-// pixel each; see their vector forms below). Geometry (from the descriptor, OpenCLBackend+Pooling):
+// pixel each; see their vector forms below), and POOL_ROWS (1, 2 or 4) rows per work-item in
+// the vector forms: output rows forward, groups of STRIDE_H input rows backward (max, and
+// average where CANDIDATES_W ≤ POOL_VEC; ignored at POOL_VEC 1). Geometry (from the descriptor, OpenCLBackend+Pooling):
 // POOL_IN_H, POOL_IN_W, POOL_OUT_H, POOL_OUT_W, POOL_WINDOW_H, POOL_WINDOW_W, POOL_STRIDE_H,
 // POOL_STRIDE_W, POOL_PAD_TOP, POOL_PAD_LEFT, POOL_PAD_BOTTOM, POOL_PAD_RIGHT; POOL_DIVISOR is
 // 1 where an average counts padded positions, 0 where it counts only the image's.
@@ -45,6 +47,9 @@
 #endif
 #ifndef POOL_VEC
 #define POOL_VEC 1
+#endif
+#ifndef POOL_ROWS
+#define POOL_ROWS 1
 #endif
 // Defaults only so that the file also builds alone (the host builds every file of Kernels/);
 // the host always sets every one of them.
@@ -185,80 +190,118 @@ POOL_INLINE poolF row_taps(__global const float* row, int first, poolI iw) {
     return POOL_GATHER(row, clamp(iw, (poolI)(0), (poolI)(POOL_IN_W - 1)));
 }
 
-// One window row's taps for window_argmax_v; `inside` masks the taps outside the image.
-#define ARGMAX_ROW_TAPS(inside)                                                              \
-    _Pragma("unroll")                                                                        \
-    for (int b = 0; b < POOL_WINDOW_W; ++b) {                                                \
-        const poolI iw = w + b;                                                              \
-        const poolF v = row_taps(row, w0 + b, iw);                                           \
-        const poolI wins = (inside) & ((v > m) | isnan(v));                                  \
-        m = select(m, v, wins);                                                              \
-        index = select(index, rowStart + iw, wins);                                          \
-    }
-
-// window_argmax for outputs (oh, ow0 … ow0 + POOL_VEC − 1): the same taps in the same order,
-// lane by lane, so ties and NaN resolve as in the scalar form. Vectors whose taps all lie
-// inside the row (all but a row's ends) skip the column masks: three vector operations of
-// the dozen per tap.
-POOL_INLINE poolI window_argmax_v(__global const float* plane, int oh, int ow0, poolF* best) {
-    const int h = window_top(oh), w0 = window_left(ow0);
-    const poolI w = (ow0 + POOL_LANES) * POOL_STRIDE_W - POOL_PAD_LEFT;
-    const bool interior = w0 >= 0 && w0 + (POOL_VEC - 1) * POOL_STRIDE_W + POOL_WINDOW_W <= POOL_IN_W;
-    poolI index = max(h, 0) * POOL_IN_W + max(w, (poolI)(0));
-    poolF m = (poolF)(-INFINITY);
-#pragma unroll
-    for (int a = 0; a < POOL_WINDOW_H; ++a) {
-        const int ih = h + a;
-        const poolI rowInside = (poolI)(ih >= 0 && ih < POOL_IN_H ? -1 : 0);
-        const int rowStart = clamp(ih, 0, POOL_IN_H - 1) * POOL_IN_W;
-        __global const float* row = plane + rowStart;
-        if (interior) {
-            ARGMAX_ROW_TAPS(rowInside)
-        } else {
-            ARGMAX_ROW_TAPS(rowInside & (iw >= 0) & (iw < POOL_IN_W))
-        }
-    }
-    *best = m;
-    return index;
+// row_taps for a vector whose loads all lie inside the row (STRIP_SPAN): no bounds test at
+// strides 1 and 2; other strides gather as row_taps does (an unclamped gather there crashed
+// oclgrind 21.10's --uninitialized checker).
+POOL_INLINE poolF row_taps_inside(__global const float* row, int first, poolI iw) {
+#if POOL_STRIDE_W == 1
+    return POOL_VLOAD(row + first);
+#elif POOL_STRIDE_W == 2
+    return POOL_VLOAD_WIDE(row + first).even;
+#else
+    return row_taps(row, first, iw);
+#endif
 }
 
-// Runs the body with (oh, ow0, p, o, left) for this work-item's output vector: the row, its
-// first column, the plane, the flat index of its first output and how many of its lanes lie
-// inside the row (POOL_VEC but in a row's last vector).
-#define FOR_EACH_OUTPUT_VECTOR(oh, ow0, p, o, left, ...)                                     \
-    FOR_EACH_PIXEL(f_, oh, v_, p, POOL_OUT_H, OUT_VECTORS, {                                 \
-        const int ow0 = v_ * POOL_VEC, o = oh * POOL_OUT_W + ow0, left = POOL_OUT_W - ow0;    \
-        __VA_ARGS__                                                                          \
-    })
+// The vector form of max pooling forward is separable: a window's first maximum in row-major
+// order is the first, in row order, of its rows' first maxima (each row's by column order),
+// under the same "greater, or NaN" test, so each input row's horizontal maximum and winning
+// column are computed once and then offered to every output row whose window holds that row.
+// A work-item takes POOL_ROWS output rows of one POOL_VEC-wide column strip: for 3×3/2 the two
+// rows of a pair share one input row (5 row maxima for 2 outputs instead of 6), and on PoCL
+// fewer, longer work-items halve the per-work-item cost that dominated (0.3× the time of the
+// one-row, nine-tap form; Benchmarks/NOTES-memory-bound.md). More rows per work-item spilled
+// registers on PoCL (2× slower at 4). Values and indices equal the scalar form's bit for bit.
+#define ROW_BLOCK_INPUT_ROWS ((POOL_ROWS - 1) * POOL_STRIDE_H + POOL_WINDOW_H)
+#define OUT_ROW_BLOCKS ((POOL_OUT_H + POOL_ROWS - 1) / POOL_ROWS)
+
+// Max pooling forward of output rows oh0 … oh0 + POOL_ROWS − 1 (those inside the output),
+// columns ow0 … ow0 + POOL_VEC − 1. `interior` (a constant once inlined): every tap of the
+// strip lies inside the row, so no column masks. Each output row is stored as soon as its
+// last input row is in, so that at most SPAN_H accumulators are live.
+POOL_INLINE void max_pool_rows(__global const float* plane, __global float* y, __global int* indices, int oh0, int ow0,
+                               bool interior, bool withIndices) {
+    const int h = window_top(oh0), w0 = window_left(ow0), left = POOL_OUT_W - ow0;
+    const poolI w = (ow0 + POOL_LANES) * POOL_STRIDE_W - POOL_PAD_LEFT;
+    poolF m[POOL_ROWS];
+    poolI index[POOL_ROWS];
+#pragma unroll
+    for (int i = 0; i < ROW_BLOCK_INPUT_ROWS; ++i) {
+        const int ih = h + i;
+        const int rowStart = clamp(ih, 0, POOL_IN_H - 1) * POOL_IN_W;
+        __global const float* row = plane + rowStart;
+        // Row ih's first maximum (the last NaN, as in the scalar form) and its column; −∞ for
+        // rows outside the image, which then win nothing.
+        poolF hm = (poolF)(-INFINITY);
+        poolI hcol = w;
+#pragma unroll
+        for (int b = 0; b < POOL_WINDOW_W; ++b) {
+            const poolI iw = w + b;
+            const poolF v = interior ? row_taps_inside(row, w0 + b, iw) : row_taps(row, w0 + b, iw);
+            poolI wins = (v > hm) | isnan(v);
+            if (!interior) wins &= (iw >= 0) & (iw < POOL_IN_W);
+            hm = select(hm, v, wins);
+            hcol = select(hcol, iw, wins);
+        }
+        if (ih < 0 || ih >= POOL_IN_H) hm = (poolF)(-INFINITY);
+#pragma unroll
+        for (int r = 0; r < POOL_ROWS; ++r) {
+            if (i < r * POOL_STRIDE_H || i >= r * POOL_STRIDE_H + POOL_WINDOW_H) continue;
+            if (i == r * POOL_STRIDE_H) {
+                // The window's first pixel inside the image keeps the index when all are −∞.
+                m[r] = (poolF)(-INFINITY);
+                index[r] = max(h + r * POOL_STRIDE_H, 0) * POOL_IN_W + max(w, (poolI)(0));
+            }
+            const poolI wins = (hm > m[r]) | isnan(hm);
+            m[r] = select(m[r], hm, wins);
+            index[r] = select(index[r], rowStart + hcol, wins);
+            if (i == r * POOL_STRIDE_H + POOL_WINDOW_H - 1 && oh0 + r < POOL_OUT_H) {
+                const int o = (oh0 + r) * POOL_OUT_W + ow0;
+                if (left >= POOL_VEC) POOL_VSTORE(m[r], y + o);
+                else POOL_TAIL_STORE(m[r], y + o, left)
+                if (withIndices) {
+                    poolI winner = index[r];
+                    if (POOL_MASK_NON_POSITIVE) winner = select((poolI)(-1), winner, m[r] > 0.0f);
+                    if (left >= POOL_VEC) POOL_VSTORE(winner, indices + o);
+                    else POOL_TAIL_STORE(winner, indices + o, left)
+                }
+            }
+        }
+    }
+}
+
+// Columns w0 … w0 + STRIP_SPAN − 1 hold every float row_taps_inside loads for a strip whose
+// first window starts at w0 (at stride 2 the wide load of the last tap ends one past the
+// last tap's column).
+#if POOL_STRIDE_W == 2
+#define STRIP_SPAN (POOL_WINDOW_W - 1 + 2 * POOL_VEC)
+#else
+#define STRIP_SPAN ((POOL_VEC - 1) * POOL_STRIDE_W + POOL_WINDOW_W)
+#endif
+
+// Runs max_pool_rows for this work-item's strip, with the column masks only where needed.
+POOL_INLINE void max_pool_strip(__global const float* x, __global float* y, __global int* indices, size_t p,
+                                int block, int strip, bool withIndices) {
+    const int ow0 = strip * POOL_VEC, w0 = window_left(ow0);
+    const bool interior = w0 >= 0 && w0 + STRIP_SPAN <= POOL_IN_W;
+    __global const float* plane = x + p * IN_PLANE;
+    __global float* out = y + p * OUT_PLANE;
+    __global int* outIndices = withIndices ? indices + p * OUT_PLANE : indices;
+    if (interior) max_pool_rows(plane, out, outIndices, block * POOL_ROWS, ow0, true, withIndices);
+    else max_pool_rows(plane, out, outIndices, block * POOL_ROWS, ow0, false, withIndices);
+}
 
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void max_pool_forward(__global const float* x, __global float* y) {
-    FOR_EACH_OUTPUT_VECTOR(oh, ow0, p, o, left, {
-        poolF best;
-        window_argmax_v(x + p * IN_PLANE, oh, ow0, &best);
-        __global float* out = y + p * OUT_PLANE + o;
-        if (left >= POOL_VEC) POOL_VSTORE(best, out);
-        else POOL_TAIL_STORE(best, out, left)
-    })
+    FOR_EACH_PIXEL(f_, block, strip, p, OUT_ROW_BLOCKS, OUT_VECTORS, { max_pool_strip(x, y, 0, p, block, strip, false); })
 }
 
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void max_pool_forward_indexed(__global const float* x, __global float* y, __global int* indices) {
-    FOR_EACH_OUTPUT_VECTOR(oh, ow0, p, o, left, {
-        poolF best;
-        poolI index = window_argmax_v(x + p * IN_PLANE, oh, ow0, &best);
-        if (POOL_MASK_NON_POSITIVE) index = select((poolI)(-1), index, best > 0.0f);
-        __global float* out = y + p * OUT_PLANE + o;
-        __global int* outIndex = indices + p * OUT_PLANE + o;
-        if (left >= POOL_VEC) {
-            POOL_VSTORE(best, out);
-            POOL_VSTORE(index, outIndex);
-        } else {
-            POOL_TAIL_STORE(best, out, left)
-            POOL_TAIL_STORE(index, outIndex, left)
-        }
-    })
+    FOR_EACH_PIXEL(f_, block, strip, p, OUT_ROW_BLOCKS, OUT_VECTORS, { max_pool_strip(x, y, indices, p, block, strip, true); })
 }
+
+
 #else
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void max_pool_forward(__global const float* x, __global float* y) {
@@ -314,13 +357,18 @@ POOL_INLINE float max_gradient(__global const float* grad, __global const int* w
 
 #if POOL_VEC > 1
 // The vector form of the backward gathers: each work-item computes POOL_VEC consecutive input
-// pixels of one row (consecutive work-items the next POOL_VEC). Along the row, those pixels
-// are covered by at most CANDIDATES_W consecutive output columns (first_candidate …), and
-// each candidate is loaded once as a scalar and added to the lanes it covers with a vector
-// compare and select. On PoCL, which runs a group's work-items one after another, this
-// replaces per-pixel gathers (SPAN_H·SPAN_W scattered loads per pixel, 0.01–0.09 of copy)
-// by a few loads of consecutive outputs per vector. Each lane still adds its outputs in
-// ascending (oh, ow) order, adding 0 for the others, so results equal the scalar form's.
+// pixels of a row (consecutive work-items the next POOL_VEC) in POOL_ROWS·STRIDE_H consecutive
+// rows. Along a row, those pixels are covered by at most CANDIDATES_W consecutive output
+// columns (first_candidate …), and each candidate is loaded once and added to the lanes it
+// covers with a vector compare and select. The STRIDE_H input rows of a "row group" q
+// (ih = q·STRIDE_H − PAD_TOP …, those whose last covering output row is q) are covered by the
+// same SPAN_H output rows, so a work-item loads each candidate row once for all of them, and
+// POOL_ROWS consecutive groups share all but one of their candidate rows. On PoCL, which runs
+// a group's work-items one after another, this replaces per-pixel gathers (SPAN_H·SPAN_W
+// scattered loads per pixel, 0.01–0.09 of copy) by a few loads of consecutive outputs per
+// vector, and the row groups halve the loads and the work-items of a stride-2 pool again.
+// Each lane still adds its outputs in ascending (oh, ow) order, adding 0 for the others, so
+// results equal the scalar form's.
 #define IN_VECTORS ((POOL_IN_W + POOL_VEC - 1) / POOL_VEC)
 #define CANDIDATES_W ((POOL_VEC - 1 + POOL_STRIDE_W - 1) / POOL_STRIDE_W + SPAN_W)
 
@@ -333,14 +381,13 @@ POOL_INLINE float max_gradient(__global const float* grad, __global const int* w
 
 POOL_INLINE int first_candidate(int iw0) { return (iw0 + POOL_PAD_LEFT) / POOL_STRIDE_W - SPAN_W + 1; }
 
-// Runs the body with (ih, iw0, p, i, left) for this work-item's input vector: the row, its
-// first column, the plane, the flat index of its first pixel and how many of its lanes lie
-// inside the row.
-#define FOR_EACH_INPUT_VECTOR(ih, iw0, p, i, left, ...)                                      \
-    FOR_EACH_PIXEL(f_, ih, v_, p, POOL_IN_H, IN_VECTORS, {                                   \
-        const int iw0 = v_ * POOL_VEC, i = ih * POOL_IN_W + iw0, left = POOL_IN_W - iw0;      \
-        __VA_ARGS__                                                                          \
-    })
+// Row groups: the first and last q with an input row, how many a plane has, and how many
+// blocks of POOL_ROWS of them (one per work-item and column strip).
+#define FIRST_ROW_GROUP (POOL_PAD_TOP / POOL_STRIDE_H)
+#define ROW_GROUPS ((POOL_IN_H - 1 + POOL_PAD_TOP) / POOL_STRIDE_H - FIRST_ROW_GROUP + 1)
+#define ROW_GROUP_BLOCKS ((ROW_GROUPS + POOL_ROWS - 1) / POOL_ROWS)
+// Candidate rows of one work-item: SPAN_H for its first group, one more for each further one.
+#define CANDIDATE_ROWS (SPAN_H + POOL_ROWS - 1)
 
 #if POOL_VEC % POOL_STRIDE_W == 0
 // When the stride divides POOL_VEC, every vector starts at the same phase of the stride, so
@@ -358,57 +405,71 @@ POOL_INLINE int first_candidate(int iw0) { return (iw0 + POOL_PAD_LEFT) / POOL_S
 #endif
 #endif
 
-// max_gradient for pixels (ih, iw0 … iw0 + POOL_VEC − 1). A candidate inside the output adds
-// its gradient to the lane whose pixel is its saved winner (a winner lies in its window, so
-// no other coverage test is needed); candidates outside get winner −1. The small arrays are
-// indexed by constants only once unrolled, so they stay in registers.
-POOL_INLINE poolF max_gradient_v(__global const float* grad, __global const int* winners, int ih, int iw0) {
-    const poolI self = ih * POOL_IN_W + iw0 + POOL_LANES;
-    const int ohLast = (ih + POOL_PAD_TOP) / POOL_STRIDE_H, ow0 = first_candidate(iw0);
-    poolF sum = 0.0f;
-#pragma unroll
-    for (int a = SPAN_H - 1; a >= 0; --a) {
-        const int oh = ohLast - a;
-        const bool rowInside = oh >= 0 && oh < POOL_OUT_H;
-        const int rowStart = clamp(oh, 0, POOL_OUT_H - 1) * POOL_OUT_W;
-        float g[CANDIDATE_SLOTS];
-        int w[CANDIDATE_SLOTS];
+// Output row oh's candidates for the input vector whose first candidate column is ow0: their
+// gradients and saved winners, winner −1 for candidates outside the output (a winner lies in
+// its window, so no other coverage test is needed). The small arrays are indexed by constants
+// only once unrolled, so they stay in registers.
+POOL_INLINE void max_candidates(__global const float* grad, __global const int* winners, int oh, int ow0,
+                                float* g, int* w) {
+    const bool rowInside = oh >= 0 && oh < POOL_OUT_H;
+    const int rowStart = clamp(oh, 0, POOL_OUT_H - 1) * POOL_OUT_W;
 #if CANDIDATES_W <= POOL_VEC
-        if (rowInside && ow0 >= 0 && ow0 + POOL_VEC <= POOL_OUT_W) {
-            // Every candidate inside the output: one vector load each of gradients and winners.
-            POOL_VSTORE(POOL_VLOAD(grad + rowStart + ow0), g);
-            POOL_VSTORE(POOL_VLOAD(winners + rowStart + ow0), w);
-        } else
+    if (rowInside && ow0 >= 0 && ow0 + POOL_VEC <= POOL_OUT_W) {
+        // Every candidate inside the output: one vector load each of gradients and winners.
+        POOL_VSTORE(POOL_VLOAD(grad + rowStart + ow0), g);
+        POOL_VSTORE(POOL_VLOAD(winners + rowStart + ow0), w);
+        return;
+    }
 #endif
-        {
 #pragma unroll
-            for (int c = 0; c < CANDIDATES_W; ++c) {
-                const int ow = ow0 + c;
-                const int o = rowStart + clamp(ow, 0, POOL_OUT_W - 1);
-                const int winner = winners[o];
-                g[c] = grad[o];
-                w[c] = rowInside && ow >= 0 && ow < POOL_OUT_W ? winner : -1;
-            }
-        }
+    for (int c = 0; c < CANDIDATES_W; ++c) {
+        const int ow = ow0 + c;
+        const int o = rowStart + clamp(ow, 0, POOL_OUT_W - 1);
+        const int winner = winners[o];
+        g[c] = grad[o];
+        w[c] = rowInside && ow >= 0 && ow < POOL_OUT_W ? winner : -1;
+    }
+}
+
+// max_gradient for the pixels iw0 … iw0 + POOL_VEC − 1 of the input rows of groups
+// q0 … q0 + POOL_ROWS − 1, stored into `plane` (dx's).
+POOL_INLINE void max_gradient_rows(__global const float* grad, __global const int* winners, __global float* plane,
+                                   int q0, int iw0) {
+    const int ow0 = first_candidate(iw0), left = POOL_IN_W - iw0;
+    float g[CANDIDATE_ROWS][CANDIDATE_SLOTS];
+    int w[CANDIDATE_ROWS][CANDIDATE_SLOTS];
+    // Candidate row k is output row q0 − SPAN_H + 1 + k.
+#pragma unroll
+    for (int k = 0; k < CANDIDATE_ROWS; ++k) max_candidates(grad, winners, q0 - SPAN_H + 1 + k, ow0, g[k], w[k]);
+#pragma unroll
+    for (int j = 0; j < POOL_ROWS * POOL_STRIDE_H; ++j) {
+        const int ih = q0 * POOL_STRIDE_H - POOL_PAD_TOP + j, group = j / POOL_STRIDE_H;
+        if (ih < 0 || ih >= POOL_IN_H) continue;
+        const poolI self = ih * POOL_IN_W + iw0 + POOL_LANES;
+        poolF sum = 0.0f;
+#pragma unroll
+        for (int a = 0; a < SPAN_H; ++a) {
+            const int k = group + a;
 #if POOL_VEC % POOL_STRIDE_W == 0
 #pragma unroll
-        for (int b = SPAN_W - 1; b >= 0; --b)
-            sum += select((poolF)(0.0f), PICK_CANDIDATES(poolF, g, b), self == PICK_CANDIDATES(poolI, w, b));
+            for (int b = SPAN_W - 1; b >= 0; --b)
+                sum += select((poolF)(0.0f), PICK_CANDIDATES(poolF, g[k], b), self == PICK_CANDIDATES(poolI, w[k], b));
 #else
 #pragma unroll
-        for (int c = 0; c < CANDIDATES_W; ++c) sum += select((poolF)(0.0f), (poolF)(g[c]), self == w[c]);
+            for (int c = 0; c < CANDIDATES_W; ++c) sum += select((poolF)(0.0f), (poolF)(g[k][c]), self == w[k][c]);
 #endif
+        }
+        __global float* out = plane + ih * POOL_IN_W + iw0;
+        if (left >= POOL_VEC) POOL_VSTORE(sum, out);
+        else POOL_TAIL_STORE(sum, out, left)
     }
-    return sum;
 }
 
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void max_pool_backward_gather(__global const float* dy, __global const int* indices, __global float* dx) {
-    FOR_EACH_INPUT_VECTOR(ih, iw0, p, i, left, {
-        const poolF g = max_gradient_v(dy + p * OUT_PLANE, indices + p * OUT_PLANE, ih, iw0);
-        __global float* out = dx + p * IN_PLANE + i;
-        if (left >= POOL_VEC) POOL_VSTORE(g, out);
-        else POOL_TAIL_STORE(g, out, left)
+    FOR_EACH_PIXEL(f_, block, strip, p, ROW_GROUP_BLOCKS, IN_VECTORS, {
+        max_gradient_rows(dy + p * OUT_PLANE, indices + p * OUT_PLANE, dx + p * IN_PLANE,
+                          FIRST_ROW_GROUP + block * POOL_ROWS, strip * POOL_VEC);
     })
 }
 #else
@@ -441,39 +502,59 @@ POOL_INLINE float window_sum(__global const float* plane, int oh, int ow) {
 }
 
 #if POOL_VEC > 1
-// The averages of outputs (oh, ow0 … ow0 + POOL_VEC − 1): window_sum and window_divisor lane by
-// lane, the taps added in the same row-major order.
-POOL_INLINE poolF window_average_v(__global const float* plane, int oh, int ow0) {
-    const int h = window_top(oh);
-    const poolI w = (ow0 + POOL_LANES) * POOL_STRIDE_W - POOL_PAD_LEFT;
-    poolF sum = 0.0f;
-#pragma unroll
-    for (int a = 0; a < POOL_WINDOW_H; ++a) {
-        const int ih = h + a;
-        const poolI rowInside = (poolI)(ih >= 0 && ih < POOL_IN_H ? -1 : 0);
-        __global const float* row = plane + clamp(ih, 0, POOL_IN_H - 1) * POOL_IN_W;
-#pragma unroll
-        for (int b = 0; b < POOL_WINDOW_W; ++b) {
-            const poolI iw = w + b;
-            const poolF v = row_taps(row, window_left(ow0) + b, iw);
-            sum += select((poolF)(0.0f), v, rowInside & (iw >= 0) & (iw < POOL_IN_W));
-        }
-    }
-    int h0 = h, h1 = min(h + POOL_WINDOW_H, POOL_IN_H + POOL_PAD_BOTTOM);
-    poolI w0 = w, w1 = min(w + POOL_WINDOW_W, (poolI)(POOL_IN_W + POOL_PAD_RIGHT));
+// window_divisor for outputs (oh, ow), one per lane.
+POOL_INLINE poolF window_divisor_v(int oh, poolI ow) {
+    int h0 = window_top(oh), h1 = min(h0 + POOL_WINDOW_H, POOL_IN_H + POOL_PAD_BOTTOM);
+    poolI w0 = ow * POOL_STRIDE_W - POOL_PAD_LEFT, w1 = min(w0 + POOL_WINDOW_W, (poolI)(POOL_IN_W + POOL_PAD_RIGHT));
 #if !POOL_DIVISOR
     h0 = max(h0, 0); w0 = max(w0, (poolI)(0)); h1 = min(h1, POOL_IN_H); w1 = min(w1, (poolI)(POOL_IN_W));
 #endif
-    return sum / CONVERT_POOL_F((h1 - h0) * (w1 - w0));
+    return CONVERT_POOL_F((h1 - h0) * (w1 - w0));
+}
+
+// The vector form of average pooling forward, separable as max pooling's: each input row's
+// sum over a window's columns (in column order) is computed once and added, in row order, to
+// every output row whose window holds that row; POOL_ROWS output rows per work-item share
+// their input rows (3×3/1: 4 row sums for 2 outputs instead of 6; 0.5–0.85× the time of the
+// per-output form on PoCL). Sums group by rows, so results may differ from the scalar
+// form's row-major sum in the last bits.
+POOL_INLINE void avg_pool_rows(__global const float* plane, __global float* y, int oh0, int ow0, bool interior) {
+    const int h = window_top(oh0), w0 = window_left(ow0), left = POOL_OUT_W - ow0;
+    const poolI w = (ow0 + POOL_LANES) * POOL_STRIDE_W - POOL_PAD_LEFT;
+    poolF sum[POOL_ROWS];
+#pragma unroll
+    for (int i = 0; i < ROW_BLOCK_INPUT_ROWS; ++i) {
+        const int ih = h + i;
+        __global const float* row = plane + clamp(ih, 0, POOL_IN_H - 1) * POOL_IN_W;
+        poolF rowSum = 0.0f;
+#pragma unroll
+        for (int b = 0; b < POOL_WINDOW_W; ++b) {
+            const poolI iw = w + b;
+            const poolF v = interior ? row_taps_inside(row, w0 + b, iw) : row_taps(row, w0 + b, iw);
+            rowSum += interior ? v : select((poolF)(0.0f), v, (iw >= 0) & (iw < POOL_IN_W));
+        }
+        if (ih < 0 || ih >= POOL_IN_H) rowSum = 0.0f;
+#pragma unroll
+        for (int r = 0; r < POOL_ROWS; ++r) {
+            if (i < r * POOL_STRIDE_H || i >= r * POOL_STRIDE_H + POOL_WINDOW_H) continue;
+            sum[r] = i == r * POOL_STRIDE_H ? rowSum : sum[r] + rowSum;
+            if (i == r * POOL_STRIDE_H + POOL_WINDOW_H - 1 && oh0 + r < POOL_OUT_H) {
+                const int o = (oh0 + r) * POOL_OUT_W + ow0;
+                const poolF average = sum[r] / window_divisor_v(oh0 + r, ow0 + POOL_LANES);
+                if (left >= POOL_VEC) POOL_VSTORE(average, y + o);
+                else POOL_TAIL_STORE(average, y + o, left)
+            }
+        }
+    }
 }
 
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void avg_pool_forward(__global const float* x, __global float* y) {
-    FOR_EACH_OUTPUT_VECTOR(oh, ow0, p, o, left, {
-        const poolF average = window_average_v(x + p * IN_PLANE, oh, ow0);
-        __global float* out = y + p * OUT_PLANE + o;
-        if (left >= POOL_VEC) POOL_VSTORE(average, out);
-        else POOL_TAIL_STORE(average, out, left)
+    FOR_EACH_PIXEL(f_, block, strip, p, OUT_ROW_BLOCKS, OUT_VECTORS, {
+        const int ow0 = strip * POOL_VEC, w0 = window_left(ow0);
+        __global const float* plane = x + p * IN_PLANE;
+        if (w0 >= 0 && w0 + STRIP_SPAN <= POOL_IN_W) avg_pool_rows(plane, y + p * OUT_PLANE, block * POOL_ROWS, ow0, true);
+        else avg_pool_rows(plane, y + p * OUT_PLANE, block * POOL_ROWS, ow0, false);
     })
 }
 #else
@@ -506,18 +587,95 @@ POOL_INLINE float average_gradient(__global const float* grad, int ih, int iw) {
 }
 
 #if POOL_VEC > 1
-// window_divisor for outputs (oh, ow), one per lane.
-POOL_INLINE poolF window_divisor_v(int oh, poolI ow) {
-    int h0 = window_top(oh), h1 = min(h0 + POOL_WINDOW_H, POOL_IN_H + POOL_PAD_BOTTOM);
-    poolI w0 = ow * POOL_STRIDE_W - POOL_PAD_LEFT, w1 = min(w0 + POOL_WINDOW_W, (poolI)(POOL_IN_W + POOL_PAD_RIGHT));
-#if !POOL_DIVISOR
-    h0 = max(h0, 0); w0 = max(w0, (poolI)(0)); h1 = min(h1, POOL_IN_H); w1 = min(w1, (poolI)(POOL_IN_W));
-#endif
-    return CONVERT_POOL_F((h1 - h0) * (w1 - w0));
+#if CANDIDATES_W <= POOL_VEC
+// Average pooling backward in row groups where one vector holds a row's candidates (strides of
+// 2 and more with windows up to twice the stride, such as 2×2/2 and 3×3/2). Wider candidate
+// rows (3×3/1: 10 candidates for 8 pixels) keep one input row per work-item below: the row-group
+// form of those ran 0.7–0.85× the time on PoCL but oclgrind 21.10 computed wrong sums for it
+// (right with -cl-opt-disable, and on PoCL), so the kernel checks could not vouch for it.
+// Output row oh's candidates for the input vector whose first candidate column is ow0: their
+// shares (gradient / divisor, computed once per candidate) and columns. Rows outside the
+// output read a clamped row; the caller masks them.
+POOL_INLINE void average_candidates(__global const float* grad, int oh, int ow0, float* share, int* column) {
+    const int ohc = clamp(oh, 0, POOL_OUT_H - 1);
+    if (ow0 >= 0 && ow0 + POOL_VEC <= POOL_OUT_W) {
+        // Every candidate inside the output: one vector load and one vector division.
+        const poolI ow = ow0 + POOL_LANES;
+        POOL_VSTORE(POOL_VLOAD(grad + ohc * POOL_OUT_W + ow0) / window_divisor_v(ohc, ow), share);
+        POOL_VSTORE(ow, column);
+        return;
+    }
+#pragma unroll
+    for (int c = 0; c < CANDIDATES_W; ++c) {
+        const int owc = clamp(ow0 + c, 0, POOL_OUT_W - 1);
+        share[c] = grad[ohc * POOL_OUT_W + owc] / window_divisor(ohc, owc);
+        column[c] = ow0 + c;
+    }
 }
 
-// average_gradient for pixels (ih, iw0 … iw0 + POOL_VEC − 1): each candidate's share is
-// computed once and added to the lanes its window covers.
+// average_gradient for the pixels iw0 … iw0 + POOL_VEC − 1 of the input rows of groups
+// q0 … q0 + POOL_ROWS − 1, stored into `plane` (dx's): each candidate's share is added to
+// the lanes its window covers.
+POOL_INLINE void average_gradient_rows(__global const float* grad, __global float* plane, int q0, int iw0) {
+    const int ow0 = first_candidate(iw0), left = POOL_IN_W - iw0;
+    const poolI iw = iw0 + POOL_LANES;
+    float share[CANDIDATE_ROWS][CANDIDATE_SLOTS];
+    int column[CANDIDATE_ROWS][CANDIDATE_SLOTS];
+    // Candidate row k is output row q0 − SPAN_H + 1 + k.
+#pragma unroll
+    for (int k = 0; k < CANDIDATE_ROWS; ++k) average_candidates(grad, q0 - SPAN_H + 1 + k, ow0, share[k], column[k]);
+#pragma unroll
+    for (int j = 0; j < POOL_ROWS * POOL_STRIDE_H; ++j) {
+        const int ih = q0 * POOL_STRIDE_H - POOL_PAD_TOP + j, group = j / POOL_STRIDE_H;
+        if (ih < 0 || ih >= POOL_IN_H) continue;
+        poolF sum = 0.0f;
+#pragma unroll
+        for (int a = 0; a < SPAN_H; ++a) {
+            const int k = group + a;
+            const poolI rowCovers = (poolI)(covers_row(q0 - SPAN_H + 1 + k, ih) ? -1 : 0);
+#if POOL_VEC % POOL_STRIDE_W == 0
+#pragma unroll
+            for (int b = SPAN_W - 1; b >= 0; --b) {
+                // Lane j's candidate starts at or before its pixel by construction.
+                const poolI ow = PICK_CANDIDATES(poolI, column[k], b);
+                const poolI covers = rowCovers & (ow >= 0) & (ow < POOL_OUT_W)
+                    & (ow * POOL_STRIDE_W - POOL_PAD_LEFT + POOL_WINDOW_W > iw);
+                sum += select((poolF)(0.0f), PICK_CANDIDATES(poolF, share[k], b), covers);
+            }
+#else
+#pragma unroll
+            for (int c = 0; c < CANDIDATES_W; ++c) {
+                const int ow = column[k][c], start = window_left(ow);
+                const poolI covers = rowCovers & (poolI)(ow >= 0 && ow < POOL_OUT_W ? -1 : 0) & (iw >= start)
+                    & (iw < start + POOL_WINDOW_W);
+                sum += select((poolF)(0.0f), (poolF)(share[k][c]), covers);
+            }
+#endif
+        }
+        __global float* out = plane + ih * POOL_IN_W + iw0;
+        if (left >= POOL_VEC) POOL_VSTORE(sum, out);
+        else POOL_TAIL_STORE(sum, out, left)
+    }
+}
+
+__kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
+void avg_pool_backward_gather(__global const float* dy, __global float* dx) {
+    FOR_EACH_PIXEL(f_, block, strip, p, ROW_GROUP_BLOCKS, IN_VECTORS, {
+        average_gradient_rows(dy + p * OUT_PLANE, dx + p * IN_PLANE, FIRST_ROW_GROUP + block * POOL_ROWS, strip * POOL_VEC);
+    })
+}
+#else
+// Runs the body with (ih, iw0, p, i, left) for this work-item's input vector: the row, its
+// first column, the plane, the flat index of its first pixel and how many of its lanes lie
+// inside the row.
+#define FOR_EACH_INPUT_VECTOR(ih, iw0, p, i, left, ...)                                      \
+    FOR_EACH_PIXEL(f_, ih, v_, p, POOL_IN_H, IN_VECTORS, {                                   \
+        const int iw0 = v_ * POOL_VEC, i = ih * POOL_IN_W + iw0, left = POOL_IN_W - iw0;      \
+        __VA_ARGS__                                                                          \
+    })
+
+// average_gradient for pixels (ih, iw0 … iw0 + POOL_VEC − 1), one input row per work-item:
+// each candidate's share is computed once and added to the lanes its window covers.
 POOL_INLINE poolF average_gradient_v(__global const float* grad, int ih, int iw0) {
     const poolI iw = iw0 + POOL_LANES;
     const int ohLast = (ih + POOL_PAD_TOP) / POOL_STRIDE_H, ow0 = first_candidate(iw0);
@@ -529,21 +687,11 @@ POOL_INLINE poolF average_gradient_v(__global const float* grad, int ih, int iw0
         const int ohc = clamp(oh, 0, POOL_OUT_H - 1);
         float share[CANDIDATE_SLOTS];
         int column[CANDIDATE_SLOTS];
-#if CANDIDATES_W <= POOL_VEC
-        if (ow0 >= 0 && ow0 + POOL_VEC <= POOL_OUT_W) {
-            // Every candidate inside the output: one vector load and one vector division.
-            const poolI ow = ow0 + POOL_LANES;
-            POOL_VSTORE(POOL_VLOAD(grad + ohc * POOL_OUT_W + ow0) / window_divisor_v(ohc, ow), share);
-            POOL_VSTORE(ow, column);
-        } else
-#endif
-        {
 #pragma unroll
-            for (int c = 0; c < CANDIDATES_W; ++c) {
-                const int owc = clamp(ow0 + c, 0, POOL_OUT_W - 1);
-                share[c] = grad[ohc * POOL_OUT_W + owc] / window_divisor(ohc, owc);
-                column[c] = ow0 + c;
-            }
+        for (int c = 0; c < CANDIDATES_W; ++c) {
+            const int owc = clamp(ow0 + c, 0, POOL_OUT_W - 1);
+            share[c] = grad[ohc * POOL_OUT_W + owc] / window_divisor(ohc, owc);
+            column[c] = ow0 + c;
         }
 #if POOL_VEC % POOL_STRIDE_W == 0
 #pragma unroll
@@ -576,6 +724,7 @@ void avg_pool_backward_gather(__global const float* dy, __global float* dx) {
         else POOL_TAIL_STORE(g, out, left)
     })
 }
+#endif
 #else
 // dx[p, ih, iw] = Σ dy[p, oh, ow] / divisor(oh, ow) over the outputs whose window covers it.
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))

@@ -25,8 +25,11 @@ final class MemoryBoundTunablesTests: XCTestCase {
         MemoryBoundTunables.batchNorm.gpuDefault,
     ]
     private static let poolingSets: [TunableValues?] = [
-        nil, ["POOL_WG": 16, "POOL_ITEMS": 4, "POOL_VEC": 1], ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 4],
-        ["POOL_WG": 32, "POOL_ITEMS": 2, "POOL_VEC": 8], ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 1],
+        nil, ["POOL_WG": 16, "POOL_ITEMS": 4, "POOL_VEC": 1, "POOL_ROWS": 1],
+        ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 4, "POOL_ROWS": 2],
+        ["POOL_WG": 32, "POOL_ITEMS": 2, "POOL_VEC": 8, "POOL_ROWS": 1], ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 1, "POOL_ROWS": 2],
+        // Row blocks that leave a partial last block on most of the shapes below.
+        ["POOL_WG": 16, "POOL_ITEMS": 1, "POOL_VEC": 8, "POOL_ROWS": 4], ["POOL_WG": 64, "POOL_ITEMS": 2, "POOL_VEC": 4, "POOL_ROWS": 4],
     ]
 
     private func openCL() throws -> OpenCLBackend {

@@ -16,7 +16,11 @@ import Foundation
 ///   per-channel merges.
 /// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane,
 ///   POOL_ITEMS pixels per work-item, and POOL_VEC consecutive pixels of a row per work-item of
-///   the max and average kernels, outputs forward and inputs backward (1: the per-pixel form).
+///   the max and average kernels, outputs forward and inputs backward (1: the per-pixel form),
+///   and POOL_ROWS rows per work-item in the vector forms: output rows forward (max and
+///   average, separable: each input row's window-column reduction is shared by the output
+///   rows holding it) and, backward, groups of stride-height input rows that share their
+///   candidate output rows (max, and average where a vector holds a row's candidates).
 ///   Global average pooling of small planes follows POOL_VEC too: 1 stages groups of planes in
 ///   local memory (coalesced), above 1 a work-item takes a whole plane with vector loads and
 ///   stores (CPU devices, which run a group's work-items one after another).
@@ -70,14 +74,16 @@ enum MemoryBoundTunables {
                      "BN_REDUCE_CONTIGUOUS": 0])
 
     static let pooling = MemoryBoundKernel(
-        names: ["POOL_WG", "POOL_ITEMS", "POOL_VEC"],
-        allowed: ["POOL_WG": [16, 32, 64, 128, 256], "POOL_ITEMS": [1, 2, 4], "POOL_VEC": [1, 4, 8]],
+        names: ["POOL_WG", "POOL_ITEMS", "POOL_VEC", "POOL_ROWS"],
+        allowed: ["POOL_WG": [16, 32, 64, 128, 256], "POOL_ITEMS": [1, 2, 4], "POOL_VEC": [1, 4, 8], "POOL_ROWS": [1, 2, 4]],
         // PoCL: the max and average forward kernels computing 8 consecutive outputs per work-item (window
         // taps as vector loads) were 4× faster than one output per work-item, whose taps PoCL
-        // vectorized across work-items as gathers (Benchmarks/NOTES-memory-bound.md). GPUs keep
-        // one output per work-item until one is measured.
-        cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 8],
-        gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1])
+        // vectorized across work-items as gathers; two rows per work-item (a pair of output
+        // rows forward, two stride-row groups backward) took a further 0.4–0.85× the time;
+        // four spilled registers in max pooling forward (Benchmarks/NOTES-memory-bound.md). GPUs keep one output per
+        // work-item (POOL_VEC 1, where POOL_ROWS does not apply) until one is measured.
+        cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 8, "POOL_ROWS": 2],
+        gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1, "POOL_ROWS": 1])
 
     static let softmax = MemoryBoundKernel(
         names: ["SOFTMAX_WG", "SOFTMAX_VEC"],

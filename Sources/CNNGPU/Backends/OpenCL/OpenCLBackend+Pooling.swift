@@ -1,13 +1,16 @@
 /// Pooling through `Kernels/pooling.cl`. Backward passes are gathers (each work-item sums the
-/// outputs covering its own POOL_VEC input pixels), so they are deterministic and need no atomics. The 2-D max and average kernels take
+/// outputs covering its own input pixels), so they are deterministic and need no atomics. The 2-D max and average kernels take
 /// the pooling family's tunables (MemoryBoundTunables.swift) and are built per geometry: the
 /// descriptor's sizes become `-D` constants (`poolSpecialization`), so their window loops unroll.
 extension OpenCLBackend: PoolingOps {
     public func encodePoolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
                                      indices: (any DeviceBuffer)?) throws {
-        // POOL_VEC consecutive outputs of a row per work-item.
-        let vector = memoryBound.values(MemoryBoundTunables.pooling)["POOL_VEC"]!
-        let groups = poolGroups(pixels: d.outH * ((d.outW + vector - 1) / vector), planes: d.batch * d.channels)
+        // POOL_VEC consecutive outputs of a row per work-item, in POOL_ROWS rows where
+        // POOL_VEC > 1 (the vector forms).
+        let p = memoryBound.values(MemoryBoundTunables.pooling)
+        let (vector, rows) = (p["POOL_VEC"]!, p["POOL_VEC"]! > 1 ? p["POOL_ROWS"]! : 1)
+        let groups = poolGroups(pixels: (d.outH + rows - 1) / rows * ((d.outW + vector - 1) / vector),
+                                planes: d.batch * d.channels)
         switch d.mode {
         case .max:
             if let indices {
@@ -22,9 +25,19 @@ extension OpenCLBackend: PoolingOps {
 
     public func encodePoolingBackward(_ d: Pool2DDescriptor, dy: any DeviceBuffer, indices: (any DeviceBuffer)?,
                                       dx: any DeviceBuffer) throws {
-        // POOL_VEC consecutive input pixels of a row per work-item, as forward.
-        let vector = memoryBound.values(MemoryBoundTunables.pooling)["POOL_VEC"]!
-        let groups = poolGroups(pixels: d.inH * ((d.inW + vector - 1) / vector), planes: d.batch * d.channels)
+        // One input pixel per work-item at POOL_VEC 1; else POOL_VEC consecutive pixels of a row in
+        // each row of POOL_ROWS row groups (the strideH input rows that share their candidate
+        // output rows: ih = q·strideH − padTop …, for the q that have any).
+        let p = memoryBound.values(MemoryBoundTunables.pooling)
+        let (vector, rows) = (p["POOL_VEC"]!, p["POOL_ROWS"]!)
+        // Average pooling whose candidate outputs along a row exceed one vector (pooling.cl's
+        // CANDIDATES_W > POOL_VEC, e.g. 3×3/1) keeps one input row per work-item.
+        let spanW = (d.windowW - 1) / d.strideW + 1, candidates = (vector - 1 + d.strideW - 1) / d.strideW + spanW
+        let rowGroups = (d.inH - 1 + d.padding.top) / d.strideH - d.padding.top / d.strideH + 1
+        let perRow = d.mode != .max && candidates > vector
+        let pixels = vector == 1 ? d.inH * d.inW
+            : (perRow ? d.inH : (rowGroups + rows - 1) / rows) * ((d.inW + vector - 1) / vector)
+        let groups = poolGroups(pixels: pixels, planes: d.batch * d.channels)
         switch d.mode {
         case .max:
             // `checks.poolingBackward` has thrown if max pooling came without indices.
