@@ -16,7 +16,9 @@ public struct Executor {
     func run(_ ops: [CompiledOp], seed: UInt64 = 0, profiler: OpProfiler? = nil) throws {
         for op in ops {
             let s = Executor.nodeSeed(seed, node: op.node)
-            if let profiler { try profiler.time(op) { try op.run(s) } } else { try op.run(s) }
+            try backend.run(estimatedFLOPs: op.flops, bytes: op.bytes) {
+                if let profiler { try profiler.time(op) { try op.run(s) } } else { try op.run(s) }
+            }
         }
     }
 

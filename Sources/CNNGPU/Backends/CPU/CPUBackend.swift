@@ -1,3 +1,4 @@
+import CCPUKernels
 import Foundation
 
 /// The native CPU backend: the fallback for users without a usable OpenCL device. Ops run
@@ -83,7 +84,7 @@ public final class CPUBackend: BackendMemory {
     func parallelFor(_ count: Int, grain: Int = 4096, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let chunks = min(threads, max(1, count / max(grain, 1)))
-        if chunks == 1 { body(0..<count); return }
+        if chunks == 1 || cnn_serial_region_depth() > 0 { body(0..<count); return }
         let size = (count + chunks - 1) / chunks
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let lo = c * size, hi = min(count, lo + size)
@@ -93,3 +94,26 @@ public final class CPUBackend: BackendMemory {
 }
 
 extension CPUBackend: Backend {}
+
+extension CPUBackend {
+    /// Compiled ops estimated below both bounds run on the calling thread, their `parallelFor`
+    /// loops unsplit: about a third of a millisecond of work on one core. Splitting such an op
+    /// gains little even when it works (LeNet-5's ~15 split ops a step: two threads 1.1× one
+    /// core at best), and often it does not: the worker `parallelFor` wakes was placed on the
+    /// caller's own core for 73% of the wake-ups measured and preempted it, so the two chunks
+    /// ran one after the other plus two context switches, and whole LeNet-5 epochs ran either
+    /// 1.1× faster or 1.35× slower than one core, run to run (Benchmarks/NOTES-lenet.md,
+    /// lenet7). ResNet-50's convolutions at batch 8 are 0.2 GFLOP and more, far above.
+    static let serialFLOPs = 50e6
+    static let serialBytes = 8e6
+
+    public func run(estimatedFLOPs flops: Double, bytes: Double, _ body: () throws -> Void) throws {
+        // An op that reports neither (0, 0: "not meaningful") is not known to be small.
+        guard threads > 1, flops > 0 || bytes > 0, flops < Self.serialFLOPs, bytes < Self.serialBytes else {
+            return try body()
+        }
+        cnn_serial_region_enter()
+        defer { cnn_serial_region_leave() }
+        try body()
+    }
+}
