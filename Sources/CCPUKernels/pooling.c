@@ -764,6 +764,72 @@ INLINE void average_pool_backward_pairs_plane(const cnn_pool_geometry *g, const 
     if (coveredRows < g->inH) memset(dx + coveredRows * inW, 0, (size_t)((g->inH - coveredRows) * inW) * sizeof(float));
 }
 
+/// 3×3 stride-1 pools that keep the plane's size (padding 1 on every side: Inception's and
+/// GoogLeNet's pools). Every divisor is rows(oh)·cols(ow), so each dy is first scaled by its
+/// reciprocal into a copy of the plane with zero rows above and below; then dx, taken 16
+/// pixels at a time in the flat plane (no partly filled vector at each row's end), is the sum
+/// of the three scaled rows over it (three loads) and of that vertical sum's left and right
+/// neighbours, shifted in from the vectors before and after it in registers and masked at
+/// the row's ends. The separable gather through padded share rows and row sums this replaces
+/// loaded and stored every pixel three times through scratch (NOTES-memory-bound.md, cavg7).
+INLINE int keeps_size_3x3s1(const cnn_pool_geometry *g) {
+    return g->windowH == 3 && g->windowW == 3 && g->strideH == 1 && g->strideW == 1 && g->top == 1 && g->left == 1 &&
+           g->bottom == 1 && g->right == 1 && g->outH == g->inH && g->outW == g->inW;
+}
+
+/// Floats of the scaled plane's copy: the plane, a row and a vector of zeros before it, a row
+/// and two vectors after it (the vertical sums of the vector past the plane's last one).
+INLINE long same_size_padded_floats(const cnn_pool_geometry *g) { return g->inH * g->inW + 2 * g->inW + 3 * LANES; }
+
+INLINE vf16 vertical_sum(const float *padded, long f, long inW) {
+    return load16(padded + f - inW) + load16(padded + f) + load16(padded + f + inW);
+}
+
+INLINE void average_pool_backward_same_3x3_plane(const cnn_pool_geometry *g, const float *dy, float *dx,
+                                                 const float *scales, const int32_t *columns, float *padded) {
+    const long inW = g->inW, n = g->inH * inW;
+    long f = 0;
+    for (; f + LANES <= n; f += LANES) store16(padded + f, load16(dy + f) * load16(scales + f));
+    for (; f < n; f++) padded[f] = dy[f] * scales[f];
+    const vi16 zero = splat16i(0), lastColumn = splat16i((int)inW - 1);
+    vf16 previous = splat16(0), current = vertical_sum(padded, 0, inW);
+    for (f = 0; f < n; f += LANES) {
+        vf16 next = vertical_sum(padded, f + LANES, inW);
+        vf16 left = __builtin_shufflevector(previous, current, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30);
+        vf16 right = __builtin_shufflevector(current, next, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+        vi16 column = load16i(columns + f);
+        vf16 sum = select16(column > zero, left, splat16(0)) + current + select16(column < lastColumn, right, splat16(0));
+        store_lanes(dx + f, sum, n - f < LANES ? n - f : LANES);
+        previous = current;
+        current = next;
+    }
+}
+
+/// Scratch: each pixel's reciprocal divisor, its column (a vector more, read past the plane's
+/// end), then the scaled plane with its zeros, which no plane overwrites.
+INLINE void average_pool_backward_same_3x3(const cnn_pool_geometry *g, const float *dy, float *dx,
+                                           int includePadding, long planes, float *scratch) {
+    const long inH = g->inH, inW = g->inW, n = inH * inW;
+    float *scales = scratch;
+    int32_t *columns = (int32_t *)(scales + n);
+    float *padded = (float *)(columns + n + LANES);
+    memset(padded, 0, (size_t)same_size_padded_floats(g) * sizeof(float));
+    padded += inW + LANES;
+    for (long ih = 0; ih < inH; ih++) {
+        long r0 = ih - 1, h0 = r0 > 0 ? r0 : 0, h1 = r0 + 3 < inH ? r0 + 3 : inH;
+        long rows = average_rows_counted(g, r0, h1 - h0, includePadding);
+        for (long iw = 0; iw < inW; iw++) {
+            long c0 = iw - 1, w0 = c0 > 0 ? c0 : 0, w1 = c0 + 3 < inW ? c0 + 3 : inW;
+            long cols = includePadding ? (c0 + 3 < inW + 1 ? 3 : inW + 1 - c0) : w1 - w0;
+            scales[ih * inW + iw] = 1.0f / (float)(rows * cols);
+            columns[ih * inW + iw] = (int32_t)iw;
+        }
+    }
+    for (long k = n; k < n + LANES; k++) columns[k] = 0;
+    for (long p = 0; p < planes; p++)
+        average_pool_backward_same_3x3_plane(g, dy + p * n, dx + p * n, scales, columns, padded);
+}
+
 /// Scratch: the dilated share rows, the covering rows' bounds, the row sums, then the
 /// divisors. The common windows (2×2/2 with padding, 3×3/1, 3×3/2) get a constant stride and
 /// width, so the tap loop unrolls.
@@ -771,6 +837,10 @@ INLINE void average_pool_backward_body(const cnn_pool_geometry *g, const float *
                                        long planes, float *shareRows) {
     long inPlane = g->inH * g->inW, outPlane = g->outH * g->outW, width = share_width(g), s = g->strideW;
     long k = g->windowW;
+    if (keeps_size_3x3s1(g)) {
+        average_pool_backward_same_3x3(g, dy, dx, includePadding, planes, shareRows);
+        return;
+    }
     if (tiles_by_pairs(g)) {
         const vi16 laneColumns = lane_columns(2);
         for (long p = 0; p < planes; p++)
@@ -799,6 +869,7 @@ ISA_VARIANTS(average_pool_backward, average_pool_backward_body,
              (g, dy, dx, includePadding, planes, rows))
 
 long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g) {
+    if (keeps_size_3x3s1(g)) return 2 * g->inH * g->inW + LANES + same_size_padded_floats(g);
     return g->outH * share_width(g) + 2 * g->inH + g->outH * row_sums_width(g) + g->outH * row_blocks(g) * LANES;
 }
 
