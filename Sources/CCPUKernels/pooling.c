@@ -12,7 +12,8 @@
 // padded top-left on rows up to 32 (ResNet-50's stem pool at 64² input: 32 → 16).
 // The last block of a row overlaps the one before it rather than leaving a scalar tail. The
 // backward passes of average pooling gather (row sums, then column sums; windows that tile
-// the image write each share straight to its pixels); max pooling's scatters (its gathers
+// the image write each share straight to its pixels; 3×3/1 keeping the size sums over the flat
+// plane); max pooling's scatters (its gathers
 // measured slower, NOTES-memory-bound.md).
 
 #define LANES 16
@@ -765,13 +766,14 @@ INLINE void average_pool_backward_pairs_plane(const cnn_pool_geometry *g, const 
 }
 
 /// 3×3 stride-1 pools that keep the plane's size (padding 1 on every side: Inception's and
-/// GoogLeNet's pools). Every divisor is rows(oh)·cols(ow), so each dy is first scaled by its
-/// reciprocal into a copy of the plane with zero rows above and below; then dx, taken 16
-/// pixels at a time in the flat plane (no partly filled vector at each row's end), is the sum
-/// of the three scaled rows over it (three loads) and of that vertical sum's left and right
-/// neighbours, shifted in from the vectors before and after it in registers and masked at
-/// the row's ends. The separable gather through padded share rows and row sums this replaces
-/// loaded and stored every pixel three times through scratch (NOTES-memory-bound.md, cavg7).
+/// GoogLeNet's pools), as a gather over the flat plane, 16 pixels at a time (no partly filled
+/// vector at each row's end): each dx vector is the vertical sum of the three dy rows over it
+/// (three loads) plus that sum's left and right neighbours, shifted in from the vertical sums
+/// before and after it in registers and masked at the row's ends. Counting the padding every
+/// divisor is 9, applied once to the sum; without it a divisor is rows(oh)·cols(ow), so each
+/// dy is first scaled by its reciprocal into a copy of the plane with zero rows above and
+/// below. The separable gather through dilated share rows and row sums this replaces stored
+/// and loaded each pixel three times through scratch (NOTES-memory-bound.md, cavg7).
 INLINE int keeps_size_3x3s1(const cnn_pool_geometry *g) {
     return g->windowH == 3 && g->windowW == 3 && g->strideH == 1 && g->strideW == 1 && g->top == 1 && g->left == 1 &&
            g->bottom == 1 && g->right == 1 && g->outH == g->inH && g->outW == g->inW;
@@ -785,24 +787,77 @@ INLINE vf16 vertical_sum(const float *padded, long f, long inW) {
     return load16(padded + f - inW) + load16(padded + f) + load16(padded + f + inW);
 }
 
+/// p[from ..< from + 16], the lanes outside the plane's [0, n) zero (the rows above the first
+/// and below the last, which no output has); nothing outside it is loaded.
+INLINE vf16 load_in_plane(const float *p, long from, long n) {
+    vf16 v = splat16(0);
+    long lo = from < 0 ? -from : 0, hi = n - from < LANES ? n - from : LANES;
+    for (long k = lo; k < hi; k++) v[k] = p[from + k];
+    return v;
+}
+
+INLINE vf16 vertical_sum_in_plane(const float *dy, long f, long inW, long n) {
+    return load_in_plane(dy, f - inW, n) + load_in_plane(dy, f, n) + load_in_plane(dy, f + inW, n);
+}
+
+/// The vertical sum at f plus its left and right neighbours (lanes of `previous` and `next`
+/// shifted in), each masked at its row's end.
+INLINE vf16 with_neighbours(vf16 previous, vf16 current, vf16 next, const int32_t *columns, vi16 lastColumn) {
+    vf16 left = __builtin_shufflevector(previous, current, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30);
+    vf16 right = __builtin_shufflevector(current, next, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    vi16 column = load16i(columns);
+    return select16(column > splat16i(0), left, splat16(0)) + current + select16(column < lastColumn, right, splat16(0));
+}
+
+/// Without the padding counted: dy scaled into the zero-bordered copy first.
 INLINE void average_pool_backward_same_3x3_plane(const cnn_pool_geometry *g, const float *dy, float *dx,
                                                  const float *scales, const int32_t *columns, float *padded) {
     const long inW = g->inW, n = g->inH * inW;
     long f = 0;
     for (; f + LANES <= n; f += LANES) store16(padded + f, load16(dy + f) * load16(scales + f));
     for (; f < n; f++) padded[f] = dy[f] * scales[f];
-    const vi16 zero = splat16i(0), lastColumn = splat16i((int)inW - 1);
+    const vi16 lastColumn = splat16i((int)inW - 1);
     vf16 previous = splat16(0), current = vertical_sum(padded, 0, inW);
-    for (f = 0; f < n; f += LANES) {
+    for (f = 0; f + LANES <= n; f += LANES) {
         vf16 next = vertical_sum(padded, f + LANES, inW);
-        vf16 left = __builtin_shufflevector(previous, current, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30);
-        vf16 right = __builtin_shufflevector(current, next, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
-        vi16 column = load16i(columns + f);
-        vf16 sum = select16(column > zero, left, splat16(0)) + current + select16(column < lastColumn, right, splat16(0));
-        store_lanes(dx + f, sum, n - f < LANES ? n - f : LANES);
+        store16(dx + f, with_neighbours(previous, current, next, columns + f, lastColumn));
         previous = current;
         current = next;
     }
+    if (f < n) store_lanes(dx + f, with_neighbours(previous, current, splat16(0), columns + f, lastColumn), n - f);
+}
+
+/// Counting the padding every divisor is 9, applied once to the sum, and dy is read where it
+/// lies: vertical sums in the plane's first and last rows come lane by lane, the rest from
+/// plain loads (the copy into a zero-bordered plane was a fifth of the time).
+INLINE void average_pool_backward_same_3x3_counting_padding_plane(const cnn_pool_geometry *g, const float *dy,
+                                                                  float *dx, const int32_t *columns) {
+    const long inW = g->inW, n = g->inH * inW;
+    const vi16 lastColumn = splat16i((int)inW - 1);
+    const vf16 ninth = splat16(1.0f / 9);
+    // Vector starts f whose three rows' loads all lie in the plane: inW ≤ f ≤ n − inW − 16.
+    const long plainEnd = n - inW - LANES;
+    vf16 previous = splat16(0), current = vertical_sum_in_plane(dy, 0, inW, n);
+    long f = 0;
+    for (; f + LANES <= n && (f + LANES < inW || f + LANES > plainEnd); f += LANES) {
+        vf16 next = vertical_sum_in_plane(dy, f + LANES, inW, n);
+        store16(dx + f, with_neighbours(previous, current, next, columns + f, lastColumn) * ninth);
+        previous = current;
+        current = next;
+    }
+    for (; f + LANES <= plainEnd; f += LANES) {
+        vf16 next = vertical_sum(dy, f + LANES, inW);
+        store16(dx + f, with_neighbours(previous, current, next, columns + f, lastColumn) * ninth);
+        previous = current;
+        current = next;
+    }
+    for (; f + LANES <= n; f += LANES) {
+        vf16 next = vertical_sum_in_plane(dy, f + LANES, inW, n);
+        store16(dx + f, with_neighbours(previous, current, next, columns + f, lastColumn) * ninth);
+        previous = current;
+        current = next;
+    }
+    if (f < n) store_lanes(dx + f, with_neighbours(previous, current, splat16(0), columns + f, lastColumn) * ninth, n - f);
 }
 
 /// Scratch: each pixel's reciprocal divisor, its column (a vector more, read past the plane's
@@ -826,8 +881,10 @@ INLINE void average_pool_backward_same_3x3(const cnn_pool_geometry *g, const flo
         }
     }
     for (long k = n; k < n + LANES; k++) columns[k] = 0;
-    for (long p = 0; p < planes; p++)
-        average_pool_backward_same_3x3_plane(g, dy + p * n, dx + p * n, scales, columns, padded);
+    for (long p = 0; p < planes; p++) {
+        if (includePadding) average_pool_backward_same_3x3_counting_padding_plane(g, dy + p * n, dx + p * n, columns);
+        else average_pool_backward_same_3x3_plane(g, dy + p * n, dx + p * n, scales, columns, padded);
+    }
 }
 
 /// Scratch: the dilated share rows, the covering rows' bounds, the row sums, then the
