@@ -717,10 +717,6 @@ INLINE void average_pool_forward_same_3x3(const cnn_pool_geometry *g, const floa
 
 INLINE void average_pool_forward_body(const cnn_pool_geometry *g, const float *x, float *y, int includePadding,
                                       long planes, float *scratch) {
-    if (keeps_size_3x3s1(g)) {
-        average_pool_forward_same_3x3(g, x, y, includePadding, planes, scratch);
-        return;
-    }
     long inPlane = g->inH * g->inW, outPlane = g->outH * g->outW;
     float *divisors = scratch + ring_slots(g) * padded_width(g);
     average_divisors(g, includePadding, g->strideW, divisors);
@@ -740,9 +736,27 @@ ISA_VARIANTS(average_pool_forward, average_pool_forward_body,
              (const cnn_pool_geometry *g, const float *x, float *y, int includePadding, long planes, float *scratch),
              (g, x, y, includePadding, planes, scratch))
 
+/// The flat-plane box sums shift 16-lane vectors by one lane, one instruction with AVX-512 but
+/// several with AVX2 and SSE2, where they measured 1.2–2.7× slower than the ring and the
+/// separable gather (NOTES-memory-bound.md, cavg7): AVX-512 only.
+TARGET_AVX512 static void average_pool_forward_same_3x3_avx512(const cnn_pool_geometry *g, const float *x, float *y,
+                                                               int includePadding, long planes, float *scratch) {
+    average_pool_forward_same_3x3(g, x, y, includePadding, planes, scratch);
+}
+
+TARGET_AVX512 static void average_pool_backward_same_3x3_avx512(const cnn_pool_geometry *g, const float *dy, float *dx,
+                                                                int includePadding, long planes, float *scratch) {
+    average_pool_backward_same_3x3(g, dy, dx, includePadding, planes, scratch);
+}
+
+static int flat_box_sums_apply(const cnn_pool_geometry *g) {
+    return keeps_size_3x3s1(g) && cnn_cpu_isa_active() == CNN_ISA_AVX512;
+}
+
 void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int includePadding, long planes,
                               float *scratch) {
-    average_pool_forward_dispatch(g, x, y, includePadding, planes, scratch);
+    if (flat_box_sums_apply(g)) average_pool_forward_same_3x3_avx512(g, x, y, includePadding, planes, scratch);
+    else average_pool_forward_dispatch(g, x, y, includePadding, planes, scratch);
 }
 
 /// Average pooling's backward pass as a gather. Each output row's shares dy / divisor are
@@ -930,10 +944,6 @@ INLINE void average_pool_backward_body(const cnn_pool_geometry *g, const float *
                                        long planes, float *shareRows) {
     long inPlane = g->inH * g->inW, outPlane = g->outH * g->outW, width = share_width(g), s = g->strideW;
     long k = g->windowW;
-    if (keeps_size_3x3s1(g)) {
-        average_pool_backward_same_3x3(g, dy, dx, includePadding, planes, shareRows);
-        return;
-    }
     if (tiles_by_pairs(g)) {
         const vi16 laneColumns = lane_columns(2);
         for (long p = 0; p < planes; p++)
@@ -962,13 +972,15 @@ ISA_VARIANTS(average_pool_backward, average_pool_backward_body,
              (g, dy, dx, includePadding, planes, rows))
 
 long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g) {
-    if (keeps_size_3x3s1(g)) return same_3x3_tables_floats(g) + same_size_padded_floats(g);
-    return g->outH * share_width(g) + 2 * g->inH + g->outH * row_sums_width(g) + g->outH * row_blocks(g) * LANES;
+    long gather = g->outH * share_width(g) + 2 * g->inH + g->outH * row_sums_width(g) + g->outH * row_blocks(g) * LANES;
+    long flat = keeps_size_3x3s1(g) ? same_3x3_tables_floats(g) + same_size_padded_floats(g) : 0;
+    return gather > flat ? gather : flat;
 }
 
 void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                long planes, float *scratch) {
-    average_pool_backward_dispatch(g, dy, dx, includePadding, planes, scratch);
+    if (flat_box_sums_apply(g)) average_pool_backward_same_3x3_avx512(g, dy, dx, includePadding, planes, scratch);
+    else average_pool_backward_dispatch(g, dy, dx, includePadding, planes, scratch);
 }
 
 /// 2×2/2 backward on the small planes of the forward path above: windows do not overlap, so
