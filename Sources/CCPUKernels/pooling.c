@@ -595,8 +595,8 @@ INLINE vf16 load_in_plane(const float *p, long from, long n) {
     return v;
 }
 
-INLINE vf16 vertical_sum_in_plane(const float *dy, long f, long inW, long n) {
-    return load_in_plane(dy, f - inW, n) + load_in_plane(dy, f, n) + load_in_plane(dy, f + inW, n);
+INLINE vf16 vertical_sum_in_plane(const float *src, long f, long inW, long n) {
+    return load_in_plane(src, f - inW, n) + load_in_plane(src, f, n) + load_in_plane(src, f + inW, n);
 }
 
 /// The vertical sum at f plus its left and right neighbours (lanes of `previous` and `next`
