@@ -12,7 +12,8 @@
 // padded top-left on rows up to 32 (ResNet-50's stem pool at 64² input: 32 → 16).
 // The last block of a row overlaps the one before it rather than leaving a scalar tail. The
 // backward passes of average pooling gather (row sums, then column sums; windows that tile
-// the image write each share straight to its pixels); max pooling's scatters (its gathers
+// the image write each share straight to its pixels; 3×3/1 keeping the size sums over the flat
+// plane); max pooling's scatters (its gathers
 // measured slower, NOTES-memory-bound.md).
 
 #define LANES 16
@@ -36,9 +37,12 @@ INLINE long ring_slots(const cnn_pool_geometry *g) {
     return slots;
 }
 
-/// The ring, then (average pooling) every block's divisors.
+/// The ring, then (average pooling) every block's divisors; or the 3×3/1 average pools' tables
+/// (same_3x3_tables, below), if larger.
 long cnn_pool_scratch_floats(const cnn_pool_geometry *g) {
-    return ring_slots(g) * padded_width(g) + g->outH * ((g->outW + LANES - 1) / LANES) * LANES;
+    long ring = ring_slots(g) * padded_width(g) + g->outH * ((g->outW + LANES - 1) / LANES) * LANES;
+    long tables = 2 * (g->inH * g->inW + LANES);
+    return ring > tables ? ring : tables;
 }
 
 /// Padded rows of stride-2 pools are kept split: the even columns in the first half of the
@@ -560,6 +564,157 @@ INLINE void average_pool_plane(const cnn_pool_geometry *g, const float *x, const
 }
 
 /// Scratch: the ring of padded rows, then the divisors.
+/// 3×3 stride-1 pools that keep the plane's size (padding 1 on every side: Inception's and
+/// GoogLeNet's pools), as a gather over the flat plane, 16 pixels at a time (no partly filled
+/// vector at each row's end): each dx vector is the vertical sum of the three dy rows over it
+/// (three loads) plus that sum's left and right neighbours, shifted in from the vertical sums
+/// before and after it in registers and masked at the row's ends. Counting the padding every
+/// divisor is 9, applied once to the sum; without it a divisor is rows(oh)·cols(ow), so each
+/// dy is first scaled by its reciprocal into a copy of the plane with zero rows above and
+/// below. The separable gather through dilated share rows and row sums this replaces stored
+/// and loaded each pixel three times through scratch (NOTES-memory-bound.md, cavg7).
+INLINE int keeps_size_3x3s1(const cnn_pool_geometry *g) {
+    return g->windowH == 3 && g->windowW == 3 && g->strideH == 1 && g->strideW == 1 && g->top == 1 && g->left == 1 &&
+           g->bottom == 1 && g->right == 1 && g->outH == g->inH && g->outW == g->inW;
+}
+
+/// Floats of the scaled plane's copy: the plane, a row and a vector of zeros before it, a row
+/// and two vectors after it (the vertical sums of the vector past the plane's last one).
+INLINE long same_size_padded_floats(const cnn_pool_geometry *g) { return g->inH * g->inW + 2 * g->inW + 3 * LANES; }
+
+INLINE vf16 vertical_sum(const float *padded, long f, long inW) {
+    return load16(padded + f - inW) + load16(padded + f) + load16(padded + f + inW);
+}
+
+/// p[from ..< from + 16], the lanes outside the plane's [0, n) zero (the rows above the first
+/// and below the last, which no output has); nothing outside it is loaded.
+INLINE vf16 load_in_plane(const float *p, long from, long n) {
+    vf16 v = splat16(0);
+    long lo = from < 0 ? -from : 0, hi = n - from < LANES ? n - from : LANES;
+    for (long k = lo; k < hi; k++) v[k] = p[from + k];
+    return v;
+}
+
+INLINE vf16 vertical_sum_in_plane(const float *src, long f, long inW, long n) {
+    return load_in_plane(src, f - inW, n) + load_in_plane(src, f, n) + load_in_plane(src, f + inW, n);
+}
+
+/// The vertical sum at f plus its left and right neighbours (lanes of `previous` and `next`
+/// shifted in), each masked at its row's end.
+INLINE vf16 with_neighbours(vf16 previous, vf16 current, vf16 next, const int32_t *columns, vi16 lastColumn) {
+    vf16 left = __builtin_shufflevector(previous, current, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30);
+    vf16 right = __builtin_shufflevector(current, next, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    vi16 column = load16i(columns);
+    return select16(column > splat16i(0), left, splat16(0)) + current + select16(column < lastColumn, right, splat16(0));
+}
+
+/// Without the padding counted: dy scaled into the zero-bordered copy first.
+INLINE void average_pool_backward_same_3x3_plane(const cnn_pool_geometry *g, const float *dy, float *dx,
+                                                 const float *scales, const int32_t *columns, float *padded) {
+    const long inW = g->inW, n = g->inH * inW;
+    long f = 0;
+    for (; f + LANES <= n; f += LANES) store16(padded + f, load16(dy + f) * load16(scales + f));
+    for (; f < n; f++) padded[f] = dy[f] * scales[f];
+    const vi16 lastColumn = splat16i((int)inW - 1);
+    vf16 previous = splat16(0), current = vertical_sum(padded, 0, inW);
+    for (f = 0; f + LANES <= n; f += LANES) {
+        vf16 next = vertical_sum(padded, f + LANES, inW);
+        store16(dx + f, with_neighbours(previous, current, next, columns + f, lastColumn));
+        previous = current;
+        current = next;
+    }
+    if (f < n) store_lanes(dx + f, with_neighbours(previous, current, splat16(0), columns + f, lastColumn), n - f);
+}
+
+/// dst = the 3×3 box sums of src (zero outside the plane), times each pixel's `scales` or, when
+/// NULL, 1/9: the backward pass counting the padding (src dy) and the forward pass (src x).
+/// src is read where it lies: vertical sums in the plane's first and last rows come lane by
+/// lane, the rest from plain loads (a copy into a zero-bordered plane was a fifth of the time).
+INLINE vf16 times_scales(vf16 sum, const float *scales, long f) {
+    return scales ? sum * load16(scales + f) : sum * splat16(1.0f / 9);
+}
+
+INLINE void box_sum_3x3_plane(const cnn_pool_geometry *g, const float *src, float *dst, const int32_t *columns,
+                              const float *scales) {
+    const long inW = g->inW, n = g->inH * inW;
+    const vi16 lastColumn = splat16i((int)inW - 1);
+    // Vector starts f whose three rows' loads all lie in the plane: inW ≤ f ≤ n − inW − 16.
+    const long plainEnd = n - inW - LANES;
+    vf16 previous = splat16(0), current = vertical_sum_in_plane(src, 0, inW, n);
+    long f = 0;
+    for (; f + LANES <= n && (f + LANES < inW || f + LANES > plainEnd); f += LANES) {
+        vf16 next = vertical_sum_in_plane(src, f + LANES, inW, n);
+        store16(dst + f, times_scales(with_neighbours(previous, current, next, columns + f, lastColumn), scales, f));
+        previous = current;
+        current = next;
+    }
+    for (; f + LANES <= plainEnd; f += LANES) {
+        vf16 next = vertical_sum(src, f + LANES, inW);
+        store16(dst + f, times_scales(with_neighbours(previous, current, next, columns + f, lastColumn), scales, f));
+        previous = current;
+        current = next;
+    }
+    for (; f + LANES <= n; f += LANES) {
+        vf16 next = vertical_sum_in_plane(src, f + LANES, inW, n);
+        store16(dst + f, times_scales(with_neighbours(previous, current, next, columns + f, lastColumn), scales, f));
+        previous = current;
+        current = next;
+    }
+    if (f < n) store_lanes(dst + f, times_scales(with_neighbours(previous, current, splat16(0), columns + f, lastColumn), scales, f), n - f);
+}
+
+/// Scratch of both passes: each pixel's column and its reciprocal divisor (without the padding
+/// counted), each a vector longer than the plane (read past its end), then (backward) the
+/// scaled plane with its zeros, which no plane overwrites.
+INLINE long same_3x3_tables_floats(const cnn_pool_geometry *g) { return 2 * (g->inH * g->inW + LANES); }
+
+INLINE void same_3x3_tables(const cnn_pool_geometry *g, float *scratch, int32_t **columnsOut, float **scalesOut) {
+    const long inH = g->inH, inW = g->inW, n = inH * inW;
+    int32_t *columns = (int32_t *)scratch;
+    float *scales = (float *)(columns + n + LANES);
+    for (long ih = 0; ih < inH; ih++) {
+        long rows = (ih + 2 < inH ? ih + 2 : inH) - (ih > 0 ? ih - 1 : 0);
+        for (long iw = 0; iw < inW; iw++) {
+            long cols = (iw + 2 < inW ? iw + 2 : inW) - (iw > 0 ? iw - 1 : 0);
+            scales[ih * inW + iw] = 1.0f / (float)(rows * cols);
+            columns[ih * inW + iw] = (int32_t)iw;
+        }
+    }
+    for (long k = n; k < n + LANES; k++) {
+        columns[k] = 0;
+        scales[k] = 0;
+    }
+    *columnsOut = columns;
+    *scalesOut = scales;
+}
+
+INLINE void average_pool_backward_same_3x3(const cnn_pool_geometry *g, const float *dy, float *dx,
+                                           int includePadding, long planes, float *scratch) {
+    const long n = g->inH * g->inW;
+    int32_t *columns;
+    float *scales;
+    same_3x3_tables(g, scratch, &columns, &scales);
+    float *padded = scratch + same_3x3_tables_floats(g);
+    if (!includePadding) memset(padded, 0, (size_t)same_size_padded_floats(g) * sizeof(float));
+    padded += g->inW + LANES;
+    for (long p = 0; p < planes; p++) {
+        if (includePadding) box_sum_3x3_plane(g, dy + p * n, dx + p * n, columns, 0);
+        else average_pool_backward_same_3x3_plane(g, dy + p * n, dx + p * n, scales, columns, padded);
+    }
+}
+
+/// The forward pass of the same pools: the box sums of x times 1/9, or without the padding
+/// counted each output's reciprocal divisor (the window sums' order changes: within a
+/// rounding of the ring's row-major sums).
+INLINE void average_pool_forward_same_3x3(const cnn_pool_geometry *g, const float *x, float *y, int includePadding,
+                                          long planes, float *scratch) {
+    const long n = g->inH * g->inW;
+    int32_t *columns;
+    float *scales;
+    same_3x3_tables(g, scratch, &columns, &scales);
+    for (long p = 0; p < planes; p++) box_sum_3x3_plane(g, x + p * n, y + p * n, columns, includePadding ? 0 : scales);
+}
+
 INLINE void average_pool_forward_body(const cnn_pool_geometry *g, const float *x, float *y, int includePadding,
                                       long planes, float *scratch) {
     long inPlane = g->inH * g->inW, outPlane = g->outH * g->outW;
@@ -581,9 +736,27 @@ ISA_VARIANTS(average_pool_forward, average_pool_forward_body,
              (const cnn_pool_geometry *g, const float *x, float *y, int includePadding, long planes, float *scratch),
              (g, x, y, includePadding, planes, scratch))
 
+/// The flat-plane box sums shift 16-lane vectors by one lane, one instruction with AVX-512 but
+/// several with AVX2 and SSE2, where they measured 1.2–2.7× slower than the ring and the
+/// separable gather (NOTES-memory-bound.md, cavg7): AVX-512 only.
+TARGET_AVX512 static void average_pool_forward_same_3x3_avx512(const cnn_pool_geometry *g, const float *x, float *y,
+                                                               int includePadding, long planes, float *scratch) {
+    average_pool_forward_same_3x3(g, x, y, includePadding, planes, scratch);
+}
+
+TARGET_AVX512 static void average_pool_backward_same_3x3_avx512(const cnn_pool_geometry *g, const float *dy, float *dx,
+                                                                int includePadding, long planes, float *scratch) {
+    average_pool_backward_same_3x3(g, dy, dx, includePadding, planes, scratch);
+}
+
+static int flat_box_sums_apply(const cnn_pool_geometry *g) {
+    return keeps_size_3x3s1(g) && cnn_cpu_isa_active() == CNN_ISA_AVX512;
+}
+
 void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int includePadding, long planes,
                               float *scratch) {
-    average_pool_forward_dispatch(g, x, y, includePadding, planes, scratch);
+    if (flat_box_sums_apply(g)) average_pool_forward_same_3x3_avx512(g, x, y, includePadding, planes, scratch);
+    else average_pool_forward_dispatch(g, x, y, includePadding, planes, scratch);
 }
 
 /// Average pooling's backward pass as a gather. Each output row's shares dy / divisor are
@@ -799,12 +972,15 @@ ISA_VARIANTS(average_pool_backward, average_pool_backward_body,
              (g, dy, dx, includePadding, planes, rows))
 
 long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g) {
-    return g->outH * share_width(g) + 2 * g->inH + g->outH * row_sums_width(g) + g->outH * row_blocks(g) * LANES;
+    long gather = g->outH * share_width(g) + 2 * g->inH + g->outH * row_sums_width(g) + g->outH * row_blocks(g) * LANES;
+    long flat = keeps_size_3x3s1(g) ? same_3x3_tables_floats(g) + same_size_padded_floats(g) : 0;
+    return gather > flat ? gather : flat;
 }
 
 void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                long planes, float *scratch) {
-    average_pool_backward_dispatch(g, dy, dx, includePadding, planes, scratch);
+    if (flat_box_sums_apply(g)) average_pool_backward_same_3x3_avx512(g, dy, dx, includePadding, planes, scratch);
+    else average_pool_backward_dispatch(g, dy, dx, includePadding, planes, scratch);
 }
 
 /// 2×2/2 backward on the small planes of the forward path above: windows do not overlap, so

@@ -35,6 +35,9 @@ final class CPUKernelISATests: XCTestCase {
             // 3×3/2 padded top-left on rows of at most 32 (loaded straight from the plane): an
             // odd width under 16, 17 columns, and no padding at the bottom and right.
             (7, 9, 3, 2, Padding2D(1)), (5, 17, 3, 2, Padding2D(1)), (8, 30, 3, 2, Padding2D(top: 1, bottom: 0, left: 1, right: 0)),
+            // 3×3/1 keeping the size (average pooling's flat-plane box sums, AVX-512): one pixel, a row
+            // narrower than a vector, 28² (the plane ends mid-vector), 33 columns.
+            (1, 1, 3, 1, Padding2D(1)), (3, 5, 3, 1, Padding2D(1)), (28, 28, 3, 1, Padding2D(1)), (7, 33, 3, 1, Padding2D(1)),
         ]
         for isa in variants {
             try CPUKernelISA.limited(to: isa) {

@@ -29,7 +29,9 @@ void cnn_max_pool_forward_masking_non_positive(const cnn_pool_geometry *g, const
                                                int32_t *indices, long planes, float *scratch);
 
 /// Average pooling of `planes` planes: window sums in row-major order divided by PyTorch's
-/// divisor, the window clipped to the padded input (`includePadding`) or to the image.
+/// divisor, the window clipped to the padded input (`includePadding`) or to the image. With
+/// AVX-512, 3×3/1 pools that keep the size sum columns first and multiply by the divisor's
+/// reciprocal instead (within a rounding).
 void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int includePadding,
                               long planes, float *scratch);
 
@@ -38,7 +40,8 @@ long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g);
 
 /// Average pooling's backward pass over `planes` planes, dx overwritten: each input pixel sums
 /// dy / divisor of the outputs whose window holds it, output row by output row (each row's
-/// terms first summed across the window's columns).
+/// terms first summed across the window's columns; with AVX-512, 3×3/1 pools that keep the
+/// size sum dy · 1/divisor column by column first).
 void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                long planes, float *scratch);
 
