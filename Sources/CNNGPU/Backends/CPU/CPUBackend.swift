@@ -103,9 +103,10 @@ extension CPUBackend {
     /// caller's own core for 73% of the wake-ups measured and preempted it, so the two chunks
     /// ran one after the other plus two context switches, and whole LeNet-5 epochs ran either
     /// 1.1× faster or 1.35× slower than one core, run to run (Benchmarks/NOTES-lenet.md,
-    /// lenet7). ResNet-50's convolutions at batch 8 are 0.2 GFLOP and more, far above.
+    /// lenet7). ResNet-50's convolutions at batch 8 are 0.2 GFLOP and more, far above; its
+    /// memory-bound ops from 4 MB (a tenth of a millisecond and more on one core) still split.
     static let serialFLOPs = 50e6
-    static let serialBytes = 8e6
+    static let serialBytes = 4e6
 
     public func run(estimatedFLOPs flops: Double, bytes: Double, _ body: () throws -> Void) throws {
         // An op that reports neither (0, 0: "not meaningful") is not known to be small.
