@@ -79,14 +79,13 @@ public final class CPUBackend: BackendMemory {
     func intPtr(_ buffer: any DeviceBuffer) -> UnsafeMutablePointer<Int32> { (buffer as! CPUBuffer).ints }
 
     /// Runs `body` over `0..<count` split into chunks of at least `grain` items, one chunk per
-    /// worker at most, so small loops stay on the calling thread. The chunks go to the
-    /// process's `CPUWorkerPool`; their bounds depend only on `count`, `grain` and `threads`.
+    /// worker at most, so small loops stay on the calling thread.
     func parallelFor(_ count: Int, grain: Int = 4096, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let chunks = min(threads, max(1, count / max(grain, 1)))
         if chunks == 1 { body(0..<count); return }
         let size = (count + chunks - 1) / chunks
-        CPUWorkerPool.shared.run(chunks: chunks) { c in
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let lo = c * size, hi = min(count, lo + size)
             if lo < hi { body(lo..<hi) }
         }
