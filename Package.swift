@@ -9,6 +9,7 @@ let kernelFiles = [
     "conv_winograd_filter.cl",
     "convolution.cl", "dropout.cl", "elementwise.cl",
     "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "reduction.cl", "softmax.cl", "vector_io.cl",
+    "winograd_f4_points.cl",
 ]
 
 /// The CPU backend's loops are 10–50× slower unoptimized, so the test suite, which trains

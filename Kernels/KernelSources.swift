@@ -22,6 +22,7 @@ public enum KernelSources {
         "reduction": text(PackageResources.reduction_cl),
         "softmax": text(PackageResources.softmax_cl),
         "vector_io": text(PackageResources.vector_io_cl),
+        "winograd_f4_points": text(PackageResources.winograd_f4_points_cl),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

@@ -41,18 +41,9 @@
 
 #include "activation_function.cl"
 
-// Row or column transforms, one 6- (or 3-) vector at a time, written out so that every
-// coefficient is a constant the compiler folds.
-// o = Bᵀ i, Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0;
-// 0 4 0 −5 0 1].
-#define BT6(i0, i1, i2, i3, i4, i5, o0, o1, o2, o3, o4, o5) do { \
-        o0 = 4.0f * (i0) - 5.0f * (i2) + (i4);                    \
-        o1 = -4.0f * ((i1) + (i2)) + (i3) + (i4);                 \
-        o2 = 4.0f * ((i1) - (i2)) - (i3) + (i4);                  \
-        o3 = 2.0f * ((i3) - (i1)) - (i2) + (i4);                  \
-        o4 = 2.0f * ((i1) - (i3)) - (i2) + (i4);                  \
-        o5 = 4.0f * (i1) - 5.0f * (i3) + (i5);                    \
-    } while (0)
+#include "winograd_f4_points.cl"
+
+// The other transforms, written out as BT6 is (winograd_f4_points.cl).
 // o = G i, G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1⁄24 1⁄12 ⅙; 1⁄24 −1⁄12 ⅙; 0 0 1].
 #define G3(i0, i1, i2, o0, o1, o2, o3, o4, o5) do {              \
         o0 = 0.25f * (i0);                                        \
@@ -112,31 +103,8 @@ __kernel void winograd_f4_input_transform(const int batch, const int channels, c
     __global float* out = v + v_offset + (size_t)c * padded_tiles + p;
     const int n = p / (tiles_h * tiles_w), t = p - n * (tiles_h * tiles_w);
     const int th = t / tiles_w, tw = t - (t / tiles_w) * tiles_w;
-    // A padding column reads a patch above the image (rows −6 … −1), so it transforms to zeros
-    // without a branch of its own: the kernel stays one loop-free region, which PoCL vectorizes
-    // across work-items (its loops and branches are all unrolled or selects).
-    const int h0 = p < tiles ? 4 * th - pad_top : -6, w0 = 4 * tw - pad_left;
-    __global const float* plane = x + ((size_t)n * channels + c) * height * width;
-    float d[6][6];
-    _Pragma("unroll")
-    for (int r = 0; r < 6; r++)
-        _Pragma("unroll")
-        for (int s = 0; s < 6; s++) {
-            const int h = h0 + r, ww = w0 + s;
-            d[r][s] = (h >= 0 && h < height && ww >= 0 && ww < width) ? plane[h * width + ww] : 0.0f;
-        }
-    float t6[6][6];  // Bᵀ d
-    _Pragma("unroll")
-    for (int s = 0; s < 6; s++)
-        BT6(d[0][s], d[1][s], d[2][s], d[3][s], d[4][s], d[5][s],
-            t6[0][s], t6[1][s], t6[2][s], t6[3][s], t6[4][s], t6[5][s]);
-    _Pragma("unroll")
-    for (int r = 0; r < 6; r++) {
-        float o[6];
-        BT6(t6[r][0], t6[r][1], t6[r][2], t6[r][3], t6[r][4], t6[r][5], o[0], o[1], o[2], o[3], o[4], o[5]);
-        _Pragma("unroll")
-        for (int s = 0; s < 6; s++) out[(r * 6 + s) * plane_size] = o[s];
-    }
+    const int h0 = p < tiles ? 4 * th - pad_top : -6, w0 = 4 * tw - pad_left;  // −6: a padding column
+    winograd_f4_input_patch(x + ((size_t)n * channels + c) * height * width, h0, w0, height, width, out, plane_size);
 }
 
 // M[ξ] = U[ξ] · V[ξ]: U [36, K, C] at u, V [36, C, PP] at v + v_offset, M [36, K, PP] at

@@ -41,16 +41,8 @@
 
 #include "gemm_tile.cl"
 
-// o = Bᵀ i (as conv_winograd_f4x3.cl's input transform), Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0;
-// 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1].
-#define WF_BT6(i0, i1, i2, i3, i4, i5, o0, o1, o2, o3, o4, o5) do { \
-        o0 = 4.0f * (i0) - 5.0f * (i2) + (i4);                       \
-        o1 = -4.0f * ((i1) + (i2)) + (i3) + (i4);                    \
-        o2 = 4.0f * ((i1) - (i2)) - (i3) + (i4);                     \
-        o3 = 2.0f * ((i3) - (i1)) - (i2) + (i4);                     \
-        o4 = 2.0f * ((i1) - (i3)) - (i2) + (i4);                     \
-        o5 = 4.0f * (i1) - 5.0f * (i3) + (i5);                       \
-    } while (0)
+#include "winograd_f4_points.cl"
+
 // o = A i, A = (Aᵀ)ᵀ of F(4×4,3×3): 4 values at the points 0, 1, −1, 2, −2, ∞.
 #define WF_A4(i0, i1, i2, i3, o0, o1, o2, o3, o4, o5) do {          \
         o0 = (i0);                                                   \
@@ -80,30 +72,9 @@ __kernel void winograd_filter_x_transform(const int first_image, const int image
     __global float* out = v + v_offset + (size_t)c * padded_tiles + p;
     const int n = p / (tiles_h * tiles_w), t = p - n * (tiles_h * tiles_w);
     const int th = t / tiles_w, tw = t - (t / tiles_w) * tiles_w;
-    // A padding column reads a patch above the image, so it transforms to zeros without a
-    // branch: the kernel stays one loop-free region that PoCL vectorizes across work-items.
-    const int h0 = p < tiles ? 4 * th - pad_top : -6, w0 = 4 * tw - pad_left;
+    const int h0 = p < tiles ? 4 * th - pad_top : -6, w0 = 4 * tw - pad_left;  // −6: a padding column
     __global const float* plane = x + ((size_t)(first_image + (p < tiles ? n : 0)) * channels + c) * height * width;
-    float d[6][6];
-    _Pragma("unroll")
-    for (int r = 0; r < 6; r++)
-        _Pragma("unroll")
-        for (int s = 0; s < 6; s++) {
-            const int h = h0 + r, ww = w0 + s;
-            d[r][s] = (h >= 0 && h < height && ww >= 0 && ww < width) ? plane[h * width + ww] : 0.0f;
-        }
-    float t6[6][6];  // Bᵀ d
-    _Pragma("unroll")
-    for (int s = 0; s < 6; s++)
-        WF_BT6(d[0][s], d[1][s], d[2][s], d[3][s], d[4][s], d[5][s],
-               t6[0][s], t6[1][s], t6[2][s], t6[3][s], t6[4][s], t6[5][s]);
-    _Pragma("unroll")
-    for (int r = 0; r < 6; r++) {
-        float o[6];
-        WF_BT6(t6[r][0], t6[r][1], t6[r][2], t6[r][3], t6[r][4], t6[r][5], o[0], o[1], o[2], o[3], o[4], o[5]);
-        _Pragma("unroll")
-        for (int s = 0; s < 6; s++) out[(r * 6 + s) * plane_size] = o[s];
-    }
+    winograd_f4_input_patch(plane, h0, w0, height, width, out, plane_size);
 }
 
 // D = A dy Aᵀ over the 4×4 tile at (4·th, 4·tw) of image first_image + n, zero past the

@@ -78,7 +78,7 @@ final class ProgramCache {
 
     /// Pastes the embedded file in place of each `#include "<stem>.cl"` line: the sources live
     /// in the binary, so the device compiler has no include path. One level deep, which is all
-    /// Kernels/ uses (activation_function.cl, vector_io.cl, gemm_tile.cl).
+    /// Kernels/ uses (activation_function.cl, vector_io.cl, gemm_tile.cl, winograd_f4_points.cl).
     private func resolvingIncludes(_ source: String) throws -> String {
         guard source.contains("#include") else { return source }
         return try source.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
