@@ -88,6 +88,31 @@ struct DeviceLimits: Sendable {
     var localMemoryBytes: Int
 }
 
+extension TunableKernel {
+    /// A kernel built on Kernels/gemm_tile.cl's register-tiled GEMM (the implicit GEMM, the
+    /// Winograd solvers' batched GEMMs): its parameter names, allowed values, work-group shape
+    /// and consistency rules are that file's, so only the defaults, the candidates and any
+    /// extra `__local` tables differ. `localBytes` defaults to the two staged tiles.
+    static func gemmTile(program: String, cpuDefault: TunableParameters, gpuDefault: TunableParameters,
+                         candidates: [TunableParameters],
+                         localBytes: @escaping @Sendable (TunableParameters) -> Int = { p in
+                             4 * p["TK"]! * (p["TM"]! + p["TN"]!)
+                         }) -> TunableKernel {
+        TunableKernel(
+            program: program,
+            names: ["TM", "TN", "TK", "WPT_M", "WPT_N", "VW"],
+            allowed: ["TM": [16, 32, 64, 128], "TN": [16, 32, 64, 128], "TK": [4, 8, 16, 32, 64],
+                      "WPT_M": [1, 2, 4, 8], "WPT_N": [1, 2, 4, 8, 16, 32, 64], "VW": [1, 2, 4, 8, 16]],
+            cpuDefault: cpuDefault, gpuDefault: gpuDefault, candidates: candidates,
+            localSize: { p in [p["TN"]! / p["WPT_N"]!, p["TM"]! / p["WPT_M"]!] },
+            localBytes: localBytes,
+            consistent: { p in
+                let (tm, tn, wm, wn, vw) = (p["TM"]!, p["TN"]!, p["WPT_M"]!, p["WPT_N"]!, p["VW"]!)
+                return tm % wm == 0 && tn % wn == 0 && wn % vw == 0
+            })
+    }
+}
+
 enum KernelTunables {
     /// Kernels/conv_implicit_gemm.cl: TM × TN work-group tile, TK k step, WPT_M × WPT_N per
     /// work-item with the columns in vectors of VW. CPU default: PoCL runs a work-group's
@@ -99,11 +124,8 @@ enum KernelTunables {
     /// 2–6× tinygrad 0.14 (medians of interleaved runs); the former 8×8 scalar tile was
     /// 2.5–6.7× slower than its first version (Benchmarks/NOTES-opencl-solvers.md). GPU default: 256 work-items of 4×4 with float4
     /// loads on a 64×64 tile, CLBlast's common SGEMM shape, until tuning finds better.
-    static let implicitGEMM = TunableKernel(
+    static let implicitGEMM = TunableKernel.gemmTile(
         program: "conv_implicit_gemm",
-        names: ["TM", "TN", "TK", "WPT_M", "WPT_N", "VW"],
-        allowed: ["TM": [16, 32, 64, 128], "TN": [16, 32, 64, 128], "TK": [4, 8, 16, 32, 64],
-                  "WPT_M": [1, 2, 4, 8], "WPT_N": [1, 2, 4, 8, 16, 32, 64], "VW": [1, 2, 4, 8, 16]],
         cpuDefault: ["TM": 64, "TN": 128, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
         gpuDefault: ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
         candidates: [
@@ -124,14 +146,9 @@ enum KernelTunables {
             ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
             ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 4, "WPT_N": 16, "VW": 8],
         ],
-        localSize: { p in [p["TN"]! / p["WPT_N"]!, p["TM"]! / p["WPT_M"]!] },
         // As and Bs tiles plus at most four int tables of TK entries and five of TN (the strided
         // backward data's four column tables and its chunk flags).
-        localBytes: { p in 4 * (p["TK"]! * (p["TM"]! + p["TN"]!) + 4 * p["TK"]! + 5 * p["TN"]!) },
-        consistent: { p in
-            let (tm, tn, wm, wn, vw) = (p["TM"]!, p["TN"]!, p["WPT_M"]!, p["WPT_N"]!, p["VW"]!)
-            return tm % wm == 0 && tn % wn == 0 && wn % vw == 0
-        })
+        localBytes: { p in 4 * (p["TK"]! * (p["TM"]! + p["TN"]!) + 4 * p["TK"]! + 5 * p["TN"]!) })
 }
 
 extension OpenCLBackend {

@@ -154,11 +154,8 @@ extension KernelTunables {
     /// another, so each carries an AVX-512-wide 8 × 32 register tile), on 64 × 64 tiles: the
     /// ResNet layers Winograd serves have 32–1568 tile columns and 64–512 rows. GPU default:
     /// 256 work-items of 4 × 4 with float4 loads, until a GPU is measured.
-    static let winogradF4x3 = TunableKernel(
+    static let winogradF4x3 = TunableKernel.gemmTile(
         program: "conv_winograd_f4x3",
-        names: ["TM", "TN", "TK", "WPT_M", "WPT_N", "VW"],
-        allowed: ["TM": [16, 32, 64, 128], "TN": [16, 32, 64, 128], "TK": [4, 8, 16, 32, 64],
-                  "WPT_M": [1, 2, 4, 8], "WPT_N": [1, 2, 4, 8, 16, 32, 64], "VW": [1, 2, 4, 8, 16]],
         cpuDefault: ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
         gpuDefault: ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
         candidates: [
@@ -174,11 +171,5 @@ extension KernelTunables {
             ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
             ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 8, "WPT_N": 32, "VW": 16],
             ["TM": 32, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 16, "VW": 16],
-        ],
-        localSize: { p in [p["TN"]! / p["WPT_N"]!, p["TM"]! / p["WPT_M"]!] },
-        localBytes: { p in 4 * p["TK"]! * (p["TM"]! + p["TN"]!) },
-        consistent: { p in
-            let (tm, tn, wm, wn, vw) = (p["TM"]!, p["TN"]!, p["WPT_M"]!, p["WPT_N"]!, p["VW"]!)
-            return tm % wm == 0 && tn % wn == 0 && wn % vw == 0
-        })
+        ])
 }

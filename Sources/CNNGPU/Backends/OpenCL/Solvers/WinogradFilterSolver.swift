@@ -189,11 +189,8 @@ extension KernelTunables {
     /// VGG's and ResNet's 64–512 channels; a k step of 64, as the implicit GEMM's filter
     /// gradient measured best (the reduction is long: 784–25088 tiles per image chunk). GPU
     /// default: 256 work-items of 4 × 4 with float4 loads, until a GPU is measured.
-    static let winogradFilter = TunableKernel(
+    static let winogradFilter = TunableKernel.gemmTile(
         program: "conv_winograd_filter",
-        names: ["TM", "TN", "TK", "WPT_M", "WPT_N", "VW"],
-        allowed: ["TM": [16, 32, 64, 128], "TN": [16, 32, 64, 128], "TK": [4, 8, 16, 32, 64],
-                  "WPT_M": [1, 2, 4, 8], "WPT_N": [1, 2, 4, 8, 16, 32, 64], "VW": [1, 2, 4, 8, 16]],
         cpuDefault: ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 8, "WPT_N": 32, "VW": 16],
         gpuDefault: ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
         candidates: [
@@ -206,11 +203,5 @@ extension KernelTunables {
             ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
             ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
             ["TM": 64, "TN": 128, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
-        ],
-        localSize: { p in [p["TN"]! / p["WPT_N"]!, p["TM"]! / p["WPT_M"]!] },
-        localBytes: { p in 4 * p["TK"]! * (p["TM"]! + p["TN"]!) },
-        consistent: { p in
-            let (tm, tn, wm, wn, vw) = (p["TM"]!, p["TN"]!, p["WPT_M"]!, p["WPT_N"]!, p["VW"]!)
-            return tm % wm == 0 && tn % wn == 0 && wn % vw == 0
-        })
+        ])
 }
