@@ -203,13 +203,15 @@ final class CLIReliabilityTests: XCTestCase {
 
     func testSIGTERMAndSIGHUPSaveTheEpochInProgress() throws {
         let dir = try temporaryDirectory()
-        try makeDataset(in: dir, train: 2048)
+        // The signal must land inside the first epoch: 16,384 steps of one image (0.7 s or more;
+        // LeNet-5 at batch 8 ran 2,048 images in 40 ms, faster than the test's poll and kill).
+        try makeDataset(in: dir, train: 16_384)
         for sig in [SIGTERM, SIGHUP] {
             let run = dir.appendingPathComponent("run-\(sig)")
             let process = Process()
             process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
                 .appendingPathComponent("cnn-gpu")
-            process.arguments = ["train", "lenet5", "--data", dir.path, "--device", "cpu", "--batch-size", "8", "--epochs", "50",
+            process.arguments = ["train", "lenet5", "--data", dir.path, "--device", "cpu", "--batch-size", "1", "--epochs", "50",
                                  "--checkpoint", run.path]
             let pipe = Pipe()
             process.standardOutput = pipe
