@@ -85,9 +85,6 @@
     const int R, const int S, const int stride_h, const int stride_w, const int pad_top, \
     const int pad_left, const int dil_h, const int dil_w, const int OH, const int OW, const int groups
 
-// Column (within the tile) of the register tile's vector jv, element v: (jv·RTN + tx)·VW + v.
-#define TILE_COL(tx, jv) (((jv) * RTN + (tx)) * VW)
-
 // Stages the TM × TK block of a left operand whose rows lie contiguous along k in global
 // memory (row m at a + m·KK) into At[TM][TK]: consecutive work-items copy consecutive AK-wide
 // chunks of a row, one vector each where the chunk is inside the matrix (scalar gathers into a
@@ -140,31 +137,6 @@
             for (int l = 0; l < AM; l++)                                            \
                 As[kk][mc + l] = (k < (KK) && m + l < (M)) ? row[l] : 0.0f;         \
         }
-
-// The multiply-accumulate of one staged k step, shared by the three kernels: per k, NV vector
-// loads of the B row and WPT_M broadcasts of the A column feed WPT_M·NV vector FMAs, the
-// register tile fully unrolled so that it stays in registers. The k loop starts at lid >> 20,
-// which is always 0 (no work-group has 2^20 work-items) but depends on the work-item: a loop
-// PoCL sees as uniform gets an implicit barrier inside it (to vectorize across work-items),
-// which moves the register tile to memory at every k (measured on PoCL 3.1: 10 GFLOP/s
-// instead of 19 on ResNet's 3×3 64→64 layer under the same load). GPUs compile it unchanged.
-// A_AT(kk, row) names the staged left operand's element: the left operand is only ever
-// broadcast, so its __local layout is free, and each kernel keeps the one its global layout
-// stages cheaply (A_KMAJOR: As[TK][TM]; A_MMAJOR: At[TM][TK], rows copied as vectors).
-#define A_KMAJOR(kk, row) As[kk][row]
-#define A_MMAJOR(kk, row) At[row][kk]
-#define ACCUMULATE_TILE(A_AT, Bs, acc, tx, ty)                                      \
-    for (int kk = (int)(lid >> 20); kk < TK; kk++) {                                \
-        floatVW b_reg[NV];                                                          \
-        _Pragma("unroll")                                                           \
-        for (int jv = 0; jv < NV; jv++) b_reg[jv] = VLOAD_VW(&Bs[kk][TILE_COL(tx, jv)]); \
-        _Pragma("unroll")                                                           \
-        for (int i = 0; i < WPT_M; i++) {                                           \
-            const floatVW a = (floatVW)(A_AT(kk, ty + i * RTM));                    \
-            _Pragma("unroll")                                                       \
-            for (int jv = 0; jv < NV; jv++) acc[i][jv] = fma(a, b_reg[jv], acc[i][jv]); \
-        }                                                                           \
-    }
 
 // The output tile of this work-group, row tiles fastest: work-groups that run one after another
 // share their right operand's column tile (the gathered input, KK × TN: 512 KB for a 1×1

@@ -147,19 +147,7 @@ void winograd_f4_batched_gemm(const int K, const int C, const int PP, __global c
             VSTORE_VW(k < C && n < PP ? VLOAD_VW(b + (size_t)k * PP + n) : (floatVW)(0.0f), &Bs[kk][c]);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        // Starts at lid >> 20 (always 0): a loop PoCL sees as uniform gets an implicit barrier
-        // inside it, which moves the register tile to memory at every k (conv_implicit_gemm.cl).
-        for (int kk = (int)(lid >> 20); kk < TK; kk++) {
-            floatVW b_reg[NV];
-            _Pragma("unroll")
-            for (int jv = 0; jv < NV; jv++) b_reg[jv] = VLOAD_VW(&Bs[kk][(jv * RTN + tx) * VW]);
-            _Pragma("unroll")
-            for (int i = 0; i < WPT_M; i++) {
-                const floatVW av = (floatVW)(At[ty + i * RTM][kk]);
-                _Pragma("unroll")
-                for (int jv = 0; jv < NV; jv++) acc[i][jv] = fma(av, b_reg[jv], acc[i][jv]);
-            }
-        }
+        ACCUMULATE_TILE(A_MMAJOR, Bs, acc, tx, ty)
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
