@@ -2,6 +2,10 @@
 #include "isa_variants.h"
 #include <math.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 // Outputs of a row are pooled 16 at a time, one output per lane, with the winner a row-major
 // scan would pick, so ties and NaN resolve as PyTorch's loop does. Each input row is first
 // copied into a padded row (padding filled with a value that never counts: −∞ for max, 0 for
@@ -977,10 +981,59 @@ long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g) {
     return gather > flat ? gather : flat;
 }
 
+/// 2×2/2 pools whose windows tile the whole plane (inW = 2·outW, inH = 2·outH) with rows of
+/// 32 to 64 pixels, a multiple of 8 (DenseNet's 56² transition), on AVX-512: the two dx rows of
+/// output row oh are 2·inW consecutive floats, a whole number of 16-float chunks, so planes and
+/// row pairs follow each other with no gap and every chunk is one two-source permute
+/// (`vpermt2ps`) of the output row's two share vectors (its first 16 and last 16 outputs) and
+/// one store; with 64-byte-aligned tensors every store is aligned. The pairs path stores 16
+/// outputs' duplicated shares per dx row, which for 56-wide rows splits every other row's
+/// stores across cache lines and overlaps the row's second block (NOTES-memory-bound.md,
+/// cmem4, cpool7, cmem8). Shares are dy · 1/4 + 0, as there: the same bits.
+INLINE int pairs_flat_applies(const cnn_pool_geometry *g) {
+    return tiles_by_pairs(g) && g->windowH == 2 && g->inW == 2 * g->outW && g->inH == 2 * g->outH &&
+           g->inW % 8 == 0 && g->inW >= 2 * LANES && g->inW <= 4 * LANES;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+TARGET_AVX512 static void average_pool_backward_pairs_flat_avx512(const cnn_pool_geometry *g, const float *dy,
+                                                                 float *dx, long planes) {
+    const long inW = g->inW, outW = g->outW, chunks = inW / 8, rows = planes * g->outH;
+    // Chunk c's lane k is dx column (16c + k) mod inW of the row pair, output (that column) / 2:
+    // lane j of the first share vector, or 16 + j − (outW − 16) of the second.
+    __m512i index[8];
+    for (long c = 0; c < chunks; c++) {
+        int32_t lanes[LANES];
+        for (long k = 0; k < LANES; k++) {
+            long ow = (16 * c + k) % inW / 2;
+            lanes[k] = (int32_t)(ow < LANES ? ow : ow - (outW - LANES) + LANES);
+        }
+        index[c] = _mm512_loadu_si512(lanes);
+    }
+    const __m512 quarter = _mm512_set1_ps(0.25f), zero = _mm512_setzero_ps();
+    for (long r = 0; r < rows; r++) {
+        const float *d = dy + r * outW;
+        __m512 first = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(d), quarter), zero);
+        __m512 last = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(d + outW - LANES), quarter), zero);
+        float *out = dx + r * 2 * inW;
+        for (long c = 0; c < chunks; c++) _mm512_storeu_ps(out + LANES * c, _mm512_permutex2var_ps(first, index[c], last));
+    }
+}
+#endif
+
 void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                long planes, float *scratch) {
-    if (flat_box_sums_apply(g)) average_pool_backward_same_3x3_avx512(g, dy, dx, includePadding, planes, scratch);
-    else average_pool_backward_dispatch(g, dy, dx, includePadding, planes, scratch);
+    if (flat_box_sums_apply(g)) {
+        average_pool_backward_same_3x3_avx512(g, dy, dx, includePadding, planes, scratch);
+        return;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    if (pairs_flat_applies(g) && cnn_cpu_isa_active() == CNN_ISA_AVX512) {
+        average_pool_backward_pairs_flat_avx512(g, dy, dx, planes);
+        return;
+    }
+#endif
+    average_pool_backward_dispatch(g, dy, dx, includePadding, planes, scratch);
 }
 
 /// 2×2/2 backward on the small planes of the forward path above: windows do not overlap, so

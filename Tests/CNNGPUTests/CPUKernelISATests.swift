@@ -29,6 +29,10 @@ final class CPUKernelISATests: XCTestCase {
             // Windows that tile the image (average pooling's direct backward): an odd column left
             // out after exactly 16 outputs, and windows clipped at the bottom and right of 41 columns.
             (6, 33, 2, 2, Padding2D(0)), (9, 41, 2, 2, Padding2D(top: 0, bottom: 1, left: 0, right: 1)),
+            // Tiling windows over whole row pairs of 32 to 64 (a multiple of 8) columns (the
+            // backward's two-source permutes, AVX-512): DenseNet's 56², 16 outputs a row, and
+            // right and bottom padding that no window reaches.
+            (4, 56, 2, 2, Padding2D(0)), (2, 32, 2, 2, Padding2D(0)), (6, 40, 2, 2, Padding2D(top: 0, bottom: 1, left: 0, right: 1)),
             // Rows of 64 floats or more, whose input (and max backward's gradients and dx) the
             // loops prefetch ahead, up to the end of each call's planes.
             (9, 70, 3, 2, Padding2D(1)), (4, 64, 2, 2, Padding2D(0)),

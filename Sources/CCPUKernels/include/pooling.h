@@ -41,7 +41,8 @@ long cnn_average_pool_backward_scratch_floats(const cnn_pool_geometry *g);
 /// Average pooling's backward pass over `planes` planes, dx overwritten: each input pixel sums
 /// dy / divisor of the outputs whose window holds it, output row by output row (each row's
 /// terms first summed across the window's columns; with AVX-512, 3×3/1 pools that keep the
-/// size sum dy · 1/divisor column by column first).
+/// size sum dy · 1/divisor column by column first, and 2×2/2 pools tiling rows of 32 to 64
+/// columns write dy · 1/4 by permutes, the same bits as the other builds).
 void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, float *dx, int includePadding,
                                long planes, float *scratch);
 
