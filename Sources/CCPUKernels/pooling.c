@@ -716,7 +716,12 @@ INLINE void average_pool_forward_same_3x3(const cnn_pool_geometry *g, const floa
     int32_t *columns;
     float *scales;
     same_3x3_tables(g, scratch, &columns, &scales);
-    for (long p = 0; p < planes; p++) box_sum_3x3_plane(g, x + p * n, y + p * n, columns, includePadding ? 0 : scales);
+    // Two calls, so that each inlined copy knows whether `scales` is NULL: one run-time choice
+    // left a test and a branch in every vector of the box sums.
+    if (includePadding)
+        for (long p = 0; p < planes; p++) box_sum_3x3_plane(g, x + p * n, y + p * n, columns, 0);
+    else
+        for (long p = 0; p < planes; p++) box_sum_3x3_plane(g, x + p * n, y + p * n, columns, scales);
 }
 
 INLINE void average_pool_forward_body(const cnn_pool_geometry *g, const float *x, float *y, int includePadding,
