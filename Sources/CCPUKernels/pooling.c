@@ -13,7 +13,8 @@
 // while the output rows that need it are pooled, so every block reads its taps with plain
 // vector loads, also in rows shorter than a vector. Two kinds of small plane skip the ring, whose
 // per-row work outweighs their compares: 2×2/2 on planes up to 32 wide (LeNet) and 3×3/2
-// padded top-left on rows up to 32 (ResNet-50's stem pool at 64² input: 32 → 16).
+// padded top-left on rows up to 32 (ResNet-50's stem pool at 64² input: 32 → 16); so does
+// 2×2/2 average pooling with every window in the image and 16 outputs a row or more.
 // The last block of a row overlaps the one before it rather than leaving a scalar tail. The
 // backward passes of average pooling gather (row sums, then column sums; windows that tile
 // the image write each share straight to its pixels; 3×3/1 keeping the size sums over the flat
@@ -745,6 +746,41 @@ ISA_VARIANTS(average_pool_forward, average_pool_forward_body,
              (const cnn_pool_geometry *g, const float *x, float *y, int includePadding, long planes, float *scratch),
              (g, x, y, includePadding, planes, scratch))
 
+/// 2×2/2 average pooling whose windows all lie in the image, in rows of 16 outputs or more
+/// (DenseNet's transitions, 56² → 28²): each block of 16 outputs loads its 32 columns of both
+/// window rows straight from the plane (two vectors a row, never past the row), splits even and
+/// odd columns by one shuffle each and sums (0 + (x00 + x01)) + (x10 + x11), the ring's order
+/// and divisor (4): the same values without the ring's row copies and split reloads (one core,
+/// 8×128×56²: 0.28–0.33× the ring's time with AVX-512, AVX2 and SSE2, NOTES-memory-bound.md,
+/// cmem8). Bits too, but for a NaN's sign with SSE2, where the compiler may swap an add's
+/// operands and x86 keeps the first one's NaN.
+INLINE int average_pairs_direct_applies(const cnn_pool_geometry *g) {
+    return g->windowH == 2 && g->windowW == 2 && g->strideH == 2 && g->strideW == 2 && g->top == 0 && g->left == 0 &&
+           2 * g->outH <= g->inH && 2 * g->outW <= g->inW && g->outW >= LANES;
+}
+
+INLINE vf16 column_pair_sums(const float *row) {
+    vf16 a = load16(row), b = load16(row + LANES);
+    return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+           __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
+INLINE void average_pool_pairs_direct(const cnn_pool_geometry *g, const float *x, float *y, long planes) {
+    const long inW = g->inW, outW = g->outW, inPlane = g->inH * inW, outPlane = g->outH * outW;
+    for (long p = 0; p < planes; p++)
+        for (long oh = 0; oh < g->outH; oh++)
+            for (long ow = 0; ow < outW; ow += LANES) {
+                long o = block_start(ow, outW);
+                const float *r = x + p * inPlane + 2 * oh * inW + 2 * o;
+                vf16 sum = splat16(0) + column_pair_sums(r);
+                sum += column_pair_sums(r + inW);
+                store16(y + p * outPlane + oh * outW + o, sum / splat16(4));
+            }
+}
+
+ISA_VARIANTS(average_pool_pairs_direct, average_pool_pairs_direct, (const cnn_pool_geometry *g, const float *x, float *y, long planes),
+             (g, x, y, planes))
+
 /// The flat-plane box sums shift 16-lane vectors by one lane, one instruction with AVX-512 but
 /// several with AVX2 and SSE2, where they measured 1.2–2.7× slower than the ring and the
 /// separable gather (NOTES-memory-bound.md, cavg7): AVX-512 only.
@@ -765,6 +801,7 @@ static int flat_box_sums_apply(const cnn_pool_geometry *g) {
 void cnn_average_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int includePadding, long planes,
                               float *scratch) {
     if (flat_box_sums_apply(g)) average_pool_forward_same_3x3_avx512(g, x, y, includePadding, planes, scratch);
+    else if (average_pairs_direct_applies(g)) average_pool_pairs_direct_dispatch(g, x, y, planes);
     else average_pool_forward_dispatch(g, x, y, includePadding, planes, scratch);
 }
 
