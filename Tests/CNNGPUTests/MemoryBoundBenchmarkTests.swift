@@ -131,7 +131,8 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
         let f = 4
         // Max pool 3×3/2, padding 1, 8×64×112² → 56² (ResNet-50's stem) and 2×2/2 on 8×128×112²
         // (VGG-16's second pool); average pool 2×2/2 on 8×128×56² (DenseNet's transitions) and
-        // 3×3/1 padding 1 on 8×192×28² (GoogLeNet's pool branches).
+        // 3×3/1 padding 1 on 8×192×28² (Inception-v3's pool branches); max pool 3×3/1 padding 1
+        // on 8×192×28² (GoogLeNet's pool branches, inception 3a).
         let pools = [
             ("maxpool", "8x64x112 3x3/2", try Pool2DDescriptor(batch: 8, channels: 64, inH: 112, inW: 112, windowH: 3,
                                                                 windowW: 3, strideH: 2, strideW: 2, padding: Padding2D(1), mode: .max)),
@@ -144,6 +145,8 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
                                                                 windowW: 2, strideH: 2, strideW: 2, padding: Padding2D(0), mode: .averageIncludingPadding)),
             ("avgpool", "8x192x28 3x3/1", try Pool2DDescriptor(batch: 8, channels: 192, inH: 28, inW: 28, windowH: 3,
                                                                 windowW: 3, strideH: 1, strideW: 1, padding: Padding2D(1), mode: .averageIncludingPadding)),
+            ("maxpool", "8x192x28 3x3/1", try Pool2DDescriptor(batch: 8, channels: 192, inH: 28, inW: 28, windowH: 3,
+                                                                windowW: 3, strideH: 1, strideW: 1, padding: Padding2D(1), mode: .max)),
         ]
         for (kind, label, pool) in pools where wanted("\(kind) fwd \(label)", "\(kind) bwd \(label)") {
             let px = try filled(b, pool.inputCount), py = try filled(b, pool.outputCount)
