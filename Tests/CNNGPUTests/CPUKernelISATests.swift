@@ -77,6 +77,25 @@ final class CPUKernelISATests: XCTestCase {
         }
     }
 
+    /// Global average pooling (Sources/CCPUKernels/global_average_pool.c): planes of one float,
+    /// fewer than a vector, exactly one and two, ResNet-50's 7², and past a 4096-float block.
+    func testGlobalAveragePoolInEveryInstructionSet() throws {
+        var rng = SeededGenerator.fresh()
+        let b = CPUBackend()
+        for isa in variants {
+            try CPUKernelISA.limited(to: isa) {
+                for (planes, spatial) in [(3, 1), (5, 15), (4, 16), (2, 32), (7, 49), (3, 33), (2, 4097)] {
+                    let x = rng.floats(planes * spatial)
+                    let y = try b.allocate(planes, dtype: .float32)
+                    try b.globalAveragePoolForward(planes: planes, spatial: spatial, x: try b.makeBuffer(x), y: y)
+                    let magnitudes = PoolingReference.globalAverageForward(planes: planes, spatial: spatial, x.doubles.map(abs))
+                    assertSumsClose(try b.download(y), PoolingReference.globalAverageForward(planes: planes, spatial: spatial, x.doubles),
+                                    magnitudes: magnitudes, "\(isa) \(planes)×\(spatial) seed \(rng.seed)")
+                }
+            }
+        }
+    }
+
     func testMaxPoolingNaNAndInfinityInEveryInstructionSet() throws {
         let b = CPUBackend()
         // One row of 40: a NaN wins its windows (the last NaN of a window), −∞ everywhere else
