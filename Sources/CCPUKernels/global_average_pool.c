@@ -1,4 +1,4 @@
-#include "global_average_pool.h"
+#include "pooling.h"
 #include "isa_variants.h"
 
 // The same blocks as RowReduction (Sources/CNNGPU/Backends/CPU/CPURowReduction.swift), which

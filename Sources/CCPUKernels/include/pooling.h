@@ -63,4 +63,11 @@ int cnn_max_pool_small_2x2_applies(const cnn_pool_geometry *g);
 void cnn_max_pool_backward_small_2x2(const cnn_pool_geometry *g, const float *dy, const int32_t *indices, float *dx,
                                      long planes);
 
+/// Global average pooling (global_average_pool.c): y[p] = the mean of plane p's `spatial`
+/// contiguous floats, for `planes` planes. Each plane is summed in blocks of 4096 floats, 16
+/// lanes at a time in float, the blocks' sums added in double and divided by `spatial` there.
+/// Declared here rather than in a header of its own: a new header in this umbrella directory
+/// is not seen by a module already cached from it.
+void cnn_global_average_pool_forward(const float *x, float *y, long planes, long spatial);
+
 #endif
