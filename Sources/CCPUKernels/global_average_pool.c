@@ -5,9 +5,10 @@
 // this replaces for the head's pooling: float accumulators over at most 4096 values each.
 #define BLOCK 4096
 
-/// The lanes' sum, added pairwise in four shuffle steps: a 16-lane sum in Swift, compiled for
-/// the baseline target, was most of a 49-float plane's time (ResNet-50's 7² head: 0.31 of a
-/// copy's bandwidth, NOTES-memory-bound.md, cmem8).
+/// The lanes' sum, added pairwise in four shuffle steps. The Swift loop this replaces (SSE2
+/// vectors, the lanes then added one by one) reached 0.31 of a copy's bandwidth on ResNet-50's
+/// 7² head; a C transcription of it took 3× this file's time on one core (NOTES-memory-bound.md,
+/// cmem8).
 INLINE float lanes_sum(vf16 v) {
     v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
     v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);

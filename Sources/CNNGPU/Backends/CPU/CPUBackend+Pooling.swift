@@ -61,8 +61,8 @@ extension CPUBackend: PoolingOps {
 
     public func encodeGlobalAveragePoolForward(planes: Int, spatial: Int, x: any DeviceBuffer, y: any DeviceBuffer) throws {
         let xp = ptr(x), yp = ptr(y)
-        // Sources/CCPUKernels/global_average_pool.c: RowReduction's blocks with the lanes summed
-        // in four shuffles (its Swift loop, compiled for SSE2, was most of a 7² plane's time).
+        // Sources/CCPUKernels/global_average_pool.c: RowReduction's blocks, 16 lanes summed in
+        // four shuffles, in AVX-512, AVX2 or SSE2 (RowReduction here, SSE2 only: half the speed).
         parallelFor(planes, grain: max(1, 16_384 / spatial)) { range in
             cnn_global_average_pool_forward(xp + range.lowerBound * spatial, yp + range.lowerBound, range.count, spatial)
         }
