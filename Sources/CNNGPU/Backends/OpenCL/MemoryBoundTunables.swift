@@ -92,13 +92,16 @@ enum MemoryBoundTunables {
         gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1, "POOL_ROWS": 1])
 
     static let softmax = MemoryBoundKernel(
-        names: ["SOFTMAX_WG", "SOFTMAX_VEC"],
-        allowed: ["SOFTMAX_WG": [16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8]],
-        // PoCL: a row of 1000 is 125 float8 vectors, about 8 per work-item in groups of 16, so
-        // the exponentials run 8 wide (Benchmarks/NOTES-memory-bound.md). GPUs: the usual
-        // float4 shape over 128 threads, not measured yet.
-        cpuDefault: ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 8],
-        gpuDefault: ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4])
+        names: ["SOFTMAX_WG", "SOFTMAX_VEC", "SOFTMAX_CONTIGUOUS"],
+        allowed: ["SOFTMAX_WG": [8, 16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8], "SOFTMAX_CONTIGUOUS": [0, 1]],
+        // PoCL: a row of 1000 is 125 float8 vectors, 16 per work-item in groups of 8, so the
+        // exponentials run 8 wide, each work-item's vectors one contiguous run (PoCL walks a
+        // group's work-items in turn on one core); groups of 8 and runs took 0.7–0.8× the time
+        // of groups of 16 in the coalesced order backward, about 0.9× forward, which the
+        // exponentials bound (Benchmarks/NOTES-memory-bound.md). GPUs: the usual float4 shape
+        // over 128 threads, coalesced, not measured yet.
+        cpuDefault: ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 1],
+        gpuDefault: ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0])
 }
 
 /// The parameter sets a backend uses: the device type's defaults unless a test or a tuner
