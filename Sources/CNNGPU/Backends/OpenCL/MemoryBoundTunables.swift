@@ -27,6 +27,9 @@ import Foundation
 ///   Global average pooling of small planes follows POOL_VEC too: 1 stages groups of planes in
 ///   local memory (coalesced), above 1 a work-item takes a whole plane with vector loads and
 ///   stores (CPU devices, which run a group's work-items one after another).
+/// - `softmax` (softmax.cl, the work-group-per-row kernels): SOFTMAX_WG work-items per row,
+///   SOFTMAX_VEC floats per vector, and SOFTMAX_CONTIGUOUS, whether a work-item's vectors are
+///   one contiguous run of the row (CPU devices) or every SOFTMAX_WG-th vector (coalesced).
 ///
 /// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-memory-bound.md); the GPU
 /// defaults are the usual 256-thread float4 shape until a GPU is measured.
