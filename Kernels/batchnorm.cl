@@ -77,6 +77,15 @@
 #ifndef BN_STREAM_STORES
 #define BN_STREAM_STORES 0
 #endif
+// The streaming stores are clang's builtin: a compiler without it (or without __has_builtin)
+// keeps the plain stores, so a set that asks for them still builds everywhere.
+#define BN_NONTEMPORAL 0
+#if BN_STREAM_STORES && defined(__has_builtin)
+#if __has_builtin(__builtin_nontemporal_store)
+#undef BN_NONTEMPORAL
+#define BN_NONTEMPORAL 1
+#endif
+#endif
 #if (BN_REDUCE_WG & (BN_REDUCE_WG - 1)) != 0
 #error "BN_REDUCE_WG must be a power of two"
 #endif
@@ -460,7 +469,7 @@ void batchnorm_forward_channel(const int outer, const int channels, const int in
         __global const float* xr = x + base;
         __global float* yr = y + base;
         const int full = piece_full(first, count, stride, inner);
-#if BN_STREAM_STORES
+#if BN_NONTEMPORAL
         // A non-temporal vector store needs the vector's own alignment: rows whose length is
         // not a multiple of VEC, or views at odd offsets, take the plain stores below.
         if (stride == 1 && (size_t)(yr + first * VEC) % sizeof(floatV) == 0) {
