@@ -8,6 +8,17 @@
 // walks one tile of consecutive floats of its row in streaming order (vector_io.cl), so its
 // channel is one per group and its accesses are contiguous.
 //
+// Training forward, one of two forms (BN_FUSED_FORWARD):
+//   1 (CPU devices): batchnorm_forward_channel, one work-group per channel, computes the
+//     channel's statistics and then normalizes it in the same launch. A channel of ResNet-50 at
+//     batch 8 is at most 8·112² floats (400 KB), so its slice is still in the core's L2 cache
+//     when the group normalizes it: x is read from memory once, where the split form below
+//     reads it twice (statistics, then normalize), and one launch replaces three.
+//   0 (GPUs): the split form, batchnorm_partial_statistics + batchnorm_combine_statistics +
+//     batchnorm_normalize: tiles of rows as work-groups, so that a GPU has thousands of
+//     groups even with few channels (one group per channel would leave most of its compute
+//     units idle), at the cost of the second read of x.
+//
 // Statistics are split reductions with a deterministic second pass:
 //   batchnorm_partial_statistics  per work-item, no barrier: the mean and M2 = Σ(x − mean)² of
 //                                 its chunk of BN_REDUCE_ITEMS vectors (two passes over the
@@ -33,7 +44,14 @@
 // kernels (normalize, inference, backward data); BN_REDUCE_WG (a power of two: the merges'
 // trees halve it) and BN_REDUCE_ITEMS, the work-group size and vectors per work-item of the
 // first passes of the reductions, whose work-items each write one partial: more vectors per
-// work-item write fewer partials for the merge to read.
+// work-item write fewer partials for the merge to read; BN_REDUCE_WG is also the group of
+// batchnorm_forward_channel. BN_FUSED_FORWARD picks the training forward's form (above); the
+// host reads it, the source only documents it. BN_STREAM_STORES 1 (CPU devices, where the
+// compiler is clang: PoCL) makes batchnorm_forward_channel write y with non-temporal stores
+// where a piece's vectors are aligned: y goes to memory without its lines being read into the
+// cache first, and without evicting the channel's x before the group reads it again (on PoCL
+// 0.55–0.75× the CPU time of plain stores). 0 elsewhere: a GPU's caches differ, and the
+// builtin is clang's.
 
 #ifndef BN_WG
 #define BN_WG 256
@@ -52,6 +70,21 @@
 #endif
 #ifndef BN_REDUCE_CONTIGUOUS
 #define BN_REDUCE_CONTIGUOUS 0
+#endif
+#ifndef BN_FUSED_FORWARD
+#define BN_FUSED_FORWARD 0
+#endif
+#ifndef BN_STREAM_STORES
+#define BN_STREAM_STORES 0
+#endif
+// The streaming stores are clang's builtin: a compiler without it (or without __has_builtin)
+// keeps the plain stores, so a set that asks for them still builds everywhere.
+#define BN_NONTEMPORAL 0
+#if BN_STREAM_STORES && defined(__has_builtin)
+#if __has_builtin(__builtin_nontemporal_store)
+#undef BN_NONTEMPORAL
+#define BN_NONTEMPORAL 1
+#endif
 #endif
 #if (BN_REDUCE_WG & (BN_REDUCE_WG - 1)) != 0
 #error "BN_REDUCE_WG must be a power of two"
@@ -329,6 +362,140 @@ void batchnorm_normalize(const int channels, const int inner,
     FOR_EACH_VECTOR(e, get_group_id(0), inner, {
         store_v(bn_relu(relu, bn_affine(load_v(xr, e, inner), mu, scale, shift)), yr, e, inner);
     })
+}
+
+// batchnorm_forward_channel splits its channel, `outer` rows of `vectors` vectors each, into
+// pieces: runs of `count` vectors of one row r, vectors first, first + stride, … Work-item l
+// owns, in the order BN_REDUCE_CONTIGUOUS picks (as chunk_element does for the split form):
+//   1 (CPU devices): a contiguous run of ⌈outer·vectors / BN_REDUCE_WG⌉ vectors of the channel,
+//     cut into pieces at the row ends (stride 1): long sequential reads, which the per-row
+//     shares of a GPU order made into runs of 800 bytes at 56² (1.3× the time).
+//   0 (GPUs): in every row, vectors l, l + BN_REDUCE_WG, …: consecutive work-items read
+//     consecutive vectors (coalesced).
+// Only the last vector of a row can be partial, and it is always the last of its piece.
+#define FOR_EACH_PIECE(outer, vectors, l, ...)                                                  \
+    if (BN_REDUCE_CONTIGUOUS) {                                                                \
+        const int run_ = ((outer) * (vectors) + BN_REDUCE_WG - 1) / BN_REDUCE_WG;              \
+        const int end_ = min((l) * run_ + run_, (outer) * (vectors));                          \
+        for (int q_ = (l) * run_; q_ < end_;) {                                                \
+            const int row = q_ / (vectors), first = q_ - row * (vectors);                      \
+            const int count = min((vectors) - first, end_ - q_), stride = 1;                   \
+            __VA_ARGS__                                                                        \
+            q_ += count;                                                                       \
+        }                                                                                      \
+    } else if ((l) < (vectors)) {                                                              \
+        for (int row = 0; row < (outer); ++row) {                                              \
+            const int first = (l), count = ((vectors) - (l) + BN_REDUCE_WG - 1) / BN_REDUCE_WG; \
+            const int stride = BN_REDUCE_WG;                                                   \
+            __VA_ARGS__                                                                        \
+        }                                                                                      \
+    }
+
+// Vectors of a piece wholly inside its row of `inner`: all but a partial last one.
+inline int piece_full(const int first, const int count, const int stride, const int inner) {
+    return (first + count * stride - stride + 1) * VEC <= inner ? count : count - 1;
+}
+
+// (count, mean, M2) of a piece of the row at r, two passes over it (in L1 by the second), as
+// batchnorm_partial_statistics does per chunk. Four accumulators: with one, each vector's add
+// waits for the previous one's (with the contiguous runs, 0.65–0.8× the CPU time on PoCL).
+inline float3 piece_moments(__global const float* r, const int inner, const int first, const int count,
+                            const int stride) {
+    const int full = piece_full(first, count, stride, inner), last = (first + (count - 1) * stride) * VEC;
+    floatV s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    int j = 0;
+    for (; j + 4 <= full; j += 4) {
+        __global const float* p = r + (first + j * stride) * VEC;
+        s0 += VLOAD(p); s1 += VLOAD(p + stride * VEC); s2 += VLOAD(p + 2 * stride * VEC); s3 += VLOAD(p + 3 * stride * VEC);
+    }
+    for (; j < full; ++j) s0 += VLOAD(r + (first + j * stride) * VEC);
+    // A partial last vector reads 0 in its padded lanes: nothing added to the sum.
+    if (full < count) s1 += load_v(r, last, inner);
+    const int n = full * VEC + (full < count ? inner - last : 0);
+    const float mean = lanes_total((s0 + s1) + (s2 + s3)) / (float)n;
+    floatV q0 = 0.0f, q1 = 0.0f, q2 = 0.0f, q3 = 0.0f;
+    for (j = 0; j + 4 <= full; j += 4) {
+        __global const float* p = r + (first + j * stride) * VEC;
+        const floatV d0 = VLOAD(p) - mean, d1 = VLOAD(p + stride * VEC) - mean;
+        const floatV d2 = VLOAD(p + 2 * stride * VEC) - mean, d3 = VLOAD(p + 3 * stride * VEC) - mean;
+        q0 += d0 * d0; q1 += d1 * d1; q2 += d2 * d2; q3 += d3 * d3;
+    }
+    for (; j < full; ++j) {
+        const floatV d = VLOAD(r + (first + j * stride) * VEC) - mean;
+        q0 += d * d;
+    }
+    if (full < count) {
+        const floatV d = select((floatV)(0.0f), load_v(r, last, inner) - mean, LANE_IDS < inner - last);
+        q1 += d * d;
+    }
+    return (float3)((float)n, mean, lanes_total((q0 + q1) + (q2 + q3)));
+}
+
+// Training forward of one channel per work-group (BN_FUSED_FORWARD 1): each work-item merges
+// the moments of its pieces (Chan, in order), the group merges the work-items' moments by a
+// tree in local memory (fixed order: deterministic), then every work-item normalizes the
+// pieces it read, which are still in this core's cache. Saves mean and 1/sqrt(var + eps) and
+// updates the running statistics as batchnorm_combine_statistics does (the same
+// expressions). Each work-item writes only what it read, after the barrier: x may alias y.
+// The host guarantees outer·inner > 1.
+__kernel __attribute__((reqd_work_group_size(BN_REDUCE_WG, 1, 1)))
+void batchnorm_forward_channel(const int outer, const int channels, const int inner,
+                               const float momentum, const float epsilon, __global const float* x,
+                               __global const float* gamma, __global const float* beta, __global float* y,
+                               __global float* savedMean, __global float* savedInvStd,
+                               __global float* runningMean, __global float* runningVar, const int relu) {
+    __local float counts[BN_REDUCE_WG], means[BN_REDUCE_WG], m2s[BN_REDUCE_WG];
+    const int c = get_group_id(0), l = get_local_id(0), vectors = (inner + VEC - 1) / VEC;
+    float3 moments = (float3)(0.0f);
+    FOR_EACH_PIECE(outer, vectors, l, {
+        moments = merge_moments(moments, piece_moments(x + ((size_t)row * channels + c) * inner, inner,
+                                                       first, count, stride));
+    })
+    counts[l] = moments.x; means[l] = moments.y; m2s[l] = moments.z;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = BN_REDUCE_WG / 2; width > 0; width >>= 1) {
+        if (l < width) {
+            const float3 merged = merge_moments((float3)(counts[l], means[l], m2s[l]),
+                                                (float3)(counts[l + width], means[l + width], m2s[l + width]));
+            counts[l] = merged.x; means[l] = merged.y; m2s[l] = merged.z;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float m = counts[0], mu = means[0], m2 = m2s[0];
+    const float invStd = 1.0f / sqrt(m2 / m + epsilon);
+    const float scale = invStd * gamma[c], shift = beta[c];
+    FOR_EACH_PIECE(outer, vectors, l, {
+        const size_t base = ((size_t)row * channels + c) * inner;
+        __global const float* xr = x + base;
+        __global float* yr = y + base;
+        const int full = piece_full(first, count, stride, inner);
+#if BN_NONTEMPORAL
+        // A non-temporal vector store needs the vector's own alignment: rows whose length is
+        // not a multiple of VEC, or views at odd offsets, take the plain stores below.
+        if (stride == 1 && (size_t)(yr + first * VEC) % sizeof(floatV) == 0) {
+            for (int j = 0; j < full; ++j) {
+                const int e = (first + j) * VEC;
+                __builtin_nontemporal_store(bn_relu(relu, bn_affine(VLOAD(xr + e), mu, scale, shift)),
+                                            (__global floatV*)(yr + e));
+            }
+        } else
+#endif
+        for (int j = 0; j < full; ++j) {
+            const int e = (first + j * stride) * VEC;
+            VSTORE(bn_relu(relu, bn_affine(VLOAD(xr + e), mu, scale, shift)), yr + e);
+        }
+        if (full < count) {
+            const int e = (first + full * stride) * VEC;
+            store_v(bn_relu(relu, bn_affine(load_v(xr, e, inner), mu, scale, shift)), yr, e, inner);
+        }
+    })
+    if (l == 0) {
+        savedMean[c] = mu;
+        savedInvStd[c] = invStd;
+        const float unbiased = m2 / (m - 1.0f);
+        runningMean[c] = (1.0f - momentum) * runningMean[c] + momentum * mu;
+        runningVar[c] = (1.0f - momentum) * runningVar[c] + momentum * unbiased;
+    }
 }
 
 // y = (x − runningMean[c]) / sqrt(runningVar[c] + epsilon)·gamma[c] + beta[c].

@@ -9,12 +9,17 @@
 // outnumber cores.
 //
 // The *_workgroup kernels are for long contiguous rows (inner = 1): one work-group of
-// SOFTMAX_WG work-items per row, work-item l taking the vectors of SOFTMAX_VEC floats l,
-// l + SOFTMAX_WG, … of the row (consecutive work-items read consecutive vectors), with tree
-// reductions in local memory for the max and the sum. On PoCL the row-wise kernel, one
-// work-item per row, ran at 0.01 of copy bandwidth at 512×1000 (across work-items its loads
-// are gathers a row apart); small groups with float8 vectors run the loads and exponentials
-// 8 wide. On a GPU the group spreads a row over its threads.
+// SOFTMAX_WG work-items per row, each taking its share of the row's vectors of SOFTMAX_VEC
+// floats, with tree reductions in local memory for the max and the sum. Which vectors a
+// work-item takes is SOFTMAX_CONTIGUOUS: 0 (GPUs), vectors l, l + SOFTMAX_WG, … (consecutive
+// work-items read consecutive vectors: coalesced); 1 (CPU devices), a contiguous run of
+// ⌈vectors / SOFTMAX_WG⌉ vectors per work-item. PoCL runs a group's work-items one after
+// another on one core, so there the coalesced order made every work-item jump
+// SOFTMAX_WG·SOFTMAX_VEC floats between its loads; the runs took 0.75–0.8× the time backward
+// (Benchmarks/NOTES-memory-bound.md). On PoCL the row-wise kernel, one work-item per row, ran
+// at 0.01 of copy bandwidth at 512×1000 (across work-items its loads are gathers a row
+// apart); small groups with float8 vectors run the loads and exponentials 8 wide. On a GPU the
+// group spreads a row over its threads.
 //
 // Forward (numerically stable): m = max x; s = Σ e^(x − m);
 //   softmax y = e^(x − m) / s;  log-softmax y = x − m − log s.
@@ -25,14 +30,17 @@
 // alias y and dy may alias dx.
 //
 // Tunables (softmax family of MemoryBoundTunables.swift, set by -D): SOFTMAX_WG (a power of
-// two), the work-group size of the *_workgroup kernels, and SOFTMAX_VEC (1, 2, 4 or 8) floats
-// per vector load.
+// two), the work-group size of the *_workgroup kernels, SOFTMAX_VEC (1, 2, 4 or 8) floats
+// per vector load, and SOFTMAX_CONTIGUOUS (0 or 1), the order above.
 
 #ifndef SOFTMAX_WG
 #define SOFTMAX_WG 128
 #endif
 #ifndef SOFTMAX_VEC
 #define SOFTMAX_VEC 4
+#endif
+#ifndef SOFTMAX_CONTIGUOUS
+#define SOFTMAX_CONTIGUOUS 0
 #endif
 #if (SOFTMAX_WG & (SOFTMAX_WG - 1)) != 0
 #error "SOFTMAX_WG must be a power of two (the reductions' trees halve it)"
@@ -59,9 +67,18 @@
 #define LANES_SUM(v) ((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7)))
 #endif
 // Runs the body with e, the first float of each vector of a row of `axis` floats that this
-// work-item owns.
-#define FOR_EACH_ROW_VECTOR(e, axis, ...)                                                   \
+// work-item owns (SOFTMAX_CONTIGUOUS: the header's two orders).
+#if SOFTMAX_CONTIGUOUS
+#define FOR_EACH_ROW_VECTOR(e, axis, ...)                                                         \
+    {                                                                                             \
+        const int run_ = (((axis) + VEC - 1) / VEC + SOFTMAX_WG - 1) / SOFTMAX_WG * VEC;         \
+        const int end_ = min(((int)get_local_id(0) + 1) * run_, (axis));                          \
+        for (int e = (int)get_local_id(0) * run_; e < end_; e += VEC) { __VA_ARGS__ }            \
+    }
+#else
+#define FOR_EACH_ROW_VECTOR(e, axis, ...)                                                         \
     for (int e = (int)get_local_id(0) * VEC; e < (axis); e += SOFTMAX_WG * VEC) { __VA_ARGS__ }
+#endif
 
 __kernel void softmax_forward_rowwise(const int outer, const int axis, const int inner, const int logMode,
                                       __global const float* x, __global float* y) {

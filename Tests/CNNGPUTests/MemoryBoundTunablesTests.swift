@@ -17,10 +17,21 @@ final class MemoryBoundTunablesTests: XCTestCase {
     ]
     private static let batchNormSets: [TunableValues?] = [
         nil,
-        ["BN_WG": 16, "BN_VEC": 1, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1, "BN_REDUCE_CONTIGUOUS": 0],
-        ["BN_WG": 32, "BN_VEC": 8, "BN_ITEMS": 2, "BN_REDUCE_WG": 16, "BN_REDUCE_ITEMS": 2, "BN_REDUCE_CONTIGUOUS": 1],
-        ["BN_WG": 256, "BN_VEC": 2, "BN_ITEMS": 8, "BN_REDUCE_WG": 32, "BN_REDUCE_ITEMS": 8, "BN_REDUCE_CONTIGUOUS": 0],
-        ["BN_WG": 64, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 64, "BN_REDUCE_ITEMS": 4, "BN_REDUCE_CONTIGUOUS": 1],
+        ["BN_WG": 16, "BN_VEC": 1, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 1, "BN_REDUCE_CONTIGUOUS": 0,
+         "BN_FUSED_FORWARD": 1, "BN_STREAM_STORES": 0],
+        ["BN_WG": 32, "BN_VEC": 8, "BN_ITEMS": 2, "BN_REDUCE_WG": 16, "BN_REDUCE_ITEMS": 2, "BN_REDUCE_CONTIGUOUS": 1,
+         "BN_FUSED_FORWARD": 0, "BN_STREAM_STORES": 1],
+        ["BN_WG": 256, "BN_VEC": 2, "BN_ITEMS": 8, "BN_REDUCE_WG": 32, "BN_REDUCE_ITEMS": 8, "BN_REDUCE_CONTIGUOUS": 0,
+         "BN_FUSED_FORWARD": 0, "BN_STREAM_STORES": 0],
+        ["BN_WG": 64, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 64, "BN_REDUCE_ITEMS": 4, "BN_REDUCE_CONTIGUOUS": 1,
+         "BN_FUSED_FORWARD": 1, "BN_STREAM_STORES": 0],
+        // The per-channel forward in the coalesced order with partial last vectors, and with
+        // shares of several rows per work-item (16 work-items, 8-float vectors); streaming
+        // stores with and without plain ones (rows of odd length leave y's vectors unaligned).
+        ["BN_WG": 256, "BN_VEC": 8, "BN_ITEMS": 1, "BN_REDUCE_WG": 16, "BN_REDUCE_ITEMS": 8, "BN_REDUCE_CONTIGUOUS": 0,
+         "BN_FUSED_FORWARD": 1, "BN_STREAM_STORES": 1],
+        ["BN_WG": 256, "BN_VEC": 1, "BN_ITEMS": 1, "BN_REDUCE_WG": 16, "BN_REDUCE_ITEMS": 8, "BN_REDUCE_CONTIGUOUS": 1,
+         "BN_FUSED_FORWARD": 1, "BN_STREAM_STORES": 1],
         // The GPU defaults (coalesced first passes).
         MemoryBoundTunables.batchNorm.gpuDefault,
     ]

@@ -9,16 +9,20 @@ final class KernelCheckNormalizationTests: XCTestCase {
         let cl = try TestBackends.requireOpenCL()
         defer { try? cl.memoryBound.set(MemoryBoundTunables.batchNorm, nil) }
         // Both orders of the reductions' first passes (contiguous chunks per work-item on CPU
-        // devices, coalesced on GPUs), whichever kind the checking device is.
+        // devices, coalesced on GPUs), whichever kind the checking device is, and both forms of
+        // the training forward (one group per channel; split statistics + normalize).
         for order in [0, 1] {
-            var values = MemoryBoundTunables.batchNorm.cpuDefault
-            values["BN_REDUCE_CONTIGUOUS"] = order
-            try cl.memoryBound.set(MemoryBoundTunables.batchNorm, values)
-            // Rows shorter and longer than a work-group, and a row over three reduction tiles
-            // with a partial last one.
-            for s in [AxisShape(outer: 3, axis: 2, inner: 97), AxisShape(outer: 2, axis: 2, inner: 263),
-                      AxisShape(outer: 1, axis: 2, inner: 2_100)] {
-                try checkBatchNorm(cl, s)
+            for fused in [0, 1] {
+                var values = MemoryBoundTunables.batchNorm.cpuDefault
+                values["BN_REDUCE_CONTIGUOUS"] = order
+                values["BN_FUSED_FORWARD"] = fused
+                try cl.memoryBound.set(MemoryBoundTunables.batchNorm, values)
+                // Rows shorter and longer than a work-group, and a row over three reduction
+                // tiles with a partial last one.
+                for s in [AxisShape(outer: 3, axis: 2, inner: 97), AxisShape(outer: 2, axis: 2, inner: 263),
+                          AxisShape(outer: 1, axis: 2, inner: 2_100)] {
+                    try checkBatchNorm(cl, s)
+                }
             }
         }
     }

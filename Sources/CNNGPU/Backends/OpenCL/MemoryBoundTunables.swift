@@ -13,7 +13,10 @@ import Foundation
 /// - `batchNorm` (batchnorm.cl): the same three as BN_WG, BN_VEC, BN_ITEMS for the element-wise
 ///   kernels, along one row of a channel (H·W floats), and BN_REDUCE_WG, BN_REDUCE_ITEMS,
 ///   BN_REDUCE_CONTIGUOUS for the split reductions (one partial per work-item) and their
-///   per-channel merges.
+///   per-channel merges; BN_FUSED_FORWARD 1 runs the training forward as one work-group of
+///   BN_REDUCE_WG per channel (statistics, then normalize while the channel is in cache), 0 as
+///   the split reduction + normalize (enough work-groups for a GPU); BN_STREAM_STORES 1 writes
+///   that kernel's output with non-temporal stores (clang's builtin: CPU devices only).
 /// - `pooling` (pooling.cl): POOL_WG work-items per group over the flattened pixels of a plane,
 ///   POOL_ITEMS pixels per work-item, and POOL_VEC consecutive pixels of a row per work-item of
 ///   the max and average kernels, outputs forward and inputs backward (1: the per-pixel form),
@@ -24,6 +27,9 @@ import Foundation
 ///   Global average pooling of small planes follows POOL_VEC too: 1 stages groups of planes in
 ///   local memory (coalesced), above 1 a work-item takes a whole plane with vector loads and
 ///   stores (CPU devices, which run a group's work-items one after another).
+/// - `softmax` (softmax.cl, the work-group-per-row kernels): SOFTMAX_WG work-items per row,
+///   SOFTMAX_VEC floats per vector, and SOFTMAX_CONTIGUOUS, whether a work-item's vectors are
+///   one contiguous run of the row (CPU devices) or every SOFTMAX_WG-th vector (coalesced).
 ///
 /// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-memory-bound.md); the GPU
 /// defaults are the usual 256-thread float4 shape until a GPU is measured.
@@ -57,21 +63,27 @@ enum MemoryBoundTunables {
         gpuDefault: ["STREAM_WG": 256, "STREAM_VEC": 4, "STREAM_ITEMS": 1])
 
     static let batchNorm = MemoryBoundKernel(
-        names: ["BN_WG", "BN_VEC", "BN_ITEMS", "BN_REDUCE_WG", "BN_REDUCE_ITEMS", "BN_REDUCE_CONTIGUOUS"],
+        names: ["BN_WG", "BN_VEC", "BN_ITEMS", "BN_REDUCE_WG", "BN_REDUCE_ITEMS", "BN_REDUCE_CONTIGUOUS",
+                "BN_FUSED_FORWARD", "BN_STREAM_STORES"],
         allowed: ["BN_WG": [16, 32, 64, 128, 256], "BN_VEC": [1, 2, 4, 8], "BN_ITEMS": [1, 2, 4, 8],
                   "BN_REDUCE_WG": [16, 32, 64, 128, 256], "BN_REDUCE_ITEMS": [1, 2, 4, 8],
-                  "BN_REDUCE_CONTIGUOUS": [0, 1]],
+                  "BN_REDUCE_CONTIGUOUS": [0, 1], "BN_FUSED_FORWARD": [0, 1],
+                  "BN_STREAM_STORES": [0, 1]],
         // PoCL runs a group's work-items one after another on one core, so the reductions' first
         // passes read a contiguous run per work-item (BN_REDUCE_CONTIGUOUS 1): 4–5× faster than
         // the coalesced order a GPU wants, with 8 vectors of 8 floats each in groups of 16
         // (Benchmarks/NOTES-memory-bound.md). The element-wise kernels like the streaming ones,
         // one float8 per work-item in large groups. GPUs (not measured yet): 4 vectors per
         // work-item, so that the partials, two floats per work-item, add an eighth to the
-        // input read rather than half of it with one vector each.
+        // input read rather than half of it with one vector each. The training forward: one
+        // group per channel on PoCL (0.41 → 0.63 of copy at 8×64×112², 0.39 → 0.47 at
+        // 8×256×56², alone in a harness); GPUs keep the split form, whose groups are tiles of
+        // rows: a group per channel would leave a GPU's compute units idle at 64 channels.
+        // Its output in non-temporal stores took a further 0.55–0.75× the CPU time on PoCL.
         cpuDefault: ["BN_WG": 256, "BN_VEC": 8, "BN_ITEMS": 1, "BN_REDUCE_WG": 16, "BN_REDUCE_ITEMS": 8,
-                     "BN_REDUCE_CONTIGUOUS": 1],
+                     "BN_REDUCE_CONTIGUOUS": 1, "BN_FUSED_FORWARD": 1, "BN_STREAM_STORES": 1],
         gpuDefault: ["BN_WG": 256, "BN_VEC": 4, "BN_ITEMS": 1, "BN_REDUCE_WG": 256, "BN_REDUCE_ITEMS": 4,
-                     "BN_REDUCE_CONTIGUOUS": 0])
+                     "BN_REDUCE_CONTIGUOUS": 0, "BN_FUSED_FORWARD": 0, "BN_STREAM_STORES": 0])
 
     static let pooling = MemoryBoundKernel(
         names: ["POOL_WG", "POOL_ITEMS", "POOL_VEC", "POOL_ROWS"],
@@ -86,13 +98,16 @@ enum MemoryBoundTunables {
         gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1, "POOL_ROWS": 1])
 
     static let softmax = MemoryBoundKernel(
-        names: ["SOFTMAX_WG", "SOFTMAX_VEC"],
-        allowed: ["SOFTMAX_WG": [16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8]],
-        // PoCL: a row of 1000 is 125 float8 vectors, about 8 per work-item in groups of 16, so
-        // the exponentials run 8 wide (Benchmarks/NOTES-memory-bound.md). GPUs: the usual
-        // float4 shape over 128 threads, not measured yet.
-        cpuDefault: ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 8],
-        gpuDefault: ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4])
+        names: ["SOFTMAX_WG", "SOFTMAX_VEC", "SOFTMAX_CONTIGUOUS"],
+        allowed: ["SOFTMAX_WG": [8, 16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8], "SOFTMAX_CONTIGUOUS": [0, 1]],
+        // PoCL: a row of 1000 is 125 float8 vectors, 16 per work-item in groups of 8, so the
+        // exponentials run 8 wide, each work-item's vectors one contiguous run (PoCL walks a
+        // group's work-items in turn on one core); groups of 8 and runs took 0.7–0.8× the time
+        // of groups of 16 in the coalesced order backward, about 0.9× forward, which the
+        // exponentials bound (Benchmarks/NOTES-memory-bound.md). GPUs: the usual float4 shape
+        // over 128 threads, coalesced, not measured yet.
+        cpuDefault: ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 1],
+        gpuDefault: ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0])
 }
 
 /// The parameter sets a backend uses: the device type's defaults unless a test or a tuner

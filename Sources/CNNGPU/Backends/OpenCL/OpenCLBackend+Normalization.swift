@@ -6,6 +6,14 @@ extension OpenCLBackend: NormalizationOps {
                                                momentum: Float, epsilon: Float,
                                                savedMean: any DeviceBuffer, savedInvStd: any DeviceBuffer,
                                                relu: Bool) throws {
+        if memoryBound.values(MemoryBoundTunables.batchNorm)["BN_FUSED_FORWARD"] == 1 {
+            // One work-group per channel: statistics, then normalize (batchnorm.cl).
+            return try launchBatchNorm("batchnorm_forward_channel", reduction: true, groups: [shape.axis],
+                                       [.int(shape.outer), .int(shape.axis), .int(shape.inner), .float(momentum),
+                                        .float(epsilon), .buffer(x), .buffer(gamma), .buffer(beta), .buffer(y),
+                                        .buffer(savedMean), .buffer(savedInvStd), .buffer(runningMean),
+                                        .buffer(runningVar), .int(relu ? 1 : 0)])
+        }
         let rows = shape.outer * shape.axis, tiles = batchNormTiles(shape.inner, reduction: true)
         let slots = rows * tiles * batchNormReductionGroup
         try OpenCLScratch.using(self) { scratch in
