@@ -7,7 +7,8 @@ import XCTest
 /// choose `CPUBackend`'s rules (Benchmarks/NOTES-cpu-convolution.md). A measurement, not a test:
 /// skipped unless CNNGPU_BENCH=1, and it asserts nothing about speed. CNNGPU_BENCH_ONLY=text keeps
 /// the layers whose name contains it (texts separated by `|`: any of them); CNNGPU_BENCH_BATCH=n sets the batch,
-/// CNNGPU_BENCH_THREADS=n the backend's workers (1 times our wrapper against oneDNN alone on one core).
+/// CNNGPU_BENCH_THREADS=n the backend's workers (1 times our wrapper against oneDNN alone on one core),
+/// CNNGPU_BENCH_PICK=1 times only the solver the backend picks (for A/B pairs with conv_layouts.c).
 final class CPUConvolutionBenchmarkTests: XCTestCase {
     func testResNet50SmallSpatialSolvers() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -40,7 +41,8 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
             for direction in ConvolutionDirection.allCases {
                 let offered = b.convolutionSolutions(for: d, direction: direction)
                 var line = "\(name) \(direction.rawValue) [first: \(offered[0])]:"
-                for solution in Self.candidates(d, direction) {
+                let pickOnly = ProcessInfo.processInfo.environment["CNNGPU_BENCH_PICK"] == "1"
+                for solution in pickOnly ? [offered[0]] : Self.candidates(d, direction) {
                     let n = b.convolutionWorkspaceCount(d, direction: direction, solution: solution)
                     let ws = n > 0 ? try b.allocate(n, dtype: .float32) : nil
                     let (wall, cpu) = try bestMilliseconds {
