@@ -206,6 +206,17 @@ final class OneDNNConvolutionTests: XCTestCase {
             XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: stage4, direction: direction).first,
                            direction == .backwardFilter ? CPUBackend.oneDNNChannelSplit : CPUBackend.oneDNNBlocked,
                            "\(direction)")
+            // Stage 4's strided 3×3 (28² -> 14²): only its filter gradient splits the channels; the
+            // one from 56² keeps the batch split in every pass.
+            let down4 = try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 28, inW: 28, outChannels: 256, kernelH: 3,
+                                             kernelW: 3, strideH: 2, strideW: 2, padding: Padding2D(1))
+            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: down4, direction: direction).first,
+                           direction == .backwardFilter ? CPUBackend.oneDNNChannelSplit : CPUBackend.oneDNNBlocked,
+                           "\(direction)")
+            let down3 = try Conv2DDescriptor(batch: 8, inChannels: 128, inH: 56, inW: 56, outChannels: 128, kernelH: 3,
+                                             kernelW: 3, strideH: 2, strideW: 2, padding: Padding2D(1))
+            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: down3, direction: direction).first,
+                           CPUBackend.oneDNNBlocked, "\(direction)")
             XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: try BlockedConvolutionTests.cases()[1].d,
                                                                     direction: direction).first?.algorithm, .oneDNN)
         }
