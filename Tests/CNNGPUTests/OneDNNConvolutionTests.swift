@@ -217,6 +217,11 @@ final class OneDNNConvolutionTests: XCTestCase {
                                              kernelW: 3, strideH: 2, strideW: 2, padding: Padding2D(1))
             XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: down3, direction: direction).first,
                            CPUBackend.oneDNNBlocked, "\(direction)")
+            // The same 28² -> 14² at 128 channels (ResNet-50 at 112² input) was not measured: batch split.
+            let down3Small = try Conv2DDescriptor(batch: 8, inChannels: 128, inH: 28, inW: 28, outChannels: 128,
+                                                  kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padding: Padding2D(1))
+            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: down3Small, direction: direction).first,
+                           CPUBackend.oneDNNBlocked, "\(direction)")
             XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: try BlockedConvolutionTests.cases()[1].d,
                                                                     direction: direction).first?.algorithm, .oneDNN)
         }
