@@ -62,8 +62,8 @@ extension CPUBackend {
     /// measured sizes are on the rule.
     static let oneDNNChannelSplitFilterPixels: Set = [7 * 7, 14 * 14]
     /// Filter gradients of strided 3×3 layers with this many output pixels run on the channel
-    /// split too: ResNet-50's 3×3/2 256→256 28²→14² at batch 8 took 9.25 CPU ms (mean of eight
-    /// runs, 8.75–9.76) against 9.49 (8.72–9.86) on the batch split, faster in six. Timed in
+    /// split too: ResNet-50's 3×3/2 256→256 28²→14² at batch 8 took 9.47 CPU ms (mean of 14
+    /// runs, 8.75–10.03) against 9.67 (8.72–10.28) on the batch split, faster in ten. Timed in
     /// pieces (Benchmarks/onednn/conv_pieces.c), its batch split pays for summing the halves'
     /// 2.4 MB blocked gradients (0.17 ms) and for oneDNN's kernel over 4 images per slice
     /// (8.4–8.8 against 8.0–8.3 ms over 8). The strided layers at 28² output (128→128 from 56²)
