@@ -52,9 +52,10 @@ static void run_reorder(dnnl_primitive_t p, dnnl_memory_t a, dnnl_memory_t b) {
 
 // Best-of-12 CPU milliseconds of one direction. blocked: format tag any, with the conversions an
 // NCHW model needs timed apart: `act_ms` the activations' reorders (in and out), `wts_ms` the
-// weights' (in for the data passes, out for backward-filter); total_ms is all of it in one go.
+// weights' (in for the data passes, out for backward-filter); total_ms is all of it in one go;
+// mean_ms all of it as the Swift harness times ours (best of 3 rounds of means).
 static void bench(const shape_t *sh, int dir, int blocked, double *conv_ms, double *act_ms, double *wts_ms,
-                  double *total_ms, const char **impl) {
+                  double *total_ms, double *mean_ms, const char **impl) {
     int oh = (sh->h + 2 * sh->pad - sh->r) / sh->stride + 1, ow = (sh->w + 2 * sh->pad - sh->s) / sh->stride + 1;
     dnnl_dims_t sd = {sh->n, sh->c, sh->h, sh->w}, wd = {sh->k, sh->c, sh->r, sh->s}, dd = {sh->n, sh->k, oh, ow};
     dnnl_dims_t strides = {sh->stride, sh->stride}, dil = {0, 0}, pad = {sh->pad, sh->pad};
@@ -121,6 +122,29 @@ static void bench(const shape_t *sh, int dir, int blocked, double *conv_ms, doub
         if (t5 - t0 < bestTotal) bestTotal = t5 - t0;
     }
     *conv_ms = best * 1e3; *act_ms = bestAct * 1e3; *wts_ms = bestWts * 1e3; *total_ms = bestTotal * 1e3;
+    // The statistic CPUConvolutionBenchmarkTests reports: the best of 3 rounds of the mean of
+    // enough passes for ~0.2 s. The best single pass of 12 above runs 2-3% below it on a loaded
+    // machine (the luckiest pass against the luckiest round), which once read as our loss.
+    int repeats = (int)(0.2 / (bestTotal > 1e-5 ? bestTotal : 1e-5));
+    repeats = repeats < 1 ? 1 : repeats > 30 ? 30 : repeats;
+    double bestMean = 1e9;
+    for (int round = 0; round < 3; round++) {
+        double t0 = now();
+        for (int rep = 0; rep < repeats; rep++) {
+            if (dir == 0) run_reorder(rs, sp, sb);
+            if (dir != 0) run_reorder(rd, dp, db);
+            if (dir == 2) run_reorder(rs, sp, sb);
+            if (dir != 2) run_reorder(rw, wp, wb);
+            CHECK(dnnl_primitive_execute(conv, st, 3, args));
+            if (dir == 0) run_reorder(rd, db, dp);
+            if (dir == 1) run_reorder(rs, sb, sp);
+            if (dir == 2) run_reorder(rw, wb, wp);
+            CHECK(dnnl_stream_wait(st));
+        }
+        double t = (now() - t0) / repeats;
+        if (t < bestMean) bestMean = t;
+    }
+    *mean_ms = bestMean * 1e3;
     dnnl_primitive_t prims[] = {rs, rw, rd, conv};
     for (int i = 0; i < 4; i++) if (prims[i]) dnnl_primitive_destroy(prims[i]);
     dnnl_memory_t mems[] = {sp, wp, dp, sb, wb, db};
@@ -172,7 +196,7 @@ int main(int argc, char **argv) {
     printf("one core: FMA loop %.0f GFLOP/s (AVX-512; 0 = not measured); batch %d; CPU ms per pass, best of 12\n",
            peak, batch);
     printf("layer | count | pass | NCHW ms | blocked ms | act. reorders ms | weight reorders ms | blocked + reorders ms "
-           "| blocked GFLOP/s | %% of FMA loop | blocked impl\n");
+           "| blocked + reorders, mean ms | blocked GFLOP/s | %% of FMA loop | blocked impl\n");
     const char *dirs[] = {"fwd", "bwd-data", "bwd-filter"};
     for (size_t i = 0; i < sizeof resnet50 / sizeof resnet50[0]; i++) {
         shape_t s = {batch, resnet50[i].c, resnet50[i].size, resnet50[i].size, resnet50[i].k, resnet50[i].r,
@@ -183,11 +207,11 @@ int main(int argc, char **argv) {
         int oh = (s.h + 2 * s.pad - s.r) / s.stride + 1;
         double gflop = 2.0 * s.n * s.k * oh * oh * s.c * s.r * s.s * 1e-9;
         for (int d = 0; d < 3; d++) {
-            double pc, pa, pw, pt, bc, ba, bw, bt; const char *pi, *bi;
-            bench(&s, d, 0, &pc, &pa, &pw, &pt, &pi);
-            bench(&s, d, 1, &bc, &ba, &bw, &bt, &bi);
-            printf("%s | %d | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %s\n", name, resnet50[i].count,
-                   dirs[d], pc, bc, ba, bw, bt, gflop / bc * 1e3, peak > 0 ? gflop / bc * 1e3 / peak * 100 : 0, bi);
+            double pc, pa, pw, pt, pm, bc, ba, bw, bt, bm; const char *pi, *bi;
+            bench(&s, d, 0, &pc, &pa, &pw, &pt, &pm, &pi);
+            bench(&s, d, 1, &bc, &ba, &bw, &bt, &bm, &bi);
+            printf("%s | %d | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %s\n", name, resnet50[i].count,
+                   dirs[d], pc, bc, ba, bw, bt, bm, gflop / bc * 1e3, peak > 0 ? gflop / bc * 1e3 / peak * 100 : 0, bi);
             fflush(stdout);
         }
     }

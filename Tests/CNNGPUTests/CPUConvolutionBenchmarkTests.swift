@@ -6,7 +6,9 @@ import XCTest
 /// small-spatial ones of training at 64²: stages at 16², 8², 4² and 2²), each pass timed, to
 /// choose `CPUBackend`'s rules (Benchmarks/NOTES-cpu-convolution.md). A measurement, not a test:
 /// skipped unless CNNGPU_BENCH=1, and it asserts nothing about speed. CNNGPU_BENCH_ONLY=text keeps
-/// the layers whose name contains it (texts separated by `|`: any of them); CNNGPU_BENCH_BATCH=n sets the batch.
+/// the layers whose name contains it (texts separated by `|`: any of them); CNNGPU_BENCH_BATCH=n sets the batch,
+/// CNNGPU_BENCH_THREADS=n the backend's workers (1 times our wrapper against oneDNN alone on one core),
+/// CNNGPU_BENCH_PICK=1 times only the solver the backend picks (for A/B pairs with conv_layouts.c).
 final class CPUConvolutionBenchmarkTests: XCTestCase {
     func testResNet50SmallSpatialSolvers() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -29,7 +31,7 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
     /// ops (so oneDNN's reorders and the workers' batch split are in the figures), and prints one
     /// line per pass; `[first: …]` is what the backend picks.
     private func report(_ layers: [(String, Conv2DDescriptor)], batch: Int, only: String?) throws {
-        let b = CPUBackend()
+        let b = CPUBackend(threads: ProcessInfo.processInfo.environment["CNNGPU_BENCH_THREADS"].flatMap(Int.init))
         var report = "CPU backend, \(b.threads) workers, batch \(batch); best of 3 rounds, ms per pass "
             + "(wall / process CPU)\n"
         let wanted = only?.split(separator: "|").map(String.init)
@@ -39,7 +41,8 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
             for direction in ConvolutionDirection.allCases {
                 let offered = b.convolutionSolutions(for: d, direction: direction)
                 var line = "\(name) \(direction.rawValue) [first: \(offered[0])]:"
-                for solution in Self.candidates(d, direction) {
+                let pickOnly = ProcessInfo.processInfo.environment["CNNGPU_BENCH_PICK"] == "1"
+                for solution in pickOnly ? [offered[0]] : Self.candidates(d, direction) {
                     let n = b.convolutionWorkspaceCount(d, direction: direction, solution: solution)
                     let ws = n > 0 ? try b.allocate(n, dtype: .float32) : nil
                     let (wall, cpu) = try bestMilliseconds {

@@ -101,6 +101,9 @@ final class OneDNNConvolutionTests: XCTestCase {
             try Conv2DDescriptor(batch: 3, inChannels: 70, inH: 5, inW: 7, outChannels: 50, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(1)),
             try Conv2DDescriptor(batch: 2, inChannels: 64, inH: 6, inW: 6, outChannels: 96, kernelH: 1, kernelW: 1),
+            // A strided 3×3 in ragged blocks, as the filter gradient of ResNet-50's 3×3/2 256→256 runs.
+            try Conv2DDescriptor(batch: 3, inChannels: 40, inH: 11, inW: 9, outChannels: 48, kernelH: 3, kernelW: 3,
+                                 strideH: 2, strideW: 2, padding: Padding2D(1)),
             try FusedConvolutionTests.randomProblem(&rng)]
             + (0..<2).map { _ in
                 let k = [1, 3].randomElement(using: &rng)!
@@ -206,6 +209,22 @@ final class OneDNNConvolutionTests: XCTestCase {
             XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: stage4, direction: direction).first,
                            direction == .backwardFilter ? CPUBackend.oneDNNChannelSplit : CPUBackend.oneDNNBlocked,
                            "\(direction)")
+            // Stage 4's strided 3×3 (28² -> 14²): only its filter gradient splits the channels; the
+            // one from 56² keeps the batch split in every pass.
+            let down4 = try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 28, inW: 28, outChannels: 256, kernelH: 3,
+                                             kernelW: 3, strideH: 2, strideW: 2, padding: Padding2D(1))
+            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: down4, direction: direction).first,
+                           direction == .backwardFilter ? CPUBackend.oneDNNChannelSplit : CPUBackend.oneDNNBlocked,
+                           "\(direction)")
+            let down3 = try Conv2DDescriptor(batch: 8, inChannels: 128, inH: 56, inW: 56, outChannels: 128, kernelH: 3,
+                                             kernelW: 3, strideH: 2, strideW: 2, padding: Padding2D(1))
+            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: down3, direction: direction).first,
+                           CPUBackend.oneDNNBlocked, "\(direction)")
+            // The same 28² -> 14² at 128 channels (ResNet-50 at 112² input) was not measured: batch split.
+            let down3Small = try Conv2DDescriptor(batch: 8, inChannels: 128, inH: 28, inW: 28, outChannels: 128,
+                                                  kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padding: Padding2D(1))
+            XCTAssertEqual(CPUBackend(threads: 2).convolutionSolutions(for: down3Small, direction: direction).first,
+                           CPUBackend.oneDNNBlocked, "\(direction)")
             XCTAssertNotEqual(TestBackends.cpu.convolutionSolutions(for: try BlockedConvolutionTests.cases()[1].d,
                                                                     direction: direction).first?.algorithm, .oneDNN)
         }

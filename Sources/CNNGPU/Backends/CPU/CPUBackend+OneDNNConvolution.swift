@@ -61,6 +61,19 @@ extension CPUBackend {
     /// at 4² the split won once (3.2 against 3.6), at 2² im2col + GEMM was 1.6× faster: only the
     /// measured sizes are on the rule.
     static let oneDNNChannelSplitFilterPixels: Set = [7 * 7, 14 * 14]
+    /// Filter gradients of strided 3×3 layers with this many output pixels run on the channel
+    /// split too: ResNet-50's 3×3/2 256→256 28²→14² at batch 8 took 9.47 CPU ms (mean of 14
+    /// runs, 8.75–10.03) against 9.67 (8.72–10.28) on the batch split, faster in ten. Timed in
+    /// pieces (Benchmarks/onednn/conv_pieces.c), its batch split pays for summing the halves'
+    /// 2.4 MB blocked gradients (0.17 ms) and for oneDNN's kernel over 4 images per slice
+    /// (8.4–8.8 against 8.0–8.3 ms over 8). The strided layers at 28² output (128→128 from 56²)
+    /// stayed faster on the batch split (9.6–9.8 against 9.9–10.3); 7² (512→512 from 14²) was
+    /// not measured and stays on im2col + GEMM (NOTES-cpu-convolution.md, branch cconv8). What
+    /// the split saves grows with the weight gradient, so only layers with at least the measured
+    /// one's (`oneDNNChannelSplitStridedFilterMinWeights`) take it: 128→128 at 112² input (also
+    /// 28²→14²) was not measured.
+    static let oneDNNChannelSplitStridedFilterPixels: Set = [14 * 14]
+    static let oneDNNChannelSplitStridedFilterMinWeights = 256 * 256 * 9
     /// Forward and backward data of stride-1 3×3 layers run on the channel split where the whole
     /// batch has this many output pixels: ResNet-50's 512→512 at 7² and batch 8 (392) took
     /// 8.6–8.9 CPU ms forward against 8.8–9.8 on im2col + GEMM and 8.6–9.3 backward data against
@@ -91,9 +104,14 @@ extension CPUBackend {
             }
             return Self.oneDNNPlain
         }
-        if !strided, d.dilationH == 1, d.dilationW == 1, d.inChannels >= Self.oneDNNBlockedMinAdjointChannels {
-            let split = direction == .backwardFilter ? Self.oneDNNChannelSplitFilterPixels.contains(d.outPixels)
-                : Self.oneDNNChannelSplitDataBatchPixels.contains(d.outPixels * d.batch)
+        if d.dilationH == 1, d.dilationW == 1, d.inChannels >= Self.oneDNNBlockedMinAdjointChannels {
+            let split = switch (direction, strided) {
+            case (.backwardFilter, false): Self.oneDNNChannelSplitFilterPixels.contains(d.outPixels)
+            case (.backwardFilter, true): Self.oneDNNChannelSplitStridedFilterPixels.contains(d.outPixels)
+                && d.weightCount >= Self.oneDNNChannelSplitStridedFilterMinWeights
+            case (_, false): Self.oneDNNChannelSplitDataBatchPixels.contains(d.outPixels * d.batch)
+            case (_, true): false
+            }
             if split { return Self.oneDNNChannelSplit }
         }
         let minimum = direction == .backwardData && !strided
