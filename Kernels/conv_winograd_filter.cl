@@ -21,10 +21,9 @@
 // Chunks add into M in launch order and the slices are summed in index order by the output
 // transform: the result does not depend on timing (no atomics).
 //
-// Transforms: one work-item per (strip of 4 tiles along a tile row, channel), the strip index
-// along dimension 0, so consecutive work-items load consecutive runs of a row of x or dy and
-// write consecutive float4 runs of p of X and D (coalesced); the 2 columns and rows by which
-// neighbouring x patches overlap are read through the cache.
+// Transforms: one work-item per (tile, channel), the tile index along dimension 0, so
+// consecutive work-items write consecutive p of X and D (coalesced); neighbouring x patches
+// overlap and are read through the cache.
 //
 // The batched GEMM (tunables, -D, defaults in gemm_tile.cl; local size [RTN, RTM], global
 // [ceil(CP / TN)·RTN, ceil(K / TM)·RTM, 36], one launch per slice): a work-group computes a TM × TN tile of
@@ -60,158 +59,58 @@
         o2 = ((i3) + (i4) - (i1) - (i2)) / 6.0f + (i5);                    \
     } while (0)
 
-// Both transforms run on strips of WF_STRIP = 4 consecutive tiles of one tile row, one strip
-// per work-item: a strip's rows are 18 columns of x (16 + the 2 the patches overlap by) or 16
-// of dy, one float16 (+ float2) load each, and its 36 outputs are 36 float4 stores of 4
-// consecutive p. Transforming a row vector at a time keeps the live values to the 6 loaded and
-// the 6 column-transformed row vectors (x's per-tile form, vectorized by PoCL across work-items,
-// gathered every value at a stride of 4 floats and ran at 8 GB/s). Bᵀ (or A) is applied down
-// the rows first, on whole vectors, then along each row to the strip's 4 tiles at once: the
-// columns 4j + m of the 4 tiles are the swizzles below. The order of the operations is the
-// per-tile form's, so the values are the same. Work-item q < images·tiles_h·strips_w is strip
-// q % strips_w of tile row q / strips_w (its last strip partial when tiles_w is not a multiple
-// of 4); the work-items after those zero the padding columns [P, PP), 4 at a time.
-#define WF_STRIP 4
-
-// The columns 4j + m (j = 0…3) of an 18-column row held as float16 lo + float2 hi.
-#define WF_COLS0(lo, hi) ((lo).s048C)
-#define WF_COLS1(lo, hi) ((lo).s159D)
-#define WF_COLS2(lo, hi) ((lo).s26AE)
-#define WF_COLS3(lo, hi) ((lo).s37BF)
-#define WF_COLS4(lo, hi) ((float4)((lo).s48C, (hi).s0))
-#define WF_COLS5(lo, hi) ((float4)((lo).s59D, (hi).s1))
-
-// Where strip q starts: p0 (its first tile), the tiles it holds (1…4; 0 past the padding),
-// and its tile row (image n of the chunk, th) and first tile column tw0. A padding strip gets
-// th = −2 (rows above the image: it transforms to zeros) and image 0.
-typedef struct { int p0, count, n, th, tw0; } WinogradFilterStrip;
-
-inline WinogradFilterStrip winograd_filter_strip(const int q, const int images, const int tiles_h, const int tiles_w,
-                                                 const int padded_tiles) {
-    const int strips_w = (tiles_w + WF_STRIP - 1) / WF_STRIP, row_strips = images * tiles_h * strips_w;
-    const int tiles = images * tiles_h * tiles_w;
-    WinogradFilterStrip s;
-    if (q < row_strips) {
-        const int row = q / strips_w, j = q - row * strips_w;
-        s.n = row / tiles_h;
-        s.th = row - s.n * tiles_h;
-        s.tw0 = j * WF_STRIP;
-        s.p0 = row * tiles_w + s.tw0;
-        s.count = min(WF_STRIP, tiles_w - s.tw0);
-    } else {
-        s.n = 0;
-        s.th = -2;
-        s.tw0 = 0;
-        s.p0 = tiles + (q - row_strips) * WF_STRIP;
-        s.count = clamp(padded_tiles - s.p0, 0, WF_STRIP);
-    }
-    return s;
-}
-
-// The strips (row strips, then padding strips) of a chunk: the transforms' dimension 0.
-inline int winograd_filter_strips(const int images, const int tiles_h, const int tiles_w, const int padded_tiles) {
-    const int strips_w = (tiles_w + WF_STRIP - 1) / WF_STRIP, tiles = images * tiles_h * tiles_w;
-    return images * tiles_h * strips_w + (padded_tiles - tiles + WF_STRIP - 1) / WF_STRIP;
-}
-
-// Stores the 4 tiles' values o at out[0…count): one vector where the strip is whole.
-inline void winograd_filter_store4(const float4 o, const int count, __global float* out) {
-    if (count == WF_STRIP) {
-        vstore4(o, 0, out);
-    } else {
-        if (count > 0) out[0] = o.s0;
-        if (count > 1) out[1] = o.s1;
-        if (count > 2) out[2] = o.s2;
-    }
-}
-
-// Row h of `plane` (height × width) at columns w0 … w0 + 17 as lo (16) + hi (2), zero outside.
-inline void winograd_filter_load18(__global const float* plane, const int h, const int w0, const int height,
-                                   const int width, float16* lo, float2* hi) {
-    __global const float* src = plane + (size_t)max(h, 0) * width;
-    if (h >= 0 && h < height && w0 >= 0 && w0 + 18 <= width) {
-        *lo = vload16(0, src + w0);
-        *hi = vload2(0, src + w0 + 16);
-        return;
-    }
-    float e[18];
-    _Pragma("unroll")
-    for (int s = 0; s < 18; s++) {
-        const int ww = w0 + s;
-        e[s] = (h >= 0 && h < height && ww >= 0 && ww < width) ? src[ww] : 0.0f;
-    }
-    *lo = vload16(0, e);
-    *hi = vload2(0, e + 16);
-}
-
-// X = Bᵀ x B over the 6×6 patches at (4·th − pad_top, 4·tw − pad_left) of image
-// first_image + n, zero outside the image, for the strip's tiles. Range [strips (rounded up to
-// the work-group), C]; padding columns p ≥ P are written as zeros.
+// X = Bᵀ x B over the 6×6 patch at (4·th − pad_top, 4·tw − pad_left) of image first_image + n,
+// zero outside the image. Range [PP, C]; padding columns p ≥ P are written as zeros.
 __kernel void winograd_filter_x_transform(const int first_image, const int images, const int channels,
                                           const int height, const int width, const int pad_top, const int pad_left,
                                           const int tiles_h, const int tiles_w, const int padded_tiles,
                                           __global const float* x, __global float* v, const int v_offset) {
-    const int q = get_global_id(0), c = get_global_id(1);
-    if (q >= winograd_filter_strips(images, tiles_h, tiles_w, padded_tiles) || c >= channels) return;
-    const WinogradFilterStrip st = winograd_filter_strip(q, images, tiles_h, tiles_w, padded_tiles);
+    const int p = get_global_id(0), c = get_global_id(1);
+    const int tiles = images * tiles_h * tiles_w;
+    if (p >= padded_tiles || c >= channels) return;
     const size_t plane_size = (size_t)channels * padded_tiles;
-    __global float* out = v + v_offset + (size_t)c * padded_tiles + st.p0;
-    __global const float* plane = x + ((size_t)(first_image + st.n) * channels + c) * height * width;
-    const int h0 = 4 * st.th - pad_top, w0 = 4 * st.tw0 - pad_left;
-    float16 d[6];
-    float2 dh[6];
-    _Pragma("unroll")
-    for (int r = 0; r < 6; r++) winograd_filter_load18(plane, h0 + r, w0, height, width, &d[r], &dh[r]);
-    float16 t[6];  // Bᵀ d, down the rows
-    float2 th[6];
-    BT6(d[0], d[1], d[2], d[3], d[4], d[5], t[0], t[1], t[2], t[3], t[4], t[5]);
-    BT6(dh[0], dh[1], dh[2], dh[3], dh[4], dh[5], th[0], th[1], th[2], th[3], th[4], th[5]);
-    _Pragma("unroll")
-    for (int r = 0; r < 6; r++) {
-        float4 o[6];
-        BT6(WF_COLS0(t[r], th[r]), WF_COLS1(t[r], th[r]), WF_COLS2(t[r], th[r]), WF_COLS3(t[r], th[r]),
-            WF_COLS4(t[r], th[r]), WF_COLS5(t[r], th[r]), o[0], o[1], o[2], o[3], o[4], o[5]);
-        _Pragma("unroll")
-        for (int s = 0; s < 6; s++) winograd_filter_store4(o[s], st.count, out + (r * 6 + s) * plane_size);
-    }
+    __global float* out = v + v_offset + (size_t)c * padded_tiles + p;
+    const int n = p / (tiles_h * tiles_w), t = p - n * (tiles_h * tiles_w);
+    const int th = t / tiles_w, tw = t - (t / tiles_w) * tiles_w;
+    const int h0 = p < tiles ? 4 * th - pad_top : -6, w0 = 4 * tw - pad_left;  // −6: a padding column
+    __global const float* plane = x + ((size_t)(first_image + (p < tiles ? n : 0)) * channels + c) * height * width;
+    winograd_f4_input_patch(plane, h0, w0, height, width, out, plane_size);
 }
 
-// D = A dy Aᵀ over the 4×4 tiles at (4·th, 4·tw) of image first_image + n, zero past the
-// output's edge, for the strip's tiles. Range [strips (rounded up to the work-group), K];
-// padding columns p ≥ P are written as zeros.
+// D = A dy Aᵀ over the 4×4 tile at (4·th, 4·tw) of image first_image + n, zero past the
+// output's edge. Range [PP, K]; padding columns p ≥ P are written as zeros.
 __kernel void winograd_filter_dy_transform(const int first_image, const int images, const int channels,
                                            const int out_h, const int out_w, const int tiles_h, const int tiles_w,
                                            const int padded_tiles, __global const float* dy, __global float* dt,
                                            const int d_offset) {
-    const int q = get_global_id(0), k = get_global_id(1);
-    if (q >= winograd_filter_strips(images, tiles_h, tiles_w, padded_tiles) || k >= channels) return;
-    const WinogradFilterStrip st = winograd_filter_strip(q, images, tiles_h, tiles_w, padded_tiles);
+    const int p = get_global_id(0), k = get_global_id(1);
+    const int tiles = images * tiles_h * tiles_w;
+    if (p >= padded_tiles || k >= channels) return;
     const size_t plane_size = (size_t)channels * padded_tiles;
-    __global float* out = dt + d_offset + (size_t)k * padded_tiles + st.p0;
-    __global const float* plane = dy + ((size_t)(first_image + st.n) * channels + k) * out_h * out_w;
-    const int h0 = 4 * st.th, w0 = 4 * st.tw0;
-    float16 g[4];
+    __global float* out = dt + d_offset + (size_t)k * padded_tiles + p;
+    const int n = p / (tiles_h * tiles_w), t = p - n * (tiles_h * tiles_w);
+    const int th = t / tiles_w, tw = t - (t / tiles_w) * tiles_w;
+    // As in the x transform: a padding column reads rows above the output, all zeros.
+    const int h0 = p < tiles ? 4 * th : -4, w0 = 4 * tw;
+    __global const float* plane = dy + ((size_t)(first_image + (p < tiles ? n : 0)) * channels + k) * out_h * out_w;
+    float g[4][4];
     _Pragma("unroll")
-    for (int r = 0; r < 4; r++) {
-        const int h = h0 + r;
-        __global const float* src = plane + (size_t)max(h, 0) * out_w + w0;
-        if (h >= 0 && h < out_h && w0 + 16 <= out_w) {
-            g[r] = vload16(0, src);
-        } else {
-            float e[16];
-            _Pragma("unroll")
-            for (int s = 0; s < 16; s++) e[s] = (h >= 0 && h < out_h && w0 + s < out_w) ? src[s] : 0.0f;
-            g[r] = vload16(0, e);
+    for (int r = 0; r < 4; r++)
+        _Pragma("unroll")
+        for (int s = 0; s < 4; s++) {
+            const int h = h0 + r, ww = w0 + s;
+            g[r][s] = (h >= 0 && h < out_h && ww < out_w) ? plane[h * out_w + ww] : 0.0f;
         }
-    }
-    float16 t[6];  // A g, down the rows
-    WF_A4(g[0], g[1], g[2], g[3], t[0], t[1], t[2], t[3], t[4], t[5]);
+    float t6[6][4];  // A g
+    _Pragma("unroll")
+    for (int s = 0; s < 4; s++)
+        WF_A4(g[0][s], g[1][s], g[2][s], g[3][s], t6[0][s], t6[1][s], t6[2][s], t6[3][s], t6[4][s], t6[5][s]);
     _Pragma("unroll")
     for (int r = 0; r < 6; r++) {
-        float4 o[6];
-        WF_A4(t[r].s048C, t[r].s159D, t[r].s26AE, t[r].s37BF, o[0], o[1], o[2], o[3], o[4], o[5]);
+        float o[6];
+        WF_A4(t6[r][0], t6[r][1], t6[r][2], t6[r][3], o[0], o[1], o[2], o[3], o[4], o[5]);
         _Pragma("unroll")
-        for (int s = 0; s < 6; s++) winograd_filter_store4(o[s], st.count, out + (r * 6 + s) * plane_size);
+        for (int s = 0; s < 6; s++) out[(r * 6 + s) * plane_size] = o[s];
     }
 }
 
