@@ -40,8 +40,8 @@ extension OpenCLBackend {
     /// a larger chunk only saves launches.
     static let winogradFilterChunkBytes = 128 << 20
 
-    /// Tiles per work-item of the transforms (WF_STRIP in the kernel, whose outputs are float16
-    /// stores of a strip's 16 tiles: the kernel's structure, not a tunable).
+    /// Tiles per work-item of the transforms (WF_STRIP in the kernel, whose private patch and
+    /// float4 groups are laid out for 16: the kernel's structure, not a tunable).
     static let winogradFilterStripTiles = 16
 
     /// The most slices the tile reduction is split into.
