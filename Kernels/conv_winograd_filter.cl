@@ -21,9 +21,10 @@
 // Chunks add into M in launch order and the slices are summed in index order by the output
 // transform: the result does not depend on timing (no atomics).
 //
-// Transforms: one work-item per (tile, channel), the tile index along dimension 0, so
-// consecutive work-items write consecutive p of X and D (coalesced); neighbouring x patches
-// overlap and are read through the cache.
+// Transforms: one work-item per (strip of 16 tiles along a tile row, channel), the strip index
+// along dimension 0, so consecutive work-items load consecutive runs of a row of x or dy and
+// write consecutive 16-float runs of p of X and D (coalesced); the 2 columns and rows by which
+// neighbouring x patches overlap are read through the cache.
 //
 // The batched GEMM (tunables, -D, defaults in gemm_tile.cl; local size [RTN, RTM], global
 // [ceil(CP / TN)·RTN, ceil(K / TM)·RTM, 36], one launch per slice): a work-group computes a TM × TN tile of
@@ -59,59 +60,173 @@
         o2 = ((i3) + (i4) - (i1) - (i2)) / 6.0f + (i5);                    \
     } while (0)
 
-// X = Bᵀ x B over the 6×6 patch at (4·th − pad_top, 4·tw − pad_left) of image first_image + n,
-// zero outside the image. Range [PP, C]; padding columns p ≥ P are written as zeros.
+// Both transforms run on strips of WF_STRIP = 16 consecutive tiles of one tile row, one strip
+// per work-item, so that each of a strip's 36 outputs is 16 consecutive p, a whole cache line
+// written by one work-item in 4 float4 stores (strips of 4 tiles per work-item, where 4
+// work-items share each line, measured no faster than one tile per work-item). The strip's
+// rows (66 columns of x: 64 + the 2 its patches overlap by; 64 of dy) are first copied into a
+// private patch, deinterleaved by column mod 4 (zero outside the plane), so that column m of 4
+// consecutive tiles is one contiguous float4. Then, for each output row r and group of 4
+// tiles, row r of Bᵀ (or A) is applied down the patch's rows to each of the 6 (4) columns as
+// float4s, and the 4 tiles' row is transformed along the columns: 6 float4 outputs live at a
+// time, never 36 × 16 values (the strip form that kept all 36 spilled). There are no vector
+// shuffles: building column vectors out of swizzles of a float16 row made LLVM emit shuffles
+// with undefined lanes, on which oclgrind's uninitialized-value checker crashes or reports
+// every output uninitialized. The operations per value are the per-tile form's. Work-item
+// q < images·tiles_h·strips_w is strip q % strips_w of tile row q / strips_w (its last strip
+// partial when tiles_w is not a multiple of 16); the work-items after those zero the padding
+// columns [P, PP), 16 at a time.
+#define WF_STRIP 16
+
+// Row r of Bᵀ (winograd_f4_points.cl's BT6) and of A (WF_A4) applied to a column of inputs;
+// r is a constant after unrolling, so the selection folds away.
+#define WF_BT_ROW(r, i0, i1, i2, i3, i4, i5)                                       \
+    ((r) == 0 ? 4.0f * (i0) - 5.0f * (i2) + (i4)                                   \
+     : (r) == 1 ? -4.0f * ((i1) + (i2)) + (i3) + (i4)                              \
+     : (r) == 2 ? 4.0f * ((i1) - (i2)) - (i3) + (i4)                               \
+     : (r) == 3 ? 2.0f * ((i3) - (i1)) - (i2) + (i4)                               \
+     : (r) == 4 ? 2.0f * ((i1) - (i3)) - (i2) + (i4)                               \
+     : 4.0f * (i1) - 5.0f * (i3) + (i5))
+#define WF_A_ROW(r, i0, i1, i2, i3)                                                \
+    ((r) == 0 ? (i0)                                                               \
+     : (r) == 1 ? ((i0) + (i2)) + ((i1) + (i3))                                    \
+     : (r) == 2 ? ((i0) + (i2)) - ((i1) + (i3))                                    \
+     : (r) == 3 ? ((i0) + 4.0f * (i2)) + (2.0f * (i1) + 8.0f * (i3))               \
+     : (r) == 4 ? ((i0) + 4.0f * (i2)) - (2.0f * (i1) + 8.0f * (i3))               \
+     : (i3))
+
+// Where strip q starts: *p0 (its first tile), the tiles it holds (*count, 1…16), its image
+// *n of the chunk, tile row *th and first tile column *tw0. A padding strip gets *th = −2 (rows
+// above the image: it transforms to zeros) and image 0. (Out-parameters, not a returned
+// struct: oclgrind's uninitialized-value checker crashes on the kernels with the struct.)
+inline void winograd_filter_strip(const int q, const int images, const int tiles_h, const int tiles_w,
+                                  const int padded_tiles, int* p0, int* count, int* n, int* th, int* tw0) {
+    const int strips_w = (tiles_w + WF_STRIP - 1) / WF_STRIP, row_strips = images * tiles_h * strips_w;
+    const int tiles = images * tiles_h * tiles_w;
+    if (q < row_strips) {
+        const int row = q / strips_w, j = q - row * strips_w;
+        *n = row / tiles_h;
+        *th = row - *n * tiles_h;
+        *tw0 = j * WF_STRIP;
+        *p0 = row * tiles_w + *tw0;
+        *count = min(WF_STRIP, tiles_w - *tw0);
+    } else {
+        *n = 0;
+        *th = -2;
+        *tw0 = 0;
+        *p0 = tiles + (q - row_strips) * WF_STRIP;
+        *count = clamp(padded_tiles - *p0, 0, WF_STRIP);
+    }
+}
+
+// The strips (row strips, then padding strips) of a chunk: the transforms' dimension 0.
+inline int winograd_filter_strips(const int images, const int tiles_h, const int tiles_w, const int padded_tiles) {
+    const int strips_w = (tiles_w + WF_STRIP - 1) / WF_STRIP, tiles = images * tiles_h * tiles_w;
+    return images * tiles_h * strips_w + (padded_tiles - tiles + WF_STRIP - 1) / WF_STRIP;
+}
+
+// Stores 4 tiles' values o at out[0…count): one vector where all 4 are inside the strip.
+inline void winograd_filter_store4(const float4 o, const int count, __global float* out) {
+    if (count >= 4) {
+        vstore4(o, 0, out);
+    } else {
+        if (count > 0) out[0] = o.s0;
+        if (count > 1) out[1] = o.s1;
+        if (count > 2) out[2] = o.s2;
+    }
+}
+
+// Row h of `plane` (height × width) from column w0, zero outside, into `patch` deinterleaved:
+// column w at patch[(w % 4)·stride + w / 4], so that column m of 4 consecutive tiles (4j + m)
+// is one contiguous float4 (and the transforms take no shuffles). Runs of 16 columns inside
+// the plane are copied without per-element bounds checks (element by element: a float16 load
+// split into its phases is a shuffle again).
+inline void winograd_filter_stage_row(__global const float* plane, const int h, const int w0, const int height,
+                                      const int width, const int columns, const int stride, float* patch) {
+    const bool row_inside = h >= 0 && h < height;
+    __global const float* src = plane + (size_t)(row_inside ? h : 0) * width;
+    for (int c0 = 0; c0 < columns; c0 += 16) {
+        const int w = w0 + c0;
+        if (row_inside && w >= 0 && w + 16 <= width && c0 + 16 <= columns) {
+            _Pragma("unroll")
+            for (int s = 0; s < 16; s++) patch[(s & 3) * stride + ((c0 + s) >> 2)] = src[w + s];
+            continue;
+        }
+        for (int s = c0; s < min(c0 + 16, columns); s++) {
+            const int ww = w0 + s;
+            patch[(s & 3) * stride + (s >> 2)] = (row_inside && ww >= 0 && ww < width) ? src[ww] : 0.0f;
+        }
+    }
+}
+
+// X = Bᵀ x B over the 6×6 patches at (4·th − pad_top, 4·tw − pad_left) of image
+// first_image + n, zero outside the image, for the strip's tiles. Range [strips (rounded up to
+// the work-group), C]; padding columns p ≥ P are written as zeros.
 __kernel void winograd_filter_x_transform(const int first_image, const int images, const int channels,
                                           const int height, const int width, const int pad_top, const int pad_left,
                                           const int tiles_h, const int tiles_w, const int padded_tiles,
                                           __global const float* x, __global float* v, const int v_offset) {
-    const int p = get_global_id(0), c = get_global_id(1);
-    const int tiles = images * tiles_h * tiles_w;
-    if (p >= padded_tiles || c >= channels) return;
+    const int q = get_global_id(0), c = get_global_id(1);
+    if (q >= winograd_filter_strips(images, tiles_h, tiles_w, padded_tiles) || c >= channels) return;
+    int p0, count, n, th, tw0;
+    winograd_filter_strip(q, images, tiles_h, tiles_w, padded_tiles, &p0, &count, &n, &th, &tw0);
     const size_t plane_size = (size_t)channels * padded_tiles;
-    __global float* out = v + v_offset + (size_t)c * padded_tiles + p;
-    const int n = p / (tiles_h * tiles_w), t = p - n * (tiles_h * tiles_w);
-    const int th = t / tiles_w, tw = t - (t / tiles_w) * tiles_w;
-    const int h0 = p < tiles ? 4 * th - pad_top : -6, w0 = 4 * tw - pad_left;  // −6: a padding column
-    __global const float* plane = x + ((size_t)(first_image + (p < tiles ? n : 0)) * channels + c) * height * width;
-    winograd_f4_input_patch(plane, h0, w0, height, width, out, plane_size);
+    __global float* out = v + v_offset + (size_t)c * padded_tiles + p0;
+    __global const float* plane = x + ((size_t)(first_image + n) * channels + c) * height * width;
+    const int h0 = 4 * th - pad_top, w0 = 4 * tw0 - pad_left;
+    // 6 rows of 66 columns (4·16 + the 2 the last patch overlaps by), deinterleaved into 4
+    // phases of 17 (rounded up to 20; the 2 columns past 66 are staged, never used).
+    float d[6][4][20];
+    for (int r = 0; r < 6; r++) winograd_filter_stage_row(plane, h0 + r, w0, height, width, 68, 20, &d[r][0][0]);
+    _Pragma("unroll")
+    for (int r = 0; r < 6; r++)
+        for (int j = 0; j < 16; j += 4) {
+            // Row r of Bᵀ d at columns 4j' + m of tiles j' = j … j + 3: columns 4 and 5 of a tile
+            // are columns 0 and 1 of the next.
+            float4 col[6];
+            _Pragma("unroll")
+            for (int m = 0; m < 6; m++) {
+                const int phase = m & 3, at = j + (m >> 2);
+                col[m] = WF_BT_ROW(r, vload4(0, &d[0][phase][at]), vload4(0, &d[1][phase][at]), vload4(0, &d[2][phase][at]),
+                                   vload4(0, &d[3][phase][at]), vload4(0, &d[4][phase][at]), vload4(0, &d[5][phase][at]));
+            }
+            float4 o[6];
+            BT6(col[0], col[1], col[2], col[3], col[4], col[5], o[0], o[1], o[2], o[3], o[4], o[5]);
+            _Pragma("unroll")
+            for (int s = 0; s < 6; s++) winograd_filter_store4(o[s], count - j, out + (r * 6 + s) * plane_size + j);
+        }
 }
 
-// D = A dy Aᵀ over the 4×4 tile at (4·th, 4·tw) of image first_image + n, zero past the
-// output's edge. Range [PP, K]; padding columns p ≥ P are written as zeros.
+// D = A dy Aᵀ over the 4×4 tiles at (4·th, 4·tw) of image first_image + n, zero past the
+// output's edge, for the strip's tiles. Range [strips (rounded up to the work-group), K];
+// padding columns p ≥ P are written as zeros.
 __kernel void winograd_filter_dy_transform(const int first_image, const int images, const int channels,
                                            const int out_h, const int out_w, const int tiles_h, const int tiles_w,
                                            const int padded_tiles, __global const float* dy, __global float* dt,
                                            const int d_offset) {
-    const int p = get_global_id(0), k = get_global_id(1);
-    const int tiles = images * tiles_h * tiles_w;
-    if (p >= padded_tiles || k >= channels) return;
+    const int q = get_global_id(0), k = get_global_id(1);
+    if (q >= winograd_filter_strips(images, tiles_h, tiles_w, padded_tiles) || k >= channels) return;
+    int p0, count, n, th, tw0;
+    winograd_filter_strip(q, images, tiles_h, tiles_w, padded_tiles, &p0, &count, &n, &th, &tw0);
     const size_t plane_size = (size_t)channels * padded_tiles;
-    __global float* out = dt + d_offset + (size_t)k * padded_tiles + p;
-    const int n = p / (tiles_h * tiles_w), t = p - n * (tiles_h * tiles_w);
-    const int th = t / tiles_w, tw = t - (t / tiles_w) * tiles_w;
-    // As in the x transform: a padding column reads rows above the output, all zeros.
-    const int h0 = p < tiles ? 4 * th : -4, w0 = 4 * tw;
-    __global const float* plane = dy + ((size_t)(first_image + (p < tiles ? n : 0)) * channels + k) * out_h * out_w;
-    float g[4][4];
+    __global float* out = dt + d_offset + (size_t)k * padded_tiles + p0;
+    __global const float* plane = dy + ((size_t)(first_image + n) * channels + k) * out_h * out_w;
+    const int h0 = 4 * th, w0 = 4 * tw0;
+    float g[4][4][16];  // 4 rows of 64 columns, deinterleaved into 4 phases of 16
+    for (int r = 0; r < 4; r++) winograd_filter_stage_row(plane, h0 + r, w0, out_h, out_w, 64, 16, &g[r][0][0]);
     _Pragma("unroll")
-    for (int r = 0; r < 4; r++)
-        _Pragma("unroll")
-        for (int s = 0; s < 4; s++) {
-            const int h = h0 + r, ww = w0 + s;
-            g[r][s] = (h >= 0 && h < out_h && ww < out_w) ? plane[h * out_w + ww] : 0.0f;
+    for (int r = 0; r < 6; r++)
+        for (int j = 0; j < 16; j += 4) {
+            float4 col[4];  // row r of A g at columns 4j' + m of tiles j' = j … j + 3
+            _Pragma("unroll")
+            for (int m = 0; m < 4; m++)
+                col[m] = WF_A_ROW(r, vload4(0, &g[0][m][j]), vload4(0, &g[1][m][j]), vload4(0, &g[2][m][j]),
+                                  vload4(0, &g[3][m][j]));
+            float4 o[6];
+            WF_A4(col[0], col[1], col[2], col[3], o[0], o[1], o[2], o[3], o[4], o[5]);
+            _Pragma("unroll")
+            for (int s = 0; s < 6; s++) winograd_filter_store4(o[s], count - j, out + (r * 6 + s) * plane_size + j);
         }
-    float t6[6][4];  // A g
-    _Pragma("unroll")
-    for (int s = 0; s < 4; s++)
-        WF_A4(g[0][s], g[1][s], g[2][s], g[3][s], t6[0][s], t6[1][s], t6[2][s], t6[3][s], t6[4][s], t6[5][s]);
-    _Pragma("unroll")
-    for (int r = 0; r < 6; r++) {
-        float o[6];
-        WF_A4(t6[r][0], t6[r][1], t6[r][2], t6[r][3], o[0], o[1], o[2], o[3], o[4], o[5]);
-        _Pragma("unroll")
-        for (int s = 0; s < 6; s++) out[(r * 6 + s) * plane_size] = o[s];
-    }
 }
 
 // M[s][ξ] (+)= D[ξ] · X[ξ]ᵀ over the tiles [s·k_per_split, min(PP, (s + 1)·k_per_split)):

@@ -26,7 +26,8 @@ final class WinogradFilterSolverTests: XCTestCase {
                                  padding: Padding2D(top: 0, bottom: 2, left: 1, right: 0)),
             try Conv2DDescriptor(batch: 2, inChannels: 33, inH: 9, inW: 14, outChannels: 40, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(top: 2, bottom: 1, left: 2, right: 2)),
-            // Wide planes (18, 34 and 16 tiles per row), padding 0 and asymmetric.
+            // Wide planes (18, 34 and 16 tiles per row: the transforms' strips of 16 tiles whole,
+            // then partial), padding 0 and asymmetric.
             try Conv2DDescriptor(batch: 3, inChannels: 5, inH: 9, inW: 70, outChannels: 6, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(1)),
             try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 6, inW: 133, outChannels: 4, kernelH: 3, kernelW: 3,

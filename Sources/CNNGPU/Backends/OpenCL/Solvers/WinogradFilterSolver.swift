@@ -40,6 +40,10 @@ extension OpenCLBackend {
     /// a larger chunk only saves launches.
     static let winogradFilterChunkBytes = 128 << 20
 
+    /// Tiles per work-item of the transforms (WF_STRIP in the kernel, whose private patch and
+    /// float4 groups are laid out for 16: the kernel's structure, not a tunable).
+    static let winogradFilterStripTiles = 16
+
     /// The most slices the tile reduction is split into.
     static let winogradFilterMaxSplits = 32
 
@@ -52,6 +56,12 @@ extension OpenCLBackend {
         var tilesPerImage: Int { tilesH * tilesW }
         /// Columns of X and D for a chunk of `images`: whole 16-float vectors.
         func paddedTiles(_ images: Int) -> Int { ceilDiv(images * tilesPerImage, 16) * 16 }
+        /// The transforms' work-items for a chunk of `images`: strips of `winogradFilterStripTiles`
+        /// tiles along each tile row (the last one partial), then strips of the padding columns.
+        func strips(_ images: Int) -> Int {
+            let strip = OpenCLBackend.winogradFilterStripTiles
+            return images * tilesH * ceilDiv(tilesW, strip) + ceilDiv(paddedTiles(images) - images * tilesPerImage, strip)
+        }
         /// M's rows: whole 16-float vectors, so the GEMM stores whole vectors.
         var paddedChannels: Int { ceilDiv(d.inChannels, 16) * 16 }
         var xCount: Int { 36 * d.inChannels * paddedTiles(chunkImages) }
@@ -152,19 +162,20 @@ extension OpenCLBackend {
         // Workspace: M first (it outlives the chunks), then the chunk's D and X.
         let (dOffset, xOffset) = (plan.mCount, plan.mCount + plan.dCount)
         let options = table.options(p)
-        // The transforms' work-groups: 16 tiles (PP is a multiple of 16), no local memory.
+        // The transforms' work-groups: 16 strips of tiles, no local memory.
         let group = 16
         var first = 0
         while first < d.batch {
             let images = min(plan.chunkImages, d.batch - first)
             let pp = plan.paddedTiles(images)
+            let strips = ceilDiv(plan.strips(images), group) * group
             try launch("conv_winograd_filter", "winograd_filter_x_transform",
-                       KernelLaunch(options: options, global: [pp, c], local: [group, 1]),
+                       KernelLaunch(options: options, global: [strips, c], local: [group, 1]),
                        [.int(first), .int(images), .int(c), .int(d.inH), .int(d.inW), .int(d.padding.top),
                         .int(d.padding.left), .int(plan.tilesH), .int(plan.tilesW), .int(pp), .buffer(x), .buffer(ws),
                         .int(xOffset)])
             try launch("conv_winograd_filter", "winograd_filter_dy_transform",
-                       KernelLaunch(options: options, global: [pp, k], local: [group, 1]),
+                       KernelLaunch(options: options, global: [strips, k], local: [group, 1]),
                        [.int(first), .int(images), .int(k), .int(d.outH), .int(d.outW), .int(plan.tilesH),
                         .int(plan.tilesW), .int(pp), .buffer(dy), .buffer(ws), .int(dOffset)])
             let gemm = table.launch(p, extent: [cp, k, 36], tile: [p["TN"]!, p["TM"]!])
