@@ -685,12 +685,22 @@ POOL_INLINE poolF average_gradient_v(__global const float* grad, int ih, int iw0
         const int oh = ohLast - a;
         const poolI rowCovers = (poolI)(covers_row(oh, ih) ? -1 : 0);
         const int ohc = clamp(oh, 0, POOL_OUT_H - 1);
+        __global const float* gradRow = grad + ohc * POOL_OUT_W;
         float share[CANDIDATE_SLOTS];
         int column[CANDIDATE_SLOTS];
+        // The first POOL_VEC candidates as one vector (a load where they lie inside the row,
+        // else a gather of clamped columns) with one vector division for their shares: a
+        // scalar load and division per candidate took 1.2–1.4× the time on PoCL.
+        const poolI ow = ow0 + POOL_LANES, owc = clamp(ow, (poolI)(0), (poolI)(POOL_OUT_W - 1));
+        poolF g;
+        if (ow0 >= 0 && ow0 + POOL_VEC <= POOL_OUT_W) g = POOL_VLOAD(gradRow + ow0);
+        else g = POOL_GATHER(gradRow, owc);
+        POOL_VSTORE(g / window_divisor_v(ohc, owc), share);
+        POOL_VSTORE(ow, column);
 #pragma unroll
-        for (int c = 0; c < CANDIDATES_W; ++c) {
+        for (int c = POOL_VEC; c < CANDIDATES_W; ++c) {
             const int owc = clamp(ow0 + c, 0, POOL_OUT_W - 1);
-            share[c] = grad[ohc * POOL_OUT_W + owc] / window_divisor(ohc, owc);
+            share[c] = gradRow[owc] / window_divisor(ohc, owc);
             column[c] = ow0 + c;
         }
 #if POOL_VEC % POOL_STRIDE_W == 0
