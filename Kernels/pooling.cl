@@ -96,6 +96,16 @@
 // window_argmax by a hair) stops PoCL vectorizing across work-items.
 #define POOL_INLINE inline __attribute__((always_inline))
 
+// Runs the body with `first` = strip·POOL_VEC, a compile-time constant for a row's first and
+// last strips (of `strips`), the ones whose taps or candidates cross the row's ends: their
+// clamped gathers then read constant columns, which the compiler turns into vector loads and
+// constant shuffles instead of a gather of computed columns per tap (on PoCL the 3×3/1
+// average pools on 28-wide rows then took 0.3–0.6 of the time; Benchmarks/NOTES-memory-bound.md).
+#define WITH_STRIP_START(first, strip, strips, ...)                                          \
+    if ((strip) == 0) { const int first = 0; __VA_ARGS__ }                                   \
+    else if ((strip) == (strips) - 1) { const int first = ((strips) - 1) * POOL_VEC; __VA_ARGS__ } \
+    else { const int first = (strip) * POOL_VEC; __VA_ARGS__ }
+
 // The first input row and column of output (oh, ow)'s window, before clipping to the image.
 POOL_INLINE int window_top(int oh) { return oh * POOL_STRIDE_H - POOL_PAD_TOP; }
 POOL_INLINE int window_left(int ow) { return ow * POOL_STRIDE_W - POOL_PAD_LEFT; }
@@ -279,10 +289,11 @@ POOL_INLINE void max_pool_rows(__global const float* plane, __global float* y, _
 #define STRIP_SPAN ((POOL_VEC - 1) * POOL_STRIDE_W + POOL_WINDOW_W)
 #endif
 
-// Runs max_pool_rows for this work-item's strip, with the column masks only where needed.
+// Runs max_pool_rows for this work-item's strip (first output ow0), with the column masks
+// only where needed.
 POOL_INLINE void max_pool_strip(__global const float* x, __global float* y, __global int* indices, size_t p,
-                                int block, int strip, bool withIndices) {
-    const int ow0 = strip * POOL_VEC, w0 = window_left(ow0);
+                                int block, int ow0, bool withIndices) {
+    const int w0 = window_left(ow0);
     const bool interior = w0 >= 0 && w0 + STRIP_SPAN <= POOL_IN_W;
     __global const float* plane = x + p * IN_PLANE;
     __global float* out = y + p * OUT_PLANE;
@@ -293,12 +304,16 @@ POOL_INLINE void max_pool_strip(__global const float* x, __global float* y, __gl
 
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void max_pool_forward(__global const float* x, __global float* y) {
-    FOR_EACH_PIXEL(f_, block, strip, p, OUT_ROW_BLOCKS, OUT_VECTORS, { max_pool_strip(x, y, 0, p, block, strip, false); })
+    FOR_EACH_PIXEL(f_, block, strip, p, OUT_ROW_BLOCKS, OUT_VECTORS, {
+        WITH_STRIP_START(ow0, strip, OUT_VECTORS, max_pool_strip(x, y, 0, p, block, ow0, false);)
+    })
 }
 
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void max_pool_forward_indexed(__global const float* x, __global float* y, __global int* indices) {
-    FOR_EACH_PIXEL(f_, block, strip, p, OUT_ROW_BLOCKS, OUT_VECTORS, { max_pool_strip(x, y, indices, p, block, strip, true); })
+    FOR_EACH_PIXEL(f_, block, strip, p, OUT_ROW_BLOCKS, OUT_VECTORS, {
+        WITH_STRIP_START(ow0, strip, OUT_VECTORS, max_pool_strip(x, y, indices, p, block, ow0, true);)
+    })
 }
 
 
@@ -468,8 +483,18 @@ POOL_INLINE void max_gradient_rows(__global const float* grad, __global const in
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void max_pool_backward_gather(__global const float* dy, __global const int* indices, __global float* dx) {
     FOR_EACH_PIXEL(f_, block, strip, p, ROW_GROUP_BLOCKS, IN_VECTORS, {
-        max_gradient_rows(dy + p * OUT_PLANE, indices + p * OUT_PLANE, dx + p * IN_PLANE,
-                          FIRST_ROW_GROUP + block * POOL_ROWS, strip * POOL_VEC);
+#if POOL_IN_W % POOL_VEC == 0
+        WITH_STRIP_START(iw0, strip, IN_VECTORS, max_gradient_rows(dy + p * OUT_PLANE, indices + p * OUT_PLANE,
+                         dx + p * IN_PLANE, FIRST_ROW_GROUP + block * POOL_ROWS, iw0);)
+#else
+        // A partial last strip keeps its computed start: with a constant one, oclgrind 21.10
+        // summed a wrong gradient into its last pixel at POOL_VEC 4, POOL_ROWS 4 (right with
+        // -cl-opt-disable and on PoCL), so the kernel checks could not vouch for that form.
+        if (strip == 0) max_gradient_rows(dy + p * OUT_PLANE, indices + p * OUT_PLANE, dx + p * IN_PLANE,
+                                          FIRST_ROW_GROUP + block * POOL_ROWS, 0);
+        else max_gradient_rows(dy + p * OUT_PLANE, indices + p * OUT_PLANE, dx + p * IN_PLANE,
+                               FIRST_ROW_GROUP + block * POOL_ROWS, strip * POOL_VEC);
+#endif
     })
 }
 #else
@@ -551,10 +576,12 @@ POOL_INLINE void avg_pool_rows(__global const float* plane, __global float* y, i
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void avg_pool_forward(__global const float* x, __global float* y) {
     FOR_EACH_PIXEL(f_, block, strip, p, OUT_ROW_BLOCKS, OUT_VECTORS, {
-        const int ow0 = strip * POOL_VEC, w0 = window_left(ow0);
         __global const float* plane = x + p * IN_PLANE;
-        if (w0 >= 0 && w0 + STRIP_SPAN <= POOL_IN_W) avg_pool_rows(plane, y + p * OUT_PLANE, block * POOL_ROWS, ow0, true);
-        else avg_pool_rows(plane, y + p * OUT_PLANE, block * POOL_ROWS, ow0, false);
+        WITH_STRIP_START(ow0, strip, OUT_VECTORS, {
+            const int w0 = window_left(ow0);
+            if (w0 >= 0 && w0 + STRIP_SPAN <= POOL_IN_W) avg_pool_rows(plane, y + p * OUT_PLANE, block * POOL_ROWS, ow0, true);
+            else avg_pool_rows(plane, y + p * OUT_PLANE, block * POOL_ROWS, ow0, false);
+        })
     })
 }
 #else
@@ -661,7 +688,14 @@ POOL_INLINE void average_gradient_rows(__global const float* grad, __global floa
 __kernel __attribute__((reqd_work_group_size(POOL_WG, 1, 1)))
 void avg_pool_backward_gather(__global const float* dy, __global float* dx) {
     FOR_EACH_PIXEL(f_, block, strip, p, ROW_GROUP_BLOCKS, IN_VECTORS, {
+#if POOL_VEC % POOL_STRIDE_W == 0
+        WITH_STRIP_START(iw0, strip, IN_VECTORS, average_gradient_rows(dy + p * OUT_PLANE, dx + p * IN_PLANE,
+                         FIRST_ROW_GROUP + block * POOL_ROWS, iw0);)
+#else
+        // Strides that do not divide POOL_VEC (3) keep computed starts: with constant ones the
+        // candidates' per-column tests crashed oclgrind 21.10's --uninitialized checker.
         average_gradient_rows(dy + p * OUT_PLANE, dx + p * IN_PLANE, FIRST_ROW_GROUP + block * POOL_ROWS, strip * POOL_VEC);
+#endif
     })
 }
 #else
@@ -670,8 +704,10 @@ void avg_pool_backward_gather(__global const float* dy, __global float* dx) {
 // inside the row.
 #define FOR_EACH_INPUT_VECTOR(ih, iw0, p, i, left, ...)                                      \
     FOR_EACH_PIXEL(f_, ih, v_, p, POOL_IN_H, IN_VECTORS, {                                   \
-        const int iw0 = v_ * POOL_VEC, i = ih * POOL_IN_W + iw0, left = POOL_IN_W - iw0;      \
-        __VA_ARGS__                                                                          \
+        WITH_STRIP_START(iw0, v_, IN_VECTORS, {                                              \
+            const int i = ih * POOL_IN_W + iw0, left = POOL_IN_W - iw0;                      \
+            __VA_ARGS__                                                                      \
+        })                                                                                   \
     })
 
 // average_gradient for pixels (ih, iw0 … iw0 + POOL_VEC − 1), one input row per work-item:
@@ -685,12 +721,22 @@ POOL_INLINE poolF average_gradient_v(__global const float* grad, int ih, int iw0
         const int oh = ohLast - a;
         const poolI rowCovers = (poolI)(covers_row(oh, ih) ? -1 : 0);
         const int ohc = clamp(oh, 0, POOL_OUT_H - 1);
+        __global const float* gradRow = grad + ohc * POOL_OUT_W;
         float share[CANDIDATE_SLOTS];
         int column[CANDIDATE_SLOTS];
+        // The first POOL_VEC candidates as one vector (a load where they lie inside the row,
+        // else a gather of clamped columns) with one vector division for their shares: a
+        // scalar load and division per candidate took up to 1.4× the time on PoCL.
+        const poolI ow = ow0 + POOL_LANES, owc = clamp(ow, (poolI)(0), (poolI)(POOL_OUT_W - 1));
+        poolF g;
+        if (ow0 >= 0 && ow0 + POOL_VEC <= POOL_OUT_W) g = POOL_VLOAD(gradRow + ow0);
+        else g = POOL_GATHER(gradRow, owc);
+        POOL_VSTORE(g / window_divisor_v(ohc, owc), share);
+        POOL_VSTORE(ow, column);
 #pragma unroll
-        for (int c = 0; c < CANDIDATES_W; ++c) {
+        for (int c = POOL_VEC; c < CANDIDATES_W; ++c) {
             const int owc = clamp(ow0 + c, 0, POOL_OUT_W - 1);
-            share[c] = grad[ohc * POOL_OUT_W + owc] / window_divisor(ohc, owc);
+            share[c] = gradRow[owc] / window_divisor(ohc, owc);
             column[c] = ow0 + c;
         }
 #if POOL_VEC % POOL_STRIDE_W == 0

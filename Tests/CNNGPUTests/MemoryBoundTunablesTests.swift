@@ -161,6 +161,11 @@ final class MemoryBoundTunablesTests: XCTestCase {
                                  padding: Padding2D(1), mode: .max),
             try Pool2DDescriptor(batch: 1, channels: 3, inH: 20, inW: 36, windowH: 2, windowW: 2, strideH: 2, strideW: 2,
                                  mode: .max),
+            // Average backward with more candidate outputs along a row than a vector holds at
+            // stride 2 (POOL_VEC 4: 5 for 4 pixels): the first vector of them loaded inside the
+            // row, gathered from clamped columns at its ends.
+            try Pool2DDescriptor(batch: 1, channels: 2, inH: 7, inW: 45, windowH: 5, windowW: 5, strideH: 2, strideW: 2,
+                                 padding: Padding2D(2), mode: .max),
         ]
         for base in problems {
             for mode in [PoolingMode.max, .averageIncludingPadding, .averageExcludingPadding] {
