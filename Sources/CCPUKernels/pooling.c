@@ -56,10 +56,10 @@ INLINE long separable_row_width(const cnn_pool_geometry *g) {
     return round16(taps > copy ? taps : copy);
 }
 
-/// The padded plane, then the last plane's outputs and indices when rows are narrower than a
+/// The padded plane with a −∞ row above and below, then the last plane's outputs and indices when rows are narrower than a
 /// vector (max_pool_separable_3x3s1).
 INLINE long separable_scratch_floats(const cnn_pool_geometry *g) {
-    return separable_3x3s1_applies(g) ? g->inH * separable_row_width(g) + 2 * (g->outH * g->outW + LANES) : 0;
+    return separable_3x3s1_applies(g) ? (g->inH + 2) * separable_row_width(g) + 2 * (g->outH * g->outW + LANES) : 0;
 }
 
 /// The ring, then (average pooling) every block's divisors; or the 3×3/1 average pools' tables
@@ -551,24 +551,14 @@ INLINE void separable_store(const cnn_pool_geometry *g, float *y, int32_t *indic
 
 INLINE void separable_plane(const cnn_pool_geometry *g, const float *padded, long width, float *y, int32_t *indices,
                             int nanRule, int track) {
-    const long inH = g->inH, inW = g->inW, outH = g->outH, outW = g->outW, top = g->top;
-    const vf16 none = splat16(-INFINITY);
+    const long inW = g->inW, outH = g->outH, outW = g->outW, top = g->top;
     for (long ow = 0; ow < outW; ow += LANES) {
         long o = block_start(ow, outW);
         vi16 columns = splat16i((int)(o - g->left)) + lane_columns(1);
         vi16 first = select16i(columns > 0, columns, splat16i(0));
-// Row r's maxima, or −∞ outside the image.
-#define SEPARABLE_ROW(r, value, index)                                                                            \
-    do {                                                                                                          \
-        long r_ = (r);                                                                                            \
-        if (r_ >= 0 && r_ < inH)                                                                                  \
-            separable_row_max(padded + r_ * width, o, columns + (int)(r_ * inW), nanRule, track, &(value),       \
-                              &(index));                                                                          \
-        else {                                                                                                    \
-            value = none;                                                                                         \
-            index = splat16i(0);                                                                                  \
-        }                                                                                                         \
-    } while (0)
+// Row r's maxima (rows −1 and inH are −∞: the padding, or no row, which never wins).
+#define SEPARABLE_ROW(r, value, index)                                                                             \
+    separable_row_max(padded + (r) * width, o, columns + (int)((r) * inW), nanRule, track, &(value), &(index))
         vf16 a, b, c, d;
         vi16 ai, bi, ci, di;
         SEPARABLE_ROW(-top, a, ai);
@@ -607,15 +597,15 @@ INLINE void max_pool_separable_3x3s1(const cnn_pool_geometry *g, const float *x,
     const long inH = g->inH, inW = g->inW, inPlane = inH * inW, outPlane = g->outH * g->outW;
     const long width = separable_row_width(g);
     const float *xEnd = x + planes * inPlane;
-    float *stage = scratch + inH * width;
+    float *padded = scratch + width, *stage = scratch + (inH + 2) * width;
     int32_t *stageIndices = (int32_t *)(stage + outPlane + LANES);
     // The copies write only each row's image part and the lanes right of it, so the left
     // padding column stays −∞ from here.
-    for (long j = 0; j < inH * width; j += LANES) store16(scratch + j, splat16(-INFINITY));
+    for (long j = 0; j < (inH + 2) * width; j += LANES) store16(scratch + j, splat16(-INFINITY));
     for (long p = 0; p < planes; p++) {
         const float *plane = x + p * inPlane;
         vi16 nan = splat16i(0);
-        for (long r = 0; r < inH; r++) nan |= separable_copy_row(scratch + r * width + g->left, plane + r * inW, inW, xEnd);
+        for (long r = 0; r < inH; r++) nan |= separable_copy_row(padded + r * width + g->left, plane + r * inW, inW, xEnd);
         int any = 0;
         for (int k = 0; k < LANES; k++) any |= nan[k];
         // Rows narrower than a vector: a store that would pass the call's outputs (the last
@@ -623,8 +613,8 @@ INLINE void max_pool_separable_3x3s1(const cnn_pool_geometry *g, const float *x,
         int staged = g->outW < LANES && (p + 1) * outPlane - g->outW + LANES > planes * outPlane;
         float *yp = staged ? stage : y + p * outPlane;
         int32_t *ip = staged ? stageIndices : track ? indices + p * outPlane : NULL;
-        if (any) separable_plane(g, scratch, width, yp, ip, 1, track);
-        else separable_plane(g, scratch, width, yp, ip, 0, track);
+        if (any) separable_plane(g, padded, width, yp, ip, 1, track);
+        else separable_plane(g, padded, width, yp, ip, 0, track);
         if (staged) {
             memcpy(y + p * outPlane, stage, (size_t)outPlane * sizeof(float));
             if (track) memcpy(indices + p * outPlane, stageIndices, (size_t)outPlane * sizeof(int32_t));
