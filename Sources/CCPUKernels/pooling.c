@@ -13,8 +13,9 @@
 // while the output rows that need it are pooled, so every block reads its taps with plain
 // vector loads, also in rows shorter than a vector. Two kinds of small plane skip the ring, whose
 // per-row work outweighs their compares: 2×2/2 on planes up to 32 wide (LeNet) and 3×3/2
-// padded top-left on rows up to 32 (ResNet-50's stem pool at 64² input: 32 → 16); so does
-// 2×2/2 average pooling with every window in the image and 16 outputs a row or more.
+// padded top-left on rows up to 32 (ResNet-50's stem pool at 64² input: 32 → 16); so do
+// 2×2/2 average pooling with every window in the image and 16 outputs a row or more, and 3×3/1
+// max pooling (separable: each row's 3-column maxima shared by the output rows that use them).
 // The last block of a row overlaps the one before it rather than leaving a scalar tail. The
 // backward passes of average pooling gather (row sums, then column sums; windows that tile
 // the image write each share straight to its pixels; 3×3/1 keeping the size sums over the flat
