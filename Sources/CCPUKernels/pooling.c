@@ -13,8 +13,9 @@
 // while the output rows that need it are pooled, so every block reads its taps with plain
 // vector loads, also in rows shorter than a vector. Two kinds of small plane skip the ring, whose
 // per-row work outweighs their compares: 2×2/2 on planes up to 32 wide (LeNet) and 3×3/2
-// padded top-left on rows up to 32 (ResNet-50's stem pool at 64² input: 32 → 16); so does
-// 2×2/2 average pooling with every window in the image and 16 outputs a row or more.
+// padded top-left on rows up to 32 (ResNet-50's stem pool at 64² input: 32 → 16); so do
+// 2×2/2 average pooling with every window in the image and 16 outputs a row or more, and 3×3/1
+// max pooling (separable: each row's 3-column maxima shared by the output rows that use them).
 // The last block of a row overlaps the one before it rather than leaving a scalar tail. The
 // backward passes of average pooling gather (row sums, then column sums; windows that tile
 // the image write each share straight to its pixels; 3×3/1 keeping the size sums over the flat
@@ -42,12 +43,33 @@ INLINE long ring_slots(const cnn_pool_geometry *g) {
     return slots;
 }
 
+/// 3×3/1 max pools whose outputs are the size of the padded image less 2 (separable, below).
+INLINE int separable_3x3s1_applies(const cnn_pool_geometry *g) {
+    return g->windowH == 3 && g->windowW == 3 && g->strideH == 1 && g->strideW == 1 && g->top <= 1 &&
+           g->left <= 1 && g->bottom <= 1 && g->right <= 1 && g->outH == g->inH + g->top + g->bottom - 2 &&
+           g->outW == g->inW + g->left + g->right - 2;
+}
+
+/// Floats per padded row of the separable 3×3/1 max pool (below): the last block's third tap,
+/// and the copy's last 16-float chunk.
+INLINE long separable_row_width(const cnn_pool_geometry *g) {
+    long taps = (g->outW > LANES ? g->outW : LANES) + 2, copy = g->left + round16(g->inW);
+    return round16(taps > copy ? taps : copy);
+}
+
+/// The padded plane with a −∞ row above and below, then the last plane's outputs and indices when rows are narrower than a
+/// vector (max_pool_separable_3x3s1).
+INLINE long separable_scratch_floats(const cnn_pool_geometry *g) {
+    return separable_3x3s1_applies(g) ? (g->inH + 2) * separable_row_width(g) + 2 * (g->outH * g->outW + LANES) : 0;
+}
+
 /// The ring, then (average pooling) every block's divisors; or the 3×3/1 average pools' tables
-/// (same_3x3_tables, below), if larger.
+/// (same_3x3_tables, below), or the separable 3×3/1 max pool's padded plane, if larger.
 long cnn_pool_scratch_floats(const cnn_pool_geometry *g) {
     long ring = ring_slots(g) * padded_width(g) + g->outH * ((g->outW + LANES - 1) / LANES) * LANES;
-    long tables = 2 * (g->inH * g->inW + LANES);
-    return ring > tables ? ring : tables;
+    long tables = 2 * (g->inH * g->inW + LANES), plane = separable_scratch_floats(g);
+    long most = ring > tables ? ring : tables;
+    return most > plane ? most : plane;
 }
 
 /// Padded rows of stride-2 pools are kept split: the even columns in the first half of the
@@ -473,6 +495,144 @@ ISA_VARIANTS(max_pool_small_3x3s2, max_pool_small_3x3s2_body,
              (const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes),
              (g, x, y, indices, planes))
 
+// 3×3/1 max pooling (GoogLeNet's inception pool branches: 28², 14², 7², padding 1), separable.
+// The ring path compares nine taps per output; here each input row's 3-column maximum and its
+// winning column are found once (three shifted loads of a padded copy of the row) and shared
+// by the three output rows that use the row, and of two consecutive output rows, whose windows
+// share two input rows, those two rows are combined once: 1.5 row combines per output row
+// instead of 2. "The later one wins when strictly larger (or NaN)" is associative, so any
+// grouping picks max_block's winner: the first maximum in row-major order, or the last NaN.
+// Rows outside the image are −∞, which never wins; a window with nothing above −∞ gets the
+// index max_block gives it (its first pixel in the image). The plane is first copied into
+// rows padded with −∞ (so the edge blocks, every block of a 28-wide row, load as the middle
+// ones do), which also tells whether the plane holds a NaN.
+
+/// Copies input row `src` (n floats) to `dst`, 16 at a time with the lanes past the row made
+/// −∞ (the right padding), reading nothing at or past `end`; returns the lanes that are NaN.
+INLINE vi16 separable_copy_row(float *dst, const float *src, long n, const float *end) {
+    const vi16 lanes = lane_columns(1);
+    vi16 nan = splat16i(0);
+    for (long j = 0; j < n; j += LANES) {
+        long valid = n - j < LANES ? n - j : LANES;
+        vf16 v = select16(lanes < (int)valid, load_before(src + j, end, valid), splat16(-INFINITY));
+        nan |= v != v;
+        store16(dst + j, v);
+    }
+    return nan;
+}
+
+/// The 3-column maxima of padded row `row` for the 16 outputs from `o`, and the flat index of
+/// each winner (`base` is the row's first pixel index plus each lane's window column 0).
+INLINE void separable_row_max(const float *row, long o, vi16 base, int nanRule, int track, vf16 *value,
+                              vi16 *index) {
+    vf16 t0 = load16(row + o), t1 = load16(row + o + 1), t2 = load16(row + o + 2);
+    vi16 wins1 = max_wins(t1, t0, nanRule);
+    vf16 best = select16(wins1, t1, t0);
+    vi16 wins2 = max_wins(t2, best, nanRule);
+    *value = select16(wins2, t2, best);
+    if (track) *index = base + select16i(wins2, splat16i(2), wins1 & splat16i(1));
+}
+
+/// `later` replaces `*best` where it wins (max_block's rule).
+INLINE void separable_combine(vf16 *best, vi16 *index, vf16 later, vi16 laterIndex, int nanRule, int track) {
+    vi16 wins = max_wins(later, *best, nanRule);
+    *best = select16(wins, later, *best);
+    if (track) *index = select16i(wins, laterIndex, *index);
+}
+
+/// Stores 16 lanes: in rows narrower than 16 the lanes past the row land in the rows after it,
+/// which are stored later (max_pool_separable_3x3s1 gives the call's last plane a staging area).
+INLINE void separable_store(const cnn_pool_geometry *g, float *y, int32_t *indices, long oh, long o, vf16 best,
+                            vi16 index, vi16 first, int track) {
+    long h0 = oh - g->top > 0 ? oh - g->top : 0;
+    store16(y + oh * g->outW + o, best);
+    if (track)
+        store16i(indices + oh * g->outW + o, select16i(best == splat16(-INFINITY), first + (int)(h0 * g->inW), index));
+}
+
+INLINE void separable_plane(const cnn_pool_geometry *g, const float *padded, long width, float *y, int32_t *indices,
+                            int nanRule, int track) {
+    const long inW = g->inW, outH = g->outH, outW = g->outW, top = g->top;
+    for (long ow = 0; ow < outW; ow += LANES) {
+        long o = block_start(ow, outW);
+        vi16 columns = splat16i((int)(o - g->left)) + lane_columns(1);
+        vi16 first = select16i(columns > 0, columns, splat16i(0));
+// Row r's maxima (rows −1 and inH are −∞: the padding, or no row, which never wins).
+#define SEPARABLE_ROW(r, value, index)                                                                             \
+    separable_row_max(padded + (r) * width, o, columns + (int)((r) * inW), nanRule, track, &(value), &(index))
+        vf16 a, b, c, d;
+        vi16 ai, bi, ci, di;
+        SEPARABLE_ROW(-top, a, ai);
+        SEPARABLE_ROW(1 - top, b, bi);
+        long oh = 0;
+        for (; oh + 2 <= outH; oh += 2) {
+            // Output rows oh and oh + 1 take input rows a b c and b c d.
+            SEPARABLE_ROW(oh + 2 - top, c, ci);
+            SEPARABLE_ROW(oh + 3 - top, d, di);
+            vf16 middle = b;
+            vi16 middleIndex = bi;
+            separable_combine(&middle, &middleIndex, c, ci, nanRule, track);
+            vf16 upper = a;
+            vi16 upperIndex = ai;
+            separable_combine(&upper, &upperIndex, middle, middleIndex, nanRule, track);
+            separable_combine(&middle, &middleIndex, d, di, nanRule, track);
+            separable_store(g, y, indices, oh, o, upper, upperIndex, first, track);
+            separable_store(g, y, indices, oh + 1, o, middle, middleIndex, first, track);
+            a = c;
+            ai = ci;
+            b = d;
+            bi = di;
+        }
+        if (oh < outH) {
+            SEPARABLE_ROW(oh + 2 - top, c, ci);
+            separable_combine(&a, &ai, b, bi, nanRule, track);
+            separable_combine(&a, &ai, c, ci, nanRule, track);
+            separable_store(g, y, indices, oh, o, a, ai, first, track);
+        }
+#undef SEPARABLE_ROW
+    }
+}
+
+INLINE void max_pool_separable_3x3s1(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices,
+                                     long planes, float *scratch, int track) {
+    const long inH = g->inH, inW = g->inW, inPlane = inH * inW, outPlane = g->outH * g->outW;
+    const long width = separable_row_width(g);
+    const float *xEnd = x + planes * inPlane;
+    float *padded = scratch + width, *stage = scratch + (inH + 2) * width;
+    int32_t *stageIndices = (int32_t *)(stage + outPlane + LANES);
+    // The copies write only each row's image part and the lanes right of it, so the left
+    // padding column stays −∞ from here.
+    for (long j = 0; j < (inH + 2) * width; j += LANES) store16(scratch + j, splat16(-INFINITY));
+    for (long p = 0; p < planes; p++) {
+        const float *plane = x + p * inPlane;
+        vi16 nan = splat16i(0);
+        for (long r = 0; r < inH; r++) nan |= separable_copy_row(padded + r * width + g->left, plane + r * inW, inW, xEnd);
+        int any = 0;
+        for (int k = 0; k < LANES; k++) any |= nan[k];
+        // Rows narrower than a vector: a store that would pass the call's outputs (the last
+        // row's, in the last plane or two) goes to scratch first, then the plane is copied.
+        int staged = g->outW < LANES && (p + 1) * outPlane - g->outW + LANES > planes * outPlane;
+        float *yp = staged ? stage : y + p * outPlane;
+        int32_t *ip = staged ? stageIndices : track ? indices + p * outPlane : NULL;
+        if (any) separable_plane(g, padded, width, yp, ip, 1, track);
+        else separable_plane(g, padded, width, yp, ip, 0, track);
+        if (staged) {
+            memcpy(y + p * outPlane, stage, (size_t)outPlane * sizeof(float));
+            if (track) memcpy(indices + p * outPlane, stageIndices, (size_t)outPlane * sizeof(int32_t));
+        }
+    }
+}
+
+INLINE void max_pool_separable_3x3s1_body(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices,
+                                          long planes, float *scratch) {
+    if (indices) max_pool_separable_3x3s1(g, x, y, indices, planes, scratch, 1);
+    else max_pool_separable_3x3s1(g, x, y, NULL, planes, scratch, 0);
+}
+
+ISA_VARIANTS(max_pool_separable_3x3s1, max_pool_separable_3x3s1_body,
+             (const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes, float *scratch),
+             (g, x, y, indices, planes, scratch))
+
 /// Winners of windows whose maximum is not positive (or NaN) become −1: ReLU's backward mask
 /// applied through the indices, after the general path (the small-plane path does it in place).
 INLINE void mask_non_positive_body(const float *y, int32_t *indices, long count) {
@@ -494,6 +654,7 @@ void cnn_max_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, 
                           float *scratch) {
     if (small_2x2_applies(g)) max_pool_small_2x2_dispatch(g, x, y, indices, planes, 0);
     else if (small_3x3s2_applies(g)) max_pool_small_3x3s2_dispatch(g, x, y, indices, planes);
+    else if (separable_3x3s1_applies(g)) max_pool_separable_3x3s1_dispatch(g, x, y, indices, planes, scratch);
     else max_pool_forward_dispatch(g, x, y, indices, planes, scratch);
 }
 
@@ -504,6 +665,7 @@ void cnn_max_pool_forward_masking_non_positive(const cnn_pool_geometry *g, const
         return;
     }
     if (small_3x3s2_applies(g)) max_pool_small_3x3s2_dispatch(g, x, y, indices, planes);
+    else if (separable_3x3s1_applies(g)) max_pool_separable_3x3s1_dispatch(g, x, y, indices, planes, scratch);
     else max_pool_forward_dispatch(g, x, y, indices, planes, scratch);
     mask_non_positive_dispatch(y, indices, planes * g->outH * g->outW);
 }

@@ -42,6 +42,10 @@ final class CPUKernelISATests: XCTestCase {
             // 3×3/1 keeping the size (average pooling's flat-plane box sums, AVX-512): one pixel, a row
             // narrower than a vector, 28² (the plane ends mid-vector), 33 columns.
             (1, 1, 3, 1, Padding2D(1)), (3, 5, 3, 1, Padding2D(1)), (28, 28, 3, 1, Padding2D(1)), (7, 33, 3, 1, Padding2D(1)),
+            // 3×3/1 max pooling's separable path (GoogLeNet's pool branches at 28², 14², 7²): an odd
+            // number of output rows, no padding, one-sided padding, and 31 and 45 columns.
+            (14, 14, 3, 1, Padding2D(1)), (7, 7, 3, 1, Padding2D(1)), (9, 31, 3, 1, Padding2D(0)),
+            (6, 17, 3, 1, Padding2D(top: 1, bottom: 0, left: 0, right: 1)), (4, 45, 3, 1, Padding2D(1)),
         ]
         for isa in variants {
             try CPUKernelISA.limited(to: isa) {
