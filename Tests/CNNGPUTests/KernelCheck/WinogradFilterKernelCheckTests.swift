@@ -24,13 +24,19 @@ final class KernelCheckTiledWinogradFilterTests: XCTestCase {
             // padding strip of 12 columns (stored as 8 + 4).
             try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 5, inW: 68, outChannels: 4, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(1)),
+            // The CPU default's shape of register tile: one work-item column (RTN 1) spanning
+            // the tile's columns in float16s, dy staged as float16 runs; a partial column tile.
+            try Conv2DDescriptor(batch: 2, inChannels: 20, inH: 6, inW: 9, outChannels: 7, kernelH: 3, kernelW: 3,
+                                 padding: Padding2D(1)),
         ]
         // Small tiles keep oclgrind fast: 64 work-items of 2×4 (float4) in chunks of 2 images
-        // and 3 slices, then 8 of 8×16 (float8) with a k step of 4 (dy staged element by element).
+        // and 3 slices, then 8 of 8×16 (float8) with a k step of 4 (dy staged element by element),
+        // then 4 of 4×32 (float16) in 2 slices.
         let sets: [TunableParameters] = [
             ["TM": 16, "TN": 32, "TK": 8, "WPT_M": 2, "WPT_N": 4, "VW": 4, "CHUNK": 2, "KSPLIT": 3],
             ["TM": 16, "TN": 32, "TK": 4, "WPT_M": 8, "WPT_N": 16, "VW": 8, "CHUNK": 1, "KSPLIT": 1],
             ["TM": 16, "TN": 32, "TK": 8, "WPT_M": 2, "WPT_N": 4, "VW": 4, "CHUNK": 2, "KSPLIT": 1],
+            ["TM": 16, "TN": 32, "TK": 16, "WPT_M": 4, "WPT_N": 32, "VW": 16, "CHUNK": 2, "KSPLIT": 2],
         ]
         for (d, p) in zip(problems, sets) {
             let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)

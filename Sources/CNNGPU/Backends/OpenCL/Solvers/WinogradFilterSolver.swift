@@ -196,13 +196,18 @@ extension KernelTunables {
     /// Kernels/conv_winograd_filter.cl's batched GEMM: TM × TN work-group tile (dy channels ×
     /// x channels), TK step over tiles, WPT_M × WPT_N per work-item with the columns in vectors
     /// of VW. CPU default: conv_winograd_f4x3.cl's reasoning (PoCL runs a group's work-items one
-    /// after another, so each carries an AVX-512-wide 8 × 32 register tile) on 64 × 64 tiles,
-    /// VGG's and ResNet's 64–512 channels; a k step of 64, as the implicit GEMM's filter
-    /// gradient measured best (the reduction is long: 784–25088 tiles per image chunk). GPU
+    /// after another, so each carries an AVX-512-wide register tile) on 64 × 64 tiles, VGG's and
+    /// ResNet's 64–512 channels; a k step of 64, as the implicit GEMM's filter gradient measured
+    /// best (the reduction is long: 784–25088 tiles per image chunk). The register tile is 4 × 64
+    /// (16 float16 accumulators, as 8 × 32): per k, 4 broadcasts of D and 4 vector loads of X
+    /// feed its 16 FMAs where 8 × 32 needs 8 + 2; each work-item spans the tile's 64 columns.
+    /// Measured on PoCL (Zen 5, 2 cores, process CPU time, A B A B;
+    /// Benchmarks/NOTES-opencl-solvers.md, vgg8b): 3–7% less per pass than 8 × 32 on VGG's
+    /// 64→64 224², 64→128 and 128→128 112², 256→256 56², the same on ResNet's 64→64 56². GPU
     /// default: 256 work-items of 4 × 4 with float4 loads, until a GPU is measured.
     static let winogradFilter = TunableKernel.gemmTile(
         program: "conv_winograd_filter",
-        cpuDefault: ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 8, "WPT_N": 32, "VW": 16],
+        cpuDefault: ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 4, "WPT_N": 64, "VW": 16],
         gpuDefault: ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
         candidates: [
             // GPU shapes: many work-items, small register tiles.
@@ -210,6 +215,7 @@ extension KernelTunables {
             ["TM": 32, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
             ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8, "VW": 4],
             // CPU shapes: few work-items, each a SIMD-wide register tile.
+            ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 4, "WPT_N": 64, "VW": 16],
             ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 8, "WPT_N": 32, "VW": 16],
             ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
             ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
