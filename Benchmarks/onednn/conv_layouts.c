@@ -6,17 +6,14 @@
 // Run: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /tmp/conv_layouts [BATCH [LAYER-TEXT]]
 // (figures are one core's; BATCH defaults to 8; LAYER-TEXT keeps the layers whose name has it
 // and skips the SGEMM lines)
-#include <dnnl.h>
+#include "onednn_bench.h"
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define CHECK(x) do { dnnl_status_t s_ = (x); if (s_ != dnnl_success) { \
-    fprintf(stderr, "%s failed: %d\n", #x, s_); exit(1); } } while (0)
 
-static dnnl_engine_t eng;
 static dnnl_stream_t st;
 
 // Process CPU time, not wall time: the shared 2-core machine is loaded by other work, and with
@@ -25,24 +22,6 @@ static dnnl_stream_t st;
 static double now(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 
 typedef struct { int n, c, h, w, k, r, s, stride, pad; const char *name; } shape_t;
-
-static dnnl_memory_t mem(const dnnl_memory_desc_t *md) {
-    dnnl_memory_t m; CHECK(dnnl_memory_create(&m, md, eng, DNNL_MEMORY_ALLOCATE));
-    float *p; CHECK(dnnl_memory_get_data_handle(m, (void **)&p));
-    size_t n = dnnl_memory_desc_get_size(md) / 4;
-    for (size_t i = 0; i < n; i++) p[i] = (float)((i * 7919) % 13) / 13.0f - 0.5f;
-    return m;
-}
-
-// A reorder from `from` to `to` (NULL when they are equal).
-static dnnl_primitive_t reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to) {
-    if (dnnl_memory_desc_equal(from, to)) return NULL;
-    dnnl_primitive_desc_t pd; dnnl_primitive_t p;
-    CHECK(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, NULL));
-    CHECK(dnnl_primitive_create(&p, pd));
-    dnnl_primitive_desc_destroy(pd);
-    return p;
-}
 
 static void run_reorder(dnnl_primitive_t p, dnnl_memory_t a, dnnl_memory_t b) {
     if (!p) return;

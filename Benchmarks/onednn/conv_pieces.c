@@ -10,18 +10,15 @@
 // Build: cc -O2 conv_pieces.c -ldnnl -lpthread -o /tmp/conv_pieces
 // Run: OMP_NUM_THREADS=1 /tmp/conv_pieces BATCH C K SIZE R STRIDE PASS   (PASS 0 fwd, 1 bwd-data,
 // 2 bwd-filter; e.g. 8 128 128 28 3 1 2 is ResNet-50's 3x3 128->128 28² filter gradient).
-#include <dnnl.h>
+#include "onednn_bench.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define CHECK(x) do { dnnl_status_t s_ = (x); if (s_ != dnnl_success) { \
-    fprintf(stderr, "%s failed: %d\n", #x, s_); exit(1); } } while (0)
 #define REPS 10
 
-static dnnl_engine_t eng;
 static double thread_cpu(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 
 typedef struct { int n, c, k, h, r, stride, dir; } shape_t;
@@ -33,23 +30,6 @@ typedef struct {
     dnnl_memory_t sp, wp, dp, sb, wb, db;
     double act, wts, conv_s;
 } job_t;
-
-static dnnl_memory_t mem(const dnnl_memory_desc_t *md) {
-    dnnl_memory_t m; CHECK(dnnl_memory_create(&m, md, eng, DNNL_MEMORY_ALLOCATE));
-    float *p; CHECK(dnnl_memory_get_data_handle(m, (void **)&p));
-    size_t n = dnnl_memory_desc_get_size(md) / 4;
-    for (size_t i = 0; i < n; i++) p[i] = (float)((i * 7919) % 13) / 13.0f - 0.5f;
-    return m;
-}
-
-static dnnl_primitive_t reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to) {
-    if (dnnl_memory_desc_equal(from, to)) return NULL;
-    dnnl_primitive_desc_t pd; dnnl_primitive_t p;
-    CHECK(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, NULL));
-    CHECK(dnnl_primitive_create(&p, pd));
-    dnnl_primitive_desc_destroy(pd);
-    return p;
-}
 
 static void run_reorder(dnnl_stream_t st, dnnl_primitive_t p, dnnl_memory_t a, dnnl_memory_t b) {
     if (!p) return;
