@@ -46,21 +46,7 @@ static void bench(const shape_t *sh, int dir, int blocked, double *conv_ms, doub
     CHECK(dnnl_memory_desc_init_by_tag(&s_any, 4, sd, dnnl_f32, t));
     CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, tw));
     CHECK(dnnl_memory_desc_init_by_tag(&d_any, 4, dd, dnnl_f32, t));
-    dnnl_convolution_desc_t fd, bd;
-    CHECK(dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
-        &s_any, &w_any, NULL, &d_any, strides, dil, pad, pad));
-    dnnl_primitive_desc_t fpd, pd;
-    CHECK(dnnl_primitive_desc_create(&fpd, &fd, NULL, eng, NULL));
-    if (dir == 0) pd = fpd;
-    else if (dir == 1) {
-        CHECK(dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &s_any, &w_any, &d_any,
-            strides, dil, pad, pad));
-        CHECK(dnnl_primitive_desc_create(&pd, &bd, NULL, eng, fpd));
-    } else {
-        CHECK(dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &s_any, &w_any, NULL,
-            &d_any, strides, dil, pad, pad));
-        CHECK(dnnl_primitive_desc_create(&pd, &bd, NULL, eng, fpd));
-    }
+    dnnl_primitive_desc_t fpd, pd = conv_pd(dir, &s_any, &w_any, &d_any, strides, dil, pad, &fpd);
     CHECK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, impl));
     const dnnl_memory_desc_t *s_md = dnnl_primitive_desc_query_md(pd, dir == 1 ? dnnl_query_diff_src_md : dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dir == 2 ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);

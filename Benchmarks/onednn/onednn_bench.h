@@ -28,3 +28,26 @@ static dnnl_primitive_t reorder(const dnnl_memory_desc_t *from, const dnnl_memor
     dnnl_primitive_desc_destroy(pd);
     return p;
 }
+
+// The convolution primitive descriptor of pass dir (0 forward, 1 backward data, 2 backward
+// weights) over the given operand descriptors; backward passes take the forward's as a hint,
+// returned in *fwd (the same as the result for dir 0) for the caller to destroy after it.
+static dnnl_primitive_desc_t conv_pd(int dir, const dnnl_memory_desc_t *s, const dnnl_memory_desc_t *w,
+                                     const dnnl_memory_desc_t *d, const dnnl_dims_t strides,
+                                     const dnnl_dims_t dil, const dnnl_dims_t pad, dnnl_primitive_desc_t *fwd) {
+    dnnl_convolution_desc_t fd, bd;
+    dnnl_primitive_desc_t fpd, pd;
+    CHECK(dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+        s, w, NULL, d, strides, dil, pad, pad));
+    CHECK(dnnl_primitive_desc_create(&fpd, &fd, NULL, eng, NULL));
+    *fwd = fpd;
+    if (dir == 0) return fpd;
+    if (dir == 1)
+        CHECK(dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, s, w, d,
+            strides, dil, pad, pad));
+    else
+        CHECK(dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, s, w, NULL,
+            d, strides, dil, pad, pad));
+    CHECK(dnnl_primitive_desc_create(&pd, &bd, NULL, eng, fpd));
+    return pd;
+}
