@@ -21,9 +21,9 @@
 // Chunks add into M in launch order and the slices are summed in index order by the output
 // transform: the result does not depend on timing (no atomics).
 //
-// Transforms: one work-item per (strip of 16 tiles along a tile row, channel), the strip index
-// along dimension 0, so consecutive work-items load consecutive runs of a row of x or dy and
-// write consecutive 16-float runs of p of X and D (coalesced); the 2 columns and rows by which
+// Transforms: one work-item per (strip of WF_STRIP tiles along a tile row, channel), the strip
+// index along dimension 0, so consecutive work-items load consecutive runs of a row of x or dy
+// and write consecutive WF_STRIP-float runs of p of X and D (coalesced); the 2 columns and rows by which
 // neighbouring x patches overlap are read through the cache.
 //
 // The batched GEMM (tunables, -D, defaults in gemm_tile.cl; local size [RTN, RTM], global
@@ -39,6 +39,7 @@
 //   TK            reduction step (tiles) staged through __local memory, a power of two
 //   WPT_M, WPT_N  register tile per work-item
 //   VW            vector width of the register tile's columns (1, 2, 4, 8, 16)
+//   WF_STRIP      tiles per work-item of the two transforms (4, 8, 16)
 
 #include "gemm_tile.cl"
 
@@ -60,11 +61,12 @@
         o2 = ((i3) + (i4) - (i1) - (i2)) / 6.0f + (i5);                    \
     } while (0)
 
-// Both transforms run on strips of WF_STRIP = 16 consecutive tiles of one tile row, one strip
-// per work-item, so that each of a strip's 36 outputs is 16 consecutive p, a whole cache line
-// written by one work-item in 4 float4 stores (strips of 4 tiles per work-item, where 4
-// work-items share each line, measured no faster than one tile per work-item). The strip's
-// rows (66 columns of x: 64 + the 2 its patches overlap by; 64 of dy) are first copied into a
+// Both transforms run on strips of WF_STRIP consecutive tiles of one tile row (a multiple of
+// 4), one strip per work-item. On a CPU (16) each of a strip's 36 outputs is 16 consecutive p,
+// a whole cache line written by one work-item in 4 float4 stores; on a GPU (4) consecutive
+// work-items write consecutive float4s and the private patch stays small (KernelTunables
+// .winogradFilter says why and what was measured). The strip's rows (4·WF_STRIP + 2 columns of
+// x: the 2 its last patch overlaps by; 4·WF_STRIP of dy) are first copied into a
 // private patch, deinterleaved by column mod 4 (zero outside the plane), so that column m of 4
 // consecutive tiles is one contiguous float4. Then, for each output row r and group of 4
 // tiles, row r of Bᵀ (or A) is applied down the patch's rows to each of the 6 (4) columns as
@@ -74,9 +76,14 @@
 // with undefined lanes, on which oclgrind's uninitialized-value checker crashes or reports
 // every output uninitialized. The operations per value are the per-tile form's. Work-item
 // q < images·tiles_h·strips_w is strip q % strips_w of tile row q / strips_w (its last strip
-// partial when tiles_w is not a multiple of 16); the work-items after those zero the padding
-// columns [P, PP), 16 at a time.
+// partial when tiles_w is not a multiple of WF_STRIP); the work-items after those zero the
+// padding columns [P, PP), WF_STRIP at a time.
+#ifndef WF_STRIP
 #define WF_STRIP 16
+#endif
+#if WF_STRIP % 4 != 0 || WF_STRIP < 4
+#error "WF_STRIP must be a positive multiple of 4"
+#endif
 
 // Row r of Bᵀ (winograd_f4_points.cl's BT6) and of A (WF_A4) applied to a column of inputs;
 // r is a constant after unrolling, so the selection folds away.
@@ -95,7 +102,7 @@
      : (r) == 4 ? ((i0) + 4.0f * (i2)) - (2.0f * (i1) + 8.0f * (i3))               \
      : (i3))
 
-// Where strip q starts: *p0 (its first tile), the tiles it holds (*count, 1…16), its image
+// Where strip q starts: *p0 (its first tile), the tiles it holds (*count, 1…WF_STRIP), its image
 // *n of the chunk, tile row *th and first tile column *tw0. A padding strip gets *th = −2 (rows
 // above the image: it transforms to zeros) and image 0. (Out-parameters, not a returned
 // struct: oclgrind's uninitialized-value checker crashes on the kernels with the struct.)
@@ -174,13 +181,15 @@ __kernel void winograd_filter_x_transform(const int first_image, const int image
     __global float* out = v + v_offset + (size_t)c * padded_tiles + p0;
     __global const float* plane = x + ((size_t)(first_image + n) * channels + c) * height * width;
     const int h0 = 4 * th - pad_top, w0 = 4 * tw0 - pad_left;
-    // 6 rows of 66 columns (4·16 + the 2 the last patch overlaps by), deinterleaved into 4
-    // phases of 17 (rounded up to 20; the 2 columns past 66 are staged, never used).
-    float d[6][4][20];
-    for (int r = 0; r < 6; r++) winograd_filter_stage_row(plane, h0 + r, w0, height, width, 68, 20, &d[r][0][0]);
+    // 6 rows of 4·WF_STRIP + 2 columns (the 2 the last patch overlaps by), deinterleaved into 4
+    // phases of WF_STRIP + 1 (rounded up to WF_STRIP + 4 for the float4 loads; the 2 columns
+    // past 4·WF_STRIP + 2 are staged, never used).
+    float d[6][4][WF_STRIP + 4];
+    for (int r = 0; r < 6; r++)
+        winograd_filter_stage_row(plane, h0 + r, w0, height, width, 4 * WF_STRIP + 4, WF_STRIP + 4, &d[r][0][0]);
     _Pragma("unroll")
     for (int r = 0; r < 6; r++)
-        for (int j = 0; j < 16; j += 4) {
+        for (int j = 0; j < WF_STRIP; j += 4) {
             // Row r of Bᵀ d at columns 4j' + m of tiles j' = j … j + 3: columns 4 and 5 of a tile
             // are columns 0 and 1 of the next.
             float4 col[6];
@@ -212,11 +221,12 @@ __kernel void winograd_filter_dy_transform(const int first_image, const int imag
     __global float* out = dt + d_offset + (size_t)k * padded_tiles + p0;
     __global const float* plane = dy + ((size_t)(first_image + n) * channels + k) * out_h * out_w;
     const int h0 = 4 * th, w0 = 4 * tw0;
-    float g[4][4][16];  // 4 rows of 64 columns, deinterleaved into 4 phases of 16
-    for (int r = 0; r < 4; r++) winograd_filter_stage_row(plane, h0 + r, w0, out_h, out_w, 64, 16, &g[r][0][0]);
+    float g[4][4][WF_STRIP];  // 4 rows of 4·WF_STRIP columns, deinterleaved into 4 phases
+    for (int r = 0; r < 4; r++)
+        winograd_filter_stage_row(plane, h0 + r, w0, out_h, out_w, 4 * WF_STRIP, WF_STRIP, &g[r][0][0]);
     _Pragma("unroll")
     for (int r = 0; r < 6; r++)
-        for (int j = 0; j < 16; j += 4) {
+        for (int j = 0; j < WF_STRIP; j += 4) {
             float4 col[4];  // row r of A g at columns 4j' + m of tiles j' = j … j + 3
             _Pragma("unroll")
             for (int m = 0; m < 4; m++)

@@ -26,8 +26,8 @@ final class WinogradFilterSolverTests: XCTestCase {
                                  padding: Padding2D(top: 0, bottom: 2, left: 1, right: 0)),
             try Conv2DDescriptor(batch: 2, inChannels: 33, inH: 9, inW: 14, outChannels: 40, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(top: 2, bottom: 1, left: 2, right: 2)),
-            // Wide planes (18, 34 and 16 tiles per row: the transforms' strips of 16 tiles whole,
-            // then partial), padding 0 and asymmetric.
+            // Wide planes (18, 34 and 16 tiles per row: the transforms' strips of 16, 8 or 4 tiles
+            // whole, then partial), padding 0 and asymmetric.
             try Conv2DDescriptor(batch: 3, inChannels: 5, inH: 9, inW: 70, outChannels: 6, kernelH: 3, kernelW: 3,
                                  padding: Padding2D(1)),
             try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 6, inW: 133, outChannels: 4, kernelH: 3, kernelW: 3,
@@ -39,14 +39,15 @@ final class WinogradFilterSolverTests: XCTestCase {
     /// The device default; partial row, column and k tiles with element-wise staging of dy
     /// (TK 4 < VW 8) and scalar columns (VW 1); CPU tiles at both k steps; chunks of 1 and 2
     /// images (batch 3 and 5 leave a partial last chunk) with 3 and 5 reduction slices (some
-    /// of them empty on the small problems).
+    /// of them empty on the small problems); the transforms' strips of 8 tiles and the GPU
+    /// default's whole set, strips of 4 (the device default runs 16).
     static let parameterSets: [TunableParameters] = [
         [:],
-        ["TM": 16, "TN": 32, "TK": 4, "WPT_M": 2, "WPT_N": 8, "VW": 8, "CHUNK": 2, "KSPLIT": 3],
+        ["TM": 16, "TN": 32, "TK": 4, "WPT_M": 2, "WPT_N": 8, "VW": 8, "CHUNK": 2, "KSPLIT": 3, "WF_STRIP": 8],
         ["TM": 32, "TN": 16, "TK": 8, "WPT_M": 4, "WPT_N": 2, "VW": 1, "CHUNK": 1, "KSPLIT": 1],
         ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 8, "WPT_N": 32, "VW": 16, "CHUNK": 1, "KSPLIT": 5],
         ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16, "CHUNK": 2, "KSPLIT": 2],
-        ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
+        KernelTunables.winogradFilter.gpuDefault,
     ]
 
     // MARK: The matrices, in Double

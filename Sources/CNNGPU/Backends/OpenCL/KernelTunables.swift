@@ -92,17 +92,19 @@ extension TunableKernel {
     /// A kernel built on Kernels/gemm_tile.cl's register-tiled GEMM (the implicit GEMM, the
     /// Winograd solvers' batched GEMMs): its parameter names, allowed values, work-group shape
     /// and consistency rules are that file's, so only the defaults, the candidates and any
-    /// extra `__local` tables differ. `localBytes` defaults to the two staged tiles.
+    /// extra `__local` tables differ. `localBytes` defaults to the two staged tiles. `more`
+    /// adds a program's own tunables (name: allowed values), set with `-D` after the GEMM's.
     static func gemmTile(program: String, cpuDefault: TunableParameters, gpuDefault: TunableParameters,
-                         candidates: [TunableParameters],
+                         candidates: [TunableParameters], more: KeyValuePairs<String, [Int]> = [:],
                          localBytes: @escaping @Sendable (TunableParameters) -> Int = { p in
                              4 * p["TK"]! * (p["TM"]! + p["TN"]!)
                          }) -> TunableKernel {
         TunableKernel(
             program: program,
-            names: ["TM", "TN", "TK", "WPT_M", "WPT_N", "VW"],
+            names: ["TM", "TN", "TK", "WPT_M", "WPT_N", "VW"] + more.map(\.key),
             allowed: ["TM": [16, 32, 64, 128], "TN": [16, 32, 64, 128], "TK": [4, 8, 16, 32, 64],
-                      "WPT_M": [1, 2, 4, 8], "WPT_N": [1, 2, 4, 8, 16, 32, 64], "VW": [1, 2, 4, 8, 16]],
+                      "WPT_M": [1, 2, 4, 8], "WPT_N": [1, 2, 4, 8, 16, 32, 64], "VW": [1, 2, 4, 8, 16]]
+                .merging(more.map { ($0.key, $0.value) }) { a, _ in a },
             cpuDefault: cpuDefault, gpuDefault: gpuDefault, candidates: candidates,
             localSize: { p in [p["TN"]! / p["WPT_N"]!, p["TM"]! / p["WPT_M"]!] },
             localBytes: localBytes,

@@ -40,10 +40,6 @@ extension OpenCLBackend {
     /// a larger chunk only saves launches.
     static let winogradFilterChunkBytes = 128 << 20
 
-    /// Tiles per work-item of the transforms (WF_STRIP in the kernel, whose private patch and
-    /// float4 groups are laid out for 16: the kernel's structure, not a tunable).
-    static let winogradFilterStripTiles = 16
-
     /// The most slices the tile reduction is split into.
     static let winogradFilterMaxSplits = 32
 
@@ -51,15 +47,16 @@ extension OpenCLBackend {
     struct WinogradFilterPlan {
         let d: Conv2DDescriptor
         let splits, chunkImages: Int
+        /// Tiles per work-item of the transforms (WF_STRIP).
+        let strip: Int
         var tilesH: Int { ceilDiv(d.outH, 4) }
         var tilesW: Int { ceilDiv(d.outW, 4) }
         var tilesPerImage: Int { tilesH * tilesW }
         /// Columns of X and D for a chunk of `images`: whole 16-float vectors.
         func paddedTiles(_ images: Int) -> Int { ceilDiv(images * tilesPerImage, 16) * 16 }
-        /// The transforms' work-items for a chunk of `images`: strips of `winogradFilterStripTiles`
-        /// tiles along each tile row (the last one partial), then strips of the padding columns.
+        /// The transforms' work-items for a chunk of `images`: strips of `strip` tiles along each
+        /// tile row (the last one partial), then strips of the padding columns.
         func strips(_ images: Int) -> Int {
-            let strip = OpenCLBackend.winogradFilterStripTiles
             return images * tilesH * ceilDiv(tilesW, strip) + ceilDiv(paddedTiles(images) - images * tilesPerImage, strip)
         }
         /// M's rows: whole 16-float vectors, so the GEMM stores whole vectors.
@@ -110,7 +107,7 @@ extension OpenCLBackend {
                 + "KSPLIT=\(splits) are not valid for \(d.problemText): CHUNK (images per chunk) must be at least 1, "
                 + "KSPLIT (slices of the tile reduction) 1…\(Self.winogradFilterMaxSplits)")
         }
-        return (tile, WinogradFilterPlan(d: d, splits: splits, chunkImages: chunk))
+        return (tile, WinogradFilterPlan(d: d, splits: splits, chunkImages: chunk, strip: tile["WF_STRIP"]!))
     }
 
     func winogradFilterWorkspaceCount(_ d: Conv2DDescriptor, parameters: TunableParameters) -> Int {
@@ -205,20 +202,31 @@ extension KernelTunables {
     /// Benchmarks/NOTES-opencl-solvers.md, vgg8b): 3–7% less per pass than 8 × 32 on VGG's
     /// 64→64 224², 64→128 and 128→128 112², 256→256 56², the same on ResNet's 64→64 56². GPU
     /// default: 256 work-items of 4 × 4 with float4 loads, until a GPU is measured.
+    ///
+    /// WF_STRIP, the tiles each work-item of the two transforms covers (a multiple of 4: the
+    /// kernels work on 4 tiles as float4s): 16 on CPUs, where a work-item writing whole 64-byte
+    /// lines ran the x transform in 53–56 CPU ms per VGG 64→64 224² pass on PoCL against 79–80
+    /// for an earlier form on strips of 4 (swizzled float16 loads; vgg8, NOTES-opencl-solvers.md;
+    /// this form at 4 was not timed on PoCL); 4 on GPUs,
+    /// where a strip of 16 holds a 480-float private patch (x's 6 rows of 68 columns plus
+    /// dy's) that no register file keeps, and where each store instruction of a warp should
+    /// cover consecutive addresses: with 4, consecutive work-items write consecutive float4s
+    /// (a 192-float x patch; still large — staging through local memory is the GPU's next step).
     static let winogradFilter = TunableKernel.gemmTile(
         program: "conv_winograd_filter",
-        cpuDefault: ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 4, "WPT_N": 64, "VW": 16],
-        gpuDefault: ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
+        cpuDefault: ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 4, "WPT_N": 64, "VW": 16, "WF_STRIP": 16],
+        gpuDefault: ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4, "WF_STRIP": 4],
         candidates: [
             // GPU shapes: many work-items, small register tiles.
-            ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
-            ["TM": 32, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
-            ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8, "VW": 4],
+            ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4, "WF_STRIP": 4],
+            ["TM": 32, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4, "WF_STRIP": 4],
+            ["TM": 128, "TN": 128, "TK": 16, "WPT_M": 8, "WPT_N": 8, "VW": 4, "WF_STRIP": 4],
             // CPU shapes: few work-items, each a SIMD-wide register tile.
-            ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 4, "WPT_N": 64, "VW": 16],
-            ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 8, "WPT_N": 32, "VW": 16],
-            ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
-            ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
-            ["TM": 64, "TN": 128, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
-        ])
+            ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 4, "WPT_N": 64, "VW": 16, "WF_STRIP": 16],
+            ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 8, "WPT_N": 32, "VW": 16, "WF_STRIP": 16],
+            ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16, "WF_STRIP": 16],
+            ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16, "WF_STRIP": 16],
+            ["TM": 64, "TN": 128, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16, "WF_STRIP": 16],
+        ],
+        more: ["WF_STRIP": [4, 8, 16]])
 }
