@@ -4,7 +4,8 @@
 // compare with; and SGEMM through dnnl_sgemm and OpenBLAS.
 // Build: cc -O2 conv_layouts.c -ldnnl -lopenblas -o /tmp/conv_layouts
 // Run: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /tmp/conv_layouts [BATCH [LAYER-TEXT]]
-// (figures are one core's; BATCH defaults to 8; LAYER-TEXT keeps the layers whose name has it
+// or, both cores in wall time on an idle machine: CONV_CLOCK=wall OMP_NUM_THREADS=2 …
+// (figures are one core's unless so run; BATCH defaults to 8; LAYER-TEXT keeps the layers whose name has it
 // and skips the SGEMM lines)
 #include "onednn_bench.h"
 #include <cblas.h>
@@ -16,10 +17,14 @@
 
 static dnnl_stream_t st;
 
-// Process CPU time, not wall time: the shared 2-core machine is loaded by other work, and with
-// OMP_NUM_THREADS=1 the CPU time of one pass is its cost on one core (wall time with the
-// second core idle would be this halved at perfect scaling).
-static double now(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+// Process CPU time by default, not wall time: the shared 2-core machine is loaded by other
+// work, and with OMP_NUM_THREADS=1 the CPU time of one pass is its cost on one core (wall time
+// with the second core idle would be this halved at perfect scaling). CONV_CLOCK=wall times
+// wall-clock instead: on an idle machine with OMP_NUM_THREADS=2, oneDNN using both cores, to
+// set against the backend's wall time (CPUConvolutionBenchmarkTests prints both); the CPU time
+// of a multi-threaded pass would count OpenMP's spinning barriers.
+static clockid_t clock_id = CLOCK_PROCESS_CPUTIME_ID;
+static double now(void) { struct timespec t; clock_gettime(clock_id, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 
 typedef struct { int n, c, h, w, k, r, s, stride, pad; const char *name; } shape_t;
 
@@ -154,12 +159,14 @@ __attribute__((target("avx512f"))) static double fma_loop_avx512(long iters) {
 
 int main(int argc, char **argv) {
     int batch = argc > 1 ? atoi(argv[1]) : 8;
+    const char *clock_name = getenv("CONV_CLOCK");
+    if (clock_name && strcmp(clock_name, "wall") == 0) clock_id = CLOCK_MONOTONIC;
     const char *only = argc > 2 ? argv[2] : NULL;
     CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
     CHECK(dnnl_stream_create(&st, eng, dnnl_stream_default_flags));
     double peak = __builtin_cpu_supports("avx512f") ? fma_loop_avx512(200000000) : 0;
-    printf("one core: FMA loop %.0f GFLOP/s (AVX-512; 0 = not measured); batch %d; CPU ms per pass, best of 12\n",
-           peak, batch);
+    printf("one core: FMA loop %.0f GFLOP/s (AVX-512; 0 = not measured); batch %d; %s ms per pass, best of 12\n",
+           peak, batch, clock_id == CLOCK_MONOTONIC ? "wall" : "CPU");
     printf("layer | count | pass | NCHW ms | blocked ms | act. reorders ms | weight reorders ms | blocked + reorders ms "
            "| blocked + reorders, mean ms | blocked GFLOP/s | %% of FMA loop | blocked impl\n");
     const char *dirs[] = {"fwd", "bwd-data", "bwd-filter"};
