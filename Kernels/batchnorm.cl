@@ -141,6 +141,38 @@ inline float3 merge_moments(const float3 a, const float3 b) {
     return (float3)(total, a.y + delta * (b.x / total), a.z + b.z + delta * delta * (a.x * b.x / total));
 }
 
+// The moments of the work-group's work-items merged by a tree in local memory (a fixed order:
+// deterministic), returned to every work-item. Called in uniform control flow. Inlined by
+// force: PoCL left a called helper as a call inside the work-item loop once (the Winograd
+// input patch) and that loop stopped vectorizing.
+__attribute__((always_inline)) inline float3 group_moments(const float3 moments, __local float* counts,
+                                                           __local float* means, __local float* m2s) {
+    const int l = get_local_id(0);
+    counts[l] = moments.x; means[l] = moments.y; m2s[l] = moments.z;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = BN_REDUCE_WG / 2; width > 0; width >>= 1) {
+        if (l < width) {
+            const float3 merged = merge_moments((float3)(counts[l], means[l], m2s[l]),
+                                                (float3)(counts[l + width], means[l + width], m2s[l + width]));
+            counts[l] = merged.x; means[l] = merged.y; m2s[l] = merged.z;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return (float3)(counts[0], means[0], m2s[0]);
+}
+
+// Saves channel c's mean and 1/sqrt(var + eps) and moves its running statistics towards the
+// batch's (the unbiased variance), from the moments (count, mean, M2).
+inline void save_statistics(const int c, const float3 moments, const float momentum, const float epsilon,
+                            __global float* savedMean, __global float* savedInvStd, __global float* runningMean,
+                            __global float* runningVar) {
+    const float m = moments.x, mu = moments.y, m2 = moments.z;
+    savedMean[c] = mu;
+    savedInvStd[c] = 1.0f / sqrt(m2 / m + epsilon);
+    runningMean[c] = (1.0f - momentum) * runningMean[c] + momentum * mu;
+    runningVar[c] = (1.0f - momentum) * runningVar[c] + momentum * (m2 / (m - 1.0f));
+}
+
 // The first passes of the statistics are per work-item, with no barrier and no local memory:
 // PoCL vectorizes such a kernel across work-items, while the trees of a group reduction split
 // it into barrier regions that it ran scalar (0.07–0.13 of copy bandwidth). Work-item l of
@@ -242,24 +274,8 @@ void batchnorm_combine_statistics(const int outer, const int channels, const int
         const int count = chunk_count(t, s - t * BN_REDUCE_WG, inner);
         moments = merge_moments(moments, (float3)((float)count, partialMean[p], partialM2[p]));
     }
-    counts[lid] = moments.x; means[lid] = moments.y; m2s[lid] = moments.z;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = BN_REDUCE_WG / 2; width > 0; width >>= 1) {
-        if (lid < width) {
-            const float3 merged = merge_moments((float3)(counts[lid], means[lid], m2s[lid]),
-                                                (float3)(counts[lid + width], means[lid + width], m2s[lid + width]));
-            counts[lid] = merged.x; means[lid] = merged.y; m2s[lid] = merged.z;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0) {
-        const float m = counts[0], var = m2s[0] / m;
-        savedMean[c] = means[0];
-        savedInvStd[c] = 1.0f / sqrt(var + epsilon);
-        const float unbiased = m2s[0] / (m - 1.0f);
-        runningMean[c] = (1.0f - momentum) * runningMean[c] + momentum * means[0];
-        runningVar[c] = (1.0f - momentum) * runningVar[c] + momentum * unbiased;
-    }
+    moments = group_moments(moments, counts, means, m2s);
+    if (lid == 0) save_statistics(c, moments, momentum, epsilon, savedMean, savedInvStd, runningMean, runningVar);
 }
 
 // The fused ReLU of batch norm + ReLU.
@@ -434,9 +450,8 @@ inline float3 piece_moments(__global const float* r, const int inner, const int 
 // Training forward of one channel per work-group (BN_FUSED_FORWARD 1): each work-item merges
 // the moments of its pieces (Chan, in order), the group merges the work-items' moments by a
 // tree in local memory (fixed order: deterministic), then every work-item normalizes the
-// pieces it read, which are still in this core's cache. Saves mean and 1/sqrt(var + eps) and
-// updates the running statistics as batchnorm_combine_statistics does (the same
-// expressions). Each work-item writes only what it read, after the barrier: x may alias y.
+// pieces it read, which are still in this core's cache. Saves the statistics as
+// batchnorm_combine_statistics does (save_statistics). Each work-item writes only what it read, after the barrier: x may alias y.
 // The host guarantees outer·inner > 1.
 __kernel __attribute__((reqd_work_group_size(BN_REDUCE_WG, 1, 1)))
 void batchnorm_forward_channel(const int outer, const int channels, const int inner,
@@ -451,18 +466,8 @@ void batchnorm_forward_channel(const int outer, const int channels, const int in
         moments = merge_moments(moments, piece_moments(x + ((size_t)row * channels + c) * inner, inner,
                                                        first, count, stride));
     })
-    counts[l] = moments.x; means[l] = moments.y; m2s[l] = moments.z;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = BN_REDUCE_WG / 2; width > 0; width >>= 1) {
-        if (l < width) {
-            const float3 merged = merge_moments((float3)(counts[l], means[l], m2s[l]),
-                                                (float3)(counts[l + width], means[l + width], m2s[l + width]));
-            counts[l] = merged.x; means[l] = merged.y; m2s[l] = merged.z;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const float m = counts[0], mu = means[0], m2 = m2s[0];
-    const float invStd = 1.0f / sqrt(m2 / m + epsilon);
+    moments = group_moments(moments, counts, means, m2s);
+    const float mu = moments.y, invStd = 1.0f / sqrt(moments.z / moments.x + epsilon);
     const float scale = invStd * gamma[c], shift = beta[c];
     FOR_EACH_PIECE(outer, vectors, l, {
         const size_t base = ((size_t)row * channels + c) * inner;
@@ -489,13 +494,7 @@ void batchnorm_forward_channel(const int outer, const int channels, const int in
             store_v(bn_relu(relu, bn_affine(load_v(xr, e, inner), mu, scale, shift)), yr, e, inner);
         }
     })
-    if (l == 0) {
-        savedMean[c] = mu;
-        savedInvStd[c] = invStd;
-        const float unbiased = m2 / (m - 1.0f);
-        runningMean[c] = (1.0f - momentum) * runningMean[c] + momentum * mu;
-        runningVar[c] = (1.0f - momentum) * runningVar[c] + momentum * unbiased;
-    }
+    if (l == 0) save_statistics(c, moments, momentum, epsilon, savedMean, savedInvStd, runningMean, runningVar);
 }
 
 // y = (x − runningMean[c]) / sqrt(runningVar[c] + epsilon)·gamma[c] + beta[c].
