@@ -5,7 +5,8 @@
 #include <immintrin.h>
 #endif
 
-/// e^x on 16 lanes for x ≤ 0 (or NaN): 2^n·e^r with n = round(x·log2 e), |r| ≤ ln 2 / 2, e^r
+/// e^x on 16 lanes for x ≤ 0 (or NaN), portable (the baseline build, and every build off x86;
+/// AVX2 and AVX-512 use the table forms below): 2^n·e^r with n = round(x·log2 e), |r| ≤ ln 2 / 2, e^r
 /// from a degree-6 polynomial 1 + r + r²·q(r) (q fitted for relative error on |r| ≤ ln 2 / 2:
 /// 3·10⁻⁹ in exact arithmetic; the whole function within 8.4·10⁻⁸ of e^x in float, as close as
 /// the degree-7 Cephes polynomial it replaced, with one multiply-add fewer); n is rounded by adding and removing 1.5·2²³ (no rounding
