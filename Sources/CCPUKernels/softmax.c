@@ -6,14 +6,15 @@
 #endif
 
 /// e^x on 16 lanes for x ≤ 0 (or NaN), portable (the baseline build, and every build off x86;
-/// AVX2 and AVX-512 use the table forms below): 2^n·e^r with n = round(x·log2 e), |r| ≤ ln 2 / 2, e^r
-/// from a degree-6 polynomial 1 + r + r²·q(r) (q fitted for relative error on |r| ≤ ln 2 / 2:
-/// 3·10⁻⁹ in exact arithmetic; the whole function within 8.4·10⁻⁸ of e^x in float, as close as
-/// the degree-7 Cephes polynomial it replaced, with one multiply-add fewer); n is rounded by adding and removing 1.5·2²³ (no rounding
-/// instruction on the baseline target), and 2^n is built from its exponent bits. Softmax only
-/// takes e^(x − max), so there is no overflow to clamp; below −87.3 the result is 0 (the lanes'
-/// arithmetic there is garbage and replaced), and NaN propagates through the arithmetic. Two
-/// clamps and a NaN select fewer than a general e^x: this is the loop's whole cost.
+/// AVX2 and AVX-512 use the table forms below): 2^n·e^r with n = round(x·log2 e),
+/// |r| ≤ ln 2 / 2, e^r from a degree-6 polynomial 1 + r + r²·q(r) (q fitted for relative error
+/// on |r| ≤ ln 2 / 2: 3·10⁻⁹ in exact arithmetic; the whole function within 8.4·10⁻⁸ of e^x in
+/// float, as close as the degree-7 Cephes polynomial it replaced, with one multiply-add fewer);
+/// n is rounded by adding and removing 1.5·2²³ (no rounding instruction on the baseline
+/// target), and 2^n is built from its exponent bits. Softmax only takes e^(x − max), so there
+/// is no overflow to clamp; below −87.3 the result is 0 (the lanes' arithmetic there is garbage
+/// and replaced), and NaN propagates through the arithmetic. Two clamps and a NaN select fewer
+/// than a general e^x: this is the loop's whole cost.
 INLINE vf16 exp16_nonpositive(vf16 x) {
     // 1.5·2²³ + 127: the sum's low mantissa bits are n + 127, so shifting its bits left by 23
     // leaves 2^n's exponent field (no integer subtract and add). The odd 127 cannot change the
@@ -36,6 +37,12 @@ INLINE vf16 exp16_nonpositive(vf16 x) {
 }
 
 #if defined(__x86_64__) || defined(__i386__)
+// The table forms' bit arithmetic is unsigned: shifted and added bits wrap, as they must in
+// the lanes that are zeroed afterwards.
+typedef unsigned vu16 __attribute__((vector_size(64)));
+typedef float vf8 __attribute__((vector_size(32)));
+typedef unsigned vu8 __attribute__((vector_size(32)));
+
 /// e^x on 16 lanes for x ≤ 0 (or NaN), AVX-512: 2^(k/16)·e^r with k = round(x·16·log2 e) and
 /// |r| ≤ ln 2 / 32, 2^(j/16) (j = k mod 16) taken from a 16-entry table in one register by
 /// `vpermps`, e^r = 1 + r + r²·(c2 + c3·r) (fitted here for relative error on |r| ≤ ln 2 / 32:
@@ -64,19 +71,16 @@ TARGET_AVX512 INLINE vf16 exp16_table_avx512(vf16 x) {
     vf16 powers = {0x1p+0f,        0x1.0b5586p+0f, 0x1.172b84p+0f, 0x1.2387a6p+0f, 0x1.306fe0p+0f, 0x1.3dea64p+0f,
                    0x1.4bfdaep+0f, 0x1.5ab07ep+0f, 0x1.6a09e6p+0f, 0x1.7a1148p+0f, 0x1.8ace54p+0f, 0x1.9c4918p+0f,
                    0x1.ae89fap+0f, 0x1.c199bep+0f, 0x1.d5818ep+0f, 0x1.ea4afap+0f};
-    vi16 j = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    vf16 table = (vf16)((vi16)powers - (j << 19));
+    vu16 j = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    vf16 table = (vf16)((vu16)powers - (j << 19));
     // vpermps reads each index's low four bits: j.
-    vi16 bits = (vi16)shifted;
-    vf16 scale = (vf16)((vi16)_mm512_permutexvar_ps((__m512i)bits, (__m512)table) + (bits << 19));
+    vu16 bits = (vu16)shifted;
+    vf16 scale = (vf16)((vu16)_mm512_permutexvar_ps((__m512i)bits, (__m512)table) + (bits << 19));
     vf16 q = (r * 1.66667193e-1f + 5.00016153e-1f) * (r * r) + r;
     // Lanes of x ≥ −87.33 or NaN keep scale·(1 + q); the others get 0.
     __mmask16 kept = _mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(-87.33f), _CMP_NLT_UQ);
     return (vf16)_mm512_maskz_fmadd_ps(kept, (__m512)scale, (__m512)q, (__m512)scale);
 }
-
-typedef float vf8 __attribute__((vector_size(32)));
-typedef int vi8 __attribute__((vector_size(32)));
 
 /// e^x on 16 lanes for x ≤ 0 (or NaN), AVX2: exp16_table_avx512's method with AVX2's 8-lane
 /// `vpermps`, so 8 entries 2^(j/8) for k = round(x·8·log2 e), one look-up per half, |r| ≤ ln 2 /
@@ -91,14 +95,14 @@ TARGET_AVX2 INLINE vf16 exp16_table_avx2(vf16 x) {
     r = r + k * (2.12194440e-4f / 8);
     vf8 powers = {0x1p+0f, 0x1.172b84p+0f, 0x1.306fe0p+0f, 0x1.4bfdaep+0f,
                   0x1.6a09e6p+0f, 0x1.8ace54p+0f, 0x1.ae89fap+0f, 0x1.d5818ep+0f};
-    vi8 j = {0, 1, 2, 3, 4, 5, 6, 7};
-    __m256 table = (__m256)((vi8)powers - (j << 20));
-    vi16 bits = (vi16)shifted;
-    vi8 low = __builtin_shufflevector(bits, bits, 0, 1, 2, 3, 4, 5, 6, 7);
-    vi8 high = __builtin_shufflevector(bits, bits, 8, 9, 10, 11, 12, 13, 14, 15);
+    vu8 j = {0, 1, 2, 3, 4, 5, 6, 7};
+    __m256 table = (__m256)((vu8)powers - (j << 20));
+    vu16 bits = (vu16)shifted;
+    vu8 low = __builtin_shufflevector(bits, bits, 0, 1, 2, 3, 4, 5, 6, 7);
+    vu8 high = __builtin_shufflevector(bits, bits, 8, 9, 10, 11, 12, 13, 14, 15);
     vf8 t0 = (vf8)_mm256_permutevar8x32_ps(table, (__m256i)low), t1 = (vf8)_mm256_permutevar8x32_ps(table, (__m256i)high);
     vf16 t = __builtin_shufflevector(t0, t1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    vf16 scale = (vf16)((vi16)t + (bits << 20));
+    vf16 scale = (vf16)((vu16)t + (bits << 20));
     vf16 q = (r * 1.66668609e-1f + 5.00064492e-1f) * (r * r) + r;
     vf16 e = scale * q + scale;
     // Lanes below −87.33 get 0; NaN lanes compare false and keep their NaN.
@@ -288,8 +292,8 @@ INLINE void softmax_rows_body(const float *x, float *y, long rows, long axis, in
 }
 
 // Not ISA_VARIANTS: the AVX-512 and AVX2 builds take the table exponentials, whose permutes
-// have no portable form. The exponential is a constant argument of always-inline functions, so each
-// build inlines its own.
+// have no portable form. The exponential is a constant argument of always-inline functions, so
+// each build inlines its own.
 TARGET_AVX512 static void softmax_rows_avx512(const float *x, float *y, long rows, long axis, int log) {
 #if defined(__x86_64__) || defined(__i386__)
     softmax_rows_body(x, y, rows, axis, log, exp16_table_avx512);

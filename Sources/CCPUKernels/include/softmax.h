@@ -5,10 +5,9 @@
 /// (classifier outputs), for the CPU backend: the row's maximum, then e^(x − max) 16 lanes at a
 /// time (within 1.07·10⁻⁷ relative of e^x with AVX-512, 1.12·10⁻⁷ with AVX2, 8.4·10⁻⁸ with
 /// the baseline build, over the normal results; below −87.33 (baseline −87.3) they give 0; NaN
-/// stays NaN) and their sum, then a
-/// scaling sweep, each softmax row's sweep also taking the next row's maximum and scaling the
-/// previous row. y may be x. AVX-512, AVX2 and baseline builds are picked at run time
-/// (cpu_isa.h).
+/// stays NaN) and their sum, then a scaling sweep; a softmax row's exponential sweep also takes
+/// the next row's maximum and scales the previous row. y may be x. AVX-512, AVX2 and baseline
+/// builds are picked at run time (cpu_isa.h).
 void cnn_softmax_rows(const float *x, float *y, long rows, long axis, int log);
 
 /// Softmax's backward pass over `rows` contiguous rows of `axis` floats: dx = y·(dy − Σ dy·y)
