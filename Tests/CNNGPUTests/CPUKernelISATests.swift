@@ -294,47 +294,82 @@ final class CPUKernelISATests: XCTestCase {
         }
     }
 
-    /// Softmax and log-softmax over rows of 1, 15, 17 (vector tails) and 1000 classes, with
-    /// large negative inputs (exponentials that underflow to 0) and a NaN row; softmax's
-    /// backward pass on the same rows.
+    /// Softmax and log-softmax over rows of 1, 15, 16, 17 (vector tails), 1000 and 1001 classes,
+    /// in one, two and five rows (softmax's rows of 16 or more are swept in pairs: the next row's
+    /// maximum and the previous row's scaling ride on each row's exponentials), with large
+    /// negative inputs (exponentials that underflow to 0), −∞ entries, huge and tiny logits, a
+    /// NaN row, and y = x; softmax's backward pass on the same rows.
     func testSoftmaxInEveryInstructionSet() throws {
         var rng = SeededGenerator.fresh()
         let b = CPUBackend()
         for isa in variants {
             try CPUKernelISA.limited(to: isa) {
-                for axis in [1, 15, 17, 1000] {
-                    let shape = AxisShape(outer: 3, axis: axis, inner: 1)
-                    var x = rng.floats(shape.count).map { 40 * $0 }
-                    x[0] = -200
-                    for log in [false, true] {
-                        let y = try b.allocate(shape.count, dtype: .float32)
-                        try b.softmaxForward(shape, log: log, x: try b.makeBuffer(x), y: y)
-                        var expected = [Double]()
-                        for row in 0..<3 {
-                            let values = x[(row * axis)..<((row + 1) * axis)].map(Double.init)
-                            let m = values.max()!, sum = values.reduce(0) { $0 + Foundation.exp($1 - m) }
-                            expected += values.map { log ? $0 - m - Foundation.log(sum) : Foundation.exp($0 - m) / sum }
-                        }
-                        assertClose(try b.download(y), expected, tolerance: 1e-5, "\(isa) axis \(axis) log \(log) seed \(rng.seed)")
+                for axis in [1, 15, 16, 17, 1000, 1001] {
+                    for rows in [1, 2, 5] {
+                        try checkSoftmax(b, axis: axis, rows: rows, isa: isa, rng: &rng)
                     }
-                    // Backward (softmax's rows in C, log-softmax's in Swift): dx = y·(dy − Σ dy·y).
-                    let probabilities = rng.floats(shape.count).map { abs($0) }, dy = rng.floats(shape.count)
-                    let dx = try b.allocate(shape.count, dtype: .float32)
-                    try b.softmaxBackward(shape, log: false, y: try b.makeBuffer(probabilities), dy: try b.makeBuffer(dy), dx: dx)
-                    var expectedDx = [Double]()
-                    for row in 0..<3 {
-                        let r = (row * axis)..<((row + 1) * axis)
-                        let s = zip(dy[r], probabilities[r]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-                        expectedDx += zip(dy[r], probabilities[r]).map { Double($0.1) * (Double($0.0) - s) }
-                    }
-                    assertClose(try b.download(dx), expectedDx, tolerance: 1e-5, "backward \(isa) axis \(axis) seed \(rng.seed)")
-                    x[axis] = .nan
-                    let y = try b.allocate(shape.count, dtype: .float32)
-                    try b.softmaxForward(shape, log: false, x: try b.makeBuffer(x), y: y)
-                    let nanRow = try b.download(y)[axis..<(2 * axis)]
-                    XCTAssertTrue(nanRow.allSatisfy { $0.isNaN }, "\(isa) axis \(axis): a NaN makes its row NaN")
                 }
             }
+        }
+    }
+
+    private func checkSoftmax(_ b: CPUBackend, axis: Int, rows: Int, isa: CPUKernelISA, rng: inout SeededGenerator) throws {
+        let shape = AxisShape(outer: rows, axis: axis, inner: 1)
+        let n = shape.count
+        // (what, logits): ordinary ones with an entry whose exponential underflows, every third
+        // −∞ (a row of 1 is then −∞ alone: NaN, as e^(−∞ − (−∞)) is), and scales far from 1.
+        var cases: [(String, [Float])] = [("ordinary", rng.floats(n).map { 40 * $0 })]
+        cases[0].1[0] = -200
+        cases.append(("−∞ entries", rng.floats(n).enumerated().map { $0.offset % 3 == 1 ? -.infinity : 10 * $0.element }))
+        cases.append(("huge", rng.floats(n).map { 1e30 * $0 }))
+        cases.append(("tiny", rng.floats(n).map { 1e-30 * $0 }))
+        for (what, x) in cases {
+            for log in [false, true] {
+                let y = try b.allocate(n, dtype: .float32)
+                try b.softmaxForward(shape, log: log, x: try b.makeBuffer(x), y: y)
+                var expected = [Double]()
+                for row in 0..<rows {
+                    let values = x[(row * axis)..<((row + 1) * axis)].map(Double.init)
+                    let m = values.max()!, sum = values.reduce(0) { $0 + Foundation.exp($1 - m) }
+                    expected += values.map { log ? $0 - m - Foundation.log(sum) : Foundation.exp($0 - m) / sum }
+                }
+                let got = try b.download(y)
+                let label = "\(isa) \(what) axis \(axis) rows \(rows) log \(log) seed \(rng.seed)"
+                if expected.contains(where: \.isNaN) {
+                    XCTAssertEqual(got.map(\.isNaN), expected.map(\.isNaN), label)
+                    assertClose(zip(got, expected).filter { !$0.1.isNaN }.map(\.0),
+                                expected.filter { !$0.isNaN }, tolerance: 1e-5, label)
+                } else {
+                    assertClose(got, expected, tolerance: 1e-5, label)
+                }
+                // In place (y = x): the same bits.
+                let inPlace = try b.makeBuffer(x)
+                try b.softmaxForward(shape, log: log, x: inPlace, y: inPlace)
+                XCTAssertEqual(try b.download(inPlace).map(\.bitPattern), got.map(\.bitPattern), "in place, \(label)")
+            }
+        }
+        // Backward (softmax's rows in C, log-softmax's in Swift): dx = y·(dy − Σ dy·y).
+        let probabilities = rng.floats(n).map { abs($0) }, dy = rng.floats(n)
+        let dx = try b.allocate(n, dtype: .float32)
+        try b.softmaxBackward(shape, log: false, y: try b.makeBuffer(probabilities), dy: try b.makeBuffer(dy), dx: dx)
+        var expectedDx = [Double]()
+        for row in 0..<rows {
+            let r = (row * axis)..<((row + 1) * axis)
+            let s = zip(dy[r], probabilities[r]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            expectedDx += zip(dy[r], probabilities[r]).map { Double($0.1) * (Double($0.0) - s) }
+        }
+        assertClose(try b.download(dx), expectedDx, tolerance: 1e-5, "backward \(isa) axis \(axis) rows \(rows) seed \(rng.seed)")
+        // A NaN makes its row NaN, and only its row.
+        var x = rng.floats(n).map { 40 * $0 }
+        let nanRow = rows / 2
+        x[nanRow * axis + axis / 2] = .nan
+        let y = try b.allocate(n, dtype: .float32)
+        try b.softmaxForward(shape, log: false, x: try b.makeBuffer(x), y: y)
+        let out = try b.download(y)
+        for row in 0..<rows {
+            let values = out[(row * axis)..<((row + 1) * axis)]
+            XCTAssertTrue(row == nanRow ? values.allSatisfy(\.isNaN) : !values.contains(where: \.isNaN),
+                          "\(isa) axis \(axis) rows \(rows): a NaN makes its row NaN, row \(row)")
         }
     }
 }
