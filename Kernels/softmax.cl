@@ -18,7 +18,9 @@
 // SOFTMAX_WG·SOFTMAX_VEC floats between its loads; the runs took 0.75–0.8× the time backward
 // (Benchmarks/NOTES-memory-bound.md). On PoCL the row-wise kernel, one work-item per row, ran
 // at 0.01 of copy bandwidth at 512×1000 (across work-items its loads are gathers a row
-// apart); small groups with float8 vectors run the loads and exponentials 8 wide. On a GPU the
+// apart); small groups with float16 vectors run the loads and exponentials 16 wide, one
+// AVX-512 register each (PoCL's compiler keeps its own vectors to 256 bits, so float8 ran the
+// exponentials 8 wide: 1.2× the forward's time at 512×1000). On a GPU the
 // group spreads a row over its threads.
 //
 // Forward (numerically stable): m = max x; s = Σ e^(x − m);
@@ -30,7 +32,7 @@
 // alias y and dy may alias dx.
 //
 // Tunables (softmax family of MemoryBoundTunables.swift, set by -D): SOFTMAX_WG (a power of
-// two), the work-group size of the *_workgroup kernels, SOFTMAX_VEC (1, 2, 4 or 8) floats
+// two), the work-group size of the *_workgroup kernels, SOFTMAX_VEC (1, 2, 4, 8 or 16) floats
 // per vector load, and SOFTMAX_CONTIGUOUS (0 or 1), the order above.
 
 #ifndef SOFTMAX_WG
@@ -62,9 +64,17 @@
 #define LANES_MAX(v) fmax(fmax((v).s0, (v).s1), fmax((v).s2, (v).s3))
 #define LANES_SUM(v) (((v).s0 + (v).s1) + ((v).s2 + (v).s3))
 #else
+#define LANES8_MAX(v) fmax(fmax(fmax((v).s0, (v).s1), fmax((v).s2, (v).s3)), fmax(fmax((v).s4, (v).s5), fmax((v).s6, (v).s7)))
+#define LANES8_SUM(v) ((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7)))
+#if VEC == 8
 #define ROW_LANES ((int8)(0, 1, 2, 3, 4, 5, 6, 7))
-#define LANES_MAX(v) fmax(fmax(fmax((v).s0, (v).s1), fmax((v).s2, (v).s3)), fmax(fmax((v).s4, (v).s5), fmax((v).s6, (v).s7)))
-#define LANES_SUM(v) ((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7)))
+#define LANES_MAX(v) LANES8_MAX(v)
+#define LANES_SUM(v) LANES8_SUM(v)
+#else
+#define ROW_LANES ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#define LANES_MAX(v) fmax(LANES8_MAX((v).lo), LANES8_MAX((v).hi))
+#define LANES_SUM(v) (LANES8_SUM((v).lo) + LANES8_SUM((v).hi))
+#endif
 #endif
 // Runs the body with e, the first float of each vector of a row of `axis` floats that this
 // work-item owns (SOFTMAX_CONTIGUOUS: the header's two orders).
