@@ -31,14 +31,14 @@ final class KernelCheckActivationTests: XCTestCase {
     }
 }
 
-/// The work-group-per-row softmax kernels in their vector forms (SOFTMAX_VEC 2, 4, 8), in a class
+/// The work-group-per-row softmax kernels in their vector forms (SOFTMAX_VEC 2, 4, 8, 16), in a class
 /// of their own: oclgrind 21.10's --uninitialized checker crashes inside the simulator on them
 /// (as on the batch-norm reductions; the scalar form below runs under it), and
 /// scripts/check-kernels.sh then names this class as checked for out-of-bounds accesses and
 /// races only, leaving the other activation kernels under that checker.
 final class KernelCheckSoftmaxVectorTests: XCTestCase {
     func testWorkGroupSoftmaxVectorForms() throws {
-        for vector in [2, 4, 8] { try runWorkGroupSoftmax(vector: vector) }
+        for vector in [2, 4, 8, 16] { try runWorkGroupSoftmax(vector: vector) }
     }
 }
 
