@@ -55,7 +55,8 @@ private func runWorkGroupSoftmax(vector: Int) throws {
     let b = try TestBackends.requireOpenCL()
     defer { try? b.memoryBound.set(MemoryBoundTunables.softmax, nil) }
     var rng = SeededGenerator.fresh()
-    let n = 2100
+    // Two rows of the longest shape below (128 work-items × `vector` floats + 3).
+    let n = 2 * (128 * vector + 3)
     let x = try b.makeBuffer(rng.floats(n)), y = try b.makeBuffer(rng.floats(n))
     let dy = try b.makeBuffer(rng.floats(n)), dx = try b.makeBuffer(rng.floats(n))
     for (wg, contiguous) in [(16, 0), (128, 0), (8, 1), (128, 1)] {
