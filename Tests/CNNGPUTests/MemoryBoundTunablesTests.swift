@@ -45,6 +45,8 @@ final class MemoryBoundTunablesTests: XCTestCase {
     private static let softmaxSets: [TunableValues?] = [
         nil, MemoryBoundTunables.softmax.gpuDefault,
         ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 1],
+        ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1],
+        ["SOFTMAX_WG": 4, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0],
         ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 0],
         ["SOFTMAX_WG": 64, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1],
         ["SOFTMAX_WG": 32, "SOFTMAX_VEC": 1, "SOFTMAX_CONTIGUOUS": 1],
