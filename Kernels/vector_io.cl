@@ -3,7 +3,7 @@
 // tunables, and activate_v, the
 // vector form of activation_function.cl's activate where that file is included first. No kernels: the host
 // pastes this file in place of `#include "vector_io.cl"`, after the including file has defined
-// STREAMING (below), or else VEC (1, 2, 4 or 8 floats per vector), TILE_WG (work-items per
+// STREAMING (below), or else VEC (1, 2, 4, 8 or 16 floats per vector), TILE_WG (work-items per
 // group) and TILE_ITEMS (vectors per work-item) from its own tunables (batchnorm.cl).
 //
 // floatV is a vector of VEC floats (plain float when VEC is 1). A work-group covers a tile of
@@ -62,8 +62,12 @@ typedef float4 floatV;
 typedef float8 floatV;
 #define VLOAD(p) vload8(0, p)
 #define VSTORE(v, p) vstore8(v, 0, p)
+#elif VEC == 16
+typedef float16 floatV;
+#define VLOAD(p) vload16(0, p)
+#define VSTORE(v, p) vstore16(v, 0, p)
 #else
-#error "VEC must be 1, 2, 4 or 8"
+#error "VEC must be 1, 2, 4, 8 or 16"
 #endif
 
 // Lane k of the vector at p[e …] when it lies before n, else 0 (the tail of an array).
@@ -81,9 +85,14 @@ inline floatV load_v(__global const float* p, const size_t e, const size_t n) {
     return (float2)(TAIL_LANE(p, e, n, 0), 0.0f);
 #elif VEC == 4
     return (float4)(TAIL_LANE(p, e, n, 0), TAIL_LANE(p, e, n, 1), TAIL_LANE(p, e, n, 2), 0.0f);
-#else
+#elif VEC == 8
     return (float8)(TAIL_LANE(p, e, n, 0), TAIL_LANE(p, e, n, 1), TAIL_LANE(p, e, n, 2), TAIL_LANE(p, e, n, 3),
                     TAIL_LANE(p, e, n, 4), TAIL_LANE(p, e, n, 5), TAIL_LANE(p, e, n, 6), 0.0f);
+#else
+    return (float16)(TAIL_LANE(p, e, n, 0), TAIL_LANE(p, e, n, 1), TAIL_LANE(p, e, n, 2), TAIL_LANE(p, e, n, 3),
+                     TAIL_LANE(p, e, n, 4), TAIL_LANE(p, e, n, 5), TAIL_LANE(p, e, n, 6), TAIL_LANE(p, e, n, 7),
+                     TAIL_LANE(p, e, n, 8), TAIL_LANE(p, e, n, 9), TAIL_LANE(p, e, n, 10), TAIL_LANE(p, e, n, 11),
+                     TAIL_LANE(p, e, n, 12), TAIL_LANE(p, e, n, 13), TAIL_LANE(p, e, n, 14), 0.0f);
 #endif
 }
 
@@ -98,6 +107,12 @@ inline void store_v(const floatV v, __global float* p, const size_t e, const siz
     TAIL_STORE(v, s0, p, e, n, 0); TAIL_STORE(v, s1, p, e, n, 1); TAIL_STORE(v, s2, p, e, n, 2);
     TAIL_STORE(v, s3, p, e, n, 3); TAIL_STORE(v, s4, p, e, n, 4); TAIL_STORE(v, s5, p, e, n, 5);
     TAIL_STORE(v, s6, p, e, n, 6);
+#elif VEC == 16
+    TAIL_STORE(v, s0, p, e, n, 0); TAIL_STORE(v, s1, p, e, n, 1); TAIL_STORE(v, s2, p, e, n, 2);
+    TAIL_STORE(v, s3, p, e, n, 3); TAIL_STORE(v, s4, p, e, n, 4); TAIL_STORE(v, s5, p, e, n, 5);
+    TAIL_STORE(v, s6, p, e, n, 6); TAIL_STORE(v, s7, p, e, n, 7); TAIL_STORE(v, s8, p, e, n, 8);
+    TAIL_STORE(v, s9, p, e, n, 9); TAIL_STORE(v, sa, p, e, n, 10); TAIL_STORE(v, sb, p, e, n, 11);
+    TAIL_STORE(v, sc, p, e, n, 12); TAIL_STORE(v, sd, p, e, n, 13); TAIL_STORE(v, se, p, e, n, 14);
 #endif
 }
 

@@ -42,6 +42,15 @@ final class MemoryBoundTunablesTests: XCTestCase {
         // Row blocks that leave a partial last block on most of the shapes below.
         ["POOL_WG": 16, "POOL_ITEMS": 1, "POOL_VEC": 8, "POOL_ROWS": 4], ["POOL_WG": 64, "POOL_ITEMS": 2, "POOL_VEC": 4, "POOL_ROWS": 4],
     ]
+    private static let softmaxSets: [TunableValues?] = [
+        nil, MemoryBoundTunables.softmax.gpuDefault,
+        ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 1],
+        ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1],
+        ["SOFTMAX_WG": 4, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0],
+        ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 0],
+        ["SOFTMAX_WG": 64, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1],
+        ["SOFTMAX_WG": 32, "SOFTMAX_VEC": 1, "SOFTMAX_CONTIGUOUS": 1],
+    ]
 
     private func openCL() throws -> OpenCLBackend {
         _ = try TestBackends.requireOpenCL()
@@ -204,11 +213,91 @@ final class MemoryBoundTunablesTests: XCTestCase {
         }
     }
 
+    /// The work-group-per-row softmax (run directly on OpenCL; the backend picks it for rows of
+    /// 512 and more) against the CPU backend: rows of one float, around a float16 vector, of
+    /// 1000 and 1001 floats, and huge logits (±1000: every exponential but the largest
+    /// underflows), forward and backward, both modes.
+    func testWorkGroupSoftmaxAtEdgeShapes() throws {
+        var rng = SeededGenerator.fresh()
+        for axis in [1, 15, 16, 17, 1000, 1001] {
+            for (log, range) in [(false, -5...5), (true, -5...5), (false, -1000...1000), (true, -1000...1000)]
+                as [(Bool, ClosedRange<Float>)] {
+                let shape = AxisShape(outer: 3, axis: axis, inner: 1)
+                let x = rng.floats(shape.count, in: range), dy = rng.floats(shape.count)
+                // dx of nearly one-hot rows is the rounding of Σ dy·y: backward only on small logits.
+                let backward = range.upperBound <= 5
+                try crossCheck(MemoryBoundTunables.softmax, Self.softmaxSets,
+                               "softmax \(shape) log=\(log) ±\(range.upperBound) seed \(rng.seed)") { be in
+                    let y = try be.allocate(shape.count, dtype: .float32), dx = try be.allocate(shape.count, dtype: .float32)
+                    try workGroupSoftmaxForward(be, shape, log: log, x: try be.makeBuffer(x), y: y)
+                    guard backward else { return try be.download(y) }
+                    try workGroupSoftmaxBackward(be, shape, log: log, y: y, dy: try be.makeBuffer(dy), dx: dx)
+                    return try be.download(y) + be.download(dx)
+                }
+            }
+        }
+    }
+
+    /// −∞ and NaN entries in the work-group softmax: a −∞ logit gets probability 0 (log: −∞), a
+    /// NaN anywhere in a row makes the whole row NaN, and so does a row of −∞ only, as on the CPU
+    /// backend; the other rows stay exact.
+    func testWorkGroupSoftmaxNonFiniteEntries() throws {
+        let cl = try openCL()
+        defer { try? cl.memoryBound.set(MemoryBoundTunables.softmax, nil) }
+        var rng = SeededGenerator.fresh()
+        for axis in [1, 17, 1001] {
+            let shape = AxisShape(outer: 4, axis: axis, inner: 1)
+            var x = rng.floats(shape.count, in: -5...5)
+            // Row 0: −∞ entries (all of them when the row is one float); row 1: a NaN; row 2: only −∞.
+            for a in stride(from: 0, to: axis, by: 3) { x[a] = -.infinity }
+            x[axis + axis / 2] = .nan
+            for a in 0..<axis { x[2 * axis + a] = -.infinity }
+            for log in [false, true] {
+                let expected = try softmaxOutput(TestBackends.cpu, shape, log: log, x)
+                for set in Self.softmaxSets {
+                    try cl.memoryBound.set(MemoryBoundTunables.softmax, set)
+                    let actual = try softmaxOutput(cl, shape, log: log, x)
+                    let message = "axis \(axis) log=\(log) \(set.map { "\($0)" } ?? "defaults") seed \(rng.seed)"
+                    XCTAssertEqual(actual.map(\.isNaN), expected.map(\.isNaN), "NaN positions: " + message)
+                    let kept = actual.indices.filter { !expected[$0].isNaN }
+                    assertClose(kept.map { actual[$0] }, kept.map { expected[$0] }, tolerance: 1e-5, message)
+                }
+            }
+        }
+    }
+
+    private func softmaxOutput(_ be: any Backend, _ shape: AxisShape, log: Bool, _ x: [Float]) throws -> [Float] {
+        let y = try be.allocate(shape.count, dtype: .float32)
+        try workGroupSoftmaxForward(be, shape, log: log, x: try be.makeBuffer(x), y: y)
+        return try be.download(y)
+    }
+
+    /// The work-group kernels on OpenCL whatever the row length; the CPU backend's softmax elsewhere.
+    private func workGroupSoftmaxForward(_ be: any Backend, _ shape: AxisShape, log: Bool, x: any DeviceBuffer,
+                                         y: any DeviceBuffer) throws {
+        if let cl = be as? OpenCLBackend {
+            try cl.softmaxForward(shape, log: log, x: x, y: y, algorithm: .workgroup)
+        } else {
+            try be.softmaxForward(shape, log: log, x: x, y: y)
+        }
+    }
+
+    private func workGroupSoftmaxBackward(_ be: any Backend, _ shape: AxisShape, log: Bool, y: any DeviceBuffer,
+                                          dy: any DeviceBuffer, dx: any DeviceBuffer) throws {
+        if let cl = be as? OpenCLBackend {
+            try cl.softmaxBackward(shape, log: log, y: y, dy: dy, dx: dx, algorithm: .workgroup)
+        } else {
+            try be.softmaxBackward(shape, log: log, y: y, dy: dy, dx: dx)
+        }
+    }
+
     func testInvalidTunablesAreRejected() throws {
         let cl = try openCL()
         XCTAssertThrowsError(try cl.memoryBound.set(MemoryBoundTunables.streaming,
                                                     ["STREAM_WG": 48, "STREAM_VEC": 4, "STREAM_ITEMS": 1]))
         XCTAssertThrowsError(try cl.memoryBound.set(MemoryBoundTunables.batchNorm, ["BN_WG": 64]))
+        XCTAssertThrowsError(try cl.memoryBound.set(MemoryBoundTunables.softmax,
+                                                    ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 32, "SOFTMAX_CONTIGUOUS": 1]))
         XCTAssertEqual(cl.memoryBound.values(MemoryBoundTunables.pooling), MemoryBoundTunables.pooling.cpuDefault)
     }
 }

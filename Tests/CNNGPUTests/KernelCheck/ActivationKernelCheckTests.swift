@@ -31,14 +31,14 @@ final class KernelCheckActivationTests: XCTestCase {
     }
 }
 
-/// The work-group-per-row softmax kernels in their vector forms (SOFTMAX_VEC 2, 4, 8), in a class
+/// The work-group-per-row softmax kernels in their vector forms (SOFTMAX_VEC 2, 4, 8, 16), in a class
 /// of their own: oclgrind 21.10's --uninitialized checker crashes inside the simulator on them
 /// (as on the batch-norm reductions; the scalar form below runs under it), and
 /// scripts/check-kernels.sh then names this class as checked for out-of-bounds accesses and
 /// races only, leaving the other activation kernels under that checker.
 final class KernelCheckSoftmaxVectorTests: XCTestCase {
     func testWorkGroupSoftmaxVectorForms() throws {
-        for vector in [2, 4, 8] { try runWorkGroupSoftmax(vector: vector) }
+        for vector in [2, 4, 8, 16] { try runWorkGroupSoftmax(vector: vector) }
     }
 }
 
@@ -49,16 +49,17 @@ final class KernelCheckSoftmaxScalarTests: XCTestCase {
 }
 
 /// Both modes, forward and backward, of the work-group softmax kernels at SOFTMAX_VEC `vector`
-/// (work-groups of 8, 16 and 128, both orders of a work-item's vectors): rows shorter than a
+/// (work-groups of 4, 8, 16 and 128, both orders of a work-item's vectors): rows shorter than a
 /// vector per work-item, and rows longer than a pass of the group with a partial last vector.
 private func runWorkGroupSoftmax(vector: Int) throws {
     let b = try TestBackends.requireOpenCL()
     defer { try? b.memoryBound.set(MemoryBoundTunables.softmax, nil) }
     var rng = SeededGenerator.fresh()
-    let n = 2100
+    // Two rows of the longest shape below (128 work-items × `vector` floats + 3).
+    let n = 2 * (128 * vector + 3)
     let x = try b.makeBuffer(rng.floats(n)), y = try b.makeBuffer(rng.floats(n))
     let dy = try b.makeBuffer(rng.floats(n)), dx = try b.makeBuffer(rng.floats(n))
-    for (wg, contiguous) in [(16, 0), (128, 0), (8, 1), (128, 1)] {
+    for (wg, contiguous) in [(16, 0), (128, 0), (4, 1), (8, 1), (128, 1)] {
         try b.memoryBound.set(MemoryBoundTunables.softmax,
                               ["SOFTMAX_WG": wg, "SOFTMAX_VEC": vector, "SOFTMAX_CONTIGUOUS": contiguous])
         for shape in [AxisShape(outer: 2, axis: 70, inner: 1), AxisShape(outer: 2, axis: wg * vector + 3, inner: 1)] {

@@ -99,14 +99,16 @@ enum MemoryBoundTunables {
 
     static let softmax = MemoryBoundKernel(
         names: ["SOFTMAX_WG", "SOFTMAX_VEC", "SOFTMAX_CONTIGUOUS"],
-        allowed: ["SOFTMAX_WG": [8, 16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8], "SOFTMAX_CONTIGUOUS": [0, 1]],
-        // PoCL: a row of 1000 is 125 float8 vectors, 16 per work-item in groups of 8, so the
-        // exponentials run 8 wide, each work-item's vectors one contiguous run (PoCL walks a
-        // group's work-items in turn on one core); groups of 8 and runs took 0.7–0.8× the time
-        // of groups of 16 in the coalesced order backward, about 0.9× forward, which the
-        // exponentials bound (Benchmarks/NOTES-memory-bound.md). GPUs: the usual float4 shape
-        // over 128 threads, coalesced, not measured yet.
-        cpuDefault: ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 1],
+        allowed: ["SOFTMAX_WG": [4, 8, 16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8, 16], "SOFTMAX_CONTIGUOUS": [0, 1]],
+        // PoCL: a row of 1000 is 63 float16 vectors, 16 per work-item in groups of 4, so the
+        // exponentials run 16 wide in one AVX-512 register (float8: 1.2× the forward's time,
+        // which the exponentials bound), each work-item's vectors one contiguous run (PoCL walks
+        // a group's work-items in turn on one core); groups of 8 and runs took 0.7–0.8× the time
+        // of groups of 16 in the coalesced order backward, about 0.9× forward, and groups of 4
+        // 0.92–0.97× the time of 8 (fewer barrier-split work-item loops)
+        // (Benchmarks/NOTES-memory-bound.md). GPUs: the usual float4 shape over 128 threads,
+        // coalesced, not measured yet.
+        cpuDefault: ["SOFTMAX_WG": 4, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1],
         gpuDefault: ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0])
 }
 
