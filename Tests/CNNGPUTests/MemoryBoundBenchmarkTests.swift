@@ -4,8 +4,12 @@ import XCTest
 
 /// Bandwidth of the memory-bound ops at ResNet-50 batch-8 shapes, on the OpenCL device and on the
 /// CPU backend, next to a plain copy of the same number of bytes on the same backend
-/// (Benchmarks/NOTES-memory-bound.md). A measurement, not a test: skipped unless CNNGPU_BENCH=1,
-/// and it asserts nothing about speed. CNNGPU_BENCH_BACKEND=cpu|opencl runs one backend only.
+/// (Benchmarks/NOTES-memory-bound.md), and next to the device's copy bandwidth: a copy of 256 MB,
+/// far beyond the caches, timed before and after the ops (the best of both). The first ratio is
+/// the stricter one for small tensors, whose own copy runs from the caches at up to 5× the
+/// device's bandwidth; the second is the issues' wording ("≥ 50% of the device's measured copy
+/// bandwidth"). A measurement, not a test: skipped unless CNNGPU_BENCH=1, and it asserts
+/// nothing about speed. CNNGPU_BENCH_BACKEND=cpu|opencl runs one backend only.
 final class MemoryBoundBenchmarkTests: XCTestCase {
     /// One op: the bytes it must move at least (each input read once, each output written
     /// once) and how to enqueue it once.
@@ -40,16 +44,30 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
     }
 
     private func measure(_ b: any Backend, only: String?) throws {
-        var report = "\(b.info.backend) \(b.info.name), \(b.info.computeUnits) compute units\n"
-        report += "op                               MB     ms   GB/s  copy GB/s  ratio\n"
+        let deviceBytes = 256 << 20
+        var deviceCopy = try bestSeconds(b, try copy(b, bytes: deviceBytes))
+        var lines: [(name: String, bytes: Int, seconds: Double, copySeconds: Double)] = []
         for c in try cases(b, only: only) where only.map({ c.name.contains($0) }) ?? true {
             let (seconds, copySeconds) = try bestSeconds(b, c.run, alternatingWith: try copy(b, bytes: c.bytes))
-            let gbps = Double(c.bytes) / seconds / 1e9, copy = Double(c.bytes) / copySeconds / 1e9
-            report += c.name.padding(toLength: 30, withPad: " ", startingAt: 0)
-                + String(format: " %6.1f %6.2f %6.1f %10.1f %6.2f\n", Double(c.bytes) / 1e6, seconds * 1e3,
-                         gbps, copy, gbps / copy)
+            lines.append((c.name, c.bytes, seconds, copySeconds))
+        }
+        deviceCopy = min(deviceCopy, try bestSeconds(b, try copy(b, bytes: deviceBytes)))
+        let deviceGBps = Double(deviceBytes) / deviceCopy / 1e9
+        var report = "\(b.info.backend) \(b.info.name), \(b.info.computeUnits) compute units; device copy "
+            + String(format: "%.1f GB/s (256 MB)\n", deviceGBps)
+        report += "op                               MB     ms   GB/s  copy GB/s  ratio  ÷device\n"
+        for line in lines {
+            let gbps = Double(line.bytes) / line.seconds / 1e9, copy = Double(line.bytes) / line.copySeconds / 1e9
+            report += line.name.padding(toLength: 30, withPad: " ", startingAt: 0)
+                + String(format: " %6.1f %6.2f %6.1f %10.1f %6.2f %8.2f\n", Double(line.bytes) / 1e6,
+                         line.seconds * 1e3, gbps, copy, gbps / copy, gbps / deviceGBps)
         }
         print(report)
+    }
+
+    /// The best time per call of `run` alone, in the rounds `bestSeconds(_:_:alternatingWith:)` uses.
+    private func bestSeconds(_ b: any Backend, _ run: () throws -> Void) throws -> Double {
+        try bestSeconds(b, run, alternatingWith: {}).op
     }
 
     private static let families = [MemoryBoundTunables.streaming, MemoryBoundTunables.batchNorm,
