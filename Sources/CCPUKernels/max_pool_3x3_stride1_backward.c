@@ -21,7 +21,7 @@
 // permutes depend only on c0 mod 3, and a column block walks down the whole plane), and each
 // input row adds, for its three output rows and the three passes in order, the gradient where
 // the winner is this pixel: a compare and a masked add. An output row's permuted vectors serve
-// the three input rows that use it: ~35 instructions per 16 pixels.
+// the three input rows that use it: about 33 vector instructions per 16 pixels.
 //
 // AVX-512 only: the 16-lane two-source permutes and masked adds are one instruction each there;
 // with AVX2 the same gather written with blends took 2.8× the scatter's time on one core (the
