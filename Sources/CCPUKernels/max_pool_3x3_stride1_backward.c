@@ -1,6 +1,5 @@
 #include "max_pool_3x3_stride1_backward.h"
 #include "cpu_isa.h"
-#include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
