@@ -1,5 +1,6 @@
 #include "pooling.h"
 #include "isa_variants.h"
+#include "max_pool_3x3_stride1_backward.h"
 #include <math.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -20,7 +21,7 @@
 // backward passes of average pooling gather (row sums, then column sums; windows that tile
 // the image write each share straight to its pixels; 3×3/1 keeping the size sums over the flat
 // plane); max pooling's scatters (its gathers
-// measured slower, NOTES-memory-bound.md).
+// measured slower, NOTES-memory-bound.md), but 3×3/1's gather in max_pool_3x3_stride1_backward.c.
 
 #define LANES 16
 /// Ring slots whose input row is remembered; taller windows copy rows again.
@@ -1372,5 +1373,5 @@ ISA_VARIANTS(max_pool_backward, max_pool_backward_body,
 
 void cnn_max_pool_backward(const cnn_pool_geometry *g, const float *dy, const int32_t *indices, float *dx,
                            long planes) {
-    max_pool_backward_dispatch(g, dy, indices, dx, planes);
+    if (!cnn_max_pool_backward_3x3s1(g, dy, indices, dx, planes)) max_pool_backward_dispatch(g, dy, indices, dx, planes);
 }

@@ -46,6 +46,12 @@ final class CPUKernelISATests: XCTestCase {
             // number of output rows, no padding, one-sided padding, and 31 and 45 columns.
             (14, 14, 3, 1, Padding2D(1)), (7, 7, 3, 1, Padding2D(1)), (9, 31, 3, 1, Padding2D(0)),
             (6, 17, 3, 1, Padding2D(top: 1, bottom: 0, left: 0, right: 1)), (4, 45, 3, 1, Padding2D(1)),
+            // Its backward's gather (AVX-512): 13 and 15 columns (one block spilling into the next
+            // row), one row, two pixels, padding on the left or bottom only, and 130 columns (past
+            // the layouts it makes once a call).
+            (11, 13, 3, 1, Padding2D(1)), (3, 15, 3, 1, Padding2D(top: 1, bottom: 0, left: 1, right: 0)),
+            (1, 40, 3, 1, Padding2D(1)), (1, 2, 3, 1, Padding2D(1)),
+            (6, 6, 3, 1, Padding2D(top: 0, bottom: 1, left: 1, right: 0)), (5, 130, 3, 1, Padding2D(1)),
         ]
         for isa in variants {
             try CPUKernelISA.limited(to: isa) {

@@ -9,10 +9,11 @@ final class FusedReLUMaxPoolTests: XCTestCase {
     func testMaskedPoolingMatchesPoolThenReLUBackward() throws {
         var rng = SeededGenerator.fresh()
         // LeNet's 2×2/2 planes (the CPU's small-plane path), an odd plane, overlapping padded
-        // 3×3/2 windows (several outputs share a winner) and a plane wider than 32.
+        // 3×3/2 windows (several outputs share a winner), a plane wider than 32, and GoogLeNet's
+        // 3×3/1 pool branches (the CPU's backward gather: up to 9 windows a pixel, winners −1).
         let shapes: [(h: Int, w: Int, window: Int, stride: Int, pad: Padding2D)] = [
             (28, 28, 2, 2, .zero), (10, 10, 2, 2, .zero), (7, 9, 2, 2, .zero), (9, 13, 3, 2, Padding2D(1)),
-            (6, 40, 2, 2, .zero),
+            (6, 40, 2, 2, .zero), (14, 14, 3, 1, Padding2D(1)), (9, 20, 3, 1, Padding2D(1)),
         ]
         for s in shapes {
             var d = try Pool2DDescriptor(batch: 2, channels: 5, inH: s.h, inW: s.w, windowH: s.window, windowW: s.window,

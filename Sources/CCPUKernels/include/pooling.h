@@ -49,7 +49,9 @@ void cnn_average_pool_backward(const cnn_pool_geometry *g, const float *dy, floa
 /// Max pooling's backward pass over `planes` planes of geometry `g`: each dx plane is zeroed,
 /// then every output's gradient is added at its winner's position, row by row, each row in
 /// passes of outputs whose windows do not overlap (the same order every run); indices outside
-/// the plane are skipped.
+/// the plane are skipped. With AVX-512, 3×3/1 pools that keep the size less 2 gather instead
+/// (max_pool_3x3_stride1_backward.c: the same sums, each pixel stored once), where a winner
+/// outside its window is skipped too.
 void cnn_max_pool_backward(const cnn_pool_geometry *g, const float *dy, const int32_t *indices, float *dx,
                            long planes);
 
