@@ -97,6 +97,18 @@ enum MemoryBoundTunables {
         cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 8, "POOL_ROWS": 2],
         gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1, "POOL_ROWS": 1])
 
+    /// pooling_same.cl (stride-1 "same" pools as column sweeps): POOL_SAME_ROWS rows per
+    /// work-item's strip, POOL_SAME_ALIGN the multiple a row's work-group is rounded up to.
+    static let poolingSame = MemoryBoundKernel(
+        names: ["POOL_SAME_ROWS", "POOL_SAME_ALIGN"],
+        allowed: ["POOL_SAME_ROWS": [4, 8, 16, 32], "POOL_SAME_ALIGN": [1, 8, 16, 32]],
+        // PoCL: a whole 28² plane per strip (32 caps at the height) against 7 or 14 rows, and
+        // groups of 32 rather than 28 work-items (PoCL runs the 4 past its 8-wide vectors one
+        // by one), measured fastest (Benchmarks/NOTES-memory-bound.md). GPUs: short strips for
+        // more work-items and warp-sized groups, not measured yet.
+        cpuDefault: ["POOL_SAME_ROWS": 32, "POOL_SAME_ALIGN": 8],
+        gpuDefault: ["POOL_SAME_ROWS": 4, "POOL_SAME_ALIGN": 32])
+
     static let softmax = MemoryBoundKernel(
         names: ["SOFTMAX_WG", "SOFTMAX_VEC", "SOFTMAX_CONTIGUOUS"],
         allowed: ["SOFTMAX_WG": [8, 16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8], "SOFTMAX_CONTIGUOUS": [0, 1]],
