@@ -43,6 +43,11 @@ final class MemoryBoundTunablesTests: XCTestCase {
         ["POOL_WG": 16, "POOL_ITEMS": 1, "POOL_VEC": 8, "POOL_ROWS": 4], ["POOL_WG": 64, "POOL_ITEMS": 2, "POOL_VEC": 4, "POOL_ROWS": 4],
     ]
 
+    private static let poolingSameSets: [TunableValues?] = [
+        nil, ["POOL_SAME_ROWS": 4, "POOL_SAME_ALIGN": 1], ["POOL_SAME_ROWS": 8, "POOL_SAME_ALIGN": 16],
+        ["POOL_SAME_ROWS": 16, "POOL_SAME_ALIGN": 8], MemoryBoundTunables.poolingSame.gpuDefault,
+    ]
+
     private func openCL() throws -> OpenCLBackend {
         _ = try TestBackends.requireOpenCL()
         return try XCTUnwrap(Self.backend, "could not open a second OpenCL backend")
@@ -175,6 +180,43 @@ final class MemoryBoundTunablesTests: XCTestCase {
                 let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
                 let dy = rng.floats(d.outputCount)
                 try crossCheck(MemoryBoundTunables.pooling, Self.poolingSets, "\(d) seed \(rng.seed)") { be in
+                    let xb = try be.makeBuffer(x), dyb = try be.makeBuffer(dy)
+                    let y = try be.allocate(d.outputCount, dtype: .float32), dx = try be.allocate(d.inputCount, dtype: .float32)
+                    let indices = mode == .max ? try be.allocate(d.outputCount, dtype: .int32) : nil
+                    try be.poolingForward(d, x: xb, y: y, indices: indices)
+                    try be.poolingBackward(d, dy: dyb, indices: indices, dx: dx)
+                    return try be.download(y) + be.download(dx)
+                }
+            }
+        }
+    }
+
+    /// pooling_same.cl's "same" stride-1 pools (average forward in both padding modes, average
+    /// backward with padding counted, max backward): one plane (edge kernels only), two, and
+    /// several (interior kernels between); rows of 16 (the narrowest taken), 17 and 40 (work-
+    /// groups rounded up past the row), strips that leave a partial last one, a 5×5 window.
+    func testSamePoolingAtEdgeShapes() throws {
+        var rng = SeededGenerator.fresh()
+        let problems = [
+            try Pool2DDescriptor(batch: 1, channels: 1, inH: 16, inW: 16, windowH: 3, windowW: 3, strideH: 1, strideW: 1,
+                                 padding: Padding2D(1), mode: .max),
+            try Pool2DDescriptor(batch: 2, channels: 1, inH: 30, inW: 17, windowH: 3, windowW: 3, strideH: 1, strideW: 1,
+                                 padding: Padding2D(1), mode: .max),
+            try Pool2DDescriptor(batch: 3, channels: 2, inH: 9, inW: 40, windowH: 5, windowW: 5, strideH: 1, strideW: 1,
+                                 padding: Padding2D(2), mode: .max),
+            try Pool2DDescriptor(batch: 2, channels: 3, inH: 28, inW: 28, windowH: 3, windowW: 3, strideH: 1, strideW: 1,
+                                 padding: Padding2D(1), mode: .max),
+        ]
+        let cl = try openCL()
+        for base in problems {
+            for mode in [PoolingMode.max, .averageIncludingPadding, .averageExcludingPadding] {
+                var d = base
+                d.mode = mode
+                XCTAssertTrue(cl.samePoolingApplies(d), "\(d) should take pooling_same.cl")
+                // Distinct values, so that a max's winner is the same on both backends.
+                let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
+                let dy = rng.floats(d.outputCount)
+                try crossCheck(MemoryBoundTunables.poolingSame, Self.poolingSameSets, "\(d) seed \(rng.seed)") { be in
                     let xb = try be.makeBuffer(x), dyb = try be.makeBuffer(dy)
                     let y = try be.allocate(d.outputCount, dtype: .float32), dx = try be.allocate(d.inputCount, dtype: .float32)
                     let indices = mode == .max ? try be.allocate(d.outputCount, dtype: .int32) : nil
