@@ -48,6 +48,12 @@ final class MemoryBoundTunablesTests: XCTestCase {
         ["POOL_SAME_ROWS": 16, "POOL_SAME_ALIGN": 8], MemoryBoundTunables.poolingSame.gpuDefault,
     ]
 
+    private static let poolingTiledSets: [TunableValues?] = [
+        nil, ["POOL_TILED_ROWS": 1, "POOL_TILED_ALIGN": 1], ["POOL_TILED_ROWS": 4, "POOL_TILED_ALIGN": 16],
+        // 28 rows of 32 pass 256 work-items: the launch takes fewer rows.
+        ["POOL_TILED_ROWS": 28, "POOL_TILED_ALIGN": 32], MemoryBoundTunables.poolingTiled.gpuDefault,
+    ]
+
     private func openCL() throws -> OpenCLBackend {
         _ = try TestBackends.requireOpenCL()
         return try XCTUnwrap(Self.backend, "could not open a second OpenCL backend")
@@ -222,6 +228,38 @@ final class MemoryBoundTunablesTests: XCTestCase {
                     let indices = mode == .max ? try be.allocate(d.outputCount, dtype: .int32) : nil
                     try be.poolingForward(d, x: xb, y: y, indices: indices)
                     try be.poolingBackward(d, dy: dyb, indices: indices, dx: dx)
+                    return try be.download(y) + be.download(dx)
+                }
+            }
+        }
+    }
+
+    /// pooling_tiled.cl's average backward where windows tile the input: 16 outputs wide (the
+    /// narrowest taken), 17 and 20 (groups rounded up past the row), output heights that leave
+    /// a partial last group of rows, a 3×3/3 window (scalar stores), both padding modes.
+    func testTiledAveragePoolingAtEdgeShapes() throws {
+        var rng = SeededGenerator.fresh()
+        let problems = [
+            try Pool2DDescriptor(batch: 1, channels: 1, inH: 32, inW: 32, windowH: 2, windowW: 2, strideH: 2, strideW: 2,
+                                 mode: .averageIncludingPadding),
+            try Pool2DDescriptor(batch: 2, channels: 3, inH: 34, inW: 40, windowH: 2, windowW: 2, strideH: 2, strideW: 2,
+                                 mode: .averageIncludingPadding),
+            try Pool2DDescriptor(batch: 1, channels: 2, inH: 48, inW: 51, windowH: 3, windowW: 3, strideH: 3, strideW: 3,
+                                 mode: .averageIncludingPadding),
+            try Pool2DDescriptor(batch: 2, channels: 2, inH: 60, inW: 56, windowH: 2, windowW: 2, strideH: 2, strideW: 2,
+                                 mode: .averageIncludingPadding),
+        ]
+        let cl = try openCL()
+        for base in problems {
+            for mode in [PoolingMode.averageIncludingPadding, .averageExcludingPadding] {
+                var d = base
+                d.mode = mode
+                XCTAssertTrue(cl.tiledPoolingApplies(d), "\(d) should take pooling_tiled.cl")
+                let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
+                try crossCheck(MemoryBoundTunables.poolingTiled, Self.poolingTiledSets, "\(d) seed \(rng.seed)") { be in
+                    let y = try be.allocate(d.outputCount, dtype: .float32), dx = try be.allocate(d.inputCount, dtype: .float32)
+                    try be.poolingForward(d, x: try be.makeBuffer(x), y: y, indices: nil)
+                    try be.poolingBackward(d, dy: try be.makeBuffer(dy), indices: nil, dx: dx)
                     return try be.download(y) + be.download(dx)
                 }
             }

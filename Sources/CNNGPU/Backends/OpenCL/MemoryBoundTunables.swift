@@ -109,6 +109,17 @@ enum MemoryBoundTunables {
         cpuDefault: ["POOL_SAME_ROWS": 32, "POOL_SAME_ALIGN": 8],
         gpuDefault: ["POOL_SAME_ROWS": 4, "POOL_SAME_ALIGN": 32])
 
+    /// pooling_tiled.cl (average backward where windows tile the input): POOL_TILED_ROWS output
+    /// rows per work-group, POOL_TILED_ALIGN the multiple a row's outputs are rounded up to.
+    static let poolingTiled = MemoryBoundKernel(
+        names: ["POOL_TILED_ROWS", "POOL_TILED_ALIGN"],
+        allowed: ["POOL_TILED_ROWS": [1, 2, 4, 8, 14, 16, 28], "POOL_TILED_ALIGN": [1, 8, 16, 32]],
+        // PoCL, DenseNet's 8×128×56² → 28²: groups of 14 or 28 rows of 32 work-items took
+        // 0.53–0.62 of pooling.cl's time, one row 0.52–0.78 (Benchmarks/NOTES-memory-bound.md).
+        // GPUs: 32 × 8 = 256 work-items, not measured yet.
+        cpuDefault: ["POOL_TILED_ROWS": 14, "POOL_TILED_ALIGN": 8],
+        gpuDefault: ["POOL_TILED_ROWS": 8, "POOL_TILED_ALIGN": 32])
+
     static let softmax = MemoryBoundKernel(
         names: ["SOFTMAX_WG", "SOFTMAX_VEC", "SOFTMAX_CONTIGUOUS"],
         allowed: ["SOFTMAX_WG": [8, 16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8], "SOFTMAX_CONTIGUOUS": [0, 1]],

@@ -48,6 +48,8 @@ extension OpenCLBackend: PoolingOps {
         case .max:
             // `checks.poolingBackward` has thrown if max pooling came without indices.
             try launchPooling("max_pool_backward_gather", d, groups: groups, [.buffer(dy), .buffer(indices!), .buffer(dx)])
+        case _ where tiledPoolingApplies(d):
+            try launchTiledAverageBackward(d, dy: dy, dx: dx)
         case .averageIncludingPadding where samePoolingApplies(d):
             // Every window counts WINDOW_H·WINDOW_W positions, and a pixel's covering outputs
             // are its own window: the backward pass is the forward pass of dy.
