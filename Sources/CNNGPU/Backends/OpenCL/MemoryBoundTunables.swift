@@ -5,7 +5,7 @@ import Foundation
 /// vector_io.cl, batchnorm.cl, pooling.cl and softmax.cl), from which both the `-D` build options and the
 /// launch sizes come, so a source and its launch cannot disagree.
 ///
-/// Four families, each with its own parameters:
+/// Six families, each with its own parameters:
 /// - `streaming` (elementwise.cl, activation.cl, optimizer.cl): STREAM_WG work-items per group,
 ///   STREAM_VEC floats per vector load, STREAM_ITEMS vectors per work-item. A work-group covers
 ///   WG·VEC·ITEMS consecutive floats; step k of work-item l loads vector k·WG + l, so
@@ -27,6 +27,9 @@ import Foundation
 ///   Global average pooling of small planes follows POOL_VEC too: 1 stages groups of planes in
 ///   local memory (coalesced), above 1 a work-item takes a whole plane with vector loads and
 ///   stores (CPU devices, which run a group's work-items one after another).
+/// - `poolingSame` (pooling_same.cl, stride-1 "same" pools as column sweeps) and `poolingTiled`
+///   (pooling_tiled.cl, average backward where windows tile the input): rows per strip or per
+///   work-group, and the multiple a row's work-group is rounded up to.
 /// - `softmax` (softmax.cl, the work-group-per-row kernels): SOFTMAX_WG work-items per row,
 ///   SOFTMAX_VEC floats per vector, and SOFTMAX_CONTIGUOUS, whether a work-item's vectors are
 ///   one contiguous run of the row (CPU devices) or every SOFTMAX_WG-th vector (coalesced).

@@ -2,6 +2,8 @@
 /// outputs covering its own input pixels), so they are deterministic and need no atomics. The 2-D max and average kernels take
 /// the pooling family's tunables (MemoryBoundTunables.swift) and are built per geometry: the
 /// descriptor's sizes become `-D` constants (`poolSpecialization`), so their window loops unroll.
+/// Stride-1 "same" pools go to `pooling_same.cl` (OpenCLBackend+PoolingSame.swift) and average
+/// backward where windows tile the input to `pooling_tiled.cl` (OpenCLBackend+PoolingTiled.swift).
 extension OpenCLBackend: PoolingOps {
     public func encodePoolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
                                      indices: (any DeviceBuffer)?) throws {
