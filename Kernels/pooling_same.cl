@@ -52,10 +52,6 @@
 #define POOL_PAD_LEFT 1
 #define POOL_DIVISOR 1
 #endif
-#ifndef POOL_MASK_NON_POSITIVE
-#define POOL_MASK_NON_POSITIVE 0
-#endif
-
 #define SAME_PLANE (POOL_IN_H * POOL_IN_W)
 // Work-items per group: the row's columns rounded up to a multiple of POOL_SAME_ALIGN (those
 // past the row return at once). PoCL vectorizes a group's work-items 8 at a time and runs
