@@ -8,7 +8,7 @@ let kernelFiles = [
     "conv_implicit_gemm.cl", "gemm_tile.cl", "conv_winograd_f2x3.cl", "conv_winograd_f4x3.cl",
     "conv_winograd_filter.cl",
     "convolution.cl", "dropout.cl", "elementwise.cl",
-    "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "reduction.cl", "softmax.cl", "vector_io.cl",
+    "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "pooling_same.cl", "pooling_tiled.cl", "reduction.cl", "softmax.cl", "vector_io.cl",
     "winograd_f4_points.cl",
 ]
 

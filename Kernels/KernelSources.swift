@@ -19,6 +19,8 @@ public enum KernelSources {
         "lrn": text(PackageResources.lrn_cl),
         "optimizer": text(PackageResources.optimizer_cl),
         "pooling": text(PackageResources.pooling_cl),
+        "pooling_same": text(PackageResources.pooling_same_cl),
+        "pooling_tiled": text(PackageResources.pooling_tiled_cl),
         "reduction": text(PackageResources.reduction_cl),
         "softmax": text(PackageResources.softmax_cl),
         "vector_io": text(PackageResources.vector_io_cl),

@@ -71,7 +71,8 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
     }
 
     private static let families = [MemoryBoundTunables.streaming, MemoryBoundTunables.batchNorm,
-                                   MemoryBoundTunables.pooling, MemoryBoundTunables.softmax]
+                                   MemoryBoundTunables.pooling, MemoryBoundTunables.softmax,
+                                   MemoryBoundTunables.poolingSame, MemoryBoundTunables.poolingTiled]
 
     /// "POOL_WG=256,BN_VEC=8": values that replace the defaults of the families naming them, to
     /// compare candidates when choosing the defaults.

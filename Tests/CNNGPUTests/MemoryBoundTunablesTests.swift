@@ -52,6 +52,17 @@ final class MemoryBoundTunablesTests: XCTestCase {
         ["SOFTMAX_WG": 32, "SOFTMAX_VEC": 1, "SOFTMAX_CONTIGUOUS": 1],
     ]
 
+    private static let poolingSameSets: [TunableValues?] = [
+        nil, ["POOL_SAME_ROWS": 4, "POOL_SAME_ALIGN": 1], ["POOL_SAME_ROWS": 8, "POOL_SAME_ALIGN": 16],
+        ["POOL_SAME_ROWS": 16, "POOL_SAME_ALIGN": 8], MemoryBoundTunables.poolingSame.gpuDefault,
+    ]
+
+    private static let poolingTiledSets: [TunableValues?] = [
+        nil, ["POOL_TILED_ROWS": 1, "POOL_TILED_ALIGN": 1], ["POOL_TILED_ROWS": 4, "POOL_TILED_ALIGN": 16],
+        // 28 rows of 32 pass 256 work-items: the launch takes fewer rows.
+        ["POOL_TILED_ROWS": 28, "POOL_TILED_ALIGN": 32], MemoryBoundTunables.poolingTiled.gpuDefault,
+    ]
+
     private func openCL() throws -> OpenCLBackend {
         _ = try TestBackends.requireOpenCL()
         return try XCTUnwrap(Self.backend, "could not open a second OpenCL backend")
@@ -189,6 +200,75 @@ final class MemoryBoundTunablesTests: XCTestCase {
                     let indices = mode == .max ? try be.allocate(d.outputCount, dtype: .int32) : nil
                     try be.poolingForward(d, x: xb, y: y, indices: indices)
                     try be.poolingBackward(d, dy: dyb, indices: indices, dx: dx)
+                    return try be.download(y) + be.download(dx)
+                }
+            }
+        }
+    }
+
+    /// pooling_same.cl's "same" stride-1 pools (average forward in both padding modes, average
+    /// backward with padding counted, max backward): one plane (edge kernels only), two, and
+    /// several (interior kernels between); rows of 16 (the narrowest taken), 17 and 40 (work-
+    /// groups rounded up past the row), strips that leave a partial last one, a 5×5 window.
+    func testSamePoolingAtEdgeShapes() throws {
+        var rng = SeededGenerator.fresh()
+        let problems = [
+            try Pool2DDescriptor(batch: 1, channels: 1, inH: 16, inW: 16, windowH: 3, windowW: 3, strideH: 1, strideW: 1,
+                                 padding: Padding2D(1), mode: .max),
+            try Pool2DDescriptor(batch: 2, channels: 1, inH: 30, inW: 17, windowH: 3, windowW: 3, strideH: 1, strideW: 1,
+                                 padding: Padding2D(1), mode: .max),
+            try Pool2DDescriptor(batch: 3, channels: 2, inH: 9, inW: 40, windowH: 5, windowW: 5, strideH: 1, strideW: 1,
+                                 padding: Padding2D(2), mode: .max),
+            try Pool2DDescriptor(batch: 2, channels: 3, inH: 28, inW: 28, windowH: 3, windowW: 3, strideH: 1, strideW: 1,
+                                 padding: Padding2D(1), mode: .max),
+        ]
+        let cl = try openCL()
+        for base in problems {
+            for mode in [PoolingMode.max, .averageIncludingPadding, .averageExcludingPadding] {
+                var d = base
+                d.mode = mode
+                XCTAssertTrue(cl.samePoolingApplies(d), "\(d) should take pooling_same.cl")
+                // Distinct values, so that a max's winner is the same on both backends.
+                let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
+                let dy = rng.floats(d.outputCount)
+                try crossCheck(MemoryBoundTunables.poolingSame, Self.poolingSameSets, "\(d) seed \(rng.seed)") { be in
+                    let xb = try be.makeBuffer(x), dyb = try be.makeBuffer(dy)
+                    let y = try be.allocate(d.outputCount, dtype: .float32), dx = try be.allocate(d.inputCount, dtype: .float32)
+                    let indices = mode == .max ? try be.allocate(d.outputCount, dtype: .int32) : nil
+                    try be.poolingForward(d, x: xb, y: y, indices: indices)
+                    try be.poolingBackward(d, dy: dyb, indices: indices, dx: dx)
+                    return try be.download(y) + be.download(dx)
+                }
+            }
+        }
+    }
+
+    /// pooling_tiled.cl's average backward where windows tile the input: 16 outputs wide (the
+    /// narrowest taken), 17 and 20 (groups rounded up past the row), output heights that leave
+    /// a partial last group of rows, a 3×3/3 window (scalar stores), both padding modes.
+    func testTiledAveragePoolingAtEdgeShapes() throws {
+        var rng = SeededGenerator.fresh()
+        let problems = [
+            try Pool2DDescriptor(batch: 1, channels: 1, inH: 32, inW: 32, windowH: 2, windowW: 2, strideH: 2, strideW: 2,
+                                 mode: .averageIncludingPadding),
+            try Pool2DDescriptor(batch: 2, channels: 3, inH: 34, inW: 40, windowH: 2, windowW: 2, strideH: 2, strideW: 2,
+                                 mode: .averageIncludingPadding),
+            try Pool2DDescriptor(batch: 1, channels: 2, inH: 48, inW: 51, windowH: 3, windowW: 3, strideH: 3, strideW: 3,
+                                 mode: .averageIncludingPadding),
+            try Pool2DDescriptor(batch: 2, channels: 2, inH: 60, inW: 56, windowH: 2, windowW: 2, strideH: 2, strideW: 2,
+                                 mode: .averageIncludingPadding),
+        ]
+        let cl = try openCL()
+        for base in problems {
+            for mode in [PoolingMode.averageIncludingPadding, .averageExcludingPadding] {
+                var d = base
+                d.mode = mode
+                XCTAssertTrue(cl.tiledPoolingApplies(d), "\(d) should take pooling_tiled.cl")
+                let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
+                try crossCheck(MemoryBoundTunables.poolingTiled, Self.poolingTiledSets, "\(d) seed \(rng.seed)") { be in
+                    let y = try be.allocate(d.outputCount, dtype: .float32), dx = try be.allocate(d.inputCount, dtype: .float32)
+                    try be.poolingForward(d, x: try be.makeBuffer(x), y: y, indices: nil)
+                    try be.poolingBackward(d, dy: try be.makeBuffer(dy), indices: nil, dx: dx)
                     return try be.download(y) + be.download(dx)
                 }
             }

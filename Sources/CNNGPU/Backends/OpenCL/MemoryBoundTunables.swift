@@ -5,7 +5,7 @@ import Foundation
 /// vector_io.cl, batchnorm.cl, pooling.cl and softmax.cl), from which both the `-D` build options and the
 /// launch sizes come, so a source and its launch cannot disagree.
 ///
-/// Four families, each with its own parameters:
+/// Six families, each with its own parameters:
 /// - `streaming` (elementwise.cl, activation.cl, optimizer.cl): STREAM_WG work-items per group,
 ///   STREAM_VEC floats per vector load, STREAM_ITEMS vectors per work-item. A work-group covers
 ///   WG·VEC·ITEMS consecutive floats; step k of work-item l loads vector k·WG + l, so
@@ -27,6 +27,9 @@ import Foundation
 ///   Global average pooling of small planes follows POOL_VEC too: 1 stages groups of planes in
 ///   local memory (coalesced), above 1 a work-item takes a whole plane with vector loads and
 ///   stores (CPU devices, which run a group's work-items one after another).
+/// - `poolingSame` (pooling_same.cl, stride-1 "same" pools as column sweeps) and `poolingTiled`
+///   (pooling_tiled.cl, average backward where windows tile the input): rows per strip or per
+///   work-group, and the multiple a row's work-group is rounded up to.
 /// - `softmax` (softmax.cl, the work-group-per-row kernels): SOFTMAX_WG work-items per row,
 ///   SOFTMAX_VEC floats per vector, and SOFTMAX_CONTIGUOUS, whether a work-item's vectors are
 ///   one contiguous run of the row (CPU devices) or every SOFTMAX_WG-th vector (coalesced).
@@ -96,6 +99,29 @@ enum MemoryBoundTunables {
         // work-item (POOL_VEC 1, where POOL_ROWS does not apply) until one is measured.
         cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 8, "POOL_ROWS": 2],
         gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1, "POOL_ROWS": 1])
+
+    /// pooling_same.cl (stride-1 "same" pools as column sweeps): POOL_SAME_ROWS rows per
+    /// work-item's strip, POOL_SAME_ALIGN the multiple a row's work-group is rounded up to.
+    static let poolingSame = MemoryBoundKernel(
+        names: ["POOL_SAME_ROWS", "POOL_SAME_ALIGN"],
+        allowed: ["POOL_SAME_ROWS": [4, 8, 16, 32], "POOL_SAME_ALIGN": [1, 8, 16, 32]],
+        // PoCL: a whole 28² plane per strip (32 caps at the height) against 7 or 14 rows, and
+        // groups of 32 rather than 28 work-items (PoCL runs the 4 past its 8-wide vectors one
+        // by one), measured fastest (Benchmarks/NOTES-memory-bound.md). GPUs: short strips for
+        // more work-items and warp-sized groups, not measured yet.
+        cpuDefault: ["POOL_SAME_ROWS": 32, "POOL_SAME_ALIGN": 8],
+        gpuDefault: ["POOL_SAME_ROWS": 4, "POOL_SAME_ALIGN": 32])
+
+    /// pooling_tiled.cl (average backward where windows tile the input): POOL_TILED_ROWS output
+    /// rows per work-group, POOL_TILED_ALIGN the multiple a row's outputs are rounded up to.
+    static let poolingTiled = MemoryBoundKernel(
+        names: ["POOL_TILED_ROWS", "POOL_TILED_ALIGN"],
+        allowed: ["POOL_TILED_ROWS": [1, 2, 4, 8, 14, 16, 28], "POOL_TILED_ALIGN": [1, 8, 16, 32]],
+        // PoCL, DenseNet's 8×128×56² → 28²: groups of 14 or 28 rows of 32 work-items took
+        // 0.53–0.62 of pooling.cl's time, one row 0.52–0.78 (Benchmarks/NOTES-memory-bound.md).
+        // GPUs: 32 × 8 = 256 work-items, not measured yet.
+        cpuDefault: ["POOL_TILED_ROWS": 14, "POOL_TILED_ALIGN": 8],
+        gpuDefault: ["POOL_TILED_ROWS": 8, "POOL_TILED_ALIGN": 32])
 
     static let softmax = MemoryBoundKernel(
         names: ["SOFTMAX_WG", "SOFTMAX_VEC", "SOFTMAX_CONTIGUOUS"],

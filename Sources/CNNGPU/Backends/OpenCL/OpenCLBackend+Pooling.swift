@@ -2,6 +2,8 @@
 /// outputs covering its own input pixels), so they are deterministic and need no atomics. The 2-D max and average kernels take
 /// the pooling family's tunables (MemoryBoundTunables.swift) and are built per geometry: the
 /// descriptor's sizes become `-D` constants (`poolSpecialization`), so their window loops unroll.
+/// Stride-1 "same" pools go to `pooling_same.cl` (OpenCLBackend+PoolingSame.swift) and average
+/// backward where windows tile the input to `pooling_tiled.cl` (OpenCLBackend+PoolingTiled.swift).
 extension OpenCLBackend: PoolingOps {
     public func encodePoolingForward(_ d: Pool2DDescriptor, x: any DeviceBuffer, y: any DeviceBuffer,
                                      indices: (any DeviceBuffer)?) throws {
@@ -19,7 +21,11 @@ extension OpenCLBackend: PoolingOps {
                 try launchPooling("max_pool_forward", d, groups: groups, [.buffer(x), .buffer(y)])
             }
         case .averageIncludingPadding, .averageExcludingPadding:
-            try launchPooling("avg_pool_forward", d, groups: groups, [.buffer(x), .buffer(y)])
+            if samePoolingApplies(d) {
+                try launchSamePooling("avg_pool_same", d, [.buffer(x), .buffer(y)])
+            } else {
+                try launchPooling("avg_pool_forward", d, groups: groups, [.buffer(x), .buffer(y)])
+            }
         }
     }
 
@@ -39,9 +45,17 @@ extension OpenCLBackend: PoolingOps {
             : (perRow ? d.inH : (rowGroups + rows - 1) / rows) * ((d.inW + vector - 1) / vector)
         let groups = poolGroups(pixels: pixels, planes: d.batch * d.channels)
         switch d.mode {
+        case .max where samePoolingApplies(d):
+            try launchSamePooling("max_pool_same_backward", d, [.buffer(dy), .buffer(indices!), .buffer(dx)])
         case .max:
             // `checks.poolingBackward` has thrown if max pooling came without indices.
             try launchPooling("max_pool_backward_gather", d, groups: groups, [.buffer(dy), .buffer(indices!), .buffer(dx)])
+        case _ where tiledPoolingApplies(d):
+            try launchTiledAverageBackward(d, dy: dy, dx: dx)
+        case .averageIncludingPadding where samePoolingApplies(d):
+            // Every window counts WINDOW_H·WINDOW_W positions, and a pixel's covering outputs
+            // are its own window: the backward pass is the forward pass of dy.
+            try launchSamePooling("avg_pool_same", d, [.buffer(dy), .buffer(dx)])
         case .averageIncludingPadding, .averageExcludingPadding:
             try launchPooling("avg_pool_backward_gather", d, groups: groups, [.buffer(dy), .buffer(dx)])
         }
@@ -113,7 +127,7 @@ extension OpenCLBackend: PoolingOps {
 
     /// The geometry `-D` constants of pooling.cl. The batch is not among them: planes are the
     /// range's second dimension, so one program serves every batch size.
-    private func poolSpecialization(_ d: Pool2DDescriptor) -> String {
+    func poolSpecialization(_ d: Pool2DDescriptor) -> String {
         let values = [("IN_H", d.inH), ("IN_W", d.inW), ("OUT_H", d.outH), ("OUT_W", d.outW),
                       ("WINDOW_H", d.windowH), ("WINDOW_W", d.windowW), ("STRIDE_H", d.strideH), ("STRIDE_W", d.strideW),
                       ("PAD_TOP", d.padding.top), ("PAD_LEFT", d.padding.left), ("PAD_BOTTOM", d.padding.bottom),
