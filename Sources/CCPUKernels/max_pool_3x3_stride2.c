@@ -82,12 +82,13 @@ INLINE void row_max(const float *row, long c0, long inW, vi16 base, int nanRule,
 /// input row the next output row shares. Returns whether a load held a NaN (with the
 /// one-compare rule, which then gave wrong winners: the caller pools the plane again).
 INLINE int pool_plane(const cnn_pool_geometry *g, const float *x, const float *xEnd, float *y, int32_t *indices,
-                      int track, int mask, int nanRule, float *carried) {
-    const long inH = g->inH, inW = g->inW, outW = g->outW, blocks = (outW + LANES - 1) / LANES;
+                      int track, int mask, int nanRule, int oneBlock, float *carried) {
+    const long inH = g->inH, inW = g->inW, outW = g->outW, blocks = oneBlock ? 1 : (outW + LANES - 1) / LANES;
     const vi16 lanes2 = (vi16){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
     float *carriedValues = carried;
     int32_t *carriedIndices = (int32_t *)(carried + blocks * LANES);
-    vi16 nan = splat16i(0);
+    vi16 nan = splat16i(0), heldIndex = splat16i(0);
+    vf16 held = splat16(-INFINITY);
     for (long oh = 0; oh < g->outH; oh++) {
         const long r0 = 2 * oh - g->top, h0 = r0 > 0 ? r0 : 0;
         if (inW >= AHEAD_MIN_WIDTH) {
@@ -100,7 +101,10 @@ INLINE int pool_plane(const cnn_pool_geometry *g, const float *x, const float *x
             const vi16 columns = splat16i((int)c0) + lanes2;
             vf16 best, middle, bottom;
             vi16 index = splat16i(0), middleIndex = splat16i(0), bottomIndex = splat16i(0);
-            if (oh > 0) {
+            if (oh > 0 && oneBlock) {
+                best = held;
+                index = heldIndex;
+            } else if (oh > 0) {
                 best = load16(carriedValues + b * LANES);
                 if (track) index = load16i(carriedIndices + b * LANES);
             } else if (r0 >= 0) {
@@ -116,8 +120,13 @@ INLINE int pool_plane(const cnn_pool_geometry *g, const float *x, const float *x
             } else {
                 bottom = splat16(-INFINITY);  // the bottom padding, in the last output row only
             }
-            store16(carriedValues + b * LANES, bottom);
-            if (track) store16i(carriedIndices + b * LANES, bottomIndex);
+            if (oneBlock) {
+                held = bottom;
+                heldIndex = bottomIndex;
+            } else {
+                store16(carriedValues + b * LANES, bottom);
+                if (track) store16i(carriedIndices + b * LANES, bottomIndex);
+            }
             vi16 wins = wins_over(middle, best, nanRule);
             best = select16(wins, middle, best);
             if (track) index = select16i(wins, middleIndex, index);
@@ -142,11 +151,17 @@ INLINE void max_pool_3x3s2(const cnn_pool_geometry *g, const float *x, float *y,
                            float *scratch, int track, int mask) {
     const long inPlane = g->inH * g->inW, outPlane = g->outH * g->outW;
     const float *xEnd = x + planes * inPlane;
+    const int oneBlock = g->outW == LANES;
     for (long p = 0; p < planes; p++) {
         const float *xp = x + p * inPlane;
         float *yp = y + p * outPlane;
         int32_t *ip = track ? indices + p * outPlane : NULL;
-        if (pool_plane(g, xp, xEnd, yp, ip, track, mask, 0, scratch)) pool_plane(g, xp, xEnd, yp, ip, track, mask, 1, scratch);
+        if (oneBlock) {
+            if (pool_plane(g, xp, xEnd, yp, ip, track, mask, 0, 1, scratch))
+                pool_plane(g, xp, xEnd, yp, ip, track, mask, 1, 1, scratch);
+        } else if (pool_plane(g, xp, xEnd, yp, ip, track, mask, 0, 0, scratch)) {
+            pool_plane(g, xp, xEnd, yp, ip, track, mask, 1, 0, scratch);
+        }
     }
 }
 
