@@ -14,7 +14,9 @@
 // while the output rows that need it are pooled, so every block reads its taps with plain
 // vector loads, also in rows shorter than a vector. Two kinds of small plane skip the ring, whose
 // per-row work outweighs their compares: 2×2/2 on planes up to 32 wide (LeNet) and 3×3/2
-// padded top-left on rows up to 32 (ResNet-50's stem pool at 64² input: 32 → 16); so do
+// padded top-left on rows of fewer than 16 outputs; 3×3/2 pools with padding 0 or 1 and 16
+// outputs a row or more (ResNet's stem pool, 112² and 32²) are separable, without the ring
+// (max_pool_3x3_stride2.c); so do
 // 2×2/2 average pooling with every window in the image and 16 outputs a row or more, and 3×3/1
 // max pooling (separable: each row's 3-column maxima shared by the output rows that use them).
 // The last block of a row overlaps the one before it rather than leaving a scalar tail. The
@@ -65,11 +67,13 @@ INLINE long separable_scratch_floats(const cnn_pool_geometry *g) {
 }
 
 /// The ring, then (average pooling) every block's divisors; or the 3×3/1 average pools' tables
-/// (same_3x3_tables, below), or the separable 3×3/1 max pool's padded plane, if larger.
+/// (same_3x3_tables, below), or the separable 3×3/1 max pool's padded plane, or the 3×3/2 max
+/// pool's carried row maxima (max_pool_3x3_stride2.c), if larger.
 long cnn_pool_scratch_floats(const cnn_pool_geometry *g) {
     long ring = ring_slots(g) * padded_width(g) + g->outH * ((g->outW + LANES - 1) / LANES) * LANES;
     long tables = 2 * (g->inH * g->inW + LANES), plane = separable_scratch_floats(g);
-    long most = ring > tables ? ring : tables;
+    long most = ring > tables ? ring : tables, stride2 = cnn_max_pool_3x3s2_scratch_floats(g);
+    most = most > stride2 ? most : stride2;
     return most > plane ? most : plane;
 }
 
@@ -429,8 +433,9 @@ ISA_VARIANTS(max_pool_small_2x2, max_pool_small_2x2_body,
              (const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes, int mask),
              (g, x, y, indices, planes, mask))
 
-/// 3×3/2 max pooling of planes at most 32 wide padded by one at the top and left (ResNet-50's
-/// stem pool at 64² input: 32 → 16). A row of 16 outputs is one row of the plane, so the
+/// 3×3/2 max pooling of planes at most 32 wide padded by one at the top and left, the rows of
+/// fewer than 16 outputs (or 31 inputs) that max_pool_3x3_stride2.c leaves (it took ResNet-50's
+/// stem pool at 64² input, 32 → 16, from here in 0.50× the time). A row of 16 outputs is one row of the plane, so the
 /// ring's copies, bookkeeping and reloads cost more than the compares (one core, 2048 planes
 /// of 32² in cache: copies 0.2 ms, stores and ring upkeep 0.19 ms, compares 0.26 ms). Here each
 /// window row is loaded straight from the plane as two vectors (lanes past the row's end made
@@ -654,6 +659,7 @@ ISA_VARIANTS(max_pool_forward, max_pool_forward_body,
 void cnn_max_pool_forward(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes,
                           float *scratch) {
     if (small_2x2_applies(g)) max_pool_small_2x2_dispatch(g, x, y, indices, planes, 0);
+    else if (cnn_max_pool_3x3s2_applies(g)) cnn_max_pool_3x3s2_forward(g, x, y, indices, planes, scratch, 0);
     else if (small_3x3s2_applies(g)) max_pool_small_3x3s2_dispatch(g, x, y, indices, planes);
     else if (separable_3x3s1_applies(g)) max_pool_separable_3x3s1_dispatch(g, x, y, indices, planes, scratch);
     else max_pool_forward_dispatch(g, x, y, indices, planes, scratch);
@@ -663,6 +669,10 @@ void cnn_max_pool_forward_masking_non_positive(const cnn_pool_geometry *g, const
                                                int32_t *indices, long planes, float *scratch) {
     if (small_2x2_applies(g)) {
         max_pool_small_2x2_dispatch(g, x, y, indices, planes, 1);
+        return;
+    }
+    if (cnn_max_pool_3x3s2_applies(g)) {
+        cnn_max_pool_3x3s2_forward(g, x, y, indices, planes, scratch, 1);
         return;
     }
     if (small_3x3s2_applies(g)) max_pool_small_3x3s2_dispatch(g, x, y, indices, planes);

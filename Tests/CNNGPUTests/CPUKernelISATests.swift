@@ -52,6 +52,12 @@ final class CPUKernelISATests: XCTestCase {
             (11, 13, 3, 1, Padding2D(1)), (3, 15, 3, 1, Padding2D(top: 1, bottom: 0, left: 1, right: 0)),
             (1, 40, 3, 1, Padding2D(1)), (1, 2, 3, 1, Padding2D(1)),
             (6, 6, 3, 1, Padding2D(top: 0, bottom: 1, left: 1, right: 0)), (5, 130, 3, 1, Padding2D(1)),
+            // 3×3/2 max pooling's separable path (max_pool_3x3_stride2.c; 32² above too): ResNet's
+            // stem at 112², odd sizes (17 outputs a row: the last block starts at column 1, its
+            // last tap the right padding), no padding with an odd width, and bottom/right padding
+            // only, which the last output row and column reach.
+            (112, 112, 3, 2, Padding2D(1)), (33, 33, 3, 2, Padding2D(1)), (7, 33, 3, 2, Padding2D(1)),
+            (12, 47, 3, 2, Padding2D(0)), (10, 64, 3, 2, Padding2D(top: 0, bottom: 1, left: 0, right: 1)),
         ]
         for isa in variants {
             try CPUKernelISA.limited(to: isa) {
@@ -101,6 +107,51 @@ final class CPUKernelISATests: XCTestCase {
                     let magnitudes = PoolingReference.globalAverageForward(planes: planes, spatial: spatial, x.doubles.map(abs))
                     assertSumsClose(try b.download(y), PoolingReference.globalAverageForward(planes: planes, spatial: spatial, x.doubles),
                                     magnitudes: magnitudes, "\(isa) \(planes)×\(spatial) seed \(rng.seed)")
+                }
+            }
+        }
+    }
+
+    /// 3×3/2 on its separable path (max_pool_3x3_stride2.c): a plane with NaN (pooled again
+    /// with the NaN rule), one with −∞ only but for a few values (the first pixel of an all −∞
+    /// window in the image), and one of ties; padding never wins.
+    func testMaxPool3x3Stride2NaNAndInfinityInEveryInstructionSet() throws {
+        var rng = SeededGenerator.fresh()
+        let b = CPUBackend()
+        let (h, w) = (9, 40)
+        let d = try Pool2DDescriptor(batch: 1, channels: 3, inH: h, inW: w, windowH: 3, windowW: 3, strideH: 2,
+                                     strideW: 2, padding: Padding2D(1), mode: .max)
+        var x = (0..<(3 * h * w)).map { _ in Float(Int.random(in: -2...2, using: &rng)) }
+        for i in 0..<(h * w) {
+            let r = Int.random(in: 0..<10, using: &rng)
+            if r < 2 { x[i] = .nan } else if r < 4 { x[i] = -.infinity }
+            x[h * w + i] = r == 0 ? 1 : -.infinity
+        }
+        for isa in variants {
+            try CPUKernelISA.limited(to: isa) {
+                let y = try b.allocate(d.outputCount, dtype: .float32), idx = try b.allocate(d.outputCount, dtype: .int32)
+                try b.poolingForward(d, x: try b.makeBuffer(x), y: y, indices: idx)
+                let got = try b.download(y), indices = try b.downloadInt32(idx)
+                for p in 0..<3 {
+                    for oh in 0..<d.outH {
+                        for ow in 0..<d.outW {
+                            // Row-major scan: the last NaN, else the first maximum, else the first pixel.
+                            var winner = -1
+                            for ih in max(2 * oh - 1, 0)..<min(2 * oh + 2, h) {
+                                for iw in max(2 * ow - 1, 0)..<min(2 * ow + 2, w) {
+                                    let v = x[p * h * w + ih * w + iw]
+                                    if winner < 0 || v.isNaN || v > x[p * h * w + winner] && !x[p * h * w + winner].isNaN {
+                                        winner = ih * w + iw
+                                    }
+                                }
+                            }
+                            let o = p * d.outH * d.outW + oh * d.outW + ow, expected = x[p * h * w + winner]
+                            let label = "\(isa) plane \(p) output \(oh),\(ow) seed \(rng.seed)"
+                            XCTAssertEqual(Int(indices[o]), winner, label)
+                            XCTAssertEqual(got[o].isNaN, expected.isNaN, label)
+                            if !expected.isNaN { XCTAssertEqual(got[o], expected, label) }
+                        }
+                    }
                 }
             }
         }

@@ -65,6 +65,19 @@ int cnn_max_pool_small_2x2_applies(const cnn_pool_geometry *g);
 void cnn_max_pool_backward_small_2x2(const cnn_pool_geometry *g, const float *dy, const int32_t *indices, float *dx,
                                      long planes);
 
+/// Whether `g` is a 3×3/2 pool with padding 0 or 1 on each side, at least 16 outputs and 32
+/// inputs a row, which `cnn_max_pool_forward` and `cnn_max_pool_forward_masking_non_positive`
+/// run separably, straight from the plane (max_pool_3x3_stride2.c).
+int cnn_max_pool_3x3s2_applies(const cnn_pool_geometry *g);
+
+/// Floats of scratch `cnn_max_pool_3x3s2_forward` needs (within `cnn_pool_scratch_floats`).
+long cnn_max_pool_3x3s2_scratch_floats(const cnn_pool_geometry *g);
+
+/// `cnn_max_pool_forward` (or with `maskNonPositive`, its masking form) for geometries
+/// `cnn_max_pool_3x3s2_applies` accepts: the same values and indices to the bit.
+void cnn_max_pool_3x3s2_forward(const cnn_pool_geometry *g, const float *x, float *y, int32_t *indices, long planes,
+                                float *scratch, int maskNonPositive);
+
 /// Global average pooling (global_average_pool.c): y[p] = the mean of plane p's `spatial`
 /// contiguous floats, for `planes` planes. Each plane is summed in blocks of 4096 floats, 16
 /// lanes at a time in float, the blocks' sums added in double and divided by `spatial` there.
