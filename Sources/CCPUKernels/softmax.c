@@ -354,3 +354,116 @@ ISA_VARIANTS(softmax_rows_backward, softmax_rows_backward_body,
 void cnn_softmax_rows_backward(const float *y, const float *dy, float *dx, long rows, long axis) {
     softmax_rows_backward_dispatch(y, dy, dx, rows, axis);
 }
+
+/// Σ e^(x[i] − m) over a row of n ≥ 16 floats, each term stored in g (g may be x), and
+/// Σ (x[i] − m) into *offsets (the label-smoothing term): two accumulators of each; the last,
+/// overlapping vector adds only its new lanes, and x's last vector is read before any store.
+INLINE float exponentials_and_offsets(const float *x, long n, float m, float *g, float *offsets,
+                                      exponential16 exp16) {
+    vf16 a0 = splat16(0), a1 = a0, d0 = a0, d1 = a0, s = splat16(m);
+    vf16 last = load16(x + n - 16) - s;
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        vf16 v0 = load16(x + i) - s, v1 = load16(x + i + 16) - s;
+        vf16 e0 = exp16(v0), e1 = exp16(v1);
+        store16(g + i, e0);
+        store16(g + i + 16, e1);
+        a0 += e0;
+        a1 += e1;
+        d0 += v0;
+        d1 += v1;
+    }
+    for (; i + 16 <= n; i += 16) {
+        vf16 v = load16(x + i) - s, e = exp16(v);
+        store16(g + i, e);
+        a0 += e;
+        d0 += v;
+    }
+    if (i < n) {
+        vf16 e = exp16(last);
+        store16(g + n - 16, e);
+        vi16 fresh = last_lanes(n - i);
+        a1 += select16(fresh, e, splat16(0));
+        d1 += select16(fresh, last, splat16(0));
+    }
+    *offsets = tree_sum16(d0 + d1);
+    return tree_sum16(a0 + a1);
+}
+
+/// One row of cnn_softmax_cross_entropy_rows: the maximum m, then e^(x − m) into g with their
+/// sum s and Σ (x − m), then g = e·(1/(N·s)) − ε/(C·N) and the label's entry less (1 − ε)/N.
+/// The loss log s + m − (1 − ε)·x[label] − ε·mean(x) is formed from the differences to m
+/// (log s + (1 − ε)·(m − x[label]) − ε·mean(x − m)), so large logits lose nothing to m's size.
+INLINE double softmax_cross_entropy_row(const float *x, int label, float *g, long n, float smoothing,
+                                        float inverse_rows, exponential16 exp16) {
+    if (label < 0 || label >= n) {
+        for (long i = 0; i < n; i++) g[i] = NAN;
+        return NAN;
+    }
+    float m = maximum(x, n);
+    // Read before the sweep: g may be x.
+    float label_logit = x[label];
+    float offsets = 0, sum;
+    if (n < 16) {
+        for (long i = 0; i < n; i++) offsets += x[i] - m;
+        sum = sum_of_exponentials_short(x, n, m, g, exp16);
+    } else {
+        sum = exponentials_and_offsets(x, n, m, g, &offsets, exp16);
+    }
+    double loss = (double)logf(sum) + (double)(1 - smoothing) * (double)(m - label_logit)
+        - (double)smoothing * (double)offsets / (double)n;
+    {
+        // Each product rounded before its subtraction, as the target's terms are: a fused
+        // multiply-add leaves a residue of 10⁻⁹–10⁻⁸ where they cancel (one class: exactly 0).
+#pragma clang fp contract(off)
+        vf16 scale = splat16(inverse_rows / sum), uniform = splat16(smoothing / (float)n * inverse_rows);
+        long i = 0;
+        for (; i + 16 <= n; i += 16) store16(g + i, load16(g + i) * scale - uniform);
+        for (; i < n; i++) g[i] = g[i] * scale[0] - uniform[0];
+        g[label] -= (1 - smoothing) * inverse_rows;
+    }
+    return loss;
+}
+
+INLINE void softmax_cross_entropy_rows_body(const float *x, const int *labels, float *g, double *row_loss, long rows,
+                                            long n, float smoothing, float inverse_rows, exponential16 exp16) {
+    for (long row = 0; row < rows; row++)
+        row_loss[row] = softmax_cross_entropy_row(x + row * n, labels[row], g + row * n, n, smoothing, inverse_rows, exp16);
+}
+
+// As cnn_softmax_rows: the table exponentials in the AVX-512 and AVX2 builds.
+TARGET_AVX512 static void softmax_cross_entropy_rows_avx512(const float *x, const int *labels, float *g, double *row_loss,
+                                                            long rows, long n, float smoothing, float inverse_rows) {
+#if defined(__x86_64__) || defined(__i386__)
+    softmax_cross_entropy_rows_body(x, labels, g, row_loss, rows, n, smoothing, inverse_rows, exp16_table_avx512);
+#else
+    softmax_cross_entropy_rows_body(x, labels, g, row_loss, rows, n, smoothing, inverse_rows, exp16_nonpositive);
+#endif
+}
+TARGET_AVX2 static void softmax_cross_entropy_rows_avx2(const float *x, const int *labels, float *g, double *row_loss,
+                                                        long rows, long n, float smoothing, float inverse_rows) {
+#if defined(__x86_64__) || defined(__i386__)
+    softmax_cross_entropy_rows_body(x, labels, g, row_loss, rows, n, smoothing, inverse_rows, exp16_table_avx2);
+#else
+    softmax_cross_entropy_rows_body(x, labels, g, row_loss, rows, n, smoothing, inverse_rows, exp16_nonpositive);
+#endif
+}
+static void softmax_cross_entropy_rows_baseline(const float *x, const int *labels, float *g, double *row_loss,
+                                                long rows, long n, float smoothing, float inverse_rows) {
+    softmax_cross_entropy_rows_body(x, labels, g, row_loss, rows, n, smoothing, inverse_rows, exp16_nonpositive);
+}
+
+void cnn_softmax_cross_entropy_rows(const float *x, const int *labels, float *gradient, double *row_loss, long rows,
+                                    long classes, float smoothing, float inverse_rows) {
+    switch (cnn_cpu_isa_active()) {
+    case CNN_ISA_AVX512:
+        softmax_cross_entropy_rows_avx512(x, labels, gradient, row_loss, rows, classes, smoothing, inverse_rows);
+        break;
+    case CNN_ISA_AVX2:
+        softmax_cross_entropy_rows_avx2(x, labels, gradient, row_loss, rows, classes, smoothing, inverse_rows);
+        break;
+    default:
+        softmax_cross_entropy_rows_baseline(x, labels, gradient, row_loss, rows, classes, smoothing, inverse_rows);
+        break;
+    }
+}
