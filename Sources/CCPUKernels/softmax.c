@@ -390,7 +390,7 @@ INLINE float exponentials_and_offsets(const float *x, long n, float m, float *g,
     return tree_sum16(a0 + a1);
 }
 
-/// One row of cnn_softmax_cross_entropy_rows: the maximum m, then e^(x − m) into g with their
+/// One row of n ≥ 16 classes of cnn_softmax_cross_entropy_rows: the maximum m, then e^(x − m) into g with their
 /// sum s and Σ (x − m), then g = e·(1/(N·s)) − ε/(C·N) and the label's entry less (1 − ε)/N.
 /// The loss log s + m − (1 − ε)·x[label] − ε·mean(x) is formed from the differences to m
 /// (log s + (1 − ε)·(m − x[label]) − ε·mean(x − m)), so large logits lose nothing to m's size.
@@ -403,13 +403,8 @@ INLINE double softmax_cross_entropy_row(const float *x, int label, float *g, lon
     float m = maximum(x, n);
     // Read before the sweep: g may be x.
     float label_logit = x[label];
-    float offsets = 0, sum;
-    if (n < 16) {
-        for (long i = 0; i < n; i++) offsets += x[i] - m;
-        sum = sum_of_exponentials_short(x, n, m, g, exp16);
-    } else {
-        sum = exponentials_and_offsets(x, n, m, g, &offsets, exp16);
-    }
+    float offsets;
+    float sum = exponentials_and_offsets(x, n, m, g, &offsets, exp16);
     double loss = (double)logf(sum) + (double)(1 - smoothing) * (double)(m - label_logit)
         - (double)smoothing * (double)offsets / (double)n;
     {
@@ -425,8 +420,67 @@ INLINE double softmax_cross_entropy_row(const float *x, int label, float *g, lon
     return loss;
 }
 
+/// Rows of n < 16 classes (LeNet's 10), all of the call's rows at once: per row in scalars the
+/// maximum m, x[label] and Σ (x − m), with x − m stored in g; then e^g over the whole block 16
+/// at a time, whatever rows the lanes belong to; then per row the sum, the loss and the
+/// scaling. One padded vector per row (sum_of_exponentials_short) built its lanes one at a time
+/// and read them back as a vector, a store-forwarding stall per row: with AVX2 that made these
+/// rows slower than scalar expf (NOTES-memory-bound.md).
+INLINE void softmax_cross_entropy_short_rows(const float *x, const int *labels, float *g, double *row_loss, long rows,
+                                             long n, float smoothing, float inverse_rows, exponential16 exp16) {
+    for (long row = 0; row < rows; row++) {
+        const float *xr = x + row * n;
+        float *gr = g + row * n;
+        int label = labels[row];
+        if (label < 0 || label >= n) {
+            for (long i = 0; i < n; i++) gr[i] = NAN;
+            row_loss[row] = NAN;
+            continue;
+        }
+        float m = xr[0];
+        for (long i = 1; i < n; i++)
+            if (xr[i] > m) m = xr[i];
+        // Read before the stores below: g may be x.
+        float label_logit = xr[label], offsets = 0;
+        for (long i = 0; i < n; i++) {
+            float d = xr[i] - m;
+            offsets += d;
+            gr[i] = d;
+        }
+        row_loss[row] = (double)(1 - smoothing) * (double)(m - label_logit) - (double)smoothing * (double)offsets / (double)n;
+    }
+    // x − m ≤ 0, −∞ or NaN: what exp16 takes. A bad row's NaNs stay NaN.
+    long total = rows * n, i = 0;
+    for (; i + 16 <= total; i += 16) store16(g + i, exp16(load16(g + i)));
+    if (i < total) {
+        vf16 v = splat16(-INFINITY);
+        for (long k = 0; k < total - i; k++) v[k] = g[i + k];
+        vf16 e = exp16(v);
+        for (long k = 0; k < total - i; k++) g[i + k] = e[k];
+    }
+    for (long row = 0; row < rows; row++) {
+        float *gr = g + row * n;
+        int label = labels[row];
+        if (label < 0 || label >= n) continue;
+        float sum = 0;
+        for (long k = 0; k < n; k++) sum += gr[k];
+        row_loss[row] += (double)logf(sum);
+        {
+            // As in softmax_cross_entropy_row: no fused multiply-adds.
+#pragma clang fp contract(off)
+            float scale = inverse_rows / sum, uniform = smoothing / (float)n * inverse_rows;
+            for (long k = 0; k < n; k++) gr[k] = gr[k] * scale - uniform;
+            gr[label] -= (1 - smoothing) * inverse_rows;
+        }
+    }
+}
+
 INLINE void softmax_cross_entropy_rows_body(const float *x, const int *labels, float *g, double *row_loss, long rows,
                                             long n, float smoothing, float inverse_rows, exponential16 exp16) {
+    if (n < 16) {
+        softmax_cross_entropy_short_rows(x, labels, g, row_loss, rows, n, smoothing, inverse_rows, exp16);
+        return;
+    }
     for (long row = 0; row < rows; row++)
         row_loss[row] = softmax_cross_entropy_row(x + row * n, labels[row], g + row * n, n, smoothing, inverse_rows, exp16);
 }
