@@ -475,10 +475,103 @@ INLINE void softmax_cross_entropy_short_rows(const float *x, const int *labels, 
     }
 }
 
+/// exponentials_and_offsets with softmax_rows_swept's overlap: with `has_next` the next row's
+/// maximum (`next`, into *next_max), with `has_prev` the previous row's terms (`prev`)
+/// turned into its gradient, e·prev_scale − uniform, in the same sweep.
+INLINE float loss_sweep(const float *x, long n, float m, float *g, float *offsets, const float *next, float *next_max,
+                        float *prev, float prev_scale, float uniform, int has_next, int has_prev, exponential16 exp16) {
+#pragma clang fp contract(off)
+    vf16 a0 = splat16(0), a1 = a0, d0 = a0, d1 = a0, s = splat16(m), scale = splat16(prev_scale), u = splat16(uniform);
+    vf16 last = load16(x + n - 16) - s, l0 = has_next ? load16(next) : a0, l1 = l0;
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        vf16 v0 = load16(x + i) - s, v1 = load16(x + i + 16) - s;
+        vf16 e0 = exp16(v0), e1 = exp16(v1);
+        store16(g + i, e0);
+        store16(g + i + 16, e1);
+        a0 += e0;
+        a1 += e1;
+        d0 += v0;
+        d1 += v1;
+        if (has_next) {
+            l0 = max2(l0, load16(next + i));
+            l1 = max2(l1, load16(next + i + 16));
+        }
+        if (has_prev) {
+            store16(prev + i, load16(prev + i) * scale - u);
+            store16(prev + i + 16, load16(prev + i + 16) * scale - u);
+        }
+    }
+    for (; i + 16 <= n; i += 16) {
+        vf16 v = load16(x + i) - s, e = exp16(v);
+        store16(g + i, e);
+        a0 += e;
+        d0 += v;
+        if (has_next) l0 = max2(l0, load16(next + i));
+        if (has_prev) store16(prev + i, load16(prev + i) * scale - u);
+    }
+    if (i < n) {
+        vf16 e = exp16(last);
+        store16(g + n - 16, e);
+        vi16 fresh = last_lanes(n - i);
+        a1 += select16(fresh, e, splat16(0));
+        d1 += select16(fresh, last, splat16(0));
+        if (has_next) l1 = max2(l1, load16(next + n - 16));
+        if (has_prev) {
+            vf16 p = load16(prev + n - 16);
+            store16(prev + n - 16, select16(fresh, p * scale - u, p));
+        }
+    }
+    if (has_next) *next_max = max16(max2(l0, l1));
+    *offsets = tree_sum16(d0 + d1);
+    return tree_sum16(a0 + a1);
+}
+
+/// Rows of n ≥ 16 classes with every label valid, swept as softmax_rows_swept: each row's
+/// exponentials also take the next row's maximum and finish the previous row's gradient.
+INLINE void softmax_cross_entropy_swept(const float *x, const int *labels, float *g, double *row_loss, long rows, long n,
+                                        float smoothing, float inverse_rows, exponential16 exp16) {
+    float m = maximum(x, n), next_max = 0, scale = 0, uniform = smoothing / (float)n * inverse_rows;
+    for (long row = 0; row < rows; row++) {
+        const float *xr = x + row * n;
+        float *gr = g + row * n, *prev = gr - n;
+        // Read before the sweep: g may be x.
+        float label_logit = xr[labels[row]], offsets, sum;
+        if (rows == 1)
+            sum = loss_sweep(xr, n, m, gr, &offsets, 0, 0, 0, 0, uniform, 0, 0, exp16);
+        else if (row == 0)
+            sum = loss_sweep(xr, n, m, gr, &offsets, xr + n, &next_max, 0, 0, uniform, 1, 0, exp16);
+        else if (row + 1 < rows)
+            sum = loss_sweep(xr, n, m, gr, &offsets, xr + n, &next_max, prev, scale, uniform, 1, 1, exp16);
+        else
+            sum = loss_sweep(xr, n, m, gr, &offsets, 0, 0, prev, scale, uniform, 0, 1, exp16);
+        if (row > 0) prev[labels[row - 1]] -= (1 - smoothing) * inverse_rows;
+        row_loss[row] = (double)logf(sum) + (double)(1 - smoothing) * (double)(m - label_logit)
+            - (double)smoothing * (double)offsets / (double)n;
+        m = next_max;
+        scale = inverse_rows / sum;
+    }
+    {
+#pragma clang fp contract(off)
+        float *gr = g + (rows - 1) * n;
+        vf16 sv = splat16(scale), u = splat16(uniform);
+        long i = 0;
+        for (; i + 16 <= n; i += 16) store16(gr + i, load16(gr + i) * sv - u);
+        for (; i < n; i++) gr[i] = gr[i] * scale - uniform;
+        gr[labels[rows - 1]] -= (1 - smoothing) * inverse_rows;
+    }
+}
+
 INLINE void softmax_cross_entropy_rows_body(const float *x, const int *labels, float *g, double *row_loss, long rows,
                                             long n, float smoothing, float inverse_rows, exponential16 exp16) {
     if (n < 16) {
         softmax_cross_entropy_short_rows(x, labels, g, row_loss, rows, n, smoothing, inverse_rows, exp16);
+        return;
+    }
+    int valid = 1;
+    for (long row = 0; row < rows; row++) valid &= labels[row] >= 0 && labels[row] < n;
+    if (valid && rows > 0) {
+        softmax_cross_entropy_swept(x, labels, g, row_loss, rows, n, smoothing, inverse_rows, exp16);
         return;
     }
     for (long row = 0; row < rows; row++)
