@@ -429,4 +429,96 @@ final class CPUKernelISATests: XCTestCase {
                           "\(isa) axis \(axis) rows \(rows): a NaN makes its row NaN, row \(row)")
         }
     }
+
+    /// Softmax cross-entropy (softmax.c's loss entry) in every instruction set over rows of 1,
+    /// 10 (LeNet's), 15, 16, 17, 1000 and 1001 classes in one, two and five rows (and 64 under
+    /// 16 classes, whose exponentials run over the whole block), with and
+    /// without label smoothing, against a Double reference: ordinary logits with an underflowing
+    /// entry, −∞ entries (not at the label), huge and tiny logits; a NaN logit or a label out of
+    /// range makes its row (and the loss) NaN and leaves the other rows' gradients alone; the
+    /// gradient written over the logits gives the same bits.
+    func testSoftmaxCrossEntropyInEveryInstructionSet() throws {
+        var rng = SeededGenerator.fresh()
+        let b = CPUBackend()
+        for isa in variants {
+            try CPUKernelISA.limited(to: isa) {
+                for cols in [1, 10, 15, 16, 17, 1000, 1001] {
+                    // Rows under 16 classes share vectors across rows: LeNet's 64 rows too.
+                    for rows in cols < 16 ? [1, 2, 5, 64] : [1, 2, 5] {
+                        for smoothing: Float in [0, 0.1] {
+                            try checkSoftmaxCrossEntropy(b, rows: rows, cols: cols, smoothing: smoothing, isa: isa, rng: &rng)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func checkSoftmaxCrossEntropy(_ b: CPUBackend, rows: Int, cols: Int, smoothing: Float, isa: CPUKernelISA,
+                                          rng: inout SeededGenerator) throws {
+        let n = rows * cols
+        let labels = (0..<rows).map { _ in Int32.random(in: 0..<Int32(cols), using: &rng) }
+        func run(_ x: [Float], _ labels: [Int32], inPlace: Bool = false) throws -> (loss: Float, gradient: [Float]) {
+            let logits = try b.makeBuffer(x), loss = try b.allocate(1, dtype: .float32)
+            let gradient = inPlace ? logits : try b.allocate(n, dtype: .float32)
+            try b.softmaxCrossEntropy(rows: rows, cols: cols, labelSmoothing: smoothing, logits: logits,
+                                      labels: try b.makeInt32Buffer(labels), loss: loss, gradient: gradient)
+            return (try b.download(loss)[0], try b.download(gradient))
+        }
+        var cases: [(String, [Float])] = [("ordinary", rng.floats(n).map { 40 * $0 })]
+        cases[0].1[n - 1] = -200
+        // −∞ away from the labels: e^(−∞ − m) = 0; with smoothing the mean of x is −∞ (loss +∞).
+        var infinite = rng.floats(n).map { 10 * $0 }
+        for i in 0..<n where i % 3 == 1 && i % cols != Int(labels[i / cols]) && cols > 1 { infinite[i] = -.infinity }
+        cases.append(("−∞ entries", infinite))
+        cases.append(("huge", rng.floats(n).map { 1e30 * $0 }))
+        cases.append(("tiny", rng.floats(n).map { 1e-30 * $0 }))
+        let eps = Double(smoothing)
+        for (what, x) in cases {
+            var expectedLoss = 0.0, expectedGradient = [Double]()
+            for row in 0..<rows {
+                let values = x[(row * cols)..<((row + 1) * cols)].map(Double.init), label = Int(labels[row])
+                let m = values.max()!, sum = values.reduce(0) { $0 + Foundation.exp($1 - m) }
+                let belowMax = values.reduce(0) { $0 + (m - $1) }
+                // As the backend forms it: ε·mean(m − x) is NaN (0·∞) for −∞ entries without smoothing.
+                expectedLoss += Foundation.log(sum) + (1 - eps) * (m - values[label]) + eps * belowMax / Double(cols)
+                expectedGradient += values.enumerated().map { j, v in
+                    (Foundation.exp(v - m) / sum - (j == label ? 1 - eps : 0) - eps / Double(cols)) / Double(rows)
+                }
+            }
+            expectedLoss /= Double(rows)
+            let got = try run(x, labels)
+            let label = "\(isa) \(what) \(rows)×\(cols) ε \(smoothing) seed \(rng.seed)"
+            if expectedLoss.isFinite {
+                assertClose([got.loss], [expectedLoss], tolerance: 1e-5, "loss, \(label)")
+            } else {
+                XCTAssertEqual(got.loss.isNaN, expectedLoss.isNaN, "loss, \(label)")
+                if !expectedLoss.isNaN { XCTAssertEqual(Double(got.loss), expectedLoss, "loss, \(label)") }
+            }
+            if cols == 1 {
+                // The target's terms cancel the probability 1: 0 up to float rounding of 1/N's parts.
+                XCTAssertLessThanOrEqual(got.gradient.map(abs).max()!, 1e-6, "gradient, \(label)")
+            } else {
+                assertClose(got.gradient, expectedGradient, tolerance: 1e-5, "gradient, \(label)")
+            }
+            let inPlace = try run(x, labels, inPlace: true)
+            XCTAssertEqual(inPlace.gradient.map(\.bitPattern), got.gradient.map(\.bitPattern), "in place, \(label)")
+            XCTAssertEqual(inPlace.loss.bitPattern, got.loss.bitPattern, "in place, \(label)")
+        }
+        // A NaN logit, or a label out of range, makes its row NaN and only its row.
+        let bad = rows / 2
+        var x = rng.floats(n).map { 40 * $0 }
+        x[bad * cols + cols / 2] = .nan
+        var outOfRange = labels
+        outOfRange[bad] = Int32(cols)
+        for (what, logits, labels) in [("NaN logit", x, labels), ("label out of range", rng.floats(n), outOfRange)] {
+            let got = try run(logits, labels)
+            XCTAssertTrue(got.loss.isNaN, "\(isa) \(what) \(rows)×\(cols): the loss is NaN")
+            for row in 0..<rows {
+                let values = got.gradient[(row * cols)..<((row + 1) * cols)]
+                XCTAssertTrue(row == bad ? values.allSatisfy(\.isNaN) : !values.contains(where: \.isNaN),
+                              "\(isa) \(what) \(rows)×\(cols): row \(row)")
+            }
+        }
+    }
 }

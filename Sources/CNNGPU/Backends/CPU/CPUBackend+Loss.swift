@@ -1,3 +1,4 @@
+import CCPUKernels
 import Foundation
 
 /// Losses and metrics on the host. Rows (or fixed blocks of elements) run in parallel, each
@@ -6,43 +7,21 @@ import Foundation
 extension CPUBackend: LossOps {
     /// Numerically stable (log-sum-exp with the row maximum subtracted: logits of ±1000 work).
     /// A label outside `0..<cols` makes `loss[0]` NaN and that row's gradient NaN. `gradient`
-    /// may be `logits` itself (computed in place). `labelSmoothing` as in `LossOps`.
+    /// may be `logits` itself (computed in place). `labelSmoothing` as in `LossOps`. A range of rows is
+    /// one call's work in softmax.c (`cnn_softmax_cross_entropy_rows`: vector exponentials, one
+    /// sweep per row that also finishes the previous row's gradient); the rows' losses come back
+    /// in double and are summed here in order.
     public func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, labelSmoothing: Float, logits: any DeviceBuffer,
                                           labels: any DeviceBuffer, loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         let x = ptr(logits), y = intPtr(labels), g = ptr(gradient)
         let invRows = 1 / Float(rows)
-        let eps = labelSmoothing, uniform = labelSmoothing / Float(cols) * invRows
         var rowLoss = [Double](repeating: 0, count: rows)
         rowLoss.withUnsafeMutableBufferPointer { rowLoss in
+            let out = rowLoss.baseAddress!
             parallelFor(rows, grain: max(1, 8192 / cols)) { range in
-                for r in range {
-                    let xr = x + r * cols, gr = g + r * cols
-                    let label = Int(y[r])
-                    guard label >= 0, label < cols else {
-                        rowLoss[r] = .nan
-                        gr.update(repeating: .nan, count: cols)
-                        continue
-                    }
-                    var m = xr[0]
-                    for j in 1..<cols { m = max(m, xr[j]) }
-                    // Read before the loop below: `gradient` may be `logits` (in-place).
-                    let labelLogit = xr[label]
-                    // exp(x - max) goes into the gradient row first, then is normalized there;
-                    // the mean of (max - x) is the smoothing term, read before too.
-                    var s: Float = 0, belowMax: Double = 0
-                    for j in 0..<cols {
-                        let e = expf(xr[j] - m)
-                        belowMax += Double(m - xr[j])
-                        gr[j] = e
-                        s += e
-                    }
-                    // lse - (1-ε)·x[label] - ε·mean(x), with lse = log s + m kept apart from m.
-                    rowLoss[r] = Double(logf(s)) + Double(1 - eps) * Double(m - labelLogit)
-                        + Double(eps) * belowMax / Double(cols)
-                    let scale = invRows / s
-                    for j in 0..<cols { gr[j] = gr[j] * scale - uniform }
-                    gr[label] -= (1 - eps) * invRows
-                }
+                let first = range.lowerBound
+                cnn_softmax_cross_entropy_rows(x + first * cols, y + first, g + first * cols, out + first,
+                                               range.count, cols, labelSmoothing, invRows)
             }
         }
         ptr(loss)[0] = Float(rowLoss.reduce(0, +) / Double(rows))
