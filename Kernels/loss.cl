@@ -46,9 +46,10 @@ __kernel void cross_entropy_rows(const int rows, const int cols, const float smo
     const float logSum = log(s);
     const int label = labels[r];
     // log(s) + (m - x[label]) keeps the large terms apart, accurate for logits of ±1000; so does
-    // the smoothing term, the mean of (m - x[j]).
-    stats[r] = (label >= 0 && label < cols)
-        ? logSum + (1.0f - smoothing) * (m - x[label]) + smoothing * belowMax / cols : NAN;
+    // the smoothing term, the mean of (m - x[j]): left out without smoothing, where a −∞ logit
+    // makes belowMax ∞ and 0 · ∞ would make the loss NaN.
+    const float smoothed = smoothing > 0.0f ? smoothing * belowMax / cols : 0.0f;
+    stats[r] = (label >= 0 && label < cols) ? logSum + (1.0f - smoothing) * (m - x[label]) + smoothed : NAN;
     stats[rows + r] = m + logSum;
 }
 

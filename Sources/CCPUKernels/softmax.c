@@ -390,6 +390,12 @@ INLINE float exponentials_and_offsets(const float *x, long n, float m, float *g,
     return tree_sum16(a0 + a1);
 }
 
+/// The label-smoothing term ε · mean(x − m), 0 without smoothing even where a logit is −∞ (its
+/// x − m is −∞, and 0 · −∞ would make the loss NaN; PyTorch's loss is finite there).
+INLINE double smoothing_term(float smoothing, float offsets, long n) {
+    return smoothing > 0 ? (double)smoothing * (double)offsets / (double)n : 0;
+}
+
 /// One row of n ≥ 16 classes of cnn_softmax_cross_entropy_rows: the maximum m, then e^(x − m) into g with their
 /// sum s and Σ (x − m), then g = e·(1/(N·s)) − ε/(C·N) and the label's entry less (1 − ε)/N.
 /// The loss log s + m − (1 − ε)·x[label] − ε·mean(x) is formed from the differences to m
@@ -406,7 +412,7 @@ INLINE double softmax_cross_entropy_row(const float *x, int label, float *g, lon
     float offsets;
     float sum = exponentials_and_offsets(x, n, m, g, &offsets, exp16);
     double loss = (double)logf(sum) + (double)(1 - smoothing) * (double)(m - label_logit)
-        - (double)smoothing * (double)offsets / (double)n;
+        - smoothing_term(smoothing, offsets, n);
     {
         // Each product rounded before its subtraction, as the target's terms are: a fused
         // multiply-add leaves a residue of 10⁻⁹–10⁻⁸ where they cancel (one class: exactly 0).
@@ -447,7 +453,7 @@ INLINE void softmax_cross_entropy_short_rows(const float *x, const int *labels, 
             offsets += d;
             gr[i] = d;
         }
-        row_loss[row] = (double)(1 - smoothing) * (double)(m - label_logit) - (double)smoothing * (double)offsets / (double)n;
+        row_loss[row] = (double)(1 - smoothing) * (double)(m - label_logit) - smoothing_term(smoothing, offsets, n);
     }
     // x − m ≤ 0, −∞ or NaN: what exp16 takes. A bad row's NaNs stay NaN.
     long total = rows * n, i = 0;
@@ -547,7 +553,7 @@ INLINE void softmax_cross_entropy_swept(const float *x, const int *labels, float
             sum = loss_sweep(xr, n, m, gr, &offsets, 0, 0, prev, scale, uniform, 0, 1, exp16);
         if (row > 0) prev[labels[row - 1]] -= (1 - smoothing) * inverse_rows;
         row_loss[row] = (double)logf(sum) + (double)(1 - smoothing) * (double)(m - label_logit)
-            - (double)smoothing * (double)offsets / (double)n;
+            - smoothing_term(smoothing, offsets, n);
         m = next_max;
         scale = inverse_rows / sum;
     }

@@ -82,6 +82,25 @@ final class LossTests: XCTestCase {
         }
     }
 
+    /// A logit of −∞ that is not the label (a masked class) has probability 0: the loss stays
+    /// finite without label smoothing, as PyTorch's does, on rows shorter and longer than a
+    /// vector, in one row or in several of them.
+    func testSoftmaxCrossEntropyMinusInfinityLogitIsFinite() throws {
+        var rng = SeededGenerator.fresh()
+        for b in TestBackends.conforming((any LossOps).self) {
+            for (rows, cols) in [(3, 10), (3, 1000), (64, 10)] {
+                var logits = rng.floats(rows * cols, in: -4...4)
+                let labels = rng.ints(rows, below: cols)
+                for r in stride(from: 0, to: rows, by: 2) { logits[r * cols + (Int(labels[r]) + 1) % cols] = -.infinity }
+                let got = try crossEntropy(b, rows: rows, cols: cols, logits: logits, labels: labels)
+                let what = "\(b.testName) \(rows)×\(cols) seed \(rng.seed)"
+                XCTAssertTrue(got.loss.isFinite && got.gradient.allSatisfy(\.isFinite), "\(what): loss \(got.loss)")
+                assertClose([got.loss], [LossReference.softmaxCrossEntropyLoss(rows: rows, cols: cols, logits: logits.doubles, labels: labels)], what)
+                assertClose(got.gradient, LossReference.softmaxCrossEntropyGradient(rows: rows, cols: cols, logits: logits.doubles, labels: labels), what)
+            }
+        }
+    }
+
     /// The device cannot throw on a label it reads: the loss becomes NaN (and so does the bad
     /// row's gradient), which the trainer's NaN check reports.
     func testSoftmaxCrossEntropyBadLabelGivesNaN() throws {
