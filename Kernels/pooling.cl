@@ -31,7 +31,10 @@
 // per work-item in the max and average kernels, outputs forward and inputs backward (1: one
 // pixel each; see their vector forms below), and POOL_ROWS (1, 2 or 4) rows per work-item in
 // the vector forms: output rows forward, groups of STRIDE_H input rows backward (max, and
-// average where CANDIDATES_W ≤ POOL_VEC; ignored at POOL_VEC 1). Geometry (from the descriptor, OpenCLBackend+Pooling):
+// average where CANDIDATES_W ≤ POOL_VEC; ignored at POOL_VEC 1), and POOL_MAX_GATHER_VEC (1, 4, 8
+// or 16), the POOL_VEC of max pooling's backward gather for 3-wide stride-2 windows (ResNet's
+// stem pool): the host builds that kernel as its own program with -DPOOL_MAX_GATHER=1, in
+// which it replaces POOL_VEC. Geometry (from the descriptor, OpenCLBackend+Pooling):
 // POOL_IN_H, POOL_IN_W, POOL_OUT_H, POOL_OUT_W, POOL_WINDOW_H, POOL_WINDOW_W, POOL_STRIDE_H,
 // POOL_STRIDE_W, POOL_PAD_TOP, POOL_PAD_LEFT, POOL_PAD_BOTTOM, POOL_PAD_RIGHT; POOL_DIVISOR is
 // 1 where an average counts padded positions, 0 where it counts only the image's.
@@ -50,6 +53,16 @@
 #endif
 #ifndef POOL_ROWS
 #define POOL_ROWS 1
+#endif
+#ifndef POOL_MAX_GATHER_VEC
+#define POOL_MAX_GATHER_VEC POOL_VEC
+#endif
+// On PoCL the 3×3/2 max backward gather took 0.73–0.85× the time with 16 pixels (one AVX-512
+// register) per work-item instead of 8, where the forward kernels took 1.1–1.3× (more
+// registers live): so only the gather's own program is built wider.
+#if defined(POOL_MAX_GATHER) && POOL_MAX_GATHER
+#undef POOL_VEC
+#define POOL_VEC POOL_MAX_GATHER_VEC
 #endif
 // Defaults only so that the file also builds alone (the host builds every file of Kernels/);
 // the host always sets every one of them.
@@ -158,12 +171,15 @@ POOL_INLINE float window_divisor(int oh, int ow) {
 // strides). On PoCL, which runs a group's work-items one after another, this is what makes
 // the taps vector loads: across work-items they were 8-wide gathers (0.02–0.04 of copy).
 #define OUT_VECTORS ((POOL_OUT_W + POOL_VEC - 1) / POOL_VEC)
+// POOL_LANES_OF(T, a, f): the vector (a[f(0)], a[f(1)], …) of private array a; with constant
+// f(j) it becomes a constant shuffle.
 #if POOL_VEC == 4
 typedef float4 poolF;
 typedef int4 poolI;
+#define POOL_LANES_OF(T, a, f) ((T)(a[f(0)], a[f(1)], a[f(2)], a[f(3)]))
 #define POOL_LANES ((int4)(0, 1, 2, 3))
 #define POOL_VLOAD(p) vload4(0, p)
-#define POOL_VLOAD_WIDE(p) vload8(0, p)
+#define POOL_VLOAD_EVEN(p) vload8(0, p).even
 #define POOL_VSTORE(v, p) vstore4(v, 0, p)
 #define CONVERT_POOL_F(v) convert_float4(v)
 #define POOL_GATHER(p, c) ((float4)((p)[(c).s0], (p)[(c).s1], (p)[(c).s2], (p)[(c).s3]))
@@ -172,9 +188,10 @@ typedef int4 poolI;
 #elif POOL_VEC == 8
 typedef float8 poolF;
 typedef int8 poolI;
+#define POOL_LANES_OF(T, a, f) ((T)(a[f(0)], a[f(1)], a[f(2)], a[f(3)], a[f(4)], a[f(5)], a[f(6)], a[f(7)]))
 #define POOL_LANES ((int8)(0, 1, 2, 3, 4, 5, 6, 7))
 #define POOL_VLOAD(p) vload8(0, p)
-#define POOL_VLOAD_WIDE(p) vload16(0, p)
+#define POOL_VLOAD_EVEN(p) vload16(0, p).even
 #define POOL_VSTORE(v, p) vstore8(v, 0, p)
 #define CONVERT_POOL_F(v) convert_float8(v)
 #define POOL_GATHER(p, c)                                                                    \
@@ -183,8 +200,33 @@ typedef int8 poolI;
     { (p)[0] = (v).s0; if ((left) > 1) (p)[1] = (v).s1; if ((left) > 2) (p)[2] = (v).s2;    \
       if ((left) > 3) (p)[3] = (v).s3; if ((left) > 4) (p)[4] = (v).s4; if ((left) > 5) (p)[5] = (v).s5; \
       if ((left) > 6) (p)[6] = (v).s6; }
+#elif POOL_VEC == 16
+typedef float16 poolF;
+typedef int16 poolI;
+#define POOL_LANES_OF(T, a, f)                                                               \
+    ((T)(a[f(0)], a[f(1)], a[f(2)], a[f(3)], a[f(4)], a[f(5)], a[f(6)], a[f(7)], a[f(8)], a[f(9)], a[f(10)], \
+         a[f(11)], a[f(12)], a[f(13)], a[f(14)], a[f(15)]))
+#define POOL_LANES ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#define POOL_VLOAD(p) vload16(0, p)
+// Even floats of the 32 at p: vector components can not be wider than 16.
+#define POOL_VLOAD_EVEN(p)                                                                   \
+    shuffle2(vload16(0, p), vload16(1, p), (uint16)(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30))
+#define POOL_VSTORE(v, p) vstore16(v, 0, p)
+#define CONVERT_POOL_F(v) convert_float16(v)
+#define POOL_GATHER(p, c)                                                                    \
+    ((float16)((p)[(c).s0], (p)[(c).s1], (p)[(c).s2], (p)[(c).s3], (p)[(c).s4], (p)[(c).s5], (p)[(c).s6], (p)[(c).s7], \
+               (p)[(c).s8], (p)[(c).s9], (p)[(c).sa], (p)[(c).sb], (p)[(c).sc], (p)[(c).sd], (p)[(c).se], (p)[(c).sf]))
+#define POOL_TAIL_STORE(v, p, left)                                                          \
+    { if ((left) >= 8) {                                                                     \
+          vstore8((v).lo, 0, p); if ((left) > 8) (p)[8] = (v).s8; if ((left) > 9) (p)[9] = (v).s9;  \
+          if ((left) > 10) (p)[10] = (v).sa; if ((left) > 11) (p)[11] = (v).sb;               \
+          if ((left) > 12) (p)[12] = (v).sc; if ((left) > 13) (p)[13] = (v).sd; if ((left) > 14) (p)[14] = (v).se; \
+      } else {                                                                               \
+          (p)[0] = (v).s0; if ((left) > 1) (p)[1] = (v).s1; if ((left) > 2) (p)[2] = (v).s2;  \
+          if ((left) > 3) (p)[3] = (v).s3; if ((left) > 4) (p)[4] = (v).s4; if ((left) > 5) (p)[5] = (v).s5; \
+          if ((left) > 6) (p)[6] = (v).s6; } }
 #else
-#error "POOL_VEC must be 1, 4 or 8"
+#error "POOL_VEC must be 1, 4, 8 or 16"
 #endif
 
 // Row `row`'s values at columns iw (one per lane, `first` = lane 0's): one vector load where
@@ -195,7 +237,22 @@ POOL_INLINE poolF row_taps(__global const float* row, int first, poolI iw) {
 #if POOL_STRIDE_W == 1
     if (first >= 0 && first + POOL_VEC <= POOL_IN_W) return POOL_VLOAD(row + first);
 #elif POOL_STRIDE_W == 2
-    if (first >= 0 && first + 2 * POOL_VEC <= POOL_IN_W) return POOL_VLOAD_WIDE(row + first).even;
+    if (first >= 0 && first + 2 * POOL_VEC <= POOL_IN_W) return POOL_VLOAD_EVEN(row + first);
+#if POOL_IN_W >= 2 * POOL_VEC
+    {
+        // A strip at a row end: its clamped columns all lie among the 2·POOL_VEC floats of the
+        // row nearest to it, loaded as vectors, and, with the compile-time start of the row's
+        // edge strips, pick them by a constant shuffle instead of a gather (on PoCL 0.90–0.92×
+        // the 3×3/2 forward's time on 32- and 112-wide rows).
+        float taps[2 * POOL_VEC];
+        const int base = clamp(first, 0, POOL_IN_W - 2 * POOL_VEC);
+        POOL_VSTORE(POOL_VLOAD(row + base), taps);
+        POOL_VSTORE(POOL_VLOAD(row + base + POOL_VEC), taps + POOL_VEC);
+#define TAP_COLUMN(j) (clamp(first + 2 * (j), 0, POOL_IN_W - 1) - base)
+        return POOL_LANES_OF(poolF, taps, TAP_COLUMN);
+#undef TAP_COLUMN
+    }
+#endif
 #endif
     return POOL_GATHER(row, clamp(iw, (poolI)(0), (poolI)(POOL_IN_W - 1)));
 }
@@ -207,7 +264,7 @@ POOL_INLINE poolF row_taps_inside(__global const float* row, int first, poolI iw
 #if POOL_STRIDE_W == 1
     return POOL_VLOAD(row + first);
 #elif POOL_STRIDE_W == 2
-    return POOL_VLOAD_WIDE(row + first).even;
+    return POOL_VLOAD_EVEN(row + first);
 #else
     return row_taps(row, first, iw);
 #endif
@@ -413,10 +470,16 @@ POOL_INLINE int first_candidate(int iw0) { return (iw0 + POOL_PAD_LEFT) / POOL_S
 #if POOL_VEC == 4
 #define PICK_CANDIDATES(T, c, b)                                                             \
     ((T)(c[LANE_CANDIDATE(0, b)], c[LANE_CANDIDATE(1, b)], c[LANE_CANDIDATE(2, b)], c[LANE_CANDIDATE(3, b)]))
-#else
+#elif POOL_VEC == 8
 #define PICK_CANDIDATES(T, c, b)                                                             \
     ((T)(c[LANE_CANDIDATE(0, b)], c[LANE_CANDIDATE(1, b)], c[LANE_CANDIDATE(2, b)], c[LANE_CANDIDATE(3, b)], \
          c[LANE_CANDIDATE(4, b)], c[LANE_CANDIDATE(5, b)], c[LANE_CANDIDATE(6, b)], c[LANE_CANDIDATE(7, b)]))
+#else
+#define PICK_CANDIDATES(T, c, b)                                                             \
+    ((T)(c[LANE_CANDIDATE(0, b)], c[LANE_CANDIDATE(1, b)], c[LANE_CANDIDATE(2, b)], c[LANE_CANDIDATE(3, b)], \
+         c[LANE_CANDIDATE(4, b)], c[LANE_CANDIDATE(5, b)], c[LANE_CANDIDATE(6, b)], c[LANE_CANDIDATE(7, b)], \
+         c[LANE_CANDIDATE(8, b)], c[LANE_CANDIDATE(9, b)], c[LANE_CANDIDATE(10, b)], c[LANE_CANDIDATE(11, b)], \
+         c[LANE_CANDIDATE(12, b)], c[LANE_CANDIDATE(13, b)], c[LANE_CANDIDATE(14, b)], c[LANE_CANDIDATE(15, b)]))
 #endif
 #endif
 

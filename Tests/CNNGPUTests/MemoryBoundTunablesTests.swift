@@ -35,12 +35,16 @@ final class MemoryBoundTunablesTests: XCTestCase {
         // The GPU defaults (coalesced first passes).
         MemoryBoundTunables.batchNorm.gpuDefault,
     ]
+    /// POOL_MAX_GATHER_VEC (3-wide stride-2 max backward) varies apart from POOL_VEC: 16 beside
+    /// the per-pixel and 4-wide forward kernels too.
     private static let poolingSets: [TunableValues?] = [
-        nil, ["POOL_WG": 16, "POOL_ITEMS": 4, "POOL_VEC": 1, "POOL_ROWS": 1],
-        ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 4, "POOL_ROWS": 2],
-        ["POOL_WG": 32, "POOL_ITEMS": 2, "POOL_VEC": 8, "POOL_ROWS": 1], ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 1, "POOL_ROWS": 2],
+        nil, ["POOL_WG": 16, "POOL_ITEMS": 4, "POOL_VEC": 1, "POOL_ROWS": 1, "POOL_MAX_GATHER_VEC": 1],
+        ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 4, "POOL_ROWS": 2, "POOL_MAX_GATHER_VEC": 16],
+        ["POOL_WG": 32, "POOL_ITEMS": 2, "POOL_VEC": 8, "POOL_ROWS": 1, "POOL_MAX_GATHER_VEC": 8],
+        ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 1, "POOL_ROWS": 2, "POOL_MAX_GATHER_VEC": 16],
         // Row blocks that leave a partial last block on most of the shapes below.
-        ["POOL_WG": 16, "POOL_ITEMS": 1, "POOL_VEC": 8, "POOL_ROWS": 4], ["POOL_WG": 64, "POOL_ITEMS": 2, "POOL_VEC": 4, "POOL_ROWS": 4],
+        ["POOL_WG": 16, "POOL_ITEMS": 1, "POOL_VEC": 8, "POOL_ROWS": 4, "POOL_MAX_GATHER_VEC": 16],
+        ["POOL_WG": 64, "POOL_ITEMS": 2, "POOL_VEC": 4, "POOL_ROWS": 4, "POOL_MAX_GATHER_VEC": 4],
     ]
     private static let softmaxSets: [TunableValues?] = [
         nil, MemoryBoundTunables.softmax.gpuDefault,
@@ -180,6 +184,12 @@ final class MemoryBoundTunablesTests: XCTestCase {
             try Pool2DDescriptor(batch: 2, channels: 2, inH: 9, inW: 29, windowH: 3, windowW: 3, strideH: 1, strideW: 1,
                                  padding: Padding2D(1), mode: .max),
             try Pool2DDescriptor(batch: 1, channels: 3, inH: 20, inW: 36, windowH: 2, windowW: 2, strideH: 2, strideW: 2,
+                                 mode: .max),
+            // ResNet's stem window on rows of 64 and 35: whole and partial 16-wide gather strips,
+            // and forward strips at the row ends picked from the nearest in-row vectors.
+            try Pool2DDescriptor(batch: 2, channels: 2, inH: 10, inW: 64, windowH: 3, windowW: 3, strideH: 2, strideW: 2,
+                                 padding: Padding2D(1), mode: .max),
+            try Pool2DDescriptor(batch: 1, channels: 3, inH: 9, inW: 35, windowH: 3, windowW: 3, strideH: 2, strideW: 2,
                                  mode: .max),
             // Average backward with more candidate outputs along a row than a vector holds at
             // stride 2 (POOL_VEC 4: 5 for 4 pixels): the first vector of them loaded inside the

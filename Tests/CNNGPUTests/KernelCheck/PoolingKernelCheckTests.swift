@@ -10,7 +10,7 @@ final class KernelCheckPoolingTests: XCTestCase {
     /// and 2, borders gathered, a partial last vector, partial row blocks), whichever kind the
     /// checking device is. POOL_VEC 8 is in KernelCheckPoolingVector8Tests.
     func testVectorForms() throws {
-        try checkPoolingForms([(1, 1), (4, 1), (4, 2), (4, 4)])
+        try checkPoolingForms([(1, 1, 1), (4, 1, 4), (4, 2, 4), (4, 4, 4)])
     }
 
     func testEveryPoolingKernel() throws {
@@ -60,19 +60,20 @@ final class KernelCheckPoolingTests: XCTestCase {
     }
 }
 
-/// The POOL_VEC 8 forms (the CPU default), in their own class: oclgrind 21.10's --uninitialized
+/// The POOL_VEC 8 forms (the CPU default) and the 16-wide max gather of 3-wide stride-2 windows
+/// (POOL_MAX_GATHER_VEC 16, the CPU default), in their own class: oclgrind 21.10's --uninitialized
 /// checker crashes inside the simulator on their backward gathers (their candidate rows held
 /// in private vectors across several input rows; POOL_VEC 4 runs clean under it), so
 /// scripts/check-kernels.sh checks them for out-of-bounds accesses and races only.
 final class KernelCheckPoolingVector8Tests: XCTestCase {
     func testVectorForms() throws {
-        try checkPoolingForms([(8, 1), (8, 2), (8, 4)])
+        try checkPoolingForms([(8, 1, 8), (8, 2, 16), (8, 4, 16)])
     }
 }
 
-/// Runs the max and average kernels in the given (POOL_VEC, POOL_ROWS) forms against the CPU
-/// backend (see KernelCheckPoolingTests.testVectorForms).
-private func checkPoolingForms(_ forms: [(Int, Int)]) throws {
+/// Runs the max and average kernels in the given (POOL_VEC, POOL_ROWS, POOL_MAX_GATHER_VEC) forms
+/// against the CPU backend (see KernelCheckPoolingTests.testVectorForms).
+private func checkPoolingForms(_ forms: [(Int, Int, Int)]) throws {
     let cl = try TestBackends.requireOpenCL()
     defer { try? cl.memoryBound.set(MemoryBoundTunables.pooling, nil) }
     var rng = SeededGenerator.fresh()
@@ -93,10 +94,11 @@ private func checkPoolingForms(_ forms: [(Int, Int)]) throws {
     // Max pooling with ReLU's backward folded in (POOL_MASK_NON_POSITIVE): winners −1.
     problems.append(try Pool2DDescriptor(batch: 1, channels: 2, inH: 5, inW: 37, windowH: 3, windowW: 3, strideH: 2,
                                          strideW: 2, padding: Padding2D(1), mode: .max, masksNonPositiveWinners: true))
-    for (vector, rows) in forms {
+    for (vector, rows, gather) in forms {
         var values = MemoryBoundTunables.pooling.cpuDefault
         values["POOL_VEC"] = vector
         values["POOL_ROWS"] = rows
+        values["POOL_MAX_GATHER_VEC"] = gather
         try cl.memoryBound.set(MemoryBoundTunables.pooling, values)
         for d in problems {
             // Mostly non-positive where windows are masked, so many winners are.
@@ -122,7 +124,7 @@ private func checkPoolingForms(_ forms: [(Int, Int)]) throws {
                     + b.download(dx))
             }
             assertClose(results[1], results[0], tolerance: 1e-6,
-                        "POOL_VEC \(vector) POOL_ROWS \(rows) \(d) seed \(rng.seed)")
+                        "POOL_VEC \(vector) POOL_ROWS \(rows) POOL_MAX_GATHER_VEC \(gather) \(d) seed \(rng.seed)")
         }
     }
 }

@@ -23,7 +23,9 @@ import Foundation
 ///   and POOL_ROWS rows per work-item in the vector forms: output rows forward (max and
 ///   average, separable: each input row's window-column reduction is shared by the output
 ///   rows holding it) and, backward, groups of stride-height input rows that share their
-///   candidate output rows (max, and average where a vector holds a row's candidates).
+///   candidate output rows (max, and average where a vector holds a row's candidates);
+///   POOL_MAX_GATHER_VEC is POOL_VEC for max pooling's backward gather of 3-wide stride-2
+///   windows alone (built as its own program), where 16 pixels per work-item paid on PoCL.
 ///   Global average pooling of small planes follows POOL_VEC too: 1 stages groups of planes in
 ///   local memory (coalesced), above 1 a work-item takes a whole plane with vector loads and
 ///   stores (CPU devices, which run a group's work-items one after another).
@@ -89,16 +91,20 @@ enum MemoryBoundTunables {
                      "BN_REDUCE_CONTIGUOUS": 0, "BN_FUSED_FORWARD": 0, "BN_STREAM_STORES": 0])
 
     static let pooling = MemoryBoundKernel(
-        names: ["POOL_WG", "POOL_ITEMS", "POOL_VEC", "POOL_ROWS"],
-        allowed: ["POOL_WG": [16, 32, 64, 128, 256], "POOL_ITEMS": [1, 2, 4], "POOL_VEC": [1, 4, 8], "POOL_ROWS": [1, 2, 4]],
+        names: ["POOL_WG", "POOL_ITEMS", "POOL_VEC", "POOL_ROWS", "POOL_MAX_GATHER_VEC"],
+        allowed: ["POOL_WG": [16, 32, 64, 128, 256], "POOL_ITEMS": [1, 2, 4], "POOL_VEC": [1, 4, 8], "POOL_ROWS": [1, 2, 4],
+                  "POOL_MAX_GATHER_VEC": [1, 4, 8, 16]],
         // PoCL: the max and average forward kernels computing 8 consecutive outputs per work-item (window
         // taps as vector loads) were 4× faster than one output per work-item, whose taps PoCL
         // vectorized across work-items as gathers; two rows per work-item (a pair of output
         // rows forward, two stride-row groups backward) took a further 0.4–0.85× the time;
         // four spilled registers in max pooling forward (Benchmarks/NOTES-memory-bound.md). GPUs keep one output per
         // work-item (POOL_VEC 1, where POOL_ROWS does not apply) until one is measured.
-        cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 8, "POOL_ROWS": 2],
-        gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1, "POOL_ROWS": 1])
+        // POOL_MAX_GATHER_VEC: the max-pool backward gather of 3-wide stride-2 windows (ResNet's
+        // stem) took 0.73–0.85× the time on PoCL with 16 pixels per work-item, one AVX-512
+        // register, where the forward kernels were slower at 16; GPUs: one pixel, as POOL_VEC.
+        cpuDefault: ["POOL_WG": 64, "POOL_ITEMS": 1, "POOL_VEC": 8, "POOL_ROWS": 2, "POOL_MAX_GATHER_VEC": 16],
+        gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1, "POOL_ROWS": 1, "POOL_MAX_GATHER_VEC": 1])
 
     /// pooling_same.cl (stride-1 "same" pools as column sweeps): POOL_SAME_ROWS rows per
     /// work-item's strip, POOL_SAME_ALIGN the multiple a row's work-group is rounded up to.

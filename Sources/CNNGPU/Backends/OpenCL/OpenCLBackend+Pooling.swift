@@ -35,7 +35,11 @@ extension OpenCLBackend: PoolingOps {
         // each row of POOL_ROWS row groups (the strideH input rows that share their candidate
         // output rows: ih = q·strideH − padTop …, for the q that have any).
         let p = memoryBound.values(MemoryBoundTunables.pooling)
-        let (vector, rows) = (p["POOL_VEC"]!, p["POOL_ROWS"]!)
+        // Max pooling's gather for 3-wide stride-2 windows (ResNet's stem) has its own width,
+        // POOL_MAX_GATHER_VEC, and its own program (-DPOOL_MAX_GATHER=1), in which pooling.cl
+        // takes it for POOL_VEC.
+        let ownWidth = d.mode == .max && d.windowW == 3 && d.strideW == 2
+        let (vector, rows) = (p[ownWidth ? "POOL_MAX_GATHER_VEC" : "POOL_VEC"]!, p["POOL_ROWS"]!)
         // Average pooling whose candidate outputs along a row exceed one vector (pooling.cl's
         // CANDIDATES_W > POOL_VEC, e.g. 3×3/1) keeps one input row per work-item.
         let spanW = (d.windowW - 1) / d.strideW + 1, candidates = (vector - 1 + d.strideW - 1) / d.strideW + spanW
@@ -49,7 +53,8 @@ extension OpenCLBackend: PoolingOps {
             try launchSamePooling("max_pool_same_backward", d, [.buffer(dy), .buffer(indices!), .buffer(dx)])
         case .max:
             // `checks.poolingBackward` has thrown if max pooling came without indices.
-            try launchPooling("max_pool_backward_gather", d, groups: groups, [.buffer(dy), .buffer(indices!), .buffer(dx)])
+            try launchPooling("max_pool_backward_gather", d, groups: groups, [.buffer(dy), .buffer(indices!), .buffer(dx)],
+                              ownWidth: ownWidth)
         case _ where tiledPoolingApplies(d):
             try launchTiledAverageBackward(d, dy: dy, dx: dx)
         case .averageIncludingPadding where samePoolingApplies(d):
@@ -120,9 +125,10 @@ extension OpenCLBackend: PoolingOps {
         return [(pixels + tile - 1) / tile, planes]
     }
 
-    private func launchPooling(_ kernel: String, _ d: Pool2DDescriptor, groups: [Int], _ args: [KernelArgument]) throws {
+    private func launchPooling(_ kernel: String, _ d: Pool2DDescriptor, groups: [Int], _ args: [KernelArgument],
+                               ownWidth: Bool = false) throws {
         try launchMemoryBound("pooling", kernel, MemoryBoundTunables.pooling, sizeName: "POOL_WG", groups: groups,
-                              specialization: poolSpecialization(d), args)
+                              specialization: poolSpecialization(d) + (ownWidth ? " -DPOOL_MAX_GATHER=1" : ""), args)
     }
 
     /// The geometry `-D` constants of pooling.cl. The batch is not among them: planes are the
