@@ -480,8 +480,9 @@ final class CPUKernelISATests: XCTestCase {
                 let values = x[(row * cols)..<((row + 1) * cols)].map(Double.init), label = Int(labels[row])
                 let m = values.max()!, sum = values.reduce(0) { $0 + Foundation.exp($1 - m) }
                 let belowMax = values.reduce(0) { $0 + (m - $1) }
-                // As the backend forms it: ε·mean(m − x) is NaN (0·∞) for −∞ entries without smoothing.
-                expectedLoss += Foundation.log(sum) + (1 - eps) * (m - values[label]) + eps * belowMax / Double(cols)
+                // Without smoothing the term is left out: a −∞ entry keeps the loss finite (PyTorch's).
+                expectedLoss += Foundation.log(sum) + (1 - eps) * (m - values[label])
+                    + (eps > 0 ? eps * belowMax / Double(cols) : 0)
                 expectedGradient += values.enumerated().map { j, v in
                     (Foundation.exp(v - m) / sum - (j == label ? 1 - eps : 0) - eps / Double(cols)) / Double(rows)
                 }
