@@ -33,5 +33,21 @@ final class KernelCheckLossTests: XCTestCase {
         let indices = try b.allocate(rows, dtype: .int32)
         try b.argmax(rows: rows, cols: cols, x: x, out: indices)
         XCTAssertEqual(try b.downloadInt32(indices), LossReference.argmax(rows: rows, cols: cols, x: logits))
+        // The per-row kernels' work-groups on rows of 40 (a group of 16 or 32 work-items, some
+        // taking 3 columns and some 2), with a tie and a NaN for argmax's tree.
+        let (rows2, cols2) = (3, 40)
+        var logits2 = rng.floats(rows2 * cols2)
+        logits2[5] = 9; logits2[37] = 9; logits2[cols2 + 30] = .nan
+        let x2 = try b.makeBuffer(logits2), y2 = try b.makeInt32Buffer([1, 39, 20])
+        let gradient2 = try b.allocate(rows2 * cols2, dtype: .float32)
+        try b.softmaxCrossEntropy(rows: rows2, cols: cols2, logits: x2, labels: y2, loss: loss, gradient: gradient2)
+        try b.topKCorrect(rows: rows2, cols: cols2, k: 3, scores: x2, labels: y2, out: loss)
+        let indices2 = try b.allocate(rows2, dtype: .int32)
+        try b.argmax(rows: rows2, cols: cols2, x: x2, out: indices2)
+        // The CPU backend's rule: a NaN ranks above any number (LossReference.argmax skips NaNs).
+        let cpu = TestBackends.cpu, cpuIndices = try cpu.allocate(rows2, dtype: .int32)
+        try cpu.argmax(rows: rows2, cols: cols2, x: try cpu.makeBuffer(logits2), out: cpuIndices)
+        XCTAssertEqual(try b.downloadInt32(indices2), try cpu.downloadInt32(cpuIndices))
+        XCTAssertEqual(try b.downloadInt32(indices2)[0...1], [5, 30])
     }
 }

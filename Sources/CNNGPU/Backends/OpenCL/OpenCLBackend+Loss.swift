@@ -15,8 +15,10 @@ extension OpenCLBackend: LossOps {
         try OpenCLScratch.using(self) { scratch in
             // [row losses | row log-sum-exps]
             let stats = try scratch.buffer("values", count: 2 * rows)
-            try launch("loss", "cross_entropy_rows", global: [rows],
-                       [.int(rows), .int(cols), .float(labelSmoothing), .buffer(logits), .buffer(labels), .buffer(stats)])
+            let local = try rowGroupSize("cross_entropy_rows", cols: cols)
+            try launch("loss", "cross_entropy_rows", global: [local, rows], local: [local, 1],
+                       [.int(rows), .int(cols), .float(labelSmoothing), .buffer(logits), .buffer(labels), .buffer(stats),
+                        .local(2 * local * MemoryLayout<Float>.stride)])
             try launch("loss", "cross_entropy_gradient", global: [cols, rows],
                        [.int(rows), .int(cols), .float(1 / Float(rows)), .float(labelSmoothing), .buffer(logits),
                         .buffer(labels), .buffer(stats), .buffer(gradient)])
@@ -45,15 +47,20 @@ extension OpenCLBackend: LossOps {
                                   out: any DeviceBuffer) throws {
         try OpenCLScratch.using(self) { scratch in
             let correct = try scratch.buffer("values", count: rows)
-            try launch("loss", "topk_correct_rows", global: [rows],
-                       [.int(rows), .int(cols), .int(k), .buffer(scores), .buffer(labels), .buffer(correct)])
+            let local = try rowGroupSize("topk_correct_rows", cols: cols)
+            try launch("loss", "topk_correct_rows", global: [local, rows], local: [local, 1],
+                       [.int(rows), .int(cols), .int(k), .buffer(scores), .buffer(labels), .buffer(correct),
+                        .local(2 * local * MemoryLayout<Float>.stride)])
             try sumTreeReduce(count: rows, scale: 1, values: correct, out: out, scratch)
         }
     }
 
     /// A NaN counts as larger than any number (as in PyTorch); the first maximum or NaN wins.
     public func encodeArgmax(rows: Int, cols: Int, x: any DeviceBuffer, out: any DeviceBuffer) throws {
-        try launch("loss", "argmax_rows", global: [rows], [.int(rows), .int(cols), .buffer(x), .buffer(out)])
+        let local = try rowGroupSize("argmax_rows", cols: cols)
+        try launch("loss", "argmax_rows", global: [local, rows], local: [local, 1],
+                   [.int(rows), .int(cols), .buffer(x), .buffer(out), .local(local * MemoryLayout<Float>.stride),
+                    .local(local * MemoryLayout<Int32>.stride)])
     }
 
     /// out[0] = scale · Σ values[0..<count]: `sum_tree_reduce` turns each work-group's values
@@ -77,20 +84,36 @@ extension OpenCLBackend: LossOps {
         }
     }
 
+    /// The work-group of a per-row kernel over rows of `cols` values: the largest power of two
+    /// within `cols`, the device's limit for the kernel and 256 on a GPU (a 1000-class row: 4
+    /// columns a work-item), 16 on a CPU device, where PoCL runs a group's work-items as loops
+    /// between its barriers and a row of 1000 gives each work-item 63 columns to vectorize.
+    private func rowGroupSize(_ kernel: String, cols: Int) throws -> Int {
+        let cap = min(info.kind == .gpu ? 256 : 16, try kernelGroupLimit(kernel))
+        var local = 1
+        while local * 2 <= min(cap, cols) { local *= 2 }
+        return local
+    }
+
     /// The work-group size of a tree-sum kernel over `count` values: a power of two, 256 at most
     /// (a deeper tree buys little), no more than `count` needs, and within the device's limit
     /// for the kernel.
     private func treeSumGroupSize(_ kernel: String, count: Int) throws -> Int {
-        let kernelLimit: Int = try programs.withKernel("loss", kernel) { k in
+        let kernelLimit = try kernelGroupLimit(kernel)
+        var local = 1
+        while local * 2 <= min(256, kernelLimit, count.nextPowerOfTwoCeiling) { local *= 2 }
+        return local
+    }
+
+    /// CL_KERNEL_WORK_GROUP_SIZE of a loss.cl kernel on this device.
+    private func kernelGroupLimit(_ kernel: String) throws -> Int {
+        try programs.withKernel("loss", kernel) { k in
             var size = 0
             try clCheck(clGetKernelWorkGroupInfo(k, device.deviceID, cl_kernel_work_group_info(CL_KERNEL_WORK_GROUP_SIZE),
                                                  MemoryLayout<Int>.size, &size, nil),
                         "clGetKernelWorkGroupInfo(\(kernel))")
             return size
         }
-        var local = 1
-        while local * 2 <= min(256, kernelLimit, count.nextPowerOfTwoCeiling) { local *= 2 }
-        return local
     }
 }
 
