@@ -51,9 +51,35 @@ def convs():
               flush=True)
 
 
+class Bottleneck(nn.Module):
+    """torchvision's ResNet-50 block (v1.5: the stride sits in the 3×3 convolution)."""
+
+    def __init__(self, c, width, stride):
+        super().__init__()
+        out = width * 4
+        self.body = nn.Sequential(
+            nn.Conv2d(c, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out))
+        self.shortcut = (nn.Sequential(nn.Conv2d(c, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+                         if stride != 1 or c != out else nn.Identity())
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
 def resnet50():
-    import torchvision
-    return torchvision.models.resnet50()
+    try:
+        import torchvision
+        return torchvision.models.resnet50()
+    except ImportError:
+        layers, c = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+                     nn.MaxPool2d(3, 2, 1)], 64
+        for width, blocks, stride in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]:
+            for i in range(blocks):
+                layers.append(Bottleneck(c, width, stride if i == 0 else 1))
+                c = width * 4
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2048, 1000))
 
 
 def train(batch, size, steps):
