@@ -33,7 +33,9 @@
 //
 // Tunables (softmax family of MemoryBoundTunables.swift, set by -D): SOFTMAX_WG (a power of
 // two), the work-group size of the *_workgroup kernels, SOFTMAX_VEC (1, 2, 4, 8 or 16) floats
-// per vector load, and SOFTMAX_CONTIGUOUS (0 or 1), the order above.
+// per vector load, SOFTMAX_CONTIGUOUS (0 or 1), the order above, and SOFTMAX_POLY_EXP (0 or 1):
+// whether the forward's e^(x − m) is exp_nonpositive below (CPU devices) or the built-in exp
+// (GPUs, whose exp is a hardware instruction or close to one).
 
 #ifndef SOFTMAX_WG
 #define SOFTMAX_WG 128
@@ -44,6 +46,9 @@
 #ifndef SOFTMAX_CONTIGUOUS
 #define SOFTMAX_CONTIGUOUS 0
 #endif
+#ifndef SOFTMAX_POLY_EXP
+#define SOFTMAX_POLY_EXP 0
+#endif
 #if (SOFTMAX_WG & (SOFTMAX_WG - 1)) != 0
 #error "SOFTMAX_WG must be a power of two (the reductions' trees halve it)"
 #endif
@@ -53,14 +58,20 @@
 
 #if VEC == 1
 #define ROW_LANES 0
+#define AS_UINTV(v) as_uint(v)
+#define AS_FLOATV(v) as_float(v)
 #define LANES_MAX(v) (v)
 #define LANES_SUM(v) (v)
 #elif VEC == 2
 #define ROW_LANES ((int2)(0, 1))
+#define AS_UINTV(v) as_uint2(v)
+#define AS_FLOATV(v) as_float2(v)
 #define LANES_MAX(v) fmax((v).s0, (v).s1)
 #define LANES_SUM(v) ((v).s0 + (v).s1)
 #elif VEC == 4
 #define ROW_LANES ((int4)(0, 1, 2, 3))
+#define AS_UINTV(v) as_uint4(v)
+#define AS_FLOATV(v) as_float4(v)
 #define LANES_MAX(v) fmax(fmax((v).s0, (v).s1), fmax((v).s2, (v).s3))
 #define LANES_SUM(v) (((v).s0 + (v).s1) + ((v).s2 + (v).s3))
 #else
@@ -68,10 +79,14 @@
 #define LANES8_SUM(v) ((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7)))
 #if VEC == 8
 #define ROW_LANES ((int8)(0, 1, 2, 3, 4, 5, 6, 7))
+#define AS_UINTV(v) as_uint8(v)
+#define AS_FLOATV(v) as_float8(v)
 #define LANES_MAX(v) LANES8_MAX(v)
 #define LANES_SUM(v) LANES8_SUM(v)
 #else
 #define ROW_LANES ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#define AS_UINTV(v) as_uint16(v)
+#define AS_FLOATV(v) as_float16(v)
 #define LANES_MAX(v) fmax(LANES8_MAX((v).lo), LANES8_MAX((v).hi))
 #define LANES_SUM(v) (LANES8_SUM((v).lo) + LANES8_SUM((v).hi))
 #endif
@@ -105,6 +120,38 @@
 #define ROW_STORE(v, p, e, full, axis) { if (full) { VSTORE(v, (p) + (e)); } else { store_v(v, p, e, axis); } }
 // v with the lanes past the row's end set to `pad` (only a partial vector has any).
 #define ROW_MASK(v, pad, e, full, axis) ((full) ? (v) : select((floatV)(pad), v, (e) + ROW_LANES < (axis)))
+
+// e^x for x ≤ 0 (and NaN, which stays NaN), within 1.2 units of the last place of float (largest
+// relative error 1.0·10⁻⁷ over every float in [−87.33, −0], checked against double): x = k·ln 2
+// + r with k = round(x·log2 e), found by adding 1.5·2²³ (the sum's low bits are k), r = x − k·ln 2
+// by two multiply-adds (ln 2 split in a high part with few bits and a low part), e^r by a
+// degree-6 polynomial fitted here on |r| ≤ ln 2/2 (relative error 2.6·10⁻⁹), times 2^k built
+// from k's bits in the exponent field. Below −87.33 (where 2^k would leave the normal floats)
+// the result is 0, as the CPU backend's softmax gives; −∞ gives 0. On PoCL (LLVM's AVX2 code)
+// 15 vector instructions against the built-in exp's 25 or so and its register spills: the
+// forward at 8×1000 took 0.75× the time (Benchmarks/NOTES-memory-bound.md).
+floatV exp_nonpositive(const floatV x) {
+    const floatV t = fma(x, (floatV)1.44269504f, (floatV)12582912.0f);
+    const floatV k = t - 12582912.0f;
+    floatV r = fma(k, (floatV)-0.693359375f, x);
+    r = fma(k, (floatV)2.12194440e-4f, r);
+    floatV p = fma(r, (floatV)1.406124095e-3f, (floatV)8.379011415e-3f);
+    p = fma(p, r, (floatV)4.166477546e-2f);
+    p = fma(p, r, (floatV)1.666636616e-1f);
+    p = fma(p, r, (floatV)5.000000596e-1f);
+    p = fma(p, r, (floatV)1.0f);
+    p = fma(p, r, (floatV)1.0f);
+    // t's low 9 bits shifted into the exponent field are k's; + the bits of 1.0f make 2^k. A
+    // multiply, not an add into p's bits, so that a NaN stays NaN whatever its payload.
+    const floatV scale = AS_FLOATV((AS_UINTV(t) << 23) + 0x3f800000u);
+    return select(p * scale, (floatV)0.0f, x < -87.33f);
+}
+
+#if SOFTMAX_POLY_EXP
+#define EXP_NONPOSITIVE(v) exp_nonpositive(v)
+#else
+#define EXP_NONPOSITIVE(v) exp(v)
+#endif
 
 __kernel void softmax_forward_rowwise(const int outer, const int axis, const int inner, const int logMode,
                                       __global const float* x, __global float* y) {
@@ -191,10 +238,10 @@ void softmax_forward_workgroup(const int axis, const int logMode, __global const
     // The mode is tested outside the loops, so that each loop body is straight-line code.
     floatV sv = 0.0f;
     if (logMode) {
-        FOR_EACH_ROW_VECTOR(e, full, axis, { sv += ROW_MASK(exp(ROW_LOAD(xr, e, full, axis) - m), 0.0f, e, full, axis); })
+        FOR_EACH_ROW_VECTOR(e, full, axis, { sv += ROW_MASK(EXP_NONPOSITIVE(ROW_LOAD(xr, e, full, axis) - m), 0.0f, e, full, axis); })
     } else {
         FOR_EACH_ROW_VECTOR(e, full, axis, {
-            const floatV ev = exp(ROW_LOAD(xr, e, full, axis) - m);
+            const floatV ev = EXP_NONPOSITIVE(ROW_LOAD(xr, e, full, axis) - m);
             sv += ROW_MASK(ev, 0.0f, e, full, axis);
             ROW_STORE(ev, yr, e, full, axis)
         })

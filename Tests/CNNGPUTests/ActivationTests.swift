@@ -174,14 +174,14 @@ final class ActivationTests: XCTestCase {
         // the last work-items of a group without vectors (8 × float8 or 8 × float16 on a row of
         // 70), and scalar runs; float16 in both orders.
         let sets: [TunableValues?] = [
-            nil, ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 0],
-            ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0],
-            ["SOFTMAX_WG": 32, "SOFTMAX_VEC": 1, "SOFTMAX_CONTIGUOUS": 0],
-            ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 2, "SOFTMAX_CONTIGUOUS": 1],
-            ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 1],
-            ["SOFTMAX_WG": 64, "SOFTMAX_VEC": 1, "SOFTMAX_CONTIGUOUS": 1],
-            ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 0],
-            ["SOFTMAX_WG": 32, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1],
+            nil, ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 1],
+            ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 0],
+            ["SOFTMAX_WG": 32, "SOFTMAX_VEC": 1, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 1],
+            ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 2, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 0],
+            ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 1],
+            ["SOFTMAX_WG": 64, "SOFTMAX_VEC": 1, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 0],
+            ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 1],
+            ["SOFTMAX_WG": 32, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 0],
         ]
         for set in sets {
             try cl.memoryBound.set(MemoryBoundTunables.softmax, set)

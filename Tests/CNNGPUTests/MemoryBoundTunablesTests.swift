@@ -48,12 +48,12 @@ final class MemoryBoundTunablesTests: XCTestCase {
     ]
     private static let softmaxSets: [TunableValues?] = [
         nil, MemoryBoundTunables.softmax.gpuDefault,
-        ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 1],
-        ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1],
-        ["SOFTMAX_WG": 4, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0],
-        ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 0],
-        ["SOFTMAX_WG": 64, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1],
-        ["SOFTMAX_WG": 32, "SOFTMAX_VEC": 1, "SOFTMAX_CONTIGUOUS": 1],
+        ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 1],
+        ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 0],
+        ["SOFTMAX_WG": 4, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 1],
+        ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 0],
+        ["SOFTMAX_WG": 64, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 1],
+        ["SOFTMAX_WG": 32, "SOFTMAX_VEC": 1, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 0],
     ]
 
     private static let poolingSameSets: [TunableValues?] = [
@@ -356,6 +356,42 @@ final class MemoryBoundTunablesTests: XCTestCase {
         }
     }
 
+    /// The forward's exponentials element by element against a Double reference, over x − max
+    /// from 0 down past the normal floats (−90), under every softmax set (the kernel's own
+    /// exponential and the built-in one): each probability within 1e-5 relative or 1e-37 absolute
+    /// (the own exponential gives 0 below −87.33, the built-in one denormals); each
+    /// log-probability within 1e-6 of max(1, |expected|).
+    func testWorkGroupSoftmaxExponentialsAcrossTheirRange() throws {
+        let cl = try openCL()
+        defer { try? cl.memoryBound.set(MemoryBoundTunables.softmax, nil) }
+        var rng = SeededGenerator.fresh()
+        let axis = 1001, shape = AxisShape(outer: 2, axis: axis, inner: 1)
+        // Row 0: evenly from 0 to −90; row 1: random in [−90, 0] with a 0 (the maximum) in the
+        // middle. x − max is then x itself, exact in float, so the reference's rounding is the kernel's.
+        var x = (0..<axis).map { -90 * Float($0) / Float(axis - 1) } + rng.floats(axis, in: -90...0)
+        x[axis + axis / 2] = 0
+        for log in [false, true] {
+            let expected = ActivationReference.softmax(shape, log: log, x.doubles)
+            for set in Self.softmaxSets {
+                try cl.memoryBound.set(MemoryBoundTunables.softmax, set)
+                let actual = try softmaxOutput(cl, shape, log: log, x)
+                let message = "log=\(log) \(set.map { "\($0)" } ?? "defaults") seed \(rng.seed)"
+                let worst = zip(actual, expected).enumerated().max { a, b in
+                    outside(Double(a.element.0), a.element.1, log: log) < outside(Double(b.element.0), b.element.1, log: log)
+                }!
+                XCTAssertLessThanOrEqual(outside(Double(worst.element.0), worst.element.1, log: log), 1,
+                                         "x[\(worst.offset)] = \(x[worst.offset]): got \(worst.element.0), "
+                                         + "expected \(worst.element.1); " + message)
+            }
+        }
+        /// How far `actual` is from `expected` in units of the tolerance above (≤ 1 passes).
+        func outside(_ actual: Double, _ expected: Double, log: Bool) -> Double {
+            let error = abs(actual - expected)
+            if log { return error / (1e-6 * max(1, abs(expected))) }
+            return error / max(1e-5 * expected, 1e-37)
+        }
+    }
+
     private func softmaxOutput(_ be: any Backend, _ shape: AxisShape, log: Bool, _ x: [Float]) throws -> [Float] {
         let y = try be.allocate(shape.count, dtype: .float32)
         try workGroupSoftmaxForward(be, shape, log: log, x: try be.makeBuffer(x), y: y)
@@ -387,7 +423,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
                                                     ["STREAM_WG": 48, "STREAM_VEC": 4, "STREAM_ITEMS": 1]))
         XCTAssertThrowsError(try cl.memoryBound.set(MemoryBoundTunables.batchNorm, ["BN_WG": 64]))
         XCTAssertThrowsError(try cl.memoryBound.set(MemoryBoundTunables.softmax,
-                                                    ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 32, "SOFTMAX_CONTIGUOUS": 1]))
+                                                    ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 32, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 1]))
         XCTAssertEqual(cl.memoryBound.values(MemoryBoundTunables.pooling), MemoryBoundTunables.pooling.cpuDefault)
     }
 }

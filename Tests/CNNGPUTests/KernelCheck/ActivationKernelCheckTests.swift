@@ -49,7 +49,8 @@ final class KernelCheckSoftmaxScalarTests: XCTestCase {
 }
 
 /// Both modes, forward and backward, of the work-group softmax kernels at SOFTMAX_VEC `vector`
-/// (work-groups of 4, 8, 16 and 128, both orders of a work-item's vectors): rows shorter than a
+/// (work-groups of 4, 8, 16 and 128, both orders of a work-item's vectors, the kernel's own
+/// exponential and the built-in one): rows shorter than a
 /// vector per work-item, and rows longer than a pass of the group with a partial last vector.
 private func runWorkGroupSoftmax(vector: Int) throws {
     let b = try TestBackends.requireOpenCL()
@@ -59,9 +60,10 @@ private func runWorkGroupSoftmax(vector: Int) throws {
     let n = 2 * (128 * vector + 3)
     let x = try b.makeBuffer(rng.floats(n)), y = try b.makeBuffer(rng.floats(n))
     let dy = try b.makeBuffer(rng.floats(n)), dx = try b.makeBuffer(rng.floats(n))
-    for (wg, contiguous) in [(16, 0), (128, 0), (4, 1), (8, 1), (128, 1)] {
+    for (wg, contiguous, polyExp) in [(16, 0, 1), (128, 0, 0), (4, 1, 1), (8, 1, 0), (128, 1, 1)] {
         try b.memoryBound.set(MemoryBoundTunables.softmax,
-                              ["SOFTMAX_WG": wg, "SOFTMAX_VEC": vector, "SOFTMAX_CONTIGUOUS": contiguous])
+                              ["SOFTMAX_WG": wg, "SOFTMAX_VEC": vector, "SOFTMAX_CONTIGUOUS": contiguous,
+                               "SOFTMAX_POLY_EXP": polyExp])
         for shape in [AxisShape(outer: 2, axis: 70, inner: 1), AxisShape(outer: 2, axis: wg * vector + 3, inner: 1)] {
             for log in [false, true] {
                 try b.softmaxForward(shape, log: log, x: x, y: y, algorithm: .workgroup)

@@ -33,8 +33,10 @@ import Foundation
 ///   (pooling_tiled.cl, average backward where windows tile the input): rows per strip or per
 ///   work-group, and the multiple a row's work-group is rounded up to.
 /// - `softmax` (softmax.cl, the work-group-per-row kernels): SOFTMAX_WG work-items per row,
-///   SOFTMAX_VEC floats per vector, and SOFTMAX_CONTIGUOUS, whether a work-item's vectors are
-///   one contiguous run of the row (CPU devices) or every SOFTMAX_WG-th vector (coalesced).
+///   SOFTMAX_VEC floats per vector, SOFTMAX_CONTIGUOUS, whether a work-item's vectors are
+///   one contiguous run of the row (CPU devices) or every SOFTMAX_WG-th vector (coalesced), and
+///   SOFTMAX_POLY_EXP, whether the forward's exponentials are the kernel's own polynomial (CPU
+///   devices) or the built-in `exp` (GPUs).
 ///
 /// The defaults were measured on PoCL 3.1 (Benchmarks/NOTES-memory-bound.md); the GPU
 /// defaults are the usual 256-thread float4 shape until a GPU is measured.
@@ -130,8 +132,9 @@ enum MemoryBoundTunables {
         gpuDefault: ["POOL_TILED_ROWS": 8, "POOL_TILED_ALIGN": 32])
 
     static let softmax = MemoryBoundKernel(
-        names: ["SOFTMAX_WG", "SOFTMAX_VEC", "SOFTMAX_CONTIGUOUS"],
-        allowed: ["SOFTMAX_WG": [4, 8, 16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8, 16], "SOFTMAX_CONTIGUOUS": [0, 1]],
+        names: ["SOFTMAX_WG", "SOFTMAX_VEC", "SOFTMAX_CONTIGUOUS", "SOFTMAX_POLY_EXP"],
+        allowed: ["SOFTMAX_WG": [4, 8, 16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8, 16], "SOFTMAX_CONTIGUOUS": [0, 1],
+                  "SOFTMAX_POLY_EXP": [0, 1]],
         // PoCL: a row of 1000 is 63 float16 vectors, 16 per work-item in groups of 4, so the
         // exponentials run 16 wide in one AVX-512 register (float8: 1.2× the forward's time,
         // which the exponentials bound), each work-item's vectors one contiguous run (PoCL walks
@@ -139,9 +142,12 @@ enum MemoryBoundTunables {
         // of groups of 16 in the coalesced order backward, about 0.9× forward, and groups of 4
         // 0.92–0.97× the time of 8 (fewer barrier-split work-item loops)
         // (Benchmarks/NOTES-memory-bound.md). GPUs: the usual float4 shape over 128 threads,
-        // coalesced, not measured yet.
-        cpuDefault: ["SOFTMAX_WG": 4, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1],
-        gpuDefault: ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0])
+        // coalesced, not measured yet. SOFTMAX_POLY_EXP: PoCL's built-in exp compiles to ~25
+        // instructions per 8 floats with register spills (its LLVM generates AVX2 code for this
+        // processor), the kernel's own polynomial to 15: the forward at 8×1000 took 0.75× the
+        // time. GPUs keep the built-in exp (a hardware approximation plus a few instructions).
+        cpuDefault: ["SOFTMAX_WG": 4, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 1],
+        gpuDefault: ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 0])
 }
 
 /// The parameter sets a backend uses: the device type's defaults unless a test or a tuner
