@@ -511,20 +511,24 @@ ISA_VARIANTS(max_pool_small_3x3s2, max_pool_small_3x3s2_body,
 // Rows outside the image are −∞, which never wins; a window with nothing above −∞ gets the
 // index max_block gives it (its first pixel in the image). The plane is first copied into
 // rows padded with −∞ (so the edge blocks, every block of a 28-wide row, load as the middle
-// ones do), which also tells whether the plane holds a NaN.
+// ones do), which also tells whether the plane holds a NaN or −∞: only such a plane needs the NaN
+// rule and the −∞ fix-up (a window of −∞ only), so the others skip both (0.88× the instructions
+// of the AVX2 build at 28², NOTES-memory-bound.md).
 
 /// Copies input row `src` (n floats) to `dst`, 16 at a time with the lanes past the row made
-/// −∞ (the right padding), reading nothing at or past `end`; returns the lanes that are NaN.
+/// −∞ (the right padding), reading nothing at or past `end`; returns the lanes that are NaN or
+/// −∞ in the row.
 INLINE vi16 separable_copy_row(float *dst, const float *src, long n, const float *end) {
     const vi16 lanes = lane_columns(1);
-    vi16 nan = splat16i(0);
+    vi16 special = splat16i(0);
     for (long j = 0; j < n; j += LANES) {
         long valid = n - j < LANES ? n - j : LANES;
-        vf16 v = select16(lanes < (int)valid, load_before(src + j, end, valid), splat16(-INFINITY));
-        nan |= v != v;
+        vi16 inRow = lanes < (int)valid;
+        vf16 v = select16(inRow, load_before(src + j, end, valid), splat16(-INFINITY));
+        special |= inRow & ((v != v) | (v == splat16(-INFINITY)));
         store16(dst + j, v);
     }
-    return nan;
+    return special;
 }
 
 /// The 3-column maxima of padded row `row` for the 16 outputs from `o`, and the flat index of
@@ -548,16 +552,21 @@ INLINE void separable_combine(vf16 *best, vi16 *index, vf16 later, vi16 laterInd
 
 /// Stores 16 lanes: in rows narrower than 16 the lanes past the row land in the rows after it,
 /// which are stored later (max_pool_separable_3x3s1 gives the call's last plane a staging area).
+/// Only a plane holding −∞ (`special`) can have a window whose maximum is −∞, whose index
+/// becomes the window's first pixel in the image.
 INLINE void separable_store(const cnn_pool_geometry *g, float *y, int32_t *indices, long oh, long o, vf16 best,
-                            vi16 index, vi16 first, int track) {
+                            vi16 index, vi16 first, int special, int track) {
     long h0 = oh - g->top > 0 ? oh - g->top : 0;
     store16(y + oh * g->outW + o, best);
-    if (track)
-        store16i(indices + oh * g->outW + o, select16i(best == splat16(-INFINITY), first + (int)(h0 * g->inW), index));
+    if (track && special)
+        index = select16i(best == splat16(-INFINITY), first + (int)(h0 * g->inW), index);
+    if (track) store16i(indices + oh * g->outW + o, index);
 }
 
+/// `special`: the plane holds NaN or −∞, so the NaN rule and the −∞ fix-up are needed.
 INLINE void separable_plane(const cnn_pool_geometry *g, const float *padded, long width, float *y, int32_t *indices,
-                            int nanRule, int track) {
+                            int special, int track) {
+    const int nanRule = special;
     const long inW = g->inW, outH = g->outH, outW = g->outW, top = g->top;
     for (long ow = 0; ow < outW; ow += LANES) {
         long o = block_start(ow, outW);
@@ -582,8 +591,8 @@ INLINE void separable_plane(const cnn_pool_geometry *g, const float *padded, lon
             vi16 upperIndex = ai;
             separable_combine(&upper, &upperIndex, middle, middleIndex, nanRule, track);
             separable_combine(&middle, &middleIndex, d, di, nanRule, track);
-            separable_store(g, y, indices, oh, o, upper, upperIndex, first, track);
-            separable_store(g, y, indices, oh + 1, o, middle, middleIndex, first, track);
+            separable_store(g, y, indices, oh, o, upper, upperIndex, first, special, track);
+            separable_store(g, y, indices, oh + 1, o, middle, middleIndex, first, special, track);
             a = c;
             ai = ci;
             b = d;
@@ -593,7 +602,7 @@ INLINE void separable_plane(const cnn_pool_geometry *g, const float *padded, lon
             SEPARABLE_ROW(oh + 2 - top, c, ci);
             separable_combine(&a, &ai, b, bi, nanRule, track);
             separable_combine(&a, &ai, c, ci, nanRule, track);
-            separable_store(g, y, indices, oh, o, a, ai, first, track);
+            separable_store(g, y, indices, oh, o, a, ai, first, special, track);
         }
 #undef SEPARABLE_ROW
     }
@@ -611,10 +620,11 @@ INLINE void max_pool_separable_3x3s1(const cnn_pool_geometry *g, const float *x,
     for (long j = 0; j < (inH + 2) * width; j += LANES) store16(scratch + j, splat16(-INFINITY));
     for (long p = 0; p < planes; p++) {
         const float *plane = x + p * inPlane;
-        vi16 nan = splat16i(0);
-        for (long r = 0; r < inH; r++) nan |= separable_copy_row(padded + r * width + g->left, plane + r * inW, inW, xEnd);
+        vi16 special = splat16i(0);
+        for (long r = 0; r < inH; r++)
+            special |= separable_copy_row(padded + r * width + g->left, plane + r * inW, inW, xEnd);
         int any = 0;
-        for (int k = 0; k < LANES; k++) any |= nan[k];
+        for (int k = 0; k < LANES; k++) any |= special[k];
         // Rows narrower than a vector: a store that would pass the call's outputs (the last
         // row's, in the last plane or two) goes to scratch first, then the plane is copied.
         int staged = g->outW < LANES && (p + 1) * outPlane - g->outW + LANES > planes * outPlane;
