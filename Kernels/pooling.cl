@@ -180,7 +180,6 @@ typedef int4 poolI;
 #define POOL_LANES ((int4)(0, 1, 2, 3))
 #define POOL_VLOAD(p) vload4(0, p)
 #define POOL_VLOAD_EVEN(p) vload8(0, p).even
-#define POOL_VLOAD_ODD(p) vload8(0, p).odd
 #define POOL_VSTORE(v, p) vstore4(v, 0, p)
 #define CONVERT_POOL_F(v) convert_float4(v)
 #define POOL_GATHER(p, c) ((float4)((p)[(c).s0], (p)[(c).s1], (p)[(c).s2], (p)[(c).s3]))
@@ -193,7 +192,6 @@ typedef int8 poolI;
 #define POOL_LANES ((int8)(0, 1, 2, 3, 4, 5, 6, 7))
 #define POOL_VLOAD(p) vload8(0, p)
 #define POOL_VLOAD_EVEN(p) vload16(0, p).even
-#define POOL_VLOAD_ODD(p) vload16(0, p).odd
 #define POOL_VSTORE(v, p) vstore8(v, 0, p)
 #define CONVERT_POOL_F(v) convert_float8(v)
 #define POOL_GATHER(p, c)                                                                    \
@@ -213,8 +211,6 @@ typedef int16 poolI;
 // Even floats of the 32 at p: vector components can not be wider than 16.
 #define POOL_VLOAD_EVEN(p)                                                                   \
     shuffle2(vload16(0, p), vload16(1, p), (uint16)(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30))
-#define POOL_VLOAD_ODD(p)                                                                    \
-    shuffle2(vload16(0, p), vload16(1, p), (uint16)(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31))
 #define POOL_VSTORE(v, p) vstore16(v, 0, p)
 #define CONVERT_POOL_F(v) convert_float16(v)
 #define POOL_GATHER(p, c)                                                                    \
@@ -261,20 +257,16 @@ POOL_INLINE poolF row_taps(__global const float* row, int first, poolI iw) {
     return POOL_GATHER(row, clamp(iw, (poolI)(0), (poolI)(POOL_IN_W - 1)));
 }
 
-// row_taps for tap b of a strip whose first window starts at column w0, where its loads all
-// lie inside the row (STRIP_SPAN): no bounds test at strides 1 and 2; other strides gather as
-// row_taps does (an unclamped gather there crashed oclgrind 21.10's --uninitialized checker).
-// At stride 2 the taps after the first are the odd lanes of the load one column earlier: taps
-// 0 and 1 then share one load, and the last tap's load ends on its last column (the even
-// lanes of a load at its first column would read one past it, which kept a row's last strip
-// from being interior).
-POOL_INLINE poolF row_taps_inside(__global const float* row, int w0, int b, poolI iw) {
+// row_taps for a vector whose loads all lie inside the row (STRIP_SPAN): no bounds test at
+// strides 1 and 2; other strides gather as row_taps does (an unclamped gather there crashed
+// oclgrind 21.10's --uninitialized checker).
+POOL_INLINE poolF row_taps_inside(__global const float* row, int first, poolI iw) {
 #if POOL_STRIDE_W == 1
-    return POOL_VLOAD(row + w0 + b);
+    return POOL_VLOAD(row + first);
 #elif POOL_STRIDE_W == 2
-    return b == 0 ? POOL_VLOAD_EVEN(row + w0) : POOL_VLOAD_ODD(row + w0 + b - 1);
+    return POOL_VLOAD_EVEN(row + first);
 #else
-    return row_taps(row, w0 + b, iw);
+    return row_taps(row, first, iw);
 #endif
 }
 
@@ -309,15 +301,15 @@ POOL_INLINE void max_pool_rows(__global const float* plane, __global float* y, _
         // rows outside the image, which then win nothing. The first tap is the maximum so far
         // unless it lies outside the row, and the column starts at the first tap's either way.
         // NaN is tested as v != v, one unordered compare: PoCL (LLVM 15) lowered isnan on
-        // vectors to three integer instructions (on PoCL these forms took 0.8–0.9× the time of
-        // the tap-by-tap one; Benchmarks/NOTES-memory-bound.md).
-        poolF hm = interior ? row_taps_inside(row, w0, 0, w) : row_taps(row, w0, w);
+        // vectors to three integer instructions (with the first tap and the window's first row
+        // taken without a compare, 0.8× the instructions; Benchmarks/NOTES-memory-bound.md).
+        poolF hm = interior ? row_taps_inside(row, w0, w) : row_taps(row, w0, w);
         if (!interior) hm = select((poolF)(-INFINITY), hm, (w >= 0) & (w < POOL_IN_W));
         poolI hcol = w;
 #pragma unroll
         for (int b = 1; b < POOL_WINDOW_W; ++b) {
             const poolI iw = w + b;
-            const poolF v = interior ? row_taps_inside(row, w0, b, iw) : row_taps(row, w0 + b, iw);
+            const poolF v = interior ? row_taps_inside(row, w0 + b, iw) : row_taps(row, w0 + b, iw);
             poolI wins = (v > hm) | (v != v);
             if (!interior) wins &= (iw >= 0) & (iw < POOL_IN_W);
             hm = select(hm, v, wins);
@@ -354,9 +346,10 @@ POOL_INLINE void max_pool_rows(__global const float* plane, __global float* y, _
 }
 
 // Columns w0 … w0 + STRIP_SPAN − 1 hold every float row_taps_inside loads for a strip whose
-// first window starts at w0 (at stride 2, 2·POOL_VEC floats from w0 + b − 1 for tap b ≥ 1).
+// first window starts at w0 (at stride 2 the wide load of the last tap ends one past the
+// last tap's column).
 #if POOL_STRIDE_W == 2
-#define STRIP_SPAN (2 * POOL_VEC + (POOL_WINDOW_W > 2 ? POOL_WINDOW_W - 2 : 0))
+#define STRIP_SPAN (POOL_WINDOW_W - 1 + 2 * POOL_VEC)
 #else
 #define STRIP_SPAN ((POOL_VEC - 1) * POOL_STRIDE_W + POOL_WINDOW_W)
 #endif
@@ -633,7 +626,7 @@ POOL_INLINE void avg_pool_rows(__global const float* plane, __global float* y, i
 #pragma unroll
         for (int b = 0; b < POOL_WINDOW_W; ++b) {
             const poolI iw = w + b;
-            const poolF v = interior ? row_taps_inside(row, w0, b, iw) : row_taps(row, w0 + b, iw);
+            const poolF v = interior ? row_taps_inside(row, w0 + b, iw) : row_taps(row, w0 + b, iw);
             rowSum += interior ? v : select((poolF)(0.0f), v, (iw >= 0) & (iw < POOL_IN_W));
         }
         if (ih < 0 || ih >= POOL_IN_H) rowSum = 0.0f;
