@@ -298,14 +298,19 @@ POOL_INLINE void max_pool_rows(__global const float* plane, __global float* y, _
         const int rowStart = clamp(ih, 0, POOL_IN_H - 1) * POOL_IN_W;
         __global const float* row = plane + rowStart;
         // Row ih's first maximum (the last NaN, as in the scalar form) and its column; −∞ for
-        // rows outside the image, which then win nothing.
-        poolF hm = (poolF)(-INFINITY);
+        // rows outside the image, which then win nothing. The first tap is the maximum so far
+        // unless it lies outside the row, and the column starts at the first tap's either way.
+        // NaN is tested as v != v, one unordered compare: PoCL (LLVM 15) lowered isnan on
+        // vectors to three integer instructions (with the first tap and the window's first row
+        // taken without a compare, 0.8× the instructions; Benchmarks/NOTES-memory-bound.md).
+        poolF hm = interior ? row_taps_inside(row, w0, w) : row_taps(row, w0, w);
+        if (!interior) hm = select((poolF)(-INFINITY), hm, (w >= 0) & (w < POOL_IN_W));
         poolI hcol = w;
 #pragma unroll
-        for (int b = 0; b < POOL_WINDOW_W; ++b) {
+        for (int b = 1; b < POOL_WINDOW_W; ++b) {
             const poolI iw = w + b;
             const poolF v = interior ? row_taps_inside(row, w0 + b, iw) : row_taps(row, w0 + b, iw);
-            poolI wins = (v > hm) | isnan(v);
+            poolI wins = (v > hm) | (v != v);
             if (!interior) wins &= (iw >= 0) & (iw < POOL_IN_W);
             hm = select(hm, v, wins);
             hcol = select(hcol, iw, wins);
@@ -315,13 +320,16 @@ POOL_INLINE void max_pool_rows(__global const float* plane, __global float* y, _
         for (int r = 0; r < POOL_ROWS; ++r) {
             if (i < r * POOL_STRIDE_H || i >= r * POOL_STRIDE_H + POOL_WINDOW_H) continue;
             if (i == r * POOL_STRIDE_H) {
-                // The window's first pixel inside the image keeps the index when all are −∞.
-                m[r] = (poolF)(-INFINITY);
-                index[r] = max(h + r * POOL_STRIDE_H, 0) * POOL_IN_W + max(w, (poolI)(0));
+                // The window's first row: its maximum is the window's so far; where it is −∞,
+                // the window's first pixel inside the image keeps the index.
+                m[r] = hm;
+                index[r] = select(max(h + r * POOL_STRIDE_H, 0) * POOL_IN_W + max(w, (poolI)(0)), rowStart + hcol,
+                                  hm != (poolF)(-INFINITY));
+            } else {
+                const poolI wins = (hm > m[r]) | (hm != hm);
+                m[r] = select(m[r], hm, wins);
+                index[r] = select(index[r], rowStart + hcol, wins);
             }
-            const poolI wins = (hm > m[r]) | isnan(hm);
-            m[r] = select(m[r], hm, wins);
-            index[r] = select(index[r], rowStart + hcol, wins);
             if (i == r * POOL_STRIDE_H + POOL_WINDOW_H - 1 && oh0 + r < POOL_OUT_H) {
                 const int o = (oh0 + r) * POOL_OUT_W + ow0;
                 if (left >= POOL_VEC) POOL_VSTORE(m[r], y + o);
