@@ -358,10 +358,15 @@ void cnn_softmax_rows_backward(const float *y, const float *dy, float *dx, long 
 /// Σ e^(x[i] − m) over a row of n ≥ 16 floats, each term stored in g (g may be x), and
 /// Σ (x[i] − m) into *offsets (the label-smoothing term): two accumulators of each; the last,
 /// overlapping vector adds only its new lanes, and x's last vector is read before any store.
-INLINE float exponentials_and_offsets(const float *x, long n, float m, float *g, float *offsets,
-                                      exponential16 exp16) {
-    vf16 a0 = splat16(0), a1 = a0, d0 = a0, d1 = a0, s = splat16(m);
-    vf16 last = load16(x + n - 16) - s;
+/// With sum_of_exponentials' overlap (softmax_rows_swept): with `has_next` the next row's
+/// maximum (`next`, into *next_max), with `has_prev` the previous row's terms (`prev`) turned
+/// into its gradient, e·prev_scale − uniform (each product rounded: no fused multiply-add), in
+/// the same sweep.
+INLINE float loss_sweep(const float *x, long n, float m, float *g, float *offsets, const float *next, float *next_max,
+                        float *prev, float prev_scale, float uniform, int has_next, int has_prev, exponential16 exp16) {
+#pragma clang fp contract(off)
+    vf16 a0 = splat16(0), a1 = a0, d0 = a0, d1 = a0, s = splat16(m), scale = splat16(prev_scale), u = splat16(uniform);
+    vf16 last = load16(x + n - 16) - s, l0 = has_next ? load16(next) : a0, l1 = l0;
     long i = 0;
     for (; i + 32 <= n; i += 32) {
         vf16 v0 = load16(x + i) - s, v1 = load16(x + i + 16) - s;
@@ -372,12 +377,22 @@ INLINE float exponentials_and_offsets(const float *x, long n, float m, float *g,
         a1 += e1;
         d0 += v0;
         d1 += v1;
+        if (has_next) {
+            l0 = max2(l0, load16(next + i));
+            l1 = max2(l1, load16(next + i + 16));
+        }
+        if (has_prev) {
+            store16(prev + i, load16(prev + i) * scale - u);
+            store16(prev + i + 16, load16(prev + i + 16) * scale - u);
+        }
     }
     for (; i + 16 <= n; i += 16) {
         vf16 v = load16(x + i) - s, e = exp16(v);
         store16(g + i, e);
         a0 += e;
         d0 += v;
+        if (has_next) l0 = max2(l0, load16(next + i));
+        if (has_prev) store16(prev + i, load16(prev + i) * scale - u);
     }
     if (i < n) {
         vf16 e = exp16(last);
@@ -385,7 +400,13 @@ INLINE float exponentials_and_offsets(const float *x, long n, float m, float *g,
         vi16 fresh = last_lanes(n - i);
         a1 += select16(fresh, e, splat16(0));
         d1 += select16(fresh, last, splat16(0));
+        if (has_next) l1 = max2(l1, load16(next + n - 16));
+        if (has_prev) {
+            vf16 p = load16(prev + n - 16);
+            store16(prev + n - 16, select16(fresh, p * scale - u, p));
+        }
     }
+    if (has_next) *next_max = max16(max2(l0, l1));
     *offsets = tree_sum16(d0 + d1);
     return tree_sum16(a0 + a1);
 }
@@ -410,7 +431,7 @@ INLINE double softmax_cross_entropy_row(const float *x, int label, float *g, lon
     // Read before the sweep: g may be x.
     float label_logit = x[label];
     float offsets;
-    float sum = exponentials_and_offsets(x, n, m, g, &offsets, exp16);
+    float sum = loss_sweep(x, n, m, g, &offsets, 0, 0, 0, 0, 0, 0, 0, exp16);
     double loss = (double)logf(sum) + (double)(1 - smoothing) * (double)(m - label_logit)
         - smoothing_term(smoothing, offsets, n);
     {
@@ -479,58 +500,6 @@ INLINE void softmax_cross_entropy_short_rows(const float *x, const int *labels, 
             gr[label] -= (1 - smoothing) * inverse_rows;
         }
     }
-}
-
-/// exponentials_and_offsets with softmax_rows_swept's overlap: with `has_next` the next row's
-/// maximum (`next`, into *next_max), with `has_prev` the previous row's terms (`prev`)
-/// turned into its gradient, e·prev_scale − uniform, in the same sweep.
-INLINE float loss_sweep(const float *x, long n, float m, float *g, float *offsets, const float *next, float *next_max,
-                        float *prev, float prev_scale, float uniform, int has_next, int has_prev, exponential16 exp16) {
-#pragma clang fp contract(off)
-    vf16 a0 = splat16(0), a1 = a0, d0 = a0, d1 = a0, s = splat16(m), scale = splat16(prev_scale), u = splat16(uniform);
-    vf16 last = load16(x + n - 16) - s, l0 = has_next ? load16(next) : a0, l1 = l0;
-    long i = 0;
-    for (; i + 32 <= n; i += 32) {
-        vf16 v0 = load16(x + i) - s, v1 = load16(x + i + 16) - s;
-        vf16 e0 = exp16(v0), e1 = exp16(v1);
-        store16(g + i, e0);
-        store16(g + i + 16, e1);
-        a0 += e0;
-        a1 += e1;
-        d0 += v0;
-        d1 += v1;
-        if (has_next) {
-            l0 = max2(l0, load16(next + i));
-            l1 = max2(l1, load16(next + i + 16));
-        }
-        if (has_prev) {
-            store16(prev + i, load16(prev + i) * scale - u);
-            store16(prev + i + 16, load16(prev + i + 16) * scale - u);
-        }
-    }
-    for (; i + 16 <= n; i += 16) {
-        vf16 v = load16(x + i) - s, e = exp16(v);
-        store16(g + i, e);
-        a0 += e;
-        d0 += v;
-        if (has_next) l0 = max2(l0, load16(next + i));
-        if (has_prev) store16(prev + i, load16(prev + i) * scale - u);
-    }
-    if (i < n) {
-        vf16 e = exp16(last);
-        store16(g + n - 16, e);
-        vi16 fresh = last_lanes(n - i);
-        a1 += select16(fresh, e, splat16(0));
-        d1 += select16(fresh, last, splat16(0));
-        if (has_next) l1 = max2(l1, load16(next + n - 16));
-        if (has_prev) {
-            vf16 p = load16(prev + n - 16);
-            store16(prev + n - 16, select16(fresh, p * scale - u, p));
-        }
-    }
-    if (has_next) *next_max = max16(max2(l0, l1));
-    *offsets = tree_sum16(d0 + d1);
-    return tree_sum16(a0 + a1);
 }
 
 /// Rows of n ≥ 16 classes with every label valid, swept as softmax_rows_swept: each row's
