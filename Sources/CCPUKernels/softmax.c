@@ -417,6 +417,18 @@ INLINE double smoothing_term(float smoothing, float offsets, long n) {
     return smoothing > 0 ? (double)smoothing * (double)offsets / (double)n : 0;
 }
 
+/// A row's gradient from its exponentials e in g: e·scale − uniform, and the label's entry less
+/// label_share. Each product rounded before its subtraction, as the target's terms are: a fused
+/// multiply-add leaves a residue of 10⁻⁹–10⁻⁸ where they cancel (one class: exactly 0).
+INLINE void finish_gradient(float *g, long n, int label, float scale, float uniform, float label_share) {
+#pragma clang fp contract(off)
+    vf16 sv = splat16(scale), u = splat16(uniform);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) store16(g + i, load16(g + i) * sv - u);
+    for (; i < n; i++) g[i] = g[i] * scale - uniform;
+    g[label] -= label_share;
+}
+
 /// One row of n ≥ 16 classes of cnn_softmax_cross_entropy_rows: the maximum m, then e^(x − m) into g with their
 /// sum s and Σ (x − m), then g = e·(1/(N·s)) − ε/(C·N) and the label's entry less (1 − ε)/N.
 /// The loss log s + m − (1 − ε)·x[label] − ε·mean(x) is formed from the differences to m
@@ -434,16 +446,8 @@ INLINE double softmax_cross_entropy_row(const float *x, int label, float *g, lon
     float sum = loss_sweep(x, n, m, g, &offsets, 0, 0, 0, 0, 0, 0, 0, exp16);
     double loss = (double)logf(sum) + (double)(1 - smoothing) * (double)(m - label_logit)
         - smoothing_term(smoothing, offsets, n);
-    {
-        // Each product rounded before its subtraction, as the target's terms are: a fused
-        // multiply-add leaves a residue of 10⁻⁹–10⁻⁸ where they cancel (one class: exactly 0).
-#pragma clang fp contract(off)
-        vf16 scale = splat16(inverse_rows / sum), uniform = splat16(smoothing / (float)n * inverse_rows);
-        long i = 0;
-        for (; i + 16 <= n; i += 16) store16(g + i, load16(g + i) * scale - uniform);
-        for (; i < n; i++) g[i] = g[i] * scale[0] - uniform[0];
-        g[label] -= (1 - smoothing) * inverse_rows;
-    }
+    finish_gradient(g, n, label, inverse_rows / sum, smoothing / (float)n * inverse_rows,
+                    (1 - smoothing) * inverse_rows);
     return loss;
 }
 
@@ -492,13 +496,8 @@ INLINE void softmax_cross_entropy_short_rows(const float *x, const int *labels, 
         float sum = 0;
         for (long k = 0; k < n; k++) sum += gr[k];
         row_loss[row] += (double)logf(sum);
-        {
-            // As in softmax_cross_entropy_row: no fused multiply-adds.
-#pragma clang fp contract(off)
-            float scale = inverse_rows / sum, uniform = smoothing / (float)n * inverse_rows;
-            for (long k = 0; k < n; k++) gr[k] = gr[k] * scale - uniform;
-            gr[label] -= (1 - smoothing) * inverse_rows;
-        }
+        finish_gradient(gr, n, label, inverse_rows / sum, smoothing / (float)n * inverse_rows,
+                        (1 - smoothing) * inverse_rows);
     }
 }
 
@@ -526,15 +525,7 @@ INLINE void softmax_cross_entropy_swept(const float *x, const int *labels, float
         m = next_max;
         scale = inverse_rows / sum;
     }
-    {
-#pragma clang fp contract(off)
-        float *gr = g + (rows - 1) * n;
-        vf16 sv = splat16(scale), u = splat16(uniform);
-        long i = 0;
-        for (; i + 16 <= n; i += 16) store16(gr + i, load16(gr + i) * sv - u);
-        for (; i < n; i++) gr[i] = gr[i] * scale - uniform;
-        gr[labels[rows - 1]] -= (1 - smoothing) * inverse_rows;
-    }
+    finish_gradient(g + (rows - 1) * n, n, labels[rows - 1], scale, uniform, (1 - smoothing) * inverse_rows);
 }
 
 INLINE void softmax_cross_entropy_rows_body(const float *x, const int *labels, float *g, double *row_loss, long rows,
