@@ -506,6 +506,9 @@ INLINE void softmax_cross_entropy_short_rows(const float *x, const int *labels, 
 INLINE void softmax_cross_entropy_swept(const float *x, const int *labels, float *g, double *row_loss, long rows, long n,
                                         float smoothing, float inverse_rows, exponential16 exp16) {
     float m = maximum(x, n), next_max = 0, scale = 0, uniform = smoothing / (float)n * inverse_rows;
+    // (1 − ε)/N rounded once, as finish_gradient subtracts it: written as a product in the
+    // loop's `prev[label] -= …`, it is contracted into a fused multiply-add on FMA builds.
+    float label_share = (1 - smoothing) * inverse_rows;
     for (long row = 0; row < rows; row++) {
         const float *xr = x + row * n;
         float *gr = g + row * n, *prev = gr - n;
@@ -519,13 +522,13 @@ INLINE void softmax_cross_entropy_swept(const float *x, const int *labels, float
             sum = loss_sweep(xr, n, m, gr, &offsets, xr + n, &next_max, prev, scale, uniform, 1, 1, exp16);
         else
             sum = loss_sweep(xr, n, m, gr, &offsets, 0, 0, prev, scale, uniform, 0, 1, exp16);
-        if (row > 0) prev[labels[row - 1]] -= (1 - smoothing) * inverse_rows;
+        if (row > 0) prev[labels[row - 1]] -= label_share;
         row_loss[row] = (double)logf(sum) + (double)(1 - smoothing) * (double)(m - label_logit)
             - smoothing_term(smoothing, offsets, n);
         m = next_max;
         scale = inverse_rows / sum;
     }
-    finish_gradient(g + (rows - 1) * n, n, labels[rows - 1], scale, uniform, (1 - smoothing) * inverse_rows);
+    finish_gradient(g + (rows - 1) * n, n, labels[rows - 1], scale, uniform, label_share);
 }
 
 INLINE void softmax_cross_entropy_rows_body(const float *x, const int *labels, float *g, double *row_loss, long rows,
