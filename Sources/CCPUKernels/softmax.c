@@ -429,8 +429,9 @@ INLINE void finish_gradient(float *g, long n, int label, float scale, float unif
     g[label] -= label_share;
 }
 
-/// One row of n ≥ 16 classes of cnn_softmax_cross_entropy_rows: the maximum m, then e^(x − m) into g with their
-/// sum s and Σ (x − m), then g = e·(1/(N·s)) − ε/(C·N) and the label's entry less (1 − ε)/N.
+/// One row of n ≥ 16 classes of cnn_softmax_cross_entropy_rows: the maximum m, then e^(x − m)
+/// into g with their sum s and Σ (x − m), then g = e·(1/(N·s)) − ε/(C·N) and the label's entry
+/// less (1 − ε)/N.
 /// The loss log s + m − (1 − ε)·x[label] − ε·mean(x) is formed from the differences to m
 /// (log s + (1 − ε)·(m − x[label]) − ε·mean(x − m)), so large logits lose nothing to m's size.
 INLINE double softmax_cross_entropy_row(const float *x, int label, float *g, long n, float smoothing,
