@@ -451,8 +451,8 @@ inline float3 piece_moments(__global const float* r, const int inner, const int 
 // the moments of its pieces (Chan, in order), the group merges the work-items' moments by a
 // tree in local memory (fixed order: deterministic), then every work-item normalizes the
 // pieces it read, which are still in this core's cache. Saves the statistics as
-// batchnorm_combine_statistics does (save_statistics). Each work-item writes only what it read, after the barrier: x may alias y.
-// The host guarantees outer·inner > 1.
+// batchnorm_combine_statistics does (save_statistics). Each work-item writes only what it
+// read, after the barrier: x may alias y. The host guarantees outer·inner > 1.
 __kernel __attribute__((reqd_work_group_size(BN_REDUCE_WG, 1, 1)))
 void batchnorm_forward_channel(const int outer, const int channels, const int inner,
                                const float momentum, const float epsilon, __global const float* x,

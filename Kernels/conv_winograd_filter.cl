@@ -23,8 +23,8 @@
 //
 // Transforms: one work-item per (strip of WF_STRIP tiles along a tile row, channel), the strip
 // index along dimension 0, so consecutive work-items load consecutive runs of a row of x or dy
-// and write consecutive WF_STRIP-float runs of p of X and D (coalesced); the 2 columns and rows by which
-// neighbouring x patches overlap are read through the cache.
+// and write consecutive WF_STRIP-float runs of p of X and D (coalesced); the 2 columns and
+// rows by which neighbouring x patches overlap are read through the cache.
 //
 // The batched GEMM (tunables, -D, defaults in gemm_tile.cl; local size [RTN, RTM], global
 // [ceil(CP / TN)·RTN, ceil(K / TM)·RTM, 36], one launch per slice): a work-group computes a TM × TN tile of

@@ -4,23 +4,25 @@
 // Int32 [rows]. Sizes are passed as int (the host refuses larger problems).
 //
 // Kernels (one work-group per row, or one work-item per element; no atomics, deterministic):
-//   cross_entropy_rows      per row (a work-group): numerically stable log-sum-exp (the row maximum is
-//                           subtracted before exp), writes the row's loss to stats[r] and its
-//                           log-sum-exp to stats[rows + r]. A label outside [0, cols) makes the
-//                           row's loss NaN: the device cannot throw, and NaN reaches the
-//                           trainer's NaN check. Label smoothing eps (PyTorch's): the target is
-//                           (1 - eps)*onehot + eps/cols, so loss = lse - (1-eps)*x[label] - eps*mean(x).
+//   cross_entropy_rows      per row (a work-group): numerically stable log-sum-exp (the row
+//                           maximum is subtracted before exp), writes the row's loss to stats[r]
+//                           and its log-sum-exp to stats[rows + r]. A label outside [0, cols)
+//                           makes the row's loss NaN: the device cannot throw, and NaN reaches
+//                           the trainer's NaN check. Label smoothing eps (PyTorch's): the target
+//                           is (1 - eps)*onehot + eps/cols, so loss = lse - (1-eps)*x[label] -
+//                           eps*mean(x).
 //   cross_entropy_gradient  per element, 2-D range [cols, rows]: (softmax - (1-eps)*onehot -
 //                           eps/cols) / rows from the saved log-sum-exp; NaN for every element of
 //                           a row with a bad label.
 //   squared_error_partial_sums  per element, work-groups of a power-of-two size: gradient[i] =
 //                           gradientScale * (p - t), and each group's tree sum of (p - t)^2,
 //                           times sumScale, into partials[group].
-//   topk_correct_rows       per row (a work-group): 1 when fewer than k scores are strictly greater than the
-//                           label's score (ties count as correct), else 0; a bad label or a NaN
-//                           label score is not correct.
-//   argmax_rows             per row (a work-group): the index of the largest score, the first one on ties; a NaN
-//                           counts as larger than any number (as in PyTorch), the first NaN wins.
+//   topk_correct_rows       per row (a work-group): 1 when fewer than k scores are strictly
+//                           greater than the label's score (ties count as correct), else 0; a
+//                           bad label or a NaN label score is not correct.
+//   argmax_rows             per row (a work-group): the index of the largest score, the first
+//                           one on ties; a NaN counts as larger than any number (as in PyTorch),
+//                           the first NaN wins.
 //   sum_tree_reduce         per element, work-groups of a power-of-two size: out[group] = scale *
 //                           (tree sum of the group's values). The host repeats it on the partial
 //                           sums until one value is left: a fixed pairwise order (the same bits on
@@ -31,8 +33,9 @@
 // results by a tree in local memory, in a fixed order, so no work-item walks a whole row and
 // every run gives the same bits. The tree kernels must not return before their barriers, not
 // even where the whole group would (PoCL hung on such a return in topk_correct_rows): every
-// work-item reaches them, and those past the end contribute their identity. Local memory (one value per work-item and quantity) is a host argument, as
-// is the group size: no compile-time tunables in this file.
+// work-item reaches them, and those past the end contribute their identity. Local memory (one
+// value per work-item and quantity) is a host argument, as is the group size: no compile-time
+// tunables in this file.
 
 // The maximum of `value` over the work-group, returned to every work-item (tree in `partial`,
 // one float per work-item; called in uniform control flow). fmax: a NaN loses to a number.

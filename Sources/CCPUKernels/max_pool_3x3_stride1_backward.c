@@ -1,5 +1,5 @@
 #include "max_pool_3x3_stride1_backward.h"
-#include "cpu_isa.h"
+#include "isa_variants.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -41,8 +41,7 @@ static int applies(const cnn_pool_geometry *g) {
            g->outH == g->inH + g->top + g->bottom - 2 && g->outW == g->inW + g->left + g->right - 2;
 }
 
-#define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
-#define INLINE_AVX512 static inline __attribute__((always_inline)) TARGET_AVX512
+#define INLINE_AVX512 INLINE TARGET_AVX512
 
 /// One output row's gradients and winners arranged by pass: lane l of share[r] and winner[r] is
 /// the window of pass r holding the lane's pixel (winner −1 where that window is outside the row).

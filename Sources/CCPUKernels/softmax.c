@@ -358,132 +358,10 @@ void cnn_softmax_rows_backward(const float *y, const float *dy, float *dx, long 
 /// Σ e^(x[i] − m) over a row of n ≥ 16 floats, each term stored in g (g may be x), and
 /// Σ (x[i] − m) into *offsets (the label-smoothing term): two accumulators of each; the last,
 /// overlapping vector adds only its new lanes, and x's last vector is read before any store.
-INLINE float exponentials_and_offsets(const float *x, long n, float m, float *g, float *offsets,
-                                      exponential16 exp16) {
-    vf16 a0 = splat16(0), a1 = a0, d0 = a0, d1 = a0, s = splat16(m);
-    vf16 last = load16(x + n - 16) - s;
-    long i = 0;
-    for (; i + 32 <= n; i += 32) {
-        vf16 v0 = load16(x + i) - s, v1 = load16(x + i + 16) - s;
-        vf16 e0 = exp16(v0), e1 = exp16(v1);
-        store16(g + i, e0);
-        store16(g + i + 16, e1);
-        a0 += e0;
-        a1 += e1;
-        d0 += v0;
-        d1 += v1;
-    }
-    for (; i + 16 <= n; i += 16) {
-        vf16 v = load16(x + i) - s, e = exp16(v);
-        store16(g + i, e);
-        a0 += e;
-        d0 += v;
-    }
-    if (i < n) {
-        vf16 e = exp16(last);
-        store16(g + n - 16, e);
-        vi16 fresh = last_lanes(n - i);
-        a1 += select16(fresh, e, splat16(0));
-        d1 += select16(fresh, last, splat16(0));
-    }
-    *offsets = tree_sum16(d0 + d1);
-    return tree_sum16(a0 + a1);
-}
-
-/// The label-smoothing term ε · mean(x − m), 0 without smoothing even where a logit is −∞ (its
-/// x − m is −∞, and 0 · −∞ would make the loss NaN; PyTorch's loss is finite there).
-INLINE double smoothing_term(float smoothing, float offsets, long n) {
-    return smoothing > 0 ? (double)smoothing * (double)offsets / (double)n : 0;
-}
-
-/// One row of n ≥ 16 classes of cnn_softmax_cross_entropy_rows: the maximum m, then e^(x − m) into g with their
-/// sum s and Σ (x − m), then g = e·(1/(N·s)) − ε/(C·N) and the label's entry less (1 − ε)/N.
-/// The loss log s + m − (1 − ε)·x[label] − ε·mean(x) is formed from the differences to m
-/// (log s + (1 − ε)·(m − x[label]) − ε·mean(x − m)), so large logits lose nothing to m's size.
-INLINE double softmax_cross_entropy_row(const float *x, int label, float *g, long n, float smoothing,
-                                        float inverse_rows, exponential16 exp16) {
-    if (label < 0 || label >= n) {
-        for (long i = 0; i < n; i++) g[i] = NAN;
-        return NAN;
-    }
-    float m = maximum(x, n);
-    // Read before the sweep: g may be x.
-    float label_logit = x[label];
-    float offsets;
-    float sum = exponentials_and_offsets(x, n, m, g, &offsets, exp16);
-    double loss = (double)logf(sum) + (double)(1 - smoothing) * (double)(m - label_logit)
-        - smoothing_term(smoothing, offsets, n);
-    {
-        // Each product rounded before its subtraction, as the target's terms are: a fused
-        // multiply-add leaves a residue of 10⁻⁹–10⁻⁸ where they cancel (one class: exactly 0).
-#pragma clang fp contract(off)
-        vf16 scale = splat16(inverse_rows / sum), uniform = splat16(smoothing / (float)n * inverse_rows);
-        long i = 0;
-        for (; i + 16 <= n; i += 16) store16(g + i, load16(g + i) * scale - uniform);
-        for (; i < n; i++) g[i] = g[i] * scale[0] - uniform[0];
-        g[label] -= (1 - smoothing) * inverse_rows;
-    }
-    return loss;
-}
-
-/// Rows of n < 16 classes (LeNet's 10), all of the call's rows at once: per row in scalars the
-/// maximum m, x[label] and Σ (x − m), with x − m stored in g; then e^g over the whole block 16
-/// at a time, whatever rows the lanes belong to; then per row the sum, the loss and the
-/// scaling. One padded vector per row (sum_of_exponentials_short) built its lanes one at a time
-/// and read them back as a vector, a store-forwarding stall per row: with AVX2 that made these
-/// rows slower than scalar expf (NOTES-memory-bound.md).
-INLINE void softmax_cross_entropy_short_rows(const float *x, const int *labels, float *g, double *row_loss, long rows,
-                                             long n, float smoothing, float inverse_rows, exponential16 exp16) {
-    for (long row = 0; row < rows; row++) {
-        const float *xr = x + row * n;
-        float *gr = g + row * n;
-        int label = labels[row];
-        if (label < 0 || label >= n) {
-            for (long i = 0; i < n; i++) gr[i] = NAN;
-            row_loss[row] = NAN;
-            continue;
-        }
-        float m = xr[0];
-        for (long i = 1; i < n; i++)
-            if (xr[i] > m) m = xr[i];
-        // Read before the stores below: g may be x.
-        float label_logit = xr[label], offsets = 0;
-        for (long i = 0; i < n; i++) {
-            float d = xr[i] - m;
-            offsets += d;
-            gr[i] = d;
-        }
-        row_loss[row] = (double)(1 - smoothing) * (double)(m - label_logit) - smoothing_term(smoothing, offsets, n);
-    }
-    // x − m ≤ 0, −∞ or NaN: what exp16 takes. A bad row's NaNs stay NaN.
-    long total = rows * n, i = 0;
-    for (; i + 16 <= total; i += 16) store16(g + i, exp16(load16(g + i)));
-    if (i < total) {
-        vf16 v = splat16(-INFINITY);
-        for (long k = 0; k < total - i; k++) v[k] = g[i + k];
-        vf16 e = exp16(v);
-        for (long k = 0; k < total - i; k++) g[i + k] = e[k];
-    }
-    for (long row = 0; row < rows; row++) {
-        float *gr = g + row * n;
-        int label = labels[row];
-        if (label < 0 || label >= n) continue;
-        float sum = 0;
-        for (long k = 0; k < n; k++) sum += gr[k];
-        row_loss[row] += (double)logf(sum);
-        {
-            // As in softmax_cross_entropy_row: no fused multiply-adds.
-#pragma clang fp contract(off)
-            float scale = inverse_rows / sum, uniform = smoothing / (float)n * inverse_rows;
-            for (long k = 0; k < n; k++) gr[k] = gr[k] * scale - uniform;
-            gr[label] -= (1 - smoothing) * inverse_rows;
-        }
-    }
-}
-
-/// exponentials_and_offsets with softmax_rows_swept's overlap: with `has_next` the next row's
-/// maximum (`next`, into *next_max), with `has_prev` the previous row's terms (`prev`)
-/// turned into its gradient, e·prev_scale − uniform, in the same sweep.
+/// With sum_of_exponentials' overlap (softmax_rows_swept): with `has_next` the next row's
+/// maximum (`next`, into *next_max), with `has_prev` the previous row's terms (`prev`) turned
+/// into its gradient, e·prev_scale − uniform (each product rounded: no fused multiply-add), in
+/// the same sweep.
 INLINE float loss_sweep(const float *x, long n, float m, float *g, float *offsets, const float *next, float *next_max,
                         float *prev, float prev_scale, float uniform, int has_next, int has_prev, exponential16 exp16) {
 #pragma clang fp contract(off)
@@ -533,11 +411,105 @@ INLINE float loss_sweep(const float *x, long n, float m, float *g, float *offset
     return tree_sum16(a0 + a1);
 }
 
+/// The label-smoothing term ε · mean(x − m), 0 without smoothing even where a logit is −∞ (its
+/// x − m is −∞, and 0 · −∞ would make the loss NaN; PyTorch's loss is finite there).
+INLINE double smoothing_term(float smoothing, float offsets, long n) {
+    return smoothing > 0 ? (double)smoothing * (double)offsets / (double)n : 0;
+}
+
+/// A row's gradient from its exponentials e in g: e·scale − uniform, and the label's entry less
+/// label_share. Each product rounded before its subtraction, as the target's terms are: a fused
+/// multiply-add leaves a residue of 10⁻⁹–10⁻⁸ where they cancel (one class: exactly 0).
+INLINE void finish_gradient(float *g, long n, int label, float scale, float uniform, float label_share) {
+#pragma clang fp contract(off)
+    vf16 sv = splat16(scale), u = splat16(uniform);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) store16(g + i, load16(g + i) * sv - u);
+    for (; i < n; i++) g[i] = g[i] * scale - uniform;
+    g[label] -= label_share;
+}
+
+/// One row of n ≥ 16 classes of cnn_softmax_cross_entropy_rows: the maximum m, then e^(x − m)
+/// into g with their sum s and Σ (x − m), then g = e·(1/(N·s)) − ε/(C·N) and the label's entry
+/// less (1 − ε)/N.
+/// The loss log s + m − (1 − ε)·x[label] − ε·mean(x) is formed from the differences to m
+/// (log s + (1 − ε)·(m − x[label]) − ε·mean(x − m)), so large logits lose nothing to m's size.
+INLINE double softmax_cross_entropy_row(const float *x, int label, float *g, long n, float smoothing,
+                                        float inverse_rows, exponential16 exp16) {
+    if (label < 0 || label >= n) {
+        for (long i = 0; i < n; i++) g[i] = NAN;
+        return NAN;
+    }
+    float m = maximum(x, n);
+    // Read before the sweep: g may be x.
+    float label_logit = x[label];
+    float offsets;
+    float sum = loss_sweep(x, n, m, g, &offsets, 0, 0, 0, 0, 0, 0, 0, exp16);
+    double loss = (double)logf(sum) + (double)(1 - smoothing) * (double)(m - label_logit)
+        - smoothing_term(smoothing, offsets, n);
+    finish_gradient(g, n, label, inverse_rows / sum, smoothing / (float)n * inverse_rows,
+                    (1 - smoothing) * inverse_rows);
+    return loss;
+}
+
+/// Rows of n < 16 classes (LeNet's 10), all of the call's rows at once: per row in scalars the
+/// maximum m, x[label] and Σ (x − m), with x − m stored in g; then e^g over the whole block 16
+/// at a time, whatever rows the lanes belong to; then per row the sum, the loss and the
+/// scaling. One padded vector per row (sum_of_exponentials_short) built its lanes one at a time
+/// and read them back as a vector, a store-forwarding stall per row: with AVX2 that made these
+/// rows slower than scalar expf (NOTES-memory-bound.md).
+INLINE void softmax_cross_entropy_short_rows(const float *x, const int *labels, float *g, double *row_loss, long rows,
+                                             long n, float smoothing, float inverse_rows, exponential16 exp16) {
+    for (long row = 0; row < rows; row++) {
+        const float *xr = x + row * n;
+        float *gr = g + row * n;
+        int label = labels[row];
+        if (label < 0 || label >= n) {
+            for (long i = 0; i < n; i++) gr[i] = NAN;
+            row_loss[row] = NAN;
+            continue;
+        }
+        float m = xr[0];
+        for (long i = 1; i < n; i++)
+            if (xr[i] > m) m = xr[i];
+        // Read before the stores below: g may be x.
+        float label_logit = xr[label], offsets = 0;
+        for (long i = 0; i < n; i++) {
+            float d = xr[i] - m;
+            offsets += d;
+            gr[i] = d;
+        }
+        row_loss[row] = (double)(1 - smoothing) * (double)(m - label_logit) - smoothing_term(smoothing, offsets, n);
+    }
+    // x − m ≤ 0, −∞ or NaN: what exp16 takes. A bad row's NaNs stay NaN.
+    long total = rows * n, i = 0;
+    for (; i + 16 <= total; i += 16) store16(g + i, exp16(load16(g + i)));
+    if (i < total) {
+        vf16 v = splat16(-INFINITY);
+        for (long k = 0; k < total - i; k++) v[k] = g[i + k];
+        vf16 e = exp16(v);
+        for (long k = 0; k < total - i; k++) g[i + k] = e[k];
+    }
+    for (long row = 0; row < rows; row++) {
+        float *gr = g + row * n;
+        int label = labels[row];
+        if (label < 0 || label >= n) continue;
+        float sum = 0;
+        for (long k = 0; k < n; k++) sum += gr[k];
+        row_loss[row] += (double)logf(sum);
+        finish_gradient(gr, n, label, inverse_rows / sum, smoothing / (float)n * inverse_rows,
+                        (1 - smoothing) * inverse_rows);
+    }
+}
+
 /// Rows of n ≥ 16 classes with every label valid, swept as softmax_rows_swept: each row's
 /// exponentials also take the next row's maximum and finish the previous row's gradient.
 INLINE void softmax_cross_entropy_swept(const float *x, const int *labels, float *g, double *row_loss, long rows, long n,
                                         float smoothing, float inverse_rows, exponential16 exp16) {
     float m = maximum(x, n), next_max = 0, scale = 0, uniform = smoothing / (float)n * inverse_rows;
+    // (1 − ε)/N rounded once, as finish_gradient subtracts it: written as a product in the
+    // loop's `prev[label] -= …`, it is contracted into a fused multiply-add on FMA builds.
+    float label_share = (1 - smoothing) * inverse_rows;
     for (long row = 0; row < rows; row++) {
         const float *xr = x + row * n;
         float *gr = g + row * n, *prev = gr - n;
@@ -551,21 +523,13 @@ INLINE void softmax_cross_entropy_swept(const float *x, const int *labels, float
             sum = loss_sweep(xr, n, m, gr, &offsets, xr + n, &next_max, prev, scale, uniform, 1, 1, exp16);
         else
             sum = loss_sweep(xr, n, m, gr, &offsets, 0, 0, prev, scale, uniform, 0, 1, exp16);
-        if (row > 0) prev[labels[row - 1]] -= (1 - smoothing) * inverse_rows;
+        if (row > 0) prev[labels[row - 1]] -= label_share;
         row_loss[row] = (double)logf(sum) + (double)(1 - smoothing) * (double)(m - label_logit)
             - smoothing_term(smoothing, offsets, n);
         m = next_max;
         scale = inverse_rows / sum;
     }
-    {
-#pragma clang fp contract(off)
-        float *gr = g + (rows - 1) * n;
-        vf16 sv = splat16(scale), u = splat16(uniform);
-        long i = 0;
-        for (; i + 16 <= n; i += 16) store16(gr + i, load16(gr + i) * sv - u);
-        for (; i < n; i++) gr[i] = gr[i] * scale - uniform;
-        gr[labels[rows - 1]] -= (1 - smoothing) * inverse_rows;
-    }
+    finish_gradient(g + (rows - 1) * n, n, labels[rows - 1], scale, uniform, label_share);
 }
 
 INLINE void softmax_cross_entropy_rows_body(const float *x, const int *labels, float *g, double *row_loss, long rows,

@@ -31,6 +31,17 @@ final class LossTests: XCTestCase {
         return try b.download(out)[0]
     }
 
+    /// The loss and gradient of `crossEntropy` against LossReference's, computed in Double.
+    private func assertMatchesReference(_ got: (loss: Float, gradient: [Float]), rows: Int, cols: Int, logits: [Float],
+                                        labels: [Int32], _ what: String, file: StaticString = #filePath,
+                                        line: UInt = #line) {
+        let x = logits.doubles
+        assertClose([got.loss], [LossReference.softmaxCrossEntropyLoss(rows: rows, cols: cols, logits: x, labels: labels)],
+                    what, file: file, line: line)
+        assertClose(got.gradient, LossReference.softmaxCrossEntropyGradient(rows: rows, cols: cols, logits: x, labels: labels),
+                    what, file: file, line: line)
+    }
+
     private func argmax(_ b: any LossOps, rows: Int, cols: Int, x values: [Float]) throws -> [Int32] {
         let x = try b.makeBuffer(values), out = try b.allocate(rows, dtype: .int32)
         try b.argmax(rows: rows, cols: cols, x: x, out: out)
@@ -46,8 +57,7 @@ final class LossTests: XCTestCase {
                 let logits = rng.floats(rows * cols, in: -4...4), labels = rng.ints(rows, below: cols)
                 let got = try crossEntropy(b, rows: rows, cols: cols, logits: logits, labels: labels)
                 let what = "\(b.testName) \(rows)×\(cols) seed \(rng.seed)"
-                assertClose([got.loss], [LossReference.softmaxCrossEntropyLoss(rows: rows, cols: cols, logits: logits.doubles, labels: labels)], what)
-                assertClose(got.gradient, LossReference.softmaxCrossEntropyGradient(rows: rows, cols: cols, logits: logits.doubles, labels: labels), what)
+                assertMatchesReference(got, rows: rows, cols: cols, logits: logits, labels: labels, what)
             }
         }
     }
@@ -77,8 +87,7 @@ final class LossTests: XCTestCase {
             let got = try crossEntropy(b, rows: rows, cols: cols, logits: logits, labels: labels)
             let what = "\(b.testName) seed \(rng.seed)"
             XCTAssertTrue(got.loss.isFinite && got.gradient.allSatisfy(\.isFinite), what)
-            assertClose([got.loss], [LossReference.softmaxCrossEntropyLoss(rows: rows, cols: cols, logits: logits.doubles, labels: labels)], what)
-            assertClose(got.gradient, LossReference.softmaxCrossEntropyGradient(rows: rows, cols: cols, logits: logits.doubles, labels: labels), what)
+            assertMatchesReference(got, rows: rows, cols: cols, logits: logits, labels: labels, what)
         }
     }
 
@@ -95,8 +104,7 @@ final class LossTests: XCTestCase {
                 let got = try crossEntropy(b, rows: rows, cols: cols, logits: logits, labels: labels)
                 let what = "\(b.testName) \(rows)×\(cols) seed \(rng.seed)"
                 XCTAssertTrue(got.loss.isFinite && got.gradient.allSatisfy(\.isFinite), "\(what): loss \(got.loss)")
-                assertClose([got.loss], [LossReference.softmaxCrossEntropyLoss(rows: rows, cols: cols, logits: logits.doubles, labels: labels)], what)
-                assertClose(got.gradient, LossReference.softmaxCrossEntropyGradient(rows: rows, cols: cols, logits: logits.doubles, labels: labels), what)
+                assertMatchesReference(got, rows: rows, cols: cols, logits: logits, labels: labels, what)
             }
         }
     }
@@ -125,8 +133,7 @@ final class LossTests: XCTestCase {
             let logits = rng.floats(rows * cols, in: -4...4), labels = rng.ints(rows, below: cols)
             let got = try crossEntropy(b, rows: rows, cols: cols, logits: logits, labels: labels, inPlace: true)
             let what = "\(b.testName) seed \(rng.seed)"
-            assertClose([got.loss], [LossReference.softmaxCrossEntropyLoss(rows: rows, cols: cols, logits: logits.doubles, labels: labels)], what)
-            assertClose(got.gradient, LossReference.softmaxCrossEntropyGradient(rows: rows, cols: cols, logits: logits.doubles, labels: labels), what)
+            assertMatchesReference(got, rows: rows, cols: cols, logits: logits, labels: labels, what)
         }
     }
 

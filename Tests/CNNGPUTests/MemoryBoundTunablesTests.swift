@@ -85,6 +85,17 @@ final class MemoryBoundTunablesTests: XCTestCase {
         }
     }
 
+    /// y of `d`'s forward pass on x, then dx of its backward pass on dy (max pooling through
+    /// the winners the forward pass saved).
+    private func poolingForwardBackward(_ be: any Backend, _ d: Pool2DDescriptor, x: [Float], dy: [Float]) throws
+        -> [Float] {
+        let y = try be.allocate(d.outputCount, dtype: .float32), dx = try be.allocate(d.inputCount, dtype: .float32)
+        let indices = d.mode == .max ? try be.allocate(d.outputCount, dtype: .int32) : nil
+        try be.poolingForward(d, x: try be.makeBuffer(x), y: y, indices: indices)
+        try be.poolingBackward(d, dy: try be.makeBuffer(dy), indices: indices, dx: dx)
+        return try be.download(y) + be.download(dx)
+    }
+
     func testStreamingKernelsAtEdgeCounts() throws {
         var rng = SeededGenerator.fresh()
         for count in [1, 3, 5, 63, 1025, 100_003] {
@@ -205,12 +216,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
                 let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
                 let dy = rng.floats(d.outputCount)
                 try crossCheck(MemoryBoundTunables.pooling, Self.poolingSets, "\(d) seed \(rng.seed)") { be in
-                    let xb = try be.makeBuffer(x), dyb = try be.makeBuffer(dy)
-                    let y = try be.allocate(d.outputCount, dtype: .float32), dx = try be.allocate(d.inputCount, dtype: .float32)
-                    let indices = mode == .max ? try be.allocate(d.outputCount, dtype: .int32) : nil
-                    try be.poolingForward(d, x: xb, y: y, indices: indices)
-                    try be.poolingBackward(d, dy: dyb, indices: indices, dx: dx)
-                    return try be.download(y) + be.download(dx)
+                    try poolingForwardBackward(be, d, x: x, dy: dy)
                 }
             }
         }
@@ -242,12 +248,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
                 let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
                 let dy = rng.floats(d.outputCount)
                 try crossCheck(MemoryBoundTunables.poolingSame, Self.poolingSameSets, "\(d) seed \(rng.seed)") { be in
-                    let xb = try be.makeBuffer(x), dyb = try be.makeBuffer(dy)
-                    let y = try be.allocate(d.outputCount, dtype: .float32), dx = try be.allocate(d.inputCount, dtype: .float32)
-                    let indices = mode == .max ? try be.allocate(d.outputCount, dtype: .int32) : nil
-                    try be.poolingForward(d, x: xb, y: y, indices: indices)
-                    try be.poolingBackward(d, dy: dyb, indices: indices, dx: dx)
-                    return try be.download(y) + be.download(dx)
+                    try poolingForwardBackward(be, d, x: x, dy: dy)
                 }
             }
         }
@@ -276,10 +277,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
                 XCTAssertTrue(cl.tiledPoolingApplies(d), "\(d) should take pooling_tiled.cl")
                 let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
                 try crossCheck(MemoryBoundTunables.poolingTiled, Self.poolingTiledSets, "\(d) seed \(rng.seed)") { be in
-                    let y = try be.allocate(d.outputCount, dtype: .float32), dx = try be.allocate(d.inputCount, dtype: .float32)
-                    try be.poolingForward(d, x: try be.makeBuffer(x), y: y, indices: nil)
-                    try be.poolingBackward(d, dy: try be.makeBuffer(dy), indices: nil, dx: dx)
-                    return try be.download(y) + be.download(dx)
+                    try poolingForwardBackward(be, d, x: x, dy: dy)
                 }
             }
         }

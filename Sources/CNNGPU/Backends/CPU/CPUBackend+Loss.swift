@@ -7,10 +7,10 @@ import Foundation
 extension CPUBackend: LossOps {
     /// Numerically stable (log-sum-exp with the row maximum subtracted: logits of ±1000 work).
     /// A label outside `0..<cols` makes `loss[0]` NaN and that row's gradient NaN. `gradient`
-    /// may be `logits` itself (computed in place). `labelSmoothing` as in `LossOps`. A range of rows is
-    /// one call's work in softmax.c (`cnn_softmax_cross_entropy_rows`: vector exponentials, one
-    /// sweep per row that also finishes the previous row's gradient); the rows' losses come back
-    /// in double and are summed here in order.
+    /// may be `logits` itself (computed in place). `labelSmoothing` as in `LossOps`. A range of
+    /// rows is one call's work in softmax.c (`cnn_softmax_cross_entropy_rows`: vector
+    /// exponentials, one sweep per row that also finishes the previous row's gradient); the rows'
+    /// losses come back in double and are summed here in order.
     public func encodeSoftmaxCrossEntropy(rows: Int, cols: Int, labelSmoothing: Float, logits: any DeviceBuffer,
                                           labels: any DeviceBuffer, loss: any DeviceBuffer, gradient: any DeviceBuffer) throws {
         let x = ptr(logits), y = intPtr(labels), g = ptr(gradient)

@@ -2,8 +2,9 @@ import COpenCL
 import Foundation
 
 /// The one table of the memory-bound kernels' tunable parameters (the `#ifndef` defaults of
-/// vector_io.cl, batchnorm.cl, pooling.cl and softmax.cl), from which both the `-D` build options and the
-/// launch sizes come, so a source and its launch cannot disagree.
+/// vector_io.cl, batchnorm.cl, pooling.cl, pooling_same.cl, pooling_tiled.cl and softmax.cl),
+/// from which both the `-D` build options and the launch sizes come, so a source and its launch
+/// cannot disagree.
 ///
 /// Six families, each with its own parameters:
 /// - `streaming` (elementwise.cl, activation.cl, optimizer.cl): STREAM_WG work-items per group,

@@ -1,5 +1,3 @@
-import COpenCL
-
 /// "Same" stride-1 pooling through `Kernels/pooling_same.cl`: column sweeps, one work-group
 /// per strip of a plane's rows, one work-item per column. Average pooling forward (either
 /// padding mode), its backward pass where padding counts, and max pooling backward; max
@@ -31,14 +29,8 @@ extension OpenCLBackend {
         let options = family.options(values) + " " + poolSpecialization(d)
         let arguments: [KernelArgument] = [.int(planes)] + args
         for (name, count) in [(kernel, planes - 2), (kernel + "_edge", min(planes, 2))] where count > 0 {
-            var global = [group, strips, count], local = [group, 1, 1]
-            try programs.withKernel("pooling_same", name, options: options) { k in
-                for (i, arg) in arguments.enumerated() {
-                    try clCheck(arg.set(on: k, index: cl_uint(i)), "clSetKernelArg(\(name), \(i))")
-                }
-                try clCheck(clEnqueueNDRangeKernel(queue, k, 3, nil, &global, &local, 0, nil, nil),
-                            "clEnqueueNDRangeKernel(\(name) \(options))")
-            }
+            let size = KernelLaunch(options: options, global: [group, strips, count], local: [group, 1, 1])
+            try launch("pooling_same", name, size, arguments)
         }
     }
 }

@@ -1,5 +1,3 @@
-import COpenCL
-
 /// Average pooling backward through `Kernels/pooling_tiled.cl` where the windows tile the
 /// input (DenseNet's 2×2/2 transitions): each input pixel gets its one window's share.
 extension OpenCLBackend {
@@ -28,15 +26,9 @@ extension OpenCLBackend {
         let fitting = family.allowed["POOL_TILED_ROWS"]!.filter { $0 <= values["POOL_TILED_ROWS"]! && $0 * group <= 256 }
         values["POOL_TILED_ROWS"] = fitting.max() ?? 1
         let rows = values["POOL_TILED_ROWS"]!
-        var global = [group, (d.outH + rows - 1) / rows * rows, d.batch * d.channels], local = [group, rows, 1]
         let options = family.options(values) + " " + poolSpecialization(d)
-        let name = "avg_pool_tiled_backward"
-        try programs.withKernel("pooling_tiled", name, options: options) { k in
-            for (i, arg) in [KernelArgument.buffer(dy), .buffer(dx)].enumerated() {
-                try clCheck(arg.set(on: k, index: cl_uint(i)), "clSetKernelArg(\(name), \(i))")
-            }
-            try clCheck(clEnqueueNDRangeKernel(queue, k, 3, nil, &global, &local, 0, nil, nil),
-                        "clEnqueueNDRangeKernel(\(name) \(options))")
-        }
+        let paddedRows = (d.outH + rows - 1) / rows * rows
+        let size = KernelLaunch(options: options, global: [group, paddedRows, d.batch * d.channels], local: [group, rows, 1])
+        try launch("pooling_tiled", "avg_pool_tiled_backward", size, [.buffer(dy), .buffer(dx)])
     }
 }

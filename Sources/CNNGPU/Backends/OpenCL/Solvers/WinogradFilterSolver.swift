@@ -207,11 +207,11 @@ extension KernelTunables {
     /// kernels work on 4 tiles as float4s): 16 on CPUs, where a work-item writing whole 64-byte
     /// lines ran the x transform in 53–56 CPU ms per VGG 64→64 224² pass on PoCL against 79–80
     /// for an earlier form on strips of 4 (swizzled float16 loads; vgg8, NOTES-opencl-solvers.md;
-    /// this form at 4 was not timed on PoCL); 4 on GPUs,
-    /// where a strip of 16 holds a 480-float private patch (x's 6 rows of 68 columns plus
-    /// dy's) that no register file keeps, and where each store instruction of a warp should
-    /// cover consecutive addresses: with 4, consecutive work-items write consecutive float4s
-    /// (a 192-float x patch; still large — staging through local memory is the GPU's next step).
+    /// this form at 4 was not timed on PoCL); 4 on GPUs, where a strip of 16 holds a 480-float
+    /// private patch (x's 6 rows of 68 columns plus dy's) that no register file keeps, and where
+    /// each store instruction of a warp should cover consecutive addresses: with 4, consecutive
+    /// work-items write consecutive float4s (a 192-float x patch; still large — staging through
+    /// local memory is the GPU's next step).
     static let winogradFilter = TunableKernel.gemmTile(
         program: "conv_winograd_filter",
         cpuDefault: ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 4, "WPT_N": 64, "VW": 16, "WF_STRIP": 16],
