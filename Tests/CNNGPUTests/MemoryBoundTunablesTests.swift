@@ -57,8 +57,9 @@ final class MemoryBoundTunablesTests: XCTestCase {
     ]
 
     private static let poolingSameSets: [TunableValues?] = [
-        nil, ["POOL_SAME_ROWS": 4, "POOL_SAME_ALIGN": 1], ["POOL_SAME_ROWS": 8, "POOL_SAME_ALIGN": 16],
-        ["POOL_SAME_ROWS": 16, "POOL_SAME_ALIGN": 8], MemoryBoundTunables.poolingSame.gpuDefault,
+        nil, ["POOL_SAME_ROWS": 4, "POOL_SAME_ALIGN": 1, "POOL_SAME_VEC": 8],
+        ["POOL_SAME_ROWS": 8, "POOL_SAME_ALIGN": 16, "POOL_SAME_VEC": 4],
+        ["POOL_SAME_ROWS": 16, "POOL_SAME_ALIGN": 8, "POOL_SAME_VEC": 1], MemoryBoundTunables.poolingSame.gpuDefault,
     ]
 
     private static let poolingTiledSets: [TunableValues?] = [
@@ -223,9 +224,11 @@ final class MemoryBoundTunablesTests: XCTestCase {
     }
 
     /// pooling_same.cl's "same" stride-1 pools (average forward in both padding modes, average
-    /// backward with padding counted, max backward): one plane (edge kernels only), two, and
-    /// several (interior kernels between); rows of 16 (the narrowest taken), 17 and 40 (work-
-    /// groups rounded up past the row), strips that leave a partial last one, a 5×5 window.
+    /// backward with padding counted, max forward and backward): one plane (edge kernels only),
+    /// two, and several (interior kernels between); rows of 16 (the narrowest taken), 17 and 40
+    /// (work-groups rounded up past the row, a last column strip overlapping the one before),
+    /// strips that leave a partial last one, 5×5 windows (on 17 columns a middle strip of 4
+    /// reaches past the row) and a 7×7.
     func testSamePoolingAtEdgeShapes() throws {
         var rng = SeededGenerator.fresh()
         let problems = [
@@ -237,6 +240,10 @@ final class MemoryBoundTunablesTests: XCTestCase {
                                  padding: Padding2D(2), mode: .max),
             try Pool2DDescriptor(batch: 2, channels: 3, inH: 28, inW: 28, windowH: 3, windowW: 3, strideH: 1, strideW: 1,
                                  padding: Padding2D(1), mode: .max),
+            try Pool2DDescriptor(batch: 1, channels: 2, inH: 13, inW: 17, windowH: 5, windowW: 5, strideH: 1, strideW: 1,
+                                 padding: Padding2D(2), mode: .max),
+            try Pool2DDescriptor(batch: 1, channels: 1, inH: 11, inW: 20, windowH: 7, windowW: 7, strideH: 1, strideW: 1,
+                                 padding: Padding2D(3), mode: .max),
         ]
         let cl = try openCL()
         for base in problems {
@@ -250,6 +257,42 @@ final class MemoryBoundTunablesTests: XCTestCase {
                 try crossCheck(MemoryBoundTunables.poolingSame, Self.poolingSameSets, "\(d) seed \(rng.seed)") { be in
                     try poolingForwardBackward(be, d, x: x, dy: dy)
                 }
+            }
+        }
+    }
+
+    /// pooling_same.cl's max forward picks the CPU backend's winner where windows hold ties,
+    /// NaN and −∞ (the first maximum in row-major order, the last NaN; a window of −∞ keeps its
+    /// first pixel in the image), with and without indices, bit for bit, in every parameter
+    /// set; the backward pass then sums the same gradients.
+    func testSameMaxPoolingTiesAndNaN() throws {
+        var rng = SeededGenerator.fresh()
+        let problems = [
+            try Pool2DDescriptor(batch: 2, channels: 3, inH: 28, inW: 28, windowH: 3, windowW: 3, strideH: 1, strideW: 1,
+                                 padding: Padding2D(1), mode: .max),
+            try Pool2DDescriptor(batch: 1, channels: 2, inH: 13, inW: 17, windowH: 5, windowW: 5, strideH: 1, strideW: 1,
+                                 padding: Padding2D(2), mode: .max),
+        ]
+        let values: [Float] = [-1, 0, 0, 1, 1, -.infinity, -.infinity, .nan]
+        for d in problems {
+            XCTAssertTrue(try openCL().samePoolingApplies(d), "\(d) should take pooling_same.cl")
+            // Runs of −∞ as well as scattered ties, so that whole windows are −∞.
+            let x = (0..<d.inputCount).map { $0 % 97 < 9 ? -Float.infinity : values.randomElement(using: &rng)! }
+            let dy = rng.floats(d.outputCount)
+            // Bit halves up to 65535 beside them: a difference of 1 is 1.5e-5 of that scale.
+            try crossCheck(MemoryBoundTunables.poolingSame, Self.poolingSameSets, "\(d) seed \(rng.seed)",
+                           tolerance: 1e-6) { be in
+                let xb = try be.makeBuffer(x)
+                let y = try be.allocate(d.outputCount, dtype: .float32), plain = try be.allocate(d.outputCount, dtype: .float32)
+                let indices = try be.allocate(d.outputCount, dtype: .int32), dx = try be.allocate(d.inputCount, dtype: .float32)
+                try be.poolingForward(d, x: xb, y: y, indices: indices)
+                try be.poolingForward(d, x: xb, y: plain, indices: nil)
+                try be.poolingBackward(d, dy: try be.makeBuffer(dy), indices: indices, dx: dx)
+                // Bit patterns (16 bits a Float, so exact) and winners: NaN compared too.
+                let bits = (try be.download(y) + be.download(plain)).flatMap {
+                    [Float($0.bitPattern >> 16), Float($0.bitPattern & 0xffff)]
+                }
+                return bits + (try be.downloadInt32(indices)).map(Float.init) + (try be.download(dx))
             }
         }
     }

@@ -110,16 +110,20 @@ enum MemoryBoundTunables {
         gpuDefault: ["POOL_WG": 256, "POOL_ITEMS": 1, "POOL_VEC": 1, "POOL_ROWS": 1, "POOL_MAX_GATHER_VEC": 1])
 
     /// pooling_same.cl (stride-1 "same" pools as column sweeps): POOL_SAME_ROWS rows per
-    /// work-item's strip, POOL_SAME_ALIGN the multiple a row's work-group is rounded up to.
+    /// work-item's strip, POOL_SAME_ALIGN the multiple a row's work-group is rounded up to,
+    /// POOL_SAME_VEC the columns per work-item of the max kernels (forward and backward).
     static let poolingSame = MemoryBoundKernel(
-        names: ["POOL_SAME_ROWS", "POOL_SAME_ALIGN"],
-        allowed: ["POOL_SAME_ROWS": [4, 8, 16, 32], "POOL_SAME_ALIGN": [1, 8, 16, 32]],
+        names: ["POOL_SAME_ROWS", "POOL_SAME_ALIGN", "POOL_SAME_VEC"],
+        allowed: ["POOL_SAME_ROWS": [4, 8, 16, 32], "POOL_SAME_ALIGN": [1, 8, 16, 32], "POOL_SAME_VEC": [1, 4, 8]],
         // PoCL: a whole 28² plane per strip (32 caps at the height) against 7 or 14 rows, and
         // groups of 32 rather than 28 work-items (PoCL runs the 4 past its 8-wide vectors one
-        // by one), measured fastest (Benchmarks/NOTES-memory-bound.md). GPUs: short strips for
-        // more work-items and warp-sized groups, not measured yet.
-        cpuDefault: ["POOL_SAME_ROWS": 32, "POOL_SAME_ALIGN": 8],
-        gpuDefault: ["POOL_SAME_ROWS": 4, "POOL_SAME_ALIGN": 32])
+        // by one), measured fastest (Benchmarks/NOTES-memory-bound.md). The max kernels with 8
+        // columns per work-item (vector loads within a work-item) took 0.4–0.5 of the time of
+        // pooling.cl's forward and of the one-column backward on PoCL. GPUs: short strips for
+        // more work-items, warp-sized groups and one column per work-item (coalesced), not
+        // measured yet.
+        cpuDefault: ["POOL_SAME_ROWS": 32, "POOL_SAME_ALIGN": 8, "POOL_SAME_VEC": 8],
+        gpuDefault: ["POOL_SAME_ROWS": 4, "POOL_SAME_ALIGN": 32, "POOL_SAME_VEC": 1])
 
     /// pooling_tiled.cl (average backward where windows tile the input): POOL_TILED_ROWS output
     /// rows per work-group, POOL_TILED_ALIGN the multiple a row's outputs are rounded up to.

@@ -14,6 +14,12 @@ extension OpenCLBackend: PoolingOps {
         let groups = poolGroups(pixels: (d.outH + rows - 1) / rows * ((d.outW + vector - 1) / vector),
                                 planes: d.batch * d.channels)
         switch d.mode {
+        case .max where samePoolingApplies(d):
+            if let indices {
+                try launchSameMaxPooling("max_pool_same_forward_indexed", d, [.buffer(x), .buffer(y), .buffer(indices)])
+            } else {
+                try launchSameMaxPooling("max_pool_same_forward", d, [.buffer(x), .buffer(y)])
+            }
         case .max:
             if let indices {
                 try launchPooling("max_pool_forward_indexed", d, groups: groups, [.buffer(x), .buffer(y), .buffer(indices)])
@@ -50,7 +56,7 @@ extension OpenCLBackend: PoolingOps {
         let groups = poolGroups(pixels: pixels, planes: d.batch * d.channels)
         switch d.mode {
         case .max where samePoolingApplies(d):
-            try launchSamePooling("max_pool_same_backward", d, [.buffer(dy), .buffer(indices!), .buffer(dx)])
+            try launchSameMaxPooling("max_pool_same_backward", d, [.buffer(dy), .buffer(indices!), .buffer(dx)])
         case .max:
             // `checks.poolingBackward` has thrown if max pooling came without indices.
             try launchPooling("max_pool_backward_gather", d, groups: groups, [.buffer(dy), .buffer(indices!), .buffer(dx)],

@@ -1,7 +1,7 @@
 /// "Same" stride-1 pooling through `Kernels/pooling_same.cl`: column sweeps, one work-group
-/// per strip of a plane's rows, one work-item per column. Average pooling forward (either
-/// padding mode), its backward pass where padding counts, and max pooling backward; max
-/// pooling forward and the rest stay in pooling.cl.
+/// per strip of a plane's rows. Average pooling forward (either padding mode) and its backward
+/// pass where padding counts, one work-item per column; max pooling forward and backward, one
+/// work-item per POOL_SAME_VEC columns. The rest stays in pooling.cl.
 extension OpenCLBackend {
     /// Rows narrower than this keep pooling.cl's kernels: a group of a few work-items per row
     /// costs PoCL more in group start-up than it computes (measured only at 28 wide).
@@ -21,16 +21,32 @@ extension OpenCLBackend {
     /// Enqueues `kernel` (planes 1 … N − 2, no clamps) and `kernel`_edge (planes 0 and N − 1,
     /// clamped columns) over (row group, strips, planes); `args` follow the planes count.
     func launchSamePooling(_ kernel: String, _ d: Pool2DDescriptor, _ args: [KernelArgument]) throws {
-        let family = MemoryBoundTunables.poolingSame
-        let values = memoryBound.values(family)
+        let values = memoryBound.values(MemoryBoundTunables.poolingSame)
         let (align, rows) = (values["POOL_SAME_ALIGN"]!, min(values["POOL_SAME_ROWS"]!, d.inH))
         let group = (d.inW + align - 1) / align * align, strips = (d.inH + rows - 1) / rows
         let planes = d.batch * d.channels
-        let options = family.options(values) + " " + poolSpecialization(d)
-        let arguments: [KernelArgument] = [.int(planes)] + args
         for (name, count) in [(kernel, planes - 2), (kernel + "_edge", min(planes, 2))] where count > 0 {
-            let size = KernelLaunch(options: options, global: [group, strips, count], local: [group, 1, 1])
-            try launch("pooling_same", name, size, arguments)
+            try enqueueSamePooling(name, d, global: [group, strips, count], group: group, [.int(planes)] + args)
         }
+    }
+
+    /// Enqueues a max kernel of pooling_same.cl over (the row's strips of POOL_SAME_VEC columns
+    /// rounded up to POOL_SAME_ALIGN, strips of rows, planes): every plane alike, no `_edge`
+    /// kernels (no load leaves its row).
+    func launchSameMaxPooling(_ kernel: String, _ d: Pool2DDescriptor, _ args: [KernelArgument]) throws {
+        let values = memoryBound.values(MemoryBoundTunables.poolingSame)
+        let (align, rows, vector) = (values["POOL_SAME_ALIGN"]!, min(values["POOL_SAME_ROWS"]!, d.inH),
+                                     values["POOL_SAME_VEC"]!)
+        let columnStrips = (d.inW + vector - 1) / vector, group = (columnStrips + align - 1) / align * align
+        try enqueueSamePooling(kernel, d, global: [group, (d.inH + rows - 1) / rows, d.batch * d.channels],
+                               group: group, args)
+    }
+
+    private func enqueueSamePooling(_ name: String, _ d: Pool2DDescriptor, global: [Int], group: Int,
+                                    _ arguments: [KernelArgument]) throws {
+        let family = MemoryBoundTunables.poolingSame
+        let options = family.options(memoryBound.values(family)) + " " + poolSpecialization(d)
+        let size = KernelLaunch(options: options, global: global, local: [group, 1, 1])
+        try launch("pooling_same", name, size, arguments)
     }
 }
