@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: every kernel under oclgrind (out-of-bounds, races, uninitialized
-# reads), then `swift test` (every op on the CPU and OpenCL backends against a reference).
+# reads), every parser under libFuzzer, the Examples package, and the XCTest suite (every op on
+# the CPU and OpenCL backends against a reference), two jobs at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,13 +22,15 @@ if grep -q '"unsafeFlags"' <<<"$manifest"; then
          "packages could not depend on this one by version; make them opt-in as -O is" >&2
     exit 1
 fi
-scripts/check-kernels.sh
-# Every parser under libFuzzer for a bounded time (20 s each unless FUZZ_SECONDS says otherwise);
-# the seeded mutator in FuzzTests runs with the suite below.
-scripts/fuzz.sh all "${FUZZ_SECONDS:-20}"
-# The Examples package: a user-defined residual network trained on Fashion-MNIST through the
-# library's public API, built as a dependent package would build it.
-scripts/run-example.sh
-# XCTest only: the suite has no Swift Testing tests, and its empty summary would close the log.
-# Last, so its summary closes the log.
-swift test --disable-swift-testing 2>&1
+# The test bundle, once: check-kernels and the fuzz replay build reuse it. A failed build
+# prints its errors.
+log=$(swift build --build-tests 2>&1) || { grep -E "error:" <<<"$log" | head -40 || echo "$log" | tail -40; exit 1; }
+tail -n 1 <<<"$log"
+# Then, two at a time (TEST_WORKERS), each printed whole as it ends (scripts/test-jobs.sh):
+# - every kernel under oclgrind;
+# - every parser under libFuzzer for a bounded time (20 s each unless FUZZ_SECONDS says
+#   otherwise); the seeded mutator in FuzzTests runs with the suite;
+# - the Examples package: a user-defined residual network trained on Fashion-MNIST through the
+#   library's public API, built as a dependent package would build it;
+# - every XCTest class in its own process. Its summary closes the log.
+scripts/test-jobs.sh scripts/check-kernels.sh "scripts/fuzz.sh all ${FUZZ_SECONDS:-20}" scripts/run-example.sh

@@ -56,8 +56,10 @@ final class PlanTuningTests: XCTestCase {
 
     func testTuneCommandPrintsItsChoicesAndRefusesBadInput() throws {
         _ = try TestBackends.requireOpenCL()
+        // Restored after, so later tests of this process keep the caller's cache folder.
+        let saved = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"]
         setenv("XDG_CACHE_HOME", folder.path, 1)
-        defer { unsetenv("XDG_CACHE_HOME") }
+        defer { if let saved { setenv("XDG_CACHE_HOME", saved, 1) } else { unsetenv("XDG_CACHE_HOME") } }
         let (status, output) = try runCLI(["tune", "lenet5", "--device", "opencl", "--batch-size", "4"])
         XCTAssertEqual(status, 0, output)
         XCTAssert(output.contains("conv1") && output.contains("backwardFilter"), output)
