@@ -79,8 +79,10 @@ final class DistributedTrainingTests: XCTestCase {
 
     func trainingArguments(data: URL, run: URL, device: String, model: String = "lenet5", batch: Int = 64,
                            rate: String = "0.05", extra: [String] = []) -> [String] {
+        // --tune off: these runs compare data-parallel training with one process, not solvers; tuning
+        // would time every solver for each rank's batch as well as the single run's.
         ["train", model, "--data", data.path, "--epochs", "1", "--batch-size", "\(batch)", "--lr", rate, "--seed", "3",
-         "--device", device, "--checkpoint", run.path] + extra
+         "--device", device, "--tune", "off", "--checkpoint", run.path] + extra
     }
 
     /// 2 ranks × batch/2 end the epoch with the weights of 1 process × batch; returns the folder.
