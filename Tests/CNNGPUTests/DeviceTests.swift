@@ -65,7 +65,7 @@ final class DeviceTests: XCTestCase {
     func testBrokenKernelReportsTheCompilerLog() throws {
         let cl = try TestBackends.requireOpenCL()
         let cache = ProgramCache(context: cl.context, device: cl.device.deviceID, deviceName: cl.info.name,
-                                 sources: ["broken": "__kernel void k(__global float* x) { x[0] = undefined_name; }"])
+                                 platform: cl.info.platform, sources: ["broken": "__kernel void k(__global float* x) { x[0] = undefined_name; }"])
         XCTAssertThrowsError(try cache.withKernel("broken", "k") { _ in }) { error in
             guard case let CNNError.kernelBuildFailed(program, _, log) = error else {
                 return XCTFail("expected kernelBuildFailed, got \(error)")

@@ -56,7 +56,8 @@ public final class OpenCLBackend: BackendMemory {
         self.context = context
         self.queue = queue
         self.transferQueue = transferQueue
-        self.programs = ProgramCache(context: context, device: device.deviceID, deviceName: device.info.name)
+        self.programs = ProgramCache(context: context, device: device.deviceID, deviceName: device.info.name,
+                                     platform: device.info.platform)
         self.memoryBound = MemoryBoundSettings(kind: device.info.kind)
     }
 

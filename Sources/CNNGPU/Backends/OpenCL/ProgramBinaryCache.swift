@@ -16,6 +16,14 @@ struct ProgramBinaryCache {
 
     private static let magic = "cnn-gpu program binary v1\n"
 
+    /// Whether the platform's driver keeps compiled programs on disk itself, so that an entry
+    /// here would only cost time. PoCL caches every build (in POCL_CACHE_DIR, by source and
+    /// options), and to hand out CL_PROGRAM_BINARIES it first compiles every kernel of the
+    /// program for any work-group size, which a run never needs: each kernel is compiled again
+    /// for the work-group size it is launched with. For conv_implicit_gemm.cl that was 10.3 s
+    /// on top of a 2.4 s build (PoCL 3.1, Zen 3; Benchmarks/NOTES-ci.md).
+    static func driverCachesBuilds(platform: String) -> Bool { platform == "Portable Computing Language" }
+
     func key(source: String, options: String) -> String {
         Self.magic + "device: \(deviceName)\ndriver: \(driverVersion)\noptions: \(options)\n"
             + "source: \(CacheDirectory.stableHash(source)) \(source.utf8.count)\n"

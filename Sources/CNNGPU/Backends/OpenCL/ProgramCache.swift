@@ -4,7 +4,8 @@ import Foundation
 
 /// Builds each program in `Kernels/` once per backend (device) and build options (`-D`
 /// tunables, see KernelTunables.swift and MemoryBoundTunables.swift) on first use and keeps its kernels; compiled programs
-/// are also cached on disk (ProgramBinaryCache). A failed build throws with the compiler's log.
+/// are also cached on disk (ProgramBinaryCache) unless the driver does that itself. A failed
+/// build throws with the compiler's log.
 final class ProgramCache {
     private let context: cl_context
     private let device: cl_device_id
@@ -13,16 +14,18 @@ final class ProgramCache {
     private var programs: [String: cl_program] = [:]
     private var kernels: [String: cl_kernel] = [:]
     private let lock = NSLock()
-    private let binaries: ProgramBinaryCache
+    /// Nil where the driver caches its builds itself (`ProgramBinaryCache.driverCachesBuilds`).
+    private let binaries: ProgramBinaryCache?
 
     /// `sources` maps program names to OpenCL C; the embedded `Kernels/*.cl` unless a test
-    /// supplies its own.
-    init(context: cl_context, device: cl_device_id, deviceName: String,
+    /// supplies its own. `platform`: the device's CL_PLATFORM_NAME.
+    init(context: cl_context, device: cl_device_id, deviceName: String, platform: String,
          sources: [String: String] = KernelSources.all) {
         self.context = context; self.device = device; self.deviceName = deviceName; self.sources = sources
-        binaries = ProgramBinaryCache(directory: CacheDirectory.root.appendingPathComponent("programs"), device: device,
-                                      deviceName: deviceName,
-                                      driverVersion: (try? deviceString(device, CL_DRIVER_VERSION)) ?? "unknown")
+        binaries = ProgramBinaryCache.driverCachesBuilds(platform: platform) ? nil
+            : ProgramBinaryCache(directory: CacheDirectory.root.appendingPathComponent("programs"), device: device,
+                                 deviceName: deviceName,
+                                 driverVersion: (try? deviceString(device, CL_DRIVER_VERSION)) ?? "unknown")
     }
 
     deinit {
@@ -98,7 +101,7 @@ final class ProgramCache {
             throw CNNError.invalidArgument("no kernel program '\(name)' in Kernels/")
         }
         let buildOptions = "-cl-std=CL1.2" + (options.isEmpty ? "" : " " + options)
-        if let cached = binaries.load(context: context, source: source, options: options, buildOptions: buildOptions) {
+        if let cached = binaries?.load(context: context, source: source, options: options, buildOptions: buildOptions) {
             programs[programKey] = cached
             return cached
         }
@@ -124,7 +127,7 @@ final class ProgramCache {
             }
             throw CNNError.openCL(call: "clBuildProgram(\(name))", code: buildStatus)
         }
-        binaries.store(program, source: source, options: options)
+        binaries?.store(program, source: source, options: options)
         programs[programKey] = program
         return program
     }
