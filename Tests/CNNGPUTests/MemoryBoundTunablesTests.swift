@@ -74,16 +74,36 @@ final class MemoryBoundTunablesTests: XCTestCase {
     }
 
     /// Runs `body` on the CPU backend and on OpenCL under each of `sets`, comparing outputs.
+    /// `sampled`: the pooling tests, whose shapes are built into each program (one PoCL compile
+    /// per shape and set, about 2 s on 2 cores: their full products took a quarter of CI's time,
+    /// Benchmarks/NOTES-ci.md), run each shape with the defaults and `sampledSets` other sets,
+    /// taken in turn from a start drawn from the run's seed, so that every set still meets
+    /// several shapes of each test (each such test has calls × 2 ≥ its other sets) and another
+    /// seed pairs them otherwise. CNNGPU_TEST_EXHAUSTIVE=1 runs every pair (TestScope).
     private func crossCheck(_ family: MemoryBoundKernel, _ sets: [TunableValues?], _ label: String,
-                            tolerance: Double = 1e-5, _ body: (any Backend) throws -> [Float]) throws {
+                            tolerance: Double = 1e-5, sampled: Bool = false,
+                            _ body: (any Backend) throws -> [Float]) throws {
         let cl = try openCL()
         let expected = try body(TestBackends.cpu)
         defer { try? cl.memoryBound.set(family, nil) }
-        for set in sets {
+        for set in sampled ? sample(sets) : sets {
             try cl.memoryBound.set(family, set)
             let actual = try body(cl)
             assertClose(actual, expected, tolerance: tolerance, "\(label) with \(set.map { "\($0)" } ?? "defaults")")
         }
+    }
+
+    private static let sampledSets = 2
+    /// Where this test's next sample of sets starts (XCTest makes an instance per test).
+    private var turn: Int?
+
+    /// The defaults (first) and the next `sampledSets` of the others, in turn (see `crossCheck`).
+    private func sample(_ sets: [TunableValues?]) -> [TunableValues?] {
+        let others = Array(sets.dropFirst())
+        guard !TestScope.exhaustive, others.count > Self.sampledSets else { return sets }
+        let start = turn ?? Int(SeededGenerator.sessionSeed % UInt64(others.count))
+        turn = start + Self.sampledSets
+        return [sets[0]] + (start..<start + Self.sampledSets).map { others[$0 % others.count] }
     }
 
     /// y of `d`'s forward pass on x, then dx of its backward pass on dy (max pooling through
@@ -216,7 +236,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
                 // Distinct values, so that a max's winner is the same on both backends.
                 let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
                 let dy = rng.floats(d.outputCount)
-                try crossCheck(MemoryBoundTunables.pooling, Self.poolingSets, "\(d) seed \(rng.seed)") { be in
+                try crossCheck(MemoryBoundTunables.pooling, Self.poolingSets, "\(d) seed \(rng.seed)", sampled: true) { be in
                     try poolingForwardBackward(be, d, x: x, dy: dy)
                 }
             }
@@ -254,7 +274,8 @@ final class MemoryBoundTunablesTests: XCTestCase {
                 // Distinct values, so that a max's winner is the same on both backends.
                 let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
                 let dy = rng.floats(d.outputCount)
-                try crossCheck(MemoryBoundTunables.poolingSame, Self.poolingSameSets, "\(d) seed \(rng.seed)") { be in
+                try crossCheck(MemoryBoundTunables.poolingSame, Self.poolingSameSets, "\(d) seed \(rng.seed)",
+                               sampled: true) { be in
                     try poolingForwardBackward(be, d, x: x, dy: dy)
                 }
             }
@@ -281,7 +302,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
             let dy = rng.floats(d.outputCount)
             // Bit halves up to 65535 beside them: a difference of 1 is 1.5e-5 of that scale.
             try crossCheck(MemoryBoundTunables.poolingSame, Self.poolingSameSets, "\(d) seed \(rng.seed)",
-                           tolerance: 1e-6) { be in
+                           tolerance: 1e-6, sampled: true) { be in
                 let xb = try be.makeBuffer(x)
                 let y = try be.allocate(d.outputCount, dtype: .float32), plain = try be.allocate(d.outputCount, dtype: .float32)
                 let indices = try be.allocate(d.outputCount, dtype: .int32), dx = try be.allocate(d.inputCount, dtype: .float32)
@@ -319,7 +340,8 @@ final class MemoryBoundTunablesTests: XCTestCase {
                 d.mode = mode
                 XCTAssertTrue(cl.tiledPoolingApplies(d), "\(d) should take pooling_tiled.cl")
                 let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
-                try crossCheck(MemoryBoundTunables.poolingTiled, Self.poolingTiledSets, "\(d) seed \(rng.seed)") { be in
+                try crossCheck(MemoryBoundTunables.poolingTiled, Self.poolingTiledSets, "\(d) seed \(rng.seed)",
+                               sampled: true) { be in
                     try poolingForwardBackward(be, d, x: x, dy: dy)
                 }
             }
@@ -335,7 +357,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
         for (planes, spatial) in [(67, 49), (5, 1), (300, 3), (33, 256), (3, 257), (1, 7)] {
             let x = rng.floats(planes * spatial), dy = rng.floats(planes)
             try crossCheck(MemoryBoundTunables.pooling, Self.poolingSets, "\(planes)×\(spatial) seed \(rng.seed)",
-                           tolerance: 1e-4) { be in
+                           tolerance: 1e-4, sampled: true) { be in
                 let y = try be.allocate(planes, dtype: .float32), dx = try be.allocate(planes * spatial, dtype: .float32)
                 try be.globalAveragePoolForward(planes: planes, spatial: spatial, x: try be.makeBuffer(x), y: y)
                 try be.globalAveragePoolBackward(planes: planes, spatial: spatial, dy: try be.makeBuffer(dy), dx: dx)
