@@ -26,14 +26,20 @@ echo "test seed $CNNGPU_TEST_SEED (CNNGPU_TEST_SEED=$CNNGPU_TEST_SEED replays it
 
 classes=$("$bin" --list-tests | sed -nE 's/^CNNGPUTests\.([A-Za-z0-9_]+)\/.*/\1/p' | sort -u)
 [ -n "$classes" ] || { echo "test-jobs: the test bundle lists no test classes" >&2; exit 1; }
+# TEST_SKIP_CLASSES: a regular expression of classes another job runs (scripts/test.sh says which).
+if [ -n "${TEST_SKIP_CLASSES:-}" ]; then
+    skipped_classes=$(grep -E "$TEST_SKIP_CLASSES" <<<"$classes" || true)
+    classes=$(grep -vE "$TEST_SKIP_CLASSES" <<<"$classes" || true)
+    echo "test-jobs: $(wc -w <<<"$skipped_classes") classes left to another job (TEST_SKIP_CLASSES=$TEST_SKIP_CLASSES)"
+fi
 # Every job: the commands given, then every class; the longest first (measured with cold caches
 # on 2 cores, Benchmarks/NOTES-ci.md), so that none starts last and runs alone. A job is named by
 # its class or its command's first word; a stale list only balances worse, it never leaves a
 # job out.
 all=$( (($# == 0)) || printf '%s\n' "$@"; sed 's/^/CNNGPUTests./' <<<"$classes")
 longest="MemoryBoundTunablesTests scripts/fuzz.sh scripts/run-example.sh FusedConvolutionTests ModelZooTests
-         scripts/check-kernels.sh ImplicitGEMMSolverTests KernelCheckPoolingVector8Tests KernelCheckPoolingTests
-         DistributedTrainingTests FewChannelsSolverTests GraphGradientTests PoolingWideRowTests"
+         scripts/check-kernels.sh TorchvisionReferenceTests ImplicitGEMMSolverTests DistributedTrainingTests
+         FewChannelsSolverTests GraphGradientTests PoolingWideRowTests ConvolutionTests ActivationTests"
 named="^(CNNGPUTests\.)?($(tr -s ' \n' '|' <<<"$longest" | sed 's/|$//'))( |$)"
 jobs=$(for name in $longest; do grep -E "^(CNNGPUTests\.)?$name( |$)" <<<"$all" || true; done
        grep -vE "$named" <<<"$all" || true)

@@ -75,36 +75,26 @@ final class MemoryBoundTunablesTests: XCTestCase {
 
     /// Runs `body` on the CPU backend and on OpenCL under each of `sets`, comparing outputs.
     /// `sampled`: the pooling tests, whose shapes are built into each program (one PoCL compile
-    /// per shape and set, about 2 s on 2 cores: their full products took a quarter of CI's time,
-    /// Benchmarks/NOTES-ci.md), run each shape with the defaults and `sampledSets` other sets,
-    /// taken in turn from a start drawn from the run's seed, so that every set still meets
-    /// several shapes of each test (each such test has calls × 2 ≥ its other sets) and another
-    /// seed pairs them otherwise. CNNGPU_TEST_EXHAUSTIVE=1 runs every pair (TestScope).
+    /// per shape and set: their full products took a quarter of CI's time, Benchmarks/NOTES-ci.md),
+    /// run each shape with the defaults (the first set) and two others in turn (`rotation`), so
+    /// that every set still meets several shapes of each test (each such test has calls × 2 ≥ its
+    /// other sets) and another seed pairs them otherwise. CNNGPU_TEST_EXHAUSTIVE=1 runs every pair.
     private func crossCheck(_ family: MemoryBoundKernel, _ sets: [TunableValues?], _ label: String,
                             tolerance: Double = 1e-5, sampled: Bool = false,
                             _ body: (any Backend) throws -> [Float]) throws {
         let cl = try openCL()
         let expected = try body(TestBackends.cpu)
         defer { try? cl.memoryBound.set(family, nil) }
-        for set in sampled ? sample(sets) : sets {
+        for set in sampled ? [sets[0]] + rotation.take(Array(sets.dropFirst())) : sets {
             try cl.memoryBound.set(family, set)
             let actual = try body(cl)
             assertClose(actual, expected, tolerance: tolerance, "\(label) with \(set.map { "\($0)" } ?? "defaults")")
         }
     }
 
-    private static let sampledSets = 2
-    /// Where this test's next sample of sets starts (XCTest makes an instance per test).
-    private var turn: Int?
-
-    /// The defaults (first) and the next `sampledSets` of the others, in turn (see `crossCheck`).
-    private func sample(_ sets: [TunableValues?]) -> [TunableValues?] {
-        let others = Array(sets.dropFirst())
-        guard !TestScope.exhaustive, others.count > Self.sampledSets else { return sets }
-        let start = turn ?? Int(SeededGenerator.sessionSeed % UInt64(others.count))
-        turn = start + Self.sampledSets
-        return [sets[0]] + (start..<start + Self.sampledSets).map { others[$0 % others.count] }
-    }
+    /// The non-default sets a sampled `crossCheck` runs (XCTest makes an instance per test, so
+    /// each test has its own rotation).
+    private var rotation = SampleRotation(count: 2)
 
     /// y of `d`'s forward pass on x, then dx of its backward pass on dy (max pooling through
     /// the winners the forward pass saved).

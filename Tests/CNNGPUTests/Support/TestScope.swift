@@ -3,8 +3,8 @@ import Foundation
 /// How much of the slowest combinatorial checks a run does. By default a sample, drawn from the
 /// run's seed (so a replay with CNNGPU_TEST_SEED repeats it and other seeds cover the rest);
 /// with CNNGPU_TEST_EXHAUSTIVE=1 all of it: every pooling shape with every tunable set, every
-/// VGG variant through a training step. The full products took a third of CI's 30 minutes on
-/// 2 cores (Benchmarks/NOTES-ci.md).
+/// convolution candidate on every problem, every VGG variant through a training step. The full
+/// products took a third of CI's 30 minutes on 2 cores (Benchmarks/NOTES-ci.md).
 enum TestScope {
     static let exhaustive = ProcessInfo.processInfo.environment["CNNGPU_TEST_EXHAUSTIVE"] == "1"
 
@@ -12,5 +12,23 @@ enum TestScope {
     static func pick<T>(_ choices: [T], salt: UInt64 = 0) -> T {
         var rng = SeededGenerator(seed: SeededGenerator.sessionSeed ^ salt)
         return choices[Int(rng.next() % UInt64(choices.count))]
+    }
+}
+
+/// Takes `count` items of each list it is given, in turn: the next call starts where the last
+/// one ended, the first at a place drawn from the run's seed. Over a test's calls every item
+/// of an equally long list comes up once calls × count reach its length. All of every list
+/// with CNNGPU_TEST_EXHAUSTIVE=1.
+struct SampleRotation {
+    let count: Int
+    private var next: Int?
+
+    init(count: Int) { self.count = count }
+
+    mutating func take<T>(_ items: [T]) -> [T] {
+        guard !TestScope.exhaustive, items.count > count else { return items }
+        let start = next ?? Int(SeededGenerator.sessionSeed % UInt64(items.count))
+        next = start + count
+        return (start..<start + count).map { items[$0 % items.count] }
     }
 }
