@@ -28,8 +28,10 @@ log=$(swift build --build-tests 2>&1) || { grep -E "error:" <<<"$log" | head -40
 tail -n 1 <<<"$log"
 # Then, two at a time (TEST_WORKERS), each printed whole as it ends (scripts/test-jobs.sh):
 # - every kernel under oclgrind;
-# - every parser under libFuzzer for a bounded time (20 s each unless FUZZ_SECONDS says
-#   otherwise); the seeded mutator in FuzzTests runs with the suite;
+# - every parser under libFuzzer for a bounded time (10 s each unless FUZZ_SECONDS says
+#   otherwise: a smoke test of tens of thousands of inputs each; `scripts/fuzz.sh all 600`
+#   for a campaign);
+#   the seeded mutator in FuzzTests runs with the suite;
 # - the Examples package: a user-defined residual network trained on Fashion-MNIST through the
 #   library's public API, built as a dependent package would build it;
 # - every XCTest class in its own process, but the KernelCheck classes: they are
@@ -37,4 +39,4 @@ tail -n 1 <<<"$log"
 #   the CPU backend there (on PoCL as well they took 348 s more of the jobs' time). The summary
 #   closes the log.
 export TEST_SKIP_CLASSES='^KernelCheck'
-scripts/test-jobs.sh scripts/check-kernels.sh "scripts/fuzz.sh all ${FUZZ_SECONDS:-20}" scripts/run-example.sh
+scripts/test-jobs.sh scripts/check-kernels.sh "scripts/fuzz.sh all ${FUZZ_SECONDS:-10}" scripts/run-example.sh

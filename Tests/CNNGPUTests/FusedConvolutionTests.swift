@@ -78,7 +78,7 @@ final class FusedConvolutionTests: XCTestCase {
     }
 
     /// The tuning candidates beyond each algorithm's defaults that the test below runs.
-    private var rotation = SampleRotation(count: 3)
+    private var rotation = SampleRotation()
 
     /// What a compiled plan does: every offered solution (a sample of the tuning candidates, see
     /// the loop), checked once with a workspace of the size it asks for, then encoded directly,
@@ -102,7 +102,7 @@ final class FusedConvolutionTests: XCTestCase {
                     // tuning candidates in turn: each candidate is a PoCL compile, and all of them
                     // on every problem took 5 minutes of CI's time (CNNGPU_TEST_EXHAUSTIVE=1 runs them).
                     let defaults = solutions.filter { s in solutions.first { $0.algorithm == s.algorithm } == s }
-                    for s in defaults + rotation.take(solutions.filter { !defaults.contains($0) }) {
+                    for s in defaults + rotation.take(solutions.filter { !defaults.contains($0) }, count: 3) {
                         let count = b.convolutionWorkspaceCount(d, direction: direction, solution: s)
                         let workspace = count > 0 ? try b.allocate(count, dtype: .float32) : nil
                         try b.checkConvolutionSolution(d, direction: direction, solution: s, workspace: workspace)

@@ -76,16 +76,17 @@ final class MemoryBoundTunablesTests: XCTestCase {
     /// Runs `body` on the CPU backend and on OpenCL under each of `sets`, comparing outputs.
     /// `sampled`: the pooling tests, whose shapes are built into each program (one PoCL compile
     /// per shape and set: their full products took a quarter of CI's time, Benchmarks/NOTES-ci.md),
-    /// run each shape with the defaults (the first set) and two others in turn (`rotation`), so
-    /// that every set still meets several shapes of each test (each such test has calls × 2 ≥ its
-    /// other sets) and another seed pairs them otherwise. CNNGPU_TEST_EXHAUSTIVE=1 runs every pair.
+    /// run each shape with the defaults (the first set) and `sampled` others in turn
+    /// (`rotation`), so that every set still meets a shape of each test (each such test has
+    /// calls × sampled ≥ its other sets) and another seed pairs them otherwise.
+    /// CNNGPU_TEST_EXHAUSTIVE=1 runs every pair.
     private func crossCheck(_ family: MemoryBoundKernel, _ sets: [TunableValues?], _ label: String,
-                            tolerance: Double = 1e-5, sampled: Bool = false,
+                            tolerance: Double = 1e-5, sampled: Int? = nil,
                             _ body: (any Backend) throws -> [Float]) throws {
         let cl = try openCL()
         let expected = try body(TestBackends.cpu)
         defer { try? cl.memoryBound.set(family, nil) }
-        for set in sampled ? [sets[0]] + rotation.take(Array(sets.dropFirst())) : sets {
+        for set in sampled.map({ [sets[0]] + rotation.take(Array(sets.dropFirst()), count: $0) }) ?? sets {
             try cl.memoryBound.set(family, set)
             let actual = try body(cl)
             assertClose(actual, expected, tolerance: tolerance, "\(label) with \(set.map { "\($0)" } ?? "defaults")")
@@ -94,7 +95,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
 
     /// The non-default sets a sampled `crossCheck` runs (XCTest makes an instance per test, so
     /// each test has its own rotation).
-    private var rotation = SampleRotation(count: 2)
+    private var rotation = SampleRotation()
 
     /// y of `d`'s forward pass on x, then dx of its backward pass on dy (max pooling through
     /// the winners the forward pass saved).
@@ -226,7 +227,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
                 // Distinct values, so that a max's winner is the same on both backends.
                 let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
                 let dy = rng.floats(d.outputCount)
-                try crossCheck(MemoryBoundTunables.pooling, Self.poolingSets, "\(d) seed \(rng.seed)", sampled: true) { be in
+                try crossCheck(MemoryBoundTunables.pooling, Self.poolingSets, "\(d) seed \(rng.seed)", sampled: 1) { be in
                     try poolingForwardBackward(be, d, x: x, dy: dy)
                 }
             }
@@ -265,7 +266,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
                 let x = (0..<d.inputCount).map { Float($0) / Float(d.inputCount) }.shuffled(using: &rng)
                 let dy = rng.floats(d.outputCount)
                 try crossCheck(MemoryBoundTunables.poolingSame, Self.poolingSameSets, "\(d) seed \(rng.seed)",
-                               sampled: true) { be in
+                               sampled: 1) { be in
                     try poolingForwardBackward(be, d, x: x, dy: dy)
                 }
             }
@@ -292,7 +293,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
             let dy = rng.floats(d.outputCount)
             // Bit halves up to 65535 beside them: a difference of 1 is 1.5e-5 of that scale.
             try crossCheck(MemoryBoundTunables.poolingSame, Self.poolingSameSets, "\(d) seed \(rng.seed)",
-                           tolerance: 1e-6, sampled: true) { be in
+                           tolerance: 1e-6, sampled: 2) { be in
                 let xb = try be.makeBuffer(x)
                 let y = try be.allocate(d.outputCount, dtype: .float32), plain = try be.allocate(d.outputCount, dtype: .float32)
                 let indices = try be.allocate(d.outputCount, dtype: .int32), dx = try be.allocate(d.inputCount, dtype: .float32)
@@ -331,7 +332,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
                 XCTAssertTrue(cl.tiledPoolingApplies(d), "\(d) should take pooling_tiled.cl")
                 let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
                 try crossCheck(MemoryBoundTunables.poolingTiled, Self.poolingTiledSets, "\(d) seed \(rng.seed)",
-                               sampled: true) { be in
+                               sampled: 1) { be in
                     try poolingForwardBackward(be, d, x: x, dy: dy)
                 }
             }
@@ -347,7 +348,7 @@ final class MemoryBoundTunablesTests: XCTestCase {
         for (planes, spatial) in [(67, 49), (5, 1), (300, 3), (33, 256), (3, 257), (1, 7)] {
             let x = rng.floats(planes * spatial), dy = rng.floats(planes)
             try crossCheck(MemoryBoundTunables.pooling, Self.poolingSets, "\(planes)×\(spatial) seed \(rng.seed)",
-                           tolerance: 1e-4, sampled: true) { be in
+                           tolerance: 1e-4, sampled: 1) { be in
                 let y = try be.allocate(planes, dtype: .float32), dx = try be.allocate(planes * spatial, dtype: .float32)
                 try be.globalAveragePoolForward(planes: planes, spatial: spatial, x: try be.makeBuffer(x), y: y)
                 try be.globalAveragePoolBackward(planes: planes, spatial: spatial, dy: try be.makeBuffer(dy), dx: dx)

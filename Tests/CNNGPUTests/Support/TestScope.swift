@@ -17,15 +17,12 @@ enum TestScope {
 
 /// Takes `count` items of each list it is given, in turn: the next call starts where the last
 /// one ended, the first at a place drawn from the run's seed. Over a test's calls every item
-/// of an equally long list comes up once calls × count reach its length. All of every list
+/// of an equally long list comes up once the counts taken reach its length. All of every list
 /// with CNNGPU_TEST_EXHAUSTIVE=1.
 struct SampleRotation {
-    let count: Int
     private var next: Int?
 
-    init(count: Int) { self.count = count }
-
-    mutating func take<T>(_ items: [T]) -> [T] {
+    mutating func take<T>(_ items: [T], count: Int) -> [T] {
         guard !TestScope.exhaustive, items.count > count else { return items }
         let start = next ?? Int(SeededGenerator.sessionSeed % UInt64(items.count))
         next = start + count
