@@ -7,9 +7,9 @@
 #
 # Why: on 2 cores most of the suite's time is spent on one core at a time: PoCL compiling a
 # kernel on first use, oclgrind simulating one, libFuzzer. A second job keeps the other core
-# busy. Classes in separate processes still compile each kernel once: PoCL's cache
-# (POCL_CACHE_DIR) and cnn-gpu's program binaries (~/.cache/cnn-gpu/programs) are on disk and
-# written atomically.
+# busy (Benchmarks/NOTES-ci.md). Classes in separate processes still compile each kernel once:
+# PoCL caches its builds on disk (POCL_CACHE_DIR), as cnn-gpu's program binaries do for other
+# drivers (~/.cache/cnn-gpu/programs), both written atomically.
 #
 # Expects the test bundle built with scripts/test.sh's flags (swift build --build-tests). One
 # seed for the whole run (CNNGPU_TEST_SEED, printed first), as `swift test` draws one:
