@@ -15,9 +15,9 @@ target=${1:?usage: scripts/fuzz.sh TARGET SECONDS}
 seconds=${2:-60}
 scratch=.build/fuzz
 
-# The instrumented library is built unoptimized unless FUZZ_OPTIMIZE=1: it compiles in less than
-# half the time (a third library build of CI's), and for the short runs of scripts/test.sh that
-# matters more than the runs per second; set FUZZ_OPTIMIZE=1 for a long campaign.
+# The instrumented library is built unoptimized unless FUZZ_OPTIMIZE=1: 152 s beside CI's other
+# jobs where -O took 343 s alone, and its 20 s runs still executed 45k–306k inputs per parser
+# (Benchmarks/NOTES-ci.md); set FUZZ_OPTIMIZE=1 for a long campaign.
 optimize=()
 [ "${FUZZ_OPTIMIZE:-0}" = 1 ] || optimize=(env -u CNNGPU_OPTIMIZE_DEBUG)
 "${optimize[@]}" swift build --scratch-path "$scratch" --product cnn-gpu-fuzz \

@@ -21,7 +21,7 @@ struct ProgramBinaryCache {
     /// options), and to hand out CL_PROGRAM_BINARIES it first compiles every kernel of the
     /// program for any work-group size, which a run never needs: each kernel is compiled again
     /// for the work-group size it is launched with. For conv_implicit_gemm.cl that was 10.3 s
-    /// on top of a 2.4 s build (PoCL 3.1, Zen 3; Benchmarks/NOTES-ci.md).
+    /// on top of a 2.4 s build (PoCL 3.1, Zen 3, machine under load; Benchmarks/NOTES-ci.md).
     static func driverCachesBuilds(platform: String) -> Bool { platform == "Portable Computing Language" }
 
     func key(source: String, options: String) -> String {
