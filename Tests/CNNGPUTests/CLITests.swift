@@ -27,6 +27,8 @@ final class CLITests: XCTestCase {
                                             "--device", device, "--checkpoint", out.path])
             XCTAssertEqual(status, 0, output)
             XCTAssertTrue(output.contains("epoch 1/1"), output)
+            // The device compiler's diagnostics stay off the user's terminal (ProgramCache's -w).
+            XCTAssertFalse(output.contains("warnings generated") || output.contains("warning:"), output)
             for file in ["checkpoint.safetensors", "metrics.jsonl", "curves.svg"] {
                 XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "\(device): \(file)")
             }

@@ -27,6 +27,27 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
         try measure(b, only: environment["CNNGPU_BENCH_ONLY"])
     }
 
+    /// The host's share of a small op on OpenCL: a softmax over 8×1000 floats (the classifier's,
+    /// 32 KB) enqueued 50 times, timed once when the 50 are queued and once when the device has
+    /// run them; best of 400 rounds, µs per launch. On PoCL the device runs on the same cores,
+    /// so every µs the host spends per launch is taken from the kernels.
+    func testHostLaunchCostOpenCL() throws {
+        _ = try benchmarkEnvironment(backend: "opencl")
+        let b = try TestBackends.requireOpenCL()
+        let shape = AxisShape(outer: 8, axis: 1000, inner: 1)
+        let x = try filled(b, shape.count), y = try filled(b, shape.count)
+        var queued = Double.infinity, done = Double.infinity
+        for _ in 0..<400 {
+            let start = Date()
+            for _ in 0..<50 { try b.encodeSoftmaxForward(shape, log: false, x: x, y: y) }
+            queued = min(queued, Date().timeIntervalSince(start) / 50)
+            try b.synchronize()
+            done = min(done, Date().timeIntervalSince(start) / 50)
+        }
+        print(String(format: "softmax fwd 8x1000 on %@: host %.2f µs per launch, %.2f µs per launch run",
+                     b.info.name, queued * 1e6, done * 1e6))
+    }
+
     func testMemoryBoundBandwidthCPU() throws {
         let environment = try benchmarkEnvironment(backend: "cpu")
         try measure(CPUBackend(), only: environment["CNNGPU_BENCH_ONLY"])

@@ -480,4 +480,25 @@ final class MemoryBoundTunablesTests: XCTestCase {
                                                     ["SOFTMAX_WG": 8, "SOFTMAX_VEC": 32, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 1]))
         XCTAssertEqual(cl.memoryBound.values(MemoryBoundTunables.pooling), MemoryBoundTunables.pooling.cpuDefault)
     }
+
+    /// The settings keep each family's `-D` options beside its values (formed once, not per
+    /// launch); they must follow every `set`, and a rejected set must leave both as they were.
+    func testSettingsOptionsFollowTheirValues() throws {
+        let settings = MemoryBoundSettings(kind: .cpu), family = MemoryBoundTunables.softmax
+        func check(_ expected: TunableValues, _ line: UInt = #line) {
+            let (values, options) = settings.resolved(family)
+            XCTAssertEqual(values, expected, line: line)
+            XCTAssertEqual(options, family.options(expected), line: line)
+        }
+        check(family.cpuDefault)
+        let other = ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 0]
+        try settings.set(family, other)
+        check(other)
+        XCTAssertThrowsError(try settings.set(family, ["SOFTMAX_WG": 3]))
+        check(other)
+        try settings.set(family, nil)
+        check(family.cpuDefault)
+        XCTAssertEqual(MemoryBoundSettings(kind: .gpu).resolved(family).values, family.gpuDefault)
+        XCTAssertEqual(settings.values(MemoryBoundTunables.streaming), MemoryBoundTunables.streaming.cpuDefault)
+    }
 }

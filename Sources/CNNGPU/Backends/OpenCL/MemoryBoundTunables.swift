@@ -47,6 +47,13 @@ struct MemoryBoundKernel: Sendable, Equatable {
     let allowed: [String: [Int]]
     let cpuDefault: TunableValues
     let gpuDefault: TunableValues
+    /// The names joined: which family a `MemoryBoundSettings` entry belongs to.
+    let key: String
+
+    init(names: [String], allowed: [String: [Int]], cpuDefault: TunableValues, gpuDefault: TunableValues) {
+        self.names = names; self.allowed = allowed; self.cpuDefault = cpuDefault; self.gpuDefault = gpuDefault
+        key = names.joined(separator: ",")
+    }
 
     /// `-DNAME=value` for each parameter.
     func options(_ p: TunableValues) -> String { names.map { "-D\($0)=\(p[$0]!)" }.joined(separator: " ") }
@@ -160,7 +167,10 @@ enum MemoryBoundTunables {
 final class MemoryBoundSettings: @unchecked Sendable {
     private let lock = NSLock()
     private let kind: DeviceInfo.Kind
-    private var overrides: [String: TunableValues] = [:]
+    /// Each family's values in use and their `-D` options, by `MemoryBoundKernel.key`: formed
+    /// once, not at every launch (in a profile of small launches on PoCL, forming the options
+    /// took a fifth of the host's time).
+    private var chosen: [String: (values: TunableValues, options: String)] = [:]
 
     init(kind: DeviceInfo.Kind) { self.kind = kind }
 
@@ -172,13 +182,19 @@ final class MemoryBoundSettings: @unchecked Sendable {
                                            + "valid for \(family.names): allowed \(family.allowed)")
         }
         lock.lock(); defer { lock.unlock() }
-        overrides[family.names.joined(separator: ",")] = values
+        chosen[family.key] = values.map { ($0, family.options($0)) }
     }
 
-    func values(_ family: MemoryBoundKernel) -> TunableValues {
+    func values(_ family: MemoryBoundKernel) -> TunableValues { resolved(family).values }
+
+    /// The values in use for `family` and their `-D` options.
+    func resolved(_ family: MemoryBoundKernel) -> (values: TunableValues, options: String) {
         lock.lock(); defer { lock.unlock() }
-        return overrides[family.names.joined(separator: ",")]
-            ?? (kind == .gpu ? family.gpuDefault : family.cpuDefault)
+        if let entry = chosen[family.key] { return entry }
+        let values = kind == .gpu ? family.gpuDefault : family.cpuDefault
+        let entry = (values, family.options(values))
+        chosen[family.key] = entry
+        return entry
     }
 }
 
@@ -190,8 +206,8 @@ extension OpenCLBackend {
     func launchMemoryBound(_ program: String, _ kernel: String, _ family: MemoryBoundKernel, sizeName: String,
                            groups: [Int], specialization: String = "", _ args: [KernelArgument]) throws {
         guard groups.allSatisfy({ $0 > 0 }) else { return }
-        let values = memoryBound.values(family)
-        let options = specialization.isEmpty ? family.options(values) : family.options(values) + " " + specialization
+        let (values, familyOptions) = memoryBound.resolved(family)
+        let options = specialization.isEmpty ? familyOptions : familyOptions + " " + specialization
         let wg = values[sizeName]!
         var local = [wg] + [Int](repeating: 1, count: groups.count - 1)
         var global = [groups[0] * wg] + groups.dropFirst()

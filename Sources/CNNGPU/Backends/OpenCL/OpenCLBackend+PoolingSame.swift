@@ -45,7 +45,7 @@ extension OpenCLBackend {
     private func enqueueSamePooling(_ name: String, _ d: Pool2DDescriptor, global: [Int], group: Int,
                                     _ arguments: [KernelArgument]) throws {
         let family = MemoryBoundTunables.poolingSame
-        let options = family.options(memoryBound.values(family)) + " " + poolSpecialization(d)
+        let options = memoryBound.resolved(family).options + " " + poolSpecialization(d)
         let size = KernelLaunch(options: options, global: global, local: [group, 1, 1])
         try launch("pooling_same", name, size, arguments)
     }

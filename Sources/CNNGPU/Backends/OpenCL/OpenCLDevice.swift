@@ -65,8 +65,12 @@ public struct OpenCLDevice: @unchecked Sendable {
 
 // MARK: Info queries
 
-func clCheck(_ status: cl_int, _ call: String) throws {
-    guard status == CL_SUCCESS else { throw CNNError.openCL(call: call, code: status) }
+/// Throws naming `call` unless `status` is CL_SUCCESS. `call` is only formed on failure: the
+/// launch path checks every argument of every kernel, and forming those strings eagerly was
+/// part of the host's 4.3 µs per launch on PoCL (1.6 µs without it, the options formed once
+/// and ProgramCache's key a struct; Benchmarks/NOTES-memory-bound.md).
+func clCheck(_ status: cl_int, _ call: @autoclosure () -> String) throws {
+    guard status == CL_SUCCESS else { throw CNNError.openCL(call: call(), code: status) }
 }
 
 func deviceValue<T: FixedWidthInteger>(_ device: cl_device_id, _ param: Int32) throws -> T {

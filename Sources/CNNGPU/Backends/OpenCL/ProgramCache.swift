@@ -12,7 +12,7 @@ final class ProgramCache {
     private let deviceName: String
     private let sources: [String: String]
     private var programs: [String: cl_program] = [:]
-    private var kernels: [String: cl_kernel] = [:]
+    private var kernels: [KernelKey: cl_kernel] = [:]
     private let lock = NSLock()
     /// Nil where the driver caches its builds itself (`ProgramBinaryCache.driverCachesBuilds`).
     private let binaries: ProgramBinaryCache?
@@ -38,7 +38,7 @@ final class ProgramCache {
     func withKernel<R>(_ program: String, _ name: String, options: String = "",
                        _ body: (cl_kernel) throws -> R) throws -> R {
         lock.lock(); defer { lock.unlock() }
-        let key = program + "/" + name + (options.isEmpty ? "" : "|" + options)
+        let key = KernelKey(program: program, name: name, options: options)
         if let k = kernels[key] { return try body(k) }
         let p = try build(program, options: options)
         var status: cl_int = 0
@@ -52,7 +52,7 @@ final class ProgramCache {
     /// "program/kernel" of every kernel created so far (the kernel checker's coverage test reads it).
     var createdKernels: Set<String> {
         lock.lock(); defer { lock.unlock() }
-        return Set(kernels.keys.map { String($0.prefix { $0 != "|" }) })
+        return Set(kernels.keys.map { $0.program + "/" + $0.name })
     }
 
     /// "program/kernel" of every kernel the device compiler found in every program (builds them
@@ -79,6 +79,12 @@ final class ProgramCache {
         for name in sources.keys.sorted() { _ = try build(name) }
     }
 
+    /// A built kernel's identity. A struct, not the three joined: the lookup runs at every launch,
+    /// and joining them allocated a string each time.
+    private struct KernelKey: Hashable {
+        let program: String, name: String, options: String
+    }
+
     /// Pastes the embedded file in place of each `#include "<stem>.cl"` line: the sources live
     /// in the binary, so the device compiler has no include path. One level deep, which is all
     /// Kernels/ uses (activation_function.cl, vector_io.cl, gemm_tile.cl, winograd_f4_points.cl).
@@ -100,7 +106,11 @@ final class ProgramCache {
         guard let source = try sources[name].map(resolvingIncludes) else {
             throw CNNError.invalidArgument("no kernel program '\(name)' in Kernels/")
         }
-        let buildOptions = "-cl-std=CL1.2" + (options.isEmpty ? "" : " " + options)
+        // -w: PoCL's compiler prints its warnings on our stderr, through the user's progress
+        // line ("54 warnings generated."). They are its own headers' ABI notes for float16 on
+        // AVX2 and clang's notes on conditions the -D values make constant, neither a fault; a
+        // real error still fails the build with its log.
+        let buildOptions = "-cl-std=CL1.2 -w" + (options.isEmpty ? "" : " " + options)
         if let cached = binaries?.load(context: context, source: source, options: options, buildOptions: buildOptions) {
             programs[programKey] = cached
             return cached
