@@ -154,7 +154,7 @@ __kernel void topk_correct_rows(const int rows, const int cols, const int k,
     // Counts below 2^24 are exact in float. Nothing is greater than NaN.
     float greater = 0.0f;
     for (int j = lid; j < cols; j += size) greater += x[j] > target ? 1.0f : 0.0f;
-    greater = work_group_tree_sum2(partial, greater, 0.0f).x;
+    greater = work_group_tree_sum(partial, greater);
     if (lid == 0) correct[r] = (valid && greater < k && !isnan(target)) ? 1.0f : 0.0f;
 }
 

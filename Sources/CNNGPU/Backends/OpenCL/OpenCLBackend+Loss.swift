@@ -50,7 +50,7 @@ extension OpenCLBackend: LossOps {
             let local = try rowGroupSize("topk_correct_rows", cols: cols)
             try launch("loss", "topk_correct_rows", global: [local, rows], local: [local, 1],
                        [.int(rows), .int(cols), .int(k), .buffer(scores), .buffer(labels), .buffer(correct),
-                        .local(2 * local * MemoryLayout<Float>.stride)])
+                        .local(local * MemoryLayout<Float>.stride)])
             try sumTreeReduce(count: rows, scale: 1, values: correct, out: out, scratch)
         }
     }
