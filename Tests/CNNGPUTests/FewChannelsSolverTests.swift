@@ -91,6 +91,23 @@ final class FewChannelsSolverTests: XCTestCase {
         }
     }
 
+    /// The default's forward channel tile follows the layer's output channels: LeNet-5's
+    /// 6-channel conv1 gets 8 on CPU devices (16 computed 10 channels for nothing), the stems'
+    /// 64 channels keep the default 16; the parity tests below run both tiles.
+    func testDefaultChannelTileFitsFewOutputChannels() throws {
+        let cl = try TestBackends.requireOpenCL()
+        guard cl.info.kind == .cpu else { throw XCTSkip("the CPU default's tile is 16; a GPU's is 8 already") }
+        let lenet = try Conv2DDescriptor(batch: 64, inChannels: 1, inH: 28, inW: 28, outChannels: 6, kernelH: 5, kernelW: 5)
+        let stem = try Conv2DDescriptor(batch: 8, inChannels: 3, inH: 224, inW: 224, outChannels: 64, kernelH: 7, kernelW: 7,
+                                        strideH: 2, strideW: 2, padding: Padding2D(3))
+        let three = try Conv2DDescriptor(batch: 1, inChannels: 1, inH: 8, inW: 8, outChannels: 3, kernelH: 3, kernelW: 3)
+        XCTAssertEqual(cl.fewChannelsCandidates(lenet, direction: .forward).first?["FC_OB"], 8)
+        XCTAssertEqual(cl.fewChannelsCandidates(stem, direction: .forward).first?["FC_OB"], 16)
+        XCTAssertEqual(cl.fewChannelsCandidates(three, direction: .forward).first?["FC_OB"], 4)
+        XCTAssertEqual(cl.fewChannelsCandidates(lenet, direction: .backwardFilter).first,
+                       KernelTunables.fewChannels.cpuDefault.merging(["FC_OB": 8]) { $1 })
+    }
+
     func testForwardMatchesReferenceWithBiasAndActivation() throws {
         let cl = try TestBackends.requireOpenCL()
         try SolverParity.forward(cl, problems: try Self.problems(), parameterSets: Self.parameterSets) {

@@ -116,11 +116,11 @@ extension OpenCLBackend {
             && partialTiles(d, rows: 1) * d.weightCount <= Int(Int32.max)
     }
 
-    /// Parameter sets worth timing, the device type's default first.
+    /// Parameter sets worth timing, the default for `d` first (`fewChannelsDefault`).
     func fewChannelsCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> [TunableParameters] {
         let table = KernelTunables.fewChannels
         var result: [TunableParameters] = []
-        for p in [table.defaults(for: info.kind)] + table.candidates where !result.contains(p) && fewChannelsFits(d, direction, p) {
+        for p in [fewChannelsDefault(d)] + table.candidates where !result.contains(p) && fewChannelsFits(d, direction, p) {
             // Forward reads FC_VP, FC_OB, FC_ROWS; backward filter FC_VP and the FC_F* ones;
             // backward data FC_VP and the FC_D* ones.
             let read = switch direction {
@@ -132,6 +132,21 @@ extension OpenCLBackend {
             result.append(p)
         }
         return result
+    }
+
+    /// The device type's default, with the forward's channel tile narrowed for layers of few
+    /// output channels: a tile of FC_OB channels computes ⌈COUT / FC_OB⌉·FC_OB of them, so
+    /// LeNet-5's 6-channel conv1 computed 16 at the CPU default (0.91 ms a forward at batch 64
+    /// on PoCL, Zen 3) and 8 at FC_OB 8 (0.38 ms; Benchmarks/NOTES-opencl-solvers.md). The
+    /// largest allowed FC_OB up to the default among those computing the fewest channels: at
+    /// 16, 32 or 64 channels, the default itself.
+    func fewChannelsDefault(_ d: Conv2DDescriptor) -> TunableParameters {
+        let table = KernelTunables.fewChannels
+        var p = table.defaults(for: info.kind)
+        let computed = { (ob: Int) in ceilDiv(d.outChannels, ob) * ob }
+        p["FC_OB"] = table.allowed["FC_OB"]!.filter { $0 <= p["FC_OB"]! }
+            .min { (computed($0), -$0) < (computed($1), -$1) }
+        return p
     }
 
     /// Backward filter: one partial dw per tile of output rows.
