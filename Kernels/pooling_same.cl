@@ -40,7 +40,7 @@
 // are 1).
 
 #ifndef POOL_SAME_ROWS
-#define POOL_SAME_ROWS 32
+#define POOL_SAME_ROWS 8
 #endif
 #ifndef POOL_SAME_ALIGN
 #define POOL_SAME_ALIGN 8

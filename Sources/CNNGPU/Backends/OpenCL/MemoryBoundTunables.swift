@@ -122,14 +122,15 @@ enum MemoryBoundTunables {
     static let poolingSame = MemoryBoundKernel(
         names: ["POOL_SAME_ROWS", "POOL_SAME_ALIGN", "POOL_SAME_VEC"],
         allowed: ["POOL_SAME_ROWS": [4, 8, 16, 32], "POOL_SAME_ALIGN": [1, 8, 16, 32], "POOL_SAME_VEC": [1, 4, 8]],
-        // PoCL: a whole 28² plane per strip (32 caps at the height) against 7 or 14 rows, and
-        // groups of 32 rather than 28 work-items (PoCL runs the 4 past its 8-wide vectors one
-        // by one), measured fastest (Benchmarks/NOTES-memory-bound.md). The max kernels with 8
-        // columns per work-item (vector loads within a work-item) took 0.4–0.5 of the time of
-        // pooling.cl's forward and of the one-column backward on PoCL. GPUs: short strips for
-        // more work-items, warp-sized groups and one column per work-item (coalesced), not
-        // measured yet.
-        cpuDefault: ["POOL_SAME_ROWS": 32, "POOL_SAME_ALIGN": 8, "POOL_SAME_VEC": 8],
+        // PoCL: strips of 8 rows ran as fast as a whole 28² plane (32, capped at the height)
+        // and PoCL compiled their unrolled bodies in a third of the time (GoogLeNet's 28² 3×3
+        // max pool: 2.9 s against 7.7 s a shape, at first use), and groups of 32 rather than 28
+        // work-items (PoCL runs the 4 past its 8-wide vectors one by one) measured fastest
+        // (Benchmarks/NOTES-memory-bound.md). The max kernels with 8 columns per work-item
+        // (vector loads within a work-item) took 0.4–0.5 of the time of pooling.cl's forward
+        // and of the one-column backward on PoCL. GPUs: short strips for more work-items,
+        // warp-sized groups and one column per work-item (coalesced), not measured yet.
+        cpuDefault: ["POOL_SAME_ROWS": 8, "POOL_SAME_ALIGN": 8, "POOL_SAME_VEC": 8],
         gpuDefault: ["POOL_SAME_ROWS": 4, "POOL_SAME_ALIGN": 32, "POOL_SAME_VEC": 1])
 
     /// pooling_tiled.cl (average backward where windows tile the input): POOL_TILED_ROWS output
