@@ -2,10 +2,11 @@
 #define CNN_CHANNEL_VECTOR_CONVOLUTION_H
 
 /// Forward pass and filter gradient of a stride-1, undilated, ungrouped convolution with the
-/// output channels along the vector lanes (16 per AVX-512 register), for layers whose output
-/// width wastes the lanes of blocked_convolution.h's pixel vectors (LeNet's conv2: 10 of 16
-/// columns, 16 of 18 channels) while their channels fill whole vectors. AVX-512 only: call
-/// these when `cnn_cpu_isa_active()` is CNN_ISA_AVX512.
+/// output channels along the vector lanes (blocks of 16: one AVX-512 register, two AVX2
+/// ones), for layers whose output width wastes the lanes of blocked_convolution.h's pixel
+/// vectors (LeNet's conv2: 10 of 16 columns, 16 of 18 channels) while their channels fill
+/// whole vectors. AVX-512 and AVX2 builds: call these only when `cnn_cpu_isa_active()` is
+/// CNN_ISA_AVX2 or wider.
 
 /// Floats of one image's gradient as `cnn_channel_vector_gradient` lays it out.
 long cnn_channel_vector_gradient_count(long outC, long pixels);

@@ -5,9 +5,9 @@ import CCPUKernels
 /// Sources/CCPUKernels/blocked_convolution.c keep 6 output channels × 2 rows × 8 columns in
 /// AVX2 registers (4 rows × 16 columns with AVX-512), so nothing like im2col's 25× column
 /// matrix ever reaches memory. Each worker takes whole images and zero-pads them into its own
-/// scratch first, so the inner loops have no bounds checks and always run 8 lanes wide. With
-/// AVX-512, layers whose channels fill whole 16-lane vectors but whose rows are narrow run
-/// with channels along the lanes instead (channel_vector_convolution.c).
+/// scratch first, so the inner loops have no bounds checks and always run 8 lanes wide. Layers
+/// whose channels fill whole blocks of 16 but whose rows are narrow run with channels along
+/// the lanes instead (channel_vector_convolution.c), with AVX-512 or AVX2.
 ///
 /// backward-data runs as a GEMM into a column matrix and a col2im (col2im_backward_data.c),
 /// which never multiplies padding; on planes too large for that matrix, as the same forward
@@ -20,11 +20,13 @@ extension CPUBackend {
     }
 
     /// Whether the forward pass runs with output channels along the vector lanes
-    /// (channel_vector_convolution.h): AVX-512, channels in whole vectors of 16, rows narrower
-    /// than one 16-wide pixel vector. Measured on the Zen 5 machine against the blocked kernel:
-    /// LeNet's conv2 (10 wide) 1.4× faster, 16 channels at 14² 1.06×, 32 channels at 16² 0.83×.
+    /// (channel_vector_convolution.h): AVX-512 or AVX2, channels in whole blocks of 16, rows
+    /// narrower than one 16-wide pixel vector. Measured on the Zen 5 machine against the blocked
+    /// kernel: LeNet's conv2 (10 wide) 1.4× faster, 16 channels at 14² 1.06×, 32 channels at
+    /// 16² 0.83×. With AVX2 on a Zen 3, LeNet's conv2 at batch 64 took 0.44 ms against 0.82
+    /// (other widths not measured there).
     static func channelVectorForwardApplies(_ d: Conv2DDescriptor) -> Bool {
-        CPUKernelISA.active == .avx512 && d.outChannels % 16 == 0 && d.outW < 16
+        CPUKernelISA.active >= .avx2 && d.outChannels % 16 == 0 && d.outW < 16
     }
 
     /// Adds `bias` (per output channel) and applies `activation` as it stores y, saving passes over y.
@@ -113,13 +115,13 @@ extension CPUBackend {
     }
 
     /// Whether the filter gradient runs with output channels along the vector lanes
-    /// (channel_vector_convolution.h): AVX-512, channels in whole vectors of 16, and rows of at
-    /// most 16 columns, where the pixel vectors of the blocked kernel waste lanes (LeNet's conv2:
-    /// 10 of 16 columns, 16 of 18 channels; its filter gradient ran 1.8× faster on the Zen 5
-    /// machine; 16 → 32 channels at 16² 1.2×). Wider rows fill the pixel vectors and were not
-    /// measured faster.
+    /// (channel_vector_convolution.h): AVX-512 or AVX2, channels in whole blocks of 16, and rows
+    /// of at most 16 columns, where the pixel vectors of the blocked kernel waste lanes (LeNet's
+    /// conv2: 10 of 16 columns, 16 of 18 channels; its filter gradient ran 1.8× faster on the
+    /// Zen 5 machine, 0.47 ms against 1.05 at batch 64 with AVX2 on a Zen 3; 16 → 32 channels
+    /// at 16² 1.2× on Zen 5). Wider rows fill the pixel vectors and were not measured faster.
     static func channelVectorFilterGradientApplies(_ d: Conv2DDescriptor) -> Bool {
-        CPUKernelISA.active == .avx512 && d.outChannels % 16 == 0 && d.outW <= 16
+        CPUKernelISA.active >= .avx2 && d.outChannels % 16 == 0 && d.outW <= 16
     }
 
     /// Each worker sums its images' contributions into its own partial dw; the partials are
