@@ -105,7 +105,13 @@ extension CPUBackend {
     /// 1.1× faster or 1.35× slower than one core, run to run (Benchmarks/NOTES-lenet.md,
     /// lenet7). ResNet-50's convolutions at batch 8 are 0.2 GFLOP and more, far above; its
     /// memory-bound ops from 4 MB (a tenth of a millisecond and more on one core) still split.
-    static let serialFLOPs = 50e6
+    ///
+    /// Without AVX-512 the same op takes about twice as long on one core, so the FLOP bound is
+    /// lower there: 12 MFLOP is a third of a millisecond at AVX2's 35–70 GFLOP/s on LeNet-5's
+    /// layers, and splits LeNet-5's convolutions (15 and 31 MFLOP at batch 64). On a 2-core
+    /// Zen 3 its epochs then took 0.73–0.83× the time in 8 of 8 pairs, 4% more CPU time, with
+    /// no slow mode (Benchmarks/NOTES-lenet.md, serial13).
+    static var serialFLOPs: Double { CPUKernelISA.active == .avx512 ? 50e6 : 12e6 }
     static let serialBytes = 4e6
 
     public func run(estimatedFLOPs flops: Double, bytes: Double, _ body: () throws -> Void) throws {
