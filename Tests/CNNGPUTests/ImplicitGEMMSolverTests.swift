@@ -214,7 +214,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         let table = KernelTunables.implicitGEMM
         let d = try Conv2DDescriptor(batch: 2, inChannels: 32, inH: 9, inW: 9, outChannels: 64, kernelH: 3, kernelW: 3)
         let candidates = cl.implicitGEMMCandidates(d, direction: .forward)
-        XCTAssertEqual(candidates.first, table.defaults(for: cl.info.kind))
+        XCTAssertEqual(candidates.first, table.defaults(for: cl.info))
         XCTAssertGreaterThan(candidates.count, 3)
         for p in candidates {
             let size = table.localSize(p).reduce(1, *)
@@ -222,7 +222,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
             XCTAssertTrue(table.isValid(p, limits: cl.deviceLimits), "\(p)")
         }
         let filter = cl.implicitGEMMCandidates(d, direction: .backwardFilter)
-        XCTAssertEqual(filter.first?["KSPLIT"], cl.implicitGEMMDefaultSplits(d, parameters: table.defaults(for: cl.info.kind)),
+        XCTAssertEqual(filter.first?["KSPLIT"], cl.implicitGEMMDefaultSplits(d, parameters: table.defaults(for: cl.info)),
                        "the heuristic's split count comes first: --tune fast and untuned runs use it")
     }
 
@@ -246,10 +246,13 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     }
 
     /// On a CPU device the filter gradient's 128-wide tiles step k by 64; the 64 × 64 tile
-    /// (not measured at 64) keeps 32.
+    /// (not measured at 64) keeps 32. A device with 8-float vectors has no 128-wide tiles
+    /// (testCPUDefaultNarrowsColumnsOnlyAtSevenBySevenAndStrided checks its rule).
     func testCPUFilterGradientTilesStepKBy64() throws {
         let cl = try TestBackends.requireOpenCL()
         try XCTSkipUnless(cl.info.kind == .cpu, "the rule is stated for a CPU device; this is \(cl.info.kind)")
+        try XCTSkipIf(TunableKernel.isNarrowCPU(cl.info), "the rule is for AVX-512-sized tiles; this device's "
+                      + "vectors hold \(cl.info.nativeFloatVectorWidth) floats")
         func first(_ c: Int, _ k: Int, _ side: Int, kernel: Int = 3) throws -> TunableParameters? {
             let d = try Conv2DDescriptor(batch: 8, inChannels: c, inH: side, inW: side, outChannels: k, kernelH: kernel,
                                          kernelW: kernel, padding: Padding2D(kernel / 2))
@@ -302,16 +305,35 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     }
 
     /// On a CPU device the default rule gives ResNet-50's 7² layers and strided layers the
-    /// narrow tile, and the stride-1 layers from 14² up the default.
+    /// narrow tile, and the stride-1 layers from 14² up the default. On a CPU device with
+    /// 8-float vectors (AVX2) every layer starts from that device's default, and no candidate's
+    /// register tile takes more than half of its 16 registers.
     func testCPUDefaultNarrowsColumnsOnlyAtSevenBySevenAndStrided() throws {
         let cl = try TestBackends.requireOpenCL()
         try XCTSkipUnless(cl.info.kind == .cpu, "the rule is stated for a CPU device; this is \(cl.info.kind)")
+        let narrowCPU = TunableKernel.isNarrowCPU(cl.info)
         func first(_ c: Int, _ k: Int, _ side: Int, kernel: Int, stride: Int = 1,
                    _ direction: ConvolutionDirection) throws -> [Int?] {
             let d = try Conv2DDescriptor(batch: 8, inChannels: c, inH: side, inW: side, outChannels: k, kernelH: kernel,
                                          kernelW: kernel, strideH: stride, strideW: stride, padding: Padding2D(kernel / 2))
-            let p = cl.implicitGEMMCandidates(d, direction: direction).first
+            let candidates = cl.implicitGEMMCandidates(d, direction: direction)
+            if narrowCPU {
+                XCTAssertEqual(candidates.first?.filter { $0.key != "KSPLIT" }, KernelTunables.implicitGEMM.cpuNarrowDefault)
+                for p in candidates {
+                    XCTAssertLessThanOrEqual(p["WPT_M"]! * p["WPT_N"]!, 8 * cl.info.nativeFloatVectorWidth, "\(p)")
+                }
+                return [64, 64]
+            }
+            let p = candidates.first
             return [p?["TM"], p?["TN"]]
+        }
+        guard !narrowCPU else {
+            for (c, k, side, kernel, stride) in [(512, 2048, 7, 1, 1), (256, 256, 28, 3, 2), (64, 64, 56, 1, 1)] {
+                for direction in ConvolutionDirection.allCases {
+                    _ = try first(c, k, side, kernel: kernel, stride: stride, direction)
+                }
+            }
+            return
         }
         XCTAssertEqual(try first(512, 2048, 7, kernel: 1, .forward), [128, 64])
         XCTAssertEqual(try first(512, 2048, 7, kernel: 1, .backwardData), [128, 64])
@@ -326,7 +348,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
         let table = KernelTunables.implicitGEMM
         // A GPU's largest common limits; a device with less local memory skips the TK=64 set.
         let limits = DeviceLimits(maxWorkGroupSize: 256, localMemoryBytes: 65_536)
-        for p in table.candidates + [table.cpuDefault, table.gpuDefault] {
+        for p in table.candidates + [table.cpuDefault, table.gpuDefault] + [table.cpuNarrowDefault].compactMap({ $0 }) {
             XCTAssertTrue(table.isValid(p, limits: limits), "candidate \(p) breaks the kernel's constraints")
             let l = table.launch(p, extent: [100, 70, 3], tile: [p["TN"]!, p["TM"]!])
             XCTAssertEqual(l.local, [p["TN"]! / p["WPT_N"]!, p["TM"]! / p["WPT_M"]!, 1])

@@ -20,6 +20,10 @@ public struct DeviceInfo: Sendable, CustomStringConvertible {
     public var driverVersion: String
     /// Theoretical FP32 peak when it can be derived; nil otherwise.
     public var peakGFLOPS: Double?
+    /// Floats in the device's native vector (OpenCL's CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: 16 on
+    /// PoCL with AVX-512, 8 with AVX2, often 1 on GPUs); 0 when unknown. CPU devices size their
+    /// kernels' register tiles by it (KernelTunables.swift).
+    public var nativeFloatVectorWidth: Int = 0
 
     public var description: String {
         "\(name) (\(backend), \(vendor), \(kind.rawValue), \(computeUnits) compute units)"

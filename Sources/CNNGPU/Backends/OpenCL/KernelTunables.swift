@@ -23,12 +23,25 @@ struct TunableKernel: Sendable {
     let localBytes: @Sendable (TunableParameters) -> Int
     /// Extra constraints of the source beyond `allowed` (its `#error` checks).
     let consistent: @Sendable (TunableParameters) -> Bool
+    /// The default of CPU devices whose native float vector holds 8 lanes or fewer (AVX2, with
+    /// 16 registers), where `cpuDefault`'s register tile is sized for AVX-512's 32; nil where
+    /// `cpuDefault` serves both.
+    var cpuNarrowDefault: TunableParameters? = nil
 
-    func defaults(for kind: DeviceInfo.Kind) -> TunableParameters { kind == .gpu ? gpuDefault : cpuDefault }
+    /// Whether `device` is a CPU device with at most 8-float vectors (AVX2, NEON): register
+    /// tiles sized for AVX-512 spill there.
+    static func isNarrowCPU(_ device: DeviceInfo) -> Bool {
+        device.kind != .gpu && device.nativeFloatVectorWidth > 0 && device.nativeFloatVectorWidth <= 8
+    }
 
-    /// `parameters` with any missing tunable taken from the device type's default.
-    func completed(_ parameters: TunableParameters, for kind: DeviceInfo.Kind) -> TunableParameters {
-        parameters.merging(defaults(for: kind).filter { !parameters.keys.contains($0.key) }) { a, _ in a }
+    func defaults(for device: DeviceInfo) -> TunableParameters {
+        if device.kind == .gpu { return gpuDefault }
+        return Self.isNarrowCPU(device) ? cpuNarrowDefault ?? cpuDefault : cpuDefault
+    }
+
+    /// `parameters` with any missing tunable taken from the device's default.
+    func completed(_ parameters: TunableParameters, for device: DeviceInfo) -> TunableParameters {
+        parameters.merging(defaults(for: device).filter { !parameters.keys.contains($0.key) }) { a, _ in a }
     }
 
     /// Whether `p` names every tunable with an allowed value, satisfies the source's
@@ -95,6 +108,7 @@ extension TunableKernel {
     /// extra `__local` tables differ. `localBytes` defaults to the two staged tiles. `more`
     /// adds a program's own tunables (name: allowed values), set with `-D` after the GEMM's.
     static func gemmTile(program: String, cpuDefault: TunableParameters, gpuDefault: TunableParameters,
+                         cpuNarrowDefault: TunableParameters? = nil,
                          candidates: [TunableParameters], more: KeyValuePairs<String, [Int]> = [:],
                          localBytes: @escaping @Sendable (TunableParameters) -> Int = { p in
                              4 * p["TK"]! * (p["TM"]! + p["TN"]!)
@@ -111,7 +125,8 @@ extension TunableKernel {
             consistent: { p in
                 let (tm, tn, wm, wn, vw) = (p["TM"]!, p["TN"]!, p["WPT_M"]!, p["WPT_N"]!, p["VW"]!)
                 return tm % wm == 0 && tn % wn == 0 && wn % vw == 0
-            })
+            },
+            cpuNarrowDefault: cpuNarrowDefault)
     }
 }
 
@@ -126,10 +141,17 @@ enum KernelTunables {
     /// 2–6× tinygrad 0.14 (medians of interleaved runs); the former 8×8 scalar tile was
     /// 2.5–6.7× slower than its first version (Benchmarks/NOTES-opencl-solvers.md). GPU default: 256 work-items of 4×4 with float4
     /// loads on a 64×64 tile, CLBlast's common SGEMM shape, until tuning finds better.
+    /// CPU devices with 8-float vectors (AVX2): 4 × 16 per work-item in float8, 8 of AVX2's 16
+    /// registers; the 8 × 32 tile is 32 of them and spilled. On PoCL (Zen 3, batch 8, one
+    /// process per tile, Benchmarks/NOTES-opencl-solvers.md, thirteenth session) every pass of
+    /// ResNet's 3×3 64→64 56², 1×1 256→64 56² and 3×3 256→256 14² took 0.66–0.87× the time
+    /// (forward 46 → 68, 44 → 71, 39 → 58 GFLOP/s); 2 × 32 in float8 0.73–1.1×, 8 × 16 as the
+    /// 8 × 32 (both 16 registers of accumulators).
     static let implicitGEMM = TunableKernel.gemmTile(
         program: "conv_implicit_gemm",
         cpuDefault: ["TM": 64, "TN": 128, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
         gpuDefault: ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
+        cpuNarrowDefault: ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 4, "WPT_N": 16, "VW": 8],
         candidates: [
             // GPU shapes: many work-items, small register tiles.
             ["TM": 64, "TN": 64, "TK": 16, "WPT_M": 4, "WPT_N": 4, "VW": 4],
@@ -147,6 +169,10 @@ enum KernelTunables {
             ["TM": 16, "TN": 128, "TK": 32, "WPT_M": 4, "WPT_N": 64, "VW": 16],
             ["TM": 128, "TN": 64, "TK": 32, "WPT_M": 8, "WPT_N": 32, "VW": 16],
             ["TM": 64, "TN": 64, "TK": 32, "WPT_M": 4, "WPT_N": 16, "VW": 8],
+            // CPU shapes for 8-float vectors (AVX2): at most 8 accumulator registers.
+            ["TM": 32, "TN": 128, "TK": 32, "WPT_M": 2, "WPT_N": 32, "VW": 8],
+            ["TM": 64, "TN": 64, "TK": 64, "WPT_M": 4, "WPT_N": 16, "VW": 8],
+            ["TM": 32, "TN": 64, "TK": 32, "WPT_M": 4, "WPT_N": 16, "VW": 8],
         ],
         // As and Bs tiles plus at most four int tables of TK entries and five of TN (the strided
         // backward data's four column tables and its chunk flags).

@@ -51,6 +51,7 @@ public struct OpenCLDevice: @unchecked Sendable {
         let clock: cl_uint = try deviceValue(device, CL_DEVICE_MAX_CLOCK_FREQUENCY)
         let memory: cl_ulong = try deviceValue(device, CL_DEVICE_GLOBAL_MEM_SIZE)
         let maxAlloc: cl_ulong = try deviceValue(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE)
+        let vectorWidth: cl_uint = (try? deviceValue(device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT)) ?? 0
         return DeviceInfo(
             backend: "OpenCL",
             name: try deviceString(device, CL_DEVICE_NAME),
@@ -59,7 +60,8 @@ public struct OpenCLDevice: @unchecked Sendable {
             maxBufferBytes: Int(maxAlloc), maxIndexableElements: Int(Int32.max), platform: platformName,
             driverVersion: try deviceString(device, CL_DRIVER_VERSION),
             // A CPU OpenCL device (PoCL) runs on the host cores, whose peak we can estimate.
-            peakGFLOPS: kind == .cpu && Int(units) == HostCPU.current.cores ? HostCPU.current.peakGFLOPS : nil)
+            peakGFLOPS: kind == .cpu && Int(units) == HostCPU.current.cores ? HostCPU.current.peakGFLOPS : nil,
+            nativeFloatVectorWidth: Int(vectorWidth))
     }
 }
 

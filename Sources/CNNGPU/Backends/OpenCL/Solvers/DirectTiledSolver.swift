@@ -92,7 +92,7 @@ extension OpenCLBackend {
     /// Parameter sets worth timing (the device type's default first).
     func directTiledCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> [TunableParameters] {
         let table = KernelTunables.directTiled
-        var result = [table.defaults(for: info.kind)]
+        var result = [table.defaults(for: info)]
         for p in table.candidates where !result.contains(p) && table.isValid(p, limits: deviceLimits) {
             // Forward and backward data read DT_VP and DT_VECTORS, backward filter DT_WG and
             // DT_IMAGES: sets that differ only in the others are the same launch.
@@ -184,7 +184,7 @@ extension OpenCLBackend {
     }
 
     private func directTiledParameters(_ parameters: TunableParameters) -> TunableParameters {
-        KernelTunables.directTiled.completed(parameters, for: info.kind)
+        KernelTunables.directTiled.completed(parameters, for: info)
     }
 }
 

@@ -142,7 +142,7 @@ extension OpenCLBackend {
     /// 16, 32 or 64 channels, the default itself.
     func fewChannelsDefault(_ d: Conv2DDescriptor) -> TunableParameters {
         let table = KernelTunables.fewChannels
-        var p = table.defaults(for: info.kind)
+        var p = table.defaults(for: info)
         let computed = { (ob: Int) in ceilDiv(d.outChannels, ob) * ob }
         p["FC_OB"] = table.allowed["FC_OB"]!.filter { $0 <= p["FC_OB"]! }
             .min { (computed($0), -$0) < (computed($1), -$1) }
@@ -274,7 +274,7 @@ extension OpenCLBackend {
     }
 
     private func fewChannelsParameters(_ parameters: TunableParameters) -> TunableParameters {
-        KernelTunables.fewChannels.completed(parameters, for: info.kind)
+        KernelTunables.fewChannels.completed(parameters, for: info)
     }
 }
 

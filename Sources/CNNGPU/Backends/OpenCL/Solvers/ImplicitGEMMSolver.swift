@@ -30,7 +30,7 @@ extension OpenCLBackend {
     func implicitGEMMCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> [TunableParameters] {
         let table = Self.implicitGEMMKernel
         let limits = deviceLimits
-        var tiles = [table.defaults(for: info.kind)]
+        var tiles = [table.defaults(for: info)]
         // A GEMM with few rows (M = channels per group of the written tensor) wastes most of a
         // 64-row tile: put the shortest tile first. It only helps so much: each gathered input
         // element then serves ≤ 16 rows, so the gather dominates (the ResNet stem's input
@@ -51,6 +51,11 @@ extension OpenCLBackend {
         let gpu = info.kind == .gpu
         let fitsKind = { (p: TunableParameters) in gpu ? size(p) >= 64 : size(p) <= 64 }
         for c in table.candidates where !tiles.contains(c) && fitsKind(c) { tiles.append(c) }
+        // A CPU device with 8-float vectors (16 registers) keeps the register tiles whose
+        // accumulators fill at most half of them: the AVX-512 shapes spill there.
+        if TunableKernel.isNarrowCPU(info) {
+            tiles.removeAll { $0["WPT_M"]! * $0["WPT_N"]! > 8 * info.nativeFloatVectorWidth }
+        }
         tiles = tiles.filter { table.isValid($0, limits: limits) }
         guard direction == .backwardFilter else {
             if !gpu, let narrow = Self.cpuNarrowColumnTile(rows: rows, columns: Self.gemmColumns(d, direction: direction),
@@ -193,7 +198,7 @@ extension OpenCLBackend {
     func transposesWeights(_ d: Conv2DDescriptor, _ parameters: TunableParameters) -> Bool {
         if Self.isUnpaddedOneByOne(d) { return false }
         if let wt = parameters["WT"] { return wt != 0 }
-        let tn = Self.implicitGEMMKernel.completed(parameters, for: info.kind)["TN"] ?? 64
+        let tn = Self.implicitGEMMKernel.completed(parameters, for: info)["TN"] ?? 64
         return ceilDiv(d.batch * d.inH * d.inW, tn) >= Self.transposeMinColumnTiles
     }
 
@@ -369,7 +374,7 @@ extension OpenCLBackend {
 
     private func resolvedTiles(_ parameters: TunableParameters) throws -> TunableParameters {
         let table = Self.implicitGEMMKernel
-        var p = table.completed(parameters, for: info.kind).filter { table.names.contains($0.key) }
+        var p = table.completed(parameters, for: info).filter { table.names.contains($0.key) }
         // A set that names its register tile but not its vector width gets the default width
         // narrowed to one that divides WPT_N (a 4-column tile cannot hold float16 vectors).
         if parameters["VW"] == nil, let wn = p["WPT_N"], var vw = p["VW"] {
@@ -380,7 +385,7 @@ extension OpenCLBackend {
     }
 
     private func resolvedSplits(_ d: Conv2DDescriptor, _ parameters: TunableParameters) -> Int {
-        let p = Self.implicitGEMMKernel.completed(parameters, for: info.kind)
+        let p = Self.implicitGEMMKernel.completed(parameters, for: info)
         let requested = p["KSPLIT"] ?? implicitGEMMDefaultSplits(d, parameters: p)
         // More slices than k steps would leave slices empty.
         return max(1, min(Self.maxSplits, requested, ceilDiv(d.batch * d.outH * d.outW, p["TK"]!)))

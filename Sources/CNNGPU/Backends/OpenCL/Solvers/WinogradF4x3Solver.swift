@@ -79,7 +79,7 @@ extension OpenCLBackend {
     /// at most 32 (ResNet's 7² layers at batch 8: 32 tiles), since a wider tile only computes
     /// padding there.
     func winogradF4x3DefaultParameters(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection) -> TunableParameters {
-        var p = KernelTunables.winogradF4x3.defaults(for: info.kind)
+        var p = KernelTunables.winogradF4x3.defaults(for: info)
         if info.kind != .gpu && WinogradF4x3Plan(d, direction).paddedTiles <= 32 { p["TN"] = 32 }
         return p
     }
@@ -108,7 +108,7 @@ extension OpenCLBackend {
         }
         let table = KernelTunables.winogradF4x3
         let p = try table.validated(parameters.isEmpty ? winogradF4x3DefaultParameters(d, direction)
-                                        : table.completed(parameters, for: info.kind),
+                                        : table.completed(parameters, for: info),
                                     limits: deviceLimits, solver: "Winograd F(4×4,3×3)", device: info.name)
         let q = WinogradF4x3Plan(d, direction)
         let needed = q.uCount + q.vCount + q.mCount

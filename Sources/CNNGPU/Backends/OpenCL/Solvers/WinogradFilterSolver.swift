@@ -97,7 +97,7 @@ extension OpenCLBackend {
     func winogradFilterResolved(_ d: Conv2DDescriptor, _ parameters: TunableParameters) throws
         -> (tile: TunableParameters, plan: WinogradFilterPlan) {
         let table = KernelTunables.winogradFilter
-        let tile = try table.validated(table.completed(parameters, for: info.kind).filter { table.names.contains($0.key) },
+        let tile = try table.validated(table.completed(parameters, for: info).filter { table.names.contains($0.key) },
                                        limits: deviceLimits, solver: "Winograd filter gradient", device: info.name)
         // A chunk larger than the batch is the whole batch.
         let chunk = min(d.batch, parameters["CHUNK"] ?? winogradFilterDefaultChunk(d))
@@ -123,7 +123,7 @@ extension OpenCLBackend {
         let limits = deviceLimits
         let gpu = info.kind == .gpu
         let size = { (p: TunableParameters) in table.localSize(p).reduce(1, *) }
-        var tiles = [table.defaults(for: info.kind)]
+        var tiles = [table.defaults(for: info)]
         for c in table.candidates where !tiles.contains(c) && (gpu ? size(c) >= 64 : size(c) <= 64) { tiles.append(c) }
         var result: [TunableParameters] = []
         for tile in tiles where table.isValid(tile, limits: limits) {
