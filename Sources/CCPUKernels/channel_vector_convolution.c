@@ -1,10 +1,9 @@
 #include "channel_vector_convolution.h"
 #include "activation_epilogue.h"
-#include "cpu_isa.h"
-#include <string.h>
+#include "isa_variants.h"
 
 // Output channels run along the vector lanes, 16 per block: one register with AVX-512, two
-// with AVX2 (the same C, `v16f` arithmetic compiled for each target: clang splits it into two
+// with AVX2 (the same C, `vf16` arithmetic compiled for each target: clang splits it into two
 // 8-float halves). Each pass keeps a register block of output pixels (forward) or kernel taps
 // (filter gradient) × 16 channels in accumulators, sized per instruction set:
 // - AVX-512, up to 4 rows × 6 columns: 24 accumulators, one operand vector and the broadcast
@@ -22,24 +21,9 @@
 #define AVX2_ROWS 1
 #define AVX2_COLS 6
 
-typedef float v16f __attribute__((vector_size(64)));
-typedef int v16i __attribute__((vector_size(64)));
-#pragma clang diagnostic ignored "-Wpsabi"
-
-#if defined(__x86_64__) || defined(__i386__)
-#define AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
-#define AVX2 __attribute__((target("avx2,fma")))
-#else
-#define AVX512
-#define AVX2
-#endif
 // The bodies have no target of their own: each is inlined into an AVX-512 and an AVX2 entry
-// point (clang refuses a 16-float vector passed between functions whose targets differ, so
-// every helper is always inlined).
-#define INLINE static inline __attribute__((always_inline))
-
-INLINE v16f load16(const float *p) { v16f v; memcpy(&v, p, sizeof v); return v; }
-INLINE v16f splat16(float s) { return (v16f){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
+// point (isa_variants.h's targets and 16-float vector helpers; a 16-float vector may cross a
+// call only between functions of one target, so every helper is always inlined).
 
 long cnn_channel_vector_gradient_count(long outC, long pixels) { return (outC + 15) / 16 * pixels * 16; }
 
@@ -50,7 +34,7 @@ long cnn_channel_vector_gradient_count(long outC, long pixels) { return (outC + 
 #define SWAP_BLOCKS(b, ...)                                                                                 \
     for (int i = 0; i < 16; i++)                                                                            \
         if (!(i & b)) {                                                                                     \
-            v16f lo = __builtin_shufflevector(r[i], r[i + b], __VA_ARGS__);                                 \
+            vf16 lo = __builtin_shufflevector(r[i], r[i + b], __VA_ARGS__);                                 \
             r[i + b] = __builtin_shufflevector(r[i], r[i + b], HI##b);                                      \
             r[i] = lo;                                                                                      \
         }
@@ -58,7 +42,7 @@ long cnn_channel_vector_gradient_count(long outC, long pixels) { return (outC + 
 #define HI4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
 #define HI2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
 #define HI1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
-INLINE void transpose16(v16f r[16]) {
+INLINE void transpose16(vf16 r[16]) {
     SWAP_BLOCKS(8, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
     SWAP_BLOCKS(4, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27)
     SWAP_BLOCKS(2, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29)
@@ -67,20 +51,20 @@ INLINE void transpose16(v16f r[16]) {
 
 // The first `lanes` floats at p (the rest zero), and their store: a plane's last, partial 16
 // pixels (only in the layout transposes, not in the FMA loops).
-INLINE v16f load_lanes(const float *p, long lanes) {
+INLINE vf16 load_lanes(const float *p, long lanes) {
     if (lanes == 16) return load16(p);
     float t[16] = {0};
     memcpy(t, p, (size_t)lanes * sizeof(float));
     return load16(t);
 }
-INLINE void store_lanes(float *p, v16f v, long lanes) { memcpy(p, &v, (size_t)lanes * sizeof(float)); }
+INLINE void store_lanes(float *p, vf16 v, long lanes) { memcpy(p, &v, (size_t)lanes * sizeof(float)); }
 
 /// Planes `src[k][pixels]` (k < count, the others zero) to pixel-major `dst[pixels][16]`, or back
 /// (`toPlanes`: `dst[k][pixels]` for k < count from `src[pixels][16]`), 16 pixels at a time.
 INLINE void transpose_planes(const float *src, float *dst, long count, long pixels, int toPlanes) {
     for (long p0 = 0; p0 < pixels; p0 += 16) {
         long n = pixels - p0 < 16 ? pixels - p0 : 16, rows = toPlanes ? n : count;
-        v16f r[16];
+        vf16 r[16];
         for (int i = 0; i < 16; i++) r[i] = splat16(0);
         for (long i = 0; i < rows; i++)
             r[i] = toPlanes ? load16(src + (p0 + i) * 16) : load_lanes(src + i * pixels + p0, n);
@@ -98,10 +82,10 @@ INLINE void gradient_body(const float *dy, long outC, long pixels, float *dyv) {
         transpose_planes(dy + b * 16 * pixels, dyv + b * pixels * 16, count, pixels, 0);
     }
 }
-AVX512 static void gradient_avx512(const float *dy, long outC, long pixels, float *dyv) {
+TARGET_AVX512 static void gradient_avx512(const float *dy, long outC, long pixels, float *dyv) {
     gradient_body(dy, outC, pixels, dyv);
 }
-AVX2 static void gradient_avx2(const float *dy, long outC, long pixels, float *dyv) {
+TARGET_AVX2 static void gradient_avx2(const float *dy, long outC, long pixels, float *dyv) {
     gradient_body(dy, outC, pixels, dyv);
 }
 void cnn_channel_vector_gradient(const float *dy, long outC, long pixels, float *dyv) {
@@ -116,7 +100,7 @@ void cnn_channel_vector_gradient(const float *dy, long outC, long pixels, float 
 INLINE void block(const float *const x[MAX_ROWS], const long tap[MAX_ROWS], int rows, int cols, const float *g,
                   long gImage, long paddedW, long xImage, long outH, long outW, long images, long count,
                   long taps, float *dw) {
-    v16f a[MAX_ROWS][MAX_COLS];
+    vf16 a[MAX_ROWS][MAX_COLS];
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) a[r][c] = splat16(0);
     for (long n = 0; n < images; n++)
@@ -124,7 +108,7 @@ INLINE void block(const float *const x[MAX_ROWS], const long tap[MAX_ROWS], int 
             long row = n * xImage + oh * paddedW;
             const float *gp = g + n * gImage + oh * outW * 16;
             for (long ow = 0; ow < outW; ow++) {
-                v16f gv = load16(gp + ow * 16);
+                vf16 gv = load16(gp + ow * 16);
                 for (int r = 0; r < rows; r++)
                     for (int c = 0; c < cols; c++) a[r][c] += splat16(x[r][row + ow + c]) * gv;
             }
@@ -178,11 +162,11 @@ INLINE void backward_filter_body(const float *xp, long inC, long paddedH, long p
     }
 }
 
-AVX512 static void backward_filter_avx512(const float *xp, long inC, long paddedH, long paddedW, const float *dyv,
+TARGET_AVX512 static void backward_filter_avx512(const float *xp, long inC, long paddedH, long paddedW, const float *dyv,
                                           long outC, long kh, long kw, long outH, long outW, long images, float *dw) {
     backward_filter_body(xp, inC, paddedH, paddedW, dyv, outC, kh, kw, outH, outW, images, dw, MAX_ROWS, MAX_COLS);
 }
-AVX2 static void backward_filter_avx2(const float *xp, long inC, long paddedH, long paddedW, const float *dyv,
+TARGET_AVX2 static void backward_filter_avx2(const float *xp, long inC, long paddedH, long paddedW, const float *dyv,
                                       long outC, long kh, long kw, long outH, long outW, long images, float *dw) {
     backward_filter_body(xp, inC, paddedH, paddedW, dyv, outC, kh, kw, outH, outW, images, dw, AVX2_ROWS, AVX2_COLS);
 }
@@ -208,20 +192,20 @@ void cnn_channel_vector_pack_weights(const float *w, long outC, long taps, float
 // a broadcast input operand. The sums (plus the bias, ReLU applied) go to `yv`, `[pixels][16]`
 // for this channel block.
 INLINE void forward_block(const float *x, long paddedW, const long *offsets, long taps, const float *wt, int rows,
-                          int cols, v16f bias, int relu, float *yv, long outW) {
-    v16f a[MAX_ROWS][MAX_COLS];
+                          int cols, vf16 bias, int relu, float *yv, long outW) {
+    vf16 a[MAX_ROWS][MAX_COLS];
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) a[r][c] = splat16(0);
     for (long t = 0; t < taps; t++) {
-        v16f wv = load16(wt + t * 16);
+        vf16 wv = load16(wt + t * 16);
         const float *p = x + offsets[t];
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++) a[r][c] += splat16(p[r * paddedW + c]) * wv;
     }
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) {
-            v16f v = a[r][c] + bias;
-            if (relu) v = (v16f)((v16i)v & ~(v < splat16(0))); // v < 0 ? 0 : v, NaN kept
+            vf16 v = a[r][c] + bias;
+            if (relu) v = (vf16)((vi16)v & ~(v < splat16(0))); // v < 0 ? 0 : v, NaN kept
             memcpy(yv + (r * outW + c) * 16, &v, sizeof v);
         }
 }
@@ -248,7 +232,7 @@ INLINE void forward_body(const float *xp, long inC, long paddedH, long paddedW, 
         long count = outC - b * 16 < 16 ? outC - b * 16 : 16;
         float lanes[16] = {0};
         for (long k = 0; k < count; k++) lanes[k] = bias ? bias[b * 16 + k] : 0;
-        v16f bv = load16(lanes);
+        vf16 bv = load16(lanes);
         for (long oh = 0; oh < outH; oh += maxRows) {
             int rows = outH - oh < maxRows ? (int)(outH - oh) : maxRows;
             for (long ow = 0; ow < outW; ow += chunkW) {
@@ -277,8 +261,8 @@ INLINE void forward_body(const float *xp, long inC, long paddedH, long paddedW, 
      float *scratch)
 #define FORWARD_ARGS                                                                                        \
     xp, inC, paddedH, paddedW, packed, outC, kh, kw, outH, outW, bias, activation, alpha, y, offsets, scratch
-AVX512 static void forward_avx512 FORWARD_PARAMS { forward_body(FORWARD_ARGS, MAX_ROWS, MAX_COLS); }
-AVX2 static void forward_avx2 FORWARD_PARAMS { forward_body(FORWARD_ARGS, AVX2_ROWS, AVX2_COLS); }
+TARGET_AVX512 static void forward_avx512 FORWARD_PARAMS { forward_body(FORWARD_ARGS, MAX_ROWS, MAX_COLS); }
+TARGET_AVX2 static void forward_avx2 FORWARD_PARAMS { forward_body(FORWARD_ARGS, AVX2_ROWS, AVX2_COLS); }
 
 void cnn_channel_vector_conv_forward(const float *xp, long inC, long paddedH, long paddedW, const float *packed,
                                      long outC, long kh, long kw, long outH, long outW, const float *bias,

@@ -251,7 +251,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     func testCPUFilterGradientTilesStepKBy64() throws {
         let cl = try TestBackends.requireOpenCL()
         try XCTSkipUnless(cl.info.kind == .cpu, "the rule is stated for a CPU device; this is \(cl.info.kind)")
-        try XCTSkipIf(TunableKernel.isNarrowCPU(cl.info), "the rule is for AVX-512-sized tiles; this device's "
+        try XCTSkipIf(cl.info.hasNarrowVectors, "the rule is for AVX-512-sized tiles; this device's "
                       + "vectors hold \(cl.info.nativeFloatVectorWidth) floats")
         func first(_ c: Int, _ k: Int, _ side: Int, kernel: Int = 3) throws -> TunableParameters? {
             let d = try Conv2DDescriptor(batch: 8, inChannels: c, inH: side, inW: side, outChannels: k, kernelH: kernel,
@@ -311,7 +311,7 @@ final class ImplicitGEMMSolverTests: XCTestCase {
     func testCPUDefaultNarrowsColumnsOnlyAtSevenBySevenAndStrided() throws {
         let cl = try TestBackends.requireOpenCL()
         try XCTSkipUnless(cl.info.kind == .cpu, "the rule is stated for a CPU device; this is \(cl.info.kind)")
-        let narrowCPU = TunableKernel.isNarrowCPU(cl.info)
+        let narrowCPU = cl.info.hasNarrowVectors
         func first(_ c: Int, _ k: Int, _ side: Int, kernel: Int, stride: Int = 1,
                    _ direction: ConvolutionDirection) throws -> [Int?] {
             let d = try Conv2DDescriptor(batch: 8, inChannels: c, inH: side, inW: side, outChannels: k, kernelH: kernel,

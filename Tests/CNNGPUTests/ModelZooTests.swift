@@ -358,10 +358,7 @@ final class ModelZooTests: XCTestCase {
     /// stack (their sizes are checked against torchvision above), and the eight at full width
     /// took 5 minutes of CI's time on 2 cores.
     func testVGGsRunOnBothBackends() throws {
-        let depths = [11, 13, 16, 19]
-        let names = TestScope.exhaustive ? depths.flatMap { ["vgg\($0)", "vgg\($0)_bn"] }
-            : ["vgg\(TestScope.pick(depths))", "vgg\(TestScope.pick(depths, salt: 1))_bn"]
-        for name in names {
+        for name in TestScope.vggNames() {
             try checkForwardAndStep(name, try ModelZoo.build(name, input: [3, 32, 32], classes: 10))
         }
         let narrow = VGGConfiguration([8, nil, 16, nil, 16, 16, nil, 32, nil, 32, nil])

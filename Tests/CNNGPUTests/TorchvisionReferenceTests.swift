@@ -73,10 +73,7 @@ final class TorchvisionReferenceTests: XCTestCase {
     /// eight VGGs with CNNGPU_TEST_EXHAUSTIVE=1 (TestScope). Each VGG's weights are half a
     /// gigabyte made and read back: the eight took 100 s of CI's jobs (Benchmarks/NOTES-ci.md).
     func testAlexNetAndVGGsComputeWhatTorchvisionComputes() throws {
-        let depths = [11, 13, 16, 19]
-        let vggs = TestScope.exhaustive ? depths.flatMap { ["vgg\($0)", "vgg\($0)_bn"] }
-            : ["vgg\(TestScope.pick(depths, salt: 2))", "vgg\(TestScope.pick(depths, salt: 3))_bn"]
-        for name in ["alexnet"] + vggs {
+        for name in ["alexnet"] + TestScope.vggNames(salt: 2) {
             try check(name, on: TestBackends.cpu)
         }
     }

@@ -13,6 +13,14 @@ enum TestScope {
         var rng = SeededGenerator(seed: SeededGenerator.sessionSeed ^ salt)
         return choices[Int(rng.next() % UInt64(choices.count))]
     }
+
+    /// One VGG without batch norm and one with, drawn from the run's seed (`salt` for the
+    /// first, `salt + 1` for the second); all eight when exhaustive.
+    static func vggNames(salt: UInt64 = 0) -> [String] {
+        let depths = [11, 13, 16, 19]
+        return exhaustive ? depths.flatMap { ["vgg\($0)", "vgg\($0)_bn"] }
+            : ["vgg\(pick(depths, salt: salt))", "vgg\(pick(depths, salt: salt + 1))_bn"]
+    }
 }
 
 /// Takes `count` items of each list it is given, in turn: the next call starts where the last

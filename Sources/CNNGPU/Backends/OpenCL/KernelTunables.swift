@@ -28,15 +28,9 @@ struct TunableKernel: Sendable {
     /// `cpuDefault` serves both.
     var cpuNarrowDefault: TunableParameters? = nil
 
-    /// Whether `device` is a CPU device with at most 8-float vectors (AVX2, NEON): register
-    /// tiles sized for AVX-512 spill there.
-    static func isNarrowCPU(_ device: DeviceInfo) -> Bool {
-        device.kind != .gpu && device.nativeFloatVectorWidth > 0 && device.nativeFloatVectorWidth <= 8
-    }
-
     func defaults(for device: DeviceInfo) -> TunableParameters {
         if device.kind == .gpu { return gpuDefault }
-        return Self.isNarrowCPU(device) ? cpuNarrowDefault ?? cpuDefault : cpuDefault
+        return device.hasNarrowVectors ? cpuNarrowDefault ?? cpuDefault : cpuDefault
     }
 
     /// `parameters` with any missing tunable taken from the device's default.
@@ -86,6 +80,12 @@ struct TunableKernel: Sendable {
         }
         return KernelLaunch(options: options(p, extra: extra), global: global, local: fullLocal)
     }
+}
+
+extension DeviceInfo {
+    /// A CPU device with at most 8-float vectors (AVX2, NEON; 16 vector registers): register
+    /// tiles sized for AVX-512's 32 spill there.
+    var hasNarrowVectors: Bool { kind != .gpu && nativeFloatVectorWidth > 0 && nativeFloatVectorWidth <= 8 }
 }
 
 /// What one enqueue needs from the tunables table.

@@ -53,7 +53,7 @@ extension OpenCLBackend {
         for c in table.candidates where !tiles.contains(c) && fitsKind(c) { tiles.append(c) }
         // A CPU device with 8-float vectors (16 registers) keeps the register tiles whose
         // accumulators fill at most half of them: the AVX-512 shapes spill there.
-        if TunableKernel.isNarrowCPU(info) {
+        if info.hasNarrowVectors {
             tiles.removeAll { $0["WPT_M"]! * $0["WPT_N"]! > 8 * info.nativeFloatVectorWidth }
         }
         tiles = tiles.filter { table.isValid($0, limits: limits) }
