@@ -94,7 +94,7 @@ struct TrainCommand: ParsableCommand {
     var profileFile: String?
     @Flag(help: "Compile without fusing activations into the ops before them (to compare).")
     var noFusion = false
-    @Option(help: "Time convolution solvers on an OpenCL device before training: off (remembered choices and heuristics), fast (new problems, each solver at its defaults) or full (every parameter set, again). Choices are remembered per device and driver (see `cnn-gpu tune`).")
+    @Option(help: "Time convolution solvers on the device before training: off (remembered choices and heuristics), fast (new problems, each solver at its defaults) or full (every parameter set, again). Choices are remembered per device and driver, or per processor on the CPU backend (see `cnn-gpu tune`).")
     var tune: TuningMode = .fast
     @Option(help: "Freeze layers up to and including this one (e.g. layer3), or 'backbone' for all but the head.")
     var freeze: String?

@@ -13,11 +13,12 @@ struct TuneCommand: ParsableCommand {
             applicable solver (fast) or per solver and tunable parameter set (full) on the device; the \
             fastest is stored in the tuning database ($XDG_CACHE_HOME/cnn-gpu/tuning.json, else \
             ~/.cache/cnn-gpu/tuning.json), keyed by device name, driver version and problem, so another \
-            device or driver never reuses it. `train --tune` does the same for the problems it meets. \
-            Only OpenCL devices are tuned; the CPU backend's choices are fixed by measurement.
+            device or driver never reuses it (on the CPU backend: processor, vector ISA and worker \
+            count). `train --tune` does the same for the problems it meets.
 
-            Example:
+            Examples:
               cnn-gpu tune resnet50 --batch-size 8 --device opencl:0
+              cnn-gpu tune resnet50 --batch-size 8 --device cpu
             """)
 
     @Argument(help: "A model name (see `cnn-gpu summary --help`).")
@@ -58,11 +59,6 @@ struct TuneCommand: ParsableCommand {
         let graph = try ModelZoo.build(entry.name, input: input, classes: numClasses)
         print("tuning    \(entry.name), batch \(batchSize), input \(graph.inputShape), \(mode.rawValue) mode, on "
               + "\(backend.info.name) (\(backend.info.backend)) — \(selected.reason)")
-        guard backend is OpenCLBackend else {
-            print("nothing to tune: the CPU backend chooses its convolution kernels by fixed, measured rules "
-                  + "(pick an OpenCL device with --device opencl:N)")
-            return
-        }
         let start = Date()
         let isTerminal = isatty(STDERR_FILENO) != 0
         let results = try Plan.tune(graph: graph, batch: batchSize, training: !inference, backend: backend, mode: mode) { step in

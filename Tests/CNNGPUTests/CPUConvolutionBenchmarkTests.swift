@@ -32,7 +32,7 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
     /// line per pass; `[first: …]` is what the backend picks.
     private func report(_ layers: [(String, Conv2DDescriptor)], batch: Int, only: String?) throws {
         let b = CPUBackend(threads: ProcessInfo.processInfo.environment["CNNGPU_BENCH_THREADS"].flatMap(Int.init))
-        var report = "CPU backend, \(b.threads) workers, batch \(batch); best of 3 rounds, ms per pass "
+        var report = "CPU backend, \(b.threads) workers, batch \(batch); best of interleaved rounds, ms per pass "
             + "(wall / process CPU)\n"
         let wanted = only?.split(separator: "|").map(String.init)
         for (name, d) in layers where wanted.map({ $0.contains(where: name.contains) }) ?? true {
@@ -42,10 +42,11 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
                 let offered = b.convolutionSolutions(for: d, direction: direction)
                 var line = "\(name) \(direction.rawValue) [first: \(offered[0])]:"
                 let pickOnly = ProcessInfo.processInfo.environment["CNNGPU_BENCH_PICK"] == "1"
-                for solution in pickOnly ? [offered[0]] : Self.candidates(d, direction) {
+                let solutions = pickOnly ? [offered[0]] : Self.candidates(d, direction)
+                let runs = try solutions.map { solution -> () throws -> Void in
                     let n = b.convolutionWorkspaceCount(d, direction: direction, solution: solution)
                     let ws = n > 0 ? try b.allocate(n, dtype: .float32) : nil
-                    let (wall, cpu) = try bestMilliseconds {
+                    return {
                         switch direction {
                         case .forward:
                             try b.encodeConvolutionForward(d, x: x, weight: w, bias: nil, activation: nil, y: y,
@@ -58,6 +59,8 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
                                                                   workspace: ws)
                         }
                     }
+                }
+                for ((wall, cpu), solution) in zip(try bestMilliseconds(runs), solutions) {
                     line += String(format: "  %@ %.2f/%.2f", solution.description, wall, cpu)
                 }
                 report += line + "\n"
@@ -123,22 +126,25 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
     }
 
     /// Best wall and best process-CPU milliseconds of 3 rounds of enough runs for ~0.2 s each.
-    private func bestMilliseconds(_ run: () throws -> Void) throws -> (Double, Double) {
+    /// The best wall and process-CPU milliseconds of each of `runs`, timed in turn for
+    /// `CNNGPU_BENCH_ROUNDS` rounds (default 7) after a warm-up each: interleaved, so that a
+    /// shared machine's slow minute slows every candidate alike instead of the one it fell on.
+    private func bestMilliseconds(_ runs: [() throws -> Void]) throws -> [(Double, Double)] {
         func now() -> (Double, Double) {
             var t = timespec()
             clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
             return (Date().timeIntervalSince1970, Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9)
         }
-        try run()
-        let start = now()
-        try run()
-        let repeats = max(1, min(30, Int(0.2 / max(now().0 - start.0, 1e-5))))
-        var best = (Double.infinity, Double.infinity)
-        for _ in 0..<3 {
-            let t0 = now()
-            for _ in 0..<repeats { try run() }
-            let t1 = now()
-            best = (min(best.0, (t1.0 - t0.0) / Double(repeats) * 1e3), min(best.1, (t1.1 - t0.1) / Double(repeats) * 1e3))
+        for run in runs { try run() }
+        let rounds = ProcessInfo.processInfo.environment["CNNGPU_BENCH_ROUNDS"].flatMap(Int.init) ?? 7
+        var best = Array(repeating: (Double.infinity, Double.infinity), count: runs.count)
+        for _ in 0..<rounds {
+            for (i, run) in runs.enumerated() {
+                let t0 = now()
+                try run()
+                let t1 = now()
+                best[i] = (min(best[i].0, (t1.0 - t0.0) * 1e3), min(best[i].1, (t1.1 - t0.1) * 1e3))
+            }
         }
         return best
     }

@@ -21,7 +21,14 @@ final class PlanTuningTests: XCTestCase {
     }
 
     func testTunedPlanUsesRememberedChoicesAndComputesTheSame() throws {
-        let cl = try TestBackends.requireOpenCL()
+        try checkTunedPlan(on: try TestBackends.requireOpenCL())
+    }
+
+    func testTunedCPUPlanUsesRememberedChoicesAndComputesTheSame() throws {
+        try checkTunedPlan(on: CPUBackend())
+    }
+
+    private func checkTunedPlan(on backend: any Backend) throws {
         let graph = try Sequential(input: [3, 12, 12]) {
             Conv2D(16, kernel: 3, padding: .same); ReLU(); Conv2D(16, kernel: 1); ReLU(); Flatten(); Dense(4)
         }
@@ -30,7 +37,7 @@ final class PlanTuningTests: XCTestCase {
         let x = rng.floats(batch * 432), labels = rng.ints(batch, below: 4)
         var results: [(Float, [Float])] = []
         for tuning in [TuningMode.off, .fast] {
-            let store = try ParameterStore(graph: graph, backend: cl, seed: 3)
+            let store = try ParameterStore(graph: graph, backend: backend, seed: 3)
             let plan = try Plan(graph: graph, parameters: store, batch: batch, mode: .training, options: PlanOptions(tuning: tuning))
             if tuning == .fast {
                 // Every convolution problem of the step is now remembered, and the ops run the remembered solver.
@@ -40,15 +47,15 @@ final class PlanTuningTests: XCTestCase {
                 let d = try Conv2DDescriptor(batch: batch, inChannels: 3, inH: 12, inW: 12, outChannels: 16, kernelH: 3, kernelW: 3,
                                              padding: Padding2D(1))
                 for direction in ConvolutionDirection.allCases {
-                    let choice = try XCTUnwrap(ConvolutionChoice.database.choice(device: cl.info, problem: ConvolutionProblemKey(d, direction: direction)))
-                    let used = try ConvolutionChoice.solution(for: d, direction: direction, backend: cl)
+                    let choice = try XCTUnwrap(ConvolutionChoice.database.choice(device: backend.info, problem: ConvolutionProblemKey(d, direction: direction)))
+                    let used = try ConvolutionChoice.solution(for: d, direction: direction, backend: backend)
                     XCTAssertEqual(used.algorithm.rawValue, choice.solver, "\(direction)")
-                    XCTAssertTrue(ConvolutionChoice.isTuned(used, d, direction: direction, backend: cl))
+                    XCTAssertTrue(ConvolutionChoice.isTuned(used, d, direction: direction, backend: backend))
                 }
             }
             let step = try TrainingStep(plan: plan, optimizer: try Optimizer(.sgd(), parameters: store))
             let loss = try step.run(images: x, labels: labels, learningRate: 0.1, seed: 0).loss
-            results.append((loss, try cl.download(store.weights)))
+            results.append((loss, try backend.download(store.weights)))
         }
         XCTAssertEqual(results[0].0, results[1].0, accuracy: 1e-4, "seed \(rng.seed)")
         assertClose(results[1].1, results[0].1, tolerance: 1e-4, "weights after a tuned step, seed \(rng.seed)")
@@ -65,9 +72,11 @@ final class PlanTuningTests: XCTestCase {
         XCTAssert(output.contains("conv1") && output.contains("backwardFilter"), output)
         XCTAssert(output.contains(folder.appendingPathComponent("cnn-gpu/tuning.json").path), output)
         XCTAssert(FileManager.default.fileExists(atPath: folder.appendingPathComponent("cnn-gpu/tuning.json").path))
+        // The CPU backend times its own solutions (oneDNN's layouts, its loops, im2col + GEMM).
         let cpu = try runCLI(["tune", "lenet5", "--device", "cpu"])
         XCTAssertEqual(cpu.status, 0, cpu.output)
-        XCTAssert(cpu.output.contains("nothing to tune"), cpu.output)
+        XCTAssert(cpu.output.contains("conv2") && cpu.output.contains("backwardData")
+                  && cpu.output.contains("tuned 6 problems"), cpu.output)
         // Without -b it tunes train's default batch, so a following `train lenet5` reuses the choices.
         XCTAssert(cpu.output.contains("batch 64"), cpu.output)
         for bad in [["tune", "lenet5", "--mode", "off"], ["tune", "nonet"], ["tune", "lenet5", "--batch-size", "0"]] {

@@ -90,6 +90,28 @@ final class TuningDatabaseTests: XCTestCase {
         }
     }
 
+    /// The CPU backend tunes too: its choice is one of the solutions it offers, remembered under
+    /// a key naming the processor, its vector ISA and the worker count, so that a run with
+    /// another worker count (or a copied cache on another machine) times its own.
+    func testCPUTunerStoresItsChoicePerProcessorAndWorkerCount() throws {
+        let db = TuningDatabase(url: folder.appendingPathComponent("tuning.json"))
+        let (one, two) = (CPUBackend(threads: 1), CPUBackend(threads: 2))
+        let key = TuningDatabase.deviceKey(two.info)
+        XCTAssertNotEqual(TuningDatabase.deviceKey(one.info), key)
+        XCTAssert(key.contains(two.info.name) && key.contains(two.info.platform) && key.contains("2 workers"), key)
+        let d = try Conv2DDescriptor(batch: 2, inChannels: 8, inH: 9, inW: 9, outChannels: 32, kernelH: 3, kernelW: 3,
+                                     padding: Padding2D(1))
+        for direction in ConvolutionDirection.allCases {
+            let choice = try two.tuneConvolution(d, direction: direction, database: db)
+            let solution = ConvolutionSolution(try XCTUnwrap(ConvolutionAlgorithm(rawValue: choice.solver)),
+                                               parameters: choice.parameters)
+            XCTAssert(two.convolutionSolutions(for: d, direction: direction).contains(solution), "\(choice)")
+            XCTAssertEqual(db.choice(device: two.info, problem: ConvolutionProblemKey(d, direction: direction)), choice)
+            XCTAssertNil(db.choice(device: one.info, problem: ConvolutionProblemKey(d, direction: direction)))
+            XCTAssertEqual(try two.tuneConvolution(d, direction: direction, database: db), choice)
+        }
+    }
+
     func testProgramBinaryCacheRejectsStaleAndCorruptEntries() throws {
         let cl = try TestBackends.requireOpenCL()
         let cache = ProgramBinaryCache(directory: folder, device: cl.device.deviceID, deviceName: cl.info.name,

@@ -17,13 +17,19 @@ enum ConvolutionChoice {
     nonisolated(unsafe) static var database = TuningDatabase.shared
 
     /// Times the solvers for `d` in `direction` on `backend` as `mode` says and remembers the
-    /// winner. Only OpenCL devices are tuned: the CPU backend's heuristics were set by
-    /// measurement on the processors it runs on (CPUBackend+Convolution.swift).
+    /// winner (OpenCL devices and the CPU backend; other backends keep their heuristics).
     static func tune(_ d: Conv2DDescriptor, direction: ConvolutionDirection, backend: any Backend, mode: TuningMode,
                      database: TuningDatabase = database) throws -> TunedChoice? {
-        guard mode != .off, let cl = backend as? OpenCLBackend else { return nil }
-        return try cl.tuneConvolution(d, direction: direction, database: database, retune: mode == .full,
-                                      runs: mode == .full ? 2 : 1, exhaustive: mode == .full)
+        switch (mode, backend) {
+        case (.off, _): return nil
+        case (_, let cl as OpenCLBackend):
+            return try cl.tuneConvolution(d, direction: direction, database: database, retune: mode == .full,
+                                          runs: mode == .full ? 2 : 1, exhaustive: mode == .full)
+        case (_, let cpu as CPUBackend):
+            return try cpu.tuneConvolution(d, direction: direction, database: database, retune: mode == .full,
+                                           runs: mode == .full ? 6 : 3)
+        default: return nil
+        }
     }
 
     /// The remembered choice for `d`, if it is one the backend offers.

@@ -45,13 +45,15 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     static let packedPointwiseFilterPixels = (14 * 14)..<(16 * 16)
 
     /// Every algorithm applies to every problem; the measurements above and in
-    /// CPUBackend+OneDNNConvolution.swift put the faster first.
+    /// CPUBackend+OneDNNConvolution.swift put the faster first. Tuning (`tuneConvolution`)
+    /// times them all on the processor it runs on.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
         let ours = ownSolutions(for: d, direction: direction)
-        let offered: [ConvolutionSolution] = switch preferredOneDNN(d, direction: direction) {
-        case Self.oneDNNBlocked?: [Self.oneDNNBlocked, Self.oneDNNPlain] + ours
-        case let preferred?: [preferred, Self.oneDNNBlocked] + ours
-        case nil: ours + [Self.oneDNNBlocked, Self.oneDNNPlain]
+        let oneDNN = [Self.oneDNNBlocked, Self.oneDNNPlain, Self.oneDNNChannelSplit]
+        let offered: [ConvolutionSolution] = if let preferred = preferredOneDNN(d, direction: direction) {
+            [preferred] + oneDNN.filter { $0 != preferred } + ours
+        } else {
+            ours + oneDNN
         }
         guard direction == .backwardFilter, Self.pointwiseFilterTransposedApplies(d) else { return offered }
         return prefersPointwiseFilterTransposed(d) ? [Self.pointwiseFilterTransposed] + offered

@@ -80,6 +80,16 @@ extension CPUBackend {
     /// 8.8–9.5 on the batch split, faster in each of five runs. At 14² (1568) the batch split
     /// was 1–3% ahead, and at batch 32 the 2² and 4² layers (128 and 512 pixels) tied or lost.
     static let oneDNNChannelSplitDataBatchPixels = 392...392
+    /// Without AVX-512, filter gradients of 3×3 (and larger) layers on planes of these sizes
+    /// (ResNet-50's last two stages at 224²) skip the blocked layout, whose AVX2 backward-weights kernel (oneDNN 2.6) runs at
+    /// 44–66% of its forward's rate where AVX-512's runs within 10%. Zen 3, batch 8, best of 9
+    /// interleaved rounds in two runs, ms, blocked batch split / channel split / NCHW / im2col +
+    /// GEMM: 256→256 at 14² 19.7–20.4 / 18.2–20.3 / 14.5–15.0 / 16.1–16.6; 512→512 at 7²
+    /// 21.1–28.7 / 17.3–27.5 / 15.7–19.2 / 13.5–16.2; strided 256→256 28²→14² 15.9 / 15.6 /
+    /// 12.9 / 13.5. At 28² (128→128) and 56² (64→64) blocked stayed within 6% of the best; the
+    /// smaller planes of batch-32 64² runs were not measured on AVX2 and keep the rules above
+    /// (NOTES-cpu-convolution.md, fourteenth session).
+    static let avx2PlainFilterPixels: Set = [7 * 7, 14 * 14]
 
     /// The oneDNN layout the measurements favour for `d`, or nil where our own kernels are the
     /// better first choice. A batch smaller than the worker count would run on oneDNN's OpenMP
@@ -104,6 +114,11 @@ extension CPUBackend {
             }
             return Self.oneDNNPlain
         }
+        let slicePixels = d.outPixels * (d.batch / threads)
+        if direction == .backwardFilter, CPUKernelISA.supported < .avx512,
+           Self.avx2PlainFilterPixels.contains(d.outPixels) {
+            return slicePixels >= Self.oneDNNBlockedMinSlicePixels ? Self.oneDNNPlain : nil
+        }
         if d.dilationH == 1, d.dilationW == 1, d.inChannels >= Self.oneDNNBlockedMinAdjointChannels {
             let split = switch (direction, strided) {
             case (.backwardFilter, false): Self.oneDNNChannelSplitFilterPixels.contains(d.outPixels)
@@ -116,7 +131,7 @@ extension CPUBackend {
         }
         let minimum = direction == .backwardData && !strided
             ? Self.oneDNNBlockedMinSliceAdjointPixels : Self.oneDNNBlockedMinSlicePixels
-        guard d.outPixels * (d.batch / threads) >= minimum else { return nil }
+        guard slicePixels >= minimum else { return nil }
         if direction == .backwardData, d.inChannels < Self.oneDNNBlockedMinAdjointChannels { return Self.oneDNNPlain }
         return Self.oneDNNBlocked
     }

@@ -7,6 +7,9 @@ public struct HostCPU: Sendable {
     public let cores: Int
     public let clockMHz: Int
     public let flags: Set<String>
+    /// "family 25 model 1" (x86's CPUID family and model), or "" where /proc/cpuinfo has none:
+    /// virtual machines often name every generation alike ("AMD EPYC").
+    public let model: String
 
     public static let current = HostCPU()
 
@@ -23,6 +26,8 @@ public struct HostCPU: Sendable {
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.map { $0 / 1000 }
         clockMHz = sysMax ?? Int(Double(field("cpu MHz") ?? "") ?? 0)
         flags = Set((field("flags") ?? "").split(separator: " ").map(String.init))
+        model = [("family", field("cpu family")), ("model", field("model\t"))]
+            .compactMap { label, value in value.map { "\(label) \($0)" } }.joined(separator: " ")
     }
 
     /// FP32 FLOPs per cycle per core, assuming two FMA pipes (true of current x86 server cores).

@@ -1,24 +1,5 @@
 import Foundation
 
-/// The tensors of one convolution problem, as the solvers' entry points take them.
-struct ConvolutionOperands {
-    var x: any DeviceBuffer, weight: any DeviceBuffer, y: any DeviceBuffer
-    var dy: any DeviceBuffer, dx: any DeviceBuffer, dw: any DeviceBuffer
-
-    /// Random operands for `d` (tuning measures speed, so values only need to be finite).
-    init(_ d: Conv2DDescriptor, on backend: OpenCLBackend) throws {
-        var state: UInt32 = 12345
-        func values(_ n: Int) -> [Float] {
-            (0..<n).map { _ in state = state &* 1_664_525 &+ 1_013_904_223; return Float(state >> 9) / Float(1 << 23) - 0.5 }
-        }
-        x = try backend.makeBuffer(values(d.inputCount)); weight = try backend.makeBuffer(values(d.weightCount))
-        dy = try backend.makeBuffer(values(d.outputCount))
-        y = try backend.allocate(d.outputCount, dtype: .float32)
-        dx = try backend.allocate(d.inputCount, dtype: .float32)
-        dw = try backend.allocate(d.weightCount, dtype: .float32)
-    }
-}
-
 /// The OpenCL convolution solvers a tuner chooses among (the algorithms beside direct and im2col).
 typealias OpenCLConvolutionSolver = ConvolutionAlgorithm
 
@@ -101,70 +82,30 @@ extension OpenCLBackend {
         case (.oneDNN, _):
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
         case (.direct, _), (.im2colGEMM, _), (.directTiled, _), (.fewChannels, _):
-            let solution = ConvolutionSolution(solver, parameters: parameters)
-            switch direction {
-            case .forward:
-                try encodeConvolutionForward(d, x: o.x, weight: o.weight, bias: nil, activation: nil, y: o.y,
-                                             solution: solution, workspace: workspace)
-            case .backwardData:
-                try encodeConvolutionBackwardData(d, dy: o.dy, weight: o.weight, dx: o.dx, solution: solution, workspace: workspace)
-            case .backwardFilter:
-                try encodeConvolutionBackwardFilter(d, x: o.x, dy: o.dy, dw: o.dw, solution: solution, workspace: workspace)
-            }
+            try o.run(d, direction: direction, solution: ConvolutionSolution(solver, parameters: parameters), on: self,
+                      workspace: workspace)
         }
     }
 
     /// The fastest solver and parameters for `d` in `direction` on this device: from `database`
     /// when this device and driver have seen the problem, else by timing every candidate
-    /// (wall clock around a synchronized run, best of `runs` after a warm-up that also builds
-    /// the program) and storing the winner. A candidate that fails to build or run is skipped.
-    /// `exhaustive: false` times each solver at its default parameters only (`--tune fast`).
+    /// (`ConvolutionTiming.fastest`) and storing the winner. `exhaustive: false` times each
+    /// solver at its default parameters only (`--tune fast`).
     public func tuneConvolution(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                 database: TuningDatabase = .shared, retune: Bool = false,
                                 runs: Int = 2, exhaustive: Bool = true) throws -> TunedChoice {
         let key = ConvolutionProblemKey(d, direction: direction)
-        if !retune, let known = database.choice(device: info, problem: key),
-           let solver = OpenCLConvolutionSolver(rawValue: known.solver),
-           convolutionCandidates(d, direction: direction).contains(where: { $0.solver == solver && $0.parameters == known.parameters }) {
-            return known
-        }
-        let operands = try ConvolutionOperands(d, on: self)
-        var best: TunedChoice?
-        var failures: [String] = []
+        let all = convolutionCandidates(d, direction: direction).map { ConvolutionSolution($0.solver, parameters: $0.parameters) }
+        if !retune, let known = ConvolutionTiming.remembered(key, on: self, database: database, candidates: all) { return known }
         var seen = Set<OpenCLConvolutionSolver>()
-        for (solver, parameters) in convolutionCandidates(d, direction: direction)
-            where exhaustive || seen.insert(solver).inserted {
-            do {
-                let count = convolutionWorkspaceCount(d, direction: direction, solver: solver, parameters: parameters)
-                let workspace = count > 0 ? try allocate(count, dtype: .float32) : nil
-                let run = { try self.runConvolution(d, direction: direction, solver: solver, parameters: parameters,
-                                                    operands, workspace: workspace) }
-                let warmStart = DispatchTime.now().uptimeNanoseconds
-                try run(); try synchronize()
-                // The warm-up also builds the program (seconds at most on a CPU device), so only
-                // a warm-up far beyond that and the best so far marks a hopeless candidate.
-                let warm = Double(DispatchTime.now().uptimeNanoseconds - warmStart) / 1e6
-                if let best, warm > max(10 * best.milliseconds, best.milliseconds + 5000) { continue }
-                var seconds = Double.infinity
-                for _ in 0..<max(1, runs) {
-                    let start = DispatchTime.now().uptimeNanoseconds
-                    try run(); try synchronize()
-                    seconds = min(seconds, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-                    // Far behind the best so far: more runs cannot make it win.
-                    if seconds * 1e3 > 3 * (best?.milliseconds ?? .infinity) { break }
-                }
-                if seconds * 1e3 < best?.milliseconds ?? .infinity {
-                    best = TunedChoice(solver: solver.rawValue, parameters: parameters, milliseconds: seconds * 1e3)
-                }
-            } catch {
-                failures.append("\(solver.rawValue) \(parameters): \(error)")
-            }
-        }
-        guard let best else {
-            throw CNNError.invalidArgument("no convolution solver ran for \(key) on \(info.name): "
-                + (failures.isEmpty ? "none applies" : failures.joined(separator: "; ")))
-        }
-        try database.record(best, device: info, problem: key)
-        return best
+        let candidates = all.filter { exhaustive || seen.insert($0.algorithm).inserted }
+        // Building a program takes seconds at most on a CPU device.
+        return try ConvolutionTiming.fastest(key, candidates: candidates, on: self, database: database, runs: runs,
+                                             buildMilliseconds: 5000,
+            workspaceCount: { self.convolutionWorkspaceCount(d, direction: direction, solver: $0.algorithm, parameters: $0.parameters) },
+            run: { s, operands, workspace in
+                try self.runConvolution(d, direction: direction, solver: s.algorithm, parameters: s.parameters, operands,
+                                        workspace: workspace)
+            })
     }
 }

@@ -67,8 +67,14 @@ public final class TuningDatabase: @unchecked Sendable {
         devices = Self.read(url) ?? [:]
     }
 
-    /// The device part of a key: name and driver version.
-    public static func deviceKey(_ info: DeviceInfo) -> String { "\(info.name) | driver \(info.driverVersion)" }
+    /// The device part of a key: name and driver version; for the CPU backend, the processor's
+    /// name and model, the vector ISA its kernels run and the worker count, each of which moves
+    /// which solution wins.
+    public static func deviceKey(_ info: DeviceInfo) -> String {
+        guard info.backend == "CPU" else { return "\(info.name) | driver \(info.driverVersion)" }
+        let model = HostCPU.current.model
+        return "\(info.name)\(model.isEmpty ? "" : " (\(model))") | \(info.platform) | \(info.computeUnits) workers"
+    }
 
     public func choice(device: DeviceInfo, problem: ConvolutionProblemKey) -> TunedChoice? {
         lock.lock(); defer { lock.unlock() }

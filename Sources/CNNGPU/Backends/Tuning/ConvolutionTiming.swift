@@ -1,0 +1,119 @@
+import Foundation
+
+/// The tensors of one convolution problem, as the solvers' entry points take them.
+struct ConvolutionOperands {
+    var x: any DeviceBuffer, weight: any DeviceBuffer, y: any DeviceBuffer
+    var dy: any DeviceBuffer, dx: any DeviceBuffer, dw: any DeviceBuffer
+
+    /// Random operands for `d` (tuning measures speed, so values only need to be finite).
+    init(_ d: Conv2DDescriptor, on backend: any Backend) throws {
+        var state: UInt32 = 12345
+        func values(_ n: Int) -> [Float] {
+            (0..<n).map { _ in state = state &* 1_664_525 &+ 1_013_904_223; return Float(state >> 9) / Float(1 << 23) - 0.5 }
+        }
+        x = try backend.makeBuffer(values(d.inputCount)); weight = try backend.makeBuffer(values(d.weightCount))
+        dy = try backend.makeBuffer(values(d.outputCount))
+        y = try backend.allocate(d.outputCount, dtype: .float32)
+        dx = try backend.allocate(d.inputCount, dtype: .float32)
+        dw = try backend.allocate(d.weightCount, dtype: .float32)
+    }
+
+    /// Runs one pass of `d` through the backend's public entry points.
+    func run(_ d: Conv2DDescriptor, direction: ConvolutionDirection, solution: ConvolutionSolution,
+             on backend: any ConvolutionOps, workspace: (any DeviceBuffer)?) throws {
+        switch direction {
+        case .forward:
+            try backend.encodeConvolutionForward(d, x: x, weight: weight, bias: nil, activation: nil, y: y,
+                                                 solution: solution, workspace: workspace)
+        case .backwardData:
+            try backend.encodeConvolutionBackwardData(d, dy: dy, weight: weight, dx: dx, solution: solution, workspace: workspace)
+        case .backwardFilter:
+            try backend.encodeConvolutionBackwardFilter(d, x: x, dy: dy, dw: dw, solution: solution, workspace: workspace)
+        }
+    }
+}
+
+/// The measuring half of tuning, shared by the backends: each backend says which solutions
+/// apply to a problem and how to run one; this times them and remembers the fastest.
+enum ConvolutionTiming {
+    /// The choice `database` holds for `key` on `backend`, if it is still among `candidates`
+    /// (a solver or parameter set that no longer applies is timed again).
+    static func remembered(_ key: ConvolutionProblemKey, on backend: any Backend, database: TuningDatabase,
+                           candidates: [ConvolutionSolution]) -> TunedChoice? {
+        guard let known = database.choice(device: backend.info, problem: key),
+              let algorithm = ConvolutionAlgorithm(rawValue: known.solver),
+              candidates.contains(ConvolutionSolution(algorithm, parameters: known.parameters)) else { return nil }
+        return known
+    }
+
+    /// Times every candidate for `key` on `backend` (wall clock around a synchronized run, best
+    /// of `runs` after a warm-up that also builds programs and primitives), stores the fastest
+    /// in `database` and returns it. A candidate that fails to build or run is skipped; if none
+    /// runs, the error names every failure. `buildMilliseconds`: what a warm-up may spend on
+    /// building beyond the run itself before the candidate counts as hopeless.
+    ///
+    /// `interleaved`: all candidates are warmed up first, then timed in turn, `runs` rounds, so
+    /// that a shared machine's slow minute slows every candidate alike instead of the one it fell
+    /// on (the CPU backend: its passes take milliseconds, and timed one candidate after another a
+    /// 2-core VM's speed swings made the slower of two oneDNN layouts look 1.7× faster). It holds
+    /// every candidate's workspace at once; otherwise each candidate is timed and freed in turn
+    /// (OpenCL, where full tuning tries dozens of parameter sets with large workspaces).
+    static func fastest(_ key: ConvolutionProblemKey, candidates: [ConvolutionSolution], on backend: any Backend,
+                        database: TuningDatabase, runs: Int, buildMilliseconds: Double, interleaved: Bool = false,
+                        workspaceCount: (ConvolutionSolution) -> Int,
+                        run: @escaping (ConvolutionSolution, ConvolutionOperands, (any DeviceBuffer)?) throws -> Void)
+        throws -> TunedChoice {
+        let operands = try ConvolutionOperands(key.descriptor, on: backend)
+        func milliseconds(_ body: () throws -> Void) rethrows -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        }
+        var failures: [String] = []
+        // Each candidate that ran: its warm-up and its best timed run so far.
+        var timed: [(solution: ConvolutionSolution, once: () throws -> Void, warm: Double, best: Double)] = []
+        func bestSoFar() -> Double { timed.map(\.best).min() ?? .infinity }
+        func time(_ i: Int) throws {
+            // Timed once and far behind the best so far: more runs cannot make it win.
+            guard !timed[i].best.isFinite || timed[i].best <= 3 * bestSoFar() else { return }
+            timed[i].best = min(timed[i].best, try milliseconds(timed[i].once))
+        }
+        for candidate in candidates {
+            do {
+                let count = workspaceCount(candidate)
+                let workspace = count > 0 ? try backend.allocate(count, dtype: .float32) : nil
+                let once = { try run(candidate, operands, workspace); try backend.synchronize() }
+                // The warm-up also builds, so only a warm-up far beyond that and the best so far
+                // (interleaved: the quickest warm-up) marks a hopeless candidate.
+                let warm = try milliseconds(once)
+                let reference = interleaved ? timed.map(\.warm).min() ?? .infinity : bestSoFar()
+                if reference.isFinite, warm > max(10 * reference, reference + buildMilliseconds) { continue }
+                timed.append((candidate, once, warm, .infinity))
+                if !interleaved {
+                    for _ in 0..<max(1, runs) { try time(timed.count - 1) }
+                    timed[timed.count - 1].once = {}   // frees the workspace
+                }
+            } catch {
+                failures.append("\(candidate): \(error)")
+            }
+        }
+        if interleaved {
+            for _ in 0..<max(1, runs) {
+                for i in timed.indices {
+                    do { try time(i) } catch {
+                        failures.append("\(timed[i].solution): \(error)")
+                        timed[i].best = .infinity
+                    }
+                }
+            }
+        }
+        guard let winner = timed.filter({ $0.best.isFinite }).min(by: { $0.best < $1.best }) else {
+            throw CNNError.invalidArgument("no convolution solver ran for \(key) on \(backend.info.name): "
+                + (failures.isEmpty ? "none applies" : failures.joined(separator: "; ")))
+        }
+        let best = TunedChoice(solver: winner.solution.algorithm.rawValue, parameters: winner.solution.parameters,
+                               milliseconds: winner.best)
+        try database.record(best, device: backend.info, problem: key)
+        return best
+    }
+}
