@@ -8,7 +8,8 @@ import XCTest
 /// skipped unless CNNGPU_BENCH=1, and it asserts nothing about speed. CNNGPU_BENCH_ONLY=text keeps
 /// the layers whose name contains it (texts separated by `|`: any of them); CNNGPU_BENCH_BATCH=n sets the batch,
 /// CNNGPU_BENCH_THREADS=n the backend's workers (1 times our wrapper against oneDNN alone on one core),
-/// CNNGPU_BENCH_PICK=1 times only the solver the backend picks (for A/B pairs with conv_layouts.c).
+/// CNNGPU_BENCH_PICK=1 times only the solver the backend picks (for A/B pairs with conv_layouts.c),
+/// CNNGPU_BENCH_ROUNDS=n the interleaved rounds (default 7) each figure is the best of.
 final class CPUConvolutionBenchmarkTests: XCTestCase {
     func testResNet50SmallSpatialSolvers() throws {
         let environment = ProcessInfo.processInfo.environment

@@ -5,12 +5,13 @@ import Foundation
 /// variants) timed on the processor the program runs on.
 ///
 /// Why: the heuristic order was measured on one processor at a time, and what wins moves with
-/// the vector width. On a Zen 3 (AVX2), batch 8, the rules measured on Zen 5 (AVX-512) picked
-/// oneDNN's batch split for ResNet-50's 3×3 256→256 14² input gradient at 19.7 ms where the
-/// channel split took 11.7, and the channel split for the 512→512 7² filter gradient at 24.0
-/// where im2col + GEMM took 15.1 (Benchmarks/NOTES-cpu-convolution.md, fourteenth session).
-/// Timing each problem once, and remembering the winner per processor, vector ISA and worker
-/// count, makes the fastest choice without a rule per processor.
+/// the vector width. On a Zen 3 (AVX2), batch 8, best of 9 interleaved rounds in two runs, the
+/// rules measured on Zen 5 (AVX-512) ran ResNet-50's strided 1×1 1024→2048 input gradient on
+/// im2col + GEMM at 23.1–25.3 ms where oneDNN's channel split took 13.2–14.1, and the 3×3
+/// 512→512 7² filter gradient on the channel split at 17.3–27.5 where im2col + GEMM took
+/// 13.5–16.2 (Benchmarks/NOTES-cpu-convolution.md §10). Timing each problem once, and
+/// remembering the winner per processor, vector ISA and worker count, finds the fastest
+/// without a rule per processor.
 extension CPUBackend {
     /// The fastest solution for `d` in `direction` here: remembered, else timed (`runs`
     /// interleaved rounds after a warm-up each, best of each; at least 2, since one run of a few
