@@ -71,6 +71,19 @@ final class ProgressLineTests: XCTestCase {
         XCTAssertTrue(lines[1].contains("val_acc 83.45%") && lines[1].contains("4,321 img/s"), String(lines[1]))
     }
 
+    /// Work in progress before training (tuning) redraws one line on a terminal, cut to its
+    /// width, and prints nothing into a log.
+    func testTransientLineRedrawsOnATerminalOnly() {
+        var text = ""
+        let reporter = ProgressReporter(isTerminal: true, columns: { 20 }, output: { text += $0 })
+        reporter.transient("tuning    layer4.1.conv2 backwardFilter")
+        XCTAssertEqual(text, "\r\u{1B}[2K" + String("tuning    layer4.1.conv2 backwardFilter".prefix(20)))
+        XCTAssertFalse(text.contains("\n"))
+        var plain = ""
+        ProgressReporter(isTerminal: false, output: { plain += $0 }).transient("tuning    conv1 forward")
+        XCTAssertEqual(plain, "")
+    }
+
     func testRunSummaryNamesTimeAndBestEpoch() {
         func epoch(_ n: Int, _ accuracy: Double?) -> EpochMetrics {
             EpochMetrics(epoch: n, trainLoss: 1 / Double(n), trainAccuracy: 0.5, validationLoss: accuracy.map { 1 - $0 },

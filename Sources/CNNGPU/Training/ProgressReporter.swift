@@ -71,6 +71,13 @@ public final class ProgressReporter {
         output((isTerminal ? "" : Self.timestamp() + " ") + line + "\n")
     }
 
+    /// A line of work in progress on a terminal (the next draw replaces it); nothing elsewhere,
+    /// where the line that reports the work's end is enough.
+    public func transient(_ line: String) {
+        guard isTerminal else { return }
+        output("\r\u{1B}[2K" + String(line.prefix(usableWidth)))
+    }
+
     public func message(_ line: String) {
         if isTerminal { output("\r\u{1B}[2K") }
         output((isTerminal ? TerminalText.wrap(line, width: usableWidth) : line) + "\n")

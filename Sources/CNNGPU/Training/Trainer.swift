@@ -163,8 +163,22 @@ public final class Trainer {
         optimizer = try Optimizer(config.optimizer, parameters: store, frozenElements: frozen)
         var options = config.planOptions
         if let world, config.synchronizedBatchNorm { options.batchNormSync = CrossRankSum(world: world) }
-        plan = try Plan(graph: graph, parameters: parameters, batch: config.batchSize / (world?.size ?? 1), mode: .training,
-                        options: options)
+        let batch = config.batchSize / (world?.size ?? 1)
+        if options.tuning != .off {
+            // Tuning a new model can take a minute: shown as it goes, then remembered, so the plan
+            // below compiles with the stored choices instead of timing them again.
+            let start = Date()
+            let tuned = try Plan.tune(graph: graph, batch: batch, training: true, backend: parameters.backend,
+                                      mode: options.tuning) { [reporter] step in reporter.transient("tuning    \(step)") }
+            let seconds = Date().timeIntervalSince(start)
+            reporter.transient("")
+            if seconds >= 1 {
+                reporter.message(String(format: "tuning    %d convolution problems in %.0f s, remembered for later runs "
+                                        + "(--tune off skips it)", tuned.count, seconds))
+            }
+            options.tuning = .off
+        }
+        plan = try Plan(graph: graph, parameters: parameters, batch: batch, mode: .training, options: options)
         if let world {
             averager = try GradientAverager(plan: plan, world: world, bucketBytes: config.gradientBucketBytes)
             // Every rank starts from the same weights whatever happened locally (a weights file
@@ -351,6 +365,9 @@ public final class Trainer {
         // Validation reports the plain cross-entropy, comparable across runs whatever their smoothing.
         var options = plan.options
         options.labelSmoothing = 0
+        // The training plan's problems are tuned by now (its own options say off); another batch's
+        // forward problems are timed here if new, never all again.
+        options.tuning = config.planOptions.tuning == .off ? .off : .fast
         let p = try Plan(graph: graph, parameters: parameters, batch: batch, mode: .evaluation, options: options)
         evaluationPlans[batch] = p
         return p

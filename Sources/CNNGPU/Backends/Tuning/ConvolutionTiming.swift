@@ -54,8 +54,8 @@ enum ConvolutionTiming {
     ///
     /// `interleaved`: all candidates are warmed up first, then timed in turn, `runs` rounds, so
     /// that a shared machine's slow minute slows every candidate alike instead of the one it fell
-    /// on (the CPU backend: its passes take milliseconds, and timed one candidate after another a
-    /// 2-core VM's speed swings made the slower of two oneDNN layouts look 1.7× faster). It holds
+    /// on (the CPU backend: its passes take milliseconds, and timed one candidate after another
+    /// on a 2-core VM the same oneDNN pass read 19.7 ms in one run and 10.1 in the next). It holds
     /// every candidate's workspace at once; otherwise each candidate is timed and freed in turn
     /// (OpenCL, where full tuning tries dozens of parameter sets with large workspaces).
     static func fastest(_ key: ConvolutionProblemKey, candidates: [ConvolutionSolution], on backend: any Backend,
@@ -70,13 +70,19 @@ enum ConvolutionTiming {
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         }
         var failures: [String] = []
-        // Each candidate that ran: its warm-up and its best timed run so far.
-        var timed: [(solution: ConvolutionSolution, once: () throws -> Void, warm: Double, best: Double)] = []
-        func bestSoFar() -> Double { timed.map(\.best).min() ?? .infinity }
-        func time(_ i: Int) throws {
-            // Timed once and far behind the best so far: more runs cannot make it win.
-            guard !timed[i].best.isFinite || timed[i].best <= 3 * bestSoFar() else { return }
-            timed[i].best = min(timed[i].best, try milliseconds(timed[i].once))
+        // Each candidate that ran its warm-up: its run (holding its workspace), the warm-up's time
+        // and its best timed run so far (nil once a run failed).
+        var timed: [(solution: ConvolutionSolution, once: () throws -> Void, warm: Double, best: Double?)] = []
+        func bestSoFar() -> Double { timed.compactMap(\.best).min() ?? .infinity }
+        func time(_ i: Int) {
+            // Failed, or timed once and far behind the best so far: more runs cannot make it win.
+            guard let best = timed[i].best, !best.isFinite || best <= 3 * bestSoFar() else { return }
+            do {
+                timed[i].best = min(best, try milliseconds(timed[i].once))
+            } catch {
+                failures.append("\(timed[i].solution): \(error)")
+                timed[i].best = nil
+            }
         }
         for candidate in candidates {
             do {
@@ -89,30 +95,24 @@ enum ConvolutionTiming {
                 let reference = interleaved ? timed.map(\.warm).min() ?? .infinity : bestSoFar()
                 if reference.isFinite, warm > max(10 * reference, reference + buildMilliseconds) { continue }
                 timed.append((candidate, once, warm, .infinity))
-                if !interleaved {
-                    for _ in 0..<max(1, runs) { try time(timed.count - 1) }
-                    timed[timed.count - 1].once = {}   // frees the workspace
-                }
             } catch {
                 failures.append("\(candidate): \(error)")
+                continue
+            }
+            if !interleaved {
+                for _ in 0..<max(1, runs) { time(timed.count - 1) }
+                timed[timed.count - 1].once = {}   // frees the workspace
             }
         }
         if interleaved {
-            for _ in 0..<max(1, runs) {
-                for i in timed.indices {
-                    do { try time(i) } catch {
-                        failures.append("\(timed[i].solution): \(error)")
-                        timed[i].best = .infinity
-                    }
-                }
-            }
+            for _ in 0..<max(1, runs) { timed.indices.forEach(time) }
         }
-        guard let winner = timed.filter({ $0.best.isFinite }).min(by: { $0.best < $1.best }) else {
+        let ran = timed.compactMap { t in t.best.flatMap { $0.isFinite ? (t.solution, $0) : nil } }
+        guard let winner = ran.min(by: { $0.1 < $1.1 }) else {
             throw CNNError.invalidArgument("no convolution solver ran for \(key) on \(backend.info.name): "
                 + (failures.isEmpty ? "none applies" : failures.joined(separator: "; ")))
         }
-        let best = TunedChoice(solver: winner.solution.algorithm.rawValue, parameters: winner.solution.parameters,
-                               milliseconds: winner.best)
+        let best = TunedChoice(solver: winner.0.algorithm.rawValue, parameters: winner.0.parameters, milliseconds: winner.1)
         try database.record(best, device: backend.info, problem: key)
         return best
     }
