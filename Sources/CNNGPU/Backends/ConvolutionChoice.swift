@@ -35,10 +35,9 @@ enum ConvolutionChoice {
     /// The remembered choice for `d`, if it is one the backend offers.
     static func remembered(_ d: Conv2DDescriptor, direction: ConvolutionDirection, backend: any ConvolutionOps,
                            offered: [ConvolutionSolution], database: TuningDatabase = database) -> ConvolutionSolution? {
-        guard let choice = database.choice(device: backend.info, problem: ConvolutionProblemKey(d, direction: direction)),
-              let algorithm = ConvolutionAlgorithm(rawValue: choice.solver) else { return nil }
-        let s = ConvolutionSolution(algorithm, parameters: choice.parameters)
-        return offered.contains(s) ? s : nil
+        ConvolutionTiming.remembered(ConvolutionProblemKey(d, direction: direction), on: backend, database: database,
+                                     candidates: offered)
+            .flatMap { c in ConvolutionAlgorithm(rawValue: c.solver).map { ConvolutionSolution($0, parameters: c.parameters) } }
     }
 
     static func solution(for d: Conv2DDescriptor, direction: ConvolutionDirection,

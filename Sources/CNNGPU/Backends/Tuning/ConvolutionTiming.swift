@@ -38,7 +38,7 @@ struct ConvolutionOperands {
 enum ConvolutionTiming {
     /// The choice `database` holds for `key` on `backend`, if it is still among `candidates`
     /// (a solver or parameter set that no longer applies is timed again).
-    static func remembered(_ key: ConvolutionProblemKey, on backend: any Backend, database: TuningDatabase,
+    static func remembered(_ key: ConvolutionProblemKey, on backend: any ConvolutionOps, database: TuningDatabase,
                            candidates: [ConvolutionSolution]) -> TunedChoice? {
         guard let known = database.choice(device: backend.info, problem: key),
               let algorithm = ConvolutionAlgorithm(rawValue: known.solver),
