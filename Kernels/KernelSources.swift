@@ -5,6 +5,7 @@ public enum KernelSources {
         "activation": text(PackageResources.activation_cl),
         "activation_function": text(PackageResources.activation_function_cl),
         "batchnorm": text(PackageResources.batchnorm_cl),
+        "conv_channels_last": text(PackageResources.conv_channels_last_cl),
         "conv_direct_tiled": text(PackageResources.conv_direct_tiled_cl),
         "conv_few_channels": text(PackageResources.conv_few_channels_cl),
         "conv_implicit_gemm": text(PackageResources.conv_implicit_gemm_cl),

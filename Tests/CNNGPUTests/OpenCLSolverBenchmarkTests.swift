@@ -129,9 +129,9 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                     (.backwardFilter, { try cl.convolutionBackwardFilter(d, x: X, dy: DY, dw: DW) }),
                 ]
                 // CNNGPU_BENCH_PARAMS=WT=1,TN=64 overrides those parameters of the chosen solution
-                // where it is the implicit GEMM (WT and KSPLIT only mean something to one
-                // direction), so that two variants compare in one process; with
-                // CNNGPU_BENCH_SOLVER=implicitGEMM the implicit GEMM's default replaces the choice.
+                // where it is the implicit GEMM, or the solver CNNGPU_BENCH_SOLVER names (WT and KSPLIT
+                // only mean something to one direction), so that two variants compare in one process;
+                // with CNNGPU_BENCH_SOLVER=implicitGEMM the implicit GEMM's default replaces the choice.
                 let overrides = Self.parameterOverrides()
                 let solver = ProcessInfo.processInfo.environment["CNNGPU_BENCH_SOLVER"].flatMap { ConvolutionAlgorithm(rawValue: $0) }
                 for (direction, chosenPass) in passes {
@@ -141,7 +141,7 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                         solution = s
                     }
                     var pass = chosenPass
-                    if solution.algorithm == .implicitGEMM { solution.parameters.merge(overrides) { $1 } }
+                    if solution.algorithm == solver ?? .implicitGEMM { solution.parameters.merge(overrides) { $1 } }
                     if solution != (try ConvolutionChoice.solution(for: d, direction: direction, backend: cl)) {
                         let chosen = solution
                         let ws = cl.convolutionWorkspaceCount(d, direction: direction, solution: chosen)
@@ -205,38 +205,75 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
             lines.forEach { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         }
     }
-    /// The filter gradient of every 3×3 stride-1 layer (or those CNNGPU_BENCH_LAYERS names), the
-    /// implicit GEMM against the Winograd filter gradient, each at its default parameters (the
-    /// Winograd ones merged with CNNGPU_BENCH_PARAMS), in rounds A B A B in one process: wall and
-    /// process CPU time, best of 3 each. Run with CNNGPU_BENCH=1 CNNGPU_BENCH_FILTER=1.
-    func testBenchmarkWinogradFilterGradient() throws {
+    /// Solvers compared in rounds A B C A B C in one process, so that a slow minute of a shared
+    /// machine slows each alike: CNNGPU_BENCH_VARIANTS lists them, "solver" at its default for
+    /// the problem or "solver(NAME=value,…)" with those parameters changed, separated by ";"
+    /// (e.g. "implicitGEMM;channelsLast;channelsLast(CL_NCHW=1)"); CNNGPU_BENCH_DIRECTIONS the
+    /// passes (default all three), CNNGPU_BENCH_LAYERS the layers, CNNGPU_BENCH_ROUNDS the rounds
+    /// (default 5). Prints each variant's median and best wall time. A variant that does not
+    /// apply to a pass is left out of it. Run with CNNGPU_BENCH=1 and CNNGPU_BENCH_VARIANTS set.
+    func testBenchmarkInterleaved() throws {
         let env = ProcessInfo.processInfo.environment
-        guard env["CNNGPU_BENCH"] == "1", env["CNNGPU_BENCH_FILTER"] == "1" else {
-            throw XCTSkip("set CNNGPU_BENCH=1 CNNGPU_BENCH_FILTER=1 to run the filter-gradient benchmark")
+        guard env["CNNGPU_BENCH"] == "1", let variantsText = env["CNNGPU_BENCH_VARIANTS"] else {
+            throw XCTSkip("set CNNGPU_BENCH=1 and CNNGPU_BENCH_VARIANTS to compare solvers interleaved")
         }
         let cl = try XCTUnwrap(TestBackends.openCL)
-        var rng = SeededGenerator(seed: 1)
+        let variants: [(OpenCLConvolutionSolver, TunableParameters)] = try variantsText.split(separator: ";").map { item in
+            let parts = item.split(separator: "(", maxSplits: 1)
+            let solver = try XCTUnwrap(OpenCLConvolutionSolver(rawValue: String(parts[0])), "unknown solver \(parts[0])")
+            var p = TunableParameters()
+            for pair in parts.dropFirst().first?.dropLast().split(separator: ",") ?? [] {
+                let kv = pair.split(separator: "=")
+                p[String(kv[0])] = Int(kv[1])
+            }
+            return (solver, p)
+        }
+        let directions = try (env["CNNGPU_BENCH_DIRECTIONS"]?.split(separator: ",").map {
+            try XCTUnwrap(ConvolutionDirection(rawValue: String($0)), "unknown direction \($0)")
+        }) ?? ConvolutionDirection.allCases
+        let rounds = Int(env["CNNGPU_BENCH_ROUNDS"] ?? "") ?? 5
         let only = env["CNNGPU_BENCH_LAYERS"]?.split(separator: ",").map(String.init)
-        for (name, d) in try Self.layers() where OpenCLBackend.winogradFilterApplies(d, direction: .backwardFilter)
-            && only?.contains(where: { name.hasPrefix($0) }) ?? true {
+        var rng = SeededGenerator(seed: 1)
+        print("device: \(cl.info.name) (\(cl.info.driverVersion)); \(rounds) interleaved rounds")
+        for (name, d) in try Self.layers() where only?.contains(where: { name.hasPrefix($0) }) ?? true {
             var operands = try ConvolutionOperands(d, on: cl)
             operands.x = try cl.makeBuffer(rng.floats(d.inputCount))
+            operands.weight = try cl.makeBuffer(rng.floats(d.weightCount))
             operands.dy = try cl.makeBuffer(rng.floats(d.outputCount))
-            let implicit = try XCTUnwrap(cl.implicitGEMMCandidates(d, direction: .backwardFilter).first)
-            let winograd = try XCTUnwrap(cl.winogradFilterCandidates(d).first).merging(Self.parameterOverrides()) { $1 }
-            let contenders: [(OpenCLConvolutionSolver, TunableParameters)] = [(.implicitGEMM, implicit), (.winogradFilter, winograd)]
-            let gflop = d.flops / 1e9
-            for round in 1...2 {
-                for (solver, p) in contenders {
-                    let count = cl.convolutionWorkspaceCount(d, direction: .backwardFilter, solver: solver, parameters: p)
+            for direction in directions {
+                // Each variant that applies: its solution (the solver's default for d, changed as
+                // asked), workspace and pass, warmed up once.
+                var contenders: [(ConvolutionSolution, () throws -> Void)] = []
+                for (solver, changes) in variants {
+                    guard var s = cl.convolutionSolutions(for: d, direction: direction).first(where: { $0.algorithm == solver })
+                    else { continue }
+                    s.parameters.merge(changes) { $1 }
+                    let count = cl.convolutionWorkspaceCount(d, direction: direction, solution: s)
                     let WS = count > 0 ? try cl.allocate(count, dtype: .float32) : nil
+                    let chosen = s
                     let pass = {
-                        try cl.runConvolution(d, direction: .backwardFilter, solver: solver, parameters: p, operands, workspace: WS)
+                        try cl.runConvolution(d, direction: direction, solver: chosen.algorithm, parameters: chosen.parameters,
+                                              operands, workspace: WS)
                     }
-                    let t = try Self.bestTime(cl, pass), cpu = try Self.bestCPUTime(cl, pass)
+                    try pass()
+                    try cl.synchronize()
+                    contenders.append((s, pass))
+                }
+                var times = [[Double]](repeating: [], count: contenders.count)
+                for _ in 0..<rounds {
+                    for (i, (_, pass)) in contenders.enumerated() {
+                        let start = DispatchTime.now().uptimeNanoseconds
+                        try pass()
+                        try cl.synchronize()
+                        times[i].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                    }
+                }
+                for (i, (s, _)) in contenders.enumerated() {
+                    let sorted = times[i].sorted()
+                    let median = sorted[sorted.count / 2]
                     FileHandle.standardError.write(Data(String(
-                        format: "%@ | backwardFilter | round %d | %@ %.1f ms, %.1f GFLOP/s, CPU time %.1f ms\n", name, round,
-                        ConvolutionSolution(solver, parameters: p).description, t * 1e3, gflop / t, cpu * 1e3).utf8))
+                        format: "%@ | %@ | %@ median %.1f ms (%.1f GFLOP/s), best %.1f ms\n", name, direction.rawValue,
+                        s.description, median * 1e3, d.flops / 1e9 / median, sorted[0] * 1e3).utf8))
                 }
             }
         }

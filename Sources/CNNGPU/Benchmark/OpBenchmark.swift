@@ -145,7 +145,7 @@ func convolutionAlgorithmName(_ backend: any Backend, _ d: Conv2DDescriptor, _ d
         return (backend is OpenCLBackend ? "conv_direct_" + direction.replacingOccurrences(of: "-", with: "_") : "direct loops") + tuned
     case .oneDNN:
         return (solution.parameters["blocked"] == 1 ? "oneDNN blocked + reorders" : "oneDNN NCHW") + tuned
-    case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels:
+    case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast:
         return solution.description + tuned
     }
 }

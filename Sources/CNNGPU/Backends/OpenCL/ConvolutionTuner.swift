@@ -27,6 +27,11 @@ extension OpenCLBackend {
         if Self.fewChannelsApplies(d, direction: direction) {
             result += fewChannelsCandidates(d, direction: direction).map { (.fewChannels, $0) }
         }
+        if Self.channelsLastApplies(d, direction: direction) {
+            result += channelsLastCandidates(d, direction: direction)
+                .filter { 4 * channelsLastWorkspaceCount(d, direction: direction, parameters: $0) <= info.maxBufferBytes }
+                .map { (.channelsLast, $0) }
+        }
         return result
     }
 
@@ -36,6 +41,7 @@ extension OpenCLBackend {
         case .implicitGEMM: return implicitGEMMWorkspaceCount(d, direction: direction, parameters: parameters)
         case .directTiled: return directTiledWorkspaceCount(d, direction: direction, parameters: parameters)
         case .fewChannels: return fewChannelsWorkspaceCount(d, direction: direction, parameters: parameters)
+        case .channelsLast: return channelsLastWorkspaceCount(d, direction: direction, parameters: parameters)
         case .conv1x1CLBlast, .direct, .oneDNN: return 0
         case .winogradF2x3: return winogradF2x3WorkspaceCount(d, direction: direction)
         case .winogradF4x3: return winogradF4x3WorkspaceCount(d, direction: direction)
@@ -81,7 +87,7 @@ extension OpenCLBackend {
             throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case (.oneDNN, _):
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
-        case (.direct, _), (.im2colGEMM, _), (.directTiled, _), (.fewChannels, _):
+        case (.direct, _), (.im2colGEMM, _), (.directTiled, _), (.fewChannels, _), (.channelsLast, _):
             try o.run(d, direction: direction, solution: ConvolutionSolution(solver, parameters: parameters), on: self,
                       workspace: workspace)
         }

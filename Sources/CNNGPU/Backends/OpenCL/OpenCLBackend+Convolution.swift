@@ -40,10 +40,14 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   solver: 4–8× implicit GEMM forward, 3–7× for the filter gradient (VGG's 3×3 3→64
     ///   and ResNet's 7×7/2 stem at 224², Benchmarks/NOTES-opencl-solvers.md, sixth session),
     ///   and so does their input gradient (eighth session: against the direct kernel).
-    ///   Forward and input gradient of 3×3 stride-1 layers with ≥ 128 channels on images up to
-    ///   28² run Winograd F(4×4,3×3) (`winogradF4x3IsCPUDefault`); filter gradients of 3×3
-    ///   stride-1 layers with ≥ 64 channels on planes from 14² run Winograd F(3×3,4×4)
-    ///   (`winogradFilterIsCPUDefault`).
+    ///   Filter gradients of 3×3 stride-1 layers with ≥ 64 channels on planes from 14² run
+    ///   Winograd F(3×3,4×4) (`winogradFilterIsCPUDefault`; 1.4–1.8× the channels-last solver on
+    ///   VGG's 56² and 14² layers, within 10% on ResNet's). Every other pass of a one-group layer
+    ///   runs on channels-last copies (`channelsLastIsCPUDefault`: forward and stride-1 input
+    ///   gradients 1.1–3.4× the implicit GEMM and 1.0–1.4× Winograd F(4×4,3×3), filter gradients
+    ///   mostly 1.0–2.3× the implicit GEMM; fifteenth session); where those copies would be too
+    ///   large, forward and input gradient of 3×3 stride-1 layers with ≥ 128 channels on images
+    ///   up to 28² run Winograd F(4×4,3×3) (`winogradF4x3IsCPUDefault`).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
@@ -57,10 +61,12 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             preferred = [.direct]
         } else if policy == .cpu && Self.fewChannelsApplies(d, direction: direction) {
             preferred = [.fewChannels]
+        } else if policy == .cpu && winogradFilterIsCPUDefault(d, direction: direction) {
+            preferred = [.winogradFilter, .channelsLast, .implicitGEMM]
+        } else if policy == .cpu && channelsLastIsCPUDefault(d, direction: direction) {
+            preferred = [.channelsLast, .implicitGEMM]
         } else if policy == .cpu && winogradF4x3IsCPUDefault(d, direction: direction) {
             preferred = [.winogradF4x3, .implicitGEMM]
-        } else if policy == .cpu && winogradFilterIsCPUDefault(d, direction: direction) {
-            preferred = [.winogradFilter, .implicitGEMM]
         } else if policy == .cpu {
             let fewRows = direction == .backwardData && d.groupInChannels <= 16
             preferred = implicit && !fewRows ? [.implicitGEMM, .direct] : [.direct]
@@ -86,6 +92,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .implicitGEMM: ConvolutionSolution(a, parameters: implicitGEMMCandidates(d, direction: direction).first ?? [:])
         case .directTiled: ConvolutionSolution(a, parameters: directTiledCandidates(d, direction: direction).first ?? [:])
         case .fewChannels: ConvolutionSolution(a, parameters: fewChannelsCandidates(d, direction: direction).first ?? [:])
+        case .channelsLast: ConvolutionSolution(a, parameters: channelsLastCandidates(d, direction: direction).first ?? [:])
         case .winogradF4x3: ConvolutionSolution(a, parameters: winogradF4x3Candidates(d, direction: direction).first ?? [:])
         case .winogradFilter: ConvolutionSolution(a, parameters: winogradFilterCandidates(d).first ?? [:])
         default: ConvolutionSolution(a)
@@ -123,6 +130,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .fewChannels:
             try fewChannelsForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
                                    parameters: solution.parameters)
+        case .channelsLast:
+            try channelsLastForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
+                                    workspace: workspace, parameters: solution.parameters)
         case .winogradFilter:
             throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case .oneDNN:
@@ -152,6 +162,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try directTiledBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
         case .fewChannels:
             try fewChannelsBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
+        case .channelsLast:
+            try channelsLastBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace,
+                                         parameters: solution.parameters)
         case .winogradFilter:
             throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case .oneDNN:
@@ -181,6 +194,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             throw CNNError.invalidArgument("Winograd F(2×2,3×3) has no backward-filter pass")
         case .winogradF4x3:
             throw CNNError.invalidArgument("Winograd F(4×4,3×3) has no backward-filter pass; use implicit GEMM")
+        case .channelsLast:
+            try channelsLastBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .winogradFilter:
             try winogradFilterBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .oneDNN:

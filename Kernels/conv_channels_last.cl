@@ -1,0 +1,322 @@
+// conv_channels_last.cl: 2-D convolution on a channels-last copy of its input, each work-item
+// accumulating CL_RP output pixels × CL_NV·CL_VW output channels in registers (output channels
+// as vectors, each input value a broadcast). Launched by
+// Backends/OpenCL/Solvers/ChannelsLastSolver.swift; tunables and launch sizes come from its
+// table (KernelTunables.channelsLast).
+//
+// Why a second layout: the implicit GEMM reads NCHW, where the reduction (channels × taps)
+// strides by a whole plane per channel, so its right operand must be staged tile by tile
+// through __local memory. On a CPU device (PoCL) that staging, and the barriers around it, kept
+// ResNet's layers at 50–70 GFLOP/s on two AVX2 cores; the same work-item reading a
+// channels-last copy walks each input pixel's channels contiguously, every load a cache-line
+// neighbour of the last, and one copy of the input (one pass over memory) pays for it
+// (Benchmarks/NOTES-opencl-solvers.md, fifteenth session).
+//
+// Three kernels:
+// - channels_last_pack: src [N, C, P] → dst [N, P, C] (P = H·W), 8 × 8 blocks transposed in
+//   registers.
+// - channels_last_weights: w [K, C, R·S] (OIHW) → wt [R·S, Cin, Kp], the taps outermost and the
+//   output channels contiguous, zero past the layer's output channels up to Kp (a multiple of
+//   the register tile). ADJOINT = 1 (backward data, a runtime flag) writes the weights of the
+//   adjoint convolution instead: its input channels are the forward's outputs and each tap is
+//   flipped, wt [R·S, K, Cp][r'·S + s'][k][c] = w[k][c][(R−1−r')·S + S−1−s'].
+// - conv_channels_last: y [N, COUT, OH, OW] = act(conv(xh, wt) + bias), reading xh [N, H·W, CIN].
+//   A stride-1 layer's input gradient is this kernel on dy's channels-last copy with the
+//   adjoint weights and padding dil·(R−1) − pad.
+// - conv_channels_last_filter and conv_channels_last_filter_reduce: the filter gradient from
+//   channels-last copies of x and dy, a register tile of CL_RP input channels × CL_NV·CL_VW
+//   output channels per tap, reduced over a slice of the pixels; the slices' partial sums are
+//   added in order by the second kernel (deterministic, no atomics).
+//
+// A pixel whose tap falls in the padding reads a zero: its pointer is set to the workspace's
+// first float (written zero by channels_last_weights) with a step of 0, so the channel loop has
+// no bounds check and no branch. Workspace: [1 zero, padded to ZEROS floats][wt][xh], the
+// offsets passed as arguments.
+//
+// Tunables (-D; the Swift table keeps them consistent with the launch):
+//   CL_VW   output channels per vector (4, 8 or 16: the device's float vector)
+//   CL_NV   vectors per work-item (1–3)
+//   CL_RP   output pixels per work-item (1–8): CL_RP·CL_NV accumulators
+//   CL_PF   1: launch dimension 0 runs along pixel blocks, so work-items that run one after
+//           another share one output-channel block's weights (CIN·R·S·CO_TILE floats) in cache;
+//           0: along output-channel blocks, so they share their pixels' input runs instead
+//   CL_WG   work-items per work-group along dimension 0
+//   CL_PWG  the pack's work-items per work-group along dimension 0
+//   CL_FPIX the filter gradient's pixels per slice (whole output rows): the work-items of one
+//           slice share its x and dy runs in cache
+//   CL_NCHW 1: read the input in place (NCHW, a channel's step one plane) instead of the
+//           channels-last copy: no copy, but each channel step lands a plane away (1×1 layers
+//           with few output channels, where the copy costs as much as the arithmetic)
+
+#include "activation_function.cl"
+
+#ifndef CL_VW
+#define CL_VW 8
+#endif
+#ifndef CL_NV
+#define CL_NV 2
+#endif
+#ifndef CL_RP
+#define CL_RP 6
+#endif
+#ifndef CL_PF
+#define CL_PF 1
+#endif
+#ifndef CL_WG
+#define CL_WG 1
+#endif
+#ifndef CL_NCHW
+#define CL_NCHW 0
+#endif
+#ifndef CL_FPIX
+#define CL_FPIX 512
+#endif
+
+#define CO_TILE (CL_VW * CL_NV)
+
+#if CL_VW == 4
+typedef float4 floatV;
+#define VLOAD(p) vload4(0, p)
+#define VSTORE(v, p) vstore4(v, 0, p)
+#elif CL_VW == 8
+typedef float8 floatV;
+#define VLOAD(p) vload8(0, p)
+#define VSTORE(v, p) vstore8(v, 0, p)
+#elif CL_VW == 16
+typedef float16 floatV;
+#define VLOAD(p) vload16(0, p)
+#define VSTORE(v, p) vstore16(v, 0, p)
+#else
+#error "CL_VW must be 4, 8 or 16"
+#endif
+
+// dst[n][p][c] = src[n][c][p] at ws + dst_offset, each pixel's run ldc ≥ C floats long with zeros
+// past C (the filter gradient pads its runs to whole register tiles). Range [ceil(ldc / 8),
+// ceil(P / 8), N]: a
+// work-item moves an 8 × 8 block, eight vector loads along pixels transposed in registers into
+// eight vector stores along channels; consecutive work-items take consecutive channel blocks,
+// so they fill each destination pixel's channel run in order. (A 16 × 16 tile through __local
+// memory, one element per work-item, moved 1.6 GB/s on PoCL (Zen 3); this 5–10 GB/s.)
+__kernel void channels_last_pack(const int C, const int P, const int ldc, __global const float* src,
+                                 __global float* ws, const int dst_offset) {
+    __global float* dst = ws + dst_offset;
+    const int c0 = get_global_id(0) * 8, p0 = get_global_id(1) * 8, n = get_global_id(2);
+    const size_t image = (size_t)n * C * P, dst_image = (size_t)n * ldc * P;
+    if (p0 + 8 <= P && c0 + 8 <= C) {
+        // Through a private 8 × 8 array, which the compiler turns into register shuffles
+        // (written with vector component swizzles instead, 0.75× as fast on PoCL, and oclgrind's
+        // uninitialized-value checker crashed on it).
+        float t[8][8];
+        #pragma unroll
+        for (int i = 0; i < 8; i++) {
+            float row[8];
+            vstore8(vload8(0, src + image + (size_t)(c0 + i) * P + p0), 0, row);
+            #pragma unroll
+            for (int j = 0; j < 8; j++) t[j][i] = row[j];
+        }
+        #pragma unroll
+        for (int j = 0; j < 8; j++) vstore8(vload8(0, t[j]), 0, dst + dst_image + (size_t)(p0 + j) * ldc + c0);
+        return;
+    }
+    // A block at the last pixels or channels, element by element.
+    for (int i = 0; i < 8 && p0 + i < P; i++)
+        for (int j = 0; j < 8 && c0 + j < ldc; j++)
+            dst[dst_image + (size_t)(p0 + i) * ldc + c0 + j] = c0 + j < C ? src[image + (size_t)(c0 + j) * P + p0 + i] : 0.0f;
+}
+
+#define ZEROS 16
+
+// wt (see the header) at ws + wt_offset, and the ZEROS zeros at ws. Range
+// [ceil(max(Kp·Cin·RS, ZEROS) / 64)·64]: one element of wt per work-item, consecutive work-items
+// writing consecutive addresses. K, C: the forward's output and input channels; Cout, Cin: this
+// convolution's (swapped when adjoint); Kp: Cout rounded up to CO_TILE.
+__kernel void channels_last_weights(const int K, const int C, const int RS, const int Kp, const int adjoint,
+                                    __global const float* w, __global float* ws, const int wt_offset) {
+    const int i = get_global_id(0);
+    if (i < ZEROS) ws[i] = 0.0f;
+    __global float* wt = ws + wt_offset;
+    const int Cout = adjoint ? C : K, Cin = adjoint ? K : C;
+    if (i >= RS * Cin * Kp) return;
+    const int rs = i / (Cin * Kp), rest = i - rs * (Cin * Kp), ci = rest / Kp, co = rest - ci * Kp;
+    float v = 0.0f;
+    if (co < Cout) v = adjoint ? w[((size_t)ci * C + co) * RS + (RS - 1 - rs)] : w[((size_t)co * C + ci) * RS + rs];
+    wt[i] = v;
+}
+
+// Range [pixel blocks, channel blocks] (CL_PF 1) or the reverse, dimension 0 rounded up to CL_WG;
+// a block is CL_RP output pixels (n = image·OH·OW + pixel) × CO_TILE output channels.
+__kernel __attribute__((reqd_work_group_size(CL_WG, 1, 1)))
+void conv_channels_last(const int batch, const int CIN, const int H, const int W, const int COUT, const int Kp,
+                        const int R, const int S, const int stride_h, const int stride_w, const int pad_top,
+                        const int pad_left, const int dil_h, const int dil_w, const int OH, const int OW,
+                        __global const float* x, __global const float* ws, const int wt_offset, const int xh_offset,
+                        __global const float* bias, const int has_bias, const int act, const float alpha,
+                        __global float* y) {
+    __global const float* zero = ws;
+    __global const float* wt = ws + wt_offset;
+#if CL_NCHW
+    __global const float* xh = x;
+#else
+    __global const float* xh = ws + xh_offset;
+#endif
+#if CL_PF
+    const int pb = get_global_id(0), kb = get_global_id(1);
+#else
+    const int kb = get_global_id(0), pb = get_global_id(1);
+#endif
+    const int OHW = OH * OW, NN = batch * OHW;
+    if (pb * CL_RP >= NN || kb * CO_TILE >= Kp) return;
+    // Per pixel: its image's first element, and the window corner's row and column.
+    int base[CL_RP], ih0[CL_RP], iw0[CL_RP];
+    #pragma unroll
+    for (int j = 0; j < CL_RP; j++) {
+        const int n = min(pb * CL_RP + j, NN - 1);
+        const int img = n / OHW, p = n - img * OHW, oh = p / OW, ow = p - oh * OW;
+#if CL_NCHW
+        base[j] = img * CIN * H * W;
+#else
+        base[j] = img * H * W;
+#endif
+        ih0[j] = oh * stride_h - pad_top;
+        iw0[j] = ow * stride_w - pad_left;
+    }
+    floatV acc[CL_RP][CL_NV];
+    #pragma unroll
+    for (int j = 0; j < CL_RP; j++)
+        #pragma unroll
+        for (int v = 0; v < CL_NV; v++) acc[j][v] = (floatV)(0.0f);
+
+    for (int r = 0; r < R; r++) {
+        for (int s = 0; s < S; s++) {
+            // Each pixel's channel run for this tap, or the zeros with a step of 0.
+            __global const float* xp[CL_RP];
+            int step[CL_RP];
+            #pragma unroll
+            for (int j = 0; j < CL_RP; j++) {
+                const int ih = ih0[j] + r * dil_h, iw = iw0[j] + s * dil_w;
+                const bool inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+#if CL_NCHW
+                xp[j] = inside ? xh + (size_t)base[j] + ih * W + iw : zero;
+                step[j] = inside ? H * W : 0;
+#else
+                xp[j] = inside ? xh + (size_t)(base[j] + ih * W + iw) * CIN : zero;
+                step[j] = inside ? 1 : 0;
+#endif
+            }
+            __global const float* a = wt + (size_t)(r * S + s) * CIN * Kp + kb * CO_TILE;
+            for (int c = 0; c < CIN; c++) {
+                floatV av[CL_NV];
+                #pragma unroll
+                for (int v = 0; v < CL_NV; v++) av[v] = VLOAD(a + v * CL_VW);
+                a += Kp;
+                #pragma unroll
+                for (int j = 0; j < CL_RP; j++) {
+                    const floatV b = (floatV)(*xp[j]);
+                    xp[j] += step[j];
+                    #pragma unroll
+                    for (int v = 0; v < CL_NV; v++) acc[j][v] = fma(b, av[v], acc[j][v]);
+                }
+            }
+        }
+    }
+
+    // The register tile goes out pixel by pixel, each vector's lanes to COUT planes; the bias is
+    // a vector of the tile's channels (zero past COUT).
+    floatV bv[CL_NV];
+    #pragma unroll
+    for (int v = 0; v < CL_NV; v++) {
+        float e[CL_VW];
+        for (int l = 0; l < CL_VW; l++) {
+            const int k = kb * CO_TILE + v * CL_VW + l;
+            e[l] = has_bias && k < COUT ? bias[k] : 0.0f;
+        }
+        bv[v] = VLOAD(e);
+    }
+    #pragma unroll
+    for (int j = 0; j < CL_RP; j++) {
+        const int n = pb * CL_RP + j;
+        if (n >= NN) break;
+        const int img = n / OHW, p = n - img * OHW;
+        __global float* out = y + (size_t)img * COUT * OHW + p;
+        #pragma unroll
+        for (int v = 0; v < CL_NV; v++) {
+            float e[CL_VW];
+            VSTORE(acc[j][v] + bv[v], e);
+            for (int l = 0; l < CL_VW; l++) {
+                const int k = kb * CO_TILE + v * CL_VW + l;
+                if (k < COUT) out[(size_t)k * OHW] = activate(act, alpha, e[l]);
+            }
+        }
+    }
+}
+
+// Partial filter gradients part[split][rs][ci][co] (ci < CINP, co < KP) at ws + part_offset, from
+// xh [N, H·W, CINP] and dyh [N, OH·OW, KP] (channels-last, zero past CIN and COUT). Range
+// [KP / CO_TILE rounded up to CL_WG, CINP / CL_RP · R·S, splits], work-group [CL_WG, 1, 1]: the
+// work-items of one slice run one after another and share its runs in cache. A work-item walks
+// its slice's output rows (rows_per_slice of them), and in each row only the columns whose tap
+// lands inside x: rows and columns in the padding add nothing, so the loop has no bounds check.
+__kernel __attribute__((reqd_work_group_size(CL_WG, 1, 1)))
+void conv_channels_last_filter(const int batch, const int CIN, const int H, const int W, const int COUT, const int KP,
+                               const int CINP, const int R, const int S, const int stride_h, const int stride_w,
+                               const int pad_top, const int pad_left, const int dil_h, const int dil_w, const int OH,
+                               const int OW, const int rows_per_slice, __global float* ws, const int xh_offset,
+                               const int dyh_offset, const int part_offset) {
+    const int kb = get_global_id(0), cirs = get_global_id(1), split = get_global_id(2);
+    if (kb * CO_TILE >= KP) return;
+    const int blocks = CINP / CL_RP, rs = cirs / blocks, cb = cirs - rs * blocks;
+    const int r = rs / S, s = rs - r * S;
+    const int co0 = kb * CO_TILE, ci0 = cb * CL_RP;
+    __global const float* xh = ws + xh_offset;
+    __global const float* dyh = ws + dyh_offset;
+    // The columns whose tap is inside x: ow·stride_w − pad_left + s·dil_w in [0, W).
+    const int shift = s * dil_w - pad_left;
+    const int ow_lo = shift >= 0 ? 0 : (-shift + stride_w - 1) / stride_w;
+    const int ow_hi = min(OW, W - shift <= 0 ? 0 : (W - shift - 1) / stride_w + 1);
+    floatV acc[CL_RP][CL_NV];
+    #pragma unroll
+    for (int j = 0; j < CL_RP; j++)
+        #pragma unroll
+        for (int v = 0; v < CL_NV; v++) acc[j][v] = (floatV)(0.0f);
+    const int row_end = min(batch * OH, (split + 1) * rows_per_slice);
+    for (int row = split * rows_per_slice; row < row_end; row++) {
+        const int img = row / OH, oh = row - img * OH;
+        const int ih = oh * stride_h - pad_top + r * dil_h;
+        if (ih < 0 || ih >= H) continue;
+        __global const float* a = dyh + ((size_t)img * OH * OW + (size_t)oh * OW + ow_lo) * KP + co0;
+        __global const float* b = xh + ((size_t)img * H * W + (size_t)ih * W + ow_lo * stride_w + shift) * CINP + ci0;
+        for (int ow = ow_lo; ow < ow_hi; ow++) {
+            floatV av[CL_NV];
+            #pragma unroll
+            for (int v = 0; v < CL_NV; v++) av[v] = VLOAD(a + v * CL_VW);
+            #pragma unroll
+            for (int j = 0; j < CL_RP; j++) {
+                const floatV bj = (floatV)(b[j]);
+                #pragma unroll
+                for (int v = 0; v < CL_NV; v++) acc[j][v] = fma(bj, av[v], acc[j][v]);
+            }
+            a += KP;
+            b += stride_w * CINP;
+        }
+    }
+    __global float* part = ws + part_offset + (((size_t)split * R * S + rs) * CINP + ci0) * KP + co0;
+    #pragma unroll
+    for (int j = 0; j < CL_RP; j++)
+        #pragma unroll
+        for (int v = 0; v < CL_NV; v++) VSTORE(acc[j][v], part + (size_t)j * KP + v * CL_VW);
+}
+
+// dw [COUT, CIN, R·S] (OIHW) = Σ over splits, in order, of part. Range [ceil(COUT·CIN·RS / 64)·64]:
+// one dw element per work-item, consecutive work-items writing consecutive addresses.
+__kernel void conv_channels_last_filter_reduce(const int COUT, const int CIN, const int RS, const int KP, const int CINP,
+                                               const int splits, __global const float* ws, const int part_offset,
+                                               __global float* dw) {
+    const int i = get_global_id(0);
+    if (i >= COUT * CIN * RS) return;
+    const int co = i / (CIN * RS), rest = i - co * (CIN * RS), ci = rest / RS, rs = rest - ci * RS;
+    __global const float* part = ws + part_offset + ((size_t)rs * CINP + ci) * KP + co;
+    const size_t step = (size_t)RS * CINP * KP;
+    float sum = 0.0f;
+    for (int k = 0; k < splits; k++) sum += part[k * step];
+    dw[i] = sum;
+}

@@ -1,0 +1,286 @@
+/// Convolution on a channels-last copy of its input (Kernels/conv_channels_last.cl): the input
+/// is transposed to [N, H·W, C] and the weights to [R·S, C, K] in the workspace, then each
+/// work-item accumulates a register tile of CL_RP output pixels × CL_NV vectors of output
+/// channels, walking each pixel's channels contiguously. Forward (any stride, padding,
+/// dilation) and the input gradient of stride-1 layers (the forward over dy with flipped,
+/// channel-swapped weights); one group.
+///
+/// Why: on a CPU device the implicit GEMM's per-tile staging of NCHW operands through local
+/// memory held ResNet's layers at 50–70 GFLOP/s on two AVX2 cores, where a register tile fed
+/// from contiguous memory reaches 110–150 (Benchmarks/NOTES-opencl-solvers.md, fifteenth
+/// session); the copy costs one pass over the input.
+extension OpenCLBackend {
+    /// The convolution the kernel runs: the layer itself forward; for the input gradient, the
+    /// stride-1 adjoint over dy (its channels the layer's outputs, padding dil·(R−1) − pad).
+    struct ChannelsLastProblem {
+        let cin, h, w, cout, oh, ow, padTop, padLeft, strideH, strideW: Int
+
+        init(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection) {
+            if direction == .forward {
+                (cin, h, w, cout, oh, ow) = (d.inChannels, d.inH, d.inW, d.outChannels, d.outH, d.outW)
+                (padTop, padLeft, strideH, strideW) = (d.padding.top, d.padding.left, d.strideH, d.strideW)
+            } else {
+                (cin, h, w, cout, oh, ow) = (d.outChannels, d.outH, d.outW, d.inChannels, d.inH, d.inW)
+                padTop = d.dilationH * (d.kernelH - 1) - d.padding.top
+                padLeft = d.dilationW * (d.kernelW - 1) - d.padding.left
+                (strideH, strideW) = (1, 1)
+            }
+        }
+
+        /// Output channels rounded up to the register tile's.
+        func paddedOut(_ p: TunableParameters) -> Int { ceilDiv(cout, p["CL_VW"]! * p["CL_NV"]!) * p["CL_VW"]! * p["CL_NV"]! }
+    }
+
+    /// Floats before the weights in the workspace (ZEROS in the kernel): the padding's zero.
+    static let channelsLastZeros = 16
+
+    /// One group; the input gradient at stride 1.
+    static func channelsLastApplies(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
+        guard d.groups == 1, d.inputCount <= Int(Int32.max), d.outputCount <= Int(Int32.max) else { return false }
+        switch direction {
+        case .forward, .backwardFilter: return true
+        case .backwardData: return d.strideH == 1 && d.strideW == 1
+        }
+    }
+
+    /// Parameter sets worth timing on this device, the default for `d` first: the table's
+    /// register tiles of this device's vector width, each in both launch orders and both input
+    /// layouts (the filter gradient: with slices of 256, 512 and 2048 pixels).
+    func channelsLastCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> [TunableParameters] {
+        let table = KernelTunables.channelsLast
+        let first = channelsLastDefault(d, direction: direction)
+        var result: [TunableParameters] = []
+        // The filter gradient reads neither the launch order nor the layout; it varies its slices.
+        let variations: [TunableParameters] = direction == .backwardFilter
+            ? [[:], ["CL_FPIX": 256], ["CL_FPIX": 2048]]
+            : [[:], ["CL_NCHW": 1 - first["CL_NCHW"]!], ["CL_PF": 1 - first["CL_PF"]!],
+               ["CL_PF": 1 - first["CL_PF"]!, "CL_NCHW": 1 - first["CL_NCHW"]!]]
+        for p in [first] + table.candidates where p["CL_VW"] == first["CL_VW"] {
+            let shape = p.merging(["CL_PF": first["CL_PF"]!, "CL_NCHW": first["CL_NCHW"]!, "CL_FPIX": first["CL_FPIX"]!]) { $1 }
+            for change in variations {
+                let q = shape.merging(change) { $1 }
+                if !result.contains(q), table.isValid(q, limits: deviceLimits) { result.append(q) }
+            }
+        }
+        return result
+    }
+
+    /// The device's default, with the launch order and input layout for `d`. Channel blocks
+    /// first (work-items that run one after another share their pixels' input runs) where the
+    /// weights take at most `channelsLastSharedWeightBytes`, so that every channel block's
+    /// slice stays in cache as the pixels advance; pixel blocks first (sharing one channel
+    /// block's weights) where they are larger: on PoCL (Zen 3, batch 8, 5 interleaved rounds)
+    /// the 3×3 512→512 layers at 7² and 14²/2 ran 1.8–3× faster pixel-first, 1×1 layers with
+    /// 16–64 K weights 1.2–2× faster channel-first, and 3×3 layers between the two sizes within
+    /// 5% either way. Channel-first 1×1 layers read their input in place (CL_NCHW): 1.1–1.9×
+    /// faster than through the copy, which costs as much as their arithmetic; pixel-first ones
+    /// and every larger kernel read the copy (1.1–1.3× faster).
+    func channelsLastDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> TunableParameters {
+        let q = ChannelsLastProblem(d, direction)
+        let pixelFirst = 4 * q.cin * q.cout * d.kernelH * d.kernelW > Self.channelsLastSharedWeightBytes
+        let inPlace = !pixelFirst && d.kernelH == 1 && d.kernelW == 1
+        return KernelTunables.channelsLast.defaults(for: info)
+            .merging(["CL_PF": pixelFirst ? 1 : 0, "CL_NCHW": inPlace ? 1 : 0]) { $1 }
+    }
+
+    /// See `channelsLastDefault`: about half of a Zen core's L2.
+    static let channelsLastSharedWeightBytes = 256 << 10
+
+    /// On CPU devices the heuristic runs every pass here but the filter gradients Winograd
+    /// F(3×3,4×4) takes (`convolutionSolutions`): on PoCL (Zen 3, AVX2, batch 8, interleaved)
+    /// forward passes and stride-1 input gradients ran 1.1–3.4× the implicit GEMM on every
+    /// ResNet-50 layer but one (the 1×1 64→64, within 10%) and 1.0–1.4× Winograd F(4×4,3×3) on
+    /// its 3×3 layers; filter gradients 1.0–2.3× the implicit GEMM but on the 1×1 512→2048 at 7²
+    /// (0.86×) and 1.8× the Winograd filter gradient on the 7² layer it does not take
+    /// (Benchmarks/NOTES-opencl-solvers.md, fifteenth session). Not when the input's copy would
+    /// take more than `winogradF4x3DefaultMaxWorkspaceBytes` (the tuner may still choose it).
+    func channelsLastIsCPUDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
+        Self.channelsLastApplies(d, direction: direction)
+            && 4 * channelsLastWorkspaceCount(d, direction: direction, parameters: channelsLastDefault(d, direction: direction))
+                <= Self.winogradF4x3DefaultMaxWorkspaceBytes
+    }
+
+    func channelsLastWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
+                                    parameters: TunableParameters) -> Int {
+        guard Self.channelsLastApplies(d, direction: direction) else { return 0 }
+        let p = KernelTunables.channelsLast.completed(parameters, for: info)
+        if direction == .backwardFilter {
+            let f = ChannelsLastFilterPlan(d, p)
+            return f.xhOffset + f.xhCount + f.dyhCount + f.partCount
+        }
+        let q = ChannelsLastProblem(d, direction)
+        return Self.channelsLastZeros + d.kernelH * d.kernelW * q.cin * q.paddedOut(p)
+            + (p["CL_NCHW"]! == 1 ? 0 : d.batch * q.h * q.w * q.cin)
+    }
+
+    /// The filter gradient's workspace: [xh: N·H·W·cinp][dyh: N·OH·OW·kp][part: splits·R·S·cinp·kp],
+    /// the copies' runs padded to whole register tiles (cinp: CL_RP input channels, kp:
+    /// CL_NV·CL_VW output channels), `splits` slices of `rowsPerSlice` output rows.
+    struct ChannelsLastFilterPlan {
+        static let maxSplits = 128
+        let cinp, kp, rowsPerSlice, splits, xhCount, dyhCount, partCount: Int
+        let xhOffset = 0
+        var dyhOffset: Int { xhOffset + xhCount }
+        var partOffset: Int { dyhOffset + dyhCount }
+
+        init(_ d: Conv2DDescriptor, _ p: TunableParameters) {
+            let tile = p["CL_VW"]! * p["CL_NV"]!
+            cinp = ceilDiv(d.inChannels, p["CL_RP"]!) * p["CL_RP"]!
+            kp = ceilDiv(d.outChannels, tile) * tile
+            // At most `maxSplits` slices, so that the partial sums stay a fraction of the copies
+            // (VGG's 224² layers at batch 8 would take 896 slices of 2 rows).
+            rowsPerSlice = max(1, p["CL_FPIX"]! / d.outW, ceilDiv(d.batch * d.outH, Self.maxSplits))
+            splits = ceilDiv(d.batch * d.outH, rowsPerSlice)
+            xhCount = d.batch * d.inH * d.inW * cinp
+            dyhCount = d.batch * d.outH * d.outW * kp
+            partCount = splits * d.kernelH * d.kernelW * cinp * kp
+        }
+    }
+
+    /// y = activation(conv(x, w) + bias).
+    func channelsLastForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
+                             bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
+                             workspace: (any DeviceBuffer)?, parameters: TunableParameters) throws {
+        try channelsLast(d, .forward, input: x, weight: weight, bias: bias, activation: activation, output: y,
+                         workspace: workspace, parameters: parameters)
+    }
+
+    /// dx = conv_backward_data(dy, w), overwriting dx (stride-1 layers).
+    func channelsLastBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
+                                  dx: any DeviceBuffer, workspace: (any DeviceBuffer)?,
+                                  parameters: TunableParameters) throws {
+        try channelsLast(d, .backwardData, input: dy, weight: weight, bias: nil, activation: nil, output: dx,
+                         workspace: workspace, parameters: parameters)
+    }
+
+    /// dw = conv_backward_filter(x, dy), overwriting dw.
+    func channelsLastBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer,
+                                    dw: any DeviceBuffer, workspace: (any DeviceBuffer)?,
+                                    parameters: TunableParameters) throws {
+        let (p, ws) = try channelsLastChecked(d, .backwardFilter, parameters, workspace)
+        let f = ChannelsLastFilterPlan(d, p)
+        let (rs, tile, wg) = (d.kernelH * d.kernelW, p["CL_VW"]! * p["CL_NV"]!, p["CL_WG"]!)
+        let options = KernelTunables.channelsLast.options(p)
+        try channelsLastPack(channels: d.inChannels, pixels: d.inH * d.inW, runLength: f.cinp, batch: d.batch, src: x,
+                             ws: ws, offset: f.xhOffset, p)
+        try channelsLastPack(channels: d.outChannels, pixels: d.outH * d.outW, runLength: f.kp, batch: d.batch, src: dy,
+                             ws: ws, offset: f.dyhOffset, p)
+        try launch("conv_channels_last", "conv_channels_last_filter",
+                   KernelLaunch(options: options, global: [ceilDiv(f.kp / tile, wg) * wg, f.cinp / p["CL_RP"]! * rs, f.splits],
+                                local: [wg, 1, 1]),
+                   [d.batch, d.inChannels, d.inH, d.inW, d.outChannels, f.kp, f.cinp, d.kernelH, d.kernelW, d.strideH,
+                    d.strideW, d.padding.top, d.padding.left, d.dilationH, d.dilationW, d.outH, d.outW, f.rowsPerSlice]
+                       .map { KernelArgument.int($0) }
+                       + [.buffer(ws), .int(f.xhOffset), .int(f.dyhOffset), .int(f.partOffset)])
+        try launch("conv_channels_last", "conv_channels_last_filter_reduce",
+                   KernelLaunch(options: options, global: [ceilDiv(d.weightCount, 64) * 64], local: [64]),
+                   [.int(d.outChannels), .int(d.inChannels), .int(rs), .int(f.kp), .int(f.cinp), .int(f.splits),
+                    .buffer(ws), .int(f.partOffset), .buffer(dw)])
+    }
+
+    /// The parameters (completed, validated) and the workspace, or the error naming what is wrong.
+    private func channelsLastChecked(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection,
+                                     _ parameters: TunableParameters, _ workspace: (any DeviceBuffer)?) throws
+        -> (TunableParameters, any DeviceBuffer) {
+        guard Self.channelsLastApplies(d, direction: direction) else {
+            throw CNNError.invalidArgument("channels-last convolution runs one-group layers, and their input gradient "
+                + "at stride 1 only; got \(direction.rawValue) of \(d.problemText). Use implicit GEMM")
+        }
+        let table = KernelTunables.channelsLast
+        let p = try table.validated(table.completed(parameters, for: info), limits: deviceLimits,
+                                    solver: "channels-last convolution", device: info.name)
+        let needed = channelsLastWorkspaceCount(d, direction: direction, parameters: p)
+        guard let ws = workspace, ws.count >= needed else {
+            throw CNNError.invalidArgument("channels-last convolution needs a workspace of \(needed) floats, got "
+                + "\(workspace?.count ?? 0); size it with convolutionWorkspaceCount")
+        }
+        guard needed <= Int(Int32.max) else {
+            throw CNNError.invalidArgument("channels-last convolution of \(d.problemText) needs \(needed) floats of "
+                + "workspace, more than a kernel offset can address; use implicit GEMM")
+        }
+        return (p, ws)
+    }
+
+    /// src [N, channels, pixels] → [N, pixels, runLength] at ws + offset (zeros past `channels`).
+    private func channelsLastPack(channels: Int, pixels: Int, runLength: Int, batch: Int, src: any DeviceBuffer,
+                                  ws: any DeviceBuffer, offset: Int, _ p: TunableParameters) throws {
+        let pwg = p["CL_PWG"]!
+        try launch("conv_channels_last", "channels_last_pack",
+                   KernelLaunch(options: KernelTunables.channelsLast.options(p),
+                                global: [ceilDiv(ceilDiv(runLength, 8), pwg) * pwg, ceilDiv(pixels, 8), batch],
+                                local: [pwg, 1, 1]),
+                   [.int(channels), .int(pixels), .int(runLength), .buffer(src), .buffer(ws), .int(offset)])
+    }
+
+    private func channelsLast(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, input: any DeviceBuffer,
+                              weight: any DeviceBuffer, bias: (any DeviceBuffer)?, activation: Activation?,
+                              output: any DeviceBuffer, workspace: (any DeviceBuffer)?,
+                              parameters: TunableParameters) throws {
+        let (p, ws) = try channelsLastChecked(d, direction, parameters, workspace)
+        let q = ChannelsLastProblem(d, direction)
+        let (rs, kp) = (d.kernelH * d.kernelW, q.paddedOut(p))
+        let wtOffset = Self.channelsLastZeros, xhOffset = Self.channelsLastZeros + rs * q.cin * kp
+        let options = KernelTunables.channelsLast.options(p)
+        let weights = max(rs * q.cin * kp, Self.channelsLastZeros)
+        try launch("conv_channels_last", "channels_last_weights",
+                   KernelLaunch(options: options, global: [ceilDiv(weights, 64) * 64], local: [64]),
+                   [.int(d.outChannels), .int(d.inChannels), .int(rs), .int(kp), .int(direction == .forward ? 0 : 1),
+                    .buffer(weight), .buffer(ws), .int(wtOffset)])
+        if p["CL_NCHW"]! == 0 {
+            try channelsLastPack(channels: q.cin, pixels: q.h * q.w, runLength: q.cin, batch: d.batch, src: input, ws: ws,
+                                 offset: xhOffset, p)
+        }
+        let pixelBlocks = ceilDiv(d.batch * q.oh * q.ow, p["CL_RP"]!), channelBlocks = kp / (p["CL_VW"]! * p["CL_NV"]!)
+        let extent = p["CL_PF"]! == 1 ? [pixelBlocks, channelBlocks] : [channelBlocks, pixelBlocks]
+        let wg = p["CL_WG"]!
+        try launch("conv_channels_last", "conv_channels_last",
+                   KernelLaunch(options: options, global: [ceilDiv(extent[0], wg) * wg, extent[1]], local: [wg, 1]),
+                   [d.batch, q.cin, q.h, q.w, q.cout, kp, d.kernelH, d.kernelW, q.strideH, q.strideW, q.padTop,
+                    q.padLeft, d.dilationH, d.dilationW, q.oh, q.ow].map { KernelArgument.int($0) }
+                       + [.buffer(input), .buffer(ws), .int(wtOffset), .int(xhOffset), .buffer(bias ?? weight), .int(bias == nil ? 0 : 1),
+                          .int(activation.kernelCode), .float(activation?.alpha ?? 0), .buffer(output)])
+    }
+
+}
+
+extension KernelTunables {
+    /// Kernels/conv_channels_last.cl: CL_RP pixels × CL_NV vectors of CL_VW output channels per
+    /// work-item (CL_RP·CL_NV accumulators), CL_WG work-items per group, CL_PF the launch order
+    /// (the solver picks it per problem), CL_PWG the pack's work-items per group, CL_NCHW
+    /// whether the input is read in place instead of from its channels-last copy, CL_FPIX the
+    /// filter gradient's pixels per slice. CPU defaults, measured on PoCL
+    /// (Zen 3, AVX2, batch 8; Benchmarks/NOTES-opencl-solvers.md, fifteenth session): 6 pixels ×
+    /// 2 float8 vectors, 12 of AVX2's 16 registers with the two weight vectors and the
+    /// broadcast (the 6 × 16 shape of OpenBLAS-style AVX2 micro-kernels; a packed SGEMM with
+    /// it ran 125–150 GFLOP/s there); AVX-512 devices take float16 vectors, the same 12
+    /// accumulators (not measured: no AVX-512 machine this session). One work-item per group:
+    /// PoCL runs a group's work-items one after another anyway. GPU default, until a GPU is
+    /// measured: float4 × 4 pixels, 64 work-items per group.
+    static let channelsLast = TunableKernel(
+        program: "conv_channels_last",
+        names: ["CL_VW", "CL_NV", "CL_RP", "CL_PF", "CL_WG", "CL_PWG", "CL_NCHW", "CL_FPIX"],
+        allowed: ["CL_VW": [4, 8, 16], "CL_NV": [1, 2, 3], "CL_RP": [1, 2, 3, 4, 5, 6, 7, 8], "CL_PF": [0, 1],
+                  "CL_WG": [1, 16, 64], "CL_PWG": [1, 8, 32], "CL_NCHW": [0, 1],
+                  "CL_FPIX": [16, 64, 256, 512, 1024, 2048, 4096]],
+        cpuDefault: ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
+        gpuDefault: ["CL_VW": 4, "CL_NV": 1, "CL_RP": 4, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512],
+        candidates: [
+            // AVX2-sized: at most 12 accumulators of 8 lanes.
+            ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
+            ["CL_VW": 8, "CL_NV": 3, "CL_RP": 4, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
+            ["CL_VW": 8, "CL_NV": 1, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
+            ["CL_VW": 8, "CL_NV": 2, "CL_RP": 4, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
+            // AVX-512-sized.
+            ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
+            ["CL_VW": 16, "CL_NV": 3, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
+            ["CL_VW": 16, "CL_NV": 2, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
+            // GPU-sized: many work-items, small tiles.
+            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 4, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512],
+            ["CL_VW": 4, "CL_NV": 2, "CL_RP": 2, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512],
+            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 8, "CL_PF": 1, "CL_WG": 16, "CL_PWG": 8, "CL_NCHW": 0, "CL_FPIX": 512],
+        ],
+        localSize: { p in [p["CL_WG"]!] },
+        localBytes: { _ in 0 },
+        consistent: { _ in true },
+        cpuNarrowDefault: ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512])
+}
