@@ -61,7 +61,8 @@ final class ChannelsLastSolverTests: XCTestCase {
     /// default follows the layer: channel blocks first where the weights are small (ResNet's
     /// 3×3 64→64), reading a 1×1 layer's input in place; pixel blocks first through the copy
     /// where they are large (512→512 at 7²). On CPU devices the heuristic puts the solver first
-    /// for forward passes, stride-1 input gradients and filter gradients Winograd does not take.
+    /// for forward passes, stride-1 input gradients and filter gradients Winograd does not take
+    /// (on 16-float-vector devices Winograd F(4×4,3×3) takes the wide 3×3 layers' other passes).
     func testCandidatesDefaultsAndHeuristic() throws {
         let cl = try TestBackends.requireOpenCL()
         let early = try Conv2DDescriptor(batch: 8, inChannels: 64, inH: 56, inW: 56, outChannels: 64, kernelH: 3, kernelW: 3,
@@ -86,8 +87,9 @@ final class ChannelsLastSolverTests: XCTestCase {
         XCTAssertEqual(Set(filter.map { $0["CL_PF"]! }).count, 1, "the filter gradient does not read the launch order")
         guard cl.policy == .cpu else { return }
         for d in [early, pointwise, late] {
-            XCTAssertEqual(cl.convolutionSolutions(for: d, direction: .forward).first?.algorithm, .channelsLast, "\(d)")
-            XCTAssertEqual(cl.convolutionSolutions(for: d, direction: .backwardData).first?.algorithm, .channelsLast, "\(d)")
+            let expected: ConvolutionAlgorithm = d == late && !cl.info.hasNarrowVectors ? .winogradF4x3 : .channelsLast
+            XCTAssertEqual(cl.convolutionSolutions(for: d, direction: .forward).first?.algorithm, expected, "\(d)")
+            XCTAssertEqual(cl.convolutionSolutions(for: d, direction: .backwardData).first?.algorithm, expected, "\(d)")
         }
         // Filter gradients: here too, but where the Winograd filter gradient is the rule (3×3 on 56²).
         XCTAssertEqual(cl.convolutionSolutions(for: pointwise, direction: .backwardFilter).first?.algorithm, .channelsLast)

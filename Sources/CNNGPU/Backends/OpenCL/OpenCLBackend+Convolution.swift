@@ -42,12 +42,14 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   and so does their input gradient (eighth session: against the direct kernel).
     ///   Filter gradients of 3×3 stride-1 layers with ≥ 64 channels on planes from 14² run
     ///   Winograd F(3×3,4×4) (`winogradFilterIsCPUDefault`; 1.4–1.8× the channels-last solver on
-    ///   VGG's 56² and 14² layers, within 10% on ResNet's). Every other pass of a one-group layer
-    ///   runs on channels-last copies (`channelsLastIsCPUDefault`: forward and stride-1 input
-    ///   gradients 1.1–3.4× the implicit GEMM and 1.0–1.4× Winograd F(4×4,3×3), filter gradients
-    ///   mostly 1.0–2.3× the implicit GEMM; fifteenth session); where those copies would be too
-    ///   large, forward and input gradient of 3×3 stride-1 layers with ≥ 128 channels on images
-    ///   up to 28² run Winograd F(4×4,3×3) (`winogradF4x3IsCPUDefault`).
+    ///   VGG's 56² and 14² layers, within 10% on ResNet's). Forward and input gradient of 3×3
+    ///   stride-1 layers with ≥ 128 channels on images from 7² to 56² run Winograd F(4×4,3×3)
+    ///   (`winogradF4x3IsCPUDefault`) on devices with 16-float vectors (AVX-512: 1.3–2.3× the
+    ///   channels-last solver, Zen 4), and on narrower ones only where the channels-last copies
+    ///   would be too large (AVX2: channels-last 1.0–1.4× faster, Zen 3). Every other pass of a
+    ///   one-group layer runs on channels-last copies (`channelsLastIsCPUDefault`: forward and
+    ///   stride-1 input gradients 1.1–3.4× the implicit GEMM, filter gradients mostly 1.0–2.3×;
+    ///   fifteenth session).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
@@ -63,10 +65,11 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             preferred = [.fewChannels]
         } else if policy == .cpu && winogradFilterIsCPUDefault(d, direction: direction) {
             preferred = [.winogradFilter, .channelsLast, .implicitGEMM]
+        } else if policy == .cpu && winogradF4x3IsCPUDefault(d, direction: direction)
+                    && (!info.hasNarrowVectors || !channelsLastIsCPUDefault(d, direction: direction)) {
+            preferred = [.winogradF4x3, .channelsLast, .implicitGEMM]
         } else if policy == .cpu && channelsLastIsCPUDefault(d, direction: direction) {
             preferred = [.channelsLast, .implicitGEMM]
-        } else if policy == .cpu && winogradF4x3IsCPUDefault(d, direction: direction) {
-            preferred = [.winogradF4x3, .implicitGEMM]
         } else if policy == .cpu {
             let fewRows = direction == .backwardData && d.groupInChannels <= 16
             preferred = implicit && !fewRows ? [.implicitGEMM, .direct] : [.direct]

@@ -38,19 +38,21 @@ extension OpenCLBackend {
         }
     }
 
-    /// Whether a CPU device runs this solver first when nothing is tuned: 3×3 stride-1 layers
-    /// with at least 128 input and output channels on images from 7² to 28² with at least 32
-    /// 4×4 tiles in all (batch 8 at 7²), and a workspace of at most
-    /// `winogradF4x3DefaultMaxWorkspaceBytes`. Measured on PoCL (Zen 5, 2 cores, batch 8,
-    /// default parameters, forward and input gradient, same process;
+    /// Whether a CPU device may run this solver first when nothing is tuned (on AVX2-wide
+    /// devices only where the channels-last solver's copies are too large:
+    /// `convolutionSolutions`): 3×3 stride-1 layers with at least 128 input and output channels
+    /// on images from 7² to 56² with at least 32 4×4 tiles in all (batch 8 at 7²), and a
+    /// workspace of at most `winogradF4x3DefaultMaxWorkspaceBytes`. Measured on PoCL (Zen 5, 2
+    /// cores, batch 8, default parameters, forward and input gradient, same process;
     /// Benchmarks/NOTES-opencl-solvers.md, eighth session): 1.3–3.5× the implicit GEMM at
-    /// 128 28², 256 14², 256 28², 512 14², 512 7²; about even at 64 56², which stays on the
-    /// implicit GEMM (as do larger images, not measured). With fewer tiles the weight transform
-    /// (36·K·C values at every launch) is not amortized: ResNet-50 at 64² input (512 channels
-    /// at 2², 8 tiles) ran 63–83 ms per layer pass on it.
+    /// 128 28², 256 14², 256 28², 512 14², 512 7²; about even at 64 56², which stays off it;
+    /// on Zen 4 (fifteenth session) 1.3–2.3× the channels-last solver at 256 14², 512 7²,
+    /// 512 14², 512 28², 256→512 28² and 128→256 56² (larger images not measured). With
+    /// fewer tiles the weight transform (36·K·C values at every launch) is not amortized:
+    /// ResNet-50 at 64² input (512 channels at 2², 8 tiles) ran 63–83 ms per layer pass on it.
     func winogradF4x3IsCPUDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
         Self.winogradF4x3Applies(d, direction: direction) && d.inChannels >= 128 && d.outChannels >= 128
-            && max(d.inH, d.inW, d.outH, d.outW) <= 28 && min(d.inH, d.inW, d.outH, d.outW) >= 7
+            && max(d.inH, d.inW, d.outH, d.outW) <= 56 && min(d.inH, d.inW, d.outH, d.outW) >= 7
             && WinogradF4x3Plan(d, direction).tiles >= 32
             && 4 * winogradF4x3WorkspaceCount(d, direction: direction) <= Self.winogradF4x3DefaultMaxWorkspaceBytes
     }
