@@ -15,14 +15,19 @@
 // Three kernels:
 // - channels_last_pack: src [N, C, P] → dst [N, P, C] (P = H·W), 8 × 8 blocks transposed in
 //   registers.
-// - channels_last_weights: w [K, C, R·S] (OIHW) → wt [R·S, Cin, Kp], the taps outermost and the
-//   output channels contiguous, zero past the layer's output channels up to Kp (a multiple of
-//   the register tile). ADJOINT = 1 (backward data, a runtime flag) writes the weights of the
-//   adjoint convolution instead: its input channels are the forward's outputs and each tap is
-//   flipped, wt [R·S, K, Cp][r'·S + s'][k][c] = w[k][c][(R−1−r')·S + S−1−s'].
-// - conv_channels_last: y [N, COUT, OH, OW] = act(conv(xh, wt) + bias), reading xh [N, H·W, CIN].
-//   A stride-1 layer's input gradient is this kernel on dy's channels-last copy with the
-//   adjoint weights and padding dil·(R−1) − pad.
+// - channels_last_weights: w [K, C, R, S] (OIHW) → wt [Rp·Sp, Cin, Kp] for the taps
+//   (r0 + j·r_step, s0 + i·s_step), j < Rp, i < Sp (all of them forward), the taps outermost and
+//   the output channels contiguous, zero past the layer's output channels up to Kp (a multiple
+//   of the register tile). ADJOINT = 1 (backward data, a runtime flag) writes the weights of the
+//   adjoint convolution instead: its input channels are the forward's outputs and the taps run
+//   backwards, wt [Rp·Sp, K, Cp][j·Sp + i][k][c] = w[k][c][r0 + (Rp−1−j)·r_step][s0 + (Sp−1−i)·s_step].
+// - conv_channels_last: y = act(conv(xh, wt) + bias), reading xh [N, H·W, CIN], its OH × OW
+//   output pixels (a, b) written to y [N, COUT, YH, YW] at (y_h0 + y_sh·a, y_w0 + y_sw·b) (the
+//   whole of y forward). A layer's input gradient is this kernel on dy's channels-last copy with
+//   the adjoint weights, once per stride phase that a tap reaches: a stride phase (dx pixels
+//   (ph + s·a, pw + s·b)) receives the taps r ≡ ph + pad (mod s) at dy rows a + const, so it is a
+//   stride-1 convolution of dy with those taps (one phase of all the taps and padding
+//   dil·(R−1) − pad at stride 1; ChannelsLastSolver.swift derives the others).
 // - conv_channels_last_filter and conv_channels_last_filter_reduce: the filter gradient from
 //   channels-last copies of x and dy, a register tile of CL_RP input channels × CL_NV·CL_VW
 //   output channels per tap, reduced over a slice of the pixels; the slices' partial sums are
@@ -127,19 +132,22 @@ __kernel void channels_last_pack(const int C, const int P, const int ldc, __glob
 #define ZEROS 16
 
 // wt (see the header) at ws + wt_offset, and the ZEROS zeros at ws. Range
-// [ceil(max(Kp·Cin·RS, ZEROS) / 64)·64]: one element of wt per work-item, consecutive work-items
-// writing consecutive addresses. K, C: the forward's output and input channels; Cout, Cin: this
-// convolution's (swapped when adjoint); Kp: Cout rounded up to CO_TILE.
-__kernel void channels_last_weights(const int K, const int C, const int RS, const int Kp, const int adjoint,
-                                    __global const float* w, __global float* ws, const int wt_offset) {
+// [ceil(max(Kp·Cin·Rp·Sp, ZEROS) / 64)·64]: one element of wt per work-item, consecutive
+// work-items writing consecutive addresses. K, C: the forward's output and input channels; Cout,
+// Cin: this convolution's (swapped when adjoint); Kp: Cout rounded up to CO_TILE.
+__kernel void channels_last_weights(const int K, const int C, const int R, const int S, const int Kp, const int adjoint,
+                                    const int r0, const int r_step, const int Rp, const int s0, const int s_step,
+                                    const int Sp, __global const float* w, __global float* ws, const int wt_offset) {
     const int i = get_global_id(0);
     if (i < ZEROS) ws[i] = 0.0f;
     __global float* wt = ws + wt_offset;
     const int Cout = adjoint ? C : K, Cin = adjoint ? K : C;
-    if (i >= RS * Cin * Kp) return;
+    if (i >= Rp * Sp * Cin * Kp) return;
     const int rs = i / (Cin * Kp), rest = i - rs * (Cin * Kp), ci = rest / Kp, co = rest - ci * Kp;
+    const int j = rs / Sp, jj = rs - j * Sp;
+    const int r = r0 + (adjoint ? Rp - 1 - j : j) * r_step, s = s0 + (adjoint ? Sp - 1 - jj : jj) * s_step;
     float v = 0.0f;
-    if (co < Cout) v = adjoint ? w[((size_t)ci * C + co) * RS + (RS - 1 - rs)] : w[((size_t)co * C + ci) * RS + rs];
+    if (co < Cout) v = w[(((size_t)(adjoint ? ci * C + co : co * C + ci)) * R + r) * S + s];
     wt[i] = v;
 }
 
@@ -149,6 +157,7 @@ __kernel __attribute__((reqd_work_group_size(CL_WG, 1, 1)))
 void conv_channels_last(const int batch, const int CIN, const int H, const int W, const int COUT, const int Kp,
                         const int R, const int S, const int stride_h, const int stride_w, const int pad_top,
                         const int pad_left, const int dil_h, const int dil_w, const int OH, const int OW,
+                        const int YH, const int YW, const int y_h0, const int y_w0, const int y_sh, const int y_sw,
                         __global const float* x, __global const float* ws, const int wt_offset, const int xh_offset,
                         __global const float* bias, const int has_bias, const int act, const float alpha,
                         __global float* y) {
@@ -232,19 +241,20 @@ void conv_channels_last(const int batch, const int CIN, const int H, const int W
         }
         bv[v] = VLOAD(e);
     }
+    const int plane = YH * YW;
     #pragma unroll
     for (int j = 0; j < CL_RP; j++) {
         const int n = pb * CL_RP + j;
         if (n >= NN) break;
-        const int img = n / OHW, p = n - img * OHW;
-        __global float* out = y + (size_t)img * COUT * OHW + p;
+        const int img = n / OHW, p = n - img * OHW, oh = p / OW, ow = p - oh * OW;
+        __global float* out = y + (size_t)img * COUT * plane + (y_h0 + y_sh * oh) * YW + y_w0 + y_sw * ow;
         #pragma unroll
         for (int v = 0; v < CL_NV; v++) {
             float e[CL_VW];
             VSTORE(acc[j][v] + bv[v], e);
             for (int l = 0; l < CL_VW; l++) {
                 const int k = kb * CO_TILE + v * CL_VW + l;
-                if (k < COUT) out[(size_t)k * OHW] = activate(act, alpha, e[l]);
+                if (k < COUT) out[(size_t)k * plane] = activate(act, alpha, e[l]);
             }
         }
     }

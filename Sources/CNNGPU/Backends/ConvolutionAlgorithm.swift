@@ -23,8 +23,9 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, Codable {
     /// OpenCL: the filter gradient of 3×3 stride-1 layers by Winograd F(3×3,4×4), 36 batched
     /// GEMMs over tiles (Backends/OpenCL/Solvers/WinogradFilterSolver.swift).
     case winogradFilter
-    /// OpenCL: forward and stride-1 input gradient on a channels-last copy of the input, output
-    /// channels as register vectors (Backends/OpenCL/Solvers/ChannelsLastSolver.swift).
+    /// OpenCL: forward, input gradient (by stride phase) and filter gradient on channels-last
+    /// copies of their operands, output channels as register vectors
+    /// (Backends/OpenCL/Solvers/ChannelsLastSolver.swift).
     case channelsLast
     /// The CPU backend's oneDNN primitives (Backends/CPU/OneDNNConvolution.swift); parameter
     /// `blocked` = 1 runs them in oneDNN's blocked layout with reorders, 0 on NCHW in place.

@@ -8,7 +8,9 @@ import XCTest
 /// launch orders, the input read in place and through its copy, work-groups larger than the
 /// blocks, the input gradient's adjoint weights, and the filter gradient with its runs padded to
 /// whole tiles (12 input channels in tiles of 3 and 5), taps in the padding skipped, in 5 slices
-/// of two rows or one slice of all. Results are compared with the CPU
+/// of two rows or one slice of all; and the input gradients of a 3×3 stride-2 layer (four
+/// phases of 1, 2 and 4 taps) and a 1×1 stride-2 layer (one phase, three filled with zeros).
+/// Results are compared with the CPU
 /// backend, which shares no code with these kernels. The workspaces start uninitialized, so
 /// the checker also sees that the pack and weight kernels write everything the convolution reads.
 /// Named to sort after KernelCheckLossTests (see KernelCheckTiledImplicitGEMMTests).
@@ -48,6 +50,27 @@ final class KernelCheckTiledChannelsLastTests: XCTestCase {
             try cl.channelsLastBackwardFilter(d, x: X, dy: DY, dw: DW, workspace: filterWS, parameters: p)
             assertClose(try cl.download(DX), try cpu.download(CDX), tolerance: 1e-5, "backward data \(p) seed \(rng.seed)")
             assertClose(try cl.download(DW), try cpu.download(CDW), tolerance: 1e-4, "backward filter \(p) seed \(rng.seed)")
+        }
+    }
+
+    func testChannelsLastStridedInputGradient() throws {
+        let cl = try TestBackends.requireOpenCL()
+        let cpu = TestBackends.cpu
+        var rng = SeededGenerator.fresh()
+        let p: TunableParameters = ["CL_VW": 4, "CL_NV": 2, "CL_RP": 3, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0,
+                                    "CL_FPIX": 512]
+        for d in [try Conv2DDescriptor(batch: 2, inChannels: 6, inH: 7, inW: 6, outChannels: 5, kernelH: 3, kernelW: 3,
+                                       strideH: 2, strideW: 2, padding: Padding2D(1)),
+                  try Conv2DDescriptor(batch: 1, inChannels: 9, inH: 5, inW: 7, outChannels: 10, kernelH: 1, kernelW: 1,
+                                       strideH: 2, strideW: 2)] {
+            let w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
+            let CDX = try cpu.allocate(d.inputCount, dtype: .float32)
+            try cpu.convolutionBackwardData(d, dy: try cpu.makeBuffer(dy), weight: try cpu.makeBuffer(w), dx: CDX)
+            let ws = try cl.allocate(cl.channelsLastWorkspaceCount(d, direction: .backwardData, parameters: p), dtype: .float32)
+            let DX = try cl.hostInitialized(d.inputCount)
+            try cl.channelsLastBackwardData(d, dy: try cl.makeBuffer(dy), weight: try cl.makeBuffer(w), dx: DX, workspace: ws,
+                                            parameters: p)
+            assertClose(try cl.download(DX), try cpu.download(CDX), tolerance: 1e-5, "\(d.problemText) seed \(rng.seed)")
         }
     }
 }

@@ -35,7 +35,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   except backward data into at most 16 channels per group (the stem's input gradient:
     ///   a GEMM of 3 rows), where the direct kernel stays first. Strided layers' input
     ///   gradients run one dense GEMM per stride phase, 3.8–8× im2col + col2im (ResNet's
-    ///   3×3/2 128→128 56²: 33 vs 268 ms; 1×1/2 256→512 56²: 20 vs 75 ms). Forward and filter
+    ///   3×3/2 128→128 56²: 33 vs 268 ms; 1×1/2 256→512 56²: 20 vs 75 ms) where the
+    ///   channels-last solver's phases (below) do not run. Forward and filter
     ///   gradient of layers with at most 4 input channels (image stems) run the few-channel
     ///   solver: 4–8× implicit GEMM forward, 3–7× for the filter gradient (VGG's 3×3 3→64
     ///   and ResNet's 7×7/2 stem at 224², Benchmarks/NOTES-opencl-solvers.md, sixth session),
@@ -48,8 +49,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   channels-last solver, Zen 4), and on narrower ones only where the channels-last copies
     ///   would be too large (AVX2: channels-last 1.0–1.4× faster, Zen 3). Every other pass of a
     ///   one-group layer runs on channels-last copies (`channelsLastIsCPUDefault`: forward and
-    ///   stride-1 input gradients 1.1–3.4× the implicit GEMM, filter gradients mostly 1.0–2.3×;
-    ///   fifteenth session).
+    ///   stride-1 input gradients 1.1–3.4× the implicit GEMM, strided ones 1.04–1.8×, filter
+    ///   gradients mostly 1.0–2.3×; fifteenth session).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {

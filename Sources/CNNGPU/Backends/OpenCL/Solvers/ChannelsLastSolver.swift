@@ -2,45 +2,84 @@
 /// is transposed to [N, H·W, C] and the weights to [R·S, C, K] in the workspace, then each
 /// work-item accumulates a register tile of CL_RP output pixels × CL_NV vectors of output
 /// channels, walking each pixel's channels contiguously. Forward (any stride, padding,
-/// dilation) and the input gradient of stride-1 layers (the forward over dy with flipped,
-/// channel-swapped weights); one group.
+/// dilation), the input gradient (the forward over dy with flipped, channel-swapped weights,
+/// once per stride phase) and the filter gradient; one group.
 ///
 /// Why: on a CPU device the implicit GEMM's per-tile staging of NCHW operands through local
 /// memory held ResNet's layers at 50–70 GFLOP/s on two AVX2 cores, where a register tile fed
 /// from contiguous memory reaches 110–150 (Benchmarks/NOTES-opencl-solvers.md, fifteenth
 /// session); the copy costs one pass over the input.
 extension OpenCLBackend {
-    /// The convolution the kernel runs: the layer itself forward; for the input gradient, the
-    /// stride-1 adjoint over dy (its channels the layer's outputs, padding dil·(R−1) − pad).
+    /// The convolution conv_channels_last runs: the layer itself forward; for the input gradient,
+    /// the adjoint over dy (its channels the layer's outputs) in one launch per stride phase that
+    /// a tap reaches (a stride-1 layer: one phase of every tap).
     struct ChannelsLastProblem {
-        let cin, h, w, cout, oh, ow, padTop, padLeft, strideH, strideW: Int
+        /// Input channels and plane (dy's for the input gradient), output channels and plane (y's or dx's).
+        let cin, h, w, cout, yh, yw: Int
+        let passes: [Pass]
+        /// Whether some output pixels lie in phases no tap reaches (three of four for a 1×1
+        /// stride-2 layer): they are zeros, filled before the passes.
+        let zeroFill: Bool
+
+        /// One launch: output pixels (a, b) < (oh, ow), written to (row0 + rowStep·a, col0 + colStep·b);
+        /// tap (j, i) reads input pixel (a·strideH − padTop + j·dilationH, b·strideW − padLeft + i·dilationW)
+        /// with the layer's tap (rows.first + j·rows.step, columns.first + i·columns.step) (counted
+        /// backwards for the input gradient).
+        struct Pass {
+            let rows, columns: (first: Int, step: Int, count: Int)
+            let oh, ow, row0, col0, rowStep, colStep: Int
+            let strideH, strideW, padTop, padLeft, dilationH, dilationW: Int
+            var taps: Int { rows.count * columns.count }
+        }
 
         init(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection) {
             if direction == .forward {
-                (cin, h, w, cout, oh, ow) = (d.inChannels, d.inH, d.inW, d.outChannels, d.outH, d.outW)
-                (padTop, padLeft, strideH, strideW) = (d.padding.top, d.padding.left, d.strideH, d.strideW)
-            } else {
-                (cin, h, w, cout, oh, ow) = (d.outChannels, d.outH, d.outW, d.inChannels, d.inH, d.inW)
-                padTop = d.dilationH * (d.kernelH - 1) - d.padding.top
-                padLeft = d.dilationW * (d.kernelW - 1) - d.padding.left
-                (strideH, strideW) = (1, 1)
+                (cin, h, w, cout, yh, yw) = (d.inChannels, d.inH, d.inW, d.outChannels, d.outH, d.outW)
+                passes = [Pass(rows: (0, 1, d.kernelH), columns: (0, 1, d.kernelW), oh: d.outH, ow: d.outW, row0: 0, col0: 0,
+                               rowStep: 1, colStep: 1, strideH: d.strideH, strideW: d.strideW, padTop: d.padding.top,
+                               padLeft: d.padding.left, dilationH: d.dilationH, dilationW: d.dilationW)]
+                zeroFill = false
+                return
             }
+            (cin, h, w, cout, yh, yw) = (d.outChannels, d.outH, d.outW, d.inChannels, d.inH, d.inW)
+            // Along one axis, phase ph (dx positions ph + stride·a) receives the taps
+            // first + j·step (`phaseTaps`) at dy positions a + base − j·step·dil/stride: a stride-1
+            // correlation with dilation step·dil/stride over the taps counted backwards, padding
+            // (count − 1)·dilation − base.
+            func axis(_ ph: Int, _ pad: Int, _ stride: Int, _ dil: Int, _ kernel: Int, _ extent: Int)
+                -> (taps: (first: Int, step: Int, count: Int), pixels: Int, pad: Int, dilation: Int) {
+                let t = OpenCLBackend.phaseTaps(phase: ph, pad: pad, stride: stride, dilation: dil, kernel: kernel, extent: extent)
+                let base = (ph + pad - t.first * dil) / stride
+                let dilation = t.count > 1 ? t.step * dil / stride : 1
+                return ((t.first, t.step, t.count), t.pixels, (t.count - 1) * dilation - base, dilation)
+            }
+            let rows = (0..<min(d.strideH, d.inH)).map { axis($0, d.padding.top, d.strideH, d.dilationH, d.kernelH, d.inH) }
+            let columns = (0..<min(d.strideW, d.inW)).map { axis($0, d.padding.left, d.strideW, d.dilationW, d.kernelW, d.inW) }
+            var passes: [Pass] = []
+            for (ph, r) in rows.enumerated() where r.taps.count > 0 {
+                for (pw, c) in columns.enumerated() where c.taps.count > 0 {
+                    passes.append(Pass(rows: r.taps, columns: c.taps, oh: r.pixels, ow: c.pixels, row0: ph, col0: pw,
+                                       rowStep: d.strideH, colStep: d.strideW, strideH: 1, strideW: 1, padTop: r.pad,
+                                       padLeft: c.pad, dilationH: r.dilation, dilationW: c.dilation))
+                }
+            }
+            self.passes = passes
+            zeroFill = rows.contains { $0.taps.count == 0 } || columns.contains { $0.taps.count == 0 }
         }
 
         /// Output channels rounded up to the register tile's.
         func paddedOut(_ p: TunableParameters) -> Int { ceilDiv(cout, p["CL_VW"]! * p["CL_NV"]!) * p["CL_VW"]! * p["CL_NV"]! }
+
+        /// Every pass's weights, one after another (the phases partition the layer's taps).
+        func weightCount(_ p: TunableParameters) -> Int { passes.reduce(0) { $0 + $1.taps } * cin * paddedOut(p) }
     }
 
     /// Floats before the weights in the workspace (ZEROS in the kernel): the padding's zero.
     static let channelsLastZeros = 16
 
-    /// One group; the input gradient at stride 1.
+    /// One group, every direction.
     static func channelsLastApplies(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
-        guard d.groups == 1, d.inputCount <= Int(Int32.max), d.outputCount <= Int(Int32.max) else { return false }
-        switch direction {
-        case .forward, .backwardFilter: return true
-        case .backwardData: return d.strideH == 1 && d.strideW == 1
-        }
+        d.groups == 1 && d.inputCount <= Int(Int32.max) && d.outputCount <= Int(Int32.max)
     }
 
     /// Parameter sets worth timing on this device, the default for `d` first: the table's
@@ -86,12 +125,13 @@ extension OpenCLBackend {
     /// See `channelsLastDefault`: about half of a Zen core's L2.
     static let channelsLastSharedWeightBytes = 256 << 10
 
-    /// On CPU devices the heuristic runs every pass here but the filter gradients Winograd
-    /// F(3×3,4×4) takes (`convolutionSolutions`): on PoCL (Zen 3, AVX2, batch 8, interleaved)
-    /// forward passes and stride-1 input gradients ran 1.1–3.4× the implicit GEMM on every
-    /// ResNet-50 layer but one (the 1×1 64→64, within 10%) and 1.0–1.4× Winograd F(4×4,3×3) on
-    /// its 3×3 layers; filter gradients 1.0–2.3× the implicit GEMM but on the 1×1 512→2048 at 7²
-    /// (0.86×) and 1.8× the Winograd filter gradient on the 7² layer it does not take
+    /// On CPU devices the heuristic runs every pass here but those the Winograd solvers take
+    /// (`convolutionSolutions`): on PoCL (Zen 3, AVX2, batch 8, interleaved) forward passes and
+    /// stride-1 input gradients ran 1.1–3.4× the implicit GEMM on every ResNet-50 layer but one
+    /// (the 1×1 64→64, within 10%) and 1.0–1.4× Winograd F(4×4,3×3) on its 3×3 layers; filter
+    /// gradients 1.0–2.3× the implicit GEMM but on the 1×1 512→2048 at 7² (0.86×) and 1.8× the
+    /// Winograd filter gradient on the 7² layer it does not take; on Zen 4 (AVX-512) the strided
+    /// layers' input gradients, by stride phase, 1.04–1.8× the implicit GEMM's phases
     /// (Benchmarks/NOTES-opencl-solvers.md, fifteenth session). Not when the input's copy would
     /// take more than `winogradF4x3DefaultMaxWorkspaceBytes` (the tuner may still choose it).
     func channelsLastIsCPUDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
@@ -109,8 +149,7 @@ extension OpenCLBackend {
             return f.xhOffset + f.xhCount + f.dyhCount + f.partCount
         }
         let q = ChannelsLastProblem(d, direction)
-        return Self.channelsLastZeros + d.kernelH * d.kernelW * q.cin * q.paddedOut(p)
-            + (p["CL_NCHW"]! == 1 ? 0 : d.batch * q.h * q.w * q.cin)
+        return Self.channelsLastZeros + q.weightCount(p) + (p["CL_NCHW"]! == 1 ? 0 : d.batch * q.h * q.w * q.cin)
     }
 
     /// The filter gradient's workspace: [xh: N·H·W·cinp][dyh: N·OH·OW·kp][part: splits·R·S·cinp·kp],
@@ -145,7 +184,7 @@ extension OpenCLBackend {
                          workspace: workspace, parameters: parameters)
     }
 
-    /// dx = conv_backward_data(dy, w), overwriting dx (stride-1 layers).
+    /// dx = conv_backward_data(dy, w), overwriting dx.
     func channelsLastBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
                                   dx: any DeviceBuffer, workspace: (any DeviceBuffer)?,
                                   parameters: TunableParameters) throws {
@@ -183,8 +222,8 @@ extension OpenCLBackend {
                                      _ parameters: TunableParameters, _ workspace: (any DeviceBuffer)?) throws
         -> (TunableParameters, any DeviceBuffer) {
         guard Self.channelsLastApplies(d, direction: direction) else {
-            throw CNNError.invalidArgument("channels-last convolution runs one-group layers, and their input gradient "
-                + "at stride 1 only; got \(direction.rawValue) of \(d.problemText). Use implicit GEMM")
+            throw CNNError.invalidArgument("channels-last convolution runs one-group layers (and tensors of fewer than "
+                + "2^31 elements); got \(direction.rawValue) of \(d.problemText). Use implicit GEMM")
         }
         let table = KernelTunables.channelsLast
         let p = try table.validated(table.completed(parameters, for: info), limits: deviceLimits,
@@ -218,27 +257,35 @@ extension OpenCLBackend {
                               parameters: TunableParameters) throws {
         let (p, ws) = try channelsLastChecked(d, direction, parameters, workspace)
         let q = ChannelsLastProblem(d, direction)
-        let (rs, kp) = (d.kernelH * d.kernelW, q.paddedOut(p))
-        let wtOffset = Self.channelsLastZeros, xhOffset = Self.channelsLastZeros + rs * q.cin * kp
+        let kp = q.paddedOut(p), xhOffset = Self.channelsLastZeros + q.weightCount(p)
         let options = KernelTunables.channelsLast.options(p)
-        let weights = max(rs * q.cin * kp, Self.channelsLastZeros)
-        try launch("conv_channels_last", "channels_last_weights",
-                   KernelLaunch(options: options, global: [ceilDiv(weights, 64) * 64], local: [64]),
-                   [.int(d.outChannels), .int(d.inChannels), .int(rs), .int(kp), .int(direction == .forward ? 0 : 1),
-                    .buffer(weight), .buffer(ws), .int(wtOffset)])
         if p["CL_NCHW"]! == 0 {
             try channelsLastPack(channels: q.cin, pixels: q.h * q.w, runLength: q.cin, batch: d.batch, src: input, ws: ws,
                                  offset: xhOffset, p)
         }
-        let pixelBlocks = ceilDiv(d.batch * q.oh * q.ow, p["CL_RP"]!), channelBlocks = kp / (p["CL_VW"]! * p["CL_NV"]!)
-        let extent = p["CL_PF"]! == 1 ? [pixelBlocks, channelBlocks] : [channelBlocks, pixelBlocks]
-        let wg = p["CL_WG"]!
-        try launch("conv_channels_last", "conv_channels_last",
-                   KernelLaunch(options: options, global: [ceilDiv(extent[0], wg) * wg, extent[1]], local: [wg, 1]),
-                   [d.batch, q.cin, q.h, q.w, q.cout, kp, d.kernelH, d.kernelW, q.strideH, q.strideW, q.padTop,
-                    q.padLeft, d.dilationH, d.dilationW, q.oh, q.ow].map { KernelArgument.int($0) }
-                       + [.buffer(input), .buffer(ws), .int(wtOffset), .int(xhOffset), .buffer(bias ?? weight), .int(bias == nil ? 0 : 1),
-                          .int(activation.kernelCode), .float(activation?.alpha ?? 0), .buffer(output)])
+        if q.zeroFill { try encodeFill(output, value: 0, offset: 0, count: d.batch * q.cout * q.yh * q.yw) }
+        var wtOffset = Self.channelsLastZeros
+        for pass in q.passes {
+            let weights = max(pass.taps * q.cin * kp, Self.channelsLastZeros)
+            try launch("conv_channels_last", "channels_last_weights",
+                       KernelLaunch(options: options, global: [ceilDiv(weights, 64) * 64], local: [64]),
+                       [d.outChannels, d.inChannels, d.kernelH, d.kernelW, kp, direction == .forward ? 0 : 1,
+                        pass.rows.first, pass.rows.step, pass.rows.count, pass.columns.first, pass.columns.step,
+                        pass.columns.count].map { KernelArgument.int($0) }
+                           + [.buffer(weight), .buffer(ws), .int(wtOffset)])
+            let pixelBlocks = ceilDiv(d.batch * pass.oh * pass.ow, p["CL_RP"]!), channelBlocks = kp / (p["CL_VW"]! * p["CL_NV"]!)
+            let extent = p["CL_PF"]! == 1 ? [pixelBlocks, channelBlocks] : [channelBlocks, pixelBlocks]
+            let wg = p["CL_WG"]!
+            try launch("conv_channels_last", "conv_channels_last",
+                       KernelLaunch(options: options, global: [ceilDiv(extent[0], wg) * wg, extent[1]], local: [wg, 1]),
+                       [d.batch, q.cin, q.h, q.w, q.cout, kp, pass.rows.count, pass.columns.count, pass.strideH, pass.strideW,
+                        pass.padTop, pass.padLeft, pass.dilationH, pass.dilationW, pass.oh, pass.ow, q.yh, q.yw, pass.row0,
+                        pass.col0, pass.rowStep, pass.colStep].map { KernelArgument.int($0) }
+                           + [.buffer(input), .buffer(ws), .int(wtOffset), .int(xhOffset), .buffer(bias ?? weight),
+                              .int(bias == nil ? 0 : 1), .int(activation.kernelCode), .float(activation?.alpha ?? 0),
+                              .buffer(output)])
+            wtOffset += pass.taps * q.cin * kp
+        }
     }
 
 }
