@@ -111,9 +111,11 @@ extension OpenCLBackend {
     /// block's weights) where they are larger: on PoCL (Zen 3, batch 8, 5 interleaved rounds)
     /// the 3×3 512→512 layers at 7² and 14²/2 ran 1.8–3× faster pixel-first, 1×1 layers with
     /// 16–64 K weights 1.2–2× faster channel-first, and 3×3 layers between the two sizes within
-    /// 5% either way. Channel-first 1×1 layers read their input in place (CL_NCHW): 1.1–1.9×
-    /// faster than through the copy, which costs as much as their arithmetic; pixel-first ones
-    /// and every larger kernel read the copy (1.1–1.3× faster).
+    /// 5% either way; on Zen 4 (1 MB of L2 per core) weights of 512–590 KB ran up to 1.35×
+    /// faster channel-first, 1–2 MB ones up to 1.15× faster pixel-first. Channel-first 1×1
+    /// layers read their input in place (CL_NCHW): 1.1–1.9× faster than through the copy, which
+    /// costs as much as their arithmetic (Zen 4, the 1×1/2 256→512's forward: 1.2×; its input
+    /// gradient, 0.9×); pixel-first ones and every larger kernel read the copy (1.1–1.3× faster).
     func channelsLastDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> TunableParameters {
         let q = ChannelsLastProblem(d, direction)
         let pixelFirst = 4 * q.cin * q.cout * d.kernelH * d.kernelW > Self.channelsLastSharedWeightBytes
@@ -122,8 +124,8 @@ extension OpenCLBackend {
             .merging(["CL_PF": pixelFirst ? 1 : 0, "CL_NCHW": inPlace ? 1 : 0]) { $1 }
     }
 
-    /// See `channelsLastDefault`: about half of a Zen core's L2.
-    static let channelsLastSharedWeightBytes = 256 << 10
+    /// See `channelsLastDefault`: three quarters of a Zen 4 or Zen 5 core's L2.
+    static let channelsLastSharedWeightBytes = 768 << 10
 
     /// On CPU devices the heuristic runs every pass here but those the Winograd solvers take
     /// (`convolutionSolutions`): on PoCL (Zen 3, AVX2, batch 8, interleaved) forward passes and
