@@ -147,26 +147,7 @@ final class ChannelsLastSolverTests: XCTestCase {
     /// than the pack's blocks, whose filter gradient takes several slices, matches the CPU backend.
     func testChosenThroughTheBackendMatchesCPU() throws {
         let cl = try TestBackends.requireOpenCL()
-        let cpu = TestBackends.cpu
-        var rng = SeededGenerator.fresh()
-        let d = try Conv2DDescriptor(batch: 2, inChannels: 40, inH: 23, inW: 19, outChannels: 36, kernelH: 3, kernelW: 3,
-                                     padding: Padding2D(1))
-        let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
-        ConvolutionAlgorithm.forced = .channelsLast
-        defer { ConvolutionAlgorithm.forced = nil }
-        let Y = try cl.allocate(d.outputCount, dtype: .float32), DX = try cl.allocate(d.inputCount, dtype: .float32)
-        let DW = try cl.allocate(d.weightCount, dtype: .float32)
-        try cl.convolutionForward(d, x: try cl.makeBuffer(x), weight: try cl.makeBuffer(w), bias: nil, y: Y)
-        try cl.convolutionBackwardData(d, dy: try cl.makeBuffer(dy), weight: try cl.makeBuffer(w), dx: DX)
-        try cl.convolutionBackwardFilter(d, x: try cl.makeBuffer(x), dy: try cl.makeBuffer(dy), dw: DW)
-        ConvolutionAlgorithm.forced = nil
-        let CY = try cpu.allocate(d.outputCount, dtype: .float32), CDX = try cpu.allocate(d.inputCount, dtype: .float32)
-        let CDW = try cpu.allocate(d.weightCount, dtype: .float32)
-        try cpu.convolutionForward(d, x: try cpu.makeBuffer(x), weight: try cpu.makeBuffer(w), bias: nil, y: CY)
-        try cpu.convolutionBackwardData(d, dy: try cpu.makeBuffer(dy), weight: try cpu.makeBuffer(w), dx: CDX)
-        try cpu.convolutionBackwardFilter(d, x: try cpu.makeBuffer(x), dy: try cpu.makeBuffer(dy), dw: CDW)
-        assertClose(try cl.download(Y), try cpu.download(CY), tolerance: 1e-5, "forward seed \(rng.seed)")
-        assertClose(try cl.download(DX), try cpu.download(CDX), tolerance: 1e-5, "backward data seed \(rng.seed)")
-        assertClose(try cl.download(DW), try cpu.download(CDW), tolerance: 1e-4, "backward filter seed \(rng.seed)")
+        try SolverParity.forcedMatchesCPU(cl, .channelsLast, try Conv2DDescriptor(
+            batch: 2, inChannels: 40, inH: 23, inW: 19, outChannels: 36, kernelH: 3, kernelW: 3, padding: Padding2D(1)))
     }
 }

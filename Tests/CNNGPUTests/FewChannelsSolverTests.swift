@@ -156,26 +156,8 @@ final class FewChannelsSolverTests: XCTestCase {
     /// and so does its input gradient (64 output channels: one staged block on CPU devices).
     func testChosenThroughTheBackendMatchesCPU() throws {
         let cl = try TestBackends.requireOpenCL()
-        let cpu = TestBackends.cpu
-        var rng = SeededGenerator.fresh()
-        let d = try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 64, inW: 61, outChannels: 64, kernelH: 7, kernelW: 7,
-                                     strideH: 2, strideW: 2, padding: Padding2D(3))
-        let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
-        ConvolutionAlgorithm.forced = .fewChannels
-        defer { ConvolutionAlgorithm.forced = nil }
-        let Y = try cl.allocate(d.outputCount, dtype: .float32), DW = try cl.allocate(d.weightCount, dtype: .float32)
-        let DX = try cl.allocate(d.inputCount, dtype: .float32)
-        try cl.convolutionForward(d, x: try cl.makeBuffer(x), weight: try cl.makeBuffer(w), bias: nil, y: Y)
-        try cl.convolutionBackwardFilter(d, x: try cl.makeBuffer(x), dy: try cl.makeBuffer(dy), dw: DW)
-        try cl.convolutionBackwardData(d, dy: try cl.makeBuffer(dy), weight: try cl.makeBuffer(w), dx: DX)
-        ConvolutionAlgorithm.forced = nil
-        let CY = try cpu.allocate(d.outputCount, dtype: .float32), CDW = try cpu.allocate(d.weightCount, dtype: .float32)
-        let CDX = try cpu.allocate(d.inputCount, dtype: .float32)
-        try cpu.convolutionForward(d, x: try cpu.makeBuffer(x), weight: try cpu.makeBuffer(w), bias: nil, y: CY)
-        try cpu.convolutionBackwardFilter(d, x: try cpu.makeBuffer(x), dy: try cpu.makeBuffer(dy), dw: CDW)
-        try cpu.convolutionBackwardData(d, dy: try cpu.makeBuffer(dy), weight: try cpu.makeBuffer(w), dx: CDX)
-        assertClose(try cl.download(Y), try cpu.download(CY), tolerance: 1e-5, "forward seed \(rng.seed)")
-        assertClose(try cl.download(DW), try cpu.download(CDW), tolerance: 1e-4, "backward filter seed \(rng.seed)")
-        assertClose(try cl.download(DX), try cpu.download(CDX), tolerance: 1e-5, "backward data seed \(rng.seed)")
+        try SolverParity.forcedMatchesCPU(cl, .fewChannels, try Conv2DDescriptor(
+            batch: 2, inChannels: 3, inH: 64, inW: 61, outChannels: 64, kernelH: 7, kernelW: 7, strideH: 2, strideW: 2,
+            padding: Padding2D(3)))
     }
 }

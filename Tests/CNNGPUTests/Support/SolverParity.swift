@@ -90,4 +90,33 @@ enum SolverParity {
             assertClose(try cpu.download(CDW), expected, tolerance: 1e-5, "CPU backward filter \(d)", file: file, line: line)
         }
     }
+
+    /// All three passes of `d` through the public API with `algorithm` forced, as a compiled
+    /// plan runs it (the backend sizes the workspace and picks the parameters), against the CPU
+    /// backend, which shares no code with the OpenCL kernels.
+    static func forcedMatchesCPU(_ cl: OpenCLBackend, _ algorithm: ConvolutionAlgorithm, _ d: Conv2DDescriptor,
+                                 file: StaticString = #filePath, line: UInt = #line) throws {
+        let cpu = TestBackends.cpu
+        var rng = SeededGenerator.fresh()
+        let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
+        // The passes on one backend: y, dx, dw.
+        func passes(_ b: any Backend) throws -> [[Float]] {
+            let Y = try b.allocate(d.outputCount, dtype: .float32), DX = try b.allocate(d.inputCount, dtype: .float32)
+            let DW = try b.allocate(d.weightCount, dtype: .float32)
+            let X = try b.makeBuffer(x), W = try b.makeBuffer(w), DY = try b.makeBuffer(dy)
+            try b.convolutionForward(d, x: X, weight: W, bias: nil, y: Y)
+            try b.convolutionBackwardData(d, dy: DY, weight: W, dx: DX)
+            try b.convolutionBackwardFilter(d, x: X, dy: DY, dw: DW)
+            return [try b.download(Y), try b.download(DX), try b.download(DW)]
+        }
+        ConvolutionAlgorithm.forced = algorithm
+        defer { ConvolutionAlgorithm.forced = nil }
+        let got = try passes(cl)
+        ConvolutionAlgorithm.forced = nil
+        let expected = try passes(cpu)
+        for (i, (name, tolerance)) in [("forward", 1e-5), ("backward data", 1e-5), ("backward filter", 1e-4)].enumerated() {
+            assertClose(got[i], expected[i], tolerance: tolerance, "\(algorithm) \(name) \(d.problemText) seed \(rng.seed)",
+                        file: file, line: line)
+        }
+    }
 }
