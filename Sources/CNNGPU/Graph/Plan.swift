@@ -232,10 +232,15 @@ public final class Plan {
     }
 
     /// Times the convolution solvers of every convolution of `graph` on `backend` as `mode`
-    /// says, remembering the winners in the tuning database (`cnn-gpu tune`).
+    /// says, remembering the winners in the tuning database (`cnn-gpu tune`); on an OpenCL
+    /// device CLBlast has no tuned SGEMM for, its SGEMM parameters first (`tuneCLBlastGEMM`).
     @discardableResult
     public static func tune(graph: Graph, batch: Int, training: Bool, backend: any Backend, mode: TuningMode,
                             progress: ((String) -> Void)? = nil) throws -> [TunedConvolution] {
+        if mode != .off, let cl = backend as? OpenCLBackend, cl.clblastNeedsTuning {
+            progress?("CLBlast SGEMM")
+            try cl.tuneCLBlastGEMM(database: ConvolutionChoice.database, retune: mode == .full)
+        }
         var seen = Set<String>(), results: [TunedConvolution] = []
         for node in graph.nodes {
             guard let conv = node.layer as? Conv2D else { continue }

@@ -59,6 +59,7 @@ public final class OpenCLBackend: BackendMemory {
         self.programs = ProgramCache(context: context, device: device.deviceID, deviceName: device.info.name,
                                      platform: device.info.platform)
         self.memoryBound = MemoryBoundSettings(kind: device.info.kind)
+        applyRememberedCLBlastGEMM(database: ConvolutionChoice.database)
     }
 
     deinit {

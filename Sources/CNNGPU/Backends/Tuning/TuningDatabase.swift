@@ -77,16 +77,26 @@ public final class TuningDatabase: @unchecked Sendable {
     }
 
     public func choice(device: DeviceInfo, problem: ConvolutionProblemKey) -> TunedChoice? {
+        choice(device: device, problem: problem.description)
+    }
+
+    /// The choice stored under `problem`'s text: a convolution key's description, or another
+    /// tuned kernel's name (`OpenCLBackend.clblastGEMMProblem`).
+    public func choice(device: DeviceInfo, problem: String) -> TunedChoice? {
         lock.lock(); defer { lock.unlock() }
-        return devices[Self.deviceKey(device)]?[problem.description]
+        return devices[Self.deviceKey(device)]?[problem]
     }
 
     /// Remembers `choice` and writes the file (merged with its current contents).
     public func record(_ choice: TunedChoice, device: DeviceInfo, problem: ConvolutionProblemKey) throws {
+        try record(choice, device: device, problem: problem.description)
+    }
+
+    public func record(_ choice: TunedChoice, device: DeviceInfo, problem: String) throws {
         lock.lock(); defer { lock.unlock() }
         var merged = Self.read(url, warn: false) ?? [:]
         for (dev, problems) in devices { merged[dev, default: [:]].merge(problems) { _, mine in mine } }
-        merged[Self.deviceKey(device), default: [:]][problem.description] = choice
+        merged[Self.deviceKey(device), default: [:]][problem] = choice
         devices = merged
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,0 +1,74 @@
+@testable import CNNGPU
+import Foundation
+import XCTest
+
+/// CLBlast's SGEMM parameters tuned where its database has nothing for the device
+/// (Backends/OpenCL/CLBlastTuning.swift): the table is complete and consistent, the search
+/// remembers a set that computes correctly, a remembered set is reused without timing, and a
+/// backend opened later applies it.
+final class CLBlastTuningTests: XCTestCase {
+    /// Every set names all of Xgemm's parameters, and the GEMMK = 0 sets meet the constraints
+    /// CLBlast's own tuner puts on them (tiles made of whole work-groups of whole vectors, the
+    /// k tile a multiple of the loads per work-item).
+    func testTableIsCompleteAndConsistent() {
+        let table = KernelTunables.clblastXgemm
+        XCTAssertFalse(table.isEmpty)
+        for p in table {
+            XCTAssertEqual(Set(p.keys), Set(KernelTunables.clblastXgemmNames), "\(p)")
+            guard p["GEMMK"] == 0 else { continue }
+            let (mwg, nwg, kwg) = (p["MWG"]!, p["NWG"]!, p["KWG"]!)
+            let (mdimc, ndimc, mdima, ndimb) = (p["MDIMC"]!, p["NDIMC"]!, p["MDIMA"]!, p["NDIMB"]!)
+            XCTAssertEqual(mwg % (mdimc * p["VWM"]!), 0, "\(p)")
+            XCTAssertEqual(nwg % (ndimc * p["VWN"]!), 0, "\(p)")
+            XCTAssertEqual(mwg % (mdima * p["VWM"]!), 0, "\(p)")
+            XCTAssertEqual(nwg % (ndimb * p["VWN"]!), 0, "\(p)")
+            XCTAssertEqual(kwg % (mdimc * ndimc / mdima), 0, "\(p)")
+            XCTAssertEqual(kwg % (mdimc * ndimc / ndimb), 0, "\(p)")
+            XCTAssertEqual(kwg % p["KWI"]!, 0, "\(p)")
+            XCTAssertEqual(p["KREG"], 1, "\(p)")
+        }
+    }
+
+    func testSearchRemembersACorrectSetAndABackendOpenedLaterAppliesIt() throws {
+        let cl = try TestBackends.requireOpenCL()
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-clblast-\(UUID()).json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let database = TuningDatabase(url: url)
+        let choice = try cl.tuneCLBlastGEMM(database: database, size: 256, runs: 1)
+        XCTAssertEqual(choice.solver, OpenCLBackend.clblastGEMMSolver)
+        XCTAssertTrue(KernelTunables.clblastXgemm.contains(choice.parameters), "\(choice.parameters)")
+        XCTAssertEqual(TuningDatabase(url: url).choice(device: cl.info, problem: OpenCLBackend.clblastGEMMProblem), choice)
+        // Remembered: returned as stored, nothing timed again.
+        XCTAssertEqual(try cl.tuneCLBlastGEMM(database: TuningDatabase(url: url), size: 256, runs: 1), choice)
+
+        // A backend opened with that database applies the set; its GEMMs match a host reference.
+        let saved = ConvolutionChoice.database
+        ConvolutionChoice.database = TuningDatabase(url: url)
+        defer { ConvolutionChoice.database = saved }
+        let fresh = try OpenCLBackend(device: cl.device)
+        var rng = SeededGenerator.fresh()
+        let (m, n, k) = (37, 45, 70)
+        let a = rng.floats(m * k), b = rng.floats(k * n)
+        let C = try fresh.allocate(m * n, dtype: .float32)
+        try fresh.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: MatrixRef(try fresh.makeBuffer(a), ld: k),
+                       b: MatrixRef(try fresh.makeBuffer(b), ld: n), beta: 0, c: MatrixRef(C, ld: n))
+        var expected = [Double](repeating: 0, count: m * n)
+        for i in 0..<m { for p in 0..<k { for j in 0..<n { expected[i * n + j] += Double(a[i * k + p]) * Double(b[p * n + j]) } } }
+        assertClose(try fresh.download(C), expected, tolerance: 1e-5, "seed \(rng.seed)")
+    }
+
+    /// Only devices CLBlast has no tuned entry for are searched by a plan's tuning: CPU devices
+    /// not made by Intel (PoCL on AMD or ARM processors).
+    func testOnlyCPUDevicesCLBlastDoesNotKnowAreSearched() {
+        func device(_ name: String, _ vendor: String, _ kind: DeviceInfo.Kind) -> DeviceInfo {
+            DeviceInfo(backend: "OpenCL", name: name, vendor: vendor, kind: kind, computeUnits: 2, clockMHz: 1,
+                       globalMemoryBytes: 1 << 30, maxBufferBytes: 1 << 28, maxIndexableElements: Int(Int32.max),
+                       platform: "p", driverVersion: "1", peakGFLOPS: nil)
+        }
+        XCTAssertTrue(device("pthread-znver4-AMD EPYC 9B14", "AuthenticAMD", .cpu).clblastHasNoTunedGEMM)
+        XCTAssertTrue(device("cpu-aarch64", "ARM", .cpu).clblastHasNoTunedGEMM)
+        XCTAssertFalse(device("Intel(R) Core(TM) i7-4790K CPU @ 4.00GHz", "Intel(R) Corporation", .cpu).clblastHasNoTunedGEMM)
+        XCTAssertFalse(device("pthread-skylake-Intel(R) Xeon(R)", "GenuineIntel", .cpu).clblastHasNoTunedGEMM)
+        XCTAssertFalse(device("NVIDIA H200", "NVIDIA Corporation", .gpu).clblastHasNoTunedGEMM)
+    }
+}
