@@ -57,6 +57,26 @@ final class CLBlastTuningTests: XCTestCase {
         assertClose(try fresh.download(C), expected, tolerance: 1e-5, "seed \(rng.seed)")
     }
 
+    /// A remembered set that is not one of the table's (a damaged or edited file) is never
+    /// handed to CLBlast: the search runs again and replaces it.
+    func testARememberedSetOutsideTheTableIsIgnored() throws {
+        let cl = try TestBackends.requireOpenCL()
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-clblast-\(UUID()).json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        var hostile = KernelTunables.clblastXgemm[0]
+        hostile["MWG"] = 7
+        try TuningDatabase(url: url).record(TunedChoice(solver: OpenCLBackend.clblastGEMMSolver, parameters: hostile,
+                                                        milliseconds: 0.001),
+                                            device: cl.info, problem: OpenCLBackend.clblastGEMMProblem)
+        let saved = ConvolutionChoice.database
+        ConvolutionChoice.database = TuningDatabase(url: url)
+        defer { ConvolutionChoice.database = saved }
+        _ = try OpenCLBackend(device: cl.device)   // applies nothing
+        let choice = try cl.tuneCLBlastGEMM(database: TuningDatabase(url: url), size: 128, runs: 1)
+        XCTAssertTrue(KernelTunables.clblastXgemm.contains(choice.parameters), "\(choice.parameters)")
+        XCTAssertNotEqual(choice.parameters, hostile)
+    }
+
     /// Only devices CLBlast has no tuned entry for are searched by a plan's tuning: CPU devices
     /// not made by Intel (PoCL on AMD or ARM processors).
     func testOnlyCPUDevicesCLBlastDoesNotKnowAreSearched() {

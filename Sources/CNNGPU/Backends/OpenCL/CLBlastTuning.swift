@@ -18,12 +18,18 @@ extension OpenCLBackend {
     public var clblastNeedsTuning: Bool { info.clblastHasNoTunedGEMM }
 
     /// Applies the Xgemm parameters the database remembers for this device and driver, if any.
-    /// A set CLBlast refuses (another CLBlast version with other parameter names) is ignored:
-    /// CLBlast then keeps its own, and the next tuning replaces the entry.
+    /// Only a set of the table is taken (a damaged or edited file could otherwise hand CLBlast
+    /// parameters that build a kernel reading out of bounds); anything else, or a set CLBlast
+    /// refuses, is ignored: CLBlast keeps its own, and the next tuning replaces the entry.
     func applyRememberedCLBlastGEMM(database: TuningDatabase) {
+        if let known = rememberedCLBlastGEMM(database) { _ = overrideCLBlastGEMM(known.parameters) }
+    }
+
+    private func rememberedCLBlastGEMM(_ database: TuningDatabase) -> TunedChoice? {
         guard let choice = database.choice(device: info, problem: Self.clblastGEMMProblem),
-              choice.solver == Self.clblastGEMMSolver else { return }
-        _ = overrideCLBlastGEMM(choice.parameters)
+              choice.solver == Self.clblastGEMMSolver, KernelTunables.clblastXgemm.contains(choice.parameters)
+        else { return nil }
+        return choice
     }
 
     /// Times the Xgemm table (`KernelTunables.clblastXgemm`) on an m = n = k = `size` SGEMM,
@@ -34,10 +40,7 @@ extension OpenCLBackend {
     @discardableResult
     public func tuneCLBlastGEMM(database: TuningDatabase, retune: Bool = false, size: Int = 512,
                                 runs: Int = 2) throws -> TunedChoice {
-        if !retune, let known = database.choice(device: info, problem: Self.clblastGEMMProblem),
-           known.solver == Self.clblastGEMMSolver, overrideCLBlastGEMM(known.parameters) {
-            return known
-        }
+        if !retune, let known = rememberedCLBlastGEMM(database), overrideCLBlastGEMM(known.parameters) { return known }
         let check = try CLBlastCheckProblem(on: self)
         let timed = try (0..<3).map { _ in try makeBuffer([Float](repeating: 0.5, count: size * size)) }
         var best: (parameters: TunableParameters, milliseconds: Double)?
