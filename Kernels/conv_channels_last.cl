@@ -49,6 +49,9 @@
 //   CL_PWG  the pack's work-items per work-group along dimension 0
 //   CL_FPIX the filter gradient's pixels per slice (whole output rows): the work-items of one
 //           slice share its x and dy runs in cache
+//   CL_SO   the epilogue's store order: 1, a tile whose pixels are consecutive in one output
+//           plane is stored channel by channel (each channel's pixels one after another); 0,
+//           pixel by pixel (a lane into each channel's plane), as every other tile is
 //   CL_NCHW 1: read the input in place (NCHW, a channel's step one plane) instead of the
 //           channels-last copy: no copy, but each channel step lands a plane away (1×1 layers
 //           with few output channels, where the copy costs as much as the arithmetic)
@@ -75,6 +78,9 @@
 #endif
 #ifndef CL_FPIX
 #define CL_FPIX 512
+#endif
+#ifndef CL_SO
+#define CL_SO 0
 #endif
 
 #define CO_TILE (CL_VW * CL_NV)
@@ -242,6 +248,29 @@ void conv_channels_last(const int batch, const int CIN, const int H, const int W
         bv[v] = VLOAD(e);
     }
     const int plane = YH * YW;
+#if CL_SO
+    // The tile's pixels consecutive in one output plane: channel by channel, each channel's
+    // CL_RP pixels stored one after another.
+    const int n0 = pb * CL_RP;
+    if (y_sh == 1 && y_sw == 1 && YW == OW && YH == OH && n0 + CL_RP <= NN && n0 / OHW == (n0 + CL_RP - 1) / OHW) {
+        const int img = n0 / OHW;
+        __global float* out = y + (size_t)img * COUT * plane + (n0 - img * OHW);
+        #pragma unroll
+        for (int v = 0; v < CL_NV; v++) {
+            float e[CL_RP][CL_VW];
+            #pragma unroll
+            for (int j = 0; j < CL_RP; j++) VSTORE(acc[j][v] + bv[v], e[j]);
+            for (int l = 0; l < CL_VW; l++) {
+                const int k = kb * CO_TILE + v * CL_VW + l;
+                if (k < COUT) {
+                    #pragma unroll
+                    for (int j = 0; j < CL_RP; j++) out[(size_t)k * plane + j] = activate(act, alpha, e[j][l]);
+                }
+            }
+        }
+        return;
+    }
+#endif
     #pragma unroll
     for (int j = 0; j < CL_RP; j++) {
         const int n = pb * CL_RP + j;

@@ -32,14 +32,15 @@ final class ChannelsLastSolverTests: XCTestCase {
     /// The device default and the table's shapes: 4-, 8- and 16-wide vectors, 1 to 3 vectors
     /// and 1 to 8 pixels per work-item, both launch orders, 1, 16 and 64 work-items per group
     /// (more than some problems' blocks: the kernel's range check), the pack's groups of 1 to
-    /// 32 (past the channel blocks), the input read in place (NCHW) or from its copy, and filter
+    /// 32 (past the channel blocks), the input read in place (NCHW) or from its copy, both
+    /// store orders (tiles inside one image and tiles across an image's end), and filter
     /// gradients in slices of 16 to 4096 pixels (one slice, or many with a partial last one).
     static let parameterSets: [TunableParameters] = [
         [:],
-        ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 0, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 256],
-        ["CL_VW": 16, "CL_NV": 3, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 8, "CL_NCHW": 1, "CL_FPIX": 4096],
-        ["CL_VW": 4, "CL_NV": 1, "CL_RP": 1, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512],
-        ["CL_VW": 8, "CL_NV": 1, "CL_RP": 5, "CL_PF": 0, "CL_WG": 16, "CL_PWG": 1, "CL_NCHW": 1, "CL_FPIX": 16],
+        ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 0, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 256, "CL_SO": 1],
+        ["CL_VW": 16, "CL_NV": 3, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 8, "CL_NCHW": 1, "CL_FPIX": 4096, "CL_SO": 0],
+        ["CL_VW": 4, "CL_NV": 1, "CL_RP": 1, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 1],
+        ["CL_VW": 8, "CL_NV": 1, "CL_RP": 5, "CL_PF": 0, "CL_WG": 16, "CL_PWG": 1, "CL_NCHW": 1, "CL_FPIX": 16, "CL_SO": 1],
     ]
 
     func testApplicability() throws {

@@ -22,8 +22,8 @@ final class KernelCheckTiledChannelsLastTests: XCTestCase {
         let d = try Conv2DDescriptor(batch: 2, inChannels: 12, inH: 5, inW: 7, outChannels: 5, kernelH: 3, kernelW: 3,
                                      padding: Padding2D(top: 1, bottom: 0, left: 2, right: 1))
         let sets: [TunableParameters] = [
-            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 3, "CL_PF": 1, "CL_WG": 16, "CL_PWG": 8, "CL_NCHW": 0, "CL_FPIX": 16],
-            ["CL_VW": 4, "CL_NV": 2, "CL_RP": 5, "CL_PF": 0, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 1, "CL_FPIX": 4096],
+            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 3, "CL_PF": 1, "CL_WG": 16, "CL_PWG": 8, "CL_NCHW": 0, "CL_FPIX": 16, "CL_SO": 0],
+            ["CL_VW": 4, "CL_NV": 2, "CL_RP": 5, "CL_PF": 0, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 1, "CL_FPIX": 4096, "CL_SO": 1],
         ]
         let x = rng.floats(d.inputCount), w = rng.floats(d.weightCount), dy = rng.floats(d.outputCount)
         let b = rng.floats(d.outChannels)
@@ -58,7 +58,7 @@ final class KernelCheckTiledChannelsLastTests: XCTestCase {
         let cpu = TestBackends.cpu
         var rng = SeededGenerator.fresh()
         let p: TunableParameters = ["CL_VW": 4, "CL_NV": 2, "CL_RP": 3, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0,
-                                    "CL_FPIX": 512]
+                                    "CL_FPIX": 512, "CL_SO": 1]
         for d in [try Conv2DDescriptor(batch: 2, inChannels: 6, inH: 7, inW: 6, outChannels: 5, kernelH: 3, kernelW: 3,
                                        strideH: 2, strideW: 2, padding: Padding2D(1)),
                   try Conv2DDescriptor(batch: 1, inChannels: 9, inH: 5, inW: 7, outChannels: 10, kernelH: 1, kernelW: 1,

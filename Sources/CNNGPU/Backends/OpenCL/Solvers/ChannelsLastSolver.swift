@@ -93,9 +93,10 @@ extension OpenCLBackend {
         let variations: [TunableParameters] = direction == .backwardFilter
             ? [[:], ["CL_FPIX": 256], ["CL_FPIX": 2048]]
             : [[:], ["CL_NCHW": 1 - first["CL_NCHW"]!], ["CL_PF": 1 - first["CL_PF"]!],
-               ["CL_PF": 1 - first["CL_PF"]!, "CL_NCHW": 1 - first["CL_NCHW"]!]]
+               ["CL_PF": 1 - first["CL_PF"]!, "CL_NCHW": 1 - first["CL_NCHW"]!], ["CL_SO": 1 - first["CL_SO"]!]]
         for p in [first] + table.candidates where p["CL_VW"] == first["CL_VW"] {
-            let shape = p.merging(["CL_PF": first["CL_PF"]!, "CL_NCHW": first["CL_NCHW"]!, "CL_FPIX": first["CL_FPIX"]!]) { $1 }
+            let shape = p.merging(["CL_PF": first["CL_PF"]!, "CL_NCHW": first["CL_NCHW"]!, "CL_FPIX": first["CL_FPIX"]!,
+                                   "CL_SO": first["CL_SO"]!]) { $1 }
             for change in variations {
                 let q = shape.merging(change) { $1 }
                 if !result.contains(q), table.isValid(q, limits: deviceLimits) { result.append(q) }
@@ -297,7 +298,12 @@ extension KernelTunables {
     /// work-item (CL_RP·CL_NV accumulators), CL_WG work-items per group, CL_PF the launch order
     /// (the solver picks it per problem), CL_PWG the pack's work-items per group, CL_NCHW
     /// whether the input is read in place instead of from its channels-last copy, CL_FPIX the
-    /// filter gradient's pixels per slice. CPU defaults, measured on PoCL
+    /// filter gradient's pixels per slice, CL_SO the epilogue's store order (1: a tile whose
+    /// pixels are consecutive in one output plane goes out channel by channel, each channel's
+    /// pixels one after another; 0: pixel by pixel, a lane into each channel's plane). CL_SO 1 on
+    /// AVX-512 devices: 1.0–1.3× on ResNet-50's 1×1 layers on Zen 4 in two interleaved runs
+    /// (the 3×3 layers within 8% either way); not measured on AVX2 or GPUs, which keep 0.
+    /// CPU defaults, measured on PoCL
     /// (Zen 3, AVX2, batch 8; Benchmarks/NOTES-opencl-solvers.md, fifteenth session): 6 pixels ×
     /// 2 float8 vectors, 12 of AVX2's 16 registers with the two weight vectors and the
     /// broadcast (the 6 × 16 shape of OpenBLAS-style AVX2 micro-kernels; a packed SGEMM with
@@ -309,29 +315,29 @@ extension KernelTunables {
     /// measured: float4 × 4 pixels, 64 work-items per group.
     static let channelsLast = TunableKernel(
         program: "conv_channels_last",
-        names: ["CL_VW", "CL_NV", "CL_RP", "CL_PF", "CL_WG", "CL_PWG", "CL_NCHW", "CL_FPIX"],
+        names: ["CL_VW", "CL_NV", "CL_RP", "CL_PF", "CL_WG", "CL_PWG", "CL_NCHW", "CL_FPIX", "CL_SO"],
         allowed: ["CL_VW": [4, 8, 16], "CL_NV": [1, 2, 3], "CL_RP": [1, 2, 3, 4, 5, 6, 7, 8], "CL_PF": [0, 1],
                   "CL_WG": [1, 16, 64], "CL_PWG": [1, 8, 32], "CL_NCHW": [0, 1],
-                  "CL_FPIX": [16, 64, 256, 512, 1024, 2048, 4096]],
-        cpuDefault: ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
-        gpuDefault: ["CL_VW": 4, "CL_NV": 1, "CL_RP": 4, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512],
+                  "CL_FPIX": [16, 64, 256, 512, 1024, 2048, 4096], "CL_SO": [0, 1]],
+        cpuDefault: ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 1],
+        gpuDefault: ["CL_VW": 4, "CL_NV": 1, "CL_RP": 4, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
         candidates: [
             // AVX2-sized: at most 12 accumulators of 8 lanes.
-            ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
-            ["CL_VW": 8, "CL_NV": 3, "CL_RP": 4, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
-            ["CL_VW": 8, "CL_NV": 1, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
-            ["CL_VW": 8, "CL_NV": 2, "CL_RP": 4, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
+            ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
+            ["CL_VW": 8, "CL_NV": 3, "CL_RP": 4, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
+            ["CL_VW": 8, "CL_NV": 1, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
+            ["CL_VW": 8, "CL_NV": 2, "CL_RP": 4, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
             // AVX-512-sized.
-            ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
-            ["CL_VW": 16, "CL_NV": 3, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
-            ["CL_VW": 16, "CL_NV": 2, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512],
+            ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
+            ["CL_VW": 16, "CL_NV": 3, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
+            ["CL_VW": 16, "CL_NV": 2, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
             // GPU-sized: many work-items, small tiles.
-            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 4, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512],
-            ["CL_VW": 4, "CL_NV": 2, "CL_RP": 2, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512],
-            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 8, "CL_PF": 1, "CL_WG": 16, "CL_PWG": 8, "CL_NCHW": 0, "CL_FPIX": 512],
+            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 4, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
+            ["CL_VW": 4, "CL_NV": 2, "CL_RP": 2, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
+            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 8, "CL_PF": 1, "CL_WG": 16, "CL_PWG": 8, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
         ],
         localSize: { p in [p["CL_WG"]!] },
         localBytes: { _ in 0 },
         consistent: { _ in true },
-        cpuNarrowDefault: ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512])
+        cpuNarrowDefault: ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0])
 }
