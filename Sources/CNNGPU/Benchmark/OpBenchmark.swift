@@ -42,7 +42,8 @@ extension OpBenchmark {
                 let count = backend.convolutionWorkspaceCount(d, direction: pass, solution: solution)
                 let workspace = count > 0 ? try backend.allocate(count, dtype: .float32) : nil
                 try backend.checkConvolutionSolution(d, direction: pass, solution: solution, workspace: workspace)
-                return (convolutionAlgorithmName(backend, d, direction), { try body(backend, solution, workspace, x, w, y) })
+                return (convolutionAlgorithmName(backend, d, pass, solution, label: direction),
+                        { try body(backend, solution, workspace, x, w, y) })
             }
         }
         return [
@@ -147,12 +148,10 @@ private func kernelName(_ backend: any Backend, openCL kernel: String) -> String
     backend is OpenCLBackend ? kernel : "native loops"
 }
 
-/// The algorithm the backend's heuristic puts first for `d` in `direction` ("forward",
-/// "backward-data", "backward-filter"; see each backend's `+Convolution` file).
-func convolutionAlgorithmName(_ backend: any Backend, _ d: Conv2DDescriptor, _ direction: String) -> String {
-    let pass: ConvolutionDirection = direction == "forward" ? .forward
-        : direction == "backward-data" ? .backwardData : .backwardFilter
-    guard let solution = try? ConvolutionChoice.solution(for: d, direction: pass, backend: backend) else { return "unknown" }
+/// How a report names `solution`, the one chosen for `d` in `pass` (`label`: "forward",
+/// "backward-data" or "backward-filter"; see each backend's `+Convolution` file).
+func convolutionAlgorithmName(_ backend: any Backend, _ d: Conv2DDescriptor, _ pass: ConvolutionDirection,
+                              _ solution: ConvolutionSolution, label direction: String) -> String {
     let tuned = ConvolutionChoice.isTuned(solution, d, direction: pass, backend: backend) ? " (tuned)" : ""
     switch solution.algorithm {
     case .im2colGEMM: return "im2col + " + gemmName(backend) + tuned
