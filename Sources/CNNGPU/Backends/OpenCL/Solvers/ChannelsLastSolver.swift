@@ -3,7 +3,8 @@
 /// work-item accumulates a register tile of CL_RP output pixels × CL_NV vectors of output
 /// channels, walking each pixel's channels contiguously. Forward (any stride, padding,
 /// dilation), the input gradient (the forward over dy with flipped, channel-swapped weights,
-/// once per stride phase) and the filter gradient; one group.
+/// once per stride phase) and the filter gradient (on 1×1 stride-1 layers also straight from
+/// NCHW x and dy, a product of rows as they lie); one group.
 ///
 /// Why: on a CPU device the implicit GEMM's per-tile staging of NCHW operands through local
 /// memory held ResNet's layers at 50–70 GFLOP/s on two AVX2 cores, where a register tile fed
@@ -89,9 +90,12 @@ extension OpenCLBackend {
         let table = KernelTunables.channelsLast
         let first = channelsLastDefault(d, direction: direction)
         var result: [TunableParameters] = []
-        // The filter gradient reads neither the launch order nor the layout; it varies its slices.
+        // The filter gradient reads neither the launch order nor (but on 1×1, stride-1, unpadded
+        // layers) the layout; it varies its slices.
+        let flipped = 1 - first["CL_NCHW"]!
+        let inPlace: [TunableParameters] = d.isPointwise ? [["CL_NCHW": flipped, "CL_FPIX": flipped == 1 ? 2048 : 512]] : []
         let variations: [TunableParameters] = direction == .backwardFilter
-            ? [[:], ["CL_FPIX": 256], ["CL_FPIX": 2048]]
+            ? [[:], ["CL_FPIX": 256], ["CL_FPIX": 2048]] + inPlace
             : [[:], ["CL_NCHW": 1 - first["CL_NCHW"]!], ["CL_PF": 1 - first["CL_PF"]!],
                ["CL_PF": 1 - first["CL_PF"]!, "CL_NCHW": 1 - first["CL_NCHW"]!], ["CL_SO": 1 - first["CL_SO"]!]]
         for p in [first] + table.candidates where p["CL_VW"] == first["CL_VW"] {
@@ -118,12 +122,23 @@ extension OpenCLBackend {
     /// costs as much as their arithmetic (Zen 4, the 1×1/2 256→512's forward: 1.2×; its input
     /// gradient, 0.9×); pixel-first ones and every larger kernel read the copy (1.1–1.3× faster).
     func channelsLastDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> TunableParameters {
+        let defaults = KernelTunables.channelsLast.defaults(for: info)
+        if direction == .backwardFilter {
+            let inPlace = d.isPointwise && d.inH * d.inW >= Self.channelsLastInPlaceFilterMinPixels
+            return inPlace ? defaults.merging(["CL_NCHW": 1, "CL_FPIX": 2048]) { $1 } : defaults.merging(["CL_NCHW": 0]) { $1 }
+        }
         let q = ChannelsLastProblem(d, direction)
         let pixelFirst = 4 * q.cin * q.cout * d.kernelH * d.kernelW > Self.channelsLastSharedWeightBytes
         let inPlace = !pixelFirst && d.kernelH == 1 && d.kernelW == 1
-        return KernelTunables.channelsLast.defaults(for: info)
-            .merging(["CL_PF": pixelFirst ? 1 : 0, "CL_NCHW": inPlace ? 1 : 0]) { $1 }
+        return defaults.merging(["CL_PF": pixelFirst ? 1 : 0, "CL_NCHW": inPlace ? 1 : 0]) { $1 }
     }
+
+    /// The filter gradient of a 1×1 stride-1 layer reads x and dy in place, in slices of 2048
+    /// pixels, from this many pixels a plane: on PoCL (Zen 5, AVX-512, batch 8, 7–9 interleaved
+    /// rounds) ResNet-50's 56² layers ran 1.2–1.8× faster so than through the copies (64→64: 1.6
+    /// against 2.9 ms; slices of 512 pixels: 1.0–1.3×), its 14² and 7² layers 0.35–0.65× (a plane
+    /// of 196 or 49 pixels is a few vectors and a partial one per row).
+    static let channelsLastInPlaceFilterMinPixels = 1024
 
     /// See `channelsLastDefault`: three quarters of a Zen 4 or Zen 5 core's L2.
     static let channelsLastSharedWeightBytes = 768 << 10
@@ -148,6 +163,7 @@ extension OpenCLBackend {
         guard Self.channelsLastApplies(d, direction: direction) else { return 0 }
         let p = KernelTunables.channelsLast.completed(parameters, for: info)
         if direction == .backwardFilter {
+            if Self.channelsLastFilterInPlace(d, p) { return ChannelsLastInPlaceFilterPlan(d, p).partCount }
             let f = ChannelsLastFilterPlan(d, p)
             return f.xhOffset + f.xhCount + f.dyhCount + f.partCount
         }
@@ -179,6 +195,33 @@ extension OpenCLBackend {
         }
     }
 
+    /// Whether the filter gradient reads x and dy in place (conv_channels_last_filter_in_place):
+    /// asked for (CL_NCHW 1) on a 1×1, stride-1, unpadded layer, whose gradient is a product of
+    /// NCHW rows as they lie. Other layers' filter gradients read the copies whatever CL_NCHW says.
+    static func channelsLastFilterInPlace(_ d: Conv2DDescriptor, _ p: TunableParameters) -> Bool {
+        p["CL_NCHW"] == 1 && d.isPointwise
+    }
+
+    /// The in-place filter gradient's slices and partial sums: part [splits, cinp, kp] (cinp:
+    /// input channels rounded up to CL_RP, kp: output channels rounded up to CL_NV). A slice is
+    /// `imagesPerSlice` whole images where an image has fewer than CL_FPIX pixels, else a
+    /// `chunk` of one image's pixels (a whole number of vectors); at most `maxSplits` of them.
+    struct ChannelsLastInPlaceFilterPlan {
+        let cinp, kp, imagesPerSlice, chunk, chunks, splits, partCount: Int
+
+        init(_ d: Conv2DDescriptor, _ p: TunableParameters) {
+            let pixels = d.inH * d.inW, maxSplits = ChannelsLastFilterPlan.maxSplits
+            cinp = ceilDiv(d.inChannels, p["CL_RP"]!) * p["CL_RP"]!
+            kp = ceilDiv(d.outChannels, p["CL_NV"]!) * p["CL_NV"]!
+            imagesPerSlice = max(1, p["CL_FPIX"]! / pixels, ceilDiv(d.batch, maxSplits))
+            let imageSlices = ceilDiv(d.batch, imagesPerSlice)
+            chunks = imagesPerSlice > 1 ? 1 : max(1, min(ceilDiv(pixels, p["CL_FPIX"]!), maxSplits / imageSlices))
+            chunk = ceilDiv(ceilDiv(pixels, chunks), p["CL_VW"]!) * p["CL_VW"]!
+            splits = imageSlices * chunks
+            partCount = splits * cinp * kp
+        }
+    }
+
     /// y = activation(conv(x, w) + bias).
     func channelsLastForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
                              bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
@@ -200,6 +243,20 @@ extension OpenCLBackend {
                                     dw: any DeviceBuffer, workspace: (any DeviceBuffer)?,
                                     parameters: TunableParameters) throws {
         let (p, ws) = try channelsLastChecked(d, .backwardFilter, parameters, workspace)
+        if Self.channelsLastFilterInPlace(d, p) {
+            let f = ChannelsLastInPlaceFilterPlan(d, p), wg = p["CL_WG"]!
+            let options = KernelTunables.channelsLast.options(p)
+            try launch("conv_channels_last", "conv_channels_last_filter_in_place",
+                       KernelLaunch(options: options, global: [wg * f.kp / p["CL_NV"]!, f.cinp / p["CL_RP"]!, f.splits],
+                                    local: [wg, 1, 1]),
+                       [d.batch, d.inChannels, d.outChannels, d.inH * d.inW, f.kp, f.cinp, f.imagesPerSlice, f.chunk,
+                        f.chunks].map { KernelArgument.int($0) } + [.buffer(x), .buffer(dy), .buffer(ws), .int(0)])
+            try launch("conv_channels_last", "conv_channels_last_filter_reduce",
+                       KernelLaunch(options: options, global: [ceilDiv(d.weightCount, 64) * 64], local: [64]),
+                       [.int(d.outChannels), .int(d.inChannels), .int(1), .int(f.kp), .int(f.cinp), .int(f.splits),
+                        .buffer(ws), .int(0), .buffer(dw)])
+            return
+        }
         let f = ChannelsLastFilterPlan(d, p)
         let (rs, tile, wg) = (d.kernelH * d.kernelW, p["CL_VW"]! * p["CL_NV"]!, p["CL_WG"]!)
         let options = KernelTunables.channelsLast.options(p)
@@ -297,8 +354,10 @@ extension KernelTunables {
     /// Kernels/conv_channels_last.cl: CL_RP pixels × CL_NV vectors of CL_VW output channels per
     /// work-item (CL_RP·CL_NV accumulators), CL_WG work-items per group, CL_PF the launch order
     /// (the solver picks it per problem), CL_PWG the pack's work-items per group, CL_NCHW
-    /// whether the input is read in place instead of from its channels-last copy, CL_FPIX the
-    /// filter gradient's pixels per slice, CL_SO the epilogue's store order (1: a tile whose
+    /// whether the input is read in place instead of from its channels-last copy (and, on 1×1
+    /// stride-1 layers, whether the filter gradient reads x and dy in place, CL_RP input ×
+    /// CL_NV output channels a work-item, each a vector of CL_VW pixels), CL_FPIX the filter
+    /// gradient's pixels per slice, CL_SO the epilogue's store order (1: a tile whose
     /// pixels are consecutive in one output plane goes out channel by channel, each channel's
     /// pixels one after another; 0: pixel by pixel, a lane into each channel's plane). CL_SO 1 on
     /// AVX-512 devices: 1.0–1.3× on ResNet-50's 1×1 layers on Zen 4 in two interleaved runs
