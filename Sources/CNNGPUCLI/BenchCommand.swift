@@ -7,7 +7,9 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmark ops and models on several devices and compare them.",
         discussion: """
-            Each device is first calibrated: the GFLOP/s of a large SGEMM and the GB/s of a large copy. \
+            Each device is first calibrated: the GFLOP/s of a large matrix product (the faster of the \
+            backend's BLAS SGEMM and its convolution kernels on the same product as a 1×1 convolution) \
+            and the GB/s of a large copy. \
             Every op is then reported with its time, its GFLOP/s (GB/s for memory-bound ops), that rate as \
             a share of the calibrated one, and the algorithm or kernel the backend chose; every model with \
             its inference and training images/s and its planned memory. Times are medians of repeated \

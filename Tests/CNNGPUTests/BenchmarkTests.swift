@@ -33,6 +33,13 @@ final class BenchmarkTests: XCTestCase {
             XCTAssertEqual(device["deviceTimestamps"] as? Bool, id.hasPrefix("opencl"), id)
             let calibration = try XCTUnwrap(device["calibration"] as? [String: Any])
             XCTAssertGreaterThan(calibration["gemmGFLOPS"] as? Double ?? 0, 0, id)
+            // The GEMM reference is the faster of the BLAS SGEMM and the same product as a 1×1
+            // convolution, and says which it was.
+            let blas = try XCTUnwrap(calibration["blasGEMMGFLOPS"] as? Double, id)
+            let asConvolution = try XCTUnwrap(calibration["convolutionGEMMGFLOPS"] as? Double, id)
+            XCTAssertEqual(calibration["gemmGFLOPS"] as? Double, max(blas, asConvolution), id)
+            let path = try XCTUnwrap(calibration["gemmPath"] as? String, id)
+            XCTAssertTrue(path.hasPrefix(blas >= asConvolution ? "BLAS SGEMM" : "1×1 convolution"), "\(id): \(path)")
             XCTAssertGreaterThan(calibration["bandwidthGBps"] as? Double ?? 0, 0, id)
 
             let ops = try XCTUnwrap(device["ops"] as? [[String: Any]])

@@ -10,14 +10,14 @@ public enum BenchmarkReport {
             + String(format: "%.1f GiB, ", Double(r.machine.memoryBytes) / 1_073_741_824)
             + r.machine.operatingSystem + String(format: "; the run took %.0f s.\n\n", r.totalSeconds)
         md += "## Devices\n\n"
-        md += row(["device", "name", "platform / driver", "units", "setup s", "SGEMM GFLOP/s", "theoretical GFLOP/s",
+        md += row(["device", "name", "platform / driver", "units", "setup s", "GEMM GFLOP/s", "theoretical GFLOP/s",
                    "copy GB/s", "device time"])
         md += row(Array(repeating: "---", count: 9))
         for d in r.devices {
             let c = d.calibration
             md += row([d.id, d.name, [d.platform, d.driver].filter { !$0.isEmpty }.joined(separator: ", "),
                        "\(d.computeUnits)", String(format: "%.1f", d.setupSeconds),
-                       String(format: "%.1f (%d³)", c.gemmGFLOPS, c.gemmSize),
+                       String(format: "%.1f (%d³", c.gemmGFLOPS, c.gemmSize) + (c.gemmPath.map { ", " + $0 } ?? "") + ")",
                        c.theoreticalPeakGFLOPS.map { String(format: "~%.0f", $0) } ?? "–",
                        String(format: "%.1f", c.bandwidthGBps),
                        d.deviceTimestamps ? "OpenCL profiling events" : "wall clock"])
@@ -42,7 +42,7 @@ public enum BenchmarkReport {
         let ops = orderedUnique(r.devices.flatMap { $0.ops.map { BenchmarkChart.opLabel($0) } })
         if !ops.isEmpty {
             md += "\n## Ops compared\n\nRate at the median device time; in brackets, its share of the device's "
-                + "calibrated SGEMM rate (compute-bound ops) or copy bandwidth (memory-bound ops).\n\n"
+                + "calibrated GEMM rate (the faster of its BLAS SGEMM and a 1×1 convolution; compute-bound ops) or copy bandwidth (memory-bound ops).\n\n"
             md += row(["op", "shape"] + ids.flatMap { ["\($0)", "\($0) algorithm"] })
             md += row(Array(repeating: "---", count: 2 + 2 * ids.count))
             for label in ops {

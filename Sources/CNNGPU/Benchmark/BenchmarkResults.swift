@@ -56,9 +56,19 @@ public struct DeviceResults: Codable, Sendable {
 /// What this device achieves on a large GEMM and a large copy: the references that op results
 /// are given as a share of. Both are taken at the fastest of the repeated samples.
 public struct Calibration: Codable, Sendable {
-    /// m = n = k of the square SGEMM.
+    /// m = n = k of the square GEMM.
     public var gemmSize: Int
+    /// The faster of `blasGEMMGFLOPS` and `convolutionGEMMGFLOPS`: the rate compute-bound ops
+    /// are given as a share of.
     public var gemmGFLOPS: Double
+    /// Which of the two that was, and the algorithm it ran (absent in results written before it
+    /// was recorded, when the reference was the BLAS SGEMM alone).
+    public var gemmPath: String?
+    /// The backend's BLAS SGEMM of the square product.
+    public var blasGEMMGFLOPS: Double?
+    /// The same product as a 1×1 convolution (n channels in and out, n pixels) on the backend's
+    /// own convolution kernels.
+    public var convolutionGEMMGFLOPS: Double?
     /// Bytes read plus bytes written by the copy.
     public var copyBytes: Int
     public var bandwidthGBps: Double

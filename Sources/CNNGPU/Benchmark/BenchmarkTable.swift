@@ -38,9 +38,17 @@ public enum BenchmarkTable {
         let peak = c.theoreticalPeakGFLOPS.map { String(format: " (theoretical peak ~%.0f)", $0) } ?? ""
         return "== \(d.id): \(d.name) (\(d.backend), \(d.computeUnits) compute units; \(d.platform)"
             + (d.driver.isEmpty ? "" : ", driver \(d.driver)") + ")\n"
-            + String(format: "   setup %.1f s · SGEMM %d³ %.1f GFLOP/s", d.setupSeconds, c.gemmSize, c.gemmGFLOPS)
+            + String(format: "   setup %.1f s · GEMM %d³ %.1f GFLOP/s", d.setupSeconds, c.gemmSize, c.gemmGFLOPS)
             + peak + String(format: " · copy %.1f GB/s · device time from ", c.bandwidthGBps)
             + (d.deviceTimestamps ? "OpenCL profiling events" : "the wall clock")
+            + gemmPaths(c)
+    }
+
+    /// Which path set the GEMM reference, and both paths' rates.
+    static func gemmPaths(_ c: Calibration) -> String {
+        guard let path = c.gemmPath, let blas = c.blasGEMMGFLOPS, let convolution = c.convolutionGEMMGFLOPS else { return "" }
+        return String(format: "\n   GEMM reference: %@; BLAS SGEMM %.1f GFLOP/s, as a 1×1 convolution %.1f",
+                      path, blas, convolution)
     }
 
     /// Left-aligned columns, numbers right-aligned, two spaces apart.
