@@ -2,8 +2,9 @@
 public enum TuningMode: String, Sendable, CaseIterable {
     /// Remembered choices and heuristics only; nothing is timed.
     case off
-    /// Problems this device and driver have not seen are timed once per solver at its default
-    /// parameters, and the winner is remembered.
+    /// Problems this device and driver have not seen are timed per solver at its default
+    /// parameters (OpenCL: three interleaved rounds; the CPU backend: three rounds of its
+    /// variants), and the winner is remembered.
     case fast
     /// Every solver and every parameter set in the tunables table, timed again even if remembered.
     case full
@@ -24,7 +25,7 @@ enum ConvolutionChoice {
         case (.off, _): return nil
         case (_, let cl as OpenCLBackend):
             return try cl.tuneConvolution(d, direction: direction, database: database, retune: mode == .full,
-                                          runs: mode == .full ? 2 : 1, exhaustive: mode == .full)
+                                          runs: mode == .full ? 2 : 3, exhaustive: mode == .full)
         case (_, let cpu as CPUBackend):
             return try cpu.tuneConvolution(d, direction: direction, database: database, retune: mode == .full,
                                            runs: mode == .full ? 6 : 3)
