@@ -18,7 +18,7 @@ public enum BenchmarkReport {
             md += row([d.id, d.name, [d.platform, d.driver].filter { !$0.isEmpty }.joined(separator: ", "),
                        "\(d.computeUnits)", String(format: "%.1f", d.setupSeconds),
                        String(format: "%.1f (%d³", c.gemmGFLOPS, c.gemmSize) + (c.gemmPath.map { ", " + $0 } ?? "") + ")",
-                       c.theoreticalPeakGFLOPS.map { String(format: "~%.0f", $0) } ?? "–",
+                       c.theoreticalPeakGFLOPS.map { String(format: "~%.0f", $0) + BenchmarkTable.peakCaveat(c) } ?? "–",
                        String(format: "%.1f", c.bandwidthGBps),
                        d.deviceTimestamps ? "OpenCL profiling events" : "wall clock"])
         }
