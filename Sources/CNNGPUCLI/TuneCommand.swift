@@ -78,11 +78,8 @@ struct TuneCommand: ParsableCommand {
             print(row.enumerated().map { c, cell in cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
                 .joined(separator: "  "))
         }
-        if let cl = backend as? OpenCLBackend,
-           let gemm = TuningDatabase.shared.choice(device: cl.info, problem: OpenCLBackend.clblastGEMMProblem) {
-            print(String(format: "CLBlast SGEMM  %@  %.2f ms (512³)",
-                         gemm.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
-                         gemm.milliseconds))
+        if let cl = backend as? OpenCLBackend, let gemm = cl.rememberedCLBlastGEMMDescription(TuningDatabase.shared) {
+            print("CLBlast SGEMM  " + gemm)
         }
         print(String(format: "tuned %d problems in %.1f s; remembered in %@", results.count, Date().timeIntervalSince(start),
                      TuningDatabase.shared.url.path))

@@ -3,9 +3,9 @@ import Foundation
 import XCTest
 
 /// CLBlast's SGEMM parameters tuned where its database has nothing for the device
-/// (Backends/OpenCL/CLBlastTuning.swift): the table is complete and consistent, the search
-/// remembers a set that computes correctly, a remembered set is reused without timing, and a
-/// backend opened later applies it.
+/// (Backends/OpenCL/CLBlastTuning.swift): the tables are complete and consistent, the search
+/// remembers an Xgemm set that computes correctly and a switching size to XgemmDirect, a
+/// remembered choice is reused without timing, and a backend opened later applies it.
 final class CLBlastTuningTests: XCTestCase {
     /// Every set names all of Xgemm's parameters, and the GEMMK = 0 sets meet the constraints
     /// CLBlast's own tuner puts on them (tiles made of whole work-groups of whole vectors, the
@@ -29,17 +29,40 @@ final class CLBlastTuningTests: XCTestCase {
         }
     }
 
+    /// XgemmDirect's sets meet its tuner's constraints (the tile made of whole work-groups and
+    /// whole vectors, the reshaped load tiles dividing it), and a choice made of table sets
+    /// and a switching size of the list reads back.
+    func testDirectTableIsCompleteAndConsistent() {
+        let table = KernelTunables.clblastXgemmDirect
+        XCTAssertFalse(table.isEmpty)
+        for p in table {
+            XCTAssertEqual(Set(p.keys), Set(KernelTunables.clblastXgemmDirectNames), "\(p)")
+            let (wgd, mdimcd, ndimcd, mdimad, ndimbd) = (p["WGD"]!, p["MDIMCD"]!, p["NDIMCD"]!, p["MDIMAD"]!, p["NDIMBD"]!)
+            for divisor in [mdimcd, ndimcd, mdimad, ndimbd, p["KWID"]!] { XCTAssertEqual(wgd % divisor, 0, "\(p)") }
+            XCTAssertEqual(mdimcd * ndimcd % mdimad, 0, "\(p)")
+            XCTAssertEqual(mdimcd * ndimcd % ndimbd, 0, "\(p)")
+            XCTAssertEqual(wgd % (mdimcd * ndimcd / mdimad), 0, "\(p)")
+            XCTAssertEqual(wgd % (mdimcd * ndimcd / ndimbd), 0, "\(p)")
+            XCTAssertEqual(wgd / mdimcd % p["VWMD"]!, 0, "\(p)")
+            XCTAssertEqual(wgd / ndimcd % p["VWND"]!, 0, "\(p)")
+        }
+        XCTAssertNotNil(CLBlastGEMMChoice(CLBlastGEMMChoice(xgemm: KernelTunables.clblastXgemm[1],
+                                                            xgemmDirect: KernelTunables.clblastXgemmDirect[0],
+                                                            indirectFrom: 256).parameters))
+    }
+
     func testSearchRemembersACorrectSetAndABackendOpenedLaterAppliesIt() throws {
         let cl = try TestBackends.requireOpenCL()
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-clblast-\(UUID()).json")
         defer { try? FileManager.default.removeItem(at: url) }
         let database = TuningDatabase(url: url)
-        let choice = try cl.tuneCLBlastGEMM(database: database, size: 256, runs: 1)
+        let choice = try cl.tuneCLBlastGEMM(database: database, size: 128, runs: 1, sets: 2)
         XCTAssertEqual(choice.solver, OpenCLBackend.clblastGEMMSolver)
-        XCTAssertTrue(KernelTunables.clblastXgemm.contains(choice.parameters), "\(choice.parameters)")
+        let parts = try XCTUnwrap(CLBlastGEMMChoice(choice.parameters), "\(choice.parameters)")
+        XCTAssertTrue(KernelTunables.clblastIndirectFrom.contains(parts.indirectFrom))
         XCTAssertEqual(TuningDatabase(url: url).choice(device: cl.info, problem: OpenCLBackend.clblastGEMMProblem), choice)
         // Remembered: returned as stored, nothing timed again.
-        XCTAssertEqual(try cl.tuneCLBlastGEMM(database: TuningDatabase(url: url), size: 256, runs: 1), choice)
+        XCTAssertEqual(try cl.tuneCLBlastGEMM(database: TuningDatabase(url: url), size: 128, runs: 1, sets: 2), choice)
 
         // A backend opened with that database applies the set; its GEMMs match a host reference.
         let saved = ConvolutionChoice.database
@@ -63,8 +86,9 @@ final class CLBlastTuningTests: XCTestCase {
         let cl = try TestBackends.requireOpenCL()
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-clblast-\(UUID()).json")
         defer { try? FileManager.default.removeItem(at: url) }
-        var hostile = KernelTunables.clblastXgemm[0]
-        hostile["MWG"] = 7
+        var hostile = CLBlastGEMMChoice.generic.parameters
+        hostile["Xgemm.MWG"] = 7
+        XCTAssertNil(CLBlastGEMMChoice(hostile))
         try TuningDatabase(url: url).record(TunedChoice(solver: OpenCLBackend.clblastGEMMSolver, parameters: hostile,
                                                         milliseconds: 0.001),
                                             device: cl.info, problem: OpenCLBackend.clblastGEMMProblem)
@@ -72,8 +96,8 @@ final class CLBlastTuningTests: XCTestCase {
         ConvolutionChoice.database = TuningDatabase(url: url)
         defer { ConvolutionChoice.database = saved }
         _ = try OpenCLBackend(device: cl.device)   // applies nothing
-        let choice = try cl.tuneCLBlastGEMM(database: TuningDatabase(url: url), size: 128, runs: 1)
-        XCTAssertTrue(KernelTunables.clblastXgemm.contains(choice.parameters), "\(choice.parameters)")
+        let choice = try cl.tuneCLBlastGEMM(database: TuningDatabase(url: url), size: 64, runs: 1, sets: 1)
+        XCTAssertNotNil(CLBlastGEMMChoice(choice.parameters), "\(choice.parameters)")
         XCTAssertNotEqual(choice.parameters, hostile)
     }
 

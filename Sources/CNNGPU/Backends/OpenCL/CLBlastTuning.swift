@@ -2,99 +2,209 @@ import CCLBlast
 import COpenCL
 import Foundation
 
-/// CLBlast's SGEMM kernel (Xgemm) tuned for devices its own database does not know. CLBlast
-/// ships tuned parameters for many GPUs and for Intel processors only; any other CPU device
-/// (PoCL on AMD or ARM processors) runs its generic default, which moved 18.7 GFLOP/s on a
-/// 2048³ SGEMM on two Zen 4 cores where the same cores' FMA peak is about 230
-/// (Benchmarks/NOTES-opencl-solvers.md, fifteenth session). The search times a bounded table
-/// of parameter sets with `CLBlastOverrideParameters`, checks each one's result against a host
-/// reference, keeps the fastest and remembers it in the tuning database with the convolution
-/// choices; a backend opened later applies the remembered set before its first GEMM.
+/// CLBlast's SGEMM tuned for devices its own database does not know. CLBlast ships tuned
+/// parameters for many GPUs and for Intel processors only; any other CPU device (PoCL on AMD or
+/// ARM processors) runs its generic defaults, which moved 18.7 GFLOP/s on a 2048³ SGEMM on two
+/// Zen 4 cores where the same cores' FMA peak is about 230 (Benchmarks/NOTES-opencl-solvers.md,
+/// fifteenth session). CLBlast runs a GEMM one of two ways: below XGEMM_MIN_INDIRECT_SIZE³
+/// multiply-adds (its "GemmRoutine" parameter, 896 by default: 896³ ≈ 719 M) one generic
+/// kernel, XgemmDirect; above it, the Xgemm kernel on operands padded and transposed first. The
+/// search tunes Xgemm's parameters from a table (`KernelTunables.clblastXgemm`) with Xgemm
+/// forced (every set first checked against a host reference on a ragged problem, then timed),
+/// then the switching size between it and XgemmDirect.
+/// The fastest are remembered in the tuning database with the convolution choices, and a
+/// backend opened later applies them before its first GEMM.
 extension OpenCLBackend {
-    /// The tuning database's name for the Xgemm choice (next to the convolution problems).
-    public static let clblastGEMMProblem = "clblast Xgemm float32"
+    /// The tuning database's name for the CLBlast choice (next to the convolution problems).
+    /// (Before the switching size was tuned, "clblast Xgemm float32" held an Xgemm set chosen
+    /// by timing what was in fact XgemmDirect: such entries are ignored and searched again.)
+    public static let clblastGEMMProblem = "clblast GEMM float32"
+    static let clblastGEMMSolver = "clblast"
 
-    /// Whether CLBlast runs its generic default here (`DeviceInfo.clblastHasNoTunedGEMM`).
+    /// Whether CLBlast runs its generic defaults here (`DeviceInfo.clblastHasNoTunedGEMM`).
     public var clblastNeedsTuning: Bool { info.clblastHasNoTunedGEMM }
 
-    /// Applies the Xgemm parameters the database remembers for this device and driver, if any.
-    /// Only a set of the table is taken (a damaged or edited file could otherwise hand CLBlast
+    /// Applies the parameters the database remembers for this device and driver, if any. Only
+    /// sets of the tables are taken (a damaged or edited file could otherwise hand CLBlast
     /// parameters that build a kernel reading out of bounds); anything else, or a set CLBlast
     /// refuses, is ignored: CLBlast keeps its own, and the next tuning replaces the entry.
     func applyRememberedCLBlastGEMM(database: TuningDatabase) {
-        if let known = rememberedCLBlastGEMM(database) { _ = overrideCLBlastGEMM(known.parameters) }
+        if let known = rememberedCLBlastGEMM(database) { _ = applyCLBlastGEMM(CLBlastGEMMChoice(known.parameters)!) }
+    }
+
+    /// The remembered choice as one line (`cnn-gpu tune`), if there is one.
+    public func rememberedCLBlastGEMMDescription(_ database: TuningDatabase) -> String? {
+        rememberedCLBlastGEMM(database).map { c in
+            CLBlastGEMMChoice(c.parameters)!.description + String(format: "  (SGEMM %.2f ms at 512³)", c.milliseconds)
+        }
     }
 
     private func rememberedCLBlastGEMM(_ database: TuningDatabase) -> TunedChoice? {
         guard let choice = database.choice(device: info, problem: Self.clblastGEMMProblem),
-              choice.solver == Self.clblastGEMMSolver, KernelTunables.clblastXgemm.contains(choice.parameters)
-        else { return nil }
+              choice.solver == Self.clblastGEMMSolver, CLBlastGEMMChoice(choice.parameters) != nil else { return nil }
         return choice
     }
 
-    /// Times the Xgemm table (`KernelTunables.clblastXgemm`) on an m = n = k = `size` SGEMM,
-    /// `runs` timed runs after a warm-up each, every set first checked against a host reference
-    /// on a ragged problem; applies and remembers the fastest. Returns the remembered choice
-    /// without timing when there is one and `retune` is false. Throws only when no set runs
-    /// correctly (then CLBlast's generic default is applied again).
+    /// Searches Xgemm's table on m = n = k = `size` and 2·`size` SGEMMs, then the switching size
+    /// between it and XgemmDirect (CLBlast's generic parameters) at the cube sizes of
+    /// `KernelTunables.clblastSwitchSizes` up to 2·`size` (`runs` timed runs after a warm-up
+    /// each); applies and remembers the result. Returns the
+    /// remembered choice without timing when there is one and `retune` is false. Throws only
+    /// when no set of a kernel runs correctly (then CLBlast's generic defaults are applied again).
+    /// `sets` keeps the first sets of the table (tests: every set means a build of CLBlast's
+    /// GEMM program, 5–20 s on PoCL).
     @discardableResult
     public func tuneCLBlastGEMM(database: TuningDatabase, retune: Bool = false, size: Int = 512,
-                                runs: Int = 2) throws -> TunedChoice {
-        if !retune, let known = rememberedCLBlastGEMM(database), overrideCLBlastGEMM(known.parameters) { return known }
+                                runs: Int = 2, sets: Int = .max) throws -> TunedChoice {
+        if !retune, let known = rememberedCLBlastGEMM(database), applyCLBlastGEMM(CLBlastGEMMChoice(known.parameters)!) {
+            return known
+        }
         let check = try CLBlastCheckProblem(on: self)
-        let timed = try (0..<3).map { _ in try makeBuffer([Float](repeating: 0.5, count: size * size)) }
-        var best: (parameters: TunableParameters, milliseconds: Double)?
-        var failures: [String] = []
-        for candidate in KernelTunables.clblastXgemm {
-            do {
-                guard overrideCLBlastGEMM(candidate) else { throw CNNError.invalidArgument("CLBlast refused the parameters") }
-                try check.verify(on: self)
-                let run = {
-                    try self.gemm(transA: false, transB: false, m: size, n: size, k: size, alpha: 1,
-                                  a: MatrixRef(timed[0], ld: size), b: MatrixRef(timed[1], ld: size), beta: 0,
-                                  c: MatrixRef(timed[2], ld: size))
-                    try self.synchronize()
-                }
-                try run()
-                var fastest = Double.infinity
-                for _ in 0..<max(1, runs) {
-                    let start = DispatchTime.now().uptimeNanoseconds
-                    try run()
-                    fastest = min(fastest, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-                }
-                if fastest < best?.milliseconds ?? .infinity { best = (candidate, fastest) }
-            } catch {
-                failures.append("\(candidate.sorted { $0.key < $1.key }): \(error)")
+        let largest = 2 * size
+        let operands = try (0..<3).map { _ in try makeBuffer([Float](repeating: 0.5, count: largest * largest)) }
+        func time(_ n: Int) throws -> Double {
+            let run = {
+                try self.gemm(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: MatrixRef(operands[0], ld: n),
+                              b: MatrixRef(operands[1], ld: n), beta: 0, c: MatrixRef(operands[2], ld: n))
+                try self.synchronize()
             }
+            try run()
+            var fastest = Double.infinity
+            for _ in 0..<max(1, runs) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try run()
+                fastest = min(fastest, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            return fastest
         }
-        guard let best else {
-            _ = overrideCLBlastGEMM(KernelTunables.clblastXgemm[0])
-            throw CNNError.invalidArgument("no CLBlast SGEMM parameter set ran correctly on \(info.name): "
-                + failures.joined(separator: "; "))
+        let (alwaysIndirect, neverIndirect) = (KernelTunables.clblastIndirectFrom.first!, KernelTunables.clblastIndirectFrom.last!)
+        let sizes = KernelTunables.clblastSwitchSizes.filter { $0 <= largest }
+        // The Xgemm sets with Xgemm forced (GemmRoutine's switching size set so that every GEMM
+        // takes it, the check problem included).
+        func searchXgemm(at sizes: [Int]) throws -> TunableParameters {
+            var best: (TunableParameters, Double)?, failures: [String] = []
+            for candidate in KernelTunables.clblastXgemm.prefix(sets) {
+                do {
+                    guard overrideCLBlast(.gemmRoutine, [CLBlastKernel.indirectFrom: alwaysIndirect]),
+                          overrideCLBlast(.xgemm, candidate) else {
+                        throw CNNError.invalidArgument("CLBlast refused the parameters")
+                    }
+                    try check.verify(on: self)
+                    // Ranked by the product of the times (their geometric mean): a set tuned at
+                    // 512³ alone ran 102 GFLOP/s there and 42 at 2048³ on PoCL (Zen 5).
+                    let score = try sizes.reduce(1.0) { try $0 * time($1) }
+                    if score < best?.1 ?? .infinity { best = (candidate, score) }
+                } catch {
+                    failures.append("\(candidate.sorted { $0.key < $1.key }): \(error)")
+                }
+            }
+            guard let best else {
+                _ = applyCLBlastGEMM(.generic)
+                throw CNNError.invalidArgument("no CLBlast Xgemm parameter set ran correctly on \(info.name): "
+                    + failures.joined(separator: "; "))
+            }
+            return best.0
         }
-        _ = overrideCLBlastGEMM(best.parameters)
-        let choice = TunedChoice(solver: Self.clblastGEMMSolver, parameters: best.parameters, milliseconds: best.milliseconds)
+        let xgemm = try searchXgemm(at: [size, largest])
+        // XgemmDirect keeps CLBlast's generic parameters: searching five sets of its database's
+        // Intel entries too (each a build of CLBlast's whole GEMM program, 10–20 s on PoCL) took
+        // the search on a cold cache from 95 to 246 s on Zen 5, where the tuned Xgemm then took
+        // over from 256³ instead of from the smallest size.
+        let direct = KernelTunables.clblastXgemmDirect[0]
+        // The switching size: each path's time at every size, then the threshold whose paths take
+        // the least time over them (a sum of logarithms, so that every size counts alike). The
+        // paths need not cross once: on PoCL (Zen 5) the tuned Xgemm ran 102 GFLOP/s at 512³
+        // against a tuned XgemmDirect's 49, and 54 against 58 at 1024³.
+        func times(indirectFrom: Int) throws -> [Double] {
+            _ = applyCLBlastGEMM(CLBlastGEMMChoice(xgemm: xgemm, xgemmDirect: direct, indirectFrom: indirectFrom))
+            return try sizes.map { log(try time($0)) }
+        }
+        let (indirect, directly) = (try times(indirectFrom: alwaysIndirect), try times(indirectFrom: neverIndirect))
+        func cost(_ threshold: Int) -> Double {
+            sizes.indices.reduce(0) { $0 + (sizes[$1] >= threshold ? indirect[$1] : directly[$1]) }
+        }
+        let indirectFrom = KernelTunables.clblastIndirectFrom.min { cost($0) < cost($1) }!
+        let chosen = CLBlastGEMMChoice(xgemm: xgemm, xgemmDirect: direct, indirectFrom: indirectFrom)
+        _ = applyCLBlastGEMM(chosen)
+        let choice = TunedChoice(solver: Self.clblastGEMMSolver, parameters: chosen.parameters, milliseconds: try time(size))
         try database.record(choice, device: info, problem: Self.clblastGEMMProblem)
         return choice
     }
 
-    static let clblastGEMMSolver = "clblastXgemm"
+    /// Sets all three for this device (CLBlast caches its programs by parameter values, so the
+    /// next GEMM builds or reuses the matching one).
+    private func applyCLBlastGEMM(_ c: CLBlastGEMMChoice) -> Bool {
+        overrideCLBlast(.xgemm, c.xgemm) && overrideCLBlast(.xgemmDirect, c.xgemmDirect)
+            && overrideCLBlast(.gemmRoutine, [CLBlastKernel.indirectFrom: c.indirectFrom])
+    }
 
-    /// Sets CLBlast's single-precision Xgemm parameters for this device (its programs are cached
-    /// by parameter values, so the next GEMM builds or reuses the matching one).
-    private func overrideCLBlastGEMM(_ parameters: TunableParameters) -> Bool {
-        let names = KernelTunables.clblastXgemmNames
-        guard names.allSatisfy({ parameters[$0] != nil }) else { return false }
-        let cNames = names.map { strdup($0) }
+    /// Sets one kernel's single-precision parameters for this device.
+    private func overrideCLBlast(_ kernel: CLBlastKernel, _ parameters: TunableParameters) -> Bool {
+        guard kernel.names.allSatisfy({ parameters[$0] != nil }) else { return false }
+        let cNames = kernel.names.map { strdup($0) }
         defer { cNames.forEach { free($0) } }
         var pointers: [UnsafePointer<CChar>?] = cNames.map { $0.map { UnsafePointer($0) } }
-        var values = names.map { parameters[$0]! }
+        var values = kernel.names.map { parameters[$0]! }
         return pointers.withUnsafeMutableBufferPointer { p in
             values.withUnsafeMutableBufferPointer { v in
-                CLBlastOverrideParameters(device.deviceID, "Xgemm", CLBlastPrecisionSingle, names.count, p.baseAddress,
-                                          v.baseAddress) == CLBlastSuccess
+                CLBlastOverrideParameters(device.deviceID, kernel.name, CLBlastPrecisionSingle, kernel.names.count,
+                                          p.baseAddress, v.baseAddress) == CLBlastSuccess
             }
         }
+    }
+}
+
+/// One of CLBlast's kernels (its database's name) and the parameter names an override must give.
+struct CLBlastKernel {
+    let name: String, names: [String]
+    static let indirectFrom = "XGEMM_MIN_INDIRECT_SIZE"
+    static let xgemm = CLBlastKernel(name: "Xgemm", names: KernelTunables.clblastXgemmNames)
+    static let xgemmDirect = CLBlastKernel(name: "XgemmDirect", names: KernelTunables.clblastXgemmDirectNames)
+    static let gemmRoutine = CLBlastKernel(name: "GemmRoutine", names: [indirectFrom])
+}
+
+/// What the search remembers, as one parameter dictionary ("Xgemm.MWG", "XgemmDirect.WGD",
+/// "GemmRoutine.XGEMM_MIN_INDIRECT_SIZE", …). `init?` takes only sets of the tables and a
+/// switching size of `KernelTunables.clblastIndirectFrom`.
+struct CLBlastGEMMChoice {
+    let xgemm: TunableParameters, xgemmDirect: TunableParameters, indirectFrom: Int
+
+    /// CLBlast's generic defaults (the first set of each table, 896 for the switch: not one the
+    /// search chooses, so only applied, never remembered).
+    static let generic = CLBlastGEMMChoice(xgemm: KernelTunables.clblastXgemm[0], xgemmDirect: KernelTunables.clblastXgemmDirect[0],
+                                           indirectFrom: 896)
+
+    init(xgemm: TunableParameters, xgemmDirect: TunableParameters, indirectFrom: Int) {
+        self.xgemm = xgemm; self.xgemmDirect = xgemmDirect; self.indirectFrom = indirectFrom
+    }
+
+    init?(_ p: TunableParameters) {
+        func part(_ kernel: CLBlastKernel) -> TunableParameters {
+            Dictionary(uniqueKeysWithValues: p.compactMap { key, value in
+                key.hasPrefix(kernel.name + ".") ? (String(key.dropFirst(kernel.name.count + 1)), value) : nil
+            })
+        }
+        let (xgemm, direct) = (part(.xgemm), part(.xgemmDirect))
+        guard KernelTunables.clblastXgemm.contains(xgemm), KernelTunables.clblastXgemmDirect.contains(direct),
+              let from = part(.gemmRoutine)[CLBlastKernel.indirectFrom], KernelTunables.clblastIndirectFrom.contains(from),
+              p.count == xgemm.count + direct.count + 1 else { return nil }
+        self.init(xgemm: xgemm, xgemmDirect: direct, indirectFrom: from)
+    }
+
+    var parameters: TunableParameters {
+        var p: TunableParameters = ["GemmRoutine." + CLBlastKernel.indirectFrom: indirectFrom]
+        for (k, v) in xgemm { p["Xgemm." + k] = v }
+        for (k, v) in xgemmDirect { p["XgemmDirect." + k] = v }
+        return p
+    }
+
+    /// One line for `cnn-gpu tune`.
+    var description: String {
+        func list(_ p: TunableParameters) -> String { p.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") }
+        let from = KernelTunables.clblastIndirectFrom
+        let path = indirectFrom == from.first! ? "Xgemm at every size"
+            : indirectFrom == from.last! ? "XgemmDirect up to \(indirectFrom)³" : "Xgemm from \(indirectFrom)³"
+        return "Xgemm \(list(xgemm)); XgemmDirect \(list(xgemmDirect)); \(path)"
     }
 }
 
@@ -147,7 +257,7 @@ extension KernelTunables {
     static let clblastXgemmNames = ["GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB", "NDIMC", "NWG", "SA",
                                     "SB", "STRM", "STRN", "VWM", "VWN"]
 
-    /// The sets `tuneCLBlastGEMM` times, in `clblastXgemmNames` order: first CLBlast's generic
+    /// The Xgemm sets `tuneCLBlastGEMM` times, in `clblastXgemmNames` order: first CLBlast's generic
     /// default (what such a device runs untuned) and its Intel-CPU default, then sets its
     /// database holds for Intel desktop and server processors (its tuner's results there), then
     /// wider vectors with small work-groups and no local memory, which suit PoCL: it runs a
@@ -162,4 +272,23 @@ extension KernelTunables {
         [0, 1, 16, 2, 4, 4, 64, 4, 4, 64, 0, 0, 0, 0, 16, 16],
         [0, 1, 32, 2, 8, 8, 128, 8, 8, 64, 0, 0, 0, 0, 16, 8],
     ].map { Dictionary(uniqueKeysWithValues: zip(clblastXgemmNames, $0)) }
+
+    /// CLBlast 1.5's XgemmDirect parameter names, all of which an override must give.
+    static let clblastXgemmDirectNames = ["KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD", "PADA", "PADB", "VWMD", "VWND", "WGD"]
+
+    /// The XgemmDirect sets a remembered choice may hold, in `clblastXgemmDirectNames` order:
+    /// CLBlast's generic default, the one `tuneCLBlastGEMM` sets (see there why it does not
+    /// search more).
+    static let clblastXgemmDirect: [TunableParameters] = [
+        [2, 8, 8, 8, 8, 1, 1, 1, 1, 16],
+    ].map { Dictionary(uniqueKeysWithValues: zip(clblastXgemmDirectNames, $0)) }
+
+    /// The switching sizes the search may choose (XGEMM_MIN_INDIRECT_SIZE: GEMMs of at least
+    /// its cube of multiply-adds take Xgemm): 1, Xgemm always; 4096, XgemmDirect up to 4096³.
+    /// The first and last also force one kernel during the search, so that choosing either
+    /// reuses a program already built.
+    static let clblastIndirectFrom = [1] + clblastSwitchSizes + [4096]
+
+    /// The cube sizes the switching size is timed at (up to twice the Xgemm search's size).
+    static let clblastSwitchSizes = [64, 128, 256, 384, 512, 768, 1024]
 }
