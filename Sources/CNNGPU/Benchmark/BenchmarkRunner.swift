@@ -88,10 +88,10 @@ public struct BenchmarkRunner {
         let src = try backend.allocate(count, dtype: .float32), dst = try backend.allocate(count, dtype: .float32)
         try backend.fill(src, value: 1)
         let copyTime = Timing(seconds: try clock.measure { try backend.copy(from: src, to: dst, count: count) }.device)
-        let best = convolution.gflops > blas.gflops ? convolution : blas
-        return Calibration(gemmSize: n, gemmGFLOPS: best.gflops,
-                           gemmPath: best.gflops == blas.gflops ? "BLAS SGEMM (\(blas.algorithm))"
-                                                                 : "1×1 convolution (\(convolution.algorithm))",
+        let convolutionWins = convolution.gflops > blas.gflops
+        return Calibration(gemmSize: n, gemmGFLOPS: max(blas.gflops, convolution.gflops),
+                           gemmPath: convolutionWins ? "1×1 convolution (\(convolution.algorithm))"
+                                                     : "BLAS SGEMM (\(blas.algorithm))",
                            blasGEMMGFLOPS: blas.gflops, convolutionGEMMGFLOPS: convolution.gflops,
                            copyBytes: 2 * count * 4, bandwidthGBps: Double(2 * count * 4) / (copyTime.minMs * 1e6),
                            theoreticalPeakGFLOPS: backend.info.peakGFLOPS)

@@ -251,10 +251,7 @@ extension OpenCLBackend {
                                     local: [wg, 1, 1]),
                        [d.batch, d.inChannels, d.outChannels, d.inH * d.inW, f.kp, f.cinp, f.imagesPerSlice, f.chunk,
                         f.chunks].map { KernelArgument.int($0) } + [.buffer(x), .buffer(dy), .buffer(ws), .int(0)])
-            try launch("conv_channels_last", "conv_channels_last_filter_reduce",
-                       KernelLaunch(options: options, global: [ceilDiv(d.weightCount, 64) * 64], local: [64]),
-                       [.int(d.outChannels), .int(d.inChannels), .int(1), .int(f.kp), .int(f.cinp), .int(f.splits),
-                        .buffer(ws), .int(0), .buffer(dw)])
+            try channelsLastFilterReduce(d, taps: 1, kp: f.kp, cinp: f.cinp, splits: f.splits, ws: ws, partOffset: 0, dw: dw, p)
             return
         }
         let f = ChannelsLastFilterPlan(d, p)
@@ -271,10 +268,20 @@ extension OpenCLBackend {
                     d.strideW, d.padding.top, d.padding.left, d.dilationH, d.dilationW, d.outH, d.outW, f.rowsPerSlice]
                        .map { KernelArgument.int($0) }
                        + [.buffer(ws), .int(f.xhOffset), .int(f.dyhOffset), .int(f.partOffset)])
+        try channelsLastFilterReduce(d, taps: rs, kp: f.kp, cinp: f.cinp, splits: f.splits, ws: ws, partOffset: f.partOffset,
+                                     dw: dw, p)
+    }
+
+    /// dw = the partial sums part [splits, taps, cinp, kp] at ws + partOffset added in order
+    /// (both filter-gradient paths end here).
+    private func channelsLastFilterReduce(_ d: Conv2DDescriptor, taps: Int, kp: Int, cinp: Int, splits: Int,
+                                          ws: any DeviceBuffer, partOffset: Int, dw: any DeviceBuffer,
+                                          _ p: TunableParameters) throws {
         try launch("conv_channels_last", "conv_channels_last_filter_reduce",
-                   KernelLaunch(options: options, global: [ceilDiv(d.weightCount, 64) * 64], local: [64]),
-                   [.int(d.outChannels), .int(d.inChannels), .int(rs), .int(f.kp), .int(f.cinp), .int(f.splits),
-                    .buffer(ws), .int(f.partOffset), .buffer(dw)])
+                   KernelLaunch(options: KernelTunables.channelsLast.options(p), global: [ceilDiv(d.weightCount, 64) * 64],
+                                local: [64]),
+                   [.int(d.outChannels), .int(d.inChannels), .int(taps), .int(kp), .int(cinp), .int(splits),
+                    .buffer(ws), .int(partOffset), .buffer(dw)])
     }
 
     /// The parameters (completed, validated) and the workspace, or the error naming what is wrong.
