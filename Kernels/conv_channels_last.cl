@@ -15,12 +15,17 @@
 // Three kernels:
 // - channels_last_pack: src [N, C, P] → dst [N, P, C] (P = H·W), 8 × 8 blocks transposed in
 //   registers.
-// - channels_last_weights: w [K, C, R, S] (OIHW) → wt [Rp·Sp, Cin, Kp] for the taps
-//   (r0 + j·r_step, s0 + i·s_step), j < Rp, i < Sp (all of them forward), the taps outermost and
-//   the output channels contiguous, zero past the layer's output channels up to Kp (a multiple
-//   of the register tile). ADJOINT = 1 (backward data, a runtime flag) writes the weights of the
-//   adjoint convolution instead: its input channels are the forward's outputs and the taps run
-//   backwards, wt [Rp·Sp, K, Cp][j·Sp + i][k][c] = w[k][c][r0 + (Rp−1−j)·r_step][s0 + (Sp−1−i)·s_step].
+// - channels_last_weights: w [K, C, R, S] (OIHW) → wt [Kp / CO_TILE, Rp·Sp, Cin, CO_TILE] for
+//   the taps (r0 + j·r_step, s0 + i·s_step), j < Rp, i < Sp (all of them forward): one panel per
+//   register tile of output channels, holding everything its work-items read in the order they
+//   read it, zero past the layer's output channels up to Kp (a multiple of the register tile).
+//   Panels, not [Rp·Sp, Cin, Kp]: there a work-item's loads were a row of Kp floats apart, two
+//   to a 4 KB page on 512-channel layers, which the hardware prefetchers do not follow; as panels
+//   it streams contiguous memory (PoCL, Zen 4: the 3×3 512→512 layers 1.4–1.5× faster, 256→256
+//   1.1–1.25×, none slower; Benchmarks/NOTES-opencl-solvers.md, seventeenth session).
+//   ADJOINT = 1 (backward data, a runtime flag) writes the weights of the adjoint convolution
+//   instead: its input channels are the forward's outputs and the taps run backwards,
+//   panel element [j·Sp + i][k][c] = w[k][c][r0 + (Rp−1−j)·r_step][s0 + (Sp−1−i)·s_step].
 // - conv_channels_last: y = act(conv(xh, wt) + bias), reading xh [N, H·W, CIN], its OH × OW
 //   output pixels (a, b) written to y [N, COUT, YH, YW] at (y_h0 + y_sh·a, y_w0 + y_sw·b) (the
 //   whole of y forward). A layer's input gradient is this kernel on dy's channels-last copy with
@@ -153,7 +158,9 @@ __kernel void channels_last_weights(const int K, const int C, const int R, const
     __global float* wt = ws + wt_offset;
     const int Cout = adjoint ? C : K, Cin = adjoint ? K : C;
     if (i >= Rp * Sp * Cin * Kp) return;
-    const int rs = i / (Cin * Kp), rest = i - rs * (Cin * Kp), ci = rest / Kp, co = rest - ci * Kp;
+    const int panel = Rp * Sp * Cin * CO_TILE, kb = i / panel, inpanel = i - kb * panel;
+    const int rs = inpanel / (Cin * CO_TILE), rest = inpanel - rs * (Cin * CO_TILE), ci = rest / CO_TILE;
+    const int co = kb * CO_TILE + rest - ci * CO_TILE;
     const int j = rs / Sp, jj = rs - j * Sp;
     const int r = r0 + (adjoint ? Rp - 1 - j : j) * r_step, s = s0 + (adjoint ? Sp - 1 - jj : jj) * s_step;
     float v = 0.0f;
@@ -222,12 +229,12 @@ void conv_channels_last(const int batch, const int CIN, const int H, const int W
                 step[j] = inside ? 1 : 0;
 #endif
             }
-            __global const float* a = wt + (size_t)(r * S + s) * CIN * Kp + kb * CO_TILE;
+            __global const float* a = wt + ((size_t)kb * R * S + r * S + s) * CIN * CO_TILE;
             for (int c = 0; c < CIN; c++) {
                 floatV av[CL_NV];
                 #pragma unroll
                 for (int v = 0; v < CL_NV; v++) av[v] = VLOAD(a + v * CL_VW);
-                a += Kp;
+                a += CO_TILE;
                 #pragma unroll
                 for (int j = 0; j < CL_RP; j++) {
                     const floatV b = (floatV)(*xp[j]);
