@@ -13,8 +13,8 @@
 // (Benchmarks/NOTES-opencl-solvers.md, fifteenth session).
 //
 // Three kernels:
-// - channels_last_pack: src [N, C, P] → dst [N, P, C] (P = H·W), 8 × 8 blocks transposed in
-//   registers.
+// - channels_last_pack: src [N, C, P] → dst [N, P, C] (P = H·W), or panels of channels
+//   [C / panel, N·P, panel], 8 × 8 blocks transposed in registers.
 // - channels_last_weights: w [K, C, R, S] (OIHW) → wt [Kp / CO_TILE, Rp·Sp, Cin, CO_TILE] for
 //   the taps (r0 + j·r_step, s0 + i·s_step), j < Rp, i < Sp (all of them forward): one panel per
 //   register tile of output channels, holding everything its work-items read in the order they
@@ -91,6 +91,8 @@
 #ifndef CL_SO
 #define CL_SO 0
 #endif
+// The filter gradient's x panels: 8 input channels (the pack's block), so that CL_RP need not divide them.
+#define XPANEL 8
 
 #define CO_TILE (CL_VW * CL_NV)
 
@@ -110,19 +112,30 @@ typedef float16 floatV;
 #error "CL_VW must be 4, 8 or 16"
 #endif
 
-// dst[n][p][c] = src[n][c][p] at ws + dst_offset, each pixel's run ldc ≥ C floats long with zeros
-// past C (the filter gradient pads its runs to whole register tiles). Range [ceil(ldc / 8),
-// ceil(P / 8), N]: a
+// src[n][c][p] to ws + dst_offset as panels [ceil(ldc / panel), N·P, panel]: element (n, p, c) at
+// panel c / panel, row n·P + p, lane c % panel, zeros past C up to ldc (the filter gradient pads
+// its runs to whole register tiles). panel = ldc is the plain channels-last [N, P, ldc]; the
+// filter gradient packs dy in panels of its register tile and x in panels of 8, so that its
+// work-items stream them contiguously. Range [ceil(ldc / 8), ceil(P / 8), N]: a
 // work-item moves an 8 × 8 block, eight vector loads along pixels transposed in registers into
 // eight vector stores along channels; consecutive work-items take consecutive channel blocks,
 // so they fill each destination pixel's channel run in order. (A 16 × 16 tile through __local
 // memory, one element per work-item, moved 1.6 GB/s on PoCL (Zen 3); this 5–10 GB/s.)
-__kernel void channels_last_pack(const int C, const int P, const int ldc, __global const float* src,
+size_t panel_offset(const int c, const int panel, const size_t row, const size_t rows) {
+    const int q = c / panel;
+    return ((size_t)q * rows + row) * panel + (c - q * panel);
+}
+
+__kernel void channels_last_pack(const int C, const int P, const int ldc, const int panel, __global const float* src,
                                  __global float* ws, const int dst_offset) {
     __global float* dst = ws + dst_offset;
     const int c0 = get_global_id(0) * 8, p0 = get_global_id(1) * 8, n = get_global_id(2);
-    const size_t image = (size_t)n * C * P, dst_image = (size_t)n * ldc * P;
-    if (p0 + 8 <= P && c0 + 8 <= C) {
+    const size_t image = (size_t)n * C * P, NP = (size_t)get_global_size(2) * P;
+    // Element (p, c) of image n: panel c / panel, row n·P + p, lane c % panel (the remainder
+    // written out: LLVM pairs a / and % of the same operands with a `freeze`, an instruction
+    // oclgrind's uninitialized-value checker stops at).
+#define PACKED(p, c) panel_offset(c, panel, (size_t)n * P + (p), NP)
+    if (p0 + 8 <= P && c0 + 8 <= C && (panel % 8 == 0 || c0 / panel == (c0 + 7) / panel)) {
         // Through a private 8 × 8 array, which the compiler turns into register shuffles
         // (written with vector component swizzles instead, 0.75× as fast on PoCL, and oclgrind's
         // uninitialized-value checker crashed on it).
@@ -135,37 +148,48 @@ __kernel void channels_last_pack(const int C, const int P, const int ldc, __glob
             for (int j = 0; j < 8; j++) t[j][i] = row[j];
         }
         #pragma unroll
-        for (int j = 0; j < 8; j++) vstore8(vload8(0, t[j]), 0, dst + dst_image + (size_t)(p0 + j) * ldc + c0);
+        for (int j = 0; j < 8; j++) vstore8(vload8(0, t[j]), 0, dst + PACKED(p0 + j, c0));
         return;
     }
-    // A block at the last pixels or channels, element by element.
+    // A block at the last pixels or channels, or one that straddles two panels, element by element.
     for (int i = 0; i < 8 && p0 + i < P; i++)
         for (int j = 0; j < 8 && c0 + j < ldc; j++)
-            dst[dst_image + (size_t)(p0 + i) * ldc + c0 + j] = c0 + j < C ? src[image + (size_t)(c0 + j) * P + p0 + i] : 0.0f;
+            dst[PACKED(p0 + i, c0 + j)] = c0 + j < C ? src[image + (size_t)(c0 + j) * P + p0 + i] : 0.0f;
+#undef PACKED
 }
 
 #define ZEROS 16
 
-// wt (see the header) at ws + wt_offset, and the ZEROS zeros at ws. Range
-// [ceil(max(Kp·Cin·Rp·Sp, ZEROS) / 64)·64]: one element of wt per work-item, consecutive
-// work-items writing consecutive addresses. K, C: the forward's output and input channels; Cout,
-// Cin: this convolution's (swapped when adjoint); Kp: Cout rounded up to CO_TILE.
-__kernel void channels_last_weights(const int K, const int C, const int R, const int S, const int Kp, const int adjoint,
-                                    const int r0, const int r_step, const int Rp, const int s0, const int s_step,
-                                    const int Sp, __global const float* w, __global float* ws, const int wt_offset) {
-    const int i = get_global_id(0);
-    if (i < ZEROS) ws[i] = 0.0f;
-    __global float* wt = ws + wt_offset;
+// wt (see the header) at ws + wt_offset, and the ZEROS zeros at ws. Range [Cin rounded up to
+// 16, Rp·Sp, Kp / CO_TILE], work-groups [16, 1, 1]: a work-item writes one tap's and one input
+// channel's CO_TILE floats of a panel, contiguous (consecutive work-items write consecutive
+// runs), reading them from w a row of C·R·S floats apart (forward; R·S adjoint), where
+// consecutive work-items read neighbouring addresses. (One element per work-item, its panel
+// position found by four divisions, took 10 ms for the 2.4 M weights of a 3×3 512→512 layer on
+// PoCL: as long as the convolution.) K, C: the forward's output and input channels; Cout, Cin:
+// this convolution's (swapped when adjoint); Kp: Cout rounded up to CO_TILE.
+__kernel __attribute__((reqd_work_group_size(16, 1, 1)))
+void channels_last_weights(const int K, const int C, const int R, const int S, const int Kp, const int adjoint,
+                           const int r0, const int r_step, const int Rp, const int s0, const int s_step,
+                           const int Sp, __global const float* w, __global float* ws, const int wt_offset) {
+    const int ci = get_global_id(0), rs = get_global_id(1), kb = get_global_id(2);
+    if (rs == 0 && kb == 0 && ci < ZEROS) ws[ci] = 0.0f;   // dimension 0 has at least 16 = ZEROS
     const int Cout = adjoint ? C : K, Cin = adjoint ? K : C;
-    if (i >= Rp * Sp * Cin * Kp) return;
-    const int panel = Rp * Sp * Cin * CO_TILE, kb = i / panel, inpanel = i - kb * panel;
-    const int rs = inpanel / (Cin * CO_TILE), rest = inpanel - rs * (Cin * CO_TILE), ci = rest / CO_TILE;
-    const int co = kb * CO_TILE + rest - ci * CO_TILE;
+    if (ci >= Cin) return;
     const int j = rs / Sp, jj = rs - j * Sp;
     const int r = r0 + (adjoint ? Rp - 1 - j : j) * r_step, s = s0 + (adjoint ? Sp - 1 - jj : jj) * s_step;
-    float v = 0.0f;
-    if (co < Cout) v = w[(((size_t)(adjoint ? ci * C + co : co * C + ci)) * R + r) * S + s];
-    wt[i] = v;
+    // Output channel co's weight: forward w[co][ci][r][s], adjoint w[ci][co][r][s].
+    const size_t first = adjoint ? ((size_t)ci * C * R + r) * S + s : ((size_t)ci * R + r) * S + s;
+    const size_t step = adjoint ? (size_t)R * S : (size_t)C * R * S;
+    __global float* dst = ws + wt_offset + (((size_t)kb * Rp * Sp + rs) * Cin + ci) * CO_TILE;
+    for (int l = 0; l < CO_TILE; l++) {
+        const int co = kb * CO_TILE + l;
+        // A branch, not `co < Cout ? w[…] : 0`: the select's load past w's last output channel
+        // was marked uninitialized by oclgrind's checker, and so everything computed from it.
+        float v = 0.0f;
+        if (co < Cout) v = w[first + (size_t)co * step];
+        dst[l] = v;
+    }
 }
 
 // Range [pixel blocks, channel blocks] (CL_PF 1) or the reverse, dimension 0 rounded up to CL_WG;
@@ -301,7 +325,10 @@ void conv_channels_last(const int batch, const int CIN, const int H, const int W
 }
 
 // Partial filter gradients part[split][rs][ci][co] (ci < CINP, co < KP) at ws + part_offset, from
-// xh [N, H·W, CINP] and dyh [N, OH·OW, KP] (channels-last, zero past CIN and COUT). Range
+// xh [CINP / 8, N·H·W, 8] and dyh [KP / CO_TILE, N·OH·OW, CO_TILE] (channels-last panels, zero
+// past CIN and COUT: a work-item's loads step through contiguous memory, where runs of CINP and
+// KP floats put them 2–4 KB apart on 512-channel layers, beyond the prefetchers; PoCL, Zen 4:
+// 1.0–1.3×, Benchmarks/NOTES-opencl-solvers.md, seventeenth session). Range
 // [KP / CO_TILE rounded up to CL_WG, CINP / CL_RP · R·S, splits], work-group [CL_WG, 1, 1]: the
 // work-items of one slice run one after another and share its runs in cache. A work-item walks
 // its slice's output rows (rows_per_slice of them), and in each row only the columns whose tap
@@ -333,20 +360,23 @@ void conv_channels_last_filter(const int batch, const int CIN, const int H, cons
         const int img = row / OH, oh = row - img * OH;
         const int ih = oh * stride_h - pad_top + r * dil_h;
         if (ih < 0 || ih >= H) continue;
-        __global const float* a = dyh + ((size_t)img * OH * OW + (size_t)oh * OW + ow_lo) * KP + co0;
-        __global const float* b = xh + ((size_t)img * H * W + (size_t)ih * W + ow_lo * stride_w + shift) * CINP + ci0;
+        __global const float* a = dyh + ((size_t)kb * batch * OH * OW + (size_t)img * OH * OW + (size_t)oh * OW + ow_lo) * CO_TILE;
+        const size_t xpix = (size_t)img * H * W + (size_t)ih * W + ow_lo * stride_w + shift, NHW = (size_t)batch * H * W;
+        __global const float* bp[CL_RP];
+        #pragma unroll
+        for (int j = 0; j < CL_RP; j++) bp[j] = xh + panel_offset(ci0 + j, XPANEL, xpix, NHW);
         for (int ow = ow_lo; ow < ow_hi; ow++) {
             floatV av[CL_NV];
             #pragma unroll
             for (int v = 0; v < CL_NV; v++) av[v] = VLOAD(a + v * CL_VW);
             #pragma unroll
             for (int j = 0; j < CL_RP; j++) {
-                const floatV bj = (floatV)(b[j]);
+                const floatV bj = (floatV)(*bp[j]);
+                bp[j] += stride_w * XPANEL;
                 #pragma unroll
                 for (int v = 0; v < CL_NV; v++) acc[j][v] = fma(bj, av[v], acc[j][v]);
             }
-            a += KP;
-            b += stride_w * CINP;
+            a += CO_TILE;
         }
     }
     __global float* part = ws + part_offset + (((size_t)split * R * S + rs) * CINP + ci0) * KP + co0;

@@ -171,9 +171,10 @@ extension OpenCLBackend {
         return Self.channelsLastZeros + q.weightCount(p) + (p["CL_NCHW"]! == 1 ? 0 : d.batch * q.h * q.w * q.cin)
     }
 
-    /// The filter gradient's workspace: [xh: N·H·W·cinp][dyh: N·OH·OW·kp][part: splits·R·S·cinp·kp],
-    /// the copies' runs padded to whole register tiles (cinp: CL_RP input channels, kp:
-    /// CL_NV·CL_VW output channels), `splits` slices of `rowsPerSlice` output rows.
+    /// The filter gradient's workspace: [xh: N·H·W·cinp (in panels of 8 channels, the last one
+    /// whole)][dyh: N·OH·OW·kp][part: splits·R·S·cinp·kp], the copies' runs padded to whole
+    /// register tiles (cinp: CL_RP input channels, kp: CL_NV·CL_VW output channels), `splits`
+    /// slices of `rowsPerSlice` output rows.
     struct ChannelsLastFilterPlan {
         static let maxSplits = 128
         let cinp, kp, rowsPerSlice, splits, xhCount, dyhCount, partCount: Int
@@ -189,7 +190,7 @@ extension OpenCLBackend {
             // (VGG's 224² layers at batch 8 would take 896 slices of 2 rows).
             rowsPerSlice = max(1, p["CL_FPIX"]! / d.outW, ceilDiv(d.batch * d.outH, Self.maxSplits))
             splits = ceilDiv(d.batch * d.outH, rowsPerSlice)
-            xhCount = d.batch * d.inH * d.inW * cinp
+            xhCount = d.batch * d.inH * d.inW * ceilDiv(cinp, 8) * 8
             dyhCount = d.batch * d.outH * d.outW * kp
             partCount = splits * d.kernelH * d.kernelW * cinp * kp
         }
@@ -257,10 +258,10 @@ extension OpenCLBackend {
         let f = ChannelsLastFilterPlan(d, p)
         let (rs, tile, wg) = (d.kernelH * d.kernelW, p["CL_VW"]! * p["CL_NV"]!, p["CL_WG"]!)
         let options = KernelTunables.channelsLast.options(p)
-        try channelsLastPack(channels: d.inChannels, pixels: d.inH * d.inW, runLength: f.cinp, batch: d.batch, src: x,
-                             ws: ws, offset: f.xhOffset, p)
-        try channelsLastPack(channels: d.outChannels, pixels: d.outH * d.outW, runLength: f.kp, batch: d.batch, src: dy,
-                             ws: ws, offset: f.dyhOffset, p)
+        try channelsLastPack(channels: d.inChannels, pixels: d.inH * d.inW, runLength: f.cinp, panel: 8, batch: d.batch,
+                             src: x, ws: ws, offset: f.xhOffset, p)
+        try channelsLastPack(channels: d.outChannels, pixels: d.outH * d.outW, runLength: f.kp, panel: tile, batch: d.batch,
+                             src: dy, ws: ws, offset: f.dyhOffset, p)
         try launch("conv_channels_last", "conv_channels_last_filter",
                    KernelLaunch(options: options, global: [ceilDiv(f.kp / tile, wg) * wg, f.cinp / p["CL_RP"]! * rs, f.splits],
                                 local: [wg, 1, 1]),
@@ -308,14 +309,15 @@ extension OpenCLBackend {
     }
 
     /// src [N, channels, pixels] → [N, pixels, runLength] at ws + offset (zeros past `channels`).
-    private func channelsLastPack(channels: Int, pixels: Int, runLength: Int, batch: Int, src: any DeviceBuffer,
-                                  ws: any DeviceBuffer, offset: Int, _ p: TunableParameters) throws {
+    private func channelsLastPack(channels: Int, pixels: Int, runLength: Int, panel: Int? = nil, batch: Int,
+                                  src: any DeviceBuffer, ws: any DeviceBuffer, offset: Int, _ p: TunableParameters) throws {
         let pwg = p["CL_PWG"]!
         try launch("conv_channels_last", "channels_last_pack",
                    KernelLaunch(options: KernelTunables.channelsLast.options(p),
                                 global: [ceilDiv(ceilDiv(runLength, 8), pwg) * pwg, ceilDiv(pixels, 8), batch],
                                 local: [pwg, 1, 1]),
-                   [.int(channels), .int(pixels), .int(runLength), .buffer(src), .buffer(ws), .int(offset)])
+                   [.int(channels), .int(pixels), .int(runLength), .int(panel ?? runLength), .buffer(src), .buffer(ws),
+                    .int(offset)])
     }
 
     private func channelsLast(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, input: any DeviceBuffer,
@@ -333,9 +335,9 @@ extension OpenCLBackend {
         if q.zeroFill { try encodeFill(output, value: 0, offset: 0, count: d.batch * q.cout * q.yh * q.yw) }
         var wtOffset = Self.channelsLastZeros
         for pass in q.passes {
-            let weights = max(pass.taps * q.cin * kp, Self.channelsLastZeros)
             try launch("conv_channels_last", "channels_last_weights",
-                       KernelLaunch(options: options, global: [ceilDiv(weights, 64) * 64], local: [64]),
+                       KernelLaunch(options: options, global: [ceilDiv(q.cin, 16) * 16, pass.taps, kp / (p["CL_VW"]! * p["CL_NV"]!)],
+                                    local: [16, 1, 1]),
                        [d.outChannels, d.inChannels, d.kernelH, d.kernelW, kp, direction == .forward ? 0 : 1,
                         pass.rows.first, pass.rows.step, pass.rows.count, pass.columns.first, pass.columns.step,
                         pass.columns.count].map { KernelArgument.int($0) }
