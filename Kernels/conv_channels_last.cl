@@ -116,7 +116,8 @@ typedef float16 floatV;
 // panel c / panel, row n·P + p, lane c % panel, zeros past C up to ldc (the filter gradient pads
 // its runs to whole register tiles). panel = ldc is the plain channels-last [N, P, ldc]; the
 // filter gradient packs dy in panels of its register tile and x in panels of 8, so that its
-// work-items stream them contiguously. Range [ceil(ldc / 8), ceil(P / 8), N]: a
+// work-items stream them contiguously, and of a 1×1 strided layer's x only the pixels its taps
+// read (the subsample: a quarter of x at stride 2). Range [ceil(ldc / 8), ceil(P / 8), N]: a
 // work-item moves an 8 × 8 block, eight vector loads along pixels transposed in registers into
 // eight vector stores along channels; consecutive work-items take consecutive channel blocks,
 // so they fill each destination pixel's channel run in order. (A 16 × 16 tile through __local
@@ -126,11 +127,20 @@ size_t panel_offset(const int c, const int panel, const size_t row, const size_t
     return ((size_t)q * rows + row) * panel + (c - q * panel);
 }
 
-__kernel void channels_last_pack(const int C, const int P, const int ldc, const int panel, __global const float* src,
-                                 __global float* ws, const int dst_offset) {
+// Source pixel of destination pixel p: rows of dst_w pixels, each step_h source rows of src_w
+// pixels apart, step_w pixels apart in a row (a strided layer's subsample; all 1 and
+// dst_w = src_w for a whole plane).
+int pack_source_pixel(const int p, const int dst_w, const int src_w, const int step_h, const int step_w) {
+    const int row = p / dst_w;
+    return row * step_h * src_w + (p - row * dst_w) * step_w;
+}
+
+__kernel void channels_last_pack(const int C, const int P, const int ldc, const int panel, const int dst_w,
+                                 const int src_w, const int src_plane, const int step_h, const int step_w,
+                                 __global const float* src, __global float* ws, const int dst_offset) {
     __global float* dst = ws + dst_offset;
     const int c0 = get_global_id(0) * 8, p0 = get_global_id(1) * 8, n = get_global_id(2);
-    const size_t image = (size_t)n * C * P, NP = (size_t)get_global_size(2) * P;
+    const size_t image = (size_t)n * C * src_plane, NP = (size_t)get_global_size(2) * P;
     // Element (p, c) of image n: panel c / panel, row n·P + p, lane c % panel (the remainder
     // written out: LLVM pairs a / and % of the same operands with a `freeze`, an instruction
     // oclgrind's uninitialized-value checker stops at).
@@ -139,11 +149,21 @@ __kernel void channels_last_pack(const int C, const int P, const int ldc, const 
         // Through a private 8 × 8 array, which the compiler turns into register shuffles
         // (written with vector component swizzles instead, 0.75× as fast on PoCL, and oclgrind's
         // uninitialized-value checker crashed on it).
+        const bool whole = step_w == 1 && step_h == 1 && dst_w == src_w;
+        int sp[8];
+        #pragma unroll
+        for (int j = 0; j < 8; j++) sp[j] = whole ? p0 + j : pack_source_pixel(p0 + j, dst_w, src_w, step_h, step_w);
         float t[8][8];
         #pragma unroll
         for (int i = 0; i < 8; i++) {
             float row[8];
-            vstore8(vload8(0, src + image + (size_t)(c0 + i) * P + p0), 0, row);
+            __global const float* plane = src + image + (size_t)(c0 + i) * src_plane;
+            if (whole) {
+                vstore8(vload8(0, plane + p0), 0, row);
+            } else {
+                #pragma unroll
+                for (int j = 0; j < 8; j++) row[j] = plane[sp[j]];
+            }
             #pragma unroll
             for (int j = 0; j < 8; j++) t[j][i] = row[j];
         }
@@ -152,9 +172,11 @@ __kernel void channels_last_pack(const int C, const int P, const int ldc, const 
         return;
     }
     // A block at the last pixels or channels, or one that straddles two panels, element by element.
-    for (int i = 0; i < 8 && p0 + i < P; i++)
+    for (int i = 0; i < 8 && p0 + i < P; i++) {
+        const int from = pack_source_pixel(p0 + i, dst_w, src_w, step_h, step_w);
         for (int j = 0; j < 8 && c0 + j < ldc; j++)
-            dst[PACKED(p0 + i, c0 + j)] = c0 + j < C ? src[image + (size_t)(c0 + j) * P + p0 + i] : 0.0f;
+            dst[PACKED(p0 + i, c0 + j)] = c0 + j < C ? src[image + (size_t)(c0 + j) * src_plane + from] : 0.0f;
+    }
 #undef PACKED
 }
 
@@ -355,28 +377,33 @@ void conv_channels_last_filter(const int batch, const int CIN, const int H, cons
     for (int j = 0; j < CL_RP; j++)
         #pragma unroll
         for (int v = 0; v < CL_NV; v++) acc[j][v] = (floatV)(0.0f);
+    // Each of the tile's input channels' panel and dy's panel, set once; a row only sets an
+    // offset, and a step moves one offset, not a pointer per channel (on 7² layers a row is 7
+    // steps; measured within the noise of the per-row arithmetic it replaces, 0.9–1.2×).
+    const size_t NHW = (size_t)batch * H * W;
+    __global const float* xc[CL_RP];
+    #pragma unroll
+    for (int j = 0; j < CL_RP; j++) xc[j] = xh + panel_offset(ci0 + j, XPANEL, 0, NHW);
+    __global const float* dyk = dyh + (size_t)kb * batch * OH * OW * CO_TILE;
     const int row_end = min(batch * OH, (split + 1) * rows_per_slice);
     for (int row = split * rows_per_slice; row < row_end; row++) {
         const int img = row / OH, oh = row - img * OH;
         const int ih = oh * stride_h - pad_top + r * dil_h;
         if (ih < 0 || ih >= H) continue;
-        __global const float* a = dyh + ((size_t)kb * batch * OH * OW + (size_t)img * OH * OW + (size_t)oh * OW + ow_lo) * CO_TILE;
-        const size_t xpix = (size_t)img * H * W + (size_t)ih * W + ow_lo * stride_w + shift, NHW = (size_t)batch * H * W;
-        __global const float* bp[CL_RP];
-        #pragma unroll
-        for (int j = 0; j < CL_RP; j++) bp[j] = xh + panel_offset(ci0 + j, XPANEL, xpix, NHW);
+        __global const float* a = dyk + ((size_t)row * OW + ow_lo) * CO_TILE;
+        size_t o = ((size_t)img * H * W + (size_t)ih * W + ow_lo * stride_w + shift) * XPANEL;
         for (int ow = ow_lo; ow < ow_hi; ow++) {
             floatV av[CL_NV];
             #pragma unroll
             for (int v = 0; v < CL_NV; v++) av[v] = VLOAD(a + v * CL_VW);
             #pragma unroll
             for (int j = 0; j < CL_RP; j++) {
-                const floatV bj = (floatV)(*bp[j]);
-                bp[j] += stride_w * XPANEL;
+                const floatV bj = (floatV)(xc[j][o]);
                 #pragma unroll
                 for (int v = 0; v < CL_NV; v++) acc[j][v] = fma(bj, av[v], acc[j][v]);
             }
             a += CO_TILE;
+            o += stride_w * XPANEL;
         }
     }
     __global float* part = ws + part_offset + (((size_t)split * R * S + rs) * CINP + ci0) * KP + co0;

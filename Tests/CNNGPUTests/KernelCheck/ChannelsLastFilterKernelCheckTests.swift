@@ -37,3 +37,36 @@ final class KernelCheckTiledChannelsLastFilterTests: XCTestCase {
         }
     }
 }
+
+/// The strided 1×1 filter gradient under oclgrind, a class of its own for the reason above: in
+/// KernelCheckTiledChannelsLastTests, after that class's other tests, the checker flagged the
+/// filter kernel's first reads; alone it ran clean.
+final class KernelCheckTiledChannelsLastStridedFilterTests: XCTestCase {
+    /// The filter gradient of strided 1×1 layers, whose x is packed as its subsample (the
+    /// pack's gathering 8 × 8 blocks and its partial ones), strides 2 × 3 and 2 × 2.
+    func testChannelsLastStridedPointwiseFilterGradient() throws {
+        let cl = try TestBackends.requireOpenCL()
+        let cpu = TestBackends.cpu
+        var rng = SeededGenerator.fresh()
+        let p: TunableParameters = ["CL_VW": 4, "CL_NV": 2, "CL_RP": 3, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0,
+                                    "CL_FPIX": 16, "CL_SO": 1]
+        let problems = [
+            try Conv2DDescriptor(batch: 2, inChannels: 11, inH: 9, inW: 10, outChannels: 6, kernelH: 1, kernelW: 1,
+                                 strideH: 2, strideW: 3),
+            try Conv2DDescriptor(batch: 1, inChannels: 16, inH: 8, inW: 8, outChannels: 9, kernelH: 1, kernelW: 1,
+                                 strideH: 2, strideW: 2),
+        ]
+        let workspaces = try problems.map {
+            try cl.allocate(cl.channelsLastWorkspaceCount($0, direction: .backwardFilter, parameters: p), dtype: .float32)
+        }
+        for (d, ws) in zip(problems, workspaces) {
+            let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
+            let CDW = try cpu.allocate(d.weightCount, dtype: .float32)
+            try cpu.convolutionBackwardFilter(d, x: try cpu.makeBuffer(x), dy: try cpu.makeBuffer(dy), dw: CDW)
+            let DW = try cl.hostInitialized(d.weightCount)
+            try cl.channelsLastBackwardFilter(d, x: try cl.makeBuffer(x), dy: try cl.makeBuffer(dy), dw: DW, workspace: ws,
+                                              parameters: p)
+            assertClose(try cl.download(DW), try cpu.download(CDW), tolerance: 1e-4, "\(d.problemText) seed \(rng.seed)")
+        }
+    }
+}
