@@ -22,7 +22,8 @@
 //   Panels, not [Rp·Sp, Cin, Kp]: there a work-item's loads were a row of Kp floats apart, two
 //   to a 4 KB page on 512-channel layers, which the hardware prefetchers do not follow; as panels
 //   it streams contiguous memory (PoCL, Zen 4: the 3×3 512→512 layers 1.4–1.5× faster, 256→256
-//   1.1–1.25×, none slower; Benchmarks/NOTES-opencl-solvers.md, seventeenth session).
+//   1.1–1.25×, none slower; Benchmarks/NOTES-opencl-solvers.md, seventeenth session). Rows
+//   [Rp·Sp, Cin, Kp] where groups are wider than one work-item (GPUs; PANELS below).
 //   ADJOINT = 1 (backward data, a runtime flag) writes the weights of the adjoint convolution
 //   instead: its input channels are the forward's outputs and the taps run backwards,
 //   panel element [j·Sp + i][k][c] = w[k][c][r0 + (Rp−1−j)·r_step][s0 + (Sp−1−i)·s_step].
@@ -91,8 +92,18 @@
 #ifndef CL_SO
 #define CL_SO 0
 #endif
-// The filter gradient's x panels: 8 input channels (the pack's block), so that CL_RP need not divide them.
-#define XPANEL 8
+// Layouts of the weights and of the filter gradient's copies. One work-item per group (CPU
+// devices: PoCL runs a group's work-items one after another): panels, each work-item's operand
+// contiguous, for the hardware prefetchers. Wider groups (GPUs): rows of all the channels,
+// so that work-items side by side along output-channel blocks read side-by-side addresses.
+#define PANELS (CL_WG == 1)
+#if PANELS
+#define X_PANEL 8           // the filter gradient's x: 8 input channels (the pack's block)
+#define DY_PANEL CO_TILE    // and dy: the register tile's output channels
+#else
+#define X_PANEL CINP
+#define DY_PANEL KP
+#endif
 
 #define CO_TILE (CL_VW * CL_NV)
 
@@ -203,7 +214,11 @@ void channels_last_weights(const int K, const int C, const int R, const int S, c
     // Output channel co's weight: forward w[co][ci][r][s], adjoint w[ci][co][r][s].
     const size_t first = adjoint ? ((size_t)ci * C * R + r) * S + s : ((size_t)ci * R + r) * S + s;
     const size_t step = adjoint ? (size_t)R * S : (size_t)C * R * S;
+#if PANELS
     __global float* dst = ws + wt_offset + (((size_t)kb * Rp * Sp + rs) * Cin + ci) * CO_TILE;
+#else
+    __global float* dst = ws + wt_offset + ((size_t)rs * Cin + ci) * Kp + kb * CO_TILE;
+#endif
     for (int l = 0; l < CO_TILE; l++) {
         const int co = kb * CO_TILE + l;
         // A branch, not `co < Cout ? w[…] : 0`: the select's load past w's last output channel
@@ -275,12 +290,18 @@ void conv_channels_last(const int batch, const int CIN, const int H, const int W
                 step[j] = inside ? 1 : 0;
 #endif
             }
+#if PANELS
             __global const float* a = wt + ((size_t)kb * R * S + r * S + s) * CIN * CO_TILE;
+            const int a_step = CO_TILE;
+#else
+            __global const float* a = wt + (size_t)(r * S + s) * CIN * Kp + kb * CO_TILE;
+            const int a_step = Kp;
+#endif
             for (int c = 0; c < CIN; c++) {
                 floatV av[CL_NV];
                 #pragma unroll
                 for (int v = 0; v < CL_NV; v++) av[v] = VLOAD(a + v * CL_VW);
-                a += CO_TILE;
+                a += a_step;
                 #pragma unroll
                 for (int j = 0; j < CL_RP; j++) {
                     const floatV b = (floatV)(*xp[j]);
@@ -383,15 +404,15 @@ void conv_channels_last_filter(const int batch, const int CIN, const int H, cons
     const size_t NHW = (size_t)batch * H * W;
     __global const float* xc[CL_RP];
     #pragma unroll
-    for (int j = 0; j < CL_RP; j++) xc[j] = xh + panel_offset(ci0 + j, XPANEL, 0, NHW);
-    __global const float* dyk = dyh + (size_t)kb * batch * OH * OW * CO_TILE;
+    for (int j = 0; j < CL_RP; j++) xc[j] = xh + panel_offset(ci0 + j, X_PANEL, 0, NHW);
+    __global const float* dyk = dyh + panel_offset(co0, DY_PANEL, 0, (size_t)batch * OH * OW);
     const int row_end = min(batch * OH, (split + 1) * rows_per_slice);
     for (int row = split * rows_per_slice; row < row_end; row++) {
         const int img = row / OH, oh = row - img * OH;
         const int ih = oh * stride_h - pad_top + r * dil_h;
         if (ih < 0 || ih >= H) continue;
-        __global const float* a = dyk + ((size_t)row * OW + ow_lo) * CO_TILE;
-        size_t o = ((size_t)img * H * W + (size_t)ih * W + ow_lo * stride_w + shift) * XPANEL;
+        __global const float* a = dyk + ((size_t)row * OW + ow_lo) * DY_PANEL;
+        size_t o = ((size_t)img * H * W + (size_t)ih * W + ow_lo * stride_w + shift) * X_PANEL;
         for (int ow = ow_lo; ow < ow_hi; ow++) {
             floatV av[CL_NV];
             #pragma unroll
@@ -402,8 +423,8 @@ void conv_channels_last_filter(const int batch, const int CIN, const int H, cons
                 #pragma unroll
                 for (int v = 0; v < CL_NV; v++) acc[j][v] = fma(bj, av[v], acc[j][v]);
             }
-            a += CO_TILE;
-            o += stride_w * XPANEL;
+            a += DY_PANEL;
+            o += stride_w * X_PANEL;
         }
     }
     __global float* part = ws + part_offset + (((size_t)split * R * S + rs) * CINP + ci0) * KP + co0;

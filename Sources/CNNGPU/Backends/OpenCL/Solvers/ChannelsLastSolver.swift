@@ -172,7 +172,7 @@ extension OpenCLBackend {
     }
 
     /// The filter gradient's workspace: [xh: N·H·W·cinp (in panels of 8 channels, the last one
-    /// whole)][dyh: N·OH·OW·kp][part: splits·R·S·cinp·kp], the copies' runs padded to whole
+    /// whole, where `panels`)][dyh: N·OH·OW·kp][part: splits·R·S·cinp·kp], the copies' runs padded to whole
     /// register tiles (cinp: CL_RP input channels, kp: CL_NV·CL_VW output channels), `splits`
     /// slices of `rowsPerSlice` output rows.
     struct ChannelsLastFilterPlan {
@@ -187,6 +187,10 @@ extension OpenCLBackend {
         var dyhOffset: Int { xhOffset + xhCount }
         var partOffset: Int { dyhOffset + dyhCount }
 
+        /// Whether the copies are panels (one work-item per group, as Kernels/conv_channels_last.cl's
+        /// PANELS): x in panels of 8 channels, dy of the register tile's; else whole rows.
+        static func panels(_ p: TunableParameters) -> Bool { p["CL_WG"]! == 1 }
+
         init(_ d: Conv2DDescriptor, _ p: TunableParameters) {
             let tile = p["CL_VW"]! * p["CL_NV"]!
             cinp = ceilDiv(d.inChannels, p["CL_RP"]!) * p["CL_RP"]!
@@ -197,7 +201,7 @@ extension OpenCLBackend {
             splits = ceilDiv(d.batch * d.outH, rowsPerSlice)
             subsampled = d.kernelH == 1 && d.kernelW == 1 && d.padding == .zero && (d.strideH > 1 || d.strideW > 1)
             xPixels = subsampled ? d.outH * d.outW : d.inH * d.inW
-            xhCount = d.batch * xPixels * ceilDiv(cinp, 8) * 8
+            xhCount = d.batch * xPixels * (Self.panels(p) ? ceilDiv(cinp, 8) * 8 : cinp)
             dyhCount = d.batch * d.outH * d.outW * kp
             partCount = splits * d.kernelH * d.kernelW * cinp * kp
         }
@@ -268,10 +272,11 @@ extension OpenCLBackend {
         // A strided 1×1 layer's taps read only the subsample of x: packed alone, the gradient is
         // that of a 1×1 stride-1 layer on it.
         let sub = f.subsampled ? d : nil
-        try channelsLastPack(channels: d.inChannels, pixels: f.xPixels, runLength: f.cinp, panel: 8, subsample: sub,
-                             batch: d.batch, src: x, ws: ws, offset: f.xhOffset, p)
-        try channelsLastPack(channels: d.outChannels, pixels: d.outH * d.outW, runLength: f.kp, panel: tile, batch: d.batch,
-                             src: dy, ws: ws, offset: f.dyhOffset, p)
+        let panels = ChannelsLastFilterPlan.panels(p)
+        try channelsLastPack(channels: d.inChannels, pixels: f.xPixels, runLength: f.cinp, panel: panels ? 8 : nil,
+                             subsample: sub, batch: d.batch, src: x, ws: ws, offset: f.xhOffset, p)
+        try channelsLastPack(channels: d.outChannels, pixels: d.outH * d.outW, runLength: f.kp, panel: panels ? tile : nil,
+                             batch: d.batch, src: dy, ws: ws, offset: f.dyhOffset, p)
         try launch("conv_channels_last", "conv_channels_last_filter",
                    KernelLaunch(options: options, global: [ceilDiv(f.kp / tile, wg) * wg, f.cinp / p["CL_RP"]! * rs, f.splits],
                                 local: [wg, 1, 1]),
