@@ -70,10 +70,14 @@ final class WinogradF4x3SolverTests: XCTestCase {
         // Too few tiles to amortize the weight transform: 512 channels at 2², batch 8.
         let tiny = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 2, inW: 2, outChannels: 512, kernelH: 3, kernelW: 3,
                                         padding: Padding2D(1))
+        // 7²: the channels-last solver's.
+        let late = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 512, kernelH: 3, kernelW: 3,
+                                        padding: Padding2D(1))
         for direction in [ConvolutionDirection.forward, .backwardData] {
             XCTAssertTrue(cl.winogradF4x3IsCPUDefault(wide, direction: direction))
             XCTAssertFalse(cl.winogradF4x3IsCPUDefault(early, direction: direction))
             XCTAssertFalse(cl.winogradF4x3IsCPUDefault(tiny, direction: direction))
+            XCTAssertFalse(cl.winogradF4x3IsCPUDefault(late, direction: direction))
             XCTAssertEqual(cl.convolutionSolutions(for: wide, direction: direction).first?.algorithm,
                            cl.info.hasNarrowVectors ? .channelsLast : .winogradF4x3)
             XCTAssertEqual(cl.convolutionSolutions(for: early, direction: direction).first?.algorithm, .channelsLast)

@@ -44,7 +44,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   Filter gradients of 3×3 stride-1 layers with ≥ 64 channels on planes from 14² run
     ///   Winograd F(3×3,4×4) (`winogradFilterIsCPUDefault`; 1.4–1.8× the channels-last solver on
     ///   VGG's 56² and 14² layers, within 10% on ResNet's). Forward and input gradient of 3×3
-    ///   stride-1 layers with ≥ 128 channels on images from 7² to 56² run Winograd F(4×4,3×3)
+    ///   stride-1 layers with ≥ 128 channels on images from 14² to 56² run Winograd F(4×4,3×3)
     ///   (`winogradF4x3IsCPUDefault`) on devices with 16-float vectors (AVX-512: 1.3–2.3× the
     ///   channels-last solver, Zen 4), and on narrower ones only where the channels-last copies
     ///   would be too large (AVX2: channels-last 1.0–1.4× faster, Zen 3). Every other pass of a

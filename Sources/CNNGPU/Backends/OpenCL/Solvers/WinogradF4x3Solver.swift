@@ -41,7 +41,7 @@ extension OpenCLBackend {
     /// Whether a CPU device may run this solver first when nothing is tuned (on AVX2-wide
     /// devices only where the channels-last solver's copies are too large:
     /// `convolutionSolutions`): 3×3 stride-1 layers with at least 128 input and output channels
-    /// on images from 7² to 56² with at least 32 4×4 tiles in all (batch 8 at 7²), and a
+    /// on images from 14² to 56² with at least 32 4×4 tiles in all, and a
     /// workspace of at most `winogradF4x3DefaultMaxWorkspaceBytes`. Measured on PoCL (Zen 5, 2
     /// cores, batch 8, default parameters, forward and input gradient, same process;
     /// Benchmarks/NOTES-opencl-solvers.md, eighth session): 1.3–3.5× the implicit GEMM at
@@ -50,9 +50,13 @@ extension OpenCLBackend {
     /// 512 14², 512 28², 256→512 28² and 128→256 56² (larger images not measured). With
     /// fewer tiles the weight transform (36·K·C values at every launch) is not amortized:
     /// ResNet-50 at 64² input (512 channels at 2², 8 tiles) ran 63–83 ms per layer pass on it.
+    /// Not at 7² since the channels-last solver's weights became panels (seventeenth session,
+    /// Zen 4, 5 interleaved rounds): there it ran 1.33–1.42× Winograd on ResNet-50's 512→512
+    /// (forward 13.6 against 19.3 ms, input gradient 12.5 against 16.6); at 14² Winograd kept
+    /// VGG's 512→512 (1.1–1.2×), ResNet's 256→256 within 10% either way.
     func winogradF4x3IsCPUDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
         Self.winogradF4x3Applies(d, direction: direction) && d.inChannels >= 128 && d.outChannels >= 128
-            && max(d.inH, d.inW, d.outH, d.outW) <= 56 && min(d.inH, d.inW, d.outH, d.outW) >= 7
+            && max(d.inH, d.inW, d.outH, d.outW) <= 56 && min(d.inH, d.inW, d.outH, d.outW) >= 14
             && WinogradF4x3Plan(d, direction).tiles >= 32
             && 4 * winogradF4x3WorkspaceCount(d, direction: direction) <= Self.winogradF4x3DefaultMaxWorkspaceBytes
     }
