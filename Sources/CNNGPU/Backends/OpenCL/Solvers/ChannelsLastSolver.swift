@@ -171,18 +171,20 @@ extension OpenCLBackend {
         return Self.channelsLastZeros + q.weightCount(p) + (p["CL_NCHW"]! == 1 ? 0 : d.batch * q.h * q.w * q.cin)
     }
 
-    /// The filter gradient's workspace: [xh: N·H·W·cinp (in panels of 8 channels, the last one
-    /// whole, where `panels`)][dyh: N·OH·OW·kp][part: splits·R·S·cinp·kp], the copies' runs padded to whole
-    /// register tiles (cinp: CL_RP input channels, kp: CL_NV·CL_VW output channels), `splits`
-    /// slices of `rowsPerSlice` output rows.
+    /// The filter gradient's workspace: [xh: N·xH·xW·cinp (in panels of 8 channels, the last one
+    /// whole, where `panels`)][dyh: N·OH·OW·kp][part: splits·R·S·cinp·kp], the copies' runs
+    /// padded to whole register tiles (cinp: CL_RP input channels, kp: CL_NV·CL_VW output
+    /// channels), `splits` slices of `rowsPerSlice` output rows.
     struct ChannelsLastFilterPlan {
         static let maxSplits = 128
         let cinp, kp, rowsPerSlice, splits, xhCount, dyhCount, partCount: Int
-        /// A strided 1×1 unpadded layer: x is packed as its subsample of `xPixels` = OH·OW pixels
-        /// a plane (at stride 2, a quarter of the copy; PoCL, Zen 4: ResNet-50's 1×1/2 filter
-        /// gradients 1.0–1.6× faster, the most at 14², where the copy was most of the time).
+        /// A strided 1×1 unpadded layer: x is packed as its subsample, OH × OW pixels a plane, and
+        /// the kernel sees a stride-1 layer on it (at stride 2, a quarter of the copy; PoCL, Zen 4:
+        /// ResNet-50's 1×1/2 filter gradients 1.0–1.6× faster, the most at 14², where the copy was
+        /// most of the time).
         let subsampled: Bool
-        let xPixels: Int
+        /// x as packed and as the filter kernel reads it: its plane and strides.
+        let xH, xW, xStrideH, xStrideW: Int
         let xhOffset = 0
         var dyhOffset: Int { xhOffset + xhCount }
         var partOffset: Int { dyhOffset + dyhCount }
@@ -200,8 +202,9 @@ extension OpenCLBackend {
             rowsPerSlice = max(1, p["CL_FPIX"]! / d.outW, ceilDiv(d.batch * d.outH, Self.maxSplits))
             splits = ceilDiv(d.batch * d.outH, rowsPerSlice)
             subsampled = d.kernelH == 1 && d.kernelW == 1 && d.padding == .zero && (d.strideH > 1 || d.strideW > 1)
-            xPixels = subsampled ? d.outH * d.outW : d.inH * d.inW
-            xhCount = d.batch * xPixels * (Self.panels(p) ? ceilDiv(cinp, 8) * 8 : cinp)
+            (xH, xW) = subsampled ? (d.outH, d.outW) : (d.inH, d.inW)
+            (xStrideH, xStrideW) = subsampled ? (1, 1) : (d.strideH, d.strideW)
+            xhCount = d.batch * xH * xW * (Self.panels(p) ? ceilDiv(cinp, 8) * 8 : cinp)
             dyhCount = d.batch * d.outH * d.outW * kp
             partCount = splits * d.kernelH * d.kernelW * cinp * kp
         }
@@ -269,20 +272,16 @@ extension OpenCLBackend {
         let f = ChannelsLastFilterPlan(d, p)
         let (rs, tile, wg) = (d.kernelH * d.kernelW, p["CL_VW"]! * p["CL_NV"]!, p["CL_WG"]!)
         let options = KernelTunables.channelsLast.options(p)
-        // A strided 1×1 layer's taps read only the subsample of x: packed alone, the gradient is
-        // that of a 1×1 stride-1 layer on it.
-        let sub = f.subsampled ? d : nil
         let panels = ChannelsLastFilterPlan.panels(p)
-        try channelsLastPack(channels: d.inChannels, pixels: f.xPixels, runLength: f.cinp, panel: panels ? 8 : nil,
-                             subsample: sub, batch: d.batch, src: x, ws: ws, offset: f.xhOffset, p)
+        try channelsLastPack(channels: d.inChannels, pixels: f.xH * f.xW, runLength: f.cinp, panel: panels ? 8 : nil,
+                             subsample: f.subsampled ? d : nil, batch: d.batch, src: x, ws: ws, offset: f.xhOffset, p)
         try channelsLastPack(channels: d.outChannels, pixels: d.outH * d.outW, runLength: f.kp, panel: panels ? tile : nil,
                              batch: d.batch, src: dy, ws: ws, offset: f.dyhOffset, p)
         try launch("conv_channels_last", "conv_channels_last_filter",
                    KernelLaunch(options: options, global: [ceilDiv(f.kp / tile, wg) * wg, f.cinp / p["CL_RP"]! * rs, f.splits],
                                 local: [wg, 1, 1]),
-                   [d.batch, d.inChannels, sub == nil ? d.inH : d.outH, sub == nil ? d.inW : d.outW, d.outChannels, f.kp,
-                    f.cinp, d.kernelH, d.kernelW, sub == nil ? d.strideH : 1, sub == nil ? d.strideW : 1, d.padding.top,
-                    d.padding.left, d.dilationH, d.dilationW, d.outH, d.outW, f.rowsPerSlice]
+                   [d.batch, d.inChannels, f.xH, f.xW, d.outChannels, f.kp, f.cinp, d.kernelH, d.kernelW, f.xStrideH,
+                    f.xStrideW, d.padding.top, d.padding.left, d.dilationH, d.dilationW, d.outH, d.outW, f.rowsPerSlice]
                        .map { KernelArgument.int($0) }
                        + [.buffer(ws), .int(f.xhOffset), .int(f.dyhOffset), .int(f.partOffset)])
         try channelsLastFilterReduce(d, taps: rs, kp: f.kp, cinp: f.cinp, splits: f.splits, ws: ws, partOffset: f.partOffset,
