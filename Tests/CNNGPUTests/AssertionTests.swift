@@ -29,6 +29,14 @@ final class AssertionTests: XCTestCase {
         XCTAssertNotNil(closenessFailure([1, 2.1], [1, 2], tolerance: 1e-4))
     }
 
+    /// A single output whose terms cancel is judged on the scale of its terms when one is given.
+    func testExplicitScale() {
+        XCTAssertNotNil(closenessFailure([1.0001e-3], [1e-3], tolerance: 1e-5))
+        XCTAssertNil(closenessFailure([1.0001e-3], [1e-3], tolerance: 1e-5, scale: 1))
+        XCTAssertNotNil(closenessFailure([1.1e-3], [1e-3], tolerance: 1e-5, scale: 1))
+        XCTAssertNotNil(closenessFailure([.nan], [1e-3], tolerance: 1e-5, scale: 1))
+    }
+
     func testFailureNamesTheSeed() {
         let failure = closenessFailure([0], [1], tolerance: 1e-4) ?? ""
         XCTAssertTrue(failure.contains("test seed \(SeededGenerator.sessionSeed)"), failure)

@@ -2,26 +2,28 @@ import XCTest
 import CNNGPU
 
 /// Relative error of `actual` against `expected`: the largest absolute difference divided by
-/// the largest magnitude in `expected` (a norm-wise measure, robust where sums cancel). Any
-/// NaN on either side makes it NaN, so no comparison against it passes.
-func relativeError(_ actual: [Float], _ expected: [Double]) -> Double {
+/// `scale`, by default the largest magnitude in `expected` (a norm-wise measure, robust where
+/// some sums cancel). Where every output may cancel (a single output of a few terms), pass the
+/// largest sum of the terms' magnitudes, the scale float rounding works at. Any NaN on either
+/// side makes it NaN, so no comparison against it passes.
+func relativeError(_ actual: [Float], _ expected: [Double], scale: Double? = nil) -> Double {
     precondition(actual.count == expected.count, "size mismatch: \(actual.count) vs \(expected.count)")
-    var diff = 0.0, scale = 0.0
+    var diff = 0.0, largest = 0.0
     for (a, e) in zip(actual, expected) {
         let d = abs(Double(a) - e)
         // `max(x, .nan)` is `x`: NaN must be carried explicitly or it vanishes.
         if d.isNaN { return .nan }
         diff = max(diff, d)
-        scale = max(scale, abs(e))
+        largest = max(largest, abs(e))
     }
-    return diff / max(scale, 1e-12)
+    return diff / max(scale ?? largest, 1e-12)
 }
 
 /// Why `actual` does not match `expected` to `tolerance` relative error (see `relativeError`),
 /// or nil when it does. A count mismatch, a NaN anywhere, or an infinity that is not matched
 /// exactly is a mismatch. The seed of the shared test generator goes into the message so the
 /// failure can be replayed (`CNNGPU_TEST_SEED`).
-func closenessFailure(_ actual: [Float], _ expected: [Double], tolerance: Double) -> String? {
+func closenessFailure(_ actual: [Float], _ expected: [Double], tolerance: Double, scale: Double? = nil) -> String? {
     let seed = "(test seed \(SeededGenerator.sessionSeed))"
     guard actual.count == expected.count else {
         return "\(actual.count) values, expected \(expected.count) \(seed)"
@@ -35,7 +37,7 @@ func closenessFailure(_ actual: [Float], _ expected: [Double], tolerance: Double
         return "infinity at [\(i)]: got \(actual[i]), expected \(expected[i]) \(seed)"
     }
     let finite = zip(actual, expected).filter { !$0.1.isInfinite }
-    let err = relativeError(finite.map(\.0), finite.map(\.1))
+    let err = relativeError(finite.map(\.0), finite.map(\.1), scale: scale)
     guard err > tolerance else { return nil }
     let worst = finite.enumerated().max { abs(Double($0.1.0) - $0.1.1) < abs(Double($1.1.0) - $1.1.1) }!
     return "relative error \(err) > \(tolerance); worst at [\(worst.offset)]: "
@@ -44,16 +46,16 @@ func closenessFailure(_ actual: [Float], _ expected: [Double], tolerance: Double
 
 /// Fails unless `actual` matches `expected` to `tolerance` relative error (see
 /// `closenessFailure`: NaNs and count mismatches fail).
-func assertClose(_ actual: [Float], _ expected: [Double], tolerance: Double = 1e-4,
+func assertClose(_ actual: [Float], _ expected: [Double], tolerance: Double = 1e-4, scale: Double? = nil,
                  _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
-    if let failure = closenessFailure(actual, expected, tolerance: tolerance) {
+    if let failure = closenessFailure(actual, expected, tolerance: tolerance, scale: scale) {
         XCTFail("\(message()): \(failure)", file: file, line: line)
     }
 }
 
-func assertClose(_ actual: [Float], _ expected: [Float], tolerance: Double = 1e-4,
+func assertClose(_ actual: [Float], _ expected: [Float], tolerance: Double = 1e-4, scale: Double? = nil,
                  _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
-    assertClose(actual, expected.map(Double.init), tolerance: tolerance, message(), file: file, line: line)
+    assertClose(actual, expected.map(Double.init), tolerance: tolerance, scale: scale, message(), file: file, line: line)
 }
 
 /// Fails unless `body` throws a `CNNError` (any case); returns its description for further checks.
