@@ -27,6 +27,11 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
                                                      kernelH: 1, kernelW: 1)),
             ("1x1 512->2048 7^2", try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 2048,
                                                        kernelH: 1, kernelW: 1)),
+            // Stage 2's 1×1 layers: 28² planes, between the in-place filter gradient's (56²) and the copies' (14²).
+            ("1x1 128->512 28^2", try Conv2DDescriptor(batch: 8, inChannels: 128, inH: 28, inW: 28, outChannels: 512,
+                                                       kernelH: 1, kernelW: 1)),
+            ("1x1 512->128 28^2", try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 28, inW: 28, outChannels: 128,
+                                                       kernelH: 1, kernelW: 1)),
             // The strided layers of ResNet-50's first blocks of stages 2–4 (3×3 conv2 and the
             // 1×1 downsample): their input gradients scatter into every other pixel.
             ("3x3/2 128->128 56^2", try Conv2DDescriptor(batch: 8, inChannels: 128, inH: 56, inW: 56, outChannels: 128,

@@ -85,17 +85,18 @@ extension OpenCLBackend {
 
     /// Parameter sets worth timing on this device, the default for `d` first: the table's
     /// register tiles of this device's vector width, each in both launch orders and both input
-    /// layouts (the filter gradient: with slices of 256, 512 and 2048 pixels).
+    /// layouts (the filter gradient: with slices of 512, 2048 and 4096 pixels).
     func channelsLastCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> [TunableParameters] {
         let table = KernelTunables.channelsLast
         let first = channelsLastDefault(d, direction: direction)
         var result: [TunableParameters] = []
         // The filter gradient reads neither the launch order nor (but on 1×1, stride-1, unpadded
         // layers) the layout; it varies its slices.
-        let flipped = 1 - first["CL_NCHW"]!
-        let inPlace: [TunableParameters] = d.isPointwise ? [["CL_NCHW": flipped, "CL_FPIX": flipped == 1 ? 2048 : 512]] : []
+        let flipped = 1 - first["CL_NCHW"]!, slices = table.defaults(for: info)["CL_FPIX"]!
+        let inPlace: [TunableParameters] = d.isPointwise
+            ? [["CL_NCHW": flipped, "CL_FPIX": flipped == 1 ? Self.channelsLastInPlaceSlice(slices) : slices]] : []
         let variations: [TunableParameters] = direction == .backwardFilter
-            ? [[:], ["CL_FPIX": 256], ["CL_FPIX": 2048]] + inPlace
+            ? [[:], ["CL_FPIX": 512], ["CL_FPIX": 2048], ["CL_FPIX": 4096]] + inPlace
             : [[:], ["CL_NCHW": 1 - first["CL_NCHW"]!], ["CL_PF": 1 - first["CL_PF"]!],
                ["CL_PF": 1 - first["CL_PF"]!, "CL_NCHW": 1 - first["CL_NCHW"]!], ["CL_SO": 1 - first["CL_SO"]!]]
         for p in [first] + table.candidates where p["CL_VW"] == first["CL_VW"] {
@@ -125,7 +126,8 @@ extension OpenCLBackend {
         let defaults = KernelTunables.channelsLast.defaults(for: info)
         if direction == .backwardFilter {
             let inPlace = d.isPointwise && d.inH * d.inW >= Self.channelsLastInPlaceFilterMinPixels
-            return inPlace ? defaults.merging(["CL_NCHW": 1, "CL_FPIX": 2048]) { $1 } : defaults.merging(["CL_NCHW": 0]) { $1 }
+            return inPlace ? defaults.merging(["CL_NCHW": 1, "CL_FPIX": Self.channelsLastInPlaceSlice(defaults["CL_FPIX"]!)]) { $1 }
+                : defaults.merging(["CL_NCHW": 0]) { $1 }
         }
         let q = ChannelsLastProblem(d, direction)
         let pixelFirst = 4 * q.cin * q.cout * d.kernelH * d.kernelW > Self.channelsLastSharedWeightBytes
@@ -139,6 +141,9 @@ extension OpenCLBackend {
     /// against 2.9 ms; slices of 512 pixels: 1.0–1.3×), its 14² and 7² layers 0.35–0.65× (a plane
     /// of 196 or 49 pixels is a few vectors and a partial one per row).
     static let channelsLastInPlaceFilterMinPixels = 1024
+
+    /// The in-place filter gradient's slice: at least 2048 pixels (above).
+    static func channelsLastInPlaceSlice(_ tableDefault: Int) -> Int { max(tableDefault, 2048) }
 
     /// See `channelsLastDefault`: three quarters of a Zen 4 or Zen 5 core's L2.
     static let channelsLastSharedWeightBytes = 768 << 10
@@ -391,6 +396,12 @@ extension KernelTunables {
     /// pixels one after another; 0: pixel by pixel, a lane into each channel's plane). CL_SO 1 on
     /// AVX-512 devices: 1.0–1.3× on ResNet-50's 1×1 layers on Zen 4 in two interleaved runs
     /// (the 3×3 layers within 8% either way); not measured on AVX2 or GPUs, which keep 0.
+    /// CL_FPIX 4096 on AVX-512 devices: on Zen 4 (5 interleaved rounds, ResNet-50's filter
+    /// gradients at batch 8) 1.1–1.55× slices of 512 wherever the plane allows more than one
+    /// slice, none slower (each slice writes a weight-sized partial sum that the reduction
+    /// re-reads: 3×3 64→64 at 56² wrote 50 of them, now 7); 8192 and 16384 within the noise of
+    /// 4096. AVX2 devices keep 512 (not re-measured since the fifteenth session, whose kernel
+    /// differed), GPUs 512 (more slices, more groups in flight).
     /// CPU defaults, measured on PoCL
     /// (Zen 3, AVX2, batch 8; Benchmarks/NOTES-opencl-solvers.md, fifteenth session): 6 pixels ×
     /// 2 float8 vectors, 12 of AVX2's 16 registers with the two weight vectors and the
@@ -407,7 +418,7 @@ extension KernelTunables {
         allowed: ["CL_VW": [4, 8, 16], "CL_NV": [1, 2, 3], "CL_RP": [1, 2, 3, 4, 5, 6, 7, 8], "CL_PF": [0, 1],
                   "CL_WG": [1, 16, 64], "CL_PWG": [1, 8, 32], "CL_NCHW": [0, 1],
                   "CL_FPIX": [16, 64, 256, 512, 1024, 2048, 4096], "CL_SO": [0, 1]],
-        cpuDefault: ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 1],
+        cpuDefault: ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 4096, "CL_SO": 1],
         gpuDefault: ["CL_VW": 4, "CL_NV": 1, "CL_RP": 4, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
         candidates: [
             // AVX2-sized: at most 12 accumulators of 8 lanes.
