@@ -39,8 +39,8 @@
 //   output channels per tap, reduced over a slice of the pixels; the slices' partial sums are
 //   added in order by the second kernel (deterministic, no atomics).
 //   conv_channels_last_filter_in_place does the first half for 1×1, stride-1, unpadded layers
-//   straight from NCHW x and dy (CL_NCHW = 1): CL_RP input × CL_NV output channels, each a
-//   vector of CL_VW pixels.
+//   straight from NCHW x and dy (CL_NCHW = 1): CL_RP input × CL_KT·CL_NV output channels, each
+//   a vector of CL_VW pixels.
 //
 // A pixel whose tap falls in the padding reads a zero: its pointer is set to the workspace's
 // first float (written zero by channels_last_weights) with a step of 0, so the channel loop has
@@ -65,6 +65,9 @@
 //           channels-last copy: no copy, but each channel step lands a plane away (1×1 layers
 //           with few output channels, where the copy costs as much as the arithmetic); the
 //           filter gradient of a 1×1, stride-1, unpadded layer reads x and dy in place
+//   CL_KT   the in-place filter gradient's tiles of CL_NV output channels per work-item
+//   CL_FRUN and its runs of pixel vectors per work-item: the CL_KT tiles take each run in turn,
+//           so the run of the CL_RP x rows is read from L1 while the tiles' dy rows stream past
 
 #include "activation_function.cl"
 
@@ -91,6 +94,12 @@
 #endif
 #ifndef CL_SO
 #define CL_SO 0
+#endif
+#ifndef CL_KT
+#define CL_KT 1
+#endif
+#ifndef CL_FRUN
+#define CL_FRUN 32
 #endif
 // Layouts of the weights and of the filter gradient's copies. One work-item per group (CPU
 // devices: PoCL runs a group's work-items one after another): panels, each work-item's operand
@@ -437,101 +446,129 @@ void conv_channels_last_filter(const int batch, const int CIN, const int H, cons
 // The filter gradient of a 1×1, stride-1, unpadded layer read in place (CL_NCHW = 1): dw[k][c] =
 // Σ over images and pixels of dy[n][k][p] · x[n][c][p], both rows contiguous along the pixels,
 // so it needs no copy (the copies cost as much as the arithmetic on ResNet's 1×1 layers). A
-// work-item accumulates CL_RP input channels × CL_NV output channels, each a vector of CL_VW
-// pixels, over its share of one slice (images [img0, img1), pixels [p0, p1) of each); the CL_WG
-// work-items of a group take consecutive CL_VW-pixel chunks of the same rows (consecutive
-// addresses across work-items, so a GPU's loads coalesce) and add their sums through local
-// memory. Channels past CIN and COUT read the last row (their sums land in the padding of part,
-// which the reduction skips). Partial sums part[split][ci][co] (ci < CINP, co < KP; R·S = 1),
-// added in order by conv_channels_last_filter_reduce. Range [CL_WG · KP / CL_NV, CINP / CL_RP,
-// splits], work-group [CL_WG, 1, 1]: groups that run one after another share a slice's x rows.
+// work-item accumulates CL_RP input channels × CL_KT tiles of CL_NV output channels, each a
+// vector of CL_VW pixels, over its share of one slice (images [img0, img1), pixels [p0, p1) of
+// each), in runs of CL_FRUN vectors: the tiles take a run in turn, each tile's CL_RP·CL_NV
+// accumulators in registers for the run and in memory between runs, so the run's x rows are read
+// from L1 by every tile after the first. With one tile each work-item streamed its CL_RP + CL_NV
+// rows from L2, 8 vector loads for 12 FMAs (Benchmarks/NOTES-opencl-solvers.md, nineteenth
+// session). The CL_WG work-items of a group take consecutive CL_VW-pixel chunks of the same rows
+// (consecutive addresses across work-items, so a GPU's loads coalesce) and add their sums
+// through local memory. Channels past CIN and COUT read the last row (their sums land in the
+// padding of part, which the reduction skips). Partial sums part[split][ci][co] (ci < CINP, co <
+// KP; R·S = 1), added in order by conv_channels_last_filter_reduce. Range [CL_WG · KP / (CL_KT ·
+// CL_NV), CINP / CL_RP, splits], work-group [CL_WG, 1, 1]: groups that run one after another
+// share a slice's x rows.
 __kernel __attribute__((reqd_work_group_size(CL_WG, 1, 1)))
 void conv_channels_last_filter_in_place(const int batch, const int CIN, const int COUT, const int P, const int KP,
                                         const int CINP, const int images_per_slice, const int chunk, const int chunks,
                                         __global const float* x, __global const float* dy, __global float* ws,
                                         const int part_offset) {
     const int lane = get_local_id(0), kb = get_group_id(0), cb = get_global_id(1), split = get_global_id(2);
-    const int k0 = kb * CL_NV, c0 = cb * CL_RP;
+    const int k0 = kb * CL_NV * CL_KT, c0 = cb * CL_RP;
     const int image_slice = split / chunks;
     const int img0 = image_slice * images_per_slice, img1 = min(batch, img0 + images_per_slice);
     const int p0 = (split - image_slice * chunks) * chunk, p1 = min(P, p0 + chunk);
-    floatV acc[CL_RP][CL_NV];
-    #pragma unroll
-    for (int j = 0; j < CL_RP; j++)
+    floatV accs[CL_KT][CL_RP][CL_NV];
+    for (int t = 0; t < CL_KT; t++)
         #pragma unroll
-        for (int v = 0; v < CL_NV; v++) acc[j][v] = (floatV)(0.0f);
+        for (int j = 0; j < CL_RP; j++)
+            #pragma unroll
+            for (int v = 0; v < CL_NV; v++) accs[t][j][v] = (floatV)(0.0f);
     for (int img = img0; img < img1; img++) {
-        __global const float* a[CL_NV];
         __global const float* b[CL_RP];
         #pragma unroll
-        for (int v = 0; v < CL_NV; v++) a[v] = dy + ((size_t)img * COUT + min(k0 + v, COUT - 1)) * P;
-        #pragma unroll
         for (int j = 0; j < CL_RP; j++) b[j] = x + ((size_t)img * CIN + min(c0 + j, CIN - 1)) * P;
-        int p = p0 + lane * CL_VW;
-        for (; p + CL_VW <= p1; p += CL_WG * CL_VW) {
-            floatV av[CL_NV];
-            #pragma unroll
-            for (int v = 0; v < CL_NV; v++) av[v] = VLOAD(a[v] + p);
-            #pragma unroll
-            for (int j = 0; j < CL_RP; j++) {
-                const floatV bj = VLOAD(b[j] + p);
+        // The slice in runs of CL_FRUN vectors a work-item: each run's x rows are read from
+        // cache by the CL_KT output-channel tiles in turn.
+        for (int q0 = p0; q0 < p1; q0 += CL_FRUN * CL_WG * CL_VW) {
+            const int q1 = min(p1, q0 + CL_FRUN * CL_WG * CL_VW);
+            for (int t = 0; t < CL_KT; t++) {
+                __global const float* a[CL_NV];
                 #pragma unroll
-                for (int v = 0; v < CL_NV; v++) acc[j][v] = fma(bj, av[v], acc[j][v]);
-            }
-        }
-        if (p < p1) {
-            // The slice's last vector is partial: zeros past p1.
-            float e[CL_VW];
-            floatV av[CL_NV];
-            #pragma unroll
-            for (int v = 0; v < CL_NV; v++) {
-                for (int l = 0; l < CL_VW; l++) e[l] = p + l < p1 ? a[v][p + l] : 0.0f;
-                av[v] = VLOAD(e);
-            }
-            #pragma unroll
-            for (int j = 0; j < CL_RP; j++) {
-                for (int l = 0; l < CL_VW; l++) e[l] = p + l < p1 ? b[j][p + l] : 0.0f;
-                const floatV bj = VLOAD(e);
+                for (int v = 0; v < CL_NV; v++)
+                    a[v] = dy + ((size_t)img * COUT + min(k0 + t * CL_NV + v, COUT - 1)) * P;
+                floatV acc[CL_RP][CL_NV];
                 #pragma unroll
-                for (int v = 0; v < CL_NV; v++) acc[j][v] = fma(bj, av[v], acc[j][v]);
+                for (int j = 0; j < CL_RP; j++)
+                    #pragma unroll
+                    for (int v = 0; v < CL_NV; v++) acc[j][v] = accs[t][j][v];
+                int p = q0 + lane * CL_VW;
+                for (; p + CL_VW <= q1; p += CL_WG * CL_VW) {
+                    floatV av[CL_NV];
+                    #pragma unroll
+                    for (int v = 0; v < CL_NV; v++) av[v] = VLOAD(a[v] + p);
+                    #pragma unroll
+                    for (int j = 0; j < CL_RP; j++) {
+                        const floatV bj = VLOAD(b[j] + p);
+                        #pragma unroll
+                        for (int v = 0; v < CL_NV; v++) acc[j][v] = fma(bj, av[v], acc[j][v]);
+                    }
+                }
+                if (p < q1) {
+                    // The slice's last vector is partial: zeros past p1.
+                    float e[CL_VW];
+                    floatV av[CL_NV];
+                    #pragma unroll
+                    for (int v = 0; v < CL_NV; v++) {
+                        for (int l = 0; l < CL_VW; l++) e[l] = p + l < q1 ? a[v][p + l] : 0.0f;
+                        av[v] = VLOAD(e);
+                    }
+                    #pragma unroll
+                    for (int j = 0; j < CL_RP; j++) {
+                        for (int l = 0; l < CL_VW; l++) e[l] = p + l < q1 ? b[j][p + l] : 0.0f;
+                        const floatV bj = VLOAD(e);
+                        #pragma unroll
+                        for (int v = 0; v < CL_NV; v++) acc[j][v] = fma(bj, av[v], acc[j][v]);
+                    }
+                }
+                #pragma unroll
+                for (int j = 0; j < CL_RP; j++)
+                    #pragma unroll
+                    for (int v = 0; v < CL_NV; v++) accs[t][j][v] = acc[j][v];
             }
         }
     }
     // Each accumulator's lanes summed, then the group's work-items' sums (CL_WG > 1).
-    float sum[CL_RP][CL_NV];
-    #pragma unroll
-    for (int j = 0; j < CL_RP; j++)
+    float sum[CL_KT][CL_RP][CL_NV];
+    for (int t = 0; t < CL_KT; t++)
         #pragma unroll
-        for (int v = 0; v < CL_NV; v++) {
-            float e[CL_VW];
-            VSTORE(acc[j][v], e);
-            float t = 0.0f;
-            for (int l = 0; l < CL_VW; l++) t += e[l];
-            sum[j][v] = t;
-        }
+        for (int j = 0; j < CL_RP; j++)
+            #pragma unroll
+            for (int v = 0; v < CL_NV; v++) {
+                float e[CL_VW];
+                VSTORE(accs[t][j][v], e);
+                float u = 0.0f;
+                for (int l = 0; l < CL_VW; l++) u += e[l];
+                sum[t][j][v] = u;
+            }
+#define IN_PLACE_SUMS (CL_KT * CL_RP * CL_NV)
 #if CL_WG > 1
-    __local float red[CL_RP * CL_NV * CL_WG];
-    #pragma unroll
-    for (int j = 0; j < CL_RP; j++)
+    __local float red[IN_PLACE_SUMS * CL_WG];
+    for (int t = 0; t < CL_KT; t++)
         #pragma unroll
-        for (int v = 0; v < CL_NV; v++) red[(j * CL_NV + v) * CL_WG + lane] = sum[j][v];
+        for (int j = 0; j < CL_RP; j++)
+            #pragma unroll
+            for (int v = 0; v < CL_NV; v++) red[((t * CL_RP + j) * CL_NV + v) * CL_WG + lane] = sum[t][j][v];
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int span = CL_WG / 2; span > 0; span >>= 1) {
         if (lane < span)
-            for (int t = 0; t < CL_RP * CL_NV; t++) red[t * CL_WG + lane] += red[t * CL_WG + lane + span];
+            for (int u = 0; u < IN_PLACE_SUMS; u++) red[u * CL_WG + lane] += red[u * CL_WG + lane + span];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (lane != 0) return;
-    #pragma unroll
-    for (int j = 0; j < CL_RP; j++)
+    for (int t = 0; t < CL_KT; t++)
         #pragma unroll
-        for (int v = 0; v < CL_NV; v++) sum[j][v] = red[(j * CL_NV + v) * CL_WG];
+        for (int j = 0; j < CL_RP; j++)
+            #pragma unroll
+            for (int v = 0; v < CL_NV; v++) sum[t][j][v] = red[((t * CL_RP + j) * CL_NV + v) * CL_WG];
 #endif
     __global float* part = ws + part_offset + ((size_t)split * CINP + c0) * KP + k0;
-    #pragma unroll
-    for (int j = 0; j < CL_RP; j++)
+    for (int t = 0; t < CL_KT; t++)
         #pragma unroll
-        for (int v = 0; v < CL_NV; v++) part[(size_t)j * KP + v] = sum[j][v];
+        for (int j = 0; j < CL_RP; j++)
+            #pragma unroll
+            for (int v = 0; v < CL_NV; v++) part[(size_t)j * KP + t * CL_NV + v] = sum[t][j][v];
 }
 
 // dw [COUT, CIN, R·S] (OIHW) = Σ over splits, in order, of part. Range [ceil(COUT·CIN·RS / 64)·64]:

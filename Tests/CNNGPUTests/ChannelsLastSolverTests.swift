@@ -34,13 +34,21 @@ final class ChannelsLastSolverTests: XCTestCase {
     /// (more than some problems' blocks: the kernel's range check), the pack's groups of 1 to
     /// 32 (past the channel blocks), the input read in place (NCHW) or from its copy, both
     /// store orders (tiles inside one image and tiles across an image's end), and filter
-    /// gradients in slices of 16 to 4096 pixels (one slice, or many with a partial last one).
+    /// gradients in slices of 16 to 4096 pixels (one slice, or many with a partial last one);
+    /// in-place filter gradients with 1 to 4 output-channel tiles a work-item (tiles past the
+    /// layer's channels) in runs of 8 to 32 vectors (runs that end in a partial vector).
     static let parameterSets: [TunableParameters] = [
         [:],
-        ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 0, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 256, "CL_SO": 1],
-        ["CL_VW": 16, "CL_NV": 3, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 8, "CL_NCHW": 1, "CL_FPIX": 4096, "CL_SO": 0],
-        ["CL_VW": 4, "CL_NV": 1, "CL_RP": 1, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 1],
-        ["CL_VW": 8, "CL_NV": 1, "CL_RP": 5, "CL_PF": 0, "CL_WG": 16, "CL_PWG": 1, "CL_NCHW": 1, "CL_FPIX": 16, "CL_SO": 1],
+        ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 0, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 256, "CL_SO": 1,
+         "CL_KT": 1, "CL_FRUN": 32],
+        ["CL_VW": 16, "CL_NV": 3, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 8, "CL_NCHW": 1, "CL_FPIX": 4096, "CL_SO": 0,
+         "CL_KT": 2, "CL_FRUN": 8],
+        ["CL_VW": 4, "CL_NV": 1, "CL_RP": 1, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 1,
+         "CL_KT": 1, "CL_FRUN": 32],
+        ["CL_VW": 8, "CL_NV": 1, "CL_RP": 5, "CL_PF": 0, "CL_WG": 16, "CL_PWG": 1, "CL_NCHW": 1, "CL_FPIX": 16, "CL_SO": 1,
+         "CL_KT": 4, "CL_FRUN": 8],
+        ["CL_VW": 4, "CL_NV": 2, "CL_RP": 3, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 1, "CL_FPIX": 64, "CL_SO": 0,
+         "CL_KT": 4, "CL_FRUN": 8],
     ]
 
     func testApplicability() throws {
@@ -84,11 +92,25 @@ final class ChannelsLastSolverTests: XCTestCase {
         XCTAssertTrue(candidates.allSatisfy { $0["CL_VW"] == width }, "\(candidates)")
         XCTAssertEqual(Set(candidates.map { $0["CL_PF"]! }), [0, 1])
         XCTAssertEqual(Set(candidates.map { $0["CL_NCHW"]! }), [0, 1])
-        // The filter gradient of a 1×1 stride-1 layer reads x and dy in place from 32² up.
+        // The filter gradient of a 1×1 stride-1 layer reads x and dy in place from the device's
+        // plane size up (28² with several output tiles a work-item, else 32²), with its tile.
+        let defaults = KernelTunables.channelsLast.defaults(for: cl.info)
+        let tile = OpenCLBackend.channelsLastInPlaceFilterTile(defaults)
         let pointwiseFilter = try XCTUnwrap(cl.channelsLastCandidates(pointwise, direction: .backwardFilter).first)
         XCTAssertEqual(pointwiseFilter["CL_NCHW"], 1)
-        XCTAssertEqual(pointwiseFilter["CL_FPIX"], max(2048, KernelTunables.channelsLast.defaults(for: cl.info)["CL_FPIX"]!))
-        XCTAssertEqual(Set(cl.channelsLastCandidates(pointwise, direction: .backwardFilter).map { $0["CL_NCHW"]! }), [0, 1])
+        XCTAssertEqual(pointwiseFilter["CL_FPIX"], max(2048, defaults["CL_FPIX"]!))
+        XCTAssertEqual(pointwiseFilter["CL_RP"], tile.inputChannels)
+        XCTAssertEqual(pointwiseFilter["CL_KT"], tile.outputTiles)
+        let pointwiseFilters = cl.channelsLastCandidates(pointwise, direction: .backwardFilter)
+        XCTAssertEqual(Set(pointwiseFilters.map { $0["CL_NCHW"]! }), [0, 1])
+        XCTAssertEqual(Set(pointwiseFilters.filter { $0["CL_NCHW"] == 1 }.map { $0["CL_KT"]! }), Set([1, tile.outputTiles]))
+        XCTAssertEqual(Set(pointwiseFilters.filter { $0["CL_NCHW"] == 0 }.map { $0["CL_KT"]! }), [1])
+        XCTAssertTrue(pointwiseFilters.allSatisfy { KernelTunables.channelsLast.isValid($0, limits: cl.deviceLimits) })
+        if tile.outputTiles > 1 {
+            XCTAssertEqual(tile.minPixels, 28 * 28)
+            let stage2 = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 28, inW: 28, outChannels: 128, kernelH: 1, kernelW: 1)
+            XCTAssertEqual(try XCTUnwrap(cl.channelsLastCandidates(stage2, direction: .backwardFilter).first)["CL_NCHW"], 1)
+        }
         let small = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 2048, kernelH: 1, kernelW: 1)
         XCTAssertEqual(try XCTUnwrap(cl.channelsLastCandidates(small, direction: .backwardFilter).first)["CL_NCHW"], 0)
         let filter = cl.channelsLastCandidates(early, direction: .backwardFilter)

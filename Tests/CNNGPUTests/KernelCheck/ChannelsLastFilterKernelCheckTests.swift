@@ -12,7 +12,9 @@ final class KernelCheckTiledChannelsLastFilterTests: XCTestCase {
     /// The filter gradient of a 1×1 stride-1 layer read in place (CL_NCHW 1): partial tiles (7
     /// input channels in tiles of 3, 5 output channels in pairs), partial last vectors (35
     /// pixels in vectors of 4), slices of part of an image across a work-group of 16 (lanes with
-    /// nothing to do, the sums added through local memory) and of both images at once.
+    /// nothing to do, the sums added through local memory) and of both images at once; 2 and 4
+    /// output-channel tiles a work-item (tiles wholly past the layer's channels) in runs of 8
+    /// vectors (a run that ends in the partial vector), alone and across a work-group of 16.
     func testChannelsLastFilterGradientInPlace() throws {
         let cl = try TestBackends.requireOpenCL()
         let cpu = TestBackends.cpu
@@ -21,6 +23,10 @@ final class KernelCheckTiledChannelsLastFilterTests: XCTestCase {
         let sets: [TunableParameters] = [
             ["CL_VW": 4, "CL_NV": 2, "CL_RP": 3, "CL_PF": 1, "CL_WG": 16, "CL_PWG": 1, "CL_NCHW": 1, "CL_FPIX": 16, "CL_SO": 0],
             ["CL_VW": 8, "CL_NV": 1, "CL_RP": 3, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 1, "CL_FPIX": 4096, "CL_SO": 0],
+            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 3, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 1, "CL_FPIX": 4096, "CL_SO": 0,
+             "CL_KT": 2, "CL_FRUN": 8],
+            ["CL_VW": 4, "CL_NV": 2, "CL_RP": 2, "CL_PF": 1, "CL_WG": 16, "CL_PWG": 1, "CL_NCHW": 1, "CL_FPIX": 16, "CL_SO": 0,
+             "CL_KT": 4, "CL_FRUN": 8],
         ]
         let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
         let CDW = try cpu.allocate(d.weightCount, dtype: .float32)

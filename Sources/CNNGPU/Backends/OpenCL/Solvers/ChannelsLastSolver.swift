@@ -85,23 +85,27 @@ extension OpenCLBackend {
 
     /// Parameter sets worth timing on this device, the default for `d` first: the table's
     /// register tiles of this device's vector width, each in both launch orders and both input
-    /// layouts (the filter gradient: with slices of 512, 2048 and 4096 pixels).
+    /// layouts (the filter gradient: with slices of 512, 2048 and 4096 pixels, and on 1×1 stride-1
+    /// layers through the copies and in place, with one output-channel tile or the device's several).
     func channelsLastCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> [TunableParameters] {
         let table = KernelTunables.channelsLast
         let first = channelsLastDefault(d, direction: direction)
         var result: [TunableParameters] = []
         // The filter gradient reads neither the launch order nor (but on 1×1, stride-1, unpadded
         // layers) the layout; it varies its slices.
-        let flipped = 1 - first["CL_NCHW"]!, slices = table.defaults(for: info)["CL_FPIX"]!
+        let defaults = table.defaults(for: info)
+        let inPlaceTile = Self.channelsLastInPlaceFilterTile(defaults)
         let inPlace: [TunableParameters] = d.isPointwise
-            ? [["CL_NCHW": flipped, "CL_FPIX": flipped == 1 ? Self.channelsLastInPlaceSlice(slices) : slices]] : []
+            ? [["CL_NCHW": 0, "CL_FPIX": defaults["CL_FPIX"]!, "CL_KT": 1],
+               ["CL_NCHW": 1, "CL_FPIX": inPlaceTile.slice, "CL_KT": inPlaceTile.outputTiles],
+               ["CL_NCHW": 1, "CL_FPIX": inPlaceTile.slice, "CL_KT": 1]] : []
         let variations: [TunableParameters] = direction == .backwardFilter
             ? [[:], ["CL_FPIX": 512], ["CL_FPIX": 2048], ["CL_FPIX": 4096]] + inPlace
             : [[:], ["CL_NCHW": 1 - first["CL_NCHW"]!], ["CL_PF": 1 - first["CL_PF"]!],
                ["CL_PF": 1 - first["CL_PF"]!, "CL_NCHW": 1 - first["CL_NCHW"]!], ["CL_SO": 1 - first["CL_SO"]!]]
         for p in [first] + table.candidates where p["CL_VW"] == first["CL_VW"] {
             let shape = p.merging(["CL_PF": first["CL_PF"]!, "CL_NCHW": first["CL_NCHW"]!, "CL_FPIX": first["CL_FPIX"]!,
-                                   "CL_SO": first["CL_SO"]!]) { $1 }
+                                   "CL_SO": first["CL_SO"]!, "CL_KT": first["CL_KT"]!]) { $1 }
             for change in variations {
                 let q = shape.merging(change) { $1 }
                 if !result.contains(q), table.isValid(q, limits: deviceLimits) { result.append(q) }
@@ -125,9 +129,10 @@ extension OpenCLBackend {
     func channelsLastDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> TunableParameters {
         let defaults = KernelTunables.channelsLast.defaults(for: info)
         if direction == .backwardFilter {
-            let inPlace = d.isPointwise && d.inH * d.inW >= Self.channelsLastInPlaceFilterMinPixels
-            return inPlace ? defaults.merging(["CL_NCHW": 1, "CL_FPIX": Self.channelsLastInPlaceSlice(defaults["CL_FPIX"]!)]) { $1 }
-                : defaults.merging(["CL_NCHW": 0]) { $1 }
+            let tile = Self.channelsLastInPlaceFilterTile(defaults)
+            guard d.isPointwise && d.inH * d.inW >= tile.minPixels else { return defaults.merging(["CL_NCHW": 0]) { $1 } }
+            return defaults.merging(["CL_NCHW": 1, "CL_FPIX": tile.slice, "CL_RP": tile.inputChannels,
+                                     "CL_KT": tile.outputTiles]) { $1 }
         }
         let q = ChannelsLastProblem(d, direction)
         let pixelFirst = 4 * q.cin * q.cout * d.kernelH * d.kernelW > Self.channelsLastSharedWeightBytes
@@ -135,15 +140,31 @@ extension OpenCLBackend {
         return defaults.merging(["CL_PF": pixelFirst ? 1 : 0, "CL_NCHW": inPlace ? 1 : 0]) { $1 }
     }
 
-    /// The filter gradient of a 1×1 stride-1 layer reads x and dy in place, in slices of 2048
-    /// pixels, from this many pixels a plane: on PoCL (Zen 5, AVX-512, batch 8, 7–9 interleaved
-    /// rounds) ResNet-50's 56² layers ran 1.2–1.8× faster so than through the copies (64→64: 1.6
-    /// against 2.9 ms; slices of 512 pixels: 1.0–1.3×), its 14² and 7² layers 0.35–0.65× (a plane
-    /// of 196 or 49 pixels is a few vectors and a partial one per row).
-    static let channelsLastInPlaceFilterMinPixels = 1024
+    /// How the filter gradient of a 1×1 stride-1 layer reads x and dy in place (CL_NCHW 1), on
+    /// planes of at least `minPixels`, in slices of `slice` pixels, each work-item CL_RP =
+    /// `inputChannels` input channels × CL_KT = `outputTiles` tiles of CL_NV output channels.
+    struct ChannelsLastInPlaceFilterTile: Equatable {
+        let minPixels, slice, inputChannels, outputTiles: Int
+    }
 
-    /// The in-place filter gradient's slice: at least 2048 pixels (above).
-    static func channelsLastInPlaceSlice(_ tableDefault: Int) -> Int { max(tableDefault, 2048) }
+    /// The in-place filter gradient's defaults. On AVX-512 CPU devices 8 input channels × 8 tiles
+    /// of 2 output channels, from 28²: with one tile a work-item streamed its 8 rows of x and dy
+    /// from L2 (8 vector loads for 12 FMAs, the kernel L2-bound at 35–50% of the FMA loop); with 8
+    /// tiles a run of its x rows stays in L1 while the tiles' dy rows pass through it. On PoCL
+    /// (Zen 5, batch 8, 7 interleaved rounds) ResNet-50's 56² layers ran 1.3–1.6× one tile
+    /// (64→64 2.0 → 1.3 ms, 256→64 4.7 → 3.4, 64→256 5.2 → 3.7–4.1) and its 28² layers, which
+    /// read copies before, 1.3× the copies (128→512 4.6 → 3.4 ms, 512→128 4.1 → 3.1); at 14² and
+    /// 7² the copies still ran 1.5–3× faster (Benchmarks/NOTES-opencl-solvers.md, nineteenth
+    /// session). Other devices, not measured with tiles: one tile of the table's CL_RP, from 32²,
+    /// in slices of at least 2048 pixels (Zen 5, one tile: 56² layers 1.2–1.8× the copies, 14²
+    /// and 7² 0.35–0.65×); the tuner tries both.
+    static func channelsLastInPlaceFilterTile(_ defaults: TunableParameters) -> ChannelsLastInPlaceFilterTile {
+        let slice = max(defaults["CL_FPIX"]!, 2048)
+        if defaults["CL_VW"] == 16 && defaults["CL_WG"] == 1 {
+            return ChannelsLastInPlaceFilterTile(minPixels: 28 * 28, slice: slice, inputChannels: 8, outputTiles: 8)
+        }
+        return ChannelsLastInPlaceFilterTile(minPixels: 32 * 32, slice: slice, inputChannels: defaults["CL_RP"]!, outputTiles: 1)
+    }
 
     /// See `channelsLastDefault`: three quarters of a Zen 4 or Zen 5 core's L2.
     static let channelsLastSharedWeightBytes = 768 << 10
@@ -232,7 +253,8 @@ extension OpenCLBackend {
         init(_ d: Conv2DDescriptor, _ p: TunableParameters) {
             let pixels = d.inH * d.inW, maxSplits = ChannelsLastFilterPlan.maxSplits
             cinp = ceilDiv(d.inChannels, p["CL_RP"]!) * p["CL_RP"]!
-            kp = ceilDiv(d.outChannels, p["CL_NV"]!) * p["CL_NV"]!
+            let outputTile = p["CL_NV"]! * p["CL_KT"]!
+            kp = ceilDiv(d.outChannels, outputTile) * outputTile
             imagesPerSlice = max(1, p["CL_FPIX"]! / pixels, ceilDiv(d.batch, maxSplits))
             let imageSlices = ceilDiv(d.batch, imagesPerSlice)
             chunks = imagesPerSlice > 1 ? 1 : max(1, min(ceilDiv(pixels, p["CL_FPIX"]!), maxSplits / imageSlices))
@@ -267,7 +289,7 @@ extension OpenCLBackend {
             let f = ChannelsLastInPlaceFilterPlan(d, p), wg = p["CL_WG"]!
             let options = KernelTunables.channelsLast.options(p)
             try launch("conv_channels_last", "conv_channels_last_filter_in_place",
-                       KernelLaunch(options: options, global: [wg * f.kp / p["CL_NV"]!, f.cinp / p["CL_RP"]!, f.splits],
+                       KernelLaunch(options: options, global: [wg * f.kp / (p["CL_NV"]! * p["CL_KT"]!), f.cinp / p["CL_RP"]!, f.splits],
                                     local: [wg, 1, 1]),
                        [d.batch, d.inChannels, d.outChannels, d.inH * d.inW, f.kp, f.cinp, f.imagesPerSlice, f.chunk,
                         f.chunks].map { KernelArgument.int($0) } + [.buffer(x), .buffer(dy), .buffer(ws), .int(0)])
@@ -393,7 +415,9 @@ extension KernelTunables {
     /// CL_NV output channels a work-item, each a vector of CL_VW pixels), CL_FPIX the filter
     /// gradient's pixels per slice, CL_SO the epilogue's store order (1: a tile whose
     /// pixels are consecutive in one output plane goes out channel by channel, each channel's
-    /// pixels one after another; 0: pixel by pixel, a lane into each channel's plane). CL_SO 1 on
+    /// pixels one after another; 0: pixel by pixel, a lane into each channel's plane), CL_KT the
+    /// in-place filter gradient's tiles of CL_NV output channels per work-item and CL_FRUN its run
+    /// of pixel vectors that the tiles take in turn (`channelsLastInPlaceFilterTile`). CL_SO 1 on
     /// AVX-512 devices: 1.0–1.3× on ResNet-50's 1×1 layers on Zen 4 in two interleaved runs
     /// (the 3×3 layers within 8% either way); not measured on AVX2 or GPUs, which keep 0.
     /// CL_FPIX 4096 on AVX-512 devices: on Zen 4 (5 interleaved rounds, ResNet-50's filter
@@ -414,29 +438,32 @@ extension KernelTunables {
     /// measured: float4 × 4 pixels, 64 work-items per group.
     static let channelsLast = TunableKernel(
         program: "conv_channels_last",
-        names: ["CL_VW", "CL_NV", "CL_RP", "CL_PF", "CL_WG", "CL_PWG", "CL_NCHW", "CL_FPIX", "CL_SO"],
+        names: ["CL_VW", "CL_NV", "CL_RP", "CL_PF", "CL_WG", "CL_PWG", "CL_NCHW", "CL_FPIX", "CL_SO", "CL_KT", "CL_FRUN"],
         allowed: ["CL_VW": [4, 8, 16], "CL_NV": [1, 2, 3], "CL_RP": [1, 2, 3, 4, 5, 6, 7, 8], "CL_PF": [0, 1],
                   "CL_WG": [1, 16, 64], "CL_PWG": [1, 8, 32], "CL_NCHW": [0, 1],
-                  "CL_FPIX": [16, 64, 256, 512, 1024, 2048, 4096], "CL_SO": [0, 1]],
-        cpuDefault: ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 4096, "CL_SO": 1],
-        gpuDefault: ["CL_VW": 4, "CL_NV": 1, "CL_RP": 4, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
+                  "CL_FPIX": [16, 64, 256, 512, 1024, 2048, 4096], "CL_SO": [0, 1],
+                  "CL_KT": [1, 2, 4, 8, 16], "CL_FRUN": [8, 16, 32, 64, 128]],
+        cpuDefault: ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 4096, "CL_SO": 1, "CL_KT": 1, "CL_FRUN": 32],
+        gpuDefault: ["CL_VW": 4, "CL_NV": 1, "CL_RP": 4, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32],
         candidates: [
             // AVX2-sized: at most 12 accumulators of 8 lanes.
-            ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
-            ["CL_VW": 8, "CL_NV": 3, "CL_RP": 4, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
-            ["CL_VW": 8, "CL_NV": 1, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
-            ["CL_VW": 8, "CL_NV": 2, "CL_RP": 4, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
+            ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32],
+            ["CL_VW": 8, "CL_NV": 3, "CL_RP": 4, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32],
+            ["CL_VW": 8, "CL_NV": 1, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32],
+            ["CL_VW": 8, "CL_NV": 2, "CL_RP": 4, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32],
             // AVX-512-sized.
-            ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
-            ["CL_VW": 16, "CL_NV": 3, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
-            ["CL_VW": 16, "CL_NV": 2, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
+            ["CL_VW": 16, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32],
+            ["CL_VW": 16, "CL_NV": 3, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32],
+            ["CL_VW": 16, "CL_NV": 2, "CL_RP": 8, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32],
             // GPU-sized: many work-items, small tiles.
-            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 4, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
-            ["CL_VW": 4, "CL_NV": 2, "CL_RP": 2, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
-            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 8, "CL_PF": 1, "CL_WG": 16, "CL_PWG": 8, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0],
+            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 4, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32],
+            ["CL_VW": 4, "CL_NV": 2, "CL_RP": 2, "CL_PF": 1, "CL_WG": 64, "CL_PWG": 32, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32],
+            ["CL_VW": 4, "CL_NV": 1, "CL_RP": 8, "CL_PF": 1, "CL_WG": 16, "CL_PWG": 8, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32],
         ],
         localSize: { p in [p["CL_WG"]!] },
-        localBytes: { _ in 0 },
+        // The in-place filter gradient's sums, added through local memory when a group has more
+        // than one work-item.
+        localBytes: { p in p["CL_WG"]! > 1 ? 4 * p["CL_KT"]! * p["CL_RP"]! * p["CL_NV"]! * p["CL_WG"]! : 0 },
         consistent: { _ in true },
-        cpuNarrowDefault: ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0])
+        cpuNarrowDefault: ["CL_VW": 8, "CL_NV": 2, "CL_RP": 6, "CL_PF": 1, "CL_WG": 1, "CL_PWG": 1, "CL_NCHW": 0, "CL_FPIX": 512, "CL_SO": 0, "CL_KT": 1, "CL_FRUN": 32])
 }
