@@ -113,6 +113,16 @@ final class ChannelsLastSolverTests: XCTestCase {
         }
         let small = try Conv2DDescriptor(batch: 8, inChannels: 512, inH: 7, inW: 7, outChannels: 2048, kernelH: 1, kernelW: 1)
         XCTAssertEqual(try XCTUnwrap(cl.channelsLastCandidates(small, direction: .backwardFilter).first)["CL_NCHW"], 0)
+        // The filter gradient on the copies: 8 × 3 tiles on AVX-512 CPU devices where padding the
+        // output channels to 48 adds at most an eighth (512 → 528), not on 64 (→ 96).
+        let lateFilter = try XCTUnwrap(cl.channelsLastCandidates(late, direction: .backwardFilter).first)
+        let earlyFilter = try XCTUnwrap(cl.channelsLastCandidates(early, direction: .backwardFilter).first)
+        XCTAssertEqual(earlyFilter["CL_RP"], defaults["CL_RP"])
+        if defaults["CL_VW"] == 16 && defaults["CL_WG"] == 1 {
+            XCTAssertEqual([lateFilter["CL_RP"]!, lateFilter["CL_NV"]!], [8, 3])
+        } else {
+            XCTAssertEqual(lateFilter["CL_RP"], defaults["CL_RP"])
+        }
         let filter = cl.channelsLastCandidates(early, direction: .backwardFilter)
         XCTAssertEqual(Set(filter.map { $0["CL_FPIX"]! }), [512, 2048, 4096])
         XCTAssertEqual(Set(filter.map { $0["CL_PF"]! }).count, 1, "the filter gradient does not read the launch order")

@@ -130,7 +130,10 @@ extension OpenCLBackend {
         let defaults = KernelTunables.channelsLast.defaults(for: info)
         if direction == .backwardFilter {
             let tile = Self.channelsLastInPlaceFilterTile(defaults)
-            guard d.isPointwise && d.inH * d.inW >= tile.minPixels else { return defaults.merging(["CL_NCHW": 0]) { $1 } }
+            guard d.isPointwise && d.inH * d.inW >= tile.minPixels else {
+                return defaults.merging(Self.channelsLastFilterTile(defaults, outChannels: d.outChannels)) { $1 }
+                    .merging(["CL_NCHW": 0]) { $1 }
+            }
             return defaults.merging(["CL_NCHW": 1, "CL_FPIX": tile.slice, "CL_RP": tile.inputChannels,
                                      "CL_KT": tile.outputTiles]) { $1 }
         }
@@ -164,6 +167,21 @@ extension OpenCLBackend {
             return ChannelsLastInPlaceFilterTile(minPixels: 28 * 28, slice: slice, inputChannels: 8, outputTiles: 8)
         }
         return ChannelsLastInPlaceFilterTile(minPixels: 32 * 32, slice: slice, inputChannels: defaults["CL_RP"]!, outputTiles: 1)
+    }
+
+    /// The register tile of the filter gradient on the copies. On AVX-512 CPU devices 8 input
+    /// channels × 3 vectors of 16 output channels (24 of the 32 registers) where rounding the
+    /// output channels up to 48 adds at most an eighth: on PoCL (Zen 5, batch 8, two runs of 5
+    /// and 7 interleaved rounds) 1.03–1.2× the 6 × 2 tile on ResNet-50's strided layers' filter
+    /// gradients (3×3/2 512→512 14² 11.4 → 10.1 ms, 3×3/2 256→256 28² 8.1 → 7.2) and 0.97–1.13× on
+    /// its other layers that read the copies (3×3 512→512 7², 1×1 1024→256 14², 1×1 512→2048
+    /// 7²), but 0.74× on the 3×3 64→64 56² (64 channels padded to 96). Elsewhere the table's
+    /// tile (Benchmarks/NOTES-opencl-solvers.md, nineteenth session).
+    static func channelsLastFilterTile(_ defaults: TunableParameters, outChannels: Int) -> TunableParameters {
+        let wide = 48
+        guard defaults["CL_VW"] == 16 && defaults["CL_WG"] == 1, 8 * (ceilDiv(outChannels, wide) * wide - outChannels) <= outChannels
+        else { return [:] }
+        return ["CL_RP": 8, "CL_NV": 3]
     }
 
     /// See `channelsLastDefault`: three quarters of a Zen 4 or Zen 5 core's L2.
