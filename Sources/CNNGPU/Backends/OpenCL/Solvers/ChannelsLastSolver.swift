@@ -163,7 +163,7 @@ extension OpenCLBackend {
     /// and 7² 0.35–0.65×); the tuner tries both.
     static func channelsLastInPlaceFilterTile(_ defaults: TunableParameters) -> ChannelsLastInPlaceFilterTile {
         let slice = max(defaults["CL_FPIX"]!, 2048)
-        if defaults["CL_VW"] == 16 && defaults["CL_WG"] == 1 {
+        if Self.channelsLastWideCPUTiles(defaults) {
             return ChannelsLastInPlaceFilterTile(minPixels: 28 * 28, slice: slice, inputChannels: 8, outputTiles: 8)
         }
         return ChannelsLastInPlaceFilterTile(minPixels: 32 * 32, slice: slice, inputChannels: defaults["CL_RP"]!, outputTiles: 1)
@@ -179,9 +179,15 @@ extension OpenCLBackend {
     /// tile (Benchmarks/NOTES-opencl-solvers.md, nineteenth session).
     static func channelsLastFilterTile(_ defaults: TunableParameters, outChannels: Int) -> TunableParameters {
         let wide = 48
-        guard defaults["CL_VW"] == 16 && defaults["CL_WG"] == 1, 8 * (ceilDiv(outChannels, wide) * wide - outChannels) <= outChannels
+        guard Self.channelsLastWideCPUTiles(defaults), 8 * (ceilDiv(outChannels, wide) * wide - outChannels) <= outChannels
         else { return [:] }
         return ["CL_RP": 8, "CL_NV": 3]
+    }
+
+    /// Whether the device's defaults are the AVX-512 CPU shape (16-float vectors, one work-item a
+    /// group), the one device type the filter gradients' wider tiles were measured on.
+    private static func channelsLastWideCPUTiles(_ defaults: TunableParameters) -> Bool {
+        defaults["CL_VW"] == 16 && defaults["CL_WG"] == 1
     }
 
     /// See `channelsLastDefault`: three quarters of a Zen 4 or Zen 5 core's L2.
@@ -262,17 +268,18 @@ extension OpenCLBackend {
     }
 
     /// The in-place filter gradient's slices and partial sums: part [splits, cinp, kp] (cinp:
-    /// input channels rounded up to CL_RP, kp: output channels rounded up to CL_NV). A slice is
+    /// input channels rounded up to CL_RP, kp: output channels rounded up to a work-item's
+    /// CL_KT·CL_NV, of which there are `outputBlocks`). A slice is
     /// `imagesPerSlice` whole images where an image has fewer than CL_FPIX pixels, else a
     /// `chunk` of one image's pixels (a whole number of vectors); at most `maxSplits` of them.
     struct ChannelsLastInPlaceFilterPlan {
-        let cinp, kp, imagesPerSlice, chunk, chunks, splits, partCount: Int
+        let cinp, kp, outputBlocks, imagesPerSlice, chunk, chunks, splits, partCount: Int
 
         init(_ d: Conv2DDescriptor, _ p: TunableParameters) {
             let pixels = d.inH * d.inW, maxSplits = ChannelsLastFilterPlan.maxSplits
             cinp = ceilDiv(d.inChannels, p["CL_RP"]!) * p["CL_RP"]!
-            let outputTile = p["CL_NV"]! * p["CL_KT"]!
-            kp = ceilDiv(d.outChannels, outputTile) * outputTile
+            outputBlocks = ceilDiv(d.outChannels, p["CL_NV"]! * p["CL_KT"]!)
+            kp = outputBlocks * p["CL_NV"]! * p["CL_KT"]!
             imagesPerSlice = max(1, p["CL_FPIX"]! / pixels, ceilDiv(d.batch, maxSplits))
             let imageSlices = ceilDiv(d.batch, imagesPerSlice)
             chunks = imagesPerSlice > 1 ? 1 : max(1, min(ceilDiv(pixels, p["CL_FPIX"]!), maxSplits / imageSlices))
@@ -307,7 +314,7 @@ extension OpenCLBackend {
             let f = ChannelsLastInPlaceFilterPlan(d, p), wg = p["CL_WG"]!
             let options = KernelTunables.channelsLast.options(p)
             try launch("conv_channels_last", "conv_channels_last_filter_in_place",
-                       KernelLaunch(options: options, global: [wg * f.kp / (p["CL_NV"]! * p["CL_KT"]!), f.cinp / p["CL_RP"]!, f.splits],
+                       KernelLaunch(options: options, global: [wg * f.outputBlocks, f.cinp / p["CL_RP"]!, f.splits],
                                     local: [wg, 1, 1]),
                        [d.batch, d.inChannels, d.outChannels, d.inH * d.inW, f.kp, f.cinp, f.imagesPerSlice, f.chunk,
                         f.chunks].map { KernelArgument.int($0) } + [.buffer(x), .buffer(dy), .buffer(ws), .int(0)])
