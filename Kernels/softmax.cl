@@ -115,9 +115,16 @@
     }
 #endif
 // The vector at p[e …] of a row of `axis` floats: a plain vector load or store when `full`,
-// else load_v / store_v (lanes past the row read 0 and are not written).
-#define ROW_LOAD(p, e, full, axis) ((full) ? VLOAD((p) + (e)) : load_v(p, e, axis))
-#define ROW_STORE(v, p, e, full, axis) { if (full) { VSTORE(v, (p) + (e)); } else { store_v(v, p, e, axis); } }
+// else load_v / store_v (lanes past the row read 0 and are not written). The plain access goes
+// through floatV declared with a float's alignment (rows start at any float), not vloadN /
+// vstoreN: PoCL builds vload16 and vstore16 from 128- and 256-bit pieces (four stores per
+// vector on an AVX-512 CPU, which stores two a cycle), where this is one unaligned 512-bit
+// load or store; the forward at 512×1000 took 0.87× the time. A GPU compiler makes the same
+// code of both. (Tried in vector_io.cl for every streaming kernel: batch norm + ReLU backward
+// from x took 1.5–1.9× the time on PoCL, so only softmax has it; NOTES-memory-bound.md.)
+typedef floatV floatV_unaligned __attribute__((aligned(4)));
+#define ROW_LOAD(p, e, full, axis) ((full) ? *(__global const floatV_unaligned*)((p) + (e)) : load_v(p, e, axis))
+#define ROW_STORE(v, p, e, full, axis) { if (full) { *(__global floatV_unaligned*)((p) + (e)) = (v); } else { store_v(v, p, e, axis); } }
 // v with the lanes past the row's end set to `pad` (only a partial vector has any).
 #define ROW_MASK(v, pad, e, full, axis) ((full) ? (v) : select((floatV)(pad), v, (e) + ROW_LANES < (axis)))
 
@@ -229,7 +236,14 @@ void softmax_forward_workgroup(const int axis, const int logMode, __global const
     __global const float* xr = x + (size_t)get_group_id(0) * axis;
     __global float* yr = y + (size_t)get_group_id(0) * axis;
     floatV mv = -INFINITY;
-    FOR_EACH_ROW_VECTOR(e, full, axis, { mv = fmax(mv, ROW_MASK(ROW_LOAD(xr, e, full, axis), -INFINITY, e, full, axis)); })
+    // The larger of mv and v, NaN in v ignored as fmax ignores it (the exponentials then make
+    // the row NaN), but as one compare-and-blend that LLVM makes vmaxps: fmax's NaN handling
+    // compiled to a compare, an unordered compare, a mask or and a blend, the max pass's
+    // dependency chain (the forward at 512×1000 on PoCL took 0.77× the time without it).
+    FOR_EACH_ROW_VECTOR(e, full, axis, {
+        const floatV v = ROW_MASK(ROW_LOAD(xr, e, full, axis), -INFINITY, e, full, axis);
+        mv = select(mv, v, v > mv);
+    })
     const float m = workgroup_max(scratch, lid, LANES_MAX(mv));
     // Softmax keeps e^(x − m) in y for the last pass, which then scales it instead of taking
     // every exponential a second time (the exponentials are most of this kernel's time on

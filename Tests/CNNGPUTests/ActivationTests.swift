@@ -182,6 +182,7 @@ final class ActivationTests: XCTestCase {
             ["SOFTMAX_WG": 64, "SOFTMAX_VEC": 1, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 0],
             ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 1],
             ["SOFTMAX_WG": 32, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 0],
+            ["SOFTMAX_WG": 2, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 1],
         ]
         for set in sets {
             try cl.memoryBound.set(MemoryBoundTunables.softmax, set)
@@ -214,6 +215,37 @@ final class ActivationTests: XCTestCase {
                     try cl.softmaxForward(shape, log: log, x: X, y: X, algorithm: .workgroup)
                     assertClose(try cl.download(X), ActivationReference.softmax(shape, log: log, x.doubles),
                                 "in place: " + message)
+                }
+            }
+        }
+    }
+
+    /// A NaN in a row makes that whole row NaN and leaves the other rows as they were, whichever
+    /// lane, vector or work-item holds it: the max pass skips NaN (its compare is false), and the
+    /// exponential of NaN − m carries it into the sum. CPU default set and a coalesced one.
+    func testOpenCLWorkGroupSoftmaxNaNRow() throws {
+        let cl = try TestBackends.requireOpenCL()
+        defer { try? cl.memoryBound.set(MemoryBoundTunables.softmax, nil) }
+        var rng = SeededGenerator.fresh()
+        let shape = AxisShape(outer: 3, axis: 1000, inner: 1)
+        for set in [nil, ["SOFTMAX_WG": 16, "SOFTMAX_VEC": 8, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 1]] as [TunableValues?] {
+            try cl.memoryBound.set(MemoryBoundTunables.softmax, set)
+            for position in [0, 17, 999] {
+                var x = rng.floats(shape.count, in: -5...5)
+                x[1000 + position] = .nan
+                let X = try cl.makeBuffer(x), Y = try cl.allocate(shape.count, dtype: .float32)
+                let message = "NaN at \(position), \(cl.memoryBound.values(MemoryBoundTunables.softmax)) seed \(rng.seed)"
+                for log in [false, true] {
+                    try cl.softmaxForward(shape, log: log, x: X, y: Y, algorithm: .workgroup)
+                    let y = try cl.download(Y)
+                    XCTAssert(y[1000..<2000].allSatisfy(\.isNaN), message)
+                    var finite = x
+                    finite.replaceSubrange(1000..<2000, with: repeatElement(0, count: 1000))
+                    let expected = ActivationReference.softmax(shape, log: log, finite.doubles)
+                    for row in [0, 2] {
+                        let r = row * 1000..<(row + 1) * 1000
+                        assertClose(Array(y[r]), Array(expected[r]), "log=\(log) row \(row), " + message)
+                    }
                 }
             }
         }

@@ -116,10 +116,15 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
     /// (~2 ms, 15 turns): a round the other builds interrupt is then one of many, not part of
     /// every average (its copy ran at 12–130 GB/s from line to line in 0.2 s rounds under load,
     /// NOTES-memory-bound.md). OpenCL keeps 0.2 s rounds, 3 turns: its launch cost is in the op.
+    /// A round holds at most 50 calls, so an op of a few µs (softmax at 8×1000) would be timed
+    /// for well under a millisecond in all; such ops get more turns, up to 40 or about 20 ms of
+    /// rounds, so that one wake-up of PoCL's workers does not decide the figure (at 8×1000 the
+    /// best of 3 turns ranged 4.4–5.5 µs a call where `testHostLaunchCostOpenCL`'s best of 400
+    /// rounds was 3.7).
     private func bestSeconds(_ b: any Backend, _ run: () throws -> Void,
                              alternatingWith copy: () throws -> Void) throws -> (op: Double, copy: Double) {
         let cpu = b is CPUBackend
-        let roundSeconds = cpu ? 0.002 : 0.2, turns = cpu ? 15 : 3
+        let roundSeconds = cpu ? 0.002 : 0.2
         func repeats(_ body: () throws -> Void) throws -> Int {
             try body(); try b.synchronize()
             let start = Date()
@@ -133,6 +138,11 @@ final class MemoryBoundBenchmarkTests: XCTestCase {
             return Date().timeIntervalSince(start) / Double(repeats)
         }
         let opRepeats = try repeats(run), copyRepeats = try repeats(copy)
+        var turns = 15
+        if !cpu {
+            let roundEstimate = try round(run, opRepeats) + round(copy, copyRepeats)
+            turns = max(3, min(40, Int(0.02 / roundEstimate)))
+        }
         var best = (op: Double.infinity, copy: Double.infinity)
         for _ in 0..<turns {
             best.op = min(best.op, try round(run, opRepeats))

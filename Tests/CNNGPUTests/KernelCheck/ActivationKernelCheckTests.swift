@@ -49,7 +49,7 @@ final class KernelCheckSoftmaxScalarTests: XCTestCase {
 }
 
 /// Both modes, forward and backward, of the work-group softmax kernels at SOFTMAX_VEC `vector`
-/// (work-groups of 4, 8, 16 and 128, both orders of a work-item's vectors, the kernel's own
+/// (work-groups of 2, 4, 8, 16 and 128, both orders of a work-item's vectors, the kernel's own
 /// exponential and the built-in one): rows shorter than a
 /// vector per work-item, and rows longer than a pass of the group with a partial last vector.
 private func runWorkGroupSoftmax(vector: Int) throws {
@@ -60,7 +60,7 @@ private func runWorkGroupSoftmax(vector: Int) throws {
     let n = 2 * (128 * vector + 3)
     let x = try b.makeBuffer(rng.floats(n)), y = try b.makeBuffer(rng.floats(n))
     let dy = try b.makeBuffer(rng.floats(n)), dx = try b.makeBuffer(rng.floats(n))
-    for (wg, contiguous, polyExp) in [(16, 0, 1), (128, 0, 0), (4, 1, 1), (8, 1, 0), (128, 1, 1)] {
+    for (wg, contiguous, polyExp) in [(16, 0, 1), (128, 0, 0), (2, 1, 1), (4, 1, 1), (8, 1, 0), (128, 1, 1)] {
         try b.memoryBound.set(MemoryBoundTunables.softmax,
                               ["SOFTMAX_WG": wg, "SOFTMAX_VEC": vector, "SOFTMAX_CONTIGUOUS": contiguous,
                                "SOFTMAX_POLY_EXP": polyExp])

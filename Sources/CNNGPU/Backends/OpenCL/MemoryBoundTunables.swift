@@ -146,20 +146,21 @@ enum MemoryBoundTunables {
 
     static let softmax = MemoryBoundKernel(
         names: ["SOFTMAX_WG", "SOFTMAX_VEC", "SOFTMAX_CONTIGUOUS", "SOFTMAX_POLY_EXP"],
-        allowed: ["SOFTMAX_WG": [4, 8, 16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8, 16], "SOFTMAX_CONTIGUOUS": [0, 1],
+        allowed: ["SOFTMAX_WG": [2, 4, 8, 16, 32, 64, 128, 256], "SOFTMAX_VEC": [1, 2, 4, 8, 16], "SOFTMAX_CONTIGUOUS": [0, 1],
                   "SOFTMAX_POLY_EXP": [0, 1]],
-        // PoCL: a row of 1000 is 63 float16 vectors, 16 per work-item in groups of 4, so the
+        // PoCL: a row of 1000 is 63 float16 vectors, 32 per work-item in groups of 2, so the
         // exponentials run 16 wide in one AVX-512 register (float8: 1.2× the forward's time,
         // which the exponentials bound), each work-item's vectors one contiguous run (PoCL walks
         // a group's work-items in turn on one core); groups of 8 and runs took 0.7–0.8× the time
-        // of groups of 16 in the coalesced order backward, about 0.9× forward, and groups of 4
-        // 0.92–0.97× the time of 8 (fewer barrier-split work-item loops)
+        // of groups of 16 in the coalesced order backward, about 0.9× forward, groups of 4
+        // 0.92–0.97× the time of 8, and groups of 2 0.83–0.96× the time of 4 forward (fewer
+        // barrier-split work-item loops and lane sums; Zen 5, 8×1000 and 512×1000)
         // (Benchmarks/NOTES-memory-bound.md). GPUs: the usual float4 shape over 128 threads,
         // coalesced, not measured yet. SOFTMAX_POLY_EXP: PoCL's built-in exp compiles to ~25
         // instructions per 8 floats with register spills (its LLVM generates AVX2 code for this
         // processor), the kernel's own polynomial to 15: the forward at 8×1000 took 0.75× the
         // time. GPUs keep the built-in exp (a hardware approximation plus a few instructions).
-        cpuDefault: ["SOFTMAX_WG": 4, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 1],
+        cpuDefault: ["SOFTMAX_WG": 2, "SOFTMAX_VEC": 16, "SOFTMAX_CONTIGUOUS": 1, "SOFTMAX_POLY_EXP": 1],
         gpuDefault: ["SOFTMAX_WG": 128, "SOFTMAX_VEC": 4, "SOFTMAX_CONTIGUOUS": 0, "SOFTMAX_POLY_EXP": 0])
 }
 
