@@ -101,6 +101,30 @@ final class CLBlastTuningTests: XCTestCase {
         XCTAssertNotEqual(choice.parameters, hostile)
     }
 
+    /// Fast tuning searches CLBlast's parameters only for models that run on it: first where
+    /// fully connected layers hold 1/200 of the arithmetic (LeNet-5, AlexNet, VGG-16), else only
+    /// after a convolution chose a solver on CLBlast (ResNet-50, GoogLeNet, DenseNet-121); full
+    /// tuning always, first; off never.
+    func testFastTuningSearchesCLBlastOnlyForModelsThatRunOnIt() throws {
+        let shares = try Dictionary(uniqueKeysWithValues: ["lenet5", "alexnet", "vgg16", "resnet50", "googlenet", "densenet121"]
+            .map { ($0, try ModelZoo.build($0, classes: $0 == "lenet5" ? 10 : 1000).denseShare) })
+        for name in ["lenet5", "alexnet", "vgg16"] {
+            XCTAssertEqual(Plan.clblastSearch(mode: .fast, denseShare: shares[name]!), .first, "\(name) \(shares[name]!)")
+        }
+        for name in ["resnet50", "googlenet", "densenet121"] {
+            XCTAssertEqual(Plan.clblastSearch(mode: .fast, denseShare: shares[name]!), .ifAConvolutionChoseIt,
+                           "\(name) \(shares[name]!)")
+            XCTAssertEqual(Plan.clblastSearch(mode: .full, denseShare: shares[name]!), .first, name)
+        }
+        XCTAssertEqual(shares["lenet5"]!, 59_000.0 / 405_600, accuracy: 0.01)
+        XCTAssertEqual(Plan.clblastSearch(mode: .off, denseShare: 1), .never)
+        XCTAssertTrue(OpenCLBackend.runsOnCLBlast(.im2colGEMM))
+        XCTAssertTrue(OpenCLBackend.runsOnCLBlast(.conv1x1CLBlast))
+        for a in ConvolutionAlgorithm.allCases where a != .im2colGEMM && a != .conv1x1CLBlast {
+            XCTAssertFalse(OpenCLBackend.runsOnCLBlast(a), "\(a)")
+        }
+    }
+
     /// Only devices CLBlast has no tuned entry for are searched by a plan's tuning: CPU devices
     /// not made by Intel (PoCL on AMD or ARM processors).
     func testOnlyCPUDevicesCLBlastDoesNotKnowAreSearched() {

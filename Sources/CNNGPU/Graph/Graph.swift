@@ -138,6 +138,17 @@ public struct Graph {
         }
     }
 
+    /// The share of `multiplyAdds` in fully connected layers (0 for a model without any).
+    public var denseShare: Double {
+        let total = multiplyAdds
+        guard total > 0 else { return 0 }
+        let dense = nodes.reduce(0) { sum, node in
+            guard let layer = node.layer as? Dense else { return sum }
+            return sum + layer.multiplyAdds(for: node.inputs.map { nodes[$0].shape }, output: node.shape)
+        }
+        return Double(dense) / Double(total)
+    }
+
     /// Nodes whose output feeds several layers (their gradients are accumulated).
     func consumers(of index: Int) -> [Int] {
         nodes.indices.filter { nodes[$0].inputs.contains(index) }

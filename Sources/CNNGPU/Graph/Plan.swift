@@ -232,15 +232,25 @@ public final class Plan {
     }
 
     /// Times the convolution solvers of every convolution of `graph` on `backend` as `mode`
-    /// says, remembering the winners in the tuning database (`cnn-gpu tune`); on an OpenCL
-    /// device CLBlast has no tuned SGEMM for, its SGEMM parameters first (`tuneCLBlastGEMM`).
+    /// says, remembering the winners in the tuning database (`cnn-gpu tune`). On an OpenCL
+    /// device CLBlast has no tuned SGEMM for, its SGEMM parameters are searched too
+    /// (`tuneCLBlastGEMM`): always in full mode, and first, so that the solvers built on it are
+    /// timed with its tuned parameters. In fast mode only where the model runs on CLBlast: first
+    /// when its fully connected layers hold at least 1/200 of its multiply-adds
+    /// (`denseShareForCLBlastSearch`), else after the convolutions, only if one of them chose a
+    /// solver built on CLBlast. The search builds CLBlast's GEMM program for each parameter set:
+    /// 70 of the 152 s of a cold fast tuning of ResNet-50 on PoCL (Zen 5), none of whose
+    /// convolutions chose CLBlast (its one GEMM, the classifier's, is 0.05% of its arithmetic).
     @discardableResult
     public static func tune(graph: Graph, batch: Int, training: Bool, backend: any Backend, mode: TuningMode,
                             progress: ((String) -> Void)? = nil) throws -> [TunedConvolution] {
-        if mode != .off, let cl = backend as? OpenCLBackend, cl.clblastNeedsTuning {
+        let clblast = (backend as? OpenCLBackend).flatMap { $0.clblastNeedsTuning ? $0 : nil }
+        func searchCLBlast(_ cl: OpenCLBackend) throws {
             progress?("CLBlast SGEMM")
             try cl.tuneCLBlastGEMM(database: ConvolutionChoice.database, retune: mode == .full)
         }
+        let when = clblastSearch(mode: mode, denseShare: graph.denseShare)
+        if let cl = clblast, when == .first { try searchCLBlast(cl) }
         var seen = Set<String>(), results: [TunedConvolution] = []
         for node in graph.nodes {
             guard let conv = node.layer as? Conv2D else { continue }
@@ -254,8 +264,31 @@ public final class Plan {
                 }
             }
         }
+        // The solvers on CLBlast only get faster with its parameters tuned, so the winners stand.
+        if let cl = clblast, when == .ifAConvolutionChoseIt,
+           results.contains(where: { ConvolutionAlgorithm(rawValue: $0.choice.solver).map(OpenCLBackend.runsOnCLBlast) ?? false }) {
+            try searchCLBlast(cl)
+        }
         return results
     }
+
+    /// When `tune` searches CLBlast's SGEMM parameters (on a device CLBlast has none for).
+    enum CLBlastSearch: Equatable { case never, first, ifAConvolutionChoseIt }
+
+    static func clblastSearch(mode: TuningMode, denseShare: Double) -> CLBlastSearch {
+        switch mode {
+        case .off: return .never
+        case .full: return .first
+        case .fast: return denseShare >= denseShareForCLBlastSearch ? .first : .ifAConvolutionChoseIt
+        }
+    }
+
+    /// The share of a model's multiply-adds in fully connected layers from which fast tuning
+    /// searches CLBlast's SGEMM parameters before the convolutions: LeNet-5 15%, AlexNet 8%,
+    /// VGG-16 0.8% (its classifier's GEMMs, 8 × 25088 × 4096 at batch 8 among them, are large
+    /// enough for CLBlast's Xgemm, the kernel the search tunes), ResNet-50, GoogLeNet and
+    /// DenseNet-121 under 0.1%.
+    static let denseShareForCLBlastSearch = 0.005
 
     /// Estimates the activation bytes of `graph` at `batch` without allocating anything;
     /// with a backend, workspaces are included.

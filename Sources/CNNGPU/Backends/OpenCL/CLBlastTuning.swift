@@ -24,6 +24,11 @@ extension OpenCLBackend {
     /// Whether CLBlast runs its generic defaults here (`DeviceInfo.clblastHasNoTunedGEMM`).
     public var clblastNeedsTuning: Bool { info.clblastHasNoTunedGEMM }
 
+    /// Whether this backend's `algorithm` runs its GEMMs on CLBlast (the others are our kernels).
+    static func runsOnCLBlast(_ algorithm: ConvolutionAlgorithm) -> Bool {
+        algorithm == .im2colGEMM || algorithm == .conv1x1CLBlast
+    }
+
     /// Applies the parameters the database remembers for this device and driver, if any. Only
     /// sets of the tables are taken (a damaged or edited file could otherwise hand CLBlast
     /// parameters that build a kernel reading out of bounds); anything else, or a set CLBlast
