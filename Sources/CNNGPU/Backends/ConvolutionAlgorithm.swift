@@ -27,6 +27,9 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, Codable {
     /// copies of their operands, output channels as register vectors
     /// (Backends/OpenCL/Solvers/ChannelsLastSolver.swift).
     case channelsLast
+    /// OpenCL: 1×1 stride-1 layers as a GEMM on NCHW in our kernel, pixels as the vector lanes,
+    /// forward and input gradient (Backends/OpenCL/Solvers/PointwiseSolver.swift).
+    case pointwise
     /// The CPU backend's oneDNN primitives (Backends/CPU/OneDNNConvolution.swift); parameter
     /// `blocked` = 1 runs them in oneDNN's blocked layout with reorders, 0 on NCHW in place.
     case oneDNN

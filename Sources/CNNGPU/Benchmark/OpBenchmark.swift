@@ -159,7 +159,7 @@ func convolutionAlgorithmName(_ backend: any Backend, _ d: Conv2DDescriptor, _ p
         return (backend is OpenCLBackend ? "conv_direct_" + direction.replacingOccurrences(of: "-", with: "_") : "direct loops") + tuned
     case .oneDNN:
         return (solution.parameters["blocked"] == 1 ? "oneDNN blocked + reorders" : "oneDNN NCHW") + tuned
-    case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast:
+    case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise:
         return solution.description + tuned
     }
 }

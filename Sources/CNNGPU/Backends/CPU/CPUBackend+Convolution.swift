@@ -105,7 +105,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         case .oneDNN:
             try oneDNNConvolution(d, .forward, solution, tensors: [x, weight, y], bias: bias, activation: activation,
                                   workspace: workspace)
-        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast:
+        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise:
             throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
     }
@@ -122,7 +122,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
             directBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
         case .oneDNN:
             try oneDNNConvolution(d, .backwardData, solution, tensors: [dy, weight, dx], workspace: workspace)
-        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast:
+        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise:
             throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
     }
@@ -141,7 +141,7 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
             directBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
         case .oneDNN:
             try oneDNNConvolution(d, .backwardFilter, solution, tensors: [x, dy, dw], workspace: workspace)
-        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast:
+        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise:
             throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
     }

@@ -27,6 +27,7 @@ extension OpenCLBackend {
         if Self.fewChannelsApplies(d, direction: direction) {
             result += fewChannelsCandidates(d, direction: direction).map { (.fewChannels, $0) }
         }
+        result += pointwiseCandidates(d, direction: direction).map { (.pointwise, $0) }
         if Self.channelsLastApplies(d, direction: direction) {
             result += channelsLastCandidates(d, direction: direction)
                 .filter { 4 * channelsLastWorkspaceCount(d, direction: direction, parameters: $0) <= info.maxBufferBytes }
@@ -42,7 +43,7 @@ extension OpenCLBackend {
         case .directTiled: return directTiledWorkspaceCount(d, direction: direction, parameters: parameters)
         case .fewChannels: return fewChannelsWorkspaceCount(d, direction: direction, parameters: parameters)
         case .channelsLast: return channelsLastWorkspaceCount(d, direction: direction, parameters: parameters)
-        case .conv1x1CLBlast, .direct, .oneDNN: return 0
+        case .conv1x1CLBlast, .direct, .oneDNN, .pointwise: return 0
         case .winogradF2x3: return winogradF2x3WorkspaceCount(d, direction: direction)
         case .winogradF4x3: return winogradF4x3WorkspaceCount(d, direction: direction)
         case .winogradFilter:
@@ -87,7 +88,7 @@ extension OpenCLBackend {
             throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case (.oneDNN, _):
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
-        case (.direct, _), (.im2colGEMM, _), (.directTiled, _), (.fewChannels, _), (.channelsLast, _):
+        case (.direct, _), (.im2colGEMM, _), (.directTiled, _), (.fewChannels, _), (.channelsLast, _), (.pointwise, _):
             try o.run(d, direction: direction, solution: ConvolutionSolution(solver, parameters: parameters), on: self,
                       workspace: workspace)
         }

@@ -50,7 +50,10 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   would be too large (AVX2: channels-last 1.0–1.4× faster, Zen 3). Every other pass of a
     ///   one-group layer runs on channels-last copies (`channelsLastIsCPUDefault`: forward and
     ///   stride-1 input gradients 1.1–3.4× the implicit GEMM, strided ones 1.04–1.8×, filter
-    ///   gradients mostly 1.0–2.3×; fifteenth session).
+    ///   gradients mostly 1.0–2.3×; fifteenth session), but the forward and input gradient of 1×1
+    ///   stride-1 layers on planes of a multiple of 16 pixels on devices with 16-float vectors,
+    ///   which run the pointwise solver (`pointwiseIsCPUDefault`: 1.2–1.9× the channels-last
+    ///   solver on ResNet-50's 56² and 28² layers, Zen 5; twentieth session).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
@@ -69,6 +72,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         } else if policy == .cpu && winogradF4x3IsCPUDefault(d, direction: direction)
                     && (!info.hasNarrowVectors || !channelsLastIsCPUDefault(d, direction: direction)) {
             preferred = [.winogradF4x3, .channelsLast, .implicitGEMM]
+        } else if policy == .cpu && pointwiseIsCPUDefault(d, direction: direction) {
+            preferred = [.pointwise, .channelsLast, .implicitGEMM]
         } else if policy == .cpu && channelsLastIsCPUDefault(d, direction: direction) {
             preferred = [.channelsLast, .implicitGEMM]
         } else if policy == .cpu {
@@ -97,6 +102,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .directTiled: ConvolutionSolution(a, parameters: directTiledCandidates(d, direction: direction).first ?? [:])
         case .fewChannels: ConvolutionSolution(a, parameters: fewChannelsCandidates(d, direction: direction).first ?? [:])
         case .channelsLast: ConvolutionSolution(a, parameters: channelsLastCandidates(d, direction: direction).first ?? [:])
+        case .pointwise: ConvolutionSolution(a, parameters: pointwiseCandidates(d, direction: direction).first ?? [:])
         case .winogradF4x3: ConvolutionSolution(a, parameters: winogradF4x3Candidates(d, direction: direction).first ?? [:])
         case .winogradFilter: ConvolutionSolution(a, parameters: winogradFilterCandidates(d).first ?? [:])
         default: ConvolutionSolution(a)
@@ -137,6 +143,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .channelsLast:
             try channelsLastForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
                                     workspace: workspace, parameters: solution.parameters)
+        case .pointwise:
+            try pointwiseForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
+                                 parameters: solution.parameters)
         case .winogradFilter:
             throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case .oneDNN:
@@ -169,6 +178,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .channelsLast:
             try channelsLastBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace,
                                          parameters: solution.parameters)
+        case .pointwise:
+            try pointwiseBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
         case .winogradFilter:
             throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case .oneDNN:
@@ -200,6 +211,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             throw CNNError.invalidArgument("Winograd F(4×4,3×3) has no backward-filter pass; use implicit GEMM")
         case .channelsLast:
             try channelsLastBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
+        case .pointwise:
+            throw CNNError.invalidArgument("the pointwise solver has no backward-filter pass; use the channels-last solver")
         case .winogradFilter:
             try winogradFilterBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .oneDNN:
