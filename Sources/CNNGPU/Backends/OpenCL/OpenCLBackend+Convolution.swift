@@ -229,7 +229,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     }
 
     /// has_bias, bias, code, alpha: without a bias, `y` stands in for the unread bias buffer.
-    private func epilogueArguments(bias: (any DeviceBuffer)?, activation: Activation?,
+    func epilogueArguments(bias: (any DeviceBuffer)?, activation: Activation?,
                                    y: any DeviceBuffer) -> [KernelArgument] {
         [.int(bias == nil ? 0 : 1), .buffer(bias ?? y), .int(activation.kernelCode), .float(activation?.alpha ?? 0)]
     }

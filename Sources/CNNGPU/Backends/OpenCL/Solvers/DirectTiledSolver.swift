@@ -115,15 +115,13 @@ extension OpenCLBackend {
                             bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
                             parameters: TunableParameters) throws {
         try directTiledPass(d, .forward, input: x, weight: weight, output: y,
-                            epilogue: [.int(bias == nil ? 0 : 1), .buffer(bias ?? y), .int(activation.kernelCode),
-                                       .float(activation?.alpha ?? 0)], parameters: parameters)
+                            epilogue: epilogueArguments(bias: bias, activation: activation, y: y), parameters: parameters)
     }
 
     func directTiledBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
                                  dx: any DeviceBuffer, parameters: TunableParameters) throws {
         try directTiledPass(d, .backwardData, input: dy, weight: weight, output: dx,
-                            epilogue: [.int(0), .buffer(dx), .int(Optional<Activation>.none.kernelCode), .float(0)],
-                            parameters: parameters)
+                            epilogue: epilogueArguments(bias: nil, activation: nil, y: dx), parameters: parameters)
     }
 
     /// dw = conv_backward_filter(x, dy), overwriting dw; with more than one split of the batch,

@@ -46,15 +46,13 @@ extension OpenCLBackend {
                           bias: (any DeviceBuffer)?, activation: Activation?, y: any DeviceBuffer,
                           parameters: TunableParameters) throws {
         try pointwise(d, .forward, input: x, weight: weight, output: y,
-                      epilogue: [.int(bias == nil ? 0 : 1), .buffer(bias ?? y), .int(activation.kernelCode),
-                                 .float(activation?.alpha ?? 0)], parameters: parameters)
+                      epilogue: epilogueArguments(bias: bias, activation: activation, y: y), parameters: parameters)
     }
 
     func pointwiseBackwardData(_ d: Conv2DDescriptor, dy: any DeviceBuffer, weight: any DeviceBuffer,
                                dx: any DeviceBuffer, parameters: TunableParameters) throws {
         try pointwise(d, .backwardData, input: dy, weight: weight, output: dx,
-                      epilogue: [.int(0), .buffer(dx), .int(Optional<Activation>.none.kernelCode), .float(0)],
-                      parameters: parameters)
+                      epilogue: epilogueArguments(bias: nil, activation: nil, y: dx), parameters: parameters)
     }
 
     private func pointwise(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, input: any DeviceBuffer,
