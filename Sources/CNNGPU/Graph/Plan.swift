@@ -264,7 +264,8 @@ public final class Plan {
                 }
             }
         }
-        // The solvers on CLBlast only get faster with its parameters tuned, so the winners stand.
+        // The winners are not timed again: the search times the large GEMMs such a solver runs
+        // (it can slow skinny ones, the classifier's: NOTES-opencl-solvers.md, twentieth session).
         if let cl = clblast, when == .ifAConvolutionChoseIt,
            results.contains(where: { ConvolutionAlgorithm(rawValue: $0.choice.solver).map(OpenCLBackend.runsOnCLBlast) ?? false }) {
             try searchCLBlast(cl)
