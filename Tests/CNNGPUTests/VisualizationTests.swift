@@ -319,10 +319,17 @@ final class ResNetVisualizationTests: XCTestCase {
         XCTAssertEqual(results[0].layer, results[1].layer)
         // Input gradients pass a ReLU only where its input (and, guided, its gradient) is
         // positive: a value within float rounding of zero (the backends' convolution solvers sum
-        // in different orders) can pass on one backend and not on the other, so the maps agree
-        // to 2% of their largest value rather than 0.1% (seen: 1.1% on one seed).
-        assertClose(results[1].saliency, results[0].saliency.map(Double.init), tolerance: 2e-2)
-        assertClose(results[1].guided, results[0].guided.map(Double.init), tolerance: 2e-2)
+        // in different orders) can pass on one backend and not on the other, and one unit of
+        // the last block (512 × 2 × 2) sees the whole 64² image: flipping it moves the saliency
+        // map by about 1/√2048 ≈ 2.2% of its norm (seed 28111069315037: 2.1%, where the maps
+        // otherwise agree to ~10⁻⁶). So the maps are compared as wholes, their difference's norm
+        // within 5% of the map's, not pixel by pixel (each kernel is held to 10⁻⁵ by the op tests).
+        func normError(_ a: [Float], _ b: [Float]) -> Double {
+            let diff = zip(a, b).reduce(0.0) { $0 + pow(Double($1.0) - Double($1.1), 2) }
+            return (diff / max(b.reduce(0.0) { $0 + pow(Double($1), 2) }, 1e-30)).squareRoot()
+        }
+        XCTAssertLessThan(normError(results[1].saliency, results[0].saliency), 5e-2, "saliency, seed \(rng.seed)")
+        XCTAssertLessThan(normError(results[1].guided, results[0].guided), 5e-2, "guided backprop, seed \(rng.seed)")
         assertClose(results[1].cam, results[0].cam.map(Double.init), tolerance: 1e-3)
     }
 }
