@@ -10,8 +10,9 @@ struct TuneCommand: ParsableCommand {
         abstract: "Pre-tune every convolution of a model for a device and remember the choices.",
         discussion: """
             Each convolution problem (shape, stride, padding, groups, direction) is timed per applicable \
-            solver at its defaults, in three interleaved rounds (fast), or per solver and tunable parameter \
-            set (full) on the device; the \
+            solver at its defaults, in three interleaved rounds, skipping solvers that the rates they \
+            reached on earlier problems show cannot come within 2× of the best (fast), or per solver and \
+            tunable parameter set (full) on the device; the \
             fastest is stored in the tuning database ($XDG_CACHE_HOME/cnn-gpu/tuning.json, else \
             ~/.cache/cnn-gpu/tuning.json), keyed by device name, driver version and problem, so another \
             device or driver never reuses it (on the CPU backend: processor, vector ISA and worker \

@@ -94,14 +94,32 @@ extension OpenCLBackend {
         }
     }
 
+    /// `candidates` in the order fast tuning tries them: the solvers the untuned choice ranks for
+    /// `d` (its pick first), then the others, then the generic direct and im2col + CLBlast
+    /// solvers, so that the best time is known early and `SolverRates` can skip what cannot
+    /// come near it.
+    func fastTuningOrder(_ candidates: [ConvolutionSolution], _ d: Conv2DDescriptor,
+                         direction: ConvolutionDirection) -> [ConvolutionSolution] {
+        let ranked = convolutionSolutions(for: d, direction: direction).map(\.algorithm)
+        func rank(_ a: OpenCLConvolutionSolver) -> Int {
+            if a == ranked.first { return 0 }
+            if a == .direct || a == .im2colGEMM { return 2 }
+            return 1
+        }
+        return candidates.enumerated().sorted { x, y in
+            (rank(x.element.algorithm), x.offset) < (rank(y.element.algorithm), y.offset)
+        }.map(\.element)
+    }
+
     /// The fastest solver and parameters for `d` in `direction` on this device: from `database`
     /// when this device and driver have seen the problem, else by timing every candidate
     /// (`ConvolutionTiming.fastest`) and storing the winner. `exhaustive: false` times each
     /// solver at its default parameters only (`--tune fast`), in interleaved rounds: timed one
     /// after another, once each, a slow minute of a shared machine picked the implicit GEMM for
     /// ResNet-50's 3×3 512→512 7² forward at 13.2 ms where it runs 17–23 ms and Winograd
-    /// F(4×4,3×3) 9–11 (PoCL, Zen 5). Full tuning's dozens of parameter sets, each with its
-    /// workspace, are timed and freed in turn.
+    /// F(4×4,3×3) 9–11 (PoCL, Zen 5). Fast tuning tries the solvers in `fastTuningOrder` and
+    /// skips those `tuningRates` shows cannot come near the best. Full tuning's dozens of
+    /// parameter sets, each with its workspace, are all timed and freed in turn.
     public func tuneConvolution(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                 database: TuningDatabase = .shared, retune: Bool = false,
                                 runs: Int = 2, exhaustive: Bool = true) throws -> TunedChoice {
@@ -109,10 +127,11 @@ extension OpenCLBackend {
         let all = convolutionCandidates(d, direction: direction).map { ConvolutionSolution($0.solver, parameters: $0.parameters) }
         if !retune, let known = ConvolutionTiming.remembered(key, on: self, database: database, candidates: all) { return known }
         var seen = Set<OpenCLConvolutionSolver>()
-        let candidates = all.filter { exhaustive || seen.insert($0.algorithm).inserted }
+        let candidates = exhaustive ? all : fastTuningOrder(all.filter { seen.insert($0.algorithm).inserted }, d, direction: direction)
         // Building a program takes seconds at most on a CPU device.
         return try ConvolutionTiming.fastest(key, candidates: candidates, on: self, database: database, runs: runs,
                                              buildMilliseconds: 5000, interleaved: !exhaustive,
+                                             rates: exhaustive ? nil : tuningRates,
             workspaceCount: { self.convolutionWorkspaceCount(d, direction: direction, solver: $0.algorithm, parameters: $0.parameters) },
             run: { s, operands, workspace in
                 try self.runConvolution(d, direction: direction, solver: s.algorithm, parameters: s.parameters, operands,

@@ -179,11 +179,12 @@ enum KernelTunables {
         localBytes: { p in 4 * (p["TK"]! * (p["TM"]! + p["TN"]!) + 4 * p["TK"]! + 5 * p["TN"]!) })
 }
 
-extension OpenCLBackend {
-    /// The limits `TunableKernel.isValid` checks, queried from the device.
-    var deviceLimits: DeviceLimits {
-        let wg: Int = (try? deviceValue(device.deviceID, CL_DEVICE_MAX_WORK_GROUP_SIZE) as Int) ?? 64
-        let local: cl_ulong = (try? deviceValue(device.deviceID, CL_DEVICE_LOCAL_MEM_SIZE)) ?? 16_384
-        return DeviceLimits(maxWorkGroupSize: wg, localMemoryBytes: Int(local))
+extension DeviceLimits {
+    /// The limits `TunableKernel.isValid` checks, queried from the device once (the backend keeps
+    /// them: each tunable solver checks its parameters against them at every launch).
+    init(device: cl_device_id) {
+        let wg: Int = (try? deviceValue(device, CL_DEVICE_MAX_WORK_GROUP_SIZE) as Int) ?? 64
+        let local: cl_ulong = (try? deviceValue(device, CL_DEVICE_LOCAL_MEM_SIZE)) ?? 16_384
+        self.init(maxWorkGroupSize: wg, localMemoryBytes: Int(local))
     }
 }

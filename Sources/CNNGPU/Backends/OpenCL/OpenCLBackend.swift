@@ -14,6 +14,10 @@ public final class OpenCLBackend: BackendMemory {
     let programs: ProgramCache
     /// The memory-bound kernels' tunable values (MemoryBoundTunables.swift).
     let memoryBound: MemoryBoundSettings
+    /// The work-group and local-memory limits the tunable solvers validate against.
+    let deviceLimits: DeviceLimits
+    /// What fast tuning has seen each solver reach on this device (its prior: SolverRates).
+    let tuningRates = SolverRates()
     /// Whether the queue records device timestamps (see OpenCLBackend+Profiling.swift).
     public let profiling: Bool
     /// Which device type's algorithm choices this backend makes (see `DevicePolicy`).
@@ -59,6 +63,7 @@ public final class OpenCLBackend: BackendMemory {
         self.programs = ProgramCache(context: context, device: device.deviceID, deviceName: device.info.name,
                                      platform: device.info.platform)
         self.memoryBound = MemoryBoundSettings(kind: device.info.kind)
+        self.deviceLimits = DeviceLimits(device: device.deviceID)
         applyRememberedCLBlastGEMM(database: ConvolutionChoice.database)
     }
 

@@ -52,15 +52,20 @@ enum ConvolutionTiming {
     /// runs, the error names every failure. `buildMilliseconds`: what a warm-up may spend on
     /// building beyond the run itself before the candidate counts as hopeless.
     ///
-    /// `interleaved`: all candidates are warmed up first, then timed in turn, `runs` rounds, so
-    /// that a shared machine's slow minute slows every candidate alike instead of the one it fell
-    /// on (the CPU backend: its passes take milliseconds, and timed one candidate after another
-    /// on a 2-core VM the same oneDNN pass read 19.7 ms in one run and 10.1 in the next). It holds
-    /// every candidate's workspace at once; otherwise each candidate is timed and freed in turn
-    /// (OpenCL, where full tuning tries dozens of parameter sets with large workspaces).
+    /// `interleaved`: each candidate is timed once right after its warm-up, then all of them in
+    /// turn, `runs` − 1 more rounds, so that a shared machine's slow minute slows every candidate
+    /// alike instead of the one it fell on (the CPU backend: its passes take milliseconds, and
+    /// timed one candidate after another on a 2-core VM the same oneDNN pass read 19.7 ms in one
+    /// run and 10.1 in the next). It holds every candidate's workspace at once; otherwise each
+    /// candidate is timed and freed in turn (OpenCL, where full tuning tries dozens of parameter
+    /// sets with large workspaces).
+    ///
+    /// `rates`: fast tuning's prior (`SolverRates`); a candidate it calls hopeless against the
+    /// best time so far is not run, and every candidate timed adds its rate to it. Candidates
+    /// are tried in the order given, so the likely winner first lets the prior skip the rest.
     static func fastest(_ key: ConvolutionProblemKey, candidates: [ConvolutionSolution], on backend: any Backend,
                         database: TuningDatabase, runs: Int, buildMilliseconds: Double, interleaved: Bool = false,
-                        workspaceCount: (ConvolutionSolution) -> Int,
+                        rates: SolverRates? = nil, workspaceCount: (ConvolutionSolution) -> Int,
                         run: @escaping (ConvolutionSolution, ConvolutionOperands, (any DeviceBuffer)?) throws -> Void)
         throws -> TunedChoice {
         let operands = try ConvolutionOperands(key.descriptor, on: backend)
@@ -85,6 +90,8 @@ enum ConvolutionTiming {
             }
         }
         for candidate in candidates {
+            if let rates, rates.isHopeless(candidate.algorithm, key.descriptor, direction: key.direction,
+                                           bestMilliseconds: bestSoFar()) { continue }
             do {
                 let count = workspaceCount(candidate)
                 let workspace = count > 0 ? try backend.allocate(count, dtype: .float32) : nil
@@ -99,13 +106,18 @@ enum ConvolutionTiming {
                 failures.append("\(candidate): \(error)")
                 continue
             }
-            if !interleaved {
+            if interleaved {
+                time(timed.count - 1)
+            } else {
                 for _ in 0..<max(1, runs) { time(timed.count - 1) }
                 timed[timed.count - 1].once = {}   // frees the workspace
             }
         }
         if interleaved {
-            for _ in 0..<max(1, runs) { timed.indices.forEach(time) }
+            for _ in 1..<max(1, runs) { timed.indices.forEach(time) }
+        }
+        for t in timed {
+            if let best = t.best { rates?.record(t.solution.algorithm, key.descriptor, direction: key.direction, milliseconds: best) }
         }
         let ran = timed.compactMap { t in t.best.flatMap { $0.isFinite ? (t.solution, $0) : nil } }
         guard let winner = ran.min(by: { $0.1 < $1.1 }) else {

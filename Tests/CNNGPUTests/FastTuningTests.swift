@@ -1,0 +1,97 @@
+@testable import CNNGPU
+import Foundation
+import XCTest
+
+/// Fast tuning's prior (`SolverRates`) and order: a solver that cannot come near the best time
+/// even at the best rate it has shown is not run, the untuned pick is tried first, and the
+/// generic solvers last.
+final class FastTuningTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("cnn-gpu-fast-tuning-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+
+    private func descriptor(channels: Int) throws -> Conv2DDescriptor {
+        try Conv2DDescriptor(batch: 2, inChannels: channels, inH: 8, inW: 8, outChannels: channels, kernelH: 3, kernelW: 3,
+                             padding: Padding2D(1))
+    }
+
+    /// The prediction scales the best rate seen to the new problem's arithmetic, per solver and
+    /// direction; a solver never seen is never called hopeless.
+    func testRatesPredictFromTheBestRateSeen() throws {
+        let rates = SolverRates()
+        let small = try descriptor(channels: 8), large = try descriptor(channels: 16)   // 4× the arithmetic
+        XCTAssertNil(rates.predictedMilliseconds(.direct, small, direction: .forward))
+        XCTAssertFalse(rates.isHopeless(.direct, small, direction: .forward, bestMilliseconds: 1e-9))
+        rates.record(.direct, small, direction: .forward, milliseconds: 2)
+        rates.record(.direct, small, direction: .forward, milliseconds: 4)   // slower: the best rate stays
+        rates.record(.direct, small, direction: .forward, milliseconds: .infinity)
+        XCTAssertEqual(try XCTUnwrap(rates.predictedMilliseconds(.direct, large, direction: .forward)), 8, accuracy: 1e-9)
+        XCTAssertNil(rates.predictedMilliseconds(.direct, large, direction: .backwardData))
+        XCTAssertNil(rates.predictedMilliseconds(.implicitGEMM, large, direction: .forward))
+        // Hopeless only beyond pruneFactor × the best time so far.
+        let edge = 8 / SolverRates.pruneFactor
+        XCTAssertTrue(rates.isHopeless(.direct, large, direction: .forward, bestMilliseconds: edge * 0.99))
+        XCTAssertFalse(rates.isHopeless(.direct, large, direction: .forward, bestMilliseconds: edge * 1.01))
+        XCTAssertFalse(rates.isHopeless(.direct, large, direction: .forward, bestMilliseconds: .infinity))
+    }
+
+    /// With the prior, a candidate predicted far slower than the best so far is never run, and
+    /// the winner's rate is recorded; without it, every candidate runs.
+    func testTimingSkipsWhatThePriorCallsHopeless() throws {
+        let backend = CPUBackend(threads: 1)
+        let d = try descriptor(channels: 8)
+        let key = ConvolutionProblemKey(d, direction: .forward)
+        let quick = ConvolutionSolution(.implicitGEMM), slow = ConvolutionSolution(.direct)
+        let delays: [ConvolutionAlgorithm: Double] = [.implicitGEMM: 0.001, .direct: 0.02]
+        func tune(rates: SolverRates?) throws -> (TunedChoice, [ConvolutionAlgorithm: Int]) {
+            var runs: [ConvolutionAlgorithm: Int] = [:]
+            let db = TuningDatabase(url: folder.appendingPathComponent("tuning-\(UUID().uuidString).json"))
+            let choice = try ConvolutionTiming.fastest(key, candidates: [quick, slow], on: backend, database: db, runs: 3,
+                                                       buildMilliseconds: 5000, interleaved: true, rates: rates,
+                                                       workspaceCount: { _ in 0 }) { s, _, _ in
+                runs[s.algorithm, default: 0] += 1
+                Thread.sleep(forTimeInterval: delays[s.algorithm]!)
+            }
+            return (choice, runs)
+        }
+        let (unpruned, allRuns) = try tune(rates: nil)
+        XCTAssertEqual(unpruned.solver, ConvolutionAlgorithm.implicitGEMM.rawValue)
+        XCTAssertGreaterThan(allRuns[.direct] ?? 0, 0)
+
+        let rates = SolverRates()
+        rates.record(.direct, d, direction: .forward, milliseconds: 20)   // as seen on an earlier problem
+        let (choice, runs) = try tune(rates: rates)
+        XCTAssertEqual(choice.solver, ConvolutionAlgorithm.implicitGEMM.rawValue)
+        XCTAssertNil(runs[.direct], "the direct solver was predicted at 20 ms against ~1 ms and should not run")
+        XCTAssertEqual(runs[.implicitGEMM], 4)   // the warm-up and three timed runs
+        XCTAssertNotNil(rates.predictedMilliseconds(.implicitGEMM, d, direction: .forward))
+    }
+
+    /// Fast tuning tries the untuned choice first and the generic direct and im2col + CLBlast
+    /// solvers last, each solver once.
+    func testFastOrderPutsTheUntunedPickFirstAndTheGenericSolversLast() throws {
+        let cl = try TestBackends.requireOpenCL()
+        let d = try Conv2DDescriptor(batch: 2, inChannels: 64, inH: 14, inW: 14, outChannels: 64, kernelH: 3, kernelW: 3,
+                                     padding: Padding2D(1))
+        for direction in ConvolutionDirection.allCases {
+            var seen = Set<ConvolutionAlgorithm>()
+            let each = cl.convolutionCandidates(d, direction: direction)
+                .map { ConvolutionSolution($0.solver, parameters: $0.parameters) }
+                .filter { seen.insert($0.algorithm).inserted }
+            let order = cl.fastTuningOrder(each, d, direction: direction).map(\.algorithm)
+            XCTAssertEqual(Set(order), Set(each.map(\.algorithm)))
+            XCTAssertEqual(order.count, each.count)
+            let pick = try XCTUnwrap(cl.convolutionSolutions(for: d, direction: direction).first).algorithm
+            XCTAssertEqual(order.first, pick, "\(direction)")
+            let generic: Set<ConvolutionAlgorithm> = [.direct, .im2colGEMM]
+            if !generic.contains(pick) {
+                XCTAssertEqual(Set(order.suffix(2)), generic, "\(direction): \(order)")
+            }
+        }
+    }
+}
