@@ -5,7 +5,7 @@ import PackageDescription
 /// copied elsewhere (or an app linking the library) still has its device code.
 let kernelFiles = [
     "activation.cl", "activation_function.cl", "batchnorm.cl", "conv_direct_tiled.cl", "conv_few_channels.cl",
-    "conv_channels_last.cl", "conv_implicit_gemm.cl", "conv_pointwise.cl", "gemm_tile.cl", "conv_winograd_f2x3.cl", "conv_winograd_f4x3.cl",
+    "conv_channels_last.cl", "conv_implicit_gemm.cl", "conv_pointwise.cl", "conv_pointwise_filter.cl", "gemm_tile.cl", "conv_winograd_f2x3.cl", "conv_winograd_f4x3.cl",
     "conv_winograd_filter.cl",
     "convolution.cl", "dropout.cl", "elementwise.cl",
     "loss.cl", "lrn.cl", "optimizer.cl", "pooling.cl", "pooling_same.cl", "pooling_tiled.cl", "reduction.cl", "softmax.cl", "vector_io.cl",

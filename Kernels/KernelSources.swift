@@ -10,6 +10,7 @@ public enum KernelSources {
         "conv_few_channels": text(PackageResources.conv_few_channels_cl),
         "conv_implicit_gemm": text(PackageResources.conv_implicit_gemm_cl),
         "conv_pointwise": text(PackageResources.conv_pointwise_cl),
+        "conv_pointwise_filter": text(PackageResources.conv_pointwise_filter_cl),
         "conv_winograd_f2x3": text(PackageResources.conv_winograd_f2x3_cl),
         "conv_winograd_f4x3": text(PackageResources.conv_winograd_f4x3_cl),
         "conv_winograd_filter": text(PackageResources.conv_winograd_filter_cl),

@@ -30,3 +30,28 @@ final class KernelCheckPointwiseTests: XCTestCase {
         }
     }
 }
+
+/// Runs conv_pointwise_filter.cl's kernels on a tiny shape under oclgrind: partial tiles, a
+/// chunk ending inside a plane (partial sums and the second pass) and the whole batch in one
+/// chunk, work-groups of one and of eight (the local-memory tree). Compared with the CPU backend.
+final class KernelCheckPointwiseFilterTests: XCTestCase {
+    func testPointwiseFilterKernels() throws {
+        let cl = try TestBackends.requireOpenCL()
+        let cpu = TestBackends.cpu
+        var rng = SeededGenerator.fresh()
+        let d = try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 3, inW: 4, outChannels: 5, kernelH: 1, kernelW: 1)
+        let x = rng.floats(d.inputCount), dy = rng.floats(d.outputCount)
+        let CDW = try cpu.allocate(d.weightCount, dtype: .float32)
+        try cpu.convolutionBackwardFilter(d, x: try cpu.makeBuffer(x), dy: try cpu.makeBuffer(dy), dw: CDW)
+        let X = try cl.makeBuffer(x), DY = try cl.makeBuffer(dy)
+        for p: TunableParameters in [["PWF_VW": 4, "PWF_KT": 2, "PWF_CT": 2, "PWF_CHUNK": 8, "PWF_WG": 1],
+                                     ["PWF_VW": 1, "PWF_KT": 4, "PWF_CT": 2, "PWF_CHUNK": 8, "PWF_WG": 8],
+                                     ["PWF_VW": 4, "PWF_KT": 2, "PWF_CT": 4, "PWF_CHUNK": 1024, "PWF_WG": 8]] {
+            let count = cl.pointwiseFilterWorkspaceCount(d, parameters: p)
+            let workspace = count > 0 ? try cl.hostInitialized(count) : nil
+            let DW = try cl.hostInitialized(d.weightCount)
+            try cl.pointwiseBackwardFilter(d, x: X, dy: DY, dw: DW, workspace: workspace, parameters: p)
+            assertClose(try cl.download(DW), try cpu.download(CDW), tolerance: 1e-5, "conv_pointwise_filter \(p) seed \(rng.seed)")
+        }
+    }
+}

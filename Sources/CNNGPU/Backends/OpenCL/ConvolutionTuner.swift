@@ -43,7 +43,9 @@ extension OpenCLBackend {
         case .directTiled: return directTiledWorkspaceCount(d, direction: direction, parameters: parameters)
         case .fewChannels: return fewChannelsWorkspaceCount(d, direction: direction, parameters: parameters)
         case .channelsLast: return channelsLastWorkspaceCount(d, direction: direction, parameters: parameters)
-        case .conv1x1CLBlast, .direct, .oneDNN, .pointwise: return 0
+        case .conv1x1CLBlast, .direct, .oneDNN: return 0
+        case .pointwise:
+            return direction == .backwardFilter ? pointwiseFilterWorkspaceCount(d, parameters: parameters) : 0
         case .winogradF2x3: return winogradF2x3WorkspaceCount(d, direction: direction)
         case .winogradF4x3: return winogradF4x3WorkspaceCount(d, direction: direction)
         case .winogradFilter:

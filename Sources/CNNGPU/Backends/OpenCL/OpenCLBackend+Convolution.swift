@@ -212,7 +212,7 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .channelsLast:
             try channelsLastBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .pointwise:
-            throw CNNError.invalidArgument("the pointwise solver has no backward-filter pass; use the channels-last solver")
+            try pointwiseBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .winogradFilter:
             try winogradFilterBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .oneDNN:

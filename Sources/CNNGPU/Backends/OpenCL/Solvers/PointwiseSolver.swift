@@ -5,17 +5,19 @@
 /// PW_VW pixels in registers, the pixels being the vector lanes: per input channel it loads a
 /// run of the channel's plane and PW_KT weights. No workspace and no copy of either tensor.
 /// Where the plane's pixels are a multiple of the vector (ResNet's 56² and 28², not 14² or 7²
-/// with 16-pixel vectors) it applies; the filter gradient stays with the other solvers.
+/// with 16-pixel vectors) it applies. The filter gradient: PointwiseFilterSolver.swift.
 ///
 /// Why (Benchmarks/NOTES-opencl-solvers.md, twentieth session): the channels-last solver's
 /// in-place 1×1 pass has output channels as its lanes and reads each input value as a scalar a
 /// plane away; on PoCL (Zen 5) it ran ResNet-50's 1×1 layers at 56² at 100–200 GFLOP/s.
 extension OpenCLBackend {
     static func pointwiseApplies(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
-        isPlainOneByOne(d) && d.groups == 1 && direction != .backwardFilter
+        let vectors = direction == .backwardFilter ? KernelTunables.pointwiseFilter.allowed["PWF_VW"]!
+            : KernelTunables.pointwise.allowed["PW_VW"]!
+        return isPlainOneByOne(d) && d.groups == 1
             && d.inputCount <= Int(Int32.max) && d.outputCount <= Int(Int32.max)
             && d.weightCount <= Int(Int32.max)
-            && KernelTunables.pointwise.allowed["PW_VW"]!.contains { (d.inH * d.inW) % $0 == 0 }
+            && vectors.contains { (d.inH * d.inW) % $0 == 0 }
     }
 
     /// The CPU devices' heuristic default for `d`: on devices with 16-float vectors (AVX-512)
@@ -25,7 +27,7 @@ extension OpenCLBackend {
     /// 0.4×. AVX2 devices and GPUs: not measured, so the tuner's candidates only.
     func pointwiseIsCPUDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
         let vw = KernelTunables.pointwise.defaults(for: info)["PW_VW"]!
-        return info.kind != .gpu && info.nativeFloatVectorWidth >= 16 && vw == 16
+        return info.kind != .gpu && info.nativeFloatVectorWidth >= 16 && vw == 16 && direction != .backwardFilter
             && Self.pointwiseApplies(d, direction: direction) && (d.inH * d.inW) % vw == 0
     }
 
@@ -33,6 +35,7 @@ extension OpenCLBackend {
     /// divides the plane, then the table's sets that do (a 14² plane takes 4-pixel vectors).
     func pointwiseCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> [TunableParameters] {
         guard Self.pointwiseApplies(d, direction: direction) else { return [] }
+        if direction == .backwardFilter { return pointwiseFilterCandidates(d) }
         let table = KernelTunables.pointwise, pixels = d.inH * d.inW
         var result: [TunableParameters] = []
         for p in [table.defaults(for: info)] + table.candidates
@@ -59,7 +62,7 @@ extension OpenCLBackend {
                            weight: any DeviceBuffer, output: any DeviceBuffer, epilogue: [KernelArgument],
                            parameters: TunableParameters) throws {
         let pixels = d.inH * d.inW
-        guard Self.pointwiseApplies(d, direction: direction) else {
+        guard direction != .backwardFilter, Self.pointwiseApplies(d, direction: direction) else {
             throw CNNError.invalidArgument("the pointwise solver (\(direction.rawValue)) needs a 1×1 kernel, stride 1, "
                 + "no padding, one group and a plane of a multiple of 4 pixels, forward or backward data; got "
                 + "\(d.problemText). Use the channels-last solver or implicit GEMM")
