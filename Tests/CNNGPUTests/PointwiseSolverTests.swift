@@ -49,7 +49,8 @@ final class PointwiseSolverTests: XCTestCase {
     }
 
     /// The solver is offered where it applies, with only vector widths that divide the plane,
-    /// and is the CPU default on 16-float devices for ResNet's 1×1 layers at 56² and 28².
+    /// and is the CPU default on 16-float devices for ResNet's 1×1 layers at 56² and 28² (their
+    /// filter gradient where the layer widens).
     func testCandidatesAndApplicability() throws {
         let cl = try TestBackends.requireOpenCL()
         let plane14 = try Conv2DDescriptor(batch: 2, inChannels: 8, inH: 14, inW: 14, outChannels: 8, kernelH: 1, kernelW: 1)
@@ -85,7 +86,12 @@ final class PointwiseSolverTests: XCTestCase {
         if cl.policy == .cpu && cl.info.nativeFloatVectorWidth >= 16 {
             XCTAssertEqual(first, .pointwise)
             XCTAssertEqual(cl.convolutionSolutions(for: resnet, direction: .backwardData).first?.algorithm, .pointwise)
-            XCTAssertNotEqual(cl.convolutionSolutions(for: resnet, direction: .backwardFilter).first?.algorithm, .pointwise)
+            // The filter gradient only where the layer widens (64→256 here, not 256→64).
+            XCTAssertEqual(cl.convolutionSolutions(for: resnet, direction: .backwardFilter).first?.algorithm, .pointwise)
+            let narrowing = try Conv2DDescriptor(batch: 8, inChannels: 256, inH: 56, inW: 56, outChannels: 64,
+                                                 kernelH: 1, kernelW: 1)
+            XCTAssertEqual(cl.convolutionSolutions(for: narrowing, direction: .forward).first?.algorithm, .pointwise)
+            XCTAssertNotEqual(cl.convolutionSolutions(for: narrowing, direction: .backwardFilter).first?.algorithm, .pointwise)
         }
     }
 }

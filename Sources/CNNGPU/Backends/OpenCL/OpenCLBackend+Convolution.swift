@@ -53,7 +53,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
     ///   gradients mostly 1.0–2.3×; fifteenth session), but the forward and input gradient of 1×1
     ///   stride-1 layers on planes of a multiple of 16 pixels on devices with 16-float vectors,
     ///   which run the pointwise solver (`pointwiseIsCPUDefault`: 1.2–1.9× the channels-last
-    ///   solver on ResNet-50's 56² and 28² layers, Zen 5; twentieth session).
+    ///   solver on ResNet-50's 56² and 28² layers, Zen 5; twentieth session), as do the filter
+    ///   gradients of those layers that widen at least 2× (1.3–1.5×; twenty-first session).
     /// - GPUs: direct only for depthwise-like layers (a GEMM tile would be mostly padding);
     ///   Winograd for 3×3 stride-1 layers with at least 32 channels; implicit GEMM otherwise.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {

@@ -24,10 +24,14 @@ extension OpenCLBackend {
     /// where the default's vector divides the plane. Measured there (Zen 5, interleaved, ResNet-50
     /// batch 8): 1.2–1.9× the channels-last solver forward and 1.0–1.7× for the input gradient
     /// on the 1×1 layers at 56² and 28²; at 14², where only 4-pixel vectors divide the plane,
-    /// 0.4×. AVX2 devices and GPUs: not measured, so the tuner's candidates only.
+    /// 0.4×. The filter gradient only of layers that widen at least 2× (64→256 56² and 128→512
+    /// 28²: 1.3–1.5×; 256→64 and 64→64 56² 0.9×, 512→128 28² 1.0–1.1×: NOTES-opencl-solvers.md,
+    /// twenty-first session). AVX2 devices and GPUs: not measured, so the tuner's candidates only.
     func pointwiseIsCPUDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
-        let vw = KernelTunables.pointwise.defaults(for: info)["PW_VW"]!
-        return info.kind != .gpu && info.nativeFloatVectorWidth >= 16 && vw == 16 && direction != .backwardFilter
+        let vw = direction == .backwardFilter ? KernelTunables.pointwiseFilter.defaults(for: info)["PWF_VW"]!
+            : KernelTunables.pointwise.defaults(for: info)["PW_VW"]!
+        return info.kind != .gpu && info.nativeFloatVectorWidth >= 16 && vw == 16
+            && (direction != .backwardFilter || d.outChannels >= 2 * d.inChannels)
             && Self.pointwiseApplies(d, direction: direction) && (d.inH * d.inW) % vw == 0
     }
 
