@@ -27,6 +27,10 @@ final class CLBlastTuningTests: XCTestCase {
             XCTAssertEqual(kwg % p["KWI"]!, 0, "\(p)")
             XCTAssertEqual(p["KREG"], 1, "\(p)")
         }
+        // Fast tuning's CPU sets: the generic default first (what runs untuned), then sets of the table.
+        let fast = KernelTunables.clblastXgemmFastCPU
+        XCTAssertEqual(fast.first, table.first)
+        XCTAssertTrue(fast.count < table.count && fast.allSatisfy(table.contains), "\(fast)")
     }
 
     /// XgemmDirect's sets meet its tuner's constraints (the tile made of whole work-groups and

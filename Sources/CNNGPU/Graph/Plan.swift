@@ -241,13 +241,14 @@ public final class Plan {
     /// solver built on CLBlast. The search builds CLBlast's GEMM program for each parameter set:
     /// 70 of the 152 s of a cold fast tuning of ResNet-50 on PoCL (Zen 5), none of whose
     /// convolutions chose CLBlast (its one GEMM, the classifier's, is 0.05% of its arithmetic).
+    /// Fast mode searches half the sets on CPU devices (`clblastXgemmFastCPU`).
     @discardableResult
     public static func tune(graph: Graph, batch: Int, training: Bool, backend: any Backend, mode: TuningMode,
                             progress: ((String) -> Void)? = nil) throws -> [TunedConvolution] {
         let clblast = (backend as? OpenCLBackend).flatMap { $0.clblastNeedsTuning ? $0 : nil }
         func searchCLBlast(_ cl: OpenCLBackend) throws {
             progress?("CLBlast SGEMM")
-            try cl.tuneCLBlastGEMM(database: ConvolutionChoice.database, retune: mode == .full)
+            try cl.tuneCLBlastGEMM(database: ConvolutionChoice.database, retune: mode == .full, exhaustive: mode == .full)
         }
         let when = clblastSearch(mode: mode, denseShare: graph.denseShare)
         if let cl = clblast, when == .first { try searchCLBlast(cl) }

@@ -57,10 +57,11 @@ extension OpenCLBackend {
     /// remembered choice without timing when there is one and `retune` is false. Throws only
     /// when no set of a kernel runs correctly (then CLBlast's generic defaults are applied again).
     /// `sets` keeps the first sets of the table (tests: every set means a build of CLBlast's
-    /// GEMM program, 5–20 s on PoCL).
+    /// GEMM program, 5–20 s on PoCL). `exhaustive: false` (fast tuning) times on CPU devices
+    /// only CLBlast's generic default and the sets that suit PoCL (`clblastXgemmFastCPU`).
     @discardableResult
     public func tuneCLBlastGEMM(database: TuningDatabase, retune: Bool = false, size: Int = 512,
-                                runs: Int = 2, sets: Int = .max) throws -> TunedChoice {
+                                runs: Int = 2, sets: Int = .max, exhaustive: Bool = true) throws -> TunedChoice {
         if !retune, let known = rememberedCLBlastGEMM(database), applyCLBlastGEMM(CLBlastGEMMChoice(known.parameters)!) {
             return known
         }
@@ -88,7 +89,8 @@ extension OpenCLBackend {
         // takes it, the check problem included).
         func searchXgemm(at sizes: [Int]) throws -> TunableParameters {
             var best: (TunableParameters, Double)?, failures: [String] = []
-            for candidate in KernelTunables.clblastXgemm.prefix(sets) {
+            let table = exhaustive || info.kind == .gpu ? KernelTunables.clblastXgemm : KernelTunables.clblastXgemmFastCPU
+            for candidate in table.prefix(sets) {
                 do {
                     guard overrideCLBlast(.gemmRoutine, [CLBlastKernel.indirectFrom: alwaysIndirect]),
                           overrideCLBlast(.xgemm, candidate) else {
@@ -277,6 +279,14 @@ extension KernelTunables {
         [0, 1, 16, 2, 4, 4, 64, 4, 4, 64, 0, 0, 0, 0, 16, 16],
         [0, 1, 32, 2, 8, 8, 128, 8, 8, 64, 0, 0, 0, 0, 16, 8],
     ].map { Dictionary(uniqueKeysWithValues: zip(clblastXgemmNames, $0)) }
+
+    /// The sets fast tuning times on CPU devices: CLBlast's generic default (what runs untuned)
+    /// and the three wide-vector sets without local memory; every search on PoCL so far chose
+    /// one of those three (Zen 5: VWM = VWN = 8, MWG = NWG = 64; an earlier search, which timed
+    /// XgemmDirect by mistake, VWM = VWN = 16). Four builds of CLBlast's GEMM program instead of
+    /// eight: LeNet-5's cold fast tune on PoCL (Zen 5) 77 → 45 s (NOTES-opencl-solvers.md,
+    /// twenty-first session).
+    static let clblastXgemmFastCPU = [clblastXgemm[0]] + clblastXgemm[5...]
 
     /// CLBlast 1.5's XgemmDirect parameter names, all of which an override must give.
     static let clblastXgemmDirectNames = ["KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD", "PADA", "PADB", "VWMD", "VWND", "WGD"]
