@@ -20,6 +20,7 @@ struct TuneCommand: ParsableCommand {
 
             Examples:
               cnn-gpu tune resnet50 --batch-size 8 --device opencl:0
+              cnn-gpu tune resnet50 --batch-size 8 --device opencl:0 --mode full --verbose
               cnn-gpu tune resnet50 --batch-size 8 --device cpu
             """)
 
@@ -44,6 +45,9 @@ struct TuneCommand: ParsableCommand {
     @Flag(help: "Tune the forward pass only (inference).")
     var inference = false
 
+    @Flag(help: "Print every candidate solver of each problem with its time, or why it was not timed.")
+    var verbose = false
+
     mutating func validate() throws {
         guard mode != .off else { throw ValidationError("--mode off tunes nothing: use fast or full") }
         guard (1...65_536).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...65536, got \(batchSize)") }
@@ -62,11 +66,13 @@ struct TuneCommand: ParsableCommand {
         print("tuning    \(entry.name), batch \(batchSize), input \(graph.inputShape), \(mode.rawValue) mode, on "
               + "\(backend.info.name) (\(backend.info.backend)) — \(selected.reason)")
         let start = Date()
-        let isTerminal = isatty(STDERR_FILENO) != 0
-        let results = try Plan.tune(graph: graph, batch: batchSize, training: !inference, backend: backend, mode: mode) { step in
+        // The progress line rewrites itself on a terminal, unless --verbose prints lines under it.
+        let isTerminal = isatty(STDERR_FILENO) != 0 && !verbose
+        let results = try Plan.tune(graph: graph, batch: batchSize, training: !inference, backend: backend, mode: mode,
+                                    progress: { step in
             let line = String(format: "%5.0f s  tuning %@", Date().timeIntervalSince(start), step)
             FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
-        }
+        }, trace: verbose ? { line in FileHandle.standardError.write(Data(("         " + line + "\n").utf8)) } : nil)
         if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         var rows = [["layer", "pass", "problem", "solver", "parameters", "ms"]]
         for r in results {

@@ -15,16 +15,16 @@ final class FastTuningTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
 
-    private func descriptor(channels: Int) throws -> Conv2DDescriptor {
-        try Conv2DDescriptor(batch: 2, inChannels: channels, inH: 8, inW: 8, outChannels: channels, kernelH: 3, kernelW: 3,
-                             padding: Padding2D(1))
+    private func descriptor(channels: Int, size: Int = 8) throws -> Conv2DDescriptor {
+        try Conv2DDescriptor(batch: 2, inChannels: channels, inH: size, inW: size, outChannels: channels, kernelH: 3,
+                             kernelW: 3, padding: Padding2D(1))
     }
 
-    /// The prediction scales the best rate seen to the new problem's arithmetic, per solver and
-    /// direction; a solver never seen is never called hopeless.
+    /// The prediction scales the best rate seen to the new problem's arithmetic, per solver,
+    /// direction and class of channel count; a solver never seen is never called hopeless.
     func testRatesPredictFromTheBestRateSeen() throws {
         let rates = SolverRates()
-        let small = try descriptor(channels: 8), large = try descriptor(channels: 16)   // 4× the arithmetic
+        let small = try descriptor(channels: 8), large = try descriptor(channels: 8, size: 16)   // 4× the arithmetic
         XCTAssertNil(rates.predictedMilliseconds(.direct, small, direction: .forward))
         XCTAssertFalse(rates.isHopeless(.direct, small, direction: .forward, bestMilliseconds: 1e-9))
         rates.record(.direct, small, direction: .forward, milliseconds: 2)
@@ -33,6 +33,10 @@ final class FastTuningTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(rates.predictedMilliseconds(.direct, large, direction: .forward)), 8, accuracy: 1e-9)
         XCTAssertNil(rates.predictedMilliseconds(.direct, large, direction: .backwardData))
         XCTAssertNil(rates.predictedMilliseconds(.implicitGEMM, large, direction: .forward))
+        // Another class of channel count (1, 2–3, 4–7, 8–15, 16–31 … channels) learns apart.
+        XCTAssertNotNil(rates.predictedMilliseconds(.direct, try descriptor(channels: 15), direction: .forward))
+        XCTAssertNil(rates.predictedMilliseconds(.direct, try descriptor(channels: 16), direction: .forward))
+        XCTAssertNil(rates.predictedMilliseconds(.direct, try descriptor(channels: 1), direction: .forward))
         // Hopeless only beyond pruneFactor × the best time so far.
         let edge = 8 / SolverRates.pruneFactor
         XCTAssertTrue(rates.isHopeless(.direct, large, direction: .forward, bestMilliseconds: edge * 0.99))
@@ -48,12 +52,14 @@ final class FastTuningTests: XCTestCase {
         let key = ConvolutionProblemKey(d, direction: .forward)
         let quick = ConvolutionSolution(.implicitGEMM), slow = ConvolutionSolution(.direct)
         let delays: [ConvolutionAlgorithm: Double] = [.implicitGEMM: 0.001, .direct: 0.02]
+        var trace: [String] = []
         func tune(rates: SolverRates?) throws -> (TunedChoice, [ConvolutionAlgorithm: Int]) {
             var runs: [ConvolutionAlgorithm: Int] = [:]
+            trace = []
             let db = TuningDatabase(url: folder.appendingPathComponent("tuning-\(UUID().uuidString).json"))
             let choice = try ConvolutionTiming.fastest(key, candidates: [quick, slow], on: backend, database: db, runs: 3,
                                                        buildMilliseconds: 5000, interleaved: true, rates: rates,
-                                                       workspaceCount: { _ in 0 }) { s, _, _ in
+                                                       trace: { trace.append($0) }, workspaceCount: { _ in 0 }) { s, _, _ in
                 runs[s.algorithm, default: 0] += 1
                 Thread.sleep(forTimeInterval: delays[s.algorithm]!)
             }
@@ -62,12 +68,17 @@ final class FastTuningTests: XCTestCase {
         let (unpruned, allRuns) = try tune(rates: nil)
         XCTAssertEqual(unpruned.solver, ConvolutionAlgorithm.implicitGEMM.rawValue)
         XCTAssertGreaterThan(allRuns[.direct] ?? 0, 0)
+        // --verbose's lines: each candidate's time, the winner marked.
+        XCTAssertEqual(trace.count, 2, "\(trace)")
+        XCTAssertTrue(trace.contains { $0.hasPrefix("implicitGEMM") && $0.hasSuffix("(chosen)") }, "\(trace)")
+        XCTAssertTrue(trace.contains { $0.hasPrefix("direct") && $0.hasSuffix(" ms") }, "\(trace)")
 
         let rates = SolverRates()
         rates.record(.direct, d, direction: .forward, milliseconds: 20)   // as seen on an earlier problem
         let (choice, runs) = try tune(rates: rates)
         XCTAssertEqual(choice.solver, ConvolutionAlgorithm.implicitGEMM.rawValue)
         XCTAssertNil(runs[.direct], "the direct solver was predicted at 20 ms against ~1 ms and should not run")
+        XCTAssertTrue(trace.contains { $0.hasPrefix("direct  skipped: 20.00 ms at the best rate") }, "\(trace)")
         XCTAssertEqual(runs[.implicitGEMM], 4)   // the warm-up and three timed runs
         XCTAssertNotNil(rates.predictedMilliseconds(.implicitGEMM, d, direction: .forward))
     }

@@ -20,15 +20,15 @@ enum ConvolutionChoice {
     /// Times the solvers for `d` in `direction` on `backend` as `mode` says and remembers the
     /// winner (OpenCL devices and the CPU backend; other backends keep their heuristics).
     static func tune(_ d: Conv2DDescriptor, direction: ConvolutionDirection, backend: any Backend, mode: TuningMode,
-                     database: TuningDatabase = database) throws -> TunedChoice? {
+                     database: TuningDatabase = database, trace: ((String) -> Void)? = nil) throws -> TunedChoice? {
         switch (mode, backend) {
         case (.off, _): return nil
         case (_, let cl as OpenCLBackend):
             return try cl.tuneConvolution(d, direction: direction, database: database, retune: mode == .full,
-                                          runs: mode == .full ? 2 : 3, exhaustive: mode == .full)
+                                          runs: mode == .full ? 2 : 3, exhaustive: mode == .full, trace: trace)
         case (_, let cpu as CPUBackend):
             return try cpu.tuneConvolution(d, direction: direction, database: database, retune: mode == .full,
-                                           runs: mode == .full ? 6 : 3)
+                                           runs: mode == .full ? 6 : 3, trace: trace)
         default: return nil
         }
     }

@@ -241,10 +241,12 @@ public final class Plan {
     /// solver built on CLBlast. The search builds CLBlast's GEMM program for each parameter set:
     /// 70 of the 152 s of a cold fast tuning of ResNet-50 on PoCL (Zen 5), none of whose
     /// convolutions chose CLBlast (its one GEMM, the classifier's, is 0.05% of its arithmetic).
-    /// Fast mode searches half the sets on CPU devices (`clblastXgemmFastCPU`).
+    /// Fast mode searches half the sets on CPU devices (`clblastXgemmFastCPU`). `progress` hears
+    /// of each problem as its timing starts, `trace` of each candidate solver's time or why it
+    /// was not timed (`cnn-gpu tune --verbose`).
     @discardableResult
     public static func tune(graph: Graph, batch: Int, training: Bool, backend: any Backend, mode: TuningMode,
-                            progress: ((String) -> Void)? = nil) throws -> [TunedConvolution] {
+                            progress: ((String) -> Void)? = nil, trace: ((String) -> Void)? = nil) throws -> [TunedConvolution] {
         let clblast = (backend as? OpenCLBackend).flatMap { $0.clblastNeedsTuning ? $0 : nil }
         func searchCLBlast(_ cl: OpenCLBackend) throws {
             progress?("CLBlast SGEMM")
@@ -260,7 +262,7 @@ public final class Plan {
                 let key = ConvolutionProblemKey(d, direction: direction).description
                 guard seen.insert(key).inserted else { continue }
                 progress?("\(node.name) \(direction.rawValue)")
-                if let choice = try ConvolutionChoice.tune(d, direction: direction, backend: backend, mode: mode) {
+                if let choice = try ConvolutionChoice.tune(d, direction: direction, backend: backend, mode: mode, trace: trace) {
                     results.append(TunedConvolution(layer: node.name, direction: direction, problem: d.problemText, choice: choice))
                 }
             }

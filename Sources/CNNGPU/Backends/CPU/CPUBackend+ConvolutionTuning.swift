@@ -18,7 +18,7 @@ extension CPUBackend {
     /// milliseconds is at the mercy of one interruption by the scheduler) and stored.
     public func tuneConvolution(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                 database: TuningDatabase = .shared, retune: Bool = false,
-                                runs: Int = 3) throws -> TunedChoice {
+                                runs: Int = 3, trace: ((String) -> Void)? = nil) throws -> TunedChoice {
         let key = ConvolutionProblemKey(d, direction: direction)
         let candidates = convolutionSolutions(for: d, direction: direction)
         if !retune, let known = ConvolutionTiming.remembered(key, on: self, database: database, candidates: candidates) {
@@ -26,7 +26,7 @@ extension CPUBackend {
         }
         // oneDNN's JIT compiles a primitive in milliseconds; nothing else builds.
         return try ConvolutionTiming.fastest(key, candidates: candidates, on: self, database: database, runs: runs,
-                                             buildMilliseconds: 50, interleaved: true,
+                                             buildMilliseconds: 50, interleaved: true, trace: trace,
                                              workspaceCount: { self.convolutionWorkspaceCount(d, direction: direction, solution: $0) },
                                              run: { s, operands, workspace in
                                                  try operands.run(d, direction: direction, solution: s, on: self, workspace: workspace)

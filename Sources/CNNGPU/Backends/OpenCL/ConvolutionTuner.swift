@@ -124,7 +124,8 @@ extension OpenCLBackend {
     /// parameter sets, each with its workspace, are all timed and freed in turn.
     public func tuneConvolution(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                 database: TuningDatabase = .shared, retune: Bool = false,
-                                runs: Int = 2, exhaustive: Bool = true) throws -> TunedChoice {
+                                runs: Int = 2, exhaustive: Bool = true,
+                                trace: ((String) -> Void)? = nil) throws -> TunedChoice {
         let key = ConvolutionProblemKey(d, direction: direction)
         let all = convolutionCandidates(d, direction: direction).map { ConvolutionSolution($0.solver, parameters: $0.parameters) }
         if !retune, let known = ConvolutionTiming.remembered(key, on: self, database: database, candidates: all) { return known }
@@ -133,7 +134,7 @@ extension OpenCLBackend {
         // Building a program takes seconds at most on a CPU device.
         return try ConvolutionTiming.fastest(key, candidates: candidates, on: self, database: database, runs: runs,
                                              buildMilliseconds: 5000, interleaved: !exhaustive,
-                                             rates: exhaustive ? nil : tuningRates,
+                                             rates: exhaustive ? nil : tuningRates, trace: trace,
             workspaceCount: { self.convolutionWorkspaceCount(d, direction: direction, solver: $0.algorithm, parameters: $0.parameters) },
             run: { s, operands, workspace in
                 try self.runConvolution(d, direction: direction, solver: s.algorithm, parameters: s.parameters, operands,

@@ -63,9 +63,13 @@ enum ConvolutionTiming {
     /// `rates`: fast tuning's prior (`SolverRates`); a candidate it calls hopeless against the
     /// best time so far is not run, and every candidate timed adds its rate to it. Candidates
     /// are tried in the order given, so the likely winner first lets the prior skip the rest.
+    ///
+    /// `trace` receives a line per candidate: its best time, or why it was skipped, abandoned
+    /// or failed (`cnn-gpu tune --verbose`).
     static func fastest(_ key: ConvolutionProblemKey, candidates: [ConvolutionSolution], on backend: any Backend,
                         database: TuningDatabase, runs: Int, buildMilliseconds: Double, interleaved: Bool = false,
-                        rates: SolverRates? = nil, workspaceCount: (ConvolutionSolution) -> Int,
+                        rates: SolverRates? = nil, trace: ((String) -> Void)? = nil,
+                        workspaceCount: (ConvolutionSolution) -> Int,
                         run: @escaping (ConvolutionSolution, ConvolutionOperands, (any DeviceBuffer)?) throws -> Void)
         throws -> TunedChoice {
         let operands = try ConvolutionOperands(key.descriptor, on: backend)
@@ -91,7 +95,13 @@ enum ConvolutionTiming {
         }
         for candidate in candidates {
             if let rates, rates.isHopeless(candidate.algorithm, key.descriptor, direction: key.direction,
-                                           bestMilliseconds: bestSoFar()) { continue }
+                                           bestMilliseconds: bestSoFar()) {
+                let predicted = rates.predictedMilliseconds(candidate.algorithm, key.descriptor, direction: key.direction)!
+                trace?(String(format: "%@  skipped: %.2f ms at the best rate its solver has shown (%.0f GFLOP/s), "
+                              + "over %.0f× the best so far (%.2f ms)", candidate.description, predicted,
+                              key.descriptor.flops / predicted / 1e6, SolverRates.pruneFactor, bestSoFar()))
+                continue
+            }
             do {
                 let count = workspaceCount(candidate)
                 let workspace = count > 0 ? try backend.allocate(count, dtype: .float32) : nil
@@ -100,10 +110,14 @@ enum ConvolutionTiming {
                 // (interleaved: the quickest warm-up) marks a hopeless candidate.
                 let warm = try milliseconds(once)
                 let reference = interleaved ? timed.map(\.warm).min() ?? .infinity : bestSoFar()
-                if reference.isFinite, warm > max(10 * reference, reference + buildMilliseconds) { continue }
+                if reference.isFinite, warm > max(10 * reference, reference + buildMilliseconds) {
+                    trace?(String(format: "%@  abandoned: its first run took %.2f ms", candidate.description, warm))
+                    continue
+                }
                 timed.append((candidate, once, warm, .infinity))
             } catch {
                 failures.append("\(candidate): \(error)")
+                trace?("\(candidate)  failed: \(error)")
                 continue
             }
             if interleaved {
@@ -123,6 +137,9 @@ enum ConvolutionTiming {
         guard let winner = ran.min(by: { $0.1 < $1.1 }) else {
             throw CNNError.invalidArgument("no convolution solver ran for \(key) on \(backend.info.name): "
                 + (failures.isEmpty ? "none applies" : failures.joined(separator: "; ")))
+        }
+        for (solution, ms) in ran {
+            trace?(String(format: "%@  %.2f ms%@", solution.description, ms, solution == winner.0 ? "  (chosen)" : ""))
         }
         let best = TunedChoice(solver: winner.0.algorithm.rawValue, parameters: winner.0.parameters, milliseconds: winner.1)
         try database.record(best, device: backend.info, problem: key)
