@@ -57,16 +57,21 @@ final class PointwiseFilterSolverTests: XCTestCase {
         }
     }
 
-    /// Offered for every plain 1×1 plane (1-pixel vectors divide any), with only vector widths
-    /// that divide it; a missing or short workspace and a width that does not divide the plane
-    /// are refused with the fix named.
+    /// Applies to every plain 1×1 plane (1-pixel vectors divide any); offered with only vector
+    /// widths that divide it, and on CPU devices only in one-work-item groups (so not at 7²);
+    /// a missing or short workspace and a width that does not divide the plane are refused with
+    /// the fix named.
     func testCandidatesAndRefusals() throws {
         let cl = try TestBackends.requireOpenCL()
         let plane7 = try Conv2DDescriptor(batch: 2, inChannels: 8, inH: 7, inW: 7, outChannels: 8, kernelH: 1, kernelW: 1)
         XCTAssertTrue(OpenCLBackend.pointwiseApplies(plane7, direction: .backwardFilter))
         let candidates = cl.pointwiseCandidates(plane7, direction: .backwardFilter)
-        XCTAssertFalse(candidates.isEmpty)
         XCTAssertTrue(candidates.allSatisfy { 49 % $0["PWF_VW"]! == 0 }, "\(candidates)")
+        XCTAssertEqual(candidates.isEmpty, cl.info.kind != .gpu, "\(candidates)")
+        let plane14 = try Conv2DDescriptor(batch: 2, inChannels: 8, inH: 14, inW: 14, outChannels: 8, kernelH: 1, kernelW: 1)
+        let at14 = cl.pointwiseCandidates(plane14, direction: .backwardFilter)
+        XCTAssertFalse(at14.isEmpty)
+        XCTAssertTrue(at14.allSatisfy { cl.info.kind == .gpu || $0["PWF_WG"] == 1 }, "\(at14)")
         let strided = try Conv2DDescriptor(batch: 1, inChannels: 8, inH: 8, inW: 8, outChannels: 8, kernelH: 1, kernelW: 1,
                                            strideH: 2, strideW: 2)
         XCTAssertFalse(OpenCLBackend.pointwiseApplies(strided, direction: .backwardFilter))
