@@ -16,7 +16,7 @@
 // vector accumulators: per vector step PWF_KT + PWF_CT loads feed PWF_KT·PWF_CT multiply-adds.
 // The accumulators' lanes are summed at the end, and the work-items' sums in local memory by a
 // tree. On a CPU device (PWF_WG 1) a work-group is one work-item; the work-groups of one chunk
-// run one after another along launch dimension 0 (ct fastest), so the chunk's rows of x and dy
+// run one after another along launch dimension 0 (c tiles), so the chunk's rows of x and dy
 // stay in the core's caches while every tile reads them.
 //
 // Why (Benchmarks/NOTES-opencl-solvers.md, twenty-first session): the channels-last solver's
@@ -72,16 +72,16 @@ typedef floatV floatV_unaligned __attribute__((aligned(4)));
 #define PWF_LOAD(p) (*(__global const floatV_unaligned*)(p))
 
 // part[chunk][k][c] = Σ over chunk's pixels of dy[n][k][p]·x[n][c][p] for one PWF_KT × PWF_CT
-// tile: dimension 0 counts tiles × PWF_WG (ct fastest), dimension 1 chunks (image-major).
+// tile: dimension 0 counts c tiles × PWF_WG, dimension 1 k tiles, dimension 2 chunks
+// (image-major).
 __kernel __attribute__((reqd_work_group_size(PWF_WG, 1, 1)))
 void conv_pointwise_filter(const int C, const int K, const int pixels, const int chunks_per_image,
                            __global const float* x, __global const float* dy, __global float* part) {
     const int lid = get_local_id(0);
-    const int tile = get_group_id(0), ctiles = (C + PWF_CT - 1) / PWF_CT;
-    const int k0 = (tile / ctiles) * PWF_KT, c0 = (tile % ctiles) * PWF_CT;
-    const int chunk = get_global_id(1);
+    const int k0 = get_group_id(1) * PWF_KT, c0 = get_group_id(0) * PWF_CT;
+    const int chunk = get_global_id(2);
     const int n = chunk / chunks_per_image;
-    const int p0 = (chunk % chunks_per_image) * (PWF_CHUNK * PWF_VW);
+    const int p0 = (chunk - n * chunks_per_image) * (PWF_CHUNK * PWF_VW);
     const int p1 = min(pixels, p0 + PWF_CHUNK * PWF_VW);
     // Rows past the layer's channels read the last row (their sums are never stored).
     __global const float* dyr[PWF_KT];

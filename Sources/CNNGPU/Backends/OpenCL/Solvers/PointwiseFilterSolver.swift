@@ -60,9 +60,9 @@ extension OpenCLBackend {
             }
             partials = workspace
         }
-        let tiles = ceilDiv(d.outChannels, p["PWF_KT"]!) * ceilDiv(d.inChannels, p["PWF_CT"]!)
         try launch("conv_pointwise_filter", "conv_pointwise_filter",
-                   table.launch(p, extent: [tiles, chunks.total], tile: [1]),
+                   table.launch(p, extent: [ceilDiv(d.inChannels, p["PWF_CT"]!), ceilDiv(d.outChannels, p["PWF_KT"]!),
+                                            chunks.total], tile: [1]),
                    [.int(d.inChannels), .int(d.outChannels), .int(pixels), .int(chunks.perImage), .buffer(x), .buffer(dy),
                     .buffer(partials)])
         if chunks.total > 1 {
