@@ -21,7 +21,8 @@
 // vloadN / vstoreN from 128-bit pieces, where this is one unaligned vector instruction.
 //
 // Tunables (-D; the Swift table keeps them consistent with the launch):
-//   PW_VW     pixels per vector (4, 8 or 16); P must be a multiple of it (the host checks)
+//   PW_VW     pixels per vector (4, 8 or 16); a plane of another size ends in a partial vector,
+//             read and written lane by lane (load_v / store_v) in its last block only
 //   PW_KT     output channels per work-item (1–16)
 //   PW_NP     vectors of pixels per work-item (1–4): PW_KT·PW_NP accumulators
 //   PW_KFIRST 1: launch dimension 0 runs along output-channel blocks, so the work-items that
@@ -68,8 +69,10 @@ void conv_pointwise(const int ins, const int outs, const int pixels, const int w
     const int n = get_global_id(2);
     const int p0 = pb * (PW_NP * PW_VW), o0 = ob * PW_KT;
     if (p0 >= pixels || o0 >= outs) return;
-    // Whole vectors this work-item owns: PW_NP but in the plane's last block.
-    const int vectors = min(PW_NP, (pixels - p0) / PW_VW);
+    // Whole vectors this work-item owns (PW_NP but in the plane's last block), and with a
+    // partial last vector (a plane of a size not a multiple of PW_VW), the vectors it touches.
+    const int rest = pixels - p0;
+    const int vectors = min(PW_NP, rest / PW_VW), used = min(PW_NP, (rest + PW_VW - 1) / PW_VW);
     __global const float* xp = x + (size_t)n * ins * pixels + p0;
     // Rows past the layer's outputs read the last row (their sums are never stored).
     __global const float* wp[PW_KT];
@@ -97,14 +100,15 @@ void conv_pointwise(const int ins, const int outs, const int pixels, const int w
             }
         }
     } else {
-        // The plane's last block, with fewer vectors: the same loop, the missing ones skipped.
+        // The plane's last block, with fewer vectors: the same loop, the missing ones skipped,
+        // a partial last one read with its lanes past the plane as 0.
         for (int c = 0; c < ins; c++) {
             __global const float* row = xp + (size_t)c * pixels;
             const int wc = c * w_in_step;
             #pragma unroll
             for (int j = 0; j < PW_NP; j++) {
-                if (j < vectors) {
-                    const floatV xv = PW_LOAD(row + j * PW_VW);
+                if (j < used) {
+                    const floatV xv = j < vectors ? PW_LOAD(row + j * PW_VW) : load_v(row, j * PW_VW, rest);
                     #pragma unroll
                     for (int i = 0; i < PW_KT; i++) acc[i][j] = fma((floatV)wp[i][wc], xv, acc[i][j]);
                 }
@@ -120,6 +124,7 @@ void conv_pointwise(const int ins, const int outs, const int pixels, const int w
             #pragma unroll
             for (int j = 0; j < PW_NP; j++) {
                 if (j < vectors) PW_STORE(activate_v(act, alpha, acc[i][j] + b), out + j * PW_VW);
+                else if (j < used) store_v(activate_v(act, alpha, acc[i][j] + b), out, j * PW_VW, rest);
             }
         }
     }

@@ -5,7 +5,8 @@ import XCTest
 /// with bias and activation and backward data, against the Double reference under several
 /// parameter sets: output channels not a multiple of the work-item's (a partial channel block),
 /// planes whose last pixel block holds fewer vectors, both launch orders, work-groups wider than
-/// the blocks (work-items past the tensors), 4-, 8- and 16-pixel vectors.
+/// the blocks (work-items past the tensors), 4-, 8- and 16-pixel vectors, planes that end in a
+/// partial vector.
 final class PointwiseSolverTests: XCTestCase {
     static let parameterSets: [TunableParameters] = [
         ["PW_VW": 16, "PW_KT": 8, "PW_NP": 2, "PW_KFIRST": 1, "PW_WG": 1],
@@ -20,9 +21,13 @@ final class PointwiseSolverTests: XCTestCase {
         var rng = SeededGenerator.fresh()
         // 48 pixels: three 16-pixel vectors (a second block of one vector with NP 2), six of 8
         // (NP 3: two whole blocks), twelve of 4; 13 and 7 output channels: partial blocks.
+        // 49 and 15 pixels: planes that end in a partial vector of every width (one lane of 16
+        // after three whole vectors; 15 of 16 with no whole one).
         let problems = [
             try Conv2DDescriptor(batch: 3, inChannels: 5, inH: 6, inW: 8, outChannels: 13, kernelH: 1, kernelW: 1),
             try Conv2DDescriptor(batch: 1, inChannels: 19, inH: 4, inW: 12, outChannels: 7, kernelH: 1, kernelW: 1),
+            try Conv2DDescriptor(batch: 2, inChannels: 6, inH: 7, inW: 7, outChannels: 9, kernelH: 1, kernelW: 1),
+            try Conv2DDescriptor(batch: 2, inChannels: 3, inH: 3, inW: 5, outChannels: 4, kernelH: 1, kernelW: 1),
         ]
         for d in problems {
             for p in Self.parameterSets {
@@ -53,33 +58,34 @@ final class PointwiseSolverTests: XCTestCase {
     /// filter gradient where the layer widens).
     func testCandidatesAndApplicability() throws {
         let cl = try TestBackends.requireOpenCL()
-        let plane14 = try Conv2DDescriptor(batch: 2, inChannels: 8, inH: 14, inW: 14, outChannels: 8, kernelH: 1, kernelW: 1)
-        let candidates = cl.pointwiseCandidates(plane14, direction: .forward)
-        XCTAssertFalse(candidates.isEmpty)
-        XCTAssertTrue(candidates.allSatisfy { 196 % $0["PW_VW"]! == 0 }, "\(candidates)")
-        XCTAssertTrue(cl.pointwiseCandidates(plane14, direction: .backwardFilter).allSatisfy { 196 % $0["PWF_VW"]! == 0 })
+        // Any plane size: a 7² or 14² plane ends in a partial vector.
         let plane7 = try Conv2DDescriptor(batch: 2, inChannels: 8, inH: 7, inW: 7, outChannels: 8, kernelH: 1, kernelW: 1)
+        XCTAssertTrue(OpenCLBackend.pointwiseApplies(plane7, direction: .forward))
+        XCTAssertFalse(cl.pointwiseCandidates(plane7, direction: .forward).isEmpty)
+        XCTAssertTrue(cl.pointwiseCandidates(plane7, direction: .backwardData).contains { $0["PW_VW"] == 16 })
         let strided = try Conv2DDescriptor(batch: 1, inChannels: 8, inH: 8, inW: 8, outChannels: 8, kernelH: 1, kernelW: 1,
                                            strideH: 2, strideW: 2)
         let threeByThree = try Conv2DDescriptor(batch: 1, inChannels: 8, inH: 8, inW: 8, outChannels: 8, kernelH: 3, kernelW: 3,
                                                 padding: Padding2D(1))
-        for d in [plane7, strided, threeByThree] {
+        let grouped = try Conv2DDescriptor(batch: 1, inChannels: 8, inH: 8, inW: 8, outChannels: 8, kernelH: 1, kernelW: 1,
+                                           groups: 2)
+        for d in [strided, threeByThree, grouped] {
             XCTAssertFalse(OpenCLBackend.pointwiseApplies(d, direction: .forward), d.problemText)
             XCTAssertTrue(cl.pointwiseCandidates(d, direction: .forward).isEmpty, d.problemText)
         }
-        let X = try cl.allocate(plane7.inputCount, dtype: .float32), W = try cl.allocate(plane7.weightCount, dtype: .float32)
-        let Y = try cl.allocate(plane7.outputCount, dtype: .float32)
+        let X = try cl.allocate(strided.inputCount, dtype: .float32), W = try cl.allocate(strided.weightCount, dtype: .float32)
+        let Y = try cl.allocate(strided.outputCount, dtype: .float32)
         let message = assertThrowsCNNError {
-            try cl.pointwiseForward(plane7, x: X, weight: W, bias: nil, activation: nil, y: Y, parameters: [:])
+            try cl.pointwiseForward(strided, x: X, weight: W, bias: nil, activation: nil, y: Y, parameters: [:])
         }
-        XCTAssertTrue(message?.contains("multiple of 4 pixels") == true, message ?? "")
-        let wrongWidth = assertThrowsCNNError {
-            try cl.pointwiseForward(plane14, x: try cl.allocate(plane14.inputCount, dtype: .float32),
-                                    weight: try cl.allocate(plane14.weightCount, dtype: .float32), bias: nil, activation: nil,
-                                    y: try cl.allocate(plane14.outputCount, dtype: .float32),
-                                    parameters: ["PW_VW": 16, "PW_KT": 8, "PW_NP": 2, "PW_KFIRST": 1, "PW_WG": 1])
+        XCTAssertTrue(message?.contains("stride 1") == true, message ?? "")
+        let badSet = assertThrowsCNNError {
+            try cl.pointwiseForward(plane7, x: try cl.allocate(plane7.inputCount, dtype: .float32),
+                                    weight: try cl.allocate(plane7.weightCount, dtype: .float32), bias: nil, activation: nil,
+                                    y: try cl.allocate(plane7.outputCount, dtype: .float32),
+                                    parameters: ["PW_VW": 5, "PW_KT": 8, "PW_NP": 2, "PW_KFIRST": 1, "PW_WG": 1])
         }
-        XCTAssertTrue(wrongWidth?.contains("PW_VW=16") == true, wrongWidth ?? "")
+        XCTAssertTrue(badSet?.contains("PW_VW") == true, badSet ?? "")
 
         let resnet = try Conv2DDescriptor(batch: 8, inChannels: 64, inH: 56, inW: 56, outChannels: 256, kernelH: 1, kernelW: 1)
         let first = cl.convolutionSolutions(for: resnet, direction: .forward).first?.algorithm

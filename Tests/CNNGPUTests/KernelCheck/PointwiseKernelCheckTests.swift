@@ -3,8 +3,8 @@ import XCTest
 
 /// Runs conv_pointwise.cl's kernel on tiny shapes, so scripts/check-kernels.sh checks it under
 /// oclgrind: a partial output-channel block, a plane whose last pixel block holds one vector of
-/// two, work-groups wider than the blocks, both launch orders, forward (bias, ReLU) and backward
-/// data. Results are compared with the CPU backend, which shares no code with the kernel.
+/// two, planes ending in a partial vector, work-groups wider than the blocks, both launch
+/// orders, forward (bias, ReLU) and backward data. Results are compared with the CPU backend, which shares no code with the kernel.
 final class KernelCheckPointwiseTests: XCTestCase {
     func testPointwiseKernel() throws {
         let cl = try TestBackends.requireOpenCL()
@@ -20,7 +20,10 @@ final class KernelCheckPointwiseTests: XCTestCase {
         try cpu.convolutionBackwardData(d, dy: CDY, weight: CW, dx: CDX)
         let X = try cl.makeBuffer(x), W = try cl.makeBuffer(w), DY = try cl.makeBuffer(dy), B = try cl.makeBuffer(b)
         for p: TunableParameters in [["PW_VW": 4, "PW_KT": 4, "PW_NP": 2, "PW_KFIRST": 1, "PW_WG": 8],
-                                     ["PW_VW": 4, "PW_KT": 2, "PW_NP": 2, "PW_KFIRST": 0, "PW_WG": 8]] {
+                                     ["PW_VW": 4, "PW_KT": 2, "PW_NP": 2, "PW_KFIRST": 0, "PW_WG": 8],
+                                     // 12 pixels: a whole vector and a partial one; one partial.
+                                     ["PW_VW": 8, "PW_KT": 2, "PW_NP": 2, "PW_KFIRST": 1, "PW_WG": 8],
+                                     ["PW_VW": 16, "PW_KT": 4, "PW_NP": 1, "PW_KFIRST": 0, "PW_WG": 8]] {
             let Y = try cl.hostInitialized(d.outputCount), DX = try cl.hostInitialized(d.inputCount)
             try cl.pointwiseForward(d, x: X, weight: W, bias: B, activation: .relu, y: Y, parameters: p)
             try cl.pointwiseBackwardData(d, dy: DY, weight: W, dx: DX, parameters: p)

@@ -4,27 +4,28 @@
 /// the weights read transposed). Each work-item keeps PW_KT output channels × PW_NP vectors of
 /// PW_VW pixels in registers, the pixels being the vector lanes: per input channel it loads a
 /// run of the channel's plane and PW_KT weights. No workspace and no copy of either tensor.
-/// Where the plane's pixels are a multiple of the vector (ResNet's 56² and 28², not 14² or 7²
-/// with 16-pixel vectors) it applies. The filter gradient: PointwiseFilterSolver.swift.
+/// A plane whose pixels are not a multiple of the vector (ResNet's 14² and 7² with 16-pixel
+/// vectors) ends in a partial vector, read and written lane by lane in the plane's last block
+/// only. The filter gradient: PointwiseFilterSolver.swift.
 ///
 /// Why (Benchmarks/NOTES-opencl-solvers.md, twentieth session): the channels-last solver's
 /// in-place 1×1 pass has output channels as its lanes and reads each input value as a scalar a
 /// plane away; on PoCL (Zen 5) it ran ResNet-50's 1×1 layers at 56² at 100–200 GFLOP/s.
 extension OpenCLBackend {
+    /// Every plain 1×1 layer: forward and input gradient end a plane of any size in a partial
+    /// vector; the filter gradient's 1-pixel vectors divide any plane.
     static func pointwiseApplies(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
-        let vectors = direction == .backwardFilter ? KernelTunables.pointwiseFilter.allowed["PWF_VW"]!
-            : KernelTunables.pointwise.allowed["PW_VW"]!
-        return isPlainOneByOne(d) && d.groups == 1
+        isPlainOneByOne(d) && d.groups == 1
             && d.inputCount <= Int(Int32.max) && d.outputCount <= Int(Int32.max)
             && d.weightCount <= Int(Int32.max)
-            && vectors.contains { (d.inH * d.inW) % $0 == 0 }
     }
 
     /// The CPU devices' heuristic default for `d`: on devices with 16-float vectors (AVX-512)
     /// where the default's vector divides the plane. Measured there (Zen 5, interleaved, ResNet-50
     /// batch 8): 1.2–1.9× the channels-last solver forward and 1.0–1.7× for the input gradient
-    /// on the 1×1 layers at 56² and 28²; at 14², where only 4-pixel vectors divide the plane,
-    /// 0.4×. The filter gradient only of layers that widen at least 2× (64→256 56² and 128→512
+    /// on the 1×1 layers at 56² and 28²; at 14² with 4-pixel vectors 0.4×, and with 16-pixel ones
+    /// and a partial last vector 0.9–1.1× forward and input gradient (1024→256; 7²: 0.6–0.9×),
+    /// within the machine's noise, so the tuner decides there. The filter gradient only of layers that widen at least 2× (64→256 56² and 128→512
     /// 28²: 1.3–1.5×; 256→64 and 64→64 56² 0.9×, 512→128 28² 1.0–1.1×: NOTES-opencl-solvers.md,
     /// twenty-first session). AVX2 devices and GPUs: not measured, so the tuner's candidates only.
     func pointwiseIsCPUDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
@@ -35,15 +36,14 @@ extension OpenCLBackend {
             && Self.pointwiseApplies(d, direction: direction) && (d.inH * d.inW) % vw == 0
     }
 
-    /// Parameter sets worth timing for `d`: the device type's default first where its vector
-    /// divides the plane, then the table's sets that do (a 14² plane takes 4-pixel vectors).
+    /// Parameter sets worth timing for `d`: the device type's default first, then the table's.
     func pointwiseCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> [TunableParameters] {
         guard Self.pointwiseApplies(d, direction: direction) else { return [] }
         if direction == .backwardFilter { return pointwiseFilterCandidates(d) }
         let table = KernelTunables.pointwise, pixels = d.inH * d.inW
         var result: [TunableParameters] = []
         for p in [table.defaults(for: info)] + table.candidates
-        where !result.contains(p) && pixels % p["PW_VW"]! == 0 && table.isValid(p, limits: deviceLimits) {
+        where !result.contains(p) && table.isValid(p, limits: deviceLimits) {
             result.append(p)
         }
         return result
@@ -68,16 +68,12 @@ extension OpenCLBackend {
         let pixels = d.inH * d.inW
         guard direction != .backwardFilter, Self.pointwiseApplies(d, direction: direction) else {
             throw CNNError.invalidArgument("the pointwise solver (\(direction.rawValue)) needs a 1×1 kernel, stride 1, "
-                + "no padding, one group and a plane of a multiple of 4 pixels, forward or backward data; got "
+                + "no padding and one group, forward or backward data; got "
                 + "\(d.problemText). Use the channels-last solver or implicit GEMM")
         }
         let table = KernelTunables.pointwise
         let p = try table.validated(table.completed(parameters, for: info), limits: deviceLimits,
                                     solver: "pointwise convolution", device: info.name)
-        guard pixels % p["PW_VW"]! == 0 else {
-            throw CNNError.invalidArgument("pointwise convolution with PW_VW=\(p["PW_VW"]!) needs planes of a multiple of "
-                + "\(p["PW_VW"]!) pixels; \(d.problemText) has \(pixels). Use a parameter set of pointwiseCandidates")
-        }
         // Forward: K outputs from C inputs, w(o, i) = w[o·C + i]; backward data: C from K, w[i·C + o].
         let forward = direction == .forward
         let (ins, outs) = forward ? (d.inChannels, d.outChannels) : (d.outChannels, d.inChannels)
