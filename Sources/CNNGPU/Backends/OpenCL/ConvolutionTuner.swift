@@ -96,10 +96,9 @@ extension OpenCLBackend {
         }
     }
 
-    /// `candidates` in the order fast tuning tries them: the solvers the untuned choice ranks for
-    /// `d` (its pick first), then the others, then the generic direct and im2col + CLBlast
-    /// solvers, so that the best time is known early and `SolverRates` can skip what cannot
-    /// come near it.
+    /// `candidates` in the order fast tuning tries them: the untuned choice's pick for `d` first,
+    /// then the others as listed, the generic direct and im2col + CLBlast solvers last, so that
+    /// the best time is known early and `SolverRates` can skip what cannot come near it.
     func fastTuningOrder(_ candidates: [ConvolutionSolution], _ d: Conv2DDescriptor,
                          direction: ConvolutionDirection) -> [ConvolutionSolution] {
         let ranked = convolutionSolutions(for: d, direction: direction).map(\.algorithm)
