@@ -105,4 +105,32 @@ final class FastTuningTests: XCTestCase {
             }
         }
     }
+
+    /// On a device CLBlast has no parameters for and no search remembered (PoCL on a CPU not
+    /// made by Intel), fast tuning leaves the solvers on CLBlast out and says so; full tuning
+    /// times them.
+    func testFastTuningLeavesOutCLBlastWhereItRunsGeneric() throws {
+        let cl = try TestBackends.requireOpenCL()
+        let db = TuningDatabase(url: folder.appendingPathComponent("tuning.json"))
+        let d = try Conv2DDescriptor(batch: 1, inChannels: 8, inH: 6, inW: 6, outChannels: 8, kernelH: 1, kernelW: 1)
+        var lines: [String] = []
+        let choice = try cl.tuneConvolution(d, direction: .forward, database: db, runs: 1, exhaustive: false,
+                                            trace: { lines.append($0) })
+        let onCLBlast = ["im2colGEMM", "conv1x1CLBlast"]
+        if cl.clblastRunsGeneric(db) {
+            XCTAssertFalse(onCLBlast.contains(choice.solver))
+            for name in onCLBlast {
+                XCTAssertTrue(lines.contains { $0.hasPrefix(name + "  skipped: CLBlast runs its generic parameters") },
+                              "\(lines)")
+            }
+        } else {
+            XCTAssertFalse(lines.contains { $0.contains("CLBlast runs its generic parameters") }, "\(lines)")
+        }
+        lines = []
+        _ = try cl.tuneConvolution(d, direction: .forward, database: db, retune: true, runs: 1, exhaustive: true,
+                                   trace: { lines.append($0) })
+        for name in onCLBlast {
+            XCTAssertTrue(lines.contains { $0.hasPrefix(name) && !$0.contains("skipped") }, "full tuning times \(name): \(lines)")
+        }
+    }
 }

@@ -24,6 +24,15 @@ extension OpenCLBackend {
     /// Whether CLBlast runs its generic defaults here (`DeviceInfo.clblastHasNoTunedGEMM`).
     public var clblastNeedsTuning: Bool { info.clblastHasNoTunedGEMM }
 
+    /// Whether CLBlast runs its generic parameters here: a device its database does not cover,
+    /// and no search of ours remembered in `database`. So run, its SGEMM took 15–19 GFLOP/s on
+    /// PoCL (Zen 5) where our solvers run 150–430, and building its GEMM programs took 20 of the
+    /// 70 s of a cold fast tune of ResNet-50 without one of its solvers winning: fast tuning
+    /// leaves the solvers on CLBlast out then (`tuneConvolution`).
+    func clblastRunsGeneric(_ database: TuningDatabase) -> Bool {
+        clblastNeedsTuning && rememberedCLBlastGEMM(database) == nil
+    }
+
     /// Whether this backend's `algorithm` runs its GEMMs on CLBlast (the others are our kernels).
     static func runsOnCLBlast(_ algorithm: ConvolutionAlgorithm) -> Bool {
         algorithm == .im2colGEMM || algorithm == .conv1x1CLBlast

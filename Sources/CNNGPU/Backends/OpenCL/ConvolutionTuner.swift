@@ -118,8 +118,9 @@ extension OpenCLBackend {
     /// solver at its default parameters only (`--tune fast`), in interleaved rounds: timed one
     /// after another, once each, a slow minute of a shared machine picked the implicit GEMM for
     /// ResNet-50's 3×3 512→512 7² forward at 13.2 ms where it runs 17–23 ms and Winograd
-    /// F(4×4,3×3) 9–11 (PoCL, Zen 5). Fast tuning tries the solvers in `fastTuningOrder` and
-    /// skips those `tuningRates` shows cannot come near the best. Full tuning's dozens of
+    /// F(4×4,3×3) 9–11 (PoCL, Zen 5). Fast tuning tries the solvers in `fastTuningOrder`, skips
+    /// those `tuningRates` shows cannot come near the best, and those on CLBlast where it runs
+    /// its generic parameters (`clblastRunsGeneric`). Full tuning's dozens of
     /// parameter sets, each with its workspace, are all timed and freed in turn.
     public func tuneConvolution(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                 database: TuningDatabase = .shared, retune: Bool = false,
@@ -129,7 +130,15 @@ extension OpenCLBackend {
         let all = convolutionCandidates(d, direction: direction).map { ConvolutionSolution($0.solver, parameters: $0.parameters) }
         if !retune, let known = ConvolutionTiming.remembered(key, on: self, database: database, candidates: all) { return known }
         var seen = Set<OpenCLConvolutionSolver>()
-        let candidates = exhaustive ? all : fastTuningOrder(all.filter { seen.insert($0.algorithm).inserted }, d, direction: direction)
+        var candidates = all
+        if !exhaustive {
+            let generic = clblastRunsGeneric(database)
+            for s in all where generic && Self.runsOnCLBlast(s.algorithm) && seen.insert(s.algorithm).inserted {
+                trace?("\(s)  skipped: CLBlast runs its generic parameters on this device (tune with --mode full, or a "
+                       + "model with fully connected layers, to search its own)")
+            }
+            candidates = fastTuningOrder(all.filter { seen.insert($0.algorithm).inserted }, d, direction: direction)
+        }
         // Building a program takes seconds at most on a CPU device.
         return try ConvolutionTiming.fastest(key, candidates: candidates, on: self, database: database, runs: runs,
                                              buildMilliseconds: 5000, interleaved: !exhaustive,
