@@ -129,15 +129,17 @@ extension OpenCLBackend {
         let key = ConvolutionProblemKey(d, direction: direction)
         let all = convolutionCandidates(d, direction: direction).map { ConvolutionSolution($0.solver, parameters: $0.parameters) }
         if !retune, let known = ConvolutionTiming.remembered(key, on: self, database: database, candidates: all) { return known }
-        var seen = Set<OpenCLConvolutionSolver>()
         var candidates = all
         if !exhaustive {
-            let generic = clblastRunsGeneric(database)
-            for s in all where generic && Self.runsOnCLBlast(s.algorithm) && seen.insert(s.algorithm).inserted {
+            // Each solver at its default (its first set), less those on CLBlast where it runs generic.
+            var seen = Set<OpenCLConvolutionSolver>()
+            let defaults = all.filter { seen.insert($0.algorithm).inserted }
+            let leaveOut = clblastRunsGeneric(database) ? defaults.filter { Self.runsOnCLBlast($0.algorithm) } : []
+            for s in leaveOut {
                 trace?("\(s)  skipped: CLBlast runs its generic parameters on this device (tune with --mode full, or a "
                        + "model with fully connected layers, to search its own)")
             }
-            candidates = fastTuningOrder(all.filter { seen.insert($0.algorithm).inserted }, d, direction: direction)
+            candidates = fastTuningOrder(defaults.filter { !leaveOut.contains($0) }, d, direction: direction)
         }
         // Building a program takes seconds at most on a CPU device.
         return try ConvolutionTiming.fastest(key, candidates: candidates, on: self, database: database, runs: runs,

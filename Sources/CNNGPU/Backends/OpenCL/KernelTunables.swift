@@ -33,6 +33,17 @@ struct TunableKernel: Sendable {
         return device.hasNarrowVectors ? cpuNarrowDefault ?? cpuDefault : cpuDefault
     }
 
+    /// The device type's default, then the table's candidates: each set once, those valid on the
+    /// device and passing `keep`.
+    func sets(for device: DeviceInfo, limits: DeviceLimits,
+              keep: (TunableParameters) -> Bool = { _ in true }) -> [TunableParameters] {
+        var result: [TunableParameters] = []
+        for p in [defaults(for: device)] + candidates where !result.contains(p) && isValid(p, limits: limits) && keep(p) {
+            result.append(p)
+        }
+        return result
+    }
+
     /// `parameters` with any missing tunable taken from the device's default.
     func completed(_ parameters: TunableParameters, for device: DeviceInfo) -> TunableParameters {
         parameters.merging(defaults(for: device).filter { !parameters.keys.contains($0.key) }) { a, _ in a }

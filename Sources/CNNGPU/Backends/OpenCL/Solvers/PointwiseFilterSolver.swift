@@ -23,15 +23,10 @@ extension OpenCLBackend {
     /// work-items of 1-pixel vectors adding up in local memory, 60× slower than the channels-last
     /// solver on ResNet-50's 1×1 7² filter gradients).
     func pointwiseFilterCandidates(_ d: Conv2DDescriptor) -> [TunableParameters] {
-        let table = KernelTunables.pointwiseFilter, pixels = d.inH * d.inW
-        var result: [TunableParameters] = []
-        for p in [table.defaults(for: info)] + table.candidates
-        where !result.contains(p) && pixels % p["PWF_VW"]! == 0 && table.isValid(p, limits: deviceLimits)
-            && (info.kind == .gpu || p["PWF_WG"]! == 1)
-            && 4 * pointwiseFilterWorkspaceCount(d, parameters: p) <= info.maxBufferBytes {
-            result.append(p)
+        KernelTunables.pointwiseFilter.sets(for: info, limits: deviceLimits) { p in
+            (d.inH * d.inW) % p["PWF_VW"]! == 0 && (info.kind == .gpu || p["PWF_WG"]! == 1)
+                && 4 * pointwiseFilterWorkspaceCount(d, parameters: p) <= info.maxBufferBytes
         }
-        return result
     }
 
     func pointwiseBackwardFilter(_ d: Conv2DDescriptor, x: any DeviceBuffer, dy: any DeviceBuffer, dw: any DeviceBuffer,

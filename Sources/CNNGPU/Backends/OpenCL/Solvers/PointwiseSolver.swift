@@ -25,9 +25,10 @@ extension OpenCLBackend {
     /// batch 8): 1.2–1.9× the channels-last solver forward and 1.0–1.7× for the input gradient
     /// on the 1×1 layers at 56² and 28²; at 14² with 4-pixel vectors 0.4×, and with 16-pixel ones
     /// and a partial last vector 0.9–1.1× forward and input gradient (1024→256; 7²: 0.6–0.9×),
-    /// within the machine's noise, so the tuner decides there. The filter gradient only of layers that widen at least 2× (64→256 56² and 128→512
-    /// 28²: 1.3–1.5×; 256→64 and 64→64 56² 0.9×, 512→128 28² 1.0–1.1×: NOTES-opencl-solvers.md,
-    /// twenty-first session). AVX2 devices and GPUs: not measured, so the tuner's candidates only.
+    /// within the machine's noise, so the tuner decides there. The filter gradient only of
+    /// layers that widen at least 2× (64→256 56² and 128→512 28²: 1.3–1.5×; 256→64 and 64→64 56²
+    /// 0.9×, 512→128 28² 1.0–1.1×: NOTES-opencl-solvers.md, twenty-first session). AVX2 devices
+    /// and GPUs: not measured, so the tuner's candidates only.
     func pointwiseIsCPUDefault(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> Bool {
         let vw = direction == .backwardFilter ? KernelTunables.pointwiseFilter.defaults(for: info)["PWF_VW"]!
             : KernelTunables.pointwise.defaults(for: info)["PW_VW"]!
@@ -40,13 +41,7 @@ extension OpenCLBackend {
     func pointwiseCandidates(_ d: Conv2DDescriptor, direction: ConvolutionDirection) -> [TunableParameters] {
         guard Self.pointwiseApplies(d, direction: direction) else { return [] }
         if direction == .backwardFilter { return pointwiseFilterCandidates(d) }
-        let table = KernelTunables.pointwise, pixels = d.inH * d.inW
-        var result: [TunableParameters] = []
-        for p in [table.defaults(for: info)] + table.candidates
-        where !result.contains(p) && table.isValid(p, limits: deviceLimits) {
-            result.append(p)
-        }
-        return result
+        return KernelTunables.pointwise.sets(for: info, limits: deviceLimits)
     }
 
     func pointwiseForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
