@@ -124,7 +124,8 @@ final class CLBlastTuningTests: XCTestCase {
         XCTAssertEqual(Plan.clblastSearch(mode: .off, denseShare: 1), .never)
         XCTAssertTrue(OpenCLBackend.runsOnCLBlast(.im2colGEMM))
         XCTAssertTrue(OpenCLBackend.runsOnCLBlast(.conv1x1CLBlast))
-        for a in ConvolutionAlgorithm.allCases where a != .im2colGEMM && a != .conv1x1CLBlast {
+        XCTAssertTrue(OpenCLBackend.runsOnCLBlast(.winogradF2x3))
+        for a in ConvolutionAlgorithm.allCases where ![.im2colGEMM, .conv1x1CLBlast, .winogradF2x3].contains(a) {
             XCTAssertFalse(OpenCLBackend.runsOnCLBlast(a), "\(a)")
         }
     }

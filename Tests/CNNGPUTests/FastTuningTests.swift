@@ -84,6 +84,53 @@ final class FastTuningTests: XCTestCase {
         XCTAssertNotNil(rates.predictedMilliseconds(.implicitGEMM, d, direction: .forward))
     }
 
+    /// The prior outlives the process: what one tune taught is in the database, and a later
+    /// process (another model, another batch size) starts with it, unless the kernels it was
+    /// measured with changed.
+    func testRatesPersistInTheDatabaseUnderTheKernelsStamp() throws {
+        let backend = CPUBackend(threads: 1)
+        let url = folder.appendingPathComponent("tuning.json")
+        let quick = ConvolutionSolution(.implicitGEMM), slow = ConvolutionSolution(.direct)
+        let delays: [ConvolutionAlgorithm: Double] = [.implicitGEMM: 0.001, .direct: 0.02]
+        func tune(_ d: Conv2DDescriptor, stamp: String) throws -> [ConvolutionAlgorithm: Int] {
+            var runs: [ConvolutionAlgorithm: Int] = [:]
+            // A new database object and new rates, as a new process has.
+            _ = try ConvolutionTiming.fastest(ConvolutionProblemKey(d, direction: .forward), candidates: [quick, slow],
+                                              on: backend, database: TuningDatabase(url: url), runs: 2,
+                                              buildMilliseconds: 5000, interleaved: true, rates: SolverRates(stamp: stamp),
+                                              workspaceCount: { _ in 0 }) { s, _, _ in
+                runs[s.algorithm, default: 0] += 1
+                Thread.sleep(forTimeInterval: delays[s.algorithm]!)
+            }
+            return runs
+        }
+        XCTAssertGreaterThan(try tune(try descriptor(channels: 8), stamp: "kernels A")[.direct] ?? 0, 0, "no prior yet")
+        let stored = TuningDatabase(url: url).solverRates(device: backend.info, stamp: "kernels A")
+        XCTAssertNotNil(stored["direct/forward/3"], "\(stored)")
+        XCTAssertNotNil(stored["implicitGEMM/forward/3"], "\(stored)")
+        XCTAssertTrue(TuningDatabase(url: url).solverRates(device: backend.info, stamp: "kernels B").isEmpty)
+        // Another problem of the same channel class, in a "new process": the stored rate skips it.
+        let other = try descriptor(channels: 12)
+        XCTAssertNil(try tune(other, stamp: "kernels A")[.direct])
+        // Kernels changed: the old rates are not used, and the new ones replace them.
+        XCTAssertGreaterThan(try tune(try descriptor(channels: 9), stamp: "kernels B")[.direct] ?? 0, 0)
+        XCTAssertTrue(TuningDatabase(url: url).solverRates(device: backend.info, stamp: "kernels A").isEmpty)
+        XCTAssertFalse(TuningDatabase(url: url).solverRates(device: backend.info, stamp: "kernels B").isEmpty)
+    }
+
+    /// A database written before the rates were kept reads as before: choices, no rates.
+    func testDatabaseWithoutRatesStillReads() throws {
+        let url = folder.appendingPathComponent("old.json")
+        let choice = #"{"milliseconds": 1.5, "parameters": {}, "solver": "direct"}"#
+        let key = "forward n1-c1-h4-w4-k1-r3-s3 pad1,1,1,1 stride1x1 dil1x1 g1 float32"
+        let info = CPUBackend(threads: 1).info
+        let text = #"{"version": 2, "devices": {"\#(TuningDatabase.deviceKey(info))": {"\#(key)": \#(choice)}}}"#
+        try Data(text.utf8).write(to: url)
+        let db = TuningDatabase(url: url)
+        XCTAssertEqual(db.choice(device: info, problem: key)?.solver, "direct")
+        XCTAssertTrue(db.solverRates(device: info, stamp: "").isEmpty)
+    }
+
     /// Fast tuning tries the untuned choice first and the generic direct and im2col + CLBlast
     /// solvers last, each solver once.
     func testFastOrderPutsTheUntunedPickFirstAndTheGenericSolversLast() throws {
@@ -126,6 +173,17 @@ final class FastTuningTests: XCTestCase {
             }
         } else {
             XCTAssertFalse(lines.contains { $0.contains("CLBlast runs its generic parameters") }, "\(lines)")
+        }
+        // Winograd F(2×2,3×3) runs its 16 GEMMs on CLBlast too.
+        lines = []
+        let d3 = try Conv2DDescriptor(batch: 1, inChannels: 8, inH: 6, inW: 6, outChannels: 8, kernelH: 3, kernelW: 3,
+                                      padding: Padding2D(1))
+        let choice3 = try cl.tuneConvolution(d3, direction: .forward, database: db, runs: 1, exhaustive: false,
+                                             trace: { lines.append($0) })
+        if cl.clblastRunsGeneric(db) {
+            XCTAssertNotEqual(choice3.solver, "winogradF2x3")
+            XCTAssertTrue(lines.contains { $0.hasPrefix("winogradF2x3  skipped: CLBlast runs its generic parameters") },
+                          "\(lines)")
         }
         lines = []
         _ = try cl.tuneConvolution(d, direction: .forward, database: db, retune: true, runs: 1, exhaustive: true,

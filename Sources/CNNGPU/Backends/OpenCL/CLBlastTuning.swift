@@ -33,9 +33,12 @@ extension OpenCLBackend {
         clblastNeedsTuning && rememberedCLBlastGEMM(database) == nil
     }
 
-    /// Whether this backend's `algorithm` runs its GEMMs on CLBlast (the others are our kernels).
+    /// Whether this backend's `algorithm` runs its GEMMs on CLBlast (the others are our kernels):
+    /// im2col + GEMM, the 1×1 GEMM and Winograd F(2×2,3×3)'s 16 batched GEMMs. (The last was
+    /// missing here, so cold fast tunes on PoCL built CLBlast's batched GEMM for it: 10–17 s of
+    /// a 55 s ResNet-50 tune, then abandoned as too slow a first run.)
     static func runsOnCLBlast(_ algorithm: ConvolutionAlgorithm) -> Bool {
-        algorithm == .im2colGEMM || algorithm == .conv1x1CLBlast
+        algorithm == .im2colGEMM || algorithm == .conv1x1CLBlast || algorithm == .winogradF2x3
     }
 
     /// Applies the parameters the database remembers for this device and driver, if any. Only

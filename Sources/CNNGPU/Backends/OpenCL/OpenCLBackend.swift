@@ -1,4 +1,5 @@
 import COpenCL
+import CNNKernels
 import Foundation
 
 /// The OpenCL backend: one context and one in-order queue on one device. Ops are enqueued
@@ -16,8 +17,12 @@ public final class OpenCLBackend: BackendMemory {
     let memoryBound: MemoryBoundSettings
     /// The work-group and local-memory limits the tunable solvers validate against.
     let deviceLimits: DeviceLimits
-    /// What fast tuning has seen each solver reach on this device (its prior: SolverRates).
-    let tuningRates = SolverRates()
+    /// What fast tuning has seen each solver reach on this device (its prior: SolverRates), kept
+    /// in the tuning database with the choices.
+    let tuningRates = SolverRates(stamp: OpenCLBackend.kernelStamp)
+    /// A hash of every kernel source: what the rates were measured with.
+    static let kernelStamp = CacheDirectory.stableHash(
+        KernelSources.all.keys.sorted().map { $0 + "\n" + KernelSources.all[$0]! }.joined(separator: "\n"))
     /// Whether the queue records device timestamps (see OpenCLBackend+Profiling.swift).
     public let profiling: Bool
     /// Which device type's algorithm choices this backend makes (see `DevicePolicy`).

@@ -73,6 +73,7 @@ enum ConvolutionTiming {
                         run: @escaping (ConvolutionSolution, ConvolutionOperands, (any DeviceBuffer)?) throws -> Void)
         throws -> TunedChoice {
         let operands = try ConvolutionOperands(key.descriptor, on: backend)
+        if let rates { rates.absorb(database.solverRates(device: backend.info, stamp: rates.stamp)) }
         func milliseconds(_ body: () throws -> Void) rethrows -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
             try body()
@@ -145,7 +146,7 @@ enum ConvolutionTiming {
                           solution == winner.0 ? "  (chosen)" : ""))
         }
         let best = TunedChoice(solver: winner.0.algorithm.rawValue, parameters: winner.0.parameters, milliseconds: winner.1)
-        try database.record(best, device: backend.info, problem: key)
+        try database.record(best, device: backend.info, problem: key.description, rates: rates)
         return best
     }
 }

@@ -14,12 +14,33 @@ import Foundation
 /// ones, so LeNet-5's first layer (1 → 6 channels) taught a rate of 7 GFLOP/s for the
 /// channels-last solver, which then skipped the second layer's (6 → 16) input gradient at a
 /// predicted 11 ms where it runs 1.0 ms and wins.
+///
+/// The rates persist in the tuning database per device (`TuningDatabase.solverRates`), so a
+/// second model or batch size starts with what the first taught, marked with `stamp` (a hash of
+/// the kernel sources): a rate measured with other kernels is dropped, since a solver made
+/// faster would otherwise be skipped on its old showing.
 final class SolverRates: @unchecked Sendable {
     /// How many times the best time so far a candidate's predicted time may be and still run.
     static let pruneFactor = 2.0
 
+    /// What the rates were measured with; rates stored under another stamp are not used.
+    let stamp: String
     private let lock = NSLock()
     private var gflops: [String: Double] = [:]
+
+    init(stamp: String = "") { self.stamp = stamp }
+
+    /// The best rates, keyed solver/direction/channel class, as the database stores them.
+    var snapshot: [String: Double] {
+        lock.lock(); defer { lock.unlock() }
+        return gflops
+    }
+
+    /// Takes in rates stored earlier (each the best of both).
+    func absorb(_ stored: [String: Double]) {
+        lock.lock(); defer { lock.unlock() }
+        gflops.merge(stored.filter { $0.value > 0 && $0.value.isFinite }, uniquingKeysWith: max)
+    }
 
     private static func key(_ algorithm: ConvolutionAlgorithm, _ d: Conv2DDescriptor,
                             _ direction: ConvolutionDirection) -> String {

@@ -45,6 +45,7 @@ public struct TunedChoice: Codable, Equatable, Sendable {
 public final class TuningDatabase: @unchecked Sendable {
     public let url: URL
     private var devices: [String: [String: TunedChoice]]
+    private var rates: [String: StoredRates]
     private let lock = NSLock()
 
     /// The database for this user, shared by every backend of the process.
@@ -53,6 +54,21 @@ public final class TuningDatabase: @unchecked Sendable {
     private struct File: Codable {
         var version: Int
         var devices: [String: [String: TunedChoice]]
+        /// Fast tuning's prior per device (`SolverRates`); absent from files written before it.
+        var rates: [String: StoredRates]?
+    }
+
+    /// One device's `SolverRates`: GFLOP/s by solver/direction/channel class, and the stamp of
+    /// the kernels that reached them.
+    struct StoredRates: Codable, Equatable {
+        var stamp: String
+        var gflops: [String: Double]
+
+        /// `self` and `other` together: the best of each rate under one stamp, else the newer.
+        func merged(with newer: StoredRates) -> StoredRates {
+            guard stamp == newer.stamp else { return newer }
+            return StoredRates(stamp: stamp, gflops: gflops.merging(newer.gflops, uniquingKeysWith: max))
+        }
     }
     /// Raised whenever a stored choice would mean something else or a solver joins the
     /// candidates (`--tune fast` never retimes a remembered problem), so old choices are timed
@@ -64,7 +80,9 @@ public final class TuningDatabase: @unchecked Sendable {
     public init(url: URL? = nil) {
         let url = url ?? CacheDirectory.root.appendingPathComponent("tuning.json")
         self.url = url
-        devices = Self.read(url) ?? [:]
+        let file = Self.read(url)
+        devices = file?.devices ?? [:]
+        rates = file?.rates ?? [:]
     }
 
     /// The device part of a key: name and driver version; for the CPU backend, the processor's
@@ -93,23 +111,46 @@ public final class TuningDatabase: @unchecked Sendable {
     }
 
     public func record(_ choice: TunedChoice, device: DeviceInfo, problem: String) throws {
+        try record(choice, device: device, problem: problem, rates: nil)
+    }
+
+    /// Fast tuning's rates stored for `device` under `stamp` (empty if none, or other kernels').
+    func solverRates(device: DeviceInfo, stamp: String) -> [String: Double] {
         lock.lock(); defer { lock.unlock() }
-        var merged = Self.read(url, warn: false) ?? [:]
+        guard let stored = rates[Self.deviceKey(device)], stored.stamp == stamp else { return [:] }
+        return stored.gflops
+    }
+
+    /// Remembers `choice`, and `rates` when given, and writes the file (merged with its current
+    /// contents).
+    func record(_ choice: TunedChoice, device: DeviceInfo, problem: String, rates newRates: SolverRates?) throws {
+        lock.lock(); defer { lock.unlock() }
+        let file = Self.read(url, warn: false)
+        var merged = file?.devices ?? [:]
         for (dev, problems) in devices { merged[dev, default: [:]].merge(problems) { _, mine in mine } }
         merged[Self.deviceKey(device), default: [:]][problem] = choice
         devices = merged
+        var mergedRates = file?.rates ?? [:]
+        for (dev, mine) in rates { mergedRates[dev] = mergedRates[dev].map { $0.merged(with: mine) } ?? mine }
+        if let newRates {
+            let mine = StoredRates(stamp: newRates.stamp, gflops: newRates.snapshot)
+            let dev = Self.deviceKey(device)
+            mergedRates[dev] = mergedRates[dev].map { $0.merged(with: mine) } ?? mine
+        }
+        rates = mergedRates
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
-            try CacheDirectory.writeAtomically(try encoder.encode(File(version: Self.version, devices: merged)), to: url)
+            let contents = File(version: Self.version, devices: merged, rates: mergedRates.isEmpty ? nil : mergedRates)
+            try CacheDirectory.writeAtomically(try encoder.encode(contents), to: url)
         } catch {
             throw CNNError.invalidArgument("could not write the tuning database \(url.path): \(error.localizedDescription); "
                 + "check that the directory is writable or set XDG_CACHE_HOME to one that is")
         }
     }
 
-    /// The stored entries, nil when the file is missing or unusable (then with a warning).
-    private static func read(_ url: URL, warn: Bool = true) -> [String: [String: TunedChoice]]? {
+    /// The stored file, nil when it is missing or unusable (then with a warning).
+    private static func read(_ url: URL, warn: Bool = true) -> File? {
         guard let data = try? Data(contentsOf: url) else { return nil }
         guard let file = try? JSONDecoder().decode(File.self, from: data), file.version == version else {
             if warn {
@@ -118,6 +159,6 @@ public final class TuningDatabase: @unchecked Sendable {
             }
             return nil
         }
-        return file.devices
+        return file
     }
 }
