@@ -28,9 +28,25 @@ extension OpenCLBackend {
     /// and no search of ours remembered in `database`. So run, its SGEMM took 15–19 GFLOP/s on
     /// PoCL (Zen 5) where our solvers run 150–430, and building its GEMM programs took 20 of the
     /// 70 s of a cold fast tune of ResNet-50 without one of its solvers winning: fast tuning
-    /// leaves the solvers on CLBlast out then (`tuneConvolution`).
+    /// leaves the solvers on CLBlast out then (`fastTuningLeavesOutCLBlast`).
     func clblastRunsGeneric(_ database: TuningDatabase) -> Bool {
         clblastNeedsTuning && rememberedCLBlastGEMM(database) == nil
+    }
+
+    /// Why fast tuning leaves out the solvers on CLBlast here, or nil where it times them. On a
+    /// CPU device (PoCL) CLBlast's SGEMM runs at 15–19 GFLOP/s with its generic parameters and
+    /// 40–112 after its search (Zen 4 and 5, by size), where this backend's own kernels run the
+    /// same convolutions at 150–430: in fast tunes of ResNet-50, VGG-16 (CLBlast searched first) and
+    /// LeNet-5 on Zen 4 and Zen 5 none of its solvers won a problem, while building its kernels
+    /// took 10–20 s of each cold tune. On other devices (GPUs, where CLBlast is tuned) they are
+    /// timed, unless CLBlast runs generic there too.
+    func fastTuningLeavesOutCLBlast(_ database: TuningDatabase) -> String? {
+        if info.kind == .cpu {
+            return "on a CPU device CLBlast's SGEMM runs at a fraction of this backend's own kernels (tune with --mode full "
+                + "to time it)"
+        }
+        return clblastRunsGeneric(database) ? "CLBlast runs its generic parameters on this device (tune with --mode full, "
+            + "or a model with fully connected layers, to search its own)" : nil
     }
 
     /// Whether this backend's `algorithm` runs its GEMMs on CLBlast (the others are our kernels):

@@ -119,8 +119,8 @@ extension OpenCLBackend {
     /// after another, once each, a slow minute of a shared machine picked the implicit GEMM for
     /// ResNet-50's 3×3 512→512 7² forward at 13.2 ms where it runs 17–23 ms and Winograd
     /// F(4×4,3×3) 9–11 (PoCL, Zen 5). Fast tuning tries the solvers in `fastTuningOrder`, skips
-    /// those `tuningRates` shows cannot come near the best, and those on CLBlast where it runs
-    /// its generic parameters (`clblastRunsGeneric`). Full tuning's dozens of
+    /// those `tuningRates` shows cannot come near the best, and those on CLBlast where they
+    /// cannot win (`fastTuningLeavesOutCLBlast`). Full tuning's dozens of
     /// parameter sets, each with its workspace, are all timed and freed in turn.
     public func tuneConvolution(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                 database: TuningDatabase = .shared, retune: Bool = false,
@@ -131,14 +131,12 @@ extension OpenCLBackend {
         if !retune, let known = ConvolutionTiming.remembered(key, on: self, database: database, candidates: all) { return known }
         var candidates = all
         if !exhaustive {
-            // Each solver at its default (its first set), less those on CLBlast where it runs generic.
+            // Each solver at its default (its first set), less those on CLBlast where they cannot win.
             var seen = Set<OpenCLConvolutionSolver>()
             let defaults = all.filter { seen.insert($0.algorithm).inserted }
-            let leaveOut = clblastRunsGeneric(database) ? defaults.filter { Self.runsOnCLBlast($0.algorithm) } : []
-            for s in leaveOut {
-                trace?("\(s)  skipped: CLBlast runs its generic parameters on this device (tune with --mode full, or a "
-                       + "model with fully connected layers, to search its own)")
-            }
+            let reason = fastTuningLeavesOutCLBlast(database)
+            let leaveOut = reason == nil ? [] : defaults.filter { Self.runsOnCLBlast($0.algorithm) }
+            for s in leaveOut { trace?("\(s)  skipped: \(reason!)") }
             candidates = fastTuningOrder(defaults.filter { !leaveOut.contains($0) }, d, direction: direction)
         }
         // Building a program takes seconds at most on a CPU device.
