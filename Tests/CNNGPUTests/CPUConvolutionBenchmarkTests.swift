@@ -61,22 +61,20 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
             for direction in ConvolutionDirection.allCases { _ = try b.tuneConvolution(d, direction: direction, database: database) }
         }
         for (name, d) in layers {
-            let x = try filled(b, d.inputCount), w = try filled(b, d.weightCount), y = try filled(b, d.outputCount)
-            let dx = try filled(b, d.inputCount), dw = try filled(b, d.weightCount)
+            let operands = try ConvolutionOperands(d, on: b)
             for direction in ConvolutionDirection.allCases {
                 let choice = try b.tuneConvolution(d, direction: direction, database: database)
                 let solution = try XCTUnwrap(ConvolutionAlgorithm(rawValue: choice.solver)
                     .map { ConvolutionSolution($0, parameters: choice.parameters) })
-                let operands = Operands(x: x, w: w, y: y, dx: dx, dw: dw)
-                func pass(_ s: ConvolutionSolution) throws -> () throws -> Void { try operands.pass(b, d, direction, s) }
+                func pass(_ s: ConvolutionSolution) throws -> () throws -> Void { try Self.pass(b, d, direction, s, operands) }
                 let reference = try OneDNNConvolution(OneDNNConvolution.Key(
                     d: d, direction: direction, blocked: true, bias: false, postOp: nil, threads: b.threads))
                 var workspace = [Float](repeating: 0, count: max(reference.workspaceCount, 1))
                 var weightCopy = [Float](repeating: 0, count: max(reference.weightCopyCount, 1))
                 let tensors = switch direction {
-                case .forward: [b.ptr(x), b.ptr(w), b.ptr(y)]
-                case .backwardData: [b.ptr(y), b.ptr(w), b.ptr(dx)]
-                case .backwardFilter: [b.ptr(x), b.ptr(y), b.ptr(dw)]
+                case .forward: [operands.x, operands.weight, operands.y].map(b.ptr)
+                case .backwardData: [operands.dy, operands.weight, operands.dx].map(b.ptr)
+                case .backwardFilter: [operands.x, operands.dy, operands.dw].map(b.ptr)
                 }
                 let oneDNN: () throws -> Void = {
                     try workspace.withUnsafeMutableBufferPointer { ws in
@@ -113,15 +111,13 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
             + "(wall / process CPU)\n"
         let wanted = only?.split(separator: "|").map(String.init)
         for (name, d) in layers where wanted.map({ $0.contains(where: name.contains) }) ?? true {
-            let x = try filled(b, d.inputCount), w = try filled(b, d.weightCount), y = try filled(b, d.outputCount)
-            let dx = try filled(b, d.inputCount), dw = try filled(b, d.weightCount)
+            let operands = try ConvolutionOperands(d, on: b)
             for direction in ConvolutionDirection.allCases {
                 let offered = b.convolutionSolutions(for: d, direction: direction)
                 var line = "\(name) \(direction.rawValue) [first: \(offered[0])]:"
                 let pickOnly = ProcessInfo.processInfo.environment["CNNGPU_BENCH_PICK"] == "1"
                 let solutions = pickOnly ? [offered[0]] : Self.candidates(d, direction)
-                let operands = Operands(x: x, w: w, y: y, dx: dx, dw: dw)
-                let runs = try solutions.map { try operands.pass(b, d, direction, $0) }
+                let runs = try solutions.map { try Self.pass(b, d, direction, $0, operands) }
                 for ((wall, cpu), solution) in zip(try bestMilliseconds(runs), solutions) {
                     line += String(format: "  %@ %.2f/%.2f", solution.description, wall, cpu)
                 }
@@ -131,27 +127,13 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
         print(report)
     }
 
-    /// One layer's tensors; `pass` runs one direction with one solution through the public op,
-    /// its workspace allocated once.
-    private struct Operands {
-        var x, w, y, dx, dw: any DeviceBuffer
-
-        func pass(_ b: CPUBackend, _ d: Conv2DDescriptor, _ direction: ConvolutionDirection,
-                  _ solution: ConvolutionSolution) throws -> () throws -> Void {
-            let n = b.convolutionWorkspaceCount(d, direction: direction, solution: solution)
-            let ws = n > 0 ? try b.allocate(n, dtype: .float32) : nil
-            return {
-                switch direction {
-                case .forward:
-                    try b.encodeConvolutionForward(d, x: x, weight: w, bias: nil, activation: nil, y: y,
-                                                   solution: solution, workspace: ws)
-                case .backwardData:
-                    try b.encodeConvolutionBackwardData(d, dy: y, weight: w, dx: dx, solution: solution, workspace: ws)
-                case .backwardFilter:
-                    try b.encodeConvolutionBackwardFilter(d, x: x, dy: y, dw: dw, solution: solution, workspace: ws)
-                }
-            }
-        }
+    /// One pass of `d` with `solution` through the backend's public op, its workspace allocated
+    /// once, ready to time.
+    private static func pass(_ b: CPUBackend, _ d: Conv2DDescriptor, _ direction: ConvolutionDirection,
+                             _ solution: ConvolutionSolution, _ operands: ConvolutionOperands) throws -> () throws -> Void {
+        let n = b.convolutionWorkspaceCount(d, direction: direction, solution: solution)
+        let ws = n > 0 ? try b.allocate(n, dtype: .float32) : nil
+        return { try operands.run(d, direction: direction, solution: solution, on: b, workspace: ws) }
     }
 
     /// The solvers compared: oneDNN in both layouts (blocked split over the batch and over the
@@ -205,10 +187,6 @@ final class CPUConvolutionBenchmarkTests: XCTestCase {
         }
     }
 
-    private func filled(_ b: CPUBackend, _ count: Int) throws -> any DeviceBuffer {
-        var rng = SeededGenerator(seed: UInt64(count))
-        return try b.makeBuffer(rng.floats(count))
-    }
 
     /// The best wall and process-CPU milliseconds of each of `runs`, timed in turn for
     /// `CNNGPU_BENCH_ROUNDS` rounds (default 7) after a warm-up each: interleaved, so that a

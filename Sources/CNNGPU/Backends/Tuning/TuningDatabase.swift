@@ -64,7 +64,8 @@ public final class TuningDatabase: @unchecked Sendable {
         var stamp: String
         var gflops: [String: Double]
 
-        /// `self` and `other` together: the best of each rate under one stamp, else the newer.
+        /// These rates and `newer` together: the best of each under one stamp; under another,
+        /// `newer` alone (the kernels changed).
         func merged(with newer: StoredRates) -> StoredRates {
             guard stamp == newer.stamp else { return newer }
             return StoredRates(stamp: stamp, gflops: gflops.merging(newer.gflops, uniquingKeysWith: max))
