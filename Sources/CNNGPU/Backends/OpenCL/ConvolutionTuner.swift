@@ -134,9 +134,11 @@ extension OpenCLBackend {
             // Each solver at its default (its first set), less those on CLBlast where they cannot win.
             var seen = Set<OpenCLConvolutionSolver>()
             let defaults = all.filter { seen.insert($0.algorithm).inserted }
-            let reason = fastTuningLeavesOutCLBlast(database)
-            let leaveOut = reason == nil ? [] : defaults.filter { Self.runsOnCLBlast($0.algorithm) }
-            for s in leaveOut { trace?("\(s)  skipped: \(reason!)") }
+            var leaveOut: [ConvolutionSolution] = []
+            if let reason = fastTuningLeavesOutCLBlast(database) {
+                leaveOut = defaults.filter { Self.runsOnCLBlast($0.algorithm) }
+                for s in leaveOut { trace?("\(s)  skipped: \(reason)") }
+            }
             candidates = fastTuningOrder(defaults.filter { !leaveOut.contains($0) }, d, direction: direction)
         }
         // Building a program takes seconds at most on a CPU device.

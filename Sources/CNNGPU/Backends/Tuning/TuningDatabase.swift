@@ -132,12 +132,9 @@ public final class TuningDatabase: @unchecked Sendable {
         merged[Self.deviceKey(device), default: [:]][problem] = choice
         devices = merged
         var mergedRates = file?.rates ?? [:]
-        for (dev, mine) in rates { mergedRates[dev] = mergedRates[dev].map { $0.merged(with: mine) } ?? mine }
-        if let newRates {
-            let mine = StoredRates(stamp: newRates.stamp, gflops: newRates.snapshot)
-            let dev = Self.deviceKey(device)
-            mergedRates[dev] = mergedRates[dev].map { $0.merged(with: mine) } ?? mine
-        }
+        var mine = Array(rates)
+        if let newRates { mine.append((Self.deviceKey(device), StoredRates(stamp: newRates.stamp, gflops: newRates.snapshot))) }
+        for (dev, stored) in mine { mergedRates[dev] = mergedRates[dev].map { $0.merged(with: stored) } ?? stored }
         rates = mergedRates
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
