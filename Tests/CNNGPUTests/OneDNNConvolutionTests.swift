@@ -6,7 +6,9 @@ import XCTest
 /// problems against the Double reference, with 1–3 threads; the fused epilogue against the
 /// unfused sequence; and the workspace it reports is what it needs.
 final class OneDNNConvolutionTests: XCTestCase {
-    static let layouts = [CPUBackend.oneDNNBlocked, CPUBackend.oneDNNPlain]
+    /// Both layouts, on the batch split and whole on oneDNN's threading (`team`).
+    static let layouts = [CPUBackend.oneDNNBlocked, CPUBackend.oneDNNPlain, CPUBackend.oneDNNBlockedTeam,
+                          CPUBackend.oneDNNPlainTeam]
 
     /// Forward with bias and both backward passes of `d` through `solution`, each with exactly
     /// the workspace the backend asks for; outputs start as garbage.
@@ -60,6 +62,26 @@ final class OneDNNConvolutionTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// A `team` solution runs the whole batch as one primitive on the backend's worker count,
+    /// and is offered only where the batch split would not already do so.
+    func testTeamSolutionsRunTheWholeBatchOnTheWorkers() throws {
+        let d = try Conv2DDescriptor(batch: 4, inChannels: 64, inH: 7, inW: 7, outChannels: 64, kernelH: 3, kernelW: 3,
+                                     padding: Padding2D(1))
+        let b = CPUBackend(threads: 2)
+        for team in [CPUBackend.oneDNNBlockedTeam, CPUBackend.oneDNNPlainTeam] {
+            let (slices, omp) = b.oneDNNSlices(d, team)
+            XCTAssertEqual(slices, [0..<4])
+            XCTAssertEqual(omp, 2)
+            XCTAssert(b.convolutionSolutions(for: d, direction: .forward).contains(team))
+        }
+        XCTAssertEqual(b.oneDNNSlices(d, CPUBackend.oneDNNBlocked).slices, [0..<2, 2..<4])
+        var one = d
+        one.batch = 1
+        XCTAssertFalse(b.convolutionSolutions(for: one, direction: .forward).contains(CPUBackend.oneDNNBlockedTeam))
+        XCTAssertFalse(CPUBackend(threads: 1).convolutionSolutions(for: d, direction: .forward)
+            .contains(CPUBackend.oneDNNPlainTeam))
     }
 
     /// The workers reorder the weights once into one shared copy, and sum their weight-gradient

@@ -158,7 +158,8 @@ func convolutionAlgorithmName(_ backend: any Backend, _ d: Conv2DDescriptor, _ p
     case .direct:
         return (backend is OpenCLBackend ? "conv_direct_" + direction.replacingOccurrences(of: "-", with: "_") : "direct loops") + tuned
     case .oneDNN:
-        return (solution.parameters["blocked"] == 1 ? "oneDNN blocked + reorders" : "oneDNN NCHW") + tuned
+        let team = solution.parameters["team"] == 1 ? ", whole batch" : ""
+        return (solution.parameters["blocked"] == 1 ? "oneDNN blocked + reorders" : "oneDNN NCHW") + team + tuned
     case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise:
         return solution.description + tuned
     }

@@ -49,7 +49,9 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
     /// times them all on the processor it runs on.
     public func convolutionSolutions(for d: Conv2DDescriptor, direction: ConvolutionDirection) -> [ConvolutionSolution] {
         let ours = ownSolutions(for: d, direction: direction)
+        // Below one image per worker the batch split already runs whole on oneDNN's threading.
         let oneDNN = [Self.oneDNNBlocked, Self.oneDNNPlain, Self.oneDNNChannelSplit]
+            + (d.batch >= threads && threads > 1 ? [Self.oneDNNBlockedTeam, Self.oneDNNPlainTeam] : [])
         let offered: [ConvolutionSolution] = if let preferred = preferredOneDNN(d, direction: direction) {
             [preferred] + oneDNN.filter { $0 != preferred } + ours
         } else {

@@ -23,6 +23,12 @@ extension CPUBackend {
     /// The blocked layout with the workers splitting the channels instead of the batch (see
     /// `oneDNNChannelSlices`).
     static let oneDNNChannelSplit = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1, "channelSplit": 1])
+    /// The whole batch in one primitive on oneDNN's own threading (its OpenMP team, which is
+    /// the backend's worker team: worker_team.c), blocked or NCHW: oneDNN splits the work its
+    /// own way, as it does when it runs alone. On small planes that beat our batch or channel
+    /// split by 1–13% (the 1×1 layers at 7² and 14², NOTES-cpu-convolution.md §11–12).
+    static let oneDNNBlockedTeam = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1, "team": 1])
+    static let oneDNNPlainTeam = ConvolutionSolution(.oneDNN, parameters: ["blocked": 0, "team": 1])
     /// Narrower layers (LeNet's 6 and 16 channels) stay on the register-blocked loops, which
     /// were measured faster there (CPUBackend+Convolution.swift).
     static let oneDNNMinOutChannels = 32
@@ -137,12 +143,12 @@ extension CPUBackend {
     }
 
     /// The batch split the backend's workers take, one slice each: oneDNN then runs on one
-    /// thread per slice. Its own OpenMP threads spin at every barrier while waiting for a
-    /// descheduled partner, which on a shared 2-core machine tripled the CPU time of a pass
-    /// (Benchmarks/NOTES-cpu-convolution.md); our workers sleep instead. A batch smaller than
-    /// the worker count runs whole, on oneDNN's threads.
-    func oneDNNSlices(_ d: Conv2DDescriptor) -> (slices: [Range<Int>], ompThreads: Int) {
-        let k = d.batch >= threads ? threads : 1
+    /// thread per slice, with no barrier between the workers until the pass ends (oneDNN's own
+    /// threading synchronizes inside the pass, where a descheduled partner on a shared 2-core
+    /// machine tripled a pass's CPU time: Benchmarks/NOTES-cpu-convolution.md §3). A batch
+    /// smaller than the worker count, or a `team` solution, runs whole on oneDNN's threading.
+    func oneDNNSlices(_ d: Conv2DDescriptor, _ solution: ConvolutionSolution) -> (slices: [Range<Int>], ompThreads: Int) {
+        let k = d.batch >= threads && solution.parameters["team"] != 1 ? threads : 1
         return (Self.evenSplit(d.batch, into: k), k == 1 ? threads : 1)
     }
 
@@ -201,6 +207,8 @@ extension CPUBackend {
         var total: Int
         /// A channel split's slices (`oneDNNChannelSlices`); nil for the batch split.
         var channels: [Range<Int>]? = nil
+        /// The batch split's slices (`oneDNNSlices`); the whole batch for a channel split.
+        var slices: [Range<Int>]
     }
 
     /// The workspace of one pass: the weight copies, then every slice's region, then any
@@ -221,10 +229,11 @@ extension CPUBackend {
                 let weightCopies = primitives.map { p in defer { total += aligned(p.weightCopyCount) }; return total }
                 let offsets = primitives.map { p in defer { total += aligned(p.workspaceCount) }; return total }
                 return OneDNNLayout(primitives: primitives, offsets: offsets, weightCopies: weightCopies,
-                                    sharedLayout: false, partials: total, total: total, channels: channels)
+                                    sharedLayout: false, partials: total, total: total, channels: channels,
+                                    slices: [0..<d.batch])
             }
         }
-        let (slices, omp) = oneDNNSlices(d)
+        let (slices, omp) = oneDNNSlices(d, solution)
         let primitives = try slices.map { r in
             try OneDNNConvolution.cached(oneDNNKey(d, batch: r.count, ompThreads: omp, direction, solution,
                                                    bias: bias, activation: activation))
@@ -245,7 +254,7 @@ extension CPUBackend {
         let partials = total
         if direction == .backwardFilter, !shared { total += (slices.count - 1) * aligned(d.weightCount) }
         return OneDNNLayout(primitives: primitives, offsets: offsets, weightCopies: weightCopies, sharedLayout: shared,
-                            partials: partials, total: total)
+                            partials: partials, total: total, slices: slices)
     }
 
     /// Floats of workspace a oneDNN pass needs. A forward pass may run with or without a fused
@@ -335,7 +344,7 @@ extension CPUBackend {
     private func oneDNNBatchSplit(_ d: Conv2DDescriptor, _ direction: ConvolutionDirection, _ layout: OneDNNLayout,
                                   pointers: [UnsafeMutablePointer<Float>], bias biasPointer: UnsafeMutablePointer<Float>?,
                                   workspace ws: UnsafeMutablePointer<Float>?) throws {
-        let (slices, _) = oneDNNSlices(d)
+        let slices = layout.slices
         // Per-image element counts of each operand; the weights (and dw of slice 0) are shared.
         let (input, output) = (d.inChannels * d.inH * d.inW, d.outChannels * d.outH * d.outW)
         let perImage: [Int] = switch direction {

@@ -86,10 +86,20 @@ public final class CPUBackend: BackendMemory {
         let chunks = min(threads, max(1, count / max(grain, 1)))
         if chunks == 1 || cnn_serial_region_depth() > 0 { body(0..<count); return }
         let size = (count + chunks - 1) / chunks
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = c * size, hi = min(count, lo + size)
-            if lo < hi { body(lo..<hi) }
+        withoutActuallyEscaping(body) { body in
+            var job = TeamJob(body: body, count: count, size: size)
+            cnn_team_run(chunks, &job) { context, c in
+                let job = context!.assumingMemoryBound(to: TeamJob.self).pointee
+                let lo = c * job.size, hi = min(job.count, lo + job.size)
+                if lo < hi { job.body(lo..<hi) }
+            }
         }
+    }
+
+    /// What each of `parallelFor`'s chunks needs, passed to the team through C.
+    private struct TeamJob {
+        let body: (Range<Int>) -> Void
+        let count: Int, size: Int
     }
 }
 
