@@ -84,9 +84,10 @@ enum OneDNN {
 }
 
 /// Row-major SGEMM on raw pointers, on the calling thread only: callers split the work across
-/// the backend's own workers (CPUBackend+GEMM.swift). oneDNN's SGEMM would otherwise start an
-/// OpenMP team of its own inside each worker; the thread count is per calling thread in
-/// libgomp, so setting it here leaves the convolution primitives' teams alone.
+/// the backend's workers (CPUBackend+GEMM.swift). oneDNN's SGEMM would otherwise open an
+/// OpenMP region of its own where it is called outside one (a loop too small to split runs on
+/// the caller); the thread count is per calling thread in libgomp, so setting it here leaves
+/// the convolution primitives' teams alone.
 func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
            _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
