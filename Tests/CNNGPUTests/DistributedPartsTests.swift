@@ -110,5 +110,12 @@ final class DistributedPartsTests: XCTestCase {
         let opened = try DeviceSelection.auto.open(localRank: 1, localSize: gpus.count + 1)
         XCTAssertEqual(opened.backend.info.backend, CPUBackend().info.backend)
         XCTAssertTrue(opened.reason.contains("one GPU per rank"), opened.reason)
+        // Each rank's CPU backend takes its share of the cores, at least one.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        XCTAssertEqual((opened.backend as? CPUBackend)?.threads, max(1, cores / (gpus.count + 1)))
+        for size in [1, 2, 64] {
+            let cpu = try DeviceSelection.cpu.open(localRank: 0, localSize: size)
+            XCTAssertEqual((cpu.backend as? CPUBackend)?.threads, max(1, cores / size), "\(size) ranks")
+        }
     }
 }

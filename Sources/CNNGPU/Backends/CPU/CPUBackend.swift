@@ -88,10 +88,12 @@ public final class CPUBackend: BackendMemory {
         let size = (count + chunks - 1) / chunks
         withoutActuallyEscaping(body) { body in
             var job = TeamJob(body: body, count: count, size: size)
-            cnn_team_run(chunks, &job) { context, c in
-                let job = context!.assumingMemoryBound(to: TeamJob.self).pointee
-                let lo = c * job.size, hi = min(job.count, lo + job.size)
-                if lo < hi { job.body(lo..<hi) }
+            withUnsafeMutablePointer(to: &job) { job in
+                cnn_team_run(chunks, job) { context, c in
+                    let job = context!.assumingMemoryBound(to: TeamJob.self).pointee
+                    let lo = c * job.size, hi = min(job.count, lo + job.size)
+                    if lo < hi { job.body(lo..<hi) }
+                }
             }
         }
     }
