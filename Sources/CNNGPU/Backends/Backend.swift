@@ -80,10 +80,6 @@ public protocol BackendMemory: AnyObject {
     var viewAlignment: Int { get }
     /// Waits until every queued op has finished.
     func synchronize() throws
-    /// Runs one compiled op (`body` queues it) whose cost the plan estimated, so that the
-    /// backend may choose how: the CPU backend keeps small ops on the calling thread. The
-    /// default just runs it.
-    func run(estimatedFLOPs flops: Double, bytes: Double, _ body: () throws -> Void) throws
 
 }
 
@@ -220,10 +216,6 @@ public protocol NormalizationOps: BackendMemory {
                            x: any DeviceBuffer, y: any DeviceBuffer, scale: any DeviceBuffer,
                            dy: any DeviceBuffer, dx: any DeviceBuffer) throws
 
-}
-
-extension BackendMemory {
-    public func run(estimatedFLOPs flops: Double, bytes: Double, _ body: () throws -> Void) throws { try body() }
 }
 
 /// Dropout, element-wise arithmetic and reductions.

@@ -80,11 +80,16 @@ public final class CPUBackend: BackendMemory {
     func intPtr(_ buffer: any DeviceBuffer) -> UnsafeMutablePointer<Int32> { (buffer as! CPUBuffer).ints }
 
     /// Runs `body` over `0..<count` split into chunks of at least `grain` items, one chunk per
-    /// worker at most, so small loops stay on the calling thread.
+    /// worker at most, so small loops stay on the calling thread. Every op splits its loops
+    /// this way, however small the op: the workers are libgomp's team (worker_team.c), awake
+    /// for a moment after each op, so the next op's chunks start at once on the other cores.
+    /// (With a pool that slept at once, ops under 50 MFLOP and 4 MB ran better on the calling
+    /// thread alone; with the team, splitting them made LeNet-5's epoch 1.15–1.7× faster:
+    /// Benchmarks/NOTES-lenet.md.)
     func parallelFor(_ count: Int, grain: Int = 4096, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let chunks = min(threads, max(1, count / max(grain, 1)))
-        if chunks == 1 || cnn_serial_region_depth() > 0 { body(0..<count); return }
+        if chunks == 1 { body(0..<count); return }
         let size = (count + chunks - 1) / chunks
         withoutActuallyEscaping(body) { body in
             var job = TeamJob(body: body, count: count, size: size)
@@ -106,33 +111,3 @@ public final class CPUBackend: BackendMemory {
 }
 
 extension CPUBackend: Backend {}
-
-extension CPUBackend {
-    /// Compiled ops estimated below both bounds run on the calling thread, their `parallelFor`
-    /// loops unsplit: about a third of a millisecond of work on one core. Splitting such an op
-    /// gains little even when it works (LeNet-5's ~15 split ops a step: two threads 1.1× one
-    /// core at best), and often it does not: the worker `parallelFor` wakes was placed on the
-    /// caller's own core for 73% of the wake-ups measured and preempted it, so the two chunks
-    /// ran one after the other plus two context switches, and whole LeNet-5 epochs ran either
-    /// 1.1× faster or 1.35× slower than one core, run to run (Benchmarks/NOTES-lenet.md,
-    /// lenet7). ResNet-50's convolutions at batch 8 are 0.2 GFLOP and more, far above; its
-    /// memory-bound ops from 4 MB (a tenth of a millisecond and more on one core) still split.
-    ///
-    /// Without AVX-512 the same op takes about twice as long on one core, so the FLOP bound is
-    /// lower there: 12 MFLOP is a third of a millisecond at AVX2's 35–70 GFLOP/s on LeNet-5's
-    /// layers, and splits LeNet-5's convolutions (15 and 31 MFLOP at batch 64). On a 2-core
-    /// Zen 3 its epochs then took 0.73–0.83× the time in 8 of 8 pairs, 4% more CPU time, with
-    /// no slow mode (Benchmarks/NOTES-lenet.md, serial13).
-    static var serialFLOPs: Double { CPUKernelISA.active == .avx512 ? 50e6 : 12e6 }
-    static let serialBytes = 4e6
-
-    public func run(estimatedFLOPs flops: Double, bytes: Double, _ body: () throws -> Void) throws {
-        // An op that reports neither (0, 0: "not meaningful") is not known to be small.
-        guard threads > 1, flops > 0 || bytes > 0, flops < Self.serialFLOPs, bytes < Self.serialBytes else {
-            return try body()
-        }
-        cnn_serial_region_enter()
-        defer { cnn_serial_region_leave() }
-        try body()
-    }
-}
