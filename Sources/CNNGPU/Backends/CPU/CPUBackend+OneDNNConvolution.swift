@@ -14,7 +14,8 @@ import Foundation
 ///
 /// Each of the backend's workers runs one primitive on its slice of the batch (see
 /// `oneDNNSlices`), or, for the shapes `preferredOneDNN` names, on its slice of the channels over
-/// the whole batch (`oneDNNChannelSlices`). Primitives are built once per problem, pass,
+/// the whole batch (`oneDNNChannelSlices`); or one primitive takes the whole batch on oneDNN's
+/// own threading (`oneDNNBlockedTeam`, `oneDNNPlainTeam`: the same threads, worker_team.c). Primitives are built once per problem, pass,
 /// epilogue and thread count and cached (JIT compilation takes milliseconds). The reordered copies and oneDNN's scratchpad
 /// live in the workspace the planner allocates, so its memory figures include them.
 extension CPUBackend {
