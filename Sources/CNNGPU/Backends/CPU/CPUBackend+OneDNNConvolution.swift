@@ -15,9 +15,10 @@ import Foundation
 /// Each of the backend's workers runs one primitive on its slice of the batch (see
 /// `oneDNNSlices`), or, for the shapes `preferredOneDNN` names, on its slice of the channels over
 /// the whole batch (`oneDNNChannelSlices`); or one primitive takes the whole batch on oneDNN's
-/// own threading (`oneDNNBlockedTeam`, `oneDNNPlainTeam`: the same threads, worker_team.c). Primitives are built once per problem, pass,
-/// epilogue and thread count and cached (JIT compilation takes milliseconds). The reordered copies and oneDNN's scratchpad
-/// live in the workspace the planner allocates, so its memory figures include them.
+/// own threading (`oneDNNBlockedTeam`, `oneDNNPlainTeam`: the same threads, worker_team.c).
+/// Primitives are built once per problem, pass, epilogue and thread count and cached (JIT
+/// compilation takes milliseconds). The reordered copies and oneDNN's scratchpad live in the
+/// workspace the planner allocates, so its memory figures include them.
 extension CPUBackend {
     static let oneDNNBlocked = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1])
     static let oneDNNPlain = ConvolutionSolution(.oneDNN, parameters: ["blocked": 0])
@@ -26,8 +27,9 @@ extension CPUBackend {
     static let oneDNNChannelSplit = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1, "channelSplit": 1])
     /// The whole batch in one primitive on oneDNN's own threading (its OpenMP team, which is
     /// the backend's worker team: worker_team.c), blocked or NCHW: oneDNN splits the work its
-    /// own way, as it does when it runs alone. On small planes that beat our batch or channel
-    /// split by 1–13% (the 1×1 layers at 7² and 14², NOTES-cpu-convolution.md §11–12).
+    /// own way, as it does when it runs alone. Before it was offered, the 1×1 layers at 7² and
+    /// 14² and some 3×3 forwards trailed oneDNN's own run by 1–13% on our splits; tuned with it,
+    /// ResNet-50 at batch 8 took it for 21 of its 69 passes (NOTES-cpu-convolution.md §11–12).
     static let oneDNNBlockedTeam = ConvolutionSolution(.oneDNN, parameters: ["blocked": 1, "team": 1])
     static let oneDNNPlainTeam = ConvolutionSolution(.oneDNN, parameters: ["blocked": 0, "team": 1])
     /// Narrower layers (LeNet's 6 and 16 channels) stay on the register-blocked loops, which
