@@ -21,14 +21,16 @@ extension DeviceSelection {
     /// needs is time taken from that rank.
     public func open(localRank: Int, localSize: Int, profiling: Bool = false) throws -> SelectedBackend {
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let share = CPUBackend(threads: max(1, cores / max(1, localSize)))
+        func cpuShare() -> CPUBackend { CPUBackend(threads: max(1, cores / max(1, localSize))) }
         if self == .cpu {
+            let share = cpuShare()
             return SelectedBackend(backend: share, reason: "requested with --device cpu (\(share.threads) of \(cores) cores "
                 + "for each of \(localSize) ranks on this machine)", resolved: "cpu")
         }
         guard self == .auto else { return try open(profiling: profiling) }
         let gpus = ((try? OpenCLDevice.all()) ?? []).filter { $0.info.kind == .gpu || $0.info.kind == .accelerator }
         guard gpus.count >= localSize, localRank < gpus.count else {
+            let share = cpuShare()
             return SelectedBackend(backend: share, reason: "\(localSize) ranks on this machine and \(gpus.count) OpenCL "
                 + "GPUs: one GPU per rank is needed, so the CPU backend runs on \(share.threads) of \(cores) cores "
                 + "(give --device per rank to choose)")
