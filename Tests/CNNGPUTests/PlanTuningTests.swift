@@ -61,6 +61,49 @@ final class PlanTuningTests: XCTestCase {
         assertClose(results[1].1, results[0].1, tolerance: 1e-4, "weights after a tuned step, seed \(rng.seed)")
     }
 
+    /// On an OpenCL CPU device fully connected layers run as tuned 1×1 convolutions on 1×1
+    /// images (`runsDenseLayersAsConvolutions`): their ops are convolutions, fast tuning times
+    /// them with the convolutions and searches no CLBlast GEMM, and a training step computes
+    /// what the CPU backend's GEMMs compute. Under the GPU policy they stay GEMMs.
+    func testDenseLayersRunAsTunedConvolutionsOnOpenCLCPUDevices() throws {
+        let cl = try TestBackends.requireOpenCL()
+        guard cl.runsDenseLayersAsConvolutions else { throw XCTSkip("\(cl.info.name) runs dense layers as GEMMs") }
+        XCTAssertFalse(try OpenCLBackend(device: cl.device, policy: .gpu).runsDenseLayersAsConvolutions)
+        XCTAssertFalse(CPUBackend().runsDenseLayersAsConvolutions)
+        let graph = try Sequential(input: [5, 3, 3]) { Flatten(); Dense(7); ReLU(); Dense(3, bias: false) }
+        var rng = SeededGenerator.fresh()
+        let batch = 3
+        let x = rng.floats(batch * 45), labels = rng.ints(batch, below: 3)
+        var results: [(Float, [String: [Float]])] = []
+        for backend in [cl, CPUBackend()] as [any Backend] {
+            let store = try ParameterStore(graph: graph, backend: backend, seed: 5)
+            let plan = try Plan(graph: graph, parameters: store, batch: batch, mode: .training, options: PlanOptions(tuning: .fast))
+            if backend is OpenCLBackend {
+                let kinds = plan.ops.filter { $0.name.hasPrefix("dense") }.map(\.kind)
+                XCTAssertGreaterThanOrEqual(kinds.filter { $0.hasPrefix("conv2d") }.count, 5, "\(kinds)")
+                XCTAssert(kinds.allSatisfy { $0.hasPrefix("conv2d") || $0.hasPrefix("bias") }, "\(kinds)")
+                for (n, units) in [(45, 7), (7, 3)] {
+                    let d = try Conv2DDescriptor(batch: batch, inChannels: n, inH: 1, inW: 1, outChannels: units,
+                                                 kernelH: 1, kernelW: 1)
+                    for direction in ConvolutionDirection.allCases {
+                        XCTAssertNotNil(ConvolutionChoice.database.choice(device: cl.info, problem: ConvolutionProblemKey(d, direction: direction)),
+                                        "\(n)→\(units) \(direction)")
+                    }
+                }
+                XCTAssertNil(ConvolutionChoice.database.choice(device: cl.info, problem: OpenCLBackend.clblastGEMMProblem),
+                             "fast tuning searched CLBlast's GEMM for dense layers that run as convolutions")
+            }
+            let step = try TrainingStep(plan: plan, optimizer: try Optimizer(.sgd(), parameters: store))
+            let loss = try step.run(images: x, labels: labels, learningRate: 0.1, seed: 0).loss
+            results.append((loss, try store.read()))
+        }
+        XCTAssertEqual(results[0].0, results[1].0, accuracy: 1e-4, "seed \(rng.seed)")
+        XCTAssertEqual(Set(results[0].1.keys), Set(results[1].1.keys))
+        for (name, values) in results[1].1 {
+            assertClose(results[0].1[name] ?? [], values, tolerance: 1e-4, "\(name) after a step, seed \(rng.seed)")
+        }
+    }
+
     func testTuneCommandPrintsItsChoicesAndRefusesBadInput() throws {
         _ = try TestBackends.requireOpenCL()
         // Restored after, so later tests of this process keep the caller's cache folder.

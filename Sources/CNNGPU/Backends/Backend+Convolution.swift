@@ -3,6 +3,8 @@
 /// once, checks it with `checkConvolutionSolution`, plans the workspace as a buffer, and calls
 /// the `encodeConvolution*` requirements on every step.
 extension ConvolutionOps {
+    public var runsDenseLayersAsConvolutions: Bool { false }
+
     /// y = conv(x, w) + bias.
     public func convolutionForward(_ d: Conv2DDescriptor, x: any DeviceBuffer, weight: any DeviceBuffer,
                                    bias: (any DeviceBuffer)?, y: any DeviceBuffer) throws {

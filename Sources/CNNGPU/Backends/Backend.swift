@@ -107,6 +107,9 @@ public protocol ConvolutionOps: BackendMemory {
     /// Float32 elements of workspace `solution` needs (0 for none).
     func convolutionWorkspaceCount(_ d: Conv2DDescriptor, direction: ConvolutionDirection,
                                    solution: ConvolutionSolution) -> Int
+    /// Whether fully connected layers run here as 1×1 convolutions on 1×1 images (tuned among
+    /// the convolution solvers) instead of as GEMMs. Default: no.
+    var runsDenseLayersAsConvolutions: Bool { get }
 
     /// y = activation(conv(x, w) + bias), the bias and activation applied where the
     /// convolution writes its output. Arguments already checked by the shared validation

@@ -232,11 +232,13 @@ public final class Plan {
     }
 
     /// Times the convolution solvers of every convolution of `graph` on `backend` as `mode`
-    /// says, remembering the winners in the tuning database (`cnn-gpu tune`). On an OpenCL
+    /// says, and of every fully connected layer where the backend runs those as convolutions
+    /// (`runsDenseLayersAsConvolutions`), remembering the winners in the tuning database
+    /// (`cnn-gpu tune`). On an OpenCL
     /// device CLBlast has no tuned SGEMM for, its SGEMM parameters are searched too
     /// (`tuneCLBlastGEMM`): always in full mode, and first, so that the solvers built on it are
     /// timed with its tuned parameters. In fast mode only where the model runs on CLBlast: first
-    /// when its fully connected layers hold at least 1/200 of its multiply-adds
+    /// when its fully connected layers run as GEMMs and hold at least 1/200 of its multiply-adds
     /// (`denseShareForCLBlastSearch`), else after the convolutions, only if one of them chose a
     /// solver built on CLBlast. The search builds CLBlast's GEMM program for each parameter set:
     /// 70 of the 152 s of a cold fast tuning of ResNet-50 on PoCL (Zen 5), none of whose
@@ -252,12 +254,21 @@ public final class Plan {
             progress?("CLBlast SGEMM")
             try cl.tuneCLBlastGEMM(database: ConvolutionChoice.database, retune: mode == .full, exhaustive: mode == .full)
         }
-        let when = clblastSearch(mode: mode, denseShare: graph.denseShare)
+        // Fully connected layers that run as convolutions are tuned with them and need no GEMM.
+        let denseAsConvolutions = backend.runsDenseLayersAsConvolutions
+        let when = clblastSearch(mode: mode, denseShare: denseAsConvolutions ? 0 : graph.denseShare)
         if let cl = clblast, when == .first { try searchCLBlast(cl) }
         var seen = Set<String>(), results: [TunedConvolution] = []
         for node in graph.nodes {
-            guard let conv = node.layer as? Conv2D else { continue }
-            let d = try conv.descriptor(graph.nodes[node.inputs[0]].shape, batch: batch)
+            let input = graph.nodes[node.inputs.first ?? 0].shape
+            let d: Conv2DDescriptor
+            if let conv = node.layer as? Conv2D {
+                d = try conv.descriptor(input, batch: batch)
+            } else if denseAsConvolutions, let dense = node.layer as? Dense {
+                d = try dense.asConvolution.descriptor(Dense.convolutionInput(input), batch: batch)
+            } else {
+                continue
+            }
             for direction in training ? ConvolutionDirection.allCases : [.forward] {
                 let key = ConvolutionProblemKey(d, direction: direction).description
                 guard seen.insert(key).inserted else { continue }

@@ -39,7 +39,30 @@ public struct Dense: Layer {
     public func forward(_ c: LayerContext) throws { try compileForward(c).forEach { try $0.run(c.seed) } }
     public func backward(_ c: LayerContext, _ g: GradientContext) throws { try compileBackward(c, g).forEach { try $0.run(c.seed) } }
 
+    /// The same layer as a 1×1 convolution over 1×1 images, for backends that run fully
+    /// connected layers that way (`runsDenseLayersAsConvolutions`): its m×n input is NCHW with
+    /// H = W = 1, its units×n weight OIHW, and its three GEMMs are the convolution's passes.
+    var asConvolution: Conv2D { Conv2D(units, kernel: 1, bias: useBias) }
+
+    /// The input shape `asConvolution` sees.
+    static func convolutionInput(_ input: TensorShape) -> TensorShape { [input.count, 1, 1] }
+
+    /// `c` as `asConvolution` takes it.
+    private func convolutionContext(_ c: LayerContext) -> LayerContext {
+        LayerContext(backend: c.backend, batch: c.batch, inputShapes: [Self.convolutionInput(c.inputShapes[0])],
+                     outputShape: [units, 1, 1], inputs: c.inputs, output: c.output, parameters: c.parameters,
+                     state: c.state, training: c.training, seed: c.seed, name: c.name, node: c.node,
+                     epilogue: c.epilogue, workspace: c.workspace)
+    }
+
+    public func workspaceCount(for inputs: [TensorShape], batch: Int, backend: any Backend, training: Bool) throws -> Int {
+        guard backend.runsDenseLayersAsConvolutions else { return 0 }
+        return try asConvolution.workspaceCount(for: [Self.convolutionInput(inputs[0])], batch: batch, backend: backend,
+                                                training: training)
+    }
+
     public func compileForward(_ c: LayerContext) throws -> [CompiledOp] {
+        if c.backend.runsDenseLayersAsConvolutions { return try asConvolution.compileForward(convolutionContext(c)) }
         let n = c.inputShapes[0].count, m = c.batch, units = units
         let backend = c.backend, x = c.inputs[0], w = c.parameters[0], y = c.output
         let a = MatrixRef(x, ld: n), b = MatrixRef(w, ld: n), out = MatrixRef(y, ld: units)
@@ -60,6 +83,7 @@ public struct Dense: Layer {
     }
 
     public func compileBackward(_ c: LayerContext, _ g: GradientContext) throws -> [CompiledOp] {
+        if c.backend.runsDenseLayersAsConvolutions { return try asConvolution.compileBackward(convolutionContext(c), g) }
         let n = c.inputShapes[0].count, m = c.batch, units = units
         let backend = c.backend, x = c.inputs[0], w = c.parameters[0], dy = g.outputGradient
         var ops: [CompiledOp] = []

@@ -17,6 +17,17 @@
 /// where a group has so few output channels that GEMM tiles (32–64 rows) are mostly padding,
 /// e.g. depthwise convolution.
 extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
+    /// Under the CPU policy (PoCL) fully connected layers run as 1×1 convolutions on 1×1 images, tuned
+    /// among this backend's own solvers, instead of as CLBlast GEMMs: on Zen 5, each solver
+    /// tuned fast against CLBlast's SGEMM after its search, ms forward / input gradient / weight
+    /// gradient: VGG-16's 25088→4096 at batch 8 56 / 99 / 266 against 602 / 168 / 377,
+    /// 4096→4096 12.8 / 13.5 / 15.5 against 79 / 44 / 69, 4096→1000 3.3 / 2.6 / 3.7 against
+    /// 15.3 / 9.3 / 7.8; LeNet-5's at batch 64 1.1–2.6× faster. And fast tuning then needs no
+    /// CLBlast search (27 of VGG-16's 86 s cold, 32 of LeNet-5's 44 s:
+    /// Benchmarks/NOTES-opencl-solvers.md, twenty-third session). GPUs, where CLBlast ships tuned
+    /// GEMMs, keep them (not measured).
+    public var runsDenseLayersAsConvolutions: Bool { policy == .cpu }
+
     /// On a GPU, the most output channels per group that still run direct: below CLBlast's
     /// 32–64-row tiles, most of a GEMM tile is padding.
     static let directMaxGroupOutChannels = 8
