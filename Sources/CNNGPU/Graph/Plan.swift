@@ -234,10 +234,10 @@ public final class Plan {
     /// Times the convolution solvers of every convolution of `graph` on `backend` as `mode`
     /// says, and of every fully connected layer where the backend runs those as convolutions
     /// (`runsDenseLayersAsConvolutions`), remembering the winners in the tuning database
-    /// (`cnn-gpu tune`). On an OpenCL
-    /// device CLBlast has no tuned SGEMM for, its SGEMM parameters are searched too
-    /// (`tuneCLBlastGEMM`): always in full mode, and first, so that the solvers built on it are
-    /// timed with its tuned parameters. In fast mode only where the model runs on CLBlast: first
+    /// (`cnn-gpu tune`). On an OpenCL device CLBlast has no tuned SGEMM for, its SGEMM
+    /// parameters are searched too (`tuneCLBlastGEMM`): always in full mode, and first, so that
+    /// the solvers built on it are timed with its tuned parameters. In fast mode only where the
+    /// model runs on CLBlast: first
     /// when its fully connected layers run as GEMMs and hold at least 1/200 of its multiply-adds
     /// (`denseShareForCLBlastSearch`), else after the convolutions, only if one of them chose a
     /// solver built on CLBlast. The search builds CLBlast's GEMM program for each parameter set:
