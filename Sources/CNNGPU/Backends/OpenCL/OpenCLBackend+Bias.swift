@@ -9,6 +9,10 @@ extension OpenCLBackend: BiasOps {
     }
 
     public func encodeReduceSum(_ shape: AxisShape, x: any DeviceBuffer, out: any DeviceBuffer) throws {
+        if shape.inner == 1 {
+            return try launch("reduction", "reduce_sum_columns", global: [shape.axis],
+                              [.int(shape.outer), .int(shape.axis), .buffer(x), .buffer(out)])
+        }
         let local = Self.reduceLocalSize
         try launch("reduction", "reduce_sum_axis", global: [shape.axis * local], local: [local],
                    [.int(shape.outer), .int(shape.axis), .int(shape.inner), .buffer(x), .buffer(out),
