@@ -38,8 +38,9 @@ extension OpenCLBackend {
     /// 40–112 after its search (Zen 4 and 5, by size), where this backend's own kernels run the
     /// same convolutions at 150–430: on Zen 5, where fast tuning timed them (ResNet-50 before
     /// this leave-out, VGG-16 and LeNet-5 after CLBlast's search for their dense layers), none of
-    /// its solvers won a problem, while building its kernels took 10–20 s of each cold tune. On other devices (GPUs, where CLBlast is tuned) they are
-    /// timed, unless CLBlast runs generic there too.
+    /// its solvers won a problem, while building its kernels took 10–20 s of each cold tune. On
+    /// other devices (GPUs, where CLBlast is tuned) they are timed, unless CLBlast runs generic
+    /// there too.
     func fastTuningLeavesOutCLBlast(_ database: TuningDatabase) -> String? {
         if info.kind == .cpu {
             return "on a CPU device CLBlast's SGEMM runs at a fraction of this backend's own kernels (tune with --mode full "

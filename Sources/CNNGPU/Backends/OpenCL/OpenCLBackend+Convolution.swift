@@ -17,8 +17,8 @@
 /// where a group has so few output channels that GEMM tiles (32–64 rows) are mostly padding,
 /// e.g. depthwise convolution.
 extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
-    /// Under the CPU policy (PoCL) fully connected layers run as 1×1 convolutions on 1×1 images, tuned
-    /// among this backend's own solvers, instead of as CLBlast GEMMs: on Zen 5, each solver
+    /// Under the CPU policy (PoCL) fully connected layers run as 1×1 convolutions on 1×1
+    /// images, tuned among this backend's own solvers, instead of as CLBlast GEMMs: on Zen 5, each solver
     /// tuned fast against CLBlast's SGEMM after its search, ms forward / input gradient / weight
     /// gradient: VGG-16's 25088→4096 at batch 8 56 / 99 / 266 against 602 / 168 / 377,
     /// 4096→4096 12.8 / 13.5 / 15.5 against 79 / 44 / 69, 4096→1000 3.3 / 2.6 / 3.7 against
