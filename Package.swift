@@ -4,7 +4,7 @@ import PackageDescription
 /// Every `.cl` file in `Kernels/` is embedded into the binary at build time, so a `cnn-gpu`
 /// copied elsewhere (or an app linking the library) still has its device code.
 let kernelFiles = [
-    "activation.cl", "activation_function.cl", "batchnorm.cl", "conv_direct_tiled.cl", "conv_few_channels.cl",
+    "activation.cl", "activation_function.cl", "batchnorm.cl", "conv_direct_tiled.cl", "conv_few_channels.cl", "conv_fully_connected.cl",
     "conv_channels_last.cl", "conv_implicit_gemm.cl", "conv_pointwise.cl", "conv_pointwise_filter.cl", "gemm_tile.cl", "conv_winograd_f2x3.cl", "conv_winograd_f4x3.cl",
     "conv_winograd_filter.cl",
     "convolution.cl", "dropout.cl", "elementwise.cl",

@@ -8,6 +8,7 @@ public enum KernelSources {
         "conv_channels_last": text(PackageResources.conv_channels_last_cl),
         "conv_direct_tiled": text(PackageResources.conv_direct_tiled_cl),
         "conv_few_channels": text(PackageResources.conv_few_channels_cl),
+        "conv_fully_connected": text(PackageResources.conv_fully_connected_cl),
         "conv_implicit_gemm": text(PackageResources.conv_implicit_gemm_cl),
         "conv_pointwise": text(PackageResources.conv_pointwise_cl),
         "conv_pointwise_filter": text(PackageResources.conv_pointwise_filter_cl),

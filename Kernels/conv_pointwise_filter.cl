@@ -55,19 +55,6 @@
 #define VEC PWF_VW
 #include "vector_io.cl"
 
-#if PWF_VW == 1
-#define PWF_LANES_SUM(v) (v)
-#elif PWF_VW == 4
-#define PWF_LANES_SUM(v) (((v).s0 + (v).s1) + ((v).s2 + (v).s3))
-#else
-#define PWF_LANES8_SUM(v) ((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7)))
-#if PWF_VW == 8
-#define PWF_LANES_SUM(v) PWF_LANES8_SUM(v)
-#else
-#define PWF_LANES_SUM(v) (PWF_LANES8_SUM((v).lo) + PWF_LANES8_SUM((v).hi))
-#endif
-#endif
-
 typedef floatV floatV_unaligned __attribute__((aligned(4)));
 #define PWF_LOAD(p) (*(__global const floatV_unaligned*)(p))
 
@@ -114,7 +101,7 @@ void conv_pointwise_filter(const int C, const int K, const int pixels, const int
     for (int i = 0; i < PWF_KT; i++) {
         #pragma unroll
         for (int j = 0; j < PWF_CT; j++) {
-            if (k0 + i < K && c0 + j < C) out[(k0 + i) * C + c0 + j] = PWF_LANES_SUM(acc[i][j]);
+            if (k0 + i < K && c0 + j < C) out[(k0 + i) * C + c0 + j] = sum_lanes(acc[i][j]);
         }
     }
 #else
@@ -122,7 +109,7 @@ void conv_pointwise_filter(const int C, const int K, const int pixels, const int
     #pragma unroll
     for (int i = 0; i < PWF_KT; i++) {
         #pragma unroll
-        for (int j = 0; j < PWF_CT; j++) sums[i * PWF_CT + j][lid] = PWF_LANES_SUM(acc[i][j]);
+        for (int j = 0; j < PWF_CT; j++) sums[i * PWF_CT + j][lid] = sum_lanes(acc[i][j]);
     }
     for (int step = PWF_WG / 2; step > 0; step /= 2) {
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -131,10 +118,15 @@ void conv_pointwise_filter(const int C, const int K, const int pixels, const int
         }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    // The tile's sums, one per work-item in turn.
-    for (int t = lid; t < PWF_KT * PWF_CT; t += PWF_WG) {
-        const int k = k0 + t / PWF_CT, c = c0 + t % PWF_CT;
-        if (k < K && c < C) out[k * C + c] = sums[t][0];
+    // The tile's sums, one per work-item in turn (as loops, not a division: LLVM rewrites a
+    // division beside its remainder with a `freeze`, which oclgrind's --uninitialized rejects).
+    #pragma unroll
+    for (int i = 0; i < PWF_KT; i++) {
+        #pragma unroll
+        for (int j = 0; j < PWF_CT; j++) {
+            const int t = i * PWF_CT + j;
+            if ((t & (PWF_WG - 1)) == lid && k0 + i < K && c0 + j < C) out[(k0 + i) * C + c0 + j] = sums[t][0];
+        }
     }
 #endif
 }

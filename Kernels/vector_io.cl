@@ -116,6 +116,22 @@ inline void store_v(const floatV v, __global float* p, const size_t e, const siz
 #endif
 }
 
+// The sum of v's lanes, added pairwise (the same order on every device). Through a private
+// array, not the vector's named lanes: oclgrind's --uninitialized checker crashes inside the
+// simulator on a wide vector's lanes taken one by one (scripts/check-kernels.sh).
+inline float sum_lanes(const floatV v) {
+#if VEC == 1
+    return v;
+#else
+    float l[VEC];
+    VSTORE(v, l);
+    for (int w = VEC / 2; w > 0; w /= 2) {
+        for (int i = 0; i < w; i++) l[i] = l[2 * i] + l[2 * i + 1];
+    }
+    return l[0];
+#endif
+}
+
 #ifdef ACT_RELU
 // activate (activation_function.cl) on a vector: the same functions, lane by lane.
 inline floatV activate_v(const int code, const float alpha, const floatV v) {

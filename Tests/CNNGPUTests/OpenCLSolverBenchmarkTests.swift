@@ -52,7 +52,16 @@ final class OpenCLSolverBenchmarkTests: XCTestCase {
             ("7x7/2 3->64 224^2", try Conv2DDescriptor(batch: 8, inChannels: 3, inH: 224, inW: 224, outChannels: 64,
                                                        kernelH: 7, kernelW: 7, strideH: 2, strideW: 2,
                                                        padding: Padding2D(3))),
-        ] + (try vgg16Layers())
+        ] + (try vgg16Layers()) + (try denseLayers())
+    }
+
+    /// VGG-16's fully connected layers at batch 8 and LeNet-5's at batch 64, as the 1×1
+    /// convolutions on 1×1 images they run as on CPU devices (`Dense.asConvolution`), "fc …".
+    static func denseLayers() throws -> [(String, Conv2DDescriptor)] {
+        try [(8, 25088, 4096), (8, 4096, 4096), (8, 4096, 1000), (64, 400, 120), (64, 120, 84), (64, 84, 10)].map { n, c, k in
+            ("fc \(c)->\(k) b\(n)", try Conv2DDescriptor(batch: n, inChannels: c, inH: 1, inW: 1, outChannels: k,
+                                                      kernelH: 1, kernelW: 1))
+        }
     }
 
     /// VGG-16's nine distinct convolutions (3×3, stride 1, padding 1), named "vgg …".

@@ -30,6 +30,9 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, Codable {
     /// OpenCL: 1×1 stride-1 layers as a GEMM on NCHW in our kernel, pixels as the vector lanes,
     /// forward and input gradient (Backends/OpenCL/Solvers/PointwiseSolver.swift).
     case pointwise
+    /// OpenCL: 1×1 layers on 1×1 images (fully connected layers), each pass streaming the
+    /// weight once for the whole batch (Backends/OpenCL/Solvers/FullyConnectedSolver.swift).
+    case fullyConnected
     /// The CPU backend's oneDNN primitives (Backends/CPU/OneDNNConvolution.swift); parameter
     /// `blocked` = 1 runs them in oneDNN's blocked layout with reorders, 0 on NCHW in place.
     case oneDNN

@@ -160,7 +160,8 @@ func convolutionAlgorithmName(_ backend: any Backend, _ d: Conv2DDescriptor, _ p
     case .oneDNN:
         let team = solution.parameters["team"] == 1 ? ", whole batch" : ""
         return (solution.parameters["blocked"] == 1 ? "oneDNN blocked + reorders" : "oneDNN NCHW") + team + tuned
-    case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise:
+    case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise,
+             .fullyConnected:
         return solution.description + tuned
     }
 }

@@ -169,7 +169,8 @@ public final class Trainer {
             // below compiles with the stored choices instead of timing them again.
             let start = Date()
             let tuned = try Plan.tune(graph: graph, batch: batch, training: true, backend: parameters.backend,
-                                      mode: options.tuning) { [reporter] step in reporter.transient("tuning    \(step)") }
+                                      mode: options.tuning,
+                                      progress: { [reporter] step in reporter.transient("tuning    \(step)") })
             let seconds = Date().timeIntervalSince(start)
             reporter.transient("")
             if seconds >= 1 {

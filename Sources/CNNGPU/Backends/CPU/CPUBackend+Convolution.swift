@@ -107,7 +107,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
         case .oneDNN:
             try oneDNNConvolution(d, .forward, solution, tensors: [x, weight, y], bias: bias, activation: activation,
                                   workspace: workspace)
-        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise:
+        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise,
+             .fullyConnected:
             throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
     }
@@ -124,7 +125,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
             directBackwardData(d, dy: ptr(dy), weight: ptr(weight), dx: ptr(dx))
         case .oneDNN:
             try oneDNNConvolution(d, .backwardData, solution, tensors: [dy, weight, dx], workspace: workspace)
-        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise:
+        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise,
+             .fullyConnected:
             throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
     }
@@ -143,7 +145,8 @@ extension CPUBackend: ConvolutionOps, Im2ColConvolution {
             directBackwardFilter(d, x: ptr(x), dy: ptr(dy), dw: ptr(dw))
         case .oneDNN:
             try oneDNNConvolution(d, .backwardFilter, solution, tensors: [x, dy, dw], workspace: workspace)
-        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise:
+        case .implicitGEMM, .winogradF2x3, .winogradF4x3, .winogradFilter, .conv1x1CLBlast, .directTiled, .fewChannels, .channelsLast, .pointwise,
+             .fullyConnected:
             throw CNNError.invalidArgument("the CPU backend has no \(solution.algorithm) convolution")
         }
     }

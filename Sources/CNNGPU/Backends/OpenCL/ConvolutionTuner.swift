@@ -28,6 +28,7 @@ extension OpenCLBackend {
             result += fewChannelsCandidates(d, direction: direction).map { (.fewChannels, $0) }
         }
         result += pointwiseCandidates(d, direction: direction).map { (.pointwise, $0) }
+        result += fullyConnectedCandidates(d, direction: direction).map { (.fullyConnected, $0) }
         if Self.channelsLastApplies(d, direction: direction) {
             result += channelsLastCandidates(d, direction: direction)
                 .filter { 4 * channelsLastWorkspaceCount(d, direction: direction, parameters: $0) <= info.maxBufferBytes }
@@ -46,6 +47,7 @@ extension OpenCLBackend {
         case .conv1x1CLBlast, .direct, .oneDNN: return 0
         case .pointwise:
             return direction == .backwardFilter ? pointwiseFilterWorkspaceCount(d, parameters: parameters) : 0
+        case .fullyConnected: return fullyConnectedWorkspaceCount(d, direction: direction, parameters: parameters)
         case .winogradF2x3: return winogradF2x3WorkspaceCount(d, direction: direction)
         case .winogradF4x3: return winogradF4x3WorkspaceCount(d, direction: direction)
         case .winogradFilter:
@@ -90,7 +92,8 @@ extension OpenCLBackend {
             throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case (.oneDNN, _):
             throw CNNError.invalidArgument("OpenCL devices have no oneDNN convolution; it runs on the CPU backend")
-        case (.direct, _), (.im2colGEMM, _), (.directTiled, _), (.fewChannels, _), (.channelsLast, _), (.pointwise, _):
+        case (.direct, _), (.im2colGEMM, _), (.directTiled, _), (.fewChannels, _), (.channelsLast, _), (.pointwise, _),
+             (.fullyConnected, _):
             try o.run(d, direction: direction, solution: ConvolutionSolution(solver, parameters: parameters), on: self,
                       workspace: workspace)
         }

@@ -77,6 +77,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             preferred = [.directTiled]
         } else if d.groupOutChannels <= Self.directMaxGroupOutChannels {
             preferred = [.direct]
+        } else if policy == .cpu && Self.fullyConnectedApplies(d, direction: direction) {
+            preferred = [.fullyConnected, .channelsLast, .implicitGEMM]
         } else if policy == .cpu && Self.fewChannelsApplies(d, direction: direction) {
             preferred = [.fewChannels]
         } else if policy == .cpu && winogradFilterIsCPUDefault(d, direction: direction) {
@@ -115,6 +117,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .fewChannels: ConvolutionSolution(a, parameters: fewChannelsCandidates(d, direction: direction).first ?? [:])
         case .channelsLast: ConvolutionSolution(a, parameters: channelsLastCandidates(d, direction: direction).first ?? [:])
         case .pointwise: ConvolutionSolution(a, parameters: pointwiseCandidates(d, direction: direction).first ?? [:])
+        case .fullyConnected:
+            ConvolutionSolution(a, parameters: fullyConnectedCandidates(d, direction: direction).first ?? [:])
         case .winogradF4x3: ConvolutionSolution(a, parameters: winogradF4x3Candidates(d, direction: direction).first ?? [:])
         case .winogradFilter: ConvolutionSolution(a, parameters: winogradFilterCandidates(d).first ?? [:])
         default: ConvolutionSolution(a)
@@ -158,6 +162,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
         case .pointwise:
             try pointwiseForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
                                  parameters: solution.parameters)
+        case .fullyConnected:
+            try fullyConnectedForward(d, x: x, weight: weight, bias: bias, activation: activation, y: y,
+                                      workspace: workspace, parameters: solution.parameters)
         case .winogradFilter:
             throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case .oneDNN:
@@ -192,6 +199,9 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
                                          parameters: solution.parameters)
         case .pointwise:
             try pointwiseBackwardData(d, dy: dy, weight: weight, dx: dx, parameters: solution.parameters)
+        case .fullyConnected:
+            try fullyConnectedBackwardData(d, dy: dy, weight: weight, dx: dx, workspace: workspace,
+                                           parameters: solution.parameters)
         case .winogradFilter:
             throw CNNError.invalidArgument("the Winograd filter-gradient solver computes only the backward-filter pass")
         case .oneDNN:
@@ -225,6 +235,8 @@ extension OpenCLBackend: ConvolutionOps, Im2ColConvolution {
             try channelsLastBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .pointwise:
             try pointwiseBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
+        case .fullyConnected:
+            try fullyConnectedBackwardFilter(d, x: x, dy: dy, dw: dw, parameters: solution.parameters)
         case .winogradFilter:
             try winogradFilterBackwardFilter(d, x: x, dy: dy, dw: dw, workspace: workspace, parameters: solution.parameters)
         case .oneDNN:
