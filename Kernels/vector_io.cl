@@ -116,19 +116,27 @@ inline void store_v(const floatV v, __global float* p, const size_t e, const siz
 #endif
 }
 
-// The sum of v's lanes, added pairwise (the same order on every device). Through a private
-// array, not the vector's named lanes: oclgrind's --uninitialized checker crashes inside the
-// simulator on a wide vector's lanes taken one by one (scripts/check-kernels.sh).
+// The sum of v's lanes, added pairwise (the same order on every device). The lanes are read
+// back from a private copy, not named one by one: oclgrind's --uninitialized checker crashes
+// inside the simulator on a wide vector's lanes taken apart (scripts/check-kernels.sh). Written
+// out rather than looped: PoCL ran the looped form of the pointwise filter gradient 1.2–2.5×
+// slower (Benchmarks/NOTES-opencl-solvers.md, twenty-fourth session).
 inline float sum_lanes(const floatV v) {
 #if VEC == 1
     return v;
 #else
     float l[VEC];
     VSTORE(v, l);
-    for (int w = VEC / 2; w > 0; w /= 2) {
-        for (int i = 0; i < w; i++) l[i] = l[2 * i] + l[2 * i + 1];
-    }
-    return l[0];
+#if VEC == 2
+    return l[0] + l[1];
+#elif VEC == 4
+    return (l[0] + l[1]) + (l[2] + l[3]);
+#elif VEC == 8
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+#else
+    return (((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])))
+        + (((l[8] + l[9]) + (l[10] + l[11])) + ((l[12] + l[13]) + (l[14] + l[15])));
+#endif
 #endif
 }
 
