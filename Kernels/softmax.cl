@@ -60,35 +60,23 @@
 #define ROW_LANES 0
 #define AS_UINTV(v) as_uint(v)
 #define AS_FLOATV(v) as_float(v)
-#define LANES_MAX(v) (v)
-#define LANES_SUM(v) (v)
 #elif VEC == 2
 #define ROW_LANES ((int2)(0, 1))
 #define AS_UINTV(v) as_uint2(v)
 #define AS_FLOATV(v) as_float2(v)
-#define LANES_MAX(v) fmax((v).s0, (v).s1)
-#define LANES_SUM(v) ((v).s0 + (v).s1)
 #elif VEC == 4
 #define ROW_LANES ((int4)(0, 1, 2, 3))
 #define AS_UINTV(v) as_uint4(v)
 #define AS_FLOATV(v) as_float4(v)
-#define LANES_MAX(v) fmax(fmax((v).s0, (v).s1), fmax((v).s2, (v).s3))
-#define LANES_SUM(v) (((v).s0 + (v).s1) + ((v).s2 + (v).s3))
 #else
-#define LANES8_MAX(v) fmax(fmax(fmax((v).s0, (v).s1), fmax((v).s2, (v).s3)), fmax(fmax((v).s4, (v).s5), fmax((v).s6, (v).s7)))
-#define LANES8_SUM(v) ((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7)))
 #if VEC == 8
 #define ROW_LANES ((int8)(0, 1, 2, 3, 4, 5, 6, 7))
 #define AS_UINTV(v) as_uint8(v)
 #define AS_FLOATV(v) as_float8(v)
-#define LANES_MAX(v) LANES8_MAX(v)
-#define LANES_SUM(v) LANES8_SUM(v)
 #else
 #define ROW_LANES ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 #define AS_UINTV(v) as_uint16(v)
 #define AS_FLOATV(v) as_float16(v)
-#define LANES_MAX(v) fmax(LANES8_MAX((v).lo), LANES8_MAX((v).hi))
-#define LANES_SUM(v) (LANES8_SUM((v).lo) + LANES8_SUM((v).hi))
 #endif
 #endif
 // Runs the body with e, the first float of each vector of a row of `axis` floats that this
@@ -244,7 +232,7 @@ void softmax_forward_workgroup(const int axis, const int logMode, __global const
         const floatV v = ROW_MASK(ROW_LOAD(xr, e, full, axis), -INFINITY, e, full, axis);
         mv = select(mv, v, v > mv);
     })
-    const float m = workgroup_max(scratch, lid, LANES_MAX(mv));
+    const float m = workgroup_max(scratch, lid, max_lanes(mv));
     // Softmax keeps e^(x − m) in y for the last pass, which then scales it instead of taking
     // every exponential a second time (the exponentials are most of this kernel's time on
     // PoCL). Each work-item writes only the vectors it read, and reads x no more once it has
@@ -260,7 +248,7 @@ void softmax_forward_workgroup(const int axis, const int logMode, __global const
             ROW_STORE(ev, yr, e, full, axis)
         })
     }
-    const float s = workgroup_sum(scratch, lid, LANES_SUM(sv));
+    const float s = workgroup_sum(scratch, lid, sum_lanes(sv));
     if (logMode) {
         const float shift = m + log(s);
         FOR_EACH_ROW_VECTOR(e, full, axis, { ROW_STORE(ROW_LOAD(xr, e, full, axis) - shift, yr, e, full, axis) })
@@ -286,7 +274,7 @@ void softmax_backward_workgroup(const int axis, const int logMode, __global cons
     } else {
         FOR_EACH_ROW_VECTOR(e, full, axis, { sv += ROW_LOAD(dyr, e, full, axis) * ROW_LOAD(yr, e, full, axis); })
     }
-    const float s = workgroup_sum(scratch, lid, LANES_SUM(sv));
+    const float s = workgroup_sum(scratch, lid, sum_lanes(sv));
     if (logMode) {
         FOR_EACH_ROW_VECTOR(e, full, axis, {
             ROW_STORE(ROW_LOAD(dyr, e, full, axis) - exp(ROW_LOAD(yr, e, full, axis)) * s, dxr, e, full, axis)

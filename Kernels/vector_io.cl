@@ -140,6 +140,26 @@ inline float sum_lanes(const floatV v) {
 #endif
 }
 
+// The largest of v's lanes by fmax (a NaN lane loses to a number), read back as sum_lanes does.
+inline float max_lanes(const floatV v) {
+#if VEC == 1
+    return v;
+#else
+    float l[VEC];
+    VSTORE(v, l);
+#if VEC == 2
+    return fmax(l[0], l[1]);
+#elif VEC == 4
+    return fmax(fmax(l[0], l[1]), fmax(l[2], l[3]));
+#elif VEC == 8
+    return fmax(fmax(fmax(l[0], l[1]), fmax(l[2], l[3])), fmax(fmax(l[4], l[5]), fmax(l[6], l[7])));
+#else
+    return fmax(fmax(fmax(fmax(l[0], l[1]), fmax(l[2], l[3])), fmax(fmax(l[4], l[5]), fmax(l[6], l[7]))),
+                fmax(fmax(fmax(l[8], l[9]), fmax(l[10], l[11])), fmax(fmax(l[12], l[13]), fmax(l[14], l[15]))));
+#endif
+#endif
+}
+
 #ifdef ACT_RELU
 // activate (activation_function.cl) on a vector: the same functions, lane by lane.
 inline floatV activate_v(const int code, const float alpha, const floatV v) {
