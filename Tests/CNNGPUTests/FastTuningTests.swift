@@ -84,6 +84,40 @@ final class FastTuningTests: XCTestCase {
         XCTAssertNotNil(rates.predictedMilliseconds(.implicitGEMM, d, direction: .forward))
     }
 
+    /// A warm-up that built nothing counts as a run: one over `hopelessFactor` times the best so
+    /// far ends its candidate without a timed run. One that built (a new kernel), or whose builds
+    /// the backend cannot see, is timed as before.
+    func testWarmUpThatBuiltNothingJudgesItsCandidate() throws {
+        let backend = CPUBackend(threads: 1)
+        let key = ConvolutionProblemKey(try descriptor(channels: 8), direction: .forward)
+        let quick = ConvolutionSolution(.implicitGEMM), slow = ConvolutionSolution(.direct)
+        let delays: [ConvolutionAlgorithm: Double] = [.implicitGEMM: 0.001, .direct: 0.02]
+        func tune(kernels: @escaping (ConvolutionSolution) -> Int?) throws -> ([ConvolutionAlgorithm: Int], [String]) {
+            var runs: [ConvolutionAlgorithm: Int] = [:], trace: [String] = []
+            let db = TuningDatabase(url: folder.appendingPathComponent("tuning-\(UUID().uuidString).json"))
+            _ = try ConvolutionTiming.fastest(key, candidates: [quick, slow], on: backend, database: db, runs: 3,
+                                              buildMilliseconds: 5000, interleaved: true, builtKernels: kernels,
+                                              trace: { trace.append($0) }, workspaceCount: { _ in 0 }) { s, _, _ in
+                runs[s.algorithm, default: 0] += 1
+                Thread.sleep(forTimeInterval: delays[s.algorithm]!)
+            }
+            return (runs, trace)
+        }
+        // Nothing built: the direct solver's warm-up (20 ms against ~1) is its only run.
+        let (runs, trace) = try tune(kernels: { _ in 7 })
+        XCTAssertEqual(runs[.direct], 1)
+        XCTAssertTrue(trace.contains { $0.hasPrefix("direct  abandoned: its first run, building nothing, took ") }, "\(trace)")
+        // Its warm-up built a kernel (the count moved), or its builds are not visible: timed once more.
+        var count = 0
+        let (built, _) = try tune(kernels: { s in
+            if s.algorithm == .direct { count += 1 }
+            return count
+        })
+        XCTAssertEqual(built[.direct], 2)
+        let (unseen, _) = try tune(kernels: { s in s.algorithm == .direct ? nil : 7 })
+        XCTAssertEqual(unseen[.direct], 2)
+    }
+
     /// The prior outlives the process: what one tune taught is in the database, and a later
     /// process (another model, another batch size) starts with it, unless the kernels it was
     /// measured with changed.

@@ -147,7 +147,9 @@ extension OpenCLBackend {
         // Building a program takes seconds at most on a CPU device.
         return try ConvolutionTiming.fastest(key, candidates: candidates, on: self, database: database, runs: runs,
                                              buildMilliseconds: 5000, interleaved: !exhaustive,
-                                             rates: exhaustive ? nil : tuningRates, trace: trace,
+                                             rates: exhaustive ? nil : tuningRates,
+                                             builtKernels: { Self.runsOnCLBlast($0.algorithm) ? nil : self.programs.kernelCount },
+                                             trace: trace,
             workspaceCount: { self.convolutionWorkspaceCount(d, direction: direction, solver: $0.algorithm, parameters: $0.parameters) },
             run: { s, operands, workspace in
                 try self.runConvolution(d, direction: direction, solver: s.algorithm, parameters: s.parameters, operands,

@@ -49,6 +49,14 @@ final class ProgramCache {
         return try body(k)
     }
 
+    /// How many kernels (program, name, options) have been created so far. A launch that leaves it
+    /// unchanged built nothing: its program was built and, on PoCL, the kernel already compiled for
+    /// its work-group size by an earlier launch (the tuner reads it: `ConvolutionTiming.fastest`).
+    var kernelCount: Int {
+        lock.lock(); defer { lock.unlock() }
+        return kernels.count
+    }
+
     /// "program/kernel" of every kernel created so far (the kernel checker's coverage test reads it).
     var createdKernels: Set<String> {
         lock.lock(); defer { lock.unlock() }

@@ -46,6 +46,9 @@ enum ConvolutionTiming {
         return known
     }
 
+    /// How many times the best time so far a run may take and its candidate still be timed again.
+    static let hopelessFactor = 3.0
+
     /// Times every candidate for `key` on `backend` (wall clock around a synchronized run, best
     /// of `runs` after a warm-up that also builds programs and primitives), stores the fastest
     /// in `database` and returns it. A candidate that fails to build or run is skipped; if none
@@ -64,11 +67,19 @@ enum ConvolutionTiming {
     /// best time so far is not run, and every candidate timed adds its rate to it. Candidates
     /// are tried in the order given, so the likely winner first lets the prior skip the rest.
     ///
+    /// `builtKernels`: for a candidate whose builds the backend can see, how many kernels it has
+    /// built so far (nil for one it cannot, e.g. CLBlast's). A warm-up that built nothing is a run
+    /// like the timed ones, so one over `hopelessFactor` times the best time so far ends the
+    /// candidate there (on PoCL the direct solver's 0.6–1.8 s warm-ups on VGG-16's layers, each
+    /// then timed again for nothing, were a fifth of a cold fast tune: NOTES-opencl-solvers.md,
+    /// twenty-fourth session).
+    ///
     /// `trace` receives a line per candidate: its best time, or why it was skipped, abandoned
     /// or failed (`cnn-gpu tune --verbose`).
     static func fastest(_ key: ConvolutionProblemKey, candidates: [ConvolutionSolution], on backend: any Backend,
                         database: TuningDatabase, runs: Int, buildMilliseconds: Double, interleaved: Bool = false,
-                        rates: SolverRates? = nil, trace: ((String) -> Void)? = nil,
+                        rates: SolverRates? = nil, builtKernels: ((ConvolutionSolution) -> Int?)? = nil,
+                        trace: ((String) -> Void)? = nil,
                         workspaceCount: (ConvolutionSolution) -> Int,
                         run: @escaping (ConvolutionSolution, ConvolutionOperands, (any DeviceBuffer)?) throws -> Void)
         throws -> TunedChoice {
@@ -86,7 +97,7 @@ enum ConvolutionTiming {
         func bestSoFar() -> Double { timed.compactMap(\.best).min() ?? .infinity }
         func time(_ i: Int) {
             // Failed, or timed once and far behind the best so far: more runs cannot make it win.
-            guard let best = timed[i].best, !best.isFinite || best <= 3 * bestSoFar() else { return }
+            guard let best = timed[i].best, !best.isFinite || best <= hopelessFactor * bestSoFar() else { return }
             do {
                 timed[i].best = min(best, try milliseconds(timed[i].once))
             } catch {
@@ -107,12 +118,19 @@ enum ConvolutionTiming {
                 let count = workspaceCount(candidate)
                 let workspace = count > 0 ? try backend.allocate(count, dtype: .float32) : nil
                 let once = { try run(candidate, operands, workspace); try backend.synchronize() }
-                // The warm-up also builds, so only a warm-up far beyond that and the best so far
-                // (interleaved: the quickest warm-up) marks a hopeless candidate.
+                // The warm-up may also build, so only a warm-up far beyond that and the best so far
+                // (interleaved: the quickest warm-up) marks a hopeless candidate; one that built
+                // nothing is judged as a timed run is.
+                let kernelsBefore = builtKernels?(candidate)
                 let warm = try milliseconds(once)
                 let reference = interleaved ? timed.map(\.warm).min() ?? .infinity : bestSoFar()
                 if reference.isFinite, warm > max(10 * reference, reference + buildMilliseconds) {
                     trace?(String(format: "%@  abandoned: its first run took %.2f ms", candidate.description, warm))
+                    continue
+                }
+                if let kernelsBefore, kernelsBefore == builtKernels?(candidate), warm > hopelessFactor * bestSoFar() {
+                    trace?(String(format: "%@  abandoned: its first run, building nothing, took %.2f ms, over %.0f× the "
+                                  + "best so far (%.2f ms)", candidate.description, warm, hopelessFactor, bestSoFar()))
                     continue
                 }
                 timed.append((candidate, once, warm, .infinity))
