@@ -111,19 +111,6 @@ inline float group_sum(float value, __local float* scratch) {
     return total;
 }
 
-// The sum of v's lanes.
-inline float lanes_total(const floatV v) {
-#if VEC == 1
-    return v;
-#elif VEC == 2
-    return v.s0 + v.s1;
-#elif VEC == 4
-    return (v.s0 + v.s1) + (v.s2 + v.s3);
-#else
-    return ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7));
-#endif
-}
-
 #if VEC == 1
 #define LANE_IDS 0
 #elif VEC == 2
@@ -227,13 +214,13 @@ void batchnorm_partial_statistics(const int inner, __global const float* x,
     if (chunk_is_full(t, l, inner)) {
         floatV sum = 0.0f, squares = 0.0f;
         for (int k = 0; k < BN_REDUCE_ITEMS; ++k) sum += VLOAD(r + chunk_element(t, l, k));
-        const float mean = lanes_total(sum) / (float)(BN_REDUCE_ITEMS * VEC);
+        const float mean = sum_lanes(sum) / (float)(BN_REDUCE_ITEMS * VEC);
         for (int k = 0; k < BN_REDUCE_ITEMS; ++k) {
             const floatV d = VLOAD(r + chunk_element(t, l, k)) - mean;
             squares += d * d;
         }
         partialMean[slot] = mean;
-        partialM2[slot] = lanes_total(squares);
+        partialM2[slot] = sum_lanes(squares);
         return;
     }
     // The last tile of a row: vectors past its end are skipped, a partial one reads 0 in its
@@ -245,7 +232,7 @@ void batchnorm_partial_statistics(const int inner, __global const float* x,
         if (left > 0) sum += load_v(r, chunk_element(t, l, k), inner);
         count += left;
     }
-    const float mean = count > 0 ? lanes_total(sum) / (float)count : 0.0f;
+    const float mean = count > 0 ? sum_lanes(sum) / (float)count : 0.0f;
     for (int k = 0; k < BN_REDUCE_ITEMS; ++k) {
         const int left = chunk_left(t, l, k, inner);
         if (left > 0) {
@@ -254,7 +241,7 @@ void batchnorm_partial_statistics(const int inner, __global const float* x,
         }
     }
     partialMean[slot] = mean;
-    partialM2[slot] = lanes_total(squares);
+    partialM2[slot] = sum_lanes(squares);
 }
 
 // Per channel (one group of BN_REDUCE_WG): merges the outer·tiles·BN_REDUCE_WG partials of
@@ -337,8 +324,8 @@ void batchnorm_backward_partial(const int channels, const int inner,
         }
     }
     const size_t slot = ((size_t)row * tiles + t) * BN_REDUCE_WG + l;
-    partialDy[slot] = lanes_total(sumDy);
-    partialDyCentered[slot] = lanes_total(sumDyCentered);
+    partialDy[slot] = sum_lanes(sumDy);
+    partialDyCentered[slot] = sum_lanes(sumDyCentered);
 }
 
 // Per channel (one group): dBeta = Σ partialDy, dGamma = invStd·Σ partialDyCentered over the
@@ -428,7 +415,7 @@ inline float3 piece_moments(__global const float* r, const int inner, const int 
     // A partial last vector reads 0 in its padded lanes: nothing added to the sum.
     if (full < count) s1 += load_v(r, last, inner);
     const int n = full * VEC + (full < count ? inner - last : 0);
-    const float mean = lanes_total((s0 + s1) + (s2 + s3)) / (float)n;
+    const float mean = sum_lanes((s0 + s1) + (s2 + s3)) / (float)n;
     floatV q0 = 0.0f, q1 = 0.0f, q2 = 0.0f, q3 = 0.0f;
     for (j = 0; j + 4 <= full; j += 4) {
         __global const float* p = r + (first + j * stride) * VEC;
@@ -444,7 +431,7 @@ inline float3 piece_moments(__global const float* r, const int inner, const int 
         const floatV d = select((floatV)(0.0f), load_v(r, last, inner) - mean, LANE_IDS < inner - last);
         q1 += d * d;
     }
-    return (float3)((float)n, mean, lanes_total((q0 + q1) + (q2 + q3)));
+    return (float3)((float)n, mean, sum_lanes((q0 + q1) + (q2 + q3)));
 }
 
 // Training forward of one channel per work-group (BN_FUSED_FORWARD 1): each work-item merges

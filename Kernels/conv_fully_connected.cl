@@ -155,13 +155,7 @@ void fc_forward(const int C, const int K, const int N, const int chunks, __globa
         #pragma unroll
         for (int j = 0; j < FCF_NB; j++) sums[i * FCF_NB + j][lid] = sum_lanes(acc[i][j]);
     }
-    for (int step = FCF_WG / 2; step > 0; step /= 2) {
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (lid < step) {
-            for (int t = 0; t < FCF_KT * FCF_NB; t++) sums[t][lid] += sums[t][lid + step];
-        }
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
+    group_row_sums(&sums[0][0], FCF_KT * FCF_NB, FCF_WG, lid);
     // The tile's sums, one per work-item in turn (as loops, not a division: LLVM rewrites a
     // division beside its remainder with a `freeze`, which oclgrind's --uninitialized rejects).
     #pragma unroll

@@ -111,13 +111,7 @@ void conv_pointwise_filter(const int C, const int K, const int pixels, const int
         #pragma unroll
         for (int j = 0; j < PWF_CT; j++) sums[i * PWF_CT + j][lid] = sum_lanes(acc[i][j]);
     }
-    for (int step = PWF_WG / 2; step > 0; step /= 2) {
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (lid < step) {
-            for (int t = 0; t < PWF_KT * PWF_CT; t++) sums[t][lid] += sums[t][lid + step];
-        }
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
+    group_row_sums(&sums[0][0], PWF_KT * PWF_CT, PWF_WG, lid);
     // The tile's sums, one per work-item in turn (as loops, not a division: LLVM rewrites a
     // division beside its remainder with a `freeze`, which oclgrind's --uninitialized rejects).
     #pragma unroll

@@ -160,6 +160,20 @@ inline float max_lanes(const floatV v) {
 #endif
 }
 
+// Adds each of `count` rows of `wg` floats in local memory (row t at sums[t·wg …], one float per
+// work-item of the group) into its first float, by halving (wg a power of two): a fixed order,
+// no atomics. Called by every work-item of the group, in uniform control flow; the sums are
+// there for all of them on return.
+inline void group_row_sums(__local float* sums, const int count, const int wg, const int lid) {
+    for (int step = wg / 2; step > 0; step /= 2) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid < step) {
+            for (int t = 0; t < count; t++) sums[t * wg + lid] += sums[t * wg + lid + step];
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+
 #ifdef ACT_RELU
 // activate (activation_function.cl) on a vector: the same functions, lane by lane.
 inline floatV activate_v(const int code, const float alpha, const floatV v) {
